@@ -1,0 +1,464 @@
+//! `switchyard-bench`: queue throughput of Switchyard's two backends.
+//!
+//! For each backend and each run it measures, on a fresh key prefix (Redis)
+//! or a fresh SQLite file (embedded) that is deleted afterwards:
+//!
+//! - `enqueue_single`: `--concurrency` producer tasks each adding one job at
+//!   a time until `--jobs` jobs are enqueued;
+//! - `enqueue_bulk`: `--jobs` jobs added in batches of `--batch` (1000);
+//! - `process`: with `--jobs` jobs waiting, one worker with `--concurrency`
+//!   slots and a no-op handler, timed until the queue's completed count
+//!   reaches `--jobs` (counts polled every 5 ms).
+//!
+//! Each measurement is printed as one JSON line on stdout as it is taken,
+//! followed by a markdown table (median and every run). Progress goes to
+//! stderr. `bench/run` runs this next to the BullMQ peer in
+//! `bench/bullmq/` and merges both outputs with `--summarize`.
+//!
+//! This is a benchmark, not a test: speed goals live here and in
+//! `docs/PERFORMANCE.md`, never in the timed test suite.
+
+mod probe;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail, ensure};
+use clap::{Parser, ValueEnum};
+use coord::queue::redis::RedisBackend;
+use coord::queue::sql::SqlBackend;
+use coord::queue::{NewJob, QueueBackend, QueueName, Queues};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::probe::Probe;
+use crate::report::{ENQUEUE_BULK, ENQUEUE_SINGLE, Measurement, PROCESS};
+
+/// How often the process measurement looks at the completed count.
+const POLL: Duration = Duration::from_millis(5);
+/// A process measurement that completes no job for this long has hung.
+const NO_PROGRESS_LIMIT: Duration = Duration::from_secs(60);
+/// Grace period for the worker's shutdown after a measurement.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    Redis,
+    Embedded,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Redis,
+    Embedded,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Redis => "redis",
+            Kind::Embedded => "embedded",
+        }
+    }
+}
+
+/// Queue throughput benchmark of Switchyard (Redis and embedded backends).
+#[derive(Debug, Parser)]
+#[command(name = "switchyard-bench", version)]
+struct Args {
+    /// Which backend to measure.
+    #[arg(long, value_enum, default_value = "all")]
+    backend: Which,
+    /// Jobs per measurement.
+    #[arg(long, default_value_t = 20_000)]
+    jobs: u64,
+    /// Producer tasks for the single enqueue, worker slots for processing.
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
+    /// Redis URL for the Redis backend.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    /// Runs per backend; the table shows their median and each run.
+    #[arg(long, default_value_t = 3)]
+    runs: u32,
+    /// Jobs per call in the bulk enqueue (at most 10,000).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Also report, on stderr, the worker's step round trips: their latency
+    /// and how many outcomes and claims each carried.
+    #[arg(long)]
+    probe: bool,
+    /// Measure nothing: read the JSON lines of earlier runs (of this and of
+    /// bench/bullmq/bench.mjs) from these files and print one table.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    summarize: Vec<PathBuf>,
+}
+
+/// One run's backend, with what is needed to delete its data afterwards.
+struct Env {
+    kind: Kind,
+    queues: Queues,
+    probe: Option<Arc<Probe>>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Redis { url: String, prefix: String },
+    Sqlite { path: PathBuf },
+}
+
+fn unique(run: u32) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("swbench-{}-{nanos}-{run}", std::process::id())
+}
+
+impl Env {
+    async fn open(kind: Kind, args: &Args, run: u32) -> anyhow::Result<Self> {
+        let name = unique(run);
+        let (backend, cleanup): (Arc<dyn QueueBackend>, Cleanup) = match kind {
+            Kind::Redis => {
+                let backend = RedisBackend::connect(&args.redis, &name)
+                    .await
+                    .with_context(|| format!("connecting to Redis at {}", args.redis))?;
+                (
+                    Arc::new(backend),
+                    Cleanup::Redis {
+                        url: args.redis.clone(),
+                        prefix: name,
+                    },
+                )
+            }
+            Kind::Embedded => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                let text = path.to_str().context("temp path is not UTF-8")?;
+                let backend = SqlBackend::open(text)
+                    .await
+                    .with_context(|| format!("opening SQLite file {}", path.display()))?;
+                (Arc::new(backend), Cleanup::Sqlite { path })
+            }
+        };
+        let (backend, probe) = if args.probe {
+            let probe = Arc::new(Probe::new(backend));
+            (probe.clone() as Arc<dyn QueueBackend>, Some(probe))
+        } else {
+            (backend, None)
+        };
+        Ok(Self {
+            kind,
+            queues: Queues::new(backend),
+            probe,
+            cleanup,
+        })
+    }
+
+    /// Deletes everything the run wrote. Consumes the env so that the
+    /// backend (its connections or pool) is dropped first.
+    async fn cleanup(self) -> anyhow::Result<()> {
+        let Env {
+            queues,
+            probe,
+            cleanup,
+            ..
+        } = self;
+        drop(probe);
+        drop(queues);
+        match cleanup {
+            Cleanup::Redis { url, prefix } => {
+                let removed = delete_prefix(&url, &prefix).await?;
+                eprintln!("# cleanup: deleted {removed} Redis keys under {prefix}:");
+            }
+            Cleanup::Sqlite { path } => {
+                // Give the pool a moment to close its connections.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    match std::fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("removing {p:?}"));
+                        }
+                    }
+                }
+                eprintln!("# cleanup: removed {}", path.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deletes every key under `prefix:` with SCAN + UNLINK; returns how many.
+async fn delete_prefix(url: &str, prefix: &str) -> anyhow::Result<u64> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    // The prefix holds no glob characters (see `unique`), so it matches
+    // itself literally.
+    let pattern = format!("{prefix}:*");
+    let mut cursor: u64 = 0;
+    let mut removed = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let n: u64 = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await?;
+            removed += n;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    Ok(removed)
+}
+
+fn job(i: u64) -> NewJob {
+    NewJob::new("noop", json!({ "i": i }))
+}
+
+/// `producers` tasks each enqueueing one job at a time until `jobs` are in.
+async fn enqueue_single(
+    queues: &Queues,
+    queue: &QueueName,
+    jobs: u64,
+    producers: usize,
+) -> anyhow::Result<Duration> {
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..producers {
+        let queues = queues.clone();
+        let queue = queue.clone();
+        let next = next.clone();
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                queues.enqueue(&queue, job(i)).await?;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("producer task panicked")??;
+    }
+    Ok(started.elapsed())
+}
+
+/// `jobs` jobs in calls of `batch`.
+async fn enqueue_bulk(
+    queues: &Queues,
+    queue: &QueueName,
+    jobs: u64,
+    batch: usize,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut i = 0u64;
+    while i < jobs {
+        let end = (i + batch as u64).min(jobs);
+        let ids = queues
+            .enqueue_bulk(queue, (i..end).map(job).collect())
+            .await?;
+        ensure!(
+            ids.len() as u64 == end - i,
+            "bulk enqueue returned {} ids for {} jobs",
+            ids.len(),
+            end - i
+        );
+        i = end;
+    }
+    Ok(started.elapsed())
+}
+
+/// With `jobs` waiting, one worker of `concurrency` slots and a no-op
+/// handler, until the completed count reaches `jobs`.
+async fn process(
+    env: &Env,
+    queue: &QueueName,
+    jobs: u64,
+    concurrency: usize,
+    batch: usize,
+) -> anyhow::Result<Duration> {
+    let queues = &env.queues;
+    enqueue_bulk(queues, queue, jobs, batch).await?;
+    let before = queues.counts(queue).await?;
+    ensure!(
+        before.waiting == jobs,
+        "expected {jobs} waiting jobs before processing, found {}",
+        before.waiting
+    );
+    if let Some(p) = &env.probe {
+        p.take();
+    }
+    let started = Instant::now();
+    let worker = queues
+        .worker(queue.clone())
+        .concurrency(concurrency)
+        .start(|_job| async move { Ok(Value::Null) })?;
+    let mut last = 0u64;
+    let mut last_progress = Instant::now();
+    let outcome = loop {
+        let counts = match queues.counts(queue).await {
+            Ok(c) => c,
+            Err(e) => break Err(anyhow::Error::from(e)),
+        };
+        if counts.completed >= jobs {
+            break Ok(started.elapsed());
+        }
+        if counts.failed > 0 {
+            break Err(anyhow::anyhow!(
+                "{} jobs failed during the process measurement",
+                counts.failed
+            ));
+        }
+        if counts.completed > last {
+            last = counts.completed;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > NO_PROGRESS_LIMIT {
+            break Err(anyhow::anyhow!(
+                "no job completed for {} s ({last} of {jobs} done)",
+                NO_PROGRESS_LIMIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let stats = worker.shutdown(SHUTDOWN_GRACE).await;
+    if let (Some(p), Ok(wall)) = (&env.probe, &outcome) {
+        eprintln!("# probe {}: {}", env.kind.as_str(), p.take().summary(*wall));
+    }
+    if stats.backend_errors > 0 {
+        eprintln!(
+            "# warning: the worker saw {} backend errors",
+            stats.backend_errors
+        );
+    }
+    outcome
+}
+
+async fn run_once(env: &Env, args: &Args, run: u32) -> anyhow::Result<Vec<Measurement>> {
+    let backend = env.kind.as_str();
+    let mut out = Vec::new();
+    let mut record = |measure: &str, concurrency: usize, took: Duration| {
+        let m = Measurement::new(
+            "switchyard",
+            backend,
+            measure,
+            run,
+            args.jobs,
+            concurrency as u64,
+            took.as_secs_f64(),
+        );
+        eprintln!(
+            "# switchyard {backend} run {run}/{}: {measure} {:.0} jobs/s ({:.3} s)",
+            args.runs, m.jobs_per_sec, m.seconds
+        );
+        println!("{}", m.json_line());
+        out.push(m);
+    };
+
+    let single = QueueName::new("bench-single")?;
+    let took = enqueue_single(&env.queues, &single, args.jobs, args.concurrency).await?;
+    let waiting = env.queues.counts(&single).await?.waiting;
+    ensure!(
+        waiting == args.jobs,
+        "single enqueue left {waiting} waiting jobs, expected {}",
+        args.jobs
+    );
+    record(ENQUEUE_SINGLE, args.concurrency, took);
+
+    let bulk = QueueName::new("bench-bulk")?;
+    let took = enqueue_bulk(&env.queues, &bulk, args.jobs, args.batch).await?;
+    let waiting = env.queues.counts(&bulk).await?.waiting;
+    ensure!(
+        waiting == args.jobs,
+        "bulk enqueue left {waiting} waiting jobs, expected {}",
+        args.jobs
+    );
+    record(ENQUEUE_BULK, args.batch, took);
+
+    let proc_queue = QueueName::new("bench-process")?;
+    let took = process(env, &proc_queue, args.jobs, args.concurrency, args.batch).await?;
+    record(PROCESS, args.concurrency, took);
+    Ok(out)
+}
+
+fn summarize(files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut all = Vec::new();
+    for f in files {
+        let text = if f.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())?
+        } else {
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
+        };
+        all.extend(report::parse_lines(&text));
+    }
+    ensure!(!all.is_empty(), "no measurements found in the given files");
+    print!("{}", report::table(&all));
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    if !args.summarize.is_empty() {
+        return summarize(&args.summarize);
+    }
+    ensure!(args.jobs > 0, "--jobs must be positive");
+    ensure!(args.runs > 0, "--runs must be positive");
+    ensure!(
+        (1..=10_000).contains(&args.concurrency),
+        "--concurrency must be between 1 and 10000"
+    );
+    ensure!(
+        (1..=coord::queue::MAX_BATCH).contains(&args.batch),
+        "--batch must be between 1 and {}",
+        coord::queue::MAX_BATCH
+    );
+    let kinds: &[Kind] = match args.backend {
+        Which::Redis => &[Kind::Redis],
+        Which::Embedded => &[Kind::Embedded],
+        Which::All => &[Kind::Redis, Kind::Embedded],
+    };
+    let mut all = Vec::new();
+    for &kind in kinds {
+        for run in 1..=args.runs {
+            let env = Env::open(kind, &args, run).await?;
+            let result = run_once(&env, &args, run).await;
+            let cleaned = env.cleanup().await;
+            match (result, cleaned) {
+                (Ok(ms), Ok(())) => all.extend(ms),
+                (Err(e), _) => {
+                    bail!("switchyard {} run {run} failed: {e:#}", kind.as_str())
+                }
+                (Ok(_), Err(e)) => bail!("cleanup after {} run {run}: {e:#}", kind.as_str()),
+            }
+        }
+    }
+    println!();
+    print!("{}", report::table(&all));
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! An instrumented backend for `--probe`: passes every call through to the
+//! real backend and records, for the worker's `step` round trips, how long
+//! they took and how many outcomes and claims each carried. This shows where
+//! the processing time goes without touching `coord`.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use coord::Result;
+use coord::queue::{
+    BackendHealth, BackendKind, EventBatch, Job, JobId, JobPage, JobState, NewJob, Outcome,
+    QueueBackend, QueueCounts, QueueName, RetentionPolicy, StalledReport, StepResult,
+};
+use tokio::sync::broadcast;
+
+/// Totals of the `step` calls seen since the last [`Probe::take`].
+#[derive(Debug, Clone, Default)]
+pub struct StepStats {
+    pub steps: u64,
+    pub outcomes: u64,
+    pub claim_asked: u64,
+    pub claimed: u64,
+    /// Steps that asked for no job (a flush of outcomes only).
+    pub flush_only: u64,
+    /// Steps whose claim came back short (the queue ran dry or was racing).
+    pub short_claims: u64,
+    pub busy: Duration,
+    pub max: Duration,
+    /// Round trips in ascending order, for percentiles.
+    pub latencies: Vec<Duration>,
+    /// Calls other than `step` (counts polls, heartbeats, sweeps).
+    pub other_calls: u64,
+}
+
+impl StepStats {
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let mut v = self.latencies.clone();
+        v.sort();
+        let i = ((v.len() - 1) as f64 * p).round() as usize;
+        v[i]
+    }
+
+    /// One human-readable line for stderr.
+    pub fn summary(&self, wall: Duration) -> String {
+        let steps = self.steps.max(1) as f64;
+        format!(
+            "steps {} | mean round trip {:.2} ms (p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}) | \
+             busy {:.0}% of {:.2} s | per step: {:.1} outcomes, {:.1} claimed of {:.1} asked | \
+             flush-only {} | short claims {} | other calls {}",
+            self.steps,
+            self.busy.as_secs_f64() * 1000.0 / steps,
+            self.percentile(0.5).as_secs_f64() * 1000.0,
+            self.percentile(0.9).as_secs_f64() * 1000.0,
+            self.percentile(0.99).as_secs_f64() * 1000.0,
+            self.max.as_secs_f64() * 1000.0,
+            100.0 * self.busy.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+            wall.as_secs_f64(),
+            self.outcomes as f64 / steps,
+            self.claimed as f64 / steps,
+            self.claim_asked as f64 / steps,
+            self.flush_only,
+            self.short_claims,
+            self.other_calls,
+        )
+    }
+}
+
+/// Wraps a backend and records its `step` calls.
+pub struct Probe {
+    inner: Arc<dyn QueueBackend>,
+    stats: Mutex<StepStats>,
+}
+
+impl Probe {
+    pub fn new(inner: Arc<dyn QueueBackend>) -> Self {
+        Self {
+            inner,
+            stats: Mutex::new(StepStats::default()),
+        }
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, StepStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The totals so far, resetting them.
+    pub fn take(&self) -> StepStats {
+        std::mem::take(&mut *self.stats())
+    }
+
+    fn other(&self) {
+        self.stats().other_calls += 1;
+    }
+}
+
+#[async_trait]
+impl QueueBackend for Probe {
+    fn kind(&self) -> BackendKind {
+        self.inner.kind()
+    }
+
+    async fn health(&self) -> Result<BackendHealth> {
+        self.other();
+        self.inner.health().await
+    }
+
+    async fn enqueue_bulk(&self, queue: &QueueName, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        self.inner.enqueue_bulk(queue, jobs).await
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueName>> {
+        self.other();
+        self.inner.queues().await
+    }
+
+    async fn counts(&self, queue: &QueueName) -> Result<QueueCounts> {
+        self.other();
+        self.inner.counts(queue).await
+    }
+
+    async fn list(
+        &self,
+        queue: &QueueName,
+        state: JobState,
+        offset: u64,
+        limit: u64,
+    ) -> Result<JobPage> {
+        self.other();
+        self.inner.list(queue, state, offset, limit).await
+    }
+
+    async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {
+        self.other();
+        self.inner.job(queue, id).await
+    }
+
+    async fn step(
+        &self,
+        queue: &QueueName,
+        outcomes: Vec<Outcome>,
+        claim: usize,
+        lease: Duration,
+    ) -> Result<StepResult> {
+        let n_outcomes = outcomes.len() as u64;
+        let started = Instant::now();
+        let result = self.inner.step(queue, outcomes, claim, lease).await;
+        let took = started.elapsed();
+        let mut s = self.stats();
+        s.steps += 1;
+        s.outcomes += n_outcomes;
+        s.claim_asked += claim as u64;
+        if claim == 0 {
+            s.flush_only += 1;
+        }
+        if let Ok(r) = &result {
+            s.claimed += r.claimed.len() as u64;
+            if claim > 0 && r.claimed.len() < claim {
+                s.short_claims += 1;
+            }
+        }
+        s.busy += took;
+        s.max = s.max.max(took);
+        s.latencies.push(took);
+        drop(s);
+        result
+    }
+
+    async fn extend_leases(
+        &self,
+        queue: &QueueName,
+        leases: &[(JobId, String)],
+        lease: Duration,
+    ) -> Result<Vec<JobId>> {
+        self.other();
+        self.inner.extend_leases(queue, leases, lease).await
+    }
+
+    async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {
+        self.other();
+        self.inner.recover_stalled(queue, max_stalled).await
+    }
+
+    async fn retry(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.inner.retry(queue, id).await
+    }
+
+    async fn retry_failed_batch(&self, queue: &QueueName, batch: usize) -> Result<u64> {
+        self.inner.retry_failed_batch(queue, batch).await
+    }
+
+    async fn remove(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.inner.remove(queue, id).await
+    }
+
+    async fn promote(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.inner.promote(queue, id).await
+    }
+
+    async fn set_paused(&self, queue: &QueueName, paused: bool) -> Result<()> {
+        self.inner.set_paused(queue, paused).await
+    }
+
+    async fn set_retention(&self, queue: &QueueName, policy: RetentionPolicy) -> Result<()> {
+        self.inner.set_retention(queue, policy).await
+    }
+
+    async fn retention(&self, queue: &QueueName) -> Result<RetentionPolicy> {
+        self.inner.retention(queue).await
+    }
+
+    async fn clean(&self, queue: &QueueName, limit: usize) -> Result<u64> {
+        self.inner.clean(queue, limit).await
+    }
+
+    fn events(&self) -> broadcast::Receiver<EventBatch> {
+        self.inner.events()
+    }
+}

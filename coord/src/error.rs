@@ -1,0 +1,80 @@
+//! One typed error for the coordination layer, so callers (the server, the
+//! CLI, embedding services) can tell bad input from a missing record from an
+//! unreachable backend and answer each the right way.
+
+use crate::queue::{JobId, JobState, QueueName};
+
+/// Everything that can go wrong in `coord`.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordError {
+    /// A queue name that would not be safe in keys, URLs or table rows.
+    #[error("invalid queue name {name:?}: {reason}")]
+    InvalidQueueName { name: String, reason: &'static str },
+    /// A job id that would not be safe in keys, URLs or table rows.
+    #[error("invalid job id {id:?}: {reason}")]
+    InvalidJobId { id: String, reason: &'static str },
+    /// Job options that cannot be honoured (negative delay, zero attempts…).
+    #[error("invalid job options: {0}")]
+    InvalidOptions(String),
+    /// Job data handed over as text that is not JSON.
+    #[error("job data is not valid JSON: {0}")]
+    MalformedData(String),
+    /// Worker settings that cannot run (zero concurrency, zero lease…).
+    #[error("invalid worker settings: {0}")]
+    InvalidWorker(String),
+    /// The queue has never been used on this backend.
+    #[error("queue {0} not found")]
+    QueueNotFound(QueueName),
+    /// The job does not exist (never created, removed, or trimmed by retention).
+    #[error("job {job} not found in queue {queue}")]
+    JobNotFound { queue: QueueName, job: JobId },
+    /// The job exists but the operation does not apply to its current state.
+    #[error("job {job} in queue {queue} is {actual}, not {expected}")]
+    WrongState {
+        queue: QueueName,
+        job: JobId,
+        actual: JobState,
+        expected: JobState,
+    },
+    /// Active jobs are held by a worker's lease and cannot be removed.
+    #[error("job {job} in queue {queue} is active; wait for it to finish or stall")]
+    JobActive { queue: QueueName, job: JobId },
+    /// The backend could not be reached when it was needed.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// A Redis command failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// An SQL statement failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the schema migrations failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored record could not be decoded; the record is left untouched.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl CoordError {
+    /// True when the error is about the caller's input rather than the
+    /// backend, so an HTTP layer can answer 400 instead of 500.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidQueueName { .. }
+                | Self::InvalidJobId { .. }
+                | Self::InvalidOptions(_)
+                | Self::MalformedData(_)
+                | Self::InvalidWorker(_)
+        )
+    }
+
+    /// True when the named queue or job does not exist (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::QueueNotFound(_) | Self::JobNotFound { .. })
+    }
+}
+
+/// Result alias used throughout `coord`.
+pub type Result<T, E = CoordError> = std::result::Result<T, E>;

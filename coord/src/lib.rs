@@ -1,0 +1,13 @@
+//! The coordination backend that services embed.
+//!
+//! Everything here works on two deployments with one behaviour: the embedded
+//! default (state in an SQL database, wake-ups in process) and scale-out
+//! (state in Redis). Callers talk to [`queue::Queues`] and never see which
+//! backend is behind it, so a service can move from one to the other by
+//! configuration alone.
+
+pub mod error;
+pub mod queue;
+pub mod time;
+
+pub use error::{CoordError, Result};

@@ -1,0 +1,138 @@
+//! The contract both queue backends fulfil. The conformance suite in
+//! `coord/tests/` is written once against it and run against each backend,
+//! so the embedded and Redis deployments cannot drift apart.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use super::events::EventBatch;
+use super::types::{
+    Job, JobId, JobPage, JobState, NewJob, Outcome, QueueCounts, QueueName, RetentionPolicy,
+    StalledReport, StepResult,
+};
+use crate::error::Result;
+
+/// Which deployment a backend belongs to, for status pages and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// State in the SQL database, wake-ups in process.
+    Embedded,
+    /// State in Redis.
+    Redis,
+}
+
+impl BackendKind {
+    /// Name used in the UI, the API and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Embedded => "embedded",
+            BackendKind::Redis => "redis",
+        }
+    }
+}
+
+/// Reachability figures for the health summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendHealth {
+    /// Round trip of a trivial command.
+    pub latency: Duration,
+    /// Memory the backend reports using, where it can tell (Redis `used_memory`).
+    pub memory_bytes: Option<u64>,
+}
+
+/// Storage and atomic state transitions of the job queue.
+///
+/// Every method is one atomic step on the backend: a crash between two calls
+/// never leaves a job in two states or in none. Input has been validated by
+/// [`super::Queues`] before a backend sees it.
+#[async_trait]
+pub trait QueueBackend: Send + Sync + 'static {
+    /// Which deployment this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Checks the backend answers and how fast.
+    async fn health(&self) -> Result<BackendHealth>;
+
+    /// Adds jobs in one atomic step per queue. A job whose caller-given id
+    /// already exists is left as it is and its id returned (idempotency).
+    /// Ids are returned in input order.
+    async fn enqueue_bulk(&self, queue: &QueueName, jobs: Vec<NewJob>) -> Result<Vec<JobId>>;
+
+    /// Every queue that has ever had a job, paused state or settings, sorted.
+    async fn queues(&self) -> Result<Vec<QueueName>>;
+
+    /// Per-state counts in O(1); `QueueNotFound` for an unknown queue.
+    async fn counts(&self, queue: &QueueName) -> Result<QueueCounts>;
+
+    /// One page of jobs in a state, newest first (for `waiting`: the job that
+    /// would run last first). Unknown queue: `QueueNotFound`.
+    async fn list(
+        &self,
+        queue: &QueueName,
+        state: JobState,
+        offset: u64,
+        limit: u64,
+    ) -> Result<JobPage>;
+
+    /// One job; `JobNotFound` when it does not exist.
+    async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job>;
+
+    /// The worker's one round trip: records `outcomes` (completing, retrying
+    /// or failing those jobs, ignoring any whose lease token is stale),
+    /// applies retention, moves due delayed jobs to waiting, then claims up
+    /// to `claim` waiting jobs (highest priority, then oldest) under a lease
+    /// of `lease` unless the queue is paused.
+    async fn step(
+        &self,
+        queue: &QueueName,
+        outcomes: Vec<Outcome>,
+        claim: usize,
+        lease: Duration,
+    ) -> Result<StepResult>;
+
+    /// Pushes the lease deadline of jobs still being worked on. Returns the
+    /// ids whose lease was lost (recovered as stalled, or removed).
+    async fn extend_leases(
+        &self,
+        queue: &QueueName,
+        leases: &[(JobId, String)],
+        lease: Duration,
+    ) -> Result<Vec<JobId>>;
+
+    /// Puts active jobs whose lease expired back to waiting, counting a
+    /// stall; a job stalled more than `max_stalled` times, or out of
+    /// attempts, is moved to failed instead. Never drops a job.
+    async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport>;
+
+    /// Moves one failed job back to waiting with a fresh attempt budget.
+    /// `WrongState` if it is not failed, so a second click retries nothing.
+    async fn retry(&self, queue: &QueueName, id: &JobId) -> Result<()>;
+
+    /// Moves up to `batch` of the oldest failed jobs back to waiting in one
+    /// atomic step; returns how many moved (0 when none are left).
+    async fn retry_failed_batch(&self, queue: &QueueName, batch: usize) -> Result<u64>;
+
+    /// Deletes a job that is not active.
+    async fn remove(&self, queue: &QueueName, id: &JobId) -> Result<()>;
+
+    /// Makes a delayed job runnable now; `WrongState` if it is not delayed.
+    async fn promote(&self, queue: &QueueName, id: &JobId) -> Result<()>;
+
+    /// Stops (`true`) or restarts handing out jobs. Jobs keep being accepted.
+    async fn set_paused(&self, queue: &QueueName, paused: bool) -> Result<()>;
+
+    /// Sets how many completed and failed jobs the queue keeps.
+    async fn set_retention(&self, queue: &QueueName, policy: RetentionPolicy) -> Result<()>;
+
+    /// The queue's retention settings (default: keep everything).
+    async fn retention(&self, queue: &QueueName) -> Result<RetentionPolicy>;
+
+    /// Applies retention now, removing at most `limit` jobs; returns how many.
+    async fn clean(&self, queue: &QueueName, limit: usize) -> Result<u64>;
+
+    /// A receiver of every event batch this backend publishes from now on,
+    /// from any process sharing the backend.
+    fn events(&self) -> broadcast::Receiver<EventBatch>;
+}

@@ -1,0 +1,209 @@
+//! Durable job queues: enqueue, workers with leases and retries, the failed
+//! (dead) set, delayed and prioritised jobs, pause, retention and events.
+//!
+//! [`Queues`] is the API services and the dashboard use; it validates input
+//! at the edge and delegates each atomic step to a [`QueueBackend`]:
+//! [`sql::SqlBackend`] for the embedded default or [`redis::RedisBackend`]
+//! for scale-out.
+
+mod backend;
+mod events;
+pub mod redis;
+pub mod sql;
+mod types;
+mod worker;
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+pub use backend::{BackendHealth, BackendKind, QueueBackend};
+pub use events::{EVENT_BUFFER, EventBatch, QueueEvent, QueueEventKind};
+pub use types::{
+    AttemptRecord, Backoff, Job, JobError, JobId, JobOptions, JobPage, JobState, MAX_PRIORITY,
+    NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT, QueueCounts, QueueName, Retention,
+    RetentionPolicy, StalledReport, StepResult,
+};
+pub use worker::{Handler, WorkerBuilder, WorkerHandle, WorkerStats};
+
+use crate::error::{CoordError, Result};
+
+/// Largest page a listing returns, so one request cannot pull a whole set.
+pub const MAX_PAGE: u64 = 500;
+
+/// Largest batch one bulk enqueue or retry step handles.
+pub const MAX_BATCH: usize = 10_000;
+
+/// The job-queue API: cheap to clone, shared by producers, workers and the
+/// dashboard of one process.
+#[derive(Clone)]
+pub struct Queues {
+    backend: Arc<dyn QueueBackend>,
+}
+
+impl Queues {
+    /// Wraps a backend.
+    pub fn new(backend: Arc<dyn QueueBackend>) -> Self {
+        Self { backend }
+    }
+
+    /// The backend behind this handle, for the worker runtime and health.
+    pub fn backend(&self) -> &Arc<dyn QueueBackend> {
+        &self.backend
+    }
+
+    /// Which deployment this is.
+    pub fn kind(&self) -> BackendKind {
+        self.backend.kind()
+    }
+
+    /// Reachability and latency of the backend.
+    pub async fn health(&self) -> Result<BackendHealth> {
+        self.backend.health().await
+    }
+
+    /// Adds one job; returns its id (the caller's, or a generated one).
+    pub async fn enqueue(&self, queue: &QueueName, job: NewJob) -> Result<JobId> {
+        let mut ids = self.enqueue_bulk(queue, vec![job]).await?;
+        ids.pop()
+            .ok_or_else(|| CoordError::Corrupt("backend returned no id for an enqueued job".into()))
+    }
+
+    /// Adds many jobs atomically; nothing is written if any job is invalid.
+    pub async fn enqueue_bulk(&self, queue: &QueueName, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        if jobs.len() > MAX_BATCH {
+            return Err(CoordError::InvalidOptions(format!(
+                "a bulk enqueue takes at most {MAX_BATCH} jobs (got {})",
+                jobs.len()
+            )));
+        }
+        for job in &jobs {
+            job.validate()?;
+        }
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.backend.enqueue_bulk(queue, jobs).await
+    }
+
+    /// Every known queue, sorted by name.
+    pub async fn queues(&self) -> Result<Vec<QueueName>> {
+        self.backend.queues().await
+    }
+
+    /// Per-state counts of a queue.
+    pub async fn counts(&self, queue: &QueueName) -> Result<QueueCounts> {
+        self.backend.counts(queue).await
+    }
+
+    /// A page of jobs in one state, newest first; `limit` is capped at
+    /// [`MAX_PAGE`] and must be positive.
+    pub async fn list(
+        &self,
+        queue: &QueueName,
+        state: JobState,
+        offset: u64,
+        limit: u64,
+    ) -> Result<JobPage> {
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(CoordError::InvalidOptions(format!(
+                "page size must be between 1 and {MAX_PAGE} (got {limit})"
+            )));
+        }
+        self.backend.list(queue, state, offset, limit).await
+    }
+
+    /// One job with its history.
+    pub async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {
+        self.backend.job(queue, id).await
+    }
+
+    /// Retries one failed job.
+    pub async fn retry(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.backend.retry(queue, id).await
+    }
+
+    /// Retries every failed job in bounded batches, reporting the running
+    /// total after each batch. Jobs that fail again while this runs are
+    /// retried too only if they reach the failed set before it empties.
+    pub async fn retry_all_failed(
+        &self,
+        queue: &QueueName,
+        batch: usize,
+        mut progress: impl FnMut(u64) + Send,
+    ) -> Result<u64> {
+        if batch == 0 || batch > MAX_BATCH {
+            return Err(CoordError::InvalidOptions(format!(
+                "retry batch must be between 1 and {MAX_BATCH} (got {batch})"
+            )));
+        }
+        // Bound the loop by the count at the start so jobs that keep
+        // failing during the run cannot keep it going forever.
+        let budget = self.counts(queue).await?.failed;
+        let mut done = 0u64;
+        while done < budget {
+            let step = batch.min((budget - done) as usize);
+            let moved = self.backend.retry_failed_batch(queue, step).await?;
+            if moved == 0 {
+                break;
+            }
+            done += moved;
+            progress(done);
+        }
+        Ok(done)
+    }
+
+    /// Deletes a job that is not active.
+    pub async fn remove(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.backend.remove(queue, id).await
+    }
+
+    /// Runs a delayed job now.
+    pub async fn promote(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.backend.promote(queue, id).await
+    }
+
+    /// Stops handing out jobs of this queue.
+    pub async fn pause(&self, queue: &QueueName) -> Result<()> {
+        self.backend.set_paused(queue, true).await
+    }
+
+    /// Hands out jobs of this queue again.
+    pub async fn resume(&self, queue: &QueueName) -> Result<()> {
+        self.backend.set_paused(queue, false).await
+    }
+
+    /// Sets retention for completed and failed jobs.
+    pub async fn set_retention(&self, queue: &QueueName, policy: RetentionPolicy) -> Result<()> {
+        self.backend.set_retention(queue, policy).await
+    }
+
+    /// The queue's retention settings.
+    pub async fn retention(&self, queue: &QueueName) -> Result<RetentionPolicy> {
+        self.backend.retention(queue).await
+    }
+
+    /// Applies retention now (at most `limit` removals).
+    pub async fn clean(&self, queue: &QueueName, limit: usize) -> Result<u64> {
+        self.backend.clean(queue, limit).await
+    }
+
+    /// Puts stalled jobs back; see [`QueueBackend::recover_stalled`].
+    pub async fn recover_stalled(
+        &self,
+        queue: &QueueName,
+        max_stalled: u32,
+    ) -> Result<StalledReport> {
+        self.backend.recover_stalled(queue, max_stalled).await
+    }
+
+    /// Subscribes to queue events from every process sharing the backend.
+    pub fn events(&self) -> broadcast::Receiver<EventBatch> {
+        self.backend.events()
+    }
+
+    /// Starts building a worker for `queue`.
+    pub fn worker(&self, queue: QueueName) -> WorkerBuilder {
+        WorkerBuilder::new(self.clone(), queue)
+    }
+}

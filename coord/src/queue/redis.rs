@@ -1,0 +1,1170 @@
+//! Redis backend: the scale-out deployment, where any number of processes
+//! share queues through one Redis (or a Redis Cluster).
+//!
+//! Every state change of a queue is one Lua script run atomically on the
+//! server (the scripts live in `redis/*.lua`), so two processes can never
+//! see a job half-moved. All keys of one queue carry the hash tag
+//! `{<queue>}` and therefore live in one cluster slot, which is what lets a
+//! script touch several of them:
+//!
+//! - `<p>:{<q>}:meta` hash: `paused` (0/1), the `seq` (waiting order) and
+//!   `id` (generated ids) counters, the lifetime totals `completed_total`,
+//!   `failed_total`, `stalled_total`, `retried_total`, and the retention
+//!   settings `keep_{completed,failed}_{count,age_ms}` (absent = keep all);
+//! - `<p>:{<q>}:job:<id>` hash: one job, in the fields `token`,
+//!   `attempts_made`, `history` (JSON array text), `state`,
+//!   `stalled_count`, `created_at`, `name`, `data` and `opts` (JSON text),
+//!   `failed_reason`, `stacktrace` (JSON array text), `processed_at`,
+//!   `priority`, `max_attempts`, and later `finished_at`, `return_value`
+//!   (JSON text), `run_at`. An empty string means "none": clearing a field
+//!   keeps its place, and small hashes are lists scanned from the front, so
+//!   the hot fields come first;
+//! - `<p>:{<q>}:waiting` sorted set, score `priority * PRIORITY_SHIFT + seq`
+//!   (lowest runs first); `:active` scored by lease deadline, `:delayed` by
+//!   due time, `:completed` and `:failed` by finish time (all ms). `:active`
+//!   also holds one anchor member scored `+inf` that keeps Redis from
+//!   storing it as a listpack (see `redis/common.lua`); readers skip `+inf`;
+//! - `<p>:queues` set of queue names (its own slot, updated outside scripts);
+//! - `<p>:events` pub/sub channel: one JSON array of [`QueueEvent`]s per
+//!   change, at most one event per kind.
+//!
+//! Timestamps come from the Redis server's clock (`TIME`) so that every
+//! process agrees on when a lease expires or a delayed job falls due. The
+//! attempt records in a job's history keep the worker's own start and end
+//! times.
+
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::{AsyncConnectionConfig, Client, RedisError, Script, ScriptInvocation};
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use super::backend::{BackendHealth, BackendKind, QueueBackend};
+use super::events::{EVENT_BUFFER, EventBatch, QueueEvent};
+use super::types::{
+    AttemptRecord, Job, JobId, JobOptions, JobPage, JobState, NewJob, Outcome, OutcomeResult,
+    QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
+};
+use crate::error::{CoordError, Result};
+
+/// How long `connect` may take before Redis counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one command may take before the call fails. Generous because a
+/// bulk enqueue or a full retry batch is one script of up to 10,000 jobs.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the event listener checks that its connection is alive; a
+/// silently dropped connection would otherwise stop events for good.
+const LISTENER_PING: Duration = Duration::from_secs(15);
+/// Bounds of the event listener's reconnect backoff.
+const LISTENER_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const LISTENER_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How long one reconnection attempt of the command connection may take.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Reconnection attempts a failing command waits for before it reports the
+/// outage. Few, so that callers (a worker's step) learn of an outage within
+/// about a second and apply their own backoff; the next command tries again.
+const RECONNECT_RETRIES: usize = 2;
+/// Fields of a job hash in the order the scripts return them (after the id).
+const JOB_FIELDS: [&str; 15] = [
+    "name",
+    "data",
+    "opts",
+    "state",
+    "attempts_made",
+    "stalled_count",
+    "failed_reason",
+    "stacktrace",
+    "history",
+    "return_value",
+    "created_at",
+    "processed_at",
+    "finished_at",
+    "run_at",
+    "token",
+];
+/// Values per job record in script replies: the id, then [`JOB_FIELDS`].
+const RECORD_LEN: usize = 1 + JOB_FIELDS.len();
+/// Values per claimed job in a step's reply (see `step.lua`).
+const CLAIM_RECORD_LEN: usize = 2;
+/// Meta fields holding the retention policy, in the order the scripts read them.
+const RETENTION_FIELDS: [&str; 4] = [
+    "keep_completed_count",
+    "keep_completed_age_ms",
+    "keep_failed_count",
+    "keep_failed_age_ms",
+];
+
+/// Builds a state-changing script: the shared prelude (keys, clock, event
+/// helpers) followed by the operation.
+macro_rules! queue_script {
+    ($file:literal) => {
+        LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("redis/common.lua"),
+                include_str!(concat!("redis/", $file))
+            ))
+        })
+    };
+}
+
+static ENQUEUE: LazyLock<Script> = queue_script!("enqueue.lua");
+static STEP: LazyLock<Script> = queue_script!("step.lua");
+static EXTEND: LazyLock<Script> = queue_script!("extend.lua");
+static STALLED: LazyLock<Script> = queue_script!("stalled.lua");
+static RETRY: LazyLock<Script> = queue_script!("retry.lua");
+static RETRY_BATCH: LazyLock<Script> = queue_script!("retry_batch.lua");
+static REMOVE: LazyLock<Script> = queue_script!("remove.lua");
+static PROMOTE: LazyLock<Script> = queue_script!("promote.lua");
+static PAUSE: LazyLock<Script> = queue_script!("pause.lua");
+static CLEAN: LazyLock<Script> = queue_script!("clean.lua");
+static LIST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/list.lua")));
+
+/// Queue state in Redis, shared by every process that connects with the same
+/// URL and prefix. Cheap to clone: clones share one multiplexed connection
+/// and one event listener, which stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct RedisBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    prefix: String,
+    queues_key: String,
+    channel: String,
+    /// Queues known to be in `<p>:queues`: queues are never unregistered,
+    /// so a hit saves the existence check and the `SADD` round trip.
+    known: Mutex<HashSet<QueueName>>,
+    events: broadcast::Sender<EventBatch>,
+    listener: JoinHandle<()>,
+}
+
+/// Shows where the backend keeps its state, never credentials: the URL is
+/// not kept at all.
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("prefix", &self.inner.prefix)
+            .field("channel", &self.inner.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// The keys of one queue, all under its hash tag.
+struct QueueKeys {
+    meta: String,
+    waiting: String,
+    active: String,
+    delayed: String,
+    completed: String,
+    failed: String,
+    job_prefix: String,
+}
+
+impl QueueKeys {
+    fn state(&self, state: JobState) -> &str {
+        match state {
+            JobState::Waiting => &self.waiting,
+            JobState::Active => &self.active,
+            JobState::Delayed => &self.delayed,
+            JobState::Completed => &self.completed,
+            JobState::Failed => &self.failed,
+        }
+    }
+}
+
+impl RedisBackend {
+    /// Connects (`redis://` or `rediss://` URL), checks with `PING` within
+    /// 5 s and starts the event listener, so that a misconfigured URL fails
+    /// at start-up rather than at the first job. Every key lives under
+    /// `prefix`, which lets several deployments (or tests) share one Redis.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        validate_prefix(prefix)?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(CoordError::Unavailable(
+                "the Redis backend must be connected inside a tokio runtime".into(),
+            ));
+        }
+        let shown = redact_url(url);
+        let client = Client::open(url)
+            .map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL {shown}: {e}")))?;
+        let channel = format!("{prefix}:events");
+        let unreachable = |reason: String| {
+            CoordError::Unavailable(format!("cannot reach Redis at {shown}: {reason}"))
+        };
+        let setup = async {
+            // One plain attempt first: the connection manager would retry
+            // with backoff, and an unreachable server should fail fast.
+            let probe_config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(CONNECT_TIMEOUT));
+            let mut probe = client
+                .get_multiplexed_async_connection_with_config(&probe_config)
+                .await?;
+            redis::cmd("PING").query_async::<()>(&mut probe).await?;
+            let pubsub = subscribe(&client, &channel).await?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(RECONNECT_TIMEOUT))
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_number_of_retries(RECONNECT_RETRIES)
+                .set_max_delay(Duration::from_secs(1));
+            let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+            Ok::<_, RedisError>((conn, pubsub))
+        };
+        let (conn, pubsub) = match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let listener = tokio::spawn(listen(client, channel.clone(), events.clone(), pubsub));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conn,
+                prefix: prefix.to_owned(),
+                queues_key: format!("{prefix}:queues"),
+                channel,
+                known: Mutex::new(HashSet::new()),
+                events,
+                listener,
+            }),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    fn keys(&self, queue: &QueueName) -> QueueKeys {
+        let base = format!("{}:{{{}}}", self.inner.prefix, queue.as_str());
+        QueueKeys {
+            meta: format!("{base}:meta"),
+            waiting: format!("{base}:waiting"),
+            active: format!("{base}:active"),
+            delayed: format!("{base}:delayed"),
+            completed: format!("{base}:completed"),
+            failed: format!("{base}:failed"),
+            job_prefix: format!("{base}:job:"),
+        }
+    }
+
+    /// A script call with the arguments every queue script expects first.
+    fn invocation<'a>(
+        &self,
+        script: &'a Script,
+        queue: &QueueName,
+        keys: &QueueKeys,
+    ) -> ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        inv.key(&keys.meta)
+            .key(&keys.waiting)
+            .key(&keys.active)
+            .key(&keys.delayed)
+            .key(&keys.completed)
+            .key(&keys.failed)
+            .arg(&keys.job_prefix)
+            .arg(queue.as_str())
+            .arg(&self.inner.channel);
+        inv
+    }
+
+    fn is_known(&self, queue: &QueueName) -> bool {
+        self.known().contains(queue)
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashSet<QueueName>> {
+        // A poisoned lock only means a panic elsewhere mid-insert into a
+        // plain set; the set is still usable.
+        self.inner.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds the queue to `<p>:queues` (once per process). Done before the
+    /// queue's own write: a failure after it leaves a listed empty queue,
+    /// never an unlisted one with jobs.
+    async fn register(&self, queue: &QueueName) -> Result<()> {
+        if self.is_known(queue) {
+            return Ok(());
+        }
+        redis::cmd("SADD")
+            .arg(&self.inner.queues_key)
+            .arg(queue.as_str())
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        self.known().insert(queue.clone());
+        Ok(())
+    }
+
+    /// `QueueNotFound` unless the queue is registered.
+    async fn ensure_exists(&self, queue: &QueueName) -> Result<()> {
+        if self.is_known(queue) {
+            return Ok(());
+        }
+        let exists: bool = redis::cmd("SISMEMBER")
+            .arg(&self.inner.queues_key)
+            .arg(queue.as_str())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        if !exists {
+            return Err(CoordError::QueueNotFound(queue.clone()));
+        }
+        self.known().insert(queue.clone());
+        Ok(())
+    }
+
+    /// Runs a script that answers `{'ok'}`, `{'missing'}`, `{'active'}` or
+    /// `{'state', actual}` about one job, turning the refusals into errors.
+    async fn job_command(
+        &self,
+        script: &Script,
+        queue: &QueueName,
+        id: &JobId,
+        expected: JobState,
+    ) -> Result<()> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(script, queue, &keys);
+        inv.arg(id.as_str());
+        let reply: Vec<String> = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => Ok(()),
+            Some("missing") => Err(CoordError::JobNotFound {
+                queue: queue.clone(),
+                job: id.clone(),
+            }),
+            Some("active") => Err(CoordError::JobActive {
+                queue: queue.clone(),
+                job: id.clone(),
+            }),
+            Some("state") => {
+                let actual = reply
+                    .get(1)
+                    .ok_or_else(|| CoordError::Corrupt("script reply lacks the state".into()))?
+                    .parse()?;
+                Err(CoordError::WrongState {
+                    queue: queue.clone(),
+                    job: id.clone(),
+                    actual,
+                    expected,
+                })
+            }
+            other => Err(CoordError::Corrupt(format!(
+                "unexpected script reply {other:?}"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl QueueBackend for RedisBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Redis
+    }
+
+    async fn health(&self) -> Result<BackendHealth> {
+        let mut conn = self.conn();
+        let start = Instant::now();
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(map_err)?;
+        let latency = start.elapsed();
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        let memory_bytes = info
+            .lines()
+            .find_map(|line| line.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok());
+        Ok(BackendHealth {
+            latency,
+            memory_bytes,
+        })
+    }
+
+    async fn enqueue_bulk(&self, queue: &QueueName, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.register(queue).await?;
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(&ENQUEUE, queue, &keys);
+        inv.arg(jobs.len());
+        // Bulks mostly repeat one set of options: encode it once.
+        let mut last_options: Option<(&JobOptions, String)> = None;
+        for job in &jobs {
+            let opts = &job.options;
+            let opts_json = match &last_options {
+                Some((prev, text)) if *prev == opts => text.clone(),
+                _ => {
+                    let text = to_json(opts)?;
+                    last_options = Some((opts, text.clone()));
+                    text
+                }
+            };
+            inv.arg(opts.job_id.as_ref().map_or("", JobId::as_str))
+                .arg(&job.name)
+                .arg(to_json(&job.data)?)
+                .arg(opts_json)
+                .arg(opts.priority)
+                .arg(opts.delay_ms.max(0))
+                .arg(opts.attempts);
+        }
+        let ids: Vec<String> = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        if ids.len() != jobs.len() {
+            return Err(CoordError::Corrupt(format!(
+                "enqueue returned {} ids for {} jobs",
+                ids.len(),
+                jobs.len()
+            )));
+        }
+        ids.into_iter().map(stored_id).collect()
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueName>> {
+        let names: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(&self.inner.queues_key)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        let mut queues: Vec<QueueName> = names
+            .into_iter()
+            .filter_map(|name| match QueueName::new(name) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an invalid queue name in Redis");
+                    None
+                }
+            })
+            .collect();
+        queues.sort();
+        Ok(queues)
+    }
+
+    async fn counts(&self, queue: &QueueName) -> Result<QueueCounts> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        // MULTI so that the counts are one snapshot: a job moving between
+        // two sets is never counted twice or not at all.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for state in JobState::ALL {
+            if state == JobState::Active {
+                // Not the anchor member (see common.lua).
+                pipe.cmd("ZCOUNT")
+                    .arg(&keys.active)
+                    .arg("-inf")
+                    .arg("(+inf");
+            } else {
+                pipe.cmd("ZCARD").arg(keys.state(state));
+            }
+        }
+        pipe.cmd("HMGET").arg(&keys.meta).arg(&[
+            "paused",
+            "completed_total",
+            "failed_total",
+            "stalled_total",
+            "retried_total",
+        ]);
+        type Reply = (u64, u64, u64, u64, u64, Vec<Option<u64>>);
+        let (waiting, active, delayed, completed, failed, meta): Reply =
+            pipe.query_async(&mut self.conn()).await.map_err(map_err)?;
+        let meta_field = |i: usize| meta.get(i).copied().flatten().unwrap_or(0);
+        Ok(QueueCounts {
+            waiting,
+            active,
+            delayed,
+            completed,
+            failed,
+            paused: meta_field(0) == 1,
+            completed_total: meta_field(1),
+            failed_total: meta_field(2),
+            stalled_total: meta_field(3),
+            retried_total: meta_field(4),
+        })
+    }
+
+    async fn list(
+        &self,
+        queue: &QueueName,
+        state: JobState,
+        offset: u64,
+        limit: u64,
+    ) -> Result<JobPage> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        let (total, flat): (u64, Vec<Option<String>>) = LIST
+            .key(keys.state(state))
+            .arg(&keys.job_prefix)
+            .arg(offset.min(i64::MAX as u64))
+            .arg(limit.min(i64::MAX as u64))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        let jobs = decode_records(queue, flat, RECORD_LEN, |_, r| RawJob::from_record(r))?
+            .into_iter()
+            .filter_map(|decoded| match decoded {
+                Ok(job) => Some(job),
+                Err(e) => {
+                    tracing::warn!(queue = %queue, error = %e, "skipping an undecodable job in a listing");
+                    None
+                }
+            })
+            .collect();
+        Ok(JobPage {
+            jobs,
+            total,
+            offset,
+            limit,
+        })
+    }
+
+    async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(format!("{}{}", keys.job_prefix, id.as_str()))
+            .arg(&JOB_FIELDS)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        if fields.first().is_none_or(Option::is_none) {
+            return Err(CoordError::JobNotFound {
+                queue: queue.clone(),
+                job: id.clone(),
+            });
+        }
+        let mut record = Vec::with_capacity(RECORD_LEN);
+        record.push(Some(id.as_str().to_owned()));
+        record.extend(fields);
+        decode_job(queue, RawJob::from_record(record)?, &mut None)
+    }
+
+    async fn step(
+        &self,
+        queue: &QueueName,
+        outcomes: Vec<Outcome>,
+        claim: usize,
+        lease: Duration,
+    ) -> Result<StepResult> {
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(&STEP, queue, &keys);
+        let token_base = format!("{:016x}", rand::random::<u64>());
+        inv.arg(duration_ms(lease))
+            .arg(claim)
+            .arg(&token_base)
+            .arg(outcomes.len());
+        for outcome in &outcomes {
+            inv.arg(outcome.job_id.as_str()).arg(&outcome.lease_token);
+            // The attempt record is written here, all but its number, which
+            // only the script knows.
+            match &outcome.result {
+                OutcomeResult::Completed { value } => {
+                    inv.arg(format!(
+                        r#","startedAt":{},"finishedAt":{},"error":null,"chain":[]}}"#,
+                        outcome.started_at, outcome.finished_at
+                    ))
+                    .arg("c")
+                    .arg(to_json(value)?);
+                }
+                OutcomeResult::Failed {
+                    error,
+                    retry_delay_ms,
+                } => {
+                    let chain = to_json(&error.chain)?;
+                    inv.arg(format!(
+                        r#","startedAt":{},"finishedAt":{},"error":{},"chain":{}}}"#,
+                        outcome.started_at,
+                        outcome.finished_at,
+                        to_json(&error.message)?,
+                        chain
+                    ))
+                    .arg("f")
+                    .arg(&error.message)
+                    .arg(chain)
+                    .arg(if error.retryable { "1" } else { "0" })
+                    .arg(*retry_delay_ms);
+                }
+            }
+        }
+        type Reply = (Vec<Option<String>>, String, String, Vec<String>);
+        let (flat, claimed_at, next_due, stale): Reply =
+            inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        // A claimed job that cannot be decoded stays active without a
+        // worker, so stalled recovery eventually fails it; the rest of the
+        // batch is still handed out.
+        let claimed = decode_records(queue, flat, CLAIM_RECORD_LEN, |index, r| {
+            RawJob::from_claim(r, &claimed_at, format!("{token_base}.{}", index + 1))
+        })?
+            .into_iter()
+            .filter_map(|decoded| match decoded {
+                Ok(job) => Some(job),
+                Err(e) => {
+                    tracing::error!(queue = %queue, error = %e, "claimed an undecodable job; leaving it to stall");
+                    None
+                }
+            })
+            .collect();
+        let next_due_at = if next_due.is_empty() {
+            None
+        } else {
+            Some(parse_score(&next_due)?)
+        };
+        Ok(StepResult {
+            claimed,
+            next_due_at,
+            stale: stale.into_iter().map(stored_id).collect::<Result<_>>()?,
+        })
+    }
+
+    async fn extend_leases(
+        &self,
+        queue: &QueueName,
+        leases: &[(JobId, String)],
+        lease: Duration,
+    ) -> Result<Vec<JobId>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(&EXTEND, queue, &keys);
+        inv.arg(duration_ms(lease));
+        for (id, token) in leases {
+            inv.arg(id.as_str()).arg(token);
+        }
+        let lost: Vec<String> = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        lost.into_iter().map(stored_id).collect()
+    }
+
+    async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(&STALLED, queue, &keys);
+        inv.arg(max_stalled);
+        let (requeued, failed): (Vec<String>, Vec<String>) =
+            inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        Ok(StalledReport {
+            requeued: requeued.into_iter().map(stored_id).collect::<Result<_>>()?,
+            failed: failed.into_iter().map(stored_id).collect::<Result<_>>()?,
+        })
+    }
+
+    async fn retry(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.job_command(&RETRY, queue, id, JobState::Failed).await
+    }
+
+    async fn retry_failed_batch(&self, queue: &QueueName, batch: usize) -> Result<u64> {
+        self.ensure_exists(queue).await?;
+        if batch == 0 {
+            return Ok(0);
+        }
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(&RETRY_BATCH, queue, &keys);
+        inv.arg(batch);
+        inv.invoke_async(&mut self.conn()).await.map_err(map_err)
+    }
+
+    async fn remove(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        // `expected` is unused: removal refuses only active jobs.
+        self.job_command(&REMOVE, queue, id, JobState::Active).await
+    }
+
+    async fn promote(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.job_command(&PROMOTE, queue, id, JobState::Delayed)
+            .await
+    }
+
+    async fn set_paused(&self, queue: &QueueName, paused: bool) -> Result<()> {
+        self.register(queue).await?;
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(&PAUSE, queue, &keys);
+        inv.arg(if paused { "1" } else { "0" });
+        inv.invoke_async::<()>(&mut self.conn())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn set_retention(&self, queue: &QueueName, policy: RetentionPolicy) -> Result<()> {
+        self.register(queue).await?;
+        let keys = self.keys(queue);
+        let values = [
+            policy.completed.max_count,
+            policy.completed.max_age_ms,
+            policy.failed.max_count,
+            policy.failed.max_age_ms,
+        ];
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (field, value) in RETENTION_FIELDS.iter().zip(values) {
+            match value {
+                Some(v) => pipe.cmd("HSET").arg(&keys.meta).arg(field).arg(v).ignore(),
+                None => pipe.cmd("HDEL").arg(&keys.meta).arg(field).ignore(),
+            };
+        }
+        pipe.query_async::<()>(&mut self.conn())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn retention(&self, queue: &QueueName) -> Result<RetentionPolicy> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        let v: Vec<Option<u64>> = redis::cmd("HMGET")
+            .arg(&keys.meta)
+            .arg(&RETENTION_FIELDS)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        let at = |i: usize| v.get(i).copied().flatten();
+        Ok(RetentionPolicy {
+            completed: Retention {
+                max_count: at(0),
+                max_age_ms: at(1),
+            },
+            failed: Retention {
+                max_count: at(2),
+                max_age_ms: at(3),
+            },
+        })
+    }
+
+    async fn clean(&self, queue: &QueueName, limit: usize) -> Result<u64> {
+        self.ensure_exists(queue).await?;
+        if limit == 0 {
+            return Ok(0);
+        }
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(&CLEAN, queue, &keys);
+        inv.arg(limit);
+        inv.invoke_async(&mut self.conn()).await.map_err(map_err)
+    }
+
+    fn events(&self) -> broadcast::Receiver<EventBatch> {
+        self.inner.events.subscribe()
+    }
+}
+
+/// Rejects prefixes that would break the key layout: braces would change
+/// the hash tag (and with it the cluster slot), whitespace is unreadable in
+/// `redis-cli`.
+fn validate_prefix(prefix: &str) -> Result<()> {
+    if prefix.is_empty() {
+        return Err(CoordError::InvalidOptions(
+            "the Redis key prefix must not be empty".into(),
+        ));
+    }
+    if prefix
+        .chars()
+        .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control())
+    {
+        return Err(CoordError::InvalidOptions(format!(
+            "the Redis key prefix {prefix:?} must not contain braces or whitespace"
+        )));
+    }
+    Ok(())
+}
+
+/// The URL with its password (and query, which may carry one) masked, for
+/// error messages and logs.
+fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return "<unparseable URL>".into();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***{host}"),
+                None => format!("***{host}"),
+            }
+        }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => format!("{}?***", &tail[..q]),
+        None => tail.to_owned(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+/// Connection failures become `Unavailable` (the caller may retry later);
+/// anything else is a command error.
+fn map_err(e: RedisError) -> CoordError {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        CoordError::Unavailable(format!("Redis: {e}"))
+    } else {
+        CoordError::Redis(e)
+    }
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| CoordError::InvalidOptions(e.to_string()))
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// An id read back from Redis; only ids that passed validation are stored.
+fn stored_id(id: String) -> Result<JobId> {
+    JobId::new(id).map_err(|e| CoordError::Corrupt(e.to_string()))
+}
+
+/// A sorted-set score (a float in Redis) as milliseconds.
+fn parse_score(score: &str) -> Result<i64> {
+    score
+        .parse::<f64>()
+        .map(|s| s as i64)
+        .map_err(|_| CoordError::Corrupt(format!("invalid score {score:?}")))
+}
+
+/// A job's stored fields, as text, before decoding.
+#[derive(Default)]
+struct RawJob {
+    id: Option<String>,
+    name: Option<String>,
+    data: Option<String>,
+    opts: Option<String>,
+    state: Option<String>,
+    attempts_made: Option<String>,
+    stalled_count: Option<String>,
+    failed_reason: Option<String>,
+    stacktrace: Option<String>,
+    history: Option<String>,
+    return_value: Option<String>,
+    created_at: Option<String>,
+    processed_at: Option<String>,
+    finished_at: Option<String>,
+    run_at: Option<String>,
+    token: Option<String>,
+}
+
+impl RawJob {
+    /// From a job id followed by the [`JOB_FIELDS`] values.
+    fn from_record(record: Vec<Option<String>>) -> Result<Self> {
+        let Ok(
+            [
+                id,
+                name,
+                data,
+                opts,
+                state,
+                attempts_made,
+                stalled_count,
+                failed_reason,
+                stacktrace,
+                history,
+                return_value,
+                created_at,
+                processed_at,
+                finished_at,
+                run_at,
+                token,
+            ],
+        ) = <[Option<String>; RECORD_LEN]>::try_from(record)
+        else {
+            return Err(CoordError::Corrupt("job record of the wrong length".into()));
+        };
+        Ok(Self {
+            id,
+            name,
+            data,
+            opts,
+            state,
+            attempts_made,
+            stalled_count,
+            failed_reason,
+            stacktrace,
+            history,
+            return_value,
+            created_at,
+            processed_at,
+            finished_at,
+            run_at,
+            token,
+        })
+    }
+
+    /// From one record of a step's claim (see `step.lua`): the job's
+    /// fields joined by NUL (the name last, as the only one that may hold
+    /// a NUL), then its last error. Only what a waiting job can hold; the
+    /// claim itself fixes the rest.
+    fn from_claim(record: Vec<Option<String>>, processed_at: &str, token: String) -> Result<Self> {
+        let Ok([packed, failed_reason]) = <[Option<String>; CLAIM_RECORD_LEN]>::try_from(record)
+        else {
+            return Err(CoordError::Corrupt(
+                "claim record of the wrong length".into(),
+            ));
+        };
+        let packed = packed.unwrap_or_default();
+        let mut parts = packed.splitn(9, '\0').map(|p| Some(p.to_owned()));
+        let mut next = || parts.next().flatten();
+        let raw = Self {
+            id: next(),
+            attempts_made: next(),
+            stalled_count: next(),
+            history: next(),
+            created_at: next(),
+            stacktrace: next(),
+            data: next(),
+            opts: next(),
+            name: next(),
+            state: Some(JobState::Active.as_str().to_owned()),
+            failed_reason,
+            processed_at: Some(processed_at.to_owned()),
+            token: Some(token),
+            ..Self::default()
+        };
+        if raw.name.is_none() {
+            return Err(CoordError::Corrupt(format!(
+                "claim record of job {:?} lacks fields",
+                raw.id
+            )));
+        }
+        Ok(raw)
+    }
+}
+
+/// Splits a flat script reply into records of `len` values, decoding each
+/// on its own so one corrupt job does not hide the others.
+fn decode_records(
+    queue: &QueueName,
+    flat: Vec<Option<String>>,
+    len: usize,
+    mut raw: impl FnMut(usize, Vec<Option<String>>) -> Result<RawJob>,
+) -> Result<Vec<Result<Job>>> {
+    if flat.len().checked_rem(len) != Some(0) {
+        return Err(CoordError::Corrupt(format!(
+            "job records of {} values are not a multiple of {len}",
+            flat.len()
+        )));
+    }
+    let mut jobs = Vec::with_capacity(flat.len() / len);
+    let mut values = flat.into_iter();
+    let mut last_options = None;
+    for index in 0.. {
+        let record: Vec<Option<String>> = values.by_ref().take(len).collect();
+        if record.is_empty() {
+            break;
+        }
+        jobs.push(raw(index, record).and_then(|r| decode_job(queue, r, &mut last_options)));
+    }
+    Ok(jobs)
+}
+
+/// Decodes the stored text of a job; `Corrupt` names the field at fault.
+/// `last_options` remembers the previous job's options text and value:
+/// jobs of one batch mostly share their options, and decoding them (an
+/// internally tagged enum) costs more than all the rest of a job.
+fn decode_job(
+    queue: &QueueName,
+    raw: RawJob,
+    last_options: &mut Option<(String, JobOptions)>,
+) -> Result<Job> {
+    let id = stored_id(raw.id.unwrap_or_default())?;
+    let corrupt = |field: &str, why: String| {
+        CoordError::Corrupt(format!("job {id} in queue {queue}: {field}: {why}"))
+    };
+    let required = |field: &str, v: Option<String>| {
+        v.filter(|s| !s.is_empty())
+            .ok_or_else(|| corrupt(field, "missing".into()))
+    };
+    let int = |field: &str, v: Option<String>| -> Result<Option<i64>> {
+        match v.filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| corrupt(field, format!("not an integer: {s:?}"))),
+        }
+    };
+    let count = |field: &str, v: Option<String>| -> Result<u32> {
+        match v.filter(|s| !s.is_empty()) {
+            None => Ok(0),
+            Some(s) => s
+                .parse()
+                .map_err(|_| corrupt(field, format!("not a count: {s:?}"))),
+        }
+    };
+    let data: Value = serde_json::from_str(&required("data", raw.data)?)
+        .map_err(|e| corrupt("data", e.to_string()))?;
+    let opts = required("opts", raw.opts)?;
+    let options = match last_options {
+        Some((text, options)) if *text == opts => options.clone(),
+        _ => {
+            let options: JobOptions =
+                serde_json::from_str(&opts).map_err(|e| corrupt("opts", e.to_string()))?;
+            *last_options = Some((opts, options.clone()));
+            options
+        }
+    };
+    let stacktrace: Vec<String> = match raw.stacktrace.filter(|s| !s.is_empty()) {
+        None => Vec::new(),
+        Some(s) => serde_json::from_str(&s).map_err(|e| corrupt("stacktrace", e.to_string()))?,
+    };
+    let history: Vec<AttemptRecord> = match raw.history.filter(|s| !s.is_empty()) {
+        None => Vec::new(),
+        Some(s) => serde_json::from_str(&s).map_err(|e| corrupt("history", e.to_string()))?,
+    };
+    let return_value: Option<Value> = match raw.return_value.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => {
+            Some(serde_json::from_str(&s).map_err(|e| corrupt("return_value", e.to_string()))?)
+        }
+    };
+    Ok(Job {
+        queue: queue.clone(),
+        name: required("name", raw.name)?,
+        data,
+        options,
+        state: required("state", raw.state)?.parse()?,
+        attempts_made: count("attempts_made", raw.attempts_made)?,
+        stalled_count: count("stalled_count", raw.stalled_count)?,
+        failed_reason: raw.failed_reason.filter(|s| !s.is_empty()),
+        stacktrace,
+        history,
+        return_value,
+        created_at: int("created_at", raw.created_at)?.unwrap_or(0),
+        processed_at: int("processed_at", raw.processed_at)?,
+        finished_at: int("finished_at", raw.finished_at)?,
+        run_at: int("run_at", raw.run_at)?,
+        lease_token: raw.token.filter(|s| !s.is_empty()),
+        id,
+    })
+}
+
+/// Opens a pub/sub connection subscribed to the event channel. Bounded in
+/// time because the pub/sub connection has no timeouts of its own.
+async fn subscribe(client: &Client, channel: &str) -> redis::RedisResult<PubSub> {
+    let attempt = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok(pubsub)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "subscribing to events timed out",
+        ))),
+    }
+}
+
+/// Forwards every event batch published on the channel, by any process, to
+/// this backend's subscribers. Reconnects with backoff when Redis goes
+/// away; events published meanwhile are lost, which workers tolerate
+/// because they also poll. Runs until the backend is dropped (aborted).
+async fn listen(
+    client: Client,
+    channel: String,
+    sender: broadcast::Sender<EventBatch>,
+    first: PubSub,
+) {
+    let mut pubsub = Some(first);
+    let mut backoff = LISTENER_BACKOFF_MIN;
+    loop {
+        let current = match pubsub.take() {
+            Some(p) => p,
+            None => match subscribe(&client, &channel).await {
+                Ok(p) => {
+                    tracing::info!(channel = %channel, "queue event subscription restored");
+                    p
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %channel, error = %e, "cannot subscribe to queue events; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(LISTENER_BACKOFF_MAX);
+                    continue;
+                }
+            },
+        };
+        backoff = LISTENER_BACKOFF_MIN;
+        let (mut sink, mut stream) = current.split();
+        let mut ping = tokio::time::interval(LISTENER_PING);
+        ping.reset();
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => forward(&sender, msg.get_payload_bytes()),
+                    None => break,
+                },
+                _ = ping.tick() => {
+                    let alive = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(alive, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::warn!(channel = %channel, "queue event subscription lost; reconnecting");
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+fn forward(sender: &broadcast::Sender<EventBatch>, payload: &[u8]) {
+    match serde_json::from_slice::<Vec<QueueEvent>>(payload) {
+        Ok(batch) if !batch.is_empty() => {
+            // No subscriber is not an error: nobody is listening right now.
+            let _ = sender.send(Arc::new(batch));
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "skipping a malformed queue event message"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("redis://user:secret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact_url("rediss://:secret@host"), "rediss://:***@host");
+        assert_eq!(redact_url("redis://secret@host"), "redis://***@host");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            redact_url("redis+unix:///tmp/r.sock?pass=secret"),
+            "redis+unix:///tmp/r.sock?***"
+        );
+    }
+
+    #[test]
+    fn prefixes_are_checked() {
+        assert!(validate_prefix("switchyard").is_ok());
+        assert!(validate_prefix("a:b-c").is_ok());
+        for bad in ["", "a{b", "a}b", "a b", "a\tb"] {
+            assert!(matches!(
+                validate_prefix(bad),
+                Err(CoordError::InvalidOptions(_))
+            ));
+        }
+    }
+}

@@ -1,0 +1,26 @@
+-- Deletes a job that is not active. ARGV[4] job id.
+-- Returns { 'ok' } or { 'missing' } or { 'active' }.
+
+local id = ARGV[4]
+local jk = jobPrefix .. id
+local state = redis.call('HGET', jk, 'state')
+if not state then
+  return { 'missing' }
+end
+if state == 'active' then
+  return { 'active' }
+end
+redis.call('DEL', jk)
+local setKey = ({
+  waiting = waitingKey,
+  active = activeKey,
+  delayed = delayedKey,
+  completed = completedKey,
+  failed = failedKey,
+})[state]
+if setKey then
+  redis.call('ZREM', setKey, id)
+end
+emit('removed', { id })
+publish()
+return { 'ok' }

@@ -1,0 +1,158 @@
+-- The worker's round trip: record outcomes, apply retention, move due
+-- delayed jobs to waiting, claim waiting jobs, report the next due time.
+-- ARGV[4] lease ms, ARGV[5] jobs to claim, ARGV[6] lease token base,
+-- ARGV[7] number of outcomes; then per outcome: id, lease token, the
+-- attempt record's JSON after its "attempt" field, 'c' (completed) and the
+-- return value JSON, or 'f' (failed) and the error message, cause chain
+-- JSON, retryable ('1'/'0'), retry delay ms.
+-- Returns { claimed jobs as pairs of (id, attempts_made, stalled_count,
+-- history, created_at, stacktrace, data, opts, name joined by NUL) and
+-- failed_reason; the k-th claimed job's token is '<token base>.<k>', the
+-- claim time, next due ms or '', stale outcome ids }.
+
+local leaseMs = tonumber(ARGV[4])
+local claim = tonumber(ARGV[5])
+local tokenBase = ARGV[6]
+local outcomes = tonumber(ARGV[7])
+
+-- (1) Outcomes, only for jobs still held under the presented lease.
+local stale, completed, retrying, failed = {}, {}, {}, {}
+local activeRem, completedAdd, failedAdd, delayedAdd, waitingAdd = {}, {}, {}, {}, {}
+local b = 8
+for _ = 1, outcomes do
+  local id = ARGV[b]
+  local kind = ARGV[b + 3]
+  local jk = jobPrefix .. id
+  -- Every move out of active clears the token, so a matching token
+  -- means the job is still active under this lease.
+  local f = redis.call('HMGET', jk, 'token', 'attempts_made', 'history')
+  if f[1] ~= ARGV[b + 1] or f[1] == '' then
+    stale[#stale + 1] = id
+  else
+    activeRem[#activeRem + 1] = id
+    local history = appendHistory(f[3], '{"attempt":' .. (f[2] or '0') .. ARGV[b + 2])
+    if kind == 'c' then
+      redis.call('HSET', jk, 'state', 'completed', 'finished_at', nowS,
+        'return_value', ARGV[b + 4], 'history', history, 'token', '')
+      completedAdd[#completedAdd + 1] = nowS
+      completedAdd[#completedAdd + 1] = id
+      completed[#completed + 1] = id
+    elseif ARGV[b + 6] == '1'
+        and (tonumber(f[2]) or 0) < (tonumber(redis.call('HGET', jk, 'max_attempts')) or 1) then
+      local delay = tonumber(ARGV[b + 7]) or 0
+      if delay > 0 then
+        local runAt = num(now + delay)
+        redis.call('HSET', jk, 'state', 'delayed', 'run_at', runAt, 'failed_reason', ARGV[b + 4],
+          'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
+        delayedAdd[#delayedAdd + 1] = runAt
+        delayedAdd[#delayedAdd + 1] = id
+      else
+        redis.call('HSET', jk, 'state', 'waiting', 'failed_reason', ARGV[b + 4],
+          'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
+        waitingAdd[#waitingAdd + 1] = waitingScore(redis.call('HGET', jk, 'priority'),
+          takeSeqs(1) + 1)
+        waitingAdd[#waitingAdd + 1] = id
+      end
+      retrying[#retrying + 1] = id
+    else
+      redis.call('HSET', jk, 'state', 'failed', 'finished_at', nowS, 'failed_reason', ARGV[b + 4],
+        'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
+      failedAdd[#failedAdd + 1] = nowS
+      failedAdd[#failedAdd + 1] = id
+      failed[#failed + 1] = id
+    end
+  end
+  if kind == 'c' then b = b + 5 else b = b + 8 end
+end
+bulk('ZREM', activeKey, activeRem)
+bulk('ZADD', completedKey, completedAdd)
+bulk('ZADD', failedKey, failedAdd)
+bulk('ZADD', delayedKey, delayedAdd)
+bulk('ZADD', waitingKey, waitingAdd)
+if #completed > 0 then
+  redis.call('HINCRBY', metaKey, 'completed_total', #completed)
+end
+if #failed > 0 then
+  redis.call('HINCRBY', metaKey, 'failed_total', #failed)
+end
+emit('completed', completed)
+emit('retrying', retrying)
+emit('failed', failed)
+
+-- (2) Retention, bounded per call.
+local m = redis.call('HMGET', metaKey, 'paused', 'keep_completed_count', 'keep_completed_age_ms',
+  'keep_failed_count', 'keep_failed_age_ms')
+applyRetention(1000, { m[2], m[3], m[4], m[5] })
+
+-- (3) Delayed jobs that fell due become waiting. Most steps find none:
+-- one look at the earliest decides.
+local first = redis.call('ZRANGE', delayedKey, 0, 0, 'WITHSCORES')
+if first[2] and tonumber(first[2]) <= now then
+  local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', nowS, 'LIMIT', 0, 1000)
+  local seq = takeSeqs(#due)
+  local adds, promoted = {}, {}
+  for i = 1, #due do
+    local id = due[i]
+    local jk = jobPrefix .. id
+    local priority = redis.call('HGET', jk, 'priority')
+    if priority then
+      redis.call('HSET', jk, 'state', 'waiting', 'run_at', '')
+      adds[#adds + 1] = waitingScore(priority, seq + i)
+      adds[#adds + 1] = id
+      promoted[#promoted + 1] = id
+    end
+  end
+  bulk('ZREM', delayedKey, due)
+  bulk('ZADD', waitingKey, adds)
+  emit('promoted', promoted)
+  first = redis.call('ZRANGE', delayedKey, 0, 0, 'WITHSCORES')
+end
+
+-- (4) Claim, highest priority then oldest, unless paused.
+local claimed = {}
+if claim > 0 and m[1] ~= '1' then
+  -- ZRANGE + ZREMRANGEBYRANK rather than ZPOPMIN: no scores to format.
+  local popped = redis.call('ZRANGE', waitingKey, 0, claim - 1)
+  if #popped > 0 then
+    redis.call('ZREMRANGEBYRANK', waitingKey, 0, #popped - 1)
+  end
+  local deadline = num(now + leaseMs)
+  local activeAdd, ids = { '+inf', ACTIVE_ANCHOR }, {}
+  local c = 0
+  for j = 1, #popped do
+    local id = popped[j]
+    local jk = jobPrefix .. id
+    -- Fields in the order enqueue stores them: hash lookups scan.
+    local f = redis.call('HMGET', jk, 'attempts_made', 'history', 'stalled_count', 'created_at',
+      'name', 'data', 'opts')
+    if f[5] then
+      -- Only a job with past attempts can carry an error.
+      local reason, stack = false, false
+      if f[2] ~= '[]' then
+        local e = redis.call('HMGET', jk, 'failed_reason', 'stacktrace')
+        reason, stack = e[1], e[2]
+      end
+      local attempts = num((tonumber(f[1]) or 0) + 1)
+      ids[#ids + 1] = id
+      redis.call('HSET', jk, 'token', tokenBase .. '.' .. #ids, 'attempts_made', attempts,
+        'state', 'active', 'processed_at', nowS)
+      activeAdd[#activeAdd + 1] = deadline
+      activeAdd[#activeAdd + 1] = id
+      -- One string per job (and the error apart): far cheaper to return
+      -- and to parse than ten values. Only the name can hold a NUL (JSON
+      -- cannot, ids and numbers do not), so it goes last.
+      claimed[c + 1] = table.concat({ id, attempts, f[3] or '0', f[2] or '', f[4] or '',
+        stack or '', f[6] or '', f[7] or '', f[5] }, '\0')
+      claimed[c + 2] = reason
+      c = c + 2
+    end
+  end
+  if #ids > 0 then
+    bulk('ZADD', activeKey, activeAdd)
+  end
+  emit('active', ids)
+end
+
+-- (5) When the next delayed job falls due (looked up in step 3).
+publish()
+return { claimed, nowS, first[2] or '', stale }

@@ -1,0 +1,491 @@
+//! The worker runtime: runs a handler over a queue's jobs with bounded
+//! concurrency, at-least-once.
+//!
+//! One loop per worker makes one backend round trip per step: it hands back
+//! every outcome that finished since the last step and claims as many jobs
+//! as there are free slots. Under load outcomes and claims batch up by
+//! themselves, which is what makes the Redis backend fast. A second task
+//! heartbeats the leases of running jobs and sweeps stalled jobs, so a job
+//! whose worker died is put back and run again instead of being lost.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::{Job, JobError, JobId, Outcome, OutcomeResult, QueueName, Queues};
+use crate::error::{CoordError, Result};
+use crate::time::now_ms;
+
+/// A job handler, type-erased so one worker type serves every handler.
+pub type Handler =
+    Arc<dyn Fn(Job) -> BoxFuture<'static, std::result::Result<Value, JobError>> + Send + Sync>;
+
+/// Most jobs one worker runs at once; beyond this a second process is the
+/// better answer.
+const MAX_CONCURRENCY: usize = 10_000;
+
+/// Configures and starts a worker for one queue.
+pub struct WorkerBuilder {
+    queues: Queues,
+    queue: QueueName,
+    concurrency: usize,
+    lease: Duration,
+    max_stalled: u32,
+    poll_interval: Duration,
+    stalled_interval: Option<Duration>,
+}
+
+impl WorkerBuilder {
+    pub(crate) fn new(queues: Queues, queue: QueueName) -> Self {
+        Self {
+            queues,
+            queue,
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            max_stalled: 1,
+            poll_interval: Duration::from_secs(1),
+            stalled_interval: None,
+        }
+    }
+
+    /// Jobs run at the same time (1..=10000).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// How long a claimed job stays ours without a heartbeat; a crashed
+    /// worker's jobs come back after about this long. Heartbeats go out
+    /// every third of it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Stalls a job may have before it is failed instead of put back, so a
+    /// job that crashes its worker every time cannot loop forever.
+    pub fn max_stalled(mut self, n: u32) -> Self {
+        self.max_stalled = n;
+        self
+    }
+
+    /// Longest sleep of an idle worker between looks at the queue; events
+    /// wake it sooner, this only bounds the cost of a missed event.
+    pub fn poll_interval(mut self, d: Duration) -> Self {
+        self.poll_interval = d;
+        self
+    }
+
+    /// How often this worker sweeps the queue for stalled jobs (default:
+    /// half the lease).
+    pub fn stalled_interval(mut self, d: Duration) -> Self {
+        self.stalled_interval = Some(d);
+        self
+    }
+
+    /// Starts the worker on the current tokio runtime. Fails with
+    /// `InvalidWorker` for settings that cannot run.
+    pub fn start<F, Fut>(self, handler: F) -> Result<WorkerHandle>
+    where
+        F: Fn(Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<Value, JobError>> + Send + 'static,
+    {
+        if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
+            return Err(CoordError::InvalidWorker(format!(
+                "concurrency must be between 1 and {MAX_CONCURRENCY} (got {})",
+                self.concurrency
+            )));
+        }
+        if self.lease < Duration::from_millis(100) {
+            return Err(CoordError::InvalidWorker(format!(
+                "lease must be at least 100 ms (got {} ms)",
+                self.lease.as_millis()
+            )));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(CoordError::InvalidWorker(
+                "poll interval must be positive".into(),
+            ));
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(CoordError::InvalidWorker(
+                "a worker must be started inside a tokio runtime".into(),
+            ));
+        }
+        let handler: Handler = Arc::new(move |job| handler(job).boxed());
+        let shared = Arc::new(Shared::default());
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let events = self.queues.events();
+        let stalled_interval = self
+            .stalled_interval
+            .unwrap_or(self.lease / 2)
+            .max(Duration::from_millis(20));
+
+        let keeper = tokio::spawn(keep_leases(
+            self.queues.clone(),
+            self.queue.clone(),
+            self.lease,
+            self.max_stalled,
+            stalled_interval,
+            shared.clone(),
+            stop_rx.clone(),
+        ));
+        let main = tokio::spawn(
+            Runner {
+                queues: self.queues,
+                queue: self.queue,
+                concurrency: self.concurrency,
+                lease: self.lease,
+                poll_interval: self.poll_interval,
+                handler,
+                shared: shared.clone(),
+                events,
+                stop: stop_rx,
+            }
+            .run(),
+        );
+        Ok(WorkerHandle {
+            shared,
+            stop: stop_tx,
+            main,
+            keeper,
+        })
+    }
+}
+
+/// Counters and leases shared between the loop, the lease keeper and the
+/// handle.
+#[derive(Default)]
+struct Shared {
+    completed: AtomicU64,
+    failed: AtomicU64,
+    backend_errors: AtomicU64,
+    /// Jobs claimed and not yet settled on the backend, with their tokens:
+    /// the lease keeper extends exactly these.
+    leases: Mutex<HashMap<JobId, String>>,
+}
+
+impl Shared {
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, String>> {
+        // A poisoned lock only means a panic elsewhere mid-update of a plain
+        // map; the map itself is still usable.
+        self.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stats(&self) -> WorkerStats {
+        WorkerStats {
+            completed: self.completed.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            in_flight: self.leases().len() as u64,
+            backend_errors: self.backend_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A running worker. Dropping it leaves the worker running; call
+/// [`WorkerHandle::shutdown`] to stop it cleanly.
+pub struct WorkerHandle {
+    shared: Arc<Shared>,
+    /// `Some(deadline)` asks the loop to stop claiming and finish by then.
+    stop: watch::Sender<Option<Instant>>,
+    main: JoinHandle<()>,
+    keeper: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Counters so far.
+    pub fn stats(&self) -> WorkerStats {
+        self.shared.stats()
+    }
+
+    /// Stops claiming, lets running jobs finish for up to `grace` and records
+    /// their outcomes. Jobs still running after that are abandoned with
+    /// their lease, so stalled recovery runs them again elsewhere.
+    pub async fn shutdown(self, grace: Duration) -> WorkerStats {
+        let _ = self.stop.send(Some(Instant::now() + grace));
+        // The loop bounds itself by the deadline; the extra second covers a
+        // final flush to a slow backend.
+        if tokio::time::timeout(grace + Duration::from_secs(5), self.main)
+            .await
+            .is_err()
+        {
+            tracing::warn!("worker did not stop within its grace period");
+        }
+        self.keeper.abort();
+        self.shared.stats()
+    }
+
+    /// Stops at once without recording anything, as a crashed process
+    /// would: claimed jobs keep their lease until it expires.
+    pub fn kill(self) {
+        self.main.abort();
+        self.keeper.abort();
+    }
+}
+
+/// What a worker has done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Attempts that succeeded and were recorded.
+    pub completed: u64,
+    /// Attempts that failed and were recorded (retried or dead).
+    pub failed: u64,
+    /// Jobs claimed and not yet settled.
+    pub in_flight: u64,
+    /// Backend calls that failed (outage); the worker retried them.
+    pub backend_errors: u64,
+}
+
+struct Runner {
+    queues: Queues,
+    queue: QueueName,
+    concurrency: usize,
+    lease: Duration,
+    poll_interval: Duration,
+    handler: Handler,
+    shared: Arc<Shared>,
+    events: broadcast::Receiver<super::EventBatch>,
+    stop: watch::Receiver<Option<Instant>>,
+}
+
+impl Runner {
+    async fn run(mut self) {
+        let mut running: JoinSet<Outcome> = JoinSet::new();
+        let mut pending: Vec<Outcome> = Vec::new();
+        let mut want_claim = true;
+        let mut next_due: Option<i64> = None;
+        let mut events_open = true;
+        let mut stop_open = true;
+        let mut error_backoff = Duration::from_millis(50);
+        loop {
+            while let Some(done) = running.try_join_next() {
+                if let Ok(outcome) = done {
+                    pending.push(outcome);
+                }
+            }
+            let deadline = *self.stop.borrow();
+            let stopping = deadline.is_some();
+            let free = if stopping {
+                0
+            } else {
+                self.concurrency - running.len()
+            };
+            let claim = if want_claim { free } else { 0 };
+            if !pending.is_empty() || claim > 0 {
+                let backend = self.queues.backend().clone();
+                match backend
+                    .step(&self.queue, pending.clone(), claim, self.lease)
+                    .await
+                {
+                    Ok(result) => {
+                        error_backoff = Duration::from_millis(50);
+                        self.settled(&pending);
+                        pending.clear();
+                        if claim > 0 {
+                            want_claim = result.claimed.len() == claim;
+                        }
+                        next_due = result.next_due_at;
+                        for job in result.claimed {
+                            self.spawn(&mut running, job);
+                        }
+                        continue;
+                    }
+                    Err(err) => {
+                        self.shared.backend_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(queue = %self.queue, error = %err, "worker step failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(error_backoff) => {}
+                            _ = self.stop.changed() => {}
+                        }
+                        error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+                        if let Some(deadline) = *self.stop.borrow()
+                            && Instant::now() >= deadline
+                        {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            if stopping && running.is_empty() {
+                return;
+            }
+            let wait = match next_due {
+                Some(due) => {
+                    let until_due = (due - now_ms()).max(1) as u64;
+                    self.poll_interval.min(Duration::from_millis(until_due))
+                }
+                None => self.poll_interval,
+            };
+            let stop_at = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(outcome) = done {
+                        pending.push(outcome);
+                    }
+                }
+                event = self.events.recv(), if events_open && !stopping => match event {
+                    Ok(batch) => {
+                        if batch.iter().any(|e| e.queue == self.queue && e.kind.wakes_workers()) {
+                            want_claim = true;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => want_claim = true,
+                    Err(broadcast::error::RecvError::Closed) => events_open = false,
+                },
+                _ = tokio::time::sleep(wait), if !stopping => want_claim = true,
+                changed = self.stop.changed(), if !stopping && stop_open => {
+                    // An error means the handle was dropped without a
+                    // shutdown: keep working until the process ends.
+                    stop_open = changed.is_ok();
+                }
+                _ = tokio::time::sleep_until(stop_at), if stopping => {
+                    // Grace period over: abandon running jobs with their
+                    // leases (recovered as stalled) after a last flush.
+                    running.abort_all();
+                    if !pending.is_empty()
+                        && self.queues.backend().step(&self.queue, pending.clone(), 0, self.lease).await.is_ok()
+                    {
+                        self.settled(&pending);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Outcomes the backend accepted: count them and stop extending leases.
+    fn settled(&self, outcomes: &[Outcome]) {
+        let mut leases = self.shared.leases();
+        for outcome in outcomes {
+            leases.remove(&outcome.job_id);
+            let counter = match outcome.result {
+                OutcomeResult::Completed { .. } => &self.shared.completed,
+                OutcomeResult::Failed { .. } => &self.shared.failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn spawn(&self, running: &mut JoinSet<Outcome>, job: Job) {
+        let token = job.lease_token.clone().unwrap_or_default();
+        self.shared.leases().insert(job.id.clone(), token.clone());
+        let handler = self.handler.clone();
+        running.spawn(async move {
+            let started_at = now_ms();
+            let job_id = job.id.clone();
+            let attempts_made = job.attempts_made;
+            let options = job.options.clone();
+            let work = AssertUnwindSafe(handler(job)).catch_unwind();
+            let result = match options.timeout_ms {
+                Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), work).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(Err(JobError::new(format!("job timed out after {ms} ms")))),
+                },
+                None => work.await,
+            };
+            let result = match result {
+                Ok(Ok(value)) => OutcomeResult::Completed { value },
+                Ok(Err(error)) => failed(error, attempts_made, &options),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    failed(
+                        JobError::new(format!("handler panicked: {what}")),
+                        attempts_made,
+                        &options,
+                    )
+                }
+            };
+            Outcome {
+                job_id,
+                lease_token: token,
+                started_at,
+                finished_at: now_ms(),
+                result,
+            }
+        });
+    }
+}
+
+fn failed(error: JobError, attempts_made: u32, options: &super::JobOptions) -> OutcomeResult {
+    let retry_delay_ms = if error.retryable && attempts_made < options.attempts {
+        options.backoff.delay_ms(attempts_made)
+    } else {
+        0
+    };
+    OutcomeResult::Failed {
+        error,
+        retry_delay_ms,
+    }
+}
+
+/// Heartbeats the leases of this worker's jobs and sweeps the queue for
+/// jobs whose worker died.
+async fn keep_leases(
+    queues: Queues,
+    queue: QueueName,
+    lease: Duration,
+    max_stalled: u32,
+    stalled_interval: Duration,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<Option<Instant>>,
+) {
+    let beat = lease / 3;
+    let mut next_beat = Instant::now() + beat;
+    let mut next_sweep = Instant::now() + stalled_interval;
+    let mut stop_open = true;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_beat.min(next_sweep)) => {}
+            changed = stop.changed(), if stop_open => stop_open = changed.is_ok(),
+        }
+        let now = Instant::now();
+        if now >= next_beat {
+            next_beat = now + beat;
+            let held: Vec<(JobId, String)> = shared
+                .leases()
+                .iter()
+                .map(|(id, token)| (id.clone(), token.clone()))
+                .collect();
+            if !held.is_empty() {
+                match queues.backend().extend_leases(&queue, &held, lease).await {
+                    Ok(lost) if !lost.is_empty() => {
+                        tracing::warn!(queue = %queue, lost = lost.len(), "leases lost; those jobs may run twice");
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        shared.backend_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(queue = %queue, error = %err, "lease heartbeat failed");
+                    }
+                }
+            }
+        }
+        if now >= next_sweep && stop.borrow().is_none() {
+            next_sweep = now + stalled_interval;
+            match queues.recover_stalled(&queue, max_stalled).await {
+                Ok(report) if !report.requeued.is_empty() || !report.failed.is_empty() => {
+                    tracing::info!(queue = %queue, requeued = report.requeued.len(), failed = report.failed.len(), "recovered stalled jobs");
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    shared.backend_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(queue = %queue, error = %err, "stalled sweep failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Fixtures shared by the integration tests: one fresh backend per test (its
+//! own SQLite file, or its own Redis key prefix) so tests run in parallel.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coord::queue::redis::RedisBackend;
+use coord::queue::sql::SqlBackend;
+use coord::queue::{QueueName, Queues};
+
+/// Where the tests' Redis runs (CI starts it when it is not running).
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A unique suffix for names of files, prefixes and queues.
+pub fn unique(tag: &str) -> String {
+    format!("{tag}-{:016x}", rand::random::<u64>())
+}
+
+/// A queue name unique to one test.
+pub fn queue(tag: &str) -> QueueName {
+    QueueName::new(unique(tag)).expect("valid queue name")
+}
+
+/// A backend under test and what must be cleaned up after it.
+pub enum Fixture {
+    Embedded { queues: Queues, path: PathBuf },
+    Redis { queues: Queues, prefix: String },
+}
+
+impl Fixture {
+    pub fn queues(&self) -> Queues {
+        match self {
+            Fixture::Embedded { queues, .. } | Fixture::Redis { queues, .. } => queues.clone(),
+        }
+    }
+
+    /// Deletes the SQLite files or the Redis keys of this test.
+    pub async fn cleanup(self) {
+        match self {
+            Fixture::Embedded { path, .. } => remove_sqlite(&path),
+            Fixture::Redis { prefix, .. } => delete_prefix(&prefix).await,
+        }
+    }
+}
+
+/// A fresh embedded backend on its own temporary SQLite file.
+pub async fn embedded() -> Fixture {
+    let path = temp_db_path("conformance");
+    let backend = SqlBackend::open(path.to_str().expect("utf-8 temp path"))
+        .await
+        .expect("open sqlite backend");
+    Fixture::Embedded {
+        queues: Queues::new(Arc::new(backend)),
+        path,
+    }
+}
+
+/// A fresh Redis backend under its own key prefix.
+pub async fn redis() -> Fixture {
+    let prefix = unique("sytest");
+    let backend = RedisBackend::connect(REDIS_URL, &prefix)
+        .await
+        .expect("connect to the test Redis at 127.0.0.1:6379");
+    Fixture::Redis {
+        queues: Queues::new(Arc::new(backend)),
+        prefix,
+    }
+}
+
+/// A temporary SQLite path unique to one test.
+pub fn temp_db_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{}.db", unique(tag)))
+}
+
+/// Removes an SQLite database with its WAL files.
+pub fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// Deletes every Redis key under a test prefix.
+pub async fn delete_prefix(prefix: &str) {
+    let Ok(client) = redis::Client::open(REDIS_URL) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    for chunk in keys.chunks(500) {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
+    }
+}
+
+/// Polls `check` every 20 ms until it returns true; panics with `what`
+/// after 15 s. A bound for a test that waits on background work, not a
+/// speed assertion.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}

@@ -1,0 +1,161 @@
+//! The `switchyard` command line.
+//!
+//! Every global flag has an environment fallback (`SWITCHYARD_*`) so the
+//! same binary can be configured by a container platform or by hand; clap
+//! resolves flag-over-env, and [`crate::configuration`] puts both over the
+//! optional TOML file and the defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::secret::SecretUrl;
+
+/// Switchyard: a live dashboard for job queues, with an embedded
+/// coordination backend (SQLite by default, Redis for scale-out).
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version)]
+pub struct Cli {
+    /// Settings every command shares.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do; without a command, `demo` runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings shared by every command. Each is optional here so that an
+/// absent flag and absent variable fall through to the config file, then
+/// to the default named in its help.
+#[derive(Debug, Default, Clone, Args)]
+pub struct GlobalArgs {
+    /// Address the dashboard listens on (port 0 picks a free one)
+    /// [default: 127.0.0.1:3000]
+    #[arg(long, global = true, env = "SWITCHYARD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Redis URL for the scale-out deployment (`rediss://` for TLS); when
+    /// absent, queues live in the embedded SQLite database
+    #[arg(
+        long = "redis",
+        global = true,
+        env = "SWITCHYARD_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis_url: Option<SecretUrl>,
+
+    /// Prefix of every Redis key, so several deployments can share one
+    /// Redis [default: switchyard]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_REDIS_PREFIX",
+        value_name = "PREFIX"
+    )]
+    pub redis_prefix: Option<String>,
+
+    /// SQL database: the queue store of the embedded deployment (SQLite
+    /// only), or the server's own tables next to Redis (SQLite or
+    /// `postgres://…`) [default: sqlite://switchyard.db?mode=rwc]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<SecretUrl>,
+
+    /// TOML file with any of: listen, redis_url, redis_prefix, database_url,
+    /// log (flags and environment variables override it)
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log filter, in `RUST_LOG` syntax (e.g. `info`, `server=debug,warn`)
+    /// [default: info]
+    #[arg(long, global = true, env = "SWITCHYARD_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard and the JSON API on the configured backend.
+    Serve,
+    /// Serve the dashboard with synthetic producers and workers in process,
+    /// so there is live data at once (the default command).
+    Demo,
+    /// Enqueue one job on the configured backend and print its id.
+    Enqueue(EnqueueArgs),
+}
+
+/// One job to enqueue from the shell.
+#[derive(Debug, Clone, Args)]
+pub struct EnqueueArgs {
+    /// Queue to add the job to
+    pub queue: String,
+    /// Kind of work, shown in the dashboard
+    pub name: String,
+    /// The job's data, as JSON text (e.g. '{"to":"a@example.com"}')
+    pub data: String,
+    /// Milliseconds before the job may run
+    #[arg(long, allow_negative_numbers = true, value_name = "MS")]
+    pub delay_ms: Option<i64>,
+    /// Lower runs first (0..=4095)
+    #[arg(long, value_name = "N")]
+    pub priority: Option<u32>,
+    /// Attempts before the job fails for good
+    #[arg(long, value_name = "N")]
+    pub attempts: Option<u32>,
+    /// Id for idempotent enqueue: a second enqueue with it keeps the first job
+    #[arg(long, value_name = "ID")]
+    pub job_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_demo() {
+        let cli = Cli::try_parse_from(["switchyard"]).expect("parses");
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "switchyard",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--redis",
+            "redis://127.0.0.1:6379",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.listen.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(
+            cli.global.redis_url.map(|u| u.expose().to_string()),
+            Some("redis://127.0.0.1:6379".to_string())
+        );
+    }
+
+    #[test]
+    fn enqueue_takes_a_negative_delay_for_validation_to_reject() {
+        let cli =
+            Cli::try_parse_from(["switchyard", "enqueue", "q", "n", "{}", "--delay-ms", "-5"])
+                .expect("parses");
+        match cli.command {
+            Some(Command::Enqueue(args)) => assert_eq!(args.delay_ms, Some(-5)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

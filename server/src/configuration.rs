@@ -1,0 +1,336 @@
+//! Settings, layered: defaults < optional TOML file < `SWITCHYARD_*`
+//! environment variables < command-line flags.
+//!
+//! Clap already resolves a flag over its environment variable, so the
+//! layering here is: take what the command line (or environment) gave, else
+//! what the file says, else the default. The result is validated once, so a
+//! deployment mistake (a Postgres URL without Redis, a prefix that would
+//! break Redis Cluster hash tags) stops the process at start with a reason
+//! instead of surfacing later as a confusing runtime error.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+use crate::secret::SecretUrl;
+
+/// Where the dashboard listens unless told otherwise: loopback only, so a
+/// first run never exposes the API to the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+/// Prefix of Redis keys unless told otherwise.
+pub const DEFAULT_REDIS_PREFIX: &str = "switchyard";
+/// The embedded database unless told otherwise: a file in the working
+/// directory, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchyard.db?mode=rwc";
+/// Log filter unless told otherwise.
+pub const DEFAULT_LOG: &str = "info";
+
+/// Why the settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown keys.
+    #[error("invalid config file {path}: {reason}")]
+    Parse {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// The parser's reason, on one line.
+        reason: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What the TOML file may set; every key is optional and unknown keys are
+/// rejected so a typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// As `--listen`.
+    pub listen: Option<String>,
+    /// As `--redis`.
+    pub redis_url: Option<SecretUrl>,
+    /// As `--redis-prefix`.
+    pub redis_prefix: Option<String>,
+    /// As `--database-url`.
+    pub database_url: Option<SecretUrl>,
+    /// As `--log`.
+    pub log: Option<String>,
+}
+
+impl FileSettings {
+    /// Reads and parses a config file.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|reason| ConfigError::Parse {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parses config text; the error is the parser's reason on one line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.message().replace('\n', " "))
+    }
+}
+
+/// The settings the server runs with, after layering and validation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    pub listen: String,
+    /// Redis for the scale-out deployment; `None` runs embedded.
+    pub redis_url: Option<SecretUrl>,
+    /// Prefix of every Redis key of this deployment.
+    pub redis_prefix: String,
+    /// The SQL database (the queue store when embedded).
+    pub database_url: SecretUrl,
+    /// Log filter in `RUST_LOG` syntax.
+    pub log: String,
+}
+
+impl fmt::Debug for Settings {
+    // Written out so that URLs always go through their redacting Display,
+    // whatever formatting a log line uses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field(
+                "redis_url",
+                &self.redis_url.as_ref().map(SecretUrl::redacted),
+            )
+            .field("redis_prefix", &self.redis_prefix)
+            .field("database_url", &self.database_url.redacted())
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.into(),
+            redis_url: None,
+            redis_prefix: DEFAULT_REDIS_PREFIX.into(),
+            database_url: SecretUrl::new(DEFAULT_DATABASE_URL),
+            log: DEFAULT_LOG.into(),
+        }
+    }
+}
+
+/// The deployment the settings describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    /// Queues in the SQLite database, no Redis.
+    Embedded,
+    /// Queues in Redis; the SQL database holds only the server's tables.
+    Redis,
+}
+
+impl Settings {
+    /// Layers the command line (and environment) over the config file it
+    /// names, if any, over the defaults, and validates the result.
+    pub fn load(args: &GlobalArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileSettings::read(path)?,
+            None => FileSettings::default(),
+        };
+        Self::layer(args, file)
+    }
+
+    /// The layering itself, separate from file reading so it can be tested.
+    pub fn layer(args: &GlobalArgs, file: FileSettings) -> Result<Self, ConfigError> {
+        let defaults = Settings::default();
+        let settings = Settings {
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or(defaults.listen),
+            redis_url: args.redis_url.clone().or(file.redis_url),
+            redis_prefix: args
+                .redis_prefix
+                .clone()
+                .or(file.redis_prefix)
+                .unwrap_or(defaults.redis_prefix),
+            database_url: args
+                .database_url
+                .clone()
+                .or(file.database_url)
+                .unwrap_or(defaults.database_url),
+            log: args.log.clone().or(file.log).unwrap_or(defaults.log),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Which deployment these settings run.
+    pub fn deployment(&self) -> Deployment {
+        if self.redis_url.is_some() {
+            Deployment::Redis
+        } else {
+            Deployment::Embedded
+        }
+    }
+
+    /// Rejects settings that could only fail later, with the reason.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.trim().is_empty() {
+            return Err(ConfigError::Invalid("--listen must not be empty".into()));
+        }
+        let db_scheme = self.database_url.scheme();
+        match db_scheme.as_str() {
+            "sqlite" => {}
+            "postgres" | "postgresql" => {
+                if self.redis_url.is_none() {
+                    return Err(ConfigError::Invalid(format!(
+                        "--database-url {} needs --redis: the embedded queue stores its jobs in \
+                         SQLite, so PostgreSQL can only hold the server's tables next to Redis",
+                        self.database_url
+                    )));
+                }
+            }
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "--database-url {} is not supported (expected sqlite://… or postgres://…)",
+                    self.database_url
+                )));
+            }
+        }
+        if let Some(redis) = &self.redis_url {
+            let scheme = redis.scheme();
+            if !matches!(scheme.as_str(), "redis" | "rediss" | "redis+unix" | "unix") {
+                return Err(ConfigError::Invalid(format!(
+                    "--redis {redis} is not a Redis URL (expected redis://… or rediss://…)"
+                )));
+            }
+        }
+        validate_prefix(&self.redis_prefix)?;
+        if self.log.trim().is_empty() {
+            return Err(ConfigError::Invalid("--log must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A prefix becomes the start of every key; braces would move the Redis
+/// Cluster hash tag off the queue name, and spaces or control characters
+/// make keys painful to inspect.
+fn validate_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "--redis-prefix {prefix:?} must be 1 to 64 characters of letters, digits, '_', '-', \
+             '.' and ':'"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> GlobalArgs {
+        GlobalArgs::default()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let s = Settings::layer(&args(), FileSettings::default()).expect("valid");
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.deployment(), Deployment::Embedded);
+        assert_eq!(s.listen, "127.0.0.1:3000");
+        assert_eq!(s.database_url.expose(), "sqlite://switchyard.db?mode=rwc");
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_and_flags_override_the_file() {
+        let file = FileSettings::parse(
+            r#"
+            listen = "0.0.0.0:8080"
+            redis_url = "redis://:pw@127.0.0.1:6379"
+            redis_prefix = "from-file"
+            log = "debug"
+            "#,
+        )
+        .expect("parses");
+        let mut a = args();
+        a.redis_prefix = Some("from-flag".into());
+        let s = Settings::layer(&a, file).expect("valid");
+        assert_eq!(s.listen, "0.0.0.0:8080");
+        assert_eq!(s.redis_prefix, "from-flag");
+        assert_eq!(s.log, "debug");
+        assert_eq!(s.deployment(), Deployment::Redis);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let err = FileSettings::parse("lissten = \"x\"").expect_err("typo");
+        assert!(err.contains("lissten"), "{err}");
+    }
+
+    #[test]
+    fn postgres_without_redis_is_refused() {
+        let mut a = args();
+        a.database_url = Some(SecretUrl::new("postgres://app:secret@db/prod"));
+        let err = Settings::layer(&a, FileSettings::default())
+            .expect_err("postgres alone")
+            .to_string();
+        assert!(err.contains("needs --redis"), "{err}");
+        assert!(!err.contains("secret"), "password leaked: {err}");
+        a.redis_url = Some(SecretUrl::new("redis://127.0.0.1:6379"));
+        Settings::layer(&a, FileSettings::default()).expect("postgres next to redis");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let mut a = args();
+        a.redis_prefix = Some("has{brace}".into());
+        let err = Settings::layer(&a, FileSettings::default()).expect_err("brace");
+        assert!(err.to_string().contains("--redis-prefix"), "{err}");
+
+        let mut a = args();
+        a.redis_url = Some(SecretUrl::new("http://127.0.0.1:6379"));
+        let err = Settings::layer(&a, FileSettings::default()).expect_err("http");
+        assert!(err.to_string().contains("not a Redis URL"), "{err}");
+
+        let mut a = args();
+        a.database_url = Some(SecretUrl::new("mysql://x"));
+        let err = Settings::layer(&a, FileSettings::default()).expect_err("mysql");
+        assert!(err.to_string().contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let s = Settings {
+            redis_url: Some(SecretUrl::new("rediss://u:topsecret@cache:6380")),
+            database_url: SecretUrl::new("postgres://app:alsosecret@db/prod"),
+            ..Settings::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("alsosecret"),
+            "{shown}"
+        );
+        assert!(shown.contains("rediss://u:***@cache:6380"), "{shown}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Request handlers, grouped by the resource they serve. Routes are bound
+//! to them in one place, [`crate::router`].
+
+pub mod health;
+pub mod jobs;
+pub mod pages;
+pub mod queues;

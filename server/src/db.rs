@@ -1,0 +1,204 @@
+//! The server's own SQL tables (the "SQL side"), on SQLite or PostgreSQL.
+//!
+//! Queue state lives in the queue backend; this database holds what the
+//! server itself needs to remember (for now one key/value table, used to
+//! record when this installation first started). Both drivers run the same
+//! statements, written with `$1` placeholders that SQLite and PostgreSQL
+//! both accept, through runtime `sqlx::query` calls: no `Any` driver, and no
+//! compile-time database needed to build.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
+
+use crate::secret::SecretUrl;
+
+/// How long a first connection may take before the database counts as
+/// unreachable, so a wrong URL fails startup quickly instead of hanging.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections per pool: the server's own tables see little traffic.
+const MAX_CONNECTIONS: u32 = 4;
+
+/// Meta key under which the first start of this installation is recorded.
+pub const FIRST_STARTED_AT: &str = "first_started_at";
+
+const INSERT_META_IF_ABSENT: &str =
+    "INSERT INTO switchyard_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+const UPSERT_META: &str = "INSERT INTO switchyard_meta (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+const SELECT_META: &str = "SELECT value FROM switchyard_meta WHERE key = $1";
+
+/// Why the SQL side could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL names a database this server has no driver for.
+    #[error("unsupported database URL {0} (expected sqlite:… or postgres://…)")]
+    UnsupportedUrl(SecretUrl),
+    /// Connecting or a statement failed.
+    #[error("{0}")]
+    Sql(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A connection pool to the SQL side, on either supported database.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// The embedded default, or SQLite next to Redis.
+    Sqlite(SqlitePool),
+    /// PostgreSQL, for a scale-out deployment that already runs one.
+    Postgres(PgPool),
+}
+
+/// Opens one connection outside any pool and closes it: a pool retries
+/// failed connections until its timeout and then reports only "timed out",
+/// while this surfaces the real reason (refused, unknown host, bad
+/// password) for the startup error.
+async fn check_connect<C: Connection>(
+    connect: impl std::future::Future<Output = Result<C, sqlx::Error>>,
+) -> Result<(), DbError> {
+    let connection = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            ))
+        })??;
+    connection.close().await?;
+    Ok(())
+}
+
+impl Database {
+    /// Connects to the database the URL names (`sqlite:…`, `postgres://…` or
+    /// `postgresql://…`); nothing is migrated yet.
+    pub async fn connect(url: &SecretUrl) -> Result<Self, DbError> {
+        match url.scheme().as_str() {
+            "sqlite" => {
+                let options = SqliteConnectOptions::from_str(url.expose())?
+                    .busy_timeout(Duration::from_secs(5));
+                check_connect(SqliteConnection::connect_with(&options)).await?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(MAX_CONNECTIONS)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_with(options)
+                    .await?;
+                Ok(Self::Sqlite(pool))
+            }
+            "postgres" | "postgresql" => {
+                let options = PgConnectOptions::from_str(url.expose())?;
+                check_connect(PgConnection::connect_with(&options)).await?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(MAX_CONNECTIONS)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_with(options)
+                    .await?;
+                Ok(Self::Postgres(pool))
+            }
+            _ => Err(DbError::UnsupportedUrl(url.clone())),
+        }
+    }
+
+    /// Which database this is, for logs and the readiness check.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Brings the schema up to date. On SQLite the queue backend may share
+    /// the database and its migration table, so migrations this server does
+    /// not know of are tolerated rather than treated as an error.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self {
+            Self::Sqlite(pool) => {
+                let mut migrator = sqlx::migrate!("../migrations/sqlite");
+                migrator.set_ignore_missing(true);
+                migrator.run(pool).await?;
+            }
+            Self::Postgres(pool) => {
+                let mut migrator = sqlx::migrate!("../migrations/postgres");
+                migrator.set_ignore_missing(true);
+                migrator.run(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Round trip of a trivial statement, for the readiness check.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        match self {
+            Self::Sqlite(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            Self::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A stored value, if the key was ever set.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, DbError> {
+        let value = match self {
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar(SELECT_META)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_scalar(SELECT_META)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(value)
+    }
+
+    /// Sets a value, replacing any earlier one.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), DbError> {
+        self.execute_meta(UPSERT_META, key, value).await
+    }
+
+    /// Sets a value only if the key has none yet, and returns the value that
+    /// is stored afterwards (the earlier one, if any): the first writer wins,
+    /// also when several processes start at once.
+    pub async fn meta_or_insert(&self, key: &str, value: &str) -> Result<String, DbError> {
+        self.execute_meta(INSERT_META_IF_ABSENT, key, value).await?;
+        Ok(self.meta(key).await?.unwrap_or_else(|| value.to_string()))
+    }
+
+    /// Records this start if it is the installation's first, and returns
+    /// when the first start was (milliseconds since the Unix epoch, as text).
+    pub async fn record_first_start(&self, now_ms: i64) -> Result<String, DbError> {
+        self.meta_or_insert(FIRST_STARTED_AT, &now_ms.to_string())
+            .await
+    }
+
+    async fn execute_meta(&self, sql: &'static str, key: &str, value: &str) -> Result<(), DbError> {
+        match self {
+            Self::Sqlite(pool) => {
+                sqlx::query(sql).bind(key).bind(value).execute(pool).await?;
+            }
+            Self::Postgres(pool) => {
+                sqlx::query(sql).bind(key).bind(value).execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every connection, so a test can drop its schema or file.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Switchyard's web server: the dashboard pages, the JSON API, the CLI's
+//! building blocks and the demo, on top of the `coord` queue library.
+//!
+//! The binary (`src/main.rs`) only parses the command line and reports
+//! errors; everything else lives here so integration tests in `tests/` can
+//! start the same application on port 0 (see [`startup::spawn_app`]).
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod configuration;
+pub mod controllers;
+pub mod db;
+pub mod demo;
+pub mod enqueue;
+pub mod error;
+pub mod extract;
+pub mod router;
+pub mod secret;
+pub mod startup;
+pub mod telemetry;
+pub mod views;

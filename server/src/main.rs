@@ -1,0 +1,133 @@
+//! The `switchyard` binary: parse the command line, run the command, and
+//! turn any failure into one `error: …` line on stderr and a non-zero exit.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use server::cli::{Cli, Command};
+use server::configuration::Settings;
+use server::demo::Demo;
+use server::error::one_line;
+use server::startup::Application;
+use server::{enqueue, telemetry};
+
+/// How long demo workers may take to finish their jobs at shutdown.
+const DEMO_GRACE: Duration = Duration::from_secs(5);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", report(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, like `{err:#}`, but without saying
+/// the same thing twice: many library errors quote their source in their
+/// own message, so a cause already quoted is skipped, and a cause that
+/// quotes everything said so far replaces it.
+fn report(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = one_line(&cause.to_string());
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() && text.contains(&line) {
+            line = text;
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(&cli.global)?;
+    match cli.command.unwrap_or(Command::Demo) {
+        Command::Serve => serve(settings, false).await,
+        Command::Demo => serve(settings, true).await,
+        Command::Enqueue(args) => {
+            // A one-shot command: only warnings, unless a filter was asked for.
+            let filter = if cli.global.log.is_some() {
+                settings.log.as_str()
+            } else {
+                "warn"
+            };
+            telemetry::init(filter)?;
+            let id = enqueue::run(&settings, &args).await?;
+            println!("{id}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    telemetry::init(&settings.log)?;
+    tracing::debug!(?settings, "starting");
+    let app = Application::build(&settings).await?;
+    let demo = if demo {
+        Some(
+            Demo::start(&app.state().queues)
+                .await
+                .context("cannot start the demo")?,
+        )
+    } else {
+        None
+    };
+    let backend = match &settings.redis_url {
+        Some(url) => format!("Redis {url}, prefix {}", settings.redis_prefix),
+        None => format!("embedded, {}", settings.database_url),
+    };
+    println!(
+        "Switchyard {} on {} ({backend})",
+        if demo.is_some() {
+            "demo serving"
+        } else {
+            "serving"
+        },
+        app.url()
+    );
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .context("server failed")?;
+    if let Some(demo) = demo {
+        demo.stop(DEMO_GRACE).await;
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what `docker stop` and test harnesses
+/// send), so in-flight requests and demo jobs can finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,239 @@
+//! Building the application: connect the backends the settings name, run
+//! migrations, bind the listener, and serve.
+//!
+//! Connecting and binding happen before anything is served, so every
+//! misconfiguration (unreachable Redis, unreadable database, port in use)
+//! ends startup with one clear error. Binding is separate from serving so
+//! callers learn the real address first: tests bind port 0, and the demo
+//! prints the URL before it serves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use coord::CoordError;
+use coord::queue::redis::RedisBackend;
+use coord::queue::sql::SqlBackend;
+use coord::queue::{QueueBackend, Queues};
+use coord::time::now_ms;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::configuration::Settings;
+use crate::db::{Database, DbError};
+use crate::router::router;
+use crate::secret::SecretUrl;
+
+/// What every handler can reach: the queues and the SQL side.
+#[derive(Clone)]
+pub struct AppState {
+    /// The job-queue API on the configured backend.
+    pub queues: Queues,
+    /// The server's own tables.
+    pub db: Database,
+}
+
+/// Why the server could not start. Each message names what was being
+/// reached (with passwords hidden); the cause is the error's `source`, so
+/// `{:#}` (or any error reporter walking the chain) shows both.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The embedded queue database could not be opened or migrated.
+    #[error("cannot open the embedded queue database {url}")]
+    Embedded {
+        /// The database URL (password hidden when shown).
+        url: SecretUrl,
+        /// What went wrong.
+        source: CoordError,
+    },
+    /// Redis did not answer.
+    #[error("cannot reach Redis at {url}")]
+    Redis {
+        /// The Redis URL (password hidden when shown).
+        url: SecretUrl,
+        /// What went wrong.
+        source: CoordError,
+    },
+    /// The SQL side could not be reached or migrated.
+    #[error("cannot use the database {url}")]
+    Database {
+        /// The database URL (password hidden when shown).
+        url: SecretUrl,
+        /// What went wrong.
+        source: DbError,
+    },
+    /// The listen address is invalid or taken.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address as configured.
+        addr: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// Connects only the queue backend the settings name: what a one-shot
+/// command such as `enqueue` needs.
+pub async fn connect_queues(settings: &Settings) -> Result<Queues, StartupError> {
+    Ok(connect_backend(settings).await?.0)
+}
+
+/// Connects the queue backend and, in the embedded deployment, hands back
+/// its SQLite pool so the server's tables share the same file.
+async fn connect_backend(settings: &Settings) -> Result<(Queues, Option<Database>), StartupError> {
+    match &settings.redis_url {
+        None => {
+            let url = &settings.database_url;
+            let backend =
+                SqlBackend::open(url.expose())
+                    .await
+                    .map_err(|source| StartupError::Embedded {
+                        url: url.clone(),
+                        source,
+                    })?;
+            let db = Database::Sqlite(backend.pool().clone());
+            let backend: Arc<dyn QueueBackend> = Arc::new(backend);
+            Ok((Queues::new(backend), Some(db)))
+        }
+        Some(url) => {
+            let backend = RedisBackend::connect(url.expose(), &settings.redis_prefix)
+                .await
+                .map_err(|source| StartupError::Redis {
+                    url: url.clone(),
+                    source,
+                })?;
+            let backend: Arc<dyn QueueBackend> = Arc::new(backend);
+            Ok((Queues::new(backend), None))
+        }
+    }
+}
+
+/// Connects everything the server uses, brings the SQL schema up to date
+/// and records this installation's first start.
+pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
+    let (queues, shared_db) = connect_backend(settings).await?;
+    let url = &settings.database_url;
+    let db_error = |source| StartupError::Database {
+        url: url.clone(),
+        source,
+    };
+    let db = match shared_db {
+        Some(db) => db,
+        None => Database::connect(url).await.map_err(db_error)?,
+    };
+    db.migrate().await.map_err(db_error)?;
+    let first = db.record_first_start(now_ms()).await.map_err(db_error)?;
+    tracing::info!(
+        backend = queues.kind().as_str(),
+        database = db.kind(),
+        first_started_at_ms = %first,
+        "connected"
+    );
+    Ok(AppState { queues, db })
+}
+
+/// A connected, bound server that has not started serving yet.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects (see [`connect`]) and binds the listen address.
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let state = connect(settings).await?;
+        Self::bind(settings, state).await
+    }
+
+    /// Binds the listen address for already-connected state.
+    pub async fn bind(settings: &Settings, state: AppState) -> Result<Self, StartupError> {
+        let bind_error = |source| StartupError::Bind {
+            addr: settings.listen.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(settings.listen.as_str())
+            .await
+            .map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
+        Ok(Self {
+            listener,
+            address,
+            state,
+        })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The base URL to print or to point a client at.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The connected state, for the demo's producers and workers.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(address = %self.address, "serving");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// A server running on a background task: what tests (and embedding code)
+/// use to get a live server and its address in one call.
+pub struct RunningApp {
+    /// The address it serves on.
+    pub address: SocketAddr,
+    /// Its queues and database, for setting up and checking test data.
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningApp {
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Stops serving and waits for the server task to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "server ended with an error"),
+            Err(err) => tracing::warn!(error = %err, "server task failed"),
+        }
+    }
+}
+
+/// Connects, binds and serves in the background.
+pub async fn spawn_app(settings: &Settings) -> Result<RunningApp, StartupError> {
+    let app = Application::build(settings).await?;
+    let address = app.address();
+    let state = app.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    Ok(RunningApp {
+        address,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -1,0 +1,26 @@
+//! Logging setup: one subscriber writing to stderr, so stdout stays free for
+//! what commands print for scripts (the URL served, an enqueued job's id).
+
+use tracing_subscriber::EnvFilter;
+
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid log filter {filter:?}: {reason}")]
+pub struct LogFilterError {
+    filter: String,
+    reason: String,
+}
+
+/// Installs the global subscriber with a `RUST_LOG`-style filter. Calling it
+/// twice keeps the first subscriber (tests start several apps).
+pub fn init(filter: &str) -> Result<(), LogFilterError> {
+    let env_filter = EnvFilter::try_new(filter).map_err(|err| LogFilterError {
+        filter: filter.to_string(),
+        reason: err.to_string(),
+    })?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    Ok(())
+}

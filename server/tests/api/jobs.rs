@@ -1,0 +1,350 @@
+use std::time::Duration;
+
+use coord::queue::QueueName;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn enqueue_answers_201_with_the_id_and_the_job_is_listed() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_json(
+            "/api/queues/emails/jobs",
+            &json!({ "name": "welcome", "data": { "to": "a@example.com" } }),
+        )
+        .await;
+    assert_eq!(response.status, 201, "{}", response.body);
+    let id = response.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        response.header("location"),
+        Some(format!("/api/queues/emails/jobs/{id}").as_str())
+    );
+
+    let job = app.get(&format!("/api/queues/emails/jobs/{id}")).await;
+    assert_eq!(job.status, 200);
+    let job = job.json();
+    assert_eq!(job["id"], id.as_str());
+    assert_eq!(job["name"], "welcome");
+    assert_eq!(job["data"], json!({ "to": "a@example.com" }));
+    assert_eq!(job["state"], "waiting");
+    assert_eq!(job["options"]["attempts"], 3);
+    assert!(
+        job.get("leaseToken").is_none(),
+        "lease tokens stay private: {job}"
+    );
+
+    let page = app.get("/api/queues/emails/jobs?state=waiting").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = page.json();
+    assert_eq!(page["state"], "waiting");
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["offset"], 0);
+    assert_eq!(page["limit"], 50);
+    assert_eq!(page["jobs"][0]["id"], id.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn enqueue_accepts_the_documented_backoff_shape() {
+    let app = TestApp::spawn().await;
+    for backoff in [
+        json!({ "type": "exponential", "delayMs": 1000, "jitter": 0.2 }),
+        json!({ "type": "fixed", "delayMs": 500 }),
+    ] {
+        let response = app
+            .post_json(
+                "/api/queues/emails/jobs",
+                &json!({ "name": "x", "options": { "backoff": backoff } }),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{backoff}: {}", response.body);
+        let id = response.json()["id"].as_str().expect("id").to_string();
+        let job = app
+            .get(&format!("/api/queues/emails/jobs/{id}"))
+            .await
+            .json();
+        assert_eq!(job["options"]["backoff"], backoff);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn enqueue_honours_the_options() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "name": "digest",
+        "data": null,
+        "options": {
+            "priority": 7,
+            "delayMs": 60000,
+            "attempts": 5,
+            "timeoutMs": null,
+            "jobId": "digest-2026-11-23"
+        }
+    });
+    let id = app.enqueue("emails", &body).await;
+    assert_eq!(id, "digest-2026-11-23");
+    // The same job id again keeps the first job.
+    assert_eq!(app.enqueue("emails", &body).await, id);
+
+    let job = app
+        .get(&format!("/api/queues/emails/jobs/{id}"))
+        .await
+        .json();
+    assert_eq!(job["state"], "delayed");
+    assert_eq!(job["options"]["priority"], 7);
+    assert_eq!(job["options"]["attempts"], 5);
+    assert_eq!(app.get("/api/queues/emails").await.json()["delayed"], 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_enqueue_bodies_are_400s_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let cases: [(&[u8], &str); 5] = [
+        (b"{\"name\": ", "EOF"),
+        (b"not json at all", "expected"),
+        (b"{\"data\": {}}", "missing field `name`"),
+        (
+            b"{\"name\": \"x\", \"option\": {}}",
+            "unknown field `option`",
+        ),
+        (
+            b"{\"name\": \"x\", \"options\": {\"priority\": -1}}",
+            "priority",
+        ),
+    ];
+    for (body, reason) in cases {
+        let response = app
+            .post_raw("/api/queues/emails/jobs", "application/json", body)
+            .await;
+        let shown = String::from_utf8_lossy(body);
+        assert_eq!(response.status, 400, "{shown}: {}", response.body);
+        assert!(response.is_json(), "{shown}");
+        assert!(
+            response.error().contains(reason),
+            "{shown}: {}",
+            response.body
+        );
+    }
+    assert_eq!(app.get("/api/queues").await.json()["queues"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_options_are_400s_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_json(
+            "/api/queues/emails/jobs",
+            &json!({ "name": "x", "options": { "delayMs": -5 } }),
+        )
+        .await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(
+        response.error().contains("delay must not be negative"),
+        "{}",
+        response.body
+    );
+
+    let response = app
+        .post_json(
+            "/api/queues/emails/jobs",
+            &json!({ "name": "x", "options": { "attempts": 0 } }),
+        )
+        .await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(response.error().contains("attempts"), "{}", response.body);
+
+    let response = app
+        .post_json("/api/queues/emails/jobs", &json!({ "name": "" }))
+        .await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(response.error().contains("job name"), "{}", response.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn enqueue_needs_a_json_content_type() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_raw("/api/queues/emails/jobs", "text/plain", br#"{"name":"x"}"#)
+        .await;
+    assert_eq!(response.status, 415, "{}", response.body);
+    assert!(
+        response.error().contains("application/json"),
+        "{}",
+        response.body
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_over_one_mebibyte_are_refused() {
+    let app = TestApp::spawn().await;
+    let big = format!(r#"{{"name":"x","data":"{}"}}"#, "a".repeat(1024 * 1024 + 1));
+    let response = app
+        .post_raw(
+            "/api/queues/emails/jobs",
+            "application/json",
+            big.as_bytes(),
+        )
+        .await;
+    assert_eq!(response.status, 413, "{}", response.body);
+    assert!(response.is_json(), "{:?}", response.headers);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listing_validates_state_offset_and_limit() {
+    let app = TestApp::spawn().await;
+    app.enqueue("emails", &json!({ "name": "a" })).await;
+    let cases = [
+        ("", "state parameter is required"),
+        ("?state=dead", "unknown state \\\"dead\\\""),
+        ("?state=failed&limit=501", "between 1 and 500"),
+        ("?state=failed&limit=0", "between 1 and 500"),
+        ("?state=failed&limit=ten", "between 1 and 500"),
+        (
+            "?state=failed&offset=-1",
+            "offset must be a non-negative integer",
+        ),
+    ];
+    for (query, reason) in cases {
+        let response = app.get(&format!("/api/queues/emails/jobs{query}")).await;
+        assert_eq!(response.status, 400, "{query}: {}", response.body);
+        assert!(response.body.contains(reason), "{query}: {}", response.body);
+    }
+    let response = app
+        .get("/api/queues/emails/jobs?state=failed&limit=500")
+        .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listing_pages_through_jobs_newest_first() {
+    let app = TestApp::spawn().await;
+    for i in 0..5 {
+        app.enqueue("emails", &json!({ "name": format!("job-{i}") }))
+            .await;
+    }
+    let page = app
+        .get("/api/queues/emails/jobs?state=waiting&offset=1&limit=2")
+        .await
+        .json();
+    assert_eq!(page["total"], 5);
+    assert_eq!(page["jobs"].as_array().map(Vec::len), Some(2));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listing_an_unknown_queue_is_a_404() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/queues/nope/jobs?state=waiting").await;
+    assert_eq!(response.status, 404, "{}", response.body);
+    assert!(response.error().contains("not found"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_a_404_and_a_bad_id_a_400() {
+    let app = TestApp::spawn().await;
+    app.enqueue("emails", &json!({ "name": "a" })).await;
+    let response = app.get("/api/queues/emails/jobs/999").await;
+    assert_eq!(response.status, 404, "{}", response.body);
+    assert_eq!(response.error(), "job 999 not found in queue emails");
+
+    let response = app.get("/api/queues/emails/jobs/bad%20id").await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(
+        response.error().contains("invalid job id"),
+        "{}",
+        response.body
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retrying_a_job_that_has_not_failed_is_a_409() {
+    let app = TestApp::spawn().await;
+    let id = app.enqueue("emails", &json!({ "name": "a" })).await;
+    let response = app
+        .post(&format!("/api/queues/emails/jobs/{id}/retry"))
+        .await;
+    assert_eq!(response.status, 409, "{}", response.body);
+    assert!(response.error().contains("not failed"), "{}", response.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retrying_a_failed_job_puts_it_back_to_waiting() {
+    let app = TestApp::spawn().await;
+    let ids = app.make_failed("reports", 1).await;
+    let path = format!("/api/queues/reports/jobs/{}", ids[0]);
+    let job = app.get(&path).await.json();
+    assert_eq!(job["state"], "failed");
+    assert_eq!(job["failedReason"], "upstream said no");
+
+    let response = app.post(&format!("{path}/retry")).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json()["state"], "waiting");
+    assert_eq!(app.get(&path).await.json()["state"], "waiting");
+    // A second click retries nothing.
+    assert_eq!(app.post(&format!("{path}/retry")).await.status, 409);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn promoting_runs_a_delayed_job_now() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .enqueue(
+            "emails",
+            &json!({ "name": "later", "options": { "delayMs": 3600000 } }),
+        )
+        .await;
+    let path = format!("/api/queues/emails/jobs/{id}");
+    let response = app.post(&format!("{path}/promote")).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(app.get(&path).await.json()["state"], "waiting");
+    let response = app.post(&format!("{path}/promote")).await;
+    assert_eq!(response.status, 409, "{}", response.body);
+    assert!(
+        response.error().contains("not delayed"),
+        "{}",
+        response.body
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn removing_deletes_the_job_but_never_an_active_one() {
+    let app = TestApp::spawn().await;
+    let id = app.enqueue("emails", &json!({ "name": "a" })).await;
+    let path = format!("/api/queues/emails/jobs/{id}");
+    let response = app.post(&format!("{path}/remove")).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json()["removed"], true);
+    assert_eq!(app.get(&path).await.status, 404);
+    assert_eq!(app.post(&format!("{path}/remove")).await.status, 404);
+
+    // A job a worker holds cannot be removed.
+    let id = app.enqueue("emails", &json!({ "name": "b" })).await;
+    let queue = QueueName::new("emails").expect("valid");
+    let claimed = app
+        .queues()
+        .backend()
+        .step(&queue, Vec::new(), 1, Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .claimed;
+    assert_eq!(claimed.len(), 1);
+    let response = app
+        .post(&format!("/api/queues/emails/jobs/{id}/remove"))
+        .await;
+    assert_eq!(response.status, 409, "{}", response.body);
+    assert!(response.error().contains("active"), "{}", response.body);
+    app.stop().await;
+}

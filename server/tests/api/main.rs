@@ -1,0 +1,15 @@
+//! Route tests: each starts the real server on port 0 (embedded backend on
+//! its own SQLite file unless the module says otherwise) and talks HTTP to
+//! it. Grouped by area: health, pages, the queues API, the jobs API, and the
+//! other deployments (Redis, PostgreSQL).
+
+#[path = "../support/http.rs"]
+mod http;
+
+mod health;
+mod helpers;
+mod jobs;
+mod pages;
+mod postgres;
+mod queues;
+mod redis;

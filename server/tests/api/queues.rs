@@ -1,0 +1,150 @@
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn listing_starts_empty_then_shows_each_queue_with_counts() {
+    let app = TestApp::spawn().await;
+    let body = app.get("/api/queues").await.json();
+    assert_eq!(body, json!({ "backend": "embedded", "queues": [] }));
+
+    app.enqueue(
+        "webhooks",
+        &json!({ "name": "invoice.paid", "data": { "n": 1 } }),
+    )
+    .await;
+    app.enqueue("emails", &json!({ "name": "welcome" })).await;
+    let body = app.get("/api/queues").await.json();
+    let queues = body["queues"].as_array().expect("array");
+    let names: Vec<&str> = queues.iter().filter_map(|q| q["name"].as_str()).collect();
+    assert_eq!(names, ["emails", "webhooks"], "sorted by name");
+    assert_eq!(queues[0]["waiting"], 1);
+    assert_eq!(queues[0]["failed"], 0);
+    assert_eq!(queues[0]["paused"], false);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_queue_shows_its_counts() {
+    let app = TestApp::spawn().await;
+    app.enqueue("emails", &json!({ "name": "a" })).await;
+    app.enqueue(
+        "emails",
+        &json!({ "name": "b", "options": { "delayMs": 60000 } }),
+    )
+    .await;
+    let response = app.get("/api/queues/emails").await;
+    assert_eq!(response.status, 200);
+    let body = response.json();
+    assert_eq!(body["name"], "emails");
+    assert_eq!(body["waiting"], 1);
+    assert_eq!(body["delayed"], 1);
+    assert_eq!(body["active"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_queue_is_a_json_404() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/queues/does-not-exist").await;
+    assert_eq!(response.status, 404);
+    assert!(response.is_json());
+    assert_eq!(response.error(), "queue does-not-exist not found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_queue_name_is_a_400_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/queues/has%20space").await;
+    assert_eq!(response.status, 400);
+    assert!(response.is_json());
+    assert!(
+        response.error().contains("may only contain"),
+        "{}",
+        response.body
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pause_and_resume_show_in_the_counts() {
+    let app = TestApp::spawn().await;
+    app.enqueue("emails", &json!({ "name": "a" })).await;
+
+    let response = app.post("/api/queues/emails/pause").await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json(), json!({ "name": "emails", "paused": true }));
+    assert_eq!(app.get("/api/queues/emails").await.json()["paused"], true);
+
+    let response = app.post("/api/queues/emails/resume").await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        response.json(),
+        json!({ "name": "emails", "paused": false })
+    );
+    assert_eq!(app.get("/api/queues/emails").await.json()["paused"], false);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn mutations_are_post_only() {
+    let app = TestApp::spawn().await;
+    app.enqueue("emails", &json!({ "name": "a" })).await;
+    for path in [
+        "/api/queues/emails/pause",
+        "/api/queues/emails/resume",
+        "/api/queues/emails/retry-failed",
+        "/api/queues/emails/jobs/1/retry",
+        "/api/queues/emails/jobs/1/remove",
+        "/api/queues/emails/jobs/1/promote",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status, 405, "GET {path}");
+        assert!(response.is_json(), "GET {path}: {:?}", response.headers);
+        assert!(
+            response.error().contains("method not allowed"),
+            "{}",
+            response.body
+        );
+    }
+    assert_eq!(app.get("/api/queues/emails").await.json()["paused"], false);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retry_failed_moves_every_failed_job_back() {
+    let app = TestApp::spawn().await;
+    app.make_failed("reports", 3).await;
+    assert_eq!(app.get("/api/queues/reports").await.json()["failed"], 3);
+
+    let response = app.post("/api/queues/reports/retry-failed").await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json(), json!({ "retried": 3 }));
+    let counts = app.get("/api/queues/reports").await.json();
+    assert_eq!(counts["failed"], 0);
+    assert_eq!(counts["waiting"], 3);
+
+    let response = app.post("/api/queues/reports/retry-failed").await;
+    assert_eq!(response.json(), json!({ "retried": 0 }));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retry_failed_on_an_unknown_queue_is_a_404() {
+    let app = TestApp::spawn().await;
+    let response = app.post("/api/queues/nope/retry-failed").await;
+    assert_eq!(response.status, 404, "{}", response.body);
+    assert!(response.error().contains("not found"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_json_404s() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/nothing-here").await;
+    assert_eq!(response.status, 404);
+    assert!(response.is_json());
+    assert_eq!(response.error(), "no page at /api/nothing-here");
+    app.stop().await;
+}
