@@ -51,6 +51,14 @@ enum Which {
     All,
 }
 
+/// One of the three measurements, for `--measure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Measure {
+    Single,
+    Bulk,
+    Process,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Redis,
@@ -88,6 +96,14 @@ struct Args {
     /// Jobs per call in the bulk enqueue (at most 10,000).
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Which measurements to take (comma-separated); all three by default.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "single,bulk,process"
+    )]
+    measure: Vec<Measure>,
     /// Also report, on stderr, the worker's step round trips: their latency
     /// and how many outcomes and claims each carried.
     #[arg(long)]
@@ -228,6 +244,107 @@ async fn delete_prefix(url: &str, prefix: &str) -> anyhow::Result<u64> {
     Ok(removed)
 }
 
+/// CPU time (user + system) this process has used, from /proc (Linux).
+fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the
+    // state, field 3; utime and stime are fields 14 and 15, in clock ticks.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
+}
+
+/// Redis's own accounting (`INFO commandstats` and `INFO cpu`), for
+/// `--probe`: how much server time the scripts took. Covers every client
+/// of the server, so other users of a shared Redis show up too.
+struct RedisStats {
+    /// Command name to (calls, microseconds).
+    commands: std::collections::HashMap<String, (u64, u64)>,
+    cpu_seconds: f64,
+}
+
+impl RedisStats {
+    async fn snapshot(url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let text: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await?;
+        let mut commands = std::collections::HashMap::new();
+        for line in text.lines() {
+            let Some((name, rest)) = line
+                .trim()
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            let field = |key: &str| {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(key))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            commands.insert(name.to_string(), (field("calls="), field("usec=")));
+        }
+        let cpu: String = redis::cmd("INFO").arg("cpu").query_async(&mut conn).await?;
+        let cpu_seconds = cpu
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.trim().split_once(':')?;
+                matches!(k, "used_cpu_user" | "used_cpu_sys")
+                    .then(|| v.parse::<f64>().ok())
+                    .flatten()
+            })
+            .sum();
+        Ok(Self {
+            commands,
+            cpu_seconds,
+        })
+    }
+
+    /// What happened since `before`: server CPU use over `wall` and the
+    /// commands that took the most server time.
+    fn since(&self, before: &RedisStats, wall: Duration) -> String {
+        let mut rows: Vec<(String, u64, u64)> = self
+            .commands
+            .iter()
+            .map(|(name, &(calls, usec))| {
+                let (c0, u0) = before.commands.get(name).copied().unwrap_or((0, 0));
+                (
+                    name.clone(),
+                    calls.saturating_sub(c0),
+                    usec.saturating_sub(u0),
+                )
+            })
+            .filter(|(_, calls, _)| *calls > 0)
+            .collect();
+        rows.sort_by(|a, b| b.2.cmp(&a.2));
+        let cpu = self.cpu_seconds - before.cpu_seconds;
+        let top = rows
+            .iter()
+            .take(6)
+            .map(|(name, calls, usec)| {
+                format!(
+                    "{name} {calls} calls {:.1} ms ({:.1} us/call)",
+                    *usec as f64 / 1000.0,
+                    *usec as f64 / *calls as f64
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        format!(
+            "cpu {:.2} s = {:.0}% of one core over {:.2} s | {top}",
+            cpu,
+            100.0 * cpu / wall.as_secs_f64().max(1e-9),
+            wall.as_secs_f64()
+        )
+    }
+}
+
 fn job(i: u64) -> NewJob {
     NewJob::new("noop", json!({ "i": i }))
 }
@@ -304,9 +421,18 @@ async fn process(
         "expected {jobs} waiting jobs before processing, found {}",
         before.waiting
     );
-    if let Some(p) = &env.probe {
-        p.take();
-    }
+    let redis_before = match (&env.probe, &env.cleanup) {
+        (Some(p), Cleanup::Redis { url, .. }) => {
+            p.take();
+            Some(RedisStats::snapshot(url).await?)
+        }
+        (Some(p), _) => {
+            p.take();
+            None
+        }
+        _ => None,
+    };
+    let cpu_before = own_cpu_seconds();
     let started = Instant::now();
     let worker = queues
         .worker(queue.clone())
@@ -339,10 +465,25 @@ async fn process(
         }
         tokio::time::sleep(POLL).await;
     };
-    let stats = worker.shutdown(SHUTDOWN_GRACE).await;
+    // Read the probes at the end of the timed section, before the
+    // shutdown's own steps.
     if let (Some(p), Ok(wall)) = (&env.probe, &outcome) {
-        eprintln!("# probe {}: {}", env.kind.as_str(), p.take().summary(*wall));
+        let steps = p.take();
+        eprintln!("# probe {}: {}", env.kind.as_str(), steps.summary(*wall));
+        if let (Some(a), Some(b)) = (cpu_before, own_cpu_seconds()) {
+            eprintln!(
+                "# probe bench process: cpu {:.2} s = {:.0}% of one core over {:.2} s",
+                b - a,
+                100.0 * (b - a) / wall.as_secs_f64().max(1e-9),
+                wall.as_secs_f64()
+            );
+        }
+        if let (Some(before), Cleanup::Redis { url, .. }) = (&redis_before, &env.cleanup) {
+            let after = RedisStats::snapshot(url).await?;
+            eprintln!("# probe redis server: {}", after.since(before, *wall));
+        }
     }
+    let stats = worker.shutdown(SHUTDOWN_GRACE).await;
     if stats.backend_errors > 0 {
         eprintln!(
             "# warning: the worker saw {} backend errors",
@@ -373,29 +514,35 @@ async fn run_once(env: &Env, args: &Args, run: u32) -> anyhow::Result<Vec<Measur
         out.push(m);
     };
 
-    let single = QueueName::new("bench-single")?;
-    let took = enqueue_single(&env.queues, &single, args.jobs, args.concurrency).await?;
-    let waiting = env.queues.counts(&single).await?.waiting;
-    ensure!(
-        waiting == args.jobs,
-        "single enqueue left {waiting} waiting jobs, expected {}",
-        args.jobs
-    );
-    record(ENQUEUE_SINGLE, args.concurrency, took);
+    if args.measure.contains(&Measure::Single) {
+        let single = QueueName::new("bench-single")?;
+        let took = enqueue_single(&env.queues, &single, args.jobs, args.concurrency).await?;
+        let waiting = env.queues.counts(&single).await?.waiting;
+        ensure!(
+            waiting == args.jobs,
+            "single enqueue left {waiting} waiting jobs, expected {}",
+            args.jobs
+        );
+        record(ENQUEUE_SINGLE, args.concurrency, took);
+    }
 
-    let bulk = QueueName::new("bench-bulk")?;
-    let took = enqueue_bulk(&env.queues, &bulk, args.jobs, args.batch).await?;
-    let waiting = env.queues.counts(&bulk).await?.waiting;
-    ensure!(
-        waiting == args.jobs,
-        "bulk enqueue left {waiting} waiting jobs, expected {}",
-        args.jobs
-    );
-    record(ENQUEUE_BULK, args.batch, took);
+    if args.measure.contains(&Measure::Bulk) {
+        let bulk = QueueName::new("bench-bulk")?;
+        let took = enqueue_bulk(&env.queues, &bulk, args.jobs, args.batch).await?;
+        let waiting = env.queues.counts(&bulk).await?.waiting;
+        ensure!(
+            waiting == args.jobs,
+            "bulk enqueue left {waiting} waiting jobs, expected {}",
+            args.jobs
+        );
+        record(ENQUEUE_BULK, args.batch, took);
+    }
 
-    let proc_queue = QueueName::new("bench-process")?;
-    let took = process(env, &proc_queue, args.jobs, args.concurrency, args.batch).await?;
-    record(PROCESS, args.concurrency, took);
+    if args.measure.contains(&Measure::Process) {
+        let queue = QueueName::new("bench-process")?;
+        let took = process(env, &queue, args.jobs, args.concurrency, args.batch).await?;
+        record(PROCESS, args.concurrency, took);
+    }
     Ok(out)
 }
 

@@ -3,78 +3,24 @@
 //! behaviour, and the exact state transitions of its Lua scripts. The shared
 //! behaviour is covered by the conformance suite.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coord::CoordError;
 use coord::queue::redis::RedisBackend;
 use coord::queue::{
     JobError, JobId, JobOptions, JobState, NewJob, Outcome, OutcomeResult, QueueBackend,
-    QueueEventKind, QueueName, Queues, Retention, RetentionPolicy,
+    QueueEventKind, Retention, RetentionPolicy,
 };
 use serde_json::json;
 
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
+mod common;
 
-fn unique(tag: &str) -> String {
-    format!("{tag}-{:016x}", rand::random::<u64>())
-}
-
-fn queue(tag: &str) -> QueueName {
-    QueueName::new(unique(tag)).expect("valid queue name")
-}
+use common::{REDIS_URL, delete_prefix as cleanup, keys_under, queue, unique};
 
 async fn backend(prefix: &str) -> RedisBackend {
     RedisBackend::connect(REDIS_URL, prefix)
         .await
         .expect("connect to the test Redis at 127.0.0.1:6379")
-}
-
-async fn raw() -> redis::aio::MultiplexedConnection {
-    // No response timeout: the default (500 ms) is too short for a scan of
-    // a Redis that other tests fill at the same time.
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-    redis::Client::open(REDIS_URL)
-        .expect("client")
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .expect("raw connection")
-}
-
-/// Every key under a prefix, by SCAN so that a busy shared Redis is not
-/// blocked.
-async fn keys_under(prefix: &str) -> Vec<String> {
-    let mut conn = raw().await;
-    let mut keys = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .expect("SCAN");
-        keys.extend(batch);
-        if next == 0 {
-            return keys;
-        }
-        cursor = next;
-    }
-}
-
-async fn cleanup(prefix: &str) {
-    let keys = keys_under(prefix).await;
-    let mut conn = raw().await;
-    for chunk in keys.chunks(500) {
-        let _: () = redis::cmd("UNLINK")
-            .arg(chunk)
-            .query_async(&mut conn)
-            .await
-            .expect("UNLINK");
-    }
 }
 
 fn job_with(name: &str, options: JobOptions) -> NewJob {
@@ -226,7 +172,7 @@ async fn events_reach_another_backend_on_the_same_prefix() {
     assert_eq!(batch[1].job_ids, vec![ids[1].clone()]);
 
     // A malformed message on the channel is skipped, not fatal.
-    let mut conn = raw().await;
+    let mut conn = common::raw_redis().await;
     let _: () = redis::cmd("PUBLISH")
         .arg(format!("{prefix}:events"))
         .arg("not json")
@@ -249,7 +195,7 @@ async fn dropping_the_backend_stops_its_listener() {
     let mut events = b.events();
     let channel = format!("{prefix}:events");
     let subscribers = || async {
-        let mut conn = raw().await;
+        let mut conn = common::raw_redis().await;
         let reply: (String, u64) = redis::cmd("PUBSUB")
             .arg("NUMSUB")
             .arg(&channel)
@@ -816,40 +762,4 @@ async fn survives_a_redis_restart() {
     }
     assert!(received, "events did not resume after the restart");
     drop(server);
-}
-
-/// Run with `cargo test --release -p coord --test redis_backend -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "throughput measurement"]
-async fn throughput_of_no_op_jobs() {
-    let prefix = unique("t");
-    let queues = Queues::new(Arc::new(backend(&prefix).await));
-    let q = queue("speed");
-    let total = 100_000usize;
-    for _ in 0..total / 10_000 {
-        let jobs = (0..10_000)
-            .map(|_| NewJob::new("noop", json!({})))
-            .collect();
-        queues.enqueue_bulk(&q, jobs).await.unwrap();
-    }
-    let start = Instant::now();
-    let worker = queues
-        .worker(q.clone())
-        .concurrency(50)
-        .start(|_job| async { Ok(json!(null)) })
-        .unwrap();
-    loop {
-        let counts = queues.counts(&q).await.unwrap();
-        if counts.completed_total as usize >= total {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let elapsed = start.elapsed();
-    worker.shutdown(Duration::from_secs(5)).await;
-    println!(
-        "{total} jobs in {elapsed:?}: {:.0} jobs/s",
-        total as f64 / elapsed.as_secs_f64()
-    );
-    cleanup(&prefix).await;
 }

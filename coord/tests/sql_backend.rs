@@ -4,7 +4,7 @@
 //! damaged rows. The shared behaviour is covered by the conformance suite.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,20 +19,16 @@ use sqlx::Row;
 
 const LEASE: Duration = Duration::from_secs(30);
 
-fn unique(tag: &str) -> String {
-    format!("{tag}-{:016x}", rand::random::<u64>())
-}
+mod common;
 
-fn queue(tag: &str) -> QueueName {
-    QueueName::new(unique(tag)).expect("valid queue name")
-}
+use common::queue;
 
 /// A database file of one test, deleted (with its WAL files) on drop.
 struct TempDb(PathBuf);
 
 impl TempDb {
     fn new(tag: &str) -> Self {
-        Self(std::env::temp_dir().join(format!("{}.db", unique(tag))))
+        Self(common::temp_db_path(tag))
     }
 
     fn path(&self) -> &str {
@@ -42,11 +38,7 @@ impl TempDb {
 
 impl Drop for TempDb {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = self.0.as_os_str().to_owned();
-            p.push(suffix);
-            let _ = std::fs::remove_file(Path::new(&p));
-        }
+        common::remove_sqlite(&self.0);
     }
 }
 
@@ -442,6 +434,127 @@ async fn concurrent_steps_never_claim_a_job_twice() {
     );
     assert_counts_match_rows(&b, &q, "concurrent steps").await;
     a.pool().close().await;
+    b.pool().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_enqueues_keep_their_own_answers() {
+    // Concurrent enqueues are written together (group commit); each caller
+    // must still get its own ids, in its own order, with its own semantics.
+    const TASKS: u64 = 40;
+    const ROUNDS: u64 = 25;
+    let db = TempDb::new("grouped");
+    let b = open(&db).await;
+    let queues: Vec<QueueName> = (0..3).map(|_| queue("grouped")).collect();
+    let mut events = b.events();
+    // Drained while the producers run, so the channel cannot lag.
+    let collector = tokio::spawn(async move {
+        let mut announced: HashMap<QueueName, usize> = HashMap::new();
+        while let Ok(Ok(batch)) =
+            tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+        {
+            let mut kinds = HashSet::new();
+            for event in batch.iter() {
+                assert!(
+                    kinds.insert((event.queue.clone(), event.kind)),
+                    "one event per queue and kind"
+                );
+                *announced.entry(event.queue.clone()).or_default() += event.job_ids.len();
+            }
+        }
+        announced
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let b = b.clone();
+        let q = queues[(t % 3) as usize].clone();
+        tasks.spawn(async move {
+            for r in 0..ROUNDS {
+                let given = |id: String| JobOptions {
+                    job_id: Some(JobId::new(id).expect("id")),
+                    ..JobOptions::default()
+                };
+                let jobs = vec![
+                    NewJob::new("gen", json!({ "t": t, "r": r })),
+                    NewJob::new("shared", json!({ "t": t, "r": r }))
+                        .with_options(given(format!("shared-{r}"))),
+                    NewJob::new("own", json!({ "t": t, "r": r }))
+                        .with_options(given(format!("t{t}-r{r}"))),
+                ];
+                let ids = b.enqueue_bulk(&q, jobs).await.expect("enqueue");
+                assert_eq!(ids.len(), 3);
+                assert_eq!(ids[1].as_str(), format!("shared-{r}"));
+                assert_eq!(ids[2].as_str(), format!("t{t}-r{r}"));
+                let generated = b.job(&q, &ids[0]).await.expect("generated job");
+                assert_eq!(generated.data, json!({ "t": t, "r": r }));
+                assert_eq!(generated.name, "gen");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("producer");
+    }
+    let announced = collector.await.expect("event collector");
+    for (i, q) in queues.iter().enumerate() {
+        let producers = (0..TASKS).filter(|t| t % 3 == i as u64).count() as u64;
+        // Per producer and round: its generated job and its own id; per
+        // round one shared job.
+        let expected = producers * ROUNDS * 2 + ROUNDS;
+        assert_eq!(b.counts(q).await.expect("counts").waiting, expected);
+        assert_eq!(announced.get(q).copied().unwrap_or(0) as u64, expected);
+        assert_counts_match_rows(&b, q, "grouped enqueues").await;
+        let generated: Vec<Job> = claim(&b, q, 10_000)
+            .await
+            .into_iter()
+            .filter(|j| j.name == "gen")
+            .collect();
+        assert_eq!(generated.len() as u64, producers * ROUNDS);
+        // Each producer's jobs run in the order it enqueued them.
+        for t in (0..TASKS).filter(|t| t % 3 == i as u64) {
+            let rounds: Vec<u64> = generated
+                .iter()
+                .filter(|j| j.data["t"] == json!(t))
+                .map(|j| j.data["r"].as_u64().expect("round"))
+                .collect();
+            assert_eq!(rounds, (0..ROUNDS).collect::<Vec<_>>());
+        }
+    }
+    b.pool().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_large_bulks_are_all_written() {
+    // More jobs than one group commit takes: the requests are split over
+    // several transactions and every caller is still answered.
+    const TASKS: u64 = 6;
+    const JOBS: u64 = 4_000;
+    let db = TempDb::new("bulks");
+    let b = open(&db).await;
+    let q = queue("bulks");
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let b = b.clone();
+        let q = q.clone();
+        tasks.spawn(async move {
+            let jobs = (0..JOBS)
+                .map(|n| NewJob::new("bulk", json!({ "t": t, "n": n })))
+                .collect();
+            let ids = b.enqueue_bulk(&q, jobs).await.expect("enqueue");
+            assert_eq!(ids.len() as u64, JOBS);
+            for n in [0, JOBS / 2, JOBS - 1] {
+                let job = b.job(&q, &ids[n as usize]).await.expect("job");
+                assert_eq!(job.data, json!({ "t": t, "n": n }));
+            }
+            ids
+        });
+    }
+    let mut all = HashSet::new();
+    while let Some(ids) = tasks.join_next().await {
+        all.extend(ids.expect("producer"));
+    }
+    assert_eq!(all.len() as u64, TASKS * JOBS);
+    assert_eq!(b.counts(&q).await.expect("counts").waiting, TASKS * JOBS);
+    assert_counts_match_rows(&b, &q, "large bulks").await;
     b.pool().close().await;
 }
 

@@ -53,9 +53,20 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Jobs one step may remove by retention or move from delayed to waiting,
 /// and jobs one stalled sweep may recover, so that one call stays short.
 const STEP_BUDGET: i64 = 1000;
+/// Jobs written by one group commit of concurrent enqueues (a single
+/// request may exceed it), so that a burst of bulk enqueues does not become
+/// one huge transaction holding the write lock.
+const MAX_GROUP_JOBS: usize = 10_000;
 /// Failure reasons of jobs whose lease expired once too often.
 const STALLED_TOO_OFTEN: &str = "job stalled more than the allowed limit";
 const STALLED_NO_ATTEMPTS: &str = "job stalled and has no attempts left";
+
+/// [`PRIORITY_SHIFT`] as text for statements (checked by a unit test).
+macro_rules! priority_shift {
+    () => {
+        "1099511627776"
+    };
+}
 
 /// Columns of a job row, in the form [`decode_job`] reads.
 macro_rules! job_columns {
@@ -120,7 +131,7 @@ macro_rules! requeue_failed {
                 finished_at = NULL,
                 run_at = NULL,
                 sort_key = jobs.priority * ",
-            "1099511627776",
+            priority_shift!(),
             " + $3 + f.rn
             FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY sort_key, id) AS rn
                   FROM jobs WHERE queue = $1 AND state = 'failed' ",
@@ -180,6 +191,22 @@ impl Drop for Withdraw<'_> {
 }
 
 impl Inner {
+    /// Takes the oldest waiting enqueues, as many as fit in one group.
+    fn take_batch(&self) -> Vec<Waiter> {
+        let mut pending = self.pending();
+        let mut jobs = 0;
+        let mut take = 0;
+        for waiter in pending.iter() {
+            let n = waiter.request.jobs.len();
+            if take > 0 && jobs + n > MAX_GROUP_JOBS {
+                break;
+            }
+            jobs += n;
+            take += 1;
+        }
+        pending.drain(..take).collect()
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Waiter>> {
         // A poisoned lock only means a panic elsewhere mid-push into a
         // plain list; the list is still usable.
@@ -304,8 +331,9 @@ impl SqlBackend {
     /// (one HTTP request per job) writing each enqueue in its own
     /// transaction would cap the rate at a few thousand per second. Instead
     /// each caller queues its request and waits for the write lock; the
-    /// first to get it takes every queued request and writes them in one
-    /// transaction, in arrival order, from a spawned task so that a caller
+    /// first to get it takes the queued requests (up to [`MAX_GROUP_JOBS`]
+    /// jobs) and writes them in one transaction, in arrival order, from a
+    /// spawned task so that a caller
     /// giving up (a request timeout) cannot abandon the others' writes
     /// half-way. Each request keeps its own semantics: ids in its input
     /// order, existing caller-given ids left alone.
@@ -325,30 +353,39 @@ impl SqlBackend {
                 "the enqueue was dropped before it was written (runtime shutting down?)".into(),
             ))
         };
-        // Another caller's writer may take this request while we wait for
-        // the lock: then stop waiting for the lock, or the lock would pass
-        // from caller to caller with nothing left to write.
-        let lock = tokio::select! {
-            biased;
-            answered = &mut answer => return answered.unwrap_or_else(abandoned),
-            lock = self.inner.write_lock.clone().lock_owned() => lock,
-        };
-        let batch = std::mem::take(&mut *self.inner.pending());
-        match batch.as_slice() {
-            // An earlier writer took ours; its answer is on the way.
-            [] => drop(lock),
-            // Only ours: write it here, saving the task hand-over.
-            [only] if Arc::ptr_eq(&only.request, &request) => {
-                let (mut ids, events) = self.write_enqueues(lock, &[&*request]).await?;
-                self.publish_all(events);
-                return Ok(ids.pop().unwrap_or_default());
-            }
-            _ => {
-                let this = self.clone();
-                tokio::spawn(async move { this.flush_enqueues(lock, batch).await });
+        loop {
+            // Another caller's writer may take this request while we wait
+            // for the lock: then stop waiting for the lock, or the lock
+            // would pass from caller to caller with nothing left to write.
+            let lock = tokio::select! {
+                biased;
+                answered = &mut answer => return answered.unwrap_or_else(abandoned),
+                lock = self.inner.write_lock.clone().lock_owned() => lock,
+            };
+            let batch = self.inner.take_batch();
+            let mine = batch.iter().any(|w| Arc::ptr_eq(&w.request, &request));
+            match batch.as_slice() {
+                // An earlier writer took ours; its answer is on the way.
+                [] => {
+                    drop(lock);
+                    return answer.await.unwrap_or_else(abandoned);
+                }
+                // Only ours: write it here, saving the task hand-over.
+                [_] if mine => {
+                    let (mut ids, events) = self.write_enqueues(lock, &[&*request]).await?;
+                    self.publish_all(events);
+                    return Ok(ids.pop().unwrap_or_default());
+                }
+                _ => {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.flush_enqueues(lock, batch).await });
+                    if mine {
+                        return answer.await.unwrap_or_else(abandoned);
+                    }
+                    // Ours did not fit in this group: wait for the next.
+                }
             }
         }
-        answer.await.unwrap_or_else(abandoned)
     }
 
     /// Writes a batch of waiting enqueues and answers each caller. Should
@@ -671,7 +708,7 @@ impl QueueBackend for SqlBackend {
         let due: Vec<String> = sqlx::query_scalar(concat!(
             "UPDATE jobs SET state = 'waiting', run_at = NULL,
                  sort_key = jobs.priority * ",
-            "1099511627776",
+            priority_shift!(),
             " + $3 + d.rn
              FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY sort_key, id) AS rn
                    FROM jobs WHERE queue = $1 AND state = 'delayed' AND sort_key <= $2
@@ -1028,7 +1065,7 @@ impl QueueBackend for SqlBackend {
         meta.seq += 1;
         sqlx::query(concat!(
             "UPDATE jobs SET state = 'waiting', run_at = NULL, sort_key = priority * ",
-            "1099511627776",
+            priority_shift!(),
             " + $3 WHERE queue = $1 AND id = $2"
         ))
         .bind(queue.as_str())
@@ -1849,7 +1886,7 @@ mod tests {
     #[test]
     fn sql_priority_shift_matches_the_constant() {
         // The statements spell PRIORITY_SHIFT as a literal.
-        assert_eq!(PRIORITY_SHIFT, 1099511627776_i64);
+        assert_eq!(priority_shift!().parse::<i64>().ok(), Some(PRIORITY_SHIFT));
         assert!(APPLY_PATCHES.contains("json_each($2)"));
         assert!(requeue_failed!("LIMIT $2").contains(" * 1099511627776 + $3"));
     }

@@ -84,21 +84,52 @@ pub fn remove_sqlite(path: &std::path::Path) {
     }
 }
 
+/// A plain connection for test bookkeeping. No response timeout: the
+/// default (500 ms) is too short for a scan of a Redis that other tests fill
+/// at the same time, and a cleanup that silently times out leaks keys.
+pub async fn raw_redis() -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    redis::Client::open(REDIS_URL)
+        .expect("client")
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .expect("raw connection to the test Redis")
+}
+
+/// Every key under a prefix, by SCAN so that a busy shared Redis is not
+/// blocked.
+pub async fn keys_under(prefix: &str) -> Vec<String> {
+    let mut conn = raw_redis().await;
+    let mut keys = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
 /// Deletes every Redis key under a test prefix.
 pub async fn delete_prefix(prefix: &str) {
-    let Ok(client) = redis::Client::open(REDIS_URL) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return;
-    };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
+    let keys = keys_under(prefix).await;
+    let mut conn = raw_redis().await;
     for chunk in keys.chunks(500) {
-        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
+        let _: () = redis::cmd("UNLINK")
+            .arg(chunk)
+            .query_async(&mut conn)
+            .await
+            .expect("UNLINK");
     }
 }
 
