@@ -17,7 +17,7 @@ use coord::queue::{
 use coord::time::now_ms;
 use serde_json::{Value, json};
 
-use common::{eventually, queue};
+use common::{eventually, queue, until_state};
 
 /// Instantiates every case once per backend.
 macro_rules! conformance {
@@ -1041,11 +1041,13 @@ mod cases {
                 Ok(Value::Null)
             })
             .unwrap();
-        let (q2, queue2, id2) = (q.clone(), queue.clone(), id.clone());
-        eventually("the first worker takes the job", move || {
-            let (q, queue, id) = (q2.clone(), queue2.clone(), id2.clone());
-            async move { q.job(&queue, &id).await.unwrap().state == JobState::Active }
-        })
+        until_state(
+            &q,
+            &queue,
+            &id,
+            JobState::Active,
+            "the first worker takes the job",
+        )
         .await;
         doomed.kill();
 
@@ -1055,13 +1057,12 @@ mod cases {
             .stalled_interval(Duration::from_millis(100))
             .start(|job| async move { Ok(json!({ "rescued": job.id.to_string() })) })
             .unwrap();
-        let (q2, queue2, id2) = (q.clone(), queue.clone(), id.clone());
-        eventually(
+        until_state(
+            &q,
+            &queue,
+            &id,
+            JobState::Completed,
             "the stalled job completes on the second worker",
-            move || {
-                let (q, queue, id) = (q2.clone(), queue2.clone(), id2.clone());
-                async move { q.job(&queue, &id).await.unwrap().state == JobState::Completed }
-            },
         )
         .await;
         rescuer.shutdown(Duration::from_secs(5)).await;
@@ -1096,12 +1097,7 @@ mod cases {
                 Ok(Value::Null)
             })
             .unwrap();
-        let (q2, queue2, id2) = (q.clone(), queue.clone(), id.clone());
-        eventually("the job times out", move || {
-            let (q, queue, id) = (q2.clone(), queue2.clone(), id2.clone());
-            async move { q.job(&queue, &id).await.unwrap().state == JobState::Failed }
-        })
-        .await;
+        until_state(&q, &queue, &id, JobState::Failed, "the job times out").await;
         worker.shutdown(Duration::from_secs(1)).await;
         let job = q.job(&queue, &id).await.unwrap();
         assert!(job.failed_reason.expect("reason").contains("timed out"));
@@ -1140,11 +1136,13 @@ mod cases {
                 }
             })
             .unwrap();
-        let (q2, queue2, id2) = (q.clone(), queue.clone(), id.clone());
-        eventually("the job completes on its third attempt", move || {
-            let (q, queue, id) = (q2.clone(), queue2.clone(), id2.clone());
-            async move { q.job(&queue, &id).await.unwrap().state == JobState::Completed }
-        })
+        until_state(
+            &q,
+            &queue,
+            &id,
+            JobState::Completed,
+            "the job completes on its third attempt",
+        )
         .await;
         worker.shutdown(Duration::from_secs(1)).await;
         let job = q.job(&queue, &id).await.unwrap();
@@ -1187,11 +1185,13 @@ mod cases {
                 Ok(json!("finished during shutdown"))
             })
             .unwrap();
-        let (q2, queue2, id2) = (q.clone(), queue.clone(), id.clone());
-        eventually("the worker takes the job", move || {
-            let (q, queue, id) = (q2.clone(), queue2.clone(), id2.clone());
-            async move { q.job(&queue, &id).await.unwrap().state == JobState::Active }
-        })
+        until_state(
+            &q,
+            &queue,
+            &id,
+            JobState::Active,
+            "the worker takes the job",
+        )
         .await;
         let stats = worker.shutdown(Duration::from_secs(5)).await;
         assert_eq!(stats.completed, 1);

@@ -16,7 +16,7 @@ use coord::queue::sql::SqlBackend;
 use coord::queue::{JobState, NewJob, QueueName, Queues};
 use serde_json::{Value, json};
 
-use common::{eventually, queue};
+use common::{queue, until_state};
 
 const CHILD_ENV: &str = "SWITCHYARD_CRASH_CHILD";
 const LEASE: Duration = Duration::from_millis(500);
@@ -71,11 +71,13 @@ async fn killed_process_job_completes_later(backend: &str) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn the child worker");
-    let (q, qn, jid) = (queues.clone(), queue.clone(), id.clone());
-    eventually("the child process takes the job", move || {
-        let (q, qn, jid) = (q.clone(), qn.clone(), jid.clone());
-        async move { q.job(&qn, &jid).await.unwrap().state == JobState::Active }
-    })
+    until_state(
+        &queues,
+        &queue,
+        &id,
+        JobState::Active,
+        "the child process takes the job",
+    )
     .await;
     child.kill().expect("SIGKILL the child worker");
     child.wait().expect("reap the child");
@@ -91,11 +93,13 @@ async fn killed_process_job_completes_later(backend: &str) {
         .stalled_interval(Duration::from_millis(100))
         .start(|job| async move { Ok(json!({ "rescued": job.id.to_string() })) })
         .unwrap();
-    let (q, qn, jid) = (queues.clone(), queue.clone(), id.clone());
-    eventually("the job completes in this process", move || {
-        let (q, qn, jid) = (q.clone(), qn.clone(), jid.clone());
-        async move { q.job(&qn, &jid).await.unwrap().state == JobState::Completed }
-    })
+    until_state(
+        &queues,
+        &queue,
+        &id,
+        JobState::Completed,
+        "the job completes in this process",
+    )
     .await;
     rescuer.shutdown(Duration::from_secs(5)).await;
     let job = queues.job(&queue, &id).await.unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use coord::queue::redis::RedisBackend;
 use coord::queue::sql::SqlBackend;
-use coord::queue::{QueueName, Queues};
+use coord::queue::{JobId, JobState, QueueName, Queues};
 
 /// Where the tests' Redis runs (CI starts it when it is not running).
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -149,4 +149,12 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// Waits until a job reaches `state` (see [`eventually`]).
+pub async fn until_state(q: &Queues, queue: &QueueName, id: &JobId, state: JobState, what: &str) {
+    eventually(what, move || async move {
+        matches!(q.job(queue, id).await, Ok(job) if job.state == state)
+    })
+    .await;
 }
