@@ -322,7 +322,7 @@ impl RedisStats {
             })
             .filter(|(_, calls, _)| *calls > 0)
             .collect();
-        rows.sort_by(|a, b| b.2.cmp(&a.2));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.2));
         let cpu = self.cpu_seconds - before.cpu_seconds;
         let top = rows
             .iter()
