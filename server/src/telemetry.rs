@@ -1,6 +1,8 @@
 //! Logging setup: one subscriber writing to stderr, so stdout stays free for
 //! what commands print for scripts (the URL served, an enqueued job's id).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Why logging could not be set up.
@@ -21,6 +23,9 @@ pub fn init(filter: &str) -> Result<(), LogFilterError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: log files and CI output stay
+        // plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
     Ok(())
 }
