@@ -197,10 +197,18 @@ async function deletePrefix(queue, prefix) {
   do {
     const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
     if (keys.length > 0) {
-      removed += await client.unlink(...keys);
+      removed += await client.del(...keys);
     }
     cursor = next;
   } while (cursor !== "0");
+  // Let any lazy freeing finish before the next run starts.
+  const settle = Date.now() + 10_000;
+  while (Date.now() < settle) {
+    const info = await client.info("memory");
+    const pending = Number(/lazyfree_pending_objects:(\d+)/.exec(info)?.[1] ?? 0);
+    if (pending === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return removed;
 }
 

@@ -108,6 +108,10 @@ struct Args {
     /// and how many outcomes and claims each carried.
     #[arg(long)]
     probe: bool,
+    /// Diagnostic: split the process measurement's concurrency over this
+    /// many workers (the benchmark proper uses one).
+    #[arg(long, default_value_t = 1, hide = true)]
+    workers: usize,
     /// Measure nothing: read the JSON lines of earlier runs (of this and of
     /// bench/bullmq/bench.mjs) from these files and print one table.
     #[arg(long, value_name = "FILE", num_args = 1..)]
@@ -117,6 +121,7 @@ struct Args {
 /// One run's backend, with what is needed to delete its data afterwards.
 struct Env {
     kind: Kind,
+    workers: usize,
     queues: Queues,
     probe: Option<Arc<Probe>>,
     cleanup: Cleanup,
@@ -168,6 +173,7 @@ impl Env {
         };
         Ok(Self {
             kind,
+            workers: args.workers,
             queues: Queues::new(backend),
             probe,
             cleanup,
@@ -211,7 +217,7 @@ impl Env {
     }
 }
 
-/// Deletes every key under `prefix:` with SCAN + UNLINK; returns how many.
+/// Deletes every key under `prefix:` with SCAN + DEL; returns how many.
 async fn delete_prefix(url: &str, prefix: &str) -> anyhow::Result<u64> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
@@ -230,16 +236,33 @@ async fn delete_prefix(url: &str, prefix: &str) -> anyhow::Result<u64> {
             .query_async(&mut conn)
             .await?;
         if !keys.is_empty() {
-            let n: u64 = redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await?;
+            // DEL, not UNLINK: memory is freed here rather than by a
+            // background thread racing the next run for the two cores.
+            let n: u64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
             removed += n;
         }
         if next == 0 {
             break;
         }
         cursor = next;
+    }
+    // Should the server free lazily anyway (lazyfree-lazy-user-del), wait
+    // for that to finish before the next run starts.
+    let settle = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await?;
+        let pending = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("lazyfree_pending_objects:"))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if pending == 0 || Instant::now() >= settle {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(removed)
 }
@@ -434,10 +457,18 @@ async fn process(
     };
     let cpu_before = own_cpu_seconds();
     let started = Instant::now();
-    let worker = queues
-        .worker(queue.clone())
-        .concurrency(concurrency)
-        .start(|_job| async move { Ok(Value::Null) })?;
+    // `--workers` > 1 is a diagnostic: the same total concurrency split
+    // over several workers, so that several steps are in flight at once.
+    let mut workers = Vec::with_capacity(env.workers);
+    for w in 0..env.workers {
+        let share = concurrency / env.workers + usize::from(w < concurrency % env.workers);
+        workers.push(
+            queues
+                .worker(queue.clone())
+                .concurrency(share)
+                .start(|_job| async move { Ok(Value::Null) })?,
+        );
+    }
     let mut last = 0u64;
     let mut last_progress = Instant::now();
     let outcome = loop {
@@ -483,12 +514,12 @@ async fn process(
             eprintln!("# probe redis server: {}", after.since(before, *wall));
         }
     }
-    let stats = worker.shutdown(SHUTDOWN_GRACE).await;
-    if stats.backend_errors > 0 {
-        eprintln!(
-            "# warning: the worker saw {} backend errors",
-            stats.backend_errors
-        );
+    let mut backend_errors = 0;
+    for worker in workers {
+        backend_errors += worker.shutdown(SHUTDOWN_GRACE).await.backend_errors;
+    }
+    if backend_errors > 0 {
+        eprintln!("# warning: the worker saw {backend_errors} backend errors");
     }
     outcome
 }
@@ -579,6 +610,10 @@ async fn main() -> anyhow::Result<()> {
     ensure!(
         (1..=10_000).contains(&args.concurrency),
         "--concurrency must be between 1 and 10000"
+    );
+    ensure!(
+        (1..=args.concurrency).contains(&args.workers),
+        "--workers must be between 1 and --concurrency"
     );
     ensure!(
         (1..=coord::queue::MAX_BATCH).contains(&args.batch),
