@@ -1,11 +1,11 @@
 //! Switchyard's pages, rendered on the server with leptos (SSR only: no
 //! WASM, no hydration), from the view models in [`vm`].
 //!
-//! Each `render_*` function returns a complete HTML document so the server
-//! only has to wrap it in a response. Keeping rendering behind plain
-//! functions and plain structs means the web layer can change (a live SSE
-//! dashboard later) without touching the markup, and the markup can be
-//! tested without a backend.
+//! Each `render_*_page` function returns a complete HTML document. Each
+//! `*_fragments` function renders the live regions of the same page, alone,
+//! with the same components: the server pushes them over server-sent events
+//! and the page script swaps each in by its id. A page and its live updates
+//! therefore cannot disagree on markup.
 
 #![warn(missing_docs)]
 
@@ -14,79 +14,227 @@ pub mod vm;
 
 use leptos::prelude::*;
 
-use components::{BackendStatus, JobsTable, Pager, QueuesTable, Shell, StateTabs};
-pub use vm::{JobRow, OverviewVm, QueuePageVm, QueueRow, STATES, format_age};
+use components::{
+    ConfigTable, HealthRegion, JobDetail, JobsRegion, Notice, ProgressRegion, QueueHeader,
+    QueuesRegion, SearchForm, Section, Shell, ThroughputRegion, TotalsRegion,
+};
+pub use vm::{
+    AttemptVm, BulkProgressVm, ConfigEntry, ConfigVm, HealthVm, JobFilterVm, JobPageVm, JobRow,
+    MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES, StateCounts,
+    ThroughputVm, encode_query, format_age, format_count, format_timestamp,
+};
+
+/// The page script: opens the page's event stream and swaps the regions it
+/// receives; pages work without it (forms post and redirect back).
+pub const LIVE_SCRIPT: &str = include_str!("live.js");
 
 /// The doctype leptos does not emit itself; without it browsers fall back to
 /// quirks mode and the stylesheet renders differently.
 const DOCTYPE: &str = "<!DOCTYPE html>";
 
-/// The queues overview served at `/`: backend status and one row per queue,
-/// refreshing itself every 5 seconds.
-pub fn render_queues_page(vm: &OverviewVm) -> String {
-    let vm = vm.clone();
-    let queues = vm.queues.clone();
-    // With the backend down an empty list means "unknown", not "no queues":
-    // say so instead of suggesting the operator create one.
-    let table = if vm.backend_ok || !queues.is_empty() {
-        view! { <QueuesTable queues=queues /> }.into_any()
-    } else {
-        view! {
-            <p class="empty" data-test-id="backend-down">
-                "Queue counts are unavailable until the backend answers."
-            </p>
-        }
-        .into_any()
-    };
-    let html = view! {
-        <Shell title="Switchyard".to_string() refresh=true>
-            <section class="overview">
-                <h1>"Queues"</h1>
-                <BackendStatus vm=vm />
-                {table}
-            </section>
-        </Shell>
-    }
-    .to_html();
-    format!("{DOCTYPE}{html}")
+/// One live region of a page, rendered: the element whose `id` is `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// The region's element id.
+    pub id: &'static str,
+    /// The region's outer HTML.
+    pub html: String,
 }
 
-/// One queue's page: its counts as tabs and a page of jobs in one state.
-pub fn render_queue_page(vm: &QueuePageVm) -> String {
+fn fragment(id: &'static str, view: impl RenderHtml) -> Fragment {
+    Fragment {
+        id,
+        html: view.to_html(),
+    }
+}
+
+fn document(view: impl RenderHtml) -> String {
+    format!("{DOCTYPE}{}", view.to_html())
+}
+
+/// The live stream of the overview page.
+pub const OVERVIEW_EVENTS: &str = "/events/overview";
+/// The live stream of the queues page.
+pub const QUEUES_EVENTS: &str = "/events/queues";
+
+/// The overview served at `/`: backend health, totals across queues, the
+/// alerts slot and per-queue throughput charts.
+pub fn render_overview_page(vm: &OverviewVm) -> String {
     let vm = vm.clone();
-    let title = format!("{} · Switchyard", vm.queue.name);
-    let name = vm.queue.name.clone();
-    let paused = vm.queue.paused;
-    let queue = vm.queue.clone();
-    let state = vm.state.clone();
-    let jobs = vm.jobs.clone();
-    let html = view! {
-        <Shell title=title refresh=true>
-            <section class="queue">
-                <p class="crumbs">
-                    <a href="/">"Queues"</a>
-                    " / "
+    document(view! {
+        <Shell title="Switchyard".to_string() section=Section::Overview live=OVERVIEW_EVENTS.to_string()>
+            <section class="overview">
+                <h1>"Overview"</h1>
+                <HealthRegion health=vm.health.clone() />
+                <TotalsRegion vm=vm.clone() />
+                <section class="alerts" data-test-id="alerts">
+                    <h2>"Alerts"</h2>
+                    <p class="muted">"No alert rules are configured."</p>
+                </section>
+                <h2>"Throughput, last hour"</h2>
+                <ThroughputRegion charts=vm.charts.clone() />
+                <p>
+                    <a href="/queues">"All queues →"</a>
                 </p>
-                <h1>
-                    {name}
-                    " "
-                    {paused
-                        .then(|| {
-                            view! {
-                                <span class="badge paused" data-test-id="paused-badge">
-                                    "Paused"
-                                </span>
-                            }
-                        })}
-                </h1>
-                <StateTabs queue=queue selected=state.clone() />
-                <JobsTable jobs=jobs state=state />
-                <Pager vm=vm />
             </section>
         </Shell>
-    }
-    .to_html();
-    format!("{DOCTYPE}{html}")
+    })
+}
+
+/// The live regions of the overview.
+pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
+    vec![
+        fragment(
+            "health",
+            view! { <HealthRegion health=vm.health.clone() /> },
+        ),
+        fragment("totals", view! { <TotalsRegion vm=vm.clone() /> }),
+        fragment(
+            "throughput",
+            view! { <ThroughputRegion charts=vm.charts.clone() /> },
+        ),
+    ]
+}
+
+/// The queues page (`/queues`): one row per queue.
+pub fn render_queues_page(vm: &QueuesVm) -> String {
+    let vm = vm.clone();
+    document(view! {
+        <Shell title="Queues · Switchyard".to_string() section=Section::Queues live=QUEUES_EVENTS.to_string()>
+            <section class="queues-page">
+                <h1>"Queues"</h1>
+                <HealthRegion health=vm.health.clone() />
+                <QueuesRegion vm=vm />
+            </section>
+        </Shell>
+    })
+}
+
+/// The live regions of the queues page.
+pub fn queues_fragments(vm: &QueuesVm) -> Vec<Fragment> {
+    vec![
+        fragment(
+            "health",
+            view! { <HealthRegion health=vm.health.clone() /> },
+        ),
+        fragment("queues", view! { <QueuesRegion vm=vm.clone() /> }),
+    ]
+}
+
+/// One queue's page: header and tabs, retry progress, search, and a page
+/// of jobs in one state. `now` (ms) is what ages are measured from.
+pub fn render_queue_page(vm: &QueuePageVm, now: i64) -> String {
+    let vm = vm.clone();
+    let title = format!("{} · Switchyard", vm.queue.name);
+    let live = format!("/events{}", vm.url());
+    document(view! {
+        <Shell title=title section=Section::Queues live=live>
+            <section class="queue">
+                <p class="crumbs">
+                    <a href="/queues">"Queues"</a>
+                    " /"
+                </p>
+                <QueueHeader vm=vm.clone() />
+                <Notice notice=vm.notice.clone() />
+                <ProgressRegion progress=vm.progress.clone() />
+                <SearchForm
+                    queue=vm.queue.name.clone()
+                    state=vm.state.clone()
+                    filter=vm.filter.clone()
+                />
+                <JobsRegion vm=vm now=now />
+            </section>
+        </Shell>
+    })
+}
+
+/// The live regions of a queue's page.
+pub fn queue_fragments(vm: &QueuePageVm, now: i64) -> Vec<Fragment> {
+    vec![
+        fragment("queue-header", view! { <QueueHeader vm=vm.clone() /> }),
+        fragment(
+            "progress",
+            view! { <ProgressRegion progress=vm.progress.clone() /> },
+        ),
+        fragment("jobs", view! { <JobsRegion vm=vm.clone() now=now /> }),
+    ]
+}
+
+/// A job's page: state, actions, timeline, attempts, data and options.
+pub fn render_job_page(vm: &JobPageVm) -> String {
+    let vm = vm.clone();
+    let title = format!("Job {} · {} · Switchyard", vm.id, vm.queue);
+    let live = format!("/events/queues/{}/jobs/{}", vm.queue, vm.id);
+    let queue_href = format!("/queues/{}", vm.queue);
+    let logs = if vm.logs.is_empty() {
+        view! { <p class="muted">"This job wrote no log lines."</p> }.into_any()
+    } else {
+        view! { <pre class="logs" data-test-id="job-logs">{vm.logs.join("\n")}</pre> }.into_any()
+    };
+    document(view! {
+        <Shell title=title section=Section::Queues live=live>
+            <section class="job-page">
+                <p class="crumbs">
+                    <a href="/queues">"Queues"</a>
+                    " / "
+                    <a href=queue_href>{vm.queue.clone()}</a>
+                    " /"
+                </p>
+                <Notice notice=vm.notice.clone() />
+                <JobDetail vm=vm.clone() />
+                <section>
+                    <h2>"Data"</h2>
+                    <pre class="json" data-test-id="job-data">{vm.data_pretty.clone()}</pre>
+                </section>
+                <section>
+                    <h2>"Options"</h2>
+                    <pre class="json" data-test-id="job-options">{vm.options_pretty.clone()}</pre>
+                </section>
+                <section>
+                    <h2>"Logs"</h2>
+                    {logs}
+                </section>
+            </section>
+        </Shell>
+    })
+}
+
+/// The live regions of a job's page.
+pub fn job_fragments(vm: &JobPageVm) -> Vec<Fragment> {
+    vec![fragment("job", view! { <JobDetail vm=vm.clone() /> })]
+}
+
+/// The job region of a page whose job was removed while it was open.
+pub fn job_gone_fragments(queue: &str, id: &str) -> Vec<Fragment> {
+    let text = format!(
+        "Job {id} no longer exists in {queue}: it was removed, or cleaned up by retention."
+    );
+    let href = format!("/queues/{queue}");
+    vec![fragment(
+        "job",
+        view! {
+            <div id="job">
+                <p class="empty" data-test-id="job-gone">
+                    {text}
+                    " "
+                    <a href=href>"Back to the queue"</a>
+                </p>
+            </div>
+        },
+    )]
+}
+
+/// The configuration page: the effective settings, passwords hidden.
+pub fn render_config_page(vm: &ConfigVm) -> String {
+    let vm = vm.clone();
+    document(view! {
+        <Shell title="Configuration · Switchyard".to_string() section=Section::Config>
+            <section class="config-page">
+                <h1>"Configuration"</h1>
+                <ConfigTable vm=vm />
+            </section>
+        </Shell>
+    })
 }
 
 /// An error as a page a person can read, for browser routes: the status,
@@ -96,21 +244,19 @@ pub fn render_error_page(status: u16, title: &str, message: &str) -> String {
     let page_title = format!("{status} {title} · Switchyard");
     let heading = format!("{status} {title}");
     let message = message.to_string();
-    let html = view! {
-        <Shell title=page_title>
+    document(view! {
+        <Shell title=page_title section=Section::None>
             <section class="error-page">
                 <h1 data-test-id="error-title">{heading}</h1>
                 <p class="error-message" data-test-id="error-message">
                     {message}
                 </p>
                 <p>
-                    <a href="/">"Back to the queues"</a>
+                    <a href="/queues">"Back to the queues"</a>
                 </p>
             </section>
         </Shell>
-    }
-    .to_html();
-    format!("{DOCTYPE}{html}")
+    })
 }
 
 #[cfg(test)]
@@ -120,51 +266,82 @@ mod tests {
     fn row(name: &str, failed: u64, paused: bool) -> QueueRow {
         QueueRow {
             name: name.into(),
-            waiting: 3,
-            active: 1,
-            delayed: 0,
-            completed: 42,
-            failed,
+            counts: StateCounts {
+                waiting: 3,
+                active: 1,
+                delayed: 0,
+                completed: 42,
+                failed,
+            },
             paused,
+            jobs_per_min: Some(12.5),
+            failure_rate: Some(0.25),
+            health: if failed > 0 {
+                QueueHealth::Warning
+            } else {
+                QueueHealth::Healthy
+            },
+        }
+    }
+
+    fn health(ok: bool) -> HealthVm {
+        HealthVm {
+            backend: "redis".into(),
+            backend_ok: ok,
+            latency_ms: ok.then_some(0.4),
+            memory_bytes: ok.then_some(3 * 1024 * 1024),
+            problem: (!ok).then(|| "connection refused".into()),
+            stale: false,
+        }
+    }
+
+    fn queues_vm(queues: Vec<QueueRow>, ok: bool) -> QueuesVm {
+        QueuesVm {
+            health: health(ok),
+            queues,
+            busy_active: 100,
+            warning_failure_rate: 5.0,
         }
     }
 
     #[test]
-    fn overview_is_a_full_self_refreshing_document() {
-        let html = render_queues_page(&OverviewVm {
-            backend: "embedded".into(),
-            backend_ok: true,
-            latency_ms: Some(0.4),
-            problem: None,
-            queues: vec![row("emails", 2, false), row("reports", 0, true)],
-        });
+    fn queues_page_is_a_full_live_document() {
+        let html = render_queues_page(&queues_vm(
+            vec![row("emails", 2, false), row("reports", 0, true)],
+            true,
+        ));
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
-        assert!(html.contains("<title>Switchyard</title>"), "{html}");
-        assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
-        assert!(html.contains(r#"content="5""#), "{html}");
+        assert!(
+            html.contains("<title>Queues · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/queues""#), "{html}");
+        assert!(html.contains(r#"src="/app.js""#), "{html}");
         assert!(html.contains(r#"href="/style.css""#), "{html}");
+        assert!(html.contains(r#"data-test-id="queue-row-emails""#));
+        assert!(html.contains(r#"data-test-id="queue-row-reports""#));
+        assert!(html.contains(r#"data-test-id="count-failed""#));
         assert!(
-            html.contains(r#"data-test-id="queue-row-emails""#),
+            html.contains(r#"action="/queues/reports/resume""#),
             "{html}"
         );
+        assert!(html.contains(r#"action="/queues/emails/pause""#), "{html}");
+        assert!(html.contains("Warning"), "{html}");
+        assert!(html.contains("12.5"), "{html}");
+        assert!(html.contains("25.0%"), "{html}");
         assert!(
-            html.contains(r#"data-test-id="queue-row-reports""#),
-            "{html}"
-        );
-        assert!(html.contains(r#"data-test-id="count-failed""#), "{html}");
-        assert!(html.contains("Paused"), "{html}");
-        assert!(html.contains("Running"), "{html}");
-        assert!(
-            html.contains("Backend embedded: reachable (0.4 ms)"),
+            html.contains("Backend redis: reachable, 0.4 ms, 3.0 MB used"),
             "{html}"
         );
         for header in [
             "Queue",
+            "Health",
             "Waiting",
             "Active",
             "Delayed",
             "Completed",
             "Failed",
+            "Jobs/min",
             "State",
         ] {
             assert!(
@@ -175,14 +352,8 @@ mod tests {
     }
 
     #[test]
-    fn overview_without_queues_says_how_to_get_one() {
-        let html = render_queues_page(&OverviewVm {
-            backend: "embedded".into(),
-            backend_ok: true,
-            latency_ms: Some(1.0),
-            problem: None,
-            queues: vec![],
-        });
+    fn queues_page_without_queues_says_how_to_get_one() {
+        let html = render_queues_page(&queues_vm(vec![], true));
         assert!(
             html.contains("No queues yet — enqueue a job or run"),
             "{html}"
@@ -191,14 +362,8 @@ mod tests {
     }
 
     #[test]
-    fn overview_with_the_backend_down_does_not_claim_there_are_no_queues() {
-        let html = render_queues_page(&OverviewVm {
-            backend: "redis".into(),
-            backend_ok: false,
-            latency_ms: None,
-            problem: Some("connection refused".into()),
-            queues: vec![],
-        });
+    fn backend_down_does_not_claim_there_are_no_queues() {
+        let html = render_queues_page(&queues_vm(vec![], false));
         assert!(!html.contains("No queues yet"), "{html}");
         assert!(
             html.contains("unavailable until the backend answers"),
@@ -211,24 +376,114 @@ mod tests {
     }
 
     #[test]
-    fn job_text_is_escaped() {
-        let html = render_queue_page(&QueuePageVm {
+    fn fragments_are_the_regions_of_the_page() {
+        let vm = queues_vm(vec![row("emails", 2, false)], true);
+        let page = render_queues_page(&vm);
+        let fragments = queues_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["health", "queues"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(page.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn overview_shows_totals_alerts_slot_and_charts() {
+        let vm = OverviewVm {
+            health: health(true),
+            totals: StateCounts {
+                waiting: 1_000_000,
+                failed: 7,
+                ..StateCounts::default()
+            },
+            queue_count: 2,
+            warnings: vec!["emails".into()],
+            charts: vec![ThroughputVm {
+                queue: "emails".into(),
+                points: (0..60)
+                    .map(|i| MinutePoint {
+                        minute_ms: 1_795_430_040_000 + i * 60_000,
+                        completed: i as u64,
+                        failed: 1,
+                    })
+                    .collect(),
+            }],
+        };
+        let html = render_overview_page(&vm);
+        assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
+        assert!(html.contains("1,000,000"), "{html}");
+        assert!(html.contains(r#"data-test-id="alerts""#), "{html}");
+        assert!(html.contains(r#"data-test-id="chart-emails""#), "{html}");
+        assert!(html.contains("<svg"), "{html}");
+        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert!(html.contains("1,770 completed · 60 failed"), "{html}");
+        assert!(html.contains("Failure rate above threshold"), "{html}");
+        // Awkward ratios round without overflowing the chart.
+        let odd = ThroughputVm {
+            queue: "odd".into(),
+            points: vec![
+                MinutePoint {
+                    minute_ms: 0,
+                    completed: 1,
+                    failed: 1,
+                },
+                MinutePoint {
+                    minute_ms: 60_000,
+                    completed: 2,
+                    failed: 1,
+                },
+            ],
+        };
+        let odd_html = render_overview_page(&OverviewVm {
+            charts: vec![odd],
+            ..vm.clone()
+        });
+        assert!(
+            odd_html.contains(r#"data-test-id="chart-odd""#),
+            "{odd_html}"
+        );
+        for f in overview_fragments(&vm) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    fn failed_job(id: &str) -> JobRow {
+        JobRow {
+            id: id.into(),
+            name: "<script>alert(1)</script>".into(),
+            data_preview: r#"{"html":"<img src=x onerror=alert(1)>"}"#.into(),
+            attempts_made: 3,
+            attempts: 3,
+            priority: 0,
+            created_at: 1_000,
+            finished_at: Some(6_000),
+            failed_reason: Some("<b>boom</b>".into()),
+        }
+    }
+
+    fn failed_page() -> QueuePageVm {
+        QueuePageVm {
             queue: row("emails", 1, false),
             state: "failed".into(),
-            jobs: vec![JobRow {
-                id: "7".into(),
-                name: "<script>alert(1)</script>".into(),
-                data_preview: r#"{"html":"<img src=x onerror=alert(1)>"}"#.into(),
-                attempts_made: 3,
-                attempts: 3,
-                priority: 0,
-                age_ms: 5_000,
-                failed_reason: Some("<b>boom</b>".into()),
-            }],
+            jobs: vec![failed_job("7")],
             total: 1,
             offset: 0,
             limit: 50,
-        });
+            ..QueuePageVm::default()
+        }
+    }
+
+    #[test]
+    fn failed_table_has_row_and_bulk_actions_and_escapes_text() {
+        let vm = failed_page();
+        let html = render_queue_page(&vm, 10_000);
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>"), "{html}");
@@ -239,6 +494,155 @@ mod tests {
         assert!(html.contains("&lt;b&gt;boom&lt;/b&gt;"), "{html}");
         assert!(html.contains("emails · Switchyard"), "{html}");
         assert!(html.contains("1–1 of 1"), "{html}");
+        assert!(
+            html.contains(r#"action="/queues/emails/jobs/7/retry""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/jobs/7/remove""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/retry-selected""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/retry-failed""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"form="selection""#), "{html}");
+        assert!(
+            html.contains(r#"name="back" value="/queues/emails?state=failed&amp;limit=50""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-live="/events/queues/emails?state=failed&amp;limit=50""#),
+            "{html}"
+        );
+        assert!(html.contains("4 s ago"), "failed 4 s before now: {html}");
+        for f in queue_fragments(&vm, 10_000) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn progress_reads_running_then_done() {
+        let mut vm = failed_page();
+        vm.progress = Some(BulkProgressVm {
+            done: 1_500,
+            total: 10_000,
+            finished: false,
+            error: None,
+        });
+        let html = render_queue_page(&vm, 0);
+        assert!(
+            html.contains("Retrying failed jobs: 1,500 of 10,000…"),
+            "{html}"
+        );
+        vm.progress = Some(BulkProgressVm {
+            done: 10_000,
+            total: 10_000,
+            finished: true,
+            error: None,
+        });
+        let frags = queue_fragments(&vm, 0);
+        let progress = frags.iter().find(|f| f.id == "progress").expect("region");
+        assert!(
+            progress.html.contains("Retried 10,000 failed jobs."),
+            "{}",
+            progress.html
+        );
+        assert!(
+            progress.html.contains(r#"data-finished="true""#),
+            "{}",
+            progress.html
+        );
+    }
+
+    #[test]
+    fn filtered_empty_page_says_nothing_matched_and_keeps_the_filter() {
+        let mut vm = failed_page();
+        vm.jobs.clear();
+        vm.total = 0;
+        vm.filter = JobFilterVm {
+            name: "x\"><script>".into(),
+            text: String::new(),
+        };
+        vm.search_note = Some("Searched all 1 failed jobs: 0 match.".into());
+        let html = render_queue_page(&vm, 0);
+        assert!(html.contains("No failed jobs match the filter."), "{html}");
+        assert!(html.contains("Searched all 1 failed jobs"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("name=x%22%3E%3Cscript%3E"), "{html}");
+    }
+
+    #[test]
+    fn job_page_shows_everything_escaped() {
+        let vm = JobPageVm {
+            queue: "emails".into(),
+            id: "42".into(),
+            name: "send".into(),
+            state: "failed".into(),
+            data_pretty: "{\n  \"x\": \"<script>alert(1)</script>\"\n}".into(),
+            options_pretty: "{\n  \"attempts\": 3\n}".into(),
+            return_value_pretty: None,
+            attempts_made: 3,
+            attempts: 3,
+            stalled_count: 1,
+            failed_reason: Some("SMTP 421".into()),
+            stacktrace: vec!["SMTP 421".into(), "connection reset".into()],
+            history: vec![AttemptVm {
+                attempt: 1,
+                started_at: 1_000,
+                finished_at: 2_500,
+                error: Some("SMTP 421".into()),
+                chain: vec!["connection reset".into()],
+            }],
+            created_at: 500,
+            processed_at: Some(1_000),
+            finished_at: Some(2_500),
+            run_at: None,
+            logs: vec![],
+            notice: Some("Job 42 was retried.".into()),
+        };
+        let html = render_job_page(&vm);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("connection reset"), "{html}");
+        assert!(html.contains("1.5 s"), "{html}");
+        assert!(html.contains("1970-01-01 00:00:00 UTC"), "{html}");
+        assert!(
+            html.contains(r#"action="/queues/emails/jobs/42/retry""#),
+            "{html}"
+        );
+        assert!(html.contains("stalled 1 time"), "{html}");
+        assert!(html.contains("Job 42 was retried."), "{html}");
+        assert!(
+            html.contains(r#"data-live="/events/queues/emails/jobs/42""#),
+            "{html}"
+        );
+        for f in job_fragments(&vm) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn config_page_lists_settings() {
+        let html = render_config_page(&ConfigVm {
+            version: "0.1.0".into(),
+            deployment: "redis".into(),
+            entries: vec![ConfigEntry {
+                flag: "--redis".into(),
+                value: "redis://:***@cache:6379".into(),
+                help: "Redis for scale-out".into(),
+            }],
+        });
+        assert!(html.contains(r#"data-test-id="config-redis""#), "{html}");
+        assert!(html.contains("redis://:***@cache:6379"), "{html}");
+        assert!(!html.contains("data-live"), "{html}");
     }
 
     #[test]
@@ -248,8 +652,8 @@ mod tests {
         assert!(html.contains("404 Not Found"), "{html}");
         assert!(html.contains("queue &lt;x&gt; not found"), "{html}");
         assert!(
-            !html.contains("http-equiv"),
-            "error pages must not reload: {html}"
+            !html.contains("data-live"),
+            "error pages are static: {html}"
         );
     }
 }

@@ -16,11 +16,9 @@ pub const STATES: [(&str, &str); 5] = [
     ("failed", "Failed"),
 ];
 
-/// One queue's row in the overview table.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueRow {
-    /// The queue's name, already validated by the server (URL-safe).
-    pub name: String,
+/// Per-state job counts, for one queue or summed over all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
     /// Jobs ready to run.
     pub waiting: u64,
     /// Jobs held by a worker right now.
@@ -31,11 +29,9 @@ pub struct QueueRow {
     pub completed: u64,
     /// Jobs in the dead set, waiting for an operator.
     pub failed: u64,
-    /// Whether workers are told to stop taking jobs of this queue.
-    pub paused: bool,
 }
 
-impl QueueRow {
+impl StateCounts {
     /// The count for a state name from [`STATES`]; 0 for an unknown name, so
     /// a renamed state shows as empty instead of breaking the page.
     pub fn count(&self, state: &str) -> u64 {
@@ -48,11 +44,78 @@ impl QueueRow {
             _ => 0,
         }
     }
+
+    /// Adds another queue's counts (for the totals row).
+    pub fn add(&mut self, other: &StateCounts) {
+        self.waiting += other.waiting;
+        self.active += other.active;
+        self.delayed += other.delayed;
+        self.completed += other.completed;
+        self.failed += other.failed;
+    }
 }
 
-/// Everything the queues page (`/`) shows.
+/// A queue's health at a glance, worst first when several apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueHealth {
+    /// Nothing unusual.
+    #[default]
+    Healthy,
+    /// More jobs active than the configured threshold: workers are saturated.
+    Busy,
+    /// The failure rate is above the configured threshold.
+    Warning,
+}
+
+impl QueueHealth {
+    /// Label shown in the badge.
+    pub fn label(self) -> &'static str {
+        match self {
+            QueueHealth::Healthy => "Healthy",
+            QueueHealth::Busy => "Busy",
+            QueueHealth::Warning => "Warning",
+        }
+    }
+
+    /// CSS class of the badge.
+    pub fn class(self) -> &'static str {
+        match self {
+            QueueHealth::Healthy => "healthy",
+            QueueHealth::Busy => "busy",
+            QueueHealth::Warning => "warning",
+        }
+    }
+}
+
+/// One queue's row in the queues table.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct OverviewVm {
+pub struct QueueRow {
+    /// The queue's name, already validated by the server (URL-safe).
+    pub name: String,
+    /// Its jobs by state.
+    pub counts: StateCounts,
+    /// Whether workers are told to stop taking jobs of this queue.
+    pub paused: bool,
+    /// Jobs finished (completed or failed for good) per minute, averaged
+    /// over the recent window; `None` until two samples exist.
+    pub jobs_per_min: Option<f64>,
+    /// Share of finished jobs that failed over the recent window (0–1);
+    /// `None` when nothing finished.
+    pub failure_rate: Option<f64>,
+    /// The badge, from the thresholds the server is configured with.
+    pub health: QueueHealth,
+}
+
+impl QueueRow {
+    /// The count for a state name (see [`StateCounts::count`]).
+    pub fn count(&self, state: &str) -> u64 {
+        self.counts.count(state)
+    }
+}
+
+/// Whether the figures on screen can be trusted: the backend's health.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthVm {
     /// Which deployment serves the queues (`embedded`, `redis`), so an
     /// operator knows what a "backend down" line refers to.
     pub backend: String,
@@ -60,10 +123,60 @@ pub struct OverviewVm {
     pub backend_ok: bool,
     /// Round trip of the health check, when it answered.
     pub latency_ms: Option<f64>,
+    /// Memory the backend uses, where it tells (Redis).
+    pub memory_bytes: Option<u64>,
     /// Why the backend is not usable, when it is not.
     pub problem: Option<String>,
+    /// True when the counts shown are the last known ones, not current.
+    pub stale: bool,
+}
+
+/// Completed and failed jobs of one minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinutePoint {
+    /// Start of the minute, milliseconds since the epoch (UTC).
+    pub minute_ms: i64,
+    /// Jobs completed in that minute.
+    pub completed: u64,
+    /// Jobs that failed for good in that minute.
+    pub failed: u64,
+}
+
+/// One queue's throughput over the last hour, oldest minute first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThroughputVm {
+    /// The queue.
+    pub queue: String,
+    /// One point per minute; minutes before sampling began are absent.
+    pub points: Vec<MinutePoint>,
+}
+
+/// Everything the overview (`/`) shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OverviewVm {
+    /// The backend's health.
+    pub health: HealthVm,
+    /// Jobs per state summed over every queue.
+    pub totals: StateCounts,
+    /// How many queues there are.
+    pub queue_count: usize,
+    /// Queues with a Warning badge, worth a look first.
+    pub warnings: Vec<String>,
+    /// Per-queue throughput charts, in queue order.
+    pub charts: Vec<ThroughputVm>,
+}
+
+/// Everything the queues page (`/queues`) shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueuesVm {
+    /// The backend's health.
+    pub health: HealthVm,
     /// Every known queue, sorted by name.
     pub queues: Vec<QueueRow>,
+    /// Active jobs above which a queue is Busy (shown in the legend).
+    pub busy_active: u64,
+    /// Failure rate (percent) above which a queue is in Warning.
+    pub warning_failure_rate: f64,
 }
 
 /// One job's row on a queue's page.
@@ -81,10 +194,41 @@ pub struct JobRow {
     pub attempts: u32,
     /// Lower runs first.
     pub priority: u32,
-    /// How long ago the job was enqueued, in milliseconds.
-    pub age_ms: i64,
+    /// When the job was enqueued (ms since the epoch).
+    pub created_at: i64,
+    /// When the job finished, for completed and failed jobs.
+    pub finished_at: Option<i64>,
     /// The last error, for failed and retrying jobs.
     pub failed_reason: Option<String>,
+}
+
+/// A "retry all failed" running (or just finished) on a queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkProgressVm {
+    /// Jobs retried so far.
+    pub done: u64,
+    /// Failed jobs when the run started: the most it will retry.
+    pub total: u64,
+    /// True once the run ended.
+    pub finished: bool,
+    /// Why the run stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// The filter of a queue page's job table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilterVm {
+    /// Substring of the job name (case-insensitive); empty for any.
+    pub name: String,
+    /// Substring of the data or failedReason (case-insensitive); empty for any.
+    pub text: String,
+}
+
+impl JobFilterVm {
+    /// True when a filter is set.
+    pub fn is_active(&self) -> bool {
+        !self.name.is_empty() || !self.text.is_empty()
+    }
 }
 
 /// Everything a queue's page (`/queues/{queue}`) shows.
@@ -96,12 +240,140 @@ pub struct QueuePageVm {
     pub state: String,
     /// One page of jobs in that state, newest first.
     pub jobs: Vec<JobRow>,
-    /// Jobs in that state in all.
+    /// Jobs in that state in all, or matches found when filtering.
     pub total: u64,
     /// Position of the first listed job.
     pub offset: u64,
     /// Page size.
     pub limit: u64,
+    /// The filter applied, if any.
+    pub filter: JobFilterVm,
+    /// What a filtered search covered ("searched the newest 5,000 …").
+    pub search_note: Option<String>,
+    /// A retry-all run on this queue, when one is running or just ended.
+    pub progress: Option<BulkProgressVm>,
+    /// A one-off notice after an action ("Retried 3 jobs").
+    pub notice: Option<String>,
+}
+
+impl QueuePageVm {
+    /// This page's URL with its state, filter and paging, for links and for
+    /// forms to come back to.
+    pub fn url_with_offset(&self, offset: u64) -> String {
+        let mut url = format!(
+            "/queues/{}?state={}&limit={}",
+            self.queue.name, self.state, self.limit
+        );
+        if offset > 0 {
+            url.push_str(&format!("&offset={offset}"));
+        }
+        if !self.filter.name.is_empty() {
+            url.push_str(&format!("&name={}", encode_query(&self.filter.name)));
+        }
+        if !self.filter.text.is_empty() {
+            url.push_str(&format!("&q={}", encode_query(&self.filter.text)));
+        }
+        url
+    }
+
+    /// This page's own URL.
+    pub fn url(&self) -> String {
+        self.url_with_offset(self.offset)
+    }
+}
+
+/// One attempt in a job's history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptVm {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it started (ms since the epoch).
+    pub started_at: i64,
+    /// When it ended.
+    pub finished_at: i64,
+    /// Its error, if it failed.
+    pub error: Option<String>,
+    /// The error's causes, outermost first.
+    pub chain: Vec<String>,
+}
+
+/// Everything a job's page (`/queues/{queue}/jobs/{id}`) shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobPageVm {
+    /// The queue it belongs to.
+    pub queue: String,
+    /// Its id.
+    pub id: String,
+    /// Its name (any text).
+    pub name: String,
+    /// Its state name (from [`STATES`]).
+    pub state: String,
+    /// Its data as indented JSON (any text).
+    pub data_pretty: String,
+    /// Its options as indented JSON.
+    pub options_pretty: String,
+    /// What the handler returned, indented, for completed jobs.
+    pub return_value_pretty: Option<String>,
+    /// Attempts started so far.
+    pub attempts_made: u32,
+    /// Attempts allowed.
+    pub attempts: u32,
+    /// Times its lease expired while active.
+    pub stalled_count: u32,
+    /// The last error.
+    pub failed_reason: Option<String>,
+    /// The last error's cause chain.
+    pub stacktrace: Vec<String>,
+    /// Every finished attempt, oldest first.
+    pub history: Vec<AttemptVm>,
+    /// When it was enqueued.
+    pub created_at: i64,
+    /// When its current or last attempt started.
+    pub processed_at: Option<i64>,
+    /// When it finished.
+    pub finished_at: Option<i64>,
+    /// When it becomes runnable, for delayed jobs.
+    pub run_at: Option<i64>,
+    /// Lines the job logged, if the producer's handler logs.
+    pub logs: Vec<String>,
+    /// A one-off notice after an action on this job.
+    pub notice: Option<String>,
+}
+
+/// One setting on the configuration page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// The flag that sets it (`--redis`).
+    pub flag: String,
+    /// Its effective value, passwords hidden.
+    pub value: String,
+    /// What it is for.
+    pub help: String,
+}
+
+/// Everything the configuration page (`/config`) shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigVm {
+    /// Switchyard's version.
+    pub version: String,
+    /// Which deployment is running.
+    pub deployment: String,
+    /// Every setting.
+    pub entries: Vec<ConfigEntry>,
+}
+
+/// Percent-encodes a query value (everything but unreserved characters), so
+/// a filter typed by an operator survives the round trip through a link.
+pub fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Renders an age in milliseconds the way an operator reads it at a glance
@@ -119,6 +391,97 @@ pub fn format_age(age_ms: i64) -> String {
     }
 }
 
+/// A timestamp (ms since the epoch) as `2026-11-23 10:34:05 UTC`: one
+/// unambiguous form for every page, whatever the viewer's time zone.
+pub fn format_timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// The ISO 8601 form of a timestamp, for `<time datetime=…>`.
+pub fn iso_timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Minutes and seconds of a UTC timestamp (`10:34`), for chart labels.
+pub fn format_clock(ms: i64) -> String {
+    let rem = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+}
+
+/// A duration in milliseconds, short (`850 ms`, `4.2 s`, `3 min 5 s`).
+pub fn format_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+/// A count with thousands separators (`1,000,000`): queue sizes are read
+/// at a glance, and seven digits in a row are not.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Bytes as `12.3 MB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Days since 1970-01-01 to a (year, month, day) in the proleptic
+/// Gregorian calendar (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,16 +497,74 @@ mod tests {
 
     #[test]
     fn counts_by_state_name() {
-        let row = QueueRow {
+        let counts = StateCounts {
             waiting: 1,
             active: 2,
             delayed: 3,
             completed: 4,
             failed: 5,
-            ..QueueRow::default()
         };
-        let counts: Vec<u64> = STATES.iter().map(|(s, _)| row.count(s)).collect();
-        assert_eq!(counts, [1, 2, 3, 4, 5]);
-        assert_eq!(row.count("nope"), 0);
+        let by_name: Vec<u64> = STATES.iter().map(|(s, _)| counts.count(s)).collect();
+        assert_eq!(by_name, [1, 2, 3, 4, 5]);
+        assert_eq!(counts.count("nope"), 0);
+        let mut total = counts;
+        total.add(&counts);
+        assert_eq!(total.failed, 10);
+    }
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(format_timestamp(0), "1970-01-01 00:00:00 UTC");
+        // 2026-11-23T10:34:05Z
+        assert_eq!(
+            format_timestamp(1_795_430_045_000),
+            "2026-11-23 10:34:05 UTC"
+        );
+        assert_eq!(iso_timestamp(1_795_430_045_000), "2026-11-23T10:34:05Z");
+        // 2024-02-29 (a leap day) at noon
+        assert_eq!(
+            format_timestamp(1_709_208_000_000),
+            "2024-02-29 12:00:00 UTC"
+        );
+        assert_eq!(format_clock(1_795_430_045_000), "10:34");
+    }
+
+    #[test]
+    fn numbers_read_at_a_glance() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1_000), "1,000");
+        assert_eq!(format_count(1_000_000), "1,000,000");
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(3 * 1024 * 1024 / 2), "1.5 MB");
+        assert_eq!(format_duration(850), "850 ms");
+        assert_eq!(format_duration(4_200), "4.2 s");
+        assert_eq!(format_duration(185_000), "3 min 5 s");
+    }
+
+    #[test]
+    fn page_urls_keep_state_filter_and_paging() {
+        let vm = QueuePageVm {
+            queue: QueueRow {
+                name: "emails".into(),
+                ..QueueRow::default()
+            },
+            state: "failed".into(),
+            limit: 50,
+            offset: 100,
+            filter: JobFilterVm {
+                name: "send welcome".into(),
+                text: "a&b=c".into(),
+            },
+            ..QueuePageVm::default()
+        };
+        assert_eq!(
+            vm.url(),
+            "/queues/emails?state=failed&limit=50&offset=100&name=send%20welcome&q=a%26b%3Dc"
+        );
+        assert_eq!(
+            vm.url_with_offset(0),
+            "/queues/emails?state=failed&limit=50&name=send%20welcome&q=a%26b%3Dc"
+        );
     }
 }

@@ -68,7 +68,7 @@ pub struct GlobalArgs {
     pub database_url: Option<SecretUrl>,
 
     /// TOML file with any of: listen, redis_url, redis_prefix, database_url,
-    /// log (flags and environment variables override it)
+    /// log, busy_active, warning_failure_rate (flags and environment variables override it)
     #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -76,6 +76,26 @@ pub struct GlobalArgs {
     /// [default: info]
     #[arg(long, global = true, env = "SWITCHYARD_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+
+    /// A queue with more active jobs than this shows the Busy badge: its
+    /// workers are saturated [default: 100]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_BUSY_ACTIVE",
+        value_name = "JOBS"
+    )]
+    pub busy_active: Option<u64>,
+
+    /// A queue where more than this percentage of finished jobs failed over
+    /// the last 5 minutes shows the Warning badge [default: 5]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_WARNING_FAILURE_RATE",
+        value_name = "PERCENT"
+    )]
+    pub warning_failure_rate: Option<f64>,
 }
 
 /// The commands.

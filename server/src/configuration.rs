@@ -26,6 +26,11 @@ pub const DEFAULT_REDIS_PREFIX: &str = "switchyard";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchyard.db?mode=rwc";
 /// Log filter unless told otherwise.
 pub const DEFAULT_LOG: &str = "info";
+/// Active jobs above which a queue is Busy unless told otherwise.
+pub const DEFAULT_BUSY_ACTIVE: u64 = 100;
+/// Failure rate (percent) above which a queue is in Warning unless told
+/// otherwise: the rate alerting tools commonly page on.
+pub const DEFAULT_WARNING_FAILURE_RATE: f64 = 5.0;
 
 /// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +71,10 @@ pub struct FileSettings {
     pub database_url: Option<SecretUrl>,
     /// As `--log`.
     pub log: Option<String>,
+    /// As `--busy-active`.
+    pub busy_active: Option<u64>,
+    /// As `--warning-failure-rate`.
+    pub warning_failure_rate: Option<f64>,
 }
 
 impl FileSettings {
@@ -88,7 +97,7 @@ impl FileSettings {
 }
 
 /// The settings the server runs with, after layering and validation.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Settings {
     /// Address to listen on (`host:port`; port 0 picks a free one).
     pub listen: String,
@@ -100,6 +109,10 @@ pub struct Settings {
     pub database_url: SecretUrl,
     /// Log filter in `RUST_LOG` syntax.
     pub log: String,
+    /// Active jobs above which a queue is Busy.
+    pub busy_active: u64,
+    /// Failure rate (percent, 0–100) above which a queue is in Warning.
+    pub warning_failure_rate: f64,
 }
 
 impl fmt::Debug for Settings {
@@ -115,6 +128,8 @@ impl fmt::Debug for Settings {
             .field("redis_prefix", &self.redis_prefix)
             .field("database_url", &self.database_url.redacted())
             .field("log", &self.log)
+            .field("busy_active", &self.busy_active)
+            .field("warning_failure_rate", &self.warning_failure_rate)
             .finish()
     }
 }
@@ -127,6 +142,8 @@ impl Default for Settings {
             redis_prefix: DEFAULT_REDIS_PREFIX.into(),
             database_url: SecretUrl::new(DEFAULT_DATABASE_URL),
             log: DEFAULT_LOG.into(),
+            busy_active: DEFAULT_BUSY_ACTIVE,
+            warning_failure_rate: DEFAULT_WARNING_FAILURE_RATE,
         }
     }
 }
@@ -172,6 +189,14 @@ impl Settings {
                 .or(file.database_url)
                 .unwrap_or(defaults.database_url),
             log: args.log.clone().or(file.log).unwrap_or(defaults.log),
+            busy_active: args
+                .busy_active
+                .or(file.busy_active)
+                .unwrap_or(defaults.busy_active),
+            warning_failure_rate: args
+                .warning_failure_rate
+                .or(file.warning_failure_rate)
+                .unwrap_or(defaults.warning_failure_rate),
         };
         settings.validate()?;
         Ok(settings)
@@ -222,6 +247,12 @@ impl Settings {
         if self.log.trim().is_empty() {
             return Err(ConfigError::Invalid("--log must not be empty".into()));
         }
+        if !(0.0..=100.0).contains(&self.warning_failure_rate) {
+            return Err(ConfigError::Invalid(format!(
+                "--warning-failure-rate must be a percentage between 0 and 100 (got {})",
+                self.warning_failure_rate
+            )));
+        }
         Ok(())
     }
 }
@@ -270,6 +301,8 @@ mod tests {
             redis_url = "redis://:pw@127.0.0.1:6379"
             redis_prefix = "from-file"
             log = "debug"
+            busy_active = 7
+            warning_failure_rate = 12.5
             "#,
         )
         .expect("parses");
@@ -279,6 +312,8 @@ mod tests {
         assert_eq!(s.listen, "0.0.0.0:8080");
         assert_eq!(s.redis_prefix, "from-flag");
         assert_eq!(s.log, "debug");
+        assert_eq!(s.busy_active, 7);
+        assert_eq!(s.warning_failure_rate, 12.5);
         assert_eq!(s.deployment(), Deployment::Redis);
     }
 
@@ -317,6 +352,13 @@ mod tests {
         a.database_url = Some(SecretUrl::new("mysql://x"));
         let err = Settings::layer(&a, FileSettings::default()).expect_err("mysql");
         assert!(err.to_string().contains("not supported"), "{err}");
+
+        for bad in [-1.0, 100.5, f64::NAN] {
+            let mut a = args();
+            a.warning_failure_rate = Some(bad);
+            let err = Settings::layer(&a, FileSettings::default()).expect_err("rate");
+            assert!(err.to_string().contains("--warning-failure-rate"), "{err}");
+        }
     }
 
     #[test]

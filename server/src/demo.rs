@@ -3,6 +3,10 @@
 //! delayed, some urgent, workers that take a realistic while, and failures
 //! with real-looking error messages and cause chains; a share of them fail
 //! for good so the failed set always has something to inspect.
+//!
+//! A job whose data has a `"fail"` string fails for good with that message,
+//! so an operator (or a browser test) can make a failure on demand:
+//! `switchyard enqueue webhooks deliver '{"fail":"boom"}'`.
 
 use std::time::Duration;
 
@@ -309,8 +313,12 @@ fn data_for(queue: &str, name: &str, serial: u64, rng: &mut StdRng) -> Value {
     }
 }
 
-/// A handler: sleeps a while, then succeeds or fails as the profile says.
+/// A handler: sleeps a while, then succeeds or fails as the profile says,
+/// or as the job's `"fail"` field demands.
 async fn work(profile: &'static Profile, job: Job) -> Result<Value, JobError> {
+    if let Some(message) = job.data.get("fail").and_then(Value::as_str) {
+        return Err(JobError::fatal(message));
+    }
     let (pause, failure) = {
         let mut rng = rand::rng();
         let pause = Duration::from_millis(rng.random_range(profile.work_ms.0..=profile.work_ms.1));

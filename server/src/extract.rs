@@ -24,6 +24,12 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// `axum::Form` with our error on rejection (a body that is not
+/// `application/x-www-form-urlencoded` is a 415 with the reason).
+#[derive(Debug, Clone, FromRequest)]
+#[from_request(via(axum::Form), rejection(AppError))]
+pub struct Form<T>(pub T);
+
 /// `axum::extract::Path` with our error on rejection.
 #[derive(Debug, Clone, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(AppError))]

@@ -10,11 +10,12 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::controllers::{health, jobs, pages, queues};
+use crate::controllers::{actions, events, health, jobs, pages, queues};
 use crate::error::render_errors;
 use crate::startup::AppState;
 
@@ -31,8 +32,35 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         // Pages
         .route("/", get(pages::overview))
+        .route("/queues", get(pages::queues))
         .route("/queues/{queue}", get(pages::queue))
+        .route("/queues/{queue}/find", get(pages::find))
+        .route("/queues/{queue}/jobs/{id}", get(pages::job))
+        .route("/config", get(pages::config))
         .route("/style.css", get(pages::stylesheet))
+        .route("/app.js", get(pages::script))
+        // Page actions (forms: POST, then 303 back)
+        .route("/queues/{queue}/pause", post(actions::pause))
+        .route("/queues/{queue}/resume", post(actions::resume))
+        .route("/queues/{queue}/retry-failed", post(actions::retry_failed))
+        .route(
+            "/queues/{queue}/retry-selected",
+            post(actions::retry_selected),
+        )
+        .route("/queues/{queue}/jobs/{id}/retry", post(actions::retry_job))
+        .route(
+            "/queues/{queue}/jobs/{id}/remove",
+            post(actions::remove_job),
+        )
+        .route(
+            "/queues/{queue}/jobs/{id}/promote",
+            post(actions::promote_job),
+        )
+        // Live updates (server-sent events), one stream per page scope
+        .route("/events/overview", get(events::overview))
+        .route("/events/queues", get(events::queues))
+        .route("/events/queues/{queue}", get(events::queue))
+        .route("/events/queues/{queue}/jobs/{id}", get(events::job))
         // Health
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -62,6 +90,9 @@ pub fn router(state: AppState) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        // A bug that panics answers 500 (rendered like any error) instead
+        // of dropping the connection.
+        .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(render_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -22,16 +22,22 @@ use tokio::task::JoinHandle;
 
 use crate::configuration::Settings;
 use crate::db::{Database, DbError};
+use crate::live::{Hub, Thresholds};
 use crate::router::router;
 use crate::secret::SecretUrl;
 
-/// What every handler can reach: the queues and the SQL side.
+/// What every handler can reach: the queues, the SQL side, the live hub
+/// and the settings the server runs with.
 #[derive(Clone)]
 pub struct AppState {
     /// The job-queue API on the configured backend.
     pub queues: Queues,
     /// The server's own tables.
     pub db: Database,
+    /// Coalesced snapshots for live pages, and retry-all runs.
+    pub hub: Hub,
+    /// The effective settings (for the configuration page).
+    pub settings: Arc<Settings>,
 }
 
 /// Why the server could not start. Each message names what was being
@@ -130,7 +136,19 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         first_started_at_ms = %first,
         "connected"
     );
-    Ok(AppState { queues, db })
+    let hub = Hub::start(
+        queues.clone(),
+        Thresholds {
+            busy_active: settings.busy_active,
+            warning_failure_rate: settings.warning_failure_rate,
+        },
+    );
+    Ok(AppState {
+        queues,
+        db,
+        hub,
+        settings: Arc::new(settings.clone()),
+    })
 }
 
 /// A connected, bound server that has not started serving yet.
@@ -185,6 +203,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, "serving");
+        let hub = self.state.hub.clone();
+        // Live streams never end on their own; closing the hub ends them so
+        // graceful shutdown only waits for ordinary requests.
+        let shutdown = async move {
+            shutdown.await;
+            hub.close();
+        };
         axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await

@@ -4,29 +4,29 @@
 //! any backend dependency and keeps presentation choices (how much of a
 //! job's data to preview) out of `coord`.
 
-use app::{JobRow, QueueRow};
-use coord::queue::{Job, QueueCounts, QueueName};
+use app::{AttemptVm, ConfigEntry, ConfigVm, JobPageVm, JobRow, StateCounts};
+use coord::queue::{Job, QueueCounts};
 use serde_json::Value;
 
-/// Characters of a job's JSON shown in a table cell; the full data is in
-/// the JSON API.
+use crate::configuration::Settings;
+
+/// Characters of a job's JSON shown in a table cell; the full data is on
+/// the job's page and in the JSON API.
 const PREVIEW_CHARS: usize = 160;
 
-/// One queue's overview row.
-pub fn queue_row(name: &QueueName, counts: &QueueCounts) -> QueueRow {
-    QueueRow {
-        name: name.to_string(),
+/// A queue's per-state counts.
+pub fn state_counts(counts: &QueueCounts) -> StateCounts {
+    StateCounts {
         waiting: counts.waiting,
         active: counts.active,
         delayed: counts.delayed,
         completed: counts.completed,
         failed: counts.failed,
-        paused: counts.paused,
     }
 }
 
-/// One job's row, with its age relative to `now_ms`.
-pub fn job_row(job: &Job, now_ms: i64) -> JobRow {
+/// One job's row in a table.
+pub fn job_row(job: &Job) -> JobRow {
     JobRow {
         id: job.id.to_string(),
         name: job.name.clone(),
@@ -34,8 +34,108 @@ pub fn job_row(job: &Job, now_ms: i64) -> JobRow {
         attempts_made: job.attempts_made,
         attempts: job.options.attempts,
         priority: job.options.priority,
-        age_ms: now_ms.saturating_sub(job.created_at),
+        created_at: job.created_at,
+        finished_at: job.finished_at,
         failed_reason: job.failed_reason.clone(),
+    }
+}
+
+/// Everything a job's page shows. The lease token is left out: only the
+/// worker holding the job has any use for it.
+pub fn job_page(job: &Job) -> JobPageVm {
+    JobPageVm {
+        queue: job.queue.to_string(),
+        id: job.id.to_string(),
+        name: job.name.clone(),
+        state: job.state.as_str().to_string(),
+        data_pretty: pretty(&job.data),
+        options_pretty: serde_json::to_value(&job.options)
+            .map(|v| pretty(&v))
+            .unwrap_or_default(),
+        return_value_pretty: job.return_value.as_ref().map(pretty),
+        attempts_made: job.attempts_made,
+        attempts: job.options.attempts,
+        stalled_count: job.stalled_count,
+        failed_reason: job.failed_reason.clone(),
+        stacktrace: job.stacktrace.clone(),
+        history: job
+            .history
+            .iter()
+            .map(|a| AttemptVm {
+                attempt: a.attempt,
+                started_at: a.started_at,
+                finished_at: a.finished_at,
+                error: a.error.clone(),
+                chain: a.chain.clone(),
+            })
+            .collect(),
+        created_at: job.created_at,
+        processed_at: job.processed_at,
+        finished_at: job.finished_at,
+        run_at: job.run_at,
+        logs: Vec::new(),
+        notice: None,
+    }
+}
+
+/// Indented JSON for reading; falls back to compact JSON (which cannot
+/// fail for a `Value`) rather than showing nothing.
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// The configuration page: every setting with its flag, the effective
+/// value (URLs through their redacting `Display`) and what it does.
+pub fn config_page(settings: &Settings) -> ConfigVm {
+    let entry = |flag: &str, value: String, help: &str| ConfigEntry {
+        flag: flag.to_string(),
+        value,
+        help: help.to_string(),
+    };
+    let deployment = match settings.deployment() {
+        crate::configuration::Deployment::Embedded => "embedded",
+        crate::configuration::Deployment::Redis => "redis",
+    };
+    ConfigVm {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        deployment: deployment.to_string(),
+        entries: vec![
+            entry(
+                "--listen",
+                settings.listen.clone(),
+                "Address the dashboard listens on.",
+            ),
+            entry(
+                "--redis",
+                settings
+                    .redis_url
+                    .as_ref()
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "(not set: embedded deployment)".into()),
+                "Redis for the scale-out deployment.",
+            ),
+            entry(
+                "--redis-prefix",
+                settings.redis_prefix.clone(),
+                "Prefix of every Redis key of this deployment.",
+            ),
+            entry(
+                "--database-url",
+                settings.database_url.to_string(),
+                "SQL database: the embedded queue store, or the server's tables next to Redis.",
+            ),
+            entry("--log", settings.log.clone(), "Log filter."),
+            entry(
+                "--busy-active",
+                settings.busy_active.to_string(),
+                "Active jobs above which a queue shows Busy.",
+            ),
+            entry(
+                "--warning-failure-rate",
+                format!("{}%", settings.warning_failure_rate),
+                "Failure rate over 5 minutes above which a queue shows Warning.",
+            ),
+        ],
     }
 }
 

@@ -1,6 +1,8 @@
 //! Request handlers, grouped by the resource they serve. Routes are bound
 //! to them in one place, [`crate::router`].
 
+pub mod actions;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod pages;

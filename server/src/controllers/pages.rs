@@ -1,78 +1,137 @@
-//! The HTML pages people look at, and the stylesheet they use.
+//! The HTML pages people look at, and the stylesheet and script they use.
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
-use coord::queue::JobState;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use coord::queue::JobId;
 use coord::time::now_ms;
+use serde::Deserialize;
 
 use crate::controllers::queues::summaries;
 use crate::error::{AppError, one_line};
-use crate::extract::{PageParams, Path, Query, QueuePath};
+use crate::extract::{JobPath, Path, Query, QueuePath};
+use crate::flash::{self, Flash};
+use crate::screens::{QueuePageParams, listing, queue_page, queue_row};
 use crate::startup::AppState;
-use crate::views::{job_row, queue_row};
+use crate::views::{config_page, job_page};
 
 /// The stylesheet, compiled into the binary so a deployment is one file.
 const STYLESHEET: &str = include_str!("../../../style/switchyard.css");
 
-/// `GET /`: every queue with its counts and the backend's status. Served
-/// with 503 (and the reason on the page) when the backend cannot answer, so
-/// an operator sees why the numbers are missing rather than an error page.
+/// `GET /`: backend health, totals, the alerts slot and throughput charts,
+/// from the hub's latest snapshot. Served with 503 (and the reason on the
+/// page) when the backend does not answer, so a monitor notices too.
 pub async fn overview(State(state): State<AppState>) -> Response {
-    let backend = state.queues.kind().as_str().to_string();
-    let (health, listing) = tokio::join!(state.queues.health(), summaries(&state.queues));
-    let mut vm = app::OverviewVm {
-        backend,
-        ..Default::default()
+    let snapshot = state.hub.ready().await;
+    let vm = snapshot.overview_vm();
+    let status = if vm.health.backend_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
+    (status, Html(app::render_overview_page(&vm))).into_response()
+}
+
+/// `GET /queues`: every queue with fresh counts (an action just redirected
+/// here must show its effect), rates and badges from the snapshot.
+pub async fn queues(State(state): State<AppState>) -> Response {
+    let snapshot = state.hub.ready().await;
+    let mut vm = snapshot.queues_vm();
+    let (health, listing) = tokio::join!(state.queues.health(), summaries(&state.queues));
     let mut status = StatusCode::OK;
     match health {
-        Ok(health) => {
-            vm.backend_ok = true;
-            vm.latency_ms = Some(health.latency.as_secs_f64() * 1000.0);
+        Ok(h) => {
+            vm.health.backend_ok = true;
+            vm.health.latency_ms = Some(h.latency.as_secs_f64() * 1000.0);
+            vm.health.memory_bytes = h.memory_bytes;
+            vm.health.problem = None;
         }
-        Err(err) => vm.problem = Some(one_line(&err.to_string())),
+        Err(err) => {
+            vm.health.backend_ok = false;
+            vm.health.problem = Some(one_line(&err.to_string()));
+        }
     }
+    vm.health.stale = false;
     match listing {
-        Ok(queues) => {
-            vm.queues = queues
+        Ok(list) => {
+            vm.queues = list
                 .iter()
-                .map(|q| queue_row(&q.name, &q.counts))
+                .map(|s| queue_row(&snapshot, &s.name, &s.counts))
                 .collect();
         }
         Err(err) => {
-            tracing::warn!(error = %err, "cannot list queues for the overview");
-            vm.backend_ok = false;
-            vm.problem.get_or_insert_with(|| one_line(&err.to_string()));
+            tracing::warn!(error = %err, "cannot list queues for the queues page");
+            vm.health.backend_ok = false;
+            vm.health
+                .problem
+                .get_or_insert_with(|| one_line(&err.to_string()));
+            vm.health.stale = !vm.queues.is_empty();
             status = StatusCode::SERVICE_UNAVAILABLE;
         }
     }
     (status, Html(app::render_queues_page(&vm))).into_response()
 }
 
-/// `GET /queues/{queue}?state=…`: one queue's jobs in a state (waiting by
-/// default); a page of the 404 kind for a queue never used.
+/// `GET /queues/{queue}?state=&offset=&limit=&name=&q=`: one queue's jobs
+/// in a state (waiting by default), optionally filtered; 404 for a queue
+/// never used, 400 for a malformed parameter.
 pub async fn queue(
     State(state): State<AppState>,
     Path(QueuePath { queue }): Path<QueuePath>,
-    Query(params): Query<PageParams>,
-) -> Result<Html<String>, AppError> {
-    let page = params.parse(Some(JobState::Waiting))?;
+    Query(params): Query<QueuePageParams>,
+    Flash(notice): Flash,
+) -> Result<Response, AppError> {
+    let query = params.parse()?;
     let counts = state.queues.counts(&queue).await?;
-    let result = state
-        .queues
-        .list(&queue, page.state, page.offset, page.limit)
-        .await?;
-    let now = now_ms();
-    let vm = app::QueuePageVm {
-        queue: queue_row(&queue, &counts),
-        state: page.state.as_str().to_string(),
-        jobs: result.jobs.iter().map(|job| job_row(job, now)).collect(),
-        total: result.total,
-        offset: page.offset,
-        limit: page.limit,
-    };
-    Ok(Html(app::render_queue_page(&vm)))
+    let found = listing(&state.queues, &queue, &query).await?;
+    let snapshot = state.hub.current();
+    let row = queue_row(&snapshot, &queue, &counts);
+    let mut vm = queue_page(row, &query, found, &snapshot);
+    vm.progress = state.hub.progress(&queue);
+    let shown = notice.is_some();
+    vm.notice = notice;
+    Ok(with_flash_cleared(
+        Html(app::render_queue_page(&vm, now_ms())),
+        shown,
+    ))
+}
+
+/// `GET /queues/{queue}/jobs/{id}`: one job with its history.
+pub async fn job(
+    State(state): State<AppState>,
+    Path(JobPath { queue, id }): Path<JobPath>,
+    Flash(notice): Flash,
+) -> Result<Response, AppError> {
+    let job = state.queues.job(&queue, &id).await?;
+    let mut vm = job_page(&job);
+    let shown = notice.is_some();
+    vm.notice = notice;
+    Ok(with_flash_cleared(Html(app::render_job_page(&vm)), shown))
+}
+
+/// `?id=` of the jump-to-job form.
+#[derive(Debug, Deserialize)]
+pub struct FindParams {
+    /// The job id typed by the operator.
+    pub id: Option<String>,
+}
+
+/// `GET /queues/{queue}/find?id=…`: jumps to a job's page; 400 for an
+/// invalid id, 404 when the queue has no such job.
+pub async fn find(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<FindParams>,
+) -> Result<Redirect, AppError> {
+    let text = params.id.unwrap_or_default();
+    let id = JobId::new(text.trim())?;
+    state.queues.job(&queue, &id).await?;
+    Ok(Redirect::to(&format!("/queues/{queue}/jobs/{id}")))
+}
+
+/// `GET /config`: the effective settings, passwords hidden.
+pub async fn config(State(state): State<AppState>) -> Html<String> {
+    Html(app::render_config_page(&config_page(&state.settings)))
 }
 
 /// `GET /style.css`.
@@ -86,7 +145,29 @@ pub async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// `GET /app.js`: the page script (live updates, confirmations).
+pub async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        app::LIVE_SCRIPT,
+    )
+}
+
 /// Any path no route serves.
 pub async fn not_found(uri: Uri) -> AppError {
     AppError::not_found(format!("no page at {}", uri.path()))
+}
+
+/// A page response that also removes the notice cookie once it is shown.
+fn with_flash_cleared(page: Html<String>, shown: bool) -> Response {
+    let mut response = page.into_response();
+    if shown {
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, flash::clear());
+    }
+    response
 }

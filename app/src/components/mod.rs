@@ -1,0 +1,202 @@
+//! The building blocks of every page. Each component takes owned view-model
+//! data and renders static HTML; leptos escapes every text node and
+//! attribute value, so job names and data from producers can never inject
+//! markup.
+//!
+//! Components whose content changes while a page is open render one element
+//! with a fixed `id` (a *region*). The live stream sends that same
+//! component, rendered alone, and the page's script swaps it in by id, so
+//! the markup of a live update and of a full page load is written once.
+
+mod config;
+mod job;
+mod jobs;
+mod overview;
+mod queues;
+
+pub use config::ConfigTable;
+pub use job::JobDetail;
+pub use jobs::{JobsRegion, ProgressRegion, QueueHeader, SearchForm};
+pub use overview::{ThroughputRegion, TotalsRegion};
+pub use queues::QueuesRegion;
+
+use leptos::prelude::*;
+
+use crate::vm::{HealthVm, format_bytes};
+
+/// Which top-level section a page belongs to, for the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `/`
+    Overview,
+    /// `/queues…`
+    Queues,
+    /// `/config`
+    Config,
+    /// Pages outside the navigation (errors).
+    None,
+}
+
+/// The document around every page: one stylesheet, one script, the
+/// navigation, and the live stream the page listens to.
+#[component]
+pub fn Shell(
+    /// The `<title>`, also what a browser tab and history show.
+    title: String,
+    /// The navigation entry to highlight.
+    section: Section,
+    /// The server-sent events URL whose fragments keep this page current;
+    /// pages without one are static (forms, errors).
+    #[prop(optional)]
+    live: Option<String>,
+    children: Children,
+) -> impl IntoView {
+    let nav = [
+        (Section::Overview, "/", "Overview"),
+        (Section::Queues, "/queues", "Queues"),
+        (Section::Config, "/config", "Configuration"),
+    ];
+    let is_live = live.is_some();
+    view! {
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                {is_live
+                    .then(|| {
+                        view! {
+                            <noscript>
+                                <meta http-equiv="refresh" content="10" />
+                            </noscript>
+                        }
+                    })}
+                <title>{title}</title>
+                <link rel="stylesheet" href="/style.css" />
+                <script src="/app.js" defer></script>
+            </head>
+            <body data-live=live>
+                <header class="top">
+                    <a class="brand" href="/">
+                        "Switchyard"
+                    </a>
+                    <nav class="sections" aria-label="Sections">
+                        {nav
+                            .into_iter()
+                            .map(|(s, href, label)| {
+                                let current = s == section;
+                                view! {
+                                    <a
+                                        href=href
+                                        class=if current { "current" } else { "" }
+                                        aria-current=current.then_some("page")
+                                    >
+                                        {label}
+                                    </a>
+                                }
+                            })
+                            .collect_view()}
+                    </nav>
+                    {is_live
+                        .then(|| {
+                            view! {
+                                <span
+                                    class="live-state"
+                                    id="live-state"
+                                    data-test-id="live-state"
+                                    title="Whether this page receives live updates"
+                                >
+                                    "static"
+                                </span>
+                            }
+                        })}
+                </header>
+                <main>{children()}</main>
+            </body>
+        </html>
+    }
+}
+
+/// The backend's health on one line: whether the figures on the page can be
+/// trusted, how fast the backend answers, and its memory where it tells.
+#[component]
+pub fn HealthRegion(health: HealthVm) -> impl IntoView {
+    let (class, text) = if health.backend_ok {
+        let latency = health
+            .latency_ms
+            .map(|ms| format!(", {ms:.1} ms"))
+            .unwrap_or_default();
+        let memory = health
+            .memory_bytes
+            .map(|b| format!(", {} used", format_bytes(b)))
+            .unwrap_or_default();
+        (
+            "status ok",
+            format!("Backend {}: reachable{latency}{memory}", health.backend),
+        )
+    } else {
+        let why = health.problem.map(|p| format!(": {p}")).unwrap_or_default();
+        (
+            "status down",
+            format!("Backend {}: unreachable{why}", health.backend),
+        )
+    };
+    view! {
+        <div id="health" class="health">
+            <p class=class data-test-id="backend-status">
+                <span class="dot" aria-hidden="true"></span>
+                {text}
+            </p>
+            {health
+                .stale
+                .then(|| {
+                    view! {
+                        <p class="stale" data-test-id="stale-note">
+                            "The figures below are the last known ones; they update when the backend answers again."
+                        </p>
+                    }
+                })}
+        </div>
+    }
+}
+
+/// A button that POSTs to `action` and comes back to `back`: every action
+/// works without JavaScript. `confirm` asks first when scripts run.
+#[component]
+pub fn ActionForm(
+    /// Where the form posts.
+    action: String,
+    /// The page to return to afterwards.
+    back: String,
+    /// The button's text.
+    label: &'static str,
+    /// Extra class of the button (`danger`, `primary`).
+    #[prop(optional)]
+    class: &'static str,
+    /// A `data-test-id` for the button.
+    test_id: String,
+    /// A question asked before posting, when scripts run.
+    #[prop(optional)]
+    confirm: Option<String>,
+) -> impl IntoView {
+    view! {
+        <form method="post" action=action class="inline" data-confirm=confirm>
+            <input type="hidden" name="back" value=back />
+            <button type="submit" class=format!("button {class}") data-test-id=test_id>
+                {label}
+            </button>
+        </form>
+    }
+}
+
+/// A one-off message after an action ("Retried 3 jobs"). Outside every
+/// live region, so an update does not wipe it before it is read.
+#[component]
+pub fn Notice(notice: Option<String>) -> impl IntoView {
+    notice.map(|n| {
+        view! {
+            <p class="notice" role="status" data-test-id="notice">
+                {n}
+            </p>
+        }
+    })
+}

@@ -1,0 +1,275 @@
+//! The dashboard's buttons: HTML form posts that act, then redirect back
+//! (303) to the page they came from with a one-off notice. They work
+//! without JavaScript; the JSON API offers the same actions to programs.
+//!
+//! Races an operator cannot see coming (the job was retried by a colleague,
+//! removed by retention, picked up by a worker) are notices, not error
+//! pages: the page they return to already shows the new state.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use coord::CoordError;
+use coord::queue::{JobId, MAX_PAGE, QueueName};
+
+use crate::error::{AppError, one_line};
+use crate::extract::{Form, JobPath, Path, QueuePath};
+use crate::flash;
+use crate::startup::AppState;
+
+/// Longest `back` path accepted.
+const MAX_BACK: usize = 2048;
+
+/// A form's fields: where to go back to, and the selected job ids.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ActionFields {
+    back: Option<String>,
+    ids: Vec<String>,
+}
+
+impl ActionFields {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut fields = Self::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "back" => fields.back = Some(value),
+                "id" => fields.ids.push(value),
+                _ => {}
+            }
+        }
+        fields
+    }
+
+    /// The page to return to: a local path only (never another site), else
+    /// `fallback`.
+    fn back_or(&self, fallback: String) -> String {
+        match self.back.as_deref() {
+            Some(back) if is_local_path(back) => back.to_string(),
+            _ => fallback,
+        }
+    }
+}
+
+/// True for a path on this site: starts with one `/`, no scheme-relative
+/// `//`, no backslash (browsers read `/\` as `//`), printable ASCII.
+fn is_local_path(path: &str) -> bool {
+    path.len() <= MAX_BACK
+        && path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// 303 to `back`, carrying `notice` to the next page.
+fn redirect(back: &str, notice: &str) -> Response {
+    let location = HeaderValue::from_str(back).unwrap_or(HeaderValue::from_static("/queues"));
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, location),
+            (header::SET_COOKIE, flash::set(notice)),
+        ],
+    )
+        .into_response()
+}
+
+/// The notice for a job action that found the job in another state than
+/// the button expected; other errors stay errors.
+fn race_notice(err: CoordError) -> Result<String, AppError> {
+    match err {
+        CoordError::WrongState { .. } | CoordError::JobActive { .. } => {
+            Ok(format!("Nothing was done: {}.", one_line(&err.to_string())))
+        }
+        CoordError::JobNotFound { job, .. } => {
+            Ok(format!("Nothing was done: job {job} no longer exists."))
+        }
+        other => Err(other.into()),
+    }
+}
+
+fn queue_page(queue: &QueueName, state: &str) -> String {
+    format!("/queues/{queue}?state={state}")
+}
+
+/// `POST /queues/{queue}/jobs/{id}/retry`.
+pub async fn retry_job(
+    State(state): State<AppState>,
+    Path(JobPath { queue, id }): Path<JobPath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let fields = ActionFields::from_pairs(pairs);
+    let back = fields.back_or(queue_page(&queue, "failed"));
+    let notice = match state.queues.retry(&queue, &id).await {
+        Ok(()) => format!("Job {id} was retried: it is waiting to run again."),
+        Err(err) => race_notice(err)?,
+    };
+    Ok(redirect(&back, &notice))
+}
+
+/// `POST /queues/{queue}/jobs/{id}/remove`.
+pub async fn remove_job(
+    State(state): State<AppState>,
+    Path(JobPath { queue, id }): Path<JobPath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let fields = ActionFields::from_pairs(pairs);
+    let back = fields.back_or(queue_page(&queue, "failed"));
+    let notice = match state.queues.remove(&queue, &id).await {
+        Ok(()) => format!("Job {id} was removed."),
+        Err(err) => race_notice(err)?,
+    };
+    Ok(redirect(&back, &notice))
+}
+
+/// `POST /queues/{queue}/jobs/{id}/promote`.
+pub async fn promote_job(
+    State(state): State<AppState>,
+    Path(JobPath { queue, id }): Path<JobPath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let fields = ActionFields::from_pairs(pairs);
+    let back = fields.back_or(queue_page(&queue, "delayed"));
+    let notice = match state.queues.promote(&queue, &id).await {
+        Ok(()) => format!("Job {id} will run now."),
+        Err(err) => race_notice(err)?,
+    };
+    Ok(redirect(&back, &notice))
+}
+
+/// `POST /queues/{queue}/retry-selected` with one `id` field per ticked
+/// job (at most one page's worth). Jobs that are no longer failed are
+/// skipped and counted, so a double submit retries each job once.
+pub async fn retry_selected(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let fields = ActionFields::from_pairs(pairs);
+    let back = fields.back_or(queue_page(&queue, "failed"));
+    if fields.ids.len() > MAX_PAGE as usize {
+        return Err(AppError::bad_request(format!(
+            "at most {MAX_PAGE} jobs can be retried at once (got {}); use Retry all failed",
+            fields.ids.len()
+        )));
+    }
+    let ids = fields
+        .ids
+        .iter()
+        .map(|id| JobId::new(id.as_str()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.is_empty() {
+        return Ok(redirect(&back, "Select the jobs to retry first."));
+    }
+    state.queues.counts(&queue).await?;
+    let mut retried = 0usize;
+    let mut skipped = 0usize;
+    for id in &ids {
+        match state.queues.retry(&queue, id).await {
+            Ok(()) => retried += 1,
+            Err(err) => {
+                race_notice(err)?;
+                skipped += 1;
+            }
+        }
+    }
+    let mut notice = format!(
+        "Retried {retried} {}.",
+        if retried == 1 { "job" } else { "jobs" }
+    );
+    if skipped > 0 {
+        notice.push_str(&format!(
+            " {skipped} {} no longer failed and left as {}.",
+            if skipped == 1 { "was" } else { "were" },
+            if skipped == 1 { "it was" } else { "they were" }
+        ));
+    }
+    tracing::info!(%queue, retried, skipped, "selected failed jobs retried");
+    Ok(redirect(&back, &notice))
+}
+
+/// `POST /queues/{queue}/retry-failed`: starts retrying every failed job
+/// in the background; the queue page shows its progress live. A second
+/// click while it runs starts nothing.
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let fields = ActionFields::from_pairs(pairs);
+    let back = fields.back_or(queue_page(&queue, "failed"));
+    state.queues.counts(&queue).await?;
+    let notice = if state.hub.start_retry_all(queue.clone()) {
+        tracing::info!(%queue, "retry of all failed jobs started");
+        "Retrying all failed jobs; progress shows below."
+    } else {
+        "A retry of all failed jobs is already running on this queue."
+    };
+    Ok(redirect(&back, notice))
+}
+
+/// `POST /queues/{queue}/pause`.
+pub async fn pause(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
+    state.queues.pause(&queue).await?;
+    tracing::info!(%queue, "queue paused");
+    Ok(redirect(
+        &back,
+        &format!("Queue {queue} is paused: workers take no new jobs until it is resumed."),
+    ))
+}
+
+/// `POST /queues/{queue}/resume`.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
+    state.queues.resume(&queue).await?;
+    tracing::info!(%queue, "queue resumed");
+    Ok(redirect(&back, &format!("Queue {queue} is running again.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_back() {
+        let fallback = || "/queues".to_string();
+        let fields = |back: &str| ActionFields {
+            back: Some(back.into()),
+            ids: vec![],
+        };
+        assert_eq!(
+            fields("/queues/x?state=failed&limit=50").back_or(fallback()),
+            "/queues/x?state=failed&limit=50"
+        );
+        for evil in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/queues\nSet-Cookie: x",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(fields(evil).back_or(fallback()), "/queues", "{evil:?}");
+        }
+    }
+
+    #[test]
+    fn repeated_ids_are_all_kept() {
+        let fields = ActionFields::from_pairs(vec![
+            ("back".into(), "/q".into()),
+            ("id".into(), "1".into()),
+            ("id".into(), "2".into()),
+            ("other".into(), "x".into()),
+        ]);
+        assert_eq!(fields.ids, ["1", "2"]);
+        assert_eq!(fields.back.as_deref(), Some("/q"));
+    }
+}

@@ -1,0 +1,47 @@
+//! `/events/…`: the live streams of the pages, one per page scope. Each
+//! takes the same path and query as its page, so a page's stream URL is its
+//! own URL under `/events`.
+
+use axum::extract::State;
+
+use crate::error::AppError;
+use crate::extract::{JobPath, Path, Query, QueuePath};
+use crate::live::stream::{Events, Scope, stream};
+use crate::screens::QueuePageParams;
+use crate::startup::AppState;
+
+fn open(state: AppState, scope: Scope) -> Events {
+    stream(state.hub.clone(), state.queues.clone(), scope)
+}
+
+/// `GET /events/overview`.
+pub async fn overview(State(state): State<AppState>) -> Events {
+    open(state, Scope::Overview)
+}
+
+/// `GET /events/queues`.
+pub async fn queues(State(state): State<AppState>) -> Events {
+    open(state, Scope::Queues)
+}
+
+/// `GET /events/queues/{queue}?…`: 404 for an unknown queue and 400 for
+/// malformed parameters, like the page, so a broken stream URL is an
+/// error a browser stops retrying.
+pub async fn queue(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<QueuePageParams>,
+) -> Result<Events, AppError> {
+    let query = params.parse()?;
+    state.queues.counts(&queue).await?;
+    Ok(open(state, Scope::Queue { queue, query }))
+}
+
+/// `GET /events/queues/{queue}/jobs/{id}`.
+pub async fn job(
+    State(state): State<AppState>,
+    Path(JobPath { queue, id }): Path<JobPath>,
+) -> Result<Events, AppError> {
+    state.queues.job(&queue, &id).await?;
+    Ok(open(state, Scope::Job { queue, id }))
+}

@@ -1,0 +1,532 @@
+//! The live side of the dashboard: one hub per server that turns queue
+//! events into coalesced snapshots, and the retry-all runs it reports on.
+//!
+//! The hub subscribes to the backend's events and marks the queues they
+//! touch as changed. At most every [`MIN_INTERVAL`] (and at least every
+//! [`HEARTBEAT`], so rates and health stay current when nothing happens) it
+//! takes a [`Snapshot`]: the backend's health and every queue's O(1) counts.
+//! A tick therefore costs one health check plus one counts call per queue,
+//! never anything proportional to the number of jobs. Every open page
+//! watches the latest snapshot; pages showing overview figures render them
+//! once per snapshot, shared by all clients.
+
+pub mod stream;
+pub mod throughput;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use app::{BulkProgressVm, Fragment, HealthVm, OverviewVm, QueueHealth, QueueRow, QueuesVm};
+use coord::CoordError;
+use coord::queue::{QueueCounts, QueueName, Queues};
+use coord::time::now_ms;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::controllers::queues::{QueueSummary, RETRY_BATCH, summaries};
+use crate::error::one_line;
+use crate::views::state_counts;
+use throughput::Throughput;
+
+/// Shortest time between two snapshots: the most updates a page gets is
+/// two per second, however busy the queues are.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Longest time between two snapshots, so rates, ages and health move on
+/// screen even when no queue changes.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Longest a snapshot waits for the backend before showing it as down.
+pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a finished retry-all stays on the queue page.
+pub const FINISHED_PROGRESS_KEPT: Duration = Duration::from_secs(60);
+
+/// When a queue is Busy or in Warning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Active jobs above which a queue is Busy.
+    pub busy_active: u64,
+    /// Failure rate (percent) above which a queue is in Warning.
+    pub warning_failure_rate: f64,
+}
+
+impl Thresholds {
+    /// The badge for a queue's counts and recent failure rate.
+    pub fn health(&self, counts: &QueueCounts, failure_rate: Option<f64>) -> QueueHealth {
+        if failure_rate.is_some_and(|r| r * 100.0 > self.warning_failure_rate) {
+            QueueHealth::Warning
+        } else if counts.active > self.busy_active {
+            QueueHealth::Busy
+        } else {
+            QueueHealth::Healthy
+        }
+    }
+}
+
+/// What every open page shows, as of one moment.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Increases by one per snapshot.
+    pub seq: u64,
+    /// When it was taken (ms since the epoch).
+    pub taken_at: i64,
+    /// How long taking it took: the cost of one tick, which grows with the
+    /// number of queues, never with the number of jobs.
+    pub took: Duration,
+    /// The backend's health.
+    pub health: HealthVm,
+    /// Every queue with its counts, rates and badge, sorted by name.
+    pub rows: Vec<QueueRow>,
+    /// Per-queue throughput, last hour, in row order.
+    pub charts: Vec<app::ThroughputVm>,
+    /// For each queue, the `seq` of the last snapshot in which its jobs
+    /// changed: a page showing its jobs reloads them only when this moves.
+    pub changed: HashMap<String, u64>,
+    /// Retry-all runs in progress or just finished, by queue name.
+    pub progress: HashMap<String, BulkProgressVm>,
+    /// Thresholds the badges were computed with.
+    pub thresholds: Option<Thresholds>,
+    overview: OnceLock<Vec<Fragment>>,
+    queues: OnceLock<Vec<Fragment>>,
+}
+
+impl Snapshot {
+    /// The row of one queue, if it is known.
+    pub fn row(&self, name: &str) -> Option<&QueueRow> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+
+    /// `seq` of the last change to a queue's jobs (0 when never seen).
+    pub fn changed(&self, name: &str) -> u64 {
+        self.changed.get(name).copied().unwrap_or(0)
+    }
+
+    /// The overview's view model.
+    pub fn overview_vm(&self) -> OverviewVm {
+        let mut totals = app::StateCounts::default();
+        for row in &self.rows {
+            totals.add(&row.counts);
+        }
+        OverviewVm {
+            health: self.health.clone(),
+            totals,
+            queue_count: self.rows.len(),
+            warnings: self
+                .rows
+                .iter()
+                .filter(|r| r.health == QueueHealth::Warning)
+                .map(|r| r.name.clone())
+                .collect(),
+            charts: self.charts.clone(),
+        }
+    }
+
+    /// The queues page's view model.
+    pub fn queues_vm(&self) -> QueuesVm {
+        let thresholds = self.thresholds.unwrap_or(Thresholds {
+            busy_active: 0,
+            warning_failure_rate: 0.0,
+        });
+        QueuesVm {
+            health: self.health.clone(),
+            queues: self.rows.clone(),
+            busy_active: thresholds.busy_active,
+            warning_failure_rate: thresholds.warning_failure_rate,
+        }
+    }
+
+    /// The overview's regions, rendered once per snapshot for every client.
+    pub fn overview_fragments(&self) -> &[Fragment] {
+        self.overview
+            .get_or_init(|| app::overview_fragments(&self.overview_vm()))
+    }
+
+    /// The queues page's regions, rendered once per snapshot.
+    pub fn queues_fragments(&self) -> &[Fragment] {
+        self.queues
+            .get_or_init(|| app::queues_fragments(&self.queues_vm()))
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    progress: BulkProgressVm,
+    finished_at: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Pending {
+    queues: HashSet<String>,
+    all: bool,
+}
+
+struct Inner {
+    queues: Queues,
+    backend: String,
+    thresholds: Thresholds,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    closed: watch::Sender<bool>,
+    wake: Notify,
+    pending: Mutex<Pending>,
+    runs: Mutex<HashMap<String, Run>>,
+    listings: stream::ListingCache,
+}
+
+/// Stops the hub's task when the last handle to the hub is dropped.
+struct TaskGuard(JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The hub: cheap to clone, shared by every handler of one server.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+    _task: Arc<TaskGuard>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+/// A lock that survives a panicked holder: the data here (pending sets,
+/// progress figures) stays meaningful after any partial update.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hub {
+    /// Starts the hub's task on the current runtime.
+    pub fn start(queues: Queues, thresholds: Thresholds) -> Self {
+        let (snapshot, _) = watch::channel(Arc::new(Snapshot::default()));
+        let (closed, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            backend: queues.kind().as_str().to_string(),
+            queues,
+            thresholds,
+            snapshot,
+            closed,
+            wake: Notify::new(),
+            pending: Mutex::new(Pending {
+                all: true,
+                ..Pending::default()
+            }),
+            runs: Mutex::new(HashMap::new()),
+            listings: stream::ListingCache::default(),
+        });
+        let task = tokio::spawn(run(inner.clone()));
+        Self {
+            inner,
+            _task: Arc::new(TaskGuard(task)),
+        }
+    }
+
+    /// The latest snapshot, and every one after it.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.inner.snapshot.subscribe()
+    }
+
+    /// The latest snapshot.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.inner.snapshot.borrow().clone()
+    }
+
+    /// Becomes true when the server shuts down: open streams end then, so
+    /// graceful shutdown does not wait on them forever.
+    pub fn closed(&self) -> watch::Receiver<bool> {
+        self.inner.closed.subscribe()
+    }
+
+    /// Ends every stream and stops the hub's task.
+    pub fn close(&self) {
+        self.inner.closed.send_replace(true);
+    }
+
+    /// Job-table loads shared by the streams of one page.
+    pub fn listings(&self) -> &stream::ListingCache {
+        &self.inner.listings
+    }
+
+    /// The first real snapshot: waits (briefly) for the hub's first tick
+    /// when the server has only just started.
+    pub async fn ready(&self) -> Arc<Snapshot> {
+        let mut rx = self.subscribe();
+        let wait = rx.wait_for(|s| s.seq > 0);
+        match tokio::time::timeout(BACKEND_TIMEOUT + Duration::from_secs(1), wait).await {
+            Ok(Ok(snapshot)) => snapshot.clone(),
+            _ => self.current(),
+        }
+    }
+
+    /// The thresholds badges are computed with.
+    pub fn thresholds(&self) -> Thresholds {
+        self.inner.thresholds
+    }
+
+    /// Asks for a snapshot soon because `queue` changed in a way no event
+    /// reports (retry-all progress).
+    pub fn touch(&self, queue: &QueueName) {
+        lock(&self.inner.pending)
+            .queues
+            .insert(queue.as_str().to_string());
+        self.inner.wake.notify_one();
+    }
+
+    /// Starts retrying every failed job of `queue` in the background, in
+    /// batches, reporting progress in snapshots. Returns false (and starts
+    /// nothing) when a run on that queue is still going: clicking twice
+    /// retries each job once.
+    pub fn start_retry_all(&self, queue: QueueName) -> bool {
+        {
+            let mut runs = lock(&self.inner.runs);
+            if runs
+                .get(queue.as_str())
+                .is_some_and(|run| run.finished_at.is_none())
+            {
+                return false;
+            }
+            runs.insert(
+                queue.as_str().to_string(),
+                Run {
+                    progress: BulkProgressVm::default(),
+                    finished_at: None,
+                },
+            );
+        }
+        self.touch(&queue);
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let outcome = hub.retry_all(&queue).await;
+            {
+                let mut runs = lock(&hub.inner.runs);
+                if let Some(run) = runs.get_mut(queue.as_str()) {
+                    run.finished_at = Some(Instant::now());
+                    run.progress.finished = true;
+                    if let Err(err) = &outcome {
+                        run.progress.error = Some(one_line(&err.to_string()));
+                    }
+                }
+            }
+            match outcome {
+                Ok(retried) => tracing::info!(%queue, retried, "retry of all failed jobs finished"),
+                Err(err) => {
+                    tracing::warn!(%queue, error = %err, "retry of all failed jobs stopped")
+                }
+            }
+            hub.touch(&queue);
+        });
+        true
+    }
+
+    async fn retry_all(&self, queue: &QueueName) -> Result<u64, CoordError> {
+        let total = self.inner.queues.counts(queue).await?.failed;
+        self.update_run(queue, |p| p.total = total);
+        let hub = self.clone();
+        let name = queue.clone();
+        self.inner
+            .queues
+            .retry_all_failed(queue, RETRY_BATCH, move |done| {
+                hub.update_run(&name, |p| p.done = done);
+                hub.touch(&name);
+            })
+            .await
+    }
+
+    fn update_run(&self, queue: &QueueName, change: impl FnOnce(&mut BulkProgressVm)) {
+        if let Some(run) = lock(&self.inner.runs).get_mut(queue.as_str()) {
+            change(&mut run.progress);
+        }
+    }
+
+    /// The retry-all run of a queue, if one is running or just ended.
+    pub fn progress(&self, queue: &QueueName) -> Option<BulkProgressVm> {
+        lock(&self.inner.runs)
+            .get(queue.as_str())
+            .map(|run| run.progress.clone())
+    }
+}
+
+/// The hub's loop: gathers changes from events and requests, and takes a
+/// snapshot when one is due. Aborted when the last hub handle is dropped.
+async fn run(hub: Arc<Inner>) {
+    let mut events = hub.queues.events();
+    let mut closed = hub.closed.subscribe();
+    let mut throughput = Throughput::default();
+    let mut last = Instant::now() - HEARTBEAT;
+    loop {
+        let dirty = {
+            let pending = lock(&hub.pending);
+            pending.all || !pending.queues.is_empty()
+        };
+        let due = if dirty {
+            last + MIN_INTERVAL
+        } else {
+            last + HEARTBEAT
+        };
+        tokio::select! {
+            received = events.recv() => {
+                let mut pending = lock(&hub.pending);
+                match received {
+                    Ok(batch) => {
+                        for event in batch.iter() {
+                            pending.queues.insert(event.queue.as_str().to_string());
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => pending.all = true,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // The backend's event bus is gone; fall back to
+                        // heartbeats, which still reload everything.
+                        drop(pending);
+                        events = broadcast::channel(1).1;
+                    }
+                }
+                continue;
+            }
+            _ = hub.wake.notified() => continue,
+            _ = closed.changed() => return,
+            _ = tokio::time::sleep_until(due.into()) => {}
+        }
+        last = Instant::now();
+        let pending = std::mem::take(&mut *lock(&hub.pending));
+        let snapshot = take_snapshot(&hub, &mut throughput, pending).await;
+        hub.snapshot.send_replace(Arc::new(snapshot));
+    }
+}
+
+async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pending) -> Snapshot {
+    let started = Instant::now();
+    let previous = inner.snapshot.borrow().clone();
+    let seq = previous.seq + 1;
+    let now = now_ms();
+    let (health, listing) = tokio::join!(
+        tokio::time::timeout(BACKEND_TIMEOUT, inner.queues.health()),
+        tokio::time::timeout(BACKEND_TIMEOUT, summaries(&inner.queues)),
+    );
+    let mut vm = HealthVm {
+        backend: inner.backend.clone(),
+        ..HealthVm::default()
+    };
+    match health {
+        Ok(Ok(h)) => {
+            vm.backend_ok = true;
+            vm.latency_ms = Some(h.latency.as_secs_f64() * 1000.0);
+            vm.memory_bytes = h.memory_bytes;
+        }
+        Ok(Err(err)) => vm.problem = Some(one_line(&err.to_string())),
+        Err(_) => vm.problem = Some(format!("no answer within {BACKEND_TIMEOUT:?}")),
+    }
+    let listing: Result<Vec<QueueSummary>, String> = match listing {
+        Ok(Ok(list)) => Ok(list),
+        Ok(Err(err)) => Err(one_line(&err.to_string())),
+        Err(_) => Err(format!("no answer within {BACKEND_TIMEOUT:?}")),
+    };
+    let mut changed = previous.changed.clone();
+    let (rows, charts) = match listing {
+        Ok(list) => {
+            let names: HashSet<&str> = list.iter().map(|s| s.name.as_str()).collect();
+            throughput.retain(|q| names.contains(q.as_str()));
+            let mut rows = Vec::with_capacity(list.len());
+            let mut charts = Vec::with_capacity(list.len());
+            for summary in &list {
+                let name = summary.name.as_str();
+                throughput.record(
+                    &summary.name,
+                    now,
+                    summary.counts.completed_total,
+                    summary.counts.failed_total,
+                );
+                let rates = throughput.rates(&summary.name);
+                let counts = state_counts(&summary.counts);
+                let row = QueueRow {
+                    name: name.to_string(),
+                    counts,
+                    paused: summary.counts.paused,
+                    jobs_per_min: rates.jobs_per_min,
+                    failure_rate: rates.failure_rate,
+                    health: inner.thresholds.health(&summary.counts, rates.failure_rate),
+                };
+                // A queue whose counts moved changed even if its event was
+                // lost (another process, a lagging subscriber).
+                let moved = previous
+                    .row(name)
+                    .is_none_or(|old| old.counts != row.counts || old.paused != row.paused);
+                if pending.all || moved || pending.queues.contains(name) {
+                    changed.insert(name.to_string(), seq);
+                }
+                charts.push(app::ThroughputVm {
+                    queue: name.to_string(),
+                    points: throughput.minutes(&summary.name, now),
+                });
+                rows.push(row);
+            }
+            changed.retain(|name, _| names.contains(name.as_str()));
+            (rows, charts)
+        }
+        Err(problem) => {
+            vm.backend_ok = false;
+            vm.problem.get_or_insert(problem);
+            vm.stale = !previous.rows.is_empty();
+            (previous.rows.clone(), previous.charts.clone())
+        }
+    };
+    let progress = {
+        let mut runs = lock(&inner.runs);
+        runs.retain(|_, run| {
+            run.finished_at
+                .is_none_or(|at| at.elapsed() < FINISHED_PROGRESS_KEPT)
+        });
+        runs.iter()
+            .map(|(name, run)| (name.clone(), run.progress.clone()))
+            .collect()
+    };
+    Snapshot {
+        seq,
+        taken_at: now,
+        took: started.elapsed(),
+        health: vm,
+        rows,
+        charts,
+        changed,
+        progress,
+        thresholds: Some(inner.thresholds),
+        overview: OnceLock::new(),
+        queues: OnceLock::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warning_outranks_busy() {
+        let t = Thresholds {
+            busy_active: 10,
+            warning_failure_rate: 5.0,
+        };
+        let busy = QueueCounts {
+            active: 11,
+            ..QueueCounts::default()
+        };
+        assert_eq!(t.health(&busy, Some(0.01)), QueueHealth::Busy);
+        assert_eq!(t.health(&busy, Some(0.06)), QueueHealth::Warning);
+        assert_eq!(
+            t.health(&QueueCounts::default(), None),
+            QueueHealth::Healthy
+        );
+        let at_threshold = QueueCounts {
+            active: 10,
+            ..QueueCounts::default()
+        };
+        assert_eq!(t.health(&at_threshold, Some(0.05)), QueueHealth::Healthy);
+    }
+}

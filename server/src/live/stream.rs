@@ -1,0 +1,236 @@
+//! Server-sent event streams, one per page scope.
+//!
+//! A stream sends a full snapshot of its page's regions when it opens (so a
+//! reconnecting browser never keeps a stale screen), then, on every hub
+//! snapshot, the regions whose HTML changed. Regions that only depend on
+//! the snapshot are rendered once per snapshot for all clients; a queue's
+//! job table is reloaded only when that queue changed, and clients showing
+//! the same page share one load through [`ListingCache`].
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::Fragment;
+use axum::response::sse::{Event, KeepAlive, KeepAliveStream, Sse};
+use coord::CoordError;
+use coord::queue::{JobId, QueueName, Queues};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tokio::sync::{OnceCell, mpsc};
+
+use super::{Hub, Snapshot};
+use crate::screens::{Listing, QueuePageQuery, listing, queue_page};
+use crate::views::job_page;
+
+/// How often an idle stream sends a comment, so proxies keep it open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How long a browser waits before reconnecting a dropped stream.
+pub const RETRY: Duration = Duration::from_secs(2);
+
+/// Entries kept in the listing cache before it is cleared.
+const CACHE_ENTRIES: usize = 1024;
+
+/// What a stream keeps current.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// The overview's health, totals and charts.
+    Overview,
+    /// The queues table.
+    Queues,
+    /// One queue's header, retry progress and job table.
+    Queue {
+        /// The queue.
+        queue: QueueName,
+        /// Its page's state, paging and filter.
+        query: QueuePageQuery,
+    },
+    /// One job's details.
+    Job {
+        /// The queue.
+        queue: QueueName,
+        /// The job.
+        id: JobId,
+    },
+}
+
+/// A page's live stream, as axum serves it.
+pub type Events = Sse<KeepAliveStream<BoxStream<'static, Result<Event, Infallible>>>>;
+
+/// The event stream of a scope. A task per stream renders and sends; it
+/// ends when the client goes away or the server shuts down.
+pub fn stream(hub: Hub, queues: Queues, scope: Scope) -> Events {
+    let (tx, rx) = mpsc::channel::<Event>(16);
+    tokio::spawn(feed(hub, queues, scope, tx));
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (Ok(event), rx))
+    });
+    Sse::new(events.boxed()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// What a stream remembers between snapshots.
+#[derive(Default)]
+struct Cursor {
+    /// `Snapshot::changed` of the scope's queue when last loaded.
+    loaded_at: u64,
+    listing: Option<Arc<Listing>>,
+    job: Option<Vec<Fragment>>,
+}
+
+async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
+    let mut snapshots = hub.subscribe();
+    let mut closed = hub.closed();
+    if *closed.borrow() {
+        return;
+    }
+    if tx
+        .send(Event::default().retry(RETRY).comment("switchyard"))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut sent: HashMap<&'static str, u64> = HashMap::new();
+    let mut cursor = Cursor::default();
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        // Before the hub's first snapshot there is nothing true to show.
+        if snapshot.seq > 0 {
+            for fragment in render(&hub, &queues, &scope, &snapshot, &mut cursor).await {
+                let digest = digest(&fragment.html);
+                if sent.get(fragment.id) == Some(&digest) {
+                    continue;
+                }
+                // A carriage return cannot travel in an event's data; as a
+                // character reference it means the same in HTML.
+                let html = fragment.html.replace('\r', "&#13;");
+                if tx
+                    .send(Event::default().event("swap").data(html))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                sent.insert(fragment.id, digest);
+            }
+        }
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { return },
+            _ = closed.changed() => return,
+            _ = tx.closed() => return,
+        }
+    }
+}
+
+fn digest(html: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    html.hash(&mut hasher);
+    hasher.finish()
+}
+
+async fn render(
+    hub: &Hub,
+    queues: &Queues,
+    scope: &Scope,
+    snapshot: &Snapshot,
+    cursor: &mut Cursor,
+) -> Vec<Fragment> {
+    match scope {
+        Scope::Overview => snapshot.overview_fragments().to_vec(),
+        Scope::Queues => snapshot.queues_fragments().to_vec(),
+        Scope::Queue { queue, query } => {
+            let Some(row) = snapshot.row(queue.as_str()).cloned() else {
+                // Not listed (yet, or the backend is down): keep the page.
+                return Vec::new();
+            };
+            let changed = snapshot.changed(queue.as_str());
+            if cursor.listing.is_none() || changed > cursor.loaded_at {
+                let key = format!("{}|{:?}", queue, query);
+                match hub
+                    .listings()
+                    .get(key, changed, || listing(queues, queue, query))
+                    .await
+                {
+                    Ok(fresh) => {
+                        cursor.listing = Some(fresh);
+                        cursor.loaded_at = changed;
+                    }
+                    Err(err) => {
+                        tracing::debug!(%queue, error = %err, "cannot reload a live job table")
+                    }
+                }
+            }
+            let Some(listing) = cursor.listing.clone() else {
+                return Vec::new();
+            };
+            let vm = queue_page(row, query, (*listing).clone(), snapshot);
+            app::queue_fragments(&vm, snapshot.taken_at)
+        }
+        Scope::Job { queue, id } => {
+            let changed = snapshot.changed(queue.as_str());
+            if cursor.job.is_none() || changed > cursor.loaded_at {
+                match queues.job(queue, id).await {
+                    Ok(job) => {
+                        cursor.job = Some(app::job_fragments(&job_page(&job)));
+                        cursor.loaded_at = changed;
+                    }
+                    Err(err @ (CoordError::JobNotFound { .. } | CoordError::QueueNotFound(_))) => {
+                        tracing::debug!(error = %err, "a watched job is gone");
+                        cursor.job = Some(app::job_gone_fragments(queue.as_str(), id.as_str()));
+                        cursor.loaded_at = changed;
+                    }
+                    Err(err) => tracing::debug!(error = %err, "cannot reload a live job"),
+                }
+            }
+            cursor.job.clone().unwrap_or_default()
+        }
+    }
+}
+
+type Slot = Arc<OnceCell<Arc<Listing>>>;
+
+/// Job-table loads shared by every stream showing the same page: the first
+/// stream to need a version loads it, the others wait for that load.
+#[derive(Default)]
+pub struct ListingCache {
+    entries: Mutex<HashMap<String, (u64, Slot)>>,
+}
+
+impl ListingCache {
+    /// The listing for `key` at `version`, loading it with `load` if no
+    /// stream has yet.
+    pub async fn get<F, Fut>(
+        &self,
+        key: String,
+        version: u64,
+        load: F,
+    ) -> Result<Arc<Listing>, CoordError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Listing, CoordError>>,
+    {
+        let slot = {
+            let mut entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if entries.len() > CACHE_ENTRIES {
+                entries.clear();
+            }
+            match entries.get(&key) {
+                Some((v, slot)) if *v == version => slot.clone(),
+                _ => {
+                    let slot: Slot = Arc::new(OnceCell::new());
+                    entries.insert(key, (version, slot.clone()));
+                    slot
+                }
+            }
+        };
+        slot.get_or_try_init(|| async { load().await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+}
