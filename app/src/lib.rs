@@ -62,7 +62,12 @@ pub const QUEUES_EVENTS: &str = "/events/queues";
 pub fn render_overview_page(vm: &OverviewVm) -> String {
     let vm = vm.clone();
     document(view! {
-        <Shell title="Switchyard".to_string() section=Section::Overview live=OVERVIEW_EVENTS.to_string()>
+        <Shell
+            title="Switchyard".to_string()
+            section=Section::Overview
+            live=OVERVIEW_EVENTS.to_string()
+            reload=true
+        >
             <section class="overview">
                 <h1>"Overview"</h1>
                 <HealthRegion health=vm.health.clone() />
@@ -100,7 +105,12 @@ pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
 pub fn render_queues_page(vm: &QueuesVm) -> String {
     let vm = vm.clone();
     document(view! {
-        <Shell title="Queues · Switchyard".to_string() section=Section::Queues live=QUEUES_EVENTS.to_string()>
+        <Shell
+            title="Queues · Switchyard".to_string()
+            section=Section::Queues
+            live=QUEUES_EVENTS.to_string()
+            reload=true
+        >
             <section class="queues-page">
                 <h1>"Queues"</h1>
                 <HealthRegion health=vm.health.clone() />
@@ -316,6 +326,7 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(r#"data-live="/events/queues""#), "{html}");
+        assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
         assert!(html.contains(r#"src="/app.js""#), "{html}");
         assert!(html.contains(r#"href="/style.css""#), "{html}");
         assert!(html.contains(r#"data-test-id="queue-row-emails""#));
@@ -520,9 +531,35 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("4 s ago"), "failed 4 s before now: {html}");
+        assert!(
+            !html.contains("http-equiv"),
+            "a page with a selection must not reload itself: {html}"
+        );
         for f in queue_fragments(&vm, 10_000) {
             assert!(html.contains(&f.html), "page lacks region {}", f.id);
         }
+    }
+
+    #[test]
+    fn pager_reaches_both_ends_of_a_million_jobs() {
+        let mut vm = failed_page();
+        vm.total = 1_000_000;
+        vm.offset = 500;
+        let html = render_queue_page(&vm, 0);
+        assert!(html.contains("501–501 of 1,000,000"), "{html}");
+        assert!(
+            html.contains("limit=50&amp;offset=999950"),
+            "oldest page: {html}"
+        );
+        assert!(
+            html.contains("limit=50&amp;offset=450"),
+            "newer page: {html}"
+        );
+        assert!(
+            html.contains("limit=50&amp;offset=501"),
+            "older page: {html}"
+        );
+        assert!(html.contains(r#"data-test-id="page-newest""#), "{html}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use app::{JobFilterVm, JobRow, QueuePageVm, QueueRow};
 use coord::CoordError;
 use coord::queue::{JobState, MAX_PAGE, QueueCounts, QueueName, Queues};
+use coord::time::now_ms;
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -84,6 +85,10 @@ pub struct Listing {
     pub total: u64,
     /// What a filtered search covered.
     pub search_note: Option<String>,
+    /// When it was loaded (ms): ages on the page are measured from here, so
+    /// an unchanged table renders the same and is not sent again (the page
+    /// script keeps ages current in the browser).
+    pub loaded_at: i64,
 }
 
 /// Lists a page of jobs. Unfiltered, this is one backend call for the page;
@@ -105,6 +110,7 @@ pub async fn listing(
             jobs: page.jobs.iter().map(job_row).collect(),
             total: page.total,
             search_note: None,
+            loaded_at: now_ms(),
         });
     }
     let name = query.filter.name.to_lowercase();
@@ -158,6 +164,7 @@ pub async fn listing(
         jobs,
         total: matched,
         search_note: Some(note),
+        loaded_at: now_ms(),
     })
 }
 

@@ -410,23 +410,33 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
     }
 }
 
-/// Previous/next links when a state holds more jobs than one page.
+/// Newest / newer / older / oldest links when a state holds more jobs
+/// than one page: at a million jobs, the oldest are one click away.
 #[component]
 fn Pager(vm: QueuePageVm) -> impl IntoView {
     let shown_to = vm.offset + vm.jobs.len() as u64;
-    let prev = (vm.offset > 0).then(|| {
-        let href = vm.url_with_offset(vm.offset.saturating_sub(vm.limit));
+    let limit = vm.limit.max(1);
+    let first = (vm.offset > 0).then(|| {
+        let newest = vm.url_with_offset(0);
+        let newer = vm.url_with_offset(vm.offset.saturating_sub(limit));
         view! {
-            <a href=href rel="prev" data-test-id="page-newer">
+            <a href=newest data-test-id="page-newest">
+                "« Newest"
+            </a>
+            <a href=newer rel="prev" data-test-id="page-newer">
                 "← Newer"
             </a>
         }
     });
-    let next = (shown_to < vm.total).then(|| {
-        let href = vm.url_with_offset(shown_to);
+    let last = (shown_to < vm.total).then(|| {
+        let older = vm.url_with_offset(shown_to);
+        let oldest = vm.url_with_offset((vm.total - 1) / limit * limit);
         view! {
-            <a href=href rel="next" data-test-id="page-older">
+            <a href=older rel="next" data-test-id="page-older">
                 "Older →"
+            </a>
+            <a href=oldest data-test-id="page-oldest">
+                "Oldest »"
             </a>
         }
     });
@@ -442,9 +452,9 @@ fn Pager(vm: QueuePageVm) -> impl IntoView {
     };
     view! {
         <p class="pager" data-test-id="pager">
-            {prev}
+            {first}
             <span class="summary">{summary}</span>
-            {next}
+            {last}
         </p>
     }
 }

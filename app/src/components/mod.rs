@@ -49,6 +49,10 @@ pub fn Shell(
     /// pages without one are static (forms, errors).
     #[prop(optional)]
     live: Option<String>,
+    /// Without JavaScript, reload every 10 s. Only for read-only pages: a
+    /// reload would wipe a selection or a half-typed filter.
+    #[prop(optional)]
+    reload: bool,
     children: Children,
 ) -> impl IntoView {
     let nav = [
@@ -62,7 +66,7 @@ pub fn Shell(
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                {is_live
+                {reload
                     .then(|| {
                         view! {
                             <noscript>

@@ -166,8 +166,9 @@ async fn render(
             let Some(listing) = cursor.listing.clone() else {
                 return Vec::new();
             };
+            let loaded_at = listing.loaded_at;
             let vm = queue_page(row, query, (*listing).clone(), snapshot);
-            app::queue_fragments(&vm, snapshot.taken_at)
+            app::queue_fragments(&vm, loaded_at)
         }
         Scope::Job { queue, id } => {
             let changed = snapshot.changed(queue.as_str());

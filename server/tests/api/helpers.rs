@@ -5,17 +5,27 @@
 //! prefix on the local Redis. Nothing is mocked.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use coord::queue::{JobError, JobId, NewJob, Outcome, OutcomeResult, QueueName, Queues};
+use coord::queue::{
+    JobError, JobId, NewJob, Outcome, OutcomeResult, QueueCounts, QueueName, Queues,
+};
 use coord::time::now_ms;
 use serde_json::Value;
 use server::configuration::Settings;
 use server::secret::SecretUrl;
 use server::startup::{RunningApp, spawn_app};
 
-pub use crate::http::TestResponse;
-use crate::http::request;
+pub use crate::http::{SseEvent, SseNext, SseStream, TestResponse, url_encode};
+use crate::http::{form_encode, open_sse, request};
+
+/// The longest a test waits for something that happens eventually (a hub
+/// snapshot, a background run, a worker): far above what it takes, so
+/// only a real failure reaches it.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Name of the cookie carrying a notice across a redirect.
+pub const NOTICE_COOKIE: &str = "switchyard_notice";
 
 /// Where the Redis tests connect.
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -100,10 +110,16 @@ impl TestApp {
     /// A server on the local Redis under a unique key prefix (SQLite for
     /// the SQL side).
     pub async fn spawn_redis() -> Self {
+        Self::spawn_redis_at(REDIS_URL).await
+    }
+
+    /// As [`TestApp::spawn_redis`], connecting with `url` (e.g. one with
+    /// credentials).
+    pub async fn spawn_redis_at(url: &str) -> Self {
         let dir = TempDir::new("redis");
         let prefix = format!("switchyard-test-{:016x}", rand::random::<u64>());
         let settings = Settings {
-            redis_url: Some(SecretUrl::new(REDIS_URL)),
+            redis_url: Some(SecretUrl::new(url)),
             redis_prefix: prefix.clone(),
             ..embedded_settings(&dir)
         };
@@ -129,6 +145,36 @@ impl TestApp {
 
     pub async fn post(&self, path: &str) -> TestResponse {
         request(self.app.address, "POST", path, &[], b"").await
+    }
+
+    /// `GET` sending a `Cookie` header (e.g. the notice cookie an action set).
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> TestResponse {
+        request(self.app.address, "GET", path, &[("Cookie", cookie)], b"").await
+    }
+
+    /// Posts an HTML form (`application/x-www-form-urlencoded`), as a
+    /// browser submitting one of the dashboard's buttons would. Redirects
+    /// are not followed.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        self.post_raw(
+            path,
+            "application/x-www-form-urlencoded",
+            form_encode(fields).as_bytes(),
+        )
+        .await
+    }
+
+    /// Opens a live (server-sent events) stream.
+    pub async fn sse(&self, path: &str) -> SseStream {
+        open_sse(self.app.address, path).await
+    }
+
+    /// A queue's counts, straight from the backend.
+    pub async fn counts(&self, queue: &str) -> QueueCounts {
+        self.queues()
+            .counts(&qn(queue))
+            .await
+            .expect("counts of the queue")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> TestResponse {
@@ -162,10 +208,18 @@ impl TestApp {
     /// Enqueues `n` jobs directly and moves them to the failed set, as a
     /// worker whose handler fails for good would, without running one.
     pub async fn make_failed(&self, queue: &str, n: usize) -> Vec<JobId> {
-        let name = QueueName::new(queue).expect("valid queue");
         let jobs = (0..n)
             .map(|i| NewJob::new("doomed", serde_json::json!({ "i": i })))
             .collect();
+        self.fail_jobs(queue, jobs, JobError::fatal("upstream said no"))
+            .await
+    }
+
+    /// Enqueues `jobs` and moves them all to the failed set with `error`
+    /// (one claim and one recorded outcome each, as a worker would).
+    pub async fn fail_jobs(&self, queue: &str, jobs: Vec<NewJob>, error: JobError) -> Vec<JobId> {
+        let name = qn(queue);
+        let n = jobs.len();
         self.queues()
             .enqueue_bulk(&name, jobs)
             .await
@@ -187,7 +241,7 @@ impl TestApp {
                 started_at: now,
                 finished_at: now,
                 result: OutcomeResult::Failed {
-                    error: JobError::fatal("upstream said no"),
+                    error: error.clone(),
                     retry_delay_ms: 0,
                 },
             })
@@ -204,9 +258,92 @@ impl TestApp {
     }
 }
 
+/// A queue name known to be valid.
+pub fn qn(name: &str) -> QueueName {
+    QueueName::new(name).expect("valid queue name")
+}
+
+/// Polls `check` (every 50 ms) until it answers `Ok`, for at most [`WAIT`];
+/// panics with `what` and the last `Err` (what was seen instead) then.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("{what}: not so within {WAIT:?}; last seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// The `name=value` pair of the notice cookie an action response sets, to
+/// send back as a `Cookie` header; panics when there is none.
+pub fn notice_cookie(response: &TestResponse) -> String {
+    let set = response.set_cookie(NOTICE_COOKIE).unwrap_or_else(|| {
+        panic!(
+            "no {NOTICE_COOKIE} cookie set: {:?} {}",
+            response.headers, response.body
+        )
+    });
+    set.split(';').next().unwrap_or_default().to_string()
+}
+
+/// Asserts an action answered `303 See Other` to `location`, with a
+/// notice cookie; returns the cookie pair.
+pub fn assert_redirect(response: &TestResponse, location: &str) -> String {
+    assert_eq!(
+        response.status, 303,
+        "{:?} {}",
+        response.headers, response.body
+    );
+    assert_eq!(
+        response.header("location"),
+        Some(location),
+        "{:?}",
+        response.headers
+    );
+    notice_cookie(response)
+}
+
+/// The start tag of the first element with `data-test-id="<id>"`.
+pub fn start_tag<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+    let marker = format!(r#"data-test-id="{id}""#);
+    let at = html.find(&marker)?;
+    let open = html[..at].rfind('<')?;
+    let close = at + html[at..].find('>')?;
+    Some(&html[open..=close])
+}
+
+/// An attribute's value in a start tag.
+pub fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let marker = format!(r#" {name}=""#);
+    let start = tag.find(&marker)? + marker.len();
+    let len = tag[start..].find('"')?;
+    Some(&tag[start..start + len])
+}
+
+/// The text right inside the element with `data-test-id="<id>"` (up to its
+/// first child tag), trimmed; panics when there is no such element.
+pub fn text_of(html: &str, id: &str) -> String {
+    let tag = start_tag(html, id).unwrap_or_else(|| panic!("no {id} in {html}"));
+    let start = html.find(tag).expect("tag in page") + tag.len();
+    let len = html[start..].find('<').unwrap_or(html.len() - start);
+    html[start..start + len].trim().to_string()
+}
+
+/// The table row (`<tr …>…</tr>`) with `data-test-id="<id>"`.
+pub fn row<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+    let tag = start_tag(html, id)?;
+    let start = html.find(tag)?;
+    let len = html[start..].find("</tr>")? + "</tr>".len();
+    Some(&html[start..start + len])
+}
+
 /// The text of the `<td>` with `data-test-id="count-<state>"` in the row of
-/// `queue` on the overview page.
-pub fn overview_count(html: &str, queue: &str, state: &str) -> String {
+/// `queue` on the queues page.
+pub fn row_count(html: &str, queue: &str, state: &str) -> String {
     let row_start = html
         .find(&format!(r#"data-test-id="queue-row-{queue}""#))
         .unwrap_or_else(|| panic!("no row for {queue} in {html}"));
@@ -218,5 +355,21 @@ pub fn overview_count(html: &str, queue: &str, state: &str) -> String {
     let cell = &row[cell_start..];
     let open_end = cell.find('>').expect("cell tag end") + 1;
     let close = cell.find("</td>").expect("cell end");
-    cell[open_end..close].trim().to_string()
+    // The count is a link to that state's jobs: keep only the text.
+    strip_tags(&cell[open_end..close])
+}
+
+/// Text without its tags (entities left as they are).
+pub fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
 }
