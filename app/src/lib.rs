@@ -113,6 +113,7 @@ pub fn render_queues_page(vm: &QueuesVm) -> String {
         >
             <section class="queues-page">
                 <h1>"Queues"</h1>
+                <Notice notice=vm.notice.clone() />
                 <HealthRegion health=vm.health.clone() />
                 <QueuesRegion vm=vm />
             </section>
@@ -311,6 +312,7 @@ mod tests {
             queues,
             busy_active: 100,
             warning_failure_rate: 5.0,
+            notice: None,
         }
     }
 

@@ -177,6 +177,8 @@ pub struct QueuesVm {
     pub busy_active: u64,
     /// Failure rate (percent) above which a queue is in Warning.
     pub warning_failure_rate: f64,
+    /// A one-off notice after an action (pause, resume).
+    pub notice: Option<String>,
 }
 
 /// One job's row on a queue's page.

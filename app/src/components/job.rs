@@ -88,6 +88,7 @@ pub fn JobDetail(vm: JobPageVm) -> impl IntoView {
         view! { <p class="empty">"No attempt has finished yet."</p> }.into_any()
     } else {
         view! {
+            <div class="table-wrap">
             <table class="history" data-test-id="job-history">
                 <thead>
                     <tr>
@@ -110,6 +111,7 @@ pub fn JobDetail(vm: JobPageVm) -> impl IntoView {
                         .collect_view()}
                 </tbody>
             </table>
+            </div>
         }
         .into_any()
     };

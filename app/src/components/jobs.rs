@@ -90,7 +90,11 @@ pub fn StateTabs(queue: QueueRow, selected: String) -> impl IntoView {
                         >
                             {*label}
                             " "
-                            <span class="n">{format_count(queue.count(state))}</span>
+                            <span class=if queue.count(state) == 0 {
+                                "n zero"
+                            } else {
+                                "n"
+                            }>{format_count(queue.count(state))}</span>
                         </a>
                     }
                 })
@@ -335,9 +339,12 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
         }
     });
     let attempts = format!("{}/{}", job.attempts_made, job.attempts);
+    let name_title = job.name.clone();
+    let reason_title = job.failed_reason.clone().unwrap_or_default();
+    let data_title = job.data_preview.clone();
     let id_cell = view! {
         <td>
-            <a href=job_href>
+            <a href=job_href data-test-id="job-link">
                 <code>{job.id.clone()}</code>
             </a>
         </td>
@@ -357,8 +364,14 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
                     />
                 </td>
                 {id_cell}
-                <td data-test-id="job-name">{job.name}</td>
-                <td class="error-text" data-test-id="failed-reason">
+                <td class="name" data-test-id="job-name" title=name_title.clone()>
+                    {job.name}
+                </td>
+                <td
+                    class="error-text"
+                    data-test-id="failed-reason"
+                    title=reason_title
+                >
                     {job.failed_reason.unwrap_or_default()}
                 </td>
                 <td class="num">{attempts}</td>
@@ -392,9 +405,11 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
         view! {
             <tr data-test-id=format!("job-row-{}", job.id)>
                 {id_cell}
-                <td data-test-id="job-name">{job.name}</td>
+                <td class="name" data-test-id="job-name" title=name_title.clone()>
+                    {job.name}
+                </td>
                 <td>
-                    <code class="data" data-test-id="job-data">
+                    <code class="data" data-test-id="job-data" title=data_title>
                         {job.data_preview}
                     </code>
                 </td>

@@ -137,7 +137,9 @@ fn QueueTableRow(row: QueueRow) -> impl IntoView {
                 {failure}
             </td>
             <td data-test-id="queue-state" class="state-cell">
-                <span class=state_class>{state_label}</span>
+                <span class=state_class data-test-id="queue-paused">
+                    {state_label}
+                </span>
                 <ActionForm
                     action=format!("/queues/{}/{action}", row.name)
                     back="/queues".to_string()

@@ -34,9 +34,11 @@ pub async fn overview(State(state): State<AppState>) -> Response {
 
 /// `GET /queues`: every queue with fresh counts (an action just redirected
 /// here must show its effect), rates and badges from the snapshot.
-pub async fn queues(State(state): State<AppState>) -> Response {
+pub async fn queues(State(state): State<AppState>, Flash(notice): Flash) -> Response {
     let snapshot = state.hub.ready().await;
     let mut vm = snapshot.queues_vm();
+    let shown = notice.is_some();
+    vm.notice = notice;
     let (health, listing) = tokio::join!(state.queues.health(), summaries(&state.queues));
     let mut status = StatusCode::OK;
     match health {
@@ -69,7 +71,9 @@ pub async fn queues(State(state): State<AppState>) -> Response {
             status = StatusCode::SERVICE_UNAVAILABLE;
         }
     }
-    (status, Html(app::render_queues_page(&vm))).into_response()
+    let mut response = with_flash_cleared(Html(app::render_queues_page(&vm)), shown);
+    *response.status_mut() = status;
+    response
 }
 
 /// `GET /queues/{queue}?state=&offset=&limit=&name=&q=`: one queue's jobs

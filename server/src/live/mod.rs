@@ -134,6 +134,7 @@ impl Snapshot {
             queues: self.rows.clone(),
             busy_active: thresholds.busy_active,
             warning_failure_rate: thresholds.warning_failure_rate,
+            notice: None,
         }
     }
 

@@ -111,10 +111,7 @@ async fn removing_a_job_comes_back_with_a_notice() {
         text_of(&html, "notice"),
         format!("Job {} was removed.", ids[0])
     );
-    assert!(
-        !html.contains(&format!("job-row-{}\"", ids[0])),
-        "{html}"
-    );
+    assert!(!html.contains(&format!("job-row-{}\"", ids[0])), "{html}");
     assert!(html.contains(&format!("job-row-{}\"", ids[1])), "{html}");
     assert_eq!(
         app.get(&format!("/api/queues/reports/jobs/{}", ids[0]))
@@ -180,36 +177,63 @@ async fn pause_and_resume_flip_the_queue_and_show_it() {
     let cookie = assert_redirect(&response, back);
     assert!(app.counts("emails").await.paused);
     let html = follow(&app, back, &cookie).await;
-    assert!(
-        text_of(&html, "notice").starts_with("Queue emails is paused"),
-        "{html}"
+    assert_eq!(
+        text_of(&html, "notice"),
+        "Queue emails is paused: workers take no new jobs until it is resumed."
     );
     assert!(html.contains(r#"data-test-id="paused-badge""#), "{html}");
     assert!(html.contains(r#"data-test-id="resume-queue""#), "{html}");
-    assert!(
-        html.contains(r#"action="/queues/emails/resume""#),
-        "{html}"
-    );
+    assert!(html.contains(r#"action="/queues/emails/resume""#), "{html}");
     let queues = app.get("/queues").await.body;
     let emails = row(&queues, "queue-row-emails").expect("row");
     assert!(emails.contains("Paused"), "{emails}");
+    assert!(
+        emails.contains(r#"data-test-id="resume-queue""#),
+        "{emails}"
+    );
 
     let response = app
-        .post_form("/queues/emails/resume", &[("back", "/queues")])
+        .post_form("/queues/emails/resume", &[("back", back)])
         .await;
-    let cookie = assert_redirect(&response, "/queues");
+    let cookie = assert_redirect(&response, back);
     assert!(!app.counts("emails").await.paused);
-    let html = follow(&app, "/queues", &cookie).await;
-    // The queues page has no notice slot: the row itself shows the effect.
-    let emails = row(&html, "queue-row-emails").expect("row");
-    assert!(emails.contains("Running"), "{emails}");
-    let html = app.get(back).await.body;
+    let html = follow(&app, back, &cookie).await;
+    assert_eq!(text_of(&html, "notice"), "Queue emails is running again.");
     assert!(!html.contains(r#"data-test-id="paused-badge""#), "{html}");
     assert!(html.contains(r#"data-test-id="pause-queue""#), "{html}");
+    let queues = app.get("/queues").await.body;
+    let emails = row(&queues, "queue-row-emails").expect("row");
+    assert!(emails.contains("Running"), "{emails}");
 
     // Without a back field, the queue's own page.
     let response = app.post_form("/queues/emails/pause", &[]).await;
     assert_redirect(&response, "/queues/emails");
+    app.stop().await;
+}
+
+/// The queues table's Pause/Resume buttons come back to `/queues`: the
+/// notice must be shown (and cleared) there, not linger in its cookie and
+/// pop up on whatever queue page is opened next.
+#[tokio::test]
+async fn a_notice_for_the_queues_page_is_shown_there_once() {
+    let app = TestApp::spawn().await;
+    app.enqueue("emails", &json!({ "name": "a" })).await;
+    let html = app.get("/queues").await.body;
+    assert!(start_tag(&html, "pause-queue").is_some(), "{html}");
+    assert!(
+        html.contains(r#"name="back" value="/queues""#),
+        "the table's forms come back here: {html}"
+    );
+
+    let response = app
+        .post_form("/queues/emails/pause", &[("back", "/queues")])
+        .await;
+    let cookie = assert_redirect(&response, "/queues");
+    let html = follow(&app, "/queues", &cookie).await;
+    assert_eq!(
+        text_of(&html, "notice"),
+        "Queue emails is paused: workers take no new jobs until it is resumed."
+    );
     app.stop().await;
 }
 
@@ -238,10 +262,15 @@ async fn retry_selected_retries_each_ticked_job_once() {
         ("id", ids[2].as_str()),
         ("id", ids[3].as_str()),
     ];
-    let response = app.post_form("/queues/reports/retry-selected", &fields).await;
+    let response = app
+        .post_form("/queues/reports/retry-selected", &fields)
+        .await;
     let cookie = assert_redirect(&response, back);
     let counts = app.counts("reports").await;
-    assert_eq!(counts.failed, 1, "only the unticked job is left: {counts:?}");
+    assert_eq!(
+        counts.failed, 1,
+        "only the unticked job is left: {counts:?}"
+    );
     assert_eq!(counts.waiting, 3, "{counts:?}");
     assert_eq!(counts.retried_total, 3, "{counts:?}");
     let html = follow(&app, back, &cookie).await;
@@ -252,7 +281,9 @@ async fn retry_selected_retries_each_ticked_job_once() {
     assert!(html.contains(&format!("job-row-{}\"", ids[4])), "{html}");
 
     // The same form submitted again retries nothing more.
-    let response = app.post_form("/queues/reports/retry-selected", &fields).await;
+    let response = app
+        .post_form("/queues/reports/retry-selected", &fields)
+        .await;
     let cookie = assert_redirect(&response, back);
     let html = follow(&app, back, &cookie).await;
     assert_eq!(
@@ -296,7 +327,9 @@ async fn retry_selected_refuses_too_many_or_invalid_ids() {
     let many: Vec<String> = (0..501).map(|i| format!("{}", i + 1)).collect();
     let mut fields = vec![("back", "/queues/reports?state=failed")];
     fields.extend(many.iter().map(|id| ("id", id.as_str())));
-    let response = app.post_form("/queues/reports/retry-selected", &fields).await;
+    let response = app
+        .post_form("/queues/reports/retry-selected", &fields)
+        .await;
     assert_eq!(response.status, 400, "{}", response.body);
     assert!(response.is_html());
     let message = text_of(&response.body, "error-message");
@@ -379,7 +412,12 @@ async fn retry_all_runs_in_the_background_and_retries_each_job_once() {
         "every failed job retried exactly once: {counts:?}"
     );
     // When only one run started, it covered every job and says so.
-    if notices.iter().filter(|n| n.starts_with("Retrying all")).count() == 1 {
+    if notices
+        .iter()
+        .filter(|n| n.starts_with("Retrying all"))
+        .count()
+        == 1
+    {
         assert_eq!(attr(&progress, "data-done"), Some("1200"), "{progress}");
         assert_eq!(attr(&progress, "data-total"), Some("1200"), "{progress}");
         let html = app.get(back).await.body;
@@ -440,12 +478,14 @@ async fn actions_on_an_unknown_queue_are_404_pages() {
     let app = TestApp::spawn().await;
     app.enqueue("emails", &json!({ "name": "a" })).await;
     for path in [
-        "/queues/nope/pause",
-        "/queues/nope/resume",
         "/queues/nope/retry-failed",
         "/queues/nope/retry-selected",
+        "/queues/nope/pause",
+        "/queues/nope/resume",
     ] {
-        let response = app.post_form(path, &[("back", "/queues"), ("id", "1")]).await;
+        let response = app
+            .post_form(path, &[("back", "/queues"), ("id", "1")])
+            .await;
         assert_eq!(response.status, 404, "{path}: {}", response.body);
         assert!(response.is_html(), "{path}");
         assert_eq!(
@@ -456,7 +496,11 @@ async fn actions_on_an_unknown_queue_are_404_pages() {
     }
     // Pausing a queue that does not exist must not create it.
     let queues = app.get("/api/queues").await.json();
-    assert_eq!(queues["queues"].as_array().map(Vec::len), Some(1), "{queues}");
+    assert_eq!(
+        queues["queues"].as_array().map(Vec::len),
+        Some(1),
+        "{queues}"
+    );
     app.stop().await;
 }
 
@@ -514,7 +558,11 @@ async fn a_notice_cookie_is_shown_as_text_and_bad_ones_are_ignored() {
         )
         .await;
     assert_eq!(response.status, 200, "{}", response.body);
-    assert!(!response.body.contains("<script>alert"), "{}", response.body);
+    assert!(
+        !response.body.contains("<script>alert"),
+        "{}",
+        response.body
+    );
     assert_eq!(
         text_of(&response.body, "notice"),
         "&lt;script&gt;alert(1)&lt;/script&gt;"

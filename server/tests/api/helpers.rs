@@ -16,7 +16,7 @@ use server::configuration::Settings;
 use server::secret::SecretUrl;
 use server::startup::{RunningApp, spawn_app};
 
-pub use crate::http::{SseEvent, SseNext, SseStream, TestResponse, url_encode};
+pub use crate::http::{SseNext, SseStream, TestResponse, url_encode};
 use crate::http::{form_encode, open_sse, request};
 
 /// The longest a test waits for something that happens eventually (a hub
@@ -324,13 +324,28 @@ pub fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     Some(&tag[start..start + len])
 }
 
-/// The text right inside the element with `data-test-id="<id>"` (up to its
-/// first child tag), trimmed; panics when there is no such element.
-pub fn text_of(html: &str, id: &str) -> String {
+/// The outer HTML of the element with `data-test-id="<id>"`, up to the
+/// first closing tag of its kind (so only for elements that do not nest
+/// their own kind: `p`, `span`, `pre`, `td`, `table`…); panics when absent.
+pub fn element<'a>(html: &'a str, id: &str) -> &'a str {
     let tag = start_tag(html, id).unwrap_or_else(|| panic!("no {id} in {html}"));
-    let start = html.find(tag).expect("tag in page") + tag.len();
-    let len = html[start..].find('<').unwrap_or(html.len() - start);
-    html[start..start + len].trim().to_string()
+    let name: String = tag[1..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let start = html.find(tag).expect("tag in page");
+    let close = format!("</{name}>");
+    let end = html[start..]
+        .find(&close)
+        .map(|i| start + i + close.len())
+        .unwrap_or_else(|| panic!("no {close} after {tag}"));
+    &html[start..end]
+}
+
+/// The text of the element with `data-test-id="<id>"` (see [`element`]),
+/// tags removed, trimmed.
+pub fn text_of(html: &str, id: &str) -> String {
+    strip_tags(element(html, id))
 }
 
 /// The table row (`<tr …>…</tr>`) with `data-test-id="<id>"`.

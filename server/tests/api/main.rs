@@ -1,14 +1,17 @@
 //! Route tests: each starts the real server on port 0 (embedded backend on
 //! its own SQLite file unless the module says otherwise) and talks HTTP to
-//! it. Grouped by area: health, pages, the queues API, the jobs API, and the
-//! other deployments (Redis, PostgreSQL).
+//! it. Grouped by area: health, pages, page actions (forms), live streams,
+//! the queues API, the jobs API, and the other deployments (Redis,
+//! PostgreSQL).
 
 #[path = "../support/http.rs"]
 mod http;
 
+mod actions;
 mod health;
 mod helpers;
 mod jobs;
+mod live;
 mod pages;
 mod postgres;
 mod queues;

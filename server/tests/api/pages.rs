@@ -7,7 +7,8 @@ use coord::queue::{Backoff, JobError, JobOptions, JobState, NewJob};
 use serde_json::json;
 
 use crate::helpers::{
-    TestApp, attr, eventually, qn, row, row_count, start_tag, strip_tags, text_of, url_encode,
+    TestApp, attr, element, eventually, qn, row, row_count, start_tag, strip_tags, text_of,
+    url_encode,
 };
 
 /// The figure of a total tile on the overview (`total-<state>`).
@@ -271,7 +272,7 @@ async fn the_queue_page_shows_waiting_jobs_by_default() {
         html.find(&format!("job-row-{second}")) < html.find(&format!("job-row-{first}")),
         "{html}"
     );
-    assert_eq!(strip_tags(row_html(html, "pager")), "1–2 of 2", "{html}");
+    assert_eq!(strip_tags(element(html, "pager")), "1–2 of 2", "{html}");
     assert!(pager_link(html, "next").is_none(), "{html}");
     assert!(pager_link(html, "prev").is_none(), "{html}");
     // Bulk retry only makes sense on the failed tab.
@@ -279,21 +280,6 @@ async fn the_queue_page_shows_waiting_jobs_by_default() {
     assert!(html.contains(r#"data-test-id="filter-form""#), "{html}");
     assert!(html.contains(r#"data-test-id="find-form""#), "{html}");
     app.stop().await;
-}
-
-/// The `<p …>…</p>` (or other single-level element) with a test id.
-fn row_html<'a>(html: &'a str, id: &str) -> &'a str {
-    let tag = start_tag(html, id).unwrap_or_else(|| panic!("no {id} in {html}"));
-    let name: String = tag[1..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let start = html.find(tag).expect("tag");
-    let end = start
-        + html[start..]
-            .find(&format!("</{name}>"))
-            .expect("element end");
-    &html[start..end]
 }
 
 #[tokio::test]
@@ -457,7 +443,7 @@ async fn the_job_table_filters_by_name_and_by_data_or_error_text() {
         .await;
     let html = app.get("/queues/reports?state=failed&q=MAILBOX").await.body;
     assert!(
-        shown(&html, &failed[0]) && shown(&html, &failed[1]),
+        shown(&html, failed[0].as_str()) && shown(&html, failed[1].as_str()),
         "{html}"
     );
     assert_eq!(
@@ -468,8 +454,8 @@ async fn the_job_table_filters_by_name_and_by_data_or_error_text() {
         .get("/queues/reports?state=failed&q=%22n%22%3A2")
         .await
         .body;
-    assert!(shown(&html, &failed[1]), "{html}");
-    assert!(!shown(&html, &failed[0]), "{html}");
+    assert!(shown(&html, failed[1].as_str()), "{html}");
+    assert!(!shown(&html, failed[0].as_str()), "{html}");
 
     // Without a filter there is no note.
     let html = app.get("/queues/emails").await.body;
@@ -664,7 +650,7 @@ async fn the_job_page_shows_data_options_attempts_and_timeline() {
     // Data and options are indented JSON.
     let data = text_of(html, "job-data");
     assert!(
-        data.contains("{\n  \"to\": \"a@example.com\",\n  \"lines\": [\n    1,\n    2\n  ]\n}"),
+        data.contains("{\n  \"lines\": [\n    1,\n    2\n  ],\n  \"to\": \"a@example.com\"\n}"),
         "{data}"
     );
     let options = text_of(html, "job-options");
@@ -672,7 +658,7 @@ async fn the_job_page_shows_data_options_attempts_and_timeline() {
     assert!(options.contains("\"type\": \"fixed\""), "{options}");
     // The last error, and every attempt with its error and causes.
     assert!(html.contains(r#"data-test-id="job-error""#), "{html}");
-    let history = row_html(html, "job-history");
+    let history = element(html, "job-history");
     assert_eq!(history.matches("<tr>").count(), 3, "header + 2: {history}");
     assert_eq!(
         history.matches("SMTP 421 try again later").count(),
@@ -681,7 +667,7 @@ async fn the_job_page_shows_data_options_attempts_and_timeline() {
     );
     assert!(history.contains("connection reset by peer"), "{history}");
     // The timeline has when it was enqueued, started and finished.
-    let timeline = row_html(html, "job-timeline");
+    let timeline = element(html, "job-timeline");
     for label in ["Enqueued", "Started", "Finished"] {
         assert!(
             timeline.contains(&format!("<dt>{label}</dt>")),
@@ -857,8 +843,18 @@ async fn markup_in_names_data_and_errors_is_shown_as_text_everywhere() {
     );
     let response = app.get(&path).await;
     assert_eq!(response.status, 200, "{}", response.body);
-    assert_escaped(&response.body, &path);
-    assert!(!response.body.contains("\"><script"), "{}", response.body);
+    // Inside a quoted attribute only the quote matters: it is escaped, so
+    // the value cannot end early and open a tag.
+    assert!(
+        !response.body.contains("\"><script>alert"),
+        "{}",
+        response.body
+    );
+    let input = start_tag(&response.body, "filter-name").expect("name input");
+    assert!(
+        attr(input, "value").is_some_and(|v| v.starts_with("&quot;")),
+        "{input}"
+    );
     let path = format!("/queues/emails?state={}", url_encode(SCRIPT));
     let response = app.get(&path).await;
     assert_eq!(response.status, 400, "{}", response.body);
