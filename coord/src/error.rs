@@ -74,7 +74,38 @@ impl CoordError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::QueueNotFound(_) | Self::JobNotFound { .. })
     }
+
+    /// True when the store could not be reached (rather than refusing the
+    /// request): worth retrying later, and a 503 rather than a 500 for a
+    /// dashboard, so monitors tell an outage from a bug.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) | Self::Redis(_) => true,
+            Self::Database(err) => matches!(
+                err,
+                sqlx::Error::PoolClosed
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// Result alias used throughout `coord`.
 pub type Result<T, E = CoordError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_apart_from_failures() {
+        assert!(CoordError::Unavailable("down".into()).is_unavailable());
+        assert!(CoordError::Database(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(CoordError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!CoordError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!CoordError::Corrupt("bad".into()).is_unavailable());
+    }
+}

@@ -74,9 +74,7 @@ impl From<CoordError> for AppError {
                 CoordError::JobActive { .. } | CoordError::WrongState { .. } => {
                     StatusCode::CONFLICT
                 }
-                CoordError::Unavailable(_) | CoordError::Redis(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                _ if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             }
         };

@@ -11,7 +11,6 @@ pub struct Summary {
     pub p95: Duration,
     pub p99: Duration,
     pub max: Duration,
-    pub mean: Duration,
 }
 
 /// Nearest-rank percentile of sorted samples: the smallest sample with at
@@ -29,18 +28,12 @@ impl Summary {
     pub fn of(samples: &[Duration]) -> Self {
         let mut sorted = samples.to_vec();
         sorted.sort_unstable();
-        let total: Duration = sorted.iter().sum();
         Self {
             n: sorted.len(),
             p50: rank(&sorted, 0.50),
             p95: rank(&sorted, 0.95),
             p99: rank(&sorted, 0.99),
             max: sorted.last().copied().unwrap_or_default(),
-            mean: if sorted.is_empty() {
-                Duration::ZERO
-            } else {
-                total / sorted.len() as u32
-            },
         }
     }
 }

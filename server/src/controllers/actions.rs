@@ -214,6 +214,9 @@ pub async fn pause(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
+    // A button only exists for a known queue; a mistyped URL must not
+    // create one (the JSON API may pause a queue before its first job).
+    state.queues.counts(&queue).await?;
     state.queues.pause(&queue).await?;
     tracing::info!(%queue, "queue paused");
     Ok(redirect(
@@ -229,6 +232,7 @@ pub async fn resume(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
+    state.queues.counts(&queue).await?;
     state.queues.resume(&queue).await?;
     tracing::info!(%queue, "queue resumed");
     Ok(redirect(&back, &format!("Queue {queue} is running again.")))

@@ -96,8 +96,15 @@ pub fn embedded_settings(dir: &TempDir) -> Settings {
 impl TestApp {
     /// A server on the embedded backend.
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server on the embedded backend with settings changed by `change`.
+    pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> Self {
         let dir = TempDir::new("api");
-        let app = spawn_app(&embedded_settings(&dir))
+        let mut settings = embedded_settings(&dir);
+        change(&mut settings);
+        let app = spawn_app(&settings)
             .await
             .expect("the embedded server starts");
         Self {

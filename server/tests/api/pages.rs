@@ -279,6 +279,24 @@ async fn the_queue_page_shows_waiting_jobs_by_default() {
     assert!(!html.contains(r#"data-test-id="retry-all""#), "{html}");
     assert!(html.contains(r#"data-test-id="filter-form""#), "{html}");
     assert!(html.contains(r#"data-test-id="find-form""#), "{html}");
+
+    // Every state has its tab.
+    for state in ["waiting", "active", "delayed", "completed", "failed"] {
+        let response = app.get(&format!("/queues/emails?state={state}")).await;
+        assert_eq!(response.status, 200, "{state}: {}", response.body);
+        let tab = start_tag(&response.body, &format!("tab-{state}")).expect("tab");
+        assert_eq!(attr(tab, "aria-current"), Some("page"), "{state}: {tab}");
+    }
+    let html = app.get("/queues/emails?state=delayed").await.body;
+    assert!(html.contains(&format!("job-row-{delayed}\"")), "{html}");
+    assert!(
+        html.contains(&format!(
+            r#"action="/queues/emails/jobs/{delayed}/promote""#
+        )),
+        "{html}"
+    );
+    let html = app.get("/queues/emails?state=completed").await.body;
+    assert!(html.contains("No completed jobs."), "{html}");
     app.stop().await;
 }
 
@@ -610,7 +628,7 @@ async fn the_job_page_shows_data_options_attempts_and_timeline() {
         .start(|_job| async {
             Err(JobError {
                 message: "SMTP 421 try again later".into(),
-                chain: vec!["connection reset by peer".into()],
+                chain: vec!["connection reset by <peer>".into()],
                 retryable: true,
             })
         })
@@ -665,7 +683,11 @@ async fn the_job_page_shows_data_options_attempts_and_timeline() {
         2,
         "{history}"
     );
-    assert!(history.contains("connection reset by peer"), "{history}");
+    assert!(
+        history.contains("connection reset by &lt;peer&gt;"),
+        "{history}"
+    );
+    assert!(!html.contains("<peer>"), "{html}");
     // The timeline has when it was enqueued, started and finished.
     let timeline = element(html, "job-timeline");
     for label in ["Enqueued", "Started", "Finished"] {
@@ -686,6 +708,53 @@ async fn the_job_page_shows_data_options_attempts_and_timeline() {
         "{html}"
     );
     assert!(!html.contains(r#"data-test-id="promote-job""#), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_completed_job_page_shows_its_result() {
+    let app = TestApp::spawn().await;
+    let queue = qn("emails");
+    let id = app
+        .queues()
+        .enqueue(
+            &queue,
+            NewJob::new("send", json!({ "to": "b@example.com" })),
+        )
+        .await
+        .expect("enqueue");
+    let worker = app
+        .queues()
+        .worker(queue.clone())
+        .poll_interval(Duration::from_millis(20))
+        .start(|job| async move { Ok(json!({ "sent": true, "to": job.data["to"] })) })
+        .expect("worker starts");
+    let queues = app.queues().clone();
+    eventually("the job completes", async || {
+        let job = queues.job(&queue, &id).await.map_err(|e| e.to_string())?;
+        if job.state == JobState::Completed {
+            Ok(())
+        } else {
+            Err(format!("{:?}", job.state))
+        }
+    })
+    .await;
+    worker.shutdown(Duration::from_secs(5)).await;
+
+    let response = app.get(&format!("/queues/emails/jobs/{id}")).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let html = &response.body;
+    assert_eq!(text_of(html, "job-state"), "completed");
+    assert!(html.contains("<h2>Result</h2>"), "{html}");
+    assert!(html.contains("\"sent\": true"), "{html}");
+    let history = element(html, "job-history");
+    assert!(history.contains(">completed</span>"), "{history}");
+    assert!(!html.contains(r#"data-test-id="job-error""#), "{html}");
+    assert!(!html.contains(r#"data-test-id="retry-job""#), "{html}");
+    assert!(html.contains(r#"data-test-id="remove-job""#), "{html}");
+
+    let html = app.get("/queues/emails?state=completed").await.body;
+    assert!(html.contains(&format!("job-row-{id}\"")), "{html}");
     app.stop().await;
 }
 
@@ -899,6 +968,10 @@ async fn the_configuration_page_lists_the_settings() {
     assert!(redis.contains("not set: embedded deployment"), "{redis}");
     let listen = row(html, "config-listen").expect("listen row");
     assert!(listen.contains("127.0.0.1:0"), "{listen}");
+    let busy = row(html, "config-busy-active").expect("busy row");
+    assert!(busy.contains("<code>100</code>"), "{busy}");
+    let rate = row(html, "config-warning-failure-rate").expect("rate row");
+    assert!(rate.contains("<code>5%</code>"), "{rate}");
     assert!(!html.contains("data-live"), "a static page: {html}");
     app.stop().await;
 }
@@ -1013,5 +1086,189 @@ async fn the_overview_explains_an_unreachable_backend_with_a_503() {
         "{html}"
     );
     assert!(html.contains(r#"data-test-id="stale-note""#), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_queue_is_flagged_on_the_overview_and_the_queues_page() {
+    let app = TestApp::spawn().await;
+    // A delayed job creates the queue without anything a claim would take.
+    app.enqueue(
+        "reports",
+        &json!({ "name": "later", "options": { "delayMs": 3600000 } }),
+    )
+    .await;
+    app.enqueue("emails", &json!({ "name": "fine" })).await;
+    // Rates need a first sample of the counters, taken by a hub tick.
+    eventually("the hub has seen the queue", async || {
+        let html = app.get("/").await.body;
+        if html.contains(r#"data-test-id="chart-reports""#) {
+            Ok(())
+        } else {
+            Err(html)
+        }
+    })
+    .await;
+    app.make_failed("reports", 3).await;
+
+    // Every finished job failed: far above the 5% threshold.
+    let html = eventually("the overview names the failing queue", async || {
+        let html = app.get("/").await.body;
+        if html.contains(r#"data-test-id="queue-warnings""#) {
+            Ok(html)
+        } else {
+            Err(html)
+        }
+    })
+    .await;
+    let warnings = element(&html, "queue-warnings");
+    assert!(
+        warnings.contains(r#"href="/queues/reports?state=failed""#),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("emails"), "{warnings}");
+    let chart = &html[html.find(r#"data-test-id="chart-reports""#).expect("chart")..];
+    assert!(chart.contains("3 failed"), "{chart}");
+
+    let html = app.get("/queues").await.body;
+    let reports = row(&html, "queue-row-reports").expect("row");
+    assert_eq!(text_of(reports, "queue-health"), "Warning", "{reports}");
+    assert_eq!(text_of(reports, "failure-rate"), "100.0%", "{reports}");
+    let emails = row(&html, "queue-row-emails").expect("row");
+    assert_eq!(text_of(emails, "queue-health"), "Healthy", "{emails}");
+    let page = app.get("/queues/reports").await.body;
+    assert_eq!(text_of(&page, "queue-health"), "Warning", "{page}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_queue_with_more_active_jobs_than_the_threshold_is_busy() {
+    let app = TestApp::spawn_with(|s| s.busy_active = 1).await;
+    app.enqueue("emails", &json!({ "name": "a" })).await;
+    app.enqueue("emails", &json!({ "name": "b" })).await;
+    let html = app.get("/queues").await.body;
+    let emails = row(&html, "queue-row-emails").expect("row");
+    assert_eq!(text_of(emails, "queue-health"), "Healthy", "{emails}");
+    assert!(html.contains("Busy: more than 1 active jobs."), "{html}");
+
+    let claimed = app
+        .queues()
+        .backend()
+        .step(&qn("emails"), Vec::new(), 2, Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .claimed;
+    assert_eq!(claimed.len(), 2);
+    // Badges on the queues page come from fresh counts.
+    let html = app.get("/queues").await.body;
+    let emails = row(&html, "queue-row-emails").expect("row");
+    assert_eq!(text_of(emails, "queue-health"), "Busy", "{emails}");
+    assert_eq!(row_count(&html, "emails", "active"), "2");
+    let html = app.get("/queues/emails?state=active").await.body;
+    assert_eq!(text_of(&html, "queue-health"), "Busy", "{html}");
+    // An active job cannot be removed from the table.
+    assert!(!html.contains(r#"data-test-id="remove-job""#), "{html}");
+    assert!(
+        html.contains(&format!("job-row-{}\"", claimed[0].id)),
+        "{html}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_filter_searches_the_newest_5000_jobs_and_says_so() {
+    let app = TestApp::spawn().await;
+    let queue = qn("big");
+    let old = app
+        .queues()
+        .enqueue(&queue, NewJob::new("needle-old", json!({})))
+        .await
+        .expect("enqueue");
+    let hay = (0..5_000)
+        .map(|i| NewJob::new("hay", json!({ "i": i })))
+        .collect();
+    app.queues()
+        .enqueue_bulk(&queue, hay)
+        .await
+        .expect("enqueue");
+    let new = app
+        .queues()
+        .enqueue(&queue, NewJob::new("needle-new", json!({})))
+        .await
+        .expect("enqueue");
+
+    let response = app.get("/queues/big?name=needle").await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let html = response.body;
+    assert!(html.contains(&format!("job-row-{new}\"")), "{html}");
+    assert!(
+        !html.contains(&format!("job-row-{old}\"")),
+        "the oldest job is past the search limit"
+    );
+    assert_eq!(
+        text_of(&html, "search-note"),
+        "Searched the newest 5,000 of 5,002 waiting jobs: 1 matches. \
+         Narrow the filter or remove old jobs to search further."
+    );
+    // Unfiltered, every job is reachable by paging.
+    let html = app.get("/queues/big?offset=5001&limit=1").await.body;
+    assert!(html.contains(&format!("job-row-{old}\"")), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn filtered_results_are_paged_with_the_filter_kept() {
+    let app = TestApp::spawn().await;
+    let jobs = (0..10)
+        .map(|i| {
+            let name = if i % 2 == 0 { "send" } else { "other" };
+            NewJob::new(name, json!({ "i": i }))
+        })
+        .collect();
+    let ids = app
+        .queues()
+        .enqueue_bulk(&qn("emails"), jobs)
+        .await
+        .expect("enqueue");
+    // Matches, newest first: 8, 6, 4, 2, 0.
+    let html = app.get("/queues/emails?name=send&limit=2").await.body;
+    assert!(html.contains("1–2 of 5"), "{html}");
+    let next = pager_link(&html, "next").expect("next");
+    assert_eq!(
+        next,
+        "/queues/emails?state=waiting&limit=2&offset=2&name=send"
+    );
+    let html = app.get(&next).await.body;
+    assert!(html.contains("3–4 of 5"), "{html}");
+    for (i, id) in ids.iter().enumerate() {
+        let shown = html.contains(&format!("job-row-{id}\""));
+        assert_eq!(shown, i == 4 || i == 2, "job {i}: {html}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_that_need_the_backend_answer_503_when_it_is_gone() {
+    let app = TestApp::spawn().await;
+    let id = app.enqueue("emails", &json!({ "name": "a" })).await;
+    app.app.state.db.close().await;
+    for path in [
+        "/queues/emails".to_string(),
+        format!("/queues/emails/jobs/{id}"),
+        format!("/queues/emails/find?id={id}"),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status, 503, "{path}: {}", response.body);
+        assert!(response.is_html(), "{path}");
+        assert_eq!(
+            text_of(&response.body, "error-title"),
+            "503 Service Unavailable",
+            "{path}"
+        );
+    }
+    let response = app
+        .post_form("/queues/emails/pause", &[("back", "/queues/emails")])
+        .await;
+    assert_eq!(response.status, 503, "{}", response.body);
     app.stop().await;
 }
