@@ -91,49 +91,76 @@ fn queue_page(queue: &QueueName, state: &str) -> String {
     format!("/queues/{queue}?state={state}")
 }
 
-/// `POST /queues/{queue}/jobs/{id}/retry`.
+/// What a single-job button does.
+#[derive(Debug, Clone, Copy)]
+enum JobAction {
+    Retry,
+    Remove,
+    Promote,
+}
+
+impl JobAction {
+    /// The tab to return to when the form gives no `back`.
+    fn home_state(self) -> &'static str {
+        match self {
+            JobAction::Retry | JobAction::Remove => "failed",
+            JobAction::Promote => "delayed",
+        }
+    }
+
+    fn done(self, id: &JobId) -> String {
+        match self {
+            JobAction::Retry => format!("Job {id} was retried: it is waiting to run again."),
+            JobAction::Remove => format!("Job {id} was removed."),
+            JobAction::Promote => format!("Job {id} will run now."),
+        }
+    }
+}
+
+async fn act_on_job(
+    state: AppState,
+    JobPath { queue, id }: JobPath,
+    pairs: Vec<(String, String)>,
+    action: JobAction,
+) -> Result<Response, AppError> {
+    let back = ActionFields::from_pairs(pairs).back_or(queue_page(&queue, action.home_state()));
+    let result = match action {
+        JobAction::Retry => state.queues.retry(&queue, &id).await,
+        JobAction::Remove => state.queues.remove(&queue, &id).await,
+        JobAction::Promote => state.queues.promote(&queue, &id).await,
+    };
+    let notice = match result {
+        Ok(()) => action.done(&id),
+        Err(err) => race_notice(err)?,
+    };
+    Ok(redirect(&back, &notice))
+}
+
+/// `POST /queues/{queue}/jobs/{id}/retry`: a failed job back to waiting.
 pub async fn retry_job(
     State(state): State<AppState>,
-    Path(JobPath { queue, id }): Path<JobPath>,
+    Path(path): Path<JobPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let fields = ActionFields::from_pairs(pairs);
-    let back = fields.back_or(queue_page(&queue, "failed"));
-    let notice = match state.queues.retry(&queue, &id).await {
-        Ok(()) => format!("Job {id} was retried: it is waiting to run again."),
-        Err(err) => race_notice(err)?,
-    };
-    Ok(redirect(&back, &notice))
+    act_on_job(state, path, pairs, JobAction::Retry).await
 }
 
-/// `POST /queues/{queue}/jobs/{id}/remove`.
+/// `POST /queues/{queue}/jobs/{id}/remove`: deletes a job not running.
 pub async fn remove_job(
     State(state): State<AppState>,
-    Path(JobPath { queue, id }): Path<JobPath>,
+    Path(path): Path<JobPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let fields = ActionFields::from_pairs(pairs);
-    let back = fields.back_or(queue_page(&queue, "failed"));
-    let notice = match state.queues.remove(&queue, &id).await {
-        Ok(()) => format!("Job {id} was removed."),
-        Err(err) => race_notice(err)?,
-    };
-    Ok(redirect(&back, &notice))
+    act_on_job(state, path, pairs, JobAction::Remove).await
 }
 
-/// `POST /queues/{queue}/jobs/{id}/promote`.
+/// `POST /queues/{queue}/jobs/{id}/promote`: a delayed job runs now.
 pub async fn promote_job(
     State(state): State<AppState>,
-    Path(JobPath { queue, id }): Path<JobPath>,
+    Path(path): Path<JobPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let fields = ActionFields::from_pairs(pairs);
-    let back = fields.back_or(queue_page(&queue, "delayed"));
-    let notice = match state.queues.promote(&queue, &id).await {
-        Ok(()) => format!("Job {id} will run now."),
-        Err(err) => race_notice(err)?,
-    };
-    Ok(redirect(&back, &notice))
+    act_on_job(state, path, pairs, JobAction::Promote).await
 }
 
 /// `POST /queues/{queue}/retry-selected` with one `id` field per ticked
