@@ -30,7 +30,7 @@ pub fn email(i: u64) -> NewJob {
     let data: Value = json!({
         "to": format!("customer{i:07}@example.com"),
         "template": TEMPLATES[(i % TEMPLATES.len() as u64) as usize],
-        "locale": if i % 3 == 0 { "de-DE" } else { "en-GB" },
+        "locale": if i.is_multiple_of(3) { "de-DE" } else { "en-GB" },
         "accountId": 100_000 + (i * 7919) % 900_000,
         "campaign": format!("2026-spring-{:03}", i % 250),
         "tags": ["transactional", "mail"],
@@ -53,8 +53,11 @@ fn bounce(data: &Value) -> JobError {
 /// How long each part of the fill took.
 #[derive(Debug, Clone, Copy)]
 pub struct FillTimes {
+    /// Enqueueing the jobs that are then failed.
     pub enqueue_failed: Duration,
+    /// The worker failing all of them.
     pub fail: Duration,
+    /// Enqueueing the waiting jobs.
     pub enqueue_waiting: Duration,
 }
 

@@ -15,6 +15,7 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// Reads `/proc/<pid>/status`.
     pub fn of(pid: u32) -> anyhow::Result<Self> {
         let path = format!("/proc/{pid}/status");
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
@@ -56,4 +57,26 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     };
     // USER_HZ is 100 on every Linux this runs on.
     Ok((tick(11)? + tick(12)?) / 100.0)
+}
+
+/// The kernel's count of connections dropped because a listen queue was
+/// full (`TcpExt: ListenOverflows` in `/proc/net/netstat`). System-wide,
+/// so other programs' drops count too; a rise while only the benchmark
+/// connects means the server's accept backlog was too short for the burst.
+pub fn listen_overflows() -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").context("reading /proc/net/netstat")?;
+    // Pairs of lines: "TcpExt: Name1 Name2 …" then "TcpExt: 1 2 …".
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let names = lines
+        .next()
+        .context("no TcpExt names in /proc/net/netstat")?;
+    let values = lines
+        .next()
+        .context("no TcpExt values in /proc/net/netstat")?;
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .context("no ListenOverflows in /proc/net/netstat")
 }

@@ -6,10 +6,15 @@ use std::time::Duration;
 /// are stated in.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Summary {
+    /// Samples summarised.
     pub n: usize,
+    /// Median.
     pub p50: Duration,
+    /// 95th percentile.
     pub p95: Duration,
+    /// 99th percentile: the figure the page goal is stated in.
     pub p99: Duration,
+    /// Slowest sample.
     pub max: Duration,
 }
 
@@ -25,6 +30,7 @@ fn rank(sorted: &[Duration], q: f64) -> Duration {
 }
 
 impl Summary {
+    /// Summarises samples in any order.
     pub fn of(samples: &[Duration]) -> Self {
         let mut sorted = samples.to_vec();
         sorted.sort_unstable();
