@@ -16,7 +16,7 @@ use coord::queue::redis::RedisBackend;
 use coord::queue::sql::SqlBackend;
 use coord::queue::{QueueBackend, Queues};
 use coord::time::now_ms;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -151,6 +151,35 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     })
 }
 
+/// Connections the kernel queues before the server accepts them. Every
+/// open page holds a live stream and reconnects after a restart, so
+/// hundreds arrive at once; the default of 128 made the rest retry a second
+/// later (see docs/PERFORMANCE.md).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds `addr` (`host:port`, resolved) with [`LISTEN_BACKLOG`].
+async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for resolved in tokio::net::lookup_host(addr).await? {
+        let socket = if resolved.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(resolved) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            "the address resolves to nothing",
+        )
+    }))
+}
+
 /// A connected, bound server that has not started serving yet.
 pub struct Application {
     listener: TcpListener,
@@ -171,9 +200,7 @@ impl Application {
             addr: settings.listen.clone(),
             source,
         };
-        let listener = TcpListener::bind(settings.listen.as_str())
-            .await
-            .map_err(bind_error)?;
+        let listener = listen(settings.listen.as_str()).await.map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
         Ok(Self {
             listener,

@@ -234,10 +234,10 @@ async fn measure_ticks(queues: &Queues, count: usize) -> anyhow::Result<Ticks> {
             );
             ticks.took.push(snapshot.took);
             let t = Instant::now();
-            snapshot.overview_fragments();
+            snapshot.overview_regions();
             ticks.overview_render.push(t.elapsed());
             let t = Instant::now();
-            snapshot.queues_fragments();
+            snapshot.queues_regions();
             ticks.queues_render.push(t.elapsed());
             let t = Instant::now();
             let found = listing(queues, &big, &query).await?;

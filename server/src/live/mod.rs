@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use app::{BulkProgressVm, Fragment, HealthVm, OverviewVm, QueueHealth, QueueRow, QueuesVm};
+use app::{BulkProgressVm, HealthVm, OverviewVm, QueueHealth, QueueRow, QueuesVm};
 use coord::CoordError;
 use coord::queue::{QueueCounts, QueueName, Queues};
 use coord::time::now_ms;
@@ -88,8 +88,8 @@ pub struct Snapshot {
     pub progress: HashMap<String, BulkProgressVm>,
     /// Thresholds the badges were computed with.
     pub thresholds: Option<Thresholds>,
-    overview: OnceLock<Vec<Fragment>>,
-    queues: OnceLock<Vec<Fragment>>,
+    overview: OnceLock<stream::Regions>,
+    queues: OnceLock<stream::Regions>,
 }
 
 impl Snapshot {
@@ -139,15 +139,17 @@ impl Snapshot {
     }
 
     /// The overview's regions, rendered once per snapshot for every client.
-    pub fn overview_fragments(&self) -> &[Fragment] {
+    pub fn overview_regions(&self) -> stream::Regions {
         self.overview
-            .get_or_init(|| app::overview_fragments(&self.overview_vm()))
+            .get_or_init(|| stream::regions(app::overview_fragments(&self.overview_vm())))
+            .clone()
     }
 
     /// The queues page's regions, rendered once per snapshot.
-    pub fn queues_fragments(&self) -> &[Fragment] {
+    pub fn queues_regions(&self) -> stream::Regions {
         self.queues
-            .get_or_init(|| app::queues_fragments(&self.queues_vm()))
+            .get_or_init(|| stream::regions(app::queues_fragments(&self.queues_vm())))
+            .clone()
     }
 }
 
@@ -172,7 +174,8 @@ struct Inner {
     wake: Notify,
     pending: Mutex<Pending>,
     runs: Mutex<HashMap<String, Run>>,
-    listings: stream::ListingCache,
+    listings: stream::SharedCache<crate::screens::Listing>,
+    pages: stream::SharedCache<Vec<stream::Region>>,
 }
 
 /// Stops the hub's task when the last handle to the hub is dropped.
@@ -222,7 +225,8 @@ impl Hub {
                 ..Pending::default()
             }),
             runs: Mutex::new(HashMap::new()),
-            listings: stream::ListingCache::default(),
+            listings: stream::SharedCache::default(),
+            pages: stream::SharedCache::default(),
         });
         let task = tokio::spawn(run(inner.clone()));
         Self {
@@ -253,8 +257,13 @@ impl Hub {
     }
 
     /// Job-table loads shared by the streams of one page.
-    pub fn listings(&self) -> &stream::ListingCache {
+    pub fn listings(&self) -> &stream::SharedCache<crate::screens::Listing> {
         &self.inner.listings
+    }
+
+    /// Queue pages rendered once per snapshot for all their streams.
+    pub fn pages(&self) -> &stream::SharedCache<Vec<stream::Region>> {
+        &self.inner.pages
     }
 
     /// The first real snapshot: waits (briefly) for the hub's first tick

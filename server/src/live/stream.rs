@@ -5,7 +5,7 @@
 //! snapshot, the regions whose HTML changed. Regions that only depend on
 //! the snapshot are rendered once per snapshot for all clients; a queue's
 //! job table is reloaded only when that queue changed, and clients showing
-//! the same page share one load through [`ListingCache`].
+//! the same page share one load and one rendering through [`SharedCache`].
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -77,7 +77,7 @@ struct Cursor {
     /// `Snapshot::changed` of the scope's queue when last loaded.
     loaded_at: u64,
     listing: Option<Arc<Listing>>,
-    job: Option<Vec<Fragment>>,
+    job: Option<Regions>,
 }
 
 async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
@@ -99,22 +99,16 @@ async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
         let snapshot = snapshots.borrow_and_update().clone();
         // Before the hub's first snapshot there is nothing true to show.
         if snapshot.seq > 0 {
-            for fragment in render(&hub, &queues, &scope, &snapshot, &mut cursor).await {
-                let digest = digest(&fragment.html);
-                if sent.get(fragment.id) == Some(&digest) {
+            let regions = render(&hub, &queues, &scope, &snapshot, &mut cursor).await;
+            for region in regions.iter() {
+                if sent.get(region.id) == Some(&region.digest) {
                     continue;
                 }
-                // A carriage return cannot travel in an event's data; as a
-                // character reference it means the same in HTML.
-                let html = fragment.html.replace('\r', "&#13;");
-                if tx
-                    .send(Event::default().event("swap").data(html))
-                    .await
-                    .is_err()
-                {
+                let event = Event::default().event("swap").data(region.data.as_str());
+                if tx.send(event).await.is_err() {
                     return;
                 }
-                sent.insert(fragment.id, digest);
+                sent.insert(region.id, region.digest);
             }
         }
         tokio::select! {
@@ -125,10 +119,43 @@ async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
     }
 }
 
-fn digest(html: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    html.hash(&mut hasher);
-    hasher.finish()
+/// A region ready to send: rendered, made safe for an event's data, and
+/// digested, once per snapshot for every stream that shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// The region's element id.
+    pub id: &'static str,
+    /// Its HTML as event data.
+    pub data: String,
+    /// A hash of `data`, to skip regions a client already has.
+    pub digest: u64,
+}
+
+/// The regions of one page as of one snapshot, shared by its streams.
+pub type Regions = Arc<Vec<Region>>;
+
+/// Prepares rendered fragments for sending, shared.
+pub fn regions(fragments: Vec<Fragment>) -> Regions {
+    Arc::new(prepare(fragments))
+}
+
+/// Prepares rendered fragments for sending.
+fn prepare(fragments: Vec<Fragment>) -> Vec<Region> {
+    fragments
+        .into_iter()
+        .map(|fragment| {
+            // A carriage return cannot travel in an event's data; as a
+            // character reference it means the same in HTML.
+            let data = fragment.html.replace('\r', "&#13;");
+            let mut hasher = DefaultHasher::new();
+            data.hash(&mut hasher);
+            Region {
+                id: fragment.id,
+                digest: hasher.finish(),
+                data,
+            }
+        })
+        .collect()
 }
 
 async fn render(
@@ -137,21 +164,21 @@ async fn render(
     scope: &Scope,
     snapshot: &Snapshot,
     cursor: &mut Cursor,
-) -> Vec<Fragment> {
+) -> Regions {
     match scope {
-        Scope::Overview => snapshot.overview_fragments().to_vec(),
-        Scope::Queues => snapshot.queues_fragments().to_vec(),
+        Scope::Overview => snapshot.overview_regions(),
+        Scope::Queues => snapshot.queues_regions(),
         Scope::Queue { queue, query } => {
             let Some(row) = snapshot.row(queue.as_str()).cloned() else {
                 // Not listed (yet, or the backend is down): keep the page.
-                return Vec::new();
+                return Regions::default();
             };
+            let key = format!("{}|{:?}", queue, query);
             let changed = snapshot.changed(queue.as_str());
             if cursor.listing.is_none() || changed > cursor.loaded_at {
-                let key = format!("{}|{:?}", queue, query);
                 match hub
                     .listings()
-                    .get(key, changed, || listing(queues, queue, query))
+                    .get(key.clone(), (changed, 0), || listing(queues, queue, query))
                     .await
                 {
                     Ok(fresh) => {
@@ -164,23 +191,38 @@ async fn render(
                 }
             }
             let Some(listing) = cursor.listing.clone() else {
-                return Vec::new();
+                return Regions::default();
             };
-            let loaded_at = listing.loaded_at;
-            let vm = queue_page(row, query, (*listing).clone(), snapshot);
-            app::queue_fragments(&vm, loaded_at)
+            // Every stream of this page at this snapshot, holding this
+            // listing, shows the same thing: render it once for all.
+            let version = (snapshot.seq, cursor.loaded_at);
+            let rendered = hub
+                .pages()
+                .get(key, version, || async {
+                    let loaded_at = listing.loaded_at;
+                    let vm = queue_page(row, query, (*listing).clone(), snapshot);
+                    Ok::<_, Infallible>(prepare(app::queue_fragments(&vm, loaded_at)))
+                })
+                .await;
+            match rendered {
+                Ok(regions) => regions,
+                Err(never) => match never {},
+            }
         }
         Scope::Job { queue, id } => {
             let changed = snapshot.changed(queue.as_str());
             if cursor.job.is_none() || changed > cursor.loaded_at {
                 match queues.job(queue, id).await {
                     Ok(job) => {
-                        cursor.job = Some(app::job_fragments(&job_page(&job)));
+                        cursor.job = Some(regions(app::job_fragments(&job_page(&job))));
                         cursor.loaded_at = changed;
                     }
                     Err(err @ (CoordError::JobNotFound { .. } | CoordError::QueueNotFound(_))) => {
                         tracing::debug!(error = %err, "a watched job is gone");
-                        cursor.job = Some(app::job_gone_fragments(queue.as_str(), id.as_str()));
+                        cursor.job = Some(regions(app::job_gone_fragments(
+                            queue.as_str(),
+                            id.as_str(),
+                        )));
                         cursor.loaded_at = changed;
                     }
                     Err(err) => tracing::debug!(error = %err, "cannot reload a live job"),
@@ -191,27 +233,39 @@ async fn render(
     }
 }
 
-type Slot = Arc<OnceCell<Arc<Listing>>>;
+type Slot<T> = Arc<OnceCell<Arc<T>>>;
 
-/// Job-table loads shared by every stream showing the same page: the first
-/// stream to need a version loads it, the others wait for that load.
-#[derive(Default)]
-pub struct ListingCache {
-    entries: Mutex<HashMap<String, (u64, Slot)>>,
+/// Which state an entry reflects: (snapshot or change `seq`, listing
+/// version).
+type Version = (u64, u64);
+
+/// Work shared by every stream showing the same page: the first stream to
+/// need a version of an entry computes it, the others wait for it and share
+/// the result. Used for job-table loads and for rendered queue pages.
+pub struct SharedCache<T> {
+    entries: Mutex<HashMap<String, (Version, Slot<T>)>>,
 }
 
-impl ListingCache {
-    /// The listing for `key` at `version`, loading it with `load` if no
-    /// stream has yet.
-    pub async fn get<F, Fut>(
+impl<T> Default for SharedCache<T> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> SharedCache<T> {
+    /// The value for `key` at `version`, computed with `load` if no stream
+    /// has yet. A failed load is not kept: the next caller tries again.
+    pub async fn get<F, Fut, E>(
         &self,
         key: String,
-        version: u64,
+        version: (u64, u64),
         load: F,
-    ) -> Result<Arc<Listing>, CoordError>
+    ) -> Result<Arc<T>, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Listing, CoordError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let slot = {
             let mut entries = self
@@ -224,7 +278,7 @@ impl ListingCache {
             match entries.get(&key) {
                 Some((v, slot)) if *v == version => slot.clone(),
                 _ => {
-                    let slot: Slot = Arc::new(OnceCell::new());
+                    let slot: Slot<T> = Arc::new(OnceCell::new());
                     entries.insert(key, (version, slot.clone()));
                     slot
                 }
