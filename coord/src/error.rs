@@ -39,6 +39,19 @@ pub enum CoordError {
     /// Active jobs are held by a worker's lease and cannot be removed.
     #[error("job {job} in queue {queue} is active; wait for it to finish or stall")]
     JobActive { queue: QueueName, job: JobId },
+    /// A channel name that cannot be used (empty, too long, bad characters).
+    #[error("invalid channel name {name:?}: {reason}")]
+    InvalidChannel { name: String, reason: String },
+    /// An instance name that cannot be used.
+    #[error("invalid instance name {name:?}: {reason}")]
+    InvalidInstance { name: String, reason: String },
+    /// A synced-state key that cannot be used.
+    #[error("invalid state key {key:?}: {reason}")]
+    InvalidStateKey { key: String, reason: String },
+    /// A message on a channel that is not a valid envelope or payload; it
+    /// is counted and skipped, never applied.
+    #[error("malformed message on channel {channel}: {reason}")]
+    MalformedMessage { channel: String, reason: String },
     /// The backend could not be reached when it was needed.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
@@ -64,6 +77,9 @@ impl CoordError {
             self,
             Self::InvalidQueueName { .. }
                 | Self::InvalidJobId { .. }
+                | Self::InvalidChannel { .. }
+                | Self::InvalidInstance { .. }
+                | Self::InvalidStateKey { .. }
                 | Self::InvalidOptions(_)
                 | Self::MalformedData(_)
                 | Self::InvalidWorker(_)

@@ -6,8 +6,12 @@
 //! backend is behind it, so a service can move from one to the other by
 //! configuration alone.
 
+pub mod channels;
+pub mod debounce;
 pub mod error;
+pub mod instance;
 pub mod queue;
+pub mod sync;
 pub mod time;
 
 pub use error::{CoordError, Result};

@@ -1,0 +1,1 @@
+//! Typed notification channels between service instances.

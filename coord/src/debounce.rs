@@ -1,0 +1,1 @@
+//! Debounced handlers: a burst of notifications becomes one reload.

@@ -1,0 +1,1 @@
+//! Instance identity: which process of a fleet did something.

@@ -1,0 +1,1 @@
+//! Synced state: a versioned key/value registry shared by instances.
