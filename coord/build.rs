@@ -2,4 +2,5 @@
 //! cargo rebuild `coord` when one is added or changed.
 fn main() {
     println!("cargo:rerun-if-changed=../migrations/sqlite");
+    println!("cargo:rerun-if-changed=../migrations/postgres");
 }

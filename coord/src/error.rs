@@ -48,6 +48,14 @@ pub enum CoordError {
     /// A synced-state key that cannot be used.
     #[error("invalid state key {key:?}: {reason}")]
     InvalidStateKey { key: String, reason: String },
+    /// A synced-state status that cannot be stored (empty, too long,
+    /// control characters).
+    #[error("invalid status {status:?} for state key {key:?}: {reason}")]
+    InvalidStateStatus {
+        key: String,
+        status: String,
+        reason: String,
+    },
     /// A message on a channel that is not a valid envelope or payload; it
     /// is counted and skipped, never applied.
     #[error("malformed message on channel {channel}: {reason}")]
@@ -80,6 +88,7 @@ impl CoordError {
                 | Self::InvalidChannel { .. }
                 | Self::InvalidInstance { .. }
                 | Self::InvalidStateKey { .. }
+                | Self::InvalidStateStatus { .. }
                 | Self::InvalidOptions(_)
                 | Self::MalformedData(_)
                 | Self::InvalidWorker(_)

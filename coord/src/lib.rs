@@ -10,6 +10,7 @@ pub mod channels;
 pub mod debounce;
 pub mod error;
 pub mod instance;
+pub mod instances;
 pub mod queue;
 pub mod sync;
 pub mod time;

@@ -1,0 +1,323 @@
+//! The Redis bus of the scale-out deployment: PUBLISH/SUBSCRIBE on
+//! `<prefix>:notifications:<channel>`.
+//!
+//! Each subscription (and each observer) owns one pub/sub connection and a
+//! task that reads it. A service has a handful of channels, so the extra
+//! connections cost little, and in exchange every subscription reconnects,
+//! resubscribes and reports its own `connected` state independently.
+//! Publishing goes through one shared multiplexed connection that
+//! reconnects by itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::{AsyncConnectionConfig, Client, RedisError};
+use tokio::sync::{broadcast, watch};
+
+use super::{ChannelBus, ChannelName, RawMessage, RawSubscription, SUBSCRIBER_BUFFER};
+use crate::error::{CoordError, Result};
+
+/// How long connecting (or one resubscription) may take before Redis
+/// counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a PUBLISH may take.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a subscription checks that its connection is alive; a
+/// silently dropped connection would otherwise stop notifications for good.
+const LISTENER_PING: Duration = Duration::from_secs(15);
+/// Bounds of the resubscription backoff: quick first retries so a blip
+/// costs little, capped so an outage does not hammer Redis.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Reconnection settings of the publishing connection: few retries so a
+/// publisher learns of an outage within about a second.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const RECONNECT_RETRIES: usize = 2;
+
+/// Notification channels in Redis, shared by every process that connects
+/// with the same prefix. Cheap to clone: clones share the publishing
+/// connection.
+#[derive(Clone)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    conn: ConnectionManager,
+    prefix: String,
+    /// `<prefix>:notifications:`, what every channel of this bus starts with.
+    base: String,
+}
+
+/// Shows the prefix, never the URL (it may hold a password).
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus")
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one pub/sub connection listens to.
+#[derive(Clone, Debug)]
+enum Target {
+    Channel(String),
+    Pattern(String),
+}
+
+impl RedisBus {
+    /// Connects (`redis://` or `rediss://` URL) and checks with `PING`
+    /// within 5 s, so a misconfigured URL fails at start-up rather than at
+    /// the first change. Channels live under `prefix`, so several
+    /// deployments (or tests) can share one Redis.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        validate_prefix(prefix)?;
+        let client = Client::open(url)
+            .map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL: {e}")))?;
+        let setup = async {
+            let probe_config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(CONNECT_TIMEOUT));
+            let mut probe = client
+                .get_multiplexed_async_connection_with_config(&probe_config)
+                .await?;
+            redis::cmd("PING").query_async::<()>(&mut probe).await?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(RECONNECT_TIMEOUT))
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_number_of_retries(RECONNECT_RETRIES)
+                .set_max_delay(Duration::from_secs(1));
+            ConnectionManager::new_with_config(client.clone(), config).await
+        };
+        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                return Err(CoordError::Unavailable(format!("cannot reach Redis: {e}")));
+            }
+            Err(_) => {
+                return Err(CoordError::Unavailable(format!(
+                    "cannot reach Redis: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                conn,
+                prefix: prefix.to_owned(),
+                base: format!("{prefix}:notifications:"),
+            }),
+        })
+    }
+
+    /// The Redis channel a channel name maps to.
+    pub fn redis_channel(&self, channel: &ChannelName) -> String {
+        format!("{}{}", self.inner.base, channel.as_str())
+    }
+
+    /// Receives every message on Redis channels matching a glob `pattern`
+    /// (PSUBSCRIBE), with full Redis channel names, for a dashboard that
+    /// watches more than this bus's prefix.
+    pub async fn observe_pattern(&self, pattern: &str) -> Result<RawSubscription> {
+        self.start(Target::Pattern(pattern.to_owned()), String::new())
+            .await
+    }
+
+    /// How many connections (of any process) subscribe to `channel` right
+    /// now (`PUBSUB NUMSUB`), for the dashboard; pattern observers are not
+    /// included.
+    pub async fn subscriber_count(&self, channel: &ChannelName) -> Result<u64> {
+        let (_, count): (String, u64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(self.redis_channel(channel))
+            .query_async(&mut self.inner.conn.clone())
+            .await
+            .map_err(map_err)?;
+        Ok(count)
+    }
+
+    /// Subscribes once (so the caller knows messages published from now on
+    /// arrive), then hands the connection to a listener task.
+    async fn start(&self, target: Target, strip: String) -> Result<RawSubscription> {
+        let first = open(&self.inner.client, &target).await.map_err(map_err)?;
+        let (tx, rx) = broadcast::channel(SUBSCRIBER_BUFFER);
+        let (connected_tx, connected) = watch::channel(true);
+        let task = tokio::spawn(listen(
+            self.inner.client.clone(),
+            target,
+            strip,
+            tx,
+            connected_tx,
+            first,
+        ));
+        Ok(RawSubscription {
+            rx,
+            filter: None,
+            connected,
+            _connected_tx: None,
+            task: Some(task.abort_handle()),
+        })
+    }
+}
+
+#[async_trait]
+impl ChannelBus for RedisBus {
+    async fn publish(&self, channel: &ChannelName, message: &str) -> Result<()> {
+        redis::cmd("PUBLISH")
+            .arg(self.redis_channel(channel))
+            .arg(message)
+            .query_async::<()>(&mut self.inner.conn.clone())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn subscribe(&self, channel: &ChannelName) -> Result<RawSubscription> {
+        let name = self.redis_channel(channel);
+        self.start(Target::Channel(name), self.inner.base.clone())
+            .await
+    }
+
+    async fn observe(&self) -> Result<RawSubscription> {
+        let pattern = format!("{}*", self.inner.base);
+        self.start(Target::Pattern(pattern), self.inner.base.clone())
+            .await
+    }
+}
+
+/// Opens a pub/sub connection listening to `target`. Bounded in time
+/// because a pub/sub connection has no timeouts of its own.
+async fn open(client: &Client, target: &Target) -> redis::RedisResult<PubSub> {
+    let attempt = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        match target {
+            Target::Channel(c) => pubsub.subscribe(c).await?,
+            Target::Pattern(p) => pubsub.psubscribe(p).await?,
+        }
+        Ok(pubsub)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "subscribing to notifications timed out",
+        ))),
+    }
+}
+
+/// Forwards every message of `target` to the subscription and keeps
+/// `connected` up to date. Reconnects with backoff when Redis goes away;
+/// messages published meanwhile are lost, which is why `connected` exists:
+/// a caller polls while it is `false` and catches up after. Runs until the
+/// subscription is dropped (aborted).
+async fn listen(
+    client: Client,
+    target: Target,
+    strip: String,
+    sender: broadcast::Sender<RawMessage>,
+    connected: watch::Sender<bool>,
+    first: PubSub,
+) {
+    let mut pubsub = Some(first);
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let current = match pubsub.take() {
+            Some(p) => p,
+            None => match open(&client, &target).await {
+                Ok(p) => {
+                    tracing::info!(target = ?target, "notification subscription restored");
+                    p
+                }
+                Err(e) => {
+                    tracing::warn!(target = ?target, error = %e, "cannot resubscribe to notifications; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            },
+        };
+        backoff = BACKOFF_MIN;
+        // Notify only on a real change, so a watcher's `changed()` means
+        // "the connection went down or came back", never a no-op.
+        connected.send_if_modified(|up| !std::mem::replace(up, true));
+        let (mut sink, mut stream) = current.split();
+        let mut ping = tokio::time::interval(LISTENER_PING);
+        ping.reset();
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => {
+                        let name = msg.get_channel_name();
+                        let channel = name.strip_prefix(strip.as_str()).unwrap_or(name);
+                        let payload = String::from_utf8_lossy(msg.get_payload_bytes());
+                        // No receiver only means the subscription is being dropped.
+                        let _ = sender.send(RawMessage {
+                            channel: channel.into(),
+                            payload: payload.into(),
+                        });
+                    }
+                    None => break,
+                },
+                _ = ping.tick() => {
+                    let alive = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(alive, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+            }
+        }
+        connected.send_if_modified(|up| std::mem::replace(up, false));
+        tracing::warn!(target = ?target, "notification subscription lost; reconnecting");
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Rejects prefixes that would break the channel layout or the observer's
+/// pattern: glob characters would match other deployments' channels,
+/// whitespace is unreadable in `redis-cli`.
+fn validate_prefix(prefix: &str) -> Result<()> {
+    if prefix.is_empty() {
+        return Err(CoordError::InvalidOptions(
+            "the Redis key prefix must not be empty".into(),
+        ));
+    }
+    if prefix.chars().any(|c| {
+        matches!(c, '{' | '}' | '*' | '?' | '[' | ']' | '\\') || c.is_whitespace() || c.is_control()
+    }) {
+        return Err(CoordError::InvalidOptions(format!(
+            "the Redis key prefix {prefix:?} must not contain braces, glob characters or whitespace"
+        )));
+    }
+    Ok(())
+}
+
+/// Connection failures become `Unavailable` (the caller may retry later or
+/// fall back to polling); anything else is a command error.
+fn map_err(e: RedisError) -> CoordError {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        CoordError::Unavailable(format!("Redis: {e}"))
+    } else {
+        CoordError::Redis(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_checked() {
+        assert!(validate_prefix("switchyard").is_ok());
+        assert!(validate_prefix("a:b-c").is_ok());
+        for bad in ["", "a*", "a?", "a[b]", "a b", "a{b"] {
+            assert!(matches!(
+                validate_prefix(bad),
+                Err(CoordError::InvalidOptions(_))
+            ));
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The Redis registry of the scale-out deployment.
+//!
+//! Keys (all under the deployment's prefix `<p>`):
+//!
+//! - `<p>:instance:<id>` string: the instance's latest [`InstanceReport`] as
+//!   JSON (camelCase), written with a time to live (`PX`). Its existence is
+//!   the liveness signal: Redis deletes it when the instance stops
+//!   refreshing it, with nobody having to clean up after a crash;
+//! - `<p>:instances` hash: instance id → the same JSON. It is the
+//!   membership list (listing needs no `SCAN`) and keeps the last report of
+//!   an instance whose key expired, so the dashboard can still show what a
+//!   crashed instance last said. Fields are removed by a graceful leave, or
+//!   by whoever lists once the instance has been silent for `forget_after`.
+//!
+//! Every command touches one key, so the layout works on Redis Cluster
+//! without hash tags; the two writes of a heartbeat are pipelined, not
+//! atomic, and the next heartbeat repairs a half-applied one.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncConnectionConfig, Client, RedisError};
+
+use super::{InstanceRegistry, InstanceReport, InstanceView, Thresholds};
+use crate::error::{CoordError, Result};
+use crate::instance::InstanceId;
+
+/// How long `connect` may take before Redis counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one command may take. Short: a heartbeat that cannot be written
+/// within a second or two is better retried at the next interval.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one reconnection attempt may take.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Reconnection attempts per failing command; the heartbeat loop is the
+/// real retry, so a command reports an outage quickly.
+const RECONNECT_RETRIES: usize = 1;
+
+/// Instance reports in Redis, shared by every process of a fleet that uses
+/// the same Redis and prefix. Cheap to clone (one multiplexed connection).
+#[derive(Clone)]
+pub struct RedisRegistry {
+    conn: ConnectionManager,
+    prefix: String,
+    members_key: String,
+}
+
+/// Shows where the registry keeps its state, never the URL (credentials).
+impl std::fmt::Debug for RedisRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRegistry")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRegistry {
+    /// Connects and checks the server with `PING` within 5 s, so a
+    /// dashboard or service with a wrong URL fails at start-up.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        let registry = Self::connect_lazy(url, prefix)?;
+        let mut conn = registry.conn.clone();
+        let client = open(url)?;
+        let probe = async {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(CONNECT_TIMEOUT));
+            let mut probe = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("PING").query_async::<()>(&mut probe).await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, probe).await {
+            Ok(Ok(())) => Ok(registry),
+            Ok(Err(e)) => Err(CoordError::Unavailable(format!("cannot reach Redis: {e}"))),
+            Err(_) => Err(CoordError::Unavailable(format!(
+                "cannot reach Redis: no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// Sets up without touching the network, so an instance can start (and
+    /// start heartbeating) while Redis is still down: its heartbeats fail
+    /// and are retried until Redis comes up. Only a malformed URL or prefix
+    /// is an error here.
+    pub fn connect_lazy(url: &str, prefix: &str) -> Result<Self> {
+        let client = open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(RECONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(map_err)?;
+        Self::with_connection(conn, prefix)
+    }
+
+    /// Shares a connection the service already has (one connection per
+    /// process instead of one per component).
+    pub fn with_connection(conn: ConnectionManager, prefix: &str) -> Result<Self> {
+        validate_prefix(prefix)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+            members_key: format!("{prefix}:instances"),
+        })
+    }
+
+    /// The key of one instance's live entry, for tools that inspect Redis.
+    pub fn instance_key(&self, id: &InstanceId) -> String {
+        format!("{}:instance:{}", self.prefix, id.as_str())
+    }
+
+    /// The hash listing every known instance.
+    pub fn members_key(&self) -> &str {
+        &self.members_key
+    }
+}
+
+#[async_trait]
+impl InstanceRegistry for RedisRegistry {
+    async fn heartbeat(&self, report: &InstanceReport, ttl: Duration) -> Result<()> {
+        report.validate()?;
+        let json = serde_json::to_string(report)
+            .map_err(|e| CoordError::Corrupt(format!("cannot encode instance report: {e}")))?;
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        // The membership first: if only it lands, the instance shows as
+        // gone for one interval rather than not at all.
+        redis::pipe()
+            .cmd("HSET")
+            .arg(&self.members_key)
+            .arg(report.id.as_str())
+            .arg(&json)
+            .ignore()
+            .cmd("SET")
+            .arg(self.instance_key(&report.id))
+            .arg(&json)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn leave(&self, id: &InstanceId) -> Result<()> {
+        redis::pipe()
+            .cmd("DEL")
+            .arg(self.instance_key(id))
+            .ignore()
+            .cmd("HDEL")
+            .arg(&self.members_key)
+            .arg(id.as_str())
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn list(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<InstanceView>> {
+        thresholds.validate()?;
+        let mut conn = self.conn.clone();
+        let members: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(&self.members_key)
+            .query_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        let mut reports = Vec::with_capacity(members.len());
+        for (field, json) in members {
+            match serde_json::from_str::<InstanceReport>(&json) {
+                Ok(report) if report.id.as_str() == field => reports.push(report),
+                // One bad entry must not hide the rest of the fleet; it is
+                // left in place for someone to inspect.
+                Ok(report) => tracing::warn!(
+                    field,
+                    id = %report.id,
+                    "instance entry filed under another id; skipped"
+                ),
+                Err(e) => tracing::warn!(field, error = %e, "corrupt instance entry; skipped"),
+            }
+        }
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut exists = redis::pipe();
+        for report in &reports {
+            exists.cmd("EXISTS").arg(self.instance_key(&report.id));
+        }
+        let present: Vec<bool> = exists.query_async(&mut conn).await.map_err(map_err)?;
+        if present.len() != reports.len() {
+            return Err(CoordError::Corrupt(format!(
+                "asked about {} instance keys, Redis answered {}",
+                reports.len(),
+                present.len()
+            )));
+        }
+        let mut views = Vec::with_capacity(reports.len());
+        let mut forget = Vec::new();
+        for (report, present) in reports.into_iter().zip(present) {
+            match thresholds.judge(now_ms, report.heartbeat_at, !present) {
+                Some((status, heartbeat_age_ms)) => views.push(InstanceView {
+                    report,
+                    status,
+                    heartbeat_age_ms,
+                }),
+                None => forget.push(report.id),
+            }
+        }
+        if !forget.is_empty() {
+            // An instance that comes back between the check and this HDEL
+            // re-adds itself with its next heartbeat.
+            redis::cmd("HDEL")
+                .arg(&self.members_key)
+                .arg(forget.iter().map(InstanceId::as_str).collect::<Vec<_>>())
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(map_err)?;
+        }
+        views.sort_by(|a, b| a.report.id.cmp(&b.report.id));
+        Ok(views)
+    }
+}
+
+fn open(url: &str) -> Result<Client> {
+    Client::open(url).map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL: {e}")))
+}
+
+fn validate_prefix(prefix: &str) -> Result<()> {
+    if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(CoordError::InvalidOptions(format!(
+            "the Redis key prefix {prefix:?} must be non-empty without whitespace"
+        )));
+    }
+    Ok(())
+}
+
+fn map_err(e: RedisError) -> CoordError {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        CoordError::Unavailable(format!("Redis: {e}"))
+    } else {
+        CoordError::Redis(e)
+    }
+}
