@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod components;
+pub mod fleet;
 pub mod vm;
 
 use leptos::prelude::*;
