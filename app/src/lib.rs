@@ -16,9 +16,11 @@ pub mod vm;
 use leptos::prelude::*;
 
 use components::{
-    ConfigTable, HealthRegion, JobDetail, JobsRegion, Notice, ProgressRegion, QueueHeader,
-    QueuesRegion, SearchForm, Section, Shell, ThroughputRegion, TotalsRegion,
+    ChannelsRegion, ConfigTable, HealthRegion, InstancesRegion, JobDetail, JobsRegion, Notice,
+    ProgressRegion, QueueHeader, QueuesRegion, SearchForm, Section, Shell, ThroughputRegion,
+    TotalsRegion,
 };
+pub use fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm, MessageRow};
 pub use vm::{
     AttemptVm, BulkProgressVm, ConfigEntry, ConfigVm, HealthVm, JobFilterVm, JobPageVm, JobRow,
     MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES, StateCounts,
@@ -57,6 +59,11 @@ fn document(view: impl RenderHtml) -> String {
 pub const OVERVIEW_EVENTS: &str = "/events/overview";
 /// The live stream of the queues page.
 pub const QUEUES_EVENTS: &str = "/events/queues";
+
+/// The live stream of the channels page.
+pub const CHANNELS_EVENTS: &str = "/events/channels";
+/// The live stream of the instances page.
+pub const INSTANCES_EVENTS: &str = "/events/instances";
 
 /// The overview served at `/`: backend health, totals across queues, the
 /// alerts slot and per-queue throughput charts.
@@ -131,6 +138,65 @@ pub fn queues_fragments(vm: &QueuesVm) -> Vec<Fragment> {
         ),
         fragment("queues", view! { <QueuesRegion vm=vm.clone() /> }),
     ]
+}
+
+/// The channels page (`/channels`): the notification bus as the
+/// dashboard observes it, one card per channel. Read-only, so it reloads
+/// itself without scripts.
+pub fn render_channels_page(vm: &ChannelsVm) -> String {
+    let vm = vm.clone();
+    document(view! {
+        <Shell
+            title="Channels · Switchyard".to_string()
+            section=Section::Channels
+            live=CHANNELS_EVENTS.to_string()
+            reload=true
+        >
+            <section class="channels-page">
+                <h1>"Channels"</h1>
+                <ChannelsRegion vm=vm />
+            </section>
+        </Shell>
+    })
+}
+
+/// The live regions of the channels page: one, `channels`, holding the bus
+/// line and every channel (a rate changes every second, so all of it is
+/// live).
+pub fn channels_fragments(vm: &ChannelsVm) -> Vec<Fragment> {
+    vec![fragment(
+        "channels",
+        view! { <ChannelsRegion vm=vm.clone() /> },
+    )]
+}
+
+/// The instances page (`/instances`): one row per instance against the
+/// database's latest version and hash. Read-only, so it reloads itself
+/// without scripts.
+pub fn render_instances_page(vm: &InstancesVm) -> String {
+    let vm = vm.clone();
+    document(view! {
+        <Shell
+            title="Instances · Switchyard".to_string()
+            section=Section::Instances
+            live=INSTANCES_EVENTS.to_string()
+            reload=true
+        >
+            <section class="instances-page">
+                <h1>"Instances"</h1>
+                <InstancesRegion vm=vm />
+            </section>
+        </Shell>
+    })
+}
+
+/// The live regions of the instances page: one, `instances`, holding the
+/// database line, the table and its legend.
+pub fn instances_fragments(vm: &InstancesVm) -> Vec<Fragment> {
+    vec![fragment(
+        "instances",
+        view! { <InstancesRegion vm=vm.clone() /> },
+    )]
 }
 
 /// One queue's page: header and tabs, retry progress, search, and a page
@@ -695,5 +761,324 @@ mod tests {
             !html.contains("data-live"),
             "error pages are static: {html}"
         );
+    }
+
+    const HOSTILE: &str = "<script>alert(1)</script>";
+
+    fn channel(name: &str, malformed: u64) -> ChannelRow {
+        ChannelRow {
+            name: name.into(),
+            per_second: 12.345,
+            total: 1_234_567,
+            malformed,
+            subscribers: Some(3),
+            by_instance: (0..7)
+                .map(|i| (format!("api-{i}"), 100 - i as u64))
+                .collect(),
+            per_minute: (0..60)
+                .map(|i| (1_795_430_040_000 + i * 60_000, i as u64))
+                .collect(),
+            last_messages: vec![
+                MessageRow {
+                    at: 1_795_433_640_000,
+                    instance: Some("api-1".into()),
+                    change_type: Some("updated".into()),
+                    preview: r#"{"keys":["flags"]}"#.into(),
+                    malformed: false,
+                },
+                MessageRow {
+                    at: 1_795_433_639_000,
+                    instance: None,
+                    change_type: None,
+                    preview: HOSTILE.into(),
+                    malformed: true,
+                },
+            ],
+        }
+    }
+
+    fn channels_vm(channels: Vec<ChannelRow>, connected: bool) -> ChannelsVm {
+        ChannelsVm {
+            bus: "redis".into(),
+            connected,
+            channels,
+        }
+    }
+
+    #[test]
+    fn channels_page_is_a_full_live_document() {
+        let vm = channels_vm(
+            vec![
+                channel("sw:notifications:config.flags", 0),
+                channel("jobs", 2),
+            ],
+            true,
+        );
+        let html = render_channels_page(&vm);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Channels · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/channels""#), "{html}");
+        assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
+        assert!(html.contains(r#"aria-current="page""#), "{html}");
+        assert!(html.contains(r#"href="/channels""#), "{html}");
+        assert!(html.contains(r#"href="/instances""#), "{html}");
+        assert!(html.contains("Bus redis: connected"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="channel-sw:notifications:config.flags""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="channel-jobs""#), "{html}");
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-rate">12.3</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-total">1,234,567</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-subscribers">3</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="channel-messages""#),
+            "{html}"
+        );
+        // Malformed is flagged only where there are some.
+        assert_eq!(html.matches(r#"class="stat flagged""#).count(), 1, "{html}");
+        // 60 bars per channel, top 5 senders and the rest summed up.
+        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert!(html.contains("api-4"), "{html}");
+        assert!(!html.contains("api-5"), "{html}");
+        assert!(html.contains("+2 more (189 messages)"), "{html}");
+        assert!(
+            html.contains("Last hour: 1,770 messages · peak 59/min"),
+            "{html}"
+        );
+        // Messages: time, sender, change type, malformed mark.
+        assert!(html.contains(r#"datetime="2026-11-23T"#), "{html}");
+        assert!(html.contains("updated"), "{html}");
+        assert!(html.contains("unknown sender"), "{html}");
+        assert!(html.contains(r#"class="msg malformed""#), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="message-malformed""#),
+            "{html}"
+        );
+        let fragments = channels_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["channels"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn channels_page_escapes_foreign_names_and_payloads() {
+        let mut hostile = channel(HOSTILE, 1);
+        hostile.by_instance = vec![(HOSTILE.into(), 1)];
+        hostile.last_messages[0].instance = Some(HOSTILE.into());
+        hostile.last_messages[0].change_type = Some(HOSTILE.into());
+        hostile.subscribers = None;
+        hostile.per_second = f64::NAN;
+        let html = render_channels_page(&channels_vm(vec![hostile], false));
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("Bus redis: not connected"), "{html}");
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-subscribers">–</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-rate">–</dd>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn channels_page_without_traffic_says_where_it_comes_from() {
+        let html = render_channels_page(&channels_vm(vec![], true));
+        assert!(html.contains("No channel traffic yet"), "{html}");
+        assert!(
+            html.contains("<code>&lt;prefix&gt;:notifications:&lt;channel&gt;</code>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"<div id="channels""#), "{html}");
+        let down = render_channels_page(&channels_vm(vec![], false));
+        assert!(!down.contains("No channel traffic yet"), "{down}");
+        assert!(down.contains("until the dashboard reconnects"), "{down}");
+    }
+
+    fn instance(id: &str, state: InstanceState, hash_matches: Option<bool>) -> InstanceRow {
+        InstanceRow {
+            id: id.into(),
+            role: "api".into(),
+            version: "0.1.0".into(),
+            state,
+            heartbeat_age_ms: 4_000,
+            uptime_ms: 3 * 3_600_000 + 5 * 60_000,
+            applied_version: 40,
+            lag_changes: Some(2),
+            lag_ms: Some(4_200),
+            state_hash: "0123456789abcdef".into(),
+            hash_matches,
+            received: 1_204,
+            skipped_self: 12,
+            processed: 1_192,
+            malformed: 0,
+            batches: 7,
+            last_reload_ms: Some(1.25),
+            last_error: None,
+            bus_connected: true,
+            polling: false,
+        }
+    }
+
+    fn instances_vm(instances: Vec<InstanceRow>) -> InstancesVm {
+        InstancesVm {
+            latest_version: Some(42),
+            latest_hash: Some("fedcba9876543210".into()),
+            stale_after_ms: 15_000,
+            instances,
+        }
+    }
+
+    #[test]
+    fn instances_page_is_a_full_live_document() {
+        let mut synced = instance("api-1", InstanceState::Live, Some(true));
+        synced.applied_version = 42;
+        synced.lag_changes = Some(0);
+        synced.lag_ms = None;
+        let vm = instances_vm(vec![synced, instance("api-2", InstanceState::Live, None)]);
+        let html = render_instances_page(&vm);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Instances · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/instances""#), "{html}");
+        assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
+        assert!(
+            html.contains("Database at version 42, hash fedcba98"),
+            "{html}"
+        );
+        assert!(
+            html.contains("Stale after 15 s without a heartbeat"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="instance-row-api-1""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="instance-row-api-2""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="badge live""#), "{html}");
+        assert!(html.contains(">42 / 42<"), "{html}");
+        assert!(html.contains(">40 / 42<"), "{html}");
+        assert!(html.contains(">up to date<"), "{html}");
+        assert!(html.contains(">2 changes · 4.2 s<"), "{html}");
+        assert!(html.contains(">01234567<"), "{html}");
+        assert!(!html.contains(">0123456789abcdef<"), "{html}");
+        assert!(html.contains(">matches<"), "{html}");
+        assert!(html.contains(">behind<"), "{html}");
+        assert!(html.contains("1,204"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="instance-counters""#),
+            "{html}"
+        );
+        assert!(html.contains(">3 h 5 min<"), "{html}");
+        assert!(html.contains(">4 s ago<"), "{html}");
+        assert!(
+            html.contains(">1.2 ms<") || html.contains(">1.3 ms<"),
+            "{html}"
+        );
+        assert!(html.contains(">connected<"), "{html}");
+        assert!(!html.contains("attention"), "all healthy: {html}");
+        let fragments = instances_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["instances"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn stale_gone_and_drifted_instances_are_highlighted() {
+        let mut polling = instance("api-4", InstanceState::Live, Some(true));
+        polling.bus_connected = false;
+        polling.polling = true;
+        let html = render_instances_page(&instances_vm(vec![
+            instance("api-1", InstanceState::Stale, None),
+            instance("api-2", InstanceState::Live, Some(false)),
+            instance("api-3", InstanceState::Gone, None),
+            polling,
+        ]));
+        assert_eq!(html.matches(r#"class="attention""#).count(), 3, "{html}");
+        assert!(
+            html.contains(r#"<tr data-test-id="instance-row-api-4" class="">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="badge stale""#), "{html}");
+        assert!(html.contains(r#"class="badge gone""#), "{html}");
+        assert!(html.contains(r#"class="badge drifted""#), "{html}");
+        assert!(html.contains(">Stale<"), "{html}");
+        assert!(html.contains(">Gone<"), "{html}");
+        assert!(html.contains(">drifted<"), "{html}");
+        assert!(html.contains(">polling<"), "{html}");
+    }
+
+    #[test]
+    fn instances_page_escapes_ids_and_errors_and_truncates_errors() {
+        let mut row = instance(HOSTILE, InstanceState::Live, Some(true));
+        row.last_error = Some(format!("{HOSTILE}{}", "x".repeat(200)));
+        row.malformed = 3;
+        let html = render_instances_page(&instances_vm(vec![row]));
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("…</span>"), "{html}");
+        assert!(!html.contains(&format!("{}<", "x".repeat(200))), "{html}");
+        assert!(html.contains(r#"class="counter flagged""#), "{html}");
+    }
+
+    #[test]
+    fn instances_page_without_instances_or_database() {
+        let html = render_instances_page(&instances_vm(vec![]));
+        assert!(html.contains("No instances heartbeat yet"), "{html}");
+        assert!(html.contains(r#"<div id="instances""#), "{html}");
+        let vm = InstancesVm {
+            latest_version: None,
+            latest_hash: None,
+            stale_after_ms: 1_500,
+            instances: vec![instance("api-1", InstanceState::Live, None)],
+        };
+        let html = render_instances_page(&vm);
+        assert!(html.contains("Database unreachable"), "{html}");
+        assert!(html.contains(">40 / ?<"), "{html}");
+        assert!(html.contains(">unknown<"), "{html}");
+        assert!(html.contains("Stale after 1.5 s"), "{html}");
     }
 }

@@ -16,6 +16,7 @@ pub mod enqueue;
 pub mod error;
 pub mod extract;
 pub mod flash;
+pub mod fleet;
 pub mod live;
 pub mod router;
 pub mod screens;

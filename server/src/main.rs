@@ -10,6 +10,7 @@ use server::cli::{Cli, Command};
 use server::configuration::Settings;
 use server::demo::Demo;
 use server::error::one_line;
+use server::fleet::demo::FleetDemo;
 use server::startup::Application;
 use server::{enqueue, telemetry};
 
@@ -76,11 +77,13 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     tracing::debug!(?settings, "starting");
     let app = Application::build(&settings).await?;
     let demo = if demo {
-        Some(
-            Demo::start(&app.state().queues)
-                .await
-                .context("cannot start the demo")?,
-        )
+        let queues = Demo::start(&app.state().queues)
+            .await
+            .context("cannot start the demo")?;
+        let instances = FleetDemo::start(&app.state().fleet)
+            .await
+            .context("cannot start the demo instances")?;
+        Some((queues, instances))
     } else {
         None
     };
@@ -100,8 +103,9 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal())
         .await
         .context("server failed")?;
-    if let Some(demo) = demo {
-        demo.stop(DEMO_GRACE).await;
+    if let Some((queues, instances)) = demo {
+        instances.stop().await;
+        queues.stop(DEMO_GRACE).await;
     }
     Ok(())
 }

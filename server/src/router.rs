@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .route("/queues/{queue}", get(pages::queue))
         .route("/queues/{queue}/find", get(pages::find))
         .route("/queues/{queue}/jobs/{id}", get(pages::job))
+        .route("/channels", get(pages::channels))
+        .route("/instances", get(pages::instances))
         .route("/config", get(pages::config))
         .route("/style.css", get(pages::stylesheet))
         .route("/app.js", get(pages::script))
@@ -59,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         // Live updates (server-sent events), one stream per page scope
         .route("/events/overview", get(events::overview))
         .route("/events/queues", get(events::queues))
+        .route("/events/channels", get(events::channels))
+        .route("/events/instances", get(events::instances))
         .route("/events/queues/{queue}", get(events::queue))
         .route("/events/queues/{queue}/jobs/{id}", get(events::job))
         // Health

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::configuration::Settings;
 use crate::db::{Database, DbError};
+use crate::fleet::Fleet;
 use crate::live::{Hub, Thresholds};
 use crate::router::router;
 use crate::secret::SecretUrl;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub hub: Hub,
     /// The effective settings (for the configuration page).
     pub settings: Arc<Settings>,
+    /// Notification channels, instances and synced state.
+    pub fleet: Fleet,
 }
 
 /// Why the server could not start. Each message names what was being
@@ -68,6 +71,12 @@ pub enum StartupError {
         url: SecretUrl,
         /// What went wrong.
         source: DbError,
+    },
+    /// The notification bus or instance registry could not be started.
+    #[error("cannot start the notification bus")]
+    Fleet {
+        /// What went wrong.
+        source: CoordError,
     },
     /// The listen address is invalid or taken.
     #[error("cannot listen on {addr}")]
@@ -143,11 +152,20 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
             warning_failure_rate: settings.warning_failure_rate,
         },
     );
+    let redis = settings
+        .redis_url
+        .as_ref()
+        .map(|url| (url.expose(), settings.redis_prefix.as_str()));
+    let fleet = Fleet::start(redis, &db, hub.poker())
+        .await
+        .map_err(|source| StartupError::Fleet { source })?;
+    hub.attach_fleet(fleet.clone());
     Ok(AppState {
         queues,
         db,
         hub,
         settings: Arc::new(settings.clone()),
+        fleet,
     })
 }
 

@@ -8,13 +8,17 @@
 //! component, rendered alone, and the page's script swaps it in by id, so
 //! the markup of a live update and of a full page load is written once.
 
+mod channels;
 mod config;
+mod instances;
 mod job;
 mod jobs;
 mod overview;
 mod queues;
 
+pub use channels::ChannelsRegion;
 pub use config::ConfigTable;
+pub use instances::InstancesRegion;
 pub use job::JobDetail;
 pub use jobs::{JobsRegion, ProgressRegion, QueueHeader, SearchForm};
 pub use overview::{ThroughputRegion, TotalsRegion};
@@ -31,6 +35,10 @@ pub enum Section {
     Overview,
     /// `/queues…`
     Queues,
+    /// `/channels`
+    Channels,
+    /// `/instances`
+    Instances,
     /// `/config`
     Config,
     /// Pages outside the navigation (errors).
@@ -58,6 +66,8 @@ pub fn Shell(
     let nav = [
         (Section::Overview, "/", "Overview"),
         (Section::Queues, "/queues", "Queues"),
+        (Section::Channels, "/channels", "Channels"),
+        (Section::Instances, "/instances", "Instances"),
         (Section::Config, "/config", "Configuration"),
     ];
     let is_live = live.is_some();

@@ -482,3 +482,24 @@ impl Drop for Replica {
         }
     }
 }
+
+impl From<ReplicaStatus> for crate::instances::SyncReport {
+    /// What an instance's heartbeat carries about its sync.
+    fn from(s: ReplicaStatus) -> Self {
+        Self {
+            applied_version: s.applied_version,
+            latest_version: s.latest_version,
+            state_hash: s.state_hash,
+            last_sync_at: s.last_sync_at,
+            notifications_received: s.received,
+            skipped_self: s.skipped_self,
+            processed: s.processed,
+            malformed: s.malformed,
+            debounce_batches: s.batches,
+            processing_latency_ms: s.last_reload_ms,
+            last_error: s.last_error,
+            bus_connected: s.bus_connected,
+            polling: s.polling,
+        }
+    }
+}

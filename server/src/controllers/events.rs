@@ -19,6 +19,16 @@ pub async fn overview(State(state): State<AppState>) -> Events {
     open(state, Scope::Overview)
 }
 
+/// `GET /events/channels`.
+pub async fn channels(State(state): State<AppState>) -> Events {
+    open(state, Scope::Channels)
+}
+
+/// `GET /events/instances`.
+pub async fn instances(State(state): State<AppState>) -> Events {
+    open(state, Scope::Instances)
+}
+
 /// `GET /events/queues`.
 pub async fn queues(State(state): State<AppState>) -> Events {
     open(state, Scope::Queues)

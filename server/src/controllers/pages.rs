@@ -133,6 +133,19 @@ pub async fn find(
     Ok(Redirect::to(&format!("/queues/{queue}/jobs/{id}")))
 }
 
+/// `GET /channels`: traffic on every notification channel under the
+/// prefix, as observed since the server started.
+pub async fn channels(State(state): State<AppState>) -> Html<String> {
+    let vm = state.fleet.channels().await;
+    Html(app::render_channels_page(&vm))
+}
+
+/// `GET /instances`: every instance with its heartbeat and sync status.
+pub async fn instances(State(state): State<AppState>) -> Html<String> {
+    let vm = state.fleet.instances().await;
+    Html(app::render_instances_page(&vm))
+}
+
 /// `GET /config`: the effective settings, passwords hidden.
 pub async fn config(State(state): State<AppState>) -> Html<String> {
     Html(app::render_config_page(&config_page(&state.settings)))

@@ -88,8 +88,14 @@ pub struct Snapshot {
     pub progress: HashMap<String, BulkProgressVm>,
     /// Thresholds the badges were computed with.
     pub thresholds: Option<Thresholds>,
+    /// Channel traffic, when the fleet is attached.
+    pub channels: Option<app::fleet::ChannelsVm>,
+    /// Instances and their sync status, when the fleet is attached.
+    pub instances: Option<app::fleet::InstancesVm>,
     overview: OnceLock<stream::Regions>,
     queues: OnceLock<stream::Regions>,
+    channels_regions: OnceLock<stream::Regions>,
+    instances_regions: OnceLock<stream::Regions>,
 }
 
 impl Snapshot {
@@ -145,6 +151,28 @@ impl Snapshot {
             .clone()
     }
 
+    /// The channels page's regions, rendered once per snapshot.
+    pub fn channels_regions(&self) -> stream::Regions {
+        self.channels_regions
+            .get_or_init(|| {
+                stream::regions(app::channels_fragments(
+                    &self.channels.clone().unwrap_or_default(),
+                ))
+            })
+            .clone()
+    }
+
+    /// The instances page's regions, rendered once per snapshot.
+    pub fn instances_regions(&self) -> stream::Regions {
+        self.instances_regions
+            .get_or_init(|| {
+                stream::regions(app::instances_fragments(
+                    &self.instances.clone().unwrap_or_default(),
+                ))
+            })
+            .clone()
+    }
+
     /// The queues page's regions, rendered once per snapshot.
     pub fn queues_regions(&self) -> stream::Regions {
         self.queues
@@ -163,6 +191,8 @@ struct Run {
 struct Pending {
     queues: HashSet<String>,
     all: bool,
+    /// Something outside the queues changed (channel traffic).
+    other: bool,
 }
 
 struct Inner {
@@ -176,6 +206,7 @@ struct Inner {
     runs: Mutex<HashMap<String, Run>>,
     listings: stream::SharedCache<crate::screens::Listing>,
     pages: stream::SharedCache<Vec<stream::Region>>,
+    fleet: OnceLock<crate::fleet::Fleet>,
 }
 
 /// Stops the hub's task when the last handle to the hub is dropped.
@@ -227,6 +258,7 @@ impl Hub {
             runs: Mutex::new(HashMap::new()),
             listings: stream::SharedCache::default(),
             pages: stream::SharedCache::default(),
+            fleet: OnceLock::new(),
         });
         let task = tokio::spawn(run(inner.clone()));
         Self {
@@ -254,6 +286,31 @@ impl Hub {
     /// Ends every stream and stops the hub's task.
     pub fn close(&self) {
         self.inner.closed.send_replace(true);
+    }
+
+    /// Adds channel traffic and instances to every snapshot from now on.
+    pub fn attach_fleet(&self, fleet: crate::fleet::Fleet) {
+        let _ = self.inner.fleet.set(fleet);
+        self.poke();
+    }
+
+    /// Asks for a snapshot soon because something outside the queues
+    /// changed; coalesced like queue events.
+    pub fn poke(&self) {
+        lock(&self.inner.pending).other = true;
+        self.inner.wake.notify_one();
+    }
+
+    /// A [`Hub::poke`] that does not keep the hub alive, for tasks that may
+    /// outlive it.
+    pub fn poker(&self) -> impl Fn() + Send + Sync + 'static {
+        let inner = Arc::downgrade(&self.inner);
+        move || {
+            if let Some(inner) = inner.upgrade() {
+                lock(&inner.pending).other = true;
+                inner.wake.notify_one();
+            }
+        }
     }
 
     /// Job-table loads shared by the streams of one page.
@@ -375,7 +432,7 @@ async fn run(hub: Arc<Inner>) {
     loop {
         let dirty = {
             let pending = lock(&hub.pending);
-            pending.all || !pending.queues.is_empty()
+            pending.all || pending.other || !pending.queues.is_empty()
         };
         let due = if dirty {
             last + MIN_INTERVAL
@@ -488,6 +545,13 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
             (previous.rows.clone(), previous.charts.clone())
         }
     };
+    let (channels, instances) = match inner.fleet.get() {
+        Some(fleet) => {
+            let (c, i) = tokio::join!(fleet.channels(), fleet.instances());
+            (Some(c), Some(i))
+        }
+        None => (None, None),
+    };
     let progress = {
         let mut runs = lock(&inner.runs);
         runs.retain(|_, run| {
@@ -508,8 +572,12 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
         changed,
         progress,
         thresholds: Some(inner.thresholds),
+        channels,
+        instances,
         overview: OnceLock::new(),
         queues: OnceLock::new(),
+        channels_regions: OnceLock::new(),
+        instances_regions: OnceLock::new(),
     }
 }
 

@@ -41,6 +41,10 @@ pub enum Scope {
     Overview,
     /// The queues table.
     Queues,
+    /// Channel traffic.
+    Channels,
+    /// Instances and their sync status.
+    Instances,
     /// One queue's header, retry progress and job table.
     Queue {
         /// The queue.
@@ -168,6 +172,8 @@ async fn render(
     match scope {
         Scope::Overview => snapshot.overview_regions(),
         Scope::Queues => snapshot.queues_regions(),
+        Scope::Channels => snapshot.channels_regions(),
+        Scope::Instances => snapshot.instances_regions(),
         Scope::Queue { queue, query } => {
             let Some(row) = snapshot.row(queue.as_str()).cloned() else {
                 // Not listed (yet, or the backend is down): keep the page.

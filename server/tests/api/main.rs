@@ -8,6 +8,7 @@
 mod http;
 
 mod actions;
+mod fleet;
 mod health;
 mod helpers;
 mod jobs;

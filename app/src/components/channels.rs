@@ -1,0 +1,286 @@
+//! The channels page's region: the bus observer's state and one card per
+//! notification channel (rate, totals, a per-minute chart, senders and the
+//! newest messages). Channel names and payloads come from any service on
+//! the bus, so every piece of their text goes through leptos' escaping.
+
+use leptos::prelude::*;
+
+use crate::fleet::{ChannelRow, ChannelsVm, MessageRow};
+use crate::vm::{format_clock, format_count, format_timestamp, iso_timestamp};
+
+/// How many senders a card lists before summing the rest up as "+N more":
+/// a channel every instance publishes on would otherwise dwarf its card.
+const TOP_SENDERS: usize = 5;
+
+/// Width of one minute's bar in the chart's coordinate space.
+const BAR: usize = 5;
+/// Height of the chart's coordinate space.
+const HEIGHT: u64 = 60;
+
+/// Messages per second with one decimal, or "–" when the figure is not a
+/// number (a rate over an empty window must not print `NaN`).
+pub(crate) fn format_rate(per_second: f64) -> String {
+    if per_second.is_finite() {
+        format!("{:.1}", per_second.max(0.0))
+    } else {
+        "–".into()
+    }
+}
+
+/// The whole live region of `/channels`: whether the observer is
+/// connected, then every channel, or a hint on where traffic comes from.
+#[component]
+pub fn ChannelsRegion(vm: ChannelsVm) -> impl IntoView {
+    let (status_class, status_text) = if vm.connected {
+        ("status ok", format!("Bus {}: connected", vm.bus))
+    } else {
+        ("status down", format!("Bus {}: not connected", vm.bus))
+    };
+    let body = if vm.channels.is_empty() {
+        if vm.connected {
+            view! {
+                <p class="empty" data-test-id="empty-state">
+                    "No channel traffic yet. Channels appear here as soon as a service publishes on "
+                    <code>"<prefix>:notifications:<channel>"</code>
+                    " — or run "
+                    <code>"switchyard demo"</code>
+                </p>
+            }
+            .into_any()
+        } else {
+            view! {
+                <p class="empty" data-test-id="bus-down">
+                    "Channel traffic is unavailable until the dashboard reconnects to the bus."
+                </p>
+            }
+            .into_any()
+        }
+    } else {
+        view! {
+            <div class="channel-grid">
+                {vm
+                    .channels
+                    .into_iter()
+                    .map(|channel| view! { <ChannelCard channel /> })
+                    .collect_view()}
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <div id="channels">
+            <p class=status_class data-test-id="bus-status">
+                <span class="dot" aria-hidden="true"></span>
+                {status_text}
+            </p>
+            {body}
+        </div>
+    }
+}
+
+/// One channel: figures first (what an operator scans for), then the
+/// chart, the senders and the newest messages.
+#[component]
+fn ChannelCard(channel: ChannelRow) -> impl IntoView {
+    let malformed_class = if channel.malformed > 0 {
+        "stat flagged"
+    } else {
+        "stat"
+    };
+    let subscribers = channel
+        .subscribers
+        .map(format_count)
+        .unwrap_or_else(|| "–".into());
+    let subscribers_title = channel
+        .subscribers
+        .is_none()
+        .then_some("Not known on the in-process bus");
+    view! {
+        <article class="channel-card" data-test-id=format!("channel-{}", channel.name)>
+            <h2>
+                <code>{channel.name.clone()}</code>
+            </h2>
+            <dl class="channel-stats">
+                <div class="stat">
+                    <dt>"Messages/s"</dt>
+                    <dd data-test-id="channel-rate">{format_rate(channel.per_second)}</dd>
+                </div>
+                <div class="stat">
+                    <dt>"Total"</dt>
+                    <dd data-test-id="channel-total">{format_count(channel.total)}</dd>
+                </div>
+                <div class=malformed_class>
+                    <dt>"Malformed"</dt>
+                    <dd data-test-id="channel-malformed">{format_count(channel.malformed)}</dd>
+                </div>
+                <div class="stat" title=subscribers_title>
+                    <dt>"Subscribers"</dt>
+                    <dd data-test-id="channel-subscribers">{subscribers}</dd>
+                </div>
+            </dl>
+            <MessagesChart name=channel.name.clone() points=channel.per_minute.clone() />
+            <Senders by_instance=channel.by_instance.clone() />
+            <LastMessages messages=channel.last_messages />
+        </article>
+    }
+}
+
+/// Messages per minute over the last hour as server-rendered SVG bars, like
+/// the overview's throughput charts (no charting script to load).
+#[component]
+fn MessagesChart(name: String, points: Vec<(i64, u64)>) -> impl IntoView {
+    let width = points.len().max(1) * BAR;
+    let peak = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
+    let total: u64 = points.iter().map(|p| p.1).sum();
+    let label = format!(
+        "{name}: {} messages in the last hour, at most {peak} a minute",
+        format_count(total)
+    );
+    let first = points.first().map(|p| format_clock(p.0));
+    let last = points.last().map(|p| format_clock(p.0));
+    let bars = points
+        .iter()
+        .enumerate()
+        .map(|(i, &(minute, n))| {
+            let h = (n * HEIGHT).div_ceil(peak).min(HEIGHT);
+            let tip = format!("{}: {} messages", format_clock(minute), format_count(n));
+            view! {
+                <g>
+                    <title>{tip}</title>
+                    <rect
+                        class="bar messages"
+                        x=(i * BAR).to_string()
+                        y=(HEIGHT - h).to_string()
+                        width=(BAR - 1).to_string()
+                        height=h.to_string()
+                    ></rect>
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <figure class="chart channel-chart" data-test-id="channel-chart">
+            <figcaption class="muted">
+                {format!("Last hour: {} messages · peak {peak}/min", format_count(total))}
+            </figcaption>
+            <svg
+                viewBox=format!("0 0 {width} {HEIGHT}")
+                preserveAspectRatio="none"
+                role="img"
+                aria-label=label
+            >
+                {bars}
+            </svg>
+            <div class="axis">
+                <span>{first}</span>
+                <span>{last}</span>
+            </div>
+        </figure>
+    }
+}
+
+/// Who publishes on the channel: the top senders, the rest summed up.
+#[component]
+fn Senders(by_instance: Vec<(String, u64)>) -> impl IntoView {
+    if by_instance.is_empty() {
+        return view! {
+            <p class="muted senders" data-test-id="channel-instances">
+                "No coord envelopes yet: senders are unknown."
+            </p>
+        }
+        .into_any();
+    }
+    let rest = by_instance.get(TOP_SENDERS..).unwrap_or_default();
+    let more = (!rest.is_empty()).then(|| {
+        let messages: u64 = rest.iter().map(|r| r.1).sum();
+        view! {
+            <li class="muted">
+                {format!(
+                    "+{} more ({} messages)",
+                    rest.len(),
+                    format_count(messages),
+                )}
+            </li>
+        }
+    });
+    let top = by_instance
+        .iter()
+        .take(TOP_SENDERS)
+        .cloned()
+        .map(|(instance, n)| {
+            view! {
+                <li>
+                    <span class="sender">{instance}</span>
+                    " "
+                    <span class="n">{format_count(n)}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="senders">
+            <h3>"By instance"</h3>
+            <ul data-test-id="channel-instances">{top} {more}</ul>
+        </div>
+    }
+    .into_any()
+}
+
+/// The newest messages, newest first: when, who, what kind of change, and
+/// the payload as text (a payload is never markup, whatever it contains).
+#[component]
+fn LastMessages(messages: Vec<MessageRow>) -> impl IntoView {
+    let list = if messages.is_empty() {
+        view! { <li class="muted">"No messages kept yet."</li> }.into_any()
+    } else {
+        messages
+            .into_iter()
+            .map(|m| view! { <Message m /> })
+            .collect_view()
+            .into_any()
+    };
+    view! {
+        <div class="last-messages">
+            <h3>"Last messages"</h3>
+            <ol class="messages" data-test-id="channel-messages">{list}</ol>
+        </div>
+    }
+}
+
+/// One message of the list. Its time is absolute without scripts; the
+/// page script turns it into "4 s ago" and keeps it current.
+#[component]
+fn Message(m: MessageRow) -> impl IntoView {
+    let class = if m.malformed { "msg malformed" } else { "msg" };
+    let sender = m.instance.unwrap_or_else(|| "unknown sender".into());
+    view! {
+        <li class=class>
+            <span class="meta">
+                <time datetime=iso_timestamp(m.at) title=format_timestamp(m.at) data-ago="">
+                    {format_timestamp(m.at)}
+                </time>
+                " "
+                <span class="sender">{sender}</span>
+                {m
+                    .change_type
+                    .map(|t| {
+                        view! {
+                            " "
+                            <span class="badge change">{t}</span>
+                        }
+                    })}
+                {m
+                    .malformed
+                    .then(|| {
+                        view! {
+                            " "
+                            <span class="badge failed" data-test-id="message-malformed">
+                                "malformed"
+                            </span>
+                        }
+                    })}
+            </span>
+            <code class="preview">{m.preview}</code>
+        </li>
+    }
+}
