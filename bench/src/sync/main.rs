@@ -2,7 +2,7 @@
 //! between instances.
 //!
 //! Two measurements, each on a fresh Redis key prefix
-//! (`bench-sync-<pid>-<time>`):
+//! (`bench-sync-<prop|tput>-<pid>-<nanos>`):
 //!
 //! - **propagation**: three `coord::sync::Replica`s (A, B, C) share one
 //!   temporary SQLite store, each with its own bus handle (on Redis its own
@@ -19,8 +19,9 @@
 //!   (`Channel::publish`, which serializes each envelope) or raw
 //!   (`ChannelBus::publish` of prepared text), with sequential awaits or
 //!   `--concurrency` publishing tasks. Sent/s is timed until the last
-//!   publish returned, received/s until the last subscriber got its last
-//!   message; lost messages and `lagged` counts are reported.
+//!   publish returned, received/s (messages the slowest subscriber got)
+//!   until the last subscriber got its last message; lost messages (summed
+//!   over subscribers) and `lagged` counts are reported.
 //!
 //! The report is markdown on stdout, progress on stderr. Pub/sub leaves no
 //! keys in Redis; the SQLite files are deleted at the end.
@@ -514,25 +515,27 @@ async fn throughput_run(
     let sent_in = start.elapsed();
     let mut lost = 0u64;
     let mut lagged = 0u64;
+    let mut least = expected;
     let mut last_at = start;
     while let Some(done) = receivers.join_next().await {
         let received = done.context("subscriber task")?;
         lost += expected - received.count;
+        least = least.min(received.count);
         lagged += received.lagged;
         if let Some(at) = received.last {
             last_at = last_at.max(at);
         }
     }
     let received_in = last_at - start;
-    let rate = |d: Duration| expected as f64 / d.as_secs_f64().max(f64::EPSILON);
+    let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(f64::EPSILON);
     println!(
         "| {} | {tasks} | {subscribers} | {:.0} | {:.0} | {lost} | {lagged} | {bytes} |",
         match mode {
             Publish::Typed => "typed `Channel::publish`",
             Publish::Raw => "raw `ChannelBus::publish`",
         },
-        rate(sent_in),
-        rate(received_in),
+        rate(expected, sent_in),
+        rate(least, received_in),
     );
     // Let the subscriptions' connections close before the next run.
     drop(handles);
