@@ -38,7 +38,10 @@ const KEYS: [&str; 8] = [
 
 struct Member {
     replica: std::sync::Arc<Replica>,
-    heartbeat: Heartbeat,
+    heartbeat: std::sync::Arc<Heartbeat>,
+    /// Beats right after each reload, so the instances page shows an
+    /// instance caught up as soon as it is, not at its next heartbeat.
+    follower: JoinHandle<()>,
 }
 
 /// The running simulated instances.
@@ -75,7 +78,21 @@ impl FleetDemo {
                 HeartbeatConfig::new(id, role, env!("CARGO_PKG_VERSION")).with_interval(HEARTBEAT),
                 source,
             )?;
-            members.push(Member { replica, heartbeat });
+            let heartbeat = std::sync::Arc::new(heartbeat);
+            let follower = {
+                let heartbeat = heartbeat.clone();
+                let mut applied = replica.watch_applied();
+                tokio::spawn(async move {
+                    while applied.changed().await.is_ok() {
+                        heartbeat.beat_now();
+                    }
+                })
+            };
+            members.push(Member {
+                replica,
+                heartbeat,
+                follower,
+            });
         }
         let writers: Vec<_> = members.iter().map(|m| m.replica.clone()).collect();
         let changer = tokio::spawn(async move {
@@ -112,8 +129,17 @@ impl FleetDemo {
         self.changer.abort();
         let _ = self.changer.await;
         for member in self.members {
-            if let Err(err) = member.heartbeat.shutdown().await {
-                tracing::debug!(error = %err, "demo instance could not leave the registry");
+            member.follower.abort();
+            let _ = member.follower.await;
+            match std::sync::Arc::try_unwrap(member.heartbeat) {
+                Ok(heartbeat) => {
+                    if let Err(err) = heartbeat.shutdown().await {
+                        tracing::debug!(error = %err, "demo instance could not leave the registry");
+                    }
+                }
+                Err(_) => {
+                    tracing::debug!("a demo heartbeat is still shared; it stops when dropped")
+                }
             }
             if let Ok(replica) = std::sync::Arc::try_unwrap(member.replica) {
                 replica.shutdown().await;
