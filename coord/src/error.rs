@@ -75,6 +75,17 @@ pub enum CoordError {
     /// A stored record could not be decoded; the record is left untouched.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A rate-limit policy that cannot be enforced (zero limit, window
+    /// under a second, bad name…).
+    #[error("invalid rate-limit policy {name:?}: {reason}")]
+    InvalidPolicy { name: String, reason: String },
+    /// A rate-limit key (client id, user, IP) that is empty, too long or
+    /// holds control characters.
+    #[error("invalid rate-limit key {key:?}: {reason}")]
+    InvalidRateKey { key: String, reason: String },
+    /// A rate-limit policy name that is not configured.
+    #[error("unknown rate-limit policy {0:?}")]
+    UnknownPolicy(String),
 }
 
 impl CoordError {
@@ -92,6 +103,9 @@ impl CoordError {
                 | Self::InvalidOptions(_)
                 | Self::MalformedData(_)
                 | Self::InvalidWorker(_)
+                | Self::InvalidPolicy { .. }
+                | Self::InvalidRateKey { .. }
+                | Self::UnknownPolicy(_)
         )
     }
 

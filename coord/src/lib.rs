@@ -12,6 +12,7 @@ pub mod error;
 pub mod instance;
 pub mod instances;
 pub mod queue;
+pub mod ratelimit;
 pub mod sync;
 pub mod time;
 
