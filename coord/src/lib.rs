@@ -13,6 +13,7 @@ pub mod instance;
 pub mod instances;
 pub mod queue;
 pub mod ratelimit;
+mod redis_conn;
 pub mod sync;
 pub mod time;
 

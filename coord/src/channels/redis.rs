@@ -13,18 +13,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::aio::{ConnectionManager, PubSub};
+use redis::{Client, RedisError};
 use tokio::sync::{broadcast, watch};
 
 use super::{ChannelBus, ChannelName, RawMessage, RawSubscription, SUBSCRIBER_BUFFER};
 use crate::error::{CoordError, Result};
+use crate::redis_conn::{self, CONNECT_TIMEOUT, Reconnect};
 
-/// How long connecting (or one resubscription) may take before Redis
-/// counts as unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a PUBLISH may take.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a subscription checks that its connection is alive; a
 /// silently dropped connection would otherwise stop notifications for good.
 const LISTENER_PING: Duration = Duration::from_secs(15);
@@ -33,9 +29,14 @@ const LISTENER_PING: Duration = Duration::from_secs(15);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Reconnection settings of the publishing connection: few retries so a
-/// publisher learns of an outage within about a second.
-const RECONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const RECONNECT_RETRIES: usize = 2;
+/// publisher learns of an outage within about a second; a PUBLISH may take
+/// 5 s.
+const RECONNECT: Reconnect = Reconnect {
+    connect_timeout: Duration::from_secs(3),
+    response_timeout: Duration::from_secs(5),
+    retries: 2,
+    max_delay: Duration::from_secs(1),
+};
 
 /// Notification channels in Redis, shared by every process that connects
 /// with the same prefix. Cheap to clone: clones share the publishing
@@ -76,35 +77,7 @@ impl RedisBus {
     /// deployments (or tests) can share one Redis.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         validate_prefix(prefix)?;
-        let client = Client::open(url)
-            .map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL: {e}")))?;
-        let setup = async {
-            let probe_config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(CONNECT_TIMEOUT));
-            let mut probe = client
-                .get_multiplexed_async_connection_with_config(&probe_config)
-                .await?;
-            redis::cmd("PING").query_async::<()>(&mut probe).await?;
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(RECONNECT_TIMEOUT))
-                .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                .set_number_of_retries(RECONNECT_RETRIES)
-                .set_max_delay(Duration::from_secs(1));
-            ConnectionManager::new_with_config(client.clone(), config).await
-        };
-        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                return Err(CoordError::Unavailable(format!("cannot reach Redis: {e}")));
-            }
-            Err(_) => {
-                return Err(CoordError::Unavailable(format!(
-                    "cannot reach Redis: no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                )));
-            }
-        };
+        let (client, conn) = redis_conn::connect(url, RECONNECT).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -280,19 +253,11 @@ async fn listen(
 /// pattern: glob characters would match other deployments' channels,
 /// whitespace is unreadable in `redis-cli`.
 fn validate_prefix(prefix: &str) -> Result<()> {
-    if prefix.is_empty() {
-        return Err(CoordError::InvalidOptions(
-            "the Redis key prefix must not be empty".into(),
-        ));
-    }
-    if prefix.chars().any(|c| {
-        matches!(c, '{' | '}' | '*' | '?' | '[' | ']' | '\\') || c.is_whitespace() || c.is_control()
-    }) {
-        return Err(CoordError::InvalidOptions(format!(
-            "the Redis key prefix {prefix:?} must not contain braces, glob characters or whitespace"
-        )));
-    }
-    Ok(())
+    redis_conn::check_prefix(
+        prefix,
+        &['{', '}', '*', '?', '[', ']', '\\'],
+        "braces, glob characters or whitespace",
+    )
 }
 
 /// Connection failures become `Unavailable` (the caller may retry later or

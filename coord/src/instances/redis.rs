@@ -19,23 +19,24 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::RedisError;
+use redis::aio::ConnectionManager;
 
 use super::{InstanceRegistry, InstanceReport, InstanceView, Thresholds};
 use crate::error::{CoordError, Result};
 use crate::instance::InstanceId;
+use crate::redis_conn::{self, Reconnect};
 
-/// How long `connect` may take before Redis counts as unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one command may take. Short: a heartbeat that cannot be written
-/// within a second or two is better retried at the next interval.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one reconnection attempt may take.
-const RECONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Reconnection attempts per failing command; the heartbeat loop is the
-/// real retry, so a command reports an outage quickly.
-const RECONNECT_RETRIES: usize = 1;
+/// One command may take 2 s: a heartbeat that cannot be written within a
+/// second or two is better retried at the next interval. One reconnection
+/// attempt per failing command: the heartbeat loop is the real retry, so a
+/// command reports an outage quickly.
+const RECONNECT: Reconnect = Reconnect {
+    connect_timeout: Duration::from_secs(1),
+    response_timeout: Duration::from_secs(2),
+    retries: 1,
+    max_delay: Duration::from_millis(500),
+};
 
 /// Instance reports in Redis, shared by every process of a fleet that uses
 /// the same Redis and prefix. Cheap to clone (one multiplexed connection).
@@ -61,25 +62,13 @@ impl RedisRegistry {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         let registry = Self::connect_lazy(url, prefix)?;
         let mut conn = registry.conn.clone();
-        let client = open(url)?;
-        let probe = async {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(CONNECT_TIMEOUT));
-            let mut probe = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            redis::cmd("PING").query_async::<()>(&mut probe).await?;
+        let client = redis_conn::open(url)?;
+        redis_conn::within_connect_timeout(async {
+            redis_conn::probe(&client).await?;
             redis::cmd("PING").query_async::<()>(&mut conn).await
-        };
-        match tokio::time::timeout(CONNECT_TIMEOUT, probe).await {
-            Ok(Ok(())) => Ok(registry),
-            Ok(Err(e)) => Err(CoordError::Unavailable(format!("cannot reach Redis: {e}"))),
-            Err(_) => Err(CoordError::Unavailable(format!(
-                "cannot reach Redis: no answer within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            ))),
-        }
+        })
+        .await?;
+        Ok(registry)
     }
 
     /// Sets up without touching the network, so an instance can start (and
@@ -87,13 +76,9 @@ impl RedisRegistry {
     /// and are retried until Redis comes up. Only a malformed URL or prefix
     /// is an error here.
     pub fn connect_lazy(url: &str, prefix: &str) -> Result<Self> {
-        let client = open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(RECONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(map_err)?;
+        let client = redis_conn::open(url)?;
+        let conn =
+            ConnectionManager::new_lazy_with_config(client, RECONNECT.config()).map_err(map_err)?;
         Self::with_connection(conn, prefix)
     }
 
@@ -223,17 +208,8 @@ impl InstanceRegistry for RedisRegistry {
     }
 }
 
-fn open(url: &str) -> Result<Client> {
-    Client::open(url).map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL: {e}")))
-}
-
 fn validate_prefix(prefix: &str) -> Result<()> {
-    if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(CoordError::InvalidOptions(format!(
-            "the Redis key prefix {prefix:?} must be non-empty without whitespace"
-        )));
-    }
-    Ok(())
+    redis_conn::check_prefix(prefix, &[], "whitespace")
 }
 
 fn map_err(e: RedisError) -> CoordError {

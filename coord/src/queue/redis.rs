@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
-use redis::{AsyncConnectionConfig, Client, RedisError, Script, ScriptInvocation};
+use redis::aio::{ConnectionManager, PubSub};
+use redis::{Client, RedisError, Script, ScriptInvocation};
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -52,24 +52,26 @@ use super::types::{
     QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 use crate::error::{CoordError, Result};
+use crate::redis_conn::{self, CONNECT_TIMEOUT, Reconnect};
 
-/// How long `connect` may take before Redis counts as unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one command may take before the call fails. Generous because a
-/// bulk enqueue or a full retry batch is one script of up to 10,000 jobs.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the event listener checks that its connection is alive; a
 /// silently dropped connection would otherwise stop events for good.
 const LISTENER_PING: Duration = Duration::from_secs(15);
 /// Bounds of the event listener's reconnect backoff.
 const LISTENER_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const LISTENER_BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// How long one reconnection attempt of the command connection may take.
-const RECONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Reconnection attempts a failing command waits for before it reports the
-/// outage. Few, so that callers (a worker's step) learn of an outage within
-/// about a second and apply their own backoff; the next command tries again.
-const RECONNECT_RETRIES: usize = 2;
+/// The command connection: one command may take 10 s (generous because a
+/// bulk enqueue or a full retry batch is one script of up to 10,000 jobs);
+/// a failing command waits for two reconnection attempts of 3 s at most
+/// before it reports the outage. Few, so that callers (a worker's step)
+/// learn of an outage within about a second and apply their own backoff;
+/// the next command tries again.
+const RECONNECT: Reconnect = Reconnect {
+    connect_timeout: Duration::from_secs(3),
+    response_timeout: Duration::from_secs(10),
+    retries: 2,
+    max_delay: Duration::from_secs(1),
+};
 /// Fields of a job hash in the order the scripts return them (after the id).
 const JOB_FIELDS: [&str; 15] = [
     "name",
@@ -207,20 +209,10 @@ impl RedisBackend {
         let setup = async {
             // One plain attempt first: the connection manager would retry
             // with backoff, and an unreachable server should fail fast.
-            let probe_config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(CONNECT_TIMEOUT));
-            let mut probe = client
-                .get_multiplexed_async_connection_with_config(&probe_config)
-                .await?;
-            redis::cmd("PING").query_async::<()>(&mut probe).await?;
+            redis_conn::probe(&client).await?;
             let pubsub = subscribe(&client, &channel).await?;
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(RECONNECT_TIMEOUT))
-                .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                .set_number_of_retries(RECONNECT_RETRIES)
-                .set_max_delay(Duration::from_secs(1));
-            let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+            let conn =
+                ConnectionManager::new_with_config(client.clone(), RECONNECT.config()).await?;
             Ok::<_, RedisError>((conn, pubsub))
         };
         let (conn, pubsub) = match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
@@ -767,20 +759,7 @@ impl QueueBackend for RedisBackend {
 /// the hash tag (and with it the cluster slot), whitespace is unreadable in
 /// `redis-cli`.
 fn validate_prefix(prefix: &str) -> Result<()> {
-    if prefix.is_empty() {
-        return Err(CoordError::InvalidOptions(
-            "the Redis key prefix must not be empty".into(),
-        ));
-    }
-    if prefix
-        .chars()
-        .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control())
-    {
-        return Err(CoordError::InvalidOptions(format!(
-            "the Redis key prefix {prefix:?} must not contain braces or whitespace"
-        )));
-    }
-    Ok(())
+    redis_conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")
 }
 
 /// The URL with its password (and query, which may carry one) masked, for

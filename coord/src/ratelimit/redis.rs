@@ -21,21 +21,23 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Client, RedisError, Script};
+use redis::aio::ConnectionManager;
+use redis::{RedisError, Script};
 
 use super::{Decision, Policy, RateKey, RateLimitBackend, ms};
 use crate::error::{CoordError, Result};
+use crate::redis_conn::{self, Reconnect};
 
-/// How long `connect` may take before Redis counts as unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one decision may take; short, since a request waits on it.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one reconnection attempt may take.
-const RECONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Reconnection attempts a failing decision waits for before reporting the
-/// outage, so a request learns of it quickly (and a fallback can kick in).
-const RECONNECT_RETRIES: usize = 1;
+/// One decision may take 2 s (short, since a request waits on it), and a
+/// failing decision waits for one reconnection attempt before reporting
+/// the outage, so a request learns of it quickly (and a fallback can kick
+/// in).
+const RECONNECT: Reconnect = Reconnect {
+    connect_timeout: Duration::from_secs(2),
+    response_timeout: Duration::from_secs(2),
+    retries: 1,
+    max_delay: Duration::from_secs(1),
+};
 
 static CHECK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/check.lua")));
 
@@ -62,44 +64,9 @@ impl RedisLimiter {
     /// first request. Keys live under `<prefix>:rl:`, so a limiter can share
     /// a Redis (and a prefix) with the queues.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        if prefix.is_empty()
-            || prefix
-                .chars()
-                .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control())
-        {
-            return Err(CoordError::InvalidOptions(format!(
-                "the Redis key prefix {prefix:?} must be non-empty, without braces or whitespace"
-            )));
-        }
+        redis_conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")?;
         // The URL may hold a password: never echo it.
-        let client = Client::open(url)
-            .map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL: {e}")))?;
-        let setup = async {
-            let probe_config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(CONNECT_TIMEOUT));
-            let mut probe = client
-                .get_multiplexed_async_connection_with_config(&probe_config)
-                .await?;
-            redis::cmd("PING").query_async::<()>(&mut probe).await?;
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(RECONNECT_TIMEOUT))
-                .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                .set_number_of_retries(RECONNECT_RETRIES)
-                .set_max_delay(Duration::from_secs(1));
-            ConnectionManager::new_with_config(client.clone(), config).await
-        };
-        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                return Err(CoordError::Unavailable(format!("cannot reach Redis: {e}")));
-            }
-            Err(_) => {
-                return Err(CoordError::Unavailable(
-                    "cannot reach Redis: no answer within 5 s".into(),
-                ));
-            }
-        };
+        let (_, conn) = redis_conn::connect(url, RECONNECT).await?;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),

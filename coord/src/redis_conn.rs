@@ -1,0 +1,130 @@
+//! Connecting to Redis the same way everywhere in `coord`: a URL parsed
+//! without ever echoing its password, one plain `PING` that fails fast
+//! (a connection manager would retry with backoff), then a connection
+//! manager that reconnects by itself after a drop; and one check of key
+//! prefixes. Each module keeps its own reconnect tuning ([`Reconnect`]) and
+//! the characters its key layout cannot take.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncConnectionConfig, Client, RedisError};
+
+use crate::error::{CoordError, Result};
+
+/// How long connecting (probe included) may take at start-up.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a managed connection behaves once running.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reconnect {
+    /// Limit on one (re)connection attempt.
+    pub connect_timeout: Duration,
+    /// Limit on one command's answer.
+    pub response_timeout: Duration,
+    /// Reconnection attempts per failed command.
+    pub retries: usize,
+    /// Longest pause between attempts.
+    pub max_delay: Duration,
+}
+
+impl Reconnect {
+    /// The connection manager's settings.
+    pub fn config(self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(self.retries)
+            .set_max_delay(self.max_delay)
+    }
+}
+
+/// Parses a Redis URL; the error never quotes the URL (it may hold a
+/// password).
+pub(crate) fn open(url: &str) -> Result<Client> {
+    Client::open(url).map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL: {e}")))
+}
+
+/// One plain connection and `PING`, each bounded by [`CONNECT_TIMEOUT`]:
+/// an unreachable server fails at once instead of after retries.
+pub(crate) async fn probe(client: &Client) -> std::result::Result<(), RedisError> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(CONNECT_TIMEOUT));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    redis::cmd("PING").query_async::<()>(&mut conn).await
+}
+
+/// Runs a start-up `setup` within [`CONNECT_TIMEOUT`]; failure or silence
+/// becomes `Unavailable` with the reason.
+pub(crate) async fn within_connect_timeout<T>(
+    setup: impl Future<Output = std::result::Result<T, RedisError>>,
+) -> Result<T> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(CoordError::Unavailable(format!("cannot reach Redis: {e}"))),
+        Err(_) => Err(CoordError::Unavailable(format!(
+            "cannot reach Redis: no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Probes the server, then opens a managed connection with `reconnect`.
+pub(crate) async fn connect(
+    url: &str,
+    reconnect: Reconnect,
+) -> Result<(Client, ConnectionManager)> {
+    let client = open(url)?;
+    let conn = within_connect_timeout(async {
+        probe(&client).await?;
+        ConnectionManager::new_with_config(client.clone(), reconnect.config()).await
+    })
+    .await?;
+    Ok((client, conn))
+}
+
+/// Rejects an empty prefix, whitespace and control characters (unreadable
+/// in `redis-cli`), and the characters in `forbidden` that the caller's key
+/// layout cannot take, described as `what` in the error.
+pub(crate) fn check_prefix(prefix: &str, forbidden: &[char], what: &str) -> Result<()> {
+    if prefix.is_empty() {
+        return Err(CoordError::InvalidOptions(
+            "the Redis key prefix must not be empty".into(),
+        ));
+    }
+    if prefix
+        .chars()
+        .any(|c| forbidden.contains(&c) || c.is_whitespace() || c.is_control())
+    {
+        return Err(CoordError::InvalidOptions(format!(
+            "the Redis key prefix {prefix:?} must not contain {what}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_checked_with_the_caller_s_extra_characters() {
+        assert!(check_prefix("switchyard", &['{'], "braces").is_ok());
+        assert!(check_prefix("a:b-c", &['{'], "braces").is_ok());
+        assert!(check_prefix("", &[], "whitespace").is_err());
+        assert!(check_prefix("a b", &[], "whitespace").is_err());
+        assert!(check_prefix("a\u{7}", &[], "whitespace").is_err());
+        assert!(check_prefix("a{b}", &[], "whitespace").is_ok());
+        let err = check_prefix("a{b}", &['{', '}'], "braces or whitespace").expect_err("braces");
+        assert!(err.to_string().contains("braces or whitespace"), "{err}");
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_echoing_them() {
+        let err = open("http://user:secret@host").expect_err("not redis");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+}
