@@ -234,22 +234,36 @@ pub async fn retry_failed(
     Ok(redirect(&back, notice))
 }
 
+/// Pauses or resumes a queue, then comes back with a notice.
+async fn set_paused(
+    state: AppState,
+    queue: QueueName,
+    pairs: Vec<(String, String)>,
+    paused: bool,
+) -> Result<Response, AppError> {
+    let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
+    // A button only exists for a known queue; a mistyped URL must not
+    // create one (the JSON API may pause a queue before its first job).
+    state.queues.counts(&queue).await?;
+    let notice = if paused {
+        state.queues.pause(&queue).await?;
+        tracing::info!(%queue, "queue paused");
+        format!("Queue {queue} is paused: workers take no new jobs until it is resumed.")
+    } else {
+        state.queues.resume(&queue).await?;
+        tracing::info!(%queue, "queue resumed");
+        format!("Queue {queue} is running again.")
+    };
+    Ok(redirect(&back, &notice))
+}
+
 /// `POST /queues/{queue}/pause`.
 pub async fn pause(
     State(state): State<AppState>,
     Path(QueuePath { queue }): Path<QueuePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
-    // A button only exists for a known queue; a mistyped URL must not
-    // create one (the JSON API may pause a queue before its first job).
-    state.queues.counts(&queue).await?;
-    state.queues.pause(&queue).await?;
-    tracing::info!(%queue, "queue paused");
-    Ok(redirect(
-        &back,
-        &format!("Queue {queue} is paused: workers take no new jobs until it is resumed."),
-    ))
+    set_paused(state, queue, pairs, true).await
 }
 
 /// `POST /queues/{queue}/resume`.
@@ -258,11 +272,7 @@ pub async fn resume(
     Path(QueuePath { queue }): Path<QueuePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
-    state.queues.counts(&queue).await?;
-    state.queues.resume(&queue).await?;
-    tracing::info!(%queue, "queue resumed");
-    Ok(redirect(&back, &format!("Queue {queue} is running again.")))
+    set_paused(state, queue, pairs, false).await
 }
 
 #[cfg(test)]
