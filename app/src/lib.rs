@@ -11,16 +11,24 @@
 
 mod components;
 pub mod fleet;
+pub mod ratelimits;
 pub mod vm;
 
 use leptos::prelude::*;
 
+/// Window lengths as the pages write them (`1 min`, `10 s`), for text the
+/// server puts in view models.
+pub use components::format_window;
 use components::{
-    ChannelsRegion, ConfigTable, HealthRegion, InstancesRegion, JobDetail, JobsRegion, Notice,
-    ProgressRegion, QueueHeader, QueuesRegion, SearchForm, Section, Shell, ThroughputRegion,
+    BlockedKeysRegion, ChannelsRegion, ConfigTable, HealthRegion, InstancesRegion, JobDetail,
+    JobsRegion, LimiterStatusRegion, Notice, PoliciesRegion, ProgressRegion, QueueHeader,
+    QueuesRegion, RequestsChartRegion, SearchForm, Section, Shell, ThroughputRegion, TopKeysRegion,
     TotalsRegion,
 };
 pub use fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm, MessageRow};
+pub use ratelimits::{
+    BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
+};
 pub use vm::{
     AttemptVm, BulkProgressVm, ConfigEntry, ConfigVm, HealthVm, JobFilterVm, JobPageVm, JobRow,
     MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES, StateCounts,
@@ -64,6 +72,13 @@ pub const QUEUES_EVENTS: &str = "/events/queues";
 pub const CHANNELS_EVENTS: &str = "/events/channels";
 /// The live stream of the instances page.
 pub const INSTANCES_EVENTS: &str = "/events/instances";
+/// The live stream of the rate limits page.
+pub const RATELIMITS_EVENTS: &str = "/events/ratelimits";
+
+/// Where the rate limits page's Unblock buttons come back to from a live
+/// update: fragments are rendered once for every open page, so they
+/// cannot know one page's own `back`.
+const RATELIMITS_PAGE: &str = "/ratelimits";
 
 /// The overview served at `/`: backend health, totals across queues, the
 /// alerts slot and per-queue throughput charts.
@@ -197,6 +212,72 @@ pub fn instances_fragments(vm: &InstancesVm) -> Vec<Fragment> {
         "instances",
         view! { <InstancesRegion vm=vm.clone() /> },
     )]
+}
+
+/// The rate limits page (`/ratelimits`): the limiter's health, the
+/// policies, requests over the last hour, the most used keys and the
+/// blocked ones with an Unblock button each. `notice` reports an unblock
+/// outside the live regions, so an update does not wipe it; `back` is
+/// where an Unblock comes back to (live updates use `/ratelimits`).
+pub fn render_ratelimits_page(vm: &RateLimitsVm, notice: Option<String>, back: &str) -> String {
+    let vm = vm.clone();
+    let back = back.to_string();
+    document(view! {
+        <Shell
+            title="Rate limits · Switchyard".to_string()
+            section=Section::RateLimits
+            live=RATELIMITS_EVENTS.to_string()
+            reload=true
+        >
+            <section class="ratelimits-page">
+                <h1>"Rate limits"</h1>
+                <Notice notice=notice />
+                <LimiterStatusRegion status=vm.status.clone() now=vm.now />
+                <h2>"Policies"</h2>
+                <PoliciesRegion policies=vm.policies.clone() />
+                <h2>"Requests, last hour"</h2>
+                <RequestsChartRegion per_minute=vm.per_minute.clone() />
+                <h2>"Top keys"</h2>
+                <TopKeysRegion top_keys=vm.top_keys.clone() />
+                <h2>"Blocked keys"</h2>
+                <BlockedKeysRegion blocked=vm.blocked.clone() now=vm.now back=back />
+            </section>
+        </Shell>
+    })
+}
+
+/// The live regions of the rate limits page: `ratelimit-status`,
+/// `ratelimit-policies`, `ratelimit-chart`, `ratelimit-top` and
+/// `ratelimit-blocked`.
+pub fn ratelimits_fragments(vm: &RateLimitsVm) -> Vec<Fragment> {
+    vec![
+        fragment(
+            "ratelimit-status",
+            view! { <LimiterStatusRegion status=vm.status.clone() now=vm.now /> },
+        ),
+        fragment(
+            "ratelimit-policies",
+            view! { <PoliciesRegion policies=vm.policies.clone() /> },
+        ),
+        fragment(
+            "ratelimit-chart",
+            view! { <RequestsChartRegion per_minute=vm.per_minute.clone() /> },
+        ),
+        fragment(
+            "ratelimit-top",
+            view! { <TopKeysRegion top_keys=vm.top_keys.clone() /> },
+        ),
+        fragment(
+            "ratelimit-blocked",
+            view! {
+                <BlockedKeysRegion
+                    blocked=vm.blocked.clone()
+                    now=vm.now
+                    back=RATELIMITS_PAGE.to_string()
+                />
+            },
+        ),
+    ]
 }
 
 /// One queue's page: header and tabs, retry progress, search, and a page
@@ -1080,5 +1161,495 @@ mod tests {
         assert!(html.contains(">40 / ?<"), "{html}");
         assert!(html.contains(">unknown<"), "{html}");
         assert!(html.contains("Stale after 1.5 s"), "{html}");
+    }
+
+    const MINUTE0: i64 = 1_795_430_040_000;
+    const NOW: i64 = MINUTE0 + 60 * 60_000;
+
+    fn limiter(backend: &str, fallback: &str, degraded: bool) -> LimiterStatusVm {
+        LimiterStatusVm {
+            backend: backend.into(),
+            fallback: fallback.into(),
+            degraded,
+            degraded_since: degraded.then_some(NOW - 4 * 60_000),
+            reason: degraded.then(|| "connection refused".into()),
+            fallback_decisions: if degraded { 1_234 } else { 0 },
+        }
+    }
+
+    fn policy(name: &str) -> PolicyRow {
+        PolicyRow {
+            name: name.into(),
+            limit: 100,
+            burst: 20,
+            window_ms: 60_000,
+            block: Some("10 rejections in 1 min → blocked 5 min".into()),
+            active_keys: 3,
+            blocked_keys: 1,
+            allowed_this_minute: 1_500,
+            rejected_this_minute: 7,
+        }
+    }
+
+    fn usage(policy: &str, key: &str, percent: f64, blocked: bool) -> KeyUsageRow {
+        KeyUsageRow {
+            policy: policy.into(),
+            key: key.into(),
+            count: 142,
+            capacity: 120,
+            percent,
+            blocked_until: blocked.then_some(NOW + 4 * 60_000),
+        }
+    }
+
+    fn blocked(policy: &str, key: &str) -> BlockedRow {
+        BlockedRow {
+            policy: policy.into(),
+            key: key.into(),
+            until: NOW + 4 * 60_000 + 30_000,
+        }
+    }
+
+    fn ratelimits_vm() -> RateLimitsVm {
+        RateLimitsVm {
+            status: limiter("redis", "local", false),
+            policies: vec![policy("api"), policy("login")],
+            top_keys: vec![
+                usage("api", "client-1", 142.0, true),
+                usage("login", "10.0.0.7", 42.5, false),
+            ],
+            blocked: vec![blocked("api", "client-1")],
+            per_minute: (0..60)
+                .map(|i| RateMinute {
+                    minute: MINUTE0 + i * 60_000,
+                    allowed: 100 + i as u64,
+                    rejected: i as u64 % 3,
+                })
+                .collect(),
+            now: NOW,
+        }
+    }
+
+    const RATELIMIT_REGIONS: [&str; 5] = [
+        "ratelimit-status",
+        "ratelimit-policies",
+        "ratelimit-chart",
+        "ratelimit-top",
+        "ratelimit-blocked",
+    ];
+
+    #[test]
+    fn ratelimits_page_is_a_full_live_document() {
+        let vm = ratelimits_vm();
+        let html = render_ratelimits_page(&vm, Some("Unblocked client-1.".into()), "/ratelimits");
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Rate limits · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/ratelimits""#), "{html}");
+        assert!(
+            html.contains(
+                r#"<a href="/ratelimits" aria-current="page" class="current">Rate limits</a>"#
+            ),
+            "{html}"
+        );
+        // The notice sits outside every live region.
+        let notice = html.find(r#"data-test-id="notice""#).expect("notice");
+        assert!(html[notice..].contains("Unblocked client-1."), "{html}");
+        assert!(notice < html.find(r#"id="ratelimit-status""#).expect("status"));
+        for id in RATELIMIT_REGIONS {
+            assert!(html.contains(&format!(r#"<div id="{id}""#)), "{id}: {html}");
+        }
+        // Healthy: a quiet line, no banner.
+        assert!(
+            html.contains("Decisions: redis (shared by every instance)"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "If redis becomes unreachable: fallback local, decisions are made per instance."
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("ratelimit-degraded"), "{html}");
+        // Policies.
+        assert_eq!(
+            html.matches(r#"data-test-id="ratelimit-policy""#).count(),
+            2,
+            "{html}"
+        );
+        assert!(html.contains(r#"data-policy="login""#), "{html}");
+        assert!(html.contains(">100 / 1 min<"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="policy-burst" class="num">20<"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("10 rejections in 1 min → blocked 5 min"),
+            "{html}"
+        );
+        assert!(html.contains(">1,500<"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="policy-rejected" class="num flagged">7<"#),
+            "{html}"
+        );
+        // Chart: a rejected and an allowed bar per minute, rejections first.
+        assert!(html.contains(r#"data-test-id="requests-chart""#), "{html}");
+        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert_eq!(
+            html.matches(r#"class="bar rejected""#).count(),
+            60,
+            "{html}"
+        );
+        assert_eq!(html.matches(r#"class="bar allowed""#).count(), 60, "{html}");
+        assert!(html.contains("60 rejected (0.8%)"), "{html}");
+        assert!(html.contains("7,770 allowed"), "{html}");
+        assert!(
+            html.contains("<title>10:35: 1 rejected, 101 allowed</title>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"aria-label="Requests in the last hour: 60 rejected and 7,770 allowed""#
+            ),
+            "{html}"
+        );
+        // Top keys.
+        assert_eq!(
+            html.matches(r#"data-test-id="ratelimit-row""#).count(),
+            2,
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="ratelimit-row" data-policy="api" data-key="client-1""#),
+            "{html}"
+        );
+        assert!(html.contains(">142 / 120<"), "{html}");
+        assert_eq!(
+            html.matches(r#"data-test-id="key-blocked""#).count(),
+            1,
+            "{html}"
+        );
+        assert!(html.contains(">Blocked</span>"), "{html}");
+        // Blocked keys: absolute end, then how long to wait.
+        assert!(
+            html.contains(r#"data-test-id="blocked-row" data-policy="api" data-key="client-1""#),
+            "{html}"
+        );
+        assert!(html.contains("until <time"), "{html}");
+        assert!(html.contains("2026-11-23 11:38:30 UTC"), "{html}");
+        assert!(html.contains("(in 4 min)"), "{html}");
+        assert_eq!(
+            html.matches(r#"data-test-id="unblock-button""#).count(),
+            1,
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn ratelimits_fragments_are_the_regions_of_the_page() {
+        for vm in [ratelimits_vm(), RateLimitsVm::default()] {
+            let html = render_ratelimits_page(&vm, None, "/ratelimits");
+            let fragments = ratelimits_fragments(&vm);
+            assert_eq!(
+                fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+                RATELIMIT_REGIONS
+            );
+            for f in &fragments {
+                assert!(
+                    f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                    "{}",
+                    f.html
+                );
+                assert!(html.contains(&f.html), "page lacks region {}", f.id);
+                assert!(!f.html.contains("data-test-id=\"notice\""), "{}", f.html);
+            }
+        }
+    }
+
+    #[test]
+    fn ratelimits_page_without_data_shows_every_empty_state() {
+        let vm = RateLimitsVm {
+            status: limiter("in-process", "local", false),
+            per_minute: (0..60)
+                .map(|i| RateMinute {
+                    minute: MINUTE0 + i * 60_000,
+                    ..RateMinute::default()
+                })
+                .collect(),
+            now: NOW,
+            ..RateLimitsVm::default()
+        };
+        let html = render_ratelimits_page(&vm, None, "/ratelimits");
+        assert!(
+            html.contains("No rate-limit policies are registered."),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="requests-empty""#), "{html}");
+        assert!(!html.contains("<svg"), "all zero: no chart: {html}");
+        assert!(
+            html.contains("No key has made a request inside its window."),
+            "{html}"
+        );
+        assert!(html.contains("No key is blocked."), "{html}");
+        assert!(!html.contains("<form"), "{html}");
+        assert!(!html.contains(r#"data-test-id="notice""#), "{html}");
+        // In-process cannot fail over: no fallback hint.
+        assert!(
+            html.contains("Decisions: in-process (each instance on its own)"),
+            "{html}"
+        );
+        assert!(!html.contains("ratelimit-fallback"), "{html}");
+        assert!(!html.contains("ratelimit-degraded"), "{html}");
+    }
+
+    #[test]
+    fn degraded_banner_names_the_fallback_only_while_degraded() {
+        for (fallback, effect) in [
+            ("local", "decisions are made per instance"),
+            ("open", "every request is allowed"),
+            ("closed", "every request is refused"),
+        ] {
+            let vm = RateLimitsVm {
+                status: limiter("redis", fallback, true),
+                ..ratelimits_vm()
+            };
+            let html = render_ratelimits_page(&vm, None, "/ratelimits");
+            assert!(
+                html.contains(&format!(
+                    r#"data-test-id="ratelimit-degraded" data-fallback="{fallback}" class="degraded-banner fallback-{fallback}""#
+                )),
+                "{html}"
+            );
+            assert!(
+                html.contains(&format!(
+                    "Rate limiting is degraded (redis unreachable): fallback {fallback}, {effect}."
+                )),
+                "{html}"
+            );
+            assert!(html.contains("2026-11-23 11:30:00 UTC"), "{html}");
+            assert!(html.contains("(4 min ago)"), "{html}");
+            assert!(html.contains("connection refused"), "{html}");
+            assert!(
+                html.contains("1,234 decisions made by the fallback"),
+                "{html}"
+            );
+            assert!(!html.contains("Decisions: redis"), "{html}");
+            let status = &ratelimits_fragments(&vm)[0];
+            assert!(
+                status.html.contains("ratelimit-degraded"),
+                "{}",
+                status.html
+            );
+        }
+        let healthy = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits");
+        assert!(!healthy.contains("degraded"), "{healthy}");
+        // An unknown mode is still named, and its text escaped.
+        let vm = RateLimitsVm {
+            status: LimiterStatusVm {
+                reason: Some(HOSTILE.into()),
+                ..limiter("redis", "<b>odd</b>", true)
+            },
+            ..ratelimits_vm()
+        };
+        let html = render_ratelimits_page(&vm, None, "/ratelimits");
+        assert!(html.contains("fallback &lt;b&gt;odd&lt;/b&gt;."), "{html}");
+        assert!(html.contains(r#"class="degraded-banner""#), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+    }
+
+    #[test]
+    fn ratelimits_page_escapes_keys_and_policy_names() {
+        let hostile = format!("{HOSTILE}\"x");
+        let escaped_text = "&lt;script&gt;alert(1)&lt;/script&gt;\"x";
+        let escaped_attr = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;x";
+        let vm = RateLimitsVm {
+            policies: vec![policy(&hostile)],
+            top_keys: vec![usage(&hostile, &hostile, 50.0, true)],
+            blocked: vec![blocked(&hostile, &hostile)],
+            ..ratelimits_vm()
+        };
+        let html = render_ratelimits_page(&vm, Some(hostile.clone()), "/ratelimits");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("\"x\""), "{html}");
+        // Table cells.
+        assert!(
+            html.contains(&format!(
+                r#"<code data-test-id="policy-name">{escaped_text}</code>"#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<code data-test-id="key-name">{escaped_text}</code>"#
+            )),
+            "{html}"
+        );
+        // Blocked list.
+        assert!(
+            html.contains(&format!(
+                r#"<code data-test-id="blocked-key">{escaped_text}</code>"#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<td data-test-id="blocked-policy">{escaped_text}</td>"#
+            )),
+            "{html}"
+        );
+        // Attributes and hidden inputs.
+        assert!(
+            html.contains(&format!(
+                r#"data-test-id="ratelimit-row" data-policy="{escaped_attr}" data-key="{escaped_attr}""#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<input type="hidden" name="policy" value="{escaped_attr}">"#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<input type="hidden" name="key" value="{escaped_attr}">"#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"data-confirm="Unblock {escaped_attr} under {escaped_attr}?""#
+            )),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn usage_over_100_percent_is_shown_with_the_bar_capped() {
+        let vm = RateLimitsVm {
+            top_keys: vec![
+                usage("api", "burst", 250.0, false),
+                usage("api", "near", 85.0, false),
+                usage("api", "calm", 42.5, false),
+                usage("api", "odd", f64::NAN, false),
+            ],
+            ..ratelimits_vm()
+        };
+        let html = render_ratelimits_page(&vm, None, "/ratelimits");
+        let row = |key: &str| {
+            let start = html
+                .find(&format!(r#"data-key="{key}""#))
+                .unwrap_or_else(|| panic!("no row {key}: {html}"));
+            let end = start + html[start..].find("</tr>").expect("row end");
+            html[start..end].to_string()
+        };
+        let burst = row("burst");
+        assert!(burst.contains(">250%<"), "{burst}");
+        assert!(burst.contains(r#"style="width: 100.0%;""#), "{burst}");
+        assert!(burst.contains(r#"class="usage over""#), "{burst}");
+        let near = row("near");
+        assert!(near.contains(r#"style="width: 85.0%;""#), "{near}");
+        assert!(near.contains(r#"class="usage near""#), "{near}");
+        let calm = row("calm");
+        assert!(calm.contains(">43%<") || calm.contains(">42%<"), "{calm}");
+        assert!(calm.contains(r#"style="width: 42.5%;""#), "{calm}");
+        assert!(calm.contains(r#"class="usage""#), "{calm}");
+        let odd = row("odd");
+        assert!(odd.contains(">–<"), "{odd}");
+        assert!(odd.contains(r#"style="width: 0.0%;""#), "{odd}");
+        assert!(!html.contains("NaN"), "{html}");
+    }
+
+    #[test]
+    fn unblock_posts_policy_key_and_back() {
+        let html = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits?x=1");
+        let start = html.find("<form").expect("form");
+        let form = &html[start..start + html[start..].find("</form>").expect("end")];
+        assert!(form.contains(r#"method="post""#), "{form}");
+        assert!(form.contains(r#"action="/ratelimits/unblock""#), "{form}");
+        assert!(
+            form.contains(r#"<input type="hidden" name="policy" value="api">"#),
+            "{form}"
+        );
+        assert!(
+            form.contains(r#"<input type="hidden" name="key" value="client-1">"#),
+            "{form}"
+        );
+        assert!(
+            form.contains(r#"<input type="hidden" name="back" value="/ratelimits?x=1">"#),
+            "{form}"
+        );
+        assert!(
+            form.contains(r#"data-confirm="Unblock client-1 under api?""#),
+            "{form}"
+        );
+        assert!(
+            form.contains(r#"data-test-id="unblock-button" class="button">Unblock</button>"#),
+            "{form}"
+        );
+        // Live updates come back to the page itself.
+        let fragments = ratelimits_fragments(&ratelimits_vm());
+        let region = fragments
+            .iter()
+            .find(|f| f.id == "ratelimit-blocked")
+            .expect("region");
+        assert!(
+            region
+                .html
+                .contains(r#"<input type="hidden" name="back" value="/ratelimits">"#),
+            "{}",
+            region.html
+        );
+    }
+
+    #[test]
+    fn rate_limits_sit_between_instances_and_configuration_in_the_nav() {
+        let html = render_config_page(&ConfigVm::default());
+        let instances = html.find(r#"href="/instances""#).expect("instances");
+        let limits = html.find(r#"href="/ratelimits""#).expect("rate limits");
+        let config = html.find(r#"href="/config""#).expect("config");
+        assert!(instances < limits && limits < config, "{html}");
+        assert!(html.contains(">Rate limits</a>"), "{html}");
+        assert!(
+            !html.contains(r#"<a href="/ratelimits" aria-current"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn stacked_bars_stay_in_bounds_and_keep_rejections_visible() {
+        // Stacks round as a whole: never taller than the chart, and the
+        // series on the baseline stays visible beside a large one.
+        let vm = RateLimitsVm {
+            per_minute: vec![
+                RateMinute {
+                    minute: MINUTE0,
+                    allowed: 1_000_000,
+                    rejected: 1,
+                },
+                RateMinute {
+                    minute: MINUTE0 + 60_000,
+                    allowed: 1,
+                    rejected: 1,
+                },
+            ],
+            ..ratelimits_vm()
+        };
+        let html = render_ratelimits_page(&vm, None, "/ratelimits");
+        assert!(
+            html.contains(r#"<rect x="0" y="59" width="4" height="1" class="bar rejected">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<rect x="0" y="0" width="4" height="59" class="bar allowed">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("<title>10:34: 1 rejected, 1,000,000 allowed</title>"),
+            "{html}"
+        );
     }
 }

@@ -18,6 +18,7 @@
 //! This is a benchmark, not a test: speed goals live here and in
 //! `docs/PERFORMANCE.md`, never in the timed test suite.
 
+mod keys;
 mod probe;
 mod report;
 
@@ -217,35 +218,13 @@ impl Env {
     }
 }
 
-/// Deletes every key under `prefix:` with SCAN + DEL; returns how many.
+/// Deletes every key under `prefix:` (DEL, not UNLINK: memory is freed
+/// here rather than by a background thread racing the next run for the two
+/// cores); returns how many.
 async fn delete_prefix(url: &str, prefix: &str) -> anyhow::Result<u64> {
+    let removed = keys::delete_prefix(url, prefix, keys::Removal::Del).await?;
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    // The prefix holds no glob characters (see `unique`), so it matches
-    // itself literally.
-    let pattern = format!("{prefix}:*");
-    let mut cursor: u64 = 0;
-    let mut removed = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            // DEL, not UNLINK: memory is freed here rather than by a
-            // background thread racing the next run for the two cores.
-            let n: u64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
-            removed += n;
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
     // Should the server free lazily anyway (lazyfree-lazy-user-del), wait
     // for that to finish before the next run starts.
     let settle = Instant::now() + Duration::from_secs(10);

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coord::CoordError;
+use coord::ratelimit::fallback::Failover;
 use coord::ratelimit::local::LocalLimiter;
 use coord::ratelimit::redis::RedisLimiter;
-use coord::ratelimit::{Policy, RateKey, RateLimitBackend, RateLimiter};
+use coord::ratelimit::{FallbackMode, Policy, RateKey, RateLimitBackend, RateLimiter};
 use tokio::time::Instant;
 
-use common::{REDIS_URL, delete_prefix, eventually, keys_under, unique};
+use common::{PrivateRedis, REDIS_URL, delete_prefix, eventually, keys_under, unique};
 
 /// A backend under test and what must be cleaned up after it.
 struct Setup {
@@ -47,14 +48,20 @@ impl Setup {
         RateLimiter::new(self.backend.clone(), policies).expect("valid policies")
     }
 
-    /// Whether this backend still holds anything about any key.
+    /// Whether this backend still holds anything about any key (per-key
+    /// logs, blocks, or index entries).
     async fn holds_state(&self) -> bool {
         match (&self.local, &self.prefix) {
             (Some(local), _) => {
                 local.sweep();
                 local.tracked_keys() > 0
             }
-            (None, Some(prefix)) => !keys_under(prefix).await.is_empty(),
+            // The per-minute counters stay for an hour by design; nothing
+            // else may outlive the window.
+            (None, Some(prefix)) => keys_under(prefix)
+                .await
+                .iter()
+                .any(|k| !k.ends_with(":minutes")),
             (None, None) => unreachable!(),
         }
     }
@@ -260,6 +267,191 @@ async fn isolation(s: Setup) {
     s.cleanup().await;
 }
 
+/// Every key a decision writes carries its shard's hash tag (one cluster
+/// slot per call) and an expiry, so idle keys vanish without sweeping.
+#[tokio::test]
+async fn redis_keys_share_a_slot_and_expire() {
+    let prefix = unique("syrl");
+    let policy = Policy::new("tagged", 1, secs(30))
+        .unwrap()
+        .with_block(1, secs(60), secs(10))
+        .unwrap();
+    let backend = RedisLimiter::connect(REDIS_URL, &prefix).await.unwrap();
+    let rl = RateLimiter::new(Arc::new(backend), vec![policy]).unwrap();
+    assert!(rl.check("tagged", "10.0.0.1").await.unwrap().allowed);
+    assert!(!rl.check("tagged", "10.0.0.1").await.unwrap().allowed);
+    let mut keys = keys_under(&prefix).await;
+    keys.sort();
+    let tag_start = format!("{prefix}:rl:{{tagged|");
+    let tag = keys[0][..keys[0].find('}').expect("a hash tag") + 1].to_owned();
+    assert!(tag.starts_with(&tag_start), "{tag}");
+    let mut expected: Vec<String> = [
+        "log:10.0.0.1",
+        "st:10.0.0.1",
+        "active",
+        "used",
+        "blocked",
+        "minutes",
+    ]
+    .iter()
+    .map(|suffix| format!("{tag}:{suffix}"))
+    .collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+    let mut conn = common::raw_redis().await;
+    for key in &keys {
+        let ttl: i64 = ::redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0 && ttl <= 3_660_000, "{key} has TTL {ttl}");
+    }
+    delete_prefix(&prefix).await;
+}
+
+/// A policy's usage without a scan: active and blocked keys, the top keys
+/// with their counts now, and per-minute allowed / rejected counts; unblock
+/// and reset update it; other policies are not mixed in.
+async fn usage(s: Setup) {
+    let rl = s.limiter(vec![
+        Policy::new("api", 3, secs(60))
+            .unwrap()
+            .with_block(2, secs(60), secs(60))
+            .unwrap(),
+        Policy::new("other", 5, secs(60)).unwrap(),
+    ]);
+    let empty = rl.usage("api", 10).await.unwrap();
+    assert_eq!((empty.active_keys, empty.blocked_keys), (0, 0));
+    assert!(empty.top.is_empty() && empty.blocked.is_empty());
+    assert_eq!(empty.minutes.len(), coord::ratelimit::USAGE_MINUTES);
+    assert!(
+        empty
+            .minutes
+            .iter()
+            .all(|m| m.allowed == 0 && m.rejected == 0)
+    );
+
+    for (key, n) in [("heavy", 5), ("light", 1), ("middle", 2)] {
+        for _ in 0..n {
+            rl.check("api", key).await.unwrap();
+        }
+    }
+    rl.check("other", "elsewhere").await.unwrap();
+    let u = rl.usage("api", 2).await.unwrap();
+    assert_eq!(u.active_keys, 3);
+    assert_eq!(u.blocked_keys, 1);
+    let top: Vec<(&str, u32, bool)> = u
+        .top
+        .iter()
+        .map(|k| (k.key.as_str(), k.count, k.blocked_until.is_some()))
+        .collect();
+    assert_eq!(top, vec![("heavy", 3, true), ("middle", 2, false)]);
+    assert_eq!(u.blocked.len(), 1);
+    assert_eq!(u.blocked[0].0.as_str(), "heavy");
+    assert!(u.blocked[0].1 > u.now + 50_000, "blocked for a minute");
+    // The current minute holds everything (the test may straddle a minute
+    // boundary: then the sum of the last two does).
+    let recent = &u.minutes[u.minutes.len() - 2..];
+    let allowed: u64 = recent.iter().map(|m| m.allowed).sum();
+    let rejected: u64 = recent.iter().map(|m| m.rejected).sum();
+    assert_eq!((allowed, rejected), (6, 2));
+    let last = u.minutes.last().unwrap();
+    assert!(last.minute <= u.now && u.now < last.minute + 60_000);
+    assert_eq!(u.minutes[0].minute, last.minute - 59 * 60_000);
+
+    // A blocked key's refusals count as rejections too.
+    assert!(!rl.check("api", "heavy").await.unwrap().allowed);
+    let u = rl.usage("api", 10).await.unwrap();
+    let rejected: u64 = u.minutes[u.minutes.len() - 2..]
+        .iter()
+        .map(|m| m.rejected)
+        .sum();
+    assert_eq!(rejected, 3);
+
+    rl.unblock("api", "heavy").await.unwrap();
+    rl.reset("api", "middle").await.unwrap();
+    let u = rl.usage("api", 10).await.unwrap();
+    assert_eq!((u.active_keys, u.blocked_keys), (2, 0));
+    assert!(u.blocked.is_empty());
+    let keys: Vec<&str> = u.top.iter().map(|k| k.key.as_str()).collect();
+    assert_eq!(keys, vec!["heavy", "light"]);
+    assert!(u.top.iter().all(|k| k.blocked_until.is_none()));
+
+    let other = rl.usage("other", 10).await.unwrap();
+    assert_eq!(other.active_keys, 1);
+    assert_eq!(other.top[0].key.as_str(), "elsewhere");
+    s.cleanup().await;
+}
+
+/// Keys leave the usage when their window has passed, without any
+/// further request of theirs.
+async fn usage_forgets_idle_keys(s: Setup) {
+    let rl = s.limiter(vec![Policy::new("short", 5, secs(1)).unwrap()]);
+    rl.check("short", "a").await.unwrap();
+    rl.check("short", "b").await.unwrap();
+    assert_eq!(rl.usage("short", 10).await.unwrap().active_keys, 2);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    rl.check("short", "b").await.unwrap();
+    let u = rl.usage("short", 10).await.unwrap();
+    let counts: Vec<(&str, u32)> = u.top.iter().map(|k| (k.key.as_str(), k.count)).collect();
+    assert_eq!(counts, vec![("b", 2), ("a", 1)]);
+    // a's only request has left; b's first has left, its second not yet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let u = rl.usage("short", 10).await.unwrap();
+    let counts: Vec<(&str, u32)> = u.top.iter().map(|k| (k.key.as_str(), k.count)).collect();
+    assert_eq!(counts, vec![("b", 1)]);
+    assert_eq!(u.active_keys, 1);
+    eventually("every key to leave", || async {
+        rl.usage("short", 10).await.unwrap().active_keys == 0
+    })
+    .await;
+    assert!(rl.usage("short", 10).await.unwrap().top.is_empty());
+    s.cleanup().await;
+}
+
+/// Policies registered by one process are known to another sharing the
+/// backend (a dashboard), which can read their usage and unblock keys.
+async fn registry(s: Setup) {
+    let service = s.limiter(vec![
+        Policy::new("svc.login", 1, secs(60))
+            .unwrap()
+            .with_burst(1)
+            .unwrap()
+            .with_block(1, secs(30), secs(120))
+            .unwrap(),
+    ]);
+    service.register().await.unwrap();
+    let dashboard = s.limiter(vec![Policy::new("dash", 100, secs(60)).unwrap()]);
+    let known = dashboard.known_policies().await.unwrap();
+    let names: Vec<&str> = known.iter().map(|p| p.name()).collect();
+    assert_eq!(names, vec!["dash", "svc.login"]);
+    assert_eq!(&known[1], service.policy("svc.login").unwrap());
+
+    for _ in 0..3 {
+        service.check("svc.login", "mallory").await.unwrap();
+    }
+    let u = dashboard.usage("svc.login", 5).await.unwrap();
+    assert_eq!(u.blocked_keys, 1);
+    assert_eq!(u.top[0].count, 2);
+    dashboard.unblock("svc.login", "mallory").await.unwrap();
+    assert_eq!(
+        dashboard.usage("svc.login", 5).await.unwrap().blocked_keys,
+        0
+    );
+    assert!(matches!(
+        dashboard.usage("nope", 5).await,
+        Err(CoordError::UnknownPolicy(_))
+    ));
+    // The dashboard cannot spend the service's quota by mistake: checks
+    // only use its own policies.
+    assert!(matches!(
+        dashboard.check("svc.login", "x").await,
+        Err(CoordError::UnknownPolicy(_))
+    ));
+    s.cleanup().await;
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod local {
@@ -283,7 +475,17 @@ macro_rules! conformance {
     };
 }
 
-conformance!(boundary, burst, concurrency, blocking, expiry, isolation);
+conformance!(
+    boundary,
+    burst,
+    concurrency,
+    blocking,
+    expiry,
+    isolation,
+    usage,
+    usage_forgets_idle_keys,
+    registry,
+);
 
 #[test]
 fn invalid_policies_are_rejected() {
@@ -399,38 +601,98 @@ async fn redis_connect_validates_the_prefix() {
     }
 }
 
-/// Every key of a decision carries the pair's hash tag (one cluster slot)
-/// and an expiry, so idle keys vanish without any sweeping.
+/// A limiter on a private Redis wrapped in a fallback, and the server, so a
+/// test can stop it.
+async fn failover_limiter(mode: FallbackMode) -> (PrivateRedis, RateLimiter) {
+    let server = PrivateRedis::started().await;
+    let redis = RedisLimiter::connect(&server.url(), "fb").await.unwrap();
+    let failover = Failover::new(Arc::new(redis), mode);
+    let rl = RateLimiter::new(
+        Arc::new(failover),
+        vec![Policy::new("p", 2, secs(60)).unwrap()],
+    )
+    .unwrap();
+    (server, rl)
+}
+
+/// Redis goes away: decisions go on, per instance, without errors or
+/// waiting; the status says so and why; when Redis is back, decisions are
+/// shared again and the status recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_local_limits_each_instance_during_an_outage() {
+    let (mut server, rl) = failover_limiter(FallbackMode::Local).await;
+    let status = rl.status();
+    assert_eq!(status.backend, "redis");
+    assert_eq!(status.fallback, Some(FallbackMode::Local));
+    assert!(!status.degraded() && status.reason.is_none());
+    assert!(rl.check("p", "k").await.unwrap().allowed);
+
+    server.stop();
+    let first = rl.check("p", "k").await.expect("no error during an outage");
+    assert!(first.allowed, "the local log starts empty");
+    let status = rl.status();
+    assert!(status.degraded(), "{status:?}");
+    assert!(status.reason.as_deref().is_some_and(|r| !r.is_empty()));
+    // The local limit applies, and decisions no longer wait on Redis.
+    let started = Instant::now();
+    assert!(rl.check("p", "k").await.unwrap().allowed);
+    let third = rl.check("p", "k").await.unwrap();
+    assert!(!third.allowed);
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(rl.status().fallback_decisions, 3);
+    // Usage shows this instance's view; operator actions say Redis is down.
+    let usage = rl.usage("p", 5).await.unwrap();
+    assert_eq!(usage.top[0].count, 2);
+    let err = rl.unblock("p", "k").await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+
+    let back = PrivateRedis::start(server.port());
+    back.ready().await;
+    eventually("the limiter to recover", || async {
+        !rl.status().degraded()
+    })
+    .await;
+    // Shared again: the restarted Redis kept nothing, so the key has its
+    // quota back there (the local log would have refused).
+    let d = rl.check("p", "k").await.unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.remaining, 1);
+    assert_eq!(rl.status().fallback_decisions, 3);
+}
+
+/// Fail-open allows everything during an outage, fail-closed refuses
+/// everything with a retry-after; both report it.
 #[tokio::test]
-async fn redis_keys_share_a_slot_and_expire() {
-    let prefix = unique("syrl");
-    let policy = Policy::new("tagged", 1, secs(30))
-        .unwrap()
-        .with_block(5, secs(60), secs(10))
-        .unwrap();
-    let backend = RedisLimiter::connect(REDIS_URL, &prefix).await.unwrap();
-    let rl = RateLimiter::new(Arc::new(backend), vec![policy]).unwrap();
-    assert!(rl.check("tagged", "10.0.0.1").await.unwrap().allowed);
-    assert!(!rl.check("tagged", "10.0.0.1").await.unwrap().allowed);
-    let mut keys = keys_under(&prefix).await;
-    keys.sort();
-    let base = format!("{prefix}:rl:{{tagged|10.0.0.1}}");
-    assert_eq!(
-        keys,
-        vec![
-            format!("{base}:log"),
-            format!("{base}:rej"),
-            format!("{base}:st")
-        ]
-    );
-    let mut conn = common::raw_redis().await;
-    for key in &keys {
-        let ttl: i64 = ::redis::cmd("PTTL")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert!(ttl > 0 && ttl <= 60_000, "{key} has TTL {ttl}");
+async fn fallback_open_and_closed() {
+    let (mut server, open) = failover_limiter(FallbackMode::Open).await;
+    server.stop();
+    for _ in 0..5 {
+        let d = open.check("p", "k").await.unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 2);
     }
-    delete_prefix(&prefix).await;
+    assert!(open.status().degraded());
+
+    let (mut server, closed) = failover_limiter(FallbackMode::Closed).await;
+    server.stop();
+    let d = closed.check("p", "fresh").await.unwrap();
+    assert!(!d.allowed);
+    assert_eq!(d.retry_after, Some(coord::ratelimit::fallback::PROBE_EVERY));
+    let status = closed.status();
+    assert!(status.degraded());
+    assert_eq!(status.fallback, Some(FallbackMode::Closed));
+    assert_eq!(status.fallback_decisions, 1);
+}
+
+#[test]
+fn fallback_modes_parse() {
+    for mode in [
+        FallbackMode::Local,
+        FallbackMode::Open,
+        FallbackMode::Closed,
+    ] {
+        assert_eq!(mode.as_str().parse::<FallbackMode>().unwrap(), mode);
+    }
+    let err = "sometimes".parse::<FallbackMode>().unwrap_err();
+    assert!(err.to_string().contains("local, open or closed"), "{err}");
 }

@@ -15,7 +15,9 @@ use serde_json::json;
 
 mod common;
 
-use common::{REDIS_URL, delete_prefix as cleanup, keys_under, queue, unique};
+use common::{
+    PrivateRedis, REDIS_URL, delete_prefix as cleanup, free_port, keys_under, queue, unique,
+};
 
 async fn backend(prefix: &str) -> RedisBackend {
     RedisBackend::connect(REDIS_URL, prefix)
@@ -641,73 +643,11 @@ async fn expired_leases_are_recovered() {
     cleanup(&prefix).await;
 }
 
-/// A private Redis on a free port, so the test can stop and restart it
-/// without disturbing the shared one.
-struct PrivateRedis {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl PrivateRedis {
-    fn start(port: u16) -> Option<Self> {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        Some(Self { port, child })
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if let Ok(client) = redis::Client::open(self.url())
-                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("private redis-server did not start");
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 #[tokio::test]
 async fn survives_a_redis_restart() {
     let port = free_port();
-    let Some(server) = PrivateRedis::start(port) else {
-        eprintln!("redis-server not installed; skipping");
-        return;
-    };
-    server.wait_ready().await;
+    let server = PrivateRedis::start(port);
+    server.ready().await;
     let b = RedisBackend::connect(&server.url(), "restart")
         .await
         .unwrap();
@@ -733,8 +673,8 @@ async fn survives_a_redis_restart() {
     assert!(b.step(&q, vec![], 1, LEASE).await.is_err());
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 
-    let server = PrivateRedis::start(port).expect("restart redis-server");
-    server.wait_ready().await;
+    let server = PrivateRedis::start(port);
+    server.ready().await;
     // Commands come back (the data is gone: the server kept nothing).
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

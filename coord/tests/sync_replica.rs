@@ -15,7 +15,10 @@ use coord::queue::sql::SqlBackend;
 use coord::sync::{Replica, ReplicaConfig, StateKey, StateStore};
 use serde_json::json;
 
-use common::{REDIS_URL, delete_prefix, eventually, remove_sqlite, temp_db_path, unique};
+use common::{
+    PrivateRedis, REDIS_URL, delete_prefix, eventually, free_port, remove_sqlite, temp_db_path,
+    unique,
+};
 
 struct Fleet {
     store: StateStore,
@@ -298,69 +301,6 @@ async fn a_failed_write_publishes_nothing() {
         assert_eq!((s.received, s.applied_version), (0, 0), "{s:?}");
     }
     fleet.cleanup().await;
-}
-
-/// A private Redis on a free port, so this test can stop and restart it
-/// without disturbing the shared one.
-struct PrivateRedis {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl PrivateRedis {
-    fn start(port: u16) -> Self {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server starts (is it installed?)");
-        Self { port, child }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn ready(&self) {
-        let url = self.url();
-        eventually("the private redis answers", || {
-            let url = url.clone();
-            async move {
-                match redis::Client::open(url) {
-                    Ok(client) => client.get_multiplexed_async_connection().await.is_ok(),
-                    Err(_) => false,
-                }
-            }
-        })
-        .await;
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 #[tokio::test]

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use coord::ratelimit::FallbackMode;
+
+use crate::ratelimits::LimitSpec;
 use crate::secret::SecretUrl;
 
 /// Switchyard: a live dashboard for job queues, with an embedded
@@ -68,7 +71,8 @@ pub struct GlobalArgs {
     pub database_url: Option<SecretUrl>,
 
     /// TOML file with any of: listen, redis_url, redis_prefix, database_url,
-    /// log, busy_active, warning_failure_rate (flags and environment variables override it)
+    /// log, busy_active, warning_failure_rate, rate_limit_pages, rate_limit_actions,
+    /// rate_limit_api, rate_limit_fallback (flags and environment variables override it)
     #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -96,6 +100,49 @@ pub struct GlobalArgs {
         value_name = "PERCENT"
     )]
     pub warning_failure_rate: Option<f64>,
+
+    /// Requests per client address to pages, live streams and assets, as
+    /// `<requests>/<window>` (`600/1m`, `20/10s`) or `off`; over it,
+    /// requests get 429 with Retry-After [default: 600/1m]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_RATE_LIMIT_PAGES",
+        value_name = "LIMIT"
+    )]
+    pub rate_limit_pages: Option<LimitSpec>,
+
+    /// Button presses (form posts) per client address, as for
+    /// --rate-limit-pages [default: 120/1m]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_RATE_LIMIT_ACTIONS",
+        value_name = "LIMIT"
+    )]
+    pub rate_limit_actions: Option<LimitSpec>,
+
+    /// JSON API requests per client address, as for --rate-limit-pages
+    /// [default: 6000/1m]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_RATE_LIMIT_API",
+        value_name = "LIMIT"
+    )]
+    pub rate_limit_api: Option<LimitSpec>,
+
+    /// While Redis is unreachable, limit each dashboard instance on its own
+    /// (`local`), allow everything (`open`) or refuse everything (`closed`)
+    /// [default: local]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_RATE_LIMIT_FALLBACK",
+        value_name = "MODE",
+        value_parser = crate::ratelimits::parse_fallback
+    )]
+    pub rate_limit_fallback: Option<FallbackMode>,
 }
 
 /// The commands.

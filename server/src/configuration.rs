@@ -11,9 +11,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use coord::ratelimit::FallbackMode;
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
+use crate::ratelimits::{DashboardLimits, LimitSpec};
 use crate::secret::SecretUrl;
 
 /// Where the dashboard listens unless told otherwise: loopback only, so a
@@ -75,6 +77,22 @@ pub struct FileSettings {
     pub busy_active: Option<u64>,
     /// As `--warning-failure-rate`.
     pub warning_failure_rate: Option<f64>,
+    /// As `--rate-limit-pages`.
+    pub rate_limit_pages: Option<LimitSpec>,
+    /// As `--rate-limit-actions`.
+    pub rate_limit_actions: Option<LimitSpec>,
+    /// As `--rate-limit-api`.
+    pub rate_limit_api: Option<LimitSpec>,
+    /// As `--rate-limit-fallback` (`local`, `open` or `closed`).
+    #[serde(default, deserialize_with = "fallback_mode")]
+    pub rate_limit_fallback: Option<FallbackMode>,
+}
+
+fn fallback_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<FallbackMode>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::ratelimits::parse_fallback(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 impl FileSettings {
@@ -113,6 +131,9 @@ pub struct Settings {
     pub busy_active: u64,
     /// Failure rate (percent, 0–100) above which a queue is in Warning.
     pub warning_failure_rate: f64,
+    /// The limits on the dashboard's own routes, and the fallback while
+    /// Redis is down.
+    pub rate_limits: DashboardLimits,
 }
 
 impl fmt::Debug for Settings {
@@ -130,6 +151,7 @@ impl fmt::Debug for Settings {
             .field("log", &self.log)
             .field("busy_active", &self.busy_active)
             .field("warning_failure_rate", &self.warning_failure_rate)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -144,6 +166,7 @@ impl Default for Settings {
             log: DEFAULT_LOG.into(),
             busy_active: DEFAULT_BUSY_ACTIVE,
             warning_failure_rate: DEFAULT_WARNING_FAILURE_RATE,
+            rate_limits: DashboardLimits::default(),
         }
     }
 }
@@ -197,6 +220,24 @@ impl Settings {
                 .warning_failure_rate
                 .or(file.warning_failure_rate)
                 .unwrap_or(defaults.warning_failure_rate),
+            rate_limits: DashboardLimits {
+                pages: args
+                    .rate_limit_pages
+                    .or(file.rate_limit_pages)
+                    .unwrap_or(defaults.rate_limits.pages),
+                actions: args
+                    .rate_limit_actions
+                    .or(file.rate_limit_actions)
+                    .unwrap_or(defaults.rate_limits.actions),
+                api: args
+                    .rate_limit_api
+                    .or(file.rate_limit_api)
+                    .unwrap_or(defaults.rate_limits.api),
+                fallback: args
+                    .rate_limit_fallback
+                    .or(file.rate_limit_fallback)
+                    .unwrap_or(defaults.rate_limits.fallback),
+            },
         };
         settings.validate()?;
         Ok(settings)
@@ -303,6 +344,9 @@ mod tests {
             log = "debug"
             busy_active = 7
             warning_failure_rate = 12.5
+            rate_limit_pages = "20/10s"
+            rate_limit_api = "off"
+            rate_limit_fallback = "closed"
             "#,
         )
         .expect("parses");
@@ -314,6 +358,10 @@ mod tests {
         assert_eq!(s.log, "debug");
         assert_eq!(s.busy_active, 7);
         assert_eq!(s.warning_failure_rate, 12.5);
+        assert_eq!(s.rate_limits.pages, LimitSpec::per(20, 10));
+        assert_eq!(s.rate_limits.actions, crate::ratelimits::DEFAULT_ACTIONS);
+        assert_eq!(s.rate_limits.api, LimitSpec::Off);
+        assert_eq!(s.rate_limits.fallback, FallbackMode::Closed);
         assert_eq!(s.deployment(), Deployment::Redis);
     }
 
@@ -359,6 +407,14 @@ mod tests {
             let err = Settings::layer(&a, FileSettings::default()).expect_err("rate");
             assert!(err.to_string().contains("--warning-failure-rate"), "{err}");
         }
+    }
+
+    #[test]
+    fn bad_rate_limits_in_the_file_are_refused_with_a_reason() {
+        let err = FileSettings::parse("rate_limit_pages = \"600 per minute\"").expect_err("bad");
+        assert!(err.contains("expected e.g. 600/1m"), "{err}");
+        let err = FileSettings::parse("rate_limit_fallback = \"sometimes\"").expect_err("bad");
+        assert!(err.contains("local, open or closed"), "{err}");
     }
 
     #[test]

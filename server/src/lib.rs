@@ -18,6 +18,7 @@ pub mod extract;
 pub mod flash;
 pub mod fleet;
 pub mod live;
+pub mod ratelimits;
 pub mod router;
 pub mod screens;
 pub mod secret;

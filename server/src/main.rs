@@ -11,6 +11,7 @@ use server::configuration::Settings;
 use server::demo::Demo;
 use server::error::one_line;
 use server::fleet::demo::FleetDemo;
+use server::ratelimits::demo::RateLimitDemo;
 use server::startup::Application;
 use server::{enqueue, telemetry};
 
@@ -83,7 +84,10 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         let instances = FleetDemo::start(&app.state().fleet)
             .await
             .context("cannot start the demo instances")?;
-        Some((queues, instances))
+        let clients = RateLimitDemo::start(&app.state().ratelimits)
+            .await
+            .context("cannot start the demo's rate-limited clients")?;
+        Some((queues, instances, clients))
     } else {
         None
     };
@@ -103,7 +107,8 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal())
         .await
         .context("server failed")?;
-    if let Some((queues, instances)) = demo {
+    if let Some((queues, instances, clients)) = demo {
+        clients.stop();
         instances.stop().await;
         queues.stop(DEMO_GRACE).await;
     }

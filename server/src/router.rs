@@ -2,12 +2,15 @@
 //!
 //! Browser pages answer HTML (errors included), `/api/*` and `/health*`
 //! answer JSON; mutations are POST only. The layers apply to every route,
-//! the fallback included.
+//! the fallback included; the rate limits to all but `/health*`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -15,8 +18,11 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::controllers::{actions, events, health, jobs, pages, queues};
-use crate::error::render_errors;
+use crate::controllers::{actions, events, health, jobs, pages, queues, ratelimits};
+use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
+
+use crate::error::{is_machine_path, render_errors};
+use crate::ratelimits::RateLimits;
 use crate::startup::AppState;
 
 /// Largest request body accepted: a job's data is meant to reference large
@@ -27,8 +33,49 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// 504 rather than holding the connection for ever.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The dashboard's own limits: per client address, by the policy of the
+/// route (see [`RateLimits::policy_for`]). Requests served without a peer
+/// address (in-process tests) share one key. A refusal answers in the
+/// route's format, like every other error, with the wait in words.
+fn rate_limit_layer(ratelimits: &RateLimits) -> RateLimitLayer {
+    let routes = ratelimits.clone();
+    RateLimitLayer::new(ratelimits.limiter.clone(), move |parts: &Parts| {
+        let policy = routes.policy_for(&parts.method, parts.uri.path())?;
+        let key = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        Some(Target::new(policy, key))
+    })
+    .on_reject(|decision, parts| {
+        let wait = retry_after_secs(decision);
+        let message = format!("too many requests from your address; retry in {wait} s");
+        let (content_type, body) = if is_machine_path(parts.uri.path()) {
+            (
+                "application/json",
+                serde_json::json!({ "error": message }).to_string(),
+            )
+        } else {
+            (
+                "text/html; charset=utf-8",
+                app::render_error_page(429, "Too Many Requests", &message),
+            )
+        };
+        let mut response = axum::http::Response::new(body);
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    })
+}
+
 /// Builds the application's router.
 pub fn router(state: AppState) -> Router {
+    let limits = rate_limit_layer(&state.ratelimits);
     Router::new()
         // Pages
         .route("/", get(pages::overview))
@@ -38,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/queues/{queue}/jobs/{id}", get(pages::job))
         .route("/channels", get(pages::channels))
         .route("/instances", get(pages::instances))
+        .route("/ratelimits", get(pages::ratelimits))
         .route("/config", get(pages::config))
         .route("/style.css", get(pages::stylesheet))
         .route("/app.js", get(pages::script))
@@ -58,11 +106,13 @@ pub fn router(state: AppState) -> Router {
             "/queues/{queue}/jobs/{id}/promote",
             post(actions::promote_job),
         )
+        .route("/ratelimits/unblock", post(actions::unblock))
         // Live updates (server-sent events), one stream per page scope
         .route("/events/overview", get(events::overview))
         .route("/events/queues", get(events::queues))
         .route("/events/channels", get(events::channels))
         .route("/events/instances", get(events::instances))
+        .route("/events/ratelimits", get(events::ratelimits))
         .route("/events/queues/{queue}", get(events::queue))
         .route("/events/queues/{queue}/jobs/{id}", get(events::job))
         // Health
@@ -86,6 +136,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queues/{queue}/jobs/{id}/retry", post(jobs::retry))
         .route("/api/queues/{queue}/jobs/{id}/remove", post(jobs::remove))
         .route("/api/queues/{queue}/jobs/{id}/promote", post(jobs::promote))
+        // Rate limits API
+        .route("/api/ratelimits", get(ratelimits::list))
+        .route(
+            "/api/ratelimits/{policy}/unblock",
+            post(ratelimits::unblock),
+        )
         .fallback(pages::not_found)
         // Innermost first: the body limit and timeout apply to handlers,
         // error rendering sees their responses too, tracing sees it all.
@@ -98,6 +154,9 @@ pub fn router(state: AppState) -> Router {
         // of dropping the connection.
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(render_errors))
+        // Outside the error rendering, so a 429 keeps its Retry-After and
+        // RateLimit-* headers; refused requests never reach a handler.
+        .layer(limits)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

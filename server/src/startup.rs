@@ -24,6 +24,7 @@ use crate::configuration::Settings;
 use crate::db::{Database, DbError};
 use crate::fleet::Fleet;
 use crate::live::{Hub, Thresholds};
+use crate::ratelimits::RateLimits;
 use crate::router::router;
 use crate::secret::SecretUrl;
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Notification channels, instances and synced state.
     pub fleet: Fleet,
+    /// The dashboard's rate limits and the Rate limits page's figures.
+    pub ratelimits: RateLimits,
 }
 
 /// Why the server could not start. Each message names what was being
@@ -75,6 +78,12 @@ pub enum StartupError {
     /// The notification bus or instance registry could not be started.
     #[error("cannot start the notification bus")]
     Fleet {
+        /// What went wrong.
+        source: CoordError,
+    },
+    /// The rate limiter's backend could not be reached.
+    #[error("cannot start rate limiting")]
+    RateLimits {
         /// What went wrong.
         source: CoordError,
     },
@@ -160,12 +169,17 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         .await
         .map_err(|source| StartupError::Fleet { source })?;
     hub.attach_fleet(fleet.clone());
+    let ratelimits = RateLimits::start(redis, &settings.rate_limits)
+        .await
+        .map_err(|source| StartupError::RateLimits { source })?;
+    hub.attach_ratelimits(ratelimits.clone());
     Ok(AppState {
         queues,
         db,
         hub,
         settings: Arc::new(settings.clone()),
         fleet,
+        ratelimits,
     })
 }
 
@@ -255,7 +269,9 @@ impl Application {
             shutdown.await;
             hub.close();
         };
-        axum::serve(self.listener, router(self.state))
+        // The peer address is the rate limits' key.
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
     }

@@ -135,6 +135,26 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                 format!("{}%", settings.warning_failure_rate),
                 "Failure rate over 5 minutes above which a queue shows Warning.",
             ),
+            entry(
+                "--rate-limit-pages",
+                settings.rate_limits.pages.to_string(),
+                "Requests per client address to pages, live streams and assets.",
+            ),
+            entry(
+                "--rate-limit-actions",
+                settings.rate_limits.actions.to_string(),
+                "Button presses (form posts) per client address.",
+            ),
+            entry(
+                "--rate-limit-api",
+                settings.rate_limits.api.to_string(),
+                "JSON API requests per client address.",
+            ),
+            entry(
+                "--rate-limit-fallback",
+                settings.rate_limits.fallback.to_string(),
+                "While Redis is unreachable: per-instance limits (local), allow all (open) or refuse all (closed).",
+            ),
         ],
     }
 }

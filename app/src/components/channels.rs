@@ -5,17 +5,13 @@
 
 use leptos::prelude::*;
 
+use super::chart::{BarChart, Series, stacked_peak};
 use crate::fleet::{ChannelRow, ChannelsVm, MessageRow};
-use crate::vm::{format_clock, format_count, format_timestamp, iso_timestamp};
+use crate::vm::{format_count, format_timestamp, iso_timestamp};
 
 /// How many senders a card lists before summing the rest up as "+N more":
 /// a channel every instance publishes on would otherwise dwarf its card.
 const TOP_SENDERS: usize = 5;
-
-/// Width of one minute's bar in the chart's coordinate space.
-const BAR: usize = 5;
-/// Height of the chart's coordinate space.
-const HEIGHT: u64 = 60;
 
 /// Messages per second with one decimal, or "–" when the figure is not a
 /// number (a rate over an empty window must not print `NaN`).
@@ -125,57 +121,34 @@ fn ChannelCard(channel: ChannelRow) -> impl IntoView {
     }
 }
 
-/// Messages per minute over the last hour as server-rendered SVG bars, like
-/// the overview's throughput charts (no charting script to load).
+/// Messages per minute over the last hour, drawn like the overview's
+/// throughput charts.
 #[component]
 fn MessagesChart(name: String, points: Vec<(i64, u64)>) -> impl IntoView {
-    let width = points.len().max(1) * BAR;
-    let peak = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
-    let total: u64 = points.iter().map(|p| p.1).sum();
+    let minutes = points.iter().map(|p| p.0).collect();
+    let series = vec![Series {
+        class: "messages",
+        noun: "messages",
+        values: points.iter().map(|p| p.1).collect(),
+    }];
+    let peak = stacked_peak(&series);
+    let total: u64 = series[0].values.iter().sum();
     let label = format!(
         "{name}: {} messages in the last hour, at most {peak} a minute",
         format_count(total)
     );
-    let first = points.first().map(|p| format_clock(p.0));
-    let last = points.last().map(|p| format_clock(p.0));
-    let bars = points
-        .iter()
-        .enumerate()
-        .map(|(i, &(minute, n))| {
-            let h = (n * HEIGHT).div_ceil(peak).min(HEIGHT);
-            let tip = format!("{}: {} messages", format_clock(minute), format_count(n));
-            view! {
-                <g>
-                    <title>{tip}</title>
-                    <rect
-                        class="bar messages"
-                        x=(i * BAR).to_string()
-                        y=(HEIGHT - h).to_string()
-                        width=(BAR - 1).to_string()
-                        height=h.to_string()
-                    ></rect>
-                </g>
-            }
-        })
-        .collect_view();
     view! {
-        <figure class="chart channel-chart" data-test-id="channel-chart">
+        <BarChart
+            class="chart channel-chart"
+            test_id="channel-chart".to_string()
+            minutes
+            series
+            label
+        >
             <figcaption class="muted">
                 {format!("Last hour: {} messages · peak {peak}/min", format_count(total))}
             </figcaption>
-            <svg
-                viewBox=format!("0 0 {width} {HEIGHT}")
-                preserveAspectRatio="none"
-                role="img"
-                aria-label=label
-            >
-                {bars}
-            </svg>
-            <div class="axis">
-                <span>{first}</span>
-                <span>{last}</span>
-            </div>
-        </figure>
+        </BarChart>
     }
 }
 

@@ -9,12 +9,14 @@
 //! the markup of a live update and of a full page load is written once.
 
 mod channels;
+mod chart;
 mod config;
 mod instances;
 mod job;
 mod jobs;
 mod overview;
 mod queues;
+mod ratelimits;
 
 pub use channels::ChannelsRegion;
 pub use config::ConfigTable;
@@ -23,6 +25,10 @@ pub use job::JobDetail;
 pub use jobs::{JobsRegion, ProgressRegion, QueueHeader, SearchForm};
 pub use overview::{ThroughputRegion, TotalsRegion};
 pub use queues::QueuesRegion;
+pub use ratelimits::{
+    BlockedKeysRegion, LimiterStatusRegion, PoliciesRegion, RequestsChartRegion, TopKeysRegion,
+    format_window,
+};
 
 use leptos::prelude::*;
 
@@ -39,6 +45,8 @@ pub enum Section {
     Channels,
     /// `/instances`
     Instances,
+    /// `/ratelimits`
+    RateLimits,
     /// `/config`
     Config,
     /// Pages outside the navigation (errors).
@@ -68,6 +76,7 @@ pub fn Shell(
         (Section::Queues, "/queues", "Queues"),
         (Section::Channels, "/channels", "Channels"),
         (Section::Instances, "/instances", "Instances"),
+        (Section::RateLimits, "/ratelimits", "Rate limits"),
         (Section::Config, "/config", "Configuration"),
     ];
     let is_live = live.is_some();
@@ -191,10 +200,20 @@ pub fn ActionForm(
     /// A question asked before posting, when scripts run.
     #[prop(optional)]
     confirm: Option<String>,
+    /// More hidden inputs (name, value): what the action applies to, when
+    /// that is not in its URL (a rate-limit key can be any text, so it
+    /// travels in the body rather than in a path segment).
+    #[prop(optional)]
+    fields: Vec<(&'static str, String)>,
 ) -> impl IntoView {
+    let fields = fields
+        .into_iter()
+        .map(|(name, value)| view! { <input type="hidden" name=name value=value /> })
+        .collect_view();
     view! {
         <form method="post" action=action class="inline" data-confirm=confirm>
             <input type="hidden" name="back" value=back />
+            {fields}
             <button type="submit" class=format!("button {class}") data-test-id=test_id>
                 {label}
             </button>

@@ -3,7 +3,8 @@
 
 use leptos::prelude::*;
 
-use crate::vm::{OverviewVm, STATES, ThroughputVm, format_clock, format_count};
+use super::chart::{BarChart, Series, stacked_peak};
+use crate::vm::{OverviewVm, STATES, ThroughputVm, format_count};
 
 /// Jobs per state over all queues, and the queues worth a look.
 #[component]
@@ -63,11 +64,6 @@ pub fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
     }
 }
 
-/// Width of one minute's bar in the chart's coordinate space.
-const BAR: usize = 5;
-/// Height of the chart's coordinate space.
-const HEIGHT: u64 = 60;
-
 /// One small chart per queue: completed (green) and failed (red) jobs per
 /// minute over the last hour.
 #[component]
@@ -91,67 +87,37 @@ pub fn ThroughputRegion(charts: Vec<ThroughputVm>) -> impl IntoView {
 
 #[component]
 fn Chart(chart: ThroughputVm) -> impl IntoView {
-    let slots = chart.points.len().max(1);
-    let width = slots * BAR;
-    let peak = chart
-        .points
-        .iter()
-        .map(|p| p.completed + p.failed)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let completed: u64 = chart.points.iter().map(|p| p.completed).sum();
-    let failed: u64 = chart.points.iter().map(|p| p.failed).sum();
-    let scale = |n: u64| -> u64 { (n * HEIGHT).div_ceil(peak) };
-    let first = chart.points.first().map(|p| format_clock(p.minute_ms));
-    let last = chart.points.last().map(|p| format_clock(p.minute_ms));
+    let minutes = chart.points.iter().map(|p| p.minute_ms).collect();
+    let series = vec![
+        Series {
+            class: "completed",
+            noun: "completed",
+            values: chart.points.iter().map(|p| p.completed).collect(),
+        },
+        Series {
+            class: "failed",
+            noun: "failed",
+            values: chart.points.iter().map(|p| p.failed).collect(),
+        },
+    ];
+    let peak = stacked_peak(&series);
+    let completed: u64 = series[0].values.iter().sum();
+    let failed: u64 = series[1].values.iter().sum();
     let label = format!(
         "{}: {} completed and {} failed in the last hour",
         chart.queue,
         format_count(completed),
         format_count(failed)
     );
-    let bars = chart
-        .points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let x = (i * BAR).to_string();
-            let w = (BAR - 1).to_string();
-            // Round the stack as a whole so bars never exceed the chart.
-            let total = scale(p.completed + p.failed);
-            let hc = scale(p.completed).min(total);
-            let hf = total - hc;
-            let tip = format!(
-                "{}: {} completed, {} failed",
-                format_clock(p.minute_ms),
-                p.completed,
-                p.failed
-            );
-            view! {
-                <g>
-                    <title>{tip}</title>
-                    <rect
-                        class="bar completed"
-                        x=x.clone()
-                        y=(HEIGHT - hc).to_string()
-                        width=w.clone()
-                        height=hc.to_string()
-                    ></rect>
-                    <rect
-                        class="bar failed"
-                        x=x
-                        y=(HEIGHT - hc - hf).to_string()
-                        width=w
-                        height=hf.to_string()
-                    ></rect>
-                </g>
-            }
-        })
-        .collect_view();
     let href = format!("/queues/{}", chart.queue);
     view! {
-        <figure class="chart" data-test-id=format!("chart-{}", chart.queue)>
+        <BarChart
+            class="chart"
+            test_id=format!("chart-{}", chart.queue)
+            minutes
+            series
+            label
+        >
             <figcaption>
                 <a href=href>{chart.queue.clone()}</a>
                 <span class="muted">
@@ -163,18 +129,6 @@ fn Chart(chart: ThroughputVm) -> impl IntoView {
                     )}
                 </span>
             </figcaption>
-            <svg
-                viewBox=format!("0 0 {width} {HEIGHT}")
-                preserveAspectRatio="none"
-                role="img"
-                aria-label=label
-            >
-                {bars}
-            </svg>
-            <div class="axis">
-                <span>{first}</span>
-                <span>{last}</span>
-            </div>
-        </figure>
+        </BarChart>
     }
 }

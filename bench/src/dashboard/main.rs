@@ -43,8 +43,12 @@
 
 mod fill;
 mod http;
+#[path = "../keys.rs"]
+mod keys;
 mod procfs;
 mod stats;
+
+use keys::{Removal, delete_prefix};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -302,6 +306,12 @@ impl Server {
             .args(["--redis-prefix", prefix])
             .args(["--database-url", &format!("sqlite://{db}?mode=rwc")])
             .args(["--log", "warn"])
+            // Every simulated client comes from 127.0.0.1: one address's
+            // page limit would refuse most of them. The limit layer's own
+            // cost is measured by switchyard-ratelimit-bench.
+            .args(["--rate-limit-pages", "off"])
+            .args(["--rate-limit-actions", "off"])
+            .args(["--rate-limit-api", "off"])
             .env_remove("SWITCHYARD_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -743,40 +753,6 @@ async fn measure_sse(
     Ok(out)
 }
 
-/// Deletes every key under `prefix:` with SCAN + UNLINK; returns how many.
-async fn delete_prefix(url: &str, prefix: &str) -> anyhow::Result<u64> {
-    ensure!(
-        !prefix.contains(['*', '?', '[', ']', '\\']),
-        "prefix {prefix:?} holds glob characters; delete its keys by hand"
-    );
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let pattern = format!("{prefix}:*");
-    let mut cursor: u64 = 0;
-    let mut removed = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(5000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            let n: u64 = redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await?;
-            removed += n;
-        }
-        if next == 0 {
-            return Ok(removed);
-        }
-        cursor = next;
-    }
-}
-
 /// Redis's `used_memory_human` and the number of keys under the prefix.
 async fn redis_memory(url: &str) -> anyhow::Result<String> {
     let client = redis::Client::open(url)?;
@@ -965,7 +941,7 @@ async fn main() -> anyhow::Result<()> {
     if args.keep {
         eprintln!("# --keep: the data stays under {prefix}: (rerun with --prefix {prefix})");
     } else {
-        match delete_prefix(&args.redis, &prefix).await {
+        match delete_prefix(&args.redis, &prefix, Removal::Unlink).await {
             Ok(n) => eprintln!("# cleanup: unlinked {n} Redis keys under {prefix}:"),
             Err(e) => cleanup = Err(e.context(format!("deleting the keys under {prefix}:"))),
         }

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Decision, Policy, RateKey, RateLimitBackend, ms};
+use super::{
+    Decision, KeyUsage, LimiterStatus, Policy, PolicyUsage, RateKey, RateLimitBackend,
+    USAGE_MINUTES, minute_series, ms,
+};
 use crate::error::Result;
 use crate::time::now_ms;
 
@@ -28,6 +31,35 @@ pub struct LocalLimiter {
 struct State {
     entries: HashMap<(String, RateKey), Entry>,
     last_sweep: i64,
+    /// Per policy: (minute, allowed, rejected) for the last hour, oldest
+    /// first.
+    minutes: HashMap<String, VecDeque<(i64, u64, u64)>>,
+    /// Definitions published with `register`.
+    registered: HashMap<String, Policy>,
+}
+
+impl State {
+    /// Counts one decision in its policy's current minute.
+    fn count(&mut self, policy: &str, now: i64, allowed: bool) {
+        let minute = now.div_euclid(60_000);
+        let series = match self.minutes.get_mut(policy) {
+            Some(series) => series,
+            None => self.minutes.entry(policy.to_owned()).or_default(),
+        };
+        if series.back().is_none_or(|&(m, _, _)| m != minute) {
+            series.push_back((minute, 0, 0));
+            while series.len() > USAGE_MINUTES + 1 {
+                series.pop_front();
+            }
+        }
+        if let Some(last) = series.back_mut() {
+            if allowed {
+                last.1 += 1;
+            } else {
+                last.2 += 1;
+            }
+        }
+    }
 }
 
 /// One `(policy, key)`: admitted timestamps, recent rejections, block end.
@@ -69,8 +101,19 @@ impl LocalLimiter {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn decide(&self, policy: &Policy, key: &RateKey, now: i64) -> Decision {
+    /// Decides at `now`, or at the clock read under the lock when `None`:
+    /// reading it before locking would let two threads record their
+    /// decisions out of time order (never admitting too many, but possibly
+    /// rejecting one that an exact log would admit).
+    fn decide(&self, policy: &Policy, key: &RateKey, now: Option<i64>) -> Decision {
         let mut state = self.lock();
+        let now = now.unwrap_or_else(now_ms);
+        let decision = Self::decide_locked(&mut state, policy, key, now);
+        state.count(policy.name(), now, decision.allowed);
+        decision
+    }
+
+    fn decide_locked(state: &mut State, policy: &Policy, key: &RateKey, now: i64) -> Decision {
         if now - state.last_sweep >= SWEEP_EVERY.as_millis() as i64 {
             state.last_sweep = now;
             state.entries.retain(|_, e| e.idle_at > now);
@@ -95,6 +138,7 @@ impl LocalLimiter {
                     reset_after: ms(reset_after(&entry.log)),
                     retry_after: Some(ms(until - now)),
                     blocked_until: Some(until),
+                    decided_at: now,
                 };
             }
             entry.blocked_until = None;
@@ -110,6 +154,7 @@ impl LocalLimiter {
                 reset_after: ms(reset_after(&entry.log)),
                 retry_after: None,
                 blocked_until: None,
+                decided_at: now,
             };
         }
 
@@ -122,6 +167,7 @@ impl LocalLimiter {
             reset_after: ms(free_in),
             retry_after: Some(ms(free_in)),
             blocked_until: None,
+            decided_at: now,
         };
         if let Some(rule) = policy.block() {
             let period = rule.period.as_millis() as i64;
@@ -146,7 +192,7 @@ impl LocalLimiter {
 #[async_trait]
 impl RateLimitBackend for LocalLimiter {
     async fn check(&self, policy: &Policy, key: &RateKey) -> Result<Decision> {
-        Ok(self.decide(policy, key, now_ms()))
+        Ok(self.decide(policy, key, None))
     }
 
     async fn unblock(&self, policy: &Policy, key: &RateKey) -> Result<()> {
@@ -167,6 +213,69 @@ impl RateLimitBackend for LocalLimiter {
             .remove(&(policy.name().to_owned(), key.clone()));
         Ok(())
     }
+
+    async fn usage(&self, policy: &Policy, top: usize) -> Result<PolicyUsage> {
+        let now = now_ms();
+        let since = now - policy.window_ms();
+        let state = self.lock();
+        let mut usage = PolicyUsage {
+            now,
+            ..PolicyUsage::default()
+        };
+        // One pass over this process's keys: the map only holds keys active
+        // within their window (swept every second), not a keyspace.
+        for ((name, key), entry) in &state.entries {
+            if name != policy.name() {
+                continue;
+            }
+            let count = entry.log.iter().filter(|&&t| t > since).count() as u32;
+            let blocked_until = entry.blocked_until.filter(|&until| until > now);
+            if count > 0 {
+                usage.active_keys += 1;
+                usage.top.push(KeyUsage {
+                    key: key.clone(),
+                    count,
+                    blocked_until,
+                });
+            }
+            if let Some(until) = blocked_until {
+                usage.blocked_keys += 1;
+                usage.blocked.push((key.clone(), until));
+            }
+        }
+        usage.rank(top);
+        let series = state.minutes.get(policy.name());
+        usage.minutes = minute_series(now, |m| {
+            series
+                .and_then(|s| s.iter().find(|&&(minute, _, _)| minute == m))
+                .map_or((0, 0), |&(_, a, r)| (a, r))
+        });
+        Ok(usage)
+    }
+
+    async fn register(&self, policies: &[Policy]) -> Result<()> {
+        let mut state = self.lock();
+        for policy in policies {
+            state
+                .registered
+                .insert(policy.name().to_owned(), policy.clone());
+        }
+        Ok(())
+    }
+
+    async fn registered(&self) -> Result<Vec<Policy>> {
+        let mut all: Vec<Policy> = self.lock().registered.values().cloned().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        Ok(all)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn status(&self) -> LimiterStatus {
+        LimiterStatus::healthy("in-process")
+    }
 }
 
 #[cfg(test)]
@@ -178,15 +287,15 @@ mod tests {
         let limiter = LocalLimiter::new();
         let policy = Policy::new("p", 2, Duration::from_secs(1)).unwrap();
         let key = RateKey::new("k").unwrap();
-        assert!(limiter.decide(&policy, &key, 1_000).allowed);
-        assert!(limiter.decide(&policy, &key, 1_500).allowed);
-        let full = limiter.decide(&policy, &key, 1_999);
+        assert!(limiter.decide(&policy, &key, Some(1_000)).allowed);
+        assert!(limiter.decide(&policy, &key, Some(1_500)).allowed);
+        let full = limiter.decide(&policy, &key, Some(1_999));
         assert!(!full.allowed);
         assert_eq!(full.retry_after, Some(Duration::from_millis(1)));
         // At 2000 the request of 1000 has left [1001, 2000].
-        assert!(limiter.decide(&policy, &key, 2_000).allowed);
-        assert!(!limiter.decide(&policy, &key, 2_499).allowed);
-        assert!(limiter.decide(&policy, &key, 2_500).allowed);
+        assert!(limiter.decide(&policy, &key, Some(2_000)).allowed);
+        assert!(!limiter.decide(&policy, &key, Some(2_499)).allowed);
+        assert!(limiter.decide(&policy, &key, Some(2_500)).allowed);
     }
 
     #[test]
@@ -195,11 +304,11 @@ mod tests {
         let policy = Policy::new("p", 2, Duration::from_secs(1)).unwrap();
         let a = RateKey::new("a").unwrap();
         let b = RateKey::new("b").unwrap();
-        limiter.decide(&policy, &a, 10_000);
-        limiter.decide(&policy, &b, 10_500);
+        limiter.decide(&policy, &a, Some(10_000));
+        limiter.decide(&policy, &b, Some(10_500));
         assert_eq!(limiter.tracked_keys(), 2);
         // The next decision a second later sweeps `a` (idle since 11_000).
-        limiter.decide(&policy, &b, 11_200);
+        limiter.decide(&policy, &b, Some(11_200));
         assert_eq!(limiter.tracked_keys(), 1);
     }
 }

@@ -158,3 +158,7 @@ pub async fn until_state(q: &Queues, queue: &QueueName, id: &JobId, state: JobSt
     })
     .await;
 }
+
+mod private_redis;
+#[allow(unused_imports)]
+pub use private_redis::{PrivateRedis, free_port};

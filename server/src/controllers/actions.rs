@@ -257,6 +257,29 @@ async fn set_paused(
     Ok(redirect(&back, &notice))
 }
 
+/// `POST /ratelimits/unblock` with `policy` and `key` fields: lifts a block
+/// now. A policy nobody registered is a 404 page; a key that was not
+/// blocked is simply still not blocked.
+pub async fn unblock(
+    State(state): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| AppError::bad_request(format!("the form has no {name} field")))
+    };
+    let (policy, key) = (field("policy")?, field("key")?);
+    let back = ActionFields::from_pairs(pairs).back_or("/ratelimits".to_string());
+    crate::controllers::ratelimits::unblock_key(&state, &policy, &key).await?;
+    Ok(redirect(
+        &back,
+        &format!("Unblocked {key} under {policy}: its requests are judged by the limit again."),
+    ))
+}
+
 /// `POST /queues/{queue}/pause`.
 pub async fn pause(
     State(state): State<AppState>,

@@ -29,6 +29,11 @@ pub async fn instances(State(state): State<AppState>) -> Events {
     open(state, Scope::Instances)
 }
 
+/// `GET /events/ratelimits`.
+pub async fn ratelimits(State(state): State<AppState>) -> Events {
+    open(state, Scope::RateLimits)
+}
+
 /// `GET /events/queues`.
 pub async fn queues(State(state): State<AppState>) -> Events {
     open(state, Scope::Queues)

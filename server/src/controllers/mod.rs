@@ -7,3 +7,4 @@ pub mod health;
 pub mod jobs;
 pub mod pages;
 pub mod queues;
+pub mod ratelimits;

@@ -146,6 +146,20 @@ pub async fn instances(State(state): State<AppState>) -> Html<String> {
     Html(app::render_instances_page(&vm))
 }
 
+/// `GET /ratelimits`: policies with their limits and usage, the most used
+/// keys, rejections per minute and blocked keys (with Unblock).
+pub async fn ratelimits(State(state): State<AppState>, Flash(notice): Flash) -> Response {
+    let vm = match state.hub.ready().await.ratelimits.clone() {
+        Some(vm) => vm,
+        None => state.ratelimits.vm().await,
+    };
+    let shown = notice.is_some();
+    with_flash_cleared(
+        Html(app::render_ratelimits_page(&vm, notice, "/ratelimits")),
+        shown,
+    )
+}
+
 /// `GET /config`: the effective settings, passwords hidden.
 pub async fn config(State(state): State<AppState>) -> Html<String> {
     Html(app::render_config_page(&config_page(&state.settings)))

@@ -40,6 +40,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Longest a snapshot waits for the backend before showing it as down.
 pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How often the rate-limit figures are read (a page update follows only
+/// when they changed).
+pub const RATELIMITS_EVERY: Duration = Duration::from_secs(1);
+
 /// How long a finished retry-all stays on the queue page.
 pub const FINISHED_PROGRESS_KEPT: Duration = Duration::from_secs(60);
 
@@ -92,10 +96,13 @@ pub struct Snapshot {
     pub channels: Option<app::fleet::ChannelsVm>,
     /// Instances and their sync status, when the fleet is attached.
     pub instances: Option<app::fleet::InstancesVm>,
+    /// Rate-limit policies and usage, when rate limiting is attached.
+    pub ratelimits: Option<app::ratelimits::RateLimitsVm>,
     overview: OnceLock<stream::Regions>,
     queues: OnceLock<stream::Regions>,
     channels_regions: OnceLock<stream::Regions>,
     instances_regions: OnceLock<stream::Regions>,
+    ratelimits_regions: OnceLock<stream::Regions>,
 }
 
 impl Snapshot {
@@ -173,6 +180,17 @@ impl Snapshot {
             .clone()
     }
 
+    /// The rate limits page's regions, rendered once per snapshot.
+    pub fn ratelimits_regions(&self) -> stream::Regions {
+        self.ratelimits_regions
+            .get_or_init(|| {
+                stream::regions(app::ratelimits_fragments(
+                    &self.ratelimits.clone().unwrap_or_default(),
+                ))
+            })
+            .clone()
+    }
+
     /// The queues page's regions, rendered once per snapshot.
     pub fn queues_regions(&self) -> stream::Regions {
         self.queues
@@ -207,6 +225,9 @@ struct Inner {
     listings: stream::SharedCache<crate::screens::Listing>,
     pages: stream::SharedCache<Vec<stream::Region>>,
     fleet: OnceLock<crate::fleet::Fleet>,
+    ratelimits: OnceLock<crate::ratelimits::RateLimits>,
+    /// The latest rate-limit figures, read by the hub's rate-limit task.
+    ratelimits_vm: Mutex<Option<app::ratelimits::RateLimitsVm>>,
 }
 
 /// Stops the hub's task when the last handle to the hub is dropped.
@@ -259,6 +280,8 @@ impl Hub {
             listings: stream::SharedCache::default(),
             pages: stream::SharedCache::default(),
             fleet: OnceLock::new(),
+            ratelimits: OnceLock::new(),
+            ratelimits_vm: Mutex::new(None),
         });
         let task = tokio::spawn(run(inner.clone()));
         Self {
@@ -292,6 +315,40 @@ impl Hub {
     pub fn attach_fleet(&self, fleet: crate::fleet::Fleet) {
         let _ = self.inner.fleet.set(fleet);
         self.poke();
+    }
+
+    /// Adds rate-limit figures to every snapshot from now on. A task reads
+    /// them every [`RATELIMITS_EVERY`] and asks for a snapshot only when
+    /// they changed, so an idle limiter costs no page updates.
+    pub fn attach_ratelimits(&self, ratelimits: crate::ratelimits::RateLimits) {
+        if self.inner.ratelimits.set(ratelimits).is_err() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let mut closed = self.closed();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RATELIMITS_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = closed.changed() => return,
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                refresh_ratelimits(&inner).await;
+            }
+        });
+    }
+
+    /// Reads the rate-limit figures now and asks for a snapshot, then waits
+    /// (up to a second) for it: after an operator action, the page they
+    /// return to already shows its effect.
+    pub async fn refresh_ratelimits(&self) {
+        let mut rx = self.subscribe();
+        let seq = rx.borrow().seq;
+        lock(&self.inner.ratelimits_vm).take();
+        refresh_ratelimits(&self.inner).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), rx.wait_for(|s| s.seq > seq)).await;
     }
 
     /// Asks for a snapshot soon because something outside the queues
@@ -469,6 +526,30 @@ async fn run(hub: Arc<Inner>) {
     }
 }
 
+/// Reads the rate-limit figures and pokes the hub if they changed (the read
+/// time aside).
+async fn refresh_ratelimits(inner: &Inner) {
+    let Some(ratelimits) = inner.ratelimits.get() else {
+        return;
+    };
+    let vm = ratelimits.vm().await;
+    let changed = {
+        let mut latest = lock(&inner.ratelimits_vm);
+        let same = latest.as_ref().is_some_and(|old| {
+            app::ratelimits::RateLimitsVm {
+                now: vm.now,
+                ..old.clone()
+            } == vm
+        });
+        *latest = Some(vm);
+        !same
+    };
+    if changed {
+        lock(&inner.pending).other = true;
+        inner.wake.notify_one();
+    }
+}
+
 async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pending) -> Snapshot {
     let started = Instant::now();
     let previous = inner.snapshot.borrow().clone();
@@ -574,10 +655,12 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
         thresholds: Some(inner.thresholds),
         channels,
         instances,
+        ratelimits: lock(&inner.ratelimits_vm).clone(),
         overview: OnceLock::new(),
         queues: OnceLock::new(),
         channels_regions: OnceLock::new(),
         instances_regions: OnceLock::new(),
+        ratelimits_regions: OnceLock::new(),
     }
 }
 

@@ -45,6 +45,8 @@ pub enum Scope {
     Channels,
     /// Instances and their sync status.
     Instances,
+    /// Rate-limit policies, usage and blocks.
+    RateLimits,
     /// One queue's header, retry progress and job table.
     Queue {
         /// The queue.
@@ -174,6 +176,7 @@ async fn render(
         Scope::Queues => snapshot.queues_regions(),
         Scope::Channels => snapshot.channels_regions(),
         Scope::Instances => snapshot.instances_regions(),
+        Scope::RateLimits => snapshot.ratelimits_regions(),
         Scope::Queue { queue, query } => {
             let Some(row) = snapshot.row(queue.as_str()).cloned() else {
                 // Not listed (yet, or the backend is down): keep the page.

@@ -141,6 +141,26 @@ impl TestApp {
         }
     }
 
+    /// A second server on the local Redis under another server's `prefix`
+    /// (a second dashboard instance of one deployment). It leaves the keys
+    /// to the first one to delete.
+    pub async fn spawn_redis_sharing(prefix: &str) -> Self {
+        let dir = TempDir::new("redis");
+        let settings = Settings {
+            redis_url: Some(SecretUrl::new(REDIS_URL)),
+            redis_prefix: prefix.to_owned(),
+            ..embedded_settings(&dir)
+        };
+        let app = spawn_app(&settings)
+            .await
+            .expect("the second Redis server starts");
+        Self {
+            app,
+            _dir: dir,
+            _redis: None,
+        }
+    }
+
     /// The queue API of the running server, for setting up data.
     pub fn queues(&self) -> &Queues {
         &self.app.state.queues

@@ -6,6 +6,9 @@
 
 #[path = "../support/http.rs"]
 mod http;
+// The coord tests' private redis-server, for outage tests (one copy).
+#[path = "../../../coord/tests/common/private_redis.rs"]
+mod private_redis;
 
 mod actions;
 mod fleet;
@@ -16,4 +19,5 @@ mod live;
 mod pages;
 mod postgres;
 mod queues;
+mod ratelimits;
 mod redis;

@@ -1,0 +1,575 @@
+//! The rate limits page's regions: the limiter's health (a banner when the
+//! shared backend is unreachable, since every decision then changes
+//! meaning), the policies, requests allowed and rejected over the last
+//! hour, the most used keys and the blocked ones.
+//!
+//! Policy names and keys come from any service sharing the backend (a key
+//! is often a client id or an IP taken from a request), so they are only
+//! ever text and attribute values, which leptos escapes.
+
+use leptos::prelude::*;
+
+use super::ActionForm;
+use super::chart::{BarChart, Series, stacked_peak};
+use crate::ratelimits::{BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateMinute};
+use crate::vm::{format_age, format_count, format_timestamp, iso_timestamp};
+
+/// Where the Unblock buttons post.
+const UNBLOCK_ACTION: &str = "/ratelimits/unblock";
+
+/// Usage (percent of the limit) from which a key's bar turns amber: close
+/// enough to the limit that the client is about to be refused.
+const NEAR_LIMIT: f64 = 80.0;
+
+/// A window length as policies are written: `1 min`, `10 s`, `1 h`, `1 d`,
+/// or milliseconds when it is not a whole number of seconds.
+pub fn format_window(ms: i64) -> String {
+    let ms = ms.max(0);
+    const UNITS: [(i64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "min"),
+        (1_000, "s"),
+    ];
+    UNITS
+        .iter()
+        .find(|(unit, _)| ms >= *unit && ms % unit == 0)
+        .map(|(unit, name)| format!("{} {name}", ms / unit))
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// How long until a moment, coarse like the ages elsewhere (`in 45 s`,
+/// `in 4 min`, `in 2 h`): an operator wants to know whether to wait for a
+/// block to end or to lift it.
+pub(crate) fn format_in(ms: i64) -> String {
+    let secs = ms / 1000;
+    if ms <= 0 {
+        "ending now".into()
+    } else if secs < 60 {
+        format!("in {} s", secs.max(1))
+    } else if secs < 3600 {
+        format!("in {} min", secs / 60)
+    } else if secs < 86_400 {
+        format!("in {} h", secs / 3600)
+    } else {
+        format!("in {} d", secs / 86_400)
+    }
+}
+
+/// A usage percentage as shown (`142%`), or `–` when the server could not
+/// compute one (a zero limit): `NaN%` helps nobody.
+pub(crate) fn format_percent(percent: f64) -> String {
+    if percent.is_finite() {
+        format!("{:.0}%", percent.max(0.0))
+    } else {
+        "–".into()
+    }
+}
+
+/// The usage bar's width: the real percentage, capped at the bar's full
+/// width (a burst goes past 100%, the bar cannot).
+pub(crate) fn bar_width(percent: f64) -> f64 {
+    if percent.is_finite() {
+        percent.clamp(0.0, 100.0)
+    } else {
+        0.0
+    }
+}
+
+/// What the fallback does to every decision, in words, for the banner and
+/// the healthy line's hint.
+fn fallback_effect(fallback: &str) -> Option<(&'static str, &'static str)> {
+    match fallback {
+        "local" => Some((
+            "decisions are made per instance",
+            "Each instance enforces the limits in its own memory, so a client spread over several instances gets up to that many times its limit.",
+        )),
+        "open" => Some((
+            "every request is allowed",
+            "No limit is enforced until the backend answers again.",
+        )),
+        "closed" => Some((
+            "every request is refused",
+            "Clients are refused until the backend answers again, whatever their usage.",
+        )),
+        _ => None,
+    }
+}
+
+/// The limiter's health: a quiet line naming where decisions are made, or,
+/// while the shared backend is unreachable, a banner saying what the
+/// fallback does to every request, since when and why.
+#[component]
+pub fn LimiterStatusRegion(status: LimiterStatusVm, now: i64) -> impl IntoView {
+    let fallback_count = (status.fallback_decisions > 0).then(|| {
+        view! {
+            <p class="muted" data-test-id="fallback-decisions">
+                {format!(
+                    "{} decisions made by the fallback since the dashboard started.",
+                    format_count(status.fallback_decisions),
+                )}
+            </p>
+        }
+    });
+    let body = if status.degraded {
+        let effect = fallback_effect(&status.fallback);
+        let class = match effect {
+            Some(_) => format!("degraded-banner fallback-{}", status.fallback),
+            None => "degraded-banner".to_string(),
+        };
+        let heading = match effect {
+            Some((what, _)) => format!(
+                "Rate limiting is degraded ({} unreachable): fallback {}, {what}.",
+                status.backend, status.fallback
+            ),
+            None => format!(
+                "Rate limiting is degraded ({} unreachable): fallback {}.",
+                status.backend, status.fallback
+            ),
+        };
+        let since = status.degraded_since.map(|since| {
+            let at = format_timestamp(since);
+            let title = at.clone();
+            view! {
+                <p data-test-id="degraded-since">
+                    "Since "
+                    <time datetime=iso_timestamp(since) title=title>
+                        {at}
+                    </time>
+                    {format!(" ({})", format_age(now - since))}
+                </p>
+            }
+        });
+        let reason = status.reason.map(|reason| {
+            view! {
+                <p data-test-id="degraded-reason">
+                    "Reason: "
+                    <span class="error-text">{reason}</span>
+                </p>
+            }
+        });
+        view! {
+            <div class=class data-test-id="ratelimit-degraded" data-fallback=status.fallback>
+                <p class="banner-title">
+                    <strong>{heading}</strong>
+                </p>
+                {effect.map(|(_, detail)| view! { <p data-test-id="degraded-effect">{detail}</p> })}
+                {since}
+                {reason}
+                {fallback_count}
+            </div>
+        }
+        .into_any()
+    } else {
+        let line = match status.backend.as_str() {
+            "redis" => "Decisions: redis (shared by every instance)".to_string(),
+            "in-process" => "Decisions: in-process (each instance on its own)".to_string(),
+            other => format!("Decisions: {other}"),
+        };
+        // Only a shared backend can fail over; say beforehand to what.
+        let hint = (status.backend != "in-process")
+            .then(|| fallback_effect(&status.fallback))
+            .flatten()
+            .map(|(what, _)| {
+                view! {
+                    <p class="muted" data-test-id="ratelimit-fallback">
+                        {format!(
+                            "If {} becomes unreachable: fallback {}, {what}.",
+                            status.backend,
+                            status.fallback,
+                        )}
+                    </p>
+                }
+            });
+        view! {
+            <p class="status ok" data-test-id="ratelimit-backend">
+                <span class="dot" aria-hidden="true"></span>
+                {line}
+            </p>
+            {hint}
+            {fallback_count}
+        }
+        .into_any()
+    };
+    view! {
+        <div id="ratelimit-status" data-test-id="ratelimit-status">
+            {body}
+        </div>
+    }
+}
+
+/// Every policy with its limit and this minute's decisions.
+#[component]
+pub fn PoliciesRegion(policies: Vec<PolicyRow>) -> impl IntoView {
+    let body = if policies.is_empty() {
+        view! {
+            <p class="empty" data-test-id="policies-empty">
+                "No rate-limit policies are registered."
+            </p>
+        }
+        .into_any()
+    } else {
+        view! {
+            <div class="table-wrap">
+                <table class="ratelimit-policies" data-test-id="policies-table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Policy"</th>
+                            <th scope="col" class="num">
+                                "Limit"
+                            </th>
+                            <th scope="col" class="num">
+                                "Burst"
+                            </th>
+                            <th scope="col">"Auto-block"</th>
+                            <th scope="col" class="num">
+                                "Active keys"
+                            </th>
+                            <th scope="col" class="num">
+                                "Blocked keys"
+                            </th>
+                            <th scope="col" class="num">
+                                "Allowed this minute"
+                            </th>
+                            <th scope="col" class="num">
+                                "Rejected this minute"
+                            </th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {policies
+                            .into_iter()
+                            .map(|row| view! { <PolicyTableRow row /> })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <div id="ratelimit-policies" data-test-id="ratelimit-policies">
+            {body}
+        </div>
+    }
+}
+
+/// One policy's row; counts worth a look (blocked keys, rejections) are
+/// flagged in the failed colour.
+#[component]
+fn PolicyTableRow(row: PolicyRow) -> impl IntoView {
+    let flagged = |n: u64| if n > 0 { "num flagged" } else { "num" };
+    let limit = format!(
+        "{} / {}",
+        format_count(u64::from(row.limit)),
+        format_window(row.window_ms)
+    );
+    let block = match row.block {
+        Some(rule) => view! { <span>{rule}</span> }.into_any(),
+        None => view! { <span class="muted">"none"</span> }.into_any(),
+    };
+    let name = row.name.clone();
+    view! {
+        <tr data-test-id="ratelimit-policy" data-policy=row.name>
+            <th scope="row">
+                <code data-test-id="policy-name">{name}</code>
+            </th>
+            <td class="num" data-test-id="policy-limit">
+                {limit}
+            </td>
+            <td class="num" data-test-id="policy-burst">
+                {format_count(u64::from(row.burst))}
+            </td>
+            <td data-test-id="policy-block">{block}</td>
+            <td class="num" data-test-id="policy-active">
+                {format_count(row.active_keys)}
+            </td>
+            <td class=flagged(row.blocked_keys) data-test-id="policy-blocked">
+                {format_count(row.blocked_keys)}
+            </td>
+            <td class="num" data-test-id="policy-allowed">
+                {format_count(row.allowed_this_minute)}
+            </td>
+            <td class=flagged(row.rejected_this_minute) data-test-id="policy-rejected">
+                {format_count(row.rejected_this_minute)}
+            </td>
+        </tr>
+    }
+}
+
+/// Requests rejected and allowed per minute over the last hour. Rejections
+/// sit on the baseline in the failed colour, so a few of them stay visible
+/// under thousands of allowed requests.
+#[component]
+pub fn RequestsChartRegion(per_minute: Vec<RateMinute>) -> impl IntoView {
+    let rejected: u64 = per_minute.iter().map(|m| m.rejected).sum();
+    let allowed: u64 = per_minute.iter().map(|m| m.allowed).sum();
+    let body = if rejected == 0 && allowed == 0 {
+        view! {
+            <p class="empty" data-test-id="requests-empty">
+                "No request was decided in the last hour."
+            </p>
+        }
+        .into_any()
+    } else {
+        let minutes = per_minute.iter().map(|m| m.minute).collect();
+        let series = vec![
+            Series {
+                class: "rejected",
+                noun: "rejected",
+                values: per_minute.iter().map(|m| m.rejected).collect(),
+            },
+            Series {
+                class: "allowed",
+                noun: "allowed",
+                values: per_minute.iter().map(|m| m.allowed).collect(),
+            },
+        ];
+        let peak = stacked_peak(&series);
+        let share = rejected as f64 * 100.0 / (rejected + allowed) as f64;
+        let label = format!(
+            "Requests in the last hour: {} rejected and {} allowed",
+            format_count(rejected),
+            format_count(allowed)
+        );
+        view! {
+            <BarChart
+                class="chart ratelimit-chart"
+                test_id="requests-chart".to_string()
+                minutes
+                series
+                label
+            >
+                <figcaption>
+                    <span class="swatch rejected" data-test-id="rejected-total">
+                        {format!("{} rejected ({share:.1}%)", format_count(rejected))}
+                    </span>
+                    <span class="swatch allowed" data-test-id="allowed-total">
+                        {format!("{} allowed", format_count(allowed))}
+                    </span>
+                    <span class="muted">{format!("peak {peak}/min")}</span>
+                </figcaption>
+            </BarChart>
+        }
+        .into_any()
+    };
+    view! {
+        <div id="ratelimit-chart" data-test-id="ratelimit-chart">
+            {body}
+        </div>
+    }
+}
+
+/// The most used keys: how close each is to its limit, and which are
+/// blocked.
+#[component]
+pub fn TopKeysRegion(top_keys: Vec<KeyUsageRow>) -> impl IntoView {
+    let body = if top_keys.is_empty() {
+        view! {
+            <p class="empty" data-test-id="top-keys-empty">
+                "No key has made a request inside its window."
+            </p>
+        }
+        .into_any()
+    } else {
+        view! {
+            <div class="table-wrap">
+                <table class="ratelimit-keys" data-test-id="top-keys-table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Policy"</th>
+                            <th scope="col">"Key"</th>
+                            <th scope="col">"Usage of the limit"</th>
+                            <th scope="col" class="num">
+                                "Requests / capacity"
+                            </th>
+                            <th scope="col">"Block"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {top_keys
+                            .into_iter()
+                            .map(|row| view! { <KeyUsageTableRow row /> })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <div id="ratelimit-top" data-test-id="ratelimit-top">
+            {body}
+        </div>
+    }
+}
+
+/// One key's row: a bar filled to its usage (capped at full) next to the
+/// real percentage, which may exceed 100 with a burst.
+#[component]
+fn KeyUsageTableRow(row: KeyUsageRow) -> impl IntoView {
+    let level = if row.percent > 100.0 {
+        "usage over"
+    } else if row.percent >= NEAR_LIMIT {
+        "usage near"
+    } else {
+        "usage"
+    };
+    let percent = format_percent(row.percent);
+    let blocked = row.blocked_until.map(|until| {
+        view! {
+            <span
+                class="badge blocked"
+                data-test-id="key-blocked"
+                title=format!("Blocked until {}", format_timestamp(until))
+            >
+                "Blocked"
+            </span>
+        }
+    });
+    let (policy, key) = (row.policy.clone(), row.key.clone());
+    view! {
+        <tr data-test-id="ratelimit-row" data-policy=row.policy data-key=row.key>
+            <td data-test-id="key-policy">{policy}</td>
+            <td>
+                <code data-test-id="key-name">{key}</code>
+            </td>
+            <td class="usage-cell" data-test-id="key-usage">
+                <span class=level aria-hidden="true">
+                    <span
+                        class="usage-fill"
+                        data-test-id="usage-fill"
+                        style=format!("width: {:.1}%", bar_width(row.percent))
+                    ></span>
+                </span>
+                <span class="usage-percent" data-test-id="usage-percent">
+                    {percent}
+                </span>
+            </td>
+            <td class="num" data-test-id="key-count">
+                {format!(
+                    "{} / {}",
+                    format_count(u64::from(row.count)),
+                    format_count(u64::from(row.capacity)),
+                )}
+            </td>
+            <td>{blocked}</td>
+        </tr>
+    }
+}
+
+/// Every blocked key, when its block ends, and a button to lift it early
+/// (a client blocked by mistake should not wait out the block).
+#[component]
+pub fn BlockedKeysRegion(blocked: Vec<BlockedRow>, now: i64, back: String) -> impl IntoView {
+    let body = if blocked.is_empty() {
+        view! {
+            <p class="empty" data-test-id="blocked-empty">
+                "No key is blocked."
+            </p>
+        }
+        .into_any()
+    } else {
+        view! {
+            <div class="table-wrap">
+                <table class="ratelimit-blocked" data-test-id="blocked-table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Policy"</th>
+                            <th scope="col">"Key"</th>
+                            <th scope="col">"Blocked"</th>
+                            <th scope="col">
+                                <span class="visually-hidden">"Action"</span>
+                            </th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {blocked
+                            .into_iter()
+                            .map(|row| view! { <BlockedTableRow row now back=back.clone() /> })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <div id="ratelimit-blocked" data-test-id="ratelimit-blocked">
+            {body}
+        </div>
+    }
+}
+
+/// One blocked key. Policy and key travel as hidden inputs, not in the
+/// URL: a key is any text, slashes included.
+#[component]
+fn BlockedTableRow(row: BlockedRow, now: i64, back: String) -> impl IntoView {
+    let at = format_timestamp(row.until);
+    let title = at.clone();
+    let confirm = format!("Unblock {} under {}?", row.key, row.policy);
+    let fields = vec![("policy", row.policy.clone()), ("key", row.key.clone())];
+    let (policy, key) = (row.policy.clone(), row.key.clone());
+    view! {
+        <tr data-test-id="blocked-row" data-policy=row.policy data-key=row.key>
+            <td data-test-id="blocked-policy">{policy}</td>
+            <td>
+                <code data-test-id="blocked-key">{key}</code>
+            </td>
+            <td class="blocked-until" data-test-id="blocked-until">
+                "until "
+                <time datetime=iso_timestamp(row.until) title=title>
+                    {at}
+                </time>
+                " "
+                <span class="muted">{format!("({})", format_in(row.until - now))}</span>
+            </td>
+            <td class="actions">
+                <ActionForm
+                    action=UNBLOCK_ACTION.to_string()
+                    back=back
+                    label="Unblock"
+                    test_id="unblock-button".to_string()
+                    confirm=confirm
+                    fields=fields
+                />
+            </td>
+        </tr>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_read_like_policies() {
+        assert_eq!(format_window(60_000), "1 min");
+        assert_eq!(format_window(10_000), "10 s");
+        assert_eq!(format_window(90_000), "90 s");
+        assert_eq!(format_window(3_600_000), "1 h");
+        assert_eq!(format_window(86_400_000), "1 d");
+        assert_eq!(format_window(1_500), "1500 ms");
+        assert_eq!(format_window(0), "0 ms");
+    }
+
+    #[test]
+    fn block_ends_read_as_a_wait() {
+        assert_eq!(format_in(-5), "ending now");
+        assert_eq!(format_in(400), "in 1 s");
+        assert_eq!(format_in(45_000), "in 45 s");
+        assert_eq!(format_in(4 * 60_000 + 30_000), "in 4 min");
+        assert_eq!(format_in(2 * 3_600_000), "in 2 h");
+        assert_eq!(format_in(3 * 86_400_000), "in 3 d");
+    }
+
+    #[test]
+    fn percentages_show_the_real_number_and_cap_the_bar() {
+        assert_eq!(format_percent(142.4), "142%");
+        assert_eq!(format_percent(f64::INFINITY), "–");
+        assert_eq!(bar_width(142.4), 100.0);
+        assert_eq!(bar_width(-3.0), 0.0);
+        assert_eq!(bar_width(f64::NAN), 0.0);
+        assert_eq!(bar_width(37.5), 37.5);
+    }
+}

@@ -1,0 +1,96 @@
+//! A private `redis-server` for outage tests. Self-contained (std, tokio
+//! and redis only), so the server's tests include this same file by path
+//! rather than keeping a copy.
+#![allow(dead_code)]
+
+/// A private Redis on a free port, so a test can stop and restart it
+/// without disturbing the shared one (outage and recovery tests).
+pub struct PrivateRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateRedis {
+    /// Starts `redis-server` on `port` without persistence.
+    pub fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts (is it installed?)");
+        Self { port, child }
+    }
+
+    /// A server on a free port, answering.
+    pub async fn started() -> Self {
+        let server = Self::start(free_port());
+        server.ready().await;
+        server
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port, to start it again after [`PrivateRedis::stop`].
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Waits (up to 10 s) until it answers PING.
+    pub async fn ready(&self) {
+        for _ in 0..200 {
+            if self.answers().await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the private redis-server on port {} did not start",
+            self.port
+        );
+    }
+
+    async fn answers(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return false;
+        };
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .is_ok()
+    }
+
+    /// Kills it (the outage).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

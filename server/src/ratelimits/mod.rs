@@ -1,0 +1,449 @@
+//! Rate limiting in the server: the dashboard's own limits (applied to its
+//! routes by `coord`'s tower layer) and the Rate limits page's figures.
+//!
+//! One backend serves both: in process on the embedded default, Redis
+//! (behind a fallback for its outages) in scale-out. The dashboard's
+//! limiter registers its policies there, and the page lists every policy
+//! registered on the backend — the demo's, and on Redis those of every
+//! service sharing the prefix — with usage read from the limiter's index.
+
+pub mod demo;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::ratelimits::{
+    BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
+};
+use coord::CoordError;
+use coord::ratelimit::fallback::Failover;
+use coord::ratelimit::local::LocalLimiter;
+use coord::ratelimit::redis::RedisLimiter;
+use coord::ratelimit::{
+    FallbackMode, MinuteCount, Policy, PolicyUsage, RateLimitBackend, RateLimiter,
+};
+use coord::time::now_ms;
+use serde::Deserialize;
+
+/// Name of the policy limiting page views, live streams and assets per
+/// client address.
+pub const PAGES_POLICY: &str = "dashboard.pages";
+/// Name of the policy limiting the dashboard's buttons (form posts).
+pub const ACTIONS_POLICY: &str = "dashboard.actions";
+/// Name of the policy limiting the JSON API.
+pub const API_POLICY: &str = "dashboard.api";
+
+/// Default for `--rate-limit-pages`: generous for a person clicking around
+/// (a page view is the page, its stream, the stylesheet and the script).
+pub const DEFAULT_PAGES: LimitSpec = LimitSpec::per(600, 60);
+/// Default for `--rate-limit-actions`.
+pub const DEFAULT_ACTIONS: LimitSpec = LimitSpec::per(120, 60);
+/// Default for `--rate-limit-api`: programs poll and enqueue through it.
+pub const DEFAULT_API: LimitSpec = LimitSpec::per(6000, 60);
+
+/// Keys shown per policy in the page's top keys.
+const TOP_KEYS: usize = 20;
+/// Longest the page's figures wait on the backend per snapshot.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A limit as configured: `<requests>/<window>` (`600/1m`, `10/30s`,
+/// `1000/1h`), or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitSpec {
+    /// No limit on these routes.
+    Off,
+    /// At most `requests` per client in any `window`.
+    Limit {
+        /// Requests allowed per window.
+        requests: u32,
+        /// The sliding window.
+        window: Duration,
+    },
+}
+
+impl LimitSpec {
+    /// `requests` per `secs` seconds.
+    pub const fn per(requests: u32, secs: u64) -> Self {
+        LimitSpec::Limit {
+            requests,
+            window: Duration::from_secs(secs),
+        }
+    }
+
+    /// The policy named `name`, unless off.
+    fn policy(self, name: &str) -> Result<Option<Policy>, CoordError> {
+        match self {
+            LimitSpec::Off => Ok(None),
+            LimitSpec::Limit { requests, window } => Ok(Some(Policy::new(name, requests, window)?)),
+        }
+    }
+}
+
+impl fmt::Display for LimitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitSpec::Off => f.write_str("off"),
+            LimitSpec::Limit { requests, window } => {
+                write!(f, "{requests}/{}", format_window(window.as_millis() as i64))
+            }
+        }
+    }
+}
+
+impl FromStr for LimitSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(LimitSpec::Off);
+        }
+        let bad = |why: &str| format!("{text:?} {why} (expected e.g. 600/1m, 10/30s or off)");
+        let (requests, window) = text
+            .split_once('/')
+            .ok_or_else(|| bad("is not <requests>/<window>"))?;
+        let requests: u32 = requests
+            .trim()
+            .parse()
+            .map_err(|_| bad("does not start with a number of requests"))?;
+        let window = window.trim();
+        let split = window
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(window.len());
+        let (amount, unit) = window.split_at(split);
+        let amount: u64 = if amount.is_empty() {
+            1
+        } else {
+            amount
+                .parse()
+                .map_err(|_| bad("has an unreadable window"))?
+        };
+        let secs = match unit {
+            "s" => amount,
+            "m" => amount * 60,
+            "h" => amount * 3600,
+            _ => return Err(bad("has a window without a unit s, m or h")),
+        };
+        let spec = LimitSpec::per(requests, secs);
+        // The policy's own checks (limit ≥ 1, window 1 s – 24 h).
+        spec.policy("check").map_err(|e| match e {
+            CoordError::InvalidPolicy { reason, .. } => bad(&format!("is invalid: {reason}")),
+            other => bad(&other.to_string()),
+        })?;
+        Ok(spec)
+    }
+}
+
+impl<'de> Deserialize<'de> for LimitSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `--rate-limit-fallback` for clap and the config file.
+pub fn parse_fallback(text: &str) -> Result<FallbackMode, String> {
+    text.parse::<FallbackMode>().map_err(|e| match e {
+        CoordError::InvalidOptions(reason) => reason,
+        other => other.to_string(),
+    })
+}
+
+/// The limits the dashboard applies to its own routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DashboardLimits {
+    /// Pages, live streams and assets, per client address.
+    pub pages: LimitSpec,
+    /// Form posts (the buttons), per client address.
+    pub actions: LimitSpec,
+    /// The JSON API, per client address.
+    pub api: LimitSpec,
+    /// What to do while Redis is unreachable (scale-out only).
+    pub fallback: FallbackMode,
+}
+
+impl Default for DashboardLimits {
+    fn default() -> Self {
+        Self {
+            pages: DEFAULT_PAGES,
+            actions: DEFAULT_ACTIONS,
+            api: DEFAULT_API,
+            fallback: FallbackMode::Local,
+        }
+    }
+}
+
+/// The deployment's rate limiting: the dashboard's limiter and the backend
+/// every registered policy lives on. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    /// The dashboard's own limiter (its policies, registered on start).
+    pub limiter: RateLimiter,
+    /// The shared backend, for services embedded in this process (the
+    /// demo) to build their own limiters on.
+    pub backend: Arc<dyn RateLimitBackend>,
+}
+
+impl RateLimits {
+    /// Builds the backend of the deployment (`redis` given: Redis under
+    /// the prefix, behind the configured fallback; else in process) and the
+    /// dashboard's limiter, and registers its policies.
+    pub async fn start(
+        redis: Option<(&str, &str)>,
+        limits: &DashboardLimits,
+    ) -> Result<Self, CoordError> {
+        let backend: Arc<dyn RateLimitBackend> = match redis {
+            Some((url, prefix)) => {
+                let redis = RedisLimiter::connect(url, prefix).await?;
+                Arc::new(Failover::new(Arc::new(redis), limits.fallback))
+            }
+            None => Arc::new(LocalLimiter::new()),
+        };
+        let policies = [
+            limits.pages.policy(PAGES_POLICY)?,
+            limits.actions.policy(ACTIONS_POLICY)?,
+            limits.api.policy(API_POLICY)?,
+        ];
+        let limiter = RateLimiter::new(backend.clone(), policies.into_iter().flatten())?;
+        if let Err(e) = limiter.register().await {
+            // Only the page's list suffers; limiting works without it.
+            tracing::warn!("cannot register the dashboard's rate-limit policies: {e}");
+        }
+        Ok(Self { limiter, backend })
+    }
+
+    /// The policy a request is limited by: none for health checks (load
+    /// balancers probe them), the API's for `/api/…`, the actions' for
+    /// other posts, the pages' for the rest; `None` when that one is off.
+    pub fn policy_for(&self, method: &axum::http::Method, path: &str) -> Option<&'static str> {
+        let name = if path == "/health" || path.starts_with("/health/") {
+            return None;
+        } else if path == "/api" || path.starts_with("/api/") {
+            API_POLICY
+        } else if method == axum::http::Method::POST {
+            ACTIONS_POLICY
+        } else {
+            PAGES_POLICY
+        };
+        self.limiter.policy(name).map(|_| name)
+    }
+
+    /// The Rate limits page's view model: the status, and every known
+    /// policy with its usage. A failing read shows what it could and says
+    /// why in the status line, rather than failing the page.
+    pub async fn vm(&self) -> RateLimitsVm {
+        let status = self.limiter.status();
+        let mut vm = RateLimitsVm {
+            status: LimiterStatusVm {
+                backend: status.backend.to_owned(),
+                fallback: status
+                    .fallback
+                    .map_or_else(|| "none".to_owned(), |m| m.as_str().to_owned()),
+                degraded: status.degraded(),
+                degraded_since: status.degraded_since,
+                reason: status.reason.clone(),
+                fallback_decisions: status.fallback_decisions,
+            },
+            now: now_ms(),
+            ..RateLimitsVm::default()
+        };
+        let policies = match tokio::time::timeout(TIMEOUT, self.limiter.known_policies()).await {
+            Ok(Ok(policies)) => policies,
+            Ok(Err(e)) => return unreadable(vm, &e.to_string()),
+            Err(_) => return unreadable(vm, &format!("no answer within {TIMEOUT:?}")),
+        };
+        let reads = futures_util::future::join_all(
+            policies
+                .iter()
+                .map(|p| tokio::time::timeout(TIMEOUT, self.limiter.usage(p.name(), TOP_KEYS))),
+        )
+        .await;
+        let mut minutes: Vec<RateMinute> = Vec::new();
+        for (policy, read) in policies.iter().zip(reads) {
+            let usage = match read {
+                Ok(Ok(usage)) => usage,
+                Ok(Err(e)) => {
+                    vm.status.reason.get_or_insert_with(|| e.to_string());
+                    PolicyUsage::default()
+                }
+                Err(_) => {
+                    vm.status
+                        .reason
+                        .get_or_insert_with(|| format!("no answer within {TIMEOUT:?}"));
+                    PolicyUsage::default()
+                }
+            };
+            if usage.now > 0 {
+                vm.now = usage.now;
+            }
+            add_minutes(&mut minutes, &usage.minutes);
+            vm.policies.push(policy_row(policy, &usage));
+            vm.top_keys.extend(usage.top.iter().map(|k| KeyUsageRow {
+                policy: policy.name().to_owned(),
+                key: k.key.as_str().to_owned(),
+                count: k.count,
+                capacity: policy.capacity(),
+                percent: f64::from(k.count) * 100.0 / f64::from(policy.limit()),
+                blocked_until: k.blocked_until,
+            }));
+            vm.blocked
+                .extend(usage.blocked.iter().map(|(key, until)| BlockedRow {
+                    policy: policy.name().to_owned(),
+                    key: key.as_str().to_owned(),
+                    until: *until,
+                }));
+        }
+        vm.top_keys.sort_by(|a, b| {
+            b.percent
+                .total_cmp(&a.percent)
+                .then_with(|| a.policy.cmp(&b.policy))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        vm.top_keys.truncate(TOP_KEYS);
+        vm.blocked
+            .sort_by(|a, b| a.until.cmp(&b.until).then_with(|| a.key.cmp(&b.key)));
+        vm.per_minute = minutes;
+        vm
+    }
+}
+
+/// The page when not even the policy list could be read.
+fn unreadable(mut vm: RateLimitsVm, reason: &str) -> RateLimitsVm {
+    vm.status.reason = Some(crate::error::one_line(reason));
+    vm
+}
+
+/// Sums one policy's minutes into the page's series (aligned by minute:
+/// every series ends at its read's current minute).
+fn add_minutes(total: &mut Vec<RateMinute>, series: &[MinuteCount]) {
+    for m in series {
+        match total.iter_mut().find(|t| t.minute == m.minute) {
+            Some(t) => {
+                t.allowed += m.allowed;
+                t.rejected += m.rejected;
+            }
+            None => total.push(RateMinute {
+                minute: m.minute,
+                allowed: m.allowed,
+                rejected: m.rejected,
+            }),
+        }
+    }
+    total.sort_by_key(|t| t.minute);
+    let keep = coord::ratelimit::USAGE_MINUTES;
+    if total.len() > keep {
+        total.drain(..total.len() - keep);
+    }
+}
+
+fn policy_row(policy: &Policy, usage: &PolicyUsage) -> PolicyRow {
+    let this_minute = usage.minutes.last().copied().unwrap_or_default();
+    PolicyRow {
+        name: policy.name().to_owned(),
+        limit: policy.limit(),
+        burst: policy.burst(),
+        window_ms: policy.window().as_millis() as i64,
+        block: policy.block().map(|b| {
+            format!(
+                "{} rejections in {} → blocked {}",
+                b.after,
+                app::format_window(b.period.as_millis() as i64),
+                app::format_window(b.block_for.as_millis() as i64)
+            )
+        }),
+        active_keys: usage.active_keys,
+        blocked_keys: usage.blocked_keys,
+        allowed_this_minute: this_minute.allowed,
+        rejected_this_minute: this_minute.rejected,
+    }
+}
+
+/// `60000` → `1m`, `90000` → `90s`, `3600000` → `1h`: the shortest exact
+/// form, as limits are written in the configuration (the pages write
+/// windows for reading, with [`app::format_window`]).
+pub fn format_window(ms: i64) -> String {
+    if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_specs_parse_and_print() {
+        for (text, spec) in [
+            ("600/1m", LimitSpec::per(600, 60)),
+            ("10/30s", LimitSpec::per(10, 30)),
+            ("1000/1h", LimitSpec::per(1000, 3600)),
+            (" 5 / m ", LimitSpec::per(5, 60)),
+            ("off", LimitSpec::Off),
+            ("OFF", LimitSpec::Off),
+        ] {
+            assert_eq!(text.parse::<LimitSpec>(), Ok(spec), "{text}");
+        }
+        assert_eq!(LimitSpec::per(600, 60).to_string(), "600/1m");
+        assert_eq!(LimitSpec::per(10, 90).to_string(), "10/90s");
+        assert_eq!(LimitSpec::Off.to_string(), "off");
+        for bad in [
+            "", "600", "x/1m", "600/1d", "600/", "0/1m", "5/25h", "600/1x", "-1/1m",
+        ] {
+            let err = bad.parse::<LimitSpec>().expect_err(bad);
+            assert!(err.contains("expected e.g. 600/1m"), "{bad}: {err}");
+        }
+        assert!(
+            "0/1m"
+                .parse::<LimitSpec>()
+                .unwrap_err()
+                .contains("at least 1")
+        );
+    }
+
+    #[test]
+    fn fallback_modes_parse_with_a_reason() {
+        assert_eq!(parse_fallback("closed"), Ok(FallbackMode::Closed));
+        assert!(
+            parse_fallback("maybe")
+                .unwrap_err()
+                .contains("local, open or closed")
+        );
+    }
+
+    #[tokio::test]
+    async fn routes_map_to_their_policy_and_off_means_unlimited() {
+        let limits = DashboardLimits {
+            actions: LimitSpec::Off,
+            ..DashboardLimits::default()
+        };
+        let rl = RateLimits::start(None, &limits).await.unwrap();
+        let get = axum::http::Method::GET;
+        let post = axum::http::Method::POST;
+        assert_eq!(rl.policy_for(&get, "/"), Some(PAGES_POLICY));
+        assert_eq!(rl.policy_for(&get, "/events/overview"), Some(PAGES_POLICY));
+        assert_eq!(
+            rl.policy_for(&post, "/api/queues/q/pause"),
+            Some(API_POLICY)
+        );
+        assert_eq!(rl.policy_for(&get, "/apis"), Some(PAGES_POLICY));
+        assert_eq!(rl.policy_for(&get, "/health"), None);
+        assert_eq!(rl.policy_for(&get, "/health/ready"), None);
+        assert_eq!(rl.policy_for(&post, "/queues/q/pause"), None, "off");
+    }
+
+    #[test]
+    fn windows_print_in_their_shortest_form() {
+        assert_eq!(format_window(60_000), "1m");
+        assert_eq!(format_window(90_000), "90s");
+        assert_eq!(format_window(7_200_000), "2h");
+        assert_eq!(format_window(1_500), "1500ms");
+    }
+}
