@@ -61,7 +61,15 @@ test('the rate limits page shows policies and usage, live', async () => {
       { timeout: 15_000 },
     );
     // The scraper goes over its limit: rejections show in the chart.
-    await page.getByTestId('rejected-total').waitFor({ timeout: 20_000 });
+    await page.waitForFunction(
+      () => {
+        const total = document.querySelector('[data-test-id="rejected-total"]');
+        const count = total?.textContent.match(/^\s*([\d,]+) rejected/);
+        return count && Number(count[1].replace(/,/g, '')) > 0;
+      },
+      null,
+      { timeout: 30_000 },
+    );
     assert.ok(await stillMarked(page), 'the figures moved without a reload');
     assert.equal(await page.getByTestId('ratelimit-degraded').count(), 0);
     await page.screenshot({ path: join(artifacts, 'ratelimits.png'), fullPage: true });
