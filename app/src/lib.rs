@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alerts;
 mod components;
 pub mod fleet;
 pub mod ratelimits;
@@ -16,14 +17,16 @@ pub mod vm;
 
 use leptos::prelude::*;
 
+pub use alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
 /// Window lengths as the pages write them (`1 min`, `10 s`), for text the
 /// server puts in view models.
 pub use components::format_window;
 use components::{
-    BlockedKeysRegion, ChannelsRegion, ConfigTable, HealthRegion, InstancesRegion, JobDetail,
-    JobsRegion, LimiterStatusRegion, Notice, PoliciesRegion, ProgressRegion, QueueHeader,
-    QueuesRegion, RequestsChartRegion, SearchForm, Section, Shell, ThroughputRegion, TopKeysRegion,
-    TotalsRegion,
+    ActiveAlertsRegion, AlertBannerRegion, BlockedKeysRegion, ChannelsRegion, ConfigTable,
+    DeliveriesRegion, HealthRegion, HistoryRegion, InstancesRegion, JobDetail, JobsRegion,
+    LimiterStatusRegion, NewRuleForm, Notice, PoliciesRegion, ProgressRegion, QueueHeader,
+    QueuesRegion, RequestsChartRegion, RulesEditor, SearchForm, Section, Shell, ThroughputRegion,
+    TopKeysRegion, TotalsRegion,
 };
 pub use fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm, MessageRow};
 pub use ratelimits::{
@@ -74,6 +77,9 @@ pub const CHANNELS_EVENTS: &str = "/events/channels";
 pub const INSTANCES_EVENTS: &str = "/events/instances";
 /// The live stream of the rate limits page.
 pub const RATELIMITS_EVENTS: &str = "/events/ratelimits";
+/// The live stream of the Alerts page (later history pages add their
+/// `?offset=&limit=`, so the history region stays on the page shown).
+pub const ALERTS_EVENTS: &str = "/events/alerts";
 
 /// Where the rate limits page's Unblock buttons come back to from a live
 /// update: fragments are rendered once for every open page, so they
@@ -82,7 +88,7 @@ const RATELIMITS_PAGE: &str = "/ratelimits";
 
 /// The overview served at `/`: backend health, totals across queues, the
 /// alerts slot and per-queue throughput charts.
-pub fn render_overview_page(vm: &OverviewVm) -> String {
+pub fn render_overview_page(vm: &OverviewVm, banner: &AlertBannerVm) -> String {
     let vm = vm.clone();
     document(view! {
         <Shell
@@ -90,6 +96,7 @@ pub fn render_overview_page(vm: &OverviewVm) -> String {
             section=Section::Overview
             live=OVERVIEW_EVENTS.to_string()
             reload=true
+            banner=banner.clone()
         >
             <section class="overview">
                 <h1>"Overview"</h1>
@@ -97,7 +104,11 @@ pub fn render_overview_page(vm: &OverviewVm) -> String {
                 <TotalsRegion vm=vm.clone() />
                 <section class="alerts" data-test-id="alerts">
                     <h2>"Alerts"</h2>
-                    <p class="muted">"No alert rules are configured."</p>
+                    <p class="muted">
+                        "Firing alerts show in the banner at the top of every page; rules, webhook deliveries and history are on the "
+                        <a href="/alerts">"Alerts page"</a>
+                        "."
+                    </p>
                 </section>
                 <h2>"Throughput, last hour"</h2>
                 <ThroughputRegion charts=vm.charts.clone() />
@@ -125,7 +136,7 @@ pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
 }
 
 /// The queues page (`/queues`): one row per queue.
-pub fn render_queues_page(vm: &QueuesVm) -> String {
+pub fn render_queues_page(vm: &QueuesVm, banner: &AlertBannerVm) -> String {
     let vm = vm.clone();
     document(view! {
         <Shell
@@ -133,6 +144,7 @@ pub fn render_queues_page(vm: &QueuesVm) -> String {
             section=Section::Queues
             live=QUEUES_EVENTS.to_string()
             reload=true
+            banner=banner.clone()
         >
             <section class="queues-page">
                 <h1>"Queues"</h1>
@@ -158,7 +170,7 @@ pub fn queues_fragments(vm: &QueuesVm) -> Vec<Fragment> {
 /// The channels page (`/channels`): the notification bus as the
 /// dashboard observes it, one card per channel. Read-only, so it reloads
 /// itself without scripts.
-pub fn render_channels_page(vm: &ChannelsVm) -> String {
+pub fn render_channels_page(vm: &ChannelsVm, banner: &AlertBannerVm) -> String {
     let vm = vm.clone();
     document(view! {
         <Shell
@@ -166,6 +178,7 @@ pub fn render_channels_page(vm: &ChannelsVm) -> String {
             section=Section::Channels
             live=CHANNELS_EVENTS.to_string()
             reload=true
+            banner=banner.clone()
         >
             <section class="channels-page">
                 <h1>"Channels"</h1>
@@ -188,7 +201,7 @@ pub fn channels_fragments(vm: &ChannelsVm) -> Vec<Fragment> {
 /// The instances page (`/instances`): one row per instance against the
 /// database's latest version and hash. Read-only, so it reloads itself
 /// without scripts.
-pub fn render_instances_page(vm: &InstancesVm) -> String {
+pub fn render_instances_page(vm: &InstancesVm, banner: &AlertBannerVm) -> String {
     let vm = vm.clone();
     document(view! {
         <Shell
@@ -196,6 +209,7 @@ pub fn render_instances_page(vm: &InstancesVm) -> String {
             section=Section::Instances
             live=INSTANCES_EVENTS.to_string()
             reload=true
+            banner=banner.clone()
         >
             <section class="instances-page">
                 <h1>"Instances"</h1>
@@ -219,7 +233,12 @@ pub fn instances_fragments(vm: &InstancesVm) -> Vec<Fragment> {
 /// blocked ones with an Unblock button each. `notice` reports an unblock
 /// outside the live regions, so an update does not wipe it; `back` is
 /// where an Unblock comes back to (live updates use `/ratelimits`).
-pub fn render_ratelimits_page(vm: &RateLimitsVm, notice: Option<String>, back: &str) -> String {
+pub fn render_ratelimits_page(
+    vm: &RateLimitsVm,
+    notice: Option<String>,
+    back: &str,
+    banner: &AlertBannerVm,
+) -> String {
     let vm = vm.clone();
     let back = back.to_string();
     document(view! {
@@ -228,6 +247,7 @@ pub fn render_ratelimits_page(vm: &RateLimitsVm, notice: Option<String>, back: &
             section=Section::RateLimits
             live=RATELIMITS_EVENTS.to_string()
             reload=true
+            banner=banner.clone()
         >
             <section class="ratelimits-page">
                 <h1>"Rate limits"</h1>
@@ -280,14 +300,117 @@ pub fn ratelimits_fragments(vm: &RateLimitsVm) -> Vec<Fragment> {
     ]
 }
 
+/// The firing-alerts banner alone, for every page's live stream: an alert
+/// that starts firing shows on whatever page is open, and one that
+/// resolves leaves it, without a reload.
+pub fn banner_fragment(vm: &AlertBannerVm) -> Fragment {
+    fragment(
+        "alert-banner",
+        view! { <AlertBannerRegion banner=vm.clone() /> },
+    )
+}
+
+/// The Alerts page (`/alerts`): pending and firing alerts with their
+/// Acknowledge and Silence buttons, the rules editor, webhook deliveries
+/// and the history. `notice` reports an action outside the live regions,
+/// so an update does not wipe it.
+pub fn render_alerts_page(vm: &AlertsVm, notice: Option<String>, banner: &AlertBannerVm) -> String {
+    let vm = vm.clone();
+    // Later history pages stream their own page of history, not the first.
+    let live = if vm.history_offset > 0 {
+        format!(
+            "{ALERTS_EVENTS}?offset={}&limit={}",
+            vm.history_offset, vm.history_limit
+        )
+    } else {
+        ALERTS_EVENTS.to_string()
+    };
+    document(view! {
+        <Shell
+            title="Alerts · Switchyard".to_string()
+            section=Section::Alerts
+            live=live
+            banner=banner.clone()
+        >
+            <section class="alerts-page">
+                <h1>"Alerts"</h1>
+                <Notice notice=notice />
+                <h2>"Pending and firing"</h2>
+                <ActiveAlertsRegion
+                    active=vm.active.clone()
+                    evaluator=vm.evaluator.clone()
+                    now=vm.now
+                />
+                <h2 id="rules">"Rules"</h2>
+                <RulesEditor rules=vm.rules.clone() />
+                <h2>"New rule"</h2>
+                <NewRuleForm kinds=vm.kinds.clone() />
+                <h2>"Webhook deliveries"</h2>
+                <DeliveriesRegion
+                    deliveries=vm.deliveries.clone()
+                    receivers=vm.receivers.clone()
+                    now=vm.now
+                />
+                <h2>"History"</h2>
+                <HistoryRegion
+                    history=vm.history.clone()
+                    offset=vm.history_offset
+                    total=vm.history_total
+                    limit=vm.history_limit
+                />
+            </section>
+        </Shell>
+    })
+}
+
+/// The live regions of the Alerts page: `alerts-active`,
+/// `alerts-deliveries` and `alerts-history` (the rules editor is not live:
+/// it holds what the operator types). The banner is
+/// [`banner_fragment`], streamed by every page.
+pub fn alerts_fragments(vm: &AlertsVm) -> Vec<Fragment> {
+    vec![
+        fragment(
+            "alerts-active",
+            view! {
+                <ActiveAlertsRegion
+                    active=vm.active.clone()
+                    evaluator=vm.evaluator.clone()
+                    now=vm.now
+                />
+            },
+        ),
+        fragment(
+            "alerts-deliveries",
+            view! {
+                <DeliveriesRegion
+                    deliveries=vm.deliveries.clone()
+                    receivers=vm.receivers.clone()
+                    now=vm.now
+                />
+            },
+        ),
+        fragment(
+            "alerts-history",
+            view! {
+                <HistoryRegion
+                    history=vm.history.clone()
+                    offset=vm.history_offset
+                    total=vm.history_total
+                    limit=vm.history_limit
+                />
+            },
+        ),
+    ]
+}
+
 /// One queue's page: header and tabs, retry progress, search, and a page
 /// of jobs in one state. `now` (ms) is what ages are measured from.
-pub fn render_queue_page(vm: &QueuePageVm, now: i64) -> String {
+pub fn render_queue_page(vm: &QueuePageVm, now: i64, banner: &AlertBannerVm) -> String {
     let vm = vm.clone();
     let title = format!("{} · Switchyard", vm.queue.name);
     let live = format!("/events{}", vm.url());
     document(view! {
-        <Shell title=title section=Section::Queues live=live>
+        <Shell title=title section=Section::Queues live=live banner=banner.clone()>
             <section class="queue">
                 <p class="crumbs">
                     <a href="/queues">"Queues"</a>
@@ -320,7 +443,7 @@ pub fn queue_fragments(vm: &QueuePageVm, now: i64) -> Vec<Fragment> {
 }
 
 /// A job's page: state, actions, timeline, attempts, data and options.
-pub fn render_job_page(vm: &JobPageVm) -> String {
+pub fn render_job_page(vm: &JobPageVm, banner: &AlertBannerVm) -> String {
     let vm = vm.clone();
     let title = format!("Job {} · {} · Switchyard", vm.id, vm.queue);
     let live = format!("/events/queues/{}/jobs/{}", vm.queue, vm.id);
@@ -331,7 +454,7 @@ pub fn render_job_page(vm: &JobPageVm) -> String {
         view! { <pre class="logs" data-test-id="job-logs">{vm.logs.join("\n")}</pre> }.into_any()
     };
     document(view! {
-        <Shell title=title section=Section::Queues live=live>
+        <Shell title=title section=Section::Queues live=live banner=banner.clone()>
             <section class="job-page">
                 <p class="crumbs">
                     <a href="/queues">"Queues"</a>
@@ -384,10 +507,14 @@ pub fn job_gone_fragments(queue: &str, id: &str) -> Vec<Fragment> {
 }
 
 /// The configuration page: the effective settings, passwords hidden.
-pub fn render_config_page(vm: &ConfigVm) -> String {
+pub fn render_config_page(vm: &ConfigVm, banner: &AlertBannerVm) -> String {
     let vm = vm.clone();
     document(view! {
-        <Shell title="Configuration · Switchyard".to_string() section=Section::Config>
+        <Shell
+            title="Configuration · Switchyard".to_string()
+            section=Section::Config
+            banner=banner.clone()
+        >
             <section class="config-page">
                 <h1>"Configuration"</h1>
                 <ConfigTable vm=vm />
@@ -399,12 +526,17 @@ pub fn render_config_page(vm: &ConfigVm) -> String {
 /// An error as a page a person can read, for browser routes: the status,
 /// a short title and the reason (which may quote user input, so it is
 /// escaped like everything else).
-pub fn render_error_page(status: u16, title: &str, message: &str) -> String {
+pub fn render_error_page(
+    status: u16,
+    title: &str,
+    message: &str,
+    banner: &AlertBannerVm,
+) -> String {
     let page_title = format!("{status} {title} · Switchyard");
     let heading = format!("{status} {title}");
     let message = message.to_string();
     document(view! {
-        <Shell title=page_title section=Section::None>
+        <Shell title=page_title section=Section::None banner=banner.clone()>
             <section class="error-page">
                 <h1 data-test-id="error-title">{heading}</h1>
                 <p class="error-message" data-test-id="error-message">
@@ -421,6 +553,12 @@ pub fn render_error_page(status: u16, title: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pages with nothing firing: the banner is an empty region.
+    const NO_ALERTS: AlertBannerVm = AlertBannerVm {
+        firing: Vec::new(),
+        now: 0,
+    };
 
     fn row(name: &str, failed: u64, paused: bool) -> QueueRow {
         QueueRow {
@@ -466,10 +604,10 @@ mod tests {
 
     #[test]
     fn queues_page_is_a_full_live_document() {
-        let html = render_queues_page(&queues_vm(
-            vec![row("emails", 2, false), row("reports", 0, true)],
-            true,
-        ));
+        let html = render_queues_page(
+            &queues_vm(vec![row("emails", 2, false), row("reports", 0, true)], true),
+            &NO_ALERTS,
+        );
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
             html.contains("<title>Queues · Switchyard</title>"),
@@ -514,7 +652,7 @@ mod tests {
 
     #[test]
     fn queues_page_without_queues_says_how_to_get_one() {
-        let html = render_queues_page(&queues_vm(vec![], true));
+        let html = render_queues_page(&queues_vm(vec![], true), &NO_ALERTS);
         assert!(
             html.contains("No queues yet — enqueue a job or run"),
             "{html}"
@@ -524,7 +662,7 @@ mod tests {
 
     #[test]
     fn backend_down_does_not_claim_there_are_no_queues() {
-        let html = render_queues_page(&queues_vm(vec![], false));
+        let html = render_queues_page(&queues_vm(vec![], false), &NO_ALERTS);
         assert!(!html.contains("No queues yet"), "{html}");
         assert!(
             html.contains("unavailable until the backend answers"),
@@ -539,7 +677,7 @@ mod tests {
     #[test]
     fn fragments_are_the_regions_of_the_page() {
         let vm = queues_vm(vec![row("emails", 2, false)], true);
-        let page = render_queues_page(&vm);
+        let page = render_queues_page(&vm, &NO_ALERTS);
         let fragments = queues_fragments(&vm);
         assert_eq!(
             fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
@@ -577,7 +715,7 @@ mod tests {
                     .collect(),
             }],
         };
-        let html = render_overview_page(&vm);
+        let html = render_overview_page(&vm, &NO_ALERTS);
         assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
         assert!(html.contains("1,000,000"), "{html}");
         assert!(html.contains(r#"data-test-id="alerts""#), "{html}");
@@ -602,10 +740,13 @@ mod tests {
                 },
             ],
         };
-        let odd_html = render_overview_page(&OverviewVm {
-            charts: vec![odd],
-            ..vm.clone()
-        });
+        let odd_html = render_overview_page(
+            &OverviewVm {
+                charts: vec![odd],
+                ..vm.clone()
+            },
+            &NO_ALERTS,
+        );
         assert!(
             odd_html.contains(r#"data-test-id="chart-odd""#),
             "{odd_html}"
@@ -644,7 +785,7 @@ mod tests {
     #[test]
     fn failed_table_has_row_and_bulk_actions_and_escapes_text() {
         let vm = failed_page();
-        let html = render_queue_page(&vm, 10_000);
+        let html = render_queue_page(&vm, 10_000, &NO_ALERTS);
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>"), "{html}");
@@ -695,7 +836,7 @@ mod tests {
         let mut vm = failed_page();
         vm.total = 1_000_000;
         vm.offset = 500;
-        let html = render_queue_page(&vm, 0);
+        let html = render_queue_page(&vm, 0, &NO_ALERTS);
         assert!(html.contains("501–501 of 1,000,000"), "{html}");
         assert!(
             html.contains("limit=50&amp;offset=999950"),
@@ -721,7 +862,7 @@ mod tests {
             finished: false,
             error: None,
         });
-        let html = render_queue_page(&vm, 0);
+        let html = render_queue_page(&vm, 0, &NO_ALERTS);
         assert!(
             html.contains("Retrying failed jobs: 1,500 of 10,000…"),
             "{html}"
@@ -756,7 +897,7 @@ mod tests {
             text: String::new(),
         };
         vm.search_note = Some("Searched all 1 failed jobs: 0 match.".into());
-        let html = render_queue_page(&vm, 0);
+        let html = render_queue_page(&vm, 0, &NO_ALERTS);
         assert!(html.contains("No failed jobs match the filter."), "{html}");
         assert!(html.contains("Searched all 1 failed jobs"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
@@ -792,7 +933,7 @@ mod tests {
             logs: vec![],
             notice: Some("Job 42 was retried.".into()),
         };
-        let html = render_job_page(&vm);
+        let html = render_job_page(&vm, &NO_ALERTS);
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -818,15 +959,18 @@ mod tests {
 
     #[test]
     fn config_page_lists_settings() {
-        let html = render_config_page(&ConfigVm {
-            version: "0.1.0".into(),
-            deployment: "redis".into(),
-            entries: vec![ConfigEntry {
-                flag: "--redis".into(),
-                value: "redis://:***@cache:6379".into(),
-                help: "Redis for scale-out".into(),
-            }],
-        });
+        let html = render_config_page(
+            &ConfigVm {
+                version: "0.1.0".into(),
+                deployment: "redis".into(),
+                entries: vec![ConfigEntry {
+                    flag: "--redis".into(),
+                    value: "redis://:***@cache:6379".into(),
+                    help: "Redis for scale-out".into(),
+                }],
+            },
+            &NO_ALERTS,
+        );
         assert!(html.contains(r#"data-test-id="config-redis""#), "{html}");
         assert!(html.contains("redis://:***@cache:6379"), "{html}");
         assert!(!html.contains("data-live"), "{html}");
@@ -834,7 +978,7 @@ mod tests {
 
     #[test]
     fn error_page_escapes_the_message() {
-        let html = render_error_page(404, "Not Found", "queue <x> not found");
+        let html = render_error_page(404, "Not Found", "queue <x> not found", &NO_ALERTS);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("404 Not Found"), "{html}");
         assert!(html.contains("queue &lt;x&gt; not found"), "{html}");
@@ -895,7 +1039,7 @@ mod tests {
             ],
             true,
         );
-        let html = render_channels_page(&vm);
+        let html = render_channels_page(&vm, &NO_ALERTS);
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
             html.contains("<title>Channels · Switchyard</title>"),
@@ -971,7 +1115,7 @@ mod tests {
         hostile.last_messages[0].change_type = Some(HOSTILE.into());
         hostile.subscribers = None;
         hostile.per_second = f64::NAN;
-        let html = render_channels_page(&channels_vm(vec![hostile], false));
+        let html = render_channels_page(&channels_vm(vec![hostile], false), &NO_ALERTS);
         assert!(!html.contains("<script>"), "{html}");
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -990,14 +1134,14 @@ mod tests {
 
     #[test]
     fn channels_page_without_traffic_says_where_it_comes_from() {
-        let html = render_channels_page(&channels_vm(vec![], true));
+        let html = render_channels_page(&channels_vm(vec![], true), &NO_ALERTS);
         assert!(html.contains("No channel traffic yet"), "{html}");
         assert!(
             html.contains("<code>&lt;prefix&gt;:notifications:&lt;channel&gt;</code>"),
             "{html}"
         );
         assert!(html.contains(r#"<div id="channels""#), "{html}");
-        let down = render_channels_page(&channels_vm(vec![], false));
+        let down = render_channels_page(&channels_vm(vec![], false), &NO_ALERTS);
         assert!(!down.contains("No channel traffic yet"), "{down}");
         assert!(down.contains("until the dashboard reconnects"), "{down}");
     }
@@ -1043,7 +1187,7 @@ mod tests {
         synced.lag_changes = Some(0);
         synced.lag_ms = None;
         let vm = instances_vm(vec![synced, instance("api-2", InstanceState::Live, None)]);
-        let html = render_instances_page(&vm);
+        let html = render_instances_page(&vm, &NO_ALERTS);
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
             html.contains("<title>Instances · Switchyard</title>"),
@@ -1109,12 +1253,15 @@ mod tests {
         let mut polling = instance("api-4", InstanceState::Live, Some(true));
         polling.bus_connected = false;
         polling.polling = true;
-        let html = render_instances_page(&instances_vm(vec![
-            instance("api-1", InstanceState::Stale, None),
-            instance("api-2", InstanceState::Live, Some(false)),
-            instance("api-3", InstanceState::Gone, None),
-            polling,
-        ]));
+        let html = render_instances_page(
+            &instances_vm(vec![
+                instance("api-1", InstanceState::Stale, None),
+                instance("api-2", InstanceState::Live, Some(false)),
+                instance("api-3", InstanceState::Gone, None),
+                polling,
+            ]),
+            &NO_ALERTS,
+        );
         assert_eq!(html.matches(r#"class="attention""#).count(), 3, "{html}");
         assert!(
             html.contains(r#"<tr data-test-id="instance-row-api-4" class="">"#),
@@ -1134,7 +1281,7 @@ mod tests {
         let mut row = instance(HOSTILE, InstanceState::Live, Some(true));
         row.last_error = Some(format!("{HOSTILE}{}", "x".repeat(200)));
         row.malformed = 3;
-        let html = render_instances_page(&instances_vm(vec![row]));
+        let html = render_instances_page(&instances_vm(vec![row]), &NO_ALERTS);
         assert!(!html.contains("<script>"), "{html}");
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -1147,7 +1294,7 @@ mod tests {
 
     #[test]
     fn instances_page_without_instances_or_database() {
-        let html = render_instances_page(&instances_vm(vec![]));
+        let html = render_instances_page(&instances_vm(vec![]), &NO_ALERTS);
         assert!(html.contains("No instances heartbeat yet"), "{html}");
         assert!(html.contains(r#"<div id="instances""#), "{html}");
         let vm = InstancesVm {
@@ -1156,7 +1303,7 @@ mod tests {
             stale_after_ms: 1_500,
             instances: vec![instance("api-1", InstanceState::Live, None)],
         };
-        let html = render_instances_page(&vm);
+        let html = render_instances_page(&vm, &NO_ALERTS);
         assert!(html.contains("Database unreachable"), "{html}");
         assert!(html.contains(">40 / ?<"), "{html}");
         assert!(html.contains(">unknown<"), "{html}");
@@ -1241,7 +1388,12 @@ mod tests {
     #[test]
     fn ratelimits_page_is_a_full_live_document() {
         let vm = ratelimits_vm();
-        let html = render_ratelimits_page(&vm, Some("Unblocked client-1.".into()), "/ratelimits");
+        let html = render_ratelimits_page(
+            &vm,
+            Some("Unblocked client-1.".into()),
+            "/ratelimits",
+            &NO_ALERTS,
+        );
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
             html.contains("<title>Rate limits · Switchyard</title>"),
@@ -1350,7 +1502,7 @@ mod tests {
     #[test]
     fn ratelimits_fragments_are_the_regions_of_the_page() {
         for vm in [ratelimits_vm(), RateLimitsVm::default()] {
-            let html = render_ratelimits_page(&vm, None, "/ratelimits");
+            let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
             let fragments = ratelimits_fragments(&vm);
             assert_eq!(
                 fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
@@ -1381,7 +1533,7 @@ mod tests {
             now: NOW,
             ..RateLimitsVm::default()
         };
-        let html = render_ratelimits_page(&vm, None, "/ratelimits");
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
         assert!(
             html.contains("No rate-limit policies are registered."),
             "{html}"
@@ -1415,7 +1567,7 @@ mod tests {
                 status: limiter("redis", fallback, true),
                 ..ratelimits_vm()
             };
-            let html = render_ratelimits_page(&vm, None, "/ratelimits");
+            let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
             assert!(
                 html.contains(&format!(
                     r#"data-test-id="ratelimit-degraded" data-fallback="{fallback}" class="degraded-banner fallback-{fallback}""#
@@ -1443,7 +1595,7 @@ mod tests {
                 status.html
             );
         }
-        let healthy = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits");
+        let healthy = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits", &NO_ALERTS);
         assert!(!healthy.contains("degraded"), "{healthy}");
         // An unknown mode is still named, and its text escaped.
         let vm = RateLimitsVm {
@@ -1453,7 +1605,7 @@ mod tests {
             },
             ..ratelimits_vm()
         };
-        let html = render_ratelimits_page(&vm, None, "/ratelimits");
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
         assert!(html.contains("fallback &lt;b&gt;odd&lt;/b&gt;."), "{html}");
         assert!(html.contains(r#"class="degraded-banner""#), "{html}");
         assert!(!html.contains("<b>"), "{html}");
@@ -1471,7 +1623,7 @@ mod tests {
             blocked: vec![blocked(&hostile, &hostile)],
             ..ratelimits_vm()
         };
-        let html = render_ratelimits_page(&vm, Some(hostile.clone()), "/ratelimits");
+        let html = render_ratelimits_page(&vm, Some(hostile.clone()), "/ratelimits", &NO_ALERTS);
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("\"x\""), "{html}");
         // Table cells.
@@ -1538,7 +1690,7 @@ mod tests {
             ],
             ..ratelimits_vm()
         };
-        let html = render_ratelimits_page(&vm, None, "/ratelimits");
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
         let row = |key: &str| {
             let start = html
                 .find(&format!(r#"data-key="{key}""#))
@@ -1565,7 +1717,7 @@ mod tests {
 
     #[test]
     fn unblock_posts_policy_key_and_back() {
-        let html = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits?x=1");
+        let html = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits?x=1", &NO_ALERTS);
         let start = html.find("<form").expect("form");
         let form = &html[start..start + html[start..].find("</form>").expect("end")];
         assert!(form.contains(r#"method="post""#), "{form}");
@@ -1607,7 +1759,7 @@ mod tests {
 
     #[test]
     fn rate_limits_sit_between_instances_and_configuration_in_the_nav() {
-        let html = render_config_page(&ConfigVm::default());
+        let html = render_config_page(&ConfigVm::default(), &NO_ALERTS);
         let instances = html.find(r#"href="/instances""#).expect("instances");
         let limits = html.find(r#"href="/ratelimits""#).expect("rate limits");
         let config = html.find(r#"href="/config""#).expect("config");
@@ -1638,7 +1790,7 @@ mod tests {
             ],
             ..ratelimits_vm()
         };
-        let html = render_ratelimits_page(&vm, None, "/ratelimits");
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
         assert!(
             html.contains(r#"<rect x="0" y="59" width="4" height="1" class="bar rejected">"#),
             "{html}"
@@ -1651,5 +1803,709 @@ mod tests {
             html.contains("<title>10:34: 1 rejected, 1,000,000 allowed</title>"),
             "{html}"
         );
+    }
+
+    const T0: i64 = 1_795_430_000_000;
+
+    fn alert(fingerprint: &str, status: &str, severity: &str) -> AlertRow {
+        AlertRow {
+            fingerprint: fingerprint.into(),
+            rule: "emails-failing".into(),
+            kind: "failure_rate".into(),
+            subject_label: "queue".into(),
+            subject: "emails".into(),
+            status: status.into(),
+            severity: severity.into(),
+            value: 12.5,
+            unit: "%".into(),
+            summary: "emails: 12.5% of jobs failed in the last 5 min".into(),
+            pending_since: T0 - 6 * 60_000,
+            firing_since: (status != "pending").then_some(T0 - 4 * 60_000),
+            resolved_at: (status == "resolved").then_some(T0 - 60_000),
+            ..AlertRow::default()
+        }
+    }
+
+    fn rule_row(name: &str, kind: &str, uses_window: bool, uses_threshold: bool) -> RuleRow {
+        RuleRow {
+            name: name.into(),
+            kind: kind.into(),
+            kind_label: "Failure rate".into(),
+            subject_label: "queue".into(),
+            target: "*".into(),
+            threshold: 5.5,
+            unit: "%".into(),
+            window_secs: 300,
+            for_secs: 60,
+            severity: "critical".into(),
+            enabled: true,
+            uses_window,
+            uses_threshold,
+        }
+    }
+
+    fn delivery(id: i64, status: &str) -> DeliveryRow {
+        DeliveryRow {
+            id,
+            fingerprint: "fp1".into(),
+            rule: "emails-failing".into(),
+            event: "firing".into(),
+            receiver: "https://hooks.example.com/alerts".into(),
+            status: status.into(),
+            attempts: if status == "failed" { 5 } else { 1 },
+            last_error: (status != "sent").then(|| "HTTP 502 Bad Gateway".into()),
+            next_attempt_at: (status == "pending").then_some(T0 + 30_000),
+            created_at: T0 - 4 * 60_000,
+            sent_at: (status == "sent").then_some(T0 - 3 * 60_000),
+        }
+    }
+
+    fn alerts_vm() -> AlertsVm {
+        AlertsVm {
+            active: vec![
+                alert("fp1", "firing", "critical"),
+                alert("fp2", "pending", "warning"),
+            ],
+            rules: vec![
+                rule_row("emails-failing", "failure_rate", true, true),
+                rule_row("backend-down", "backend_unreachable", false, false),
+            ],
+            history: vec![alert("fp0", "resolved", "warning")],
+            history_offset: 0,
+            history_total: 1,
+            history_limit: 50,
+            deliveries: vec![
+                delivery(3, "failed"),
+                delivery(2, "pending"),
+                delivery(1, "sent"),
+            ],
+            receivers: vec!["https://hooks.example.com/alerts".into()],
+            evaluator: Some("api-1".into()),
+            now: T0,
+            kinds: vec![
+                ("failure_rate".into(), "Failure rate".into(), "%".into()),
+                (
+                    "backend_unreachable".into(),
+                    "Backend unreachable".into(),
+                    String::new(),
+                ),
+            ],
+        }
+    }
+
+    fn firing_banner() -> AlertBannerVm {
+        AlertBannerVm {
+            firing: vec![alert("fp1", "firing", "critical")],
+            now: T0,
+        }
+    }
+
+    /// Every page, rendered with the same banner.
+    fn every_page(banner: &AlertBannerVm) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "overview",
+                render_overview_page(&OverviewVm::default(), banner),
+            ),
+            (
+                "queues",
+                render_queues_page(&queues_vm(vec![], true), banner),
+            ),
+            ("queue", render_queue_page(&failed_page(), 0, banner)),
+            ("job", render_job_page(&JobPageVm::default(), banner)),
+            (
+                "channels",
+                render_channels_page(&ChannelsVm::default(), banner),
+            ),
+            (
+                "instances",
+                render_instances_page(&InstancesVm::default(), banner),
+            ),
+            (
+                "ratelimits",
+                render_ratelimits_page(&RateLimitsVm::default(), None, "/ratelimits", banner),
+            ),
+            ("config", render_config_page(&ConfigVm::default(), banner)),
+            ("alerts", render_alerts_page(&alerts_vm(), None, banner)),
+            ("error", render_error_page(404, "Not Found", "gone", banner)),
+        ]
+    }
+
+    /// The HTML of the first element carrying `marker`, up to its `end`.
+    fn element<'a>(html: &'a str, marker: &str, end: &str) -> &'a str {
+        let at = html
+            .find(marker)
+            .unwrap_or_else(|| panic!("no {marker}: {html}"));
+        let start = html[..at].rfind('<').expect("element start");
+        let stop = at + html[at..].find(end).expect("element end") + end.len();
+        &html[start..stop]
+    }
+
+    const ALERT_REGIONS: [&str; 3] = ["alerts-active", "alerts-deliveries", "alerts-history"];
+
+    #[test]
+    fn alerts_page_renders_every_region() {
+        let html = render_alerts_page(
+            &alerts_vm(),
+            Some("Rule emails-failing saved.".into()),
+            &firing_banner(),
+        );
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Alerts · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/alerts""#), "{html}");
+        assert!(
+            !html.contains("http-equiv"),
+            "a page with forms being typed in must not reload itself: {html}"
+        );
+        assert!(
+            html.contains(r#"<a href="/alerts" aria-current="page" class="current">Alerts</a>"#),
+            "{html}"
+        );
+        for id in ALERT_REGIONS {
+            assert!(html.contains(&format!(r#"<div id="{id}""#)), "{id}: {html}");
+        }
+        assert!(html.contains("Rule emails-failing saved."), "{html}");
+        // Active alerts: status, severity, value with unit, since and age.
+        assert_eq!(
+            html.matches(r#"data-test-id="alert-row""#).count(),
+            2,
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"id="alert-fp1" data-test-id="alert-row" data-fingerprint="fp1" data-rule="emails-failing" data-status="firing" data-severity="critical""#
+            ),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-status="pending""#), "{html}");
+        assert!(
+            html.contains(r#"class="badge status-firing">Firing<"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"class="badge severity sev-critical">Critical<"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="num">12.5%</td>"#), "{html}");
+        assert!(html.contains("(4 min)"), "{html}");
+        assert!(
+            html.contains("(6 min)"),
+            "pending counts from its start: {html}"
+        );
+        assert!(
+            html.contains("Rules are evaluated by <code>api-1</code>"),
+            "{html}"
+        );
+        // Rules, outside the live regions.
+        assert_eq!(
+            html.matches(r#"data-test-id="rule-row""#).count(),
+            2,
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="new-rule-form""#), "{html}");
+        assert!(
+            html.contains(r#"<option value="failure_rate">Failure rate (%)</option>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<option value="backend_unreachable">Backend unreachable</option>"#),
+            "{html}"
+        );
+        // Deliveries: failed ones flagged, pending ones with their next try.
+        assert_eq!(
+            html.matches(r#"data-test-id="delivery-row""#).count(),
+            3,
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="delivery-row" data-status="failed" data-id="3" data-fingerprint="fp1" class="delivery failed-delivery""#),
+            "{html}"
+        );
+        assert_eq!(html.matches("failed-delivery").count(), 1, "{html}");
+        assert!(html.contains("HTTP 502 Bad Gateway"), "{html}");
+        assert!(html.contains("(in 30 s)"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="delivery-sent">sent "#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="alert-receiver">https://hooks.example.com/alerts<"#),
+            "{html}"
+        );
+        // History: times, never-fired, how long it lasted, pager.
+        assert_eq!(
+            html.matches(r#"data-test-id="history-row""#).count(),
+            1,
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="history-lasted" class="num">3 min<"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="history-pager""#), "{html}");
+        assert!(html.contains("1–1 of 1"), "{html}");
+        assert!(!html.contains("history-older"), "{html}");
+    }
+
+    #[test]
+    fn alerts_page_without_data_shows_every_empty_state() {
+        let vm = AlertsVm {
+            now: T0,
+            history_limit: 50,
+            ..AlertsVm::default()
+        };
+        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        assert!(html.contains("Nothing is pending or firing."), "{html}");
+        assert!(html.contains("No webhook is configured."), "{html}");
+        assert!(html.contains("No alert has resolved yet."), "{html}");
+        assert!(html.contains(r#"data-test-id="rules-empty""#), "{html}");
+        assert!(
+            html.contains("No instance holds the evaluation lease"),
+            "{html}"
+        );
+        assert!(!html.contains("<table"), "{html}");
+        assert!(!html.contains("history-pager"), "{html}");
+        assert!(!html.contains(r#"data-test-id="notice""#), "{html}");
+        assert!(!html.contains("ack-button"), "{html}");
+        let with_webhook = render_alerts_page(
+            &AlertsVm {
+                receivers: vec!["https://hooks.example.com/x".into()],
+                ..vm
+            },
+            None,
+            &NO_ALERTS,
+        );
+        assert!(
+            with_webhook.contains("Nothing has been sent yet."),
+            "{with_webhook}"
+        );
+        assert!(
+            !with_webhook.contains("No webhook is configured."),
+            "{with_webhook}"
+        );
+    }
+
+    #[test]
+    fn alerts_fragments_are_the_regions_of_the_page() {
+        for vm in [alerts_vm(), AlertsVm::default()] {
+            let html = render_alerts_page(&vm, Some("done".into()), &firing_banner());
+            let fragments = alerts_fragments(&vm);
+            assert_eq!(
+                fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+                ALERT_REGIONS
+            );
+            for f in &fragments {
+                assert!(
+                    f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                    "{}",
+                    f.html
+                );
+                assert!(html.contains(&f.html), "page lacks region {}", f.id);
+                assert!(!f.html.contains(r#"data-test-id="notice""#), "{}", f.html);
+                // The rules editor is never swapped under the operator.
+                assert!(!f.html.contains("rule-save"), "{}", f.html);
+                assert!(!f.html.contains(r#"name="target""#), "{}", f.html);
+                assert!(!f.html.contains("new-rule"), "{}", f.html);
+            }
+            let banner = banner_fragment(&firing_banner());
+            assert_eq!(banner.id, "alert-banner");
+            assert!(html.contains(&banner.html), "{html}");
+        }
+    }
+
+    #[test]
+    fn banner_is_on_every_page() {
+        let firing = firing_banner();
+        let region = banner_fragment(&firing);
+        assert!(
+            region
+                .html
+                .starts_with(r#"<div id="alert-banner" data-test-id="alert-banner" role="alert""#),
+            "{}",
+            region.html
+        );
+        let quiet = banner_fragment(&NO_ALERTS);
+        assert_eq!(
+            quiet.html,
+            r#"<div id="alert-banner" data-test-id="alert-banner" class="alert-banner"><!></div>"#
+        );
+        for (page, html) in every_page(&firing) {
+            assert!(html.contains(&region.html), "{page}: {html}");
+            assert_eq!(
+                html.matches(r#"<div id="alert-banner""#).count(),
+                1,
+                "{page}"
+            );
+            assert!(html.contains(r#"role="alert""#), "{page}: {html}");
+            assert!(
+                html.contains(r#"href="/alerts#alert-fp1""#),
+                "{page}: {html}"
+            );
+            // At the top: before the page's own heading.
+            let banner_at = html.find(r#"<div id="alert-banner""#).expect("banner");
+            assert!(banner_at < html.find("<h1").expect("h1"), "{page}: {html}");
+            // Every page links to the Alerts page from the navigation.
+            assert!(html.contains(r#"href="/alerts""#), "{page}: {html}");
+        }
+        for (page, html) in every_page(&NO_ALERTS) {
+            assert!(html.contains(&quiet.html), "{page}: {html}");
+            assert!(!html.contains(r#"role="alert""#), "{page}: {html}");
+            assert!(!html.contains("banner-alert"), "{page}: {html}");
+        }
+    }
+
+    #[test]
+    fn banner_says_how_bad_since_when_and_who_is_on_it() {
+        let html = banner_fragment(&firing_banner()).html;
+        assert!(
+            html.contains(r#"class="alert-banner firing sev-critical""#),
+            "{html}"
+        );
+        assert!(html.contains("1 alert is firing"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="banner-alert" data-fingerprint="fp1" data-severity="critical" class="alert-line sev-critical""#),
+            "{html}"
+        );
+        assert!(html.contains(">Critical</span>"), "{html}");
+        assert!(
+            html.contains("emails: 12.5% of jobs failed in the last 5 min"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"since <time datetime="2026-11-23T10:29:20Z""#),
+            "{html}"
+        );
+        assert!(
+            html.contains("2026-11-23 10:29:20 UTC</time> (4 min)"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="/alerts#alert-fp1" data-test-id="banner-link">Alerts</a>"#),
+            "{html}"
+        );
+        assert!(!html.contains("alert-acked"), "{html}");
+        // Acknowledged and silenced: marked, and a silenced warning is quiet.
+        let handled = AlertRow {
+            acknowledged_by: Some("dashboard".into()),
+            acknowledged_at: Some(T0 - 60_000),
+            silenced_until: Some(T0 + 3 * 3_600_000),
+            ..alert("fp2", "firing", "warning")
+        };
+        let html = banner_fragment(&AlertBannerVm {
+            firing: vec![handled.clone()],
+            now: T0,
+        })
+        .html;
+        assert!(
+            html.contains(r#"class="alert-banner firing quiet""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"class="alert-line sev-warning silenced""#),
+            "{html}"
+        );
+        assert!(html.contains("Acknowledged by dashboard"), "{html}");
+        assert!(html.contains("Silenced (in 3 h)"), "{html}");
+        // A silence that ran out is no silence.
+        let expired = AlertRow {
+            silenced_until: Some(T0 - 1),
+            ..handled
+        };
+        let html = banner_fragment(&AlertBannerVm {
+            firing: vec![expired, alert("fp3", "firing", "warning")],
+            now: T0,
+        })
+        .html;
+        assert!(
+            html.contains(r#"class="alert-banner firing sev-warning""#),
+            "{html}"
+        );
+        assert!(html.contains("2 alerts are firing"), "{html}");
+        assert!(!html.contains("silenced"), "{html}");
+    }
+
+    #[test]
+    fn alert_buttons_post_to_the_alert_and_come_back() {
+        let mut vm = alerts_vm();
+        vm.active[1].acknowledged_by = Some("dashboard".into());
+        vm.active[1].silenced_until = Some(T0 + 60_000);
+        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        let form =
+            |action: &str| element(&html, &format!(r#"action="{action}""#), "</form>").to_string();
+        let ack = form("/alerts/fp1/ack");
+        assert!(ack.contains(r#"method="post""#), "{ack}");
+        assert!(
+            ack.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{ack}"
+        );
+        assert!(
+            ack.contains(r#"data-test-id="ack-button" class="button">Acknowledge</button>"#),
+            "{ack}"
+        );
+        let silence = form("/alerts/fp1/silence");
+        assert!(silence.contains(r#"method="post""#), "{silence}");
+        assert!(
+            silence.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{silence}"
+        );
+        assert!(
+            silence.contains(r#"<select name="for" data-test-id="silence-for">"#),
+            "{silence}"
+        );
+        for value in ["1h", "4h", "24h"] {
+            assert!(
+                silence.contains(&format!(r#"<option value="{value}""#)),
+                "{silence}"
+            );
+        }
+        assert!(
+            silence.contains(r#"<option value="1h" selected>"#),
+            "{silence}"
+        );
+        assert!(
+            silence.contains(r#"data-test-id="silence-button""#),
+            "{silence}"
+        );
+        assert!(
+            !html.contains(r#"action="/alerts/fp1/unsilence""#),
+            "{html}"
+        );
+        // Acknowledged and silenced: no second ack, and Unsilence instead.
+        assert!(!html.contains(r#"action="/alerts/fp2/ack""#), "{html}");
+        assert!(!html.contains(r#"action="/alerts/fp2/silence""#), "{html}");
+        let unsilence = form("/alerts/fp2/unsilence");
+        assert!(
+            unsilence.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{unsilence}"
+        );
+        assert!(
+            unsilence.contains(r#"data-test-id="unsilence-button""#),
+            "{unsilence}"
+        );
+        let row = element(&html, r#"id="alert-fp2""#, "</tr>");
+        assert!(
+            row.contains(r#"class="alert-row sev-warning silenced""#),
+            "{row}"
+        );
+        assert!(row.contains("Acknowledged by dashboard"), "{row}");
+        assert!(row.contains("Silenced (in 1 min)"), "{row}");
+        // Live updates carry the same forms.
+        let active = &alerts_fragments(&vm)[0];
+        assert!(active.html.contains(&ack), "{}", active.html);
+    }
+
+    #[test]
+    fn rule_forms_post_every_field_by_name() {
+        let mut vm = alerts_vm();
+        vm.rules[1].enabled = false;
+        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        let row = element(
+            &html,
+            r#"data-test-id="rule-row" data-rule="emails-failing""#,
+            "</tr>",
+        );
+        let save = element(row, r#"action="/alerts/rules/emails-failing""#, "</form>");
+        assert!(save.contains(r#"method="post""#), "{save}");
+        assert!(save.contains(r#"id="rule-form-0""#), "{save}");
+        assert!(
+            save.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{save}"
+        );
+        assert!(save.contains(r#"data-test-id="rule-save""#), "{save}");
+        for field in [
+            r#"<input type="text" name="target" value="*" form="rule-form-0""#,
+            r#"<input type="number" step="any" name="threshold" value="5.5" form="rule-form-0""#,
+            r#"name="window_secs" value="300" form="rule-form-0""#,
+            r#"name="for_secs" value="60" form="rule-form-0""#,
+            r#"<select name="severity" form="rule-form-0""#,
+            r#"<option value="critical" selected>Critical</option>"#,
+            r#"<input type="checkbox" name="enabled" value="on" checked form="rule-form-0""#,
+        ] {
+            assert!(row.contains(field), "{field}: {row}");
+        }
+        let delete = element(
+            row,
+            r#"action="/alerts/rules/emails-failing/delete""#,
+            "</form>",
+        );
+        assert!(
+            delete.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{delete}"
+        );
+        assert!(
+            delete.contains("data-confirm=\"Delete rule emails-failing?"),
+            "{delete}"
+        );
+        assert!(
+            delete.contains(r#"data-test-id="rule-delete" class="button danger""#),
+            "{delete}"
+        );
+        // A yes/no kind: threshold and window travel hidden, unchanged.
+        let row = element(
+            &html,
+            r#"data-test-id="rule-row" data-rule="backend-down""#,
+            "</tr>",
+        );
+        assert!(row.contains(r#"class="rule disabled""#), "{row}");
+        assert!(
+            row.contains(
+                r#"<input type="hidden" name="threshold" value="5.5" form="rule-form-1">"#
+            ),
+            "{row}"
+        );
+        assert!(
+            row.contains(
+                r#"<input type="hidden" name="window_secs" value="300" form="rule-form-1">"#
+            ),
+            "{row}"
+        );
+        assert!(!row.contains("rule-threshold"), "{row}");
+        assert!(!row.contains("rule-window"), "{row}");
+        assert!(
+            row.contains(r#"<input type="checkbox" name="enabled" value="on" form="rule-form-1""#),
+            "{row}"
+        );
+        // New rule.
+        let create = element(&html, r#"action="/alerts/rules""#, "</form>");
+        assert!(create.contains(r#"method="post""#), "{create}");
+        assert!(
+            create.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{create}"
+        );
+        for name in ["name", "target", "threshold", "window_secs", "for_secs"] {
+            assert!(
+                create.contains(&format!(r#"name="{name}""#)),
+                "{name}: {create}"
+            );
+        }
+        assert!(create.contains(r#"<select name="kind""#), "{create}");
+        assert!(create.contains(r#"<select name="severity""#), "{create}");
+        assert!(
+            create.contains(r#"name="enabled" value="on" checked"#),
+            "{create}"
+        );
+        assert!(create.contains(r#"data-test-id="rule-create""#), "{create}");
+    }
+
+    #[test]
+    fn history_pages_link_both_ways_and_stream_their_own_page() {
+        let mut vm = alerts_vm();
+        vm.history = (0..50)
+            .map(|i| alert(&format!("h{i}"), "resolved", "warning"))
+            .collect();
+        vm.history_offset = 50;
+        vm.history_total = 1_234;
+        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        assert!(
+            html.contains(r#"data-live="/events/alerts?offset=50&amp;limit=50""#),
+            "{html}"
+        );
+        assert!(html.contains("51–100 of 1,234"), "{html}");
+        assert!(
+            html.contains(r#"href="/alerts?offset=0&amp;limit=50" data-test-id="history-newest""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/alerts?offset=0&amp;limit=50" rel="prev""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/alerts?offset=100&amp;limit=50" rel="next""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"href="/alerts?offset=1200&amp;limit=50" data-test-id="history-oldest""#
+            ),
+            "{html}"
+        );
+        let history = &alerts_fragments(&vm)[2];
+        assert!(history.html.contains("51–100 of 1,234"), "{}", history.html);
+        // Past the end: say so, and offer the way back.
+        vm.history.clear();
+        vm.history_offset = 5_000;
+        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        assert!(html.contains("No resolved alert on this page."), "{html}");
+        assert!(html.contains("history-newest"), "{html}");
+    }
+
+    #[test]
+    fn alerts_page_escapes_names_subjects_summaries_and_errors() {
+        let hostile = format!("{HOSTILE}\"x");
+        let escaped_text = "&lt;script&gt;alert(1)&lt;/script&gt;\"x";
+        let escaped_attr = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;x";
+        let bad = |mut a: AlertRow| {
+            a.rule = hostile.clone();
+            a.subject = hostile.clone();
+            a.summary = hostile.clone();
+            a.acknowledged_by = Some(hostile.clone());
+            a
+        };
+        let mut vm = alerts_vm();
+        vm.active = vec![bad(alert("fp1", "firing", "critical"))];
+        vm.history = vec![bad(alert("fp0", "resolved", "warning"))];
+        vm.rules[0].name = hostile.clone();
+        vm.rules[0].target = hostile.clone();
+        vm.receivers = vec![hostile.clone()];
+        for d in &mut vm.deliveries {
+            d.rule = hostile.clone();
+            d.receiver = hostile.clone();
+            d.last_error = Some(hostile.clone());
+        }
+        vm.evaluator = Some(hostile.clone());
+        vm.kinds[0].1 = hostile.clone();
+        let banner = AlertBannerVm {
+            firing: vec![bad(alert("fp1", "firing", "critical"))],
+            now: T0,
+        };
+        let html = render_alerts_page(&vm, Some(hostile.clone()), &banner);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("\"x\""), "{html}");
+        for text in [
+            format!(r#"<code data-test-id="alert-rule">{escaped_text}</code>"#),
+            format!(r#"<code>{escaped_text}</code>"#),
+            format!(r#"data-test-id="alert-summary" class="summary">{escaped_text}</td>"#),
+            format!(r#"data-test-id="banner-summary" class="summary">{escaped_text}</span>"#),
+            format!(r#"data-test-id="history-summary" class="summary">{escaped_text}</td>"#),
+            format!(r#"<code data-test-id="rule-name">{escaped_text}</code>"#),
+            format!(r#"<code data-test-id="alert-receiver">{escaped_text}</code>"#),
+            format!(r#"<code data-test-id="delivery-receiver">{escaped_text}</code>"#),
+            format!(r#"data-test-id="delivery-error" class="error-text">{escaped_text}</span>"#),
+            format!("Acknowledged by {escaped_text}"),
+            format!(r#"data-test-id="notice" class="notice">{escaped_text}</p>"#),
+        ] {
+            assert!(html.contains(&text), "{text}: {html}");
+        }
+        for attr in [
+            format!(r#"data-rule="{escaped_attr}" data-status="firing""#),
+            format!(r#"data-test-id="rule-row" data-rule="{escaped_attr}""#),
+            format!(r#"name="target" value="{escaped_attr}""#),
+            format!(r#"aria-label="Target of rule {escaped_attr}""#),
+            format!(r#"data-confirm="Delete rule {escaped_attr}?"#),
+        ] {
+            assert!(html.contains(&attr), "{attr}: {html}");
+        }
+        // In a path, the name is percent-encoded: no quote, no markup.
+        assert!(
+            html.contains(r#"action="/alerts/rules/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22x""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"action="/alerts/rules/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22x/delete""#
+            ),
+            "{html}"
+        );
+        // Every page's banner escapes just the same.
+        for (page, html) in every_page(&banner) {
+            assert!(!html.contains("<script>"), "{page}: {html}");
+            assert!(
+                html.contains(&format!(r#"class="summary">{escaped_text}</span>"#)),
+                "{page}: {html}"
+            );
+        }
     }
 }

@@ -35,41 +35,82 @@
 
   // A region replaced under a pressed button would swallow the click, so
   // swaps wait while the pointer is down; the latest version of each
-  // region wins.
+  // region wins. A region holding the field the operator is typing in or
+  // choosing from (a silence length, say) waits until focus leaves it:
+  // swapping it would wipe their choice.
   let holding = false;
   const pending = new Map();
+
+  const FIELDS = 'input:not([type=hidden]):not([type=checkbox]):not([type=radio]), select, textarea';
+  const editing = (region) => {
+    const el = document.activeElement;
+    return !!el && region.contains(el) && el.matches(FIELDS);
+  };
 
   const swap = (html) => {
     const template = document.createElement('template');
     template.innerHTML = html.trim();
     const next = template.content.firstElementChild;
     if (!next || !next.id) return;
-    if (holding) {
+    const current = document.getElementById(next.id);
+    if (holding || (current && editing(current))) {
       pending.set(next.id, next);
       return;
     }
     apply(next);
   };
 
+  // Where a field's value is kept across a swap: its form's action and its
+  // name, which stay the same when the region is rendered again.
+  const fieldKey = (el) => `${el.form ? el.form.getAttribute('action') : ''}|${el.name}`;
+  const changed = (el) => {
+    if (el.tagName === 'SELECT') {
+      return Array.from(el.options).some((o) => o.selected !== o.defaultSelected);
+    }
+    return el.value !== el.defaultValue;
+  };
+
   const apply = (next) => {
     const current = document.getElementById(next.id);
     if (!current) return;
-    // Keep the operator's selection across updates of a table.
+    // Keep the operator's selection across updates of a table, and any
+    // field they changed without submitting yet.
     const picked = new Set();
     for (const box of current.querySelectorAll('input[type=checkbox][name]')) {
       if (box.checked) picked.add(`${box.name}=${box.value}`);
+    }
+    const edited = new Map();
+    for (const el of current.querySelectorAll(FIELDS)) {
+      if (el.name && changed(el)) edited.set(fieldKey(el), el.value);
     }
     current.replaceWith(next);
     for (const box of next.querySelectorAll('input[type=checkbox][name]')) {
       if (picked.has(`${box.name}=${box.value}`)) box.checked = true;
     }
+    for (const el of next.querySelectorAll(FIELDS)) {
+      const key = el.name && fieldKey(el);
+      if (!key || !edited.has(key)) continue;
+      const value = edited.get(key);
+      // A choice the new version no longer offers is dropped, not blanked.
+      if (el.tagName === 'SELECT' && !Array.from(el.options).some((o) => o.value === value)) continue;
+      el.value = value;
+    }
     refreshAges(next);
+  };
+
+  // Applies what waited, except regions still being edited.
+  const release = () => {
+    for (const [id, next] of pending) {
+      const current = document.getElementById(id);
+      if (current && editing(current)) continue;
+      pending.delete(id);
+      apply(next);
+    }
   };
 
   const flush = () => {
     holding = false;
-    for (const next of pending.values()) apply(next);
-    pending.clear();
+    release();
   };
 
   document.addEventListener('pointerdown', () => {
@@ -77,6 +118,10 @@
   }, true);
   document.addEventListener('pointerup', () => setTimeout(flush, 50), true);
   document.addEventListener('pointercancel', flush, true);
+  // Focus moves after focusout fires: look once it has settled.
+  document.addEventListener('focusout', () => setTimeout(() => {
+    if (!holding) release();
+  }, 0), true);
 
   // Destructive actions ask first.
   document.addEventListener('submit', (event) => {

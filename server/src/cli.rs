@@ -72,7 +72,9 @@ pub struct GlobalArgs {
 
     /// TOML file with any of: listen, redis_url, redis_prefix, database_url,
     /// log, busy_active, warning_failure_rate, rate_limit_pages, rate_limit_actions,
-    /// rate_limit_api, rate_limit_fallback (flags and environment variables override it)
+    /// rate_limit_api, rate_limit_fallback, metrics_retention, alert_interval, alert_webhooks,
+    /// external_url and
+    /// [[alert_rules]] (flags and environment variables override it)
     #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -143,6 +145,60 @@ pub struct GlobalArgs {
         value_parser = crate::ratelimits::parse_fallback
     )]
     pub rate_limit_fallback: Option<FallbackMode>,
+
+    /// Days of per-minute metrics history kept in the SQL database for the
+    /// charts [default: 7]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_METRICS_RETENTION",
+        value_name = "DAYS"
+    )]
+    pub metrics_retention: Option<u64>,
+
+    /// How often alert rules are evaluated, in seconds [default: 15]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_ALERT_INTERVAL",
+        value_name = "SECONDS"
+    )]
+    pub alert_interval: Option<u64>,
+
+    /// Post firing and resolved alerts to this URL in Alertmanager's
+    /// webhook format (version 4); repeat for several (the environment
+    /// variable takes a comma-separated list)
+    #[arg(
+        long = "alert-webhook",
+        global = true,
+        env = "SWITCHYARD_ALERT_WEBHOOKS",
+        hide_env_values = true,
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub alert_webhooks: Vec<SecretUrl>,
+
+    /// Post firing and resolved alerts to this URL as chat text
+    /// (`{"text": …}`, for Slack-style incoming webhooks); repeatable
+    #[arg(
+        long = "alert-chat-webhook",
+        global = true,
+        env = "SWITCHYARD_ALERT_CHAT_WEBHOOKS",
+        hide_env_values = true,
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub alert_chat_webhooks: Vec<SecretUrl>,
+
+    /// The dashboard's address as people reach it, for the links in alert
+    /// messages [default: http://<listen address>]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_EXTERNAL_URL",
+        value_name = "URL"
+    )]
+    pub external_url: Option<String>,
 }
 
 /// The commands.

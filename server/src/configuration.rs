@@ -10,10 +10,15 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use coord::ratelimit::FallbackMode;
 use serde::Deserialize;
 
+use crate::alerts::defaults::validate;
+use crate::alerts::model::{ANY_SUBJECT, Rule};
+use crate::alerts::runner::{AlertSettings, WebhookTarget};
+use crate::alerts::webhook::WebhookFormat;
 use crate::cli::GlobalArgs;
 use crate::ratelimits::{DashboardLimits, LimitSpec};
 use crate::secret::SecretUrl;
@@ -33,6 +38,8 @@ pub const DEFAULT_BUSY_ACTIVE: u64 = 100;
 /// Failure rate (percent) above which a queue is in Warning unless told
 /// otherwise: the rate alerting tools commonly page on.
 pub const DEFAULT_WARNING_FAILURE_RATE: f64 = 5.0;
+/// Default for `--alert-interval`, in seconds.
+pub const DEFAULT_ALERT_INTERVAL_SECS: u64 = 15;
 
 /// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +93,81 @@ pub struct FileSettings {
     /// As `--rate-limit-fallback` (`local`, `open` or `closed`).
     #[serde(default, deserialize_with = "fallback_mode")]
     pub rate_limit_fallback: Option<FallbackMode>,
+    /// As `--metrics-retention` (days).
+    pub metrics_retention: Option<u64>,
+    /// As `--alert-interval` (seconds).
+    pub alert_interval: Option<u64>,
+    /// Webhooks, each `{ url = "…", format = "alertmanager" | "chat" }`;
+    /// added to those of `--alert-webhook` and `--alert-chat-webhook`.
+    pub alert_webhooks: Option<Vec<FileWebhook>>,
+    /// As `--external-url`.
+    pub external_url: Option<String>,
+    /// Alert rules (`[[alert_rules]]`), written over the stored rules of the
+    /// same name at every start.
+    pub alert_rules: Option<Vec<FileRule>>,
+}
+
+/// A webhook in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWebhook {
+    /// Where to post.
+    pub url: SecretUrl,
+    /// `alertmanager` (the default) or `chat`.
+    pub format: Option<String>,
+}
+
+/// An alert rule in the config file; see `crate::alerts::model::Rule`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRule {
+    /// Unique name.
+    pub name: String,
+    /// What it watches (`failure_rate`, `queue_backlog`, …).
+    pub kind: String,
+    /// A queue, instance, policy or channel name, or `*` (the default).
+    pub target: Option<String>,
+    /// The limit, in the kind's unit.
+    pub threshold: Option<f64>,
+    /// Measurement window in seconds (failure rate, channel silence).
+    pub window_secs: Option<u64>,
+    /// How long the condition must hold before firing, in seconds.
+    pub for_secs: Option<u64>,
+    /// `warning` (the default) or `critical`.
+    pub severity: Option<String>,
+    /// Defaults to true.
+    pub enabled: Option<bool>,
+}
+
+impl FileRule {
+    fn into_rule(self) -> Result<Rule, ConfigError> {
+        let bad = |reason: String| {
+            ConfigError::Invalid(format!(
+                "alert rule {:?} in the config file: {reason}",
+                self.name
+            ))
+        };
+        let rule = Rule {
+            kind: self.kind.parse().map_err(bad)?,
+            severity: self
+                .severity
+                .as_deref()
+                .unwrap_or("warning")
+                .parse()
+                .map_err(bad)?,
+            target: self
+                .target
+                .clone()
+                .unwrap_or_else(|| ANY_SUBJECT.to_owned()),
+            threshold: self.threshold.unwrap_or(0.0),
+            window_secs: self.window_secs.unwrap_or(300),
+            for_secs: self.for_secs.unwrap_or(0),
+            enabled: self.enabled.unwrap_or(true),
+            name: self.name.clone(),
+        };
+        validate(&rule).map_err(bad)?;
+        Ok(rule)
+    }
 }
 
 fn fallback_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<FallbackMode>, D::Error> {
@@ -134,6 +216,11 @@ pub struct Settings {
     /// The limits on the dashboard's own routes, and the fallback while
     /// Redis is down.
     pub rate_limits: DashboardLimits,
+    /// Evaluation interval, webhooks, the external URL and the config
+    /// file's alert rules.
+    pub alerts: AlertSettings,
+    /// How long per-minute metrics history is kept.
+    pub metrics_retention: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -152,6 +239,16 @@ impl fmt::Debug for Settings {
             .field("busy_active", &self.busy_active)
             .field("warning_failure_rate", &self.warning_failure_rate)
             .field("rate_limits", &self.rate_limits)
+            .field("metrics_retention", &self.metrics_retention)
+            .field(
+                "alert_webhooks",
+                &self
+                    .alerts
+                    .webhooks
+                    .iter()
+                    .map(|w| w.url.redacted())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -167,6 +264,13 @@ impl Default for Settings {
             busy_active: DEFAULT_BUSY_ACTIVE,
             warning_failure_rate: DEFAULT_WARNING_FAILURE_RATE,
             rate_limits: DashboardLimits::default(),
+            alerts: AlertSettings {
+                interval: Duration::from_secs(DEFAULT_ALERT_INTERVAL_SECS),
+                webhooks: Vec::new(),
+                external_url: format!("http://{DEFAULT_LISTEN}"),
+                rules: Vec::new(),
+            },
+            metrics_retention: crate::metrics::DEFAULT_RETENTION,
         }
     }
 }
@@ -192,8 +296,14 @@ impl Settings {
     }
 
     /// The layering itself, separate from file reading so it can be tested.
-    pub fn layer(args: &GlobalArgs, file: FileSettings) -> Result<Self, ConfigError> {
+    pub fn layer(args: &GlobalArgs, mut file: FileSettings) -> Result<Self, ConfigError> {
         let defaults = Settings::default();
+        let file_alerts = FileAlerts {
+            interval: file.alert_interval,
+            webhooks: file.alert_webhooks.take().unwrap_or_default(),
+            external_url: file.external_url.take(),
+            rules: file.alert_rules.take().unwrap_or_default(),
+        };
         let settings = Settings {
             listen: args
                 .listen
@@ -238,8 +348,20 @@ impl Settings {
                     .or(file.rate_limit_fallback)
                     .unwrap_or(defaults.rate_limits.fallback),
             },
+            alerts: defaults.alerts,
+            metrics_retention: match args.metrics_retention.or(file.metrics_retention) {
+                None => defaults.metrics_retention,
+                Some(days @ 1..=MAX_RETENTION_DAYS) => Duration::from_secs(days * 24 * 3600),
+                Some(days) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "--metrics-retention must be between 1 and {MAX_RETENTION_DAYS} days (got {days})"
+                    )));
+                }
+            },
         };
         settings.validate()?;
+        let mut settings = settings;
+        settings.alerts = alert_settings(args, file_alerts, &settings.listen)?;
         Ok(settings)
     }
 
@@ -296,6 +418,93 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// The alerting part of the config file, taken out before layering.
+struct FileAlerts {
+    interval: Option<u64>,
+    webhooks: Vec<FileWebhook>,
+    external_url: Option<String>,
+    rules: Vec<FileRule>,
+}
+
+/// Longest accepted metrics retention, in days (a year of per-minute
+/// samples is already millions of rows per queue).
+const MAX_RETENTION_DAYS: u64 = 366;
+
+/// Longest accepted evaluation interval: an hour (longer would make every
+/// rule's `for` meaningless).
+const MAX_ALERT_INTERVAL_SECS: u64 = 3600;
+
+/// Layers the alert settings: flags over the file over the defaults; the
+/// webhooks of both add up. The external URL defaults to the listen
+/// address.
+fn alert_settings(
+    args: &GlobalArgs,
+    file: FileAlerts,
+    listen: &str,
+) -> Result<AlertSettings, ConfigError> {
+    let interval = args
+        .alert_interval
+        .or(file.interval)
+        .unwrap_or(DEFAULT_ALERT_INTERVAL_SECS);
+    if interval == 0 || interval > MAX_ALERT_INTERVAL_SECS {
+        return Err(ConfigError::Invalid(format!(
+            "--alert-interval must be between 1 and {MAX_ALERT_INTERVAL_SECS} seconds (got {interval})"
+        )));
+    }
+    let mut webhooks = Vec::new();
+    let mut add = |url: SecretUrl, format: WebhookFormat| -> Result<(), ConfigError> {
+        if !matches!(url.scheme().as_str(), "http" | "https") {
+            return Err(ConfigError::Invalid(format!(
+                "alert webhook {url} is not an http:// or https:// URL"
+            )));
+        }
+        webhooks.push(WebhookTarget { url, format });
+        Ok(())
+    };
+    for url in &args.alert_webhooks {
+        add(url.clone(), WebhookFormat::Alertmanager)?;
+    }
+    for url in &args.alert_chat_webhooks {
+        add(url.clone(), WebhookFormat::Chat)?;
+    }
+    for hook in file.webhooks {
+        let format = match hook.format.as_deref() {
+            None => WebhookFormat::Alertmanager,
+            Some(f) => f.parse().map_err(|e: String| {
+                ConfigError::Invalid(format!("alert webhook {}: {e}", hook.url))
+            })?,
+        };
+        add(hook.url, format)?;
+    }
+    let external_url = args
+        .external_url
+        .clone()
+        .or(file.external_url)
+        .unwrap_or_else(|| format!("http://{listen}"));
+    if !(external_url.starts_with("http://") || external_url.starts_with("https://")) {
+        return Err(ConfigError::Invalid(format!(
+            "--external-url {external_url:?} must start with http:// or https://"
+        )));
+    }
+    let mut rules = Vec::new();
+    for rule in file.rules {
+        let rule = rule.into_rule()?;
+        if rules.iter().any(|r: &Rule| r.name == rule.name) {
+            return Err(ConfigError::Invalid(format!(
+                "alert rule {:?} is defined twice in the config file",
+                rule.name
+            )));
+        }
+        rules.push(rule);
+    }
+    Ok(AlertSettings {
+        interval: Duration::from_secs(interval),
+        webhooks,
+        external_url,
+        rules,
+    })
 }
 
 /// A prefix becomes the start of every key; braces would move the Redis

@@ -43,6 +43,23 @@ pub enum DbError {
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row holds a value this version cannot read (a hand edit,
+    /// or a newer version's data).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds: the
+/// statements are written once, with `$1` placeholders both databases
+/// accept, and compiled for each driver (no `Any` driver).
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Database::Sqlite($pool) => $body,
+            $crate::db::Database::Postgres($pool) => $body,
+        }
+    };
 }
 
 /// A connection pool to the SQL side, on either supported database.

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod cli;
 pub mod configuration;
 pub mod controllers;
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod flash;
 pub mod fleet;
 pub mod live;
+pub mod metrics;
 pub mod ratelimits;
 pub mod router;
 pub mod screens;

@@ -18,7 +18,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::controllers::{actions, events, health, jobs, pages, queues, ratelimits};
+use crate::controllers::{
+    actions, alerts, events, health, jobs, metrics, pages, queues, ratelimits,
+};
 use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
 
 use crate::error::{is_machine_path, render_errors};
@@ -58,7 +60,12 @@ fn rate_limit_layer(ratelimits: &RateLimits) -> RateLimitLayer {
         } else {
             (
                 "text/html; charset=utf-8",
-                app::render_error_page(429, "Too Many Requests", &message),
+                app::render_error_page(
+                    429,
+                    "Too Many Requests",
+                    &message,
+                    &app::AlertBannerVm::default(),
+                ),
             )
         };
         let mut response = axum::http::Response::new(body);
@@ -70,6 +77,18 @@ fn rate_limit_layer(ratelimits: &RateLimits) -> RateLimitLayer {
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
+    })
+}
+
+/// The pending and firing alerts by rule, for `/metrics`.
+fn alert_states(state: &AppState) -> crate::metrics::AlertSource {
+    let view = state.alerts.subscribe();
+    std::sync::Arc::new(move || {
+        view.borrow()
+            .active
+            .iter()
+            .map(|a| (a.rule.clone(), a.status.as_str()))
+            .collect()
     })
 }
 
@@ -86,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/channels", get(pages::channels))
         .route("/instances", get(pages::instances))
         .route("/ratelimits", get(pages::ratelimits))
+        .route("/alerts", get(pages::alerts))
         .route("/config", get(pages::config))
         .route("/style.css", get(pages::stylesheet))
         .route("/app.js", get(pages::script))
@@ -107,14 +127,29 @@ pub fn router(state: AppState) -> Router {
             post(actions::promote_job),
         )
         .route("/ratelimits/unblock", post(actions::unblock))
+        .route("/alerts/rules", post(alerts::create_rule))
+        .route("/alerts/rules/{name}", post(alerts::update_rule))
+        .route("/alerts/rules/{name}/delete", post(alerts::delete_rule))
+        .route("/alerts/{fingerprint}/ack", post(alerts::ack))
+        .route("/alerts/{fingerprint}/silence", post(alerts::silence))
+        .route("/alerts/{fingerprint}/unsilence", post(alerts::unsilence))
         // Live updates (server-sent events), one stream per page scope
         .route("/events/overview", get(events::overview))
         .route("/events/queues", get(events::queues))
         .route("/events/channels", get(events::channels))
         .route("/events/instances", get(events::instances))
         .route("/events/ratelimits", get(events::ratelimits))
+        .route("/events/alerts", get(events::alerts))
         .route("/events/queues/{queue}", get(events::queue))
         .route("/events/queues/{queue}/jobs/{id}", get(events::job))
+        // Metrics: Prometheus exposition, and the per-minute history
+        .route(
+            "/metrics",
+            get(metrics::exposition).with_state(
+                crate::metrics::Exporter::start(&state).with_alerts(alert_states(&state)),
+            ),
+        )
+        .route("/api/metrics/history", get(metrics::history))
         // Health
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -136,6 +171,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queues/{queue}/jobs/{id}/retry", post(jobs::retry))
         .route("/api/queues/{queue}/jobs/{id}/remove", post(jobs::remove))
         .route("/api/queues/{queue}/jobs/{id}/promote", post(jobs::promote))
+        // Alerts API
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/history", get(alerts::history))
+        .route("/api/alerts/rules", post(alerts::api_save_rule))
+        .route(
+            "/api/alerts/rules/{name}/delete",
+            post(alerts::api_delete_rule),
+        )
+        .route("/api/alerts/{fingerprint}/ack", post(alerts::api_ack))
+        .route(
+            "/api/alerts/{fingerprint}/silence",
+            post(alerts::api_silence),
+        )
         // Rate limits API
         .route("/api/ratelimits", get(ratelimits::list))
         .route(

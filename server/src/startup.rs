@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::alerts::runner::Alerting;
 use crate::configuration::Settings;
 use crate::db::{Database, DbError};
 use crate::fleet::Fleet;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub fleet: Fleet,
     /// The dashboard's rate limits and the Rate limits page's figures.
     pub ratelimits: RateLimits,
+    /// Alert rules, their evaluation and delivery.
+    pub alerts: Alerting,
 }
 
 /// Why the server could not start. Each message names what was being
@@ -173,6 +176,25 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         .await
         .map_err(|source| StartupError::RateLimits { source })?;
     hub.attach_ratelimits(ratelimits.clone());
+    // Unique per server, also for several servers in one process (tests).
+    let holder = format!(
+        "{}-{:04x}",
+        coord::instance::InstanceId::from_config(None)
+            .map(|id| id.to_string())
+            .unwrap_or_else(|_| "switchyard".to_owned()),
+        rand::random::<u16>()
+    );
+    let alerts = Alerting::start(
+        db.clone(),
+        hub.clone(),
+        queues.clone(),
+        &settings.alerts,
+        holder,
+    )
+    .await
+    .map_err(db_error)?;
+    hub.attach_alerts(alerts.subscribe());
+    crate::metrics::start(db.clone(), &hub, settings.metrics_retention);
     Ok(AppState {
         queues,
         db,
@@ -180,6 +202,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         settings: Arc::new(settings.clone()),
         fleet,
         ratelimits,
+        alerts,
     })
 }
 

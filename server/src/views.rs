@@ -155,6 +155,36 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                 settings.rate_limits.fallback.to_string(),
                 "While Redis is unreachable: per-instance limits (local), allow all (open) or refuse all (closed).",
             ),
+            entry(
+                "--metrics-retention",
+                format!("{} days", settings.metrics_retention.as_secs() / 86_400),
+                "Per-minute metrics history kept in the SQL database.",
+            ),
+            entry(
+                "--alert-interval",
+                format!("{} s", settings.alerts.interval.as_secs()),
+                "How often alert rules are evaluated.",
+            ),
+            entry(
+                "--alert-webhook, --alert-chat-webhook",
+                if settings.alerts.webhooks.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    settings
+                        .alerts
+                        .webhooks
+                        .iter()
+                        .map(|w| format!("{} ({})", w.url, w.format.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                "Where firing and resolved alerts are posted.",
+            ),
+            entry(
+                "--external-url",
+                settings.alerts.external_url.clone(),
+                "The dashboard's address in alert messages.",
+            ),
         ],
     }
 }

@@ -8,6 +8,7 @@
 //! component, rendered alone, and the page's script swaps it in by id, so
 //! the markup of a live update and of a full page load is written once.
 
+mod alerts;
 mod channels;
 mod chart;
 mod config;
@@ -18,6 +19,10 @@ mod overview;
 mod queues;
 mod ratelimits;
 
+pub use alerts::{
+    ActiveAlertsRegion, AlertBannerRegion, DeliveriesRegion, HistoryRegion, NewRuleForm,
+    RulesEditor,
+};
 pub use channels::ChannelsRegion;
 pub use config::ConfigTable;
 pub use instances::InstancesRegion;
@@ -32,6 +37,7 @@ pub use ratelimits::{
 
 use leptos::prelude::*;
 
+use crate::alerts::AlertBannerVm;
 use crate::vm::{HealthVm, format_bytes};
 
 /// Which top-level section a page belongs to, for the navigation.
@@ -47,6 +53,8 @@ pub enum Section {
     Instances,
     /// `/ratelimits`
     RateLimits,
+    /// `/alerts`
+    Alerts,
     /// `/config`
     Config,
     /// Pages outside the navigation (errors).
@@ -69,6 +77,11 @@ pub fn Shell(
     /// reload would wipe a selection or a half-typed filter.
     #[prop(optional)]
     reload: bool,
+    /// The firing alerts, shown above every page's content so a problem is
+    /// seen wherever the operator is; empty, the banner is an empty region
+    /// the live stream can fill.
+    #[prop(optional)]
+    banner: AlertBannerVm,
     children: Children,
 ) -> impl IntoView {
     let nav = [
@@ -77,6 +90,7 @@ pub fn Shell(
         (Section::Channels, "/channels", "Channels"),
         (Section::Instances, "/instances", "Instances"),
         (Section::RateLimits, "/ratelimits", "Rate limits"),
+        (Section::Alerts, "/alerts", "Alerts"),
         (Section::Config, "/config", "Configuration"),
     ];
     let is_live = live.is_some();
@@ -133,7 +147,10 @@ pub fn Shell(
                             }
                         })}
                 </header>
-                <main>{children()}</main>
+                <main>
+                    <AlertBannerRegion banner=banner />
+                    {children()}
+                </main>
             </body>
         </html>
     }

@@ -28,7 +28,8 @@ pub struct ActionFields {
 }
 
 impl ActionFields {
-    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+    /// Reads the fields a button's form sends.
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
         let mut fields = Self::default();
         for (name, value) in pairs {
             match name.as_str() {
@@ -42,7 +43,7 @@ impl ActionFields {
 
     /// The page to return to: a local path only (never another site), else
     /// `fallback`.
-    fn back_or(&self, fallback: String) -> String {
+    pub(crate) fn back_or(&self, fallback: String) -> String {
         match self.back.as_deref() {
             Some(back) if is_local_path(back) => back.to_string(),
             _ => fallback,
@@ -61,7 +62,7 @@ fn is_local_path(path: &str) -> bool {
 }
 
 /// 303 to `back`, carrying `notice` to the next page.
-fn redirect(back: &str, notice: &str) -> Response {
+pub(crate) fn redirect(back: &str, notice: &str) -> Response {
     let location = HeaderValue::from_str(back).unwrap_or(HeaderValue::from_static("/queues"));
     (
         StatusCode::SEE_OTHER,

@@ -34,6 +34,17 @@ pub async fn ratelimits(State(state): State<AppState>) -> Events {
     open(state, Scope::RateLimits)
 }
 
+/// `GET /events/alerts?offset=&limit=`: on later pages of history only
+/// the active alerts and deliveries are live.
+pub async fn alerts(
+    State(state): State<AppState>,
+    Query(query): Query<crate::controllers::pages::AlertsQuery>,
+) -> Result<Events, AppError> {
+    let (offset, limit) = query.parse()?;
+    let first_page = crate::controllers::pages::AlertsQuery::first_page(offset, limit);
+    Ok(open(state, Scope::Alerts { first_page }))
+}
+
 /// `GET /events/queues`.
 pub async fn queues(State(state): State<AppState>) -> Events {
     open(state, Scope::Queues)

@@ -2,9 +2,11 @@
 //! to them in one place, [`crate::router`].
 
 pub mod actions;
+pub mod alerts;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod pages;
 pub mod queues;
 pub mod ratelimits;

@@ -29,7 +29,11 @@ pub async fn overview(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Html(app::render_overview_page(&vm))).into_response()
+    (
+        status,
+        Html(app::render_overview_page(&vm, &banner(&state))),
+    )
+        .into_response()
 }
 
 /// `GET /queues`: every queue with fresh counts (an action just redirected
@@ -71,7 +75,8 @@ pub async fn queues(State(state): State<AppState>, Flash(notice): Flash) -> Resp
             status = StatusCode::SERVICE_UNAVAILABLE;
         }
     }
-    let mut response = with_flash_cleared(Html(app::render_queues_page(&vm)), shown);
+    let mut response =
+        with_flash_cleared(Html(app::render_queues_page(&vm, &banner(&state))), shown);
     *response.status_mut() = status;
     response
 }
@@ -95,7 +100,7 @@ pub async fn queue(
     let shown = notice.is_some();
     vm.notice = notice;
     Ok(with_flash_cleared(
-        Html(app::render_queue_page(&vm, now_ms())),
+        Html(app::render_queue_page(&vm, now_ms(), &banner(&state))),
         shown,
     ))
 }
@@ -110,7 +115,10 @@ pub async fn job(
     let mut vm = job_page(&job);
     let shown = notice.is_some();
     vm.notice = notice;
-    Ok(with_flash_cleared(Html(app::render_job_page(&vm)), shown))
+    Ok(with_flash_cleared(
+        Html(app::render_job_page(&vm, &banner(&state))),
+        shown,
+    ))
 }
 
 /// `?id=` of the jump-to-job form.
@@ -137,32 +145,94 @@ pub async fn find(
 /// prefix, as observed since the server started.
 pub async fn channels(State(state): State<AppState>) -> Html<String> {
     let vm = state.fleet.channels().await;
-    Html(app::render_channels_page(&vm))
+    Html(app::render_channels_page(&vm, &banner(&state)))
 }
 
 /// `GET /instances`: every instance with its heartbeat and sync status.
 pub async fn instances(State(state): State<AppState>) -> Html<String> {
     let vm = state.fleet.instances().await;
-    Html(app::render_instances_page(&vm))
+    Html(app::render_instances_page(&vm, &banner(&state)))
 }
 
 /// `GET /ratelimits`: policies with their limits and usage, the most used
 /// keys, rejections per minute and blocked keys (with Unblock).
 pub async fn ratelimits(State(state): State<AppState>, Flash(notice): Flash) -> Response {
-    let vm = match state.hub.ready().await.ratelimits.clone() {
-        Some(vm) => vm,
-        None => state.ratelimits.vm().await,
-    };
+    // Read now rather than from the last snapshot: a page load shows what
+    // is true at that moment (the stream then follows every second).
+    let vm = state.ratelimits.vm().await;
     let shown = notice.is_some();
     with_flash_cleared(
-        Html(app::render_ratelimits_page(&vm, notice, "/ratelimits")),
+        Html(app::render_ratelimits_page(
+            &vm,
+            notice,
+            "/ratelimits",
+            &banner(&state),
+        )),
         shown,
     )
 }
 
+/// Paging of the Alerts page's history.
+#[derive(Debug, serde::Deserialize)]
+pub struct AlertsQuery {
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+impl AlertsQuery {
+    /// Offset and limit, validated like the queue page's (400 with the
+    /// reason otherwise).
+    pub fn parse(&self) -> Result<(u64, u64), AppError> {
+        let number = |name: &str, text: &Option<String>, default: u64| -> Result<u64, AppError> {
+            match text.as_deref() {
+                None | Some("") => Ok(default),
+                Some(t) => t.parse::<u64>().map_err(|_| {
+                    AppError::bad_request(format!("{name} must be a whole number (got {t:?})"))
+                }),
+            }
+        };
+        let offset = number("offset", &self.offset, 0)?;
+        let limit = number("limit", &self.limit, crate::alerts::runner::HISTORY_PAGE)?;
+        if limit == 0 || limit > 500 {
+            return Err(AppError::bad_request("limit must be between 1 and 500"));
+        }
+        Ok((offset, limit))
+    }
+
+    /// Whether this is the page the live stream keeps current in full.
+    pub fn first_page(offset: u64, limit: u64) -> bool {
+        offset == 0 && limit == crate::alerts::runner::HISTORY_PAGE
+    }
+}
+
+/// `GET /alerts?offset=&limit=`: pending and firing alerts with their
+/// buttons, webhook deliveries, the history, and the rules editor.
+pub async fn alerts(
+    State(state): State<AppState>,
+    Flash(notice): Flash,
+    Query(query): Query<AlertsQuery>,
+) -> Result<Response, AppError> {
+    let (offset, limit) = query.parse()?;
+    let view = state.alerts.view();
+    let (history, total) = if AlertsQuery::first_page(offset, limit) {
+        (view.history.clone(), view.history_total)
+    } else {
+        state.alerts.store().history(offset, limit).await?
+    };
+    let vm = crate::alerts::views::alerts_page(&view, &history, offset, limit, total, now_ms());
+    let shown = notice.is_some();
+    Ok(with_flash_cleared(
+        Html(app::render_alerts_page(&vm, notice, &banner(&state))),
+        shown,
+    ))
+}
+
 /// `GET /config`: the effective settings, passwords hidden.
 pub async fn config(State(state): State<AppState>) -> Html<String> {
-    Html(app::render_config_page(&config_page(&state.settings)))
+    Html(app::render_config_page(
+        &config_page(&state.settings),
+        &banner(&state),
+    ))
 }
 
 /// `GET /style.css`.
@@ -201,4 +271,10 @@ fn with_flash_cleared(page: Html<String>, shown: bool) -> Response {
             .insert(header::SET_COOKIE, flash::clear());
     }
     response
+}
+
+/// The firing-alerts banner every page shows, as alerting sees it now (the
+/// live streams keep it current afterwards).
+fn banner(state: &AppState) -> app::AlertBannerVm {
+    crate::alerts::views::banner(&state.alerts.view(), now_ms())
 }

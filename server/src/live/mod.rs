@@ -98,11 +98,18 @@ pub struct Snapshot {
     pub instances: Option<app::fleet::InstancesVm>,
     /// Rate-limit policies and usage, when rate limiting is attached.
     pub ratelimits: Option<app::ratelimits::RateLimitsVm>,
+    /// The firing alerts every page's banner shows.
+    pub banner: app::AlertBannerVm,
+    /// Alerting's view (active alerts, rules, deliveries, first page of
+    /// history), when alerting is attached.
+    pub alerts: Option<Arc<crate::alerts::runner::AlertsView>>,
     overview: OnceLock<stream::Regions>,
     queues: OnceLock<stream::Regions>,
     channels_regions: OnceLock<stream::Regions>,
     instances_regions: OnceLock<stream::Regions>,
     ratelimits_regions: OnceLock<stream::Regions>,
+    banner_regions: OnceLock<stream::Regions>,
+    alerts_regions: OnceLock<stream::Regions>,
 }
 
 impl Snapshot {
@@ -180,6 +187,41 @@ impl Snapshot {
             .clone()
     }
 
+    /// The Alerts page's view model with its first page of history.
+    pub fn alerts_vm(&self) -> app::AlertsVm {
+        match &self.alerts {
+            Some(view) => crate::alerts::views::alerts_page(
+                view,
+                &view.history,
+                0,
+                crate::alerts::runner::HISTORY_PAGE,
+                view.history_total,
+                self.taken_at,
+            ),
+            None => app::AlertsVm {
+                history_limit: crate::alerts::runner::HISTORY_PAGE,
+                now: self.taken_at,
+                ..app::AlertsVm::default()
+            },
+        }
+    }
+
+    /// The Alerts page's regions (first page of history), rendered once
+    /// per snapshot.
+    pub fn alerts_regions(&self) -> stream::Regions {
+        self.alerts_regions
+            .get_or_init(|| stream::regions(app::alerts_fragments(&self.alerts_vm())))
+            .clone()
+    }
+
+    /// The firing-alerts banner, part of every page's stream, rendered once
+    /// per snapshot.
+    pub fn banner_regions(&self) -> stream::Regions {
+        self.banner_regions
+            .get_or_init(|| stream::regions(vec![app::banner_fragment(&self.banner)]))
+            .clone()
+    }
+
     /// The rate limits page's regions, rendered once per snapshot.
     pub fn ratelimits_regions(&self) -> stream::Regions {
         self.ratelimits_regions
@@ -228,6 +270,8 @@ struct Inner {
     ratelimits: OnceLock<crate::ratelimits::RateLimits>,
     /// The latest rate-limit figures, read by the hub's rate-limit task.
     ratelimits_vm: Mutex<Option<app::ratelimits::RateLimitsVm>>,
+    /// Alerting's view, for the banner every page shows.
+    alerts: OnceLock<watch::Receiver<Arc<crate::alerts::runner::AlertsView>>>,
 }
 
 /// Stops the hub's task when the last handle to the hub is dropped.
@@ -282,6 +326,7 @@ impl Hub {
             fleet: OnceLock::new(),
             ratelimits: OnceLock::new(),
             ratelimits_vm: Mutex::new(None),
+            alerts: OnceLock::new(),
         });
         let task = tokio::spawn(run(inner.clone()));
         Self {
@@ -338,6 +383,22 @@ impl Hub {
                 refresh_ratelimits(&inner).await;
             }
         });
+    }
+
+    /// Adds the firing alerts to every snapshot (every page's banner) from
+    /// now on.
+    pub fn attach_alerts(&self, view: watch::Receiver<Arc<crate::alerts::runner::AlertsView>>) {
+        let _ = self.inner.alerts.set(view);
+        self.poke();
+    }
+
+    /// Waits (up to a second) for a snapshot newer than the current one,
+    /// so the page an action returns to shows its effect.
+    pub async fn next_snapshot(&self) {
+        let mut rx = self.subscribe();
+        let seq = rx.borrow().seq;
+        self.poke();
+        let _ = tokio::time::timeout(Duration::from_secs(1), rx.wait_for(|s| s.seq > seq)).await;
     }
 
     /// Reads the rate-limit figures now and asks for a snapshot, then waits
@@ -656,11 +717,21 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
         channels,
         instances,
         ratelimits: lock(&inner.ratelimits_vm).clone(),
+        alerts: inner.alerts.get().map(|view| view.borrow().clone()),
+        banner: match inner.alerts.get() {
+            Some(view) => crate::alerts::views::banner(&view.borrow(), now),
+            None => app::AlertBannerVm {
+                now,
+                ..app::AlertBannerVm::default()
+            },
+        },
         overview: OnceLock::new(),
         queues: OnceLock::new(),
         channels_regions: OnceLock::new(),
         instances_regions: OnceLock::new(),
         ratelimits_regions: OnceLock::new(),
+        banner_regions: OnceLock::new(),
+        alerts_regions: OnceLock::new(),
     }
 }
 

@@ -47,6 +47,12 @@ pub enum Scope {
     Instances,
     /// Rate-limit policies, usage and blocks.
     RateLimits,
+    /// Active alerts, deliveries and, on the first page, the history.
+    Alerts {
+        /// Whether the page shows the first page of history (later pages
+        /// keep theirs: only the other regions are live there).
+        first_page: bool,
+    },
     /// One queue's header, retry progress and job table.
     Queue {
         /// The queue.
@@ -106,7 +112,8 @@ async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
         // Before the hub's first snapshot there is nothing true to show.
         if snapshot.seq > 0 {
             let regions = render(&hub, &queues, &scope, &snapshot, &mut cursor).await;
-            for region in regions.iter() {
+            let banner = snapshot.banner_regions();
+            for region in regions.iter().chain(banner.iter()) {
                 if sent.get(region.id) == Some(&region.digest) {
                     continue;
                 }
@@ -177,6 +184,15 @@ async fn render(
         Scope::Channels => snapshot.channels_regions(),
         Scope::Instances => snapshot.instances_regions(),
         Scope::RateLimits => snapshot.ratelimits_regions(),
+        Scope::Alerts { first_page: true } => snapshot.alerts_regions(),
+        Scope::Alerts { first_page: false } => Arc::new(
+            snapshot
+                .alerts_regions()
+                .iter()
+                .filter(|r| r.id != "alerts-history")
+                .cloned()
+                .collect(),
+        ),
         Scope::Queue { queue, query } => {
             let Some(row) = snapshot.row(queue.as_str()).cloned() else {
                 // Not listed (yet, or the backend is down): keep the page.

@@ -214,11 +214,11 @@ impl RateLimits {
         Ok(Self { limiter, backend })
     }
 
-    /// The policy a request is limited by: none for health checks (load
-    /// balancers probe them), the API's for `/api/…`, the actions' for
+    /// The policy a request is limited by: none for health checks and
+    /// `/metrics` (load balancers and Prometheus poll them), the API's for `/api/…`, the actions' for
     /// other posts, the pages' for the rest; `None` when that one is off.
     pub fn policy_for(&self, method: &axum::http::Method, path: &str) -> Option<&'static str> {
-        let name = if path == "/health" || path.starts_with("/health/") {
+        let name = if path == "/health" || path.starts_with("/health/") || path == "/metrics" {
             return None;
         } else if path == "/api" || path.starts_with("/api/") {
             API_POLICY
@@ -436,6 +436,7 @@ mod tests {
         assert_eq!(rl.policy_for(&get, "/apis"), Some(PAGES_POLICY));
         assert_eq!(rl.policy_for(&get, "/health"), None);
         assert_eq!(rl.policy_for(&get, "/health/ready"), None);
+        assert_eq!(rl.policy_for(&get, "/metrics"), None);
         assert_eq!(rl.policy_for(&post, "/queues/q/pause"), None, "off");
     }
 

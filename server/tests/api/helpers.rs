@@ -123,41 +123,43 @@ impl TestApp {
     /// As [`TestApp::spawn_redis`], connecting with `url` (e.g. one with
     /// credentials).
     pub async fn spawn_redis_at(url: &str) -> Self {
-        let dir = TempDir::new("redis");
-        let prefix = format!("switchyard-test-{:016x}", rand::random::<u64>());
-        let settings = Settings {
-            redis_url: Some(SecretUrl::new(url)),
-            redis_prefix: prefix.clone(),
-            ..embedded_settings(&dir)
-        };
-        let keys = RedisKeys(prefix);
-        let app = spawn_app(&settings)
-            .await
-            .expect("the Redis server starts (is Redis running on 127.0.0.1:6379?)");
-        Self {
-            app,
-            _dir: dir,
-            _redis: Some(keys),
-        }
+        Self::spawn_redis_with(url, None, |_| {}).await
     }
 
     /// A second server on the local Redis under another server's `prefix`
     /// (a second dashboard instance of one deployment). It leaves the keys
     /// to the first one to delete.
     pub async fn spawn_redis_sharing(prefix: &str) -> Self {
+        Self::spawn_redis_with(REDIS_URL, Some(prefix), |_| {}).await
+    }
+
+    /// A server on Redis at `url`, under `prefix` (shared with another
+    /// server, which deletes the keys) or a fresh one (deleted when this
+    /// server's test ends), with settings changed by `change`.
+    pub async fn spawn_redis_with(
+        url: &str,
+        prefix: Option<&str>,
+        change: impl FnOnce(&mut Settings),
+    ) -> Self {
         let dir = TempDir::new("redis");
-        let settings = Settings {
-            redis_url: Some(SecretUrl::new(REDIS_URL)),
-            redis_prefix: prefix.to_owned(),
+        let fresh = prefix.is_none();
+        let prefix = prefix.map_or_else(
+            || format!("switchyard-test-{:016x}", rand::random::<u64>()),
+            str::to_owned,
+        );
+        let mut settings = Settings {
+            redis_url: Some(SecretUrl::new(url)),
+            redis_prefix: prefix.clone(),
             ..embedded_settings(&dir)
         };
+        change(&mut settings);
         let app = spawn_app(&settings)
             .await
-            .expect("the second Redis server starts");
+            .expect("the Redis server starts (is Redis running on 127.0.0.1:6379?)");
         Self {
             app,
             _dir: dir,
-            _redis: None,
+            _redis: fresh.then_some(RedisKeys(prefix)),
         }
     }
 
@@ -245,6 +247,40 @@ impl TestApp {
     /// Enqueues `jobs` and moves them all to the failed set with `error`
     /// (one claim and one recorded outcome each, as a worker would).
     pub async fn fail_jobs(&self, queue: &str, jobs: Vec<NewJob>, error: JobError) -> Vec<JobId> {
+        self.finish_jobs(
+            queue,
+            jobs,
+            OutcomeResult::Failed {
+                error,
+                retry_delay_ms: 0,
+            },
+        )
+        .await
+    }
+
+    /// Enqueues `n` jobs and completes them, as a worker whose handler
+    /// succeeds would, without running one.
+    pub async fn complete_jobs(&self, queue: &str, n: usize) -> Vec<JobId> {
+        let jobs = (0..n)
+            .map(|i| NewJob::new("fine", serde_json::json!({ "i": i })))
+            .collect();
+        self.finish_jobs(
+            queue,
+            jobs,
+            OutcomeResult::Completed {
+                value: serde_json::json!("ok"),
+            },
+        )
+        .await
+    }
+
+    /// Enqueues `jobs`, claims them all and records `result` for each.
+    async fn finish_jobs(
+        &self,
+        queue: &str,
+        jobs: Vec<NewJob>,
+        result: OutcomeResult,
+    ) -> Vec<JobId> {
         let name = qn(queue);
         let n = jobs.len();
         self.queues()
@@ -267,16 +303,13 @@ impl TestApp {
                 lease_token: job.lease_token.clone().unwrap_or_default(),
                 started_at: now,
                 finished_at: now,
-                result: OutcomeResult::Failed {
-                    error: error.clone(),
-                    retry_delay_ms: 0,
-                },
+                result: result.clone(),
             })
             .collect();
         backend
             .step(&name, outcomes, 0, lease)
             .await
-            .expect("record failures");
+            .expect("record outcomes");
         claimed.into_iter().map(|job| job.id).collect()
     }
 

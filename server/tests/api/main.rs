@@ -11,11 +11,13 @@ mod http;
 mod private_redis;
 
 mod actions;
+mod alerts;
 mod fleet;
 mod health;
 mod helpers;
 mod jobs;
 mod live;
+mod metrics;
 mod pages;
 mod postgres;
 mod queues;

@@ -14,12 +14,12 @@ const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A schema created for one test; [`Schema::drop`] removes it with all its
 /// tables.
-struct Schema {
+pub struct Schema {
     name: String,
 }
 
 impl Schema {
-    async fn create() -> Self {
+    pub async fn create() -> Self {
         let name = format!("t_{:016x}", rand::random::<u64>());
         let mut con = PgConnection::connect(POSTGRES_URL)
             .await
@@ -32,14 +32,14 @@ impl Schema {
     }
 
     /// A URL whose connections use only this schema.
-    fn url(&self) -> SecretUrl {
+    pub fn url(&self) -> SecretUrl {
         SecretUrl::new(format!(
             "{POSTGRES_URL}?options=-c%20search_path%3D{}",
             self.name
         ))
     }
 
-    async fn drop(self) {
+    pub async fn drop(self) {
         let mut con = PgConnection::connect(POSTGRES_URL).await.expect("connect");
         sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
             .execute(&mut con)

@@ -1,0 +1,420 @@
+//! The alerting vocabulary: rules, what they are evaluated against, and the
+//! alerts they raise. Plain data, shared by the evaluator (pure, clocked by
+//! its caller), the SQL store, the webhook sender and the pages.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What a rule watches. Each kind reads one figure per subject (a queue,
+/// an instance, a policy, a channel, or the backend) and compares it with
+/// the rule's threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleKind {
+    /// Waiting jobs of a queue above `threshold` (jobs).
+    QueueBacklog,
+    /// Failed / (completed + failed) of a queue over the rule's window, in
+    /// percent, above `threshold`; quiet queues (nothing finished in the
+    /// window) never match.
+    FailureRate,
+    /// Jobs wait but none is active (no worker is taking them).
+    NoActiveWorker,
+    /// The oldest waiting job of a queue is older than `threshold` seconds.
+    JobLatency,
+    /// An instance has missed its heartbeats (stale) or left (gone).
+    InstanceStale,
+    /// An instance's synced state differs from the database's (its hash
+    /// differs at the same version, or it lags by more than `threshold`
+    /// versions).
+    InstanceDrifted,
+    /// The queue backend does not answer.
+    BackendUnreachable,
+    /// The backend answers slower than `threshold` milliseconds.
+    BackendSlow,
+    /// A rate-limit policy rejected more than `threshold` requests in the
+    /// last full minute.
+    RateLimitRejections,
+    /// A channel expected to carry traffic has carried none for the rule's
+    /// window.
+    ChannelSilent,
+}
+
+impl RuleKind {
+    /// Every kind, in the order the pages list them.
+    pub const ALL: [RuleKind; 10] = [
+        RuleKind::QueueBacklog,
+        RuleKind::FailureRate,
+        RuleKind::NoActiveWorker,
+        RuleKind::JobLatency,
+        RuleKind::InstanceStale,
+        RuleKind::InstanceDrifted,
+        RuleKind::BackendUnreachable,
+        RuleKind::BackendSlow,
+        RuleKind::RateLimitRejections,
+        RuleKind::ChannelSilent,
+    ];
+
+    /// The name used in configuration, the database, the API and labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::QueueBacklog => "queue_backlog",
+            RuleKind::FailureRate => "failure_rate",
+            RuleKind::NoActiveWorker => "no_active_worker",
+            RuleKind::JobLatency => "job_latency",
+            RuleKind::InstanceStale => "instance_stale",
+            RuleKind::InstanceDrifted => "instance_drifted",
+            RuleKind::BackendUnreachable => "backend_unreachable",
+            RuleKind::BackendSlow => "backend_slow",
+            RuleKind::RateLimitRejections => "ratelimit_rejections",
+            RuleKind::ChannelSilent => "channel_silent",
+        }
+    }
+
+    /// What a subject of this kind is (`queue`, `instance`, `policy`,
+    /// `channel`, `backend`): the label name the subject goes under.
+    pub fn subject(self) -> &'static str {
+        match self {
+            RuleKind::QueueBacklog
+            | RuleKind::FailureRate
+            | RuleKind::NoActiveWorker
+            | RuleKind::JobLatency => "queue",
+            RuleKind::InstanceStale | RuleKind::InstanceDrifted => "instance",
+            RuleKind::BackendUnreachable | RuleKind::BackendSlow => "backend",
+            RuleKind::RateLimitRejections => "policy",
+            RuleKind::ChannelSilent => "channel",
+        }
+    }
+
+    /// The unit of the threshold, for forms and messages (empty when the
+    /// kind has no threshold).
+    pub fn unit(self) -> &'static str {
+        match self {
+            RuleKind::QueueBacklog => "jobs",
+            RuleKind::FailureRate => "%",
+            RuleKind::JobLatency => "s",
+            RuleKind::InstanceDrifted => "versions",
+            RuleKind::BackendSlow => "ms",
+            RuleKind::RateLimitRejections => "per min",
+            RuleKind::NoActiveWorker
+            | RuleKind::InstanceStale
+            | RuleKind::BackendUnreachable
+            | RuleKind::ChannelSilent => "",
+        }
+    }
+}
+
+impl fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RuleKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        RuleKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = RuleKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown rule kind {s:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// How loudly an alert should be treated by whoever receives it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Severity {
+    /// Someone should look soon.
+    #[default]
+    Warning,
+    /// Someone should look now.
+    Critical,
+}
+
+impl Severity {
+    /// The label value (`warning`, `critical`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "warning" => Ok(Severity::Warning),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!(
+                "unknown severity {other:?} (expected warning or critical)"
+            )),
+        }
+    }
+}
+
+/// Every subject of a rule's kind.
+pub const ANY_SUBJECT: &str = "*";
+
+/// One alert rule, as stored and edited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Unique name (1–64 of `[a-z0-9_.-]`), what alerts and history refer
+    /// to; the config file's rules are matched to stored ones by it.
+    pub name: String,
+    /// What it watches.
+    pub kind: RuleKind,
+    /// Which subject: a queue, instance, policy or channel name, or
+    /// [`ANY_SUBJECT`] for all (a channel rule needs a name: a channel is
+    /// only expected to carry traffic when someone says so).
+    pub target: String,
+    /// The limit the figure is compared with, in [`RuleKind::unit`].
+    pub threshold: f64,
+    /// The window a rate is measured over (failure rate, channel silence),
+    /// in seconds.
+    pub window_secs: u64,
+    /// How long the condition must hold before the alert fires, so one bad
+    /// sample pages nobody (`0` fires at once).
+    pub for_secs: u64,
+    /// How loudly to tell.
+    pub severity: Severity,
+    /// Disabled rules are kept but not evaluated (their alerts resolve).
+    pub enabled: bool,
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertStatus {
+    /// The condition holds, for less than the rule's `for` so far.
+    Pending,
+    /// The condition has held for the rule's `for`: receivers are told.
+    Firing,
+    /// It fired and the condition no longer holds (kept as history).
+    Resolved,
+}
+
+impl AlertStatus {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+impl FromStr for AlertStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pending" => Ok(AlertStatus::Pending),
+            "firing" => Ok(AlertStatus::Firing),
+            "resolved" => Ok(AlertStatus::Resolved),
+            other => Err(format!("unknown alert status {other:?}")),
+        }
+    }
+}
+
+/// One alert: a rule's condition on one subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Stable identity of (rule, subject), the same across restarts and
+    /// instances (Alertmanager's `fingerprint`): 16 hex digits.
+    pub fingerprint: String,
+    /// The rule's name.
+    pub rule: String,
+    /// The rule's kind.
+    pub kind: RuleKind,
+    /// The subject (queue, instance, policy or channel name; `backend`).
+    pub subject: String,
+    /// Where it is in its life.
+    pub status: AlertStatus,
+    /// The rule's severity when it was raised.
+    pub severity: Severity,
+    /// The figure at the last evaluation, in the kind's unit.
+    pub value: f64,
+    /// One line for people ("Queue emails: 7.5% of jobs failed over 5 min
+    /// (threshold 5%)").
+    pub summary: String,
+    /// When the condition started holding (ms since the epoch).
+    pub pending_since: i64,
+    /// When it fired.
+    pub firing_since: Option<i64>,
+    /// When it resolved.
+    pub resolved_at: Option<i64>,
+    /// Who acknowledged it and when: it keeps firing, but people know
+    /// someone is on it.
+    pub acknowledged: Option<(String, i64)>,
+    /// Until when receivers are not told about it (ms since the epoch).
+    pub silenced_until: Option<i64>,
+}
+
+impl Alert {
+    /// True while it is pending or firing.
+    pub fn is_active(&self) -> bool {
+        self.status != AlertStatus::Resolved
+    }
+
+    /// True when receivers should not be told about it at `now`.
+    pub fn is_silenced(&self, now: i64) -> bool {
+        self.silenced_until.is_some_and(|until| until > now)
+    }
+}
+
+/// The stable fingerprint of (rule, subject): FNV-1a 64 over both with a
+/// separator no name can contain.
+pub fn fingerprint(rule: &str, subject: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in rule.bytes().chain([0u8]).chain(subject.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// How the queue backend was doing at the observation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackendObservation {
+    /// Whether it answered.
+    pub reachable: bool,
+    /// How long its health check took, when it answered.
+    pub latency_ms: Option<f64>,
+    /// Why not, when it did not.
+    pub problem: Option<String>,
+}
+
+/// Completed and failed jobs of one minute of one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinuteCounts {
+    /// Start of the minute (ms since the epoch).
+    pub minute: i64,
+    /// Jobs completed in it.
+    pub completed: u64,
+    /// Jobs that failed for good in it.
+    pub failed: u64,
+}
+
+/// One queue at the observation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueObservation {
+    /// The queue.
+    pub name: String,
+    /// Jobs waiting (including prioritized).
+    pub waiting: u64,
+    /// Jobs being processed.
+    pub active: u64,
+    /// Whether the queue is paused (a paused queue's backlog and missing
+    /// workers are intended).
+    pub paused: bool,
+    /// Completed and failed per minute, oldest first (up to an hour).
+    pub minutes: Vec<MinuteCounts>,
+    /// Age of the oldest waiting job (ms), when any waits.
+    pub oldest_waiting_ms: Option<i64>,
+}
+
+/// Whether an instance is heartbeating, as the instances page shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InstanceHealth {
+    /// Heartbeat recent.
+    #[default]
+    Live,
+    /// Heartbeats missed.
+    Stale,
+    /// Gone (expired or left).
+    Gone,
+}
+
+/// One instance at the observation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceObservation {
+    /// The instance id.
+    pub id: String,
+    /// Its heartbeat state.
+    pub health: InstanceHealth,
+    /// Versions behind the database's latest, when it reports sync status.
+    pub lag: Option<u64>,
+    /// Its state hash differs from the database's at the same version.
+    pub drifted: bool,
+}
+
+/// One rate-limit policy at the observation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyObservation {
+    /// The policy.
+    pub name: String,
+    /// Requests rejected in the last full minute.
+    pub rejected_last_minute: u64,
+}
+
+/// One channel at the observation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelObservation {
+    /// The channel.
+    pub name: String,
+    /// When its last message was seen (ms since the epoch), if ever.
+    pub last_message_at: Option<i64>,
+}
+
+/// Everything rules are evaluated against, taken at one moment. Built by
+/// the server from the live hub's snapshot; tests build it by hand.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// When it was taken (ms since the epoch).
+    pub at: i64,
+    /// The queue backend.
+    pub backend: BackendObservation,
+    /// Every queue.
+    pub queues: Vec<QueueObservation>,
+    /// Every instance in the registry.
+    pub instances: Vec<InstanceObservation>,
+    /// Every rate-limit policy.
+    pub policies: Vec<PolicyObservation>,
+    /// Every channel seen, plus those rules name that were never seen.
+    pub channels: Vec<ChannelObservation>,
+    /// When the dashboard started observing channels (ms since the epoch):
+    /// a channel never seen is silent since then.
+    pub observing_since: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in RuleKind::ALL {
+            assert_eq!(kind.as_str().parse::<RuleKind>(), Ok(kind));
+        }
+        assert!(
+            "nope"
+                .parse::<RuleKind>()
+                .unwrap_err()
+                .contains("queue_backlog")
+        );
+        for s in [Severity::Warning, Severity::Critical] {
+            assert_eq!(s.as_str().parse::<Severity>(), Ok(s));
+        }
+        for s in [
+            AlertStatus::Pending,
+            AlertStatus::Firing,
+            AlertStatus::Resolved,
+        ] {
+            assert_eq!(s.as_str().parse::<AlertStatus>(), Ok(s));
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_separate_rule_from_subject() {
+        assert_eq!(fingerprint("a", "b"), fingerprint("a", "b"));
+        assert_ne!(fingerprint("ab", "c"), fingerprint("a", "bc"));
+        assert_eq!(fingerprint("a", "b").len(), 16);
+    }
+}

@@ -1,0 +1,423 @@
+//! Metrics for machines: the Prometheus exposition behind `GET /metrics`
+//! ([`Exporter`]) and the per-minute history in SQL written by the sampler
+//! ([`start`]) and read by `GET /api/metrics/history` ([`history`]).
+//!
+//! Both read the hub's snapshots, which already cost O(queues) per tick, so
+//! scraping or sampling adds no per-job work. The only figures the
+//! snapshots lack are the queues' lifetime counters (read by the exporter
+//! itself, at most once per [`TOTALS_MAX_AGE`]) and lifetime rate-limit
+//! rejections per policy, which the limiter only reports per minute: the
+//! exporter and the sampler sum them up themselves ([`Rejections`]).
+
+pub mod history;
+pub mod prometheus;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use coord::queue::Queues;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::controllers::queues::summaries;
+use crate::db::Database;
+use crate::live::{BACKEND_TIMEOUT, Hub, Snapshot};
+use crate::startup::AppState;
+use history::{Sample, minute_of};
+use prometheus::{Extras, QueueTotals};
+
+/// History kept when no `--metrics-retention` is given: a week, the
+/// longest range the history endpoint shows.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Shortest time between two retention passes: deleting is batched and
+/// cheap, but there is nothing to gain from doing it every minute.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Longest the sampler waits on the database per minute, so a hung
+/// connection costs one minute of history, not the sampler.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the exporter reuses the queues' lifetime counters: scrapes from
+/// several Prometheus servers within a second cost one backend read.
+pub const TOTALS_MAX_AGE: Duration = Duration::from_secs(1);
+
+const MINUTE_MS: i64 = 60_000;
+
+/// Closed minutes kept per policy for the sampler.
+const KEPT_MINUTES: usize = 60;
+
+/// A lock that survives a panicked holder: the counters stay meaningful.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Default)]
+struct PolicyRejections {
+    /// Rejections of every closed minute seen.
+    total: u64,
+    /// The minute being counted (ms), and its count so far.
+    minute: i64,
+    current: u64,
+    /// The last closed minutes, oldest first: `(minute ms, rejections)`.
+    closed: VecDeque<(i64, u64)>,
+}
+
+/// Rate-limit rejections per policy turned into lifetime counters.
+///
+/// The limiter reports only "rejected in the current minute" per policy.
+/// Fed every snapshot (the hub refreshes the figures every second), this
+/// keeps the highest count seen for the current minute and, when a later
+/// minute shows up, adds that minute's count to the total once. A counter
+/// kept this way starts at zero when the dashboard starts, as every
+/// Prometheus counter may; rejections in the last second of a minute, after
+/// its final reading, are missed.
+#[derive(Debug, Default)]
+pub struct Rejections {
+    policies: BTreeMap<String, PolicyRejections>,
+}
+
+impl Rejections {
+    /// Takes in one reading of the rate-limit figures.
+    pub fn observe(&mut self, vm: &app::ratelimits::RateLimitsVm) {
+        let minute = vm
+            .per_minute
+            .last()
+            .map_or_else(|| vm.now.div_euclid(MINUTE_MS) * MINUTE_MS, |m| m.minute);
+        for row in &vm.policies {
+            let p = self.policies.entry(row.name.clone()).or_default();
+            if p.minute == 0 {
+                p.minute = minute;
+            }
+            if minute > p.minute {
+                p.total += p.current;
+                p.closed.push_back((p.minute, p.current));
+                while p.closed.len() > KEPT_MINUTES {
+                    p.closed.pop_front();
+                }
+                p.minute = minute;
+                p.current = 0;
+            }
+            // An older reading (another clock) or a failed read (zeros)
+            // never lowers what was seen.
+            if minute == p.minute {
+                p.current = p.current.max(row.rejected_this_minute);
+            }
+        }
+    }
+
+    /// Every policy seen with its rejections so far, by name: closed
+    /// minutes plus the current one, so the counter moves within a minute.
+    pub fn totals(&self) -> Vec<(String, u64)> {
+        self.policies
+            .iter()
+            .map(|(name, p)| (name.clone(), p.total + p.current))
+            .collect()
+    }
+
+    /// Rejections per policy in a closed minute (`minute_ms`), for policies
+    /// seen both in and after it.
+    pub fn closed_minute(&self, minute_ms: i64) -> Vec<(String, u64)> {
+        self.policies
+            .iter()
+            .filter_map(|(name, p)| {
+                p.closed
+                    .iter()
+                    .find(|(m, _)| *m == minute_ms)
+                    .map(|(_, n)| (name.clone(), *n))
+            })
+            .collect()
+    }
+}
+
+/// Pending and firing alerts as `(rule, "pending" | "firing")`: how the
+/// alerting code plugs its state into the exposition without this module
+/// depending on it.
+pub type AlertSource = Arc<dyn Fn() -> Vec<(String, &'static str)> + Send + Sync>;
+
+struct ExporterInner {
+    hub: Hub,
+    queues: Queues,
+    rejections: Mutex<Rejections>,
+    /// The last lifetime counters read, and when.
+    totals: tokio::sync::Mutex<(Option<Instant>, Vec<QueueTotals>)>,
+    alerts: OnceLock<AlertSource>,
+}
+
+/// What `GET /metrics` answers from: the hub, and the counters the
+/// exposition keeps between scrapes. Cheap to clone.
+#[derive(Clone)]
+pub struct Exporter {
+    inner: Arc<ExporterInner>,
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter").finish_non_exhaustive()
+    }
+}
+
+impl Exporter {
+    /// Creates the exporter of one server and starts the task that feeds it
+    /// every snapshot (rejections must be read every minute, whether or not
+    /// anyone scrapes). The task ends when the hub closes or the exporter
+    /// is dropped. Needs a Tokio runtime.
+    pub fn start(state: &AppState) -> Self {
+        let inner = Arc::new(ExporterInner {
+            hub: state.hub.clone(),
+            queues: state.queues.clone(),
+            rejections: Mutex::new(Rejections::default()),
+            totals: tokio::sync::Mutex::new((None, Vec::new())),
+            alerts: OnceLock::new(),
+        });
+        let weak = Arc::downgrade(&inner);
+        let snapshots = state.hub.subscribe();
+        let closed = state.hub.closed();
+        tokio::spawn(feed_rejections(weak, snapshots, closed));
+        Self { inner }
+    }
+
+    /// Plugs in the alerting state (first call wins), e.g. in the route:
+    /// `Exporter::start(&state).with_alerts(source)`. Until then no
+    /// `switchyard_alerts` lines are exposed.
+    pub fn with_alerts(self, source: AlertSource) -> Self {
+        let _ = self.inner.alerts.set(source);
+        self
+    }
+
+    /// The exposition as of the latest snapshot (waiting briefly for the
+    /// first one right after startup).
+    pub async fn render(&self) -> String {
+        let snapshot = self.inner.hub.ready().await;
+        lock(&self.inner.rejections).observe_snapshot(&snapshot);
+        let totals = self.totals().await;
+        let rejections = lock(&self.inner.rejections).totals();
+        let alerts = self.inner.alerts.get().map(|f| f()).unwrap_or_default();
+        prometheus::render(
+            &snapshot,
+            Extras {
+                totals: &totals,
+                rejections: &rejections,
+                alerts: &alerts,
+            },
+        )
+    }
+
+    /// The queues' lifetime counters, read from the backend (O(queues))
+    /// at most once per [`TOTALS_MAX_AGE`]. When the backend does not
+    /// answer, the last values read are shown: a counter that stands still
+    /// is right, one that vanishes or drops is not.
+    async fn totals(&self) -> Vec<QueueTotals> {
+        let mut cached = self.inner.totals.lock().await;
+        if cached.0.is_some_and(|at| at.elapsed() < TOTALS_MAX_AGE) {
+            return cached.1.clone();
+        }
+        match tokio::time::timeout(BACKEND_TIMEOUT, summaries(&self.inner.queues)).await {
+            Ok(Ok(list)) => {
+                cached.1 = list
+                    .iter()
+                    .map(|s| QueueTotals {
+                        queue: s.name.as_str().to_owned(),
+                        completed: s.counts.completed_total,
+                        failed: s.counts.failed_total,
+                    })
+                    .collect();
+                cached.0 = Some(Instant::now());
+            }
+            Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot read queue totals"),
+            Err(_) => tracing::warn!("metrics: queue totals not read within {BACKEND_TIMEOUT:?}"),
+        }
+        cached.1.clone()
+    }
+}
+
+impl Rejections {
+    /// Takes in a snapshot's rate-limit figures, if it has any.
+    pub fn observe_snapshot(&mut self, snapshot: &Snapshot) {
+        if let Some(vm) = &snapshot.ratelimits {
+            self.observe(vm);
+        }
+    }
+}
+
+async fn feed_rejections(
+    exporter: Weak<ExporterInner>,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    mut closed: watch::Receiver<bool>,
+) {
+    loop {
+        if *closed.borrow_and_update() {
+            return;
+        }
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { return },
+            _ = closed.changed() => return,
+        }
+        let snapshot = snapshots.borrow_and_update().clone();
+        let Some(exporter) = exporter.upgrade() else {
+            return;
+        };
+        lock(&exporter.rejections).observe_snapshot(&snapshot);
+    }
+}
+
+/// Starts the sampler: one history sample per minute per series and
+/// subject, written shortly after the minute ends (on the first snapshot
+/// of the next minute, which the hub takes within [`crate::live::HEARTBEAT`]),
+/// and samples older than `retention` deleted at most once per
+/// [`PRUNE_EVERY`]. Holds no hub handle (only its channels), so it never
+/// keeps the hub alive; it ends when the hub closes. A database error is
+/// logged and that minute skipped: the sampler never stops for it.
+pub fn start(db: Database, hub: &Hub, retention: Duration) -> JoinHandle<()> {
+    tokio::spawn(run(db, hub.subscribe(), hub.closed(), retention))
+}
+
+/// The sampler's loop on any pair of channels (what [`start`] runs on the
+/// hub's): public so tests can feed it snapshots with chosen times instead
+/// of waiting for minutes to pass. Returns when `closed` changes or either
+/// sender is gone.
+pub async fn run(
+    db: Database,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    mut closed: watch::Receiver<bool>,
+    retention: Duration,
+) {
+    let retention_minutes = i64::try_from(retention.as_secs() / 60).unwrap_or(i64::MAX);
+    let mut rejections = Rejections::default();
+    // The first minute seen is only partly observed (rates count from the
+    // hub's start, rejections from ours): never written, so it cannot
+    // overwrite a full minute another dashboard wrote.
+    let mut first_minute: Option<i64> = None;
+    let mut last_written: Option<i64> = None;
+    let mut last_prune: Option<Instant> = None;
+    loop {
+        if *closed.borrow_and_update() {
+            return;
+        }
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { return },
+            _ = closed.changed() => return,
+        }
+        let snapshot = snapshots.borrow_and_update().clone();
+        if snapshot.seq == 0 {
+            continue;
+        }
+        rejections.observe_snapshot(&snapshot);
+        let now_minute = minute_of(snapshot.taken_at);
+        let first = *first_minute.get_or_insert(now_minute);
+        let minute = now_minute - 1;
+        if minute <= first || last_written.is_some_and(|m| m >= minute) {
+            continue;
+        }
+        last_written = Some(minute);
+        let samples = samples_for(&snapshot, &rejections, minute);
+        match tokio::time::timeout(WRITE_TIMEOUT, history::write(&db, &samples)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, minute, "metrics: cannot write history"),
+            Err(_) => tracing::warn!(
+                minute,
+                "metrics: history not written within {WRITE_TIMEOUT:?}"
+            ),
+        }
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(Instant::now());
+            let before = now_minute.saturating_sub(retention_minutes);
+            let prune = history::prune(&db, before, history::PRUNE_BATCH);
+            match tokio::time::timeout(WRITE_TIMEOUT, prune).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(deleted = n, "metrics: old history deleted"),
+                Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot delete old history"),
+                Err(_) => tracing::warn!("metrics: retention not done within {WRITE_TIMEOUT:?}"),
+            }
+        }
+    }
+}
+
+/// The samples of closed minute `minute` (minutes since the epoch) from a
+/// snapshot taken after it: levels as of the snapshot, per-minute figures
+/// from the minute's own bucket (throughput from the queues' lifetime
+/// counter deltas, channel traffic, rejections per policy).
+pub fn samples_for(snapshot: &Snapshot, rejections: &Rejections, minute: i64) -> Vec<Sample> {
+    let minute_ms = minute * MINUTE_MS;
+    let mut out = Vec::new();
+    let mut push = |series: &'static str, subject: &str, value: f64| {
+        out.push(Sample {
+            series,
+            subject: subject.to_owned(),
+            minute,
+            value,
+        });
+    };
+    for row in &snapshot.rows {
+        let c = &row.counts;
+        push("queue_waiting", &row.name, c.waiting as f64);
+        push("queue_active", &row.name, c.active as f64);
+        push("queue_delayed", &row.name, c.delayed as f64);
+        push("queue_completed", &row.name, c.completed as f64);
+        push("queue_failed", &row.name, c.failed as f64);
+        push("queue_paused", &row.name, f64::from(u8::from(row.paused)));
+    }
+    for chart in &snapshot.charts {
+        if let Some(p) = chart.points.iter().find(|p| p.minute_ms == minute_ms) {
+            push("queue_completed_per_min", &chart.queue, p.completed as f64);
+            push("queue_failed_per_min", &chart.queue, p.failed as f64);
+        }
+    }
+    if let Some(vm) = &snapshot.channels {
+        for c in &vm.channels {
+            if let Some((_, n)) = c.per_minute.iter().find(|(m, _)| *m == minute_ms) {
+                push("channel_messages_per_min", &c.name, *n as f64);
+            }
+        }
+    }
+    for (policy, n) in rejections.closed_minute(minute_ms) {
+        push("ratelimit_rejections_per_min", &policy, n as f64);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::ratelimits::{PolicyRow, RateLimitsVm, RateMinute};
+
+    fn reading(minute: i64, rejected: &[(&str, u64)]) -> RateLimitsVm {
+        RateLimitsVm {
+            policies: rejected
+                .iter()
+                .map(|(name, n)| PolicyRow {
+                    name: (*name).to_owned(),
+                    rejected_this_minute: *n,
+                    ..PolicyRow::default()
+                })
+                .collect(),
+            per_minute: vec![RateMinute {
+                minute: minute * MINUTE_MS,
+                ..RateMinute::default()
+            }],
+            now: minute * MINUTE_MS + 1,
+            ..RateLimitsVm::default()
+        }
+    }
+
+    #[test]
+    fn each_minute_is_counted_once_with_its_last_reading() {
+        let mut r = Rejections::default();
+        r.observe(&reading(10, &[("api", 2)]));
+        r.observe(&reading(10, &[("api", 5)]));
+        assert_eq!(r.totals(), vec![("api".to_owned(), 5)]);
+        // A failed read (zeros) does not lower the minute.
+        r.observe(&reading(10, &[("api", 0)]));
+        r.observe(&reading(11, &[("api", 1)]));
+        r.observe(&reading(11, &[("api", 1)]));
+        assert_eq!(r.totals(), vec![("api".to_owned(), 6)]);
+        assert_eq!(r.closed_minute(10 * MINUTE_MS), vec![("api".to_owned(), 5)]);
+        assert_eq!(r.closed_minute(11 * MINUTE_MS), vec![]);
+        r.observe(&reading(13, &[("api", 0)]));
+        assert_eq!(r.totals(), vec![("api".to_owned(), 6)]);
+        assert_eq!(r.closed_minute(11 * MINUTE_MS), vec![("api".to_owned(), 1)]);
+    }
+}

@@ -1,0 +1,239 @@
+//! The Prometheus text exposition (format 0.0.4) of the hub's latest
+//! snapshot, for `GET /metrics`.
+//!
+//! Labels carry only names an operator chose (queues, channels, policies,
+//! instances, alert rules), never job ids or rate-limit keys, so the number
+//! of series stays bounded by configuration rather than by traffic.
+
+use std::fmt::Write as _;
+
+use crate::live::Snapshot;
+
+/// The exposition's media type, as Prometheus asks for it.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A queue's lifetime counters, which the snapshot's rows do not carry:
+/// counters must come from the backend's totals (not reduced by retention),
+/// not from the per-state counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueTotals {
+    /// The queue.
+    pub queue: String,
+    /// Jobs completed since the queue was created.
+    pub completed: u64,
+    /// Jobs moved to the failed set since the queue was created.
+    pub failed: u64,
+}
+
+/// Everything one exposition shows besides the snapshot: figures kept by
+/// the exporter or supplied by other parts of the server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// Lifetime counters per queue.
+    pub totals: &'a [QueueTotals],
+    /// Rate-limit rejections per policy since the exporter started.
+    pub rejections: &'a [(String, u64)],
+    /// Pending and firing alerts: `(rule, "pending" | "firing")`.
+    pub alerts: &'a [(String, &'static str)],
+}
+
+/// Escapes a label value as the format requires (backslash, double quote
+/// and line feed), so any queue or channel name yields a parseable line.
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Formats a float as the format spells it (`NaN`, `+Inf`, `-Inf`).
+fn float(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_owned()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Collects one metric family, so its `# HELP` and `# TYPE` lines are
+/// written once, and only when it has samples.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    lines: Vec<String>,
+}
+
+impl Family {
+    fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            kind,
+            lines: Vec::new(),
+        }
+    }
+
+    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        let mut line = self.name.to_owned();
+        if !labels.is_empty() {
+            line.push('{');
+            for (i, (key, val)) in labels.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                let _ = write!(line, "{key}=\"{}\"", escape_label(val));
+            }
+            line.push('}');
+        }
+        let _ = write!(line, " {value}");
+        self.lines.push(line);
+    }
+
+    fn write_to(self, out: &mut String) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+        for line in self.lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+}
+
+/// The exposition of one snapshot: O(queues + channels + instances +
+/// policies), never proportional to jobs. Families without samples are
+/// left out entirely (no fleet attached, no alerts).
+pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
+    let mut jobs = Family::new(
+        "switchyard_queue_jobs",
+        "gauge",
+        "Jobs per queue and state, as of the latest snapshot.",
+    );
+    let mut paused = Family::new(
+        "switchyard_queue_paused",
+        "gauge",
+        "Whether workers are told to stop taking the queue's jobs (1) or not (0).",
+    );
+    for row in &snapshot.rows {
+        for (state, _) in app::STATES {
+            jobs.sample(
+                &[("queue", &row.name), ("state", state)],
+                row.counts.count(state),
+            );
+        }
+        paused.sample(&[("queue", &row.name)], u8::from(row.paused));
+    }
+    let mut completed = Family::new(
+        "switchyard_jobs_completed_total",
+        "counter",
+        "Jobs completed since the queue was created.",
+    );
+    let mut failed = Family::new(
+        "switchyard_jobs_failed_total",
+        "counter",
+        "Jobs moved to the failed set since the queue was created.",
+    );
+    for t in extras.totals {
+        completed.sample(&[("queue", &t.queue)], t.completed);
+        failed.sample(&[("queue", &t.queue)], t.failed);
+    }
+    let mut channels = Family::new(
+        "switchyard_channel_messages_total",
+        "counter",
+        "Messages seen on the channel since this dashboard started.",
+    );
+    if let Some(vm) = &snapshot.channels {
+        for c in &vm.channels {
+            channels.sample(&[("channel", &c.name)], c.total);
+        }
+    }
+    let mut rejections = Family::new(
+        "switchyard_ratelimit_rejections_total",
+        "counter",
+        "Requests rejected by the rate-limit policy since this dashboard started.",
+    );
+    for (policy, n) in extras.rejections {
+        rejections.sample(&[("policy", policy)], n);
+    }
+    let mut instances = Family::new(
+        "switchyard_instance_up",
+        "gauge",
+        "Whether the instance heartbeats (1) or is stale or gone (0).",
+    );
+    if let Some(vm) = &snapshot.instances {
+        for i in &vm.instances {
+            let up = i.state == app::fleet::InstanceState::Live;
+            instances.sample(&[("instance", &i.id)], u8::from(up));
+        }
+    }
+    let mut backend_up = Family::new(
+        "switchyard_backend_up",
+        "gauge",
+        "Whether the queue backend answered the latest health check (1) or not (0).",
+    );
+    let mut latency = Family::new(
+        "switchyard_backend_latency_seconds",
+        "gauge",
+        "Round trip of the latest health check of the queue backend.",
+    );
+    // Before the first snapshot nothing was checked: say nothing rather
+    // than report the backend down.
+    if snapshot.seq > 0 {
+        backend_up.sample(&[], u8::from(snapshot.health.backend_ok));
+        if let Some(ms) = snapshot.health.latency_ms {
+            latency.sample(&[], float(ms / 1000.0));
+        }
+    }
+    let mut alerts = Family::new(
+        "switchyard_alerts",
+        "gauge",
+        "Alerts pending or firing, per rule and state (several subjects of one rule add up).",
+    );
+    // One line per rule and state: a rule alerting on several queues must
+    // not repeat a series, which Prometheus would reject.
+    let mut by_rule: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for (rule, state) in extras.alerts {
+        *by_rule.entry((rule.as_str(), state)).or_default() += 1;
+    }
+    for ((rule, state), n) in by_rule {
+        alerts.sample(&[("alertname", rule), ("state", state)], n);
+    }
+    let mut out = String::new();
+    for family in [
+        jobs, paused, completed, failed, channels, rejections, instances, backend_up, latency,
+        alerts,
+    ] {
+        family.write_to(&mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("x\ny"), "x\\ny");
+        assert_eq!(escape_label("plain"), "plain");
+    }
+
+    #[test]
+    fn floats_use_the_formats_spelling() {
+        assert_eq!(float(f64::NAN), "NaN");
+        assert_eq!(float(f64::INFINITY), "+Inf");
+        assert_eq!(float(0.25), "0.25");
+    }
+}

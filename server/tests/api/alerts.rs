@@ -1,0 +1,433 @@
+//! Alerting end to end: a rule's condition becomes true, the alert fires,
+//! shows on every page and reaches real webhook receivers (Alertmanager and
+//! chat payloads), then resolves; operators acknowledge, silence and edit
+//! rules; with two dashboard instances only one evaluates and each
+//! transition is delivered once.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path as AxumPath, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use server::alerts::runner::WebhookTarget;
+use server::alerts::webhook::WebhookFormat;
+use server::configuration::Settings;
+use server::secret::SecretUrl;
+
+use crate::helpers::{TestApp, assert_redirect, eventually, notice_cookie};
+use crate::postgres::Schema;
+
+/// An HTTP receiver on port 0 that records what is posted to it; posts to
+/// `/fail/…` answer 500.
+#[derive(Clone, Default)]
+struct Receiver {
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+    url: String,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let receiver = Receiver {
+            received: Arc::default(),
+            url,
+        };
+        let app = axum::Router::new()
+            .route(
+                "/{*path}",
+                axum::routing::post(
+                    |State(r): State<Receiver>,
+                     AxumPath(path): AxumPath<String>,
+                     body: axum::Json<Value>| async move {
+                        r.received.lock().unwrap().push((path.clone(), body.0));
+                        if path.starts_with("fail") {
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            StatusCode::OK
+                        }
+                    },
+                ),
+            )
+            .with_state(receiver.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        receiver
+    }
+
+    fn target(&self, path: &str, format: WebhookFormat) -> WebhookTarget {
+        WebhookTarget {
+            url: SecretUrl::new(format!("{}/{path}", self.url)),
+            format,
+        }
+    }
+
+    /// Bodies posted to `path`.
+    fn bodies(&self, path: &str) -> Vec<Value> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+/// Fast evaluation and the given receivers.
+fn alerting(receivers: Vec<WebhookTarget>) -> impl FnOnce(&mut Settings) {
+    move |s: &mut Settings| {
+        s.alerts.interval = Duration::from_millis(200);
+        s.alerts.webhooks = receivers;
+        s.alerts.external_url = "https://switchyard.example".into();
+    }
+}
+
+/// A failure-rate rule on one queue that fires at once. The queue is
+/// created first and the hub has seen it: throughput counts what finishes
+/// after a queue's first sample (earlier totals have no time to go with).
+async fn failure_rule(app: &TestApp, queue: &str) {
+    app.complete_jobs(queue, 1).await;
+    eventually("the hub to see the queue", async || {
+        app.app
+            .state
+            .hub
+            .current()
+            .row(queue)
+            .map(|_| ())
+            .ok_or("not yet".to_owned())
+    })
+    .await;
+    let saved = app
+        .post_json(
+            "/api/alerts/rules",
+            &json!({
+                "name": "q-failures",
+                "kind": "failure_rate",
+                "target": queue,
+                "threshold": 20,
+                "windowSecs": 300,
+                "forSecs": 0,
+                "severity": "critical",
+            }),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+}
+
+/// The rule's alert in `/api/alerts`, once it has `status`.
+async fn alert_with_status(app: &TestApp, status: &str) -> Value {
+    eventually(&format!("the alert to be {status}"), async || {
+        let body = app.get("/api/alerts").await.json();
+        body["active"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["rule"] == "q-failures").cloned())
+            .filter(|a| a["status"] == status)
+            .ok_or_else(|| body["active"].to_string())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_failure_rate_alert_fires_reaches_the_webhooks_and_resolves() {
+    let hooks = Receiver::start().await;
+    let app = TestApp::spawn_with(alerting(vec![
+        hooks.target("am", WebhookFormat::Alertmanager),
+        hooks.target("chat", WebhookFormat::Chat),
+    ]))
+    .await;
+    failure_rule(&app, "billing").await;
+    app.make_failed("billing", 3).await;
+
+    let firing = alert_with_status(&app, "firing").await;
+    assert_eq!(firing["queue"], "billing");
+    assert_eq!(firing["severity"], "critical");
+    assert_eq!(firing["value"], 100.0);
+    let fingerprint = firing["fingerprint"].as_str().unwrap().to_owned();
+
+    // Both receivers get the firing message, in their formats.
+    let am = eventually("the Alertmanager message", async || {
+        hooks.bodies("am").first().cloned().ok_or("none".to_owned())
+    })
+    .await;
+    assert_eq!(am["version"], "4");
+    assert_eq!(am["status"], "firing");
+    assert_eq!(am["externalURL"], "https://switchyard.example");
+    let alert = &am["alerts"][0];
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(alert["labels"]["alertname"], "q-failures");
+    assert_eq!(alert["labels"]["queue"], "billing");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["fingerprint"], fingerprint.as_str());
+    assert_eq!(alert["endsAt"], "0001-01-01T00:00:00Z");
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("billing")
+    );
+    let chat = eventually("the chat message", async || {
+        hooks
+            .bodies("chat")
+            .first()
+            .cloned()
+            .ok_or("none".to_owned())
+    })
+    .await;
+    assert!(
+        chat["text"].as_str().unwrap().starts_with("[FIRING]"),
+        "{chat}"
+    );
+
+    // Every page shows the banner; the Alerts page lists it as firing.
+    let overview = app.get("/").await.body;
+    assert!(overview.contains(&format!(r#"data-fingerprint="{fingerprint}""#)));
+    let page = app.get("/alerts").await.body;
+    assert!(page.contains(r#"data-status="firing""#), "{page}");
+
+    // Successes dilute the rate below 20%: it resolves, and receivers hear.
+    app.complete_jobs("billing", 40).await;
+    eventually("the alert to resolve", async || {
+        let body = app.get("/api/alerts/history").await.json();
+        body["alerts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["rule"] == "q-failures").cloned())
+            .ok_or_else(|| body.to_string())
+    })
+    .await;
+    let resolved = eventually("the resolved message", async || {
+        hooks
+            .bodies("am")
+            .into_iter()
+            .find(|b| b["status"] == "resolved")
+            .ok_or("none".to_owned())
+    })
+    .await;
+    assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    // Each transition was told once per receiver, however many ticks ran.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(hooks.bodies("am").len(), 2);
+    assert_eq!(hooks.bodies("chat").len(), 2);
+    let overview = app.get("/").await.body;
+    assert!(!overview.contains(&format!(r#"data-fingerprint="{fingerprint}""#)));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_receiver_is_retried_and_shown() {
+    let hooks = Receiver::start().await;
+    let app = TestApp::spawn_with(alerting(vec![
+        hooks.target("fail/am", WebhookFormat::Alertmanager),
+    ]))
+    .await;
+    failure_rule(&app, "imports").await;
+    app.make_failed("imports", 2).await;
+    let delivery = eventually("a failed attempt", async || {
+        let body = app.get("/api/alerts").await.json();
+        body["deliveries"]
+            .as_array()
+            .and_then(|d| d.first().cloned())
+            .filter(|d| d["attempts"].as_i64() >= Some(1))
+            .ok_or_else(|| body.to_string())
+    })
+    .await;
+    assert_eq!(delivery["status"], "pending", "retried, not given up");
+    assert!(
+        delivery["lastError"].as_str().unwrap().contains("500"),
+        "{delivery}"
+    );
+    assert!(delivery["nextAttemptAt"].as_i64().is_some());
+    let page = app.get("/alerts").await.body;
+    assert!(page.contains(r#"data-test-id="delivery-error""#), "{page}");
+    // The second attempt comes after the backoff (1 s), not at every tick.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hooks.bodies("fail/am").len(), 1);
+    eventually("the retry", async || {
+        (hooks.bodies("fail/am").len() >= 2)
+            .then_some(())
+            .ok_or("one attempt".to_owned())
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn operators_acknowledge_silence_and_edit_rules_from_the_page() {
+    let app = TestApp::spawn_with(alerting(vec![])).await;
+    failure_rule(&app, "mail").await;
+    app.make_failed("mail", 1).await;
+    let firing = alert_with_status(&app, "firing").await;
+    let fp = firing["fingerprint"].as_str().unwrap().to_owned();
+
+    let done = app
+        .post_form(&format!("/alerts/{fp}/ack"), &[("back", "/alerts")])
+        .await;
+    assert_redirect(&done, "/alerts");
+    let page = app
+        .get_with_cookie("/alerts", &notice_cookie(&done))
+        .await
+        .body;
+    assert!(page.contains("Acknowledged"), "notice");
+    let body = app.get("/api/alerts").await.json();
+    let alert = body["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["fingerprint"] == fp.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(alert["acknowledgedBy"], "dashboard");
+
+    let done = app
+        .post_form(&format!("/alerts/{fp}/silence"), &[("for", "4h")])
+        .await;
+    assert_redirect(&done, "/alerts");
+    let until = app.get("/api/alerts").await.json()["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["fingerprint"] == fp.as_str())
+        .unwrap()["silencedUntil"]
+        .as_i64()
+        .expect("silenced");
+    assert!(until > coord::time::now_ms() + 3 * 3600 * 1000);
+    let bad = app
+        .post_form(&format!("/alerts/{fp}/silence"), &[("for", "forever")])
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("like 1h"), "{}", bad.body);
+    app.post_form(&format!("/alerts/{fp}/unsilence"), &[]).await;
+    let body = app.get("/api/alerts").await.json();
+    assert!(
+        body["active"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["silencedUntil"].is_null())
+    );
+    let gone = app.post_form("/alerts/0000000000000000/ack", &[]).await;
+    assert_redirect(&gone, "/alerts");
+    let page = app
+        .get_with_cookie("/alerts", &notice_cookie(&gone))
+        .await
+        .body;
+    assert!(page.contains("no longer pending or firing"));
+
+    // Rules: create, refuse a duplicate and bad input with the reason,
+    // edit, delete.
+    let fields = [
+        ("name", "big-backlog"),
+        ("kind", "queue_backlog"),
+        ("target", "mail"),
+        ("threshold", "5000"),
+        ("window_secs", "300"),
+        ("for_secs", "600"),
+        ("severity", "warning"),
+        ("enabled", "on"),
+    ];
+    assert_redirect(&app.post_form("/alerts/rules", &fields).await, "/alerts");
+    let dup = app.post_form("/alerts/rules", &fields).await;
+    assert_eq!(dup.status, 409);
+    let mut bad = fields.to_vec();
+    bad[3] = ("threshold", "lots");
+    let bad = app
+        .post_form(
+            "/alerts/rules",
+            &[&bad[..1], &[("name", "other")], &bad[1..]].concat(),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("threshold"), "{}", bad.body);
+    let bad_kind = app
+        .post_form("/alerts/rules", &[("name", "x"), ("kind", "vibes")])
+        .await;
+    assert_eq!(bad_kind.status, 400);
+    assert!(bad_kind.body.contains("queue_backlog"), "lists the kinds");
+
+    let saved = app
+        .post_form(
+            "/alerts/rules/big-backlog",
+            &[("target", "*"), ("threshold", "10"), ("for_secs", "0")],
+        )
+        .await;
+    assert_redirect(&saved, "/alerts");
+    let rules = app.get("/api/alerts").await.json()["rules"].clone();
+    let rule = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "big-backlog")
+        .unwrap()
+        .clone();
+    assert_eq!(rule["threshold"], 10.0);
+    assert_eq!(rule["target"], "*");
+    assert_eq!(rule["enabled"], false, "an unticked box disables");
+    assert_eq!(rule["kind"], "queue_backlog", "the kind stays");
+    assert_eq!(
+        app.post_form("/alerts/rules/nope", &[("threshold", "1")])
+            .await
+            .status,
+        404
+    );
+    assert_redirect(
+        &app.post_form("/alerts/rules/big-backlog/delete", &[]).await,
+        "/alerts",
+    );
+    assert_eq!(
+        app.post_form("/alerts/rules/big-backlog/delete", &[])
+            .await
+            .status,
+        404
+    );
+    // The shipped defaults are there.
+    let rules = app.get("/api/alerts").await.json()["rules"].clone();
+    for name in ["failure-rate", "queue-backlog", "backend-unreachable"] {
+        assert!(
+            rules.as_array().unwrap().iter().any(|r| r["name"] == name),
+            "{name}"
+        );
+    }
+    app.stop().await;
+}
+
+/// Two dashboard instances on one Redis and one PostgreSQL schema: one
+/// holds the lease and evaluates, both show the same alerts, and each
+/// transition reaches the receiver once.
+#[tokio::test]
+async fn two_instances_evaluate_once_and_notify_once() {
+    let hooks = Receiver::start().await;
+    let schema = Schema::create().await;
+    let url = schema.url();
+    let target = hooks.target("am", WebhookFormat::Alertmanager);
+    let settings = |s: &mut Settings| {
+        s.database_url = url.clone();
+        alerting(vec![target.clone()])(s);
+    };
+    let a = TestApp::spawn_redis_with(crate::helpers::REDIS_URL, None, settings).await;
+    let prefix = a.app.state.settings.redis_prefix.clone();
+    let b = TestApp::spawn_redis_with(crate::helpers::REDIS_URL, Some(&prefix), settings).await;
+    failure_rule(&a, "shared").await;
+    a.make_failed("shared", 2).await;
+    alert_with_status(&b, "firing").await;
+    let evaluator_a = a.get("/api/alerts").await.json()["evaluator"].clone();
+    let evaluator_b = b.get("/api/alerts").await.json()["evaluator"].clone();
+    assert!(evaluator_a.is_string());
+    assert_eq!(evaluator_a, evaluator_b);
+    eventually("the firing message", async || {
+        (!hooks.bodies("am").is_empty())
+            .then_some(())
+            .ok_or("none".to_owned())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        hooks.bodies("am").len(),
+        1,
+        "told once, not once per instance"
+    );
+    b.stop().await;
+    a.stop().await;
+    schema.drop().await;
+}
