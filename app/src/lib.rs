@@ -25,17 +25,17 @@ use components::{
     ActiveAlertsRegion, AlertBannerRegion, BlockedKeysRegion, ChannelsRegion, ConfigTable,
     DeliveriesRegion, HealthRegion, HistoryRegion, InstancesRegion, JobDetail, JobsRegion,
     LimiterStatusRegion, NewRuleForm, Notice, PoliciesRegion, ProgressRegion, QueueHeader,
-    QueuesRegion, RequestsChartRegion, RulesEditor, SearchForm, Section, Shell, ThroughputRegion,
-    TopKeysRegion, TotalsRegion,
+    QueuesRegion, RangeSelector, RequestsChartRegion, RulesEditor, SearchForm, Section, Shell,
+    ThroughputRegion, TopKeysRegion, TotalsRegion,
 };
 pub use fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm, MessageRow};
 pub use ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
 };
 pub use vm::{
-    AttemptVm, BulkProgressVm, ConfigEntry, ConfigVm, HealthVm, JobFilterVm, JobPageVm, JobRow,
-    MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES, StateCounts,
-    ThroughputVm, encode_query, format_age, format_count, format_timestamp,
+    AttemptVm, BulkProgressVm, ChartRange, ConfigEntry, ConfigVm, HealthVm, JobFilterVm, JobPageVm,
+    JobRow, MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES,
+    StateCounts, ThroughputVm, encode_query, format_age, format_count, format_timestamp,
 };
 
 /// The page script: opens the page's event stream and swaps the regions it
@@ -86,15 +86,26 @@ pub const ALERTS_EVENTS: &str = "/events/alerts";
 /// cannot know one page's own `back`.
 const RATELIMITS_PAGE: &str = "/ratelimits";
 
+/// The overview's stream for a chart range: the page's own `?range=`, so
+/// the stream knows whether the throughput region is the live hour (kept
+/// current) or a span read from history (left as rendered).
+pub fn overview_events(range: ChartRange) -> String {
+    match range {
+        ChartRange::Hour => OVERVIEW_EVENTS.to_string(),
+        other => format!("{OVERVIEW_EVENTS}?range={}", other.as_str()),
+    }
+}
+
 /// The overview served at `/`: backend health, totals across queues, the
-/// alerts slot and per-queue throughput charts.
+/// alerts slot and per-queue throughput charts over the range picked.
 pub fn render_overview_page(vm: &OverviewVm, banner: &AlertBannerVm) -> String {
     let vm = vm.clone();
+    let heading = format!("Throughput, {}", vm.range.title());
     document(view! {
         <Shell
             title="Switchyard".to_string()
             section=Section::Overview
-            live=OVERVIEW_EVENTS.to_string()
+            live=overview_events(vm.range)
             reload=true
             banner=banner.clone()
         >
@@ -110,8 +121,11 @@ pub fn render_overview_page(vm: &OverviewVm, banner: &AlertBannerVm) -> String {
                         "."
                     </p>
                 </section>
-                <h2>"Throughput, last hour"</h2>
-                <ThroughputRegion charts=vm.charts.clone() />
+                <div class="charts-head">
+                    <h2 data-test-id="throughput-heading">{heading}</h2>
+                    <RangeSelector current=vm.range />
+                </div>
+                <ThroughputRegion charts=vm.charts.clone() range=vm.range />
                 <p>
                     <a href="/queues">"All queues →"</a>
                 </p>
@@ -120,19 +134,24 @@ pub fn render_overview_page(vm: &OverviewVm, banner: &AlertBannerVm) -> String {
     })
 }
 
-/// The live regions of the overview.
+/// The live regions of the overview. The throughput charts are one of
+/// them only for the last hour: longer ranges come from history read when
+/// the page is rendered, and a live hour must never replace them.
 pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
-    vec![
+    let mut fragments = vec![
         fragment(
             "health",
             view! { <HealthRegion health=vm.health.clone() /> },
         ),
         fragment("totals", view! { <TotalsRegion vm=vm.clone() /> }),
-        fragment(
+    ];
+    if vm.range == ChartRange::Hour {
+        fragments.push(fragment(
             "throughput",
             view! { <ThroughputRegion charts=vm.charts.clone() /> },
-        ),
-    ]
+        ));
+    }
+    fragments
 }
 
 /// The queues page (`/queues`): one row per queue.
@@ -714,6 +733,7 @@ mod tests {
                     })
                     .collect(),
             }],
+            range: ChartRange::Hour,
         };
         let html = render_overview_page(&vm, &NO_ALERTS);
         assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
@@ -753,6 +773,198 @@ mod tests {
         );
         for f in overview_fragments(&vm) {
             assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    /// The start tag of the element with `data-test-id="<id>"`.
+    fn tag_with_test_id<'a>(html: &'a str, id: &str) -> &'a str {
+        let marker = format!(r#"data-test-id="{id}""#);
+        let at = html
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {id} in {html}"));
+        let open = html[..at].rfind('<').expect("tag start");
+        let close = at + html[at..].find('>').expect("tag end");
+        &html[open..=close]
+    }
+
+    /// An overview over `range` charting one queue with `points`.
+    fn range_overview(range: ChartRange, queue: &str, points: Vec<MinutePoint>) -> OverviewVm {
+        OverviewVm {
+            health: health(true),
+            queue_count: 1,
+            charts: vec![ThroughputVm {
+                queue: queue.into(),
+                points,
+            }],
+            range,
+            ..OverviewVm::default()
+        }
+    }
+
+    #[test]
+    fn the_range_selector_links_every_range_and_marks_the_current_one() {
+        for current in ChartRange::ALL {
+            let html = render_overview_page(&range_overview(current, "emails", vec![]), &NO_ALERTS);
+            for range in ChartRange::ALL {
+                let tag = tag_with_test_id(&html, &format!("range-{}", range.as_str()));
+                assert!(tag.starts_with("<a "), "{tag}");
+                assert!(
+                    tag.contains(&format!(r#"href="/?range={}""#, range.as_str())),
+                    "{tag}"
+                );
+                assert_eq!(
+                    tag.contains(r#"aria-current="page""#),
+                    range == current,
+                    "{tag}"
+                );
+            }
+            assert_eq!(
+                html.matches(r#"aria-current="page""#).count(),
+                2,
+                "nav + range"
+            );
+            assert!(
+                html.contains(&format!("Throughput, {}", current.title())),
+                "{html}"
+            );
+        }
+    }
+
+    #[test]
+    fn longer_ranges_stream_without_the_charts() {
+        let hour = range_overview(ChartRange::Hour, "emails", vec![]);
+        let html = render_overview_page(&hour, &NO_ALERTS);
+        assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
+        assert!(
+            overview_fragments(&hour)
+                .iter()
+                .any(|f| f.id == "throughput")
+        );
+        for range in [ChartRange::Day, ChartRange::Week] {
+            let vm = range_overview(range, "emails", vec![]);
+            let html = render_overview_page(&vm, &NO_ALERTS);
+            assert!(
+                html.contains(&format!(
+                    r#"data-live="/events/overview?range={}""#,
+                    range.as_str()
+                )),
+                "{html}"
+            );
+            let fragments = overview_fragments(&vm);
+            assert_eq!(
+                fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+                ["health", "totals"]
+            );
+            for f in &fragments {
+                assert!(html.contains(&f.html), "page lacks region {}", f.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_day_chart_has_a_bar_per_five_minutes_labelled_with_times() {
+        // 2026-11-22 10:35 to 2026-11-23 10:30 UTC.
+        let last = 1_795_429_800_000;
+        let first = last - 287 * 300_000;
+        let points: Vec<MinutePoint> = (0..288)
+            .map(|i| MinutePoint {
+                minute_ms: first + i * 300_000,
+                completed: if i == 287 { 40 } else { 1 },
+                failed: u64::from(i == 0) * 3,
+            })
+            .collect();
+        let html = render_overview_page(
+            &range_overview(ChartRange::Day, "emails", points),
+            &NO_ALERTS,
+        );
+        let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
+        assert_eq!(chart.matches("<g>").count(), 288, "{chart}");
+        assert_eq!(chart.matches("<rect").count(), 576);
+        assert!(chart.contains(r#"viewBox="0 0 1440 60""#), "{chart}");
+        assert!(
+            chart.contains("<title>Sun 22 Nov 10:35–10:40: 1 completed, 3 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("<title>Mon 23 Nov 10:30–10:35: 40 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(r#"<div class="axis"><span>10:35</span><span>10:30</span></div>"#),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("327 completed · 3 failed · peak 40/5 min"),
+            "{chart}"
+        );
+        assert!(chart.contains("in the last 24 hours"), "{chart}");
+    }
+
+    #[test]
+    fn a_week_chart_has_a_bar_per_hour_labelled_with_days() {
+        // 2026-11-16 11:00 to 2026-11-23 10:00 UTC.
+        let last = 1_795_428_000_000;
+        let first = last - 167 * 3_600_000;
+        let points: Vec<MinutePoint> = (0..168)
+            .map(|i| MinutePoint {
+                minute_ms: first + i * 3_600_000,
+                completed: 1_000,
+                failed: 0,
+            })
+            .collect();
+        let html = render_overview_page(
+            &range_overview(ChartRange::Week, "emails", points),
+            &NO_ALERTS,
+        );
+        let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
+        assert_eq!(chart.matches("<g>").count(), 168, "{chart}");
+        assert!(
+            chart.contains("<title>Mon 16 Nov 11:00–12:00: 1,000 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("<title>Mon 23 Nov 10:00–11:00: 1,000 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(
+                r#"<div class="axis"><span>Mon 16 Nov</span><span>Mon 23 Nov</span></div>"#
+            ),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("168,000 completed · 0 failed · peak 1,000/h"),
+            "{chart}"
+        );
+    }
+
+    #[test]
+    fn range_charts_escape_queue_names() {
+        let evil = r#"<img src=x onerror="alert(1)">&"#;
+        for range in ChartRange::ALL {
+            let points = vec![MinutePoint {
+                minute_ms: 0,
+                completed: 1,
+                failed: 0,
+            }];
+            let html = render_overview_page(&range_overview(range, evil, points), &NO_ALERTS);
+            // No element from the name; in attributes its quotes are
+            // escaped too, so it cannot end one.
+            assert!(!html.contains("<img"), "{html}");
+            assert!(
+                html.contains(
+                    r#"data-test-id="chart-&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;""#
+                ),
+                "{html}"
+            );
+            assert!(
+                html.contains(r#">&lt;img src=x onerror="alert(1)"&gt;&amp;</a>"#),
+                "{html}"
+            );
+            assert!(
+                html.contains(r#"aria-label="&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;: 1 completed"#),
+                "{html}"
+            );
         }
     }
 

@@ -142,13 +142,135 @@ pub struct MinutePoint {
     pub failed: u64,
 }
 
-/// One queue's throughput over the last hour, oldest minute first.
+/// One queue's throughput over the overview's [`ChartRange`], oldest
+/// first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ThroughputVm {
     /// The queue.
     pub queue: String,
-    /// One point per minute; minutes before sampling began are absent.
+    /// One point per bucket of the range (a minute for the last hour),
+    /// `minute_ms` being the bucket's start; buckets without data are
+    /// zeros, so bars line up with the axis.
     pub points: Vec<MinutePoint>,
+}
+
+/// How far back the overview's throughput charts reach (`?range=`): the
+/// last hour is live from the hub's memory; longer spans come from the
+/// SQL history in wider buckets, so every chart keeps a few hundred bars.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ChartRange {
+    /// Last 60 minutes, a bar per minute.
+    #[default]
+    Hour,
+    /// Last 24 hours, a bar per 5 minutes.
+    Day,
+    /// Last 7 days, a bar per hour.
+    Week,
+}
+
+const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+impl ChartRange {
+    /// Every range, in the order the selector offers them.
+    pub const ALL: [ChartRange; 3] = [ChartRange::Hour, ChartRange::Day, ChartRange::Week];
+
+    /// Its `?range=` value: the history API's names, so one vocabulary
+    /// serves the page links and the JSON endpoint.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChartRange::Hour => "1h",
+            ChartRange::Day => "24h",
+            ChartRange::Week => "7d",
+        }
+    }
+
+    /// What the charts cover in words (`last 24 hours`), for the heading
+    /// and screen readers, which cannot see the bars' span.
+    pub fn title(self) -> &'static str {
+        match self {
+            ChartRange::Hour => "last hour",
+            ChartRange::Day => "last 24 hours",
+            ChartRange::Week => "last 7 days",
+        }
+    }
+
+    /// The selector's label, short so the three links fit beside the
+    /// heading.
+    pub fn short_label(self) -> &'static str {
+        match self {
+            ChartRange::Hour => "1 h",
+            ChartRange::Day => "24 h",
+            ChartRange::Week => "7 d",
+        }
+    }
+
+    /// Width of one bar in milliseconds, so a tooltip can say where its
+    /// bucket ends.
+    pub fn bucket_ms(self) -> i64 {
+        match self {
+            ChartRange::Hour => 60_000,
+            ChartRange::Day => 5 * 60_000,
+            ChartRange::Week => 3_600_000,
+        }
+    }
+
+    /// Bars per chart: the span in whole buckets, so every bar covers the
+    /// same time.
+    pub fn buckets(self) -> usize {
+        match self {
+            ChartRange::Hour => 60,
+            ChartRange::Day => 288,
+            ChartRange::Week => 168,
+        }
+    }
+
+    /// The unit a peak is quoted in (`peak 12/5 min`): a peak per hour and
+    /// one per minute are not comparable figures.
+    pub fn per(self) -> &'static str {
+        match self {
+            ChartRange::Hour => "/min",
+            ChartRange::Day => "/5 min",
+            ChartRange::Week => "/h",
+        }
+    }
+
+    /// The label under a chart's first or last bar: a time of day while
+    /// the chart spans a day at most, the day itself beyond.
+    pub fn axis_label(self, bucket_ms: i64) -> String {
+        match self {
+            ChartRange::Hour | ChartRange::Day => format_clock(bucket_ms),
+            ChartRange::Week => format_day(bucket_ms),
+        }
+    }
+
+    /// A bar's tooltip heading: the minute for the last hour, the bucket's
+    /// day and span (`Mon 23 Nov 14:05–14:10`) for wider buckets, whose
+    /// start alone would not say what the bar covers.
+    pub fn bucket_label(self, bucket_ms: i64) -> String {
+        match self {
+            ChartRange::Hour => format_clock(bucket_ms),
+            ChartRange::Day | ChartRange::Week => format!(
+                "{} {}–{}",
+                format_day(bucket_ms),
+                format_clock(bucket_ms),
+                format_clock(bucket_ms + self.bucket_ms())
+            ),
+        }
+    }
+}
+
+/// The UTC day of a timestamp with its weekday (`Mon 23 Nov`), for charts
+/// spanning several days.
+pub fn format_day(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let (_, m, d) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = WEEKDAYS[(days + 4).rem_euclid(7) as usize];
+    let month = MONTHS[(m as usize).saturating_sub(1) % 12];
+    format!("{weekday} {d} {month}")
 }
 
 /// Everything the overview (`/`) shows.
@@ -164,6 +286,8 @@ pub struct OverviewVm {
     pub warnings: Vec<String>,
     /// Per-queue throughput charts, in queue order.
     pub charts: Vec<ThroughputVm>,
+    /// What the charts cover (one bar per bucket of it).
+    pub range: ChartRange,
 }
 
 /// Everything the queues page (`/queues`) shows.
@@ -529,6 +653,32 @@ mod tests {
             "2024-02-29 12:00:00 UTC"
         );
         assert_eq!(format_clock(1_795_430_045_000), "10:34");
+    }
+
+    #[test]
+    fn chart_ranges_label_their_buckets() {
+        // 2026-11-23 10:34 UTC, a Monday.
+        let at = 1_795_430_040_000;
+        assert_eq!(format_day(at), "Mon 23 Nov");
+        assert_eq!(format_day(0), "Thu 1 Jan");
+        assert_eq!(ChartRange::Hour.axis_label(at), "10:34");
+        assert_eq!(ChartRange::Day.axis_label(at), "10:34");
+        assert_eq!(ChartRange::Week.axis_label(at), "Mon 23 Nov");
+        assert_eq!(ChartRange::Hour.bucket_label(at), "10:34");
+        assert_eq!(
+            ChartRange::Day.bucket_label(at - 4 * 60_000),
+            "Mon 23 Nov 10:30–10:35"
+        );
+        assert_eq!(
+            ChartRange::Week.bucket_label(at - 34 * 60_000),
+            "Mon 23 Nov 10:00–11:00"
+        );
+        let names: Vec<&str> = ChartRange::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names, ["1h", "24h", "7d"]);
+        for r in ChartRange::ALL {
+            assert_eq!(r.buckets() as i64 * r.bucket_ms() % 3_600_000, 0);
+        }
+        assert_eq!(ChartRange::default(), ChartRange::Hour);
     }
 
     #[test]

@@ -157,12 +157,13 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         first_started_at_ms = %first,
         "connected"
     );
-    let hub = Hub::start(
+    let hub = Hub::start_with_history(
         queues.clone(),
         Thresholds {
             busy_active: settings.busy_active,
             warning_failure_rate: settings.warning_failure_rate,
         },
+        last_hour(&db).await,
     );
     let redis = settings
         .redis_url
@@ -204,6 +205,27 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         ratelimits,
         alerts,
     })
+}
+
+/// The last hour's throughput from the history for the hub; on error or
+/// timeout the hour starts empty (as it did before there was a history),
+/// which is no reason to refuse to start.
+async fn last_hour(db: &Database) -> crate::live::Backfill {
+    let read = crate::metrics::charts::last_hour(db, now_ms());
+    match tokio::time::timeout(crate::metrics::BACKFILL_TIMEOUT, read).await {
+        Ok(Ok(history)) => history,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "cannot read the last hour's throughput history");
+            crate::live::Backfill::new()
+        }
+        Err(_) => {
+            tracing::warn!(
+                "the last hour's throughput history was not read within {:?}",
+                crate::metrics::BACKFILL_TIMEOUT
+            );
+            crate::live::Backfill::new()
+        }
+    }
 }
 
 /// Connections the kernel queues before the server accepts them. Every

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::vm::{format_clock, format_count};
+use crate::vm::{ChartRange, format_count};
 
 /// Width of one minute's bar in the chart's coordinate space.
 const BAR: usize = 5;
@@ -41,9 +41,10 @@ pub fn stacked_peak(series: &[Series]) -> u64 {
 }
 
 /// A `<figure>` with `caption` (the caller's `<figcaption>`), a bar per
-/// minute stacking `series` from the baseline up, and the first and last
-/// minute under it. Each bar's tooltip names every series' value, and
-/// `label` says what the chart shows to screen readers.
+/// minute (or per bucket of `range`) stacking `series` from the baseline
+/// up, and the first and last bucket under it. Each bar's tooltip names
+/// its bucket and every series' value, and `label` says what the chart
+/// shows to screen readers.
 ///
 /// The first series sits on the baseline: heights round up, so any
 /// non-zero value of it stays visible however tall the other series are.
@@ -54,8 +55,12 @@ pub fn BarChart(
     class: &'static str,
     /// The figure's `data-test-id`.
     test_id: String,
-    /// Start of each minute (ms since the epoch), oldest first.
+    /// Start of each minute or bucket (ms since the epoch), oldest first.
     minutes: Vec<i64>,
+    /// How wide a bar is, for its tooltip and the axis labels; charts
+    /// of the last hour (the default) are per minute.
+    #[prop(optional)]
+    range: ChartRange,
     /// The stacked series, bottom first.
     series: Vec<Series>,
     /// The chart in words, for screen readers.
@@ -66,8 +71,8 @@ pub fn BarChart(
     let width = minutes.len().max(1) * BAR;
     let peak = stacked_peak(&series);
     let scale = |n: u64| -> u64 { (n * HEIGHT).div_ceil(peak).min(HEIGHT) };
-    let first = minutes.first().map(|&m| format_clock(m));
-    let last = minutes.last().map(|&m| format_clock(m));
+    let first = minutes.first().map(|&m| range.axis_label(m));
+    let last = minutes.last().map(|&m| range.axis_label(m));
     let bars = minutes
         .iter()
         .enumerate()
@@ -79,7 +84,7 @@ pub fn BarChart(
                 .map(|s| format!("{} {}", format_count(s.at(i)), s.noun))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let tip = format!("{}: {values}", format_clock(minute));
+            let tip = format!("{}: {values}", range.bucket_label(minute));
             // Round each stack's running total, not each piece, so a bar
             // never exceeds the chart.
             let mut below = 0;

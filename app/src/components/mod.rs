@@ -28,7 +28,7 @@ pub use config::ConfigTable;
 pub use instances::InstancesRegion;
 pub use job::JobDetail;
 pub use jobs::{JobsRegion, ProgressRegion, QueueHeader, SearchForm};
-pub use overview::{ThroughputRegion, TotalsRegion};
+pub use overview::{RangeSelector, ThroughputRegion, TotalsRegion};
 pub use queues::QueuesRegion;
 pub use ratelimits::{
     BlockedKeysRegion, LimiterStatusRegion, PoliciesRegion, RequestsChartRegion, TopKeysRegion,

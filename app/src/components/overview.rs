@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::chart::{BarChart, Series, stacked_peak};
-use crate::vm::{OverviewVm, STATES, ThroughputVm, format_count};
+use crate::vm::{ChartRange, OverviewVm, STATES, ThroughputVm, format_count};
 
 /// Jobs per state over all queues, and the queues worth a look.
 #[component]
@@ -64,17 +64,50 @@ pub fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
     }
 }
 
-/// One small chart per queue: completed (green) and failed (red) jobs per
-/// minute over the last hour.
+/// Links to the chart ranges, plain links so they work without the page
+/// script; the range shown is marked for assistive technology as well as
+/// by its look.
 #[component]
-pub fn ThroughputRegion(charts: Vec<ThroughputVm>) -> impl IntoView {
+pub fn RangeSelector(current: ChartRange) -> impl IntoView {
+    view! {
+        <nav class="ranges" aria-label="Chart range" data-test-id="range-selector">
+            {ChartRange::ALL
+                .into_iter()
+                .map(|range| {
+                    let is_current = range == current;
+                    view! {
+                        <a
+                            href=format!("/?range={}", range.as_str())
+                            class=if is_current { "current" } else { "" }
+                            aria-current=is_current.then_some("page")
+                            data-test-id=format!("range-{}", range.as_str())
+                            title=format!("Throughput over the {}", range.title())
+                        >
+                            {range.short_label()}
+                        </a>
+                    }
+                })
+                .collect_view()}
+        </nav>
+    }
+}
+
+/// One small chart per queue: completed (green) and failed (red) jobs per
+/// minute over the last hour, or per bucket of a longer `range`.
+#[component]
+pub fn ThroughputRegion(
+    charts: Vec<ThroughputVm>,
+    /// The span the charts cover.
+    #[prop(optional)]
+    range: ChartRange,
+) -> impl IntoView {
     let body = if charts.is_empty() {
         view! { <p class="empty">"No throughput yet: charts appear once jobs finish."</p> }
             .into_any()
     } else {
         charts
             .into_iter()
-            .map(|chart| view! { <Chart chart /> })
+            .map(|chart| view! { <Chart chart range /> })
             .collect_view()
             .into_any()
     };
@@ -86,7 +119,7 @@ pub fn ThroughputRegion(charts: Vec<ThroughputVm>) -> impl IntoView {
 }
 
 #[component]
-fn Chart(chart: ThroughputVm) -> impl IntoView {
+fn Chart(chart: ThroughputVm, range: ChartRange) -> impl IntoView {
     let minutes = chart.points.iter().map(|p| p.minute_ms).collect();
     let series = vec![
         Series {
@@ -104,10 +137,11 @@ fn Chart(chart: ThroughputVm) -> impl IntoView {
     let completed: u64 = series[0].values.iter().sum();
     let failed: u64 = series[1].values.iter().sum();
     let label = format!(
-        "{}: {} completed and {} failed in the last hour",
+        "{}: {} completed and {} failed in the {}",
         chart.queue,
         format_count(completed),
-        format_count(failed)
+        format_count(failed),
+        range.title()
     );
     let href = format!("/queues/{}", chart.queue);
     view! {
@@ -115,6 +149,7 @@ fn Chart(chart: ThroughputVm) -> impl IntoView {
             class="chart"
             test_id=format!("chart-{}", chart.queue)
             minutes
+            range
             series
             label
         >
@@ -122,10 +157,11 @@ fn Chart(chart: ThroughputVm) -> impl IntoView {
                 <a href=href>{chart.queue.clone()}</a>
                 <span class="muted">
                     {format!(
-                        " {} completed · {} failed · peak {}/min",
+                        " {} completed · {} failed · peak {}{}",
                         format_count(completed),
                         format_count(failed),
-                        peak,
+                        format_count(peak),
+                        range.per(),
                     )}
                 </span>
             </figcaption>

@@ -13,9 +13,10 @@ use super::model::{ANY_SUBJECT, Rule, RuleKind, Severity};
 const MAX_NAME: usize = 64;
 /// Longest target (queue, instance, policy or channel name).
 const MAX_TARGET: usize = 200;
-/// Longest window a failure rate can use: the queue charts keep minutes for
-/// about that long at most, so a longer window would silently be shorter.
-const MAX_RATE_WINDOW: u64 = 86_400;
+/// Longest window a failure rate can use: the live hub keeps per-minute
+/// throughput for the last hour, so a longer window would silently be
+/// shorter.
+const MAX_RATE_WINDOW: u64 = 3_600;
 /// Longest window any rule can carry (a week of channel silence).
 const MAX_WINDOW: u64 = 604_800;
 /// Longest `for`: beyond a day, an alert that never fires is more likely a
@@ -46,7 +47,7 @@ pub fn default_rules() -> Vec<Rule> {
         rule("job-latency", JobLatency, 600.0, 0, 120, Warning),
         // Stale already means three missed heartbeats: no need to wait more.
         rule("instance-stale", InstanceStale, 0.0, 0, 0, Warning),
-        rule("instance-drifted", InstanceDrifted, 0.0, 0, 120, Warning),
+        rule("instance-drifted", InstanceDrifted, 5.0, 0, 120, Warning),
         rule(
             "backend-unreachable",
             BackendUnreachable,
@@ -214,7 +215,7 @@ mod tests {
                 ("no-active-worker", NoActiveWorker, 0.0, 0, 120, Warning),
                 ("job-latency", JobLatency, 600.0, 0, 120, Warning),
                 ("instance-stale", InstanceStale, 0.0, 0, 0, Warning),
-                ("instance-drifted", InstanceDrifted, 0.0, 0, 120, Warning),
+                ("instance-drifted", InstanceDrifted, 5.0, 0, 120, Warning),
                 (
                     "backend-unreachable",
                     BackendUnreachable,
@@ -289,7 +290,7 @@ mod tests {
         use RuleKind::{ChannelSilent, FailureRate, QueueBacklog};
         assert!(reject(FailureRate, |r| r.window_secs = 59).contains("got 59 s"));
         assert!(reject(FailureRate, |r| r.window_secs = 90).contains("whole number of minutes"));
-        assert!(reject(FailureRate, |r| r.window_secs = 86_460).contains("got 86460 s"));
+        assert!(reject(FailureRate, |r| r.window_secs = 3_660).contains("got 3660 s"));
         assert!(reject(ChannelSilent, |r| r.window_secs = 30).contains("channel_silent window"));
         assert!(reject(ChannelSilent, |r| r.window_secs = 604_801).contains("got 604801 s"));
         assert_eq!(
@@ -298,7 +299,7 @@ mod tests {
         );
         for (kind, window) in [
             (FailureRate, 60),
-            (FailureRate, 86_400),
+            (FailureRate, 3_600),
             (ChannelSilent, 90),
             (ChannelSilent, 604_800),
             (QueueBacklog, 0),

@@ -284,9 +284,10 @@ fn readings(rule: &Rule, obs: &Observation, now: i64) -> Vec<Reading> {
                         &i.id,
                         lag as f64,
                         format!(
-                            "Instance {} is {} versions behind the database (threshold {})",
+                            "Instance {} is {} {} behind the database (threshold {})",
                             i.id,
                             count(lag),
+                            if lag == 1 { "version" } else { "versions" },
                             number(threshold)
                         ),
                     );

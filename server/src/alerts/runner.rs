@@ -92,6 +92,10 @@ struct Inner {
     interval: Duration,
     observing_since: i64,
     view: watch::Sender<Arc<AlertsView>>,
+    /// Reloads read and publish one at a time, so a reload that read
+    /// before an operator's action cannot publish after the action's own
+    /// reload and show the old state again.
+    reloading: tokio::sync::Mutex<()>,
     wake: Arc<Notify>,
 }
 
@@ -149,6 +153,7 @@ impl Alerting {
                 interval: settings.interval,
                 observing_since: now,
                 view,
+                reloading: tokio::sync::Mutex::new(()),
                 wake: Arc::new(Notify::new()),
             }),
         };
@@ -345,6 +350,7 @@ impl Alerting {
 
     async fn reload(&self, problem: Option<String>) {
         let inner = &self.inner;
+        let _one_at_a_time = inner.reloading.lock().await;
         let now = now_ms();
         let read = async {
             let active = inner.store.active().await?;

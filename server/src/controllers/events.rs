@@ -14,9 +14,19 @@ fn open(state: AppState, scope: Scope) -> Events {
     stream(state.hub.clone(), state.queues.clone(), scope)
 }
 
-/// `GET /events/overview`.
-pub async fn overview(State(state): State<AppState>) -> Events {
-    open(state, Scope::Overview)
+/// `GET /events/overview?range=`: the page's own range, so a day's or a
+/// week's charts are left as rendered; 400 for a bad range, like the page.
+pub async fn overview(
+    State(state): State<AppState>,
+    Query(query): Query<crate::controllers::pages::OverviewQuery>,
+) -> Result<Events, AppError> {
+    let range = query.parse()?;
+    Ok(open(
+        state,
+        Scope::Overview {
+            live_charts: range == crate::metrics::history::Range::Hour,
+        },
+    ))
 }
 
 /// `GET /events/channels`.

@@ -27,6 +27,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppErro
             ),
         )
     })?;
+    let started = std::time::Instant::now();
     state.db.ping().await.map_err(|err| {
         AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -43,5 +44,6 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppErro
         "latencyMs": health.latency.as_secs_f64() * 1000.0,
         "memoryBytes": health.memory_bytes,
         "database": state.db.kind(),
+        "databaseLatencyMs": started.elapsed().as_secs_f64() * 1000.0,
     })))
 }

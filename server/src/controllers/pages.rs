@@ -11,6 +11,9 @@ use crate::controllers::queues::summaries;
 use crate::error::{AppError, one_line};
 use crate::extract::{JobPath, Path, Query, QueuePath};
 use crate::flash::{self, Flash};
+use crate::metrics::CHART_READ_TIMEOUT;
+use crate::metrics::charts;
+use crate::metrics::history::Range;
 use crate::screens::{QueuePageParams, listing, queue_page, queue_row};
 use crate::startup::AppState;
 use crate::views::{config_page, job_page};
@@ -18,22 +21,69 @@ use crate::views::{config_page, job_page};
 /// The stylesheet, compiled into the binary so a deployment is one file.
 const STYLESHEET: &str = include_str!("../../../style/switchyard.css");
 
-/// `GET /`: backend health, totals, the alerts slot and throughput charts,
-/// from the hub's latest snapshot. Served with 503 (and the reason on the
-/// page) when the backend does not answer, so a monitor notices too.
-pub async fn overview(State(state): State<AppState>) -> Response {
+/// Raw `?range=` of the overview (and of its stream), kept as text so a
+/// bad value gets a reason of our own.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OverviewQuery {
+    range: Option<String>,
+}
+
+impl OverviewQuery {
+    /// The charts' range: the last hour when absent or empty, a 400 naming
+    /// the accepted values otherwise, so a mistyped link is never mistaken
+    /// for a quiet week.
+    pub fn parse(&self) -> Result<Range, AppError> {
+        match self.range.as_deref() {
+            None | Some("") => Ok(Range::Hour),
+            Some(text) => text.parse().map_err(AppError::bad_request),
+        }
+    }
+}
+
+/// `GET /?range=1h|24h|7d`: backend health, totals, the alerts slot and
+/// throughput charts. Health, totals and the last hour come from the hub's
+/// latest snapshot; a day or a week is read from the SQL history now (one
+/// statement per series for all queues). Served with 503 (and the reason
+/// on the page) when the backend does not answer, so a monitor notices too.
+pub async fn overview(
+    State(state): State<AppState>,
+    Query(query): Query<OverviewQuery>,
+) -> Result<Response, AppError> {
+    let range = query.parse()?;
     let snapshot = state.hub.ready().await;
-    let vm = snapshot.overview_vm();
+    let mut vm = snapshot.overview_vm();
+    if range != Range::Hour {
+        let queues: Vec<String> = snapshot.rows.iter().map(|r| r.name.clone()).collect();
+        let read = charts::throughput(&state.db, &queues, range, now_ms());
+        vm.charts = match tokio::time::timeout(CHART_READ_TIMEOUT, read).await {
+            Ok(Ok(charts)) => charts,
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, %range, "cannot read the throughput history");
+                return Err(AppError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot read the metrics history; see the server log",
+                ));
+            }
+            Err(_) => {
+                tracing::warn!(%range, "throughput history not read within {CHART_READ_TIMEOUT:?}");
+                return Err(AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the metrics history did not answer within {CHART_READ_TIMEOUT:?}"),
+                ));
+            }
+        };
+        vm.range = charts::chart_range(range);
+    }
     let status = if vm.health.backend_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
+    Ok((
         status,
         Html(app::render_overview_page(&vm, &banner(&state))),
     )
-        .into_response()
+        .into_response())
 }
 
 /// `GET /queues`: every queue with fresh counts (an action just redirected

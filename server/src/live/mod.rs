@@ -140,6 +140,7 @@ impl Snapshot {
                 .map(|r| r.name.clone())
                 .collect(),
             charts: self.charts.clone(),
+            range: app::ChartRange::Hour,
         }
     }
 
@@ -304,9 +305,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Per-minute throughput per queue read from the SQL history when the
+/// server starts ([`crate::metrics::charts::last_hour`]), so the overview's
+/// hour does not start empty after a restart.
+pub type Backfill = HashMap<String, Vec<app::MinutePoint>>;
+
 impl Hub {
     /// Starts the hub's task on the current runtime.
     pub fn start(queues: Queues, thresholds: Thresholds) -> Self {
+        Self::start_with_history(queues, thresholds, Backfill::new())
+    }
+
+    /// Starts the hub with the last hour's throughput from the history:
+    /// handed over once, before the first snapshot, so the first page
+    /// after a restart already shows it and no tick ever reads SQL.
+    pub fn start_with_history(queues: Queues, thresholds: Thresholds, history: Backfill) -> Self {
         let (snapshot, _) = watch::channel(Arc::new(Snapshot::default()));
         let (closed, _) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -328,7 +341,7 @@ impl Hub {
             ratelimits_vm: Mutex::new(None),
             alerts: OnceLock::new(),
         });
-        let task = tokio::spawn(run(inner.clone()));
+        let task = tokio::spawn(run(inner.clone(), history));
         Self {
             inner,
             _task: Arc::new(TaskGuard(task)),
@@ -542,10 +555,17 @@ impl Hub {
 
 /// The hub's loop: gathers changes from events and requests, and takes a
 /// snapshot when one is due. Aborted when the last hub handle is dropped.
-async fn run(hub: Arc<Inner>) {
+async fn run(hub: Arc<Inner>, history: Backfill) {
     let mut events = hub.queues.events();
     let mut closed = hub.closed.subscribe();
     let mut throughput = Throughput::default();
+    for (queue, points) in history {
+        // Names come from our own table; one that is not a queue name
+        // cannot be listed, so it could never be shown.
+        if let Ok(name) = QueueName::new(&queue) {
+            throughput.backfill(&name, points);
+        }
+    }
     let mut last = Instant::now() - HEARTBEAT;
     loop {
         let dirty = {

@@ -38,7 +38,12 @@ const CACHE_ENTRIES: usize = 1024;
 #[derive(Debug, Clone)]
 pub enum Scope {
     /// The overview's health, totals and charts.
-    Overview,
+    Overview {
+        /// Whether the page charts the live hour. A day or a week is read
+        /// from history when the page is rendered; sending the hub's hour
+        /// would replace it, so those streams leave the charts out.
+        live_charts: bool,
+    },
     /// The queues table.
     Queues,
     /// Channel traffic.
@@ -179,7 +184,15 @@ async fn render(
     cursor: &mut Cursor,
 ) -> Regions {
     match scope {
-        Scope::Overview => snapshot.overview_regions(),
+        Scope::Overview { live_charts: true } => snapshot.overview_regions(),
+        Scope::Overview { live_charts: false } => Arc::new(
+            snapshot
+                .overview_regions()
+                .iter()
+                .filter(|r| r.id != "throughput")
+                .cloned()
+                .collect(),
+        ),
         Scope::Queues => snapshot.queues_regions(),
         Scope::Channels => snapshot.channels_regions(),
         Scope::Instances => snapshot.instances_regions(),

@@ -4,9 +4,11 @@
 //! sampling them on every hub tick and attributing the difference to the
 //! current minute gives per-minute throughput and recent rates without
 //! counting jobs. The cost is one counter pair per queue per tick, whatever
-//! the queue's size. History is in memory and starts when the server does.
+//! the queue's size. Minutes are kept in memory; those from before the
+//! server started can be filled in from the SQL history
+//! ([`Throughput::backfill`]), so a restart does not empty the charts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use app::MinutePoint;
 use coord::queue::QueueName;
@@ -39,6 +41,9 @@ struct Sample {
 struct QueueSeries {
     minutes: VecDeque<MinutePoint>,
     window: VecDeque<Sample>,
+    /// Minutes read from the history (by `minute_ms`), shown where no
+    /// bucket was recorded here; dropped as they leave the chart.
+    backfill: BTreeMap<i64, MinutePoint>,
 }
 
 /// Per-queue throughput history, fed with counter samples.
@@ -74,11 +79,33 @@ impl Throughput {
             point.completed += dc;
             point.failed += df;
         }
+        let oldest = minute - (MINUTES as i64 - 1) * MINUTE_MS;
+        while series
+            .backfill
+            .first_key_value()
+            .is_some_and(|(&m, _)| m < oldest)
+        {
+            series.backfill.pop_first();
+        }
         series.window.push_back(sample);
         // Keep one sample at or before the window's start so the rate
         // covers the whole window.
         while series.window.len() > 2 && series.window[1].at <= at - RATE_WINDOW_MS {
             series.window.pop_front();
+        }
+    }
+
+    /// Adds minutes read from the history, shown for every minute without
+    /// a bucket of its own (before the server started, or while it was
+    /// down): a minute seen here is never overridden. Rates are not
+    /// affected; they only trust counters read by this server.
+    pub fn backfill(&mut self, queue: &QueueName, points: impl IntoIterator<Item = MinutePoint>) {
+        let series = self.queues.entry(queue.clone()).or_default();
+        for point in points {
+            let minute_ms = point.minute_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+            series
+                .backfill
+                .insert(minute_ms, MinutePoint { minute_ms, ..point });
         }
     }
 
@@ -109,16 +136,21 @@ impl Throughput {
     }
 
     /// The last [`MINUTES`] minutes up to the one containing `now`, oldest
-    /// first, zeros where nothing was recorded.
+    /// first: recorded buckets, else backfilled ones, else zeros.
     pub fn minutes(&self, queue: &QueueName, now: i64) -> Vec<MinutePoint> {
         let current = now.div_euclid(MINUTE_MS) * MINUTE_MS;
         let first = current - (MINUTES as i64 - 1) * MINUTE_MS;
-        let recorded = self.queues.get(queue).map(|s| &s.minutes);
+        let series = self.queues.get(queue);
         (0..MINUTES as i64)
             .map(|i| {
                 let minute_ms = first + i * MINUTE_MS;
-                recorded
-                    .and_then(|m| m.iter().find(|p| p.minute_ms == minute_ms))
+                series
+                    .and_then(|s| {
+                        s.minutes
+                            .iter()
+                            .find(|p| p.minute_ms == minute_ms)
+                            .or_else(|| s.backfill.get(&minute_ms))
+                    })
                     .copied()
                     .unwrap_or(MinutePoint {
                         minute_ms,
@@ -215,6 +247,45 @@ mod tests {
         assert_eq!(rates.jobs_per_min, Some(60.0));
         let total: u64 = t.minutes(&q(), 20_000).iter().map(|p| p.completed).sum();
         assert_eq!(total, 10);
+    }
+
+    #[test]
+    fn history_fills_minutes_not_seen_and_never_overrides_one_seen() {
+        let mut t = Throughput::default();
+        let base = 1_000 * MINUTE_MS;
+        let from_history = |minute_ms, completed, failed| MinutePoint {
+            minute_ms,
+            completed,
+            failed,
+        };
+        t.backfill(
+            &q(),
+            [
+                // Older than the chart: dropped.
+                from_history(base - 70 * MINUTE_MS, 99, 99),
+                from_history(base - 2 * MINUTE_MS, 7, 2),
+                from_history(base - MINUTE_MS + 5, 3, 0),
+                // Also seen live: the live figure wins.
+                from_history(base, 500, 500),
+            ],
+        );
+        t.record(&q(), base + 1_000, 100, 10);
+        t.record(&q(), base + 30_000, 104, 11);
+        let minutes = t.minutes(&q(), base + 31_000);
+        assert_eq!(minutes.len(), MINUTES);
+        let last = |back: usize| minutes[MINUTES - 1 - back];
+        assert_eq!((last(0).completed, last(0).failed), (4, 1));
+        assert_eq!(
+            (last(1).minute_ms, last(1).completed, last(1).failed),
+            (base - MINUTE_MS, 3, 0)
+        );
+        assert_eq!((last(2).completed, last(2).failed), (7, 2));
+        let total: u64 = minutes.iter().map(|p| p.completed).sum();
+        assert_eq!(total, 14);
+        assert_eq!(t.queues[&q()].backfill.len(), 3);
+        // An hour on, the backfilled minutes have left the chart.
+        t.record(&q(), base + 61 * MINUTE_MS, 104, 11);
+        assert!(t.queues[&q()].backfill.is_empty());
     }
 
     #[test]

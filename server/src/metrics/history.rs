@@ -101,6 +101,21 @@ impl Range {
         }
     }
 
+    /// Points in a full chart of this range: the span in whole buckets, so
+    /// every point covers the same time.
+    pub fn buckets(self) -> i64 {
+        self.span_minutes() / self.bucket_minutes()
+    }
+
+    /// The first minute of the oldest of the [`Range::buckets`] aligned
+    /// buckets whose last one holds `now_minute`: where a chart with a bar
+    /// for every bucket starts, a partial first bucket never showing as a
+    /// dip.
+    pub fn first_bucket(self, now_minute: i64) -> i64 {
+        let width = self.bucket_minutes();
+        (now_minute.div_euclid(width) - (self.buckets() - 1)) * width
+    }
+
     /// Its name in URLs (`1h`, `24h`, `7d`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -162,6 +177,18 @@ const READ_AVG: &str = "SELECT (minute / $3) * $3 AS bucket, AVG(value) AS value
      WHERE series = $1 AND subject = $2 AND minute > $4 AND minute <= $5 \
      GROUP BY bucket ORDER BY bucket";
 
+const READ_SUM_BY_SUBJECT: &str = "SELECT subject, (minute / $2) * $2 AS bucket, \
+     SUM(value) AS value \
+     FROM metrics_samples \
+     WHERE series = $1 AND minute >= $3 AND minute <= $4 \
+     GROUP BY subject, bucket ORDER BY subject, bucket";
+
+const READ_AVG_BY_SUBJECT: &str = "SELECT subject, (minute / $2) * $2 AS bucket, \
+     AVG(value) AS value \
+     FROM metrics_samples \
+     WHERE series = $1 AND minute >= $3 AND minute <= $4 \
+     GROUP BY subject, bucket ORDER BY subject, bucket";
+
 // Row values with IN work on SQLite ≥ 3.15 and PostgreSQL alike; the
 // subquery walks the minute index, oldest first.
 const DELETE_BATCH: &str = "DELETE FROM metrics_samples \
@@ -216,6 +243,34 @@ pub async fn history(
             .bind(subject)
             .bind(range.bucket_minutes())
             .bind(from)
+            .bind(now_minute)
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows)
+}
+
+/// A series' buckets for every subject at once, `(subject, first minute of
+/// the bucket, value)` ordered by subject then bucket, covering the full
+/// [`Range::buckets`] up to minute `now_minute` (from
+/// [`Range::first_bucket`], so unlike [`history`] the oldest bucket is
+/// whole). What a page charting every queue reads: one statement per
+/// series whatever the number of queues, aggregated in SQL.
+pub async fn by_subject(
+    db: &Database,
+    series: Series,
+    range: Range,
+    now_minute: i64,
+) -> Result<Vec<(String, i64, f64)>, DbError> {
+    let sql = match series.aggregate {
+        Aggregate::Sum => READ_SUM_BY_SUBJECT,
+        Aggregate::Avg => READ_AVG_BY_SUBJECT,
+    };
+    let rows: Vec<(String, i64, f64)> = on_pool!(db, pool => {
+        sqlx::query_as(sql)
+            .bind(series.name)
+            .bind(range.bucket_minutes())
+            .bind(range.first_bucket(now_minute))
             .bind(now_minute)
             .fetch_all(pool)
             .await?

@@ -9,6 +9,7 @@
 //! rejections per policy, which the limiter only reports per minute: the
 //! exporter and the sampler sum them up themselves ([`Rejections`]).
 
+pub mod charts;
 pub mod history;
 pub mod prometheus;
 
@@ -38,6 +39,14 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Longest the sampler waits on the database per minute, so a hung
 /// connection costs one minute of history, not the sampler.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest startup waits for the last hour's throughput from the history:
+/// a slow database costs the restored hour, never the start.
+pub const BACKFILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest an overview page waits for a day's or a week's history before
+/// answering with an error.
+pub const CHART_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the exporter reuses the queues' lifetime counters: scrapes from
 /// several Prometheus servers within a second cost one backend read.

@@ -23,6 +23,12 @@ async fn readiness_reports_the_backend_and_database() {
         body["latencyMs"].as_f64().is_some_and(|ms| ms >= 0.0),
         "{body}"
     );
+    assert!(
+        body["databaseLatencyMs"]
+            .as_f64()
+            .is_some_and(|ms| ms >= 0.0),
+        "{body}"
+    );
     app.stop().await;
 }
 

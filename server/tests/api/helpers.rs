@@ -76,6 +76,8 @@ impl Drop for RedisKeys {
 /// A running server and the state behind it.
 pub struct TestApp {
     pub app: RunningApp,
+    /// What it was started with, so [`TestApp::restart`] can start it again.
+    settings: Settings,
     _dir: TempDir,
     _redis: Option<RedisKeys>,
 }
@@ -109,6 +111,7 @@ impl TestApp {
             .expect("the embedded server starts");
         Self {
             app,
+            settings,
             _dir: dir,
             _redis: None,
         }
@@ -158,8 +161,29 @@ impl TestApp {
             .expect("the Redis server starts (is Redis running on 127.0.0.1:6379?)");
         Self {
             app,
+            settings,
             _dir: dir,
             _redis: fresh.then_some(RedisKeys(prefix)),
+        }
+    }
+
+    /// Stops the server and starts a new one with the same settings, on
+    /// the same database (and Redis prefix): a restart, as after a deploy.
+    /// The new server listens on a new port.
+    pub async fn restart(self) -> Self {
+        let Self {
+            app,
+            settings,
+            _dir,
+            _redis,
+        } = self;
+        app.stop().await;
+        let app = spawn_app(&settings).await.expect("the server starts again");
+        Self {
+            app,
+            settings,
+            _dir,
+            _redis,
         }
     }
 

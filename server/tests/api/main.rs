@@ -15,6 +15,7 @@ mod alerts;
 mod fleet;
 mod health;
 mod helpers;
+mod history_charts;
 mod jobs;
 mod live;
 mod metrics;

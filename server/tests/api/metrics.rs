@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use app::fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm};
 use app::{MinutePoint, QueueRow, StateCounts, ThroughputVm};
-use coord::queue::{NewJob, Outcome, OutcomeResult};
+use coord::queue::NewJob;
 use coord::time::now_ms;
 use server::db::Database;
 use server::live::Snapshot;
@@ -17,47 +17,10 @@ use server::metrics::prometheus::{self, Extras, QueueTotals};
 use server::metrics::{self as metrics, Rejections};
 use server::ratelimits::LimitSpec;
 use server::secret::SecretUrl;
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 use tokio::sync::watch;
 
 use crate::helpers::{TempDir, TestApp, WAIT, eventually, qn, url_encode};
-
-const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A PostgreSQL schema for one test, dropped by [`Schema::drop`].
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    async fn create() -> Self {
-        let name = format!("t_{:016x}", rand::random::<u64>());
-        let mut con = PgConnection::connect(POSTGRES_URL)
-            .await
-            .expect("PostgreSQL is running on 127.0.0.1:5432 with database test");
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut con)
-            .await
-            .expect("create schema");
-        Self { name }
-    }
-
-    fn url(&self) -> SecretUrl {
-        SecretUrl::new(format!(
-            "{POSTGRES_URL}?options=-c%20search_path%3D{}",
-            self.name
-        ))
-    }
-
-    async fn drop(self) {
-        let mut con = PgConnection::connect(POSTGRES_URL).await.expect("connect");
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
-            .execute(&mut con)
-            .await
-            .expect("drop schema");
-    }
-}
+use crate::postgres::Schema;
 
 fn row(name: &str, counts: StateCounts, paused: bool) -> QueueRow {
     QueueRow {
@@ -266,42 +229,6 @@ fn the_sampler_takes_a_closed_minutes_own_bucket() {
     assert!(samples.iter().all(|s| Series::parse(s.series).is_some()));
 }
 
-/// Completes `n` new jobs of `queue` as a worker would.
-async fn complete_jobs(app: &TestApp, queue: &str, n: usize) {
-    let name = qn(queue);
-    let jobs = (0..n)
-        .map(|i| NewJob::new("ok", serde_json::json!({ "i": i })))
-        .collect();
-    app.queues()
-        .enqueue_bulk(&name, jobs)
-        .await
-        .expect("enqueue");
-    let backend = app.queues().backend().clone();
-    let lease = Duration::from_secs(30);
-    let claimed = backend
-        .step(&name, Vec::new(), n, lease)
-        .await
-        .expect("claim")
-        .claimed;
-    let now = now_ms();
-    let outcomes = claimed
-        .iter()
-        .map(|job| Outcome {
-            job_id: job.id.clone(),
-            lease_token: job.lease_token.clone().unwrap_or_default(),
-            started_at: now,
-            finished_at: now,
-            result: OutcomeResult::Completed {
-                value: serde_json::Value::Null,
-            },
-        })
-        .collect();
-    backend
-        .step(&name, outcomes, 0, lease)
-        .await
-        .expect("record completions");
-}
-
 #[tokio::test]
 async fn metrics_over_http_show_counts_totals_and_rejections() {
     let app = TestApp::spawn_with(|s| {
@@ -309,7 +236,7 @@ async fn metrics_over_http_show_counts_totals_and_rejections() {
         s.rate_limits.api = LimitSpec::per(2, 60);
     })
     .await;
-    complete_jobs(&app, "emails", 3).await;
+    app.complete_jobs("emails", 3).await;
     app.make_failed("emails", 2).await;
     app.queues()
         .enqueue(&qn("emails"), NewJob::new("later", serde_json::json!({})))
