@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod audit;
 mod components;
 pub mod fleet;
 pub mod ratelimits;
@@ -18,15 +19,16 @@ pub mod vm;
 use leptos::prelude::*;
 
 pub use alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
+pub use audit::{AuditFilterVm, AuditRow, AuditVm};
 /// Window lengths as the pages write them (`1 min`, `10 s`), for text the
 /// server puts in view models.
 pub use components::format_window;
 use components::{
-    ActiveAlertsRegion, AlertBannerRegion, BlockedKeysRegion, ChannelsRegion, ConfigTable,
-    DeliveriesRegion, HealthRegion, HistoryRegion, InstancesRegion, JobDetail, JobsRegion,
-    LimiterStatusRegion, NewRuleForm, Notice, PoliciesRegion, ProgressRegion, QueueHeader,
-    QueuesRegion, RangeSelector, RequestsChartRegion, RulesEditor, SearchForm, Section, Shell,
-    ThroughputRegion, TopKeysRegion, TotalsRegion,
+    ActiveAlertsRegion, AlertBannerRegion, AuditFilterForm, AuditRegion, BlockedKeysRegion,
+    ChannelsRegion, ConfigTable, DeliveriesRegion, HealthRegion, HistoryRegion, InstancesRegion,
+    JobDetail, JobsRegion, LimiterStatusRegion, NewRuleForm, Notice, PoliciesRegion,
+    ProgressRegion, QueueHeader, QueuesRegion, RangeSelector, RequestsChartRegion, RulesEditor,
+    SearchForm, Section, Shell, ThroughputRegion, TopKeysRegion, TotalsRegion,
 };
 pub use fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm, MessageRow};
 pub use ratelimits::{
@@ -523,6 +525,30 @@ pub fn job_gone_fragments(queue: &str, id: &str) -> Vec<Fragment> {
             </div>
         },
     )]
+}
+
+/// The Audit page (`/audit`): who did what to which queue, job, key or
+/// alert, and how it ended, filtered and paged. Not live: a log is read,
+/// and rows moving under the reader would hinder more than help.
+pub fn render_audit_page(vm: &AuditVm, banner: &AlertBannerVm) -> String {
+    let vm = vm.clone();
+    document(view! {
+        <Shell
+            title="Audit · Switchyard".to_string()
+            section=Section::Audit
+            banner=banner.clone()
+        >
+            <section class="audit-page">
+                <h1>"Audit"</h1>
+                <AuditFilterForm
+                    filter=vm.filter.clone()
+                    actions=vm.actions.clone()
+                    limit=vm.limit
+                />
+                <AuditRegion vm=vm />
+            </section>
+        </Shell>
+    })
 }
 
 /// The configuration page: the effective settings, passwords hidden.
@@ -1660,7 +1686,8 @@ mod tests {
         );
         // Chart: a rejected and an allowed bar per minute, rejections first.
         assert!(html.contains(r#"data-test-id="requests-chart""#), "{html}");
-        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        // (The usage bars' rects have no x.)
+        assert_eq!(html.matches("<rect x=").count(), 120, "{html}");
         assert_eq!(
             html.matches(r#"class="bar rejected""#).count(),
             60,
@@ -1912,18 +1939,21 @@ mod tests {
         };
         let burst = row("burst");
         assert!(burst.contains(">250%<"), "{burst}");
-        assert!(burst.contains(r#"style="width: 100.0%;""#), "{burst}");
+        assert!(
+            burst.contains(r#"<rect width="100.0" height="1">"#),
+            "{burst}"
+        );
         assert!(burst.contains(r#"class="usage over""#), "{burst}");
         let near = row("near");
-        assert!(near.contains(r#"style="width: 85.0%;""#), "{near}");
+        assert!(near.contains(r#"<rect width="85.0" height="1">"#), "{near}");
         assert!(near.contains(r#"class="usage near""#), "{near}");
         let calm = row("calm");
         assert!(calm.contains(">43%<") || calm.contains(">42%<"), "{calm}");
-        assert!(calm.contains(r#"style="width: 42.5%;""#), "{calm}");
+        assert!(calm.contains(r#"<rect width="42.5" height="1">"#), "{calm}");
         assert!(calm.contains(r#"class="usage""#), "{calm}");
         let odd = row("odd");
         assert!(odd.contains(">–<"), "{odd}");
-        assert!(odd.contains(r#"style="width: 0.0%;""#), "{odd}");
+        assert!(odd.contains(r#"<rect width="0.0" height="1">"#), "{odd}");
         assert!(!html.contains("NaN"), "{html}");
     }
 
@@ -2719,5 +2749,251 @@ mod tests {
                 "{page}: {html}"
             );
         }
+    }
+
+    /// Every tag in `html` as its name (`/name` for a closing tag) and
+    /// attribute names, lowercased:
+    /// a small scanner that skips text, comments and quoted attribute
+    /// values, so escaped markup in text (`&lt;img onerror=…`) never counts.
+    fn tags(html: &str) -> Vec<(String, Vec<String>)> {
+        let bytes = html.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] != b'<' {
+                i += 1;
+                continue;
+            }
+            if html[i..].starts_with("<!--") {
+                i += html[i..].find("-->").map_or(bytes.len(), |end| end + 3);
+                continue;
+            }
+            i += 1;
+            let closing = bytes.get(i) == Some(&b'/');
+            if closing {
+                i += 1;
+            }
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'-') {
+                i += 1;
+            }
+            if i == start {
+                continue; // `<!DOCTYPE …>` or a stray `<`
+            }
+            let name = html[start..i].to_ascii_lowercase();
+            let name = if closing { format!("/{name}") } else { name };
+            let mut attrs = Vec::new();
+            while i < bytes.len() && bytes[i] != b'>' {
+                match bytes[i] {
+                    b' ' | b'\n' | b'\t' | b'/' => i += 1,
+                    b'"' | b'\'' => {
+                        let quote = bytes[i];
+                        i += 1;
+                        while i < bytes.len() && bytes[i] != quote {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                    b'=' => {
+                        i += 1;
+                        // An unquoted value runs to a space or the tag end.
+                        if !matches!(bytes.get(i), Some(b'"' | b'\'')) {
+                            while i < bytes.len() && !matches!(bytes[i], b' ' | b'>') {
+                                i += 1;
+                            }
+                        }
+                    }
+                    _ => {
+                        let at = i;
+                        while i < bytes.len() && !matches!(bytes[i], b' ' | b'=' | b'>' | b'/') {
+                            i += 1;
+                        }
+                        attrs.push(html[at..i].to_ascii_lowercase());
+                    }
+                }
+            }
+            out.push((name, attrs));
+        }
+        out
+    }
+
+    /// Every page and every live fragment, with data in each region (rows,
+    /// charts, usage bars, banners), for the CSP check below.
+    fn every_page_populated() -> Vec<(String, String)> {
+        let banner = firing_banner();
+        let points: Vec<MinutePoint> = (0..60)
+            .map(|i| MinutePoint {
+                minute_ms: MINUTE0 + i * 60_000,
+                completed: i as u64,
+                failed: i as u64 % 4,
+            })
+            .collect();
+        let overview = OverviewVm {
+            warnings: vec!["emails: 2 failed".into()],
+            ..range_overview(ChartRange::Hour, "emails", points)
+        };
+        let queues = queues_vm(vec![row("emails", 2, false), row("reports", 0, true)], true);
+        let channels = channels_vm(vec![channel("flags", 1), channel("users", 0)], true);
+        let instances = instances_vm(vec![
+            instance("api-1", InstanceState::Live, Some(true)),
+            instance("api-2", InstanceState::Stale, Some(false)),
+        ]);
+        let mut ratelimits = ratelimits_vm();
+        ratelimits
+            .top_keys
+            .push(usage("api", "odd", f64::NAN, false));
+        let alerts = alerts_vm();
+        let queue = failed_page();
+        let job = JobPageVm {
+            queue: "emails".into(),
+            id: "42".into(),
+            name: "send".into(),
+            state: "failed".into(),
+            data_pretty: "{}".into(),
+            failed_reason: Some("SMTP 421".into()),
+            stacktrace: vec!["SMTP 421".into()],
+            history: vec![AttemptVm {
+                attempt: 1,
+                started_at: 1_000,
+                finished_at: 2_500,
+                error: Some("SMTP 421".into()),
+                chain: vec!["connection reset".into()],
+            }],
+            notice: Some("Job 42 was retried.".into()),
+            ..JobPageVm::default()
+        };
+        let config = ConfigVm {
+            version: "0.1.0".into(),
+            deployment: "redis".into(),
+            entries: vec![ConfigEntry {
+                flag: "--redis".into(),
+                value: "redis://:***@cache:6379".into(),
+                help: "Redis for scale-out".into(),
+            }],
+        };
+        let mut pages: Vec<(String, String)> = vec![
+            ("overview".into(), render_overview_page(&overview, &banner)),
+            ("queues".into(), render_queues_page(&queues, &banner)),
+            ("queue".into(), render_queue_page(&queue, 0, &banner)),
+            ("job".into(), render_job_page(&job, &banner)),
+            ("channels".into(), render_channels_page(&channels, &banner)),
+            (
+                "instances".into(),
+                render_instances_page(&instances, &banner),
+            ),
+            (
+                "ratelimits".into(),
+                render_ratelimits_page(
+                    &ratelimits,
+                    Some("Unblocked.".into()),
+                    "/ratelimits",
+                    &banner,
+                ),
+            ),
+            ("config".into(), render_config_page(&config, &banner)),
+            (
+                "audit".into(),
+                render_audit_page(
+                    &AuditVm {
+                        rows: vec![AuditRow::default(), AuditRow::default()],
+                        total: 2,
+                        limit: 50,
+                        ..AuditVm::default()
+                    },
+                    &banner,
+                ),
+            ),
+            (
+                "alerts".into(),
+                render_alerts_page(&alerts, Some("Saved.".into()), &banner),
+            ),
+            (
+                "error".into(),
+                render_error_page(404, "Not Found", "gone", &banner),
+            ),
+        ];
+        pages.extend(
+            every_page(&NO_ALERTS)
+                .into_iter()
+                .map(|(p, h)| (format!("{p} (empty)"), h)),
+        );
+        let fragments = [
+            overview_fragments(&overview),
+            queues_fragments(&queues),
+            channels_fragments(&channels),
+            instances_fragments(&instances),
+            ratelimits_fragments(&ratelimits),
+            alerts_fragments(&alerts),
+            queue_fragments(&queue, 0),
+            job_fragments(&job),
+            job_gone_fragments("emails", "42"),
+            vec![banner_fragment(&banner)],
+        ];
+        pages.extend(
+            fragments
+                .into_iter()
+                .flatten()
+                .map(|f| (format!("fragment {}", f.id), f.html)),
+        );
+        pages
+    }
+
+    /// The server sends a Content-Security-Policy without 'unsafe-inline':
+    /// no page may rely on inline script, event handler attributes, `style`
+    /// attributes or `<style>` elements.
+    #[test]
+    fn no_page_needs_inline_script_or_style() {
+        for (page, html) in every_page_populated() {
+            assert!(!html.contains(r#" style=""#), "{page}: {html}");
+            assert!(!html.contains("<style"), "{page}: {html}");
+            let mut scripts = 0;
+            for (tag, attrs) in tags(&html) {
+                assert_ne!(tag, "style", "{page}: {html}");
+                for attr in &attrs {
+                    assert_ne!(attr, "style", "{page}: <{tag}> {html}");
+                    assert!(
+                        !(attr.starts_with("on") && attr.len() > 2),
+                        "{page}: <{tag} {attr}=…> {html}"
+                    );
+                }
+                if tag == "script" {
+                    scripts += 1;
+                    assert!(
+                        attrs.iter().any(|a| a == "src"),
+                        "{page}: inline <script> {html}"
+                    );
+                }
+            }
+            if html.starts_with("<!DOCTYPE") {
+                // Only the external script.
+                assert_eq!(scripts, 1, "{page}: {html}");
+                assert!(
+                    html.contains(r#"<script src="/app.js" defer></script>"#),
+                    "{page}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_tag_scanner_sees_attributes_not_text() {
+        let found = tags(
+            r#"<p class="a" title='x onclick=y'>&lt;img onerror=x&gt; style="" <b data-x=1 onclick="z">t</b></p>"#,
+        );
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "p".to_string(),
+                    vec!["class".to_string(), "title".to_string()]
+                ),
+                (
+                    "b".to_string(),
+                    vec!["data-x".to_string(), "onclick".to_string()]
+                ),
+                ("/b".to_string(), vec![]),
+                ("/p".to_string(), vec![]),
+            ]
+        );
     }
 }

@@ -627,6 +627,84 @@ mod tests {
     }
 
     #[test]
+    fn alert_settings_come_from_the_file_and_flags() {
+        let file = FileSettings::parse(
+            r#"
+            alert_interval = 5
+            metrics_retention = 30
+            external_url = "https://ops.example/switchyard"
+            alert_webhooks = [{ url = "https://chat.example/hook/T0K3N", format = "chat" }]
+
+            [[alert_rules]]
+            name = "emails-failing"
+            kind = "failure_rate"
+            target = "emails"
+            threshold = 10
+            window_secs = 600
+            for_secs = 120
+            severity = "critical"
+            "#,
+        )
+        .expect("parses");
+        let mut a = args();
+        a.alert_webhooks = vec![SecretUrl::new("http://am.example:9093/api/v2/alerts")];
+        let s = Settings::layer(&a, file).expect("valid");
+        assert_eq!(s.alerts.interval, Duration::from_secs(5));
+        assert_eq!(s.metrics_retention, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(s.alerts.external_url, "https://ops.example/switchyard");
+        let formats: Vec<WebhookFormat> = s.alerts.webhooks.iter().map(|w| w.format).collect();
+        assert_eq!(
+            formats,
+            vec![WebhookFormat::Alertmanager, WebhookFormat::Chat]
+        );
+        assert_eq!(s.alerts.rules.len(), 1);
+        let rule = &s.alerts.rules[0];
+        assert_eq!(
+            (
+                rule.name.as_str(),
+                rule.kind,
+                rule.target.as_str(),
+                rule.threshold
+            ),
+            (
+                "emails-failing",
+                crate::alerts::model::RuleKind::FailureRate,
+                "emails",
+                10.0
+            )
+        );
+        assert_eq!((rule.window_secs, rule.for_secs), (600, 120));
+        let defaults = Settings::layer(&args(), FileSettings::default()).expect("valid");
+        assert_eq!(defaults.alerts.external_url, "http://127.0.0.1:3000");
+        assert_eq!(defaults.alerts.interval, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn bad_alert_settings_are_refused_with_a_reason() {
+        let refused = |toml: &str| {
+            let file = FileSettings::parse(toml).expect("parses");
+            Settings::layer(&args(), file).expect_err(toml).to_string()
+        };
+        let err = refused("[[alert_rules]]\nname = \"x\"\nkind = \"vibes\"");
+        assert!(
+            err.contains("\"x\"") && err.contains("queue_backlog"),
+            "{err}"
+        );
+        let err = refused(
+            "[[alert_rules]]\nname = \"a\"\nkind = \"no_active_worker\"\n\
+             [[alert_rules]]\nname = \"a\"\nkind = \"no_active_worker\"",
+        );
+        assert!(err.contains("defined twice"), "{err}");
+        let err = refused("alert_webhooks = [{ url = \"ftp://x\" }]");
+        assert!(err.contains("http:// or https://"), "{err}");
+        let err = refused("alert_webhooks = [{ url = \"http://x\", format = \"pager\" }]");
+        assert!(err.contains("pager"), "{err}");
+        assert!(refused("alert_interval = 0").contains("--alert-interval"));
+        assert!(refused("metrics_retention = 0").contains("--metrics-retention"));
+        assert!(refused("external_url = \"ops.example\"").contains("--external-url"));
+    }
+
+    #[test]
     fn debug_output_hides_passwords() {
         let s = Settings {
             redis_url: Some(SecretUrl::new("rediss://u:topsecret@cache:6380")),

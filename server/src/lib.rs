@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod audit;
 pub mod cli;
 pub mod configuration;
 pub mod controllers;
@@ -24,6 +25,7 @@ pub mod ratelimits;
 pub mod router;
 pub mod screens;
 pub mod secret;
+pub mod security;
 pub mod startup;
 pub mod telemetry;
 pub mod views;

@@ -2,7 +2,8 @@
 //!
 //! Browser pages answer HTML (errors included), `/api/*` and `/health*`
 //! answer JSON; mutations are POST only. The layers apply to every route,
-//! the fallback included; the rate limits to all but `/health*`.
+//! the fallback included; the rate limits to all but `/health*`. Every
+//! response carries the hardening headers of [`crate::security`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,16 +16,18 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::controllers::{
-    actions, alerts, events, health, jobs, metrics, pages, queues, ratelimits,
+    actions, alerts, audit, events, health, jobs, metrics, pages, queues, ratelimits,
 };
 use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
 
 use crate::error::{is_machine_path, render_errors};
 use crate::ratelimits::RateLimits;
+use crate::security;
 use crate::startup::AppState;
 
 /// Largest request body accepted: a job's data is meant to reference large
@@ -106,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/instances", get(pages::instances))
         .route("/ratelimits", get(pages::ratelimits))
         .route("/alerts", get(pages::alerts))
+        .route("/audit", get(audit::page))
         .route("/config", get(pages::config))
         .route("/style.css", get(pages::stylesheet))
         .route("/app.js", get(pages::script))
@@ -184,6 +188,8 @@ pub fn router(state: AppState) -> Router {
             "/api/alerts/{fingerprint}/silence",
             post(alerts::api_silence),
         )
+        // Audit API
+        .route("/api/audit", get(audit::list))
         // Rate limits API
         .route("/api/ratelimits", get(ratelimits::list))
         .route(
@@ -205,6 +211,28 @@ pub fn router(state: AppState) -> Router {
         // Outside the error rendering, so a 429 keeps its Retry-After and
         // RateLimit-* headers; refused requests never reach a handler.
         .layer(limits)
+        // Hardening headers (see `security`), outside everything else so
+        // pages, assets, streams, errors and 429s all carry them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(security::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static(security::X_CONTENT_TYPE_OPTIONS),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static(security::REFERRER_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static(security::X_FRAME_OPTIONS),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            security::CROSS_ORIGIN_OPENER_POLICY_NAME,
+            HeaderValue::from_static(security::CROSS_ORIGIN_OPENER_POLICY),
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::alerts::runner::Alerting;
+use crate::audit::AuditLog;
 use crate::configuration::Settings;
 use crate::db::{Database, DbError};
 use crate::fleet::Fleet;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub ratelimits: RateLimits,
     /// Alert rules, their evaluation and delivery.
     pub alerts: Alerting,
+    /// Who did what, for the Audit page; every action records in it.
+    pub audit: AuditLog,
 }
 
 /// Why the server could not start. Each message names what was being
@@ -196,6 +199,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     .map_err(db_error)?;
     hub.attach_alerts(alerts.subscribe());
     crate::metrics::start(db.clone(), &hub, settings.metrics_retention);
+    let audit = AuditLog::new(db.clone());
     Ok(AppState {
         queues,
         db,
@@ -204,6 +208,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         fleet,
         ratelimits,
         alerts,
+        audit,
     })
 }
 

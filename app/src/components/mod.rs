@@ -9,6 +9,7 @@
 //! the markup of a live update and of a full page load is written once.
 
 mod alerts;
+mod audit;
 mod channels;
 mod chart;
 mod config;
@@ -23,6 +24,7 @@ pub use alerts::{
     ActiveAlertsRegion, AlertBannerRegion, DeliveriesRegion, HistoryRegion, NewRuleForm,
     RulesEditor,
 };
+pub use audit::{AuditFilterForm, AuditRegion};
 pub use channels::ChannelsRegion;
 pub use config::ConfigTable;
 pub use instances::InstancesRegion;
@@ -55,6 +57,8 @@ pub enum Section {
     RateLimits,
     /// `/alerts`
     Alerts,
+    /// `/audit`
+    Audit,
     /// `/config`
     Config,
     /// Pages outside the navigation (errors).
@@ -91,6 +95,7 @@ pub fn Shell(
         (Section::Instances, "/instances", "Instances"),
         (Section::RateLimits, "/ratelimits", "Rate limits"),
         (Section::Alerts, "/alerts", "Alerts"),
+        (Section::Audit, "/audit", "Audit"),
         (Section::Config, "/config", "Configuration"),
     ];
     let is_live = live.is_some();

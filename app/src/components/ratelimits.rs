@@ -435,12 +435,17 @@ fn KeyUsageTableRow(row: KeyUsageRow) -> impl IntoView {
                 <code data-test-id="key-name">{key}</code>
             </td>
             <td class="usage-cell" data-test-id="key-usage">
+                // An SVG rect's width is an attribute, not CSS, so the bar
+                // needs no `style` attribute (the CSP allows none).
                 <span class=level aria-hidden="true">
-                    <span
+                    <svg
                         class="usage-fill"
                         data-test-id="usage-fill"
-                        style=format!("width: {:.1}%", bar_width(row.percent))
-                    ></span>
+                        viewBox="0 0 100 1"
+                        preserveAspectRatio="none"
+                    >
+                        <rect width=format!("{:.1}", bar_width(row.percent)) height="1"></rect>
+                    </svg>
                 </span>
                 <span class="usage-percent" data-test-id="usage-percent">
                     {percent}

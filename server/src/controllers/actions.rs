@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use coord::CoordError;
 use coord::queue::{JobId, MAX_PAGE, QueueName};
 
+use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::error::{AppError, one_line};
 use crate::extract::{Form, JobPath, Path, QueuePath};
 use crate::flash;
@@ -109,6 +110,15 @@ impl JobAction {
         }
     }
 
+    /// The audit log's name for it.
+    fn audit_action(self) -> &'static str {
+        match self {
+            JobAction::Retry => "job.retry",
+            JobAction::Remove => "job.remove",
+            JobAction::Promote => "job.promote",
+        }
+    }
+
     fn done(self, id: &JobId) -> String {
         match self {
             JobAction::Retry => format!("Job {id} was retried: it is waiting to run again."),
@@ -120,48 +130,64 @@ impl JobAction {
 
 async fn act_on_job(
     state: AppState,
+    actor: Actor,
     JobPath { queue, id }: JobPath,
     pairs: Vec<(String, String)>,
     action: JobAction,
 ) -> Result<Response, AppError> {
+    let entry = AuditEntry::new(
+        &actor,
+        action.audit_action(),
+        "job",
+        &format!("{queue}/{id}"),
+    );
     let back = ActionFields::from_pairs(pairs).back_or(queue_page(&queue, action.home_state()));
     let result = match action {
         JobAction::Retry => state.queues.retry(&queue, &id).await,
         JobAction::Remove => state.queues.remove(&queue, &id).await,
         JobAction::Promote => state.queues.promote(&queue, &id).await,
     };
-    let notice = match result {
-        Ok(()) => action.done(&id),
-        Err(err) => race_notice(err)?,
+    let (outcome, notice) = match result {
+        Ok(()) => (Outcome::Ok, action.done(&id)),
+        Err(err) => match race_notice(err) {
+            // Nothing was done: a refusal, though the page reads as a notice.
+            Ok(notice) => (Outcome::Refused, notice),
+            Err(err) => return state.audit.outcome(entry, Err(err)).await,
+        },
     };
+    let detail = (outcome == Outcome::Refused).then(|| notice.clone());
+    state.audit.note(entry.ended(outcome, detail)).await;
     Ok(redirect(&back, &notice))
 }
 
 /// `POST /queues/{queue}/jobs/{id}/retry`: a failed job back to waiting.
 pub async fn retry_job(
     State(state): State<AppState>,
+    actor: Actor,
     Path(path): Path<JobPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    act_on_job(state, path, pairs, JobAction::Retry).await
+    act_on_job(state, actor, path, pairs, JobAction::Retry).await
 }
 
 /// `POST /queues/{queue}/jobs/{id}/remove`: deletes a job not running.
 pub async fn remove_job(
     State(state): State<AppState>,
+    actor: Actor,
     Path(path): Path<JobPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    act_on_job(state, path, pairs, JobAction::Remove).await
+    act_on_job(state, actor, path, pairs, JobAction::Remove).await
 }
 
 /// `POST /queues/{queue}/jobs/{id}/promote`: a delayed job runs now.
 pub async fn promote_job(
     State(state): State<AppState>,
+    actor: Actor,
     Path(path): Path<JobPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    act_on_job(state, path, pairs, JobAction::Promote).await
+    act_on_job(state, actor, path, pairs, JobAction::Promote).await
 }
 
 /// `POST /queues/{queue}/retry-selected` with one `id` field per ticked
@@ -169,11 +195,39 @@ pub async fn promote_job(
 /// skipped and counted, so a double submit retries each job once.
 pub async fn retry_selected(
     State(state): State<AppState>,
+    actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
+    let entry = AuditEntry::new(&actor, "queue.retry_selected", "queue", queue.as_str());
+    let result = retry_selected_jobs(&state, &queue, pairs).await;
+    match result {
+        Ok((back, notice, retried)) => {
+            // Nothing selected, or none still failed: nothing was done.
+            let outcome = if retried > 0 {
+                Outcome::Ok
+            } else {
+                Outcome::Refused
+            };
+            state
+                .audit
+                .note(entry.ended(outcome, Some(notice.clone())))
+                .await;
+            Ok(redirect(&back, &notice))
+        }
+        Err(err) => state.audit.outcome(entry, Err(err)).await,
+    }
+}
+
+/// Retries the selected jobs: where to go back to, the notice, and how
+/// many were retried.
+async fn retry_selected_jobs(
+    state: &AppState,
+    queue: &QueueName,
+    pairs: Vec<(String, String)>,
+) -> Result<(String, String, usize), AppError> {
     let fields = ActionFields::from_pairs(pairs);
-    let back = fields.back_or(queue_page(&queue, "failed"));
+    let back = fields.back_or(queue_page(queue, "failed"));
     if fields.ids.len() > MAX_PAGE as usize {
         return Err(AppError::bad_request(format!(
             "at most {MAX_PAGE} jobs can be retried at once (got {}); use Retry all failed",
@@ -186,13 +240,13 @@ pub async fn retry_selected(
         .map(|id| JobId::new(id.as_str()))
         .collect::<Result<Vec<_>, _>>()?;
     if ids.is_empty() {
-        return Ok(redirect(&back, "Select the jobs to retry first."));
+        return Ok((back, "Select the jobs to retry first.".to_owned(), 0));
     }
-    state.queues.counts(&queue).await?;
+    state.queues.counts(queue).await?;
     let mut retried = 0usize;
     let mut skipped = 0usize;
     for id in &ids {
-        match state.queues.retry(&queue, id).await {
+        match state.queues.retry(queue, id).await {
             Ok(()) => retried += 1,
             Err(err) => {
                 race_notice(err)?;
@@ -212,7 +266,7 @@ pub async fn retry_selected(
         ));
     }
     tracing::info!(%queue, retried, skipped, "selected failed jobs retried");
-    Ok(redirect(&back, &notice))
+    Ok((back, notice, retried))
 }
 
 /// `POST /queues/{queue}/retry-failed`: starts retrying every failed job
@@ -220,42 +274,67 @@ pub async fn retry_selected(
 /// click while it runs starts nothing.
 pub async fn retry_failed(
     State(state): State<AppState>,
+    actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
+    let entry = AuditEntry::new(&actor, "queue.retry_all", "queue", queue.as_str());
     let fields = ActionFields::from_pairs(pairs);
     let back = fields.back_or(queue_page(&queue, "failed"));
-    state.queues.counts(&queue).await?;
-    let notice = if state.hub.start_retry_all(queue.clone()) {
+    if let Err(err) = state.queues.counts(&queue).await {
+        return state.audit.outcome(entry, Err(err.into())).await;
+    }
+    let (outcome, detail, notice) = if state.hub.start_retry_all(queue.clone()) {
         tracing::info!(%queue, "retry of all failed jobs started");
-        "Retrying all failed jobs; progress shows below."
+        (
+            Outcome::Ok,
+            "started",
+            "Retrying all failed jobs; progress shows below.",
+        )
     } else {
-        "A retry of all failed jobs is already running on this queue."
+        (
+            Outcome::Refused,
+            "already running",
+            "A retry of all failed jobs is already running on this queue.",
+        )
     };
+    let entry = entry.ended(outcome, Some(detail.to_owned()));
+    state.audit.note(entry).await;
     Ok(redirect(&back, notice))
 }
 
 /// Pauses or resumes a queue, then comes back with a notice.
 async fn set_paused(
     state: AppState,
+    actor: Actor,
     queue: QueueName,
     pairs: Vec<(String, String)>,
     paused: bool,
 ) -> Result<Response, AppError> {
-    let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
-    // A button only exists for a known queue; a mistyped URL must not
-    // create one (the JSON API may pause a queue before its first job).
-    state.queues.counts(&queue).await?;
-    let notice = if paused {
-        state.queues.pause(&queue).await?;
-        tracing::info!(%queue, "queue paused");
-        format!("Queue {queue} is paused: workers take no new jobs until it is resumed.")
+    let action = if paused {
+        "queue.pause"
     } else {
-        state.queues.resume(&queue).await?;
-        tracing::info!(%queue, "queue resumed");
-        format!("Queue {queue} is running again.")
+        "queue.resume"
     };
-    Ok(redirect(&back, &notice))
+    let entry = AuditEntry::new(&actor, action, "queue", queue.as_str());
+    let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
+    let result = async {
+        // A button only exists for a known queue; a mistyped URL must not
+        // create one (the JSON API may pause a queue before its first job).
+        state.queues.counts(&queue).await?;
+        let notice = if paused {
+            state.queues.pause(&queue).await?;
+            tracing::info!(%queue, "queue paused");
+            format!("Queue {queue} is paused: workers take no new jobs until it is resumed.")
+        } else {
+            state.queues.resume(&queue).await?;
+            tracing::info!(%queue, "queue resumed");
+            format!("Queue {queue} is running again.")
+        };
+        Ok::<_, AppError>(redirect(&back, &notice))
+    }
+    .await;
+    state.audit.outcome(entry, result).await
 }
 
 /// `POST /ratelimits/unblock` with `policy` and `key` fields: lifts a block
@@ -263,6 +342,7 @@ async fn set_paused(
 /// blocked is simply still not blocked.
 pub async fn unblock(
     State(state): State<AppState>,
+    actor: Actor,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let field = |name: &str| {
@@ -272,31 +352,44 @@ pub async fn unblock(
             .map(|(_, v)| v.clone())
             .ok_or_else(|| AppError::bad_request(format!("the form has no {name} field")))
     };
-    let (policy, key) = (field("policy")?, field("key")?);
-    let back = ActionFields::from_pairs(pairs).back_or("/ratelimits".to_string());
-    crate::controllers::ratelimits::unblock_key(&state, &policy, &key).await?;
-    Ok(redirect(
-        &back,
-        &format!("Unblocked {key} under {policy}: its requests are judged by the limit again."),
-    ))
+    let (policy, key) = (field("policy"), field("key"));
+    let target = format!(
+        "{}/{}",
+        policy.as_deref().unwrap_or_default(),
+        key.as_deref().unwrap_or_default()
+    );
+    let entry = AuditEntry::new(&actor, "ratelimit.unblock", "ratelimit_key", &target);
+    let result = async {
+        let (policy, key) = (policy?, key?);
+        let back = ActionFields::from_pairs(pairs).back_or("/ratelimits".to_string());
+        crate::controllers::ratelimits::unblock_key(&state, &policy, &key).await?;
+        Ok(redirect(
+            &back,
+            &format!("Unblocked {key} under {policy}: its requests are judged by the limit again."),
+        ))
+    }
+    .await;
+    state.audit.outcome(entry, result).await
 }
 
 /// `POST /queues/{queue}/pause`.
 pub async fn pause(
     State(state): State<AppState>,
+    actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    set_paused(state, queue, pairs, true).await
+    set_paused(state, actor, queue, pairs, true).await
 }
 
 /// `POST /queues/{queue}/resume`.
 pub async fn resume(
     State(state): State<AppState>,
+    actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    set_paused(state, queue, pairs, false).await
+    set_paused(state, actor, queue, pairs, false).await
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::alerts::model::{ANY_SUBJECT, Alert, Rule, RuleKind, Severity};
 use crate::alerts::runner::check_rule;
 use crate::alerts::store::{Delivery, RuleSource};
+use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::controllers::actions::{ActionFields, redirect};
 use crate::db::DbError;
 use crate::error::AppError;
@@ -46,6 +47,52 @@ impl From<DbError> for AppError {
             StatusCode::SERVICE_UNAVAILABLE,
             "the alert database did not answer; see the server log",
         )
+    }
+}
+
+/// An entry for an action on one alert; its rule goes in the detail, since
+/// a fingerprint alone tells a reader nothing.
+fn alert_entry(state: &AppState, actor: &Actor, action: &str, fingerprint: &str) -> AuditEntry {
+    let rule = state
+        .alerts
+        .view()
+        .active
+        .iter()
+        .find(|a| a.fingerprint == fingerprint)
+        .map(|a| format!("rule {}", a.rule));
+    AuditEntry {
+        detail: rule,
+        ..AuditEntry::new(actor, action, "alert", fingerprint)
+    }
+}
+
+/// Records an action on one alert: done, refused (no pending or firing
+/// alert has that fingerprint) or failed (the store's error). `done_detail`
+/// is added to the rule on success.
+async fn audit_alert(
+    state: &AppState,
+    entry: AuditEntry,
+    result: Result<bool, DbError>,
+    done_detail: Option<String>,
+) -> Result<bool, AppError> {
+    let rule = entry.detail.clone();
+    let join = |a: Option<String>, b: Option<String>| match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}, {b}")),
+        (a, b) => a.or(b),
+    };
+    match result {
+        Ok(true) => {
+            let entry = entry.ended(Outcome::Ok, join(rule, done_detail));
+            state.audit.note(entry).await;
+            Ok(true)
+        }
+        Ok(false) => {
+            let reason = Some("no pending or firing alert has this fingerprint".to_owned());
+            let entry = entry.ended(Outcome::Refused, join(reason, rule));
+            state.audit.note(entry).await;
+            Ok(false)
+        }
+        Err(err) => state.audit.outcome(entry, Err(err.into())).await,
     }
 }
 
@@ -146,14 +193,17 @@ fn rule_from_form(
 /// `POST /alerts/{fingerprint}/ack`.
 pub async fn ack(
     State(state): State<AppState>,
+    actor: Actor,
     Path(AlertPath { fingerprint }): Path<AlertPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let done = state
+    let entry = alert_entry(&state, &actor, "alert.ack", &fingerprint);
+    let result = state
         .alerts
         .store()
         .acknowledge(&fingerprint, ACTOR, now_ms())
-        .await?;
+        .await;
+    let done = audit_alert(&state, entry, result, None).await?;
     state.alerts.refresh().await;
     let notice = if done {
         "Acknowledged: the alert keeps firing until its condition clears.".to_owned()
@@ -166,19 +216,27 @@ pub async fn ack(
 /// `POST /alerts/{fingerprint}/silence` with `for` (`1h`, `4h`, `24h`…).
 pub async fn silence(
     State(state): State<AppState>,
+    actor: Actor,
     Path(AlertPath { fingerprint }): Path<AlertPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let secs = silence_secs(
-        field(&pairs, "for").ok_or_else(|| AppError::bad_request("the form has no for field"))?,
-    )?;
+    let entry = alert_entry(&state, &actor, "alert.silence", &fingerprint);
+    let secs = match field(&pairs, "for")
+        .ok_or_else(|| AppError::bad_request("the form has no for field"))
+        .and_then(silence_secs)
+    {
+        Ok(secs) => secs,
+        Err(err) => return state.audit.outcome(entry, Err(err)).await,
+    };
     let now = now_ms();
     let until = now + i64::try_from(secs * 1000).unwrap_or(i64::MAX);
-    let done = state
+    let result = state
         .alerts
         .store()
         .silence(&fingerprint, Some(until), now)
-        .await?;
+        .await;
+    let length = format!("for {}", app::format_window(until - now));
+    let done = audit_alert(&state, entry, result, Some(length)).await?;
     state.alerts.refresh().await;
     let notice = if done {
         format!(
@@ -194,14 +252,17 @@ pub async fn silence(
 /// `POST /alerts/{fingerprint}/unsilence`.
 pub async fn unsilence(
     State(state): State<AppState>,
+    actor: Actor,
     Path(AlertPath { fingerprint }): Path<AlertPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let done = state
+    let entry = alert_entry(&state, &actor, "alert.unsilence", &fingerprint);
+    let result = state
         .alerts
         .store()
         .silence(&fingerprint, None, now_ms())
-        .await?;
+        .await;
+    let done = audit_alert(&state, entry, result, None).await?;
     state.alerts.refresh().await;
     let notice = if done {
         "The silence is lifted."
@@ -214,68 +275,77 @@ pub async fn unsilence(
 /// `POST /alerts/rules`: a new rule (409 if the name is taken).
 pub async fn create_rule(
     State(state): State<AppState>,
+    actor: Actor,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let name = field(&pairs, "name")
-        .ok_or_else(|| AppError::bad_request("the form has no name field"))?
-        .to_owned();
-    let rule = rule_from_form(&pairs, name, None)?;
-    let store = state.alerts.store();
-    if !store
-        .add_rule_if_absent(&rule, RuleSource::Ui, now_ms())
-        .await?
-    {
-        return Err(AppError::new(
-            StatusCode::CONFLICT,
-            format!("a rule named {} exists; edit it instead", rule.name),
-        ));
+    let name = field(&pairs, "name").unwrap_or_default().to_owned();
+    let entry = AuditEntry::new(&actor, "alert_rule.create", "alert_rule", &name);
+    let result = async {
+        let name = field(&pairs, "name")
+            .ok_or_else(|| AppError::bad_request("the form has no name field"))?
+            .to_owned();
+        let rule = rule_from_form(&pairs, name, None)?;
+        let store = state.alerts.store();
+        if !store
+            .add_rule_if_absent(&rule, RuleSource::Ui, now_ms())
+            .await?
+        {
+            return Err(AppError::new(
+                StatusCode::CONFLICT,
+                format!("a rule named {} exists; edit it instead", rule.name),
+            ));
+        }
+        tracing::info!(rule = %rule.name, "alert rule created");
+        state.alerts.evaluate_soon();
+        state.alerts.refresh().await;
+        Ok(redirect(
+            &back(pairs.clone()),
+            &format!("Rule {} created.", rule.name),
+        ))
     }
-    tracing::info!(rule = %rule.name, "alert rule created");
-    state.alerts.evaluate_soon();
-    state.alerts.refresh().await;
-    Ok(redirect(
-        &back(pairs),
-        &format!("Rule {} created.", rule.name),
-    ))
+    .await;
+    state.audit.outcome(entry, result).await
 }
 
 /// `POST /alerts/rules/{name}`: saves a rule's settings (its kind stays).
 pub async fn update_rule(
     State(state): State<AppState>,
+    actor: Actor,
     Path(RulePath { name }): Path<RulePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let store = state.alerts.store();
-    let existing = store
-        .rule(&name)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("no alert rule is named {name:?}")))?;
-    let rule = rule_from_form(&pairs, name, Some(existing.kind))?;
-    store.save_rule(&rule, RuleSource::Ui, now_ms()).await?;
-    tracing::info!(rule = %rule.name, "alert rule saved");
-    state.alerts.evaluate_soon();
-    state.alerts.refresh().await;
-    Ok(redirect(
-        &back(pairs),
-        &format!("Rule {} saved.", rule.name),
-    ))
+    let entry = AuditEntry::new(&actor, "alert_rule.update", "alert_rule", &name);
+    let result = async {
+        let store = state.alerts.store();
+        let existing = store
+            .rule(&name)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("no alert rule is named {name:?}")))?;
+        let rule = rule_from_form(&pairs, name, Some(existing.kind))?;
+        store.save_rule(&rule, RuleSource::Ui, now_ms()).await?;
+        tracing::info!(rule = %rule.name, "alert rule saved");
+        state.alerts.evaluate_soon();
+        state.alerts.refresh().await;
+        Ok(redirect(
+            &back(pairs),
+            &format!("Rule {} saved.", rule.name),
+        ))
+    }
+    .await;
+    state.audit.outcome(entry, result).await
 }
 
 /// `POST /alerts/rules/{name}/delete`: its alerts resolve at the next
 /// evaluation.
 pub async fn delete_rule(
     State(state): State<AppState>,
+    actor: Actor,
     Path(RulePath { name }): Path<RulePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    if !state.alerts.store().delete_rule(&name).await? {
-        return Err(AppError::not_found(format!(
-            "no alert rule is named {name:?}"
-        )));
-    }
-    tracing::info!(rule = %name, "alert rule deleted");
-    state.alerts.evaluate_soon();
-    state.alerts.refresh().await;
+    let entry = AuditEntry::new(&actor, "alert_rule.delete", "alert_rule", &name);
+    let result = delete_rule_named(&state, &name).await;
+    state.audit.outcome(entry, result).await?;
     Ok(redirect(
         &back(pairs),
         &format!("Rule {name} deleted; its alerts resolve at the next evaluation."),
@@ -387,14 +457,16 @@ pub struct SilenceBody {
 /// `POST /api/alerts/{fingerprint}/ack`.
 pub async fn api_ack(
     State(state): State<AppState>,
+    actor: Actor,
     Path(AlertPath { fingerprint }): Path<AlertPath>,
 ) -> Result<Json<Value>, AppError> {
-    if !state
+    let entry = alert_entry(&state, &actor, "alert.ack", &fingerprint);
+    let result = state
         .alerts
         .store()
         .acknowledge(&fingerprint, ACTOR, now_ms())
-        .await?
-    {
+        .await;
+    if !audit_alert(&state, entry, result, None).await? {
         return Err(AppError::not_found(format!(
             "no pending or firing alert has fingerprint {fingerprint:?}"
         )));
@@ -408,18 +480,24 @@ pub async fn api_ack(
 /// `POST /api/alerts/{fingerprint}/silence` with `{"forSecs": 3600}`.
 pub async fn api_silence(
     State(state): State<AppState>,
+    actor: Actor,
     Path(AlertPath { fingerprint }): Path<AlertPath>,
     Json(body): Json<SilenceBody>,
 ) -> Result<Json<Value>, AppError> {
-    let secs = silence_secs(&body.for_secs.to_string())?;
+    let entry = alert_entry(&state, &actor, "alert.silence", &fingerprint);
+    let secs = match silence_secs(&body.for_secs.to_string()) {
+        Ok(secs) => secs,
+        Err(err) => return state.audit.outcome(entry, Err(err)).await,
+    };
     let now = now_ms();
     let until = now + i64::try_from(secs * 1000).unwrap_or(i64::MAX);
-    if !state
+    let result = state
         .alerts
         .store()
         .silence(&fingerprint, Some(until), now)
-        .await?
-    {
+        .await;
+    let length = format!("for {}", app::format_window(until - now));
+    if !audit_alert(&state, entry, result, Some(length)).await? {
         return Err(AppError::not_found(format!(
             "no pending or firing alert has fingerprint {fingerprint:?}"
         )));
@@ -461,8 +539,26 @@ fn enabled_by_default() -> bool {
 /// `POST /api/alerts/rules`: creates or replaces a rule by name.
 pub async fn api_save_rule(
     State(state): State<AppState>,
+    actor: Actor,
     Json(body): Json<RuleBody>,
 ) -> Result<Json<Value>, AppError> {
+    // Creating or replacing: the log tells them apart.
+    let existed = state.alerts.store().rule(&body.name).await;
+    let action = match existed {
+        Ok(Some(_)) => "alert_rule.update",
+        _ => "alert_rule.create",
+    };
+    let entry = AuditEntry::new(&actor, action, "alert_rule", &body.name);
+    let result = async {
+        existed?;
+        save_rule_body(&state, body).await
+    }
+    .await;
+    state.audit.outcome(entry, result).await
+}
+
+/// Checks and saves a rule from the API's JSON.
+async fn save_rule_body(state: &AppState, body: RuleBody) -> Result<Json<Value>, AppError> {
     let rule = Rule {
         kind: body.kind.parse().map_err(AppError::bad_request)?,
         severity: body
@@ -492,16 +588,27 @@ pub async fn api_save_rule(
 /// `POST /api/alerts/rules/{name}/delete`.
 pub async fn api_delete_rule(
     State(state): State<AppState>,
+    actor: Actor,
     Path(RulePath { name }): Path<RulePath>,
 ) -> Result<Json<Value>, AppError> {
-    if !state.alerts.store().delete_rule(&name).await? {
+    let entry = AuditEntry::new(&actor, "alert_rule.delete", "alert_rule", &name);
+    let result = delete_rule_named(&state, &name).await;
+    state.audit.outcome(entry, result).await?;
+    Ok(Json(json!({ "name": name, "deleted": true })))
+}
+
+/// Deletes a rule (404 if there is none by that name); its alerts resolve
+/// at the next evaluation.
+async fn delete_rule_named(state: &AppState, name: &str) -> Result<(), AppError> {
+    if !state.alerts.store().delete_rule(name).await? {
         return Err(AppError::not_found(format!(
             "no alert rule is named {name:?}"
         )));
     }
+    tracing::info!(rule = %name, "alert rule deleted");
     state.alerts.evaluate_soon();
     state.alerts.refresh().await;
-    Ok(Json(json!({ "name": name, "deleted": true })))
+    Ok(())
 }
 
 #[cfg(test)]

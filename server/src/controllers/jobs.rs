@@ -8,6 +8,7 @@ use coord::queue::{Job, JobOptions, NewJob};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::audit::{Actor, AuditEntry};
 use crate::error::AppError;
 use crate::extract::{JobPath, Json, PageParams, Path, Query, QueuePath};
 use crate::startup::AppState;
@@ -82,6 +83,7 @@ pub async fn show(
 /// `POST /api/queues/{queue}/jobs`: 201 with the new job's id and its URL.
 pub async fn enqueue(
     State(state): State<AppState>,
+    actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
     Json(request): Json<EnqueueRequest>,
 ) -> Result<Response, AppError> {
@@ -90,7 +92,17 @@ pub async fn enqueue(
         data: request.data,
         options: request.options,
     };
-    let id = state.queues.enqueue(&queue, job).await?;
+    let entry = AuditEntry::new(&actor, "job.enqueue", "queue", queue.as_str());
+    let result = state
+        .queues
+        .enqueue(&queue, job)
+        .await
+        .map_err(AppError::from);
+    let detail = result.as_ref().ok().map(|id| format!("job {id}"));
+    let id = state
+        .audit
+        .outcome(AuditEntry { detail, ..entry }, result)
+        .await?;
     let location = format!("/api/queues/{queue}/jobs/{id}");
     let mut response = (StatusCode::CREATED, Json(json!({ "id": id }))).into_response();
     // Queue names and job ids are restricted to URL-safe characters, so
@@ -105,9 +117,16 @@ pub async fn enqueue(
 /// waiting; 409 if it is not failed (so a double click retries once).
 pub async fn retry(
     State(state): State<AppState>,
+    actor: Actor,
     Path(JobPath { queue, id }): Path<JobPath>,
 ) -> Result<Json<Value>, AppError> {
-    state.queues.retry(&queue, &id).await?;
+    let entry = AuditEntry::new(&actor, "job.retry", "job", &format!("{queue}/{id}"));
+    let result = state
+        .queues
+        .retry(&queue, &id)
+        .await
+        .map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
     Ok(Json(json!({ "id": id, "state": "waiting" })))
 }
 
@@ -115,9 +134,16 @@ pub async fn retry(
 /// active; 409 while a worker holds it.
 pub async fn remove(
     State(state): State<AppState>,
+    actor: Actor,
     Path(JobPath { queue, id }): Path<JobPath>,
 ) -> Result<Json<Value>, AppError> {
-    state.queues.remove(&queue, &id).await?;
+    let entry = AuditEntry::new(&actor, "job.remove", "job", &format!("{queue}/{id}"));
+    let result = state
+        .queues
+        .remove(&queue, &id)
+        .await
+        .map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
     Ok(Json(json!({ "id": id, "removed": true })))
 }
 
@@ -125,8 +151,15 @@ pub async fn remove(
 /// 409 if it is not delayed.
 pub async fn promote(
     State(state): State<AppState>,
+    actor: Actor,
     Path(JobPath { queue, id }): Path<JobPath>,
 ) -> Result<Json<Value>, AppError> {
-    state.queues.promote(&queue, &id).await?;
+    let entry = AuditEntry::new(&actor, "job.promote", "job", &format!("{queue}/{id}"));
+    let result = state
+        .queues
+        .promote(&queue, &id)
+        .await
+        .map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
     Ok(Json(json!({ "id": id, "state": "waiting" })))
 }

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod alerts;
+pub mod audit;
 pub mod events;
 pub mod health;
 pub mod jobs;

@@ -7,6 +7,7 @@ use futures_util::future::try_join_all;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::audit::{Actor, AuditEntry};
 use crate::error::AppError;
 use crate::extract::{Json, Path, QueuePath};
 use crate::startup::AppState;
@@ -62,9 +63,12 @@ pub async fn show(
 /// can still enqueue.
 pub async fn pause(
     State(state): State<AppState>,
+    actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Json<Value>, AppError> {
-    state.queues.pause(&queue).await?;
+    let entry = AuditEntry::new(&actor, "queue.pause", "queue", queue.as_str());
+    let result = state.queues.pause(&queue).await.map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
     tracing::info!(%queue, "queue paused");
     Ok(Json(json!({ "name": queue, "paused": true })))
 }
@@ -72,9 +76,12 @@ pub async fn pause(
 /// `POST /api/queues/{queue}/resume`.
 pub async fn resume(
     State(state): State<AppState>,
+    actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Json<Value>, AppError> {
-    state.queues.resume(&queue).await?;
+    let entry = AuditEntry::new(&actor, "queue.resume", "queue", queue.as_str());
+    let result = state.queues.resume(&queue).await.map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
     tracing::info!(%queue, "queue resumed");
     Ok(Json(json!({ "name": queue, "paused": false })))
 }
@@ -83,12 +90,18 @@ pub async fn resume(
 /// waiting, in batches of [`RETRY_BATCH`].
 pub async fn retry_failed(
     State(state): State<AppState>,
+    actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Json<Value>, AppError> {
-    let retried = state
+    let entry = AuditEntry::new(&actor, "queue.retry_all", "queue", queue.as_str());
+    let result = state
         .queues
         .retry_all_failed(&queue, RETRY_BATCH, |_| {})
-        .await?;
+        .await
+        .map_err(AppError::from);
+    let detail = result.as_ref().ok().map(|n| format!("retried {n}"));
+    let entry = AuditEntry { detail, ..entry };
+    let retried = state.audit.outcome(entry, result).await?;
     tracing::info!(%queue, retried, "failed jobs retried");
     Ok(Json(json!({ "retried": retried })))
 }

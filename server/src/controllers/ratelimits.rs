@@ -7,6 +7,7 @@ use coord::CoordError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::audit::{Actor, AuditEntry};
 use crate::error::AppError;
 use crate::extract::{Json, Path};
 use crate::startup::AppState;
@@ -78,10 +79,14 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 /// nobody registered, 400 for an invalid key, 503 while Redis is down.
 pub async fn unblock(
     State(state): State<AppState>,
+    actor: Actor,
     Path(PolicyPath { policy }): Path<PolicyPath>,
     Json(body): Json<UnblockBody>,
 ) -> Result<Json<Value>, AppError> {
-    unblock_key(&state, &policy, &body.key).await?;
+    let target = format!("{policy}/{}", body.key);
+    let entry = AuditEntry::new(&actor, "ratelimit.unblock", "ratelimit_key", &target);
+    let result = unblock_key(&state, &policy, &body.key).await;
+    state.audit.outcome(entry, result).await?;
     Ok(Json(
         json!({ "policy": policy, "key": body.key, "unblocked": true }),
     ))

@@ -12,6 +12,7 @@ mod private_redis;
 
 mod actions;
 mod alerts;
+mod audit;
 mod fleet;
 mod health;
 mod helpers;
@@ -24,3 +25,4 @@ mod postgres;
 mod queues;
 mod ratelimits;
 mod redis;
+mod security;

@@ -1,0 +1,103 @@
+//! View model of the Audit page (`/audit`): who did what, to what, when,
+//! and how it ended.
+//!
+//! Plain data filled by the server from its audit log, so the page can be
+//! rendered and tested without a database. Targets (queue names, job ids,
+//! rate-limit keys, rule names) and details (backend errors) come from
+//! operators and producers: they are only ever rendered as text and
+//! attribute values, which leptos escapes.
+
+use crate::vm::encode_query;
+
+/// One entry of the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Its id: stable across pages, for linking and tests.
+    pub id: i64,
+    /// When it happened (ms since the epoch).
+    pub at: i64,
+    /// Who acted (`anonymous` until sign-in exists).
+    pub actor: String,
+    /// The client's IP address, when known.
+    pub address: Option<String>,
+    /// What was done (`queue.pause`, …).
+    pub action: String,
+    /// What kind of thing it was done to (`queue`, `job`, …).
+    pub target_kind: String,
+    /// Which one.
+    pub target: String,
+    /// `ok`, `refused` or `failed`.
+    pub outcome: String,
+    /// Why it was refused or failed, or what it amounted to.
+    pub detail: Option<String>,
+}
+
+/// The filters as typed, so the form shows them again and the pager keeps
+/// them; empty means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilterVm {
+    /// Exact action.
+    pub action: String,
+    /// Exact actor.
+    pub actor: String,
+    /// Text the target contains.
+    pub target: String,
+    /// Exact outcome.
+    pub outcome: String,
+}
+
+impl AuditFilterVm {
+    /// Whether anything narrows the list: an empty log and an empty match
+    /// call for different words, and "Clear" only makes sense when set.
+    pub fn is_active(&self) -> bool {
+        !(self.action.is_empty()
+            && self.actor.is_empty()
+            && self.target.is_empty()
+            && self.outcome.is_empty())
+    }
+
+    /// The filters as query parameters (`action=…&outcome=…`), the unset
+    /// ones left out, for links that must keep them.
+    pub fn query(&self) -> String {
+        [
+            ("action", &self.action),
+            ("actor", &self.actor),
+            ("target", &self.target),
+            ("outcome", &self.outcome),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode_query(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+/// Everything the Audit page shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditVm {
+    /// One page of entries, newest first.
+    pub rows: Vec<AuditRow>,
+    /// The filters applied.
+    pub filter: AuditFilterVm,
+    /// Position of the first entry shown.
+    pub offset: u64,
+    /// Page size.
+    pub limit: u64,
+    /// Entries matching the filters, in all.
+    pub total: u64,
+    /// Every action the server records, for the action filter's choices.
+    pub actions: Vec<String>,
+}
+
+impl AuditVm {
+    /// The page's URL at another offset, filters and page size kept.
+    pub fn url_at(&self, offset: u64) -> String {
+        let filters = self.filter.query();
+        let sep = if filters.is_empty() { "" } else { "&" };
+        format!(
+            "/audit?{filters}{sep}offset={offset}&limit={}",
+            self.limit.max(1)
+        )
+    }
+}

@@ -1,0 +1,425 @@
+//! The Audit page's parts: the filter form, the log's table and its pager.
+//!
+//! Not live: a log is read, filtered and paged, and rows arriving while an
+//! operator reads would move what they are looking at. Everything shown
+//! comes from requests (queue names, keys, rule names, backend errors) and
+//! is only ever text and attribute values, which leptos escapes.
+
+use leptos::prelude::*;
+
+use crate::audit::{AuditFilterVm, AuditRow, AuditVm};
+use crate::vm::{format_count, format_timestamp, iso_timestamp};
+
+/// The outcomes an entry can have, as (value, label), for the filter.
+const OUTCOMES: [(&str, &str); 3] = [("ok", "Ok"), ("refused", "Refused"), ("failed", "Failed")];
+
+/// The outcome in words, for its badge.
+fn outcome_label(outcome: &str) -> String {
+    OUTCOMES
+        .iter()
+        .find(|(value, _)| *value == outcome)
+        .map_or_else(|| outcome.to_owned(), |(_, label)| (*label).to_owned())
+}
+
+/// The filter form: a GET, so a filtered view is a link to share. The page
+/// size travels along; the offset does not (a new filter starts at the
+/// newest entry).
+#[component]
+pub fn AuditFilterForm(filter: AuditFilterVm, actions: Vec<String>, limit: u64) -> impl IntoView {
+    let active = filter.is_active();
+    let action_options = actions
+        .into_iter()
+        .map(|a| {
+            let selected = a == filter.action;
+            view! {
+                <option value=a.clone() selected=selected>
+                    {a.clone()}
+                </option>
+            }
+        })
+        .collect_view();
+    let outcome_options = OUTCOMES
+        .into_iter()
+        .map(|(value, label)| {
+            let selected = value == filter.outcome;
+            view! {
+                <option value=value selected=selected>
+                    {label}
+                </option>
+            }
+        })
+        .collect_view();
+    view! {
+        <form method="get" action="/audit" class="filter" data-test-id="audit-filter">
+            <label>
+                "Action "
+                <select name="action" data-test-id="audit-filter-action">
+                    <option value="" selected=filter.action.is_empty()>
+                        "any"
+                    </option>
+                    {action_options}
+                </select>
+            </label>
+            <label>
+                "Actor "
+                <input
+                    type="search"
+                    name="actor"
+                    value=filter.actor
+                    maxlength="200"
+                    placeholder="any"
+                    data-test-id="audit-filter-actor"
+                />
+            </label>
+            <label>
+                "Target contains "
+                <input
+                    type="search"
+                    name="target"
+                    value=filter.target
+                    maxlength="200"
+                    placeholder="any"
+                    data-test-id="audit-filter-target"
+                />
+            </label>
+            <label>
+                "Outcome "
+                <select name="outcome" data-test-id="audit-filter-outcome">
+                    <option value="" selected=filter.outcome.is_empty()>
+                        "any"
+                    </option>
+                    {outcome_options}
+                </select>
+            </label>
+            <input type="hidden" name="limit" value=limit.to_string() />
+            <button type="submit" class="button">
+                "Filter"
+            </button>
+            {active.then(|| view! { <a href="/audit">"Clear"</a> })}
+        </form>
+    }
+}
+
+/// The log: one page of entries, newest first, or why there are none.
+#[component]
+pub fn AuditRegion(vm: AuditVm) -> impl IntoView {
+    let body = if vm.rows.is_empty() {
+        let text = if vm.offset > 0 && vm.total > 0 {
+            "No entry on this page."
+        } else if vm.filter.is_active() {
+            "No entry matches these filters."
+        } else {
+            "Nothing has been done yet: pausing a queue, retrying a job, unblocking a key or acknowledging an alert is recorded here."
+        };
+        view! {
+            <p class="empty" data-test-id="audit-empty">
+                {text}
+            </p>
+        }
+        .into_any()
+    } else {
+        view! {
+            <div class="table-wrap">
+                <table class="audit" data-test-id="audit-table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Time"</th>
+                            <th scope="col">"Actor"</th>
+                            <th scope="col">"Address"</th>
+                            <th scope="col">"Action"</th>
+                            <th scope="col">"Target"</th>
+                            <th scope="col">"Outcome"</th>
+                            <th scope="col">"Detail"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {vm
+                            .rows
+                            .clone()
+                            .into_iter()
+                            .map(|row| view! { <AuditTableRow row /> })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    let pager = (vm.total > 0 || vm.offset > 0).then(|| view! { <AuditPager vm=vm.clone() /> });
+    view! {
+        <div id="audit-log" data-test-id="audit-log">
+            {body}
+            {pager}
+        </div>
+    }
+}
+
+#[component]
+fn AuditTableRow(row: AuditRow) -> impl IntoView {
+    let time = format_timestamp(row.at);
+    let address = match row.address {
+        Some(address) => view! { <code>{address}</code> }.into_any(),
+        None => view! { <span class="muted">"–"</span> }.into_any(),
+    };
+    let detail = row.detail.unwrap_or_default();
+    let badge = format!("badge outcome outcome-{}", row.outcome);
+    let label = outcome_label(&row.outcome);
+    let action = row.action.clone();
+    view! {
+        <tr
+            data-test-id="audit-row"
+            data-id=row.id.to_string()
+            data-action=action
+            data-outcome=row.outcome
+        >
+            <td>
+                <time datetime=iso_timestamp(row.at) title=time.clone()>
+                    {time.clone()}
+                </time>
+            </td>
+            <td data-test-id="audit-actor">{row.actor}</td>
+            <td data-test-id="audit-address">{address}</td>
+            <td>
+                <code data-test-id="audit-action">{row.action}</code>
+            </td>
+            <td data-test-id="audit-target">
+                <span class="muted">{row.target_kind}</span>
+                " "
+                <code>{row.target}</code>
+            </td>
+            <td>
+                <span class=badge data-test-id="audit-outcome">
+                    {label}
+                </span>
+            </td>
+            <td class="detail" data-test-id="audit-detail">
+                {detail}
+            </td>
+        </tr>
+    }
+}
+
+/// Newest / newer / older / oldest links, filters kept.
+#[component]
+fn AuditPager(vm: AuditVm) -> impl IntoView {
+    let limit = vm.limit.max(1);
+    let shown = vm.rows.len() as u64;
+    let (offset, total) = (vm.offset, vm.total);
+    let shown_to = offset + shown;
+    let first = (offset > 0).then(|| {
+        view! {
+            <a href=vm.url_at(0) data-test-id="audit-newest">
+                "« Newest"
+            </a>
+            <a href=vm.url_at(offset.saturating_sub(limit)) rel="prev" data-test-id="audit-newer">
+                "← Newer"
+            </a>
+        }
+    });
+    let last = (shown_to < total).then(|| {
+        view! {
+            <a href=vm.url_at(shown_to) rel="next" data-test-id="audit-older">
+                "Older →"
+            </a>
+            <a href=vm.url_at((total - 1) / limit * limit) data-test-id="audit-oldest">
+                "Oldest »"
+            </a>
+        }
+    });
+    let summary = if shown == 0 {
+        format!("0 of {}", format_count(total))
+    } else {
+        format!(
+            "{}–{} of {}",
+            format_count(offset + 1),
+            format_count(shown_to),
+            format_count(total)
+        )
+    };
+    view! {
+        <p class="pager" data-test-id="audit-pager">
+            {first}
+            <span class="summary">{summary}</span>
+            {last}
+        </p>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::{AuditFilterVm, AuditRow, AuditVm};
+    use crate::{AlertBannerVm, render_audit_page};
+
+    const T0: i64 = 1_795_430_045_000;
+
+    fn entry(id: i64, action: &str, target: &str, outcome: &str) -> AuditRow {
+        AuditRow {
+            id,
+            at: T0 - id * 1000,
+            actor: "anonymous".into(),
+            address: Some("127.0.0.1".into()),
+            action: action.into(),
+            target_kind: "queue".into(),
+            target: target.into(),
+            outcome: outcome.into(),
+            detail: (outcome != "ok").then(|| "queue ghost was not found".into()),
+        }
+    }
+
+    fn vm(rows: Vec<AuditRow>, total: u64) -> AuditVm {
+        AuditVm {
+            rows,
+            filter: AuditFilterVm::default(),
+            offset: 0,
+            limit: 50,
+            total,
+            actions: vec!["queue.pause".into(), "job.retry".into()],
+        }
+    }
+
+    fn page(vm: &AuditVm) -> String {
+        render_audit_page(vm, &AlertBannerVm::default())
+    }
+
+    #[test]
+    fn the_page_lists_entries_newest_first_with_their_outcome() {
+        let html = page(&vm(
+            vec![
+                entry(2, "queue.pause", "emails", "ok"),
+                entry(1, "queue.pause", "ghost", "refused"),
+            ],
+            2,
+        ));
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(html.contains("<title>Audit · Switchyard</title>"), "{html}");
+        // A log: no live stream.
+        assert!(!html.contains("data-live"), "{html}");
+        assert!(
+            html.contains(r#"<a href="/audit" aria-current="page" class="current">Audit</a>"#),
+            "{html}"
+        );
+        let alerts = html.find(r#"href="/alerts""#).expect("alerts");
+        let audit = html.find(r#"href="/audit""#).expect("audit");
+        let config = html.find(r#"href="/config""#).expect("config");
+        assert!(alerts < audit && audit < config, "{html}");
+        let first = html.find(r#"data-id="2""#).expect("row 2");
+        let second = html.find(r#"data-id="1""#).expect("row 1");
+        assert!(first < second, "{html}");
+        for text in [
+            r#"<time datetime="2026-11-23T10:34:03Z""#,
+            "2026-11-23 10:34:03 UTC</time>",
+            r#"<td data-test-id="audit-actor">anonymous</td>"#,
+            "<code>127.0.0.1</code>",
+            r#"<code data-test-id="audit-action">queue.pause</code>"#,
+            r#"<span class="muted">queue</span> <code>emails</code>"#,
+            r#"<span data-test-id="audit-outcome" class="badge outcome outcome-ok">Ok</span>"#,
+            r#"<span data-test-id="audit-outcome" class="badge outcome outcome-refused">Refused</span>"#,
+            r#"data-test-id="audit-detail" class="detail">queue ghost was not found</td>"#,
+            "1–2 of 2",
+        ] {
+            assert!(html.contains(text), "{text}: {html}");
+        }
+        assert!(!html.contains("audit-older"), "{html}");
+        // The filter form: a GET to the page, every filter by name.
+        let form_at = html.find(r#"action="/audit""#).expect("form");
+        let form = &html[form_at..form_at + html[form_at..].find("</form>").expect("end")];
+        assert!(
+            html[..form_at].ends_with(r#"<form method="get" "#),
+            "{html}"
+        );
+        for field in [
+            r#"<select name="action""#,
+            r#"<option value="queue.pause">queue.pause</option>"#,
+            r#"name="actor""#,
+            r#"name="target""#,
+            r#"<select name="outcome""#,
+            r#"<option value="refused">Refused</option>"#,
+            r#"<input type="hidden" name="limit" value="50">"#,
+        ] {
+            assert!(form.contains(field), "{field}: {form}");
+        }
+        assert!(!form.contains("Clear"), "{form}");
+    }
+
+    #[test]
+    fn filters_show_again_and_the_pager_keeps_them() {
+        let mut vm = vm(
+            (0..50)
+                .map(|i| entry(i, "job.retry", "emails/1", "ok"))
+                .collect(),
+            120,
+        );
+        vm.offset = 50;
+        vm.filter = AuditFilterVm {
+            action: "job.retry".into(),
+            actor: String::new(),
+            target: "emails & co".into(),
+            outcome: "ok".into(),
+        };
+        let html = page(&vm);
+        assert!(
+            html.contains(r#"<option value="job.retry" selected>job.retry</option>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<option value="ok" selected>Ok</option>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"value="emails &amp; co""#), "{html}");
+        assert!(html.contains(r#"<a href="/audit">Clear</a>"#), "{html}");
+        assert!(html.contains("51–100 of 120"), "{html}");
+        let q = "action=job.retry&amp;target=emails%20%26%20co&amp;outcome=ok";
+        for link in [
+            format!(r#"href="/audit?{q}&amp;offset=0&amp;limit=50" data-test-id="audit-newest""#),
+            format!(r#"href="/audit?{q}&amp;offset=0&amp;limit=50" rel="prev""#),
+            format!(r#"href="/audit?{q}&amp;offset=100&amp;limit=50" rel="next""#),
+            format!(r#"href="/audit?{q}&amp;offset=100&amp;limit=50" data-test-id="audit-oldest""#),
+        ] {
+            assert!(html.contains(&link), "{link}: {html}");
+        }
+    }
+
+    #[test]
+    fn empty_states_say_why() {
+        let html = page(&vm(vec![], 0));
+        assert!(html.contains("Nothing has been done yet"), "{html}");
+        assert!(!html.contains("audit-table"), "{html}");
+        assert!(!html.contains("audit-pager"), "{html}");
+        let mut filtered = vm(vec![], 0);
+        filtered.filter.outcome = "failed".into();
+        let html = page(&filtered);
+        assert!(html.contains("No entry matches these filters."), "{html}");
+        let mut past = vm(vec![], 7);
+        past.offset = 500;
+        let html = page(&past);
+        assert!(html.contains("No entry on this page."), "{html}");
+        assert!(html.contains("audit-newest"), "{html}");
+    }
+
+    #[test]
+    fn targets_details_and_filters_are_escaped() {
+        let hostile = "<script>alert(1)</script>\"x";
+        let mut row = entry(1, hostile, hostile, "failed");
+        row.actor = hostile.into();
+        row.address = Some(hostile.into());
+        row.detail = Some(hostile.into());
+        row.target_kind = hostile.into();
+        let mut vm = vm(vec![row], 1);
+        vm.filter.actor = hostile.into();
+        vm.filter.target = hostile.into();
+        vm.actions.push(hostile.into());
+        let html = page(&vm);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("\"x\""), "{html}");
+        assert!(
+            html.contains(
+                r#"data-test-id="audit-detail" class="detail">&lt;script&gt;alert(1)&lt;/script&gt;"x</td>"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"value="&lt;script&gt;alert(1)&lt;/script&gt;&quot;x""#),
+            "{html}"
+        );
+    }
+}
