@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use coord::ratelimit::FallbackMode;
 
 use crate::ratelimits::LimitSpec;
-use crate::secret::SecretUrl;
+use crate::secret::{SecretText, SecretUrl};
 
 /// Switchyard: a live dashboard for job queues, with an embedded
 /// coordination backend (SQLite by default, Redis for scale-out).
@@ -199,6 +199,28 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub external_url: Option<String>,
+
+    /// Name of the first admin that SWITCHYARD_ADMIN_PASSWORD creates
+    /// [default: admin]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_ADMIN_USER",
+        value_name = "NAME"
+    )]
+    pub admin_user: Option<String>,
+
+    /// On a start that finds no users, create the first admin with this
+    /// password (12+ characters); ignored once any user exists. Prefer the
+    /// environment variable: a flag is visible to others in `ps`
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_ADMIN_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub admin_password: Option<SecretText>,
 }
 
 /// The commands.
@@ -207,10 +229,56 @@ pub enum Command {
     /// Serve the dashboard and the JSON API on the configured backend.
     Serve,
     /// Serve the dashboard with synthetic producers and workers in process,
-    /// so there is live data at once (the default command).
+    /// so there is live data at once (the default command). On a database
+    /// with no users it creates `admin` with a random password and prints
+    /// it once.
     Demo,
     /// Enqueue one job on the configured backend and print its id.
     Enqueue(EnqueueArgs),
+    /// Manage the operators' accounts in the configured database
+    /// (the first admin can also come from SWITCHYARD_ADMIN_PASSWORD).
+    User(UserArgs),
+}
+
+/// `switchyard user …`.
+#[derive(Debug, Clone, Args)]
+pub struct UserArgs {
+    /// What to do to the accounts.
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+/// The account commands. Passwords are read from stdin (one line), never
+/// from arguments, which other users of the machine can see.
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from stdin
+    /// (`echo "$PW" | switchyard user add ada --role operator`)
+    Add {
+        /// 1 to 64 characters of A-Z, a-z, 0-9 and _ . @ -
+        name: String,
+        /// viewer (looks), operator (also acts on queues, jobs, alerts) or
+        /// admin (also manages users)
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// Generate a 20-character password and print it once instead of
+        /// reading one from stdin
+        #[arg(long)]
+        generate: bool,
+    },
+    /// List users: name, role, and whether disabled.
+    List,
+    /// Set a user's password, read from stdin; ends the user's sessions.
+    Passwd {
+        /// The user
+        name: String,
+    },
+    /// Stop a user from signing in and end their sessions (the account
+    /// stays, so the audit log keeps its author).
+    Disable {
+        /// The user
+        name: String,
+    },
 }
 
 /// One job to enqueue from the shell.

@@ -22,6 +22,7 @@ use crate::alerts::webhook::WebhookFormat;
 use crate::cli::GlobalArgs;
 use crate::ratelimits::{DashboardLimits, LimitSpec};
 use crate::secret::SecretUrl;
+use crate::users::{DEFAULT_ADMIN, FirstAdmin, Password, UserError, UserName};
 
 /// Where the dashboard listens unless told otherwise: loopback only, so a
 /// first run never exposes the API to the network.
@@ -221,6 +222,9 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// How long per-minute metrics history is kept.
     pub metrics_retention: Duration,
+    /// The admin to create on a start that finds no users, from
+    /// `--admin-user` / `--admin-password` (or their environment variables).
+    pub first_admin: Option<FirstAdmin>,
 }
 
 impl fmt::Debug for Settings {
@@ -240,6 +244,10 @@ impl fmt::Debug for Settings {
             .field("warning_failure_rate", &self.warning_failure_rate)
             .field("rate_limits", &self.rate_limits)
             .field("metrics_retention", &self.metrics_retention)
+            .field(
+                "first_admin",
+                &self.first_admin.as_ref().map(|a| a.name.as_str()),
+            )
             .field(
                 "alert_webhooks",
                 &self
@@ -271,8 +279,23 @@ impl Default for Settings {
                 rules: Vec::new(),
             },
             metrics_retention: crate::metrics::DEFAULT_RETENTION,
+            first_admin: None,
         }
     }
+}
+
+/// The first admin the arguments ask for, checked now so a bad name or a
+/// short password stops startup rather than surfacing later. The message
+/// never quotes the password.
+fn first_admin(args: &GlobalArgs) -> Result<Option<FirstAdmin>, ConfigError> {
+    let Some(password) = &args.admin_password else {
+        return Ok(None);
+    };
+    let invalid = |err: UserError| ConfigError::Invalid(format!("first admin: {err}"));
+    let name =
+        UserName::new(args.admin_user.as_deref().unwrap_or(DEFAULT_ADMIN)).map_err(invalid)?;
+    let password = Password::new(password.expose()).map_err(invalid)?;
+    Ok(Some(FirstAdmin { name, password }))
 }
 
 /// The deployment the settings describe.
@@ -358,9 +381,11 @@ impl Settings {
                     )));
                 }
             },
+            first_admin: None,
         };
         settings.validate()?;
         let mut settings = settings;
+        settings.first_admin = first_admin(args)?;
         settings.alerts = alert_settings(args, file_alerts, &settings.listen)?;
         Ok(settings)
     }

@@ -28,4 +28,5 @@ pub mod secret;
 pub mod security;
 pub mod startup;
 pub mod telemetry;
+pub mod users;
 pub mod views;

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use server::cli::{Cli, Command};
+use server::cli::{Cli, Command, GlobalArgs};
 use server::configuration::Settings;
 use server::demo::Demo;
 use server::error::one_line;
 use server::fleet::demo::FleetDemo;
 use server::ratelimits::demo::RateLimitDemo;
 use server::startup::Application;
-use server::{enqueue, telemetry};
+use server::users::{DEFAULT_ADMIN, Password, UserName};
+use server::{enqueue, telemetry, users};
 
 /// How long demo workers may take to finish their jobs at shutdown.
 const DEMO_GRACE: Duration = Duration::from_secs(5);
@@ -59,24 +60,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(settings, false).await,
         Command::Demo => serve(settings, true).await,
         Command::Enqueue(args) => {
-            // A one-shot command: only warnings, unless a filter was asked for.
-            let filter = if cli.global.log.is_some() {
-                settings.log.as_str()
-            } else {
-                "warn"
-            };
-            telemetry::init(filter)?;
+            one_shot_telemetry(&cli.global, &settings)?;
             let id = enqueue::run(&settings, &args).await?;
             println!("{id}");
             Ok(())
         }
+        Command::User(args) => {
+            one_shot_telemetry(&cli.global, &settings)?;
+            let stdin = std::io::stdin().lock();
+            let out = users::command::run(&settings, &args, stdin).await?;
+            print!("{out}");
+            Ok(())
+        }
     }
+}
+
+/// A one-shot command logs only warnings, unless a filter was asked for.
+fn one_shot_telemetry(global: &GlobalArgs, settings: &Settings) -> anyhow::Result<()> {
+    let filter = if global.log.is_some() {
+        settings.log.as_str()
+    } else {
+        "warn"
+    };
+    Ok(telemetry::init(filter)?)
+}
+
+/// On a demo database without users, creates `admin` with a generated
+/// password, to print once: the demo is for looking around at once, and a
+/// fixed password would be the same on every machine that ran it.
+async fn demo_admin(app: &Application) -> anyhow::Result<Option<Password>> {
+    let store = &app.state().users;
+    if !store.is_empty().await? {
+        return Ok(None);
+    }
+    let name = UserName::new(DEFAULT_ADMIN)?;
+    let password = Password::generate();
+    let created = store.add_first_admin(&name, &password).await?;
+    Ok(created.then_some(password))
 }
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     telemetry::init(&settings.log)?;
     tracing::debug!(?settings, "starting");
     let app = Application::build(&settings).await?;
+    let credentials = if demo {
+        demo_admin(&app)
+            .await
+            .context("cannot create the demo's admin")?
+    } else {
+        None
+    };
     let demo = if demo {
         let queues = Demo::start(&app.state().queues)
             .await
@@ -95,8 +128,8 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         Some(url) => format!("Redis {url}, prefix {}", settings.redis_prefix),
         None => format!("embedded, {}", settings.database_url),
     };
-    println!(
-        "Switchyard {} on {} ({backend})",
+    let mut banner = format!(
+        "Switchyard {} on {} ({backend})\n",
         if demo.is_some() {
             "demo serving"
         } else {
@@ -104,6 +137,15 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         },
         app.url()
     );
+    if let Some(password) = credentials {
+        banner.push_str(&format!(
+            "Sign in as {DEFAULT_ADMIN} with password {} (shown once)\n",
+            password.expose()
+        ));
+    }
+    // One write, so a reader that takes the first line and closes the
+    // pipe (scripts, tests) still gets both lines and no broken pipe.
+    print!("{banner}");
     app.run_until_stopped(shutdown_signal())
         .await
         .context("server failed")?;

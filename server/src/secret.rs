@@ -74,6 +74,38 @@ impl FromStr for SecretUrl {
     }
 }
 
+/// Secret text with no structure to redact in part (a password given by
+/// flag or environment): `Debug` hides all of it, there is no `Display`,
+/// and parsing never fails, so a parser's error message cannot quote it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(String);
+
+impl SecretText {
+    /// Wraps secret text.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The text itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretText({MASK:?})")
+    }
+}
+
+impl FromStr for SecretText {
+    type Err = Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
+    }
+}
+
 fn redact(url: &str) -> String {
     let (head, query) = match url.split_once('?') {
         Some((head, query)) => (head, Some(query)),
@@ -162,6 +194,13 @@ mod tests {
         ] {
             assert_eq!(SecretUrl::new(plain).redacted(), plain);
         }
+    }
+
+    #[test]
+    fn secret_text_never_shows() {
+        let text: SecretText = "hunter2hunter2".parse().unwrap();
+        assert_eq!(format!("{text:?}"), r#"SecretText("***")"#);
+        assert_eq!(text.expose(), "hunter2hunter2");
     }
 
     #[test]

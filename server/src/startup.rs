@@ -29,6 +29,7 @@ use crate::live::{Hub, Thresholds};
 use crate::ratelimits::RateLimits;
 use crate::router::router;
 use crate::secret::SecretUrl;
+use crate::users::{UserError, UserStore};
 
 /// What every handler can reach: the queues, the SQL side, the live hub
 /// and the settings the server runs with.
@@ -50,6 +51,8 @@ pub struct AppState {
     pub alerts: Alerting,
     /// Who did what, for the Audit page; every action records in it.
     pub audit: AuditLog,
+    /// Operators' accounts and sessions (not enforced yet).
+    pub users: UserStore,
 }
 
 /// Why the server could not start. Each message names what was being
@@ -92,6 +95,12 @@ pub enum StartupError {
     RateLimits {
         /// What went wrong.
         source: CoordError,
+    },
+    /// The first admin from the environment could not be created.
+    #[error("cannot create the first admin")]
+    FirstAdmin {
+        /// What went wrong.
+        source: UserError,
     },
     /// The listen address is invalid or taken.
     #[error("cannot listen on {addr}")]
@@ -139,6 +148,55 @@ async fn connect_backend(settings: &Settings) -> Result<(Queues, Option<Database
     }
 }
 
+/// Connects only the server's SQL database and brings its schema up to
+/// date: what the `user` commands need. Redis is not contacted; in the
+/// embedded deployment the file is opened as the server opens it, so the
+/// queue tables are migrated too and a later `serve` finds them in place.
+pub async fn connect_database(settings: &Settings) -> Result<Database, StartupError> {
+    let url = &settings.database_url;
+    let db = match &settings.redis_url {
+        None => {
+            let backend =
+                SqlBackend::open(url.expose())
+                    .await
+                    .map_err(|source| StartupError::Embedded {
+                        url: url.clone(),
+                        source,
+                    })?;
+            Database::Sqlite(backend.pool().clone())
+        }
+        Some(_) => Database::connect(url)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: url.clone(),
+                source,
+            })?,
+    };
+    db.migrate()
+        .await
+        .map_err(|source| StartupError::Database {
+            url: url.clone(),
+            source,
+        })?;
+    Ok(db)
+}
+
+/// Creates the configured first admin if the database has no users yet,
+/// so a deployment can be provisioned from its environment alone.
+async fn create_first_admin(settings: &Settings, users: &UserStore) -> Result<(), StartupError> {
+    let Some(admin) = &settings.first_admin else {
+        return Ok(());
+    };
+    let created = users
+        .add_first_admin(&admin.name, &admin.password)
+        .await
+        .map_err(|source| StartupError::FirstAdmin { source })?;
+    if created {
+        tracing::info!(user = %admin.name, "created the first admin from the environment");
+    }
+    Ok(())
+}
+
 /// Connects everything the server uses, brings the SQL schema up to date
 /// and records this installation's first start.
 pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
@@ -154,6 +212,8 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     };
     db.migrate().await.map_err(db_error)?;
     let first = db.record_first_start(now_ms()).await.map_err(db_error)?;
+    let users = UserStore::new(db.clone());
+    create_first_admin(settings, &users).await?;
     tracing::info!(
         backend = queues.kind().as_str(),
         database = db.kind(),
@@ -209,6 +269,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         ratelimits,
         alerts,
         audit,
+        users,
     })
 }
 

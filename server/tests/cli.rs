@@ -279,3 +279,339 @@ async fn demo_prints_its_url_serves_live_data_and_stops_on_sigterm() {
         .expect("wait");
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
 }
+
+// ---- `switchyard user …` and the first admin -------------------------
+
+/// Runs the binary with `stdin` piped in (an empty pipe when `None`).
+fn run_with_stdin(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run switchyard");
+    let mut pipe = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(pipe);
+    child.wait_with_output().expect("wait")
+}
+
+/// `switchyard user <args> --database-url <dir's db>`.
+fn user(dir: &Dir, args: &[&str], stdin: Option<&str>) -> Output {
+    run_with_stdin(
+        switchyard(&dir.0)
+            .arg("user")
+            .args(args)
+            .args(["--database-url", &dir.database_url()]),
+        stdin,
+    )
+}
+
+/// As [`user`], logging everything (`--log debug`), so a test can check
+/// the password reaches no log line.
+fn user_logged(dir: &Dir, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut args = args.to_vec();
+    args.extend(["--log", "debug"]);
+    user(dir, &args, stdin)
+}
+
+fn assert_ok(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "failed: {stderr}");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// The exit code is 1 (not clap's 2, not a panic's 101).
+fn assert_user_error(output: &Output, reason: &str, secret: &str) {
+    let line = assert_one_line_error(output, reason);
+    assert_eq!(output.status.code(), Some(1), "{line}");
+    assert!(!line.contains(secret), "{line}");
+}
+
+/// Checks `password` against the directory's database, as sign-in will.
+async fn verifies(dir: &Dir, name: &str, password: &str) -> Option<server::users::User> {
+    let url = server::secret::SecretUrl::new(dir.database_url());
+    let db = server::db::Database::connect(&url).await.expect("connect");
+    let user = server::users::UserStore::new(db.clone())
+        .verify(name, password)
+        .await
+        .expect("verify");
+    db.close().await;
+    user
+}
+
+#[tokio::test]
+async fn user_add_reads_the_password_from_stdin() {
+    let dir = Dir::new();
+    let pw = "stdin password 1";
+    let output = user_logged(
+        &dir,
+        &["add", "ada", "--role", "operator"],
+        Some(&format!("{pw}\n")),
+    );
+    assert_eq!(assert_ok(&output), "", "nothing to print");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(pw));
+    let ada = verifies(&dir, "ada", pw).await.expect("the password works");
+    assert_eq!(ada.role, server::users::Role::Operator);
+    assert!(verifies(&dir, "ada", "stdin password 2").await.is_none());
+
+    let list = assert_ok(&user(&dir, &["list"], None));
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["NAME", "ROLE", "DISABLED"],
+            vec!["ada", "operator", "no"]
+        ]
+    );
+}
+
+#[tokio::test]
+async fn user_add_generate_prints_a_password_once_and_it_works() {
+    let dir = Dir::new();
+    let output = user_logged(
+        &dir,
+        &["add", "root", "--role", "admin", "--generate"],
+        None,
+    );
+    let stdout = assert_ok(&output);
+    let pw = stdout.trim_end();
+    assert_eq!(pw.len(), 20, "{stdout:?}");
+    assert!(pw.bytes().all(|b| b.is_ascii_alphanumeric()), "{pw}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(pw));
+    let root = verifies(&dir, "root", pw)
+        .await
+        .expect("the printed password works");
+    assert_eq!(root.role, server::users::Role::Admin);
+}
+
+#[tokio::test]
+async fn user_passwd_and_disable() {
+    let dir = Dir::new();
+    assert_ok(&user(
+        &dir,
+        &["add", "ada", "--role", "viewer"],
+        Some("first password!\n"),
+    ));
+    let output = user_logged(&dir, &["passwd", "ada"], Some("second password!\r\n"));
+    assert_eq!(assert_ok(&output), "");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("second password!"));
+    assert!(verifies(&dir, "ada", "first password!").await.is_none());
+    assert!(verifies(&dir, "ada", "second password!").await.is_some());
+
+    assert_eq!(assert_ok(&user(&dir, &["disable", "ada"], None)), "");
+    assert!(verifies(&dir, "ada", "second password!").await.is_none());
+    let list = assert_ok(&user(&dir, &["list"], None));
+    assert!(
+        list.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["ada", "viewer", "yes"]),
+        "{list}"
+    );
+}
+
+#[test]
+fn user_command_errors_are_one_line_with_exit_code_1() {
+    let dir = Dir::new();
+    let pw = "a good password";
+    // Refused before the database is opened.
+    assert_user_error(
+        &user(&dir, &["add", "bad name!", "--role", "admin"], Some(pw)),
+        "invalid user name \"bad name!\"",
+        pw,
+    );
+    assert_user_error(
+        &user(&dir, &["add", "ada", "--role", "root"], Some(pw)),
+        "unknown role \"root\" (expected viewer, operator or admin)",
+        pw,
+    );
+    assert_user_error(
+        &user(&dir, &["add", "ada", "--role", "admin"], Some("tooshort\n")),
+        "the password is too short: use at least 12 characters",
+        "tooshort",
+    );
+    assert_user_error(
+        &user(&dir, &["add", "ada", "--role", "admin"], None),
+        "cannot read the password from stdin",
+        pw,
+    );
+    assert!(
+        !dir.0.join("cli.db").exists(),
+        "nothing is opened for bad input"
+    );
+
+    assert_ok(&user(&dir, &["add", "ada", "--role", "admin"], Some(pw)));
+    assert_user_error(
+        &user(
+            &dir,
+            &["add", "ada", "--role", "viewer"],
+            Some("another password"),
+        ),
+        "user ada already exists",
+        "another password",
+    );
+    assert_user_error(
+        &user(&dir, &["passwd", "bob"], Some("another password")),
+        "no user named bob",
+        "another password",
+    );
+    assert_user_error(
+        &user(&dir, &["passwd", "ada"], Some("pw-x9")),
+        "the password is too short",
+        "pw-x9",
+    );
+    assert_user_error(
+        &user(&dir, &["disable", "bob"], None),
+        "no user named bob",
+        pw,
+    );
+}
+
+#[tokio::test]
+async fn the_first_admin_comes_from_the_environment() {
+    let dir = Dir::new();
+    let pw = "env admin password";
+    // A short one stops startup, without showing it.
+    let output = run(switchyard(&dir.0)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &dir.database_url(),
+        ])
+        .env("SWITCHYARD_ADMIN_PASSWORD", "tooshort"));
+    assert_user_error(
+        &output,
+        "first admin: the password is too short",
+        "tooshort",
+    );
+
+    let mut child = switchyard(&dir.0)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &dir.database_url(),
+        ])
+        .env("SWITCHYARD_LOG", "debug")
+        .env("SWITCHYARD_ADMIN_USER", "boss")
+        .env("SWITCHYARD_ADMIN_PASSWORD", pw)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        line
+    })
+    .await
+    .expect("read the first line");
+    assert!(line.contains("serving on http://"), "{line}");
+    wait_serving(&line).await;
+    let boss = verifies(&dir, "boss", pw)
+        .await
+        .expect("created at startup");
+    assert_eq!(boss.role, server::users::Role::Admin);
+    stop(child, pw).await;
+}
+
+/// Waits until the server printed in `line` answers, so its SIGTERM
+/// handler is in place.
+async fn wait_serving(line: &str) {
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().expect("address");
+    let response = http::request(addr, "GET", "/api/queues", &[], b"").await;
+    assert_eq!(response.status, 200, "{}", response.body);
+}
+
+/// SIGTERM, a clean exit, and nothing on stderr mentions `secret`.
+async fn stop(child: std::process::Child, secret: &str) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(output.status.success(), "clean exit: {:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains(secret),
+        "the password was logged: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_prints_its_admin_credentials_once() {
+    let dir = Dir::new();
+    let start = || {
+        switchyard(&dir.0)
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &dir.database_url(),
+            ])
+            .env("SWITCHYARD_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the demo")
+    };
+    let mut child = start();
+    let stdout = child.stdout.take().expect("stdout");
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut lines = [String::new(), String::new()];
+        for line in &mut lines {
+            let _ = reader.read_line(line);
+        }
+        lines
+    })
+    .await
+    .expect("read two lines");
+    wait_serving(&lines[0]).await;
+    let pw = lines[1]
+        .strip_prefix("Sign in as admin with password ")
+        .and_then(|rest| rest.strip_suffix(" (shown once)\n"))
+        .unwrap_or_else(|| panic!("no credentials in {lines:?}"))
+        .to_owned();
+    assert_eq!(pw.len(), 20);
+    let admin = verifies(&dir, "admin", &pw)
+        .await
+        .expect("the printed password works");
+    assert_eq!(admin.role, server::users::Role::Admin);
+    stop(child, &pw).await;
+
+    // A second run finds the admin and prints no password.
+    let mut child = start();
+    let stdout = child.stdout.take().expect("stdout");
+    let (first, mut reader) = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        (line, reader)
+    })
+    .await
+    .expect("read");
+    wait_serving(&first).await;
+    stop(child, &pw).await;
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+    assert!(!rest.contains("Sign in"), "{rest}");
+}

@@ -8,26 +8,39 @@
 pub struct PrivateRedis {
     port: u16,
     child: std::process::Child,
+    /// How clients reach it, when not plain `redis://127.0.0.1:<port>`
+    /// (a password, TLS).
+    url: Option<String>,
 }
 
 impl PrivateRedis {
     /// Starts `redis-server` on `port` without persistence.
     pub fn start(port: u16) -> Self {
+        Self::start_with(port, &[], None)
+    }
+
+    /// Starts `redis-server` on `port` with `extra` options (e.g.
+    /// `--requirepass`, or TLS options with `--port 0`), reached at `url`
+    /// (default `redis://127.0.0.1:<port>`).
+    pub fn start_with(port: u16, extra: &[&str], url: Option<String>) -> Self {
+        let port_text = port.to_string();
+        let mut args = vec![
+            "--port",
+            port_text.as_str(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ];
+        args.extend_from_slice(extra);
         let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server starts (is it installed?)");
-        Self { port, child }
+        Self { port, child, url }
     }
 
     /// A server on a free port, answering.
@@ -39,7 +52,9 @@ impl PrivateRedis {
 
     /// Its URL.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("redis://127.0.0.1:{}", self.port))
     }
 
     /// Its port, to start it again after [`PrivateRedis::stop`].

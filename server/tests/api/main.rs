@@ -26,3 +26,4 @@ mod queues;
 mod ratelimits;
 mod redis;
 mod security;
+mod users;

@@ -182,3 +182,111 @@ async fn retry_all_runs_in_batches_on_redis() {
     assert_eq!(counts.retried_total, FAILED, "each job once: {counts:?}");
     app.stop().await;
 }
+
+/// Redis with a password (`requirepass`): the server connects with the
+/// password in the URL; a wrong one stops startup with an error that names
+/// Redis and never echoes the password.
+#[tokio::test]
+async fn a_password_protected_redis_needs_the_right_password() {
+    use crate::private_redis::{PrivateRedis, free_port};
+    use server::secret::SecretUrl;
+    use server::startup::spawn_app;
+
+    let port = free_port();
+    let url = format!("redis://:s3cret-auth-pw@127.0.0.1:{port}");
+    let redis = PrivateRedis::start_with(
+        port,
+        &["--requirepass", "s3cret-auth-pw"],
+        Some(url.clone()),
+    );
+    redis.ready().await;
+    let app = TestApp::spawn_redis_with(&url, None, |_| {}).await;
+    app.enqueue("emails", &json!({ "name": "a" })).await;
+    assert_eq!(app.counts("emails").await.waiting, 1);
+    let config = app.get("/config").await.body;
+    assert!(!config.contains("s3cret-auth-pw"));
+    app.stop().await;
+
+    let dir = crate::helpers::TempDir::new("auth");
+    let settings = server::configuration::Settings {
+        redis_url: Some(SecretUrl::new(format!(
+            "redis://:wrong-auth-pw@127.0.0.1:{port}"
+        ))),
+        ..crate::helpers::embedded_settings(&dir)
+    };
+    let err = match spawn_app(&settings).await {
+        Ok(_) => panic!("started with a wrong Redis password"),
+        Err(err) => err,
+    };
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(text.contains("cannot reach Redis"), "{text}");
+    assert!(!text.contains("wrong-auth-pw"), "password leaked: {text}");
+}
+
+/// Redis over TLS (`rediss://`): the server's queues, pages and live hub
+/// work through it. The certificate is self-signed, so the URL turns off
+/// verification with redis-rs's `#insecure`; with a real certificate the
+/// same URL without it verifies against the web PKI roots.
+#[tokio::test]
+async fn a_tls_redis_is_reached_with_rediss() {
+    use crate::private_redis::{PrivateRedis, free_port};
+
+    let dir = crate::helpers::TempDir::new("tls");
+    let cert = dir.0.join("cert.pem");
+    let key = dir.0.join("key.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success(), "openssl made a certificate");
+    let port = free_port();
+    let port_text = port.to_string();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let url = format!("rediss://127.0.0.1:{port}/#insecure");
+    let redis = PrivateRedis::start_with(
+        port,
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port_text,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &cert,
+            "--tls-auth-clients",
+            "no",
+        ],
+        Some(url.clone()),
+    );
+    redis.ready().await;
+    let app = TestApp::spawn_redis_with(&url, None, |_| {}).await;
+    app.enqueue("emails", &json!({ "name": "over-tls" })).await;
+    assert_eq!(app.counts("emails").await.waiting, 1);
+    let page = app.get("/queues").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("emails"));
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    app.stop().await;
+}
