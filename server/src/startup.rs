@@ -118,19 +118,24 @@ pub async fn connect_queues(settings: &Settings) -> Result<Queues, StartupError>
     Ok(connect_backend(settings).await?.0)
 }
 
+/// Opens (and migrates) the embedded deployment's SQLite file, the way
+/// both the server and the `user` commands need it.
+async fn open_embedded(settings: &Settings) -> Result<SqlBackend, StartupError> {
+    let url = &settings.database_url;
+    SqlBackend::open(url.expose())
+        .await
+        .map_err(|source| StartupError::Embedded {
+            url: url.clone(),
+            source,
+        })
+}
+
 /// Connects the queue backend and, in the embedded deployment, hands back
 /// its SQLite pool so the server's tables share the same file.
 async fn connect_backend(settings: &Settings) -> Result<(Queues, Option<Database>), StartupError> {
     match &settings.redis_url {
         None => {
-            let url = &settings.database_url;
-            let backend =
-                SqlBackend::open(url.expose())
-                    .await
-                    .map_err(|source| StartupError::Embedded {
-                        url: url.clone(),
-                        source,
-                    })?;
+            let backend = open_embedded(settings).await?;
             let db = Database::Sqlite(backend.pool().clone());
             let backend: Arc<dyn QueueBackend> = Arc::new(backend);
             Ok((Queues::new(backend), Some(db)))
@@ -155,16 +160,7 @@ async fn connect_backend(settings: &Settings) -> Result<(Queues, Option<Database
 pub async fn connect_database(settings: &Settings) -> Result<Database, StartupError> {
     let url = &settings.database_url;
     let db = match &settings.redis_url {
-        None => {
-            let backend =
-                SqlBackend::open(url.expose())
-                    .await
-                    .map_err(|source| StartupError::Embedded {
-                        url: url.clone(),
-                        source,
-                    })?;
-            Database::Sqlite(backend.pool().clone())
-        }
+        None => Database::Sqlite(open_embedded(settings).await?.pool().clone()),
         Some(_) => Database::connect(url)
             .await
             .map_err(|source| StartupError::Database {
