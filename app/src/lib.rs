@@ -14,6 +14,8 @@ pub mod audit;
 mod components;
 pub mod fleet;
 pub mod ratelimits;
+pub mod session;
+pub mod users;
 pub mod vm;
 
 use leptos::prelude::*;
@@ -34,6 +36,8 @@ pub use fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm,
 pub use ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
 };
+pub use session::{LoginVm, PageCtx, UserVm};
+pub use users::{ROLES, UserRow, UsersVm};
 pub use vm::{
     AttemptVm, BulkProgressVm, ChartRange, ConfigEntry, ConfigVm, HealthVm, JobFilterVm, JobPageVm,
     JobRow, MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES,
@@ -64,8 +68,15 @@ fn fragment(id: &'static str, view: impl RenderHtml) -> Fragment {
     }
 }
 
-fn document(view: impl RenderHtml) -> String {
-    format!("{DOCTYPE}{}", view.to_html())
+/// A whole page, built and rendered with the page's CSRF token in context
+/// so every form inside finds it ([`components::CsrfField`]).
+fn document<V: RenderHtml>(page: &PageCtx, build: impl FnOnce() -> V) -> String {
+    let owner = Owner::new();
+    let html = owner.with(|| {
+        provide_context(session::CsrfToken(page.csrf_token.clone()));
+        build().to_html()
+    });
+    format!("{DOCTYPE}{html}")
 }
 
 /// The live stream of the overview page.
@@ -100,39 +111,41 @@ pub fn overview_events(range: ChartRange) -> String {
 
 /// The overview served at `/`: backend health, totals across queues, the
 /// alerts slot and per-queue throughput charts over the range picked.
-pub fn render_overview_page(vm: &OverviewVm, banner: &AlertBannerVm) -> String {
+pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
     let vm = vm.clone();
     let heading = format!("Throughput, {}", vm.range.title());
-    document(view! {
-        <Shell
-            title="Switchyard".to_string()
-            section=Section::Overview
-            live=overview_events(vm.range)
-            reload=true
-            banner=banner.clone()
-        >
-            <section class="overview">
-                <h1>"Overview"</h1>
-                <HealthRegion health=vm.health.clone() />
-                <TotalsRegion vm=vm.clone() />
-                <section class="alerts" data-test-id="alerts">
-                    <h2>"Alerts"</h2>
-                    <p class="muted">
-                        "Firing alerts show in the banner at the top of every page; rules, webhook deliveries and history are on the "
-                        <a href="/alerts">"Alerts page"</a>
-                        "."
+    document(page, move || {
+        view! {
+            <Shell
+                title="Switchyard".to_string()
+                section=Section::Overview
+                live=overview_events(vm.range)
+                reload=true
+                page=page.clone()
+            >
+                <section class="overview">
+                    <h1>"Overview"</h1>
+                    <HealthRegion health=vm.health.clone() />
+                    <TotalsRegion vm=vm.clone() />
+                    <section class="alerts" data-test-id="alerts">
+                        <h2>"Alerts"</h2>
+                        <p class="muted">
+                            "Firing alerts show in the banner at the top of every page; rules, webhook deliveries and history are on the "
+                            <a href="/alerts">"Alerts page"</a>
+                            "."
+                        </p>
+                    </section>
+                    <div class="charts-head">
+                        <h2 data-test-id="throughput-heading">{heading}</h2>
+                        <RangeSelector current=vm.range />
+                    </div>
+                    <ThroughputRegion charts=vm.charts.clone() range=vm.range />
+                    <p>
+                        <a href="/queues">"All queues →"</a>
                     </p>
                 </section>
-                <div class="charts-head">
-                    <h2 data-test-id="throughput-heading">{heading}</h2>
-                    <RangeSelector current=vm.range />
-                </div>
-                <ThroughputRegion charts=vm.charts.clone() range=vm.range />
-                <p>
-                    <a href="/queues">"All queues →"</a>
-                </p>
-            </section>
-        </Shell>
+            </Shell>
+        }
     })
 }
 
@@ -157,23 +170,25 @@ pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
 }
 
 /// The queues page (`/queues`): one row per queue.
-pub fn render_queues_page(vm: &QueuesVm, banner: &AlertBannerVm) -> String {
+pub fn render_queues_page(vm: &QueuesVm, page: &PageCtx) -> String {
     let vm = vm.clone();
-    document(view! {
-        <Shell
-            title="Queues · Switchyard".to_string()
-            section=Section::Queues
-            live=QUEUES_EVENTS.to_string()
-            reload=true
-            banner=banner.clone()
-        >
-            <section class="queues-page">
-                <h1>"Queues"</h1>
-                <Notice notice=vm.notice.clone() />
-                <HealthRegion health=vm.health.clone() />
-                <QueuesRegion vm=vm />
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell
+                title="Queues · Switchyard".to_string()
+                section=Section::Queues
+                live=QUEUES_EVENTS.to_string()
+                reload=true
+                page=page.clone()
+            >
+                <section class="queues-page">
+                    <h1>"Queues"</h1>
+                    <Notice notice=vm.notice.clone() />
+                    <HealthRegion health=vm.health.clone() />
+                    <QueuesRegion vm=vm />
+                </section>
+            </Shell>
+        }
     })
 }
 
@@ -191,21 +206,23 @@ pub fn queues_fragments(vm: &QueuesVm) -> Vec<Fragment> {
 /// The channels page (`/channels`): the notification bus as the
 /// dashboard observes it, one card per channel. Read-only, so it reloads
 /// itself without scripts.
-pub fn render_channels_page(vm: &ChannelsVm, banner: &AlertBannerVm) -> String {
+pub fn render_channels_page(vm: &ChannelsVm, page: &PageCtx) -> String {
     let vm = vm.clone();
-    document(view! {
-        <Shell
-            title="Channels · Switchyard".to_string()
-            section=Section::Channels
-            live=CHANNELS_EVENTS.to_string()
-            reload=true
-            banner=banner.clone()
-        >
-            <section class="channels-page">
-                <h1>"Channels"</h1>
-                <ChannelsRegion vm=vm />
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell
+                title="Channels · Switchyard".to_string()
+                section=Section::Channels
+                live=CHANNELS_EVENTS.to_string()
+                reload=true
+                page=page.clone()
+            >
+                <section class="channels-page">
+                    <h1>"Channels"</h1>
+                    <ChannelsRegion vm=vm />
+                </section>
+            </Shell>
+        }
     })
 }
 
@@ -222,21 +239,23 @@ pub fn channels_fragments(vm: &ChannelsVm) -> Vec<Fragment> {
 /// The instances page (`/instances`): one row per instance against the
 /// database's latest version and hash. Read-only, so it reloads itself
 /// without scripts.
-pub fn render_instances_page(vm: &InstancesVm, banner: &AlertBannerVm) -> String {
+pub fn render_instances_page(vm: &InstancesVm, page: &PageCtx) -> String {
     let vm = vm.clone();
-    document(view! {
-        <Shell
-            title="Instances · Switchyard".to_string()
-            section=Section::Instances
-            live=INSTANCES_EVENTS.to_string()
-            reload=true
-            banner=banner.clone()
-        >
-            <section class="instances-page">
-                <h1>"Instances"</h1>
-                <InstancesRegion vm=vm />
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell
+                title="Instances · Switchyard".to_string()
+                section=Section::Instances
+                live=INSTANCES_EVENTS.to_string()
+                reload=true
+                page=page.clone()
+            >
+                <section class="instances-page">
+                    <h1>"Instances"</h1>
+                    <InstancesRegion vm=vm />
+                </section>
+            </Shell>
+        }
     })
 }
 
@@ -258,32 +277,34 @@ pub fn render_ratelimits_page(
     vm: &RateLimitsVm,
     notice: Option<String>,
     back: &str,
-    banner: &AlertBannerVm,
+    page: &PageCtx,
 ) -> String {
     let vm = vm.clone();
     let back = back.to_string();
-    document(view! {
-        <Shell
-            title="Rate limits · Switchyard".to_string()
-            section=Section::RateLimits
-            live=RATELIMITS_EVENTS.to_string()
-            reload=true
-            banner=banner.clone()
-        >
-            <section class="ratelimits-page">
-                <h1>"Rate limits"</h1>
-                <Notice notice=notice />
-                <LimiterStatusRegion status=vm.status.clone() now=vm.now />
-                <h2>"Policies"</h2>
-                <PoliciesRegion policies=vm.policies.clone() />
-                <h2>"Requests, last hour"</h2>
-                <RequestsChartRegion per_minute=vm.per_minute.clone() />
-                <h2>"Top keys"</h2>
-                <TopKeysRegion top_keys=vm.top_keys.clone() />
-                <h2>"Blocked keys"</h2>
-                <BlockedKeysRegion blocked=vm.blocked.clone() now=vm.now back=back />
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell
+                title="Rate limits · Switchyard".to_string()
+                section=Section::RateLimits
+                live=RATELIMITS_EVENTS.to_string()
+                reload=true
+                page=page.clone()
+            >
+                <section class="ratelimits-page">
+                    <h1>"Rate limits"</h1>
+                    <Notice notice=notice />
+                    <LimiterStatusRegion status=vm.status.clone() now=vm.now />
+                    <h2>"Policies"</h2>
+                    <PoliciesRegion policies=vm.policies.clone() />
+                    <h2>"Requests, last hour"</h2>
+                    <RequestsChartRegion per_minute=vm.per_minute.clone() />
+                    <h2>"Top keys"</h2>
+                    <TopKeysRegion top_keys=vm.top_keys.clone() />
+                    <h2>"Blocked keys"</h2>
+                    <BlockedKeysRegion blocked=vm.blocked.clone() now=vm.now back=back />
+                </section>
+            </Shell>
+        }
     })
 }
 
@@ -335,7 +356,7 @@ pub fn banner_fragment(vm: &AlertBannerVm) -> Fragment {
 /// Acknowledge and Silence buttons, the rules editor, webhook deliveries
 /// and the history. `notice` reports an action outside the live regions,
 /// so an update does not wipe it.
-pub fn render_alerts_page(vm: &AlertsVm, notice: Option<String>, banner: &AlertBannerVm) -> String {
+pub fn render_alerts_page(vm: &AlertsVm, notice: Option<String>, page: &PageCtx) -> String {
     let vm = vm.clone();
     // Later history pages stream their own page of history, not the first.
     let live = if vm.history_offset > 0 {
@@ -346,41 +367,43 @@ pub fn render_alerts_page(vm: &AlertsVm, notice: Option<String>, banner: &AlertB
     } else {
         ALERTS_EVENTS.to_string()
     };
-    document(view! {
-        <Shell
-            title="Alerts · Switchyard".to_string()
-            section=Section::Alerts
-            live=live
-            banner=banner.clone()
-        >
-            <section class="alerts-page">
-                <h1>"Alerts"</h1>
-                <Notice notice=notice />
-                <h2>"Pending and firing"</h2>
-                <ActiveAlertsRegion
-                    active=vm.active.clone()
-                    evaluator=vm.evaluator.clone()
-                    now=vm.now
-                />
-                <h2 id="rules">"Rules"</h2>
-                <RulesEditor rules=vm.rules.clone() />
-                <h2>"New rule"</h2>
-                <NewRuleForm kinds=vm.kinds.clone() />
-                <h2>"Webhook deliveries"</h2>
-                <DeliveriesRegion
-                    deliveries=vm.deliveries.clone()
-                    receivers=vm.receivers.clone()
-                    now=vm.now
-                />
-                <h2>"History"</h2>
-                <HistoryRegion
-                    history=vm.history.clone()
-                    offset=vm.history_offset
-                    total=vm.history_total
-                    limit=vm.history_limit
-                />
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell
+                title="Alerts · Switchyard".to_string()
+                section=Section::Alerts
+                live=live
+                page=page.clone()
+            >
+                <section class="alerts-page">
+                    <h1>"Alerts"</h1>
+                    <Notice notice=notice />
+                    <h2>"Pending and firing"</h2>
+                    <ActiveAlertsRegion
+                        active=vm.active.clone()
+                        evaluator=vm.evaluator.clone()
+                        now=vm.now
+                    />
+                    <h2 id="rules">"Rules"</h2>
+                    <RulesEditor rules=vm.rules.clone() />
+                    <h2>"New rule"</h2>
+                    <NewRuleForm kinds=vm.kinds.clone() />
+                    <h2>"Webhook deliveries"</h2>
+                    <DeliveriesRegion
+                        deliveries=vm.deliveries.clone()
+                        receivers=vm.receivers.clone()
+                        now=vm.now
+                    />
+                    <h2>"History"</h2>
+                    <HistoryRegion
+                        history=vm.history.clone()
+                        offset=vm.history_offset
+                        total=vm.history_total
+                        limit=vm.history_limit
+                    />
+                </section>
+            </Shell>
+        }
     })
 }
 
@@ -426,28 +449,30 @@ pub fn alerts_fragments(vm: &AlertsVm) -> Vec<Fragment> {
 
 /// One queue's page: header and tabs, retry progress, search, and a page
 /// of jobs in one state. `now` (ms) is what ages are measured from.
-pub fn render_queue_page(vm: &QueuePageVm, now: i64, banner: &AlertBannerVm) -> String {
+pub fn render_queue_page(vm: &QueuePageVm, now: i64, page: &PageCtx) -> String {
     let vm = vm.clone();
     let title = format!("{} · Switchyard", vm.queue.name);
     let live = format!("/events{}", vm.url());
-    document(view! {
-        <Shell title=title section=Section::Queues live=live banner=banner.clone()>
-            <section class="queue">
-                <p class="crumbs">
-                    <a href="/queues">"Queues"</a>
-                    " /"
-                </p>
-                <QueueHeader vm=vm.clone() />
-                <Notice notice=vm.notice.clone() />
-                <ProgressRegion progress=vm.progress.clone() />
-                <SearchForm
-                    queue=vm.queue.name.clone()
-                    state=vm.state.clone()
-                    filter=vm.filter.clone()
-                />
-                <JobsRegion vm=vm now=now />
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell title=title section=Section::Queues live=live page=page.clone()>
+                <section class="queue">
+                    <p class="crumbs">
+                        <a href="/queues">"Queues"</a>
+                        " /"
+                    </p>
+                    <QueueHeader vm=vm.clone() />
+                    <Notice notice=vm.notice.clone() />
+                    <ProgressRegion progress=vm.progress.clone() />
+                    <SearchForm
+                        queue=vm.queue.name.clone()
+                        state=vm.state.clone()
+                        filter=vm.filter.clone()
+                    />
+                    <JobsRegion vm=vm now=now />
+                </section>
+            </Shell>
+        }
     })
 }
 
@@ -464,7 +489,7 @@ pub fn queue_fragments(vm: &QueuePageVm, now: i64) -> Vec<Fragment> {
 }
 
 /// A job's page: state, actions, timeline, attempts, data and options.
-pub fn render_job_page(vm: &JobPageVm, banner: &AlertBannerVm) -> String {
+pub fn render_job_page(vm: &JobPageVm, page: &PageCtx) -> String {
     let vm = vm.clone();
     let title = format!("Job {} · {} · Switchyard", vm.id, vm.queue);
     let live = format!("/events/queues/{}/jobs/{}", vm.queue, vm.id);
@@ -474,31 +499,33 @@ pub fn render_job_page(vm: &JobPageVm, banner: &AlertBannerVm) -> String {
     } else {
         view! { <pre class="logs" data-test-id="job-logs">{vm.logs.join("\n")}</pre> }.into_any()
     };
-    document(view! {
-        <Shell title=title section=Section::Queues live=live banner=banner.clone()>
-            <section class="job-page">
-                <p class="crumbs">
-                    <a href="/queues">"Queues"</a>
-                    " / "
-                    <a href=queue_href>{vm.queue.clone()}</a>
-                    " /"
-                </p>
-                <Notice notice=vm.notice.clone() />
-                <JobDetail vm=vm.clone() />
-                <section>
-                    <h2>"Data"</h2>
-                    <pre class="json" data-test-id="job-data">{vm.data_pretty.clone()}</pre>
+    document(page, move || {
+        view! {
+            <Shell title=title section=Section::Queues live=live page=page.clone()>
+                <section class="job-page">
+                    <p class="crumbs">
+                        <a href="/queues">"Queues"</a>
+                        " / "
+                        <a href=queue_href>{vm.queue.clone()}</a>
+                        " /"
+                    </p>
+                    <Notice notice=vm.notice.clone() />
+                    <JobDetail vm=vm.clone() />
+                    <section>
+                        <h2>"Data"</h2>
+                        <pre class="json" data-test-id="job-data">{vm.data_pretty.clone()}</pre>
+                    </section>
+                    <section>
+                        <h2>"Options"</h2>
+                        <pre class="json" data-test-id="job-options">{vm.options_pretty.clone()}</pre>
+                    </section>
+                    <section>
+                        <h2>"Logs"</h2>
+                        {logs}
+                    </section>
                 </section>
-                <section>
-                    <h2>"Options"</h2>
-                    <pre class="json" data-test-id="job-options">{vm.options_pretty.clone()}</pre>
-                </section>
-                <section>
-                    <h2>"Logs"</h2>
-                    {logs}
-                </section>
-            </section>
-        </Shell>
+            </Shell>
+        }
     })
 }
 
@@ -530,68 +557,153 @@ pub fn job_gone_fragments(queue: &str, id: &str) -> Vec<Fragment> {
 /// The Audit page (`/audit`): who did what to which queue, job, key or
 /// alert, and how it ended, filtered and paged. Not live: a log is read,
 /// and rows moving under the reader would hinder more than help.
-pub fn render_audit_page(vm: &AuditVm, banner: &AlertBannerVm) -> String {
+pub fn render_audit_page(vm: &AuditVm, page: &PageCtx) -> String {
     let vm = vm.clone();
-    document(view! {
-        <Shell
-            title="Audit · Switchyard".to_string()
-            section=Section::Audit
-            banner=banner.clone()
-        >
-            <section class="audit-page">
-                <h1>"Audit"</h1>
-                <AuditFilterForm
-                    filter=vm.filter.clone()
-                    actions=vm.actions.clone()
-                    limit=vm.limit
-                />
-                <AuditRegion vm=vm />
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell
+                title="Audit · Switchyard".to_string()
+                section=Section::Audit
+                page=page.clone()
+            >
+                <section class="audit-page">
+                    <h1>"Audit"</h1>
+                    <AuditFilterForm
+                        filter=vm.filter.clone()
+                        actions=vm.actions.clone()
+                        limit=vm.limit
+                    />
+                    <AuditRegion vm=vm />
+                </section>
+            </Shell>
+        }
     })
 }
 
 /// The configuration page: the effective settings, passwords hidden.
-pub fn render_config_page(vm: &ConfigVm, banner: &AlertBannerVm) -> String {
+pub fn render_config_page(vm: &ConfigVm, page: &PageCtx) -> String {
     let vm = vm.clone();
-    document(view! {
-        <Shell
-            title="Configuration · Switchyard".to_string()
-            section=Section::Config
-            banner=banner.clone()
-        >
-            <section class="config-page">
-                <h1>"Configuration"</h1>
-                <ConfigTable vm=vm />
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell
+                title="Configuration · Switchyard".to_string()
+                section=Section::Config
+                page=page.clone()
+            >
+                <section class="config-page">
+                    <h1>"Configuration"</h1>
+                    <ConfigTable vm=vm />
+                </section>
+            </Shell>
+        }
+    })
+}
+
+/// The Users page (`/users`, admins only): every account with its role and
+/// status, buttons to change a role or disable and enable an account, and
+/// the form adding one. Not live: accounts change here, by form posts.
+pub fn render_users_page(vm: &UsersVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    document(page, move || {
+        view! {
+            <Shell
+                title="Users · Switchyard".to_string()
+                section=Section::Users
+                page=page.clone()
+            >
+                <section class="users-page">
+                    <h1>"Users"</h1>
+                    <Notice notice=vm.notice.clone() />
+                    <components::UsersTable vm=vm />
+                    <h2>"New user"</h2>
+                    <components::NewUserForm />
+                </section>
+            </Shell>
+        }
+    })
+}
+
+/// The sign-in page (`/login`): name and password, posted with where to go
+/// afterwards. Not live and without the sections, which would all answer
+/// with this page.
+pub fn render_login_page(vm: &LoginVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    document(page, move || {
+        view! {
+            <Shell
+                title="Sign in · Switchyard".to_string()
+                section=Section::None
+                page=page.clone()
+                bare=true
+            >
+                <section class="login-page">
+                    <h1>"Sign in"</h1>
+                    <Notice notice=vm.notice.clone() />
+                    {vm
+                        .error
+                        .clone()
+                        .map(|e| {
+                            view! {
+                                <p class="error-message" role="alert" data-test-id="login-error">
+                                    {e}
+                                </p>
+                            }
+                        })}
+                    <form method="post" action="/login" class="login" data-test-id="login-form">
+                        <input type="hidden" name="next" value=vm.next.clone() />
+                        <label>
+                            "User name"
+                            <input
+                                type="text"
+                                name="username"
+                                value=vm.username.clone()
+                                required
+                                autocomplete="username"
+                                autofocus
+                                data-test-id="login-username"
+                            />
+                        </label>
+                        <label>
+                            "Password"
+                            <input
+                                type="password"
+                                name="password"
+                                required
+                                autocomplete="current-password"
+                                data-test-id="login-password"
+                            />
+                        </label>
+                        <button type="submit" class="button primary" data-test-id="login-submit">
+                            "Sign in"
+                        </button>
+                    </form>
+                </section>
+            </Shell>
+        }
     })
 }
 
 /// An error as a page a person can read, for browser routes: the status,
 /// a short title and the reason (which may quote user input, so it is
 /// escaped like everything else).
-pub fn render_error_page(
-    status: u16,
-    title: &str,
-    message: &str,
-    banner: &AlertBannerVm,
-) -> String {
+pub fn render_error_page(status: u16, title: &str, message: &str, page: &PageCtx) -> String {
     let page_title = format!("{status} {title} · Switchyard");
     let heading = format!("{status} {title}");
     let message = message.to_string();
-    document(view! {
-        <Shell title=page_title section=Section::None banner=banner.clone()>
-            <section class="error-page">
-                <h1 data-test-id="error-title">{heading}</h1>
-                <p class="error-message" data-test-id="error-message">
-                    {message}
-                </p>
-                <p>
-                    <a href="/queues">"Back to the queues"</a>
-                </p>
-            </section>
-        </Shell>
+    document(page, move || {
+        view! {
+            <Shell title=page_title section=Section::None page=page.clone()>
+                <section class="error-page">
+                    <h1 data-test-id="error-title">{heading}</h1>
+                    <p class="error-message" data-test-id="error-message">
+                        {message}
+                    </p>
+                    <p>
+                        <a href="/queues">"Back to the queues"</a>
+                    </p>
+                </section>
+            </Shell>
+        }
     })
 }
 
@@ -603,6 +715,13 @@ mod tests {
     const NO_ALERTS: AlertBannerVm = AlertBannerVm {
         firing: Vec::new(),
         now: 0,
+    };
+
+    /// A page for nobody in particular, with nothing firing.
+    const PAGE: PageCtx = PageCtx {
+        user: None,
+        csrf_token: String::new(),
+        banner: NO_ALERTS,
     };
 
     fn row(name: &str, failed: u64, paused: bool) -> QueueRow {
@@ -651,7 +770,7 @@ mod tests {
     fn queues_page_is_a_full_live_document() {
         let html = render_queues_page(
             &queues_vm(vec![row("emails", 2, false), row("reports", 0, true)], true),
-            &NO_ALERTS,
+            &PAGE,
         );
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
@@ -697,7 +816,7 @@ mod tests {
 
     #[test]
     fn queues_page_without_queues_says_how_to_get_one() {
-        let html = render_queues_page(&queues_vm(vec![], true), &NO_ALERTS);
+        let html = render_queues_page(&queues_vm(vec![], true), &PAGE);
         assert!(
             html.contains("No queues yet — enqueue a job or run"),
             "{html}"
@@ -707,7 +826,7 @@ mod tests {
 
     #[test]
     fn backend_down_does_not_claim_there_are_no_queues() {
-        let html = render_queues_page(&queues_vm(vec![], false), &NO_ALERTS);
+        let html = render_queues_page(&queues_vm(vec![], false), &PAGE);
         assert!(!html.contains("No queues yet"), "{html}");
         assert!(
             html.contains("unavailable until the backend answers"),
@@ -722,7 +841,7 @@ mod tests {
     #[test]
     fn fragments_are_the_regions_of_the_page() {
         let vm = queues_vm(vec![row("emails", 2, false)], true);
-        let page = render_queues_page(&vm, &NO_ALERTS);
+        let page = render_queues_page(&vm, &PAGE);
         let fragments = queues_fragments(&vm);
         assert_eq!(
             fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
@@ -761,7 +880,7 @@ mod tests {
             }],
             range: ChartRange::Hour,
         };
-        let html = render_overview_page(&vm, &NO_ALERTS);
+        let html = render_overview_page(&vm, &PAGE);
         assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
         assert!(html.contains("1,000,000"), "{html}");
         assert!(html.contains(r#"data-test-id="alerts""#), "{html}");
@@ -791,7 +910,7 @@ mod tests {
                 charts: vec![odd],
                 ..vm.clone()
             },
-            &NO_ALERTS,
+            &PAGE,
         );
         assert!(
             odd_html.contains(r#"data-test-id="chart-odd""#),
@@ -830,7 +949,7 @@ mod tests {
     #[test]
     fn the_range_selector_links_every_range_and_marks_the_current_one() {
         for current in ChartRange::ALL {
-            let html = render_overview_page(&range_overview(current, "emails", vec![]), &NO_ALERTS);
+            let html = render_overview_page(&range_overview(current, "emails", vec![]), &PAGE);
             for range in ChartRange::ALL {
                 let tag = tag_with_test_id(&html, &format!("range-{}", range.as_str()));
                 assert!(tag.starts_with("<a "), "{tag}");
@@ -859,7 +978,7 @@ mod tests {
     #[test]
     fn longer_ranges_stream_without_the_charts() {
         let hour = range_overview(ChartRange::Hour, "emails", vec![]);
-        let html = render_overview_page(&hour, &NO_ALERTS);
+        let html = render_overview_page(&hour, &PAGE);
         assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
         assert!(
             overview_fragments(&hour)
@@ -868,7 +987,7 @@ mod tests {
         );
         for range in [ChartRange::Day, ChartRange::Week] {
             let vm = range_overview(range, "emails", vec![]);
-            let html = render_overview_page(&vm, &NO_ALERTS);
+            let html = render_overview_page(&vm, &PAGE);
             assert!(
                 html.contains(&format!(
                     r#"data-live="/events/overview?range={}""#,
@@ -899,10 +1018,7 @@ mod tests {
                 failed: u64::from(i == 0) * 3,
             })
             .collect();
-        let html = render_overview_page(
-            &range_overview(ChartRange::Day, "emails", points),
-            &NO_ALERTS,
-        );
+        let html = render_overview_page(&range_overview(ChartRange::Day, "emails", points), &PAGE);
         let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
         assert_eq!(chart.matches("<g>").count(), 288, "{chart}");
         assert_eq!(chart.matches("<rect").count(), 576);
@@ -938,10 +1054,7 @@ mod tests {
                 failed: 0,
             })
             .collect();
-        let html = render_overview_page(
-            &range_overview(ChartRange::Week, "emails", points),
-            &NO_ALERTS,
-        );
+        let html = render_overview_page(&range_overview(ChartRange::Week, "emails", points), &PAGE);
         let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
         assert_eq!(chart.matches("<g>").count(), 168, "{chart}");
         assert!(
@@ -973,7 +1086,7 @@ mod tests {
                 completed: 1,
                 failed: 0,
             }];
-            let html = render_overview_page(&range_overview(range, evil, points), &NO_ALERTS);
+            let html = render_overview_page(&range_overview(range, evil, points), &PAGE);
             // No element from the name; in attributes its quotes are
             // escaped too, so it cannot end one.
             assert!(!html.contains("<img"), "{html}");
@@ -1023,7 +1136,7 @@ mod tests {
     #[test]
     fn failed_table_has_row_and_bulk_actions_and_escapes_text() {
         let vm = failed_page();
-        let html = render_queue_page(&vm, 10_000, &NO_ALERTS);
+        let html = render_queue_page(&vm, 10_000, &PAGE);
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>"), "{html}");
@@ -1074,7 +1187,7 @@ mod tests {
         let mut vm = failed_page();
         vm.total = 1_000_000;
         vm.offset = 500;
-        let html = render_queue_page(&vm, 0, &NO_ALERTS);
+        let html = render_queue_page(&vm, 0, &PAGE);
         assert!(html.contains("501–501 of 1,000,000"), "{html}");
         assert!(
             html.contains("limit=50&amp;offset=999950"),
@@ -1100,7 +1213,7 @@ mod tests {
             finished: false,
             error: None,
         });
-        let html = render_queue_page(&vm, 0, &NO_ALERTS);
+        let html = render_queue_page(&vm, 0, &PAGE);
         assert!(
             html.contains("Retrying failed jobs: 1,500 of 10,000…"),
             "{html}"
@@ -1135,7 +1248,7 @@ mod tests {
             text: String::new(),
         };
         vm.search_note = Some("Searched all 1 failed jobs: 0 match.".into());
-        let html = render_queue_page(&vm, 0, &NO_ALERTS);
+        let html = render_queue_page(&vm, 0, &PAGE);
         assert!(html.contains("No failed jobs match the filter."), "{html}");
         assert!(html.contains("Searched all 1 failed jobs"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
@@ -1171,7 +1284,7 @@ mod tests {
             logs: vec![],
             notice: Some("Job 42 was retried.".into()),
         };
-        let html = render_job_page(&vm, &NO_ALERTS);
+        let html = render_job_page(&vm, &PAGE);
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -1207,7 +1320,7 @@ mod tests {
                     help: "Redis for scale-out".into(),
                 }],
             },
-            &NO_ALERTS,
+            &PAGE,
         );
         assert!(html.contains(r#"data-test-id="config-redis""#), "{html}");
         assert!(html.contains("redis://:***@cache:6379"), "{html}");
@@ -1216,7 +1329,7 @@ mod tests {
 
     #[test]
     fn error_page_escapes_the_message() {
-        let html = render_error_page(404, "Not Found", "queue <x> not found", &NO_ALERTS);
+        let html = render_error_page(404, "Not Found", "queue <x> not found", &PAGE);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("404 Not Found"), "{html}");
         assert!(html.contains("queue &lt;x&gt; not found"), "{html}");
@@ -1277,7 +1390,7 @@ mod tests {
             ],
             true,
         );
-        let html = render_channels_page(&vm, &NO_ALERTS);
+        let html = render_channels_page(&vm, &PAGE);
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
             html.contains("<title>Channels · Switchyard</title>"),
@@ -1353,7 +1466,7 @@ mod tests {
         hostile.last_messages[0].change_type = Some(HOSTILE.into());
         hostile.subscribers = None;
         hostile.per_second = f64::NAN;
-        let html = render_channels_page(&channels_vm(vec![hostile], false), &NO_ALERTS);
+        let html = render_channels_page(&channels_vm(vec![hostile], false), &PAGE);
         assert!(!html.contains("<script>"), "{html}");
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -1372,14 +1485,14 @@ mod tests {
 
     #[test]
     fn channels_page_without_traffic_says_where_it_comes_from() {
-        let html = render_channels_page(&channels_vm(vec![], true), &NO_ALERTS);
+        let html = render_channels_page(&channels_vm(vec![], true), &PAGE);
         assert!(html.contains("No channel traffic yet"), "{html}");
         assert!(
             html.contains("<code>&lt;prefix&gt;:notifications:&lt;channel&gt;</code>"),
             "{html}"
         );
         assert!(html.contains(r#"<div id="channels""#), "{html}");
-        let down = render_channels_page(&channels_vm(vec![], false), &NO_ALERTS);
+        let down = render_channels_page(&channels_vm(vec![], false), &PAGE);
         assert!(!down.contains("No channel traffic yet"), "{down}");
         assert!(down.contains("until the dashboard reconnects"), "{down}");
     }
@@ -1425,7 +1538,7 @@ mod tests {
         synced.lag_changes = Some(0);
         synced.lag_ms = None;
         let vm = instances_vm(vec![synced, instance("api-2", InstanceState::Live, None)]);
-        let html = render_instances_page(&vm, &NO_ALERTS);
+        let html = render_instances_page(&vm, &PAGE);
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
             html.contains("<title>Instances · Switchyard</title>"),
@@ -1498,7 +1611,7 @@ mod tests {
                 instance("api-3", InstanceState::Gone, None),
                 polling,
             ]),
-            &NO_ALERTS,
+            &PAGE,
         );
         assert_eq!(html.matches(r#"class="attention""#).count(), 3, "{html}");
         assert!(
@@ -1519,7 +1632,7 @@ mod tests {
         let mut row = instance(HOSTILE, InstanceState::Live, Some(true));
         row.last_error = Some(format!("{HOSTILE}{}", "x".repeat(200)));
         row.malformed = 3;
-        let html = render_instances_page(&instances_vm(vec![row]), &NO_ALERTS);
+        let html = render_instances_page(&instances_vm(vec![row]), &PAGE);
         assert!(!html.contains("<script>"), "{html}");
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -1532,7 +1645,7 @@ mod tests {
 
     #[test]
     fn instances_page_without_instances_or_database() {
-        let html = render_instances_page(&instances_vm(vec![]), &NO_ALERTS);
+        let html = render_instances_page(&instances_vm(vec![]), &PAGE);
         assert!(html.contains("No instances heartbeat yet"), "{html}");
         assert!(html.contains(r#"<div id="instances""#), "{html}");
         let vm = InstancesVm {
@@ -1541,7 +1654,7 @@ mod tests {
             stale_after_ms: 1_500,
             instances: vec![instance("api-1", InstanceState::Live, None)],
         };
-        let html = render_instances_page(&vm, &NO_ALERTS);
+        let html = render_instances_page(&vm, &PAGE);
         assert!(html.contains("Database unreachable"), "{html}");
         assert!(html.contains(">40 / ?<"), "{html}");
         assert!(html.contains(">unknown<"), "{html}");
@@ -1630,7 +1743,7 @@ mod tests {
             &vm,
             Some("Unblocked client-1.".into()),
             "/ratelimits",
-            &NO_ALERTS,
+            &PAGE,
         );
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
@@ -1741,7 +1854,7 @@ mod tests {
     #[test]
     fn ratelimits_fragments_are_the_regions_of_the_page() {
         for vm in [ratelimits_vm(), RateLimitsVm::default()] {
-            let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
+            let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
             let fragments = ratelimits_fragments(&vm);
             assert_eq!(
                 fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
@@ -1772,7 +1885,7 @@ mod tests {
             now: NOW,
             ..RateLimitsVm::default()
         };
-        let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
         assert!(
             html.contains("No rate-limit policies are registered."),
             "{html}"
@@ -1806,7 +1919,7 @@ mod tests {
                 status: limiter("redis", fallback, true),
                 ..ratelimits_vm()
             };
-            let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
+            let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
             assert!(
                 html.contains(&format!(
                     r#"data-test-id="ratelimit-degraded" data-fallback="{fallback}" class="degraded-banner fallback-{fallback}""#
@@ -1834,7 +1947,7 @@ mod tests {
                 status.html
             );
         }
-        let healthy = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits", &NO_ALERTS);
+        let healthy = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits", &PAGE);
         assert!(!healthy.contains("degraded"), "{healthy}");
         // An unknown mode is still named, and its text escaped.
         let vm = RateLimitsVm {
@@ -1844,7 +1957,7 @@ mod tests {
             },
             ..ratelimits_vm()
         };
-        let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
         assert!(html.contains("fallback &lt;b&gt;odd&lt;/b&gt;."), "{html}");
         assert!(html.contains(r#"class="degraded-banner""#), "{html}");
         assert!(!html.contains("<b>"), "{html}");
@@ -1862,7 +1975,7 @@ mod tests {
             blocked: vec![blocked(&hostile, &hostile)],
             ..ratelimits_vm()
         };
-        let html = render_ratelimits_page(&vm, Some(hostile.clone()), "/ratelimits", &NO_ALERTS);
+        let html = render_ratelimits_page(&vm, Some(hostile.clone()), "/ratelimits", &PAGE);
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("\"x\""), "{html}");
         // Table cells.
@@ -1929,7 +2042,7 @@ mod tests {
             ],
             ..ratelimits_vm()
         };
-        let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
         let row = |key: &str| {
             let start = html
                 .find(&format!(r#"data-key="{key}""#))
@@ -1959,7 +2072,7 @@ mod tests {
 
     #[test]
     fn unblock_posts_policy_key_and_back() {
-        let html = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits?x=1", &NO_ALERTS);
+        let html = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits?x=1", &PAGE);
         let start = html.find("<form").expect("form");
         let form = &html[start..start + html[start..].find("</form>").expect("end")];
         assert!(form.contains(r#"method="post""#), "{form}");
@@ -2001,7 +2114,7 @@ mod tests {
 
     #[test]
     fn rate_limits_sit_between_instances_and_configuration_in_the_nav() {
-        let html = render_config_page(&ConfigVm::default(), &NO_ALERTS);
+        let html = render_config_page(&ConfigVm::default(), &admin_page());
         let instances = html.find(r#"href="/instances""#).expect("instances");
         let limits = html.find(r#"href="/ratelimits""#).expect("rate limits");
         let config = html.find(r#"href="/config""#).expect("config");
@@ -2032,7 +2145,7 @@ mod tests {
             ],
             ..ratelimits_vm()
         };
-        let html = render_ratelimits_page(&vm, None, "/ratelimits", &NO_ALERTS);
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
         assert!(
             html.contains(r#"<rect x="0" y="59" width="4" height="1" class="bar rejected">"#),
             "{html}"
@@ -2142,8 +2255,110 @@ mod tests {
         }
     }
 
+    /// A page for a signed-in admin named ada, with a CSRF token.
+    pub(crate) fn admin_page() -> PageCtx {
+        signed_in("ada", "admin")
+    }
+
+    pub(crate) fn signed_in(name: &str, role: &str) -> PageCtx {
+        PageCtx {
+            user: Some(UserVm {
+                name: name.into(),
+                role: role.into(),
+                can_sign_out: true,
+            }),
+            csrf_token: "tok-123".into(),
+            ..PageCtx::default()
+        }
+    }
+
+    #[test]
+    fn the_shell_shows_who_is_signed_in_and_carries_the_csrf_token() {
+        let html = render_queue_page(&failed_page(), 0, &signed_in("olga", "operator"));
+        assert!(
+            html.contains(r#"<meta name="csrf-token" content="tok-123">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-role="operator""#), "{html}");
+        assert!(
+            html.contains(r#"<span data-test-id="user-name">olga</span>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="sign-out""#), "{html}");
+        // Every form that posts carries the token; forms that only GET
+        // (filters, search) do not need it.
+        let posts = html.matches(r#"method="post""#).count();
+        assert!(posts > 3, "{html}");
+        assert_eq!(
+            html.matches(r#"<input type="hidden" name="csrf_token" value="tok-123">"#)
+                .count(),
+            posts,
+            "{html}"
+        );
+        // Users and settings are the admin's: no links for an operator.
+        assert!(!html.contains(r#"href="/config""#), "{html}");
+        assert!(!html.contains(r#"href="/users""#), "{html}");
+        let admin = render_queue_page(&failed_page(), 0, &admin_page());
+        assert!(admin.contains(r#"href="/config""#), "{admin}");
+        assert!(admin.contains(r#"href="/users""#), "{admin}");
+        // Buttons say which role they need, so the stylesheet hides them
+        // from a viewer.
+        assert!(html.contains("needs-operator"), "{html}");
+        // A live region is shared by every open page: its forms carry an
+        // empty token that the page script fills in.
+        let region = queue_fragments(&failed_page(), 0)
+            .into_iter()
+            .find(|f| f.id == "jobs")
+            .expect("jobs region");
+        assert!(
+            region
+                .html
+                .contains(r#"<input type="hidden" name="csrf_token" value="">"#),
+            "{}",
+            region.html
+        );
+        // Nobody signed in: no token, no menu.
+        let anonymous = render_queue_page(&failed_page(), 0, &PAGE);
+        assert!(!anonymous.contains("csrf-token"), "{anonymous}");
+        assert!(!anonymous.contains("user-menu"), "{anonymous}");
+    }
+
+    #[test]
+    fn the_login_page_keeps_the_name_and_where_to_go() {
+        let html = render_login_page(
+            &LoginVm {
+                username: "ada<b>".into(),
+                next: "/queues?state=failed".into(),
+                error: Some("wrong user name or password".into()),
+                notice: None,
+            },
+            &PAGE,
+        );
+        assert!(
+            html.contains("<title>Sign in · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"value="ada&lt;b&gt;""#), "{html}");
+        assert!(
+            html.contains(r#"<input type="hidden" name="next" value="/queues?state=failed">"#),
+            "{html}"
+        );
+        assert!(html.contains("wrong user name or password"), "{html}");
+        assert!(html.contains(r#"type="password""#), "{html}");
+        // No sections to click while signed out.
+        assert!(!html.contains(r#"href="/queues""#), "{html}");
+    }
+
+    /// A page with [`firing_banner`].
+    fn firing_page() -> PageCtx {
+        PageCtx {
+            banner: firing_banner(),
+            ..PageCtx::default()
+        }
+    }
+
     /// Every page, rendered with the same banner.
-    fn every_page(banner: &AlertBannerVm) -> Vec<(&'static str, String)> {
+    fn every_page(banner: &PageCtx) -> Vec<(&'static str, String)> {
         vec![
             (
                 "overview",
@@ -2190,7 +2405,7 @@ mod tests {
         let html = render_alerts_page(
             &alerts_vm(),
             Some("Rule emails-failing saved.".into()),
-            &firing_banner(),
+            &firing_page(),
         );
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
@@ -2299,7 +2514,7 @@ mod tests {
             history_limit: 50,
             ..AlertsVm::default()
         };
-        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        let html = render_alerts_page(&vm, None, &PAGE);
         assert!(html.contains("Nothing is pending or firing."), "{html}");
         assert!(html.contains("No webhook is configured."), "{html}");
         assert!(html.contains("No alert has resolved yet."), "{html}");
@@ -2318,7 +2533,7 @@ mod tests {
                 ..vm
             },
             None,
-            &NO_ALERTS,
+            &PAGE,
         );
         assert!(
             with_webhook.contains("Nothing has been sent yet."),
@@ -2333,7 +2548,7 @@ mod tests {
     #[test]
     fn alerts_fragments_are_the_regions_of_the_page() {
         for vm in [alerts_vm(), AlertsVm::default()] {
-            let html = render_alerts_page(&vm, Some("done".into()), &firing_banner());
+            let html = render_alerts_page(&vm, Some("done".into()), &firing_page());
             let fragments = alerts_fragments(&vm);
             assert_eq!(
                 fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
@@ -2374,7 +2589,7 @@ mod tests {
             quiet.html,
             r#"<div id="alert-banner" data-test-id="alert-banner" class="alert-banner"><!></div>"#
         );
-        for (page, html) in every_page(&firing) {
+        for (page, html) in every_page(&firing_page()) {
             assert!(html.contains(&region.html), "{page}: {html}");
             assert_eq!(
                 html.matches(r#"<div id="alert-banner""#).count(),
@@ -2392,7 +2607,7 @@ mod tests {
             // Every page links to the Alerts page from the navigation.
             assert!(html.contains(r#"href="/alerts""#), "{page}: {html}");
         }
-        for (page, html) in every_page(&NO_ALERTS) {
+        for (page, html) in every_page(&PAGE) {
             assert!(html.contains(&quiet.html), "{page}: {html}");
             assert!(!html.contains(r#"role="alert""#), "{page}: {html}");
             assert!(!html.contains("banner-alert"), "{page}: {html}");
@@ -2474,7 +2689,7 @@ mod tests {
         let mut vm = alerts_vm();
         vm.active[1].acknowledged_by = Some("dashboard".into());
         vm.active[1].silenced_until = Some(T0 + 60_000);
-        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        let html = render_alerts_page(&vm, None, &PAGE);
         let form =
             |action: &str| element(&html, &format!(r#"action="{action}""#), "</form>").to_string();
         let ack = form("/alerts/fp1/ack");
@@ -2543,7 +2758,7 @@ mod tests {
     fn rule_forms_post_every_field_by_name() {
         let mut vm = alerts_vm();
         vm.rules[1].enabled = false;
-        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        let html = render_alerts_page(&vm, None, &PAGE);
         let row = element(
             &html,
             r#"data-test-id="rule-row" data-rule="emails-failing""#,
@@ -2640,7 +2855,7 @@ mod tests {
             .collect();
         vm.history_offset = 50;
         vm.history_total = 1_234;
-        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        let html = render_alerts_page(&vm, None, &PAGE);
         assert!(
             html.contains(r#"data-live="/events/alerts?offset=50&amp;limit=50""#),
             "{html}"
@@ -2669,7 +2884,7 @@ mod tests {
         // Past the end: say so, and offer the way back.
         vm.history.clear();
         vm.history_offset = 5_000;
-        let html = render_alerts_page(&vm, None, &NO_ALERTS);
+        let html = render_alerts_page(&vm, None, &PAGE);
         assert!(html.contains("No resolved alert on this page."), "{html}");
         assert!(html.contains("history-newest"), "{html}");
     }
@@ -2699,9 +2914,17 @@ mod tests {
         }
         vm.evaluator = Some(hostile.clone());
         vm.kinds[0].1 = hostile.clone();
-        let banner = AlertBannerVm {
-            firing: vec![bad(alert("fp1", "firing", "critical"))],
-            now: T0,
+        let banner = PageCtx {
+            banner: AlertBannerVm {
+                firing: vec![bad(alert("fp1", "firing", "critical"))],
+                now: T0,
+            },
+            user: Some(UserVm {
+                name: hostile.clone(),
+                role: hostile.clone(),
+                can_sign_out: true,
+            }),
+            csrf_token: hostile.clone(),
         };
         let html = render_alerts_page(&vm, Some(hostile.clone()), &banner);
         assert!(!html.contains("<script>"), "{html}");
@@ -2820,7 +3043,15 @@ mod tests {
     /// Every page and every live fragment, with data in each region (rows,
     /// charts, usage bars, banners), for the CSP check below.
     fn every_page_populated() -> Vec<(String, String)> {
-        let banner = firing_banner();
+        let banner = PageCtx {
+            user: Some(UserVm {
+                name: "ada".into(),
+                role: "admin".into(),
+                can_sign_out: true,
+            }),
+            csrf_token: "token".into(),
+            ..firing_page()
+        };
         let points: Vec<MinutePoint> = (0..60)
             .map(|i| MinutePoint {
                 minute_ms: MINUTE0 + i * 60_000,
@@ -2913,7 +3144,7 @@ mod tests {
             ),
         ];
         pages.extend(
-            every_page(&NO_ALERTS)
+            every_page(&PAGE)
                 .into_iter()
                 .map(|(p, h)| (format!("{p} (empty)"), h)),
         );
@@ -2927,7 +3158,7 @@ mod tests {
             queue_fragments(&queue, 0),
             job_fragments(&job),
             job_gone_fragments("emails", "42"),
-            vec![banner_fragment(&banner)],
+            vec![banner_fragment(&banner.banner)],
         ];
         pages.extend(
             fragments
@@ -2995,5 +3226,126 @@ mod tests {
                 ("/p".to_string(), vec![]),
             ]
         );
+    }
+
+    fn users_vm(rows: Vec<UserRow>) -> UsersVm {
+        UsersVm { rows, notice: None }
+    }
+
+    fn user_row(name: &str, role: &str, disabled: bool, is_self: bool) -> UserRow {
+        UserRow {
+            name: name.into(),
+            role: role.into(),
+            created_at: MINUTE0,
+            disabled,
+            is_self,
+        }
+    }
+
+    /// An admin's page with a session, so forms carry its token.
+    fn users_admin_page() -> PageCtx {
+        PageCtx {
+            user: Some(UserVm {
+                name: "root".into(),
+                role: "admin".into(),
+                can_sign_out: true,
+            }),
+            csrf_token: "tok-123".into(),
+            banner: NO_ALERTS,
+        }
+    }
+
+    #[test]
+    fn users_page_lists_accounts_with_their_forms() {
+        let vm = UsersVm {
+            notice: Some("User ada created.".into()),
+            ..users_vm(vec![
+                user_row("ada", "operator", false, false),
+                user_row("bob", "viewer", true, false),
+                user_row("root", "admin", false, true),
+            ])
+        };
+        let html = render_users_page(&vm, &users_admin_page());
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(html.contains("<title>Users · Switchyard</title>"), "{html}");
+        assert!(
+            html.contains(r#"href="/users" aria-current="page""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="notice""#), "{html}");
+        assert!(html.contains("User ada created."), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="user-row" data-name="ada""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"action="/users/ada/role""#), "{html}");
+        assert!(html.contains(r#"action="/users/ada/disable""#), "{html}");
+        assert!(html.contains(r#"action="/users/bob/enable""#), "{html}");
+        assert!(!html.contains(r#"action="/users/bob/disable""#), "{html}");
+        assert!(html.contains(format_timestamp(MINUTE0).as_str()), "{html}");
+        // Their own account has no buttons.
+        assert!(!html.contains(r#"action="/users/root/"#), "{html}");
+        assert!(html.contains(r#"data-test-id="user-self""#), "{html}");
+        assert!(html.contains(r#"action="/users""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="users-empty""#), "{html}");
+    }
+
+    #[test]
+    fn users_page_puts_the_csrf_token_and_back_in_every_form() {
+        let vm = users_vm(vec![
+            user_row("ada", "operator", false, false),
+            user_row("bob", "viewer", true, false),
+        ]);
+        let html = render_users_page(&vm, &users_admin_page());
+        let forms: Vec<&str> = html
+            .split("<form")
+            .skip(1)
+            .map(|rest| &rest[..rest.find("</form>").expect("form closes")])
+            .collect();
+        // Sign out, two per account, and the new user form.
+        assert_eq!(forms.len(), 6, "{html}");
+        for form in forms {
+            assert!(form.contains(r#"method="post""#), "{form}");
+            assert!(
+                form.contains(r#"<input type="hidden" name="csrf_token" value="tok-123">"#),
+                "{form}"
+            );
+            if !form.contains(r#"action="/logout""#) {
+                assert!(
+                    form.contains(r#"<input type="hidden" name="back" value="/users">"#),
+                    "{form}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn users_page_escapes_names() {
+        let vm = users_vm(vec![user_row(
+            r#"<script>alert("x")</script>"#,
+            "viewer",
+            false,
+            false,
+        )]);
+        let html = render_users_page(&vm, &users_admin_page());
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert"), "{html}");
+        assert!(!html.contains(r#"data-name="<script"#), "{html}");
+        for (tag, attrs) in tags(&html) {
+            assert_ne!(tag, "style", "{html}");
+            for attr in &attrs {
+                assert_ne!(attr, "style", "{html}");
+                assert!(!(attr.starts_with("on") && attr.len() > 2), "{attr} {html}");
+            }
+        }
+    }
+
+    #[test]
+    fn users_page_without_accounts_says_so() {
+        let html = render_users_page(&users_vm(vec![]), &users_admin_page());
+        assert!(html.contains(r#"data-test-id="users-empty""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="users-table""#), "{html}");
+        assert!(html.contains(r#"data-test-id="new-user-form""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="notice""#), "{html}");
     }
 }

@@ -123,11 +123,19 @@
     if (!holding) release();
   }, 0), true);
 
-  // Destructive actions ask first.
+  // Destructive actions ask first. Forms swapped in by a live update are
+  // shared by every open page, so their CSRF field is empty: it gets this
+  // page's token (from its meta tag) before posting.
   document.addEventListener('submit', (event) => {
     const form = event.target;
     const question = form.dataset && form.dataset.confirm;
-    if (question && !window.confirm(question)) event.preventDefault();
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    const field = form.querySelector && form.querySelector('input[name="csrf_token"]');
+    if (meta && field && !field.value) field.value = meta.content;
   });
 
   // "Select all" boxes tick every box belonging to their form.

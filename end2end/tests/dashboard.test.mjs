@@ -9,6 +9,7 @@
 // `e2e-notice` (a queue no demo worker serves) for notices. Jobs are
 // identified by id, so the demo's own random failures cannot confuse a
 // test; queues a test pauses are resumed when it ends, pass or fail.
+// Every page is opened signed in as the server's admin (`newSignedInPage`).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -16,8 +17,9 @@ import {
   startServer,
   launchBrowser,
   artifacts,
-  openPage,
+  newSignedInPage,
   api,
+  authHeaders,
   counts,
   enqueueFailing,
   poll,
@@ -64,7 +66,7 @@ function queueCountsSignature(page) {
 }
 
 test('the overview shows totals, alerts and a throughput chart per demo queue, live', async () => {
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     const response = await page.goto(server.url + '/');
     assert.equal(response.status(), 200);
@@ -109,7 +111,7 @@ test('the overview shows totals, alerts and a throughput chart per demo queue, l
 });
 
 test('the queues table lists the demo queues and its counts move without a reload', async () => {
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     const response = await page.goto(server.url + '/queues');
     assert.equal(response.status(), 200);
@@ -151,7 +153,7 @@ test('the queues table lists the demo queues and its counts move without a reloa
 test('a failed job appears live, and Retry moves it out of the failed table', async () => {
   const queue = 'webhooks';
   const message = 'e2e boom <script>window.__xss=1</script>';
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     const response = await page.goto(`${server.url}/queues/${queue}?state=failed`);
     assert.equal(response.status(), 200);
@@ -198,7 +200,7 @@ test('Retry all retries every failed job of a paused queue and reports its progr
   // More than the demo keeps in a failed set (500 per queue), so the set is
   // full when the test retries it.
   const bulk = 600;
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   // Every value the progress element shows on the page, in order.
   await context.addInitScript(() => {
     window.__progress = [];
@@ -309,7 +311,7 @@ test('the job page of a failed job shows its state, attempts and escaped data', 
   const payload = { to: 'e2e@example.com', note: '<img src=x onerror="window.__xss=4">' };
   const id = await enqueueFailing(server, queue, message, payload);
   await jobInState(server, queue, id, 'failed');
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     await page.goto(`${server.url}/queues/${queue}?state=failed`);
     await waitLive(page);
@@ -342,7 +344,7 @@ test('the job page of a failed job shows its state, attempts and escaped data', 
 
 test('without JavaScript, Pause and Resume still work on the queues table and the queue page', async () => {
   const queue = 'reports';
-  const { context, page } = await openPage(browser, { javaScriptEnabled: false });
+  const { context, page } = await newSignedInPage(browser, server, { javaScriptEnabled: false });
   try {
     await page.goto(server.url + '/queues');
     const row = page.getByTestId(`queue-row-${queue}`);
@@ -388,7 +390,7 @@ test('a pause from the queues table is confirmed there, and its notice does not 
   // A queue of its own that no demo worker serves.
   const queue = 'e2e-notice';
   await api(server, `/api/queues/${queue}/jobs`, { method: 'POST', body: { name: 'idle', data: {} } });
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     await page.goto(server.url + '/queues');
     const row = page.getByTestId(`queue-row-${queue}`);
@@ -415,7 +417,7 @@ test('a pause from the queues table is confirmed there, and its notice does not 
 });
 
 test('unknown pages answer 404 and bad parameters 400, with a readable message', async () => {
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     let response = await page.goto(server.url + '/queues/does-not-exist');
     assert.equal(response.status(), 404);
@@ -442,7 +444,7 @@ test('unknown pages answer 404 and bad parameters 400, with a readable message',
     assert.equal(await page.evaluate(() => window.__xss), undefined);
 
     // The JSON API answers JSON errors.
-    const api404 = await fetch(server.url + '/api/queues/does-not-exist');
+    const api404 = await fetch(server.url + '/api/queues/does-not-exist', { headers: await authHeaders(server) });
     assert.equal(api404.status, 404);
     assert.match(api404.headers.get('content-type'), /application\/json/);
     assert.match(JSON.stringify(await api404.json()), /not found/i);

@@ -9,7 +9,7 @@ import {
   startServer,
   launchBrowser,
   artifacts,
-  openPage,
+  newSignedInPage,
   waitLive,
   markWindow,
   stillMarked,
@@ -32,7 +32,7 @@ after(async () => {
 });
 
 test('the channels page shows the demo instances’ notifications arriving live', async () => {
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     const response = await page.goto(server.url + '/channels');
     assert.equal(response.status(), 200);
@@ -63,7 +63,7 @@ test('the channels page shows the demo instances’ notifications arriving live'
 });
 
 test('the instances page lists every demo instance as live with its sync figures', async () => {
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     const response = await page.goto(server.url + '/instances');
     assert.equal(response.status(), 200);

@@ -9,7 +9,7 @@ import {
   startServer,
   launchBrowser,
   artifacts,
-  openPage,
+  newSignedInPage,
   waitLive,
   markWindow,
   stillMarked,
@@ -34,7 +34,7 @@ after(async () => {
 });
 
 test('the rate limits page shows policies and usage, live', async () => {
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     const response = await page.goto(server.url + '/ratelimits');
     assert.equal(response.status(), 200);
@@ -80,7 +80,7 @@ test('the rate limits page shows policies and usage, live', async () => {
 });
 
 test('a blocked key appears live and Unblock lifts the block', async () => {
-  const { context, page, errors } = await openPage(browser);
+  const { context, page, errors } = await newSignedInPage(browser, server);
   try {
     await page.goto(server.url + '/ratelimits');
     await waitLive(page);

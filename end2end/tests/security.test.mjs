@@ -5,7 +5,7 @@
 // A deliberate inline style proves the detection itself works.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage, waitLive, markWindow, stillMarked } from './support.mjs';
+import { startServer, launchBrowser, newSignedInPage, waitLive, markWindow, stillMarked } from './support.mjs';
 
 const PAGES = [
   '/',
@@ -37,7 +37,7 @@ after(async () => {
  * the DevTools protocol, which the policy does not restrict).
  */
 async function watchedPage() {
-  const opened = await openPage(browser);
+  const opened = await newSignedInPage(browser, server);
   const consoleViolations = [];
   opened.page.on('console', (message) => {
     if (/Content Security Policy/i.test(message.text())) {

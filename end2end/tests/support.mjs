@@ -2,6 +2,15 @@
 // browser tests, and the small helpers the tests share. Nothing is mocked:
 // the server runs on the embedded default with its own temporary SQLite
 // file.
+//
+// Every page needs sign-in. Each server starts with the admin `ADMIN`
+// (from SWITCHYARD_ADMIN_USER / SWITCHYARD_ADMIN_PASSWORD); more users are
+// made with `addUser`, which runs `switchyard user add` on the server's
+// database. Browsers sign in through the real form (`signIn`), once per
+// server and user: `newSignedInPage` hands each test a fresh context
+// carrying that sign-in's cookie, so the server's limit of 10 sign-ins per
+// minute and address is never approached. The JSON API helper (`api`)
+// signs in once per server too, and sends the session's CSRF token.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,14 +35,27 @@ function binary() {
   return join(targetDir, 'debug', 'switchyard');
 }
 
+/** The first admin every test server creates on its start. */
+export const ADMIN = Object.freeze({ user: 'e2e-admin', password: 'e2e-admin-password-0123' });
+
 /**
  * Runs `switchyard <command>` on a free port and resolves once it prints the
- * address it serves on.
+ * address it serves on. The server creates `ADMIN` on its start; its
+ * database (`databaseUrl`) is the one `addUser` adds users to.
  */
 export async function startServer(command = 'demo', extraArgs = []) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
-  const args = [command, '--listen', '127.0.0.1:0', '--database-url', `sqlite://${join(dir, 'e2e.db')}?mode=rwc`, ...extraArgs];
-  const child = spawn(binary(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHYARD_LOG: 'warn' } });
+  const databaseUrl = `sqlite://${join(dir, 'e2e.db')}?mode=rwc`;
+  const args = [command, '--listen', '127.0.0.1:0', '--database-url', databaseUrl, ...extraArgs];
+  const child = spawn(binary(), args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      SWITCHYARD_LOG: 'warn',
+      SWITCHYARD_ADMIN_USER: ADMIN.user,
+      SWITCHYARD_ADMIN_PASSWORD: ADMIN.password,
+    },
+  });
   let output = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s; output:\n${output}`)), 30_000);
@@ -58,6 +80,16 @@ export async function startServer(command = 'demo', extraArgs = []) {
   });
   return {
     url,
+    /** The server's SQL database (users, sessions, audit log). */
+    databaseUrl,
+    /** Its temporary directory (removed by `stop`). */
+    dir,
+    /** The first admin's credentials. */
+    admin: ADMIN,
+    /** Browser sign-ins per user name (see `newSignedInPage`). */
+    signIns: new Map(),
+    /** The JSON API's session (see `api`). */
+    apiSession: null,
     /** Everything the server printed so far (for failure messages). */
     output: () => output,
     async stop() {
@@ -102,11 +134,138 @@ export async function openPage(browser, options = {}) {
   return { context, page, errors };
 }
 
-/** Calls the server's JSON API from node; throws unless `expect` answers. */
+/**
+ * Adds a user to the server's database with `switchyard user add` (the
+ * password goes in on stdin, as the command wants). `role`: viewer,
+ * operator or admin. Resolves to `{ user, password }` for `signIn`.
+ */
+export async function addUser(server, name, role, password) {
+  const args = ['user', 'add', name, '--role', role, '--database-url', server.databaseUrl];
+  const child = spawn(binary(), args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SWITCHYARD_LOG: 'warn' } });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const code = await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+    child.stdin.end(`${password}\n`);
+  });
+  if (code !== 0) {
+    throw new Error(`switchyard ${args.join(' ')} exited with ${code}: ${output}`);
+  }
+  return { user: name, password };
+}
+
+/**
+ * Fills the sign-in form the page shows and submits it; resolves to the
+ * response of the page it lands on (the form again, on a refusal).
+ */
+export async function submitSignIn(page, { user, password }) {
+  await page.getByTestId('login-username').fill(user);
+  await page.getByTestId('login-password').fill(password);
+  const navigated = page.waitForNavigation({ waitUntil: 'load' });
+  await page.getByTestId('login-submit').click();
+  return navigated;
+}
+
+/**
+ * Signs the page's context in through the real form at `/login` (as the
+ * admin unless told otherwise) and waits for the page it goes on to; fails
+ * with the page's explanation if it stays on the sign-in page.
+ */
+export async function signIn(page, server, { user, password } = server.admin) {
+  await page.goto(`${server.url}/login`);
+  const response = await submitSignIn(page, { user, password });
+  if (new URL(page.url()).pathname === '/login' || !response || response.status() !== 200) {
+    const error = page.getByTestId('login-error');
+    const why = (await error.count()) ? await error.innerText() : await page.locator('body').innerText();
+    throw new Error(`signing in as ${user} failed (${response?.status()} at ${page.url()}): ${why}`);
+  }
+  return response;
+}
+
+/**
+ * The cookies of a sign-in as `credentials`: the first call per server and
+ * user signs in through the form in a context of its own; later calls
+ * reuse its cookies (a session serves any number of contexts).
+ */
+function signedInState(browser, server, credentials) {
+  let state = server.signIns.get(credentials.user);
+  if (!state) {
+    state = (async () => {
+      const context = await browser.newContext({ viewport });
+      context.setDefaultTimeout(15_000);
+      try {
+        await signIn(await context.newPage(), server, credentials);
+        return await context.storageState();
+      } finally {
+        await context.close();
+      }
+    })();
+    state.catch(() => server.signIns.delete(credentials.user));
+    server.signIns.set(credentials.user, state);
+  }
+  return state;
+}
+
+/**
+ * As `openPage`, but the fresh context is signed in (as the admin, or as
+ * `as: { user, password }`): it starts with the cookie of a sign-in made
+ * through the real form, and no other cookie, so one test's notice still
+ * never shows in another's. `options` are the context's.
+ */
+export async function newSignedInPage(browser, server, { as = server.admin, ...options } = {}) {
+  const storageState = await signedInState(browser, server, as);
+  return openPage(browser, { ...options, storageState });
+}
+
+/**
+ * The session the JSON API helpers use: the admin signed in once per server
+ * (a form post from node), with its CSRF token for state-changing calls.
+ */
+function apiSession(server) {
+  if (!server.apiSession) {
+    server.apiSession = (async () => {
+      const response = await fetch(`${server.url}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: server.admin.user, password: server.admin.password, next: '/' }),
+      });
+      const cookie = response.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .find((c) => c.startsWith('switchyard_session='));
+      if (response.status !== 303 || !cookie) {
+        throw new Error(`the API sign-in answered ${response.status}: ${await response.text()}`);
+      }
+      const session = await fetch(`${server.url}/api/session`, { headers: { cookie } });
+      if (session.status !== 200) {
+        throw new Error(`GET /api/session answered ${session.status}: ${await session.text()}`);
+      }
+      const { csrf_token: csrf } = await session.json();
+      return { cookie, 'x-csrf-token': csrf };
+    })();
+    server.apiSession.catch(() => (server.apiSession = null));
+  }
+  return server.apiSession;
+}
+
+/** Headers that sign a node `fetch` in as the admin (cookie and CSRF token). */
+export async function authHeaders(server) {
+  return { ...(await apiSession(server)) };
+}
+
+/**
+ * Calls the server's JSON API from node, signed in as the admin; throws
+ * unless `expect` answers.
+ */
 export async function api(server, path, { method = 'GET', body, expect = [200, 201] } = {}) {
+  const headers = await authHeaders(server);
+  if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(server.url + path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();

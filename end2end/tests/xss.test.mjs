@@ -3,7 +3,8 @@
 // payloads are put in every place a page shows outside data — job names,
 // job data, failure reasons, channel names and messages, instance ids and
 // report fields, alert-rule targets, refused requests in the audit log,
-// search boxes and error pages — and every page that shows them is opened,
+// search boxes, error pages and the sign-in page (a refused user name, the
+// page to go back to) — and every page that shows them is opened,
 // left to take its live (server-sent) updates, and checked: no payload ran,
 // no dialog opened, no element carries an event-handler attribute or a
 // `javascript:` URL, and each payload is visible as text.
@@ -21,7 +22,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startServer, launchBrowser, openPage, api, jobInState, poll, waitLive } from './support.mjs';
+import { startServer, launchBrowser, newSignedInPage, openPage, submitSignIn, api, jobInState, poll, waitLive } from './support.mjs';
 
 const run = promisify(execFile);
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -179,10 +180,13 @@ after(async () => {
 
 /**
  * A page that counts live swaps (region replacements), with the CSP
- * bypassed so injected script would run, and that records dialogs.
+ * bypassed so injected script would run, and that records dialogs; signed
+ * in as the server's admin unless `signedIn` is false.
  */
-async function xssPage() {
-  const opened = await openPage(browser, { bypassCSP: true });
+async function xssPage({ signedIn = true } = {}) {
+  const opened = signedIn
+    ? await newSignedInPage(browser, server, { bypassCSP: true })
+    : await openPage(browser, { bypassCSP: true });
   const dialogs = [];
   opened.page.on('dialog', (dialog) => {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`);
@@ -361,6 +365,33 @@ test('error pages: hostile queue names, job ids and paths are refused and echoed
       await visit(opened, `/queues/${segment}`, { status: 400, expected: [inJson(p)] });
       await visit(opened, `/queues/webhooks/jobs/${segment}`, { status: 400, expected: [inJson(p)] });
       await visit(opened, `/no-such-page/${segment}`, { status: 404, expected: [`/no-such-page/${segment}`] });
+    }
+  } finally {
+    await opened.context.close();
+  }
+});
+
+test('the sign-in page: the page to go back to and a refused user name stay text', async () => {
+  // Signed out: a signed-in browser is sent straight on from /login.
+  const opened = await xssPage({ signedIn: false });
+  try {
+    // `next` is echoed in the form when it is a local path (no whitespace).
+    for (const p of INSTANCE_IDS) {
+      const next = `/${p}`;
+      await visit(opened, `/login?next=${encodeURIComponent(next)}`, { expected: [next] });
+    }
+    // A refused sign-in shows the form again with the name that was tried.
+    // Each attempt counts against the sign-in limit (10 a minute per
+    // address, shared with this file's other sign-ins): three are enough
+    // for the text, attribute-breaking and event-handler cases.
+    for (const p of [PAYLOADS[0], PAYLOADS[1], PAYLOADS[6]]) {
+      await opened.page.goto(server.url + '/login');
+      const response = await submitSignIn(opened.page, { user: p, password: 'not the password at all' });
+      assert.equal(response.status(), 401);
+      assert.equal(await opened.page.getByTestId('login-error').innerText(), 'Wrong user name or password.');
+      assert.equal(await opened.page.getByTestId('login-username').inputValue(), p);
+      await opened.page.waitForTimeout(200);
+      await inspect(opened, `/login (refused ${JSON.stringify(p)})`);
     }
   } finally {
     await opened.context.close();

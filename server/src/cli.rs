@@ -73,7 +73,8 @@ pub struct GlobalArgs {
     /// TOML file with any of: listen, redis_url, redis_prefix, database_url,
     /// log, busy_active, warning_failure_rate, rate_limit_pages, rate_limit_actions,
     /// rate_limit_api, rate_limit_fallback, metrics_retention, alert_interval, alert_webhooks,
-    /// external_url and
+    /// external_url, session_ttl, rate_limit_login, auth_proxy_header,
+    /// auth_proxy_trusted, api_tokens and
     /// [[alert_rules]] (flags and environment variables override it)
     #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -221,6 +222,54 @@ pub struct GlobalArgs {
         value_name = "PASSWORD"
     )]
     pub admin_password: Option<SecretText>,
+
+    /// How long a sign-in lasts before the user must sign in again
+    /// (`30m`, `12h`, `7d`) [default: 12h]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_SESSION_TTL",
+        value_name = "DURATION",
+        value_parser = crate::configuration::parse_duration
+    )]
+    pub session_ttl: Option<std::time::Duration>,
+
+    /// Sign-in attempts per client address, as for --rate-limit-pages
+    /// (brute-force protection) [default: 10/1m]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_RATE_LIMIT_LOGIN",
+        value_name = "LIMIT"
+    )]
+    pub rate_limit_login: Option<LimitSpec>,
+
+    /// Trust this request header (e.g. X-Forwarded-User) to name the
+    /// signed-in user, when the request comes from --auth-proxy-trusted;
+    /// the user needs an account here [default: off]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_AUTH_PROXY_HEADER",
+        value_name = "HEADER"
+    )]
+    pub auth_proxy_header: Option<String>,
+
+    /// Addresses or CIDR ranges of the reverse proxies allowed to set
+    /// --auth-proxy-header, comma-separated (e.g. 10.0.0.5,10.1.0.0/16)
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_AUTH_PROXY_TRUSTED",
+        value_name = "ADDRS",
+        value_delimiter = ','
+    )]
+    pub auth_proxy_trusted: Vec<crate::auth::net::IpRange>,
+
+    /// Accept `Authorization: Bearer <token>` on the JSON API, with tokens
+    /// made by `switchyard token add` [default: off]
+    #[arg(long, global = true, env = "SWITCHYARD_API_TOKENS")]
+    pub api_tokens: bool,
 }
 
 /// The commands.
@@ -238,6 +287,9 @@ pub enum Command {
     /// Manage the operators' accounts in the configured database
     /// (the first admin can also come from SWITCHYARD_ADMIN_PASSWORD).
     User(UserArgs),
+    /// Manage bearer tokens for the JSON API in the configured database
+    /// (each acts as its user, with that user's role).
+    Token(TokenArgs),
 }
 
 /// `switchyard user …`.
@@ -278,6 +330,38 @@ pub enum UserCommand {
     Disable {
         /// The user
         name: String,
+    },
+}
+
+/// `switchyard token …`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// What to do to the API tokens.
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// The API token commands. A token is printed once, by `add`; the database
+/// keeps only its hash, so `list` shows ids, never secrets.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token acting as a user and print it once
+    /// (`switchyard token add ci-bot --label "deploy pipeline"`)
+    Add {
+        /// The user the token acts as
+        user: String,
+        /// What the token is for: 1 to 64 characters, no tabs or line
+        /// breaks
+        #[arg(long, value_name = "TEXT", default_value = "cli")]
+        label: String,
+    },
+    /// List tokens: id, user, label, when made and last used (never the
+    /// secret).
+    List,
+    /// Delete a token so it stops working at once.
+    Revoke {
+        /// The token's id, as `list` shows it
+        id: String,
     },
 }
 

@@ -19,6 +19,8 @@ use crate::alerts::defaults::validate;
 use crate::alerts::model::{ANY_SUBJECT, Rule};
 use crate::alerts::runner::{AlertSettings, WebhookTarget};
 use crate::alerts::webhook::WebhookFormat;
+use crate::auth::net::IpRange;
+use crate::auth::{AuthSettings, ProxyAuth};
 use crate::cli::GlobalArgs;
 use crate::ratelimits::{DashboardLimits, LimitSpec};
 use crate::secret::SecretUrl;
@@ -106,6 +108,16 @@ pub struct FileSettings {
     /// Alert rules (`[[alert_rules]]`), written over the stored rules of the
     /// same name at every start.
     pub alert_rules: Option<Vec<FileRule>>,
+    /// As `--session-ttl` (`12h`).
+    pub session_ttl: Option<String>,
+    /// As `--rate-limit-login`.
+    pub rate_limit_login: Option<LimitSpec>,
+    /// As `--auth-proxy-header`.
+    pub auth_proxy_header: Option<String>,
+    /// As `--auth-proxy-trusted`, as a list.
+    pub auth_proxy_trusted: Option<Vec<String>>,
+    /// As `--api-tokens`.
+    pub api_tokens: Option<bool>,
 }
 
 /// A webhook in the config file.
@@ -225,6 +237,8 @@ pub struct Settings {
     /// The admin to create on a start that finds no users, from
     /// `--admin-user` / `--admin-password` (or their environment variables).
     pub first_admin: Option<FirstAdmin>,
+    /// Sessions, the trusted proxy header and API tokens.
+    pub auth: AuthSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -248,6 +262,7 @@ impl fmt::Debug for Settings {
                 "first_admin",
                 &self.first_admin.as_ref().map(|a| a.name.as_str()),
             )
+            .field("auth", &self.auth)
             .field(
                 "alert_webhooks",
                 &self
@@ -280,6 +295,7 @@ impl Default for Settings {
             },
             metrics_retention: crate::metrics::DEFAULT_RETENTION,
             first_admin: None,
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -296,6 +312,100 @@ fn first_admin(args: &GlobalArgs) -> Result<Option<FirstAdmin>, ConfigError> {
         UserName::new(args.admin_user.as_deref().unwrap_or(DEFAULT_ADMIN)).map_err(invalid)?;
     let password = Password::new(password.expose()).map_err(invalid)?;
     Ok(Some(FirstAdmin { name, password }))
+}
+
+/// What the config file says about sign-in, before layering.
+struct FileAuth {
+    session_ttl: Option<String>,
+    proxy_header: Option<String>,
+    proxy_trusted: Option<Vec<String>>,
+    api_tokens: Option<bool>,
+}
+
+/// Longest `--session-ttl`: a sign-in that outlives a month is a standing
+/// credential, which is what API tokens are for.
+const MAX_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Parses a duration as `--session-ttl` takes it: a number and a unit,
+/// `s`, `m`, `h` or `d` (`90m`, `12h`, `7d`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad = || format!("{text:?} is not a duration (expected e.g. 30m, 12h or 7d)");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (amount, unit) = text.split_at(split);
+    let amount: u64 = amount.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => amount,
+        "m" => amount.saturating_mul(60),
+        "h" => amount.saturating_mul(3600),
+        "d" => amount.saturating_mul(24 * 3600),
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Sign-in settings from the flags over the file; `external_url` says
+/// whether browsers reach the dashboard over https (then the session
+/// cookie is `Secure`).
+fn auth_settings(
+    args: &GlobalArgs,
+    file: FileAuth,
+    external_url: &str,
+) -> Result<AuthSettings, ConfigError> {
+    let session_ttl = match (args.session_ttl, file.session_ttl) {
+        (Some(ttl), _) => ttl,
+        (None, Some(text)) => {
+            parse_duration(&text).map_err(|e| ConfigError::Invalid(format!("session_ttl: {e}")))?
+        }
+        (None, None) => crate::auth::DEFAULT_SESSION_TTL,
+    };
+    if session_ttl < Duration::from_secs(60) || session_ttl > MAX_SESSION_TTL {
+        return Err(ConfigError::Invalid(format!(
+            "--session-ttl must be between 1m and 30d (got {} s)",
+            session_ttl.as_secs()
+        )));
+    }
+    let header = args.auth_proxy_header.clone().or(file.proxy_header);
+    let trusted = if args.auth_proxy_trusted.is_empty() {
+        file.proxy_trusted
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.parse::<IpRange>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid(format!("auth_proxy_trusted: {e}")))?
+    } else {
+        args.auth_proxy_trusted.clone()
+    };
+    let proxy = match (header, trusted.is_empty()) {
+        (None, true) => None,
+        (Some(_), true) => {
+            return Err(ConfigError::Invalid(
+                "--auth-proxy-header needs --auth-proxy-trusted: the header is only believed \
+                 from the proxies listed there"
+                    .into(),
+            ));
+        }
+        (None, false) => {
+            return Err(ConfigError::Invalid(
+                "--auth-proxy-trusted needs --auth-proxy-header (the header naming the user)"
+                    .into(),
+            ));
+        }
+        (Some(name), false) => Some(ProxyAuth {
+            header: axum::http::HeaderName::try_from(name.trim()).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "--auth-proxy-header {name:?} is not a valid header name"
+                ))
+            })?,
+            trusted,
+        }),
+    };
+    Ok(AuthSettings {
+        session_ttl,
+        secure_cookies: external_url.starts_with("https://"),
+        proxy,
+        api_tokens: args.api_tokens || file.api_tokens.unwrap_or(false),
+    })
 }
 
 /// The deployment the settings describe.
@@ -326,6 +436,12 @@ impl Settings {
             webhooks: file.alert_webhooks.take().unwrap_or_default(),
             external_url: file.external_url.take(),
             rules: file.alert_rules.take().unwrap_or_default(),
+        };
+        let file_auth = FileAuth {
+            session_ttl: file.session_ttl.take(),
+            proxy_header: file.auth_proxy_header.take(),
+            proxy_trusted: file.auth_proxy_trusted.take(),
+            api_tokens: file.api_tokens,
         };
         let settings = Settings {
             listen: args
@@ -370,6 +486,10 @@ impl Settings {
                     .rate_limit_fallback
                     .or(file.rate_limit_fallback)
                     .unwrap_or(defaults.rate_limits.fallback),
+                login: args
+                    .rate_limit_login
+                    .or(file.rate_limit_login)
+                    .unwrap_or(defaults.rate_limits.login),
             },
             alerts: defaults.alerts,
             metrics_retention: match args.metrics_retention.or(file.metrics_retention) {
@@ -382,11 +502,13 @@ impl Settings {
                 }
             },
             first_admin: None,
+            auth: AuthSettings::default(),
         };
         settings.validate()?;
         let mut settings = settings;
         settings.first_admin = first_admin(args)?;
         settings.alerts = alert_settings(args, file_alerts, &settings.listen)?;
+        settings.auth = auth_settings(args, file_auth, &settings.alerts.external_url)?;
         Ok(settings)
     }
 
@@ -597,6 +719,65 @@ mod tests {
         assert_eq!(s.rate_limits.api, LimitSpec::Off);
         assert_eq!(s.rate_limits.fallback, FallbackMode::Closed);
         assert_eq!(s.deployment(), Deployment::Redis);
+    }
+
+    #[test]
+    fn sign_in_settings_come_from_the_file_and_flags() {
+        let file = FileSettings::parse(
+            r#"
+            session_ttl = "30m"
+            rate_limit_login = "5/1m"
+            auth_proxy_header = "X-Forwarded-User"
+            auth_proxy_trusted = ["10.0.0.5", "10.1.0.0/16"]
+            api_tokens = true
+            external_url = "https://ops.example/switchyard"
+            "#,
+        )
+        .expect("parses");
+        let s = Settings::layer(&args(), file).expect("valid");
+        assert_eq!(s.auth.session_ttl, Duration::from_secs(1800));
+        assert_eq!(s.rate_limits.login, LimitSpec::per(5, 60));
+        assert!(s.auth.api_tokens);
+        assert!(s.auth.secure_cookies, "https external URL");
+        let proxy = s.auth.proxy.expect("proxy auth on");
+        assert_eq!(proxy.header.as_str(), "x-forwarded-user");
+        assert!(proxy.trusted[1].contains("10.1.2.3".parse().unwrap()));
+        assert!(!proxy.trusted[0].contains("10.0.0.6".parse().unwrap()));
+
+        let mut flags = args();
+        flags.session_ttl = Some(Duration::from_secs(7 * 24 * 3600));
+        let s = Settings::layer(
+            &flags,
+            FileSettings::parse(r#"session_ttl = "1h""#).unwrap(),
+        )
+        .expect("valid");
+        assert_eq!(s.auth.session_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert!(!s.auth.secure_cookies);
+        assert!(s.auth.proxy.is_none(), "off by default");
+        assert!(!s.auth.api_tokens, "off by default");
+    }
+
+    #[test]
+    fn bad_sign_in_settings_are_refused_with_a_reason() {
+        let layer = |text: &str| Settings::layer(&args(), FileSettings::parse(text).unwrap());
+        let err = layer(r#"auth_proxy_header = "X-User""#).expect_err("no trusted proxies");
+        assert!(err.to_string().contains("--auth-proxy-trusted"), "{err}");
+        let err = layer(r#"auth_proxy_trusted = ["10.0.0.1"]"#).expect_err("no header");
+        assert!(err.to_string().contains("--auth-proxy-header"), "{err}");
+        let err = layer("auth_proxy_header = \"X User\"\nauth_proxy_trusted = [\"10.0.0.1\"]")
+            .expect_err("bad header name");
+        assert!(err.to_string().contains("not a valid header name"), "{err}");
+        let err = layer("auth_proxy_header = \"X-User\"\nauth_proxy_trusted = [\"10.0.0.0/40\"]")
+            .expect_err("bad range");
+        assert!(err.to_string().contains("CIDR"), "{err}");
+        let err = layer(r#"session_ttl = "10s""#).expect_err("too short");
+        assert!(err.to_string().contains("between 1m and 30d"), "{err}");
+        let err = layer(r#"session_ttl = "forever""#).expect_err("unreadable");
+        assert!(err.to_string().contains("not a duration"), "{err}");
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("12").is_err());
+        assert!(parse_duration("h").is_err());
     }
 
     #[test]

@@ -169,12 +169,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
 /// An HTML error page with the given status.
 pub fn html_error(status: StatusCode, message: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
-    let page = app::render_error_page(
-        status.as_u16(),
-        title,
-        message,
-        &app::AlertBannerVm::default(),
-    );
+    let page = app::render_error_page(status.as_u16(), title, message, &app::PageCtx::default());
     let mut response = (status, Html(page)).into_response();
     response
         .headers_mut()

@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod configuration;
 pub mod controllers;

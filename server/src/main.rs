@@ -72,6 +72,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             Ok(())
         }
+        Command::Token(args) => {
+            one_shot_telemetry(&cli.global, &settings)?;
+            let out = users::command::run_token(&settings, &args).await?;
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            Ok(())
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Every route of the server, in one place.
 //!
 //! Browser pages answer HTML (errors included), `/api/*` and `/health*`
-//! answer JSON; mutations are POST only. The layers apply to every route,
+//! answer JSON; mutations are POST only. Routes are grouped by the least
+//! role they need (public, viewer, operator, admin), and each group
+//! carries its check, so what a route needs is read next to it. The layers apply to every route,
 //! the fallback included; the rate limits to all but `/health*`. Every
 //! response carries the hardening headers of [`crate::security`].
 
@@ -20,9 +22,11 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth;
 use crate::controllers::{
-    actions, alerts, audit, events, health, jobs, metrics, pages, queues, ratelimits,
+    actions, alerts, audit, events, health, jobs, metrics, pages, queues, ratelimits, session,
 };
+use crate::users::Role;
 use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
 
 use crate::error::{is_machine_path, render_errors};
@@ -67,7 +71,7 @@ fn rate_limit_layer(ratelimits: &RateLimits) -> RateLimitLayer {
                     429,
                     "Too Many Requests",
                     &message,
-                    &app::AlertBannerVm::default(),
+                    &app::PageCtx::default(),
                 ),
             )
         };
@@ -95,10 +99,31 @@ fn alert_states(state: &AppState) -> crate::metrics::AlertSource {
     })
 }
 
-/// Builds the application's router.
+/// Builds the application's router. Routes are grouped by the least role
+/// they need; each group carries its check ([`auth::require`]): signed-out
+/// page views go to the sign-in page, other requests get 401, a too-small
+/// role 403, a session's state-changing request without its CSRF token
+/// 403.
 pub fn router(state: AppState) -> Router {
     let limits = rate_limit_layer(&state.ratelimits);
-    Router::new()
+    // Open to everyone: signing in, health checks for load balancers,
+    // Prometheus' scrape, and the assets the sign-in page loads.
+    let public = Router::new()
+        .route("/login", get(session::form).post(session::login))
+        .route("/style.css", get(pages::stylesheet))
+        .route("/app.js", get(pages::script))
+        // Metrics: Prometheus exposition (counts and names, no job data)
+        .route(
+            "/metrics",
+            get(metrics::exposition).with_state(
+                crate::metrics::Exporter::start(&state).with_alerts(alert_states(&state)),
+            ),
+        )
+        // Health
+        .route("/health", get(health::live))
+        .route("/health/ready", get(health::ready));
+    // Any signed-in user: reading, and signing out.
+    let viewer = Router::new()
         // Pages
         .route("/", get(pages::overview))
         .route("/queues", get(pages::queues))
@@ -110,9 +135,30 @@ pub fn router(state: AppState) -> Router {
         .route("/ratelimits", get(pages::ratelimits))
         .route("/alerts", get(pages::alerts))
         .route("/audit", get(audit::page))
-        .route("/config", get(pages::config))
-        .route("/style.css", get(pages::stylesheet))
-        .route("/app.js", get(pages::script))
+        .route("/logout", post(session::logout))
+        // Live updates (server-sent events), one stream per page scope
+        .route("/events/overview", get(events::overview))
+        .route("/events/queues", get(events::queues))
+        .route("/events/channels", get(events::channels))
+        .route("/events/instances", get(events::instances))
+        .route("/events/ratelimits", get(events::ratelimits))
+        .route("/events/alerts", get(events::alerts))
+        .route("/events/queues/{queue}", get(events::queue))
+        .route("/events/queues/{queue}/jobs/{id}", get(events::job))
+        // The API, reading
+        .route("/api/metrics/history", get(metrics::history))
+        .route("/api/queues", get(queues::list))
+        .route("/api/queues/{queue}", get(queues::show))
+        .route("/api/queues/{queue}/jobs", get(jobs::list))
+        .route("/api/queues/{queue}/jobs/{id}", get(jobs::show))
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/history", get(alerts::history))
+        .route("/api/audit", get(audit::list))
+        .route("/api/ratelimits", get(ratelimits::list))
+        .route("/api/session", get(session::show))
+        .route_layer(middleware::from_fn_with_state(Role::Viewer, auth::require));
+    // Operators: acting on queues, jobs, rate limits and alerts.
+    let operator = Router::new()
         // Page actions (forms: POST, then 303 back)
         .route("/queues/{queue}/pause", post(actions::pause))
         .route("/queues/{queue}/resume", post(actions::resume))
@@ -131,71 +177,68 @@ pub fn router(state: AppState) -> Router {
             post(actions::promote_job),
         )
         .route("/ratelimits/unblock", post(actions::unblock))
-        .route("/alerts/rules", post(alerts::create_rule))
-        .route("/alerts/rules/{name}", post(alerts::update_rule))
-        .route("/alerts/rules/{name}/delete", post(alerts::delete_rule))
         .route("/alerts/{fingerprint}/ack", post(alerts::ack))
         .route("/alerts/{fingerprint}/silence", post(alerts::silence))
         .route("/alerts/{fingerprint}/unsilence", post(alerts::unsilence))
-        // Live updates (server-sent events), one stream per page scope
-        .route("/events/overview", get(events::overview))
-        .route("/events/queues", get(events::queues))
-        .route("/events/channels", get(events::channels))
-        .route("/events/instances", get(events::instances))
-        .route("/events/ratelimits", get(events::ratelimits))
-        .route("/events/alerts", get(events::alerts))
-        .route("/events/queues/{queue}", get(events::queue))
-        .route("/events/queues/{queue}/jobs/{id}", get(events::job))
-        // Metrics: Prometheus exposition, and the per-minute history
-        .route(
-            "/metrics",
-            get(metrics::exposition).with_state(
-                crate::metrics::Exporter::start(&state).with_alerts(alert_states(&state)),
-            ),
-        )
-        .route("/api/metrics/history", get(metrics::history))
-        // Health
-        .route("/health", get(health::live))
-        .route("/health/ready", get(health::ready))
-        // Queues API
-        .route("/api/queues", get(queues::list))
-        .route("/api/queues/{queue}", get(queues::show))
+        // The same through the API
         .route("/api/queues/{queue}/pause", post(queues::pause))
         .route("/api/queues/{queue}/resume", post(queues::resume))
         .route(
             "/api/queues/{queue}/retry-failed",
             post(queues::retry_failed),
         )
-        // Jobs API
-        .route(
-            "/api/queues/{queue}/jobs",
-            get(jobs::list).post(jobs::enqueue),
-        )
-        .route("/api/queues/{queue}/jobs/{id}", get(jobs::show))
+        .route("/api/queues/{queue}/jobs", post(jobs::enqueue))
         .route("/api/queues/{queue}/jobs/{id}/retry", post(jobs::retry))
         .route("/api/queues/{queue}/jobs/{id}/remove", post(jobs::remove))
         .route("/api/queues/{queue}/jobs/{id}/promote", post(jobs::promote))
-        // Alerts API
-        .route("/api/alerts", get(alerts::list))
-        .route("/api/alerts/history", get(alerts::history))
-        .route("/api/alerts/rules", post(alerts::api_save_rule))
-        .route(
-            "/api/alerts/rules/{name}/delete",
-            post(alerts::api_delete_rule),
-        )
         .route("/api/alerts/{fingerprint}/ack", post(alerts::api_ack))
         .route(
             "/api/alerts/{fingerprint}/silence",
             post(alerts::api_silence),
         )
-        // Audit API
-        .route("/api/audit", get(audit::list))
-        // Rate limits API
-        .route("/api/ratelimits", get(ratelimits::list))
         .route(
             "/api/ratelimits/{policy}/unblock",
             post(ratelimits::unblock),
         )
+        .route_layer(middleware::from_fn_with_state(
+            Role::Operator,
+            auth::require,
+        ));
+    // Admins: alert rules and the settings.
+    let admin = Router::new()
+        .route("/config", get(pages::config))
+        // Accounts: the page and its forms, and the JSON twin
+        .route(
+            "/users",
+            get(crate::controllers::users::page).post(crate::controllers::users::create),
+        )
+        .route(
+            "/users/{name}/role",
+            post(crate::controllers::users::set_role),
+        )
+        .route(
+            "/users/{name}/disable",
+            post(crate::controllers::users::disable),
+        )
+        .route(
+            "/users/{name}/enable",
+            post(crate::controllers::users::enable),
+        )
+        .route("/api/users", get(crate::controllers::users::list))
+        .route("/alerts/rules", post(alerts::create_rule))
+        .route("/alerts/rules/{name}", post(alerts::update_rule))
+        .route("/alerts/rules/{name}/delete", post(alerts::delete_rule))
+        .route("/api/alerts/rules", post(alerts::api_save_rule))
+        .route(
+            "/api/alerts/rules/{name}/delete",
+            post(alerts::api_delete_rule),
+        )
+        .route_layer(middleware::from_fn_with_state(Role::Admin, auth::require));
+    Router::new()
+        .merge(public)
+        .merge(viewer)
+        .merge(operator)
+        .merge(admin)
         .fallback(pages::not_found)
         // Innermost first: the body limit and timeout apply to handlers,
         // error rendering sees their responses too, tracing sees it all.
@@ -207,6 +250,12 @@ pub fn router(state: AppState) -> Router {
         // A bug that panics answers 500 (rendered like any error) instead
         // of dropping the connection.
         .layer(CatchPanicLayer::new())
+        // Who is asking (inside the error rendering, so a bad API token
+        // is answered in the route's format).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(middleware::from_fn(render_errors))
         // Outside the error rendering, so a 429 keeps its Retry-After and
         // RateLimit-* headers; refused requests never reach a handler.

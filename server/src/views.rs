@@ -183,7 +183,40 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
             entry(
                 "--external-url",
                 settings.alerts.external_url.clone(),
-                "The dashboard's address in alert messages.",
+                "The dashboard's address in alert messages; https makes the session cookie Secure.",
+            ),
+            entry(
+                "--session-ttl",
+                crate::ratelimits::format_window(
+                    i64::try_from(settings.auth.session_ttl.as_millis()).unwrap_or(i64::MAX),
+                ),
+                "How long a sign-in lasts.",
+            ),
+            entry(
+                "--rate-limit-login",
+                settings.rate_limits.login.to_string(),
+                "Sign-in attempts per client address.",
+            ),
+            entry(
+                "--auth-proxy-header, --auth-proxy-trusted",
+                settings.auth.proxy.as_ref().map_or_else(
+                    || "off".to_owned(),
+                    |p| {
+                        let from: Vec<String> = p.trusted.iter().map(ToString::to_string).collect();
+                        format!("{} from {}", p.header, from.join(", "))
+                    },
+                ),
+                "A header naming the signed-in user, believed from these proxies only.",
+            ),
+            entry(
+                "--api-tokens",
+                if settings.auth.api_tokens {
+                    "on"
+                } else {
+                    "off"
+                }
+                .to_owned(),
+                "Whether the JSON API accepts Authorization: Bearer tokens.",
             ),
         ],
     }

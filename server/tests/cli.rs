@@ -228,6 +228,7 @@ async fn demo_prints_its_url_serves_live_data_and_stops_on_sigterm() {
             &dir.database_url(),
         ])
         .env("SWITCHYARD_LOG", "warn")
+        .env("SWITCHYARD_ADMIN_PASSWORD", "demo test password")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -245,13 +246,16 @@ async fn demo_prints_its_url_serves_live_data_and_stops_on_sigterm() {
         .find(|word| word.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"));
     let addr: SocketAddr = url.trim_start_matches("http://").parse().expect("address");
+    let cookie = session_cookie(addr, "admin", "demo test password")
+        .await
+        .expect("the admin from the environment signs in");
 
     // Producers and workers start with the server: jobs complete within
     // a few seconds.
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut queues, mut completed) = (0, 0);
     while Instant::now() < deadline {
-        let response = http::request(addr, "GET", "/api/queues", &[], b"").await;
+        let response = http::request(addr, "GET", "/api/queues", &[("Cookie", &cookie)], b"").await;
         assert_eq!(response.status, 200, "{}", response.body);
         let body = response.json();
         let list = body["queues"].as_array().cloned().unwrap_or_default();
@@ -517,6 +521,11 @@ async fn the_first_admin_comes_from_the_environment() {
     .expect("read the first line");
     assert!(line.contains("serving on http://"), "{line}");
     wait_serving(&line).await;
+    assert!(
+        signs_in(&line, "boss", pw).await,
+        "the first admin signs in"
+    );
+    assert!(!signs_in(&line, "boss", "not the password").await);
     let boss = verifies(&dir, "boss", pw)
         .await
         .expect("created at startup");
@@ -532,8 +541,40 @@ async fn wait_serving(line: &str) {
         .find(|word| word.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"));
     let addr: SocketAddr = url.trim_start_matches("http://").parse().expect("address");
-    let response = http::request(addr, "GET", "/api/queues", &[], b"").await;
+    let response = http::request(addr, "GET", "/health", &[], b"").await;
     assert_eq!(response.status, 200, "{}", response.body);
+}
+
+/// Signs in over HTTP at the server printed in `line`; true when the
+/// sign-in form accepted the name and password.
+async fn signs_in(line: &str, name: &str, password: &str) -> bool {
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().expect("address");
+    session_cookie(addr, name, password).await.is_some()
+}
+
+/// The `switchyard_session=…` cookie pair a sign-in at `addr` sets, if it
+/// succeeds.
+async fn session_cookie(addr: SocketAddr, name: &str, password: &str) -> Option<String> {
+    let body = http::form_encode(&[("username", name), ("password", password), ("next", "/")]);
+    let response = http::request(
+        addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    )
+    .await;
+    if response.status != 303 {
+        return None;
+    }
+    response
+        .set_cookie("switchyard_session")
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
 }
 
 /// SIGTERM, a clean exit, and nothing on stderr mentions `secret`.
@@ -592,6 +633,10 @@ async fn the_demo_prints_its_admin_credentials_once() {
         .unwrap_or_else(|| panic!("no credentials in {lines:?}"))
         .to_owned();
     assert_eq!(pw.len(), 20);
+    assert!(
+        signs_in(&lines[0], "admin", &pw).await,
+        "the printed password signs in"
+    );
     let admin = verifies(&dir, "admin", &pw)
         .await
         .expect("the printed password works");
@@ -614,4 +659,149 @@ async fn the_demo_prints_its_admin_credentials_once() {
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
     assert!(!rest.contains("Sign in"), "{rest}");
+}
+
+// ---- `switchyard token …` ----------------------------------------------
+
+/// `switchyard token <args> --database-url <dir's db>`.
+fn token(dir: &Dir, args: &[&str]) -> Output {
+    run_with_stdin(
+        switchyard(&dir.0)
+            .arg("token")
+            .args(args)
+            .args(["--database-url", &dir.database_url()]),
+        None,
+    )
+}
+
+/// The user `token` acts as, checked against the directory's database as
+/// the API will.
+async fn token_user(dir: &Dir, token: &str) -> Option<server::users::User> {
+    let url = server::secret::SecretUrl::new(dir.database_url());
+    let db = server::db::Database::connect(&url).await.expect("connect");
+    let user = server::users::UserStore::new(db.clone())
+        .token_user(token)
+        .await
+        .expect("token_user");
+    db.close().await;
+    user
+}
+
+#[tokio::test]
+async fn token_add_list_and_revoke() {
+    let dir = Dir::new();
+    assert_ok(&user(
+        &dir,
+        &["add", "ci-bot", "--role", "operator"],
+        Some("ci bot password\n"),
+    ));
+
+    // add: stdout is the token alone; stderr says it is shown once
+    let output = token(&dir, &["add", "ci-bot", "--label", "deploy pipeline"]);
+    let stdout = assert_ok(&output);
+    let secret = stdout.trim_end();
+    assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
+    assert!(secret.starts_with("sy_"), "{secret}");
+    assert_eq!(secret.len(), 3 + 8 + 1 + 43, "{secret}");
+    let id = &secret[3..11];
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("will not be shown again"), "{stderr}");
+    assert!(stderr.contains(id), "{stderr}");
+    assert!(!stderr.contains(secret), "{stderr}");
+    let bot = token_user(&dir, secret).await.expect("the token works");
+    assert_eq!(bot.name.as_str(), "ci-bot");
+    assert_eq!(bot.role, server::users::Role::Operator);
+
+    // the default label
+    let other = assert_ok(&token(&dir, &["add", "ci-bot"]));
+    assert_ne!(other.trim_end(), secret);
+
+    // list: one row per token, never the secret
+    let list = assert_ok(&token(&dir, &["list"]));
+    assert!(!list.contains(&secret[12..]), "{list}");
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{list}");
+    assert_eq!(
+        rows[0],
+        ["ID", "USER", "CREATED", "LAST_USED", "LABEL"],
+        "{list}"
+    );
+    let row = rows
+        .iter()
+        .find(|r| r[0] == id)
+        .unwrap_or_else(|| panic!("{id} not in {list}"));
+    assert_eq!(row[1], "ci-bot");
+    assert!(row[2].ends_with('Z'), "{list}");
+    assert!(row[3].ends_with('Z'), "used once above: {list}");
+    assert_eq!(row[4..], ["deploy", "pipeline"]);
+    let default = rows.iter().find(|r| r[0] == &other[3..11]).expect("listed");
+    assert_eq!(default[3..], ["never", "cli"], "{list}");
+
+    // revoke: silent, the token stops working, a second revoke fails
+    assert_eq!(assert_ok(&token(&dir, &["revoke", id])), "");
+    assert!(token_user(&dir, secret).await.is_none());
+    assert!(token_user(&dir, other.trim_end()).await.is_some());
+    assert_user_error(
+        &token(&dir, &["revoke", id]),
+        &format!("no API token with id \"{id}\""),
+        secret,
+    );
+    let list = assert_ok(&token(&dir, &["list"]));
+    assert_eq!(list.lines().count(), 2, "{list}");
+}
+
+#[test]
+fn token_command_errors_are_one_line_with_exit_code_1() {
+    let dir = Dir::new();
+    // Refused before the database is opened.
+    assert_user_error(
+        &token(&dir, &["add", "bad name!"]),
+        "invalid user name \"bad name!\"",
+        "sy_",
+    );
+    assert_user_error(
+        &token(&dir, &["add", "ada", "--label", ""]),
+        "invalid token label: it is empty",
+        "sy_",
+    );
+    assert_user_error(
+        &token(&dir, &["add", "ada", "--label", &"x".repeat(65)]),
+        "invalid token label: use at most 64 characters",
+        "sy_",
+    );
+    assert_user_error(
+        &token(&dir, &["add", "ada", "--label", "two\nlines"]),
+        "invalid token label: it has control characters",
+        "sy_",
+    );
+    assert_user_error(
+        &token(&dir, &["revoke", "NOT-AN-ID"]),
+        "no API token with id \"NOT-AN-ID\"",
+        "sy_",
+    );
+    assert!(
+        !dir.0.join("cli.db").exists(),
+        "nothing is opened for bad input"
+    );
+
+    // Refused by the database.
+    assert_user_error(
+        &token(&dir, &["add", "ghost"]),
+        "no user named ghost",
+        "sy_",
+    );
+    assert_user_error(
+        &token(&dir, &["revoke", "abcd1234"]),
+        "no API token with id \"abcd1234\"",
+        "sy_",
+    );
+    assert_eq!(
+        assert_ok(&token(&dir, &["list"]))
+            .lines()
+            .collect::<Vec<_>>(),
+        ["ID        USER  CREATED               LAST_USED             LABEL"]
+    );
 }

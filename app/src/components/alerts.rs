@@ -11,8 +11,8 @@
 
 use leptos::prelude::*;
 
-use super::ActionForm;
 use super::ratelimits::format_in;
+use super::{ActionForm, CsrfField};
 use crate::alerts::{AlertBannerVm, AlertRow, DeliveryRow, RuleRow};
 use crate::vm::{encode_query, format_count, format_timestamp, iso_timestamp};
 
@@ -416,8 +416,9 @@ fn SilenceForm(fingerprint: String) -> impl IntoView {
         <form
             method="post"
             action=format!("/alerts/{fingerprint}/silence")
-            class="inline silence-form"
+            class="inline silence-form needs-operator"
         >
+            <CsrfField />
             <input type="hidden" name="back" value=ALERTS_PAGE />
             <label>
                 <span class="visually-hidden">"Silence for"</span>
@@ -930,7 +931,8 @@ fn RuleTableRow(rule: RuleRow, index: usize) -> impl IntoView {
                 />
             </td>
             <td class="actions">
-                <form method="post" action=action id=form_id class="inline">
+                <form method="post" action=action id=form_id class="inline needs-admin">
+                    <CsrfField />
                     <input type="hidden" name="back" value=ALERTS_PAGE />
                     <button type="submit" class="button primary" data-test-id="rule-save">
                         "Save"
@@ -944,6 +946,7 @@ fn RuleTableRow(rule: RuleRow, index: usize) -> impl IntoView {
                     class="danger"
                     test_id="rule-delete".to_string()
                     confirm=confirm
+                    needs="admin"
                 />
             </td>
         </tr>
@@ -973,10 +976,11 @@ pub fn NewRuleForm(kinds: Vec<(String, String, String)>) -> impl IntoView {
         <form
             method="post"
             action="/alerts/rules"
-            class="new-rule"
+            class="new-rule needs-admin"
             id="new-rule"
             data-test-id="new-rule-form"
         >
+            <CsrfField />
             <input type="hidden" name="back" value=ALERTS_PAGE />
             <label>
                 "Name "

@@ -248,7 +248,7 @@ fn AuditPager(vm: AuditVm) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use crate::audit::{AuditFilterVm, AuditRow, AuditVm};
-    use crate::{AlertBannerVm, render_audit_page};
+    use crate::render_audit_page;
 
     const T0: i64 = 1_795_430_045_000;
 
@@ -278,7 +278,7 @@ mod tests {
     }
 
     fn page(vm: &AuditVm) -> String {
-        render_audit_page(vm, &AlertBannerVm::default())
+        render_audit_page(vm, &crate::tests::admin_page())
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::ActionForm;
+use super::{ActionForm, CsrfField};
 use crate::vm::{
     BulkProgressVm, JobFilterVm, JobRow, QueuePageVm, QueueRow, STATES, format_age, format_count,
     format_timestamp, iso_timestamp,
@@ -214,13 +214,14 @@ pub fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
     let bulk = (failed && failed_count > 0).then(|| {
         let all_label = format!("Retry all {} failed jobs?", format_count(failed_count));
         view! {
-            <div class="toolbar">
+            <div class="toolbar needs-operator">
                 <form
                     id="selection"
                     method="post"
                     action=format!("/queues/{name}/retry-selected")
                     class="inline"
                 >
+                    <CsrfField />
                     <input type="hidden" name="back" value=back.clone() />
                     <button type="submit" class="button" data-test-id="retry-selected">
                         "Retry selected"

@@ -19,6 +19,7 @@ mod jobs;
 mod overview;
 mod queues;
 mod ratelimits;
+mod users;
 
 pub use alerts::{
     ActiveAlertsRegion, AlertBannerRegion, DeliveriesRegion, HistoryRegion, NewRuleForm,
@@ -36,10 +37,11 @@ pub use ratelimits::{
     BlockedKeysRegion, LimiterStatusRegion, PoliciesRegion, RequestsChartRegion, TopKeysRegion,
     format_window,
 };
+pub use users::{NewUserForm, UsersTable};
 
 use leptos::prelude::*;
 
-use crate::alerts::AlertBannerVm;
+use crate::session::{CsrfToken, PageCtx, UserVm};
 use crate::vm::{HealthVm, format_bytes};
 
 /// Which top-level section a page belongs to, for the navigation.
@@ -59,6 +61,8 @@ pub enum Section {
     Alerts,
     /// `/audit`
     Audit,
+    /// `/users`
+    Users,
     /// `/config`
     Config,
     /// Pages outside the navigation (errors).
@@ -81,13 +85,26 @@ pub fn Shell(
     /// reload would wipe a selection or a half-typed filter.
     #[prop(optional)]
     reload: bool,
-    /// The firing alerts, shown above every page's content so a problem is
-    /// seen wherever the operator is; empty, the banner is an empty region
-    /// the live stream can fill.
+    /// Who is signed in, the session's CSRF token and the firing alerts
+    /// (shown above every page's content so a problem is seen wherever the
+    /// operator is; empty, the banner is an empty region the live stream
+    /// can fill).
     #[prop(optional)]
-    banner: AlertBannerVm,
+    page: PageCtx,
+    /// Without the sections (the sign-in page: they would all answer with
+    /// the sign-in page).
+    #[prop(optional)]
+    bare: bool,
     children: Children,
 ) -> impl IntoView {
+    let admin = page.is_admin();
+    let role = page.role().to_owned();
+    let csrf = page.csrf_token.clone();
+    let banner = page.banner.clone();
+    let user = page
+        .user
+        .clone()
+        .map(|user| view! { <UserMenu user=user /> });
     let nav = [
         (Section::Overview, "/", "Overview"),
         (Section::Queues, "/queues", "Queues"),
@@ -96,8 +113,14 @@ pub fn Shell(
         (Section::RateLimits, "/ratelimits", "Rate limits"),
         (Section::Alerts, "/alerts", "Alerts"),
         (Section::Audit, "/audit", "Audit"),
+        (Section::Users, "/users", "Users"),
         (Section::Config, "/config", "Configuration"),
     ];
+    // Users and settings are the admin's; other roles are not shown links
+    // that could only answer 403.
+    let nav = nav
+        .into_iter()
+        .filter(|(s, _, _)| !bare && (admin || !matches!(s, Section::Users | Section::Config)));
     let is_live = live.is_some();
     view! {
         <html lang="en">
@@ -113,10 +136,11 @@ pub fn Shell(
                         }
                     })}
                 <title>{title}</title>
+                {(!csrf.is_empty()).then(|| view! { <meta name="csrf-token" content=csrf /> })}
                 <link rel="stylesheet" href="/style.css" />
                 <script src="/app.js" defer></script>
             </head>
-            <body data-live=live>
+            <body data-live=live data-role=role>
                 <header class="top">
                     <a class="brand" href="/">
                         "Switchyard"
@@ -138,6 +162,7 @@ pub fn Shell(
                             })
                             .collect_view()}
                     </nav>
+                    {user}
                     {is_live
                         .then(|| {
                             view! {
@@ -227,19 +252,61 @@ pub fn ActionForm(
     /// travels in the body rather than in a path segment).
     #[prop(optional)]
     fields: Vec<(&'static str, String)>,
+    /// The least role that may use it (`operator` unless given): pages
+    /// hide buttons the signed-in role may not use. The server checks it.
+    #[prop(optional)]
+    needs: Option<&'static str>,
 ) -> impl IntoView {
+    let form_class = format!("inline needs-{}", needs.unwrap_or("operator"));
     let fields = fields
         .into_iter()
         .map(|(name, value)| view! { <input type="hidden" name=name value=value /> })
         .collect_view();
     view! {
-        <form method="post" action=action class="inline" data-confirm=confirm>
+        <form method="post" action=action class=form_class data-confirm=confirm>
+            <CsrfField />
             <input type="hidden" name="back" value=back />
             {fields}
             <button type="submit" class=format!("button {class}") data-test-id=test_id>
                 {label}
             </button>
         </form>
+    }
+}
+
+/// The hidden field carrying the session's CSRF token, in every form
+/// that changes state. Rendered inside a page it holds the page's token;
+/// rendered in a live region (shared by every open page) it is empty and
+/// the page script fills it from the page's meta tag before posting.
+#[component]
+pub fn CsrfField() -> impl IntoView {
+    let token = use_context::<CsrfToken>().map(|t| t.0).unwrap_or_default();
+    view! { <input type="hidden" name="csrf_token" value=token /> }
+}
+
+/// Who is signed in, their role, and the sign-out button.
+#[component]
+fn UserMenu(user: UserVm) -> impl IntoView {
+    let sign_out = user.can_sign_out.then(|| {
+        view! {
+            <form method="post" action="/logout" class="inline">
+                <CsrfField />
+                <button type="submit" class="button link" data-test-id="sign-out">
+                    "Sign out"
+                </button>
+            </form>
+        }
+    });
+    view! {
+        <span class="user" data-test-id="user-menu">
+            <span data-test-id="user-name">{user.name}</span>
+            " "
+            <span class="badge role" data-test-id="user-role">
+                {user.role}
+            </span>
+            " "
+            {sign_out}
+        </span>
     }
 }
 

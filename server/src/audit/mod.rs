@@ -28,7 +28,9 @@ pub const ANONYMOUS: &str = "anonymous";
 
 /// Every action the server records, for the Audit page's filter: one
 /// name per kind of change, the same for a form button and its API twin.
-pub const ACTIONS: [&str; 15] = [
+pub const ACTIONS: [&str; 21] = [
+    "user.sign_in",
+    "user.sign_out",
     "queue.pause",
     "queue.resume",
     "queue.retry_selected",
@@ -44,6 +46,10 @@ pub const ACTIONS: [&str; 15] = [
     "alert_rule.create",
     "alert_rule.update",
     "alert_rule.delete",
+    "user.create",
+    "user.set_role",
+    "user.disable",
+    "user.enable",
 ];
 
 /// Longest text kept per field: a rate-limit key or a backend error can be

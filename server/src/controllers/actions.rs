@@ -54,7 +54,7 @@ impl ActionFields {
 
 /// True for a path on this site: starts with one `/`, no scheme-relative
 /// `//`, no backslash (browsers read `/\` as `//`), printable ASCII.
-fn is_local_path(path: &str) -> bool {
+pub(crate) fn is_local_path(path: &str) -> bool {
     path.len() <= MAX_BACK
         && path.starts_with('/')
         && !path.starts_with("//")

@@ -18,8 +18,6 @@ use crate::error::AppError;
 use crate::extract::{Form, Json, Path, Query};
 use crate::startup::AppState;
 
-/// Who acts, until sign-in exists (issue 7 records the user).
-const ACTOR: &str = "dashboard";
 /// Longest silence accepted: a week.
 const MAX_SILENCE_SECS: u64 = 7 * 24 * 3600;
 /// History rows per page, by default and at most.
@@ -201,7 +199,7 @@ pub async fn ack(
     let result = state
         .alerts
         .store()
-        .acknowledge(&fingerprint, ACTOR, now_ms())
+        .acknowledge(&fingerprint, &actor.name, now_ms())
         .await;
     let done = audit_alert(&state, entry, result, None).await?;
     state.alerts.refresh().await;
@@ -464,7 +462,7 @@ pub async fn api_ack(
     let result = state
         .alerts
         .store()
-        .acknowledge(&fingerprint, ACTOR, now_ms())
+        .acknowledge(&fingerprint, &actor.name, now_ms())
         .await;
     if !audit_alert(&state, entry, result, None).await? {
         return Err(AppError::not_found(format!(

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Html;
-use coord::time::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -139,6 +138,7 @@ fn row(entry: AuditEntry) -> app::AuditRow {
 /// newest first, filtered and paged.
 pub async fn page(
     State(state): State<AppState>,
+    page: crate::auth::Page,
     Query(query): Query<AuditQuery>,
 ) -> Result<Html<String>, AppError> {
     let request = query.parse()?;
@@ -160,8 +160,7 @@ pub async fn page(
         total,
         actions: ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
     };
-    let banner = crate::alerts::views::banner(&state.alerts.view(), now_ms());
-    Ok(Html(app::render_audit_page(&vm, &banner)))
+    Ok(Html(app::render_audit_page(&vm, page.ctx())))
 }
 
 /// An entry as the API shows it.

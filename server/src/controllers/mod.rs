@@ -11,3 +11,5 @@ pub mod metrics;
 pub mod pages;
 pub mod queues;
 pub mod ratelimits;
+pub mod session;
+pub mod users;

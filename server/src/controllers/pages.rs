@@ -7,6 +7,7 @@ use coord::queue::JobId;
 use coord::time::now_ms;
 use serde::Deserialize;
 
+use crate::auth::Page;
 use crate::controllers::queues::summaries;
 use crate::error::{AppError, one_line};
 use crate::extract::{JobPath, Path, Query, QueuePath};
@@ -47,6 +48,7 @@ impl OverviewQuery {
 /// on the page) when the backend does not answer, so a monitor notices too.
 pub async fn overview(
     State(state): State<AppState>,
+    page: Page,
     Query(query): Query<OverviewQuery>,
 ) -> Result<Response, AppError> {
     let range = query.parse()?;
@@ -79,16 +81,12 @@ pub async fn overview(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Ok((
-        status,
-        Html(app::render_overview_page(&vm, &banner(&state))),
-    )
-        .into_response())
+    Ok((status, Html(app::render_overview_page(&vm, page.ctx()))).into_response())
 }
 
 /// `GET /queues`: every queue with fresh counts (an action just redirected
 /// here must show its effect), rates and badges from the snapshot.
-pub async fn queues(State(state): State<AppState>, Flash(notice): Flash) -> Response {
+pub async fn queues(State(state): State<AppState>, page: Page, Flash(notice): Flash) -> Response {
     let snapshot = state.hub.ready().await;
     let mut vm = snapshot.queues_vm();
     let shown = notice.is_some();
@@ -125,8 +123,7 @@ pub async fn queues(State(state): State<AppState>, Flash(notice): Flash) -> Resp
             status = StatusCode::SERVICE_UNAVAILABLE;
         }
     }
-    let mut response =
-        with_flash_cleared(Html(app::render_queues_page(&vm, &banner(&state))), shown);
+    let mut response = with_flash_cleared(Html(app::render_queues_page(&vm, page.ctx())), shown);
     *response.status_mut() = status;
     response
 }
@@ -136,6 +133,7 @@ pub async fn queues(State(state): State<AppState>, Flash(notice): Flash) -> Resp
 /// never used, 400 for a malformed parameter.
 pub async fn queue(
     State(state): State<AppState>,
+    page: Page,
     Path(QueuePath { queue }): Path<QueuePath>,
     Query(params): Query<QueuePageParams>,
     Flash(notice): Flash,
@@ -150,7 +148,7 @@ pub async fn queue(
     let shown = notice.is_some();
     vm.notice = notice;
     Ok(with_flash_cleared(
-        Html(app::render_queue_page(&vm, now_ms(), &banner(&state))),
+        Html(app::render_queue_page(&vm, now_ms(), page.ctx())),
         shown,
     ))
 }
@@ -158,6 +156,7 @@ pub async fn queue(
 /// `GET /queues/{queue}/jobs/{id}`: one job with its history.
 pub async fn job(
     State(state): State<AppState>,
+    page: Page,
     Path(JobPath { queue, id }): Path<JobPath>,
     Flash(notice): Flash,
 ) -> Result<Response, AppError> {
@@ -166,7 +165,7 @@ pub async fn job(
     let shown = notice.is_some();
     vm.notice = notice;
     Ok(with_flash_cleared(
-        Html(app::render_job_page(&vm, &banner(&state))),
+        Html(app::render_job_page(&vm, page.ctx())),
         shown,
     ))
 }
@@ -193,20 +192,24 @@ pub async fn find(
 
 /// `GET /channels`: traffic on every notification channel under the
 /// prefix, as observed since the server started.
-pub async fn channels(State(state): State<AppState>) -> Html<String> {
+pub async fn channels(State(state): State<AppState>, page: Page) -> Html<String> {
     let vm = state.fleet.channels().await;
-    Html(app::render_channels_page(&vm, &banner(&state)))
+    Html(app::render_channels_page(&vm, page.ctx()))
 }
 
 /// `GET /instances`: every instance with its heartbeat and sync status.
-pub async fn instances(State(state): State<AppState>) -> Html<String> {
+pub async fn instances(State(state): State<AppState>, page: Page) -> Html<String> {
     let vm = state.fleet.instances().await;
-    Html(app::render_instances_page(&vm, &banner(&state)))
+    Html(app::render_instances_page(&vm, page.ctx()))
 }
 
 /// `GET /ratelimits`: policies with their limits and usage, the most used
 /// keys, rejections per minute and blocked keys (with Unblock).
-pub async fn ratelimits(State(state): State<AppState>, Flash(notice): Flash) -> Response {
+pub async fn ratelimits(
+    State(state): State<AppState>,
+    page: Page,
+    Flash(notice): Flash,
+) -> Response {
     // Read now rather than from the last snapshot: a page load shows what
     // is true at that moment (the stream then follows every second).
     let vm = state.ratelimits.vm().await;
@@ -216,7 +219,7 @@ pub async fn ratelimits(State(state): State<AppState>, Flash(notice): Flash) -> 
             &vm,
             notice,
             "/ratelimits",
-            &banner(&state),
+            page.ctx(),
         )),
         shown,
     )
@@ -259,6 +262,7 @@ impl AlertsQuery {
 /// buttons, webhook deliveries, the history, and the rules editor.
 pub async fn alerts(
     State(state): State<AppState>,
+    page: Page,
     Flash(notice): Flash,
     Query(query): Query<AlertsQuery>,
 ) -> Result<Response, AppError> {
@@ -272,16 +276,16 @@ pub async fn alerts(
     let vm = crate::alerts::views::alerts_page(&view, &history, offset, limit, total, now_ms());
     let shown = notice.is_some();
     Ok(with_flash_cleared(
-        Html(app::render_alerts_page(&vm, notice, &banner(&state))),
+        Html(app::render_alerts_page(&vm, notice, page.ctx())),
         shown,
     ))
 }
 
 /// `GET /config`: the effective settings, passwords hidden.
-pub async fn config(State(state): State<AppState>) -> Html<String> {
+pub async fn config(State(state): State<AppState>, page: Page) -> Html<String> {
     Html(app::render_config_page(
         &config_page(&state.settings),
-        &banner(&state),
+        page.ctx(),
     ))
 }
 
@@ -321,10 +325,4 @@ fn with_flash_cleared(page: Html<String>, shown: bool) -> Response {
             .insert(header::SET_COOKIE, flash::clear());
     }
     response
-}
-
-/// The firing-alerts banner every page shows, as alerting sees it now (the
-/// live streams keep it current afterwards).
-fn banner(state: &AppState) -> app::AlertBannerVm {
-    crate::alerts::views::banner(&state.alerts.view(), now_ms())
 }

@@ -34,6 +34,8 @@ pub const PAGES_POLICY: &str = "dashboard.pages";
 pub const ACTIONS_POLICY: &str = "dashboard.actions";
 /// Name of the policy limiting the JSON API.
 pub const API_POLICY: &str = "dashboard.api";
+/// Name of the policy limiting sign-in attempts (brute force).
+pub const LOGIN_POLICY: &str = "dashboard.login";
 
 /// Default for `--rate-limit-pages`: generous for a person clicking around
 /// (a page view is the page, its stream, the stylesheet and the script).
@@ -42,6 +44,9 @@ pub const DEFAULT_PAGES: LimitSpec = LimitSpec::per(600, 60);
 pub const DEFAULT_ACTIONS: LimitSpec = LimitSpec::per(120, 60);
 /// Default for `--rate-limit-api`: programs poll and enqueue through it.
 pub const DEFAULT_API: LimitSpec = LimitSpec::per(6000, 60);
+/// Default for `--rate-limit-login`: plenty for a person mistyping, a wall
+/// for a password guesser (600 guesses an hour per address at most).
+pub const DEFAULT_LOGIN: LimitSpec = LimitSpec::per(10, 60);
 
 /// Keys shown per policy in the page's top keys.
 const TOP_KEYS: usize = 20;
@@ -162,6 +167,8 @@ pub struct DashboardLimits {
     pub api: LimitSpec,
     /// What to do while Redis is unreachable (scale-out only).
     pub fallback: FallbackMode,
+    /// Sign-in attempts, per client address.
+    pub login: LimitSpec,
 }
 
 impl Default for DashboardLimits {
@@ -171,6 +178,7 @@ impl Default for DashboardLimits {
             actions: DEFAULT_ACTIONS,
             api: DEFAULT_API,
             fallback: FallbackMode::Local,
+            login: DEFAULT_LOGIN,
         }
     }
 }
@@ -205,6 +213,7 @@ impl RateLimits {
             limits.pages.policy(PAGES_POLICY)?,
             limits.actions.policy(ACTIONS_POLICY)?,
             limits.api.policy(API_POLICY)?,
+            limits.login.policy(LOGIN_POLICY)?,
         ];
         let limiter = RateLimiter::new(backend.clone(), policies.into_iter().flatten())?;
         if let Err(e) = limiter.register().await {
@@ -220,6 +229,8 @@ impl RateLimits {
     pub fn policy_for(&self, method: &axum::http::Method, path: &str) -> Option<&'static str> {
         let name = if path == "/health" || path.starts_with("/health/") || path == "/metrics" {
             return None;
+        } else if path == "/login" && method == axum::http::Method::POST {
+            LOGIN_POLICY
         } else if path == "/api" || path.starts_with("/api/") {
             API_POLICY
         } else if method == axum::http::Method::POST {

@@ -11,10 +11,11 @@
 //! Nothing here enforces anything yet: routes stay open until sign-in is
 //! wired into the router; this is the storage and the CLI it needs.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::LazyLock;
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -28,6 +29,7 @@ use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
 pub mod command;
+pub mod tokens;
 
 use crate::db::{Database, DbError};
 use crate::error::AppError;
@@ -215,6 +217,13 @@ pub enum UserError {
     /// No user has that name.
     #[error("no user named {0}")]
     NotFound(UserName),
+    /// An API token label is empty, too long or has control characters;
+    /// the text says which.
+    #[error("invalid token label: {0}")]
+    InvalidLabel(String),
+    /// No API token has that id (never made, or revoked already).
+    #[error("no API token with id {0:?}")]
+    TokenNotFound(String),
     /// Hashing failed (out of memory, or a thread could not be started).
     #[error("cannot hash the password: {0}")]
     Hash(String),
@@ -231,9 +240,10 @@ impl UserError {
             UserError::InvalidName(_)
             | UserError::PasswordTooShort
             | UserError::PasswordTooLong
-            | UserError::UnknownRole(_) => StatusCode::BAD_REQUEST,
+            | UserError::UnknownRole(_)
+            | UserError::InvalidLabel(_) => StatusCode::BAD_REQUEST,
             UserError::Exists(_) => StatusCode::CONFLICT,
-            UserError::NotFound(_) => StatusCode::NOT_FOUND,
+            UserError::NotFound(_) | UserError::TokenNotFound(_) => StatusCode::NOT_FOUND,
             UserError::Hash(_) => StatusCode::INTERNAL_SERVER_ERROR,
             UserError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -284,7 +294,17 @@ struct UserRecord {
 }
 
 impl UserRecord {
-    fn into_user(self) -> Result<User, DbError> {
+    /// A record from columns read by a join.
+    pub(crate) fn from_parts(name: String, role: String, created_at: i64, disabled: bool) -> Self {
+        Self {
+            name,
+            role,
+            created_at,
+            disabled,
+        }
+    }
+
+    pub(crate) fn into_user(self) -> Result<User, DbError> {
         let bad = |what: String| DbError::Corrupt(format!("user {:?}: {what}", self.name));
         Ok(User {
             role: self.role.parse::<Role>().map_err(|e| bad(e.to_string()))?,
@@ -392,16 +412,63 @@ fn millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// How long a session checked once keeps working while the database does
+/// not answer: an operator watching an outage must not be signed out by
+/// it. Only used when the database fails; otherwise every request reads
+/// the session afresh, so a sign-out, a disabled user or a changed role
+/// applies at once.
+pub const OUTAGE_GRACE: Duration = Duration::from_secs(300);
+/// Sessions remembered for [`OUTAGE_GRACE`] at most (one per browser using
+/// the dashboard; beyond this the oldest half is forgotten).
+const MAX_REMEMBERED: usize = 10_000;
+
+/// The last good answer for each session id (by its hash): user, CSRF
+/// token and when it was read.
+type Remembered = HashMap<String, (User, String, Instant, i64)>;
+
 /// The accounts and sessions of one database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct UserStore {
     db: Database,
+    remembered: Arc<Mutex<Remembered>>,
 }
 
 impl UserStore {
     /// The store on `db` (already migrated).
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            remembered: Arc::default(),
+        }
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
+        self.remembered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember(&self, key: &str, user: &User, csrf: &str, expires_at: i64) {
+        let mut memo = self.remembered();
+        if memo.len() >= MAX_REMEMBERED {
+            let mut ages: Vec<Instant> = memo.values().map(|(_, _, at, _)| *at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            memo.retain(|_, (_, _, at, _)| *at > cutoff);
+        }
+        memo.insert(
+            key.to_owned(),
+            (user.clone(), csrf.to_owned(), Instant::now(), expires_at),
+        );
+    }
+
+    fn forget(&self, key: &str) {
+        self.remembered().remove(key);
+    }
+
+    fn forget_user(&self, name: &UserName) {
+        self.remembered()
+            .retain(|_, (user, _, _, _)| &user.name != name);
     }
 
     /// Creates a user; [`UserError::Exists`] if the name is taken (also
@@ -666,8 +733,37 @@ impl UserStore {
     /// The signed-in user and the session's CSRF token, if `id` names a
     /// live session of an enabled user. An expired session is deleted on
     /// sight, so it cannot come back if clocks disagree.
+    ///
+    /// When the database fails, a session read successfully within
+    /// [`OUTAGE_GRACE`] is still honoured (see there).
     pub async fn session(&self, id: &str) -> Result<Option<(User, String)>, UserError> {
         let key = session_key(id);
+        match self.read_session(&key).await {
+            Ok(Some((user, csrf, expires_at))) => {
+                self.remember(&key, &user, &csrf, expires_at);
+                Ok(Some((user, csrf)))
+            }
+            Ok(None) => {
+                self.forget(&key);
+                Ok(None)
+            }
+            Err(UserError::Db(err)) if !matches!(err, DbError::Corrupt(_)) => {
+                let memo = self.remembered().get(&key).cloned();
+                match memo {
+                    Some((user, csrf, at, expires_at))
+                        if at.elapsed() < OUTAGE_GRACE && now_ms() < expires_at =>
+                    {
+                        tracing::warn!(error = %err, "the user database did not answer; using the session as last read");
+                        Ok(Some((user, csrf)))
+                    }
+                    _ => Err(UserError::Db(err)),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn read_session(&self, key: &str) -> Result<Option<(User, String, i64)>, UserError> {
         let now = now_ms();
         let record: Option<SessionRecord> = on_pool!(&self.db, pool => {
             sqlx::query_as(
@@ -675,7 +771,7 @@ impl UserStore {
                  s.expires_at, s.last_seen_at \
                  FROM sessions s JOIN users u ON u.name = s.user_name WHERE s.id_hash = $1",
             )
-            .bind(&key)
+            .bind(key)
             .fetch_optional(pool)
             .await?
         });
@@ -683,29 +779,37 @@ impl UserStore {
             return Ok(None);
         };
         if record.expires_at <= now {
-            self.delete_key(&key).await?;
+            self.delete_key(key).await?;
             return Ok(None);
         }
         if record.disabled {
             return Ok(None);
         }
         if now - record.last_seen_at >= LAST_SEEN_GRANULARITY_MS {
-            on_pool!(&self.db, pool => {
-                sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1")
-                    .bind(&key)
-                    .bind(now)
-                    .execute(pool)
-                    .await?;
-            });
+            self.touch(
+                "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1",
+                key,
+                now,
+            )
+            .await?;
         }
-        let user = UserRecord {
-            name: record.name,
-            role: record.role,
-            created_at: record.created_at,
-            disabled: record.disabled,
-        }
-        .into_user()?;
-        Ok(Some((user, record.csrf_token)))
+        let user = UserRecord::from_parts(record.name, record.role, record.created_at, false)
+            .into_user()?;
+        Ok(Some((user, record.csrf_token, record.expires_at)))
+    }
+
+    /// Records that a session or token was used at `now` (`sql` binds the
+    /// key as `$1` and the time as `$2`).
+    pub(crate) async fn touch(
+        &self,
+        sql: &'static str,
+        key: &str,
+        now: i64,
+    ) -> Result<(), UserError> {
+        on_pool!(&self.db, pool => {
+            sqlx::query(sql).bind(key).bind(now).execute(pool).await?;
+        });
+        Ok(())
     }
 
     /// Ends one session (sign-out); ending one that does not exist is not
@@ -715,6 +819,7 @@ impl UserStore {
     }
 
     async fn delete_key(&self, key: &str) -> Result<(), UserError> {
+        self.forget(key);
         on_pool!(&self.db, pool => {
             sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                 .bind(key)
@@ -727,6 +832,7 @@ impl UserStore {
     /// Ends every session of a user ("sign out everywhere"); returns how
     /// many there were.
     pub async fn delete_sessions_of(&self, user: &UserName) -> Result<u64, UserError> {
+        self.forget_user(user);
         let done = on_pool!(&self.db, pool => {
             sqlx::query("DELETE FROM sessions WHERE user_name = $1")
                 .bind(user.as_str())

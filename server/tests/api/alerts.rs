@@ -278,7 +278,7 @@ async fn operators_acknowledge_silence_and_edit_rules_from_the_page() {
         .find(|a| a["fingerprint"] == fp.as_str())
         .unwrap()
         .clone();
-    assert_eq!(alert["acknowledgedBy"], "dashboard");
+    assert_eq!(alert["acknowledgedBy"], "admin", "the signed-in user");
 
     let done = app
         .post_form(&format!("/alerts/{fp}/silence"), &[("for", "4h")])

@@ -10,7 +10,7 @@ use server::configuration::Settings;
 use server::db::Database;
 use server::secret::SecretUrl;
 
-use crate::helpers::{TempDir, TestApp, assert_redirect, eventually};
+use crate::helpers::{TEST_ADMIN, TempDir, TestApp, assert_redirect, eventually};
 use crate::postgres::Schema;
 
 fn entry(
@@ -212,7 +212,8 @@ async fn only(app: &TestApp, action: &str) -> Value {
     let found = entries(app, &format!("?action={action}")).await;
     assert_eq!(found.len(), 1, "{action}: {found:?}");
     let e = found[0].clone();
-    assert_eq!(e["actor"], "anonymous", "{e}");
+    // The signed-in user (the helpers sign in as `admin`).
+    assert_eq!(e["actor"], TEST_ADMIN, "{e}");
     assert_eq!(e["address"], "127.0.0.1", "{e}");
     e
 }
@@ -495,7 +496,7 @@ async fn the_page_filters_pages_and_refuses_bad_filters() {
         html.contains(r#"<option value="refused" selected>"#),
         "{html}"
     );
-    let html = app.get("/audit?target=GHO&actor=anonymous").await.body;
+    let html = app.get("/audit?target=GHO&actor=admin").await.body;
     assert_eq!(
         html.matches(r#"data-test-id="audit-row""#).count(),
         1,

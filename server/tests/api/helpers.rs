@@ -3,6 +3,14 @@
 //! Every test gets its own server on port 0 with its own backend state: a
 //! fresh SQLite file in a temporary directory (embedded), or a unique key
 //! prefix on the local Redis. Nothing is mocked.
+//!
+//! Every [`TestApp`] is signed in: it creates an admin named
+//! [`TEST_ADMIN`] in its own SQL database and a session for it, and the
+//! plain request helpers ([`TestApp::get`], [`TestApp::post_form`]…) send
+//! that session's cookie, and on anything but `GET` its CSRF token, as a
+//! browser would. Tests of the access rules use the `*_as` helpers, which
+//! take an explicit [`Session`] (or `None`, for an anonymous visitor) and
+//! add nothing on their own.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,6 +23,7 @@ use serde_json::Value;
 use server::configuration::Settings;
 use server::secret::SecretUrl;
 use server::startup::{RunningApp, spawn_app};
+use server::users::{Password, Role, UserError, UserName};
 
 pub use crate::http::{SseNext, SseStream, TestResponse, url_encode};
 use crate::http::{form_encode, open_sse, request};
@@ -29,6 +38,50 @@ pub const NOTICE_COOKIE: &str = "switchyard_notice";
 
 /// Where the Redis tests connect.
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Name of the cookie carrying the session id.
+pub const SESSION_COOKIE: &str = "switchyard_session";
+
+/// Name of the header carrying the CSRF token of a non-form request.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// Name of the form field carrying the CSRF token of a form post.
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// The user every [`TestApp`] is signed in as (an admin).
+pub const TEST_ADMIN: &str = "admin";
+
+/// The password of every user the helpers create ([`TestApp`]'s admin,
+/// [`TestApp::sign_in_as`]), for tests that sign in over HTTP.
+pub const TEST_PASSWORD: &str = "test password 1234";
+
+/// How long the helpers' sessions last: far longer than any test.
+pub const SESSION_TTL: Duration = Duration::from_secs(3600);
+
+/// A signed-in session: what a browser holds after signing in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The `Cookie` pair, `switchyard_session=<id>`.
+    pub cookie: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+impl Session {
+    /// A session from its id and CSRF token (as
+    /// `UserStore::create_session` returns them).
+    pub fn new(id: &str, csrf: &str) -> Self {
+        Self {
+            cookie: format!("{SESSION_COOKIE}={id}"),
+            csrf: csrf.to_owned(),
+        }
+    }
+
+    /// The session id (the cookie's value).
+    pub fn id(&self) -> &str {
+        self.cookie.split_once('=').map_or("", |(_, value)| value)
+    }
+}
 
 /// A temporary directory removed when dropped (also when the test panics).
 pub struct TempDir(pub PathBuf);
@@ -76,6 +129,9 @@ impl Drop for RedisKeys {
 /// A running server and the state behind it.
 pub struct TestApp {
     pub app: RunningApp,
+    /// The session the plain request helpers send (an admin's,
+    /// [`TEST_ADMIN`]).
+    pub session: Session,
     /// What it was started with, so [`TestApp::restart`] can start it again.
     settings: Settings,
     _dir: TempDir,
@@ -109,11 +165,25 @@ impl TestApp {
         let app = spawn_app(&settings)
             .await
             .expect("the embedded server starts");
+        Self::signed_in(app, settings, dir, None).await
+    }
+
+    /// The test app of a started server, signed in as [`TEST_ADMIN`]
+    /// (created unless this database has it already: after a restart, or
+    /// for a second instance sharing a PostgreSQL schema).
+    async fn signed_in(
+        app: RunningApp,
+        settings: Settings,
+        dir: TempDir,
+        redis: Option<RedisKeys>,
+    ) -> Self {
+        let session = sign_in(&app, TEST_ADMIN, Role::Admin).await;
         Self {
             app,
+            session,
             settings,
             _dir: dir,
-            _redis: None,
+            _redis: redis,
         }
     }
 
@@ -159,20 +229,17 @@ impl TestApp {
         let app = spawn_app(&settings)
             .await
             .expect("the Redis server starts (is Redis running on 127.0.0.1:6379?)");
-        Self {
-            app,
-            settings,
-            _dir: dir,
-            _redis: fresh.then_some(RedisKeys(prefix)),
-        }
+        Self::signed_in(app, settings, dir, fresh.then_some(RedisKeys(prefix))).await
     }
 
     /// Stops the server and starts a new one with the same settings, on
     /// the same database (and Redis prefix): a restart, as after a deploy.
-    /// The new server listens on a new port.
+    /// The new server listens on a new port. The session lives in the
+    /// database, so it still signs in.
     pub async fn restart(self) -> Self {
         let Self {
             app,
+            session,
             settings,
             _dir,
             _redis,
@@ -181,10 +248,17 @@ impl TestApp {
         let app = spawn_app(&settings).await.expect("the server starts again");
         Self {
             app,
+            session,
             settings,
             _dir,
             _redis,
         }
+    }
+
+    /// Creates user `name` with `role` and password [`TEST_PASSWORD`]
+    /// (or gives an existing one that role) and starts a session for it.
+    pub async fn sign_in_as(&self, name: &str, role: Role) -> Session {
+        sign_in(&self.app, name, role).await
     }
 
     /// The queue API of the running server, for setting up data.
@@ -192,34 +266,170 @@ impl TestApp {
         &self.app.state.queues
     }
 
+    /// `GET`, signed in.
     pub async fn get(&self, path: &str) -> TestResponse {
-        request(self.app.address, "GET", path, &[], b"").await
+        self.get_as(Some(&self.session), path).await
     }
 
+    /// A bodiless `POST`, signed in, with the CSRF token in its header.
     pub async fn post(&self, path: &str) -> TestResponse {
-        request(self.app.address, "POST", path, &[], b"").await
+        self.post_as(Some(&self.session), path).await
     }
 
-    /// `GET` sending a `Cookie` header (e.g. the notice cookie an action set).
+    /// `GET` sending a `Cookie` header (e.g. the notice cookie an action
+    /// set) along with the session's.
     pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> TestResponse {
-        request(self.app.address, "GET", path, &[("Cookie", cookie)], b"").await
+        let cookies = format!("{}; {cookie}", self.session.cookie);
+        request(self.app.address, "GET", path, &[("Cookie", &cookies)], b"").await
     }
 
     /// Posts an HTML form (`application/x-www-form-urlencoded`), as a
-    /// browser submitting one of the dashboard's buttons would. Redirects
-    /// are not followed.
+    /// browser submitting one of the dashboard's buttons would: signed
+    /// in, with the CSRF token as the form's last field. Redirects are not
+    /// followed.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
-        self.post_raw(
+        self.post_form_as(Some(&self.session), path, fields).await
+    }
+
+    /// Opens a live (server-sent events) stream, signed in.
+    pub async fn sse(&self, path: &str) -> SseStream {
+        self.sse_as(Some(&self.session), path).await
+    }
+
+    /// Opens a live stream as `session` (`None`: anonymous).
+    pub async fn sse_as(&self, session: Option<&Session>, path: &str) -> SseStream {
+        match session {
+            Some(s) => open_sse(self.app.address, path, &[("Cookie", &s.cookie)]).await,
+            None => open_sse(self.app.address, path, &[]).await,
+        }
+    }
+
+    /// Sends one request as `session` (`None`: anonymous, no cookie). Only
+    /// the session's cookie is added: no CSRF token, so a test can leave
+    /// it out or forge it in `headers` or `body`.
+    pub async fn request_as(
+        &self,
+        session: Option<&Session>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> TestResponse {
+        let mut all: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
+        if let Some(s) = session {
+            all.push(("Cookie", &s.cookie));
+        }
+        all.extend_from_slice(headers);
+        request(self.app.address, method, path, &all, body).await
+    }
+
+    /// `GET` as `session` (`None`: anonymous).
+    pub async fn get_as(&self, session: Option<&Session>, path: &str) -> TestResponse {
+        self.request_as(session, "GET", path, &[], b"").await
+    }
+
+    /// A bodiless `POST` as `session`, with its CSRF token in the header
+    /// (`None`: anonymous, no token).
+    pub async fn post_as(&self, session: Option<&Session>, path: &str) -> TestResponse {
+        match session {
+            Some(s) => {
+                self.request_as(session, "POST", path, &[(CSRF_HEADER, &s.csrf)], b"")
+                    .await
+            }
+            None => self.request_as(None, "POST", path, &[], b"").await,
+        }
+    }
+
+    /// Posts an HTML form as `session`, with its CSRF token appended as
+    /// the field `csrf_token` (`None`: anonymous, no token).
+    pub async fn post_form_as(
+        &self,
+        session: Option<&Session>,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut all = fields.to_vec();
+        if let Some(s) = session {
+            all.push((CSRF_FIELD, &s.csrf));
+        }
+        self.post_form_raw(session, path, &all).await
+    }
+
+    /// Posts an HTML form as `session` with exactly `fields`: no CSRF
+    /// token added (to leave it out, or forge it).
+    pub async fn post_form_raw(
+        &self,
+        session: Option<&Session>,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
+        self.request_as(
+            session,
+            "POST",
             path,
-            "application/x-www-form-urlencoded",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
             form_encode(fields).as_bytes(),
         )
         .await
     }
 
-    /// Opens a live (server-sent events) stream.
-    pub async fn sse(&self, path: &str) -> SseStream {
-        open_sse(self.app.address, path).await
+    /// Posts JSON as `session`, with its CSRF token in the header (`None`:
+    /// anonymous, no token).
+    pub async fn post_json_as(
+        &self,
+        session: Option<&Session>,
+        path: &str,
+        body: &Value,
+    ) -> TestResponse {
+        self.post_raw_as(
+            session,
+            path,
+            "application/json",
+            body.to_string().as_bytes(),
+        )
+        .await
+    }
+
+    /// Posts `body` as `session`, with its CSRF token in the header
+    /// (`None`: anonymous, no token).
+    pub async fn post_raw_as(
+        &self,
+        session: Option<&Session>,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> TestResponse {
+        let mut headers = vec![("Content-Type", content_type)];
+        if let Some(s) = session {
+            headers.push((CSRF_HEADER, &s.csrf));
+        }
+        self.request_as(session, "POST", path, &headers, body).await
+    }
+
+    /// Signs in over HTTP as a browser would (`POST /login`, anonymous)
+    /// and returns the response, not followed.
+    pub async fn login(&self, username: &str, password: &str, next: &str) -> TestResponse {
+        self.post_form_raw(
+            None,
+            "/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+
+    /// The session a response's `Set-Cookie` started, with its CSRF token
+    /// read from the store; `None` when no session cookie was set or the
+    /// store does not know it.
+    pub async fn session_from(&self, response: &TestResponse) -> Option<Session> {
+        let set = response.set_cookie(SESSION_COOKIE)?;
+        let pair = set.split(';').next().unwrap_or_default().trim();
+        let id = pair.split_once('=').map_or("", |(_, v)| v);
+        let (_, csrf) = self.app.state.users.session(id).await.ok()??;
+        Some(Session::new(id, &csrf))
     }
 
     /// A queue's counts, straight from the backend.
@@ -230,20 +440,15 @@ impl TestApp {
             .expect("counts of the queue")
     }
 
+    /// Posts JSON, signed in, with the CSRF token in its header.
     pub async fn post_json(&self, path: &str, body: &Value) -> TestResponse {
-        self.post_raw(path, "application/json", body.to_string().as_bytes())
-            .await
+        self.post_json_as(Some(&self.session), path, body).await
     }
 
+    /// Posts `body`, signed in, with the CSRF token in its header.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> TestResponse {
-        request(
-            self.app.address,
-            "POST",
-            path,
-            &[("Content-Type", content_type)],
-            body,
-        )
-        .await
+        self.post_raw_as(Some(&self.session), path, content_type, body)
+            .await
     }
 
     /// Enqueues through the API and returns the new job's id.
@@ -340,6 +545,28 @@ impl TestApp {
     pub async fn stop(self) {
         self.app.stop().await;
     }
+}
+
+/// Creates user `name` with `role` and [`TEST_PASSWORD`] on `app`'s
+/// store, unless it exists (then it is given `role`), and starts a session
+/// of [`SESSION_TTL`] for it.
+async fn sign_in(app: &RunningApp, name: &str, role: Role) -> Session {
+    let users = &app.state.users;
+    let user = UserName::new(name).expect("valid user name");
+    let password = Password::new(TEST_PASSWORD).expect("valid password");
+    match users.add(&user, &password, role).await {
+        Ok(_) => {}
+        Err(UserError::Exists(_)) => users
+            .set_role(&user, role)
+            .await
+            .unwrap_or_else(|e| panic!("give {name} the role {role}: {e}")),
+        Err(e) => panic!("create user {name}: {e}"),
+    }
+    let (id, csrf) = users
+        .create_session(&user, SESSION_TTL)
+        .await
+        .unwrap_or_else(|e| panic!("start a session for {name}: {e}"));
+    Session::new(&id, &csrf)
 }
 
 /// A queue name known to be valid.

@@ -295,11 +295,13 @@ pub struct SseStream {
     pub received: usize,
 }
 
-/// Opens `GET path` as an event stream and reads the response head.
-pub async fn open_sse(addr: SocketAddr, path: &str) -> SseStream {
+/// Opens `GET path` as an event stream, sending `headers` too (e.g. the
+/// session's `Cookie`), and reads the response head.
+pub async fn open_sse(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> SseStream {
     tokio::time::timeout(REQUEST_TIMEOUT, async {
-        let mut stream =
-            write_request(addr, "GET", path, &[("Accept", "text/event-stream")], b"").await;
+        let mut all = vec![("Accept", "text/event-stream")];
+        all.extend_from_slice(headers);
+        let mut stream = write_request(addr, "GET", path, &all, b"").await;
         let mut raw = Vec::new();
         let mut buf = [0u8; 8192];
         let split = loop {

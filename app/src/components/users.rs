@@ -1,0 +1,217 @@
+//! The Users page's parts: the accounts' table with their buttons, and the
+//! form adding one.
+//!
+//! Not live: accounts change when an admin changes them, here. Every form
+//! posts, then the server redirects back with a notice; each carries the
+//! session's CSRF token and where to come back to.
+
+use leptos::prelude::*;
+
+use super::{ActionForm, CsrfField};
+use crate::users::{ROLES, UserRow, UsersVm};
+use crate::vm::{format_timestamp, iso_timestamp};
+
+/// Where the page's forms come back to.
+const USERS_PAGE: &str = "/users";
+
+/// The role options of a select, `selected` chosen.
+fn role_options(selected: &str) -> impl IntoView + use<> {
+    ROLES
+        .into_iter()
+        .map(|role| {
+            let is = role == selected;
+            view! {
+                <option value=role selected=is>
+                    {role}
+                </option>
+            }
+        })
+        .collect_view()
+}
+
+/// Every account, or why there is none.
+#[component]
+pub fn UsersTable(vm: UsersVm) -> impl IntoView {
+    if vm.rows.is_empty() {
+        return view! {
+            <p class="empty" data-test-id="users-empty">
+                "No accounts yet: add one below. Until then only the first admin (from SWITCHYARD_ADMIN_USER, or the users command) can sign in."
+            </p>
+        }
+        .into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="users" data-test-id="users-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {vm
+                        .rows
+                        .into_iter()
+                        .map(|row| view! { <UserTableRow row /> })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn UserTableRow(row: UserRow) -> impl IntoView {
+    let created = format_timestamp(row.created_at);
+    let (status_class, status) = if row.disabled {
+        ("badge user-status disabled", "disabled")
+    } else {
+        ("badge user-status enabled", "enabled")
+    };
+    let row_class = if row.disabled {
+        "user disabled"
+    } else {
+        "user"
+    };
+    let actions = if row.is_self {
+        view! {
+            <span class="muted" data-test-id="user-self">
+                "This is you: another admin can change your role or disable you."
+            </span>
+        }
+        .into_any()
+    } else {
+        let role_action = format!("{USERS_PAGE}/{}/role", row.name);
+        let label = format!("Role of {}", row.name);
+        let toggle = if row.disabled {
+            view! {
+                <ActionForm
+                    action=format!("{USERS_PAGE}/{}/enable", row.name)
+                    back=USERS_PAGE.to_string()
+                    label="Enable"
+                    test_id="user-enable".to_string()
+                    needs="admin"
+                />
+            }
+            .into_any()
+        } else {
+            view! {
+                <ActionForm
+                    action=format!("{USERS_PAGE}/{}/disable", row.name)
+                    back=USERS_PAGE.to_string()
+                    label="Disable"
+                    class="danger"
+                    test_id="user-disable".to_string()
+                    confirm=format!("Disable {}? Their sessions end at once.", row.name)
+                    needs="admin"
+                />
+            }
+            .into_any()
+        };
+        view! {
+            <form method="post" action=role_action class="inline needs-admin role-change">
+                <CsrfField />
+                <input type="hidden" name="back" value=USERS_PAGE />
+                <select name="role" aria-label=label data-test-id="user-role-select">
+                    {role_options(&row.role)}
+                </select>
+                " "
+                <button type="submit" class="button" data-test-id="user-change-role">
+                    "Change role"
+                </button>
+            </form>
+            " "
+            {toggle}
+        }
+        .into_any()
+    };
+    let (name, role) = (row.name.clone(), row.role.clone());
+    view! {
+        <tr
+            class=row_class
+            data-test-id="user-row"
+            data-name=name
+            data-role=role
+            data-disabled=row.disabled.to_string()
+        >
+            <th scope="row" data-test-id="user-name-cell">
+                <code>{row.name}</code>
+            </th>
+            <td>
+                <span class="badge role" data-test-id="user-role-cell">
+                    {row.role}
+                </span>
+            </td>
+            <td>
+                <time datetime=iso_timestamp(row.created_at) title=created.clone()>
+                    {created.clone()}
+                </time>
+            </td>
+            <td>
+                <span class=status_class data-test-id="user-status">
+                    {status}
+                </span>
+            </td>
+            <td class="actions">{actions}</td>
+        </tr>
+    }
+}
+
+/// The form adding an account. Left empty, the password is generated and
+/// shown once in the notice after the redirect.
+#[component]
+pub fn NewUserForm() -> impl IntoView {
+    view! {
+        <form
+            method="post"
+            action=USERS_PAGE
+            class="new-user needs-admin"
+            data-test-id="new-user-form"
+        >
+            <CsrfField />
+            <input type="hidden" name="back" value=USERS_PAGE />
+            <label>
+                "Name"
+                <input
+                    type="text"
+                    name="name"
+                    required
+                    maxlength="64"
+                    pattern="[A-Za-z0-9_.@\\-]+"
+                    autocomplete="off"
+                    title="1 to 64 characters of A-Z, a-z, 0-9 and _ . @ -"
+                    data-test-id="new-user-name"
+                />
+            </label>
+            <label>
+                "Role"
+                <select name="role" data-test-id="new-user-role">
+                    {role_options("viewer")}
+                </select>
+            </label>
+            <label>
+                "Password"
+                <input
+                    type="password"
+                    name="password"
+                    minlength="12"
+                    maxlength="1024"
+                    autocomplete="new-password"
+                    placeholder="empty: generate one"
+                    data-test-id="new-user-password"
+                />
+            </label>
+            <button type="submit" class="button primary" data-test-id="new-user-submit">
+                "Create user"
+            </button>
+        </form>
+        <p class="muted">
+            "A password needs at least 12 characters. Leave it empty to have one generated: it is shown once, after the account is created."
+        </p>
+    }
+}
