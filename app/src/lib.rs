@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod bullmq;
 mod components;
 pub mod fleet;
 pub mod ratelimits;
@@ -22,15 +23,20 @@ use leptos::prelude::*;
 
 pub use alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
 pub use audit::{AuditFilterVm, AuditRow, AuditVm};
+pub use bullmq::{
+    BULL_STATES, BullJobPageVm, BullJobRow, BullQueuePageVm, BullQueueRow, BullQueuesVm,
+    CLEAN_AGES, bull_job_actions, bull_job_path, bull_queue_path, encode_segment,
+};
 /// Window lengths as the pages write them (`1 min`, `10 s`), for text the
 /// server puts in view models.
 pub use components::format_window;
 use components::{
     ActiveAlertsRegion, AlertBannerRegion, AuditFilterForm, AuditRegion, BlockedKeysRegion,
-    ChannelsRegion, ConfigTable, DeliveriesRegion, HealthRegion, HistoryRegion, InstancesRegion,
-    JobDetail, JobsRegion, LimiterStatusRegion, NewRuleForm, Notice, PoliciesRegion,
-    ProgressRegion, QueueHeader, QueuesRegion, RangeSelector, RequestsChartRegion, RulesEditor,
-    SearchForm, Section, Shell, ThroughputRegion, TopKeysRegion, TotalsRegion,
+    BullJobRegion, BullJobsRegion, BullQueueHeader, BullQueuesRegion, ChannelsRegion, ConfigTable,
+    DeliveriesRegion, HealthRegion, HistoryRegion, InstancesRegion, JobDetail, JobsRegion,
+    LimiterStatusRegion, NewRuleForm, Notice, PoliciesRegion, ProgressRegion, QueueHeader,
+    QueuesRegion, RangeSelector, RequestsChartRegion, RulesEditor, SearchForm, Section, Shell,
+    ThroughputRegion, TopKeysRegion, TotalsRegion,
 };
 pub use fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm, MessageRow};
 pub use ratelimits::{
@@ -551,6 +557,121 @@ pub fn job_gone_fragments(queue: &str, id: &str) -> Vec<Fragment> {
                 </p>
             </div>
         },
+    )]
+}
+
+/// The live stream of the BullMQ page.
+pub const BULLMQ_EVENTS: &str = "/events/bullmq";
+
+/// The BullMQ page (`/bullmq`): every BullMQ queue under the prefix with
+/// its counts per state and a Pause/Resume button, or how to turn BullMQ
+/// monitoring on when it is off.
+pub fn render_bullmq_page(vm: &BullQueuesVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    document(page, move || {
+        view! {
+            <Shell
+                title="BullMQ · Switchyard".to_string()
+                section=Section::BullMq
+                live=BULLMQ_EVENTS.to_string()
+                page=page.clone()
+            >
+                <section class="queues-page bullmq-page">
+                    <h1>"BullMQ"</h1>
+                    <Notice notice=vm.notice.clone() />
+                    <BullQueuesRegion vm=vm />
+                </section>
+            </Shell>
+        }
+    })
+}
+
+/// The live regions of the BullMQ page: one, `bull-queues`.
+pub fn bullmq_fragments(vm: &BullQueuesVm) -> Vec<Fragment> {
+    vec![fragment(
+        "bull-queues",
+        view! { <BullQueuesRegion vm=vm.clone() /> },
+    )]
+}
+
+/// The live stream of a BullMQ queue's page:
+/// `/events/bullmq/<queue>?state=<state>` (and `&offset=` past the first
+/// page), so the stream renders the jobs region of the page shown.
+pub fn bull_queue_events(vm: &BullQueuePageVm) -> String {
+    format!("/events{}", vm.url())
+}
+
+/// A BullMQ queue's page (`/bullmq/<queue>?state=…`): header with its
+/// state tabs, and a page of jobs in one state with their buttons. `now`
+/// (ms) is what ages are measured from.
+pub fn render_bull_queue_page(vm: &BullQueuePageVm, now: i64, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let title = format!("{} · BullMQ · Switchyard", vm.queue.name);
+    let live = bull_queue_events(&vm);
+    document(page, move || {
+        view! {
+            <Shell title=title section=Section::BullMq live=live page=page.clone()>
+                <section class="queue bull-queue">
+                    <p class="crumbs">
+                        <a href="/bullmq">"BullMQ"</a>
+                        " /"
+                    </p>
+                    <BullQueueHeader vm=vm.clone() />
+                    <Notice notice=vm.notice.clone() />
+                    <BullJobsRegion vm=vm now=now />
+                </section>
+            </Shell>
+        }
+    })
+}
+
+/// The live regions of a BullMQ queue's page: `bull-header` and
+/// `bull-jobs`.
+pub fn bull_queue_fragments(vm: &BullQueuePageVm, now: i64) -> Vec<Fragment> {
+    vec![
+        fragment("bull-header", view! { <BullQueueHeader vm=vm.clone() /> }),
+        fragment(
+            "bull-jobs",
+            view! { <BullJobsRegion vm=vm.clone() now=now /> },
+        ),
+    ]
+}
+
+/// The live stream of a BullMQ job's page: `/events/bullmq/<queue>/jobs/<id>`.
+pub fn bull_job_events(queue: &str, id: &str) -> String {
+    format!("/events{}", bull_job_path(queue, id))
+}
+
+/// A BullMQ job's page (`/bullmq/<queue>/jobs/<id>`): its state, buttons,
+/// times, attempts, progress, result, error, data, options and logs.
+pub fn render_bull_job_page(vm: &BullJobPageVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let title = format!("Job {} · {} · BullMQ · Switchyard", vm.id, vm.queue);
+    let live = bull_job_events(&vm.queue, &vm.id);
+    let queue_href = bull_queue_path(&vm.queue);
+    document(page, move || {
+        view! {
+            <Shell title=title section=Section::BullMq live=live page=page.clone()>
+                <section class="job-page bull-job-page">
+                    <p class="crumbs">
+                        <a href="/bullmq">"BullMQ"</a>
+                        " / "
+                        <a href=queue_href>{vm.queue.clone()}</a>
+                        " /"
+                    </p>
+                    <Notice notice=vm.notice.clone() />
+                    <BullJobRegion vm=vm />
+                </section>
+            </Shell>
+        }
+    })
+}
+
+/// The live regions of a BullMQ job's page: one, `bull-job`.
+pub fn bull_job_fragments(vm: &BullJobPageVm) -> Vec<Fragment> {
+    vec![fragment(
+        "bull-job",
+        view! { <BullJobRegion vm=vm.clone() /> },
     )]
 }
 
@@ -3347,5 +3468,901 @@ mod tests {
         assert!(!html.contains(r#"data-test-id="users-table""#), "{html}");
         assert!(html.contains(r#"data-test-id="new-user-form""#), "{html}");
         assert!(!html.contains(r#"data-test-id="notice""#), "{html}");
+    }
+
+    fn bull_row(name: &str, paused: bool) -> BullQueueRow {
+        BullQueueRow {
+            name: name.into(),
+            counts: BULL_STATES
+                .iter()
+                .enumerate()
+                .map(|(i, (state, _))| ((*state).to_string(), i as u64 * 1_000))
+                .collect(),
+            paused,
+        }
+    }
+
+    fn bull_queues_vm(rows: Vec<BullQueueRow>) -> BullQueuesVm {
+        BullQueuesVm {
+            prefix: "bull".into(),
+            enabled: true,
+            rows,
+            error: None,
+            notice: None,
+        }
+    }
+
+    fn bull_job(id: &str) -> BullJobRow {
+        BullJobRow {
+            id: id.into(),
+            name: "send".into(),
+            timestamp: 1_000,
+            processed_on: Some(2_000),
+            finished_on: Some(3_000),
+            attempts_made: 2,
+            failed_reason: Some("SMTP 421".into()),
+            data_preview: r#"{"to":"ada@example.com"}"#.into(),
+            run_at: Some(70_000),
+        }
+    }
+
+    fn bull_queue_vm(state: &str) -> BullQueuePageVm {
+        BullQueuePageVm {
+            prefix: "bull".into(),
+            queue: bull_row("emails", false),
+            state: state.into(),
+            jobs: vec![bull_job("7")],
+            offset: 0,
+            limit: 50,
+            total: 1,
+            notice: None,
+            error: None,
+        }
+    }
+
+    fn bull_job_vm(state: &str) -> BullJobPageVm {
+        BullJobPageVm {
+            prefix: "bull".into(),
+            queue: "emails".into(),
+            id: "42".into(),
+            name: "send".into(),
+            state: state.into(),
+            data_pretty: "{\n  \"to\": \"ada@example.com\"\n}".into(),
+            opts_pretty: "{\n  \"attempts\": 3\n}".into(),
+            timestamp: 1_000,
+            processed_on: Some(2_000),
+            finished_on: Some(3_500),
+            attempts_made: 1,
+            attempts_started: 2,
+            failed_reason: Some("SMTP 421".into()),
+            stacktrace: vec!["Error: SMTP 421\n    at send".into(), "Error: reset".into()],
+            returnvalue: Some("{\"ok\": true}".into()),
+            progress: Some("50".into()),
+            logs: vec!["connecting".into(), "sent".into()],
+            delay: 60_000,
+            priority: 3,
+            notice: None,
+        }
+    }
+
+    /// The `<form …>…</form>` elements of `html`.
+    fn forms(html: &str) -> Vec<&str> {
+        html.split("<form")
+            .skip(1)
+            .map(|rest| &rest[..rest.find("</form>").expect("form closes")])
+            .collect()
+    }
+
+    /// No `style` attribute or element, no event handler attribute, and no
+    /// script but the page's external one.
+    fn assert_csp_clean(what: &str, html: &str) {
+        assert!(!html.contains(" style="), "{what}: {html}");
+        let mut scripts = 0;
+        for (tag, attrs) in tags(html) {
+            assert_ne!(tag, "style", "{what}: {html}");
+            for attr in &attrs {
+                assert_ne!(attr, "style", "{what}: <{tag}> {html}");
+                assert!(
+                    !(attr.starts_with("on") && attr.len() > 2),
+                    "{what}: <{tag} {attr}=…> {html}"
+                );
+            }
+            if tag == "script" {
+                scripts += 1;
+                assert!(attrs.iter().any(|a| a == "src"), "{what}: {html}");
+            }
+        }
+        let expected = usize::from(html.starts_with("<!DOCTYPE"));
+        assert_eq!(scripts, expected, "{what}: {html}");
+    }
+
+    #[test]
+    fn bullmq_page_is_a_full_live_document() {
+        let vm = BullQueuesVm {
+            notice: Some("Queue reports resumed.".into()),
+            ..bull_queues_vm(vec![bull_row("emails", false), bull_row("reports", true)])
+        };
+        let html = render_bullmq_page(&vm, &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>BullMQ · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/bullmq""#), "{html}");
+        assert_eq!(BULLMQ_EVENTS, "/events/bullmq");
+        assert!(
+            html.contains(r#"<a href="/bullmq" aria-current="page" class="current">BullMQ</a>"#),
+            "{html}"
+        );
+        // Right after Queues in the navigation.
+        let queues = html.find(r#"href="/queues""#).expect("queues");
+        let bull = html.find(r#"href="/bullmq""#).expect("bullmq");
+        let channels = html.find(r#"href="/channels""#).expect("channels");
+        assert!(queues < bull && bull < channels, "{html}");
+        assert!(html.contains("Queue reports resumed."), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="queue-row-emails""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="queue-row-reports""#),
+            "{html}"
+        );
+        for (state, label) in BULL_STATES {
+            assert!(html.contains(&format!(">{label}</th>")), "{label}: {html}");
+            assert!(
+                html.contains(&format!(r#"href="/bullmq/emails?state={state}""#)),
+                "{state}: {html}"
+            );
+            assert!(
+                html.contains(&format!(r#"data-test-id="count-{state}""#)),
+                "{state}: {html}"
+            );
+        }
+        assert!(html.contains(">7,000</a>"), "paused count: {html}");
+        assert!(html.contains(r#"href="/bullmq/emails" data-test-id="queue-name""#));
+        assert!(html.contains(r#"action="/bullmq/emails/pause""#), "{html}");
+        assert!(
+            html.contains(r#"action="/bullmq/reports/resume""#),
+            "{html}"
+        );
+        assert!(
+            !html.contains(r#"action="/bullmq/reports/pause""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"<span data-test-id="queue-paused" class="badge paused">Paused</span>"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<input type="hidden" name="back" value="/bullmq">"#),
+            "{html}"
+        );
+        assert!(!html.contains(r#"data-test-id="bull-error""#), "{html}");
+        let fragments = bullmq_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["bull-queues"]
+        );
+        for f in &fragments {
+            assert!(f.html.starts_with(r#"<div id="bull-queues""#), "{}", f.html);
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn bullmq_page_empty_unreachable_and_disabled() {
+        let empty = render_bullmq_page(&bull_queues_vm(vec![]), &PAGE);
+        assert!(
+            empty.contains("No BullMQ queues under prefix <code>bull</code>"),
+            "{empty}"
+        );
+        assert!(!empty.contains("bull-queues-table"), "{empty}");
+
+        // Unreachable: the error, and the last known rows kept.
+        let down = BullQueuesVm {
+            error: Some("connection refused".into()),
+            ..bull_queues_vm(vec![bull_row("emails", false)])
+        };
+        let html = render_bullmq_page(&down, &PAGE);
+        assert!(html.contains(r#"data-test-id="bull-error""#), "{html}");
+        assert!(html.contains("connection refused"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="queue-row-emails""#),
+            "{html}"
+        );
+        // Unreachable with nothing known does not claim there are no queues.
+        let html = render_bullmq_page(
+            &BullQueuesVm {
+                rows: vec![],
+                ..down
+            },
+            &PAGE,
+        );
+        assert!(!html.contains("No BullMQ queues"), "{html}");
+        assert!(html.contains(r#"data-test-id="backend-down""#), "{html}");
+        assert!(html.contains("connection refused"), "{html}");
+
+        // Not configured: how to turn it on, and nothing else.
+        let off = BullQueuesVm {
+            enabled: false,
+            ..bull_queues_vm(vec![])
+        };
+        let html = render_bullmq_page(&off, &PAGE);
+        assert!(html.contains(r#"data-test-id="bullmq-disabled""#), "{html}");
+        assert!(
+            html.contains("<code>--bullmq &lt;redis-url&gt;</code>"),
+            "{html}"
+        );
+        assert!(html.contains("<code>--redis</code>"), "{html}");
+        assert!(!html.contains("No BullMQ queues"), "{html}");
+        assert!(html.contains(r#"data-live="/events/bullmq""#), "{html}");
+        for f in bullmq_fragments(&off) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn bull_queue_page_is_a_full_live_document_with_tabs() {
+        let vm = BullQueuePageVm {
+            notice: Some("Job 7 retried.".into()),
+            ..bull_queue_vm("failed")
+        };
+        let html = render_bull_queue_page(&vm, 10_000, &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>emails · BullMQ · Switchyard</title>"),
+            "{html}"
+        );
+        assert_eq!(bull_queue_events(&vm), "/events/bullmq/emails?state=failed");
+        assert!(
+            html.contains(r#"data-live="/events/bullmq/emails?state=failed""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"aria-current="page" class="current">BullMQ</a>"#),
+            "{html}"
+        );
+        assert!(html.contains("Job 7 retried."), "{html}");
+        assert!(html.contains(r#"data-test-id="bull-prefix""#), "{html}");
+        assert!(html.contains("<code>bull</code>"), "{html}");
+        assert!(html.contains(r#"action="/bullmq/emails/pause""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="paused-badge""#), "{html}");
+        for (state, label) in BULL_STATES {
+            let tab = tag_with_test_id(&html, &format!("tab-{state}"));
+            assert!(
+                tab.contains(&format!(r#"href="/bullmq/emails?state={state}""#)),
+                "{tab}"
+            );
+            assert_eq!(
+                tab.contains(r#"aria-current="page""#),
+                state == "failed",
+                "{tab}"
+            );
+            let whole = element(&html, &format!(r#"data-test-id="tab-{state}""#), "</a>");
+            assert!(whole.contains(label), "{whole}");
+        }
+        assert!(html.contains(r#"<span class="n">6,000</span>"#), "{html}");
+        assert!(html.contains(r#"<span class="n zero">0</span>"#), "{html}");
+        // The row: link, name, times, attempts, reason, data.
+        assert!(
+            html.contains(r#"href="/bullmq/emails/jobs/7" data-test-id="job-link""#),
+            "{html}"
+        );
+        assert!(html.contains(">Failed reason</th>"), "{html}");
+        assert!(!html.contains(">Runs at</th>"), "{html}");
+        assert!(html.contains("SMTP 421"), "{html}");
+        assert!(html.contains("9 s ago"), "created 9 s before now: {html}");
+        assert!(html.contains("7 s ago"), "finished 7 s before now: {html}");
+        assert!(html.contains("ada@example.com"), "{html}");
+        assert!(html.contains("1–1 of 1"), "{html}");
+        // The page is not paused: its Pause form comes back to it.
+        assert!(
+            html.contains(
+                r#"<input type="hidden" name="back" value="/bullmq/emails?state=failed">"#
+            ),
+            "{html}"
+        );
+        let fragments = bull_queue_fragments(&vm, 10_000);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["bull-header", "bull-jobs"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+        // Paused: badge and Resume.
+        let paused = BullQueuePageVm {
+            queue: bull_row("emails", true),
+            ..vm
+        };
+        let html = render_bull_queue_page(&paused, 10_000, &PAGE);
+        assert!(html.contains(r#"data-test-id="paused-badge""#), "{html}");
+        assert!(html.contains(r#"action="/bullmq/emails/resume""#), "{html}");
+        assert!(!html.contains(r#"action="/bullmq/emails/pause""#), "{html}");
+    }
+
+    #[test]
+    fn bull_queue_page_offers_the_buttons_of_each_state() {
+        for (state, _) in BULL_STATES {
+            let vm = bull_queue_vm(state);
+            let html = render_bull_queue_page(&vm, 100_000, &PAGE);
+            let count = |id: &str| html.matches(&format!(r#"data-test-id="{id}""#)).count();
+            let (retry, promote, remove) = match state {
+                "failed" => (1, 0, 1),
+                "delayed" => (0, 1, 1),
+                "waiting" | "completed" | "prioritized" | "paused" => (0, 0, 1),
+                _ => (0, 0, 0),
+            };
+            assert_eq!(count("retry-job"), retry, "{state}: {html}");
+            assert_eq!(count("promote-job"), promote, "{state}: {html}");
+            assert_eq!(count("remove-job"), remove, "{state}: {html}");
+            assert_eq!(
+                html.contains(">Actions</th>"),
+                retry + promote + remove > 0,
+                "{state}: {html}"
+            );
+            for verb in bull_job_actions(state) {
+                assert!(
+                    html.contains(&format!(r#"action="/bullmq/emails/jobs/7/{verb}""#)),
+                    "{state} {verb}: {html}"
+                );
+            }
+            // Retry all failed, with a question, on the failed tab only.
+            assert_eq!(
+                count("retry-all"),
+                usize::from(state == "failed"),
+                "{state}"
+            );
+            assert_eq!(
+                html.contains(r#"action="/bullmq/emails/retry-failed""#),
+                state == "failed",
+                "{state}: {html}"
+            );
+            if state == "failed" {
+                assert!(
+                    html.contains(r#"data-confirm="Retry all 6,000 failed jobs of emails?""#),
+                    "{html}"
+                );
+            }
+            // Clean on the completed and failed tabs.
+            let cleans = matches!(state, "completed" | "failed");
+            assert_eq!(count("clean-form"), usize::from(cleans), "{state}: {html}");
+            if cleans {
+                let form = element(&html, r#"data-test-id="clean-form""#, "</form>");
+                assert!(form.contains(r#"action="/bullmq/emails/clean""#), "{form}");
+                assert!(form.contains(r#"method="post""#), "{form}");
+                assert!(form.contains("data-confirm="), "{form}");
+                assert!(
+                    form.contains(&format!(
+                        r#"<input type="hidden" name="state" value="{state}">"#
+                    )),
+                    "{form}"
+                );
+                assert!(
+                    form.contains(&format!(
+                        r#"<input type="hidden" name="back" value="/bullmq/emails?state={state}">"#
+                    )),
+                    "{form}"
+                );
+                assert!(form.contains(r#"<select name="older_than""#), "{form}");
+                for (value, label) in CLEAN_AGES {
+                    assert!(form.contains(&format!(r#"value="{value}""#)), "{form}");
+                    assert!(form.contains(label), "{form}");
+                }
+                assert!(form.contains(r#"name="csrf_token""#), "{form}");
+            }
+            // Runs at, on the delayed tab only: a minute after `now`… no,
+            // 70 s − 100 s: due.
+            assert_eq!(
+                html.contains(">Runs at</th>"),
+                state == "delayed",
+                "{state}"
+            );
+            assert_eq!(
+                html.contains(">Failed reason</th>"),
+                state == "failed",
+                "{state}"
+            );
+        }
+        // A delayed job in the future says when.
+        let html = render_bull_queue_page(&bull_queue_vm("delayed"), 10_000, &PAGE);
+        assert!(html.contains("in 1 min"), "{html}");
+        // Nothing to clean or retry: no bulk buttons.
+        let mut vm = bull_queue_vm("failed");
+        vm.queue.counts.clear();
+        vm.jobs.clear();
+        vm.total = 0;
+        let html = render_bull_queue_page(&vm, 0, &PAGE);
+        assert!(!html.contains(r#"data-test-id="retry-all""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="clean-form""#), "{html}");
+    }
+
+    #[test]
+    fn bull_queue_page_says_when_a_state_is_empty() {
+        for (state, _) in BULL_STATES {
+            let vm = BullQueuePageVm {
+                jobs: vec![],
+                total: 0,
+                ..bull_queue_vm(state)
+            };
+            let html = render_bull_queue_page(&vm, 0, &PAGE);
+            assert!(
+                html.contains(r#"data-test-id="empty-jobs""#),
+                "{state}: {html}"
+            );
+            assert!(
+                !html.contains(r#"data-test-id="jobs-table""#),
+                "{state}: {html}"
+            );
+            assert!(html.contains("0 of 0"), "{state}: {html}");
+        }
+        let html = render_bull_queue_page(
+            &BullQueuePageVm {
+                jobs: vec![],
+                total: 0,
+                ..bull_queue_vm("waiting-children")
+            },
+            0,
+            &PAGE,
+        );
+        assert!(
+            html.contains("No jobs are waiting for their children."),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn bull_queue_page_pages_by_offset_and_streams_its_page() {
+        let vm = BullQueuePageVm {
+            jobs: (0..50).map(|i| bull_job(&i.to_string())).collect(),
+            offset: 50,
+            total: 120,
+            ..bull_queue_vm("waiting")
+        };
+        assert_eq!(
+            bull_queue_events(&vm),
+            "/events/bullmq/emails?state=waiting&offset=50"
+        );
+        let html = render_bull_queue_page(&vm, 0, &PAGE);
+        assert!(
+            html.contains(r#"data-live="/events/bullmq/emails?state=waiting&amp;offset=50""#),
+            "{html}"
+        );
+        assert!(html.contains("51–100 of 120"), "{html}");
+        let prev = tag_with_test_id(&html, "page-prev");
+        assert!(
+            prev.contains(r#"href="/bullmq/emails?state=waiting""#),
+            "{prev}"
+        );
+        let next = tag_with_test_id(&html, "page-next");
+        assert!(
+            next.contains(r#"href="/bullmq/emails?state=waiting&amp;offset=100""#),
+            "{next}"
+        );
+        assert!(
+            html.contains(
+                r#"<input type="hidden" name="back" value="/bullmq/emails?state=waiting&amp;offset=50">"#
+            ),
+            "{html}"
+        );
+        // The last page has no next, the first no previous.
+        let last = BullQueuePageVm {
+            jobs: (0..20).map(|i| bull_job(&i.to_string())).collect(),
+            offset: 100,
+            ..vm.clone()
+        };
+        let html = render_bull_queue_page(&last, 0, &PAGE);
+        assert!(html.contains("101–120 of 120"), "{html}");
+        assert!(!html.contains(r#"data-test-id="page-next""#), "{html}");
+        assert!(html.contains(r#"data-test-id="page-prev""#), "{html}");
+        let first = BullQueuePageVm { offset: 0, ..vm };
+        let html = render_bull_queue_page(&first, 0, &PAGE);
+        assert!(!html.contains(r#"data-test-id="page-prev""#), "{html}");
+        assert!(html.contains(r#"data-test-id="page-next""#), "{html}");
+    }
+
+    #[test]
+    fn bull_queue_page_shows_an_unreachable_redis_and_keeps_the_jobs() {
+        let vm = BullQueuePageVm {
+            error: Some("READONLY You can't write against a read only replica.".into()),
+            ..bull_queue_vm("failed")
+        };
+        let html = render_bull_queue_page(&vm, 0, &PAGE);
+        let header = bull_queue_fragments(&vm, 0)
+            .into_iter()
+            .find(|f| f.id == "bull-header")
+            .expect("header");
+        assert!(
+            header.html.contains(r#"data-test-id="bull-error""#),
+            "{}",
+            header.html
+        );
+        assert!(html.contains("read only replica"), "{html}");
+        assert!(html.contains(r#"data-test-id="job-row-7""#), "{html}");
+    }
+
+    #[test]
+    fn bull_job_page_is_a_full_live_document() {
+        let vm = BullJobPageVm {
+            notice: Some("Job 42 retried.".into()),
+            ..bull_job_vm("failed")
+        };
+        let html = render_bull_job_page(&vm, &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Job 42 · emails · BullMQ · Switchyard</title>"),
+            "{html}"
+        );
+        assert_eq!(
+            bull_job_events("emails", "42"),
+            "/events/bullmq/emails/jobs/42"
+        );
+        assert!(
+            html.contains(r#"data-live="/events/bullmq/emails/jobs/42""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"aria-current="page" class="current">BullMQ</a>"#),
+            "{html}"
+        );
+        assert!(html.contains("Job 42 retried."), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="job-state" class="badge state failed">Failed</span>"#),
+            "{html}"
+        );
+        assert!(html.contains("Attempts made 1 · started 2"), "{html}");
+        assert!(html.contains("delay 1 min 0 s · priority 3"), "{html}");
+        assert!(html.contains("1970-01-01 00:00:01 UTC"), "{html}");
+        assert!(html.contains("1970-01-01 00:00:03 UTC"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="job-progress">50</dd>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="job-returnvalue""#), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="failed-reason" class="error-text">SMTP 421</p>"#),
+            "{html}"
+        );
+        let traces = element(&html, r#"data-test-id="job-stacktrace""#, "</ol>");
+        assert_eq!(
+            traces.matches(r#"<pre class="stack">"#).count(),
+            2,
+            "{traces}"
+        );
+        assert!(html.contains(r#"data-test-id="job-data""#), "{html}");
+        assert!(html.contains(r#"data-test-id="job-options""#), "{html}");
+        let logs = element(&html, r#"data-test-id="job-logs""#, "</ol>");
+        assert_eq!(logs.matches("<li>").count(), 2, "{logs}");
+        assert!(
+            html.contains(r#"<a href="/bullmq/emails?state=failed" data-test-id="back-to-queue">Back to the queue</a>"#),
+            "{html}"
+        );
+        // Retry comes back here; Remove to the queue (the job is gone).
+        let retry = element(&html, r#"action="/bullmq/emails/jobs/42/retry""#, "</form>");
+        assert!(
+            retry.contains(r#"name="back" value="/bullmq/emails/jobs/42""#),
+            "{retry}"
+        );
+        let remove = element(
+            &html,
+            r#"action="/bullmq/emails/jobs/42/remove""#,
+            "</form>",
+        );
+        assert!(
+            remove.contains(r#"name="back" value="/bullmq/emails?state=failed""#),
+            "{remove}"
+        );
+        assert!(remove.contains("data-confirm="), "{remove}");
+        let fragments = bull_job_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["bull-job"]
+        );
+        for f in &fragments {
+            assert!(f.html.starts_with(r#"<div id="bull-job""#), "{}", f.html);
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+        // Buttons by state, as in the table.
+        for (state, _) in BULL_STATES {
+            let html = render_bull_job_page(&bull_job_vm(state), &PAGE);
+            for verb in ["retry", "promote", "remove"] {
+                assert_eq!(
+                    html.contains(&format!(r#"action="/bullmq/emails/jobs/42/{verb}""#)),
+                    bull_job_actions(state).contains(&verb),
+                    "{state} {verb}: {html}"
+                );
+            }
+            assert_eq!(
+                html.contains(">Runs at</dt>"),
+                state == "delayed",
+                "{state}"
+            );
+        }
+        // Nothing logged, nothing returned, no error.
+        let quiet = BullJobPageVm {
+            logs: vec![],
+            returnvalue: None,
+            failed_reason: None,
+            stacktrace: vec![],
+            progress: None,
+            ..bull_job_vm("active")
+        };
+        let html = render_bull_job_page(&quiet, &PAGE);
+        assert!(html.contains(r#"data-test-id="no-logs""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="job-error""#), "{html}");
+        assert!(
+            !html.contains(r#"data-test-id="job-returnvalue""#),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<form method=\"post\" action=\"/bullmq"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn every_bull_form_posts_with_the_csrf_token_and_back() {
+        let page = signed_in("olga", "operator");
+        let mut failed = bull_queue_vm("failed");
+        failed.offset = 50;
+        failed.total = 120;
+        let rendered = [
+            (
+                "bullmq",
+                render_bullmq_page(
+                    &bull_queues_vm(vec![bull_row("emails", false), bull_row("r", true)]),
+                    &page,
+                ),
+                "/bullmq".to_string(),
+            ),
+            (
+                "failed",
+                render_bull_queue_page(&failed, 0, &page),
+                "/bullmq/emails?state=failed&amp;offset=50".to_string(),
+            ),
+            (
+                "completed",
+                render_bull_queue_page(&bull_queue_vm("completed"), 0, &page),
+                "/bullmq/emails?state=completed".to_string(),
+            ),
+            (
+                "delayed",
+                render_bull_queue_page(&bull_queue_vm("delayed"), 0, &page),
+                "/bullmq/emails?state=delayed".to_string(),
+            ),
+            (
+                "job",
+                render_bull_job_page(&bull_job_vm("failed"), &page),
+                String::new(),
+            ),
+        ];
+        for (what, html, back) in rendered {
+            let posts = html.matches(r#"method="post""#).count();
+            // Sign out plus at least the page's own buttons.
+            assert!(posts > 2, "{what}: {html}");
+            assert_eq!(
+                html.matches(r#"<input type="hidden" name="csrf_token" value="tok-123">"#)
+                    .count(),
+                posts,
+                "{what}: {html}"
+            );
+            for form in forms(&html) {
+                assert!(form.contains(r#"method="post""#), "{what}: {form}");
+                assert!(
+                    form.contains(r#"<input type="hidden" name="csrf_token" value="tok-123">"#),
+                    "{what}: {form}"
+                );
+                if form.contains(r#"action="/logout""#) {
+                    continue;
+                }
+                assert!(form.contains(r#"name="back""#), "{what}: {form}");
+                let own = form.contains(&format!(r#"name="back" value="{back}""#));
+                let queue_page = what == "job"
+                    && form.contains(r#"name="back" value="/bullmq/emails?state=failed""#);
+                let job_page =
+                    what == "job" && form.contains(r#"name="back" value="/bullmq/emails/jobs/42""#);
+                assert!(own || queue_page || job_page, "{what}: {form}");
+                // Buttons say which role they need.
+                assert!(form.contains("needs-operator"), "{what}: {form}");
+            }
+        }
+        // Live regions are shared by every open page: empty token, filled
+        // in by the page script.
+        for f in bull_queue_fragments(&bull_queue_vm("failed"), 0)
+            .into_iter()
+            .chain(bullmq_fragments(&bull_queues_vm(vec![bull_row(
+                "e", false,
+            )])))
+            .chain(bull_job_fragments(&bull_job_vm("failed")))
+        {
+            for form in forms(&f.html) {
+                assert!(
+                    form.contains(r#"<input type="hidden" name="csrf_token" value="">"#),
+                    "{}: {form}",
+                    f.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bull_pages_escape_hostile_names_ids_reasons_and_data() {
+        let evil = r#"<script>alert(1)</script>"q'"#;
+        let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
+        let evil_path = "%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22q%27";
+        assert_eq!(encode_segment(evil), evil_path);
+        let queues = render_bullmq_page(
+            &BullQueuesVm {
+                prefix: evil.into(),
+                error: Some(evil.into()),
+                notice: Some(evil.into()),
+                ..bull_queues_vm(vec![bull_row(evil, false)])
+            },
+            &PAGE,
+        );
+        let empty = render_bullmq_page(
+            &BullQueuesVm {
+                prefix: evil.into(),
+                ..bull_queues_vm(vec![])
+            },
+            &PAGE,
+        );
+        let job = BullJobRow {
+            id: evil.into(),
+            name: evil.into(),
+            failed_reason: Some(evil.into()),
+            data_preview: format!(r#"{{"html":"{evil}"}}"#),
+            ..bull_job("7")
+        };
+        let queue_vm = BullQueuePageVm {
+            prefix: evil.into(),
+            queue: bull_row(evil, true),
+            jobs: vec![job],
+            error: Some(evil.into()),
+            notice: Some(evil.into()),
+            ..bull_queue_vm("failed")
+        };
+        let queue = render_bull_queue_page(&queue_vm, 0, &PAGE);
+        let job_vm = BullJobPageVm {
+            prefix: evil.into(),
+            queue: evil.into(),
+            id: evil.into(),
+            name: evil.into(),
+            state: evil.into(),
+            data_pretty: evil.into(),
+            opts_pretty: evil.into(),
+            failed_reason: Some(evil.into()),
+            stacktrace: vec![evil.into()],
+            returnvalue: Some(evil.into()),
+            progress: Some(evil.into()),
+            logs: vec![evil.into()],
+            notice: Some(evil.into()),
+            ..bull_job_vm("failed")
+        };
+        let job_page = render_bull_job_page(&job_vm, &PAGE);
+        for (what, html) in [
+            ("queues", &queues),
+            ("empty", &empty),
+            ("queue", &queue),
+            ("job", &job_page),
+        ] {
+            assert!(!html.contains("<script>alert"), "{what}: {html}");
+            assert!(html.contains(escaped), "{what}: {html}");
+            // In attributes too: no quote closes one early.
+            assert!(!html.contains(r#"="<script"#), "{what}: {html}");
+            assert!(!html.contains(r#"-<script"#), "{what}: {html}");
+            assert_csp_clean(what, html);
+        }
+        assert!(
+            queues.contains(&format!(r#"href="/bullmq/{evil_path}""#)),
+            "{queues}"
+        );
+        assert!(
+            queues.contains(&format!(r#"action="/bullmq/{evil_path}/pause""#)),
+            "{queues}"
+        );
+        assert!(
+            queue.contains(&format!(r#"href="/bullmq/{evil_path}/jobs/{evil_path}""#)),
+            "{queue}"
+        );
+        assert!(
+            queue.contains(&format!(
+                r#"action="/bullmq/{evil_path}/jobs/{evil_path}/retry""#
+            )),
+            "{queue}"
+        );
+        assert!(
+            queue.contains(&format!(r#"action="/bullmq/{evil_path}/retry-failed""#)),
+            "{queue}"
+        );
+        assert!(
+            queue.contains(&format!(r#"action="/bullmq/{evil_path}/clean""#)),
+            "{queue}"
+        );
+        assert!(
+            queue.contains(&format!(
+                r#"data-live="/events/bullmq/{evil_path}?state=failed""#
+            )),
+            "{queue}"
+        );
+        assert!(
+            job_page.contains(&format!(
+                r#"data-live="/events/bullmq/{evil_path}/jobs/{evil_path}""#
+            )),
+            "{job_page}"
+        );
+        // An unknown state is text too, and offers no button.
+        assert!(
+            !job_page.contains(&format!(r#"action="/bullmq/{evil_path}/jobs/{evil_path}/"#)),
+            "{job_page}"
+        );
+    }
+
+    #[test]
+    fn bull_pages_need_no_inline_script_or_style() {
+        let queues = bull_queues_vm(vec![bull_row("emails", false), bull_row("r", true)]);
+        let off = BullQueuesVm {
+            enabled: false,
+            ..bull_queues_vm(vec![])
+        };
+        let mut pages = vec![
+            (
+                "bullmq".to_string(),
+                render_bullmq_page(&queues, &admin_page()),
+            ),
+            ("bullmq off".to_string(), render_bullmq_page(&off, &PAGE)),
+        ];
+        for (state, _) in BULL_STATES {
+            let vm = bull_queue_vm(state);
+            pages.push((
+                format!("queue {state}"),
+                render_bull_queue_page(&vm, 0, &admin_page()),
+            ));
+            pages.push((
+                format!("job {state}"),
+                render_bull_job_page(&bull_job_vm(state), &admin_page()),
+            ));
+            for f in bull_queue_fragments(&vm, 0)
+                .into_iter()
+                .chain(bull_job_fragments(&bull_job_vm(state)))
+            {
+                pages.push((format!("fragment {} {state}", f.id), f.html));
+            }
+        }
+        for f in bullmq_fragments(&queues) {
+            pages.push((format!("fragment {}", f.id), f.html));
+        }
+        for (what, html) in &pages {
+            assert_csp_clean(what, html);
+        }
+    }
+
+    #[test]
+    fn bull_paths_encode_every_segment() {
+        assert_eq!(encode_segment("emails"), "emails");
+        assert_eq!(encode_segment("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(encode_segment("a/b c?d#e%"), "a%2Fb%20c%3Fd%23e%25");
+        assert_eq!(encode_segment("é"), "%C3%A9");
+        assert_eq!(bull_queue_path("a/b"), "/bullmq/a%2Fb");
+        assert_eq!(bull_job_path("a/b", "1 2"), "/bullmq/a%2Fb/jobs/1%202");
+        assert_eq!(bull_job_events("q", "x/y"), "/events/bullmq/q/jobs/x%2Fy");
+        let vm = BullQueuePageVm {
+            queue: bull_row("a b", false),
+            state: "waiting-children".into(),
+            offset: 0,
+            ..BullQueuePageVm::default()
+        };
+        assert_eq!(
+            bull_queue_events(&vm),
+            "/events/bullmq/a%20b?state=waiting-children"
+        );
     }
 }

@@ -39,6 +39,24 @@ pub enum CoordError {
     /// Active jobs are held by a worker's lease and cannot be removed.
     #[error("job {job} in queue {queue} is active; wait for it to finish or stall")]
     JobActive { queue: QueueName, job: JobId },
+    /// A BullMQ job that does not exist (never added, removed, or trimmed
+    /// by its queue's retention). BullMQ queue names and job ids follow
+    /// BullMQ's rules, not Switchyard's, hence plain strings.
+    #[error("BullMQ job {job:?} not found in queue {queue:?}")]
+    BullJobNotFound { queue: String, job: String },
+    /// The BullMQ job exists but the operation does not apply to its
+    /// current state (retrying a job that is not failed…).
+    #[error("BullMQ job {job:?} in queue {queue:?} is {actual}, not {expected}")]
+    BullWrongState {
+        queue: String,
+        job: String,
+        actual: &'static str,
+        expected: &'static str,
+    },
+    /// A BullMQ worker holds the job (active or locked); BullMQ refuses to
+    /// remove it until it finishes or stalls.
+    #[error("BullMQ job {job:?} in queue {queue:?} is held by a worker; wait for it to finish")]
+    BullJobLocked { queue: String, job: String },
     /// A channel name that cannot be used (empty, too long, bad characters).
     #[error("invalid channel name {name:?}: {reason}")]
     InvalidChannel { name: String, reason: String },
@@ -111,7 +129,10 @@ impl CoordError {
 
     /// True when the named queue or job does not exist (HTTP 404).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::QueueNotFound(_) | Self::JobNotFound { .. })
+        matches!(
+            self,
+            Self::QueueNotFound(_) | Self::JobNotFound { .. } | Self::BullJobNotFound { .. }
+        )
     }
 
     /// True when the store could not be reached (rather than refusing the

@@ -6,6 +6,7 @@
 //! backend is behind it, so a service can move from one to the other by
 //! configuration alone.
 
+pub mod bullmq;
 pub mod channels;
 pub mod debounce;
 pub mod error;

@@ -74,7 +74,8 @@ pub struct GlobalArgs {
     /// log, busy_active, warning_failure_rate, rate_limit_pages, rate_limit_actions,
     /// rate_limit_api, rate_limit_fallback, metrics_retention, alert_interval, alert_webhooks,
     /// external_url, session_ttl, rate_limit_login, auth_proxy_header,
-    /// auth_proxy_trusted, api_tokens and
+    /// auth_proxy_trusted, api_tokens, bullmq_url, bullmq_prefix,
+    /// bullmq_queues and
     /// [[alert_rules]] (flags and environment variables override it)
     #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -270,6 +271,38 @@ pub struct GlobalArgs {
     /// made by `switchyard token add` [default: off]
     #[arg(long, global = true, env = "SWITCHYARD_API_TOKENS")]
     pub api_tokens: bool,
+
+    /// Redis holding BullMQ (Node) queues to show and operate, or `off`
+    /// [default: the --redis URL when given, else off]
+    #[arg(
+        long = "bullmq",
+        global = true,
+        env = "SWITCHYARD_BULLMQ_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub bullmq_url: Option<SecretUrl>,
+
+    /// Key prefix of the BullMQ queues (their `prefix` option)
+    /// [default: bull]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_BULLMQ_PREFIX",
+        value_name = "PREFIX"
+    )]
+    pub bullmq_prefix: Option<String>,
+
+    /// Only these BullMQ queues, comma-separated, instead of discovering
+    /// every `<prefix>:*:meta` [default: discover]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_BULLMQ_QUEUES",
+        value_name = "NAMES",
+        value_delimiter = ','
+    )]
+    pub bullmq_queues: Vec<String>,
 }
 
 /// The commands.

@@ -21,6 +21,7 @@ use crate::alerts::runner::{AlertSettings, WebhookTarget};
 use crate::alerts::webhook::WebhookFormat;
 use crate::auth::net::IpRange;
 use crate::auth::{AuthSettings, ProxyAuth};
+use crate::bullmq::BullSettings;
 use crate::cli::GlobalArgs;
 use crate::ratelimits::{DashboardLimits, LimitSpec};
 use crate::secret::SecretUrl;
@@ -118,6 +119,12 @@ pub struct FileSettings {
     pub auth_proxy_trusted: Option<Vec<String>>,
     /// As `--api-tokens`.
     pub api_tokens: Option<bool>,
+    /// As `--bullmq`.
+    pub bullmq_url: Option<SecretUrl>,
+    /// As `--bullmq-prefix`.
+    pub bullmq_prefix: Option<String>,
+    /// As `--bullmq-queues`, as a list.
+    pub bullmq_queues: Option<Vec<String>>,
 }
 
 /// A webhook in the config file.
@@ -239,6 +246,8 @@ pub struct Settings {
     pub first_admin: Option<FirstAdmin>,
     /// Sessions, the trusted proxy header and API tokens.
     pub auth: AuthSettings,
+    /// The BullMQ queues shown next to the native ones, if any.
+    pub bullmq: Option<BullSettings>,
 }
 
 impl fmt::Debug for Settings {
@@ -263,6 +272,13 @@ impl fmt::Debug for Settings {
                 &self.first_admin.as_ref().map(|a| a.name.as_str()),
             )
             .field("auth", &self.auth)
+            .field(
+                "bullmq",
+                &self
+                    .bullmq
+                    .as_ref()
+                    .map(|b| (b.url.redacted(), b.prefix.clone(), b.queues.clone())),
+            )
             .field(
                 "alert_webhooks",
                 &self
@@ -296,6 +312,7 @@ impl Default for Settings {
             metrics_retention: crate::metrics::DEFAULT_RETENTION,
             first_admin: None,
             auth: AuthSettings::default(),
+            bullmq: None,
         }
     }
 }
@@ -312,6 +329,67 @@ fn first_admin(args: &GlobalArgs) -> Result<Option<FirstAdmin>, ConfigError> {
         UserName::new(args.admin_user.as_deref().unwrap_or(DEFAULT_ADMIN)).map_err(invalid)?;
     let password = Password::new(password.expose()).map_err(invalid)?;
     Ok(Some(FirstAdmin { name, password }))
+}
+
+/// What the config file says about BullMQ, before layering.
+struct FileBull {
+    url: Option<SecretUrl>,
+    prefix: Option<String>,
+    queues: Option<Vec<String>>,
+}
+
+/// The BullMQ settings: `--bullmq` (or the file), else the `--redis` URL;
+/// `off` turns it off. Queue names and the prefix are checked here so a
+/// typo stops the start rather than showing an empty page.
+fn bull_settings(
+    args: &GlobalArgs,
+    file: FileBull,
+    redis: Option<&SecretUrl>,
+) -> Result<Option<BullSettings>, ConfigError> {
+    let url = match args.bullmq_url.clone().or(file.url) {
+        Some(url) if url.expose().eq_ignore_ascii_case("off") => return Ok(None),
+        Some(url) => url,
+        None => match redis {
+            Some(url) => url.clone(),
+            None => return Ok(None),
+        },
+    };
+    if !matches!(url.scheme().as_str(), "redis" | "rediss") {
+        return Err(ConfigError::Invalid(format!(
+            "--bullmq {url} is not a redis:// or rediss:// URL (or off)"
+        )));
+    }
+    let prefix = args
+        .bullmq_prefix
+        .clone()
+        .or(file.prefix)
+        .unwrap_or_else(|| crate::bullmq::DEFAULT_PREFIX.to_owned());
+    if prefix.is_empty() || prefix.contains(|c: char| c.is_whitespace() || c == ':') {
+        return Err(ConfigError::Invalid(format!(
+            "--bullmq-prefix {prefix:?} must be non-empty, without spaces or ':'"
+        )));
+    }
+    let queues = if args.bullmq_queues.is_empty() {
+        file.queues.unwrap_or_default()
+    } else {
+        args.bullmq_queues.clone()
+    };
+    let queues: Vec<String> = queues
+        .into_iter()
+        .map(|q| q.trim().to_owned())
+        .filter(|q| !q.is_empty())
+        .collect();
+    if let Some(bad) = queues.iter().find(|q| q.contains(':') || q.len() > 200) {
+        return Err(ConfigError::Invalid(format!(
+            "--bullmq-queues: {bad:?} is not a BullMQ queue name (no ':', at most 200 bytes)"
+        )));
+    }
+    Ok(Some(BullSettings {
+        url,
+        prefix,
+        queues,
+        discover_every: crate::bullmq::DISCOVER_EVERY,
+    }))
 }
 
 /// What the config file says about sign-in, before layering.
@@ -437,6 +515,11 @@ impl Settings {
             external_url: file.external_url.take(),
             rules: file.alert_rules.take().unwrap_or_default(),
         };
+        let file_bull = FileBull {
+            url: file.bullmq_url.take(),
+            prefix: file.bullmq_prefix.take(),
+            queues: file.bullmq_queues.take(),
+        };
         let file_auth = FileAuth {
             session_ttl: file.session_ttl.take(),
             proxy_header: file.auth_proxy_header.take(),
@@ -503,12 +586,14 @@ impl Settings {
             },
             first_admin: None,
             auth: AuthSettings::default(),
+            bullmq: None,
         };
         settings.validate()?;
         let mut settings = settings;
         settings.first_admin = first_admin(args)?;
         settings.alerts = alert_settings(args, file_alerts, &settings.listen)?;
         settings.auth = auth_settings(args, file_auth, &settings.alerts.external_url)?;
+        settings.bullmq = bull_settings(args, file_bull, settings.redis_url.as_ref())?;
         Ok(settings)
     }
 

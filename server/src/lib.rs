@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod bullmq;
 pub mod cli;
 pub mod configuration;
 pub mod controllers;

@@ -24,7 +24,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth;
 use crate::controllers::{
-    actions, alerts, audit, events, health, jobs, metrics, pages, queues, ratelimits, session,
+    actions, alerts, audit, bullmq, events, health, jobs, metrics, pages, queues, ratelimits,
+    session,
 };
 use crate::users::Role;
 use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
@@ -156,6 +157,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/audit", get(audit::list))
         .route("/api/ratelimits", get(ratelimits::list))
         .route("/api/session", get(session::show))
+        // BullMQ queues: pages, streams, API reads
+        .route("/bullmq", get(bullmq::list_page))
+        .route("/bullmq/{queue}", get(bullmq::queue_page))
+        .route("/bullmq/{queue}/jobs/{id}", get(bullmq::job_page))
+        .route("/events/bullmq", get(bullmq::events_list))
+        .route("/events/bullmq/{queue}", get(bullmq::events_queue))
+        .route("/events/bullmq/{queue}/jobs/{id}", get(bullmq::events_job))
+        .route("/api/bullmq", get(bullmq::api_list))
+        .route("/api/bullmq/{queue}", get(bullmq::api_show))
+        .route("/api/bullmq/{queue}/jobs", get(bullmq::api_jobs))
+        .route("/api/bullmq/{queue}/jobs/{id}", get(bullmq::api_job))
         .route_layer(middleware::from_fn_with_state(Role::Viewer, auth::require));
     // Operators: acting on queues, jobs, rate limits and alerts.
     let operator = Router::new()
@@ -199,6 +211,33 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/ratelimits/{policy}/unblock",
             post(ratelimits::unblock),
+        )
+        // BullMQ queues: buttons and their API twins
+        .route("/bullmq/{queue}/pause", post(bullmq::pause))
+        .route("/bullmq/{queue}/resume", post(bullmq::resume))
+        .route("/bullmq/{queue}/retry-failed", post(bullmq::retry_failed))
+        .route("/bullmq/{queue}/clean", post(bullmq::clean))
+        .route("/bullmq/{queue}/jobs/{id}/retry", post(bullmq::retry))
+        .route("/bullmq/{queue}/jobs/{id}/remove", post(bullmq::remove))
+        .route("/bullmq/{queue}/jobs/{id}/promote", post(bullmq::promote))
+        .route("/api/bullmq/{queue}/pause", post(bullmq::api_pause))
+        .route("/api/bullmq/{queue}/resume", post(bullmq::api_resume))
+        .route(
+            "/api/bullmq/{queue}/retry-failed",
+            post(bullmq::api_retry_failed),
+        )
+        .route("/api/bullmq/{queue}/clean", post(bullmq::api_clean))
+        .route(
+            "/api/bullmq/{queue}/jobs/{id}/retry",
+            post(bullmq::api_retry),
+        )
+        .route(
+            "/api/bullmq/{queue}/jobs/{id}/remove",
+            post(bullmq::api_remove),
+        )
+        .route(
+            "/api/bullmq/{queue}/jobs/{id}/promote",
+            post(bullmq::api_promote),
         )
         .route_layer(middleware::from_fn_with_state(
             Role::Operator,

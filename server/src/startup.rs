@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::runner::Alerting;
 use crate::audit::AuditLog;
+use crate::bullmq::BullMonitor;
 use crate::configuration::Settings;
 use crate::db::{Database, DbError};
 use crate::fleet::Fleet;
@@ -51,8 +52,10 @@ pub struct AppState {
     pub alerts: Alerting,
     /// Who did what, for the Audit page; every action records in it.
     pub audit: AuditLog,
-    /// Operators' accounts and sessions (not enforced yet).
+    /// Operators' accounts, sessions and API tokens.
     pub users: UserStore,
+    /// The BullMQ queues shown next to the native ones, when configured.
+    pub bullmq: Option<BullMonitor>,
 }
 
 /// Why the server could not start. Each message names what was being
@@ -93,6 +96,14 @@ pub enum StartupError {
     /// The rate limiter's backend could not be reached.
     #[error("cannot start rate limiting")]
     RateLimits {
+        /// What went wrong.
+        source: CoordError,
+    },
+    /// The Redis holding the BullMQ queues did not answer.
+    #[error("cannot reach the BullMQ Redis at {url}")]
+    BullMq {
+        /// The Redis URL (password hidden when shown).
+        url: SecretUrl,
         /// What went wrong.
         source: CoordError,
     },
@@ -256,6 +267,16 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     hub.attach_alerts(alerts.subscribe());
     crate::metrics::start(db.clone(), &hub, settings.metrics_retention);
     let audit = AuditLog::new(db.clone());
+    let bullmq =
+        match &settings.bullmq {
+            Some(bull) => Some(BullMonitor::start(bull.clone()).await.map_err(|source| {
+                StartupError::BullMq {
+                    url: bull.url.clone(),
+                    source,
+                }
+            })?),
+            None => None,
+        };
     Ok(AppState {
         queues,
         db,
@@ -266,6 +287,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         alerts,
         audit,
         users,
+        bullmq,
     })
 }
 

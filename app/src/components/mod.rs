@@ -10,6 +10,7 @@
 
 mod alerts;
 mod audit;
+mod bullmq;
 mod channels;
 mod chart;
 mod config;
@@ -26,6 +27,7 @@ pub use alerts::{
     RulesEditor,
 };
 pub use audit::{AuditFilterForm, AuditRegion};
+pub use bullmq::{BullJobRegion, BullJobsRegion, BullQueueHeader, BullQueuesRegion};
 pub use channels::ChannelsRegion;
 pub use config::ConfigTable;
 pub use instances::InstancesRegion;
@@ -51,6 +53,8 @@ pub enum Section {
     Overview,
     /// `/queues…`
     Queues,
+    /// `/bullmq…`: BullMQ (Node) queues.
+    BullMq,
     /// `/channels`
     Channels,
     /// `/instances`
@@ -108,6 +112,7 @@ pub fn Shell(
     let nav = [
         (Section::Overview, "/", "Overview"),
         (Section::Queues, "/queues", "Queues"),
+        (Section::BullMq, "/bullmq", "BullMQ"),
         (Section::Channels, "/channels", "Channels"),
         (Section::Instances, "/instances", "Instances"),
         (Section::RateLimits, "/ratelimits", "Rate limits"),

@@ -28,7 +28,14 @@ pub const ANONYMOUS: &str = "anonymous";
 
 /// Every action the server records, for the Audit page's filter: one
 /// name per kind of change, the same for a form button and its API twin.
-pub const ACTIONS: [&str; 21] = [
+pub const ACTIONS: [&str; 28] = [
+    "bullmq.pause",
+    "bullmq.resume",
+    "bullmq.retry_all",
+    "bullmq.retry",
+    "bullmq.remove",
+    "bullmq.promote",
+    "bullmq.clean",
     "user.sign_in",
     "user.sign_out",
     "queue.pause",

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod alerts;
 pub mod audit;
+pub mod bullmq;
 pub mod events;
 pub mod health;
 pub mod jobs;

@@ -139,6 +139,29 @@ fn mutating_routes() -> Vec<Route> {
             || json!({ "name": "auth-rule", "kind": "queue_backlog", "threshold": 5000 }),
         ),
         api("/api/alerts/rules/auth-rule/delete", Admin, no_json),
+        // BullMQ queues: operator (refused before BullMQ is even asked).
+        form("/bullmq/emails/pause", Operator),
+        form("/bullmq/emails/resume", Operator),
+        form("/bullmq/emails/retry-failed", Operator),
+        form_with(
+            "/bullmq/emails/clean",
+            Operator,
+            &[("state", "completed"), ("older_than", "1d")],
+        ),
+        form("/bullmq/emails/jobs/42/retry", Operator),
+        form("/bullmq/emails/jobs/42/remove", Operator),
+        form("/bullmq/emails/jobs/42/promote", Operator),
+        api("/api/bullmq/emails/pause", Operator, no_json),
+        api("/api/bullmq/emails/resume", Operator, no_json),
+        api("/api/bullmq/emails/retry-failed", Operator, no_json),
+        api(
+            "/api/bullmq/emails/clean",
+            Operator,
+            || json!({ "state": "completed", "olderThanSecs": 86400 }),
+        ),
+        api("/api/bullmq/emails/jobs/42/retry", Operator, no_json),
+        api("/api/bullmq/emails/jobs/42/remove", Operator, no_json),
+        api("/api/bullmq/emails/jobs/42/promote", Operator, no_json),
         // Users: admin.
         form_with(
             "/users",

@@ -15,6 +15,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod auth_methods;
+mod bullmq;
 mod fleet;
 mod health;
 mod helpers;

@@ -1,0 +1,1084 @@
+//! Reading and operating queues of Node's BullMQ (v5) that live in Redis,
+//! so Switchyard can show and repair queues that other services own while
+//! their real BullMQ workers keep running.
+//!
+//! Everything here follows BullMQ's own data layout and semantics, learnt
+//! from its documentation and its scripts (the Lua here is Switchyard's
+//! own):
+//!
+//! - keys are `<prefix>:<queue>:<suffix>`: lists `wait`, `paused` and
+//!   `active` (jobs join at the left, workers take from the right); sorted
+//!   sets `delayed` (score = due ms × 4096 + sequence), `prioritized`
+//!   (score = priority × 2³² + counter `pc`), `waiting-children`,
+//!   `completed` and `failed` (score = finish time in ms); the hash `meta`
+//!   (a queue exists when it has one); the stream `events`; the sorted set
+//!   `marker`; and per job the hash `<id>`, the list `<id>:logs` and the
+//!   string `<id>:lock` held by the worker processing it;
+//! - a paused queue has the field `paused` in `meta`, and its ready jobs sit
+//!   in `paused` instead of `wait`;
+//! - idle workers block on the `marker` sorted set: whenever a job becomes
+//!   ready again (retry, promote, resume) member `"0"` must be added at
+//!   score 0, or workers sleep until their drain delay ends;
+//! - every transition appends an event (`waiting` with `prev`, `removed`,
+//!   `paused`, `resumed`, `cleaned`…) to `events`, trimmed to about the
+//!   `opts.maxLenEvents` field of `meta` (10 000 by default).
+//!
+//! Each state change is one Lua script, so it is atomic with respect to
+//! BullMQ's own scripts.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Client, RedisError, Script};
+
+use crate::error::{CoordError, Result};
+use crate::redis_conn::{self, Reconnect};
+
+/// A dashboard action may wait 5 s for Redis and one reconnection attempt
+/// before reporting the outage.
+const RECONNECT: Reconnect = Reconnect {
+    connect_timeout: Duration::from_secs(2),
+    response_timeout: Duration::from_secs(5),
+    retries: 1,
+    max_delay: Duration::from_secs(1),
+};
+
+/// Longest queue name accepted: BullMQ sets no limit, but names end up in
+/// keys and URLs, and nothing legitimate is longer.
+pub const MAX_QUEUE_NAME: usize = 200;
+
+/// Longest job id accepted (custom ids and scheduler ids included).
+pub const MAX_JOB_ID: usize = 512;
+
+/// Most jobs one page of [`BullMq::jobs`] returns.
+pub const MAX_PAGE: u64 = 100;
+
+/// Most jobs one script call of a bulk operation touches, so one call never
+/// blocks Redis for long.
+const MAX_BATCH: usize = 1000;
+
+/// Connections kept idle for [`BullMq::read_events`].
+const MAX_IDLE_BLOCKING: usize = 4;
+
+/// How much longer than its `BLOCK` a blocking read may take before it is
+/// given up as an outage.
+const BLOCK_GRACE: Duration = Duration::from_secs(5);
+
+macro_rules! script {
+    ($name:literal) => {
+        LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("lua/common.lua"),
+                "\n",
+                include_str!(concat!("lua/", $name))
+            ))
+        })
+    };
+}
+
+static RETRY: LazyLock<Script> = script!("retry.lua");
+static PROMOTE: LazyLock<Script> = script!("promote.lua");
+static REMOVE: LazyLock<Script> = script!("remove.lua");
+static PAUSE: LazyLock<Script> = script!("pause.lua");
+static CLEAN: LazyLock<Script> = script!("clean.lua");
+
+/// The states a BullMQ job can be in, each one key of the queue, so pages
+/// can list and count them the way BullMQ's own tools do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BullState {
+    /// Ready, in the `wait` list.
+    Waiting,
+    /// Taken by a worker, in the `active` list.
+    Active,
+    /// Due later, in the `delayed` sorted set.
+    Delayed,
+    /// Ready with a priority, in the `prioritized` sorted set.
+    Prioritized,
+    /// A parent waiting for its children, in `waiting-children`.
+    WaitingChildren,
+    /// Finished successfully, in `completed`.
+    Completed,
+    /// Finished with an error (attempts exhausted), in `failed`.
+    Failed,
+    /// Ready while the queue is paused, in the `paused` list.
+    Paused,
+}
+
+impl BullState {
+    /// Every state, in the order BullMQ dashboards show them.
+    pub const ALL: [BullState; 8] = [
+        BullState::Waiting,
+        BullState::Active,
+        BullState::Delayed,
+        BullState::Prioritized,
+        BullState::WaitingChildren,
+        BullState::Completed,
+        BullState::Failed,
+        BullState::Paused,
+    ];
+
+    /// BullMQ's name of the state (as in `getJobCounts`), used in URLs and
+    /// JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BullState::Waiting => "waiting",
+            BullState::Active => "active",
+            BullState::Delayed => "delayed",
+            BullState::Prioritized => "prioritized",
+            BullState::WaitingChildren => "waiting-children",
+            BullState::Completed => "completed",
+            BullState::Failed => "failed",
+            BullState::Paused => "paused",
+        }
+    }
+
+    /// The key suffix holding the state's jobs (`waiting` lives in `wait`).
+    fn suffix(self) -> &'static str {
+        match self {
+            BullState::Waiting => "wait",
+            other => other.as_str(),
+        }
+    }
+
+    /// True for the states kept in lists rather than sorted sets.
+    fn is_list(self) -> bool {
+        matches!(
+            self,
+            BullState::Waiting | BullState::Active | BullState::Paused
+        )
+    }
+}
+
+impl std::fmt::Display for BullState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses BullMQ's names (and `wait`, the key name) so URLs can carry a
+/// state; anything else is bad input.
+impl FromStr for BullState {
+    type Err = CoordError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "wait" => Ok(BullState::Waiting),
+            _ => BullState::ALL
+                .into_iter()
+                .find(|state| state.as_str() == s)
+                .ok_or_else(|| CoordError::InvalidOptions(format!("unknown BullMQ state {s:?}"))),
+        }
+    }
+}
+
+/// How many jobs each state holds, read in one round trip, so a dashboard
+/// shows the same numbers as BullMQ's `getJobCounts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BullCounts {
+    /// Jobs in `wait`.
+    pub waiting: u64,
+    /// Jobs in `active`.
+    pub active: u64,
+    /// Jobs in `delayed`.
+    pub delayed: u64,
+    /// Jobs in `prioritized`.
+    pub prioritized: u64,
+    /// Jobs in `waiting-children`.
+    pub waiting_children: u64,
+    /// Jobs in `completed` (as far as retention kept them).
+    pub completed: u64,
+    /// Jobs in `failed` (as far as retention kept them).
+    pub failed: u64,
+    /// Jobs in `paused`.
+    pub paused: u64,
+    /// Whether the queue is paused (meta field `paused`).
+    pub is_paused: bool,
+}
+
+impl BullCounts {
+    /// The count of one state, so pages can loop over [`BullState::ALL`].
+    pub fn get(&self, state: BullState) -> u64 {
+        match state {
+            BullState::Waiting => self.waiting,
+            BullState::Active => self.active,
+            BullState::Delayed => self.delayed,
+            BullState::Prioritized => self.prioritized,
+            BullState::WaitingChildren => self.waiting_children,
+            BullState::Completed => self.completed,
+            BullState::Failed => self.failed,
+            BullState::Paused => self.paused,
+        }
+    }
+}
+
+/// One BullMQ job as stored in its hash; JSON fields are kept as raw text
+/// so nothing is lost or reformatted on the way to a page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BullJob {
+    /// The job id (BullMQ's counter or a custom id).
+    pub id: String,
+    /// The job name given to `queue.add`.
+    pub name: String,
+    /// The job data, raw JSON text.
+    pub data: String,
+    /// The job options, raw JSON text (BullMQ abbreviates some keys).
+    pub opts: String,
+    /// When the job was added (ms since the epoch).
+    pub timestamp: i64,
+    /// Its delay in ms (0 once promoted or never delayed).
+    pub delay: i64,
+    /// Its priority (0 = none; lower runs first).
+    pub priority: i64,
+    /// When a worker last started it (ms).
+    pub processed_on: Option<i64>,
+    /// When it last finished (ms).
+    pub finished_on: Option<i64>,
+    /// Attempts that ended (BullMQ's `attemptsMade`, field `atm`).
+    pub attempts_made: u64,
+    /// Attempts that started (field `ats`).
+    pub attempts_started: u64,
+    /// The error message of the last failure.
+    pub failed_reason: Option<String>,
+    /// Stack traces of the failures, newest last.
+    pub stacktrace: Vec<String>,
+    /// What the processor returned, raw JSON text.
+    pub returnvalue: Option<String>,
+    /// The last progress reported, raw JSON text.
+    pub progress: Option<String>,
+    /// The first 100 log lines; only filled by [`BullMq::job`].
+    pub logs: Vec<String>,
+    /// The state the job is in; only filled by [`BullMq::job`].
+    pub state: Option<BullState>,
+}
+
+/// One entry of a queue's `events` stream, so a page can follow BullMQ's
+/// own events and Switchyard's alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BullEvent {
+    /// The queue whose stream holds it.
+    pub queue: String,
+    /// The stream entry id, to read on from.
+    pub id: String,
+    /// The event name (`added`, `waiting`, `active`, `completed`, `failed`,
+    /// `removed`, `paused`, `resumed`, `cleaned`…).
+    pub event: String,
+    /// The job it is about, when it is about one (field `jobId`).
+    pub job_id: Option<String>,
+    /// The other fields (`prev`, `returnvalue`, `failedReason`, `count`…),
+    /// in stream order, without `event` and `jobId`.
+    pub fields: Vec<(String, String)>,
+}
+
+/// A handle on the BullMQ queues under one key prefix. Cheap to clone:
+/// clones share one auto-reconnecting connection (and the idle connections
+/// kept for blocking reads).
+#[derive(Clone)]
+pub struct BullMq {
+    conn: ConnectionManager,
+    client: Client,
+    prefix: String,
+    blocking: Arc<Mutex<Vec<MultiplexedConnection>>>,
+}
+
+/// Shows the prefix only: the URL (and any password in it) is not kept.
+impl std::fmt::Debug for BullMq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BullMq")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Refuses queue names that could reach other keys or break key parsing:
+/// empty, longer than [`MAX_QUEUE_NAME`], or holding `:`, braces or control
+/// characters.
+fn check_queue(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        Some("must not be empty")
+    } else if name.len() > MAX_QUEUE_NAME {
+        Some("must be at most 200 bytes")
+    } else if name.contains([':', '{', '}']) {
+        Some("must not contain ':' or braces")
+    } else if name.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(CoordError::InvalidQueueName {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses job ids that are empty, too long or hold control characters
+/// (`:` is fine: BullMQ's scheduler ids contain it).
+fn check_job_id(id: &str) -> Result<()> {
+    let reason = if id.is_empty() {
+        Some("must not be empty")
+    } else if id.len() > MAX_JOB_ID {
+        Some("must be at most 512 bytes")
+    } else if id.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(CoordError::InvalidJobId {
+            id: id.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks a stream id to read from: `$`, `0`, `<ms>` or `<ms>-<seq>`.
+fn check_stream_id(id: &str) -> Result<()> {
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    let ok = id == "$"
+        || match id.split_once('-') {
+            Some((ms, seq)) => digits(ms) && digits(seq),
+            None => digits(id),
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(CoordError::InvalidOptions(format!(
+            "invalid event stream id {id:?}"
+        )))
+    }
+}
+
+/// Outages (I/O, refused, dropped, timed out) become `Unavailable`; other
+/// failures stay Redis errors.
+fn map_err(e: RedisError) -> CoordError {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        CoordError::Unavailable(format!("Redis: {e}"))
+    } else {
+        CoordError::Redis(e)
+    }
+}
+
+/// Milliseconds since the epoch by this machine's clock (BullMQ stamps
+/// jobs with its clients' clocks too).
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Escapes glob characters so a prefix matches itself only in `SCAN MATCH`.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A timestamp field; BullMQ writes integers, but accept `1.5e12` too.
+fn parse_ms(text: &str) -> Option<i64> {
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| text.parse::<f64>().ok().map(|f| f as i64))
+}
+
+/// Builds a job from its hash fields (read as bytes, decoded leniently).
+fn parse_job(id: &str, hash: HashMap<String, Vec<u8>>) -> BullJob {
+    let text = |field: &str| {
+        hash.get(field)
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+    };
+    let number = |field: &str| text(field).as_deref().and_then(parse_ms);
+    let count = |field: &str| {
+        number(field)
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    let stacktrace = match text("stacktrace") {
+        None => Vec::new(),
+        Some(raw) => match serde_json::from_str::<Vec<serde_json::Value>>(&raw) {
+            Ok(items) => items
+                .into_iter()
+                .filter_map(|item| match item {
+                    serde_json::Value::String(s) => Some(s),
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                })
+                .collect(),
+            Err(_) => vec![raw],
+        },
+    };
+    BullJob {
+        id: id.to_owned(),
+        name: text("name").unwrap_or_default(),
+        data: text("data").unwrap_or_else(|| "{}".to_owned()),
+        opts: text("opts").unwrap_or_else(|| "{}".to_owned()),
+        timestamp: number("timestamp").unwrap_or(0),
+        delay: number("delay").unwrap_or(0),
+        priority: number("priority").unwrap_or(0),
+        processed_on: number("processedOn"),
+        finished_on: number("finishedOn"),
+        // Old BullMQ versions wrote `attemptsMade`, newer ones `atm`.
+        attempts_made: if hash.contains_key("attemptsMade") {
+            count("attemptsMade")
+        } else {
+            count("atm")
+        },
+        attempts_started: count("ats"),
+        failed_reason: text("failedReason").filter(|s| !s.is_empty()),
+        stacktrace,
+        returnvalue: text("returnvalue"),
+        progress: text("progress"),
+        logs: Vec::new(),
+        state: None,
+    }
+}
+
+/// Entries deprecated BullMQ versions left in `wait`/`paused` as markers.
+fn is_legacy_marker(id: &str) -> bool {
+    id.starts_with("0:")
+}
+
+/// One stream of an `XREAD` answer: key, then entries of id and flat
+/// field/value pairs.
+type StreamReply = Vec<(String, Vec<(String, Vec<String>)>)>;
+
+impl BullMq {
+    /// Connects (`redis://` or `rediss://`) and checks with `PING` within
+    /// 5 s, so a bad URL fails at start-up. `prefix` is BullMQ's `prefix`
+    /// option (`bull` by default); it must be non-empty without whitespace.
+    /// A queue name that could escape its keys (`:`, braces, longer than
+    /// 200 bytes) is refused with [`CoordError::InvalidQueueName`] by every
+    /// method taking one.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        redis_conn::check_prefix(prefix, &[], "whitespace")?;
+        let (client, conn) = redis_conn::connect(url, RECONNECT).await?;
+        Ok(Self {
+            conn,
+            client,
+            prefix: prefix.to_owned(),
+            blocking: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The key prefix the handle works under, for display and links.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>:<queue>:<suffix>`.
+    fn key(&self, queue: &str, suffix: &str) -> String {
+        format!("{}:{queue}:{suffix}", self.prefix)
+    }
+
+    /// The base job keys are built on: `<prefix>:<queue>:`.
+    fn base(&self, queue: &str) -> String {
+        format!("{}:{queue}:", self.prefix)
+    }
+
+    /// The eight keys every "make ready" script takes first (common.lua).
+    fn ready_keys(&self, queue: &str) -> [String; 8] {
+        [
+            "meta",
+            "active",
+            "wait",
+            "paused",
+            "prioritized",
+            "pc",
+            "marker",
+            "events",
+        ]
+        .map(|suffix| self.key(queue, suffix))
+    }
+
+    /// Finds the queues under the prefix by their `meta` hashes (BullMQ
+    /// writes one for every queue), so an operator need not type names.
+    /// The scan stops after about `max_scanned` keys, so a huge keyspace
+    /// costs a bounded time; names come back sorted and deduplicated, and
+    /// names this module would refuse are left out. Callers should cache.
+    pub async fn discover(&self, max_scanned: usize) -> Result<Vec<String>> {
+        let pattern = format!("{}:*:meta", glob_escape(&self.prefix));
+        let head = format!("{}:", self.prefix);
+        let step = max_scanned.clamp(1, 1000);
+        let mut names = std::collections::BTreeSet::new();
+        let mut cursor: u64 = 0;
+        let mut scanned = 0usize;
+        let mut conn = self.conn.clone();
+        while scanned < max_scanned {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(step)
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            scanned += step;
+            for key in keys {
+                let name = key
+                    .strip_prefix(&head)
+                    .and_then(|rest| rest.strip_suffix(":meta"));
+                if let Some(name) = name
+                    && check_queue(name).is_ok()
+                {
+                    names.insert(name.to_owned());
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// The size of every state plus the pause flag, in one pipeline of
+    /// O(1) commands, so a dashboard can poll it cheaply.
+    pub async fn counts(&self, queue: &str) -> Result<BullCounts> {
+        check_queue(queue)?;
+        let mut pipe = redis::pipe();
+        for state in BullState::ALL {
+            let key = self.key(queue, state.suffix());
+            if state.is_list() {
+                pipe.llen(key);
+            } else {
+                pipe.zcard(key);
+            }
+        }
+        pipe.hexists(self.key(queue, "meta"), "paused");
+        let (sizes, is_paused): ([u64; 8], bool) = {
+            let reply: Vec<u64> = pipe
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(map_err)?;
+            let mut sizes = [0u64; 8];
+            for (slot, value) in sizes.iter_mut().zip(&reply) {
+                *slot = *value;
+            }
+            (sizes, reply.get(8).copied().unwrap_or(0) == 1)
+        };
+        let mut counts = BullCounts {
+            is_paused,
+            ..BullCounts::default()
+        };
+        for (state, size) in BullState::ALL.into_iter().zip(sizes) {
+            let slot = match state {
+                BullState::Waiting => &mut counts.waiting,
+                BullState::Active => &mut counts.active,
+                BullState::Delayed => &mut counts.delayed,
+                BullState::Prioritized => &mut counts.prioritized,
+                BullState::WaitingChildren => &mut counts.waiting_children,
+                BullState::Completed => &mut counts.completed,
+                BullState::Failed => &mut counts.failed,
+                BullState::Paused => &mut counts.paused,
+            };
+            *slot = size;
+        }
+        Ok(counts)
+    }
+
+    /// One page of a state's jobs in the order BullMQ's `getJobs` shows
+    /// them: lists from the head (the most recently queued first; workers
+    /// take from the tail), sorted sets by score descending (the latest
+    /// finished or due first; for `prioritized` the lowest priority first).
+    /// `limit` is capped at [`MAX_PAGE`]; jobs whose hash vanished between
+    /// the two reads are skipped.
+    pub async fn jobs(
+        &self,
+        queue: &str,
+        state: BullState,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<BullJob>> {
+        check_queue(queue)?;
+        let limit = limit.min(MAX_PAGE);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = i64::try_from(offset)
+            .map_err(|_| CoordError::InvalidOptions("offset too large".into()))?;
+        let stop = start.saturating_add(i64::try_from(limit).unwrap_or(0) - 1);
+        let key = self.key(queue, state.suffix());
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = if state.is_list() {
+            redis::cmd("LRANGE")
+        } else {
+            redis::cmd("ZREVRANGE")
+        }
+        .arg(&key)
+        .arg(start)
+        .arg(stop)
+        .query_async(&mut conn)
+        .await
+        .map_err(map_err)?;
+        let ids: Vec<String> = ids.into_iter().filter(|id| !is_legacy_marker(id)).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(self.key(queue, id));
+        }
+        let hashes: Vec<HashMap<String, Vec<u8>>> =
+            pipe.query_async(&mut conn).await.map_err(map_err)?;
+        Ok(ids
+            .iter()
+            .zip(hashes)
+            .filter(|(_, hash)| !hash.is_empty())
+            .map(|(id, hash)| parse_job(id, hash))
+            .collect())
+    }
+
+    /// One job with its first 100 log lines and its state (found by
+    /// membership in each state's key), for a job's detail page. `None`
+    /// when its hash does not exist.
+    pub async fn job(&self, queue: &str, id: &str) -> Result<Option<BullJob>> {
+        check_queue(queue)?;
+        check_job_id(id)?;
+        let mut pipe = redis::pipe();
+        pipe.hgetall(self.key(queue, id))
+            .lrange(self.key(queue, &format!("{id}:logs")), 0, 99);
+        let (hash, logs): (HashMap<String, Vec<u8>>, Vec<Vec<u8>>) = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(map_err)?;
+        if hash.is_empty() {
+            return Ok(None);
+        }
+        let mut job = parse_job(id, hash);
+        job.logs = logs
+            .iter()
+            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .collect();
+        job.state = self.state_of(queue, id).await?;
+        Ok(Some(job))
+    }
+
+    /// Which state key holds the job, if any: `ZSCORE` for sets, `LPOS`
+    /// for lists, in one pipeline.
+    async fn state_of(&self, queue: &str, id: &str) -> Result<Option<BullState>> {
+        let mut pipe = redis::pipe();
+        for state in BullState::ALL {
+            let key = self.key(queue, state.suffix());
+            if state.is_list() {
+                pipe.cmd("LPOS").arg(key).arg(id);
+            } else {
+                pipe.zscore(key, id);
+            }
+        }
+        let found: Vec<redis::Value> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(map_err)?;
+        Ok(BullState::ALL
+            .into_iter()
+            .zip(found)
+            .find(|(_, value)| !matches!(value, redis::Value::Nil))
+            .map(|(state, _)| state))
+    }
+
+    /// The typed error for a job that exists but is not in `expected`.
+    async fn wrong_state(&self, queue: &str, id: &str, expected: &'static str) -> CoordError {
+        let actual = match self.state_of(queue, id).await {
+            Ok(Some(state)) => state.as_str(),
+            Ok(None) => "unknown",
+            Err(e) => return e,
+        };
+        CoordError::BullWrongState {
+            queue: queue.to_owned(),
+            job: id.to_owned(),
+            actual,
+            expected,
+        }
+    }
+
+    fn not_found(queue: &str, id: &str) -> CoordError {
+        CoordError::BullJobNotFound {
+            queue: queue.to_owned(),
+            job: id.to_owned(),
+        }
+    }
+
+    /// Runs the attempt again, as BullMQ's `job.retry()` does: the job
+    /// leaves `failed` for `wait` (`paused` while paused; `prioritized`
+    /// when it has a priority, `RPUSH` for LIFO jobs), loses `failedReason`,
+    /// `finishedOn` and `processedOn` but keeps its attempt counters and
+    /// stack traces; workers are woken through the marker and a `waiting`
+    /// event (`prev` = `failed`) is written. A missing job is
+    /// [`CoordError::BullJobNotFound`], one not failed
+    /// [`CoordError::BullWrongState`].
+    pub async fn retry_job(&self, queue: &str, id: &str) -> Result<()> {
+        check_queue(queue)?;
+        check_job_id(id)?;
+        let mut inv = RETRY.prepare_invoke();
+        for key in self.ready_keys(queue) {
+            inv.key(key);
+        }
+        inv.key(self.key(queue, "failed"))
+            .arg(self.base(queue))
+            .arg("one")
+            .arg(id)
+            .arg("+inf");
+        let code: i64 = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(map_err)?;
+        match code {
+            1 => Ok(()),
+            -1 => Err(Self::not_found(queue, id)),
+            _ => Err(self.wrong_state(queue, id, "failed").await),
+        }
+    }
+
+    /// Retries every job failed when the call starts, `batch` per script
+    /// call (at most 1000) so Redis is never blocked for long, oldest
+    /// failure first; returns how many were retried. Jobs that fail again
+    /// meanwhile are not retried a second time. Ids whose hash is gone are
+    /// dropped from `failed`.
+    pub async fn retry_all_failed(&self, queue: &str, batch: usize) -> Result<u64> {
+        check_queue(queue)?;
+        if batch == 0 {
+            return Err(CoordError::InvalidOptions(
+                "retry batch size must be at least 1".into(),
+            ));
+        }
+        let batch = batch.min(MAX_BATCH);
+        let failed_key = self.key(queue, "failed");
+        let mut conn = self.conn.clone();
+        let total: u64 = redis::cmd("ZCARD")
+            .arg(&failed_key)
+            .query_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        let mut examined = 0u64;
+        let mut retried = 0u64;
+        while examined < total {
+            let take = (total - examined).min(batch as u64);
+            let mut inv = RETRY.prepare_invoke();
+            for key in self.ready_keys(queue) {
+                inv.key(key);
+            }
+            inv.key(&failed_key)
+                .arg(self.base(queue))
+                .arg("batch")
+                .arg(take)
+                .arg("+inf");
+            let (done, seen): (u64, u64) = inv.invoke_async(&mut conn).await.map_err(map_err)?;
+            retried += done;
+            examined += seen;
+            if seen < take {
+                break;
+            }
+        }
+        Ok(retried)
+    }
+
+    /// Makes a delayed job ready now, as BullMQ's `job.promote()` does:
+    /// out of `delayed` into `wait`/`paused` (or `prioritized`), `delay`
+    /// set to 0, workers woken, a `waiting` event (`prev` = `delayed`).
+    /// A job not delayed is [`CoordError::BullWrongState`].
+    pub async fn promote(&self, queue: &str, id: &str) -> Result<()> {
+        check_queue(queue)?;
+        check_job_id(id)?;
+        let mut inv = PROMOTE.prepare_invoke();
+        for key in self.ready_keys(queue) {
+            inv.key(key);
+        }
+        inv.key(self.key(queue, "delayed"))
+            .arg(self.base(queue))
+            .arg(id);
+        let code: i64 = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(map_err)?;
+        match code {
+            1 => Ok(()),
+            -1 => Err(Self::not_found(queue, id)),
+            _ => Err(self.wrong_state(queue, id, "delayed").await),
+        }
+    }
+
+    /// Deletes a job no worker holds: from its state key, with its hash,
+    /// logs and dependency keys, releasing its deduplication id and its
+    /// parent (which becomes ready when this was its last pending child);
+    /// writes a `removed` event. Like BullMQ, refuses a job that is active
+    /// or locked ([`CoordError::BullJobLocked`]); also refuses a parent with
+    /// pending children ([`CoordError::BullWrongState`]) rather than orphan
+    /// them.
+    pub async fn remove(&self, queue: &str, id: &str) -> Result<()> {
+        check_queue(queue)?;
+        check_job_id(id)?;
+        let mut inv = REMOVE.prepare_invoke();
+        for key in self.ready_keys(queue) {
+            inv.key(key);
+        }
+        for suffix in ["completed", "failed", "delayed", "waiting-children"] {
+            inv.key(self.key(queue, suffix));
+        }
+        inv.arg(self.base(queue)).arg(id);
+        let (code, _prev): (i64, String) = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(map_err)?;
+        match code {
+            1 => Ok(()),
+            -1 => Err(Self::not_found(queue, id)),
+            -2 => Err(CoordError::BullJobLocked {
+                queue: queue.to_owned(),
+                job: id.to_owned(),
+            }),
+            _ => Err(CoordError::BullWrongState {
+                queue: queue.to_owned(),
+                job: id.to_owned(),
+                actual: "waiting for children",
+                expected: "free of pending children",
+            }),
+        }
+    }
+
+    /// Runs the pause script either way.
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<()> {
+        check_queue(queue)?;
+        let mut inv = PAUSE.prepare_invoke();
+        for key in self.ready_keys(queue) {
+            inv.key(key);
+        }
+        inv.key(self.key(queue, "delayed"))
+            .arg(if paused { "paused" } else { "resumed" });
+        let _: i64 = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Pauses the queue for every worker, as BullMQ's `queue.pause()`
+    /// does: meta `paused` set, ready jobs moved from `wait` to `paused`,
+    /// the marker dropped, a `paused` event. Running jobs finish; no new
+    /// ones start. Idempotent.
+    pub async fn pause(&self, queue: &str) -> Result<()> {
+        self.set_paused(queue, true).await
+    }
+
+    /// Resumes the queue, as BullMQ's `queue.resume()` does: meta `paused`
+    /// cleared, `paused` jobs back to `wait`, the marker set so sleeping
+    /// workers wake at once (or when the first delayed job is due), a
+    /// `resumed` event. Idempotent.
+    pub async fn resume(&self, queue: &str) -> Result<()> {
+        self.set_paused(queue, false).await
+    }
+
+    /// Deletes up to `limit` completed or failed jobs that finished more
+    /// than `older_than` ago, oldest first, as BullMQ's `queue.clean()`
+    /// does (one `cleaned` event per batch of up to 1000); returns how many
+    /// went. Other states are bad input.
+    pub async fn clean(
+        &self,
+        queue: &str,
+        state: BullState,
+        older_than: Duration,
+        limit: u64,
+    ) -> Result<u64> {
+        check_queue(queue)?;
+        if !matches!(state, BullState::Completed | BullState::Failed) {
+            return Err(CoordError::InvalidOptions(format!(
+                "only completed or failed jobs can be cleaned, not {state}"
+            )));
+        }
+        let age = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now_ms().saturating_sub(age);
+        let mut conn = self.conn.clone();
+        let mut removed = 0u64;
+        while removed < limit {
+            let take = (limit - removed).min(MAX_BATCH as u64);
+            let mut inv = CLEAN.prepare_invoke();
+            inv.key(self.key(queue, state.suffix()))
+                .key(self.key(queue, "events"))
+                .key(self.key(queue, "meta"))
+                .arg(self.base(queue))
+                .arg(cutoff)
+                .arg(take);
+            let done: u64 = inv.invoke_async(&mut conn).await.map_err(map_err)?;
+            removed += done;
+            if done < take {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// A connection of its own for a blocking read: an idle one kept from
+    /// an earlier read, or a new one.
+    async fn blocking_conn(&self) -> Result<MultiplexedConnection> {
+        let idle = self
+            .blocking
+            .lock()
+            .map_err(|_| CoordError::Unavailable("blocking connection pool poisoned".into()))?
+            .pop();
+        if let Some(conn) = idle {
+            return Ok(conn);
+        }
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(redis_conn::CONNECT_TIMEOUT));
+        redis_conn::within_connect_timeout(
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+    }
+
+    /// Keeps a connection whose read completed for the next blocking read.
+    fn give_back(&self, conn: MultiplexedConnection) {
+        if let Ok(mut idle) = self.blocking.lock()
+            && idle.len() < MAX_IDLE_BLOCKING
+        {
+            idle.push(conn);
+        }
+    }
+
+    /// Reads the `events` streams of several queues after the given ids
+    /// (`$` for only new entries, `0` for all kept), waiting up to `block`
+    /// for one (`Duration::ZERO` = do not wait), at most `count` per
+    /// stream. Runs on a connection of its own, so a long wait never stalls
+    /// the shared connection; one that does not answer within `block` plus
+    /// 5 s is an outage. An empty `from` returns at once.
+    pub async fn read_events(
+        &self,
+        from: &[(String, String)],
+        block: Duration,
+        count: usize,
+    ) -> Result<Vec<BullEvent>> {
+        if from.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut queue_of = HashMap::new();
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(count.clamp(1, 10_000));
+        if !block.is_zero() {
+            cmd.arg("BLOCK")
+                .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
+        }
+        cmd.arg("STREAMS");
+        for (queue, id) in from {
+            check_queue(queue)?;
+            check_stream_id(id)?;
+            let key = self.key(queue, "events");
+            cmd.arg(&key);
+            queue_of.insert(key, queue.clone());
+        }
+        for (_, id) in from {
+            cmd.arg(id);
+        }
+        let mut conn = self.blocking_conn().await?;
+        let reply: Option<StreamReply> =
+            match tokio::time::timeout(block + BLOCK_GRACE, cmd.query_async(&mut conn)).await {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(e)) => return Err(map_err(e)),
+                Err(_) => {
+                    return Err(CoordError::Unavailable(
+                        "Redis did not answer a blocking event read".into(),
+                    ));
+                }
+            };
+        self.give_back(conn);
+        let mut events = Vec::new();
+        for (key, entries) in reply.unwrap_or_default() {
+            let Some(queue) = queue_of.get(&key) else {
+                continue;
+            };
+            for (id, flat) in entries {
+                let mut event = BullEvent {
+                    queue: queue.clone(),
+                    id,
+                    event: String::new(),
+                    job_id: None,
+                    fields: Vec::new(),
+                };
+                let mut pairs = flat.into_iter();
+                while let (Some(field), Some(value)) = (pairs.next(), pairs.next()) {
+                    match field.as_str() {
+                        "event" => event.event = value,
+                        "jobId" => event.job_id = Some(value),
+                        _ => event.fields.push((field, value)),
+                    }
+                }
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for state in BullState::ALL {
+            assert_eq!(state.as_str().parse::<BullState>().ok(), Some(state));
+        }
+        assert_eq!("wait".parse::<BullState>().ok(), Some(BullState::Waiting));
+        assert!("stalled".parse::<BullState>().is_err());
+    }
+
+    #[test]
+    fn hostile_names_and_ids_are_refused() {
+        assert!(check_queue("emails").is_ok());
+        assert!(check_queue("with space").is_ok());
+        for bad in ["", "a:b", "{a}", "a\nb", &"x".repeat(201)] {
+            assert!(check_queue(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_job_id("repeat:abc:123").is_ok());
+        assert!(check_job_id("").is_err());
+        assert!(check_job_id("a\u{0}").is_err());
+        assert!(check_stream_id("$").is_ok());
+        assert!(check_stream_id("0").is_ok());
+        assert!(check_stream_id("1700000000000-3").is_ok());
+        assert!(check_stream_id("x").is_err());
+        assert!(check_stream_id("1-").is_err());
+    }
+
+    #[test]
+    fn globs_in_prefixes_are_escaped() {
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    #[test]
+    fn job_hashes_are_parsed_leniently() {
+        let hash: HashMap<String, Vec<u8>> = [
+            ("name", "send"),
+            ("data", "{\"a\":1}"),
+            ("timestamp", "1700000000000"),
+            ("atm", "2"),
+            ("ats", "3"),
+            ("failedReason", "boom"),
+            ("stacktrace", "[\"Error: boom\\n at x\",null]"),
+            ("finishedOn", "1700000000005"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+        .collect();
+        let job = parse_job("7", hash);
+        assert_eq!(job.name, "send");
+        assert_eq!(job.data, "{\"a\":1}");
+        assert_eq!(job.opts, "{}");
+        assert_eq!(job.attempts_made, 2);
+        assert_eq!(job.attempts_started, 3);
+        assert_eq!(job.failed_reason.as_deref(), Some("boom"));
+        assert_eq!(job.stacktrace, vec!["Error: boom\n at x".to_owned()]);
+        assert_eq!(job.finished_on, Some(1_700_000_000_005));
+        assert_eq!(job.processed_on, None);
+    }
+}

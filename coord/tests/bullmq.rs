@@ -1,0 +1,703 @@
+//! `coord::bullmq` against the real Redis and the real Node BullMQ: jobs are
+//! added and processed by BullMQ itself (helpers in `end2end/bullmq/`), and
+//! every operation is checked by what BullMQ sees and does afterwards.
+//!
+//! Needs `node` on PATH and `npm ci` run in `end2end/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use coord::CoordError;
+use coord::bullmq::{BullCounts, BullMq, BullState};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+use common::{REDIS_URL, delete_prefix, eventually, unique};
+
+/// `end2end/`, where the helpers and `node_modules` live.
+fn end2end() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end")
+}
+
+/// Fails clearly when BullMQ is not installed.
+fn require_bullmq() {
+    let manifest = end2end().join("node_modules/bullmq/package.json");
+    assert!(
+        manifest.exists(),
+        "BullMQ is not installed: run `npm ci` in end2end/ (looked for {})",
+        manifest.display()
+    );
+}
+
+/// A helper script's command line.
+fn helper(script: &str, args: &[&str]) -> Command {
+    require_bullmq();
+    let mut cmd = Command::new("node");
+    cmd.arg(end2end().join("bullmq").join(script))
+        .args(args)
+        .current_dir(end2end())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs a helper to completion and parses its last stdout line.
+async fn run(script: &str, args: &[&str]) -> Value {
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        helper(script, args).stderr(Stdio::piped()).output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{script} did not finish"))
+    .unwrap_or_else(|e| panic!("cannot run node {script}: {e} (is node on PATH?)"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
+}
+
+/// A test's own prefix and handle; keys are deleted by [`Fixture::done`].
+struct Fixture {
+    bull: BullMq,
+    prefix: String,
+}
+
+impl Fixture {
+    async fn new(tag: &str) -> Self {
+        let prefix = unique(tag);
+        let bull = BullMq::connect(REDIS_URL, &prefix)
+            .await
+            .expect("connect to the test Redis");
+        Self { bull, prefix }
+    }
+
+    /// Adds `n` jobs with BullMQ; returns their ids.
+    async fn produce(&self, queue: &str, n: usize, extra: &[&str]) -> Vec<String> {
+        let n = n.to_string();
+        let mut args = vec![REDIS_URL, self.prefix.as_str(), queue, n.as_str()];
+        args.extend_from_slice(extra);
+        let reply = run("produce.mjs", &args).await;
+        reply["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|id| id.as_str().expect("id text").to_owned())
+            .collect()
+    }
+
+    /// Adds several groups of jobs in one process (see `produce.mjs`).
+    async fn produce_plan(&self, queue: &str, plan: &str) -> Vec<String> {
+        let reply = run(
+            "produce.mjs",
+            &[REDIS_URL, self.prefix.as_str(), queue, plan],
+        )
+        .await;
+        reply["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|id| id.as_str().expect("id text").to_owned())
+            .collect()
+    }
+
+    /// BullMQ's own view: `getJobCounts`, `isPaused`, and a job's state.
+    async fn bullmq_view(&self, queue: &str, job: Option<&str>) -> Value {
+        let mut args = vec![REDIS_URL, self.prefix.as_str(), queue];
+        args.extend(job);
+        run("counts.mjs", &args).await
+    }
+
+    /// Starts a real BullMQ worker and waits until it listens.
+    async fn worker(&self, queue: &str, extra: &[&str]) -> Worker {
+        let mut args = vec![REDIS_URL, self.prefix.as_str(), queue];
+        args.extend_from_slice(extra);
+        let mut child = helper("worker.mjs", &args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start node worker.mjs (is node on PATH?)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut worker = Worker {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        };
+        let ready = worker.next().await;
+        assert_eq!(ready["event"], "ready", "{ready}");
+        worker
+    }
+
+    async fn done(self) {
+        delete_prefix(&self.prefix).await;
+    }
+}
+
+/// A running `worker.mjs` and its JSON lines.
+struct Worker {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Worker {
+    /// The next line, within 15 s.
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(15), self.lines.next_line())
+            .await
+            .expect("worker printed nothing for 15 s")
+            .expect("read worker output")
+            .expect("worker exited early");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("worker printed {line:?}: {e}"))
+    }
+
+    /// The next `n` finished jobs as (event, id), sorted by id.
+    async fn finished(&mut self, n: usize) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let line = self.next().await;
+            let event = line["event"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                event == "completed" || event == "failed",
+                "expected a finished job, got {line}"
+            );
+            out.push((event, line["id"].as_str().unwrap_or_default().to_owned()));
+        }
+        out.sort();
+        out
+    }
+
+    async fn wait_exit(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("worker exits")
+            .expect("worker status");
+        assert!(status.success(), "worker exited with {status}");
+    }
+}
+
+/// Our counts must equal BullMQ's `getJobCounts` and `isPaused`.
+fn assert_same_counts(ours: &BullCounts, theirs: &Value) {
+    for state in BullState::ALL {
+        assert_eq!(
+            Some(ours.get(state)),
+            theirs["counts"][state.as_str()].as_u64(),
+            "{state} count differs: ours {ours:?}, BullMQ {theirs}"
+        );
+    }
+    assert_eq!(
+        Some(ours.is_paused),
+        theirs["isPaused"].as_bool(),
+        "{theirs}"
+    );
+}
+
+fn pairs(event: &str, ids: &[String]) -> Vec<(String, String)> {
+    let mut out: Vec<_> = ids
+        .iter()
+        .map(|id| (event.to_owned(), id.clone()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn bullmq_discovery_counts_and_listings_match_bullmq() {
+    let fx = Fixture::new("bull-disc").await;
+    let failed = fx.produce("mail", 3, &[]).await;
+    let mut worker = fx
+        .worker("mail", &["--fail", "--count", "3", "--drain-delay", "1"])
+        .await;
+    assert_eq!(worker.finished(3).await, pairs("failed", &failed));
+    worker.wait_exit().await;
+    let plan = r#"[{"n":2},{"n":2,"delay":60000},{"n":1,"priority":3},{"queue":"thumbs","n":1}]"#;
+    let added = fx.produce_plan("mail", plan).await;
+    let waiting = &added[..2];
+
+    let names = fx.bull.discover(100_000).await.expect("discover");
+    assert_eq!(names, vec!["mail".to_owned(), "thumbs".to_owned()]);
+    let other = BullMq::connect(REDIS_URL, &unique("bull-none"))
+        .await
+        .expect("connect");
+    assert!(other.discover(100_000).await.expect("discover").is_empty());
+    assert!(fx.bull.discover(0).await.expect("bounded").is_empty());
+
+    let counts = fx.bull.counts("mail").await.expect("counts");
+    assert_eq!(
+        (
+            counts.waiting,
+            counts.delayed,
+            counts.prioritized,
+            counts.failed
+        ),
+        (2, 2, 1, 3)
+    );
+    assert_same_counts(&counts, &fx.bullmq_view("mail", None).await);
+
+    let listed = fx
+        .bull
+        .jobs("mail", BullState::Failed, 0, 100)
+        .await
+        .expect("failed jobs");
+    assert_eq!(listed.len(), 3);
+    for job in &listed {
+        assert_eq!(
+            job.failed_reason.as_deref(),
+            Some(&*format!("boom {}", job.id))
+        );
+        assert_eq!(job.attempts_made, 1);
+        assert_eq!(job.name, "job");
+        assert!(job.finished_on.is_some() && job.processed_on.is_some());
+        assert!(!job.stacktrace.is_empty());
+    }
+    let finished: Vec<i64> = listed.iter().filter_map(|j| j.finished_on).collect();
+    assert!(
+        finished.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {finished:?}"
+    );
+    let page = fx
+        .bull
+        .jobs("mail", BullState::Failed, 1, 1)
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, listed[1].id);
+
+    // Lists from the head: the most recently added first.
+    let wait = fx
+        .bull
+        .jobs("mail", BullState::Waiting, 0, 10)
+        .await
+        .expect("waiting");
+    let ids: Vec<&str> = wait.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, vec![waiting[1].as_str(), waiting[0].as_str()]);
+
+    let job = fx
+        .bull
+        .job("mail", &failed[0])
+        .await
+        .expect("job")
+        .expect("exists");
+    assert_eq!(job.state, Some(BullState::Failed));
+    assert_eq!(job.data, "{\"n\":0}");
+    let view = fx.bullmq_view("mail", Some(&failed[0])).await;
+    assert_eq!(view["state"], "failed");
+    assert_eq!(
+        fx.bull
+            .job("mail", &waiting[0])
+            .await
+            .expect("job")
+            .and_then(|j| j.state),
+        Some(BullState::Waiting)
+    );
+    assert!(fx.bull.job("mail", "nope").await.expect("job").is_none());
+    fx.done().await;
+}
+
+#[tokio::test]
+async fn bullmq_retried_jobs_are_processed_again_by_a_real_worker() {
+    let fx = Fixture::new("bull-retry").await;
+    let ids = fx.produce("q", 3, &[]).await;
+    let mut worker = fx
+        .worker("q", &["--fail", "--count", "3", "--drain-delay", "1"])
+        .await;
+    assert_eq!(worker.finished(3).await, pairs("failed", &ids));
+    worker.wait_exit().await;
+
+    // The worker sleeps 30 s on the marker: a prompt completion proves the
+    // retry woke it.
+    let mut worker = fx
+        .worker("q", &["--count", "3", "--timeout", "20000"])
+        .await;
+    let started = Instant::now();
+    fx.bull.retry_job("q", &ids[0]).await.expect("retry one");
+    assert_eq!(worker.finished(1).await, pairs("completed", &ids[..1]));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Only failed jobs can be retried.
+    let err = fx
+        .bull
+        .retry_job("q", &ids[0])
+        .await
+        .expect_err("completed");
+    assert!(
+        matches!(&err, CoordError::BullWrongState { actual, expected, .. }
+            if *actual == "completed" && *expected == "failed"),
+        "{err:?}"
+    );
+    let err = fx.bull.retry_job("q", "404").await.expect_err("missing");
+    assert!(err.is_not_found(), "{err:?}");
+
+    assert_eq!(
+        fx.bull.retry_all_failed("q", 1).await.expect("retry all"),
+        2
+    );
+    assert_eq!(worker.finished(2).await, pairs("completed", &ids[1..]));
+    worker.wait_exit().await;
+
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert_eq!((counts.completed, counts.failed), (3, 0));
+    assert_same_counts(&counts, &fx.bullmq_view("q", None).await);
+    let job = fx
+        .bull
+        .job("q", &ids[1])
+        .await
+        .expect("job")
+        .expect("exists");
+    assert_eq!(job.failed_reason, None);
+    assert_eq!(job.returnvalue.as_deref(), Some("{\"done\":\"2\"}"));
+    assert_eq!(fx.bull.retry_all_failed("q", 10).await.expect("none"), 0);
+    fx.done().await;
+}
+
+#[tokio::test]
+async fn bullmq_pause_holds_a_real_worker_and_resume_releases_it() {
+    let fx = Fixture::new("bull-pause").await;
+    let mut ids = fx.produce("q", 2, &[]).await;
+    fx.bull.pause("q").await.expect("pause");
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert!(counts.is_paused);
+    assert_eq!((counts.waiting, counts.paused), (0, 2));
+    assert_same_counts(&counts, &fx.bullmq_view("q", None).await);
+
+    let mut worker = fx
+        .worker("q", &["--count", "3", "--timeout", "20000"])
+        .await;
+    // BullMQ itself parks new jobs while the queue is paused.
+    ids.extend(fx.produce("q", 1, &[]).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert_eq!(
+        (counts.paused, counts.active, counts.completed),
+        (3, 0, 0),
+        "{counts:?}"
+    );
+    fx.bull.pause("q").await.expect("pausing twice is harmless");
+
+    fx.bull.resume("q").await.expect("resume");
+    assert_eq!(worker.finished(3).await, pairs("completed", &ids));
+    worker.wait_exit().await;
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert!(!counts.is_paused);
+    assert_eq!(counts.completed, 3);
+    assert_same_counts(&counts, &fx.bullmq_view("q", None).await);
+    fx.done().await;
+}
+
+#[tokio::test]
+async fn bullmq_promote_runs_a_delayed_job_now() {
+    let fx = Fixture::new("bull-promote").await;
+    let ids = fx.produce("q", 1, &["--delay", "60000"]).await;
+    let mut worker = fx
+        .worker("q", &["--count", "1", "--timeout", "20000"])
+        .await;
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert_eq!(counts.delayed, 1);
+    let delayed = fx
+        .bull
+        .jobs("q", BullState::Delayed, 0, 10)
+        .await
+        .expect("delayed");
+    assert_eq!(delayed[0].delay, 60_000);
+
+    let started = Instant::now();
+    fx.bull.promote("q", &ids[0]).await.expect("promote");
+    assert_eq!(worker.finished(1).await, pairs("completed", &ids));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    worker.wait_exit().await;
+
+    let job = fx
+        .bull
+        .job("q", &ids[0])
+        .await
+        .expect("job")
+        .expect("exists");
+    assert_eq!((job.delay, job.state), (0, Some(BullState::Completed)));
+    let err = fx
+        .bull
+        .promote("q", &ids[0])
+        .await
+        .expect_err("not delayed");
+    assert!(matches!(err, CoordError::BullWrongState { .. }), "{err:?}");
+    fx.done().await;
+}
+
+#[tokio::test]
+async fn bullmq_remove_deletes_a_job_but_never_one_a_worker_holds() {
+    let fx = Fixture::new("bull-remove").await;
+    let ids = fx.produce("q", 2, &[]).await;
+    fx.bull.remove("q", &ids[0]).await.expect("remove");
+    assert!(fx.bull.job("q", &ids[0]).await.expect("job").is_none());
+    let view = fx.bullmq_view("q", Some(&ids[0])).await;
+    assert_eq!(view["job"], Value::Null);
+    assert_eq!(view["counts"]["waiting"], 1);
+    let err = fx.bull.remove("q", &ids[0]).await.expect_err("gone");
+    assert!(err.is_not_found(), "{err:?}");
+
+    let mut worker = fx
+        .worker(
+            "q",
+            &["--count", "1", "--work", "2000", "--timeout", "20000"],
+        )
+        .await;
+    let bull = fx.bull.clone();
+    eventually("the worker takes the job", || {
+        let bull = bull.clone();
+        async move { matches!(bull.counts("q").await, Ok(c) if c.active == 1) }
+    })
+    .await;
+    let err = fx.bull.remove("q", &ids[1]).await.expect_err("active");
+    assert!(matches!(err, CoordError::BullJobLocked { .. }), "{err:?}");
+    assert_eq!(worker.finished(1).await, pairs("completed", &ids[1..]));
+    worker.wait_exit().await;
+    fx.bull
+        .remove("q", &ids[1])
+        .await
+        .expect("finished jobs can go");
+    let events = fx
+        .bull
+        .read_events(&[("q".to_owned(), "0".to_owned())], Duration::ZERO, 1000)
+        .await
+        .expect("events");
+    let removed: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "removed")
+        .map(|e| (e.job_id.clone().unwrap_or_default(), e.fields.clone()))
+        .collect();
+    let prev = |state: &str| vec![("prev".to_owned(), state.to_owned())];
+    assert_eq!(
+        removed,
+        vec![
+            (ids[0].clone(), prev("wait")),
+            (ids[1].clone(), prev("completed"))
+        ]
+    );
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert_eq!(counts, BullCounts::default());
+    fx.done().await;
+}
+
+#[tokio::test]
+async fn bullmq_clean_removes_old_finished_jobs_only() {
+    let fx = Fixture::new("bull-clean").await;
+    let ids = fx.produce("q", 3, &[]).await;
+    let mut worker = fx
+        .worker("q", &["--count", "3", "--drain-delay", "1"])
+        .await;
+    assert_eq!(worker.finished(3).await, pairs("completed", &ids));
+    worker.wait_exit().await;
+
+    let hour = Duration::from_secs(3600);
+    let cleaned = fx.bull.clean("q", BullState::Completed, hour, 100).await;
+    assert_eq!(cleaned.expect("nothing that old"), 0);
+    assert_eq!(
+        fx.bull
+            .clean("q", BullState::Completed, Duration::ZERO, 2)
+            .await
+            .expect("clean two"),
+        2
+    );
+    assert_eq!(fx.bull.counts("q").await.expect("counts").completed, 1);
+    assert_eq!(
+        fx.bull
+            .clean("q", BullState::Completed, Duration::ZERO, 100)
+            .await
+            .expect("clean rest"),
+        1
+    );
+    for id in &ids {
+        assert!(fx.bull.job("q", id).await.expect("job").is_none());
+    }
+    assert_same_counts(
+        &fx.bull.counts("q").await.expect("counts"),
+        &fx.bullmq_view("q", None).await,
+    );
+    let err = fx
+        .bull
+        .clean("q", BullState::Waiting, Duration::ZERO, 1)
+        .await
+        .expect_err("waiting jobs are not cleaned");
+    assert!(err.is_bad_input(), "{err:?}");
+    let events = fx
+        .bull
+        .read_events(&[("q".to_owned(), "0".to_owned())], Duration::ZERO, 1000)
+        .await
+        .expect("events");
+    let cleaned: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "cleaned")
+        .map(|e| e.fields.clone())
+        .collect();
+    assert!(
+        cleaned.contains(&vec![("count".to_owned(), "2".to_owned())]),
+        "{cleaned:?}"
+    );
+    fx.done().await;
+}
+
+#[tokio::test]
+async fn bullmq_events_from_bullmq_and_from_switchyard_are_read() {
+    let fx = Fixture::new("bull-events").await;
+    let ids = fx.produce("a", 1, &[]).await;
+    let mut worker = fx
+        .worker("a", &["--fail", "--count", "1", "--drain-delay", "1"])
+        .await;
+    worker.finished(1).await;
+    worker.wait_exit().await;
+    fx.bull.retry_job("a", &ids[0]).await.expect("retry");
+
+    let all = fx
+        .bull
+        .read_events(&[("a".to_owned(), "0".to_owned())], Duration::ZERO, 1000)
+        .await
+        .expect("events");
+    let names: Vec<&str> = all.iter().map(|e| e.event.as_str()).collect();
+    for wanted in ["added", "active", "failed", "waiting"] {
+        assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
+    }
+    let retried = all.last().expect("an event");
+    assert_eq!(retried.event, "waiting");
+    assert_eq!(retried.job_id.as_deref(), Some(ids[0].as_str()));
+    assert!(
+        retried
+            .fields
+            .contains(&("prev".to_owned(), "failed".to_owned()))
+    );
+    assert!(all.iter().all(|e| e.queue == "a"));
+
+    // A blocking read over two queues wakes on the next event.
+    fx.produce("b", 1, &[]).await;
+    let from = vec![
+        ("a".to_owned(), retried.id.clone()),
+        ("b".to_owned(), "$".to_owned()),
+    ];
+    let reader = {
+        let bull = fx.bull.clone();
+        tokio::spawn(async move { bull.read_events(&from, Duration::from_secs(10), 10).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The shared connection stays usable while the read blocks.
+    let started = Instant::now();
+    fx.bull.counts("a").await.expect("counts while blocked");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    fx.bull.pause("b").await.expect("pause");
+    let got = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .expect("the read wakes")
+        .expect("task")
+        .expect("read");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0].queue.as_str(), got[0].event.as_str()),
+        ("b", "paused")
+    );
+
+    fx.bull.resume("b").await.expect("resume");
+    let more = fx
+        .bull
+        .read_events(
+            &[("b".to_owned(), got[0].id.clone())],
+            Duration::from_millis(100),
+            10,
+        )
+        .await
+        .expect("read on");
+    assert_eq!(more.len(), 1);
+    assert_eq!(more[0].event, "resumed");
+    let none = fx
+        .bull
+        .read_events(
+            &[("b".to_owned(), more[0].id.clone())],
+            Duration::from_millis(100),
+            10,
+        )
+        .await
+        .expect("timeout is no error");
+    assert!(none.is_empty());
+    fx.done().await;
+}
+
+#[tokio::test]
+async fn bullmq_hostile_names_are_refused_everywhere() {
+    let fx = Fixture::new("bull-hostile").await;
+    let long = "x".repeat(201);
+    for bad in ["a:b", "{q}", "", "a\nb", long.as_str()] {
+        let b = &fx.bull;
+        let errors = vec![
+            b.counts(bad).await.expect_err("counts"),
+            b.jobs(bad, BullState::Waiting, 0, 10)
+                .await
+                .expect_err("jobs"),
+            b.job(bad, "1").await.expect_err("job"),
+            b.retry_job(bad, "1").await.expect_err("retry"),
+            b.retry_all_failed(bad, 10).await.expect_err("retry all"),
+            b.promote(bad, "1").await.expect_err("promote"),
+            b.remove(bad, "1").await.expect_err("remove"),
+            b.pause(bad).await.expect_err("pause"),
+            b.resume(bad).await.expect_err("resume"),
+            b.clean(bad, BullState::Completed, Duration::ZERO, 1)
+                .await
+                .expect_err("clean"),
+            b.read_events(&[(bad.to_owned(), "$".to_owned())], Duration::ZERO, 1)
+                .await
+                .expect_err("events"),
+        ];
+        for err in errors {
+            assert!(
+                matches!(err, CoordError::InvalidQueueName { .. }) && err.is_bad_input(),
+                "{bad:?}: {err:?}"
+            );
+        }
+    }
+    let err = fx.bull.job("q", "").await.expect_err("empty id");
+    assert!(err.is_bad_input(), "{err:?}");
+    let err = fx
+        .bull
+        .read_events(
+            &[("q".to_owned(), "1; FLUSHALL".to_owned())],
+            Duration::ZERO,
+            1,
+        )
+        .await
+        .expect_err("bad stream id");
+    assert!(err.is_bad_input(), "{err:?}");
+    for prefix in ["", "a b"] {
+        let err = BullMq::connect(REDIS_URL, prefix)
+            .await
+            .expect_err("prefix");
+        assert!(err.is_bad_input(), "{err:?}");
+    }
+    assert!("nope".parse::<BullState>().is_err());
+    assert!(common::keys_under(&fx.prefix).await.is_empty());
+    fx.done().await;
+}
+
+#[tokio::test]
+async fn bullmq_an_unreachable_redis_is_an_outage_not_a_panic() {
+    let port = common::free_port();
+    let err = BullMq::connect(&format!("redis://127.0.0.1:{port}"), "bull")
+        .await
+        .expect_err("nothing listens");
+    assert!(err.is_unavailable(), "{err:?}");
+
+    let server = common::PrivateRedis::started().await;
+    let bull = BullMq::connect(&server.url(), "bull")
+        .await
+        .expect("connect");
+    assert_eq!(
+        bull.counts("q").await.expect("counts"),
+        BullCounts::default()
+    );
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = bull.counts("q").await.expect_err("server gone");
+    assert!(err.is_unavailable(), "{err:?}");
+    let err = bull
+        .read_events(&[("q".to_owned(), "$".to_owned())], Duration::ZERO, 1)
+        .await
+        .expect_err("server gone");
+    assert!(err.is_unavailable(), "{err:?}");
+}

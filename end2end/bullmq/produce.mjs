@@ -1,0 +1,44 @@
+// Adds jobs to BullMQ queues with BullMQ itself.
+//
+//   node produce.mjs <redisUrl> <prefix> <queue> <n>
+//        [--name send] [--delay ms] [--priority p] [--attempts k] [--id-prefix x]
+//   node produce.mjs <redisUrl> <prefix> <queue> '<plan>'
+//
+// where <plan> is a JSON array of groups {"queue"?, "n", "delay"?,
+// "priority"?, "attempts"?} added in order (one process for several
+// groups keeps tests fast). Prints one JSON line: {"ids": [...]} with the
+// ids in the order added.
+import { Queue } from 'bullmq';
+import { connectionFromUrl, emit, parseArgs, usage } from './common.mjs';
+
+const { positional, options } = parseArgs();
+if (positional.length !== 4) {
+  usage('produce.mjs <redisUrl> <prefix> <queue> <n|plan-json> [--name n] [--delay ms] [--priority p] [--attempts k] [--id-prefix x]');
+}
+const [redisUrl, prefix, defaultQueue, countOrPlan] = positional;
+const plan = countOrPlan.startsWith('[')
+  ? JSON.parse(countOrPlan)
+  : [{ n: Number(countOrPlan), delay: options.delay, priority: options.priority, attempts: options.attempts }];
+
+const connection = connectionFromUrl(redisUrl);
+const queues = new Map();
+const queueFor = (name) => {
+  if (!queues.has(name)) queues.set(name, new Queue(name, { prefix, connection }));
+  return queues.get(name);
+};
+const ids = [];
+let i = 0;
+for (const group of plan) {
+  const queue = queueFor(group.queue || defaultQueue);
+  for (let k = 0; k < Number(group.n); k++, i++) {
+    const opts = {};
+    if (group.delay) opts.delay = Number(group.delay);
+    if (group.priority) opts.priority = Number(group.priority);
+    if (group.attempts) opts.attempts = Number(group.attempts);
+    if (options['id-prefix']) opts.jobId = `${options['id-prefix']}${i}`;
+    const job = await queue.add(options.name || 'job', { n: i }, opts);
+    ids.push(job.id);
+  }
+}
+emit({ ids });
+await Promise.all([...queues.values()].map((queue) => queue.close()));

@@ -1,0 +1,327 @@
+//! BullMQ queues through the dashboard, against real BullMQ 5: a Node
+//! producer and workers (`end2end/bullmq/*.mjs`, the `bullmq` package from
+//! npm) on the local Redis, and Switchyard's pages, buttons, API and live
+//! stream on the same keys.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use server::bullmq::BullSettings;
+use server::secret::SecretUrl;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{RedisKeys, TestApp, eventually, url_encode};
+
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+fn scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end/bullmq")
+}
+
+fn node(script: &str, args: &[&str]) -> Command {
+    let dir = scripts();
+    assert!(
+        dir.join("../node_modules/bullmq").exists(),
+        "bullmq is not installed: run `npm ci` in end2end (scripts/prepare does)"
+    );
+    let mut command = Command::new("node");
+    command
+        .arg(dir.join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs a script to its end and returns its last JSON line.
+async fn run(script: &str, args: &[&str]) -> Value {
+    let output = node(script, args).output().await.expect("run node");
+    assert!(output.status.success(), "{script} failed: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{script} printed {text:?}: {e}"))
+}
+
+/// A running BullMQ worker and the lines it prints.
+struct Worker {
+    child: Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Worker {
+    /// Starts a worker and waits until it listens.
+    async fn start(prefix: &str, queue: &str, extra: &[&str]) -> Self {
+        let mut args = vec![REDIS_URL, prefix, queue];
+        args.extend_from_slice(extra);
+        let mut child = node("worker.mjs", &args).spawn().expect("start the worker");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut worker = Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        };
+        let ready = worker.next().await;
+        assert_eq!(ready["event"], "ready", "{ready}");
+        worker
+    }
+
+    /// The next line it prints, as JSON.
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("the worker answers within 30 s")
+            .expect("read the worker")
+            .expect("the worker printed a line");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    /// Lines until it exits.
+    async fn rest(mut self) -> Vec<Value> {
+        let mut all = Vec::new();
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_secs(30), self.lines.next_line()).await
+        {
+            all.push(serde_json::from_str(&line).unwrap_or(Value::String(line)));
+        }
+        let _ = self.child.wait().await;
+        all
+    }
+}
+
+/// A dashboard watching BullMQ queues under a fresh prefix.
+async fn spawn(prefix: &str) -> TestApp {
+    let prefix = prefix.to_owned();
+    TestApp::spawn_with(move |s| {
+        s.bullmq = Some(BullSettings {
+            url: SecretUrl::new(REDIS_URL),
+            prefix,
+            queues: Vec::new(),
+            discover_every: Duration::from_millis(200),
+        });
+    })
+    .await
+}
+
+fn fresh_prefix() -> String {
+    format!("sy-bull-{:08x}", rand::random::<u32>())
+}
+
+#[tokio::test]
+async fn failed_bullmq_jobs_show_and_retry_from_switchyard_runs_them_again() {
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone());
+    let app = spawn(&prefix).await;
+    let queue = "mailer";
+
+    // A real producer and a worker whose handler fails on purpose.
+    let produced = run(
+        "produce.mjs",
+        &[REDIS_URL, &prefix, queue, "3", "--name", "send"],
+    )
+    .await;
+    let ids: Vec<String> = produced["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
+    let failing = Worker::start(&prefix, queue, &["--fail", "--count", "3"]).await;
+    let failed = failing.rest().await;
+    assert_eq!(
+        failed.iter().filter(|l| l["event"] == "failed").count(),
+        3,
+        "{failed:?}"
+    );
+
+    // The list page finds the queue by its meta key, with BullMQ's counts.
+    let bull = run("counts.mjs", &[REDIS_URL, &prefix, queue]).await;
+    assert_eq!(bull["counts"]["failed"], 3, "{bull}");
+    let listed = eventually("the queue is listed with 3 failed", async || {
+        let api = app.get("/api/bullmq").await.json();
+        let row = api["queues"]
+            .as_array()
+            .and_then(|q| q.iter().find(|r| r["name"] == queue).cloned());
+        match row {
+            Some(row) if row["counts"]["failed"] == 3 => Ok(row),
+            _ => Err(api.to_string()),
+        }
+    })
+    .await;
+    for state in ["waiting", "active", "delayed", "completed", "paused"] {
+        assert_eq!(
+            listed["counts"][state], bull["counts"][state],
+            "{state}: {listed} vs {bull}"
+        );
+    }
+    let page = app.get("/bullmq").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(queue), "{}", page.body);
+
+    // The failed tab shows each job with BullMQ's failure reason.
+    let tab = app.get(&format!("/bullmq/{queue}?state=failed")).await;
+    assert_eq!(tab.status, 200, "{}", tab.body);
+    for id in &ids {
+        assert!(tab.body.contains(&format!("boom {id}")), "{}", tab.body);
+    }
+    let detail = app
+        .get(&format!("/api/bullmq/{queue}/jobs/{}", ids[0]))
+        .await
+        .json();
+    assert_eq!(detail["state"], "failed", "{detail}");
+    assert_eq!(detail["attemptsMade"], 1, "{detail}");
+    assert_eq!(detail["failedReason"], format!("boom {}", ids[0]));
+    assert!(
+        detail["stacktrace"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "{detail}"
+    );
+
+    // A worker that succeeds waits on the queue (and sleeps long between
+    // polls, so only BullMQ's own wake-up makes it run the retried jobs).
+    let healthy = Worker::start(&prefix, queue, &["--count", "3", "--drain-delay", "30"]).await;
+    // One job by its button, the rest with Retry all failed.
+    let one = app
+        .post_form(
+            &format!("/bullmq/{queue}/jobs/{}/retry", ids[0]),
+            &[("back", &format!("/bullmq/{queue}?state=failed"))],
+        )
+        .await;
+    assert_eq!(one.status, 303, "{}", one.body);
+    let all = app
+        .post_form(&format!("/bullmq/{queue}/retry-failed"), &[])
+        .await;
+    assert_eq!(all.status, 303, "{}", all.body);
+    let done = healthy.rest().await;
+    let completed: Vec<&Value> = done.iter().filter(|l| l["event"] == "completed").collect();
+    assert_eq!(
+        completed.len(),
+        3,
+        "the real worker ran them again: {done:?}"
+    );
+    let bull = run("counts.mjs", &[REDIS_URL, &prefix, queue]).await;
+    assert_eq!(bull["counts"]["failed"], 0, "{bull}");
+    assert_eq!(bull["counts"]["completed"], 3, "{bull}");
+
+    // Both actions are in the audit log under the signed-in user.
+    let audit = app.get("/api/audit?target_kind=bullmq_queue").await.json();
+    assert_eq!(audit["entries"][0]["action"], "bullmq.retry_all", "{audit}");
+    assert_eq!(audit["entries"][0]["actor"], "admin", "{audit}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pause_from_switchyard_stops_the_bullmq_worker_until_resumed() {
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone());
+    let app = spawn(&prefix).await;
+    let queue = "reports";
+    run("produce.mjs", &[REDIS_URL, &prefix, queue, "1"]).await;
+
+    let paused = app
+        .post_json(&format!("/api/bullmq/{queue}/pause"), &Value::Null)
+        .await;
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    let bull = run("counts.mjs", &[REDIS_URL, &prefix, queue]).await;
+    assert_eq!(bull["isPaused"], true, "BullMQ sees it paused: {bull}");
+
+    run("produce.mjs", &[REDIS_URL, &prefix, queue, "2"]).await;
+    // A worker on a paused queue takes nothing.
+    let idle = Worker::start(&prefix, queue, &["--count", "1", "--timeout", "3000"]).await;
+    let lines = idle.rest().await;
+    assert!(
+        lines.iter().all(|l| l["event"] != "completed"),
+        "the worker took a job of a paused queue: {lines:?}"
+    );
+    let counts = app.get(&format!("/api/bullmq/{queue}")).await.json();
+    assert_eq!(counts["paused"], true, "{counts}");
+    let waiting = counts["counts"]["waiting"].as_u64().unwrap_or(0)
+        + counts["counts"]["paused"].as_u64().unwrap_or(0);
+    assert_eq!(waiting, 3, "{counts}");
+    let page = app.get(&format!("/bullmq/{queue}")).await;
+    assert!(page.body.contains("Paused"), "{}", page.body);
+
+    // Resume from the page's button: the worker takes all three.
+    let worker = Worker::start(&prefix, queue, &["--count", "3", "--drain-delay", "30"]).await;
+    let resumed = app
+        .post_form(&format!("/bullmq/{queue}/resume"), &[("back", "/bullmq")])
+        .await;
+    assert_eq!(resumed.status, 303, "{}", resumed.body);
+    let done = worker.rest().await;
+    assert_eq!(
+        done.iter().filter(|l| l["event"] == "completed").count(),
+        3,
+        "{done:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_queue_page_follows_the_events_stream_live() {
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone());
+    let app = spawn(&prefix).await;
+    let queue = "live";
+    run("produce.mjs", &[REDIS_URL, &prefix, queue, "1"]).await;
+    eventually("the queue is discovered", async || {
+        let api = app.get("/api/bullmq").await.json();
+        if api["queues"].as_array().is_some_and(|q| !q.is_empty()) {
+            Ok(())
+        } else {
+            Err(api.to_string())
+        }
+    })
+    .await;
+    let mut stream = app
+        .sse(&format!(
+            "/events/bullmq/{}?state=failed",
+            url_encode(queue)
+        ))
+        .await;
+    // The first swaps are the page as it is: nothing failed yet.
+    let first = stream
+        .swap_until(Duration::from_secs(10), |e| e.region() == Some("bull-jobs"))
+        .await;
+    assert!(!first.data.contains("boom 1"), "{}", first.data);
+    let failing = Worker::start(&prefix, queue, &["--fail", "--count", "1"]).await;
+    failing.rest().await;
+    // The worker's `failed` event reaches the page without a reload.
+    stream
+        .swap_until(Duration::from_secs(15), |e| {
+            e.region() == Some("bull-jobs") && e.data.contains("boom 1")
+        })
+        .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bullmq_pages_say_how_to_turn_them_on_and_refuse_bad_input() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/bullmq").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("--bullmq"), "{}", page.body);
+    let api = app.get("/api/bullmq").await;
+    assert_eq!(api.status, 404, "{}", api.body);
+    assert!(api.error().contains("--bullmq"), "{}", api.body);
+
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone());
+    let app = spawn(&prefix).await;
+    let bad_state = app.get("/bullmq/q?state=sleeping").await;
+    assert_eq!(bad_state.status, 400, "{}", bad_state.body);
+    let bad_name = app.get("/api/bullmq/a%3Ab").await;
+    assert_eq!(bad_name.status, 400, "{}", bad_name.body);
+    let bad_clean = app
+        .post_form(
+            "/bullmq/q/clean",
+            &[("state", "active"), ("older_than", "1d")],
+        )
+        .await;
+    assert_eq!(bad_clean.status, 400, "{}", bad_clean.body);
+    let missing = app.get("/api/bullmq/q/jobs/999").await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    app.stop().await;
+}
