@@ -191,7 +191,24 @@ pub fn render_queues_page(vm: &QueuesVm, page: &PageCtx) -> String {
                     <h1>"Queues"</h1>
                     <Notice notice=vm.notice.clone() />
                     <HealthRegion health=vm.health.clone() />
-                    <QueuesRegion vm=vm />
+                    <QueuesRegion vm=vm.clone() />
+                    {vm
+                        .bullmq
+                        .clone()
+                        .map(|bull| {
+                            let heading = format!("BullMQ queues (prefix {})", bull.prefix);
+                            view! {
+                                <section class="bull-next" data-test-id="bullmq-next">
+                                    <h2>{heading}</h2>
+                                    <p class="muted">
+                                        "Node services' BullMQ queues on the same Redis; their "
+                                        <a href="/bullmq">"BullMQ page"</a>
+                                        " updates live."
+                                    </p>
+                                    <BullQueuesRegion vm=bull />
+                                </section>
+                            }
+                        })}
                 </section>
             </Shell>
         }
@@ -884,7 +901,28 @@ mod tests {
             busy_active: 100,
             warning_failure_rate: 5.0,
             notice: None,
+            bullmq: None,
         }
+    }
+
+    #[test]
+    fn bullmq_queues_show_next_to_the_native_ones_when_monitored() {
+        let plain = render_queues_page(&queues_vm(vec![row("emails", 0, false)], true), &PAGE);
+        assert!(!plain.contains("bullmq-next"), "{plain}");
+        let mut vm = queues_vm(vec![row("emails", 0, false)], true);
+        vm.bullmq = Some(bull_queues_vm(vec![BullQueueRow {
+            name: "mailer<x>".into(),
+            counts: vec![("failed".into(), 3)],
+            paused: true,
+        }]));
+        let html = render_queues_page(&vm, &PAGE);
+        let native = html.find(r#"id="queues""#).expect("native table");
+        let bull = html
+            .find(r#"data-test-id="bullmq-next""#)
+            .expect("BullMQ section");
+        assert!(native < bull, "{html}");
+        assert!(html.contains("mailer&lt;x&gt;"), "{html}");
+        assert!(html.contains(r#"href="/bullmq""#), "{html}");
     }
 
     #[test]

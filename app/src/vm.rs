@@ -303,6 +303,9 @@ pub struct QueuesVm {
     pub warning_failure_rate: f64,
     /// A one-off notice after an action (pause, resume).
     pub notice: Option<String>,
+    /// The BullMQ queues monitored next to these, when BullMQ is
+    /// configured (shown as rendered; their own page is live).
+    pub bullmq: Option<crate::bullmq::BullQueuesVm>,
 }
 
 /// One job's row on a queue's page.

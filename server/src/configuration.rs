@@ -843,6 +843,48 @@ mod tests {
     }
 
     #[test]
+    fn bullmq_follows_redis_unless_told_otherwise() {
+        let layer = |text: &str| Settings::layer(&args(), FileSettings::parse(text).unwrap());
+        assert_eq!(layer("").expect("valid").bullmq, None, "embedded: off");
+        let s = layer(r#"redis_url = "redis://:pw@cache:6379""#).expect("valid");
+        let bull = s.bullmq.expect("on with Redis");
+        assert_eq!(bull.url.expose(), "redis://:pw@cache:6379");
+        assert_eq!(bull.prefix, "bull");
+        assert!(bull.queues.is_empty(), "discovered");
+        let s = layer("redis_url = \"redis://cache:6379\"\nbullmq_url = \"off\"").expect("valid");
+        assert_eq!(s.bullmq, None);
+        let s = layer(
+            "bullmq_url = \"rediss://jobs:6380\"\nbullmq_prefix = \"acme\"\nbullmq_queues = [\"mail\", \" pdf \"]",
+        )
+        .expect("valid");
+        let bull = s.bullmq.expect("on");
+        assert_eq!(bull.prefix, "acme");
+        assert_eq!(bull.queues, vec!["mail".to_owned(), "pdf".to_owned()]);
+        let mut flags = args();
+        flags.bullmq_prefix = Some("flagged".into());
+        let s = Settings::layer(
+            &flags,
+            FileSettings::parse(r#"bullmq_url = "redis://jobs:6379""#).unwrap(),
+        )
+        .expect("valid");
+        assert_eq!(s.bullmq.expect("on").prefix, "flagged");
+        for (text, why) in [
+            (r#"bullmq_url = "http://jobs""#, "redis://"),
+            (
+                "bullmq_url = \"redis://j\"\nbullmq_prefix = \"a b\"",
+                "--bullmq-prefix",
+            ),
+            (
+                "bullmq_url = \"redis://j\"\nbullmq_queues = [\"a:b\"]",
+                "--bullmq-queues",
+            ),
+        ] {
+            let err = layer(text).expect_err(text);
+            assert!(err.to_string().contains(why), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_sign_in_settings_are_refused_with_a_reason() {
         let layer = |text: &str| Settings::layer(&args(), FileSettings::parse(text).unwrap());
         let err = layer(r#"auth_proxy_header = "X-User""#).expect_err("no trusted proxies");

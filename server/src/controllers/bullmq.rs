@@ -95,8 +95,9 @@ fn queue_url(queue: &str, state: BullState) -> String {
     )
 }
 
-/// The list page's view model from the monitor's snapshot.
-fn queues_vm(state: &AppState, snapshot: &BullSnapshot) -> app::BullQueuesVm {
+/// The list page's view model from the monitor's snapshot (also shown
+/// under the native queues on `/queues`).
+pub fn queues_vm(state: &AppState, snapshot: &BullSnapshot) -> app::BullQueuesVm {
     match &state.bullmq {
         None => app::BullQueuesVm::default(),
         Some(monitor) => app::BullQueuesVm {

@@ -123,6 +123,10 @@ pub async fn queues(State(state): State<AppState>, page: Page, Flash(notice): Fl
             status = StatusCode::SERVICE_UNAVAILABLE;
         }
     }
+    vm.bullmq = state
+        .bullmq
+        .as_ref()
+        .map(|monitor| crate::controllers::bullmq::queues_vm(&state, &monitor.current()));
     let mut response = with_flash_cleared(Html(app::render_queues_page(&vm, page.ctx())), shown);
     *response.status_mut() = status;
     response

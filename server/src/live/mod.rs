@@ -156,6 +156,7 @@ impl Snapshot {
             busy_active: thresholds.busy_active,
             warning_failure_rate: thresholds.warning_failure_rate,
             notice: None,
+            bullmq: None,
         }
     }
 

@@ -159,6 +159,13 @@ async fn failed_bullmq_jobs_show_and_retry_from_switchyard_runs_them_again() {
     let page = app.get("/bullmq").await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains(queue), "{}", page.body);
+    // …and next to the native queues.
+    let queues = app.get("/queues").await;
+    assert!(
+        queues.body.contains(r#"data-test-id="bullmq-next""#) && queues.body.contains(queue),
+        "{}",
+        queues.body
+    );
 
     // The failed tab shows each job with BullMQ's failure reason.
     let tab = app.get(&format!("/bullmq/{queue}?state=failed")).await;
