@@ -12,10 +12,9 @@ use std::time::Duration;
 use app::Fragment;
 use axum::Json;
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{Html, IntoResponse, Response};
 use coord::bullmq::{BullJob, BullMq, BullState};
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,7 +27,7 @@ use crate::controllers::actions::{ActionFields, redirect};
 use crate::error::AppError;
 use crate::extract::{Form, Path, Query};
 use crate::flash::Flash;
-use crate::live::stream::{Events, KEEP_ALIVE, RETRY, regions};
+use crate::live::stream::{self, Events, regions};
 use crate::startup::AppState;
 
 /// Jobs per page unless asked otherwise, and at most.
@@ -703,30 +702,16 @@ fn live(state: &AppState, monitor: &BullMonitor, mut render: Render) -> Events {
     let mut closed = state.hub.closed();
     let (tx, rx) = mpsc::channel::<Event>(16);
     tokio::spawn(async move {
-        if *closed.borrow() {
+        if *closed.borrow() || !stream::open(&tx).await {
             return;
         }
-        if tx
-            .send(Event::default().retry(RETRY).comment("switchyard"))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let mut sent: std::collections::HashMap<&'static str, u64> = Default::default();
+        let mut sent = std::collections::HashMap::new();
         loop {
             let snapshot = snapshots.borrow_and_update().clone();
-            if let Some(fragments) = render(snapshot).await {
-                for region in regions(fragments).iter() {
-                    if sent.get(region.id) == Some(&region.digest) {
-                        continue;
-                    }
-                    let event = Event::default().event("swap").data(region.data.as_str());
-                    if tx.send(event).await.is_err() {
-                        return;
-                    }
-                    sent.insert(region.id, region.digest);
-                }
+            if let Some(fragments) = render(snapshot).await
+                && !stream::send_new(&tx, &mut sent, &[&regions(fragments)[..]]).await
+            {
+                return;
             }
             tokio::select! {
                 changed = snapshots.changed() => if changed.is_err() { return },
@@ -735,10 +720,7 @@ fn live(state: &AppState, monitor: &BullMonitor, mut render: Render) -> Events {
             }
         }
     });
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|event| (Ok(event), rx))
-    });
-    Sse::new(events.boxed()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    stream::events(rx)
 }
 
 /// `GET /events/bullmq`.

@@ -82,10 +82,43 @@ pub type Events = Sse<KeepAliveStream<BoxStream<'static, Result<Event, Infallibl
 pub fn stream(hub: Hub, queues: Queues, scope: Scope) -> Events {
     let (tx, rx) = mpsc::channel::<Event>(16);
     tokio::spawn(feed(hub, queues, scope, tx));
+    events(rx)
+}
+
+/// The response of a stream whose events a task sends on `rx`.
+pub fn events(rx: mpsc::Receiver<Event>) -> Events {
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok(event), rx))
     });
     Sse::new(events.boxed()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// Sends the opening comment with the reconnect delay; false when the
+/// client is gone.
+pub async fn open(tx: &mpsc::Sender<Event>) -> bool {
+    tx.send(Event::default().retry(RETRY).comment("switchyard"))
+        .await
+        .is_ok()
+}
+
+/// Sends each region whose HTML the client does not have yet (by digest,
+/// remembered in `sent`); false when the client is gone.
+pub async fn send_new(
+    tx: &mpsc::Sender<Event>,
+    sent: &mut HashMap<&'static str, u64>,
+    groups: &[&[Region]],
+) -> bool {
+    for region in groups.iter().flat_map(|g| g.iter()) {
+        if sent.get(region.id) == Some(&region.digest) {
+            continue;
+        }
+        let event = Event::default().event("swap").data(region.data.as_str());
+        if tx.send(event).await.is_err() {
+            return false;
+        }
+        sent.insert(region.id, region.digest);
+    }
+    true
 }
 
 /// What a stream remembers between snapshots.
@@ -103,11 +136,7 @@ async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
     if *closed.borrow() {
         return;
     }
-    if tx
-        .send(Event::default().retry(RETRY).comment("switchyard"))
-        .await
-        .is_err()
-    {
+    if !open(&tx).await {
         return;
     }
     let mut sent: HashMap<&'static str, u64> = HashMap::new();
@@ -118,15 +147,8 @@ async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
         if snapshot.seq > 0 {
             let regions = render(&hub, &queues, &scope, &snapshot, &mut cursor).await;
             let banner = snapshot.banner_regions();
-            for region in regions.iter().chain(banner.iter()) {
-                if sent.get(region.id) == Some(&region.digest) {
-                    continue;
-                }
-                let event = Event::default().event("swap").data(region.data.as_str());
-                if tx.send(event).await.is_err() {
-                    return;
-                }
-                sent.insert(region.id, region.digest);
+            if !send_new(&tx, &mut sent, &[&regions[..], &banner[..]]).await {
+                return;
             }
         }
         tokio::select! {
