@@ -483,6 +483,7 @@ fn auth_settings(
         secure_cookies: external_url.starts_with("https://"),
         proxy,
         api_tokens: args.api_tokens || file.api_tokens.unwrap_or(false),
+        stream_recheck: crate::auth::STREAM_RECHECK,
     })
 }
 

@@ -14,6 +14,8 @@ pub mod net;
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -40,6 +42,12 @@ pub const CSRF_FIELD: &str = "csrf_token";
 /// once a shift and a forgotten browser does not stay signed in for ever.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
+/// How often an open live stream checks that the session it was opened
+/// with still exists: a stream lasts as long as the page, so without this a
+/// signed-out, expired or disabled user's open tab would keep receiving
+/// updates.
+pub const STREAM_RECHECK: Duration = Duration::from_secs(30);
+
 /// How requests may identify their user, from the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
@@ -52,6 +60,9 @@ pub struct AuthSettings {
     pub proxy: Option<ProxyAuth>,
     /// Accept `Authorization: Bearer` API tokens on `/api/`.
     pub api_tokens: bool,
+    /// How often an open live stream checks that its session still
+    /// exists ([`STREAM_RECHECK`]).
+    pub stream_recheck: Duration,
 }
 
 impl Default for AuthSettings {
@@ -61,6 +72,7 @@ impl Default for AuthSettings {
             secure_cookies: false,
             proxy: None,
             api_tokens: false,
+            stream_recheck: STREAM_RECHECK,
         }
     }
 }
@@ -288,6 +300,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let mut unavailable = None;
+    let stream_session = parts
+        .uri
+        .path()
+        .starts_with("/events/")
+        .then(|| session_id(&parts.headers).map(str::to_owned))
+        .flatten();
     let found = match identify(&state, &parts).await {
         Ok(found) => found,
         // The user store did not answer: public routes (health checks,
@@ -304,7 +322,11 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         request.extensions_mut().insert(marker);
     }
     let mut new_session = None;
+    let mut guard = None;
     if let Some(found) = found {
+        if found.user.method == AuthMethod::Session {
+            guard = stream_session;
+        }
         request
             .extensions_mut()
             .insert(ActorName(found.user.name.to_string()));
@@ -312,6 +334,13 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         new_session = found.new_session;
     }
     let mut response = next.run(request).await;
+    if let Some(id) = guard
+        && response.status() == StatusCode::OK
+    {
+        let ended = session_ended(state.users.clone(), id, state.settings.auth.stream_recheck);
+        response = response
+            .map(|body| Body::from_stream(body.into_data_stream().take_until(Box::pin(ended))));
+    }
     if let Some(id) = new_session {
         response.headers_mut().append(
             header::SET_COOKIE,
@@ -319,6 +348,18 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         );
     }
     response
+}
+
+/// Resolves once the session `id` no longer exists (signed out, expired,
+/// its user disabled), checked every `every`; a store that does not
+/// answer keeps the stream going (the outage grace of the store applies).
+async fn session_ended(users: crate::users::UserStore, id: String, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Ok(None) = users.session(&id).await {
+            return;
+        }
+    }
 }
 
 /// Left on a request whose user could not be checked because the user

@@ -1063,3 +1063,38 @@ async fn the_audit_log_names_the_signed_in_user() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_open_live_stream_ends_when_its_session_does() {
+    let app = TestApp::spawn_with(|s| s.auth.stream_recheck = Duration::from_millis(200)).await;
+    let session = app.sign_in_as("vera", Role::Viewer).await;
+    let mut signed_out = app.sse_as(Some(&session), "/events/queues").await;
+    let mut kept = app.sse("/events/queues").await;
+    assert_eq!(signed_out.status, 200);
+    // Both streams are open and sending.
+    signed_out.expect_event(Duration::from_secs(10)).await;
+    kept.expect_event(Duration::from_secs(10)).await;
+
+    let out = app.post_form_as(Some(&session), "/logout", &[]).await;
+    assert_status(&out, 303, "sign out");
+    // The signed-out tab's stream ends within a recheck or two…
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match signed_out.next(Duration::from_secs(2)).await {
+            crate::http::SseNext::End => break,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("the stream outlived its session")
+            }
+            _ => {}
+        }
+    }
+    // …while the other session's stream stays open.
+    assert!(
+        !matches!(
+            kept.next(Duration::from_millis(800)).await,
+            crate::http::SseNext::End
+        ),
+        "another session's stream ended too"
+    );
+    app.stop().await;
+}
