@@ -92,11 +92,19 @@ test('the usage bars fill without inline styles', async () => {
     await waitLive(page);
     const row = page.locator('[data-test-id="ratelimit-row"][data-key="acme-corp"]');
     await row.waitFor({ timeout: 20_000 });
-    const widths = await row.getByTestId('key-usage').evaluate((cell) => {
-      const track = cell.querySelector('.usage').getBoundingClientRect();
-      const fill = cell.querySelector('.usage-fill rect').getBoundingClientRect();
-      return { track: track.width, fill: fill.width, percent: cell.querySelector('.usage-percent').textContent };
-    });
+    // The row's region is swapped by live updates every second or so; a
+    // measurement taken as it is replaced reads a detached (zero-size)
+    // element, so measure again until the bar is laid out.
+    let widths;
+    for (let i = 0; i < 20; i++) {
+      widths = await row.getByTestId('key-usage').evaluate((cell) => {
+        const track = cell.querySelector('.usage').getBoundingClientRect();
+        const fill = cell.querySelector('.usage-fill rect').getBoundingClientRect();
+        return { track: track.width, fill: fill.width, percent: cell.querySelector('.usage-percent').textContent };
+      });
+      if (widths.track > 50) break;
+      await page.waitForTimeout(250);
+    }
     const percent = Math.min(100, Number(widths.percent.replace('%', '')));
     assert.ok(widths.track > 50, JSON.stringify(widths));
     if (Number.isFinite(percent)) {
