@@ -265,10 +265,7 @@ async fn identify_by_proxy(
     }
     // Only a page view starts a session: a program behind the proxy
     // calling the API would otherwise leave one per request.
-    let page_view = request.method == Method::GET
-        && !is_machine_path(request.uri.path())
-        && !request.uri.path().starts_with("/events/");
-    if page_view {
+    if is_page_view(&request.method, request.uri.path()) {
         let (id, csrf) = state
             .users
             .create_session(&user.name, state.settings.auth.session_ttl)
@@ -377,22 +374,16 @@ pub fn login_redirect(request_uri: &axum::http::Uri) -> Response {
     let target = if back == "/" {
         "/login?next=%2F".to_owned()
     } else {
-        format!("/login?next={}", encode_component(&back))
+        format!("/login?next={}", app::encode_query(&back))
     };
     Redirect::to(&target).into_response()
 }
 
-/// Percent-encodes everything but unreserved characters.
-pub fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Whether a request is a browser loading a page (a GET that is neither
+/// the API, a health check nor a live stream): what is sent to the sign-in
+/// page rather than answered 401, and what starts a proxy user's session.
+fn is_page_view(method: &Method, path: &str) -> bool {
+    *method == Method::GET && !is_machine_path(path) && !path.starts_with("/events/")
 }
 
 /// Refuses requests the user may not make: the layer each group of routes
@@ -409,11 +400,7 @@ pub async fn require(State(needed): State<Role>, request: Request, next: Next) -
             )
             .into_response();
         }
-        let path = request.uri().path();
-        let page_view = request.method() == Method::GET
-            && !is_machine_path(path)
-            && !path.starts_with("/events/");
-        if page_view {
+        if is_page_view(request.method(), request.uri().path()) {
             return login_redirect(request.uri());
         }
         return AppError::new(

@@ -13,7 +13,7 @@ use app::Fragment;
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::Event;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use coord::bullmq::{BullJob, BullMq, BullState};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -24,6 +24,7 @@ use crate::audit::{Actor, AuditEntry};
 use crate::auth::Page;
 use crate::bullmq::{BullMonitor, BullSnapshot, RETRY_BATCH, row};
 use crate::controllers::actions::{ActionFields, redirect};
+use crate::controllers::pages::with_flash_cleared;
 use crate::error::AppError;
 use crate::extract::{Form, Path, Query};
 use crate::flash::Flash;
@@ -220,8 +221,8 @@ pub async fn list_page(
         .unwrap_or_default();
     let mut vm = queues_vm(&state, &snapshot);
     vm.notice = notice.clone();
-    flash_cleared(
-        Html(app::render_bullmq_page(&vm, page.ctx())).into_response(),
+    with_flash_cleared(
+        Html(app::render_bullmq_page(&vm, page.ctx())),
         notice.is_some(),
     )
 }
@@ -239,13 +240,12 @@ pub async fn queue_page(
     let monitor = monitor(&state)?;
     let mut vm = queue_vm(monitor, &queue, bull_state, offset, limit).await?;
     vm.notice = notice.clone();
-    Ok(flash_cleared(
+    Ok(with_flash_cleared(
         Html(app::render_bull_queue_page(
             &vm,
             coord::time::now_ms(),
             page.ctx(),
-        ))
-        .into_response(),
+        )),
         notice.is_some(),
     ))
 }
@@ -261,19 +261,10 @@ pub async fn job_page(
     let monitor = monitor(&state)?;
     let mut vm = job_vm(monitor, &queue, &id).await?;
     vm.notice = notice.clone();
-    Ok(flash_cleared(
-        Html(app::render_bull_job_page(&vm, page.ctx())).into_response(),
+    Ok(with_flash_cleared(
+        Html(app::render_bull_job_page(&vm, page.ctx())),
         notice.is_some(),
     ))
-}
-
-fn flash_cleared(mut response: Response, shown: bool) -> Response {
-    if shown {
-        response
-            .headers_mut()
-            .insert(axum::http::header::SET_COOKIE, crate::flash::clear());
-    }
-    response
 }
 
 // -------------------------------------------------------------- actions

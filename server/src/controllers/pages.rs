@@ -321,7 +321,7 @@ pub async fn not_found(uri: Uri) -> AppError {
 }
 
 /// A page response that also removes the notice cookie once it is shown.
-fn with_flash_cleared(page: Html<String>, shown: bool) -> Response {
+pub(crate) fn with_flash_cleared(page: Html<String>, shown: bool) -> Response {
     let mut response = page.into_response();
     if shown {
         response

@@ -17,7 +17,7 @@ use crate::auth::{CurrentUser, Page};
 use crate::controllers::actions::{ActionFields, redirect};
 use crate::error::AppError;
 use crate::extract::{Form, Json, Path};
-use crate::flash::{self, Flash};
+use crate::flash::Flash;
 use crate::startup::AppState;
 use crate::users::{Password, Role, User, UserName};
 
@@ -108,13 +108,10 @@ pub async fn page(
         rows: users.into_iter().map(|u| row(u, &current)).collect(),
         notice,
     };
-    let mut response = Html(app::render_users_page(&vm, page.ctx())).into_response();
-    if shown {
-        response
-            .headers_mut()
-            .insert(header::SET_COOKIE, flash::clear());
-    }
-    Ok(response)
+    Ok(crate::controllers::pages::with_flash_cleared(
+        Html(app::render_users_page(&vm, page.ctx())),
+        shown,
+    ))
 }
 
 /// `GET /api/users`: every account (names, roles, creation time in ms
