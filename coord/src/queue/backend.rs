@@ -93,7 +93,10 @@ pub trait QueueBackend: Send + Sync + 'static {
     ) -> Result<StepResult>;
 
     /// Pushes the lease deadline of jobs still being worked on. Returns the
-    /// ids whose lease was lost (recovered as stalled, or removed).
+    /// ids no longer active under the token given: recovered as stalled,
+    /// removed, or settled by a step under that very token (both clear the
+    /// token, so the backend cannot tell them apart; the worker can, see
+    /// `Shared::confirm_lost` in `worker.rs`).
     async fn extend_leases(
         &self,
         queue: &QueueName,

@@ -8,7 +8,7 @@
 //! heartbeats the leases of running jobs and sweeps stalled jobs, so a job
 //! whose worker died is put back and run again instead of being lost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -170,13 +170,29 @@ struct Shared {
     completed: AtomicU64,
     failed: AtomicU64,
     backend_errors: AtomicU64,
-    /// Jobs claimed and not yet settled on the backend, with their tokens:
-    /// the lease keeper extends exactly these.
-    leases: Mutex<HashMap<JobId, String>>,
+    leases_lost: AtomicU64,
+    /// Jobs claimed and not yet settled on the backend: the lease keeper
+    /// extends these (all but those already found lost).
+    leases: Mutex<HashMap<JobId, Lease>>,
+}
+
+/// A claimed job as the loop and the lease keeper see it.
+struct Lease {
+    token: String,
+    /// Its outcome has been handed to a step (set before the step is sent,
+    /// never cleared): from then on the step's answer, not a heartbeat,
+    /// tells whether the lease was lost (see [`Shared::confirm_lost`]).
+    settling: bool,
+    /// A step carrying its outcome failed; that step may have recorded the
+    /// outcome all the same, so a later `stale` answer is not proof of loss.
+    unsure: bool,
+    /// Found lost by a heartbeat and reported: no longer extended, and not
+    /// reported again when its outcome comes back stale.
+    lost: bool,
 }
 
 impl Shared {
-    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, String>> {
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Lease>> {
         // A poisoned lock only means a panic elsewhere mid-update of a plain
         // map; the map itself is still usable.
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
@@ -188,8 +204,112 @@ impl Shared {
             failed: self.failed.load(Ordering::Relaxed),
             in_flight: self.leases().len() as u64,
             backend_errors: self.backend_errors.load(Ordering::Relaxed),
+            leases_lost: self.leases_lost.load(Ordering::Relaxed),
         }
     }
+
+    /// The leases a heartbeat should extend: every held one not known lost.
+    /// Jobs whose outcome is on its way are extended too, so a step that
+    /// fails and is retried does not let their leases run out meanwhile.
+    fn held(&self) -> Vec<(JobId, String)> {
+        self.leases()
+            .iter()
+            .filter(|(_, lease)| !lease.lost)
+            .map(|(id, lease)| (id.clone(), lease.token.clone()))
+            .collect()
+    }
+
+    /// Marks the leases of `outcomes` as settling. Called before the step
+    /// that carries them is sent.
+    fn settling(&self, outcomes: &[Outcome]) {
+        let mut leases = self.leases();
+        for outcome in outcomes {
+            if let Some(lease) = leases.get_mut(&outcome.job_id)
+                && lease.token == outcome.lease_token
+            {
+                lease.settling = true;
+            }
+        }
+    }
+
+    /// Marks the leases of `outcomes` as carried by a step that failed.
+    fn unsure(&self, outcomes: &[Outcome]) {
+        let mut leases = self.leases();
+        for outcome in outcomes {
+            if let Some(lease) = leases.get_mut(&outcome.job_id)
+                && lease.token == outcome.lease_token
+            {
+                lease.unsure = true;
+            }
+        }
+    }
+
+    /// Of the ids a heartbeat of `sent` answered lost, those really lost;
+    /// marks them so that they are reported once.
+    ///
+    /// The backend answers "lost" for every job no longer active under the
+    /// token sent, and cannot tell why: both ways out of `active` clear the
+    /// token. One is this worker's own step recording the outcome (it does
+    /// so only for a job still active under the outcome's token, else it
+    /// answers `stale`), the other the stalled sweep taking back a job
+    /// whose deadline passed. Each is one atomic step on the backend, so
+    /// for one claim (one token) exactly one of them happens.
+    ///
+    /// The loop marks a lease `settling` under this lock before it sends
+    /// the step with its outcome, and forgets the lease under this lock
+    /// only after that step answered. So, looking after the heartbeat
+    /// returned:
+    ///
+    /// - Lease forgotten, or held under another token (the job was retried
+    ///   and claimed again): a step has answered for the token sent. If it
+    ///   recorded the outcome, the job left `active` by this worker's hand
+    ///   (completed, failed, or put back as a new attempt with its retry
+    ///   counted) and the sweep never took this claim, so no one else runs
+    ///   it: not a loss, nothing can run twice. If it answered `stale`, the
+    ///   loop has reported the loss ([`Runner::settled`]).
+    /// - Lease `settling`: a step carrying the outcome may have committed
+    ///   before the heartbeat read the job. This was the false alarm of
+    ///   issue 14 ("leases lost" in normal operation). The step's answer
+    ///   decides, as above, and the loop reports a `stale` one.
+    /// - Otherwise no step with this token's outcome had even been sent
+    ///   when the heartbeat ran, so the job left `active` without it: the
+    ///   sweep took the job back while its handler still runs. That is a
+    ///   real loss: the job runs again (or was failed as stalled too
+    ///   often), and this attempt's outcome will be refused as stale. It is
+    ///   reported here and marked `lost`, which the loop sees under the
+    ///   same lock, so it is not reported twice.
+    ///
+    /// `coord/tests/lease_race.rs` forces each of these interleavings.
+    fn confirm_lost(&self, sent: &[(JobId, String)], lost: Vec<JobId>) -> Vec<JobId> {
+        let sent: HashMap<&JobId, &str> = sent.iter().map(|(id, t)| (id, t.as_str())).collect();
+        let mut leases = self.leases();
+        lost.into_iter()
+            .filter(|id| {
+                let (Some(token), Some(lease)) = (sent.get(id), leases.get_mut(id)) else {
+                    return false;
+                };
+                if lease.token != *token || lease.settling || lease.lost {
+                    return false;
+                }
+                lease.lost = true;
+                true
+            })
+            .collect()
+    }
+}
+
+/// Up to ten ids for a log line.
+fn some_ids(ids: &[JobId]) -> String {
+    let mut text = ids
+        .iter()
+        .take(10)
+        .map(|id| id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > 10 {
+        text.push_str(", ...");
+    }
+    text
 }
 
 /// A running worker. Dropping it leaves the worker running; call
@@ -244,6 +364,11 @@ pub struct WorkerStats {
     pub in_flight: u64,
     /// Backend calls that failed (outage); the worker retried them.
     pub backend_errors: u64,
+    /// Jobs whose lease this worker lost before their outcome was
+    /// recorded: the stalled sweep took them back, so they run again
+    /// elsewhere or here (at-least-once) and this attempt's outcome is
+    /// dropped. Jobs this worker settled itself are never counted.
+    pub leases_lost: u64,
 }
 
 struct Runner {
@@ -283,13 +408,15 @@ impl Runner {
             let claim = if want_claim { free } else { 0 };
             if !pending.is_empty() || claim > 0 {
                 let backend = self.queues.backend().clone();
+                // Before the step is sent: see `Shared::confirm_lost`.
+                self.shared.settling(&pending);
                 match backend
                     .step(&self.queue, pending.clone(), claim, self.lease)
                     .await
                 {
                     Ok(result) => {
                         error_backoff = Duration::from_millis(50);
-                        self.settled(&pending);
+                        self.settled(&pending, &result.stale);
                         pending.clear();
                         if claim > 0 {
                             want_claim = result.claimed.len() == claim;
@@ -301,6 +428,7 @@ impl Runner {
                         continue;
                     }
                     Err(err) => {
+                        self.shared.unsure(&pending);
                         self.shared.backend_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(queue = %self.queue, error = %err, "worker step failed; retrying");
                         tokio::select! {
@@ -353,10 +481,11 @@ impl Runner {
                     // Grace period over: abandon running jobs with their
                     // leases (recovered as stalled) after a last flush.
                     running.abort_all();
-                    if !pending.is_empty()
-                        && self.queues.backend().step(&self.queue, pending.clone(), 0, self.lease).await.is_ok()
-                    {
-                        self.settled(&pending);
+                    if !pending.is_empty() {
+                        self.shared.settling(&pending);
+                        if let Ok(result) = self.queues.backend().step(&self.queue, pending.clone(), 0, self.lease).await {
+                            self.settled(&pending, &result.stale);
+                        }
                     }
                     return;
                 }
@@ -364,22 +493,70 @@ impl Runner {
         }
     }
 
-    /// Outcomes the backend accepted: count them and stop extending leases.
-    fn settled(&self, outcomes: &[Outcome]) {
-        let mut leases = self.shared.leases();
-        for outcome in outcomes {
-            leases.remove(&outcome.job_id);
-            let counter = match outcome.result {
-                OutcomeResult::Completed { .. } => &self.shared.completed,
-                OutcomeResult::Failed { .. } => &self.shared.failed,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+    /// A step answered for `outcomes`: stop extending their leases, count
+    /// those recorded and report those refused as `stale`, whose lease was
+    /// lost (see `Shared::confirm_lost` for why each loss is reported
+    /// exactly once, here or by the lease keeper).
+    fn settled(&self, outcomes: &[Outcome], stale: &[JobId]) {
+        let stale: HashSet<&JobId> = stale.iter().collect();
+        let mut lost = Vec::new();
+        let mut unsure = Vec::new();
+        {
+            let mut leases = self.shared.leases();
+            for outcome in outcomes {
+                let lease = match leases.get(&outcome.job_id) {
+                    Some(lease) if lease.token == outcome.lease_token => {
+                        leases.remove(&outcome.job_id)
+                    }
+                    _ => None,
+                };
+                if stale.contains(&outcome.job_id) {
+                    match lease {
+                        // Reported by the lease keeper already.
+                        Some(lease) if lease.lost => {}
+                        Some(lease) if lease.unsure => unsure.push(outcome.job_id.clone()),
+                        _ => lost.push(outcome.job_id.clone()),
+                    }
+                    continue;
+                }
+                let counter = match outcome.result {
+                    OutcomeResult::Completed { .. } => &self.shared.completed,
+                    OutcomeResult::Failed { .. } => &self.shared.failed,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !lost.is_empty() {
+            self.shared
+                .leases_lost
+                .fetch_add(lost.len() as u64, Ordering::Relaxed);
+            tracing::warn!(
+                queue = %self.queue,
+                lost = lost.len(),
+                jobs = %some_ids(&lost),
+                "outcomes refused: the leases were lost before they were recorded (the stalled sweep took the jobs back), so those jobs may run twice"
+            );
+        }
+        if !unsure.is_empty() {
+            tracing::warn!(
+                queue = %self.queue,
+                jobs = %some_ids(&unsure),
+                "outcomes refused after a failed step: either that step recorded them, or their leases were lost and those jobs may run twice"
+            );
         }
     }
 
     fn spawn(&self, running: &mut JoinSet<Outcome>, job: Job) {
         let token = job.lease_token.clone().unwrap_or_default();
-        self.shared.leases().insert(job.id.clone(), token.clone());
+        self.shared.leases().insert(
+            job.id.clone(),
+            Lease {
+                token: token.clone(),
+                settling: false,
+                unsure: false,
+                lost: false,
+            },
+        );
         let handler = self.handler.clone();
         running.spawn(async move {
             let started_at = now_ms();
@@ -456,15 +633,24 @@ async fn keep_leases(
         let now = Instant::now();
         if now >= next_beat {
             next_beat = now + beat;
-            let held: Vec<(JobId, String)> = shared
-                .leases()
-                .iter()
-                .map(|(id, token)| (id.clone(), token.clone()))
-                .collect();
+            let held = shared.held();
             if !held.is_empty() {
                 match queues.backend().extend_leases(&queue, &held, lease).await {
                     Ok(lost) if !lost.is_empty() => {
-                        tracing::warn!(queue = %queue, lost = lost.len(), "leases lost; those jobs may run twice");
+                        // Most of these are jobs this worker has just
+                        // settled itself, which are not lost.
+                        let lost = shared.confirm_lost(&held, lost);
+                        if !lost.is_empty() {
+                            shared
+                                .leases_lost
+                                .fetch_add(lost.len() as u64, Ordering::Relaxed);
+                            tracing::warn!(
+                                queue = %queue,
+                                lost = lost.len(),
+                                jobs = %some_ids(&lost),
+                                "leases lost while the jobs ran: the stalled sweep put them back, so those jobs may run twice"
+                            );
+                        }
                     }
                     Ok(_) => {}
                     Err(err) => {
