@@ -45,9 +45,10 @@ pub use ratelimits::{
 pub use session::{LoginVm, PageCtx, UserVm};
 pub use users::{ROLES, UserRow, UsersVm};
 pub use vm::{
-    AttemptVm, BulkProgressVm, ChartRange, ConfigEntry, ConfigVm, HealthVm, JobFilterVm, JobPageVm,
-    JobRow, MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES,
-    StateCounts, ThroughputVm, encode_query, format_age, format_count, format_timestamp,
+    AttemptVm, BulkProgressVm, ChartRange, ConfigEntry, ConfigVm, DependencyVm, HealthVm,
+    JobFilterVm, JobPageVm, JobRow, MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow,
+    QueuesVm, STATES, StateCounts, ThroughputVm, encode_query, format_age, format_count,
+    format_timestamp,
 };
 
 /// The page script: opens the page's event stream and swaps the regions it
@@ -891,6 +892,7 @@ mod tests {
             memory_bytes: ok.then_some(3 * 1024 * 1024),
             problem: (!ok).then(|| "connection refused".into()),
             stale: false,
+            dependencies: Vec::new(),
         }
     }
 
@@ -995,6 +997,41 @@ mod tests {
             html.contains("Backend redis: unreachable: connection refused"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn dependencies_that_are_not_ok_get_a_line_each() {
+        let mut vm = queues_vm(vec![], true);
+        vm.health.dependencies = vec![
+            DependencyVm {
+                name: "database".into(),
+                down: true,
+                detail: "postgres: the schema is missing <b>".into(),
+            },
+            DependencyVm {
+                name: "ratelimits".into(),
+                down: false,
+                detail: "Redis unreachable; deciding with the local fallback".into(),
+            },
+        ];
+        let html = render_queues_page(&vm, &PAGE);
+        assert!(
+            html.contains("Database down: postgres: the schema is missing &lt;b&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"data-test-id="dependency-status" data-dependency="database" class="status down""#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("Rate limiter degraded: Redis unreachable"),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="status degraded""#), "{html}");
+        let healthy = render_queues_page(&queues_vm(vec![], true), &PAGE);
+        assert!(!healthy.contains("dependency-status"), "{healthy}");
     }
 
     #[test]

@@ -129,6 +129,21 @@ pub struct HealthVm {
     pub problem: Option<String>,
     /// True when the counts shown are the last known ones, not current.
     pub stale: bool,
+    /// The dependencies that are not ok (database, rate limiter's Redis,
+    /// BullMQ), as the readiness check sees them.
+    pub dependencies: Vec<DependencyVm>,
+}
+
+/// A dependency that is degraded or down, under the backend's health line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DependencyVm {
+    /// Which dependency (`database`, `ratelimits`, `bullmq`, `queues`).
+    pub name: String,
+    /// True when it cannot work at all (readiness fails), false when it
+    /// works in a reduced way.
+    pub down: bool,
+    /// What it is and why it is not ok.
+    pub detail: String,
 }
 
 /// Completed and failed jobs of one minute.

@@ -81,6 +81,15 @@ pub enum CoordError {
     /// The backend could not be reached when it was needed.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// The backend answers reads but its writes fail (disk full,
+    /// read-only): jobs cannot be enqueued or finished until the operator
+    /// frees space; the writer resumes by itself then.
+    #[error("writes have been failing for {secs} s: {reason}")]
+    WritesFailing {
+        secs: i64,
+        reason: String,
+        fault: Option<crate::sql::StorageFault>,
+    },
     /// A Redis command failed.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
@@ -135,19 +144,32 @@ impl CoordError {
         )
     }
 
+    /// The storage fault behind a database error (disk full, read-only),
+    /// so that an answer can name it: the operator has to act, and the
+    /// writer resumes by itself once they have.
+    pub fn storage_fault(&self) -> Option<crate::sql::StorageFault> {
+        match self {
+            Self::Database(err) => crate::sql::storage_fault(err),
+            Self::WritesFailing { fault, .. } => *fault,
+            _ => None,
+        }
+    }
+
     /// True when the store could not be reached (rather than refusing the
     /// request): worth retrying later, and a 503 rather than a 500 for a
     /// dashboard, so monitors tell an outage from a bug.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Unavailable(_) | Self::Redis(_) => true,
-            Self::Database(err) => matches!(
-                err,
-                sqlx::Error::PoolClosed
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-            ),
+            Self::Unavailable(_) | Self::Redis(_) | Self::WritesFailing { .. } => true,
+            Self::Database(err) => {
+                matches!(
+                    err,
+                    sqlx::Error::PoolClosed
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                ) || crate::sql::storage_fault(err).is_some()
+            }
             _ => false,
         }
     }

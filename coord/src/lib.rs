@@ -15,6 +15,7 @@ pub mod instances;
 pub mod queue;
 pub mod ratelimit;
 mod redis_conn;
+pub mod sql;
 pub mod sync;
 pub mod time;
 

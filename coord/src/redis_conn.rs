@@ -106,6 +106,19 @@ pub(crate) fn check_prefix(prefix: &str, forbidden: &[char], what: &str) -> Resu
     Ok(())
 }
 
+/// Escapes glob characters so that a prefix matches itself only in
+/// `SCAN MATCH`.
+pub(crate) fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

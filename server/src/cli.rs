@@ -73,7 +73,7 @@ pub struct GlobalArgs {
     /// TOML file with any of: listen, redis_url, redis_prefix, database_url,
     /// log, busy_active, warning_failure_rate, rate_limit_pages, rate_limit_actions,
     /// rate_limit_api, rate_limit_fallback, metrics_retention, alert_interval, alert_webhooks,
-    /// external_url, session_ttl, rate_limit_login, auth_proxy_header,
+    /// external_url, session_ttl, auth_outage_grace, rate_limit_login, auth_proxy_header,
     /// auth_proxy_trusted, api_tokens, bullmq_url, bullmq_prefix,
     /// bullmq_queues and
     /// [[alert_rules]] (flags and environment variables override it)
@@ -234,6 +234,18 @@ pub struct GlobalArgs {
         value_parser = crate::configuration::parse_duration
     )]
     pub session_ttl: Option<std::time::Duration>,
+
+    /// While the user database does not answer, a session or API token
+    /// verified within this long keeps working (`0s` turns it off); a
+    /// revocation applies as soon as the database answers [default: 5m]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_AUTH_OUTAGE_GRACE",
+        value_name = "DURATION",
+        value_parser = crate::configuration::parse_duration
+    )]
+    pub auth_outage_grace: Option<std::time::Duration>,
 
     /// Sign-in attempts per client address, as for --rate-limit-pages
     /// (brute-force protection) [default: 10/1m]
@@ -407,7 +419,7 @@ pub struct EnqueueArgs {
     pub name: String,
     /// The job's data, as JSON text (e.g. '{"to":"a@example.com"}')
     pub data: String,
-    /// Milliseconds before the job may run
+    /// Milliseconds before the job may run (at most 10 years)
     #[arg(long, allow_negative_numbers = true, value_name = "MS")]
     pub delay_ms: Option<i64>,
     /// Lower runs first (0..=4095)

@@ -56,17 +56,84 @@ pub enum ConfigError {
         /// Why it could not be read.
         source: std::io::Error,
     },
-    /// The config file is not valid TOML or has unknown keys.
-    #[error("invalid config file {path}: {reason}")]
+    /// The config file is not valid TOML, has unknown keys or a value of
+    /// the wrong type.
+    #[error("invalid config file {path}{}", after_path(.error))]
     Parse {
         /// The file named by `--config`.
         path: PathBuf,
-        /// The parser's reason, on one line.
-        reason: String,
+        /// Where in the file, and why.
+        error: FileError,
     },
     /// A value is out of range or inconsistent with another.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Why config text was refused: the parser's reason, with the line and the
+/// key it is about when known (`line 3: busy_active: invalid type: string
+/// "lots", expected u64`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// 1-based line of the offending text.
+    pub line: Option<usize>,
+    /// Dotted path of the offending key (`busy_active`,
+    /// `alert_rules[0].threshold`), when the value (not the syntax) is wrong.
+    pub key: Option<String>,
+    /// The parser's reason, on one line.
+    pub reason: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// `, line 3: key: reason` after the file name, or `: reason` without a
+/// line.
+fn after_path(error: &FileError) -> String {
+    match error.line {
+        Some(_) => format!(", {error}"),
+        None => format!(": {error}"),
+    }
+}
+
+/// The 1-based line holding byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted path of the key an error is about (`alert_rules[0].kind`),
+/// without a last key the reason already quotes (`unknown field
+/// \`lissten\``); `None` at the top level.
+fn key_path(path: &serde_path_to_error::Path, reason: &str) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut segments: Vec<&Segment> = path.iter().collect();
+    if let Some(Segment::Map { key }) = segments.last()
+        && reason.contains(&format!("`{key}`"))
+    {
+        segments.pop();
+    }
+    let mut shown = String::new();
+    for segment in segments {
+        if !shown.is_empty() && !matches!(segment, Segment::Seq { .. }) {
+            shown.push('.');
+        }
+        shown.push_str(&segment.to_string());
+    }
+    (!shown.is_empty()).then_some(shown)
 }
 
 /// What the TOML file may set; every key is optional and unknown keys are
@@ -111,6 +178,8 @@ pub struct FileSettings {
     pub alert_rules: Option<Vec<FileRule>>,
     /// As `--session-ttl` (`12h`).
     pub session_ttl: Option<String>,
+    /// As `--auth-outage-grace` (`5m`).
+    pub auth_outage_grace: Option<String>,
     /// As `--rate-limit-login`.
     pub rate_limit_login: Option<LimitSpec>,
     /// As `--auth-proxy-header`.
@@ -204,15 +273,25 @@ impl FileSettings {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|reason| ConfigError::Parse {
+        Self::parse(&text).map_err(|error| ConfigError::Parse {
             path: path.to_path_buf(),
-            reason,
+            error,
         })
     }
 
-    /// Parses config text; the error is the parser's reason on one line.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.message().replace('\n', " "))
+    /// Parses config text; the error names the line and, for a value of
+    /// the wrong type, the key.
+    pub fn parse(text: &str) -> Result<Self, FileError> {
+        let located = |err: &toml::de::Error, key: Option<String>| FileError {
+            line: err.span().map(|span| line_of(text, span.start)),
+            key,
+            reason: err.message().replace('\n', " "),
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| located(&e, None))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = key_path(e.path(), e.inner().message());
+            located(e.inner(), key)
+        })
     }
 }
 
@@ -359,6 +438,7 @@ fn bull_settings(
             "--bullmq {url} is not a redis:// or rediss:// URL (or off)"
         )));
     }
+    check_redis_url("--bullmq", &url)?;
     let prefix = args
         .bullmq_prefix
         .clone()
@@ -395,6 +475,7 @@ fn bull_settings(
 /// What the config file says about sign-in, before layering.
 struct FileAuth {
     session_ttl: Option<String>,
+    outage_grace: Option<String>,
     proxy_header: Option<String>,
     proxy_trusted: Option<Vec<String>>,
     api_tokens: Option<bool>,
@@ -403,6 +484,9 @@ struct FileAuth {
 /// Longest `--session-ttl`: a sign-in that outlives a month is a standing
 /// credential, which is what API tokens are for.
 const MAX_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest outage grace: a revoked token or session works that long while
+/// the user database is down, so it stays short.
+const MAX_OUTAGE_GRACE: Duration = Duration::from_secs(3600);
 
 /// Parses a duration as `--session-ttl` takes it: a number and a unit,
 /// `s`, `m`, `h` or `d` (`90m`, `12h`, `7d`).
@@ -443,6 +527,18 @@ fn auth_settings(
             session_ttl.as_secs()
         )));
     }
+    let outage_grace = match (args.auth_outage_grace, file.outage_grace) {
+        (Some(grace), _) => grace,
+        (None, Some(text)) => parse_duration(&text)
+            .map_err(|e| ConfigError::Invalid(format!("auth_outage_grace: {e}")))?,
+        (None, None) => crate::users::OUTAGE_GRACE,
+    };
+    if outage_grace > MAX_OUTAGE_GRACE {
+        return Err(ConfigError::Invalid(format!(
+            "--auth-outage-grace must be at most 1h (got {} s): a revoked token or session works that long while the database is down",
+            outage_grace.as_secs()
+        )));
+    }
     let header = args.auth_proxy_header.clone().or(file.proxy_header);
     let trusted = if args.auth_proxy_trusted.is_empty() {
         file.proxy_trusted
@@ -480,6 +576,7 @@ fn auth_settings(
     };
     Ok(AuthSettings {
         session_ttl,
+        outage_grace,
         secure_cookies: external_url.starts_with("https://"),
         proxy,
         api_tokens: args.api_tokens || file.api_tokens.unwrap_or(false),
@@ -496,19 +593,45 @@ pub enum Deployment {
     Redis,
 }
 
+/// What a command connects to, which decides the settings it accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// The queue backend and the SQL database: `serve`, `demo`, `enqueue`.
+    #[default]
+    Everything,
+    /// Only the SQL database: the `user` and `token` commands, which may
+    /// manage the accounts of a PostgreSQL database without `--redis`.
+    SqlOnly,
+}
+
 impl Settings {
     /// Layers the command line (and environment) over the config file it
-    /// names, if any, over the defaults, and validates the result.
+    /// names, if any, over the defaults, and validates the result for a
+    /// command that connects everything.
     pub fn load(args: &GlobalArgs) -> Result<Self, ConfigError> {
+        Self::load_for(args, Scope::Everything)
+    }
+
+    /// As [`Settings::load`], validated for what the command connects to.
+    pub fn load_for(args: &GlobalArgs, scope: Scope) -> Result<Self, ConfigError> {
         let file = match &args.config {
             Some(path) => FileSettings::read(path)?,
             None => FileSettings::default(),
         };
-        Self::layer(args, file)
+        Self::layer_for(args, file, scope)
     }
 
     /// The layering itself, separate from file reading so it can be tested.
-    pub fn layer(args: &GlobalArgs, mut file: FileSettings) -> Result<Self, ConfigError> {
+    pub fn layer(args: &GlobalArgs, file: FileSettings) -> Result<Self, ConfigError> {
+        Self::layer_for(args, file, Scope::Everything)
+    }
+
+    /// As [`Settings::layer`], validated for what the command connects to.
+    pub fn layer_for(
+        args: &GlobalArgs,
+        mut file: FileSettings,
+        scope: Scope,
+    ) -> Result<Self, ConfigError> {
         let defaults = Settings::default();
         let file_alerts = FileAlerts {
             interval: file.alert_interval,
@@ -523,6 +646,7 @@ impl Settings {
         };
         let file_auth = FileAuth {
             session_ttl: file.session_ttl.take(),
+            outage_grace: file.auth_outage_grace.take(),
             proxy_header: file.auth_proxy_header.take(),
             proxy_trusted: file.auth_proxy_trusted.take(),
             api_tokens: file.api_tokens,
@@ -589,7 +713,7 @@ impl Settings {
             auth: AuthSettings::default(),
             bullmq: None,
         };
-        settings.validate()?;
+        settings.validate_for(scope)?;
         let mut settings = settings;
         settings.first_admin = first_admin(args)?;
         settings.alerts = alert_settings(args, file_alerts, &settings.listen)?;
@@ -609,6 +733,12 @@ impl Settings {
 
     /// Rejects settings that could only fail later, with the reason.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_for(Scope::Everything)
+    }
+
+    /// As [`Settings::validate`], for what the command connects to: only
+    /// a command that runs queues needs Redis next to PostgreSQL.
+    pub fn validate_for(&self, scope: Scope) -> Result<(), ConfigError> {
         if self.listen.trim().is_empty() {
             return Err(ConfigError::Invalid("--listen must not be empty".into()));
         }
@@ -616,7 +746,7 @@ impl Settings {
         match db_scheme.as_str() {
             "sqlite" => {}
             "postgres" | "postgresql" => {
-                if self.redis_url.is_none() {
+                if self.redis_url.is_none() && scope == Scope::Everything {
                     return Err(ConfigError::Invalid(format!(
                         "--database-url {} needs --redis: the embedded queue stores its jobs in \
                          SQLite, so PostgreSQL can only hold the server's tables next to Redis",
@@ -638,6 +768,7 @@ impl Settings {
                     "--redis {redis} is not a Redis URL (expected redis://… or rediss://…)"
                 )));
             }
+            check_redis_url("--redis", redis)?;
         }
         validate_prefix(&self.redis_prefix)?;
         if self.log.trim().is_empty() {
@@ -738,6 +869,80 @@ fn alert_settings(
         external_url,
         rules,
     })
+}
+
+/// Parses `url` as the Redis driver will, so that a malformed URL (a port
+/// out of range, a bad database number) stops the start with the setting
+/// named (`flag`) rather than surfacing as a connection error later.
+fn check_redis_url(flag: &str, url: &SecretUrl) -> Result<(), ConfigError> {
+    use redis::IntoConnectionInfo;
+    let (shown, reason) = match redis::parse_redis_url(url.expose()) {
+        None => (shown_malformed(url), malformed_url_reason(url.expose())),
+        Some(parsed) => match parsed.into_connection_info() {
+            Ok(_) => return Ok(()),
+            Err(err) => (url.redacted(), driver_reason(&err)),
+        },
+    };
+    Err(ConfigError::Invalid(format!(
+        "{flag}: invalid Redis URL {shown} ({reason})"
+    )))
+}
+
+/// Why URL syntax refused `text`, as far as can be told without quoting
+/// any of it (a stray character in a password is the common cause).
+fn malformed_url_reason(text: &str) -> String {
+    let Some((_, rest)) = text.split_once("://") else {
+        return "not a URL".into();
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if rest.contains('@') && !authority.contains('@') {
+        // The user or password holds a `/`, `?` or `#`, which ends the
+        // host part early.
+        return "a `/`, `?` or `#` in the user or password must be percent-encoded".into();
+    }
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let port = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
+        None => host_port.rsplit_once(':').map(|(_, port)| port),
+    };
+    match port {
+        Some(port) if !port.is_empty() && !port.bytes().all(|b| b.is_ascii_digit()) => {
+            "the port is not a number".into()
+        }
+        Some(port) if port.parse::<u16>().is_err() && !port.is_empty() => {
+            "port out of range: at most 65535".into()
+        }
+        _ if host_port.is_empty() || host_port.starts_with(':') => "no host".into(),
+        _ => "malformed URL; special characters in a password must be percent-encoded".into(),
+    }
+}
+
+/// The driver's reason in lower case, without its error kind
+/// (`Invalid database number - InvalidClientConfig`).
+fn driver_reason(err: &redis::RedisError) -> String {
+    let text = err.to_string();
+    let mut reason = text.split(" - ").next().unwrap_or_default().to_owned();
+    if let Some(first) = reason.get(..1) {
+        reason.replace_range(..1, &first.to_ascii_lowercase());
+    }
+    if let Some(detail) = err.detail() {
+        reason.push_str(": ");
+        reason.push_str(detail);
+    }
+    reason
+}
+
+/// A URL for an error message: as [`SecretUrl`] shows it, and with
+/// everything before the last `@` hidden, since a URL that does not parse
+/// may hold a password the usual redaction cannot find (`redis://:p#w@h`).
+fn shown_malformed(url: &SecretUrl) -> String {
+    match url.expose().split_once("://") {
+        Some((scheme, rest)) if rest.contains('@') => {
+            let host = &rest[rest.rfind('@').map_or(0, |at| at + 1)..];
+            SecretUrl::new(format!("{scheme}://***@{host}")).redacted()
+        }
+        _ => url.redacted(),
+    }
 }
 
 /// A prefix becomes the start of every key; braces would move the Redis
@@ -902,6 +1107,17 @@ mod tests {
         assert!(err.to_string().contains("between 1m and 30d"), "{err}");
         let err = layer(r#"session_ttl = "forever""#).expect_err("unreadable");
         assert!(err.to_string().contains("not a duration"), "{err}");
+        let err = layer(r#"auth_outage_grace = "2h""#).expect_err("too long");
+        assert!(err.to_string().contains("at most 1h"), "{err}");
+        let err = layer(r#"auth_outage_grace = "soon""#).expect_err("unreadable");
+        assert!(err.to_string().contains("auth_outage_grace"), "{err}");
+        let grace = |text: &str| layer(text).map(|s| s.auth.outage_grace).ok();
+        assert_eq!(grace(""), Some(crate::users::OUTAGE_GRACE));
+        assert_eq!(grace(r#"auth_outage_grace = "0s""#), Some(Duration::ZERO));
+        assert_eq!(
+            grace(r#"auth_outage_grace = "90s""#),
+            Some(Duration::from_secs(90))
+        );
         assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert!(parse_duration("12").is_err());
@@ -910,8 +1126,131 @@ mod tests {
 
     #[test]
     fn unknown_file_keys_are_rejected() {
-        let err = FileSettings::parse("lissten = \"x\"").expect_err("typo");
-        assert!(err.contains("lissten"), "{err}");
+        let err = FileSettings::parse("log = \"info\"\nlissten = \"x\"").expect_err("typo");
+        assert_eq!(err.line, Some(2), "{err}");
+        assert_eq!(err.key, None, "the reason names it: {err}");
+        assert!(
+            err.to_string()
+                .starts_with("line 2: unknown field `lissten`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn file_errors_name_the_line_and_the_key() {
+        let err = FileSettings::parse("listen = \"127.0.0.1:0\"\n\nbusy_active = \"lots\"\n")
+            .expect_err("wrong type");
+        assert_eq!(
+            err.to_string(),
+            r#"line 3: busy_active: invalid type: string "lots", expected u64"#
+        );
+
+        let err = FileSettings::parse(
+            "log = \"info\"\n[[alert_rules]]\nname = \"a\"\nkind = \"failure_rate\"\nthreshold = \"ten\"\n",
+        )
+        .expect_err("wrong type in a table");
+        assert_eq!(err.line, Some(5), "{err}");
+        assert_eq!(
+            err.key.as_deref(),
+            Some("alert_rules[0].threshold"),
+            "{err}"
+        );
+
+        let err = FileSettings::parse("alert_webhooks = [{ url = \"http://x\", format = 3 }]")
+            .expect_err("wrong type in an inline table");
+        assert_eq!(
+            err.key.as_deref(),
+            Some("alert_webhooks[0].format"),
+            "{err}"
+        );
+
+        let err = FileSettings::parse("log = \"info\"\nlisten = \"a\n").expect_err("syntax");
+        assert_eq!((err.line, err.key.as_deref()), (Some(2), None), "{err}");
+        assert!(err.to_string().starts_with("line 2: "), "{err}");
+        assert!(!err.reason.contains('\n'), "one line: {err:?}");
+    }
+
+    #[test]
+    fn a_config_file_error_names_the_file_and_the_line() {
+        let path = std::env::temp_dir().join(format!(
+            "switchyard-config-{}-{:016x}.toml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&path, "log = \"info\"\n\nbusy_active = \"lots\"\n").expect("write");
+        let err = FileSettings::read(&path)
+            .expect_err("wrong type")
+            .to_string();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            err,
+            format!(
+                r#"invalid config file {}, line 3: busy_active: invalid type: string "lots", expected u64"#,
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn malformed_redis_urls_are_refused_with_a_reason() {
+        let refused = |redis: &str, bullmq: Option<&str>| {
+            let mut a = args();
+            a.redis_url = Some(SecretUrl::new(redis));
+            a.bullmq_url = bullmq.map(SecretUrl::new);
+            Settings::layer(&a, FileSettings::default())
+                .expect_err(redis)
+                .to_string()
+        };
+        assert_eq!(
+            refused("redis://127.0.0.1:99999", None),
+            "--redis: invalid Redis URL redis://127.0.0.1:99999 (port out of range: at most 65535)"
+        );
+        let err = refused("redis://:topsecret@127.0.0.1:99999", None);
+        assert!(
+            err.contains("invalid Redis URL redis://***@127.0.0.1:99999 (port out of range"),
+            "{err}"
+        );
+        assert!(!err.contains("topsecret"), "{err}");
+        // A stray `#` ends the authority early: nothing of the password shows.
+        let err = refused("redis://:top#secret@cache:6379", None);
+        assert!(err.contains("redis://***@cache:6379"), "{err}");
+        assert!(err.contains("must be percent-encoded"), "{err}");
+        assert!(!err.contains("top") && !err.contains("secret"), "{err}");
+        let err = refused("redis://:pw@cache:6379/zero", None);
+        assert_eq!(
+            err,
+            "--redis: invalid Redis URL redis://:***@cache:6379/zero (invalid database number)"
+        );
+        let err = refused("redis://cache:6379", Some("redis://cache:70000"));
+        assert!(
+            err.starts_with("--bullmq: invalid Redis URL redis://cache:70000 (port out of range"),
+            "{err}"
+        );
+        for fine in [
+            "redis://127.0.0.1:6379",
+            "rediss://default:s3cr@t@cache.example.com:6380/0",
+            "redis://[::1]:6379/2",
+            "redis+unix:///run/redis.sock",
+        ] {
+            let mut a = args();
+            a.redis_url = Some(SecretUrl::new(fine));
+            // BullMQ would follow a socket URL and refuse it.
+            a.bullmq_url = Some(SecretUrl::new("off"));
+            Settings::layer(&a, FileSettings::default()).expect(fine);
+        }
+    }
+
+    #[test]
+    fn the_user_and_token_commands_take_postgres_without_redis() {
+        let mut a = args();
+        a.database_url = Some(SecretUrl::new("postgres://app:secret@db/prod"));
+        let s = Settings::layer_for(&a, FileSettings::default(), Scope::SqlOnly)
+            .expect("only the SQL database is used");
+        assert_eq!(s.database_url.expose(), "postgres://app:secret@db/prod");
+        assert_eq!(s.redis_url, None);
+        let err = Settings::layer_for(&a, FileSettings::default(), Scope::Everything)
+            .expect_err("the queues need Redis");
+        assert!(err.to_string().contains("needs --redis"), "{err}");
     }
 
     #[test]
@@ -955,9 +1294,11 @@ mod tests {
     #[test]
     fn bad_rate_limits_in_the_file_are_refused_with_a_reason() {
         let err = FileSettings::parse("rate_limit_pages = \"600 per minute\"").expect_err("bad");
-        assert!(err.contains("expected e.g. 600/1m"), "{err}");
+        assert!(err.to_string().contains("expected e.g. 600/1m"), "{err}");
+        assert_eq!(err.key.as_deref(), Some("rate_limit_pages"), "{err}");
         let err = FileSettings::parse("rate_limit_fallback = \"sometimes\"").expect_err("bad");
-        assert!(err.contains("local, open or closed"), "{err}");
+        assert!(err.to_string().contains("local, open or closed"), "{err}");
+        assert_eq!(err.key.as_deref(), Some("rate_limit_fallback"), "{err}");
     }
 
     #[test]

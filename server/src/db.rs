@@ -10,6 +10,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use coord::sql::discard_broken_transactions;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
@@ -43,6 +44,10 @@ pub enum DbError {
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database answers but lacks this version's tables; restarting
+    /// the server applies the migrations.
+    #[error("the schema is missing: {0}; restart the server to apply the migrations")]
+    SchemaMissing(String),
     /// A stored row holds a value this version cannot read (a hand edit,
     /// or a newer version's data).
     #[error("stored data is unreadable: {0}")]
@@ -99,7 +104,7 @@ impl Database {
                 let options = SqliteConnectOptions::from_str(url.expose())?
                     .busy_timeout(Duration::from_secs(5));
                 check_connect(SqliteConnection::connect_with(&options)).await?;
-                let pool = SqlitePoolOptions::new()
+                let pool = discard_broken_transactions(SqlitePoolOptions::new())
                     .max_connections(MAX_CONNECTIONS)
                     .acquire_timeout(CONNECT_TIMEOUT)
                     .connect_with(options)
@@ -109,7 +114,7 @@ impl Database {
             "postgres" | "postgresql" => {
                 let options = PgConnectOptions::from_str(url.expose())?;
                 check_connect(PgConnection::connect_with(&options)).await?;
-                let pool = PgPoolOptions::new()
+                let pool = discard_broken_transactions(PgPoolOptions::new())
                     .max_connections(MAX_CONNECTIONS)
                     .acquire_timeout(CONNECT_TIMEOUT)
                     .connect_with(options)
@@ -143,6 +148,49 @@ impl Database {
                 migrator.set_ignore_missing(true);
                 migrator.run(pool).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that every migration this build knows is applied, so that
+    /// the readiness check fails on a database that answers but lacks the
+    /// tables (dropped and recreated empty, or pointed at the wrong
+    /// database); costs one small read.
+    pub async fn check_schema(&self) -> Result<(), DbError> {
+        const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+        let (known, applied): (Vec<i64>, Result<Vec<i64>, sqlx::Error>) = match self {
+            Self::Sqlite(pool) => (
+                sqlx::migrate!("../migrations/sqlite")
+                    .iter()
+                    .map(|m| m.version)
+                    .collect(),
+                sqlx::query_scalar(APPLIED).fetch_all(pool).await,
+            ),
+            Self::Postgres(pool) => (
+                sqlx::migrate!("../migrations/postgres")
+                    .iter()
+                    .map(|m| m.version)
+                    .collect(),
+                sqlx::query_scalar(APPLIED).fetch_all(pool).await,
+            ),
+        };
+        let applied = match applied {
+            Ok(applied) => applied,
+            // The database answered, but has no migration table at all.
+            Err(sqlx::Error::Database(err)) => {
+                return Err(DbError::SchemaMissing(format!(
+                    "no migrations are applied ({})",
+                    err.message()
+                )));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let missing = known.iter().filter(|v| !applied.contains(v)).count();
+        if missing > 0 {
+            return Err(DbError::SchemaMissing(format!(
+                "{missing} of {} migrations are not applied",
+                known.len()
+            )));
         }
         Ok(())
     }

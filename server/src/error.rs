@@ -65,6 +65,23 @@ impl std::error::Error for AppError {}
 
 impl From<CoordError> for AppError {
     fn from(err: CoordError) -> Self {
+        // A full or read-only disk is the operator's to fix, and nothing is
+        // lost by refusing: say so plainly (507 for a full disk, as WebDAV
+        // does) rather than "internal error".
+        if let Some(fault) = err.storage_fault() {
+            tracing::error!(error = %err, "storage fault");
+            let status = match fault {
+                coord::sql::StorageFault::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+                coord::sql::StorageFault::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return Self::new(
+                status,
+                format!(
+                    "{}: nothing was written; writes resume by themselves once it is fixed",
+                    fault.describe()
+                ),
+            );
+        }
         let status = if err.is_bad_input() {
             StatusCode::BAD_REQUEST
         } else if err.is_not_found() {

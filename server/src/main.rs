@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use server::cli::{Cli, Command, GlobalArgs};
-use server::configuration::Settings;
+use server::configuration::{Scope, Settings};
 use server::demo::Demo;
 use server::error::one_line;
 use server::fleet::demo::FleetDemo;
@@ -55,7 +55,13 @@ fn report(err: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(&cli.global)?;
+    // The account commands use only the SQL database, so PostgreSQL needs
+    // no Redis next to it there.
+    let scope = match &cli.command {
+        Some(Command::User(_) | Command::Token(_)) => Scope::SqlOnly,
+        _ => Scope::Everything,
+    };
+    let settings = Settings::load_for(&cli.global, scope)?;
     match cli.command.unwrap_or(Command::Demo) {
         Command::Serve => serve(settings, false).await,
         Command::Demo => serve(settings, true).await,

@@ -64,10 +64,12 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// The embedded queue database could not be opened or migrated.
-    #[error("cannot open the embedded queue database {url}")]
+    #[error("cannot open the embedded queue database {url}{}", hint_suffix(.hint))]
     Embedded {
         /// The database URL (password hidden when shown).
         url: SecretUrl,
+        /// Why, when it can be told (a read-only directory…).
+        hint: Option<Box<str>>,
         /// What went wrong.
         source: CoordError,
     },
@@ -123,6 +125,13 @@ pub enum StartupError {
     },
 }
 
+/// ` (reason)` after the database URL, when there is a reason.
+fn hint_suffix(hint: &Option<Box<str>>) -> String {
+    hint.as_deref()
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default()
+}
+
 /// Connects only the queue backend the settings name: what a one-shot
 /// command such as `enqueue` needs.
 pub async fn connect_queues(settings: &Settings) -> Result<Queues, StartupError> {
@@ -137,6 +146,7 @@ async fn open_embedded(settings: &Settings) -> Result<SqlBackend, StartupError> 
         .await
         .map_err(|source| StartupError::Embedded {
             url: url.clone(),
+            hint: crate::storage_hint::explain_open_error(url.expose(), &source).map(Into::into),
             source,
         })
 }
@@ -170,14 +180,19 @@ async fn connect_backend(settings: &Settings) -> Result<(Queues, Option<Database
 /// queue tables are migrated too and a later `serve` finds them in place.
 pub async fn connect_database(settings: &Settings) -> Result<Database, StartupError> {
     let url = &settings.database_url;
-    let db = match &settings.redis_url {
-        None => Database::Sqlite(open_embedded(settings).await?.pool().clone()),
-        Some(_) => Database::connect(url)
+    // The embedded deployment's file is opened as the server opens it; any
+    // other database (PostgreSQL, or SQLite next to Redis) holds only the
+    // server's tables.
+    let embedded = settings.redis_url.is_none() && url.scheme() == "sqlite";
+    let db = if embedded {
+        Database::Sqlite(open_embedded(settings).await?.pool().clone())
+    } else {
+        Database::connect(url)
             .await
             .map_err(|source| StartupError::Database {
                 url: url.clone(),
                 source,
-            })?,
+            })?
     };
     db.migrate()
         .await
@@ -219,7 +234,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     };
     db.migrate().await.map_err(db_error)?;
     let first = db.record_first_start(now_ms()).await.map_err(db_error)?;
-    let users = UserStore::new(db.clone());
+    let users = UserStore::new(db.clone()).with_outage_grace(settings.auth.outage_grace);
     create_first_admin(settings, &users).await?;
     tracing::info!(
         backend = queues.kind().as_str(),
@@ -392,6 +407,7 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, "serving");
         let hub = self.state.hub.clone();
+        crate::readiness::start(self.state.clone());
         // Live streams never end on their own; closing the hub ends them so
         // graceful shutdown only waits for ordinary requests.
         let shutdown = async move {

@@ -193,6 +193,13 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                 "How long a sign-in lasts.",
             ),
             entry(
+                "--auth-outage-grace",
+                crate::ratelimits::format_window(
+                    i64::try_from(settings.auth.outage_grace.as_millis()).unwrap_or(i64::MAX),
+                ),
+                "How long a verified session or API token works while the user database is down.",
+            ),
+            entry(
                 "--rate-limit-login",
                 settings.rate_limits.login.to_string(),
                 "Sign-in attempts per client address.",

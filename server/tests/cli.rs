@@ -174,6 +174,76 @@ fn a_config_file_with_a_typo_is_refused() {
 }
 
 #[test]
+fn a_config_file_value_of_the_wrong_type_names_the_key_and_the_line() {
+    let dir = Dir::new();
+    let config = dir.0.join("switchyard.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\n\nbusy_active = \"lots\"\n",
+    )
+    .expect("write config");
+    let output = run(switchyard(&dir.0).args(["serve", "--config"]).arg(&config));
+    assert_one_line_error(
+        &output,
+        &format!(
+            r#"invalid config file {}, line 3: busy_active: invalid type: string "lots", expected u64"#,
+            config.display()
+        ),
+    );
+}
+
+#[test]
+fn a_config_file_syntax_error_names_the_line() {
+    let dir = Dir::new();
+    let config = dir.0.join("switchyard.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nlog = \n").expect("write config");
+    let output = run(switchyard(&dir.0).args(["serve", "--config"]).arg(&config));
+    assert_one_line_error(
+        &output,
+        &format!("invalid config file {}, line 2: ", config.display()),
+    );
+}
+
+#[test]
+fn a_malformed_redis_url_is_refused_as_a_setting_without_the_password() {
+    let dir = Dir::new();
+    let output = run(switchyard(&dir.0).args([
+        "enqueue",
+        "emails",
+        "welcome",
+        "{}",
+        "--redis",
+        "redis://:topsecret@127.0.0.1:99999",
+    ]));
+    let line = assert_one_line_error(
+        &output,
+        "--redis: invalid Redis URL redis://***@127.0.0.1:99999 (port out of range",
+    );
+    assert!(!line.contains("topsecret"), "{line}");
+    assert!(!line.contains("job options"), "{line}");
+}
+
+#[test]
+fn enqueue_with_a_delay_over_ten_years_is_a_one_line_error() {
+    let dir = Dir::new();
+    let output = run(switchyard(&dir.0).args([
+        "enqueue",
+        "emails",
+        "welcome",
+        "{}",
+        "--delay-ms",
+        "9223372036854775807",
+        "--database-url",
+        &dir.database_url(),
+    ]));
+    assert_one_line_error(&output, "delayMs must be at most 315360000000 (10 years)");
+    assert!(
+        !dir.0.join("cli.db").exists(),
+        "nothing is opened for a bad job"
+    );
+}
+
+#[test]
 fn serve_with_unreachable_redis_is_a_one_line_error() {
     let dir = Dir::new();
     let output = run(switchyard(&dir.0).args([
@@ -803,5 +873,74 @@ fn token_command_errors_are_one_line_with_exit_code_1() {
             .lines()
             .collect::<Vec<_>>(),
         ["ID        USER  CREATED               LAST_USED             LABEL"]
+    );
+}
+
+/// The test PostgreSQL database (as the API tests use it).
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[tokio::test]
+async fn the_account_commands_take_postgres_without_redis() {
+    use sqlx::Connection;
+    let schema = format!("t_{:016x}", rand::random::<u64>());
+    let mut admin = sqlx::postgres::PgConnection::connect(POSTGRES_URL)
+        .await
+        .expect("PostgreSQL is running on 127.0.0.1:5432 with database test");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let url = format!("{POSTGRES_URL}?options=-c%20search_path%3D{schema}");
+    let dir = Dir::new();
+    let added = run_with_stdin(
+        switchyard(&dir.0).args([
+            "user",
+            "add",
+            "ci-bot",
+            "--role",
+            "operator",
+            "--database-url",
+            &url,
+        ]),
+        Some("ci bot password\n"),
+    );
+    let token = run_with_stdin(
+        switchyard(&dir.0).args(["token", "add", "ci-bot", "--database-url", &url]),
+        None,
+    );
+    let listed = run_with_stdin(
+        switchyard(&dir.0).args(["token", "list", "--database-url", &url]),
+        None,
+    );
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    assert_ok(&added);
+    let secret = assert_ok(&token);
+    assert!(secret.starts_with("sy_"), "{secret}");
+    let list = assert_ok(&listed);
+    assert!(list.contains(&secret[3..11]), "{list}");
+    assert!(
+        !dir.0.join("switchyard.db").exists(),
+        "no SQLite file next to PostgreSQL"
+    );
+}
+
+#[test]
+fn an_embedded_database_in_a_missing_directory_says_so() {
+    let dir = Dir::new();
+    let missing = dir.0.join("not-there");
+    let output = run(switchyard(&dir.0).args([
+        "enqueue",
+        "emails",
+        "welcome",
+        "{}",
+        "--database-url",
+        &format!("sqlite://{}?mode=rwc", missing.join("q.db").display()),
+    ]));
+    assert_one_line_error(
+        &output,
+        &format!("(the directory {} does not exist)", missing.display()),
     );
 }

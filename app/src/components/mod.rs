@@ -222,6 +222,23 @@ pub fn HealthRegion(health: HealthVm) -> impl IntoView {
                 {text}
             </p>
             {health
+                .dependencies
+                .into_iter()
+                .map(|dep| {
+                    let (class, word) = if dep.down {
+                        ("status down", "down")
+                    } else {
+                        ("status degraded", "degraded")
+                    };
+                    view! {
+                        <p class=class data-test-id="dependency-status" data-dependency=dep.name.clone()>
+                            <span class="dot" aria-hidden="true"></span>
+                            {format!("{} {word}: {}", dependency_label(&dep.name), dep.detail)}
+                        </p>
+                    }
+                })
+                .collect::<Vec<_>>()}
+            {health
                 .stale
                 .then(|| {
                     view! {
@@ -231,6 +248,17 @@ pub fn HealthRegion(health: HealthVm) -> impl IntoView {
                     }
                 })}
         </div>
+    }
+}
+
+/// How a dependency's name reads on the page.
+fn dependency_label(name: &str) -> &str {
+    match name {
+        "queues" => "Queue store",
+        "database" => "Database",
+        "ratelimits" => "Rate limiter",
+        "bullmq" => "BullMQ Redis",
+        other => other,
     }
 }
 

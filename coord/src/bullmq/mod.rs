@@ -35,7 +35,7 @@ use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 
 use crate::error::{CoordError, Result};
-use crate::redis_conn::{self, Reconnect};
+use crate::redis_conn::{self, Reconnect, glob_escape};
 
 /// A dashboard action may wait 5 s for Redis and one reconnection attempt
 /// before reporting the outage.
@@ -373,18 +373,6 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Escapes glob characters so a prefix matches itself only in `SCAN MATCH`.
-fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A timestamp field; BullMQ writes integers, but accept `1.5e12` too.
 fn parse_ms(text: &str) -> Option<i64> {
     text.parse::<i64>()
@@ -469,6 +457,18 @@ impl BullMq {
             prefix: prefix.to_owned(),
             blocking: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// Round trip of a `PING`, for readiness checks: the monitor reads
+    /// nothing while there is no queue to watch, so its last read cannot
+    /// tell whether this Redis still answers.
+    pub async fn ping(&self) -> Result<std::time::Duration> {
+        let started = std::time::Instant::now();
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(map_err)?;
+        Ok(started.elapsed())
     }
 
     /// The key prefix the handle works under, for display and links.

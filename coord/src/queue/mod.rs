@@ -20,9 +20,9 @@ use tokio::sync::broadcast;
 pub use backend::{BackendHealth, BackendKind, QueueBackend};
 pub use events::{EVENT_BUFFER, EventBatch, QueueEvent, QueueEventKind};
 pub use types::{
-    AttemptRecord, Backoff, Job, JobError, JobId, JobOptions, JobPage, JobState, MAX_PRIORITY,
-    NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT, QueueCounts, QueueName, Retention,
-    RetentionPolicy, StalledReport, StepResult,
+    AttemptRecord, Backoff, Job, JobError, JobId, JobOptions, JobPage, JobState, MAX_DELAY_MS,
+    MAX_PRIORITY, NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT, QueueCounts, QueueName,
+    Retention, RetentionPolicy, StalledReport, StepResult,
 };
 pub use worker::{Handler, WorkerBuilder, WorkerHandle, WorkerStats};
 

@@ -24,7 +24,10 @@
 //!   due time, `:completed` and `:failed` by finish time (all ms). `:active`
 //!   also holds one anchor member scored `+inf` that keeps Redis from
 //!   storing it as a listpack (see `redis/common.lua`); readers skip `+inf`;
-//! - `<p>:queues` set of queue names (its own slot, updated outside scripts);
+//! - `<p>:queues` set of queue names (its own slot, updated outside scripts;
+//!   written again after Redis lost it: an enqueue that finds the queue's
+//!   meta hash missing says so, and a reconnected listener rebuilds the set
+//!   from the `meta` keys when it is gone);
 //! - `<p>:events` pub/sub channel: one JSON array of [`QueueEvent`]s per
 //!   change, at most one event per kind.
 //!
@@ -33,7 +36,7 @@
 //! attempt records in a job's history keep the worker's own start and end
 //! times.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,7 +55,7 @@ use super::types::{
     QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 use crate::error::{CoordError, Result};
-use crate::redis_conn::{self, CONNECT_TIMEOUT, Reconnect};
+use crate::redis_conn::{self, CONNECT_TIMEOUT, Reconnect, glob_escape};
 
 /// How often the event listener checks that its connection is alive; a
 /// silently dropped connection would otherwise stop events for good.
@@ -141,8 +144,14 @@ struct Inner {
     queues_key: String,
     channel: String,
     /// Queues known to be in `<p>:queues`: queues are never unregistered,
-    /// so a hit saves the existence check and the `SADD` round trip.
-    known: Mutex<HashSet<QueueName>>,
+    /// so a hit saves the existence check and the `SADD` round trip. The
+    /// event listener empties it whenever its connection had to be made
+    /// again (Redis restarted, maybe without its data), so every queue is
+    /// checked and registered afresh.
+    known: Arc<Mutex<HashSet<QueueName>>>,
+    /// What this process has told Redis about each queue, to tell it again
+    /// should Redis lose it (see [`QueueMemory`]).
+    memory: Mutex<HashMap<QueueName, QueueMemory>>,
     events: broadcast::Sender<EventBatch>,
     listener: JoinHandle<()>,
 }
@@ -162,6 +171,16 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.listener.abort();
     }
+}
+
+/// What a process remembers of a queue so that a Redis that lost its data
+/// (restarted without persistence, flushed) gets it back on the next
+/// enqueue: the retention this process set, and the highest id it
+/// generated, below which the id generator never starts again.
+#[derive(Debug, Clone, Copy, Default)]
+struct QueueMemory {
+    retention: Option<RetentionPolicy>,
+    last_id: u64,
 }
 
 /// The keys of one queue, all under its hash tag.
@@ -226,14 +245,27 @@ impl RedisBackend {
             }
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let listener = tokio::spawn(listen(client, channel.clone(), events.clone(), pubsub));
+        let known = Arc::new(Mutex::new(HashSet::new()));
+        let registry = Registry {
+            key: format!("{prefix}:queues"),
+            prefix: prefix.to_owned(),
+            known: known.clone(),
+        };
+        let listener = tokio::spawn(listen(
+            client,
+            channel.clone(),
+            events.clone(),
+            pubsub,
+            registry,
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
                 prefix: prefix.to_owned(),
                 queues_key: format!("{prefix}:queues"),
                 channel,
-                known: Mutex::new(HashSet::new()),
+                known,
+                memory: Mutex::new(HashMap::new()),
                 events,
                 listener,
             }),
@@ -285,6 +317,59 @@ impl RedisBackend {
         // A poisoned lock only means a panic elsewhere mid-insert into a
         // plain set; the set is still usable.
         self.inner.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<QueueName, QueueMemory>> {
+        self.inner.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After an enqueue found the queue without its meta hash although this
+    /// process had written to it, Redis lost the queue (restarted without
+    /// its data, or flushed): registers it again and restores the retention
+    /// this process set. The jobs are written already, so a failure here
+    /// is logged and left to the next enqueue rather than failing this one.
+    async fn restore(&self, queue: &QueueName) {
+        self.known().remove(queue);
+        let retention = self.memory().get(queue).and_then(|m| m.retention);
+        let restored = async {
+            self.register(queue).await?;
+            if let Some(policy) = retention {
+                self.write_retention(queue, policy).await?;
+            }
+            Ok::<_, CoordError>(())
+        };
+        match restored.await {
+            Ok(()) => tracing::warn!(
+                queue = %queue,
+                retention_restored = retention.is_some(),
+                "queue was missing from Redis (data lost?); registered it again"
+            ),
+            Err(e) => {
+                self.known().remove(queue);
+                tracing::warn!(queue = %queue, error = %e, "cannot register a queue Redis lost; the next enqueue tries again");
+            }
+        }
+    }
+
+    async fn write_retention(&self, queue: &QueueName, policy: RetentionPolicy) -> Result<()> {
+        let keys = self.keys(queue);
+        let values = [
+            policy.completed.max_count,
+            policy.completed.max_age_ms,
+            policy.failed.max_count,
+            policy.failed.max_age_ms,
+        ];
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (field, value) in RETENTION_FIELDS.iter().zip(values) {
+            match value {
+                Some(v) => pipe.cmd("HSET").arg(&keys.meta).arg(field).arg(v).ignore(),
+                None => pipe.cmd("HDEL").arg(&keys.meta).arg(field).ignore(),
+            };
+        }
+        pipe.query_async::<()>(&mut self.conn())
+            .await
+            .map_err(map_err)
     }
 
     /// Adds the queue to `<p>:queues` (once per process). Done before the
@@ -401,7 +486,8 @@ impl QueueBackend for RedisBackend {
         self.register(queue).await?;
         let keys = self.keys(queue);
         let mut inv = self.invocation(&ENQUEUE, queue, &keys);
-        inv.arg(jobs.len());
+        let floor = self.memory().get(queue).map_or(0, |m| m.last_id);
+        inv.arg(jobs.len()).arg(floor);
         // Bulks mostly repeat one set of options: encode it once.
         let mut last_options: Option<(&JobOptions, String)> = None;
         for job in &jobs {
@@ -422,15 +508,32 @@ impl QueueBackend for RedisBackend {
                 .arg(opts.delay_ms.max(0))
                 .arg(opts.attempts);
         }
-        let ids: Vec<String> = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
-        if ids.len() != jobs.len() {
+        let mut reply: Vec<String> = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        if reply.len() != jobs.len() + 1 {
             return Err(CoordError::Corrupt(format!(
-                "enqueue returned {} ids for {} jobs",
-                ids.len(),
+                "enqueue returned {} values for {} jobs",
+                reply.len(),
                 jobs.len()
             )));
         }
-        ids.into_iter().map(stored_id).collect()
+        let queue_was_new = reply.remove(0) == "1";
+        let generated = jobs
+            .iter()
+            .zip(&reply)
+            .filter(|(job, _)| job.options.job_id.is_none())
+            .filter_map(|(_, id)| id.parse::<u64>().ok())
+            .max();
+        let had_written = {
+            let mut memory = self.memory();
+            let had_written = memory.contains_key(queue);
+            let entry = memory.entry(queue.clone()).or_default();
+            entry.last_id = entry.last_id.max(generated.unwrap_or(0));
+            had_written
+        };
+        if queue_was_new && had_written {
+            self.restore(queue).await;
+        }
+        reply.into_iter().map(stored_id).collect()
     }
 
     async fn queues(&self) -> Result<Vec<QueueName>> {
@@ -697,24 +800,9 @@ impl QueueBackend for RedisBackend {
 
     async fn set_retention(&self, queue: &QueueName, policy: RetentionPolicy) -> Result<()> {
         self.register(queue).await?;
-        let keys = self.keys(queue);
-        let values = [
-            policy.completed.max_count,
-            policy.completed.max_age_ms,
-            policy.failed.max_count,
-            policy.failed.max_age_ms,
-        ];
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for (field, value) in RETENTION_FIELDS.iter().zip(values) {
-            match value {
-                Some(v) => pipe.cmd("HSET").arg(&keys.meta).arg(field).arg(v).ignore(),
-                None => pipe.cmd("HDEL").arg(&keys.meta).arg(field).ignore(),
-            };
-        }
-        pipe.query_async::<()>(&mut self.conn())
-            .await
-            .map_err(map_err)
+        self.write_retention(queue, policy).await?;
+        self.memory().entry(queue.clone()).or_default().retention = Some(policy);
+        Ok(())
     }
 
     async fn retention(&self, queue: &QueueName) -> Result<RetentionPolicy> {
@@ -1060,6 +1148,7 @@ async fn listen(
     channel: String,
     sender: broadcast::Sender<EventBatch>,
     first: PubSub,
+    registry: Registry,
 ) {
     let mut pubsub = Some(first);
     let mut backoff = LISTENER_BACKOFF_MIN;
@@ -1069,6 +1158,7 @@ async fn listen(
             None => match subscribe(&client, &channel).await {
                 Ok(p) => {
                     tracing::info!(channel = %channel, "queue event subscription restored");
+                    registry.reconnected(&client).await;
                     p
                 }
                 Err(e) => {
@@ -1099,6 +1189,83 @@ async fn listen(
         }
         tracing::warn!(channel = %channel, "queue event subscription lost; reconnecting");
         tokio::time::sleep(backoff).await;
+    }
+}
+
+/// The queue registry as the event listener looks after it.
+struct Registry {
+    prefix: String,
+    key: String,
+    known: Arc<Mutex<HashSet<QueueName>>>,
+}
+
+/// Keys one registry rebuild may scan at most, so that a huge keyspace
+/// cannot keep it busy for long; what it misses, the next enqueue of each
+/// queue registers.
+const REBUILD_SCAN_LIMIT: usize = 1_000_000;
+
+impl Registry {
+    /// After the connection had to be made again, Redis may have restarted
+    /// without its data: forget which queues were registered, so each is
+    /// registered again on its next write, and should the registry itself
+    /// be gone, rebuild it from the queues' meta keys.
+    async fn reconnected(&self, client: &Client) {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        match self.rebuild(client).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                queues = n,
+                "the queue registry was missing in Redis; rebuilt it from the queues' keys"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the queue registry after reconnecting")
+            }
+        }
+    }
+
+    /// Rebuilds `<p>:queues` from `<p>:{<q>}:meta` keys when it is missing;
+    /// returns how many queues were found.
+    async fn rebuild(&self, client: &Client) -> redis::RedisResult<usize> {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&self.key)
+            .query_async(&mut conn)
+            .await?;
+        if exists {
+            return Ok(0);
+        }
+        let pattern = format!("{}:{{*}}:meta", glob_escape(&self.prefix));
+        let mut names = Vec::new();
+        let mut cursor: u64 = 0;
+        let mut scanned = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            scanned += 1000;
+            names.extend(keys.iter().filter_map(|key| {
+                let tagged = key.strip_prefix(&self.prefix)?.strip_prefix(":{")?;
+                let name = tagged.strip_suffix("}:meta")?;
+                QueueName::new(name.to_owned()).ok()
+            }));
+            cursor = next;
+            if cursor == 0 || scanned >= REBUILD_SCAN_LIMIT {
+                break;
+            }
+        }
+        if !names.is_empty() {
+            redis::cmd("SADD")
+                .arg(&self.key)
+                .arg(names.iter().map(QueueName::as_str).collect::<Vec<_>>())
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        Ok(names.len())
     }
 }
 

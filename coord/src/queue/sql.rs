@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,7 @@ use super::types::{
     PRIORITY_SHIFT, QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 use crate::error::{CoordError, Result};
+use crate::sql::{WriteHealth, discard_broken_transactions};
 use crate::time::now_ms;
 
 /// How long a statement waits for another process's write lock before it
@@ -57,6 +59,10 @@ const STEP_BUDGET: i64 = 1000;
 /// request may exceed it), so that a burst of bulk enqueues does not become
 /// one huge transaction holding the write lock.
 const MAX_GROUP_JOBS: usize = 10_000;
+/// While writes are failing, the health check writes itself only when no
+/// write has started for this long (ms): otherwise the writes under way
+/// tell.
+const PROBE_WHEN_IDLE_MS: i64 = 5_000;
 /// Failure reasons of jobs whose lease expired once too often.
 const STALLED_TOO_OFTEN: &str = "job stalled more than the allowed limit";
 const STALLED_NO_ATTEMPTS: &str = "job stalled and has no attempts left";
@@ -152,6 +158,11 @@ pub struct SqlBackend {
 
 struct Inner {
     pool: SqlitePool,
+    /// Whether writes work, from the outcome of the writes themselves.
+    writes: WriteHealth,
+    /// When a write transaction last started (ms), so that the health check
+    /// probes with a write of its own only while nothing else writes.
+    last_write_at: AtomicI64,
     /// Held for the whole of every write transaction of this process.
     /// Owned guards, so that a spawned task can hold it.
     write_lock: Arc<Mutex<()>>,
@@ -191,6 +202,22 @@ impl Drop for Withdraw<'_> {
 }
 
 impl Inner {
+    /// Records a statement's failure inside a write transaction (a commit
+    /// records its own outcome), so that the health check sees a writer
+    /// whose statements fail.
+    fn note(&self, err: sqlx::Error) -> CoordError {
+        self.writes.record(Err(&err));
+        err.into()
+    }
+
+    /// [`Inner::note`] for a whole write operation's result.
+    fn noted<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(CoordError::Database(err)) = &result {
+            self.writes.record(Err(err));
+        }
+        result
+    }
+
     /// Takes the oldest waiting enqueues, as many as fit in one group.
     fn take_batch(&self) -> Vec<Waiter> {
         let mut pending = self.pending();
@@ -217,17 +244,35 @@ impl Inner {
 /// A write transaction holding the process's write lock. The transaction
 /// is declared first so that, when a caller is cancelled mid-way, it is
 /// dropped (and rolled back) before the lock is released.
+///
+/// A failed `BEGIN` or `COMMIT` is recorded in the backend's
+/// [`WriteHealth`]; a connection a failed commit leaves inside a
+/// transaction is closed by the pool (see
+/// [`discard_broken_transactions`]), so writes resume once the fault is
+/// gone.
 struct Writer {
     tx: Transaction<'static, Sqlite>,
     lock: OwnedMutexGuard<()>,
+    inner: Arc<Inner>,
 }
 
 impl Writer {
     /// Starts `BEGIN IMMEDIATE` under the process's write lock, so nothing
     /// the transaction reads can change before it commits.
-    async fn begin(pool: &SqlitePool, lock: OwnedMutexGuard<()>) -> Result<Self> {
-        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Writer { tx, lock })
+    async fn begin(inner: &Arc<Inner>, lock: OwnedMutexGuard<()>) -> Result<Self> {
+        inner.last_write_at.store(now_ms(), Ordering::Relaxed);
+        let tx = match inner.pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(err) => {
+                inner.writes.record(Err(&err));
+                return Err(err.into());
+            }
+        };
+        Ok(Writer {
+            tx,
+            lock,
+            inner: inner.clone(),
+        })
     }
 
     fn conn(&mut self) -> &mut SqliteConnection {
@@ -235,10 +280,11 @@ impl Writer {
     }
 
     async fn commit(self) -> Result<()> {
-        let Writer { tx, lock } = self;
-        tx.commit().await?;
+        let Writer { tx, lock, inner } = self;
+        let committed = tx.commit().await;
+        inner.writes.record(committed.as_ref().map(|_| ()));
         drop(lock);
-        Ok(())
+        Ok(committed?)
     }
 }
 
@@ -266,7 +312,8 @@ impl SqlBackend {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
-        let mut pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS);
+        let mut pool =
+            discard_broken_transactions(SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS));
         if in_memory {
             // Every connection to `:memory:` is a database of its own: keep
             // exactly one, for ever, or the data would vanish.
@@ -293,6 +340,8 @@ impl SqlBackend {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                writes: WriteHealth::default(),
+                last_write_at: AtomicI64::new(0),
                 write_lock: Arc::new(Mutex::new(())),
                 pending: StdMutex::new(Vec::new()),
                 events,
@@ -310,7 +359,7 @@ impl SqlBackend {
     /// holding SQLite's write lock.
     async fn begin_write(&self) -> Result<Writer> {
         let lock = self.inner.write_lock.clone().lock_owned().await;
-        Writer::begin(&self.inner.pool, lock).await
+        Writer::begin(&self.inner, lock).await
     }
 
     /// Sends a batch to this process's subscribers; call after the commit.
@@ -427,7 +476,16 @@ impl SqlBackend {
         lock: OwnedMutexGuard<()>,
         requests: &[&EnqueueRequest],
     ) -> Result<(Vec<Vec<JobId>>, Vec<QueueEvent>)> {
-        let mut w = Writer::begin(&self.inner.pool, lock).await?;
+        let written = self.write_enqueues_tx(lock, requests).await;
+        self.inner.noted(written)
+    }
+
+    async fn write_enqueues_tx(
+        &self,
+        lock: OwnedMutexGuard<()>,
+        requests: &[&EnqueueRequest],
+    ) -> Result<(Vec<Vec<JobId>>, Vec<QueueEvent>)> {
+        let mut w = Writer::begin(&self.inner, lock).await?;
         let now = now_ms();
         // Queues in order of first appearance, each with its requests.
         let mut groups: Vec<(&QueueName, Vec<usize>)> = Vec::new();
@@ -453,141 +511,8 @@ impl SqlBackend {
         Ok((ids, events))
     }
 
-    /// `QueueNotFound` unless the queue has a row.
-    async fn ensure_exists(&self, queue: &QueueName) -> Result<()> {
-        let found = sqlx::query("SELECT 1 FROM queues WHERE name = $1")
-            .bind(queue.as_str())
-            .fetch_optional(&self.inner.pool)
-            .await?;
-        match found {
-            Some(_) => Ok(()),
-            None => Err(CoordError::QueueNotFound(queue.clone())),
-        }
-    }
-}
-
-#[async_trait]
-impl QueueBackend for SqlBackend {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Embedded
-    }
-
-    async fn health(&self) -> Result<BackendHealth> {
-        let start = Instant::now();
-        sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
-        Ok(BackendHealth {
-            latency: start.elapsed(),
-            memory_bytes: None,
-        })
-    }
-
-    async fn enqueue_bulk(&self, queue: &QueueName, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Encoded before queueing, so an unencodable job fails only its
-        // own call.
-        let mut encoded = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            encoded.push((to_json(&job.data)?, to_json(&job.options)?));
-        }
-        self.enqueue_grouped(EnqueueRequest {
-            queue: queue.clone(),
-            jobs,
-            encoded,
-        })
-        .await
-    }
-
-    async fn queues(&self) -> Result<Vec<QueueName>> {
-        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM queues ORDER BY name")
-            .fetch_all(&self.inner.pool)
-            .await?;
-        Ok(names
-            .into_iter()
-            .filter_map(|name| match QueueName::new(name) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    tracing::warn!(error = %e, "skipping an invalid queue name in the database");
-                    None
-                }
-            })
-            .collect())
-    }
-
-    async fn counts(&self, queue: &QueueName) -> Result<QueueCounts> {
-        let mut conn = self.inner.pool.acquire().await?;
-        load_counts(&mut conn, queue)
-            .await?
-            .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))
-    }
-
-    async fn list(
-        &self,
-        queue: &QueueName,
-        state: JobState,
-        offset: u64,
-        limit: u64,
-    ) -> Result<JobPage> {
-        // One read transaction: the total and the page are one snapshot.
-        let mut tx = self.inner.pool.begin().await?;
-        let counts = load_counts(&mut tx, queue)
-            .await?
-            .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE queue = $1 AND state = $2
-              ORDER BY sort_key DESC, id DESC LIMIT $3 OFFSET $4"
-        ))
-        .bind(queue.as_str())
-        .bind(state.as_str())
-        .bind(to_i64(limit))
-        .bind(to_i64(offset))
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let jobs = rows
-            .iter()
-            .filter_map(|row| match decode_job(queue, row) {
-                Ok(job) => Some(job),
-                Err(e) => {
-                    tracing::warn!(queue = %queue, error = %e, "skipping an undecodable job in a listing");
-                    None
-                }
-            })
-            .collect();
-        Ok(JobPage {
-            jobs,
-            total: counts.get(state),
-            offset,
-            limit,
-        })
-    }
-
-    async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE queue = $1 AND id = $2"
-        ))
-        .bind(queue.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&self.inner.pool)
-        .await?;
-        match row {
-            Some(row) => decode_job(queue, &row),
-            None => {
-                self.ensure_exists(queue).await?;
-                Err(CoordError::JobNotFound {
-                    queue: queue.clone(),
-                    job: id.clone(),
-                })
-            }
-        }
-    }
-
-    async fn step(
+    /// One worker step in one write transaction (see [`QueueBackend::step`]).
+    async fn step_tx(
         &self,
         queue: &QueueName,
         outcomes: Vec<Outcome>,
@@ -822,6 +747,178 @@ impl QueueBackend for SqlBackend {
             next_due_at,
             stale,
         })
+    }
+
+    /// `QueueNotFound` unless the queue has a row.
+    async fn ensure_exists(&self, queue: &QueueName) -> Result<()> {
+        let found = sqlx::query("SELECT 1 FROM queues WHERE name = $1")
+            .bind(queue.as_str())
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(CoordError::QueueNotFound(queue.clone())),
+        }
+    }
+}
+
+#[async_trait]
+impl QueueBackend for SqlBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Embedded
+    }
+
+    /// Reads answer even while every write fails (disk full), so a
+    /// `SELECT 1` alone would call a stuck writer healthy: the check also
+    /// fails while the last write failed. Should nothing else be writing,
+    /// it tries a write of its own, so that an idle backend is seen to
+    /// recover once space is back.
+    async fn health(&self) -> Result<BackendHealth> {
+        let start = Instant::now();
+        sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
+        let latency = start.elapsed();
+        if self.inner.writes.failing().is_some() {
+            let idle_ms = now_ms() - self.inner.last_write_at.load(Ordering::Relaxed);
+            if idle_ms >= PROBE_WHEN_IDLE_MS {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE queues SET name = name WHERE rowid = (SELECT min(rowid) FROM queues)",
+                )
+                .execute(w.conn())
+                .await
+                .map_err(|err| self.inner.note(err))?;
+                w.commit().await?;
+            }
+        }
+        if let Some(failure) = self.inner.writes.failing() {
+            let secs = (now_ms() - failure.since_ms).max(0) / 1000;
+            return Err(CoordError::WritesFailing {
+                secs,
+                reason: failure.reason,
+                fault: failure.fault,
+            });
+        }
+        Ok(BackendHealth {
+            latency,
+            memory_bytes: None,
+        })
+    }
+
+    async fn enqueue_bulk(&self, queue: &QueueName, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Encoded before queueing, so an unencodable job fails only its
+        // own call.
+        let mut encoded = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            encoded.push((to_json(&job.data)?, to_json(&job.options)?));
+        }
+        self.enqueue_grouped(EnqueueRequest {
+            queue: queue.clone(),
+            jobs,
+            encoded,
+        })
+        .await
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueName>> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM queues ORDER BY name")
+            .fetch_all(&self.inner.pool)
+            .await?;
+        Ok(names
+            .into_iter()
+            .filter_map(|name| match QueueName::new(name) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an invalid queue name in the database");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    async fn counts(&self, queue: &QueueName) -> Result<QueueCounts> {
+        let mut conn = self.inner.pool.acquire().await?;
+        load_counts(&mut conn, queue)
+            .await?
+            .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))
+    }
+
+    async fn list(
+        &self,
+        queue: &QueueName,
+        state: JobState,
+        offset: u64,
+        limit: u64,
+    ) -> Result<JobPage> {
+        // One read transaction: the total and the page are one snapshot.
+        let mut tx = self.inner.pool.begin().await?;
+        let counts = load_counts(&mut tx, queue)
+            .await?
+            .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE queue = $1 AND state = $2
+              ORDER BY sort_key DESC, id DESC LIMIT $3 OFFSET $4"
+        ))
+        .bind(queue.as_str())
+        .bind(state.as_str())
+        .bind(to_i64(limit))
+        .bind(to_i64(offset))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let jobs = rows
+            .iter()
+            .filter_map(|row| match decode_job(queue, row) {
+                Ok(job) => Some(job),
+                Err(e) => {
+                    tracing::warn!(queue = %queue, error = %e, "skipping an undecodable job in a listing");
+                    None
+                }
+            })
+            .collect();
+        Ok(JobPage {
+            jobs,
+            total: counts.get(state),
+            offset,
+            limit,
+        })
+    }
+
+    async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE queue = $1 AND id = $2"
+        ))
+        .bind(queue.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        match row {
+            Some(row) => decode_job(queue, &row),
+            None => {
+                self.ensure_exists(queue).await?;
+                Err(CoordError::JobNotFound {
+                    queue: queue.clone(),
+                    job: id.clone(),
+                })
+            }
+        }
+    }
+
+    async fn step(
+        &self,
+        queue: &QueueName,
+        outcomes: Vec<Outcome>,
+        claim: usize,
+        lease: Duration,
+    ) -> Result<StepResult> {
+        let stepped = self.step_tx(queue, outcomes, claim, lease).await;
+        self.inner.noted(stepped)
     }
 
     async fn extend_leases(

@@ -14,6 +14,12 @@ use crate::error::{CoordError, Result};
 /// (Redis sorted-set scores) and an `i64` (SQL).
 pub const MAX_PRIORITY: u32 = 4095;
 
+/// Longest accepted enqueue delay: ten years (of 365 days), in
+/// milliseconds. Anything longer is a mistake (a timestamp passed as a
+/// delay, `i64::MAX`), and would put the run time past any date a page can
+/// show.
+pub const MAX_DELAY_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
+
 /// Sequence numbers live below this bit in a waiting job's sort score.
 pub const PRIORITY_SHIFT: i64 = 1 << 40;
 
@@ -272,6 +278,12 @@ impl JobOptions {
         if self.delay_ms < 0 {
             return Err(CoordError::InvalidOptions(format!(
                 "delay must not be negative (got {} ms)",
+                self.delay_ms
+            )));
+        }
+        if self.delay_ms > MAX_DELAY_MS {
+            return Err(CoordError::InvalidOptions(format!(
+                "delayMs must be at most {MAX_DELAY_MS} (10 years), got {}",
                 self.delay_ms
             )));
         }
@@ -550,4 +562,29 @@ pub struct StalledReport {
     pub requeued: Vec<JobId>,
     /// Stalled too often (or out of attempts): moved to failed.
     pub failed: Vec<JobId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_are_bounded_to_ten_years() {
+        assert_eq!(MAX_DELAY_MS, 315_360_000_000);
+        let with_delay = |delay_ms| JobOptions {
+            delay_ms,
+            ..JobOptions::default()
+        };
+        with_delay(0).validate().expect("no delay");
+        with_delay(MAX_DELAY_MS).validate().expect("ten years");
+        for too_long in [MAX_DELAY_MS + 1, i64::MAX] {
+            let err = with_delay(too_long).validate().expect_err("too long");
+            assert!(err.is_bad_input(), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("delayMs must be at most 315360000000 (10 years)"),
+                "{err}"
+            );
+        }
+    }
 }

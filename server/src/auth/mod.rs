@@ -53,6 +53,9 @@ pub const STREAM_RECHECK: Duration = Duration::from_secs(30);
 pub struct AuthSettings {
     /// How long a sign-in lasts.
     pub session_ttl: Duration,
+    /// How long a verified session or API token keeps working while the
+    /// user database does not answer.
+    pub outage_grace: Duration,
     /// Whether the session cookie is marked `Secure` (the dashboard is
     /// reached over https, per `--external-url`).
     pub secure_cookies: bool,
@@ -69,6 +72,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             session_ttl: DEFAULT_SESSION_TTL,
+            outage_grace: crate::users::OUTAGE_GRACE,
             secure_cookies: false,
             proxy: None,
             api_tokens: false,

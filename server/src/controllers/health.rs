@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::error::{AppError, one_line};
+use axum::response::{IntoResponse, Response};
+
 use crate::extract::Json;
 use crate::startup::AppState;
 
@@ -14,36 +15,43 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /health/ready`: the queue backend and the SQL side both answer;
-/// 503 with the reason when either does not, so traffic is held back.
-pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let backend = state.queues.kind().as_str();
-    let health = state.queues.health().await.map_err(|err| {
-        AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "backend {backend} is unreachable: {}",
-                one_line(&err.to_string())
-            ),
-        )
-    })?;
-    let started = std::time::Instant::now();
-    state.db.ping().await.map_err(|err| {
-        AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "database {} is unreachable: {}",
-                state.db.kind(),
-                one_line(&err.to_string())
-            ),
-        )
-    })?;
-    Ok(Json(json!({
-        "status": "ok",
-        "backend": backend,
-        "latencyMs": health.latency.as_secs_f64() * 1000.0,
-        "memoryBytes": health.memory_bytes,
+/// `GET /health/ready`: every dependency checked on its own (see
+/// [`crate::readiness`]); 503 naming each one that is down, so traffic is
+/// held back while a capability cannot work. The queue store's and the
+/// database's figures stay at the top level for existing probes.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let readiness = crate::readiness::check(&state).await;
+    let checks: serde_json::Map<String, Value> = readiness
+        .checks
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_owned(),
+                json!({
+                    "status": c.state.as_str(),
+                    "detail": c.detail,
+                    "latencyMs": c.latency_ms,
+                }),
+            )
+        })
+        .collect();
+    let find = |name: &str| readiness.checks.iter().find(|c| c.name == name);
+    let queues = find("queues");
+    let database = find("database");
+    let mut body = json!({
+        "status": if readiness.ready() { "ok" } else { "unavailable" },
+        "backend": state.queues.kind().as_str(),
+        "latencyMs": queues.and_then(|c| c.latency_ms),
+        "memoryBytes": queues.and_then(|c| c.memory_bytes),
         "database": state.db.kind(),
-        "databaseLatencyMs": started.elapsed().as_secs_f64() * 1000.0,
-    })))
+        "databaseLatencyMs": database.and_then(|c| c.latency_ms),
+        "checks": checks,
+    });
+    if readiness.ready() {
+        return Json(body).into_response();
+    }
+    let problems = readiness.problems().join("; ");
+    tracing::warn!(problems = %problems, "not ready");
+    body["error"] = Value::String(problems);
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }

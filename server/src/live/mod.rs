@@ -274,6 +274,9 @@ struct Inner {
     ratelimits_vm: Mutex<Option<app::ratelimits::RateLimitsVm>>,
     /// Alerting's view, for the banner every page shows.
     alerts: OnceLock<watch::Receiver<Arc<crate::alerts::runner::AlertsView>>>,
+    /// The dependencies that are not ok, as last checked (see
+    /// [`crate::readiness`]), for the health line of every page.
+    problems: Mutex<Vec<crate::readiness::Check>>,
 }
 
 /// Stops the hub's task when the last handle to the hub is dropped.
@@ -341,6 +344,7 @@ impl Hub {
             ratelimits: OnceLock::new(),
             ratelimits_vm: Mutex::new(None),
             alerts: OnceLock::new(),
+            problems: Mutex::new(Vec::new()),
         });
         let task = tokio::spawn(run(inner.clone(), history));
         Self {
@@ -404,6 +408,31 @@ impl Hub {
     pub fn attach_alerts(&self, view: watch::Receiver<Arc<crate::alerts::runner::AlertsView>>) {
         let _ = self.inner.alerts.set(view);
         self.poke();
+    }
+
+    /// Takes the latest readiness checks; asks for a snapshot only when
+    /// the set of problems changed, so a healthy server costs no updates.
+    pub fn set_readiness(&self, readiness: crate::readiness::Readiness) {
+        let problems: Vec<crate::readiness::Check> = readiness
+            .checks
+            .into_iter()
+            .filter(|c| c.state != crate::readiness::CheckState::Ok)
+            .map(|c| crate::readiness::Check {
+                latency_ms: None,
+                memory_bytes: None,
+                ..c
+            })
+            .collect();
+        let changed = {
+            let mut current = lock(&self.inner.problems);
+            let changed = *current != problems;
+            *current = problems;
+            changed
+        };
+        if changed {
+            lock(&self.inner.pending).other = true;
+            self.inner.wake.notify_one();
+        }
     }
 
     /// Waits (up to a second) for a snapshot newer than the current one,
@@ -643,6 +672,16 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
     );
     let mut vm = HealthVm {
         backend: inner.backend.clone(),
+        dependencies: lock(&inner.problems)
+            .iter()
+            // The queue store's own line says it already.
+            .filter(|c| c.name != "queues")
+            .map(|c| app::DependencyVm {
+                name: c.name.to_owned(),
+                down: c.state == crate::readiness::CheckState::Down,
+                detail: c.detail.clone(),
+            })
+            .collect(),
         ..HealthVm::default()
     };
     match health {

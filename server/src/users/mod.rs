@@ -426,11 +426,17 @@ const MAX_REMEMBERED: usize = 10_000;
 /// token and when it was read.
 type Remembered = HashMap<String, (User, String, Instant, i64)>;
 
+/// The last good answer for each API token (by its hash): user, when it
+/// was read, and the token's id, so that revoking forgets it at once.
+type RememberedTokens = HashMap<String, (User, Instant, String)>;
+
 /// The accounts and sessions of one database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct UserStore {
     db: Database,
     remembered: Arc<Mutex<Remembered>>,
+    tokens: Arc<Mutex<RememberedTokens>>,
+    grace: Duration,
 }
 
 impl UserStore {
@@ -439,7 +445,42 @@ impl UserStore {
         Self {
             db,
             remembered: Arc::default(),
+            tokens: Arc::default(),
+            grace: OUTAGE_GRACE,
         }
+    }
+
+    /// Sets how long a session or API token checked once keeps working
+    /// while the database does not answer ([`OUTAGE_GRACE`] by default;
+    /// zero turns the grace off).
+    pub fn with_outage_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How long the outage grace lasts.
+    pub fn outage_grace(&self) -> Duration {
+        self.grace
+    }
+
+    pub(crate) fn remembered_tokens(&self) -> std::sync::MutexGuard<'_, RememberedTokens> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn remember_token(&self, key: &str, user: &User, id: &str) {
+        let mut memo = self.remembered_tokens();
+        if memo.len() >= MAX_REMEMBERED {
+            let mut ages: Vec<Instant> = memo.values().map(|(_, at, _)| *at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            memo.retain(|_, (_, at, _)| *at > cutoff);
+        }
+        memo.insert(
+            key.to_owned(),
+            (user.clone(), Instant::now(), id.to_owned()),
+        );
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
@@ -469,6 +510,8 @@ impl UserStore {
     fn forget_user(&self, name: &UserName) {
         self.remembered()
             .retain(|_, (user, _, _, _)| &user.name != name);
+        self.remembered_tokens()
+            .retain(|_, (user, _, _)| &user.name != name);
     }
 
     /// Creates a user; [`UserError::Exists`] if the name is taken (also
@@ -751,7 +794,7 @@ impl UserStore {
                 let memo = self.remembered().get(&key).cloned();
                 match memo {
                     Some((user, csrf, at, expires_at))
-                        if at.elapsed() < OUTAGE_GRACE && now_ms() < expires_at =>
+                        if at.elapsed() < self.grace && now_ms() < expires_at =>
                     {
                         tracing::warn!(error = %err, "the user database did not answer; using the session as last read");
                         Ok(Some((user, csrf)))

@@ -220,6 +220,8 @@ impl UserStore {
                 .await?
                 .rows_affected()
         });
+        self.remembered_tokens()
+            .retain(|_, (_, _, token_id)| token_id != id);
         if done == 0 {
             return Err(UserError::TokenNotFound(id.to_owned()));
         }
@@ -230,18 +232,48 @@ impl UserStore {
     /// `None` for malformed, unknown and revoked tokens and disabled users
     /// alike, so a caller cannot tell which. Records the use at most once
     /// a minute, so API traffic does not turn every request into a write.
+    ///
+    /// When the database fails, a token verified within the outage grace
+    /// (see [`super::OUTAGE_GRACE`]) keeps working, as sessions do, so that
+    /// programs (enqueue through the API) ride out a database outage;
+    /// whenever the database answers, its answer counts, so a revocation
+    /// applies as soon as it can be read.
     pub async fn token_user(&self, token: &str) -> Result<Option<User>, UserError> {
         let Some(id) = token_id(token) else {
             return Ok(None);
         };
         let key = session_key(token);
+        match self.read_token(id, &key).await {
+            Ok(Some(user)) => {
+                self.remember_token(&key, &user, id);
+                Ok(Some(user))
+            }
+            Ok(None) => {
+                self.remembered_tokens().remove(&key);
+                Ok(None)
+            }
+            Err(UserError::Db(err)) if !matches!(err, crate::db::DbError::Corrupt(_)) => {
+                let memo = self.remembered_tokens().get(&key).cloned();
+                match memo {
+                    Some((user, at, _)) if at.elapsed() < self.outage_grace() => {
+                        tracing::warn!(error = %err, "the user database did not answer; using the API token as last verified");
+                        Ok(Some(user))
+                    }
+                    _ => Err(UserError::Db(err)),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn read_token(&self, id: &str, key: &str) -> Result<Option<User>, UserError> {
         let record: Option<TokenUserRecord> = on_pool!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT t.id, u.name, u.role, u.created_at, u.disabled, t.last_used_at \
                  FROM api_tokens t JOIN users u ON u.name = t.user_name \
                  WHERE t.token_hash = $1",
             )
-            .bind(&key)
+            .bind(key)
             .fetch_optional(pool)
             .await?
         });
@@ -258,12 +290,18 @@ impl UserStore {
             .last_used_at
             .is_none_or(|at| now - at >= LAST_SEEN_GRANULARITY_MS);
         if stale {
-            self.touch(
-                "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1",
-                &key,
-                now,
-            )
-            .await?;
+            // Only a figure for the token list: a database that reads but
+            // cannot write (disk full) must not lock programs out.
+            if let Err(err) = self
+                .touch(
+                    "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1",
+                    key,
+                    now,
+                )
+                .await
+            {
+                tracing::warn!(error = %err, "cannot record an API token's use");
+            }
         }
         let user =
             UserRecord::from_parts(record.name, record.role, record.created_at, record.disabled)

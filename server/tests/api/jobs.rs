@@ -166,6 +166,38 @@ async fn invalid_options_are_400s_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_delay_over_ten_years_is_a_400() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_json(
+            "/api/queues/emails/jobs",
+            &json!({ "name": "x", "options": { "delayMs": 9_223_372_036_854_775_807_i64 } }),
+        )
+        .await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(
+        response
+            .error()
+            .contains("delayMs must be at most 315360000000 (10 years)"),
+        "{}",
+        response.body
+    );
+    let ten_years = app
+        .post_json(
+            "/api/queues/emails/jobs",
+            &json!({ "name": "x", "options": { "delayMs": 315_360_000_000_i64 } }),
+        )
+        .await;
+    assert_eq!(ten_years.status, 201, "{}", ten_years.body);
+    assert_eq!(
+        app.get("/api/queues/emails").await.json()["delayed"],
+        1,
+        "only the ten-year job was added"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn enqueue_needs_a_json_content_type() {
     let app = TestApp::spawn().await;
     let response = app

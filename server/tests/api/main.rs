@@ -16,6 +16,7 @@ mod audit;
 mod auth;
 mod auth_methods;
 mod bullmq;
+mod faults;
 mod fleet;
 mod health;
 mod helpers;

@@ -1,17 +1,28 @@
 -- Adds a batch of jobs atomically.
--- ARGV[4]: number of jobs; then 7 per job: id ('' = generate), name, data
--- JSON, options JSON, priority, delay ms, attempts.
--- Returns the ids in input order; an existing id is kept as it is.
+-- ARGV[4]: number of jobs; ARGV[5]: the lowest id the generator may hand
+-- out next, minus one (the caller's highest generated id: after Redis lost
+-- its data, ids never start over below what this caller already handed
+-- out); then 7 per job: id ('' = generate), name, data JSON, options JSON,
+-- priority, delay ms, attempts.
+-- Returns '1' when the queue had no meta hash before (new, or its data was
+-- lost: the caller registers it again and restores its settings) or '0',
+-- then the ids in input order; an existing id is kept as it is.
 -- Fields are stored hottest first and pre-created empty: a small hash is a
 -- list that every field lookup scans from the front.
 
 local count = tonumber(ARGV[4])
+local idFloor = tonumber(ARGV[5]) or 0
 local FIELDS = 7
+local FIRST = 6
+local queueIsNew = redis.call('EXISTS', metaKey) == 0
+if idFloor > 0 and (tonumber(redis.call('HGET', metaKey, 'id')) or 0) < idFloor then
+  redis.call('HSET', metaKey, 'id', num(idFloor))
+end
 
 -- Reserve generated ids and waiting sequence numbers in one call each.
 local generate = 0
 for i = 0, count - 1 do
-  if ARGV[5 + i * FIELDS] == '' then generate = generate + 1 end
+  if ARGV[FIRST + i * FIELDS] == '' then generate = generate + 1 end
 end
 local nextId = 0
 if generate > 0 then
@@ -20,12 +31,12 @@ end
 local lastId = nextId + generate
 local seq = takeSeqs(count)
 
-local ids = {}
+local ids = { queueIsNew and '1' or '0' }
 local added = {}
 local waitingAdd = {}
 local delayedAdd = {}
 for i = 0, count - 1 do
-  local b = 5 + i * FIELDS
+  local b = FIRST + i * FIELDS
   local id = ARGV[b]
   local fresh = true
   if id == '' then
