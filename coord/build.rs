@@ -1,6 +1,5 @@
 //! `sqlx::migrate!` embeds the migration files at compile time; this makes
 //! cargo rebuild `coord` when one is added or changed.
 fn main() {
-    println!("cargo:rerun-if-changed=../migrations/sqlite");
-    println!("cargo:rerun-if-changed=../migrations/postgres");
+    println!("cargo:rerun-if-changed=../migrations/coord");
 }

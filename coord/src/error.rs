@@ -39,6 +39,10 @@ pub enum CoordError {
     /// Active jobs are held by a worker's lease and cannot be removed.
     #[error("job {job} in queue {queue} is active; wait for it to finish or stall")]
     JobActive { queue: QueueName, job: JobId },
+    /// A BullMQ queue with no `meta` hash: BullMQ never made it (a typo),
+    /// so nothing is done to it.
+    #[error("BullMQ queue {0:?} not found")]
+    BullQueueNotFound(String),
     /// A BullMQ job that does not exist (never added, removed, or trimmed
     /// by its queue's retention). BullMQ queue names and job ids follow
     /// BullMQ's rules, not Switchyard's, hence plain strings.
@@ -140,7 +144,10 @@ impl CoordError {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            Self::QueueNotFound(_) | Self::JobNotFound { .. } | Self::BullJobNotFound { .. }
+            Self::QueueNotFound(_)
+                | Self::JobNotFound { .. }
+                | Self::BullJobNotFound { .. }
+                | Self::BullQueueNotFound(_)
         )
     }
 

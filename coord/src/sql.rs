@@ -5,10 +5,41 @@
 
 use std::sync::Mutex;
 
+use sqlx::migrate::Migrator;
 use sqlx::pool::{PoolConnectionMetadata, PoolOptions};
-use sqlx::{Database, TransactionManager};
+use sqlx::{Database, PgPool, SqlitePool, TransactionManager};
 
 use crate::time::now_ms;
+
+/// coord's own tables on SQLite (the queue store and the synced state),
+/// from `migrations/coord/sqlite`. Nothing else: a service embedding coord
+/// gets only these, and the dashboard runs its own set
+/// (`migrations/server/…`) on the same file. Migrations applied by another
+/// set on the same database are tolerated (versions never collide: they
+/// are numbered across both sets).
+pub fn sqlite_migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("../migrations/coord/sqlite");
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// coord's own tables on PostgreSQL (the synced state), from
+/// `migrations/coord/postgres`.
+pub fn postgres_migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("../migrations/coord/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// Brings coord's SQLite tables up to date.
+pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlite_migrator().run(pool).await
+}
+
+/// Brings coord's PostgreSQL tables up to date.
+pub async fn migrate_postgres(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    postgres_migrator().run(pool).await
+}
 
 /// A fault of the storage under the database rather than of a statement:
 /// the operator has to act (free space, remount), and the writer resumes
@@ -36,22 +67,78 @@ impl StorageFault {
 /// the low byte, and PostgreSQL's `disk_full` (53100) and
 /// `read_only_sql_transaction` (25006).
 pub fn storage_fault(err: &sqlx::Error) -> Option<StorageFault> {
+    match code(err)? {
+        Code::Sqlite(13) => Some(StorageFault::DiskFull),
+        Code::Sqlite(8) => Some(StorageFault::ReadOnly),
+        Code::Postgres(state) if state == "53100" => Some(StorageFault::DiskFull),
+        Code::Postgres(state) if state == "25006" => Some(StorageFault::ReadOnly),
+        _ => None,
+    }
+}
+
+/// True when the error says the database could not be used at all (not
+/// reached, refusing connections, out of resources, its storage failing),
+/// as opposed to an answer about the statement: what an outage grace may
+/// ride out, and what tells that a writer is stuck.
+pub fn is_outage(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(_) => match code(err) {
+            // BUSY, LOCKED, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB, READONLY.
+            Some(Code::Sqlite(c)) => matches!(c, 5 | 6 | 8 | 10 | 11 | 13 | 14 | 26),
+            // Connection exceptions, insufficient resources, operator
+            // intervention (shutdown, cannot connect now), a database
+            // closed to connections, a read-only transaction.
+            Some(Code::Postgres(state)) => {
+                state.starts_with("08")
+                    || state.starts_with("53")
+                    || state.starts_with("57P")
+                    || state == "55000"
+                    || state == "25006"
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// True when a statement failed because a table does not exist: the
+/// schema is missing (PostgreSQL's `undefined_table`, SQLite's "no such
+/// table").
+pub fn is_missing_table(err: &sqlx::Error) -> bool {
+    match (err, code(err)) {
+        (_, Some(Code::Postgres(state))) => state == "42P01",
+        (sqlx::Error::Database(db), Some(Code::Sqlite(1))) => {
+            db.message().contains("no such table")
+        }
+        _ => false,
+    }
+}
+
+/// A database error's code, by driver.
+enum Code {
+    /// SQLite's primary result code (the low byte of the extended one).
+    Sqlite(i32),
+    /// PostgreSQL's SQLSTATE.
+    Postgres(String),
+}
+
+fn code(err: &sqlx::Error) -> Option<Code> {
     let sqlx::Error::Database(db) = err else {
         return None;
     };
-    let code = db.code()?;
-    if let Ok(sqlite) = code.parse::<i32>() {
-        return match sqlite & 0xff {
-            13 => Some(StorageFault::DiskFull),
-            8 => Some(StorageFault::ReadOnly),
-            _ => None,
-        };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        let extended: i32 = db.code()?.parse().ok()?;
+        return Some(Code::Sqlite(extended & 0xff));
     }
-    match code.as_ref() {
-        "53100" => Some(StorageFault::DiskFull),
-        "25006" => Some(StorageFault::ReadOnly),
-        _ => None,
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return Some(Code::Postgres(pg.code().to_owned()));
     }
+    None
 }
 
 /// Makes a pool hand out only connections outside any transaction.
@@ -82,20 +169,31 @@ pub fn discard_broken_transactions<DB: Database>(options: PoolOptions<DB>) -> Po
 }
 
 /// Whether writes currently work, as learnt from the writes themselves:
-/// the readiness check must say "not ready" while every write fails (disk
-/// full) even though a `SELECT 1` still answers.
+/// the readiness check must say "not ready" while writes fail (disk full)
+/// even though a `SELECT 1` still answers.
+///
+/// Only outages count ([`is_outage`]): a constraint error says nothing
+/// about the writer. On a full disk small writes may still fit into free
+/// space in the write-ahead log while larger ones fail, so a storage fault
+/// stays reported until [`STORAGE_FAULT_HOLD_MS`] have passed without
+/// another one; any other outage clears with the next write that works.
 #[derive(Debug, Default)]
 pub struct WriteHealth {
     state: Mutex<WriteState>,
 }
 
+/// How long a storage fault (disk full, read-only) stays reported after
+/// the last write it failed (ms).
+pub const STORAGE_FAULT_HOLD_MS: i64 = 10_000;
+
 #[derive(Debug, Default, Clone)]
 struct WriteState {
-    last_ok_ms: i64,
     failing: Option<WriteFailure>,
+    /// When a write last failed with a storage fault (ms).
+    last_fault_ms: i64,
 }
 
-/// The write failure that is still current: no write has succeeded since.
+/// The write failure that is still current.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteFailure {
     /// When writes started failing (ms since the epoch).
@@ -107,33 +205,43 @@ pub struct WriteFailure {
 }
 
 impl WriteHealth {
-    /// Records the outcome of a write transaction. Only database errors
-    /// count: a refusal such as "job not found" says nothing about the
-    /// writer.
+    /// Records the outcome of a write transaction.
     pub fn record(&self, outcome: Result<(), &sqlx::Error>) {
+        self.record_at(outcome, now_ms());
+    }
+
+    fn record_at(&self, outcome: Result<(), &sqlx::Error>, now: i64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(()) => {
-                state.last_ok_ms = now_ms();
-                state.failing = None;
+                let held = state.failing.as_ref().is_some_and(|f| {
+                    f.fault.is_some() && now - state.last_fault_ms < STORAGE_FAULT_HOLD_MS
+                });
+                if !held {
+                    state.failing = None;
+                }
             }
-            Err(err) => {
+            Err(err) if is_outage(err) => {
                 let fault = storage_fault(err);
+                if fault.is_some() {
+                    state.last_fault_ms = now;
+                }
                 let reason = match fault {
                     Some(fault) => format!("{}: {err}", fault.describe()),
                     None => err.to_string(),
                 };
-                let since_ms = state.failing.as_ref().map_or_else(now_ms, |f| f.since_ms);
+                let since_ms = state.failing.as_ref().map_or(now, |f| f.since_ms);
                 state.failing = Some(WriteFailure {
                     since_ms,
                     reason: reason.replace('\n', " "),
-                    fault,
+                    fault: fault.or(state.failing.as_ref().and_then(|f| f.fault)),
                 });
             }
+            Err(_) => {}
         }
     }
 
-    /// The current failure, if the last write failed.
+    /// The current failure, if writes are failing.
     pub fn failing(&self) -> Option<WriteFailure> {
         self.state
             .lock()
@@ -148,25 +256,74 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_heal_the_health_as_soon_as_one_succeeds() {
+    fn an_outage_clears_with_the_next_write_that_works() {
         let health = WriteHealth::default();
         assert_eq!(health.failing(), None);
         let err = sqlx::Error::PoolTimedOut;
-        health.record(Err(&err));
+        health.record_at(Err(&err), 1_000);
         let first = health.failing().expect("failing after an error");
-        health.record(Err(&err));
+        health.record_at(Err(&err), 2_000);
         assert_eq!(
             health.failing().map(|f| f.since_ms),
             Some(first.since_ms),
             "a second failure keeps the first one's start"
         );
-        health.record(Ok(()));
+        health.record_at(Ok(()), 2_500);
         assert_eq!(health.failing(), None);
     }
 
     #[test]
-    fn non_database_errors_are_no_storage_fault() {
+    fn a_storage_fault_holds_while_small_writes_still_fit() {
+        let health = WriteHealth::default();
+        health.state.lock().unwrap().failing = Some(WriteFailure {
+            since_ms: 1_000,
+            reason: "disk full".into(),
+            fault: Some(StorageFault::DiskFull),
+        });
+        health.state.lock().unwrap().last_fault_ms = 1_000;
+        health.record_at(Ok(()), 1_000 + STORAGE_FAULT_HOLD_MS - 1);
+        assert!(health.failing().is_some(), "held");
+        health.record_at(Ok(()), 1_000 + STORAGE_FAULT_HOLD_MS);
+        assert_eq!(health.failing(), None, "cleared once the hold ran out");
+    }
+
+    #[test]
+    fn answers_about_the_statement_are_no_outage() {
+        let health = WriteHealth::default();
+        health.record(Err(&sqlx::Error::RowNotFound));
+        assert_eq!(health.failing(), None);
+        assert!(!is_outage(&sqlx::Error::RowNotFound));
+        assert!(is_outage(&sqlx::Error::PoolClosed));
         assert_eq!(storage_fault(&sqlx::Error::PoolTimedOut), None);
         assert_eq!(storage_fault(&sqlx::Error::RowNotFound), None);
+    }
+
+    #[tokio::test]
+    async fn sqlite_errors_are_told_apart() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let missing = sqlx::query("SELECT * FROM nowhere")
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        assert!(is_missing_table(&missing), "{missing}");
+        assert!(!is_outage(&missing));
+        assert_eq!(storage_fault(&missing), None);
+    }
+
+    #[tokio::test]
+    async fn a_connection_left_inside_a_failed_transaction_is_not_handed_out_again() {
+        let pool = discard_broken_transactions(sqlx::sqlite::SqlitePoolOptions::new())
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        // SQLite ends the transaction behind sqlx's back, as it does when a
+        // COMMIT fails on a full disk: sqlx's COMMIT and ROLLBACK then fail
+        // and it still counts the connection as inside a transaction.
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+        assert!(tx.commit().await.is_err());
+        let again = pool.begin_with("BEGIN IMMEDIATE").await;
+        assert!(again.is_ok(), "{:?}", again.err());
     }
 }

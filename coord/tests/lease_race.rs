@@ -317,10 +317,14 @@ mod cases {
         let ids = sq.enqueue_bulk(&queue, jobs).await.unwrap();
         let runs = Arc::new(AtomicU32::new(0));
         let seen = runs.clone();
+        // No stalled sweep: jobs claimed by a held step wait for their
+        // first heartbeat longer than on a free machine, and a sweep on a
+        // loaded one could take them back, which this case is not about.
         let worker = sq
             .worker(queue.clone())
             .concurrency(2)
             .lease(SHORT_LEASE)
+            .stalled_interval(Duration::from_secs(3600))
             .start(move |_job| {
                 let seen = seen.clone();
                 async move {

@@ -641,3 +641,32 @@ async fn opens_urls_and_shared_pools() {
         .expect("enqueue");
     assert_eq!(memory.counts(&q).await.expect("counts").waiting, 1);
 }
+
+#[tokio::test]
+async fn a_service_embedding_coord_gets_only_coords_tables() {
+    let db = TempDb::new("only-coord-tables");
+    let backend = SqlBackend::open(db.path()).await.expect("open");
+    let store = coord::sync::StateStore::sqlite(backend.pool().clone())
+        .await
+        .expect("the synced-state store opens on the same file");
+    drop(store);
+    let mut tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(backend.pool())
+    .await
+    .expect("list tables");
+    tables.sort();
+    assert_eq!(
+        tables,
+        [
+            "_sqlx_migrations",
+            "coord_write_probe",
+            "jobs",
+            "queues",
+            "synced_state",
+            "synced_state_counter"
+        ],
+        "the dashboard's tables (users, sessions, alerts, audit log, metrics) are the server's to create"
+    );
+}

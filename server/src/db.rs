@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use coord::sql::discard_broken_transactions;
 use sqlx::Connection;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 
@@ -31,6 +32,20 @@ const INSERT_META_IF_ABSENT: &str =
 const UPSERT_META: &str = "INSERT INTO switchyard_meta (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 const SELECT_META: &str = "SELECT value FROM switchyard_meta WHERE key = $1";
+
+/// The server's own tables on SQLite (`migrations/server/sqlite`).
+fn sqlite_migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("../migrations/server/sqlite");
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// The server's own tables on PostgreSQL (`migrations/server/postgres`).
+fn postgres_migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("../migrations/server/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// Why the SQL side could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +110,18 @@ async fn check_connect<C: Connection>(
     Ok(())
 }
 
+impl DbError {
+    /// True when the database could not be used at all (not reached,
+    /// refusing connections, its storage failing), rather than answering
+    /// about the statement: what an outage grace may ride out.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            DbError::Sql(err) => coord::sql::is_outage(err),
+            _ => false,
+        }
+    }
+}
+
 impl Database {
     /// Connects to the database the URL names (`sqlite:…`, `postgres://…` or
     /// `postgresql://…`); nothing is migrated yet.
@@ -133,55 +160,45 @@ impl Database {
         }
     }
 
-    /// Brings the schema up to date. On SQLite the queue backend may share
-    /// the database and its migration table, so migrations this server does
-    /// not know of are tolerated rather than treated as an error.
+    /// Brings the server's own tables (`migrations/server/…`) up to date.
+    /// coord's tables (queues, synced state) are coord's to migrate: the
+    /// queue store and the synced-state store do it when they open. Both
+    /// sets share the database's migration table, so each tolerates the
+    /// other's versions.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Self::Sqlite(pool) => {
-                let mut migrator = sqlx::migrate!("../migrations/sqlite");
-                migrator.set_ignore_missing(true);
-                migrator.run(pool).await?;
-            }
-            Self::Postgres(pool) => {
-                let mut migrator = sqlx::migrate!("../migrations/postgres");
-                migrator.set_ignore_missing(true);
-                migrator.run(pool).await?;
-            }
+            Self::Sqlite(pool) => sqlite_migrator().run(pool).await?,
+            Self::Postgres(pool) => postgres_migrator().run(pool).await?,
         }
         Ok(())
     }
 
-    /// Checks that every migration this build knows is applied, so that
-    /// the readiness check fails on a database that answers but lacks the
-    /// tables (dropped and recreated empty, or pointed at the wrong
-    /// database); costs one small read.
+    /// Checks that every migration this build knows (the server's and
+    /// coord's) is applied, so that the readiness check fails on a database
+    /// that answers but lacks the tables (dropped and recreated empty, or
+    /// pointed at the wrong database); costs one small read.
     pub async fn check_schema(&self) -> Result<(), DbError> {
         const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+        let versions = |own: Migrator, coord: Migrator| -> Vec<i64> {
+            own.iter().chain(coord.iter()).map(|m| m.version).collect()
+        };
         let (known, applied): (Vec<i64>, Result<Vec<i64>, sqlx::Error>) = match self {
             Self::Sqlite(pool) => (
-                sqlx::migrate!("../migrations/sqlite")
-                    .iter()
-                    .map(|m| m.version)
-                    .collect(),
+                versions(sqlite_migrator(), coord::sql::sqlite_migrator()),
                 sqlx::query_scalar(APPLIED).fetch_all(pool).await,
             ),
             Self::Postgres(pool) => (
-                sqlx::migrate!("../migrations/postgres")
-                    .iter()
-                    .map(|m| m.version)
-                    .collect(),
+                versions(postgres_migrator(), coord::sql::postgres_migrator()),
                 sqlx::query_scalar(APPLIED).fetch_all(pool).await,
             ),
         };
         let applied = match applied {
             Ok(applied) => applied,
             // The database answered, but has no migration table at all.
-            Err(sqlx::Error::Database(err)) => {
-                return Err(DbError::SchemaMissing(format!(
-                    "no migrations are applied ({})",
-                    err.message()
-                )));
+            Err(err) if coord::sql::is_missing_table(&err) => {
+                return Err(DbError::SchemaMissing(
+                    "no migrations are applied (no migration table)".into(),
+                ));
             }
             Err(err) => return Err(err.into()),
         };

@@ -23,6 +23,7 @@ pub mod flash;
 pub mod fleet;
 pub mod live;
 pub mod metrics;
+pub mod queues;
 pub mod ratelimits;
 pub mod readiness;
 pub mod router;

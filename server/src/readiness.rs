@@ -5,6 +5,7 @@
 //! the Overview shows the same checks, so an operator and a load balancer
 //! never disagree about what is broken.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::error::one_line;
@@ -90,9 +91,17 @@ impl Readiness {
 }
 
 /// Runs every check of this server's dependencies, concurrently, each
-/// bounded by [`CHECK_TIMEOUT`].
+/// bounded by [`CHECK_TIMEOUT`], so the answer never takes longer than one
+/// check may.
 pub async fn check(state: &AppState) -> Readiness {
-    let (queues, database) = tokio::join!(check_queues(state), check_database(state));
+    let bullmq = async {
+        match &state.bullmq {
+            Some(bull) => Some(check_bullmq(bull).await),
+            None => None,
+        }
+    };
+    let (queues, database, bullmq) =
+        tokio::join!(check_queues(state), check_database(state), bullmq);
     let mut checks = vec![queues, database];
     if state.settings.redis_url.is_some() {
         let status = state.ratelimits.limiter.status();
@@ -109,68 +118,43 @@ pub async fn check(state: &AppState) -> Readiness {
             ),
         });
     }
-    if let Some(bull) = &state.bullmq {
-        checks.push(check_bullmq(bull).await);
-    }
+    checks.extend(bullmq);
     Readiness { checks }
 }
 
-/// The BullMQ Redis answers a `PING`, and the monitor's last read worked.
-async fn check_bullmq(bull: &crate::bullmq::BullMonitor) -> Check {
-    let latency = match tokio::time::timeout(CHECK_TIMEOUT, bull.client().ping()).await {
-        Ok(Ok(latency)) => latency,
-        Ok(Err(err)) => {
-            return Check::new(
-                "bullmq",
-                CheckState::Down,
-                format!("unreachable: {}", one_line(&err.to_string())),
-            );
-        }
-        Err(_) => {
-            return Check::new(
-                "bullmq",
-                CheckState::Down,
-                format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
-            );
-        }
-    };
-    let snapshot = bull.current();
-    match &snapshot.error {
-        None => Check {
-            latency_ms: Some(latency.as_secs_f64() * 1000.0),
-            ..Check::new(
-                "bullmq",
-                CheckState::Ok,
-                format!("{} queues", snapshot.queues.len()),
-            )
-        },
-        Some(err) => Check::new("bullmq", CheckState::Down, one_line(err)),
+/// Runs one probe within [`CHECK_TIMEOUT`]: its answer, or why there was
+/// none, as the `detail` of a down check.
+async fn timed<T, E: std::fmt::Display>(
+    name: &'static str,
+    probe: impl Future<Output = Result<T, E>>,
+    why: impl FnOnce(&E) -> String,
+) -> Result<T, Check> {
+    match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(Check::new(name, CheckState::Down, why(&err))),
+        Err(_) => Err(Check::new(
+            name,
+            CheckState::Down,
+            format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
+        )),
     }
 }
 
 async fn check_queues(state: &AppState) -> Check {
     let kind = state.queues.kind().as_str();
-    match tokio::time::timeout(CHECK_TIMEOUT, state.queues.health()).await {
-        Ok(Ok(health)) => Check {
+    let why = |err: &coord::CoordError| match err {
+        coord::CoordError::WritesFailing { .. } => {
+            format!("{kind}: {}", one_line(&err.to_string()))
+        }
+        _ => format!("{kind} is unreachable: {}", one_line(&err.to_string())),
+    };
+    match timed("queues", state.queues.health(), why).await {
+        Ok(health) => Check {
             latency_ms: Some(health.latency.as_secs_f64() * 1000.0),
             memory_bytes: health.memory_bytes,
             ..Check::new("queues", CheckState::Ok, kind)
         },
-        Ok(Err(err @ coord::CoordError::WritesFailing { .. })) => Check::new(
-            "queues",
-            CheckState::Down,
-            format!("{kind}: {}", one_line(&err.to_string())),
-        ),
-        Ok(Err(err)) => Check::new(
-            "queues",
-            CheckState::Down,
-            format!("{kind} is unreachable: {}", one_line(&err.to_string())),
-        ),
-        Err(_) => Check::new(
-            "queues",
-            CheckState::Down,
-            format!("{kind}: no answer within {} s", CHECK_TIMEOUT.as_secs()),
-        ),
+        Err(down) => down,
     }
 }
 
@@ -183,26 +167,39 @@ async fn check_database(state: &AppState) -> Check {
         state.db.check_schema().await?;
         Ok::<_, crate::db::DbError>(latency)
     };
-    match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
-        Ok(Ok(latency)) => Check {
+    let why = |err: &crate::db::DbError| match err {
+        crate::db::DbError::SchemaMissing(_) => format!("{kind}: {}", one_line(&err.to_string())),
+        _ => format!("{kind} is unreachable: {}", one_line(&err.to_string())),
+    };
+    match timed("database", probe, why).await {
+        Ok(latency) => Check {
             latency_ms: Some(latency.as_secs_f64() * 1000.0),
             ..Check::new("database", CheckState::Ok, kind)
         },
-        Ok(Err(err @ crate::db::DbError::SchemaMissing(_))) => Check::new(
-            "database",
-            CheckState::Down,
-            format!("{kind}: {}", one_line(&err.to_string())),
-        ),
-        Ok(Err(err)) => Check::new(
-            "database",
-            CheckState::Down,
-            format!("{kind} is unreachable: {}", one_line(&err.to_string())),
-        ),
-        Err(_) => Check::new(
-            "database",
-            CheckState::Down,
-            format!("{kind}: no answer within {} s", CHECK_TIMEOUT.as_secs()),
-        ),
+        Err(down) => down,
+    }
+}
+
+/// The BullMQ Redis answers a `PING` (the monitor reads nothing while there
+/// is no queue to watch, so its last read alone cannot tell), and the
+/// monitor's last read worked.
+async fn check_bullmq(bull: &crate::bullmq::BullMonitor) -> Check {
+    let why = |err: &coord::CoordError| format!("unreachable: {}", one_line(&err.to_string()));
+    let latency = match timed("bullmq", bull.client().ping(), why).await {
+        Ok(latency) => latency,
+        Err(down) => return down,
+    };
+    let snapshot = bull.current();
+    match &snapshot.error {
+        None => Check {
+            latency_ms: Some(latency.as_secs_f64() * 1000.0),
+            ..Check::new(
+                "bullmq",
+                CheckState::Ok,
+                format!("{} queues", snapshot.queues.len()),
+            )
+        },
+        Some(err) => Check::new("bullmq", CheckState::Down, one_line(err)),
     }
 }
 

@@ -150,6 +150,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/history", get(metrics::history))
         .route("/api/queues", get(queues::list))
         .route("/api/queues/{queue}", get(queues::show))
+        .route(
+            "/api/queues/{queue}/retry-failed/progress",
+            get(queues::retry_failed_progress),
+        )
         .route("/api/queues/{queue}/jobs", get(jobs::list))
         .route("/api/queues/{queue}/jobs/{id}", get(jobs::show))
         .route("/api/alerts", get(alerts::list))

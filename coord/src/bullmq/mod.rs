@@ -856,10 +856,13 @@ impl BullMq {
         }
         inv.key(self.key(queue, "delayed"))
             .arg(if paused { "paused" } else { "resumed" });
-        let _: i64 = inv
+        let done: i64 = inv
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(map_err)?;
+        if done == 0 {
+            return Err(CoordError::BullQueueNotFound(queue.to_owned()));
+        }
         Ok(())
     }
 

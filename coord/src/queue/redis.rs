@@ -332,8 +332,10 @@ impl RedisBackend {
         self.known().remove(queue);
         let retention = self.memory().get(queue).and_then(|m| m.retention);
         let restored = async {
-            self.register(queue).await?;
-            if let Some(policy) = retention {
+            let added = self.register(queue).await?;
+            // The registry may have kept the name while the queue's meta
+            // hash went (another process registered it first).
+            if let (false, Some(policy)) = (added, retention) {
                 self.write_retention(queue, policy).await?;
             }
             Ok::<_, CoordError>(())
@@ -375,18 +377,28 @@ impl RedisBackend {
     /// Adds the queue to `<p>:queues` (once per process). Done before the
     /// queue's own write: a failure after it leaves a listed empty queue,
     /// never an unlisted one with jobs.
-    async fn register(&self, queue: &QueueName) -> Result<()> {
+    ///
+    /// A name that was missing although this process had registered it
+    /// before (the listener forgets after a reconnect, and Redis may have
+    /// lost its data meanwhile) gets the retention this process set written
+    /// again, whichever process wrote to the queue first since.
+    /// True when this call added the name (and restored the retention).
+    async fn register(&self, queue: &QueueName) -> Result<bool> {
         if self.is_known(queue) {
-            return Ok(());
+            return Ok(false);
         }
-        redis::cmd("SADD")
+        let added: u64 = redis::cmd("SADD")
             .arg(&self.inner.queues_key)
             .arg(queue.as_str())
-            .query_async::<()>(&mut self.conn())
+            .query_async(&mut self.conn())
             .await
             .map_err(map_err)?;
+        let retention = self.memory().get(queue).and_then(|m| m.retention);
+        if let (1, Some(policy)) = (added, retention) {
+            self.write_retention(queue, policy).await?;
+        }
         self.known().insert(queue.clone());
-        Ok(())
+        Ok(added == 1)
     }
 
     /// `QueueNotFound` unless the queue is registered.
@@ -486,7 +498,12 @@ impl QueueBackend for RedisBackend {
         self.register(queue).await?;
         let keys = self.keys(queue);
         let mut inv = self.invocation(&ENQUEUE, queue, &keys);
-        let floor = self.memory().get(queue).map_or(0, |m| m.last_id);
+        // Read before the script: another task's first enqueue of the same
+        // queue must not make this one look like a return after data loss.
+        let (had_written, floor) = self
+            .memory()
+            .get(queue)
+            .map_or((false, 0), |m| (true, m.last_id));
         inv.arg(jobs.len()).arg(floor);
         // Bulks mostly repeat one set of options: encode it once.
         let mut last_options: Option<(&JobOptions, String)> = None;
@@ -523,13 +540,11 @@ impl QueueBackend for RedisBackend {
             .filter(|(job, _)| job.options.job_id.is_none())
             .filter_map(|(_, id)| id.parse::<u64>().ok())
             .max();
-        let had_written = {
+        {
             let mut memory = self.memory();
-            let had_written = memory.contains_key(queue);
             let entry = memory.entry(queue.clone()).or_default();
             entry.last_id = entry.last_id.max(generated.unwrap_or(0));
-            had_written
-        };
+        }
         if queue_was_new && had_written {
             self.restore(queue).await;
         }

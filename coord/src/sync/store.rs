@@ -148,9 +148,7 @@ impl StateStore {
     /// keeps one database file) and applies the SQLite migrations. Other
     /// migrations already applied on the same database are tolerated.
     pub async fn sqlite(pool: SqlitePool) -> Result<Self> {
-        let mut migrator = sqlx::migrate!("../migrations/sqlite");
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        crate::sql::migrate_sqlite(&pool).await?;
         Ok(Self {
             db: Db::Sqlite {
                 pool,
@@ -162,9 +160,7 @@ impl StateStore {
     /// Uses a PostgreSQL pool and applies the PostgreSQL migrations (the
     /// same set the server runs, so either may go first).
     pub async fn postgres(pool: PgPool) -> Result<Self> {
-        let mut migrator = sqlx::migrate!("../migrations/postgres");
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        crate::sql::migrate_postgres(&pool).await?;
         Ok(Self {
             db: Db::Postgres(pool),
         })

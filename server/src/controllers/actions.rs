@@ -16,6 +16,7 @@ use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::error::{AppError, one_line};
 use crate::extract::{Form, JobPath, Path, QueuePath};
 use crate::flash;
+use crate::queues::RetryAllStart;
 use crate::startup::AppState;
 
 /// Longest `back` path accepted.
@@ -270,40 +271,26 @@ async fn retry_selected_jobs(
 }
 
 /// `POST /queues/{queue}/retry-failed`: starts retrying every failed job
-/// in the background; the queue page shows its progress live. A second
-/// click while it runs starts nothing.
+/// in the background ([`crate::queues::start_retry_all`]); the queue page
+/// shows its progress live. A second click while it runs starts nothing.
 pub async fn retry_failed(
     State(state): State<AppState>,
     actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let entry = AuditEntry::new(&actor, "queue.retry_all", "queue", queue.as_str());
-    let fields = ActionFields::from_pairs(pairs);
-    let back = fields.back_or(queue_page(&queue, "failed"));
-    if let Err(err) = state.queues.counts(&queue).await {
-        return state.audit.outcome(entry, Err(err.into())).await;
-    }
-    let (outcome, detail, notice) = if state.hub.start_retry_all(queue.clone()) {
-        tracing::info!(%queue, "retry of all failed jobs started");
-        (
-            Outcome::Ok,
-            "started",
-            "Retrying all failed jobs; progress shows below.",
-        )
-    } else {
-        (
-            Outcome::Refused,
-            "already running",
-            "A retry of all failed jobs is already running on this queue.",
-        )
+    let back = ActionFields::from_pairs(pairs).back_or(queue_page(&queue, "failed"));
+    let notice = match crate::queues::start_retry_all(&state, &actor, &queue).await? {
+        RetryAllStart::Started => "Retrying all failed jobs; progress shows below.",
+        RetryAllStart::AlreadyRunning => {
+            "A retry of all failed jobs is already running on this queue."
+        }
     };
-    let entry = entry.ended(outcome, Some(detail.to_owned()));
-    state.audit.note(entry).await;
     Ok(redirect(&back, notice))
 }
 
-/// Pauses or resumes a queue, then comes back with a notice.
+/// Pauses or resumes a queue ([`crate::queues::set_paused`]), then comes
+/// back with a notice.
 async fn set_paused(
     state: AppState,
     actor: Actor,
@@ -311,30 +298,14 @@ async fn set_paused(
     pairs: Vec<(String, String)>,
     paused: bool,
 ) -> Result<Response, AppError> {
-    let action = if paused {
-        "queue.pause"
-    } else {
-        "queue.resume"
-    };
-    let entry = AuditEntry::new(&actor, action, "queue", queue.as_str());
     let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{queue}"));
-    let result = async {
-        // A button only exists for a known queue; a mistyped URL must not
-        // create one (the JSON API may pause a queue before its first job).
-        state.queues.counts(&queue).await?;
-        let notice = if paused {
-            state.queues.pause(&queue).await?;
-            tracing::info!(%queue, "queue paused");
-            format!("Queue {queue} is paused: workers take no new jobs until it is resumed.")
-        } else {
-            state.queues.resume(&queue).await?;
-            tracing::info!(%queue, "queue resumed");
-            format!("Queue {queue} is running again.")
-        };
-        Ok::<_, AppError>(redirect(&back, &notice))
-    }
-    .await;
-    state.audit.outcome(entry, result).await
+    crate::queues::set_paused(&state, &actor, &queue, paused).await?;
+    let notice = if paused {
+        format!("Queue {queue} is paused: workers take no new jobs until it is resumed.")
+    } else {
+        format!("Queue {queue} is running again.")
+    };
+    Ok(redirect(&back, &notice))
 }
 
 /// `POST /ratelimits/unblock` with `policy` and `key` fields: lifts a block

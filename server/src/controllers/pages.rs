@@ -91,7 +91,16 @@ pub async fn queues(State(state): State<AppState>, page: Page, Flash(notice): Fl
     let mut vm = snapshot.queues_vm();
     let shown = notice.is_some();
     vm.notice = notice;
-    let (health, listing) = tokio::join!(state.queues.health(), summaries(&state.queues));
+    let (health, listing) = tokio::join!(
+        tokio::time::timeout(crate::readiness::CHECK_TIMEOUT, state.queues.health()),
+        summaries(&state.queues)
+    );
+    let health = health.unwrap_or_else(|_| {
+        Err(coord::CoordError::Unavailable(format!(
+            "no answer within {} s",
+            crate::readiness::CHECK_TIMEOUT.as_secs()
+        )))
+    });
     let mut status = StatusCode::OK;
     match health {
         Ok(h) => {

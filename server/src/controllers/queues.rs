@@ -1,15 +1,20 @@
 //! `/api/queues…`: queues with their counts, and queue-wide actions.
 
+use std::time::Duration;
+
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use coord::CoordError;
 use coord::queue::{QueueCounts, QueueName, Queues};
 use futures_util::future::try_join_all;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::audit::{Actor, AuditEntry};
+use crate::audit::Actor;
 use crate::error::AppError;
 use crate::extract::{Json, Path, QueuePath};
+use crate::queues::RetryAllStart;
 use crate::startup::AppState;
 
 /// Failed jobs moved back per atomic step of a "retry all", so one request
@@ -60,16 +65,13 @@ pub async fn show(
 }
 
 /// `POST /api/queues/{queue}/pause`: workers stop taking jobs; producers
-/// can still enqueue.
+/// can still enqueue. 404 for a queue never used, as the form.
 pub async fn pause(
     State(state): State<AppState>,
     actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Json<Value>, AppError> {
-    let entry = AuditEntry::new(&actor, "queue.pause", "queue", queue.as_str());
-    let result = state.queues.pause(&queue).await.map_err(AppError::from);
-    state.audit.outcome(entry, result).await?;
-    tracing::info!(%queue, "queue paused");
+    crate::queues::set_paused(&state, &actor, &queue, true).await?;
     Ok(Json(json!({ "name": queue, "paused": true })))
 }
 
@@ -79,29 +81,78 @@ pub async fn resume(
     actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Json<Value>, AppError> {
-    let entry = AuditEntry::new(&actor, "queue.resume", "queue", queue.as_str());
-    let result = state.queues.resume(&queue).await.map_err(AppError::from);
-    state.audit.outcome(entry, result).await?;
-    tracing::info!(%queue, "queue resumed");
+    crate::queues::set_paused(&state, &actor, &queue, false).await?;
     Ok(Json(json!({ "name": queue, "paused": false })))
 }
 
-/// `POST /api/queues/{queue}/retry-failed`: every failed job back to
-/// waiting, in batches of [`RETRY_BATCH`].
+/// How long `POST /api/queues/{queue}/retry-failed` waits for the run it
+/// started before it answers with the progress so far: a small queue's
+/// retry is done by then, and a large one is not held on one request.
+const RETRY_ALL_WAIT: Duration = Duration::from_secs(2);
+
+/// `POST /api/queues/{queue}/retry-failed`: the form's operation
+/// ([`crate::queues::start_retry_all`]): every failed job back to waiting,
+/// in batches of [`RETRY_BATCH`], on the hub. Answers 200 with
+/// `{"retried": n, …}` once the run ended within [`RETRY_ALL_WAIT`], else
+/// 202 with the progress so far and where to follow it; 409 while another
+/// run is going.
 pub async fn retry_failed(
     State(state): State<AppState>,
     actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
+) -> Result<Response, AppError> {
+    let start = crate::queues::start_retry_all(&state, &actor, &queue).await?;
+    if start == RetryAllStart::AlreadyRunning {
+        let body = progress_json(&queue, state.hub.progress(&queue).unwrap_or_default());
+        return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+    }
+    let deadline = tokio::time::Instant::now() + RETRY_ALL_WAIT;
+    let mut snapshots = state.hub.subscribe();
+    loop {
+        let progress = state.hub.progress(&queue).unwrap_or_default();
+        if progress.finished {
+            if let Some(error) = progress.error {
+                return Err(AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the retry stopped after {} jobs: {error}", progress.done),
+                ));
+            }
+            return Ok(Json(progress_json(&queue, progress)).into_response());
+        }
+        match tokio::time::timeout_at(deadline, snapshots.changed()).await {
+            Ok(Ok(())) => {}
+            _ => {
+                let progress = state.hub.progress(&queue).unwrap_or_default();
+                return Ok(
+                    (StatusCode::ACCEPTED, Json(progress_json(&queue, progress))).into_response(),
+                );
+            }
+        }
+    }
+}
+
+/// `GET /api/queues/{queue}/retry-failed/progress`: the latest retry-all
+/// run of the queue, started from the page or the API; 404 when none ran
+/// since this server started.
+pub async fn retry_failed_progress(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Json<Value>, AppError> {
-    let entry = AuditEntry::new(&actor, "queue.retry_all", "queue", queue.as_str());
-    let result = state
-        .queues
-        .retry_all_failed(&queue, RETRY_BATCH, |_| {})
-        .await
-        .map_err(AppError::from);
-    let detail = result.as_ref().ok().map(|n| format!("retried {n}"));
-    let entry = AuditEntry { detail, ..entry };
-    let retried = state.audit.outcome(entry, result).await?;
-    tracing::info!(%queue, retried, "failed jobs retried");
-    Ok(Json(json!({ "retried": retried })))
+    let progress = state.hub.progress(&queue).ok_or_else(|| {
+        AppError::not_found(format!(
+            "no retry of all failed jobs has run on queue {queue} since this server started"
+        ))
+    })?;
+    Ok(Json(progress_json(&queue, progress)))
+}
+
+/// A retry-all run as the API shows it.
+fn progress_json(queue: &QueueName, progress: app::BulkProgressVm) -> Value {
+    json!({
+        "retried": progress.done,
+        "total": progress.total,
+        "finished": progress.finished,
+        "error": progress.error,
+        "progress": format!("/api/queues/{queue}/retry-failed/progress"),
+    })
 }

@@ -426,6 +426,18 @@ const MAX_REMEMBERED: usize = 10_000;
 /// token and when it was read.
 type Remembered = HashMap<String, (User, String, Instant, i64)>;
 
+/// Forgets the older half of a full memo of last good answers, by when
+/// each was read, so that it stays within [`MAX_REMEMBERED`].
+fn make_room<V>(memo: &mut HashMap<String, V>, read_at: impl Fn(&V) -> Instant) {
+    if memo.len() < MAX_REMEMBERED {
+        return;
+    }
+    let mut ages: Vec<Instant> = memo.values().map(&read_at).collect();
+    ages.sort_unstable();
+    let cutoff = ages[ages.len() / 2];
+    memo.retain(|_, v| read_at(v) > cutoff);
+}
+
 /// The last good answer for each API token (by its hash): user, when it
 /// was read, and the token's id, so that revoking forgets it at once.
 type RememberedTokens = HashMap<String, (User, Instant, String)>;
@@ -471,12 +483,7 @@ impl UserStore {
 
     pub(crate) fn remember_token(&self, key: &str, user: &User, id: &str) {
         let mut memo = self.remembered_tokens();
-        if memo.len() >= MAX_REMEMBERED {
-            let mut ages: Vec<Instant> = memo.values().map(|(_, at, _)| *at).collect();
-            ages.sort_unstable();
-            let cutoff = ages[ages.len() / 2];
-            memo.retain(|_, (_, at, _)| *at > cutoff);
-        }
+        make_room(&mut memo, |(_, at, _)| *at);
         memo.insert(
             key.to_owned(),
             (user.clone(), Instant::now(), id.to_owned()),
@@ -491,12 +498,7 @@ impl UserStore {
 
     fn remember(&self, key: &str, user: &User, csrf: &str, expires_at: i64) {
         let mut memo = self.remembered();
-        if memo.len() >= MAX_REMEMBERED {
-            let mut ages: Vec<Instant> = memo.values().map(|(_, _, at, _)| *at).collect();
-            ages.sort_unstable();
-            let cutoff = ages[ages.len() / 2];
-            memo.retain(|_, (_, _, at, _)| *at > cutoff);
-        }
+        make_room(&mut memo, |(_, _, at, _)| *at);
         memo.insert(
             key.to_owned(),
             (user.clone(), csrf.to_owned(), Instant::now(), expires_at),
@@ -790,7 +792,7 @@ impl UserStore {
                 self.forget(&key);
                 Ok(None)
             }
-            Err(UserError::Db(err)) if !matches!(err, DbError::Corrupt(_)) => {
+            Err(UserError::Db(err)) if err.is_outage() => {
                 let memo = self.remembered().get(&key).cloned();
                 match memo {
                     Some((user, csrf, at, expires_at))

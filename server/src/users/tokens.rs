@@ -252,7 +252,7 @@ impl UserStore {
                 self.remembered_tokens().remove(&key);
                 Ok(None)
             }
-            Err(UserError::Db(err)) if !matches!(err, crate::db::DbError::Corrupt(_)) => {
+            Err(UserError::Db(err)) if err.is_outage() => {
                 let memo = self.remembered_tokens().get(&key).cloned();
                 match memo {
                     Some((user, at, _)) if at.elapsed() < self.outage_grace() => {

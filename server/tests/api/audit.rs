@@ -246,6 +246,8 @@ async fn queue_and_job_actions_leave_one_entry_each() {
     assert!(paused["at"].as_i64().unwrap_or_default() > 0, "{paused}");
     assert_eq!(app.post("/api/queues/emails/resume").await.status, 200);
     assert_entry(&only(&app, "queue.resume").await, "queue", "emails", "ok");
+    // The API pauses only queues that exist, as the form does.
+    app.make_failed("reports", 1).await;
     assert_eq!(app.post("/api/queues/reports/pause").await.status, 200);
     assert_eq!(
         entries(&app, "?action=queue.pause&outcome=ok").await.len(),
@@ -298,15 +300,15 @@ async fn queue_and_job_actions_leave_one_entry_each() {
         assert!(detail.contains("waiting"), "{e}");
     }
 
-    // Retry all (API): the count in the detail.
+    // Retry all (API): the form's operation, recorded as it starts (the
+    // count is in the answer and the run's progress).
     app.make_failed("emails", 2).await;
-    assert_eq!(
-        app.post("/api/queues/emails/retry-failed").await.status,
-        200
-    );
+    let answer = app.post("/api/queues/emails/retry-failed").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["retried"], 2);
     let all = only(&app, "queue.retry_all").await;
     assert_entry(&all, "queue", "emails", "ok");
-    assert_eq!(all["detail"], "retried 2");
+    assert_eq!(all["detail"], "started");
     // Retry selected (form): the count in the detail.
     let failed = app.make_failed("emails", 2).await;
     let ids: Vec<String> = failed.iter().map(ToString::to_string).collect();

@@ -704,6 +704,8 @@ async fn a_viewer_may_read_everything_but_the_config() {
 #[tokio::test]
 async fn the_helpers_session_survives_a_restart() {
     let app = TestApp::spawn().await;
+    // The API pauses only queues that exist.
+    app.make_failed("emails", 1).await;
     assert_eq!(app.get("/").await.status, 200);
     let app = app.restart().await;
     assert_eq!(app.get("/").await.status, 200);
@@ -758,6 +760,8 @@ fn session_cookie(response: &TestResponse, secure: bool) -> &str {
 async fn signing_in_with_the_right_password_starts_a_session() {
     let app = TestApp::spawn().await;
     add_user(&app, "ada", "ada's long password", Role::Operator).await;
+    // The API pauses only queues that exist.
+    app.make_failed("emails", 1).await;
 
     // Wrong password, unknown user: one answer, no cookie.
     for (user, password) in [

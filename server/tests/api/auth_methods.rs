@@ -42,6 +42,8 @@ async fn a_trusted_proxy_names_the_user_and_the_browser_gets_a_csrf_session() {
     let app = TestApp::spawn_with(|s| s.auth = proxy_from("127.0.0.0/8")).await;
     user(&app, "olga", Role::Operator).await;
     user(&app, "vic", Role::Viewer).await;
+    // The API pauses only queues that exist.
+    app.make_failed("emails", 1).await;
 
     let page = app
         .request_as(None, "GET", "/queues", &[(HEADER, "olga")], b"")

@@ -332,3 +332,25 @@ async fn bullmq_pages_say_how_to_turn_them_on_and_refuse_bad_input() {
     assert_eq!(missing.status, 404, "{}", missing.body);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn pausing_a_bullmq_queue_that_does_not_exist_is_a_404_and_creates_nothing() {
+    let prefix = fresh_prefix();
+    let app = spawn(&prefix).await;
+    for path in ["/api/bullmq/nope/pause", "/api/bullmq/nope/resume"] {
+        let response = app.post(path).await;
+        assert_eq!(response.status, 404, "{path}: {}", response.body);
+        assert!(response.error().contains("not found"), "{}", response.body);
+    }
+    let form = app.post_form("/bullmq/nope/pause", &[]).await;
+    assert_eq!(form.status, 404, "{}", form.body);
+    let client = redis::Client::open(REDIS_URL).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "nothing was written: {keys:?}");
+    app.stop().await;
+}

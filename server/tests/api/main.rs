@@ -24,6 +24,7 @@ mod history_charts;
 mod jobs;
 mod live;
 mod metrics;
+mod migrations;
 mod pages;
 mod postgres;
 mod queues;

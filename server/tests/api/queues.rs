@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, eventually};
 
 #[tokio::test]
 async fn listing_starts_empty_then_shows_each_queue_with_counts() {
@@ -120,13 +120,94 @@ async fn retry_failed_moves_every_failed_job_back() {
 
     let response = app.post("/api/queues/reports/retry-failed").await;
     assert_eq!(response.status, 200, "{}", response.body);
-    assert_eq!(response.json(), json!({ "retried": 3 }));
+    let body = response.json();
+    assert_eq!(body["retried"], 3, "{body}");
+    assert_eq!(body["total"], 3, "{body}");
+    assert_eq!(body["finished"], true, "{body}");
     let counts = app.get("/api/queues/reports").await.json();
     assert_eq!(counts["failed"], 0);
     assert_eq!(counts["waiting"], 3);
+    // The run is the form's: its progress is the hub's, readable later.
+    let progress = app.get("/api/queues/reports/retry-failed/progress").await;
+    assert_eq!(progress.status, 200, "{}", progress.body);
+    assert_eq!(progress.json()["retried"], 3);
 
     let response = app.post("/api/queues/reports/retry-failed").await;
-    assert_eq!(response.json(), json!({ "retried": 0 }));
+    assert_eq!(response.json()["retried"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_api_retry_all_is_the_forms_one_run_with_progress() {
+    let app = TestApp::spawn().await;
+    // More than two batches of 500.
+    app.make_failed("bulk", 1_200).await;
+    assert_eq!(
+        app.get("/api/queues/bulk/retry-failed/progress")
+            .await
+            .status,
+        404,
+        "no run yet"
+    );
+    // A run started from the page refuses a second one from the API while
+    // it goes, and the other way round.
+    let (form, api) = tokio::join!(
+        app.post_form("/queues/bulk/retry-failed", &[]),
+        app.post("/api/queues/bulk/retry-failed")
+    );
+    assert_eq!(form.status, 303, "{}", form.body);
+    assert!(
+        matches!(api.status, 200 | 202 | 409),
+        "{} {}",
+        api.status,
+        api.body
+    );
+    let progress = eventually("the run finishes", async || {
+        let progress = app
+            .get("/api/queues/bulk/retry-failed/progress")
+            .await
+            .json();
+        if progress["finished"] == true {
+            Ok(progress)
+        } else {
+            Err(progress.to_string())
+        }
+    })
+    .await;
+    assert_eq!(progress["total"], 1_200, "{progress}");
+    assert_eq!(app.counts("bulk").await.failed, 0);
+    assert_eq!(
+        app.counts("bulk").await.waiting,
+        1_200,
+        "each job retried once"
+    );
+    let audit = app.get("/api/audit?action=queue.retry_all").await.json();
+    let details: Vec<&str> = audit["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["detail"].as_str())
+        .collect();
+    assert_eq!(
+        details.iter().filter(|d| **d == "started").count(),
+        1,
+        "one run started: {audit}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_api_pause_of_an_unknown_queue_is_a_404_like_the_form() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/queues/nope/pause", "/api/queues/nope/resume"] {
+        let response = app.post(path).await;
+        assert_eq!(response.status, 404, "{path}: {}", response.body);
+        assert!(response.error().contains("not found"), "{}", response.body);
+    }
+    let form = app.post_form("/queues/nope/pause", &[]).await;
+    assert_eq!(form.status, 404, "{}", form.body);
+    let list = app.get("/api/queues").await.json();
+    assert_eq!(list["queues"], json!([]), "nothing was created: {list}");
     app.stop().await;
 }
 

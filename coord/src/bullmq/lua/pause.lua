@@ -5,6 +5,7 @@
 --
 -- KEYS[1..8] as in common.lua, KEYS[9] delayed
 -- ARGV[1] "paused" or "resumed"
+-- Returns 1, or 0 (and changes nothing) when the queue has no meta hash.
 
 -- Moves every job of list `src` to list `dst`, behind the jobs `dst`
 -- already holds (workers take from the right).
@@ -18,6 +19,12 @@ local function move_all(src, dst)
   end
   while rcall("LMOVE", src, dst, "RIGHT", "LEFT") do
   end
+end
+
+-- BullMQ writes a meta hash for every queue: without one there is no
+-- such queue, and pausing must not make one up.
+if rcall("EXISTS", KEYS[1]) == 0 then
+  return 0
 end
 
 if ARGV[1] == "paused" then
