@@ -94,9 +94,10 @@ pub enum CoordError {
         reason: String,
         fault: Option<crate::sql::StorageFault>,
     },
-    /// A Redis command failed.
+    /// A Redis command failed (an answer, not an outage: see the
+    /// `From<RedisError>` impl).
     #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
     /// An SQL statement failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -178,6 +179,24 @@ impl CoordError {
                 ) || crate::sql::storage_fault(err).is_some()
             }
             _ => false,
+        }
+    }
+}
+
+/// One mapping for every capability: a Redis that cannot be reached (I/O,
+/// dropped connection, refusal, timeout) is `Unavailable`, so callers and
+/// the dashboard treat it as an outage (503, retry later); anything else
+/// Redis answered is kept as it is.
+impl From<redis::RedisError> for CoordError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+        {
+            CoordError::Unavailable(format!("Redis: {e}"))
+        } else {
+            CoordError::Redis(e)
         }
     }
 }

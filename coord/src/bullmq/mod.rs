@@ -32,10 +32,10 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, RedisError, Script};
+use redis::{AsyncConnectionConfig, Client, Script};
 
 use crate::error::{CoordError, Result};
-use crate::redis_conn::{self, Reconnect, glob_escape};
+use crate::redis::{self as conn, Reconnect, glob_escape};
 
 /// A dashboard action may wait 5 s for Redis and one reconnection attempt
 /// before reporting the outage.
@@ -354,16 +354,6 @@ fn check_stream_id(id: &str) -> Result<()> {
     }
 }
 
-/// Outages (I/O, refused, dropped, timed out) become `Unavailable`; other
-/// failures stay Redis errors.
-fn map_err(e: RedisError) -> CoordError {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
-        CoordError::Unavailable(format!("Redis: {e}"))
-    } else {
-        CoordError::Redis(e)
-    }
-}
-
 /// Milliseconds since the epoch by this machine's clock (BullMQ stamps
 /// jobs with its clients' clocks too).
 fn now_ms() -> i64 {
@@ -449,8 +439,8 @@ impl BullMq {
     /// 200 bytes) is refused with [`CoordError::InvalidQueueName`] by every
     /// method taking one.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        redis_conn::check_prefix(prefix, &[], "whitespace")?;
-        let (client, conn) = redis_conn::connect(url, RECONNECT).await?;
+        conn::check_prefix(prefix, &[], "whitespace")?;
+        let (client, conn) = conn::connect(url, RECONNECT).await?;
         Ok(Self {
             conn,
             client,
@@ -467,7 +457,7 @@ impl BullMq {
         redis::cmd("PING")
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         Ok(started.elapsed())
     }
 
@@ -523,7 +513,7 @@ impl BullMq {
                 .arg(step)
                 .query_async(&mut conn)
                 .await
-                .map_err(map_err)?;
+                .map_err(CoordError::from)?;
             scanned += step;
             for key in keys {
                 let name = key
@@ -561,7 +551,7 @@ impl BullMq {
             let reply: Vec<u64> = pipe
                 .query_async(&mut self.conn.clone())
                 .await
-                .map_err(map_err)?;
+                .map_err(CoordError::from)?;
             let mut sizes = [0u64; 8];
             for (slot, value) in sizes.iter_mut().zip(&reply) {
                 *slot = *value;
@@ -621,7 +611,7 @@ impl BullMq {
         .arg(stop)
         .query_async(&mut conn)
         .await
-        .map_err(map_err)?;
+        .map_err(CoordError::from)?;
         let ids: Vec<String> = ids.into_iter().filter(|id| !is_legacy_marker(id)).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -630,8 +620,10 @@ impl BullMq {
         for id in &ids {
             pipe.hgetall(self.key(queue, id));
         }
-        let hashes: Vec<HashMap<String, Vec<u8>>> =
-            pipe.query_async(&mut conn).await.map_err(map_err)?;
+        let hashes: Vec<HashMap<String, Vec<u8>>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(CoordError::from)?;
         Ok(ids
             .iter()
             .zip(hashes)
@@ -652,7 +644,7 @@ impl BullMq {
         let (hash, logs): (HashMap<String, Vec<u8>>, Vec<Vec<u8>>) = pipe
             .query_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         if hash.is_empty() {
             return Ok(None);
         }
@@ -680,7 +672,7 @@ impl BullMq {
         let found: Vec<redis::Value> = pipe
             .query_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         Ok(BullState::ALL
             .into_iter()
             .zip(found)
@@ -733,7 +725,7 @@ impl BullMq {
         let code: i64 = inv
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         match code {
             1 => Ok(()),
             -1 => Err(Self::not_found(queue, id)),
@@ -760,7 +752,7 @@ impl BullMq {
             .arg(&failed_key)
             .query_async(&mut conn)
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let mut examined = 0u64;
         let mut retried = 0u64;
         while examined < total {
@@ -774,7 +766,10 @@ impl BullMq {
                 .arg("batch")
                 .arg(take)
                 .arg("+inf");
-            let (done, seen): (u64, u64) = inv.invoke_async(&mut conn).await.map_err(map_err)?;
+            let (done, seen): (u64, u64) = inv
+                .invoke_async(&mut conn)
+                .await
+                .map_err(CoordError::from)?;
             retried += done;
             examined += seen;
             if seen < take {
@@ -801,7 +796,7 @@ impl BullMq {
         let code: i64 = inv
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         match code {
             1 => Ok(()),
             -1 => Err(Self::not_found(queue, id)),
@@ -830,7 +825,7 @@ impl BullMq {
         let (code, _prev): (i64, String) = inv
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         match code {
             1 => Ok(()),
             -1 => Err(Self::not_found(queue, id)),
@@ -859,7 +854,7 @@ impl BullMq {
         let done: i64 = inv
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         if done == 0 {
             return Err(CoordError::BullQueueNotFound(queue.to_owned()));
         }
@@ -912,7 +907,10 @@ impl BullMq {
                 .arg(self.base(queue))
                 .arg(cutoff)
                 .arg(take);
-            let done: u64 = inv.invoke_async(&mut conn).await.map_err(map_err)?;
+            let done: u64 = inv
+                .invoke_async(&mut conn)
+                .await
+                .map_err(CoordError::from)?;
             removed += done;
             if done < take {
                 break;
@@ -933,8 +931,8 @@ impl BullMq {
             return Ok(conn);
         }
         let config =
-            AsyncConnectionConfig::new().set_connection_timeout(Some(redis_conn::CONNECT_TIMEOUT));
-        redis_conn::within_connect_timeout(
+            AsyncConnectionConfig::new().set_connection_timeout(Some(conn::CONNECT_TIMEOUT));
+        conn::within_connect_timeout(
             self.client
                 .get_multiplexed_async_connection_with_config(&config),
         )
@@ -987,7 +985,7 @@ impl BullMq {
         let reply: Option<StreamReply> =
             match tokio::time::timeout(block + BLOCK_GRACE, cmd.query_async(&mut conn)).await {
                 Ok(Ok(reply)) => reply,
-                Ok(Err(e)) => return Err(map_err(e)),
+                Ok(Err(e)) => return Err(CoordError::from(e)),
                 Err(_) => {
                     return Err(CoordError::Unavailable(
                         "Redis did not answer a blocking event read".into(),

@@ -12,22 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, PubSub};
-use redis::{Client, RedisError};
+use redis::Client;
+use redis::aio::ConnectionManager;
 use tokio::sync::{broadcast, watch};
 
 use super::{ChannelBus, ChannelName, RawMessage, RawSubscription, SUBSCRIBER_BUFFER};
 use crate::error::{CoordError, Result};
-use crate::redis_conn::{self, CONNECT_TIMEOUT, Reconnect};
+use crate::redis::{self as conn, PubSubEvent, Reconnect, Target, listen_pubsub, open_pubsub};
 
-/// How often a subscription checks that its connection is alive; a
-/// silently dropped connection would otherwise stop notifications for good.
-const LISTENER_PING: Duration = Duration::from_secs(15);
-/// Bounds of the resubscription backoff: quick first retries so a blip
-/// costs little, capped so an outage does not hammer Redis.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Reconnection settings of the publishing connection: few retries so a
 /// publisher learns of an outage within about a second; a PUBLISH may take
 /// 5 s.
@@ -63,13 +55,6 @@ impl std::fmt::Debug for RedisBus {
     }
 }
 
-/// What one pub/sub connection listens to.
-#[derive(Clone, Debug)]
-enum Target {
-    Channel(String),
-    Pattern(String),
-}
-
 impl RedisBus {
     /// Connects (`redis://` or `rediss://` URL) and checks with `PING`
     /// within 5 s, so a misconfigured URL fails at start-up rather than at
@@ -77,7 +62,7 @@ impl RedisBus {
     /// deployments (or tests) can share one Redis.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         validate_prefix(prefix)?;
-        let (client, conn) = redis_conn::connect(url, RECONNECT).await?;
+        let (client, conn) = conn::connect(url, RECONNECT).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -110,23 +95,24 @@ impl RedisBus {
             .arg(self.redis_channel(channel))
             .query_async(&mut self.inner.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         Ok(count)
     }
 
     /// Subscribes once (so the caller knows messages published from now on
     /// arrive), then hands the connection to a listener task.
     async fn start(&self, target: Target, strip: String) -> Result<RawSubscription> {
-        let first = open(&self.inner.client, &target).await.map_err(map_err)?;
+        let first = open_pubsub(&self.inner.client, &target)
+            .await
+            .map_err(CoordError::from)?;
         let (tx, rx) = broadcast::channel(SUBSCRIBER_BUFFER);
         let (connected_tx, connected) = watch::channel(true);
-        let task = tokio::spawn(listen(
+        let task = tokio::spawn(listen_pubsub(
             self.inner.client.clone(),
             target,
-            strip,
-            tx,
-            connected_tx,
+            "notification",
             first,
+            forwarder(strip, tx, connected_tx),
         ));
         Ok(RawSubscription {
             rx,
@@ -146,7 +132,7 @@ impl ChannelBus for RedisBus {
             .arg(message)
             .query_async::<()>(&mut self.inner.conn.clone())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     async fn subscribe(&self, channel: &ChannelName) -> Result<RawSubscription> {
@@ -162,90 +148,34 @@ impl ChannelBus for RedisBus {
     }
 }
 
-/// Opens a pub/sub connection listening to `target`. Bounded in time
-/// because a pub/sub connection has no timeouts of its own.
-async fn open(client: &Client, target: &Target) -> redis::RedisResult<PubSub> {
-    let attempt = async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        match target {
-            Target::Channel(c) => pubsub.subscribe(c).await?,
-            Target::Pattern(p) => pubsub.psubscribe(p).await?,
-        }
-        Ok(pubsub)
-    };
-    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "subscribing to notifications timed out",
-        ))),
-    }
-}
-
-/// Forwards every message of `target` to the subscription and keeps
-/// `connected` up to date. Reconnects with backoff when Redis goes away;
-/// messages published meanwhile are lost, which is why `connected` exists:
-/// a caller polls while it is `false` and catches up after. Runs until the
-/// subscription is dropped (aborted).
-async fn listen(
-    client: Client,
-    target: Target,
+/// Forwards every message of `target` to the subscription (without the
+/// `strip` prefix) and keeps `connected` up to date; messages published
+/// while Redis is away are lost, which is why `connected` exists: a caller
+/// polls while it is `false` and catches up after.
+fn forwarder(
     strip: String,
     sender: broadcast::Sender<RawMessage>,
     connected: watch::Sender<bool>,
-    first: PubSub,
-) {
-    let mut pubsub = Some(first);
-    let mut backoff = BACKOFF_MIN;
-    loop {
-        let current = match pubsub.take() {
-            Some(p) => p,
-            None => match open(&client, &target).await {
-                Ok(p) => {
-                    tracing::info!(target = ?target, "notification subscription restored");
-                    p
-                }
-                Err(e) => {
-                    tracing::warn!(target = ?target, error = %e, "cannot resubscribe to notifications; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    continue;
-                }
-            },
-        };
-        backoff = BACKOFF_MIN;
+) -> impl FnMut(PubSubEvent<'_>) {
+    move |event| match event {
+        PubSubEvent::Message(msg) => {
+            let name = msg.get_channel_name();
+            let channel = name.strip_prefix(strip.as_str()).unwrap_or(name);
+            let payload = String::from_utf8_lossy(msg.get_payload_bytes());
+            // No receiver only means the subscription is being dropped.
+            let _ = sender.send(RawMessage {
+                channel: channel.into(),
+                payload: payload.into(),
+            });
+        }
         // Notify only on a real change, so a watcher's `changed()` means
         // "the connection went down or came back", never a no-op.
-        connected.send_if_modified(|up| !std::mem::replace(up, true));
-        let (mut sink, mut stream) = current.split();
-        let mut ping = tokio::time::interval(LISTENER_PING);
-        ping.reset();
-        loop {
-            tokio::select! {
-                msg = stream.next() => match msg {
-                    Some(msg) => {
-                        let name = msg.get_channel_name();
-                        let channel = name.strip_prefix(strip.as_str()).unwrap_or(name);
-                        let payload = String::from_utf8_lossy(msg.get_payload_bytes());
-                        // No receiver only means the subscription is being dropped.
-                        let _ = sender.send(RawMessage {
-                            channel: channel.into(),
-                            payload: payload.into(),
-                        });
-                    }
-                    None => break,
-                },
-                _ = ping.tick() => {
-                    let alive = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<redis::Value>()).await;
-                    if !matches!(alive, Ok(Ok(_))) {
-                        break;
-                    }
-                }
-            }
+        PubSubEvent::Up { .. } => {
+            connected.send_if_modified(|up| !std::mem::replace(up, true));
         }
-        connected.send_if_modified(|up| std::mem::replace(up, false));
-        tracing::warn!(target = ?target, "notification subscription lost; reconnecting");
-        tokio::time::sleep(backoff).await;
+        PubSubEvent::Down => {
+            connected.send_if_modified(|up| std::mem::replace(up, false));
+        }
     }
 }
 
@@ -253,21 +183,11 @@ async fn listen(
 /// pattern: glob characters would match other deployments' channels,
 /// whitespace is unreadable in `redis-cli`.
 fn validate_prefix(prefix: &str) -> Result<()> {
-    redis_conn::check_prefix(
+    conn::check_prefix(
         prefix,
         &['{', '}', '*', '?', '[', ']', '\\'],
         "braces, glob characters or whitespace",
     )
-}
-
-/// Connection failures become `Unavailable` (the caller may retry later or
-/// fall back to polling); anything else is a command error.
-fn map_err(e: RedisError) -> CoordError {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
-        CoordError::Unavailable(format!("Redis: {e}"))
-    } else {
-        CoordError::Redis(e)
-    }
 }
 
 #[cfg(test)]

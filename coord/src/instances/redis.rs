@@ -19,13 +19,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::RedisError;
 use redis::aio::ConnectionManager;
 
 use super::{InstanceRegistry, InstanceReport, InstanceView, Thresholds};
 use crate::error::{CoordError, Result};
 use crate::instance::InstanceId;
-use crate::redis_conn::{self, Reconnect};
+use crate::redis::{self as conn, Reconnect};
 
 /// One command may take 2 s: a heartbeat that cannot be written within a
 /// second or two is better retried at the next interval. One reconnection
@@ -62,9 +61,9 @@ impl RedisRegistry {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         let registry = Self::connect_lazy(url, prefix)?;
         let mut conn = registry.conn.clone();
-        let client = redis_conn::open(url)?;
-        redis_conn::within_connect_timeout(async {
-            redis_conn::probe(&client).await?;
+        let client = conn::open(url)?;
+        conn::within_connect_timeout(async {
+            conn::probe(&client).await?;
             redis::cmd("PING").query_async::<()>(&mut conn).await
         })
         .await?;
@@ -76,9 +75,9 @@ impl RedisRegistry {
     /// and are retried until Redis comes up. Only a malformed URL or prefix
     /// is an error here.
     pub fn connect_lazy(url: &str, prefix: &str) -> Result<Self> {
-        let client = redis_conn::open(url)?;
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, RECONNECT.config()).map_err(map_err)?;
+        let client = conn::open(url)?;
+        let conn = ConnectionManager::new_lazy_with_config(client, RECONNECT.config())
+            .map_err(CoordError::from)?;
         Self::with_connection(conn, prefix)
     }
 
@@ -127,7 +126,7 @@ impl InstanceRegistry for RedisRegistry {
             .ignore()
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     async fn leave(&self, id: &InstanceId) -> Result<()> {
@@ -141,7 +140,7 @@ impl InstanceRegistry for RedisRegistry {
             .ignore()
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     async fn list(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<InstanceView>> {
@@ -151,7 +150,7 @@ impl InstanceRegistry for RedisRegistry {
             .arg(&self.members_key)
             .query_async(&mut conn)
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let mut reports = Vec::with_capacity(members.len());
         for (field, json) in members {
             match serde_json::from_str::<InstanceReport>(&json) {
@@ -173,7 +172,10 @@ impl InstanceRegistry for RedisRegistry {
         for report in &reports {
             exists.cmd("EXISTS").arg(self.instance_key(&report.id));
         }
-        let present: Vec<bool> = exists.query_async(&mut conn).await.map_err(map_err)?;
+        let present: Vec<bool> = exists
+            .query_async(&mut conn)
+            .await
+            .map_err(CoordError::from)?;
         if present.len() != reports.len() {
             return Err(CoordError::Corrupt(format!(
                 "asked about {} instance keys, Redis answered {}",
@@ -201,7 +203,7 @@ impl InstanceRegistry for RedisRegistry {
                 .arg(forget.iter().map(InstanceId::as_str).collect::<Vec<_>>())
                 .query_async::<()>(&mut conn)
                 .await
-                .map_err(map_err)?;
+                .map_err(CoordError::from)?;
         }
         views.sort_by(|a, b| a.report.id.cmp(&b.report.id));
         Ok(views)
@@ -209,13 +211,5 @@ impl InstanceRegistry for RedisRegistry {
 }
 
 fn validate_prefix(prefix: &str) -> Result<()> {
-    redis_conn::check_prefix(prefix, &[], "whitespace")
-}
-
-fn map_err(e: RedisError) -> CoordError {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
-        CoordError::Unavailable(format!("Redis: {e}"))
-    } else {
-        CoordError::Redis(e)
-    }
+    conn::check_prefix(prefix, &[], "whitespace")
 }

@@ -41,8 +41,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, PubSub};
+use redis::aio::ConnectionManager;
 use redis::{Client, RedisError, Script, ScriptInvocation};
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -55,14 +54,11 @@ use super::types::{
     QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 use crate::error::{CoordError, Result};
-use crate::redis_conn::{self, CONNECT_TIMEOUT, Reconnect, glob_escape};
+use crate::redis::{
+    self as conn, CONNECT_TIMEOUT, PubSubEvent, Reconnect, Target, glob_escape, listen_pubsub,
+    open_pubsub,
+};
 
-/// How often the event listener checks that its connection is alive; a
-/// silently dropped connection would otherwise stop events for good.
-const LISTENER_PING: Duration = Duration::from_secs(15);
-/// Bounds of the event listener's reconnect backoff.
-const LISTENER_BACKOFF_MIN: Duration = Duration::from_millis(100);
-const LISTENER_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// The command connection: one command may take 10 s (generous because a
 /// bulk enqueue or a full retry batch is one script of up to 10,000 jobs);
 /// a failing command waits for two reconnection attempts of 3 s at most
@@ -228,8 +224,8 @@ impl RedisBackend {
         let setup = async {
             // One plain attempt first: the connection manager would retry
             // with backoff, and an unreachable server should fail fast.
-            redis_conn::probe(&client).await?;
-            let pubsub = subscribe(&client, &channel).await?;
+            conn::probe(&client).await?;
+            let pubsub = open_pubsub(&client, &Target::Channel(channel.clone())).await?;
             let conn =
                 ConnectionManager::new_with_config(client.clone(), RECONNECT.config()).await?;
             Ok::<_, RedisError>((conn, pubsub))
@@ -251,12 +247,12 @@ impl RedisBackend {
             prefix: prefix.to_owned(),
             known: known.clone(),
         };
-        let listener = tokio::spawn(listen(
-            client,
-            channel.clone(),
-            events.clone(),
+        let listener = tokio::spawn(listen_pubsub(
+            client.clone(),
+            Target::Channel(channel.clone()),
+            "queue event",
             pubsub,
-            registry,
+            forwarder(client, events.clone(), Arc::new(registry)),
         ));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -371,7 +367,7 @@ impl RedisBackend {
         }
         pipe.query_async::<()>(&mut self.conn())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     /// Adds the queue to `<p>:queues` (once per process). Done before the
@@ -392,7 +388,7 @@ impl RedisBackend {
             .arg(queue.as_str())
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let retention = self.memory().get(queue).and_then(|m| m.retention);
         if let (1, Some(policy)) = (added, retention) {
             self.write_retention(queue, policy).await?;
@@ -411,7 +407,7 @@ impl RedisBackend {
             .arg(queue.as_str())
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         if !exists {
             return Err(CoordError::QueueNotFound(queue.clone()));
         }
@@ -432,7 +428,10 @@ impl RedisBackend {
         let keys = self.keys(queue);
         let mut inv = self.invocation(script, queue, &keys);
         inv.arg(id.as_str());
-        let reply: Vec<String> = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        let reply: Vec<String> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(()),
             Some("missing") => Err(CoordError::JobNotFound {
@@ -474,13 +473,13 @@ impl QueueBackend for RedisBackend {
         redis::cmd("PING")
             .query_async::<()>(&mut conn)
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let latency = start.elapsed();
         let info: String = redis::cmd("INFO")
             .arg("memory")
             .query_async(&mut conn)
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let memory_bytes = info
             .lines()
             .find_map(|line| line.strip_prefix("used_memory:"))
@@ -525,7 +524,10 @@ impl QueueBackend for RedisBackend {
                 .arg(opts.delay_ms.max(0))
                 .arg(opts.attempts);
         }
-        let mut reply: Vec<String> = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        let mut reply: Vec<String> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
         if reply.len() != jobs.len() + 1 {
             return Err(CoordError::Corrupt(format!(
                 "enqueue returned {} values for {} jobs",
@@ -556,7 +558,7 @@ impl QueueBackend for RedisBackend {
             .arg(&self.inner.queues_key)
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let mut queues: Vec<QueueName> = names
             .into_iter()
             .filter_map(|name| match QueueName::new(name) {
@@ -597,8 +599,10 @@ impl QueueBackend for RedisBackend {
             "retried_total",
         ]);
         type Reply = (u64, u64, u64, u64, u64, Vec<Option<u64>>);
-        let (waiting, active, delayed, completed, failed, meta): Reply =
-            pipe.query_async(&mut self.conn()).await.map_err(map_err)?;
+        let (waiting, active, delayed, completed, failed, meta): Reply = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
         let meta_field = |i: usize| meta.get(i).copied().flatten().unwrap_or(0);
         Ok(QueueCounts {
             waiting,
@@ -630,7 +634,7 @@ impl QueueBackend for RedisBackend {
             .arg(limit.min(i64::MAX as u64))
             .invoke_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let jobs = decode_records(queue, flat, RECORD_LEN, |_, r| RawJob::from_record(r))?
             .into_iter()
             .filter_map(|decoded| match decoded {
@@ -657,7 +661,7 @@ impl QueueBackend for RedisBackend {
             .arg(&JOB_FIELDS)
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         if fields.first().is_none_or(Option::is_none) {
             return Err(CoordError::JobNotFound {
                 queue: queue.clone(),
@@ -718,8 +722,10 @@ impl QueueBackend for RedisBackend {
             }
         }
         type Reply = (Vec<Option<String>>, String, String, Vec<String>);
-        let (flat, claimed_at, next_due, stale): Reply =
-            inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        let (flat, claimed_at, next_due, stale): Reply = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
         // A claimed job that cannot be decoded stays active without a
         // worker, so stalled recovery eventually fails it; the rest of the
         // batch is still handed out.
@@ -762,7 +768,10 @@ impl QueueBackend for RedisBackend {
         for (id, token) in leases {
             inv.arg(id.as_str()).arg(token);
         }
-        let lost: Vec<String> = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        let lost: Vec<String> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
         lost.into_iter().map(stored_id).collect()
     }
 
@@ -770,8 +779,10 @@ impl QueueBackend for RedisBackend {
         let keys = self.keys(queue);
         let mut inv = self.invocation(&STALLED, queue, &keys);
         inv.arg(max_stalled);
-        let (requeued, failed): (Vec<String>, Vec<String>) =
-            inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        let (requeued, failed): (Vec<String>, Vec<String>) = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
         Ok(StalledReport {
             requeued: requeued.into_iter().map(stored_id).collect::<Result<_>>()?,
             failed: failed.into_iter().map(stored_id).collect::<Result<_>>()?,
@@ -790,7 +801,9 @@ impl QueueBackend for RedisBackend {
         let keys = self.keys(queue);
         let mut inv = self.invocation(&RETRY_BATCH, queue, &keys);
         inv.arg(batch);
-        inv.invoke_async(&mut self.conn()).await.map_err(map_err)
+        inv.invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)
     }
 
     async fn remove(&self, queue: &QueueName, id: &JobId) -> Result<()> {
@@ -810,7 +823,7 @@ impl QueueBackend for RedisBackend {
         inv.arg(if paused { "1" } else { "0" });
         inv.invoke_async::<()>(&mut self.conn())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     async fn set_retention(&self, queue: &QueueName, policy: RetentionPolicy) -> Result<()> {
@@ -828,7 +841,7 @@ impl QueueBackend for RedisBackend {
             .arg(&RETENTION_FIELDS)
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let at = |i: usize| v.get(i).copied().flatten();
         Ok(RetentionPolicy {
             completed: Retention {
@@ -850,7 +863,9 @@ impl QueueBackend for RedisBackend {
         let keys = self.keys(queue);
         let mut inv = self.invocation(&CLEAN, queue, &keys);
         inv.arg(limit);
-        inv.invoke_async(&mut self.conn()).await.map_err(map_err)
+        inv.invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {
@@ -862,7 +877,7 @@ impl QueueBackend for RedisBackend {
 /// the hash tag (and with it the cluster slot), whitespace is unreadable in
 /// `redis-cli`.
 fn validate_prefix(prefix: &str) -> Result<()> {
-    redis_conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")
+    conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")
 }
 
 /// The URL with its password (and query, which may carry one) masked, for
@@ -889,16 +904,6 @@ fn redact_url(url: &str) -> String {
         None => tail.to_owned(),
     };
     format!("{scheme}{authority}{tail}")
-}
-
-/// Connection failures become `Unavailable` (the caller may retry later);
-/// anything else is a command error.
-fn map_err(e: RedisError) -> CoordError {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
-        CoordError::Unavailable(format!("Redis: {e}"))
-    } else {
-        CoordError::Redis(e)
-    }
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
@@ -1137,73 +1142,20 @@ fn decode_job(
     })
 }
 
-/// Opens a pub/sub connection subscribed to the event channel. Bounded in
-/// time because the pub/sub connection has no timeouts of its own.
-async fn subscribe(client: &Client, channel: &str) -> redis::RedisResult<PubSub> {
-    let attempt = async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
-        Ok(pubsub)
-    };
-    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "subscribing to events timed out",
-        ))),
-    }
-}
-
-/// Forwards every event batch published on the channel, by any process, to
-/// this backend's subscribers. Reconnects with backoff when Redis goes
-/// away; events published meanwhile are lost, which workers tolerate
-/// because they also poll. Runs until the backend is dropped (aborted).
-async fn listen(
+/// Forwards the event channel's batches to the backend's subscribers, and
+/// after a reconnect lets the registry heal (see [`Registry::reconnected`]).
+fn forwarder(
     client: Client,
-    channel: String,
     sender: broadcast::Sender<EventBatch>,
-    first: PubSub,
-    registry: Registry,
-) {
-    let mut pubsub = Some(first);
-    let mut backoff = LISTENER_BACKOFF_MIN;
-    loop {
-        let current = match pubsub.take() {
-            Some(p) => p,
-            None => match subscribe(&client, &channel).await {
-                Ok(p) => {
-                    tracing::info!(channel = %channel, "queue event subscription restored");
-                    registry.reconnected(&client).await;
-                    p
-                }
-                Err(e) => {
-                    tracing::warn!(channel = %channel, error = %e, "cannot subscribe to queue events; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(LISTENER_BACKOFF_MAX);
-                    continue;
-                }
-            },
-        };
-        backoff = LISTENER_BACKOFF_MIN;
-        let (mut sink, mut stream) = current.split();
-        let mut ping = tokio::time::interval(LISTENER_PING);
-        ping.reset();
-        loop {
-            tokio::select! {
-                msg = stream.next() => match msg {
-                    Some(msg) => forward(&sender, msg.get_payload_bytes()),
-                    None => break,
-                },
-                _ = ping.tick() => {
-                    let alive = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<redis::Value>()).await;
-                    if !matches!(alive, Ok(Ok(_))) {
-                        break;
-                    }
-                }
-            }
+    registry: Arc<Registry>,
+) -> impl FnMut(PubSubEvent<'_>) {
+    move |event| match event {
+        PubSubEvent::Message(msg) => forward(&sender, msg.get_payload_bytes()),
+        PubSubEvent::Up { restored: true } => {
+            let (client, registry) = (client.clone(), registry.clone());
+            tokio::spawn(async move { registry.reconnected(&client).await });
         }
-        tracing::warn!(channel = %channel, "queue event subscription lost; reconnecting");
-        tokio::time::sleep(backoff).await;
+        PubSubEvent::Up { restored: false } | PubSubEvent::Down => {}
     }
 }
 

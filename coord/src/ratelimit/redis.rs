@@ -34,15 +34,15 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use redis::Script;
 use redis::aio::ConnectionManager;
-use redis::{RedisError, Script};
 
 use super::{
     Decision, KeyUsage, LimiterStatus, MAX_LISTED_BLOCKED, Policy, PolicyUsage, RateKey,
     RateLimitBackend, minute_series, ms,
 };
 use crate::error::{CoordError, Result};
-use crate::redis_conn::{self, Reconnect};
+use crate::redis::{self as conn, Reconnect};
 
 /// One decision may take 2 s (short, since a request waits on it), and a
 /// failing decision waits for one reconnection attempt before reporting
@@ -96,9 +96,9 @@ impl RedisLimiter {
     /// first request. Keys live under `<prefix>:rl:`, so a limiter can share
     /// a Redis (and a prefix) with the queues.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        redis_conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")?;
+        conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")?;
         // The URL may hold a password: never echo it.
-        let (_, conn) = redis_conn::connect(url, RECONNECT).await?;
+        let (_, conn) = conn::connect(url, RECONNECT).await?;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
@@ -140,7 +140,7 @@ impl RedisLimiter {
         let (now, active, blocked_count, top, blocked, minutes): ShardReply = inv
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         // Counts at the last admission are upper bounds of the counts now:
         // ask each candidate's log for its count inside the window.
         let mut exact = redis::pipe();
@@ -154,7 +154,7 @@ impl RedisLimiter {
             exact
                 .query_async(&mut self.conn.clone())
                 .await
-                .map_err(map_err)?
+                .map_err(CoordError::from)?
         };
         let blocked_map: std::collections::HashMap<&str, i64> = blocked
             .iter()
@@ -230,7 +230,7 @@ impl RateLimitBackend for RedisLimiter {
         let reply: Vec<i64> = inv
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let [
             allowed,
             remaining,
@@ -269,7 +269,7 @@ impl RateLimitBackend for RedisLimiter {
             .ignore();
         pipe.query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     async fn reset(&self, policy: &Policy, key: &RateKey) -> Result<()> {
@@ -281,7 +281,7 @@ impl RateLimitBackend for RedisLimiter {
         }
         pipe.query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     async fn usage(&self, policy: &Policy, top: usize) -> Result<PolicyUsage> {
@@ -334,7 +334,7 @@ impl RateLimitBackend for RedisLimiter {
             .arg(fields)
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     async fn registered(&self) -> Result<Vec<Policy>> {
@@ -342,7 +342,7 @@ impl RateLimitBackend for RedisLimiter {
             .arg(self.policies_key())
             .query_async(&mut self.conn.clone())
             .await
-            .map_err(map_err)?;
+            .map_err(CoordError::from)?;
         let mut policies = Vec::with_capacity(all.len());
         for (name, json) in all {
             // One bad entry (another version, a hand edit) must not hide the
@@ -360,20 +360,10 @@ impl RateLimitBackend for RedisLimiter {
         redis::cmd("PING")
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(map_err)
+            .map_err(CoordError::from)
     }
 
     fn status(&self) -> LimiterStatus {
         LimiterStatus::healthy("redis")
-    }
-}
-
-/// Connection trouble becomes [`CoordError::Unavailable`], so callers (and
-/// the coming fallback mode) tell an outage from a script bug.
-fn map_err(e: RedisError) -> CoordError {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
-        CoordError::Unavailable(format!("Redis: {e}"))
-    } else {
-        CoordError::Redis(e)
     }
 }

@@ -2,13 +2,15 @@
 //! without ever echoing its password, one plain `PING` that fails fast
 //! (a connection manager would retry with backoff), then a connection
 //! manager that reconnects by itself after a drop; and one check of key
-//! prefixes. Each module keeps its own reconnect tuning ([`Reconnect`]) and
-//! the characters its key layout cannot take.
+//! prefixes; and one pub/sub loop that resubscribes after an outage. Each
+//! module keeps its own reconnect tuning ([`Reconnect`]) and the characters
+//! its key layout cannot take.
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::{AsyncConnectionConfig, Client, Msg, RedisError};
 
 use crate::error::{CoordError, Result};
 
@@ -104,6 +106,112 @@ pub(crate) fn check_prefix(prefix: &str, forbidden: &[char], what: &str) -> Resu
         )));
     }
     Ok(())
+}
+
+/// What one pub/sub connection listens to.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    /// One channel (`SUBSCRIBE`).
+    Channel(String),
+    /// Every channel matching a glob (`PSUBSCRIBE`).
+    Pattern(String),
+}
+
+/// How often a subscription checks that its connection is alive; a
+/// silently dropped connection would otherwise stop its messages for good.
+const PUBSUB_PING: Duration = Duration::from_secs(15);
+/// Bounds of the resubscription backoff: quick first retries so a blip
+/// costs little, capped so an outage does not hammer Redis.
+const PUBSUB_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const PUBSUB_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Opens a pub/sub connection listening to `target`. Bounded in time
+/// because a pub/sub connection has no timeouts of its own.
+pub(crate) async fn open_pubsub(client: &Client, target: &Target) -> redis::RedisResult<PubSub> {
+    let attempt = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        match target {
+            Target::Channel(c) => pubsub.subscribe(c).await?,
+            Target::Pattern(p) => pubsub.psubscribe(p).await?,
+        }
+        Ok(pubsub)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "subscribing timed out",
+        ))),
+    }
+}
+
+/// What a subscription loop reports to its owner.
+pub(crate) enum PubSubEvent<'a> {
+    /// A message arrived.
+    Message(&'a Msg),
+    /// The connection is up: `restored` is false for the first one (made
+    /// by the caller before the loop), true after an outage.
+    Up { restored: bool },
+    /// The connection was lost; messages published until the next `Up`
+    /// are lost.
+    Down,
+}
+
+/// Forwards everything `target` receives to `on`, starting with the
+/// already-open `first` connection, and resubscribes with backoff when
+/// Redis goes away (a `PING` every [`PUBSUB_PING`] finds connections that
+/// died silently). `what` names the subscription in logs. Runs until its
+/// task is aborted.
+pub(crate) async fn listen_pubsub(
+    client: Client,
+    target: Target,
+    what: &'static str,
+    first: PubSub,
+    mut on: impl FnMut(PubSubEvent<'_>),
+) {
+    let mut pubsub = Some(first);
+    let mut backoff = PUBSUB_BACKOFF_MIN;
+    let mut restored = false;
+    loop {
+        let current = match pubsub.take() {
+            Some(p) => p,
+            None => match open_pubsub(&client, &target).await {
+                Ok(p) => {
+                    tracing::info!(target = ?target, "{what} subscription restored");
+                    p
+                }
+                Err(e) => {
+                    tracing::warn!(target = ?target, error = %e, "cannot resubscribe to {what}; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(PUBSUB_BACKOFF_MAX);
+                    continue;
+                }
+            },
+        };
+        backoff = PUBSUB_BACKOFF_MIN;
+        on(PubSubEvent::Up { restored });
+        restored = true;
+        let (mut sink, mut stream) = current.split();
+        let mut ping = tokio::time::interval(PUBSUB_PING);
+        ping.reset();
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => on(PubSubEvent::Message(&msg)),
+                    None => break,
+                },
+                _ = ping.tick() => {
+                    let alive = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(alive, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+            }
+        }
+        on(PubSubEvent::Down);
+        tracing::warn!(target = ?target, "{what} subscription lost; reconnecting");
+        tokio::time::sleep(backoff).await;
+    }
 }
 
 /// Escapes glob characters so that a prefix matches itself only in
