@@ -10,6 +10,7 @@ mod backend;
 mod events;
 pub mod redis;
 pub mod sql;
+mod stored;
 mod types;
 mod worker;
 

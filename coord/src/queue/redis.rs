@@ -43,15 +43,15 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{Client, RedisError, Script, ScriptInvocation};
-use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::backend::{BackendHealth, BackendKind, QueueBackend};
 use super::events::{EVENT_BUFFER, EventBatch, QueueEvent};
+use super::stored::{OptionsCache, StoredJob, stored_id};
 use super::types::{
-    AttemptRecord, Job, JobId, JobOptions, JobPage, JobState, NewJob, Outcome, OutcomeResult,
-    QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
+    Job, JobId, JobOptions, JobPage, JobState, NewJob, Outcome, OutcomeResult, QueueCounts,
+    QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 use crate::error::{CoordError, Result};
 use crate::redis::{
@@ -914,11 +914,6 @@ fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// An id read back from Redis; only ids that passed validation are stored.
-fn stored_id(id: String) -> Result<JobId> {
-    JobId::new(id).map_err(|e| CoordError::Corrupt(e.to_string()))
-}
-
 /// A sorted-set score (a float in Redis) as milliseconds.
 fn parse_score(score: &str) -> Result<i64> {
     score
@@ -1061,25 +1056,17 @@ fn decode_records(
     Ok(jobs)
 }
 
-/// Decodes the stored text of a job; `Corrupt` names the field at fault.
-/// `last_options` remembers the previous job's options text and value:
-/// jobs of one batch mostly share their options, and decoding them (an
-/// internally tagged enum) costs more than all the rest of a job.
-fn decode_job(
-    queue: &QueueName,
-    raw: RawJob,
-    last_options: &mut Option<(String, JobOptions)>,
-) -> Result<Job> {
-    let id = stored_id(raw.id.unwrap_or_default())?;
+/// Decodes the stored text of a job ([`StoredJob::decode`]): Redis keeps
+/// "none" as an empty string and numbers as text, so those are mapped
+/// first; `Corrupt` names the field at fault.
+fn decode_job(queue: &QueueName, raw: RawJob, last_options: &mut OptionsCache) -> Result<Job> {
+    let id = raw.id.unwrap_or_default();
     let corrupt = |field: &str, why: String| {
         CoordError::Corrupt(format!("job {id} in queue {queue}: {field}: {why}"))
     };
-    let required = |field: &str, v: Option<String>| {
-        v.filter(|s| !s.is_empty())
-            .ok_or_else(|| corrupt(field, "missing".into()))
-    };
+    let text = |v: Option<String>| v.filter(|s| !s.is_empty());
     let int = |field: &str, v: Option<String>| -> Result<Option<i64>> {
-        match v.filter(|s| !s.is_empty()) {
+        match text(v) {
             None => Ok(None),
             Some(s) => s
                 .parse()
@@ -1087,59 +1074,25 @@ fn decode_job(
                 .map_err(|_| corrupt(field, format!("not an integer: {s:?}"))),
         }
     };
-    let count = |field: &str, v: Option<String>| -> Result<u32> {
-        match v.filter(|s| !s.is_empty()) {
-            None => Ok(0),
-            Some(s) => s
-                .parse()
-                .map_err(|_| corrupt(field, format!("not a count: {s:?}"))),
-        }
-    };
-    let data: Value = serde_json::from_str(&required("data", raw.data)?)
-        .map_err(|e| corrupt("data", e.to_string()))?;
-    let opts = required("opts", raw.opts)?;
-    let options = match last_options {
-        Some((text, options)) if *text == opts => options.clone(),
-        _ => {
-            let options: JobOptions =
-                serde_json::from_str(&opts).map_err(|e| corrupt("opts", e.to_string()))?;
-            *last_options = Some((opts, options.clone()));
-            options
-        }
-    };
-    let stacktrace: Vec<String> = match raw.stacktrace.filter(|s| !s.is_empty()) {
-        None => Vec::new(),
-        Some(s) => serde_json::from_str(&s).map_err(|e| corrupt("stacktrace", e.to_string()))?,
-    };
-    let history: Vec<AttemptRecord> = match raw.history.filter(|s| !s.is_empty()) {
-        None => Vec::new(),
-        Some(s) => serde_json::from_str(&s).map_err(|e| corrupt("history", e.to_string()))?,
-    };
-    let return_value: Option<Value> = match raw.return_value.filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => {
-            Some(serde_json::from_str(&s).map_err(|e| corrupt("return_value", e.to_string()))?)
-        }
-    };
-    Ok(Job {
-        queue: queue.clone(),
-        name: required("name", raw.name)?,
-        data,
-        options,
-        state: required("state", raw.state)?.parse()?,
-        attempts_made: count("attempts_made", raw.attempts_made)?,
-        stalled_count: count("stalled_count", raw.stalled_count)?,
-        failed_reason: raw.failed_reason.filter(|s| !s.is_empty()),
-        stacktrace,
-        history,
-        return_value,
-        created_at: int("created_at", raw.created_at)?.unwrap_or(0),
+    let stored = StoredJob {
+        name: text(raw.name),
+        data: text(raw.data),
+        options: text(raw.opts),
+        state: text(raw.state),
+        attempts_made: int("attempts_made", raw.attempts_made)?,
+        stalled_count: int("stalled_count", raw.stalled_count)?,
+        failed_reason: text(raw.failed_reason),
+        stacktrace: text(raw.stacktrace),
+        history: text(raw.history),
+        return_value: text(raw.return_value),
+        created_at: int("created_at", raw.created_at)?,
         processed_at: int("processed_at", raw.processed_at)?,
         finished_at: int("finished_at", raw.finished_at)?,
         run_at: int("run_at", raw.run_at)?,
-        lease_token: raw.token.filter(|s| !s.is_empty()),
-        id,
-    })
+        lease_token: text(raw.token),
+        id: id.clone(),
+    };
+    stored.decode(queue, last_options)
 }
 
 /// Forwards the event channel's batches to the backend's subscribers, and

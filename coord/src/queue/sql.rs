@@ -38,9 +38,10 @@ use tokio::sync::{Mutex, OwnedMutexGuard, broadcast, oneshot};
 
 use super::backend::{BackendHealth, BackendKind, QueueBackend};
 use super::events::{EVENT_BUFFER, EventBatch, QueueEvent, QueueEventKind};
+use super::stored::{StoredJob, stored_id};
 use super::types::{
-    AttemptRecord, Job, JobId, JobOptions, JobPage, JobState, NewJob, Outcome, OutcomeResult,
-    PRIORITY_SHIFT, QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
+    AttemptRecord, Job, JobId, JobPage, JobState, NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT,
+    QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 use crate::error::{CoordError, Result};
 use crate::sql::{WriteHealth, discard_broken_transactions};
@@ -1854,10 +1855,6 @@ fn internal_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 }
 
 /// An id read back from the database; only validated ids are stored.
-fn stored_id(id: String) -> Result<JobId> {
-    JobId::new(id).map_err(|e| CoordError::Corrupt(e.to_string()))
-}
-
 fn stored_ids(ids: Vec<String>) -> Result<Vec<JobId>> {
     ids.into_iter().map(stored_id).collect()
 }
@@ -1927,57 +1924,28 @@ impl RawJob {
         })
     }
 
-    /// Decodes the stored text; `Corrupt` names the field at fault.
+    /// Decodes the stored text ([`StoredJob::decode`]); `Corrupt` names
+    /// the field at fault.
     fn decode(self, queue: &QueueName) -> Result<Job> {
-        let id = stored_id(self.id)?;
-        let corrupt = |field: &str, why: String| {
-            CoordError::Corrupt(format!("job {id} in queue {queue}: {field}: {why}"))
-        };
-        let required =
-            |field: &str, v: Option<String>| v.ok_or_else(|| corrupt(field, "missing".into()));
-        let count = |field: &str, v: Option<i64>| -> Result<u32> {
-            let v = v.unwrap_or(0);
-            u32::try_from(v).map_err(|_| corrupt(field, format!("not a count: {v}")))
-        };
-        let data: Value = serde_json::from_str(&required("data", self.data)?)
-            .map_err(|e| corrupt("data", e.to_string()))?;
-        let options: JobOptions = serde_json::from_str(&required("options", self.options)?)
-            .map_err(|e| corrupt("options", e.to_string()))?;
-        let stacktrace: Vec<String> = match self.stacktrace.filter(|s| !s.is_empty()) {
-            None => Vec::new(),
-            Some(s) => {
-                serde_json::from_str(&s).map_err(|e| corrupt("stacktrace", e.to_string()))?
-            }
-        };
-        let history: Vec<AttemptRecord> = match self.history.filter(|s| !s.is_empty()) {
-            None => Vec::new(),
-            Some(s) => serde_json::from_str(&s).map_err(|e| corrupt("history", e.to_string()))?,
-        };
-        let return_value: Option<Value> = match self.return_value {
-            None => None,
-            Some(s) => {
-                Some(serde_json::from_str(&s).map_err(|e| corrupt("return_value", e.to_string()))?)
-            }
-        };
-        Ok(Job {
-            queue: queue.clone(),
-            name: required("name", self.name)?,
-            data,
-            options,
-            state: required("state", self.state)?.parse()?,
-            attempts_made: count("attempts_made", self.attempts_made)?,
-            stalled_count: count("stalled_count", self.stalled_count)?,
+        StoredJob {
+            id: self.id,
+            name: self.name,
+            data: self.data,
+            options: self.options,
+            state: self.state,
+            attempts_made: self.attempts_made,
+            stalled_count: self.stalled_count,
             failed_reason: self.failed_reason,
-            stacktrace,
-            history,
-            return_value,
-            created_at: self.created_at.unwrap_or(0),
+            stacktrace: self.stacktrace,
+            history: self.history,
+            return_value: self.return_value,
+            created_at: self.created_at,
             processed_at: self.processed_at,
             finished_at: self.finished_at,
             run_at: self.run_at,
             lease_token: self.lease_token,
-            id,
-        })
+        }
+        .decode(queue, &mut None)
     }
 }
 
