@@ -31,6 +31,7 @@ pub mod screens;
 pub mod secret;
 pub mod security;
 pub mod startup;
+pub mod state;
 pub mod storage_hint;
 pub mod telemetry;
 pub mod users;

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::error::one_line;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How long one check may take before it counts as down: a probe that
 /// hangs must not hang the readiness answer.

@@ -33,11 +33,8 @@ use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
 use crate::error::{is_machine_path, render_errors};
 use crate::ratelimits::RateLimits;
 use crate::security;
-use crate::startup::AppState;
-
-/// Largest request body accepted: a job's data is meant to reference large
-/// payloads, not carry them.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+use crate::security::BODY_LIMIT;
+use crate::state::AppState;
 
 /// Longest a request may run; a stuck backend call is cut off and answered
 /// 504 rather than holding the connection for ever.

@@ -12,6 +12,10 @@
 
 use axum::http::HeaderName;
 
+/// Largest request body accepted: a job's data is meant to reference large
+/// payloads, not carry them.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
 /// `Content-Security-Policy`: what a page may load and do, so that markup
 /// injected through some unescaped value could not run script or leak data.
 ///

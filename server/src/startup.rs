@@ -30,33 +30,8 @@ use crate::live::{Hub, Thresholds};
 use crate::ratelimits::RateLimits;
 use crate::router::router;
 use crate::secret::SecretUrl;
+pub use crate::state::AppState;
 use crate::users::{UserError, UserStore};
-
-/// What every handler can reach: the queues, the SQL side, the live hub
-/// and the settings the server runs with.
-#[derive(Clone)]
-pub struct AppState {
-    /// The job-queue API on the configured backend.
-    pub queues: Queues,
-    /// The server's own tables.
-    pub db: Database,
-    /// Coalesced snapshots for live pages, and retry-all runs.
-    pub hub: Hub,
-    /// The effective settings (for the configuration page).
-    pub settings: Arc<Settings>,
-    /// Notification channels, instances and synced state.
-    pub fleet: Fleet,
-    /// The dashboard's rate limits and the Rate limits page's figures.
-    pub ratelimits: RateLimits,
-    /// Alert rules, their evaluation and delivery.
-    pub alerts: Alerting,
-    /// Who did what, for the Audit page; every action records in it.
-    pub audit: AuditLog,
-    /// Operators' accounts, sessions and API tokens.
-    pub users: UserStore,
-    /// The BullMQ queues shown next to the native ones, when configured.
-    pub bullmq: Option<BullMonitor>,
-}
 
 /// Why the server could not start. Each message names what was being
 /// reached (with passwords hidden); the cause is the error's `source`, so

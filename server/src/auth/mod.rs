@@ -27,8 +27,8 @@ use std::net::SocketAddr;
 
 use crate::audit::ActorName;
 use crate::error::{AppError, is_machine_path};
-use crate::router::BODY_LIMIT;
-use crate::startup::AppState;
+use crate::security::BODY_LIMIT;
+use crate::state::AppState;
 use crate::users::{Role, User, UserName};
 use net::IpRange;
 

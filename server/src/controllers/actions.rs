@@ -17,7 +17,7 @@ use crate::error::{AppError, one_line};
 use crate::extract::{Form, JobPath, Path, QueuePath};
 use crate::flash;
 use crate::queues::RetryAllStart;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Longest `back` path accepted.
 const MAX_BACK: usize = 2048;

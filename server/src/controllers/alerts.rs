@@ -16,7 +16,7 @@ use crate::controllers::actions::{ActionFields, redirect};
 use crate::db::DbError;
 use crate::error::AppError;
 use crate::extract::{Form, Json, Path, Query};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Longest silence accepted: a week.
 const MAX_SILENCE_SECS: u64 = 7 * 24 * 3600;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::audit::{ACTIONS, AuditEntry, AuditFilter, Outcome};
 use crate::error::AppError;
 use crate::extract::{Json, Query};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Entries per page when none is asked for.
 pub const DEFAULT_LIMIT: u64 = 50;

@@ -29,7 +29,7 @@ use crate::error::AppError;
 use crate::extract::{Form, Path, Query};
 use crate::flash::Flash;
 use crate::live::stream::{self, Events, regions};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Jobs per page unless asked otherwise, and at most.
 const PAGE: u64 = 20;

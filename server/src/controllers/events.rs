@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::extract::{JobPath, Path, Query, QueuePath};
 use crate::live::stream::{Events, Scope, stream};
 use crate::screens::QueuePageParams;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn open(state: AppState, scope: Scope) -> Events {
     stream(state.hub.clone(), state.queues.clone(), scope)

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use axum::response::{IntoResponse, Response};
 
 use crate::extract::Json;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /health`: the process is up and serving HTTP. Touches no backend,
 /// so a slow Redis never gets a healthy process restarted.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::audit::{Actor, AuditEntry};
 use crate::error::AppError;
 use crate::extract::{JobPath, Json, PageParams, Path, Query, QueuePath};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The body of `POST /api/queues/{queue}/jobs`. Unknown top-level keys are
 /// refused so a misspelt `option` does not silently enqueue with defaults.

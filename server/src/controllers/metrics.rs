@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::extract::{Json, Query};
 use crate::metrics::history::{self, Range, SERIES, Series, minute_of};
 use crate::metrics::{Exporter, prometheus};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /metrics`: always 200 (a down backend is reported by
 /// `switchyard_backend_up 0`, which is what an alert should fire on).

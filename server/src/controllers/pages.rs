@@ -16,7 +16,7 @@ use crate::metrics::CHART_READ_TIMEOUT;
 use crate::metrics::charts;
 use crate::metrics::history::Range;
 use crate::screens::{QueuePageParams, listing, queue_page, queue_row};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{config_page, job_page};
 
 /// The stylesheet, compiled into the binary so a deployment is one file.

@@ -15,7 +15,7 @@ use crate::audit::Actor;
 use crate::error::AppError;
 use crate::extract::{Json, Path, QueuePath};
 use crate::queues::RetryAllStart;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Failed jobs moved back per atomic step of a "retry all", so one request
 /// never holds the backend for long.

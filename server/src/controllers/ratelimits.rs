@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::audit::{Actor, AuditEntry};
 use crate::error::AppError;
 use crate::extract::{Json, Path};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The path of a policy's routes.
 #[derive(Debug, Deserialize)]

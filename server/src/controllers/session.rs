@@ -16,7 +16,7 @@ use crate::auth::{CurrentUser, Page, session_clear_cookie, session_set_cookie};
 use crate::controllers::actions::is_local_path;
 use crate::error::AppError;
 use crate::extract::{Form, Query};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::users::UserName;
 
 /// The sign-in page's query: where to go afterwards.

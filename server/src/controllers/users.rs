@@ -18,7 +18,7 @@ use crate::controllers::actions::{ActionFields, redirect};
 use crate::error::AppError;
 use crate::extract::{Form, Json, Path};
 use crate::flash::Flash;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::users::{Password, Role, User, UserName};
 
 /// Where the page's forms come back to.

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use crate::controllers::queues::summaries;
 use crate::db::Database;
 use crate::live::{BACKEND_TIMEOUT, Hub, Snapshot};
-use crate::startup::AppState;
+use crate::state::AppState;
 use history::{Sample, minute_of};
 use prometheus::{Extras, QueueTotals};
 

@@ -7,7 +7,7 @@ use coord::queue::QueueName;
 
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Pauses or resumes a queue. A queue never used is a 404: a mistyped name
 /// must not create one.
