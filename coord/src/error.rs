@@ -169,15 +169,7 @@ impl CoordError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Unavailable(_) | Self::Redis(_) | Self::WritesFailing { .. } => true,
-            Self::Database(err) => {
-                matches!(
-                    err,
-                    sqlx::Error::PoolClosed
-                        | sqlx::Error::PoolTimedOut
-                        | sqlx::Error::Io(_)
-                        | sqlx::Error::Tls(_)
-                ) || crate::sql::storage_fault(err).is_some()
-            }
+            Self::Database(err) => crate::sql::is_outage(err),
             _ => false,
         }
     }

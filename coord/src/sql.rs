@@ -97,8 +97,13 @@ pub fn is_outage(err: &sqlx::Error) -> bool {
                 state.starts_with("08")
                     || state.starts_with("53")
                     || state.starts_with("57P")
-                    || state == "55000"
                     || state == "25006"
+                    // object_not_in_prerequisite_state covers much; only
+                    // "database … is not currently accepting connections"
+                    // (ALLOW_CONNECTIONS false) is an outage.
+                    || (state == "55000"
+                        && matches!(err, sqlx::Error::Database(db)
+                            if db.message().contains("accepting connections")))
             }
             None => false,
         },

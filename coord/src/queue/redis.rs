@@ -1106,11 +1106,24 @@ fn forwarder(
         PubSubEvent::Message(msg) => forward(&sender, msg.get_payload_bytes()),
         PubSubEvent::Up { restored: true } => {
             let (client, registry) = (client.clone(), registry.clone());
-            tokio::spawn(async move { registry.reconnected(&client).await });
+            // Bounded, so a Redis that hangs mid-repair cannot keep a task
+            // alive; what it missed, the next enqueue of each queue repairs.
+            tokio::spawn(async move {
+                let repair = registry.reconnected(&client);
+                if tokio::time::timeout(REPAIR_TIMEOUT, repair).await.is_err() {
+                    tracing::warn!(
+                        "the queue registry repair after reconnecting took too long; left to the next enqueues"
+                    );
+                }
+            });
         }
         PubSubEvent::Up { restored: false } | PubSubEvent::Down => {}
     }
 }
+
+/// Longest a registry repair after a reconnect may take (a rebuild scans
+/// at most [`REBUILD_SCAN_LIMIT`] keys).
+const REPAIR_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The queue registry as the event listener looks after it.
 struct Registry {

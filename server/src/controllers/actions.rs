@@ -281,7 +281,7 @@ pub async fn retry_failed(
 ) -> Result<Response, AppError> {
     let back = ActionFields::from_pairs(pairs).back_or(queue_page(&queue, "failed"));
     let notice = match crate::queues::start_retry_all(&state, &actor, &queue).await? {
-        RetryAllStart::Started => "Retrying all failed jobs; progress shows below.",
+        RetryAllStart::Started(_) => "Retrying all failed jobs; progress shows below.",
         RetryAllStart::AlreadyRunning => {
             "A retry of all failed jobs is already running on this queue."
         }

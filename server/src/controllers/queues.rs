@@ -101,46 +101,48 @@ pub async fn retry_failed(
     actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Response, AppError> {
-    let start = crate::queues::start_retry_all(&state, &actor, &queue).await?;
-    if start == RetryAllStart::AlreadyRunning {
-        let body = progress_json(&queue, state.hub.progress(&queue).unwrap_or_default());
-        return Ok((StatusCode::CONFLICT, Json(body)).into_response());
-    }
-    let deadline = tokio::time::Instant::now() + RETRY_ALL_WAIT;
-    let mut snapshots = state.hub.subscribe();
-    loop {
-        let progress = state.hub.progress(&queue).unwrap_or_default();
-        if progress.finished {
-            if let Some(error) = progress.error {
-                return Err(AppError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("the retry stopped after {} jobs: {error}", progress.done),
-                ));
-            }
-            return Ok(Json(progress_json(&queue, progress)).into_response());
+    let mut done = match crate::queues::start_retry_all(&state, &actor, &queue).await? {
+        RetryAllStart::Started(done) => done,
+        RetryAllStart::AlreadyRunning => {
+            let body = progress_json(&queue, state.hub.progress(&queue).unwrap_or_default());
+            return Ok((StatusCode::CONFLICT, Json(body)).into_response());
         }
-        match tokio::time::timeout_at(deadline, snapshots.changed()).await {
-            Ok(Ok(())) => {}
-            _ => {
-                let progress = state.hub.progress(&queue).unwrap_or_default();
-                return Ok(
-                    (StatusCode::ACCEPTED, Json(progress_json(&queue, progress))).into_response(),
-                );
-            }
+    };
+    // This run's own end, not the next snapshot: a run that ended is
+    // answered at once, and a newer run of the queue cannot be mistaken
+    // for it.
+    let ended = tokio::time::timeout(RETRY_ALL_WAIT, done.wait_for(Option::is_some)).await;
+    let last = match &ended {
+        Ok(Ok(last)) => (**last).clone(),
+        _ => None,
+    };
+    match last {
+        Some(progress) => match progress.error {
+            Some(error) => Err(AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the retry stopped after {} jobs: {error}", progress.done),
+            )),
+            None => Ok(Json(progress_json(&queue, progress)).into_response()),
+        },
+        // Still running (its progress is the queue's current run).
+        None => {
+            let progress = state.hub.progress(&queue).unwrap_or_default();
+            Ok((StatusCode::ACCEPTED, Json(progress_json(&queue, progress))).into_response())
         }
     }
 }
 
 /// `GET /api/queues/{queue}/retry-failed/progress`: the latest retry-all
-/// run of the queue, started from the page or the API; 404 when none ran
-/// since this server started.
+/// run of the queue on this server, started from the page or the API, kept
+/// a minute after it ends; 404 otherwise. Runs belong to the server that
+/// started them (behind a load balancer, ask the same one).
 pub async fn retry_failed_progress(
     State(state): State<AppState>,
     Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Json<Value>, AppError> {
     let progress = state.hub.progress(&queue).ok_or_else(|| {
         AppError::not_found(format!(
-            "no retry of all failed jobs has run on queue {queue} since this server started"
+            "no retry of all failed jobs of queue {queue} ran on this server in the last minute"
         ))
     })?;
     Ok(Json(progress_json(&queue, progress)))

@@ -524,14 +524,21 @@ impl Hub {
     /// batches, reporting progress in snapshots. Returns false (and starts
     /// nothing) when a run on that queue is still going: clicking twice
     /// retries each job once.
-    pub fn start_retry_all(&self, queue: QueueName) -> bool {
+    ///
+    /// The receiver answers this run's final progress once it ends (a
+    /// caller may wait on it; later runs of the queue do not touch it).
+    pub fn start_retry_all(
+        &self,
+        queue: QueueName,
+    ) -> Option<watch::Receiver<Option<BulkProgressVm>>> {
+        let (done_tx, done) = watch::channel(None);
         {
             let mut runs = lock(&self.inner.runs);
             if runs
                 .get(queue.as_str())
                 .is_some_and(|run| run.finished_at.is_none())
             {
-                return false;
+                return None;
             }
             runs.insert(
                 queue.as_str().to_string(),
@@ -545,16 +552,19 @@ impl Hub {
         let hub = self.clone();
         tokio::spawn(async move {
             let outcome = hub.retry_all(&queue).await;
-            {
+            let last = {
                 let mut runs = lock(&hub.inner.runs);
-                if let Some(run) = runs.get_mut(queue.as_str()) {
+                runs.get_mut(queue.as_str()).map(|run| {
                     run.finished_at = Some(Instant::now());
                     run.progress.finished = true;
                     if let Err(err) = &outcome {
                         run.progress.error = Some(one_line(&err.to_string()));
                     }
-                }
-            }
+                    run.progress.clone()
+                })
+            };
+            // Nobody waiting is no error.
+            let _ = done_tx.send(last);
             match outcome {
                 Ok(retried) => tracing::info!(%queue, retried, "retry of all failed jobs finished"),
                 Err(err) => {
@@ -563,7 +573,7 @@ impl Hub {
             }
             hub.touch(&queue);
         });
-        true
+        Some(done)
     }
 
     async fn retry_all(&self, queue: &QueueName) -> Result<u64, CoordError> {

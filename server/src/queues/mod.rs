@@ -39,17 +39,19 @@ pub async fn set_paused(
 }
 
 /// Whether a retry of every failed job was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum RetryAllStart {
-    /// It runs now, on the hub, in batches; its progress is the hub's.
-    Started,
+    /// It runs now, on the hub, in batches; its progress is the hub's, and
+    /// the receiver answers this run's final progress once it ends.
+    Started(tokio::sync::watch::Receiver<Option<app::BulkProgressVm>>),
     /// One was already running on this queue; nothing new was started.
     AlreadyRunning,
 }
 
 /// Starts retrying every failed job of a queue in the background, in
 /// batches, with progress kept by the hub (shown live on the queue page,
-/// and by `GET /api/queues/{queue}/retry-failed/progress`). A second start
+/// and by `GET /api/queues/{queue}/retry-failed/progress`, on this server
+/// for a minute after it ends). A second start
 /// while one runs starts nothing. 404 for a queue never used.
 pub async fn start_retry_all(
     state: &AppState,
@@ -60,15 +62,16 @@ pub async fn start_retry_all(
     if let Err(err) = state.queues.counts(queue).await {
         return state.audit.outcome(entry, Err(err.into())).await;
     }
-    let (start, outcome, detail) = if state.hub.start_retry_all(queue.clone()) {
-        tracing::info!(%queue, "retry of all failed jobs started");
-        (RetryAllStart::Started, Outcome::Ok, "started")
-    } else {
-        (
+    let (start, outcome, detail) = match state.hub.start_retry_all(queue.clone()) {
+        Some(done) => {
+            tracing::info!(%queue, "retry of all failed jobs started");
+            (RetryAllStart::Started(done), Outcome::Ok, "started")
+        }
+        None => (
             RetryAllStart::AlreadyRunning,
             Outcome::Refused,
             "already running",
-        )
+        ),
     };
     state
         .audit

@@ -74,6 +74,40 @@ async fn a_sqlite_file_from_the_previous_release_opens_with_everything_in_it() {
     app.stop().await;
 }
 
+/// The PostgreSQL migrations of the release of 2026-12-03, by version,
+/// with their SHA-384 checksums as sqlx records them: a database migrated
+/// by that release holds exactly these, so none may change.
+const PREVIOUS_POSTGRES: [(i64, &str); 7] = [
+    (
+        20261123000000,
+        "b0b833eead83d342f49c419b4f641f403e1cee22cb20e45a9acb71082ea8f07359a504fb9decdc1a869511924f792e20",
+    ),
+    (
+        20261123000001,
+        "87ec8553948fa905f3880a01fbcb8ce924fd3063947878c4f8b1517a2bb45989eedbe30bc4a1528b64fd156718f7d397",
+    ),
+    (
+        20261123000002,
+        "94e68023711045f75de2c10d114013ca47cf5673f4037b38dca3ffcda55cb8f4c645ebe7dc5bec2ea4ce458887f10327",
+    ),
+    (
+        20261123000003,
+        "8a2d1e735ec96854466948333e95588a562379a6bfe65c566374417058dfd01b9f976597ca22ed23da88f5ec302c819b",
+    ),
+    (
+        20261123000004,
+        "8e14d434de9cd20492371884ce39ef8cc56376f1fbdad2bd0a17fbd5979b4f99d0e21f2c2f2be67013df37257888856b",
+    ),
+    (
+        20261123000005,
+        "4353a176f695c5786d73d170a8b56c35bf52abe7865de923dbca3c81cdb3375318879ff086ca488c98661b95b32d96ed",
+    ),
+    (
+        20261123000006,
+        "3f39a7698ca24a78520dbb0bd8bf6c6b56f0e9be87190b2748d25333284ed329f49b947f477e5b1d4fc900bd0e9dfa11",
+    ),
+];
+
 #[tokio::test]
 async fn a_postgres_schema_from_the_previous_release_migrates_cleanly() {
     let schema = crate::postgres::Schema::create().await;
@@ -84,6 +118,21 @@ async fn a_postgres_schema_from_the_previous_release_migrates_cleanly() {
     let mut all: Vec<_> = previous.migrations.iter().cloned().collect();
     all.extend(coord_set.migrations.iter().cloned());
     all.sort_by_key(|m| m.version);
+    let pinned: Vec<(i64, String)> = all
+        .iter()
+        .map(|m| {
+            let hex: String = m.checksum.iter().map(|b| format!("{b:02x}")).collect();
+            (m.version, hex)
+        })
+        .collect();
+    let expected: Vec<(i64, String)> = PREVIOUS_POSTGRES
+        .iter()
+        .map(|(v, c)| (*v, (*c).to_owned()))
+        .collect();
+    assert_eq!(
+        pinned, expected,
+        "a migration the previous release applied was changed, renumbered or dropped"
+    );
     previous.migrations = all.into();
     let mut con = PgConnection::connect(schema.url().expose())
         .await
