@@ -2,6 +2,7 @@
 //! [`Queues`] and run against the embedded (SQLite) backend and the Redis
 //! backend, so the two deployments cannot drift apart.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -19,33 +20,7 @@ use serde_json::{Value, json};
 
 use common::{eventually, queue, until_state};
 
-/// Instantiates every case once per backend.
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let fixture = super::common::embedded().await;
-                    super::cases::$case(fixture.queues()).await;
-                    fixture.cleanup().await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let fixture = super::common::redis().await;
-                    super::cases::$case(fixture.queues()).await;
-                    fixture.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+per_backend!(
     enqueue_then_read_back,
     caller_id_makes_enqueue_idempotent,
     bulk_enqueue_keeps_order,

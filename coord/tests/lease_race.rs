@@ -10,6 +10,7 @@
 //!   the handler still runs (found by the keeper) or before its outcome is
 //!   recorded (found by the step): counted once, and the job does run again.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -30,33 +31,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use common::{eventually, queue, until_state};
 
-/// Instantiates every case once per backend (as the conformance suite does).
-macro_rules! lease_cases {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let fixture = super::common::embedded().await;
-                    super::cases::$case(fixture.queues()).await;
-                    fixture.cleanup().await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let fixture = super::common::redis().await;
-                    super::cases::$case(fixture.queues()).await;
-                    fixture.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-lease_cases!(
+per_backend!(
     backend_reports_lease_of_settled_job_as_lost,
     backend_reports_lease_of_recovered_job_as_lost,
     worker_does_not_count_lease_of_job_it_is_settling,

@@ -11,6 +11,35 @@ use coord::queue::redis::RedisBackend;
 use coord::queue::sql::SqlBackend;
 use coord::queue::{JobId, JobState, QueueName, Queues};
 
+/// Instantiates every case (`async fn case(q: Queues)` in the calling
+/// file's `cases` module) once per backend, each on a fresh fixture: the
+/// conformance suite and the lease-race cases share it.
+#[allow(unused_macros)]
+macro_rules! per_backend {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = super::common::embedded().await;
+                    super::cases::$case(fixture.queues()).await;
+                    fixture.cleanup().await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = super::common::redis().await;
+                    super::cases::$case(fixture.queues()).await;
+                    fixture.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
 /// Where the tests' Redis runs (CI starts it when it is not running).
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
