@@ -16,7 +16,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 
-use crate::secret::SecretUrl;
+use crate::config::secret::SecretUrl;
 
 /// How long a first connection may take before the database counts as
 /// unreachable, so a wrong URL fails startup quickly instead of hanging.

@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use server::cli::{Cli, Command, GlobalArgs};
-use server::configuration::{Scope, Settings};
+use server::auth::users::{DEFAULT_ADMIN, Password, UserName};
+use server::config::cli::{Cli, Command, GlobalArgs};
+use server::config::{Scope, Settings};
 use server::demo::Demo;
-use server::error::one_line;
-use server::fleet::demo::FleetDemo;
-use server::ratelimits::demo::RateLimitDemo;
+use server::demo::fleet::FleetDemo;
+use server::demo::ratelimits::RateLimitDemo;
+use server::http::error::one_line;
 use server::startup::Application;
-use server::users::{DEFAULT_ADMIN, Password, UserName};
-use server::{enqueue, telemetry, users};
+use server::startup::commands::{enqueue, users};
+use server::startup::telemetry;
 
 /// How long demo workers may take to finish their jobs at shutdown.
 const DEMO_GRACE: Duration = Duration::from_secs(5);
@@ -74,13 +75,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(args) => {
             one_shot_telemetry(&cli.global, &settings)?;
             let stdin = std::io::stdin().lock();
-            let out = users::command::run(&settings, &args, stdin).await?;
+            let out = users::run(&settings, &args, stdin).await?;
             print!("{out}");
             Ok(())
         }
         Command::Token(args) => {
             one_shot_telemetry(&cli.global, &settings)?;
-            let out = users::command::run_token(&settings, &args).await?;
+            let out = users::run_token(&settings, &args).await?;
             print!("{}", out.stdout);
             eprint!("{}", out.stderr);
             Ok(())
@@ -127,7 +128,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         let queues = Demo::start(&app.state().queues)
             .await
             .context("cannot start the demo")?;
-        let instances = FleetDemo::start(&app.state().fleet)
+        let instances = FleetDemo::start(&app.state().channels, &app.state().instances)
             .await
             .context("cannot start the demo instances")?;
         let clients = RateLimitDemo::start(&app.state().ratelimits)

@@ -1,7 +1,6 @@
-//! What every handler can reach, in a module of its own so that handlers
-//! and the parts they call need not import `startup` (which builds the
-//! router, which names every handler): the import circle `startup →
-//! router → controllers → startup` is gone.
+//! What every handler can reach. It lives outside `startup` (which builds
+//! it and the router, and so names every handler) so that handlers and the
+//! parts they call never import `startup`.
 
 use std::sync::Arc;
 
@@ -9,13 +8,15 @@ use coord::queue::Queues;
 
 use crate::alerts::runner::Alerting;
 use crate::audit::AuditLog;
+use crate::auth::users::UserStore;
 use crate::bullmq::BullMonitor;
-use crate::configuration::Settings;
+use crate::channels::Channels;
+use crate::config::Settings;
 use crate::db::Database;
-use crate::fleet::Fleet;
+use crate::instances::Instances;
 use crate::live::Hub;
+use crate::metrics::Exporter;
 use crate::ratelimits::RateLimits;
-use crate::users::UserStore;
 
 /// What every handler can reach: the queues, the SQL side, the live hub
 /// and the settings the server runs with.
@@ -29,8 +30,12 @@ pub struct AppState {
     pub hub: Hub,
     /// The effective settings (for the configuration page).
     pub settings: Arc<Settings>,
-    /// Notification channels, instances and synced state.
-    pub fleet: Fleet,
+    /// The notification bus and its observed traffic.
+    pub channels: Channels,
+    /// The instance registry and the synced state's store.
+    pub instances: Instances,
+    /// The Prometheus exposition behind `GET /metrics`.
+    pub metrics: Exporter,
     /// The dashboard's rate limits and the Rate limits page's figures.
     pub ratelimits: RateLimits,
     /// Alert rules, their evaluation and delivery.

@@ -406,10 +406,10 @@ fn assert_user_error(output: &Output, reason: &str, secret: &str) {
 }
 
 /// Checks `password` against the directory's database, as sign-in will.
-async fn verifies(dir: &Dir, name: &str, password: &str) -> Option<server::users::User> {
-    let url = server::secret::SecretUrl::new(dir.database_url());
+async fn verifies(dir: &Dir, name: &str, password: &str) -> Option<server::auth::users::User> {
+    let url = server::config::secret::SecretUrl::new(dir.database_url());
     let db = server::db::Database::connect(&url).await.expect("connect");
-    let user = server::users::UserStore::new(db.clone())
+    let user = server::auth::users::UserStore::new(db.clone())
         .verify(name, password)
         .await
         .expect("verify");
@@ -429,7 +429,7 @@ async fn user_add_reads_the_password_from_stdin() {
     assert_eq!(assert_ok(&output), "", "nothing to print");
     assert!(!String::from_utf8_lossy(&output.stderr).contains(pw));
     let ada = verifies(&dir, "ada", pw).await.expect("the password works");
-    assert_eq!(ada.role, server::users::Role::Operator);
+    assert_eq!(ada.role, server::auth::users::Role::Operator);
     assert!(verifies(&dir, "ada", "stdin password 2").await.is_none());
 
     let list = assert_ok(&user(&dir, &["list"], None));
@@ -462,7 +462,7 @@ async fn user_add_generate_prints_a_password_once_and_it_works() {
     let root = verifies(&dir, "root", pw)
         .await
         .expect("the printed password works");
-    assert_eq!(root.role, server::users::Role::Admin);
+    assert_eq!(root.role, server::auth::users::Role::Admin);
 }
 
 #[tokio::test]
@@ -599,7 +599,7 @@ async fn the_first_admin_comes_from_the_environment() {
     let boss = verifies(&dir, "boss", pw)
         .await
         .expect("created at startup");
-    assert_eq!(boss.role, server::users::Role::Admin);
+    assert_eq!(boss.role, server::auth::users::Role::Admin);
     stop(child, pw).await;
 }
 
@@ -710,7 +710,7 @@ async fn the_demo_prints_its_admin_credentials_once() {
     let admin = verifies(&dir, "admin", &pw)
         .await
         .expect("the printed password works");
-    assert_eq!(admin.role, server::users::Role::Admin);
+    assert_eq!(admin.role, server::auth::users::Role::Admin);
     stop(child, &pw).await;
 
     // A second run finds the admin and prints no password.
@@ -746,10 +746,10 @@ fn token(dir: &Dir, args: &[&str]) -> Output {
 
 /// The user `token` acts as, checked against the directory's database as
 /// the API will.
-async fn token_user(dir: &Dir, token: &str) -> Option<server::users::User> {
-    let url = server::secret::SecretUrl::new(dir.database_url());
+async fn token_user(dir: &Dir, token: &str) -> Option<server::auth::users::User> {
+    let url = server::config::secret::SecretUrl::new(dir.database_url());
     let db = server::db::Database::connect(&url).await.expect("connect");
-    let user = server::users::UserStore::new(db.clone())
+    let user = server::auth::users::UserStore::new(db.clone())
         .token_user(token)
         .await
         .expect("token_user");
@@ -780,7 +780,7 @@ async fn token_add_list_and_revoke() {
     assert!(!stderr.contains(secret), "{stderr}");
     let bot = token_user(&dir, secret).await.expect("the token works");
     assert_eq!(bot.name.as_str(), "ci-bot");
-    assert_eq!(bot.role, server::users::Role::Operator);
+    assert_eq!(bot.role, server::auth::users::Role::Operator);
 
     // the default label
     let other = assert_ok(&token(&dir, &["add", "ci-bot"]));

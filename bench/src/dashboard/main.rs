@@ -62,8 +62,9 @@ use clap::{Parser, ValueEnum};
 use coord::queue::redis::RedisBackend;
 use coord::queue::{JobError, QueueName, Queues};
 use serde_json::Value;
-use server::live::{Hub, Thresholds};
-use server::screens::{QueuePageParams, listing, queue_page};
+use server::live::Hub;
+use server::queues::figures::Thresholds;
+use server::queues::vm::{QueuePageParams, listing, queue_page};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -170,7 +171,7 @@ fn thresholds() -> Thresholds {
     }
 }
 
-fn page_query(state: &str) -> anyhow::Result<server::screens::QueuePageQuery> {
+fn page_query(state: &str) -> anyhow::Result<server::queues::vm::QueuePageQuery> {
     QueuePageParams {
         state: Some(state.into()),
         ..QueuePageParams::default()
@@ -232,25 +233,25 @@ async fn measure_ticks(queues: &Queues, count: usize) -> anyhow::Result<Ticks> {
             ticks.missed += snapshot.seq.saturating_sub(last_seq + 1);
             last_seq = snapshot.seq;
             ensure!(
-                snapshot.health.backend_ok,
+                snapshot.backend.reachable,
                 "the hub sees the backend down: {:?}",
-                snapshot.health.problem
+                snapshot.backend.problem
             );
             ticks.took.push(snapshot.took);
             let t = Instant::now();
-            snapshot.overview_regions();
+            app::overview_fragments(&server::queues::vm::overview(&snapshot));
             ticks.overview_render.push(t.elapsed());
             let t = Instant::now();
-            snapshot.queues_regions();
+            app::queues_fragments(&server::queues::vm::queues_page(&snapshot));
             ticks.queues_render.push(t.elapsed());
             let t = Instant::now();
             let found = listing(queues, &big, &query).await?;
             ticks.failed_reload.push(t.elapsed());
-            let row = snapshot
-                .row(BIG)
+            let figures = snapshot
+                .queue(BIG)
                 .cloned()
                 .with_context(|| format!("the snapshot has no row for {BIG}"))?;
-            let vm = queue_page(row, &query, found, &snapshot);
+            let vm = queue_page(&figures, &query, found, &snapshot);
             let t = Instant::now();
             let fragments = app::queue_fragments(&vm, snapshot.taken_at);
             ticks.failed_render.push(t.elapsed());

@@ -1,8 +1,8 @@
 //! The figures alert rules are evaluated against, taken from the live hub's
-//! latest snapshot (what the pages show), plus the age of each queue's
-//! oldest waiting job when a rule asks for it.
+//! latest snapshot (domain figures, never a page's view model), plus the
+//! age of each queue's oldest waiting job when a rule asks for it.
 
-use app::fleet::InstanceState;
+use coord::instances::InstanceStatus;
 use coord::queue::{JobState, QueueName, Queues};
 
 use super::model::{
@@ -10,6 +10,7 @@ use super::model::{
     Observation, PolicyObservation, QueueObservation,
 };
 use crate::live::Snapshot;
+use crate::ratelimits::rejected_this_minute;
 
 /// The observation at `now` from `snapshot`. `oldest_waiting` is asked for
 /// each queue with waiting jobs only when `with_latency` (a job-latency
@@ -21,69 +22,61 @@ pub async fn observe(
     observing_since: i64,
     now: i64,
 ) -> Observation {
-    let health = &snapshot.health;
+    let backend = &snapshot.backend;
     let mut obs = Observation {
         at: now,
         backend: BackendObservation {
-            reachable: health.backend_ok,
-            latency_ms: health.latency_ms,
-            problem: health.problem.clone(),
+            reachable: backend.reachable,
+            latency_ms: backend.latency_ms,
+            problem: backend.problem.clone(),
         },
         observing_since,
         ..Observation::default()
     };
-    for row in &snapshot.rows {
-        let minutes = snapshot
-            .charts
+    for queue in &snapshot.queues {
+        let minutes = queue
+            .minutes
             .iter()
-            .find(|c| c.queue == row.name)
-            .map(|c| {
-                c.points
-                    .iter()
-                    .map(|p| MinuteCounts {
-                        minute: p.minute_ms,
-                        completed: p.completed,
-                        failed: p.failed,
-                    })
-                    .collect()
+            .map(|p| MinuteCounts {
+                minute: p.minute_ms,
+                completed: p.completed,
+                failed: p.failed,
             })
-            .unwrap_or_default();
-        let waiting = row.counts.waiting;
-        let oldest_waiting_ms = if with_latency && waiting > 0 && health.backend_ok {
-            oldest_waiting_age(queues, &row.name, row.counts.waiting, now).await
+            .collect();
+        let waiting = queue.counts.waiting;
+        let oldest_waiting_ms = if with_latency && waiting > 0 && backend.reachable {
+            oldest_waiting_age(queues, &queue.name, waiting, now).await
         } else {
             None
         };
         obs.queues.push(QueueObservation {
-            name: row.name.clone(),
+            name: queue.name.clone(),
             waiting,
-            active: row.counts.active,
-            paused: row.paused,
+            active: queue.counts.active,
+            paused: queue.counts.paused,
             minutes,
             oldest_waiting_ms,
         });
     }
     if let Some(instances) = &snapshot.instances {
-        for row in &instances.instances {
+        for facts in &instances.instances {
             obs.instances.push(InstanceObservation {
-                id: row.id.clone(),
-                health: match row.state {
-                    InstanceState::Live => InstanceHealth::Live,
-                    InstanceState::Stale => InstanceHealth::Stale,
-                    InstanceState::Gone => InstanceHealth::Gone,
+                id: facts.view.report.id.to_string(),
+                health: match facts.status() {
+                    InstanceStatus::Live => InstanceHealth::Live,
+                    InstanceStatus::Stale => InstanceHealth::Stale,
+                    InstanceStatus::Gone => InstanceHealth::Gone,
                 },
-                lag: row.lag_changes.and_then(|l| u64::try_from(l).ok()),
-                drifted: row.hash_matches == Some(false),
+                lag: facts.lag_changes.and_then(|l| u64::try_from(l).ok()),
+                drifted: facts.hash_matches == Some(false),
             });
         }
     }
     if let Some(ratelimits) = &snapshot.ratelimits {
-        // The current minute's count only grows within the minute, so
-        // "more than R this minute" is already more than R per minute.
-        for policy in &ratelimits.policies {
+        for (policy, usage) in &ratelimits.policies {
             obs.policies.push(PolicyObservation {
-                name: policy.name.clone(),
-                rejected_last_minute: policy.rejected_this_minute,
+                name: policy.name().to_owned(),
+                rejected_last_minute: rejected_this_minute(usage),
             });
         }
     }

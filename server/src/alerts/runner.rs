@@ -17,10 +17,10 @@ use super::store::{AlertStore, Delivery, NewDelivery, RuleSource, Write};
 use super::webhook::{
     MAX_ATTEMPTS, WebhookClient, WebhookFormat, alertmanager_payload, backoff, chat_payload,
 };
+use crate::config::secret::SecretUrl;
 use crate::db::{Database, DbError};
-use crate::error::one_line;
+use crate::http::error::one_line;
 use crate::live::{Hub, Snapshot};
-use crate::secret::SecretUrl;
 
 /// The lease's name in `alert_lease`.
 const LEASE: &str = "alert-evaluator";
@@ -78,13 +78,21 @@ pub struct AlertsView {
     pub at: i64,
 }
 
+/// The channel alerting publishes its state on: made before the hub,
+/// which shows it on every page, and handed to [`Alerting::start`].
+pub fn view_channel() -> (
+    watch::Sender<Arc<AlertsView>>,
+    watch::Receiver<Arc<AlertsView>>,
+) {
+    watch::channel(Arc::new(AlertsView::default()))
+}
+
 struct Inner {
     store: AlertStore,
     queues: Queues,
-    /// The hub's snapshots and a way to ask it for a new one, without
-    /// keeping it alive (the hub shows this alerting's view).
+    /// The hub's snapshots, without keeping the hub alive (the hub shows
+    /// this alerting's view, and asks for a snapshot when it changes).
     snapshots: watch::Receiver<Arc<Snapshot>>,
-    poke: Box<dyn Fn() + Send + Sync>,
     client: WebhookClient,
     receivers: Vec<(String, WebhookTarget)>,
     external_url: String,
@@ -123,6 +131,7 @@ impl Alerting {
         queues: Queues,
         settings: &AlertSettings,
         holder: String,
+        view: watch::Sender<Arc<AlertsView>>,
     ) -> Result<Self, DbError> {
         let store = AlertStore::new(db);
         let now = now_ms();
@@ -139,13 +148,11 @@ impl Alerting {
             .iter()
             .map(|w| (w.url.redacted(), w.clone()))
             .collect();
-        let (view, _) = watch::channel(Arc::new(AlertsView::default()));
         let alerting = Self {
             inner: Arc::new(Inner {
                 store,
                 queues,
                 snapshots: hub.subscribe(),
-                poke: Box::new(hub.poker()),
                 client: WebhookClient::new(),
                 receivers,
                 external_url: settings.external_url.trim_end_matches('/').to_owned(),
@@ -379,7 +386,6 @@ impl Alerting {
             },
         };
         inner.view.send_replace(Arc::new(view));
-        (inner.poke)();
     }
 }
 

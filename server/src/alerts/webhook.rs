@@ -71,14 +71,6 @@ impl FromStr for WebhookFormat {
 /// receivers test for this exact text.
 const OPEN_ENDS_AT: &str = "0001-01-01T00:00:00Z";
 
-/// A timestamp (ms since the epoch) as RFC 3339 UTC with milliseconds
-/// (`2026-11-23T13:52:24.123Z`), the form Alertmanager sends.
-fn rfc3339_ms(ms: i64) -> String {
-    let seconds = app::vm::iso_timestamp(ms);
-    let base = seconds.strip_suffix('Z').unwrap_or(&seconds);
-    format!("{base}.{:03}Z", ms.rem_euclid(1000))
-}
-
 /// The labels an alert is identified and routed by in Alertmanager terms.
 fn labels(alert: &Alert) -> Map<String, Value> {
     let mut labels = Map::new();
@@ -151,9 +143,10 @@ pub fn alertmanager_payload(alerts: &[Alert], receiver: &str, external_url: &str
         .iter()
         .zip(all_labels.iter().zip(&all_annotations))
         .map(|(alert, (labels, annotations))| {
-            let starts_at = rfc3339_ms(alert.firing_since.unwrap_or(alert.pending_since));
+            let starts_at =
+                coord::time::rfc3339_ms(alert.firing_since.unwrap_or(alert.pending_since));
             let ends_at = match (alert.status, alert.resolved_at) {
-                (AlertStatus::Resolved, Some(at)) => rfc3339_ms(at),
+                (AlertStatus::Resolved, Some(at)) => coord::time::rfc3339_ms(at),
                 _ => OPEN_ENDS_AT.to_string(),
             };
             let status = if is_firing(alert) {
@@ -912,7 +905,7 @@ mod tests {
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"a"), "YQ==");
         assert_eq!(percent_decode("a%40b%zz"), "a@b%zz");
-        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(coord::time::rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(coord::time::rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -9,6 +9,8 @@
 //! same log. Recording never makes an action fail: the action has already
 //! happened, so a database error is logged and the answer goes out anyway.
 
+pub mod routes;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,7 +22,7 @@ use coord::time::now_ms;
 use sqlx::FromRow;
 
 use crate::db::{Database, DbError};
-use crate::error::{AppError, one_line};
+use crate::http::error::{AppError, one_line};
 use crate::on_pool;
 
 /// Who acts while nobody can sign in: an honest name, not a guess.

@@ -11,6 +11,10 @@
 //! each route, what it needs; a handler never checks.
 
 pub mod net;
+pub mod session_routes;
+pub mod tokens;
+pub mod users;
+pub mod users_routes;
 
 use std::time::Duration;
 
@@ -26,10 +30,10 @@ use coord::time::now_ms;
 use std::net::SocketAddr;
 
 use crate::audit::ActorName;
-use crate::error::{AppError, is_machine_path};
-use crate::security::BODY_LIMIT;
+use crate::auth::users::{Role, User, UserName};
+use crate::http::error::{AppError, is_machine_path};
+use crate::http::security::BODY_LIMIT;
 use crate::state::AppState;
-use crate::users::{Role, User, UserName};
 use net::IpRange;
 
 /// Name of the session cookie.
@@ -72,7 +76,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             session_ttl: DEFAULT_SESSION_TTL,
-            outage_grace: crate::users::OUTAGE_GRACE,
+            outage_grace: crate::auth::users::OUTAGE_GRACE,
             secure_cookies: false,
             proxy: None,
             api_tokens: false,
@@ -354,7 +358,7 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
 /// Resolves once the session `id` no longer exists (signed out, expired,
 /// its user disabled), checked every `every`; a store that does not
 /// answer keeps the stream going (the outage grace of the store applies).
-async fn session_ended(users: crate::users::UserStore, id: String, every: Duration) {
+async fn session_ended(users: crate::auth::users::UserStore, id: String, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         if let Ok(None) = users.session(&id).await {
@@ -527,7 +531,7 @@ pub fn page_ctx(user: Option<&CurrentUser>, state: &AppState) -> app::PageCtx {
         Some(user) => app::PageCtx {
             user: Some(user.vm()),
             csrf_token: user.csrf.clone().unwrap_or_default(),
-            banner: crate::alerts::views::banner(&state.alerts.view(), now_ms()),
+            banner: crate::alerts::vm::banner(&state.alerts.view(), now_ms()),
         },
         None => app::PageCtx::default(),
     }

@@ -10,6 +10,8 @@
 //! and publishes a [`BullSnapshot`]. Pages and their live streams read the
 //! snapshot; browsers never make the server poll BullMQ's keys.
 
+pub mod routes;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use coord::bullmq::{BullCounts, BullMq, BullState};
 use coord::time::now_ms;
 use tokio::sync::watch;
 
-use crate::secret::SecretUrl;
+use crate::config::secret::SecretUrl;
 
 /// Default for `--bullmq-prefix`: BullMQ's own default.
 pub const DEFAULT_PREFIX: &str = "bull";

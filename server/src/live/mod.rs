@@ -10,23 +10,31 @@
 //! watches the latest snapshot; pages showing overview figures render them
 //! once per snapshot, shared by all clients.
 
+pub mod render;
 pub mod stream;
 pub mod throughput;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use app::{BulkProgressVm, HealthVm, OverviewVm, QueueHealth, QueueRow, QueuesVm};
 use coord::CoordError;
-use coord::queue::{QueueCounts, QueueName, Queues};
+use coord::queue::{QueueName, Queues};
 use coord::time::now_ms;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
-use crate::controllers::queues::{QueueSummary, RETRY_BATCH, summaries};
-use crate::error::one_line;
-use crate::views::state_counts;
+use crate::alerts::runner::AlertsView;
+use crate::channels::{ChannelFigures, Channels};
+use crate::http::error::one_line;
+use crate::instances::{InstanceFigures, Instances};
+use crate::queues::RETRY_BATCH;
+use crate::queues::figures::{
+    MinutePoint, QueueFigures, QueueSummary, RetryProgress, Thresholds, summaries,
+};
+use crate::ratelimits::{RateLimitFigures, RateLimits};
+use crate::system::readiness::{Check, CheckState, Readiness};
 use throughput::Throughput;
 
 /// Shortest time between two snapshots: the most updates a page gets is
@@ -47,29 +55,29 @@ pub const RATELIMITS_EVERY: Duration = Duration::from_secs(1);
 /// How long a finished retry-all stays on the queue page.
 pub const FINISHED_PROGRESS_KEPT: Duration = Duration::from_secs(60);
 
-/// When a queue is Busy or in Warning.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Thresholds {
-    /// Active jobs above which a queue is Busy.
-    pub busy_active: u64,
-    /// Failure rate (percent) above which a queue is in Warning.
-    pub warning_failure_rate: f64,
+/// The queue store's health as of a snapshot, with the other dependencies
+/// that are not ok.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackendFigures {
+    /// `embedded` or `redis`.
+    pub kind: String,
+    /// Whether it answered this tick.
+    pub reachable: bool,
+    /// Its answer's round trip.
+    pub latency_ms: Option<f64>,
+    /// Memory it reports using, where it does (Redis).
+    pub memory_bytes: Option<u64>,
+    /// Why it is not reachable.
+    pub problem: Option<String>,
+    /// Whether the queue figures are the last ones read, not this tick's.
+    pub stale: bool,
+    /// Readiness checks other than the queue store's that are not ok.
+    pub dependencies: Vec<Check>,
 }
 
-impl Thresholds {
-    /// The badge for a queue's counts and recent failure rate.
-    pub fn health(&self, counts: &QueueCounts, failure_rate: Option<f64>) -> QueueHealth {
-        if failure_rate.is_some_and(|r| r * 100.0 > self.warning_failure_rate) {
-            QueueHealth::Warning
-        } else if counts.active > self.busy_active {
-            QueueHealth::Busy
-        } else {
-            QueueHealth::Healthy
-        }
-    }
-}
-
-/// What every open page shows, as of one moment.
+/// What every open page shows, as of one moment: domain figures only.
+/// Each page builds its view model and regions from it at the edge
+/// ([`render`]); alerting and `/metrics` read it as it is.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Increases by one per snapshot.
@@ -79,173 +87,102 @@ pub struct Snapshot {
     /// How long taking it took: the cost of one tick, which grows with the
     /// number of queues, never with the number of jobs.
     pub took: Duration,
-    /// The backend's health.
-    pub health: HealthVm,
-    /// Every queue with its counts, rates and badge, sorted by name.
-    pub rows: Vec<QueueRow>,
-    /// Per-queue throughput, last hour, in row order.
-    pub charts: Vec<app::ThroughputVm>,
+    /// The queue store's health.
+    pub backend: BackendFigures,
+    /// Every queue with its counts, rates, badge and last hour, by name.
+    pub queues: Vec<QueueFigures>,
     /// For each queue, the `seq` of the last snapshot in which its jobs
     /// changed: a page showing its jobs reloads them only when this moves.
     pub changed: HashMap<String, u64>,
     /// Retry-all runs in progress or just finished, by queue name.
-    pub progress: HashMap<String, BulkProgressVm>,
+    pub progress: HashMap<String, RetryProgress>,
     /// Thresholds the badges were computed with.
     pub thresholds: Option<Thresholds>,
-    /// Channel traffic, when the fleet is attached.
-    pub channels: Option<app::fleet::ChannelsVm>,
-    /// Instances and their sync status, when the fleet is attached.
-    pub instances: Option<app::fleet::InstancesVm>,
-    /// Rate-limit policies and usage, when rate limiting is attached.
-    pub ratelimits: Option<app::ratelimits::RateLimitsVm>,
-    /// The firing alerts every page's banner shows.
-    pub banner: app::AlertBannerVm,
-    /// Alerting's view (active alerts, rules, deliveries, first page of
-    /// history), when alerting is attached.
-    pub alerts: Option<Arc<crate::alerts::runner::AlertsView>>,
-    overview: OnceLock<stream::Regions>,
-    queues: OnceLock<stream::Regions>,
-    channels_regions: OnceLock<stream::Regions>,
-    instances_regions: OnceLock<stream::Regions>,
-    ratelimits_regions: OnceLock<stream::Regions>,
-    banner_regions: OnceLock<stream::Regions>,
-    alerts_regions: OnceLock<stream::Regions>,
+    /// Channel traffic, when the server observes channels.
+    pub channels: Option<ChannelFigures>,
+    /// Instances and their sync status, when the server watches them.
+    pub instances: Option<InstanceFigures>,
+    /// Rate-limit policies and usage, once read.
+    pub ratelimits: Option<RateLimitFigures>,
+    /// Alerting's state (active alerts, rules, deliveries, first page of
+    /// history), when alerting runs.
+    pub alerts: Option<Arc<AlertsView>>,
 }
 
 impl Snapshot {
-    /// The row of one queue, if it is known.
-    pub fn row(&self, name: &str) -> Option<&QueueRow> {
-        self.rows.iter().find(|r| r.name == name)
+    /// One queue's figures, if it is known.
+    pub fn queue(&self, name: &str) -> Option<&QueueFigures> {
+        self.queues.iter().find(|q| q.name == name)
     }
 
     /// `seq` of the last change to a queue's jobs (0 when never seen).
     pub fn changed(&self, name: &str) -> u64 {
         self.changed.get(name).copied().unwrap_or(0)
     }
+}
 
-    /// The overview's view model.
-    pub fn overview_vm(&self) -> OverviewVm {
-        let mut totals = app::StateCounts::default();
-        for row in &self.rows {
-            totals.add(&row.counts);
-        }
-        OverviewVm {
-            health: self.health.clone(),
-            totals,
-            queue_count: self.rows.len(),
-            warnings: self
-                .rows
-                .iter()
-                .filter(|r| r.health == QueueHealth::Warning)
-                .map(|r| r.name.clone())
-                .collect(),
-            charts: self.charts.clone(),
-            range: app::ChartRange::Hour,
-        }
+/// What the hub reads besides the queues, each built before the hub (so
+/// nothing is wired in late). A part left out is absent from snapshots.
+#[derive(Default)]
+pub struct Sources {
+    /// Channel traffic.
+    pub channels: Option<Channels>,
+    /// Instances and synced state.
+    pub instances: Option<Instances>,
+    /// Rate-limit figures, read every [`RATELIMITS_EVERY`].
+    pub ratelimits: Option<RateLimits>,
+    /// Alerting's latest state.
+    pub alerts: Option<watch::Receiver<Arc<AlertsView>>>,
+    /// The last hour's throughput per queue from the SQL history, handed
+    /// over before the first snapshot so a restart does not empty charts.
+    pub history: Backfill,
+}
+
+/// Asks the hub for a snapshot soon because something outside the queues
+/// changed. Made before the hub so the parts it reads can hold one (the
+/// channel observer pokes it per message); coalesced like queue events.
+#[derive(Clone, Default)]
+pub struct Wake {
+    inner: Arc<WakeInner>,
+}
+
+#[derive(Default)]
+struct WakeInner {
+    other: AtomicBool,
+    notify: Notify,
+}
+
+impl std::fmt::Debug for Wake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wake").finish_non_exhaustive()
+    }
+}
+
+impl Wake {
+    /// Marks "something else changed" and wakes the hub.
+    pub fn poke(&self) {
+        self.inner.other.store(true, Ordering::Release);
+        self.inner.notify.notify_one();
     }
 
-    /// The queues page's view model.
-    pub fn queues_vm(&self) -> QueuesVm {
-        let thresholds = self.thresholds.unwrap_or(Thresholds {
-            busy_active: 0,
-            warning_failure_rate: 0.0,
-        });
-        QueuesVm {
-            health: self.health.clone(),
-            queues: self.rows.clone(),
-            busy_active: thresholds.busy_active,
-            warning_failure_rate: thresholds.warning_failure_rate,
-            notice: None,
-            bullmq: None,
-        }
+    /// Wakes the hub without marking anything (queue changes are marked
+    /// in the hub's own pending set).
+    fn notify(&self) {
+        self.inner.notify.notify_one();
     }
 
-    /// The overview's regions, rendered once per snapshot for every client.
-    pub fn overview_regions(&self) -> stream::Regions {
-        self.overview
-            .get_or_init(|| stream::regions(app::overview_fragments(&self.overview_vm())))
-            .clone()
+    fn take_other(&self) -> bool {
+        self.inner.other.swap(false, Ordering::AcqRel)
     }
 
-    /// The channels page's regions, rendered once per snapshot.
-    pub fn channels_regions(&self) -> stream::Regions {
-        self.channels_regions
-            .get_or_init(|| {
-                stream::regions(app::channels_fragments(
-                    &self.channels.clone().unwrap_or_default(),
-                ))
-            })
-            .clone()
-    }
-
-    /// The instances page's regions, rendered once per snapshot.
-    pub fn instances_regions(&self) -> stream::Regions {
-        self.instances_regions
-            .get_or_init(|| {
-                stream::regions(app::instances_fragments(
-                    &self.instances.clone().unwrap_or_default(),
-                ))
-            })
-            .clone()
-    }
-
-    /// The Alerts page's view model with its first page of history.
-    pub fn alerts_vm(&self) -> app::AlertsVm {
-        match &self.alerts {
-            Some(view) => crate::alerts::views::alerts_page(
-                view,
-                &view.history,
-                0,
-                crate::alerts::runner::HISTORY_PAGE,
-                view.history_total,
-                self.taken_at,
-            ),
-            None => app::AlertsVm {
-                history_limit: crate::alerts::runner::HISTORY_PAGE,
-                now: self.taken_at,
-                ..app::AlertsVm::default()
-            },
-        }
-    }
-
-    /// The Alerts page's regions (first page of history), rendered once
-    /// per snapshot.
-    pub fn alerts_regions(&self) -> stream::Regions {
-        self.alerts_regions
-            .get_or_init(|| stream::regions(app::alerts_fragments(&self.alerts_vm())))
-            .clone()
-    }
-
-    /// The firing-alerts banner, part of every page's stream, rendered once
-    /// per snapshot.
-    pub fn banner_regions(&self) -> stream::Regions {
-        self.banner_regions
-            .get_or_init(|| stream::regions(vec![app::banner_fragment(&self.banner)]))
-            .clone()
-    }
-
-    /// The rate limits page's regions, rendered once per snapshot.
-    pub fn ratelimits_regions(&self) -> stream::Regions {
-        self.ratelimits_regions
-            .get_or_init(|| {
-                stream::regions(app::ratelimits_fragments(
-                    &self.ratelimits.clone().unwrap_or_default(),
-                ))
-            })
-            .clone()
-    }
-
-    /// The queues page's regions, rendered once per snapshot.
-    pub fn queues_regions(&self) -> stream::Regions {
-        self.queues
-            .get_or_init(|| stream::regions(app::queues_fragments(&self.queues_vm())))
-            .clone()
+    fn has_other(&self) -> bool {
+        self.inner.other.load(Ordering::Acquire)
     }
 }
 
 #[derive(Debug)]
 struct Run {
-    progress: BulkProgressVm,
+    progress: RetryProgress,
     finished_at: Option<Instant>,
 }
 
@@ -253,38 +190,35 @@ struct Run {
 struct Pending {
     queues: HashSet<String>,
     all: bool,
-    /// Something outside the queues changed (channel traffic).
-    other: bool,
 }
 
 struct Inner {
     queues: Queues,
     backend: String,
     thresholds: Thresholds,
+    sources: Sources,
     snapshot: watch::Sender<Arc<Snapshot>>,
     closed: watch::Sender<bool>,
-    wake: Notify,
+    wake: Wake,
     pending: Mutex<Pending>,
     runs: Mutex<HashMap<String, Run>>,
-    listings: stream::SharedCache<crate::screens::Listing>,
+    listings: stream::SharedCache<crate::queues::vm::Listing>,
     pages: stream::SharedCache<Vec<stream::Region>>,
-    fleet: OnceLock<crate::fleet::Fleet>,
-    ratelimits: OnceLock<crate::ratelimits::RateLimits>,
     /// The latest rate-limit figures, read by the hub's rate-limit task.
-    ratelimits_vm: Mutex<Option<app::ratelimits::RateLimitsVm>>,
-    /// Alerting's view, for the banner every page shows.
-    alerts: OnceLock<watch::Receiver<Arc<crate::alerts::runner::AlertsView>>>,
+    ratelimits: Mutex<Option<RateLimitFigures>>,
     /// The dependencies that are not ok, as last checked (see
-    /// [`crate::readiness`]), for the health line of every page.
-    problems: Mutex<Vec<crate::readiness::Check>>,
+    /// [`crate::system::readiness`]), for the health line of every page.
+    problems: Mutex<Vec<Check>>,
 }
 
-/// Stops the hub's task when the last handle to the hub is dropped.
-struct TaskGuard(JoinHandle<()>);
+/// Stops the hub's tasks when the last handle to the hub is dropped.
+struct TaskGuard(Vec<JoinHandle<()>>);
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        self.0.abort();
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -312,27 +246,33 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Per-minute throughput per queue read from the SQL history when the
 /// server starts ([`crate::metrics::charts::last_hour`]), so the overview's
 /// hour does not start empty after a restart.
-pub type Backfill = HashMap<String, Vec<app::MinutePoint>>;
+pub type Backfill = HashMap<String, Vec<MinutePoint>>;
 
 impl Hub {
-    /// Starts the hub's task on the current runtime.
+    /// Starts the hub on the queues alone (tests, benchmarks).
     pub fn start(queues: Queues, thresholds: Thresholds) -> Self {
-        Self::start_with_history(queues, thresholds, Backfill::new())
+        Self::start_with(queues, thresholds, Sources::default(), Wake::default())
     }
 
-    /// Starts the hub with the last hour's throughput from the history:
-    /// handed over once, before the first snapshot, so the first page
-    /// after a restart already shows it and no tick ever reads SQL.
-    pub fn start_with_history(queues: Queues, thresholds: Thresholds, history: Backfill) -> Self {
+    /// Starts the hub's tasks on the current runtime, reading `sources`
+    /// besides the queues; `wake` is the handle the sources were given.
+    pub fn start_with(
+        queues: Queues,
+        thresholds: Thresholds,
+        mut sources: Sources,
+        wake: Wake,
+    ) -> Self {
         let (snapshot, _) = watch::channel(Arc::new(Snapshot::default()));
         let (closed, _) = watch::channel(false);
+        let history = std::mem::take(&mut sources.history);
         let inner = Arc::new(Inner {
             backend: queues.kind().as_str().to_string(),
             queues,
             thresholds,
+            sources,
             snapshot,
             closed,
-            wake: Notify::new(),
+            wake,
             pending: Mutex::new(Pending {
                 all: true,
                 ..Pending::default()
@@ -340,16 +280,22 @@ impl Hub {
             runs: Mutex::new(HashMap::new()),
             listings: stream::SharedCache::default(),
             pages: stream::SharedCache::default(),
-            fleet: OnceLock::new(),
-            ratelimits: OnceLock::new(),
-            ratelimits_vm: Mutex::new(None),
-            alerts: OnceLock::new(),
+            ratelimits: Mutex::new(None),
             problems: Mutex::new(Vec::new()),
         });
-        let task = tokio::spawn(run(inner.clone(), history));
+        let mut tasks = vec![tokio::spawn(run(inner.clone(), history))];
+        if inner.sources.ratelimits.is_some() {
+            tasks.push(tokio::spawn(read_ratelimits(Arc::downgrade(&inner))));
+        }
+        if let Some(alerts) = &inner.sources.alerts {
+            tasks.push(tokio::spawn(follow_alerts(
+                alerts.clone(),
+                inner.wake.clone(),
+            )));
+        }
         Self {
             inner,
-            _task: Arc::new(TaskGuard(task)),
+            _task: Arc::new(TaskGuard(tasks)),
         }
     }
 
@@ -374,50 +320,14 @@ impl Hub {
         self.inner.closed.send_replace(true);
     }
 
-    /// Adds channel traffic and instances to every snapshot from now on.
-    pub fn attach_fleet(&self, fleet: crate::fleet::Fleet) {
-        let _ = self.inner.fleet.set(fleet);
-        self.poke();
-    }
-
-    /// Adds rate-limit figures to every snapshot from now on. A task reads
-    /// them every [`RATELIMITS_EVERY`] and asks for a snapshot only when
-    /// they changed, so an idle limiter costs no page updates.
-    pub fn attach_ratelimits(&self, ratelimits: crate::ratelimits::RateLimits) {
-        if self.inner.ratelimits.set(ratelimits).is_err() {
-            return;
-        }
-        let weak = Arc::downgrade(&self.inner);
-        let mut closed = self.closed();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RATELIMITS_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = closed.changed() => return,
-                }
-                let Some(inner) = weak.upgrade() else { return };
-                refresh_ratelimits(&inner).await;
-            }
-        });
-    }
-
-    /// Adds the firing alerts to every snapshot (every page's banner) from
-    /// now on.
-    pub fn attach_alerts(&self, view: watch::Receiver<Arc<crate::alerts::runner::AlertsView>>) {
-        let _ = self.inner.alerts.set(view);
-        self.poke();
-    }
-
     /// Takes the latest readiness checks; asks for a snapshot only when
     /// the set of problems changed, so a healthy server costs no updates.
-    pub fn set_readiness(&self, readiness: crate::readiness::Readiness) {
-        let problems: Vec<crate::readiness::Check> = readiness
+    pub fn set_readiness(&self, readiness: Readiness) {
+        let problems: Vec<Check> = readiness
             .checks
             .into_iter()
-            .filter(|c| c.state != crate::readiness::CheckState::Ok)
-            .map(|c| crate::readiness::Check {
+            .filter(|c| c.state != CheckState::Ok)
+            .map(|c| Check {
                 latency_ms: None,
                 memory_bytes: None,
                 ..c
@@ -425,7 +335,7 @@ impl Hub {
             .collect();
         // "failing for 12 s" moves every check: only a change of what is
         // wrong is worth a snapshot (all queues' counts).
-        let gist = |checks: &[crate::readiness::Check]| -> Vec<(&'static str, crate::readiness::CheckState, String)> {
+        let gist = |checks: &[Check]| -> Vec<(&'static str, CheckState, String)> {
             checks
                 .iter()
                 .map(|c| {
@@ -441,8 +351,7 @@ impl Hub {
             changed
         };
         if changed {
-            lock(&self.inner.pending).other = true;
-            self.inner.wake.notify_one();
+            self.inner.wake.poke();
         }
     }
 
@@ -461,7 +370,7 @@ impl Hub {
     pub async fn refresh_ratelimits(&self) {
         let mut rx = self.subscribe();
         let seq = rx.borrow().seq;
-        lock(&self.inner.ratelimits_vm).take();
+        lock(&self.inner.ratelimits).take();
         refresh_ratelimits(&self.inner).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), rx.wait_for(|s| s.seq > seq)).await;
     }
@@ -469,28 +378,15 @@ impl Hub {
     /// Asks for a snapshot soon because something outside the queues
     /// changed; coalesced like queue events.
     pub fn poke(&self) {
-        lock(&self.inner.pending).other = true;
-        self.inner.wake.notify_one();
-    }
-
-    /// A [`Hub::poke`] that does not keep the hub alive, for tasks that may
-    /// outlive it.
-    pub fn poker(&self) -> impl Fn() + Send + Sync + 'static {
-        let inner = Arc::downgrade(&self.inner);
-        move || {
-            if let Some(inner) = inner.upgrade() {
-                lock(&inner.pending).other = true;
-                inner.wake.notify_one();
-            }
-        }
+        self.inner.wake.poke();
     }
 
     /// Job-table loads shared by the streams of one page.
-    pub fn listings(&self) -> &stream::SharedCache<crate::screens::Listing> {
+    pub fn listings(&self) -> &stream::SharedCache<crate::queues::vm::Listing> {
         &self.inner.listings
     }
 
-    /// Queue pages rendered once per snapshot for all their streams.
+    /// Pages rendered once per snapshot for all their streams.
     pub fn pages(&self) -> &stream::SharedCache<Vec<stream::Region>> {
         &self.inner.pages
     }
@@ -517,11 +413,11 @@ impl Hub {
         lock(&self.inner.pending)
             .queues
             .insert(queue.as_str().to_string());
-        self.inner.wake.notify_one();
+        self.inner.wake.notify();
     }
 
     /// Starts retrying every failed job of `queue` in the background, in
-    /// batches, reporting progress in snapshots. Returns false (and starts
+    /// batches, reporting progress in snapshots. Returns None (and starts
     /// nothing) when a run on that queue is still going: clicking twice
     /// retries each job once.
     ///
@@ -530,7 +426,7 @@ impl Hub {
     pub fn start_retry_all(
         &self,
         queue: QueueName,
-    ) -> Option<watch::Receiver<Option<BulkProgressVm>>> {
+    ) -> Option<watch::Receiver<Option<RetryProgress>>> {
         let (done_tx, done) = watch::channel(None);
         {
             let mut runs = lock(&self.inner.runs);
@@ -543,7 +439,7 @@ impl Hub {
             runs.insert(
                 queue.as_str().to_string(),
                 Run {
-                    progress: BulkProgressVm::default(),
+                    progress: RetryProgress::default(),
                     finished_at: None,
                 },
             );
@@ -590,14 +486,14 @@ impl Hub {
             .await
     }
 
-    fn update_run(&self, queue: &QueueName, change: impl FnOnce(&mut BulkProgressVm)) {
+    fn update_run(&self, queue: &QueueName, change: impl FnOnce(&mut RetryProgress)) {
         if let Some(run) = lock(&self.inner.runs).get_mut(queue.as_str()) {
             change(&mut run.progress);
         }
     }
 
     /// The retry-all run of a queue, if one is running or just ended.
-    pub fn progress(&self, queue: &QueueName) -> Option<BulkProgressVm> {
+    pub fn progress(&self, queue: &QueueName) -> Option<RetryProgress> {
         lock(&self.inner.runs)
             .get(queue.as_str())
             .map(|run| run.progress.clone())
@@ -621,8 +517,8 @@ async fn run(hub: Arc<Inner>, history: Backfill) {
     loop {
         let dirty = {
             let pending = lock(&hub.pending);
-            pending.all || pending.other || !pending.queues.is_empty()
-        };
+            pending.all || !pending.queues.is_empty()
+        } || hub.wake.has_other();
         let due = if dirty {
             last + MIN_INTERVAL
         } else {
@@ -647,39 +543,88 @@ async fn run(hub: Arc<Inner>, history: Backfill) {
                 }
                 continue;
             }
-            _ = hub.wake.notified() => continue,
+            _ = hub.wake.inner.notify.notified() => continue,
             _ = closed.changed() => return,
             _ = tokio::time::sleep_until(due.into()) => {}
         }
         last = Instant::now();
         let pending = std::mem::take(&mut *lock(&hub.pending));
+        hub.wake.take_other();
         let snapshot = take_snapshot(&hub, &mut throughput, pending).await;
         hub.snapshot.send_replace(Arc::new(snapshot));
+    }
+}
+
+/// Reads the rate-limit figures every [`RATELIMITS_EVERY`], asking for a
+/// snapshot only when they changed, so an idle limiter costs no updates.
+async fn read_ratelimits(inner: std::sync::Weak<Inner>) {
+    let mut closed = match inner.upgrade() {
+        Some(inner) => inner.closed.subscribe(),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(RATELIMITS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = closed.changed() => return,
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        refresh_ratelimits(&inner).await;
+    }
+}
+
+/// Asks for a snapshot whenever alerting's state changes (every page's
+/// banner shows it).
+async fn follow_alerts(mut alerts: watch::Receiver<Arc<AlertsView>>, wake: Wake) {
+    while alerts.changed().await.is_ok() {
+        wake.poke();
     }
 }
 
 /// Reads the rate-limit figures and pokes the hub if they changed (the read
 /// time aside).
 async fn refresh_ratelimits(inner: &Inner) {
-    let Some(ratelimits) = inner.ratelimits.get() else {
+    let Some(ratelimits) = &inner.sources.ratelimits else {
         return;
     };
-    let vm = ratelimits.vm().await;
+    let figures = ratelimits.figures().await;
     let changed = {
-        let mut latest = lock(&inner.ratelimits_vm);
-        let same = latest.as_ref().is_some_and(|old| {
-            app::ratelimits::RateLimitsVm {
-                now: vm.now,
-                ..old.clone()
-            } == vm
-        });
-        *latest = Some(vm);
+        let mut latest = lock(&inner.ratelimits);
+        let same = latest.as_ref().is_some_and(|old| old.same_usage(&figures));
+        *latest = Some(figures);
         !same
     };
     if changed {
-        lock(&inner.pending).other = true;
-        inner.wake.notify_one();
+        inner.wake.poke();
     }
+}
+
+/// The queue store's health, this tick.
+fn backend_figures(
+    inner: &Inner,
+    health: Result<Result<coord::queue::BackendHealth, CoordError>, tokio::time::error::Elapsed>,
+) -> BackendFigures {
+    let mut figures = BackendFigures {
+        kind: inner.backend.clone(),
+        dependencies: lock(&inner.problems)
+            .iter()
+            // The queue store's own line says it already.
+            .filter(|c| c.name != "queues")
+            .cloned()
+            .collect(),
+        ..BackendFigures::default()
+    };
+    match health {
+        Ok(Ok(h)) => {
+            figures.reachable = true;
+            figures.latency_ms = Some(h.latency.as_secs_f64() * 1000.0);
+            figures.memory_bytes = h.memory_bytes;
+        }
+        Ok(Err(err)) => figures.problem = Some(one_line(&err.to_string())),
+        Err(_) => figures.problem = Some(format!("no answer within {BACKEND_TIMEOUT:?}")),
+    }
+    figures
 }
 
 async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pending) -> Snapshot {
@@ -691,41 +636,18 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
         tokio::time::timeout(BACKEND_TIMEOUT, inner.queues.health()),
         tokio::time::timeout(BACKEND_TIMEOUT, summaries(&inner.queues)),
     );
-    let mut vm = HealthVm {
-        backend: inner.backend.clone(),
-        dependencies: lock(&inner.problems)
-            .iter()
-            // The queue store's own line says it already.
-            .filter(|c| c.name != "queues")
-            .map(|c| app::DependencyVm {
-                name: c.name.to_owned(),
-                down: c.state == crate::readiness::CheckState::Down,
-                detail: c.detail.clone(),
-            })
-            .collect(),
-        ..HealthVm::default()
-    };
-    match health {
-        Ok(Ok(h)) => {
-            vm.backend_ok = true;
-            vm.latency_ms = Some(h.latency.as_secs_f64() * 1000.0);
-            vm.memory_bytes = h.memory_bytes;
-        }
-        Ok(Err(err)) => vm.problem = Some(one_line(&err.to_string())),
-        Err(_) => vm.problem = Some(format!("no answer within {BACKEND_TIMEOUT:?}")),
-    }
+    let mut backend = backend_figures(inner, health);
     let listing: Result<Vec<QueueSummary>, String> = match listing {
         Ok(Ok(list)) => Ok(list),
         Ok(Err(err)) => Err(one_line(&err.to_string())),
         Err(_) => Err(format!("no answer within {BACKEND_TIMEOUT:?}")),
     };
     let mut changed = previous.changed.clone();
-    let (rows, charts) = match listing {
+    let queues = match listing {
         Ok(list) => {
             let names: HashSet<&str> = list.iter().map(|s| s.name.as_str()).collect();
             throughput.retain(|q| names.contains(q.as_str()));
-            let mut rows = Vec::with_capacity(list.len());
-            let mut charts = Vec::with_capacity(list.len());
+            let mut queues = Vec::with_capacity(list.len());
             for summary in &list {
                 let name = summary.name.as_str();
                 throughput.record(
@@ -735,46 +657,47 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
                     summary.counts.failed_total,
                 );
                 let rates = throughput.rates(&summary.name);
-                let counts = state_counts(&summary.counts);
-                let row = QueueRow {
-                    name: name.to_string(),
-                    counts,
-                    paused: summary.counts.paused,
-                    jobs_per_min: rates.jobs_per_min,
-                    failure_rate: rates.failure_rate,
-                    health: inner.thresholds.health(&summary.counts, rates.failure_rate),
-                };
                 // A queue whose counts moved changed even if its event was
                 // lost (another process, a lagging subscriber).
                 let moved = previous
-                    .row(name)
-                    .is_none_or(|old| old.counts != row.counts || old.paused != row.paused);
+                    .queue(name)
+                    .is_none_or(|old| !same_listing_counts(&old.counts, &summary.counts));
                 if pending.all || moved || pending.queues.contains(name) {
                     changed.insert(name.to_string(), seq);
                 }
-                charts.push(app::ThroughputVm {
-                    queue: name.to_string(),
-                    points: throughput.minutes(&summary.name, now),
+                queues.push(QueueFigures {
+                    name: name.to_string(),
+                    counts: summary.counts.clone(),
+                    jobs_per_min: rates.jobs_per_min,
+                    failure_rate: rates.failure_rate,
+                    health: inner.thresholds.health(&summary.counts, rates.failure_rate),
+                    minutes: throughput.minutes(&summary.name, now),
                 });
-                rows.push(row);
             }
             changed.retain(|name, _| names.contains(name.as_str()));
-            (rows, charts)
+            queues
         }
         Err(problem) => {
-            vm.backend_ok = false;
-            vm.problem.get_or_insert(problem);
-            vm.stale = !previous.rows.is_empty();
-            (previous.rows.clone(), previous.charts.clone())
+            backend.reachable = false;
+            backend.problem.get_or_insert(problem);
+            backend.stale = !previous.queues.is_empty();
+            previous.queues.clone()
         }
     };
-    let (channels, instances) = match inner.fleet.get() {
-        Some(fleet) => {
-            let (c, i) = tokio::join!(fleet.channels(), fleet.instances());
-            (Some(c), Some(i))
-        }
-        None => (None, None),
-    };
+    let (channels, instances) = tokio::join!(
+        async {
+            match &inner.sources.channels {
+                Some(channels) => Some(channels.figures().await),
+                None => None,
+            }
+        },
+        async {
+            match &inner.sources.instances {
+                Some(instances) => Some(instances.figures().await),
+                None => None,
+            }
+        },
+    );
     let progress = {
         let mut runs = lock(&inner.runs);
         runs.retain(|_, run| {
@@ -789,57 +712,39 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
         seq,
         taken_at: now,
         took: started.elapsed(),
-        health: vm,
-        rows,
-        charts,
+        backend,
+        queues,
         changed,
         progress,
         thresholds: Some(inner.thresholds),
         channels,
         instances,
-        ratelimits: lock(&inner.ratelimits_vm).clone(),
-        alerts: inner.alerts.get().map(|view| view.borrow().clone()),
-        banner: match inner.alerts.get() {
-            Some(view) => crate::alerts::views::banner(&view.borrow(), now),
-            None => app::AlertBannerVm {
-                now,
-                ..app::AlertBannerVm::default()
-            },
-        },
-        overview: OnceLock::new(),
-        queues: OnceLock::new(),
-        channels_regions: OnceLock::new(),
-        instances_regions: OnceLock::new(),
-        ratelimits_regions: OnceLock::new(),
-        banner_regions: OnceLock::new(),
-        alerts_regions: OnceLock::new(),
+        ratelimits: lock(&inner.ratelimits).clone(),
+        alerts: inner
+            .sources
+            .alerts
+            .as_ref()
+            .map(|view| view.borrow().clone()),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn warning_outranks_busy() {
-        let t = Thresholds {
-            busy_active: 10,
-            warning_failure_rate: 5.0,
-        };
-        let busy = QueueCounts {
-            active: 11,
-            ..QueueCounts::default()
-        };
-        assert_eq!(t.health(&busy, Some(0.01)), QueueHealth::Busy);
-        assert_eq!(t.health(&busy, Some(0.06)), QueueHealth::Warning);
-        assert_eq!(
-            t.health(&QueueCounts::default(), None),
-            QueueHealth::Healthy
-        );
-        let at_threshold = QueueCounts {
-            active: 10,
-            ..QueueCounts::default()
-        };
-        assert_eq!(t.health(&at_threshold, Some(0.05)), QueueHealth::Healthy);
-    }
+/// Whether two readings show the same jobs where a page lists them: the
+/// five state counts and the paused flag. Lifetime totals move with every
+/// finished job, which also changes a state count, so they add nothing.
+fn same_listing_counts(a: &coord::queue::QueueCounts, b: &coord::queue::QueueCounts) -> bool {
+    (
+        a.waiting,
+        a.active,
+        a.delayed,
+        a.completed,
+        a.failed,
+        a.paused,
+    ) == (
+        b.waiting,
+        b.active,
+        b.delayed,
+        b.completed,
+        b.failed,
+        b.paused,
+    )
 }

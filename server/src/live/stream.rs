@@ -21,9 +21,10 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tokio::sync::{OnceCell, mpsc};
 
+use super::render::{self, Page};
 use super::{Hub, Snapshot};
-use crate::screens::{Listing, QueuePageQuery, listing, queue_page};
-use crate::views::job_page;
+use crate::queues::vm::job_page;
+use crate::queues::vm::{Listing, QueuePageQuery, listing, queue_page};
 
 /// How often an idle stream sends a comment, so proxies keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -72,6 +73,11 @@ pub enum Scope {
         /// The job.
         id: JobId,
     },
+}
+
+/// The live stream of a page's scope, for its `/events/…` route.
+pub fn for_scope(state: crate::state::AppState, scope: Scope) -> Events {
+    stream(state.hub.clone(), state.queues.clone(), scope)
 }
 
 /// A page's live stream, as axum serves it.
@@ -146,7 +152,7 @@ async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
         // Before the hub's first snapshot there is nothing true to show.
         if snapshot.seq > 0 {
             let regions = render(&hub, &queues, &scope, &snapshot, &mut cursor).await;
-            let banner = snapshot.banner_regions();
+            let banner = render::regions(&hub, &snapshot, Page::Banner).await;
             if !send_new(&tx, &mut sent, &[&regions[..], &banner[..]]).await {
                 return;
             }
@@ -180,7 +186,7 @@ pub fn regions(fragments: Vec<Fragment>) -> Regions {
 }
 
 /// Prepares rendered fragments for sending.
-fn prepare(fragments: Vec<Fragment>) -> Vec<Region> {
+pub fn prepare(fragments: Vec<Fragment>) -> Vec<Region> {
     fragments
         .into_iter()
         .map(|fragment| {
@@ -206,30 +212,32 @@ async fn render(
     cursor: &mut Cursor,
 ) -> Regions {
     match scope {
-        Scope::Overview { live_charts: true } => snapshot.overview_regions(),
+        Scope::Overview { live_charts: true } => {
+            render::regions(hub, snapshot, Page::Overview).await
+        }
         Scope::Overview { live_charts: false } => Arc::new(
-            snapshot
-                .overview_regions()
+            render::regions(hub, snapshot, Page::Overview)
+                .await
                 .iter()
                 .filter(|r| r.id != "throughput")
                 .cloned()
                 .collect(),
         ),
-        Scope::Queues => snapshot.queues_regions(),
-        Scope::Channels => snapshot.channels_regions(),
-        Scope::Instances => snapshot.instances_regions(),
-        Scope::RateLimits => snapshot.ratelimits_regions(),
-        Scope::Alerts { first_page: true } => snapshot.alerts_regions(),
+        Scope::Queues => render::regions(hub, snapshot, Page::Queues).await,
+        Scope::Channels => render::regions(hub, snapshot, Page::Channels).await,
+        Scope::Instances => render::regions(hub, snapshot, Page::Instances).await,
+        Scope::RateLimits => render::regions(hub, snapshot, Page::RateLimits).await,
+        Scope::Alerts { first_page: true } => render::regions(hub, snapshot, Page::Alerts).await,
         Scope::Alerts { first_page: false } => Arc::new(
-            snapshot
-                .alerts_regions()
+            render::regions(hub, snapshot, Page::Alerts)
+                .await
                 .iter()
                 .filter(|r| r.id != "alerts-history")
                 .cloned()
                 .collect(),
         ),
         Scope::Queue { queue, query } => {
-            let Some(row) = snapshot.row(queue.as_str()).cloned() else {
+            let Some(figures) = snapshot.queue(queue.as_str()).cloned() else {
                 // Not listed (yet, or the backend is down): keep the page.
                 return Regions::default();
             };
@@ -260,7 +268,7 @@ async fn render(
                 .pages()
                 .get(key, version, || async {
                     let loaded_at = listing.loaded_at;
-                    let vm = queue_page(row, query, (*listing).clone(), snapshot);
+                    let vm = queue_page(&figures, query, (*listing).clone(), snapshot);
                     Ok::<_, Infallible>(prepare(app::queue_fragments(&vm, loaded_at)))
                 })
                 .await;

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use app::MinutePoint;
+use crate::queues::figures::MinutePoint;
 use coord::queue::QueueName;
 
 /// Minutes of throughput kept per queue (the overview's chart).

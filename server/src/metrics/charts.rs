@@ -8,26 +8,24 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use app::{ChartRange, MinutePoint, ThroughputVm};
-
 use super::history::{self, Range, Series};
 use crate::db::{Database, DbError};
 use crate::live::Backfill;
+use crate::queues::figures::MinutePoint;
 
 const MINUTE_MS: i64 = 60_000;
 
+/// One queue's finished jobs per bucket of a range, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueThroughput {
+    /// The queue.
+    pub queue: String,
+    /// One point per bucket, its start in `minute_ms`.
+    pub points: Vec<MinutePoint>,
+}
+
 /// Completed and failed jobs per bucket start (minutes since the epoch).
 type Buckets = BTreeMap<i64, (u64, u64)>;
-
-/// The page's name for a history range: the app crate cannot depend on
-/// the server's [`Range`], so this is the one place the two are tied.
-pub fn chart_range(range: Range) -> ChartRange {
-    match range {
-        Range::Hour => ChartRange::Hour,
-        Range::Day => ChartRange::Day,
-        Range::Week => ChartRange::Week,
-    }
-}
 
 /// A stored per-minute sum as a count: the sampler writes whole numbers,
 /// so rounding only undoes floating-point sums; anything negative or not
@@ -77,7 +75,7 @@ pub async fn throughput(
     queues: &[String],
     range: Range,
     now_ms: i64,
-) -> Result<Vec<ThroughputVm>, DbError> {
+) -> Result<Vec<QueueThroughput>, DbError> {
     let now_minute = history::minute_of(now_ms);
     let mut read = read(db, range, now_minute).await?;
     let first = range.first_bucket(now_minute);
@@ -97,7 +95,7 @@ pub async fn throughput(
                     }
                 })
                 .collect();
-            ThroughputVm {
+            QueueThroughput {
                 queue: queue.clone(),
                 points,
             }
@@ -141,7 +139,7 @@ mod tests {
     #[test]
     fn ranges_keep_their_names() {
         for range in [Range::Hour, Range::Day, Range::Week] {
-            let chart = chart_range(range);
+            let chart = crate::queues::vm::chart_range(range);
             assert_eq!(chart.as_str(), range.as_str());
             assert_eq!(chart.buckets() as i64, range.buckets());
             assert_eq!(chart.bucket_ms(), range.bucket_minutes() * MINUTE_MS);

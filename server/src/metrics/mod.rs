@@ -12,19 +12,20 @@
 pub mod charts;
 pub mod history;
 pub mod prometheus;
+pub mod routes;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use coord::queue::Queues;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::controllers::queues::summaries;
 use crate::db::Database;
 use crate::live::{BACKEND_TIMEOUT, Hub, Snapshot};
-use crate::state::AppState;
+use crate::queues::figures::summaries;
+use crate::ratelimits::{RateLimitFigures, rejected_this_minute};
 use history::{Sample, minute_of};
 use prometheus::{Extras, QueueTotals};
 
@@ -91,13 +92,16 @@ pub struct Rejections {
 
 impl Rejections {
     /// Takes in one reading of the rate-limit figures.
-    pub fn observe(&mut self, vm: &app::ratelimits::RateLimitsVm) {
-        let minute = vm
-            .per_minute
-            .last()
-            .map_or_else(|| vm.now.div_euclid(MINUTE_MS) * MINUTE_MS, |m| m.minute);
-        for row in &vm.policies {
-            let p = self.policies.entry(row.name.clone()).or_default();
+    pub fn observe(&mut self, figures: &RateLimitFigures) {
+        // Every policy's series ends at the reading's current minute.
+        let minute = figures
+            .policies
+            .iter()
+            .filter_map(|(_, usage)| usage.minutes.last().map(|m| m.minute))
+            .max()
+            .unwrap_or_else(|| figures.now.div_euclid(MINUTE_MS) * MINUTE_MS);
+        for (policy, usage) in &figures.policies {
+            let p = self.policies.entry(policy.name().to_owned()).or_default();
             if p.minute == 0 {
                 p.minute = minute;
             }
@@ -113,7 +117,7 @@ impl Rejections {
             // An older reading (another clock) or a failed read (zeros)
             // never lowers what was seen.
             if minute == p.minute {
-                p.current = p.current.max(row.rejected_this_minute);
+                p.current = p.current.max(rejected_this_minute(usage));
             }
         }
     }
@@ -153,7 +157,7 @@ struct ExporterInner {
     rejections: Mutex<Rejections>,
     /// The last lifetime counters read, and when.
     totals: tokio::sync::Mutex<(Option<Instant>, Vec<QueueTotals>)>,
-    alerts: OnceLock<AlertSource>,
+    alerts: Option<AlertSource>,
 }
 
 /// What `GET /metrics` answers from: the hub, and the counters the
@@ -172,29 +176,20 @@ impl std::fmt::Debug for Exporter {
 impl Exporter {
     /// Creates the exporter of one server and starts the task that feeds it
     /// every snapshot (rejections must be read every minute, whether or not
-    /// anyone scrapes). The task ends when the hub closes or the exporter
-    /// is dropped. Needs a Tokio runtime.
-    pub fn start(state: &AppState) -> Self {
+    /// anyone scrapes). `alerts` gives the pending and firing alerts (none:
+    /// no `switchyard_alerts` lines). The task ends when the hub closes or
+    /// the exporter is dropped. Needs a Tokio runtime.
+    pub fn start(hub: &Hub, queues: &Queues, alerts: Option<AlertSource>) -> Self {
         let inner = Arc::new(ExporterInner {
-            hub: state.hub.clone(),
-            queues: state.queues.clone(),
+            hub: hub.clone(),
+            queues: queues.clone(),
             rejections: Mutex::new(Rejections::default()),
             totals: tokio::sync::Mutex::new((None, Vec::new())),
-            alerts: OnceLock::new(),
+            alerts,
         });
         let weak = Arc::downgrade(&inner);
-        let snapshots = state.hub.subscribe();
-        let closed = state.hub.closed();
-        tokio::spawn(feed_rejections(weak, snapshots, closed));
+        tokio::spawn(feed_rejections(weak, hub.subscribe(), hub.closed()));
         Self { inner }
-    }
-
-    /// Plugs in the alerting state (first call wins), e.g. in the route:
-    /// `Exporter::start(&state).with_alerts(source)`. Until then no
-    /// `switchyard_alerts` lines are exposed.
-    pub fn with_alerts(self, source: AlertSource) -> Self {
-        let _ = self.inner.alerts.set(source);
-        self
     }
 
     /// The exposition as of the latest snapshot (waiting briefly for the
@@ -204,7 +199,7 @@ impl Exporter {
         lock(&self.inner.rejections).observe_snapshot(&snapshot);
         let totals = self.totals().await;
         let rejections = lock(&self.inner.rejections).totals();
-        let alerts = self.inner.alerts.get().map(|f| f()).unwrap_or_default();
+        let alerts = self.inner.alerts.as_ref().map(|f| f()).unwrap_or_default();
         prometheus::render(
             &snapshot,
             Extras {
@@ -246,8 +241,8 @@ impl Exporter {
 impl Rejections {
     /// Takes in a snapshot's rate-limit figures, if it has any.
     pub fn observe_snapshot(&mut self, snapshot: &Snapshot) {
-        if let Some(vm) = &snapshot.ratelimits {
-            self.observe(vm);
+        if let Some(figures) = &snapshot.ratelimits {
+            self.observe(figures);
         }
     }
 }
@@ -360,23 +355,23 @@ pub fn samples_for(snapshot: &Snapshot, rejections: &Rejections, minute: i64) ->
             value,
         });
     };
-    for row in &snapshot.rows {
-        let c = &row.counts;
-        push("queue_waiting", &row.name, c.waiting as f64);
-        push("queue_active", &row.name, c.active as f64);
-        push("queue_delayed", &row.name, c.delayed as f64);
-        push("queue_completed", &row.name, c.completed as f64);
-        push("queue_failed", &row.name, c.failed as f64);
-        push("queue_paused", &row.name, f64::from(u8::from(row.paused)));
+    for queue in &snapshot.queues {
+        let c = &queue.counts;
+        push("queue_waiting", &queue.name, c.waiting as f64);
+        push("queue_active", &queue.name, c.active as f64);
+        push("queue_delayed", &queue.name, c.delayed as f64);
+        push("queue_completed", &queue.name, c.completed as f64);
+        push("queue_failed", &queue.name, c.failed as f64);
+        push("queue_paused", &queue.name, f64::from(u8::from(c.paused)));
     }
-    for chart in &snapshot.charts {
-        if let Some(p) = chart.points.iter().find(|p| p.minute_ms == minute_ms) {
-            push("queue_completed_per_min", &chart.queue, p.completed as f64);
-            push("queue_failed_per_min", &chart.queue, p.failed as f64);
+    for queue in &snapshot.queues {
+        if let Some(p) = queue.minutes.iter().find(|p| p.minute_ms == minute_ms) {
+            push("queue_completed_per_min", &queue.name, p.completed as f64);
+            push("queue_failed_per_min", &queue.name, p.failed as f64);
         }
     }
-    if let Some(vm) = &snapshot.channels {
-        for c in &vm.channels {
+    if let Some(figures) = &snapshot.channels {
+        for c in &figures.channels {
             if let Some((_, n)) = c.per_minute.iter().find(|(m, _)| *m == minute_ms) {
                 push("channel_messages_per_min", &c.name, *n as f64);
             }
@@ -391,24 +386,29 @@ pub fn samples_for(snapshot: &Snapshot, rejections: &Rejections, minute: i64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::ratelimits::{PolicyRow, RateLimitsVm, RateMinute};
+    use coord::ratelimit::{LimiterStatus, MinuteCount, Policy, PolicyUsage};
+    use std::time::Duration;
 
-    fn reading(minute: i64, rejected: &[(&str, u64)]) -> RateLimitsVm {
-        RateLimitsVm {
+    fn reading(minute: i64, rejected: &[(&str, u64)]) -> RateLimitFigures {
+        RateLimitFigures {
+            status: LimiterStatus::healthy("in-process"),
             policies: rejected
                 .iter()
-                .map(|(name, n)| PolicyRow {
-                    name: (*name).to_owned(),
-                    rejected_this_minute: *n,
-                    ..PolicyRow::default()
+                .map(|(name, n)| {
+                    let policy = Policy::new(*name, 10, Duration::from_secs(60)).expect("policy");
+                    let usage = PolicyUsage {
+                        minutes: vec![MinuteCount {
+                            minute: minute * MINUTE_MS,
+                            allowed: 0,
+                            rejected: *n,
+                        }],
+                        ..PolicyUsage::default()
+                    };
+                    (policy, usage)
                 })
                 .collect(),
-            per_minute: vec![RateMinute {
-                minute: minute * MINUTE_MS,
-                ..RateMinute::default()
-            }],
+            problem: None,
             now: minute * MINUTE_MS + 1,
-            ..RateLimitsVm::default()
         }
     }
 

@@ -7,6 +7,9 @@
 
 use std::fmt::Write as _;
 
+use coord::instances::InstanceStatus;
+use coord::queue::JobState;
+
 use crate::live::Snapshot;
 
 /// The exposition's media type, as Prometheus asks for it.
@@ -125,14 +128,14 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
         "gauge",
         "Whether workers are told to stop taking the queue's jobs (1) or not (0).",
     );
-    for row in &snapshot.rows {
-        for (state, _) in app::STATES {
+    for queue in &snapshot.queues {
+        for state in JobState::ALL {
             jobs.sample(
-                &[("queue", &row.name), ("state", state)],
-                row.counts.count(state),
+                &[("queue", &queue.name), ("state", state.as_str())],
+                queue.counts.get(state),
             );
         }
-        paused.sample(&[("queue", &row.name)], u8::from(row.paused));
+        paused.sample(&[("queue", &queue.name)], u8::from(queue.counts.paused));
     }
     let mut completed = Family::new(
         "switchyard_jobs_completed_total",
@@ -153,8 +156,8 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
         "counter",
         "Messages seen on the channel since this dashboard started.",
     );
-    if let Some(vm) = &snapshot.channels {
-        for c in &vm.channels {
+    if let Some(figures) = &snapshot.channels {
+        for c in &figures.channels {
             channels.sample(&[("channel", &c.name)], c.total);
         }
     }
@@ -171,10 +174,10 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
         "gauge",
         "Whether the instance heartbeats (1) or is stale or gone (0).",
     );
-    if let Some(vm) = &snapshot.instances {
-        for i in &vm.instances {
-            let up = i.state == app::fleet::InstanceState::Live;
-            instances.sample(&[("instance", &i.id)], u8::from(up));
+    if let Some(figures) = &snapshot.instances {
+        for i in &figures.instances {
+            let up = i.status() == InstanceStatus::Live;
+            instances.sample(&[("instance", i.view.report.id.as_ref())], u8::from(up));
         }
     }
     let mut backend_up = Family::new(
@@ -190,8 +193,8 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
     // Before the first snapshot nothing was checked: say nothing rather
     // than report the backend down.
     if snapshot.seq > 0 {
-        backend_up.sample(&[], u8::from(snapshot.health.backend_ok));
-        if let Some(ms) = snapshot.health.latency_ms {
+        backend_up.sample(&[], u8::from(snapshot.backend.reachable));
+        if let Some(ms) = snapshot.backend.latency_ms {
             latency.sample(&[], float(ms / 1000.0));
         }
     }

@@ -1,13 +1,23 @@
 //! The native queues' operations that a form and the JSON API both offer.
 //! Each one validates, acts and writes its audit record once; the handlers
-//! in `controllers/` are thin wrappers that only shape the answer (a
+//! in `routes/` are thin wrappers that only shape the answer (a
 //! redirect with a notice, or JSON), so the two cannot drift apart again.
+
+pub mod figures;
+pub mod routes;
+pub mod vm;
 
 use coord::queue::QueueName;
 
+use figures::RetryProgress;
+
 use crate::audit::{Actor, AuditEntry, Outcome};
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::state::AppState;
+
+/// Failed jobs moved back per atomic step of a "retry all", so one request
+/// never holds the backend for long.
+pub const RETRY_BATCH: usize = 500;
 
 /// Pauses or resumes a queue. A queue never used is a 404: a mistyped name
 /// must not create one.
@@ -43,7 +53,7 @@ pub async fn set_paused(
 pub enum RetryAllStart {
     /// It runs now, on the hub, in batches; its progress is the hub's, and
     /// the receiver answers this run's final progress once it ends.
-    Started(tokio::sync::watch::Receiver<Option<app::BulkProgressVm>>),
+    Started(tokio::sync::watch::Receiver<Option<RetryProgress>>),
     /// One was already running on this queue; nothing new was started.
     AlreadyRunning,
 }

@@ -7,22 +7,20 @@
 //! registered on the backend — the demo's, and on Redis those of every
 //! service sharing the prefix — with usage read from the limiter's index.
 
-pub mod demo;
+pub mod routes;
+pub mod vm;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::ratelimits::{
-    BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
-};
 use coord::CoordError;
 use coord::ratelimit::fallback::Failover;
 use coord::ratelimit::local::LocalLimiter;
 use coord::ratelimit::redis::RedisLimiter;
 use coord::ratelimit::{
-    FallbackMode, MinuteCount, Policy, PolicyUsage, RateLimitBackend, RateLimiter,
+    FallbackMode, LimiterStatus, Policy, PolicyUsage, RateLimitBackend, RateLimiter,
 };
 use coord::time::now_ms;
 use serde::Deserialize;
@@ -49,7 +47,7 @@ pub const DEFAULT_API: LimitSpec = LimitSpec::per(6000, 60);
 pub const DEFAULT_LOGIN: LimitSpec = LimitSpec::per(10, 60);
 
 /// Keys shown per policy in the page's top keys.
-const TOP_KEYS: usize = 20;
+pub const TOP_KEYS: usize = 20;
 /// Longest the page's figures wait on the backend per snapshot.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -241,29 +239,26 @@ impl RateLimits {
         self.limiter.policy(name).map(|_| name)
     }
 
-    /// The Rate limits page's view model: the status, and every known
-    /// policy with its usage. A failing read shows what it could and says
-    /// why in the status line, rather than failing the page.
-    pub async fn vm(&self) -> RateLimitsVm {
-        let status = self.limiter.status();
-        let mut vm = RateLimitsVm {
-            status: LimiterStatusVm {
-                backend: status.backend.to_owned(),
-                fallback: status
-                    .fallback
-                    .map_or_else(|| "none".to_owned(), |m| m.as_str().to_owned()),
-                degraded: status.degraded(),
-                degraded_since: status.degraded_since,
-                reason: status.reason.clone(),
-                fallback_decisions: status.fallback_decisions,
-            },
+    /// Every known policy with its usage and the limiter's status. A
+    /// failing read keeps what it could and says why in `problem`, rather
+    /// than failing the page.
+    pub async fn figures(&self) -> RateLimitFigures {
+        let mut figures = RateLimitFigures {
+            status: self.limiter.status(),
             now: now_ms(),
-            ..RateLimitsVm::default()
+            policies: Vec::new(),
+            problem: None,
         };
         let policies = match tokio::time::timeout(TIMEOUT, self.limiter.known_policies()).await {
             Ok(Ok(policies)) => policies,
-            Ok(Err(e)) => return unreadable(vm, &e.to_string()),
-            Err(_) => return unreadable(vm, &format!("no answer within {TIMEOUT:?}")),
+            Ok(Err(e)) => {
+                figures.problem = Some(crate::http::error::one_line(&e.to_string()));
+                return figures;
+            }
+            Err(_) => {
+                figures.problem = Some(format!("no answer within {TIMEOUT:?}"));
+                return figures;
+            }
         };
         let reads = futures_util::future::join_all(
             policies
@@ -271,104 +266,65 @@ impl RateLimits {
                 .map(|p| tokio::time::timeout(TIMEOUT, self.limiter.usage(p.name(), TOP_KEYS))),
         )
         .await;
-        let mut minutes: Vec<RateMinute> = Vec::new();
-        for (policy, read) in policies.iter().zip(reads) {
+        for (policy, read) in policies.into_iter().zip(reads) {
             let usage = match read {
                 Ok(Ok(usage)) => usage,
                 Ok(Err(e)) => {
-                    vm.status.reason.get_or_insert_with(|| e.to_string());
+                    figures.problem.get_or_insert_with(|| e.to_string());
                     PolicyUsage::default()
                 }
                 Err(_) => {
-                    vm.status
-                        .reason
+                    figures
+                        .problem
                         .get_or_insert_with(|| format!("no answer within {TIMEOUT:?}"));
                     PolicyUsage::default()
                 }
             };
             if usage.now > 0 {
-                vm.now = usage.now;
+                figures.now = usage.now;
             }
-            add_minutes(&mut minutes, &usage.minutes);
-            vm.policies.push(policy_row(policy, &usage));
-            vm.top_keys.extend(usage.top.iter().map(|k| KeyUsageRow {
-                policy: policy.name().to_owned(),
-                key: k.key.as_str().to_owned(),
-                count: k.count,
-                capacity: policy.capacity(),
-                percent: f64::from(k.count) * 100.0 / f64::from(policy.limit()),
-                blocked_until: k.blocked_until,
-            }));
-            vm.blocked
-                .extend(usage.blocked.iter().map(|(key, until)| BlockedRow {
-                    policy: policy.name().to_owned(),
-                    key: key.as_str().to_owned(),
-                    until: *until,
-                }));
+            figures.policies.push((policy, usage));
         }
-        vm.top_keys.sort_by(|a, b| {
-            b.percent
-                .total_cmp(&a.percent)
-                .then_with(|| a.policy.cmp(&b.policy))
-                .then_with(|| a.key.cmp(&b.key))
-        });
-        vm.top_keys.truncate(TOP_KEYS);
-        vm.blocked
-            .sort_by(|a, b| a.until.cmp(&b.until).then_with(|| a.key.cmp(&b.key)));
-        vm.per_minute = minutes;
-        vm
+        figures
     }
 }
 
-/// The page when not even the policy list could be read.
-fn unreadable(mut vm: RateLimitsVm, reason: &str) -> RateLimitsVm {
-    vm.status.reason = Some(crate::error::one_line(reason));
-    vm
+/// Rate limiting as of one reading: the limiter's status and every known
+/// policy with its usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitFigures {
+    /// The dashboard limiter's backend, fallback and degradation.
+    pub status: LimiterStatus,
+    /// Every known policy with its usage index (top keys, blocked keys,
+    /// allowed/rejected per minute).
+    pub policies: Vec<(Policy, PolicyUsage)>,
+    /// Why some figures could not be read, if any.
+    pub problem: Option<String>,
+    /// The backend's clock at the reading (ms).
+    pub now: i64,
 }
 
-/// Sums one policy's minutes into the page's series (aligned by minute:
-/// every series ends at its read's current minute).
-fn add_minutes(total: &mut Vec<RateMinute>, series: &[MinuteCount]) {
-    for m in series {
-        match total.iter_mut().find(|t| t.minute == m.minute) {
-            Some(t) => {
-                t.allowed += m.allowed;
-                t.rejected += m.rejected;
+impl RateLimitFigures {
+    /// Whether `other` shows the same usage, the time of reading aside:
+    /// only a change is worth a page update.
+    pub fn same_usage(&self, other: &Self) -> bool {
+        let timeless = |f: &Self| {
+            let mut f = f.clone();
+            f.now = 0;
+            for (_, usage) in &mut f.policies {
+                usage.now = 0;
             }
-            None => total.push(RateMinute {
-                minute: m.minute,
-                allowed: m.allowed,
-                rejected: m.rejected,
-            }),
-        }
-    }
-    total.sort_by_key(|t| t.minute);
-    let keep = coord::ratelimit::USAGE_MINUTES;
-    if total.len() > keep {
-        total.drain(..total.len() - keep);
+            f
+        };
+        timeless(self) == timeless(other)
     }
 }
 
-fn policy_row(policy: &Policy, usage: &PolicyUsage) -> PolicyRow {
-    let this_minute = usage.minutes.last().copied().unwrap_or_default();
-    PolicyRow {
-        name: policy.name().to_owned(),
-        limit: policy.limit(),
-        burst: policy.burst(),
-        window_ms: policy.window().as_millis() as i64,
-        block: policy.block().map(|b| {
-            format!(
-                "{} rejections in {} → blocked {}",
-                b.after,
-                app::format_window(b.period.as_millis() as i64),
-                app::format_window(b.block_for.as_millis() as i64)
-            )
-        }),
-        active_keys: usage.active_keys,
-        blocked_keys: usage.blocked_keys,
-        allowed_this_minute: this_minute.allowed,
-        rejected_this_minute: this_minute.rejected,
-    }
+/// Rejections of a policy in its current minute: this only grows within
+/// the minute, so "more than R this minute" is already more than R a
+/// minute.
+pub fn rejected_this_minute(usage: &PolicyUsage) -> u64 {
+    usage.minutes.last().map_or(0, |m| m.rejected)
 }
 
 /// `60000` → `1m`, `90000` → `90s`, `3600000` → `1h`: the shortest exact

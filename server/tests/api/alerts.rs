@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use server::alerts::runner::WebhookTarget;
 use server::alerts::webhook::WebhookFormat;
-use server::configuration::Settings;
-use server::secret::SecretUrl;
+use server::config::Settings;
+use server::config::secret::SecretUrl;
 
 use crate::helpers::{TestApp, assert_redirect, eventually, notice_cookie};
 use crate::postgres::Schema;
@@ -95,7 +95,7 @@ async fn failure_rule(app: &TestApp, queue: &str) {
             .state
             .hub
             .current()
-            .row(queue)
+            .queue(queue)
             .map(|_| ())
             .ok_or("not yet".to_owned())
     })

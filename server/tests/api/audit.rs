@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use server::audit::{AuditEntry, AuditFilter, AuditLog, Outcome};
-use server::configuration::Settings;
+use server::config::Settings;
+use server::config::secret::SecretUrl;
 use server::db::Database;
-use server::secret::SecretUrl;
 
 use crate::helpers::{TEST_ADMIN, TempDir, TestApp, assert_redirect, eventually};
 use crate::postgres::Schema;
@@ -367,7 +367,7 @@ async fn unblocks_and_alert_actions_are_recorded() {
             .state
             .hub
             .current()
-            .row("billing")
+            .queue("billing")
             .map(|_| ())
             .ok_or("not yet".to_owned())
     })

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use server::auth::users::{Password, Role, UserName};
 use server::ratelimits::LimitSpec;
-use server::users::{Password, Role, UserName};
 
 use crate::helpers::{
     CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, TEST_PASSWORD, TestApp, TestResponse,
@@ -192,7 +192,7 @@ fn instance_of(path: &str, pattern: &str) -> bool {
 /// the checks below cannot silently miss it.
 #[test]
 fn the_table_lists_every_mutating_route() {
-    let source = include_str!("../../src/router.rs");
+    let source = include_str!("../../src/startup/router.rs");
     let mut declared = Vec::new();
     for chunk in source.split(".route(").skip(1) {
         let chunk = chunk.split(".route_layer(").next().unwrap_or(chunk);

@@ -2,8 +2,8 @@
 //! naming the user in a header, and bearer API tokens.
 
 use server::auth::net::IpRange;
+use server::auth::users::{Role, UserName};
 use server::auth::{AuthSettings, ProxyAuth};
-use server::users::{Role, UserName};
 
 use crate::helpers::TestApp;
 

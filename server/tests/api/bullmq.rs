@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use server::bullmq::BullSettings;
-use server::secret::SecretUrl;
+use server::config::secret::SecretUrl;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use coord::queue::{JobState, Retention, RetentionPolicy};
 use serde_json::json;
-use server::secret::SecretUrl;
-use server::users::{Role, UserName};
+use server::auth::users::{Role, UserName};
+use server::config::secret::SecretUrl;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 

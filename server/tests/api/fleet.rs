@@ -19,14 +19,14 @@ async fn instance(
     name: &str,
     channel: &str,
 ) -> (std::sync::Arc<Replica>, Heartbeat) {
-    let fleet = &app.app.state.fleet;
+    let state = &app.app.state;
     let id = InstanceId::new(name).expect("id");
     let mut config = ReplicaConfig::new(ChannelName::new(channel).expect("channel"));
     config.debounce = DebounceConfig::immediate();
     let replica = std::sync::Arc::new(
         Replica::start(
-            fleet.store.clone(),
-            Some(fleet.bus.clone()),
+            state.instances.store.clone(),
+            Some(state.channels.bus.clone()),
             id.clone(),
             config,
         )
@@ -38,7 +38,7 @@ async fn instance(
         ReportSource::from_fn(move || SyncReport::from(replica.status()))
     };
     let heartbeat = Heartbeat::start(
-        fleet.registry.clone(),
+        state.instances.registry.clone(),
         HeartbeatConfig::new(id, "api", "1.2.3").with_interval(Duration::from_millis(200)),
         source,
     )

@@ -20,10 +20,10 @@ use coord::queue::{
 };
 use coord::time::now_ms;
 use serde_json::Value;
-use server::configuration::Settings;
-use server::secret::SecretUrl;
+use server::auth::users::{Password, Role, UserError, UserName};
+use server::config::Settings;
+use server::config::secret::SecretUrl;
 use server::startup::{RunningApp, spawn_app};
-use server::users::{Password, Role, UserError, UserName};
 
 pub use crate::http::{SseNext, SseStream, TestResponse, url_encode};
 use crate::http::{form_encode, open_sse, request};

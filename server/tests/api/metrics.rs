@@ -6,90 +6,106 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm};
-use app::{MinutePoint, QueueRow, StateCounts, ThroughputVm};
-use coord::queue::NewJob;
+use coord::instance::InstanceId;
+use coord::instances::{InstanceReport, InstanceStatus, InstanceView, SyncReport};
+use coord::queue::{NewJob, QueueCounts};
+use coord::ratelimit::{LimiterStatus, MinuteCount, Policy, PolicyUsage};
 use coord::time::now_ms;
+use server::channels::ChannelFigures;
+use server::channels::traffic::ChannelStats;
+use server::config::secret::SecretUrl;
 use server::db::Database;
+use server::instances::{InstanceFacts, InstanceFigures};
 use server::live::Snapshot;
 use server::metrics::history::{self, Range, Sample, Series, minute_of};
 use server::metrics::prometheus::{self, Extras, QueueTotals};
 use server::metrics::{self as metrics, Rejections};
+use server::queues::figures::{MinutePoint, QueueFigures};
 use server::ratelimits::LimitSpec;
-use server::secret::SecretUrl;
+use server::ratelimits::RateLimitFigures;
 use tokio::sync::watch;
 
 use crate::helpers::{TempDir, TestApp, WAIT, eventually, qn, url_encode};
 use crate::postgres::Schema;
 
-fn row(name: &str, counts: StateCounts, paused: bool) -> QueueRow {
-    QueueRow {
+fn queue(name: &str, counts: QueueCounts) -> QueueFigures {
+    QueueFigures {
         name: name.to_owned(),
         counts,
-        paused,
-        ..QueueRow::default()
+        ..QueueFigures::default()
+    }
+}
+
+fn instance(id: &str, status: InstanceStatus) -> InstanceFacts {
+    InstanceFacts {
+        view: InstanceView {
+            report: InstanceReport {
+                id: InstanceId::new(id).expect("id"),
+                role: "api".into(),
+                version: "1".into(),
+                started_at: 0,
+                heartbeat_at: 0,
+                sync: SyncReport::default(),
+            },
+            status,
+            heartbeat_age_ms: 0,
+        },
+        uptime_ms: 0,
+        lag_changes: None,
+        lag_ms: None,
+        hash_matches: None,
     }
 }
 
 /// Two queues (one with a name needing escapes), a channel and instances.
 fn two_queue_snapshot() -> Snapshot {
-    let mut s = Snapshot::default();
-    s.seq = 7;
-    s.taken_at = 1_000 * 60_000 + 5_000;
-    s.health.backend_ok = true;
-    s.health.latency_ms = Some(12.5);
-    s.rows = vec![
-        row(
-            "emails",
-            StateCounts {
-                waiting: 3,
-                active: 1,
-                delayed: 2,
-                completed: 40,
-                failed: 4,
-            },
-            true,
-        ),
-        row("we\"ird\\q\nname", StateCounts::default(), false),
+    let mut emails = queue(
+        "emails",
+        QueueCounts {
+            waiting: 3,
+            active: 1,
+            delayed: 2,
+            completed: 40,
+            failed: 4,
+            paused: true,
+            ..QueueCounts::default()
+        },
+    );
+    emails.minutes = vec![
+        MinutePoint {
+            minute_ms: 999 * 60_000,
+            completed: 9,
+            failed: 2,
+        },
+        MinutePoint {
+            minute_ms: 1_000 * 60_000,
+            completed: 1,
+            failed: 0,
+        },
     ];
-    s.charts = vec![ThroughputVm {
-        queue: "emails".into(),
-        points: vec![
-            MinutePoint {
-                minute_ms: 999 * 60_000,
-                completed: 9,
-                failed: 2,
-            },
-            MinutePoint {
-                minute_ms: 1_000 * 60_000,
-                completed: 1,
-                failed: 0,
-            },
-        ],
-    }];
-    s.channels = Some(ChannelsVm {
-        channels: vec![ChannelRow {
+    let mut s = Snapshot {
+        seq: 7,
+        taken_at: 1_000 * 60_000 + 5_000,
+        queues: vec![emails, queue("we\"ird\\q\nname", QueueCounts::default())],
+        ..Snapshot::default()
+    };
+    s.backend.reachable = true;
+    s.backend.latency_ms = Some(12.5);
+    s.channels = Some(ChannelFigures {
+        channels: vec![ChannelStats {
             name: "orders\"\\\n".into(),
             total: 17,
             per_minute: vec![(999 * 60_000, 5), (1_000 * 60_000, 1)],
-            ..ChannelRow::default()
+            ..ChannelStats::default()
         }],
-        ..ChannelsVm::default()
+        ..ChannelFigures::default()
     });
-    s.instances = Some(InstancesVm {
+    s.instances = Some(InstanceFigures {
         instances: vec![
-            InstanceRow {
-                id: "api-1".into(),
-                state: InstanceState::Live,
-                ..InstanceRow::default()
-            },
-            InstanceRow {
-                id: "api-2".into(),
-                state: InstanceState::Stale,
-                ..InstanceRow::default()
-            },
+            instance("api-1", InstanceStatus::Live),
+            instance("api-2", InstanceStatus::Stale),
         ],
-        ..InstancesVm::default()
+        ..InstanceFigures::default()
     });
     s
 }
@@ -499,19 +515,26 @@ fn snapshot_at(seq: u64, minute: i64) -> Arc<Snapshot> {
     let mut s = two_queue_snapshot();
     s.seq = seq;
     s.taken_at = minute * 60_000 + 1_000;
-    s.charts[0].points[0].minute_ms = (minute - 1) * 60_000;
-    s.charts[0].points[1].minute_ms = minute * 60_000;
+    s.queues[0].minutes[0].minute_ms = (minute - 1) * 60_000;
+    s.queues[0].minutes[1].minute_ms = minute * 60_000;
     if let Some(channels) = &mut s.channels {
         channels.channels[0].per_minute = vec![((minute - 1) * 60_000, 5), (minute * 60_000, 1)];
     }
-    s.ratelimits = Some(app::ratelimits::RateLimitsVm {
-        policies: vec![app::ratelimits::PolicyRow {
-            name: "dashboard.api".into(),
-            rejected_this_minute: 4,
-            ..Default::default()
-        }],
+    s.ratelimits = Some(RateLimitFigures {
+        status: LimiterStatus::healthy("in-process"),
+        policies: vec![(
+            Policy::new("dashboard.api", 10, Duration::from_secs(60)).expect("policy"),
+            PolicyUsage {
+                minutes: vec![MinuteCount {
+                    minute: minute * 60_000,
+                    allowed: 0,
+                    rejected: 4,
+                }],
+                ..PolicyUsage::default()
+            },
+        )],
+        problem: None,
         now: s.taken_at,
-        ..Default::default()
     });
     Arc::new(s)
 }

@@ -4,8 +4,8 @@
 //! a byte of any file, so what is applied stays valid.
 
 use serde_json::json;
+use server::config::secret::SecretUrl;
 use server::db::Database;
-use server::secret::SecretUrl;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnection;

@@ -1,9 +1,9 @@
 //! The PostgreSQL implementation of the server's SQL side, migrated in a
 //! schema of the test's own that is dropped afterwards.
 
-use server::configuration::Settings;
+use server::config::Settings;
+use server::config::secret::SecretUrl;
 use server::db::{Database, FIRST_STARTED_AT};
-use server::secret::SecretUrl;
 use server::startup::spawn_app;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;

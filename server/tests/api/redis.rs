@@ -189,7 +189,7 @@ async fn retry_all_runs_in_batches_on_redis() {
 #[tokio::test]
 async fn a_password_protected_redis_needs_the_right_password() {
     use crate::private_redis::{PrivateRedis, free_port};
-    use server::secret::SecretUrl;
+    use server::config::secret::SecretUrl;
     use server::startup::spawn_app;
 
     let port = free_port();
@@ -208,7 +208,7 @@ async fn a_password_protected_redis_needs_the_right_password() {
     app.stop().await;
 
     let dir = crate::helpers::TempDir::new("auth");
-    let settings = server::configuration::Settings {
+    let settings = server::config::Settings {
         redis_url: Some(SecretUrl::new(format!(
             "redis://:wrong-auth-pw@127.0.0.1:{port}"
         ))),

@@ -1,6 +1,6 @@
 //! Hardening headers: every response — pages, assets, the JSON API, event
 //! streams, redirects, errors of every kind and 429s — carries the
-//! Content-Security-Policy and its companions (see `server::security`).
+//! Content-Security-Policy and its companions (see `server::http::security`).
 
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ fn assert_hardened(what: &str, headers: &[(String, String)]) {
 
 #[test]
 fn the_policy_constant_is_the_one_tested() {
-    assert_eq!(server::security::CONTENT_SECURITY_POLICY, CSP);
+    assert_eq!(server::http::security::CONTENT_SECURITY_POLICY, CSP);
 }
 
 #[tokio::test]

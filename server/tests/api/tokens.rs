@@ -1,10 +1,10 @@
 //! API tokens in the user store, on both databases: made, used, listed,
 //! refused once their user is disabled, revoked, and stored only hashed.
 
+use server::auth::tokens::ApiToken;
+use server::auth::users::{Password, Role, UserError, UserName, UserStore};
+use server::config::secret::SecretUrl;
 use server::db::Database;
-use server::secret::SecretUrl;
-use server::users::tokens::ApiToken;
-use server::users::{Password, Role, UserError, UserName, UserStore};
 
 use crate::helpers::TempDir;
 use crate::postgres::Schema;

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use coord::time::now_ms;
+use server::auth::users::{FirstAdmin, Password, Role, UserError, UserName, UserStore};
+use server::config::secret::SecretUrl;
 use server::db::Database;
-use server::secret::SecretUrl;
 use server::startup::spawn_app;
-use server::users::{FirstAdmin, Password, Role, UserError, UserName, UserStore};
 
 use crate::helpers::{TempDir, embedded_settings};
 use crate::postgres::Schema;
@@ -287,7 +287,7 @@ async fn the_first_admin_from_the_settings_is_created_once() {
         name: name("root"),
         password: password("first admin password"),
     };
-    let settings = server::configuration::Settings {
+    let settings = server::config::Settings {
         first_admin: Some(admin),
         ..embedded_settings(&dir)
     };
@@ -302,7 +302,7 @@ async fn the_first_admin_from_the_settings_is_created_once() {
     app.stop().await;
 
     // A second start with another password changes nothing.
-    let settings = server::configuration::Settings {
+    let settings = server::config::Settings {
         first_admin: Some(FirstAdmin {
             name: name("root"),
             password: password("another password!"),

@@ -4,7 +4,7 @@
 //! account, other roles), the audit entries, and `GET /api/users`.
 
 use server::audit::{AuditEntry, AuditFilter, Outcome};
-use server::users::{Role, UserName};
+use server::auth::users::{Role, UserName};
 
 use crate::helpers::{
     TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect, attr, start_tag, strip_tags, text_of,

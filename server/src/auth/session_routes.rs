@@ -1,0 +1,197 @@
+//! Signing in and out: `GET /login` (the form), `POST /login` (checks the
+//! password and starts a session), `POST /logout`.
+//!
+//! A failed sign-in says only "wrong user name or password", whatever was
+//! wrong, and costs the same time; attempts are limited per address by
+//! the `dashboard.login` policy (see [`crate::ratelimits`]) and recorded
+//! in the audit log with the name that was tried.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::audit::{Actor, AuditEntry, Outcome};
+use crate::auth::users::UserName;
+use crate::auth::{CurrentUser, Page, session_clear_cookie, session_set_cookie};
+use crate::http::error::AppError;
+use crate::http::extract::{Form, Query};
+use crate::http::forms::is_local_path;
+use crate::state::AppState;
+
+/// The sign-in page's query: where to go afterwards.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    /// Set after signing out, to say so.
+    signed_out: Option<String>,
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// Where to go after signing in: the page asked for when it is on this
+/// site, else the overview (never another site: `//evil.example`).
+fn next_or_home(next: Option<&str>) -> String {
+    match next {
+        Some(next) if is_local_path(next) && !next.starts_with("/login") => next.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+fn login_page(vm: app::LoginVm, status: StatusCode, page: &Page) -> Response {
+    let mut response = (status, Html(app::render_login_page(&vm, page.ctx()))).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /login`: the form, or straight on for someone signed in already.
+pub async fn form(
+    user: Option<CurrentUser>,
+    page: Page,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let next = next_or_home(query.next.as_deref());
+    if user.is_some() {
+        return see_other(&next);
+    }
+    let vm = app::LoginVm {
+        next,
+        notice: query.signed_out.map(|_| "You signed out.".to_owned()),
+        ..app::LoginVm::default()
+    };
+    login_page(vm, StatusCode::OK, &page)
+}
+
+/// `POST /login`: checks the password; on success starts a session (the
+/// cookie) and goes on to `next`.
+pub async fn login(
+    State(state): State<AppState>,
+    actor: Actor,
+    page: Page,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let next = next_or_home(form.next.as_deref());
+    // The log names who was tried (when it is a possible name at all), so
+    // a guessing run shows up against its target.
+    let tried = UserName::new(form.username.trim())
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| actor.name.clone());
+    let attempt = Actor {
+        name: tried.clone(),
+        address: actor.address.clone(),
+    };
+    let entry = AuditEntry::new(&attempt, "user.sign_in", "user", &tried);
+    let user = match state
+        .users
+        .verify(form.username.trim(), &form.password)
+        .await
+    {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            state
+                .audit
+                .note(entry.ended(Outcome::Refused, Some("wrong user name or password".into())))
+                .await;
+            let vm = app::LoginVm {
+                username: form.username,
+                next,
+                error: Some("Wrong user name or password.".into()),
+                notice: None,
+            };
+            return Ok(login_page(vm, StatusCode::UNAUTHORIZED, &page));
+        }
+        Err(err) => return state.audit.outcome(entry, Err(err.into())).await,
+    };
+    let (id, _csrf) = state
+        .users
+        .create_session(&user.name, state.settings.auth.session_ttl)
+        .await?;
+    state.audit.note(entry).await;
+    // Expired sessions are refused anyway; sweeping them at sign-in keeps
+    // the table as small as the number of people using the dashboard.
+    let users = state.users.clone();
+    tokio::spawn(async move {
+        if let Err(err) = users.purge_expired(coord::time::now_ms()).await {
+            tracing::debug!(error = %err, "cannot sweep expired sessions");
+        }
+    });
+    let mut response = see_other(&next);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        session_set_cookie(&id, &state.settings.auth),
+    );
+    Ok(response)
+}
+
+/// `POST /logout`: ends this browser's session and shows the sign-in page.
+pub async fn logout(
+    State(state): State<AppState>,
+    actor: Actor,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let entry = AuditEntry::new(&actor, "user.sign_out", "user", user.name.as_str());
+    if let Some(id) = crate::auth::session_id(&headers) {
+        let ended = state.users.delete_session(id).await.map_err(AppError::from);
+        state.audit.outcome(entry, ended).await?;
+    }
+    let mut response = see_other("/login?signed_out=1");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        session_clear_cookie(&state.settings.auth),
+    );
+    Ok(response)
+}
+
+/// `GET /api/session`: who the request is signed in as, how, and (for a
+/// session) its CSRF token, so a script using a browser session can send
+/// `X-CSRF-Token`.
+pub async fn show(user: CurrentUser) -> axum::Json<serde_json::Value> {
+    let method = match user.method {
+        crate::auth::AuthMethod::Session => "session",
+        crate::auth::AuthMethod::Proxy => "proxy",
+        crate::auth::AuthMethod::Token => "token",
+    };
+    axum::Json(serde_json::json!({
+        "user": user.name.as_str(),
+        "role": user.role.as_str(),
+        "method": method,
+        "csrf_token": user.csrf,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_pages_are_gone_on_to() {
+        assert_eq!(
+            next_or_home(Some("/queues?state=failed")),
+            "/queues?state=failed"
+        );
+        for away in [
+            None,
+            Some("//evil.example"),
+            Some("https://evil.example"),
+            Some("/\\evil.example"),
+            Some("evil"),
+            Some("/login?next=/"),
+        ] {
+            assert_eq!(next_or_home(away), "/", "{away:?}");
+        }
+    }
+}

@@ -1,0 +1,1002 @@
+//! Operators' accounts and their sign-in sessions, in the server's own SQL
+//! tables (SQLite or PostgreSQL, the same statements).
+//!
+//! Passwords are kept only as Argon2id hashes in PHC string format, so a
+//! leaked database does not leak passwords, and the parameters travel with
+//! each hash (they can be raised later without a migration). Session ids
+//! are random and stored only as their SHA-256 hash: a leaked `sessions`
+//! table cannot be replayed as cookies. Each session carries its own CSRF
+//! token, so forms can be checked without a second cookie.
+//!
+//! Nothing here enforces anything yet: routes stay open until sign-in is
+//! wired into the router; this is the storage and the CLI it needs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use coord::time::now_ms;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use sqlx::FromRow;
+
+use crate::db::{Database, DbError};
+use crate::http::error::AppError;
+use crate::on_pool;
+
+/// Shortest password accepted: long passphrases beat composition rules.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest password accepted, so one request cannot make the server hash
+/// megabytes.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// Longest user name: names show in the audit log and page headers.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Length of generated passwords (`--generate`, the demo's admin): about
+/// 119 bits from 62 symbols, and still typeable.
+pub const GENERATED_PASSWORD_CHARS: usize = 20;
+/// The first admin's name when `SWITCHYARD_ADMIN_USER` is not set.
+pub const DEFAULT_ADMIN: &str = "admin";
+/// A session's last-seen time is written at most this often, so a busy
+/// page does not turn every request into a database write.
+pub(crate) const LAST_SEEN_GRANULARITY_MS: i64 = 60_000;
+
+/// What a user may do. Each role includes the ones below it, so a check
+/// names the least role an action needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Looks at pages and the API; changes nothing.
+    Viewer,
+    /// Also acts on queues, jobs, rate limits and alerts.
+    Operator,
+    /// Also manages users and settings.
+    Admin,
+}
+
+impl Role {
+    /// Every role, least first.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
+    /// The stored (and typed) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether this role may do what `needed` may: roles are ordered, so a
+    /// check never lists every role that qualifies.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = UserError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == text)
+            .ok_or_else(|| UserError::UnknownRole(text.to_owned()))
+    }
+}
+
+/// A user name that has been checked, so the store, the audit log and
+/// headers never see one that needs escaping.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserName(String);
+
+impl UserName {
+    /// Accepts 1 to [`MAX_NAME_CHARS`] characters of `A–Z a–z 0–9 _ . @ -`
+    /// (enough for e-mail-like names, nothing a page or log must escape).
+    pub fn new(name: impl Into<String>) -> Result<Self, UserError> {
+        let name = name.into();
+        let valid = !name.is_empty()
+            && name.len() <= MAX_NAME_CHARS
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'));
+        if valid {
+            Ok(Self(name))
+        } else {
+            Err(UserError::InvalidName(name))
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for UserName {
+    type Err = UserError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::new(text)
+    }
+}
+
+/// A password that meets the length rules. Its `Debug` hides the value and
+/// it has no `Display`, so it cannot reach a log line by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Accepts [`MIN_PASSWORD_CHARS`] to [`MAX_PASSWORD_CHARS`] characters.
+    pub fn new(password: impl Into<String>) -> Result<Self, UserError> {
+        let password = password.into();
+        let chars = password.chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            Err(UserError::PasswordTooShort)
+        } else if chars > MAX_PASSWORD_CHARS {
+            Err(UserError::PasswordTooLong)
+        } else {
+            Ok(Self(password))
+        }
+    }
+
+    /// A random password of [`GENERATED_PASSWORD_CHARS`] letters and
+    /// digits, for an account whose password is shown once.
+    pub fn generate() -> Self {
+        let text: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(GENERATED_PASSWORD_CHARS)
+            .map(char::from)
+            .collect();
+        Self(text)
+    }
+
+    /// The password itself, for hashing or showing it once to its owner.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// The admin to create on a start that finds no users (from
+/// `SWITCHYARD_ADMIN_USER` / `SWITCHYARD_ADMIN_PASSWORD`), so a
+/// deployment can be provisioned without a shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstAdmin {
+    /// Its name ([`DEFAULT_ADMIN`] unless configured).
+    pub name: UserName,
+    /// Its password.
+    pub password: Password,
+}
+
+/// Why an account operation did not happen. The messages are one line and
+/// never contain a password.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// The name has characters or a length the rules refuse.
+    #[error("invalid user name {0:?}: use 1 to 64 characters of A-Z, a-z, 0-9 and _ . @ -")]
+    InvalidName(String),
+    /// The password is shorter than [`MIN_PASSWORD_CHARS`].
+    #[error("the password is too short: use at least 12 characters")]
+    PasswordTooShort,
+    /// The password is longer than [`MAX_PASSWORD_CHARS`].
+    #[error("the password is too long: use at most 1024 characters")]
+    PasswordTooLong,
+    /// The role is none of viewer, operator, admin.
+    #[error("unknown role {0:?} (expected viewer, operator or admin)")]
+    UnknownRole(String),
+    /// A user with that name exists already.
+    #[error("user {0} already exists")]
+    Exists(UserName),
+    /// No user has that name.
+    #[error("no user named {0}")]
+    NotFound(UserName),
+    /// An API token label is empty, too long or has control characters;
+    /// the text says which.
+    #[error("invalid token label: {0}")]
+    InvalidLabel(String),
+    /// No API token has that id (never made, or revoked already).
+    #[error("no API token with id {0:?}")]
+    TokenNotFound(String),
+    /// Hashing failed (out of memory, or a thread could not be started).
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+    /// The database failed.
+    #[error("{0}")]
+    Db(#[from] DbError),
+}
+
+impl UserError {
+    /// The HTTP status this error stands for, so sign-in and user pages
+    /// answer like every other handler (409 for a taken name).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UserError::InvalidName(_)
+            | UserError::PasswordTooShort
+            | UserError::PasswordTooLong
+            | UserError::UnknownRole(_)
+            | UserError::InvalidLabel(_) => StatusCode::BAD_REQUEST,
+            UserError::Exists(_) => StatusCode::CONFLICT,
+            UserError::NotFound(_) | UserError::TokenNotFound(_) => StatusCode::NOT_FOUND,
+            UserError::Hash(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            UserError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<sqlx::Error> for UserError {
+    fn from(err: sqlx::Error) -> Self {
+        UserError::Db(DbError::Sql(err))
+    }
+}
+
+impl From<UserError> for AppError {
+    fn from(err: UserError) -> Self {
+        match err {
+            UserError::Db(_) | UserError::Hash(_) => {
+                tracing::error!(error = %err, "user store failed");
+                AppError::new(
+                    err.status(),
+                    "the user database did not answer; see the server log",
+                )
+            }
+            _ => AppError::new(err.status(), err.to_string()),
+        }
+    }
+}
+
+/// An account as the store keeps it (without its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Its name.
+    pub name: UserName,
+    /// What it may do.
+    pub role: Role,
+    /// When it was created (ms since the epoch).
+    pub created_at: i64,
+    /// A disabled user cannot sign in and has no sessions; kept rather
+    /// than deleted so the audit log's names still mean someone.
+    pub disabled: bool,
+}
+
+#[derive(FromRow)]
+pub(crate) struct UserRecord {
+    name: String,
+    role: String,
+    created_at: i64,
+    disabled: bool,
+}
+
+impl UserRecord {
+    /// A record from columns read by a join.
+    pub(crate) fn from_parts(name: String, role: String, created_at: i64, disabled: bool) -> Self {
+        Self {
+            name,
+            role,
+            created_at,
+            disabled,
+        }
+    }
+
+    pub(crate) fn into_user(self) -> Result<User, DbError> {
+        let bad = |what: String| DbError::Corrupt(format!("user {:?}: {what}", self.name));
+        Ok(User {
+            role: self.role.parse::<Role>().map_err(|e| bad(e.to_string()))?,
+            name: UserName::new(self.name.clone()).map_err(|e| bad(e.to_string()))?,
+            created_at: self.created_at,
+            disabled: self.disabled,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct LoginRecord {
+    name: String,
+    role: String,
+    created_at: i64,
+    disabled: bool,
+    password_hash: String,
+}
+
+#[derive(FromRow)]
+struct SessionRecord {
+    name: String,
+    role: String,
+    created_at: i64,
+    disabled: bool,
+    csrf_token: String,
+    expires_at: i64,
+    last_seen_at: i64,
+}
+
+const USER_COLUMNS: &str = "name, role, created_at, disabled";
+
+/// Argon2id with the crate's defaults (19 MiB, 2 passes, 1 lane: OWASP's
+/// recommended minimum), version 0x13.
+fn hasher() -> Argon2<'static> {
+    Argon2::default()
+}
+
+/// Hashes `password` with a fresh random salt, as a PHC string
+/// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`). Runs on the blocking pool:
+/// a hash takes tens of milliseconds of CPU.
+pub async fn hash_password(password: &Password) -> Result<String, UserError> {
+    let password = password.clone();
+    tokio::task::spawn_blocking(move || hash_now(password.expose()))
+        .await
+        .map_err(|e| UserError::Hash(e.to_string()))?
+}
+
+fn hash_now(password: &str) -> Result<String, UserError> {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| UserError::Hash(e.to_string()))
+}
+
+/// A hash of a password nobody knows, verified against when a name does not
+/// exist, so an unknown name costs as long as a wrong password and timing
+/// does not tell which names exist. Made with the same hasher, so its cost
+/// always matches real hashes.
+static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
+    let password = Password::generate();
+    hash_now(password.expose()).ok()
+});
+
+/// Checks `password` against a stored PHC hash on the blocking pool; the
+/// comparison inside argon2 is constant-time. An unparsable stored hash is
+/// reported, not treated as a mismatch, so corruption is noticed.
+async fn verify_hash(password: &str, stored: Option<String>) -> Result<bool, UserError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let (stored, real) = match stored {
+            Some(stored) => (stored, true),
+            None => match DUMMY_HASH.as_ref() {
+                Some(dummy) => (dummy.clone(), false),
+                None => return Ok(false),
+            },
+        };
+        let parsed = PasswordHash::new(&stored)
+            .map_err(|e| DbError::Corrupt(format!("stored password hash: {e}")))?;
+        let matches = hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Ok(matches && real)
+    })
+    .await
+    .map_err(|e| UserError::Hash(e.to_string()))?
+}
+
+/// 32 random bytes as unpadded base64url: a session id or CSRF token that
+/// fits a cookie or a form field as is.
+pub(crate) fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the `sessions` table keeps of a session id: its SHA-256, so the
+/// table alone cannot be used to sign in. (sha2 is compiled for sqlx
+/// already; no hash crate was added for this.)
+pub(crate) fn session_key(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(id.as_bytes()))
+}
+
+fn millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// How long a session checked once keeps working while the database does
+/// not answer: an operator watching an outage must not be signed out by
+/// it. Only used when the database fails; otherwise every request reads
+/// the session afresh, so a sign-out, a disabled user or a changed role
+/// applies at once.
+pub const OUTAGE_GRACE: Duration = Duration::from_secs(300);
+/// Sessions remembered for [`OUTAGE_GRACE`] at most (one per browser using
+/// the dashboard; beyond this the oldest half is forgotten).
+const MAX_REMEMBERED: usize = 10_000;
+
+/// The last good answer for each session id (by its hash): user, CSRF
+/// token and when it was read.
+type Remembered = HashMap<String, (User, String, Instant, i64)>;
+
+/// Forgets the older half of a full memo of last good answers, by when
+/// each was read, so that it stays within [`MAX_REMEMBERED`].
+fn make_room<V>(memo: &mut HashMap<String, V>, read_at: impl Fn(&V) -> Instant) {
+    if memo.len() < MAX_REMEMBERED {
+        return;
+    }
+    let mut ages: Vec<Instant> = memo.values().map(&read_at).collect();
+    ages.sort_unstable();
+    let cutoff = ages[ages.len() / 2];
+    memo.retain(|_, v| read_at(v) > cutoff);
+}
+
+/// The last good answer for each API token (by its hash): user, when it
+/// was read, and the token's id, so that revoking forgets it at once.
+type RememberedTokens = HashMap<String, (User, Instant, String)>;
+
+/// The accounts and sessions of one database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct UserStore {
+    pub(crate) db: Database,
+    pub(crate) remembered: Arc<Mutex<Remembered>>,
+    pub(crate) tokens: Arc<Mutex<RememberedTokens>>,
+    pub(crate) grace: Duration,
+}
+
+impl UserStore {
+    /// The store on `db` (already migrated).
+    pub fn new(db: Database) -> Self {
+        Self {
+            db,
+            remembered: Arc::default(),
+            tokens: Arc::default(),
+            grace: OUTAGE_GRACE,
+        }
+    }
+
+    /// Sets how long a session or API token checked once keeps working
+    /// while the database does not answer ([`OUTAGE_GRACE`] by default;
+    /// zero turns the grace off).
+    pub fn with_outage_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How long the outage grace lasts.
+    pub fn outage_grace(&self) -> Duration {
+        self.grace
+    }
+
+    pub(crate) fn remembered_tokens(&self) -> std::sync::MutexGuard<'_, RememberedTokens> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn remember_token(&self, key: &str, user: &User, id: &str) {
+        let mut memo = self.remembered_tokens();
+        make_room(&mut memo, |(_, at, _)| *at);
+        memo.insert(
+            key.to_owned(),
+            (user.clone(), Instant::now(), id.to_owned()),
+        );
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
+        self.remembered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember(&self, key: &str, user: &User, csrf: &str, expires_at: i64) {
+        let mut memo = self.remembered();
+        make_room(&mut memo, |(_, _, at, _)| *at);
+        memo.insert(
+            key.to_owned(),
+            (user.clone(), csrf.to_owned(), Instant::now(), expires_at),
+        );
+    }
+
+    fn forget(&self, key: &str) {
+        self.remembered().remove(key);
+    }
+
+    fn forget_user(&self, name: &UserName) {
+        self.remembered()
+            .retain(|_, (user, _, _, _)| &user.name != name);
+        self.remembered_tokens()
+            .retain(|_, (user, _, _)| &user.name != name);
+    }
+
+    /// Creates a user; [`UserError::Exists`] if the name is taken (also
+    /// when two processes race for it: the primary key decides).
+    pub async fn add(
+        &self,
+        name: &UserName,
+        password: &Password,
+        role: Role,
+    ) -> Result<User, UserError> {
+        let hash = hash_password(password).await?;
+        let created_at = now_ms();
+        let inserted = on_pool!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO users (name, password_hash, role, created_at, disabled) \
+                 VALUES ($1, $2, $3, $4, FALSE) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name.as_str())
+            .bind(&hash)
+            .bind(role.as_str())
+            .bind(created_at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if inserted == 0 {
+            return Err(UserError::Exists(name.clone()));
+        }
+        Ok(User {
+            name: name.clone(),
+            role,
+            created_at,
+            disabled: false,
+        })
+    }
+
+    /// Creates `name` as an admin only if there are no users at all; true
+    /// if it was created. For the first start: an installation that has
+    /// users already is never given another admin behind its back.
+    pub async fn add_first_admin(
+        &self,
+        name: &UserName,
+        password: &Password,
+    ) -> Result<bool, UserError> {
+        if !self.is_empty().await? {
+            return Ok(false);
+        }
+        let hash = hash_password(password).await?;
+        // One statement, so two instances starting at once create one admin.
+        let inserted = on_pool!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO users (name, password_hash, role, created_at, disabled) \
+                 SELECT $1, $2, $3, $4, FALSE WHERE NOT EXISTS (SELECT 1 FROM users) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name.as_str())
+            .bind(&hash)
+            .bind(Role::Admin.as_str())
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(inserted > 0)
+    }
+
+    /// Whether no user exists yet (a fresh installation).
+    pub async fn is_empty(&self) -> Result<bool, UserError> {
+        let any: Option<i32> = on_pool!(&self.db, pool => {
+            sqlx::query_scalar("SELECT 1 FROM users LIMIT 1")
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(any.is_none())
+    }
+
+    /// One user, if it exists.
+    pub async fn get(&self, name: &UserName) -> Result<Option<User>, UserError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
+        let record: Option<UserRecord> = on_pool!(&self.db, pool => {
+            sqlx::query_as(&sql).bind(name.as_str()).fetch_optional(pool).await?
+        });
+        Ok(record.map(UserRecord::into_user).transpose()?)
+    }
+
+    /// Every user, by name.
+    pub async fn list(&self) -> Result<Vec<User>, UserError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY name");
+        let records: Vec<UserRecord> = on_pool!(&self.db, pool => {
+            sqlx::query_as(&sql).fetch_all(pool).await?
+        });
+        Ok(records
+            .into_iter()
+            .map(UserRecord::into_user)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces a user's password and ends its sessions: a password is
+    /// changed when it may be known to someone else, whose sessions must
+    /// not outlive it.
+    pub async fn set_password(
+        &self,
+        name: &UserName,
+        password: &Password,
+    ) -> Result<(), UserError> {
+        let hash = hash_password(password).await?;
+        self.update(
+            "UPDATE users SET password_hash = $2 WHERE name = $1",
+            name,
+            &hash,
+        )
+        .await?;
+        self.delete_sessions_of(name).await?;
+        Ok(())
+    }
+
+    /// Changes what a user may do; sessions keep going with the new role,
+    /// since each request reads it afresh.
+    pub async fn set_role(&self, name: &UserName, role: Role) -> Result<(), UserError> {
+        self.update(
+            "UPDATE users SET role = $2 WHERE name = $1",
+            name,
+            role.as_str(),
+        )
+        .await
+    }
+
+    /// Stops a user from signing in and ends its sessions; the row stays so
+    /// the audit log's entries keep their author.
+    pub async fn disable(&self, name: &UserName) -> Result<(), UserError> {
+        self.set_disabled(name, true).await?;
+        self.delete_sessions_of(name).await?;
+        Ok(())
+    }
+
+    /// Lets a disabled user sign in again.
+    pub async fn enable(&self, name: &UserName) -> Result<(), UserError> {
+        self.set_disabled(name, false).await
+    }
+
+    async fn set_disabled(&self, name: &UserName, disabled: bool) -> Result<(), UserError> {
+        let done = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE users SET disabled = $2 WHERE name = $1")
+                .bind(name.as_str())
+                .bind(disabled)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(UserError::NotFound(name.clone()));
+        }
+        Ok(())
+    }
+
+    /// Deletes a user and (by the foreign key) its sessions. Prefer
+    /// [`UserStore::disable`], which keeps the name meaningful in the
+    /// audit log.
+    pub async fn remove(&self, name: &UserName) -> Result<(), UserError> {
+        let done = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM users WHERE name = $1")
+                .bind(name.as_str())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(UserError::NotFound(name.clone()));
+        }
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        sql: &'static str,
+        name: &UserName,
+        value: &str,
+    ) -> Result<(), UserError> {
+        let done = on_pool!(&self.db, pool => {
+            sqlx::query(sql)
+                .bind(name.as_str())
+                .bind(value)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(UserError::NotFound(name.clone()));
+        }
+        Ok(())
+    }
+
+    /// The user, if `password` is theirs and they are not disabled; `None`
+    /// for a wrong password, a disabled user and an unknown name alike, so
+    /// a sign-in form cannot tell which. Every outcome costs one hash
+    /// verification, so the timing does not tell either.
+    pub async fn verify(&self, name: &str, password: &str) -> Result<Option<User>, UserError> {
+        // Names the rules refuse cannot exist; still spend the hash.
+        let record: Option<LoginRecord> = match UserName::new(name) {
+            Ok(name) => on_pool!(&self.db, pool => {
+                sqlx::query_as(
+                    "SELECT name, role, created_at, disabled, password_hash \
+                     FROM users WHERE name = $1",
+                )
+                .bind(name.as_str())
+                .fetch_optional(pool)
+                .await?
+            }),
+            Err(_) => None,
+        };
+        let Some(record) = record else {
+            verify_hash(password, None).await?;
+            return Ok(None);
+        };
+        let matches = verify_hash(password, Some(record.password_hash)).await?;
+        if !matches || record.disabled {
+            return Ok(None);
+        }
+        let user = UserRecord {
+            name: record.name,
+            role: record.role,
+            created_at: record.created_at,
+            disabled: record.disabled,
+        }
+        .into_user()?;
+        Ok(Some(user))
+    }
+
+    /// Starts a session for `user` lasting `ttl`; returns the session id
+    /// (for the cookie, never stored as is) and the session's CSRF token
+    /// (for forms).
+    pub async fn create_session(
+        &self,
+        user: &UserName,
+        ttl: Duration,
+    ) -> Result<(String, String), UserError> {
+        let id = random_token();
+        let csrf = random_token();
+        let now = now_ms();
+        on_pool!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO sessions (id_hash, user_name, created_at, expires_at, \
+                 last_seen_at, csrf_token) VALUES ($1, $2, $3, $4, $3, $5)",
+            )
+            .bind(session_key(&id))
+            .bind(user.as_str())
+            .bind(now)
+            .bind(now.saturating_add(millis(ttl)))
+            .bind(&csrf)
+            .execute(pool)
+            .await
+            .map_err(|err| match &err {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    UserError::NotFound(user.clone())
+                }
+                _ => UserError::from(err),
+            })?;
+        });
+        Ok((id, csrf))
+    }
+
+    /// The signed-in user and the session's CSRF token, if `id` names a
+    /// live session of an enabled user. An expired session is deleted on
+    /// sight, so it cannot come back if clocks disagree.
+    ///
+    /// When the database fails, a session read successfully within
+    /// [`OUTAGE_GRACE`] is still honoured (see there).
+    pub async fn session(&self, id: &str) -> Result<Option<(User, String)>, UserError> {
+        let key = session_key(id);
+        match self.read_session(&key).await {
+            Ok(Some((user, csrf, expires_at))) => {
+                self.remember(&key, &user, &csrf, expires_at);
+                Ok(Some((user, csrf)))
+            }
+            Ok(None) => {
+                self.forget(&key);
+                Ok(None)
+            }
+            Err(UserError::Db(err)) if err.is_outage() => {
+                let memo = self.remembered().get(&key).cloned();
+                match memo {
+                    Some((user, csrf, at, expires_at))
+                        if at.elapsed() < self.grace && now_ms() < expires_at =>
+                    {
+                        tracing::warn!(error = %err, "the user database did not answer; using the session as last read");
+                        Ok(Some((user, csrf)))
+                    }
+                    _ => Err(UserError::Db(err)),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn read_session(&self, key: &str) -> Result<Option<(User, String, i64)>, UserError> {
+        let now = now_ms();
+        let record: Option<SessionRecord> = on_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT u.name, u.role, u.created_at, u.disabled, s.csrf_token, \
+                 s.expires_at, s.last_seen_at \
+                 FROM sessions s JOIN users u ON u.name = s.user_name WHERE s.id_hash = $1",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        if record.expires_at <= now {
+            self.delete_key(key).await?;
+            return Ok(None);
+        }
+        if record.disabled {
+            return Ok(None);
+        }
+        if now - record.last_seen_at >= LAST_SEEN_GRANULARITY_MS {
+            self.touch(
+                "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1",
+                key,
+                now,
+            )
+            .await?;
+        }
+        let user = UserRecord::from_parts(record.name, record.role, record.created_at, false)
+            .into_user()?;
+        Ok(Some((user, record.csrf_token, record.expires_at)))
+    }
+
+    /// Records that a session or token was used at `now` (`sql` binds the
+    /// key as `$1` and the time as `$2`).
+    pub(crate) async fn touch(
+        &self,
+        sql: &'static str,
+        key: &str,
+        now: i64,
+    ) -> Result<(), UserError> {
+        on_pool!(&self.db, pool => {
+            sqlx::query(sql).bind(key).bind(now).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Ends one session (sign-out); ending one that does not exist is not
+    /// an error, so signing out twice is harmless.
+    pub async fn delete_session(&self, id: &str) -> Result<(), UserError> {
+        self.delete_key(&session_key(id)).await
+    }
+
+    async fn delete_key(&self, key: &str) -> Result<(), UserError> {
+        self.forget(key);
+        on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(key)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Ends every session of a user ("sign out everywhere"); returns how
+    /// many there were.
+    pub async fn delete_sessions_of(&self, user: &UserName) -> Result<u64, UserError> {
+        self.forget_user(user);
+        let done = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM sessions WHERE user_name = $1")
+                .bind(user.as_str())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done)
+    }
+
+    /// Deletes sessions expired at `now` (ms since the epoch); returns how
+    /// many. Lookups ignore them anyway; this keeps the table small.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, UserError> {
+        let done = on_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_parse() {
+        assert!(Role::Admin.allows(Role::Operator));
+        assert!(Role::Operator.allows(Role::Operator));
+        assert!(Role::Operator.allows(Role::Viewer));
+        assert!(!Role::Viewer.allows(Role::Operator));
+        assert!(!Role::Operator.allows(Role::Admin));
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        let err = "root".parse::<Role>().unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(err.to_string().contains("viewer, operator or admin"));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for good in [
+            "a",
+            "ada",
+            "ada.lovelace@example.com",
+            "ops_1-x",
+            &"n".repeat(64),
+        ] {
+            assert!(UserName::new(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a b", "ada!", "é", "a/b", "<x>", &"n".repeat(65)] {
+            assert!(
+                matches!(UserName::new(bad), Err(UserError::InvalidName(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_are_checked_and_never_shown() {
+        assert!(matches!(
+            Password::new("short"),
+            Err(UserError::PasswordTooShort)
+        ));
+        assert!(matches!(
+            Password::new("x".repeat(1025)),
+            Err(UserError::PasswordTooLong)
+        ));
+        let password = Password::new("correct horse battery").unwrap();
+        assert_eq!(format!("{password:?}"), "Password(***)");
+        let first = FirstAdmin {
+            name: UserName::new("admin").unwrap(),
+            password,
+        };
+        assert!(!format!("{first:?}").contains("horse"));
+        let generated = Password::generate();
+        assert_eq!(generated.expose().len(), GENERATED_PASSWORD_CHARS);
+        assert!(
+            generated
+                .expose()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric())
+        );
+        assert!(Password::new(generated.expose()).is_ok());
+        assert_ne!(generated, Password::generate());
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_phc_strings_with_distinct_salts() {
+        let password = Password::new("correct horse battery").unwrap();
+        let a = hash_password(&password).await.unwrap();
+        let b = hash_password(&password).await.unwrap();
+        assert!(a.starts_with("$argon2id$v=19$"), "{a}");
+        assert_ne!(a, b, "each hash has its own salt");
+        assert!(!a.contains("horse"));
+        assert!(
+            verify_hash("correct horse battery", Some(a.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!verify_hash("wrong horse battery", Some(a)).await.unwrap());
+        assert!(!verify_hash("correct horse battery", None).await.unwrap());
+        assert!(matches!(
+            verify_hash("x", Some("not a hash".into())).await,
+            Err(UserError::Db(DbError::Corrupt(_)))
+        ));
+    }
+
+    #[test]
+    fn session_ids_are_random_and_stored_hashed() {
+        let id = random_token();
+        assert_eq!(id.len(), 43, "32 bytes, unpadded base64url");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_ne!(id, random_token());
+        assert_ne!(session_key(&id), id);
+        assert_eq!(session_key(&id), session_key(&id));
+    }
+}

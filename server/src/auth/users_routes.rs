@@ -1,0 +1,315 @@
+//! The admin's Users page and its forms, and the accounts' JSON twin.
+//!
+//! Every form posts, is recorded in the audit log (never with a password)
+//! and redirects back (303) with a notice, like the other buttons
+//! ([`crate::queues::routes::forms`]). Refusals are errors with the reason:
+//! a bad name or role, a short password, a taken name (409), an unknown
+//! user (404), and an admin demoting or disabling their own account (409),
+//! so a deployment never loses its last way in through a slip.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::audit::{Actor, AuditEntry};
+use crate::auth::users::{Password, Role, User, UserName};
+use crate::auth::{CurrentUser, Page};
+use crate::http::error::AppError;
+use crate::http::extract::{Form, Json, Path};
+use crate::http::flash::Flash;
+use crate::http::forms::{ActionFields, redirect};
+use crate::state::AppState;
+
+/// Where the page's forms come back to.
+const USERS_PAGE: &str = "/users";
+
+/// The audit log's kind of target.
+const TARGET_KIND: &str = "user";
+
+/// The value of a form field, if sent.
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The role a form names; a missing field is refused like an unknown role.
+fn role_field(pairs: &[(String, String)]) -> Result<Role, AppError> {
+    Ok(field(pairs, "role")
+        .unwrap_or_default()
+        .trim()
+        .parse::<Role>()?)
+}
+
+/// Where to go back to: the form's local `back`, else the Users page.
+fn back(pairs: Vec<(String, String)>) -> String {
+    ActionFields::from_pairs(pairs).back_or(USERS_PAGE.to_owned())
+}
+
+/// "an admin", "a viewer".
+fn with_article(role: Role) -> String {
+    match role {
+        Role::Admin | Role::Operator => format!("an {role}"),
+        Role::Viewer => format!("a {role}"),
+    }
+}
+
+/// The refusal of an admin acting on their own account.
+fn not_yourself(what: &str) -> AppError {
+    AppError::new(
+        StatusCode::CONFLICT,
+        format!("you cannot {what} your own account; ask another admin"),
+    )
+}
+
+/// The row of the page for `user`.
+fn row(user: User, current: &CurrentUser) -> app::UserRow {
+    app::UserRow {
+        is_self: user.name == current.name,
+        name: user.name.to_string(),
+        role: user.role.as_str().to_owned(),
+        created_at: user.created_at,
+        disabled: user.disabled,
+    }
+}
+
+/// Records how an action ended (with its detail when it was done) and
+/// hands its answer back.
+async fn audited(
+    state: &AppState,
+    entry: AuditEntry,
+    result: Result<(Response, String), AppError>,
+) -> Result<Response, AppError> {
+    match result {
+        Ok((response, detail)) => {
+            let entry = AuditEntry {
+                detail: Some(detail),
+                ..entry
+            };
+            state.audit.outcome(entry, Ok(response)).await
+        }
+        Err(err) => state.audit.outcome(entry, Err(err)).await,
+    }
+}
+
+/// `GET /users`: every account, the buttons acting on them, and the form
+/// adding one.
+pub async fn page(
+    State(state): State<AppState>,
+    page: Page,
+    current: CurrentUser,
+    Flash(notice): Flash,
+) -> Result<Response, AppError> {
+    let users = state.users.list().await?;
+    let shown = notice.is_some();
+    let vm = app::UsersVm {
+        rows: users.into_iter().map(|u| row(u, &current)).collect(),
+        notice,
+    };
+    Ok(crate::http::flash::with_flash_cleared(
+        Html(app::render_users_page(&vm, page.ctx())),
+        shown,
+    ))
+}
+
+/// `GET /api/users`: every account (names, roles, creation time in ms
+/// since the epoch, whether disabled), for programs.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let users = state.users.list().await?;
+    let users: Vec<Value> = users
+        .into_iter()
+        .map(|u| {
+            json!({
+                "name": u.name.as_str(),
+                "role": u.role.as_str(),
+                "createdAt": u.created_at,
+                "disabled": u.disabled,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+/// The Users page with `notice`, answered directly rather than through a
+/// redirect: the notice may hold a generated password, which must not
+/// travel in a cookie. Never cached.
+async fn page_now(
+    state: &AppState,
+    page: &Page,
+    current: &CurrentUser,
+    notice: String,
+) -> Result<Response, AppError> {
+    let users = state.users.list().await?;
+    let vm = app::UsersVm {
+        rows: users.into_iter().map(|u| row(u, current)).collect(),
+        notice: Some(notice),
+    };
+    let mut response = Html(app::render_users_page(&vm, page.ctx())).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// `POST /users` with `name`, `role` and `password`: adds an account. An
+/// empty password is generated and shown once, on the page this answers
+/// (not through the notice cookie other buttons use).
+pub async fn create(
+    State(state): State<AppState>,
+    actor: Actor,
+    page: Page,
+    current: CurrentUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let typed = field(&pairs, "name").unwrap_or_default().trim().to_owned();
+    let entry = AuditEntry::new(&actor, "user.create", TARGET_KIND, &typed);
+    let result = async {
+        let name = UserName::new(typed.clone())?;
+        let role = role_field(&pairs)?;
+        let given = field(&pairs, "password").unwrap_or_default();
+        let (password, generated) = if given.is_empty() {
+            (Password::generate(), true)
+        } else {
+            (Password::new(given)?, false)
+        };
+        state.users.add(&name, &password, role).await?;
+        tracing::info!(user = %name, %role, actor = %actor.name, "user created");
+        let notice = if generated {
+            format!(
+                "User {name} created with password {}; it is not shown again.",
+                password.expose()
+            )
+        } else {
+            format!("User {name} created as {}.", with_article(role))
+        };
+        let detail = if generated {
+            format!("role {role}, password generated")
+        } else {
+            format!("role {role}")
+        };
+        let response = if generated {
+            page_now(&state, &page, &current, notice).await?
+        } else {
+            redirect(&back(pairs), &notice)
+        };
+        Ok::<_, AppError>((response, detail))
+    }
+    .await;
+    audited(&state, entry, result).await
+}
+
+/// `POST /users/{name}/role` with `role`: changes what an account may do,
+/// at once (sessions read the role on every request). An admin cannot
+/// demote themself.
+pub async fn set_role(
+    State(state): State<AppState>,
+    actor: Actor,
+    current: CurrentUser,
+    Path(typed): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let entry = AuditEntry::new(&actor, "user.set_role", TARGET_KIND, &typed);
+    let result = async {
+        let name = UserName::new(typed.clone())?;
+        let role = role_field(&pairs)?;
+        let user = state
+            .users
+            .get(&name)
+            .await?
+            .ok_or_else(|| crate::auth::users::UserError::NotFound(name.clone()))?;
+        if name == current.name && role != user.role {
+            return Err(not_yourself("demote"));
+        }
+        let notice = if role == user.role {
+            format!("Nothing changed: {name} is {} already.", with_article(role))
+        } else {
+            state.users.set_role(&name, role).await?;
+            tracing::info!(user = %name, from = %user.role, to = %role, actor = %actor.name, "role changed");
+            format!("{name} is now {}.", with_article(role))
+        };
+        Ok::<_, AppError>((
+            redirect(&back(pairs), &notice),
+            format!("{} → {role}", user.role),
+        ))
+    }
+    .await;
+    audited(&state, entry, result).await
+}
+
+/// `POST /users/{name}/disable`: the account can no longer sign in, and
+/// its sessions end now. An admin cannot disable themself.
+pub async fn disable(
+    State(state): State<AppState>,
+    actor: Actor,
+    current: CurrentUser,
+    Path(typed): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let entry = AuditEntry::new(&actor, "user.disable", TARGET_KIND, &typed);
+    let result = async {
+        let name = UserName::new(typed.clone())?;
+        if name == current.name {
+            return Err(not_yourself("disable"));
+        }
+        state.users.disable(&name).await?;
+        tracing::info!(user = %name, actor = %actor.name, "user disabled");
+        Ok::<_, AppError>(redirect(
+            &back(pairs),
+            &format!(
+                "User {name} is disabled: they cannot sign in, and their sessions have ended."
+            ),
+        ))
+    }
+    .await;
+    state.audit.outcome(entry, result).await
+}
+
+/// `POST /users/{name}/enable`: a disabled account may sign in again.
+pub async fn enable(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(typed): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let entry = AuditEntry::new(&actor, "user.enable", TARGET_KIND, &typed);
+    let result = async {
+        let name = UserName::new(typed.clone())?;
+        state.users.enable(&name).await?;
+        tracing::info!(user = %name, actor = %actor.name, "user enabled");
+        Ok::<_, AppError>(redirect(
+            &back(pairs),
+            &format!("User {name} is enabled: they can sign in again."),
+        ))
+    }
+    .await;
+    state.audit.outcome(entry, result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_read_from_the_form() {
+        let pairs = |role: &str| vec![("role".to_owned(), role.to_owned())];
+        assert_eq!(role_field(&pairs("operator")).unwrap(), Role::Operator);
+        assert_eq!(
+            role_field(&pairs("root")).unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            role_field(&[]).unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn articles_read_well() {
+        assert_eq!(with_article(Role::Admin), "an admin");
+        assert_eq!(with_article(Role::Operator), "an operator");
+        assert_eq!(with_article(Role::Viewer), "a viewer");
+    }
+}

@@ -1,0 +1,41 @@
+//! The Channels page's view model from the traffic figures.
+
+use app::fleet::{ChannelRow, ChannelsVm, MessageRow};
+
+use super::ChannelFigures;
+use super::traffic::{ChannelStats, SeenMessage};
+
+fn message(m: &SeenMessage) -> MessageRow {
+    MessageRow {
+        at: m.at,
+        instance: m.instance.clone(),
+        change_type: m.change_type.clone(),
+        preview: m.preview.clone(),
+        malformed: m.malformed,
+    }
+}
+
+fn row(c: &ChannelStats) -> ChannelRow {
+    ChannelRow {
+        name: c.name.clone(),
+        per_second: c.per_second,
+        total: c.total,
+        malformed: c.malformed,
+        subscribers: c.subscribers,
+        by_instance: c.by_instance.clone(),
+        per_minute: c.per_minute.clone(),
+        last_messages: c.last_messages.iter().map(message).collect(),
+    }
+}
+
+/// The page; an empty one when channels are not observed.
+pub fn page(figures: Option<&ChannelFigures>) -> ChannelsVm {
+    let Some(figures) = figures else {
+        return ChannelsVm::default();
+    };
+    ChannelsVm {
+        bus: figures.bus.to_owned(),
+        connected: figures.connected,
+        channels: figures.channels.iter().map(row).collect(),
+    }
+}

@@ -1,0 +1,19 @@
+//! `/instances` and its live stream.
+
+use axum::extract::State;
+use axum::response::Html;
+
+use crate::auth::Page;
+use crate::live::stream::{Events, Scope, for_scope as open};
+use crate::state::AppState;
+
+/// `GET /instances`: every instance with its heartbeat and sync status.
+pub async fn page(State(state): State<AppState>, page: Page) -> Html<String> {
+    let vm = super::vm::page(Some(&state.instances.figures().await));
+    Html(app::render_instances_page(&vm, page.ctx()))
+}
+
+/// `GET /events/instances`.
+pub async fn events(State(state): State<AppState>) -> Events {
+    open(state, Scope::Instances)
+}

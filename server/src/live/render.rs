@@ -1,0 +1,69 @@
+//! The pages' live regions, built from a snapshot's figures at the edge:
+//! each capability's `vm` turns figures into a view model, `app` renders
+//! it, and the result is shared by every stream of the page for that
+//! snapshot (rendered once, whatever the number of viewers).
+
+use std::convert::Infallible;
+
+use super::stream::{Regions, prepare};
+use super::{Hub, Snapshot};
+
+/// A page whose regions depend on the snapshot alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Health, totals and the hour's charts.
+    Overview,
+    /// The queues table.
+    Queues,
+    /// Channel traffic.
+    Channels,
+    /// Instances and their sync status.
+    Instances,
+    /// Rate-limit policies, usage and blocks.
+    RateLimits,
+    /// Active alerts, rules, deliveries and the first page of history.
+    Alerts,
+    /// The firing-alerts banner every page carries.
+    Banner,
+}
+
+impl Page {
+    fn key(self) -> String {
+        format!("snapshot:{self:?}")
+    }
+
+    fn fragments(self, snapshot: &Snapshot) -> Vec<app::Fragment> {
+        match self {
+            Page::Overview => app::overview_fragments(&crate::queues::vm::overview(snapshot)),
+            Page::Queues => app::queues_fragments(&crate::queues::vm::queues_page(snapshot)),
+            Page::Channels => {
+                app::channels_fragments(&crate::channels::vm::page(snapshot.channels.as_ref()))
+            }
+            Page::Instances => {
+                app::instances_fragments(&crate::instances::vm::page(snapshot.instances.as_ref()))
+            }
+            Page::RateLimits => app::ratelimits_fragments(&crate::ratelimits::vm::page(
+                snapshot.ratelimits.as_ref(),
+            )),
+            Page::Alerts => app::alerts_fragments(&crate::alerts::vm::first_page(snapshot)),
+            Page::Banner => vec![app::banner_fragment(&crate::alerts::vm::banner_of(
+                snapshot,
+            ))],
+        }
+    }
+}
+
+/// The regions of `page` as of `snapshot`, rendered by the first stream
+/// that needs them and shared with the others.
+pub async fn regions(hub: &Hub, snapshot: &Snapshot, page: Page) -> Regions {
+    let rendered = hub
+        .pages()
+        .get(page.key(), (snapshot.seq, 0), || async {
+            Ok::<_, Infallible>(prepare(page.fragments(snapshot)))
+        })
+        .await;
+    match rendered {
+        Ok(regions) => regions,
+        Err(never) => match never {},
+    }
+}

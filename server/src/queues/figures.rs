@@ -1,0 +1,135 @@
+//! What the hub knows about the native queues at one moment: counts, rates,
+//! the badge and the last hour's throughput per queue. Domain figures only:
+//! pages turn them into view models ([`super::vm`]), alerting and
+//! `/metrics` read them as they are, so changing a page never changes an
+//! alert or a Prometheus series.
+
+use coord::CoordError;
+use coord::queue::{QueueCounts, QueueName, Queues};
+use futures_util::future::try_join_all;
+use serde::Serialize;
+
+/// One minute of finished jobs of a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinutePoint {
+    /// Start of the minute (ms since the epoch).
+    pub minute_ms: i64,
+    /// Jobs completed in it.
+    pub completed: u64,
+    /// Jobs that failed for good in it.
+    pub failed: u64,
+}
+
+/// A queue's badge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueHealth {
+    /// Nothing to look at.
+    #[default]
+    Healthy,
+    /// More active jobs than the busy threshold.
+    Busy,
+    /// A recent failure rate above the warning threshold.
+    Warning,
+}
+
+/// When a queue is Busy or in Warning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Active jobs above which a queue is Busy.
+    pub busy_active: u64,
+    /// Failure rate (percent) above which a queue is in Warning.
+    pub warning_failure_rate: f64,
+}
+
+impl Thresholds {
+    /// The badge for a queue's counts and recent failure rate.
+    pub fn health(&self, counts: &QueueCounts, failure_rate: Option<f64>) -> QueueHealth {
+        if failure_rate.is_some_and(|r| r * 100.0 > self.warning_failure_rate) {
+            QueueHealth::Warning
+        } else if counts.active > self.busy_active {
+            QueueHealth::Busy
+        } else {
+            QueueHealth::Healthy
+        }
+    }
+}
+
+/// One queue as of a snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueFigures {
+    /// The queue's name.
+    pub name: String,
+    /// Its counts, including the lifetime totals.
+    pub counts: QueueCounts,
+    /// Finished jobs per minute over the recent window.
+    pub jobs_per_min: Option<f64>,
+    /// Share of finished jobs that failed (0–1), when any finished.
+    pub failure_rate: Option<f64>,
+    /// Its badge under the hub's thresholds.
+    pub health: QueueHealth,
+    /// Throughput per minute over the last hour, oldest first.
+    pub minutes: Vec<MinutePoint>,
+}
+
+/// A retry of every failed job of a queue, running or just finished.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryProgress {
+    /// Jobs moved back so far.
+    pub done: u64,
+    /// Failed jobs when the run started.
+    pub total: u64,
+    /// Whether the run has ended.
+    pub finished: bool,
+    /// Why it stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// A queue and its counts, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueSummary {
+    /// The queue.
+    pub name: QueueName,
+    /// Its counts, flattened next to the name in JSON.
+    #[serde(flatten)]
+    pub counts: QueueCounts,
+}
+
+/// Every queue with its counts, sorted by name. Counts are fetched
+/// concurrently: each is O(1) on the backend, so the page costs one round
+/// trip's latency rather than one per queue.
+pub async fn summaries(queues: &Queues) -> Result<Vec<QueueSummary>, CoordError> {
+    let names = queues.queues().await?;
+    try_join_all(names.into_iter().map(|name| async move {
+        let counts = queues.counts(&name).await?;
+        Ok::<_, CoordError>(QueueSummary { name, counts })
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warning_outranks_busy() {
+        let t = Thresholds {
+            busy_active: 10,
+            warning_failure_rate: 5.0,
+        };
+        let busy = QueueCounts {
+            active: 11,
+            ..QueueCounts::default()
+        };
+        assert_eq!(t.health(&busy, Some(0.01)), QueueHealth::Busy);
+        assert_eq!(t.health(&busy, Some(0.06)), QueueHealth::Warning);
+        assert_eq!(
+            t.health(&QueueCounts::default(), None),
+            QueueHealth::Healthy
+        );
+        let at_threshold = QueueCounts {
+            active: 10,
+            ..QueueCounts::default()
+        };
+        assert_eq!(t.health(&at_threshold, Some(0.05)), QueueHealth::Healthy);
+    }
+}

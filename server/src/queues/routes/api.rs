@@ -1,0 +1,132 @@
+//! `/api/queues…`: queues with their counts, and queue-wide actions.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use coord::queue::QueueName;
+use serde_json::{Value, json};
+
+use crate::audit::Actor;
+use crate::http::error::AppError;
+use crate::http::extract::{Json, Path, QueuePath};
+use crate::queues::RetryAllStart;
+use crate::queues::figures::{QueueSummary, summaries};
+use crate::state::AppState;
+
+/// `GET /api/queues`.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let queues = summaries(&state.queues).await?;
+    Ok(Json(json!({
+        "backend": state.queues.kind().as_str(),
+        "queues": queues,
+    })))
+}
+
+/// `GET /api/queues/{queue}`: 404 for a queue never used.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+) -> Result<Json<QueueSummary>, AppError> {
+    let counts = state.queues.counts(&queue).await?;
+    Ok(Json(QueueSummary {
+        name: queue,
+        counts,
+    }))
+}
+
+/// `POST /api/queues/{queue}/pause`: workers stop taking jobs; producers
+/// can still enqueue. 404 for a queue never used, as the form.
+pub async fn pause(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(QueuePath { queue }): Path<QueuePath>,
+) -> Result<Json<Value>, AppError> {
+    crate::queues::set_paused(&state, &actor, &queue, true).await?;
+    Ok(Json(json!({ "name": queue, "paused": true })))
+}
+
+/// `POST /api/queues/{queue}/resume`.
+pub async fn resume(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(QueuePath { queue }): Path<QueuePath>,
+) -> Result<Json<Value>, AppError> {
+    crate::queues::set_paused(&state, &actor, &queue, false).await?;
+    Ok(Json(json!({ "name": queue, "paused": false })))
+}
+
+/// How long `POST /api/queues/{queue}/retry-failed` waits for the run it
+/// started before it answers with the progress so far: a small queue's
+/// retry is done by then, and a large one is not held on one request.
+const RETRY_ALL_WAIT: Duration = Duration::from_secs(2);
+
+/// `POST /api/queues/{queue}/retry-failed`: the form's operation
+/// ([`crate::queues::start_retry_all`]): every failed job back to waiting,
+/// in batches of [`RETRY_BATCH`], on the hub. Answers 200 with
+/// `{"retried": n, …}` once the run ended within [`RETRY_ALL_WAIT`], else
+/// 202 with the progress so far and where to follow it; 409 while another
+/// run is going.
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(QueuePath { queue }): Path<QueuePath>,
+) -> Result<Response, AppError> {
+    let mut done = match crate::queues::start_retry_all(&state, &actor, &queue).await? {
+        RetryAllStart::Started(done) => done,
+        RetryAllStart::AlreadyRunning => {
+            let body = progress_json(&queue, state.hub.progress(&queue).unwrap_or_default());
+            return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+        }
+    };
+    // This run's own end, not the next snapshot: a run that ended is
+    // answered at once, and a newer run of the queue cannot be mistaken
+    // for it.
+    let ended = tokio::time::timeout(RETRY_ALL_WAIT, done.wait_for(Option::is_some)).await;
+    let last = match &ended {
+        Ok(Ok(last)) => (**last).clone(),
+        _ => None,
+    };
+    match last {
+        Some(progress) => match progress.error {
+            Some(error) => Err(AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the retry stopped after {} jobs: {error}", progress.done),
+            )),
+            None => Ok(Json(progress_json(&queue, progress)).into_response()),
+        },
+        // Still running (its progress is the queue's current run).
+        None => {
+            let progress = state.hub.progress(&queue).unwrap_or_default();
+            Ok((StatusCode::ACCEPTED, Json(progress_json(&queue, progress))).into_response())
+        }
+    }
+}
+
+/// `GET /api/queues/{queue}/retry-failed/progress`: the latest retry-all
+/// run of the queue on this server, started from the page or the API, kept
+/// a minute after it ends; 404 otherwise. Runs belong to the server that
+/// started them (behind a load balancer, ask the same one).
+pub async fn retry_failed_progress(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+) -> Result<Json<Value>, AppError> {
+    let progress = state.hub.progress(&queue).ok_or_else(|| {
+        AppError::not_found(format!(
+            "no retry of all failed jobs of queue {queue} ran on this server in the last minute"
+        ))
+    })?;
+    Ok(Json(progress_json(&queue, progress)))
+}
+
+/// A retry-all run as the API shows it.
+fn progress_json(queue: &QueueName, progress: crate::queues::figures::RetryProgress) -> Value {
+    json!({
+        "retried": progress.done,
+        "total": progress.total,
+        "finished": progress.finished,
+        "error": progress.error,
+        "progress": format!("/api/queues/{queue}/retry-failed/progress"),
+    })
+}

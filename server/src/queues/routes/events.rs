@@ -1,0 +1,53 @@
+//! `/events/…`: the live streams of the pages, one per page scope. Each
+//! takes the same path and query as its page, so a page's stream URL is its
+//! own URL under `/events`.
+
+use axum::extract::State;
+
+use crate::http::error::AppError;
+use crate::http::extract::{JobPath, Path, Query, QueuePath};
+use crate::live::stream::{Events, Scope, for_scope as open};
+use crate::queues::vm::QueuePageParams;
+use crate::state::AppState;
+
+/// `GET /events/overview?range=`: the page's own range, so a day's or a
+/// week's charts are left as rendered; 400 for a bad range, like the page.
+pub async fn overview(
+    State(state): State<AppState>,
+    Query(query): Query<crate::queues::routes::pages::OverviewQuery>,
+) -> Result<Events, AppError> {
+    let range = query.parse()?;
+    Ok(open(
+        state,
+        Scope::Overview {
+            live_charts: range == crate::metrics::history::Range::Hour,
+        },
+    ))
+}
+
+/// `GET /events/queues`.
+pub async fn queues(State(state): State<AppState>) -> Events {
+    open(state, Scope::Queues)
+}
+
+/// `GET /events/queues/{queue}?…`: 404 for an unknown queue and 400 for
+/// malformed parameters, like the page, so a broken stream URL is an
+/// error a browser stops retrying.
+pub async fn queue(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<QueuePageParams>,
+) -> Result<Events, AppError> {
+    let query = params.parse()?;
+    state.queues.counts(&queue).await?;
+    Ok(open(state, Scope::Queue { queue, query }))
+}
+
+/// `GET /events/queues/{queue}/jobs/{id}`.
+pub async fn job(
+    State(state): State<AppState>,
+    Path(JobPath { queue, id }): Path<JobPath>,
+) -> Result<Events, AppError> {
+    state.queues.job(&queue, &id).await?;
+    Ok(open(state, Scope::Job { queue, id }))
+}

@@ -1,0 +1,165 @@
+//! `/api/queues/{queue}/jobs…`: listing, inspecting, enqueueing and acting
+//! on single jobs.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use coord::queue::{Job, JobOptions, NewJob};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::audit::{Actor, AuditEntry};
+use crate::http::error::AppError;
+use crate::http::extract::{JobPath, Json, PageParams, Path, Query, QueuePath};
+use crate::state::AppState;
+
+/// The body of `POST /api/queues/{queue}/jobs`. Unknown top-level keys are
+/// refused so a misspelt `option` does not silently enqueue with defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnqueueRequest {
+    /// What kind of work this is (1–128 characters).
+    pub name: String,
+    /// The payload handed to the worker; `null` when absent.
+    #[serde(default)]
+    pub data: Value,
+    /// Priority, delay, attempts, backoff, timeout and id; defaults when
+    /// absent.
+    #[serde(default)]
+    pub options: JobOptions,
+}
+
+/// A job as the API shows it: everything but the worker's lease token,
+/// which only the worker holding the job has any use for.
+fn job_json(job: Job) -> Result<Value, AppError> {
+    let mut value = serde_json::to_value(job).map_err(|err| {
+        tracing::error!(error = %err, "cannot serialize a job");
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot serialize the job",
+        )
+    })?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("leaseToken");
+    }
+    Ok(value)
+}
+
+/// `GET /api/queues/{queue}/jobs?state=…&offset=…&limit=…`: one page of
+/// jobs in a state, newest first; `state` is required.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<PageParams>,
+) -> Result<Json<Value>, AppError> {
+    let page = params.parse(None)?;
+    let result = state
+        .queues
+        .list(&queue, page.state, page.offset, page.limit)
+        .await?;
+    let jobs = result
+        .jobs
+        .into_iter()
+        .map(job_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({
+        "state": page.state,
+        "jobs": jobs,
+        "total": result.total,
+        "offset": result.offset,
+        "limit": result.limit,
+    })))
+}
+
+/// `GET /api/queues/{queue}/jobs/{id}`: one job with its attempt history.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(JobPath { queue, id }): Path<JobPath>,
+) -> Result<Json<Value>, AppError> {
+    let job = state.queues.job(&queue, &id).await?;
+    Ok(Json(job_json(job)?))
+}
+
+/// `POST /api/queues/{queue}/jobs`: 201 with the new job's id and its URL.
+pub async fn enqueue(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Json(request): Json<EnqueueRequest>,
+) -> Result<Response, AppError> {
+    let job = NewJob {
+        name: request.name,
+        data: request.data,
+        options: request.options,
+    };
+    let entry = AuditEntry::new(&actor, "job.enqueue", "queue", queue.as_str());
+    let result = state
+        .queues
+        .enqueue(&queue, job)
+        .await
+        .map_err(AppError::from);
+    let detail = result.as_ref().ok().map(|id| format!("job {id}"));
+    let id = state
+        .audit
+        .outcome(AuditEntry { detail, ..entry }, result)
+        .await?;
+    let location = format!("/api/queues/{queue}/jobs/{id}");
+    let mut response = (StatusCode::CREATED, Json(json!({ "id": id }))).into_response();
+    // Queue names and job ids are restricted to URL-safe characters, so
+    // this cannot fail; if it ever did, the header is simply left out.
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// `POST /api/queues/{queue}/jobs/{id}/retry`: a failed job back to
+/// waiting; 409 if it is not failed (so a double click retries once).
+pub async fn retry(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(JobPath { queue, id }): Path<JobPath>,
+) -> Result<Json<Value>, AppError> {
+    let entry = AuditEntry::new(&actor, "job.retry", "job", &format!("{queue}/{id}"));
+    let result = state
+        .queues
+        .retry(&queue, &id)
+        .await
+        .map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
+    Ok(Json(json!({ "id": id, "state": "waiting" })))
+}
+
+/// `POST /api/queues/{queue}/jobs/{id}/remove`: deletes a job that is not
+/// active; 409 while a worker holds it.
+pub async fn remove(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(JobPath { queue, id }): Path<JobPath>,
+) -> Result<Json<Value>, AppError> {
+    let entry = AuditEntry::new(&actor, "job.remove", "job", &format!("{queue}/{id}"));
+    let result = state
+        .queues
+        .remove(&queue, &id)
+        .await
+        .map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
+    Ok(Json(json!({ "id": id, "removed": true })))
+}
+
+/// `POST /api/queues/{queue}/jobs/{id}/promote`: a delayed job runs now;
+/// 409 if it is not delayed.
+pub async fn promote(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(JobPath { queue, id }): Path<JobPath>,
+) -> Result<Json<Value>, AppError> {
+    let entry = AuditEntry::new(&actor, "job.promote", "job", &format!("{queue}/{id}"));
+    let result = state
+        .queues
+        .promote(&queue, &id)
+        .await
+        .map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
+    Ok(Json(json!({ "id": id, "state": "waiting" })))
+}

@@ -1,0 +1,482 @@
+//! The native queues' view models, built from the hub's figures and from
+//! jobs read for a page. Page handlers and live streams both call these,
+//! so a page and its live updates show the same thing; this is the only
+//! place that knows both `coord`'s types and the `app` crate's, which
+//! keeps `app` free of any backend and presentation choices (how much of a
+//! job's data to preview) out of `coord`.
+
+use app::{
+    AttemptVm, BulkProgressVm, HealthVm, JobFilterVm, JobPageVm, JobRow, OverviewVm, QueuePageVm,
+    QueueRow, QueuesVm, StateCounts, ThroughputVm,
+};
+use coord::CoordError;
+use coord::queue::{Job, JobState, MAX_PAGE, QueueCounts, QueueName, Queues};
+use coord::time::now_ms;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::http::error::AppError;
+use crate::http::extract::{PageParams, PageRequest};
+use crate::live::{BackendFigures, Snapshot};
+use crate::queues::figures::{MinutePoint, QueueFigures, QueueHealth, RetryProgress, Thresholds};
+use crate::system::readiness::CheckState;
+
+/// Most jobs a filtered search looks at (newest first): a filter over a
+/// million jobs must not scan a million jobs per page view.
+pub const SEARCH_LIMIT: u64 = 5_000;
+
+/// Longest filter text accepted.
+pub const MAX_FILTER_CHARS: usize = 200;
+
+/// The query of a queue's page: `?state=&offset=&limit=&name=&q=`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueuePageParams {
+    /// A job state name (waiting when absent).
+    pub state: Option<String>,
+    /// Jobs (or matches) to skip.
+    pub offset: Option<String>,
+    /// Page size.
+    pub limit: Option<String>,
+    /// Substring of the job name.
+    pub name: Option<String>,
+    /// Substring of the data or failedReason.
+    pub q: Option<String>,
+}
+
+/// A validated queue page request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePageQuery {
+    /// State, offset and limit.
+    pub page: PageRequest,
+    /// The filter (empty strings for none).
+    pub filter: JobFilterVm,
+}
+
+impl QueuePageParams {
+    /// Validates the parameters, with a reason for each bad one.
+    pub fn parse(&self) -> Result<QueuePageQuery, AppError> {
+        let page = PageParams {
+            state: self.state.clone(),
+            offset: self.offset.clone(),
+            limit: self.limit.clone(),
+        }
+        .parse(Some(JobState::Waiting))?;
+        let filter = JobFilterVm {
+            name: filter_text("name", self.name.as_deref())?,
+            text: filter_text("q", self.q.as_deref())?,
+        };
+        Ok(QueuePageQuery { page, filter })
+    }
+}
+
+fn filter_text(param: &str, value: Option<&str>) -> Result<String, AppError> {
+    let value = value.unwrap_or("").trim();
+    if value.chars().count() > MAX_FILTER_CHARS {
+        return Err(AppError::bad_request(format!(
+            "the {param} filter is limited to {MAX_FILTER_CHARS} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(AppError::bad_request(format!(
+            "the {param} filter must not contain control characters"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+/// One page of a state's jobs, possibly filtered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    /// The page's jobs, newest first.
+    pub jobs: Vec<JobRow>,
+    /// Jobs in the state, or matches found when filtering.
+    pub total: u64,
+    /// What a filtered search covered.
+    pub search_note: Option<String>,
+    /// When it was loaded (ms): ages on the page are measured from here, so
+    /// an unchanged table renders the same and is not sent again (the page
+    /// script keeps ages current in the browser).
+    pub loaded_at: i64,
+}
+
+/// Lists a page of jobs. Unfiltered, this is one backend call for the page;
+/// filtered, it scans at most [`SEARCH_LIMIT`] of the newest jobs in pages
+/// and says how far it looked.
+pub async fn listing(
+    queues: &Queues,
+    queue: &QueueName,
+    query: &QueuePageQuery,
+) -> Result<Listing, CoordError> {
+    let PageRequest {
+        state,
+        offset,
+        limit,
+    } = query.page;
+    if !query.filter.is_active() {
+        let page = queues.list(queue, state, offset, limit).await?;
+        return Ok(Listing {
+            jobs: page.jobs.iter().map(job_row).collect(),
+            total: page.total,
+            search_note: None,
+            loaded_at: now_ms(),
+        });
+    }
+    let name = query.filter.name.to_lowercase();
+    let text = query.filter.text.to_lowercase();
+    let mut matched = 0u64;
+    let mut jobs = Vec::new();
+    let mut scanned = 0u64;
+    let mut total = 0u64;
+    while scanned < SEARCH_LIMIT {
+        let chunk = MAX_PAGE.min(SEARCH_LIMIT - scanned);
+        let page = queues.list(queue, state, scanned, chunk).await?;
+        total = page.total;
+        let fetched = page.jobs.len() as u64;
+        for job in &page.jobs {
+            let name_ok = name.is_empty() || job.name.to_lowercase().contains(&name);
+            let text_ok = text.is_empty()
+                || job.data.to_string().to_lowercase().contains(&text)
+                || job
+                    .failed_reason
+                    .as_deref()
+                    .is_some_and(|r| r.to_lowercase().contains(&text));
+            if name_ok && text_ok {
+                if matched >= offset && (jobs.len() as u64) < limit {
+                    jobs.push(job_row(job));
+                }
+                matched += 1;
+            }
+        }
+        scanned += fetched;
+        if fetched < chunk || scanned >= total {
+            break;
+        }
+    }
+    let state_name = state.as_str();
+    let verb = if matched == 1 { "matches" } else { "match" };
+    let note = if scanned >= total {
+        format!(
+            "Searched all {} {state_name} jobs: {} {verb}.",
+            app::format_count(total),
+            app::format_count(matched)
+        )
+    } else {
+        format!(
+            "Searched the newest {} of {} {state_name} jobs: {} {verb}. Narrow the filter or remove old jobs to search further.",
+            app::format_count(scanned),
+            app::format_count(total),
+            app::format_count(matched)
+        )
+    };
+    Ok(Listing {
+        jobs,
+        total: matched,
+        search_note: Some(note),
+        loaded_at: now_ms(),
+    })
+}
+
+/// The badge as the pages show it.
+pub fn health_badge(health: QueueHealth) -> app::QueueHealth {
+    match health {
+        QueueHealth::Healthy => app::QueueHealth::Healthy,
+        QueueHealth::Busy => app::QueueHealth::Busy,
+        QueueHealth::Warning => app::QueueHealth::Warning,
+    }
+}
+
+/// A queue's row in the queues table.
+pub fn row(figures: &QueueFigures) -> QueueRow {
+    QueueRow {
+        name: figures.name.clone(),
+        counts: state_counts(&figures.counts),
+        paused: figures.counts.paused,
+        jobs_per_min: figures.jobs_per_min,
+        failure_rate: figures.failure_rate,
+        health: health_badge(figures.health),
+    }
+}
+
+/// A series of minutes as a chart draws it.
+pub fn chart(queue: &str, minutes: &[MinutePoint]) -> ThroughputVm {
+    ThroughputVm {
+        queue: queue.to_owned(),
+        points: minutes
+            .iter()
+            .map(|m| app::MinutePoint {
+                minute_ms: m.minute_ms,
+                completed: m.completed,
+                failed: m.failed,
+            })
+            .collect(),
+    }
+}
+
+/// The health line of the overview and the queues page.
+pub fn health(backend: &BackendFigures) -> HealthVm {
+    HealthVm {
+        backend: backend.kind.clone(),
+        backend_ok: backend.reachable,
+        latency_ms: backend.latency_ms,
+        memory_bytes: backend.memory_bytes,
+        problem: backend.problem.clone(),
+        stale: backend.stale,
+        dependencies: backend
+            .dependencies
+            .iter()
+            .map(|c| app::DependencyVm {
+                name: c.name.to_owned(),
+                down: c.state == CheckState::Down,
+                detail: c.detail.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A retry-all run as the queue page shows it.
+pub fn progress(progress: &RetryProgress) -> BulkProgressVm {
+    BulkProgressVm {
+        done: progress.done,
+        total: progress.total,
+        finished: progress.finished,
+        error: progress.error.clone(),
+    }
+}
+
+/// The overview's view model (the hour's charts; a day or a week is put
+/// in by the page from the history).
+pub fn overview(snapshot: &Snapshot) -> OverviewVm {
+    let mut totals = app::StateCounts::default();
+    for queue in &snapshot.queues {
+        totals.add(&state_counts(&queue.counts));
+    }
+    OverviewVm {
+        health: health(&snapshot.backend),
+        totals,
+        queue_count: snapshot.queues.len(),
+        warnings: snapshot
+            .queues
+            .iter()
+            .filter(|q| q.health == QueueHealth::Warning)
+            .map(|q| q.name.clone())
+            .collect(),
+        charts: snapshot
+            .queues
+            .iter()
+            .map(|q| chart(&q.name, &q.minutes))
+            .collect(),
+        range: app::ChartRange::Hour,
+    }
+}
+
+/// The queues page's view model.
+pub fn queues_page(snapshot: &Snapshot) -> QueuesVm {
+    let thresholds = snapshot.thresholds.unwrap_or(Thresholds {
+        busy_active: 0,
+        warning_failure_rate: 0.0,
+    });
+    QueuesVm {
+        health: health(&snapshot.backend),
+        queues: snapshot.queues.iter().map(row).collect(),
+        busy_active: thresholds.busy_active,
+        warning_failure_rate: thresholds.warning_failure_rate,
+        notice: None,
+        bullmq: None,
+    }
+}
+
+/// A queue's row from fresh counts, with rates and badge from the snapshot
+/// (rates need history, which only the hub keeps).
+pub fn queue_row(snapshot: &Snapshot, queue: &QueueName, counts: &QueueCounts) -> QueueRow {
+    let known = snapshot.queue(queue.as_str());
+    let failure_rate = known.and_then(|q| q.failure_rate);
+    let health = match snapshot.thresholds {
+        Some(t) => t.health(counts, failure_rate),
+        None => known.map(|q| q.health).unwrap_or_default(),
+    };
+    QueueRow {
+        name: queue.to_string(),
+        counts: state_counts(counts),
+        paused: counts.paused,
+        jobs_per_min: known.and_then(|q| q.jobs_per_min),
+        failure_rate,
+        health: health_badge(health),
+    }
+}
+
+/// The queue page's view model from its parts, for the live stream (the
+/// row from the snapshot's figures).
+pub fn queue_page(
+    figures: &QueueFigures,
+    query: &QueuePageQuery,
+    listing: Listing,
+    snapshot: &Snapshot,
+) -> QueuePageVm {
+    queue_page_of(row(figures), query, listing, snapshot)
+}
+
+/// The queue page's view model from a row (read fresh by the page handler).
+pub fn queue_page_of(
+    row: QueueRow,
+    query: &QueuePageQuery,
+    listing: Listing,
+    snapshot: &Snapshot,
+) -> QueuePageVm {
+    let progress = snapshot.progress.get(&row.name).map(progress);
+    QueuePageVm {
+        state: query.page.state.as_str().to_string(),
+        jobs: listing.jobs,
+        total: listing.total,
+        offset: query.page.offset,
+        limit: query.page.limit,
+        filter: query.filter.clone(),
+        search_note: listing.search_note,
+        progress,
+        notice: None,
+        queue: row,
+    }
+}
+
+/// The page's name for a history range: the app crate cannot depend on
+/// the server's [`Range`], so this is the one place the two are tied.
+pub fn chart_range(range: crate::metrics::history::Range) -> app::ChartRange {
+    match range {
+        crate::metrics::history::Range::Hour => app::ChartRange::Hour,
+        crate::metrics::history::Range::Day => app::ChartRange::Day,
+        crate::metrics::history::Range::Week => app::ChartRange::Week,
+    }
+}
+
+/// Characters of a job's JSON shown in a table cell; the full data is on
+/// the job's page and in the JSON API.
+const PREVIEW_CHARS: usize = 160;
+
+/// A queue's per-state counts.
+pub fn state_counts(counts: &QueueCounts) -> StateCounts {
+    StateCounts {
+        waiting: counts.waiting,
+        active: counts.active,
+        delayed: counts.delayed,
+        completed: counts.completed,
+        failed: counts.failed,
+    }
+}
+
+/// One job's row in a table.
+pub fn job_row(job: &Job) -> JobRow {
+    JobRow {
+        id: job.id.to_string(),
+        name: job.name.clone(),
+        data_preview: data_preview(&job.data),
+        attempts_made: job.attempts_made,
+        attempts: job.options.attempts,
+        priority: job.options.priority,
+        created_at: job.created_at,
+        finished_at: job.finished_at,
+        failed_reason: job.failed_reason.clone(),
+    }
+}
+
+/// Everything a job's page shows. The lease token is left out: only the
+/// worker holding the job has any use for it.
+pub fn job_page(job: &Job) -> JobPageVm {
+    JobPageVm {
+        queue: job.queue.to_string(),
+        id: job.id.to_string(),
+        name: job.name.clone(),
+        state: job.state.as_str().to_string(),
+        data_pretty: pretty(&job.data),
+        options_pretty: serde_json::to_value(&job.options)
+            .map(|v| pretty(&v))
+            .unwrap_or_default(),
+        return_value_pretty: job.return_value.as_ref().map(pretty),
+        attempts_made: job.attempts_made,
+        attempts: job.options.attempts,
+        stalled_count: job.stalled_count,
+        failed_reason: job.failed_reason.clone(),
+        stacktrace: job.stacktrace.clone(),
+        history: job
+            .history
+            .iter()
+            .map(|a| AttemptVm {
+                attempt: a.attempt,
+                started_at: a.started_at,
+                finished_at: a.finished_at,
+                error: a.error.clone(),
+                chain: a.chain.clone(),
+            })
+            .collect(),
+        created_at: job.created_at,
+        processed_at: job.processed_at,
+        finished_at: job.finished_at,
+        run_at: job.run_at,
+        logs: Vec::new(),
+        notice: None,
+    }
+}
+
+/// Indented JSON for reading; falls back to compact JSON (which cannot
+/// fail for a `Value`) rather than showing nothing.
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// Compact JSON cut to [`PREVIEW_CHARS`] characters (on a character
+/// boundary) with an ellipsis when cut.
+pub fn data_preview(data: &Value) -> String {
+    let text = data.to_string();
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_trimmed_and_bounded() {
+        let params = QueuePageParams {
+            name: Some("  send  ".into()),
+            q: Some("x".repeat(201)),
+            ..QueuePageParams::default()
+        };
+        let err = params.parse().expect_err("too long");
+        assert!(err.message().contains("200 characters"), "{err}");
+        let ok = QueuePageParams {
+            name: Some("  send  ".into()),
+            ..QueuePageParams::default()
+        }
+        .parse()
+        .expect("valid");
+        assert_eq!(ok.filter.name, "send");
+        assert_eq!(ok.page.state, JobState::Waiting);
+        let err = QueuePageParams {
+            q: Some("a\u{7}b".into()),
+            ..QueuePageParams::default()
+        }
+        .parse()
+        .expect_err("control");
+        assert!(err.message().contains("control characters"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod job_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn short_data_is_shown_whole() {
+        assert_eq!(data_preview(&json!({"a": 1})), r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn long_data_is_cut_on_a_char_boundary() {
+        let preview = data_preview(&json!("é".repeat(400)));
+        assert!(preview.ends_with('…'));
+        assert_eq!(preview.chars().count(), PREVIEW_CHARS + 1);
+    }
+}

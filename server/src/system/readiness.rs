@@ -1,0 +1,220 @@
+//! Whether each dependency can do its work, checked one by one: the queue
+//! store (including whether its writes go through), the SQL database with
+//! this version's migrations applied, the rate limiter's Redis and the
+//! BullMQ Redis. `/health/ready` answers 503 while any of them is down, and
+//! the Overview shows the same checks, so an operator and a load balancer
+//! never disagree about what is broken.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::http::error::one_line;
+use crate::state::AppState;
+
+/// How long one check may take before it counts as down: a probe that
+/// hangs must not hang the readiness answer.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the Overview's copy of the checks is refreshed.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// How one dependency is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckState {
+    /// Works.
+    Ok,
+    /// Works in a reduced way (the rate limiter on its fallback): shown,
+    /// but no reason to hold traffic back.
+    Degraded,
+    /// Cannot do its work: readiness fails.
+    Down,
+}
+
+impl CheckState {
+    /// Name used in JSON and on the page.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckState::Ok => "ok",
+            CheckState::Degraded => "degraded",
+            CheckState::Down => "down",
+        }
+    }
+}
+
+/// One dependency's check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Which dependency: `queues`, `database`, `ratelimits`, `bullmq`.
+    pub name: &'static str,
+    /// Its state.
+    pub state: CheckState,
+    /// What it is (`embedded`, `sqlite`…) and, unless ok, why not.
+    pub detail: String,
+    /// Round trip of the check, when it answered.
+    pub latency_ms: Option<f64>,
+    /// Memory the queue store reports, where it tells (Redis).
+    pub memory_bytes: Option<u64>,
+}
+
+impl Check {
+    fn new(name: &'static str, state: CheckState, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            state,
+            detail: detail.into(),
+            latency_ms: None,
+            memory_bytes: None,
+        }
+    }
+}
+
+/// Every dependency's check, in a fixed order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Readiness {
+    /// The checks, queue store first.
+    pub checks: Vec<Check>,
+}
+
+impl Readiness {
+    /// True when nothing is down.
+    pub fn ready(&self) -> bool {
+        self.checks.iter().all(|c| c.state != CheckState::Down)
+    }
+
+    /// The checks that are not ok, as one line per dependency.
+    pub fn problems(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.state != CheckState::Ok)
+            .map(|c| format!("{} {}: {}", c.name, c.state.as_str(), c.detail))
+            .collect()
+    }
+}
+
+/// Runs every check of this server's dependencies, concurrently, each
+/// bounded by [`CHECK_TIMEOUT`], so the answer never takes longer than one
+/// check may.
+pub async fn check(state: &AppState) -> Readiness {
+    let bullmq = async {
+        match &state.bullmq {
+            Some(bull) => Some(check_bullmq(bull).await),
+            None => None,
+        }
+    };
+    let (queues, database, bullmq) =
+        tokio::join!(check_queues(state), check_database(state), bullmq);
+    let mut checks = vec![queues, database];
+    if state.settings.redis_url.is_some() {
+        let status = state.ratelimits.limiter.status();
+        checks.push(match status.degraded_since {
+            None => Check::new("ratelimits", CheckState::Ok, status.backend),
+            Some(_) => Check::new(
+                "ratelimits",
+                CheckState::Degraded,
+                format!(
+                    "Redis unreachable ({}); deciding with the {} fallback",
+                    one_line(status.reason.as_deref().unwrap_or("no reason given")),
+                    status.fallback.map_or("no", |m| m.as_str())
+                ),
+            ),
+        });
+    }
+    checks.extend(bullmq);
+    Readiness { checks }
+}
+
+/// Runs one probe within [`CHECK_TIMEOUT`]: its answer, or why there was
+/// none, as the `detail` of a down check.
+async fn timed<T, E: std::fmt::Display>(
+    name: &'static str,
+    probe: impl Future<Output = Result<T, E>>,
+    why: impl FnOnce(&E) -> String,
+) -> Result<T, Check> {
+    match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(Check::new(name, CheckState::Down, why(&err))),
+        Err(_) => Err(Check::new(
+            name,
+            CheckState::Down,
+            format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
+        )),
+    }
+}
+
+async fn check_queues(state: &AppState) -> Check {
+    let kind = state.queues.kind().as_str();
+    let why = |err: &coord::CoordError| match err {
+        coord::CoordError::WritesFailing { .. } => {
+            format!("{kind}: {}", one_line(&err.to_string()))
+        }
+        _ => format!("{kind} is unreachable: {}", one_line(&err.to_string())),
+    };
+    match timed("queues", state.queues.health(), why).await {
+        Ok(health) => Check {
+            latency_ms: Some(health.latency.as_secs_f64() * 1000.0),
+            memory_bytes: health.memory_bytes,
+            ..Check::new("queues", CheckState::Ok, kind)
+        },
+        Err(down) => down,
+    }
+}
+
+async fn check_database(state: &AppState) -> Check {
+    let kind = state.db.kind();
+    let started = Instant::now();
+    let probe = async {
+        state.db.ping().await?;
+        let latency = started.elapsed();
+        state.db.check_schema().await?;
+        Ok::<_, crate::db::DbError>(latency)
+    };
+    let why = |err: &crate::db::DbError| match err {
+        crate::db::DbError::SchemaMissing(_) => format!("{kind}: {}", one_line(&err.to_string())),
+        _ => format!("{kind} is unreachable: {}", one_line(&err.to_string())),
+    };
+    match timed("database", probe, why).await {
+        Ok(latency) => Check {
+            latency_ms: Some(latency.as_secs_f64() * 1000.0),
+            ..Check::new("database", CheckState::Ok, kind)
+        },
+        Err(down) => down,
+    }
+}
+
+/// The BullMQ Redis answers a `PING` (the monitor reads nothing while there
+/// is no queue to watch, so its last read alone cannot tell), and the
+/// monitor's last read worked.
+async fn check_bullmq(bull: &crate::bullmq::BullMonitor) -> Check {
+    let why = |err: &coord::CoordError| format!("unreachable: {}", one_line(&err.to_string()));
+    let latency = match timed("bullmq", bull.client().ping(), why).await {
+        Ok(latency) => latency,
+        Err(down) => return down,
+    };
+    let snapshot = bull.current();
+    match &snapshot.error {
+        None => Check {
+            latency_ms: Some(latency.as_secs_f64() * 1000.0),
+            ..Check::new(
+                "bullmq",
+                CheckState::Ok,
+                format!("{} queues", snapshot.queues.len()),
+            )
+        },
+        Some(err) => Check::new("bullmq", CheckState::Down, one_line(err)),
+    }
+}
+
+/// Keeps the hub's copy of the checks current for the Overview, every
+/// [`REFRESH_EVERY`], until the hub closes.
+pub fn start(state: AppState) {
+    let mut closed = state.hub.closed();
+    tokio::spawn(async move {
+        loop {
+            let readiness = check(&state).await;
+            state.hub.set_readiness(readiness);
+            tokio::select! {
+                _ = tokio::time::sleep(REFRESH_EVERY) => {}
+                _ = closed.changed() => return,
+            }
+        }
+    });
+}
