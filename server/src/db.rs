@@ -4,8 +4,9 @@
 //! server itself needs to remember (for now one key/value table, used to
 //! record when this installation first started). Both drivers run the same
 //! statements, written with `$1` placeholders that SQLite and PostgreSQL
-//! both accept, through runtime `sqlx::query` calls: no `Any` driver, and no
-//! compile-time database needed to build.
+//! both accept, through coord's pool enum and [`on_pool!`] (see
+//! [`coord::sql::Pool`]): no `Any` driver, and no compile-time database
+//! needed to build.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use coord::sql::discard_broken_transactions;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePoolOptions};
 
 use crate::config::secret::SecretUrl;
 
@@ -69,26 +70,20 @@ pub enum DbError {
     Corrupt(String),
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool `$db` holds: the
-/// statements are written once, with `$1` placeholders both databases
-/// accept, and compiled for each driver (no `Any` driver).
+/// [`coord::on_pool!`], under the name the server's modules import
+/// (`crate::on_pool`).
 #[macro_export]
 macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            $crate::db::Database::Sqlite($pool) => $body,
-            $crate::db::Database::Postgres($pool) => $body,
-        }
+    ($($args:tt)*) => {
+        ::coord::on_pool!($($args)*)
     };
 }
 
-/// A connection pool to the SQL side, on either supported database.
-#[derive(Clone, Debug)]
-pub enum Database {
-    /// The embedded default, or SQLite next to Redis.
-    Sqlite(SqlitePool),
-    /// PostgreSQL, for a scale-out deployment that already runs one.
-    Postgres(PgPool),
+coord::pool_enum! {
+    /// A connection pool to the SQL side, on either supported database.
+    /// An enum of the server's own (declared by coord) so that it can carry
+    /// the server's tables: its migrations and its meta table.
+    pub enum Database
 }
 
 /// Opens one connection outside any pool and closes it: a pool retries
@@ -152,14 +147,6 @@ impl Database {
         }
     }
 
-    /// Which database this is, for logs and the readiness check.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Sqlite(_) => "sqlite",
-            Self::Postgres(_) => "postgres",
-        }
-    }
-
     /// Brings the server's own tables (`migrations/server/…`) up to date.
     /// coord's tables (queues, synced state) are coord's to migrate: the
     /// queue store and the synced-state store do it when they open. Both
@@ -214,33 +201,20 @@ impl Database {
 
     /// Round trip of a trivial statement, for the readiness check.
     pub async fn ping(&self) -> Result<(), DbError> {
-        match self {
-            Self::Sqlite(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-            Self::Postgres(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-        }
+        on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 
     /// A stored value, if the key was ever set.
     pub async fn meta(&self, key: &str) -> Result<Option<String>, DbError> {
-        let value = match self {
-            Self::Sqlite(pool) => {
-                sqlx::query_scalar(SELECT_META)
-                    .bind(key)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Self::Postgres(pool) => {
-                sqlx::query_scalar(SELECT_META)
-                    .bind(key)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
+        let value = on_pool!(self, pool => {
+            sqlx::query_scalar(SELECT_META)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(value)
     }
 
@@ -265,22 +239,9 @@ impl Database {
     }
 
     async fn execute_meta(&self, sql: &'static str, key: &str, value: &str) -> Result<(), DbError> {
-        match self {
-            Self::Sqlite(pool) => {
-                sqlx::query(sql).bind(key).bind(value).execute(pool).await?;
-            }
-            Self::Postgres(pool) => {
-                sqlx::query(sql).bind(key).bind(value).execute(pool).await?;
-            }
-        }
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(key).bind(value).execute(pool).await?;
+        });
         Ok(())
-    }
-
-    /// Closes every connection, so a test can drop its schema or file.
-    pub async fn close(&self) {
-        match self {
-            Self::Sqlite(pool) => pool.close().await,
-            Self::Postgres(pool) => pool.close().await,
-        }
     }
 }

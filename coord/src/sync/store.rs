@@ -19,13 +19,13 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use tokio::sync::Mutex;
 
 use super::{Entry, StateHash, StateKey, check_author, check_status, state_hash};
 use crate::error::{CoordError, Result};
+use crate::on_pool;
+use crate::sql::{PgPool, Pool, SqlitePool};
 use crate::time::now_ms;
 
 /// Columns of an entry, in the form [`decode`] reads.
@@ -80,66 +80,16 @@ enum Change<'a> {
     Delete,
 }
 
-/// Runs the statements of one change inside transaction `$tx` and yields
-/// the written row, if any. A macro rather than a generic function because
-/// the two drivers' connection and row types differ while the statements
-/// do not.
-macro_rules! apply_change {
-    ($tx:ident, $key:expr, $change:expr, $by:expr, $now:expr) => {{
-        let version: i64 = sqlx::query_scalar(NEXT_VERSION)
-            .fetch_one(&mut *$tx)
-            .await?;
-        match $change {
-            Change::Put { value, status } => {
-                sqlx::query(PUT)
-                    .bind($key)
-                    .bind(value)
-                    .bind(*status)
-                    .bind(version)
-                    .bind($now)
-                    .bind($by)
-                    .fetch_optional(&mut *$tx)
-                    .await?
-            }
-            Change::Status { status } => {
-                sqlx::query(SET_STATUS)
-                    .bind($key)
-                    .bind(*status)
-                    .bind(version)
-                    .bind($now)
-                    .bind($by)
-                    .fetch_optional(&mut *$tx)
-                    .await?
-            }
-            Change::Delete => {
-                sqlx::query(DELETE)
-                    .bind($key)
-                    .bind(version)
-                    .bind($now)
-                    .bind($by)
-                    .fetch_optional(&mut *$tx)
-                    .await?
-            }
-        }
-    }};
-}
-
 /// The registry in the SQL database: the source of truth instances sync
 /// from. Cheap to clone; clones share the pool (and, on SQLite, the write
 /// lock).
 #[derive(Clone, Debug)]
 pub struct StateStore {
-    db: Db,
-}
-
-#[derive(Clone, Debug)]
-enum Db {
-    Sqlite {
-        pool: SqlitePool,
-        /// Held for the whole of every write transaction of this store.
-        write_lock: Arc<Mutex<()>>,
-    },
-    Postgres(PgPool),
+    pool: Pool,
+    /// On SQLite, held for the whole of every write transaction of this
+    /// store, so that writers queue here instead of failing with
+    /// `SQLITE_BUSY`; PostgreSQL's row lock on the counter suffices.
+    write_lock: Option<Arc<Mutex<()>>>,
 }
 
 impl StateStore {
@@ -150,10 +100,8 @@ impl StateStore {
     pub async fn sqlite(pool: SqlitePool) -> Result<Self> {
         crate::sql::migrate_sqlite(&pool).await?;
         Ok(Self {
-            db: Db::Sqlite {
-                pool,
-                write_lock: Arc::new(Mutex::new(())),
-            },
+            pool: Pool::Sqlite(pool),
+            write_lock: Some(Arc::new(Mutex::new(()))),
         })
     }
 
@@ -162,16 +110,14 @@ impl StateStore {
     pub async fn postgres(pool: PgPool) -> Result<Self> {
         crate::sql::migrate_postgres(&pool).await?;
         Ok(Self {
-            db: Db::Postgres(pool),
+            pool: Pool::Postgres(pool),
+            write_lock: None,
         })
     }
 
     /// Which database holds the registry, for logs and dashboards.
     pub fn kind(&self) -> &'static str {
-        match &self.db {
-            Db::Sqlite { .. } => "sqlite",
-            Db::Postgres(_) => "postgres",
-        }
+        self.pool.kind()
     }
 
     /// Creates or replaces `key` (reviving it if it was deleted) under the
@@ -211,34 +157,57 @@ impl StateStore {
         self.write(key, Change::Delete, by).await
     }
 
+    /// One change in one transaction that first takes the next version
+    /// (see the module documentation); nothing is written, not even the
+    /// version, when the change finds no row to write.
     async fn write(&self, key: &StateKey, change: Change<'_>, by: &str) -> Result<Option<Entry>> {
         check_author(by)?;
         let now = now_ms();
         let key = key.as_str();
-        match &self.db {
-            Db::Sqlite { pool, write_lock } => {
-                let _lock = write_lock.lock().await;
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let row = apply_change!(tx, key, &change, by, now);
-                let Some(row) = row else {
-                    tx.rollback().await?;
-                    return Ok(None);
-                };
-                let entry = decode(&row)?;
-                tx.commit().await?;
-                Ok(Some(entry))
-            }
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let row = apply_change!(tx, key, &change, by, now);
-                let Some(row) = row else {
-                    tx.rollback().await?;
-                    return Ok(None);
-                };
-                let entry = decode(&row)?;
-                tx.commit().await?;
-                Ok(Some(entry))
-            }
+        let _lock = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        on_pool!(&self.pool, pool => {
+            let mut tx = pool.begin_with(self.begin()).await?;
+            let version: i64 = sqlx::query_scalar(NEXT_VERSION).fetch_one(&mut *tx).await?;
+            let written = match &change {
+                Change::Put { value, status } => sqlx::query(PUT)
+                    .bind(key)
+                    .bind(value)
+                    .bind(*status)
+                    .bind(version)
+                    .bind(now)
+                    .bind(by),
+                Change::Status { status } => sqlx::query(SET_STATUS)
+                    .bind(key)
+                    .bind(*status)
+                    .bind(version)
+                    .bind(now)
+                    .bind(by),
+                Change::Delete => sqlx::query(DELETE)
+                    .bind(key)
+                    .bind(version)
+                    .bind(now)
+                    .bind(by),
+            };
+            let Some(row) = written.fetch_optional(&mut *tx).await? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let entry = decode(&row)?;
+            tx.commit().await?;
+            Ok(Some(entry))
+        })
+    }
+
+    /// SQLite takes its write lock at `BEGIN IMMEDIATE`: a deferred
+    /// transaction that reads the counter and then writes it fails with
+    /// `SQLITE_BUSY` when another writer got there first.
+    fn begin(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+            Pool::Postgres(_) => "BEGIN",
         }
     }
 
@@ -246,38 +215,23 @@ impl StateStore {
     /// deleted (tombstones are only visible through
     /// [`StateStore::changes_since`]).
     pub async fn get(&self, key: &StateKey) -> Result<Option<Entry>> {
-        let row = match &self.db {
-            Db::Sqlite { pool, .. } => sqlx::query(GET)
-                .bind(key.as_str())
-                .fetch_optional(pool)
-                .await?
-                .map(|r| decode(&r)),
-            Db::Postgres(pool) => sqlx::query(GET)
-                .bind(key.as_str())
-                .fetch_optional(pool)
-                .await?
-                .map(|r| decode(&r)),
-        };
+        let row = on_pool!(&self.pool, pool => sqlx::query(GET)
+            .bind(key.as_str())
+            .fetch_optional(pool)
+            .await?
+            .map(|r| decode(&r)));
         row.transpose()
     }
 
     /// Every live entry, sorted by key (byte order, whatever the database
     /// collation), for a full reload and for dashboards.
     pub async fn all(&self) -> Result<Vec<Entry>> {
-        let mut entries = match &self.db {
-            Db::Sqlite { pool, .. } => sqlx::query(ALL)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode)
-                .collect::<Result<Vec<_>>>()?,
-            Db::Postgres(pool) => sqlx::query(ALL)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode)
-                .collect::<Result<Vec<_>>>()?,
-        };
+        let mut entries = on_pool!(&self.pool, pool => sqlx::query(ALL)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<_>>>()?);
         entries.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
         Ok(entries)
     }
@@ -289,33 +243,22 @@ impl StateStore {
     /// appears at most once, with its latest change.
     pub async fn changes_since(&self, version: i64, limit: usize) -> Result<Vec<Entry>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match &self.db {
-            Db::Sqlite { pool, .. } => sqlx::query(CHANGES_SINCE)
-                .bind(version)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode)
-                .collect(),
-            Db::Postgres(pool) => sqlx::query(CHANGES_SINCE)
-                .bind(version)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode)
-                .collect(),
-        }
+        on_pool!(&self.pool, pool => sqlx::query(CHANGES_SINCE)
+            .bind(version)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(decode)
+            .collect())
     }
 
     /// The version of the last committed change (0 for an empty registry),
     /// to compare with the version an instance applied and report its lag.
     pub async fn latest_version(&self) -> Result<i64> {
-        let version = match &self.db {
-            Db::Sqlite { pool, .. } => sqlx::query_scalar(LATEST_VERSION).fetch_one(pool).await?,
-            Db::Postgres(pool) => sqlx::query_scalar(LATEST_VERSION).fetch_one(pool).await?,
-        };
+        let version = on_pool!(&self.pool, pool => {
+            sqlx::query_scalar(LATEST_VERSION).fetch_one(pool).await?
+        });
         Ok(version)
     }
 

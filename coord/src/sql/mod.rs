@@ -1,13 +1,19 @@
 //! What every SQL pool in Switchyard shares, on SQLite and PostgreSQL alike:
-//! connections that recover by themselves after a storage fault, and the
-//! storage faults named so that callers can say "disk full" instead of
-//! "internal error".
+//! one pool type ([`Pool`]) and the dispatch that runs the same statements
+//! on either ([`on_pool!`]), connections that recover by themselves after
+//! a storage fault, and the storage faults named so that callers can say
+//! "disk full" instead of "internal error".
+
+mod pool;
 
 use std::sync::Mutex;
 
 use sqlx::migrate::Migrator;
 use sqlx::pool::{PoolConnectionMetadata, PoolOptions};
-use sqlx::{Database, PgPool, SqlitePool, TransactionManager};
+use sqlx::{Database, TransactionManager};
+
+pub use crate::{on_pool, pool_enum};
+pub use pool::{PgPool, Pool, PoolRef, SqlitePool};
 
 use crate::time::now_ms;
 
