@@ -6,844 +6,121 @@
 //! with the same components: the server pushes them over server-sent events
 //! and the page script swaps each in by its id. A page and its live updates
 //! therefore cannot disagree on markup.
+//!
+//! The crate is laid out by what changes together: `pages` holds one
+//! module per page, `widgets` the parts pages share (the shell, the pager,
+//! tables, forms, charts), [`vm`] the view models by capability and
+//! [`format`] how values read on every page.
 
 #![warn(missing_docs)]
+// A page's view is one nested type, a component boundary one more level of
+// it; the default limit (128) is short of the deepest pages.
+#![recursion_limit = "256"]
 
-pub mod alerts;
-pub mod audit;
-pub mod bullmq;
-mod components;
-pub mod fleet;
-pub mod ratelimits;
-pub mod session;
-pub mod users;
+pub mod format;
+mod pages;
 pub mod vm;
+mod widgets;
 
-use leptos::prelude::*;
-
-pub use alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
-pub use audit::{AuditFilterVm, AuditRow, AuditVm};
-pub use bullmq::{
-    BULL_STATES, BullJobPageVm, BullJobRow, BullQueuePageVm, BullQueueRow, BullQueuesVm,
-    CLEAN_AGES, bull_job_actions, bull_job_path, bull_queue_path, encode_segment,
+pub use pages::alerts::{ALERTS_EVENTS, alerts_fragments, render_alerts_page};
+pub use pages::audit::render_audit_page;
+pub use pages::bull_job::{bull_job_events, bull_job_fragments, render_bull_job_page};
+pub use pages::bull_queue::{bull_queue_events, bull_queue_fragments, render_bull_queue_page};
+pub use pages::bullmq::{BULLMQ_EVENTS, bullmq_fragments, render_bullmq_page};
+pub use pages::channels::{CHANNELS_EVENTS, channels_fragments, render_channels_page};
+pub use pages::config::render_config_page;
+pub use pages::error::render_error_page;
+pub use pages::instances::{INSTANCES_EVENTS, instances_fragments, render_instances_page};
+pub use pages::job::{job_fragments, job_gone_fragments, render_job_page};
+pub use pages::login::render_login_page;
+pub use pages::overview::{
+    OVERVIEW_EVENTS, overview_events, overview_fragments, render_overview_page,
 };
-/// Window lengths as the pages write them (`1 min`, `10 s`), for text the
-/// server puts in view models.
-pub use components::format_window;
-use components::{
-    ActiveAlertsRegion, AlertBannerRegion, AuditFilterForm, AuditRegion, BlockedKeysRegion,
-    BullJobRegion, BullJobsRegion, BullQueueHeader, BullQueuesRegion, ChannelsRegion, ConfigTable,
-    DeliveriesRegion, HealthRegion, HistoryRegion, InstancesRegion, JobDetail, JobsRegion,
-    LimiterStatusRegion, NewRuleForm, Notice, PoliciesRegion, ProgressRegion, QueueHeader,
-    QueuesRegion, RangeSelector, RequestsChartRegion, RulesEditor, SearchForm, Section, Shell,
-    ThroughputRegion, TopKeysRegion, TotalsRegion,
-};
-pub use fleet::{ChannelRow, ChannelsVm, InstanceRow, InstanceState, InstancesVm, MessageRow};
-pub use ratelimits::{
-    BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
-};
-pub use session::{LoginVm, PageCtx, UserVm};
-pub use users::{ROLES, UserRow, UsersVm};
-pub use vm::{
-    AttemptVm, BulkProgressVm, ChartRange, ConfigEntry, ConfigVm, DependencyVm, HealthVm,
-    JobFilterVm, JobPageVm, JobRow, MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow,
-    QueuesVm, STATES, StateCounts, ThroughputVm, encode_query, format_age, format_count,
-    format_timestamp,
-};
+pub use pages::queue::{queue_fragments, render_queue_page};
+pub use pages::queues::{QUEUES_EVENTS, queues_fragments, render_queues_page};
+pub use pages::ratelimits::{RATELIMITS_EVENTS, ratelimits_fragments, render_ratelimits_page};
+pub use pages::users::render_users_page;
+pub use widgets::banner::banner_fragment;
+pub use widgets::shell::Fragment;
 
 /// The page script: opens the page's event stream and swaps the regions it
 /// receives; pages work without it (forms post and redirect back).
 pub const LIVE_SCRIPT: &str = include_str!("live.js");
 
-/// The doctype leptos does not emit itself; without it browsers fall back to
-/// quirks mode and the stylesheet renders differently.
-const DOCTYPE: &str = "<!DOCTYPE html>";
+// Old path, kept until the server moves to the new one.
+pub use format::{encode_query, format_age, format_count, format_timestamp, format_window};
+// Old path, kept until the server moves to the new one.
+pub use vm::alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
+// Old path, kept until the server moves to the new one.
+pub use vm::audit::{AuditFilterVm, AuditRow, AuditVm};
+// Old path, kept until the server moves to the new one.
+pub use vm::bullmq::{
+    BULL_STATES, BullJobPageVm, BullJobRow, BullQueuePageVm, BullQueueRow, BullQueuesVm,
+    CLEAN_AGES, bull_job_actions, bull_job_path, bull_queue_path, encode_segment,
+};
+// Old path, kept until the server moves to the new one.
+pub use vm::channels::{ChannelRow, ChannelsVm, MessageRow};
+// Old path, kept until the server moves to the new one.
+pub use vm::config::{ConfigEntry, ConfigVm};
+// Old path, kept until the server moves to the new one.
+pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
+// Old path, kept until the server moves to the new one.
+pub use vm::queues::{
+    AttemptVm, BulkProgressVm, ChartRange, DependencyVm, HealthVm, JobFilterVm, JobPageVm, JobRow,
+    MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES, StateCounts,
+    ThroughputVm,
+};
+// Old path, kept until the server moves to the new one.
+pub use vm::ratelimits::{
+    BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
+};
+// Old path, kept until the server moves to the new one.
+pub use vm::session::{LoginVm, PageCtx, UserVm};
+// Old path, kept until the server moves to the new one.
+pub use vm::users::{ROLES, UserRow, UsersVm};
 
-/// One live region of a page, rendered: the element whose `id` is `id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fragment {
-    /// The region's element id.
-    pub id: &'static str,
-    /// The region's outer HTML.
-    pub html: String,
+// Old path, kept until the server moves to the new one.
+/// The Alerts page's view models: see [`vm::alerts`].
+pub mod alerts {
+    pub use crate::vm::alerts::*;
 }
 
-fn fragment(id: &'static str, view: impl RenderHtml) -> Fragment {
-    Fragment {
-        id,
-        html: view.to_html(),
-    }
+// Old path, kept until the server moves to the new one.
+/// The Audit page's view models: see [`vm::audit`].
+pub mod audit {
+    pub use crate::vm::audit::*;
 }
 
-/// A whole page, built and rendered with the page's CSRF token in context
-/// so every form inside finds it ([`components::CsrfField`]).
-fn document<V: RenderHtml>(page: &PageCtx, build: impl FnOnce() -> V) -> String {
-    let owner = Owner::new();
-    let html = owner.with(|| {
-        provide_context(session::CsrfToken(page.csrf_token.clone()));
-        build().to_html()
-    });
-    format!("{DOCTYPE}{html}")
+// Old path, kept until the server moves to the new one.
+/// The BullMQ pages' view models: see [`vm::bullmq`].
+pub mod bullmq {
+    pub use crate::vm::bullmq::*;
 }
 
-/// The live stream of the overview page.
-pub const OVERVIEW_EVENTS: &str = "/events/overview";
-/// The live stream of the queues page.
-pub const QUEUES_EVENTS: &str = "/events/queues";
-
-/// The live stream of the channels page.
-pub const CHANNELS_EVENTS: &str = "/events/channels";
-/// The live stream of the instances page.
-pub const INSTANCES_EVENTS: &str = "/events/instances";
-/// The live stream of the rate limits page.
-pub const RATELIMITS_EVENTS: &str = "/events/ratelimits";
-/// The live stream of the Alerts page (later history pages add their
-/// `?offset=&limit=`, so the history region stays on the page shown).
-pub const ALERTS_EVENTS: &str = "/events/alerts";
-
-/// Where the rate limits page's Unblock buttons come back to from a live
-/// update: fragments are rendered once for every open page, so they
-/// cannot know one page's own `back`.
-const RATELIMITS_PAGE: &str = "/ratelimits";
-
-/// The overview's stream for a chart range: the page's own `?range=`, so
-/// the stream knows whether the throughput region is the live hour (kept
-/// current) or a span read from history (left as rendered).
-pub fn overview_events(range: ChartRange) -> String {
-    match range {
-        ChartRange::Hour => OVERVIEW_EVENTS.to_string(),
-        other => format!("{OVERVIEW_EVENTS}?range={}", other.as_str()),
-    }
+// Old path, kept until the server moves to the new one.
+/// The channels and instances pages' view models: see [`vm::channels`]
+/// and [`vm::instances`].
+pub mod fleet {
+    pub use crate::vm::channels::*;
+    pub use crate::vm::instances::*;
 }
 
-/// The overview served at `/`: backend health, totals across queues, the
-/// alerts slot and per-queue throughput charts over the range picked.
-pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    let heading = format!("Throughput, {}", vm.range.title());
-    document(page, move || {
-        view! {
-            <Shell
-                title="Switchyard".to_string()
-                section=Section::Overview
-                live=overview_events(vm.range)
-                reload=true
-                page=page.clone()
-            >
-                <section class="overview">
-                    <h1>"Overview"</h1>
-                    <HealthRegion health=vm.health.clone() />
-                    <TotalsRegion vm=vm.clone() />
-                    <section class="alerts" data-test-id="alerts">
-                        <h2>"Alerts"</h2>
-                        <p class="muted">
-                            "Firing alerts show in the banner at the top of every page; rules, webhook deliveries and history are on the "
-                            <a href="/alerts">"Alerts page"</a>
-                            "."
-                        </p>
-                    </section>
-                    <div class="charts-head">
-                        <h2 data-test-id="throughput-heading">{heading}</h2>
-                        <RangeSelector current=vm.range />
-                    </div>
-                    <ThroughputRegion charts=vm.charts.clone() range=vm.range />
-                    <p>
-                        <a href="/queues">"All queues →"</a>
-                    </p>
-                </section>
-            </Shell>
-        }
-    })
+// Old path, kept until the server moves to the new one.
+/// The rate limits page's view models: see [`vm::ratelimits`].
+pub mod ratelimits {
+    pub use crate::vm::ratelimits::*;
 }
 
-/// The live regions of the overview. The throughput charts are one of
-/// them only for the last hour: longer ranges come from history read when
-/// the page is rendered, and a live hour must never replace them.
-pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
-    let mut fragments = vec![
-        fragment(
-            "health",
-            view! { <HealthRegion health=vm.health.clone() /> },
-        ),
-        fragment("totals", view! { <TotalsRegion vm=vm.clone() /> }),
-    ];
-    if vm.range == ChartRange::Hour {
-        fragments.push(fragment(
-            "throughput",
-            view! { <ThroughputRegion charts=vm.charts.clone() /> },
-        ));
-    }
-    fragments
+// Old path, kept until the server moves to the new one.
+/// Who is signed in, and the sign-in page's model: see [`vm::session`].
+pub mod session {
+    pub use crate::vm::session::*;
 }
 
-/// The queues page (`/queues`): one row per queue.
-pub fn render_queues_page(vm: &QueuesVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    document(page, move || {
-        view! {
-            <Shell
-                title="Queues · Switchyard".to_string()
-                section=Section::Queues
-                live=QUEUES_EVENTS.to_string()
-                reload=true
-                page=page.clone()
-            >
-                <section class="queues-page">
-                    <h1>"Queues"</h1>
-                    <Notice notice=vm.notice.clone() />
-                    <HealthRegion health=vm.health.clone() />
-                    <QueuesRegion vm=vm.clone() />
-                    {vm
-                        .bullmq
-                        .clone()
-                        .map(|bull| {
-                            let heading = format!("BullMQ queues (prefix {})", bull.prefix);
-                            view! {
-                                <section class="bull-next" data-test-id="bullmq-next">
-                                    <h2>{heading}</h2>
-                                    <p class="muted">
-                                        "Node services' BullMQ queues on the same Redis; their "
-                                        <a href="/bullmq">"BullMQ page"</a>
-                                        " updates live."
-                                    </p>
-                                    <BullQueuesRegion vm=bull />
-                                </section>
-                            }
-                        })}
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of the queues page.
-pub fn queues_fragments(vm: &QueuesVm) -> Vec<Fragment> {
-    vec![
-        fragment(
-            "health",
-            view! { <HealthRegion health=vm.health.clone() /> },
-        ),
-        fragment("queues", view! { <QueuesRegion vm=vm.clone() /> }),
-    ]
-}
-
-/// The channels page (`/channels`): the notification bus as the
-/// dashboard observes it, one card per channel. Read-only, so it reloads
-/// itself without scripts.
-pub fn render_channels_page(vm: &ChannelsVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    document(page, move || {
-        view! {
-            <Shell
-                title="Channels · Switchyard".to_string()
-                section=Section::Channels
-                live=CHANNELS_EVENTS.to_string()
-                reload=true
-                page=page.clone()
-            >
-                <section class="channels-page">
-                    <h1>"Channels"</h1>
-                    <ChannelsRegion vm=vm />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of the channels page: one, `channels`, holding the bus
-/// line and every channel (a rate changes every second, so all of it is
-/// live).
-pub fn channels_fragments(vm: &ChannelsVm) -> Vec<Fragment> {
-    vec![fragment(
-        "channels",
-        view! { <ChannelsRegion vm=vm.clone() /> },
-    )]
-}
-
-/// The instances page (`/instances`): one row per instance against the
-/// database's latest version and hash. Read-only, so it reloads itself
-/// without scripts.
-pub fn render_instances_page(vm: &InstancesVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    document(page, move || {
-        view! {
-            <Shell
-                title="Instances · Switchyard".to_string()
-                section=Section::Instances
-                live=INSTANCES_EVENTS.to_string()
-                reload=true
-                page=page.clone()
-            >
-                <section class="instances-page">
-                    <h1>"Instances"</h1>
-                    <InstancesRegion vm=vm />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of the instances page: one, `instances`, holding the
-/// database line, the table and its legend.
-pub fn instances_fragments(vm: &InstancesVm) -> Vec<Fragment> {
-    vec![fragment(
-        "instances",
-        view! { <InstancesRegion vm=vm.clone() /> },
-    )]
-}
-
-/// The rate limits page (`/ratelimits`): the limiter's health, the
-/// policies, requests over the last hour, the most used keys and the
-/// blocked ones with an Unblock button each. `notice` reports an unblock
-/// outside the live regions, so an update does not wipe it; `back` is
-/// where an Unblock comes back to (live updates use `/ratelimits`).
-pub fn render_ratelimits_page(
-    vm: &RateLimitsVm,
-    notice: Option<String>,
-    back: &str,
-    page: &PageCtx,
-) -> String {
-    let vm = vm.clone();
-    let back = back.to_string();
-    document(page, move || {
-        view! {
-            <Shell
-                title="Rate limits · Switchyard".to_string()
-                section=Section::RateLimits
-                live=RATELIMITS_EVENTS.to_string()
-                reload=true
-                page=page.clone()
-            >
-                <section class="ratelimits-page">
-                    <h1>"Rate limits"</h1>
-                    <Notice notice=notice />
-                    <LimiterStatusRegion status=vm.status.clone() now=vm.now />
-                    <h2>"Policies"</h2>
-                    <PoliciesRegion policies=vm.policies.clone() />
-                    <h2>"Requests, last hour"</h2>
-                    <RequestsChartRegion per_minute=vm.per_minute.clone() />
-                    <h2>"Top keys"</h2>
-                    <TopKeysRegion top_keys=vm.top_keys.clone() />
-                    <h2>"Blocked keys"</h2>
-                    <BlockedKeysRegion blocked=vm.blocked.clone() now=vm.now back=back />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of the rate limits page: `ratelimit-status`,
-/// `ratelimit-policies`, `ratelimit-chart`, `ratelimit-top` and
-/// `ratelimit-blocked`.
-pub fn ratelimits_fragments(vm: &RateLimitsVm) -> Vec<Fragment> {
-    vec![
-        fragment(
-            "ratelimit-status",
-            view! { <LimiterStatusRegion status=vm.status.clone() now=vm.now /> },
-        ),
-        fragment(
-            "ratelimit-policies",
-            view! { <PoliciesRegion policies=vm.policies.clone() /> },
-        ),
-        fragment(
-            "ratelimit-chart",
-            view! { <RequestsChartRegion per_minute=vm.per_minute.clone() /> },
-        ),
-        fragment(
-            "ratelimit-top",
-            view! { <TopKeysRegion top_keys=vm.top_keys.clone() /> },
-        ),
-        fragment(
-            "ratelimit-blocked",
-            view! {
-                <BlockedKeysRegion
-                    blocked=vm.blocked.clone()
-                    now=vm.now
-                    back=RATELIMITS_PAGE.to_string()
-                />
-            },
-        ),
-    ]
-}
-
-/// The firing-alerts banner alone, for every page's live stream: an alert
-/// that starts firing shows on whatever page is open, and one that
-/// resolves leaves it, without a reload.
-pub fn banner_fragment(vm: &AlertBannerVm) -> Fragment {
-    fragment(
-        "alert-banner",
-        view! { <AlertBannerRegion banner=vm.clone() /> },
-    )
-}
-
-/// The Alerts page (`/alerts`): pending and firing alerts with their
-/// Acknowledge and Silence buttons, the rules editor, webhook deliveries
-/// and the history. `notice` reports an action outside the live regions,
-/// so an update does not wipe it.
-pub fn render_alerts_page(vm: &AlertsVm, notice: Option<String>, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    // Later history pages stream their own page of history, not the first.
-    let live = if vm.history_offset > 0 {
-        format!(
-            "{ALERTS_EVENTS}?offset={}&limit={}",
-            vm.history_offset, vm.history_limit
-        )
-    } else {
-        ALERTS_EVENTS.to_string()
-    };
-    document(page, move || {
-        view! {
-            <Shell
-                title="Alerts · Switchyard".to_string()
-                section=Section::Alerts
-                live=live
-                page=page.clone()
-            >
-                <section class="alerts-page">
-                    <h1>"Alerts"</h1>
-                    <Notice notice=notice />
-                    <h2>"Pending and firing"</h2>
-                    <ActiveAlertsRegion
-                        active=vm.active.clone()
-                        evaluator=vm.evaluator.clone()
-                        now=vm.now
-                    />
-                    <h2 id="rules">"Rules"</h2>
-                    <RulesEditor rules=vm.rules.clone() />
-                    <h2>"New rule"</h2>
-                    <NewRuleForm kinds=vm.kinds.clone() />
-                    <h2>"Webhook deliveries"</h2>
-                    <DeliveriesRegion
-                        deliveries=vm.deliveries.clone()
-                        receivers=vm.receivers.clone()
-                        now=vm.now
-                    />
-                    <h2>"History"</h2>
-                    <HistoryRegion
-                        history=vm.history.clone()
-                        offset=vm.history_offset
-                        total=vm.history_total
-                        limit=vm.history_limit
-                    />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of the Alerts page: `alerts-active`,
-/// `alerts-deliveries` and `alerts-history` (the rules editor is not live:
-/// it holds what the operator types). The banner is
-/// [`banner_fragment`], streamed by every page.
-pub fn alerts_fragments(vm: &AlertsVm) -> Vec<Fragment> {
-    vec![
-        fragment(
-            "alerts-active",
-            view! {
-                <ActiveAlertsRegion
-                    active=vm.active.clone()
-                    evaluator=vm.evaluator.clone()
-                    now=vm.now
-                />
-            },
-        ),
-        fragment(
-            "alerts-deliveries",
-            view! {
-                <DeliveriesRegion
-                    deliveries=vm.deliveries.clone()
-                    receivers=vm.receivers.clone()
-                    now=vm.now
-                />
-            },
-        ),
-        fragment(
-            "alerts-history",
-            view! {
-                <HistoryRegion
-                    history=vm.history.clone()
-                    offset=vm.history_offset
-                    total=vm.history_total
-                    limit=vm.history_limit
-                />
-            },
-        ),
-    ]
-}
-
-/// One queue's page: header and tabs, retry progress, search, and a page
-/// of jobs in one state. `now` (ms) is what ages are measured from.
-pub fn render_queue_page(vm: &QueuePageVm, now: i64, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    let title = format!("{} · Switchyard", vm.queue.name);
-    let live = format!("/events{}", vm.url());
-    document(page, move || {
-        view! {
-            <Shell title=title section=Section::Queues live=live page=page.clone()>
-                <section class="queue">
-                    <p class="crumbs">
-                        <a href="/queues">"Queues"</a>
-                        " /"
-                    </p>
-                    <QueueHeader vm=vm.clone() />
-                    <Notice notice=vm.notice.clone() />
-                    <ProgressRegion progress=vm.progress.clone() />
-                    <SearchForm
-                        queue=vm.queue.name.clone()
-                        state=vm.state.clone()
-                        filter=vm.filter.clone()
-                    />
-                    <JobsRegion vm=vm now=now />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of a queue's page.
-pub fn queue_fragments(vm: &QueuePageVm, now: i64) -> Vec<Fragment> {
-    vec![
-        fragment("queue-header", view! { <QueueHeader vm=vm.clone() /> }),
-        fragment(
-            "progress",
-            view! { <ProgressRegion progress=vm.progress.clone() /> },
-        ),
-        fragment("jobs", view! { <JobsRegion vm=vm.clone() now=now /> }),
-    ]
-}
-
-/// A job's page: state, actions, timeline, attempts, data and options.
-pub fn render_job_page(vm: &JobPageVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    let title = format!("Job {} · {} · Switchyard", vm.id, vm.queue);
-    let live = format!("/events/queues/{}/jobs/{}", vm.queue, vm.id);
-    let queue_href = format!("/queues/{}", vm.queue);
-    let logs = if vm.logs.is_empty() {
-        view! { <p class="muted">"This job wrote no log lines."</p> }.into_any()
-    } else {
-        view! { <pre class="logs" data-test-id="job-logs">{vm.logs.join("\n")}</pre> }.into_any()
-    };
-    document(page, move || {
-        view! {
-            <Shell title=title section=Section::Queues live=live page=page.clone()>
-                <section class="job-page">
-                    <p class="crumbs">
-                        <a href="/queues">"Queues"</a>
-                        " / "
-                        <a href=queue_href>{vm.queue.clone()}</a>
-                        " /"
-                    </p>
-                    <Notice notice=vm.notice.clone() />
-                    <JobDetail vm=vm.clone() />
-                    <section>
-                        <h2>"Data"</h2>
-                        <pre class="json" data-test-id="job-data">{vm.data_pretty.clone()}</pre>
-                    </section>
-                    <section>
-                        <h2>"Options"</h2>
-                        <pre class="json" data-test-id="job-options">{vm.options_pretty.clone()}</pre>
-                    </section>
-                    <section>
-                        <h2>"Logs"</h2>
-                        {logs}
-                    </section>
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of a job's page.
-pub fn job_fragments(vm: &JobPageVm) -> Vec<Fragment> {
-    vec![fragment("job", view! { <JobDetail vm=vm.clone() /> })]
-}
-
-/// The job region of a page whose job was removed while it was open.
-pub fn job_gone_fragments(queue: &str, id: &str) -> Vec<Fragment> {
-    let text = format!(
-        "Job {id} no longer exists in {queue}: it was removed, or cleaned up by retention."
-    );
-    let href = format!("/queues/{queue}");
-    vec![fragment(
-        "job",
-        view! {
-            <div id="job">
-                <p class="empty" data-test-id="job-gone">
-                    {text}
-                    " "
-                    <a href=href>"Back to the queue"</a>
-                </p>
-            </div>
-        },
-    )]
-}
-
-/// The live stream of the BullMQ page.
-pub const BULLMQ_EVENTS: &str = "/events/bullmq";
-
-/// The BullMQ page (`/bullmq`): every BullMQ queue under the prefix with
-/// its counts per state and a Pause/Resume button, or how to turn BullMQ
-/// monitoring on when it is off.
-pub fn render_bullmq_page(vm: &BullQueuesVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    document(page, move || {
-        view! {
-            <Shell
-                title="BullMQ · Switchyard".to_string()
-                section=Section::BullMq
-                live=BULLMQ_EVENTS.to_string()
-                page=page.clone()
-            >
-                <section class="queues-page bullmq-page">
-                    <h1>"BullMQ"</h1>
-                    <Notice notice=vm.notice.clone() />
-                    <BullQueuesRegion vm=vm />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of the BullMQ page: one, `bull-queues`.
-pub fn bullmq_fragments(vm: &BullQueuesVm) -> Vec<Fragment> {
-    vec![fragment(
-        "bull-queues",
-        view! { <BullQueuesRegion vm=vm.clone() /> },
-    )]
-}
-
-/// The live stream of a BullMQ queue's page:
-/// `/events/bullmq/<queue>?state=<state>` (and `&offset=` past the first
-/// page), so the stream renders the jobs region of the page shown.
-pub fn bull_queue_events(vm: &BullQueuePageVm) -> String {
-    format!("/events{}", vm.url())
-}
-
-/// A BullMQ queue's page (`/bullmq/<queue>?state=…`): header with its
-/// state tabs, and a page of jobs in one state with their buttons. `now`
-/// (ms) is what ages are measured from.
-pub fn render_bull_queue_page(vm: &BullQueuePageVm, now: i64, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    let title = format!("{} · BullMQ · Switchyard", vm.queue.name);
-    let live = bull_queue_events(&vm);
-    document(page, move || {
-        view! {
-            <Shell title=title section=Section::BullMq live=live page=page.clone()>
-                <section class="queue bull-queue">
-                    <p class="crumbs">
-                        <a href="/bullmq">"BullMQ"</a>
-                        " /"
-                    </p>
-                    <BullQueueHeader vm=vm.clone() />
-                    <Notice notice=vm.notice.clone() />
-                    <BullJobsRegion vm=vm now=now />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of a BullMQ queue's page: `bull-header` and
-/// `bull-jobs`.
-pub fn bull_queue_fragments(vm: &BullQueuePageVm, now: i64) -> Vec<Fragment> {
-    vec![
-        fragment("bull-header", view! { <BullQueueHeader vm=vm.clone() /> }),
-        fragment(
-            "bull-jobs",
-            view! { <BullJobsRegion vm=vm.clone() now=now /> },
-        ),
-    ]
-}
-
-/// The live stream of a BullMQ job's page: `/events/bullmq/<queue>/jobs/<id>`.
-pub fn bull_job_events(queue: &str, id: &str) -> String {
-    format!("/events{}", bull_job_path(queue, id))
-}
-
-/// A BullMQ job's page (`/bullmq/<queue>/jobs/<id>`): its state, buttons,
-/// times, attempts, progress, result, error, data, options and logs.
-pub fn render_bull_job_page(vm: &BullJobPageVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    let title = format!("Job {} · {} · BullMQ · Switchyard", vm.id, vm.queue);
-    let live = bull_job_events(&vm.queue, &vm.id);
-    let queue_href = bull_queue_path(&vm.queue);
-    document(page, move || {
-        view! {
-            <Shell title=title section=Section::BullMq live=live page=page.clone()>
-                <section class="job-page bull-job-page">
-                    <p class="crumbs">
-                        <a href="/bullmq">"BullMQ"</a>
-                        " / "
-                        <a href=queue_href>{vm.queue.clone()}</a>
-                        " /"
-                    </p>
-                    <Notice notice=vm.notice.clone() />
-                    <BullJobRegion vm=vm />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The live regions of a BullMQ job's page: one, `bull-job`.
-pub fn bull_job_fragments(vm: &BullJobPageVm) -> Vec<Fragment> {
-    vec![fragment(
-        "bull-job",
-        view! { <BullJobRegion vm=vm.clone() /> },
-    )]
-}
-
-/// The Audit page (`/audit`): who did what to which queue, job, key or
-/// alert, and how it ended, filtered and paged. Not live: a log is read,
-/// and rows moving under the reader would hinder more than help.
-pub fn render_audit_page(vm: &AuditVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    document(page, move || {
-        view! {
-            <Shell
-                title="Audit · Switchyard".to_string()
-                section=Section::Audit
-                page=page.clone()
-            >
-                <section class="audit-page">
-                    <h1>"Audit"</h1>
-                    <AuditFilterForm
-                        filter=vm.filter.clone()
-                        actions=vm.actions.clone()
-                        limit=vm.limit
-                    />
-                    <AuditRegion vm=vm />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The configuration page: the effective settings, passwords hidden.
-pub fn render_config_page(vm: &ConfigVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    document(page, move || {
-        view! {
-            <Shell
-                title="Configuration · Switchyard".to_string()
-                section=Section::Config
-                page=page.clone()
-            >
-                <section class="config-page">
-                    <h1>"Configuration"</h1>
-                    <ConfigTable vm=vm />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The Users page (`/users`, admins only): every account with its role and
-/// status, buttons to change a role or disable and enable an account, and
-/// the form adding one. Not live: accounts change here, by form posts.
-pub fn render_users_page(vm: &UsersVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    document(page, move || {
-        view! {
-            <Shell
-                title="Users · Switchyard".to_string()
-                section=Section::Users
-                page=page.clone()
-            >
-                <section class="users-page">
-                    <h1>"Users"</h1>
-                    <Notice notice=vm.notice.clone() />
-                    <components::UsersTable vm=vm />
-                    <h2>"New user"</h2>
-                    <components::NewUserForm />
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// The sign-in page (`/login`): name and password, posted with where to go
-/// afterwards. Not live and without the sections, which would all answer
-/// with this page.
-pub fn render_login_page(vm: &LoginVm, page: &PageCtx) -> String {
-    let vm = vm.clone();
-    document(page, move || {
-        view! {
-            <Shell
-                title="Sign in · Switchyard".to_string()
-                section=Section::None
-                page=page.clone()
-                bare=true
-            >
-                <section class="login-page">
-                    <h1>"Sign in"</h1>
-                    <Notice notice=vm.notice.clone() />
-                    {vm
-                        .error
-                        .clone()
-                        .map(|e| {
-                            view! {
-                                <p class="error-message" role="alert" data-test-id="login-error">
-                                    {e}
-                                </p>
-                            }
-                        })}
-                    <form method="post" action="/login" class="login" data-test-id="login-form">
-                        <input type="hidden" name="next" value=vm.next.clone() />
-                        <label>
-                            "User name"
-                            <input
-                                type="text"
-                                name="username"
-                                value=vm.username.clone()
-                                required
-                                autocomplete="username"
-                                autofocus
-                                data-test-id="login-username"
-                            />
-                        </label>
-                        <label>
-                            "Password"
-                            <input
-                                type="password"
-                                name="password"
-                                required
-                                autocomplete="current-password"
-                                data-test-id="login-password"
-                            />
-                        </label>
-                        <button type="submit" class="button primary" data-test-id="login-submit">
-                            "Sign in"
-                        </button>
-                    </form>
-                </section>
-            </Shell>
-        }
-    })
-}
-
-/// An error as a page a person can read, for browser routes: the status,
-/// a short title and the reason (which may quote user input, so it is
-/// escaped like everything else).
-pub fn render_error_page(status: u16, title: &str, message: &str, page: &PageCtx) -> String {
-    let page_title = format!("{status} {title} · Switchyard");
-    let heading = format!("{status} {title}");
-    let message = message.to_string();
-    document(page, move || {
-        view! {
-            <Shell title=page_title section=Section::None page=page.clone()>
-                <section class="error-page">
-                    <h1 data-test-id="error-title">{heading}</h1>
-                    <p class="error-message" data-test-id="error-message">
-                        {message}
-                    </p>
-                    <p>
-                        <a href="/queues">"Back to the queues"</a>
-                    </p>
-                </section>
-            </Shell>
-        }
-    })
+// Old path, kept until the server moves to the new one.
+/// The Users page's view models: see [`vm::users`].
+pub mod users {
+    pub use crate::vm::users::*;
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! The Alerts page's parts and the firing-alerts banner every page carries.
+//! The Alerts page (`/alerts`): pending and firing alerts with their
+//! buttons, the rules editor, webhook deliveries and the history.
 //!
-//! The banner, the active alerts, the deliveries and the history are live
-//! regions. The rules editor is not: an operator types in it, and a live
+//! The active alerts, the deliveries and the history are live regions,
+//! like the banner ([`crate::widgets::banner`]). The rules editor is not: an operator types in it, and a live
 //! swap would wipe what they typed. Rules only change through its forms,
 //! which post and come back, so a full page load shows the new state.
 //!
@@ -11,15 +12,19 @@
 
 use leptos::prelude::*;
 
-use super::ratelimits::format_in;
-use super::{ActionForm, CsrfField};
-use crate::alerts::{AlertBannerVm, AlertRow, DeliveryRow, RuleRow};
-use crate::vm::{encode_query, format_count, format_timestamp, iso_timestamp};
+use crate::format::{encode_query, format_count, format_in};
+use crate::vm::alerts::{AlertRow, AlertsVm, DeliveryRow, RuleRow};
+use crate::vm::session::PageCtx;
+use crate::widgets::banner::{ALERTS_PAGE, AlertMarks, SeverityBadge, format_span, title_case};
+use crate::widgets::forms::{ActionForm, PostFields};
+use crate::widgets::pager::Pager;
+use crate::widgets::shell::{Fragment, Frame, Notice, Region, Section, document, fragment};
+use crate::widgets::table::{Empty, Table};
+use crate::widgets::time::At;
 
-/// Where every form on the Alerts page comes back to: fragments are
-/// rendered once for every open page, so they cannot know one page's own
-/// URL, and a form post redirects to a fresh page anyway.
-const ALERTS_PAGE: &str = "/alerts";
+/// The live stream of the Alerts page (later history pages add their
+/// `?offset=&limit=`, so the history region stays on the page shown).
+pub const ALERTS_EVENTS: &str = "/events/alerts";
 
 /// How long a silence can be chosen for, as (`for` value, label): the
 /// server also accepts other lengths, but three cover "until the end of
@@ -28,28 +33,6 @@ const SILENCE_LENGTHS: [(&str, &str); 3] = [("1h", "1 h"), ("4h", "4 h"), ("24h"
 
 /// Severities a rule can have, as (value, label).
 const SEVERITIES: [(&str, &str); 2] = [("warning", "Warning"), ("critical", "Critical")];
-
-/// A length of time without "ago" (`45 s`, `4 min`, `2 h 5 min`,
-/// `3 d 2 h`), for "firing since … (4 min)" and durations in history.
-pub(crate) fn format_span(ms: i64) -> String {
-    let secs = ms.max(0) / 1000;
-    let (days, hours, mins) = (secs / 86_400, (secs % 86_400) / 3600, (secs % 3600) / 60);
-    if secs < 60 {
-        format!("{secs} s")
-    } else if secs < 3600 {
-        format!("{mins} min")
-    } else if secs < 86_400 {
-        if mins > 0 {
-            format!("{hours} h {mins} min")
-        } else {
-            format!("{hours} h")
-        }
-    } else if hours > 0 {
-        format!("{days} d {hours} h")
-    } else {
-        format!("{days} d")
-    }
-}
 
 /// A measured figure with its unit (`12.5%`, `1,204 jobs`, `830 ms`), or
 /// `–` when the evaluator had none: `NaN%` helps nobody.
@@ -90,166 +73,99 @@ fn rule_path(name: &str) -> String {
     format!("/alerts/rules/{}", encode_query(name))
 }
 
-/// A capitalised word for a status or severity (`firing` → `Firing`).
-fn title_case(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// An absolute moment, the same on every page and in every time zone.
-#[component]
-fn At(at: i64) -> impl IntoView {
-    let text = format_timestamp(at);
-    let title = text.clone();
-    view! {
-        <time datetime=iso_timestamp(at) title=title>
-            {text}
-        </time>
-    }
-}
-
-/// A severity as a coloured pill: critical red, warning amber.
-#[component]
-fn SeverityBadge(severity: String) -> impl IntoView {
-    let class = format!("badge severity sev-{severity}");
-    view! {
-        <span class=class data-test-id="alert-severity">
-            {title_case(&severity)}
-        </span>
-    }
-}
-
-/// Acknowledged and silenced marks: whether someone is already on it, and
-/// whether receivers are still told.
-#[component]
-fn AlertMarks(alert: AlertRow, now: i64) -> impl IntoView {
-    let acked = alert.acknowledged_by.clone().map(|by| {
-        let title = alert
-            .acknowledged_at
-            .map(|at| format!("Acknowledged at {}", format_timestamp(at)));
-        view! {
-            <span class="badge acked" data-test-id="alert-acked" title=title>
-                {format!("Acknowledged by {by}")}
-            </span>
-        }
-    });
-    let silenced = alert
-        .silenced_until
-        .filter(|_| alert.is_silenced(now))
-        .map(|until| {
-            view! {
-                <span
-                    class="badge silenced"
-                    data-test-id="alert-silenced"
-                    title=format!("Silenced until {}", format_timestamp(until))
-                >
-                    {format!("Silenced ({})", format_in(until - now))}
-                </span>
-            }
-        });
-    view! {
-        {acked}
-        {silenced}
-    }
-}
-
-/// The firing alerts, on every page, so nobody has to open the Alerts page
-/// to learn something is wrong. An empty region when nothing fires, so the
-/// live stream can fill it in.
-#[component]
-pub fn AlertBannerRegion(banner: AlertBannerVm) -> impl IntoView {
-    let now = banner.now;
-    let any = !banner.firing.is_empty();
-    let loud = banner.firing.iter().any(|a| !a.is_silenced(now));
-    let class = if !any {
-        "alert-banner"
-    } else if banner
-        .firing
-        .iter()
-        .any(|a| a.severity == "critical" && !a.is_silenced(now))
-    {
-        "alert-banner firing sev-critical"
-    } else if loud {
-        "alert-banner firing sev-warning"
+/// The Alerts page (`/alerts`): pending and firing alerts with their
+/// Acknowledge and Silence buttons, the rules editor, webhook deliveries
+/// and the history. `notice` reports an action outside the live regions,
+/// so an update does not wipe it.
+pub fn render_alerts_page(vm: &AlertsVm, notice: Option<String>, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    // Later history pages stream their own page of history, not the first.
+    let live = if vm.history_offset > 0 {
+        format!(
+            "{ALERTS_EVENTS}?offset={}&limit={}",
+            vm.history_offset, vm.history_limit
+        )
     } else {
-        "alert-banner firing quiet"
+        ALERTS_EVENTS.to_string()
     };
-    let lines = any.then(|| {
-        let heading = match banner.firing.len() {
-            1 => "1 alert is firing".to_string(),
-            n => format!("{n} alerts are firing"),
-        };
+    let frame = Frame::new("Alerts · Switchyard", Section::Alerts).live(live);
+    document(page, frame, move || {
         view! {
-            <p class="banner-title">
-                <strong>{heading}</strong>
-            </p>
-            <ul class="alert-lines">
-                {banner
-                    .firing
-                    .into_iter()
-                    .map(|alert| view! { <BannerLine alert now /> })
-                    .collect_view()}
-            </ul>
+            <section class="alerts-page">
+                <h1>"Alerts"</h1>
+                <Notice notice=notice />
+                <h2>"Pending and firing"</h2>
+                <ActiveAlertsRegion
+                    active=vm.active.clone()
+                    evaluator=vm.evaluator.clone()
+                    now=vm.now
+                />
+                <h2 id="rules">"Rules"</h2>
+                <RulesEditor rules=vm.rules.clone() />
+                <h2>"New rule"</h2>
+                <NewRuleForm kinds=vm.kinds.clone() />
+                <h2>"Webhook deliveries"</h2>
+                <DeliveriesRegion
+                    deliveries=vm.deliveries.clone()
+                    receivers=vm.receivers.clone()
+                    now=vm.now
+                />
+                <h2>"History"</h2>
+                <HistoryRegion
+                    history=vm.history.clone()
+                    offset=vm.history_offset
+                    total=vm.history_total
+                    limit=vm.history_limit
+                />
+            </section>
         }
-    });
-    view! {
-        <div id="alert-banner" data-test-id="alert-banner" class=class role=any.then_some("alert")>
-            {lines}
-        </div>
-    }
+    })
 }
 
-/// One firing alert in the banner: how bad, what, since when, whether
-/// someone is on it, and where to act on it.
-#[component]
-fn BannerLine(alert: AlertRow, now: i64) -> impl IntoView {
-    let silenced = alert.is_silenced(now);
-    let class = format!(
-        "alert-line sev-{}{}",
-        alert.severity,
-        if silenced { " silenced" } else { "" }
-    );
-    let since = alert.since();
-    let href = format!("{ALERTS_PAGE}#alert-{}", alert.fingerprint);
-    view! {
-        <li
-            class=class
-            data-test-id="banner-alert"
-            data-fingerprint=alert.fingerprint.clone()
-            data-severity=alert.severity.clone()
-        >
-            <SeverityBadge severity=alert.severity.clone() />
-            " "
-            <span class="summary" data-test-id="banner-summary">
-                {alert.summary.clone()}
-            </span>
-            " "
-            <span class="since" data-test-id="banner-since">
-                "since "
-                <At at=since />
-                {format!(" ({})", format_span(now - since))}
-            </span>
-            " "
-            <AlertMarks alert=alert.clone() now />
-            " "
-            <a href=href data-test-id="banner-link">
-                "Alerts"
-            </a>
-        </li>
-    }
+/// The live regions of the Alerts page: `alerts-active`,
+/// `alerts-deliveries` and `alerts-history` (the rules editor is not live:
+/// it holds what the operator types). The banner is
+/// [`banner_fragment`](crate::banner_fragment), streamed by every page.
+pub fn alerts_fragments(vm: &AlertsVm) -> Vec<Fragment> {
+    vec![
+        fragment(
+            "alerts-active",
+            view! {
+                <ActiveAlertsRegion
+                    active=vm.active.clone()
+                    evaluator=vm.evaluator.clone()
+                    now=vm.now
+                />
+            },
+        ),
+        fragment(
+            "alerts-deliveries",
+            view! {
+                <DeliveriesRegion
+                    deliveries=vm.deliveries.clone()
+                    receivers=vm.receivers.clone()
+                    now=vm.now
+                />
+            },
+        ),
+        fragment(
+            "alerts-history",
+            view! {
+                <HistoryRegion
+                    history=vm.history.clone()
+                    offset=vm.history_offset
+                    total=vm.history_total
+                    limit=vm.history_limit
+                />
+            },
+        ),
+    ]
 }
 
 /// Pending and firing alerts with their buttons, and which instance
 /// evaluates the rules (when none does, nothing here can change).
 #[component]
-pub fn ActiveAlertsRegion(
-    active: Vec<AlertRow>,
-    evaluator: Option<String>,
-    now: i64,
-) -> impl IntoView {
+fn ActiveAlertsRegion(active: Vec<AlertRow>, evaluator: Option<String>, now: i64) -> impl IntoView {
     let evaluator = match evaluator {
         Some(instance) => view! {
             <p class="status ok" data-test-id="alert-evaluator">
@@ -270,48 +186,47 @@ pub fn ActiveAlertsRegion(
     };
     let body = if active.is_empty() {
         view! {
-            <p class="empty" data-test-id="alerts-active-empty">
+            <Empty test_id="alerts-active-empty">
                 "Nothing is pending or firing."
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
         view! {
-            <div class="table-wrap">
-                <table class="alerts" data-test-id="alerts-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Status"</th>
-                            <th scope="col">"Severity"</th>
-                            <th scope="col">"Rule"</th>
-                            <th scope="col">"Subject"</th>
-                            <th scope="col" class="num">
-                                "Value"
-                            </th>
-                            <th scope="col">"Summary"</th>
-                            <th scope="col">"Since"</th>
-                            <th scope="col">"Handled"</th>
-                            <th scope="col">
-                                <span class="visually-hidden">"Actions"</span>
-                            </th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {active
-                            .into_iter()
-                            .map(|alert| view! { <ActiveAlertRow alert now /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="alerts"
+                test_id="alerts-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Severity"</th>
+                        <th scope="col">"Rule"</th>
+                        <th scope="col">"Subject"</th>
+                        <th scope="col" class="num">
+                            "Value"
+                        </th>
+                        <th scope="col">"Summary"</th>
+                        <th scope="col">"Since"</th>
+                        <th scope="col">"Handled"</th>
+                        <th scope="col">
+                            <span class="visually-hidden">"Actions"</span>
+                        </th>
+                    </tr>
+                }}
+            >
+                {active
+                    .into_iter()
+                    .map(|alert| view! { <ActiveAlertRow alert now /> })
+                    .collect_view()}
+            </Table>
         }
         .into_any()
     };
     view! {
-        <div id="alerts-active" data-test-id="alerts-active">
+        <Region id="alerts-active">
             {evaluator}
             {body}
-        </div>
+        </Region>
     }
 }
 
@@ -418,8 +333,7 @@ fn SilenceForm(fingerprint: String) -> impl IntoView {
             action=format!("/alerts/{fingerprint}/silence")
             class="inline silence-form needs-operator"
         >
-            <CsrfField />
-            <input type="hidden" name="back" value=ALERTS_PAGE />
+            <PostFields back=ALERTS_PAGE />
             <label>
                 <span class="visually-hidden">"Silence for"</span>
                 <select name="for" data-test-id="silence-for">
@@ -437,7 +351,7 @@ fn SilenceForm(fingerprint: String) -> impl IntoView {
 /// Webhook deliveries, newest first: whether receivers were actually told,
 /// and why not when they were not.
 #[component]
-pub fn DeliveriesRegion(
+fn DeliveriesRegion(
     deliveries: Vec<DeliveryRow>,
     receivers: Vec<String>,
     now: i64,
@@ -467,45 +381,44 @@ pub fn DeliveriesRegion(
             "Nothing has been sent yet."
         };
         view! {
-            <p class="empty" data-test-id="deliveries-empty">
+            <Empty test_id="deliveries-empty">
                 {text}
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
         view! {
-            <div class="table-wrap">
-                <table class="deliveries" data-test-id="deliveries-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Queued"</th>
-                            <th scope="col">"Rule"</th>
-                            <th scope="col">"Event"</th>
-                            <th scope="col">"Receiver"</th>
-                            <th scope="col">"Status"</th>
-                            <th scope="col" class="num">
-                                "Attempts"
-                            </th>
-                            <th scope="col">"Last error"</th>
-                            <th scope="col">"Sent / next attempt"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {deliveries
-                            .into_iter()
-                            .map(|row| view! { <DeliveryTableRow row now /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="deliveries"
+                test_id="deliveries-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Queued"</th>
+                        <th scope="col">"Rule"</th>
+                        <th scope="col">"Event"</th>
+                        <th scope="col">"Receiver"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col" class="num">
+                            "Attempts"
+                        </th>
+                        <th scope="col">"Last error"</th>
+                        <th scope="col">"Sent / next attempt"</th>
+                    </tr>
+                }}
+            >
+                {deliveries
+                    .into_iter()
+                    .map(|row| view! { <DeliveryTableRow row now /> })
+                    .collect_view()}
+            </Table>
         }
         .into_any()
     };
     view! {
-        <div id="alerts-deliveries" data-test-id="alerts-deliveries">
+        <Region id="alerts-deliveries">
             {receivers_line}
             {body}
-        </div>
+        </Region>
     }
 }
 
@@ -584,7 +497,7 @@ fn DeliveryTableRow(row: DeliveryRow, now: i64) -> impl IntoView {
 /// Resolved alerts, newest first, one page at a time: how long each
 /// lasted, to tell a blip from an outage.
 #[component]
-pub fn HistoryRegion(history: Vec<AlertRow>, offset: u64, total: u64, limit: u64) -> impl IntoView {
+fn HistoryRegion(history: Vec<AlertRow>, offset: u64, total: u64, limit: u64) -> impl IntoView {
     let shown = history.len() as u64;
     let body = if history.is_empty() {
         let text = if total == 0 {
@@ -593,47 +506,59 @@ pub fn HistoryRegion(history: Vec<AlertRow>, offset: u64, total: u64, limit: u64
             "No resolved alert on this page."
         };
         view! {
-            <p class="empty" data-test-id="history-empty">
+            <Empty test_id="history-empty">
                 {text}
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
         view! {
-            <div class="table-wrap">
-                <table class="alert-history" data-test-id="history-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Severity"</th>
-                            <th scope="col">"Rule"</th>
-                            <th scope="col">"Subject"</th>
-                            <th scope="col">"Summary"</th>
-                            <th scope="col">"Pending"</th>
-                            <th scope="col">"Fired"</th>
-                            <th scope="col">"Resolved"</th>
-                            <th scope="col" class="num">
-                                "Lasted"
-                            </th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {history
-                            .into_iter()
-                            .map(|alert| view! { <HistoryTableRow alert /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="alert-history"
+                test_id="history-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Severity"</th>
+                        <th scope="col">"Rule"</th>
+                        <th scope="col">"Subject"</th>
+                        <th scope="col">"Summary"</th>
+                        <th scope="col">"Pending"</th>
+                        <th scope="col">"Fired"</th>
+                        <th scope="col">"Resolved"</th>
+                        <th scope="col" class="num">
+                            "Lasted"
+                        </th>
+                    </tr>
+                }}
+            >
+                {history
+                    .into_iter()
+                    .map(|alert| view! { <HistoryTableRow alert /> })
+                    .collect_view()}
+            </Table>
         }
         .into_any()
     };
-    let pager =
-        (total > 0 || offset > 0).then(|| view! { <HistoryPager offset shown total limit /> });
+    let pager = (total > 0 || offset > 0).then(|| {
+        view! {
+            <Pager
+                offset
+                shown
+                total
+                limit
+                href=move |offset| {
+                    format!("{ALERTS_PAGE}?offset={offset}&limit={}", limit.max(1))
+                }
+                test_id="history-pager"
+                ids="history"
+            />
+        }
+    });
     view! {
-        <div id="alerts-history" data-test-id="alerts-history">
+        <Region id="alerts-history">
             {body}
             {pager}
-        </div>
+        </Region>
     }
 }
 
@@ -688,91 +613,44 @@ fn HistoryTableRow(alert: AlertRow) -> impl IntoView {
     }
 }
 
-/// Newest / newer / older / oldest links over the history, like the
-/// queue page's pager: months of alerts stay two clicks away.
-#[component]
-fn HistoryPager(offset: u64, shown: u64, total: u64, limit: u64) -> impl IntoView {
-    let limit = limit.max(1);
-    let url = move |offset: u64| format!("{ALERTS_PAGE}?offset={offset}&limit={limit}");
-    let shown_to = offset + shown;
-    let first = (offset > 0).then(|| {
-        view! {
-            <a href=url(0) data-test-id="history-newest">
-                "« Newest"
-            </a>
-            <a href=url(offset.saturating_sub(limit)) rel="prev" data-test-id="history-newer">
-                "← Newer"
-            </a>
-        }
-    });
-    let last = (shown_to < total).then(|| {
-        view! {
-            <a href=url(shown_to) rel="next" data-test-id="history-older">
-                "Older →"
-            </a>
-            <a href=url((total - 1) / limit * limit) data-test-id="history-oldest">
-                "Oldest »"
-            </a>
-        }
-    });
-    let summary = if shown == 0 {
-        format!("0 of {}", format_count(total))
-    } else {
-        format!(
-            "{}–{} of {}",
-            format_count(offset + 1),
-            format_count(shown_to),
-            format_count(total)
-        )
-    };
-    view! {
-        <p class="pager" data-test-id="history-pager">
-            {first}
-            <span class="summary">{summary}</span>
-            {last}
-        </p>
-    }
-}
-
 /// Every rule with its settings in a form. Not a live region: an update
 /// arriving while an operator types would wipe the form.
 #[component]
-pub fn RulesEditor(rules: Vec<RuleRow>) -> impl IntoView {
+fn RulesEditor(rules: Vec<RuleRow>) -> impl IntoView {
     let body = if rules.is_empty() {
         view! {
-            <p class="empty" data-test-id="rules-empty">
+            <Empty test_id="rules-empty">
                 "No alert rule exists: create one below, or list them in the configuration file."
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
         view! {
-            <div class="table-wrap">
-                <table class="alert-rules" data-test-id="rules-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Rule"</th>
-                            <th scope="col">"Kind"</th>
-                            <th scope="col">"Target"</th>
-                            <th scope="col">"Threshold"</th>
-                            <th scope="col">"Window (s)"</th>
-                            <th scope="col">"For (s)"</th>
-                            <th scope="col">"Severity"</th>
-                            <th scope="col">"Enabled"</th>
-                            <th scope="col">
-                                <span class="visually-hidden">"Actions"</span>
-                            </th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {rules
-                            .into_iter()
-                            .enumerate()
-                            .map(|(index, rule)| view! { <RuleTableRow rule index /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="alert-rules"
+                test_id="rules-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Rule"</th>
+                        <th scope="col">"Kind"</th>
+                        <th scope="col">"Target"</th>
+                        <th scope="col">"Threshold"</th>
+                        <th scope="col">"Window (s)"</th>
+                        <th scope="col">"For (s)"</th>
+                        <th scope="col">"Severity"</th>
+                        <th scope="col">"Enabled"</th>
+                        <th scope="col">
+                            <span class="visually-hidden">"Actions"</span>
+                        </th>
+                    </tr>
+                }}
+            >
+                {rules
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, rule)| view! { <RuleTableRow rule index /> })
+                    .collect_view()}
+            </Table>
             <p class="legend">
                 "Target "
                 <code>"*"</code>
@@ -932,8 +810,7 @@ fn RuleTableRow(rule: RuleRow, index: usize) -> impl IntoView {
             </td>
             <td class="actions">
                 <form method="post" action=action id=form_id class="inline needs-admin">
-                    <CsrfField />
-                    <input type="hidden" name="back" value=ALERTS_PAGE />
+                    <PostFields back=ALERTS_PAGE />
                     <button type="submit" class="button primary" data-test-id="rule-save">
                         "Save"
                     </button>
@@ -956,7 +833,7 @@ fn RuleTableRow(rule: RuleRow, index: usize) -> impl IntoView {
 /// Creates a rule. Not a live region, like the editor; enabled by default,
 /// since a rule is created to be evaluated.
 #[component]
-pub fn NewRuleForm(kinds: Vec<(String, String, String)>) -> impl IntoView {
+fn NewRuleForm(kinds: Vec<(String, String, String)>) -> impl IntoView {
     let kinds = kinds
         .into_iter()
         .map(|(kind, label, unit)| {
@@ -980,8 +857,7 @@ pub fn NewRuleForm(kinds: Vec<(String, String, String)>) -> impl IntoView {
             id="new-rule"
             data-test-id="new-rule-form"
         >
-            <CsrfField />
-            <input type="hidden" name="back" value=ALERTS_PAGE />
+            <PostFields back=ALERTS_PAGE />
             <label>
                 "Name "
                 <input
@@ -1061,17 +937,6 @@ pub fn NewRuleForm(kinds: Vec<(String, String, String)>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spans_read_without_ago() {
-        assert_eq!(format_span(-1), "0 s");
-        assert_eq!(format_span(45_000), "45 s");
-        assert_eq!(format_span(4 * 60_000 + 59_000), "4 min");
-        assert_eq!(format_span(2 * 3_600_000), "2 h");
-        assert_eq!(format_span(2 * 3_600_000 + 5 * 60_000), "2 h 5 min");
-        assert_eq!(format_span(3 * 86_400_000 + 2 * 3_600_000), "3 d 2 h");
-        assert_eq!(format_span(86_400_000), "1 d");
-    }
 
     #[test]
     fn values_carry_their_unit() {

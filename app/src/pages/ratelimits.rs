@@ -1,7 +1,7 @@
-//! The rate limits page's regions: the limiter's health (a banner when the
-//! shared backend is unreachable, since every decision then changes
-//! meaning), the policies, requests allowed and rejected over the last
-//! hour, the most used keys and the blocked ones.
+//! The rate limits page (`/ratelimits`): the limiter's health (a banner
+//! when the shared backend is unreachable, since every decision then
+//! changes meaning), the policies, requests allowed and rejected over the
+//! last hour, the most used keys and the blocked ones.
 //!
 //! Policy names and keys come from any service sharing the backend (a key
 //! is often a client id or an IP taken from a request), so they are only
@@ -9,10 +9,93 @@
 
 use leptos::prelude::*;
 
-use super::ActionForm;
-use super::chart::{BarChart, Series, stacked_peak};
-use crate::ratelimits::{BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateMinute};
-use crate::vm::{format_age, format_count, format_timestamp, iso_timestamp};
+use crate::format::{format_age, format_count, format_in, format_timestamp, format_window};
+use crate::vm::ratelimits::{
+    BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
+};
+use crate::vm::session::PageCtx;
+use crate::widgets::chart::{BarChart, Series, stacked_peak};
+use crate::widgets::forms::ActionForm;
+use crate::widgets::shell::{Fragment, Frame, Notice, Region, Section, document, fragment};
+use crate::widgets::table::{Empty, Table};
+use crate::widgets::time::At;
+
+/// The live stream of the rate limits page.
+pub const RATELIMITS_EVENTS: &str = "/events/ratelimits";
+
+/// Where the rate limits page's Unblock buttons come back to from a live
+/// update: fragments are rendered once for every open page, so they
+/// cannot know one page's own `back`.
+const RATELIMITS_PAGE: &str = "/ratelimits";
+
+/// The rate limits page (`/ratelimits`): the limiter's health, the
+/// policies, requests over the last hour, the most used keys and the
+/// blocked ones with an Unblock button each. `notice` reports an unblock
+/// outside the live regions, so an update does not wipe it; `back` is
+/// where an Unblock comes back to (live updates use `/ratelimits`).
+pub fn render_ratelimits_page(
+    vm: &RateLimitsVm,
+    notice: Option<String>,
+    back: &str,
+    page: &PageCtx,
+) -> String {
+    let vm = vm.clone();
+    let back = back.to_string();
+    let frame = Frame::new("Rate limits · Switchyard", Section::RateLimits)
+        .live(RATELIMITS_EVENTS)
+        .reloading();
+    document(page, frame, move || {
+        view! {
+            <section class="ratelimits-page">
+                <h1>"Rate limits"</h1>
+                <Notice notice=notice />
+                <LimiterStatusRegion status=vm.status.clone() now=vm.now />
+                <h2>"Policies"</h2>
+                <PoliciesRegion policies=vm.policies.clone() />
+                <h2>"Requests, last hour"</h2>
+                <RequestsChartRegion per_minute=vm.per_minute.clone() />
+                <h2>"Top keys"</h2>
+                <TopKeysRegion top_keys=vm.top_keys.clone() />
+                <h2>"Blocked keys"</h2>
+                <BlockedKeysRegion blocked=vm.blocked.clone() now=vm.now back=back />
+            </section>
+        }
+    })
+}
+
+/// The live regions of the rate limits page: `ratelimit-status`,
+/// `ratelimit-policies`, `ratelimit-chart`, `ratelimit-top` and
+/// `ratelimit-blocked`.
+pub fn ratelimits_fragments(vm: &RateLimitsVm) -> Vec<Fragment> {
+    vec![
+        fragment(
+            "ratelimit-status",
+            view! { <LimiterStatusRegion status=vm.status.clone() now=vm.now /> },
+        ),
+        fragment(
+            "ratelimit-policies",
+            view! { <PoliciesRegion policies=vm.policies.clone() /> },
+        ),
+        fragment(
+            "ratelimit-chart",
+            view! { <RequestsChartRegion per_minute=vm.per_minute.clone() /> },
+        ),
+        fragment(
+            "ratelimit-top",
+            view! { <TopKeysRegion top_keys=vm.top_keys.clone() /> },
+        ),
+        fragment(
+            "ratelimit-blocked",
+            view! {
+                <BlockedKeysRegion
+                    blocked=vm.blocked.clone()
+                    now=vm.now
+                    back=RATELIMITS_PAGE.to_string()
+                />
+            },
+        ),
+    ]
+}
 
 /// Where the Unblock buttons post.
 const UNBLOCK_ACTION: &str = "/ratelimits/unblock";
@@ -20,41 +103,6 @@ const UNBLOCK_ACTION: &str = "/ratelimits/unblock";
 /// Usage (percent of the limit) from which a key's bar turns amber: close
 /// enough to the limit that the client is about to be refused.
 const NEAR_LIMIT: f64 = 80.0;
-
-/// A window length as policies are written: `1 min`, `10 s`, `1 h`, `1 d`,
-/// or milliseconds when it is not a whole number of seconds.
-pub fn format_window(ms: i64) -> String {
-    let ms = ms.max(0);
-    const UNITS: [(i64, &str); 4] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "min"),
-        (1_000, "s"),
-    ];
-    UNITS
-        .iter()
-        .find(|(unit, _)| ms >= *unit && ms % unit == 0)
-        .map(|(unit, name)| format!("{} {name}", ms / unit))
-        .unwrap_or_else(|| format!("{ms} ms"))
-}
-
-/// How long until a moment, coarse like the ages elsewhere (`in 45 s`,
-/// `in 4 min`, `in 2 h`): an operator wants to know whether to wait for a
-/// block to end or to lift it.
-pub(crate) fn format_in(ms: i64) -> String {
-    let secs = ms / 1000;
-    if ms <= 0 {
-        "ending now".into()
-    } else if secs < 60 {
-        format!("in {} s", secs.max(1))
-    } else if secs < 3600 {
-        format!("in {} min", secs / 60)
-    } else if secs < 86_400 {
-        format!("in {} h", secs / 3600)
-    } else {
-        format!("in {} d", secs / 86_400)
-    }
-}
 
 /// A usage percentage as shown (`142%`), or `–` when the server could not
 /// compute one (a zero limit): `NaN%` helps nobody.
@@ -100,7 +148,7 @@ fn fallback_effect(fallback: &str) -> Option<(&'static str, &'static str)> {
 /// while the shared backend is unreachable, a banner saying what the
 /// fallback does to every request, since when and why.
 #[component]
-pub fn LimiterStatusRegion(status: LimiterStatusVm, now: i64) -> impl IntoView {
+fn LimiterStatusRegion(status: LimiterStatusVm, now: i64) -> impl IntoView {
     let fallback_count = (status.fallback_decisions > 0).then(|| {
         view! {
             <p class="muted" data-test-id="fallback-decisions">
@@ -128,14 +176,10 @@ pub fn LimiterStatusRegion(status: LimiterStatusVm, now: i64) -> impl IntoView {
             ),
         };
         let since = status.degraded_since.map(|since| {
-            let at = format_timestamp(since);
-            let title = at.clone();
             view! {
                 <p data-test-id="degraded-since">
                     "Since "
-                    <time datetime=iso_timestamp(since) title=title>
-                        {at}
-                    </time>
+                    <At at=since />
                     {format!(" ({})", format_age(now - since))}
                 </p>
             }
@@ -192,65 +236,64 @@ pub fn LimiterStatusRegion(status: LimiterStatusVm, now: i64) -> impl IntoView {
         .into_any()
     };
     view! {
-        <div id="ratelimit-status" data-test-id="ratelimit-status">
+        <Region id="ratelimit-status">
             {body}
-        </div>
+        </Region>
     }
 }
 
 /// Every policy with its limit and this minute's decisions.
 #[component]
-pub fn PoliciesRegion(policies: Vec<PolicyRow>) -> impl IntoView {
+fn PoliciesRegion(policies: Vec<PolicyRow>) -> impl IntoView {
     let body = if policies.is_empty() {
         view! {
-            <p class="empty" data-test-id="policies-empty">
+            <Empty test_id="policies-empty">
                 "No rate-limit policies are registered."
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
         view! {
-            <div class="table-wrap">
-                <table class="ratelimit-policies" data-test-id="policies-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Policy"</th>
-                            <th scope="col" class="num">
-                                "Limit"
-                            </th>
-                            <th scope="col" class="num">
-                                "Burst"
-                            </th>
-                            <th scope="col">"Auto-block"</th>
-                            <th scope="col" class="num">
-                                "Active keys"
-                            </th>
-                            <th scope="col" class="num">
-                                "Blocked keys"
-                            </th>
-                            <th scope="col" class="num">
-                                "Allowed this minute"
-                            </th>
-                            <th scope="col" class="num">
-                                "Rejected this minute"
-                            </th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {policies
-                            .into_iter()
-                            .map(|row| view! { <PolicyTableRow row /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="ratelimit-policies"
+                test_id="policies-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Policy"</th>
+                        <th scope="col" class="num">
+                            "Limit"
+                        </th>
+                        <th scope="col" class="num">
+                            "Burst"
+                        </th>
+                        <th scope="col">"Auto-block"</th>
+                        <th scope="col" class="num">
+                            "Active keys"
+                        </th>
+                        <th scope="col" class="num">
+                            "Blocked keys"
+                        </th>
+                        <th scope="col" class="num">
+                            "Allowed this minute"
+                        </th>
+                        <th scope="col" class="num">
+                            "Rejected this minute"
+                        </th>
+                    </tr>
+                }}
+            >
+                {policies
+                    .into_iter()
+                    .map(|row| view! { <PolicyTableRow row /> })
+                    .collect_view()}
+            </Table>
         }
         .into_any()
     };
     view! {
-        <div id="ratelimit-policies" data-test-id="ratelimit-policies">
+        <Region id="ratelimit-policies">
             {body}
-        </div>
+        </Region>
     }
 }
 
@@ -301,14 +344,14 @@ fn PolicyTableRow(row: PolicyRow) -> impl IntoView {
 /// sit on the baseline in the failed colour, so a few of them stay visible
 /// under thousands of allowed requests.
 #[component]
-pub fn RequestsChartRegion(per_minute: Vec<RateMinute>) -> impl IntoView {
+fn RequestsChartRegion(per_minute: Vec<RateMinute>) -> impl IntoView {
     let rejected: u64 = per_minute.iter().map(|m| m.rejected).sum();
     let allowed: u64 = per_minute.iter().map(|m| m.allowed).sum();
     let body = if rejected == 0 && allowed == 0 {
         view! {
-            <p class="empty" data-test-id="requests-empty">
+            <Empty test_id="requests-empty">
                 "No request was decided in the last hour."
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
@@ -354,53 +397,52 @@ pub fn RequestsChartRegion(per_minute: Vec<RateMinute>) -> impl IntoView {
         .into_any()
     };
     view! {
-        <div id="ratelimit-chart" data-test-id="ratelimit-chart">
+        <Region id="ratelimit-chart">
             {body}
-        </div>
+        </Region>
     }
 }
 
 /// The most used keys: how close each is to its limit, and which are
 /// blocked.
 #[component]
-pub fn TopKeysRegion(top_keys: Vec<KeyUsageRow>) -> impl IntoView {
+fn TopKeysRegion(top_keys: Vec<KeyUsageRow>) -> impl IntoView {
     let body = if top_keys.is_empty() {
         view! {
-            <p class="empty" data-test-id="top-keys-empty">
+            <Empty test_id="top-keys-empty">
                 "No key has made a request inside its window."
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
         view! {
-            <div class="table-wrap">
-                <table class="ratelimit-keys" data-test-id="top-keys-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Policy"</th>
-                            <th scope="col">"Key"</th>
-                            <th scope="col">"Usage of the limit"</th>
-                            <th scope="col" class="num">
-                                "Requests / capacity"
-                            </th>
-                            <th scope="col">"Block"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {top_keys
-                            .into_iter()
-                            .map(|row| view! { <KeyUsageTableRow row /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="ratelimit-keys"
+                test_id="top-keys-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Policy"</th>
+                        <th scope="col">"Key"</th>
+                        <th scope="col">"Usage of the limit"</th>
+                        <th scope="col" class="num">
+                            "Requests / capacity"
+                        </th>
+                        <th scope="col">"Block"</th>
+                    </tr>
+                }}
+            >
+                {top_keys
+                    .into_iter()
+                    .map(|row| view! { <KeyUsageTableRow row /> })
+                    .collect_view()}
+            </Table>
         }
         .into_any()
     };
     view! {
-        <div id="ratelimit-top" data-test-id="ratelimit-top">
+        <Region id="ratelimit-top">
             {body}
-        </div>
+        </Region>
     }
 }
 
@@ -466,43 +508,42 @@ fn KeyUsageTableRow(row: KeyUsageRow) -> impl IntoView {
 /// Every blocked key, when its block ends, and a button to lift it early
 /// (a client blocked by mistake should not wait out the block).
 #[component]
-pub fn BlockedKeysRegion(blocked: Vec<BlockedRow>, now: i64, back: String) -> impl IntoView {
+fn BlockedKeysRegion(blocked: Vec<BlockedRow>, now: i64, back: String) -> impl IntoView {
     let body = if blocked.is_empty() {
         view! {
-            <p class="empty" data-test-id="blocked-empty">
+            <Empty test_id="blocked-empty">
                 "No key is blocked."
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
         view! {
-            <div class="table-wrap">
-                <table class="ratelimit-blocked" data-test-id="blocked-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Policy"</th>
-                            <th scope="col">"Key"</th>
-                            <th scope="col">"Blocked"</th>
-                            <th scope="col">
-                                <span class="visually-hidden">"Action"</span>
-                            </th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {blocked
-                            .into_iter()
-                            .map(|row| view! { <BlockedTableRow row now back=back.clone() /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="ratelimit-blocked"
+                test_id="blocked-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Policy"</th>
+                        <th scope="col">"Key"</th>
+                        <th scope="col">"Blocked"</th>
+                        <th scope="col">
+                            <span class="visually-hidden">"Action"</span>
+                        </th>
+                    </tr>
+                }}
+            >
+                {blocked
+                    .into_iter()
+                    .map(|row| view! { <BlockedTableRow row now back=back.clone() /> })
+                    .collect_view()}
+            </Table>
         }
         .into_any()
     };
     view! {
-        <div id="ratelimit-blocked" data-test-id="ratelimit-blocked">
+        <Region id="ratelimit-blocked">
             {body}
-        </div>
+        </Region>
     }
 }
 
@@ -510,8 +551,6 @@ pub fn BlockedKeysRegion(blocked: Vec<BlockedRow>, now: i64, back: String) -> im
 /// URL: a key is any text, slashes included.
 #[component]
 fn BlockedTableRow(row: BlockedRow, now: i64, back: String) -> impl IntoView {
-    let at = format_timestamp(row.until);
-    let title = at.clone();
     let confirm = format!("Unblock {} under {}?", row.key, row.policy);
     let fields = vec![("policy", row.policy.clone()), ("key", row.key.clone())];
     let (policy, key) = (row.policy.clone(), row.key.clone());
@@ -523,9 +562,7 @@ fn BlockedTableRow(row: BlockedRow, now: i64, back: String) -> impl IntoView {
             </td>
             <td class="blocked-until" data-test-id="blocked-until">
                 "until "
-                <time datetime=iso_timestamp(row.until) title=title>
-                    {at}
-                </time>
+                <At at=row.until />
                 " "
                 <span class="muted">{format!("({})", format_in(row.until - now))}</span>
             </td>
@@ -546,27 +583,6 @@ fn BlockedTableRow(row: BlockedRow, now: i64, back: String) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windows_read_like_policies() {
-        assert_eq!(format_window(60_000), "1 min");
-        assert_eq!(format_window(10_000), "10 s");
-        assert_eq!(format_window(90_000), "90 s");
-        assert_eq!(format_window(3_600_000), "1 h");
-        assert_eq!(format_window(86_400_000), "1 d");
-        assert_eq!(format_window(1_500), "1500 ms");
-        assert_eq!(format_window(0), "0 ms");
-    }
-
-    #[test]
-    fn block_ends_read_as_a_wait() {
-        assert_eq!(format_in(-5), "ending now");
-        assert_eq!(format_in(400), "in 1 s");
-        assert_eq!(format_in(45_000), "in 45 s");
-        assert_eq!(format_in(4 * 60_000 + 30_000), "in 4 min");
-        assert_eq!(format_in(2 * 3_600_000), "in 2 h");
-        assert_eq!(format_in(3 * 86_400_000), "in 3 d");
-    }
 
     #[test]
     fn percentages_show_the_real_number_and_cap_the_bar() {

@@ -1,14 +1,85 @@
-//! A job's page: its state and actions, timeline, attempts with their
-//! errors, data, options and logs.
+//! A native job's page (`/queues/<queue>/jobs/<id>`): its state and
+//! actions, timeline, attempts with their errors, data, options and logs.
 
 use leptos::prelude::*;
 
-use super::ActionForm;
-use crate::vm::{AttemptVm, JobPageVm, format_duration, format_timestamp};
+use crate::format::{format_duration, format_timestamp};
+use crate::vm::queues::{AttemptVm, JobPageVm};
+use crate::vm::session::PageCtx;
+use crate::widgets::forms::ActionForm;
+use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
+use crate::widgets::table::{Empty, Table};
+
+/// A job's page: state, actions, timeline, attempts, data and options.
+pub fn render_job_page(vm: &JobPageVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let frame = Frame::new(
+        format!("Job {} · {} · Switchyard", vm.id, vm.queue),
+        Section::Queues,
+    )
+    .live(format!("/events/queues/{}/jobs/{}", vm.queue, vm.id));
+    let queue_href = format!("/queues/{}", vm.queue);
+    let logs = if vm.logs.is_empty() {
+        view! { <p class="muted">"This job wrote no log lines."</p> }.into_any()
+    } else {
+        view! { <pre class="logs" data-test-id="job-logs">{vm.logs.join("\n")}</pre> }.into_any()
+    };
+    document(page, frame, move || {
+        view! {
+            <section class="job-page">
+                <p class="crumbs">
+                    <a href="/queues">"Queues"</a>
+                    " / "
+                    <a href=queue_href>{vm.queue.clone()}</a>
+                    " /"
+                </p>
+                <Notice notice=vm.notice.clone() />
+                <JobDetail vm=vm.clone() />
+                <section>
+                    <h2>"Data"</h2>
+                    <pre class="json" data-test-id="job-data">{vm.data_pretty.clone()}</pre>
+                </section>
+                <section>
+                    <h2>"Options"</h2>
+                    <pre class="json" data-test-id="job-options">{vm.options_pretty.clone()}</pre>
+                </section>
+                <section>
+                    <h2>"Logs"</h2>
+                    {logs}
+                </section>
+            </section>
+        }
+    })
+}
+
+/// The live regions of a job's page.
+pub fn job_fragments(vm: &JobPageVm) -> Vec<Fragment> {
+    vec![fragment("job", view! { <JobDetail vm=vm.clone() /> })]
+}
+
+/// The job region of a page whose job was removed while it was open.
+pub fn job_gone_fragments(queue: &str, id: &str) -> Vec<Fragment> {
+    let text = format!(
+        "Job {id} no longer exists in {queue}: it was removed, or cleaned up by retention."
+    );
+    let href = format!("/queues/{queue}");
+    vec![fragment(
+        "job",
+        view! {
+            <div id="job">
+                <Empty test_id="job-gone">
+                    {text}
+                    " "
+                    <a href=href>"Back to the queue"</a>
+                </Empty>
+            </div>
+        },
+    )]
+}
 
 /// The job's name, state badge and summary line.
 #[component]
-pub fn JobHeader(vm: JobPageVm) -> impl IntoView {
+fn JobHeader(vm: JobPageVm) -> impl IntoView {
     view! {
         <h1>
             "Job " <code>{vm.id.clone()}</code> " " <span class="muted">{vm.name.clone()}</span> " "
@@ -21,7 +92,7 @@ pub fn JobHeader(vm: JobPageVm) -> impl IntoView {
 
 /// What an operator can do to the job in its state.
 #[component]
-pub fn JobActions(vm: JobPageVm) -> impl IntoView {
+fn JobActions(vm: JobPageVm) -> impl IntoView {
     let base = format!("/queues/{}/jobs/{}", vm.queue, vm.id);
     let here = base.clone();
     let queue_page = format!("/queues/{}?state={}", vm.queue, vm.state);
@@ -63,7 +134,7 @@ pub fn JobActions(vm: JobPageVm) -> impl IntoView {
 
 /// Everything about the job that changes as it runs (a region).
 #[component]
-pub fn JobDetail(vm: JobPageVm) -> impl IntoView {
+fn JobDetail(vm: JobPageVm) -> impl IntoView {
     let mut timeline = vec![("Enqueued", Some(vm.created_at))];
     if vm.state == "delayed" {
         timeline.push(("Runs at", vm.run_at));
@@ -85,12 +156,19 @@ pub fn JobDetail(vm: JobPageVm) -> impl IntoView {
         }
     });
     let history = if vm.history.is_empty() {
-        view! { <p class="empty">"No attempt has finished yet."</p> }.into_any()
+        view! { <Empty>"No attempt has finished yet."</Empty> }.into_any()
     } else {
+        let rows = vm
+            .history
+            .clone()
+            .into_iter()
+            .map(|a| view! { <AttemptRow attempt=a /> })
+            .collect_view();
         view! {
-            <div class="table-wrap">
-            <table class="history" data-test-id="job-history">
-                <thead>
+            <Table
+                class="history"
+                test_id="job-history"
+                head={view! {
                     <tr>
                         <th scope="col" class="num">
                             "#"
@@ -101,17 +179,10 @@ pub fn JobDetail(vm: JobPageVm) -> impl IntoView {
                         </th>
                         <th scope="col">"Outcome"</th>
                     </tr>
-                </thead>
-                <tbody>
-                    {vm
-                        .history
-                        .clone()
-                        .into_iter()
-                        .map(|a| view! { <AttemptRow attempt=a /> })
-                        .collect_view()}
-                </tbody>
-            </table>
-            </div>
+                }}
+            >
+                {rows}
+            </Table>
         }
         .into_any()
     };

@@ -1,5 +1,6 @@
-//! The Users page's parts: the accounts' table with their buttons, and the
-//! form adding one.
+//! The Users page (`/users`, admins only): every account with its role and
+//! status, buttons to change a role or disable and enable an account, and
+//! the form adding one.
 //!
 //! Not live: accounts change when an admin changes them, here. Every form
 //! posts, then the server redirects back with a notice; each carries the
@@ -7,9 +8,32 @@
 
 use leptos::prelude::*;
 
-use super::{ActionForm, CsrfField};
-use crate::users::{ROLES, UserRow, UsersVm};
-use crate::vm::{format_timestamp, iso_timestamp};
+use crate::vm::session::PageCtx;
+use crate::vm::users::{ROLES, UserRow, UsersVm};
+use crate::widgets::forms::{ActionForm, PostFields};
+use crate::widgets::shell::{Frame, Notice, Section, document};
+use crate::widgets::table::{Empty, Table};
+use crate::widgets::time::At;
+
+/// The Users page (`/users`): every account, and the form adding one.
+pub fn render_users_page(vm: &UsersVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    document(
+        page,
+        Frame::new("Users · Switchyard", Section::Users),
+        move || {
+            view! {
+                <section class="users-page">
+                    <h1>"Users"</h1>
+                    <Notice notice=vm.notice.clone() />
+                    <UsersTable vm=vm />
+                    <h2>"New user"</h2>
+                    <NewUserForm />
+                </section>
+            }
+        },
+    )
+}
 
 /// Where the page's forms come back to.
 const USERS_PAGE: &str = "/users";
@@ -31,43 +55,41 @@ fn role_options(selected: &str) -> impl IntoView + use<> {
 
 /// Every account, or why there is none.
 #[component]
-pub fn UsersTable(vm: UsersVm) -> impl IntoView {
+fn UsersTable(vm: UsersVm) -> impl IntoView {
     if vm.rows.is_empty() {
         return view! {
-            <p class="empty" data-test-id="users-empty">
+            <Empty test_id="users-empty">
                 "No accounts yet: add one below. Until then only the first admin (from SWITCHYARD_ADMIN_USER, or the users command) can sign in."
-            </p>
+            </Empty>
         }
         .into_any();
     }
     view! {
-        <div class="table-wrap">
-            <table class="users" data-test-id="users-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Actions"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {vm
-                        .rows
-                        .into_iter()
-                        .map(|row| view! { <UserTableRow row /> })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <Table
+            class="users"
+            test_id="users-table"
+            head={view! {
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"Created"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Actions"</th>
+                </tr>
+            }}
+        >
+            {vm
+                .rows
+                .into_iter()
+                .map(|row| view! { <UserTableRow row /> })
+                .collect_view()}
+        </Table>
     }
     .into_any()
 }
 
 #[component]
 fn UserTableRow(row: UserRow) -> impl IntoView {
-    let created = format_timestamp(row.created_at);
     let (status_class, status) = if row.disabled {
         ("badge user-status disabled", "disabled")
     } else {
@@ -115,8 +137,7 @@ fn UserTableRow(row: UserRow) -> impl IntoView {
         };
         view! {
             <form method="post" action=role_action class="inline needs-admin role-change">
-                <CsrfField />
-                <input type="hidden" name="back" value=USERS_PAGE />
+                <PostFields back=USERS_PAGE />
                 <select name="role" aria-label=label data-test-id="user-role-select">
                     {role_options(&row.role)}
                 </select>
@@ -148,9 +169,7 @@ fn UserTableRow(row: UserRow) -> impl IntoView {
                 </span>
             </td>
             <td>
-                <time datetime=iso_timestamp(row.created_at) title=created.clone()>
-                    {created.clone()}
-                </time>
+                <At at=row.created_at />
             </td>
             <td>
                 <span class=status_class data-test-id="user-status">
@@ -165,7 +184,7 @@ fn UserTableRow(row: UserRow) -> impl IntoView {
 /// The form adding an account. Left empty, the password is generated and
 /// shown once in the notice after the redirect.
 #[component]
-pub fn NewUserForm() -> impl IntoView {
+fn NewUserForm() -> impl IntoView {
     view! {
         <form
             method="post"
@@ -173,8 +192,7 @@ pub fn NewUserForm() -> impl IntoView {
             class="new-user needs-admin"
             data-test-id="new-user-form"
         >
-            <CsrfField />
-            <input type="hidden" name="back" value=USERS_PAGE />
+            <PostFields back=USERS_PAGE />
             <label>
                 "Name"
                 <input

@@ -1,12 +1,45 @@
-//! The instances page's region: the database's synced-state version and
-//! hash, and one row per instance saying whether it heartbeats, how far
-//! behind it is and whether its state matches. Rows an operator must look
-//! at (stale, gone, drifted) are highlighted.
+//! The instances page (`/instances`): the database's synced-state version
+//! and hash, and one row per instance saying whether it heartbeats, how
+//! far behind it is and whether its state matches. Rows an operator must
+//! look at (stale, gone, drifted) are highlighted.
 
 use leptos::prelude::*;
 
-use crate::fleet::{InstanceRow, InstancesVm};
-use crate::vm::{format_age, format_count};
+use crate::format::{format_age, format_count};
+use crate::vm::instances::{InstanceRow, InstancesVm};
+use crate::vm::session::PageCtx;
+use crate::widgets::shell::{Fragment, Frame, Section, document, fragment};
+use crate::widgets::table::{Empty, Table};
+
+/// The live stream of the instances page.
+pub const INSTANCES_EVENTS: &str = "/events/instances";
+
+/// The instances page (`/instances`): one row per instance against the
+/// database's latest version and hash. Read-only, so it reloads itself
+/// without scripts.
+pub fn render_instances_page(vm: &InstancesVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let frame = Frame::new("Instances · Switchyard", Section::Instances)
+        .live(INSTANCES_EVENTS)
+        .reloading();
+    document(page, frame, move || {
+        view! {
+            <section class="instances-page">
+                <h1>"Instances"</h1>
+                <InstancesRegion vm=vm />
+            </section>
+        }
+    })
+}
+
+/// The live regions of the instances page: one, `instances`, holding the
+/// database line, the table and its legend.
+pub fn instances_fragments(vm: &InstancesVm) -> Vec<Fragment> {
+    vec![fragment(
+        "instances",
+        view! { <InstancesRegion vm=vm.clone() /> },
+    )]
+}
 
 /// Hex digits of a state hash shown in the table: enough to tell two
 /// hashes apart by eye, the full hash is in the cell's tooltip.
@@ -69,7 +102,7 @@ fn truncate(text: &str, max: usize) -> String {
 /// The whole live region of `/instances`: the database line, the table
 /// and its legend, or a hint when no instance heartbeats.
 #[component]
-pub fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
+fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
     let (status_class, status_text) = match vm.latest_version {
         Some(version) => {
             let hash = vm
@@ -94,10 +127,10 @@ pub fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
     };
     let body = if vm.instances.is_empty() {
         view! {
-            <p class="empty" data-test-id="empty-state">
+            <Empty test_id="empty-state">
                 "No instances heartbeat yet — start a Switchyard instance, or run "
                 <code>"switchyard demo"</code>
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
@@ -107,49 +140,48 @@ pub fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
             "Stale after {stale_after} without a heartbeat; gone once its heartbeat expires. Drifted: at the latest version, with a different state hash."
         );
         view! {
-            <div class="table-wrap">
-                <table class="instances" data-test-id="instances-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Instance"</th>
-                            <th scope="col">"Role"</th>
-                            <th scope="col">"Version"</th>
-                            <th scope="col">"State"</th>
-                            <th scope="col" class="num">
-                                "Heartbeat"
-                            </th>
-                            <th scope="col" class="num">
-                                "Uptime"
-                            </th>
-                            <th scope="col" class="num">
-                                "Applied / latest"
-                            </th>
-                            <th scope="col" class="num">
-                                "Lag"
-                            </th>
-                            <th scope="col">"State hash"</th>
-                            <th scope="col" class="num">
-                                "Received · self · processed · malformed"
-                            </th>
-                            <th scope="col" class="num">
-                                "Batches"
-                            </th>
-                            <th scope="col" class="num">
-                                "Last reload"
-                            </th>
-                            <th scope="col">"Bus"</th>
-                            <th scope="col">"Last error"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {vm
-                            .instances
-                            .into_iter()
-                            .map(|row| view! { <InstanceTableRow row latest db_known /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="instances"
+                test_id="instances-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Instance"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col" class="num">
+                            "Heartbeat"
+                        </th>
+                        <th scope="col" class="num">
+                            "Uptime"
+                        </th>
+                        <th scope="col" class="num">
+                            "Applied / latest"
+                        </th>
+                        <th scope="col" class="num">
+                            "Lag"
+                        </th>
+                        <th scope="col">"State hash"</th>
+                        <th scope="col" class="num">
+                            "Received · self · processed · malformed"
+                        </th>
+                        <th scope="col" class="num">
+                            "Batches"
+                        </th>
+                        <th scope="col" class="num">
+                            "Last reload"
+                        </th>
+                        <th scope="col">"Bus"</th>
+                        <th scope="col">"Last error"</th>
+                    </tr>
+                }}
+            >
+                {vm
+                    .instances
+                    .into_iter()
+                    .map(|row| view! { <InstanceTableRow row latest db_known /> })
+                    .collect_view()}
+            </Table>
             <p class="legend" data-test-id="instances-legend">
                 {legend}
             </p>

@@ -1,13 +1,47 @@
-//! The channels page's region: the bus observer's state and one card per
-//! notification channel (rate, totals, a per-minute chart, senders and the
-//! newest messages). Channel names and payloads come from any service on
-//! the bus, so every piece of their text goes through leptos' escaping.
+//! The channels page (`/channels`): the bus observer's state and one card
+//! per notification channel (rate, totals, a per-minute chart, senders and
+//! the newest messages). Channel names and payloads come from any service
+//! on the bus, so every piece of their text goes through leptos' escaping.
 
 use leptos::prelude::*;
 
-use super::chart::{BarChart, Series, stacked_peak};
-use crate::fleet::{ChannelRow, ChannelsVm, MessageRow};
-use crate::vm::{format_count, format_timestamp, iso_timestamp};
+use crate::format::{format_count, format_timestamp, iso_timestamp};
+use crate::vm::channels::{ChannelRow, ChannelsVm, MessageRow};
+use crate::vm::session::PageCtx;
+use crate::widgets::chart::{BarChart, Series, stacked_peak};
+use crate::widgets::shell::{Fragment, Frame, Section, document, fragment};
+use crate::widgets::table::Empty;
+
+/// The live stream of the channels page.
+pub const CHANNELS_EVENTS: &str = "/events/channels";
+
+/// The channels page (`/channels`): the notification bus as the
+/// dashboard observes it, one card per channel. Read-only, so it reloads
+/// itself without scripts.
+pub fn render_channels_page(vm: &ChannelsVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let frame = Frame::new("Channels · Switchyard", Section::Channels)
+        .live(CHANNELS_EVENTS)
+        .reloading();
+    document(page, frame, move || {
+        view! {
+            <section class="channels-page">
+                <h1>"Channels"</h1>
+                <ChannelsRegion vm=vm />
+            </section>
+        }
+    })
+}
+
+/// The live regions of the channels page: one, `channels`, holding the bus
+/// line and every channel (a rate changes every second, so all of it is
+/// live).
+pub fn channels_fragments(vm: &ChannelsVm) -> Vec<Fragment> {
+    vec![fragment(
+        "channels",
+        view! { <ChannelsRegion vm=vm.clone() /> },
+    )]
+}
 
 /// How many senders a card lists before summing the rest up as "+N more":
 /// a channel every instance publishes on would otherwise dwarf its card.
@@ -26,7 +60,7 @@ pub(crate) fn format_rate(per_second: f64) -> String {
 /// The whole live region of `/channels`: whether the observer is
 /// connected, then every channel, or a hint on where traffic comes from.
 #[component]
-pub fn ChannelsRegion(vm: ChannelsVm) -> impl IntoView {
+fn ChannelsRegion(vm: ChannelsVm) -> impl IntoView {
     let (status_class, status_text) = if vm.connected {
         ("status ok", format!("Bus {}: connected", vm.bus))
     } else {
@@ -35,19 +69,19 @@ pub fn ChannelsRegion(vm: ChannelsVm) -> impl IntoView {
     let body = if vm.channels.is_empty() {
         if vm.connected {
             view! {
-                <p class="empty" data-test-id="empty-state">
+                <Empty test_id="empty-state">
                     "No channel traffic yet. Channels appear here as soon as a service publishes on "
                     <code>"<prefix>:notifications:<channel>"</code>
                     " — or run "
                     <code>"switchyard demo"</code>
-                </p>
+                </Empty>
             }
             .into_any()
         } else {
             view! {
-                <p class="empty" data-test-id="bus-down">
+                <Empty test_id="bus-down">
                     "Channel traffic is unavailable until the dashboard reconnects to the bus."
-                </p>
+                </Empty>
             }
             .into_any()
         }

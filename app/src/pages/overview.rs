@@ -1,14 +1,88 @@
-//! The overview's regions: totals across queues and per-queue throughput
-//! charts drawn as server-rendered SVG (no charting script to load).
+//! The overview (`/`): backend health, totals across queues, the alerts
+//! slot and per-queue throughput charts drawn as server-rendered SVG (no
+//! charting script to load).
 
 use leptos::prelude::*;
 
-use super::chart::{BarChart, Series, stacked_peak};
-use crate::vm::{ChartRange, OverviewVm, STATES, ThroughputVm, format_count};
+use crate::format::format_count;
+use crate::vm::queues::{ChartRange, OverviewVm, STATES, ThroughputVm};
+use crate::vm::session::PageCtx;
+use crate::widgets::chart::{BarChart, Series, stacked_peak};
+use crate::widgets::health::HealthRegion;
+use crate::widgets::shell::{Fragment, Frame, Section, document, fragment};
+use crate::widgets::table::Empty;
+
+/// The live stream of the overview page.
+pub const OVERVIEW_EVENTS: &str = "/events/overview";
+
+/// The overview's stream for a chart range: the page's own `?range=`, so
+/// the stream knows whether the throughput region is the live hour (kept
+/// current) or a span read from history (left as rendered).
+pub fn overview_events(range: ChartRange) -> String {
+    match range {
+        ChartRange::Hour => OVERVIEW_EVENTS.to_string(),
+        other => format!("{OVERVIEW_EVENTS}?range={}", other.as_str()),
+    }
+}
+
+/// The overview served at `/`: backend health, totals across queues, the
+/// alerts slot and per-queue throughput charts over the range picked.
+pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let heading = format!("Throughput, {}", vm.range.title());
+    let frame = Frame::new("Switchyard", Section::Overview)
+        .live(overview_events(vm.range))
+        .reloading();
+    document(page, frame, move || {
+        view! {
+            <section class="overview">
+                <h1>"Overview"</h1>
+                <HealthRegion health=vm.health.clone() />
+                <TotalsRegion vm=vm.clone() />
+                <section class="alerts" data-test-id="alerts">
+                    <h2>"Alerts"</h2>
+                    <p class="muted">
+                        "Firing alerts show in the banner at the top of every page; rules, webhook deliveries and history are on the "
+                        <a href="/alerts">"Alerts page"</a>
+                        "."
+                    </p>
+                </section>
+                <div class="charts-head">
+                    <h2 data-test-id="throughput-heading">{heading}</h2>
+                    <RangeSelector current=vm.range />
+                </div>
+                <ThroughputRegion charts=vm.charts.clone() range=vm.range />
+                <p>
+                    <a href="/queues">"All queues →"</a>
+                </p>
+            </section>
+        }
+    })
+}
+
+/// The live regions of the overview. The throughput charts are one of
+/// them only for the last hour: longer ranges come from history read when
+/// the page is rendered, and a live hour must never replace them.
+pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
+    let mut fragments = vec![
+        fragment(
+            "health",
+            view! { <HealthRegion health=vm.health.clone() /> },
+        ),
+        fragment("totals", view! { <TotalsRegion vm=vm.clone() /> }),
+    ];
+    if vm.range == ChartRange::Hour {
+        fragments.push(fragment(
+            "throughput",
+            view! { <ThroughputRegion charts=vm.charts.clone() /> },
+        ));
+    }
+    fragments
+}
 
 /// Jobs per state over all queues, and the queues worth a look.
 #[component]
-pub fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
+fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
     let queues = format!(
         "{} {}",
         vm.queue_count,
@@ -68,7 +142,7 @@ pub fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
 /// script; the range shown is marked for assistive technology as well as
 /// by its look.
 #[component]
-pub fn RangeSelector(current: ChartRange) -> impl IntoView {
+fn RangeSelector(current: ChartRange) -> impl IntoView {
     view! {
         <nav class="ranges" aria-label="Chart range" data-test-id="range-selector">
             {ChartRange::ALL
@@ -95,15 +169,14 @@ pub fn RangeSelector(current: ChartRange) -> impl IntoView {
 /// One small chart per queue: completed (green) and failed (red) jobs per
 /// minute over the last hour, or per bucket of a longer `range`.
 #[component]
-pub fn ThroughputRegion(
+fn ThroughputRegion(
     charts: Vec<ThroughputVm>,
     /// The span the charts cover.
     #[prop(optional)]
     range: ChartRange,
 ) -> impl IntoView {
     let body = if charts.is_empty() {
-        view! { <p class="empty">"No throughput yet: charts appear once jobs finish."</p> }
-            .into_any()
+        view! { <Empty>"No throughput yet: charts appear once jobs finish."</Empty> }.into_any()
     } else {
         charts
             .into_iter()
