@@ -937,6 +937,7 @@ fn NewRuleForm(kinds: Vec<(String, String, String)>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::*;
 
     #[test]
     fn values_carry_their_unit() {
@@ -955,5 +956,470 @@ mod tests {
     fn rule_names_make_working_paths() {
         assert_eq!(rule_path("emails.failing"), "/alerts/rules/emails.failing");
         assert_eq!(rule_path("a/b c"), "/alerts/rules/a%2Fb%20c");
+    }
+
+    const ALERT_REGIONS: [&str; 3] = ["alerts-active", "alerts-deliveries", "alerts-history"];
+
+    #[test]
+    fn alerts_page_renders_every_region() {
+        let html = render_alerts_page(
+            &alerts_vm(),
+            Some("Rule emails-failing saved.".into()),
+            &firing_page(),
+        );
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Alerts · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/alerts""#), "{html}");
+        assert!(
+            !html.contains("http-equiv"),
+            "a page with forms being typed in must not reload itself: {html}"
+        );
+        assert!(
+            html.contains(r#"<a href="/alerts" aria-current="page" class="current">Alerts</a>"#),
+            "{html}"
+        );
+        for id in ALERT_REGIONS {
+            assert!(html.contains(&format!(r#"<div id="{id}""#)), "{id}: {html}");
+        }
+        assert!(html.contains("Rule emails-failing saved."), "{html}");
+        // Active alerts: status, severity, value with unit, since and age.
+        assert_eq!(
+            html.matches(r#"data-test-id="alert-row""#).count(),
+            2,
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"id="alert-fp1" data-test-id="alert-row" data-fingerprint="fp1" data-rule="emails-failing" data-status="firing" data-severity="critical""#
+            ),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-status="pending""#), "{html}");
+        assert!(
+            html.contains(r#"class="badge status-firing">Firing<"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"class="badge severity sev-critical">Critical<"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="num">12.5%</td>"#), "{html}");
+        assert!(html.contains("(4 min)"), "{html}");
+        assert!(
+            html.contains("(6 min)"),
+            "pending counts from its start: {html}"
+        );
+        assert!(
+            html.contains("Rules are evaluated by <code>api-1</code>"),
+            "{html}"
+        );
+        // Rules, outside the live regions.
+        assert_eq!(
+            html.matches(r#"data-test-id="rule-row""#).count(),
+            2,
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="new-rule-form""#), "{html}");
+        assert!(
+            html.contains(r#"<option value="failure_rate">Failure rate (%)</option>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<option value="backend_unreachable">Backend unreachable</option>"#),
+            "{html}"
+        );
+        // Deliveries: failed ones flagged, pending ones with their next try.
+        assert_eq!(
+            html.matches(r#"data-test-id="delivery-row""#).count(),
+            3,
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="delivery-row" data-status="failed" data-id="3" data-fingerprint="fp1" class="delivery failed-delivery""#),
+            "{html}"
+        );
+        assert_eq!(html.matches("failed-delivery").count(), 1, "{html}");
+        assert!(html.contains("HTTP 502 Bad Gateway"), "{html}");
+        assert!(html.contains("(in 30 s)"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="delivery-sent">sent "#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="alert-receiver">https://hooks.example.com/alerts<"#),
+            "{html}"
+        );
+        // History: times, never-fired, how long it lasted, pager.
+        assert_eq!(
+            html.matches(r#"data-test-id="history-row""#).count(),
+            1,
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="history-lasted" class="num">3 min<"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="history-pager""#), "{html}");
+        assert!(html.contains("1–1 of 1"), "{html}");
+        assert!(!html.contains("history-older"), "{html}");
+    }
+
+    #[test]
+    fn alerts_page_without_data_shows_every_empty_state() {
+        let vm = AlertsVm {
+            now: T0,
+            history_limit: 50,
+            ..AlertsVm::default()
+        };
+        let html = render_alerts_page(&vm, None, &PAGE);
+        assert!(html.contains("Nothing is pending or firing."), "{html}");
+        assert!(html.contains("No webhook is configured."), "{html}");
+        assert!(html.contains("No alert has resolved yet."), "{html}");
+        assert!(html.contains(r#"data-test-id="rules-empty""#), "{html}");
+        assert!(
+            html.contains("No instance holds the evaluation lease"),
+            "{html}"
+        );
+        assert!(!html.contains("<table"), "{html}");
+        assert!(!html.contains("history-pager"), "{html}");
+        assert!(!html.contains(r#"data-test-id="notice""#), "{html}");
+        assert!(!html.contains("ack-button"), "{html}");
+        let with_webhook = render_alerts_page(
+            &AlertsVm {
+                receivers: vec!["https://hooks.example.com/x".into()],
+                ..vm
+            },
+            None,
+            &PAGE,
+        );
+        assert!(
+            with_webhook.contains("Nothing has been sent yet."),
+            "{with_webhook}"
+        );
+        assert!(
+            !with_webhook.contains("No webhook is configured."),
+            "{with_webhook}"
+        );
+    }
+
+    #[test]
+    fn alerts_fragments_are_the_regions_of_the_page() {
+        for vm in [alerts_vm(), AlertsVm::default()] {
+            let html = render_alerts_page(&vm, Some("done".into()), &firing_page());
+            let fragments = alerts_fragments(&vm);
+            assert_eq!(
+                fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+                ALERT_REGIONS
+            );
+            for f in &fragments {
+                assert!(
+                    f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                    "{}",
+                    f.html
+                );
+                assert!(html.contains(&f.html), "page lacks region {}", f.id);
+                assert!(!f.html.contains(r#"data-test-id="notice""#), "{}", f.html);
+                // The rules editor is never swapped under the operator.
+                assert!(!f.html.contains("rule-save"), "{}", f.html);
+                assert!(!f.html.contains(r#"name="target""#), "{}", f.html);
+                assert!(!f.html.contains("new-rule"), "{}", f.html);
+            }
+            let banner = banner_fragment(&firing_banner());
+            assert_eq!(banner.id, "alert-banner");
+            assert!(html.contains(&banner.html), "{html}");
+        }
+    }
+
+    #[test]
+    fn alert_buttons_post_to_the_alert_and_come_back() {
+        let mut vm = alerts_vm();
+        vm.active[1].acknowledged_by = Some("dashboard".into());
+        vm.active[1].silenced_until = Some(T0 + 60_000);
+        let html = render_alerts_page(&vm, None, &PAGE);
+        let form =
+            |action: &str| element(&html, &format!(r#"action="{action}""#), "</form>").to_string();
+        let ack = form("/alerts/fp1/ack");
+        assert!(ack.contains(r#"method="post""#), "{ack}");
+        assert!(
+            ack.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{ack}"
+        );
+        assert!(
+            ack.contains(r#"data-test-id="ack-button" class="button">Acknowledge</button>"#),
+            "{ack}"
+        );
+        let silence = form("/alerts/fp1/silence");
+        assert!(silence.contains(r#"method="post""#), "{silence}");
+        assert!(
+            silence.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{silence}"
+        );
+        assert!(
+            silence.contains(r#"<select name="for" data-test-id="silence-for">"#),
+            "{silence}"
+        );
+        for value in ["1h", "4h", "24h"] {
+            assert!(
+                silence.contains(&format!(r#"<option value="{value}""#)),
+                "{silence}"
+            );
+        }
+        assert!(
+            silence.contains(r#"<option value="1h" selected>"#),
+            "{silence}"
+        );
+        assert!(
+            silence.contains(r#"data-test-id="silence-button""#),
+            "{silence}"
+        );
+        assert!(
+            !html.contains(r#"action="/alerts/fp1/unsilence""#),
+            "{html}"
+        );
+        // Acknowledged and silenced: no second ack, and Unsilence instead.
+        assert!(!html.contains(r#"action="/alerts/fp2/ack""#), "{html}");
+        assert!(!html.contains(r#"action="/alerts/fp2/silence""#), "{html}");
+        let unsilence = form("/alerts/fp2/unsilence");
+        assert!(
+            unsilence.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{unsilence}"
+        );
+        assert!(
+            unsilence.contains(r#"data-test-id="unsilence-button""#),
+            "{unsilence}"
+        );
+        let row = element(&html, r#"id="alert-fp2""#, "</tr>");
+        assert!(
+            row.contains(r#"class="alert-row sev-warning silenced""#),
+            "{row}"
+        );
+        assert!(row.contains("Acknowledged by dashboard"), "{row}");
+        assert!(row.contains("Silenced (in 1 min)"), "{row}");
+        // Live updates carry the same forms.
+        let active = &alerts_fragments(&vm)[0];
+        assert!(active.html.contains(&ack), "{}", active.html);
+    }
+
+    #[test]
+    fn rule_forms_post_every_field_by_name() {
+        let mut vm = alerts_vm();
+        vm.rules[1].enabled = false;
+        let html = render_alerts_page(&vm, None, &PAGE);
+        let row = element(
+            &html,
+            r#"data-test-id="rule-row" data-rule="emails-failing""#,
+            "</tr>",
+        );
+        let save = element(row, r#"action="/alerts/rules/emails-failing""#, "</form>");
+        assert!(save.contains(r#"method="post""#), "{save}");
+        assert!(save.contains(r#"id="rule-form-0""#), "{save}");
+        assert!(
+            save.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{save}"
+        );
+        assert!(save.contains(r#"data-test-id="rule-save""#), "{save}");
+        for field in [
+            r#"<input type="text" name="target" value="*" form="rule-form-0""#,
+            r#"<input type="number" step="any" name="threshold" value="5.5" form="rule-form-0""#,
+            r#"name="window_secs" value="300" form="rule-form-0""#,
+            r#"name="for_secs" value="60" form="rule-form-0""#,
+            r#"<select name="severity" form="rule-form-0""#,
+            r#"<option value="critical" selected>Critical</option>"#,
+            r#"<input type="checkbox" name="enabled" value="on" checked form="rule-form-0""#,
+        ] {
+            assert!(row.contains(field), "{field}: {row}");
+        }
+        let delete = element(
+            row,
+            r#"action="/alerts/rules/emails-failing/delete""#,
+            "</form>",
+        );
+        assert!(
+            delete.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{delete}"
+        );
+        assert!(
+            delete.contains("data-confirm=\"Delete rule emails-failing?"),
+            "{delete}"
+        );
+        assert!(
+            delete.contains(r#"data-test-id="rule-delete" class="button danger""#),
+            "{delete}"
+        );
+        // A yes/no kind: threshold and window travel hidden, unchanged.
+        let row = element(
+            &html,
+            r#"data-test-id="rule-row" data-rule="backend-down""#,
+            "</tr>",
+        );
+        assert!(row.contains(r#"class="rule disabled""#), "{row}");
+        assert!(
+            row.contains(
+                r#"<input type="hidden" name="threshold" value="5.5" form="rule-form-1">"#
+            ),
+            "{row}"
+        );
+        assert!(
+            row.contains(
+                r#"<input type="hidden" name="window_secs" value="300" form="rule-form-1">"#
+            ),
+            "{row}"
+        );
+        assert!(!row.contains("rule-threshold"), "{row}");
+        assert!(!row.contains("rule-window"), "{row}");
+        assert!(
+            row.contains(r#"<input type="checkbox" name="enabled" value="on" form="rule-form-1""#),
+            "{row}"
+        );
+        // New rule.
+        let create = element(&html, r#"action="/alerts/rules""#, "</form>");
+        assert!(create.contains(r#"method="post""#), "{create}");
+        assert!(
+            create.contains(r#"<input type="hidden" name="back" value="/alerts">"#),
+            "{create}"
+        );
+        for name in ["name", "target", "threshold", "window_secs", "for_secs"] {
+            assert!(
+                create.contains(&format!(r#"name="{name}""#)),
+                "{name}: {create}"
+            );
+        }
+        assert!(create.contains(r#"<select name="kind""#), "{create}");
+        assert!(create.contains(r#"<select name="severity""#), "{create}");
+        assert!(
+            create.contains(r#"name="enabled" value="on" checked"#),
+            "{create}"
+        );
+        assert!(create.contains(r#"data-test-id="rule-create""#), "{create}");
+    }
+
+    #[test]
+    fn history_pages_link_both_ways_and_stream_their_own_page() {
+        let mut vm = alerts_vm();
+        vm.history = (0..50)
+            .map(|i| alert(&format!("h{i}"), "resolved", "warning"))
+            .collect();
+        vm.history_offset = 50;
+        vm.history_total = 1_234;
+        let html = render_alerts_page(&vm, None, &PAGE);
+        assert!(
+            html.contains(r#"data-live="/events/alerts?offset=50&amp;limit=50""#),
+            "{html}"
+        );
+        assert!(html.contains("51–100 of 1,234"), "{html}");
+        assert!(
+            html.contains(r#"href="/alerts?offset=0&amp;limit=50" data-test-id="history-newest""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/alerts?offset=0&amp;limit=50" rel="prev""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/alerts?offset=100&amp;limit=50" rel="next""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"href="/alerts?offset=1200&amp;limit=50" data-test-id="history-oldest""#
+            ),
+            "{html}"
+        );
+        let history = &alerts_fragments(&vm)[2];
+        assert!(history.html.contains("51–100 of 1,234"), "{}", history.html);
+        // Past the end: say so, and offer the way back.
+        vm.history.clear();
+        vm.history_offset = 5_000;
+        let html = render_alerts_page(&vm, None, &PAGE);
+        assert!(html.contains("No resolved alert on this page."), "{html}");
+        assert!(html.contains("history-newest"), "{html}");
+    }
+
+    #[test]
+    fn alerts_page_escapes_names_subjects_summaries_and_errors() {
+        let hostile = format!("{HOSTILE}\"x");
+        let escaped_text = "&lt;script&gt;alert(1)&lt;/script&gt;\"x";
+        let escaped_attr = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;x";
+        let bad = |mut a: AlertRow| {
+            a.rule = hostile.clone();
+            a.subject = hostile.clone();
+            a.summary = hostile.clone();
+            a.acknowledged_by = Some(hostile.clone());
+            a
+        };
+        let mut vm = alerts_vm();
+        vm.active = vec![bad(alert("fp1", "firing", "critical"))];
+        vm.history = vec![bad(alert("fp0", "resolved", "warning"))];
+        vm.rules[0].name = hostile.clone();
+        vm.rules[0].target = hostile.clone();
+        vm.receivers = vec![hostile.clone()];
+        for d in &mut vm.deliveries {
+            d.rule = hostile.clone();
+            d.receiver = hostile.clone();
+            d.last_error = Some(hostile.clone());
+        }
+        vm.evaluator = Some(hostile.clone());
+        vm.kinds[0].1 = hostile.clone();
+        let banner = PageCtx {
+            banner: AlertBannerVm {
+                firing: vec![bad(alert("fp1", "firing", "critical"))],
+                now: T0,
+            },
+            user: Some(UserVm {
+                name: hostile.clone(),
+                role: hostile.clone(),
+                can_sign_out: true,
+            }),
+            csrf_token: hostile.clone(),
+        };
+        let html = render_alerts_page(&vm, Some(hostile.clone()), &banner);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("\"x\""), "{html}");
+        for text in [
+            format!(r#"<code data-test-id="alert-rule">{escaped_text}</code>"#),
+            format!(r#"<code>{escaped_text}</code>"#),
+            format!(r#"data-test-id="alert-summary" class="summary">{escaped_text}</td>"#),
+            format!(r#"data-test-id="banner-summary" class="summary">{escaped_text}</span>"#),
+            format!(r#"data-test-id="history-summary" class="summary">{escaped_text}</td>"#),
+            format!(r#"<code data-test-id="rule-name">{escaped_text}</code>"#),
+            format!(r#"<code data-test-id="alert-receiver">{escaped_text}</code>"#),
+            format!(r#"<code data-test-id="delivery-receiver">{escaped_text}</code>"#),
+            format!(r#"data-test-id="delivery-error" class="error-text">{escaped_text}</span>"#),
+            format!("Acknowledged by {escaped_text}"),
+            format!(r#"data-test-id="notice" class="notice">{escaped_text}</p>"#),
+        ] {
+            assert!(html.contains(&text), "{text}: {html}");
+        }
+        for attr in [
+            format!(r#"data-rule="{escaped_attr}" data-status="firing""#),
+            format!(r#"data-test-id="rule-row" data-rule="{escaped_attr}""#),
+            format!(r#"name="target" value="{escaped_attr}""#),
+            format!(r#"aria-label="Target of rule {escaped_attr}""#),
+            format!(r#"data-confirm="Delete rule {escaped_attr}?"#),
+        ] {
+            assert!(html.contains(&attr), "{attr}: {html}");
+        }
+        // In a path, the name is percent-encoded: no quote, no markup.
+        assert!(
+            html.contains(r#"action="/alerts/rules/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22x""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"action="/alerts/rules/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22x/delete""#
+            ),
+            "{html}"
+        );
+        // Every page's banner escapes just the same.
+        for (page, html) in every_page(&banner) {
+            assert!(!html.contains("<script>"), "{page}: {html}");
+            assert!(
+                html.contains(&format!(r#"class="summary">{escaped_text}</span>"#)),
+                "{page}: {html}"
+            );
+        }
     }
 }

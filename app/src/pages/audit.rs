@@ -269,7 +269,7 @@ mod tests {
     }
 
     fn page(vm: &AuditVm) -> String {
-        render_audit_page(vm, &crate::tests::admin_page())
+        render_audit_page(vm, &crate::testing::admin_page())
     }
 
     #[test]

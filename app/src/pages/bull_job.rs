@@ -226,3 +226,128 @@ fn BullJobRegion(vm: BullJobPageVm) -> impl IntoView {
         </div>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn bull_job_page_is_a_full_live_document() {
+        let vm = BullJobPageVm {
+            notice: Some("Job 42 retried.".into()),
+            ..bull_job_vm("failed")
+        };
+        let html = render_bull_job_page(&vm, &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Job 42 · emails · BullMQ · Switchyard</title>"),
+            "{html}"
+        );
+        assert_eq!(
+            bull_job_events("emails", "42"),
+            "/events/bullmq/emails/jobs/42"
+        );
+        assert!(
+            html.contains(r#"data-live="/events/bullmq/emails/jobs/42""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"aria-current="page" class="current">BullMQ</a>"#),
+            "{html}"
+        );
+        assert!(html.contains("Job 42 retried."), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="job-state" class="badge state failed">Failed</span>"#),
+            "{html}"
+        );
+        assert!(html.contains("Attempts made 1 · started 2"), "{html}");
+        assert!(html.contains("delay 1 min 0 s · priority 3"), "{html}");
+        assert!(html.contains("1970-01-01 00:00:01 UTC"), "{html}");
+        assert!(html.contains("1970-01-01 00:00:03 UTC"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="job-progress">50</dd>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="job-returnvalue""#), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="failed-reason" class="error-text">SMTP 421</p>"#),
+            "{html}"
+        );
+        let traces = element(&html, r#"data-test-id="job-stacktrace""#, "</ol>");
+        assert_eq!(
+            traces.matches(r#"<pre class="stack">"#).count(),
+            2,
+            "{traces}"
+        );
+        assert!(html.contains(r#"data-test-id="job-data""#), "{html}");
+        assert!(html.contains(r#"data-test-id="job-options""#), "{html}");
+        let logs = element(&html, r#"data-test-id="job-logs""#, "</ol>");
+        assert_eq!(logs.matches("<li>").count(), 2, "{logs}");
+        assert!(
+            html.contains(r#"<a href="/bullmq/emails?state=failed" data-test-id="back-to-queue">Back to the queue</a>"#),
+            "{html}"
+        );
+        // Retry comes back here; Remove to the queue (the job is gone).
+        let retry = element(&html, r#"action="/bullmq/emails/jobs/42/retry""#, "</form>");
+        assert!(
+            retry.contains(r#"name="back" value="/bullmq/emails/jobs/42""#),
+            "{retry}"
+        );
+        let remove = element(
+            &html,
+            r#"action="/bullmq/emails/jobs/42/remove""#,
+            "</form>",
+        );
+        assert!(
+            remove.contains(r#"name="back" value="/bullmq/emails?state=failed""#),
+            "{remove}"
+        );
+        assert!(remove.contains("data-confirm="), "{remove}");
+        let fragments = bull_job_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["bull-job"]
+        );
+        for f in &fragments {
+            assert!(f.html.starts_with(r#"<div id="bull-job""#), "{}", f.html);
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+        // Buttons by state, as in the table.
+        for (state, _) in BULL_STATES {
+            let html = render_bull_job_page(&bull_job_vm(state), &PAGE);
+            for verb in ["retry", "promote", "remove"] {
+                assert_eq!(
+                    html.contains(&format!(r#"action="/bullmq/emails/jobs/42/{verb}""#)),
+                    bull_job_actions(state).contains(&verb),
+                    "{state} {verb}: {html}"
+                );
+            }
+            assert_eq!(
+                html.contains(">Runs at</dt>"),
+                state == "delayed",
+                "{state}"
+            );
+        }
+        // Nothing logged, nothing returned, no error.
+        let quiet = BullJobPageVm {
+            logs: vec![],
+            returnvalue: None,
+            failed_reason: None,
+            stacktrace: vec![],
+            progress: None,
+            ..bull_job_vm("active")
+        };
+        let html = render_bull_job_page(&quiet, &PAGE);
+        assert!(html.contains(r#"data-test-id="no-logs""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="job-error""#), "{html}");
+        assert!(
+            !html.contains(r#"data-test-id="job-returnvalue""#),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<form method=\"post\" action=\"/bullmq"),
+            "{html}"
+        );
+    }
+}

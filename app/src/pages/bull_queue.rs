@@ -351,3 +351,294 @@ fn BullJobTableRow(
         </tr>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn bull_queue_page_is_a_full_live_document_with_tabs() {
+        let vm = BullQueuePageVm {
+            notice: Some("Job 7 retried.".into()),
+            ..bull_queue_vm("failed")
+        };
+        let html = render_bull_queue_page(&vm, 10_000, &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>emails · BullMQ · Switchyard</title>"),
+            "{html}"
+        );
+        assert_eq!(bull_queue_events(&vm), "/events/bullmq/emails?state=failed");
+        assert!(
+            html.contains(r#"data-live="/events/bullmq/emails?state=failed""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"aria-current="page" class="current">BullMQ</a>"#),
+            "{html}"
+        );
+        assert!(html.contains("Job 7 retried."), "{html}");
+        assert!(html.contains(r#"data-test-id="bull-prefix""#), "{html}");
+        assert!(html.contains("<code>bull</code>"), "{html}");
+        assert!(html.contains(r#"action="/bullmq/emails/pause""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="paused-badge""#), "{html}");
+        for (state, label) in BULL_STATES {
+            let tab = tag_with_test_id(&html, &format!("tab-{state}"));
+            assert!(
+                tab.contains(&format!(r#"href="/bullmq/emails?state={state}""#)),
+                "{tab}"
+            );
+            assert_eq!(
+                tab.contains(r#"aria-current="page""#),
+                state == "failed",
+                "{tab}"
+            );
+            let whole = element(&html, &format!(r#"data-test-id="tab-{state}""#), "</a>");
+            assert!(whole.contains(label), "{whole}");
+        }
+        assert!(html.contains(r#"<span class="n">6,000</span>"#), "{html}");
+        assert!(html.contains(r#"<span class="n zero">0</span>"#), "{html}");
+        // The row: link, name, times, attempts, reason, data.
+        assert!(
+            html.contains(r#"href="/bullmq/emails/jobs/7" data-test-id="job-link""#),
+            "{html}"
+        );
+        assert!(html.contains(">Failed reason</th>"), "{html}");
+        assert!(!html.contains(">Runs at</th>"), "{html}");
+        assert!(html.contains("SMTP 421"), "{html}");
+        assert!(html.contains("9 s ago"), "created 9 s before now: {html}");
+        assert!(html.contains("7 s ago"), "finished 7 s before now: {html}");
+        assert!(html.contains("ada@example.com"), "{html}");
+        assert!(html.contains("1–1 of 1"), "{html}");
+        // The page is not paused: its Pause form comes back to it.
+        assert!(
+            html.contains(
+                r#"<input type="hidden" name="back" value="/bullmq/emails?state=failed">"#
+            ),
+            "{html}"
+        );
+        let fragments = bull_queue_fragments(&vm, 10_000);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["bull-header", "bull-jobs"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+        // Paused: badge and Resume.
+        let paused = BullQueuePageVm {
+            queue: bull_row("emails", true),
+            ..vm
+        };
+        let html = render_bull_queue_page(&paused, 10_000, &PAGE);
+        assert!(html.contains(r#"data-test-id="paused-badge""#), "{html}");
+        assert!(html.contains(r#"action="/bullmq/emails/resume""#), "{html}");
+        assert!(!html.contains(r#"action="/bullmq/emails/pause""#), "{html}");
+    }
+
+    #[test]
+    fn bull_queue_page_offers_the_buttons_of_each_state() {
+        for (state, _) in BULL_STATES {
+            let vm = bull_queue_vm(state);
+            let html = render_bull_queue_page(&vm, 100_000, &PAGE);
+            let count = |id: &str| html.matches(&format!(r#"data-test-id="{id}""#)).count();
+            let (retry, promote, remove) = match state {
+                "failed" => (1, 0, 1),
+                "delayed" => (0, 1, 1),
+                "waiting" | "completed" | "prioritized" | "paused" => (0, 0, 1),
+                _ => (0, 0, 0),
+            };
+            assert_eq!(count("retry-job"), retry, "{state}: {html}");
+            assert_eq!(count("promote-job"), promote, "{state}: {html}");
+            assert_eq!(count("remove-job"), remove, "{state}: {html}");
+            assert_eq!(
+                html.contains(">Actions</th>"),
+                retry + promote + remove > 0,
+                "{state}: {html}"
+            );
+            for verb in bull_job_actions(state) {
+                assert!(
+                    html.contains(&format!(r#"action="/bullmq/emails/jobs/7/{verb}""#)),
+                    "{state} {verb}: {html}"
+                );
+            }
+            // Retry all failed, with a question, on the failed tab only.
+            assert_eq!(
+                count("retry-all"),
+                usize::from(state == "failed"),
+                "{state}"
+            );
+            assert_eq!(
+                html.contains(r#"action="/bullmq/emails/retry-failed""#),
+                state == "failed",
+                "{state}: {html}"
+            );
+            if state == "failed" {
+                assert!(
+                    html.contains(r#"data-confirm="Retry all 6,000 failed jobs of emails?""#),
+                    "{html}"
+                );
+            }
+            // Clean on the completed and failed tabs.
+            let cleans = matches!(state, "completed" | "failed");
+            assert_eq!(count("clean-form"), usize::from(cleans), "{state}: {html}");
+            if cleans {
+                let form = element(&html, r#"data-test-id="clean-form""#, "</form>");
+                assert!(form.contains(r#"action="/bullmq/emails/clean""#), "{form}");
+                assert!(form.contains(r#"method="post""#), "{form}");
+                assert!(form.contains("data-confirm="), "{form}");
+                assert!(
+                    form.contains(&format!(
+                        r#"<input type="hidden" name="state" value="{state}">"#
+                    )),
+                    "{form}"
+                );
+                assert!(
+                    form.contains(&format!(
+                        r#"<input type="hidden" name="back" value="/bullmq/emails?state={state}">"#
+                    )),
+                    "{form}"
+                );
+                assert!(form.contains(r#"<select name="older_than""#), "{form}");
+                for (value, label) in CLEAN_AGES {
+                    assert!(form.contains(&format!(r#"value="{value}""#)), "{form}");
+                    assert!(form.contains(label), "{form}");
+                }
+                assert!(form.contains(r#"name="csrf_token""#), "{form}");
+            }
+            // Runs at, on the delayed tab only: a minute after `now`… no,
+            // 70 s − 100 s: due.
+            assert_eq!(
+                html.contains(">Runs at</th>"),
+                state == "delayed",
+                "{state}"
+            );
+            assert_eq!(
+                html.contains(">Failed reason</th>"),
+                state == "failed",
+                "{state}"
+            );
+        }
+        // A delayed job in the future says when.
+        let html = render_bull_queue_page(&bull_queue_vm("delayed"), 10_000, &PAGE);
+        assert!(html.contains("in 1 min"), "{html}");
+        // Nothing to clean or retry: no bulk buttons.
+        let mut vm = bull_queue_vm("failed");
+        vm.queue.counts.clear();
+        vm.jobs.clear();
+        vm.total = 0;
+        let html = render_bull_queue_page(&vm, 0, &PAGE);
+        assert!(!html.contains(r#"data-test-id="retry-all""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="clean-form""#), "{html}");
+    }
+
+    #[test]
+    fn bull_queue_page_says_when_a_state_is_empty() {
+        for (state, _) in BULL_STATES {
+            let vm = BullQueuePageVm {
+                jobs: vec![],
+                total: 0,
+                ..bull_queue_vm(state)
+            };
+            let html = render_bull_queue_page(&vm, 0, &PAGE);
+            assert!(
+                html.contains(r#"data-test-id="empty-jobs""#),
+                "{state}: {html}"
+            );
+            assert!(
+                !html.contains(r#"data-test-id="jobs-table""#),
+                "{state}: {html}"
+            );
+            assert!(html.contains("0 of 0"), "{state}: {html}");
+        }
+        let html = render_bull_queue_page(
+            &BullQueuePageVm {
+                jobs: vec![],
+                total: 0,
+                ..bull_queue_vm("waiting-children")
+            },
+            0,
+            &PAGE,
+        );
+        assert!(
+            html.contains("No jobs are waiting for their children."),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn bull_queue_page_pages_by_offset_and_streams_its_page() {
+        let vm = BullQueuePageVm {
+            jobs: (0..50).map(|i| bull_job(&i.to_string())).collect(),
+            offset: 50,
+            total: 120,
+            ..bull_queue_vm("waiting")
+        };
+        assert_eq!(
+            bull_queue_events(&vm),
+            "/events/bullmq/emails?state=waiting&offset=50"
+        );
+        let html = render_bull_queue_page(&vm, 0, &PAGE);
+        assert!(
+            html.contains(r#"data-live="/events/bullmq/emails?state=waiting&amp;offset=50""#),
+            "{html}"
+        );
+        assert!(html.contains("51–100 of 120"), "{html}");
+        let prev = tag_with_test_id(&html, "page-prev");
+        assert!(
+            prev.contains(r#"href="/bullmq/emails?state=waiting""#),
+            "{prev}"
+        );
+        let next = tag_with_test_id(&html, "page-next");
+        assert!(
+            next.contains(r#"href="/bullmq/emails?state=waiting&amp;offset=100""#),
+            "{next}"
+        );
+        assert!(
+            html.contains(
+                r#"<input type="hidden" name="back" value="/bullmq/emails?state=waiting&amp;offset=50">"#
+            ),
+            "{html}"
+        );
+        // The last page has no next, the first no previous.
+        let last = BullQueuePageVm {
+            jobs: (0..20).map(|i| bull_job(&i.to_string())).collect(),
+            offset: 100,
+            ..vm.clone()
+        };
+        let html = render_bull_queue_page(&last, 0, &PAGE);
+        assert!(html.contains("101–120 of 120"), "{html}");
+        assert!(!html.contains(r#"data-test-id="page-next""#), "{html}");
+        assert!(html.contains(r#"data-test-id="page-prev""#), "{html}");
+        let first = BullQueuePageVm { offset: 0, ..vm };
+        let html = render_bull_queue_page(&first, 0, &PAGE);
+        assert!(!html.contains(r#"data-test-id="page-prev""#), "{html}");
+        assert!(html.contains(r#"data-test-id="page-next""#), "{html}");
+    }
+
+    #[test]
+    fn bull_queue_page_shows_an_unreachable_redis_and_keeps_the_jobs() {
+        let vm = BullQueuePageVm {
+            error: Some("READONLY You can't write against a read only replica.".into()),
+            ..bull_queue_vm("failed")
+        };
+        let html = render_bull_queue_page(&vm, 0, &PAGE);
+        let header = bull_queue_fragments(&vm, 0)
+            .into_iter()
+            .find(|f| f.id == "bull-header")
+            .expect("header");
+        assert!(
+            header.html.contains(r#"data-test-id="bull-error""#),
+            "{}",
+            header.html
+        );
+        assert!(html.contains("read only replica"), "{html}");
+        assert!(html.contains(r#"data-test-id="job-row-7""#), "{html}");
+    }
+}

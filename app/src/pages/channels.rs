@@ -291,3 +291,125 @@ fn Message(m: MessageRow) -> impl IntoView {
         </li>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn channels_page_is_a_full_live_document() {
+        let vm = channels_vm(
+            vec![
+                channel("sw:notifications:config.flags", 0),
+                channel("jobs", 2),
+            ],
+            true,
+        );
+        let html = render_channels_page(&vm, &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Channels · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/channels""#), "{html}");
+        assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
+        assert!(html.contains(r#"aria-current="page""#), "{html}");
+        assert!(html.contains(r#"href="/channels""#), "{html}");
+        assert!(html.contains(r#"href="/instances""#), "{html}");
+        assert!(html.contains("Bus redis: connected"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="channel-sw:notifications:config.flags""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="channel-jobs""#), "{html}");
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-rate">12.3</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-total">1,234,567</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-subscribers">3</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="channel-messages""#),
+            "{html}"
+        );
+        // Malformed is flagged only where there are some.
+        assert_eq!(html.matches(r#"class="stat flagged""#).count(), 1, "{html}");
+        // 60 bars per channel, top 5 senders and the rest summed up.
+        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert!(html.contains("api-4"), "{html}");
+        assert!(!html.contains("api-5"), "{html}");
+        assert!(html.contains("+2 more (189 messages)"), "{html}");
+        assert!(
+            html.contains("Last hour: 1,770 messages · peak 59/min"),
+            "{html}"
+        );
+        // Messages: time, sender, change type, malformed mark.
+        assert!(html.contains(r#"datetime="2026-11-23T"#), "{html}");
+        assert!(html.contains("updated"), "{html}");
+        assert!(html.contains("unknown sender"), "{html}");
+        assert!(html.contains(r#"class="msg malformed""#), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="message-malformed""#),
+            "{html}"
+        );
+        let fragments = channels_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["channels"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn channels_page_escapes_foreign_names_and_payloads() {
+        let mut hostile = channel(HOSTILE, 1);
+        hostile.by_instance = vec![(HOSTILE.into(), 1)];
+        hostile.last_messages[0].instance = Some(HOSTILE.into());
+        hostile.last_messages[0].change_type = Some(HOSTILE.into());
+        hostile.subscribers = None;
+        hostile.per_second = f64::NAN;
+        let html = render_channels_page(&channels_vm(vec![hostile], false), &PAGE);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("Bus redis: not connected"), "{html}");
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-subscribers">–</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-rate">–</dd>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn channels_page_without_traffic_says_where_it_comes_from() {
+        let html = render_channels_page(&channels_vm(vec![], true), &PAGE);
+        assert!(html.contains("No channel traffic yet"), "{html}");
+        assert!(
+            html.contains("<code>&lt;prefix&gt;:notifications:&lt;channel&gt;</code>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"<div id="channels""#), "{html}");
+        let down = render_channels_page(&channels_vm(vec![], false), &PAGE);
+        assert!(!down.contains("No channel traffic yet"), "{down}");
+        assert!(down.contains("until the dashboard reconnects"), "{down}");
+    }
+}

@@ -64,3 +64,28 @@ fn ConfigTable(vm: ConfigVm) -> impl IntoView {
         </p>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn config_page_lists_settings() {
+        let html = render_config_page(
+            &ConfigVm {
+                version: "0.1.0".into(),
+                deployment: "redis".into(),
+                entries: vec![ConfigEntry {
+                    flag: "--redis".into(),
+                    value: "redis://:***@cache:6379".into(),
+                    help: "Redis for scale-out".into(),
+                }],
+            },
+            &PAGE,
+        );
+        assert!(html.contains(r#"data-test-id="config-redis""#), "{html}");
+        assert!(html.contains("redis://:***@cache:6379"), "{html}");
+        assert!(!html.contains("data-live"), "{html}");
+    }
+}

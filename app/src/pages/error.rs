@@ -25,3 +25,21 @@ pub fn render_error_page(status: u16, title: &str, message: &str, page: &PageCtx
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn error_page_escapes_the_message() {
+        let html = render_error_page(404, "Not Found", "queue <x> not found", &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("404 Not Found"), "{html}");
+        assert!(html.contains("queue &lt;x&gt; not found"), "{html}");
+        assert!(
+            !html.contains("data-live"),
+            "error pages are static: {html}"
+        );
+    }
+}

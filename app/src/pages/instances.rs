@@ -290,3 +290,139 @@ fn InstanceTableRow(row: InstanceRow, latest: Option<i64>, db_known: bool) -> im
         </tr>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn instances_page_is_a_full_live_document() {
+        let mut synced = instance("api-1", InstanceState::Live, Some(true));
+        synced.applied_version = 42;
+        synced.lag_changes = Some(0);
+        synced.lag_ms = None;
+        let vm = instances_vm(vec![synced, instance("api-2", InstanceState::Live, None)]);
+        let html = render_instances_page(&vm, &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Instances · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/instances""#), "{html}");
+        assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
+        assert!(
+            html.contains("Database at version 42, hash fedcba98"),
+            "{html}"
+        );
+        assert!(
+            html.contains("Stale after 15 s without a heartbeat"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="instance-row-api-1""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="instance-row-api-2""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="badge live""#), "{html}");
+        assert!(html.contains(">42 / 42<"), "{html}");
+        assert!(html.contains(">40 / 42<"), "{html}");
+        assert!(html.contains(">up to date<"), "{html}");
+        assert!(html.contains(">2 changes · 4.2 s<"), "{html}");
+        assert!(html.contains(">01234567<"), "{html}");
+        assert!(!html.contains(">0123456789abcdef<"), "{html}");
+        assert!(html.contains(">matches<"), "{html}");
+        assert!(html.contains(">behind<"), "{html}");
+        assert!(html.contains("1,204"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="instance-counters""#),
+            "{html}"
+        );
+        assert!(html.contains(">3 h 5 min<"), "{html}");
+        assert!(html.contains(">4 s ago<"), "{html}");
+        assert!(
+            html.contains(">1.2 ms<") || html.contains(">1.3 ms<"),
+            "{html}"
+        );
+        assert!(html.contains(">connected<"), "{html}");
+        assert!(!html.contains("attention"), "all healthy: {html}");
+        let fragments = instances_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["instances"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn stale_gone_and_drifted_instances_are_highlighted() {
+        let mut polling = instance("api-4", InstanceState::Live, Some(true));
+        polling.bus_connected = false;
+        polling.polling = true;
+        let html = render_instances_page(
+            &instances_vm(vec![
+                instance("api-1", InstanceState::Stale, None),
+                instance("api-2", InstanceState::Live, Some(false)),
+                instance("api-3", InstanceState::Gone, None),
+                polling,
+            ]),
+            &PAGE,
+        );
+        assert_eq!(html.matches(r#"class="attention""#).count(), 3, "{html}");
+        assert!(
+            html.contains(r#"<tr data-test-id="instance-row-api-4" class="">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="badge stale""#), "{html}");
+        assert!(html.contains(r#"class="badge gone""#), "{html}");
+        assert!(html.contains(r#"class="badge drifted""#), "{html}");
+        assert!(html.contains(">Stale<"), "{html}");
+        assert!(html.contains(">Gone<"), "{html}");
+        assert!(html.contains(">drifted<"), "{html}");
+        assert!(html.contains(">polling<"), "{html}");
+    }
+
+    #[test]
+    fn instances_page_escapes_ids_and_errors_and_truncates_errors() {
+        let mut row = instance(HOSTILE, InstanceState::Live, Some(true));
+        row.last_error = Some(format!("{HOSTILE}{}", "x".repeat(200)));
+        row.malformed = 3;
+        let html = render_instances_page(&instances_vm(vec![row]), &PAGE);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("…</span>"), "{html}");
+        assert!(!html.contains(&format!("{}<", "x".repeat(200))), "{html}");
+        assert!(html.contains(r#"class="counter flagged""#), "{html}");
+    }
+
+    #[test]
+    fn instances_page_without_instances_or_database() {
+        let html = render_instances_page(&instances_vm(vec![]), &PAGE);
+        assert!(html.contains("No instances heartbeat yet"), "{html}");
+        assert!(html.contains(r#"<div id="instances""#), "{html}");
+        let vm = InstancesVm {
+            latest_version: None,
+            latest_hash: None,
+            stale_after_ms: 1_500,
+            instances: vec![instance("api-1", InstanceState::Live, None)],
+        };
+        let html = render_instances_page(&vm, &PAGE);
+        assert!(html.contains("Database unreachable"), "{html}");
+        assert!(html.contains(">40 / ?<"), "{html}");
+        assert!(html.contains(">unknown<"), "{html}");
+        assert!(html.contains("Stale after 1.5 s"), "{html}");
+    }
+}

@@ -260,3 +260,62 @@ fn AttemptRow(attempt: AttemptVm) -> impl IntoView {
         </tr>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn job_page_shows_everything_escaped() {
+        let vm = JobPageVm {
+            queue: "emails".into(),
+            id: "42".into(),
+            name: "send".into(),
+            state: "failed".into(),
+            data_pretty: "{\n  \"x\": \"<script>alert(1)</script>\"\n}".into(),
+            options_pretty: "{\n  \"attempts\": 3\n}".into(),
+            return_value_pretty: None,
+            attempts_made: 3,
+            attempts: 3,
+            stalled_count: 1,
+            failed_reason: Some("SMTP 421".into()),
+            stacktrace: vec!["SMTP 421".into(), "connection reset".into()],
+            history: vec![AttemptVm {
+                attempt: 1,
+                started_at: 1_000,
+                finished_at: 2_500,
+                error: Some("SMTP 421".into()),
+                chain: vec!["connection reset".into()],
+            }],
+            created_at: 500,
+            processed_at: Some(1_000),
+            finished_at: Some(2_500),
+            run_at: None,
+            logs: vec![],
+            notice: Some("Job 42 was retried.".into()),
+        };
+        let html = render_job_page(&vm, &PAGE);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("connection reset"), "{html}");
+        assert!(html.contains("1.5 s"), "{html}");
+        assert!(html.contains("1970-01-01 00:00:00 UTC"), "{html}");
+        assert!(
+            html.contains(r#"action="/queues/emails/jobs/42/retry""#),
+            "{html}"
+        );
+        assert!(html.contains("stalled 1 time"), "{html}");
+        assert!(html.contains("Job 42 was retried."), "{html}");
+        assert!(
+            html.contains(r#"data-live="/events/queues/emails/jobs/42""#),
+            "{html}"
+        );
+        for f in job_fragments(&vm) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+}

@@ -58,3 +58,35 @@ pub fn render_login_page(vm: &LoginVm, page: &PageCtx) -> String {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn the_login_page_keeps_the_name_and_where_to_go() {
+        let html = render_login_page(
+            &LoginVm {
+                username: "ada<b>".into(),
+                next: "/queues?state=failed".into(),
+                error: Some("wrong user name or password".into()),
+                notice: None,
+            },
+            &PAGE,
+        );
+        assert!(
+            html.contains("<title>Sign in · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"value="ada&lt;b&gt;""#), "{html}");
+        assert!(
+            html.contains(r#"<input type="hidden" name="next" value="/queues?state=failed">"#),
+            "{html}"
+        );
+        assert!(html.contains("wrong user name or password"), "{html}");
+        assert!(html.contains(r#"type="password""#), "{html}");
+        // No sections to click while signed out.
+        assert!(!html.contains(r#"href="/queues""#), "{html}");
+    }
+}

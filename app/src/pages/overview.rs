@@ -241,3 +241,234 @@ fn Chart(chart: ThroughputVm, range: ChartRange) -> impl IntoView {
         </BarChart>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn overview_shows_totals_alerts_slot_and_charts() {
+        let vm = OverviewVm {
+            health: health(true),
+            totals: StateCounts {
+                waiting: 1_000_000,
+                failed: 7,
+                ..StateCounts::default()
+            },
+            queue_count: 2,
+            warnings: vec!["emails".into()],
+            charts: vec![ThroughputVm {
+                queue: "emails".into(),
+                points: (0..60)
+                    .map(|i| MinutePoint {
+                        minute_ms: 1_795_430_040_000 + i * 60_000,
+                        completed: i as u64,
+                        failed: 1,
+                    })
+                    .collect(),
+            }],
+            range: ChartRange::Hour,
+        };
+        let html = render_overview_page(&vm, &PAGE);
+        assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
+        assert!(html.contains("1,000,000"), "{html}");
+        assert!(html.contains(r#"data-test-id="alerts""#), "{html}");
+        assert!(html.contains(r#"data-test-id="chart-emails""#), "{html}");
+        assert!(html.contains("<svg"), "{html}");
+        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert!(html.contains("1,770 completed · 60 failed"), "{html}");
+        assert!(html.contains("Failure rate above threshold"), "{html}");
+        // Awkward ratios round without overflowing the chart.
+        let odd = ThroughputVm {
+            queue: "odd".into(),
+            points: vec![
+                MinutePoint {
+                    minute_ms: 0,
+                    completed: 1,
+                    failed: 1,
+                },
+                MinutePoint {
+                    minute_ms: 60_000,
+                    completed: 2,
+                    failed: 1,
+                },
+            ],
+        };
+        let odd_html = render_overview_page(
+            &OverviewVm {
+                charts: vec![odd],
+                ..vm.clone()
+            },
+            &PAGE,
+        );
+        assert!(
+            odd_html.contains(r#"data-test-id="chart-odd""#),
+            "{odd_html}"
+        );
+        for f in overview_fragments(&vm) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn the_range_selector_links_every_range_and_marks_the_current_one() {
+        for current in ChartRange::ALL {
+            let html = render_overview_page(&range_overview(current, "emails", vec![]), &PAGE);
+            for range in ChartRange::ALL {
+                let tag = tag_with_test_id(&html, &format!("range-{}", range.as_str()));
+                assert!(tag.starts_with("<a "), "{tag}");
+                assert!(
+                    tag.contains(&format!(r#"href="/?range={}""#, range.as_str())),
+                    "{tag}"
+                );
+                assert_eq!(
+                    tag.contains(r#"aria-current="page""#),
+                    range == current,
+                    "{tag}"
+                );
+            }
+            assert_eq!(
+                html.matches(r#"aria-current="page""#).count(),
+                2,
+                "nav + range"
+            );
+            assert!(
+                html.contains(&format!("Throughput, {}", current.title())),
+                "{html}"
+            );
+        }
+    }
+
+    #[test]
+    fn longer_ranges_stream_without_the_charts() {
+        let hour = range_overview(ChartRange::Hour, "emails", vec![]);
+        let html = render_overview_page(&hour, &PAGE);
+        assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
+        assert!(
+            overview_fragments(&hour)
+                .iter()
+                .any(|f| f.id == "throughput")
+        );
+        for range in [ChartRange::Day, ChartRange::Week] {
+            let vm = range_overview(range, "emails", vec![]);
+            let html = render_overview_page(&vm, &PAGE);
+            assert!(
+                html.contains(&format!(
+                    r#"data-live="/events/overview?range={}""#,
+                    range.as_str()
+                )),
+                "{html}"
+            );
+            let fragments = overview_fragments(&vm);
+            assert_eq!(
+                fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+                ["health", "totals"]
+            );
+            for f in &fragments {
+                assert!(html.contains(&f.html), "page lacks region {}", f.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_day_chart_has_a_bar_per_five_minutes_labelled_with_times() {
+        // 2026-11-22 10:35 to 2026-11-23 10:30 UTC.
+        let last = 1_795_429_800_000;
+        let first = last - 287 * 300_000;
+        let points: Vec<MinutePoint> = (0..288)
+            .map(|i| MinutePoint {
+                minute_ms: first + i * 300_000,
+                completed: if i == 287 { 40 } else { 1 },
+                failed: u64::from(i == 0) * 3,
+            })
+            .collect();
+        let html = render_overview_page(&range_overview(ChartRange::Day, "emails", points), &PAGE);
+        let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
+        assert_eq!(chart.matches("<g>").count(), 288, "{chart}");
+        assert_eq!(chart.matches("<rect").count(), 576);
+        assert!(chart.contains(r#"viewBox="0 0 1440 60""#), "{chart}");
+        assert!(
+            chart.contains("<title>Sun 22 Nov 10:35–10:40: 1 completed, 3 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("<title>Mon 23 Nov 10:30–10:35: 40 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(r#"<div class="axis"><span>10:35</span><span>10:30</span></div>"#),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("327 completed · 3 failed · peak 40/5 min"),
+            "{chart}"
+        );
+        assert!(chart.contains("in the last 24 hours"), "{chart}");
+    }
+
+    #[test]
+    fn a_week_chart_has_a_bar_per_hour_labelled_with_days() {
+        // 2026-11-16 11:00 to 2026-11-23 10:00 UTC.
+        let last = 1_795_428_000_000;
+        let first = last - 167 * 3_600_000;
+        let points: Vec<MinutePoint> = (0..168)
+            .map(|i| MinutePoint {
+                minute_ms: first + i * 3_600_000,
+                completed: 1_000,
+                failed: 0,
+            })
+            .collect();
+        let html = render_overview_page(&range_overview(ChartRange::Week, "emails", points), &PAGE);
+        let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
+        assert_eq!(chart.matches("<g>").count(), 168, "{chart}");
+        assert!(
+            chart.contains("<title>Mon 16 Nov 11:00–12:00: 1,000 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("<title>Mon 23 Nov 10:00–11:00: 1,000 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(
+                r#"<div class="axis"><span>Mon 16 Nov</span><span>Mon 23 Nov</span></div>"#
+            ),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("168,000 completed · 0 failed · peak 1,000/h"),
+            "{chart}"
+        );
+    }
+
+    #[test]
+    fn range_charts_escape_queue_names() {
+        let evil = r#"<img src=x onerror="alert(1)">&"#;
+        for range in ChartRange::ALL {
+            let points = vec![MinutePoint {
+                minute_ms: 0,
+                completed: 1,
+                failed: 0,
+            }];
+            let html = render_overview_page(&range_overview(range, evil, points), &PAGE);
+            // No element from the name; in attributes its quotes are
+            // escaped too, so it cannot end one.
+            assert!(!html.contains("<img"), "{html}");
+            assert!(
+                html.contains(
+                    r#"data-test-id="chart-&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;""#
+                ),
+                "{html}"
+            );
+            assert!(
+                html.contains(r#">&lt;img src=x onerror="alert(1)"&gt;&amp;</a>"#),
+                "{html}"
+            );
+            assert!(
+                html.contains(r#"aria-label="&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;: 1 completed"#),
+                "{html}"
+            );
+        }
+    }
+}

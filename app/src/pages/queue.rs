@@ -424,3 +424,131 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
         .into_any()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn failed_table_has_row_and_bulk_actions_and_escapes_text() {
+        let vm = failed_page();
+        let html = render_queue_page(&vm, 10_000, &PAGE);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;b&gt;boom&lt;/b&gt;"), "{html}");
+        assert!(html.contains("emails · Switchyard"), "{html}");
+        assert!(html.contains("1–1 of 1"), "{html}");
+        assert!(
+            html.contains(r#"action="/queues/emails/jobs/7/retry""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/jobs/7/remove""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/retry-selected""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/retry-failed""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"form="selection""#), "{html}");
+        assert!(
+            html.contains(r#"name="back" value="/queues/emails?state=failed&amp;limit=50""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-live="/events/queues/emails?state=failed&amp;limit=50""#),
+            "{html}"
+        );
+        assert!(html.contains("4 s ago"), "failed 4 s before now: {html}");
+        assert!(
+            !html.contains("http-equiv"),
+            "a page with a selection must not reload itself: {html}"
+        );
+        for f in queue_fragments(&vm, 10_000) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn pager_reaches_both_ends_of_a_million_jobs() {
+        let mut vm = failed_page();
+        vm.total = 1_000_000;
+        vm.offset = 500;
+        let html = render_queue_page(&vm, 0, &PAGE);
+        assert!(html.contains("501–501 of 1,000,000"), "{html}");
+        assert!(
+            html.contains("limit=50&amp;offset=999950"),
+            "oldest page: {html}"
+        );
+        assert!(
+            html.contains("limit=50&amp;offset=450"),
+            "newer page: {html}"
+        );
+        assert!(
+            html.contains("limit=50&amp;offset=501"),
+            "older page: {html}"
+        );
+        assert!(html.contains(r#"data-test-id="page-newest""#), "{html}");
+    }
+
+    #[test]
+    fn progress_reads_running_then_done() {
+        let mut vm = failed_page();
+        vm.progress = Some(BulkProgressVm {
+            done: 1_500,
+            total: 10_000,
+            finished: false,
+            error: None,
+        });
+        let html = render_queue_page(&vm, 0, &PAGE);
+        assert!(
+            html.contains("Retrying failed jobs: 1,500 of 10,000…"),
+            "{html}"
+        );
+        vm.progress = Some(BulkProgressVm {
+            done: 10_000,
+            total: 10_000,
+            finished: true,
+            error: None,
+        });
+        let frags = queue_fragments(&vm, 0);
+        let progress = frags.iter().find(|f| f.id == "progress").expect("region");
+        assert!(
+            progress.html.contains("Retried 10,000 failed jobs."),
+            "{}",
+            progress.html
+        );
+        assert!(
+            progress.html.contains(r#"data-finished="true""#),
+            "{}",
+            progress.html
+        );
+    }
+
+    #[test]
+    fn filtered_empty_page_says_nothing_matched_and_keeps_the_filter() {
+        let mut vm = failed_page();
+        vm.jobs.clear();
+        vm.total = 0;
+        vm.filter = JobFilterVm {
+            name: "x\"><script>".into(),
+            text: String::new(),
+        };
+        vm.search_note = Some("Searched all 1 failed jobs: 0 match.".into());
+        let html = render_queue_page(&vm, 0, &PAGE);
+        assert!(html.contains("No failed jobs match the filter."), "{html}");
+        assert!(html.contains("Searched all 1 failed jobs"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("name=x%22%3E%3Cscript%3E"), "{html}");
+    }
+}

@@ -179,3 +179,120 @@ fn QueueTableRow(row: QueueRow) -> impl IntoView {
         </tr>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn bullmq_queues_show_next_to_the_native_ones_when_monitored() {
+        let plain = render_queues_page(&queues_vm(vec![row("emails", 0, false)], true), &PAGE);
+        assert!(!plain.contains("bullmq-next"), "{plain}");
+        let mut vm = queues_vm(vec![row("emails", 0, false)], true);
+        vm.bullmq = Some(bull_queues_vm(vec![BullQueueRow {
+            name: "mailer<x>".into(),
+            counts: vec![("failed".into(), 3)],
+            paused: true,
+        }]));
+        let html = render_queues_page(&vm, &PAGE);
+        let native = html.find(r#"id="queues""#).expect("native table");
+        let bull = html
+            .find(r#"data-test-id="bullmq-next""#)
+            .expect("BullMQ section");
+        assert!(native < bull, "{html}");
+        assert!(html.contains("mailer&lt;x&gt;"), "{html}");
+        assert!(html.contains(r#"href="/bullmq""#), "{html}");
+    }
+
+    #[test]
+    fn queues_page_is_a_full_live_document() {
+        let html = render_queues_page(
+            &queues_vm(vec![row("emails", 2, false), row("reports", 0, true)], true),
+            &PAGE,
+        );
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Queues · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/queues""#), "{html}");
+        assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
+        assert!(html.contains(r#"src="/app.js""#), "{html}");
+        assert!(html.contains(r#"href="/style.css""#), "{html}");
+        assert!(html.contains(r#"data-test-id="queue-row-emails""#));
+        assert!(html.contains(r#"data-test-id="queue-row-reports""#));
+        assert!(html.contains(r#"data-test-id="count-failed""#));
+        assert!(
+            html.contains(r#"action="/queues/reports/resume""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"action="/queues/emails/pause""#), "{html}");
+        assert!(html.contains("Warning"), "{html}");
+        assert!(html.contains("12.5"), "{html}");
+        assert!(html.contains("25.0%"), "{html}");
+        assert!(
+            html.contains("Backend redis: reachable, 0.4 ms, 3.0 MB used"),
+            "{html}"
+        );
+        for header in [
+            "Queue",
+            "Health",
+            "Waiting",
+            "Active",
+            "Delayed",
+            "Completed",
+            "Failed",
+            "Jobs/min",
+            "State",
+        ] {
+            assert!(
+                html.contains(&format!(">{header}</th>")),
+                "{header} missing: {html}"
+            );
+        }
+    }
+
+    #[test]
+    fn queues_page_without_queues_says_how_to_get_one() {
+        let html = render_queues_page(&queues_vm(vec![], true), &PAGE);
+        assert!(
+            html.contains("No queues yet — enqueue a job or run"),
+            "{html}"
+        );
+        assert!(html.contains("<code>switchyard demo</code>"), "{html}");
+    }
+
+    #[test]
+    fn backend_down_does_not_claim_there_are_no_queues() {
+        let html = render_queues_page(&queues_vm(vec![], false), &PAGE);
+        assert!(!html.contains("No queues yet"), "{html}");
+        assert!(
+            html.contains("unavailable until the backend answers"),
+            "{html}"
+        );
+        assert!(
+            html.contains("Backend redis: unreachable: connection refused"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn fragments_are_the_regions_of_the_page() {
+        let vm = queues_vm(vec![row("emails", 2, false)], true);
+        let page = render_queues_page(&vm, &PAGE);
+        let fragments = queues_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["health", "queues"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(page.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+}

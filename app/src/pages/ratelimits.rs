@@ -583,6 +583,7 @@ fn BlockedTableRow(row: BlockedRow, now: i64, back: String) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::*;
 
     #[test]
     fn percentages_show_the_real_number_and_cap_the_bar() {
@@ -592,5 +593,423 @@ mod tests {
         assert_eq!(bar_width(-3.0), 0.0);
         assert_eq!(bar_width(f64::NAN), 0.0);
         assert_eq!(bar_width(37.5), 37.5);
+    }
+
+    const RATELIMIT_REGIONS: [&str; 5] = [
+        "ratelimit-status",
+        "ratelimit-policies",
+        "ratelimit-chart",
+        "ratelimit-top",
+        "ratelimit-blocked",
+    ];
+
+    #[test]
+    fn ratelimits_page_is_a_full_live_document() {
+        let vm = ratelimits_vm();
+        let html = render_ratelimits_page(
+            &vm,
+            Some("Unblocked client-1.".into()),
+            "/ratelimits",
+            &PAGE,
+        );
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Rate limits · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/ratelimits""#), "{html}");
+        assert!(
+            html.contains(
+                r#"<a href="/ratelimits" aria-current="page" class="current">Rate limits</a>"#
+            ),
+            "{html}"
+        );
+        // The notice sits outside every live region.
+        let notice = html.find(r#"data-test-id="notice""#).expect("notice");
+        assert!(html[notice..].contains("Unblocked client-1."), "{html}");
+        assert!(notice < html.find(r#"id="ratelimit-status""#).expect("status"));
+        for id in RATELIMIT_REGIONS {
+            assert!(html.contains(&format!(r#"<div id="{id}""#)), "{id}: {html}");
+        }
+        // Healthy: a quiet line, no banner.
+        assert!(
+            html.contains("Decisions: redis (shared by every instance)"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "If redis becomes unreachable: fallback local, decisions are made per instance."
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("ratelimit-degraded"), "{html}");
+        // Policies.
+        assert_eq!(
+            html.matches(r#"data-test-id="ratelimit-policy""#).count(),
+            2,
+            "{html}"
+        );
+        assert!(html.contains(r#"data-policy="login""#), "{html}");
+        assert!(html.contains(">100 / 1 min<"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="policy-burst" class="num">20<"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("10 rejections in 1 min → blocked 5 min"),
+            "{html}"
+        );
+        assert!(html.contains(">1,500<"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="policy-rejected" class="num flagged">7<"#),
+            "{html}"
+        );
+        // Chart: a rejected and an allowed bar per minute, rejections first.
+        assert!(html.contains(r#"data-test-id="requests-chart""#), "{html}");
+        // (The usage bars' rects have no x.)
+        assert_eq!(html.matches("<rect x=").count(), 120, "{html}");
+        assert_eq!(
+            html.matches(r#"class="bar rejected""#).count(),
+            60,
+            "{html}"
+        );
+        assert_eq!(html.matches(r#"class="bar allowed""#).count(), 60, "{html}");
+        assert!(html.contains("60 rejected (0.8%)"), "{html}");
+        assert!(html.contains("7,770 allowed"), "{html}");
+        assert!(
+            html.contains("<title>10:35: 1 rejected, 101 allowed</title>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"aria-label="Requests in the last hour: 60 rejected and 7,770 allowed""#
+            ),
+            "{html}"
+        );
+        // Top keys.
+        assert_eq!(
+            html.matches(r#"data-test-id="ratelimit-row""#).count(),
+            2,
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="ratelimit-row" data-policy="api" data-key="client-1""#),
+            "{html}"
+        );
+        assert!(html.contains(">142 / 120<"), "{html}");
+        assert_eq!(
+            html.matches(r#"data-test-id="key-blocked""#).count(),
+            1,
+            "{html}"
+        );
+        assert!(html.contains(">Blocked</span>"), "{html}");
+        // Blocked keys: absolute end, then how long to wait.
+        assert!(
+            html.contains(r#"data-test-id="blocked-row" data-policy="api" data-key="client-1""#),
+            "{html}"
+        );
+        assert!(html.contains("until <time"), "{html}");
+        assert!(html.contains("2026-11-23 11:38:30 UTC"), "{html}");
+        assert!(html.contains("(in 4 min)"), "{html}");
+        assert_eq!(
+            html.matches(r#"data-test-id="unblock-button""#).count(),
+            1,
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn ratelimits_fragments_are_the_regions_of_the_page() {
+        for vm in [ratelimits_vm(), RateLimitsVm::default()] {
+            let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
+            let fragments = ratelimits_fragments(&vm);
+            assert_eq!(
+                fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+                RATELIMIT_REGIONS
+            );
+            for f in &fragments {
+                assert!(
+                    f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                    "{}",
+                    f.html
+                );
+                assert!(html.contains(&f.html), "page lacks region {}", f.id);
+                assert!(!f.html.contains("data-test-id=\"notice\""), "{}", f.html);
+            }
+        }
+    }
+
+    #[test]
+    fn ratelimits_page_without_data_shows_every_empty_state() {
+        let vm = RateLimitsVm {
+            status: limiter("in-process", "local", false),
+            per_minute: (0..60)
+                .map(|i| RateMinute {
+                    minute: MINUTE0 + i * 60_000,
+                    ..RateMinute::default()
+                })
+                .collect(),
+            now: NOW,
+            ..RateLimitsVm::default()
+        };
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
+        assert!(
+            html.contains("No rate-limit policies are registered."),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="requests-empty""#), "{html}");
+        assert!(!html.contains("<svg"), "all zero: no chart: {html}");
+        assert!(
+            html.contains("No key has made a request inside its window."),
+            "{html}"
+        );
+        assert!(html.contains("No key is blocked."), "{html}");
+        assert!(!html.contains("<form"), "{html}");
+        assert!(!html.contains(r#"data-test-id="notice""#), "{html}");
+        // In-process cannot fail over: no fallback hint.
+        assert!(
+            html.contains("Decisions: in-process (each instance on its own)"),
+            "{html}"
+        );
+        assert!(!html.contains("ratelimit-fallback"), "{html}");
+        assert!(!html.contains("ratelimit-degraded"), "{html}");
+    }
+
+    #[test]
+    fn degraded_banner_names_the_fallback_only_while_degraded() {
+        for (fallback, effect) in [
+            ("local", "decisions are made per instance"),
+            ("open", "every request is allowed"),
+            ("closed", "every request is refused"),
+        ] {
+            let vm = RateLimitsVm {
+                status: limiter("redis", fallback, true),
+                ..ratelimits_vm()
+            };
+            let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
+            assert!(
+                html.contains(&format!(
+                    r#"data-test-id="ratelimit-degraded" data-fallback="{fallback}" class="degraded-banner fallback-{fallback}""#
+                )),
+                "{html}"
+            );
+            assert!(
+                html.contains(&format!(
+                    "Rate limiting is degraded (redis unreachable): fallback {fallback}, {effect}."
+                )),
+                "{html}"
+            );
+            assert!(html.contains("2026-11-23 11:30:00 UTC"), "{html}");
+            assert!(html.contains("(4 min ago)"), "{html}");
+            assert!(html.contains("connection refused"), "{html}");
+            assert!(
+                html.contains("1,234 decisions made by the fallback"),
+                "{html}"
+            );
+            assert!(!html.contains("Decisions: redis"), "{html}");
+            let status = &ratelimits_fragments(&vm)[0];
+            assert!(
+                status.html.contains("ratelimit-degraded"),
+                "{}",
+                status.html
+            );
+        }
+        let healthy = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits", &PAGE);
+        assert!(!healthy.contains("degraded"), "{healthy}");
+        // An unknown mode is still named, and its text escaped.
+        let vm = RateLimitsVm {
+            status: LimiterStatusVm {
+                reason: Some(HOSTILE.into()),
+                ..limiter("redis", "<b>odd</b>", true)
+            },
+            ..ratelimits_vm()
+        };
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
+        assert!(html.contains("fallback &lt;b&gt;odd&lt;/b&gt;."), "{html}");
+        assert!(html.contains(r#"class="degraded-banner""#), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+    }
+
+    #[test]
+    fn ratelimits_page_escapes_keys_and_policy_names() {
+        let hostile = format!("{HOSTILE}\"x");
+        let escaped_text = "&lt;script&gt;alert(1)&lt;/script&gt;\"x";
+        let escaped_attr = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;x";
+        let vm = RateLimitsVm {
+            policies: vec![policy(&hostile)],
+            top_keys: vec![usage(&hostile, &hostile, 50.0, true)],
+            blocked: vec![blocked(&hostile, &hostile)],
+            ..ratelimits_vm()
+        };
+        let html = render_ratelimits_page(&vm, Some(hostile.clone()), "/ratelimits", &PAGE);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("\"x\""), "{html}");
+        // Table cells.
+        assert!(
+            html.contains(&format!(
+                r#"<code data-test-id="policy-name">{escaped_text}</code>"#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<code data-test-id="key-name">{escaped_text}</code>"#
+            )),
+            "{html}"
+        );
+        // Blocked list.
+        assert!(
+            html.contains(&format!(
+                r#"<code data-test-id="blocked-key">{escaped_text}</code>"#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<td data-test-id="blocked-policy">{escaped_text}</td>"#
+            )),
+            "{html}"
+        );
+        // Attributes and hidden inputs.
+        assert!(
+            html.contains(&format!(
+                r#"data-test-id="ratelimit-row" data-policy="{escaped_attr}" data-key="{escaped_attr}""#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<input type="hidden" name="policy" value="{escaped_attr}">"#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<input type="hidden" name="key" value="{escaped_attr}">"#
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"data-confirm="Unblock {escaped_attr} under {escaped_attr}?""#
+            )),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn usage_over_100_percent_is_shown_with_the_bar_capped() {
+        let vm = RateLimitsVm {
+            top_keys: vec![
+                usage("api", "burst", 250.0, false),
+                usage("api", "near", 85.0, false),
+                usage("api", "calm", 42.5, false),
+                usage("api", "odd", f64::NAN, false),
+            ],
+            ..ratelimits_vm()
+        };
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
+        let row = |key: &str| {
+            let start = html
+                .find(&format!(r#"data-key="{key}""#))
+                .unwrap_or_else(|| panic!("no row {key}: {html}"));
+            let end = start + html[start..].find("</tr>").expect("row end");
+            html[start..end].to_string()
+        };
+        let burst = row("burst");
+        assert!(burst.contains(">250%<"), "{burst}");
+        assert!(
+            burst.contains(r#"<rect width="100.0" height="1">"#),
+            "{burst}"
+        );
+        assert!(burst.contains(r#"class="usage over""#), "{burst}");
+        let near = row("near");
+        assert!(near.contains(r#"<rect width="85.0" height="1">"#), "{near}");
+        assert!(near.contains(r#"class="usage near""#), "{near}");
+        let calm = row("calm");
+        assert!(calm.contains(">43%<") || calm.contains(">42%<"), "{calm}");
+        assert!(calm.contains(r#"<rect width="42.5" height="1">"#), "{calm}");
+        assert!(calm.contains(r#"class="usage""#), "{calm}");
+        let odd = row("odd");
+        assert!(odd.contains(">–<"), "{odd}");
+        assert!(odd.contains(r#"<rect width="0.0" height="1">"#), "{odd}");
+        assert!(!html.contains("NaN"), "{html}");
+    }
+
+    #[test]
+    fn unblock_posts_policy_key_and_back() {
+        let html = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits?x=1", &PAGE);
+        let start = html.find("<form").expect("form");
+        let form = &html[start..start + html[start..].find("</form>").expect("end")];
+        assert!(form.contains(r#"method="post""#), "{form}");
+        assert!(form.contains(r#"action="/ratelimits/unblock""#), "{form}");
+        assert!(
+            form.contains(r#"<input type="hidden" name="policy" value="api">"#),
+            "{form}"
+        );
+        assert!(
+            form.contains(r#"<input type="hidden" name="key" value="client-1">"#),
+            "{form}"
+        );
+        assert!(
+            form.contains(r#"<input type="hidden" name="back" value="/ratelimits?x=1">"#),
+            "{form}"
+        );
+        assert!(
+            form.contains(r#"data-confirm="Unblock client-1 under api?""#),
+            "{form}"
+        );
+        assert!(
+            form.contains(r#"data-test-id="unblock-button" class="button">Unblock</button>"#),
+            "{form}"
+        );
+        // Live updates come back to the page itself.
+        let fragments = ratelimits_fragments(&ratelimits_vm());
+        let region = fragments
+            .iter()
+            .find(|f| f.id == "ratelimit-blocked")
+            .expect("region");
+        assert!(
+            region
+                .html
+                .contains(r#"<input type="hidden" name="back" value="/ratelimits">"#),
+            "{}",
+            region.html
+        );
+    }
+
+    #[test]
+    fn stacked_bars_stay_in_bounds_and_keep_rejections_visible() {
+        // Stacks round as a whole: never taller than the chart, and the
+        // series on the baseline stays visible beside a large one.
+        let vm = RateLimitsVm {
+            per_minute: vec![
+                RateMinute {
+                    minute: MINUTE0,
+                    allowed: 1_000_000,
+                    rejected: 1,
+                },
+                RateMinute {
+                    minute: MINUTE0 + 60_000,
+                    allowed: 1,
+                    rejected: 1,
+                },
+            ],
+            ..ratelimits_vm()
+        };
+        let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
+        assert!(
+            html.contains(r#"<rect x="0" y="59" width="4" height="1" class="bar rejected">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<rect x="0" y="0" width="4" height="59" class="bar allowed">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("<title>10:34: 1 rejected, 1,000,000 allowed</title>"),
+            "{html}"
+        );
     }
 }

@@ -233,3 +233,103 @@ fn NewUserForm() -> impl IntoView {
         </p>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn users_page_lists_accounts_with_their_forms() {
+        let vm = UsersVm {
+            notice: Some("User ada created.".into()),
+            ..users_vm(vec![
+                user_row("ada", "operator", false, false),
+                user_row("bob", "viewer", true, false),
+                user_row("root", "admin", false, true),
+            ])
+        };
+        let html = render_users_page(&vm, &users_admin_page());
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(html.contains("<title>Users · Switchyard</title>"), "{html}");
+        assert!(
+            html.contains(r#"href="/users" aria-current="page""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="notice""#), "{html}");
+        assert!(html.contains("User ada created."), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="user-row" data-name="ada""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"action="/users/ada/role""#), "{html}");
+        assert!(html.contains(r#"action="/users/ada/disable""#), "{html}");
+        assert!(html.contains(r#"action="/users/bob/enable""#), "{html}");
+        assert!(!html.contains(r#"action="/users/bob/disable""#), "{html}");
+        assert!(html.contains(format_timestamp(MINUTE0).as_str()), "{html}");
+        // Their own account has no buttons.
+        assert!(!html.contains(r#"action="/users/root/"#), "{html}");
+        assert!(html.contains(r#"data-test-id="user-self""#), "{html}");
+        assert!(html.contains(r#"action="/users""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="users-empty""#), "{html}");
+    }
+
+    #[test]
+    fn users_page_puts_the_csrf_token_and_back_in_every_form() {
+        let vm = users_vm(vec![
+            user_row("ada", "operator", false, false),
+            user_row("bob", "viewer", true, false),
+        ]);
+        let html = render_users_page(&vm, &users_admin_page());
+        let forms: Vec<&str> = html
+            .split("<form")
+            .skip(1)
+            .map(|rest| &rest[..rest.find("</form>").expect("form closes")])
+            .collect();
+        // Sign out, two per account, and the new user form.
+        assert_eq!(forms.len(), 6, "{html}");
+        for form in forms {
+            assert!(form.contains(r#"method="post""#), "{form}");
+            assert!(
+                form.contains(r#"<input type="hidden" name="csrf_token" value="tok-123">"#),
+                "{form}"
+            );
+            if !form.contains(r#"action="/logout""#) {
+                assert!(
+                    form.contains(r#"<input type="hidden" name="back" value="/users">"#),
+                    "{form}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn users_page_escapes_names() {
+        let vm = users_vm(vec![user_row(
+            r#"<script>alert("x")</script>"#,
+            "viewer",
+            false,
+            false,
+        )]);
+        let html = render_users_page(&vm, &users_admin_page());
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert"), "{html}");
+        assert!(!html.contains(r#"data-name="<script"#), "{html}");
+        for (tag, attrs) in tags(&html) {
+            assert_ne!(tag, "style", "{html}");
+            for attr in &attrs {
+                assert_ne!(attr, "style", "{html}");
+                assert!(!(attr.starts_with("on") && attr.len() > 2), "{attr} {html}");
+            }
+        }
+    }
+
+    #[test]
+    fn users_page_without_accounts_says_so() {
+        let html = render_users_page(&users_vm(vec![]), &users_admin_page());
+        assert!(html.contains(r#"data-test-id="users-empty""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="users-table""#), "{html}");
+        assert!(html.contains(r#"data-test-id="new-user-form""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="notice""#), "{html}");
+    }
+}

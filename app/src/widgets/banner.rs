@@ -193,6 +193,7 @@ fn BannerLine(alert: AlertRow, now: i64) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::*;
 
     #[test]
     fn spans_read_without_ago() {
@@ -203,5 +204,116 @@ mod tests {
         assert_eq!(format_span(2 * 3_600_000 + 5 * 60_000), "2 h 5 min");
         assert_eq!(format_span(3 * 86_400_000 + 2 * 3_600_000), "3 d 2 h");
         assert_eq!(format_span(86_400_000), "1 d");
+    }
+
+    #[test]
+    fn banner_is_on_every_page() {
+        let firing = firing_banner();
+        let region = banner_fragment(&firing);
+        assert!(
+            region
+                .html
+                .starts_with(r#"<div id="alert-banner" data-test-id="alert-banner" role="alert""#),
+            "{}",
+            region.html
+        );
+        let quiet = banner_fragment(&NO_ALERTS);
+        assert_eq!(
+            quiet.html,
+            r#"<div id="alert-banner" data-test-id="alert-banner" class="alert-banner"><!></div>"#
+        );
+        for (page, html) in every_page(&firing_page()) {
+            assert!(html.contains(&region.html), "{page}: {html}");
+            assert_eq!(
+                html.matches(r#"<div id="alert-banner""#).count(),
+                1,
+                "{page}"
+            );
+            assert!(html.contains(r#"role="alert""#), "{page}: {html}");
+            assert!(
+                html.contains(r#"href="/alerts#alert-fp1""#),
+                "{page}: {html}"
+            );
+            // At the top: before the page's own heading.
+            let banner_at = html.find(r#"<div id="alert-banner""#).expect("banner");
+            assert!(banner_at < html.find("<h1").expect("h1"), "{page}: {html}");
+            // Every page links to the Alerts page from the navigation.
+            assert!(html.contains(r#"href="/alerts""#), "{page}: {html}");
+        }
+        for (page, html) in every_page(&PAGE) {
+            assert!(html.contains(&quiet.html), "{page}: {html}");
+            assert!(!html.contains(r#"role="alert""#), "{page}: {html}");
+            assert!(!html.contains("banner-alert"), "{page}: {html}");
+        }
+    }
+
+    #[test]
+    fn banner_says_how_bad_since_when_and_who_is_on_it() {
+        let html = banner_fragment(&firing_banner()).html;
+        assert!(
+            html.contains(r#"class="alert-banner firing sev-critical""#),
+            "{html}"
+        );
+        assert!(html.contains("1 alert is firing"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="banner-alert" data-fingerprint="fp1" data-severity="critical" class="alert-line sev-critical""#),
+            "{html}"
+        );
+        assert!(html.contains(">Critical</span>"), "{html}");
+        assert!(
+            html.contains("emails: 12.5% of jobs failed in the last 5 min"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"since <time datetime="2026-11-23T10:29:20Z""#),
+            "{html}"
+        );
+        assert!(
+            html.contains("2026-11-23 10:29:20 UTC</time> (4 min)"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="/alerts#alert-fp1" data-test-id="banner-link">Alerts</a>"#),
+            "{html}"
+        );
+        assert!(!html.contains("alert-acked"), "{html}");
+        // Acknowledged and silenced: marked, and a silenced warning is quiet.
+        let handled = AlertRow {
+            acknowledged_by: Some("dashboard".into()),
+            acknowledged_at: Some(T0 - 60_000),
+            silenced_until: Some(T0 + 3 * 3_600_000),
+            ..alert("fp2", "firing", "warning")
+        };
+        let html = banner_fragment(&AlertBannerVm {
+            firing: vec![handled.clone()],
+            now: T0,
+        })
+        .html;
+        assert!(
+            html.contains(r#"class="alert-banner firing quiet""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"class="alert-line sev-warning silenced""#),
+            "{html}"
+        );
+        assert!(html.contains("Acknowledged by dashboard"), "{html}");
+        assert!(html.contains("Silenced (in 3 h)"), "{html}");
+        // A silence that ran out is no silence.
+        let expired = AlertRow {
+            silenced_until: Some(T0 - 1),
+            ..handled
+        };
+        let html = banner_fragment(&AlertBannerVm {
+            firing: vec![expired, alert("fp3", "firing", "warning")],
+            now: T0,
+        })
+        .html;
+        assert!(
+            html.contains(r#"class="alert-banner firing sev-warning""#),
+            "{html}"
+        );
+        assert!(html.contains("2 alerts are firing"), "{html}");
+        assert!(!html.contains("silenced"), "{html}");
     }
 }

@@ -75,3 +75,43 @@ fn dependency_label(name: &str) -> &str {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+
+    #[test]
+    fn dependencies_that_are_not_ok_get_a_line_each() {
+        let mut vm = queues_vm(vec![], true);
+        vm.health.dependencies = vec![
+            DependencyVm {
+                name: "database".into(),
+                down: true,
+                detail: "postgres: the schema is missing <b>".into(),
+            },
+            DependencyVm {
+                name: "ratelimits".into(),
+                down: false,
+                detail: "Redis unreachable; deciding with the local fallback".into(),
+            },
+        ];
+        let html = render_queues_page(&vm, &PAGE);
+        assert!(
+            html.contains("Database down: postgres: the schema is missing &lt;b&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"data-test-id="dependency-status" data-dependency="database" class="status down""#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("Rate limiter degraded: Redis unreachable"),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="status degraded""#), "{html}");
+        let healthy = render_queues_page(&queues_vm(vec![], true), &PAGE);
+        assert!(!healthy.contains("dependency-status"), "{healthy}");
+    }
+}

@@ -285,3 +285,73 @@ pub fn Notice(notice: Option<String>) -> impl IntoView {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+
+    #[test]
+    fn rate_limits_sit_between_instances_and_configuration_in_the_nav() {
+        let html = render_config_page(&ConfigVm::default(), &admin_page());
+        let instances = html.find(r#"href="/instances""#).expect("instances");
+        let limits = html.find(r#"href="/ratelimits""#).expect("rate limits");
+        let config = html.find(r#"href="/config""#).expect("config");
+        assert!(instances < limits && limits < config, "{html}");
+        assert!(html.contains(">Rate limits</a>"), "{html}");
+        assert!(
+            !html.contains(r#"<a href="/ratelimits" aria-current"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_shell_shows_who_is_signed_in_and_carries_the_csrf_token() {
+        let html = render_queue_page(&failed_page(), 0, &signed_in("olga", "operator"));
+        assert!(
+            html.contains(r#"<meta name="csrf-token" content="tok-123">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-role="operator""#), "{html}");
+        assert!(
+            html.contains(r#"<span data-test-id="user-name">olga</span>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="sign-out""#), "{html}");
+        // Every form that posts carries the token; forms that only GET
+        // (filters, search) do not need it.
+        let posts = html.matches(r#"method="post""#).count();
+        assert!(posts > 3, "{html}");
+        assert_eq!(
+            html.matches(r#"<input type="hidden" name="csrf_token" value="tok-123">"#)
+                .count(),
+            posts,
+            "{html}"
+        );
+        // Users and settings are the admin's: no links for an operator.
+        assert!(!html.contains(r#"href="/config""#), "{html}");
+        assert!(!html.contains(r#"href="/users""#), "{html}");
+        let admin = render_queue_page(&failed_page(), 0, &admin_page());
+        assert!(admin.contains(r#"href="/config""#), "{admin}");
+        assert!(admin.contains(r#"href="/users""#), "{admin}");
+        // Buttons say which role they need, so the stylesheet hides them
+        // from a viewer.
+        assert!(html.contains("needs-operator"), "{html}");
+        // A live region is shared by every open page: its forms carry an
+        // empty token that the page script fills in.
+        let region = queue_fragments(&failed_page(), 0)
+            .into_iter()
+            .find(|f| f.id == "jobs")
+            .expect("jobs region");
+        assert!(
+            region
+                .html
+                .contains(r#"<input type="hidden" name="csrf_token" value="">"#),
+            "{}",
+            region.html
+        );
+        // Nobody signed in: no token, no menu.
+        let anonymous = render_queue_page(&failed_page(), 0, &PAGE);
+        assert!(!anonymous.contains("csrf-token"), "{anonymous}");
+        assert!(!anonymous.contains("user-menu"), "{anonymous}");
+    }
+}
