@@ -1,4 +1,5 @@
-//! The Audit page's parts: the filter form, the log's table and its pager.
+//! The Audit page (`/audit`): the filter form, the log's table and its
+//! pager.
 //!
 //! Not live: a log is read, filtered and paged, and rows arriving while an
 //! operator reads would move what they are looking at. Everything shown
@@ -7,8 +8,35 @@
 
 use leptos::prelude::*;
 
-use crate::audit::{AuditFilterVm, AuditRow, AuditVm};
-use crate::vm::{format_count, format_timestamp, iso_timestamp};
+use crate::vm::audit::{AuditFilterVm, AuditRow, AuditVm};
+use crate::vm::session::PageCtx;
+use crate::widgets::pager::Pager;
+use crate::widgets::shell::{Frame, Region, Section, document};
+use crate::widgets::table::{Empty, Table};
+use crate::widgets::time::At;
+
+/// The Audit page (`/audit`): who did what to which queue, job, key or
+/// alert, and how it ended, filtered and paged.
+pub fn render_audit_page(vm: &AuditVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    document(
+        page,
+        Frame::new("Audit · Switchyard", Section::Audit),
+        move || {
+            view! {
+                <section class="audit-page">
+                    <h1>"Audit"</h1>
+                    <AuditFilterForm
+                        filter=vm.filter.clone()
+                        actions=vm.actions.clone()
+                        limit=vm.limit
+                    />
+                    <AuditRegion vm=vm />
+                </section>
+            }
+        },
+    )
+}
 
 /// The outcomes an entry can have, as (value, label), for the filter.
 const OUTCOMES: [(&str, &str); 3] = [("ok", "Ok"), ("refused", "Refused"), ("failed", "Failed")];
@@ -25,7 +53,7 @@ fn outcome_label(outcome: &str) -> String {
 /// size travels along; the offset does not (a new filter starts at the
 /// newest entry).
 #[component]
-pub fn AuditFilterForm(filter: AuditFilterVm, actions: Vec<String>, limit: u64) -> impl IntoView {
+fn AuditFilterForm(filter: AuditFilterVm, actions: Vec<String>, limit: u64) -> impl IntoView {
     let active = filter.is_active();
     let action_options = actions
         .into_iter()
@@ -102,7 +130,7 @@ pub fn AuditFilterForm(filter: AuditFilterVm, actions: Vec<String>, limit: u64) 
 
 /// The log: one page of entries, newest first, or why there are none.
 #[component]
-pub fn AuditRegion(vm: AuditVm) -> impl IntoView {
+fn AuditRegion(vm: AuditVm) -> impl IntoView {
     let body = if vm.rows.is_empty() {
         let text = if vm.offset > 0 && vm.total > 0 {
             "No entry on this page."
@@ -112,51 +140,63 @@ pub fn AuditRegion(vm: AuditVm) -> impl IntoView {
             "Nothing has been done yet: pausing a queue, retrying a job, unblocking a key or acknowledging an alert is recorded here."
         };
         view! {
-            <p class="empty" data-test-id="audit-empty">
+            <Empty test_id="audit-empty">
                 {text}
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
+        let rows = vm
+            .rows
+            .clone()
+            .into_iter()
+            .map(|row| view! { <AuditTableRow row /> })
+            .collect_view();
         view! {
-            <div class="table-wrap">
-                <table class="audit" data-test-id="audit-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Time"</th>
-                            <th scope="col">"Actor"</th>
-                            <th scope="col">"Address"</th>
-                            <th scope="col">"Action"</th>
-                            <th scope="col">"Target"</th>
-                            <th scope="col">"Outcome"</th>
-                            <th scope="col">"Detail"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {vm
-                            .rows
-                            .clone()
-                            .into_iter()
-                            .map(|row| view! { <AuditTableRow row /> })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <Table
+                class="audit"
+                test_id="audit-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Time"</th>
+                        <th scope="col">"Actor"</th>
+                        <th scope="col">"Address"</th>
+                        <th scope="col">"Action"</th>
+                        <th scope="col">"Target"</th>
+                        <th scope="col">"Outcome"</th>
+                        <th scope="col">"Detail"</th>
+                    </tr>
+                }}
+            >
+                {rows}
+            </Table>
         }
         .into_any()
     };
-    let pager = (vm.total > 0 || vm.offset > 0).then(|| view! { <AuditPager vm=vm.clone() /> });
+    let pager = (vm.total > 0 || vm.offset > 0).then(|| {
+        let vm = vm.clone();
+        view! {
+            <Pager
+                offset=vm.offset
+                shown=vm.rows.len() as u64
+                total=vm.total
+                limit=vm.limit
+                href=move |offset| vm.url_at(offset)
+                test_id="audit-pager"
+                ids="audit"
+            />
+        }
+    });
     view! {
-        <div id="audit-log" data-test-id="audit-log">
+        <Region id="audit-log">
             {body}
             {pager}
-        </div>
+        </Region>
     }
 }
 
 #[component]
 fn AuditTableRow(row: AuditRow) -> impl IntoView {
-    let time = format_timestamp(row.at);
     let address = match row.address {
         Some(address) => view! { <code>{address}</code> }.into_any(),
         None => view! { <span class="muted">"–"</span> }.into_any(),
@@ -173,9 +213,7 @@ fn AuditTableRow(row: AuditRow) -> impl IntoView {
             data-outcome=row.outcome
         >
             <td>
-                <time datetime=iso_timestamp(row.at) title=time.clone()>
-                    {time.clone()}
-                </time>
+                <At at=row.at />
             </td>
             <td data-test-id="audit-actor">{row.actor}</td>
             <td data-test-id="audit-address">{address}</td>
@@ -199,56 +237,9 @@ fn AuditTableRow(row: AuditRow) -> impl IntoView {
     }
 }
 
-/// Newest / newer / older / oldest links, filters kept.
-#[component]
-fn AuditPager(vm: AuditVm) -> impl IntoView {
-    let limit = vm.limit.max(1);
-    let shown = vm.rows.len() as u64;
-    let (offset, total) = (vm.offset, vm.total);
-    let shown_to = offset + shown;
-    let first = (offset > 0).then(|| {
-        view! {
-            <a href=vm.url_at(0) data-test-id="audit-newest">
-                "« Newest"
-            </a>
-            <a href=vm.url_at(offset.saturating_sub(limit)) rel="prev" data-test-id="audit-newer">
-                "← Newer"
-            </a>
-        }
-    });
-    let last = (shown_to < total).then(|| {
-        view! {
-            <a href=vm.url_at(shown_to) rel="next" data-test-id="audit-older">
-                "Older →"
-            </a>
-            <a href=vm.url_at((total - 1) / limit * limit) data-test-id="audit-oldest">
-                "Oldest »"
-            </a>
-        }
-    });
-    let summary = if shown == 0 {
-        format!("0 of {}", format_count(total))
-    } else {
-        format!(
-            "{}–{} of {}",
-            format_count(offset + 1),
-            format_count(shown_to),
-            format_count(total)
-        )
-    };
-    view! {
-        <p class="pager" data-test-id="audit-pager">
-            {first}
-            <span class="summary">{summary}</span>
-            {last}
-        </p>
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::audit::{AuditFilterVm, AuditRow, AuditVm};
-    use crate::render_audit_page;
+    use super::*;
 
     const T0: i64 = 1_795_430_045_000;
 
@@ -278,7 +269,7 @@ mod tests {
     }
 
     fn page(vm: &AuditVm) -> String {
-        render_audit_page(vm, &crate::tests::admin_page())
+        render_audit_page(vm, &crate::testing::admin_page())
     }
 
     #[test]

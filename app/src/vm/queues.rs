@@ -1,9 +1,7 @@
-//! View models: the plain data the pages render.
-//!
-//! They are defined here, not in `coord`, so that this crate never depends on
-//! a queue backend, a database driver or Redis: the server maps its domain
-//! types into these structs, and the pages can be rendered (and tested) from
-//! hand-made values alone.
+//! View models of the native queue pages: the overview, the queues table,
+//! one queue's jobs and one job.
+
+use crate::format::{encode_query, format_clock, format_day};
 
 /// Job states in the order every page shows them, with the label used in
 /// table headers and tabs. Kept in one place so the overview table, the tabs
@@ -183,11 +181,6 @@ pub enum ChartRange {
     Week,
 }
 
-const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 impl ChartRange {
     /// Every range, in the order the selector offers them.
     pub const ALL: [ChartRange; 3] = [ChartRange::Hour, ChartRange::Day, ChartRange::Week];
@@ -277,17 +270,6 @@ impl ChartRange {
     }
 }
 
-/// The UTC day of a timestamp with its weekday (`Mon 23 Nov`), for charts
-/// spanning several days.
-pub fn format_day(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let (_, m, d) = civil_from_days(days);
-    // 1970-01-01 was a Thursday.
-    let weekday = WEEKDAYS[(days + 4).rem_euclid(7) as usize];
-    let month = MONTHS[(m as usize).saturating_sub(1) % 12];
-    format!("{weekday} {d} {month}")
-}
-
 /// Everything the overview (`/`) shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OverviewVm {
@@ -320,7 +302,7 @@ pub struct QueuesVm {
     pub notice: Option<String>,
     /// The BullMQ queues monitored next to these, when BullMQ is
     /// configured (shown as rendered; their own page is live).
-    pub bullmq: Option<crate::bullmq::BullQueuesVm>,
+    pub bullmq: Option<crate::vm::bullmq::BullQueuesVm>,
 }
 
 /// One job's row on a queue's page.
@@ -484,160 +466,9 @@ pub struct JobPageVm {
     pub notice: Option<String>,
 }
 
-/// One setting on the configuration page.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigEntry {
-    /// The flag that sets it (`--redis`).
-    pub flag: String,
-    /// Its effective value, passwords hidden.
-    pub value: String,
-    /// What it is for.
-    pub help: String,
-}
-
-/// Everything the configuration page (`/config`) shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigVm {
-    /// Switchyard's version.
-    pub version: String,
-    /// Which deployment is running.
-    pub deployment: String,
-    /// Every setting.
-    pub entries: Vec<ConfigEntry>,
-}
-
-/// Percent-encodes a query value (everything but unreserved characters), so
-/// a filter typed by an operator survives the round trip through a link.
-pub fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// Renders an age in milliseconds the way an operator reads it at a glance
-/// ("4 s ago", "12 min ago"), since exact timestamps are in the JSON API.
-pub fn format_age(age_ms: i64) -> String {
-    let secs = age_ms.max(0) / 1000;
-    if secs < 60 {
-        format!("{secs} s ago")
-    } else if secs < 3600 {
-        format!("{} min ago", secs / 60)
-    } else if secs < 86_400 {
-        format!("{} h ago", secs / 3600)
-    } else {
-        format!("{} d ago", secs / 86_400)
-    }
-}
-
-/// A timestamp (ms since the epoch) as `2026-11-23 10:34:05 UTC`: one
-/// unambiguous form for every page, whatever the viewer's time zone.
-pub fn format_timestamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// The ISO 8601 form of a timestamp, for `<time datetime=…>`.
-pub fn iso_timestamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Minutes and seconds of a UTC timestamp (`10:34`), for chart labels.
-pub fn format_clock(ms: i64) -> String {
-    let rem = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}", rem / 3600, (rem % 3600) / 60)
-}
-
-/// A duration in milliseconds, short (`850 ms`, `4.2 s`, `3 min 5 s`).
-pub fn format_duration(ms: i64) -> String {
-    let ms = ms.max(0);
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
-
-/// A count with thousands separators (`1,000,000`): queue sizes are read
-/// at a glance, and seven digits in a row are not.
-pub fn format_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// Bytes as `12.3 MB`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// Days since 1970-01-01 to a (year, month, day) in the proleptic
-/// Gregorian calendar (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ages_read_naturally() {
-        assert_eq!(format_age(-5), "0 s ago");
-        assert_eq!(format_age(4_999), "4 s ago");
-        assert_eq!(format_age(125_000), "2 min ago");
-        assert_eq!(format_age(7_200_000), "2 h ago");
-        assert_eq!(format_age(3 * 86_400_000), "3 d ago");
-    }
 
     #[test]
     fn counts_by_state_name() {
@@ -654,23 +485,6 @@ mod tests {
         let mut total = counts;
         total.add(&counts);
         assert_eq!(total.failed, 10);
-    }
-
-    #[test]
-    fn timestamps_are_utc_calendar_dates() {
-        assert_eq!(format_timestamp(0), "1970-01-01 00:00:00 UTC");
-        // 2026-11-23T10:34:05Z
-        assert_eq!(
-            format_timestamp(1_795_430_045_000),
-            "2026-11-23 10:34:05 UTC"
-        );
-        assert_eq!(iso_timestamp(1_795_430_045_000), "2026-11-23T10:34:05Z");
-        // 2024-02-29 (a leap day) at noon
-        assert_eq!(
-            format_timestamp(1_709_208_000_000),
-            "2024-02-29 12:00:00 UTC"
-        );
-        assert_eq!(format_clock(1_795_430_045_000), "10:34");
     }
 
     #[test]
@@ -697,19 +511,6 @@ mod tests {
             assert_eq!(r.buckets() as i64 * r.bucket_ms() % 3_600_000, 0);
         }
         assert_eq!(ChartRange::default(), ChartRange::Hour);
-    }
-
-    #[test]
-    fn numbers_read_at_a_glance() {
-        assert_eq!(format_count(0), "0");
-        assert_eq!(format_count(999), "999");
-        assert_eq!(format_count(1_000), "1,000");
-        assert_eq!(format_count(1_000_000), "1,000,000");
-        assert_eq!(format_bytes(512), "512 B");
-        assert_eq!(format_bytes(3 * 1024 * 1024 / 2), "1.5 MB");
-        assert_eq!(format_duration(850), "850 ms");
-        assert_eq!(format_duration(4_200), "4.2 s");
-        assert_eq!(format_duration(185_000), "3 min 5 s");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! ever rendered as text and attribute values (which leptos escapes), and
 //! as path segments percent-encoded with [`encode_segment`].
 
-use crate::vm::encode_query;
+use crate::format::encode_query;
 
 /// BullMQ's job states as (name, label), in the order pages show them:
 /// the counts of a [`BullQueueRow`], the columns of the queues table and
@@ -55,6 +55,21 @@ pub fn encode_segment(segment: &str) -> String {
 /// A BullMQ queue's page: `/bullmq/<queue>`.
 pub fn bull_queue_path(queue: &str) -> String {
     format!("/bullmq/{}", encode_segment(queue))
+}
+
+/// A BullMQ queue's page on one state's tab:
+/// `/bullmq/<queue>?state=<state>`.
+pub fn bull_state_path(queue: &str, state: &str) -> String {
+    format!("{}?state={}", bull_queue_path(queue), encode_query(state))
+}
+
+/// A state's label (`waiting-children` → `Waiting children`); an unknown
+/// state shows as its name.
+pub fn bull_state_label(state: &str) -> &str {
+    BULL_STATES
+        .iter()
+        .find(|(s, _)| *s == state)
+        .map_or(state, |(_, label)| label)
 }
 
 /// A BullMQ job's page: `/bullmq/<queue>/jobs/<id>`.
@@ -149,11 +164,7 @@ pub struct BullQueuePageVm {
 impl BullQueuePageVm {
     /// This page's URL at another `offset`, for the pager.
     pub fn url_with_offset(&self, offset: u64) -> String {
-        let mut url = format!(
-            "{}?state={}",
-            bull_queue_path(&self.queue.name),
-            encode_query(&self.state)
-        );
+        let mut url = bull_state_path(&self.queue.name, &self.state);
         if offset > 0 {
             url.push_str(&format!("&offset={offset}"));
         }

@@ -1,13 +1,47 @@
-//! The channels page's region: the bus observer's state and one card per
-//! notification channel (rate, totals, a per-minute chart, senders and the
-//! newest messages). Channel names and payloads come from any service on
-//! the bus, so every piece of their text goes through leptos' escaping.
+//! The channels page (`/channels`): the bus observer's state and one card
+//! per notification channel (rate, totals, a per-minute chart, senders and
+//! the newest messages). Channel names and payloads come from any service
+//! on the bus, so every piece of their text goes through leptos' escaping.
 
 use leptos::prelude::*;
 
-use super::chart::{BarChart, Series, stacked_peak};
-use crate::fleet::{ChannelRow, ChannelsVm, MessageRow};
-use crate::vm::{format_count, format_timestamp, iso_timestamp};
+use crate::format::{format_count, format_timestamp, iso_timestamp};
+use crate::vm::channels::{ChannelRow, ChannelsVm, MessageRow};
+use crate::vm::session::PageCtx;
+use crate::widgets::chart::{BarChart, Series, stacked_peak};
+use crate::widgets::shell::{Fragment, Frame, Section, document, fragment};
+use crate::widgets::table::Empty;
+
+/// The live stream of the channels page.
+pub const CHANNELS_EVENTS: &str = "/events/channels";
+
+/// The channels page (`/channels`): the notification bus as the
+/// dashboard observes it, one card per channel. Read-only, so it reloads
+/// itself without scripts.
+pub fn render_channels_page(vm: &ChannelsVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let frame = Frame::new("Channels · Switchyard", Section::Channels)
+        .live(CHANNELS_EVENTS)
+        .reloading();
+    document(page, frame, move || {
+        view! {
+            <section class="channels-page">
+                <h1>"Channels"</h1>
+                <ChannelsRegion vm=vm />
+            </section>
+        }
+    })
+}
+
+/// The live regions of the channels page: one, `channels`, holding the bus
+/// line and every channel (a rate changes every second, so all of it is
+/// live).
+pub fn channels_fragments(vm: &ChannelsVm) -> Vec<Fragment> {
+    vec![fragment(
+        "channels",
+        view! { <ChannelsRegion vm=vm.clone() /> },
+    )]
+}
 
 /// How many senders a card lists before summing the rest up as "+N more":
 /// a channel every instance publishes on would otherwise dwarf its card.
@@ -26,7 +60,7 @@ pub(crate) fn format_rate(per_second: f64) -> String {
 /// The whole live region of `/channels`: whether the observer is
 /// connected, then every channel, or a hint on where traffic comes from.
 #[component]
-pub fn ChannelsRegion(vm: ChannelsVm) -> impl IntoView {
+fn ChannelsRegion(vm: ChannelsVm) -> impl IntoView {
     let (status_class, status_text) = if vm.connected {
         ("status ok", format!("Bus {}: connected", vm.bus))
     } else {
@@ -35,19 +69,19 @@ pub fn ChannelsRegion(vm: ChannelsVm) -> impl IntoView {
     let body = if vm.channels.is_empty() {
         if vm.connected {
             view! {
-                <p class="empty" data-test-id="empty-state">
+                <Empty test_id="empty-state">
                     "No channel traffic yet. Channels appear here as soon as a service publishes on "
                     <code>"<prefix>:notifications:<channel>"</code>
                     " — or run "
                     <code>"switchyard demo"</code>
-                </p>
+                </Empty>
             }
             .into_any()
         } else {
             view! {
-                <p class="empty" data-test-id="bus-down">
+                <Empty test_id="bus-down">
                     "Channel traffic is unavailable until the dashboard reconnects to the bus."
-                </p>
+                </Empty>
             }
             .into_any()
         }
@@ -255,5 +289,127 @@ fn Message(m: MessageRow) -> impl IntoView {
             </span>
             <code class="preview">{m.preview}</code>
         </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn channels_page_is_a_full_live_document() {
+        let vm = channels_vm(
+            vec![
+                channel("sw:notifications:config.flags", 0),
+                channel("jobs", 2),
+            ],
+            true,
+        );
+        let html = render_channels_page(&vm, &PAGE);
+        assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
+        assert!(
+            html.contains("<title>Channels · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-live="/events/channels""#), "{html}");
+        assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
+        assert!(html.contains(r#"aria-current="page""#), "{html}");
+        assert!(html.contains(r#"href="/channels""#), "{html}");
+        assert!(html.contains(r#"href="/instances""#), "{html}");
+        assert!(html.contains("Bus redis: connected"), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="channel-sw:notifications:config.flags""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="channel-jobs""#), "{html}");
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-rate">12.3</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-total">1,234,567</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-subscribers">3</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="channel-messages""#),
+            "{html}"
+        );
+        // Malformed is flagged only where there are some.
+        assert_eq!(html.matches(r#"class="stat flagged""#).count(), 1, "{html}");
+        // 60 bars per channel, top 5 senders and the rest summed up.
+        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert!(html.contains("api-4"), "{html}");
+        assert!(!html.contains("api-5"), "{html}");
+        assert!(html.contains("+2 more (189 messages)"), "{html}");
+        assert!(
+            html.contains("Last hour: 1,770 messages · peak 59/min"),
+            "{html}"
+        );
+        // Messages: time, sender, change type, malformed mark.
+        assert!(html.contains(r#"datetime="2026-11-23T"#), "{html}");
+        assert!(html.contains("updated"), "{html}");
+        assert!(html.contains("unknown sender"), "{html}");
+        assert!(html.contains(r#"class="msg malformed""#), "{html}");
+        assert!(
+            html.contains(r#"data-test-id="message-malformed""#),
+            "{html}"
+        );
+        let fragments = channels_fragments(&vm);
+        assert_eq!(
+            fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ["channels"]
+        );
+        for f in &fragments {
+            assert!(
+                f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),
+                "{}",
+                f.html
+            );
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn channels_page_escapes_foreign_names_and_payloads() {
+        let mut hostile = channel(HOSTILE, 1);
+        hostile.by_instance = vec![(HOSTILE.into(), 1)];
+        hostile.last_messages[0].instance = Some(HOSTILE.into());
+        hostile.last_messages[0].change_type = Some(HOSTILE.into());
+        hostile.subscribers = None;
+        hostile.per_second = f64::NAN;
+        let html = render_channels_page(&channels_vm(vec![hostile], false), &PAGE);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("Bus redis: not connected"), "{html}");
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-subscribers">–</dd>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="channel-rate">–</dd>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn channels_page_without_traffic_says_where_it_comes_from() {
+        let html = render_channels_page(&channels_vm(vec![], true), &PAGE);
+        assert!(html.contains("No channel traffic yet"), "{html}");
+        assert!(
+            html.contains("<code>&lt;prefix&gt;:notifications:&lt;channel&gt;</code>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"<div id="channels""#), "{html}");
+        let down = render_channels_page(&channels_vm(vec![], false), &PAGE);
+        assert!(!down.contains("No channel traffic yet"), "{down}");
+        assert!(down.contains("until the dashboard reconnects"), "{down}");
     }
 }

@@ -7,7 +7,7 @@
 //! operators and producers: they are only ever rendered as text and
 //! attribute values, which leptos escapes.
 
-use crate::vm::encode_query;
+use crate::format::encode_query;
 
 /// One entry of the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,12 +1,8 @@
 //! What every page knows about the request it answers: who is signed in,
-//! the session's CSRF token for its forms, and the firing-alerts banner.
-//!
-//! Pages render the token into every form that changes state. Live
-//! regions are rendered once for every open page, so they cannot carry one
-//! session's token: their forms get an empty field, and the page script
-//! fills it from the page's `csrf-token` meta tag before a form posts.
+//! the session's CSRF token for its forms, and the firing-alerts banner;
+//! and the sign-in page's model, the one page answered without a session.
 
-use crate::alerts::AlertBannerVm;
+use crate::vm::alerts::AlertBannerVm;
 
 /// The signed-in user, as the header shows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,8 +66,3 @@ pub struct LoginVm {
     /// A note above the form ("You signed out.").
     pub notice: Option<String>,
 }
-
-/// The CSRF token of the page being rendered, provided as context so every
-/// form component finds it without threading it through each view model.
-#[derive(Debug, Clone)]
-pub(crate) struct CsrfToken(pub String);

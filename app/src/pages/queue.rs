@@ -1,38 +1,75 @@
-//! A queue's page: its header with state tabs, the retry-all progress, the
-//! search form and the job table with its actions.
+//! One native queue's page (`/queues/<queue>`): its header with state
+//! tabs, the retry-all progress, the search form and a page of jobs in one
+//! state with their actions.
 
 use leptos::prelude::*;
 
-use super::{ActionForm, CsrfField};
-use crate::vm::{
-    BulkProgressVm, JobFilterVm, JobRow, QueuePageVm, QueueRow, STATES, format_age, format_count,
-    format_timestamp, iso_timestamp,
-};
+use crate::format::format_count;
+use crate::vm::queues::{BulkProgressVm, JobFilterVm, JobRow, QueuePageVm, STATES};
+use crate::vm::session::PageCtx;
+use crate::widgets::forms::{ActionForm, PostFields};
+use crate::widgets::pager::Pager;
+use crate::widgets::queue::{PauseForm, StateTabs, Tab};
+use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
+use crate::widgets::table::{Empty, Table};
+use crate::widgets::time::Moment;
 
-/// A moment shown relative ("4 s ago") with the exact time on hover; the
-/// page script keeps the relative text current between updates.
-#[component]
-pub fn Moment(at: i64, now: i64) -> impl IntoView {
-    view! {
-        <time datetime=iso_timestamp(at) title=format_timestamp(at) data-ago="">
-            {format_age(now.saturating_sub(at))}
-        </time>
-    }
+/// One queue's page: header and tabs, retry progress, search, and a page
+/// of jobs in one state. `now` (ms) is what ages are measured from.
+pub fn render_queue_page(vm: &QueuePageVm, now: i64, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let frame = Frame::new(format!("{} · Switchyard", vm.queue.name), Section::Queues)
+        .live(format!("/events{}", vm.url()));
+    document(page, frame, move || {
+        view! {
+            <section class="queue">
+                <p class="crumbs">
+                    <a href="/queues">"Queues"</a>
+                    " /"
+                </p>
+                <QueueHeader vm=vm.clone() />
+                <Notice notice=vm.notice.clone() />
+                <ProgressRegion progress=vm.progress.clone() />
+                <SearchForm
+                    queue=vm.queue.name.clone()
+                    state=vm.state.clone()
+                    filter=vm.filter.clone()
+                />
+                <JobsRegion vm=vm now=now />
+            </section>
+        }
+    })
+}
+
+/// The live regions of a queue's page.
+pub fn queue_fragments(vm: &QueuePageVm, now: i64) -> Vec<Fragment> {
+    vec![
+        fragment("queue-header", view! { <QueueHeader vm=vm.clone() /> }),
+        fragment(
+            "progress",
+            view! { <ProgressRegion progress=vm.progress.clone() /> },
+        ),
+        fragment("jobs", view! { <JobsRegion vm=vm.clone() now=now /> }),
+    ]
 }
 
 /// The queue's name, badges, queue-wide actions and state tabs (a region:
 /// counts move while the page is open).
 #[component]
-pub fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
+fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
     let back = vm.url();
     let queue = vm.queue.clone();
     let name = queue.name.clone();
     let paused = queue.paused;
-    let (action, label, test_id) = if paused {
-        ("resume", "Resume", "resume-queue")
-    } else {
-        ("pause", "Pause", "pause-queue")
-    };
+    let tabs = STATES
+        .iter()
+        .map(|&(state, label)| Tab {
+            state,
+            label,
+            href: format!("/queues/{}?state={state}", queue.name),
+            count: queue.count(state),
+        })
+        .collect::<Vec<_>>();
     view! {
         <div id="queue-header">
             <h1>
@@ -54,59 +91,17 @@ pub fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
                     })}
             </h1>
             <div class="toolbar">
-                <ActionForm
-                    action=format!("/queues/{name}/{action}")
-                    back=back
-                    label=label
-                    test_id=test_id.to_string()
-                />
+                <PauseForm queue_path=format!("/queues/{name}") paused back />
             </div>
-            <StateTabs queue=queue selected=vm.state.clone() />
+            <StateTabs tabs selected=vm.state.clone() />
         </div>
-    }
-}
-
-/// The state tabs of a queue's page: each links to that state's jobs and
-/// shows how many there are.
-#[component]
-pub fn StateTabs(queue: QueueRow, selected: String) -> impl IntoView {
-    view! {
-        <nav class="tabs" aria-label="Job states">
-            {STATES
-                .iter()
-                .map(|(state, label)| {
-                    let current = *state == selected;
-                    let class = if current {
-                        format!("tab {state} current")
-                    } else {
-                        format!("tab {state}")
-                    };
-                    view! {
-                        <a
-                            class=class
-                            href=format!("/queues/{}?state={state}", queue.name)
-                            aria-current=current.then_some("page")
-                            data-test-id=format!("tab-{state}")
-                        >
-                            {*label}
-                            " "
-                            <span class=if queue.count(state) == 0 {
-                                "n zero"
-                            } else {
-                                "n"
-                            }>{format_count(queue.count(state))}</span>
-                        </a>
-                    }
-                })
-                .collect_view()}
-        </nav>
     }
 }
 
 /// Filter by name and text, and jump to a job by id. Not a live region:
 /// it holds what the operator is typing.
 #[component]
-pub fn SearchForm(queue: String, state: String, filter: JobFilterVm) -> impl IntoView {
+fn SearchForm(queue: String, state: String, filter: JobFilterVm) -> impl IntoView {
     let action = format!("/queues/{queue}");
     let find = format!("/queues/{queue}/find");
     let clear = format!("/queues/{queue}?state={state}");
@@ -163,7 +158,7 @@ pub fn SearchForm(queue: String, state: String, filter: JobFilterVm) -> impl Int
 
 /// The progress of a "retry all failed" run (a region, empty when none).
 #[component]
-pub fn ProgressRegion(progress: Option<BulkProgressVm>) -> impl IntoView {
+fn ProgressRegion(progress: Option<BulkProgressVm>) -> impl IntoView {
     let body = progress.map(|p| {
         let text = match (&p.error, p.finished) {
             (Some(err), _) => format!(
@@ -202,7 +197,7 @@ pub fn ProgressRegion(progress: Option<BulkProgressVm>) -> impl IntoView {
 /// The jobs of the selected state, with the search note, the bulk actions
 /// of the failed set, the table and the pager (a region).
 #[component]
-pub fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
+fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
     let failed = vm.state == "failed";
     let name = vm.queue.name.clone();
     let back = vm.url();
@@ -221,8 +216,7 @@ pub fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
                     action=format!("/queues/{name}/retry-selected")
                     class="inline"
                 >
-                    <CsrfField />
-                    <input type="hidden" name="back" value=back.clone() />
+                    <PostFields back=back.clone() />
                     <button type="submit" class="button" data-test-id="retry-selected">
                         "Retry selected"
                     </button>
@@ -245,9 +239,9 @@ pub fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
             format!("No {} jobs.", vm.state)
         };
         view! {
-            <p class="empty" data-test-id="empty-jobs">
+            <Empty test_id="empty-jobs">
                 {text}
-            </p>
+            </Empty>
         }
         .into_any()
     } else {
@@ -258,7 +252,15 @@ pub fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
             {note}
             {bulk}
             {table}
-            <Pager vm=vm />
+            <Pager
+                offset=vm.offset
+                shown=vm.jobs.len() as u64
+                total=vm.total
+                limit=vm.limit
+                href=move |offset| vm.url_with_offset(offset)
+                test_id="pager"
+                ids="page"
+            />
         </div>
     }
 }
@@ -314,12 +316,9 @@ fn JobsTable(vm: QueuePageVm, now: i64) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <div class="table-wrap">
-            <table class=format!("jobs {}", vm.state) data-test-id="jobs-table">
-                <thead>{head}</thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        <Table class=format!("jobs {}", vm.state) test_id="jobs-table" head>
+            {rows}
+        </Table>
     }
 }
 
@@ -426,51 +425,130 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
     }
 }
 
-/// Newest / newer / older / oldest links when a state holds more jobs
-/// than one page: at a million jobs, the oldest are one click away.
-#[component]
-fn Pager(vm: QueuePageVm) -> impl IntoView {
-    let shown_to = vm.offset + vm.jobs.len() as u64;
-    let limit = vm.limit.max(1);
-    let first = (vm.offset > 0).then(|| {
-        let newest = vm.url_with_offset(0);
-        let newer = vm.url_with_offset(vm.offset.saturating_sub(limit));
-        view! {
-            <a href=newest data-test-id="page-newest">
-                "« Newest"
-            </a>
-            <a href=newer rel="prev" data-test-id="page-newer">
-                "← Newer"
-            </a>
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn failed_table_has_row_and_bulk_actions_and_escapes_text() {
+        let vm = failed_page();
+        let html = render_queue_page(&vm, 10_000, &PAGE);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;b&gt;boom&lt;/b&gt;"), "{html}");
+        assert!(html.contains("emails · Switchyard"), "{html}");
+        assert!(html.contains("1–1 of 1"), "{html}");
+        assert!(
+            html.contains(r#"action="/queues/emails/jobs/7/retry""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/jobs/7/remove""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/retry-selected""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/queues/emails/retry-failed""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"form="selection""#), "{html}");
+        assert!(
+            html.contains(r#"name="back" value="/queues/emails?state=failed&amp;limit=50""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-live="/events/queues/emails?state=failed&amp;limit=50""#),
+            "{html}"
+        );
+        assert!(html.contains("4 s ago"), "failed 4 s before now: {html}");
+        assert!(
+            !html.contains("http-equiv"),
+            "a page with a selection must not reload itself: {html}"
+        );
+        for f in queue_fragments(&vm, 10_000) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
         }
-    });
-    let last = (shown_to < vm.total).then(|| {
-        let older = vm.url_with_offset(shown_to);
-        let oldest = vm.url_with_offset((vm.total - 1) / limit * limit);
-        view! {
-            <a href=older rel="next" data-test-id="page-older">
-                "Older →"
-            </a>
-            <a href=oldest data-test-id="page-oldest">
-                "Oldest »"
-            </a>
-        }
-    });
-    let summary = if vm.jobs.is_empty() {
-        format!("0 of {}", format_count(vm.total))
-    } else {
-        format!(
-            "{}–{} of {}",
-            format_count(vm.offset + 1),
-            format_count(shown_to),
-            format_count(vm.total)
-        )
-    };
-    view! {
-        <p class="pager" data-test-id="pager">
-            {first}
-            <span class="summary">{summary}</span>
-            {last}
-        </p>
+    }
+
+    #[test]
+    fn pager_reaches_both_ends_of_a_million_jobs() {
+        let mut vm = failed_page();
+        vm.total = 1_000_000;
+        vm.offset = 500;
+        let html = render_queue_page(&vm, 0, &PAGE);
+        assert!(html.contains("501–501 of 1,000,000"), "{html}");
+        assert!(
+            html.contains("limit=50&amp;offset=999950"),
+            "oldest page: {html}"
+        );
+        assert!(
+            html.contains("limit=50&amp;offset=450"),
+            "newer page: {html}"
+        );
+        assert!(
+            html.contains("limit=50&amp;offset=501"),
+            "older page: {html}"
+        );
+        assert!(html.contains(r#"data-test-id="page-newest""#), "{html}");
+    }
+
+    #[test]
+    fn progress_reads_running_then_done() {
+        let mut vm = failed_page();
+        vm.progress = Some(BulkProgressVm {
+            done: 1_500,
+            total: 10_000,
+            finished: false,
+            error: None,
+        });
+        let html = render_queue_page(&vm, 0, &PAGE);
+        assert!(
+            html.contains("Retrying failed jobs: 1,500 of 10,000…"),
+            "{html}"
+        );
+        vm.progress = Some(BulkProgressVm {
+            done: 10_000,
+            total: 10_000,
+            finished: true,
+            error: None,
+        });
+        let frags = queue_fragments(&vm, 0);
+        let progress = frags.iter().find(|f| f.id == "progress").expect("region");
+        assert!(
+            progress.html.contains("Retried 10,000 failed jobs."),
+            "{}",
+            progress.html
+        );
+        assert!(
+            progress.html.contains(r#"data-finished="true""#),
+            "{}",
+            progress.html
+        );
+    }
+
+    #[test]
+    fn filtered_empty_page_says_nothing_matched_and_keeps_the_filter() {
+        let mut vm = failed_page();
+        vm.jobs.clear();
+        vm.total = 0;
+        vm.filter = JobFilterVm {
+            name: "x\"><script>".into(),
+            text: String::new(),
+        };
+        vm.search_note = Some("Searched all 1 failed jobs: 0 match.".into());
+        let html = render_queue_page(&vm, 0, &PAGE);
+        assert!(html.contains("No failed jobs match the filter."), "{html}");
+        assert!(html.contains("Searched all 1 failed jobs"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("name=x%22%3E%3Cscript%3E"), "{html}");
     }
 }

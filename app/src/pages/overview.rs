@@ -1,0 +1,474 @@
+//! The overview (`/`): backend health, totals across queues, the alerts
+//! slot and per-queue throughput charts drawn as server-rendered SVG (no
+//! charting script to load).
+
+use leptos::prelude::*;
+
+use crate::format::format_count;
+use crate::vm::queues::{ChartRange, OverviewVm, STATES, ThroughputVm};
+use crate::vm::session::PageCtx;
+use crate::widgets::chart::{BarChart, Series, stacked_peak};
+use crate::widgets::health::HealthRegion;
+use crate::widgets::shell::{Fragment, Frame, Section, document, fragment};
+use crate::widgets::table::Empty;
+
+/// The live stream of the overview page.
+pub const OVERVIEW_EVENTS: &str = "/events/overview";
+
+/// The overview's stream for a chart range: the page's own `?range=`, so
+/// the stream knows whether the throughput region is the live hour (kept
+/// current) or a span read from history (left as rendered).
+pub fn overview_events(range: ChartRange) -> String {
+    match range {
+        ChartRange::Hour => OVERVIEW_EVENTS.to_string(),
+        other => format!("{OVERVIEW_EVENTS}?range={}", other.as_str()),
+    }
+}
+
+/// The overview served at `/`: backend health, totals across queues, the
+/// alerts slot and per-queue throughput charts over the range picked.
+pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
+    let vm = vm.clone();
+    let heading = format!("Throughput, {}", vm.range.title());
+    let frame = Frame::new("Switchyard", Section::Overview)
+        .live(overview_events(vm.range))
+        .reloading();
+    document(page, frame, move || {
+        view! {
+            <section class="overview">
+                <h1>"Overview"</h1>
+                <HealthRegion health=vm.health.clone() />
+                <TotalsRegion vm=vm.clone() />
+                <section class="alerts" data-test-id="alerts">
+                    <h2>"Alerts"</h2>
+                    <p class="muted">
+                        "Firing alerts show in the banner at the top of every page; rules, webhook deliveries and history are on the "
+                        <a href="/alerts">"Alerts page"</a>
+                        "."
+                    </p>
+                </section>
+                <div class="charts-head">
+                    <h2 data-test-id="throughput-heading">{heading}</h2>
+                    <RangeSelector current=vm.range />
+                </div>
+                <ThroughputRegion charts=vm.charts.clone() range=vm.range />
+                <p>
+                    <a href="/queues">"All queues →"</a>
+                </p>
+            </section>
+        }
+    })
+}
+
+/// The live regions of the overview. The throughput charts are one of
+/// them only for the last hour: longer ranges come from history read when
+/// the page is rendered, and a live hour must never replace them.
+pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
+    let mut fragments = vec![
+        fragment(
+            "health",
+            view! { <HealthRegion health=vm.health.clone() /> },
+        ),
+        fragment("totals", view! { <TotalsRegion vm=vm.clone() /> }),
+    ];
+    if vm.range == ChartRange::Hour {
+        fragments.push(fragment(
+            "throughput",
+            view! { <ThroughputRegion charts=vm.charts.clone() /> },
+        ));
+    }
+    fragments
+}
+
+/// Jobs per state over all queues, and the queues worth a look.
+#[component]
+fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
+    let queues = format!(
+        "{} {}",
+        vm.queue_count,
+        if vm.queue_count == 1 {
+            "queue"
+        } else {
+            "queues"
+        }
+    );
+    let warnings = (!vm.warnings.is_empty()).then(|| {
+        view! {
+            <p class="warnings" data-test-id="queue-warnings">
+                "Failure rate above threshold: "
+                {vm
+                    .warnings
+                    .into_iter()
+                    .map(|name| {
+                        let href = format!("/queues/{name}?state=failed");
+                        view! {
+                            <a class="badge warning" href=href>
+                                {name}
+                            </a>
+                            " "
+                        }
+                    })
+                    .collect_view()}
+            </p>
+        }
+    });
+    view! {
+        <div id="totals">
+            <div class="totals" data-test-id="totals">
+                {STATES
+                    .iter()
+                    .map(|(state, label)| {
+                        let n = vm.totals.count(state);
+                        view! {
+                            <a
+                                class=format!("total {state}")
+                                href="/queues"
+                                data-test-id=format!("total-{state}")
+                            >
+                                <span class="n">{format_count(n)}</span>
+                                <span class="label">{*label}</span>
+                            </a>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+            <p class="muted">{queues}</p>
+            {warnings}
+        </div>
+    }
+}
+
+/// Links to the chart ranges, plain links so they work without the page
+/// script; the range shown is marked for assistive technology as well as
+/// by its look.
+#[component]
+fn RangeSelector(current: ChartRange) -> impl IntoView {
+    view! {
+        <nav class="ranges" aria-label="Chart range" data-test-id="range-selector">
+            {ChartRange::ALL
+                .into_iter()
+                .map(|range| {
+                    let is_current = range == current;
+                    view! {
+                        <a
+                            href=format!("/?range={}", range.as_str())
+                            class=if is_current { "current" } else { "" }
+                            aria-current=is_current.then_some("page")
+                            data-test-id=format!("range-{}", range.as_str())
+                            title=format!("Throughput over the {}", range.title())
+                        >
+                            {range.short_label()}
+                        </a>
+                    }
+                })
+                .collect_view()}
+        </nav>
+    }
+}
+
+/// One small chart per queue: completed (green) and failed (red) jobs per
+/// minute over the last hour, or per bucket of a longer `range`.
+#[component]
+fn ThroughputRegion(
+    charts: Vec<ThroughputVm>,
+    /// The span the charts cover.
+    #[prop(optional)]
+    range: ChartRange,
+) -> impl IntoView {
+    let body = if charts.is_empty() {
+        view! { <Empty>"No throughput yet: charts appear once jobs finish."</Empty> }.into_any()
+    } else {
+        charts
+            .into_iter()
+            .map(|chart| view! { <Chart chart range /> })
+            .collect_view()
+            .into_any()
+    };
+    view! {
+        <div id="throughput" class="charts" data-test-id="throughput">
+            {body}
+        </div>
+    }
+}
+
+#[component]
+fn Chart(chart: ThroughputVm, range: ChartRange) -> impl IntoView {
+    let minutes = chart.points.iter().map(|p| p.minute_ms).collect();
+    let series = vec![
+        Series {
+            class: "completed",
+            noun: "completed",
+            values: chart.points.iter().map(|p| p.completed).collect(),
+        },
+        Series {
+            class: "failed",
+            noun: "failed",
+            values: chart.points.iter().map(|p| p.failed).collect(),
+        },
+    ];
+    let peak = stacked_peak(&series);
+    let completed: u64 = series[0].values.iter().sum();
+    let failed: u64 = series[1].values.iter().sum();
+    let label = format!(
+        "{}: {} completed and {} failed in the {}",
+        chart.queue,
+        format_count(completed),
+        format_count(failed),
+        range.title()
+    );
+    let href = format!("/queues/{}", chart.queue);
+    view! {
+        <BarChart
+            class="chart"
+            test_id=format!("chart-{}", chart.queue)
+            minutes
+            range
+            series
+            label
+        >
+            <figcaption>
+                <a href=href>{chart.queue.clone()}</a>
+                <span class="muted">
+                    {format!(
+                        " {} completed · {} failed · peak {}{}",
+                        format_count(completed),
+                        format_count(failed),
+                        format_count(peak),
+                        range.per(),
+                    )}
+                </span>
+            </figcaption>
+        </BarChart>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn overview_shows_totals_alerts_slot_and_charts() {
+        let vm = OverviewVm {
+            health: health(true),
+            totals: StateCounts {
+                waiting: 1_000_000,
+                failed: 7,
+                ..StateCounts::default()
+            },
+            queue_count: 2,
+            warnings: vec!["emails".into()],
+            charts: vec![ThroughputVm {
+                queue: "emails".into(),
+                points: (0..60)
+                    .map(|i| MinutePoint {
+                        minute_ms: 1_795_430_040_000 + i * 60_000,
+                        completed: i as u64,
+                        failed: 1,
+                    })
+                    .collect(),
+            }],
+            range: ChartRange::Hour,
+        };
+        let html = render_overview_page(&vm, &PAGE);
+        assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
+        assert!(html.contains("1,000,000"), "{html}");
+        assert!(html.contains(r#"data-test-id="alerts""#), "{html}");
+        assert!(html.contains(r#"data-test-id="chart-emails""#), "{html}");
+        assert!(html.contains("<svg"), "{html}");
+        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert!(html.contains("1,770 completed · 60 failed"), "{html}");
+        assert!(html.contains("Failure rate above threshold"), "{html}");
+        // Awkward ratios round without overflowing the chart.
+        let odd = ThroughputVm {
+            queue: "odd".into(),
+            points: vec![
+                MinutePoint {
+                    minute_ms: 0,
+                    completed: 1,
+                    failed: 1,
+                },
+                MinutePoint {
+                    minute_ms: 60_000,
+                    completed: 2,
+                    failed: 1,
+                },
+            ],
+        };
+        let odd_html = render_overview_page(
+            &OverviewVm {
+                charts: vec![odd],
+                ..vm.clone()
+            },
+            &PAGE,
+        );
+        assert!(
+            odd_html.contains(r#"data-test-id="chart-odd""#),
+            "{odd_html}"
+        );
+        for f in overview_fragments(&vm) {
+            assert!(html.contains(&f.html), "page lacks region {}", f.id);
+        }
+    }
+
+    #[test]
+    fn the_range_selector_links_every_range_and_marks_the_current_one() {
+        for current in ChartRange::ALL {
+            let html = render_overview_page(&range_overview(current, "emails", vec![]), &PAGE);
+            for range in ChartRange::ALL {
+                let tag = tag_with_test_id(&html, &format!("range-{}", range.as_str()));
+                assert!(tag.starts_with("<a "), "{tag}");
+                assert!(
+                    tag.contains(&format!(r#"href="/?range={}""#, range.as_str())),
+                    "{tag}"
+                );
+                assert_eq!(
+                    tag.contains(r#"aria-current="page""#),
+                    range == current,
+                    "{tag}"
+                );
+            }
+            assert_eq!(
+                html.matches(r#"aria-current="page""#).count(),
+                2,
+                "nav + range"
+            );
+            assert!(
+                html.contains(&format!("Throughput, {}", current.title())),
+                "{html}"
+            );
+        }
+    }
+
+    #[test]
+    fn longer_ranges_stream_without_the_charts() {
+        let hour = range_overview(ChartRange::Hour, "emails", vec![]);
+        let html = render_overview_page(&hour, &PAGE);
+        assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
+        assert!(
+            overview_fragments(&hour)
+                .iter()
+                .any(|f| f.id == "throughput")
+        );
+        for range in [ChartRange::Day, ChartRange::Week] {
+            let vm = range_overview(range, "emails", vec![]);
+            let html = render_overview_page(&vm, &PAGE);
+            assert!(
+                html.contains(&format!(
+                    r#"data-live="/events/overview?range={}""#,
+                    range.as_str()
+                )),
+                "{html}"
+            );
+            let fragments = overview_fragments(&vm);
+            assert_eq!(
+                fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
+                ["health", "totals"]
+            );
+            for f in &fragments {
+                assert!(html.contains(&f.html), "page lacks region {}", f.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_day_chart_has_a_bar_per_five_minutes_labelled_with_times() {
+        // 2026-11-22 10:35 to 2026-11-23 10:30 UTC.
+        let last = 1_795_429_800_000;
+        let first = last - 287 * 300_000;
+        let points: Vec<MinutePoint> = (0..288)
+            .map(|i| MinutePoint {
+                minute_ms: first + i * 300_000,
+                completed: if i == 287 { 40 } else { 1 },
+                failed: u64::from(i == 0) * 3,
+            })
+            .collect();
+        let html = render_overview_page(&range_overview(ChartRange::Day, "emails", points), &PAGE);
+        let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
+        assert_eq!(chart.matches("<g>").count(), 288, "{chart}");
+        assert_eq!(chart.matches("<rect").count(), 576);
+        assert!(chart.contains(r#"viewBox="0 0 1440 60""#), "{chart}");
+        assert!(
+            chart.contains("<title>Sun 22 Nov 10:35–10:40: 1 completed, 3 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("<title>Mon 23 Nov 10:30–10:35: 40 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(r#"<div class="axis"><span>10:35</span><span>10:30</span></div>"#),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("327 completed · 3 failed · peak 40/5 min"),
+            "{chart}"
+        );
+        assert!(chart.contains("in the last 24 hours"), "{chart}");
+    }
+
+    #[test]
+    fn a_week_chart_has_a_bar_per_hour_labelled_with_days() {
+        // 2026-11-16 11:00 to 2026-11-23 10:00 UTC.
+        let last = 1_795_428_000_000;
+        let first = last - 167 * 3_600_000;
+        let points: Vec<MinutePoint> = (0..168)
+            .map(|i| MinutePoint {
+                minute_ms: first + i * 3_600_000,
+                completed: 1_000,
+                failed: 0,
+            })
+            .collect();
+        let html = render_overview_page(&range_overview(ChartRange::Week, "emails", points), &PAGE);
+        let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
+        assert_eq!(chart.matches("<g>").count(), 168, "{chart}");
+        assert!(
+            chart.contains("<title>Mon 16 Nov 11:00–12:00: 1,000 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("<title>Mon 23 Nov 10:00–11:00: 1,000 completed, 0 failed</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(
+                r#"<div class="axis"><span>Mon 16 Nov</span><span>Mon 23 Nov</span></div>"#
+            ),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("168,000 completed · 0 failed · peak 1,000/h"),
+            "{chart}"
+        );
+    }
+
+    #[test]
+    fn range_charts_escape_queue_names() {
+        let evil = r#"<img src=x onerror="alert(1)">&"#;
+        for range in ChartRange::ALL {
+            let points = vec![MinutePoint {
+                minute_ms: 0,
+                completed: 1,
+                failed: 0,
+            }];
+            let html = render_overview_page(&range_overview(range, evil, points), &PAGE);
+            // No element from the name; in attributes its quotes are
+            // escaped too, so it cannot end one.
+            assert!(!html.contains("<img"), "{html}");
+            assert!(
+                html.contains(
+                    r#"data-test-id="chart-&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;""#
+                ),
+                "{html}"
+            );
+            assert!(
+                html.contains(r#">&lt;img src=x onerror="alert(1)"&gt;&amp;</a>"#),
+                "{html}"
+            );
+            assert!(
+                html.contains(r#"aria-label="&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;: 1 completed"#),
+                "{html}"
+            );
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! View models: the plain data the pages render, one module per capability.
+//!
+//! They are defined here, not in `coord`, so that this crate never depends on
+//! a queue backend, a database driver or Redis: the server maps its domain
+//! types into these structs, and the pages can be rendered (and tested) from
+//! hand-made values alone.
+
+pub mod alerts;
+pub mod audit;
+pub mod bullmq;
+pub mod channels;
+pub mod config;
+pub mod instances;
+pub mod queues;
+pub mod ratelimits;
+pub mod session;
+pub mod users;
+
+// Old path, kept until the server moves to the new one.
+pub use self::{config::*, queues::*};
+// Old path, kept until the server moves to the new one.
+pub use crate::format::{
+    encode_query, format_age, format_bytes, format_clock, format_count, format_day,
+    format_duration, format_timestamp, iso_timestamp,
+};

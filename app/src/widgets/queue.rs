@@ -1,0 +1,110 @@
+//! What the native and the BullMQ queue pages share, so the two look and
+//! behave alike: a queue's row cells and its page's state tabs.
+
+use leptos::prelude::*;
+
+use super::forms::ActionForm;
+use crate::format::format_count;
+
+/// A queue's count of one state in its table row, linking to those jobs.
+#[component]
+pub fn CountCell(state: &'static str, count: u64, href: String) -> impl IntoView {
+    let class = if count == 0 {
+        format!("num count {state} zero")
+    } else {
+        format!("num count {state}")
+    };
+    view! {
+        <td class=class data-test-id=format!("count-{state}")>
+            <a href=href>{format_count(count)}</a>
+        </td>
+    }
+}
+
+/// A queue's Running or Paused badge with the button switching it, in its
+/// table row.
+#[component]
+pub fn StateCell(queue_path: String, paused: bool, back: String) -> impl IntoView {
+    let (class, label) = if paused {
+        ("badge paused", "Paused")
+    } else {
+        ("badge running", "Running")
+    };
+    view! {
+        <td data-test-id="queue-state" class="state-cell">
+            <span class=class data-test-id="queue-paused">
+                {label}
+            </span>
+            <PauseForm queue_path paused back />
+        </td>
+    }
+}
+
+/// The Pause or Resume button of the queue whose page is `queue_path`.
+#[component]
+pub fn PauseForm(queue_path: String, paused: bool, back: String) -> impl IntoView {
+    let (action, label, test_id) = if paused {
+        ("resume", "Resume", "resume-queue")
+    } else {
+        ("pause", "Pause", "pause-queue")
+    };
+    view! {
+        <ActionForm
+            action=format!("{queue_path}/{action}")
+            back=back
+            label=label
+            test_id=test_id.to_string()
+        />
+    }
+}
+
+/// One tab: a state, its label, the link to its jobs and how many it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tab {
+    /// The state's name, also its CSS class.
+    pub state: &'static str,
+    /// What the tab says.
+    pub label: &'static str,
+    /// The page of that state's jobs.
+    pub href: String,
+    /// Jobs in that state.
+    pub count: u64,
+}
+
+/// A tab per state, each linking to that state's jobs and showing how many
+/// there are; `selected` is marked for assistive technology as well as by
+/// its look.
+#[component]
+pub fn StateTabs(tabs: Vec<Tab>, selected: String) -> impl IntoView {
+    view! {
+        <nav class="tabs" aria-label="Job states">
+            {tabs
+                .into_iter()
+                .map(|tab| {
+                    let current = tab.state == selected;
+                    let class = if current {
+                        format!("tab {} current", tab.state)
+                    } else {
+                        format!("tab {}", tab.state)
+                    };
+                    view! {
+                        <a
+                            class=class
+                            href=tab.href
+                            aria-current=current.then_some("page")
+                            data-test-id=format!("tab-{}", tab.state)
+                        >
+                            {tab.label}
+                            " "
+                            <span class=if tab.count == 0 {
+                                "n zero"
+                            } else {
+                                "n"
+                            }>{format_count(tab.count)}</span>
+                        </a>
+                    }
+                })
+                .collect_view()}
+        </nav>
+    }
+}
