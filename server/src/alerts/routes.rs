@@ -12,7 +12,7 @@ use crate::alerts::model::{ANY_SUBJECT, Alert, Rule, RuleKind, Severity};
 use crate::alerts::runner::check_rule;
 use crate::alerts::store::{Delivery, RuleSource};
 use crate::audit::{Actor, AuditEntry, Outcome};
-use crate::auth::Page;
+use crate::http::page::Page;
 use crate::db::DbError;
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Json, Path, Query};

@@ -138,7 +138,7 @@ fn row(entry: AuditEntry) -> app::AuditRow {
 /// newest first, filtered and paged.
 pub async fn page(
     State(state): State<AppState>,
-    page: crate::auth::Page,
+    page: crate::http::page::Page,
     Query(query): Query<AuditQuery>,
 ) -> Result<Html<String>, AppError> {
     let request = query.parse()?;

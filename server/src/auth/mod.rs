@@ -26,7 +26,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use coord::time::now_ms;
 use std::net::SocketAddr;
 
 use crate::audit::ActorName;
@@ -130,15 +129,6 @@ impl CurrentUser {
             role: user.role,
             method,
             csrf,
-        }
-    }
-
-    /// What pages show of the user.
-    pub fn vm(&self) -> app::UserVm {
-        app::UserVm {
-            name: self.name.to_string(),
-            role: self.role.as_str().to_owned(),
-            can_sign_out: self.method == AuthMethod::Session,
         }
     }
 }
@@ -500,41 +490,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The per-request part of a page: who is signed in, their CSRF token and
-/// the firing alerts (shown only to signed-in users).
-#[derive(Debug, Clone)]
-pub struct Page(pub app::PageCtx);
-
-impl Page {
-    /// The context pages render with.
-    pub fn ctx(&self) -> &app::PageCtx {
-        &self.0
-    }
-}
-
-impl FromRequestParts<AppState> for Page {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Page(page_ctx(parts.extensions.get::<CurrentUser>(), state)))
-    }
-}
-
-/// The page context for `user` (none: signed out, no banner).
-pub fn page_ctx(user: Option<&CurrentUser>, state: &AppState) -> app::PageCtx {
-    match user {
-        Some(user) => app::PageCtx {
-            user: Some(user.vm()),
-            csrf_token: user.csrf.clone().unwrap_or_default(),
-            banner: crate::alerts::vm::banner(&state.alerts.view(), now_ms()),
-        },
-        None => app::PageCtx::default(),
-    }
 }
 
 /// The signed-in user of a request, or 401 (for handlers behind

@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::auth::users::UserName;
-use crate::auth::{CurrentUser, Page, session_clear_cookie, session_set_cookie};
+use crate::auth::{CurrentUser, session_clear_cookie, session_set_cookie};
+use crate::http::page::Page;
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Query};
 use crate::http::forms::is_local_path;

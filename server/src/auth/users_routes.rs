@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use crate::audit::{Actor, AuditEntry};
 use crate::auth::users::{Password, Role, User, UserName};
-use crate::auth::{CurrentUser, Page};
+use crate::auth::CurrentUser;
+use crate::http::page::Page;
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Json, Path};
 use crate::http::flash::Flash;

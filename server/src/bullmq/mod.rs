@@ -11,12 +11,13 @@
 //! snapshot; browsers never make the server poll BullMQ's keys.
 
 pub mod routes;
+pub mod vm;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use coord::bullmq::{BullCounts, BullMq, BullState};
+use coord::bullmq::{BullCounts, BullMq};
 use coord::time::now_ms;
 use tokio::sync::watch;
 
@@ -257,14 +258,3 @@ async fn discover(
     }
 }
 
-/// A queue row for the pages.
-pub fn row(name: &str, counts: &BullCounts) -> app::BullQueueRow {
-    app::BullQueueRow {
-        name: name.to_owned(),
-        counts: BullState::ALL
-            .iter()
-            .map(|s| (s.as_str().to_owned(), counts.get(*s)))
-            .collect(),
-        paused: counts.is_paused,
-    }
-}

@@ -21,8 +21,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::audit::{Actor, AuditEntry};
-use crate::auth::Page;
-use crate::bullmq::{BullMonitor, BullSnapshot, RETRY_BATCH, row};
+use crate::http::page::Page;
+use crate::bullmq::vm::{job_row, pretty, queues_vm, row};
+use crate::bullmq::{BullMonitor, BullSnapshot, RETRY_BATCH};
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::flash::Flash;
@@ -93,56 +94,6 @@ fn queue_url(queue: &str, state: BullState) -> String {
         app::encode_segment(queue),
         state.as_str()
     )
-}
-
-/// The list page's view model from the monitor's snapshot (also shown
-/// under the native queues on `/queues`).
-pub fn queues_vm(state: &AppState, snapshot: &BullSnapshot) -> app::BullQueuesVm {
-    match &state.bullmq {
-        None => app::BullQueuesVm::default(),
-        Some(monitor) => app::BullQueuesVm {
-            prefix: monitor.prefix().to_owned(),
-            enabled: true,
-            rows: snapshot
-                .queues
-                .iter()
-                .map(|(name, counts)| row(name, counts))
-                .collect(),
-            error: snapshot.error.clone(),
-            notice: None,
-        },
-    }
-}
-
-/// A job as a table row.
-fn job_row(job: &BullJob) -> app::BullJobRow {
-    app::BullJobRow {
-        id: job.id.clone(),
-        name: job.name.clone(),
-        timestamp: job.timestamp,
-        processed_on: job.processed_on,
-        finished_on: job.finished_on,
-        attempts_made: job.attempts_made,
-        failed_reason: job.failed_reason.clone(),
-        data_preview: preview(&job.data),
-        run_at: (job.delay > 0).then(|| job.timestamp.saturating_add(job.delay)),
-    }
-}
-
-/// Compact JSON text of a job's data, cut for a table cell.
-fn preview(raw: &str) -> String {
-    match serde_json::from_str::<Value>(raw) {
-        Ok(value) => crate::queues::vm::data_preview(&value),
-        Err(_) => raw.chars().take(120).collect(),
-    }
-}
-
-/// Indented JSON, or the text as stored when it is not JSON.
-fn pretty(raw: &str) -> String {
-    serde_json::from_str::<Value>(raw)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| raw.to_owned())
 }
 
 /// The queue page's view model, read now.

@@ -6,4 +6,5 @@ pub mod error;
 pub mod extract;
 pub mod flash;
 pub mod forms;
+pub mod page;
 pub mod security;

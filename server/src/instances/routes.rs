@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::Html;
 
-use crate::auth::Page;
+use crate::http::page::Page;
 use crate::live::stream::{Events, Scope, for_scope as open};
 use crate::state::AppState;
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, AuditEntry};
-use crate::auth::Page;
+use crate::http::page::Page;
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Json, Path};
 use crate::http::flash::{Flash, with_flash_cleared};

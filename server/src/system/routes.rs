@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::http::{Uri, header};
 use axum::response::Html;
 
-use crate::auth::Page;
+use crate::http::page::Page;
 use crate::http::error::AppError;
 use crate::http::extract::Json;
 use crate::state::AppState;

@@ -7,7 +7,7 @@ use coord::queue::JobId;
 use coord::time::now_ms;
 use serde::Deserialize;
 
-use crate::auth::Page;
+use crate::http::page::Page;
 use crate::http::error::{AppError, one_line};
 use crate::http::extract::{JobPath, Path, Query, QueuePath};
 use crate::http::flash::{Flash, with_flash_cleared};
@@ -138,7 +138,7 @@ pub async fn queues(State(state): State<AppState>, page: Page, Flash(notice): Fl
     vm.bullmq = state
         .bullmq
         .as_ref()
-        .map(|monitor| crate::bullmq::routes::queues_vm(&state, &monitor.current()));
+        .map(|monitor| crate::bullmq::vm::queues_vm(&state, &monitor.current()));
     let mut response = with_flash_cleared(Html(app::render_queues_page(&vm, page.ctx())), shown);
     *response.status_mut() = status;
     response
