@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::db::Database;
 use crate::instances::Instances;
 use crate::live::Hub;
+use crate::live::stream::Streams;
 use crate::metrics::Exporter;
 use crate::ratelimits::RateLimits;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub db: Database,
     /// Coalesced snapshots for live pages, and retry-all runs.
     pub hub: Hub,
+    /// The pages' live streams and the work they share.
+    pub streams: Streams,
     /// The effective settings (for the configuration page).
     pub settings: Arc<Settings>,
     /// The notification bus and its observed traffic.

@@ -9,6 +9,8 @@ pub mod model;
 pub mod observe;
 pub mod routes;
 pub mod runner;
+pub mod settings;
 pub mod store;
+pub mod view;
 pub mod vm;
 pub mod webhook;

@@ -13,11 +13,12 @@ use tokio::sync::{Notify, watch};
 use super::defaults::{default_rules, validate};
 use super::eval::{Change, evaluate};
 use super::model::{Alert, Rule, RuleKind};
-use super::store::{AlertStore, Delivery, NewDelivery, RuleSource, Write};
+pub use super::settings::{AlertSettings, WebhookTarget};
+use super::store::{AlertStore, NewDelivery, RuleSource, Write};
+use super::view::AlertsView;
 use super::webhook::{
     MAX_ATTEMPTS, WebhookClient, WebhookFormat, alertmanager_payload, backoff, chat_payload,
 };
-use crate::config::secret::SecretUrl;
 use crate::db::{Database, DbError};
 use crate::http::error::one_line;
 use crate::live::{Hub, Snapshot};
@@ -30,53 +31,6 @@ const SHOWN_DELIVERIES: u64 = 50;
 pub const HISTORY_PAGE: u64 = 50;
 /// Deliveries attempted per tick, so one tick stays short.
 const SENT_PER_TICK: u64 = 20;
-
-/// A webhook alerts are posted to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebhookTarget {
-    /// Where to post (may hold credentials: shown redacted).
-    pub url: SecretUrl,
-    /// Which payload it understands.
-    pub format: WebhookFormat,
-}
-
-/// How alerting runs, from the settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertSettings {
-    /// How often rules are evaluated.
-    pub interval: Duration,
-    /// Where firing and resolved alerts are posted.
-    pub webhooks: Vec<WebhookTarget>,
-    /// The dashboard's address as receivers should link to it.
-    pub external_url: String,
-    /// Rules from the config file, written over the stored ones of the same
-    /// name at every start.
-    pub rules: Vec<Rule>,
-}
-
-/// What the pages show about alerting, reloaded after every tick and
-/// every operator action.
-#[derive(Debug, Clone, Default)]
-pub struct AlertsView {
-    /// Pending and firing alerts, firing first.
-    pub active: Vec<Alert>,
-    /// Every rule, by name.
-    pub rules: Vec<Rule>,
-    /// The newest webhook deliveries.
-    pub deliveries: Vec<Delivery>,
-    /// The first page of history (newest resolved alerts).
-    pub history: Vec<Alert>,
-    /// How many resolved alerts there are.
-    pub history_total: u64,
-    /// The receivers' names.
-    pub receivers: Vec<String>,
-    /// The instance evaluating right now.
-    pub evaluator: Option<String>,
-    /// Why the last tick could not read or write the database.
-    pub problem: Option<String>,
-    /// When this view was read.
-    pub at: i64,
-}
 
 /// The channel alerting publishes its state on: made before the hub,
 /// which shows it on every page, and handed to [`Alerting::start`].

@@ -3,8 +3,9 @@
 use app::alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
 
 use super::model::{Alert, AlertStatus, Rule, RuleKind};
-use super::runner::{AlertsView, HISTORY_PAGE};
+use super::runner::HISTORY_PAGE;
 use super::store::Delivery;
+use super::view::AlertsView;
 use crate::live::Snapshot;
 
 /// Words for a kind, for the rules table and the new-rule form.

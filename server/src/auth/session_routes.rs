@@ -14,10 +14,10 @@ use serde::Deserialize;
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::auth::users::UserName;
 use crate::auth::{CurrentUser, session_clear_cookie, session_set_cookie};
-use crate::http::page::Page;
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Query};
 use crate::http::forms::is_local_path;
+use crate::http::page::Page;
 use crate::state::AppState;
 
 /// The sign-in page's query: where to go afterwards.

@@ -13,13 +13,13 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, AuditEntry};
-use crate::auth::users::{Password, Role, User, UserName};
 use crate::auth::CurrentUser;
-use crate::http::page::Page;
+use crate::auth::users::{Password, Role, User, UserName};
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Json, Path};
 use crate::http::flash::Flash;
 use crate::http::forms::{ActionFields, redirect};
+use crate::http::page::Page;
 use crate::state::AppState;
 
 /// Where the page's forms come back to.

@@ -257,4 +257,3 @@ async fn discover(
         Ok(settings.queues.clone())
     }
 }
-

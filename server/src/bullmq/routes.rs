@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::audit::{Actor, AuditEntry};
-use crate::http::page::Page;
 use crate::bullmq::vm::{job_row, pretty, queues_vm, row};
 use crate::bullmq::{BullMonitor, BullSnapshot, RETRY_BATCH};
 use crate::http::error::AppError;
@@ -29,6 +28,7 @@ use crate::http::extract::{Form, Path, Query};
 use crate::http::flash::Flash;
 use crate::http::flash::with_flash_cleared;
 use crate::http::forms::{ActionFields, redirect};
+use crate::http::page::Page;
 use crate::live::stream::{self, Events, regions};
 use crate::state::AppState;
 
@@ -383,7 +383,7 @@ pub async fn promote(
 
 /// `older_than` as the clean form and API send it: `1h`, `1d`, `30m`, `7d`.
 fn clean_age(text: &str) -> Result<Duration, AppError> {
-    let age = crate::config::parse_duration(text).map_err(AppError::bad_request)?;
+    let age = crate::config::cli::parse_duration(text).map_err(AppError::bad_request)?;
     if age > MAX_CLEAN_AGE {
         return Err(AppError::bad_request("older_than may be a year at most"));
     }

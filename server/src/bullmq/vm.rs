@@ -68,4 +68,3 @@ pub fn pretty(raw: &str) -> String {
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| raw.to_owned())
 }
-

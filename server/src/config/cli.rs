@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand};
 
 use coord::ratelimit::FallbackMode;
 
+use std::time::Duration;
+
 use crate::config::secret::{SecretText, SecretUrl};
 use crate::ratelimits::LimitSpec;
 
@@ -231,7 +233,7 @@ pub struct GlobalArgs {
         global = true,
         env = "SWITCHYARD_SESSION_TTL",
         value_name = "DURATION",
-        value_parser = crate::config::parse_duration
+        value_parser = parse_duration
     )]
     pub session_ttl: Option<std::time::Duration>,
 
@@ -243,7 +245,7 @@ pub struct GlobalArgs {
         global = true,
         env = "SWITCHYARD_AUTH_OUTAGE_GRACE",
         value_name = "DURATION",
-        value_parser = crate::config::parse_duration
+        value_parser = parse_duration
     )]
     pub auth_outage_grace: Option<std::time::Duration>,
 
@@ -431,6 +433,24 @@ pub struct EnqueueArgs {
     /// Id for idempotent enqueue: a second enqueue with it keeps the first job
     #[arg(long, value_name = "ID")]
     pub job_id: Option<String>,
+}
+
+/// Parses a duration as `--session-ttl` takes it: a number and a unit,
+/// `s`, `m`, `h` or `d` (`90m`, `12h`, `7d`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad = || format!("{text:?} is not a duration (expected e.g. 30m, 12h or 7d)");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (amount, unit) = text.split_at(split);
+    let amount: u64 = amount.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => amount,
+        "m" => amount.saturating_mul(60),
+        "h" => amount.saturating_mul(3600),
+        "d" => amount.saturating_mul(24 * 3600),
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 #[cfg(test)]

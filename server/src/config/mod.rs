@@ -20,13 +20,13 @@ use serde::Deserialize;
 
 use crate::alerts::defaults::validate;
 use crate::alerts::model::{ANY_SUBJECT, Rule};
-use crate::alerts::runner::{AlertSettings, WebhookTarget};
+use crate::alerts::settings::{AlertSettings, WebhookTarget};
 use crate::alerts::webhook::WebhookFormat;
 use crate::auth::net::IpRange;
+use crate::auth::settings::{AuthSettings, DEFAULT_SESSION_TTL, ProxyAuth};
 use crate::auth::users::{DEFAULT_ADMIN, FirstAdmin, Password, UserError, UserName};
-use crate::auth::{AuthSettings, ProxyAuth};
 use crate::bullmq::BullSettings;
-use crate::config::cli::GlobalArgs;
+use crate::config::cli::{GlobalArgs, parse_duration};
 use crate::config::secret::SecretUrl;
 use crate::ratelimits::{DashboardLimits, LimitSpec};
 
@@ -491,24 +491,6 @@ const MAX_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// the user database is down, so it stays short.
 const MAX_OUTAGE_GRACE: Duration = Duration::from_secs(3600);
 
-/// Parses a duration as `--session-ttl` takes it: a number and a unit,
-/// `s`, `m`, `h` or `d` (`90m`, `12h`, `7d`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let bad = || format!("{text:?} is not a duration (expected e.g. 30m, 12h or 7d)");
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (amount, unit) = text.split_at(split);
-    let amount: u64 = amount.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => amount,
-        "m" => amount.saturating_mul(60),
-        "h" => amount.saturating_mul(3600),
-        "d" => amount.saturating_mul(24 * 3600),
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(secs))
-}
-
 /// Sign-in settings from the flags over the file; `external_url` says
 /// whether browsers reach the dashboard over https (then the session
 /// cookie is `Secure`).
@@ -522,7 +504,7 @@ fn auth_settings(
         (None, Some(text)) => {
             parse_duration(&text).map_err(|e| ConfigError::Invalid(format!("session_ttl: {e}")))?
         }
-        (None, None) => crate::auth::DEFAULT_SESSION_TTL,
+        (None, None) => DEFAULT_SESSION_TTL,
     };
     if session_ttl < Duration::from_secs(60) || session_ttl > MAX_SESSION_TTL {
         return Err(ConfigError::Invalid(format!(
@@ -583,7 +565,7 @@ fn auth_settings(
         secure_cookies: external_url.starts_with("https://"),
         proxy,
         api_tokens: args.api_tokens || file.api_tokens.unwrap_or(false),
-        stream_recheck: crate::auth::STREAM_RECHECK,
+        stream_recheck: crate::auth::settings::STREAM_RECHECK,
     })
 }
 

@@ -51,4 +51,3 @@ pub fn page_ctx(user: Option<&CurrentUser>, state: &AppState) -> app::PageCtx {
         None => app::PageCtx::default(),
     }
 }
-

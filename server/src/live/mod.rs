@@ -13,29 +13,29 @@
 pub mod render;
 pub mod stream;
 pub mod throughput;
+pub mod wake;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use coord::CoordError;
 use coord::queue::{QueueName, Queues};
 use coord::time::now_ms;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::runner::AlertsView;
+use crate::alerts::view::AlertsView;
 use crate::channels::{ChannelFigures, Channels};
 use crate::http::error::one_line;
 use crate::instances::{InstanceFigures, Instances};
-use crate::queues::RETRY_BATCH;
 use crate::queues::figures::{
-    MinutePoint, QueueFigures, QueueSummary, RetryProgress, Thresholds, summaries,
+    MinutePoint, QueueFigures, QueueSummary, RETRY_BATCH, RetryProgress, Thresholds, summaries,
 };
 use crate::ratelimits::{RateLimitFigures, RateLimits};
-use crate::system::readiness::{Check, CheckState, Readiness};
+use crate::system::check::{Check, CheckState, Readiness};
 use throughput::Throughput;
+pub use wake::Wake;
 
 /// Shortest time between two snapshots: the most updates a page gets is
 /// two per second, however busy the queues are.
@@ -138,48 +138,6 @@ pub struct Sources {
     pub history: Backfill,
 }
 
-/// Asks the hub for a snapshot soon because something outside the queues
-/// changed. Made before the hub so the parts it reads can hold one (the
-/// channel observer pokes it per message); coalesced like queue events.
-#[derive(Clone, Default)]
-pub struct Wake {
-    inner: Arc<WakeInner>,
-}
-
-#[derive(Default)]
-struct WakeInner {
-    other: AtomicBool,
-    notify: Notify,
-}
-
-impl std::fmt::Debug for Wake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wake").finish_non_exhaustive()
-    }
-}
-
-impl Wake {
-    /// Marks "something else changed" and wakes the hub.
-    pub fn poke(&self) {
-        self.inner.other.store(true, Ordering::Release);
-        self.inner.notify.notify_one();
-    }
-
-    /// Wakes the hub without marking anything (queue changes are marked
-    /// in the hub's own pending set).
-    fn notify(&self) {
-        self.inner.notify.notify_one();
-    }
-
-    fn take_other(&self) -> bool {
-        self.inner.other.swap(false, Ordering::AcqRel)
-    }
-
-    fn has_other(&self) -> bool {
-        self.inner.other.load(Ordering::Acquire)
-    }
-}
-
 #[derive(Debug)]
 struct Run {
     progress: RetryProgress,
@@ -202,8 +160,6 @@ struct Inner {
     wake: Wake,
     pending: Mutex<Pending>,
     runs: Mutex<HashMap<String, Run>>,
-    listings: stream::SharedCache<crate::queues::vm::Listing>,
-    pages: stream::SharedCache<Vec<stream::Region>>,
     /// The latest rate-limit figures, read by the hub's rate-limit task.
     ratelimits: Mutex<Option<RateLimitFigures>>,
     /// The dependencies that are not ok, as last checked (see
@@ -278,8 +234,6 @@ impl Hub {
                 ..Pending::default()
             }),
             runs: Mutex::new(HashMap::new()),
-            listings: stream::SharedCache::default(),
-            pages: stream::SharedCache::default(),
             ratelimits: Mutex::new(None),
             problems: Mutex::new(Vec::new()),
         });
@@ -379,16 +333,6 @@ impl Hub {
     /// changed; coalesced like queue events.
     pub fn poke(&self) {
         self.inner.wake.poke();
-    }
-
-    /// Job-table loads shared by the streams of one page.
-    pub fn listings(&self) -> &stream::SharedCache<crate::queues::vm::Listing> {
-        &self.inner.listings
-    }
-
-    /// Pages rendered once per snapshot for all their streams.
-    pub fn pages(&self) -> &stream::SharedCache<Vec<stream::Region>> {
-        &self.inner.pages
     }
 
     /// The first real snapshot: waits (briefly) for the hub's first tick
@@ -543,7 +487,7 @@ async fn run(hub: Arc<Inner>, history: Backfill) {
                 }
                 continue;
             }
-            _ = hub.wake.inner.notify.notified() => continue,
+            _ = hub.wake.notified() => continue,
             _ = closed.changed() => return,
             _ = tokio::time::sleep_until(due.into()) => {}
         }

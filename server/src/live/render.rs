@@ -5,8 +5,8 @@
 
 use std::convert::Infallible;
 
-use super::stream::{Regions, prepare};
-use super::{Hub, Snapshot};
+use super::Snapshot;
+use super::stream::{Regions, Streams, prepare};
 
 /// A page whose regions depend on the snapshot alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +55,8 @@ impl Page {
 
 /// The regions of `page` as of `snapshot`, rendered by the first stream
 /// that needs them and shared with the others.
-pub async fn regions(hub: &Hub, snapshot: &Snapshot, page: Page) -> Regions {
-    let rendered = hub
+pub async fn regions(streams: &Streams, snapshot: &Snapshot, page: Page) -> Regions {
+    let rendered = streams
         .pages()
         .get(page.key(), (snapshot.seq, 0), || async {
             Ok::<_, Infallible>(prepare(page.fragments(snapshot)))

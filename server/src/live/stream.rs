@@ -77,19 +77,53 @@ pub enum Scope {
 
 /// The live stream of a page's scope, for its `/events/…` route.
 pub fn for_scope(state: crate::state::AppState, scope: Scope) -> Events {
-    stream(state.hub.clone(), state.queues.clone(), scope)
+    state.streams.open(scope)
+}
+
+/// What the streams of one server share: the hub they follow, the queues
+/// their job tables are read from, and the work they do once for all
+/// (job-table loads, rendered pages). Cheap to clone.
+#[derive(Clone)]
+pub struct Streams {
+    hub: Hub,
+    queues: Queues,
+    listings: Arc<SharedCache<Listing>>,
+    pages: Arc<SharedCache<Vec<Region>>>,
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams").finish_non_exhaustive()
+    }
+}
+
+impl Streams {
+    /// The streams of a server following `hub`.
+    pub fn new(hub: Hub, queues: Queues) -> Self {
+        Self {
+            hub,
+            queues,
+            listings: Arc::default(),
+            pages: Arc::default(),
+        }
+    }
+
+    /// The event stream of a scope. A task per stream renders and sends;
+    /// it ends when the client goes away or the server shuts down.
+    pub fn open(&self, scope: Scope) -> Events {
+        let (tx, rx) = mpsc::channel::<Event>(16);
+        tokio::spawn(feed(self.clone(), scope, tx));
+        events(rx)
+    }
+
+    /// Pages rendered once per snapshot for all their streams.
+    pub fn pages(&self) -> &SharedCache<Vec<Region>> {
+        &self.pages
+    }
 }
 
 /// A page's live stream, as axum serves it.
 pub type Events = Sse<KeepAliveStream<BoxStream<'static, Result<Event, Infallible>>>>;
-
-/// The event stream of a scope. A task per stream renders and sends; it
-/// ends when the client goes away or the server shuts down.
-pub fn stream(hub: Hub, queues: Queues, scope: Scope) -> Events {
-    let (tx, rx) = mpsc::channel::<Event>(16);
-    tokio::spawn(feed(hub, queues, scope, tx));
-    events(rx)
-}
 
 /// The response of a stream whose events a task sends on `rx`.
 pub fn events(rx: mpsc::Receiver<Event>) -> Events {
@@ -136,9 +170,9 @@ struct Cursor {
     job: Option<Regions>,
 }
 
-async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
-    let mut snapshots = hub.subscribe();
-    let mut closed = hub.closed();
+async fn feed(streams: Streams, scope: Scope, tx: mpsc::Sender<Event>) {
+    let mut snapshots = streams.hub.subscribe();
+    let mut closed = streams.hub.closed();
     if *closed.borrow() {
         return;
     }
@@ -151,8 +185,8 @@ async fn feed(hub: Hub, queues: Queues, scope: Scope, tx: mpsc::Sender<Event>) {
         let snapshot = snapshots.borrow_and_update().clone();
         // Before the hub's first snapshot there is nothing true to show.
         if snapshot.seq > 0 {
-            let regions = render(&hub, &queues, &scope, &snapshot, &mut cursor).await;
-            let banner = render::regions(&hub, &snapshot, Page::Banner).await;
+            let regions = render(&streams, &scope, &snapshot, &mut cursor).await;
+            let banner = render::regions(&streams, &snapshot, Page::Banner).await;
             if !send_new(&tx, &mut sent, &[&regions[..], &banner[..]]).await {
                 return;
             }
@@ -205,31 +239,32 @@ pub fn prepare(fragments: Vec<Fragment>) -> Vec<Region> {
 }
 
 async fn render(
-    hub: &Hub,
-    queues: &Queues,
+    streams: &Streams,
     scope: &Scope,
     snapshot: &Snapshot,
     cursor: &mut Cursor,
 ) -> Regions {
     match scope {
         Scope::Overview { live_charts: true } => {
-            render::regions(hub, snapshot, Page::Overview).await
+            render::regions(streams, snapshot, Page::Overview).await
         }
         Scope::Overview { live_charts: false } => Arc::new(
-            render::regions(hub, snapshot, Page::Overview)
+            render::regions(streams, snapshot, Page::Overview)
                 .await
                 .iter()
                 .filter(|r| r.id != "throughput")
                 .cloned()
                 .collect(),
         ),
-        Scope::Queues => render::regions(hub, snapshot, Page::Queues).await,
-        Scope::Channels => render::regions(hub, snapshot, Page::Channels).await,
-        Scope::Instances => render::regions(hub, snapshot, Page::Instances).await,
-        Scope::RateLimits => render::regions(hub, snapshot, Page::RateLimits).await,
-        Scope::Alerts { first_page: true } => render::regions(hub, snapshot, Page::Alerts).await,
+        Scope::Queues => render::regions(streams, snapshot, Page::Queues).await,
+        Scope::Channels => render::regions(streams, snapshot, Page::Channels).await,
+        Scope::Instances => render::regions(streams, snapshot, Page::Instances).await,
+        Scope::RateLimits => render::regions(streams, snapshot, Page::RateLimits).await,
+        Scope::Alerts { first_page: true } => {
+            render::regions(streams, snapshot, Page::Alerts).await
+        }
         Scope::Alerts { first_page: false } => Arc::new(
-            render::regions(hub, snapshot, Page::Alerts)
+            render::regions(streams, snapshot, Page::Alerts)
                 .await
                 .iter()
                 .filter(|r| r.id != "alerts-history")
@@ -244,9 +279,11 @@ async fn render(
             let key = format!("{}|{:?}", queue, query);
             let changed = snapshot.changed(queue.as_str());
             if cursor.listing.is_none() || changed > cursor.loaded_at {
-                match hub
-                    .listings()
-                    .get(key.clone(), (changed, 0), || listing(queues, queue, query))
+                match streams
+                    .listings
+                    .get(key.clone(), (changed, 0), || {
+                        listing(&streams.queues, queue, query)
+                    })
                     .await
                 {
                     Ok(fresh) => {
@@ -264,8 +301,8 @@ async fn render(
             // Every stream of this page at this snapshot, holding this
             // listing, shows the same thing: render it once for all.
             let version = (snapshot.seq, cursor.loaded_at);
-            let rendered = hub
-                .pages()
+            let rendered = streams
+                .pages
                 .get(key, version, || async {
                     let loaded_at = listing.loaded_at;
                     let vm = queue_page(&figures, query, (*listing).clone(), snapshot);
@@ -280,7 +317,7 @@ async fn render(
         Scope::Job { queue, id } => {
             let changed = snapshot.changed(queue.as_str());
             if cursor.job.is_none() || changed > cursor.loaded_at {
-                match queues.job(queue, id).await {
+                match streams.queues.job(queue, id).await {
                     Ok(job) => {
                         cursor.job = Some(regions(app::job_fragments(&job_page(&job))));
                         cursor.loaded_at = changed;

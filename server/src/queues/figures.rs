@@ -9,6 +9,10 @@ use coord::queue::{QueueCounts, QueueName, Queues};
 use futures_util::future::try_join_all;
 use serde::Serialize;
 
+/// Failed jobs moved back per atomic step of a "retry all", so one request
+/// never holds the backend for long.
+pub const RETRY_BATCH: usize = 500;
+
 /// One minute of finished jobs of a queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MinutePoint {

@@ -9,15 +9,12 @@ pub mod vm;
 
 use coord::queue::QueueName;
 
+pub use figures::RETRY_BATCH;
 use figures::RetryProgress;
 
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::http::error::AppError;
 use crate::state::AppState;
-
-/// Failed jobs moved back per atomic step of a "retry all", so one request
-/// never holds the backend for long.
-pub const RETRY_BATCH: usize = 500;
 
 /// Pauses or resumes a queue. A queue never used is a 404: a mistyped name
 /// must not create one.

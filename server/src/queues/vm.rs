@@ -19,7 +19,7 @@ use crate::http::error::AppError;
 use crate::http::extract::{PageParams, PageRequest};
 use crate::live::{BackendFigures, Snapshot};
 use crate::queues::figures::{MinutePoint, QueueFigures, QueueHealth, RetryProgress, Thresholds};
-use crate::system::readiness::CheckState;
+use crate::system::check::CheckState;
 
 /// Most jobs a filtered search looks at (newest first): a filter over a
 /// million jobs must not scan a million jobs per page view.

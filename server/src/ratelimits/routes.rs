@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, AuditEntry};
-use crate::http::page::Page;
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Json, Path};
 use crate::http::flash::{Flash, with_flash_cleared};
 use crate::http::forms::{ActionFields, redirect};
+use crate::http::page::Page;
 use crate::live::stream::{Events, Scope, for_scope as open};
 use crate::state::AppState;
 use axum::response::{Html, Response};

@@ -24,7 +24,8 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::runner::{Alerting, AlertsView};
+use crate::alerts::runner::Alerting;
+use crate::alerts::view::AlertsView;
 use crate::audit::AuditLog;
 use crate::auth::users::{UserError, UserStore};
 use crate::bullmq::BullMonitor;
@@ -33,6 +34,7 @@ use crate::config::Settings;
 use crate::config::secret::SecretUrl;
 use crate::db::{Database, DbError};
 use crate::instances::Instances;
+use crate::live::stream::Streams;
 use crate::live::{Hub, Sources, Wake};
 use crate::metrics::Exporter;
 use crate::queues::figures::Thresholds;
@@ -278,6 +280,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     .map_err(db_error)?;
     crate::metrics::start(db.clone(), &hub, settings.metrics_retention);
     let metrics = Exporter::start(&hub, &queues, Some(alert_states(alerts_state)));
+    let streams = Streams::new(hub.clone(), queues.clone());
     let audit = AuditLog::new(db.clone());
     let bullmq =
         match &settings.bullmq {
@@ -293,6 +296,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         queues,
         db,
         hub,
+        streams,
         settings: Arc::new(settings.clone()),
         channels,
         instances,

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::http::{Uri, header};
 use axum::response::Html;
 
-use crate::http::page::Page;
 use crate::http::error::AppError;
 use crate::http::extract::Json;
+use crate::http::page::Page;
 use crate::state::AppState;
 
 /// The stylesheet, compiled into the binary so a deployment is one file.

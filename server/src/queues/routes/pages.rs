@@ -7,10 +7,10 @@ use coord::queue::JobId;
 use coord::time::now_ms;
 use serde::Deserialize;
 
-use crate::http::page::Page;
 use crate::http::error::{AppError, one_line};
 use crate::http::extract::{JobPath, Path, Query, QueuePath};
 use crate::http::flash::{Flash, with_flash_cleared};
+use crate::http::page::Page;
 use crate::metrics::CHART_READ_TIMEOUT;
 use crate::metrics::charts;
 use crate::metrics::history::Range;
