@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 use common::{REDIS_URL, delete_prefix, eventually, unique};
+use test_support::redis::{PrivateRedis, free_port};
 
 /// `end2end/`, where the helpers and `node_modules` live.
 fn end2end() -> PathBuf {
@@ -677,13 +678,13 @@ async fn bullmq_hostile_names_are_refused_everywhere() {
 
 #[tokio::test]
 async fn bullmq_an_unreachable_redis_is_an_outage_not_a_panic() {
-    let port = common::free_port();
+    let port = free_port();
     let err = BullMq::connect(&format!("redis://127.0.0.1:{port}"), "bull")
         .await
         .expect_err("nothing listens");
     assert!(err.is_unavailable(), "{err:?}");
 
-    let server = common::PrivateRedis::started().await;
+    let server = PrivateRedis::started().await;
     let bull = BullMq::connect(&server.url(), "bull")
         .await
         .expect("connect");

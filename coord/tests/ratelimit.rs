@@ -13,7 +13,8 @@ use coord::ratelimit::redis::RedisLimiter;
 use coord::ratelimit::{FallbackMode, Policy, RateKey, RateLimitBackend, RateLimiter};
 use tokio::time::Instant;
 
-use common::{PrivateRedis, REDIS_URL, delete_prefix, eventually, keys_under, unique};
+use common::{REDIS_URL, delete_prefix, eventually, keys_under, unique};
+use test_support::redis::PrivateRedis;
 
 /// A backend under test and what must be cleaned up after it.
 struct Setup {

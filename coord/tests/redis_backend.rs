@@ -15,9 +15,8 @@ use serde_json::json;
 
 mod common;
 
-use common::{
-    PrivateRedis, REDIS_URL, delete_prefix as cleanup, free_port, keys_under, queue, unique,
-};
+use common::{REDIS_URL, delete_prefix as cleanup, keys_under, queue, unique};
+use test_support::redis::{PrivateRedis, free_port};
 
 async fn backend(prefix: &str) -> RedisBackend {
     RedisBackend::connect(REDIS_URL, prefix)

@@ -15,10 +15,8 @@ use coord::queue::sql::SqlBackend;
 use coord::sync::{Replica, ReplicaConfig, StateKey, StateStore};
 use serde_json::json;
 
-use common::{
-    PrivateRedis, REDIS_URL, delete_prefix, eventually, free_port, remove_sqlite, temp_db_path,
-    unique,
-};
+use common::{REDIS_URL, delete_prefix, eventually, remove_sqlite, temp_db_path, unique};
+use test_support::redis::{PrivateRedis, free_port};
 
 struct Fleet {
     store: StateStore,

@@ -5,19 +5,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use coord::CoordError;
 use coord::queue::sql::SqlBackend;
 use coord::sync::{Entry, StateKey, StateStore, state_hash};
 use futures_util::FutureExt;
 use serde_json::{Value, json};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use test_support::postgres::PgSchema;
 
 mod common;
-
-/// Where the tests' PostgreSQL runs (trust authentication).
-const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A store under test and what must be removed after it.
 enum Fixture {
@@ -28,7 +25,7 @@ enum Fixture {
     Postgres {
         store: StateStore,
         pool: PgPool,
-        schema: String,
+        schema: PgSchema,
     },
 }
 
@@ -54,19 +51,10 @@ impl Fixture {
                 Fixture::Sqlite { store, path }
             }
             Kind::Postgres => {
-                let schema = format!("t_{:016x}", rand::random::<u64>());
-                let admin = admin().await;
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&admin)
-                    .await
-                    .expect("create schema");
-                admin.close().await;
-                let options = PgConnectOptions::from_str(POSTGRES_URL)
-                    .expect("url")
-                    .options([("search_path", schema.as_str())]);
+                let schema = PgSchema::create().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(12)
-                    .connect_with(options)
+                    .connect(&schema.url())
                     .await
                     .expect("connect to the test PostgreSQL");
                 let store = StateStore::postgres(pool.clone())
@@ -100,23 +88,10 @@ impl Fixture {
             } => {
                 drop(store);
                 pool.close().await;
-                let admin = admin().await;
-                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .execute(&admin)
-                    .await
-                    .expect("drop schema");
-                admin.close().await;
+                schema.drop().await;
             }
         }
     }
-}
-
-async fn admin() -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(1)
-        .connect(POSTGRES_URL)
-        .await
-        .expect("connect to the test PostgreSQL at 127.0.0.1:5432")
 }
 
 /// Runs a case on two fresh stores of one kind (most cases use only the

@@ -3,40 +3,21 @@
 //! documents every setting, and `demo` prints its URL and serves until
 //! SIGTERM.
 
-#[path = "support/http.rs"]
-mod http;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::TempDir as Dir;
+use test_support::http;
+use test_support::postgres::PgSchema;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_switchyard");
 
-/// A temporary working directory, removed when dropped.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "switchyard-cli-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self(dir)
-    }
-
-    fn database_url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.0.join("cli.db").display())
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The URL of the SQLite database the binary keeps in `dir`.
+fn database_url(dir: &Dir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.0.join("cli.db").display())
 }
 
 /// The binary, run in `dir` with none of the caller's `SWITCHYARD_*`
@@ -72,14 +53,14 @@ fn assert_one_line_error(output: &Output, reason: &str) -> String {
 
 #[test]
 fn enqueue_with_malformed_json_is_a_one_line_error() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).args([
         "enqueue",
         "emails",
         "welcome",
         "{\"to\": ",
         "--database-url",
-        &dir.database_url(),
+        &database_url(&dir),
     ]));
     assert_one_line_error(&output, "job data is not valid JSON");
     assert!(
@@ -90,7 +71,7 @@ fn enqueue_with_malformed_json_is_a_one_line_error() {
 
 #[test]
 fn enqueue_with_a_negative_delay_is_a_one_line_error() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).args([
         "enqueue",
         "emails",
@@ -99,14 +80,14 @@ fn enqueue_with_a_negative_delay_is_a_one_line_error() {
         "--delay-ms",
         "-5",
         "--database-url",
-        &dir.database_url(),
+        &database_url(&dir),
     ]));
     assert_one_line_error(&output, "delay must not be negative");
 }
 
 #[test]
 fn enqueue_with_unreachable_redis_is_a_one_line_error_without_the_password() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).args([
         "enqueue",
         "emails",
@@ -121,7 +102,7 @@ fn enqueue_with_unreachable_redis_is_a_one_line_error_without_the_password() {
 
 #[test]
 fn enqueue_prints_the_new_id() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).args([
         "enqueue",
         "emails",
@@ -134,7 +115,7 @@ fn enqueue_prints_the_new_id() {
         "--attempts",
         "4",
         "--database-url",
-        &dir.database_url(),
+        &database_url(&dir),
     ]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
@@ -143,7 +124,7 @@ fn enqueue_prints_the_new_id() {
 
 #[test]
 fn the_environment_configures_the_backend() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0)
         .args(["enqueue", "emails", "welcome", "{}"])
         .env("SWITCHYARD_REDIS_URL", "redis://127.0.0.1:1"));
@@ -152,7 +133,7 @@ fn the_environment_configures_the_backend() {
 
 #[test]
 fn postgres_without_redis_is_refused_at_start() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).args([
         "serve",
         "--listen",
@@ -166,7 +147,7 @@ fn postgres_without_redis_is_refused_at_start() {
 
 #[test]
 fn a_config_file_with_a_typo_is_refused() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let config = dir.0.join("switchyard.toml");
     std::fs::write(&config, "lissten = \"127.0.0.1:0\"\n").expect("write config");
     let output = run(switchyard(&dir.0).args(["serve", "--config"]).arg(&config));
@@ -175,7 +156,7 @@ fn a_config_file_with_a_typo_is_refused() {
 
 #[test]
 fn a_config_file_value_of_the_wrong_type_names_the_key_and_the_line() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let config = dir.0.join("switchyard.toml");
     std::fs::write(
         &config,
@@ -194,7 +175,7 @@ fn a_config_file_value_of_the_wrong_type_names_the_key_and_the_line() {
 
 #[test]
 fn a_config_file_syntax_error_names_the_line() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let config = dir.0.join("switchyard.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\nlog = \n").expect("write config");
     let output = run(switchyard(&dir.0).args(["serve", "--config"]).arg(&config));
@@ -206,7 +187,7 @@ fn a_config_file_syntax_error_names_the_line() {
 
 #[test]
 fn a_malformed_redis_url_is_refused_as_a_setting_without_the_password() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).args([
         "enqueue",
         "emails",
@@ -225,7 +206,7 @@ fn a_malformed_redis_url_is_refused_as_a_setting_without_the_password() {
 
 #[test]
 fn enqueue_with_a_delay_over_ten_years_is_a_one_line_error() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).args([
         "enqueue",
         "emails",
@@ -234,7 +215,7 @@ fn enqueue_with_a_delay_over_ten_years_is_a_one_line_error() {
         "--delay-ms",
         "9223372036854775807",
         "--database-url",
-        &dir.database_url(),
+        &database_url(&dir),
     ]));
     assert_one_line_error(&output, "delayMs must be at most 315360000000 (10 years)");
     assert!(
@@ -245,7 +226,7 @@ fn enqueue_with_a_delay_over_ten_years_is_a_one_line_error() {
 
 #[test]
 fn serve_with_unreachable_redis_is_a_one_line_error() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).args([
         "serve",
         "--listen",
@@ -258,7 +239,7 @@ fn serve_with_unreachable_redis_is_a_one_line_error() {
 
 #[test]
 fn help_documents_every_setting_and_its_environment_variable() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = run(switchyard(&dir.0).arg("--help"));
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
@@ -288,14 +269,14 @@ fn help_documents_every_setting_and_its_environment_variable() {
 
 #[tokio::test]
 async fn demo_prints_its_url_serves_live_data_and_stops_on_sigterm() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let mut child = switchyard(&dir.0)
         .args([
             "demo",
             "--listen",
             "127.0.0.1:0",
             "--database-url",
-            &dir.database_url(),
+            &database_url(&dir),
         ])
         .env("SWITCHYARD_LOG", "warn")
         .env("SWITCHYARD_ADMIN_PASSWORD", "demo test password")
@@ -379,7 +360,7 @@ fn user(dir: &Dir, args: &[&str], stdin: Option<&str>) -> Output {
         switchyard(&dir.0)
             .arg("user")
             .args(args)
-            .args(["--database-url", &dir.database_url()]),
+            .args(["--database-url", &database_url(dir)]),
         stdin,
     )
 }
@@ -407,7 +388,7 @@ fn assert_user_error(output: &Output, reason: &str, secret: &str) {
 
 /// Checks `password` against the directory's database, as sign-in will.
 async fn verifies(dir: &Dir, name: &str, password: &str) -> Option<server::auth::users::User> {
-    let url = server::config::secret::SecretUrl::new(dir.database_url());
+    let url = server::config::secret::SecretUrl::new(database_url(dir));
     let db = server::db::Database::connect(&url).await.expect("connect");
     let user = server::auth::users::UserStore::new(db.clone())
         .verify(name, password)
@@ -419,7 +400,7 @@ async fn verifies(dir: &Dir, name: &str, password: &str) -> Option<server::auth:
 
 #[tokio::test]
 async fn user_add_reads_the_password_from_stdin() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let pw = "stdin password 1";
     let output = user_logged(
         &dir,
@@ -448,7 +429,7 @@ async fn user_add_reads_the_password_from_stdin() {
 
 #[tokio::test]
 async fn user_add_generate_prints_a_password_once_and_it_works() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let output = user_logged(
         &dir,
         &["add", "root", "--role", "admin", "--generate"],
@@ -467,7 +448,7 @@ async fn user_add_generate_prints_a_password_once_and_it_works() {
 
 #[tokio::test]
 async fn user_passwd_and_disable() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     assert_ok(&user(
         &dir,
         &["add", "ada", "--role", "viewer"],
@@ -491,7 +472,7 @@ async fn user_passwd_and_disable() {
 
 #[test]
 fn user_command_errors_are_one_line_with_exit_code_1() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let pw = "a good password";
     // Refused before the database is opened.
     assert_user_error(
@@ -548,7 +529,7 @@ fn user_command_errors_are_one_line_with_exit_code_1() {
 
 #[tokio::test]
 async fn the_first_admin_comes_from_the_environment() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let pw = "env admin password";
     // A short one stops startup, without showing it.
     let output = run(switchyard(&dir.0)
@@ -557,7 +538,7 @@ async fn the_first_admin_comes_from_the_environment() {
             "--listen",
             "127.0.0.1:0",
             "--database-url",
-            &dir.database_url(),
+            &database_url(&dir),
         ])
         .env("SWITCHYARD_ADMIN_PASSWORD", "tooshort"));
     assert_user_error(
@@ -572,7 +553,7 @@ async fn the_first_admin_comes_from_the_environment() {
             "--listen",
             "127.0.0.1:0",
             "--database-url",
-            &dir.database_url(),
+            &database_url(&dir),
         ])
         .env("SWITCHYARD_LOG", "debug")
         .env("SWITCHYARD_ADMIN_USER", "boss")
@@ -668,7 +649,7 @@ async fn stop(child: std::process::Child, secret: &str) {
 
 #[tokio::test]
 async fn the_demo_prints_its_admin_credentials_once() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let start = || {
         switchyard(&dir.0)
             .args([
@@ -676,7 +657,7 @@ async fn the_demo_prints_its_admin_credentials_once() {
                 "--listen",
                 "127.0.0.1:0",
                 "--database-url",
-                &dir.database_url(),
+                &database_url(&dir),
             ])
             .env("SWITCHYARD_LOG", "debug")
             .stdout(Stdio::piped())
@@ -739,7 +720,7 @@ fn token(dir: &Dir, args: &[&str]) -> Output {
         switchyard(&dir.0)
             .arg("token")
             .args(args)
-            .args(["--database-url", &dir.database_url()]),
+            .args(["--database-url", &database_url(dir)]),
         None,
     )
 }
@@ -747,7 +728,7 @@ fn token(dir: &Dir, args: &[&str]) -> Output {
 /// The user `token` acts as, checked against the directory's database as
 /// the API will.
 async fn token_user(dir: &Dir, token: &str) -> Option<server::auth::users::User> {
-    let url = server::config::secret::SecretUrl::new(dir.database_url());
+    let url = server::config::secret::SecretUrl::new(database_url(dir));
     let db = server::db::Database::connect(&url).await.expect("connect");
     let user = server::auth::users::UserStore::new(db.clone())
         .token_user(token)
@@ -759,7 +740,7 @@ async fn token_user(dir: &Dir, token: &str) -> Option<server::auth::users::User>
 
 #[tokio::test]
 async fn token_add_list_and_revoke() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     assert_ok(&user(
         &dir,
         &["add", "ci-bot", "--role", "operator"],
@@ -825,7 +806,7 @@ async fn token_add_list_and_revoke() {
 
 #[test]
 fn token_command_errors_are_one_line_with_exit_code_1() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     // Refused before the database is opened.
     assert_user_error(
         &token(&dir, &["add", "bad name!"]),
@@ -876,22 +857,11 @@ fn token_command_errors_are_one_line_with_exit_code_1() {
     );
 }
 
-/// The test PostgreSQL database (as the API tests use it).
-const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 #[tokio::test]
 async fn the_account_commands_take_postgres_without_redis() {
-    use sqlx::Connection;
-    let schema = format!("t_{:016x}", rand::random::<u64>());
-    let mut admin = sqlx::postgres::PgConnection::connect(POSTGRES_URL)
-        .await
-        .expect("PostgreSQL is running on 127.0.0.1:5432 with database test");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .expect("create schema");
-    let url = format!("{POSTGRES_URL}?options=-c%20search_path%3D{schema}");
-    let dir = Dir::new();
+    let schema = PgSchema::create().await;
+    let url = schema.url();
+    let dir = Dir::new("cli");
     let added = run_with_stdin(
         switchyard(&dir.0).args([
             "user",
@@ -912,10 +882,7 @@ async fn the_account_commands_take_postgres_without_redis() {
         switchyard(&dir.0).args(["token", "list", "--database-url", &url]),
         None,
     );
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .expect("drop schema");
+    schema.drop().await;
     assert_ok(&added);
     let secret = assert_ok(&token);
     assert!(secret.starts_with("sy_"), "{secret}");
@@ -929,7 +896,7 @@ async fn the_account_commands_take_postgres_without_redis() {
 
 #[test]
 fn an_embedded_database_in_a_missing_directory_says_so() {
-    let dir = Dir::new();
+    let dir = Dir::new("cli");
     let missing = dir.0.join("not-there");
     let output = run(switchyard(&dir.0).args([
         "enqueue",

@@ -40,8 +40,7 @@ macro_rules! per_backend {
     };
 }
 
-/// Where the tests' Redis runs (CI starts it when it is not running).
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub use test_support::redis::REDIS_URL;
 
 /// A unique suffix for names of files, prefixes and queues.
 pub fn unique(tag: &str) -> String {
@@ -187,7 +186,3 @@ pub async fn until_state(q: &Queues, queue: &QueueName, id: &JobId, state: JobSt
     })
     .await;
 }
-
-mod private_redis;
-#[allow(unused_imports)]
-pub use private_redis::{PrivateRedis, free_port};

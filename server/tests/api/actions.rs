@@ -2,10 +2,9 @@
 //! the page they came from, and carry a one-off notice in a cookie.
 
 use serde_json::json;
+use test_support::html::{attr, row, start_tag, text_of};
 
-use crate::helpers::{
-    TestApp, assert_redirect, attr, eventually, notice_cookie, qn, row, start_tag, text_of,
-};
+use crate::helpers::{TestApp, assert_redirect, eventually, notice_cookie, qn};
 
 /// Follows an action's redirect with its notice cookie: the page must show
 /// the notice once and clear the cookie. Returns the page.

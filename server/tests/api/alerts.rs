@@ -14,9 +14,10 @@ use server::alerts::runner::WebhookTarget;
 use server::alerts::webhook::WebhookFormat;
 use server::config::Settings;
 use server::config::secret::SecretUrl;
+use test_support::postgres::PgSchema;
+use test_support::redis::REDIS_URL;
 
 use crate::helpers::{TestApp, assert_redirect, eventually, notice_cookie};
-use crate::postgres::Schema;
 
 /// An HTTP receiver on port 0 that records what is posted to it; posts to
 /// `/fail/…` answer 500.
@@ -398,16 +399,16 @@ async fn operators_acknowledge_silence_and_edit_rules_from_the_page() {
 #[tokio::test]
 async fn two_instances_evaluate_once_and_notify_once() {
     let hooks = Receiver::start().await;
-    let schema = Schema::create().await;
-    let url = schema.url();
+    let schema = PgSchema::create().await;
+    let url = SecretUrl::new(schema.url());
     let target = hooks.target("am", WebhookFormat::Alertmanager);
     let settings = |s: &mut Settings| {
         s.database_url = url.clone();
         alerting(vec![target.clone()])(s);
     };
-    let a = TestApp::spawn_redis_with(crate::helpers::REDIS_URL, None, settings).await;
+    let a = TestApp::spawn_redis_with(REDIS_URL, None, settings).await;
     let prefix = a.app.state.settings.redis_prefix.clone();
-    let b = TestApp::spawn_redis_with(crate::helpers::REDIS_URL, Some(&prefix), settings).await;
+    let b = TestApp::spawn_redis_with(REDIS_URL, Some(&prefix), settings).await;
     failure_rule(&a, "shared").await;
     a.make_failed("shared", 2).await;
     alert_with_status(&b, "firing").await;

@@ -7,11 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use server::audit::{AuditEntry, AuditFilter, AuditLog, Outcome};
 use server::config::Settings;
-use server::config::secret::SecretUrl;
 use server::db::Database;
 
-use crate::helpers::{TEST_ADMIN, TempDir, TestApp, assert_redirect, eventually};
-use crate::postgres::Schema;
+use crate::helpers::{TEST_ADMIN, TestApp, assert_redirect, each_migrated_database, eventually};
 
 fn entry(
     at: i64,
@@ -175,26 +173,8 @@ async fn exercise_store(db: &Database) {
 }
 
 #[tokio::test]
-async fn the_store_records_filters_and_pages_on_sqlite() {
-    let dir = TempDir::new("audit");
-    let url = SecretUrl::new(format!(
-        "sqlite://{}?mode=rwc",
-        dir.0.join("audit.db").display()
-    ));
-    let db = Database::connect(&url).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    exercise_store(&db).await;
-    db.close().await;
-}
-
-#[tokio::test]
-async fn the_store_records_filters_and_pages_on_postgres() {
-    let schema = Schema::create().await;
-    let db = Database::connect(&schema.url()).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    exercise_store(&db).await;
-    db.close().await;
-    schema.drop().await;
+async fn the_store_records_filters_and_pages_on_each_database() {
+    each_migrated_database(async |db| exercise_store(db).await).await;
 }
 
 /// The log's entries, newest first, through the API.

@@ -8,11 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use server::auth::users::{Password, Role, UserName};
 use server::ratelimits::LimitSpec;
+use test_support::http::{SseNext, TestResponse, url_encode};
 
-use crate::helpers::{
-    CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, TEST_PASSWORD, TestApp, TestResponse,
-    url_encode,
-};
+use crate::helpers::{CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, TEST_PASSWORD, TestApp};
 
 /// How a mutating route is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1085,7 +1083,7 @@ async fn an_open_live_stream_ends_when_its_session_does() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         match signed_out.next(Duration::from_secs(2)).await {
-            crate::http::SseNext::End => break,
+            SseNext::End => break,
             _ if std::time::Instant::now() > deadline => {
                 panic!("the stream outlived its session")
             }
@@ -1094,10 +1092,7 @@ async fn an_open_live_stream_ends_when_its_session_does() {
     }
     // …while the other session's stream stays open.
     assert!(
-        !matches!(
-            kept.next(Duration::from_millis(800)).await,
-            crate::http::SseNext::End
-        ),
+        !matches!(kept.next(Duration::from_millis(800)).await, SseNext::End),
         "another session's stream ended too"
     );
     app.stop().await;

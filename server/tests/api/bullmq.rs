@@ -10,12 +10,12 @@ use std::time::Duration;
 use serde_json::Value;
 use server::bullmq::BullSettings;
 use server::config::secret::SecretUrl;
+use test_support::http::url_encode;
+use test_support::redis::REDIS_URL;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{RedisKeys, TestApp, eventually, url_encode};
-
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
+use crate::helpers::{RedisKeys, TestApp, eventually};
 
 fn scripts() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end/bullmq")

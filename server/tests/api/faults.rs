@@ -12,12 +12,12 @@ use server::auth::users::{Role, UserName};
 use server::config::secret::SecretUrl;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use test_support::TempDir;
+use test_support::http::TestResponse;
+use test_support::postgres::POSTGRES_URL;
+use test_support::redis::{PrivateRedis, REDIS_URL};
 
-use crate::helpers::{TempDir, TestApp, eventually, qn};
-use crate::http::TestResponse;
-use crate::private_redis::PrivateRedis;
-
-const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+use crate::helpers::{TestApp, eventually, qn};
 
 /// A small tmpfs mounted for one test, unmounted when dropped.
 struct SmallDisk {
@@ -414,12 +414,7 @@ async fn admin(sql: &str) {
     sqlx::query(sql).execute(&mut con).await.expect(sql);
 }
 
-async fn with_token(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: &str,
-) -> crate::http::TestResponse {
+async fn with_token(app: &TestApp, method: &str, path: &str, token: &str) -> TestResponse {
     let bearer = format!("Bearer {token}");
     let body: &[u8] = if method == "POST" {
         br#"{"name":"send","data":{}}"#
@@ -442,7 +437,7 @@ async fn with_token(
 #[tokio::test]
 async fn api_tokens_ride_out_a_postgres_outage_and_readiness_names_the_database() {
     let database = OwnDatabase::create().await;
-    let app = TestApp::spawn_redis_with(crate::helpers::REDIS_URL, None, |s| {
+    let app = TestApp::spawn_redis_with(REDIS_URL, None, |s| {
         s.database_url = database.url();
         s.auth.api_tokens = true;
     })

@@ -12,7 +12,6 @@
 //! take an explicit [`Session`] (or `None`, for an anonymous visitor) and
 //! add nothing on their own.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use coord::queue::{
@@ -23,10 +22,12 @@ use serde_json::Value;
 use server::auth::users::{Password, Role, UserError, UserName};
 use server::config::Settings;
 use server::config::secret::SecretUrl;
+use server::db::Database;
 use server::startup::{RunningApp, spawn_app};
-
-pub use crate::http::{SseNext, SseStream, TestResponse, url_encode};
-use crate::http::{form_encode, open_sse, request};
+use test_support::html::strip_tags;
+use test_support::http::{SseStream, TestResponse, form_encode, open_sse, request};
+use test_support::redis::REDIS_URL;
+use test_support::{TempDir, each_database};
 
 /// The longest a test waits for something that happens eventually (a hub
 /// snapshot, a background run, a worker): far above what it takes, so
@@ -35,9 +36,6 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Name of the cookie carrying a notice across a redirect.
 pub const NOTICE_COOKIE: &str = "switchyard_notice";
-
-/// Where the Redis tests connect.
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// Name of the cookie carrying the session id.
 pub const SESSION_COOKIE: &str = "switchyard_session";
@@ -80,27 +78,6 @@ impl Session {
     /// The session id (the cookie's value).
     pub fn id(&self) -> &str {
         self.cookie.split_once('=').map_or("", |(_, value)| value)
-    }
-}
-
-/// A temporary directory removed when dropped (also when the test panics).
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "switchyard-{label}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -569,6 +546,23 @@ async fn sign_in(app: &RunningApp, name: &str, role: Role) -> Session {
     Session::new(&id, &csrf)
 }
 
+/// Runs `body` on the server's database, migrated, on SQLite and then on
+/// PostgreSQL ([`each_database`]), and closes it after: where the tests of
+/// the SQL stores start, so that both implementations pass the same ones.
+pub async fn each_migrated_database(mut body: impl AsyncFnMut(&Database)) {
+    each_database(async |test_db| {
+        let db = Database::connect(&SecretUrl::new(test_db.url()))
+            .await
+            .unwrap_or_else(|e| panic!("connect to {test_db}: {e}"));
+        db.migrate()
+            .await
+            .unwrap_or_else(|e| panic!("migrate {test_db}: {e}"));
+        body(&db).await;
+        db.close().await;
+    })
+    .await;
+}
+
 /// A queue name known to be valid.
 pub fn qn(name: &str) -> QueueName {
     QueueName::new(name).expect("valid queue name")
@@ -618,55 +612,6 @@ pub fn assert_redirect(response: &TestResponse, location: &str) -> String {
     notice_cookie(response)
 }
 
-/// The start tag of the first element with `data-test-id="<id>"`.
-pub fn start_tag<'a>(html: &'a str, id: &str) -> Option<&'a str> {
-    let marker = format!(r#"data-test-id="{id}""#);
-    let at = html.find(&marker)?;
-    let open = html[..at].rfind('<')?;
-    let close = at + html[at..].find('>')?;
-    Some(&html[open..=close])
-}
-
-/// An attribute's value in a start tag.
-pub fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    let marker = format!(r#" {name}=""#);
-    let start = tag.find(&marker)? + marker.len();
-    let len = tag[start..].find('"')?;
-    Some(&tag[start..start + len])
-}
-
-/// The outer HTML of the element with `data-test-id="<id>"`, up to the
-/// first closing tag of its kind (so only for elements that do not nest
-/// their own kind: `p`, `span`, `pre`, `td`, `table`…); panics when absent.
-pub fn element<'a>(html: &'a str, id: &str) -> &'a str {
-    let tag = start_tag(html, id).unwrap_or_else(|| panic!("no {id} in {html}"));
-    let name: String = tag[1..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let start = html.find(tag).expect("tag in page");
-    let close = format!("</{name}>");
-    let end = html[start..]
-        .find(&close)
-        .map(|i| start + i + close.len())
-        .unwrap_or_else(|| panic!("no {close} after {tag}"));
-    &html[start..end]
-}
-
-/// The text of the element with `data-test-id="<id>"` (see [`element`]),
-/// tags removed, trimmed.
-pub fn text_of(html: &str, id: &str) -> String {
-    strip_tags(element(html, id))
-}
-
-/// The table row (`<tr …>…</tr>`) with `data-test-id="<id>"`.
-pub fn row<'a>(html: &'a str, id: &str) -> Option<&'a str> {
-    let tag = start_tag(html, id)?;
-    let start = html.find(tag)?;
-    let len = html[start..].find("</tr>")? + "</tr>".len();
-    Some(&html[start..start + len])
-}
-
 /// The text of the `<td>` with `data-test-id="count-<state>"` in the row of
 /// `queue` on the queues page.
 pub fn row_count(html: &str, queue: &str, state: &str) -> String {
@@ -683,19 +628,4 @@ pub fn row_count(html: &str, queue: &str, state: &str) -> String {
     let close = cell.find("</td>").expect("cell end");
     // The count is a link to that state's jobs: keep only the text.
     strip_tags(&cell[open_end..close])
-}
-
-/// Text without its tags (entities left as they are).
-pub fn strip_tags(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.trim().to_string()
 }

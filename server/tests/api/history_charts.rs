@@ -9,14 +9,16 @@ use app::ChartRange;
 use app::vm::format_clock;
 use coord::time::now_ms;
 use serde_json::json;
+use server::config::secret::SecretUrl;
 use server::db::Database;
 use server::metrics::charts;
 use server::metrics::history::{self, Range, Sample, minute_of};
+use test_support::html::{attr, element, start_tag, text_of};
+use test_support::http::{SseNext, TestResponse};
+use test_support::postgres::PgSchema;
+use test_support::redis::REDIS_URL;
 
-use crate::helpers::{
-    REDIS_URL, SseNext, TestApp, TestResponse, WAIT, attr, element, eventually, start_tag, text_of,
-};
-use crate::postgres::Schema;
+use crate::helpers::{TestApp, WAIT, each_migrated_database, eventually};
 
 const COMPLETED: &str = "queue_completed_per_min";
 const FAILED: &str = "queue_failed_per_min";
@@ -280,7 +282,6 @@ async fn after_a_restart_the_last_hour_comes_back_from_sql() {
 
 /// The reads behind the charts, straight on a database.
 async fn check_reads(db: &Database) {
-    db.migrate().await.expect("migrate");
     let now = minute_of(now_ms());
     let w = write_history(db, now).await;
     let now_ms = now * 60_000 + 30_000;
@@ -335,25 +336,14 @@ async fn check_reads(db: &Database) {
 }
 
 #[tokio::test]
-async fn chart_reads_on_postgres() {
-    let schema = Schema::create().await;
-    let db = Database::connect(&schema.url()).await.expect("connect");
-    check_reads(&db).await;
-    db.close().await;
-    schema.drop().await;
-}
-
-#[tokio::test]
-async fn chart_reads_on_sqlite() {
-    let app = TestApp::spawn().await;
-    check_reads(&app.app.state.db).await;
-    app.stop().await;
+async fn chart_reads_on_each_database() {
+    each_migrated_database(async |db| check_reads(db).await).await;
 }
 
 #[tokio::test]
 async fn on_postgres_the_pages_and_the_restart_read_the_history() {
-    let schema = Schema::create().await;
-    let url = schema.url();
+    let schema = PgSchema::create().await;
+    let url = SecretUrl::new(schema.url());
     let app = TestApp::spawn_redis_with(REDIS_URL, None, |s| s.database_url = url).await;
     assert_eq!(app.app.state.db.kind(), "postgres");
     app.enqueue("emails", &json!({ "name": "a" })).await;

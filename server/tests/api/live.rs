@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use coord::queue::NewJob;
 use serde_json::json;
 use server::live::MIN_INTERVAL;
+use test_support::html::{attr, start_tag, strip_tags};
+use test_support::http::{SseNext, SseStream};
 
-use crate::helpers::{SseNext, SseStream, TestApp, WAIT, attr, qn, start_tag, strip_tags};
+use crate::helpers::{TestApp, WAIT, qn};
 
 const QUEUE_REGIONS: [&str; 3] = ["queue-header", "progress", "jobs"];
 

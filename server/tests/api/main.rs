@@ -4,12 +4,6 @@
 //! the queues API, the jobs API, and the other deployments (Redis,
 //! PostgreSQL).
 
-#[path = "../support/http.rs"]
-mod http;
-// The coord tests' private redis-server, for outage tests (one copy).
-#[path = "../../../coord/tests/common/private_redis.rs"]
-mod private_redis;
-
 mod actions;
 mod alerts;
 mod audit;

@@ -23,10 +23,11 @@ use server::metrics::{self as metrics, Rejections};
 use server::queues::figures::{MinutePoint, QueueFigures};
 use server::ratelimits::LimitSpec;
 use server::ratelimits::RateLimitFigures;
+use test_support::TempDir;
+use test_support::http::url_encode;
 use tokio::sync::watch;
 
-use crate::helpers::{TempDir, TestApp, WAIT, eventually, qn, url_encode};
-use crate::postgres::Schema;
+use crate::helpers::{TestApp, WAIT, each_migrated_database, eventually, qn};
 
 fn queue(name: &str, counts: QueueCounts) -> QueueFigures {
     QueueFigures {
@@ -392,26 +393,8 @@ async fn exercise_history(db: &Database) {
 }
 
 #[tokio::test]
-async fn history_on_sqlite_writes_reads_aggregates_and_prunes() {
-    let dir = TempDir::new("metrics");
-    let url = SecretUrl::new(format!(
-        "sqlite://{}?mode=rwc",
-        dir.0.join("m.db").display()
-    ));
-    let db = Database::connect(&url).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    exercise_history(&db).await;
-    db.close().await;
-}
-
-#[tokio::test]
-async fn history_on_postgres_writes_reads_aggregates_and_prunes() {
-    let schema = Schema::create().await;
-    let db = Database::connect(&schema.url()).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    exercise_history(&db).await;
-    db.close().await;
-    schema.drop().await;
+async fn history_on_each_database_writes_reads_aggregates_and_prunes() {
+    each_migrated_database(async |db| exercise_history(db).await).await;
 }
 
 #[tokio::test]

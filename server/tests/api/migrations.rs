@@ -9,8 +9,10 @@ use server::db::Database;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnection;
+use test_support::TempDir;
+use test_support::postgres::PgSchema;
 
-use crate::helpers::{TempDir, TestApp};
+use crate::helpers::TestApp;
 
 /// A SQLite file written by the release of 2026-12-03 (before the split):
 /// two `emails` jobs (one waiting, one delayed), the operator `ada` with
@@ -110,7 +112,7 @@ const PREVIOUS_POSTGRES: [(i64, &str); 7] = [
 
 #[tokio::test]
 async fn a_postgres_schema_from_the_previous_release_migrates_cleanly() {
-    let schema = crate::postgres::Schema::create().await;
+    let schema = PgSchema::create().await;
     // The previous release ran one folder per database: the same files,
     // versions and checksums as both sets together now.
     let mut previous: Migrator = sqlx::migrate!("../migrations/server/postgres");
@@ -134,9 +136,7 @@ async fn a_postgres_schema_from_the_previous_release_migrates_cleanly() {
         "a migration the previous release applied was changed, renumbered or dropped"
     );
     previous.migrations = all.into();
-    let mut con = PgConnection::connect(schema.url().expose())
-        .await
-        .expect("connect");
+    let mut con = PgConnection::connect(&schema.url()).await.expect("connect");
     previous
         .run(&mut con)
         .await
@@ -150,7 +150,9 @@ async fn a_postgres_schema_from_the_previous_release_migrates_cleanly() {
     .expect("a user");
     con.close().await.expect("close");
 
-    let db = Database::connect(&schema.url()).await.expect("connect");
+    let db = Database::connect(&SecretUrl::new(schema.url()))
+        .await
+        .expect("connect");
     db.migrate().await.expect("the server's set migrates");
     let Database::Postgres(pool) = &db else {
         panic!("postgres");

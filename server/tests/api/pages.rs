@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use coord::queue::{Backoff, JobError, JobOptions, JobState, NewJob};
 use serde_json::json;
+use test_support::html::{attr, element, row, start_tag, strip_tags, text_of};
+use test_support::http::url_encode;
 
-use crate::helpers::{
-    TestApp, attr, element, eventually, qn, row, row_count, start_tag, strip_tags, text_of,
-    url_encode,
-};
+use crate::helpers::{TestApp, eventually, qn, row_count};
 
 /// The figure of a total tile on the overview (`total-<state>`).
 fn total(html: &str, state: &str) -> String {

@@ -5,53 +5,18 @@ use server::config::Settings;
 use server::config::secret::SecretUrl;
 use server::db::{Database, FIRST_STARTED_AT};
 use server::startup::spawn_app;
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
+use test_support::TempDir;
+use test_support::postgres::PgSchema;
+use test_support::redis::REDIS_URL;
 
-use crate::helpers::{REDIS_URL, RedisKeys, TempDir, embedded_settings};
-
-const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A schema created for one test; [`Schema::drop`] removes it with all its
-/// tables.
-pub struct Schema {
-    name: String,
-}
-
-impl Schema {
-    pub async fn create() -> Self {
-        let name = format!("t_{:016x}", rand::random::<u64>());
-        let mut con = PgConnection::connect(POSTGRES_URL)
-            .await
-            .expect("PostgreSQL is running on 127.0.0.1:5432 with database test");
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut con)
-            .await
-            .expect("create schema");
-        Self { name }
-    }
-
-    /// A URL whose connections use only this schema.
-    pub fn url(&self) -> SecretUrl {
-        SecretUrl::new(format!(
-            "{POSTGRES_URL}?options=-c%20search_path%3D{}",
-            self.name
-        ))
-    }
-
-    pub async fn drop(self) {
-        let mut con = PgConnection::connect(POSTGRES_URL).await.expect("connect");
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
-            .execute(&mut con)
-            .await
-            .expect("drop schema");
-    }
-}
+use crate::helpers::{RedisKeys, embedded_settings};
 
 #[tokio::test]
 async fn the_postgres_database_migrates_and_keeps_the_first_start() {
-    let schema = Schema::create().await;
-    let db = Database::connect(&schema.url()).await.expect("connect");
+    let schema = PgSchema::create().await;
+    let db = Database::connect(&SecretUrl::new(schema.url()))
+        .await
+        .expect("connect");
     assert_eq!(db.kind(), "postgres");
     db.migrate().await.expect("migrate");
     db.migrate().await.expect("migrating twice is a no-op");
@@ -61,7 +26,7 @@ async fn the_postgres_database_migrates_and_keeps_the_first_start() {
         Database::Postgres(pool) => sqlx::query_scalar(
             "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
         )
-        .bind(&schema.name)
+        .bind(schema.name())
         .fetch_all(pool)
         .await
         .expect("list tables"),
@@ -86,13 +51,13 @@ async fn the_postgres_database_migrates_and_keeps_the_first_start() {
 
 #[tokio::test]
 async fn the_server_starts_on_redis_with_postgres_for_the_sql_side() {
-    let schema = Schema::create().await;
+    let schema = PgSchema::create().await;
     let dir = TempDir::new("pg");
     let prefix = format!("switchyard-test-{:016x}", rand::random::<u64>());
     let settings = Settings {
         redis_url: Some(SecretUrl::new(REDIS_URL)),
         redis_prefix: prefix.clone(),
-        database_url: schema.url(),
+        database_url: SecretUrl::new(schema.url()),
         ..embedded_settings(&dir)
     };
     let _keys = RedisKeys(prefix);

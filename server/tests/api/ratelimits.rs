@@ -8,9 +8,10 @@ use std::time::Duration;
 use coord::ratelimit::{Policy, RateLimiter};
 use serde_json::json;
 use server::ratelimits::LimitSpec;
+use test_support::http::TestResponse;
+use test_support::redis::PrivateRedis;
 
 use crate::helpers::{TestApp, assert_redirect, eventually, notice_cookie};
-use crate::private_redis::PrivateRedis;
 
 /// A service sharing the deployment's rate-limit backend, with a login
 /// policy that blocks after one rejection, registered like a real service.
@@ -324,9 +325,8 @@ async fn redis_instances_share_the_dashboards_limit() {
     let b = TestApp::spawn_redis_sharing(&prefix).await;
     let first = a.get("/config").await;
     let second = b.get("/config").await;
-    let remaining = |r: &crate::http::TestResponse| -> u32 {
-        r.header("ratelimit-remaining").unwrap().parse().unwrap()
-    };
+    let remaining =
+        |r: &TestResponse| -> u32 { r.header("ratelimit-remaining").unwrap().parse().unwrap() };
     assert_eq!(remaining(&first) - 1, remaining(&second));
     b.stop().await;
     a.stop().await;

@@ -2,10 +2,9 @@
 //! a key prefix of the test's own.
 
 use serde_json::json;
+use test_support::html::{attr, row, start_tag, text_of};
 
-use crate::helpers::{
-    TestApp, WAIT, assert_redirect, attr, eventually, row, row_count, start_tag, text_of,
-};
+use crate::helpers::{TestApp, WAIT, assert_redirect, eventually, row_count};
 
 #[tokio::test]
 async fn the_dashboard_and_api_work_on_redis() {
@@ -188,9 +187,10 @@ async fn retry_all_runs_in_batches_on_redis() {
 /// Redis and never echoes the password.
 #[tokio::test]
 async fn a_password_protected_redis_needs_the_right_password() {
-    use crate::private_redis::{PrivateRedis, free_port};
     use server::config::secret::SecretUrl;
     use server::startup::spawn_app;
+    use test_support::TempDir;
+    use test_support::redis::{PrivateRedis, free_port};
 
     let port = free_port();
     let url = format!("redis://:s3cret-auth-pw@127.0.0.1:{port}");
@@ -207,7 +207,7 @@ async fn a_password_protected_redis_needs_the_right_password() {
     assert!(!config.contains("s3cret-auth-pw"));
     app.stop().await;
 
-    let dir = crate::helpers::TempDir::new("auth");
+    let dir = TempDir::new("auth");
     let settings = server::config::Settings {
         redis_url: Some(SecretUrl::new(format!(
             "redis://:wrong-auth-pw@127.0.0.1:{port}"
@@ -234,9 +234,10 @@ async fn a_password_protected_redis_needs_the_right_password() {
 /// same URL without it verifies against the web PKI roots.
 #[tokio::test]
 async fn a_tls_redis_is_reached_with_rediss() {
-    use crate::private_redis::{PrivateRedis, free_port};
+    use test_support::TempDir;
+    use test_support::redis::{PrivateRedis, free_port};
 
-    let dir = crate::helpers::TempDir::new("tls");
+    let dir = TempDir::new("tls");
     let cert = dir.0.join("cert.pem");
     let key = dir.0.join("key.pem");
     let made = std::process::Command::new("openssl")

@@ -3,11 +3,9 @@
 
 use server::auth::tokens::ApiToken;
 use server::auth::users::{Password, Role, UserError, UserName, UserStore};
-use server::config::secret::SecretUrl;
 use server::db::Database;
 
-use crate::helpers::TempDir;
-use crate::postgres::Schema;
+use crate::helpers::each_migrated_database;
 
 fn name(text: &str) -> UserName {
     UserName::new(text).expect("valid name")
@@ -217,24 +215,6 @@ async fn exercise(db: Database) {
 }
 
 #[tokio::test]
-async fn tokens_work_on_sqlite() {
-    let dir = TempDir::new("tokens");
-    let url = SecretUrl::new(format!(
-        "sqlite://{}?mode=rwc",
-        dir.0.join("tokens.db").display()
-    ));
-    let db = Database::connect(&url).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    exercise(db.clone()).await;
-    db.close().await;
-}
-
-#[tokio::test]
-async fn tokens_work_on_postgres() {
-    let schema = Schema::create().await;
-    let db = Database::connect(&schema.url()).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    exercise(db.clone()).await;
-    db.close().await;
-    schema.drop().await;
+async fn tokens_work_on_each_database() {
+    each_migrated_database(async |db| exercise(db.clone()).await).await;
 }

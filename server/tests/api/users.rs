@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use coord::time::now_ms;
 use server::auth::users::{FirstAdmin, Password, Role, UserError, UserName, UserStore};
-use server::config::secret::SecretUrl;
 use server::db::Database;
 use server::startup::spawn_app;
+use test_support::TempDir;
 
-use crate::helpers::{TempDir, embedded_settings};
-use crate::postgres::Schema;
+use crate::helpers::{each_migrated_database, embedded_settings};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -258,26 +257,8 @@ async fn exercise(db: Database) {
 }
 
 #[tokio::test]
-async fn the_user_store_works_on_sqlite() {
-    let dir = TempDir::new("users");
-    let url = SecretUrl::new(format!(
-        "sqlite://{}?mode=rwc",
-        dir.0.join("users.db").display()
-    ));
-    let db = Database::connect(&url).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    exercise(db.clone()).await;
-    db.close().await;
-}
-
-#[tokio::test]
-async fn the_user_store_works_on_postgres() {
-    let schema = Schema::create().await;
-    let db = Database::connect(&schema.url()).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    exercise(db.clone()).await;
-    db.close().await;
-    schema.drop().await;
+async fn the_user_store_works_on_each_database() {
+    each_migrated_database(async |db| exercise(db.clone()).await).await;
 }
 
 #[tokio::test]

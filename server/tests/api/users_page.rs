@@ -5,10 +5,9 @@
 
 use server::audit::{AuditEntry, AuditFilter, Outcome};
 use server::auth::users::{Role, UserName};
+use test_support::html::{attr, start_tag, strip_tags, text_of};
 
-use crate::helpers::{
-    TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect, attr, start_tag, strip_tags, text_of,
-};
+use crate::helpers::{TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect};
 
 /// The `<tr>` of user `name` on the Users page.
 fn user_row<'a>(html: &'a str, name: &str) -> Option<&'a str> {

@@ -1,7 +1,10 @@
-//! A private `redis-server` for outage tests. Self-contained (std, tokio
-//! and redis only), so the server's tests include this same file by path
-//! rather than keeping a copy.
-#![allow(dead_code)]
+//! Redis for tests: the shared server, and a private `redis-server` that a
+//! test may stop and start (outages, passwords, TLS) without disturbing the
+//! tests that share the other.
+
+/// Where the shared test Redis runs (CI starts it when it is not running).
+/// Tests keep apart on it by key prefix.
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// A private Redis on a free port, so a test can stop and restart it
 /// without disturbing the shared one (outage and recovery tests).
@@ -77,13 +80,13 @@ impl PrivateRedis {
     }
 
     async fn answers(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
+        let Ok(client) = ::redis::Client::open(self.url()) else {
             return false;
         };
         let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
             return false;
         };
-        redis::cmd("PING")
+        ::redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await
             .is_ok()

@@ -7,8 +7,6 @@
 //! `Location`), and it can read a server-sent event stream incrementally
 //! ([`SseStream`]), one event at a time with a timeout.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -31,11 +29,7 @@ pub struct TestResponse {
 impl TestResponse {
     /// The first value of a header (name matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        first_header(&self.headers, name)
     }
 
     /// Every value of a header (e.g. several `Set-Cookie`s).
@@ -91,7 +85,16 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> TestResponse {
-    tokio::time::timeout(REQUEST_TIMEOUT, send(addr, method, path, headers, body))
+    let exchange = async {
+        let mut stream = write_request(addr, method, path, headers, body).await;
+        // The server may answer (e.g. 413) and close before reading a large
+        // body; a failed write is then expected, the response still readable.
+        let _ = stream.write_all(body).await;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        parse(&raw)
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
         .await
         .unwrap_or_else(|_| panic!("{method} {path} took longer than {REQUEST_TIMEOUT:?}"))
 }
@@ -142,22 +145,6 @@ async fn write_request(
     stream
 }
 
-async fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> TestResponse {
-    let mut stream = write_request(addr, method, path, headers, body).await;
-    // The server may answer (e.g. 413) and close before reading a large
-    // body; a failed write is then expected, the response still readable.
-    let _ = stream.write_all(body).await;
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
-    parse(&raw)
-}
-
 /// Status and lower-cased headers of a response head (without the blank
 /// line).
 fn parse_head(head: &[u8]) -> (u16, Vec<(String, String)>) {
@@ -176,6 +163,20 @@ fn parse_head(head: &[u8]) -> (u16, Vec<(String, String)>) {
     (status, headers)
 }
 
+/// The first value of header `name` (matched case-insensitively) among
+/// lower-cased `headers`.
+fn first_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn is_chunked(headers: &[(String, String)]) -> bool {
+    first_header(headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+}
+
 fn parse(raw: &[u8]) -> TestResponse {
     let split = raw
         .windows(4)
@@ -183,10 +184,7 @@ fn parse(raw: &[u8]) -> TestResponse {
         .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
     let (status, headers) = parse_head(&raw[..split]);
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    if chunked {
+    if is_chunked(&headers) {
         body = dechunk(&body);
     }
     TestResponse {
@@ -313,9 +311,7 @@ pub async fn open_sse(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
             raw.extend_from_slice(&buf[..n]);
         };
         let (status, headers) = parse_head(&raw[..split]);
-        let chunked = headers
-            .iter()
-            .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        let chunked = is_chunked(&headers);
         SseStream {
             status,
             headers,
@@ -334,11 +330,7 @@ pub async fn open_sse(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
 impl SseStream {
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        first_header(&self.headers, name)
     }
 
     /// Reads the rest of a (non-stream, e.g. error) response.
