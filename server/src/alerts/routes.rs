@@ -18,7 +18,7 @@ use crate::http::extract::{Form, Json, Path, Query};
 use crate::http::flash::{Flash, with_flash_cleared};
 use crate::http::forms::{ActionFields, redirect};
 use crate::http::page::Page;
-use crate::live::stream::{Events, Scope, for_scope as open};
+use crate::live::stream::{Events, Scope};
 use crate::state::AppState;
 use axum::response::Html;
 
@@ -677,7 +677,7 @@ pub async fn events(
 ) -> Result<Events, AppError> {
     let (offset, limit) = query.parse()?;
     let first_page = AlertsQuery::first_page(offset, limit);
-    Ok(open(state, Scope::Alerts { first_page }))
+    Ok(state.streams.open(Scope::Alerts { first_page }))
 }
 
 #[cfg(test)]

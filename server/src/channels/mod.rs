@@ -15,7 +15,7 @@ use coord::time::now_ms;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::live::Wake;
+use crate::live::wake::Wake;
 use traffic::{ChannelStats, Traffic};
 
 /// Longest the subscriber counts wait on Redis per snapshot.

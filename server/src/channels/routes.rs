@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Html;
 
 use crate::http::page::Page;
-use crate::live::stream::{Events, Scope, for_scope as open};
+use crate::live::stream::{Events, Scope};
 use crate::state::AppState;
 
 /// `GET /channels`: traffic on every notification channel under the
@@ -16,5 +16,5 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Html<String> {
 
 /// `GET /events/channels`.
 pub async fn events(State(state): State<AppState>) -> Events {
-    open(state, Scope::Channels)
+    state.streams.open(Scope::Channels)
 }

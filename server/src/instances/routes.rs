@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Html;
 
 use crate::http::page::Page;
-use crate::live::stream::{Events, Scope, for_scope as open};
+use crate::live::stream::{Events, Scope};
 use crate::state::AppState;
 
 /// `GET /instances`: every instance with its heartbeat and sync status.
@@ -15,5 +15,5 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Html<String> {
 
 /// `GET /events/instances`.
 pub async fn events(State(state): State<AppState>) -> Events {
-    open(state, Scope::Instances)
+    state.streams.open(Scope::Instances)
 }

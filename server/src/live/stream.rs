@@ -75,11 +75,6 @@ pub enum Scope {
     },
 }
 
-/// The live stream of a page's scope, for its `/events/…` route.
-pub fn for_scope(state: crate::state::AppState, scope: Scope) -> Events {
-    state.streams.open(scope)
-}
-
 /// What the streams of one server share: the hub they follow, the queues
 /// their job tables are read from, and the work they do once for all
 /// (job-table loads, rendered pages). Cheap to clone.

@@ -13,7 +13,7 @@ use crate::http::extract::{Form, Json, Path};
 use crate::http::flash::{Flash, with_flash_cleared};
 use crate::http::forms::{ActionFields, redirect};
 use crate::http::page::Page;
-use crate::live::stream::{Events, Scope, for_scope as open};
+use crate::live::stream::{Events, Scope};
 use crate::state::AppState;
 use axum::response::{Html, Response};
 
@@ -135,7 +135,7 @@ pub async fn page(State(state): State<AppState>, page: Page, Flash(notice): Flas
 
 /// `GET /events/ratelimits`.
 pub async fn events(State(state): State<AppState>) -> Events {
-    open(state, Scope::RateLimits)
+    state.streams.open(Scope::RateLimits)
 }
 
 /// `POST /ratelimits/unblock` with `policy` and `key` fields: lifts a block

@@ -6,7 +6,7 @@ use axum::extract::State;
 
 use crate::http::error::AppError;
 use crate::http::extract::{JobPath, Path, Query, QueuePath};
-use crate::live::stream::{Events, Scope, for_scope as open};
+use crate::live::stream::{Events, Scope};
 use crate::queues::vm::QueuePageParams;
 use crate::state::AppState;
 
@@ -17,17 +17,14 @@ pub async fn overview(
     Query(query): Query<crate::queues::routes::pages::OverviewQuery>,
 ) -> Result<Events, AppError> {
     let range = query.parse()?;
-    Ok(open(
-        state,
-        Scope::Overview {
-            live_charts: range == crate::metrics::history::Range::Hour,
-        },
-    ))
+    Ok(state.streams.open(Scope::Overview {
+        live_charts: range == crate::metrics::history::Range::Hour,
+    }))
 }
 
 /// `GET /events/queues`.
 pub async fn queues(State(state): State<AppState>) -> Events {
-    open(state, Scope::Queues)
+    state.streams.open(Scope::Queues)
 }
 
 /// `GET /events/queues/{queue}?…`: 404 for an unknown queue and 400 for
@@ -40,7 +37,7 @@ pub async fn queue(
 ) -> Result<Events, AppError> {
     let query = params.parse()?;
     state.queues.counts(&queue).await?;
-    Ok(open(state, Scope::Queue { queue, query }))
+    Ok(state.streams.open(Scope::Queue { queue, query }))
 }
 
 /// `GET /events/queues/{queue}/jobs/{id}`.
@@ -49,5 +46,5 @@ pub async fn job(
     Path(JobPath { queue, id }): Path<JobPath>,
 ) -> Result<Events, AppError> {
     state.queues.job(&queue, &id).await?;
-    Ok(open(state, Scope::Job { queue, id }))
+    Ok(state.streams.open(Scope::Job { queue, id }))
 }
