@@ -11,7 +11,10 @@
 //! snapshot; browsers never make the server poll BullMQ's keys.
 
 pub mod routes;
+pub mod settings;
 pub mod vm;
+
+pub use settings::BullSettings;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -20,8 +23,6 @@ use std::time::Duration;
 use coord::bullmq::{BullCounts, BullMq};
 use coord::time::now_ms;
 use tokio::sync::watch;
-
-use crate::config::secret::SecretUrl;
 
 /// Default for `--bullmq-prefix`: BullMQ's own default.
 pub const DEFAULT_PREFIX: &str = "bull";
@@ -39,19 +40,6 @@ const BLOCK: Duration = Duration::from_secs(2);
 const EVENTS_PER_READ: usize = 500;
 /// Jobs per script call of "Retry all failed".
 pub const RETRY_BATCH: usize = 500;
-
-/// Where the BullMQ queues are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BullSettings {
-    /// The Redis holding them.
-    pub url: SecretUrl,
-    /// Their key prefix (`bull` unless the producers chose another).
-    pub prefix: String,
-    /// Only these queues, instead of discovering them.
-    pub queues: Vec<String>,
-    /// How often the queue list is looked for again ([`DISCOVER_EVERY`]).
-    pub discover_every: Duration,
-}
 
 /// What the monitor knows, as of its last read.
 #[derive(Debug, Clone, Default)]

@@ -25,10 +25,10 @@ use crate::alerts::webhook::WebhookFormat;
 use crate::auth::net::IpRange;
 use crate::auth::settings::{AuthSettings, DEFAULT_SESSION_TTL, ProxyAuth};
 use crate::auth::users::{DEFAULT_ADMIN, FirstAdmin, Password, UserError, UserName};
-use crate::bullmq::BullSettings;
+use crate::bullmq::settings::BullSettings;
 use crate::config::cli::{GlobalArgs, parse_duration};
 use crate::config::secret::SecretUrl;
-use crate::ratelimits::{DashboardLimits, LimitSpec};
+use crate::ratelimits::settings::{DashboardLimits, LimitSpec};
 
 /// Where the dashboard listens unless told otherwise: loopback only, so a
 /// first run never exposes the API to the network.
