@@ -377,6 +377,9 @@ impl<T> SharedCache<T> {
             }
             match entries.get(&key) {
                 Some((v, slot)) if *v == version => slot.clone(),
+                // A stream still on an older version gets its own value
+                // without pushing out the newer one the others share.
+                Some((v, _)) if *v > version => Arc::new(OnceCell::new()),
                 _ => {
                     let slot: Slot<T> = Arc::new(OnceCell::new());
                     entries.insert(key, (version, slot.clone()));
@@ -387,5 +390,40 @@ impl<T> SharedCache<T> {
         slot.get_or_try_init(|| async { load().await.map(Arc::new) })
             .await
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn an_older_version_does_not_push_out_the_newer_one() {
+        let cache: SharedCache<u64> = SharedCache::default();
+        let loads = AtomicUsize::new(0);
+        let get = |version: u64| {
+            let loads = &loads;
+            let cache = &cache;
+            async move {
+                cache
+                    .get("page".into(), (version, 0), || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, Infallible>(version)
+                    })
+                    .await
+            }
+        };
+        assert_eq!(*get(2).await.expect("new"), 2);
+        assert_eq!(*get(1).await.expect("old"), 1);
+        assert_eq!(*get(2).await.expect("new again"), 2);
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            2,
+            "the newer value stayed cached"
+        );
+        assert_eq!(*get(3).await.expect("newer"), 3);
+        assert_eq!(loads.load(Ordering::SeqCst), 3);
     }
 }
