@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use server::auth::users::{DEFAULT_ADMIN, Password, UserName};
-use server::config::cli::{Cli, Command, GlobalArgs};
+use server::config::cli::{Cli, Command};
+use server::config::layer::Layer;
 use server::config::{Scope, Settings};
 use server::demo::Demo;
 use server::demo::fleet::FleetDemo;
@@ -90,7 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// A one-shot command logs only warnings, unless a filter was asked for.
-fn one_shot_telemetry(global: &GlobalArgs, settings: &Settings) -> anyhow::Result<()> {
+fn one_shot_telemetry(global: &Layer, settings: &Settings) -> anyhow::Result<()> {
     let filter = if global.log.is_some() {
         settings.log.as_str()
     } else {

@@ -383,7 +383,7 @@ pub async fn promote(
 
 /// `older_than` as the clean form and API send it: `1h`, `1d`, `30m`, `7d`.
 fn clean_age(text: &str) -> Result<Duration, AppError> {
-    let age = crate::config::cli::parse_duration(text).map_err(AppError::bad_request)?;
+    let age = crate::config::layer::parse_duration(text).map_err(AppError::bad_request)?;
     if age > MAX_CLEAN_AGE {
         return Err(AppError::bad_request("older_than may be a year at most"));
     }

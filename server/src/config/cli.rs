@@ -1,20 +1,11 @@
 //! The `switchyard` command line.
 //!
-//! Every global flag has an environment fallback (`SWITCHYARD_*`) so the
-//! same binary can be configured by a container platform or by hand; clap
-//! resolves flag-over-env, and [`crate::config`] puts both over the
-//! optional TOML file and the defaults.
-
-use std::path::PathBuf;
+//! The global flags are declared in [`crate::config::layer`], once for the
+//! command line and the config file; this file adds the commands.
 
 use clap::{Args, Parser, Subcommand};
 
-use coord::ratelimit::FallbackMode;
-
-use std::time::Duration;
-
-use crate::config::secret::{SecretText, SecretUrl};
-use crate::ratelimits::LimitSpec;
+use crate::config::layer::Layer;
 
 /// Switchyard: a live dashboard for job queues, with an embedded
 /// coordination backend (SQLite by default, Redis for scale-out).
@@ -23,300 +14,10 @@ use crate::ratelimits::LimitSpec;
 pub struct Cli {
     /// Settings every command shares.
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub global: Layer,
     /// What to do; without a command, `demo` runs.
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// Settings shared by every command. Each is optional here so that an
-/// absent flag and absent variable fall through to the config file, then
-/// to the default named in its help.
-#[derive(Debug, Default, Clone, Args)]
-pub struct GlobalArgs {
-    /// Address the dashboard listens on (port 0 picks a free one)
-    /// [default: 127.0.0.1:3000]
-    #[arg(long, global = true, env = "SWITCHYARD_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
-
-    /// Redis URL for the scale-out deployment (`rediss://` for TLS); when
-    /// absent, queues live in the embedded SQLite database
-    #[arg(
-        long = "redis",
-        global = true,
-        env = "SWITCHYARD_REDIS_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub redis_url: Option<SecretUrl>,
-
-    /// Prefix of every Redis key, so several deployments can share one
-    /// Redis [default: switchyard]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_REDIS_PREFIX",
-        value_name = "PREFIX"
-    )]
-    pub redis_prefix: Option<String>,
-
-    /// SQL database: the queue store of the embedded deployment (SQLite
-    /// only), or the server's own tables next to Redis (SQLite or
-    /// `postgres://…`) [default: sqlite://switchyard.db?mode=rwc]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_DATABASE_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub database_url: Option<SecretUrl>,
-
-    /// TOML file with any of: listen, redis_url, redis_prefix, database_url,
-    /// log, busy_active, warning_failure_rate, rate_limit_pages, rate_limit_actions,
-    /// rate_limit_api, rate_limit_fallback, metrics_retention, alert_interval, alert_webhooks,
-    /// external_url, session_ttl, auth_outage_grace, rate_limit_login, auth_proxy_header,
-    /// auth_proxy_trusted, api_tokens, bullmq_url, bullmq_prefix,
-    /// bullmq_queues and
-    /// [[alert_rules]] (flags and environment variables override it)
-    #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Log filter, in `RUST_LOG` syntax (e.g. `info`, `server=debug,warn`)
-    /// [default: info]
-    #[arg(long, global = true, env = "SWITCHYARD_LOG", value_name = "FILTER")]
-    pub log: Option<String>,
-
-    /// A queue with more active jobs than this shows the Busy badge: its
-    /// workers are saturated [default: 100]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_BUSY_ACTIVE",
-        value_name = "JOBS"
-    )]
-    pub busy_active: Option<u64>,
-
-    /// A queue where more than this percentage of finished jobs failed over
-    /// the last 5 minutes shows the Warning badge [default: 5]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_WARNING_FAILURE_RATE",
-        value_name = "PERCENT"
-    )]
-    pub warning_failure_rate: Option<f64>,
-
-    /// Requests per client address to pages, live streams and assets, as
-    /// `<requests>/<window>` (`600/1m`, `20/10s`) or `off`; over it,
-    /// requests get 429 with Retry-After [default: 600/1m]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_RATE_LIMIT_PAGES",
-        value_name = "LIMIT"
-    )]
-    pub rate_limit_pages: Option<LimitSpec>,
-
-    /// Button presses (form posts) per client address, as for
-    /// --rate-limit-pages [default: 120/1m]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_RATE_LIMIT_ACTIONS",
-        value_name = "LIMIT"
-    )]
-    pub rate_limit_actions: Option<LimitSpec>,
-
-    /// JSON API requests per client address, as for --rate-limit-pages
-    /// [default: 6000/1m]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_RATE_LIMIT_API",
-        value_name = "LIMIT"
-    )]
-    pub rate_limit_api: Option<LimitSpec>,
-
-    /// While Redis is unreachable, limit each dashboard instance on its own
-    /// (`local`), allow everything (`open`) or refuse everything (`closed`)
-    /// [default: local]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_RATE_LIMIT_FALLBACK",
-        value_name = "MODE",
-        value_parser = crate::ratelimits::parse_fallback
-    )]
-    pub rate_limit_fallback: Option<FallbackMode>,
-
-    /// Days of per-minute metrics history kept in the SQL database for the
-    /// charts [default: 7]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_METRICS_RETENTION",
-        value_name = "DAYS"
-    )]
-    pub metrics_retention: Option<u64>,
-
-    /// How often alert rules are evaluated, in seconds [default: 15]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_ALERT_INTERVAL",
-        value_name = "SECONDS"
-    )]
-    pub alert_interval: Option<u64>,
-
-    /// Post firing and resolved alerts to this URL in Alertmanager's
-    /// webhook format (version 4); repeat for several (the environment
-    /// variable takes a comma-separated list)
-    #[arg(
-        long = "alert-webhook",
-        global = true,
-        env = "SWITCHYARD_ALERT_WEBHOOKS",
-        hide_env_values = true,
-        value_name = "URL",
-        value_delimiter = ','
-    )]
-    pub alert_webhooks: Vec<SecretUrl>,
-
-    /// Post firing and resolved alerts to this URL as chat text
-    /// (`{"text": …}`, for Slack-style incoming webhooks); repeatable
-    #[arg(
-        long = "alert-chat-webhook",
-        global = true,
-        env = "SWITCHYARD_ALERT_CHAT_WEBHOOKS",
-        hide_env_values = true,
-        value_name = "URL",
-        value_delimiter = ','
-    )]
-    pub alert_chat_webhooks: Vec<SecretUrl>,
-
-    /// The dashboard's address as people reach it, for the links in alert
-    /// messages [default: http://<listen address>]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_EXTERNAL_URL",
-        value_name = "URL"
-    )]
-    pub external_url: Option<String>,
-
-    /// Name of the first admin that SWITCHYARD_ADMIN_PASSWORD creates
-    /// [default: admin]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_ADMIN_USER",
-        value_name = "NAME"
-    )]
-    pub admin_user: Option<String>,
-
-    /// On a start that finds no users, create the first admin with this
-    /// password (12+ characters); ignored once any user exists. Prefer the
-    /// environment variable: a flag is visible to others in `ps`
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_ADMIN_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
-    pub admin_password: Option<SecretText>,
-
-    /// How long a sign-in lasts before the user must sign in again
-    /// (`30m`, `12h`, `7d`) [default: 12h]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_SESSION_TTL",
-        value_name = "DURATION",
-        value_parser = parse_duration
-    )]
-    pub session_ttl: Option<std::time::Duration>,
-
-    /// While the user database does not answer, a session or API token
-    /// verified within this long keeps working (`0s` turns it off); a
-    /// revocation applies as soon as the database answers [default: 5m]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_AUTH_OUTAGE_GRACE",
-        value_name = "DURATION",
-        value_parser = parse_duration
-    )]
-    pub auth_outage_grace: Option<std::time::Duration>,
-
-    /// Sign-in attempts per client address, as for --rate-limit-pages
-    /// (brute-force protection) [default: 10/1m]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_RATE_LIMIT_LOGIN",
-        value_name = "LIMIT"
-    )]
-    pub rate_limit_login: Option<LimitSpec>,
-
-    /// Trust this request header (e.g. X-Forwarded-User) to name the
-    /// signed-in user, when the request comes from --auth-proxy-trusted;
-    /// the user needs an account here [default: off]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_AUTH_PROXY_HEADER",
-        value_name = "HEADER"
-    )]
-    pub auth_proxy_header: Option<String>,
-
-    /// Addresses or CIDR ranges of the reverse proxies allowed to set
-    /// --auth-proxy-header, comma-separated (e.g. 10.0.0.5,10.1.0.0/16)
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_AUTH_PROXY_TRUSTED",
-        value_name = "ADDRS",
-        value_delimiter = ','
-    )]
-    pub auth_proxy_trusted: Vec<crate::auth::net::IpRange>,
-
-    /// Accept `Authorization: Bearer <token>` on the JSON API, with tokens
-    /// made by `switchyard token add` [default: off]
-    #[arg(long, global = true, env = "SWITCHYARD_API_TOKENS")]
-    pub api_tokens: bool,
-
-    /// Redis holding BullMQ (Node) queues to show and operate, or `off`
-    /// [default: the --redis URL when given, else off]
-    #[arg(
-        long = "bullmq",
-        global = true,
-        env = "SWITCHYARD_BULLMQ_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub bullmq_url: Option<SecretUrl>,
-
-    /// Key prefix of the BullMQ queues (their `prefix` option)
-    /// [default: bull]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_BULLMQ_PREFIX",
-        value_name = "PREFIX"
-    )]
-    pub bullmq_prefix: Option<String>,
-
-    /// Only these BullMQ queues, comma-separated, instead of discovering
-    /// every `<prefix>:*:meta` [default: discover]
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_BULLMQ_QUEUES",
-        value_name = "NAMES",
-        value_delimiter = ','
-    )]
-    pub bullmq_queues: Vec<String>,
 }
 
 /// The commands.
@@ -435,22 +136,20 @@ pub struct EnqueueArgs {
     pub job_id: Option<String>,
 }
 
-/// Parses a duration as `--session-ttl` takes it: a number and a unit,
-/// `s`, `m`, `h` or `d` (`90m`, `12h`, `7d`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let bad = || format!("{text:?} is not a duration (expected e.g. 30m, 12h or 7d)");
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (amount, unit) = text.split_at(split);
-    let amount: u64 = amount.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => amount,
-        "m" => amount.saturating_mul(60),
-        "h" => amount.saturating_mul(3600),
-        "d" => amount.saturating_mul(24 * 3600),
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(secs))
+/// Each global flag (`--listen`) with the first paragraph of its help,
+/// in declaration order: the Configuration page explains a setting in the
+/// words `--help` uses, so the two cannot disagree.
+pub fn global_flags() -> Vec<(String, String)> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .filter_map(|arg| {
+            let long = arg.get_long()?;
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            Some((format!("--{long}"), help))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,34 +1,32 @@
 //! Settings, layered: defaults < optional TOML file < `SWITCHYARD_*`
 //! environment variables < command-line flags.
 //!
-//! Clap already resolves a flag over its environment variable, so the
-//! layering here is: take what the command line (or environment) gave, else
-//! what the file says, else the default. The result is validated once, so a
+//! Each setting is declared once, in [`layer::Layer`], which is both the
+//! command line (clap resolves a flag over its environment variable) and
+//! the file; [`Settings::layer`] puts the one over the other, fills in the
+//! defaults, and validates the result once, so a
 //! deployment mistake (a Postgres URL without Redis, a prefix that would
 //! break Redis Cluster hash tags) stops the process at start with a reason
 //! instead of surfacing later as a confusing runtime error.
 
 pub mod cli;
+pub mod layer;
 pub mod secret;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use coord::ratelimit::FallbackMode;
-use serde::Deserialize;
-
 use crate::alerts::defaults::validate;
 use crate::alerts::model::{ANY_SUBJECT, Rule};
 use crate::alerts::settings::{AlertSettings, WebhookTarget};
 use crate::alerts::webhook::WebhookFormat;
-use crate::auth::net::IpRange;
 use crate::auth::settings::{AuthSettings, DEFAULT_SESSION_TTL, ProxyAuth};
 use crate::auth::users::{DEFAULT_ADMIN, FirstAdmin, Password, UserError, UserName};
 use crate::bullmq::settings::BullSettings;
-use crate::config::cli::{GlobalArgs, parse_duration};
+use crate::config::layer::{FileRule, Layer};
 use crate::config::secret::SecretUrl;
-use crate::ratelimits::settings::{DashboardLimits, LimitSpec};
+use crate::ratelimits::settings::DashboardLimits;
 
 /// Where the dashboard listens unless told otherwise: loopback only, so a
 /// first run never exposes the API to the network.
@@ -139,100 +137,8 @@ fn key_path(path: &serde_path_to_error::Path, reason: &str) -> Option<String> {
     (!shown.is_empty()).then_some(shown)
 }
 
-/// What the TOML file may set; every key is optional and unknown keys are
-/// rejected so a typo does not silently fall back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSettings {
-    /// As `--listen`.
-    pub listen: Option<String>,
-    /// As `--redis`.
-    pub redis_url: Option<SecretUrl>,
-    /// As `--redis-prefix`.
-    pub redis_prefix: Option<String>,
-    /// As `--database-url`.
-    pub database_url: Option<SecretUrl>,
-    /// As `--log`.
-    pub log: Option<String>,
-    /// As `--busy-active`.
-    pub busy_active: Option<u64>,
-    /// As `--warning-failure-rate`.
-    pub warning_failure_rate: Option<f64>,
-    /// As `--rate-limit-pages`.
-    pub rate_limit_pages: Option<LimitSpec>,
-    /// As `--rate-limit-actions`.
-    pub rate_limit_actions: Option<LimitSpec>,
-    /// As `--rate-limit-api`.
-    pub rate_limit_api: Option<LimitSpec>,
-    /// As `--rate-limit-fallback` (`local`, `open` or `closed`).
-    #[serde(default, deserialize_with = "fallback_mode")]
-    pub rate_limit_fallback: Option<FallbackMode>,
-    /// As `--metrics-retention` (days).
-    pub metrics_retention: Option<u64>,
-    /// As `--alert-interval` (seconds).
-    pub alert_interval: Option<u64>,
-    /// Webhooks, each `{ url = "…", format = "alertmanager" | "chat" }`;
-    /// added to those of `--alert-webhook` and `--alert-chat-webhook`.
-    pub alert_webhooks: Option<Vec<FileWebhook>>,
-    /// As `--external-url`.
-    pub external_url: Option<String>,
-    /// Alert rules (`[[alert_rules]]`), written over the stored rules of the
-    /// same name at every start.
-    pub alert_rules: Option<Vec<FileRule>>,
-    /// As `--session-ttl` (`12h`).
-    pub session_ttl: Option<String>,
-    /// As `--auth-outage-grace` (`5m`).
-    pub auth_outage_grace: Option<String>,
-    /// As `--rate-limit-login`.
-    pub rate_limit_login: Option<LimitSpec>,
-    /// As `--auth-proxy-header`.
-    pub auth_proxy_header: Option<String>,
-    /// As `--auth-proxy-trusted`, as a list.
-    pub auth_proxy_trusted: Option<Vec<String>>,
-    /// As `--api-tokens`.
-    pub api_tokens: Option<bool>,
-    /// As `--bullmq`.
-    pub bullmq_url: Option<SecretUrl>,
-    /// As `--bullmq-prefix`.
-    pub bullmq_prefix: Option<String>,
-    /// As `--bullmq-queues`, as a list.
-    pub bullmq_queues: Option<Vec<String>>,
-}
-
-/// A webhook in the config file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileWebhook {
-    /// Where to post.
-    pub url: SecretUrl,
-    /// `alertmanager` (the default) or `chat`.
-    pub format: Option<String>,
-}
-
-/// An alert rule in the config file; see `crate::alerts::model::Rule`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileRule {
-    /// Unique name.
-    pub name: String,
-    /// What it watches (`failure_rate`, `queue_backlog`, …).
-    pub kind: String,
-    /// A queue, instance, policy or channel name, or `*` (the default).
-    pub target: Option<String>,
-    /// The limit, in the kind's unit.
-    pub threshold: Option<f64>,
-    /// Measurement window in seconds (failure rate, channel silence).
-    pub window_secs: Option<u64>,
-    /// How long the condition must hold before firing, in seconds.
-    pub for_secs: Option<u64>,
-    /// `warning` (the default) or `critical`.
-    pub severity: Option<String>,
-    /// Defaults to true.
-    pub enabled: Option<bool>,
-}
-
 impl FileRule {
-    fn into_rule(self) -> Result<Rule, ConfigError> {
+    fn to_rule(&self) -> Result<Rule, ConfigError> {
         let bad = |reason: String| {
             ConfigError::Invalid(format!(
                 "alert rule {:?} in the config file: {reason}",
@@ -262,15 +168,8 @@ impl FileRule {
     }
 }
 
-fn fallback_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<FallbackMode>, D::Error> {
-    let text = String::deserialize(d)?;
-    crate::ratelimits::parse_fallback(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-impl FileSettings {
-    /// Reads and parses a config file.
+impl Layer {
+    /// Reads and parses a config file into a layer.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -402,7 +301,7 @@ impl Default for Settings {
 /// The first admin the arguments ask for, checked now so a bad name or a
 /// short password stops startup rather than surfacing later. The message
 /// never quotes the password.
-fn first_admin(args: &GlobalArgs) -> Result<Option<FirstAdmin>, ConfigError> {
+fn first_admin(args: &Layer) -> Result<Option<FirstAdmin>, ConfigError> {
     let Some(password) = &args.admin_password else {
         return Ok(None);
     };
@@ -413,22 +312,14 @@ fn first_admin(args: &GlobalArgs) -> Result<Option<FirstAdmin>, ConfigError> {
     Ok(Some(FirstAdmin { name, password }))
 }
 
-/// What the config file says about BullMQ, before layering.
-struct FileBull {
-    url: Option<SecretUrl>,
-    prefix: Option<String>,
-    queues: Option<Vec<String>>,
-}
-
 /// The BullMQ settings: `--bullmq` (or the file), else the `--redis` URL;
 /// `off` turns it off. Queue names and the prefix are checked here so a
 /// typo stops the start rather than showing an empty page.
 fn bull_settings(
-    args: &GlobalArgs,
-    file: FileBull,
+    given: &Layer,
     redis: Option<&SecretUrl>,
 ) -> Result<Option<BullSettings>, ConfigError> {
-    let url = match args.bullmq_url.clone().or(file.url) {
+    let url = match given.bullmq_url.clone() {
         Some(url) if url.expose().eq_ignore_ascii_case("off") => return Ok(None),
         Some(url) => url,
         None => match redis {
@@ -442,23 +333,18 @@ fn bull_settings(
         )));
     }
     check_redis_url("--bullmq", &url)?;
-    let prefix = args
+    let prefix = given
         .bullmq_prefix
         .clone()
-        .or(file.prefix)
         .unwrap_or_else(|| crate::bullmq::DEFAULT_PREFIX.to_owned());
     if prefix.is_empty() || prefix.contains(|c: char| c.is_whitespace() || c == ':') {
         return Err(ConfigError::Invalid(format!(
             "--bullmq-prefix {prefix:?} must be non-empty, without spaces or ':'"
         )));
     }
-    let queues = if args.bullmq_queues.is_empty() {
-        file.queues.unwrap_or_default()
-    } else {
-        args.bullmq_queues.clone()
-    };
-    let queues: Vec<String> = queues
-        .into_iter()
+    let queues: Vec<String> = given
+        .bullmq_queues
+        .iter()
         .map(|q| q.trim().to_owned())
         .filter(|q| !q.is_empty())
         .collect();
@@ -475,15 +361,6 @@ fn bull_settings(
     }))
 }
 
-/// What the config file says about sign-in, before layering.
-struct FileAuth {
-    session_ttl: Option<String>,
-    outage_grace: Option<String>,
-    proxy_header: Option<String>,
-    proxy_trusted: Option<Vec<String>>,
-    api_tokens: Option<bool>,
-}
-
 /// Longest `--session-ttl`: a sign-in that outlives a month is a standing
 /// credential, which is what API tokens are for.
 const MAX_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -494,48 +371,25 @@ const MAX_OUTAGE_GRACE: Duration = Duration::from_secs(3600);
 /// Sign-in settings from the flags over the file; `external_url` says
 /// whether browsers reach the dashboard over https (then the session
 /// cookie is `Secure`).
-fn auth_settings(
-    args: &GlobalArgs,
-    file: FileAuth,
-    external_url: &str,
-) -> Result<AuthSettings, ConfigError> {
-    let session_ttl = match (args.session_ttl, file.session_ttl) {
-        (Some(ttl), _) => ttl,
-        (None, Some(text)) => {
-            parse_duration(&text).map_err(|e| ConfigError::Invalid(format!("session_ttl: {e}")))?
-        }
-        (None, None) => DEFAULT_SESSION_TTL,
-    };
+fn auth_settings(given: &Layer, external_url: &str) -> Result<AuthSettings, ConfigError> {
+    let session_ttl = given.session_ttl.unwrap_or(DEFAULT_SESSION_TTL);
     if session_ttl < Duration::from_secs(60) || session_ttl > MAX_SESSION_TTL {
         return Err(ConfigError::Invalid(format!(
             "--session-ttl must be between 1m and 30d (got {} s)",
             session_ttl.as_secs()
         )));
     }
-    let outage_grace = match (args.auth_outage_grace, file.outage_grace) {
-        (Some(grace), _) => grace,
-        (None, Some(text)) => parse_duration(&text)
-            .map_err(|e| ConfigError::Invalid(format!("auth_outage_grace: {e}")))?,
-        (None, None) => crate::auth::users::OUTAGE_GRACE,
-    };
+    let outage_grace = given
+        .auth_outage_grace
+        .unwrap_or(crate::auth::users::OUTAGE_GRACE);
     if outage_grace > MAX_OUTAGE_GRACE {
         return Err(ConfigError::Invalid(format!(
             "--auth-outage-grace must be at most 1h (got {} s): a revoked token or session works that long while the database is down",
             outage_grace.as_secs()
         )));
     }
-    let header = args.auth_proxy_header.clone().or(file.proxy_header);
-    let trusted = if args.auth_proxy_trusted.is_empty() {
-        file.proxy_trusted
-            .unwrap_or_default()
-            .iter()
-            .map(|t| t.parse::<IpRange>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ConfigError::Invalid(format!("auth_proxy_trusted: {e}")))?
-    } else {
-        args.auth_proxy_trusted.clone()
-    };
-    let proxy = match (header, trusted.is_empty()) {
+    let trusted = given.auth_proxy_trusted.clone();
+    let proxy = match (given.auth_proxy_header.clone(), trusted.is_empty()) {
         (None, true) => None,
         (Some(_), true) => {
             return Err(ConfigError::Invalid(
@@ -564,7 +418,7 @@ fn auth_settings(
         outage_grace,
         secure_cookies: external_url.starts_with("https://"),
         proxy,
-        api_tokens: args.api_tokens || file.api_tokens.unwrap_or(false),
+        api_tokens: given.api_tokens,
         stream_recheck: crate::auth::settings::STREAM_RECHECK,
     })
 }
@@ -593,99 +447,48 @@ impl Settings {
     /// Layers the command line (and environment) over the config file it
     /// names, if any, over the defaults, and validates the result for a
     /// command that connects everything.
-    pub fn load(args: &GlobalArgs) -> Result<Self, ConfigError> {
+    pub fn load(args: &Layer) -> Result<Self, ConfigError> {
         Self::load_for(args, Scope::Everything)
     }
 
     /// As [`Settings::load`], validated for what the command connects to.
-    pub fn load_for(args: &GlobalArgs, scope: Scope) -> Result<Self, ConfigError> {
+    pub fn load_for(args: &Layer, scope: Scope) -> Result<Self, ConfigError> {
         let file = match &args.config {
-            Some(path) => FileSettings::read(path)?,
-            None => FileSettings::default(),
+            Some(path) => Layer::read(path)?,
+            None => Layer::default(),
         };
         Self::layer_for(args, file, scope)
     }
 
     /// The layering itself, separate from file reading so it can be tested.
-    pub fn layer(args: &GlobalArgs, file: FileSettings) -> Result<Self, ConfigError> {
+    pub fn layer(args: &Layer, file: Layer) -> Result<Self, ConfigError> {
         Self::layer_for(args, file, Scope::Everything)
     }
 
     /// As [`Settings::layer`], validated for what the command connects to.
-    pub fn layer_for(
-        args: &GlobalArgs,
-        mut file: FileSettings,
-        scope: Scope,
-    ) -> Result<Self, ConfigError> {
+    pub fn layer_for(args: &Layer, file: Layer, scope: Scope) -> Result<Self, ConfigError> {
+        let given = args.clone().over(file);
         let defaults = Settings::default();
-        let file_alerts = FileAlerts {
-            interval: file.alert_interval,
-            webhooks: file.alert_webhooks.take().unwrap_or_default(),
-            external_url: file.external_url.take(),
-            rules: file.alert_rules.take().unwrap_or_default(),
-        };
-        let file_bull = FileBull {
-            url: file.bullmq_url.take(),
-            prefix: file.bullmq_prefix.take(),
-            queues: file.bullmq_queues.take(),
-        };
-        let file_auth = FileAuth {
-            session_ttl: file.session_ttl.take(),
-            outage_grace: file.auth_outage_grace.take(),
-            proxy_header: file.auth_proxy_header.take(),
-            proxy_trusted: file.auth_proxy_trusted.take(),
-            api_tokens: file.api_tokens,
-        };
-        let settings = Settings {
-            listen: args
-                .listen
-                .clone()
-                .or(file.listen)
-                .unwrap_or(defaults.listen),
-            redis_url: args.redis_url.clone().or(file.redis_url),
-            redis_prefix: args
-                .redis_prefix
-                .clone()
-                .or(file.redis_prefix)
-                .unwrap_or(defaults.redis_prefix),
-            database_url: args
-                .database_url
-                .clone()
-                .or(file.database_url)
-                .unwrap_or(defaults.database_url),
-            log: args.log.clone().or(file.log).unwrap_or(defaults.log),
-            busy_active: args
-                .busy_active
-                .or(file.busy_active)
-                .unwrap_or(defaults.busy_active),
-            warning_failure_rate: args
+        let limits = defaults.rate_limits;
+        let mut settings = Settings {
+            listen: given.listen.clone().unwrap_or(defaults.listen),
+            redis_url: given.redis_url.clone(),
+            redis_prefix: given.redis_prefix.clone().unwrap_or(defaults.redis_prefix),
+            database_url: given.database_url.clone().unwrap_or(defaults.database_url),
+            log: given.log.clone().unwrap_or(defaults.log),
+            busy_active: given.busy_active.unwrap_or(defaults.busy_active),
+            warning_failure_rate: given
                 .warning_failure_rate
-                .or(file.warning_failure_rate)
                 .unwrap_or(defaults.warning_failure_rate),
             rate_limits: DashboardLimits {
-                pages: args
-                    .rate_limit_pages
-                    .or(file.rate_limit_pages)
-                    .unwrap_or(defaults.rate_limits.pages),
-                actions: args
-                    .rate_limit_actions
-                    .or(file.rate_limit_actions)
-                    .unwrap_or(defaults.rate_limits.actions),
-                api: args
-                    .rate_limit_api
-                    .or(file.rate_limit_api)
-                    .unwrap_or(defaults.rate_limits.api),
-                fallback: args
-                    .rate_limit_fallback
-                    .or(file.rate_limit_fallback)
-                    .unwrap_or(defaults.rate_limits.fallback),
-                login: args
-                    .rate_limit_login
-                    .or(file.rate_limit_login)
-                    .unwrap_or(defaults.rate_limits.login),
+                pages: given.rate_limit_pages.unwrap_or(limits.pages),
+                actions: given.rate_limit_actions.unwrap_or(limits.actions),
+                api: given.rate_limit_api.unwrap_or(limits.api),
+                fallback: given.rate_limit_fallback.unwrap_or(limits.fallback),
+                login: given.rate_limit_login.unwrap_or(limits.login),
             },
             alerts: defaults.alerts,
-            metrics_retention: match args.metrics_retention.or(file.metrics_retention) {
+            metrics_retention: match given.metrics_retention {
                 None => defaults.metrics_retention,
                 Some(days @ 1..=MAX_RETENTION_DAYS) => Duration::from_secs(days * 24 * 3600),
                 Some(days) => {
@@ -699,11 +502,10 @@ impl Settings {
             bullmq: None,
         };
         settings.validate_for(scope)?;
-        let mut settings = settings;
-        settings.first_admin = first_admin(args)?;
-        settings.alerts = alert_settings(args, file_alerts, &settings.listen)?;
-        settings.auth = auth_settings(args, file_auth, &settings.alerts.external_url)?;
-        settings.bullmq = bull_settings(args, file_bull, settings.redis_url.as_ref())?;
+        settings.first_admin = first_admin(&given)?;
+        settings.alerts = alert_settings(&given, &settings.listen)?;
+        settings.auth = auth_settings(&given, &settings.alerts.external_url)?;
+        settings.bullmq = bull_settings(&given, settings.redis_url.as_ref())?;
         Ok(settings)
     }
 
@@ -769,14 +571,6 @@ impl Settings {
     }
 }
 
-/// The alerting part of the config file, taken out before layering.
-struct FileAlerts {
-    interval: Option<u64>,
-    webhooks: Vec<FileWebhook>,
-    external_url: Option<String>,
-    rules: Vec<FileRule>,
-}
-
 /// Longest accepted metrics retention, in days (a year of per-minute
 /// samples is already millions of rows per queue).
 const MAX_RETENTION_DAYS: u64 = 366;
@@ -788,15 +582,8 @@ const MAX_ALERT_INTERVAL_SECS: u64 = 3600;
 /// Layers the alert settings: flags over the file over the defaults; the
 /// webhooks of both add up. The external URL defaults to the listen
 /// address.
-fn alert_settings(
-    args: &GlobalArgs,
-    file: FileAlerts,
-    listen: &str,
-) -> Result<AlertSettings, ConfigError> {
-    let interval = args
-        .alert_interval
-        .or(file.interval)
-        .unwrap_or(DEFAULT_ALERT_INTERVAL_SECS);
+fn alert_settings(given: &Layer, listen: &str) -> Result<AlertSettings, ConfigError> {
+    let interval = given.alert_interval.unwrap_or(DEFAULT_ALERT_INTERVAL_SECS);
     if interval == 0 || interval > MAX_ALERT_INTERVAL_SECS {
         return Err(ConfigError::Invalid(format!(
             "--alert-interval must be between 1 and {MAX_ALERT_INTERVAL_SECS} seconds (got {interval})"
@@ -812,25 +599,24 @@ fn alert_settings(
         webhooks.push(WebhookTarget { url, format });
         Ok(())
     };
-    for url in &args.alert_webhooks {
+    for url in &given.alertmanager_webhooks {
         add(url.clone(), WebhookFormat::Alertmanager)?;
     }
-    for url in &args.alert_chat_webhooks {
+    for url in &given.chat_webhooks {
         add(url.clone(), WebhookFormat::Chat)?;
     }
-    for hook in file.webhooks {
+    for hook in &given.alert_webhooks {
         let format = match hook.format.as_deref() {
             None => WebhookFormat::Alertmanager,
             Some(f) => f.parse().map_err(|e: String| {
                 ConfigError::Invalid(format!("alert webhook {}: {e}", hook.url))
             })?,
         };
-        add(hook.url, format)?;
+        add(hook.url.clone(), format)?;
     }
-    let external_url = args
+    let external_url = given
         .external_url
         .clone()
-        .or(file.external_url)
         .unwrap_or_else(|| format!("http://{listen}"));
     if !(external_url.starts_with("http://") || external_url.starts_with("https://")) {
         return Err(ConfigError::Invalid(format!(
@@ -838,8 +624,8 @@ fn alert_settings(
         )));
     }
     let mut rules = Vec::new();
-    for rule in file.rules {
-        let rule = rule.into_rule()?;
+    for rule in &given.alert_rules {
+        let rule = rule.to_rule()?;
         if rules.iter().any(|r: &Rule| r.name == rule.name) {
             return Err(ConfigError::Invalid(format!(
                 "alert rule {:?} is defined twice in the config file",
@@ -952,14 +738,18 @@ fn validate_prefix(prefix: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coord::ratelimit::FallbackMode;
 
-    fn args() -> GlobalArgs {
-        GlobalArgs::default()
+    use crate::config::layer::parse_duration;
+    use crate::ratelimits::settings::LimitSpec;
+
+    fn args() -> Layer {
+        Layer::default()
     }
 
     #[test]
     fn defaults_apply_when_nothing_is_given() {
-        let s = Settings::layer(&args(), FileSettings::default()).expect("valid");
+        let s = Settings::layer(&args(), Layer::default()).expect("valid");
         assert_eq!(s, Settings::default());
         assert_eq!(s.deployment(), Deployment::Embedded);
         assert_eq!(s.listen, "127.0.0.1:3000");
@@ -968,7 +758,7 @@ mod tests {
 
     #[test]
     fn the_file_overrides_defaults_and_flags_override_the_file() {
-        let file = FileSettings::parse(
+        let file = Layer::parse(
             r#"
             listen = "0.0.0.0:8080"
             redis_url = "redis://:pw@127.0.0.1:6379"
@@ -999,7 +789,7 @@ mod tests {
 
     #[test]
     fn sign_in_settings_come_from_the_file_and_flags() {
-        let file = FileSettings::parse(
+        let file = Layer::parse(
             r#"
             session_ttl = "30m"
             rate_limit_login = "5/1m"
@@ -1022,11 +812,8 @@ mod tests {
 
         let mut flags = args();
         flags.session_ttl = Some(Duration::from_secs(7 * 24 * 3600));
-        let s = Settings::layer(
-            &flags,
-            FileSettings::parse(r#"session_ttl = "1h""#).unwrap(),
-        )
-        .expect("valid");
+        let s =
+            Settings::layer(&flags, Layer::parse(r#"session_ttl = "1h""#).unwrap()).expect("valid");
         assert_eq!(s.auth.session_ttl, Duration::from_secs(7 * 24 * 3600));
         assert!(!s.auth.secure_cookies);
         assert!(s.auth.proxy.is_none(), "off by default");
@@ -1035,7 +822,7 @@ mod tests {
 
     #[test]
     fn bullmq_follows_redis_unless_told_otherwise() {
-        let layer = |text: &str| Settings::layer(&args(), FileSettings::parse(text).unwrap());
+        let layer = |text: &str| Settings::layer(&args(), Layer::parse(text).unwrap());
         assert_eq!(layer("").expect("valid").bullmq, None, "embedded: off");
         let s = layer(r#"redis_url = "redis://:pw@cache:6379""#).expect("valid");
         let bull = s.bullmq.expect("on with Redis");
@@ -1055,7 +842,7 @@ mod tests {
         flags.bullmq_prefix = Some("flagged".into());
         let s = Settings::layer(
             &flags,
-            FileSettings::parse(r#"bullmq_url = "redis://jobs:6379""#).unwrap(),
+            Layer::parse(r#"bullmq_url = "redis://jobs:6379""#).unwrap(),
         )
         .expect("valid");
         assert_eq!(s.bullmq.expect("on").prefix, "flagged");
@@ -1077,7 +864,12 @@ mod tests {
 
     #[test]
     fn bad_sign_in_settings_are_refused_with_a_reason() {
-        let layer = |text: &str| Settings::layer(&args(), FileSettings::parse(text).unwrap());
+        // A value its flag's parser refuses is refused while reading the
+        // file, with the line and key; the rest while layering.
+        let layer = |text: &str| {
+            let file = Layer::parse(text).map_err(|e| e.to_string())?;
+            Settings::layer(&args(), file).map_err(|e| e.to_string())
+        };
         let err = layer(r#"auth_proxy_header = "X-User""#).expect_err("no trusted proxies");
         assert!(err.to_string().contains("--auth-proxy-trusted"), "{err}");
         let err = layer(r#"auth_proxy_trusted = ["10.0.0.1"]"#).expect_err("no header");
@@ -1087,15 +879,21 @@ mod tests {
         assert!(err.to_string().contains("not a valid header name"), "{err}");
         let err = layer("auth_proxy_header = \"X-User\"\nauth_proxy_trusted = [\"10.0.0.0/40\"]")
             .expect_err("bad range");
-        assert!(err.to_string().contains("CIDR"), "{err}");
+        assert!(
+            err.starts_with("line 2: auth_proxy_trusted: ") && err.contains("CIDR"),
+            "{err}"
+        );
         let err = layer(r#"session_ttl = "10s""#).expect_err("too short");
         assert!(err.to_string().contains("between 1m and 30d"), "{err}");
         let err = layer(r#"session_ttl = "forever""#).expect_err("unreadable");
-        assert!(err.to_string().contains("not a duration"), "{err}");
+        assert!(
+            err.starts_with("line 1: session_ttl: ") && err.contains("not a duration"),
+            "{err}"
+        );
         let err = layer(r#"auth_outage_grace = "2h""#).expect_err("too long");
         assert!(err.to_string().contains("at most 1h"), "{err}");
         let err = layer(r#"auth_outage_grace = "soon""#).expect_err("unreadable");
-        assert!(err.to_string().contains("auth_outage_grace"), "{err}");
+        assert!(err.starts_with("line 1: auth_outage_grace: "), "{err}");
         let grace = |text: &str| layer(text).map(|s| s.auth.outage_grace).ok();
         assert_eq!(grace(""), Some(crate::auth::users::OUTAGE_GRACE));
         assert_eq!(grace(r#"auth_outage_grace = "0s""#), Some(Duration::ZERO));
@@ -1111,7 +909,7 @@ mod tests {
 
     #[test]
     fn unknown_file_keys_are_rejected() {
-        let err = FileSettings::parse("log = \"info\"\nlissten = \"x\"").expect_err("typo");
+        let err = Layer::parse("log = \"info\"\nlissten = \"x\"").expect_err("typo");
         assert_eq!(err.line, Some(2), "{err}");
         assert_eq!(err.key, None, "the reason names it: {err}");
         assert!(
@@ -1123,14 +921,14 @@ mod tests {
 
     #[test]
     fn file_errors_name_the_line_and_the_key() {
-        let err = FileSettings::parse("listen = \"127.0.0.1:0\"\n\nbusy_active = \"lots\"\n")
+        let err = Layer::parse("listen = \"127.0.0.1:0\"\n\nbusy_active = \"lots\"\n")
             .expect_err("wrong type");
         assert_eq!(
             err.to_string(),
             r#"line 3: busy_active: invalid type: string "lots", expected u64"#
         );
 
-        let err = FileSettings::parse(
+        let err = Layer::parse(
             "log = \"info\"\n[[alert_rules]]\nname = \"a\"\nkind = \"failure_rate\"\nthreshold = \"ten\"\n",
         )
         .expect_err("wrong type in a table");
@@ -1141,7 +939,7 @@ mod tests {
             "{err}"
         );
 
-        let err = FileSettings::parse("alert_webhooks = [{ url = \"http://x\", format = 3 }]")
+        let err = Layer::parse("alert_webhooks = [{ url = \"http://x\", format = 3 }]")
             .expect_err("wrong type in an inline table");
         assert_eq!(
             err.key.as_deref(),
@@ -1149,7 +947,7 @@ mod tests {
             "{err}"
         );
 
-        let err = FileSettings::parse("log = \"info\"\nlisten = \"a\n").expect_err("syntax");
+        let err = Layer::parse("log = \"info\"\nlisten = \"a\n").expect_err("syntax");
         assert_eq!((err.line, err.key.as_deref()), (Some(2), None), "{err}");
         assert!(err.to_string().starts_with("line 2: "), "{err}");
         assert!(!err.reason.contains('\n'), "one line: {err:?}");
@@ -1163,9 +961,7 @@ mod tests {
             rand::random::<u64>()
         ));
         std::fs::write(&path, "log = \"info\"\n\nbusy_active = \"lots\"\n").expect("write");
-        let err = FileSettings::read(&path)
-            .expect_err("wrong type")
-            .to_string();
+        let err = Layer::read(&path).expect_err("wrong type").to_string();
         let _ = std::fs::remove_file(&path);
         assert_eq!(
             err,
@@ -1182,7 +978,7 @@ mod tests {
             let mut a = args();
             a.redis_url = Some(SecretUrl::new(redis));
             a.bullmq_url = bullmq.map(SecretUrl::new);
-            Settings::layer(&a, FileSettings::default())
+            Settings::layer(&a, Layer::default())
                 .expect_err(redis)
                 .to_string()
         };
@@ -1221,7 +1017,7 @@ mod tests {
             a.redis_url = Some(SecretUrl::new(fine));
             // BullMQ would follow a socket URL and refuse it.
             a.bullmq_url = Some(SecretUrl::new("off"));
-            Settings::layer(&a, FileSettings::default()).expect(fine);
+            Settings::layer(&a, Layer::default()).expect(fine);
         }
     }
 
@@ -1229,11 +1025,11 @@ mod tests {
     fn the_user_and_token_commands_take_postgres_without_redis() {
         let mut a = args();
         a.database_url = Some(SecretUrl::new("postgres://app:secret@db/prod"));
-        let s = Settings::layer_for(&a, FileSettings::default(), Scope::SqlOnly)
+        let s = Settings::layer_for(&a, Layer::default(), Scope::SqlOnly)
             .expect("only the SQL database is used");
         assert_eq!(s.database_url.expose(), "postgres://app:secret@db/prod");
         assert_eq!(s.redis_url, None);
-        let err = Settings::layer_for(&a, FileSettings::default(), Scope::Everything)
+        let err = Settings::layer_for(&a, Layer::default(), Scope::Everything)
             .expect_err("the queues need Redis");
         assert!(err.to_string().contains("needs --redis"), "{err}");
     }
@@ -1242,53 +1038,53 @@ mod tests {
     fn postgres_without_redis_is_refused() {
         let mut a = args();
         a.database_url = Some(SecretUrl::new("postgres://app:secret@db/prod"));
-        let err = Settings::layer(&a, FileSettings::default())
+        let err = Settings::layer(&a, Layer::default())
             .expect_err("postgres alone")
             .to_string();
         assert!(err.contains("needs --redis"), "{err}");
         assert!(!err.contains("secret"), "password leaked: {err}");
         a.redis_url = Some(SecretUrl::new("redis://127.0.0.1:6379"));
-        Settings::layer(&a, FileSettings::default()).expect("postgres next to redis");
+        Settings::layer(&a, Layer::default()).expect("postgres next to redis");
     }
 
     #[test]
     fn bad_values_are_refused_with_a_reason() {
         let mut a = args();
         a.redis_prefix = Some("has{brace}".into());
-        let err = Settings::layer(&a, FileSettings::default()).expect_err("brace");
+        let err = Settings::layer(&a, Layer::default()).expect_err("brace");
         assert!(err.to_string().contains("--redis-prefix"), "{err}");
 
         let mut a = args();
         a.redis_url = Some(SecretUrl::new("http://127.0.0.1:6379"));
-        let err = Settings::layer(&a, FileSettings::default()).expect_err("http");
+        let err = Settings::layer(&a, Layer::default()).expect_err("http");
         assert!(err.to_string().contains("not a Redis URL"), "{err}");
 
         let mut a = args();
         a.database_url = Some(SecretUrl::new("mysql://x"));
-        let err = Settings::layer(&a, FileSettings::default()).expect_err("mysql");
+        let err = Settings::layer(&a, Layer::default()).expect_err("mysql");
         assert!(err.to_string().contains("not supported"), "{err}");
 
         for bad in [-1.0, 100.5, f64::NAN] {
             let mut a = args();
             a.warning_failure_rate = Some(bad);
-            let err = Settings::layer(&a, FileSettings::default()).expect_err("rate");
+            let err = Settings::layer(&a, Layer::default()).expect_err("rate");
             assert!(err.to_string().contains("--warning-failure-rate"), "{err}");
         }
     }
 
     #[test]
     fn bad_rate_limits_in_the_file_are_refused_with_a_reason() {
-        let err = FileSettings::parse("rate_limit_pages = \"600 per minute\"").expect_err("bad");
+        let err = Layer::parse("rate_limit_pages = \"600 per minute\"").expect_err("bad");
         assert!(err.to_string().contains("expected e.g. 600/1m"), "{err}");
         assert_eq!(err.key.as_deref(), Some("rate_limit_pages"), "{err}");
-        let err = FileSettings::parse("rate_limit_fallback = \"sometimes\"").expect_err("bad");
+        let err = Layer::parse("rate_limit_fallback = \"sometimes\"").expect_err("bad");
         assert!(err.to_string().contains("local, open or closed"), "{err}");
         assert_eq!(err.key.as_deref(), Some("rate_limit_fallback"), "{err}");
     }
 
     #[test]
     fn alert_settings_come_from_the_file_and_flags() {
-        let file = FileSettings::parse(
+        let file = Layer::parse(
             r#"
             alert_interval = 5
             metrics_retention = 30
@@ -1307,7 +1103,7 @@ mod tests {
         )
         .expect("parses");
         let mut a = args();
-        a.alert_webhooks = vec![SecretUrl::new("http://am.example:9093/api/v2/alerts")];
+        a.alertmanager_webhooks = vec![SecretUrl::new("http://am.example:9093/api/v2/alerts")];
         let s = Settings::layer(&a, file).expect("valid");
         assert_eq!(s.alerts.interval, Duration::from_secs(5));
         assert_eq!(s.metrics_retention, Duration::from_secs(30 * 24 * 3600));
@@ -1334,7 +1130,7 @@ mod tests {
             )
         );
         assert_eq!((rule.window_secs, rule.for_secs), (600, 120));
-        let defaults = Settings::layer(&args(), FileSettings::default()).expect("valid");
+        let defaults = Settings::layer(&args(), Layer::default()).expect("valid");
         assert_eq!(defaults.alerts.external_url, "http://127.0.0.1:3000");
         assert_eq!(defaults.alerts.interval, Duration::from_secs(15));
     }
@@ -1342,7 +1138,7 @@ mod tests {
     #[test]
     fn bad_alert_settings_are_refused_with_a_reason() {
         let refused = |toml: &str| {
-            let file = FileSettings::parse(toml).expect("parses");
+            let file = Layer::parse(toml).expect("parses");
             Settings::layer(&args(), file).expect_err(toml).to_string()
         };
         let err = refused("[[alert_rules]]\nname = \"x\"\nkind = \"vibes\"");

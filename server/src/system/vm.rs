@@ -3,29 +3,51 @@
 
 use app::{ConfigEntry, ConfigVm};
 
+use crate::alerts::webhook::WebhookFormat;
 use crate::config::Settings;
+use crate::config::cli::global_flags;
 
 /// The configuration page: every setting with its flag, the effective
-/// value (URLs through their redacting `Display`) and what it does.
+/// value (URLs through their redacting `Display`) and the flag's own help.
 pub fn config_page(settings: &Settings) -> ConfigVm {
-    let entry = |flag: &str, value: String, help: &str| ConfigEntry {
+    let helps = global_flags();
+    let entry = |flag: &str, value: String| ConfigEntry {
+        help: helps
+            .iter()
+            .find(|(long, _)| long == flag)
+            .map(|(_, help)| help.clone())
+            .unwrap_or_default(),
         flag: flag.to_string(),
         value,
-        help: help.to_string(),
     };
     let deployment = match settings.deployment() {
         crate::config::Deployment::Embedded => "embedded",
         crate::config::Deployment::Redis => "redis",
     };
+    let webhooks = |format: WebhookFormat| {
+        let urls: Vec<String> = settings
+            .alerts
+            .webhooks
+            .iter()
+            .filter(|w| w.format == format)
+            .map(|w| w.url.to_string())
+            .collect();
+        if urls.is_empty() {
+            "(none)".to_owned()
+        } else {
+            urls.join(", ")
+        }
+    };
+    let window = |duration: std::time::Duration| {
+        crate::ratelimits::format_window(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+    };
+    let bull_off = || "(not used: BullMQ is off)".to_owned();
+    let proxy = settings.auth.proxy.as_ref();
     ConfigVm {
         version: env!("CARGO_PKG_VERSION").to_string(),
         deployment: deployment.to_string(),
         entries: vec![
-            entry(
-                "--listen",
-                settings.listen.clone(),
-                "Address the dashboard listens on.",
-            ),
+            entry("--listen", settings.listen.clone()),
             entry(
                 "--redis",
                 settings
@@ -33,108 +55,52 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                     .as_ref()
                     .map(|u| u.to_string())
                     .unwrap_or_else(|| "(not set: embedded deployment)".into()),
-                "Redis for the scale-out deployment.",
             ),
-            entry(
-                "--redis-prefix",
-                settings.redis_prefix.clone(),
-                "Prefix of every Redis key of this deployment.",
-            ),
-            entry(
-                "--database-url",
-                settings.database_url.to_string(),
-                "SQL database: the embedded queue store, or the server's tables next to Redis.",
-            ),
-            entry("--log", settings.log.clone(), "Log filter."),
-            entry(
-                "--busy-active",
-                settings.busy_active.to_string(),
-                "Active jobs above which a queue shows Busy.",
-            ),
+            entry("--redis-prefix", settings.redis_prefix.clone()),
+            entry("--database-url", settings.database_url.to_string()),
+            entry("--log", settings.log.clone()),
+            entry("--busy-active", settings.busy_active.to_string()),
             entry(
                 "--warning-failure-rate",
                 format!("{}%", settings.warning_failure_rate),
-                "Failure rate over 5 minutes above which a queue shows Warning.",
             ),
-            entry(
-                "--rate-limit-pages",
-                settings.rate_limits.pages.to_string(),
-                "Requests per client address to pages, live streams and assets.",
-            ),
+            entry("--rate-limit-pages", settings.rate_limits.pages.to_string()),
             entry(
                 "--rate-limit-actions",
                 settings.rate_limits.actions.to_string(),
-                "Button presses (form posts) per client address.",
             ),
-            entry(
-                "--rate-limit-api",
-                settings.rate_limits.api.to_string(),
-                "JSON API requests per client address.",
-            ),
+            entry("--rate-limit-api", settings.rate_limits.api.to_string()),
             entry(
                 "--rate-limit-fallback",
                 settings.rate_limits.fallback.to_string(),
-                "While Redis is unreachable: per-instance limits (local), allow all (open) or refuse all (closed).",
             ),
             entry(
                 "--metrics-retention",
                 format!("{} days", settings.metrics_retention.as_secs() / 86_400),
-                "Per-minute metrics history kept in the SQL database.",
             ),
             entry(
                 "--alert-interval",
                 format!("{} s", settings.alerts.interval.as_secs()),
-                "How often alert rules are evaluated.",
+            ),
+            entry("--alert-webhook", webhooks(WebhookFormat::Alertmanager)),
+            entry("--alert-chat-webhook", webhooks(WebhookFormat::Chat)),
+            entry("--external-url", settings.alerts.external_url.clone()),
+            entry("--session-ttl", window(settings.auth.session_ttl)),
+            entry("--auth-outage-grace", window(settings.auth.outage_grace)),
+            entry("--rate-limit-login", settings.rate_limits.login.to_string()),
+            entry(
+                "--auth-proxy-header",
+                proxy.map_or_else(|| "off".to_owned(), |p| p.header.to_string()),
             ),
             entry(
-                "--alert-webhook, --alert-chat-webhook",
-                if settings.alerts.webhooks.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    settings
-                        .alerts
-                        .webhooks
-                        .iter()
-                        .map(|w| format!("{} ({})", w.url, w.format.as_str()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
-                "Where firing and resolved alerts are posted.",
-            ),
-            entry(
-                "--external-url",
-                settings.alerts.external_url.clone(),
-                "The dashboard's address in alert messages; https makes the session cookie Secure.",
-            ),
-            entry(
-                "--session-ttl",
-                crate::ratelimits::format_window(
-                    i64::try_from(settings.auth.session_ttl.as_millis()).unwrap_or(i64::MAX),
-                ),
-                "How long a sign-in lasts.",
-            ),
-            entry(
-                "--auth-outage-grace",
-                crate::ratelimits::format_window(
-                    i64::try_from(settings.auth.outage_grace.as_millis()).unwrap_or(i64::MAX),
-                ),
-                "How long a verified session or API token works while the user database is down.",
-            ),
-            entry(
-                "--rate-limit-login",
-                settings.rate_limits.login.to_string(),
-                "Sign-in attempts per client address.",
-            ),
-            entry(
-                "--auth-proxy-header, --auth-proxy-trusted",
-                settings.auth.proxy.as_ref().map_or_else(
-                    || "off".to_owned(),
+                "--auth-proxy-trusted",
+                proxy.map_or_else(
+                    || "(none)".to_owned(),
                     |p| {
                         let from: Vec<String> = p.trusted.iter().map(ToString::to_string).collect();
-                        format!("{} from {}", p.header, from.join(", "))
+                        from.join(", ")
                     },
                 ),
-                "A header naming the signed-in user, believed from these proxies only.",
             ),
             entry(
                 "--api-tokens",
@@ -144,8 +110,70 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                     "off"
                 }
                 .to_owned(),
-                "Whether the JSON API accepts Authorization: Bearer tokens.",
+            ),
+            entry(
+                "--bullmq",
+                settings
+                    .bullmq
+                    .as_ref()
+                    .map_or_else(|| "off".to_owned(), |b| b.url.to_string()),
+            ),
+            entry(
+                "--bullmq-prefix",
+                settings
+                    .bullmq
+                    .as_ref()
+                    .map_or_else(bull_off, |b| b.prefix.clone()),
+            ),
+            entry(
+                "--bullmq-queues",
+                settings.bullmq.as_ref().map_or_else(bull_off, |b| {
+                    if b.queues.is_empty() {
+                        format!("(every {}:*:meta found)", b.prefix)
+                    } else {
+                        b.queues.join(", ")
+                    }
+                }),
             ),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+/// Global flags the page does not list: the file they came from and the
+/// first admin, which only matter on the start that used them.
+const NOT_SHOWN: [&str; 3] = ["--config", "--admin-user", "--admin-password"];
+
+    /// A flag added to the command line shows up on the page, or the page
+    /// says on purpose that it does not; each row carries the flag's help.
+    #[test]
+    fn the_page_lists_every_setting_with_its_help() {
+        let page = config_page(&Settings::default());
+        let shown: Vec<&str> = page.entries.iter().map(|e| e.flag.as_str()).collect();
+        let flags: Vec<String> = global_flags()
+            .into_iter()
+            .map(|(flag, _)| flag)
+            .filter(|flag| !NOT_SHOWN.contains(&flag.as_str()))
+            .collect();
+        assert_eq!(shown, flags, "the page's rows in the order of --help");
+        for entry in &page.entries {
+            assert!(!entry.help.is_empty(), "{} has no help", entry.flag);
+            assert!(!entry.value.is_empty(), "{} has no value", entry.flag);
+        }
+        let help = |flag: &str| {
+            page.entries
+                .iter()
+                .find(|e| e.flag == flag)
+                .map(|e| e.help.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            help("--listen").starts_with("Address the dashboard listens on"),
+            "{}",
+            help("--listen")
+        );
     }
 }
