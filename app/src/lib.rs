@@ -49,78 +49,26 @@ pub use widgets::shell::Fragment;
 /// receives; pages work without it (forms post and redirect back).
 pub const LIVE_SCRIPT: &str = include_str!("live.js");
 
-// Old path, kept until the server moves to the new one.
+// The crate root also names the formatting helpers and every view model,
+// so the server writes `app::QueueRow` next to `app::render_queue_page`:
+// one flat surface for the edge that renders, the modules for reading.
 pub use format::{encode_query, format_age, format_count, format_timestamp, format_window};
-// Old path, kept until the server moves to the new one.
 pub use vm::alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
-// Old path, kept until the server moves to the new one.
 pub use vm::audit::{AuditFilterVm, AuditRow, AuditVm};
-// Old path, kept until the server moves to the new one.
 pub use vm::bullmq::{
     BULL_STATES, BullJobPageVm, BullJobRow, BullQueuePageVm, BullQueueRow, BullQueuesVm,
     CLEAN_AGES, bull_job_actions, bull_job_path, bull_queue_path, encode_segment,
 };
-// Old path, kept until the server moves to the new one.
 pub use vm::channels::{ChannelRow, ChannelsVm, MessageRow};
-// Old path, kept until the server moves to the new one.
 pub use vm::config::{ConfigEntry, ConfigVm};
-// Old path, kept until the server moves to the new one.
 pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
-// Old path, kept until the server moves to the new one.
 pub use vm::queues::{
     AttemptVm, BulkProgressVm, ChartRange, DependencyVm, HealthVm, JobFilterVm, JobPageVm, JobRow,
     MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES, StateCounts,
     ThroughputVm,
 };
-// Old path, kept until the server moves to the new one.
 pub use vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
 };
-// Old path, kept until the server moves to the new one.
 pub use vm::session::{LoginVm, PageCtx, UserVm};
-// Old path, kept until the server moves to the new one.
 pub use vm::users::{ROLES, UserRow, UsersVm};
-
-// Old path, kept until the server moves to the new one.
-/// The Alerts page's view models: see [`vm::alerts`].
-pub mod alerts {
-    pub use crate::vm::alerts::*;
-}
-
-// Old path, kept until the server moves to the new one.
-/// The Audit page's view models: see [`vm::audit`].
-pub mod audit {
-    pub use crate::vm::audit::*;
-}
-
-// Old path, kept until the server moves to the new one.
-/// The BullMQ pages' view models: see [`vm::bullmq`].
-pub mod bullmq {
-    pub use crate::vm::bullmq::*;
-}
-
-// Old path, kept until the server moves to the new one.
-/// The channels and instances pages' view models: see [`vm::channels`]
-/// and [`vm::instances`].
-pub mod fleet {
-    pub use crate::vm::channels::*;
-    pub use crate::vm::instances::*;
-}
-
-// Old path, kept until the server moves to the new one.
-/// The rate limits page's view models: see [`vm::ratelimits`].
-pub mod ratelimits {
-    pub use crate::vm::ratelimits::*;
-}
-
-// Old path, kept until the server moves to the new one.
-/// Who is signed in, and the sign-in page's model: see [`vm::session`].
-pub mod session {
-    pub use crate::vm::session::*;
-}
-
-// Old path, kept until the server moves to the new one.
-/// The Users page's view models: see [`vm::users`].
-pub mod users {
-    pub use crate::vm::users::*;
-}

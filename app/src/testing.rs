@@ -3,7 +3,7 @@
 //! or every tag in rendered HTML without a parser.
 //!
 //! Tests import what they render from here, by the items' own paths, so
-//! they do not lean on the crate root's old-path aliases.
+//! they do not lean on the crate root's re-exports.
 
 pub(crate) use crate::format::*;
 pub(crate) use crate::vm::{

@@ -15,11 +15,3 @@ pub mod queues;
 pub mod ratelimits;
 pub mod session;
 pub mod users;
-
-// Old path, kept until the server moves to the new one.
-pub use self::{config::*, queues::*};
-// Old path, kept until the server moves to the new one.
-pub use crate::format::{
-    encode_query, format_age, format_bytes, format_clock, format_count, format_day,
-    format_duration, format_timestamp, iso_timestamp,
-};

@@ -4,7 +4,8 @@
 
 use leptos::prelude::*;
 
-use crate::vm::{ChartRange, format_count};
+use crate::format::format_count;
+use crate::vm::queues::ChartRange;
 
 /// Width of one minute's bar in the chart's coordinate space.
 const BAR: usize = 5;

@@ -1,6 +1,6 @@
 //! Alerting's figures as the pages' view models.
 
-use app::alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
+use app::vm::alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
 
 use super::model::{Alert, AlertStatus, Rule, RuleKind};
 use super::runner::HISTORY_PAGE;

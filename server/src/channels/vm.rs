@@ -1,6 +1,6 @@
 //! The Channels page's view model from the traffic figures.
 
-use app::fleet::{ChannelRow, ChannelsVm, MessageRow};
+use app::vm::channels::{ChannelRow, ChannelsVm, MessageRow};
 
 use super::ChannelFigures;
 use super::traffic::{ChannelStats, SeenMessage};

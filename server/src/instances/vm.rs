@@ -1,6 +1,6 @@
 //! The Instances page's view model from the instance figures.
 
-use app::fleet::{InstanceRow, InstanceState, InstancesVm};
+use app::vm::instances::{InstanceRow, InstanceState, InstancesVm};
 use coord::instances::InstanceStatus;
 
 use super::{InstanceFacts, InstanceFigures};

@@ -1,6 +1,6 @@
 //! The Rate limits page's view model from the rate-limit figures.
 
-use app::ratelimits::{
+use app::vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
 };
 use coord::ratelimit::{MinuteCount, Policy, PolicyUsage};

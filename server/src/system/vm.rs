@@ -143,9 +143,9 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
 mod tests {
     use super::*;
 
-/// Global flags the page does not list: the file they came from and the
-/// first admin, which only matter on the start that used them.
-const NOT_SHOWN: [&str; 3] = ["--config", "--admin-user", "--admin-password"];
+    /// Global flags the page does not list: the file they came from and the
+    /// first admin, which only matter on the start that used them.
+    const NOT_SHOWN: [&str; 3] = ["--config", "--admin-user", "--admin-password"];
 
     /// A flag added to the command line shows up on the page, or the page
     /// says on purpose that it does not; each row carries the flag's help.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use app::ChartRange;
-use app::vm::format_clock;
+use app::format::format_clock;
 use coord::time::now_ms;
 use serde_json::json;
 use server::config::secret::SecretUrl;

@@ -133,7 +133,7 @@ fn token_list_text(tokens: &[ApiToken]) -> String {
         .max()
         .unwrap_or(0)
         .max("USER".len());
-    let time = |ms: i64| app::vm::iso_timestamp(ms);
+    let time = |ms: i64| app::format::iso_timestamp(ms);
     let mut out = format!(
         "{:8}  {:width$}  {:20}  {:20}  LABEL\n",
         "ID", "USER", "CREATED", "LAST_USED"
