@@ -163,6 +163,30 @@ impl CoordError {
         }
     }
 
+    /// A Redis answer saying the command itself could not run: a script
+    /// error, a key of the wrong type, a reply the driver could not read.
+    /// That is a bug or a damaged key, not an outage, and its text can
+    /// quote scripts and stored keys, so it belongs in the log and never
+    /// in an answer to a client.
+    pub fn is_internal(&self) -> bool {
+        use redis::{ErrorKind, ServerErrorKind};
+        let Self::Redis(err) = self else {
+            return false;
+        };
+        matches!(
+            err.kind(),
+            ErrorKind::Parse
+                | ErrorKind::UnexpectedReturnType
+                | ErrorKind::Client
+                | ErrorKind::Server(
+                    ServerErrorKind::ResponseError
+                        | ServerErrorKind::ExecAbort
+                        | ServerErrorKind::NoScript
+                        | ServerErrorKind::CrossSlot
+                )
+        ) || err.code() == Some("WRONGTYPE")
+    }
+
     /// True when the store could not be reached (rather than refusing the
     /// request): worth retrying later, and a 503 rather than a 500 for a
     /// dashboard, so monitors tell an outage from a bug.

@@ -8,6 +8,7 @@ use coord::queue::Queues;
 
 use crate::alerts::runner::Alerting;
 use crate::audit::AuditLog;
+use crate::auth::throttle::SignInThrottle;
 use crate::auth::users::UserStore;
 use crate::bullmq::BullMonitor;
 use crate::channels::Channels;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Operators' accounts, sessions and API tokens.
     pub users: UserStore,
+    /// Wrong passwords per account, which delay further attempts.
+    pub sign_ins: Arc<SignInThrottle>,
     /// The BullMQ queues shown next to the native ones, when configured.
     pub bullmq: Option<BullMonitor>,
 }

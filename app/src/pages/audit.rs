@@ -26,6 +26,19 @@ pub fn render_audit_page(vm: &AuditVm, page: &PageCtx) -> String {
             view! {
                 <section class="audit-page">
                     <h1>"Audit"</h1>
+                    {(vm.lost > 0)
+                        .then(|| {
+                            let text = format!(
+                                "{} audit {} could not be written since this server started (its database refused them or fell too far behind); the server log names each action.",
+                                crate::format::format_count(vm.lost),
+                                if vm.lost == 1 { "entry" } else { "entries" },
+                            );
+                            view! {
+                                <p class="warnings" role="alert" data-test-id="audit-lost">
+                                    {text}
+                                </p>
+                            }
+                        })}
                     <AuditFilterForm
                         filter=vm.filter.clone()
                         actions=vm.actions.clone()
@@ -265,11 +278,25 @@ mod tests {
             limit: 50,
             total,
             actions: vec!["queue.pause".into(), "job.retry".into()],
+            lost: 0,
         }
     }
 
     fn page(vm: &AuditVm) -> String {
         render_audit_page(vm, &crate::testing::admin_page())
+    }
+
+    #[test]
+    fn lost_entries_are_said_and_none_says_nothing() {
+        let mut lost = vm(Vec::new(), 0);
+        assert!(!page(&lost).contains("audit-lost"));
+        lost.lost = 1234;
+        let html = page(&lost);
+        assert!(
+            html.contains("1,234 audit entries could not be written"),
+            "{html}"
+        );
+        assert!(html.contains(r#"role="alert""#), "{html}");
     }
 
     #[test]

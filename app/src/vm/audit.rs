@@ -88,6 +88,9 @@ pub struct AuditVm {
     pub total: u64,
     /// Every action the server records, for the action filter's choices.
     pub actions: Vec<String>,
+    /// Entries this server could not write since it started (its
+    /// database refused them for long, or its queue stayed full).
+    pub lost: u64,
 }
 
 impl AuditVm {

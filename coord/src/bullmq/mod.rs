@@ -318,9 +318,37 @@ fn check_queue(name: &str) -> Result<()> {
 
 /// Refuses job ids that are empty, too long or hold control characters
 /// (`:` is fine: BullMQ's scheduler ids contain it).
+/// The names of a queue's own keys in BullMQ 5 (`<prefix>:<queue>:meta`,
+/// `…:wait`; its `QueueKeys`): a job id is the last part of its key, so
+/// one of these names the queue's structure, never a job. (Other keys
+/// under the prefix, such as a job's `:logs`, are told apart inside the
+/// scripts: a job is a hash with a `timestamp`.)
+pub const RESERVED_JOB_IDS: [&str; 18] = [
+    "meta",
+    "id",
+    "wait",
+    "paused",
+    "active",
+    "prioritized",
+    "pc",
+    "marker",
+    "events",
+    "delayed",
+    "completed",
+    "failed",
+    "waiting-children",
+    "stalled",
+    "stalled-check",
+    "limiter",
+    "repeat",
+    "de",
+];
+
 fn check_job_id(id: &str) -> Result<()> {
     let reason = if id.is_empty() {
         Some("must not be empty")
+    } else if RESERVED_JOB_IDS.contains(&id) {
+        Some("names one of the queue's own keys, not a job")
     } else if id.len() > MAX_JOB_ID {
         Some("must be at most 512 bytes")
     } else if id.chars().any(char::is_control) {
@@ -634,10 +662,19 @@ impl BullMq {
 
     /// One job with its first 100 log lines and its state (found by
     /// membership in each state's key), for a job's detail page. `None`
-    /// when its hash does not exist.
+    /// when no job has that id: its key is missing or holds something
+    /// else (a job's log list, a repeat config).
     pub async fn job(&self, queue: &str, id: &str) -> Result<Option<BullJob>> {
         check_queue(queue)?;
         check_job_id(id)?;
+        let kind: String = redis::cmd("TYPE")
+            .arg(self.key(queue, id))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(CoordError::from)?;
+        if kind != "hash" {
+            return Ok(None);
+        }
         let mut pipe = redis::pipe();
         pipe.hgetall(self.key(queue, id))
             .lrange(self.key(queue, &format!("{id}:logs")), 0, 99);
@@ -645,7 +682,7 @@ impl BullMq {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(CoordError::from)?;
-        if hash.is_empty() {
+        if !hash.contains_key("timestamp") {
             return Ok(None);
         }
         let mut job = parse_job(id, hash);
@@ -1044,6 +1081,12 @@ mod tests {
         assert!(check_job_id("repeat:abc:123").is_ok());
         assert!(check_job_id("").is_err());
         assert!(check_job_id("a\u{0}").is_err());
+        for key in RESERVED_JOB_IDS {
+            let err = check_job_id(key).expect_err(key);
+            assert!(err.is_bad_input(), "{key}: {err}");
+            assert!(err.to_string().contains("queue's own keys"), "{err}");
+        }
+        assert!(check_job_id("metadata").is_ok(), "only whole names");
         assert!(check_stream_id("$").is_ok());
         assert!(check_stream_id("0").is_ok());
         assert!(check_stream_id("1700000000000-3").is_ok());

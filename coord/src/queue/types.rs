@@ -30,7 +30,7 @@ pub const PRIORITY_SHIFT: i64 = 1 << 40;
 pub struct QueueName(String);
 
 impl QueueName {
-    /// Accepts 1–64 characters of `A-Z a-z 0-9 _ . -`.
+    /// Accepts 1–64 characters of `A-Z a-z 0-9 _ . -`, not all dots.
     pub fn new(name: impl Into<String>) -> Result<Self> {
         let name = name.into();
         let reason = if name.is_empty() {
@@ -42,6 +42,10 @@ impl QueueName {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         {
             Some("may only contain letters, digits, '_', '.' and '-'")
+        } else if name.bytes().all(|b| b == b'.') {
+            // `.` and `..` are path segments a browser or proxy folds
+            // away, so the queue's pages could never be opened.
+            Some("must not be only dots")
         } else {
             None
         };
@@ -567,6 +571,17 @@ pub struct StalledReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_names_that_paths_would_fold_away_are_refused() {
+        for bad in [".", "..", "..."] {
+            let err = QueueName::new(bad).expect_err(bad);
+            assert!(err.to_string().contains("only dots"), "{err}");
+        }
+        for fine in [".hidden", "a.b", "v1..2", "emails"] {
+            QueueName::new(fine).expect(fine);
+        }
+    }
 
     #[test]
     fn delays_are_bounded_to_ten_years() {

@@ -305,58 +305,79 @@ fn where_clause(filter: &AuditFilter) -> (String, Vec<String>) {
     (clause, binds)
 }
 
-/// The log's store, on the server's database.
+/// Entries waiting for the writer, at most: a burst (a sign-in flood)
+/// waits here in a bounded line instead of as one database write each.
+const QUEUE: usize = 4096;
+/// Entries the writer puts in one transaction.
+const BATCH: usize = 256;
+/// How long the writer retries a batch the database refuses before it
+/// counts the batch as lost.
+const WRITE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// An entry on its way to the writer, with who waits for it.
+type Queued = (AuditEntry, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// The log's store, on the server's database. Entries go through one
+/// writer task and a bounded queue: concurrent actions share a
+/// transaction instead of contending for the database one row each, a
+/// full queue makes callers wait (back-pressure), and an entry is only
+/// ever dropped when the queue stayed full or the database refused it for
+/// long; each such loss is counted ([`AuditLog::lost`]), logged and shown
+/// on the Audit page, never silent.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     db: Database,
+    queue: tokio::sync::mpsc::Sender<Queued>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AuditLog {
-    /// The log in `db` (migrated already).
+    /// The log in `db` (migrated already), with its writer task started.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        let (queue, incoming) = tokio::sync::mpsc::channel(QUEUE);
+        let lost = std::sync::Arc::default();
+        tokio::spawn(write_batches(
+            db.clone(),
+            incoming,
+            std::sync::Arc::clone(&lost),
+        ));
+        Self { db, queue, lost }
     }
 
-    /// Writes one entry (its `id` is assigned here). Long fields are
-    /// clipped and kept on one line, so one request cannot bloat the log
-    /// or break its layout.
-    pub async fn record(&self, entry: &AuditEntry) -> Result<(), DbError> {
-        let address = entry.address.as_deref().map(clip);
-        let detail = entry.detail.as_deref().map(clip);
-        on_pool!(&self.db, pool => {
-            sqlx::query(INSERT_ENTRY)
-                .bind(entry.at)
-                .bind(clip(&entry.actor))
-                .bind(address)
-                .bind(clip(&entry.action))
-                .bind(clip(&entry.target_kind))
-                .bind(clip(&entry.target))
-                .bind(entry.outcome.as_str())
-                .bind(detail)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
+    /// Entries that could not be written since this server started.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records an entry for an action that has happened (or was refused)
-    /// already: a database error or a slow database is logged, never
-    /// passed on, so the operator still gets the action's answer.
+    /// already, waiting up to [`RECORD_TIMEOUT`] for it to be written. A
+    /// slow or failing database is logged, never passed on, so the
+    /// operator still gets the action's answer; an entry still queued at
+    /// the deadline is written later.
     pub async fn note(&self, entry: AuditEntry) {
-        match tokio::time::timeout(RECORD_TIMEOUT, self.record(&entry)).await {
+        let deadline = tokio::time::Instant::now() + RECORD_TIMEOUT;
+        let (action, target) = (entry.action.clone(), entry.target.clone());
+        let (done, written) = tokio::sync::oneshot::channel();
+        match tokio::time::timeout_at(deadline, self.queue.send((entry, done))).await {
             Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!(
-                error = %err,
-                action = %entry.action,
-                target = %entry.target,
-                outcome = entry.outcome.as_str(),
-                "cannot write the audit log"
-            ),
+            Ok(Err(_)) | Err(_) => {
+                self.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(
+                    %action,
+                    %target,
+                    "audit entry lost: the audit writer's queue stayed full for {RECORD_TIMEOUT:?}"
+                );
+                return;
+            }
+        }
+        match tokio::time::timeout_at(deadline, written).await {
+            Ok(Ok(Ok(()))) => {}
+            // The writer counted and logged the loss.
+            Ok(Ok(Err(_)) | Err(_)) => {}
             Err(_) => tracing::warn!(
-                action = %entry.action,
-                target = %entry.target,
-                outcome = entry.outcome.as_str(),
-                "the audit log was not written within {RECORD_TIMEOUT:?}"
+                %action,
+                %target,
+                "the audit entry is not written yet after {RECORD_TIMEOUT:?}; it stays queued"
             ),
         }
     }
@@ -415,6 +436,64 @@ impl AuditLog {
             .collect::<Result<_, _>>()?;
         Ok((entries, u64::try_from(total).unwrap_or(0)))
     }
+}
+
+/// The writer: takes what is queued, up to [`BATCH`] entries, and writes
+/// them in one transaction, retrying with back-off while the database
+/// refuses; after [`WRITE_PATIENCE`] the batch is counted lost.
+async fn write_batches(
+    db: Database,
+    mut incoming: tokio::sync::mpsc::Receiver<Queued>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    let mut batch: Vec<Queued> = Vec::with_capacity(BATCH);
+    while incoming.recv_many(&mut batch, BATCH).await > 0 {
+        let started = tokio::time::Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        let result = loop {
+            let entries: Vec<&AuditEntry> = batch.iter().map(|(entry, _)| entry).collect();
+            match insert(&db, &entries).await {
+                Ok(()) => break Ok(()),
+                Err(err) if started.elapsed() >= WRITE_PATIENCE => break Err(err.to_string()),
+                Err(err) => {
+                    tracing::warn!(error = %err, entries = batch.len(), "cannot write the audit log; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
+        if let Err(err) = &result {
+            lost.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(error = %err, entries = batch.len(), "audit entries lost: the database refused them for {WRITE_PATIENCE:?}");
+        }
+        for (_, done) in batch.drain(..) {
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+/// Writes entries in one transaction (their `id`s are assigned here).
+/// Long fields are clipped and kept on one line, so one request cannot
+/// bloat the log or break its layout.
+async fn insert(db: &Database, entries: &[&AuditEntry]) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        for entry in entries {
+            sqlx::query(INSERT_ENTRY)
+                .bind(entry.at)
+                .bind(clip(&entry.actor))
+                .bind(entry.address.as_deref().map(clip))
+                .bind(clip(&entry.action))
+                .bind(clip(&entry.target_kind))
+                .bind(clip(&entry.target))
+                .bind(entry.outcome.as_str())
+                .bind(entry.detail.as_deref().map(clip))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -159,6 +159,7 @@ pub async fn page(
         limit: request.limit,
         total,
         actions: ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
+        lost: state.audit.lost(),
     };
     Ok(Html(app::render_audit_page(&vm, page.ctx())))
 }
@@ -191,6 +192,7 @@ pub async fn list(
         "total": total,
         "offset": request.offset,
         "limit": request.limit,
+        "lost": state.audit.lost(),
     })))
 }
 

@@ -3,8 +3,9 @@
 //!
 //! A failed sign-in says only "wrong user name or password", whatever was
 //! wrong, and costs the same time; attempts are limited per address by
-//! the `dashboard.login` policy (see [`crate::ratelimits`]) and recorded
-//! in the audit log with the name that was tried.
+//! the `dashboard.login` policy (see [`crate::ratelimits`]) and per
+//! account by [`crate::auth::throttle`], and recorded in the audit log
+//! with the name that was tried.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -76,15 +77,57 @@ pub async fn form(
     login_page(vm, StatusCode::OK, &page)
 }
 
+/// Whether a sign-in was posted from another site: login CSRF signs the
+/// victim's browser into the attacker's account, so that what they do
+/// next lands there. Browsers say where a request comes from in
+/// `Sec-Fetch-Site`, older ones at least in `Origin`; a request with
+/// neither is no browser's cross-site form (a script, a test).
+fn from_another_site(headers: &HeaderMap, external_url: &str) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = text(header::ORIGIN) else {
+        return false;
+    };
+    let host = origin.split_once("://").map(|(_, host)| host);
+    let same_host = host.is_some() && host == text(header::HOST);
+    let ours = external_url
+        .trim_end_matches('/')
+        .split('/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/");
+    !(same_host || origin.eq_ignore_ascii_case(&ours))
+}
+
 /// `POST /login`: checks the password; on success starts a session (the
-/// cookie) and goes on to `next`.
+/// cookie), ends the session this browser had before, and goes on to
+/// `next`.
 pub async fn login(
     State(state): State<AppState>,
     actor: Actor,
     page: Page,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let next = next_or_home(form.next.as_deref());
+    if from_another_site(&headers, &state.settings.alerts.external_url) {
+        let entry = AuditEntry::new(&actor, "user.sign_in", "user", form.username.trim());
+        state
+            .audit
+            .note(entry.ended(Outcome::Refused, Some("posted from another site".into())))
+            .await;
+        let vm = app::LoginVm {
+            next,
+            error: Some(
+                "This sign-in was sent from another site. Open the dashboard's own sign-in page and sign in there."
+                    .into(),
+            ),
+            ..app::LoginVm::default()
+        };
+        return Ok(login_page(vm, StatusCode::FORBIDDEN, &page));
+    }
     // The log names who was tried (when it is a possible name at all), so
     // a guessing run shows up against its target.
     let tried = UserName::new(form.username.trim())
@@ -95,13 +138,47 @@ pub async fn login(
         address: actor.address.clone(),
     };
     let entry = AuditEntry::new(&attempt, "user.sign_in", "user", &tried);
+    let ip = actor
+        .address
+        .as_deref()
+        .and_then(|a| a.parse::<std::net::IpAddr>().ok());
+    let now = coord::time::now_ms();
+    if let Err(wait) = state.sign_ins.check(&tried, ip, now) {
+        let secs = wait.as_secs().max(1);
+        state
+            .audit
+            .note(entry.ended(
+                Outcome::Refused,
+                Some(format!(
+                    "too many wrong passwords for this account; held back {secs} s"
+                )),
+            ))
+            .await;
+        let vm = app::LoginVm {
+            username: form.username,
+            next,
+            error: Some(format!(
+                "Too many wrong passwords for this account. Try again in {secs} s."
+            )),
+            notice: None,
+        };
+        let mut response = login_page(vm, StatusCode::TOO_MANY_REQUESTS, &page);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(response);
+    }
     let user = match state
         .users
         .verify(form.username.trim(), &form.password)
         .await
     {
-        Ok(Some(user)) => user,
+        Ok(Some(user)) => {
+            state.sign_ins.succeeded(&tried, ip, now);
+            user
+        }
         Ok(None) => {
+            state.sign_ins.failed(&tried, now);
             state
                 .audit
                 .note(entry.ended(Outcome::Refused, Some("wrong user name or password".into())))
@@ -121,6 +198,15 @@ pub async fn login(
         .create_session(&user.name, state.settings.auth.session_ttl)
         .await?;
     state.audit.note(entry).await;
+    // A new sign-in replaces the browser's old session rather than leaving
+    // it valid beside the new one (a cookie planted or copied earlier
+    // stops working).
+    if let Some(old) = crate::auth::session_id(&headers)
+        && old != id
+        && let Err(err) = state.users.delete_session(old).await
+    {
+        tracing::warn!(error = %err, "cannot end the session replaced by a sign-in");
+    }
     // Expired sessions are refused anyway; sweeping them at sign-in keeps
     // the table as small as the number of people using the dashboard.
     let users = state.users.clone();
@@ -177,6 +263,39 @@ pub async fn show(user: CurrentUser) -> axum::Json<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_ins_from_another_site_are_told_apart() {
+        let ours = "https://ops.example/switchyard";
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            from_another_site(&headers, ours)
+        };
+        assert!(!with(&[]), "no browser headers: a script");
+        assert!(!with(&[("sec-fetch-site", "same-origin")]));
+        assert!(!with(&[("sec-fetch-site", "none")]), "typed or bookmarked");
+        assert!(with(&[("sec-fetch-site", "cross-site")]));
+        assert!(
+            with(&[("sec-fetch-site", "same-site")]),
+            "a sibling subdomain"
+        );
+        assert!(!with(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000")
+        ]));
+        assert!(
+            !with(&[("origin", "https://ops.example"), ("host", "10.0.0.5:3000")]),
+            "behind a proxy"
+        );
+        assert!(with(&[
+            ("origin", "http://evil"),
+            ("host", "127.0.0.1:3000")
+        ]));
+        assert!(with(&[("origin", "null"), ("host", "127.0.0.1:3000")]));
+    }
 
     #[test]
     fn only_local_pages_are_gone_on_to() {

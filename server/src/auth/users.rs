@@ -144,8 +144,54 @@ impl FromStr for UserName {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
+/// Words that make up most guessed passwords; one of them padded with
+/// digits and punctuation to the minimum length (`Password1234!`) is as
+/// weak as the word.
+const GUESSED_WORDS: [&str; 10] = [
+    "password",
+    "passwort",
+    "qwerty",
+    "letmein",
+    "welcome",
+    "admin",
+    "changeme",
+    "iloveyou",
+    "switchyard",
+    "secret",
+];
+
+/// Runs of keys or letters people type as a "long" password.
+const SEQUENCES: [&str; 3] = [
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+    "0123456789012345678901234567890123456789",
+    "qwertyuiopasdfghjklzxcvbnmqwertyuiopasdfghjklzxcvbnm",
+];
+
+/// Why a long-enough password is still trivial to guess, if it is: a few
+/// characters repeated (`aaaaaaaaaaaa`, twelve spaces), a run of the
+/// keyboard or the alphabet, or a common word with digits and symbols
+/// around it. Deliberately small: length does most of the work.
+fn weakness(password: &str) -> Option<&'static str> {
+    let lower = password.to_lowercase();
+    let mut distinct: Vec<char> = lower.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 5 {
+        return Some("it repeats fewer than 5 different characters");
+    }
+    if SEQUENCES.iter().any(|run| run.contains(&lower)) {
+        return Some("it is a run of the keyboard, the alphabet or the digits");
+    }
+    let letters: String = lower.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.is_empty() || GUESSED_WORDS.contains(&letters.as_str()) {
+        return Some("it is a common word or only digits and symbols");
+    }
+    None
+}
+
 impl Password {
-    /// Accepts [`MIN_PASSWORD_CHARS`] to [`MAX_PASSWORD_CHARS`] characters.
+    /// Accepts [`MIN_PASSWORD_CHARS`] to [`MAX_PASSWORD_CHARS`]
+    /// characters that are not trivially guessed (see [`weakness`]).
     pub fn new(password: impl Into<String>) -> Result<Self, UserError> {
         let password = password.into();
         let chars = password.chars().count();
@@ -153,6 +199,8 @@ impl Password {
             Err(UserError::PasswordTooShort)
         } else if chars > MAX_PASSWORD_CHARS {
             Err(UserError::PasswordTooLong)
+        } else if let Some(why) = weakness(&password) {
+            Err(UserError::PasswordTooWeak(why))
         } else {
             Ok(Self(password))
         }
@@ -205,6 +253,9 @@ pub enum UserError {
     /// The password is longer than [`MAX_PASSWORD_CHARS`].
     #[error("the password is too long: use at most 1024 characters")]
     PasswordTooLong,
+    /// The password is long enough but trivially guessed.
+    #[error("the password is too easy to guess: {0}; use a passphrase or a generated password")]
+    PasswordTooWeak(&'static str),
     /// The role is none of viewer, operator, admin.
     #[error("unknown role {0:?} (expected viewer, operator or admin)")]
     UnknownRole(String),
@@ -224,6 +275,10 @@ pub enum UserError {
     /// Hashing failed (out of memory, or a thread could not be started).
     #[error("cannot hash the password: {0}")]
     Hash(String),
+    /// Every hashing slot is taken and the queue for them is full: answered
+    /// at once instead of queueing without bound (a sign-in flood).
+    #[error("too many passwords are being checked at once; try again in a few seconds")]
+    Busy,
     /// The database failed.
     #[error("{0}")]
     Db(#[from] DbError),
@@ -237,12 +292,13 @@ impl UserError {
             UserError::InvalidName(_)
             | UserError::PasswordTooShort
             | UserError::PasswordTooLong
+            | UserError::PasswordTooWeak(_)
             | UserError::UnknownRole(_)
             | UserError::InvalidLabel(_) => StatusCode::BAD_REQUEST,
             UserError::Exists(_) => StatusCode::CONFLICT,
             UserError::NotFound(_) | UserError::TokenNotFound(_) => StatusCode::NOT_FOUND,
             UserError::Hash(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            UserError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UserError::Db(_) | UserError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -340,14 +396,54 @@ fn hasher() -> Argon2<'static> {
     Argon2::default()
 }
 
-/// Hashes `password` with a fresh random salt, as a PHC string
-/// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`). Runs on the blocking pool:
-/// a hash takes tens of milliseconds of CPU.
-pub async fn hash_password(password: &Password) -> Result<String, UserError> {
-    let password = password.clone();
-    tokio::task::spawn_blocking(move || hash_now(password.expose()))
+/// Where password hashes run: at most one per core at once, since each
+/// takes 19 MiB and tens of milliseconds of a core (more at once only adds
+/// memory, never speed), with a bounded line of callers waiting for a
+/// slot; beyond it [`UserError::Busy`] is answered at once. 200
+/// concurrent sign-ins used to start 200 hashes, 4 GB of memory.
+struct HashPool {
+    slots: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+}
+
+/// Callers that may wait for a hashing slot, per slot: at ~50 ms a hash,
+/// the last in line waits well under a second.
+const WAITING_PER_SLOT: usize = 8;
+
+static HASH_POOL: LazyLock<HashPool> = LazyLock::new(|| {
+    let slots = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    HashPool {
+        slots: tokio::sync::Semaphore::new(slots),
+        waiting: std::sync::atomic::AtomicUsize::new(0),
+        max_waiting: slots * WAITING_PER_SLOT,
+    }
+});
+
+/// Runs `work` (a hash) on the blocking pool once a slot of
+/// [`HASH_POOL`] is free.
+async fn on_hash_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, UserError> + Send + 'static,
+) -> Result<T, UserError> {
+    use std::sync::atomic::Ordering;
+    let pool = &*HASH_POOL;
+    if pool.waiting.fetch_add(1, Ordering::AcqRel) >= pool.max_waiting {
+        pool.waiting.fetch_sub(1, Ordering::AcqRel);
+        return Err(UserError::Busy);
+    }
+    let slot = pool.slots.acquire().await;
+    pool.waiting.fetch_sub(1, Ordering::AcqRel);
+    let _slot = slot.map_err(|e| UserError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| UserError::Hash(e.to_string()))?
+}
+
+/// Hashes `password` with a fresh random salt, as a PHC string
+/// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), on the hash pool.
+pub async fn hash_password(password: &Password) -> Result<String, UserError> {
+    let password = password.clone();
+    on_hash_pool(move || hash_now(password.expose())).await
 }
 
 fn hash_now(password: &str) -> Result<String, UserError> {
@@ -372,7 +468,7 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
 /// reported, not treated as a mismatch, so corruption is noticed.
 async fn verify_hash(password: &str, stored: Option<String>) -> Result<bool, UserError> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
+    on_hash_pool(move || {
         let (stored, real) = match stored {
             Some(stored) => (stored, true),
             None => match DUMMY_HASH.as_ref() {
@@ -388,7 +484,6 @@ async fn verify_hash(password: &str, stored: Option<String>) -> Result<bool, Use
         Ok(matches && real)
     })
     .await
-    .map_err(|e| UserError::Hash(e.to_string()))?
 }
 
 /// 32 random bytes as unpadded base64url: a session id or CSRF token that
@@ -943,6 +1038,32 @@ mod tests {
             Password::new("short"),
             Err(UserError::PasswordTooShort)
         ));
+        for weak in [
+            "aaaaaaaaaaaa",
+            "            ",
+            "abababababab",
+            "123412341234",
+            "abcdefghijklm",
+            "QWERTYUIOPAS",
+            "345678901234",
+            "Password1234!",
+            "admin-2024-2025",
+            "1234567890!@#$",
+        ] {
+            let err = Password::new(weak).expect_err(weak);
+            assert!(
+                matches!(err, UserError::PasswordTooWeak(_)),
+                "{weak}: {err}"
+            );
+            assert!(err.to_string().contains("too easy to guess"), "{err}");
+        }
+        for fine in [
+            "correct horse battery",
+            "tr0ub4dor&3xyz",
+            "Passwordless-sky-7",
+        ] {
+            Password::new(fine).expect(fine);
+        }
         assert!(matches!(
             Password::new("x".repeat(1025)),
             Err(UserError::PasswordTooLong)

@@ -163,6 +163,20 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The README's table documents every global flag, so a new setting
+    /// cannot ship undocumented.
+    #[test]
+    fn the_readme_documents_every_flag() {
+        let readme = include_str!("../../../README.md");
+        for (flag, _) in global_flags() {
+            assert!(
+                readme.contains(&format!("| `{flag} "))
+                    || readme.contains(&format!("| `{flag}` |")),
+                "README.md's configuration table has no row for {flag}"
+            );
+        }
+    }
+
     #[test]
     fn no_subcommand_means_demo() {
         let cli = Cli::try_parse_from(["switchyard"]).expect("parses");

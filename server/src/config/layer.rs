@@ -119,7 +119,8 @@ layer! {
         /// rate_limit_fallback, metrics_retention, alert_interval,
         /// external_url, session_ttl, auth_outage_grace, rate_limit_login,
         /// auth_proxy_header, auth_proxy_trusted, api_tokens, bullmq_url,
-        /// bullmq_prefix, bullmq_queues, alert_webhooks (`[{ url = "…",
+        /// bullmq_prefix, bullmq_queues, metrics_token,
+        /// header_read_timeout, max_connections_per_address, alert_webhooks (`[{ url = "…",
         /// format = "chat" }]`) and [[alert_rules]]; flags and environment
         /// variables override it
         #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
@@ -369,6 +370,42 @@ layer! {
             value_delimiter = ','
         )]
         pub bullmq_queues: Vec<String>,
+
+        /// Require this token (`Authorization: Bearer <token>`) on
+        /// `/metrics`; without it the scrape endpoint is open, like
+        /// `/health` [default: off]
+        #[arg(
+            long,
+            global = true,
+            env = "SWITCHYARD_METRICS_TOKEN",
+            hide_env_values = true,
+            value_name = "TOKEN"
+        )]
+        pub metrics_token: Option<SecretText>,
+
+        /// How long a client may take to send a request's line and
+        /// headers before its connection is closed (slow-header clients)
+        /// [default: 10s]
+        #[arg(
+            long,
+            global = true,
+            env = "SWITCHYARD_HEADER_READ_TIMEOUT",
+            value_name = "DURATION",
+            value_parser = parse_duration
+        )]
+        #[serde(deserialize_with = "duration")]
+        pub header_read_timeout: Option<Duration>,
+
+        /// Open connections one client address may hold; more are closed
+        /// at once (`0`: no cap). A browser holds about 6 plus one per
+        /// open tab's live stream [default: 64]
+        #[arg(
+            long,
+            global = true,
+            env = "SWITCHYARD_MAX_CONNECTIONS_PER_ADDRESS",
+            value_name = "N"
+        )]
+        pub max_connections_per_address: Option<usize>,
 
         /// Config file only: webhooks, each `{ url = "…", format =
         /// "alertmanager" | "chat" }`, added to those of the flags.

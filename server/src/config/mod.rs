@@ -25,7 +25,8 @@ use crate::auth::settings::{AuthSettings, DEFAULT_SESSION_TTL, ProxyAuth};
 use crate::auth::users::{DEFAULT_ADMIN, FirstAdmin, Password, UserError, UserName};
 use crate::bullmq::settings::BullSettings;
 use crate::config::layer::{FileRule, Layer};
-use crate::config::secret::SecretUrl;
+use crate::config::secret::{SecretText, SecretUrl};
+use crate::http::serve::ConnectionLimits;
 use crate::ratelimits::settings::DashboardLimits;
 
 /// Where the dashboard listens unless told otherwise: loopback only, so a
@@ -45,6 +46,12 @@ pub const DEFAULT_BUSY_ACTIVE: u64 = 100;
 pub const DEFAULT_WARNING_FAILURE_RATE: f64 = 5.0;
 /// Default for `--alert-interval`, in seconds.
 pub const DEFAULT_ALERT_INTERVAL_SECS: u64 = 15;
+/// Default for `--header-read-timeout`: a person's browser sends its
+/// request head at once; ten seconds covers a very slow network.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for `--max-connections-per-address`: ten browsers behind one
+/// NAT, each with a few tabs open, stay under it.
+pub const DEFAULT_CONNECTIONS_PER_ADDRESS: usize = 64;
 
 /// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +236,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The BullMQ queues shown next to the native ones, if any.
     pub bullmq: Option<BullSettings>,
+    /// The token `/metrics` requires, if any.
+    pub metrics_token: Option<SecretText>,
+    /// The header-read timeout and the per-address connection cap.
+    pub connections: ConnectionLimits,
 }
 
 impl fmt::Debug for Settings {
@@ -260,6 +271,8 @@ impl fmt::Debug for Settings {
                     .as_ref()
                     .map(|b| (b.url.redacted(), b.prefix.clone(), b.queues.clone())),
             )
+            .field("metrics_token", &self.metrics_token.is_some())
+            .field("connections", &self.connections)
             .field(
                 "alert_webhooks",
                 &self
@@ -294,6 +307,11 @@ impl Default for Settings {
             first_admin: None,
             auth: AuthSettings::default(),
             bullmq: None,
+            metrics_token: None,
+            connections: ConnectionLimits {
+                header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                per_address: DEFAULT_CONNECTIONS_PER_ADDRESS,
+            },
         }
     }
 }
@@ -500,6 +518,31 @@ impl Settings {
             first_admin: None,
             auth: AuthSettings::default(),
             bullmq: None,
+            metrics_token: match given.metrics_token.clone() {
+                Some(token) if token.expose().trim().len() < 16 => {
+                    return Err(ConfigError::Invalid(
+                        "--metrics-token must be at least 16 characters".into(),
+                    ));
+                }
+                token => token,
+            },
+            connections: ConnectionLimits {
+                header_read_timeout: match given.header_read_timeout {
+                    None => defaults.connections.header_read_timeout,
+                    Some(t) if (Duration::from_secs(1)..=Duration::from_secs(300)).contains(&t) => {
+                        t
+                    }
+                    Some(t) => {
+                        return Err(ConfigError::Invalid(format!(
+                            "--header-read-timeout must be between 1s and 5m (got {} s)",
+                            t.as_secs()
+                        )));
+                    }
+                },
+                per_address: given
+                    .max_connections_per_address
+                    .unwrap_or(defaults.connections.per_address),
+            },
         };
         settings.validate_for(scope)?;
         settings.first_admin = first_admin(&given)?;

@@ -77,8 +77,15 @@ impl FromStr for SecretUrl {
 /// Secret text with no structure to redact in part (a password given by
 /// flag or environment): `Debug` hides all of it, there is no `Display`,
 /// and parsing never fails, so a parser's error message cannot quote it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
 pub struct SecretText(String);
+
+impl From<String> for SecretText {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
 
 impl SecretText {
     /// Wraps secret text.

@@ -44,6 +44,19 @@ impl AppError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// A failure that is nobody's input: database, decoding and Redis
+    /// script errors can quote SQL, scripts or stored data, so the whole
+    /// error goes to the log under a fresh id and the client (and the
+    /// audit log, which records the answer) gets only that id to quote.
+    pub fn internal(err: &dyn std::fmt::Display) -> Self {
+        let id = format!("{:08x}", rand::random::<u32>());
+        tracing::error!(error_id = %id, error = %err, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal server error (error id {id}); the server log has the details"),
+        )
+    }
+
     /// The HTTP status answered.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -82,6 +95,9 @@ impl From<CoordError> for AppError {
                 ),
             );
         }
+        if err.is_internal() {
+            return Self::internal(&err);
+        }
         let status = if err.is_bad_input() {
             StatusCode::BAD_REQUEST
         } else if err.is_not_found() {
@@ -96,10 +112,7 @@ impl From<CoordError> for AppError {
             }
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
-            // Database and decoding errors can quote SQL or stored data:
-            // log them whole, answer generically.
-            tracing::error!(error = %err, "request failed");
-            return Self::new(status, "internal server error; see the server log");
+            return Self::internal(&err);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %err, "backend unavailable");
@@ -176,11 +189,25 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         // with 503): leave it alone.
         None => return response,
     };
-    if machine {
+    let mut rendered = if machine {
         AppError::new(status, message).into_response()
     } else {
         html_error(status, &message)
+    };
+    // What the answer said besides its body stays (`WWW-Authenticate`,
+    // `Retry-After`, `Allow`, a cookie); the body's own headers are new.
+    for name in response.headers().keys() {
+        if *name == header::CONTENT_TYPE
+            || *name == header::CONTENT_LENGTH
+            || rendered.headers().contains_key(name)
+        {
+            continue;
+        }
+        for value in response.headers().get_all(name) {
+            rendered.headers_mut().append(name.clone(), value.clone());
+        }
     }
+    rendered
 }
 
 /// An HTML error page with the given status.

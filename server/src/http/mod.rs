@@ -8,3 +8,4 @@ pub mod flash;
 pub mod forms;
 pub mod page;
 pub mod security;
+pub mod serve;

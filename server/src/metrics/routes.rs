@@ -3,7 +3,7 @@
 //! hub's in-memory hour).
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use coord::time::now_ms;
 use serde::Deserialize;
@@ -16,8 +16,25 @@ use crate::metrics::prometheus;
 use crate::state::AppState;
 
 /// `GET /metrics`: always 200 (a down backend is reported by
-/// `switchyard_backend_up 0`, which is what an alert should fire on).
-pub async fn exposition(State(state): State<AppState>) -> Response {
+/// `switchyard_backend_up 0`, which is what an alert should fire on),
+/// unless `--metrics-token` is set and the scrape does not send it as
+/// `Authorization: Bearer` (401).
+pub async fn exposition(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.settings.metrics_token {
+        let sent = crate::auth::bearer(&headers).unwrap_or_default();
+        if !crate::auth::constant_time_eq(sent.as_bytes(), expected.expose().as_bytes()) {
+            let mut refused = AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "this server's /metrics needs its scrape token (Authorization: Bearer)",
+            )
+            .into_response();
+            refused.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
+            return refused;
+        }
+    }
     let body = state.metrics.render().await;
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(

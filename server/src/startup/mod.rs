@@ -305,6 +305,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         alerts,
         audit,
         users,
+        sign_ins: Arc::default(),
         bullmq,
     })
 }
@@ -428,11 +429,8 @@ impl Application {
             shutdown.await;
             hub.close();
         };
-        // The peer address is the rate limits' key.
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let limits = self.state.settings.connections;
+        crate::http::serve::serve(self.listener, router(self.state), limits, shutdown).await
     }
 }
 

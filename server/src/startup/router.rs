@@ -274,6 +274,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        // Oversized heads are refused before anyone is looked up, and
+        // answered like any error.
+        .layer(middleware::from_fn(security::request_limits))
         .layer(middleware::from_fn(render_errors))
         // Outside the error rendering, so a 429 keeps its Retry-After and
         // RateLimit-* headers; refused requests never reach a handler.
@@ -299,6 +302,10 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             security::CROSS_ORIGIN_OPENER_POLICY_NAME,
             HeaderValue::from_static(security::CROSS_ORIGIN_OPENER_POLICY),
+        ))
+        .layer(middleware::map_response_with_state(
+            state.settings.auth.secure_cookies,
+            security::storage_and_transport,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -135,6 +135,26 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                     }
                 }),
             ),
+            entry(
+                "--metrics-token",
+                if settings.metrics_token.is_some() {
+                    "set (required on /metrics)"
+                } else {
+                    "off: /metrics is open"
+                }
+                .to_owned(),
+            ),
+            entry(
+                "--header-read-timeout",
+                window(settings.connections.header_read_timeout),
+            ),
+            entry(
+                "--max-connections-per-address",
+                match settings.connections.per_address {
+                    0 => "no cap".to_owned(),
+                    n => n.to_string(),
+                },
+            ),
         ],
     }
 }

@@ -77,8 +77,10 @@ async fn exercise_store(db: &Database) {
         ),
     ];
     for e in &entries {
-        log.record(e).await.expect("record");
+        // `note` returns once the writer has written the entry.
+        log.note(e.clone()).await;
     }
+    assert_eq!(log.lost(), 0);
     let list = |filter: AuditFilter, offset: u64, limit: u64| {
         let log = log.clone();
         async move {
@@ -165,7 +167,7 @@ async fn exercise_store(db: &Database) {
         Outcome::Failed,
     );
     long.detail = Some(format!("line one\nline two {}", "x".repeat(2_000)));
-    log.record(&long).await.expect("record long");
+    log.note(long).await;
     let (rows, _) = log.list(&AuditFilter::default(), 0, 1).await.expect("list");
     let detail = rows[0].detail.clone().expect("detail");
     assert!(detail.starts_with("line one line two x"), "{detail}");

@@ -976,9 +976,15 @@ async fn the_eleventh_login_attempt_in_a_minute_is_refused() {
     })
     .await;
     add_user(&app, "ada", "ada's long password", Role::Viewer).await;
+    // Each guess names another account, so the per-account throttle (its
+    // own test below) stays out of the way of the per-address limit.
     for attempt in 1..=10 {
         let response = app
-            .login("ada", &format!("guess number {attempt}"), "/")
+            .login(
+                &format!("guess{attempt}"),
+                &format!("guess number {attempt}"),
+                "/",
+            )
             .await;
         assert_status(&response, 401, &format!("wrong attempt {attempt}"));
     }
@@ -1012,10 +1018,12 @@ async fn the_login_limit_is_a_setting() {
     })
     .await;
     for attempt in 1..=3 {
-        let response = app.login("nobody", "not a password at all", "/").await;
+        let response = app
+            .login(&format!("nobody{attempt}"), "not a password at all", "/")
+            .await;
         assert_status(&response, 401, &format!("attempt {attempt}"));
     }
-    let response = app.login("nobody", "not a password at all", "/").await;
+    let response = app.login("nobody4", "not a password at all", "/").await;
     assert_status(&response, 429, "the 4th attempt");
     assert!(
         response.header("retry-after").is_some(),
@@ -1027,13 +1035,63 @@ async fn the_login_limit_is_a_setting() {
     // Off: no limit at all.
     let app = TestApp::spawn_with(|s| s.rate_limits.login = LimitSpec::Off).await;
     for attempt in 1..=12 {
-        let response = app.login("nobody", "not a password at all", "/").await;
+        let response = app
+            .login(&format!("nobody{attempt}"), "not a password at all", "/")
+            .await;
         assert_status(
             &response,
             401,
             &format!("attempt {attempt} without a limit"),
         );
     }
+    app.stop().await;
+}
+
+/// Guesses spread over addresses stay under each address's limit but not
+/// under the account's: after 5 wrong passwords the account's next
+/// attempts wait (429 with Retry-After, even with the right password),
+/// while other accounts are not affected.
+#[tokio::test]
+async fn wrong_passwords_for_one_account_hold_back_its_next_attempts() {
+    let app = TestApp::spawn_with(|s| s.rate_limits.login = LimitSpec::Off).await;
+    add_user(&app, "ada", "ada's long password", Role::Viewer).await;
+    for attempt in 1..=5 {
+        let response = app
+            .login("ada", &format!("guess number {attempt}"), "/")
+            .await;
+        assert_status(&response, 401, &format!("wrong attempt {attempt}"));
+    }
+    let response = app.login("ada", "ada's long password", "/").await;
+    assert_status(&response, 429, "held back after 5 wrong passwords");
+    assert!(
+        response.header("retry-after").is_some(),
+        "{:?}",
+        response.headers
+    );
+    assert!(
+        response
+            .body
+            .contains("Too many wrong passwords for this account"),
+        "{}",
+        response.body
+    );
+    assert!(response.set_cookie(SESSION_COOKIE).is_none());
+    // Another account is not held back.
+    add_user(&app, "bob", "bob's long password", Role::Viewer).await;
+    let bob = app.login("bob", "bob's long password", "/").await;
+    assert_status(&bob, 303, "another account");
+    // The delay is short: ada gets in once it has passed.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = app.login("ada", "ada's long password", "/").await;
+    assert_status(&response, 303, "after the delay");
+    let audit = app
+        .get("/api/audit?action=user.sign_in&actor=ada")
+        .await
+        .json();
+    assert!(
+        audit["entries"].to_string().contains("held back"),
+        "the held-back attempt is audited: {audit}"
+    );
     app.stop().await;
 }
 

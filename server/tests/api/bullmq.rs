@@ -354,3 +354,118 @@ async fn pausing_a_bullmq_queue_that_does_not_exist_is_a_404_and_creates_nothing
     assert!(keys.is_empty(), "nothing was written: {keys:?}");
     app.stop().await;
 }
+
+/// The job actions reach jobs only. A queue's own key names are refused
+/// with 400 and the keys live on; other keys under the queue's prefix (a
+/// job's log list, a repeat config) are no job (404) and stay as they
+/// were; BullMQ goes on working the queue. A Redis error inside a script
+/// is answered with an error id, never with its text, and the audit log
+/// keeps the same generic answer.
+#[tokio::test]
+async fn bullmq_job_actions_touch_only_jobs() {
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone());
+    let app = spawn(&prefix).await;
+    let queue = "ledger";
+    let produced = run(
+        "produce.mjs",
+        &[REDIS_URL, &prefix, queue, "2", "--delay", "600000"],
+    )
+    .await;
+    let first = produced["ids"][0].as_str().expect("an id").to_owned();
+    let client = redis::Client::open(REDIS_URL).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = |suffix: &str| format!("{prefix}:{queue}:{suffix}");
+    let _: () = redis::cmd("RPUSH")
+        .arg(key(&format!("{first}:logs")))
+        .arg("a log line")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(key("repeat:nightly"))
+        .arg("name")
+        .arg("nightly")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    for id in [
+        "meta", "wait", "failed", "id", "events", "marker", "delayed",
+    ] {
+        for action in ["remove", "retry", "promote"] {
+            let path = format!("/api/bullmq/{queue}/jobs/{id}/{action}");
+            let response = app.post(&path).await;
+            assert_eq!(response.status, 400, "{path}: {}", response.body);
+            assert!(
+                response.error().contains("queue's own keys"),
+                "{path}: {}",
+                response.body
+            );
+        }
+        let shown = app.get(&format!("/api/bullmq/{queue}/jobs/{id}")).await;
+        assert_eq!(shown.status, 400, "{id}: {}", shown.body);
+    }
+    for id in [format!("{first}:logs"), "repeat:nightly".to_owned()] {
+        for action in ["remove", "retry", "promote"] {
+            let path = format!("/api/bullmq/{queue}/jobs/{}/{action}", url_encode(&id));
+            let response = app.post(&path).await;
+            assert_eq!(response.status, 404, "{path}: {}", response.body);
+        }
+        let shown = app
+            .get(&format!("/api/bullmq/{queue}/jobs/{}", url_encode(&id)))
+            .await;
+        assert_eq!(shown.status, 404, "{id}: {}", shown.body);
+    }
+    let exists = |suffix: String| {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(suffix)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    for suffix in ["meta", "delayed", "events", "repeat:nightly"] {
+        assert_eq!(exists(key(suffix)).await, 1, "{suffix} is still there");
+    }
+    assert_eq!(exists(key(&format!("{first}:logs"))).await, 1);
+
+    // The queue is still BullMQ's: a real job's promote works, and BullMQ
+    // counts what Switchyard did.
+    let promoted = app
+        .post(&format!("/api/bullmq/{queue}/jobs/{first}/promote"))
+        .await;
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    let bull = run("counts.mjs", &[REDIS_URL, &prefix, queue]).await;
+    assert_eq!(bull["counts"]["waiting"], 1, "{bull}");
+    assert_eq!(bull["counts"]["delayed"], 1, "{bull}");
+
+    // A damaged key makes the retry script fail inside Redis (WRONGTYPE).
+    let _: () = redis::cmd("SET")
+        .arg(key("failed"))
+        .arg("not a sorted set")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let second = produced["ids"][1].as_str().expect("an id");
+    let damaged = app
+        .post(&format!("/api/bullmq/{queue}/jobs/{second}/retry"))
+        .await;
+    assert_eq!(damaged.status, 500, "{}", damaged.body);
+    let reason = damaged.error();
+    assert!(reason.contains("error id "), "{}", damaged.body);
+    for leak in ["WRONGTYPE", "user_script", "script"] {
+        assert!(!reason.contains(leak), "{leak} in {}", damaged.body);
+    }
+    let audit = app.get("/api/audit?target_kind=bullmq_job").await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(
+        audit.body.contains("error id "),
+        "the failure is audited: {}",
+        audit.body
+    );
+    assert!(!audit.body.contains("WRONGTYPE"), "{}", audit.body);
+    app.stop().await;
+}

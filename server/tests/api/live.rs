@@ -18,7 +18,7 @@ const QUEUE_REGIONS: [&str; 3] = ["queue-header", "progress", "jobs"];
 async fn assert_opened(stream: &mut SseStream) {
     assert_eq!(stream.status, 200);
     assert_eq!(stream.header("content-type"), Some("text/event-stream"));
-    assert_eq!(stream.header("cache-control"), Some("no-cache"));
+    assert_eq!(stream.header("cache-control"), Some("no-store"));
     let first = stream.expect_event(WAIT).await;
     assert_eq!(first.retry, Some(2000), "{first:?}");
     assert_eq!(first.comments, ["switchyard"], "{first:?}");

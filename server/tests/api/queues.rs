@@ -229,3 +229,18 @@ async fn unknown_api_paths_are_json_404s() {
     assert_eq!(response.error(), "no page at /api/nothing-here");
     app.stop().await;
 }
+
+/// `.` and `..` would be folded away from a URL by browsers and proxies,
+/// so a queue named so could never be opened: refused at enqueue.
+#[tokio::test]
+async fn queue_names_of_only_dots_are_refused() {
+    let app = TestApp::spawn().await;
+    for name in ["%2E", "%2E%2E", "..."] {
+        let response = app
+            .post_json(&format!("/api/queues/{name}/jobs"), &json!({ "name": "a" }))
+            .await;
+        assert_eq!(response.status, 400, "{name}: {}", response.body);
+        assert!(response.error().contains("only dots"), "{}", response.body);
+    }
+    app.stop().await;
+}

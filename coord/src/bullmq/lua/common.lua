@@ -65,3 +65,12 @@ local function sy_delete_job(base, jobId)
   return rcall("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies",
     jobKey .. ":processed", jobKey .. ":failed", jobKey .. ":unsuccessful")
 end
+
+-- Whether a key holds a job: a hash with the `timestamp` field every
+-- BullMQ job is stored with. The queue's own keys share the job keys'
+-- prefix (`<prefix>:<queue>:meta`, a job's `:logs` list, a repeat
+-- config), so a script never takes an id for a job without this check.
+local function sy_is_job(jobKey)
+  return rcall("TYPE", jobKey)["ok"] == "hash"
+    and rcall("HEXISTS", jobKey, "timestamp") == 1
+end

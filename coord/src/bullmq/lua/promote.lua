@@ -5,7 +5,7 @@
 -- Answers 1, or -1 (no such job) or -3 (job not delayed).
 local jobId = ARGV[2]
 local jobKey = ARGV[1] .. jobId
-if rcall("EXISTS", jobKey) == 0 then
+if not sy_is_job(jobKey) then
   return -1
 end
 if rcall("ZREM", KEYS[9], jobId) == 0 then

@@ -5,12 +5,13 @@
 -- KEYS[1..8] as in common.lua, KEYS[9] completed, KEYS[10] failed,
 -- KEYS[11] delayed, KEYS[12] waiting-children
 -- ARGV[1] key base, ARGV[2] job id
--- Answers {1, previous state}, or {-1, ""} (no such job), {-2, why}
+-- Answers {1, previous state}, or {-1, ""} (no such job in any of the
+-- queue's states), {-2, why}
 -- (active or locked) or {-4, "waiting-children"} (children pending).
 local base = ARGV[1]
 local jobId = ARGV[2]
 local jobKey = base .. jobId
-if rcall("EXISTS", jobKey) == 0 then
+if not sy_is_job(jobKey) then
   return {-1, ""}
 end
 if rcall("EXISTS", jobKey .. ":lock") == 1 then
@@ -40,6 +41,11 @@ if prev == "unknown" then
   elseif rcall("LREM", KEYS[4], 1, jobId) == 1 then
     prev = "paused"
   end
+end
+-- In none of the queue's states: not a job of this queue (nothing was
+-- changed above, since every removal missed).
+if prev == "unknown" then
+  return {-1, ""}
 end
 
 -- The parent no longer waits for this child.

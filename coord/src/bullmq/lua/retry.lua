@@ -40,7 +40,7 @@ end
 
 if ARGV[2] == "one" then
   local jobId = ARGV[3]
-  if rcall("EXISTS", base .. jobId) == 0 then
+  if not sy_is_job(base .. jobId) then
     return -1
   end
   if not rcall("ZSCORE", KEYS[9], jobId) then
