@@ -17,6 +17,48 @@ use tokio::sync::watch;
 /// Longest a page request may take before the benchmark gives up on it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The session every request sends (`switchyard_session=…`), once signed
+/// in: the pages and streams are for signed-in users only.
+static SESSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The `Cookie` header line for the session, if signed in.
+fn cookie_line() -> String {
+    SESSION
+        .get()
+        .map(|cookie| format!("Cookie: {cookie}\r\n"))
+        .unwrap_or_default()
+}
+
+/// Signs in as `user` (`POST /login`) and keeps the session for every
+/// later request of this process.
+pub async fn sign_in(addr: SocketAddr, user: &str, password: &str) -> anyhow::Result<()> {
+    let form = format!(
+        "username={user}&password={}&next=%2F",
+        password.replace(' ', "+")
+    );
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(REQUEST_TIMEOUT, stream.read_to_end(&mut response))
+        .await
+        .context("no answer to the sign-in")??;
+    let text = String::from_utf8_lossy(&response);
+    let cookie = text
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, value)| value.trim().split(';').next())
+        .find(|pair| pair.starts_with("switchyard_session="))
+        .with_context(|| format!("the sign-in set no session: {:?}", status_line(&response)))?;
+    let _ = SESSION.set(cookie.to_owned());
+    Ok(())
+}
+
 /// One page fetched: what the timing covered.
 #[derive(Debug, Clone, Copy)]
 pub struct Fetched {
@@ -35,7 +77,10 @@ pub async fn get(addr: SocketAddr, path: &str, body: &mut Vec<u8>) -> anyhow::Re
     let fetch = async {
         let mut stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{}\r\n",
+            cookie_line()
+        );
         stream.write_all(request.as_bytes()).await?;
         stream.read_to_end(body).await?;
         Ok::<_, std::io::Error>(())
@@ -103,7 +148,8 @@ pub async fn event_stream(
     let outcome = async {
         let mut stream = TcpStream::connect(addr).await?;
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n{}\r\n",
+            cookie_line()
         );
         stream.write_all(request.as_bytes()).await?;
         let mut buf = vec![0u8; 8 * 1024];

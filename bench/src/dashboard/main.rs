@@ -296,6 +296,9 @@ struct Server {
     addr: SocketAddr,
 }
 
+/// The password of the admin the benchmark's server starts with.
+const BENCH_PASSWORD: &str = "bench admin passphrase 2026";
+
 impl Server {
     async fn start(bin: &Path, redis: &str, prefix: &str, dir: &Path) -> anyhow::Result<Self> {
         let db = dir.join("server.db");
@@ -313,7 +316,12 @@ impl Server {
             .args(["--rate-limit-pages", "off"])
             .args(["--rate-limit-actions", "off"])
             .args(["--rate-limit-api", "off"])
+            // …and its connection cap would close most of the 500 streams.
+            .args(["--max-connections-per-address", "0"])
             .env_remove("SWITCHYARD_CONFIG")
+            // The first admin, to sign in as: pages need a signed-in user.
+            .env("SWITCHYARD_ADMIN_PASSWORD", BENCH_PASSWORD)
+            .env_remove("SWITCHYARD_ADMIN_USER")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -336,6 +344,7 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         eprintln!("# server: pid {pid} on http://{addr}");
+        http::sign_in(addr, "admin", BENCH_PASSWORD).await?;
         Ok(Self { child, pid, addr })
     }
 
