@@ -354,6 +354,60 @@ async fn bullmq_retried_jobs_are_processed_again_by_a_real_worker() {
     fx.done().await;
 }
 
+/// Retry-all's batch path puts each job where BullMQ would: plain jobs
+/// in `wait`, a job with a priority in `prioritized`, one `waiting` event
+/// each, and a real worker runs them all (woken once for the batch).
+#[tokio::test]
+async fn bullmq_retry_all_puts_plain_and_prioritized_jobs_where_bullmq_would() {
+    let fx = Fixture::new("bull-retry-all").await;
+    let mut ids = fx.produce("q", 3, &[]).await;
+    ids.extend(fx.produce("q", 1, &["--priority", "3"]).await);
+    let mut worker = fx
+        .worker("q", &["--fail", "--count", "4", "--drain-delay", "1"])
+        .await;
+    assert_eq!(worker.finished(4).await.len(), 4);
+    worker.wait_exit().await;
+
+    assert_eq!(
+        fx.bull.retry_all_failed("q", 2).await.expect("retry all"),
+        4
+    );
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert_eq!(
+        (counts.waiting, counts.prioritized, counts.failed),
+        (3, 1, 0),
+        "{counts:?}"
+    );
+    assert_same_counts(&counts, &fx.bullmq_view("q", None).await);
+    let events = fx
+        .bull
+        .read_events(&[("q".to_owned(), "0".to_owned())], Duration::ZERO, 1000)
+        .await
+        .expect("events");
+    let mut waiting: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            e.event == "waiting" && e.fields.contains(&("prev".to_owned(), "failed".to_owned()))
+        })
+        .filter_map(|e| e.job_id.clone())
+        .collect();
+    waiting.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(waiting, expected, "one waiting event per job");
+
+    let mut worker = fx
+        .worker("q", &["--count", "4", "--timeout", "20000"])
+        .await;
+    let done = worker.finished(4).await;
+    assert!(
+        done.iter().all(|(event, _)| event == "completed"),
+        "{done:?}"
+    );
+    worker.wait_exit().await;
+    fx.done().await;
+}
+
 #[tokio::test]
 async fn bullmq_pause_holds_a_real_worker_and_resume_releases_it() {
     let fx = Fixture::new("bull-pause").await;
