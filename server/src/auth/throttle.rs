@@ -50,6 +50,12 @@ impl Account {
             .any(|(known, at)| *known == ip && now - at < KNOWN_FOR_MS)
     }
 
+    /// The last wrong password or sign-in, whichever is later.
+    fn last_active(&self) -> i64 {
+        let signed_in = self.known.iter().map(|(_, at)| *at).max().unwrap_or(0);
+        signed_in.max(self.last_failure)
+    }
+
     /// Wrong passwords still counting at `now`.
     fn counting(&self, now: i64) -> u32 {
         if now - self.last_failure > WINDOW_MS {
@@ -144,28 +150,10 @@ fn prune(accounts: &mut HashMap<String, Account>, now: i64) {
     if accounts.len() < MAX_ACCOUNTS {
         return;
     }
-    let mut activity: Vec<i64> = accounts
-        .values()
-        .map(|a| {
-            a.known
-                .iter()
-                .map(|(_, at)| *at)
-                .max()
-                .unwrap_or(0)
-                .max(a.last_failure)
-        })
-        .collect();
+    let mut activity: Vec<i64> = accounts.values().map(Account::last_active).collect();
     activity.sort_unstable();
     let cutoff = activity[activity.len() / 2];
-    accounts.retain(|_, a| {
-        a.known
-            .iter()
-            .map(|(_, at)| *at)
-            .max()
-            .unwrap_or(0)
-            .max(a.last_failure)
-            > cutoff
-    });
+    accounts.retain(|_, a| a.last_active() > cutoff);
 }
 
 #[cfg(test)]
