@@ -119,7 +119,7 @@ layer! {
         /// rate_limit_fallback, metrics_retention, alert_interval,
         /// external_url, session_ttl, auth_outage_grace, rate_limit_login,
         /// auth_proxy_header, auth_proxy_trusted, api_tokens, bullmq_url,
-        /// bullmq_prefix, bullmq_queues, metrics_token,
+        /// bullmq_prefix, bullmq_queues, metrics_token, metrics_queues,
         /// header_read_timeout, max_connections_per_address, alert_webhooks (`[{ url = "…",
         /// format = "chat" }]`) and [[alert_rules]]; flags and environment
         /// variables override it
@@ -382,6 +382,12 @@ layer! {
             value_name = "TOKEN"
         )]
         pub metrics_token: Option<SecretText>,
+
+        /// Per-queue series on `/metrics` for at most this many queues,
+        /// the busiest (most jobs waiting, active, delayed or failed);
+        /// totals over every queue are always there [default: 100]
+        #[arg(long, global = true, env = "SWITCHYARD_METRICS_QUEUES", value_name = "N")]
+        pub metrics_queues: Option<usize>,
 
         /// How long a client may take to send a request's line and
         /// headers before its connection is closed (slow-header clients)

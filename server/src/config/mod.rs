@@ -238,6 +238,8 @@ pub struct Settings {
     pub bullmq: Option<BullSettings>,
     /// The token `/metrics` requires, if any.
     pub metrics_token: Option<SecretText>,
+    /// Queues with series of their own on `/metrics`, at most.
+    pub metrics_queues: usize,
     /// The header-read timeout and the per-address connection cap.
     pub connections: ConnectionLimits,
 }
@@ -272,6 +274,7 @@ impl fmt::Debug for Settings {
                     .map(|b| (b.url.redacted(), b.prefix.clone(), b.queues.clone())),
             )
             .field("metrics_token", &self.metrics_token.is_some())
+            .field("metrics_queues", &self.metrics_queues)
             .field("connections", &self.connections)
             .field(
                 "alert_webhooks",
@@ -308,6 +311,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             bullmq: None,
             metrics_token: None,
+            metrics_queues: crate::metrics::prometheus::DEFAULT_QUEUE_SERIES,
             connections: ConnectionLimits {
                 header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
                 per_address: DEFAULT_CONNECTIONS_PER_ADDRESS,
@@ -526,6 +530,7 @@ impl Settings {
                 }
                 token => token,
             },
+            metrics_queues: given.metrics_queues.unwrap_or(defaults.metrics_queues),
             connections: ConnectionLimits {
                 header_read_timeout: match given.header_read_timeout {
                     None => defaults.connections.header_read_timeout,

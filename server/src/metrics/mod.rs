@@ -158,6 +158,19 @@ struct ExporterInner {
     /// The last lifetime counters read, and when.
     totals: tokio::sync::Mutex<(Option<Instant>, Vec<QueueTotals>)>,
     alerts: Option<AlertSource>,
+    /// Per-queue series for at most this many queues (`--metrics-queues`).
+    queue_cap: usize,
+    /// The last exposition and what it was made from: scrapes between two
+    /// snapshots (several Prometheus servers, a reloaded dashboard) are
+    /// answered from it instead of rendering the same text again.
+    rendered: Mutex<Option<Rendered>>,
+}
+
+struct Rendered {
+    seq: u64,
+    totals_read: Option<Instant>,
+    alerts: Vec<(String, &'static str)>,
+    text: String,
 }
 
 /// What `GET /metrics` answers from: the hub, and the counters the
@@ -179,13 +192,20 @@ impl Exporter {
     /// anyone scrapes). `alerts` gives the pending and firing alerts (none:
     /// no `switchyard_alerts` lines). The task ends when the hub closes or
     /// the exporter is dropped. Needs a Tokio runtime.
-    pub fn start(hub: &Hub, queues: &Queues, alerts: Option<AlertSource>) -> Self {
+    pub fn start(
+        hub: &Hub,
+        queues: &Queues,
+        alerts: Option<AlertSource>,
+        queue_cap: usize,
+    ) -> Self {
         let inner = Arc::new(ExporterInner {
             hub: hub.clone(),
             queues: queues.clone(),
             rejections: Mutex::new(Rejections::default()),
             totals: tokio::sync::Mutex::new((None, Vec::new())),
             alerts,
+            queue_cap,
+            rendered: Mutex::new(None),
         });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(feed_rejections(weak, hub.subscribe(), hub.closed()));
@@ -197,27 +217,42 @@ impl Exporter {
     pub async fn render(&self) -> String {
         let snapshot = self.inner.hub.ready().await;
         lock(&self.inner.rejections).observe_snapshot(&snapshot);
-        let totals = self.totals().await;
-        let rejections = lock(&self.inner.rejections).totals();
+        let (totals_read, totals) = self.totals().await;
         let alerts = self.inner.alerts.as_ref().map(|f| f()).unwrap_or_default();
-        prometheus::render(
+        if let Some(last) = lock(&self.inner.rendered).as_ref()
+            && last.seq == snapshot.seq
+            && last.totals_read == totals_read
+            && last.alerts == alerts
+        {
+            return last.text.clone();
+        }
+        let rejections = lock(&self.inner.rejections).totals();
+        let text = prometheus::render(
             &snapshot,
             Extras {
                 totals: &totals,
                 rejections: &rejections,
                 alerts: &alerts,
             },
-        )
+            self.inner.queue_cap,
+        );
+        *lock(&self.inner.rendered) = Some(Rendered {
+            seq: snapshot.seq,
+            totals_read,
+            alerts,
+            text: text.clone(),
+        });
+        text
     }
 
     /// The queues' lifetime counters, read from the backend (O(queues))
     /// at most once per [`TOTALS_MAX_AGE`]. When the backend does not
     /// answer, the last values read are shown: a counter that stands still
     /// is right, one that vanishes or drops is not.
-    async fn totals(&self) -> Vec<QueueTotals> {
+    async fn totals(&self) -> (Option<Instant>, Vec<QueueTotals>) {
         let mut cached = self.inner.totals.lock().await;
         if cached.0.is_some_and(|at| at.elapsed() < TOTALS_MAX_AGE) {
-            return cached.1.clone();
+            return cached.clone();
         }
         match tokio::time::timeout(BACKEND_TIMEOUT, summaries(&self.inner.queues)).await {
             Ok(Ok(list)) => {
@@ -234,7 +269,7 @@ impl Exporter {
             Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot read queue totals"),
             Err(_) => tracing::warn!("metrics: queue totals not read within {BACKEND_TIMEOUT:?}"),
         }
-        cached.1.clone()
+        cached.clone()
     }
 }
 

@@ -114,10 +114,56 @@ impl Family {
     }
 }
 
+/// Default for `--metrics-queues`: per-queue series for the 100 busiest
+/// queues keep a scrape near 100 KB whatever the deployment runs.
+pub const DEFAULT_QUEUE_SERIES: usize = 100;
+
+/// The queues that get series of their own: the `cap` busiest (most jobs
+/// waiting, active, delayed or failed; by name among equals). Thousands of
+/// per-tenant queues would otherwise make every scrape megabytes and every
+/// Prometheus thousands of series.
+fn shown_queues(snapshot: &Snapshot, cap: usize) -> Vec<&crate::queues::figures::QueueFigures> {
+    let load = |q: &crate::queues::figures::QueueFigures| {
+        q.counts.waiting + q.counts.active + q.counts.delayed + q.counts.failed
+    };
+    let mut queues: Vec<_> = snapshot.queues.iter().collect();
+    if queues.len() > cap {
+        if cap > 0 {
+            queues.select_nth_unstable_by(cap - 1, |a, b| {
+                load(b).cmp(&load(a)).then_with(|| a.name.cmp(&b.name))
+            });
+        }
+        queues.truncate(cap);
+    }
+    queues.sort_by(|a, b| a.name.cmp(&b.name));
+    queues
+}
+
 /// The exposition of one snapshot: O(queues + channels + instances +
-/// policies), never proportional to jobs. Families without samples are
-/// left out entirely (no fleet attached, no alerts).
-pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
+/// policies), never proportional to jobs, with per-queue series for at
+/// most `queue_cap` queues (totals over every queue always). Families
+/// without samples are left out entirely (no fleet attached, no alerts).
+pub fn render(snapshot: &Snapshot, extras: Extras<'_>, queue_cap: usize) -> String {
+    let shown = shown_queues(snapshot, queue_cap);
+    let mut all_jobs = Family::new(
+        "switchyard_all_queues_jobs",
+        "gauge",
+        "Jobs per state over every queue, as of the latest snapshot.",
+    );
+    for state in JobState::ALL {
+        let sum: u64 = snapshot.queues.iter().map(|q| q.counts.get(state)).sum();
+        all_jobs.sample(&[("state", state.as_str())], sum);
+    }
+    let mut queue_count = Family::new(
+        "switchyard_queues",
+        "gauge",
+        "Queues, and how many of them have per-queue series here (--metrics-queues).",
+    );
+    queue_count.sample(&[("series", "shown")], shown.len());
+    queue_count.sample(
+        &[("series", "omitted")],
+        snapshot.queues.len() - shown.len(),
+    );
     let mut jobs = Family::new(
         "switchyard_queue_jobs",
         "gauge",
@@ -128,7 +174,7 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
         "gauge",
         "Whether workers are told to stop taking the queue's jobs (1) or not (0).",
     );
-    for queue in &snapshot.queues {
+    for queue in &shown {
         for state in JobState::ALL {
             jobs.sample(
                 &[("queue", &queue.name), ("state", state.as_str())],
@@ -147,9 +193,25 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
         "counter",
         "Jobs moved to the failed set since the queue was created.",
     );
+    let mut all_completed = Family::new(
+        "switchyard_all_queues_jobs_completed_total",
+        "counter",
+        "Jobs completed, summed over every queue.",
+    );
+    let mut all_failed = Family::new(
+        "switchyard_all_queues_jobs_failed_total",
+        "counter",
+        "Jobs moved to the failed set, summed over every queue.",
+    );
+    if !extras.totals.is_empty() {
+        all_completed.sample(&[], extras.totals.iter().map(|t| t.completed).sum::<u64>());
+        all_failed.sample(&[], extras.totals.iter().map(|t| t.failed).sum::<u64>());
+    }
     for t in extras.totals {
-        completed.sample(&[("queue", &t.queue)], t.completed);
-        failed.sample(&[("queue", &t.queue)], t.failed);
+        if shown.iter().any(|q| q.name == t.queue) {
+            completed.sample(&[("queue", &t.queue)], t.completed);
+            failed.sample(&[("queue", &t.queue)], t.failed);
+        }
     }
     let mut channels = Family::new(
         "switchyard_channel_messages_total",
@@ -214,7 +276,19 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>) -> String {
     }
     let mut out = String::new();
     for family in [
-        jobs, paused, completed, failed, channels, rejections, instances, backend_up, latency,
+        all_jobs,
+        queue_count,
+        jobs,
+        paused,
+        all_completed,
+        all_failed,
+        completed,
+        failed,
+        channels,
+        rejections,
+        instances,
+        backend_up,
+        latency,
         alerts,
     ] {
         family.write_to(&mut out);

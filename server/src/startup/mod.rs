@@ -279,7 +279,12 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     .await
     .map_err(db_error)?;
     crate::metrics::start(db.clone(), &hub, settings.metrics_retention);
-    let metrics = Exporter::start(&hub, &queues, Some(alert_states(alerts_state)));
+    let metrics = Exporter::start(
+        &hub,
+        &queues,
+        Some(alert_states(alerts_state)),
+        settings.metrics_queues,
+    );
     let streams = Streams::new(hub.clone(), queues.clone());
     let audit = AuditLog::new(db.clone());
     let bullmq =

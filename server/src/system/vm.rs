@@ -145,6 +145,10 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                 .to_owned(),
             ),
             entry(
+                "--metrics-queues",
+                format!("{} busiest", settings.metrics_queues),
+            ),
+            entry(
                 "--header-read-timeout",
                 window(settings.connections.header_read_timeout),
             ),

@@ -137,6 +137,7 @@ fn the_exposition_of_two_queues_has_exact_lines_and_one_header_per_family() {
             rejections: &rejections,
             alerts: &[],
         },
+        prometheus::DEFAULT_QUEUE_SERIES,
     );
     for line in [
         "# HELP switchyard_queue_jobs Jobs per queue and state, as of the latest snapshot.",
@@ -192,8 +193,8 @@ fn the_exposition_of_two_queues_has_exact_lines_and_one_header_per_family() {
     }
     assert_eq!(
         declared.len(),
-        9,
-        "every family but the alerts: {declared:?}"
+        13,
+        "every family but the alerts (with the four over every queue): {declared:?}"
     );
     assert!(text.ends_with('\n'));
 }
@@ -211,6 +212,7 @@ fn alerts_are_one_line_per_rule_and_state() {
             alerts: &alerts,
             ..Extras::default()
         },
+        prometheus::DEFAULT_QUEUE_SERIES,
     );
     assert!(has_line(&text, "# TYPE switchyard_alerts gauge"), "{text}");
     assert!(has_line(
@@ -623,4 +625,49 @@ async fn the_sampler_writes_each_closed_minute_prunes_and_survives_database_erro
         .await
         .expect("ends when closed")
         .expect("never panics");
+}
+
+/// Thousands of queues must not make every scrape megabytes: per-queue
+/// series for the busiest `--metrics-queues` only, totals over all, and
+/// the number left out said.
+#[tokio::test]
+async fn per_queue_series_are_capped_to_the_busiest_queues() {
+    let app = TestApp::spawn_with(|s| s.metrics_queues = 3).await;
+    for i in 1..=6 {
+        for _ in 0..i {
+            app.enqueue(&format!("q{i}"), &serde_json::json!({ "name": "a" }))
+                .await;
+        }
+    }
+    let body = eventually("all six queues in the snapshot", async || {
+        let body = app.get_as(None, "/metrics").await.body;
+        if body.contains(r#"switchyard_queues{series="omitted"} 3"#) {
+            Ok(body)
+        } else {
+            Err(body)
+        }
+    })
+    .await;
+    assert!(
+        body.contains(r#"switchyard_queues{series="shown"} 3"#),
+        "{body}"
+    );
+    for i in 1..=6 {
+        let line = format!(r#"switchyard_queue_paused{{queue="q{i}"}}"#);
+        assert_eq!(body.contains(&line), i > 3, "q{i}: {body}");
+    }
+    assert!(
+        body.contains(r#"switchyard_all_queues_jobs{state="waiting"} 21"#),
+        "{body}"
+    );
+    let series = body
+        .lines()
+        .filter(|l| l.starts_with("switchyard_queue_jobs{"))
+        .count();
+    assert_eq!(
+        series,
+        3 * coord::queue::JobState::ALL.len(),
+        "three queues, each state: {body}"
+    );
+    app.stop().await;
 }
