@@ -256,7 +256,9 @@ const ENTRY_COLUMNS: &str = "id, at, actor, address, action, target_kind, target
 
 /// Text kept to [`MAX_FIELD`] characters, on one line.
 fn clip(text: &str) -> String {
-    let line = one_line(text);
+    // Control characters (a NUL, which PostgreSQL refuses in text) never
+    // reach the table: one such field would fail its whole batch.
+    let line: String = one_line(text).chars().filter(|c| !c.is_control()).collect();
     match line.char_indices().nth(MAX_FIELD) {
         Some((end, _)) => format!("{}…", &line[..end]),
         None => line,
@@ -373,7 +375,13 @@ impl AuditLog {
         match tokio::time::timeout_at(deadline, written).await {
             Ok(Ok(Ok(()))) => {}
             // The writer counted and logged the loss.
-            Ok(Ok(Err(_)) | Err(_)) => {}
+            Ok(Ok(Err(_))) => {}
+            // The writer is gone with the entry (it ended or panicked):
+            // nobody counted it.
+            Ok(Err(_)) => {
+                self.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(%action, %target, "audit entry lost: the audit writer stopped");
+            }
             Err(_) => tracing::warn!(
                 %action,
                 %target,
@@ -439,8 +447,11 @@ impl AuditLog {
 }
 
 /// The writer: takes what is queued, up to [`BATCH`] entries, and writes
-/// them in one transaction, retrying with back-off while the database
-/// refuses; after [`WRITE_PATIENCE`] the batch is counted lost.
+/// them in one transaction. When that fails, each entry is tried alone,
+/// so one entry the database refuses costs only itself: it is counted
+/// lost at once. While the database is unreachable (an outage), the
+/// entries are retried with back-off and counted lost after
+/// [`WRITE_PATIENCE`].
 async fn write_batches(
     db: Database,
     mut incoming: tokio::sync::mpsc::Receiver<Queued>,
@@ -448,26 +459,54 @@ async fn write_batches(
 ) {
     let mut batch: Vec<Queued> = Vec::with_capacity(BATCH);
     while incoming.recv_many(&mut batch, BATCH).await > 0 {
+        let entries: Vec<&AuditEntry> = batch.iter().map(|(entry, _)| entry).collect();
+        if insert(&db, &entries).await.is_ok() {
+            for (_, done) in batch.drain(..) {
+                let _ = done.send(Ok(()));
+            }
+            continue;
+        }
         let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(50);
-        let result = loop {
-            let entries: Vec<&AuditEntry> = batch.iter().map(|(entry, _)| entry).collect();
-            match insert(&db, &entries).await {
-                Ok(()) => break Ok(()),
-                Err(err) if started.elapsed() >= WRITE_PATIENCE => break Err(err.to_string()),
-                Err(err) => {
-                    tracing::warn!(error = %err, entries = batch.len(), "cannot write the audit log; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+        let mut pending: Vec<Queued> = std::mem::take(&mut batch);
+        loop {
+            let mut failed = Vec::new();
+            let mut outage = false;
+            let mut last_error = String::new();
+            for (entry, done) in pending {
+                match insert(&db, &[&entry]).await {
+                    Ok(()) => {
+                        let _ = done.send(Ok(()));
+                    }
+                    Err(err) => {
+                        outage |= matches!(&err, DbError::Sql(e) if coord::sql::is_outage(e));
+                        last_error = err.to_string();
+                        failed.push((entry, done));
+                    }
                 }
             }
-        };
-        if let Err(err) = &result {
-            lost.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(error = %err, entries = batch.len(), "audit entries lost: the database refused them for {WRITE_PATIENCE:?}");
-        }
-        for (_, done) in batch.drain(..) {
-            let _ = done.send(result.clone());
+            if failed.is_empty() {
+                break;
+            }
+            // Only an outage is worth waiting for; an entry the database
+            // refuses for what it holds would be refused forever.
+            if !outage || started.elapsed() >= WRITE_PATIENCE {
+                lost.fetch_add(failed.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                for (entry, done) in failed {
+                    tracing::error!(
+                        error = %last_error,
+                        action = %entry.action,
+                        target = %entry.target,
+                        "audit entry lost: the database refused it"
+                    );
+                    let _ = done.send(Err(last_error.clone()));
+                }
+                break;
+            }
+            tracing::warn!(error = %last_error, entries = failed.len(), "cannot write the audit log; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            pending = failed;
         }
     }
 }

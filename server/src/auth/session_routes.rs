@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::audit::{Actor, AuditEntry, Outcome};
+use crate::auth::throttle::{DEVICE_COOKIE, KNOWN_FOR_MS};
 use crate::auth::users::UserName;
 use crate::auth::{CurrentUser, session_clear_cookie, session_set_cookie};
 use crate::http::error::AppError;
@@ -112,8 +113,13 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let next = next_or_home(form.next.as_deref());
+    // The log names who was tried (when it is a possible name at all), so
+    // a guessing run shows up against its target.
+    let tried = UserName::new(form.username.trim())
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| actor.name.clone());
     if from_another_site(&headers, &state.settings.alerts.external_url) {
-        let entry = AuditEntry::new(&actor, "user.sign_in", "user", form.username.trim());
+        let entry = AuditEntry::new(&actor, "user.sign_in", "user", &tried);
         state
             .audit
             .note(entry.ended(Outcome::Refused, Some("posted from another site".into())))
@@ -128,22 +134,14 @@ pub async fn login(
         };
         return Ok(login_page(vm, StatusCode::FORBIDDEN, &page));
     }
-    // The log names who was tried (when it is a possible name at all), so
-    // a guessing run shows up against its target.
-    let tried = UserName::new(form.username.trim())
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| actor.name.clone());
     let attempt = Actor {
         name: tried.clone(),
         address: actor.address.clone(),
     };
     let entry = AuditEntry::new(&attempt, "user.sign_in", "user", &tried);
-    let ip = actor
-        .address
-        .as_deref()
-        .and_then(|a| a.parse::<std::net::IpAddr>().ok());
+    let device = crate::auth::cookie(&headers, DEVICE_COOKIE);
     let now = coord::time::now_ms();
-    if let Err(wait) = state.sign_ins.check(&tried, ip, now) {
+    if let Err(wait) = state.sign_ins.check(&tried, device, now) {
         let secs = wait.as_secs().max(1);
         state
             .audit
@@ -168,14 +166,14 @@ pub async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return Ok(response);
     }
-    let user = match state
+    let (user, device_token) = match state
         .users
         .verify(form.username.trim(), &form.password)
         .await
     {
         Ok(Some(user)) => {
-            state.sign_ins.succeeded(&tried, ip, now);
-            user
+            let token = state.sign_ins.succeeded(&tried, device, now);
+            (user, token)
         }
         Ok(None) => {
             state.sign_ins.failed(&tried, now);
@@ -220,6 +218,20 @@ pub async fn login(
         header::SET_COOKIE,
         session_set_cookie(&id, &state.settings.auth),
     );
+    // Sent back only to the sign-in form, where it spares this browser the
+    // per-account delay a guessing run elsewhere causes.
+    let device = format!(
+        "{DEVICE_COOKIE}={device_token}; HttpOnly; SameSite=Strict; Path=/login; Max-Age={}{}",
+        KNOWN_FOR_MS / 1000,
+        if state.settings.auth.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    if let Ok(value) = HeaderValue::from_str(&device) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
     Ok(response)
 }
 

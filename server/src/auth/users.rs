@@ -217,6 +217,30 @@ impl Password {
         Self(text)
     }
 
+    /// A password given for an account that may already exist (the first
+    /// admin of `SWITCHYARD_ADMIN_PASSWORD`, read at every start but used
+    /// only on a start that finds no users): only its length is checked
+    /// here, [`Password::check_strength`] when the account is created.
+    pub fn configured(password: impl Into<String>) -> Result<Self, UserError> {
+        let password = password.into();
+        let chars = password.chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            Err(UserError::PasswordTooShort)
+        } else if chars > MAX_PASSWORD_CHARS {
+            Err(UserError::PasswordTooLong)
+        } else {
+            Ok(Self(password))
+        }
+    }
+
+    /// Refuses a trivially guessed password (see [`weakness`]).
+    pub fn check_strength(&self) -> Result<(), UserError> {
+        match weakness(&self.0) {
+            Some(why) => Err(UserError::PasswordTooWeak(why)),
+            None => Ok(()),
+        }
+    }
+
     /// The password itself, for hashing or showing it once to its owner.
     pub fn expose(&self) -> &str {
         &self.0
@@ -402,7 +426,7 @@ fn hasher() -> Argon2<'static> {
 /// slot; beyond it [`UserError::Busy`] is answered at once. 200
 /// concurrent sign-ins used to start 200 hashes, 4 GB of memory.
 struct HashPool {
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
     max_waiting: usize,
 }
@@ -414,29 +438,46 @@ const WAITING_PER_SLOT: usize = 8;
 static HASH_POOL: LazyLock<HashPool> = LazyLock::new(|| {
     let slots = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     HashPool {
-        slots: tokio::sync::Semaphore::new(slots),
+        slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         waiting: std::sync::atomic::AtomicUsize::new(0),
         max_waiting: slots * WAITING_PER_SLOT,
     }
 });
 
+/// A caller's place in the line for a hashing slot, given back however
+/// the wait ends (a client that disconnects drops its request, and with
+/// it the wait).
+struct InLine(&'static std::sync::atomic::AtomicUsize);
+
+impl Drop for InLine {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Runs `work` (a hash) on the blocking pool once a slot of
-/// [`HASH_POOL`] is free.
+/// [`HASH_POOL`] is free. The slot goes with the work, so it stays taken
+/// until the hash is done even if the caller stopped waiting.
 async fn on_hash_pool<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, UserError> + Send + 'static,
 ) -> Result<T, UserError> {
     use std::sync::atomic::Ordering;
     let pool = &*HASH_POOL;
+    let in_line = InLine(&pool.waiting);
     if pool.waiting.fetch_add(1, Ordering::AcqRel) >= pool.max_waiting {
-        pool.waiting.fetch_sub(1, Ordering::AcqRel);
         return Err(UserError::Busy);
     }
-    let slot = pool.slots.acquire().await;
-    pool.waiting.fetch_sub(1, Ordering::AcqRel);
-    let _slot = slot.map_err(|e| UserError::Hash(e.to_string()))?;
-    tokio::task::spawn_blocking(work)
+    let slot = Arc::clone(&pool.slots)
+        .acquire_owned()
         .await
-        .map_err(|e| UserError::Hash(e.to_string()))?
+        .map_err(|e| UserError::Hash(e.to_string()))?;
+    drop(in_line);
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(|e| UserError::Hash(e.to_string()))?
 }
 
 /// Hashes `password` with a fresh random salt, as a PHC string
@@ -653,6 +694,7 @@ impl UserStore {
         if !self.is_empty().await? {
             return Ok(false);
         }
+        password.check_strength()?;
         let hash = hash_password(password).await?;
         // One statement, so two instances starting at once create one admin.
         let inserted = on_pool!(&self.db, pool => {

@@ -315,6 +315,7 @@ impl Default for Settings {
             connections: ConnectionLimits {
                 header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
                 per_address: DEFAULT_CONNECTIONS_PER_ADDRESS,
+                uncapped: Vec::new(),
             },
         }
     }
@@ -330,7 +331,7 @@ fn first_admin(args: &Layer) -> Result<Option<FirstAdmin>, ConfigError> {
     let invalid = |err: UserError| ConfigError::Invalid(format!("first admin: {err}"));
     let name =
         UserName::new(args.admin_user.as_deref().unwrap_or(DEFAULT_ADMIN)).map_err(invalid)?;
-    let password = Password::new(password.expose()).map_err(invalid)?;
+    let password = Password::configured(password.expose()).map_err(invalid)?;
     Ok(Some(FirstAdmin { name, password }))
 }
 
@@ -547,12 +548,16 @@ impl Settings {
                 per_address: given
                     .max_connections_per_address
                     .unwrap_or(defaults.connections.per_address),
+                uncapped: Vec::new(),
             },
         };
         settings.validate_for(scope)?;
         settings.first_admin = first_admin(&given)?;
         settings.alerts = alert_settings(&given, &settings.listen)?;
         settings.auth = auth_settings(&given, &settings.alerts.external_url)?;
+        if let Some(proxy) = &settings.auth.proxy {
+            settings.connections.uncapped = proxy.trusted.clone();
+        }
         settings.bullmq = bull_settings(&given, settings.redis_url.as_ref())?;
         Ok(settings)
     }

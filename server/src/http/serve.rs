@@ -26,8 +26,12 @@ use tower::ServiceExt;
 
 use crate::http::security;
 
+/// How long shutdown waits for open connections to finish their
+/// requests: as long as one request may take.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// What one client may hold of the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// How long a client may take to send a request's head (line and
     /// headers); the connection is closed after that.
@@ -35,6 +39,9 @@ pub struct ConnectionLimits {
     /// Open connections per client address; more are closed at once
     /// (0: no cap).
     pub per_address: usize,
+    /// Addresses the cap does not apply to: the trusted reverse proxies
+    /// (`--auth-proxy-trusted`), through which every browser comes.
+    pub uncapped: Vec<crate::auth::net::IpRange>,
 }
 
 /// The open connections of each address, so the cap can be checked on
@@ -104,6 +111,13 @@ pub async fn serve(
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // A client that gave up before it was accepted.
+                Err(err) if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionRefused
+                ) => continue,
                 Err(err) => {
                     // Out of file descriptors and the like: back off
                     // rather than spin, and keep serving.
@@ -114,7 +128,16 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = open.take(peer.ip(), limits.per_address) else {
+        let cap = if limits
+            .uncapped
+            .iter()
+            .any(|range| range.contains(peer.ip()))
+        {
+            0
+        } else {
+            limits.per_address
+        };
+        let Some(slot) = open.take(peer.ip(), cap) else {
             tracing::debug!(%peer, cap = limits.per_address, "connection refused: address at its cap");
             continue;
         };
@@ -130,6 +153,7 @@ pub async fn serve(
                 request
             },
         ));
+        let limits_timeout = limits.header_read_timeout;
         let mut stopping = stopping.clone();
         let ended = done.subscribe();
         tokio::spawn(async move {
@@ -138,7 +162,7 @@ pub async fn serve(
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
+                .header_read_timeout(limits_timeout)
                 .max_headers(security::CONNECTION_MAX_HEADERS)
                 .max_buf_size(security::CONNECTION_MAX_BUFFER);
             let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
@@ -163,7 +187,17 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    done.closed().await;
+    // A client that stopped reading its answer keeps its connection open
+    // for ever: after the grace the server ends without it.
+    if tokio::time::timeout(SHUTDOWN_GRACE, done.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "connections still open {} s after shutdown began; closing anyway",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
     Ok(())
 }
 

@@ -118,13 +118,21 @@ impl Family {
 /// queues keep a scrape near 100 KB whatever the deployment runs.
 pub const DEFAULT_QUEUE_SERIES: usize = 100;
 
-/// The queues that get series of their own: the `cap` busiest (most jobs
-/// waiting, active, delayed or failed; by name among equals). Thousands of
-/// per-tenant queues would otherwise make every scrape megabytes and every
-/// Prometheus thousands of series.
+/// The queues that get series of their own: the `cap` busiest, by the
+/// jobs they ever finished plus those they hold now (by name among
+/// equals). The lifetime part keeps the choice steady from one scrape to
+/// the next, so a busy queue that happens to be drained keeps its series
+/// and `rate()` over them stays whole. Thousands of per-tenant queues
+/// would otherwise make every scrape megabytes and every Prometheus
+/// thousands of series.
 fn shown_queues(snapshot: &Snapshot, cap: usize) -> Vec<&crate::queues::figures::QueueFigures> {
     let load = |q: &crate::queues::figures::QueueFigures| {
-        q.counts.waiting + q.counts.active + q.counts.delayed + q.counts.failed
+        q.counts.completed_total
+            + q.counts.failed_total
+            + q.counts.waiting
+            + q.counts.active
+            + q.counts.delayed
+            + q.counts.failed
     };
     let mut queues: Vec<_> = snapshot.queues.iter().collect();
     if queues.len() > cap {

@@ -434,7 +434,7 @@ impl Application {
             shutdown.await;
             hub.close();
         };
-        let limits = self.state.settings.connections;
+        let limits = self.state.settings.connections.clone();
         crate::http::serve::serve(self.listener, router(self.state), limits, shutdown).await
     }
 }

@@ -67,10 +67,13 @@ local fifo, lifo = {}, {}
 local retried = 0
 for _, jobId in ipairs(ids) do
   local jobKey = base .. jobId
-  local fields = rcall("HMGET", jobKey, "opts", "priority", "parentKey", "timestamp")
+  -- pcall: a key that is no hash (damaged by hand) must not stop the
+  -- script half-way, with the jobs before it changed and still in
+  -- `failed`; it is treated as a missing job.
+  local fields = redis.pcall("HMGET", jobKey, "opts", "priority", "parentKey", "timestamp")
   -- Every job has `timestamp`; an id whose hash is gone (removed by hand)
   -- has nothing to run and is only dropped from `failed` below.
-  if fields[4] then
+  if type(fields) == "table" and not fields.err and fields[4] then
     rcall("HDEL", jobKey, "finishedOn", "processedOn", "failedReason")
     local priority = tonumber(fields[2]) or 0
     if priority > 0 then
