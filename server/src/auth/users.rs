@@ -420,64 +420,77 @@ fn hasher() -> Argon2<'static> {
     Argon2::default()
 }
 
-/// Where password hashes run: at most one per core at once, since each
-/// takes 19 MiB and tens of milliseconds of a core (more at once only adds
-/// memory, never speed), with a bounded line of callers waiting for a
-/// slot; beyond it [`UserError::Busy`] is answered at once. 200
-/// concurrent sign-ins used to start 200 hashes, 4 GB of memory.
+/// Where password hashes run: one thread per core, each hash at a time,
+/// with a bounded line of hashes waiting; beyond it [`UserError::Busy`] is
+/// answered at once. Each hash takes 19 MiB and tens of milliseconds of a
+/// core, so more at once only adds memory, never speed; and keeping them
+/// on a few threads of their own (not the blocking pool's hundreds) keeps
+/// the allocator's per-thread memory to those few. 200 concurrent sign-ins
+/// used to start 200 hashes and take 4 GB.
 struct HashPool {
-    slots: Arc<tokio::sync::Semaphore>,
-    waiting: std::sync::atomic::AtomicUsize,
-    max_waiting: usize,
+    jobs: std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>,
 }
 
-/// Callers that may wait for a hashing slot, per slot: at ~50 ms a hash,
-/// the last in line waits well under a second.
-const WAITING_PER_SLOT: usize = 8;
+/// Hashes that may wait for a thread, per thread: at ~50 ms a hash, the
+/// last in line waits well under a second.
+const WAITING_PER_THREAD: usize = 8;
 
 static HASH_POOL: LazyLock<HashPool> = LazyLock::new(|| {
-    let slots = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    HashPool {
-        slots: Arc::new(tokio::sync::Semaphore::new(slots)),
-        waiting: std::sync::atomic::AtomicUsize::new(0),
-        max_waiting: slots * WAITING_PER_SLOT,
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let (jobs, incoming) =
+        std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(threads * WAITING_PER_THREAD);
+    let incoming = Arc::new(Mutex::new(incoming));
+    for i in 0..threads {
+        let incoming = Arc::clone(&incoming);
+        let spawned = std::thread::Builder::new()
+            .name(format!("password-hash-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = match incoming.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        // A panic ends the job (its caller hears of it),
+                        // not the thread.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        Err(_) => return,
+                    }
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::error!(error = %err, "cannot start a password-hashing thread");
+        }
     }
+    HashPool { jobs }
 });
 
-/// A caller's place in the line for a hashing slot, given back however
-/// the wait ends (a client that disconnects drops its request, and with
-/// it the wait).
-struct InLine(&'static std::sync::atomic::AtomicUsize);
-
-impl Drop for InLine {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
-/// Runs `work` (a hash) on the blocking pool once a slot of
-/// [`HASH_POOL`] is free. The slot goes with the work, so it stays taken
-/// until the hash is done even if the caller stopped waiting.
+/// Runs `work` (a hash) on [`HASH_POOL`], or answers
+/// [`UserError::Busy`] at once when its line is full. A caller that stops
+/// waiting leaves the hash to finish on its thread; the line stays
+/// bounded either way.
 async fn on_hash_pool<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, UserError> + Send + 'static,
 ) -> Result<T, UserError> {
-    use std::sync::atomic::Ordering;
-    let pool = &*HASH_POOL;
-    let in_line = InLine(&pool.waiting);
-    if pool.waiting.fetch_add(1, Ordering::AcqRel) >= pool.max_waiting {
-        return Err(UserError::Busy);
+    use std::sync::mpsc::TrySendError;
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    match HASH_POOL.jobs.try_send(job) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => return Err(UserError::Busy),
+        Err(TrySendError::Disconnected(_)) => {
+            return Err(UserError::Hash(
+                "the password-hashing threads stopped".into(),
+            ));
+        }
     }
-    let slot = Arc::clone(&pool.slots)
-        .acquire_owned()
+    result
         .await
-        .map_err(|e| UserError::Hash(e.to_string()))?;
-    drop(in_line);
-    tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        work()
-    })
-    .await
-    .map_err(|e| UserError::Hash(e.to_string()))?
+        .map_err(|_| UserError::Hash("the password hash did not finish".into()))?
 }
 
 /// Hashes `password` with a fresh random salt, as a PHC string
