@@ -52,12 +52,10 @@ fn see_other(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
+// Kept from any cache by `http::security::storage_and_transport`, like
+// every answer but the assets.
 fn login_page(vm: app::LoginVm, status: StatusCode, page: &Page) -> Response {
-    let mut response = (status, Html(app::render_login_page(&vm, page.ctx()))).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    (status, Html(app::render_login_page(&vm, page.ctx()))).into_response()
 }
 
 /// `GET /login`: the form, or straight on for someone signed in already.

@@ -8,7 +8,7 @@
 //! so a deployment never loses its last way in through a slip.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -147,12 +147,9 @@ async fn page_now(
         rows: users.into_iter().map(|u| row(u, current)).collect(),
         notice: Some(notice),
     };
-    let mut response = Html(app::render_users_page(&vm, page.ctx())).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    // The page may show a generated password once: it is never stored,
+    // as no answer but the assets is (`http::security::storage_and_transport`).
+    Ok(Html(app::render_users_page(&vm, page.ctx())).into_response())
 }
 
 /// `POST /users` with `name`, `role` and `password`: adds an account. An

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use coord::CoordError;
@@ -214,11 +214,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
 pub fn html_error(status: StatusCode, message: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
     let page = app::render_error_page(status.as_u16(), title, message, &app::PageCtx::default());
-    let mut response = (status, Html(page)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    (status, Html(page)).into_response()
 }
 
 /// A response with no body of its own worth keeping: empty or plain text

@@ -86,9 +86,6 @@ fn rate_limit_layer(ratelimits: &RateLimits) -> RateLimitLayer {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
     })
 }
 

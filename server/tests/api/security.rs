@@ -133,6 +133,7 @@ async fn rate_limited_answers_carry_the_hardening_headers() {
     assert!(refused.is_html());
     assert!(refused.header("retry-after").is_some());
     assert_hardened("429 page", &refused.headers);
+    assert_eq!(refused.header("cache-control"), Some("no-store"), "429");
 
     assert_eq!(app.get("/api/queues").await.status, 200);
     let api = app.get("/api/queues").await;
@@ -155,11 +156,14 @@ async fn signed_in_answers_are_never_stored_and_https_adds_hsts() {
         "/api/queues",
         "/api/session",
         "/no/such/page",
+        "/users",
     ] {
         let response = app.get(path).await;
         assert_eq!(response.header("cache-control"), Some("no-store"), "{path}");
         assert_eq!(response.header("strict-transport-security"), None, "{path}");
     }
+    let login = app.get_as(None, "/login").await;
+    assert_eq!(login.header("cache-control"), Some("no-store"), "/login");
     let stream = app.sse("/events/overview").await;
     assert_eq!(stream.header("cache-control"), Some("no-store"));
     let css = app.get("/style.css").await;
