@@ -109,10 +109,7 @@ impl SignInThrottle {
     /// Counts a wrong password for `account` at `now`.
     pub fn failed(&self, account: &str, now: i64) {
         let mut accounts = self.lock();
-        if !accounts.contains_key(account) && accounts.len() >= MAX_ACCOUNTS {
-            prune(&mut accounts, now);
-        }
-        let state = accounts.entry(account.to_owned()).or_default();
+        let state = tracked(&mut accounts, account, now);
         state.failures = state.counting(now).saturating_add(1);
         state.last_failure = now;
     }
@@ -122,10 +119,7 @@ impl SignInThrottle {
     /// cookie (the one it sent, when that is known already).
     pub fn succeeded(&self, account: &str, device: Option<&str>, now: i64) -> String {
         let mut accounts = self.lock();
-        if !accounts.contains_key(account) && accounts.len() >= MAX_ACCOUNTS {
-            prune(&mut accounts, now);
-        }
-        let state = accounts.entry(account.to_owned()).or_default();
+        let state = tracked(&mut accounts, account, now);
         state.failures = 0;
         let token = match device {
             Some(d) if state.knows(d, now) => d.to_owned(),
@@ -146,6 +140,19 @@ impl SignInThrottle {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// `account`'s state, tracked from now on; room is made first when the
+/// table is full and it is new.
+fn tracked<'a>(
+    accounts: &'a mut HashMap<String, Account>,
+    account: &str,
+    now: i64,
+) -> &'a mut Account {
+    if !accounts.contains_key(account) && accounts.len() >= MAX_ACCOUNTS {
+        prune(accounts, now);
+    }
+    accounts.entry(account.to_owned()).or_default()
 }
 
 /// The wait after `failures` wrong passwords (at least [`FREE_FAILURES`]).

@@ -18,7 +18,7 @@ use sqlx::FromRow;
 
 use crate::auth::users::{
     LAST_SEEN_GRANULARITY_MS, User, UserError, UserName, UserRecord, UserStore, random_token,
-    session_key,
+    session_key, unless_user_gone,
 };
 use crate::on_pool;
 
@@ -166,12 +166,7 @@ impl UserStore {
                 .bind(created_at)
                 .execute(pool)
                 .await
-                .map_err(|err| match &err {
-                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                        UserError::NotFound(user.clone())
-                    }
-                    _ => UserError::from(err),
-                })?
+                .map_err(unless_user_gone(user))?
                 .rows_affected()
             });
             if inserted == 1 {

@@ -540,6 +540,27 @@ async fn verify_hash(password: &str, stored: Option<String>) -> Result<bool, Use
     .await
 }
 
+/// `Ok` when a statement about `name` changed a row; an account that
+/// does not exist changes none.
+fn found(rows: u64, name: &UserName) -> Result<(), UserError> {
+    if rows == 0 {
+        Err(UserError::NotFound(name.clone()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Maps a statement's error, reading a foreign-key violation on `user` as
+/// the account being gone (deleted between the check and the write).
+pub(crate) fn unless_user_gone(user: &UserName) -> impl FnOnce(sqlx::Error) -> UserError + '_ {
+    move |err| match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            UserError::NotFound(user.clone())
+        }
+        _ => UserError::from(err),
+    }
+}
+
 /// 32 random bytes as unpadded base64url: a session id or CSRF token that
 /// fits a cookie or a form field as is.
 pub(crate) fn random_token() -> String {
@@ -810,10 +831,7 @@ impl UserStore {
                 .await?
                 .rows_affected()
         });
-        if done == 0 {
-            return Err(UserError::NotFound(name.clone()));
-        }
-        Ok(())
+        found(done, name)
     }
 
     /// Deletes a user and (by the foreign key) its sessions. Prefer
@@ -827,10 +845,7 @@ impl UserStore {
                 .await?
                 .rows_affected()
         });
-        if done == 0 {
-            return Err(UserError::NotFound(name.clone()));
-        }
-        Ok(())
+        found(done, name)
     }
 
     async fn update(
@@ -847,10 +862,7 @@ impl UserStore {
                 .await?
                 .rows_affected()
         });
-        if done == 0 {
-            return Err(UserError::NotFound(name.clone()));
-        }
-        Ok(())
+        found(done, name)
     }
 
     /// The user, if `password` is theirs and they are not disabled; `None`
@@ -912,12 +924,7 @@ impl UserStore {
             .bind(&csrf)
             .execute(pool)
             .await
-            .map_err(|err| match &err {
-                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                    UserError::NotFound(user.clone())
-                }
-                _ => UserError::from(err),
-            })?;
+            .map_err(unless_user_gone(user))?;
         });
         Ok((id, csrf))
     }
