@@ -19,6 +19,8 @@
 //! Only the retry is timed, never the fill. Prints one JSON line per
 //! measurement and a markdown table of medians. A benchmark, not a test.
 
+#[path = "../dashboard/fill.rs"]
+mod fill;
 #[path = "../keys.rs"]
 mod keys;
 
@@ -32,7 +34,7 @@ use clap::Parser;
 use coord::bullmq::BullMq;
 use coord::queue::redis::RedisBackend;
 use coord::queue::sql::SqlBackend;
-use coord::queue::{JobError, JobOptions, NewJob, QueueBackend, QueueName, Queues};
+use coord::queue::{QueueBackend, QueueName, Queues};
 use serde_json::{Value, json};
 
 /// Retry-all of many failed jobs: Switchyard (BullMQ and native queues)
@@ -51,10 +53,6 @@ struct Args {
     redis: String,
 }
 
-/// Worker slots while failing native jobs.
-const FAIL_CONCURRENCY: usize = 200;
-/// Failing that makes no progress for this long has hung.
-const NO_PROGRESS_LIMIT: Duration = Duration::from_secs(60);
 const QUEUE: &str = "mail";
 
 fn unique(what: &str) -> String {
@@ -114,50 +112,15 @@ async fn bullmq_run(args: &Args, dir: &Path, by_switchyard: bool) -> anyhow::Res
 async fn native_run(args: &Args, backend: Arc<dyn QueueBackend>) -> anyhow::Result<Duration> {
     let queues = Queues::new(backend);
     let queue = QueueName::new(QUEUE)?;
-    let once = JobOptions {
-        attempts: 1,
-        ..JobOptions::default()
-    };
-    let mut next = 0;
-    while next < args.jobs {
-        let end = (next + coord::queue::MAX_BATCH as u64).min(args.jobs);
-        let jobs = (next..end)
-            .map(|i| {
-                NewJob::new(
-                    "send-email",
-                    json!({ "to": format!("customer{i}@example.com"), "template": "welcome" }),
-                )
-                .with_options(once.clone())
-            })
-            .collect();
-        queues.enqueue_bulk(&queue, jobs).await?;
-        next = end;
-    }
-    let worker = queues
-        .worker(queue.clone())
-        .concurrency(FAIL_CONCURRENCY)
-        .start(|_job| async move {
-            Err::<Value, _>(JobError::fatal("SMTP 550 5.1.1 recipient address rejected"))
-        })?;
-    let mut last = 0;
-    let mut last_progress = Instant::now();
-    loop {
-        let failed = queues.counts(&queue).await?.failed;
-        if failed >= args.jobs {
-            break;
-        }
-        if failed > last {
-            last = failed;
-            last_progress = Instant::now();
-        }
-        ensure!(
-            last_progress.elapsed() < NO_PROGRESS_LIMIT,
-            "no job failed for 60 s ({last} of {})",
-            args.jobs
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    worker.shutdown(Duration::from_secs(5)).await;
+    // The same fill as the dashboard benchmark's: enqueued, then failed by
+    // a worker, so each failed job carries its reason and history.
+    let times = fill::fill(&queues, &queue, 0, args.jobs).await?;
+    eprintln!(
+        "# fill: enqueued in {:.1} s, failed in {:.1} s ({:.1} s waiting)",
+        times.enqueue_failed.as_secs_f64(),
+        times.fail.as_secs_f64(),
+        times.enqueue_waiting.as_secs_f64()
+    );
     let started = Instant::now();
     let retried = queues
         .retry_all_failed(&queue, server::queues::RETRY_BATCH, |_| {})
