@@ -298,8 +298,7 @@ pub async fn create_rule(
             ));
         }
         tracing::info!(rule = %rule.name, "alert rule created");
-        state.alerts.evaluate_soon();
-        state.alerts.refresh().await;
+        rules_changed(&state).await;
         Ok(redirect(
             &back(pairs.clone()),
             &format!("Rule {} created.", rule.name),
@@ -324,10 +323,7 @@ pub async fn update_rule(
             .await?
             .ok_or_else(|| AppError::not_found(format!("no alert rule is named {name:?}")))?;
         let rule = rule_from_form(&pairs, name, Some(existing.kind))?;
-        store.save_rule(&rule, RuleSource::Ui, now_ms()).await?;
-        tracing::info!(rule = %rule.name, "alert rule saved");
-        state.alerts.evaluate_soon();
-        state.alerts.refresh().await;
+        save_rule(&state, &rule).await?;
         Ok(redirect(
             &back(pairs),
             &format!("Rule {} saved.", rule.name),
@@ -577,14 +573,28 @@ async fn save_rule_body(state: &AppState, body: RuleBody) -> Result<Json<Value>,
         name: body.name,
     };
     check_rule(&rule).map_err(AppError::bad_request)?;
+    save_rule(state, &rule).await?;
+    Ok(Json(rule_json(&rule)))
+}
+
+/// Saves `rule` over its namesake, as the rule form and the API both do,
+/// and has the rules evaluated at once.
+async fn save_rule(state: &AppState, rule: &Rule) -> Result<(), AppError> {
     state
         .alerts
         .store()
-        .save_rule(&rule, RuleSource::Ui, now_ms())
+        .save_rule(rule, RuleSource::Ui, now_ms())
         .await?;
+    tracing::info!(rule = %rule.name, "alert rule saved");
+    rules_changed(state).await;
+    Ok(())
+}
+
+/// After a rule changed: evaluate now rather than at the next interval,
+/// and reload the alerts view so the pages show the change.
+async fn rules_changed(state: &AppState) {
     state.alerts.evaluate_soon();
     state.alerts.refresh().await;
-    Ok(Json(rule_json(&rule)))
 }
 
 /// `POST /api/alerts/rules/{name}/delete`.
@@ -608,8 +618,7 @@ async fn delete_rule_named(state: &AppState, name: &str) -> Result<(), AppError>
         )));
     }
     tracing::info!(rule = %name, "alert rule deleted");
-    state.alerts.evaluate_soon();
-    state.alerts.refresh().await;
+    rules_changed(state).await;
     Ok(())
 }
 
