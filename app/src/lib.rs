@@ -64,8 +64,8 @@ pub use vm::config::{ConfigEntry, ConfigVm};
 pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
 pub use vm::queues::{
     AttemptVm, BulkProgressVm, ChartRange, DependencyVm, HealthVm, JobFilterVm, JobPageVm, JobRow,
-    MinutePoint, OverviewVm, QueueHealth, QueuePageVm, QueueRow, QueuesVm, STATES, StateCounts,
-    ThroughputVm,
+    MinutePoint, OverviewVm, QUEUES_PER_PAGE, QueueHealth, QueuePageVm, QueueRow, QueueSort,
+    QueuesQuery, QueuesVm, STATES, StateCounts, ThroughputVm,
 };
 pub use vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,

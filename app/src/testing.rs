@@ -67,9 +67,13 @@ pub(crate) fn health(ok: bool) -> HealthVm {
 }
 
 pub(crate) fn queues_vm(queues: Vec<QueueRow>, ok: bool) -> QueuesVm {
+    let total = queues.len() as u64;
     QueuesVm {
         health: health(ok),
         queues,
+        query: QueuesQuery::default(),
+        matching: total,
+        total,
         busy_active: 100,
         warning_failure_rate: 5.0,
         notice: None,

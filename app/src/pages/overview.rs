@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use super::queues::QueueTable;
 use crate::format::format_count;
 use crate::vm::queues::{ChartRange, OverviewVm, STATES, ThroughputVm};
 use crate::vm::session::PageCtx;
@@ -39,6 +40,7 @@ pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
                 <h1>"Overview"</h1>
                 <HealthRegion health=vm.health.clone() />
                 <TotalsRegion vm=vm.clone() />
+                <AttentionRegion vm=vm.clone() />
                 <section class="alerts" data-test-id="alerts">
                     <h2>"Alerts"</h2>
                     <p class="muted">
@@ -51,7 +53,11 @@ pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
                     <h2 data-test-id="throughput-heading">{heading}</h2>
                     <RangeSelector current=vm.range />
                 </div>
-                <ThroughputRegion charts=vm.charts.clone() range=vm.range />
+                <ThroughputRegion
+                    charts=vm.charts.clone()
+                    more=vm.charts_more
+                    range=vm.range
+                />
                 <p>
                     <a href="/queues">"All queues →"</a>
                 </p>
@@ -70,11 +76,12 @@ pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
             view! { <HealthRegion health=vm.health.clone() /> },
         ),
         fragment("totals", view! { <TotalsRegion vm=vm.clone() /> }),
+        fragment("attention", view! { <AttentionRegion vm=vm.clone() /> }),
     ];
     if vm.range == ChartRange::Hour {
         fragments.push(fragment(
             "throughput",
-            view! { <ThroughputRegion charts=vm.charts.clone() /> },
+            view! { <ThroughputRegion charts=vm.charts.clone() more=vm.charts_more /> },
         ));
     }
     fragments
@@ -92,6 +99,13 @@ fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
             "queues"
         }
     );
+    let more = (vm.warnings_more > 0).then(|| {
+        view! {
+            <a href="/queues?sort=failures" data-test-id="queue-warnings-more">
+                {format!("and {} more", format_count(vm.warnings_more as u64))}
+            </a>
+        }
+    });
     let warnings = (!vm.warnings.is_empty()).then(|| {
         view! {
             <p class="warnings" data-test-id="queue-warnings">
@@ -109,6 +123,7 @@ fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
                         }
                     })
                     .collect_view()}
+                {more}
             </p>
         }
     });
@@ -135,6 +150,43 @@ fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
             <p class="muted">{queues}</p>
             {warnings}
         </div>
+    }
+}
+
+/// The few queues most worth a look, worst first, with a link to the
+/// rest: the overview stays the same size at 4 queues or 10,000.
+#[component]
+fn AttentionRegion(vm: OverviewVm) -> impl IntoView {
+    let body = if vm.attention.is_empty() {
+        None
+    } else {
+        let more = vm.queue_count.saturating_sub(vm.attention.len());
+        let rest = (more > 0).then(|| {
+            view! {
+                <p>
+                    <a href="/queues?sort=failures" data-test-id="attention-more">
+                        {format!(
+                            "and {} more {} →",
+                            format_count(more as u64),
+                            if more == 1 { "queue" } else { "queues" },
+                        )}
+                    </a>
+                </p>
+            }
+        });
+        Some(view! {
+            <h2>"Queues to look at"</h2>
+            <p class="muted">
+                "Worst first: failure rate above threshold, jobs failed in the last 5 minutes, jobs waiting while none is active, then backlog."
+            </p>
+            <QueueTable rows=vm.attention back="/".to_string() test_id="attention-table" />
+            {rest}
+        })
+    };
+    view! {
+        <section id="attention" class="attention" data-test-id="attention">
+            {body}
+        </section>
     }
 }
 
@@ -171,10 +223,14 @@ fn RangeSelector(current: ChartRange) -> impl IntoView {
 #[component]
 fn ThroughputRegion(
     charts: Vec<ThroughputVm>,
+    /// Queues without a chart here.
+    #[prop(optional)]
+    more: usize,
     /// The span the charts cover.
     #[prop(optional)]
     range: ChartRange,
 ) -> impl IntoView {
+    let charts_len = charts.len();
     let body = if charts.is_empty() {
         view! { <Empty>"No throughput yet: charts appear once jobs finish."</Empty> }.into_any()
     } else {
@@ -184,9 +240,23 @@ fn ThroughputRegion(
             .collect_view()
             .into_any()
     };
+    let note = (more > 0).then(|| {
+        view! {
+            <p class="muted" data-test-id="charts-more">
+                {format!(
+                    "The busiest {} of {} queues; the others are on the ",
+                    format_count(charts_len as u64),
+                    format_count((charts_len + more) as u64),
+                )}
+                <a href="/queues?sort=throughput">"queues page"</a>
+                "."
+            </p>
+        }
+    });
     view! {
         <div id="throughput" class="charts" data-test-id="throughput">
             {body}
+            {note}
         </div>
     }
 }
@@ -269,6 +339,7 @@ mod tests {
                     .collect(),
             }],
             range: ChartRange::Hour,
+            ..OverviewVm::default()
         };
         let html = render_overview_page(&vm, &PAGE);
         assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
@@ -363,7 +434,7 @@ mod tests {
             let fragments = overview_fragments(&vm);
             assert_eq!(
                 fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
-                ["health", "totals"]
+                ["health", "totals", "attention"]
             );
             for f in &fragments {
                 assert!(html.contains(&f.html), "page lacks region {}", f.id);
@@ -470,5 +541,44 @@ mod tests {
                 "{html}"
             );
         }
+    }
+
+    #[test]
+    fn thousands_of_queues_show_a_few_rows_and_say_how_many_more() {
+        let vm = OverviewVm {
+            health: health(true),
+            queue_count: 10_000,
+            warnings: vec!["q-1".into(), "q-2".into()],
+            warnings_more: 998,
+            attention: vec![row("q-1", 5, false), row("q-2", 4, false)],
+            charts: vec![ThroughputVm {
+                queue: "q-1".into(),
+                points: vec![MinutePoint::default(); 60],
+            }],
+            charts_more: 9_999,
+            range: ChartRange::Hour,
+            ..OverviewVm::default()
+        };
+        let html = render_overview_page(&vm, &PAGE);
+        let table = &html[html
+            .find(r#"data-test-id="attention-table""#)
+            .expect("table")..];
+        assert_eq!(table.matches(r#"data-test-id="queue-row-"#).count(), 2);
+        assert!(html.contains("and 9,998 more queues →"), "{html}");
+        assert!(html.contains(r#"href="/queues?sort=failures""#), "{html}");
+        assert!(html.contains("and 998 more"), "{html}");
+        assert!(
+            html.contains("The busiest 1 of 10,000 queues; the others are on the "),
+            "{html}"
+        );
+        // Pause buttons come back to the overview.
+        assert!(html.contains(r#"name="back" value="/""#), "{html}");
+    }
+
+    #[test]
+    fn no_queues_no_attention_table() {
+        let html = render_overview_page(&OverviewVm::default(), &PAGE);
+        assert!(!html.contains("attention-table"), "{html}");
+        assert!(html.contains(r#"id="attention""#), "{html}");
     }
 }

@@ -1,14 +1,16 @@
-//! The queues page (`/queues`): one row per queue with its counts, rate,
-//! health badge and a pause/resume button, and the BullMQ queues next to
-//! them when BullMQ is monitored.
+//! The queues page (`/queues`): a page of queues at a time, in the order
+//! and with the name filter asked for, each row with its counts, rate,
+//! health badge and a pause/resume button; the BullMQ queues next to them
+//! when BullMQ is monitored.
 
 use leptos::prelude::*;
 
 use super::bullmq::BullQueuesRegion;
 use crate::format::format_count;
-use crate::vm::queues::{QueueRow, QueuesVm, STATES};
+use crate::vm::queues::{QUEUES_PER_PAGE, QueueRow, QueueSort, QueuesQuery, QueuesVm, STATES};
 use crate::vm::session::PageCtx;
 use crate::widgets::health::HealthRegion;
+use crate::widgets::pager::{Pager, Steps};
 use crate::widgets::queue::{CountCell, StateCell};
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
@@ -16,11 +18,17 @@ use crate::widgets::table::{Empty, Table};
 /// The live stream of the queues page.
 pub const QUEUES_EVENTS: &str = "/events/queues";
 
-/// The queues page (`/queues`): one row per queue.
+/// The queues page's stream for the rows it shows: the same order, filter
+/// and page, so a live update never swaps in other rows.
+pub fn queues_events(query: &QueuesQuery) -> String {
+    format!("{QUEUES_EVENTS}{}", query.query_string(query.offset))
+}
+
+/// The queues page (`/queues`): one page of rows.
 pub fn render_queues_page(vm: &QueuesVm, page: &PageCtx) -> String {
     let vm = vm.clone();
     let frame = Frame::new("Queues · Switchyard", Section::Queues)
-        .live(QUEUES_EVENTS)
+        .live(queues_events(&vm.query))
         .reloading();
     document(page, frame, move || {
         view! {
@@ -28,6 +36,7 @@ pub fn render_queues_page(vm: &QueuesVm, page: &PageCtx) -> String {
                 <h1>"Queues"</h1>
                 <Notice notice=vm.notice.clone() />
                 <HealthRegion health=vm.health.clone() />
+                <QueuesForm query=vm.query.clone() />
                 <QueuesRegion vm=vm.clone() />
                 {vm
                     .bullmq
@@ -62,12 +71,60 @@ pub fn queues_fragments(vm: &QueuesVm) -> Vec<Fragment> {
     ]
 }
 
+/// The name filter and the order. Not a live region: it holds what the
+/// operator is typing.
+#[component]
+fn QueuesForm(query: QueuesQuery) -> impl IntoView {
+    let active = !query.filter.is_empty() || query.sort != QueueSort::Name;
+    view! {
+        <form method="get" action="/queues" class="filter" data-test-id="queues-filter">
+            <label>
+                "Name contains "
+                <input
+                    type="search"
+                    name="q"
+                    value=query.filter.clone()
+                    maxlength="200"
+                    placeholder="any"
+                    data-test-id="queues-filter-name"
+                />
+            </label>
+            <label>
+                "Sort by "
+                <select name="sort" data-test-id="queues-sort">
+                    {QueueSort::ALL
+                        .into_iter()
+                        .map(|sort| {
+                            view! {
+                                <option value=sort.as_str() selected=sort == query.sort>
+                                    {sort.label()}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="button">
+                "Show"
+            </button>
+            {active.then(|| view! { <a href="/queues">"Clear"</a> })}
+        </form>
+    }
+}
+
 /// The queues table as a live region, or a hint on how to get a first
 /// queue, or (backend down, nothing known) a line saying counts are missing.
 #[component]
 fn QueuesRegion(vm: QueuesVm) -> impl IntoView {
     let body = if vm.queues.is_empty() {
-        if vm.health.backend_ok {
+        if !vm.health.backend_ok && vm.total == 0 {
+            view! {
+                <Empty test_id="backend-down">
+                    "Queue counts are unavailable until the backend answers."
+                </Empty>
+            }
+            .into_any()
+        } else if vm.total == 0 {
             view! {
                 <Empty test_id="empty-state">
                     "No queues yet — enqueue a job or run "
@@ -75,13 +132,15 @@ fn QueuesRegion(vm: QueuesVm) -> impl IntoView {
                 </Empty>
             }
             .into_any()
+        } else if vm.matching == 0 {
+            let text = format!(
+                "No queue name contains “{}” (of {} queues).",
+                vm.query.filter,
+                format_count(vm.total)
+            );
+            view! { <Empty test_id="no-match">{text}</Empty> }.into_any()
         } else {
-            view! {
-                <Empty test_id="backend-down">
-                    "Queue counts are unavailable until the backend answers."
-                </Empty>
-            }
-            .into_any()
+            view! { <Empty test_id="past-the-end">"No queues on this page."</Empty> }.into_any()
         }
     } else {
         let legend = format!(
@@ -89,40 +148,21 @@ fn QueuesRegion(vm: QueuesVm) -> impl IntoView {
             format_count(vm.busy_active),
             vm.warning_failure_rate
         );
+        let back = format!("/queues{}", vm.query.query_string(vm.query.offset));
+        let query = vm.query.clone();
+        let shown = vm.queues.len() as u64;
         view! {
-            <Table
-                class="queues"
-                test_id="queues-table"
-                head={view! {
-                    <tr>
-                        <th scope="col">"Queue"</th>
-                        <th scope="col">"Health"</th>
-                        {STATES
-                            .iter()
-                            .map(|(state, label)| {
-                                view! {
-                                    <th scope="col" class=format!("num {state}")>
-                                        {*label}
-                                    </th>
-                                }
-                            })
-                            .collect_view()}
-                        <th scope="col" class="num">
-                            "Jobs/min"
-                        </th>
-                        <th scope="col" class="num">
-                            "Failure rate"
-                        </th>
-                        <th scope="col">"State"</th>
-                    </tr>
-                }}
-            >
-                {vm
-                    .queues
-                    .into_iter()
-                    .map(|row| view! { <QueueTableRow row /> })
-                    .collect_view()}
-            </Table>
+            <QueueTable rows=vm.queues back test_id="queues-table" />
+            <Pager
+                offset=vm.query.offset
+                shown
+                total=vm.matching
+                limit=QUEUES_PER_PAGE
+                href=move |offset| format!("/queues{}", query.query_string(offset))
+                test_id="queues-pager"
+                ids="queues-page"
+                steps=Steps::Sequence
+            />
             <p class="legend">{legend}</p>
         }
         .into_any()
@@ -130,10 +170,50 @@ fn QueuesRegion(vm: QueuesVm) -> impl IntoView {
     view! { <div id="queues">{body}</div> }
 }
 
+/// Queues with their counts, rates, badges and pause buttons; `back` is
+/// where an action returns to.
+#[component]
+pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> impl IntoView {
+    view! {
+        <Table
+            class="queues"
+            test_id=test_id
+            head={view! {
+                <tr>
+                    <th scope="col">"Queue"</th>
+                    <th scope="col">"Health"</th>
+                    {STATES
+                        .iter()
+                        .map(|(state, label)| {
+                            view! {
+                                <th scope="col" class=format!("num {state}")>
+                                    {*label}
+                                </th>
+                            }
+                        })
+                        .collect_view()}
+                    <th scope="col" class="num">
+                        "Jobs/min"
+                    </th>
+                    <th scope="col" class="num">
+                        "Failure rate"
+                    </th>
+                    <th scope="col">"State"</th>
+                </tr>
+            }}
+        >
+            {rows
+                .into_iter()
+                .map(|row| view! { <QueueTableRow row back=back.clone() /> })
+                .collect_view()}
+        </Table>
+    }
+}
+
 /// One queue's row, with `data-test-id`s so tests and scripts can read a
 /// count without depending on column order.
 #[component]
-fn QueueTableRow(row: QueueRow) -> impl IntoView {
+fn QueueTableRow(row: QueueRow, back: String) -> impl IntoView {
     let href = format!("/queues/{}", row.name);
     let rate = row
         .jobs_per_min
@@ -174,7 +254,7 @@ fn QueueTableRow(row: QueueRow) -> impl IntoView {
             <StateCell
                 queue_path=format!("/queues/{}", row.name)
                 paused=row.paused
-                back="/queues".to_string()
+                back
             />
         </tr>
     }
@@ -294,5 +374,62 @@ mod tests {
             );
             assert!(page.contains(&f.html), "page lacks region {}", f.id);
         }
+    }
+
+    #[test]
+    fn a_page_of_many_queues_has_a_pager_and_keeps_the_query() {
+        let mut vm = queues_vm(vec![row("mail-0050", 1, false)], true);
+        vm.total = 10_000;
+        vm.matching = 1_111;
+        vm.query = QueuesQuery {
+            sort: QueueSort::Backlog,
+            filter: "mail &".into(),
+            offset: 50,
+        };
+        let html = render_queues_page(&vm, &PAGE);
+        assert!(
+            html.contains(
+                r#"data-live="/events/queues?sort=backlog&amp;q=mail%20%26&amp;offset=50""#
+            ),
+            "{html}"
+        );
+        assert!(html.contains("51–51 of 1,111"), "{html}");
+        assert!(
+            html.contains(r#"href="/queues?sort=backlog&amp;q=mail%20%26&amp;offset=51""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/queues?sort=backlog&amp;q=mail%20%26""#),
+            "previous page: {html}"
+        );
+        assert!(
+            html.contains(r#"<option value="backlog" selected"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"value="mail &amp;""#), "{html}");
+        // An action on a row comes back to this page.
+        assert!(
+            html.contains(
+                r#"name="back" value="/queues?sort=backlog&amp;q=mail%20%26&amp;offset=50""#
+            ),
+            "{html}"
+        );
+        // The form is not in the live region: typing survives updates.
+        let region = &queues_fragments(&vm)[1].html;
+        assert!(!region.contains("queues-filter"), "{region}");
+    }
+
+    #[test]
+    fn a_filter_matching_nothing_says_so() {
+        let mut vm = queues_vm(vec![], true);
+        vm.total = 3;
+        vm.matching = 0;
+        vm.query.filter = "zzz".into();
+        let html = render_queues_page(&vm, &PAGE);
+        assert!(
+            html.contains("No queue name contains “zzz” (of 3 queues)."),
+            "{html}"
+        );
+        assert!(!html.contains("No queues yet"), "{html}");
     }
 }

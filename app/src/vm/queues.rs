@@ -270,7 +270,9 @@ impl ChartRange {
     }
 }
 
-/// Everything the overview (`/`) shows.
+/// Everything the overview (`/`) shows. Whatever the number of queues, it
+/// names a bounded few: totals, the queues most worth a look, and charts
+/// of the busiest.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OverviewVm {
     /// The backend's health.
@@ -279,12 +281,104 @@ pub struct OverviewVm {
     pub totals: StateCounts,
     /// How many queues there are.
     pub queue_count: usize,
-    /// Queues with a Warning badge, worth a look first.
+    /// Queues with a Warning badge, worst first, at most a few.
     pub warnings: Vec<String>,
-    /// Per-queue throughput charts, in queue order.
+    /// Queues with a Warning badge beyond those named.
+    pub warnings_more: usize,
+    /// The queues most worth a look (failing, backed up, not moving),
+    /// worst first, at most a few.
+    pub attention: Vec<QueueRow>,
+    /// Per-queue throughput charts of the busiest queues of the range.
     pub charts: Vec<ThroughputVm>,
+    /// Queues without a chart here.
+    pub charts_more: usize,
     /// What the charts cover (one bar per bucket of it).
     pub range: ChartRange,
+}
+
+/// Rows on one page of the queues table.
+pub const QUEUES_PER_PAGE: u64 = 50;
+
+/// How the queues table is ordered (`?sort=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum QueueSort {
+    /// By name, so rows stay where they are while figures change.
+    #[default]
+    Name,
+    /// Most jobs failed for good in the last 5 minutes first.
+    Failures,
+    /// Most jobs waiting or delayed first.
+    Backlog,
+    /// Most jobs finished per minute first.
+    Throughput,
+}
+
+impl QueueSort {
+    /// Every order, as the selector offers them.
+    pub const ALL: [QueueSort; 4] = [
+        QueueSort::Name,
+        QueueSort::Failures,
+        QueueSort::Backlog,
+        QueueSort::Throughput,
+    ];
+
+    /// Its `?sort=` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueSort::Name => "name",
+            QueueSort::Failures => "failures",
+            QueueSort::Backlog => "backlog",
+            QueueSort::Throughput => "throughput",
+        }
+    }
+
+    /// Its label in the selector.
+    pub fn label(self) -> &'static str {
+        match self {
+            QueueSort::Name => "Name",
+            QueueSort::Failures => "Failures in the last 5 min",
+            QueueSort::Backlog => "Backlog (waiting + delayed)",
+            QueueSort::Throughput => "Throughput (jobs/min)",
+        }
+    }
+
+    /// The order named by a `?sort=` value.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// Which rows of the queues table are shown: order, name filter, page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct QueuesQuery {
+    /// The order.
+    pub sort: QueueSort,
+    /// Text the names must contain (case-insensitive); empty for all.
+    pub filter: String,
+    /// Rows skipped.
+    pub offset: u64,
+}
+
+impl QueuesQuery {
+    /// Its query string (`?sort=backlog&q=mail&offset=50`), without the
+    /// parts left at their defaults.
+    pub fn query_string(&self, offset: u64) -> String {
+        let mut parts = Vec::new();
+        if self.sort != QueueSort::Name {
+            parts.push(format!("sort={}", self.sort.as_str()));
+        }
+        if !self.filter.is_empty() {
+            parts.push(format!("q={}", encode_query(&self.filter)));
+        }
+        if offset > 0 {
+            parts.push(format!("offset={offset}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
 }
 
 /// Everything the queues page (`/queues`) shows.
@@ -292,8 +386,14 @@ pub struct OverviewVm {
 pub struct QueuesVm {
     /// The backend's health.
     pub health: HealthVm,
-    /// Every known queue, sorted by name.
+    /// The page of queues asked for, in the order asked for.
     pub queues: Vec<QueueRow>,
+    /// The order, filter and page shown.
+    pub query: QueuesQuery,
+    /// Queues whose names match the filter (all of them without one).
+    pub matching: u64,
+    /// Queues there are.
+    pub total: u64,
     /// Active jobs above which a queue is Busy (shown in the legend).
     pub busy_active: u64,
     /// Failure rate (percent) above which a queue is in Warning.

@@ -120,6 +120,9 @@ pub struct StreamStats {
     pub swaps_in_window: u64,
     /// Body bytes received (after de-chunking).
     pub bytes: u64,
+    /// Of those, the bytes received before the activity window opened
+    /// (the first full page of regions).
+    pub bytes_before_window: u64,
     /// Why the stream ended before it was told to stop, if it did.
     pub error: Option<String>,
 }
@@ -195,6 +198,9 @@ pub async fn event_stream(
             let pending = std::mem::take(&mut leftover);
             let mut feed = |data: &[u8]| {
                 stats.bytes += data.len() as u64;
+                if !control.window.load(Ordering::Relaxed) {
+                    stats.bytes_before_window += data.len() as u64;
+                }
                 let swaps = lines.feed(data);
                 if swaps > 0 {
                     if stats.first_swap.is_none() {

@@ -46,6 +46,7 @@ mod http;
 #[path = "../keys.rs"]
 mod keys;
 mod procfs;
+mod scale;
 mod stats;
 
 use keys::{Removal, delete_prefix};
@@ -91,6 +92,9 @@ enum Measure {
     Ticks,
     Pages,
     Sse,
+    /// Thousands of small queues (`--scale-queues`), on their own: the
+    /// other rounds' big queue is not filled for it.
+    Scale,
 }
 
 /// Dashboard benchmark: page latency, live tick cost and memory per live
@@ -143,6 +147,12 @@ struct Args {
     /// Leave the data in Redis at the end (to rerun with `--prefix`).
     #[arg(long)]
     keep: bool,
+    /// Queues of the `scale` round (one waiting job each).
+    #[arg(long, default_value_t = 10_000)]
+    scale_queues: usize,
+    /// Seconds the `scale` round measures the idle server's CPU over.
+    #[arg(long, default_value_t = 60)]
+    scale_idle_seconds: u64,
 }
 
 /// Markdown report, printed section by section as each is measured.
@@ -242,7 +252,10 @@ async fn measure_ticks(queues: &Queues, count: usize) -> anyhow::Result<Ticks> {
             app::overview_fragments(&server::queues::vm::overview(&snapshot));
             ticks.overview_render.push(t.elapsed());
             let t = Instant::now();
-            app::queues_fragments(&server::queues::vm::queues_page(&snapshot));
+            app::queues_fragments(&server::queues::vm::queues_page(
+                &snapshot,
+                &app::QueuesQuery::default(),
+            ));
             ticks.queues_render.push(t.elapsed());
             let t = Instant::now();
             let found = listing(queues, &big, &query).await?;
@@ -785,6 +798,38 @@ async fn run(args: &Args, prefix: &str, dir: &Path) -> anyhow::Result<()> {
     let queues = Queues::new(Arc::new(backend));
     let big = QueueName::new(BIG)?;
     let small = QueueName::new(SMALL)?;
+    if args.measure.contains(&Measure::Scale) {
+        ensure!(
+            args.measure.len() == 1,
+            "--measure scale runs on its own (it needs a prefix without the big queue)"
+        );
+        ensure!(args.scale_queues > 10, "--scale-queues must be above 10");
+        eprintln!("# scale: creating {} queues", args.scale_queues);
+        let took = scale::fill_queues(&queues, args.scale_queues).await?;
+        eprintln!("# scale: created in {:.1} s", took.as_secs_f64());
+        let bin = server_binary(args)?;
+        let server = Server::start(&bin, &args.redis, prefix, dir).await?;
+        let report = scale::measure(
+            &server,
+            &queues,
+            &scale::ScaleArgs {
+                queues: args.scale_queues,
+                idle_seconds: args.scale_idle_seconds,
+                live_seconds: args.sse_seconds,
+                requests: args.requests,
+            },
+        )
+        .await;
+        let stopped = server.stop().await;
+        section(&format!(
+            "### {} queues
+
+{}",
+            app::format_count(args.scale_queues as u64),
+            report?
+        ));
+        return stopped;
+    }
     let existing = queues.counts(&big).await.ok();
     let reuse = existing.is_some_and(|c| c.waiting + c.failed > 0);
 

@@ -13,6 +13,7 @@
 pub mod render;
 pub mod stream;
 pub mod throughput;
+pub mod tracker;
 pub mod wake;
 
 use std::collections::{HashMap, HashSet};
@@ -29,12 +30,10 @@ use crate::alerts::view::AlertsView;
 use crate::channels::{ChannelFigures, Channels};
 use crate::http::error::one_line;
 use crate::instances::{InstanceFigures, Instances};
-use crate::queues::figures::{
-    MinutePoint, QueueFigures, QueueSummary, RETRY_BATCH, RetryProgress, Thresholds, summaries,
-};
+use crate::queues::figures::{MinutePoint, QueueFigures, RETRY_BATCH, RetryProgress, Thresholds};
 use crate::ratelimits::{RateLimitFigures, RateLimits};
 use crate::system::check::{Check, CheckState, Readiness};
-use throughput::Throughput;
+use tracker::Tracker;
 pub use wake::Wake;
 
 /// Shortest time between two snapshots: the most updates a page gets is
@@ -89,11 +88,10 @@ pub struct Snapshot {
     pub took: Duration,
     /// The queue store's health.
     pub backend: BackendFigures,
-    /// Every queue with its counts, rates, badge and last hour, by name.
-    pub queues: Vec<QueueFigures>,
-    /// For each queue, the `seq` of the last snapshot in which its jobs
-    /// changed: a page showing its jobs reloads them only when this moves.
-    pub changed: HashMap<String, u64>,
+    /// Every queue with its counts, rates, badge and last hour, sorted by
+    /// name. A queue that did not change since the last snapshot is the
+    /// same `Arc` as there.
+    pub queues: Vec<Arc<QueueFigures>>,
     /// Retry-all runs in progress or just finished, by queue name.
     pub progress: HashMap<String, RetryProgress>,
     /// Thresholds the badges were computed with.
@@ -111,13 +109,16 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// One queue's figures, if it is known.
-    pub fn queue(&self, name: &str) -> Option<&QueueFigures> {
-        self.queues.iter().find(|q| q.name == name)
+    pub fn queue(&self, name: &str) -> Option<&Arc<QueueFigures>> {
+        self.queues
+            .binary_search_by(|q| q.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.queues[i])
     }
 
     /// `seq` of the last change to a queue's jobs (0 when never seen).
     pub fn changed(&self, name: &str) -> u64 {
-        self.changed.get(name).copied().unwrap_or(0)
+        self.queue(name).map_or(0, |q| q.changed)
     }
 }
 
@@ -144,10 +145,13 @@ struct Run {
     finished_at: Option<Instant>,
 }
 
+/// What events and requests asked the next snapshot to re-read.
 #[derive(Default)]
-struct Pending {
-    queues: HashSet<String>,
-    all: bool,
+pub struct Pending {
+    /// Queues named by events since the last snapshot.
+    pub queues: HashSet<String>,
+    /// Whether everything must be re-read (events were lost).
+    pub all: bool,
 }
 
 struct Inner {
@@ -449,14 +453,8 @@ impl Hub {
 async fn run(hub: Arc<Inner>, history: Backfill) {
     let mut events = hub.queues.events();
     let mut closed = hub.closed.subscribe();
-    let mut throughput = Throughput::default();
-    for (queue, points) in history {
-        // Names come from our own table; one that is not a queue name
-        // cannot be listed, so it could never be shown.
-        if let Ok(name) = QueueName::new(&queue) {
-            throughput.backfill(&name, points);
-        }
-    }
+    let mut tracker = Tracker::default();
+    tracker.backfill(history);
     let mut last = Instant::now() - HEARTBEAT;
     loop {
         let dirty = {
@@ -494,7 +492,7 @@ async fn run(hub: Arc<Inner>, history: Backfill) {
         last = Instant::now();
         let pending = std::mem::take(&mut *lock(&hub.pending));
         hub.wake.take_other();
-        let snapshot = take_snapshot(&hub, &mut throughput, pending).await;
+        let snapshot = take_snapshot(&hub, &mut tracker, pending).await;
         hub.snapshot.send_replace(Arc::new(snapshot));
     }
 }
@@ -571,60 +569,37 @@ fn backend_figures(
     figures
 }
 
-async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pending) -> Snapshot {
+async fn take_snapshot(inner: &Inner, tracker: &mut Tracker, pending: Pending) -> Snapshot {
     let started = Instant::now();
     let previous = inner.snapshot.borrow().clone();
     let seq = previous.seq + 1;
     let now = now_ms();
-    let (health, listing) = tokio::join!(
+    let sweep = pending.all || tracker.sweep_due();
+    let (health, read) = tokio::join!(
         tokio::time::timeout(BACKEND_TIMEOUT, inner.queues.health()),
-        tokio::time::timeout(BACKEND_TIMEOUT, summaries(&inner.queues)),
+        tokio::time::timeout(
+            BACKEND_TIMEOUT,
+            tracker.read(&inner.queues, sweep, &pending.queues)
+        ),
     );
     let mut backend = backend_figures(inner, health);
-    let listing: Result<Vec<QueueSummary>, String> = match listing {
-        Ok(Ok(list)) => Ok(list),
-        Ok(Err(err)) => Err(one_line(&err.to_string())),
+    let read = match read {
+        // A tick without changes reads no queue, so only the health check
+        // can tell the figures are no longer confirmed.
+        _ if !backend.reachable => Err(backend.problem.clone().unwrap_or_default()),
+        Ok(read) => read,
         Err(_) => Err(format!("no answer within {BACKEND_TIMEOUT:?}")),
     };
-    let mut changed = previous.changed.clone();
-    let queues = match listing {
-        Ok(list) => {
-            let names: HashSet<&str> = list.iter().map(|s| s.name.as_str()).collect();
-            throughput.retain(|q| names.contains(q.as_str()));
-            let mut queues = Vec::with_capacity(list.len());
-            for summary in &list {
-                let name = summary.name.as_str();
-                throughput.record(
-                    &summary.name,
-                    now,
-                    summary.counts.completed_total,
-                    summary.counts.failed_total,
-                );
-                let rates = throughput.rates(&summary.name);
-                // A queue whose counts moved changed even if its event was
-                // lost (another process, a lagging subscriber).
-                let moved = previous
-                    .queue(name)
-                    .is_none_or(|old| !same_listing_counts(&old.counts, &summary.counts));
-                if pending.all || moved || pending.queues.contains(name) {
-                    changed.insert(name.to_string(), seq);
-                }
-                queues.push(QueueFigures {
-                    name: name.to_string(),
-                    counts: summary.counts.clone(),
-                    jobs_per_min: rates.jobs_per_min,
-                    failure_rate: rates.failure_rate,
-                    health: inner.thresholds.health(&summary.counts, rates.failure_rate),
-                    minutes: throughput.minutes(&summary.name, now),
-                });
-            }
-            changed.retain(|name, _| names.contains(name.as_str()));
-            queues
+    let queues = match read {
+        Ok(read) => {
+            tracker.apply(read, &pending, seq, now, &inner.thresholds);
+            tracker.listed()
         }
         Err(problem) => {
             backend.reachable = false;
             backend.problem.get_or_insert(problem);
             backend.stale = !previous.queues.is_empty();
+            tracker.needs_sweep();
             previous.queues.clone()
         }
     };
@@ -658,7 +633,6 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
         took: started.elapsed(),
         backend,
         queues,
-        changed,
         progress,
         thresholds: Some(inner.thresholds),
         channels,
@@ -670,25 +644,4 @@ async fn take_snapshot(inner: &Inner, throughput: &mut Throughput, pending: Pend
             .as_ref()
             .map(|view| view.borrow().clone()),
     }
-}
-
-/// Whether two readings show the same jobs where a page lists them: the
-/// five state counts and the paused flag. Lifetime totals move with every
-/// finished job, which also changes a state count, so they add nothing.
-fn same_listing_counts(a: &coord::queue::QueueCounts, b: &coord::queue::QueueCounts) -> bool {
-    (
-        a.waiting,
-        a.active,
-        a.delayed,
-        a.completed,
-        a.failed,
-        a.paused,
-    ) == (
-        b.waiting,
-        b.active,
-        b.delayed,
-        b.completed,
-        b.failed,
-        b.paused,
-    )
 }

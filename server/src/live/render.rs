@@ -13,8 +13,6 @@ use super::stream::{Regions, Streams, prepare};
 pub enum Page {
     /// Health, totals and the hour's charts.
     Overview,
-    /// The queues table.
-    Queues,
     /// Channel traffic.
     Channels,
     /// Instances and their sync status.
@@ -35,7 +33,6 @@ impl Page {
     fn fragments(self, snapshot: &Snapshot) -> Vec<app::Fragment> {
         match self {
             Page::Overview => app::overview_fragments(&crate::queues::vm::overview(snapshot)),
-            Page::Queues => app::queues_fragments(&crate::queues::vm::queues_page(snapshot)),
             Page::Channels => {
                 app::channels_fragments(&crate::channels::vm::page(snapshot.channels.as_ref()))
             }
@@ -60,6 +57,28 @@ pub async fn regions(streams: &Streams, snapshot: &Snapshot, page: Page) -> Regi
         .pages()
         .get(page.key(), (snapshot.seq, 0), || async {
             Ok::<_, Infallible>(prepare(page.fragments(snapshot)))
+        })
+        .await;
+    match rendered {
+        Ok(regions) => regions,
+        Err(never) => match never {},
+    }
+}
+
+/// The queues page's regions for one order, filter and page, rendered
+/// once per snapshot for every stream showing those rows.
+pub async fn queues_regions(
+    streams: &Streams,
+    snapshot: &Snapshot,
+    query: &app::QueuesQuery,
+) -> Regions {
+    let key = format!("snapshot:Queues:{}", query.query_string(query.offset));
+    let rendered = streams
+        .pages()
+        .get(key, (snapshot.seq, 0), || async {
+            Ok::<_, Infallible>(prepare(app::queues_fragments(
+                &crate::queues::vm::queues_page(snapshot, query),
+            )))
         })
         .await;
     match rendered {

@@ -45,8 +45,11 @@ pub enum Scope {
         /// would replace it, so those streams leave the charts out.
         live_charts: bool,
     },
-    /// The queues table.
-    Queues,
+    /// A page of the queues table.
+    Queues {
+        /// Its order, name filter and page.
+        query: app::QueuesQuery,
+    },
     /// Channel traffic.
     Channels,
     /// Instances and their sync status.
@@ -251,7 +254,7 @@ async fn render(
                 .cloned()
                 .collect(),
         ),
-        Scope::Queues => render::regions(streams, snapshot, Page::Queues).await,
+        Scope::Queues { query } => render::queues_regions(streams, snapshot, query).await,
         Scope::Channels => render::regions(streams, snapshot, Page::Channels).await,
         Scope::Instances => render::regions(streams, snapshot, Page::Instances).await,
         Scope::RateLimits => render::regions(streams, snapshot, Page::RateLimits).await,

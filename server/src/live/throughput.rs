@@ -13,13 +13,16 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use crate::queues::figures::MinutePoint;
 use coord::queue::QueueName;
 
-/// Minutes of throughput kept per queue (the overview's chart).
-pub const MINUTES: usize = 60;
+/// Minutes of throughput kept per queue: the overview chart's hour of
+/// finished minutes and the minute under way (which alerting reads; the
+/// chart leaves it out so that it changes once a minute).
+pub const MINUTES: usize = 61;
 
 /// Span over which jobs/min and the failure rate are computed.
 pub const RATE_WINDOW_MS: i64 = 5 * 60_000;
 
-const MINUTE_MS: i64 = 60_000;
+/// A minute in milliseconds.
+pub const MINUTE_MS: i64 = 60_000;
 
 /// The recent rates of one queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -28,6 +31,8 @@ pub struct Rates {
     pub jobs_per_min: Option<f64>,
     /// Share of finished jobs that failed (0–1); `None` when none finished.
     pub failure_rate: Option<f64>,
+    /// Jobs that failed for good in the window.
+    pub failed: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +137,7 @@ impl Throughput {
         Rates {
             jobs_per_min: Some(finished as f64 * MINUTE_MS as f64 / span as f64),
             failure_rate: (finished > 0).then(|| failed as f64 / finished as f64),
+            failed,
         }
     }
 

@@ -2,12 +2,11 @@
 //! ([`Exporter`]) and the per-minute history in SQL written by the sampler
 //! ([`start`]) and read by `GET /api/metrics/history` ([`history`]).
 //!
-//! Both read the hub's snapshots, which already cost O(queues) per tick, so
-//! scraping or sampling adds no per-job work. The only figures the
-//! snapshots lack are the queues' lifetime counters (read by the exporter
-//! itself, at most once per [`TOTALS_MAX_AGE`]) and lifetime rate-limit
-//! rejections per policy, which the limiter only reports per minute: the
-//! exporter and the sampler sum them up themselves ([`Rejections`]).
+//! Both read the hub's snapshots, so scraping or sampling adds no backend
+//! read at all: the queues' lifetime counters are in the snapshot's counts.
+//! The only figures the snapshots lack are lifetime rate-limit rejections
+//! per policy, which the limiter only reports per minute: the exporter and
+//! the sampler sum them up themselves ([`Rejections`]).
 
 pub mod charts;
 pub mod history;
@@ -18,13 +17,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use coord::queue::Queues;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::db::Database;
-use crate::live::{BACKEND_TIMEOUT, Hub, Snapshot};
-use crate::queues::figures::summaries;
+use crate::live::{Hub, Snapshot};
 use crate::ratelimits::{RateLimitFigures, rejected_this_minute};
 use history::{Sample, minute_of};
 use prometheus::{Extras, QueueTotals};
@@ -48,10 +45,6 @@ pub const BACKFILL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest an overview page waits for a day's or a week's history before
 /// answering with an error.
 pub const CHART_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long the exporter reuses the queues' lifetime counters: scrapes from
-/// several Prometheus servers within a second cost one backend read.
-pub const TOTALS_MAX_AGE: Duration = Duration::from_secs(1);
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -153,10 +146,7 @@ pub type AlertSource = Arc<dyn Fn() -> Vec<(String, &'static str)> + Send + Sync
 
 struct ExporterInner {
     hub: Hub,
-    queues: Queues,
     rejections: Mutex<Rejections>,
-    /// The last lifetime counters read, and when.
-    totals: tokio::sync::Mutex<(Option<Instant>, Vec<QueueTotals>)>,
     alerts: Option<AlertSource>,
     /// Per-queue series for at most this many queues (`--metrics-queues`).
     queue_cap: usize,
@@ -168,7 +158,6 @@ struct ExporterInner {
 
 struct Rendered {
     seq: u64,
-    totals_read: Option<Instant>,
     alerts: Vec<(String, &'static str)>,
     text: String,
 }
@@ -192,17 +181,10 @@ impl Exporter {
     /// anyone scrapes). `alerts` gives the pending and firing alerts (none:
     /// no `switchyard_alerts` lines). The task ends when the hub closes or
     /// the exporter is dropped. Needs a Tokio runtime.
-    pub fn start(
-        hub: &Hub,
-        queues: &Queues,
-        alerts: Option<AlertSource>,
-        queue_cap: usize,
-    ) -> Self {
+    pub fn start(hub: &Hub, alerts: Option<AlertSource>, queue_cap: usize) -> Self {
         let inner = Arc::new(ExporterInner {
             hub: hub.clone(),
-            queues: queues.clone(),
             rejections: Mutex::new(Rejections::default()),
-            totals: tokio::sync::Mutex::new((None, Vec::new())),
             alerts,
             queue_cap,
             rendered: Mutex::new(None),
@@ -217,16 +199,23 @@ impl Exporter {
     pub async fn render(&self) -> String {
         let snapshot = self.inner.hub.ready().await;
         lock(&self.inner.rejections).observe_snapshot(&snapshot);
-        let (totals_read, totals) = self.totals().await;
         let alerts = self.inner.alerts.as_ref().map(|f| f()).unwrap_or_default();
         if let Some(last) = lock(&self.inner.rendered).as_ref()
             && last.seq == snapshot.seq
-            && last.totals_read == totals_read
             && last.alerts == alerts
         {
             return last.text.clone();
         }
         let rejections = lock(&self.inner.rejections).totals();
+        let totals: Vec<QueueTotals> = snapshot
+            .queues
+            .iter()
+            .map(|q| QueueTotals {
+                queue: q.name.clone(),
+                completed: q.counts.completed_total,
+                failed: q.counts.failed_total,
+            })
+            .collect();
         let text = prometheus::render(
             &snapshot,
             Extras {
@@ -238,38 +227,10 @@ impl Exporter {
         );
         *lock(&self.inner.rendered) = Some(Rendered {
             seq: snapshot.seq,
-            totals_read,
             alerts,
             text: text.clone(),
         });
         text
-    }
-
-    /// The queues' lifetime counters, read from the backend (O(queues))
-    /// at most once per [`TOTALS_MAX_AGE`]. When the backend does not
-    /// answer, the last values read are shown: a counter that stands still
-    /// is right, one that vanishes or drops is not.
-    async fn totals(&self) -> (Option<Instant>, Vec<QueueTotals>) {
-        let mut cached = self.inner.totals.lock().await;
-        if cached.0.is_some_and(|at| at.elapsed() < TOTALS_MAX_AGE) {
-            return cached.clone();
-        }
-        match tokio::time::timeout(BACKEND_TIMEOUT, summaries(&self.inner.queues)).await {
-            Ok(Ok(list)) => {
-                cached.1 = list
-                    .iter()
-                    .map(|s| QueueTotals {
-                        queue: s.name.as_str().to_owned(),
-                        completed: s.counts.completed_total,
-                        failed: s.counts.failed_total,
-                    })
-                    .collect();
-                cached.0 = Some(Instant::now());
-            }
-            Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot read queue totals"),
-            Err(_) => tracing::warn!("metrics: queue totals not read within {BACKEND_TIMEOUT:?}"),
-        }
-        cached.clone()
     }
 }
 

@@ -134,7 +134,8 @@ fn shown_queues(snapshot: &Snapshot, cap: usize) -> Vec<&crate::queues::figures:
             + q.counts.delayed
             + q.counts.failed
     };
-    let mut queues: Vec<_> = snapshot.queues.iter().collect();
+    let mut queues: Vec<&crate::queues::figures::QueueFigures> =
+        snapshot.queues.iter().map(|q| &**q).collect();
     if queues.len() > cap {
         if cap > 0 {
             queues.select_nth_unstable_by(cap - 1, |a, b| {

@@ -4,14 +4,19 @@
 //! `/metrics` read them as they are, so changing a page never changes an
 //! alert or a Prometheus series.
 
-use coord::CoordError;
-use coord::queue::{QueueCounts, QueueName, Queues};
-use futures_util::future::try_join_all;
+use coord::queue::{QueueCounts, QueueName};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Failed jobs moved back per atomic step of a "retry all", so one request
 /// never holds the backend for long.
 pub const RETRY_BATCH: usize = 500;
+
+/// The finished minutes of a queue's last hour (the minute under way left
+/// out), as a chart shows them: they change once a minute.
+pub fn finished_minutes(minutes: &[MinutePoint]) -> &[MinutePoint] {
+    &minutes[..minutes.len().saturating_sub(1)]
+}
 
 /// One minute of finished jobs of a queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,8 +76,14 @@ pub struct QueueFigures {
     pub failure_rate: Option<f64>,
     /// Its badge under the hub's thresholds.
     pub health: QueueHealth,
-    /// Throughput per minute over the last hour, oldest first.
-    pub minutes: Vec<MinutePoint>,
+    /// Jobs that failed for good over the recent window.
+    pub failed_recent: u64,
+    /// Throughput per minute over the last hour and the minute under
+    /// way, oldest first.
+    pub minutes: Arc<Vec<MinutePoint>>,
+    /// `seq` of the last snapshot in which its jobs changed: a page
+    /// showing its jobs reloads them only when this moves.
+    pub changed: u64,
 }
 
 /// A retry of every failed job of a queue, running or just finished.
@@ -96,18 +107,6 @@ pub struct QueueSummary {
     /// Its counts, flattened next to the name in JSON.
     #[serde(flatten)]
     pub counts: QueueCounts,
-}
-
-/// Every queue with its counts, sorted by name. Counts are fetched
-/// concurrently: each is O(1) on the backend, so the page costs one round
-/// trip's latency rather than one per queue.
-pub async fn summaries(queues: &Queues) -> Result<Vec<QueueSummary>, CoordError> {
-    let names = queues.queues().await?;
-    try_join_all(names.into_iter().map(|name| async move {
-        let counts = queues.counts(&name).await?;
-        Ok::<_, CoordError>(QueueSummary { name, counts })
-    }))
-    .await
 }
 
 #[cfg(test)]

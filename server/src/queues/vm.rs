@@ -18,7 +18,10 @@ use serde_json::Value;
 use crate::http::error::AppError;
 use crate::http::extract::{PageParams, PageRequest};
 use crate::live::{BackendFigures, Snapshot};
-use crate::queues::figures::{MinutePoint, QueueFigures, QueueHealth, RetryProgress, Thresholds};
+use crate::queues::figures::{
+    MinutePoint, QueueFigures, QueueHealth, QueueSummary, RetryProgress, Thresholds,
+    finished_minutes,
+};
 use crate::system::check::CheckState;
 
 /// Most jobs a filtered search looks at (newest first): a filter over a
@@ -243,46 +246,251 @@ pub fn progress(progress: &RetryProgress) -> BulkProgressVm {
     }
 }
 
+/// Queues the overview names in its table of queues to look at.
+pub const ATTENTION_ROWS: usize = 10;
+
+/// Queues with a Warning badge the overview names.
+pub const WARNINGS_NAMED: usize = 10;
+
+/// Throughput charts on the overview: the busiest queues of the range.
+pub const OVERVIEW_CHARTS: usize = 8;
+
+/// The query of the queues page: `?sort=&q=&offset=`, as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueuesParams {
+    /// `name`, `failures`, `backlog` or `throughput`.
+    pub sort: Option<String>,
+    /// Text the queue names must contain.
+    pub q: Option<String>,
+    /// Rows to skip.
+    pub offset: Option<String>,
+}
+
+impl QueuesParams {
+    /// Validates the parameters, with a reason for each bad one.
+    pub fn parse(&self) -> Result<app::QueuesQuery, AppError> {
+        let sort = match self.sort.as_deref().map(str::trim) {
+            None | Some("") => app::QueueSort::Name,
+            Some(text) => app::QueueSort::parse(text).ok_or_else(|| {
+                let names: Vec<&str> = app::QueueSort::ALL.iter().map(|s| s.as_str()).collect();
+                AppError::bad_request(format!(
+                    "sort must be one of {}, not {text:?}",
+                    names.join(", ")
+                ))
+            })?,
+        };
+        let offset = match self.offset.as_deref().map(str::trim) {
+            None | Some("") => 0,
+            Some(text) => text.parse::<u64>().map_err(|_| {
+                AppError::bad_request(format!("offset must be a whole number, not {text:?}"))
+            })?,
+        };
+        Ok(app::QueuesQuery {
+            sort,
+            filter: filter_text("q", self.q.as_deref())?,
+            offset,
+        })
+    }
+}
+
+/// How much trouble a queue is in, comparable so the worst sorts first:
+/// a Warning badge, then jobs failed for good in the last 5 minutes, then
+/// the failure rate, then jobs waiting while none is active (no worker
+/// taking them), then the backlog.
+fn trouble(q: &QueueFigures) -> (bool, u64, u64, bool, u64) {
+    let c = &q.counts;
+    let stuck = c.waiting > 0 && c.active == 0 && !c.paused;
+    (
+        q.health == QueueHealth::Warning,
+        q.failed_recent,
+        // Per ten thousand: an order, not a figure to show.
+        (q.failure_rate.unwrap_or(0.0) * 10_000.0) as u64,
+        stuck,
+        c.waiting + c.delayed,
+    )
+}
+
+/// Jobs a queue finished in its chart's hour.
+fn hour_volume(q: &QueueFigures) -> u64 {
+    finished_minutes(&q.minutes)
+        .iter()
+        .map(|m| m.completed + m.failed)
+        .sum()
+}
+
+/// The queues the overview charts: the busiest of the last hour, by name
+/// among equals. It depends on finished minutes only, so it changes when
+/// the minute turns, not on every tick.
+pub fn charted(snapshot: &Snapshot) -> Vec<&QueueFigures> {
+    top(snapshot.queues.iter().map(|q| &**q), OVERVIEW_CHARTS, |q| {
+        std::cmp::Reverse(hour_volume(q))
+    })
+}
+
+/// The first `n` queues in the order of `key` (then by name), without
+/// sorting all of them.
+fn top<'a, K: Ord>(
+    queues: impl Iterator<Item = &'a QueueFigures>,
+    n: usize,
+    key: impl Fn(&QueueFigures) -> K,
+) -> Vec<&'a QueueFigures> {
+    let mut all: Vec<&QueueFigures> = queues.collect();
+    let by = |a: &&QueueFigures, b: &&QueueFigures| key(a).cmp(&key(b)).then(a.name.cmp(&b.name));
+    if all.len() > n {
+        all.select_nth_unstable_by(n, by);
+        all.truncate(n);
+    }
+    all.sort_unstable_by(by);
+    all
+}
+
 /// The overview's view model (the hour's charts; a day or a week is put
-/// in by the page from the history).
+/// in by the page from the history, for the same queues).
 pub fn overview(snapshot: &Snapshot) -> OverviewVm {
     let mut totals = app::StateCounts::default();
+    let mut warnings = 0;
     for queue in &snapshot.queues {
         totals.add(&state_counts(&queue.counts));
+        warnings += usize::from(queue.health == QueueHealth::Warning);
     }
+    let all = || snapshot.queues.iter().map(|q| &**q);
+    let attention = top(all(), ATTENTION_ROWS, |q| std::cmp::Reverse(trouble(q)));
+    let named = top(
+        all().filter(|q| q.health == QueueHealth::Warning),
+        WARNINGS_NAMED,
+        |q| std::cmp::Reverse(trouble(q)),
+    );
+    let charts: Vec<ThroughputVm> = charted(snapshot)
+        .into_iter()
+        .map(|q| chart(&q.name, finished_minutes(&q.minutes)))
+        .collect();
     OverviewVm {
         health: health(&snapshot.backend),
         totals,
         queue_count: snapshot.queues.len(),
-        warnings: snapshot
-            .queues
-            .iter()
-            .filter(|q| q.health == QueueHealth::Warning)
-            .map(|q| q.name.clone())
-            .collect(),
-        charts: snapshot
-            .queues
-            .iter()
-            .map(|q| chart(&q.name, &q.minutes))
-            .collect(),
+        warnings_more: warnings - named.len(),
+        warnings: named.into_iter().map(|q| q.name.clone()).collect(),
+        attention: attention.into_iter().map(row).collect(),
+        charts_more: snapshot.queues.len() - charts.len(),
+        charts,
         range: app::ChartRange::Hour,
     }
 }
 
-/// The queues page's view model.
-pub fn queues_page(snapshot: &Snapshot) -> QueuesVm {
+/// The names of `names` that match `query`'s filter, in its order. Orders
+/// other than by name use the snapshot's figures (a queue the snapshot
+/// does not know yet counts as idle), so the cost is one pass over the
+/// names and a sort of the matches, never a backend read per queue.
+fn ordered<'a>(
+    snapshot: &Snapshot,
+    names: impl Iterator<Item = &'a str>,
+    query: &app::QueuesQuery,
+) -> Vec<&'a str> {
+    let needle = query.filter.to_lowercase();
+    let mut matching: Vec<&str> = names
+        .filter(|name| needle.is_empty() || name.to_lowercase().contains(&needle))
+        .collect();
+    let idle = QueueFigures::default();
+    let figures = |name: &str| snapshot.queue(name).map_or(&idle, |q| &**q);
+    match query.sort {
+        app::QueueSort::Name => matching.sort_unstable(),
+        app::QueueSort::Failures => matching.sort_by_cached_key(|name| {
+            let q = figures(name);
+            (
+                std::cmp::Reverse((q.failed_recent, q.counts.failed)),
+                name.to_string(),
+            )
+        }),
+        app::QueueSort::Backlog => matching.sort_by_cached_key(|name| {
+            let c = &figures(name).counts;
+            (std::cmp::Reverse(c.waiting + c.delayed), name.to_string())
+        }),
+        app::QueueSort::Throughput => matching.sort_by_cached_key(|name| {
+            // Hundredths of a job per minute: an order, not a figure.
+            let rate = figures(name).jobs_per_min.unwrap_or(0.0) * 100.0;
+            (std::cmp::Reverse(rate as u64), name.to_string())
+        }),
+    }
+    matching
+}
+
+/// The names on the page `query` asks for among `names` (`limit` rows),
+/// with how many match.
+pub fn page_names<'a>(
+    snapshot: &Snapshot,
+    names: impl Iterator<Item = &'a str>,
+    query: &app::QueuesQuery,
+    limit: u64,
+) -> (Vec<&'a str>, u64) {
+    let matching = ordered(snapshot, names, query);
+    let page = matching
+        .iter()
+        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .copied()
+        .collect();
+    (page, matching.len() as u64)
+}
+
+/// The queues page's view model from the snapshot alone (live updates):
+/// the page of rows `query` asks for, in its order.
+pub fn queues_page(snapshot: &Snapshot, query: &app::QueuesQuery) -> QueuesVm {
     let thresholds = snapshot.thresholds.unwrap_or(Thresholds {
         busy_active: 0,
         warning_failure_rate: 0.0,
     });
+    let names = snapshot.queues.iter().map(|q| q.name.as_str());
+    let (page, matching) = page_names(snapshot, names, query, app::QUEUES_PER_PAGE);
     QueuesVm {
         health: health(&snapshot.backend),
-        queues: snapshot.queues.iter().map(row).collect(),
+        queues: page
+            .into_iter()
+            .filter_map(|name| snapshot.queue(name))
+            .map(|q| row(q))
+            .collect(),
+        query: query.clone(),
+        matching,
+        total: snapshot.queues.len() as u64,
         busy_active: thresholds.busy_active,
         warning_failure_rate: thresholds.warning_failure_rate,
         notice: None,
         bullmq: None,
     }
+}
+
+/// A page of queues with fresh counts, for the page handler and the API
+/// (an action just redirected here must show its effect): the names are
+/// read from the backend (one read), the counts only for the page's rows.
+pub async fn fresh_page(
+    queues: &Queues,
+    snapshot: &Snapshot,
+    query: &app::QueuesQuery,
+    limit: u64,
+) -> Result<(Vec<QueueSummary>, u64, u64), CoordError> {
+    let names = queues.queues().await?;
+    let total = names.len() as u64;
+    let (page, matching) = page_names(snapshot, names.iter().map(|n| n.as_str()), query, limit);
+    // Listed names are valid queue names.
+    let page: Vec<QueueName> = page
+        .into_iter()
+        .filter_map(|name| QueueName::new(name).ok())
+        .collect();
+    let rows = futures_util::future::join_all(page.into_iter().map(|name| async move {
+        match queues.counts(&name).await {
+            Ok(counts) => Ok(Some(QueueSummary { name, counts })),
+            // Deleted since it was listed: not on the page.
+            Err(CoordError::QueueNotFound(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }))
+    .await;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(row) = row? {
+            out.push(row);
+        }
+    }
+    Ok((out, matching, total))
 }
 
 /// A queue's row from fresh counts, with rates and badge from the snapshot

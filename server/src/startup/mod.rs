@@ -281,7 +281,6 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     crate::metrics::start(db.clone(), &hub, settings.metrics_retention);
     let metrics = Exporter::start(
         &hub,
-        &queues,
         Some(alert_states(alerts_state)),
         settings.metrics_queues,
     );

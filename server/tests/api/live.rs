@@ -429,3 +429,36 @@ async fn stopping_the_server_ends_open_streams() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_overview_chart_is_resent_at_most_once_a_minute() {
+    let app = TestApp::spawn().await;
+    app.complete_jobs("steady", 1).await;
+    let mut stream = app.sse("/events/overview").await;
+    assert_opened(&mut stream).await;
+    stream
+        .regions(&["health", "totals", "attention", "throughput"], WAIT)
+        .await;
+    // Jobs finish on every tick for five seconds: totals move each time,
+    // the chart (finished minutes only) at most once, when the minute
+    // turns.
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut totals = 0;
+    let mut charts = 0;
+    let mut ticks = 0;
+    while Instant::now() < until {
+        app.complete_jobs("steady", 1).await;
+        ticks += 1;
+        tokio::time::sleep(MIN_INTERVAL).await;
+        while let SseNext::Event(event) = stream.next(Duration::from_millis(10)).await {
+            match event.region() {
+                Some("totals") => totals += 1,
+                Some("throughput") => charts += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(totals >= 3, "{totals} totals updates in {ticks} ticks");
+    assert!(charts <= 1, "{charts} chart updates in 5 s");
+    app.stop().await;
+}

@@ -24,6 +24,7 @@ mod postgres;
 mod queues;
 mod ratelimits;
 mod redis;
+mod scale;
 mod security;
 mod tokens;
 mod users;

@@ -72,7 +72,7 @@ fn two_queue_snapshot() -> Snapshot {
             ..QueueCounts::default()
         },
     );
-    emails.minutes = vec![
+    emails.minutes = Arc::new(vec![
         MinutePoint {
             minute_ms: 999 * 60_000,
             completed: 9,
@@ -83,11 +83,14 @@ fn two_queue_snapshot() -> Snapshot {
             completed: 1,
             failed: 0,
         },
-    ];
+    ]);
     let mut s = Snapshot {
         seq: 7,
         taken_at: 1_000 * 60_000 + 5_000,
-        queues: vec![emails, queue("we\"ird\\q\nname", QueueCounts::default())],
+        queues: vec![
+            Arc::new(emails),
+            Arc::new(queue("we\"ird\\q\nname", QueueCounts::default())),
+        ],
         ..Snapshot::default()
     };
     s.backend.reachable = true;
@@ -500,8 +503,10 @@ fn snapshot_at(seq: u64, minute: i64) -> Arc<Snapshot> {
     let mut s = two_queue_snapshot();
     s.seq = seq;
     s.taken_at = minute * 60_000 + 1_000;
-    s.queues[0].minutes[0].minute_ms = (minute - 1) * 60_000;
-    s.queues[0].minutes[1].minute_ms = minute * 60_000;
+    let emails = Arc::make_mut(&mut s.queues[0]);
+    let minutes = Arc::make_mut(&mut emails.minutes);
+    minutes[0].minute_ms = (minute - 1) * 60_000;
+    minutes[1].minute_ms = minute * 60_000;
     if let Some(channels) = &mut s.channels {
         channels.channels[0].per_minute = vec![((minute - 1) * 60_000, 5), (minute * 60_000, 1)];
     }

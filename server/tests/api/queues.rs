@@ -6,7 +6,19 @@ use crate::helpers::{TestApp, eventually};
 async fn listing_starts_empty_then_shows_each_queue_with_counts() {
     let app = TestApp::spawn().await;
     let body = app.get("/api/queues").await.json();
-    assert_eq!(body, json!({ "backend": "embedded", "queues": [] }));
+    assert_eq!(
+        body,
+        json!({
+            "backend": "embedded",
+            "queues": [],
+            "sort": "name",
+            "q": "",
+            "offset": 0,
+            "limit": 100,
+            "matching": 0,
+            "total": 0,
+        })
+    );
 
     app.enqueue(
         "webhooks",

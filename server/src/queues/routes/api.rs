@@ -10,17 +10,55 @@ use serde_json::{Value, json};
 
 use crate::audit::Actor;
 use crate::http::error::AppError;
-use crate::http::extract::{Json, Path, QueuePath};
+use crate::http::extract::{Json, Path, Query, QueuePath};
 use crate::queues::RetryAllStart;
-use crate::queues::figures::{QueueSummary, summaries};
+use crate::queues::figures::QueueSummary;
+use crate::queues::vm::{QueuesParams, fresh_page};
 use crate::state::AppState;
 
-/// `GET /api/queues`.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let queues = summaries(&state.queues).await?;
+/// Most queues one `GET /api/queues` answers.
+pub const MAX_QUEUES_LIMIT: u64 = 500;
+
+/// The query of `GET /api/queues`: the queues page's plus a page size.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListParams {
+    /// The page's order, filter and offset.
+    #[serde(flatten)]
+    pub page: QueuesParams,
+    /// Queues per answer (default 100, at most [`MAX_QUEUES_LIMIT`]).
+    pub limit: Option<String>,
+}
+
+/// `GET /api/queues?sort=&q=&offset=&limit=`: a page of queues with fresh
+/// counts, in the queues page's order and filter, with how many match and
+/// how many there are; 400 for a bad parameter.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, AppError> {
+    let query = params.page.parse()?;
+    let limit = match params.limit.as_deref().map(str::trim) {
+        None | Some("") => 100,
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (1..=MAX_QUEUES_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(AppError::bad_request(format!(
+                    "limit must be a whole number from 1 to {MAX_QUEUES_LIMIT}, not {text:?}"
+                )));
+            }
+        },
+    };
+    let snapshot = state.hub.current();
+    let (queues, matching, total) = fresh_page(&state.queues, &snapshot, &query, limit).await?;
     Ok(Json(json!({
         "backend": state.queues.kind().as_str(),
         "queues": queues,
+        "sort": query.sort.as_str(),
+        "q": query.filter,
+        "offset": query.offset,
+        "limit": limit,
+        "matching": matching,
+        "total": total,
     })))
 }
 

@@ -7,7 +7,7 @@ use axum::extract::State;
 use crate::http::error::AppError;
 use crate::http::extract::{JobPath, Path, Query, QueuePath};
 use crate::live::stream::{Events, Scope};
-use crate::queues::vm::QueuePageParams;
+use crate::queues::vm::{QueuePageParams, QueuesParams};
 use crate::state::AppState;
 
 /// `GET /events/overview?range=`: the page's own range, so a day's or a
@@ -22,9 +22,14 @@ pub async fn overview(
     }))
 }
 
-/// `GET /events/queues`.
-pub async fn queues(State(state): State<AppState>) -> Events {
-    state.streams.open(Scope::Queues)
+/// `GET /events/queues?sort=&q=&offset=`: the rows of the page with the
+/// same query; 400 for a bad one, like the page.
+pub async fn queues(
+    State(state): State<AppState>,
+    Query(params): Query<QueuesParams>,
+) -> Result<Events, AppError> {
+    let query = params.parse()?;
+    Ok(state.streams.open(Scope::Queues { query }))
 }
 
 /// `GET /events/queues/{queue}?…`: 404 for an unknown queue and 400 for

@@ -14,9 +14,8 @@ use crate::http::page::Page;
 use crate::metrics::CHART_READ_TIMEOUT;
 use crate::metrics::charts;
 use crate::metrics::history::Range;
-use crate::queues::figures::summaries;
 use crate::queues::vm::job_page;
-use crate::queues::vm::{self, QueuePageParams, listing, queue_row};
+use crate::queues::vm::{self, QueuePageParams, QueuesParams, listing, queue_row};
 use crate::state::AppState;
 
 /// Raw `?range=` of the overview (and of its stream), kept as text so a
@@ -52,7 +51,12 @@ pub async fn overview(
     let snapshot = state.hub.ready().await;
     let mut vm = vm::overview(&snapshot);
     if range != Range::Hour {
-        let queues: Vec<String> = snapshot.queues.iter().map(|q| q.name.clone()).collect();
+        // The queues the hour charts: a day's or a week's history of every
+        // queue would be one chart per queue again.
+        let queues: Vec<String> = vm::charted(&snapshot)
+            .iter()
+            .map(|q| q.name.clone())
+            .collect();
         let read = charts::throughput(&state.db, &queues, range, now_ms());
         vm.charts = match tokio::time::timeout(CHART_READ_TIMEOUT, read).await {
             Ok(Ok(charts)) => charts
@@ -84,64 +88,60 @@ pub async fn overview(
     Ok((status, Html(app::render_overview_page(&vm, page.ctx()))).into_response())
 }
 
-/// `GET /queues`: every queue with fresh counts (an action just redirected
-/// here must show its effect), rates and badges from the snapshot.
-pub async fn queues(State(state): State<AppState>, page: Page, Flash(notice): Flash) -> Response {
+/// `GET /queues?sort=&q=&offset=`: a page of queues in the order and with
+/// the name filter asked for, from the hub's snapshot, with fresh counts
+/// for the rows shown (an action just redirected here must show its
+/// effect): the cost is one read per row on the page, whatever the number
+/// of queues.
+pub async fn queues(
+    State(state): State<AppState>,
+    page: Page,
+    Flash(notice): Flash,
+    Query(params): Query<QueuesParams>,
+) -> Result<Response, AppError> {
+    let query = params.parse()?;
     let snapshot = state.hub.ready().await;
-    let mut vm = vm::queues_page(&snapshot);
+    let mut vm = vm::queues_page(&snapshot, &query);
     let shown = notice.is_some();
     vm.notice = notice;
-    let (health, listing) = tokio::join!(
-        tokio::time::timeout(
-            crate::system::readiness::CHECK_TIMEOUT,
-            state.queues.health()
-        ),
-        summaries(&state.queues)
-    );
-    let health = health.unwrap_or_else(|_| {
-        Err(coord::CoordError::Unavailable(format!(
-            "no answer within {} s",
-            crate::system::readiness::CHECK_TIMEOUT.as_secs()
-        )))
-    });
-    let mut status = StatusCode::OK;
-    match health {
-        Ok(h) => {
-            vm.health.backend_ok = true;
-            vm.health.latency_ms = Some(h.latency.as_secs_f64() * 1000.0);
-            vm.health.memory_bytes = h.memory_bytes;
-            vm.health.problem = None;
-        }
-        Err(err) => {
-            vm.health.backend_ok = false;
-            vm.health.problem = Some(one_line(&err.to_string()));
-        }
-    }
-    vm.health.stale = false;
-    match listing {
-        Ok(list) => {
-            vm.queues = list
+    let read = tokio::time::timeout(
+        crate::system::readiness::CHECK_TIMEOUT,
+        vm::fresh_page(&state.queues, &snapshot, &query, app::QUEUES_PER_PAGE),
+    )
+    .await;
+    match read {
+        Ok(Ok((rows, matching, total))) => {
+            vm.queues = rows
                 .iter()
                 .map(|s| queue_row(&snapshot, &s.name, &s.counts))
                 .collect();
+            vm.matching = matching;
+            vm.total = total;
         }
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot list queues for the queues page");
+        // The snapshot's rows stay, marked stale; the health line says why.
+        failed => {
+            let problem = match failed {
+                Ok(Err(err)) => one_line(&err.to_string()),
+                _ => "no answer in time".to_string(),
+            };
+            tracing::warn!(%problem, "cannot list queues for the queues page");
             vm.health.backend_ok = false;
-            vm.health
-                .problem
-                .get_or_insert_with(|| one_line(&err.to_string()));
+            vm.health.problem.get_or_insert(problem);
             vm.health.stale = !vm.queues.is_empty();
-            status = StatusCode::SERVICE_UNAVAILABLE;
         }
     }
+    let status = if vm.health.backend_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     vm.bullmq = state
         .bullmq
         .as_ref()
         .map(|monitor| crate::bullmq::vm::queues_vm(&state, &monitor.current()));
     let mut response = with_flash_cleared(Html(app::render_queues_page(&vm, page.ctx())), shown);
     *response.status_mut() = status;
-    response
+    Ok(response)
 }
 
 /// `GET /queues/{queue}?state=&offset=&limit=&name=&q=`: one queue's jobs
