@@ -65,7 +65,11 @@ pub fn evaluate(rules: &[Rule], obs: &Observation, active: &[Alert], now: i64) -
     let mut changes = Vec::new();
 
     for rule in rules.iter().filter(|r| r.enabled) {
-        for reading in readings(rule, obs, now) {
+        let mut found = readings(rule, obs, now);
+        if rule.target == ANY_SUBJECT && aggregates(rule.kind) {
+            found = aggregate(rule.kind, found);
+        }
+        for reading in found {
             let fp = fingerprint(&rule.name, &reading.subject);
             if !seen.insert(fp.clone()) {
                 // The same subject twice (or two rules of one name): the
@@ -143,6 +147,104 @@ pub fn evaluate(rules: &[Rule], obs: &Observation, active: &[Alert], now: i64) -
         active: next,
         changes,
     }
+}
+
+/// Subjects an aggregated alert names (the worst ones); the others are
+/// counted. The cap on what one rule can put in front of people: a rule on
+/// every queue of 10,000 raises one alert that names five.
+pub const AGGREGATE_NAMED: usize = 5;
+
+/// Whether a rule on every subject of its kind raises one alert: kinds
+/// whose subjects are many (queues, instances, policies). The backend is
+/// one subject, and a channel rule names its channel.
+fn aggregates(kind: RuleKind) -> bool {
+    !matches!(
+        kind,
+        RuleKind::BackendUnreachable | RuleKind::BackendSlow | RuleKind::ChannelSilent
+    )
+}
+
+/// What a kind's subjects are called in an aggregated alert.
+fn nouns(kind: RuleKind) -> (&'static str, &'static str) {
+    match kind {
+        RuleKind::InstanceStale | RuleKind::InstanceDrifted => ("instance", "instances"),
+        RuleKind::RateLimitRejections => ("policy", "policies"),
+        RuleKind::ChannelSilent => ("channel", "channels"),
+        RuleKind::BackendUnreachable | RuleKind::BackendSlow => ("backend", "backends"),
+        RuleKind::QueueBacklog
+        | RuleKind::FailureRate
+        | RuleKind::NoActiveWorker
+        | RuleKind::JobLatency => ("queue", "queues"),
+    }
+}
+
+/// A reading's figure with its unit, for the list in an aggregated alert
+/// (none where the figure is only "it holds").
+fn figure(kind: RuleKind, value: f64) -> Option<String> {
+    match kind {
+        RuleKind::FailureRate => Some(format!("{}%", number(value))),
+        RuleKind::JobLatency => Some(duration(value as u64)),
+        RuleKind::QueueBacklog | RuleKind::NoActiveWorker => {
+            Some(format!("{} waiting", number(value)))
+        }
+        RuleKind::InstanceDrifted if value > 0.0 => Some(format!("{} behind", number(value))),
+        RuleKind::InstanceDrifted => Some("state differs".to_owned()),
+        RuleKind::RateLimitRejections => Some(format!("{} rejected", number(value))),
+        RuleKind::BackendSlow => Some(format!("{} ms", number(value))),
+        RuleKind::InstanceStale | RuleKind::BackendUnreachable | RuleKind::ChannelSilent => None,
+    }
+}
+
+/// The readings of a rule on every subject (`*`) as one: subject `*`,
+/// the worst value, and a summary counting the subjects and naming the
+/// worst [`AGGREGATE_NAMED`], so the number of alerts follows the number
+/// of rules, never the number of queues. One alert per rule also keeps
+/// its life (pending, firing, resolved) about the rule's condition rather
+/// than about which queues happen to match this minute.
+fn aggregate(kind: RuleKind, mut found: Vec<Reading>) -> Vec<Reading> {
+    if found.len() <= 1 {
+        // One subject: its own sentence says it all.
+        return found
+            .into_iter()
+            .map(|r| Reading {
+                subject: ANY_SUBJECT.to_owned(),
+                ..r
+            })
+            .collect();
+    }
+    // A subject read twice counts once: the first reading wins, as for
+    // alerts of named subjects.
+    let mut seen = BTreeSet::new();
+    found.retain(|r| seen.insert(r.subject.clone()));
+    found.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.subject.cmp(&b.subject)));
+    let n = found.len();
+    let (_, many) = nouns(kind);
+    let worst = &found[0];
+    let others: Vec<String> = found[1..n.min(AGGREGATE_NAMED)]
+        .iter()
+        .map(|r| match figure(kind, r.value) {
+            Some(figure) => format!("{} ({figure})", r.subject),
+            None => r.subject.clone(),
+        })
+        .collect();
+    let more = n.saturating_sub(AGGREGATE_NAMED);
+    let mut summary = format!(
+        "{} {many} affected; worst: {}; then {}",
+        count(n as u64),
+        worst.summary,
+        others.join(", ")
+    );
+    if more > 0 {
+        summary.push_str(&format!(
+            ", and {} more (only the worst {AGGREGATE_NAMED} are named)",
+            count(more as u64)
+        ));
+    }
+    vec![Reading {
+        subject: ANY_SUBJECT.to_owned(),
+        value: worst.value,
+        summary,
+    }]
 }
 
 /// One subject for which a rule's condition holds, with the figure and the
@@ -511,17 +613,14 @@ mod tests {
         assert_eq!(
             one(&eval),
             (
-                "imports".to_owned(),
+                "*".to_owned(),
                 1204.0,
                 "Queue imports: 1,204 jobs waiting (threshold 1,000)".to_owned()
             )
         );
         assert_eq!(eval.active[0].status, AlertStatus::Firing);
         assert_eq!(eval.active[0].firing_since, Some(T0));
-        assert_eq!(
-            eval.active[0].fingerprint,
-            fingerprint("backlog", "imports")
-        );
+        assert_eq!(eval.active[0].fingerprint, fingerprint("backlog", "*"));
     }
 
     #[test]
@@ -550,7 +649,7 @@ mod tests {
         assert_eq!(
             one(&eval),
             (
-                "emails".to_owned(),
+                "*".to_owned(),
                 7.5,
                 "Queue emails: 7.5% of finished jobs failed over the last 5 min (threshold 5%)"
                     .to_owned()
@@ -599,7 +698,7 @@ mod tests {
         assert_eq!(
             one(&fires_at_once(&r, &obs)),
             (
-                "stuck".to_owned(),
+                "*".to_owned(),
                 12.0,
                 "Queue stuck: 12 jobs waiting and no worker is taking them".to_owned()
             )
@@ -618,7 +717,7 @@ mod tests {
         assert_eq!(
             one(&eval),
             (
-                "old".to_owned(),
+                "*".to_owned(),
                 720.5,
                 "Queue old: the oldest waiting job has waited 12 min (threshold 600 s)".to_owned()
             )
@@ -678,7 +777,7 @@ mod tests {
         assert_eq!(
             one(&fires_at_once(&r, &obs)),
             (
-                "api-2".to_owned(),
+                "*".to_owned(),
                 1.0,
                 "Instance api-2 has missed its heartbeats".to_owned()
             )
@@ -700,19 +799,12 @@ mod tests {
         };
         assert_eq!(
             firing(&fires_at_once(&r, &obs)),
-            [
-                (
-                    "b".to_owned(),
-                    3.0,
-                    "Instance b is 3 versions behind the database (threshold 2)".to_owned()
-                ),
-                (
-                    "c".to_owned(),
-                    0.0,
-                    "Instance c: its state differs from the database's at the same version"
-                        .to_owned()
-                ),
-            ]
+            [(
+                "*".to_owned(),
+                3.0,
+                "2 instances affected; worst: Instance b is 3 versions behind the database (threshold 2); then c (state differs)"
+                    .to_owned()
+            )]
         );
     }
 
@@ -795,7 +887,7 @@ mod tests {
         assert_eq!(
             one(&fires_at_once(&r, &obs)),
             (
-                "api.free".to_owned(),
+                "*".to_owned(),
                 130.0,
                 "Policy api.free rejected 130 requests in the last minute (threshold 100)"
                     .to_owned()
@@ -884,7 +976,12 @@ mod tests {
             .into_iter()
             .map(|f| f.0)
             .collect();
-        assert_eq!(subjects, ["a", "b"]);
+        // One alert for the rule, naming both, worst first.
+        assert_eq!(subjects, ["*"]);
+        assert_eq!(
+            one(&fires_at_once(&any, &obs)).2,
+            "2 queues affected; worst: Queue b: 60 jobs waiting (threshold 10); then a (50 waiting)"
+        );
         let named = [rule("backlog", RuleKind::QueueBacklog, "b", 10.0, 0)];
         assert_eq!(one(&fires_at_once(&named, &obs)).0, "b");
         let missing = [rule("backlog", RuleKind::QueueBacklog, "c", 10.0, 0)];
@@ -906,7 +1003,7 @@ mod tests {
 
     #[test]
     fn lifecycle_pending_firing_resolved() {
-        let mut r = rule("backlog", RuleKind::QueueBacklog, "*", 10.0, 120);
+        let mut r = rule("backlog", RuleKind::QueueBacklog, "q", 10.0, 120);
         r.severity = Severity::Critical;
         let rules = [r];
         let bad = with_queues(vec![queue("q", 11, 1)]);
@@ -1036,7 +1133,7 @@ mod tests {
 
     #[test]
     fn disappearing_subject_resolves() {
-        let rules = [rule("stale", RuleKind::InstanceStale, "*", 0.0, 0)];
+        let rules = [rule("stale", RuleKind::InstanceStale, "api-2", 0.0, 0)];
         let obs = Observation {
             instances: vec![instance("api-2", InstanceHealth::Stale, None, false)],
             ..healthy()
@@ -1087,10 +1184,8 @@ mod tests {
         assert_eq!(
             order,
             [
-                ("z-backlog", "a", AlertStatus::Firing),
-                ("z-backlog", "b", AlertStatus::Firing),
-                ("a-backlog", "a", AlertStatus::Pending),
-                ("a-backlog", "b", AlertStatus::Pending),
+                ("z-backlog", "*", AlertStatus::Firing),
+                ("a-backlog", "*", AlertStatus::Pending),
             ]
         );
         // The duplicate queue "a" is read once: the first reading wins.
@@ -1100,14 +1195,11 @@ mod tests {
             .iter()
             .map(|c| (c.alert().rule.as_str(), c.alert().subject.as_str()))
             .collect();
-        assert_eq!(
-            changes,
-            [
-                ("z-backlog", "b"),
-                ("z-backlog", "a"),
-                ("a-backlog", "b"),
-                ("a-backlog", "a"),
-            ]
+        assert_eq!(changes, [("z-backlog", "*"), ("a-backlog", "*")]);
+        assert!(
+            e.active[0].summary.starts_with("2 queues affected"),
+            "{}",
+            e.active[0].summary
         );
         // Leftovers end by rule and subject, whatever the input order.
         let reversed: Vec<Alert> = e.active.iter().rev().cloned().collect();
@@ -1117,17 +1209,9 @@ mod tests {
             .iter()
             .map(|c| (c.alert().rule.as_str(), c.alert().subject.as_str()))
             .collect();
-        assert_eq!(
-            ends,
-            [
-                ("a-backlog", "a"),
-                ("a-backlog", "b"),
-                ("z-backlog", "a"),
-                ("z-backlog", "b"),
-            ]
-        );
+        assert_eq!(ends, [("a-backlog", "*"), ("z-backlog", "*")]);
         assert!(matches!(e2.changes[0], Change::Cleared(_)));
-        assert!(matches!(e2.changes[2], Change::Resolved(_)));
+        assert!(matches!(e2.changes[1], Change::Resolved(_)));
     }
 
     #[test]
@@ -1143,5 +1227,38 @@ mod tests {
         assert_eq!(duration(300), "5 min");
         assert_eq!(duration(3600), "60 min");
         assert_eq!(duration(86400), "24 h");
+    }
+
+    #[test]
+    fn a_rule_on_every_queue_raises_one_alert_naming_the_worst_few() {
+        let r = [rule("backlog", RuleKind::QueueBacklog, "*", 10.0, 0)];
+        let many = with_queues(
+            (0..10_000)
+                .map(|i| queue(&format!("q{i:05}"), 11 + i % 7, 0))
+                .collect(),
+        );
+        let e = fires_at_once(&r, &many);
+        assert_eq!(e.active.len(), 1, "one alert, not 10,000");
+        let alert = &e.active[0];
+        assert_eq!(alert.subject, "*");
+        assert_eq!(alert.fingerprint, fingerprint("backlog", "*"));
+        assert_eq!(alert.value, 17.0, "the worst value");
+        assert_eq!(
+            alert.summary,
+            "10,000 queues affected; worst: Queue q00006: 17 jobs waiting (threshold 10); then q00013 (17 waiting), q00020 (17 waiting), q00027 (17 waiting), q00034 (17 waiting), and 9,995 more (only the worst 5 are named)"
+        );
+        // The set changing does not start a new alert: same fingerprint,
+        // still firing since the first evaluation, no new change.
+        let fewer = with_queues(vec![queue("q00001", 12, 0), queue("other", 50, 0)]);
+        let e2 = evaluate(&r, &fewer, &e.active, T0 + MIN);
+        assert!(e2.changes.is_empty(), "{:?}", e2.changes);
+        assert_eq!(e2.active[0].firing_since, Some(T0));
+        assert_eq!(
+            e2.active[0].summary,
+            "2 queues affected; worst: Queue other: 50 jobs waiting (threshold 10); then q00001 (12 waiting)"
+        );
+        // None holds any more: the one alert resolves.
+        let e3 = evaluate(&r, &with_queues(vec![]), &e2.active, T0 + 2 * MIN);
+        assert!(matches!(&e3.changes[..], [Change::Resolved(a)] if a.subject == "*"));
     }
 }

@@ -53,6 +53,9 @@ struct Inner {
     holder: String,
     interval: Duration,
     observing_since: i64,
+    /// The oldest waiting job of each queue, read again only when the
+    /// queue changed.
+    oldest_waiting: super::observe::OldestWaiting,
     view: watch::Sender<Arc<AlertsView>>,
     /// Reloads read and publish one at a time, so a reload that read
     /// before an operator's action cannot publish after the action's own
@@ -113,6 +116,7 @@ impl Alerting {
                 holder,
                 interval: settings.interval,
                 observing_since: now,
+                oldest_waiting: super::observe::OldestWaiting::default(),
                 view,
                 reloading: tokio::sync::Mutex::new(()),
                 wake: Arc::new(Notify::new()),
@@ -202,7 +206,7 @@ impl Alerting {
         let obs = super::observe::observe(
             &snapshot,
             &inner.queues,
-            with_latency,
+            with_latency.then_some(&inner.oldest_waiting),
             inner.observing_since,
             now,
         )
