@@ -52,7 +52,9 @@ pub const LIVE_SCRIPT: &str = include_str!("live.js");
 // The crate root also names the formatting helpers and every view model,
 // so the server writes `app::QueueRow` next to `app::render_queue_page`:
 // one flat surface for the edge that renders, the modules for reading.
-pub use format::{encode_query, format_age, format_count, format_timestamp, format_window};
+pub use format::{
+    encode_query, format_age, format_bytes, format_count, format_timestamp, format_window,
+};
 pub use vm::alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
 pub use vm::audit::{AuditFilterVm, AuditRow, AuditVm};
 pub use vm::bullmq::{

@@ -121,6 +121,7 @@ pub(crate) fn failed_job(id: &str) -> JobRow {
         created_at: 1_000,
         finished_at: Some(6_000),
         failed_reason: Some("<b>boom</b>".into()),
+        truncated: None,
     }
 }
 

@@ -129,9 +129,10 @@ impl QueueBackend for Probe {
         state: JobState,
         offset: u64,
         limit: u64,
+        clip: Option<u32>,
     ) -> Result<JobPage> {
         self.other();
-        self.inner.list(queue, state, offset, limit).await
+        self.inner.list(queue, state, offset, limit, clip).await
     }
 
     async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {

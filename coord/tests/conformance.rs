@@ -37,6 +37,7 @@ per_backend!(
     remove_rules,
     pause_and_resume,
     listing_is_newest_first_and_paginated,
+    clipped_listing_cuts_long_values_where_they_are_stored,
     retention_keeps_newest_completed,
     retention_by_age,
     stalled_job_is_requeued_then_failed,
@@ -642,6 +643,88 @@ mod cases {
             vec![second, first]
         );
         assert_eq!(page.jobs[0].failed_reason.as_deref(), Some("boom"));
+    }
+
+    pub async fn clipped_listing_cuts_long_values_where_they_are_stored(q: Queues) {
+        let queue = queue("clip");
+        let big = "é".repeat(300_000);
+        let small = q
+            .enqueue(&queue, NewJob::new("small", json!({ "n": 1 })))
+            .await
+            .unwrap();
+        let large = q
+            .enqueue(&queue, NewJob::new("large", json!({ "blob": big })))
+            .await
+            .unwrap();
+        let page = q
+            .list_clipped(&queue, JobState::Waiting, 0, 10, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(page.total, 2);
+        let (l, s) = (&page.jobs[0], &page.jobs[1]);
+        assert_eq!((&l.id, &s.id), (&large, &small));
+        assert!(s.clipped.is_empty(), "{:?}", s.clipped);
+        assert_eq!(s.data, json!({ "n": 1 }));
+        // The large value is cut to about the clip, never mid-character,
+        // and says how long it is whole (JSON text: 2 bytes per "é").
+        assert_eq!(l.clipped.len(), 1, "{:?}", l.clipped);
+        assert_eq!(l.clipped[0].field, "data");
+        assert_eq!(l.clipped[0].bytes, 600_011);
+        let start = l.data.as_str().expect("the start of the JSON text");
+        assert!(start.starts_with(r#"{"blob":"ééé"#), "{start}");
+        assert!(
+            (500..=1_000).contains(&start.chars().count()),
+            "{}",
+            start.len()
+        );
+        // Unclipped listings and the job itself are whole.
+        let whole = q.list(&queue, JobState::Waiting, 0, 1).await.unwrap();
+        assert!(whole.jobs[0].clipped.is_empty());
+        assert_eq!(
+            whole.jobs[0].data["blob"].as_str().map(str::len),
+            Some(600_000)
+        );
+        let job = q.job(&queue, &large).await.unwrap();
+        assert!(job.clipped.is_empty());
+        assert_eq!(job.data["blob"].as_str().map(str::len), Some(600_000));
+        assert!(
+            q.list_clipped(&queue, JobState::Waiting, 0, 10, 0)
+                .await
+                .is_err()
+        );
+
+        // A failure's long reason, stack trace and history are cut too.
+        let failing = super::queue("clip-failed");
+        q.enqueue(&failing, NewJob::new("doomed", json!({})))
+            .await
+            .unwrap();
+        let job = claim_one(&q, &failing).await;
+        let reason = format!("upstream said {}", "no ".repeat(2_000));
+        let error = JobError {
+            message: reason.clone(),
+            chain: vec!["x".repeat(5_000)],
+            retryable: false,
+        };
+        settle(&q, &failing, vec![failed(&job.id, &token(&job), error, 0)]).await;
+        let page = q
+            .list_clipped(&failing, JobState::Failed, 0, 10, 1_000)
+            .await
+            .unwrap();
+        let clipped: Vec<&str> = page.jobs[0]
+            .clipped
+            .iter()
+            .map(|c| c.field.as_str())
+            .collect();
+        assert!(clipped.contains(&"failedReason"), "{clipped:?}");
+        assert!(clipped.contains(&"stacktrace"), "{clipped:?}");
+        assert!(clipped.contains(&"history"), "{clipped:?}");
+        let shown = page.jobs[0].failed_reason.as_deref().unwrap_or_default();
+        assert!(shown.starts_with("upstream said no no"), "{shown}");
+        assert!(shown.len() <= 1_000);
+        assert!(page.jobs[0].stacktrace.is_empty());
+        assert!(page.jobs[0].history.is_empty());
+        let whole = q.job(&failing, &job.id).await.unwrap();
+        assert_eq!(whole.failed_reason.as_deref(), Some(reason.as_str()));
     }
 
     pub async fn retention_keeps_newest_completed(q: Queues) {

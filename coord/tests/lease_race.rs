@@ -111,8 +111,9 @@ impl QueueBackend for Steered {
         state: JobState,
         offset: u64,
         limit: u64,
+        clip: Option<u32>,
     ) -> Result<JobPage> {
-        self.inner.list(queue, state, offset, limit).await
+        self.inner.list(queue, state, offset, limit, clip).await
     }
 
     async fn job(&self, queue: &QueueName, id: &JobId) -> Result<coord::queue::Job> {

@@ -396,7 +396,7 @@ async fn a_job_lives_through_claim_retry_and_completion() {
     assert_eq!(retried.history.len(), 1);
     assert_eq!(b.counts(&q).await.unwrap().retried_total, 1);
 
-    let page = b.list(&q, JobState::Completed, 0, 10).await.unwrap();
+    let page = b.list(&q, JobState::Completed, 0, 10, None).await.unwrap();
     assert_eq!(page.total, 1);
     assert_eq!(page.jobs[0].id, ids[0]);
 
@@ -448,11 +448,11 @@ async fn generated_ids_skip_ids_taken_by_callers() {
         b.job(&q, &JobId::new("2").unwrap()).await.unwrap().name,
         "x"
     );
-    let page = b.list(&q, JobState::Waiting, 1, 2).await.unwrap();
+    let page = b.list(&q, JobState::Waiting, 1, 2, None).await.unwrap();
     assert_eq!(page.total, 4);
     let names: Vec<&str> = page.jobs.iter().map(|j| j.name.as_str()).collect();
     assert_eq!(names, ["g1", "g0"]);
-    let beyond = b.list(&q, JobState::Waiting, 100, 10).await.unwrap();
+    let beyond = b.list(&q, JobState::Waiting, 100, 10, None).await.unwrap();
     assert!(beyond.jobs.is_empty());
     assert_eq!(beyond.total, 4);
     cleanup(&prefix).await;
@@ -534,9 +534,9 @@ async fn priorities_pause_and_retention() {
     let names: Vec<&str> = claimed.iter().map(|j| j.name.as_str()).collect();
     assert_eq!(names, ["j1", "j3", "j5", "j0", "j4", "j2"]);
     // The active set's internal anchor member is never seen as a job.
-    let active = b.list(&q, JobState::Active, 0, 10).await.unwrap();
+    let active = b.list(&q, JobState::Active, 0, 10, None).await.unwrap();
     assert_eq!((active.total, active.jobs.len()), (6, 6));
-    let second = b.list(&q, JobState::Active, 5, 10).await.unwrap();
+    let second = b.list(&q, JobState::Active, 5, 10, None).await.unwrap();
     assert_eq!(second.jobs.len(), 1);
     assert_eq!(b.counts(&q).await.unwrap().active, 6);
 
@@ -557,9 +557,15 @@ async fn priorities_pause_and_retention() {
     let counts = b.counts(&q).await.unwrap();
     assert_eq!((counts.completed, counts.completed_total), (2, 6));
     assert_eq!(counts.active, 0);
-    assert_eq!(b.list(&q, JobState::Active, 0, 10).await.unwrap().total, 0);
+    assert_eq!(
+        b.list(&q, JobState::Active, 0, 10, None)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
     // The newest two survive, and the trimmed job hashes are gone.
-    let kept = b.list(&q, JobState::Completed, 0, 10).await.unwrap();
+    let kept = b.list(&q, JobState::Completed, 0, 10, None).await.unwrap();
     assert_eq!(kept.total, 2);
     assert_eq!(
         keys_under(&prefix)

@@ -314,7 +314,7 @@ async fn counts_stay_equal_to_rows() {
     let failed = b.counts(&q).await.expect("counts").failed;
     assert!(failed >= 8, "{failed} failed");
     let dead = b
-        .list(&q, JobState::Failed, 0, 1)
+        .list(&q, JobState::Failed, 0, 1, None)
         .await
         .expect("list failed")
         .jobs;
@@ -330,14 +330,14 @@ async fn counts_stay_equal_to_rows() {
     assert_counts_match_rows(&b, &q, "retries").await;
 
     let delayed = b
-        .list(&q, JobState::Delayed, 0, 2)
+        .list(&q, JobState::Delayed, 0, 2, None)
         .await
         .expect("list delayed")
         .jobs;
     b.promote(&q, &delayed[0].id).await.expect("promote");
     b.remove(&q, &delayed[1].id).await.expect("remove delayed");
     let waiting = b
-        .list(&q, JobState::Waiting, 0, 1)
+        .list(&q, JobState::Waiting, 0, 1, None)
         .await
         .expect("list")
         .jobs;
@@ -579,7 +579,10 @@ async fn damaged_rows_are_reported_not_fatal() {
         b.job(&q, &ids[1]).await,
         Err(CoordError::Corrupt(_))
     ));
-    let page = b.list(&q, JobState::Waiting, 0, 10).await.expect("list");
+    let page = b
+        .list(&q, JobState::Waiting, 0, 10, None)
+        .await
+        .expect("list");
     assert_eq!(page.total, 3);
     assert_eq!(page.jobs.len(), 2, "the damaged job is skipped");
     // Claiming hands out the good jobs; the damaged one stays active

@@ -911,3 +911,23 @@ fn an_embedded_database_in_a_missing_directory_says_so() {
         &format!("(the directory {} does not exist)", missing.display()),
     );
 }
+
+#[test]
+fn a_listing_value_size_out_of_range_is_a_one_line_error() {
+    let dir = Dir::new("cli");
+    for bad in ["100", "2000000"] {
+        let output = run(switchyard(&dir.0).args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &database_url(&dir),
+            "--listing-value-bytes",
+            bad,
+        ]));
+        assert_one_line_error(
+            &output,
+            &format!("--listing-value-bytes must be from 256 to 1048576, not {bad}"),
+        );
+    }
+}

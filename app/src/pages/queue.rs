@@ -325,6 +325,7 @@ fn JobsTable(vm: QueuePageVm, now: i64) -> impl IntoView {
 #[component]
 fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64) -> impl IntoView {
     let job_href = format!("/queues/{queue}/jobs/{}", job.id);
+    let truncated_href = job_href.clone();
     let action = |verb: &str| format!("/queues/{queue}/jobs/{}/{verb}", job.id);
     let remove = (state != "active").then(|| {
         view! {
@@ -412,6 +413,20 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
                     <code class="data" data-test-id="job-data" title=data_title>
                         {job.data_preview}
                     </code>
+                    {job
+                        .truncated
+                        .map(|what| {
+                            view! {
+                                " "
+                                <a
+                                    class="truncated muted"
+                                    href=truncated_href.clone()
+                                    data-test-id="job-truncated"
+                                >
+                                    {format!("truncated: {what} — open the job")}
+                                </a>
+                            }
+                        })}
                 </td>
                 <td class="num">{attempts}</td>
                 <td class="num">{job.priority}</td>

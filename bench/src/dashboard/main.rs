@@ -45,6 +45,7 @@ mod fill;
 mod http;
 #[path = "../keys.rs"]
 mod keys;
+mod listing;
 mod procfs;
 mod scale;
 mod stats;
@@ -95,6 +96,9 @@ enum Measure {
     /// Thousands of small queues (`--scale-queues`), on their own: the
     /// other rounds' big queue is not filled for it.
     Scale,
+    /// Listings of big jobs (`--listing-jobs` of `--listing-kib`), on
+    /// their own.
+    Listing,
 }
 
 /// Dashboard benchmark: page latency, live tick cost and memory per live
@@ -153,6 +157,12 @@ struct Args {
     /// Seconds the `scale` round measures the idle server's CPU over.
     #[arg(long, default_value_t = 60)]
     scale_idle_seconds: u64,
+    /// Jobs of the `listing` round.
+    #[arg(long, default_value_t = 300)]
+    listing_jobs: u64,
+    /// KiB of data per job of the `listing` round.
+    #[arg(long, default_value_t = 1024)]
+    listing_kib: usize,
 }
 
 /// Markdown report, printed section by section as each is measured.
@@ -258,7 +268,13 @@ async fn measure_ticks(queues: &Queues, count: usize) -> anyhow::Result<Ticks> {
             ));
             ticks.queues_render.push(t.elapsed());
             let t = Instant::now();
-            let found = listing(queues, &big, &query).await?;
+            let found = listing(
+                queues,
+                &big,
+                &query,
+                server::queues::vm::DEFAULT_LISTING_VALUE_BYTES,
+            )
+            .await?;
             ticks.failed_reload.push(t.elapsed());
             let figures = snapshot
                 .queue(BIG)
@@ -798,6 +814,27 @@ async fn run(args: &Args, prefix: &str, dir: &Path) -> anyhow::Result<()> {
     let queues = Queues::new(Arc::new(backend));
     let big = QueueName::new(BIG)?;
     let small = QueueName::new(SMALL)?;
+    if args.measure.contains(&Measure::Listing) {
+        ensure!(args.measure.len() == 1, "--measure listing runs on its own");
+        let bytes = args.listing_kib * 1024;
+        eprintln!(
+            "# listing: {} jobs of {} KiB",
+            args.listing_jobs, args.listing_kib
+        );
+        let took = listing::fill(&queues, args.listing_jobs, bytes).await?;
+        eprintln!("# listing: filled in {:.1} s", took.as_secs_f64());
+        let bin = server_binary(args)?;
+        let server = Server::start(&bin, &args.redis, prefix, dir).await?;
+        let report = listing::report(&server, args.listing_jobs, bytes).await;
+        let stopped = server.stop().await;
+        section(&format!(
+            "### Listings of big jobs
+
+{}",
+            report?
+        ));
+        return stopped;
+    }
     if args.measure.contains(&Measure::Scale) {
         ensure!(
             args.measure.len() == 1,

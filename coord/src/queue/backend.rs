@@ -67,13 +67,17 @@ pub trait QueueBackend: Send + Sync + 'static {
     async fn counts(&self, queue: &QueueName) -> Result<QueueCounts>;
 
     /// One page of jobs in a state, newest first (for `waiting`: the job that
-    /// would run last first). Unknown queue: `QueueNotFound`.
+    /// would run last first). Unknown queue: `QueueNotFound`. With `clip`,
+    /// every value longer than that many bytes (data, return value, error,
+    /// stack trace, history) is cut short in the backend, so a page of
+    /// megabyte jobs never travels whole ([`Job::clipped`] says which).
     async fn list(
         &self,
         queue: &QueueName,
         state: JobState,
         offset: u64,
         limit: u64,
+        clip: Option<u32>,
     ) -> Result<JobPage>;
 
     /// One job; `JobNotFound` when it does not exist.

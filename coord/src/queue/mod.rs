@@ -21,9 +21,9 @@ use tokio::sync::broadcast;
 pub use backend::{BackendHealth, BackendKind, QueueBackend};
 pub use events::{EVENT_BUFFER, EventBatch, QueueEvent, QueueEventKind};
 pub use types::{
-    AttemptRecord, Backoff, Job, JobError, JobId, JobOptions, JobPage, JobState, MAX_DELAY_MS,
-    MAX_PRIORITY, NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT, QueueCounts, QueueName,
-    Retention, RetentionPolicy, StalledReport, StepResult,
+    AttemptRecord, Backoff, Clipped, Job, JobError, JobId, JobOptions, JobPage, JobState,
+    MAX_DELAY_MS, MAX_PRIORITY, NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT, QueueCounts,
+    QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 pub use worker::{Handler, WorkerBuilder, WorkerHandle, WorkerStats};
 
@@ -111,7 +111,35 @@ impl Queues {
                 "page size must be between 1 and {MAX_PAGE} (got {limit})"
             )));
         }
-        self.backend.list(queue, state, offset, limit).await
+        self.backend.list(queue, state, offset, limit, None).await
+    }
+
+    /// [`Queues::list`] with every value longer than `max_bytes` cut short
+    /// where it is stored (to about `max_bytes`, on a character boundary),
+    /// so that a page's size is bounded by `limit × max_bytes` whatever the
+    /// jobs hold. Each job says which values were cut and their whole
+    /// length ([`Job::clipped`]); [`Queues::job`] reads it whole.
+    pub async fn list_clipped(
+        &self,
+        queue: &QueueName,
+        state: JobState,
+        offset: u64,
+        limit: u64,
+        max_bytes: u32,
+    ) -> Result<JobPage> {
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(CoordError::InvalidOptions(format!(
+                "page size must be between 1 and {MAX_PAGE} (got {limit})"
+            )));
+        }
+        if max_bytes == 0 {
+            return Err(CoordError::InvalidOptions(
+                "the clip size must be positive".into(),
+            ));
+        }
+        self.backend
+            .list(queue, state, offset, limit, Some(max_bytes))
+            .await
     }
 
     /// One job with its history.

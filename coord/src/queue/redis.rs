@@ -624,6 +624,7 @@ impl QueueBackend for RedisBackend {
         state: JobState,
         offset: u64,
         limit: u64,
+        clip: Option<u32>,
     ) -> Result<JobPage> {
         self.ensure_exists(queue).await?;
         let keys = self.keys(queue);
@@ -632,10 +633,17 @@ impl QueueBackend for RedisBackend {
             .arg(&keys.job_prefix)
             .arg(offset.min(i64::MAX as u64))
             .arg(limit.min(i64::MAX as u64))
+            .arg(clip.unwrap_or(0))
             .invoke_async(&mut self.conn())
             .await
             .map_err(CoordError::from)?;
-        let jobs = decode_records(queue, flat, RECORD_LEN, |_, r| RawJob::from_record(r))?
+        // Each record ends with the list of values the script cut short.
+        let jobs = decode_records(queue, flat, RECORD_LEN + 1, |_, mut r| {
+            let clipped = r.pop().flatten();
+            let mut raw = RawJob::from_record(r)?;
+            raw.clipped = clipped;
+            Ok(raw)
+        })?
             .into_iter()
             .filter_map(|decoded| match decoded {
                 Ok(job) => Some(job),
@@ -941,6 +949,8 @@ struct RawJob {
     finished_at: Option<String>,
     run_at: Option<String>,
     token: Option<String>,
+    /// Values a clipped listing cut short (see `list.lua`).
+    clipped: Option<String>,
 }
 
 impl RawJob {
@@ -986,6 +996,7 @@ impl RawJob {
             finished_at,
             run_at,
             token,
+            clipped: None,
         })
     }
 
@@ -1090,6 +1101,7 @@ fn decode_job(queue: &QueueName, raw: RawJob, last_options: &mut OptionsCache) -
         finished_at: int("finished_at", raw.finished_at)?,
         run_at: int("run_at", raw.run_at)?,
         lease_token: text(raw.token),
+        clipped: raw.clipped,
         id: id.clone(),
     };
     stored.decode(queue, last_options)

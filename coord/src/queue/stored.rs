@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::types::{AttemptRecord, Job, JobId, JobOptions, QueueName};
+use super::types::{AttemptRecord, Clipped, Job, JobId, JobOptions, QueueName};
 use crate::error::{CoordError, Result};
 
 /// A job's stored fields: JSON as text, numbers as numbers, absent as
@@ -28,6 +28,9 @@ pub(super) struct StoredJob {
     pub finished_at: Option<i64>,
     pub run_at: Option<i64>,
     pub lease_token: Option<String>,
+    /// Which values a clipped listing cut short and their whole lengths:
+    /// `data=1048576;history=20480` (stored names), absent when none.
+    pub clipped: Option<String>,
 }
 
 /// The previous job's options text and value: jobs of one batch mostly
@@ -49,8 +52,15 @@ impl StoredJob {
             let v = v.unwrap_or(0);
             u32::try_from(v).map_err(|_| corrupt(field, format!("not a count: {v}")))
         };
-        let data: Value = serde_json::from_str(&required("data", self.data)?)
-            .map_err(|e| corrupt("data", e.to_string()))?;
+        let clipped =
+            parse_clipped(self.clipped.as_deref()).map_err(|why| corrupt("clipped", why))?;
+        let cut = |field: &str| clipped.iter().any(|c| c.field == field);
+        let data: Value = if cut("data") {
+            Value::String(required("data", self.data)?)
+        } else {
+            serde_json::from_str(&required("data", self.data)?)
+                .map_err(|e| corrupt("data", e.to_string()))?
+        };
         let text = required("options", self.options)?;
         let options = match cache {
             Some((cached, options)) if *cached == text => options.clone(),
@@ -61,18 +71,25 @@ impl StoredJob {
                 options
             }
         };
-        let stacktrace: Vec<String> = match self.stacktrace.filter(|s| !s.is_empty()) {
+        let stacktrace: Vec<String> = match self
+            .stacktrace
+            .filter(|s| !s.is_empty() && !cut("stacktrace"))
+        {
             None => Vec::new(),
             Some(s) => {
                 serde_json::from_str(&s).map_err(|e| corrupt("stacktrace", e.to_string()))?
             }
         };
-        let history: Vec<AttemptRecord> = match self.history.filter(|s| !s.is_empty()) {
+        let history: Vec<AttemptRecord> = match self
+            .history
+            .filter(|s| !s.is_empty() && !cut("history"))
+        {
             None => Vec::new(),
             Some(s) => serde_json::from_str(&s).map_err(|e| corrupt("history", e.to_string()))?,
         };
         let return_value: Option<Value> = match self.return_value {
             None => None,
+            Some(s) if cut("returnValue") => Some(Value::String(s)),
             Some(s) => {
                 Some(serde_json::from_str(&s).map_err(|e| corrupt("return_value", e.to_string()))?)
             }
@@ -94,6 +111,7 @@ impl StoredJob {
             finished_at: self.finished_at,
             run_at: self.run_at,
             lease_token: self.lease_token,
+            clipped,
             id,
         })
     }
@@ -103,4 +121,35 @@ impl StoredJob {
 /// stored, so a bad one is a corrupt record.
 pub(super) fn stored_id(id: String) -> Result<JobId> {
     JobId::new(id).map_err(|e| CoordError::Corrupt(e.to_string()))
+}
+
+/// Reads a backend's list of clipped values (`data=1048576;history=20480`,
+/// stored field names) as the names jobs show them.
+fn parse_clipped(text: Option<&str>) -> std::result::Result<Vec<Clipped>, String> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    text.split(';')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (field, bytes) = part
+                .split_once('=')
+                .ok_or_else(|| format!("not field=bytes: {part:?}"))?;
+            let field = match field {
+                "data" => "data",
+                "failed_reason" => "failedReason",
+                "stacktrace" => "stacktrace",
+                "history" => "history",
+                "return_value" => "returnValue",
+                other => return Err(format!("not a clippable field: {other:?}")),
+            };
+            let bytes = bytes
+                .parse()
+                .map_err(|_| format!("not a length: {bytes:?}"))?;
+            Ok(Clipped {
+                field: field.to_owned(),
+                bytes,
+            })
+        })
+        .collect()
 }

@@ -380,6 +380,18 @@ pub struct AttemptRecord {
     pub chain: Vec<String>,
 }
 
+/// A value a listing left out because it was longer than the listing's
+/// cap: which field, and how long the whole value is. The job itself
+/// ([`super::Queues::job`]) has it whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Clipped {
+    /// `data`, `returnValue`, `failedReason`, `stacktrace` or `history`.
+    pub field: String,
+    /// The whole value's length in bytes (as stored: JSON text).
+    pub bytes: u64,
+}
+
 /// A stored job with everything the dashboard shows about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -412,6 +424,12 @@ pub struct Job {
     pub run_at: Option<i64>,
     /// The lease held by the worker running it; outcomes must present it.
     pub lease_token: Option<String>,
+    /// Values a clipped listing ([`super::Queues::list_clipped`]) cut
+    /// short: `data` and `returnValue` then hold the start of their JSON
+    /// text as a string, `failedReason` the start of its text, and
+    /// `stacktrace` and `history` are empty. Empty for a whole job.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clipped: Vec<Clipped>,
 }
 
 /// Jobs per state, plus the queue's pause flag and lifetime totals.

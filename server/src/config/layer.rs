@@ -120,6 +120,7 @@ layer! {
         /// external_url, session_ttl, auth_outage_grace, rate_limit_login,
         /// auth_proxy_header, auth_proxy_trusted, api_tokens, bullmq_url,
         /// bullmq_prefix, bullmq_queues, metrics_token, metrics_queues,
+        /// listing_value_bytes,
         /// header_read_timeout, max_connections_per_address, alert_webhooks (`[{ url = "…",
         /// format = "chat" }]`) and [[alert_rules]]; flags and environment
         /// variables override it
@@ -388,6 +389,19 @@ layer! {
         /// totals over every queue are always there [default: 100]
         #[arg(long, global = true, env = "SWITCHYARD_METRICS_QUEUES", value_name = "N")]
         pub metrics_queues: Option<usize>,
+
+        /// Longest value (job data, result, error, stack trace, history)
+        /// a job listing carries, page or API, in bytes: longer ones are
+        /// cut where they are stored and marked "truncated" with their
+        /// size and a link to the whole job (256 to 1048576)
+        /// [default: 4096]
+        #[arg(
+            long,
+            global = true,
+            env = "SWITCHYARD_LISTING_VALUE_BYTES",
+            value_name = "BYTES"
+        )]
+        pub listing_value_bytes: Option<u32>,
 
         /// How long a client may take to send a request's line and
         /// headers before its connection is closed (slow-header clients)

@@ -240,6 +240,8 @@ pub struct Settings {
     pub metrics_token: Option<SecretText>,
     /// Queues with series of their own on `/metrics`, at most.
     pub metrics_queues: usize,
+    /// Longest value a job listing carries (bytes).
+    pub listing_value_bytes: u32,
     /// The header-read timeout and the per-address connection cap.
     pub connections: ConnectionLimits,
 }
@@ -275,6 +277,7 @@ impl fmt::Debug for Settings {
             )
             .field("metrics_token", &self.metrics_token.is_some())
             .field("metrics_queues", &self.metrics_queues)
+            .field("listing_value_bytes", &self.listing_value_bytes)
             .field("connections", &self.connections)
             .field(
                 "alert_webhooks",
@@ -312,6 +315,7 @@ impl Default for Settings {
             bullmq: None,
             metrics_token: None,
             metrics_queues: crate::metrics::prometheus::DEFAULT_QUEUE_SERIES,
+            listing_value_bytes: crate::queues::vm::DEFAULT_LISTING_VALUE_BYTES,
             connections: ConnectionLimits {
                 header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
                 per_address: DEFAULT_CONNECTIONS_PER_ADDRESS,
@@ -532,6 +536,15 @@ impl Settings {
                 token => token,
             },
             metrics_queues: given.metrics_queues.unwrap_or(defaults.metrics_queues),
+            listing_value_bytes: match given.listing_value_bytes {
+                None => defaults.listing_value_bytes,
+                Some(n) if (256..=1_048_576).contains(&n) => n,
+                Some(n) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "--listing-value-bytes must be from 256 to 1048576, not {n}"
+                    )));
+                }
+            },
             connections: ConnectionLimits {
                 header_read_timeout: match given.header_read_timeout {
                     None => defaults.connections.header_read_timeout,

@@ -85,6 +85,8 @@ pub enum Scope {
 pub struct Streams {
     hub: Hub,
     queues: Queues,
+    /// Longest value a job table carries (`--listing-value-bytes`).
+    clip: u32,
     listings: Arc<SharedCache<Listing>>,
     pages: Arc<SharedCache<Vec<Region>>>,
 }
@@ -97,10 +99,11 @@ impl std::fmt::Debug for Streams {
 
 impl Streams {
     /// The streams of a server following `hub`.
-    pub fn new(hub: Hub, queues: Queues) -> Self {
+    pub fn new(hub: Hub, queues: Queues, clip: u32) -> Self {
         Self {
             hub,
             queues,
+            clip,
             listings: Arc::default(),
             pages: Arc::default(),
         }
@@ -280,7 +283,7 @@ async fn render(
                 match streams
                     .listings
                     .get(key.clone(), (changed, 0), || {
-                        listing(&streams.queues, queue, query)
+                        listing(&streams.queues, queue, query, streams.clip)
                     })
                     .await
                 {

@@ -102,13 +102,16 @@ pub struct Listing {
     pub loaded_at: i64,
 }
 
-/// Lists a page of jobs. Unfiltered, this is one backend call for the page;
-/// filtered, it scans at most [`SEARCH_LIMIT`] of the newest jobs in pages
+/// Lists a page of jobs, every value cut to `clip` bytes where it is
+/// stored (`--listing-value-bytes`). Unfiltered, this is one backend call
+/// for the page; filtered, it scans at most [`SEARCH_LIMIT`] of the newest
+/// jobs in pages (matching the first `clip` bytes of their data and error)
 /// and says how far it looked.
 pub async fn listing(
     queues: &Queues,
     queue: &QueueName,
     query: &QueuePageQuery,
+    clip: u32,
 ) -> Result<Listing, CoordError> {
     let PageRequest {
         state,
@@ -116,7 +119,9 @@ pub async fn listing(
         limit,
     } = query.page;
     if !query.filter.is_active() {
-        let page = queues.list(queue, state, offset, limit).await?;
+        let page = queues
+            .list_clipped(queue, state, offset, limit, clip)
+            .await?;
         return Ok(Listing {
             jobs: page.jobs.iter().map(job_row).collect(),
             total: page.total,
@@ -132,7 +137,9 @@ pub async fn listing(
     let mut total = 0u64;
     while scanned < SEARCH_LIMIT {
         let chunk = MAX_PAGE.min(SEARCH_LIMIT - scanned);
-        let page = queues.list(queue, state, scanned, chunk).await?;
+        let page = queues
+            .list_clipped(queue, state, scanned, chunk, clip)
+            .await?;
         total = page.total;
         let fetched = page.jobs.len() as u64;
         for job in &page.jobs {
@@ -572,10 +579,16 @@ pub fn state_counts(counts: &QueueCounts) -> StateCounts {
 
 /// One job's row in a table.
 pub fn job_row(job: &Job) -> JobRow {
+    let data_cut = job.clipped.iter().any(|c| c.field == "data");
     JobRow {
         id: job.id.to_string(),
         name: job.name.clone(),
-        data_preview: data_preview(&job.data),
+        data_preview: match (&job.data, data_cut) {
+            // The start of the JSON text, not that text quoted again.
+            (Value::String(start), true) => preview_text(start),
+            (data, _) => data_preview(data),
+        },
+        truncated: truncated(&job.clipped),
         attempts_made: job.attempts_made,
         attempts: job.options.attempts,
         priority: job.options.priority,
@@ -632,11 +645,40 @@ fn pretty(value: &Value) -> String {
 /// Compact JSON cut to [`PREVIEW_CHARS`] characters (on a character
 /// boundary) with an ellipsis when cut.
 pub fn data_preview(data: &Value) -> String {
-    let text = data.to_string();
+    preview_text(&data.to_string())
+}
+
+fn preview_text(text: &str) -> String {
     match text.char_indices().nth(PREVIEW_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
+        None => text.to_owned(),
     }
+}
+
+/// Most bytes of any one value a job listing carries unless
+/// `--listing-value-bytes` says otherwise: a page of 500 jobs holding
+/// megabytes each then costs at most 500 × 5 values × 4 KB.
+pub const DEFAULT_LISTING_VALUE_BYTES: u32 = 4096;
+
+/// What a listing cut short, as the row says it (`data 1.0 MB, error
+/// 6.1 KB`).
+fn truncated(clipped: &[coord::queue::Clipped]) -> Option<String> {
+    if clipped.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = clipped
+        .iter()
+        .map(|c| {
+            let what = match c.field.as_str() {
+                "failedReason" => "error",
+                "returnValue" => "result",
+                "stacktrace" => "stack trace",
+                other => other,
+            };
+            format!("{what} {}", app::format_bytes(c.bytes))
+        })
+        .collect();
+    Some(parts.join(", "))
 }
 
 #[cfg(test)]

@@ -284,7 +284,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         Some(alert_states(alerts_state)),
         settings.metrics_queues,
     );
-    let streams = Streams::new(hub.clone(), queues.clone());
+    let streams = Streams::new(hub.clone(), queues.clone(), settings.listing_value_bytes);
     let audit = AuditLog::new(db.clone());
     let bullmq =
         match &settings.bullmq {

@@ -149,6 +149,13 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                 format!("{} busiest", settings.metrics_queues),
             ),
             entry(
+                "--listing-value-bytes",
+                format!(
+                    "{} bytes",
+                    app::format_count(u64::from(settings.listing_value_bytes))
+                ),
+            ),
+            entry(
                 "--header-read-timeout",
                 window(settings.connections.header_read_timeout),
             ),

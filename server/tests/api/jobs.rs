@@ -380,3 +380,56 @@ async fn removing_deletes_the_job_but_never_an_active_one() {
     assert!(response.error().contains("active"), "{}", response.body);
     app.stop().await;
 }
+
+/// Jobs of about a megabyte each, enqueued straight through `coord` (the
+/// API's body limit would refuse them).
+async fn megabyte_jobs(app: &TestApp, queue: &str, n: usize) {
+    let blob = "x".repeat(1 << 20);
+    let jobs = (0..n)
+        .map(|i| coord::queue::NewJob::new("big", json!({ "i": i, "blob": blob })))
+        .collect();
+    app.queues()
+        .enqueue_bulk(&QueueName::new(queue).expect("name"), jobs)
+        .await
+        .expect("enqueue");
+}
+
+#[tokio::test]
+async fn listings_of_megabyte_jobs_carry_kilobytes_and_link_the_whole_job() {
+    let app = TestApp::spawn_with(|s| s.listing_value_bytes = 1_000).await;
+    megabyte_jobs(&app, "bigq", 30).await;
+
+    let response = app
+        .get("/api/queues/bigq/jobs?state=waiting&limit=500")
+        .await;
+    assert_eq!(response.status, 200);
+    // 30 jobs of a megabyte each: about a kilobyte of data each instead.
+    assert!(
+        response.body.len() < 30 * 3_000,
+        "{} bytes",
+        response.body.len()
+    );
+    let body = response.json();
+    let job = &body["jobs"][0];
+    // The newest first: job 29, whose JSON text is the blob and `"i":29`.
+    assert_eq!(
+        job["clipped"],
+        json!([{ "field": "data", "bytes": (1 << 20) + r#"{"blob":"","i":29}"#.len() }])
+    );
+    let start = job["data"].as_str().expect("the start of the data");
+    assert!(start.starts_with(r#"{"blob":"xxx"#), "{start}");
+    let url = job["url"].as_str().expect("a link to the whole job");
+    let whole = app.get(url).await.json();
+    assert_eq!(whole["data"]["blob"].as_str().map(str::len), Some(1 << 20));
+    assert!(whole.get("clipped").is_none(), "the job itself is whole");
+
+    let page = app.get("/queues/bigq").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.len() < 200_000, "{} bytes", page.body.len());
+    assert!(
+        page.body.contains("truncated: data 1.0 MB — open the job"),
+        "{}",
+        page.body
+    );
+    app.stop().await;
+}

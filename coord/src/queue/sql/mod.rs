@@ -84,6 +84,86 @@ macro_rules! job_columns {
     };
 }
 
+/// A value longer than `$5` characters (when `$5` is positive), cut in
+/// the database so that a page of megabyte jobs is never read whole: the
+/// start of the text, or nothing for a JSON array (`keep` false).
+macro_rules! clipped_column {
+    ($column:literal, keep) => {
+        concat!(
+            "CASE WHEN $5 > 0 AND length(",
+            $column,
+            ") > $5 THEN substr(",
+            $column,
+            ", 1, $5) ELSE ",
+            $column,
+            " END AS ",
+            $column
+        )
+    };
+    ($column:literal, drop) => {
+        concat!(
+            "CASE WHEN $5 > 0 AND length(",
+            $column,
+            ") > $5 THEN '' ELSE ",
+            $column,
+            " END AS ",
+            $column
+        )
+    };
+}
+
+/// Which values `clipped_column!` cut, with their whole length in bytes.
+macro_rules! clip_note {
+    ($column:literal) => {
+        concat!(
+            "CASE WHEN $5 > 0 AND length(",
+            $column,
+            ") > $5 THEN '",
+            $column,
+            "=' || length(CAST(",
+            $column,
+            " AS BLOB)) || ';' ELSE '' END"
+        )
+    };
+}
+
+/// One page of a state's jobs, newest first: `$1` queue, `$2` state, `$3`
+/// limit, `$4` offset, `$5` clip (characters; 0 for whole values). The
+/// clipped columns count characters, so a clip of N keeps at most N
+/// characters (4N bytes of the rarest UTF-8).
+const LIST_CLIPPED: &str = concat!(
+    "SELECT id, name, ",
+    clipped_column!("data", keep),
+    ", options, state, attempts_made, stalled_count, ",
+    clipped_column!("failed_reason", keep),
+    ", ",
+    clipped_column!("stacktrace", drop),
+    ", ",
+    clipped_column!("history", drop),
+    ", ",
+    clipped_column!("return_value", keep),
+    ", created_at, processed_at, finished_at, run_at, lease_token, nullif(",
+    clip_note!("data"),
+    " || ",
+    clip_note!("failed_reason"),
+    " || ",
+    clip_note!("stacktrace"),
+    " || ",
+    clip_note!("history"),
+    " || ",
+    clip_note!("return_value"),
+    ", '') AS clipped FROM jobs WHERE queue = $1 AND state = $2
+     ORDER BY sort_key DESC, id DESC LIMIT $3 OFFSET $4"
+);
+
+/// A job of [`LIST_CLIPPED`]: the usual columns and the clip note.
+fn decode_listed(queue: &QueueName, row: &sqlx::sqlite::SqliteRow) -> Result<Job> {
+    let mut raw = rows::RawJob::from_row(queue, row)?;
+    raw.clipped = sqlx::Row::try_get::<Option<String>, _>(row, "clipped")
+        .map_err(|e| CoordError::Corrupt(format!("job list of queue {queue}: clipped: {e}")))?;
+    raw.decode(queue)
+}
+
 /// Applies per-job changes given as a JSON array of [`Patch`] in one
 /// statement. A NULL field keeps the column as it is; `record`, when given,
 /// is appended to the history (which is restarted if it is not valid JSON,
@@ -445,28 +525,25 @@ impl QueueBackend for SqlBackend {
         state: JobState,
         offset: u64,
         limit: u64,
+        clip: Option<u32>,
     ) -> Result<JobPage> {
         // One read transaction: the total and the page are one snapshot.
         let mut tx = self.inner.pool.begin().await?;
         let counts = load_counts(&mut tx, queue)
             .await?
             .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE queue = $1 AND state = $2
-              ORDER BY sort_key DESC, id DESC LIMIT $3 OFFSET $4"
-        ))
-        .bind(queue.as_str())
-        .bind(state.as_str())
-        .bind(to_i64(limit))
-        .bind(to_i64(offset))
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(LIST_CLIPPED)
+            .bind(queue.as_str())
+            .bind(state.as_str())
+            .bind(to_i64(limit))
+            .bind(to_i64(offset))
+            .bind(clip.map_or(0, i64::from))
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         let jobs = rows
             .iter()
-            .filter_map(|row| match decode_job(queue, row) {
+            .filter_map(|row| match decode_listed(queue, row) {
                 Ok(job) => Some(job),
                 Err(e) => {
                     tracing::warn!(queue = %queue, error = %e, "skipping an undecodable job in a listing");

@@ -408,6 +408,9 @@ pub(super) struct RawJob {
     /// Only in claims, to restore the claim order.
     #[serde(default)]
     pub(super) sort_key: i64,
+    /// Only in clipped listings: the values cut short.
+    #[serde(default)]
+    pub(super) clipped: Option<String>,
 }
 
 impl RawJob {
@@ -445,6 +448,7 @@ impl RawJob {
             run_at: int("run_at")?,
             lease_token: text("lease_token")?,
             sort_key: 0,
+            clipped: None,
             id,
         })
     }
@@ -469,6 +473,7 @@ impl RawJob {
             finished_at: self.finished_at,
             run_at: self.run_at,
             lease_token: self.lease_token,
+            clipped: self.clipped,
         }
         .decode(queue, &mut None)
     }

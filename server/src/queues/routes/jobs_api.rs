@@ -46,7 +46,10 @@ fn job_json(job: Job) -> Result<Value, AppError> {
 }
 
 /// `GET /api/queues/{queue}/jobs?state=…&offset=…&limit=…`: one page of
-/// jobs in a state, newest first; `state` is required.
+/// jobs in a state, newest first; `state` is required. Values longer than
+/// `--listing-value-bytes` are cut where they are stored: such a job says
+/// which in `clipped` (field and whole size) and links its whole self in
+/// `url`, so a page of megabyte jobs costs kilobytes.
 pub async fn list(
     State(state): State<AppState>,
     Path(QueuePath { queue }): Path<QueuePath>,
@@ -55,13 +58,27 @@ pub async fn list(
     let page = params.parse(None)?;
     let result = state
         .queues
-        .list(&queue, page.state, page.offset, page.limit)
+        .list_clipped(
+            &queue,
+            page.state,
+            page.offset,
+            page.limit,
+            state.settings.listing_value_bytes,
+        )
         .await?;
     let jobs = result
         .jobs
         .into_iter()
-        .map(job_json)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|job| {
+            let url = (!job.clipped.is_empty())
+                .then(|| format!("/api/queues/{}/jobs/{}", job.queue, job.id));
+            let mut value = job_json(job)?;
+            if let (Some(url), Some(object)) = (url, value.as_object_mut()) {
+                object.insert("url".into(), Value::String(url));
+            }
+            Ok(value)
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
     Ok(Json(json!({
         "state": page.state,
         "jobs": jobs,

@@ -156,7 +156,13 @@ pub async fn queue(
 ) -> Result<Response, AppError> {
     let query = params.parse()?;
     let counts = state.queues.counts(&queue).await?;
-    let found = listing(&state.queues, &queue, &query).await?;
+    let found = listing(
+        &state.queues,
+        &queue,
+        &query,
+        state.settings.listing_value_bytes,
+    )
+    .await?;
     let snapshot = state.hub.current();
     let row = queue_row(&snapshot, &queue, &counts);
     let mut vm = vm::queue_page_of(row, &query, found, &snapshot);
