@@ -81,7 +81,9 @@ test('the overview shows totals, alerts and a throughput chart per demo queue, l
     await markWindow(page);
 
     // The demo's producers start with the server: charts appear, then fill
-    // with bars as jobs finish, all without a reload.
+    // with bars as jobs finish, all without a reload. Charts show finished
+    // minutes (the region changes once a minute), so the first bars come
+    // when the server's first minute turns.
     for (const queue of DEMO_QUEUES) {
       await page.getByTestId(`chart-${queue}`).waitFor({ timeout: 20_000 });
     }
@@ -93,7 +95,7 @@ test('the overview shows totals, alerts and a throughput chart per demo queue, l
           ),
         ),
       DEMO_QUEUES,
-      { timeout: 30_000 },
+      { timeout: 80_000 },
     );
     const completed = await page.getByTestId('total-completed').innerText();
     await page.waitForFunction(

@@ -426,7 +426,7 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
     /// The last error, for failed and retrying jobs.
     pub failed_reason: Option<String>,
-    /// Which values the listing cut short and their whole sizes
+    /// Which values the listing left out and their whole sizes
     /// (`data 1.0 MB, error 6.1 KB`), when it cut any: the job's page has
     /// them whole.
     pub truncated: Option<String>,

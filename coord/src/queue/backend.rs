@@ -69,7 +69,7 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// One page of jobs in a state, newest first (for `waiting`: the job that
     /// would run last first). Unknown queue: `QueueNotFound`. With `clip`,
     /// every value longer than that many bytes (data, return value, error,
-    /// stack trace, history) is cut short in the backend, so a page of
+    /// stack trace, history) is left out in the backend, so a page of
     /// megabyte jobs never travels whole ([`Job::clipped`] says which).
     async fn list(
         &self,

@@ -114,10 +114,10 @@ impl Queues {
         self.backend.list(queue, state, offset, limit, None).await
     }
 
-    /// [`Queues::list`] with every value longer than `max_bytes` cut short
-    /// where it is stored (to about `max_bytes`, on a character boundary),
-    /// so that a page's size is bounded by `limit × max_bytes` whatever the
-    /// jobs hold. Each job says which values were cut and their whole
+    /// [`Queues::list`] with every value longer than `max_bytes` left out
+    /// where it is stored (its length is read, never the value), so that a
+    /// page's size is bounded by `limit × max_bytes` whatever the jobs
+    /// hold. Each job says which values were left out and their whole
     /// length ([`Job::clipped`]); [`Queues::job`] reads it whole.
     pub async fn list_clipped(
         &self,

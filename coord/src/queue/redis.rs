@@ -637,7 +637,7 @@ impl QueueBackend for RedisBackend {
             .invoke_async(&mut self.conn())
             .await
             .map_err(CoordError::from)?;
-        // Each record ends with the list of values the script cut short.
+        // Each record ends with the list of values the script left out.
         let jobs = decode_records(queue, flat, RECORD_LEN + 1, |_, mut r| {
             let clipped = r.pop().flatten();
             let mut raw = RawJob::from_record(r)?;
@@ -949,7 +949,7 @@ struct RawJob {
     finished_at: Option<String>,
     run_at: Option<String>,
     token: Option<String>,
-    /// Values a clipped listing cut short (see `list.lua`).
+    /// Values a clipped listing left out (see `list.lua`).
     clipped: Option<String>,
 }
 

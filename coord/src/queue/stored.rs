@@ -28,7 +28,7 @@ pub(super) struct StoredJob {
     pub finished_at: Option<i64>,
     pub run_at: Option<i64>,
     pub lease_token: Option<String>,
-    /// Which values a clipped listing cut short and their whole lengths:
+    /// Which values a clipped listing left out and their whole lengths:
     /// `data=1048576;history=20480` (stored names), absent when none.
     pub clipped: Option<String>,
 }
@@ -56,7 +56,7 @@ impl StoredJob {
             parse_clipped(self.clipped.as_deref()).map_err(|why| corrupt("clipped", why))?;
         let cut = |field: &str| clipped.iter().any(|c| c.field == field);
         let data: Value = if cut("data") {
-            Value::String(required("data", self.data)?)
+            Value::Null
         } else {
             serde_json::from_str(&required("data", self.data)?)
                 .map_err(|e| corrupt("data", e.to_string()))?
@@ -89,7 +89,7 @@ impl StoredJob {
         };
         let return_value: Option<Value> = match self.return_value {
             None => None,
-            Some(s) if cut("returnValue") => Some(Value::String(s)),
+            Some(_) if cut("returnValue") => None,
             Some(s) => {
                 Some(serde_json::from_str(&s).map_err(|e| corrupt("return_value", e.to_string()))?)
             }
@@ -102,7 +102,7 @@ impl StoredJob {
             state: required("state", self.state)?.parse()?,
             attempts_made: count("attempts_made", self.attempts_made)?,
             stalled_count: count("stalled_count", self.stalled_count)?,
-            failed_reason: self.failed_reason,
+            failed_reason: self.failed_reason.filter(|_| !cut("failedReason")),
             stacktrace,
             history,
             return_value,

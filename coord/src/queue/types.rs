@@ -424,10 +424,9 @@ pub struct Job {
     pub run_at: Option<i64>,
     /// The lease held by the worker running it; outcomes must present it.
     pub lease_token: Option<String>,
-    /// Values a clipped listing ([`super::Queues::list_clipped`]) cut
-    /// short: `data` and `returnValue` then hold the start of their JSON
-    /// text as a string, `failedReason` the start of its text, and
-    /// `stacktrace` and `history` are empty. Empty for a whole job.
+    /// Values a clipped listing ([`super::Queues::list_clipped`]) left
+    /// out: `data` is then null, `returnValue` and `failedReason` absent,
+    /// `stacktrace` and `history` empty. Empty for a whole job.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clipped: Vec<Clipped>,
 }

@@ -392,9 +392,9 @@ layer! {
 
         /// Longest value (job data, result, error, stack trace, history)
         /// a job listing carries, page or API, in bytes: longer ones are
-        /// cut where they are stored and marked "truncated" with their
-        /// size and a link to the whole job (256 to 1048576)
-        /// [default: 4096]
+        /// left out where they are stored (only their size is read) and
+        /// marked "truncated" with their size and a link to the whole job
+        /// (256 to 1048576) [default: 4096]
         #[arg(
             long,
             global = true,

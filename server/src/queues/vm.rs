@@ -102,11 +102,11 @@ pub struct Listing {
     pub loaded_at: i64,
 }
 
-/// Lists a page of jobs, every value cut to `clip` bytes where it is
-/// stored (`--listing-value-bytes`). Unfiltered, this is one backend call
-/// for the page; filtered, it scans at most [`SEARCH_LIMIT`] of the newest
-/// jobs in pages (matching the first `clip` bytes of their data and error)
-/// and says how far it looked.
+/// Lists a page of jobs, every value longer than `clip` bytes left out
+/// where it is stored (`--listing-value-bytes`). Unfiltered, this is one
+/// backend call for the page; filtered, it scans at most [`SEARCH_LIMIT`]
+/// of the newest jobs in pages (never inside a value left out) and says
+/// how far it looked.
 pub async fn listing(
     queues: &Queues,
     queue: &QueueName,
@@ -583,10 +583,11 @@ pub fn job_row(job: &Job) -> JobRow {
     JobRow {
         id: job.id.to_string(),
         name: job.name.clone(),
-        data_preview: match (&job.data, data_cut) {
-            // The start of the JSON text, not that text quoted again.
-            (Value::String(start), true) => preview_text(start),
-            (data, _) => data_preview(data),
+        // Left out of the listing: the row says so next to it.
+        data_preview: if data_cut {
+            "…".to_owned()
+        } else {
+            data_preview(&job.data)
         },
         truncated: truncated(&job.clipped),
         attempts_made: job.attempts_made,
@@ -645,13 +646,10 @@ fn pretty(value: &Value) -> String {
 /// Compact JSON cut to [`PREVIEW_CHARS`] characters (on a character
 /// boundary) with an ellipsis when cut.
 pub fn data_preview(data: &Value) -> String {
-    preview_text(&data.to_string())
-}
-
-fn preview_text(text: &str) -> String {
+    let text = data.to_string();
     match text.char_indices().nth(PREVIEW_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+        None => text,
     }
 }
 
@@ -660,7 +658,7 @@ fn preview_text(text: &str) -> String {
 /// megabytes each then costs at most 500 × 5 values × 4 KB.
 pub const DEFAULT_LISTING_VALUE_BYTES: u32 = 4096;
 
-/// What a listing cut short, as the row says it (`data 1.0 MB, error
+/// What a listing left out, as the row says it (`data 1.0 MB, error
 /// 6.1 KB`).
 fn truncated(clipped: &[coord::queue::Clipped]) -> Option<String> {
     if clipped.is_empty() {

@@ -416,8 +416,8 @@ async fn listings_of_megabyte_jobs_carry_kilobytes_and_link_the_whole_job() {
         job["clipped"],
         json!([{ "field": "data", "bytes": (1 << 20) + r#"{"blob":"","i":29}"#.len() }])
     );
-    let start = job["data"].as_str().expect("the start of the data");
-    assert!(start.starts_with(r#"{"blob":"xxx"#), "{start}");
+    assert_eq!(job["data"], json!(null), "left out");
+    assert_eq!(job["name"], "big");
     let url = job["url"].as_str().expect("a link to the whole job");
     let whole = app.get(url).await.json();
     assert_eq!(whole["data"]["blob"].as_str().map(str::len), Some(1 << 20));

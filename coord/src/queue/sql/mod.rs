@@ -84,27 +84,14 @@ macro_rules! job_columns {
     };
 }
 
-/// A value longer than `$5` characters (when `$5` is positive), cut in
-/// the database so that a page of megabyte jobs is never read whole: the
-/// start of the text, or nothing for a JSON array (`keep` false).
+/// A value longer than `$5` bytes (when `$5` is positive), left out in
+/// the database so that a page of megabyte jobs is never read whole.
 macro_rules! clipped_column {
-    ($column:literal, keep) => {
+    ($column:literal) => {
         concat!(
-            "CASE WHEN $5 > 0 AND length(",
+            "CASE WHEN $5 > 0 AND length(CAST(",
             $column,
-            ") > $5 THEN substr(",
-            $column,
-            ", 1, $5) ELSE ",
-            $column,
-            " END AS ",
-            $column
-        )
-    };
-    ($column:literal, drop) => {
-        concat!(
-            "CASE WHEN $5 > 0 AND length(",
-            $column,
-            ") > $5 THEN '' ELSE ",
+            " AS BLOB)) > $5 THEN '' ELSE ",
             $column,
             " END AS ",
             $column
@@ -128,20 +115,18 @@ macro_rules! clip_note {
 }
 
 /// One page of a state's jobs, newest first: `$1` queue, `$2` state, `$3`
-/// limit, `$4` offset, `$5` clip (characters; 0 for whole values). The
-/// clipped columns count characters, so a clip of N keeps at most N
-/// characters (4N bytes of the rarest UTF-8).
+/// limit, `$4` offset, `$5` clip (bytes; 0 for whole values).
 const LIST_CLIPPED: &str = concat!(
     "SELECT id, name, ",
-    clipped_column!("data", keep),
+    clipped_column!("data"),
     ", options, state, attempts_made, stalled_count, ",
-    clipped_column!("failed_reason", keep),
+    clipped_column!("failed_reason"),
     ", ",
-    clipped_column!("stacktrace", drop),
+    clipped_column!("stacktrace"),
     ", ",
-    clipped_column!("history", drop),
+    clipped_column!("history"),
     ", ",
-    clipped_column!("return_value", keep),
+    clipped_column!("return_value"),
     ", created_at, processed_at, finished_at, run_at, lease_token, nullif(",
     clip_note!("data"),
     " || ",

@@ -408,7 +408,7 @@ pub(super) struct RawJob {
     /// Only in claims, to restore the claim order.
     #[serde(default)]
     pub(super) sort_key: i64,
-    /// Only in clipped listings: the values cut short.
+    /// Only in clipped listings: the values left out.
     #[serde(default)]
     pub(super) clipped: Option<String>,
 }

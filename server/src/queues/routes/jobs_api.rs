@@ -47,9 +47,9 @@ fn job_json(job: Job) -> Result<Value, AppError> {
 
 /// `GET /api/queues/{queue}/jobs?state=…&offset=…&limit=…`: one page of
 /// jobs in a state, newest first; `state` is required. Values longer than
-/// `--listing-value-bytes` are cut where they are stored: such a job says
-/// which in `clipped` (field and whole size) and links its whole self in
-/// `url`, so a page of megabyte jobs costs kilobytes.
+/// `--listing-value-bytes` are left out where they are stored: such a job
+/// says which in `clipped` (field and whole size) and links its whole self
+/// in `url`, so a page of megabyte jobs costs kilobytes.
 pub async fn list(
     State(state): State<AppState>,
     Path(QueuePath { queue }): Path<QueuePath>,
