@@ -28,7 +28,7 @@ pub use pages::alerts::{ALERTS_EVENTS, alerts_fragments, render_alerts_page};
 pub use pages::audit::render_audit_page;
 pub use pages::bull_job::{bull_job_events, bull_job_fragments, render_bull_job_page};
 pub use pages::bull_queue::{bull_queue_events, bull_queue_fragments, render_bull_queue_page};
-pub use pages::bullmq::{BULLMQ_EVENTS, bullmq_fragments, render_bullmq_page};
+pub use pages::bullmq::{BULL_SORTS, BULLMQ_EVENTS, bullmq_fragments, render_bullmq_page};
 pub use pages::channels::{CHANNELS_EVENTS, channels_fragments, render_channels_page};
 pub use pages::config::render_config_page;
 pub use pages::error::render_error_page;

@@ -677,10 +677,15 @@ pub(crate) fn bull_row(name: &str, paused: bool) -> BullQueueRow {
 }
 
 pub(crate) fn bull_queues_vm(rows: Vec<BullQueueRow>) -> BullQueuesVm {
+    let total = rows.len() as u64;
     BullQueuesVm {
         prefix: "bull".into(),
         enabled: true,
         rows,
+        query: QueuesQuery::default(),
+        matching: total,
+        total,
+        page_size: QUEUES_PER_PAGE,
         error: None,
         notice: None,
     }

@@ -12,10 +12,13 @@
 
 use leptos::prelude::*;
 
+use crate::format::format_count;
 use crate::vm::bullmq::{
     BULL_STATES, BullQueueRow, BullQueuesVm, bull_queue_path, bull_state_path,
 };
+use crate::vm::queues::{QUEUES_PER_PAGE, QueueSort, QueuesQuery};
 use crate::vm::session::PageCtx;
+use crate::widgets::pager::{Pager, Steps};
 use crate::widgets::queue::{CountCell, StateCell};
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
@@ -23,8 +26,7 @@ use crate::widgets::table::{Empty, Table};
 /// The live stream of the BullMQ page.
 pub const BULLMQ_EVENTS: &str = "/events/bullmq";
 
-/// Where the BullMQ page's forms come back to: its regions are rendered
-/// once for every open page, and there is one such page.
+/// The BullMQ page, where its forms come back to (with its query).
 const BULLMQ_PAGE: &str = "/bullmq";
 
 /// The BullMQ page (`/bullmq`): every BullMQ queue under the prefix with
@@ -32,16 +34,66 @@ const BULLMQ_PAGE: &str = "/bullmq";
 /// monitoring on when it is off.
 pub fn render_bullmq_page(vm: &BullQueuesVm, page: &PageCtx) -> String {
     let vm = vm.clone();
-    let frame = Frame::new("BullMQ · Switchyard", Section::BullMq).live(BULLMQ_EVENTS);
+    let live = format!("{BULLMQ_EVENTS}{}", vm.query.query_string(vm.query.offset));
+    let frame = Frame::new("BullMQ · Switchyard", Section::BullMq).live(live);
     document(page, frame, move || {
         view! {
             <section class="queues-page bullmq-page">
                 <h1>"BullMQ"</h1>
                 <Notice notice=vm.notice.clone() />
+                {vm.enabled.then(|| view! { <BullQueuesForm query=vm.query.clone() /> })}
                 <BullQueuesRegion vm=vm />
             </section>
         }
     })
+}
+
+/// The BullMQ orders: their rates are not known here, so no throughput.
+pub const BULL_SORTS: [QueueSort; 3] = [QueueSort::Name, QueueSort::Failures, QueueSort::Backlog];
+
+/// The name filter and the order of the BullMQ page. Not a live region.
+#[component]
+fn BullQueuesForm(query: QueuesQuery) -> impl IntoView {
+    let active = !query.filter.is_empty() || query.sort != QueueSort::Name;
+    view! {
+        <form method="get" action=BULLMQ_PAGE class="filter" data-test-id="bull-queues-filter">
+            <label>
+                "Name contains "
+                <input
+                    type="search"
+                    name="q"
+                    value=query.filter.clone()
+                    maxlength="200"
+                    placeholder="any"
+                    data-test-id="bull-queues-filter-name"
+                />
+            </label>
+            <label>
+                "Sort by "
+                <select name="sort" data-test-id="bull-queues-sort">
+                    {BULL_SORTS
+                        .into_iter()
+                        .map(|sort| {
+                            let label = match sort {
+                                QueueSort::Failures => "Failed jobs",
+                                QueueSort::Backlog => "Backlog (waiting + delayed + prioritized)",
+                                other => other.label(),
+                            };
+                            view! {
+                                <option value=sort.as_str() selected=sort == query.sort>
+                                    {label}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="button">
+                "Show"
+            </button>
+            {active.then(|| view! { <a href=BULLMQ_PAGE>"Clear"</a> })}
+        </form>
+    }
 }
 
 /// The live regions of the BullMQ page: one, `bull-queues`.
@@ -70,6 +122,41 @@ pub(super) fn BullError(error: Option<String>, last_known: &'static str) -> impl
 /// configured, Redis unreachable, or no queue under the prefix.
 #[component]
 pub(super) fn BullQueuesRegion(vm: BullQueuesVm) -> impl IntoView {
+    let back = format!("{BULLMQ_PAGE}{}", vm.query.query_string(vm.query.offset));
+    // The BullMQ page pages; the short list under the native queues links
+    // the BullMQ page for the rest.
+    let shown = vm.rows.len() as u64;
+    let more = if vm.page_size >= QUEUES_PER_PAGE {
+        let query = vm.query.clone();
+        (vm.matching > shown || vm.query.offset > 0)
+            .then(|| {
+                view! {
+                    <Pager
+                        offset=vm.query.offset
+                        shown
+                        total=vm.matching
+                        limit=vm.page_size
+                        href=move |offset| format!("{BULLMQ_PAGE}{}", query.query_string(offset))
+                        test_id="bull-queues-pager"
+                        ids="bull-queues-page"
+                        steps=Steps::Sequence
+                    />
+                }
+            })
+            .into_any()
+    } else {
+        (vm.total > shown)
+            .then(|| {
+                view! {
+                    <p>
+                        <a href=BULLMQ_PAGE data-test-id="bull-queues-more">
+                            {format!("All {} BullMQ queues →", format_count(vm.total))}
+                        </a>
+                    </p>
+                }
+            })
+            .into_any()
+    };
     let body = if !vm.enabled {
         view! {
             <div class="empty bull-off" data-test-id="bullmq-disabled">
@@ -82,6 +169,17 @@ pub(super) fn BullQueuesRegion(vm: BullQueuesVm) -> impl IntoView {
             </div>
         }
         .into_any()
+    } else if vm.rows.is_empty() && vm.total > 0 {
+        let text = if vm.matching == 0 {
+            format!(
+                "No BullMQ queue name contains “{}” (of {} queues).",
+                vm.query.filter,
+                format_count(vm.total)
+            )
+        } else {
+            "No BullMQ queues on this page.".to_owned()
+        };
+        view! { <Empty test_id="no-match">{text}</Empty> }.into_any()
     } else if vm.rows.is_empty() {
         if vm.error.is_some() {
             view! {
@@ -124,9 +222,10 @@ pub(super) fn BullQueuesRegion(vm: BullQueuesVm) -> impl IntoView {
                     .rows
                     .clone()
                     .into_iter()
-                    .map(|row| view! { <BullQueueTableRow row /> })
+                    .map(|row| view! { <BullQueueTableRow row back=back.clone() /> })
                     .collect_view()}
             </Table>
+            {more}
             <p class="legend">
                 "Queues found under the key prefix " <code>{vm.prefix.clone()}</code>
                 ". Counts follow each queue's events stream."
@@ -144,7 +243,7 @@ pub(super) fn BullQueuesRegion(vm: BullQueuesVm) -> impl IntoView {
 
 /// One queue's row: a count per state, each linking to that state's jobs.
 #[component]
-fn BullQueueTableRow(row: BullQueueRow) -> impl IntoView {
+fn BullQueueTableRow(row: BullQueueRow, back: String) -> impl IntoView {
     let counts = BULL_STATES
         .iter()
         .map(|&(state, _)| {
@@ -168,7 +267,7 @@ fn BullQueueTableRow(row: BullQueueRow) -> impl IntoView {
             <StateCell
                 queue_path=bull_queue_path(&row.name)
                 paused=row.paused
-                back=BULLMQ_PAGE.to_string()
+                back
             />
         </tr>
     }
@@ -280,6 +379,8 @@ mod tests {
         let html = render_bullmq_page(
             &BullQueuesVm {
                 rows: vec![],
+                matching: 0,
+                total: 0,
                 ..down
             },
             &PAGE,
@@ -353,7 +454,11 @@ mod tests {
                 posts,
                 "{what}: {html}"
             );
-            for form in forms(&html) {
+            // The list page's filter is a GET form; every other form posts.
+            for form in forms(&html)
+                .into_iter()
+                .filter(|f| !f.contains(r#"method="get""#))
+            {
                 assert!(form.contains(r#"method="post""#), "{what}: {form}");
                 assert!(
                     form.contains(r#"<input type="hidden" name="csrf_token" value="tok-123">"#),

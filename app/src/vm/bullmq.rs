@@ -106,8 +106,17 @@ pub struct BullQueuesVm {
     /// False when no Redis is configured for BullMQ (neither `--bullmq`
     /// nor `--redis`): the page explains how to turn it on.
     pub enabled: bool,
-    /// Every queue found, by name.
+    /// The page of queues asked for, in the order asked for.
     pub rows: Vec<BullQueueRow>,
+    /// The order, name filter and page shown (`?sort=&q=&offset=`).
+    pub query: crate::vm::queues::QueuesQuery,
+    /// Queues whose names match the filter.
+    pub matching: u64,
+    /// Queues found.
+    pub total: u64,
+    /// Rows per page: [`crate::QUEUES_PER_PAGE`] on the BullMQ page, a few
+    /// under the native queues on `/queues` (which links the rest).
+    pub page_size: u64,
     /// Why the counts could not be read (Redis unreachable…): shown, and
     /// `rows` are the last known ones.
     pub error: Option<String>,

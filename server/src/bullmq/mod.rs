@@ -22,14 +22,20 @@ use std::time::Duration;
 
 use coord::bullmq::{BullCounts, BullMq};
 use coord::time::now_ms;
+use futures_util::StreamExt;
 use tokio::sync::watch;
 
 /// Default for `--bullmq-prefix`: BullMQ's own default.
 pub const DEFAULT_PREFIX: &str = "bull";
 /// How often the queue list is looked for again.
 pub const DISCOVER_EVERY: Duration = Duration::from_secs(30);
-/// How often every queue's counts are re-read regardless of events.
-pub const RECOUNT_EVERY: Duration = Duration::from_secs(10);
+/// How often every queue's counts are re-read regardless of events (for
+/// queues whose producers trim or disable events): between two sweeps only
+/// the queues whose streams had events are read, so 10,000 idle queues
+/// cost one sweep a minute.
+pub const RECOUNT_EVERY: Duration = Duration::from_secs(60);
+/// Counts read at once during a sweep.
+const COUNT_CONCURRENCY: usize = 64;
 /// Keys one discovery may scan at most, so a huge keyspace costs a
 /// bounded amount of Redis time (the rest is found on later rounds only if
 /// the list is configured instead).
@@ -121,7 +127,7 @@ async fn run(
     tx: watch::Sender<Arc<BullSnapshot>>,
     mut stop: watch::Receiver<()>,
 ) {
-    let mut names: Vec<String> = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
     let mut last_ids: HashMap<String, String> = HashMap::new();
     let mut discovered_at: Option<tokio::time::Instant> = None;
     let mut counted_at: Option<tokio::time::Instant> = None;
@@ -146,8 +152,11 @@ async fn run(
                             .entry(name.clone())
                             .or_insert_with(|| start.clone());
                     }
-                    last_ids.retain(|name, _| found.contains(name));
-                    names = found;
+                    // A queue found now is counted now, not at the next
+                    // sweep: its events so far may be older than `start`.
+                    dirty.extend(found.iter().filter(|n| !names.contains(*n)).cloned());
+                    names = found.into_iter().collect();
+                    last_ids.retain(|name, _| names.contains(name));
                     discovered_at = Some(tokio::time::Instant::now());
                 }
                 Err(err) => error = Some(format!("cannot list the BullMQ queues: {err}")),
@@ -189,7 +198,7 @@ async fn run(
             queues: previous
                 .queues
                 .iter()
-                .filter(|(name, _)| names.contains(name))
+                .filter(|(name, _)| names.contains(*name))
                 .map(|(n, c)| (n.clone(), c.clone()))
                 .collect(),
             changed: previous.changed.clone(),
@@ -199,9 +208,22 @@ async fn run(
         let mut changed = next.queues.len() != previous.queues.len() || error != previous.error;
         if error.is_none() {
             let mut fresh = Vec::new();
-            for name in dirty.iter().filter(|n| names.contains(n)) {
-                match client.counts(name).await {
-                    Ok(counts) => fresh.push((name.clone(), counts)),
+            let wanted: Vec<String> = dirty
+                .iter()
+                .filter(|n| names.contains(*n))
+                .cloned()
+                .collect();
+            let mut reads = futures_util::stream::iter(wanted.into_iter().map(|name| {
+                let client = client.clone();
+                async move {
+                    let counts = client.counts(&name).await;
+                    (name, counts)
+                }
+            }))
+            .buffer_unordered(COUNT_CONCURRENCY);
+            while let Some((name, counts)) = reads.next().await {
+                match counts {
+                    Ok(counts) => fresh.push((name, counts)),
                     Err(err) => {
                         next.error = Some(format!("cannot read the counts of {name}: {err}"));
                         changed = true;
@@ -209,6 +231,7 @@ async fn run(
                     }
                 }
             }
+            drop(reads);
             seq = seq.max(previous.seq) + 1;
             for (name, counts) in fresh {
                 if next.queues.get(&name) != Some(&counts) || evented.contains(&name) {

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::audit::{Actor, AuditEntry};
-use crate::bullmq::vm::{job_row, pretty, queues_vm, row};
+use crate::bullmq::vm::{job_row, page_names, parse_query, pretty, queues_vm, row};
 use crate::bullmq::{BullMonitor, BullSnapshot, RETRY_BATCH};
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Path, Query};
@@ -30,6 +30,7 @@ use crate::http::flash::with_flash_cleared;
 use crate::http::forms::{ActionFields, redirect};
 use crate::http::page::Page;
 use crate::live::stream::{self, Events, regions};
+use crate::queues::vm::QueuesParams;
 use crate::state::AppState;
 
 /// Jobs per page unless asked otherwise, and at most.
@@ -159,23 +160,26 @@ async fn job_vm(
 
 // ---------------------------------------------------------------- pages
 
-/// `GET /bullmq`: every BullMQ queue with its counts, live.
+/// `GET /bullmq?sort=&q=&offset=`: a page of BullMQ queues with their
+/// counts, live; 400 for a bad parameter.
 pub async fn list_page(
     State(state): State<AppState>,
     page: Page,
     Flash(notice): Flash,
-) -> Response {
+    Query(params): Query<QueuesParams>,
+) -> Result<Response, AppError> {
+    let query = parse_query(&params)?;
     let snapshot = state
         .bullmq
         .as_ref()
         .map(BullMonitor::current)
         .unwrap_or_default();
-    let mut vm = queues_vm(&state, &snapshot);
+    let mut vm = queues_vm(&state, &snapshot, &query, app::QUEUES_PER_PAGE);
     vm.notice = notice.clone();
-    with_flash_cleared(
+    Ok(with_flash_cleared(
         Html(app::render_bullmq_page(&vm, page.ctx())),
         notice.is_some(),
-    )
+    ))
 }
 
 /// `GET /bullmq/{queue}?state=&offset=&limit=`: one state's jobs, with the
@@ -449,18 +453,31 @@ pub async fn clean(
 
 // ------------------------------------------------------------------ API
 
-/// `GET /api/bullmq`: the monitored queues and their counts.
-pub async fn api_list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+/// `GET /api/bullmq?sort=&q=&offset=&limit=`: a page of the monitored
+/// queues and their counts (the BullMQ page's order and filter; `limit`
+/// up to 500, 100 by default), with how many match and how many there are.
+pub async fn api_list(
+    State(state): State<AppState>,
+    Query(params): Query<crate::queues::routes::api::ListParams>,
+) -> Result<Json<Value>, AppError> {
+    let query = parse_query(&params.page)?;
+    let limit = crate::queues::routes::api::limit(params.limit.as_deref())?;
     let monitor = monitor(&state)?;
     let snapshot = monitor.current();
-    let queues: Vec<Value> = snapshot
-        .queues
-        .iter()
+    let (page, matching) = page_names(&snapshot, &query, limit);
+    let queues: Vec<Value> = page
+        .into_iter()
         .map(|(name, counts)| counts_json(name, counts))
         .collect();
     Ok(Json(json!({
         "prefix": monitor.prefix(),
         "queues": queues,
+        "sort": query.sort.as_str(),
+        "q": query.filter,
+        "offset": query.offset,
+        "limit": limit,
+        "matching": matching,
+        "total": snapshot.queues.len(),
         "error": snapshot.error,
     })))
 }
@@ -665,15 +682,20 @@ fn live(state: &AppState, monitor: &BullMonitor, mut render: Render) -> Events {
     stream::events(rx)
 }
 
-/// `GET /events/bullmq`.
-pub async fn events_list(State(state): State<AppState>) -> Result<Events, AppError> {
+/// `GET /events/bullmq?sort=&q=&offset=`: the same page of queues as the
+/// page with that query.
+pub async fn events_list(
+    State(state): State<AppState>,
+    Query(params): Query<QueuesParams>,
+) -> Result<Events, AppError> {
+    let query = parse_query(&params)?;
     let monitor = monitor(&state)?.clone();
     let page_state = state.clone();
     Ok(live(
         &state,
         &monitor,
         Box::new(move |snapshot| {
-            let vm = queues_vm(&page_state, &snapshot);
+            let vm = queues_vm(&page_state, &snapshot, &query, app::QUEUES_PER_PAGE);
             Box::pin(async move { Some(app::bullmq_fragments(&vm)) })
         }),
     ))

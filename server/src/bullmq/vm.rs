@@ -5,6 +5,8 @@ use coord::bullmq::{BullCounts, BullJob, BullState};
 use serde_json::Value;
 
 use super::BullSnapshot;
+use crate::http::error::AppError;
+use crate::queues::vm::QueuesParams;
 use crate::state::AppState;
 
 /// A queue row for the pages.
@@ -19,22 +21,81 @@ pub fn row(name: &str, counts: &BullCounts) -> app::BullQueueRow {
     }
 }
 
-/// The list page's view model from the monitor's snapshot (also shown
-/// under the native queues on `/queues`).
-pub fn queues_vm(state: &AppState, snapshot: &BullSnapshot) -> app::BullQueuesVm {
+/// Queues the `/queues` page shows under the native ones (it links the
+/// BullMQ page for the rest).
+pub const SHOWN_ON_QUEUES_PAGE: u64 = 10;
+
+/// Validates the BullMQ list's query: the native queues page's, without
+/// the throughput order (BullMQ's rates are not followed here).
+pub fn parse_query(params: &QueuesParams) -> Result<app::QueuesQuery, AppError> {
+    let query = params.parse()?;
+    if !app::BULL_SORTS.contains(&query.sort) {
+        return Err(AppError::bad_request(
+            "BullMQ queues sort by name, failures or backlog (their throughput is not followed)",
+        ));
+    }
+    Ok(query)
+}
+
+/// The names of the snapshot's queues matching `query`'s filter, in its
+/// order, and how many match: one pass over the names and a sort of the
+/// matches, never a Redis read.
+pub fn page_names<'a>(
+    snapshot: &'a BullSnapshot,
+    query: &app::QueuesQuery,
+    limit: u64,
+) -> (Vec<(&'a String, &'a BullCounts)>, u64) {
+    let needle = query.filter.to_lowercase();
+    let mut matching: Vec<(&String, &BullCounts)> = snapshot
+        .queues
+        .iter()
+        .filter(|(name, _)| needle.is_empty() || name.to_lowercase().contains(&needle))
+        .collect();
+    // The snapshot is sorted by name; the other orders keep it among equals.
+    match query.sort {
+        app::QueueSort::Failures => matching.sort_by_key(|(_, c)| std::cmp::Reverse(c.failed)),
+        app::QueueSort::Backlog => matching.sort_by_key(|(_, c)| {
+            std::cmp::Reverse(c.waiting + c.delayed + c.prioritized + c.paused)
+        }),
+        app::QueueSort::Name | app::QueueSort::Throughput => {}
+    }
+    let total = matching.len() as u64;
+    let page = matching
+        .into_iter()
+        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    (page, total)
+}
+
+/// The list page's view model from the monitor's snapshot: the page of
+/// queues `query` asks for, `page_size` rows (also shown, a few, under the
+/// native queues on `/queues`).
+pub fn queues_vm(
+    state: &AppState,
+    snapshot: &BullSnapshot,
+    query: &app::QueuesQuery,
+    page_size: u64,
+) -> app::BullQueuesVm {
     match &state.bullmq {
         None => app::BullQueuesVm::default(),
-        Some(monitor) => app::BullQueuesVm {
-            prefix: monitor.prefix().to_owned(),
-            enabled: true,
-            rows: snapshot
-                .queues
-                .iter()
-                .map(|(name, counts)| row(name, counts))
-                .collect(),
-            error: snapshot.error.clone(),
-            notice: None,
-        },
+        Some(monitor) => {
+            let (page, matching) = page_names(snapshot, query, page_size);
+            app::BullQueuesVm {
+                prefix: monitor.prefix().to_owned(),
+                enabled: true,
+                rows: page
+                    .into_iter()
+                    .map(|(name, counts)| row(name, counts))
+                    .collect(),
+                query: query.clone(),
+                matching,
+                total: snapshot.queues.len() as u64,
+                page_size,
+                error: snapshot.error.clone(),
+                notice: None,
+            }
+        }
     }
 }
 

@@ -469,3 +469,72 @@ async fn bullmq_job_actions_touch_only_jobs() {
     assert!(!audit.body.contains("WRONGTYPE"), "{}", audit.body);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn many_bullmq_queues_are_paged_sorted_and_filtered() {
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone());
+    let app = spawn(&prefix).await;
+    // Queues as BullMQ lays them out: a `meta` hash (what discovery finds)
+    // and a `wait` list; queue i holds i % 4 waiting jobs.
+    let client = redis::Client::open(REDIS_URL).expect("client");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    for i in 0..60 {
+        let base = format!("{prefix}:bq-{i:02}");
+        let _: () = redis::cmd("HSET")
+            .arg(format!("{base}:meta"))
+            .arg("opts.maxLenEvents")
+            .arg(10_000)
+            .query_async(&mut con)
+            .await
+            .expect("meta");
+        for j in 0..i % 4 {
+            let _: () = redis::cmd("LPUSH")
+                .arg(format!("{base}:wait"))
+                .arg(format!("{j}"))
+                .query_async(&mut con)
+                .await
+                .expect("wait");
+        }
+    }
+    let first = eventually("every queue is counted", async || {
+        let body = app.get("/api/bullmq?limit=50").await.json();
+        if body["total"] == 60 && body["queues"][3]["counts"]["waiting"] == 3 {
+            Ok(body)
+        } else {
+            Err(body.to_string())
+        }
+    })
+    .await;
+    assert_eq!(first["queues"].as_array().map(Vec::len), Some(50));
+    assert_eq!(first["matching"], 60);
+    let rest = app.get("/api/bullmq?offset=50").await.json();
+    assert_eq!(rest["queues"].as_array().map(Vec::len), Some(10));
+    assert_eq!(rest["queues"][0]["name"], "bq-50");
+    let filtered = app.get("/api/bullmq?q=BQ-0").await.json();
+    assert_eq!(filtered["matching"], 10, "{filtered}");
+    let backlog = app.get("/api/bullmq?sort=backlog&limit=2").await.json();
+    let names: Vec<&str> = backlog["queues"]
+        .as_array()
+        .expect("queues")
+        .iter()
+        .filter_map(|q| q["name"].as_str())
+        .collect();
+    assert_eq!(names, ["bq-03", "bq-07"]);
+    let refused = app.get("/api/bullmq?sort=throughput").await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("sort by name, failures or backlog"));
+
+    let page = app.get("/bullmq").await;
+    assert_eq!(page.body.matches(r#"data-test-id="queue-row-"#).count(), 50);
+    assert!(page.body.contains("1–50 of 60"), "{}", page.body);
+    assert!(page.body.contains(r#"href="/bullmq?offset=50""#));
+    let queues = app.get("/queues").await;
+    let section = &queues.body[queues.body.find("bullmq-next").expect("section")..];
+    assert_eq!(section.matches(r#"data-test-id="queue-row-"#).count(), 10);
+    assert!(section.contains("All 60 BullMQ queues →"), "{section}");
+    app.stop().await;
+}

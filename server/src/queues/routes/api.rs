@@ -29,6 +29,19 @@ pub struct ListParams {
     pub limit: Option<String>,
 }
 
+/// A list's `?limit=`: 100 when absent, at most [`MAX_QUEUES_LIMIT`].
+pub fn limit(text: Option<&str>) -> Result<u64, AppError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(100),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (1..=MAX_QUEUES_LIMIT).contains(&n) => Ok(n),
+            _ => Err(AppError::bad_request(format!(
+                "limit must be a whole number from 1 to {MAX_QUEUES_LIMIT}, not {text:?}"
+            ))),
+        },
+    }
+}
+
 /// `GET /api/queues?sort=&q=&offset=&limit=`: a page of queues with fresh
 /// counts, in the queues page's order and filter, with how many match and
 /// how many there are; 400 for a bad parameter.
@@ -37,17 +50,7 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, AppError> {
     let query = params.page.parse()?;
-    let limit = match params.limit.as_deref().map(str::trim) {
-        None | Some("") => 100,
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if (1..=MAX_QUEUES_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(AppError::bad_request(format!(
-                    "limit must be a whole number from 1 to {MAX_QUEUES_LIMIT}, not {text:?}"
-                )));
-            }
-        },
-    };
+    let limit = limit(params.limit.as_deref())?;
     let snapshot = state.hub.current();
     let (queues, matching, total) = fresh_page(&state.queues, &snapshot, &query, limit).await?;
     Ok(Json(json!({

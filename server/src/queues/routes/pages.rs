@@ -135,10 +135,14 @@ pub async fn queues(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    vm.bullmq = state
-        .bullmq
-        .as_ref()
-        .map(|monitor| crate::bullmq::vm::queues_vm(&state, &monitor.current()));
+    vm.bullmq = state.bullmq.as_ref().map(|monitor| {
+        crate::bullmq::vm::queues_vm(
+            &state,
+            &monitor.current(),
+            &app::QueuesQuery::default(),
+            crate::bullmq::vm::SHOWN_ON_QUEUES_PAGE,
+        )
+    });
     let mut response = with_flash_cleared(Html(app::render_queues_page(&vm, page.ctx())), shown);
     *response.status_mut() = status;
     Ok(response)
