@@ -16,10 +16,10 @@ use crate::format::format_count;
 use crate::vm::bullmq::{
     BULL_STATES, BullQueueRow, BullQueuesVm, bull_queue_path, bull_state_path,
 };
-use crate::vm::queues::{QUEUES_PER_PAGE, QueueSort, QueuesQuery};
+use crate::vm::queues::{QUEUES_PER_PAGE, QueueSort};
 use crate::vm::session::PageCtx;
 use crate::widgets::pager::{Pager, Steps};
-use crate::widgets::queue::{CountCell, StateCell};
+use crate::widgets::queue::{CountCell, QueueListFilter, StateCell};
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
 
@@ -41,7 +41,19 @@ pub fn render_bullmq_page(vm: &BullQueuesVm, page: &PageCtx) -> String {
             <section class="queues-page bullmq-page">
                 <h1>"BullMQ"</h1>
                 <Notice notice=vm.notice.clone() />
-                {vm.enabled.then(|| view! { <BullQueuesForm query=vm.query.clone() /> })}
+                {vm
+                    .enabled
+                    .then(|| {
+                        view! {
+                            <QueueListFilter
+                                action=BULLMQ_PAGE
+                                query=vm.query.clone()
+                                sorts=&BULL_SORTS
+                                label=bull_sort_label
+                                ids="bull-queues"
+                            />
+                        }
+                    })}
                 <BullQueuesRegion vm=vm />
             </section>
         }
@@ -51,48 +63,12 @@ pub fn render_bullmq_page(vm: &BullQueuesVm, page: &PageCtx) -> String {
 /// The BullMQ orders: their rates are not known here, so no throughput.
 pub const BULL_SORTS: [QueueSort; 3] = [QueueSort::Name, QueueSort::Failures, QueueSort::Backlog];
 
-/// The name filter and the order of the BullMQ page. Not a live region.
-#[component]
-fn BullQueuesForm(query: QueuesQuery) -> impl IntoView {
-    let active = !query.filter.is_empty() || query.sort != QueueSort::Name;
-    view! {
-        <form method="get" action=BULLMQ_PAGE class="filter" data-test-id="bull-queues-filter">
-            <label>
-                "Name contains "
-                <input
-                    type="search"
-                    name="q"
-                    value=query.filter.clone()
-                    maxlength="200"
-                    placeholder="any"
-                    data-test-id="bull-queues-filter-name"
-                />
-            </label>
-            <label>
-                "Sort by "
-                <select name="sort" data-test-id="bull-queues-sort">
-                    {BULL_SORTS
-                        .into_iter()
-                        .map(|sort| {
-                            let label = match sort {
-                                QueueSort::Failures => "Failed jobs",
-                                QueueSort::Backlog => "Backlog (waiting + delayed + prioritized)",
-                                other => other.label(),
-                            };
-                            view! {
-                                <option value=sort.as_str() selected=sort == query.sort>
-                                    {label}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                </select>
-            </label>
-            <button type="submit" class="button">
-                "Show"
-            </button>
-            {active.then(|| view! { <a href=BULLMQ_PAGE>"Clear"</a> })}
-        </form>
+/// How the BullMQ page names its orders: BullMQ's own counts.
+fn bull_sort_label(sort: QueueSort) -> &'static str {
+    match sort {
+        QueueSort::Failures => "Failed jobs",
+        QueueSort::Backlog => "Backlog (waiting + delayed + prioritized)",
+        other => other.label(),
     }
 }
 

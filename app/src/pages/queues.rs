@@ -11,7 +11,7 @@ use crate::vm::queues::{QUEUES_PER_PAGE, QueueRow, QueueSort, QueuesQuery, Queue
 use crate::vm::session::PageCtx;
 use crate::widgets::health::HealthRegion;
 use crate::widgets::pager::{Pager, Steps};
-use crate::widgets::queue::{CountCell, StateCell};
+use crate::widgets::queue::{CountCell, QueueListFilter, StateCell};
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
 
@@ -36,7 +36,13 @@ pub fn render_queues_page(vm: &QueuesVm, page: &PageCtx) -> String {
                 <h1>"Queues"</h1>
                 <Notice notice=vm.notice.clone() />
                 <HealthRegion health=vm.health.clone() />
-                <QueuesForm query=vm.query.clone() />
+                <QueueListFilter
+                    action="/queues"
+                    query=vm.query.clone()
+                    sorts=&QueueSort::ALL
+                    label=QueueSort::label
+                    ids="queues"
+                />
                 <QueuesRegion vm=vm.clone() />
                 {vm
                     .bullmq
@@ -69,47 +75,6 @@ pub fn queues_fragments(vm: &QueuesVm) -> Vec<Fragment> {
         ),
         fragment("queues", view! { <QueuesRegion vm=vm.clone() /> }),
     ]
-}
-
-/// The name filter and the order. Not a live region: it holds what the
-/// operator is typing.
-#[component]
-fn QueuesForm(query: QueuesQuery) -> impl IntoView {
-    let active = !query.filter.is_empty() || query.sort != QueueSort::Name;
-    view! {
-        <form method="get" action="/queues" class="filter" data-test-id="queues-filter">
-            <label>
-                "Name contains "
-                <input
-                    type="search"
-                    name="q"
-                    value=query.filter.clone()
-                    maxlength="200"
-                    placeholder="any"
-                    data-test-id="queues-filter-name"
-                />
-            </label>
-            <label>
-                "Sort by "
-                <select name="sort" data-test-id="queues-sort">
-                    {QueueSort::ALL
-                        .into_iter()
-                        .map(|sort| {
-                            view! {
-                                <option value=sort.as_str() selected=sort == query.sort>
-                                    {sort.label()}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                </select>
-            </label>
-            <button type="submit" class="button">
-                "Show"
-            </button>
-            {active.then(|| view! { <a href="/queues">"Clear"</a> })}
-        </form>
-    }
 }
 
 /// The queues table as a live region, or a hint on how to get a first

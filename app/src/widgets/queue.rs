@@ -108,3 +108,53 @@ pub fn StateTabs(tabs: Vec<Tab>, selected: String) -> impl IntoView {
         </nav>
     }
 }
+
+/// The name filter and order of a list of queues (the queues page, the
+/// BullMQ page): a GET form, so it works without the page script, and not
+/// a live region, so what the operator types survives updates. `ids`
+/// prefixes its `data-test-id`s (`<ids>-filter`, `<ids>-filter-name`,
+/// `<ids>-sort`); `label` names each of `sorts` in the selector.
+#[component]
+pub fn QueueListFilter(
+    action: &'static str,
+    query: crate::vm::queues::QueuesQuery,
+    sorts: &'static [crate::vm::queues::QueueSort],
+    label: fn(crate::vm::queues::QueueSort) -> &'static str,
+    ids: &'static str,
+) -> impl IntoView {
+    let active = !query.filter.is_empty() || query.sort != crate::vm::queues::QueueSort::Name;
+    view! {
+        <form method="get" action=action class="filter" data-test-id=format!("{ids}-filter")>
+            <label>
+                "Name contains "
+                <input
+                    type="search"
+                    name="q"
+                    value=query.filter.clone()
+                    maxlength="200"
+                    placeholder="any"
+                    data-test-id=format!("{ids}-filter-name")
+                />
+            </label>
+            <label>
+                "Sort by "
+                <select name="sort" data-test-id=format!("{ids}-sort")>
+                    {sorts
+                        .iter()
+                        .map(|&sort| {
+                            view! {
+                                <option value=sort.as_str() selected=sort == query.sort>
+                                    {label(sort)}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="button">
+                "Show"
+            </button>
+            {active.then(|| view! { <a href=action>"Clear"</a> })}
+        </form>
+    }
+}

@@ -42,6 +42,16 @@ pub struct Queues {
     backend: Arc<dyn QueueBackend>,
 }
 
+/// A listing's page size: 1 to [`MAX_PAGE`].
+fn check_page_size(limit: u64) -> Result<()> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(CoordError::InvalidOptions(format!(
+            "page size must be between 1 and {MAX_PAGE} (got {limit})"
+        )));
+    }
+    Ok(())
+}
+
 impl Queues {
     /// Wraps a backend.
     pub fn new(backend: Arc<dyn QueueBackend>) -> Self {
@@ -106,11 +116,7 @@ impl Queues {
         offset: u64,
         limit: u64,
     ) -> Result<JobPage> {
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(CoordError::InvalidOptions(format!(
-                "page size must be between 1 and {MAX_PAGE} (got {limit})"
-            )));
-        }
+        check_page_size(limit)?;
         self.backend.list(queue, state, offset, limit, None).await
     }
 
@@ -127,11 +133,7 @@ impl Queues {
         limit: u64,
         max_bytes: u32,
     ) -> Result<JobPage> {
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(CoordError::InvalidOptions(format!(
-                "page size must be between 1 and {MAX_PAGE} (got {limit})"
-            )));
-        }
+        check_page_size(limit)?;
         if max_bytes == 0 {
             return Err(CoordError::InvalidOptions(
                 "the clip size must be positive".into(),
