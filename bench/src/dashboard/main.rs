@@ -154,6 +154,11 @@ struct Args {
     /// Queues of the `scale` round (one waiting job each).
     #[arg(long, default_value_t = 10_000)]
     scale_queues: usize,
+    /// BullMQ queues of the `scale` round (a `meta` hash and one waiting
+    /// job id each, as BullMQ lays them out, under `<prefix>-bull`),
+    /// watched by the server with `--bullmq`; 0 for none.
+    #[arg(long, default_value_t = 0)]
+    scale_bullmq_queues: usize,
     /// Seconds the `scale` round measures the idle server's CPU over.
     #[arg(long, default_value_t = 60)]
     scale_idle_seconds: u64,
@@ -329,7 +334,13 @@ struct Server {
 const BENCH_PASSWORD: &str = "bench admin passphrase 2026";
 
 impl Server {
-    async fn start(bin: &Path, redis: &str, prefix: &str, dir: &Path) -> anyhow::Result<Self> {
+    async fn start(
+        bin: &Path,
+        redis: &str,
+        prefix: &str,
+        dir: &Path,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
         let db = dir.join("server.db");
         let db = db.to_str().context("temp path is not UTF-8")?;
         let mut child = Command::new(bin)
@@ -347,6 +358,7 @@ impl Server {
             .args(["--rate-limit-api", "off"])
             // …and its connection cap would close most of the 500 streams.
             .args(["--max-connections-per-address", "0"])
+            .args(extra)
             .env_remove("SWITCHYARD_CONFIG")
             // The first admin, to sign in as: pages need a signed-in user.
             .env("SWITCHYARD_ADMIN_PASSWORD", BENCH_PASSWORD)
@@ -824,7 +836,7 @@ async fn run(args: &Args, prefix: &str, dir: &Path) -> anyhow::Result<()> {
         let took = listing::fill(&queues, args.listing_jobs, bytes).await?;
         eprintln!("# listing: filled in {:.1} s", took.as_secs_f64());
         let bin = server_binary(args)?;
-        let server = Server::start(&bin, &args.redis, prefix, dir).await?;
+        let server = Server::start(&bin, &args.redis, prefix, dir, &[]).await?;
         let report = listing::report(&server, args.listing_jobs, bytes).await;
         let stopped = server.stop().await;
         section(&format!(
@@ -844,13 +856,29 @@ async fn run(args: &Args, prefix: &str, dir: &Path) -> anyhow::Result<()> {
         eprintln!("# scale: creating {} queues", args.scale_queues);
         let took = scale::fill_queues(&queues, args.scale_queues).await?;
         eprintln!("# scale: created in {:.1} s", took.as_secs_f64());
+        let bull_prefix = format!("{prefix}-bull");
+        let mut extra = Vec::new();
+        if args.scale_bullmq_queues > 0 {
+            eprintln!(
+                "# scale: creating {} BullMQ queues",
+                args.scale_bullmq_queues
+            );
+            scale::fill_bullmq(&args.redis, &bull_prefix, args.scale_bullmq_queues).await?;
+            extra = vec![
+                "--bullmq".to_string(),
+                args.redis.clone(),
+                "--bullmq-prefix".to_string(),
+                bull_prefix.clone(),
+            ];
+        }
         let bin = server_binary(args)?;
-        let server = Server::start(&bin, &args.redis, prefix, dir).await?;
+        let server = Server::start(&bin, &args.redis, prefix, dir, &extra).await?;
         let report = scale::measure(
             &server,
             &queues,
             &scale::ScaleArgs {
                 queues: args.scale_queues,
+                bullmq_queues: args.scale_bullmq_queues,
                 idle_seconds: args.scale_idle_seconds,
                 live_seconds: args.sse_seconds,
                 requests: args.requests,
@@ -922,7 +950,7 @@ async fn run(args: &Args, prefix: &str, dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let bin = server_binary(args)?;
-    let server = Server::start(&bin, &args.redis, prefix, dir).await?;
+    let server = Server::start(&bin, &args.redis, prefix, dir, &[]).await?;
     let outcome = async {
         let last_waiting = counts.waiting.saturating_sub(50);
         let last_failed = counts.failed.saturating_sub(50);

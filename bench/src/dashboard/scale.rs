@@ -22,6 +22,8 @@ const FILL_CONCURRENCY: usize = 64;
 pub struct ScaleArgs {
     /// Queues to create (one waiting job each).
     pub queues: usize,
+    /// BullMQ queues created beside them (0: BullMQ not watched).
+    pub bullmq_queues: usize,
     /// Seconds the idle server's CPU is measured over (a hub sweep of
     /// every queue falls once a minute: measure at least that long).
     pub idle_seconds: u64,
@@ -62,6 +64,26 @@ pub async fn fill_queues(queues: &Queues, n: usize) -> anyhow::Result<Duration> 
     Ok(started.elapsed())
 }
 
+/// Lays out `n` BullMQ queues as BullMQ 5 does (a `meta` hash with the
+/// events cap, one job id in `wait`), pipelined: what discovery finds and
+/// counts, without running Node for 10,000 queues.
+pub async fn fill_bullmq(redis_url: &str, prefix: &str, n: usize) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    for start in (0..n).step_by(1_000) {
+        let mut pipe = redis::pipe();
+        for i in start..(start + 1_000).min(n) {
+            let base = format!("{prefix}:bull-{i:05}");
+            pipe.hset(format!("{base}:meta"), "opts.maxLenEvents", 10_000)
+                .ignore()
+                .lpush(format!("{base}:wait"), "1")
+                .ignore();
+        }
+        let () = pipe.query_async(&mut conn).await?;
+    }
+    Ok(())
+}
+
 /// Runs the round against a server started on the filled queues; returns
 /// its report section.
 pub async fn measure(server: &Server, queues: &Queues, args: &ScaleArgs) -> anyhow::Result<String> {
@@ -86,6 +108,23 @@ pub async fn measure(server: &Server, queues: &Queues, args: &ScaleArgs) -> anyh
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    if args.bullmq_queues > 0 {
+        let ready_by = Instant::now() + Duration::from_secs(120);
+        loop {
+            http::get(addr, "/api/bullmq?limit=1", &mut body).await?;
+            let seen: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if seen["total"] == args.bullmq_queues {
+                break;
+            }
+            ensure!(
+                Instant::now() < ready_by,
+                "the BullMQ monitor did not find {} queues within 120 s (last: {})",
+                args.bullmq_queues,
+                seen["total"]
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
     eprintln!("# scale: idle server for {} s", args.idle_seconds);
     let before = cpu_seconds(server.pid)?;
     tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
@@ -107,6 +146,16 @@ pub async fn measure(server: &Server, queues: &Queues, args: &ScaleArgs) -> anyh
         ("metrics".to_string(), "/metrics".to_string()),
         ("alerts".to_string(), "/alerts".to_string()),
     ];
+    let mut pages = pages;
+    if args.bullmq_queues > 0 {
+        pages.extend([
+            ("BullMQ, first page".to_string(), "/bullmq".to_string()),
+            (
+                "BullMQ API, first 100".to_string(),
+                "/api/bullmq".to_string(),
+            ),
+        ]);
+    }
     let page_table = measure_pages(addr, &pages, args.requests, args.requests / 10).await?;
 
     eprintln!("# scale: live clients for {} s", args.live_seconds);
@@ -170,12 +219,20 @@ pub async fn measure(server: &Server, queues: &Queues, args: &ScaleArgs) -> anyh
         );
     }
     Ok(format!(
-        "{n} native queues (one waiting job each) on Redis; the server started after the fill.\n\n\
+        "{n} native queues (one waiting job each){bull} on Redis; the server started after the fill.\n\n\
          Idle (no client, {idle}s): **{idle_cpu:.1}% of a core** (goal < 5%: {idle_ok}); RSS {rss} MiB.\n\n\
          {page_table}\n\
          Live clients over {seconds:.0} s while a worker completed {completed} and failed {failed} jobs ({added} added): server CPU {live_cpu:.1}% of a core.\n\n\
          | stream | first update bytes | swaps in window | KB/s in window | < 10 KB/s |\n|---|---:|---:|---:|---|\n{rows}",
         n = app::format_count(args.queues as u64),
+        bull = if args.bullmq_queues > 0 {
+            format!(
+                " and {} BullMQ queues (one waiting job id each, watched with `--bullmq`)",
+                app::format_count(args.bullmq_queues as u64)
+            )
+        } else {
+            String::new()
+        },
         idle = args.idle_seconds,
         idle_ok = if idle_cpu < 5.0 { "yes" } else { "**no**" },
         rss = mib(idle_rss.rss_kib),
