@@ -112,15 +112,21 @@ pub async fn measure(server: &Server, queues: &Queues, args: &ScaleArgs) -> anyh
         let ready_by = Instant::now() + Duration::from_secs(120);
         loop {
             http::get(addr, "/api/bullmq?limit=1", &mut body).await?;
-            let seen: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            // The raw answer: the JSON is after the head (a JSON answer has
+            // a length, not chunks).
+            let json = body
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(&body[..], |at| &body[at + 4..]);
+            let seen: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
             if seen["total"] == args.bullmq_queues {
                 break;
             }
             ensure!(
                 Instant::now() < ready_by,
-                "the BullMQ monitor did not find {} queues within 120 s (last: {})",
+                "the BullMQ monitor did not find {} queues within 120 s (last answer: {})",
                 args.bullmq_queues,
-                seen["total"]
+                String::from_utf8_lossy(&body[..body.len().min(300)])
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

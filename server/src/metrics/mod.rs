@@ -271,8 +271,8 @@ async fn feed_rejections(
 /// [`PRUNE_EVERY`]. Holds no hub handle (only its channels), so it never
 /// keeps the hub alive; it ends when the hub closes. A database error is
 /// logged and that minute skipped: the sampler never stops for it.
-pub fn start(db: Database, hub: &Hub, retention: Duration) -> JoinHandle<()> {
-    tokio::spawn(run(db, hub.subscribe(), hub.closed(), retention))
+pub fn start(db: Database, hub: &Hub, retention: Duration, queue_cap: usize) -> JoinHandle<()> {
+    tokio::spawn(run(db, hub.subscribe(), hub.closed(), retention, queue_cap))
 }
 
 /// The sampler's loop on any pair of channels (what [`start`] runs on the
@@ -284,6 +284,7 @@ pub async fn run(
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     mut closed: watch::Receiver<bool>,
     retention: Duration,
+    queue_cap: usize,
 ) {
     let retention_minutes = i64::try_from(retention.as_secs() / 60).unwrap_or(i64::MAX);
     let mut rejections = Rejections::default();
@@ -313,7 +314,7 @@ pub async fn run(
             continue;
         }
         last_written = Some(minute);
-        let samples = samples_for(&snapshot, &rejections, minute);
+        let samples = samples_for(&snapshot, &rejections, minute, queue_cap);
         match tokio::time::timeout(WRITE_TIMEOUT, history::write(&db, &samples)).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!(error = %err, minute, "metrics: cannot write history"),
@@ -339,8 +340,17 @@ pub async fn run(
 /// The samples of closed minute `minute` (minutes since the epoch) from a
 /// snapshot taken after it: levels as of the snapshot, per-minute figures
 /// from the minute's own bucket (throughput from the queues' lifetime
-/// counter deltas, channel traffic, rejections per policy).
-pub fn samples_for(snapshot: &Snapshot, rejections: &Rejections, minute: i64) -> Vec<Sample> {
+/// counter deltas, channel traffic, rejections per policy). Queues have
+/// series for the `queue_cap` busiest (`--metrics-queues`, as on
+/// `/metrics`) and the ones the overview charts: 10,000 queues would
+/// otherwise be 80,000 rows a minute, holding the database's writer for
+/// seconds every minute.
+pub fn samples_for(
+    snapshot: &Snapshot,
+    rejections: &Rejections,
+    minute: i64,
+    queue_cap: usize,
+) -> Vec<Sample> {
     let minute_ms = minute * MINUTE_MS;
     let mut out = Vec::new();
     let mut push = |series: &'static str, subject: &str, value: f64| {
@@ -351,7 +361,14 @@ pub fn samples_for(snapshot: &Snapshot, rejections: &Rejections, minute: i64) ->
             value,
         });
     };
-    for queue in &snapshot.queues {
+    let mut kept = prometheus::shown_queues(snapshot, queue_cap);
+    kept.extend(crate::queues::figures::busiest_of_hour(
+        snapshot.queues.iter().map(|q| &**q),
+        crate::queues::vm::OVERVIEW_CHARTS,
+    ));
+    kept.sort_by(|a, b| a.name.cmp(&b.name));
+    kept.dedup_by(|a, b| a.name == b.name);
+    for queue in &kept {
         let c = &queue.counts;
         push("queue_waiting", &queue.name, c.waiting as f64);
         push("queue_active", &queue.name, c.active as f64);
@@ -360,7 +377,7 @@ pub fn samples_for(snapshot: &Snapshot, rejections: &Rejections, minute: i64) ->
         push("queue_failed", &queue.name, c.failed as f64);
         push("queue_paused", &queue.name, f64::from(u8::from(c.paused)));
     }
-    for queue in &snapshot.queues {
+    for queue in &kept {
         if let Some(p) = queue.minutes.iter().find(|p| p.minute_ms == minute_ms) {
             push("queue_completed_per_min", &queue.name, p.completed as f64);
             push("queue_failed_per_min", &queue.name, p.failed as f64);

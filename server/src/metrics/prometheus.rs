@@ -125,7 +125,7 @@ pub const DEFAULT_QUEUE_SERIES: usize = 100;
 /// and `rate()` over them stays whole. Thousands of per-tenant queues
 /// would otherwise make every scrape megabytes and every Prometheus
 /// thousands of series.
-fn shown_queues(snapshot: &Snapshot, cap: usize) -> Vec<&crate::queues::figures::QueueFigures> {
+pub fn shown_queues(snapshot: &Snapshot, cap: usize) -> Vec<&crate::queues::figures::QueueFigures> {
     let load = |q: &crate::queues::figures::QueueFigures| {
         q.counts.completed_total
             + q.counts.failed_total

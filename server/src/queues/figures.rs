@@ -18,6 +18,36 @@ pub fn finished_minutes(minutes: &[MinutePoint]) -> &[MinutePoint] {
     &minutes[..minutes.len().saturating_sub(1)]
 }
 
+/// Jobs a queue finished in its last hour of finished minutes.
+pub fn hour_volume(q: &QueueFigures) -> u64 {
+    finished_minutes(&q.minutes)
+        .iter()
+        .map(|m| m.completed + m.failed)
+        .sum()
+}
+
+/// The `n` queues that finished the most jobs in the last hour, by name
+/// among equals, without sorting all of them. It depends on finished
+/// minutes only, so it changes when the minute turns, not on every tick:
+/// the overview charts these, and the history keeps their series.
+pub fn busiest_of_hour<'a>(
+    queues: impl Iterator<Item = &'a QueueFigures>,
+    n: usize,
+) -> Vec<&'a QueueFigures> {
+    let mut all: Vec<&QueueFigures> = queues.collect();
+    let by = |a: &&QueueFigures, b: &&QueueFigures| {
+        hour_volume(b)
+            .cmp(&hour_volume(a))
+            .then(a.name.cmp(&b.name))
+    };
+    if all.len() > n {
+        all.select_nth_unstable_by(n, by);
+        all.truncate(n);
+    }
+    all.sort_unstable_by(by);
+    all
+}
+
 /// One minute of finished jobs of a queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MinutePoint {

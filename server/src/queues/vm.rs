@@ -20,7 +20,7 @@ use crate::http::extract::{PageParams, PageRequest};
 use crate::live::{BackendFigures, Snapshot};
 use crate::queues::figures::{
     MinutePoint, QueueFigures, QueueHealth, QueueSummary, RetryProgress, Thresholds,
-    finished_minutes,
+    busiest_of_hour, finished_minutes,
 };
 use crate::system::check::CheckState;
 
@@ -317,21 +317,9 @@ fn trouble(q: &QueueFigures) -> (bool, u64, u64, bool, u64) {
     )
 }
 
-/// Jobs a queue finished in its chart's hour.
-fn hour_volume(q: &QueueFigures) -> u64 {
-    finished_minutes(&q.minutes)
-        .iter()
-        .map(|m| m.completed + m.failed)
-        .sum()
-}
-
-/// The queues the overview charts: the busiest of the last hour, by name
-/// among equals. It depends on finished minutes only, so it changes when
-/// the minute turns, not on every tick.
+/// The queues the overview charts: the busiest of the last hour.
 pub fn charted(snapshot: &Snapshot) -> Vec<&QueueFigures> {
-    top(snapshot.queues.iter().map(|q| &**q), OVERVIEW_CHARTS, |q| {
-        std::cmp::Reverse(hour_volume(q))
-    })
+    busiest_of_hour(snapshot.queues.iter().map(|q| &**q), OVERVIEW_CHARTS)
 }
 
 /// The first `n` queues in the order of `key` (then by name), without

@@ -278,7 +278,12 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     )
     .await
     .map_err(db_error)?;
-    crate::metrics::start(db.clone(), &hub, settings.metrics_retention);
+    crate::metrics::start(
+        db.clone(),
+        &hub,
+        settings.metrics_retention,
+        settings.metrics_queues,
+    );
     let metrics = Exporter::start(
         &hub,
         Some(alert_states(alerts_state)),

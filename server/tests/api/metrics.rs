@@ -233,7 +233,7 @@ fn alerts_are_one_line_per_rule_and_state() {
 #[test]
 fn the_sampler_takes_a_closed_minutes_own_bucket() {
     let snapshot = two_queue_snapshot();
-    let samples = metrics::samples_for(&snapshot, &Rejections::default(), 999);
+    let samples = metrics::samples_for(&snapshot, &Rejections::default(), 999, 100);
     let find = |series: &str, subject: &str| {
         samples
             .iter()
@@ -487,6 +487,7 @@ async fn the_sampler_ends_when_the_hub_closes() {
         app.app.state.db.clone(),
         &app.app.state.hub,
         metrics::DEFAULT_RETENTION,
+        100,
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!sampler.is_finished(), "runs while the hub is open");
@@ -555,6 +556,7 @@ async fn the_sampler_writes_each_closed_minute_prunes_and_survives_database_erro
         rx,
         closed,
         Duration::from_secs(3600),
+        100,
     ));
     let pause = || tokio::time::sleep(Duration::from_millis(100));
     // The first minute seen is partial: never written.
@@ -675,4 +677,22 @@ async fn per_queue_series_are_capped_to_the_busiest_queues() {
         "three queues, each state: {body}"
     );
     app.stop().await;
+}
+
+#[test]
+fn the_history_keeps_series_for_the_busiest_queues_only() {
+    let mut snapshot = two_queue_snapshot();
+    let idle = |i: usize| Arc::new(queue(&format!("idle-{i:05}"), QueueCounts::default()));
+    snapshot.queues.extend((0..10_000).map(idle));
+    snapshot.queues.sort_by(|a, b| a.name.cmp(&b.name));
+    let samples = metrics::samples_for(&snapshot, &Rejections::default(), 999, 1);
+    let subjects: std::collections::BTreeSet<&str> = samples
+        .iter()
+        .filter(|s| s.series.starts_with("queue_"))
+        .map(|s| s.subject.as_str())
+        .collect();
+    // The busiest by load (`--metrics-queues 1`) and the busiest of the
+    // hour (charted on the overview, at most eight): not 10,002 queues.
+    assert!(subjects.contains("emails"), "{subjects:?}");
+    assert!(subjects.len() <= 1 + 8, "{} queues sampled", subjects.len());
 }
