@@ -384,9 +384,11 @@ layer! {
         )]
         pub metrics_token: Option<SecretText>,
 
-        /// Per-queue series on `/metrics` for at most this many queues,
-        /// the busiest (most jobs waiting, active, delayed or failed);
-        /// totals over every queue are always there [default: 100]
+        /// Per-queue series on `/metrics` and in the metrics history for
+        /// at most this many queues, the busiest (most jobs waiting,
+        /// active, delayed or failed; the history also keeps the
+        /// overview's charted queues); totals over every queue are always
+        /// there [default: 100]
         #[arg(long, global = true, env = "SWITCHYARD_METRICS_QUEUES", value_name = "N")]
         pub metrics_queues: Option<usize>,
 
