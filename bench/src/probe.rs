@@ -140,6 +140,11 @@ impl QueueBackend for Probe {
         self.inner.job(queue, id).await
     }
 
+    async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
+        self.other();
+        self.inner.job_clipped(queue, id, clip).await
+    }
+
     async fn step(
         &self,
         queue: &QueueName,

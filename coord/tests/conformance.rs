@@ -682,6 +682,18 @@ mod cases {
         let job = q.job(&queue, &large).await.unwrap();
         assert!(job.clipped.is_empty());
         assert_eq!(job.data["blob"].as_str().map(str::len), Some(600_000));
+        // One job, clipped the same way; under the clip, whole.
+        let one = q.job_clipped(&queue, &large, 1_000).await.unwrap();
+        assert_eq!(one.clipped, l.clipped);
+        assert_eq!(one.data, Value::Null);
+        let one = q.job_clipped(&queue, &large, 1_000_000).await.unwrap();
+        assert!(one.clipped.is_empty());
+        assert_eq!(one, job);
+        let missing = JobId::new("no-such-job").unwrap();
+        assert!(matches!(
+            q.job_clipped(&queue, &missing, 1_000).await,
+            Err(CoordError::JobNotFound { .. })
+        ));
         assert!(
             q.list_clipped(&queue, JobState::Waiting, 0, 10, 0)
                 .await

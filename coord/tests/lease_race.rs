@@ -120,6 +120,15 @@ impl QueueBackend for Steered {
         self.inner.job(queue, id).await
     }
 
+    async fn job_clipped(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        clip: u32,
+    ) -> Result<coord::queue::Job> {
+        self.inner.job_clipped(queue, id, clip).await
+    }
+
     async fn step(
         &self,
         queue: &QueueName,

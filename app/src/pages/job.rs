@@ -34,6 +34,16 @@ pub fn render_job_page(vm: &JobPageVm, page: &PageCtx) -> String {
                     " /"
                 </p>
                 <Notice notice=vm.notice.clone() />
+                {vm
+                    .truncated
+                    .clone()
+                    .map(|what| {
+                        view! {
+                            <p class="status degraded" role="note" data-test-id="job-truncated">
+                                {format!("Not shown: {what}. The job keeps it whole in the queue store.")}
+                            </p>
+                        }
+                    })}
                 <JobDetail vm=vm.clone() />
                 <section>
                     <h2>"Data"</h2>
@@ -274,6 +284,7 @@ mod tests {
             name: "send".into(),
             state: "failed".into(),
             data_pretty: "{\n  \"x\": \"<script>alert(1)</script>\"\n}".into(),
+            truncated: Some("data <b>1.0 MB</b>".into()),
             options_pretty: "{\n  \"attempts\": 3\n}".into(),
             return_value_pretty: None,
             attempts_made: 3,
@@ -302,6 +313,10 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("connection reset"), "{html}");
+        assert!(
+            html.contains("Not shown: data &lt;b&gt;1.0 MB&lt;/b&gt;. The job keeps it whole"),
+            "{html}"
+        );
         assert!(html.contains("1.5 s"), "{html}");
         assert!(html.contains("1970-01-01 00:00:00 UTC"), "{html}");
         assert!(

@@ -540,6 +540,9 @@ pub struct JobPageVm {
     pub state: String,
     /// Its data as indented JSON (any text).
     pub data_pretty: String,
+    /// Which values were too long to show and why (`data 40.0 MB, more
+    /// than the 4.0 MB per value a job page shows`), when any was.
+    pub truncated: Option<String>,
     /// Its options as indented JSON.
     pub options_pretty: String,
     /// What the handler returned, indented, for completed jobs.

@@ -83,6 +83,11 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// One job; `JobNotFound` when it does not exist.
     async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job>;
 
+    /// One job with every value longer than `clip` bytes left out in the
+    /// backend, as [`QueueBackend::list`] does ([`Job::clipped`] says
+    /// which); `JobNotFound` when it does not exist.
+    async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job>;
+
     /// The worker's one round trip: records `outcomes` (completing, retrying
     /// or failing those jobs, ignoring any whose lease token is stale),
     /// applies retention, moves due delayed jobs to waiting, then claims up

@@ -149,6 +149,18 @@ impl Queues {
         self.backend.job(queue, id).await
     }
 
+    /// One job with every value longer than `max_bytes` left out where it
+    /// is stored ([`Job::clipped`] says which and how long it is), so that
+    /// showing a job costs at most five such values, whatever it holds.
+    pub async fn job_clipped(&self, queue: &QueueName, id: &JobId, max_bytes: u32) -> Result<Job> {
+        if max_bytes == 0 {
+            return Err(CoordError::InvalidOptions(
+                "the clip size must be positive".into(),
+            ));
+        }
+        self.backend.job_clipped(queue, id, max_bytes).await
+    }
+
     /// Retries one failed job.
     pub async fn retry(&self, queue: &QueueName, id: &JobId) -> Result<()> {
         self.backend.retry(queue, id).await

@@ -124,7 +124,20 @@ static REMOVE: LazyLock<Script> = queue_script!("remove.lua");
 static PROMOTE: LazyLock<Script> = queue_script!("promote.lua");
 static PAUSE: LazyLock<Script> = queue_script!("pause.lua");
 static CLEAN: LazyLock<Script> = queue_script!("clean.lua");
-static LIST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/list.lua")));
+/// Builds a read-only script on the shared job reader (`read_job.lua`).
+macro_rules! read_script {
+    ($file:literal) => {
+        LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("redis/read_job.lua"),
+                include_str!(concat!("redis/", $file))
+            ))
+        })
+    };
+}
+
+static LIST: LazyLock<Script> = read_script!("list.lua");
+static JOB: LazyLock<Script> = read_script!("job.lua");
 
 /// Queue state in Redis, shared by every process that connects with the same
 /// URL and prefix. Cheap to clone: clones share one multiplexed connection
@@ -659,6 +672,30 @@ impl QueueBackend for RedisBackend {
             offset,
             limit,
         })
+    }
+
+    async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        let mut fields: Vec<Option<String>> = JOB
+            .key(format!("{}{}", keys.job_prefix, id.as_str()))
+            .arg(clip)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
+        if fields.is_empty() {
+            return Err(CoordError::JobNotFound {
+                queue: queue.clone(),
+                job: id.clone(),
+            });
+        }
+        let clipped = fields.pop().flatten();
+        let mut record = Vec::with_capacity(RECORD_LEN);
+        record.push(Some(id.as_str().to_owned()));
+        record.extend(fields);
+        let mut raw = RawJob::from_record(record)?;
+        raw.clipped = clipped;
+        decode_job(queue, raw, &mut None)
     }
 
     async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {

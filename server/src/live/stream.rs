@@ -318,7 +318,11 @@ async fn render(
         Scope::Job { queue, id } => {
             let changed = snapshot.changed(queue.as_str());
             if cursor.job.is_none() || changed > cursor.loaded_at {
-                match streams.queues.job(queue, id).await {
+                match streams
+                    .queues
+                    .job_clipped(queue, id, crate::queues::vm::JOB_VALUE_BYTES)
+                    .await
+                {
                     Ok(job) => {
                         cursor.job = Some(regions(app::job_fragments(&job_page(&job))));
                         cursor.loaded_at = changed;

@@ -590,7 +590,14 @@ pub fn job_row(job: &Job) -> JobRow {
 /// Everything a job's page shows. The lease token is left out: only the
 /// worker holding the job has any use for it.
 pub fn job_page(job: &Job) -> JobPageVm {
+    let truncated = truncated(&job.clipped).map(|what| {
+        format!(
+            "{what}, more than the {} per value a job page or the API shows",
+            app::format_bytes(u64::from(JOB_VALUE_BYTES))
+        )
+    });
     JobPageVm {
+        truncated,
         queue: job.queue.to_string(),
         id: job.id.to_string(),
         name: job.name.clone(),
@@ -640,6 +647,11 @@ pub fn data_preview(data: &Value) -> String {
         None => text,
     }
 }
+
+/// Most bytes of any one value a single job's page, stream or API answer
+/// carries: a job holding more is shown without it (and says so), so one
+/// request costs at most five such values whatever the job holds.
+pub const JOB_VALUE_BYTES: u32 = 4 << 20;
 
 /// Most bytes of any one value a job listing carries unless
 /// `--listing-value-bytes` says otherwise: a page of 500 jobs holding

@@ -433,3 +433,47 @@ async fn listings_of_megabyte_jobs_carry_kilobytes_and_link_the_whole_job() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_larger_than_a_page_shows_is_shown_without_its_big_value() {
+    let app = TestApp::spawn().await;
+    let blob = "y".repeat(5 << 20);
+    let id = app
+        .queues()
+        .enqueue(
+            &QueueName::new("huge").expect("name"),
+            coord::queue::NewJob::new("huge", json!({ "blob": blob })),
+        )
+        .await
+        .expect("enqueue");
+    let response = app.get(&format!("/api/queues/huge/jobs/{id}")).await;
+    assert_eq!(response.status, 200);
+    assert!(
+        response.body.len() < 10_000,
+        "{} bytes",
+        response.body.len()
+    );
+    let job = response.json();
+    assert_eq!(job["data"], json!(null));
+    assert_eq!(job["name"], "huge");
+    assert_eq!(job["clipped"][0]["field"], "data");
+    assert_eq!(
+        job["clipped"][0]["bytes"],
+        (5 << 20) + r#"{"blob":""}"#.len()
+    );
+
+    let page = app.get(&format!("/queues/huge/jobs/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.len() < 100_000, "{} bytes", page.body.len());
+    assert!(
+        page.body.contains(
+            "Not shown: data 5.0 MB, more than the 4.0 MB per value a job page or the API shows."
+        ),
+        "{}",
+        page.body
+    );
+    // Finding it by id does not read it either, and still finds it.
+    let found = app.get(&format!("/queues/huge/find?id={id}")).await;
+    assert_eq!(found.status, 303);
+    app.stop().await;
+}

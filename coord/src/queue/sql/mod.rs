@@ -84,14 +84,19 @@ macro_rules! job_columns {
     };
 }
 
-/// A value longer than `$5` bytes (when `$5` is positive), left out in
-/// the database so that a page of megabyte jobs is never read whole.
+/// A value longer than the clip (the placeholder `$clip`, bytes; 0 for
+/// none), left out in the database so that a page of megabyte jobs is
+/// never read whole.
 macro_rules! clipped_column {
-    ($column:literal) => {
+    ($column:literal, $clip:literal) => {
         concat!(
-            "CASE WHEN $5 > 0 AND length(CAST(",
+            "CASE WHEN ",
+            $clip,
+            " > 0 AND length(CAST(",
             $column,
-            " AS BLOB)) > $5 THEN '' ELSE ",
+            " AS BLOB)) > ",
+            $clip,
+            " THEN '' ELSE ",
             $column,
             " END AS ",
             $column
@@ -99,13 +104,17 @@ macro_rules! clipped_column {
     };
 }
 
-/// Which values `clipped_column!` cut, with their whole length in bytes.
+/// Which values `clipped_column!` left out, with their length in bytes.
 macro_rules! clip_note {
-    ($column:literal) => {
+    ($column:literal, $clip:literal) => {
         concat!(
-            "CASE WHEN $5 > 0 AND length(",
+            "CASE WHEN ",
+            $clip,
+            " > 0 AND length(CAST(",
             $column,
-            ") > $5 THEN '",
+            " AS BLOB)) > ",
+            $clip,
+            " THEN '",
             $column,
             "=' || length(CAST(",
             $column,
@@ -114,31 +123,51 @@ macro_rules! clip_note {
     };
 }
 
+/// A job's columns as listings read them, values longer than the clip
+/// (the placeholder `$clip`, bytes, 0 for none) left out, and the note of
+/// which were (`clipped`).
+macro_rules! clipped_job_columns {
+    ($clip:literal) => {
+        concat!(
+            "id, name, ",
+            clipped_column!("data", $clip),
+            ", options, state, attempts_made, stalled_count, ",
+            clipped_column!("failed_reason", $clip),
+            ", ",
+            clipped_column!("stacktrace", $clip),
+            ", ",
+            clipped_column!("history", $clip),
+            ", ",
+            clipped_column!("return_value", $clip),
+            ", created_at, processed_at, finished_at, run_at, lease_token, nullif(",
+            clip_note!("data", $clip),
+            " || ",
+            clip_note!("failed_reason", $clip),
+            " || ",
+            clip_note!("stacktrace", $clip),
+            " || ",
+            clip_note!("history", $clip),
+            " || ",
+            clip_note!("return_value", $clip),
+            ", '') AS clipped"
+        )
+    };
+}
+
 /// One page of a state's jobs, newest first: `$1` queue, `$2` state, `$3`
 /// limit, `$4` offset, `$5` clip (bytes; 0 for whole values).
 const LIST_CLIPPED: &str = concat!(
-    "SELECT id, name, ",
-    clipped_column!("data"),
-    ", options, state, attempts_made, stalled_count, ",
-    clipped_column!("failed_reason"),
-    ", ",
-    clipped_column!("stacktrace"),
-    ", ",
-    clipped_column!("history"),
-    ", ",
-    clipped_column!("return_value"),
-    ", created_at, processed_at, finished_at, run_at, lease_token, nullif(",
-    clip_note!("data"),
-    " || ",
-    clip_note!("failed_reason"),
-    " || ",
-    clip_note!("stacktrace"),
-    " || ",
-    clip_note!("history"),
-    " || ",
-    clip_note!("return_value"),
-    ", '') AS clipped FROM jobs WHERE queue = $1 AND state = $2
+    "SELECT ",
+    clipped_job_columns!("$5"),
+    " FROM jobs WHERE queue = $1 AND state = $2
      ORDER BY sort_key DESC, id DESC LIMIT $3 OFFSET $4"
+);
+
+/// One job: `$1` queue, `$2` id, `$3` clip (bytes).
+const JOB_CLIPPED: &str = concat!(
+    "SELECT ",
+    clipped_job_columns!("$3"),
+    " FROM jobs WHERE queue = $1 AND id = $2"
 );
 
 /// A job of [`LIST_CLIPPED`]: the usual columns and the clip note.
@@ -542,6 +571,25 @@ impl QueueBackend for SqlBackend {
             offset,
             limit,
         })
+    }
+
+    async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
+        let row = sqlx::query(JOB_CLIPPED)
+            .bind(queue.as_str())
+            .bind(id.as_str())
+            .bind(i64::from(clip))
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        match row {
+            Some(row) => decode_listed(queue, &row),
+            None => {
+                self.ensure_exists(queue).await?;
+                Err(CoordError::JobNotFound {
+                    queue: queue.clone(),
+                    job: id.clone(),
+                })
+            }
+        }
     }
 
     async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {

@@ -50,6 +50,7 @@ pub async fn job(
     State(state): State<AppState>,
     Path(JobPath { queue, id }): Path<JobPath>,
 ) -> Result<Events, AppError> {
-    state.queues.job(&queue, &id).await?;
+    // Whether it exists: its values are not needed (a clip of one byte).
+    state.queues.job_clipped(&queue, &id, 1).await?;
     Ok(state.streams.open(Scope::Job { queue, id }))
 }

@@ -93,7 +93,10 @@ pub async fn show(
     State(state): State<AppState>,
     Path(JobPath { queue, id }): Path<JobPath>,
 ) -> Result<Json<Value>, AppError> {
-    let job = state.queues.job(&queue, &id).await?;
+    let job = state
+        .queues
+        .job_clipped(&queue, &id, crate::queues::vm::JOB_VALUE_BYTES)
+        .await?;
     Ok(Json(job_json(job)?))
 }
 

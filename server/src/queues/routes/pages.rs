@@ -186,7 +186,10 @@ pub async fn job(
     Path(JobPath { queue, id }): Path<JobPath>,
     Flash(notice): Flash,
 ) -> Result<Response, AppError> {
-    let job = state.queues.job(&queue, &id).await?;
+    let job = state
+        .queues
+        .job_clipped(&queue, &id, vm::JOB_VALUE_BYTES)
+        .await?;
     let mut vm = job_page(&job);
     let shown = notice.is_some();
     vm.notice = notice;
@@ -212,6 +215,7 @@ pub async fn find(
 ) -> Result<Redirect, AppError> {
     let text = params.id.unwrap_or_default();
     let id = JobId::new(text.trim())?;
-    state.queues.job(&queue, &id).await?;
+    // Whether it exists: its values are not needed (a clip of one byte).
+    state.queues.job_clipped(&queue, &id, 1).await?;
     Ok(Redirect::to(&format!("/queues/{queue}/jobs/{id}")))
 }
