@@ -101,43 +101,35 @@ const RETENTION_FIELDS: [&str; 4] = [
     "keep_failed_age_ms",
 ];
 
-/// Builds a state-changing script: the shared prelude (keys, clock, event
-/// helpers) followed by the operation.
-macro_rules! queue_script {
-    ($file:literal) => {
+/// Builds a script from a shared prelude and an operation: `common.lua`
+/// (keys, clock, event helpers) before every state-changing script,
+/// `read_job.lua` (the job reader) before the read-only ones.
+macro_rules! script {
+    ($prelude:literal, $file:literal) => {
         LazyLock::new(|| {
             Script::new(concat!(
-                include_str!("redis/common.lua"),
+                include_str!(concat!("redis/", $prelude)),
                 include_str!(concat!("redis/", $file))
             ))
         })
     };
-}
-
-static ENQUEUE: LazyLock<Script> = queue_script!("enqueue.lua");
-static STEP: LazyLock<Script> = queue_script!("step.lua");
-static EXTEND: LazyLock<Script> = queue_script!("extend.lua");
-static STALLED: LazyLock<Script> = queue_script!("stalled.lua");
-static RETRY: LazyLock<Script> = queue_script!("retry.lua");
-static RETRY_BATCH: LazyLock<Script> = queue_script!("retry_batch.lua");
-static REMOVE: LazyLock<Script> = queue_script!("remove.lua");
-static PROMOTE: LazyLock<Script> = queue_script!("promote.lua");
-static PAUSE: LazyLock<Script> = queue_script!("pause.lua");
-static CLEAN: LazyLock<Script> = queue_script!("clean.lua");
-/// Builds a read-only script on the shared job reader (`read_job.lua`).
-macro_rules! read_script {
     ($file:literal) => {
-        LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("redis/read_job.lua"),
-                include_str!(concat!("redis/", $file))
-            ))
-        })
+        script!("common.lua", $file)
     };
 }
 
-static LIST: LazyLock<Script> = read_script!("list.lua");
-static JOB: LazyLock<Script> = read_script!("job.lua");
+static ENQUEUE: LazyLock<Script> = script!("enqueue.lua");
+static STEP: LazyLock<Script> = script!("step.lua");
+static EXTEND: LazyLock<Script> = script!("extend.lua");
+static STALLED: LazyLock<Script> = script!("stalled.lua");
+static RETRY: LazyLock<Script> = script!("retry.lua");
+static RETRY_BATCH: LazyLock<Script> = script!("retry_batch.lua");
+static REMOVE: LazyLock<Script> = script!("remove.lua");
+static PROMOTE: LazyLock<Script> = script!("promote.lua");
+static PAUSE: LazyLock<Script> = script!("pause.lua");
+static CLEAN: LazyLock<Script> = script!("clean.lua");
+static LIST: LazyLock<Script> = script!("read_job.lua", "list.lua");
+static JOB: LazyLock<Script> = script!("read_job.lua", "job.lua");
 
 /// Queue state in Redis, shared by every process that connects with the same
 /// URL and prefix. Cheap to clone: clones share one multiplexed connection
