@@ -92,7 +92,7 @@ pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
 fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
     let queues = format!(
         "{} {}",
-        vm.queue_count,
+        format_count(vm.queue_count as u64),
         if vm.queue_count == 1 {
             "queue"
         } else {
@@ -565,6 +565,7 @@ mod tests {
             .expect("table")..];
         assert_eq!(table.matches(r#"data-test-id="queue-row-"#).count(), 2);
         assert!(html.contains("and 9,998 more queues →"), "{html}");
+        assert!(html.contains("10,000 queues"), "{html}");
         assert!(html.contains(r#"href="/queues?sort=failures""#), "{html}");
         assert!(html.contains("and 998 more"), "{html}");
         assert!(
