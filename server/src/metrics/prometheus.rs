@@ -134,16 +134,9 @@ pub fn shown_queues(snapshot: &Snapshot, cap: usize) -> Vec<&crate::queues::figu
             + q.counts.delayed
             + q.counts.failed
     };
-    let mut queues: Vec<&crate::queues::figures::QueueFigures> =
-        snapshot.queues.iter().map(|q| &**q).collect();
-    if queues.len() > cap {
-        if cap > 0 {
-            queues.select_nth_unstable_by(cap - 1, |a, b| {
-                load(b).cmp(&load(a)).then_with(|| a.name.cmp(&b.name))
-            });
-        }
-        queues.truncate(cap);
-    }
+    let mut queues = crate::queues::figures::top(snapshot.queues.iter().map(|q| &**q), cap, |q| {
+        std::cmp::Reverse(load(q))
+    });
     queues.sort_by(|a, b| a.name.cmp(&b.name));
     queues
 }

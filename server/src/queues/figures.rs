@@ -34,12 +34,19 @@ pub fn busiest_of_hour<'a>(
     queues: impl Iterator<Item = &'a QueueFigures>,
     n: usize,
 ) -> Vec<&'a QueueFigures> {
+    top(queues, n, |q| std::cmp::Reverse(hour_volume(q)))
+}
+
+/// The first `n` queues in the order of `key` (then by name), in that
+/// order, without sorting all of them: what every bounded list of queues
+/// (the overview's, the busiest on `/metrics`) picks with.
+pub fn top<'a, K: Ord>(
+    queues: impl Iterator<Item = &'a QueueFigures>,
+    n: usize,
+    key: impl Fn(&QueueFigures) -> K,
+) -> Vec<&'a QueueFigures> {
     let mut all: Vec<&QueueFigures> = queues.collect();
-    let by = |a: &&QueueFigures, b: &&QueueFigures| {
-        hour_volume(b)
-            .cmp(&hour_volume(a))
-            .then(a.name.cmp(&b.name))
-    };
+    let by = |a: &&QueueFigures, b: &&QueueFigures| key(a).cmp(&key(b)).then(a.name.cmp(&b.name));
     if all.len() > n {
         all.select_nth_unstable_by(n, by);
         all.truncate(n);

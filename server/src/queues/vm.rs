@@ -20,7 +20,7 @@ use crate::http::extract::{PageParams, PageRequest};
 use crate::live::{BackendFigures, Snapshot};
 use crate::queues::figures::{
     MinutePoint, QueueFigures, QueueHealth, QueueSummary, RetryProgress, Thresholds,
-    busiest_of_hour, finished_minutes,
+    busiest_of_hour, finished_minutes, top,
 };
 use crate::system::check::CheckState;
 
@@ -320,23 +320,6 @@ fn trouble(q: &QueueFigures) -> (bool, u64, u64, bool, u64) {
 /// The queues the overview charts: the busiest of the last hour.
 pub fn charted(snapshot: &Snapshot) -> Vec<&QueueFigures> {
     busiest_of_hour(snapshot.queues.iter().map(|q| &**q), OVERVIEW_CHARTS)
-}
-
-/// The first `n` queues in the order of `key` (then by name), without
-/// sorting all of them.
-fn top<'a, K: Ord>(
-    queues: impl Iterator<Item = &'a QueueFigures>,
-    n: usize,
-    key: impl Fn(&QueueFigures) -> K,
-) -> Vec<&'a QueueFigures> {
-    let mut all: Vec<&QueueFigures> = queues.collect();
-    let by = |a: &&QueueFigures, b: &&QueueFigures| key(a).cmp(&key(b)).then(a.name.cmp(&b.name));
-    if all.len() > n {
-        all.select_nth_unstable_by(n, by);
-        all.truncate(n);
-    }
-    all.sort_unstable_by(by);
-    all
 }
 
 /// The overview's view model (the hour's charts; a day or a week is put
