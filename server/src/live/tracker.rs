@@ -134,16 +134,11 @@ impl Tracker {
         if read.sweep {
             self.last_sweep = Some(Instant::now());
             let listed: HashSet<&QueueName> = read.counts.iter().map(|(name, _)| name).collect();
-            self.figures.retain(|name, _| listed.contains(name));
-            self.throughput.retain(|name| listed.contains(name));
-            self.moving.retain(|name| listed.contains(name));
-            self.charted.retain(|name| listed.contains(name));
+            self.keep_only(|name| listed.contains(name));
         }
-        for name in &read.gone {
-            self.figures.remove(name);
-            self.throughput.retain(|q| q != name);
-            self.moving.remove(name);
-            self.charted.remove(name);
+        if !read.gone.is_empty() {
+            let gone: HashSet<&QueueName> = read.gone.iter().collect();
+            self.keep_only(|name| !gone.contains(name));
         }
         // Queues that are not read keep their minutes until the minute
         // turns (charts show finished minutes only).
@@ -165,27 +160,23 @@ impl Tracker {
         }
         // No event since the last read means the same counters now: a
         // sample of them lets rates fall back to zero after a burst.
-        let moving: Vec<QueueName> = self
-            .moving
-            .iter()
-            .filter(|name| !done.contains(*name))
-            .cloned()
-            .collect();
-        for name in moving {
+        for name in unread(&self.moving, &done) {
             self.refigure(&name, now, minute_turned, thresholds);
             done.insert(name);
         }
         if minute_turned {
-            let charted: Vec<QueueName> = self
-                .charted
-                .iter()
-                .filter(|name| !done.contains(*name))
-                .cloned()
-                .collect();
-            for name in charted {
+            for name in unread(&self.charted, &done) {
                 self.refigure(&name, now, true, thresholds);
             }
         }
+    }
+
+    /// Forgets every queue `keep` refuses (deleted ones).
+    fn keep_only(&mut self, keep: impl Fn(&QueueName) -> bool) {
+        self.figures.retain(|name, _| keep(name));
+        self.throughput.retain(&keep);
+        self.moving.retain(|name| keep(name));
+        self.charted.retain(|name| keep(name));
     }
 
     /// Moves a queue's time-dependent figures on from its last counts.
@@ -247,6 +238,14 @@ impl Tracker {
     pub fn listed(&self) -> Vec<Arc<QueueFigures>> {
         self.figures.values().cloned().collect()
     }
+}
+
+/// The queues of `set` not in `done` (not yet refigured this tick).
+fn unread(set: &HashSet<QueueName>, done: &HashSet<QueueName>) -> Vec<QueueName> {
+    set.iter()
+        .filter(|name| !done.contains(*name))
+        .cloned()
+        .collect()
 }
 
 /// Whether two readings show the same jobs where a page lists them: the
