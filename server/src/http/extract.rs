@@ -83,6 +83,19 @@ pub struct PageRequest {
     pub limit: u64,
 }
 
+/// A listing's `?offset=`: 0 when absent or empty, a 400 with the reason
+/// when it is not a whole number.
+pub fn parse_offset(text: Option<&str>) -> Result<u64, AppError> {
+    match text {
+        None | Some("") => Ok(0),
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            AppError::bad_request(format!(
+                "offset must be a non-negative integer (got {text:?})"
+            ))
+        }),
+    }
+}
+
 impl PageParams {
     /// Validates the parameters; `default_state` is used when `state` is
     /// absent, and when it is `None` the state is required.
@@ -97,14 +110,7 @@ impl PageParams {
                 )));
             }
         };
-        let offset = match self.offset.as_deref() {
-            None | Some("") => 0,
-            Some(text) => text.parse::<u64>().map_err(|_| {
-                AppError::bad_request(format!(
-                    "offset must be a non-negative integer (got {text:?})"
-                ))
-            })?,
-        };
+        let offset = parse_offset(self.offset.as_deref())?;
         let limit = match self.limit.as_deref() {
             None | Some("") => DEFAULT_LIMIT,
             Some(text) => match text.parse::<u64>() {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::error::AppError;
-use crate::http::extract::{PageParams, PageRequest};
+use crate::http::extract::{PageParams, PageRequest, parse_offset};
 use crate::live::{BackendFigures, Snapshot};
 use crate::queues::figures::{
     MinutePoint, QueueFigures, QueueHealth, QueueSummary, RetryProgress, Thresholds,
@@ -286,12 +286,7 @@ impl QueuesParams {
                 ))
             })?,
         };
-        let offset = match self.offset.as_deref().map(str::trim) {
-            None | Some("") => 0,
-            Some(text) => text.parse::<u64>().map_err(|_| {
-                AppError::bad_request(format!("offset must be a whole number, not {text:?}"))
-            })?,
-        };
+        let offset = parse_offset(self.offset.as_deref())?;
         Ok(app::QueuesQuery {
             sort,
             filter: filter_text("q", self.q.as_deref())?,

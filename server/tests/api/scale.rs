@@ -70,7 +70,7 @@ async fn the_queues_api_is_paged_sorted_and_filtered() {
             "sort=size",
             "sort must be one of name, failures, backlog, throughput",
         ),
-        ("offset=-1", "offset must be a whole number"),
+        ("offset=-1", "offset must be a non-negative integer"),
         ("limit=0", "limit must be a whole number from 1 to 500"),
         ("limit=501", "limit must be a whole number from 1 to 500"),
     ] {
