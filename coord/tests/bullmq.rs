@@ -354,11 +354,12 @@ async fn bullmq_retried_jobs_are_processed_again_by_a_real_worker() {
     fx.done().await;
 }
 
-/// Retry-all's batch path puts each job where BullMQ would: plain jobs
-/// in `wait`, a job with a priority in `prioritized`, one `waiting` event
-/// each, and a real worker runs them all (woken once for the batch).
+/// Retry-all's batch path puts jobs where BullMQ's own `retryJobs` (and
+/// `job.retry()`) does: every job in `wait`, one with a priority too, one
+/// `waiting` event each, and a real worker runs them all (woken once for
+/// the batch).
 #[tokio::test]
-async fn bullmq_retry_all_puts_plain_and_prioritized_jobs_where_bullmq_would() {
+async fn bullmq_retry_all_puts_jobs_in_wait_as_bullmq_retry_jobs_does() {
     let fx = Fixture::new("bull-retry-all").await;
     let mut ids = fx.produce("q", 3, &[]).await;
     ids.extend(fx.produce("q", 1, &["--priority", "3"]).await);
@@ -375,7 +376,7 @@ async fn bullmq_retry_all_puts_plain_and_prioritized_jobs_where_bullmq_would() {
     let counts = fx.bull.counts("q").await.expect("counts");
     assert_eq!(
         (counts.waiting, counts.prioritized, counts.failed),
-        (3, 1, 0),
+        (4, 0, 0),
         "{counts:?}"
     );
     assert_same_counts(&counts, &fx.bullmq_view("q", None).await);
@@ -405,6 +406,167 @@ async fn bullmq_retry_all_puts_plain_and_prioritized_jobs_where_bullmq_would() {
         "{done:?}"
     );
     worker.wait_exit().await;
+    fx.done().await;
+}
+
+/// A `*` in a queue's name would be SORT's wildcard in the batch's GET
+/// pattern: such a queue is read job by job, with the same outcome.
+#[tokio::test]
+async fn bullmq_retry_all_works_for_a_queue_with_a_star_in_its_name() {
+    let fx = Fixture::new("bull-retry-star").await;
+    fx.produce("st*r", 3, &[]).await;
+    let mut worker = fx
+        .worker("st*r", &["--fail", "--count", "3", "--drain-delay", "1"])
+        .await;
+    assert_eq!(worker.finished(3).await.len(), 3);
+    worker.wait_exit().await;
+    assert_eq!(
+        fx.bull
+            .retry_all_failed("st*r", 2)
+            .await
+            .expect("retry all"),
+        3
+    );
+    let counts = fx.bull.counts("st*r").await.expect("counts");
+    assert_eq!((counts.waiting, counts.failed), (3, 0), "{counts:?}");
+    assert_same_counts(&counts, &fx.bullmq_view("st*r", None).await);
+    fx.done().await;
+}
+
+/// A child whose failure its parent recorded (`failParentOnFailure`:
+/// the parent's `unsuccessful` set) is pending for its parent again once
+/// retry-all retries it, as BullMQ's `job.retry()` makes it, while a
+/// plain job in the same batch only goes back to `wait`.
+#[tokio::test]
+async fn bullmq_retry_all_makes_a_failed_child_pending_for_its_parent_again() {
+    let fx = Fixture::new("bull-retry-flow").await;
+    let plain = fx.produce("q", 1, &[]).await;
+    let reply = run(
+        "produce.mjs",
+        &[
+            REDIS_URL,
+            fx.prefix.as_str(),
+            "q",
+            "2",
+            "--flow-parent",
+            "p",
+            "--child-opts",
+            r#"{"failParentOnFailure":true}"#,
+        ],
+    )
+    .await;
+    let parent = reply["parent"].as_str().expect("parent id").to_owned();
+    let mut worker = fx
+        .worker("q", &["--fail", "--count", "3", "--drain-delay", "1"])
+        .await;
+    assert_eq!(worker.finished(3).await.len(), 3);
+    worker.wait_exit().await;
+
+    let parent_key = format!("{}:p:{parent}", fx.prefix);
+    let mut conn = redis::Client::open(REDIS_URL)
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let unsuccessful = async |conn: &mut redis::aio::MultiplexedConnection| -> Vec<String> {
+        redis::cmd("ZRANGE")
+            .arg(format!("{parent_key}:unsuccessful"))
+            .arg(0)
+            .arg(-1)
+            .query_async(conn)
+            .await
+            .expect("zrange")
+    };
+    assert_eq!(
+        unsuccessful(&mut conn).await.len(),
+        2,
+        "the parent recorded both failures"
+    );
+
+    assert_eq!(
+        fx.bull
+            .retry_all_failed("q", 1000)
+            .await
+            .expect("retry all"),
+        3
+    );
+    let unsuccessful = unsuccessful(&mut conn).await;
+    let mut pending: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("{parent_key}:dependencies"))
+        .query_async(&mut conn)
+        .await
+        .expect("smembers");
+    pending.sort();
+    let mut children: Vec<String> = reply["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|id| format!("{}:q:{}", fx.prefix, id.as_str().expect("id")))
+        .collect();
+    children.sort();
+    assert!(unsuccessful.is_empty(), "{unsuccessful:?}");
+    assert_eq!(pending, children);
+    assert!(!pending.contains(&format!("{}:q:{}", fx.prefix, plain[0])));
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert_eq!((counts.waiting, counts.failed), (3, 0), "{counts:?}");
+    fx.done().await;
+}
+
+/// Retry-all takes the failed set's members for job ids without reading
+/// each job first, so a set damaged by hand with the names of the queue's
+/// own keys (`meta`, a hash; `events`, a stream) must leave those keys as
+/// they are, and still retry the real jobs around them.
+#[tokio::test]
+async fn bullmq_retry_all_leaves_the_queues_own_keys_alone() {
+    let fx = Fixture::new("bull-retry-damaged").await;
+    fx.produce("q", 2, &[]).await;
+    let mut worker = fx
+        .worker("q", &["--fail", "--count", "2", "--drain-delay", "1"])
+        .await;
+    assert_eq!(worker.finished(2).await.len(), 2);
+    worker.wait_exit().await;
+    fx.bull.pause("q").await.expect("pause");
+    let mut conn = redis::Client::open(REDIS_URL)
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let key = |suffix: &str| format!("{}:q:{suffix}", fx.prefix);
+    let _: () = redis::cmd("ZADD")
+        .arg(key("failed"))
+        .arg(0)
+        .arg("meta")
+        .arg(0)
+        .arg("events")
+        .query_async(&mut conn)
+        .await
+        .expect("zadd");
+    let events_before: u64 = redis::cmd("XLEN")
+        .arg(key("events"))
+        .query_async(&mut conn)
+        .await
+        .expect("xlen");
+
+    assert_eq!(
+        fx.bull
+            .retry_all_failed("q", 1000)
+            .await
+            .expect("retry all"),
+        2
+    );
+    let counts = fx.bull.counts("q").await.expect("counts");
+    assert!(counts.is_paused, "meta kept its paused flag: {counts:?}");
+    assert_eq!((counts.paused, counts.failed), (2, 0), "{counts:?}");
+    let events_after: u64 = redis::cmd("XLEN")
+        .arg(key("events"))
+        .query_async(&mut conn)
+        .await
+        .expect("xlen");
+    assert!(
+        events_after >= events_before,
+        "{events_before} → {events_after}"
+    );
+    assert_same_counts(&counts, &fx.bullmq_view("q", None).await);
     fx.done().await;
 }
 

@@ -9,7 +9,7 @@ use coord::CoordError;
 use coord::queue::redis::RedisBackend;
 use coord::queue::{
     JobError, JobId, JobOptions, JobState, NewJob, Outcome, OutcomeResult, QueueBackend,
-    QueueEventKind, Retention, RetentionPolicy,
+    QueueEventKind, Queues, Retention, RetentionPolicy,
 };
 use serde_json::json;
 
@@ -707,4 +707,95 @@ async fn survives_a_redis_restart() {
     }
     assert!(received, "events did not resume after the restart");
     drop(server);
+}
+
+/// Retry-all reads its batch with one SORT and writes each record without
+/// reading it first, so a failed set damaged by hand must still drain: a
+/// member whose record is gone leaves no stub record behind, a member
+/// whose key is no hash is left alone, and the real failed jobs around
+/// them are retried, in failure order.
+#[tokio::test]
+async fn retry_all_drains_a_failed_set_damaged_by_hand() {
+    let prefix = unique("t");
+    let b = backend(&prefix).await;
+    let q = queue("damaged");
+    let once = JobOptions {
+        attempts: 1,
+        ..JobOptions::default()
+    };
+    let ids = b
+        .enqueue_bulk(
+            &q,
+            (0..3)
+                .map(|n| job_with(&format!("j{n}"), once.clone()))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let step = b.step(&q, vec![], 3, LEASE).await.unwrap();
+    let outcomes = step
+        .claimed
+        .iter()
+        .map(|job| failed(job, JobError::fatal("boom"), 0))
+        .collect();
+    b.step(&q, outcomes, 0, LEASE).await.unwrap();
+
+    let mut conn = redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let failed_key = format!("{prefix}:{{{q}}}:failed");
+    let job_key = |id: &str| format!("{prefix}:{{{q}}}:job:{id}");
+    // Scores 0: the damaged members come first, in the same batch as the
+    // real jobs.
+    let _: () = redis::cmd("ZADD")
+        .arg(&failed_key)
+        .arg(0)
+        .arg("gone")
+        .arg(0)
+        .arg("text")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(job_key("text"))
+        .arg("not a record")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let retried = Queues::new(std::sync::Arc::new(backend(&prefix).await))
+        .retry_all_failed(&q, 1000, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(retried, 3);
+    let left: u64 = redis::cmd("ZCARD")
+        .arg(&failed_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the damaged members left the failed set");
+    let stub: bool = redis::cmd("EXISTS")
+        .arg(job_key("gone"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!stub, "no record was made up for the missing job");
+    let text: String = redis::cmd("GET")
+        .arg(job_key("text"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(text, "not a record");
+    let counts = b.counts(&q).await.unwrap();
+    assert_eq!((counts.waiting, counts.failed), (3, 0), "{counts:?}");
+    let step = b.step(&q, vec![], 3, LEASE).await.unwrap();
+    let order: Vec<_> = step.claimed.iter().map(|job| job.id.clone()).collect();
+    assert_eq!(order, ids, "retried in failure order");
+    for job in &step.claimed {
+        assert_eq!(job.attempts_made, 1, "a fresh attempt budget");
+        assert_eq!(job.failed_reason, None);
+    }
+    cleanup(&prefix).await;
 }

@@ -3,12 +3,16 @@
 //   node produce.mjs <redisUrl> <prefix> <queue> <n>
 //        [--name send] [--delay ms] [--priority p] [--attempts k] [--id-prefix x]
 //   node produce.mjs <redisUrl> <prefix> <queue> '<plan>'
+//   node produce.mjs <redisUrl> <prefix> <queue> <n> --flow-parent <parentQueue>
+//        [--child-opts '<json>']
 //
 // where <plan> is a JSON array of groups {"queue"?, "n", "delay"?,
 // "priority"?, "attempts"?} added in order (one process for several
 // groups keeps tests fast). Prints one JSON line: {"ids": [...]} with the
-// ids in the order added.
-import { Queue } from 'bullmq';
+// ids in the order added. With --flow-parent, one parent job is added to
+// <parentQueue> with n children in <queue> (BullMQ's FlowProducer, each
+// child with --child-opts), and the line also holds {"parent": id}.
+import { FlowProducer, Queue } from 'bullmq';
 import { connectionFromUrl, emit, parseArgs, usage } from './common.mjs';
 
 const { positional, options } = parseArgs();
@@ -21,6 +25,24 @@ const plan = countOrPlan.startsWith('[')
   : [{ n: Number(countOrPlan), delay: options.delay, priority: options.priority, attempts: options.attempts }];
 
 const connection = connectionFromUrl(redisUrl);
+if (options['flow-parent']) {
+  const flow = new FlowProducer({ prefix, connection });
+  const childOpts = JSON.parse(options['child-opts'] || '{}');
+  const tree = await flow.add({
+    name: 'parent',
+    queueName: options['flow-parent'],
+    data: {},
+    children: Array.from({ length: Number(countOrPlan) }, (_, n) => ({
+      name: options.name || 'job',
+      queueName: defaultQueue,
+      data: { n },
+      opts: childOpts,
+    })),
+  });
+  emit({ ids: tree.children.map((child) => child.job.id), parent: tree.job.id });
+  await flow.close();
+  process.exit(0);
+}
 const queues = new Map();
 const queueFor = (name) => {
   if (!queues.has(name)) queues.set(name, new Queue(name, { prefix, connection }));

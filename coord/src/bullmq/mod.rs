@@ -757,8 +757,7 @@ impl BullMq {
         inv.key(self.key(queue, "failed"))
             .arg(self.base(queue))
             .arg("one")
-            .arg(id)
-            .arg("+inf");
+            .arg(id);
         let code: i64 = inv
             .invoke_async(&mut self.conn.clone())
             .await
@@ -772,9 +771,12 @@ impl BullMq {
 
     /// Retries every job failed when the call starts, `batch` per script
     /// call (at most 1000) so Redis is never blocked for long, oldest
-    /// failure first; returns how many were retried. Jobs that fail again
-    /// meanwhile are not retried a second time. Ids whose hash is gone are
-    /// dropped from `failed`.
+    /// failure first; returns how many were retried. Jobs go where BullMQ's
+    /// own `queue.retryJobs` puts them (`wait`, or `paused`; a priority or
+    /// LIFO is not honoured in bulk, as there), and a failed child its
+    /// parent recorded is pending for that parent again, as `job.retry()`
+    /// makes it. Jobs that fail again meanwhile are not retried a second
+    /// time. Ids whose hash is gone are dropped from `failed`.
     pub async fn retry_all_failed(&self, queue: &str, batch: usize) -> Result<u64> {
         check_queue(queue)?;
         if batch == 0 {
@@ -801,8 +803,7 @@ impl BullMq {
             inv.key(&failed_key)
                 .arg(self.base(queue))
                 .arg("batch")
-                .arg(take)
-                .arg("+inf");
+                .arg(take);
             let (done, seen): (u64, u64) = inv
                 .invoke_async(&mut conn)
                 .await

@@ -911,10 +911,11 @@ impl QueueBackend for RedisBackend {
 }
 
 /// Rejects prefixes that would break the key layout: braces would change
-/// the hash tag (and with it the cluster slot), whitespace is unreadable in
-/// `redis-cli`.
+/// the hash tag (and with it the cluster slot), a `*` would be read as the
+/// wildcard of the SORT pattern the retry-all batch reads jobs with,
+/// whitespace is unreadable in `redis-cli`.
 fn validate_prefix(prefix: &str) -> Result<()> {
-    conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")
+    conn::check_prefix(prefix, &['{', '}', '*'], "braces, '*' or whitespace")
 }
 
 /// The URL with its password (and query, which may carry one) masked, for
@@ -1280,7 +1281,7 @@ mod tests {
     fn prefixes_are_checked() {
         assert!(validate_prefix("switchyard").is_ok());
         assert!(validate_prefix("a:b-c").is_ok());
-        for bad in ["", "a{b", "a}b", "a b", "a\tb"] {
+        for bad in ["", "a{b", "a}b", "a*b", "a b", "a\tb"] {
             assert!(matches!(
                 validate_prefix(bad),
                 Err(CoordError::InvalidOptions(_))

@@ -44,8 +44,6 @@ pub const MAX_SCANNED: usize = 100_000;
 const BLOCK: Duration = Duration::from_secs(2);
 /// Events read per stream per XREAD.
 const EVENTS_PER_READ: usize = 500;
-/// Jobs per script call of "Retry all failed".
-pub const RETRY_BATCH: usize = 500;
 
 /// What the monitor knows, as of its last read.
 #[derive(Debug, Clone, Default)]

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::audit::{Actor, AuditEntry};
 use crate::bullmq::vm::{job_row, page_names, parse_query, pretty, queues_vm, row};
-use crate::bullmq::{BullMonitor, BullSnapshot, RETRY_BATCH};
+use crate::bullmq::{BullMonitor, BullSnapshot};
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::flash::Flash;
@@ -30,6 +30,7 @@ use crate::http::flash::with_flash_cleared;
 use crate::http::forms::{ActionFields, redirect};
 use crate::http::page::Page;
 use crate::live::stream::{self, Events, regions};
+use crate::queues::RETRY_BATCH;
 use crate::queues::vm::QueuesParams;
 use crate::state::AppState;
 

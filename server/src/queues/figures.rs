@@ -8,9 +8,10 @@ use coord::queue::{QueueCounts, QueueName};
 use serde::Serialize;
 use std::sync::Arc;
 
-/// Failed jobs moved back per atomic step of a "retry all", so one request
-/// never holds the backend for long.
-pub const RETRY_BATCH: usize = 500;
+/// Failed jobs moved back per atomic step of a "retry all", native and
+/// BullMQ queues alike: BullMQ's own batch, a few milliseconds of Redis
+/// time, so one request never holds the backend for long.
+pub const RETRY_BATCH: usize = 1000;
 
 /// The finished minutes of a queue's last hour (the minute under way left
 /// out), as a chart shows them: they change once a minute.

@@ -1,19 +1,20 @@
--- Failed jobs back to waiting (or prioritized), the way a BullMQ
--- `job.retry()` does it: the finish marks go, the attempt counters stay.
+-- Failed jobs back to waiting: the finish marks go, the attempt counters
+-- stay. "one" does what BullMQ's `job.retry()` does (LIFO jobs pushed at
+-- the head, a failed child pending for its parent again), and keeps a
+-- priority (`prioritized`); "batch" is BullMQ's `retryJobs` plus parents
+-- (see there).
 --
 -- KEYS[1..8] as in common.lua, KEYS[9] failed
 -- ARGV[1] key base "<prefix>:<queue>:"
 -- ARGV[2] "one" or "batch"
--- ARGV[3] job id ("one") or batch size ("batch")
--- ARGV[4] ("batch") only jobs failed at or before this time (ms)
+-- ARGV[3] job id ("one") or batch size ("batch", at most 1000)
 --
 -- "one" answers 1, or -1 (no such job) or -3 (job not failed).
 -- "batch" answers {retried, examined}.
 local base = ARGV[1]
 
 -- Whether a job asked to be run last-in-first-out: only then is its
--- options' JSON decoded (a retry of 100,000 jobs would otherwise decode
--- 100,000 option strings to find one flag).
+-- options' JSON decoded.
 local function is_lifo(opts)
   if not opts or not string.find(opts, "lifo", 1, true) then
     return false
@@ -53,51 +54,67 @@ if ARGV[2] == "one" then
   return 1
 end
 
--- A batch: what is the same for every job (where ready jobs go, whether
--- workers are woken, how long the event stream is kept) is read once,
--- the ready ids are pushed in one call per end of the list, and each job
--- costs one HMGET, one HDEL and its event.
-local ids = rcall("ZRANGEBYSCORE", KEYS[9], "-inf", ARGV[4], "LIMIT", 0, tonumber(ARGV[3]))
-if #ids == 0 then
-  return {0, 0}
-end
-local list, hold = sy_ready_list(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-local cap = tonumber(rcall("HGET", KEYS[1], "opts.maxLenEvents")) or 10000
-local fifo, lifo = {}, {}
-local retried = 0
-for _, jobId in ipairs(ids) do
-  local jobKey = base .. jobId
-  -- pcall: a key that is no hash (damaged by hand) must not stop the
-  -- script half-way, with the jobs before it changed and still in
-  -- `failed`; it is treated as a missing job.
-  local fields = redis.pcall("HMGET", jobKey, "opts", "priority", "parentKey", "timestamp")
-  -- Every job has `timestamp`; an id whose hash is gone (removed by hand)
-  -- has nothing to run and is only dropped from `failed` below.
-  if type(fields) == "table" and not fields.err and fields[4] then
-    rcall("HDEL", jobKey, "finishedOn", "processedOn", "failedReason")
-    local priority = tonumber(fields[2]) or 0
-    if priority > 0 then
-      local seq = rcall("INCR", KEYS[6])
-      rcall("ZADD", KEYS[5], priority * 4294967296 + (seq % 4294967296), jobId)
-    elseif is_lifo(fields[1]) then
-      lifo[#lifo + 1] = jobId
-    else
-      fifo[#fifo + 1] = jobId
-    end
-    reopen_parent(jobKey, fields[3])
-    rcall("XADD", KEYS[8], "MAXLEN", "~", cap, "*", "event", "waiting", "jobId", jobId,
-      "prev", "failed")
-    retried = retried + 1
+-- A batch puts every job in `wait` (or `paused`), as BullMQ's own
+-- retryJobs and `job.retry()` do, priority or not; unlike retryJobs it
+-- also makes a failed child pending for its parent again. What is the
+-- same for every job (where ready jobs go, whether workers are woken, how
+-- long the event stream is kept) is read once, the ids are pushed in one
+-- call, the stream trimmed once, and one SORT reads the batch's ids with
+-- each job's parent: a job costs its HDEL and its event, as in retryJobs,
+-- which this must not be slower than (docs/PERFORMANCE.md).
+local n = tonumber(ARGV[3])
+local rows
+if not string.find(base, "*", 1, true) then
+  -- SORT's GET pattern shares the queue's prefix, so it stays in its slot
+  -- on a cluster; a key that is no hash reads as nil (false here).
+  rows = rcall("SORT", KEYS[9], "BY", "nosort", "LIMIT", 0, n, "GET", "#",
+    "GET", base .. "*->parentKey")
+else
+  -- A '*' in the prefix or name would be SORT's wildcard: read each job.
+  rows = {}
+  for _, jobId in ipairs(rcall("ZRANGE", KEYS[9], 0, n - 1)) do
+    local parentKey = redis.pcall("HGET", base .. jobId, "parentKey")
+    rows[#rows + 1] = jobId
+    rows[#rows + 1] = type(parentKey) == "string" and parentKey
   end
 end
-rcall("ZREM", KEYS[9], unpack(ids))
-if #fifo > 0 then
-  rcall("LPUSH", list, unpack(fifo))
+if #rows == 0 then
+  return {0, 0}
 end
-if #lifo > 0 then
-  rcall("RPUSH", list, unpack(lifo))
+
+-- The loop runs a thousand times per call, so what it touches is local,
+-- counted (no `#`) and compared without calls; every argument of a Redis
+-- call costs, which is why the batch leaves `failed` by rank and not by
+-- naming its ids.
+local list, hold = sy_ready_list(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+local events = KEYS[8]
+local pcall_redis = redis.pcall
+local ready = {}
+local retried = 0
+for i = 1, #rows, 2 do
+  local jobId = rows[i]
+  local jobKey = base .. jobId
+  -- A failed job has its finish marks, so HDEL counts one to three; none
+  -- means its hash is gone (removed by hand), and an error table that the
+  -- key is no hash: either way it has nothing to run and only leaves
+  -- `failed`.
+  local removed = pcall_redis("HDEL", jobKey, "finishedOn", "processedOn", "failedReason")
+  if removed == 1 or removed == 2 or removed == 3 then
+    retried = retried + 1
+    ready[retried] = jobId
+    if rows[i + 1] then
+      reopen_parent(jobKey, rows[i + 1])
+    end
+    rcall("XADD", events, "*", "event", "waiting", "jobId", jobId, "prev", "failed")
+  end
 end
+-- The rows are `failed`'s first by rank, and nothing else ran meanwhile.
+local examined = #rows / 2
+rcall("ZREMRANGEBYRANK", KEYS[9], 0, examined - 1)
 if retried > 0 then
+  rcall("LPUSH", list, unpack(ready))
+  local cap = rcall("HGET", KEYS[1], "opts.maxLenEvents") or "10000"
+  rcall("XTRIM", events, "MAXLEN", "~", cap)
   sy_wake(KEYS[7], hold)
 end
-return {retried, #ids}
+return {retried, examined}

@@ -151,15 +151,24 @@ local function retentionSettings()
     'keep_failed_count', 'keep_failed_age_ms')
 end
 
--- Puts a failed job back to waiting with a fresh attempt budget, keeping
--- its history. The caller has checked it is failed.
+-- Gives a failed job's record a fresh attempt budget, keeping its
+-- history; the caller moves its id between the sets. Answers HSET's count
+-- of fields it added (see retry_batch.lua), through `call` (redis.pcall
+-- there) or redis.call.
+local function resetFailed(jk, call)
+  -- Emptied rather than deleted: fields keep their place in the hash. The
+  -- token and run_at are empty already: every move out of active clears
+  -- the token, and a job reaches active only with run_at cleared.
+  return (call or redis.call)('HSET', jk, 'attempts_made', '0', 'state', 'waiting',
+    'failed_reason', '', 'stacktrace', '[]', 'finished_at', '')
+end
+
+-- Puts a failed job back to waiting. The caller has checked it is failed.
 local function requeueFailed(id, seq)
   local jk = jobPrefix .. id
   local priority = redis.call('HGET', jk, 'priority')
   redis.call('ZREM', failedKey, id)
-  -- Emptied rather than deleted: fields keep their place in the hash.
-  redis.call('HSET', jk, 'token', '', 'attempts_made', '0', 'state', 'waiting',
-    'failed_reason', '', 'stacktrace', '[]', 'finished_at', '', 'run_at', '')
+  resetFailed(jk)
   redis.call('ZADD', waitingKey, waitingScore(priority, seq), id)
 end
 
