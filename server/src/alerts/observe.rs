@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use futures_util::StreamExt;
+
 use coord::instances::InstanceStatus;
 use coord::queue::{JobState, QueueName, Queues};
 
@@ -21,24 +23,46 @@ use crate::ratelimits::rejected_this_minute;
 /// queues with waiting jobs cost no read per evaluation.
 #[derive(Debug, Default)]
 pub struct OldestWaiting {
-    known: std::sync::Mutex<HashMap<String, (u64, Option<i64>)>>,
+    known: std::sync::Mutex<Known>,
 }
+
+#[derive(Debug, Default)]
+struct Known {
+    /// Per queue: `changed` seq at the read, the creation time read, and
+    /// the evaluation that read it.
+    queues: HashMap<String, (u64, Option<i64>, u64)>,
+    /// Evaluations so far.
+    evaluations: u64,
+}
+
+/// Oldest-waiting reads per evaluation at most, and how many run at once:
+/// an evaluation stays within tens of milliseconds however many queues
+/// changed (the first one after a start finds every queue unread: 10,000
+/// of them are read over the next twenty evaluations, least recently read
+/// first).
+const READS_PER_EVALUATION: usize = 512;
+const READ_CONCURRENCY: usize = 32;
 
 /// The observation at `now` from `snapshot`. The age of each queue's
 /// oldest waiting job is read only when `latency` is given (a job-latency
 /// rule is enabled), and then only for queues that changed since it was
-/// last read.
+/// last read, at most [`READS_PER_EVALUATION`] of them; a queue left for a
+/// later evaluation keeps the age its last read gives (none before its
+/// first). Queues carry the last `minutes` finished minutes (the longest
+/// window a rule measures over), not the whole hour the snapshot keeps.
 pub async fn observe(
     snapshot: &Snapshot,
     queues: &Queues,
     latency: Option<&OldestWaiting>,
+    minutes: usize,
     observing_since: i64,
     now: i64,
 ) -> Observation {
     let mut known = latency
         .map(|l| std::mem::take(&mut *lock(&l.known)))
         .unwrap_or_default();
-    let mut kept = HashMap::new();
+    known.evaluations += 1;
+    let evaluation = known.evaluations;
     let backend = &snapshot.backend;
     let mut obs = Observation {
         at: now,
@@ -50,35 +74,65 @@ pub async fn observe(
         observing_since,
         ..Observation::default()
     };
+    let mut kept = HashMap::new();
+    // (index in obs.queues, last read evaluation) of queues to read again.
+    let mut stale: Vec<(usize, u64)> = Vec::new();
     for queue in &snapshot.queues {
-        let minutes = queue
-            .minutes
-            .iter()
-            .map(|p| MinuteCounts {
-                minute: p.minute_ms,
-                completed: p.completed,
-                failed: p.failed,
-            })
-            .collect();
+        let points = &queue.minutes[queue.minutes.len().saturating_sub(minutes)..];
         let waiting = queue.counts.waiting;
-        let oldest_waiting_ms = if latency.is_some() && waiting > 0 && backend.reachable {
-            let created = match known.remove(&queue.name) {
-                Some((seq, created)) if seq == queue.changed => created,
-                _ => oldest_waiting_created(queues, &queue.name, waiting).await,
-            };
-            kept.insert(queue.name.clone(), (queue.changed, created));
-            created.map(|at| now - at)
-        } else {
-            None
-        };
+        let mut created = None;
+        if latency.is_some() && waiting > 0 && backend.reachable {
+            let entry = known.queues.remove(&queue.name);
+            if entry.is_none_or(|(seq, _, _)| seq != queue.changed) {
+                stale.push((obs.queues.len(), entry.map_or(0, |(_, _, read)| read)));
+            }
+            created = entry.and_then(|(_, at, _)| at);
+            // An entry left unread keeps its old seq, so it stays stale.
+            if let Some(entry) = entry {
+                kept.insert(queue.name.clone(), entry);
+            }
+        }
         obs.queues.push(QueueObservation {
             name: queue.name.clone(),
             waiting,
             active: queue.counts.active,
             paused: queue.counts.paused,
-            minutes,
-            oldest_waiting_ms,
+            minutes: points
+                .iter()
+                .map(|p| MinuteCounts {
+                    minute: p.minute_ms,
+                    completed: p.completed,
+                    failed: p.failed,
+                })
+                .collect(),
+            oldest_waiting_ms: created.map(|at| now - at),
         });
+    }
+    if let Some(latency) = latency {
+        // Least recently read first (never read: 0).
+        stale.sort_by_key(|&(_, read)| read);
+        stale.truncate(READS_PER_EVALUATION);
+        let reads = futures_util::stream::iter(stale)
+            .map(|(i, _)| {
+                let q = &obs.queues[i];
+                let (name, waiting) = (q.name.clone(), q.waiting);
+                async move { (i, oldest_waiting_created(queues, &name, waiting).await) }
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for (i, created) in reads {
+            let q = &mut obs.queues[i];
+            q.oldest_waiting_ms = created.map(|at| now - at);
+            if let Some(figures) = snapshot.queue(&q.name) {
+                kept.insert(q.name.clone(), (figures.changed, created, evaluation));
+            }
+        }
+        // Queues gone or without waiting jobs are forgotten.
+        *lock(&latency.known) = Known {
+            queues: kept,
+            evaluations: evaluation,
+        };
     }
     if let Some(instances) = &snapshot.instances {
         for facts in &instances.instances {
@@ -101,10 +155,6 @@ pub async fn observe(
                 rejected_last_minute: rejected_this_minute(usage),
             });
         }
-    }
-    if let Some(latency) = latency {
-        // Queues gone or without waiting jobs are forgotten.
-        *lock(&latency.known) = kept;
     }
     if let Some(channels) = &snapshot.channels {
         for channel in &channels.channels {

@@ -3,8 +3,9 @@
 //! writes the outcome and its webhook deliveries in one transaction, and
 //! sends what is due; every instance then reloads what the pages show.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use coord::queue::Queues;
 use coord::time::now_ms;
@@ -15,7 +16,7 @@ use super::eval::{Change, evaluate};
 use super::model::{Alert, Rule, RuleKind};
 pub use super::settings::{AlertSettings, WebhookTarget};
 use super::store::{AlertStore, NewDelivery, RuleSource, Write};
-use super::view::AlertsView;
+use super::view::{AlertsView, EvaluationTimes};
 use super::webhook::{
     MAX_ATTEMPTS, WebhookClient, WebhookFormat, alertmanager_payload, backoff, chat_payload,
 };
@@ -62,6 +63,44 @@ struct Inner {
     /// reload and show the old state again.
     reloading: tokio::sync::Mutex<()>,
     wake: Arc<Notify>,
+    timings: Mutex<Timings>,
+}
+
+/// The latest evaluations' durations (seconds), at most
+/// [`EvaluationTimes::WINDOW`], and the totals since start.
+#[derive(Default)]
+struct Timings {
+    recent: VecDeque<f64>,
+    count: u64,
+    sum: f64,
+}
+
+impl Timings {
+    fn record(&mut self, seconds: f64) {
+        if self.recent.len() == EvaluationTimes::WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(seconds);
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn figures(&self) -> EvaluationTimes {
+        let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        // Nearest rank: the smallest value with at least q of them at or
+        // below it.
+        let quantile = |q: f64| {
+            let rank = (q * sorted.len() as f64).ceil() as usize;
+            sorted.get(rank.saturating_sub(1)).copied()
+        };
+        EvaluationTimes {
+            count: self.count,
+            sum_seconds: self.sum,
+            p50_seconds: quantile(0.5),
+            p99_seconds: quantile(0.99),
+        }
+    }
 }
 
 /// Alerting of one dashboard instance. Cheap to clone.
@@ -120,6 +159,7 @@ impl Alerting {
                 view,
                 reloading: tokio::sync::Mutex::new(()),
                 wake: Arc::new(Notify::new()),
+                timings: Mutex::default(),
             }),
         };
         alerting.refresh().await;
@@ -196,6 +236,7 @@ impl Alerting {
     }
 
     async fn evaluate_and_send(&self, now: i64) -> Result<(), DbError> {
+        let started = Instant::now();
         let inner = &self.inner;
         let rules = inner.store.rules().await?;
         let active = inner.store.active().await?;
@@ -203,10 +244,19 @@ impl Alerting {
         let with_latency = rules
             .iter()
             .any(|r| r.enabled && r.kind == RuleKind::JobLatency);
+        // The minutes the longest failure-rate window reaches back into,
+        // counting the one under way.
+        let minutes = rules
+            .iter()
+            .filter(|r| r.enabled && r.kind == RuleKind::FailureRate)
+            .map(|r| usize::try_from(r.window_secs.div_ceil(60)).unwrap_or(usize::MAX) + 1)
+            .max()
+            .unwrap_or(0);
         let obs = super::observe::observe(
             &snapshot,
             &inner.queues,
             with_latency.then_some(&inner.oldest_waiting),
+            minutes,
             inner.observing_since,
             now,
         )
@@ -229,6 +279,11 @@ impl Alerting {
             log_change(change);
         }
         inner.store.write(&write, now).await?;
+        let took = started.elapsed().as_secs_f64();
+        match inner.timings.lock() {
+            Ok(mut timings) => timings.record(took),
+            Err(poisoned) => poisoned.into_inner().record(took),
+        }
         self.send_due(now).await
     }
 
@@ -317,6 +372,10 @@ impl Alerting {
         let inner = &self.inner;
         let _one_at_a_time = inner.reloading.lock().await;
         let now = now_ms();
+        let evaluation = match inner.timings.lock() {
+            Ok(timings) => timings.figures(),
+            Err(poisoned) => poisoned.into_inner().figures(),
+        };
         let read = async {
             let active = inner.store.active().await?;
             let rules = inner.store.rules().await?;
@@ -336,10 +395,12 @@ impl Alerting {
                 evaluator,
                 problem,
                 at: now,
+                evaluation,
             },
             Err(e) => AlertsView {
                 problem: Some(one_line(&e.to_string())),
                 at: now,
+                evaluation,
                 ..(**inner.view.borrow()).clone()
             },
         };
@@ -364,4 +425,27 @@ fn log_change(change: &Change) {
 /// reason as one line.
 pub fn check_rule(rule: &Rule) -> Result<(), String> {
     validate(rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EvaluationTimes, Timings};
+
+    #[test]
+    fn quantiles_are_of_the_latest_window_and_totals_of_all() {
+        let mut timings = Timings::default();
+        assert_eq!(timings.figures(), EvaluationTimes::default());
+        // One slow evaluation, then a full window of fast ones: the slow
+        // one leaves the quantiles but stays in the totals.
+        timings.record(9.0);
+        for i in 0..EvaluationTimes::WINDOW {
+            timings.record(if i % 100 == 0 { 0.5 } else { 0.001 });
+        }
+        let figures = timings.figures();
+        assert_eq!(figures.count, EvaluationTimes::WINDOW as u64 + 1);
+        assert!((figures.sum_seconds - (9.0 + 3.0 * 0.5 + 253.0 * 0.001)).abs() < 1e-9);
+        assert_eq!(figures.p50_seconds, Some(0.001));
+        // Three of 256 are slow: the 99th percentile (rank 254) is one.
+        assert_eq!(figures.p99_seconds, Some(0.5));
+    }
 }

@@ -27,4 +27,29 @@ pub struct AlertsView {
     pub problem: Option<String>,
     /// When this view was read.
     pub at: i64,
+    /// How long this instance's recent evaluations took.
+    pub evaluation: EvaluationTimes,
+}
+
+/// How long the latest evaluations took on this instance (reading the
+/// figures, evaluating every rule and writing the changes; webhook
+/// deliveries not included): the figure that shows whether alerting keeps
+/// up at 10,000 queues, exported as a Prometheus summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EvaluationTimes {
+    /// Evaluations since this dashboard started.
+    pub count: u64,
+    /// Their total time, seconds.
+    pub sum_seconds: f64,
+    /// Median over the latest [`EvaluationTimes::WINDOW`] evaluations,
+    /// seconds; `None` before the first.
+    pub p50_seconds: Option<f64>,
+    /// 99th percentile over the same window.
+    pub p99_seconds: Option<f64>,
+}
+
+impl EvaluationTimes {
+    /// Evaluations the quantiles are taken over: at the default interval,
+    /// the last quarter of an hour or so.
+    pub const WINDOW: usize = 256;
 }

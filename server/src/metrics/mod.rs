@@ -139,10 +139,18 @@ impl Rejections {
     }
 }
 
-/// Pending and firing alerts as `(rule, "pending" | "firing")`: how the
-/// alerting code plugs its state into the exposition without this module
-/// depending on it.
-pub type AlertSource = Arc<dyn Fn() -> Vec<(String, &'static str)> + Send + Sync>;
+/// What the exposition shows of alerting, handed in by the alerting code
+/// so this module does not depend on it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertFigures {
+    /// Pending and firing alerts as `(rule, "pending" | "firing")`.
+    pub states: Vec<(String, &'static str)>,
+    /// How long this instance's evaluations took.
+    pub evaluation: prometheus::Summary,
+}
+
+/// How the alerting code plugs its figures into the exposition.
+pub type AlertSource = Arc<dyn Fn() -> AlertFigures + Send + Sync>;
 
 struct ExporterInner {
     hub: Hub,
@@ -158,7 +166,7 @@ struct ExporterInner {
 
 struct Rendered {
     seq: u64,
-    alerts: Vec<(String, &'static str)>,
+    alerts: AlertFigures,
     text: String,
 }
 
@@ -221,7 +229,8 @@ impl Exporter {
             Extras {
                 totals: &totals,
                 rejections: &rejections,
-                alerts: &alerts,
+                alerts: &alerts.states,
+                evaluation: Some(&alerts.evaluation),
             },
             self.inner.queue_cap,
         );

@@ -38,6 +38,21 @@ pub struct Extras<'a> {
     pub rejections: &'a [(String, u64)],
     /// Pending and firing alerts: `(rule, "pending" | "firing")`.
     pub alerts: &'a [(String, &'static str)],
+    /// How long this instance's alert evaluations took (none without
+    /// alerting).
+    pub evaluation: Option<&'a Summary>,
+}
+
+/// A Prometheus summary: quantiles over a recent window, and the count
+/// and sum since start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Observations since start.
+    pub count: u64,
+    /// Their total.
+    pub sum: f64,
+    /// `(quantile label, value)`, e.g. `("0.99", 0.004)`.
+    pub quantiles: Vec<(&'static str, f64)>,
 }
 
 /// Escapes a label value as the format requires (backslash, double quote
@@ -86,7 +101,13 @@ impl Family {
     }
 
     fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        let mut line = self.name.to_owned();
+        self.sample_of("", labels, value);
+    }
+
+    /// A sample of one of the family's own series (a summary's `_sum` and
+    /// `_count`).
+    fn sample_of(&mut self, suffix: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        let mut line = format!("{}{suffix}", self.name);
         if !labels.is_empty() {
             line.push('{');
             for (i, (key, val)) in labels.iter().enumerate() {
@@ -280,6 +301,18 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>, queue_cap: usize) -> Stri
     for ((rule, state), n) in by_rule {
         alerts.sample(&[("alertname", rule), ("state", state)], n);
     }
+    let mut evaluation = Family::new(
+        "switchyard_alert_evaluation_seconds",
+        "summary",
+        "How long this instance's alert evaluations took (quantiles over the latest 256).",
+    );
+    if let Some(times) = extras.evaluation.filter(|t| t.count > 0) {
+        for (q, value) in &times.quantiles {
+            evaluation.sample(&[("quantile", q)], float(*value));
+        }
+        evaluation.sample_of("_sum", &[], float(times.sum));
+        evaluation.sample_of("_count", &[], times.count);
+    }
     let mut out = String::new();
     for family in [
         all_jobs,
@@ -296,6 +329,7 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>, queue_cap: usize) -> Stri
         backend_up,
         latency,
         alerts,
+        evaluation,
     ] {
         family.write_to(&mut out);
     }

@@ -319,14 +319,28 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     })
 }
 
-/// The pending and firing alerts by rule, for `/metrics`.
+/// The pending and firing alerts by rule and the evaluation times, for
+/// `/metrics`.
 fn alert_states(view: watch::Receiver<Arc<AlertsView>>) -> crate::metrics::AlertSource {
     Arc::new(move || {
-        view.borrow()
-            .active
-            .iter()
-            .map(|a| (a.rule.clone(), a.status.as_str()))
-            .collect()
+        let view = view.borrow();
+        let times = view.evaluation;
+        let quantiles = [("0.5", times.p50_seconds), ("0.99", times.p99_seconds)]
+            .into_iter()
+            .filter_map(|(q, value)| Some((q, value?)))
+            .collect();
+        crate::metrics::AlertFigures {
+            states: view
+                .active
+                .iter()
+                .map(|a| (a.rule.clone(), a.status.as_str()))
+                .collect(),
+            evaluation: crate::metrics::prometheus::Summary {
+                count: times.count,
+                sum: times.sum_seconds,
+                quantiles,
+            },
+        }
     })
 }
 

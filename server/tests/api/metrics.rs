@@ -139,6 +139,7 @@ fn the_exposition_of_two_queues_has_exact_lines_and_one_header_per_family() {
             totals: &totals,
             rejections: &rejections,
             alerts: &[],
+            evaluation: None,
         },
         prometheus::DEFAULT_QUEUE_SERIES,
     );
@@ -228,6 +229,74 @@ fn alerts_are_one_line_per_rule_and_state() {
     ));
     // Before the first snapshot the backend's health is unknown, not down.
     assert!(!text.contains("switchyard_backend_up"), "{text}");
+}
+
+#[test]
+fn alert_evaluation_times_are_a_summary() {
+    let times = prometheus::Summary {
+        count: 7,
+        sum: 0.035,
+        quantiles: vec![("0.5", 0.004), ("0.99", 0.0125)],
+    };
+    let text = prometheus::render(
+        &Snapshot::default(),
+        Extras {
+            evaluation: Some(&times),
+            ..Extras::default()
+        },
+        prometheus::DEFAULT_QUEUE_SERIES,
+    );
+    for line in [
+        "# TYPE switchyard_alert_evaluation_seconds summary",
+        r#"switchyard_alert_evaluation_seconds{quantile="0.5"} 0.004"#,
+        r#"switchyard_alert_evaluation_seconds{quantile="0.99"} 0.0125"#,
+        "switchyard_alert_evaluation_seconds_sum 0.035",
+        "switchyard_alert_evaluation_seconds_count 7",
+    ] {
+        assert!(has_line(&text, line), "no line {line:?} in:\n{text}");
+    }
+    // No evaluation yet: no family, rather than quantiles of nothing.
+    let none = prometheus::Summary::default();
+    let text = prometheus::render(
+        &Snapshot::default(),
+        Extras {
+            evaluation: Some(&none),
+            ..Extras::default()
+        },
+        prometheus::DEFAULT_QUEUE_SERIES,
+    );
+    assert!(!text.contains("switchyard_alert_evaluation"), "{text}");
+}
+
+/// The server times its own evaluations: after a few ticks `/metrics`
+/// counts them and gives their quantiles (what the scale benchmark reads
+/// its alert-evaluation goal from).
+#[tokio::test]
+async fn metrics_over_http_time_the_alert_evaluations() {
+    let app = TestApp::spawn_with(|s| {
+        s.alerts.interval = Duration::from_millis(200);
+    })
+    .await;
+    eventually("three evaluations are counted", async || {
+        let text = app.get("/metrics").await.body;
+        let count = text
+            .lines()
+            .find_map(|l| l.strip_prefix("switchyard_alert_evaluation_seconds_count "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        let p99 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(r#"switchyard_alert_evaluation_seconds{quantile="0.99"} "#)
+            })
+            .and_then(|v| v.parse::<f64>().ok());
+        match p99 {
+            Some(p99) if count >= 3 && p99 > 0.0 && p99 < 5.0 => Ok(()),
+            _ => Err(format!("count {count}, p99 {p99:?} in:\n{text}")),
+        }
+    })
+    .await;
+    app.stop().await;
 }
 
 #[test]
