@@ -112,3 +112,173 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// A private Redis Cluster on loopback: `masters` primaries (at least
+/// three, as `redis-cli --cluster create` requires), each with `replicas`
+/// replicas, every node a `redis-server --cluster-enabled yes` on a free
+/// port with its node file in a directory of its own. The nodes are
+/// stopped by pid when it is dropped, so a test can also kill one (a
+/// failover) without touching the shared Redis or another test's cluster.
+pub struct PrivateCluster {
+    nodes: Vec<PrivateRedis>,
+    masters: usize,
+    _dir: crate::TempDir,
+}
+
+impl PrivateCluster {
+    /// Starts the nodes, joins them into one cluster covering all 16,384
+    /// slots, and waits (up to 30 s) until every node says the cluster is
+    /// `ok`.
+    pub async fn started(masters: usize, replicas: usize) -> Self {
+        assert!(masters >= 3, "a Redis Cluster needs at least three masters");
+        let dir = crate::TempDir::new("cluster");
+        let mut nodes = Vec::new();
+        for _ in 0..masters * (1 + replicas) {
+            let port = free_port();
+            // The bus port is chosen too: the default, port + 10,000, may
+            // be taken or beyond 65,535.
+            let bus = free_port().to_string();
+            let config = dir.0.join(format!("nodes-{port}.conf"));
+            let config = config.to_string_lossy().into_owned();
+            let dir_text = dir.0.to_string_lossy().into_owned();
+            nodes.push(PrivateRedis::start_with(
+                port,
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    bus.as_str(),
+                    "--cluster-config-file",
+                    config.as_str(),
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--dir",
+                    dir_text.as_str(),
+                ],
+                None,
+            ));
+        }
+        for node in &nodes {
+            node.ready().await;
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let replicas_text = replicas.to_string();
+        let mut args = vec!["--cluster", "create"];
+        args.extend(addresses.iter().map(String::as_str));
+        args.extend([
+            "--cluster-replicas",
+            replicas_text.as_str(),
+            "--cluster-yes",
+        ]);
+        let created = tokio::process::Command::new("redis-cli")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .await
+            .expect("redis-cli runs (is it installed?)");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let cluster = Self {
+            nodes,
+            masters,
+            _dir: dir,
+        };
+        cluster.wait_ok().await;
+        cluster
+    }
+
+    /// Waits (up to 30 s) until every running node reports
+    /// `cluster_state:ok`.
+    pub async fn wait_ok(&self) {
+        for _ in 0..600 {
+            let mut all = true;
+            for node in &self.nodes {
+                if cluster_state(node).await.as_deref() != Some("ok") {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the private cluster did not reach cluster_state:ok within 30 s");
+    }
+
+    /// `redis+cluster://` URL naming every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// Plain URLs of the nodes, masters first as created.
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(PrivateRedis::url).collect()
+    }
+
+    /// How many masters it was created with.
+    pub fn masters(&self) -> usize {
+        self.masters
+    }
+
+    /// Kills node `i` (an outage or a failover).
+    pub fn stop_node(&mut self, i: usize) {
+        self.nodes[i].stop();
+    }
+}
+
+/// A node's `cluster_state` from `CLUSTER INFO`, or `None` when it does
+/// not answer.
+async fn cluster_state(node: &PrivateRedis) -> Option<String> {
+    let client = ::redis::Client::open(node.url()).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = ::redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("cluster_state:"))
+        .map(|s| s.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PrivateCluster;
+
+    /// The cluster the Redis Cluster tests start: three masters that
+    /// cover every slot between them, and a URL naming each node.
+    #[tokio::test]
+    async fn a_private_cluster_covers_every_slot() {
+        let cluster = PrivateCluster::started(3, 0).await;
+        let urls = cluster.node_urls();
+        assert_eq!(urls.len(), 3);
+        let client = ::redis::Client::open(urls[0].as_str()).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let info: String = ::redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query_async(&mut conn)
+            .await
+            .expect("cluster info");
+        assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
+        assert!(info.contains("cluster_known_nodes:3"), "{info}");
+        assert!(cluster.url().starts_with("redis+cluster://127.0.0.1:"));
+        assert_eq!(cluster.url().matches(',').count(), 2);
+        assert_eq!(cluster.masters(), 3);
+    }
+}
