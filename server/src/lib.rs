@@ -23,4 +23,5 @@ pub mod queues;
 pub mod ratelimits;
 pub mod startup;
 pub mod state;
+pub mod sync;
 pub mod system;

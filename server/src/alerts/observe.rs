@@ -15,6 +15,7 @@ use super::model::{
 };
 use crate::live::Snapshot;
 use crate::ratelimits::rejected_this_minute;
+use crate::sync::lock;
 
 /// When each queue's oldest waiting job was created, as last read, and the
 /// queue's `changed` seq at that read: while a queue does not change, its
@@ -180,11 +181,4 @@ async fn oldest_waiting_created(queues: &Queues, queue: &str, waiting: u64) -> O
         .await
         .ok()?;
     page.jobs.first().map(|job| job.created_at)
-}
-
-/// A lock that survives a panicked holder: the map is a cache.
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

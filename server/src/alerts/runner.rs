@@ -23,6 +23,7 @@ use super::webhook::{
 use crate::db::{Database, DbError};
 use crate::http::error::one_line;
 use crate::live::{Hub, Snapshot};
+use crate::sync::lock;
 
 /// The lease's name in `alert_lease`.
 const LEASE: &str = "alert-evaluator";
@@ -280,10 +281,7 @@ impl Alerting {
         }
         inner.store.write(&write, now).await?;
         let took = started.elapsed().as_secs_f64();
-        match inner.timings.lock() {
-            Ok(mut timings) => timings.record(took),
-            Err(poisoned) => poisoned.into_inner().record(took),
-        }
+        lock(&inner.timings).record(took);
         self.send_due(now).await
     }
 
@@ -372,10 +370,7 @@ impl Alerting {
         let inner = &self.inner;
         let _one_at_a_time = inner.reloading.lock().await;
         let now = now_ms();
-        let evaluation = match inner.timings.lock() {
-            Ok(timings) => timings.figures(),
-            Err(poisoned) => poisoned.into_inner().figures(),
-        };
+        let evaluation = lock(&inner.timings).figures();
         let read = async {
             let active = inner.store.active().await?;
             let rules = inner.store.rules().await?;

@@ -136,9 +136,7 @@ impl SignInThrottle {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Account>> {
-        self.accounts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.accounts)
     }
 }
 

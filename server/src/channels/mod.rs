@@ -6,7 +6,7 @@ pub mod routes;
 pub mod traffic;
 pub mod vm;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coord::CoordError;
@@ -16,16 +16,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::live::wake::Wake;
+use crate::sync::lock;
 use traffic::{ChannelStats, Traffic};
 
 /// Longest the subscriber counts wait on Redis per snapshot.
 const TIMEOUT: Duration = Duration::from_secs(2);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Aborts the observer task when the last handle goes.
 struct TaskGuard(JoinHandle<()>);

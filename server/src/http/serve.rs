@@ -58,10 +58,7 @@ struct Slot {
 impl Open {
     /// A place for one more connection of `ip`, or `None` at the cap.
     fn take(&self, ip: IpAddr, cap: usize) -> Option<Slot> {
-        let mut open = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut open = crate::sync::lock(&self.0);
         let count = open.entry(ip).or_default();
         if cap > 0 && *count >= cap {
             return None;
@@ -76,11 +73,7 @@ impl Open {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self
-            .open
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut open = crate::sync::lock(&self.open.0);
         if let Some(count) = open.get_mut(&self.ip) {
             *count = count.saturating_sub(1);
             if *count == 0 {

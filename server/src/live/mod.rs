@@ -17,7 +17,7 @@ pub mod tracker;
 pub mod wake;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use coord::CoordError;
@@ -32,6 +32,7 @@ use crate::http::error::one_line;
 use crate::instances::{InstanceFigures, Instances};
 use crate::queues::figures::{MinutePoint, QueueFigures, RETRY_BATCH, RetryProgress, Thresholds};
 use crate::ratelimits::{RateLimitFigures, RateLimits};
+use crate::sync::lock;
 use crate::system::check::{Check, CheckState, Readiness};
 use tracker::Tracker;
 pub use wake::Wake;
@@ -193,14 +194,6 @@ impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub").finish_non_exhaustive()
     }
-}
-
-/// A lock that survives a panicked holder: the data here (pending sets,
-/// progress figures) stays meaningful after any partial update.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Per-minute throughput per queue read from the SQL history when the

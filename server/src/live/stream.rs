@@ -378,10 +378,7 @@ impl<T> SharedCache<T> {
         Fut: Future<Output = Result<T, E>>,
     {
         let slot = {
-            let mut entries = self
-                .entries
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut entries = crate::sync::lock(&self.entries);
             if entries.len() > CACHE_ENTRIES {
                 entries.clear();
             }

@@ -14,7 +14,7 @@ pub mod prometheus;
 pub mod routes;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use crate::db::Database;
 use crate::live::{Hub, Snapshot};
 use crate::ratelimits::{RateLimitFigures, rejected_this_minute};
+use crate::sync::lock;
 use history::{Sample, minute_of};
 use prometheus::{Extras, QueueTotals};
 
@@ -50,13 +51,6 @@ const MINUTE_MS: i64 = 60_000;
 
 /// Closed minutes kept per policy for the sampler.
 const KEPT_MINUTES: usize = 60;
-
-/// A lock that survives a panicked holder: the counters stay meaningful.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 #[derive(Debug, Default)]
 struct PolicyRejections {
