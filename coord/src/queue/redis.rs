@@ -310,6 +310,33 @@ impl RedisBackend {
         inv
     }
 
+    /// One job, every value longer than `clip` bytes left out (0: whole),
+    /// as `job.lua` reads it: what both [`QueueBackend::job`] and
+    /// [`QueueBackend::job_clipped`] answer.
+    async fn read_job(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        let mut fields: Vec<Option<String>> = JOB
+            .key(format!("{}{}", keys.job_prefix, id.as_str()))
+            .arg(clip)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
+        if fields.is_empty() {
+            return Err(CoordError::JobNotFound {
+                queue: queue.clone(),
+                job: id.clone(),
+            });
+        }
+        let clipped = fields.pop().flatten();
+        let mut record = Vec::with_capacity(RECORD_LEN);
+        record.push(Some(id.as_str().to_owned()));
+        record.extend(fields);
+        let mut raw = RawJob::from_record(record)?;
+        raw.clipped = clipped;
+        decode_job(queue, raw, &mut None)
+    }
+
     fn is_known(&self, queue: &QueueName) -> bool {
         self.known().contains(queue)
     }
@@ -667,48 +694,11 @@ impl QueueBackend for RedisBackend {
     }
 
     async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
-        self.ensure_exists(queue).await?;
-        let keys = self.keys(queue);
-        let mut fields: Vec<Option<String>> = JOB
-            .key(format!("{}{}", keys.job_prefix, id.as_str()))
-            .arg(clip)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(CoordError::from)?;
-        if fields.is_empty() {
-            return Err(CoordError::JobNotFound {
-                queue: queue.clone(),
-                job: id.clone(),
-            });
-        }
-        let clipped = fields.pop().flatten();
-        let mut record = Vec::with_capacity(RECORD_LEN);
-        record.push(Some(id.as_str().to_owned()));
-        record.extend(fields);
-        let mut raw = RawJob::from_record(record)?;
-        raw.clipped = clipped;
-        decode_job(queue, raw, &mut None)
+        self.read_job(queue, id, clip).await
     }
 
     async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {
-        self.ensure_exists(queue).await?;
-        let keys = self.keys(queue);
-        let fields: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(format!("{}{}", keys.job_prefix, id.as_str()))
-            .arg(&JOB_FIELDS)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(CoordError::from)?;
-        if fields.first().is_none_or(Option::is_none) {
-            return Err(CoordError::JobNotFound {
-                queue: queue.clone(),
-                job: id.clone(),
-            });
-        }
-        let mut record = Vec::with_capacity(RECORD_LEN);
-        record.push(Some(id.as_str().to_owned()));
-        record.extend(fields);
-        decode_job(queue, RawJob::from_record(record)?, &mut None)
+        self.read_job(queue, id, 0).await
     }
 
     async fn step(

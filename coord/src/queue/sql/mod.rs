@@ -75,7 +75,7 @@ macro_rules! priority_shift {
     };
 }
 
-/// Columns of a job row, in the form [`decode_job`] reads.
+/// Columns of a job row, in the form [`rows::RawJob::from_row`] reads.
 macro_rules! job_columns {
     () => {
         "id, name, data, options, state, attempts_made, stalled_count, failed_reason, \
@@ -170,8 +170,9 @@ const JOB_CLIPPED: &str = concat!(
     " FROM jobs WHERE queue = $1 AND id = $2"
 );
 
-/// A job of [`LIST_CLIPPED`]: the usual columns and the clip note.
-fn decode_listed(queue: &QueueName, row: &sqlx::sqlite::SqliteRow) -> Result<Job> {
+/// A job read with [`clipped_job_columns!`] ([`LIST_CLIPPED`],
+/// [`JOB_CLIPPED`]): the usual columns and the clip note.
+fn decode_clipped(queue: &QueueName, row: &sqlx::sqlite::SqliteRow) -> Result<Job> {
     let mut raw = rows::RawJob::from_row(queue, row)?;
     raw.clipped = sqlx::Row::try_get::<Option<String>, _>(row, "clipped")
         .map_err(|e| CoordError::Corrupt(format!("job list of queue {queue}: clipped: {e}")))?;
@@ -410,6 +411,28 @@ impl SqlBackend {
 
     /// Starts a write transaction: first in line in this process, then
     /// holding SQLite's write lock.
+    /// One job, every value longer than `clip` bytes left out (0: whole):
+    /// what both [`QueueBackend::job`] and [`QueueBackend::job_clipped`]
+    /// answer.
+    async fn read_job(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
+        let row = sqlx::query(JOB_CLIPPED)
+            .bind(queue.as_str())
+            .bind(id.as_str())
+            .bind(i64::from(clip))
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        match row {
+            Some(row) => decode_clipped(queue, &row),
+            None => {
+                self.ensure_exists(queue).await?;
+                Err(CoordError::JobNotFound {
+                    queue: queue.clone(),
+                    job: id.clone(),
+                })
+            }
+        }
+    }
+
     async fn begin_write(&self) -> Result<Writer> {
         let lock = self.inner.write_lock.clone().lock_owned().await;
         Writer::begin(&self.inner, lock).await
@@ -557,7 +580,7 @@ impl QueueBackend for SqlBackend {
         tx.commit().await?;
         let jobs = rows
             .iter()
-            .filter_map(|row| match decode_listed(queue, row) {
+            .filter_map(|row| match decode_clipped(queue, row) {
                 Ok(job) => Some(job),
                 Err(e) => {
                     tracing::warn!(queue = %queue, error = %e, "skipping an undecodable job in a listing");
@@ -574,44 +597,11 @@ impl QueueBackend for SqlBackend {
     }
 
     async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
-        let row = sqlx::query(JOB_CLIPPED)
-            .bind(queue.as_str())
-            .bind(id.as_str())
-            .bind(i64::from(clip))
-            .fetch_optional(&self.inner.pool)
-            .await?;
-        match row {
-            Some(row) => decode_listed(queue, &row),
-            None => {
-                self.ensure_exists(queue).await?;
-                Err(CoordError::JobNotFound {
-                    queue: queue.clone(),
-                    job: id.clone(),
-                })
-            }
-        }
+        self.read_job(queue, id, clip).await
     }
 
     async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE queue = $1 AND id = $2"
-        ))
-        .bind(queue.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&self.inner.pool)
-        .await?;
-        match row {
-            Some(row) => decode_job(queue, &row),
-            None => {
-                self.ensure_exists(queue).await?;
-                Err(CoordError::JobNotFound {
-                    queue: queue.clone(),
-                    job: id.clone(),
-                })
-            }
-        }
+        self.read_job(queue, id, 0).await
     }
 
     async fn step(

@@ -478,8 +478,3 @@ impl RawJob {
         .decode(queue, &mut None)
     }
 }
-
-/// Decodes a job row read with [`job_columns!`].
-pub(super) fn decode_job(queue: &QueueName, row: &SqliteRow) -> Result<Job> {
-    RawJob::from_row(queue, row)?.decode(queue)
-}
