@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::BullSnapshot;
 use crate::http::error::AppError;
-use crate::queues::vm::QueuesParams;
+use crate::queues::vm::{NameFilter, QueuesParams, page_of};
 use crate::state::AppState;
 
 /// A queue row for the pages.
@@ -45,11 +45,11 @@ pub fn page_names<'a>(
     query: &app::QueuesQuery,
     limit: u64,
 ) -> (Vec<(&'a String, &'a BullCounts)>, u64) {
-    let needle = query.filter.to_lowercase();
+    let filter = NameFilter::of(query);
     let mut matching: Vec<(&String, &BullCounts)> = snapshot
         .queues
         .iter()
-        .filter(|(name, _)| needle.is_empty() || name.to_lowercase().contains(&needle))
+        .filter(|(name, _)| filter.matches(name))
         .collect();
     // The snapshot is sorted by name; the other orders keep it among equals.
     match query.sort {
@@ -59,13 +59,7 @@ pub fn page_names<'a>(
         }),
         app::QueueSort::Name | app::QueueSort::Throughput => {}
     }
-    let total = matching.len() as u64;
-    let page = matching
-        .into_iter()
-        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect();
-    (page, total)
+    page_of(matching, query, limit)
 }
 
 /// The list page's view model from the monitor's snapshot: the page of

@@ -350,6 +350,34 @@ pub fn overview(snapshot: &Snapshot) -> OverviewVm {
     }
 }
 
+/// A queue list's name filter (`?q=`): case-insensitive, anywhere in the
+/// name; empty passes everything. Native and BullMQ lists filter alike.
+pub struct NameFilter(String);
+
+impl NameFilter {
+    /// The filter of `query`.
+    pub fn of(query: &app::QueuesQuery) -> Self {
+        Self(query.filter.to_lowercase())
+    }
+
+    /// Whether `name` passes.
+    pub fn matches(&self, name: &str) -> bool {
+        self.0.is_empty() || name.to_lowercase().contains(&self.0)
+    }
+}
+
+/// The page of `matching` that `query` asks for (`limit` rows from its
+/// offset), with how many matched: every paged queue list cuts alike.
+pub fn page_of<T>(matching: Vec<T>, query: &app::QueuesQuery, limit: u64) -> (Vec<T>, u64) {
+    let total = matching.len() as u64;
+    let page = matching
+        .into_iter()
+        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    (page, total)
+}
+
 /// The names of `names` that match `query`'s filter, in its order. Orders
 /// other than by name use the snapshot's figures (a queue the snapshot
 /// does not know yet counts as idle), so the cost is one pass over the
@@ -359,10 +387,8 @@ fn ordered<'a>(
     names: impl Iterator<Item = &'a str>,
     query: &app::QueuesQuery,
 ) -> Vec<&'a str> {
-    let needle = query.filter.to_lowercase();
-    let mut matching: Vec<&str> = names
-        .filter(|name| needle.is_empty() || name.to_lowercase().contains(&needle))
-        .collect();
+    let filter = NameFilter::of(query);
+    let mut matching: Vec<&str> = names.filter(|name| filter.matches(name)).collect();
     let idle = QueueFigures::default();
     let figures = |name: &str| snapshot.queue(name).map_or(&idle, |q| &**q);
     match query.sort {
@@ -395,14 +421,7 @@ pub fn page_names<'a>(
     query: &app::QueuesQuery,
     limit: u64,
 ) -> (Vec<&'a str>, u64) {
-    let matching = ordered(snapshot, names, query);
-    let page = matching
-        .iter()
-        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .copied()
-        .collect();
-    (page, matching.len() as u64)
+    page_of(ordered(snapshot, names, query), query, limit)
 }
 
 /// The queues page's view model from the snapshot alone (live updates):
