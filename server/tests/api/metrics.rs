@@ -715,14 +715,21 @@ async fn per_queue_series_are_capped_to_the_busiest_queues() {
                 .await;
         }
     }
-    let body = eventually("all six queues in the snapshot", async || {
-        let body = app.get_as(None, "/metrics").await.body;
-        if body.contains(r#"switchyard_queues{series="omitted"} 3"#) {
-            Ok(body)
-        } else {
-            Err(body)
-        }
-    })
+    // Every job counted, not only every queue: with a queue still short of
+    // its jobs the busiest three may not be the ones asserted below.
+    let body = eventually(
+        "all six queues and their 21 jobs in the snapshot",
+        async || {
+            let body = app.get_as(None, "/metrics").await.body;
+            if body.contains(r#"switchyard_queues{series="omitted"} 3"#)
+                && body.contains(r#"switchyard_all_queues_jobs{state="waiting"} 21"#)
+            {
+                Ok(body)
+            } else {
+                Err(body)
+            }
+        },
+    )
     .await;
     assert!(
         body.contains(r#"switchyard_queues{series="shown"} 3"#),
