@@ -125,31 +125,23 @@ macro_rules! clip_note {
 
 /// A job's columns as listings read them, values longer than the clip
 /// (the placeholder `$clip`, bytes, 0 for none) left out, and the note of
-/// which were (`clipped`).
+/// which were (`clipped`). The columns that can be long are named once;
+/// rows are read by column name, so their place in the list is free.
 macro_rules! clipped_job_columns {
     ($clip:literal) => {
+        clipped_job_columns!(
+            $clip;
+            "data", "failed_reason", "stacktrace", "history", "return_value"
+        )
+    };
+    ($clip:literal; $($long:literal),+) => {
         concat!(
-            "id, name, ",
-            clipped_column!("data", $clip),
-            ", options, state, attempts_made, stalled_count, ",
-            clipped_column!("failed_reason", $clip),
-            ", ",
-            clipped_column!("stacktrace", $clip),
-            ", ",
-            clipped_column!("history", $clip),
-            ", ",
-            clipped_column!("return_value", $clip),
-            ", created_at, processed_at, finished_at, run_at, lease_token, nullif(",
-            clip_note!("data", $clip),
-            " || ",
-            clip_note!("failed_reason", $clip),
-            " || ",
-            clip_note!("stacktrace", $clip),
-            " || ",
-            clip_note!("history", $clip),
-            " || ",
-            clip_note!("return_value", $clip),
-            ", '') AS clipped"
+            "id, name, options, state, attempts_made, stalled_count, created_at, \
+             processed_at, finished_at, run_at, lease_token",
+            $(", ", clipped_column!($long, $clip),)+
+            ", nullif(",
+            $(clip_note!($long, $clip), " || ",)+
+            "'', '') AS clipped"
         )
     };
 }
