@@ -84,18 +84,28 @@ macro_rules! job_columns {
     };
 }
 
-/// A value longer than the clip (the placeholder `$clip`, bytes; 0 for
-/// none), left out in the database so that a page of megabyte jobs is
-/// never read whole.
+/// A column's length in bytes (as stored: text counted as bytes).
+macro_rules! byte_length {
+    ($column:literal) => {
+        concat!("length(CAST(", $column, " AS BLOB))")
+    };
+}
+
+/// Whether a column's value is longer than the clip (the placeholder
+/// `$clip`, bytes; 0 for no clip).
+macro_rules! too_long {
+    ($column:literal, $clip:literal) => {
+        concat!($clip, " > 0 AND ", byte_length!($column), " > ", $clip)
+    };
+}
+
+/// A value longer than the clip left out in the database, so that a page
+/// of megabyte jobs is never read whole.
 macro_rules! clipped_column {
     ($column:literal, $clip:literal) => {
         concat!(
             "CASE WHEN ",
-            $clip,
-            " > 0 AND length(CAST(",
-            $column,
-            " AS BLOB)) > ",
-            $clip,
+            too_long!($column, $clip),
             " THEN '' ELSE ",
             $column,
             " END AS ",
@@ -109,16 +119,12 @@ macro_rules! clip_note {
     ($column:literal, $clip:literal) => {
         concat!(
             "CASE WHEN ",
-            $clip,
-            " > 0 AND length(CAST(",
-            $column,
-            " AS BLOB)) > ",
-            $clip,
+            too_long!($column, $clip),
             " THEN '",
             $column,
-            "=' || length(CAST(",
-            $column,
-            " AS BLOB)) || ';' ELSE '' END"
+            "=' || ",
+            byte_length!($column),
+            " || ';' ELSE '' END"
         )
     };
 }
