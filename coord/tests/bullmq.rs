@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-use common::{REDIS_URL, delete_prefix, eventually, unique};
+use common::{REDIS_URL, delete_prefix, eventually, raw_redis, unique};
 use test_support::redis::{PrivateRedis, free_port};
 
 /// `end2end/`, where the helpers and `node_modules` live.
@@ -463,11 +463,7 @@ async fn bullmq_retry_all_makes_a_failed_child_pending_for_its_parent_again() {
     worker.wait_exit().await;
 
     let parent_key = format!("{}:p:{parent}", fx.prefix);
-    let mut conn = redis::Client::open(REDIS_URL)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = raw_redis().await;
     let unsuccessful = async |conn: &mut redis::aio::MultiplexedConnection| -> Vec<String> {
         redis::cmd("ZRANGE")
             .arg(format!("{parent_key}:unsuccessful"))
@@ -526,11 +522,7 @@ async fn bullmq_retry_all_leaves_the_queues_own_keys_alone() {
     assert_eq!(worker.finished(2).await.len(), 2);
     worker.wait_exit().await;
     fx.bull.pause("q").await.expect("pause");
-    let mut conn = redis::Client::open(REDIS_URL)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = raw_redis().await;
     let key = |suffix: &str| format!("{}:q:{suffix}", fx.prefix);
     let _: () = redis::cmd("ZADD")
         .arg(key("failed"))

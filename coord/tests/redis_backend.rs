@@ -740,11 +740,7 @@ async fn retry_all_drains_a_failed_set_damaged_by_hand() {
         .collect();
     b.step(&q, outcomes, 0, LEASE).await.unwrap();
 
-    let mut conn = redis::Client::open(REDIS_URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = common::raw_redis().await;
     let failed_key = format!("{prefix}:{{{q}}}:failed");
     let job_key = |id: &str| format!("{prefix}:{{{q}}}:job:{id}");
     // Scores 0: the damaged members come first, in the same batch as the
