@@ -65,9 +65,9 @@ pub use vm::channels::{ChannelRow, ChannelsVm, MessageRow};
 pub use vm::config::{ConfigEntry, ConfigVm};
 pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
 pub use vm::queues::{
-    AttemptVm, BulkProgressVm, ChartRange, DependencyVm, HealthVm, JobFilterVm, JobPageVm, JobRow,
-    MinutePoint, OverviewVm, QUEUES_PER_PAGE, QueueHealth, QueuePageVm, QueueRow, QueueSort,
-    QueuesQuery, QueuesVm, STATES, StateCounts, ThroughputVm,
+    AttemptVm, BulkProgressVm, ChartRange, ClusterMasterVm, ClusterVm, DependencyVm, HealthVm,
+    JobFilterVm, JobPageVm, JobRow, MinutePoint, OverviewVm, QUEUES_PER_PAGE, QueueHealth,
+    QueuePageVm, QueueRow, QueueSort, QueuesQuery, QueuesVm, STATES, StateCounts, ThroughputVm,
 };
 pub use vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,

@@ -51,6 +51,7 @@ pub(crate) fn row(name: &str, failed: u64, paused: bool) -> QueueRow {
         } else {
             QueueHealth::Healthy
         },
+        node: None,
     }
 }
 

@@ -85,6 +85,12 @@ pub enum CoordError {
     /// The backend could not be reached when it was needed.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// Redis answers, but not as the URL promised: a Redis Cluster node
+    /// reached with a plain `redis://` URL (MOVED), or a command spanning
+    /// slots (CROSSSLOT). Nothing works until the configuration changes,
+    /// so readiness fails with this reason.
+    #[error("Redis Cluster misconfiguration: {0}")]
+    Misconfigured(String),
     /// The backend answers reads but its writes fail (disk full,
     /// read-only): jobs cannot be enqueued or finished until the operator
     /// frees space; the writer resumes by itself then.
@@ -192,7 +198,10 @@ impl CoordError {
     /// dashboard, so monitors tell an outage from a bug.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Unavailable(_) | Self::Redis(_) | Self::WritesFailing { .. } => true,
+            Self::Unavailable(_)
+            | Self::Misconfigured(_)
+            | Self::Redis(_)
+            | Self::WritesFailing { .. } => true,
             Self::Database(err) => crate::sql::is_outage(err),
             _ => false,
         }
@@ -205,14 +214,37 @@ impl CoordError {
 /// Redis answered is kept as it is.
 impl From<redis::RedisError> for CoordError {
     fn from(e: redis::RedisError) -> Self {
+        use redis::{ErrorKind, ServerErrorKind};
         if e.is_io_error()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
             || e.is_timeout()
         {
-            CoordError::Unavailable(format!("Redis: {e}"))
-        } else {
-            CoordError::Redis(e)
+            return CoordError::Unavailable(format!("Redis: {e}"));
+        }
+        match e.kind() {
+            // A cluster connection follows redirections itself: one that
+            // reaches the caller came over a plain connection to a node.
+            ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask) => {
+                CoordError::Misconfigured(format!(
+                    "the server answered {} — it is a Redis Cluster node; connect with a \
+                     redis+cluster:// URL",
+                    e.code().unwrap_or("MOVED")
+                ))
+            }
+            ErrorKind::Server(ServerErrorKind::CrossSlot) => CoordError::Misconfigured(format!(
+                "a command spanned several cluster slots (CROSSSLOT): {e}"
+            )),
+            // A failover in progress, or too few masters to serve every
+            // slot: an outage that ends by itself.
+            ErrorKind::Server(
+                ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ReadOnly
+                | ServerErrorKind::BusyLoading,
+            ) => CoordError::Unavailable(format!("Redis Cluster: {e}")),
+            _ => CoordError::Redis(e),
         }
     }
 }

@@ -14,7 +14,7 @@ pub mod instance;
 pub mod instances;
 pub mod queue;
 pub mod ratelimit;
-mod redis;
+pub mod redis;
 pub mod sql;
 pub mod sync;
 pub mod time;

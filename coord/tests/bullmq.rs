@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-use common::{REDIS_URL, delete_prefix, eventually, raw_redis, unique};
+use common::{REDIS_URL, eventually, unique};
 use test_support::redis::{PrivateRedis, free_port};
 
 /// `end2end/`, where the helpers and `node_modules` live.
@@ -64,25 +64,49 @@ async fn run(script: &str, args: &[&str]) -> Value {
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
 }
 
-/// A test's own prefix and handle; keys are deleted by [`Fixture::done`].
+/// A test's own prefix and handle on the shared Redis or the shared
+/// cluster; keys are deleted by [`Fixture::done`].
 struct Fixture {
     bull: BullMq,
     prefix: String,
+    url: String,
 }
 
 impl Fixture {
     async fn new(tag: &str) -> Self {
-        let prefix = unique(tag);
-        let bull = BullMq::connect(REDIS_URL, &prefix)
+        Self::at(REDIS_URL, unique(tag)).await
+    }
+
+    /// On the cluster, under a hash-tagged prefix (`{bull-…}`), as BullMQ
+    /// itself needs there.
+    async fn on_cluster(tag: &str) -> Self {
+        Self::at(
+            &test_support::redis::cluster_url(),
+            format!("{{{}}}", unique(tag)),
+        )
+        .await
+    }
+
+    async fn at(url: &str, prefix: String) -> Self {
+        let bull = BullMq::connect(url, &prefix)
             .await
-            .expect("connect to the test Redis");
-        Self { bull, prefix }
+            .expect("connect to the test Redis (or cluster)");
+        Self {
+            bull,
+            prefix,
+            url: url.to_owned(),
+        }
+    }
+
+    /// A connection for inspecting keys.
+    async fn raw(&self) -> test_support::redis::RawConn {
+        test_support::redis::raw(&self.url).await
     }
 
     /// Adds `n` jobs with BullMQ; returns their ids.
     async fn produce(&self, queue: &str, n: usize, extra: &[&str]) -> Vec<String> {
         let n = n.to_string();
-        let mut args = vec![REDIS_URL, self.prefix.as_str(), queue, n.as_str()];
+        let mut args = vec![self.url.as_str(), self.prefix.as_str(), queue, n.as_str()];
         args.extend_from_slice(extra);
         let reply = run("produce.mjs", &args).await;
         reply["ids"]
@@ -97,7 +121,7 @@ impl Fixture {
     async fn produce_plan(&self, queue: &str, plan: &str) -> Vec<String> {
         let reply = run(
             "produce.mjs",
-            &[REDIS_URL, self.prefix.as_str(), queue, plan],
+            &[self.url.as_str(), self.prefix.as_str(), queue, plan],
         )
         .await;
         reply["ids"]
@@ -110,14 +134,14 @@ impl Fixture {
 
     /// BullMQ's own view: `getJobCounts`, `isPaused`, and a job's state.
     async fn bullmq_view(&self, queue: &str, job: Option<&str>) -> Value {
-        let mut args = vec![REDIS_URL, self.prefix.as_str(), queue];
+        let mut args = vec![self.url.as_str(), self.prefix.as_str(), queue];
         args.extend(job);
         run("counts.mjs", &args).await
     }
 
     /// Starts a real BullMQ worker and waits until it listens.
     async fn worker(&self, queue: &str, extra: &[&str]) -> Worker {
-        let mut args = vec![REDIS_URL, self.prefix.as_str(), queue];
+        let mut args = vec![self.url.as_str(), self.prefix.as_str(), queue];
         args.extend_from_slice(extra);
         let mut child = helper("worker.mjs", &args)
             .stdout(Stdio::piped())
@@ -134,7 +158,7 @@ impl Fixture {
     }
 
     async fn done(self) {
-        delete_prefix(&self.prefix).await;
+        test_support::redis::delete_matching(&self.url, &format!("{}:*", self.prefix)).await;
     }
 }
 
@@ -205,9 +229,44 @@ fn pairs(event: &str, ids: &[String]) -> Vec<(String, String)> {
     out
 }
 
-#[tokio::test]
-async fn bullmq_discovery_counts_and_listings_match_bullmq() {
-    let fx = Fixture::new("bull-disc").await;
+/// Runs each case on the shared Redis and on the shared cluster.
+macro_rules! on_redis_and_cluster {
+    ($($case:ident: $tag:literal),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::Fixture::new($tag).await).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::Fixture::on_cluster($tag).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_redis_and_cluster!(
+    bullmq_discovery_counts_and_listings_match_bullmq: "bull-disc",
+    bullmq_retried_jobs_are_processed_again_by_a_real_worker: "bull-retry",
+    bullmq_retry_all_puts_jobs_in_wait_as_bullmq_retry_jobs_does: "bull-retry-all",
+    bullmq_retry_all_works_for_a_queue_with_a_star_in_its_name: "bull-retry-star",
+    bullmq_retry_all_makes_a_failed_child_pending_for_its_parent_again: "bull-retry-flow",
+    bullmq_retry_all_leaves_the_queues_own_keys_alone: "bull-retry-damaged",
+    bullmq_pause_holds_a_real_worker_and_resume_releases_it: "bull-pause",
+    bullmq_promote_runs_a_delayed_job_now: "bull-promote",
+    bullmq_remove_deletes_a_job_but_never_one_a_worker_holds: "bull-remove",
+    bullmq_clean_removes_old_finished_jobs_only: "bull-clean",
+    bullmq_events_from_bullmq_and_from_switchyard_are_read: "bull-events",
+    bullmq_hostile_names_are_refused_everywhere: "bull-hostile",
+);
+
+async fn bullmq_discovery_counts_and_listings_match_bullmq(fx: Fixture) {
     let failed = fx.produce("mail", 3, &[]).await;
     let mut worker = fx
         .worker("mail", &["--fail", "--count", "3", "--drain-delay", "1"])
@@ -220,7 +279,7 @@ async fn bullmq_discovery_counts_and_listings_match_bullmq() {
 
     let names = fx.bull.discover(100_000).await.expect("discover");
     assert_eq!(names, vec!["mail".to_owned(), "thumbs".to_owned()]);
-    let other = BullMq::connect(REDIS_URL, &unique("bull-none"))
+    let other = BullMq::connect(&fx.url, &unique("bull-none"))
         .await
         .expect("connect");
     assert!(other.discover(100_000).await.expect("discover").is_empty());
@@ -298,9 +357,7 @@ async fn bullmq_discovery_counts_and_listings_match_bullmq() {
     fx.done().await;
 }
 
-#[tokio::test]
-async fn bullmq_retried_jobs_are_processed_again_by_a_real_worker() {
-    let fx = Fixture::new("bull-retry").await;
+async fn bullmq_retried_jobs_are_processed_again_by_a_real_worker(fx: Fixture) {
     let ids = fx.produce("q", 3, &[]).await;
     let mut worker = fx
         .worker("q", &["--fail", "--count", "3", "--drain-delay", "1"])
@@ -358,9 +415,7 @@ async fn bullmq_retried_jobs_are_processed_again_by_a_real_worker() {
 /// `job.retry()`) does: every job in `wait`, one with a priority too, one
 /// `waiting` event each, and a real worker runs them all (woken once for
 /// the batch).
-#[tokio::test]
-async fn bullmq_retry_all_puts_jobs_in_wait_as_bullmq_retry_jobs_does() {
-    let fx = Fixture::new("bull-retry-all").await;
+async fn bullmq_retry_all_puts_jobs_in_wait_as_bullmq_retry_jobs_does(fx: Fixture) {
     let mut ids = fx.produce("q", 3, &[]).await;
     ids.extend(fx.produce("q", 1, &["--priority", "3"]).await);
     let mut worker = fx
@@ -411,9 +466,7 @@ async fn bullmq_retry_all_puts_jobs_in_wait_as_bullmq_retry_jobs_does() {
 
 /// A `*` in a queue's name would be SORT's wildcard in the batch's GET
 /// pattern: such a queue is read job by job, with the same outcome.
-#[tokio::test]
-async fn bullmq_retry_all_works_for_a_queue_with_a_star_in_its_name() {
-    let fx = Fixture::new("bull-retry-star").await;
+async fn bullmq_retry_all_works_for_a_queue_with_a_star_in_its_name(fx: Fixture) {
     fx.produce("st*r", 3, &[]).await;
     let mut worker = fx
         .worker("st*r", &["--fail", "--count", "3", "--drain-delay", "1"])
@@ -437,14 +490,12 @@ async fn bullmq_retry_all_works_for_a_queue_with_a_star_in_its_name() {
 /// the parent's `unsuccessful` set) is pending for its parent again once
 /// retry-all retries it, as BullMQ's `job.retry()` makes it, while a
 /// plain job in the same batch only goes back to `wait`.
-#[tokio::test]
-async fn bullmq_retry_all_makes_a_failed_child_pending_for_its_parent_again() {
-    let fx = Fixture::new("bull-retry-flow").await;
+async fn bullmq_retry_all_makes_a_failed_child_pending_for_its_parent_again(fx: Fixture) {
     let plain = fx.produce("q", 1, &[]).await;
     let reply = run(
         "produce.mjs",
         &[
-            REDIS_URL,
+            fx.url.as_str(),
             fx.prefix.as_str(),
             "q",
             "2",
@@ -463,8 +514,8 @@ async fn bullmq_retry_all_makes_a_failed_child_pending_for_its_parent_again() {
     worker.wait_exit().await;
 
     let parent_key = format!("{}:p:{parent}", fx.prefix);
-    let mut conn = raw_redis().await;
-    let unsuccessful = async |conn: &mut redis::aio::MultiplexedConnection| -> Vec<String> {
+    let mut conn = fx.raw().await;
+    let unsuccessful = async |conn: &mut test_support::redis::RawConn| -> Vec<String> {
         redis::cmd("ZRANGE")
             .arg(format!("{parent_key}:unsuccessful"))
             .arg(0)
@@ -512,9 +563,7 @@ async fn bullmq_retry_all_makes_a_failed_child_pending_for_its_parent_again() {
 /// each job first, so a set damaged by hand with the names of the queue's
 /// own keys (`meta`, a hash; `events`, a stream) must leave those keys as
 /// they are, and still retry the real jobs around them.
-#[tokio::test]
-async fn bullmq_retry_all_leaves_the_queues_own_keys_alone() {
-    let fx = Fixture::new("bull-retry-damaged").await;
+async fn bullmq_retry_all_leaves_the_queues_own_keys_alone(fx: Fixture) {
     fx.produce("q", 2, &[]).await;
     let mut worker = fx
         .worker("q", &["--fail", "--count", "2", "--drain-delay", "1"])
@@ -522,7 +571,7 @@ async fn bullmq_retry_all_leaves_the_queues_own_keys_alone() {
     assert_eq!(worker.finished(2).await.len(), 2);
     worker.wait_exit().await;
     fx.bull.pause("q").await.expect("pause");
-    let mut conn = raw_redis().await;
+    let mut conn = fx.raw().await;
     let key = |suffix: &str| format!("{}:q:{suffix}", fx.prefix);
     let _: () = redis::cmd("ZADD")
         .arg(key("failed"))
@@ -562,9 +611,7 @@ async fn bullmq_retry_all_leaves_the_queues_own_keys_alone() {
     fx.done().await;
 }
 
-#[tokio::test]
-async fn bullmq_pause_holds_a_real_worker_and_resume_releases_it() {
-    let fx = Fixture::new("bull-pause").await;
+async fn bullmq_pause_holds_a_real_worker_and_resume_releases_it(fx: Fixture) {
     let mut ids = fx.produce("q", 2, &[]).await;
     fx.bull.pause("q").await.expect("pause");
     let counts = fx.bull.counts("q").await.expect("counts");
@@ -596,9 +643,7 @@ async fn bullmq_pause_holds_a_real_worker_and_resume_releases_it() {
     fx.done().await;
 }
 
-#[tokio::test]
-async fn bullmq_promote_runs_a_delayed_job_now() {
-    let fx = Fixture::new("bull-promote").await;
+async fn bullmq_promote_runs_a_delayed_job_now(fx: Fixture) {
     let ids = fx.produce("q", 1, &["--delay", "60000"]).await;
     let mut worker = fx
         .worker("q", &["--count", "1", "--timeout", "20000"])
@@ -634,9 +679,7 @@ async fn bullmq_promote_runs_a_delayed_job_now() {
     fx.done().await;
 }
 
-#[tokio::test]
-async fn bullmq_remove_deletes_a_job_but_never_one_a_worker_holds() {
-    let fx = Fixture::new("bull-remove").await;
+async fn bullmq_remove_deletes_a_job_but_never_one_a_worker_holds(fx: Fixture) {
     let ids = fx.produce("q", 2, &[]).await;
     fx.bull.remove("q", &ids[0]).await.expect("remove");
     assert!(fx.bull.job("q", &ids[0]).await.expect("job").is_none());
@@ -689,9 +732,7 @@ async fn bullmq_remove_deletes_a_job_but_never_one_a_worker_holds() {
     fx.done().await;
 }
 
-#[tokio::test]
-async fn bullmq_clean_removes_old_finished_jobs_only() {
-    let fx = Fixture::new("bull-clean").await;
+async fn bullmq_clean_removes_old_finished_jobs_only(fx: Fixture) {
     let ids = fx.produce("q", 3, &[]).await;
     let mut worker = fx
         .worker("q", &["--count", "3", "--drain-delay", "1"])
@@ -747,9 +788,7 @@ async fn bullmq_clean_removes_old_finished_jobs_only() {
     fx.done().await;
 }
 
-#[tokio::test]
-async fn bullmq_events_from_bullmq_and_from_switchyard_are_read() {
-    let fx = Fixture::new("bull-events").await;
+async fn bullmq_events_from_bullmq_and_from_switchyard_are_read(fx: Fixture) {
     let ids = fx.produce("a", 1, &[]).await;
     let mut worker = fx
         .worker("a", &["--fail", "--count", "1", "--drain-delay", "1"])
@@ -829,11 +868,9 @@ async fn bullmq_events_from_bullmq_and_from_switchyard_are_read() {
     fx.done().await;
 }
 
-#[tokio::test]
-async fn bullmq_hostile_names_are_refused_everywhere() {
-    let fx = Fixture::new("bull-hostile").await;
+async fn bullmq_hostile_names_are_refused_everywhere(fx: Fixture) {
     let long = "x".repeat(201);
-    for bad in ["a:b", "{q}", "", "a\nb", long.as_str()] {
+    for bad in ["a:b", "", "a\nb", long.as_str()] {
         let b = &fx.bull;
         let errors = vec![
             b.counts(bad).await.expect_err("counts"),
@@ -909,4 +946,69 @@ async fn bullmq_an_unreachable_redis_is_an_outage_not_a_panic() {
         .await
         .expect_err("server gone");
     assert!(err.is_unavailable(), "{err:?}");
+}
+
+/// On a cluster, queues named with their own hash tag (`{a}`, `{b}`) live
+/// in different slots: their events are read per slot (one XREAD each,
+/// never a CROSSSLOT error), and a queue without any hash tag is refused
+/// with the reason rather than failing inside a script.
+#[tokio::test]
+async fn cluster_bullmq_events_of_queues_in_different_slots_are_read_per_slot() {
+    let url = test_support::redis::cluster_url();
+    let fx = Fixture::at(&url, unique("bull-slots")).await;
+    let (a, b) = ("{sy-a}", "{sy-b}");
+    assert_ne!(
+        coord::redis::slot(format!("{}:{a}:events", fx.prefix).as_bytes()),
+        coord::redis::slot(format!("{}:{b}:events", fx.prefix).as_bytes()),
+        "the two queues must live in different slots for this test"
+    );
+    fx.produce(a, 2, &[]).await;
+    fx.produce(b, 3, &[]).await;
+    let events = fx
+        .bull
+        .read_events(
+            &[
+                (a.to_owned(), "0".to_owned()),
+                (b.to_owned(), "0".to_owned()),
+            ],
+            Duration::from_secs(1),
+            100,
+        )
+        .await
+        .expect("events of both slots");
+    let added = |queue: &str| {
+        events
+            .iter()
+            .filter(|e| e.queue == queue && e.event == "added")
+            .count()
+    };
+    assert_eq!((added(a), added(b)), (2, 3), "{events:?}");
+    assert_eq!(
+        fx.bull.discover(10_000).await.expect("discover"),
+        vec![a.to_owned(), b.to_owned()]
+    );
+
+    // Nothing new: the read waits (part of the poll interval), then answers.
+    let last = |queue: &str| {
+        events
+            .iter()
+            .rfind(|e| e.queue == queue)
+            .map(|e| e.id.clone())
+            .expect("an event")
+    };
+    let none = fx
+        .bull
+        .read_events(
+            &[(a.to_owned(), last(a)), (b.to_owned(), last(b))],
+            Duration::from_millis(200),
+            100,
+        )
+        .await
+        .expect("empty read");
+    assert!(none.is_empty(), "{none:?}");
+
+    let err = fx.bull.counts("plain").await.expect_err("no hash tag");
+    assert!(err.is_bad_input(), "{err}");
+    assert!(err.to_string().contains("hash-tagged"), "{err}");
+    fx.done().await;
 }

@@ -38,12 +38,17 @@ impl Fleet {
     }
 
     async fn redis(n: usize) -> Self {
+        Self::redis_at(n, REDIS_URL).await
+    }
+
+    /// `n` buses on the Redis (or cluster) at `url`.
+    async fn redis_at(n: usize, url: &str) -> Self {
         let prefix = unique("test-ch");
         let mut buses: Vec<Arc<dyn ChannelBus>> = Vec::new();
         for _ in 0..n {
-            let bus = RedisBus::connect(REDIS_URL, &prefix)
+            let bus = RedisBus::connect(url, &prefix)
                 .await
-                .expect("connect to the test Redis at 127.0.0.1:6379");
+                .expect("connect to the test Redis (or cluster)");
             buses.push(Arc::new(bus));
         }
         Self { buses }
@@ -79,6 +84,15 @@ macro_rules! on_both_buses {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     super::cases::$case(super::Fleet::redis(3).await).await;
+                }
+            )*
+        }
+        mod channels_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let url = test_support::redis::cluster_url();
+                    super::cases::$case(super::Fleet::redis_at(3, &url).await).await;
                 }
             )*
         }
@@ -460,15 +474,27 @@ async fn redis_channel_resubscribes_after_connection_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_channel_observer_sees_foreign_channels() {
+    observer_sees_foreign_channels(REDIS_URL).await;
+}
+
+/// On a cluster the observer's pattern subscription sits on one node and
+/// still sees what is published on any other (the cluster bus forwards
+/// every PUBLISH), which is how the Channels page discovers channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_channel_observer_sees_foreign_channels() {
+    observer_sees_foreign_channels(&test_support::redis::cluster_url()).await;
+}
+
+async fn observer_sees_foreign_channels(url: &str) {
     let prefix = unique("test-ch");
-    let bus = RedisBus::connect(REDIS_URL, &prefix).await.unwrap();
+    let bus = RedisBus::connect(url, &prefix).await.unwrap();
     let mut observer = bus.observe().await.unwrap();
     let mut everything = bus.observe_pattern(&format!("{prefix}:*")).await.unwrap();
     // A service that does not use coord, publishing plain text.
     let _: () = redis::cmd("PUBLISH")
         .arg(format!("{prefix}:notifications:legacy/thing"))
         .arg("hello \"world\"")
-        .query_async(&mut raw_redis().await)
+        .query_async(&mut test_support::redis::raw(url).await)
         .await
         .unwrap();
     let expected = RawEvent::Message(coord::channels::RawMessage {
@@ -486,14 +512,29 @@ async fn redis_channel_observer_sees_foreign_channels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_channel_subscriber_count() {
+    subscriber_count(REDIS_URL).await;
+}
+
+/// Each node counts only its own subscribers: the bus sums every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_channel_subscriber_count() {
+    subscriber_count(&test_support::redis::cluster_url()).await;
+}
+
+async fn subscriber_count(url: &str) {
     let prefix = unique("test-ch");
-    let bus = RedisBus::connect(REDIS_URL, &prefix).await.unwrap();
+    let bus = RedisBus::connect(url, &prefix).await.unwrap();
     let name = ChannelName::new("counted").unwrap();
     assert_eq!(bus.subscriber_count(&name).await.unwrap(), 0);
-    let first = bus.subscribe(&name).await.unwrap();
-    let second = bus.subscribe(&name).await.unwrap();
-    assert_eq!(bus.subscriber_count(&name).await.unwrap(), 2);
-    drop((first, second));
+    // Six handles, as six processes would have: on a cluster each starts
+    // its subscriptions at a random seed, so they spread over the nodes.
+    let mut subscriptions = Vec::new();
+    for _ in 0..6 {
+        let other = RedisBus::connect(url, &prefix).await.unwrap();
+        subscriptions.push(other.subscribe(&name).await.unwrap());
+    }
+    assert_eq!(bus.subscriber_count(&name).await.unwrap(), 6);
+    drop(subscriptions);
     common::eventually("subscriptions closed", || async {
         bus.subscriber_count(&name).await.unwrap() == 0
     })

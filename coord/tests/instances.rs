@@ -48,20 +48,13 @@ where
     panic!("timed out waiting for {what}");
 }
 
-async fn raw_redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(REDIS_URL)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to the test Redis")
-}
-
 /// One registry under test and what to clean up after it.
 enum Fixture {
     Local(LocalRegistry),
     Redis {
         registry: RedisRegistry,
         prefix: String,
+        url: String,
     },
 }
 
@@ -70,12 +63,16 @@ impl Fixture {
         Self::Local(LocalRegistry::new())
     }
 
-    async fn redis() -> Self {
+    async fn redis(url: &str) -> Self {
         let prefix = unique("test-inst");
-        let registry = RedisRegistry::connect(REDIS_URL, &prefix)
+        let registry = RedisRegistry::connect(url, &prefix)
             .await
             .expect("connect registry");
-        Self::Redis { registry, prefix }
+        Self::Redis {
+            registry,
+            prefix,
+            url: url.to_owned(),
+        }
     }
 
     fn registry(&self) -> Arc<dyn InstanceRegistry> {
@@ -95,10 +92,10 @@ impl Fixture {
     /// On Redis: whether the live key and the membership field exist, and
     /// the key's remaining time to live.
     async fn redis_entry(&self, id: &InstanceId) -> Option<(bool, bool, i64)> {
-        let Self::Redis { registry, .. } = self else {
+        let Self::Redis { registry, url, .. } = self else {
             return None;
         };
-        let mut conn = raw_redis().await;
+        let mut conn = test_support::redis::raw(url).await;
         let key_ttl: i64 = redis::cmd("PTTL")
             .arg(registry.instance_key(id))
             .query_async(&mut conn)
@@ -114,20 +111,8 @@ impl Fixture {
     }
 
     async fn cleanup(self) {
-        if let Self::Redis { prefix, .. } = self {
-            let mut conn = raw_redis().await;
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}:*"))
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if !keys.is_empty() {
-                let _: () = redis::cmd("DEL")
-                    .arg(keys)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-            }
+        if let Self::Redis { prefix, url, .. } = self {
+            test_support::redis::delete_matching(&url, &format!("{prefix}:*")).await;
         }
     }
 }
@@ -145,7 +130,15 @@ macro_rules! on_both_registries {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
-                let fixture = super::Fixture::redis().await;
+                let fixture = super::Fixture::redis(super::REDIS_URL).await;
+                super::$scenario(&fixture).await;
+                fixture.cleanup().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                let url = test_support::redis::cluster_url();
+                let fixture = super::Fixture::redis(&url).await;
                 super::$scenario(&fixture).await;
                 fixture.cleanup().await;
             }

@@ -20,7 +20,8 @@ use test_support::redis::PrivateRedis;
 struct Setup {
     backend: Arc<dyn RateLimitBackend>,
     local: Option<Arc<LocalLimiter>>,
-    prefix: Option<String>,
+    /// The Redis (or cluster) URL and key prefix of a Redis setup.
+    prefix: Option<(String, String)>,
 }
 
 impl Setup {
@@ -33,15 +34,15 @@ impl Setup {
         }
     }
 
-    async fn redis() -> Self {
+    async fn redis(url: &str) -> Self {
         let prefix = unique("syrl");
-        let limiter = RedisLimiter::connect(REDIS_URL, &prefix)
+        let limiter = RedisLimiter::connect(url, &prefix)
             .await
-            .expect("connect to the test Redis at 127.0.0.1:6379");
+            .expect("connect to the test Redis (or cluster)");
         Self {
             backend: Arc::new(limiter),
             local: None,
-            prefix: Some(prefix),
+            prefix: Some((url.to_owned(), prefix)),
         }
     }
 
@@ -59,17 +60,18 @@ impl Setup {
             }
             // The per-minute counters stay for an hour by design; nothing
             // else may outlive the window.
-            (None, Some(prefix)) => keys_under(prefix)
-                .await
-                .iter()
-                .any(|k| !k.ends_with(":minutes")),
+            (None, Some((url, prefix))) => {
+                { test_support::redis::keys_matching(url, &format!("{prefix}:*")).await }
+                    .iter()
+                    .any(|k| !k.ends_with(":minutes"))
+            }
             (None, None) => unreachable!(),
         }
     }
 
     async fn cleanup(self) {
-        if let Some(prefix) = self.prefix {
-            delete_prefix(&prefix).await;
+        if let Some((url, prefix)) = self.prefix {
+            common::delete_prefix_at(&url, &prefix).await;
         }
     }
 }
@@ -469,7 +471,17 @@ macro_rules! conformance {
                 // Several worker threads, so that concurrent checks race for real.
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(super::Setup::redis().await).await;
+                    super::$name(super::Setup::redis(super::REDIS_URL).await).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                // Several worker threads, so that concurrent checks race for real.
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let url = test_support::redis::cluster_url();
+                    super::$name(super::Setup::redis(&url).await).await;
                 }
             )*
         }

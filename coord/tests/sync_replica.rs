@@ -252,6 +252,29 @@ async fn redis_change_reaches_every_other_instance_once() {
 }
 
 #[tokio::test]
+async fn cluster_change_reaches_every_other_instance_once() {
+    let url = test_support::redis::cluster_url();
+    a_change_reaches_every_other_instance_once(redis_fleet_at("rep-cluster-once", &url).await)
+        .await;
+}
+
+#[tokio::test]
+async fn cluster_burst_costs_a_handful_of_reloads() {
+    let url = test_support::redis::cluster_url();
+    a_burst_costs_a_handful_of_reloads(redis_fleet_at("rep-cluster-burst", &url).await).await;
+}
+
+#[tokio::test]
+async fn cluster_malformed_messages_are_counted_and_skipped() {
+    let url = test_support::redis::cluster_url();
+    let tag = "rep-cluster-bad";
+    let fleet = redis_fleet_at(tag, &url).await;
+    let prefix = fleet.prefix.clone().expect("prefix");
+    let bus: Arc<dyn ChannelBus> = Arc::new(RedisBus::connect(&url, &prefix).await.expect("bus"));
+    malformed_messages_are_counted_and_skipped(fleet, bus, tag).await;
+}
+
+#[tokio::test]
 async fn local_bus_burst_costs_a_handful_of_reloads() {
     a_burst_costs_a_handful_of_reloads(local_fleet("rep-local-burst").await).await;
 }

@@ -1,6 +1,8 @@
 // Shared by the BullMQ helper scripts that coord's tests (coord/tests/bullmq.rs)
 // run to check Switchyard against the real BullMQ: argument parsing and a
-// connection built from a redis:// URL.
+// connection built from a redis:// or redis+cluster:// URL.
+
+import { Cluster } from 'ioredis';
 
 /** Positional arguments and `--flag [value]` options of this process. */
 export function parseArgs(argv = process.argv.slice(2)) {
@@ -24,8 +26,22 @@ export function parseArgs(argv = process.argv.slice(2)) {
   return { positional, options };
 }
 
-/** BullMQ (ioredis) connection options for a redis:// URL. */
+/**
+ * BullMQ's connection for a URL: ioredis options for redis://, an ioredis
+ * Cluster for redis+cluster://h:p,h:p (BullMQ takes either).
+ */
 export function connectionFromUrl(redisUrl) {
+  if (redisUrl.startsWith('redis+cluster://')) {
+    const nodes = redisUrl
+      .slice('redis+cluster://'.length)
+      .replace(/\/$/, '')
+      .split(',')
+      .map((hostPort) => {
+        const [host, port] = hostPort.split(':');
+        return { host, port: Number(port) };
+      });
+    return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } });
+  }
   const url = new URL(redisUrl);
   const db = url.pathname && url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0;
   return {

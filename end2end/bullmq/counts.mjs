@@ -22,3 +22,4 @@ if (jobId) {
 }
 emit({ counts, isPaused, state, job });
 await queue.close();
+process.exit(0);

@@ -64,3 +64,4 @@ for (const group of plan) {
 }
 emit({ ids });
 await Promise.all([...queues.values()].map((queue) => queue.close()));
+process.exit(0);

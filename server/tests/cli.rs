@@ -100,6 +100,62 @@ fn enqueue_with_unreachable_redis_is_a_one_line_error_without_the_password() {
     assert!(!line.contains("topsecret"), "{line}");
 }
 
+/// On Redis Cluster the CLI enqueues through the cluster URL; a plain URL
+/// naming one node is refused in one line saying what to use, whichever
+/// node the queue's slot lives on (queues are spread so that at least one
+/// of them is on another node).
+#[test]
+fn enqueue_works_on_a_cluster_and_a_plain_url_to_a_node_says_what_to_use() {
+    let dir = Dir::new("cli");
+    let cluster = test_support::redis::cluster_url();
+    let prefix = format!("cli-cluster-{:08x}", rand::random::<u32>());
+    let output = run(switchyard(&dir.0).args([
+        "enqueue",
+        "emails",
+        "hello",
+        r#"{"a":1}"#,
+        "--redis",
+        cluster.as_str(),
+        "--redis-prefix",
+        prefix.as_str(),
+    ]));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).trim().is_empty());
+
+    let node = cluster
+        .trim_start_matches("redis+cluster://")
+        .split(',')
+        .next()
+        .expect("a seed");
+    let plain = format!("redis://{node}");
+    let refused = ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .map(|queue| {
+            run(switchyard(&dir.0).args([
+                "enqueue",
+                queue,
+                "hello",
+                "{}",
+                "--redis",
+                plain.as_str(),
+                "--redis-prefix",
+                prefix.as_str(),
+            ]))
+        })
+        .find(|output| !output.status.success())
+        .expect("a queue on another node than the one named");
+    assert_one_line_error(&refused, "redis+cluster://");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(test_support::redis::delete_matching(
+        &cluster,
+        &format!("{prefix}:*"),
+    ));
+}
+
 #[test]
 fn enqueue_prints_the_new_id() {
     let dir = Dir::new("cli");

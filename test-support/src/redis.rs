@@ -6,6 +6,171 @@
 /// Tests keep apart on it by key prefix.
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
+/// The URL of the Redis Cluster the tests share (three masters with a
+/// replica each, started by `scripts/cluster` from `scripts/prepare`):
+/// `SWITCHYARD_TEST_CLUSTER` when set, else the URL the script wrote to
+/// `$SWITCHYARD_CLUSTER_DIR/url` (default `/tmp/switchyard-cluster/url`).
+/// Tests keep apart on it by key prefix, as on the shared server.
+pub fn cluster_url() -> String {
+    if let Ok(url) = std::env::var("SWITCHYARD_TEST_CLUSTER") {
+        return url;
+    }
+    let dir = std::env::var("SWITCHYARD_CLUSTER_DIR")
+        .unwrap_or_else(|_| "/tmp/switchyard-cluster".to_owned());
+    let path = std::path::Path::new(&dir).join("url");
+    match std::fs::read_to_string(&path) {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => panic!(
+            "no shared test Redis Cluster ({} is missing): run scripts/prepare or scripts/cluster start",
+            path.display()
+        ),
+    }
+}
+
+/// A connection for test bookkeeping (inspecting and deleting keys) on
+/// either the shared server or a cluster, chosen by the URL's scheme.
+/// No response timeout: a scan of a Redis other tests fill at the same
+/// time may be slow, and a cleanup that silently times out leaks keys.
+#[derive(Clone)]
+pub enum RawConn {
+    Plain(::redis::aio::MultiplexedConnection),
+    Cluster(::redis::cluster_async::ClusterConnection),
+}
+
+impl ::redis::aio::ConnectionLike for RawConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a ::redis::Cmd,
+    ) -> ::redis::RedisFuture<'a, ::redis::Value> {
+        match self {
+            Self::Plain(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a ::redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> ::redis::RedisFuture<'a, Vec<::redis::Value>> {
+        match self {
+            Self::Plain(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// The seed URLs of a `redis+cluster://h:p,h:p` URL (no credentials: the
+/// test clusters have none).
+fn cluster_seeds(url: &str) -> Option<Vec<String>> {
+    let hosts = url.strip_prefix("redis+cluster://")?;
+    Some(
+        hosts
+            .split(',')
+            .map(|h| format!("redis://{}", h.trim_end_matches('/')))
+            .collect(),
+    )
+}
+
+/// A [`RawConn`] to `url` (`redis://…` or `redis+cluster://…`).
+pub async fn raw(url: &str) -> RawConn {
+    match cluster_seeds(url) {
+        Some(seeds) => RawConn::Cluster(
+            ::redis::cluster::ClusterClient::new(seeds)
+                .expect("cluster client")
+                .get_async_connection()
+                .await
+                .expect("raw connection to the test cluster"),
+        ),
+        None => {
+            let config = ::redis::AsyncConnectionConfig::new().set_response_timeout(None);
+            RawConn::Plain(
+                ::redis::Client::open(url)
+                    .expect("client")
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .expect("raw connection to the test Redis"),
+            )
+        }
+    }
+}
+
+/// Every key matching a glob `pattern`, by `SCAN` (on every master of a
+/// cluster), so a busy shared Redis is not blocked.
+pub async fn keys_matching(url: &str, pattern: &str) -> Vec<String> {
+    let nodes = match cluster_seeds(url) {
+        Some(seeds) => masters_of(&seeds[0]).await,
+        None => vec![url.to_owned()],
+    };
+    let mut keys = Vec::new();
+    for node in nodes {
+        let mut conn = match raw(&node).await {
+            RawConn::Plain(c) => c,
+            RawConn::Cluster(_) => unreachable!("a node URL is plain"),
+        };
+        let mut cursor = 0u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = ::redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("SCAN");
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    keys
+}
+
+/// Plain URLs of a cluster's masters, asked of the node at `seed`.
+async fn masters_of(seed: &str) -> Vec<String> {
+    let RawConn::Plain(mut conn) = raw(seed).await else {
+        unreachable!("a seed URL is plain")
+    };
+    let nodes: String = ::redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut conn)
+        .await
+        .expect("CLUSTER NODES");
+    nodes
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(2)
+                .is_some_and(|f| f.contains("master"))
+        })
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter_map(|a| a.split('@').next())
+        .map(|a| format!("redis://{a}"))
+        .collect()
+}
+
+/// Deletes every key matching `pattern` (one key per command on a
+/// cluster, where keys of a test spread over slots).
+pub async fn delete_matching(url: &str, pattern: &str) {
+    let keys = keys_matching(url, pattern).await;
+    let mut conn = raw(url).await;
+    for key in keys {
+        let _: () = ::redis::cmd("UNLINK")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("UNLINK");
+    }
+}
+
 /// A private Redis on a free port, so a test can stop and restart it
 /// without disturbing the shared one (outage and recovery tests).
 pub struct PrivateRedis {
@@ -152,6 +317,10 @@ impl PrivateCluster {
                     config.as_str(),
                     "--cluster-node-timeout",
                     "2000",
+                    // Replicas sync at once instead of after 5 s, so a
+                    // failover test need not wait for them.
+                    "--repl-diskless-sync-delay",
+                    "0",
                     "--dir",
                     dir_text.as_str(),
                 ],
@@ -195,16 +364,21 @@ impl PrivateCluster {
     }
 
     /// Waits (up to 30 s) until every running node reports
-    /// `cluster_state:ok`.
+    /// `cluster_state:ok` and every replica has synced with its master (a
+    /// replica that has not cannot take over).
     pub async fn wait_ok(&self) {
+        let replicas = self.nodes.len() - self.masters;
         for _ in 0..600 {
             let mut all = true;
+            let mut synced = 0;
             for node in &self.nodes {
                 if cluster_state(node).await.as_deref() != Some("ok") {
                     all = false;
                     break;
                 }
+                synced += usize::from(replica_synced(node).await);
             }
+            all &= synced >= replicas;
             if all {
                 return;
             }
@@ -237,6 +411,22 @@ impl PrivateCluster {
     pub fn stop_node(&mut self, i: usize) {
         self.nodes[i].stop();
     }
+}
+
+/// Whether a node is a replica whose link to its master is up.
+async fn replica_synced(node: &PrivateRedis) -> bool {
+    let Ok(client) = ::redis::Client::open(node.url()) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
+    let info: String = ::redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    info.contains("role:slave") && info.contains("master_link_status:up")
 }
 
 /// A node's `cluster_state` from `CLUSTER INFO`, or `None` when it does

@@ -6,12 +6,12 @@ use leptos::prelude::*;
 
 use super::queues::QueueTable;
 use crate::format::format_count;
-use crate::vm::queues::{ChartRange, OverviewVm, STATES, ThroughputVm};
+use crate::vm::queues::{ChartRange, ClusterVm, OverviewVm, STATES, ThroughputVm};
 use crate::vm::session::PageCtx;
 use crate::widgets::chart::{BarChart, Series, stacked_peak};
 use crate::widgets::health::HealthRegion;
 use crate::widgets::shell::{Fragment, Frame, Section, document, fragment};
-use crate::widgets::table::Empty;
+use crate::widgets::table::{Empty, Table};
 
 /// The live stream of the overview page.
 pub const OVERVIEW_EVENTS: &str = "/events/overview";
@@ -41,6 +41,7 @@ pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
                 <HealthRegion health=vm.health.clone() />
                 <TotalsRegion vm=vm.clone() />
                 <AttentionRegion vm=vm.clone() />
+                <ClusterRegion cluster=vm.cluster.clone() />
                 <section class="alerts" data-test-id="alerts">
                     <h2>"Alerts"</h2>
                     <p class="muted">
@@ -77,6 +78,10 @@ pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
         ),
         fragment("totals", view! { <TotalsRegion vm=vm.clone() /> }),
         fragment("attention", view! { <AttentionRegion vm=vm.clone() /> }),
+        fragment(
+            "cluster",
+            view! { <ClusterRegion cluster=vm.cluster.clone() /> },
+        ),
     ];
     if vm.range == ChartRange::Hour {
         fragments.push(fragment(
@@ -185,6 +190,88 @@ fn AttentionRegion(vm: OverviewVm) -> impl IntoView {
     };
     view! {
         <section id="attention" class="attention" data-test-id="attention">
+            {body}
+        </section>
+    }
+}
+
+/// The Redis Cluster the queues live on: each master with its slots, its
+/// queues and its replicas, and how many of the 16,384 slots are served.
+/// Empty (but present, so live updates can fill it) on one server.
+#[component]
+fn ClusterRegion(cluster: Option<ClusterVm>) -> impl IntoView {
+    let body = cluster.map(|c| {
+        let complete = c.slots_covered == 16_384;
+        let summary = format!(
+            "{} {}, {} {}; {} of 16,384 slots served",
+            c.masters.len(),
+            if c.masters.len() == 1 { "master" } else { "masters" },
+            c.replicas,
+            if c.replicas == 1 { "replica" } else { "replicas" },
+            format_count(u64::from(c.slots_covered)),
+        );
+        view! {
+            <h2>"Redis Cluster"</h2>
+            <p
+                class=if complete { "muted" } else { "problem" }
+                data-test-id="cluster-summary"
+            >
+                {summary}
+            </p>
+            <Table class="cluster" test_id="cluster-table" head=view! {
+                <tr>
+                    <th scope="col">"Master"</th>
+                    <th scope="col">"State"</th>
+                    <th scope="col" class="num">
+                        "Slots"
+                    </th>
+                    <th scope="col" class="num">
+                        "Queues"
+                    </th>
+                    <th scope="col">"Replicas"</th>
+                </tr>
+            }>
+                {c
+                    .masters
+                    .into_iter()
+                    .map(|m| {
+                        let replicas = if m.replicas.is_empty() {
+                            "none".to_string()
+                        } else {
+                            m.replicas
+                                .iter()
+                                .map(|(address, ok)| {
+                                    if *ok { address.clone() } else { format!("{address} (failing)") }
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        view! {
+                            <tr data-test-id=format!("cluster-node-{}", m.address)>
+                                <th scope="row">{m.address.clone()}</th>
+                                <td>
+                                    <span class=if m.healthy {
+                                        "badge ok"
+                                    } else {
+                                        "badge critical"
+                                    }>{if m.healthy { "OK" } else { "Failing" }}</span>
+                                </td>
+                                <td class="num" data-test-id="cluster-slots">
+                                    {format_count(u64::from(m.slots))}
+                                </td>
+                                <td class="num" data-test-id="cluster-queues">
+                                    {format_count(m.queues as u64)}
+                                </td>
+                                <td>{replicas}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </Table>
+        }
+    });
+    view! {
+        <section id="cluster" class="cluster" data-test-id="cluster">
             {body}
         </section>
     }
@@ -434,7 +521,7 @@ mod tests {
             let fragments = overview_fragments(&vm);
             assert_eq!(
                 fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
-                ["health", "totals", "attention"]
+                ["health", "totals", "attention", "cluster"]
             );
             for f in &fragments {
                 assert!(html.contains(&f.html), "page lacks region {}", f.id);
@@ -581,5 +668,66 @@ mod tests {
         let html = render_overview_page(&OverviewVm::default(), &PAGE);
         assert!(!html.contains("attention-table"), "{html}");
         assert!(html.contains(r#"id="attention""#), "{html}");
+    }
+
+    #[test]
+    fn a_cluster_shows_its_masters_replicas_and_where_queues_live() {
+        let mut first = row("emails", 0, false);
+        first.node = Some("10.0.0.1:7000".into());
+        let vm = OverviewVm {
+            health: health(true),
+            queue_count: 1,
+            attention: vec![first],
+            cluster: Some(ClusterVm {
+                masters: vec![
+                    crate::vm::queues::ClusterMasterVm {
+                        address: "10.0.0.1:7000".into(),
+                        healthy: true,
+                        slots: 8_192,
+                        queues: 1,
+                        replicas: vec![("10.0.0.4:7000".into(), true)],
+                    },
+                    crate::vm::queues::ClusterMasterVm {
+                        address: "10.0.0.2:7000".into(),
+                        healthy: false,
+                        slots: 8_192,
+                        queues: 0,
+                        replicas: vec![("10.0.0.5:7000".into(), false)],
+                    },
+                ],
+                slots_covered: 8_192,
+                replicas: 2,
+            }),
+            ..OverviewVm::default()
+        };
+        let html = render_overview_page(&vm, &PAGE);
+        assert_eq!(
+            test_support_text(&html, "cluster-summary"),
+            "2 masters, 2 replicas; 8,192 of 16,384 slots served"
+        );
+        assert!(
+            html.contains(r#"class="problem""#),
+            "not every slot: {html}"
+        );
+        assert!(html.contains("10.0.0.5:7000 (failing)"), "{html}");
+        assert!(html.contains(">Failing<"), "{html}");
+        assert!(
+            html.contains(r#"<td data-test-id="queue-node">10.0.0.1:7000</td>"#),
+            "{html}"
+        );
+        let single = render_overview_page(&OverviewVm::default(), &PAGE);
+        assert!(single.contains(r#"id="cluster""#), "{single}");
+        assert!(!single.contains("Redis Cluster"), "{single}");
+        assert!(!single.contains(">Node<"), "{single}");
+    }
+
+    /// The text of the element with `data-test-id` `id`.
+    fn test_support_text(html: &str, id: &str) -> String {
+        let at = html
+            .find(&format!(r#"data-test-id="{id}""#))
+            .expect("element");
+        let rest = &html[at..];
+        let rest = &rest[rest.find('>').expect("tag end") + 1..];
+        rest[..rest.find('<').expect("text end")].to_owned()
     }
 }

@@ -139,6 +139,8 @@ fn QueuesRegion(vm: QueuesVm) -> impl IntoView {
 /// where an action returns to.
 #[component]
 pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> impl IntoView {
+    // On Redis Cluster, which master holds each queue.
+    let nodes = rows.iter().any(|r| r.node.is_some());
     view! {
         <Table
             class="queues"
@@ -164,12 +166,13 @@ pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> i
                         "Failure rate"
                     </th>
                     <th scope="col">"State"</th>
+                    {nodes.then(|| view! { <th scope="col">"Node"</th> })}
                 </tr>
             }}
         >
             {rows
                 .into_iter()
-                .map(|row| view! { <QueueTableRow row back=back.clone() /> })
+                .map(|row| view! { <QueueTableRow row back=back.clone() nodes /> })
                 .collect_view()}
         </Table>
     }
@@ -178,7 +181,7 @@ pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> i
 /// One queue's row, with `data-test-id`s so tests and scripts can read a
 /// count without depending on column order.
 #[component]
-fn QueueTableRow(row: QueueRow, back: String) -> impl IntoView {
+fn QueueTableRow(row: QueueRow, back: String, nodes: bool) -> impl IntoView {
     let href = format!("/queues/{}", row.name);
     let rate = row
         .jobs_per_min
@@ -221,6 +224,14 @@ fn QueueTableRow(row: QueueRow, back: String) -> impl IntoView {
                 paused=row.paused
                 back
             />
+            {nodes
+                .then(|| {
+                    view! {
+                        <td data-test-id="queue-node">
+                            {row.node.clone().unwrap_or_else(|| "–".into())}
+                        </td>
+                    }
+                })}
         </tr>
     }
 }

@@ -102,6 +102,9 @@ pub struct QueueRow {
     pub failure_rate: Option<f64>,
     /// The badge, from the thresholds the server is configured with.
     pub health: QueueHealth,
+    /// On Redis Cluster, the master (`host:port`) whose slot holds the
+    /// queue's keys; `None` elsewhere.
+    pub node: Option<String>,
 }
 
 impl QueueRow {
@@ -294,6 +297,35 @@ pub struct OverviewVm {
     pub charts_more: usize,
     /// What the charts cover (one bar per bucket of it).
     pub range: ChartRange,
+    /// The Redis Cluster's topology, when the queues live on one.
+    pub cluster: Option<ClusterVm>,
+}
+
+/// A Redis Cluster as the Overview shows it: which masters serve how many
+/// slots and queues, with their replicas.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterVm {
+    /// Masters by address.
+    pub masters: Vec<ClusterMasterVm>,
+    /// Slots served by a healthy master (of 16,384).
+    pub slots_covered: u32,
+    /// Replicas in all.
+    pub replicas: usize,
+}
+
+/// One master of a cluster.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterMasterVm {
+    /// `host:port`.
+    pub address: String,
+    /// Whether the cluster considers it working.
+    pub healthy: bool,
+    /// Slots it serves.
+    pub slots: u32,
+    /// Queues whose keys live in its slots.
+    pub queues: usize,
+    /// Its replicas: address and whether each is working.
+    pub replicas: Vec<(String, bool)>,
 }
 
 /// Rows on one page of the queues table.

@@ -27,15 +27,16 @@
 //! BullMQ's own scripts.
 
 use std::collections::HashMap;
+
+use futures_util::StreamExt;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, Script};
+use redis::Script;
 
 use crate::error::{CoordError, Result};
-use crate::redis::{self as conn, Reconnect, glob_escape};
+use crate::redis::{self as conn, Conn, Endpoint, Reconnect, glob_escape};
 
 /// A dashboard action may wait 5 s for Redis and one reconnection attempt
 /// before reporting the outage.
@@ -277,10 +278,10 @@ pub struct BullEvent {
 /// kept for blocking reads).
 #[derive(Clone)]
 pub struct BullMq {
-    conn: ConnectionManager,
-    client: Client,
+    conn: Conn,
+    endpoint: Endpoint,
     prefix: String,
-    blocking: Arc<Mutex<Vec<MultiplexedConnection>>>,
+    blocking: Arc<Mutex<Vec<Conn>>>,
 }
 
 /// Shows the prefix only: the URL (and any password in it) is not kept.
@@ -293,15 +294,16 @@ impl std::fmt::Debug for BullMq {
 }
 
 /// Refuses queue names that could reach other keys or break key parsing:
-/// empty, longer than [`MAX_QUEUE_NAME`], or holding `:`, braces or control
-/// characters.
+/// empty, longer than [`MAX_QUEUE_NAME`], or holding `:` or control
+/// characters. Braces are fine: `{emails}` is how a BullMQ queue is given
+/// a slot of its own on Redis Cluster.
 fn check_queue(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         Some("must not be empty")
     } else if name.len() > MAX_QUEUE_NAME {
         Some("must be at most 200 bytes")
-    } else if name.contains([':', '{', '}']) {
-        Some("must not contain ':' or braces")
+    } else if name.contains(':') {
+        Some("must not contain ':'")
     } else if name.chars().any(char::is_control) {
         Some("must not contain control characters")
     } else {
@@ -450,6 +452,13 @@ fn parse_job(id: &str, hash: HashMap<String, Vec<u8>>) -> BullJob {
     }
 }
 
+/// True when `base` holds a complete hash tag (`{…}` with something
+/// inside), so every key built by appending to it lands in its slot.
+fn has_hash_tag(base: &str) -> bool {
+    base.find('{')
+        .is_some_and(|open| base[open + 1..].find('}').is_some_and(|close| close > 0))
+}
+
 /// Entries deprecated BullMQ versions left in `wait`/`paused` as markers.
 fn is_legacy_marker(id: &str) -> bool {
     id.starts_with("0:")
@@ -468,10 +477,10 @@ impl BullMq {
     /// method taking one.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         conn::check_prefix(prefix, &[], "whitespace")?;
-        let (client, conn) = conn::connect(url, RECONNECT).await?;
+        let (endpoint, conn) = conn::connect(url, RECONNECT).await?;
         Ok(Self {
             conn,
-            client,
+            endpoint,
             prefix: prefix.to_owned(),
             blocking: Arc::new(Mutex::new(Vec::new())),
         })
@@ -480,13 +489,34 @@ impl BullMq {
     /// Round trip of a `PING`, for readiness checks: the monitor reads
     /// nothing while there is no queue to watch, so its last read cannot
     /// tell whether this Redis still answers.
+    /// Besides `PING`, the capability probe: a cluster node reached with
+    /// a plain URL, or a cluster that lost slots, fails it.
     pub async fn ping(&self) -> Result<std::time::Duration> {
-        let started = std::time::Instant::now();
-        redis::cmd("PING")
-            .query_async::<()>(&mut self.conn.clone())
+        let probe_key = format!("{}:meta", self.prefix);
+        conn::probe_capability(&mut self.conn.clone(), &probe_key)
             .await
-            .map_err(CoordError::from)?;
-        Ok(started.elapsed())
+            .map(|probed| probed.latency)
+    }
+
+    /// Checks a queue name ([`check_queue`]) and, on Redis Cluster, that
+    /// all of the queue's keys share one slot: BullMQ's scripts touch
+    /// several of them at once, so on a cluster BullMQ itself only works
+    /// with a hash-tagged prefix (`{bull}`) or queue name (`{emails}`).
+    fn check(&self, queue: &str) -> Result<()> {
+        check_queue(queue)?;
+        if self.endpoint.is_cluster() && !has_hash_tag(&self.base(queue)) {
+            return Err(CoordError::InvalidQueueName {
+                name: queue.to_owned(),
+                reason: "on Redis Cluster needs a hash-tagged prefix ({bull}) or name ({emails}), \
+                         as BullMQ itself does",
+            });
+        }
+        Ok(())
+    }
+
+    /// True when this handle talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.endpoint.is_cluster()
     }
 
     /// The key prefix the handle works under, for display and links.
@@ -521,42 +551,43 @@ impl BullMq {
 
     /// Finds the queues under the prefix by their `meta` hashes (BullMQ
     /// writes one for every queue), so an operator need not type names.
-    /// The scan stops after about `max_scanned` keys, so a huge keyspace
-    /// costs a bounded time; names come back sorted and deduplicated, and
-    /// names this module would refuse are left out. Callers should cache.
+    /// The scan (of every master, on a cluster) stops after about
+    /// `max_scanned` keys in all, so a huge keyspace costs a bounded time;
+    /// names come back sorted and deduplicated, and names this module
+    /// would refuse are left out (on a cluster, queues without a hash tag
+    /// too, with a warning). Callers should cache.
     pub async fn discover(&self, max_scanned: usize) -> Result<Vec<String>> {
         let pattern = format!("{}:*:meta", glob_escape(&self.prefix));
         let head = format!("{}:", self.prefix);
-        let step = max_scanned.clamp(1, 1000);
+        let keys = self
+            .conn
+            .clone()
+            .scan_match(&pattern, max_scanned)
+            .await
+            .map_err(CoordError::from)?;
         let mut names = std::collections::BTreeSet::new();
-        let mut cursor: u64 = 0;
-        let mut scanned = 0usize;
-        let mut conn = self.conn.clone();
-        while scanned < max_scanned {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(step)
-                .query_async(&mut conn)
-                .await
-                .map_err(CoordError::from)?;
-            scanned += step;
-            for key in keys {
-                let name = key
-                    .strip_prefix(&head)
-                    .and_then(|rest| rest.strip_suffix(":meta"));
-                if let Some(name) = name
-                    && check_queue(name).is_ok()
-                {
-                    names.insert(name.to_owned());
+        let mut untagged = 0usize;
+        for key in keys {
+            let name = key
+                .strip_prefix(&head)
+                .and_then(|rest| rest.strip_suffix(":meta"));
+            match name {
+                Some(name) if check_queue(name).is_ok() => {
+                    if self.check(name).is_ok() {
+                        names.insert(name.to_owned());
+                    } else {
+                        untagged += 1;
+                    }
                 }
+                _ => {}
             }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
+        }
+        if untagged > 0 {
+            tracing::warn!(
+                queues = untagged,
+                prefix = %self.prefix,
+                "BullMQ queues without a hash tag on Redis Cluster are left out: BullMQ needs a {{bull}} prefix or {{queue}} names there"
+            );
         }
         Ok(names.into_iter().collect())
     }
@@ -564,7 +595,7 @@ impl BullMq {
     /// The size of every state plus the pause flag, in one pipeline of
     /// O(1) commands, so a dashboard can poll it cheaply.
     pub async fn counts(&self, queue: &str) -> Result<BullCounts> {
-        check_queue(queue)?;
+        self.check(queue)?;
         let mut pipe = redis::pipe();
         for state in BullState::ALL {
             let key = self.key(queue, state.suffix());
@@ -619,7 +650,7 @@ impl BullMq {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<BullJob>> {
-        check_queue(queue)?;
+        self.check(queue)?;
         let limit = limit.min(MAX_PAGE);
         if limit == 0 {
             return Ok(Vec::new());
@@ -665,7 +696,7 @@ impl BullMq {
     /// when no job has that id: its key is missing or holds something
     /// else (a job's log list, a repeat config).
     pub async fn job(&self, queue: &str, id: &str) -> Result<Option<BullJob>> {
-        check_queue(queue)?;
+        self.check(queue)?;
         check_job_id(id)?;
         let kind: String = redis::cmd("TYPE")
             .arg(self.key(queue, id))
@@ -748,7 +779,7 @@ impl BullMq {
     /// [`CoordError::BullJobNotFound`], one not failed
     /// [`CoordError::BullWrongState`].
     pub async fn retry_job(&self, queue: &str, id: &str) -> Result<()> {
-        check_queue(queue)?;
+        self.check(queue)?;
         check_job_id(id)?;
         let mut inv = RETRY.prepare_invoke();
         for key in self.ready_keys(queue) {
@@ -778,7 +809,7 @@ impl BullMq {
     /// makes it. Jobs that fail again meanwhile are not retried a second
     /// time. Ids whose hash is gone are dropped from `failed`.
     pub async fn retry_all_failed(&self, queue: &str, batch: usize) -> Result<u64> {
-        check_queue(queue)?;
+        self.check(queue)?;
         if batch == 0 {
             return Err(CoordError::InvalidOptions(
                 "retry batch size must be at least 1".into(),
@@ -822,7 +853,7 @@ impl BullMq {
     /// set to 0, workers woken, a `waiting` event (`prev` = `delayed`).
     /// A job not delayed is [`CoordError::BullWrongState`].
     pub async fn promote(&self, queue: &str, id: &str) -> Result<()> {
-        check_queue(queue)?;
+        self.check(queue)?;
         check_job_id(id)?;
         let mut inv = PROMOTE.prepare_invoke();
         for key in self.ready_keys(queue) {
@@ -850,7 +881,7 @@ impl BullMq {
     /// pending children ([`CoordError::BullWrongState`]) rather than orphan
     /// them.
     pub async fn remove(&self, queue: &str, id: &str) -> Result<()> {
-        check_queue(queue)?;
+        self.check(queue)?;
         check_job_id(id)?;
         let mut inv = REMOVE.prepare_invoke();
         for key in self.ready_keys(queue) {
@@ -882,7 +913,7 @@ impl BullMq {
 
     /// Runs the pause script either way.
     async fn set_paused(&self, queue: &str, paused: bool) -> Result<()> {
-        check_queue(queue)?;
+        self.check(queue)?;
         let mut inv = PAUSE.prepare_invoke();
         for key in self.ready_keys(queue) {
             inv.key(key);
@@ -926,7 +957,7 @@ impl BullMq {
         older_than: Duration,
         limit: u64,
     ) -> Result<u64> {
-        check_queue(queue)?;
+        self.check(queue)?;
         if !matches!(state, BullState::Completed | BullState::Failed) {
             return Err(CoordError::InvalidOptions(format!(
                 "only completed or failed jobs can be cleaned, not {state}"
@@ -959,7 +990,7 @@ impl BullMq {
 
     /// A connection of its own for a blocking read: an idle one kept from
     /// an earlier read, or a new one.
-    async fn blocking_conn(&self) -> Result<MultiplexedConnection> {
+    async fn blocking_conn(&self) -> Result<Conn> {
         let idle = self
             .blocking
             .lock()
@@ -968,17 +999,11 @@ impl BullMq {
         if let Some(conn) = idle {
             return Ok(conn);
         }
-        let config =
-            AsyncConnectionConfig::new().set_connection_timeout(Some(conn::CONNECT_TIMEOUT));
-        conn::within_connect_timeout(
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
+        conn::within_connect_timeout(self.endpoint.dedicated()).await
     }
 
     /// Keeps a connection whose read completed for the next blocking read.
-    fn give_back(&self, conn: MultiplexedConnection) {
+    fn give_back(&self, conn: Conn) {
         if let Ok(mut idle) = self.blocking.lock()
             && idle.len() < MAX_IDLE_BLOCKING
         {
@@ -992,6 +1017,14 @@ impl BullMq {
     /// stream. Runs on a connection of its own, so a long wait never stalls
     /// the shared connection; one that does not answer within `block` plus
     /// 5 s is an outage. An empty `from` returns at once.
+    ///
+    /// On Redis Cluster one `XREAD` may only name streams of one slot, so
+    /// the streams are grouped by slot: with a `{bull}` prefix that is
+    /// still one blocking read. Several groups (`{queue}` names) are read
+    /// without blocking, [`MAX_GROUP_READS`] at a time; when none had news
+    /// the call waits out a poll interval that grows with the number of
+    /// groups ([`group_poll_interval`]) so the reads per second stay
+    /// bounded.
     pub async fn read_events(
         &self,
         from: &[(String, String)],
@@ -1002,37 +1035,48 @@ impl BullMq {
             return Ok(Vec::new());
         }
         let mut queue_of = HashMap::new();
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT").arg(count.clamp(1, 10_000));
-        if !block.is_zero() {
-            cmd.arg("BLOCK")
-                .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
-        }
-        cmd.arg("STREAMS");
+        let mut groups: std::collections::BTreeMap<u16, Vec<(String, String)>> = Default::default();
         for (queue, id) in from {
-            check_queue(queue)?;
+            self.check(queue)?;
             check_stream_id(id)?;
             let key = self.key(queue, "events");
-            cmd.arg(&key);
+            let slot = if self.endpoint.is_cluster() {
+                conn::slot(key.as_bytes())
+            } else {
+                0
+            };
+            groups
+                .entry(slot)
+                .or_default()
+                .push((key.clone(), id.clone()));
             queue_of.insert(key, queue.clone());
         }
-        for (_, id) in from {
-            cmd.arg(id);
-        }
-        let mut conn = self.blocking_conn().await?;
-        let reply: Option<StreamReply> =
-            match tokio::time::timeout(block + BLOCK_GRACE, cmd.query_async(&mut conn)).await {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(e)) => return Err(CoordError::from(e)),
-                Err(_) => {
-                    return Err(CoordError::Unavailable(
-                        "Redis did not answer a blocking event read".into(),
-                    ));
-                }
-            };
-        self.give_back(conn);
+        let count = count.clamp(1, 10_000);
+        let replies = if groups.len() == 1 {
+            let streams = groups.into_values().next().unwrap_or_default();
+            vec![self.xread(&streams, block, count).await?]
+        } else {
+            let started = std::time::Instant::now();
+            let polled = groups.len();
+            let reads = groups
+                .into_values()
+                .map(|streams| async move { self.xread(&streams, Duration::ZERO, count).await });
+            let replies: Vec<StreamReply> = futures_util::stream::iter(reads)
+                .buffer_unordered(MAX_GROUP_READS)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_>>()?;
+            if replies.iter().all(Vec::is_empty) {
+                let wait = group_poll_interval(polled)
+                    .min(block)
+                    .saturating_sub(started.elapsed());
+                tokio::time::sleep(wait).await;
+            }
+            replies
+        };
         let mut events = Vec::new();
-        for (key, entries) in reply.unwrap_or_default() {
+        for (key, entries) in replies.into_iter().flatten() {
             let Some(queue) = queue_of.get(&key) else {
                 continue;
             };
@@ -1057,6 +1101,61 @@ impl BullMq {
         }
         Ok(events)
     }
+
+    /// One `XREAD` of streams that share a slot, on a connection of its
+    /// own when it blocks.
+    async fn xread(
+        &self,
+        streams: &[(String, String)],
+        block: Duration,
+        count: usize,
+    ) -> Result<StreamReply> {
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(count);
+        if !block.is_zero() {
+            cmd.arg("BLOCK")
+                .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
+        }
+        cmd.arg("STREAMS");
+        for (key, _) in streams {
+            cmd.arg(key);
+        }
+        for (_, id) in streams {
+            cmd.arg(id);
+        }
+        if block.is_zero() {
+            let reply: Option<StreamReply> = cmd
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(CoordError::from)?;
+            return Ok(reply.unwrap_or_default());
+        }
+        let mut conn = self.blocking_conn().await?;
+        let reply: Option<StreamReply> =
+            match tokio::time::timeout(block + BLOCK_GRACE, cmd.query_async(&mut conn)).await {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(e)) => return Err(CoordError::from(e)),
+                Err(_) => {
+                    return Err(CoordError::Unavailable(
+                        "Redis did not answer a blocking event read".into(),
+                    ));
+                }
+            };
+        self.give_back(conn);
+        Ok(reply.unwrap_or_default())
+    }
+}
+
+/// Event reads of different slots in flight at once (see
+/// [`BullMq::read_events`]).
+const MAX_GROUP_READS: usize = 16;
+
+/// How long a poll of `groups` slot groups that found nothing waits before
+/// the next: 250 ms per 64 groups, so a cluster with thousands of
+/// `{queue}`-named queues costs about 256 reads a second, and its events
+/// arrive that much later.
+pub fn group_poll_interval(groups: usize) -> Duration {
+    Duration::from_millis(250) * u32::try_from(groups.div_ceil(64).max(1)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -1076,7 +1175,12 @@ mod tests {
     fn hostile_names_and_ids_are_refused() {
         assert!(check_queue("emails").is_ok());
         assert!(check_queue("with space").is_ok());
-        for bad in ["", "a:b", "{a}", "a\nb", &"x".repeat(201)] {
+        assert!(check_queue("{emails}").is_ok(), "a cluster hash tag");
+        assert!(has_hash_tag("bull:{emails}:"));
+        assert!(has_hash_tag("{bull}:emails:"));
+        assert!(!has_hash_tag("bull:emails:"));
+        assert!(!has_hash_tag("bull:{}emails:"));
+        for bad in ["", "a:b", "a\nb", &"x".repeat(201)] {
             assert!(check_queue(bad).is_err(), "{bad:?}");
         }
         assert!(check_job_id("repeat:abc:123").is_ok());

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::Client;
-use redis::aio::ConnectionManager;
+use redis::RedisError;
 use tokio::sync::{broadcast, watch};
 
 use super::{ChannelBus, ChannelName, RawMessage, RawSubscription, SUBSCRIBER_BUFFER};
 use crate::error::{CoordError, Result};
-use crate::redis::{self as conn, PubSubEvent, Reconnect, Target, listen_pubsub, open_pubsub};
+use crate::redis::{
+    self as conn, Conn, Endpoint, PubSubEvent, Reconnect, Target, listen_pubsub, open_pubsub,
+};
 
 /// Reconnection settings of the publishing connection: few retries so a
 /// publisher learns of an outage within about a second; a PUBLISH may take
@@ -39,8 +40,8 @@ pub struct RedisBus {
 }
 
 struct Inner {
-    client: Client,
-    conn: ConnectionManager,
+    endpoint: Endpoint,
+    conn: Conn,
     prefix: String,
     /// `<prefix>:notifications:`, what every channel of this bus starts with.
     base: String,
@@ -62,10 +63,10 @@ impl RedisBus {
     /// deployments (or tests) can share one Redis.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         validate_prefix(prefix)?;
-        let (client, conn) = conn::connect(url, RECONNECT).await?;
+        let (endpoint, conn) = conn::connect(url, RECONNECT).await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                endpoint,
                 conn,
                 prefix: prefix.to_owned(),
                 base: format!("{prefix}:notifications:"),
@@ -88,27 +89,37 @@ impl RedisBus {
 
     /// How many connections (of any process) subscribe to `channel` right
     /// now (`PUBSUB NUMSUB`), for the dashboard; pattern observers are not
-    /// included.
+    /// included. On a cluster each node counts the connections it holds,
+    /// so the answer is the sum over every node.
     pub async fn subscriber_count(&self, channel: &ChannelName) -> Result<u64> {
-        let (_, count): (String, u64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(self.redis_channel(channel))
-            .query_async(&mut self.inner.conn.clone())
+        let mut cmd = redis::cmd("PUBSUB");
+        cmd.arg("NUMSUB").arg(self.redis_channel(channel));
+        let answers = self
+            .inner
+            .conn
+            .clone()
+            .on_all_nodes(&cmd)
             .await
             .map_err(CoordError::from)?;
-        Ok(count)
+        let mut total = 0;
+        for (_, answer) in answers {
+            let (_, count): (String, u64) = redis::from_redis_value(answer)
+                .map_err(|e| CoordError::from(RedisError::from(e)))?;
+            total += count;
+        }
+        Ok(total)
     }
 
     /// Subscribes once (so the caller knows messages published from now on
     /// arrive), then hands the connection to a listener task.
     async fn start(&self, target: Target, strip: String) -> Result<RawSubscription> {
-        let first = open_pubsub(&self.inner.client, &target)
+        let first = open_pubsub(&self.inner.endpoint, &target)
             .await
             .map_err(CoordError::from)?;
         let (tx, rx) = broadcast::channel(SUBSCRIBER_BUFFER);
         let (connected_tx, connected) = watch::channel(true);
         let task = tokio::spawn(listen_pubsub(
-            self.inner.client.clone(),
+            self.inner.endpoint.clone(),
             target,
             "notification",
             first,

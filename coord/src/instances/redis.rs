@@ -13,18 +13,18 @@
 //!   by whoever lists once the instance has been silent for `forget_after`.
 //!
 //! Every command touches one key, so the layout works on Redis Cluster
-//! without hash tags; the two writes of a heartbeat are pipelined, not
-//! atomic, and the next heartbeat repairs a half-applied one.
+//! without hash tags (commands for several keys are grouped per slot);
+//! the two writes of a heartbeat are pipelined, not atomic, and the next
+//! heartbeat repairs a half-applied one.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 
 use super::{InstanceRegistry, InstanceReport, InstanceView, Thresholds};
 use crate::error::{CoordError, Result};
 use crate::instance::InstanceId;
-use crate::redis::{self as conn, Reconnect};
+use crate::redis::{self as conn, Conn, Reconnect};
 
 /// One command may take 2 s: a heartbeat that cannot be written within a
 /// second or two is better retried at the next interval. One reconnection
@@ -41,7 +41,7 @@ const RECONNECT: Reconnect = Reconnect {
 /// the same Redis and prefix. Cheap to clone (one multiplexed connection).
 #[derive(Clone)]
 pub struct RedisRegistry {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     members_key: String,
 }
@@ -61,9 +61,9 @@ impl RedisRegistry {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         let registry = Self::connect_lazy(url, prefix)?;
         let mut conn = registry.conn.clone();
-        let client = conn::open(url)?;
+        let endpoint = conn::open(url)?;
         conn::within_connect_timeout(async {
-            conn::probe(&client).await?;
+            conn::probe(&endpoint).await?;
             redis::cmd("PING").query_async::<()>(&mut conn).await
         })
         .await?;
@@ -75,15 +75,13 @@ impl RedisRegistry {
     /// and are retried until Redis comes up. Only a malformed URL or prefix
     /// is an error here.
     pub fn connect_lazy(url: &str, prefix: &str) -> Result<Self> {
-        let client = conn::open(url)?;
-        let conn = ConnectionManager::new_lazy_with_config(client, RECONNECT.config())
-            .map_err(CoordError::from)?;
+        let conn = conn::open(url)?.lazy(RECONNECT).map_err(CoordError::from)?;
         Self::with_connection(conn, prefix)
     }
 
     /// Shares a connection the service already has (one connection per
     /// process instead of one per component).
-    pub fn with_connection(conn: ConnectionManager, prefix: &str) -> Result<Self> {
+    pub(crate) fn with_connection(conn: Conn, prefix: &str) -> Result<Self> {
         validate_prefix(prefix)?;
         Ok(Self {
             conn,
@@ -111,35 +109,42 @@ impl InstanceRegistry for RedisRegistry {
             .map_err(|e| CoordError::Corrupt(format!("cannot encode instance report: {e}")))?;
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         // The membership first: if only it lands, the instance shows as
-        // gone for one interval rather than not at all.
-        redis::pipe()
-            .cmd("HSET")
+        // gone for one interval rather than not at all. (On a cluster the
+        // two keys may live on different nodes and are written at once;
+        // the next heartbeat repairs a half-applied one either way.)
+        let mut member = redis::cmd("HSET");
+        member
             .arg(&self.members_key)
             .arg(report.id.as_str())
-            .arg(&json)
-            .ignore()
-            .cmd("SET")
-            .arg(self.instance_key(&report.id))
-            .arg(&json)
-            .arg("PX")
-            .arg(ttl_ms)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
+            .arg(&json);
+        let live_key = self.instance_key(&report.id);
+        let mut live = redis::cmd("SET");
+        live.arg(&live_key).arg(&json).arg("PX").arg(ttl_ms);
+        self.conn
+            .clone()
+            .each_slot::<redis::Value>(vec![
+                (self.members_key.clone().into_bytes(), member),
+                (live_key.into_bytes(), live),
+            ])
             .await
+            .map(drop)
             .map_err(CoordError::from)
     }
 
     async fn leave(&self, id: &InstanceId) -> Result<()> {
-        redis::pipe()
-            .cmd("DEL")
-            .arg(self.instance_key(id))
-            .ignore()
-            .cmd("HDEL")
-            .arg(&self.members_key)
-            .arg(id.as_str())
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
+        let live_key = self.instance_key(id);
+        let mut live = redis::cmd("DEL");
+        live.arg(&live_key);
+        let mut member = redis::cmd("HDEL");
+        member.arg(&self.members_key).arg(id.as_str());
+        self.conn
+            .clone()
+            .each_slot::<redis::Value>(vec![
+                (live_key.into_bytes(), live),
+                (self.members_key.clone().into_bytes(), member),
+            ])
             .await
+            .map(drop)
             .map_err(CoordError::from)
     }
 
@@ -168,14 +173,16 @@ impl InstanceRegistry for RedisRegistry {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
-        let mut exists = redis::pipe();
-        for report in &reports {
-            exists.cmd("EXISTS").arg(self.instance_key(&report.id));
-        }
-        let present: Vec<bool> = exists
-            .query_async(&mut conn)
-            .await
-            .map_err(CoordError::from)?;
+        let exists = reports
+            .iter()
+            .map(|report| {
+                let key = self.instance_key(&report.id);
+                let mut cmd = redis::cmd("EXISTS");
+                cmd.arg(&key);
+                (key.into_bytes(), cmd)
+            })
+            .collect();
+        let present: Vec<bool> = conn.each_slot(exists).await.map_err(CoordError::from)?;
         if present.len() != reports.len() {
             return Err(CoordError::Corrupt(format!(
                 "asked about {} instance keys, Redis answered {}",

@@ -40,6 +40,8 @@ pub struct BackendHealth {
     pub latency: Duration,
     /// Memory the backend reports using, where it can tell (Redis `used_memory`).
     pub memory_bytes: Option<u64>,
+    /// The nodes of a Redis Cluster, when the backend is one.
+    pub cluster: Option<crate::redis::Topology>,
 }
 
 /// Storage and atomic state transitions of the job queue.

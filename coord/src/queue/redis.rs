@@ -38,11 +38,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
-use redis::{Client, RedisError, Script, ScriptInvocation};
+use redis::{RedisError, Script, ScriptInvocation};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -55,8 +54,8 @@ use super::types::{
 };
 use crate::error::{CoordError, Result};
 use crate::redis::{
-    self as conn, CONNECT_TIMEOUT, PubSubEvent, Reconnect, Target, glob_escape, listen_pubsub,
-    open_pubsub,
+    self as conn, CONNECT_TIMEOUT, Conn, PubSubEvent, Reconnect, Target, glob_escape,
+    listen_pubsub, open_pubsub,
 };
 
 /// The command connection: one command may take 10 s (generous because a
@@ -140,7 +139,7 @@ pub struct RedisBackend {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     queues_key: String,
     channel: String,
@@ -220,8 +219,12 @@ impl RedisBackend {
             ));
         }
         let shown = redact_url(url);
-        let client = Client::open(url)
-            .map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL {shown}: {e}")))?;
+        let endpoint = conn::open(url).map_err(|e| match e {
+            CoordError::InvalidOptions(reason) => {
+                CoordError::InvalidOptions(format!("{reason} ({shown})"))
+            }
+            other => other,
+        })?;
         let channel = format!("{prefix}:events");
         let unreachable = |reason: String| {
             CoordError::Unavailable(format!("cannot reach Redis at {shown}: {reason}"))
@@ -229,10 +232,9 @@ impl RedisBackend {
         let setup = async {
             // One plain attempt first: the connection manager would retry
             // with backoff, and an unreachable server should fail fast.
-            conn::probe(&client).await?;
-            let pubsub = open_pubsub(&client, &Target::Channel(channel.clone())).await?;
-            let conn =
-                ConnectionManager::new_with_config(client.clone(), RECONNECT.config()).await?;
+            conn::probe(&endpoint).await?;
+            let pubsub = open_pubsub(&endpoint, &Target::Channel(channel.clone())).await?;
+            let conn = endpoint.managed(RECONNECT).await?;
             Ok::<_, RedisError>((conn, pubsub))
         };
         let (conn, pubsub) = match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
@@ -253,11 +255,11 @@ impl RedisBackend {
             known: known.clone(),
         };
         let listener = tokio::spawn(listen_pubsub(
-            client.clone(),
+            endpoint,
             Target::Channel(channel.clone()),
             "queue event",
             pubsub,
-            forwarder(client, events.clone(), Arc::new(registry)),
+            forwarder(conn.clone(), events.clone(), Arc::new(registry)),
         ));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -273,7 +275,7 @@ impl RedisBackend {
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.inner.conn.clone()
     }
 
@@ -500,25 +502,11 @@ impl QueueBackend for RedisBackend {
     }
 
     async fn health(&self) -> Result<BackendHealth> {
-        let mut conn = self.conn();
-        let start = Instant::now();
-        redis::cmd("PING")
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(CoordError::from)?;
-        let latency = start.elapsed();
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query_async(&mut conn)
-            .await
-            .map_err(CoordError::from)?;
-        let memory_bytes = info
-            .lines()
-            .find_map(|line| line.strip_prefix("used_memory:"))
-            .and_then(|v| v.trim().parse().ok());
+        let probed = conn::probe_capability(&mut self.conn(), &self.inner.queues_key).await?;
         Ok(BackendHealth {
-            latency,
-            memory_bytes,
+            latency: probed.latency,
+            memory_bytes: probed.memory_bytes,
+            cluster: probed.topology,
         })
     }
 
@@ -1129,19 +1117,26 @@ fn decode_job(queue: &QueueName, raw: RawJob, last_options: &mut OptionsCache) -
 
 /// Forwards the event channel's batches to the backend's subscribers, and
 /// after a reconnect lets the registry heal (see [`Registry::reconnected`]).
+/// The cluster slot every key of `queue` lives in: its keys share the
+/// hash tag `{<queue>}` whatever the prefix, so the Overview can say which
+/// node serves a queue from its name alone.
+pub fn queue_slot(queue: &str) -> u16 {
+    conn::slot(format!("{{{queue}}}").as_bytes())
+}
+
 fn forwarder(
-    client: Client,
+    conn: Conn,
     sender: broadcast::Sender<EventBatch>,
     registry: Arc<Registry>,
 ) -> impl FnMut(PubSubEvent<'_>) {
     move |event| match event {
         PubSubEvent::Message(msg) => forward(&sender, msg.get_payload_bytes()),
         PubSubEvent::Up { restored: true } => {
-            let (client, registry) = (client.clone(), registry.clone());
+            let (conn, registry) = (conn.clone(), registry.clone());
             // Bounded, so a Redis that hangs mid-repair cannot keep a task
             // alive; what it missed, the next enqueue of each queue repairs.
             tokio::spawn(async move {
-                let repair = registry.reconnected(&client);
+                let repair = registry.reconnected(conn);
                 if tokio::time::timeout(REPAIR_TIMEOUT, repair).await.is_err() {
                     tracing::warn!(
                         "the queue registry repair after reconnecting took too long; left to the next enqueues"
@@ -1174,9 +1169,9 @@ impl Registry {
     /// without its data: forget which queues were registered, so each is
     /// registered again on its next write, and should the registry itself
     /// be gone, rebuild it from the queues' meta keys.
-    async fn reconnected(&self, client: &Client) {
+    async fn reconnected(&self, conn: Conn) {
         self.known.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        match self.rebuild(client).await {
+        match self.rebuild(conn).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 queues = n,
@@ -1190,8 +1185,7 @@ impl Registry {
 
     /// Rebuilds `<p>:queues` from `<p>:{<q>}:meta` keys when it is missing;
     /// returns how many queues were found.
-    async fn rebuild(&self, client: &Client) -> redis::RedisResult<usize> {
-        let mut conn = client.get_multiplexed_async_connection().await?;
+    async fn rebuild(&self, mut conn: Conn) -> redis::RedisResult<usize> {
         let exists: bool = redis::cmd("EXISTS")
             .arg(&self.key)
             .query_async(&mut conn)
@@ -1200,29 +1194,15 @@ impl Registry {
             return Ok(0);
         }
         let pattern = format!("{}:{{*}}:meta", glob_escape(&self.prefix));
-        let mut names = Vec::new();
-        let mut cursor: u64 = 0;
-        let mut scanned = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
-            scanned += 1000;
-            names.extend(keys.iter().filter_map(|key| {
+        let keys = conn.scan_match(&pattern, REBUILD_SCAN_LIMIT).await?;
+        let names: Vec<QueueName> = keys
+            .iter()
+            .filter_map(|key| {
                 let tagged = key.strip_prefix(&self.prefix)?.strip_prefix(":{")?;
                 let name = tagged.strip_suffix("}:meta")?;
                 QueueName::new(name.to_owned()).ok()
-            }));
-            cursor = next;
-            if cursor == 0 || scanned >= REBUILD_SCAN_LIMIT {
-                break;
-            }
-        }
+            })
+            .collect();
         if !names.is_empty() {
             redis::cmd("SADD")
                 .arg(&self.key)

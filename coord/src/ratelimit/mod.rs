@@ -632,6 +632,12 @@ impl RateLimiter {
         self.backend.usage(&policy, top).await
     }
 
+    /// The backend's readiness probe (for Redis: `PING`, the cluster's
+    /// state and a read of one of its keys), for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.backend.ping().await
+    }
+
     /// The backend's status (degraded or not).
     pub fn status(&self) -> LimiterStatus {
         self.backend.status()

@@ -35,14 +35,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use super::{
     Decision, KeyUsage, LimiterStatus, MAX_LISTED_BLOCKED, Policy, PolicyUsage, RateKey,
     RateLimitBackend, minute_series, ms,
 };
 use crate::error::{CoordError, Result};
-use crate::redis::{self as conn, Reconnect};
+use crate::redis::{self as conn, Conn, Reconnect};
 
 /// One decision may take 2 s (short, since a request waits on it), and a
 /// failing decision waits for one reconnection attempt before reporting
@@ -77,7 +76,7 @@ fn shard(key: &RateKey) -> u32 {
 /// multiplexed, auto-reconnecting connection.
 #[derive(Clone)]
 pub struct RedisLimiter {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
 }
 
@@ -356,11 +355,13 @@ impl RateLimitBackend for RedisLimiter {
         Ok(policies)
     }
 
+    /// The capability probe: besides `PING`, a read of the policies key
+    /// where it lives, so a cluster node reached with a plain URL, or a
+    /// cluster that lost slots, does not pass for healthy.
     async fn ping(&self) -> Result<()> {
-        redis::cmd("PING")
-            .query_async::<()>(&mut self.conn.clone())
+        conn::probe_capability(&mut self.conn.clone(), &self.policies_key())
             .await
-            .map_err(CoordError::from)
+            .map(drop)
     }
 
     fn status(&self) -> LimiterStatus {

@@ -6,13 +6,24 @@
 //! module keeps its own reconnect tuning ([`Reconnect`]) and the characters
 //! its key layout cannot take.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
-use redis::{AsyncConnectionConfig, Client, Msg, RedisError};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
+use redis::{AsyncConnectionConfig, Client, Cmd, Msg, Pipeline, RedisError, RedisFuture, Value};
 
 use crate::error::{CoordError, Result};
+
+mod cluster;
+mod url;
+
+pub use cluster::{ClusterNode, SLOTS, Topology, slot};
+pub use url::{RedisUrl, is_cluster_url};
 
 /// How long connecting (probe included) may take at start-up.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,23 +50,163 @@ impl Reconnect {
             .set_number_of_retries(self.retries)
             .set_max_delay(self.max_delay)
     }
+
+    /// The cluster connection's settings: the same limits per node. Its
+    /// retries also cover redirections and a failover's promotion, which
+    /// takes the cluster's node timeout, so it gets a few more than a
+    /// single connection would.
+    fn cluster_config(self) -> ClusterConfig {
+        ClusterConfig::new()
+            .set_connection_timeout(self.connect_timeout)
+            .set_response_timeout(self.response_timeout)
+    }
 }
 
-/// Parses a Redis URL; the error never quotes the URL (it may hold a
-/// password).
-pub(crate) fn open(url: &str) -> Result<Client> {
-    Client::open(url).map_err(|e| CoordError::InvalidOptions(format!("invalid Redis URL: {e}")))
+/// Where a capability's Redis is, and how to open connections to it: the
+/// client of one server, or the client of a cluster with its seed nodes
+/// (pub/sub connections go to one seed; see [`open_pubsub`]).
+#[derive(Clone)]
+pub(crate) enum Endpoint {
+    Single(Box<Client>),
+    Cluster {
+        client: Box<ClusterClient>,
+        seeds: Arc<[Client]>,
+        /// The seed the next pub/sub connection tries first: it moves on
+        /// when one fails, so a dead seed is not retried forever.
+        next_seed: Arc<AtomicUsize>,
+    },
 }
 
-/// One plain connection and `PING`, each bounded by [`CONNECT_TIMEOUT`]:
-/// an unreachable server fails at once instead of after retries.
-pub(crate) async fn probe(client: &Client) -> std::result::Result<(), RedisError> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(CONNECT_TIMEOUT));
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
+/// Says which kind, never the URL (it may hold a password).
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Single(_) => f.write_str("Endpoint::Single"),
+            Self::Cluster { seeds, .. } => write!(f, "Endpoint::Cluster({} seeds)", seeds.len()),
+        }
+    }
+}
+
+impl Endpoint {
+    /// True for a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster { .. })
+    }
+
+    /// A managed connection with `reconnect`'s limits: a connection
+    /// manager for one server, the cluster client's multiplexed connection
+    /// (it follows MOVED/ASK, refreshes slots and reconnects) for a
+    /// cluster.
+    pub async fn managed(&self, reconnect: Reconnect) -> std::result::Result<Conn, RedisError> {
+        match self {
+            Self::Single(client) => {
+                ConnectionManager::new_with_config((**client).clone(), reconnect.config())
+                    .await
+                    .map(Conn::Single)
+            }
+            Self::Cluster { client, .. } => client
+                .get_async_connection_with_config(reconnect.cluster_config())
+                .await
+                .map(Conn::Cluster),
+        }
+    }
+
+    /// Like [`Self::managed`] without touching the network: the first
+    /// command connects.
+    pub fn lazy(&self, reconnect: Reconnect) -> std::result::Result<Conn, RedisError> {
+        match self {
+            Self::Single(client) => {
+                ConnectionManager::new_lazy_with_config((**client).clone(), reconnect.config())
+                    .map(Conn::Single)
+            }
+            Self::Cluster { client, .. } => Ok(Conn::Cluster(
+                client.get_pending_async_connection_with_config(reconnect.cluster_config()),
+            )),
+        }
+    }
+
+    /// A connection of its own, for a blocking command that must not hold
+    /// up the shared one.
+    pub async fn dedicated(&self) -> std::result::Result<Conn, RedisError> {
+        match self {
+            Self::Single(client) => {
+                let config =
+                    AsyncConnectionConfig::new().set_connection_timeout(Some(CONNECT_TIMEOUT));
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map(Conn::Plain)
+            }
+            Self::Cluster { client, .. } => client
+                .get_async_connection_with_config(
+                    ClusterConfig::new().set_connection_timeout(CONNECT_TIMEOUT),
+                )
+                .await
+                .map(Conn::Cluster),
+        }
+    }
+}
+
+/// Parses a Redis URL (one server or `redis+cluster://`); the error never
+/// quotes the URL (it may hold a password).
+pub(crate) fn open(url: &str) -> Result<Endpoint> {
+    let invalid = |e: RedisError| CoordError::InvalidOptions(format!("invalid Redis URL: {e}"));
+    match RedisUrl::parse(url)? {
+        RedisUrl::Single(url) => Client::open(url)
+            .map(|c| Endpoint::Single(Box::new(c)))
+            .map_err(invalid),
+        RedisUrl::Cluster(nodes) => {
+            let seeds = nodes
+                .iter()
+                .map(|n| Client::open(n.as_str()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(invalid)?;
+            let client = ClusterClientBuilder::new(nodes)
+                // Enough for a failover: the replica is promoted after the
+                // cluster's node timeout (a few seconds), and each retry
+                // waits longer.
+                .retries(8)
+                .max_retry_wait(1_000)
+                .build()
+                .map_err(invalid)?;
+            // Processes start their pub/sub connections at different seeds,
+            // so subscribers spread over the nodes.
+            let first = rand::random_range(0..seeds.len().max(1));
+            Ok(Endpoint::Cluster {
+                client: Box::new(client),
+                seeds: seeds.into(),
+                next_seed: Arc::new(AtomicUsize::new(first)),
+            })
+        }
+    }
+}
+
+/// One connection and `PING`, each bounded by [`CONNECT_TIMEOUT`]: an
+/// unreachable server fails at once instead of after retries. For a
+/// cluster, connecting reads the slot map, so a seed that is not a cluster
+/// node, or a cluster without full slot coverage, fails here too.
+pub(crate) async fn probe(endpoint: &Endpoint) -> std::result::Result<(), RedisError> {
+    let mut conn = match endpoint {
+        Endpoint::Single(client) => {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(CONNECT_TIMEOUT));
+            Conn::Plain(
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?,
+            )
+        }
+        Endpoint::Cluster { client, .. } => Conn::Cluster(
+            client
+                .get_async_connection_with_config(
+                    ClusterConfig::new()
+                        .set_connection_timeout(CONNECT_TIMEOUT)
+                        .set_response_timeout(CONNECT_TIMEOUT),
+                )
+                .await?,
+        ),
+    };
     redis::cmd("PING").query_async::<()>(&mut conn).await
 }
 
@@ -75,17 +226,308 @@ pub(crate) async fn within_connect_timeout<T>(
 }
 
 /// Probes the server, then opens a managed connection with `reconnect`.
-pub(crate) async fn connect(
-    url: &str,
-    reconnect: Reconnect,
-) -> Result<(Client, ConnectionManager)> {
-    let client = open(url)?;
+pub(crate) async fn connect(url: &str, reconnect: Reconnect) -> Result<(Endpoint, Conn)> {
+    let endpoint = open(url)?;
     let conn = within_connect_timeout(async {
-        probe(&client).await?;
-        ConnectionManager::new_with_config(client.clone(), reconnect.config()).await
+        probe(&endpoint).await?;
+        endpoint.managed(reconnect).await
     })
     .await?;
-    Ok((client, conn))
+    Ok((endpoint, conn))
+}
+
+/// The one connection type every capability holds: one server's
+/// connection manager (or a plain multiplexed connection for blocking
+/// reads), or a cluster connection. Commands and scripts run on it as on
+/// any redis-rs connection; what differs on a cluster (a pipeline must
+/// stay in one slot, some commands need every node) goes through its
+/// methods.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Plain(redis::aio::MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Plain(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Plain(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Plain(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// True for a cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Runs single-key commands whose keys may lie in different slots, and
+    /// answers in their order: one pipeline on one server; on a cluster,
+    /// one pipeline per slot, all at once.
+    pub async fn each_slot<T: redis::FromRedisValue>(
+        &mut self,
+        commands: Vec<(Vec<u8>, Cmd)>,
+    ) -> std::result::Result<Vec<T>, RedisError> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.is_cluster() {
+            let mut pipe = redis::pipe();
+            for (_, cmd) in &commands {
+                pipe.add_command(cmd.clone());
+            }
+            return pipe.query_async(self).await;
+        }
+        let mut groups: std::collections::BTreeMap<u16, Vec<usize>> = Default::default();
+        for (i, (key, _)) in commands.iter().enumerate() {
+            groups.entry(slot(key)).or_default().push(i);
+        }
+        let runs = groups.into_values().map(|members| {
+            let mut pipe = redis::pipe();
+            for &i in &members {
+                pipe.add_command(commands[i].1.clone());
+            }
+            let mut conn = self.clone();
+            async move {
+                let values: Vec<Value> = pipe.query_async(&mut conn).await?;
+                Ok::<_, RedisError>((members, values))
+            }
+        });
+        let mut answers: Vec<Option<Value>> = vec![None; commands.len()];
+        for (members, values) in futures_util::future::try_join_all(runs).await? {
+            for (i, value) in members.into_iter().zip(values) {
+                answers[i] = Some(value);
+            }
+        }
+        answers
+            .into_iter()
+            .map(|v| Ok(redis::from_redis_value(v.unwrap_or(Value::Nil))?))
+            .collect()
+    }
+
+    /// Runs `cmd` on every master (`SCAN`, `INFO`): one answer per node,
+    /// with its address (`""` on a single server).
+    pub async fn on_masters(
+        &mut self,
+        cmd: &Cmd,
+    ) -> std::result::Result<Vec<(String, Value)>, RedisError> {
+        self.on_nodes(cmd, MultipleNodeRoutingInfo::AllMasters)
+            .await
+    }
+
+    /// Runs `cmd` on every node, replicas included (`PUBSUB NUMSUB`).
+    pub async fn on_all_nodes(
+        &mut self,
+        cmd: &Cmd,
+    ) -> std::result::Result<Vec<(String, Value)>, RedisError> {
+        self.on_nodes(cmd, MultipleNodeRoutingInfo::AllNodes).await
+    }
+
+    async fn on_nodes(
+        &mut self,
+        cmd: &Cmd,
+        nodes: MultipleNodeRoutingInfo,
+    ) -> std::result::Result<Vec<(String, Value)>, RedisError> {
+        match self {
+            Self::Cluster(c) => {
+                let answer = c
+                    .route_command(cmd.clone(), RoutingInfo::MultiNode((nodes, None)))
+                    .await?;
+                match answer {
+                    Value::Map(pairs) => pairs
+                        .into_iter()
+                        .map(|(node, value)| Ok((redis::from_redis_value::<String>(node)?, value)))
+                        .collect(),
+                    other => Ok(vec![(String::new(), other)]),
+                }
+            }
+            _ => {
+                let value: Value = cmd.query_async(self).await?;
+                Ok(vec![(String::new(), value)])
+            }
+        }
+    }
+
+    /// Runs `cmd` on the node at `address` (`host:port`, as
+    /// [`Topology`] names it); on a single server, on that server.
+    pub async fn on_node(
+        &mut self,
+        address: &str,
+        cmd: &Cmd,
+    ) -> std::result::Result<Value, RedisError> {
+        match self {
+            Self::Cluster(c) => {
+                let (host, port) = address
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?)))
+                    .ok_or_else(|| {
+                        RedisError::from((
+                            redis::ErrorKind::InvalidClientConfig,
+                            "a cluster node address must be host:port",
+                        ))
+                    })?;
+                c.route_command(
+                    cmd.clone(),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port }),
+                )
+                .await
+            }
+            _ => cmd.query_async(self).await,
+        }
+    }
+
+    /// The cluster's nodes (`CLUSTER NODES` from any node), or `None` on a
+    /// single server.
+    pub async fn topology(&mut self) -> std::result::Result<Option<Topology>, RedisError> {
+        if !self.is_cluster() {
+            return Ok(None);
+        }
+        let text: String = redis::cmd("CLUSTER").arg("NODES").query_async(self).await?;
+        Ok(Some(Topology::parse(&text)))
+    }
+
+    /// Every key matching `pattern` (a glob), by `SCAN` on every master,
+    /// stopping once about `max_scanned` keys were looked at in all: a
+    /// huge keyspace costs a bounded time. `step` is the `COUNT` hint.
+    pub async fn scan_match(
+        &mut self,
+        pattern: &str,
+        max_scanned: usize,
+    ) -> std::result::Result<Vec<String>, RedisError> {
+        let step = max_scanned.clamp(1, 1000);
+        let masters: Vec<String> = match self.topology().await? {
+            Some(topology) => topology
+                .masters()
+                .filter(|n| n.healthy)
+                .map(|n| n.address.clone())
+                .collect(),
+            None => vec![String::new()],
+        };
+        let per_node = max_scanned.div_ceil(masters.len().max(1));
+        let mut found = Vec::new();
+        for address in masters {
+            let mut cursor: u64 = 0;
+            let mut scanned = 0usize;
+            while scanned < per_node {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(step);
+                let (next, keys): (u64, Vec<String>) = if address.is_empty() {
+                    cmd.query_async(self).await?
+                } else {
+                    redis::from_redis_value(self.on_node(&address, &cmd).await?)?
+                };
+                scanned += step;
+                found.extend(keys);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// What a capability's probe of its Redis found.
+#[derive(Debug, Clone)]
+pub(crate) struct Probed {
+    /// Round trip of a `PING`.
+    pub latency: Duration,
+    /// Memory Redis uses (summed over the masters of a cluster), when told.
+    pub memory_bytes: Option<u64>,
+    /// The cluster's nodes, on a cluster.
+    pub topology: Option<Topology>,
+}
+
+/// A capability's readiness probe: a `PING` for the latency, then what
+/// would make its real commands fail although `PING` works — a plain
+/// connection to a Redis Cluster node (its commands would answer MOVED),
+/// a cluster that does not serve every slot (CLUSTERDOWN) — and finally a
+/// read of `key`, one of the capability's own keys, on the node that
+/// serves it.
+pub(crate) async fn probe_capability(conn: &mut Conn, key: &str) -> Result<Probed> {
+    let started = std::time::Instant::now();
+    redis::cmd("PING").query_async::<()>(conn).await?;
+    let latency = started.elapsed();
+    let topology = conn.topology().await?;
+    let memory_bytes = if conn.is_cluster() {
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query_async(conn).await?;
+        if info_field(&info, "cluster_state") != Some("ok") {
+            return Err(CoordError::Unavailable(format!(
+                "Redis Cluster is down (CLUSTERDOWN): cluster_state {}, {} of {SLOTS} slots served",
+                info_field(&info, "cluster_state").unwrap_or("unknown"),
+                info_field(&info, "cluster_slots_ok").unwrap_or("?"),
+            )));
+        }
+        let mut total = None;
+        for (_, answer) in conn.on_masters(redis::cmd("INFO").arg("memory")).await? {
+            let text: String = redis::from_redis_value(answer).map_err(RedisError::from)?;
+            if let Some(used) = info_field(&text, "used_memory").and_then(|v| v.parse::<u64>().ok())
+            {
+                total = Some(total.unwrap_or(0) + used);
+            }
+        }
+        total
+    } else {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .arg("cluster")
+            .query_async(conn)
+            .await?;
+        if info_field(&info, "cluster_enabled") == Some("1") {
+            return Err(CoordError::Misconfigured(
+                "the server is a Redis Cluster node; connect with a redis+cluster:// URL".into(),
+            ));
+        }
+        info_field(&info, "used_memory").and_then(|v| v.parse().ok())
+    };
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async::<()>(conn)
+        .await?;
+    Ok(Probed {
+        latency,
+        memory_bytes,
+        topology,
+    })
+}
+
+/// The value of `field` in `INFO`-style `field:value` lines.
+fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
 }
 
 /// Rejects an empty prefix, whitespace and control characters (unreadable
@@ -127,7 +569,41 @@ const PUBSUB_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Opens a pub/sub connection listening to `target`. Bounded in time
 /// because a pub/sub connection has no timeouts of its own.
-pub(crate) async fn open_pubsub(client: &Client, target: &Target) -> redis::RedisResult<PubSub> {
+///
+/// On a cluster it is a plain connection to one seed node: a `PUBLISH` on
+/// any node reaches the subscribers of every node (the cluster bus
+/// forwards it), and `PSUBSCRIBE` works there as on one server, which
+/// sharded pub/sub (`SSUBSCRIBE`) cannot do. A seed that fails is skipped
+/// and the next one is tried, so losing a node (a failover) moves the
+/// subscription to another.
+pub(crate) async fn open_pubsub(
+    endpoint: &Endpoint,
+    target: &Target,
+) -> redis::RedisResult<PubSub> {
+    match endpoint {
+        Endpoint::Single(client) => subscribe_on(client, target).await,
+        Endpoint::Cluster {
+            seeds, next_seed, ..
+        } => {
+            let mut last = None;
+            for _ in 0..seeds.len() {
+                let i = next_seed.load(Ordering::Relaxed) % seeds.len();
+                match subscribe_on(&seeds[i], target).await {
+                    Ok(pubsub) => return Ok(pubsub),
+                    Err(e) => {
+                        next_seed.store(i + 1, Ordering::Relaxed);
+                        last = Some(e);
+                    }
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                RedisError::from((redis::ErrorKind::InvalidClientConfig, "no seed node"))
+            }))
+        }
+    }
+}
+
+async fn subscribe_on(client: &Client, target: &Target) -> redis::RedisResult<PubSub> {
     let attempt = async {
         let mut pubsub = client.get_async_pubsub().await?;
         match target {
@@ -163,7 +639,7 @@ pub(crate) enum PubSubEvent<'a> {
 /// died silently). `what` names the subscription in logs. Runs until its
 /// task is aborted.
 pub(crate) async fn listen_pubsub(
-    client: Client,
+    endpoint: Endpoint,
     target: Target,
     what: &'static str,
     first: PubSub,
@@ -175,7 +651,7 @@ pub(crate) async fn listen_pubsub(
     loop {
         let current = match pubsub.take() {
             Some(p) => p,
-            None => match open_pubsub(&client, &target).await {
+            None => match open_pubsub(&endpoint, &target).await {
                 Ok(p) => {
                     tracing::info!(target = ?target, "{what} subscription restored");
                     p

@@ -37,10 +37,21 @@ macro_rules! per_backend {
                 }
             )*
         }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = super::common::redis_at(&super::common::cluster_url()).await;
+                    super::cases::$case(fixture.queues()).await;
+                    fixture.cleanup().await;
+                }
+            )*
+        }
     };
 }
 
-pub use test_support::redis::REDIS_URL;
+#[allow(unused_imports)]
+pub use test_support::redis::{REDIS_URL, cluster_url};
 
 /// A unique suffix for names of files, prefixes and queues.
 pub fn unique(tag: &str) -> String {
@@ -54,8 +65,15 @@ pub fn queue(tag: &str) -> QueueName {
 
 /// A backend under test and what must be cleaned up after it.
 pub enum Fixture {
-    Embedded { queues: Queues, path: PathBuf },
-    Redis { queues: Queues, prefix: String },
+    Embedded {
+        queues: Queues,
+        path: PathBuf,
+    },
+    Redis {
+        queues: Queues,
+        prefix: String,
+        url: String,
+    },
 }
 
 impl Fixture {
@@ -69,7 +87,7 @@ impl Fixture {
     pub async fn cleanup(self) {
         match self {
             Fixture::Embedded { path, .. } => remove_sqlite(&path),
-            Fixture::Redis { prefix, .. } => delete_prefix(&prefix).await,
+            Fixture::Redis { prefix, url, .. } => delete_prefix_at(&url, &prefix).await,
         }
     }
 }
@@ -88,13 +106,20 @@ pub async fn embedded() -> Fixture {
 
 /// A fresh Redis backend under its own key prefix.
 pub async fn redis() -> Fixture {
+    redis_at(REDIS_URL).await
+}
+
+/// A fresh Redis backend at `url` (the shared server or the shared
+/// cluster) under its own key prefix.
+pub async fn redis_at(url: &str) -> Fixture {
     let prefix = unique("sytest");
-    let backend = RedisBackend::connect(REDIS_URL, &prefix)
+    let backend = RedisBackend::connect(url, &prefix)
         .await
-        .expect("connect to the test Redis at 127.0.0.1:6379");
+        .expect("connect to the test Redis (or cluster)");
     Fixture::Redis {
         queues: Queues::new(Arc::new(backend)),
         prefix,
+        url: url.to_owned(),
     }
 }
 
@@ -148,6 +173,12 @@ pub async fn keys_under(prefix: &str) -> Vec<String> {
     }
 }
 
+/// Deletes every key under a test prefix on the Redis (or cluster) at
+/// `url`.
+pub async fn delete_prefix_at(url: &str, prefix: &str) {
+    test_support::redis::delete_matching(url, &format!("{prefix}:*")).await;
+}
+
 /// Deletes every Redis key under a test prefix.
 pub async fn delete_prefix(prefix: &str) {
     let keys = keys_under(prefix).await;
@@ -164,12 +195,21 @@ pub async fn delete_prefix(prefix: &str) {
 /// Polls `check` every 20 ms until it returns true; panics with `what`
 /// after 15 s. A bound for a test that waits on background work, not a
 /// speed assertion.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    eventually_within(what, Duration::from_secs(15), check).await;
+}
+
+/// [`eventually`] with a bound of `limit`.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
         if check().await {
             return;

@@ -80,8 +80,10 @@ layer! {
         #[arg(long, global = true, env = "SWITCHYARD_LISTEN", value_name = "ADDR")]
         pub listen: Option<String>,
 
-        /// Redis URL for the scale-out deployment (`rediss://` for TLS); when
-        /// absent, queues live in the embedded SQLite database
+        /// Redis URL for the scale-out deployment (`rediss://` for TLS,
+        /// `redis+cluster://host:port,host:port` or `rediss+cluster://…` for
+        /// a Redis Cluster, naming seed nodes); when absent, queues live in
+        /// the embedded SQLite database
         #[arg(
             long = "redis",
             global = true,
@@ -340,8 +342,9 @@ layer! {
         #[arg(long, global = true, env = "SWITCHYARD_API_TOKENS")]
         pub api_tokens: bool,
 
-        /// Redis holding BullMQ (Node) queues to show and operate, or `off`
-        /// [default: the --redis URL when given, else off]
+        /// Redis holding BullMQ (Node) queues to show and operate (also
+        /// `redis+cluster://…`), or `off` [default: the --redis URL when
+        /// given, else off]
         #[arg(
             long = "bullmq",
             global = true,
@@ -351,8 +354,9 @@ layer! {
         )]
         pub bullmq_url: Option<SecretUrl>,
 
-        /// Key prefix of the BullMQ queues (their `prefix` option)
-        /// [default: bull]
+        /// Key prefix of the BullMQ queues (their `prefix` option); on Redis
+        /// Cluster BullMQ needs a hash tag in it (`{bull}`) or in every queue
+        /// name (`{emails}`) [default: bull]
         #[arg(
             long,
             global = true,

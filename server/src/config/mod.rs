@@ -354,9 +354,12 @@ fn bull_settings(
             None => return Ok(None),
         },
     };
-    if !matches!(url.scheme().as_str(), "redis" | "rediss") {
+    if !matches!(
+        url.scheme().as_str(),
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster"
+    ) {
         return Err(ConfigError::Invalid(format!(
-            "--bullmq {url} is not a redis:// or rediss:// URL (or off)"
+            "--bullmq {url} is not a redis://, rediss:// or redis+cluster:// URL (or off)"
         )));
     }
     check_redis_url("--bullmq", &url)?;
@@ -616,9 +619,13 @@ impl Settings {
         }
         if let Some(redis) = &self.redis_url {
             let scheme = redis.scheme();
-            if !matches!(scheme.as_str(), "redis" | "rediss" | "redis+unix" | "unix") {
+            if !matches!(
+                scheme.as_str(),
+                "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" | "rediss+cluster"
+            ) {
                 return Err(ConfigError::Invalid(format!(
-                    "--redis {redis} is not a Redis URL (expected redis://… or rediss://…)"
+                    "--redis {redis} is not a Redis URL (expected redis://…, rediss://… or \
+                     redis+cluster://host:port,host:port)"
                 )));
             }
             check_redis_url("--redis", redis)?;
@@ -713,6 +720,20 @@ fn alert_settings(given: &Layer, listen: &str) -> Result<AlertSettings, ConfigEr
 /// named (`flag`) rather than surfacing as a connection error later.
 fn check_redis_url(flag: &str, url: &SecretUrl) -> Result<(), ConfigError> {
     use redis::IntoConnectionInfo;
+    if coord::redis::is_cluster_url(url.expose()) {
+        // Each seed is checked as a plain URL; the reason never quotes it.
+        return coord::redis::RedisUrl::parse(url.expose())
+            .map(drop)
+            .map_err(|e| {
+                let reason = e.to_string();
+                let reason = reason.strip_prefix("invalid options: ").unwrap_or(&reason);
+                let reason = reason.strip_prefix("invalid Redis URL: ").unwrap_or(reason);
+                ConfigError::Invalid(format!(
+                    "{flag}: invalid Redis URL {} ({reason})",
+                    shown_malformed(url)
+                ))
+            });
+    }
     let (shown, reason) = match redis::parse_redis_url(url.expose()) {
         None => (shown_malformed(url), malformed_url_reason(url.expose())),
         Some(parsed) => match parsed.into_connection_info() {

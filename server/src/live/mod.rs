@@ -73,6 +73,9 @@ pub struct BackendFigures {
     pub stale: bool,
     /// Readiness checks other than the queue store's that are not ok.
     pub dependencies: Vec<Check>,
+    /// The Redis Cluster's nodes, when the queues live on one (as of the
+    /// last health check that answered).
+    pub cluster: Option<coord::redis::Topology>,
 }
 
 /// What every open page shows, as of one moment: domain figures only.
@@ -555,6 +558,7 @@ fn backend_figures(
             figures.reachable = true;
             figures.latency_ms = Some(h.latency.as_secs_f64() * 1000.0);
             figures.memory_bytes = h.memory_bytes;
+            figures.cluster = h.cluster;
         }
         Ok(Err(err)) => figures.problem = Some(one_line(&err.to_string())),
         Err(_) => figures.problem = Some(format!("no answer within {BACKEND_TIMEOUT:?}")),

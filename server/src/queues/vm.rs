@@ -204,7 +204,58 @@ pub fn row(figures: &QueueFigures) -> QueueRow {
         jobs_per_min: figures.jobs_per_min,
         failure_rate: figures.failure_rate,
         health: health_badge(figures.health),
+        node: None,
     }
+}
+
+/// On Redis Cluster, fills in which master holds each row's queue (from
+/// the snapshot's topology); a no-op on one server or the embedded store.
+pub fn with_nodes(rows: &mut [QueueRow], backend: &BackendFigures) {
+    let Some(topology) = &backend.cluster else {
+        return;
+    };
+    for row in rows {
+        let slot = coord::queue::redis::queue_slot(&row.name);
+        row.node = topology
+            .masters()
+            .find(|n| n.serves(slot))
+            .map(|n| n.address.clone());
+    }
+}
+
+/// The Overview's cluster table: each master with its slots, replicas and
+/// how many queues live in its slots (one slot computation per queue, no
+/// Redis read: the topology comes with the health check).
+pub fn cluster_vm(snapshot: &Snapshot) -> Option<app::ClusterVm> {
+    let topology = snapshot.backend.cluster.as_ref()?;
+    let masters: Vec<&coord::redis::ClusterNode> = topology.masters().collect();
+    let mut queues = vec![0usize; masters.len()];
+    for queue in &snapshot.queues {
+        let slot = coord::queue::redis::queue_slot(queue.name.as_str());
+        if let Some(i) = masters.iter().position(|m| m.serves(slot)) {
+            queues[i] += 1;
+        }
+    }
+    Some(app::ClusterVm {
+        masters: masters
+            .iter()
+            .zip(queues)
+            .map(|(m, queues)| app::ClusterMasterVm {
+                address: m.address.clone(),
+                healthy: m.healthy,
+                slots: m.slot_count(),
+                queues,
+                replicas: topology
+                    .nodes
+                    .iter()
+                    .filter(|r| r.master_id.as_deref() == Some(m.id.as_str()))
+                    .map(|r| (r.address.clone(), r.healthy))
+                    .collect(),
+            })
+            .collect(),
+        slots_covered: topology.slots_covered(),
+        replicas: topology.replica_count(),
+    })
 }
 
 /// A series of minutes as a chart draws it.
@@ -337,13 +388,16 @@ pub fn overview(snapshot: &Snapshot) -> OverviewVm {
         .into_iter()
         .map(|q| chart(&q.name, finished_minutes(&q.minutes)))
         .collect();
+    let mut attention: Vec<QueueRow> = attention.into_iter().map(row).collect();
+    with_nodes(&mut attention, &snapshot.backend);
     OverviewVm {
         health: health(&snapshot.backend),
         totals,
         queue_count: snapshot.queues.len(),
         warnings_more: warnings - named.len(),
         warnings: named.into_iter().map(|q| q.name.clone()).collect(),
-        attention: attention.into_iter().map(row).collect(),
+        attention,
+        cluster: cluster_vm(snapshot),
         charts_more: snapshot.queues.len() - charts.len(),
         charts,
         range: app::ChartRange::Hour,
@@ -433,13 +487,15 @@ pub fn queues_page(snapshot: &Snapshot, query: &app::QueuesQuery) -> QueuesVm {
     });
     let names = snapshot.queues.iter().map(|q| q.name.as_str());
     let (page, matching) = page_names(snapshot, names, query, app::QUEUES_PER_PAGE);
+    let mut rows: Vec<QueueRow> = page
+        .into_iter()
+        .filter_map(|name| snapshot.queue(name))
+        .map(|q| row(q))
+        .collect();
+    with_nodes(&mut rows, &snapshot.backend);
     QueuesVm {
         health: health(&snapshot.backend),
-        queues: page
-            .into_iter()
-            .filter_map(|name| snapshot.queue(name))
-            .map(|q| row(q))
-            .collect(),
+        queues: rows,
         query: query.clone(),
         matching,
         total: snapshot.queues.len() as u64,
@@ -501,6 +557,7 @@ pub fn queue_row(snapshot: &Snapshot, queue: &QueueName, counts: &QueueCounts) -
         jobs_per_min: known.and_then(|q| q.jobs_per_min),
         failure_rate,
         health: health_badge(health),
+        node: None,
     }
 }
 

@@ -28,26 +28,48 @@ pub async fn check(state: &AppState) -> Readiness {
             None => None,
         }
     };
-    let (queues, database, bullmq) =
-        tokio::join!(check_queues(state), check_database(state), bullmq);
+    let ratelimits = async {
+        match state.settings.redis_url.is_some() {
+            true => Some(check_ratelimits(state).await),
+            false => None,
+        }
+    };
+    let (queues, database, bullmq, ratelimits) = tokio::join!(
+        check_queues(state),
+        check_database(state),
+        bullmq,
+        ratelimits
+    );
     let mut checks = vec![queues, database];
-    if state.settings.redis_url.is_some() {
-        let status = state.ratelimits.limiter.status();
-        checks.push(match status.degraded_since {
-            None => Check::new("ratelimits", CheckState::Ok, status.backend),
-            Some(_) => Check::new(
-                "ratelimits",
-                CheckState::Degraded,
-                format!(
-                    "Redis unreachable ({}); deciding with the {} fallback",
-                    one_line(status.reason.as_deref().unwrap_or("no reason given")),
-                    status.fallback.map_or("no", |m| m.as_str())
-                ),
-            ),
-        });
-    }
+    checks.extend(ratelimits);
     checks.extend(bullmq);
     Readiness { checks }
+}
+
+/// The rate limiter's Redis: degraded (decisions on the fallback) while
+/// it is unreachable, but down when it answers wrongly for good — a
+/// Redis Cluster reached with a plain URL, or commands crossing slots —
+/// which no wait repairs.
+async fn check_ratelimits(state: &AppState) -> Check {
+    let limiter = &state.ratelimits.limiter;
+    if let Ok(Err(err @ coord::CoordError::Misconfigured(_))) =
+        tokio::time::timeout(CHECK_TIMEOUT, limiter.ping()).await
+    {
+        return Check::new("ratelimits", CheckState::Down, one_line(&err.to_string()));
+    }
+    let status = limiter.status();
+    match status.degraded_since {
+        None => Check::new("ratelimits", CheckState::Ok, status.backend),
+        Some(_) => Check::new(
+            "ratelimits",
+            CheckState::Degraded,
+            format!(
+                "Redis unreachable ({}); deciding with the {} fallback",
+                one_line(status.reason.as_deref().unwrap_or("no reason given")),
+                status.fallback.map_or("no", |m| m.as_str())
+            ),
+        ),
+    }
 }
 
 /// Runs one probe within [`CHECK_TIMEOUT`]: its answer, or why there was
@@ -71,7 +93,7 @@ async fn timed<T, E: std::fmt::Display>(
 async fn check_queues(state: &AppState) -> Check {
     let kind = state.queues.kind().as_str();
     let why = |err: &coord::CoordError| match err {
-        coord::CoordError::WritesFailing { .. } => {
+        coord::CoordError::WritesFailing { .. } | coord::CoordError::Misconfigured(_) => {
             format!("{kind}: {}", one_line(&err.to_string()))
         }
         _ => format!("{kind} is unreachable: {}", one_line(&err.to_string())),

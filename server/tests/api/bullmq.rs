@@ -38,7 +38,7 @@ fn node(script: &str, args: &[&str]) -> Command {
 }
 
 /// Runs a script to its end and returns its last JSON line.
-async fn run(script: &str, args: &[&str]) -> Value {
+pub(crate) async fn run(script: &str, args: &[&str]) -> Value {
     let output = node(script, args).output().await.expect("run node");
     assert!(output.status.success(), "{script} failed: {output:?}");
     let text = String::from_utf8_lossy(&output.stdout);
@@ -112,7 +112,7 @@ fn fresh_prefix() -> String {
 #[tokio::test]
 async fn failed_bullmq_jobs_show_and_retry_from_switchyard_runs_them_again() {
     let prefix = fresh_prefix();
-    let _keys = RedisKeys(prefix.clone());
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
     let app = spawn(&prefix).await;
     let queue = "mailer";
 
@@ -223,7 +223,7 @@ async fn failed_bullmq_jobs_show_and_retry_from_switchyard_runs_them_again() {
 #[tokio::test]
 async fn pause_from_switchyard_stops_the_bullmq_worker_until_resumed() {
     let prefix = fresh_prefix();
-    let _keys = RedisKeys(prefix.clone());
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
     let app = spawn(&prefix).await;
     let queue = "reports";
     run("produce.mjs", &[REDIS_URL, &prefix, queue, "1"]).await;
@@ -269,7 +269,7 @@ async fn pause_from_switchyard_stops_the_bullmq_worker_until_resumed() {
 #[tokio::test]
 async fn the_queue_page_follows_the_events_stream_live() {
     let prefix = fresh_prefix();
-    let _keys = RedisKeys(prefix.clone());
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
     let app = spawn(&prefix).await;
     let queue = "live";
     run("produce.mjs", &[REDIS_URL, &prefix, queue, "1"]).await;
@@ -315,7 +315,7 @@ async fn bullmq_pages_say_how_to_turn_them_on_and_refuse_bad_input() {
     assert!(api.error().contains("--bullmq"), "{}", api.body);
 
     let prefix = fresh_prefix();
-    let _keys = RedisKeys(prefix.clone());
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
     let app = spawn(&prefix).await;
     let bad_state = app.get("/bullmq/q?state=sleeping").await;
     assert_eq!(bad_state.status, 400, "{}", bad_state.body);
@@ -364,7 +364,7 @@ async fn pausing_a_bullmq_queue_that_does_not_exist_is_a_404_and_creates_nothing
 #[tokio::test]
 async fn bullmq_job_actions_touch_only_jobs() {
     let prefix = fresh_prefix();
-    let _keys = RedisKeys(prefix.clone());
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
     let app = spawn(&prefix).await;
     let queue = "ledger";
     let produced = run(
@@ -473,7 +473,7 @@ async fn bullmq_job_actions_touch_only_jobs() {
 #[tokio::test]
 async fn many_bullmq_queues_are_paged_sorted_and_filtered() {
     let prefix = fresh_prefix();
-    let _keys = RedisKeys(prefix.clone());
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
     let app = spawn(&prefix).await;
     // Queues as BullMQ lays them out: a `meta` hash (what discovery finds)
     // and a `wait` list; queue i holds i % 4 waiting jobs.

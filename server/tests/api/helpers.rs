@@ -82,11 +82,26 @@ impl Session {
 }
 
 /// Deletes every key under a Redis prefix when dropped.
-pub struct RedisKeys(pub String);
+pub struct RedisKeys(pub String, pub String);
 
 impl Drop for RedisKeys {
     fn drop(&mut self) {
         use redis::Commands;
+        if self.1.contains("+cluster://") {
+            // Keys spread over the masters: the async helper scans each,
+            // on a runtime of its own (a drop cannot await).
+            let (url, pattern) = (self.1.clone(), format!("{}:*", self.0));
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(test_support::redis::delete_matching(&url, &pattern));
+                }
+            })
+            .join();
+            return;
+        }
         let Ok(client) = redis::Client::open(REDIS_URL) else {
             return;
         };
@@ -206,7 +221,13 @@ impl TestApp {
         let app = spawn_app(&settings)
             .await
             .expect("the Redis server starts (is Redis running on 127.0.0.1:6379?)");
-        Self::signed_in(app, settings, dir, fresh.then_some(RedisKeys(prefix))).await
+        Self::signed_in(
+            app,
+            settings,
+            dir,
+            fresh.then_some(RedisKeys(prefix, url.to_owned())),
+        )
+        .await
     }
 
     /// Stops the server and starts a new one with the same settings, on

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod auth_methods;
 mod bullmq;
+mod cluster;
 mod faults;
 mod fleet;
 mod health;

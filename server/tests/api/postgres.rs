@@ -60,7 +60,7 @@ async fn the_server_starts_on_redis_with_postgres_for_the_sql_side() {
         database_url: SecretUrl::new(schema.url()),
         ..embedded_settings(&dir)
     };
-    let _keys = RedisKeys(prefix);
+    let _keys = RedisKeys(prefix, REDIS_URL.to_owned());
     let app = spawn_app(&settings).await.expect("starts");
     assert_eq!(app.state.db.kind(), "postgres");
     let first = app.state.db.meta(FIRST_STARTED_AT).await.expect("meta");

@@ -66,10 +66,12 @@ local n = tonumber(ARGV[3])
 local rows
 if not string.find(base, "*", 1, true) then
   -- SORT's GET pattern shares the queue's prefix, so it stays in its slot
-  -- on a cluster; a key that is no hash reads as nil (false here).
-  rows = rcall("SORT", KEYS[9], "BY", "nosort", "LIMIT", 0, n, "GET", "#",
+  -- on a cluster; a key that is no hash reads as nil (false here). Redis
+  -- Cluster before 7.4 refuses GET altogether: then, as for a '*', below.
+  rows = redis.pcall("SORT", KEYS[9], "BY", "nosort", "LIMIT", 0, n, "GET", "#",
     "GET", base .. "*->parentKey")
-else
+end
+if rows == nil or rows.err then
   -- A '*' in the prefix or name would be SORT's wildcard: read each job.
   rows = {}
   for _, jobId in ipairs(rcall("ZRANGE", KEYS[9], 0, n - 1)) do

@@ -7,10 +7,21 @@
 -- built from the queue's job prefix, which may not hold a '*', so it stays
 -- in the queue's slot), a job then costs one HSET, the batch leaves the
 -- failed set by rank and enters waiting with one ZADD per chunk.
+--
+-- Redis Cluster before 7.4 refuses SORT's GET option altogether; there the
+-- batch reads each job's priority with its own HGET instead.
 
 local batch = tonumber(ARGV[4])
-local rows = redis.call('SORT', failedKey, 'BY', 'nosort', 'LIMIT', 0, batch, 'GET', '#',
+local rows = redis.pcall('SORT', failedKey, 'BY', 'nosort', 'LIMIT', 0, batch, 'GET', '#',
   'GET', jobPrefix .. '*->priority')
+if rows.err then
+  rows = {}
+  for _, id in ipairs(redis.call('ZRANGE', failedKey, 0, batch - 1)) do
+    rows[#rows + 1] = id
+    local priority = redis.pcall('HGET', jobPrefix .. id, 'priority')
+    rows[#rows + 1] = type(priority) == 'string' and priority
+  end
+end
 if #rows == 0 then
   return 0
 end

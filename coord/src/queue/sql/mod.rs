@@ -510,6 +510,7 @@ impl QueueBackend for SqlBackend {
         Ok(BackendHealth {
             latency,
             memory_bytes: None,
+            cluster: None,
         })
     }
 

@@ -115,6 +115,7 @@ pub async fn queues(
                 .iter()
                 .map(|s| queue_row(&snapshot, &s.name, &s.counts))
                 .collect();
+            vm::with_nodes(&mut vm.queues, &snapshot.backend);
             vm.matching = matching;
             vm.total = total;
         }
