@@ -287,7 +287,44 @@ pub fn free_port() -> u16 {
 pub struct PrivateCluster {
     nodes: Vec<PrivateRedis>,
     masters: usize,
+    security: ClusterSecurity,
     _dir: crate::TempDir,
+}
+
+/// A self-signed certificate and its key for `127.0.0.1`, written into
+/// `dir` by `openssl` (valid one day), for TLS tests.
+pub fn self_signed_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success(), "openssl made a certificate");
+    (cert, key)
+}
+
+/// How a private cluster's nodes are reached: a password (`requirepass`,
+/// and `masterauth` for replication) and TLS with a certificate and key
+/// (clients, the cluster bus and replication all over TLS; clients need
+/// no certificate of their own).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSecurity {
+    pub password: Option<String>,
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl PrivateCluster {
@@ -295,9 +332,39 @@ impl PrivateCluster {
     /// slots, and waits (up to 30 s) until every node says the cluster is
     /// `ok`.
     pub async fn started(masters: usize, replicas: usize) -> Self {
+        Self::started_with(masters, replicas, ClusterSecurity::default()).await
+    }
+
+    /// As [`PrivateCluster::started`], with a password and/or TLS.
+    pub async fn started_with(masters: usize, replicas: usize, security: ClusterSecurity) -> Self {
         assert!(masters >= 3, "a Redis Cluster needs at least three masters");
         let dir = crate::TempDir::new("cluster");
         let mut nodes = Vec::new();
+        let mut secure: Vec<String> = Vec::new();
+        if let Some(password) = &security.password {
+            secure.extend(["--requirepass".into(), password.clone()]);
+            secure.extend(["--masterauth".into(), password.clone()]);
+        }
+        if let Some((cert, key)) = &security.tls {
+            let (cert, key) = (cert.display().to_string(), key.display().to_string());
+            secure.extend(
+                [
+                    "--tls-cluster",
+                    "yes",
+                    "--tls-replication",
+                    "yes",
+                    "--tls-auth-clients",
+                    "no",
+                    "--tls-cert-file",
+                    &cert,
+                    "--tls-key-file",
+                    &key,
+                    "--tls-ca-cert-file",
+                    &cert,
+                ]
+                .map(str::to_owned),
+            );
+        }
         for _ in 0..masters * (1 + replicas) {
             let port = free_port();
             // The bus port is chosen too: the default, port + 10,000, may
@@ -306,26 +373,37 @@ impl PrivateCluster {
             let config = dir.0.join(format!("nodes-{port}.conf"));
             let config = config.to_string_lossy().into_owned();
             let dir_text = dir.0.to_string_lossy().into_owned();
-            nodes.push(PrivateRedis::start_with(
-                port,
-                &[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-port",
-                    bus.as_str(),
-                    "--cluster-config-file",
-                    config.as_str(),
-                    "--cluster-node-timeout",
-                    "2000",
-                    // Replicas sync at once instead of after 5 s, so a
-                    // failover test need not wait for them.
-                    "--repl-diskless-sync-delay",
-                    "0",
-                    "--dir",
-                    dir_text.as_str(),
-                ],
-                None,
-            ));
+            let port_text = port.to_string();
+            let mut args: Vec<&str> = vec![
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                bus.as_str(),
+                "--cluster-config-file",
+                config.as_str(),
+                "--cluster-node-timeout",
+                "2000",
+                // Replicas sync at once instead of after 5 s, so a
+                // failover test need not wait for them.
+                "--repl-diskless-sync-delay",
+                "0",
+                "--dir",
+                dir_text.as_str(),
+            ];
+            if security.tls.is_some() {
+                args.extend(["--port", "0", "--tls-port", port_text.as_str()]);
+            }
+            args.extend(secure.iter().map(String::as_str));
+            let auth = security
+                .password
+                .as_ref()
+                .map_or(String::new(), |p| format!(":{p}@"));
+            let url = if security.tls.is_some() {
+                format!("rediss://{auth}127.0.0.1:{port}/#insecure")
+            } else {
+                format!("redis://{auth}127.0.0.1:{port}")
+            };
+            nodes.push(PrivateRedis::start_with(port, &args, Some(url)));
         }
         for node in &nodes {
             node.ready().await;
@@ -335,12 +413,19 @@ impl PrivateCluster {
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
         let replicas_text = replicas.to_string();
-        let mut args = vec!["--cluster", "create"];
-        args.extend(addresses.iter().map(String::as_str));
+        let mut args: Vec<String> = Vec::new();
+        if let Some(password) = &security.password {
+            args.extend(["-a".into(), password.clone(), "--no-auth-warning".into()]);
+        }
+        if security.tls.is_some() {
+            args.extend(["--tls".into(), "--insecure".into()]);
+        }
+        args.extend(["--cluster".into(), "create".into()]);
+        args.extend(addresses.iter().cloned());
         args.extend([
-            "--cluster-replicas",
-            replicas_text.as_str(),
-            "--cluster-yes",
+            "--cluster-replicas".into(),
+            replicas_text,
+            "--cluster-yes".into(),
         ]);
         let created = tokio::process::Command::new("redis-cli")
             .args(&args)
@@ -357,6 +442,7 @@ impl PrivateCluster {
         let cluster = Self {
             nodes,
             masters,
+            security,
             _dir: dir,
         };
         cluster.wait_ok().await;
@@ -387,14 +473,24 @@ impl PrivateCluster {
         panic!("the private cluster did not reach cluster_state:ok within 30 s");
     }
 
-    /// `redis+cluster://` URL naming every node as a seed.
+    /// `redis+cluster://` URL naming every node as a seed
+    /// (`rediss+cluster://…/#insecure` with TLS, the certificate being
+    /// self-signed; with the password when there is one).
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self
             .nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        let auth = self
+            .security
+            .password
+            .as_ref()
+            .map_or(String::new(), |p| format!(":{p}@"));
+        match self.security.tls {
+            Some(_) => format!("rediss+cluster://{auth}{}/#insecure", seeds.join(",")),
+            None => format!("redis+cluster://{auth}{}", seeds.join(",")),
+        }
     }
 
     /// Plain URLs of the nodes, masters first as created.

@@ -158,3 +158,41 @@ async fn readiness_fails_on_a_cluster_node_reached_with_a_plain_url() {
     assert_eq!(ratelimits["status"], "down", "{ratelimits}");
     app.stop().await;
 }
+
+/// A Redis Cluster with a password and TLS (clients, the cluster bus and
+/// replication): reached with `rediss+cluster://:password@…`, the
+/// dashboard works and is ready; a wrong password stops the start without
+/// echoing it.
+#[tokio::test]
+async fn a_cluster_with_tls_and_a_password_is_reached_with_rediss_cluster() {
+    use test_support::redis::{ClusterSecurity, PrivateCluster, self_signed_certificate};
+
+    let dir = test_support::TempDir::new("cluster-tls");
+    let security = ClusterSecurity {
+        password: Some("cluster-pw-9".into()),
+        tls: Some(self_signed_certificate(&dir.0)),
+    };
+    let cluster = PrivateCluster::started_with(3, 0, security).await;
+    let url = cluster.url();
+    assert!(url.starts_with("rediss+cluster://:cluster-pw-9@"), "{url}");
+    let app = TestApp::spawn_redis_at(&url).await;
+    app.enqueue("emails", &json!({ "name": "over-tls" })).await;
+    assert_eq!(app.counts("emails").await.waiting, 1);
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let config = app.get("/config").await.body;
+    assert!(!config.contains("cluster-pw-9"), "password shown");
+    app.stop().await;
+
+    let wrong = url.replace("cluster-pw-9", "wrong-pw-7");
+    let settings = server::config::Settings {
+        redis_url: Some(SecretUrl::new(wrong)),
+        ..crate::helpers::embedded_settings(&dir)
+    };
+    let err = match server::startup::spawn_app(&settings).await {
+        Ok(_) => panic!("started with a wrong cluster password"),
+        Err(err) => format!("{err:#}"),
+    };
+    assert!(err.contains("cannot reach Redis"), "{err}");
+    assert!(!err.contains("wrong-pw-7"), "password leaked: {err}");
+}

@@ -238,26 +238,7 @@ async fn a_tls_redis_is_reached_with_rediss() {
     use test_support::redis::{PrivateRedis, free_port};
 
     let dir = TempDir::new("tls");
-    let cert = dir.0.join("cert.pem");
-    let key = dir.0.join("key.pem");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(made.success(), "openssl made a certificate");
+    let (cert, key) = test_support::redis::self_signed_certificate(&dir.0);
     let port = free_port();
     let port_text = port.to_string();
     let (cert, key) = (cert.display().to_string(), key.display().to_string());
