@@ -4,7 +4,8 @@
 //! One loop per worker makes one backend round trip per step: it hands back
 //! every outcome that finished since the last step and claims as many jobs
 //! as there are free slots. Under load outcomes and claims batch up by
-//! themselves, which is what makes the Redis backend fast. A second task
+//! themselves, which is what makes the Redis backend fast; two steps may be
+//! in flight at once, so the backend is never idle waiting for the worker. A second task
 //! heartbeats the leases of running jobs and sweeps stalled jobs, so a job
 //! whose worker died is put back and run again instead of being lost.
 
@@ -15,8 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -383,15 +385,30 @@ struct Runner {
     stop: watch::Receiver<Option<Instant>>,
 }
 
+/// A step sent and not answered yet: the outcomes it carries, the slots
+/// it claims, and its answer.
+type StepInFlight = BoxFuture<'static, (Vec<Outcome>, usize, Result<super::StepResult>)>;
+
+/// Steps one worker keeps in flight. With one, Redis idles while the
+/// answer travels back, the claimed jobs start and their outcomes gather;
+/// with two, the next step (the outcomes that finished meanwhile) is
+/// already queued behind the first. More would only split the batches.
+const STEPS_IN_FLIGHT: usize = 2;
+
 impl Runner {
     async fn run(mut self) {
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let mut pending: Vec<Outcome> = Vec::new();
+        let mut steps: FuturesUnordered<StepInFlight> = FuturesUnordered::new();
+        // Slots asked for by steps in flight: not free until they answer.
+        let mut claiming = 0usize;
         let mut want_claim = true;
         let mut next_due: Option<i64> = None;
         let mut events_open = true;
         let mut stop_open = true;
         let mut error_backoff = Duration::from_millis(50);
+        // After a failed step, no new one before this.
+        let mut retry_at: Option<Instant> = None;
         loop {
             while let Some(done) = running.try_join_next() {
                 if let Ok(outcome) = done {
@@ -403,60 +420,81 @@ impl Runner {
             let free = if stopping {
                 0
             } else {
-                self.concurrency - running.len()
+                self.concurrency - running.len() - claiming
             };
             let claim = if want_claim { free } else { 0 };
-            if !pending.is_empty() || claim > 0 {
-                let backend = self.queues.backend().clone();
+            let backing_off = retry_at.is_some_and(|at| Instant::now() < at);
+            // A second step goes only with a batch worth sending: one
+            // outcome per step would make the backend do per-step work per
+            // job.
+            let worth = steps.is_empty() || pending.len() + claim >= self.second_step_batch();
+            if steps.len() < STEPS_IN_FLIGHT
+                && worth
+                && !backing_off
+                && (!pending.is_empty() || claim > 0)
+            {
+                let outcomes = std::mem::take(&mut pending);
                 // Before the step is sent: see `Shared::confirm_lost`.
-                self.shared.settling(&pending);
-                match backend
-                    .step(&self.queue, pending.clone(), claim, self.lease)
-                    .await
-                {
-                    Ok(result) => {
-                        error_backoff = Duration::from_millis(50);
-                        self.settled(&pending, &result.stale);
-                        pending.clear();
-                        if claim > 0 {
-                            want_claim = result.claimed.len() == claim;
-                        }
-                        next_due = result.next_due_at;
-                        for job in result.claimed {
-                            self.spawn(&mut running, job);
-                        }
-                        continue;
+                self.shared.settling(&outcomes);
+                claiming += claim;
+                let (backend, queue, lease) = (
+                    self.queues.backend().clone(),
+                    self.queue.clone(),
+                    self.lease,
+                );
+                steps.push(
+                    async move {
+                        let answer = backend.step(&queue, outcomes.clone(), claim, lease).await;
+                        (outcomes, claim, answer)
                     }
-                    Err(err) => {
-                        self.shared.unsure(&pending);
-                        self.shared.backend_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(queue = %self.queue, error = %err, "worker step failed; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(error_backoff) => {}
-                            _ = self.stop.changed() => {}
-                        }
-                        error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
-                        if let Some(deadline) = *self.stop.borrow()
-                            && Instant::now() >= deadline
-                        {
-                            return;
-                        }
-                        continue;
-                    }
-                }
+                    .boxed(),
+                );
+                continue;
             }
-            if stopping && running.is_empty() {
+            if stopping && running.is_empty() && steps.is_empty() && pending.is_empty() {
                 return;
             }
-            let wait = match next_due {
-                Some(due) => {
+            let wait = match (retry_at, next_due) {
+                (Some(at), _) if backing_off => at.saturating_duration_since(Instant::now()),
+                (_, Some(due)) => {
                     let until_due = (due - now_ms()).max(1) as u64;
                     self.poll_interval.min(Duration::from_millis(until_due))
                 }
-                None => self.poll_interval,
+                _ => self.poll_interval,
             };
             let stop_at = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
+                Some((outcomes, claimed_slots, answer)) = steps.next(), if !steps.is_empty() => {
+                    claiming -= claimed_slots;
+                    match answer {
+                        Ok(result) => {
+                            error_backoff = Duration::from_millis(50);
+                            retry_at = None;
+                            self.settled(&outcomes, &result.stale);
+                            if claimed_slots > 0 {
+                                want_claim = result.claimed.len() == claimed_slots;
+                            }
+                            next_due = result.next_due_at;
+                            for job in result.claimed {
+                                self.spawn(&mut running, job);
+                            }
+                        }
+                        Err(err) => {
+                            // Sent again with the next step.
+                            self.shared.unsure(&outcomes);
+                            pending.extend(outcomes);
+                            self.shared.backend_errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(queue = %self.queue, error = %err, "worker step failed; retrying");
+                            retry_at = Some(Instant::now() + error_backoff);
+                            error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+                            if let Some(deadline) = *self.stop.borrow()
+                                && Instant::now() >= deadline
+                            {
+                                return;
+                            }
+                        }
+                    }
+                }
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok(outcome) = done {
                         pending.push(outcome);
@@ -471,7 +509,7 @@ impl Runner {
                     Err(broadcast::error::RecvError::Lagged(_)) => want_claim = true,
                     Err(broadcast::error::RecvError::Closed) => events_open = false,
                 },
-                _ = tokio::time::sleep(wait), if !stopping => want_claim = true,
+                _ = tokio::time::sleep(wait), if !stopping || backing_off => want_claim = true,
                 changed = self.stop.changed(), if !stopping && stop_open => {
                     // An error means the handle was dropped without a
                     // shutdown: keep working until the process ends.
@@ -479,8 +517,15 @@ impl Runner {
                 }
                 _ = tokio::time::sleep_until(stop_at), if stopping => {
                     // Grace period over: abandon running jobs with their
-                    // leases (recovered as stalled) after a last flush.
+                    // leases (recovered as stalled) after the steps in
+                    // flight answer and a last flush.
                     running.abort_all();
+                    while let Some((outcomes, _, answer)) = steps.next().await {
+                        match answer {
+                            Ok(result) => self.settled(&outcomes, &result.stale),
+                            Err(_) => pending.extend(outcomes),
+                        }
+                    }
                     if !pending.is_empty() {
                         self.shared.settling(&pending);
                         if let Ok(result) = self.queues.backend().step(&self.queue, pending.clone(), 0, self.lease).await {
@@ -491,6 +536,12 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// Outcomes and claims a step must carry to go while another is in
+    /// flight: a quarter of the slots.
+    fn second_step_batch(&self) -> usize {
+        (self.concurrency / 4).max(1)
     }
 
     /// A step answered for `outcomes`: stop extending their leases, count

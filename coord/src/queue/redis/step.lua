@@ -10,14 +10,18 @@
 -- failed_reason; the k-th claimed job's token is '<token base>.<k>', the
 -- claim time, next due ms or '', stale outcome ids }.
 
+local rcall = redis.call
 local leaseMs = tonumber(ARGV[4])
 local claim = tonumber(ARGV[5])
 local tokenBase = ARGV[6]
 local outcomes = tonumber(ARGV[7])
 
--- (1) Outcomes, only for jobs still held under the presented lease.
+-- (1) Outcomes, only for jobs still held under the presented lease. The
+-- loop runs for every job, so its tables are filled through counters
+-- rather than `#t + 1`, and `redis.call` is a local.
 local stale, completed, retrying, failed = {}, {}, {}, {}
 local activeRem, completedAdd, failedAdd, delayedAdd, waitingAdd = {}, {}, {}, {}, {}
+local nStale, nDone, nRetry, nFailed, nRem, nDelayed, nWaiting = 0, 0, 0, 0, 0, 0, 0
 local b = 8
 for _ = 1, outcomes do
   local id = ARGV[b]
@@ -25,41 +29,54 @@ for _ = 1, outcomes do
   local jk = jobPrefix .. id
   -- Every move out of active clears the token, so a matching token
   -- means the job is still active under this lease.
-  local f = redis.call('HMGET', jk, 'token', 'attempts_made', 'history')
+  local f = rcall('HMGET', jk, 'token', 'attempts_made', 'history')
   if f[1] ~= ARGV[b + 1] or f[1] == '' then
-    stale[#stale + 1] = id
+    nStale = nStale + 1
+    stale[nStale] = id
   else
-    activeRem[#activeRem + 1] = id
-    local history = appendHistory(f[3], '{"attempt":' .. (f[2] or '0') .. ARGV[b + 2])
+    nRem = nRem + 1
+    activeRem[nRem] = id
+    -- appendHistory, written out: one concatenation instead of three.
+    local history = f[3]
+    if not history or history == '' or history == '[]' then
+      history = '[{"attempt":' .. (f[2] or '0') .. ARGV[b + 2] .. ']'
+    else
+      history = string.sub(history, 1, -2) .. ',{"attempt":' .. (f[2] or '0') .. ARGV[b + 2] .. ']'
+    end
     if kind == 'c' then
-      redis.call('HSET', jk, 'state', 'completed', 'finished_at', nowS,
+      rcall('HSET', jk, 'state', 'completed', 'finished_at', nowS,
         'return_value', ARGV[b + 4], 'history', history, 'token', '')
-      completedAdd[#completedAdd + 1] = nowS
-      completedAdd[#completedAdd + 1] = id
-      completed[#completed + 1] = id
+      completedAdd[2 * nDone + 1] = nowS
+      completedAdd[2 * nDone + 2] = id
+      nDone = nDone + 1
+      completed[nDone] = id
     elseif ARGV[b + 6] == '1'
-        and (tonumber(f[2]) or 0) < (tonumber(redis.call('HGET', jk, 'max_attempts')) or 1) then
+        and (tonumber(f[2]) or 0) < (tonumber(rcall('HGET', jk, 'max_attempts')) or 1) then
       local delay = tonumber(ARGV[b + 7]) or 0
       if delay > 0 then
         local runAt = num(now + delay)
-        redis.call('HSET', jk, 'state', 'delayed', 'run_at', runAt, 'failed_reason', ARGV[b + 4],
+        rcall('HSET', jk, 'state', 'delayed', 'run_at', runAt, 'failed_reason', ARGV[b + 4],
           'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
-        delayedAdd[#delayedAdd + 1] = runAt
-        delayedAdd[#delayedAdd + 1] = id
+        delayedAdd[2 * nDelayed + 1] = runAt
+        delayedAdd[2 * nDelayed + 2] = id
+        nDelayed = nDelayed + 1
       else
-        redis.call('HSET', jk, 'state', 'waiting', 'failed_reason', ARGV[b + 4],
+        rcall('HSET', jk, 'state', 'waiting', 'failed_reason', ARGV[b + 4],
           'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
-        waitingAdd[#waitingAdd + 1] = waitingScore(redis.call('HGET', jk, 'priority'),
+        waitingAdd[2 * nWaiting + 1] = waitingScore(rcall('HGET', jk, 'priority'),
           takeSeqs(1) + 1)
-        waitingAdd[#waitingAdd + 1] = id
+        waitingAdd[2 * nWaiting + 2] = id
+        nWaiting = nWaiting + 1
       end
-      retrying[#retrying + 1] = id
+      nRetry = nRetry + 1
+      retrying[nRetry] = id
     else
-      redis.call('HSET', jk, 'state', 'failed', 'finished_at', nowS, 'failed_reason', ARGV[b + 4],
+      rcall('HSET', jk, 'state', 'failed', 'finished_at', nowS, 'failed_reason', ARGV[b + 4],
         'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
-      failedAdd[#failedAdd + 1] = nowS
-      failedAdd[#failedAdd + 1] = id
-      failed[#failed + 1] = id
+      failedAdd[2 * nFailed + 1] = nowS
+      failedAdd[2 * nFailed + 2] = id
+      nFailed = nFailed + 1
+      failed[nFailed] = id
     end
   end
   if kind == 'c' then b = b + 5 else b = b + 8 end
@@ -69,11 +86,11 @@ bulk('ZADD', completedKey, completedAdd)
 bulk('ZADD', failedKey, failedAdd)
 bulk('ZADD', delayedKey, delayedAdd)
 bulk('ZADD', waitingKey, waitingAdd)
-if #completed > 0 then
-  redis.call('HINCRBY', metaKey, 'completed_total', #completed)
+if nDone > 0 then
+  rcall('HINCRBY', metaKey, 'completed_total', nDone)
 end
-if #failed > 0 then
-  redis.call('HINCRBY', metaKey, 'failed_total', #failed)
+if nFailed > 0 then
+  rcall('HINCRBY', metaKey, 'failed_total', nFailed)
 end
 emit('completed', completed)
 emit('retrying', retrying)
@@ -118,36 +135,42 @@ if claim > 0 and m[1] ~= '1' then
   end
   local deadline = num(now + leaseMs)
   local activeAdd, ids = { '+inf', ACTIVE_ANCHOR }, {}
-  local c = 0
+  local c, n = 0, 0
+  -- Reused for every job's record: no table per job.
+  local parts = {}
   for j = 1, #popped do
     local id = popped[j]
     local jk = jobPrefix .. id
     -- Fields in the order enqueue stores them: hash lookups scan.
-    local f = redis.call('HMGET', jk, 'attempts_made', 'history', 'stalled_count', 'created_at',
+    local f = rcall('HMGET', jk, 'attempts_made', 'history', 'stalled_count', 'created_at',
       'name', 'data', 'opts')
     if f[5] then
       -- Only a job with past attempts can carry an error.
       local reason, stack = false, false
       if f[2] ~= '[]' then
-        local e = redis.call('HMGET', jk, 'failed_reason', 'stacktrace')
+        local e = rcall('HMGET', jk, 'failed_reason', 'stacktrace')
         reason, stack = e[1], e[2]
       end
-      local attempts = num((tonumber(f[1]) or 0) + 1)
-      ids[#ids + 1] = id
-      redis.call('HSET', jk, 'token', tokenBase .. '.' .. #ids, 'attempts_made', attempts,
+      -- A small integer: tostring prints it exactly, faster than num().
+      local attempts = tostring((tonumber(f[1]) or 0) + 1)
+      n = n + 1
+      ids[n] = id
+      rcall('HSET', jk, 'token', tokenBase .. '.' .. n, 'attempts_made', attempts,
         'state', 'active', 'processed_at', nowS)
-      activeAdd[#activeAdd + 1] = deadline
-      activeAdd[#activeAdd + 1] = id
+      activeAdd[2 * n + 1] = deadline
+      activeAdd[2 * n + 2] = id
       -- One string per job (and the error apart): far cheaper to return
       -- and to parse than ten values. Only the name can hold a NUL (JSON
       -- cannot, ids and numbers do not), so it goes last.
-      claimed[c + 1] = table.concat({ id, attempts, f[3] or '0', f[2] or '', f[4] or '',
-        stack or '', f[6] or '', f[7] or '', f[5] }, '\0')
+      parts[1], parts[2], parts[3], parts[4], parts[5] = id, attempts, f[3] or '0', f[2] or '',
+        f[4] or ''
+      parts[6], parts[7], parts[8], parts[9] = stack or '', f[6] or '', f[7] or '', f[5]
+      claimed[c + 1] = table.concat(parts, '\0')
       claimed[c + 2] = reason
       c = c + 2
     end
   end
-  if #ids > 0 then
+  if n > 0 then
     bulk('ZADD', activeKey, activeAdd)
   end
   emit('active', ids)
