@@ -317,6 +317,24 @@ pub fn self_signed_certificate(dir: &std::path::Path) -> (std::path::PathBuf, st
     (cert, key)
 }
 
+/// The `redis-server` options serving TLS with `cert` and `key` (the
+/// certificate is its own CA; clients need no certificate).
+pub fn tls_options(cert: &std::path::Path, key: &std::path::Path) -> Vec<String> {
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    [
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &cert,
+        "--tls-auth-clients",
+        "no",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// How a private cluster's nodes are reached: a password (`requirepass`,
 /// and `masterauth` for replication) and TLS with a certificate and key
 /// (clients, the cluster bus and replication all over TLS; clients need
@@ -346,24 +364,8 @@ impl PrivateCluster {
             secure.extend(["--masterauth".into(), password.clone()]);
         }
         if let Some((cert, key)) = &security.tls {
-            let (cert, key) = (cert.display().to_string(), key.display().to_string());
-            secure.extend(
-                [
-                    "--tls-cluster",
-                    "yes",
-                    "--tls-replication",
-                    "yes",
-                    "--tls-auth-clients",
-                    "no",
-                    "--tls-cert-file",
-                    &cert,
-                    "--tls-key-file",
-                    &key,
-                    "--tls-ca-cert-file",
-                    &cert,
-                ]
-                .map(str::to_owned),
-            );
+            secure.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(str::to_owned));
+            secure.extend(tls_options(cert, key));
         }
         for _ in 0..masters * (1 + replicas) {
             let port = free_port();

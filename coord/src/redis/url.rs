@@ -76,8 +76,9 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
 
 /// The seed URLs of a cluster URL, or `None` for any other scheme. The
 /// user and password (before the last `@`) and everything after the host
-/// list (`/db`, `?…`, `#insecure`) are repeated for every seed.
-fn split_cluster(url: &str) -> Result<Option<Vec<String>>> {
+/// list (`/db`, `?…`, `#insecure`) are repeated for every seed. Only an
+/// empty host is refused here; [`RedisUrl::parse`] checks each seed.
+pub fn split_cluster(url: &str) -> Result<Option<Vec<String>>> {
     let Some((scheme, plain)) = CLUSTER_SCHEMES
         .iter()
         .find(|(scheme, _)| starts_with_ignore_case(url, scheme))

@@ -149,28 +149,10 @@ pub async fn raw_redis() -> redis::aio::MultiplexedConnection {
         .expect("raw connection to the test Redis")
 }
 
-/// Every key under a prefix, by SCAN so that a busy shared Redis is not
-/// blocked.
+/// Every key under a prefix on the shared Redis, by SCAN so that a busy
+/// shared Redis is not blocked.
 pub async fn keys_under(prefix: &str) -> Vec<String> {
-    let mut conn = raw_redis().await;
-    let mut keys = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .expect("SCAN");
-        keys.extend(batch);
-        if next == 0 {
-            return keys;
-        }
-        cursor = next;
-    }
+    test_support::redis::keys_matching(REDIS_URL, &format!("{prefix}:*")).await
 }
 
 /// Deletes every key under a test prefix on the Redis (or cluster) at
@@ -179,17 +161,9 @@ pub async fn delete_prefix_at(url: &str, prefix: &str) {
     test_support::redis::delete_matching(url, &format!("{prefix}:*")).await;
 }
 
-/// Deletes every Redis key under a test prefix.
+/// Deletes every Redis key under a test prefix on the shared Redis.
 pub async fn delete_prefix(prefix: &str) {
-    let keys = keys_under(prefix).await;
-    let mut conn = raw_redis().await;
-    for chunk in keys.chunks(500) {
-        let _: () = redis::cmd("UNLINK")
-            .arg(chunk)
-            .query_async(&mut conn)
-            .await
-            .expect("UNLINK");
-    }
+    delete_prefix_at(REDIS_URL, prefix).await;
 }
 
 /// Polls `check` every 20 ms until it returns true; panics with `what`

@@ -719,31 +719,48 @@ fn alert_settings(given: &Layer, listen: &str) -> Result<AlertSettings, ConfigEr
 /// out of range, a bad database number) stops the start with the setting
 /// named (`flag`) rather than surfacing as a connection error later.
 fn check_redis_url(flag: &str, url: &SecretUrl) -> Result<(), ConfigError> {
-    use redis::IntoConnectionInfo;
-    if coord::redis::is_cluster_url(url.expose()) {
-        // Each seed is checked as a plain URL; the reason never quotes it.
-        return coord::redis::RedisUrl::parse(url.expose())
-            .map(drop)
-            .map_err(|e| {
-                let reason = e.to_string();
-                let reason = reason.strip_prefix("invalid options: ").unwrap_or(&reason);
-                let reason = reason.strip_prefix("invalid Redis URL: ").unwrap_or(reason);
-                ConfigError::Invalid(format!(
-                    "{flag}: invalid Redis URL {} ({reason})",
-                    shown_malformed(url)
-                ))
-            });
-    }
-    let (shown, reason) = match redis::parse_redis_url(url.expose()) {
-        None => (shown_malformed(url), malformed_url_reason(url.expose())),
-        Some(parsed) => match parsed.into_connection_info() {
-            Ok(_) => return Ok(()),
-            Err(err) => (url.redacted(), driver_reason(&err)),
-        },
+    // A cluster URL is checked seed by seed, each as the plain URL the
+    // driver will open; the message shows the whole URL, redacted.
+    let seeds = match coord::redis::split_cluster(url.expose()) {
+        Ok(Some(seeds)) => seeds,
+        Ok(None) => vec![url.expose().to_owned()],
+        Err(coord::CoordError::InvalidOptions(reason)) => {
+            let reason = reason
+                .strip_prefix("invalid Redis URL: ")
+                .unwrap_or(&reason);
+            return Err(ConfigError::Invalid(format!(
+                "{flag}: invalid Redis URL {} ({reason})",
+                shown_malformed(url)
+            )));
+        }
+        Err(other) => return Err(ConfigError::Invalid(format!("{flag}: {other}"))),
     };
-    Err(ConfigError::Invalid(format!(
-        "{flag}: invalid Redis URL {shown} ({reason})"
-    )))
+    for seed in seeds {
+        if let Some((malformed, reason)) = redis_url_problem(&seed) {
+            let shown = if malformed {
+                shown_malformed(url)
+            } else {
+                url.redacted()
+            };
+            return Err(ConfigError::Invalid(format!(
+                "{flag}: invalid Redis URL {shown} ({reason})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Why the driver would refuse one plain Redis URL, and whether it is
+/// malformed as a URL (then more of it is hidden when shown), or `None`.
+fn redis_url_problem(text: &str) -> Option<(bool, String)> {
+    use redis::IntoConnectionInfo;
+    match redis::parse_redis_url(text) {
+        None => Some((true, malformed_url_reason(text))),
+        Some(parsed) => match parsed.into_connection_info() {
+            Ok(_) => None,
+            Err(err) => Some((false, driver_reason(&err))),
+        },
+    }
 }
 
 /// Why URL syntax refused `text`, as far as can be told without quoting
@@ -1089,6 +1106,15 @@ mod tests {
             err,
             "--redis: invalid Redis URL redis://:***@cache:6379/zero (invalid database number)"
         );
+        let err = refused("redis+cluster://:topsecret@h1:7000,h2:99999", None);
+        assert_eq!(
+            err,
+            "--redis: invalid Redis URL redis+cluster://***@h1:7000,h2:99999 \
+             (port out of range: at most 65535)"
+        );
+        assert!(!err.contains("topsecret"), "{err}");
+        let err = refused("redis+cluster://h1:7000,,h2:7000", None);
+        assert!(err.contains("one of them is empty"), "{err}");
         let err = refused("redis://cache:6379", Some("redis://cache:70000"));
         assert!(
             err.starts_with("--bullmq: invalid Redis URL redis://cache:70000 (port out of range"),
@@ -1099,6 +1125,8 @@ mod tests {
             "rediss://default:s3cr@t@cache.example.com:6380/0",
             "redis://[::1]:6379/2",
             "redis+unix:///run/redis.sock",
+            "redis+cluster://10.0.0.1:7000,10.0.0.2:7000",
+            "rediss+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000/#insecure",
         ] {
             let mut a = args();
             a.redis_url = Some(SecretUrl::new(fine));
@@ -1106,6 +1134,22 @@ mod tests {
             a.bullmq_url = Some(SecretUrl::new("off"));
             Settings::layer(&a, Layer::default()).expect(fine);
         }
+    }
+
+    #[test]
+    fn a_cluster_url_in_the_config_file_serves_the_queues_and_bullmq() {
+        let layer = |text: &str| Settings::layer(&args(), Layer::parse(text).unwrap());
+        let s = layer(
+            "redis_url = \"redis+cluster://:pw@c1:7000,c2:7000\"\nbullmq_prefix = \"{bull}\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            s.redis_url.as_ref().map(SecretUrl::expose),
+            Some("redis+cluster://:pw@c1:7000,c2:7000")
+        );
+        let bull = s.bullmq.expect("BullMQ follows --redis");
+        assert_eq!(bull.url.expose(), "redis+cluster://:pw@c1:7000,c2:7000");
+        assert_eq!(bull.prefix, "{bull}");
     }
 
     #[test]

@@ -241,26 +241,16 @@ async fn a_tls_redis_is_reached_with_rediss() {
     let (cert, key) = test_support::redis::self_signed_certificate(&dir.0);
     let port = free_port();
     let port_text = port.to_string();
-    let (cert, key) = (cert.display().to_string(), key.display().to_string());
     let url = format!("rediss://127.0.0.1:{port}/#insecure");
-    let redis = PrivateRedis::start_with(
-        port,
-        &[
-            "--port",
-            "0",
-            "--tls-port",
-            &port_text,
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &cert,
-            "--tls-auth-clients",
-            "no",
-        ],
-        Some(url.clone()),
-    );
+    let mut options = vec![
+        "--port".to_owned(),
+        "0".into(),
+        "--tls-port".into(),
+        port_text,
+    ];
+    options.extend(test_support::redis::tls_options(&cert, &key));
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let redis = PrivateRedis::start_with(port, &options, Some(url.clone()));
     redis.ready().await;
     let app = TestApp::spawn_redis_with(&url, None, |_| {}).await;
     app.enqueue("emails", &json!({ "name": "over-tls" })).await;
