@@ -1037,8 +1037,13 @@ impl BullMq {
         let mut queue_of = HashMap::new();
         let mut groups: std::collections::BTreeMap<u16, Vec<(String, String)>> = Default::default();
         for (queue, id) in from {
-            self.check(queue)?;
+            check_queue(queue)?;
             check_stream_id(id)?;
+            if self.check(queue).is_err() {
+                // A queue without a hash tag on a cluster: its own reads
+                // say why; it must not stop the events of the others.
+                continue;
+            }
             let key = self.key(queue, "events");
             let slot = if self.endpoint.is_cluster() {
                 conn::slot(key.as_bytes())

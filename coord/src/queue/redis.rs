@@ -903,7 +903,12 @@ fn redact_url(url: &str) -> String {
         return "<unparseable URL>".into();
     };
     let (scheme, rest) = url.split_at(scheme_end + 3);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // The host starts after the last `@`: a password holding `/`, `?` or
+    // `#` (malformed, but typed all the same) stays hidden.
+    let host_start = rest.rfind('@').map_or(0, |at| at + 1);
+    let authority_end = rest[host_start..]
+        .find(['/', '?', '#'])
+        .map_or(rest.len(), |i| host_start + i);
     let (authority, tail) = rest.split_at(authority_end);
     let authority = match authority.rfind('@') {
         Some(at) => {
@@ -1115,8 +1120,6 @@ fn decode_job(queue: &QueueName, raw: RawJob, last_options: &mut OptionsCache) -
     stored.decode(queue, last_options)
 }
 
-/// Forwards the event channel's batches to the backend's subscribers, and
-/// after a reconnect lets the registry heal (see [`Registry::reconnected`]).
 /// The cluster slot every key of `queue` lives in: its keys share the
 /// hash tag `{<queue>}` whatever the prefix, so the Overview can say which
 /// node serves a queue from its name alone.
@@ -1124,6 +1127,8 @@ pub fn queue_slot(queue: &str) -> u16 {
     conn::slot(format!("{{{queue}}}").as_bytes())
 }
 
+/// Forwards the event channel's batches to the backend's subscribers, and
+/// after a reconnect lets the registry heal (see [`Registry::reconnected`]).
 fn forwarder(
     conn: Conn,
     sender: broadcast::Sender<EventBatch>,
@@ -1236,6 +1241,10 @@ mod tests {
             "redis://user:***@host:6379/0"
         );
         assert_eq!(redact_url("rediss://:secret@host"), "rediss://:***@host");
+        assert_eq!(
+            redact_url("redis+cluster://:p#w/d@h1:1,h2:2/0"),
+            "redis+cluster://:***@h1:1,h2:2/0"
+        );
         assert_eq!(redact_url("redis://secret@host"), "redis://***@host");
         assert_eq!(
             redact_url("redis://127.0.0.1:6379"),

@@ -386,8 +386,8 @@ struct Runner {
 }
 
 /// A step sent and not answered yet: the outcomes it carries, the slots
-/// it claims, and its answer.
-type StepInFlight = BoxFuture<'static, (Vec<Outcome>, usize, Result<super::StepResult>)>;
+/// it claims, the wake-ups seen when it was sent, and its answer.
+type StepInFlight = BoxFuture<'static, (Vec<Outcome>, usize, u64, Result<super::StepResult>)>;
 
 /// Steps one worker keeps in flight. With one, Redis idles while the
 /// answer travels back, the claimed jobs start and their outcomes gather;
@@ -409,6 +409,9 @@ impl Runner {
         let mut error_backoff = Duration::from_millis(50);
         // After a failed step, no new one before this.
         let mut retry_at: Option<Instant> = None;
+        // Reasons to claim again (events, polls) so far: a step that comes
+        // back short must not cancel one that arrived while it was out.
+        let mut wakes: u64 = 0;
         loop {
             while let Some(done) = running.try_join_next() {
                 if let Ok(outcome) = done {
@@ -442,10 +445,11 @@ impl Runner {
                     self.queue.clone(),
                     self.lease,
                 );
+                let sent_at = wakes;
                 steps.push(
                     async move {
                         let answer = backend.step(&queue, outcomes.clone(), claim, lease).await;
-                        (outcomes, claim, answer)
+                        (outcomes, claim, sent_at, answer)
                     }
                     .boxed(),
                 );
@@ -464,7 +468,7 @@ impl Runner {
             };
             let stop_at = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                Some((outcomes, claimed_slots, answer)) = steps.next(), if !steps.is_empty() => {
+                Some((outcomes, claimed_slots, sent_at, answer)) = steps.next(), if !steps.is_empty() => {
                     claiming -= claimed_slots;
                     match answer {
                         Ok(result) => {
@@ -472,7 +476,8 @@ impl Runner {
                             retry_at = None;
                             self.settled(&outcomes, &result.stale);
                             if claimed_slots > 0 {
-                                want_claim = result.claimed.len() == claimed_slots;
+                                want_claim =
+                                    result.claimed.len() == claimed_slots || wakes != sent_at;
                             }
                             next_due = result.next_due_at;
                             for job in result.claimed {
@@ -481,15 +486,13 @@ impl Runner {
                         }
                         Err(err) => {
                             // Sent again with the next step.
-                            self.shared.unsure(&outcomes);
+                            self.failed_step(&outcomes, &err);
                             pending.extend(outcomes);
-                            self.shared.backend_errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(queue = %self.queue, error = %err, "worker step failed; retrying");
                             retry_at = Some(Instant::now() + error_backoff);
                             error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
-                            if let Some(deadline) = *self.stop.borrow()
-                                && Instant::now() >= deadline
-                            {
+                            let deadline = *self.stop.borrow();
+                            if deadline.is_some_and(|d| Instant::now() >= d) {
+                                self.finish(steps, pending).await;
                                 return;
                             }
                         }
@@ -504,12 +507,19 @@ impl Runner {
                     Ok(batch) => {
                         if batch.iter().any(|e| e.queue == self.queue && e.kind.wakes_workers()) {
                             want_claim = true;
+                            wakes += 1;
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => want_claim = true,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        want_claim = true;
+                        wakes += 1;
+                    }
                     Err(broadcast::error::RecvError::Closed) => events_open = false,
                 },
-                _ = tokio::time::sleep(wait), if !stopping || backing_off => want_claim = true,
+                _ = tokio::time::sleep(wait), if !stopping || backing_off => {
+                    want_claim = true;
+                    wakes += 1;
+                }
                 changed = self.stop.changed(), if !stopping && stop_open => {
                     // An error means the handle was dropped without a
                     // shutdown: keep working until the process ends.
@@ -517,25 +527,49 @@ impl Runner {
                 }
                 _ = tokio::time::sleep_until(stop_at), if stopping => {
                     // Grace period over: abandon running jobs with their
-                    // leases (recovered as stalled) after the steps in
-                    // flight answer and a last flush.
+                    // leases (recovered as stalled).
                     running.abort_all();
-                    while let Some((outcomes, _, answer)) = steps.next().await {
-                        match answer {
-                            Ok(result) => self.settled(&outcomes, &result.stale),
-                            Err(_) => pending.extend(outcomes),
-                        }
-                    }
-                    if !pending.is_empty() {
-                        self.shared.settling(&pending);
-                        if let Ok(result) = self.queues.backend().step(&self.queue, pending.clone(), 0, self.lease).await {
-                            self.settled(&pending, &result.stale);
-                        }
-                    }
+                    self.finish(steps, pending).await;
                     return;
                 }
             }
         }
+    }
+
+    /// The end of the loop: waits for the steps in flight, then sends what
+    /// is still pending once, so every outcome that finished is recorded
+    /// if the backend answers.
+    async fn finish(&self, mut steps: FuturesUnordered<StepInFlight>, mut pending: Vec<Outcome>) {
+        while let Some((outcomes, _, _, answer)) = steps.next().await {
+            match answer {
+                Ok(result) => self.settled(&outcomes, &result.stale),
+                Err(err) => {
+                    self.failed_step(&outcomes, &err);
+                    pending.extend(outcomes);
+                }
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        self.shared.settling(&pending);
+        match self
+            .queues
+            .backend()
+            .step(&self.queue, pending.clone(), 0, self.lease)
+            .await
+        {
+            Ok(result) => self.settled(&pending, &result.stale),
+            Err(err) => self.failed_step(&pending, &err),
+        }
+    }
+
+    /// A step carrying `outcomes` failed: it may have recorded them all the
+    /// same, so a later `stale` answer for them is no proof of a lost lease.
+    fn failed_step(&self, outcomes: &[Outcome], err: &CoordError) {
+        self.shared.unsure(outcomes);
+        self.shared.backend_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(queue = %self.queue, error = %err, "worker step failed; retrying");
     }
 
     /// Outcomes and claims a step must carry to go while another is in

@@ -111,7 +111,11 @@ impl Topology {
 
     /// The master serving the slot of `key`, if any.
     pub fn master_of(&self, key: &[u8]) -> Option<&ClusterNode> {
-        let slot = slot(key);
+        self.master_serving(slot(key))
+    }
+
+    /// The master serving `slot`, if any.
+    pub fn master_serving(&self, slot: u16) -> Option<&ClusterNode> {
         self.masters().find(|n| n.serves(slot))
     }
 }
@@ -137,6 +141,8 @@ fn parse_node(line: &str) -> Option<ClusterNode> {
             Some((from, to)) => Some((from.parse().ok()?, to.parse().ok()?)),
             None => s.parse().ok().map(|one| (one, one)),
         })
+        // A range the node could not serve is left out, not counted.
+        .filter(|&(from, to): &(u16, u16)| from <= to && to < SLOTS)
         .collect();
     Some(ClusterNode {
         id: fields[0].to_owned(),
@@ -171,7 +177,7 @@ mod tests {
 67ed 127.0.0.1:30002@31002,host2 master - 0 1426238316232 2 connected 5461-10922
 292f 127.0.0.1:30003@31003 master - 0 1426238318243 3 connected 10923-16383
 6ec2 127.0.0.1:30005@31005 slave,fail 67ed 0 1426238316232 5 connected
-e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460 [5461->-67ed]
+e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460 [5461->-67ed] 9-3 16384
 9999 :0@0 master,noaddr - 0 0 0 disconnected
 ";
         let topology = Topology::parse(text);

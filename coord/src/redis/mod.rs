@@ -51,16 +51,31 @@ impl Reconnect {
             .set_max_delay(self.max_delay)
     }
 
-    /// The cluster connection's settings: the same limits per node. Its
-    /// retries also cover redirections and a failover's promotion, which
-    /// takes the cluster's node timeout, so it gets a few more than a
-    /// single connection would.
-    fn cluster_config(self) -> ClusterConfig {
-        ClusterConfig::new()
-            .set_connection_timeout(self.connect_timeout)
-            .set_response_timeout(self.response_timeout)
+    /// A cluster client with these limits. Unlike a connection manager,
+    /// the cluster client sends a command again after a dropped connection
+    /// or a timeout, so a script that did run may run twice: its retries
+    /// stay few (enough for a redirection and a `TRYAGAIN`; a failover
+    /// takes longer and is the caller's retry), and one overall limit of
+    /// `response_timeout` bounds a command whatever happens.
+    fn cluster_client(self, nodes: &[String]) -> std::result::Result<ClusterClient, RedisError> {
+        ClusterClientBuilder::new(nodes.to_vec())
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.response_timeout)
+            .overall_response_timeout(Some(self.response_timeout))
+            .retries(u32::try_from(self.retries.max(2)).unwrap_or(2))
+            .max_retry_wait(u64::try_from(self.max_delay.as_millis()).unwrap_or(1_000))
+            .build()
     }
 }
+
+/// Limits of connections opened for a moment (the start-up probe, a
+/// blocking read's own connection).
+const BRIEF: Reconnect = Reconnect {
+    connect_timeout: CONNECT_TIMEOUT,
+    response_timeout: CONNECT_TIMEOUT,
+    retries: 2,
+    max_delay: Duration::from_millis(500),
+};
 
 /// Where a capability's Redis is, and how to open connections to it: the
 /// client of one server, or the client of a cluster with its seed nodes
@@ -69,7 +84,9 @@ impl Reconnect {
 pub(crate) enum Endpoint {
     Single(Box<Client>),
     Cluster {
-        client: Box<ClusterClient>,
+        /// The seed URLs; a cluster client is built from them for each
+        /// connection, with that connection's limits.
+        nodes: Arc<[String]>,
         seeds: Arc<[Client]>,
         /// The seed the next pub/sub connection tries first: it moves on
         /// when one fails, so a dead seed is not retried forever.
@@ -104,8 +121,9 @@ impl Endpoint {
                     .await
                     .map(Conn::Single)
             }
-            Self::Cluster { client, .. } => client
-                .get_async_connection_with_config(reconnect.cluster_config())
+            Self::Cluster { nodes, .. } => reconnect
+                .cluster_client(nodes)?
+                .get_async_connection()
                 .await
                 .map(Conn::Cluster),
         }
@@ -119,8 +137,10 @@ impl Endpoint {
                 ConnectionManager::new_lazy_with_config((**client).clone(), reconnect.config())
                     .map(Conn::Single)
             }
-            Self::Cluster { client, .. } => Ok(Conn::Cluster(
-                client.get_pending_async_connection_with_config(reconnect.cluster_config()),
+            Self::Cluster { nodes, .. } => Ok(Conn::Cluster(
+                reconnect
+                    .cluster_client(nodes)?
+                    .get_pending_async_connection_with_config(ClusterConfig::new()),
             )),
         }
     }
@@ -137,10 +157,13 @@ impl Endpoint {
                     .await
                     .map(Conn::Plain)
             }
-            Self::Cluster { client, .. } => client
-                .get_async_connection_with_config(
-                    ClusterConfig::new().set_connection_timeout(CONNECT_TIMEOUT),
-                )
+            // A blocking read may wait longer than any response limit: the
+            // caller bounds it.
+            Self::Cluster { nodes, .. } => ClusterClientBuilder::new(nodes.to_vec())
+                .connection_timeout(CONNECT_TIMEOUT)
+                .retries(2)
+                .build()?
+                .get_async_connection()
                 .await
                 .map(Conn::Cluster),
         }
@@ -161,19 +184,14 @@ pub(crate) fn open(url: &str) -> Result<Endpoint> {
                 .map(|n| Client::open(n.as_str()))
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(invalid)?;
-            let client = ClusterClientBuilder::new(nodes)
-                // Enough for a failover: the replica is promoted after the
-                // cluster's node timeout (a few seconds), and each retry
-                // waits longer.
-                .retries(8)
-                .max_retry_wait(1_000)
-                .build()
-                .map_err(invalid)?;
+            // The same checks a connection makes (one TLS mode, one
+            // password), now rather than at the first connection.
+            BRIEF.cluster_client(&nodes).map_err(invalid)?;
             // Processes start their pub/sub connections at different seeds,
             // so subscribers spread over the nodes.
             let first = rand::random_range(0..seeds.len().max(1));
             Ok(Endpoint::Cluster {
-                client: Box::new(client),
+                nodes: nodes.into(),
                 seeds: seeds.into(),
                 next_seed: Arc::new(AtomicUsize::new(first)),
             })
@@ -197,15 +215,9 @@ pub(crate) async fn probe(endpoint: &Endpoint) -> std::result::Result<(), RedisE
                     .await?,
             )
         }
-        Endpoint::Cluster { client, .. } => Conn::Cluster(
-            client
-                .get_async_connection_with_config(
-                    ClusterConfig::new()
-                        .set_connection_timeout(CONNECT_TIMEOUT)
-                        .set_response_timeout(CONNECT_TIMEOUT),
-                )
-                .await?,
-        ),
+        Endpoint::Cluster { nodes, .. } => {
+            Conn::Cluster(BRIEF.cluster_client(nodes)?.get_async_connection().await?)
+        }
     };
     redis::cmd("PING").query_async::<()>(&mut conn).await
 }
@@ -413,45 +425,44 @@ impl Conn {
 
     /// Every key matching `pattern` (a glob), by `SCAN` on every master,
     /// stopping once about `max_scanned` keys were looked at in all: a
-    /// huge keyspace costs a bounded time. `step` is the `COUNT` hint.
+    /// huge keyspace costs a bounded time. The budget is shared: what a
+    /// master with few keys leaves goes to the next (with a `{tag}` prefix
+    /// all keys sit on one master). Masters are addressed as the client
+    /// itself knows them (the first `SCAN` goes to every master at once),
+    /// not as `CLUSTER NODES` announces them, which may be another name.
     pub async fn scan_match(
         &mut self,
         pattern: &str,
         max_scanned: usize,
     ) -> std::result::Result<Vec<String>, RedisError> {
-        let step = max_scanned.clamp(1, 1000);
-        let masters: Vec<String> = match self.topology().await? {
-            Some(topology) => topology
-                .masters()
-                .filter(|n| n.healthy)
-                .map(|n| n.address.clone())
-                .collect(),
-            None => vec![String::new()],
+        let scan = |cursor: u64, count: usize| {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(count.clamp(1, 1000));
+            cmd
         };
-        let per_node = max_scanned.div_ceil(masters.len().max(1));
+        let masters = self.on_masters(&scan(0, max_scanned)).await?;
+        let mut left = max_scanned;
         let mut found = Vec::new();
-        for address in masters {
-            let mut cursor: u64 = 0;
-            let mut scanned = 0usize;
-            while scanned < per_node {
-                let mut cmd = redis::cmd("SCAN");
-                cmd.arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(step);
-                let (next, keys): (u64, Vec<String>) = if address.is_empty() {
-                    cmd.query_async(self).await?
-                } else {
-                    redis::from_redis_value(self.on_node(&address, &cmd).await?)?
-                };
-                scanned += step;
+        let count = masters.len();
+        for (i, (address, first)) in masters.into_iter().enumerate() {
+            // An even share of what is left for this master and the rest.
+            let share = left / (count - i).max(1);
+            let mut scanned = share.clamp(1, 1000).min(left);
+            let (mut cursor, keys): (u64, Vec<String>) = redis::from_redis_value(first)?;
+            found.extend(keys);
+            while cursor != 0 && scanned < share {
+                let step = (share - scanned).clamp(1, 1000);
+                let answer = self.on_node(&address, &scan(cursor, step)).await?;
+                let (next, keys): (u64, Vec<String>) = redis::from_redis_value(answer)?;
                 found.extend(keys);
-                if next == 0 {
-                    break;
-                }
+                scanned += step;
                 cursor = next;
             }
+            left = left.saturating_sub(scanned);
         }
         Ok(found)
     }
@@ -498,16 +509,14 @@ pub(crate) async fn probe_capability(conn: &mut Conn, key: &str) -> Result<Probe
         }
         total
     } else {
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .arg("cluster")
-            .query_async(conn)
-            .await?;
-        if info_field(&info, "cluster_enabled") == Some("1") {
+        // Two commands: `INFO` takes one section before Redis 7.
+        let cluster: String = redis::cmd("INFO").arg("cluster").query_async(conn).await?;
+        if info_field(&cluster, "cluster_enabled") == Some("1") {
             return Err(CoordError::Misconfigured(
                 "the server is a Redis Cluster node; connect with a redis+cluster:// URL".into(),
             ));
         }
+        let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
         info_field(&info, "used_memory").and_then(|v| v.parse().ok())
     };
     redis::cmd("EXISTS")

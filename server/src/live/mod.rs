@@ -74,7 +74,7 @@ pub struct BackendFigures {
     /// Readiness checks other than the queue store's that are not ok.
     pub dependencies: Vec<Check>,
     /// The Redis Cluster's nodes, when the queues live on one (as of the
-    /// last health check that answered).
+    /// last health check that answered: kept while one fails).
     pub cluster: Option<coord::redis::Topology>,
 }
 
@@ -580,6 +580,11 @@ async fn take_snapshot(inner: &Inner, tracker: &mut Tracker, pending: Pending) -
         ),
     );
     let mut backend = backend_figures(inner, health);
+    if !backend.reachable {
+        // A cluster that fails its check (CLUSTERDOWN, a failover) is when
+        // its topology matters most: the last one read stays on screen.
+        backend.cluster.clone_from(&previous.backend.cluster);
+    }
     let read = match read {
         // A tick without changes reads no queue, so only the health check
         // can tell the figures are no longer confirmed.

@@ -216,10 +216,7 @@ pub fn with_nodes(rows: &mut [QueueRow], backend: &BackendFigures) {
     };
     for row in rows {
         let slot = coord::queue::redis::queue_slot(&row.name);
-        row.node = topology
-            .masters()
-            .find(|n| n.serves(slot))
-            .map(|n| n.address.clone());
+        row.node = topology.master_serving(slot).map(|n| n.address.clone());
     }
 }
 
