@@ -48,7 +48,7 @@ use coord::ratelimit::local::LocalLimiter;
 use coord::ratelimit::redis::RedisLimiter;
 use coord::ratelimit::{Policy, RateLimitBackend, RateLimiter};
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
 
 use crate::judge::{Outcome, Request, Verdict};

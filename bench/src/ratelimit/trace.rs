@@ -3,7 +3,7 @@
 //! the same requests at the same offsets.
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 /// Clients that stay under the limit: a steady 2 to 8 requests/s each,
 /// every interval jittered by ±40%.

@@ -13,7 +13,7 @@
 //! router's business; this is the storage and what the CLI needs.
 
 use coord::time::now_ms;
-use rand::Rng;
+use rand::RngExt;
 use sqlx::FromRow;
 
 use crate::auth::users::{

@@ -11,7 +11,7 @@ use coord::instance::InstanceId;
 use coord::instances::{Heartbeat, HeartbeatConfig, ReportSource, SyncReport};
 use coord::sync::{Replica, ReplicaConfig, StateKey};
 use coord::time::now_ms;
-use rand::Rng;
+use rand::RngExt;
 use rand::seq::IndexedRandom;
 use serde_json::json;
 use tokio::task::JoinHandle;

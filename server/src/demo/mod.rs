@@ -18,9 +18,9 @@ use coord::queue::{
     Backoff, Job, JobError, JobOptions, NewJob, QueueName, Queues, Retention, RetentionPolicy,
     WorkerHandle,
 };
+use rand::RngExt;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -236,7 +236,7 @@ async fn produce(
     profile: &'static Profile,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut rng = StdRng::from_os_rng();
+    let mut rng: StdRng = rand::make_rng();
     let mut serial: u64 = 0;
     loop {
         let pause = Duration::from_millis(rng.random_range(profile.tick_ms.0..=profile.tick_ms.1));
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn profiles_are_valid_and_some_failures_are_final() {
-        let mut rng = StdRng::seed_from_u64(7);
+        let mut rng = <StdRng as rand::SeedableRng>::seed_from_u64(7);
         for profile in &PROFILES {
             QueueName::new(profile.queue).expect("valid queue name");
             assert!((2..=8).contains(&profile.concurrency));
