@@ -104,6 +104,10 @@ impl QueueBackend for Probe {
         self.inner.kind()
     }
 
+    fn steps_in_flight(&self) -> usize {
+        self.inner.steps_in_flight()
+    }
+
     async fn health(&self) -> Result<BackendHealth> {
         self.other();
         self.inner.health().await

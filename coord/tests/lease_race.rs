@@ -89,6 +89,10 @@ impl QueueBackend for Steered {
         self.inner.kind()
     }
 
+    fn steps_in_flight(&self) -> usize {
+        self.inner.steps_in_flight()
+    }
+
     async fn health(&self) -> Result<BackendHealth> {
         self.inner.health().await
     }

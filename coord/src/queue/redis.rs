@@ -501,6 +501,10 @@ impl QueueBackend for RedisBackend {
         BackendKind::Redis
     }
 
+    fn steps_in_flight(&self) -> usize {
+        2
+    }
+
     async fn health(&self) -> Result<BackendHealth> {
         let probed = conn::probe_capability(&mut self.conn(), &self.inner.queues_key).await?;
         Ok(BackendHealth {

@@ -389,11 +389,12 @@ struct Runner {
 /// it claims, the wake-ups seen when it was sent, and its answer.
 type StepInFlight = BoxFuture<'static, (Vec<Outcome>, usize, u64, Result<super::StepResult>)>;
 
-/// Steps one worker keeps in flight. With one, Redis idles while the
-/// answer travels back, the claimed jobs start and their outcomes gather;
-/// with two, the next step (the outcomes that finished meanwhile) is
-/// already queued behind the first. More would only split the batches.
-const STEPS_IN_FLIGHT: usize = 2;
+/// Most steps one worker keeps in flight, whatever the backend asks
+/// ([`super::QueueBackend::steps_in_flight`]). With one, Redis idles while
+/// the answer travels back, the claimed jobs start and their outcomes
+/// gather; with two, the next step (the outcomes that finished meanwhile)
+/// is already queued behind the first. More only split the batches.
+const MAX_STEPS_IN_FLIGHT: usize = 2;
 
 impl Runner {
     async fn run(mut self) {
@@ -409,6 +410,11 @@ impl Runner {
         let mut error_backoff = Duration::from_millis(50);
         // After a failed step, no new one before this.
         let mut retry_at: Option<Instant> = None;
+        let max_steps = self
+            .queues
+            .backend()
+            .steps_in_flight()
+            .clamp(1, MAX_STEPS_IN_FLIGHT);
         // Reasons to claim again (events, polls) so far: a step that comes
         // back short must not cancel one that arrived while it was out.
         let mut wakes: u64 = 0;
@@ -431,7 +437,7 @@ impl Runner {
             // outcome per step would make the backend do per-step work per
             // job.
             let worth = steps.is_empty() || pending.len() + claim >= self.second_step_batch();
-            if steps.len() < STEPS_IN_FLIGHT
+            if steps.len() < max_steps
                 && worth
                 && !backing_off
                 && (!pending.is_empty() || claim > 0)
