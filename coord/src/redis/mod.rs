@@ -444,6 +444,9 @@ impl Conn {
                 .arg(count.clamp(1, 1000));
             cmd
         };
+        if max_scanned == 0 {
+            return Ok(Vec::new());
+        }
         let masters = self.on_masters(&scan(0, max_scanned)).await?;
         let mut left = max_scanned;
         let mut found = Vec::new();
