@@ -16,41 +16,74 @@ pub enum Removal {
     Unlink,
 }
 
+/// The plain URL of every node a URL names: the seeds of a
+/// `redis+cluster://h:p,h:p` URL, or the URL itself.
+pub fn nodes(url: &str) -> Vec<String> {
+    match url.strip_prefix("redis+cluster://") {
+        Some(hosts) => hosts
+            .trim_end_matches('/')
+            .split(',')
+            .map(|h| format!("redis://{h}"))
+            .collect(),
+        None => vec![url.to_owned()],
+    }
+}
+
 /// Deletes every key under `prefix:` with SCAN and `removal`; returns how
-/// many went.
+/// many went. On a cluster URL every master named is scanned (replicas
+/// refuse writes and are skipped) and keys go one per command, since a
+/// multi-key command may not cross slots.
 pub async fn delete_prefix(url: &str, prefix: &str, removal: Removal) -> anyhow::Result<u64> {
     ensure!(
         !prefix.contains(['*', '?', '[', ']', '\\']),
         "prefix {prefix:?} holds glob characters; delete its keys by hand"
     );
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
+    let cluster = url.starts_with("redis+cluster://");
     let pattern = format!("{prefix}:*");
     let command = match removal {
         Removal::Del => "DEL",
         Removal::Unlink => "UNLINK",
     };
-    let mut cursor: u64 = 0;
     let mut removed = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(5000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            let n: u64 = redis::cmd(command)
-                .arg(&keys)
+    for node in nodes(url) {
+        let client = redis::Client::open(node.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        if cluster {
+            let role: String = redis::cmd("INFO")
+                .arg("replication")
                 .query_async(&mut conn)
                 .await?;
-            removed += n;
+            if !role.lines().any(|l| l.trim() == "role:master") {
+                continue;
+            }
         }
-        if next == 0 {
-            return Ok(removed);
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(5000)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                let mut pipe = redis::pipe();
+                if cluster {
+                    for key in &keys {
+                        pipe.cmd(command).arg(key);
+                    }
+                } else {
+                    pipe.cmd(command).arg(&keys);
+                }
+                let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+                removed += counts.iter().sum::<u64>();
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        cursor = next;
     }
+    Ok(removed)
 }

@@ -10,6 +10,14 @@
 //! a time on a cluster, where a multi-key DEL may not cross slots). A
 //! benchmark, not a test.
 
+// Cleanup across the nodes, and this process's CPU time, as the other
+// benchmarks do them.
+#[path = "../keys.rs"]
+mod keys;
+#[allow(dead_code)]
+#[path = "../dashboard/procfs.rs"]
+mod procfs;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -41,18 +49,6 @@ struct Args {
     runs: u32,
 }
 
-/// Plain URLs of every node the URL names.
-fn nodes(url: &str) -> Vec<String> {
-    match url.strip_prefix("redis+cluster://") {
-        Some(hosts) => hosts
-            .trim_end_matches('/')
-            .split(',')
-            .map(|h| format!("redis://{h}"))
-            .collect(),
-        None => vec![url.to_owned()],
-    }
-}
-
 /// CPU seconds (user + system) of the server at `url`, and its role.
 async fn node_cpu(url: &str) -> anyhow::Result<(f64, String)> {
     let mut conn = redis::Client::open(url)?
@@ -75,24 +71,6 @@ async fn node_cpu(url: &str) -> anyhow::Result<(f64, String)> {
         }
     }
     Ok((cpu, role))
-}
-
-/// CPU seconds this process has used (Linux /proc).
-fn own_cpu() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// `n` queue names spread over the masters: on a cluster the next name
@@ -125,45 +103,6 @@ async fn spread_names(queues: &Queues, n: usize) -> anyhow::Result<Vec<(QueueNam
         ensure!(k < 100_000, "no queue name lands on master {}", wanted.0);
     }
     Ok(names)
-}
-
-/// Deletes every key under `prefix:` on every node named (replicas refuse
-/// writes and are skipped), one key per DEL.
-async fn cleanup(url: &str, prefix: &str) -> anyhow::Result<u64> {
-    let mut removed = 0;
-    for node in nodes(url) {
-        let (_, role) = node_cpu(&node).await?;
-        if role != "master" {
-            continue;
-        }
-        let mut conn = redis::Client::open(node.as_str())?
-            .get_multiplexed_async_connection()
-            .await?;
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{prefix}:*"))
-                .arg("COUNT")
-                .arg(5000)
-                .query_async(&mut conn)
-                .await?;
-            let mut pipe = redis::pipe();
-            for key in &keys {
-                pipe.cmd("DEL").arg(key).ignore();
-            }
-            if !keys.is_empty() {
-                pipe.query_async::<()>(&mut conn).await?;
-                removed += keys.len() as u64;
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-    }
-    Ok(removed)
 }
 
 struct Run {
@@ -200,12 +139,12 @@ async fn run_once(args: &Args, run: u32) -> anyhow::Result<Run> {
             i = end;
         }
     }
-    let node_urls = nodes(&args.redis);
+    let node_urls = keys::nodes(&args.redis);
     let mut before = BTreeMap::new();
     for node in &node_urls {
         before.insert(node.clone(), node_cpu(node).await?.0);
     }
-    let cpu_before = own_cpu();
+    let cpu_before = procfs::cpu_seconds(std::process::id())?;
     let started = Instant::now();
     let mut workers = Vec::new();
     for (queue, _) in &names {
@@ -229,7 +168,7 @@ async fn run_once(args: &Args, run: u32) -> anyhow::Result<Run> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let bench_cpu = own_cpu() - cpu_before;
+    let bench_cpu = procfs::cpu_seconds(std::process::id())? - cpu_before;
     let mut node_cpu_used = BTreeMap::new();
     for node in &node_urls {
         let (after, role) = node_cpu(node).await?;
@@ -246,7 +185,7 @@ async fn run_once(args: &Args, run: u32) -> anyhow::Result<Run> {
         ensure!(counts.completed == args.jobs, "{queue}: {counts:?}");
     }
     drop(queues);
-    let removed = cleanup(&args.redis, &prefix).await?;
+    let removed = keys::delete_prefix(&args.redis, &prefix, keys::Removal::Del).await?;
     eprintln!("# cleanup: deleted {removed} keys under {prefix}:");
     Ok(Run {
         jobs_per_sec: total as f64 / seconds,

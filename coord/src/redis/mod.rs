@@ -23,7 +23,7 @@ mod cluster;
 mod url;
 
 pub use cluster::{ClusterNode, SLOTS, Topology, slot};
-pub use url::{RedisUrl, is_cluster_url, split_cluster};
+pub use url::{RedisUrl, split_cluster};
 
 /// How long connecting (probe included) may take at start-up.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -48,11 +48,6 @@ impl RedisUrl {
         Ok(parsed)
     }
 
-    /// True for a cluster URL.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
-    }
-
     /// The plain URL of every node named.
     pub fn nodes(&self) -> &[String] {
         match self {
@@ -60,13 +55,6 @@ impl RedisUrl {
             Self::Cluster(seeds) => seeds,
         }
     }
-}
-
-/// True when `url` uses one of the cluster schemes (any case).
-pub fn is_cluster_url(url: &str) -> bool {
-    CLUSTER_SCHEMES
-        .iter()
-        .any(|(scheme, _)| starts_with_ignore_case(url, scheme))
 }
 
 fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
@@ -133,7 +121,7 @@ mod tests {
                 "rediss://u:p%40ss@10.0.0.2:7001/?protocol=resp3#insecure".into(),
             ])
         );
-        assert!(url.is_cluster());
+        assert!(matches!(url, RedisUrl::Cluster(_)));
         let one = RedisUrl::parse("REDIS+CLUSTER://h:1").expect("valid");
         assert_eq!(one.nodes(), ["redis://h:1".to_owned()]);
     }
@@ -142,8 +130,12 @@ mod tests {
     fn plain_urls_stay_single() {
         let url = RedisUrl::parse("redis://:pw@127.0.0.1:6379/2").expect("valid");
         assert_eq!(url, RedisUrl::Single("redis://:pw@127.0.0.1:6379/2".into()));
-        assert!(!is_cluster_url("redis://h:1"));
-        assert!(is_cluster_url("rediss+cluster://h:1"));
+        assert_eq!(split_cluster("redis://h:1").expect("plain"), None);
+        assert!(
+            split_cluster("rediss+cluster://h:1")
+                .expect("cluster")
+                .is_some()
+        );
     }
 
     #[test]
