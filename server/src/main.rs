@@ -180,10 +180,14 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
             password.expose()
         ));
     }
+    // Signal handlers go in before the banner: a harness that reads the
+    // banner and sends SIGTERM straight away must get a clean shutdown, not
+    // the default action of a handler not yet installed.
+    let stopped = shutdown_signal();
     // One write, so a reader that takes the first line and closes the
     // pipe (scripts, tests) still gets both lines and no broken pipe.
     print!("{banner}");
-    app.run_until_stopped(shutdown_signal())
+    app.run_until_stopped(stopped)
         .await
         .context("server failed")?;
     if let Some((queues, instances, clients)) = demo {
@@ -195,27 +199,49 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
 }
 
 /// Completes on Ctrl-C or SIGTERM (what `docker stop` and test harnesses
-/// send), so in-flight requests and demo jobs can finish.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// send), so in-flight requests and demo jobs can finish. The handlers are
+/// registered when this is called, not when the future is first polled (the
+/// server polls it on a task of its own, after it may already answer).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = signals;
+            let interrupted = async {
+                match interrupt.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupted => {}
+                _ = terminated => {}
+            }
+        }
+        #[cfg(not(unix))]
+        if ctrl_c.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
