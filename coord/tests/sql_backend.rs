@@ -639,10 +639,21 @@ async fn opens_urls_and_shared_pools() {
         .await
         .expect("open in memory");
     memory
-        .enqueue_bulk(&q, vec![job(1)])
+        .enqueue_bulk(&q, vec![job(1), job(2)])
         .await
         .expect("enqueue");
-    assert_eq!(memory.counts(&q).await.expect("counts").waiting, 1);
+    assert_eq!(memory.counts(&q).await.expect("counts").waiting, 2);
+    // Worker steps borrow the pool's one connection (an in-memory database
+    // has no file for a connection of their own): they see and change the
+    // same database as every other call.
+    let claimed = claim(&memory, &q, 5).await;
+    assert_eq!(claimed.len(), 2);
+    settle(&memory, &q, vec![done(&claimed[0])]).await;
+    let counts = memory.counts(&q).await.expect("counts");
+    assert_eq!((counts.active, counts.completed), (1, 1));
+    let finished = memory.job(&q, &claimed[0].id).await.expect("job");
+    assert_eq!(finished.state, JobState::Completed);
+    assert_eq!(finished.history.len(), 1);
 }
 
 #[tokio::test]

@@ -139,17 +139,101 @@ enum Code {
 }
 
 fn code(err: &sqlx::Error) -> Option<Code> {
+    if let Some(code) = sqlite_code(err) {
+        return Some(Code::Sqlite(code));
+    }
     let sqlx::Error::Database(db) = err else {
         return None;
     };
-    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        let extended: i32 = db.code()?.parse().ok()?;
-        return Some(Code::Sqlite(extended & 0xff));
-    }
     if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
         return Some(Code::Postgres(pg.code().to_owned()));
     }
     None
+}
+
+/// SQLite's primary result code behind `err` (extended codes keep it in
+/// the low byte), from sqlx's driver or from [`DirectSqliteError`].
+pub fn sqlite_code(err: &sqlx::Error) -> Option<i32> {
+    let sqlx::Error::Database(db) = err else {
+        return None;
+    };
+    let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        || db.try_downcast_ref::<DirectSqliteError>().is_some();
+    if !sqlite {
+        return None;
+    }
+    let extended: i32 = db.code()?.parse().ok()?;
+    Some(extended & 0xff)
+}
+
+/// An error of SQLite called directly rather than through sqlx (the
+/// embedded queue's worker step), carried as an `sqlx::Error::Database`
+/// so that callers, outage checks and storage-fault hints see one kind of
+/// SQLite error whichever way the statement went.
+#[derive(Debug)]
+pub struct DirectSqliteError {
+    /// SQLite's extended result code.
+    pub extended_code: i32,
+    /// SQLite's message.
+    pub message: String,
+}
+
+impl DirectSqliteError {
+    /// `err` as sqlx's error: SQLite failures as database errors with their
+    /// code, the rest (a value of the wrong type) as decode errors.
+    pub fn wrap(err: rusqlite::Error) -> sqlx::Error {
+        match err {
+            rusqlite::Error::SqliteFailure(failure, message) => {
+                let message = message.unwrap_or_else(|| failure.to_string());
+                sqlx::Error::Database(Box::new(DirectSqliteError {
+                    extended_code: failure.extended_code,
+                    message,
+                }))
+            }
+            other => sqlx::Error::Decode(Box::new(other)),
+        }
+    }
+}
+
+impl std::fmt::Display for DirectSqliteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DirectSqliteError {}
+
+impl sqlx::error::DatabaseError for DirectSqliteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(self.extended_code.to_string().into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY, _FOREIGNKEY, _NOTNULL, _CHECK.
+        match self.extended_code {
+            2067 | 1555 => sqlx::error::ErrorKind::UniqueViolation,
+            787 => sqlx::error::ErrorKind::ForeignKeyViolation,
+            1299 => sqlx::error::ErrorKind::NotNullViolation,
+            275 => sqlx::error::ErrorKind::CheckViolation,
+            _ => sqlx::error::ErrorKind::Other,
+        }
+    }
 }
 
 /// Makes a pool hand out only connections outside any transaction.
@@ -265,6 +349,44 @@ impl WriteHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_errors_met_outside_sqlx_classify_as_sqlx_ones() {
+        let failure = |extended: i32| {
+            DirectSqliteError::wrap(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(extended),
+                Some(format!("code {extended}")),
+            ))
+        };
+        // SQLITE_FULL, SQLITE_READONLY_DBMOVED, SQLITE_IOERR_WRITE.
+        assert_eq!(storage_fault(&failure(13)), Some(StorageFault::DiskFull));
+        assert_eq!(storage_fault(&failure(1032)), Some(StorageFault::ReadOnly));
+        assert!(is_outage(&failure(13)) && is_outage(&failure(778)));
+        assert_eq!(sqlite_code(&failure(778)), Some(10));
+        // SQLITE_CONSTRAINT_PRIMARYKEY: an answer about the statement.
+        let duplicate = failure(1555);
+        assert!(!is_outage(&duplicate));
+        assert!(
+            matches!(&duplicate, sqlx::Error::Database(db) if db.is_unique_violation()),
+            "{duplicate:?}"
+        );
+        // A real one, from SQLite itself: a statement it cannot prepare.
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        let err = conn
+            .execute("UPDATE nowhere SET x = 1", [])
+            .expect_err("no table");
+        let err = DirectSqliteError::wrap(err);
+        assert_eq!(sqlite_code(&err), Some(1));
+        assert!(!is_outage(&err));
+        assert!(err.to_string().contains("no such table: nowhere"), "{err}");
+        // Not an SQLite failure: a value of the wrong type.
+        let decode = DirectSqliteError::wrap(rusqlite::Error::InvalidColumnType(
+            0,
+            "id".into(),
+            rusqlite::types::Type::Blob,
+        ));
+        assert!(matches!(decode, sqlx::Error::Decode(_)) && sqlite_code(&decode).is_none());
+    }
 
     #[test]
     fn an_outage_clears_with_the_next_write_that_works() {

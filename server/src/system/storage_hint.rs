@@ -47,12 +47,7 @@ fn sqlite_code(err: &CoordError) -> Option<i32> {
         ) => sql,
         _ => return None,
     };
-    let sqlx::Error::Database(db) = sql else {
-        return None;
-    };
-    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
-    let code: i32 = db.code()?.parse().ok()?;
-    Some(code & 0xff)
+    coord::sql::sqlite_code(sql)
 }
 
 /// The file a `sqlite:` URL (or plain path) names; `None` for an

@@ -45,18 +45,20 @@ impl Delta {
     }
 }
 
+/// A queue's [`Meta`]: `?1` queue.
+pub(super) const LOAD_META: &str =
+    "SELECT paused, next_id, seq, completed, failed, keep_completed_count,
+        keep_completed_age_ms, keep_failed_count, keep_failed_age_ms
+    FROM queues WHERE name = ?1";
+
 pub(super) async fn load_meta(
     conn: &mut SqliteConnection,
     queue: &QueueName,
 ) -> Result<Option<Meta>> {
-    let row = sqlx::query(
-        "SELECT paused, next_id, seq, completed, failed, keep_completed_count,
-                keep_completed_age_ms, keep_failed_count, keep_failed_age_ms
-         FROM queues WHERE name = $1",
-    )
-    .bind(queue.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = sqlx::query(LOAD_META)
+        .bind(queue.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -74,6 +76,15 @@ pub(super) async fn load_meta(
     }))
 }
 
+/// Writes back the counters a transaction advanced and applies its deltas:
+/// `?1` queue, `?2` next id, `?3` seq, then the [`Delta`] fields in order.
+pub(super) const SAVE_META: &str = "UPDATE queues SET next_id = ?2, seq = ?3,
+        waiting = waiting + ?4, active = active + ?5, delayed = delayed + ?6,
+        completed = completed + ?7, failed = failed + ?8,
+        completed_total = completed_total + ?9, failed_total = failed_total + ?10,
+        stalled_total = stalled_total + ?11, retried_total = retried_total + ?12
+    WHERE name = ?1";
+
 /// Writes back the counters a transaction advanced and applies its deltas.
 pub(super) async fn save_meta(
     conn: &mut SqliteConnection,
@@ -81,28 +92,21 @@ pub(super) async fn save_meta(
     meta: &Meta,
     d: &Delta,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE queues SET next_id = $2, seq = $3,
-             waiting = waiting + $4, active = active + $5, delayed = delayed + $6,
-             completed = completed + $7, failed = failed + $8,
-             completed_total = completed_total + $9, failed_total = failed_total + $10,
-             stalled_total = stalled_total + $11, retried_total = retried_total + $12
-         WHERE name = $1",
-    )
-    .bind(queue.as_str())
-    .bind(meta.next_id)
-    .bind(meta.seq)
-    .bind(d.waiting)
-    .bind(d.active)
-    .bind(d.delayed)
-    .bind(d.completed)
-    .bind(d.failed)
-    .bind(d.completed_total)
-    .bind(d.failed_total)
-    .bind(d.stalled_total)
-    .bind(d.retried_total)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(SAVE_META)
+        .bind(queue.as_str())
+        .bind(meta.next_id)
+        .bind(meta.seq)
+        .bind(d.waiting)
+        .bind(d.active)
+        .bind(d.delayed)
+        .bind(d.completed)
+        .bind(d.failed)
+        .bind(d.completed_total)
+        .bind(d.failed_total)
+        .bind(d.stalled_total)
+        .bind(d.retried_total)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -250,6 +254,64 @@ pub(super) fn requeued(meta: &mut Meta, delta: &mut Delta, n: usize) {
     delta.retried_total += n;
 }
 
+/// Finished jobs of one state and what the queue keeps of them.
+pub(super) struct RetentionSet {
+    pub(super) state: JobState,
+    current: i64,
+    keep_count: Option<i64>,
+    keep_age_ms: Option<i64>,
+}
+
+/// Completed, then failed: the order retention removes them in.
+pub(super) fn retention_sets(meta: &Meta, delta: &Delta) -> [RetentionSet; 2] {
+    [
+        RetentionSet {
+            state: JobState::Completed,
+            current: meta.completed + delta.completed,
+            keep_count: meta.keep_completed_count,
+            keep_age_ms: meta.keep_completed_age_ms,
+        },
+        RetentionSet {
+            state: JobState::Failed,
+            current: meta.failed + delta.failed,
+            keep_count: meta.keep_failed_count,
+            keep_age_ms: meta.keep_failed_age_ms,
+        },
+    ]
+}
+
+impl RetentionSet {
+    /// Whether anything limits these jobs.
+    pub(super) fn keeps(&self) -> bool {
+        self.keep_count.is_some() || self.keep_age_ms.is_some()
+    }
+
+    /// Jobs finished before this are too old, when an age is kept.
+    pub(super) fn age_cutoff(&self, now: i64) -> Option<i64> {
+        self.keep_age_ms.map(|age| now.saturating_sub(age))
+    }
+
+    /// How many to remove: those beyond the count kept, or the `old` ones
+    /// ([`RETENTION_OLD`]) if more.
+    pub(super) fn excess(&self, old: Option<i64>) -> i64 {
+        let over = self.keep_count.map_or(0, |keep| self.current - keep);
+        over.max(old.unwrap_or(0))
+    }
+}
+
+/// Jobs of one state finished before a time, counted no further than the
+/// budget (a backlog of old jobs is worked off across calls, not counted
+/// in full each time): `?1` queue, `?2` state, `?3` cutoff, `?4` budget.
+pub(super) const RETENTION_OLD: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs
+    WHERE queue = ?1 AND state = ?2 AND sort_key < ?3 LIMIT ?4)";
+
+/// Deletes the `?3` oldest jobs of state `?2` in queue `?1`; returns their
+/// ids.
+pub(super) const RETENTION_DELETE: &str = "DELETE FROM jobs WHERE rowid IN (
+        SELECT rowid FROM jobs WHERE queue = ?1 AND state = ?2
+        ORDER BY sort_key, id LIMIT ?3)
+    RETURNING id";
+
 /// Deletes the oldest completed, then failed, jobs beyond the queue's
 /// retention, at most `budget` in all; returns their ids.
 pub(super) async fn apply_retention(
@@ -261,57 +323,34 @@ pub(super) async fn apply_retention(
     budget: i64,
 ) -> Result<Vec<JobId>> {
     let mut removed = Vec::new();
-    let sets = [
-        (
-            JobState::Completed,
-            meta.completed + delta.completed,
-            meta.keep_completed_count,
-            meta.keep_completed_age_ms,
-        ),
-        (
-            JobState::Failed,
-            meta.failed + delta.failed,
-            meta.keep_failed_count,
-            meta.keep_failed_age_ms,
-        ),
-    ];
-    for (state, current, keep_count, keep_age) in sets {
+    for set in retention_sets(meta, delta) {
         let budget = budget - removed.len() as i64;
-        if budget <= 0 || (keep_count.is_none() && keep_age.is_none()) {
+        if budget <= 0 || !set.keeps() {
             continue;
         }
-        let mut n = keep_count.map_or(0, |keep| current - keep);
-        if let Some(age) = keep_age {
-            // Counted no further than the budget: a backlog of old jobs
-            // is worked off across calls, not counted in full each time.
-            let old: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM (SELECT 1 FROM jobs
-                     WHERE queue = $1 AND state = $2 AND sort_key < $3 LIMIT $4)",
-            )
-            .bind(queue.as_str())
-            .bind(state.as_str())
-            .bind(now.saturating_sub(age))
-            .bind(budget)
-            .fetch_one(&mut *conn)
-            .await?;
-            n = n.max(old);
-        }
-        let n = n.min(budget);
+        let old = match set.age_cutoff(now) {
+            Some(cutoff) => Some(
+                sqlx::query_scalar::<_, i64>(RETENTION_OLD)
+                    .bind(queue.as_str())
+                    .bind(set.state.as_str())
+                    .bind(cutoff)
+                    .bind(budget)
+                    .fetch_one(&mut *conn)
+                    .await?,
+            ),
+            None => None,
+        };
+        let n = set.excess(old).min(budget);
         if n <= 0 {
             continue;
         }
-        let ids: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM jobs WHERE rowid IN (
-                 SELECT rowid FROM jobs WHERE queue = $1 AND state = $2
-                 ORDER BY sort_key, id LIMIT $3)
-             RETURNING id",
-        )
-        .bind(queue.as_str())
-        .bind(state.as_str())
-        .bind(n)
-        .fetch_all(&mut *conn)
-        .await?;
-        delta.add(state, -(ids.len() as i64));
+        let ids: Vec<String> = sqlx::query_scalar(RETENTION_DELETE)
+            .bind(queue.as_str())
+            .bind(set.state.as_str())
+            .bind(n)
+            .fetch_all(&mut *conn)
+            .await?;
+        delta.add(set.state, -(ids.len() as i64));
         removed.extend(stored_ids(ids)?);
     }
     Ok(removed)
@@ -385,9 +424,6 @@ pub(super) fn stored_ids(ids: Vec<String>) -> Result<Vec<JobId>> {
 }
 
 /// A job's stored columns before decoding, in [`job_columns!`] order.
-/// Read from a row, or from one element of the JSON array a claim returns
-/// (serde maps an array onto the fields in order).
-#[derive(Deserialize)]
 pub(super) struct RawJob {
     pub(super) id: String,
     pub(super) name: Option<String>,
@@ -405,11 +441,7 @@ pub(super) struct RawJob {
     pub(super) finished_at: Option<i64>,
     pub(super) run_at: Option<i64>,
     pub(super) lease_token: Option<String>,
-    /// Only in claims, to restore the claim order.
-    #[serde(default)]
-    pub(super) sort_key: i64,
     /// Only in clipped listings: the values left out.
-    #[serde(default)]
     pub(super) clipped: Option<String>,
 }
 
@@ -447,9 +479,32 @@ impl RawJob {
             finished_at: int("finished_at")?,
             run_at: int("run_at")?,
             lease_token: text("lease_token")?,
-            sort_key: 0,
             clipped: None,
             id,
+        })
+    }
+
+    /// From a row read with [`job_columns!`] on the direct connection,
+    /// by position.
+    pub(super) fn from_direct_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            data: row.get(2)?,
+            options: row.get(3)?,
+            state: row.get(4)?,
+            attempts_made: row.get(5)?,
+            stalled_count: row.get(6)?,
+            failed_reason: row.get(7)?,
+            stacktrace: row.get(8)?,
+            history: row.get(9)?,
+            return_value: row.get(10)?,
+            created_at: row.get(11)?,
+            processed_at: row.get(12)?,
+            finished_at: row.get(13)?,
+            run_at: row.get(14)?,
+            lease_token: row.get(15)?,
+            clipped: None,
         })
     }
 

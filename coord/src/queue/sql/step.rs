@@ -1,7 +1,12 @@
 //! The worker's step on the embedded backend: outcomes recorded, retention
 //! applied, due delayed jobs moved, waiting jobs claimed, in one write
-//! transaction of about ten set-based statements.
+//! transaction on the direct connection ([`super::direct`]): the statements
+//! run back to back on one thread with cached plans, per job where that is
+//! simplest (a row costs microseconds there, not a thread hand-off).
 
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::direct::sql_error;
 use super::*;
 
 impl SqlBackend {
@@ -14,40 +19,122 @@ impl SqlBackend {
         lease: Duration,
     ) -> Result<StepResult> {
         let lease_ms = duration_ms(lease);
-        let mut w = self.begin_write().await?;
-        let now = now_ms();
-        let Some(meta) = load_meta(w.conn(), queue).await? else {
-            // A worker may start before any producer: nothing to do, and
-            // no job for any outcome.
-            w.commit().await?;
-            return Ok(StepResult {
-                stale: outcomes.into_iter().map(|o| o.job_id).collect(),
+        let lock = self.inner.write_lock.clone().lock_owned().await;
+        self.inner.last_write_at.store(now_ms(), Ordering::Relaxed);
+        let inner = self.inner.clone();
+        let queue = queue.clone();
+        let stepped = self
+            .inner
+            .direct
+            .transaction(
+                &self.inner.pool,
+                lock,
+                move |conn| run_step(conn, &queue, outcomes, claim, lease_ms),
+                // Only after the commit: a subscriber must never hear of a
+                // change that was rolled back.
+                move |(_, events): &mut (StepResult, Vec<QueueEvent>)| {
+                    inner.writes.record(Ok(()));
+                    if !events.is_empty() {
+                        // No subscriber is not an error: nobody listens now.
+                        let _ = inner.events.send(Arc::new(std::mem::take(events)));
+                    }
+                },
+            )
+            .await?;
+        Ok(stepped.0)
+    }
+}
+
+/// The step's statements, inside the transaction.
+fn run_step(
+    conn: &Connection,
+    queue: &QueueName,
+    outcomes: Vec<Outcome>,
+    claim: usize,
+    lease_ms: i64,
+) -> Result<(StepResult, Vec<QueueEvent>)> {
+    let now = now_ms();
+    let Some(meta) = load_meta_direct(conn, queue)? else {
+        // A worker may start before any producer: nothing to do, and no
+        // job for any outcome.
+        let stale = outcomes.into_iter().map(|o| o.job_id).collect();
+        return Ok((
+            StepResult {
+                stale,
                 ..StepResult::default()
-            });
-        };
-        let mut step = Step {
-            queue,
-            now,
-            meta,
-            delta: Delta::default(),
-            events: Events::new(queue, now),
-        };
-        let stale = step.settle(w.conn(), outcomes).await?;
-        step.retain(w.conn()).await?;
-        step.promote_due(w.conn()).await?;
-        let claimed = step.claim(w.conn(), claim, lease_ms).await?;
-        let next_due_at = next_due_at(w.conn(), queue).await?;
-        save_meta(w.conn(), queue, &step.meta, &step.delta).await?;
-        w.commit().await?;
-        // Only after the commit: a subscriber must never hear of a change
-        // that was rolled back.
-        self.publish(step.events);
-        Ok(StepResult {
+            },
+            Vec::new(),
+        ));
+    };
+    let mut step = Step {
+        queue,
+        now,
+        meta,
+        delta: Delta::default(),
+        events: Events::new(queue, now),
+    };
+    let stale = step.settle(conn, outcomes)?;
+    step.retain(conn)?;
+    step.promote_due(conn)?;
+    let claimed = step.claim(conn, claim, lease_ms)?;
+    let next_due_at: Option<i64> = conn
+        .prepare_cached("SELECT min(sort_key) FROM jobs WHERE queue = ?1 AND state = 'delayed'")
+        .and_then(|mut s| s.query_row([queue.as_str()], |row| row.get(0)))
+        .map_err(sql_error)?;
+    save_meta_direct(conn, queue, &step.meta, &step.delta)?;
+    Ok((
+        StepResult {
             claimed,
             next_due_at,
             stale,
+        },
+        step.events.events,
+    ))
+}
+
+/// The queue's row ([`LOAD_META`]).
+fn load_meta_direct(conn: &Connection, queue: &QueueName) -> Result<Option<Meta>> {
+    conn.prepare_cached(LOAD_META)
+        .and_then(|mut s| {
+            s.query_row([queue.as_str()], |row| {
+                Ok(Meta {
+                    paused: row.get("paused")?,
+                    next_id: row.get("next_id")?,
+                    seq: row.get("seq")?,
+                    completed: row.get("completed")?,
+                    failed: row.get("failed")?,
+                    keep_completed_count: row.get("keep_completed_count")?,
+                    keep_completed_age_ms: row.get("keep_completed_age_ms")?,
+                    keep_failed_count: row.get("keep_failed_count")?,
+                    keep_failed_age_ms: row.get("keep_failed_age_ms")?,
+                })
+            })
+            .optional()
         })
-    }
+        .map_err(sql_error)
+}
+
+/// Writes the counters back ([`SAVE_META`]).
+fn save_meta_direct(conn: &Connection, queue: &QueueName, meta: &Meta, d: &Delta) -> Result<()> {
+    conn.prepare_cached(SAVE_META)
+        .and_then(|mut s| {
+            s.execute(params![
+                queue.as_str(),
+                meta.next_id,
+                meta.seq,
+                d.waiting,
+                d.active,
+                d.delayed,
+                d.completed,
+                d.failed,
+                d.completed_total,
+                d.failed_total,
+                d.stalled_total,
+                d.retried_total,
+            ])
+        })
+        .map(|_| ())
+        .map_err(sql_error)
 }
 
 /// One step's transaction so far. Counter changes and events are collected
@@ -68,7 +155,8 @@ struct Step<'q> {
 /// per kind.
 #[derive(Default)]
 struct Settled {
-    patches: Vec<Patch>,
+    /// Each with its job's rowid.
+    patches: Vec<(i64, Patch)>,
     stale: Vec<JobId>,
     completed: Vec<JobId>,
     retrying: Vec<JobId>,
@@ -87,25 +175,67 @@ impl Step<'_> {
     /// Records the outcomes and returns the ids of those that were ignored
     /// (stale): a job whose lease expired may have been recovered and
     /// claimed again, and its earlier worker must not settle it.
-    async fn settle(
-        &mut self,
-        conn: &mut SqliteConnection,
-        outcomes: Vec<Outcome>,
-    ) -> Result<Vec<JobId>> {
+    fn settle(&mut self, conn: &Connection, outcomes: Vec<Outcome>) -> Result<Vec<JobId>> {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
-        let probe: Vec<&str> = outcomes.iter().map(|o| o.job_id.as_str()).collect();
-        let held = held_jobs(conn, self.queue, &probe).await?;
         let mut seen = HashSet::new();
         let mut settled = Settled::default();
+        let mut lookup = conn
+            .prepare_cached(
+                "SELECT rowid, id, state, lease_token, attempts_made, max_attempts, priority
+                 FROM jobs WHERE queue = ?1 AND id = ?2",
+            )
+            .map_err(sql_error)?;
         for outcome in outcomes {
-            match held_under_lease(&held, &mut seen, &outcome) {
-                Some(job) => self.settle_one(job, outcome, &mut settled)?,
+            let held = lookup
+                .query_row(
+                    params![self.queue.as_str(), outcome.job_id.as_str()],
+                    |row| {
+                        Ok(Held {
+                            rowid: row.get(0)?,
+                            id: row.get(1)?,
+                            state: row.get(2)?,
+                            lease_token: row.get(3)?,
+                            attempts_made: row.get(4)?,
+                            max_attempts: row.get(5)?,
+                            priority: row.get(6)?,
+                        })
+                    },
+                )
+                .optional();
+            let held = match held {
+                Ok(held) => held,
+                Err(err @ rusqlite::Error::SqliteFailure(..)) => return Err(sql_error(err)),
+                // A row that cannot be read counts as stale rather than
+                // failing every step of the queue.
+                Err(e) => {
+                    tracing::error!(queue = %self.queue, job = %outcome.job_id, error = %e, "skipping an undecodable job row");
+                    None
+                }
+            };
+            match held.filter(|job| job.holds(&outcome) && seen.insert(outcome.job_id.clone())) {
+                Some(job) => self.settle_one(&job, outcome, &mut settled)?,
                 None => settled.stale.push(outcome.job_id),
             }
         }
-        apply_patches(conn, self.queue, &settled.patches).await?;
+        drop(lookup);
+        let mut patch = conn.prepare_cached(PATCH_ONE).map_err(sql_error)?;
+        for (rowid, p) in &settled.patches {
+            patch
+                .execute(params![
+                    rowid,
+                    p.state,
+                    p.sort_key,
+                    p.record,
+                    p.return_value,
+                    p.failed_reason,
+                    p.stacktrace,
+                    p.finished_at,
+                    p.run_at,
+                ])
+                .map_err(sql_error)?;
+        }
         let events = &mut self.events;
         events.push(QueueEventKind::Completed, settled.completed);
         events.push(QueueEventKind::Retrying, settled.retrying);
@@ -124,7 +254,7 @@ impl Step<'_> {
             chain: Vec::new(),
         };
         let (patch, state) = self.outcome_patch(job, outcome.result, record)?;
-        settled.patches.push(patch);
+        settled.patches.push((job.rowid, patch));
         self.delta.add(JobState::Active, -1);
         self.delta.add(state, 1);
         match state {
@@ -212,16 +342,42 @@ impl Step<'_> {
 
     /// Retention runs with every step, bounded, so that finished jobs never
     /// pile up and no single step pays for a large backlog.
-    async fn retain(&mut self, conn: &mut SqliteConnection) -> Result<()> {
-        let removed = apply_retention(
-            conn,
-            self.queue,
-            &self.meta,
-            &mut self.delta,
-            self.now,
-            STEP_BUDGET,
-        )
-        .await?;
+    fn retain(&mut self, conn: &Connection) -> Result<()> {
+        let mut removed = Vec::new();
+        for set in retention_sets(&self.meta, &self.delta) {
+            let budget = STEP_BUDGET - removed.len() as i64;
+            if budget <= 0 || !set.keeps() {
+                continue;
+            }
+            let old = match set.age_cutoff(self.now) {
+                Some(cutoff) => Some(
+                    conn.prepare_cached(RETENTION_OLD)
+                        .and_then(|mut s| {
+                            s.query_row(
+                                params![self.queue.as_str(), set.state.as_str(), cutoff, budget],
+                                |row| row.get::<_, i64>(0),
+                            )
+                        })
+                        .map_err(sql_error)?,
+                ),
+                None => None,
+            };
+            let n = set.excess(old).min(budget);
+            if n <= 0 {
+                continue;
+            }
+            let ids = conn
+                .prepare_cached(RETENTION_DELETE)
+                .and_then(|mut s| {
+                    s.query_map(params![self.queue.as_str(), set.state.as_str(), n], |row| {
+                        row.get::<_, String>(0)
+                    })?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .map_err(sql_error)?;
+            self.delta.add(set.state, -(ids.len() as i64));
+            removed.extend(stored_ids(ids)?);
+        }
         self.events.push(QueueEventKind::Removed, removed);
         Ok(())
     }
@@ -229,24 +385,27 @@ impl Step<'_> {
     /// Delayed jobs that fell due become waiting in run order, behind the
     /// jobs of their priority already waiting; at most [`STEP_BUDGET`] per
     /// step, so that one step stays short.
-    async fn promote_due(&mut self, conn: &mut SqliteConnection) -> Result<()> {
-        let due: Vec<String> = sqlx::query_scalar(concat!(
-            "UPDATE jobs SET state = 'waiting', run_at = NULL,
-                 sort_key = jobs.priority * ",
-            priority_shift!(),
-            " + $3 + d.rn
-             FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY sort_key, id) AS rn
-                   FROM jobs WHERE queue = $1 AND state = 'delayed' AND sort_key <= $2
-                   ORDER BY sort_key, id LIMIT $4) AS d
-             WHERE jobs.rowid = d.rid
-             RETURNING jobs.id"
-        ))
-        .bind(self.queue.as_str())
-        .bind(self.now)
-        .bind(self.meta.seq)
-        .bind(STEP_BUDGET)
-        .fetch_all(&mut *conn)
-        .await?;
+    fn promote_due(&mut self, conn: &Connection) -> Result<()> {
+        let due = conn
+            .prepare_cached(concat!(
+                "UPDATE jobs SET state = 'waiting', run_at = NULL,
+                     sort_key = jobs.priority * ",
+                priority_shift!(),
+                " + ?3 + d.rn
+                 FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY sort_key, id) AS rn
+                       FROM jobs WHERE queue = ?1 AND state = 'delayed' AND sort_key <= ?2
+                       ORDER BY sort_key, id LIMIT ?4) AS d
+                 WHERE jobs.rowid = d.rid
+                 RETURNING jobs.id"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![self.queue.as_str(), self.now, self.meta.seq, STEP_BUDGET],
+                    |row| row.get::<_, String>(0),
+                )?
+                .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(sql_error)?;
         let n = due.len() as i64;
         self.meta.seq += n;
         self.delta.add(JobState::Delayed, -n);
@@ -257,199 +416,107 @@ impl Step<'_> {
 
     /// Leases up to `claim` waiting jobs, highest priority then oldest. A
     /// paused queue hands out nothing but still settles what is running.
-    async fn claim(
-        &mut self,
-        conn: &mut SqliteConnection,
-        claim: usize,
-        lease_ms: i64,
-    ) -> Result<Vec<Job>> {
+    /// A job that does not decode stays active without a worker, so
+    /// stalled recovery eventually fails it; the rest are handed out.
+    fn claim(&mut self, conn: &Connection, claim: usize, lease_ms: i64) -> Result<Vec<Job>> {
         if claim == 0 || self.meta.paused {
             return Ok(Vec::new());
         }
         let limit = to_i64(claim as u64);
-        let rows = claimable(conn, self.queue, limit).await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
         let token_base = format!("{:016x}", rand::random::<u64>());
         let deadline = self.now.saturating_add(lease_ms);
-        lease_waiting(conn, self.queue, self.now, &token_base, deadline, limit).await?;
-        let n = rows.len() as i64;
+        let queue = self.queue;
+        let mut select = conn
+            .prepare_cached(concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM jobs WHERE queue = ?1 AND state = 'waiting' ORDER BY sort_key, id LIMIT ?2"
+            ))
+            .map_err(sql_error)?;
+        let raws = select
+            .query_map(params![queue.as_str(), limit], RawJob::from_direct_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<RawJob>>>())
+            .map_err(sql_error)?;
+        if raws.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The same rows as the SELECT: nothing can change them while this
+        // transaction holds the write lock.
+        conn.prepare_cached(
+            "UPDATE jobs SET state = 'active', attempts_made = attempts_made + 1,
+                 processed_at = ?2, lease_token = ?3 || '.' || id, sort_key = ?4
+             WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?1 AND state = 'waiting'
+                             ORDER BY sort_key, id LIMIT ?5)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                queue.as_str(),
+                self.now,
+                token_base,
+                deadline,
+                limit
+            ])
+        })
+        .map_err(sql_error)?;
+        let n = raws.len() as i64;
         self.delta.add(JobState::Waiting, -n);
         self.delta.add(JobState::Active, n);
-        let claimed = claimed_jobs(self.queue, rows, &token_base, self.now);
+        let mut claimed = Vec::with_capacity(raws.len());
+        for raw in raws {
+            match raw.decode(queue) {
+                Ok(mut job) => {
+                    job.state = JobState::Active;
+                    job.attempts_made = job.attempts_made.saturating_add(1);
+                    job.processed_at = Some(self.now);
+                    job.lease_token = Some(format!("{token_base}.{}", job.id));
+                    job.run_at = None;
+                    claimed.push(job);
+                }
+                Err(e) => {
+                    tracing::error!(queue = %queue, error = %e, "claimed an undecodable job; leaving it to stall");
+                }
+            }
+        }
         let ids = claimed.iter().map(|job| job.id.clone()).collect();
         self.events.push(QueueEventKind::Active, ids);
         Ok(claimed)
     }
 }
 
-/// The job an outcome may settle: active under the lease the outcome
-/// presents, and not settled already by an earlier outcome of the same
-/// step (a duplicate report must not count twice).
-fn held_under_lease<'h>(
-    held: &'h HashMap<String, Held>,
-    seen: &mut HashSet<String>,
-    outcome: &Outcome,
-) -> Option<&'h Held> {
-    let id = outcome.job_id.as_str();
-    held.get(id).filter(|job| {
-        job.state == JobState::Active.as_str()
-            && job.lease_token.as_deref() == Some(outcome.lease_token.as_str())
-            && seen.insert(id.to_owned())
-    })
-}
-
-/// The waiting jobs a claim of `limit` takes, as one row holding every job
-/// as JSON: handing rows one by one from SQLite's thread costs more than
-/// the claim itself.
-async fn claimable(
-    conn: &mut SqliteConnection,
-    queue: &QueueName,
-    limit: i64,
-) -> Result<Vec<Value>> {
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(json_array(",
-        job_columns!(),
-        ", sort_key)) FROM (SELECT * FROM jobs WHERE queue = $1 AND state = 'waiting'
-           ORDER BY sort_key, id LIMIT $2)"
-    ))
-    .bind(queue.as_str())
-    .bind(limit)
-    .fetch_one(&mut *conn)
-    .await?;
-    match packed {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| CoordError::Corrupt(format!("claim of queue {queue}: {e}"))),
-        None => Ok(Vec::new()),
-    }
-}
-
-/// Makes the jobs [`claimable`] read active under a lease of their own
-/// (`token_base.id`) until `deadline`. The same rows as that SELECT:
-/// nothing can change them while this transaction holds the write lock.
-async fn lease_waiting(
-    conn: &mut SqliteConnection,
-    queue: &QueueName,
-    now: i64,
-    token_base: &str,
-    deadline: i64,
-    limit: i64,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE jobs SET state = 'active', attempts_made = attempts_made + 1,
-             processed_at = $2, lease_token = $3 || '.' || id, sort_key = $4
-         WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = $1 AND state = 'waiting'
-                         ORDER BY sort_key, id LIMIT $5)",
-    )
-    .bind(queue.as_str())
-    .bind(now)
-    .bind(token_base)
-    .bind(deadline)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// The claimed jobs as the worker gets them, in claim order, with what
-/// [`lease_waiting`] wrote (the JSON was read before it). A job that does
-/// not decode stays active without a worker, so stalled recovery
-/// eventually fails it; the rest of the batch is still handed out.
-fn claimed_jobs(queue: &QueueName, rows: Vec<Value>, token_base: &str, now: i64) -> Vec<Job> {
-    let mut raws: Vec<Result<RawJob>> = rows
-        .into_iter()
-        .map(|row| {
-            serde_json::from_value(row)
-                .map_err(|e| CoordError::Corrupt(format!("claimed job in queue {queue}: {e}")))
-        })
-        .collect();
-    raws.sort_by(claim_order);
-    let mut claimed = Vec::with_capacity(raws.len());
-    for raw in raws {
-        match raw.and_then(|raw| raw.decode(queue)) {
-            Ok(mut job) => {
-                job.state = JobState::Active;
-                job.attempts_made = job.attempts_made.saturating_add(1);
-                job.processed_at = Some(now);
-                job.lease_token = Some(format!("{token_base}.{}", job.id));
-                job.run_at = None;
-                claimed.push(job);
-            }
-            Err(e) => {
-                tracing::error!(queue = %queue, error = %e, "claimed an undecodable job; leaving it to stall");
-            }
-        }
-    }
-    claimed
-}
-
-/// The aggregate that packs a claim need not keep its subquery's order, so
-/// the jobs are put back in it; rows that did not decode go last.
-fn claim_order(a: &Result<RawJob>, b: &Result<RawJob>) -> std::cmp::Ordering {
-    match (a, b) {
-        (Ok(a), Ok(b)) => (a.sort_key, &a.id).cmp(&(b.sort_key, &b.id)),
-        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-        (Err(_), Err(_)) => std::cmp::Ordering::Equal,
-    }
-}
-
-/// When the next delayed job falls due, so that an idle worker sleeps just
-/// that long.
-async fn next_due_at(conn: &mut SqliteConnection, queue: &QueueName) -> Result<Option<i64>> {
-    let next: Option<i64> =
-        sqlx::query_scalar("SELECT min(sort_key) FROM jobs WHERE queue = $1 AND state = 'delayed'")
-            .bind(queue.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok(next)
-}
+/// One job's outcome written ([`Patch`] by rowid): a NULL keeps a column,
+/// and `record` is appended to the history, which is restarted if it is
+/// not valid JSON, so one damaged row cannot wedge every worker step.
+const PATCH_ONE: &str = "UPDATE jobs SET
+    state = ?2,
+    sort_key = ?3,
+    lease_token = NULL,
+    history = CASE
+        WHEN ?4 IS NULL THEN history
+        WHEN json_valid(history) THEN json_insert(history, '$[#]', json(?4))
+        ELSE json_array(json(?4))
+    END,
+    return_value = coalesce(?5, return_value),
+    failed_reason = coalesce(?6, failed_reason),
+    stacktrace = coalesce(?7, stacktrace),
+    finished_at = coalesce(?8, finished_at),
+    run_at = ?9
+WHERE rowid = ?1";
 
 /// What settling an outcome needs to know about its job.
-#[derive(Deserialize)]
-pub(super) struct Held {
-    pub(super) id: String,
-    pub(super) state: String,
-    pub(super) lease_token: Option<String>,
-    pub(super) attempts_made: i64,
-    pub(super) max_attempts: i64,
-    pub(super) priority: i64,
+struct Held {
+    rowid: i64,
+    id: String,
+    state: String,
+    lease_token: Option<String>,
+    attempts_made: i64,
+    max_attempts: i64,
+    priority: i64,
 }
 
-/// The jobs outcomes are reported for, by id. Read as one JSON row (rows
-/// handed over one by one cost more than the lookup); a row that cannot be
-/// decoded is left out, so its outcome counts as stale rather than failing
-/// every step of the queue.
-pub(super) async fn held_jobs(
-    conn: &mut SqliteConnection,
-    queue: &QueueName,
-    ids: &[&str],
-) -> Result<HashMap<String, Held>> {
-    let packed: Option<String> = sqlx::query_scalar(
-        "SELECT json_group_array(json_array(id, state, lease_token, attempts_made, max_attempts,
-                                            priority))
-         FROM jobs WHERE queue = $1 AND id IN (SELECT value FROM json_each($2))",
-    )
-    .bind(queue.as_str())
-    .bind(internal_json(ids)?)
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows: Vec<Value> = match packed {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| CoordError::Corrupt(format!("jobs of queue {queue}: {e}")))?,
-        None => Vec::new(),
-    };
-    let mut held = HashMap::with_capacity(rows.len());
-    for row in rows {
-        match serde_json::from_value::<Held>(row) {
-            Ok(job) => {
-                held.insert(job.id.clone(), job);
-            }
-            Err(e) => {
-                tracing::error!(queue = %queue, error = %e, "skipping an undecodable job row");
-            }
-        }
+impl Held {
+    /// Active under the lease the outcome presents.
+    fn holds(&self, outcome: &Outcome) -> bool {
+        self.state == JobState::Active.as_str()
+            && self.lease_token.as_deref() == Some(outcome.lease_token.as_str())
     }
-    Ok(held)
 }
