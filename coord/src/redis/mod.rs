@@ -79,7 +79,7 @@ const BRIEF: Reconnect = Reconnect {
 
 /// Where a capability's Redis is, and how to open connections to it: the
 /// client of one server, or the client of a cluster with its seed nodes
-/// (pub/sub connections go to one seed; see [`open_pubsub`]).
+/// (pub/sub connections go to one node; see [`open_pubsub`]).
 #[derive(Clone)]
 pub(crate) enum Endpoint {
     Single(Box<Client>),
@@ -88,9 +88,14 @@ pub(crate) enum Endpoint {
         /// connection, with that connection's limits.
         nodes: Arc<[String]>,
         seeds: Arc<[Client]>,
-        /// The seed the next pub/sub connection tries first: it moves on
-        /// when one fails, so a dead seed is not retried forever.
+        /// The node the next pub/sub connection tries first, counting the
+        /// seeds and then the learnt nodes: it moves on when one fails, so
+        /// a dead node is not retried forever.
         next_seed: Arc<AtomicUsize>,
+        /// Nodes read from the topology after a subscription succeeded, so
+        /// that pub/sub outlives its seeds (a URL naming one node, or every
+        /// seed replaced since).
+        learnt: Arc<std::sync::Mutex<Vec<Client>>>,
     },
 }
 
@@ -194,6 +199,7 @@ pub(crate) fn open(url: &str) -> Result<Endpoint> {
                 nodes: nodes.into(),
                 seeds: seeds.into(),
                 next_seed: Arc::new(AtomicUsize::new(first)),
+                learnt: Arc::default(),
             })
         }
     }
@@ -582,12 +588,13 @@ const PUBSUB_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Opens a pub/sub connection listening to `target`. Bounded in time
 /// because a pub/sub connection has no timeouts of its own.
 ///
-/// On a cluster it is a plain connection to one seed node: a `PUBLISH` on
+/// On a cluster it is a plain connection to one node: a `PUBLISH` on
 /// any node reaches the subscribers of every node (the cluster bus
 /// forwards it), and `PSUBSCRIBE` works there as on one server, which
-/// sharded pub/sub (`SSUBSCRIBE`) cannot do. A seed that fails is skipped
+/// sharded pub/sub (`SSUBSCRIBE`) cannot do. A node that fails is skipped
 /// and the next one is tried, so losing a node (a failover) moves the
-/// subscription to another.
+/// subscription to another: the seeds first, then the nodes learnt from
+/// the topology once a subscription succeeded.
 pub(crate) async fn open_pubsub(
     endpoint: &Endpoint,
     target: &Target,
@@ -595,13 +602,21 @@ pub(crate) async fn open_pubsub(
     match endpoint {
         Endpoint::Single(client) => subscribe_on(client, target).await,
         Endpoint::Cluster {
-            seeds, next_seed, ..
+            nodes,
+            seeds,
+            next_seed,
+            learnt,
         } => {
+            let learnt_now = learnt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let candidates: Vec<&Client> = seeds.iter().chain(learnt_now.iter()).collect();
             let mut last = None;
-            for _ in 0..seeds.len() {
-                let i = next_seed.load(Ordering::Relaxed) % seeds.len();
-                match subscribe_on(&seeds[i], target).await {
-                    Ok(pubsub) => return Ok(pubsub),
+            for _ in 0..candidates.len() {
+                let i = next_seed.load(Ordering::Relaxed) % candidates.len();
+                match subscribe_on(candidates[i], target).await {
+                    Ok(pubsub) => {
+                        tokio::spawn(learn_nodes(nodes.clone(), learnt.clone()));
+                        return Ok(pubsub);
+                    }
                     Err(e) => {
                         next_seed.store(i + 1, Ordering::Relaxed);
                         last = Some(e);
@@ -612,6 +627,47 @@ pub(crate) async fn open_pubsub(
                 RedisError::from((redis::ErrorKind::InvalidClientConfig, "no seed node"))
             }))
         }
+    }
+}
+
+/// Reads the cluster's healthy nodes into `learnt` (with the first seed's
+/// credentials and options), keeping what was there when it cannot: a
+/// subscription that fails over later has them to try besides the seeds.
+/// A few tries, a second apart: a cluster that was just changed may not
+/// answer for its slots at once.
+async fn learn_nodes(nodes: Arc<[String]>, learnt: Arc<std::sync::Mutex<Vec<Client>>>) {
+    const TRIES: u32 = 3;
+    let Some(template) = nodes.first() else {
+        return;
+    };
+    for attempt in 1..=TRIES {
+        let read = async {
+            let mut conn =
+                Conn::Cluster(BRIEF.cluster_client(&nodes)?.get_async_connection().await?);
+            conn.topology().await
+        };
+        let topology = match tokio::time::timeout(CONNECT_TIMEOUT, read).await {
+            Ok(Ok(Some(topology))) => topology,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, attempt, "cannot read the cluster's nodes for pub/sub");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let clients: Vec<Client> = topology
+            .nodes
+            .iter()
+            .filter(|node| node.healthy)
+            .map(|node| url::with_address(template, &node.address))
+            .filter(|url| !nodes.contains(url))
+            .filter_map(|url| Client::open(url).ok())
+            .collect();
+        if !clients.is_empty() {
+            *learnt.lock().unwrap_or_else(|p| p.into_inner()) = clients;
+        }
+        return;
     }
 }
 
@@ -729,6 +785,61 @@ mod tests {
         assert!(check_prefix("a{b}", &[], "whitespace").is_ok());
         let err = check_prefix("a{b}", &['{', '}'], "braces or whitespace").expect_err("braces");
         assert!(err.to_string().contains("braces or whitespace"), "{err}");
+    }
+
+    /// A URL naming one node (here a replica, so that killing it needs no
+    /// failover): once that node is gone, pub/sub carries on through the
+    /// nodes read from the topology when it first subscribed.
+    #[tokio::test]
+    async fn pub_sub_outlives_its_only_seed_through_learnt_nodes() {
+        use futures_util::StreamExt;
+        let mut cluster = test_support::redis::PrivateCluster::started(3, 1).await;
+        let urls = cluster.node_urls();
+        let replica = urls[3].trim_start_matches("redis://").to_owned();
+        let url = format!("redis+cluster://{replica}");
+        let endpoint = open(&url).expect("cluster URL");
+        let target = Target::Channel("learnt-nodes".into());
+        drop(
+            open_pubsub(&endpoint, &target)
+                .await
+                .expect("subscribes on the seed"),
+        );
+        let Endpoint::Cluster { learnt, .. } = &endpoint else {
+            panic!("a cluster endpoint");
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while learnt.lock().expect("lock").is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nodes learnt: {}",
+                learnt.lock().expect("lock").len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The control: an endpoint that learnt nothing has no node left.
+        let unlearnt = open(&url).expect("cluster URL");
+        cluster.stop_node(3);
+        assert!(open_pubsub(&unlearnt, &target).await.is_err());
+
+        let mut pubsub = open_pubsub(&endpoint, &target)
+            .await
+            .expect("subscribes on a learnt node");
+        let publisher = Client::open(urls[0].as_str()).expect("client");
+        let mut conn = publisher
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("learnt-nodes")
+            .arg("hello")
+            .query_async(&mut conn)
+            .await
+            .expect("publish");
+        let message = tokio::time::timeout(Duration::from_secs(5), pubsub.on_message().next())
+            .await
+            .expect("a message in time")
+            .expect("a message");
+        assert_eq!(message.get_payload::<String>().expect("text"), "hello");
     }
 
     #[test]

@@ -93,6 +93,26 @@ pub fn split_cluster(url: &str) -> Result<Option<Vec<String>>> {
     Ok(Some(seeds))
 }
 
+/// `node_url` (one node's URL, as [`split_cluster`] makes them) with its
+/// `host:port` replaced by `address`: the same scheme, credentials and
+/// options for a node learnt from the cluster's topology.
+pub fn with_address(node_url: &str, address: &str) -> String {
+    let Some(scheme_end) = node_url.find("://").map(|i| i + 3) else {
+        return node_url.to_owned();
+    };
+    let rest = &node_url[scheme_end..];
+    let host_start = rest.rfind('@').map_or(0, |at| at + 1);
+    let host_end = rest[host_start..]
+        .find(['/', '?', '#'])
+        .map_or(rest.len(), |i| host_start + i);
+    format!(
+        "{}{}{address}{}",
+        &node_url[..scheme_end],
+        &rest[..host_start],
+        &rest[host_end..]
+    )
+}
+
 /// Parses one node URL as the driver will; the reason, never the URL.
 fn check_node(url: &str) -> Result<()> {
     let invalid =
@@ -124,6 +144,22 @@ mod tests {
         assert!(matches!(url, RedisUrl::Cluster(_)));
         let one = RedisUrl::parse("REDIS+CLUSTER://h:1").expect("valid");
         assert_eq!(one.nodes(), ["redis://h:1".to_owned()]);
+    }
+
+    #[test]
+    fn a_learnt_node_gets_the_seed_s_credentials_and_options() {
+        assert_eq!(
+            with_address(
+                "rediss://u:p@w@h1:1/2?protocol=resp3#insecure",
+                "10.0.0.9:7002"
+            ),
+            "rediss://u:p@w@10.0.0.9:7002/2?protocol=resp3#insecure"
+        );
+        assert_eq!(
+            with_address("redis://127.0.0.1:7001", "127.0.0.1:7005"),
+            "redis://127.0.0.1:7005"
+        );
+        assert_eq!(with_address("not a url", "h:1"), "not a url");
     }
 
     #[test]
