@@ -662,7 +662,7 @@ impl QueueBackend for RedisBackend {
             .await
             .map_err(CoordError::from)?;
         // Each record ends with the list of values the script left out.
-        let jobs = decode_records(queue, flat, RECORD_LEN + 1, |_, mut r| {
+        let jobs = decode_records(queue, flat, RECORD_LEN + 1, |mut r| {
             let clipped = r.pop().flatten();
             let mut raw = RawJob::from_record(r)?;
             raw.clipped = clipped;
@@ -748,8 +748,8 @@ impl QueueBackend for RedisBackend {
         // A claimed job that cannot be decoded stays active without a
         // worker, so stalled recovery eventually fails it; the rest of the
         // batch is still handed out.
-        let claimed = decode_records(queue, flat, CLAIM_RECORD_LEN, |index, r| {
-            RawJob::from_claim(r, &claimed_at, format!("{token_base}.{}", index + 1))
+        let claimed = decode_records(queue, flat, CLAIM_RECORD_LEN, |r| {
+            RawJob::from_claim(r, &claimed_at, &token_base)
         })?
             .into_iter()
             .filter_map(|decoded| match decoded {
@@ -1020,8 +1020,13 @@ impl RawJob {
     /// From one record of a step's claim (see `step.lua`): the job's
     /// fields joined by NUL (the name last, as the only one that may hold
     /// a NUL), then its last error. Only what a waiting job can hold; the
-    /// claim itself fixes the rest.
-    fn from_claim(record: Vec<Option<String>>, processed_at: &str, token: String) -> Result<Self> {
+    /// claim itself fixes the rest, and its lease token is
+    /// `<token_base>.<id>`.
+    fn from_claim(
+        record: Vec<Option<String>>,
+        processed_at: &str,
+        token_base: &str,
+    ) -> Result<Self> {
         let Ok([packed, failed_reason]) = <[Option<String>; CLAIM_RECORD_LEN]>::try_from(record)
         else {
             return Err(CoordError::Corrupt(
@@ -1031,8 +1036,10 @@ impl RawJob {
         let packed = packed.unwrap_or_default();
         let mut parts = packed.splitn(9, '\0').map(|p| Some(p.to_owned()));
         let mut next = || parts.next().flatten();
+        let id = next();
+        let token = id.as_ref().map(|id| format!("{token_base}.{id}"));
         let raw = Self {
-            id: next(),
+            id,
             attempts_made: next(),
             stalled_count: next(),
             history: next(),
@@ -1044,7 +1051,7 @@ impl RawJob {
             state: Some(JobState::Active.as_str().to_owned()),
             failed_reason,
             processed_at: Some(processed_at.to_owned()),
-            token: Some(token),
+            token,
             ..Self::default()
         };
         if raw.name.is_none() {
@@ -1063,7 +1070,7 @@ fn decode_records(
     queue: &QueueName,
     flat: Vec<Option<String>>,
     len: usize,
-    mut raw: impl FnMut(usize, Vec<Option<String>>) -> Result<RawJob>,
+    mut raw: impl FnMut(Vec<Option<String>>) -> Result<RawJob>,
 ) -> Result<Vec<Result<Job>>> {
     if flat.len().checked_rem(len) != Some(0) {
         return Err(CoordError::Corrupt(format!(
@@ -1074,12 +1081,12 @@ fn decode_records(
     let mut jobs = Vec::with_capacity(flat.len() / len);
     let mut values = flat.into_iter();
     let mut last_options = None;
-    for index in 0.. {
+    loop {
         let record: Vec<Option<String>> = values.by_ref().take(len).collect();
         if record.is_empty() {
             break;
         }
-        jobs.push(raw(index, record).and_then(|r| decode_job(queue, r, &mut last_options)));
+        jobs.push(raw(record).and_then(|r| decode_job(queue, r, &mut last_options)));
     }
     Ok(jobs)
 }

@@ -7,8 +7,12 @@
 -- JSON, retryable ('1'/'0'), retry delay ms.
 -- Returns { claimed jobs as pairs of (id, attempts_made, stalled_count,
 -- history, created_at, stacktrace, data, opts, name joined by NUL) and
--- failed_reason; the k-th claimed job's token is '<token base>.<k>', the
--- claim time, next due ms or '', stale outcome ids }.
+-- failed_reason; a claimed job's token is '<token base>.<id>', the claim
+-- time, next due ms or '', stale outcome ids }.
+--
+-- Numbers are not turned into text per job: Lua formats them with
+-- sprintf, about 0.7 µs each, more than an HGET. Hence tokens built from
+-- the id rather than a counter, and the attempt count memoised.
 
 local rcall = redis.call
 local leaseMs = tonumber(ARGV[4])
@@ -138,6 +142,9 @@ if claim > 0 and m[1] ~= '1' then
   local c, n = 0, 0
   -- Reused for every job's record: no table per job.
   local parts = {}
+  -- Attempts made as text to the text after it ('0' to '1'): one
+  -- conversion per distinct count in the batch.
+  local nextAttempt = {}
   for j = 1, #popped do
     local id = popped[j]
     local jk = jobPrefix .. id
@@ -151,11 +158,16 @@ if claim > 0 and m[1] ~= '1' then
         local e = rcall('HMGET', jk, 'failed_reason', 'stacktrace')
         reason, stack = e[1], e[2]
       end
-      -- A small integer: tostring prints it exactly, faster than num().
-      local attempts = tostring((tonumber(f[1]) or 0) + 1)
+      local made = f[1] or '0'
+      local attempts = nextAttempt[made]
+      if not attempts then
+        -- A small integer: tostring prints it exactly, faster than num().
+        attempts = tostring((tonumber(made) or 0) + 1)
+        nextAttempt[made] = attempts
+      end
       n = n + 1
       ids[n] = id
-      rcall('HSET', jk, 'token', tokenBase .. '.' .. n, 'attempts_made', attempts,
+      rcall('HSET', jk, 'token', tokenBase .. '.' .. id, 'attempts_made', attempts,
         'state', 'active', 'processed_at', nowS)
       activeAdd[2 * n + 1] = deadline
       activeAdd[2 * n + 2] = id
