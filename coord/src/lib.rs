@@ -10,6 +10,7 @@ pub mod bullmq;
 pub mod channels;
 pub mod debounce;
 pub mod error;
+pub mod errors;
 pub mod instance;
 pub mod instances;
 pub mod queue;
