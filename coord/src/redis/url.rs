@@ -73,15 +73,9 @@ pub fn split_cluster(url: &str) -> Result<Option<Vec<String>>> {
     else {
         return Ok(None);
     };
-    let rest = &url[scheme.len()..];
-    let hosts_start = rest.rfind('@').map_or(0, |at| at + 1);
-    let hosts_end = rest[hosts_start..]
-        .find(['/', '?', '#'])
-        .map_or(rest.len(), |i| hosts_start + i);
-    let userinfo = &rest[..hosts_start];
-    let tail = &rest[hosts_end..];
+    let (userinfo, hosts, tail) = split_authority(&url[scheme.len()..]);
     let mut seeds = Vec::new();
-    for host in rest[hosts_start..hosts_end].split(',') {
+    for host in hosts.split(',') {
         if host.trim().is_empty() {
             return Err(CoordError::InvalidOptions(format!(
                 "invalid Redis URL: a {scheme} URL lists nodes as host:port separated by commas, \
@@ -100,16 +94,22 @@ pub fn with_address(node_url: &str, address: &str) -> String {
     let Some(scheme_end) = node_url.find("://").map(|i| i + 3) else {
         return node_url.to_owned();
     };
-    let rest = &node_url[scheme_end..];
-    let host_start = rest.rfind('@').map_or(0, |at| at + 1);
-    let host_end = rest[host_start..]
+    let (userinfo, _, tail) = split_authority(&node_url[scheme_end..]);
+    format!("{}{userinfo}{address}{tail}", &node_url[..scheme_end])
+}
+
+/// What follows a URL's `scheme://`, as (user and password with their
+/// `@`, the host list, the rest from `/`, `?` or `#` on). The last `@`
+/// ends the user part, so a password may hold one.
+fn split_authority(rest: &str) -> (&str, &str, &str) {
+    let hosts_start = rest.rfind('@').map_or(0, |at| at + 1);
+    let hosts_end = rest[hosts_start..]
         .find(['/', '?', '#'])
-        .map_or(rest.len(), |i| host_start + i);
-    format!(
-        "{}{}{address}{}",
-        &node_url[..scheme_end],
-        &rest[..host_start],
-        &rest[host_end..]
+        .map_or(rest.len(), |i| hosts_start + i);
+    (
+        &rest[..hosts_start],
+        &rest[hosts_start..hosts_end],
+        &rest[hosts_end..],
     )
 }
 

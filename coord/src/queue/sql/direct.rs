@@ -64,7 +64,7 @@ impl DirectConn {
         })
         .await
         .map_err(|e| CoordError::Corrupt(format!("opening the step connection: {e}")))?;
-        let conn = opened.map_err(|e| CoordError::Database(DirectSqliteError::wrap(e)))?;
+        let conn = opened.map_err(sql_error)?;
         Ok(DirectConn::Own(Arc::new(StdMutex::new(conn))))
     }
 
@@ -93,12 +93,9 @@ impl DirectConn {
                 let conn = conn.clone();
                 let joined = tokio::task::spawn_blocking(move || {
                     let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-                    let mut done = immediate(&conn, write);
-                    drop(lock);
-                    if let Ok(value) = &mut done {
-                        after(value);
-                    }
-                    done
+                    let done = immediate(&conn, write);
+                    drop(conn);
+                    finish(done, lock, after)
                 })
                 .await;
                 match joined {
@@ -116,19 +113,28 @@ impl DirectConn {
                 // `conn`, which does not close what it did not open. The
                 // transaction below runs without an await, so it cannot be
                 // left half done by a cancelled caller.
-                let conn = unsafe { Connection::from_handle(raw.as_ptr()) }
-                    .map_err(|e| CoordError::Database(DirectSqliteError::wrap(e)))?;
-                let mut done = immediate(&conn, write);
+                let conn = unsafe { Connection::from_handle(raw.as_ptr()) }.map_err(sql_error)?;
+                let done = immediate(&conn, write);
                 drop(conn);
                 drop(handle);
-                drop(lock);
-                if let Ok(value) = &mut done {
-                    after(value);
-                }
-                done
+                finish(done, lock, after)
             }
         }
     }
+}
+
+/// The end of a step's transaction, whichever connection ran it: the
+/// write lock goes first, then `after` runs if it committed.
+fn finish<T>(
+    mut done: Result<T>,
+    lock: OwnedMutexGuard<()>,
+    after: impl FnOnce(&mut T),
+) -> Result<T> {
+    drop(lock);
+    if let Ok(value) = &mut done {
+        after(value);
+    }
+    done
 }
 
 /// `write` in a `BEGIN IMMEDIATE` transaction, committed when it succeeds
