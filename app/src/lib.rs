@@ -32,6 +32,7 @@ pub use pages::bullmq::{BULL_SORTS, BULLMQ_EVENTS, bullmq_fragments, render_bull
 pub use pages::channels::{CHANNELS_EVENTS, channels_fragments, render_channels_page};
 pub use pages::config::render_config_page;
 pub use pages::error::render_error_page;
+pub use pages::errors::{errors_fragments, render_errors_page};
 pub use pages::instances::{INSTANCES_EVENTS, instances_fragments, render_instances_page};
 pub use pages::job::{job_fragments, job_gone_fragments, render_job_page};
 pub use pages::login::render_login_page;
@@ -63,6 +64,9 @@ pub use vm::bullmq::{
 };
 pub use vm::channels::{ChannelRow, ChannelsVm, MessageRow};
 pub use vm::config::{ConfigEntry, ConfigVm};
+pub use vm::errors::{
+    ErrorGroupRow, ErrorsVm, GROUP_SORTS, GROUPS_PER_PAGE, GroupQueueVm, group_jobs_url,
+};
 pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
 pub use vm::queues::{
     AttemptVm, BulkProgressVm, ChartRange, ClusterMasterVm, ClusterVm, DependencyVm, HealthVm,

@@ -111,6 +111,11 @@ struct Args {
     /// and how many outcomes and claims each carried.
     #[arg(long)]
     probe: bool,
+    /// Make every Nth job of the process measurement fail for good (0:
+    /// none), with reasons of ten error groups, to measure what failures
+    /// cost (error-group upkeep included).
+    #[arg(long, default_value_t = 0)]
+    fail_every: u64,
     /// Diagnostic: split the process measurement's concurrency over this
     /// many workers (the benchmark proper uses one).
     #[arg(long, default_value_t = 1, hide = true)]
@@ -353,6 +358,32 @@ fn job(i: u64) -> NewJob {
     NewJob::new("noop", json!({ "i": i }))
 }
 
+/// Reasons of the failing jobs: ten groups, each reason with its job's
+/// number, as real failures carry ids.
+const FAILURES: [&str; 10] = [
+    "card declined for order",
+    "SMTP 421 try again later for message",
+    "upstream 503 for tenant",
+    "timeout after 30000 ms for request",
+    "invalid address for customer",
+    "quota exceeded for account",
+    "connection reset by peer for batch",
+    "duplicate key for invoice",
+    "rate limited for user",
+    "missing field 'email' for record",
+];
+
+/// What the benchmark's handler answers for a job: a fatal failure for
+/// every `fail_every`th one, success otherwise.
+fn outcome(data: &Value, fail_every: u64) -> Result<Value, coord::queue::JobError> {
+    let i = data.get("i").and_then(Value::as_u64).unwrap_or(1);
+    if fail_every > 0 && i.is_multiple_of(fail_every) {
+        let reason = FAILURES[(i / fail_every % 10) as usize];
+        return Err(coord::queue::JobError::fatal(format!("{reason} {i}")));
+    }
+    Ok(Value::Null)
+}
+
 /// `producers` tasks each enqueueing one job at a time until `jobs` are in.
 async fn enqueue_single(
     queues: &Queues,
@@ -413,10 +444,15 @@ async fn enqueue_bulk(
 async fn process(
     env: &Env,
     queue: &QueueName,
-    jobs: u64,
-    concurrency: usize,
-    batch: usize,
+    args: &Args,
+    fail_every: u64,
 ) -> anyhow::Result<Duration> {
+    let (jobs, concurrency, batch) = (args.jobs, args.concurrency, args.batch);
+    let failing = if fail_every == 0 {
+        0
+    } else {
+        jobs.div_ceil(fail_every)
+    };
     let queues = &env.queues;
     enqueue_bulk(queues, queue, jobs, batch).await?;
     let before = queues.counts(queue).await?;
@@ -447,7 +483,7 @@ async fn process(
             queues
                 .worker(queue.clone())
                 .concurrency(share)
-                .start(|_job| async move { Ok(Value::Null) })?,
+                .start(move |job| async move { outcome(&job.data, fail_every) })?,
         );
     }
     // Timed to the workers' own count of recorded completions, as the
@@ -460,10 +496,10 @@ async fn process(
         let stats: Vec<_> = workers.iter().map(|w| w.stats()).collect();
         let completed: u64 = stats.iter().map(|s| s.completed).sum();
         let failed: u64 = stats.iter().map(|s| s.failed).sum();
-        if completed >= jobs {
+        if completed + failed >= jobs {
             break Ok(started.elapsed());
         }
-        if failed > 0 {
+        if failed > failing {
             break Err(anyhow::anyhow!(
                 "{failed} jobs failed during the process measurement"
             ));
@@ -507,10 +543,11 @@ async fn process(
     if outcome.is_ok() {
         let after = queues.counts(queue).await?;
         ensure!(
-            after.completed == jobs && after.failed == 0,
-            "after processing: {} completed, {} failed, expected {jobs} completed",
+            after.completed == jobs - failing && after.failed == failing,
+            "after processing: {} completed, {} failed, expected {} completed and {failing} failed",
             after.completed,
-            after.failed
+            after.failed,
+            jobs - failing
         );
     }
     outcome
@@ -563,7 +600,7 @@ async fn run_once(env: &Env, args: &Args, run: u32) -> anyhow::Result<Vec<Measur
 
     if args.measure.contains(&Measure::Process) {
         let queue = QueueName::new("bench-process")?;
-        let took = process(env, &queue, args.jobs, args.concurrency, args.batch).await?;
+        let took = process(env, &queue, args, args.fail_every).await?;
         record(PROCESS, args.concurrency, took);
     }
     Ok(out)

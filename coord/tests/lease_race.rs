@@ -191,6 +191,48 @@ impl QueueBackend for Steered {
         self.inner.retry_failed_batch(queue, batch).await
     }
 
+    async fn error_groups(
+        &self,
+        queue: &QueueName,
+        limit: usize,
+    ) -> Result<coord::errors::ErrorGroups> {
+        self.inner.error_groups(queue, limit).await
+    }
+
+    async fn error_trends(
+        &self,
+        queue: &QueueName,
+        groups: &[coord::errors::GroupId],
+        now: i64,
+    ) -> Result<Vec<coord::errors::Trend>> {
+        self.inner.error_trends(queue, groups, now).await
+    }
+
+    async fn list_error_group(
+        &self,
+        queue: &QueueName,
+        group: coord::errors::GroupId,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<coord::queue::JobPage> {
+        self.inner
+            .list_error_group(queue, group, offset, limit, clip)
+            .await
+    }
+
+    async fn error_group_batch(
+        &self,
+        queue: &QueueName,
+        group: coord::errors::GroupId,
+        action: coord::errors::GroupAction,
+        batch: usize,
+    ) -> Result<u64> {
+        self.inner
+            .error_group_batch(queue, group, action, batch)
+            .await
+    }
+
     async fn remove(&self, queue: &QueueName, id: &JobId) -> Result<()> {
         self.inner.remove(queue, id).await
     }

@@ -122,6 +122,8 @@ async fn every_key_of_a_queue_carries_its_hash_tag() {
             "active",
             "completed",
             "delayed",
+            "error",
+            "errors",
             "failed",
             "job",
             "meta",

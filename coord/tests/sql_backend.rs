@@ -122,6 +122,27 @@ async fn assert_counts_match_rows(b: &SqlBackend, q: &QueueName, after: &str) {
             "{state} counter after {after}: {counts:?} vs rows {rows:?}"
         );
     }
+    assert_groups_match_rows(b, q, after).await;
+}
+
+/// The error groups the triggers keep equal the failed rows per group.
+async fn assert_groups_match_rows(b: &SqlBackend, q: &QueueName, after: &str) {
+    let counted = |sql: &'static str| async move {
+        let mut rows: Vec<(String, i64)> = sqlx::query_as(sql)
+            .bind(q.as_str())
+            .fetch_all(b.pool())
+            .await
+            .expect("count groups");
+        rows.sort();
+        rows
+    };
+    let kept = counted("SELECT group_id, failed FROM error_groups WHERE queue = $1").await;
+    let rows = counted(
+        "SELECT error_group, count(*) FROM jobs WHERE queue = $1 AND state = 'failed'
+         AND error_group IS NOT NULL GROUP BY error_group",
+    )
+    .await;
+    assert_eq!(kept, rows, "error groups after {after}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -676,6 +697,8 @@ async fn a_service_embedding_coord_gets_only_coords_tables() {
         [
             "_sqlx_migrations",
             "coord_write_probe",
+            "error_group_names",
+            "error_groups",
             "jobs",
             "queues",
             "synced_state",
@@ -683,4 +706,76 @@ async fn a_service_embedding_coord_gets_only_coords_tables() {
         ],
         "the dashboard's tables (users, sessions, alerts, audit log, metrics) are the server's to create"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_jobs_written_before_error_groups_get_their_group_on_open() {
+    let db = TempDb::new("eg-backfill");
+    let q = queue("backfill");
+    {
+        let b = open(&db).await;
+        let ids = b
+            .enqueue_bulk(
+                &q,
+                (0..3)
+                    .map(|n| {
+                        with(
+                            n,
+                            JobOptions {
+                                attempts: 1,
+                                ..JobOptions::default()
+                            },
+                        )
+                    })
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        let jobs = claim(&b, &q, 3).await;
+        settle(
+            &b,
+            &q,
+            jobs.iter()
+                .zip([
+                    "quota exceeded for 1234",
+                    "quota exceeded for 5678",
+                    "bad input",
+                ])
+                .map(|(job, reason)| fail(job, JobError::new(reason), 0))
+                .collect(),
+        )
+        .await;
+        assert_eq!(ids.len(), 3);
+        // As a release before error groups left them: no job has a group
+        // (the leave trigger empties the tables as it goes).
+        sqlx::query("UPDATE jobs SET error_group = NULL")
+            .execute(b.pool())
+            .await
+            .unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM error_groups")
+            .fetch_one(b.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+        b.pool().close().await;
+    }
+    let b = open(&db).await;
+    let groups = Queues::new(Arc::new(b.clone()))
+        .error_groups(&q, 10)
+        .await
+        .unwrap();
+    let mut sizes: Vec<(String, u64)> = groups
+        .groups
+        .iter()
+        .map(|g| (g.normalised(), g.failed))
+        .collect();
+    sizes.sort();
+    assert_eq!(
+        sizes,
+        vec![
+            ("bad input".to_owned(), 1),
+            ("quota exceeded for #".to_owned(), 2)
+        ]
+    );
+    assert_groups_match_rows(&b, &q, "the backfill").await;
 }

@@ -15,6 +15,7 @@ pub mod channels;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod errors;
 pub mod http;
 pub mod instances;
 pub mod live;

@@ -10,6 +10,7 @@ pub mod bullmq;
 pub mod channels;
 pub mod config;
 pub mod error;
+pub mod errors;
 pub mod instances;
 pub mod job;
 pub mod login;

@@ -66,7 +66,7 @@ fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
         .map(|&(state, label)| Tab {
             state,
             label,
-            href: format!("/queues/{}?state={state}", queue.name),
+            href: tab_href(&queue.name, state, &vm.filter),
             count: queue.count(state),
         })
         .collect::<Vec<_>>();
@@ -98,6 +98,22 @@ fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
     }
 }
 
+/// A state tab's link: the name and text filters travel with it (the
+/// error group is the failed tab's alone).
+fn tab_href(queue: &str, state: &str, filter: &JobFilterVm) -> String {
+    let mut href = format!("/queues/{queue}?state={state}");
+    if !filter.name.is_empty() {
+        href.push_str(&format!(
+            "&name={}",
+            crate::format::encode_query(&filter.name)
+        ));
+    }
+    if !filter.text.is_empty() {
+        href.push_str(&format!("&q={}", crate::format::encode_query(&filter.text)));
+    }
+    href
+}
+
 /// Filter by name and text, and jump to a job by id. Not a live region:
 /// it holds what the operator is typing.
 #[component]
@@ -106,10 +122,29 @@ fn SearchForm(queue: String, state: String, filter: JobFilterVm) -> impl IntoVie
     let find = format!("/queues/{queue}/find");
     let clear = format!("/queues/{queue}?state={state}");
     let active = filter.is_active();
+    let group = (!filter.group.is_empty()).then(|| {
+        let reason = filter
+            .group_reason
+            .clone()
+            .unwrap_or_else(|| format!("group {}", filter.group));
+        let without = format!("/queues/{queue}?state={state}");
+        view! {
+            <input type="hidden" name="group" value=filter.group.clone() />
+            <p class="filter-group" data-test-id="filter-group">
+                "Error group: "
+                <code>{reason}</code>
+                " "
+                <a href=without>"Any error"</a>
+                " · "
+                <a href=format!("/queues/{queue}/errors")>"All groups"</a>
+            </p>
+        }
+    });
     view! {
         <div class="search">
             <form method="get" action=action class="filter" data-test-id="filter-form">
                 <input type="hidden" name="state" value=state />
+                {group}
                 <label>
                     "Name "
                     <input
@@ -156,19 +191,26 @@ fn SearchForm(queue: String, state: String, filter: JobFilterVm) -> impl IntoVie
     }
 }
 
-/// The progress of a "retry all failed" run (a region, empty when none).
+/// The progress of a bulk run: retry all, an error group's retry or
+/// removal (a region, empty when none).
 #[component]
-fn ProgressRegion(progress: Option<BulkProgressVm>) -> impl IntoView {
+pub(crate) fn ProgressRegion(progress: Option<BulkProgressVm>) -> impl IntoView {
     let body = progress.map(|p| {
+        let (run, ran, ing) = if p.removes {
+            ("Removing", "Removed", "The removal")
+        } else {
+            ("Retrying", "Retried", "The retry")
+        };
+        let subject = &p.subject;
         let text = match (&p.error, p.finished) {
             (Some(err), _) => format!(
-                "Retry all stopped after {} of {} jobs: {err}",
+                "{ing} of {subject} stopped after {} of {} jobs: {err}",
                 format_count(p.done),
                 format_count(p.total)
             ),
-            (None, true) => format!("Retried {} failed jobs.", format_count(p.done)),
+            (None, true) => format!("{ran} {} {subject}.", format_count(p.done)),
             (None, false) => format!(
-                "Retrying failed jobs: {} of {}…",
+                "{run} {subject}: {} of {}…",
                 format_count(p.done),
                 format_count(p.total)
             ),
@@ -206,7 +248,79 @@ fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
         .clone()
         .map(|n| view! { <p class="muted" data-test-id="search-note">{n}</p> });
     let failed_count = vm.queue.counts.failed;
-    let bulk = (failed && failed_count > 0).then(|| {
+    let group_bulk = (failed && vm.filter.is_group_only() && vm.total > 0).then(|| {
+        let n = format_count(vm.total);
+        let jobs = if vm.total == 1 { "job" } else { "jobs" };
+        let group_url = format!("/queues/{name}/errors/{}", vm.filter.group);
+        view! {
+            <div class="toolbar needs-operator">
+                <ActionForm
+                    action=format!("{group_url}/retry")
+                    back=back.clone()
+                    label_text=format!("Retry {n} matching")
+                    class="primary"
+                    test_id="retry-matching".to_string()
+                    confirm=format!("Retry the {n} failed {jobs} of this error group?")
+                />
+                <ActionForm
+                    action=format!("{group_url}/remove")
+                    back=back.clone()
+                    label_text=format!("Remove {n} matching")
+                    class="danger"
+                    test_id="remove-matching".to_string()
+                    confirm=format!("Remove the {n} failed {jobs} of this error group? This cannot be undone.")
+                />
+            </div>
+        }
+    });
+    // A name or text filter: the buttons act on exactly what it matches,
+    // read again by the server at the click.
+    let filtered = vm.filter.is_active() && !vm.filter.is_group_only();
+    let matching_bulk = (filtered && vm.total > 0 && vm.state != "active").then(|| {
+        let n = format_count(vm.total);
+        let jobs = if vm.total == 1 { "job" } else { "jobs" };
+        let fields = vec![
+            ("state", vm.state.clone()),
+            ("name", vm.filter.name.clone()),
+            ("q", vm.filter.text.clone()),
+            ("group", vm.filter.group.clone()),
+        ];
+        let scope = match &vm.search_note {
+            Some(note) if note.starts_with("Searched the newest") => " (of the jobs searched)",
+            _ => "",
+        };
+        let retry = failed.then(|| {
+            view! {
+                <ActionForm
+                    action=format!("/queues/{name}/retry-matching")
+                    back=back.clone()
+                    label_text=format!("Retry {n} matching")
+                    class="primary"
+                    test_id="retry-matching".to_string()
+                    confirm=format!("Retry the {n} failed {jobs} matching the filter{scope}?")
+                    fields=fields.clone()
+                />
+            }
+        });
+        view! {
+            <div class="toolbar needs-operator">
+                {retry}
+                <ActionForm
+                    action=format!("/queues/{name}/remove-matching")
+                    back=back.clone()
+                    label_text=format!("Remove {n} matching")
+                    class="danger"
+                    test_id="remove-matching".to_string()
+                    confirm=format!(
+                        "Remove the {n} {} {jobs} matching the filter{scope}? This cannot be undone.",
+                        vm.state
+                    )
+                    fields=fields
+                />
+            </div>
+        }
+    });
+    let bulk = (failed && failed_count > 0 && !vm.filter.is_active()).then(|| {
         let all_label = format!("Retry all {} failed jobs?", format_count(failed_count));
         view! {
             <div class="toolbar needs-operator">
@@ -250,6 +364,21 @@ fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
     view! {
         <div id="jobs">
             {note}
+            {(failed && failed_count > 0 && vm.filter.group.is_empty())
+                .then(|| {
+                    view! {
+                        <p class="muted">
+                            <a
+                                href=format!("/queues/{name}/errors")
+                                data-test-id="error-groups-link"
+                            >
+                                "Group the failed jobs by error"
+                            </a>
+                        </p>
+                    }
+                })}
+            {group_bulk}
+            {matching_bulk}
             {bulk}
             {table}
             <Pager
@@ -520,6 +649,8 @@ mod tests {
     fn progress_reads_running_then_done() {
         let mut vm = failed_page();
         vm.progress = Some(BulkProgressVm {
+            subject: "failed jobs".into(),
+            removes: false,
             done: 1_500,
             total: 10_000,
             finished: false,
@@ -531,6 +662,8 @@ mod tests {
             "{html}"
         );
         vm.progress = Some(BulkProgressVm {
+            subject: "failed jobs of the group “card declined for order #”".into(),
+            removes: true,
             done: 10_000,
             total: 10_000,
             finished: true,
@@ -539,7 +672,9 @@ mod tests {
         let frags = queue_fragments(&vm, 0);
         let progress = frags.iter().find(|f| f.id == "progress").expect("region");
         assert!(
-            progress.html.contains("Retried 10,000 failed jobs."),
+            progress
+                .html
+                .contains("Removed 10,000 failed jobs of the group “card declined for order #”."),
             "{}",
             progress.html
         );
@@ -557,7 +692,7 @@ mod tests {
         vm.total = 0;
         vm.filter = JobFilterVm {
             name: "x\"><script>".into(),
-            text: String::new(),
+            ..JobFilterVm::default()
         };
         vm.search_note = Some("Searched all 1 failed jobs: 0 match.".into());
         let html = render_queue_page(&vm, 0, &PAGE);

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod bullmq;
 pub mod channels;
 pub mod config;
+pub mod errors;
 pub mod instances;
 pub mod queues;
 pub mod ratelimits;

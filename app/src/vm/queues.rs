@@ -467,6 +467,10 @@ pub struct JobRow {
 /// A "retry all failed" running (or just finished) on a queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BulkProgressVm {
+    /// The jobs it acts on (`failed jobs`, `failed jobs of the group “…”`).
+    pub subject: String,
+    /// Whether it removes them (else it retries them).
+    pub removes: bool,
     /// Jobs retried so far.
     pub done: u64,
     /// Failed jobs when the run started: the most it will retry.
@@ -484,12 +488,22 @@ pub struct JobFilterVm {
     pub name: String,
     /// Substring of the data or failedReason (case-insensitive); empty for any.
     pub text: String,
+    /// An error group's id (failed jobs only); empty for any.
+    pub group: String,
+    /// That group's reason, for the filter line, once known.
+    pub group_reason: Option<String>,
 }
 
 impl JobFilterVm {
     /// True when a filter is set.
     pub fn is_active(&self) -> bool {
-        !self.name.is_empty() || !self.text.is_empty()
+        !self.name.is_empty() || !self.text.is_empty() || !self.group.is_empty()
+    }
+
+    /// True when the filter is exactly one error group: the listing is the
+    /// group's own (exact, paged) and its actions act on the whole group.
+    pub fn is_group_only(&self) -> bool {
+        !self.group.is_empty() && self.name.is_empty() && self.text.is_empty()
     }
 }
 
@@ -534,6 +548,9 @@ impl QueuePageVm {
         }
         if !self.filter.text.is_empty() {
             url.push_str(&format!("&q={}", encode_query(&self.filter.text)));
+        }
+        if !self.filter.group.is_empty() {
+            url.push_str(&format!("&group={}", encode_query(&self.filter.group)));
         }
         url
     }
@@ -665,16 +682,18 @@ mod tests {
             filter: JobFilterVm {
                 name: "send welcome".into(),
                 text: "a&b=c".into(),
+                group: "00000000000000ff".into(),
+                group_reason: None,
             },
             ..QueuePageVm::default()
         };
         assert_eq!(
             vm.url(),
-            "/queues/emails?state=failed&limit=50&offset=100&name=send%20welcome&q=a%26b%3Dc"
+            "/queues/emails?state=failed&limit=50&offset=100&name=send%20welcome&q=a%26b%3Dc&group=00000000000000ff"
         );
         assert_eq!(
             vm.url_with_offset(0),
-            "/queues/emails?state=failed&limit=50&name=send%20welcome&q=a%26b%3Dc"
+            "/queues/emails?state=failed&limit=50&name=send%20welcome&q=a%26b%3Dc&group=00000000000000ff"
         );
     }
 }

@@ -38,7 +38,11 @@ pub fn ActionForm(
     /// The page to return to afterwards.
     back: String,
     /// The button's text.
+    #[prop(optional)]
     label: &'static str,
+    /// The button's text when it is computed (a count in it).
+    #[prop(optional)]
+    label_text: Option<String>,
     /// Extra class of the button (`danger`, `primary`).
     #[prop(optional)]
     class: &'static str,
@@ -67,7 +71,7 @@ pub fn ActionForm(
             <PostFields back />
             {fields}
             <button type="submit" class=format!("button {class}") data-test-id=test_id>
-                {label}
+                {label_text.unwrap_or_else(|| label.to_owned())}
             </button>
         </form>
     }

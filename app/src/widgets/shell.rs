@@ -117,6 +117,8 @@ pub enum Section {
     Overview,
     /// `/queues…`
     Queues,
+    /// `/errors`, `/queues/…/errors`: failed jobs grouped by reason.
+    Errors,
     /// `/bullmq…`: BullMQ (Node) queues.
     BullMq,
     /// `/channels`
@@ -168,6 +170,7 @@ fn Shell(
     let nav = [
         (Section::Overview, "/", "Overview"),
         (Section::Queues, "/queues", "Queues"),
+        (Section::Errors, "/errors", "Errors"),
         (Section::BullMq, "/bullmq", "BullMQ"),
         (Section::Channels, "/channels", "Channels"),
         (Section::Instances, "/instances", "Instances"),

@@ -9,6 +9,10 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
+use crate::queue::JobId;
+
 /// Longest normalised reason kept, in bytes; the rest is cut at a
 /// character boundary and marked with `…`. Long reasons (stack dumps,
 /// payload echoes) would otherwise make every failure a group of its own.
@@ -168,7 +172,7 @@ impl GroupId {
 
     /// Parses the 16 hex digits [`fmt::Display`] writes.
     pub fn parse(text: &str) -> Option<Self> {
-        if text.len() != 16 {
+        if text.len() != 16 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return None;
         }
         u64::from_str_radix(text, 16).ok().map(Self)
@@ -179,6 +183,129 @@ impl fmt::Display for GroupId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
     }
+}
+
+impl Serialize for GroupId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Longest failure reason a group keeps as its sample, in bytes: enough
+/// to read, and bounded whatever a worker throws.
+pub const MAX_SAMPLE: usize = 1024;
+
+/// Most groups one queue's list answers (the most recently failed): a
+/// reason that escapes folding could otherwise make every failure a group
+/// and the list as long as the failed set.
+pub const MAX_GROUPS: usize = 1000;
+
+/// Most job names a group lists (the most affected first).
+pub const MAX_NAMES: usize = 10;
+
+/// A group's trend: its failed jobs by when they failed, in
+/// [`TREND_BUCKETS`] buckets of [`TREND_BUCKET_MS`] ending now, oldest
+/// first. It counts the group's current members, so a retried job leaves
+/// the trend with the group.
+pub type Trend = [u32; TREND_BUCKETS];
+
+/// Buckets of a [`Trend`]: an hour of five minutes.
+pub const TREND_BUCKETS: usize = 12;
+
+/// Width of one [`Trend`] bucket.
+pub const TREND_BUCKET_MS: i64 = 5 * 60_000;
+
+/// One error group of a queue: its failed jobs whose reasons normalise
+/// alike. Kept up to date by the backend as jobs fail and leave the
+/// failed set, so reading it never scans jobs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorGroup {
+    pub id: GroupId,
+    /// Jobs of the group now in the failed state.
+    pub failed: u64,
+    /// When the group's first current failure happened, ms since the
+    /// epoch. A group emptied (retried, removed) and failing again starts
+    /// afresh.
+    pub first_seen: i64,
+    /// The latest failure into the group.
+    pub last_seen: i64,
+    /// The group's newest failed job.
+    pub sample_job: JobId,
+    /// That job's reason, cut to [`MAX_SAMPLE`] bytes.
+    pub sample_reason: String,
+    /// Job names with their failed jobs in the group, the most first, at
+    /// most [`MAX_NAMES`].
+    pub names: Vec<(String, u64)>,
+    /// How many names there are in all.
+    pub names_total: u64,
+}
+
+impl ErrorGroup {
+    /// The reason as the group shares it.
+    pub fn normalised(&self) -> String {
+        normalise(&self.sample_reason)
+    }
+
+    /// Orders the names most affected first and keeps [`MAX_NAMES`];
+    /// what backends call on what they read.
+    pub fn keep_top_names(&mut self) {
+        self.names_total = self.names.len() as u64;
+        self.names
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.names.truncate(MAX_NAMES);
+    }
+}
+
+/// A queue's error groups, the most recently failed first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorGroups {
+    /// At most the limit asked for.
+    pub groups: Vec<ErrorGroup>,
+    /// How many groups the queue has.
+    pub total: u64,
+}
+
+/// What a group-wide action does to each of the group's failed jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupAction {
+    /// Back to waiting with a fresh attempt budget, as a retry does.
+    Retry,
+    /// Deleted.
+    Remove,
+}
+
+impl GroupAction {
+    /// Name used in the API, audit records and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupAction::Retry => "retry",
+            GroupAction::Remove => "remove",
+        }
+    }
+}
+
+/// Cuts a failure reason to [`MAX_SAMPLE`] bytes at a character boundary.
+pub fn sample(reason: &str) -> &str {
+    let mut cut = MAX_SAMPLE.min(reason.len());
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &reason[..cut]
+}
+
+/// The bucket of a [`Trend`] ending at `now` that a failure at `at` falls
+/// in, if any.
+pub fn trend_bucket(now: i64, at: i64) -> Option<usize> {
+    let start = now - TREND_BUCKET_MS * TREND_BUCKETS as i64;
+    if at <= start || at > now {
+        return None;
+    }
+    let from_start = (at - start - 1) / TREND_BUCKET_MS;
+    usize::try_from(from_start)
+        .ok()
+        .filter(|&b| b < TREND_BUCKETS)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::types::{
     StalledReport, StepResult,
 };
 use crate::error::Result;
+use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
 
 /// Which deployment a backend belongs to, for status pages and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +137,44 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// Moves up to `batch` of the oldest failed jobs back to waiting in one
     /// atomic step; returns how many moved (0 when none are left).
     async fn retry_failed_batch(&self, queue: &QueueName, batch: usize) -> Result<u64>;
+
+    /// The queue's error groups ([`crate::errors`]), the most recently
+    /// failed first, at most `limit`, and how many there are. Kept as jobs
+    /// fail and leave the failed set, so this reads O(groups), never the
+    /// jobs. Unknown queue: `QueueNotFound`.
+    async fn error_groups(&self, queue: &QueueName, limit: usize) -> Result<ErrorGroups>;
+
+    /// The trend ([`Trend`]) of each of `groups` at `now` (ms since the
+    /// epoch), in their order; a group with no failed job has an empty one.
+    /// Costs the groups' failures of the last hour, so callers ask for
+    /// the groups they show.
+    async fn error_trends(
+        &self,
+        queue: &QueueName,
+        groups: &[GroupId],
+        now: i64,
+    ) -> Result<Vec<Trend>>;
+
+    /// One page of a group's failed jobs, newest first, clipped as
+    /// [`QueueBackend::list`] clips. An unknown group is an empty page.
+    async fn list_error_group(
+        &self,
+        queue: &QueueName,
+        group: GroupId,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<JobPage>;
+
+    /// Retries or removes up to `batch` of the group's oldest failed jobs
+    /// in one atomic step; returns how many (0 when none are left).
+    async fn error_group_batch(
+        &self,
+        queue: &QueueName,
+        group: GroupId,
+        action: GroupAction,
+        batch: usize,
+    ) -> Result<u64>;
 
     /// Deletes a job that is not active.
     async fn remove(&self, queue: &QueueName, id: &JobId) -> Result<()>;

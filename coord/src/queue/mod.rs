@@ -28,6 +28,7 @@ pub use types::{
 pub use worker::{Handler, WorkerBuilder, WorkerHandle, WorkerStats};
 
 use crate::error::{CoordError, Result};
+use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
 
 /// Largest page a listing returns, so one request cannot pull a whole set.
 pub const MAX_PAGE: u64 = 500;
@@ -47,6 +48,35 @@ fn check_page_size(limit: u64) -> Result<()> {
     if limit == 0 || limit > MAX_PAGE {
         return Err(CoordError::InvalidOptions(format!(
             "page size must be between 1 and {MAX_PAGE} (got {limit})"
+        )));
+    }
+    Ok(())
+}
+
+/// A clip size: positive.
+fn check_clip(max_bytes: u32) -> Result<()> {
+    if max_bytes == 0 {
+        return Err(CoordError::InvalidOptions(
+            "the clip size must be positive".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What [`Queues::in_batches`] moves.
+#[derive(Debug, Clone, Copy)]
+enum Batched {
+    /// The oldest failed jobs, retried.
+    RetryFailed,
+    /// The oldest failed jobs of a group, retried or removed.
+    Group(GroupId, GroupAction),
+}
+
+/// A retry or group batch's size: 1 to [`MAX_BATCH`].
+fn check_batch(batch: usize) -> Result<()> {
+    if batch == 0 || batch > MAX_BATCH {
+        return Err(CoordError::InvalidOptions(format!(
+            "batch must be between 1 and {MAX_BATCH} (got {batch})"
         )));
     }
     Ok(())
@@ -134,11 +164,7 @@ impl Queues {
         max_bytes: u32,
     ) -> Result<JobPage> {
         check_page_size(limit)?;
-        if max_bytes == 0 {
-            return Err(CoordError::InvalidOptions(
-                "the clip size must be positive".into(),
-            ));
-        }
+        check_clip(max_bytes)?;
         self.backend
             .list(queue, state, offset, limit, Some(max_bytes))
             .await
@@ -153,11 +179,7 @@ impl Queues {
     /// is stored ([`Job::clipped`] says which and how long it is), so that
     /// showing a job costs at most five such values, whatever it holds.
     pub async fn job_clipped(&self, queue: &QueueName, id: &JobId, max_bytes: u32) -> Result<Job> {
-        if max_bytes == 0 {
-            return Err(CoordError::InvalidOptions(
-                "the clip size must be positive".into(),
-            ));
-        }
+        check_clip(max_bytes)?;
         self.backend.job_clipped(queue, id, max_bytes).await
     }
 
@@ -173,20 +195,37 @@ impl Queues {
         &self,
         queue: &QueueName,
         batch: usize,
-        mut progress: impl FnMut(u64) + Send,
+        progress: impl FnMut(u64) + Send,
     ) -> Result<u64> {
-        if batch == 0 || batch > MAX_BATCH {
-            return Err(CoordError::InvalidOptions(format!(
-                "retry batch must be between 1 and {MAX_BATCH} (got {batch})"
-            )));
-        }
+        check_batch(batch)?;
         // Bound the loop by the count at the start so jobs that keep
         // failing during the run cannot keep it going forever.
         let budget = self.counts(queue).await?.failed;
+        self.in_batches(queue, Batched::RetryFailed, budget, batch, progress)
+            .await
+    }
+
+    /// Runs `what` in batches of at most `batch` until `budget` jobs were
+    /// moved or a batch moves none, reporting the running total.
+    async fn in_batches(
+        &self,
+        queue: &QueueName,
+        what: Batched,
+        budget: u64,
+        batch: usize,
+        mut progress: impl FnMut(u64) + Send,
+    ) -> Result<u64> {
         let mut done = 0u64;
         while done < budget {
             let step = batch.min((budget - done) as usize);
-            let moved = self.backend.retry_failed_batch(queue, step).await?;
+            let moved = match what {
+                Batched::RetryFailed => self.backend.retry_failed_batch(queue, step).await?,
+                Batched::Group(group, action) => {
+                    self.backend
+                        .error_group_batch(queue, group, action, step)
+                        .await?
+                }
+            };
             if moved == 0 {
                 break;
             }
@@ -194,6 +233,76 @@ impl Queues {
             progress(done);
         }
         Ok(done)
+    }
+
+    /// The queue's error groups, the most recently failed first, at most
+    /// `limit` (capped at [`crate::errors::MAX_GROUPS`]).
+    pub async fn error_groups(&self, queue: &QueueName, limit: usize) -> Result<ErrorGroups> {
+        self.backend
+            .error_groups(queue, limit.min(crate::errors::MAX_GROUPS))
+            .await
+    }
+
+    /// The trends of the groups given (at most a page's worth, [`MAX_PAGE`])
+    /// at `now`; see [`QueueBackend::error_trends`].
+    pub async fn error_trends(
+        &self,
+        queue: &QueueName,
+        groups: &[GroupId],
+        now: i64,
+    ) -> Result<Vec<Trend>> {
+        check_page_size(groups.len().max(1) as u64)?;
+        self.backend.error_trends(queue, groups, now).await
+    }
+
+    /// A page of a group's failed jobs, newest first, every value longer
+    /// than `max_bytes` left out as [`Queues::list_clipped`] does.
+    pub async fn list_error_group(
+        &self,
+        queue: &QueueName,
+        group: GroupId,
+        offset: u64,
+        limit: u64,
+        max_bytes: u32,
+    ) -> Result<JobPage> {
+        check_page_size(limit)?;
+        check_clip(max_bytes)?;
+        self.backend
+            .list_error_group(queue, group, offset, limit, Some(max_bytes))
+            .await
+    }
+
+    /// Retries or removes every failed job of a group in bounded batches,
+    /// reporting the running total after each, as
+    /// [`Queues::retry_all_failed`] does; bounded by the group's size at
+    /// the start, so jobs failing into it meanwhile cannot keep it going.
+    pub async fn act_on_error_group(
+        &self,
+        queue: &QueueName,
+        group: GroupId,
+        action: GroupAction,
+        batch: usize,
+        progress: impl FnMut(u64) + Send,
+    ) -> Result<u64> {
+        check_batch(batch)?;
+        let budget = self.error_group_size(queue, group).await?;
+        self.in_batches(
+            queue,
+            Batched::Group(group, action),
+            budget,
+            batch,
+            progress,
+        )
+        .await
+    }
+
+    /// How many failed jobs a group has now (0 for an unknown group).
+    pub async fn error_group_size(&self, queue: &QueueName, group: GroupId) -> Result<u64> {
+        Ok(self
+            .backend
+            .list_error_group(queue, group, 0, 1, Some(1))
+            .await?
+            .total)
     }
 
     /// Deletes a job that is not active.

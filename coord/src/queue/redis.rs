@@ -47,12 +47,15 @@ use tokio::task::JoinHandle;
 
 use super::backend::{BackendHealth, BackendKind, QueueBackend};
 use super::events::{EVENT_BUFFER, EventBatch, QueueEvent};
-use super::stored::{OptionsCache, StoredJob, stored_id};
+use super::stored::{
+    OptionsCache, STALLED_NO_ATTEMPTS, STALLED_TOO_OFTEN, StoredJob, listed_jobs, stored_id,
+};
 use super::types::{
     Job, JobId, JobOptions, JobPage, JobState, NewJob, Outcome, OutcomeResult, QueueCounts,
     QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 use crate::error::{CoordError, Result};
+use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
 use crate::redis::{
     self as conn, CONNECT_TIMEOUT, Conn, PubSubEvent, Reconnect, Target, glob_escape,
     listen_pubsub, open_pubsub,
@@ -127,8 +130,11 @@ static REMOVE: LazyLock<Script> = script!("remove.lua");
 static PROMOTE: LazyLock<Script> = script!("promote.lua");
 static PAUSE: LazyLock<Script> = script!("pause.lua");
 static CLEAN: LazyLock<Script> = script!("clean.lua");
+static GROUP_BATCH: LazyLock<Script> = script!("group_batch.lua");
 static LIST: LazyLock<Script> = script!("read_job.lua", "list.lua");
 static JOB: LazyLock<Script> = script!("read_job.lua", "job.lua");
+
+mod errors;
 
 /// Queue state in Redis, shared by every process that connects with the same
 /// URL and prefix. Cheap to clone: clones share one multiplexed connection
@@ -192,6 +198,10 @@ struct QueueKeys {
     completed: String,
     failed: String,
     job_prefix: String,
+    /// `<p>:{<q>}:`, what the error-group keys start with (see `common.lua`).
+    base: String,
+    /// The queue's error groups, by last failure.
+    errors: String,
 }
 
 impl QueueKeys {
@@ -289,6 +299,8 @@ impl RedisBackend {
             completed: format!("{base}:completed"),
             failed: format!("{base}:failed"),
             job_prefix: format!("{base}:job:"),
+            errors: format!("{base}:errors"),
+            base: format!("{base}:"),
         }
     }
 
@@ -447,6 +459,41 @@ impl RedisBackend {
         }
         self.known().insert(queue.clone());
         Ok(())
+    }
+
+    /// One page of the jobs of a sorted set of the queue (a state's, an
+    /// error group's), highest score first, as `list.lua` reads it.
+    async fn list_set(
+        &self,
+        queue: &QueueName,
+        set: &str,
+        keys: &QueueKeys,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<JobPage> {
+        let (total, flat): (u64, Vec<Option<String>>) = LIST
+            .key(set)
+            .arg(&keys.job_prefix)
+            .arg(offset.min(i64::MAX as u64))
+            .arg(limit.min(i64::MAX as u64))
+            .arg(clip.unwrap_or(0))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)?;
+        // Each record ends with the list of values the script left out.
+        let jobs = decode_records(queue, flat, RECORD_LEN + 1, |mut r| {
+            let clipped = r.pop().flatten();
+            let mut raw = RawJob::from_record(r)?;
+            raw.clipped = clipped;
+            Ok(raw)
+        })?;
+        Ok(JobPage {
+            jobs: listed_jobs(queue, jobs),
+            total,
+            offset,
+            limit,
+        })
     }
 
     /// Runs a script that answers `{'ok'}`, `{'missing'}`, `{'active'}` or
@@ -652,37 +699,8 @@ impl QueueBackend for RedisBackend {
     ) -> Result<JobPage> {
         self.ensure_exists(queue).await?;
         let keys = self.keys(queue);
-        let (total, flat): (u64, Vec<Option<String>>) = LIST
-            .key(keys.state(state))
-            .arg(&keys.job_prefix)
-            .arg(offset.min(i64::MAX as u64))
-            .arg(limit.min(i64::MAX as u64))
-            .arg(clip.unwrap_or(0))
-            .invoke_async(&mut self.conn())
+        self.list_set(queue, keys.state(state), &keys, offset, limit, clip)
             .await
-            .map_err(CoordError::from)?;
-        // Each record ends with the list of values the script left out.
-        let jobs = decode_records(queue, flat, RECORD_LEN + 1, |mut r| {
-            let clipped = r.pop().flatten();
-            let mut raw = RawJob::from_record(r)?;
-            raw.clipped = clipped;
-            Ok(raw)
-        })?
-            .into_iter()
-            .filter_map(|decoded| match decoded {
-                Ok(job) => Some(job),
-                Err(e) => {
-                    tracing::warn!(queue = %queue, error = %e, "skipping an undecodable job in a listing");
-                    None
-                }
-            })
-            .collect();
-        Ok(JobPage {
-            jobs,
-            total,
-            offset,
-            limit,
-        })
     }
 
     async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
@@ -736,7 +754,8 @@ impl QueueBackend for RedisBackend {
                     .arg(&error.message)
                     .arg(chain)
                     .arg(if error.retryable { "1" } else { "0" })
-                    .arg(*retry_delay_ms);
+                    .arg(*retry_delay_ms)
+                    .arg(GroupId::of_reason(&error.message).to_string());
                 }
             }
         }
@@ -797,7 +816,11 @@ impl QueueBackend for RedisBackend {
     async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {
         let keys = self.keys(queue);
         let mut inv = self.invocation(&STALLED, queue, &keys);
-        inv.arg(max_stalled);
+        inv.arg(max_stalled)
+            .arg(STALLED_TOO_OFTEN)
+            .arg(GroupId::of_reason(STALLED_TOO_OFTEN).to_string())
+            .arg(STALLED_NO_ATTEMPTS)
+            .arg(GroupId::of_reason(STALLED_NO_ATTEMPTS).to_string());
         let (requeued, failed): (Vec<String>, Vec<String>) = inv
             .invoke_async(&mut self.conn())
             .await
@@ -820,6 +843,55 @@ impl QueueBackend for RedisBackend {
         let keys = self.keys(queue);
         let mut inv = self.invocation(&RETRY_BATCH, queue, &keys);
         inv.arg(batch);
+        inv.invoke_async(&mut self.conn())
+            .await
+            .map_err(CoordError::from)
+    }
+
+    async fn error_groups(&self, queue: &QueueName, limit: usize) -> Result<ErrorGroups> {
+        self.ensure_exists(queue).await?;
+        errors::error_groups(&mut self.conn(), &self.keys(queue), limit).await
+    }
+
+    async fn error_trends(
+        &self,
+        queue: &QueueName,
+        groups: &[GroupId],
+        now: i64,
+    ) -> Result<Vec<Trend>> {
+        self.ensure_exists(queue).await?;
+        errors::error_trends(&mut self.conn(), &self.keys(queue), groups, now).await
+    }
+
+    async fn list_error_group(
+        &self,
+        queue: &QueueName,
+        group: GroupId,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<JobPage> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        let members = errors::members_key(&keys, group);
+        self.list_set(queue, &members, &keys, offset, limit, clip)
+            .await
+    }
+
+    async fn error_group_batch(
+        &self,
+        queue: &QueueName,
+        group: GroupId,
+        action: GroupAction,
+        batch: usize,
+    ) -> Result<u64> {
+        self.ensure_exists(queue).await?;
+        if batch == 0 {
+            return Ok(0);
+        }
+        let keys = self.keys(queue);
+        let mut inv = self.invocation(&GROUP_BATCH, queue, &keys);
+        inv.arg(group.to_string()).arg(action.as_str()).arg(batch);
         inv.invoke_async(&mut self.conn())
             .await
             .map_err(CoordError::from)

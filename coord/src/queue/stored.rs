@@ -8,6 +8,11 @@ use serde_json::Value;
 use super::types::{AttemptRecord, Clipped, Job, JobId, JobOptions, QueueName};
 use crate::error::{CoordError, Result};
 
+/// Failure reasons of a job stalled to death, the same on both backends
+/// (so one error group; the Redis script is handed them).
+pub(super) const STALLED_TOO_OFTEN: &str = "job stalled more than the allowed limit";
+pub(super) const STALLED_NO_ATTEMPTS: &str = "job stalled and has no attempts left";
+
 /// A job's stored fields: JSON as text, numbers as numbers, absent as
 /// `None` (a backend that stores "none" as an empty string maps it first).
 #[derive(Debug, Default)]
@@ -115,6 +120,24 @@ impl StoredJob {
             id,
         })
     }
+}
+
+/// The jobs of a listing that decoded: one corrupt record is logged and
+/// left out rather than hiding the whole page.
+pub(super) fn listed_jobs(
+    queue: &QueueName,
+    decoded: impl IntoIterator<Item = Result<Job>>,
+) -> Vec<Job> {
+    decoded
+        .into_iter()
+        .filter_map(|decoded| match decoded {
+            Ok(job) => Some(job),
+            Err(e) => {
+                tracing::warn!(queue = %queue, error = %e, "skipping an undecodable job in a listing");
+                None
+            }
+        })
+        .collect()
 }
 
 /// An id read back from storage; only ids that passed validation are

@@ -30,7 +30,7 @@ pub const ANONYMOUS: &str = "anonymous";
 
 /// Every action the server records, for the Audit page's filter: one
 /// name per kind of change, the same for a form button and its API twin.
-pub const ACTIONS: [&str; 28] = [
+pub const ACTIONS: [&str; 32] = [
     "bullmq.pause",
     "bullmq.resume",
     "bullmq.retry_all",
@@ -44,6 +44,10 @@ pub const ACTIONS: [&str; 28] = [
     "queue.resume",
     "queue.retry_selected",
     "queue.retry_all",
+    "queue.retry_group",
+    "queue.remove_group",
+    "queue.retry_matching",
+    "queue.remove_matching",
     "job.enqueue",
     "job.retry",
     "job.remove",

@@ -30,7 +30,9 @@ use crate::alerts::view::AlertsView;
 use crate::channels::{ChannelFigures, Channels};
 use crate::http::error::one_line;
 use crate::instances::{InstanceFigures, Instances};
-use crate::queues::figures::{MinutePoint, QueueFigures, RETRY_BATCH, RetryProgress, Thresholds};
+use crate::queues::figures::{
+    BulkAction, MinutePoint, QueueFigures, RETRY_BATCH, RetryProgress, Thresholds,
+};
 use crate::ratelimits::{RateLimitFigures, RateLimits};
 use crate::sync::lock;
 use crate::system::check::{Check, CheckState, Readiness};
@@ -96,7 +98,8 @@ pub struct Snapshot {
     /// name. A queue that did not change since the last snapshot is the
     /// same `Arc` as there.
     pub queues: Vec<Arc<QueueFigures>>,
-    /// Retry-all runs in progress or just finished, by queue name.
+    /// Bulk runs (retry all, error groups) in progress or just finished,
+    /// by queue name.
     pub progress: HashMap<String, RetryProgress>,
     /// Thresholds the badges were computed with.
     pub thresholds: Option<Thresholds>,
@@ -360,16 +363,18 @@ impl Hub {
         self.inner.wake.notify();
     }
 
-    /// Starts retrying every failed job of `queue` in the background, in
-    /// batches, reporting progress in snapshots. Returns None (and starts
-    /// nothing) when a run on that queue is still going: clicking twice
-    /// retries each job once.
+    /// Starts a bulk run on `queue` in the background (every failed job
+    /// retried, or an error group's jobs retried or removed), in batches,
+    /// reporting progress in snapshots. Returns None (and starts nothing)
+    /// when a run on that queue is still going: clicking twice acts on
+    /// each job once, and two runs never race over one queue's jobs.
     ///
     /// The receiver answers this run's final progress once it ends (a
     /// caller may wait on it; later runs of the queue do not touch it).
-    pub fn start_retry_all(
+    pub fn start_bulk(
         &self,
         queue: QueueName,
+        action: BulkAction,
     ) -> Option<watch::Receiver<Option<RetryProgress>>> {
         let (done_tx, done) = watch::channel(None);
         {
@@ -383,7 +388,10 @@ impl Hub {
             runs.insert(
                 queue.as_str().to_string(),
                 Run {
-                    progress: RetryProgress::default(),
+                    progress: RetryProgress {
+                        action: action.clone(),
+                        ..RetryProgress::default()
+                    },
                     finished_at: None,
                 },
             );
@@ -391,7 +399,7 @@ impl Hub {
         self.touch(&queue);
         let hub = self.clone();
         tokio::spawn(async move {
-            let outcome = hub.retry_all(&queue).await;
+            let outcome = hub.run_bulk(&queue, &action).await;
             let last = {
                 let mut runs = lock(&hub.inner.runs);
                 runs.get_mut(queue.as_str()).map(|run| {
@@ -405,29 +413,41 @@ impl Hub {
             };
             // Nobody waiting is no error.
             let _ = done_tx.send(last);
+            let what = action.subject();
             match outcome {
-                Ok(retried) => tracing::info!(%queue, retried, "retry of all failed jobs finished"),
-                Err(err) => {
-                    tracing::warn!(%queue, error = %err, "retry of all failed jobs stopped")
-                }
+                Ok(done) => tracing::info!(%queue, done, what, "bulk run finished"),
+                Err(err) => tracing::warn!(%queue, error = %err, what, "bulk run stopped"),
             }
             hub.touch(&queue);
         });
         Some(done)
     }
 
-    async fn retry_all(&self, queue: &QueueName) -> Result<u64, CoordError> {
-        let total = self.inner.queues.counts(queue).await?.failed;
+    async fn run_bulk(&self, queue: &QueueName, action: &BulkAction) -> Result<u64, CoordError> {
+        let queues = &self.inner.queues;
+        let total = match action {
+            BulkAction::RetryAll => queues.counts(queue).await?.failed,
+            BulkAction::Group { group, .. } => queues.error_group_size(queue, *group).await?,
+            BulkAction::Matching { ids, .. } => ids.len() as u64,
+        };
         self.update_run(queue, |p| p.total = total);
         let hub = self.clone();
         let name = queue.clone();
-        self.inner
-            .queues
-            .retry_all_failed(queue, RETRY_BATCH, move |done| {
-                hub.update_run(&name, |p| p.done = done);
-                hub.touch(&name);
-            })
-            .await
+        let progress = move |done| {
+            hub.update_run(&name, |p| p.done = done);
+            hub.touch(&name);
+        };
+        match action {
+            BulkAction::RetryAll => queues.retry_all_failed(queue, RETRY_BATCH, progress).await,
+            BulkAction::Group { group, action, .. } => {
+                queues
+                    .act_on_error_group(queue, *group, *action, RETRY_BATCH, progress)
+                    .await
+            }
+            BulkAction::Matching { ids, action, .. } => {
+                act_on_each(queues, queue, ids, *action, progress).await
+            }
+        }
     }
 
     fn update_run(&self, queue: &QueueName, change: impl FnOnce(&mut RetryProgress)) {
@@ -443,6 +463,42 @@ impl Hub {
             .map(|run| run.progress.clone())
     }
 }
+
+/// Retries or removes each job of `ids`, reporting the running count
+/// every [`EACH_PROGRESS`] jobs. A job that moved on since it matched
+/// (retried, removed, picked up by a worker) is skipped, not an error: the
+/// set is the one the operator saw.
+async fn act_on_each(
+    queues: &Queues,
+    queue: &QueueName,
+    ids: &[coord::queue::JobId],
+    action: coord::errors::GroupAction,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, CoordError> {
+    let mut done = 0u64;
+    for (i, id) in ids.iter().enumerate() {
+        let acted = match action {
+            coord::errors::GroupAction::Retry => queues.retry(queue, id).await,
+            coord::errors::GroupAction::Remove => queues.remove(queue, id).await,
+        };
+        match acted {
+            Ok(()) => done += 1,
+            Err(
+                CoordError::WrongState { .. }
+                | CoordError::JobNotFound { .. }
+                | CoordError::JobActive { .. },
+            ) => {}
+            Err(err) => return Err(err),
+        }
+        if (i + 1) % EACH_PROGRESS == 0 || i + 1 == ids.len() {
+            progress(done);
+        }
+    }
+    Ok(done)
+}
+
+/// Jobs between two progress reports of a matching-set run.
+const EACH_PROGRESS: usize = 100;
 
 /// The hub's loop: gathers changes from events and requests, and takes a
 /// snapshot when one is due. Aborted when the last hub handle is dropped.

@@ -32,6 +32,10 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting a dropped stream.
 pub const RETRY: Duration = Duration::from_secs(2);
 
+/// How often a stream of every queue's error groups reads them again
+/// while queues change.
+const ALL_ERRORS_EVERY: Duration = Duration::from_secs(5);
+
 /// Entries kept in the listing cache before it is cleared.
 const CACHE_ENTRIES: usize = 1024;
 
@@ -68,6 +72,13 @@ pub enum Scope {
         queue: QueueName,
         /// Its page's state, paging and filter.
         query: QueuePageQuery,
+    },
+    /// A page of error groups: one queue's (`queue`), or every queue's.
+    Errors {
+        /// The queue, or None for every queue.
+        queue: Option<QueueName>,
+        /// Its order and page.
+        query: crate::errors::ErrorsQuery,
     },
     /// One job's details.
     Job {
@@ -169,6 +180,10 @@ struct Cursor {
     loaded_at: u64,
     listing: Option<Arc<Listing>>,
     job: Option<Regions>,
+    /// When the all-queues error groups were last read.
+    read_at: Option<std::time::Instant>,
+    /// (change, bulk-run progress) the error groups were read at.
+    errors_at: (u64, u64),
 }
 
 async fn feed(streams: Streams, scope: Scope, tx: mpsc::Sender<Event>) {
@@ -314,6 +329,51 @@ async fn render(
                 Ok(regions) => regions,
                 Err(never) => match never {},
             }
+        }
+        Scope::Errors { queue, query } => {
+            // Read again when the queue changed; every queue's groups at
+            // most every ALL_ERRORS_EVERY, as they cost a read per queue.
+            let changed = match queue {
+                Some(queue) => snapshot.changed(queue.as_str()),
+                None => snapshot.queues.iter().map(|q| q.changed).max().unwrap_or(0),
+            };
+            let progress = queue
+                .as_ref()
+                .and_then(|q| snapshot.progress.get(q.as_str()));
+            // A run's progress moves the page too, even where no count did.
+            let ran = progress.map_or(0, |p| p.done * 2 + u64::from(p.finished) + 1);
+            let due = queue.is_some()
+                || cursor
+                    .read_at
+                    .is_none_or(|at| at.elapsed() >= ALL_ERRORS_EVERY);
+            let stamp = (changed, ran);
+            if cursor.job.is_none() || (stamp != cursor.errors_at && due) {
+                let key = format!("errors|{queue:?}|{query:?}");
+                let loaded = streams
+                    .pages
+                    .get(key, stamp, || async {
+                        let page = match queue {
+                            Some(queue) => {
+                                crate::errors::queue_errors(&streams.queues, queue, *query).await
+                            }
+                            None => {
+                                crate::errors::all_errors(&streams.queues, snapshot, *query).await
+                            }
+                        }?;
+                        let vm = crate::errors::errors_vm(&page, queue.as_ref(), progress);
+                        Ok::<_, CoordError>(prepare(app::errors_fragments(&vm, snapshot.taken_at)))
+                    })
+                    .await;
+                match loaded {
+                    Ok(fresh) => {
+                        cursor.job = Some(fresh);
+                        cursor.errors_at = stamp;
+                        cursor.read_at = Some(std::time::Instant::now());
+                    }
+                    Err(err) => tracing::debug!(error = %err, "cannot reload live error groups"),
+                }
+            }
+            cursor.job.clone().unwrap_or_default()
         }
         Scope::Job { queue, id } => {
             let changed = snapshot.changed(queue.as_str());

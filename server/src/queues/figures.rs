@@ -4,7 +4,8 @@
 //! `/metrics` read them as they are, so changing a page never changes an
 //! alert or a Prometheus series.
 
-use coord::queue::{QueueCounts, QueueName};
+use coord::errors::{GroupAction, GroupId};
+use coord::queue::{JobId, QueueCounts, QueueName};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -124,12 +125,68 @@ pub struct QueueFigures {
     pub changed: u64,
 }
 
-/// A retry of every failed job of a queue, running or just finished.
+/// What a bulk run of a queue does. One runs per queue at a time, so two
+/// clicks never act on one job twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BulkAction {
+    /// Every failed job back to waiting.
+    #[default]
+    RetryAll,
+    /// Every failed job of one error group retried or removed.
+    Group {
+        /// The group.
+        group: GroupId,
+        /// Retry or remove.
+        action: GroupAction,
+        /// The group's normalised reason, for the progress line.
+        reason: String,
+    },
+    /// The jobs a filter matched when the button was pressed, each
+    /// retried or removed unless it moved on meanwhile.
+    Matching {
+        /// Their ids, newest first.
+        ids: Arc<Vec<JobId>>,
+        /// Retry or remove.
+        action: GroupAction,
+        /// The filter in words (`name “welcome”, text “421”`).
+        filter: String,
+    },
+}
+
+impl BulkAction {
+    /// Whether the run removes jobs rather than retrying them.
+    pub fn removes(&self) -> bool {
+        matches!(
+            self,
+            BulkAction::Group {
+                action: GroupAction::Remove,
+                ..
+            } | BulkAction::Matching {
+                action: GroupAction::Remove,
+                ..
+            }
+        )
+    }
+
+    /// The jobs it acts on, as a progress line names them.
+    pub fn subject(&self) -> String {
+        match self {
+            BulkAction::RetryAll => "failed jobs".to_owned(),
+            BulkAction::Group { reason, .. } => format!("failed jobs of the group “{reason}”"),
+            BulkAction::Matching { filter, .. } => format!("jobs matching {filter}"),
+        }
+    }
+}
+
+/// A bulk run of a queue (retry all, a group's retry or removal), running
+/// or just finished.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetryProgress {
-    /// Jobs moved back so far.
+    /// What it does.
+    pub action: BulkAction,
+    /// Jobs retried or removed so far.
     pub done: u64,
-    /// Failed jobs when the run started.
+    /// Jobs it was to act on when it started.
     pub total: u64,
     /// Whether the run has ended.
     pub finished: bool,

@@ -10,6 +10,7 @@ use app::{
     QueueRow, QueuesVm, StateCounts, ThroughputVm,
 };
 use coord::CoordError;
+use coord::errors::GroupId;
 use coord::queue::{Job, JobState, MAX_PAGE, QueueCounts, QueueName, Queues};
 use coord::time::now_ms;
 use serde::Deserialize;
@@ -44,6 +45,8 @@ pub struct QueuePageParams {
     pub name: Option<String>,
     /// Substring of the data or failedReason.
     pub q: Option<String>,
+    /// An error group's id: the failed jobs of that group.
+    pub group: Option<String>,
 }
 
 /// A validated queue page request.
@@ -64,9 +67,27 @@ impl QueuePageParams {
             limit: self.limit.clone(),
         }
         .parse(Some(JobState::Waiting))?;
+        let group = match self.group.as_deref().map(str::trim) {
+            None | Some("") => String::new(),
+            Some(text) => {
+                let id = GroupId::parse(text).ok_or_else(|| {
+                    AppError::bad_request(format!(
+                        "group must be an error group id of 16 lowercase hex digits (got {text:?})"
+                    ))
+                })?;
+                if page.state != JobState::Failed {
+                    return Err(AppError::bad_request(
+                        "group filters failed jobs: use it with state=failed",
+                    ));
+                }
+                id.to_string()
+            }
+        };
         let filter = JobFilterVm {
             name: filter_text("name", self.name.as_deref())?,
             text: filter_text("q", self.q.as_deref())?,
+            group,
+            group_reason: None,
         };
         Ok(QueuePageQuery { page, filter })
     }
@@ -102,6 +123,75 @@ pub struct Listing {
     pub loaded_at: i64,
 }
 
+/// How far a filtered scan looked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// Jobs looked at, newest first.
+    pub scanned: u64,
+    /// Jobs in the state (or the group) in all.
+    pub total: u64,
+}
+
+impl Scan {
+    /// Whether it looked at every job.
+    pub fn complete(&self) -> bool {
+        self.scanned >= self.total
+    }
+}
+
+/// Calls `matched` for every job of the query's state (or error group)
+/// that its name and text filters match, newest first, looking at the
+/// newest [`SEARCH_LIMIT`] at most, in pages of [`MAX_PAGE`] with values
+/// longer than `clip` left out (never searched inside).
+pub async fn scan_filtered(
+    queues: &Queues,
+    queue: &QueueName,
+    query: &QueuePageQuery,
+    clip: u32,
+    mut matched: impl FnMut(&Job),
+) -> Result<Scan, CoordError> {
+    let state = query.page.state;
+    let group = GroupId::parse(&query.filter.group);
+    let name = query.filter.name.to_lowercase();
+    let text = query.filter.text.to_lowercase();
+    let mut scanned = 0u64;
+    let mut total = 0u64;
+    while scanned < SEARCH_LIMIT {
+        let chunk = MAX_PAGE.min(SEARCH_LIMIT - scanned);
+        let page = match group {
+            Some(group) => {
+                queues
+                    .list_error_group(queue, group, scanned, chunk, clip)
+                    .await?
+            }
+            None => {
+                queues
+                    .list_clipped(queue, state, scanned, chunk, clip)
+                    .await?
+            }
+        };
+        total = page.total;
+        let fetched = page.jobs.len() as u64;
+        for job in &page.jobs {
+            let name_ok = name.is_empty() || job.name.to_lowercase().contains(&name);
+            let text_ok = text.is_empty()
+                || job.data.to_string().to_lowercase().contains(&text)
+                || job
+                    .failed_reason
+                    .as_deref()
+                    .is_some_and(|r| r.to_lowercase().contains(&text));
+            if name_ok && text_ok {
+                matched(job);
+            }
+        }
+        scanned += fetched;
+        if fetched < chunk || scanned >= total {
+            break;
+        }
+    }
+    Ok(Scan { scanned, total })
+}
+
 /// Lists a page of jobs, every value longer than `clip` bytes left out
 /// where it is stored (`--listing-value-bytes`). Unfiltered, this is one
 /// backend call for the page; filtered, it scans at most [`SEARCH_LIMIT`]
@@ -118,10 +208,20 @@ pub async fn listing(
         offset,
         limit,
     } = query.page;
-    if !query.filter.is_active() {
-        let page = queues
-            .list_clipped(queue, state, offset, limit, clip)
-            .await?;
+    let group = GroupId::parse(&query.filter.group);
+    if !query.filter.is_active() || query.filter.is_group_only() {
+        let page = match group {
+            Some(group) => {
+                queues
+                    .list_error_group(queue, group, offset, limit, clip)
+                    .await?
+            }
+            None => {
+                queues
+                    .list_clipped(queue, state, offset, limit, clip)
+                    .await?
+            }
+        };
         return Ok(Listing {
             jobs: page.jobs.iter().map(job_row).collect(),
             total: page.total,
@@ -129,50 +229,32 @@ pub async fn listing(
             loaded_at: now_ms(),
         });
     }
-    let name = query.filter.name.to_lowercase();
-    let text = query.filter.text.to_lowercase();
-    let mut matched = 0u64;
     let mut jobs = Vec::new();
-    let mut scanned = 0u64;
-    let mut total = 0u64;
-    while scanned < SEARCH_LIMIT {
-        let chunk = MAX_PAGE.min(SEARCH_LIMIT - scanned);
-        let page = queues
-            .list_clipped(queue, state, scanned, chunk, clip)
-            .await?;
-        total = page.total;
-        let fetched = page.jobs.len() as u64;
-        for job in &page.jobs {
-            let name_ok = name.is_empty() || job.name.to_lowercase().contains(&name);
-            let text_ok = text.is_empty()
-                || job.data.to_string().to_lowercase().contains(&text)
-                || job
-                    .failed_reason
-                    .as_deref()
-                    .is_some_and(|r| r.to_lowercase().contains(&text));
-            if name_ok && text_ok {
-                if matched >= offset && (jobs.len() as u64) < limit {
-                    jobs.push(job_row(job));
-                }
-                matched += 1;
-            }
+    let mut matched = 0u64;
+    let scan = scan_filtered(queues, queue, query, clip, |job| {
+        if matched >= offset && (jobs.len() as u64) < limit {
+            jobs.push(job_row(job));
         }
-        scanned += fetched;
-        if fetched < chunk || scanned >= total {
-            break;
-        }
-    }
+        matched += 1;
+    })
+    .await?;
+    let Scan { scanned, total } = scan;
     let state_name = state.as_str();
+    let scope = if group.is_some() {
+        " of the error group"
+    } else {
+        ""
+    };
     let verb = if matched == 1 { "matches" } else { "match" };
-    let note = if scanned >= total {
+    let note = if scan.complete() {
         format!(
-            "Searched all {} {state_name} jobs: {} {verb}.",
+            "Searched all {} {state_name} jobs{scope}: {} {verb}.",
             app::format_count(total),
             app::format_count(matched)
         )
     } else {
         format!(
-            "Searched the newest {} of {} {state_name} jobs: {} {verb}. Narrow the filter or remove old jobs to search further.",
+            "Searched the newest {} of {} {state_name} jobs{scope}: {} {verb}. Narrow the filter or remove old jobs to search further.",
             app::format_count(scanned),
             app::format_count(total),
             app::format_count(matched)
@@ -294,6 +376,8 @@ pub fn health(backend: &BackendFigures) -> HealthVm {
 /// A retry-all run as the queue page shows it.
 pub fn progress(progress: &RetryProgress) -> BulkProgressVm {
     BulkProgressVm {
+        subject: progress.action.subject(),
+        removes: progress.action.removes(),
         done: progress.done,
         total: progress.total,
         finished: progress.finished,

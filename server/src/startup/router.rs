@@ -30,6 +30,7 @@ use crate::auth::users::Role;
 use crate::auth::users_routes as users;
 use crate::bullmq::routes as bullmq;
 use crate::channels::routes as channels;
+use crate::errors::routes as errors;
 use crate::instances::routes as instances;
 use crate::metrics::routes as metrics;
 use crate::queues::routes::{api as queues, events, forms as actions, jobs_api as jobs, pages};
@@ -115,6 +116,8 @@ pub fn router(state: AppState) -> Router {
         .route("/queues/{queue}", get(pages::queue))
         .route("/queues/{queue}/find", get(pages::find))
         .route("/queues/{queue}/jobs/{id}", get(pages::job))
+        .route("/errors", get(errors::all_page))
+        .route("/queues/{queue}/errors", get(errors::queue_page))
         .route("/channels", get(channels::page))
         .route("/instances", get(instances::page))
         .route("/ratelimits", get(ratelimits::page))
@@ -129,6 +132,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events/ratelimits", get(ratelimits::events))
         .route("/events/alerts", get(alerts::events))
         .route("/events/queues/{queue}", get(events::queue))
+        .route("/events/errors", get(errors::all_events))
+        .route("/events/queues/{queue}/errors", get(errors::queue_events))
         .route("/events/queues/{queue}/jobs/{id}", get(events::job))
         // The API, reading
         .route("/api/metrics/history", get(metrics::history))
@@ -140,6 +145,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/queues/{queue}/jobs", get(jobs::list))
         .route("/api/queues/{queue}/jobs/{id}", get(jobs::show))
+        .route("/api/errors", get(errors::all_api))
+        .route("/api/queues/{queue}/errors", get(errors::queue_api))
         .route("/api/alerts", get(alerts::list))
         .route("/api/alerts/history", get(alerts::history))
         .route("/api/audit", get(audit::list))
@@ -169,6 +176,22 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/queues/{queue}/jobs/{id}/retry", post(actions::retry_job))
         .route(
+            "/queues/{queue}/retry-matching",
+            post(actions::retry_matching),
+        )
+        .route(
+            "/queues/{queue}/remove-matching",
+            post(actions::remove_matching),
+        )
+        .route(
+            "/queues/{queue}/errors/{group}/retry",
+            post(errors::retry_form),
+        )
+        .route(
+            "/queues/{queue}/errors/{group}/remove",
+            post(errors::remove_form),
+        )
+        .route(
             "/queues/{queue}/jobs/{id}/remove",
             post(actions::remove_job),
         )
@@ -189,6 +212,22 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/queues/{queue}/jobs", post(jobs::enqueue))
         .route("/api/queues/{queue}/jobs/{id}/retry", post(jobs::retry))
+        .route(
+            "/api/queues/{queue}/retry-matching",
+            post(queues::retry_matching),
+        )
+        .route(
+            "/api/queues/{queue}/remove-matching",
+            post(queues::remove_matching),
+        )
+        .route(
+            "/api/queues/{queue}/errors/{group}/retry",
+            post(errors::retry_api),
+        )
+        .route(
+            "/api/queues/{queue}/errors/{group}/remove",
+            post(errors::remove_api),
+        )
         .route("/api/queues/{queue}/jobs/{id}/remove", post(jobs::remove))
         .route("/api/queues/{queue}/jobs/{id}/promote", post(jobs::promote))
         .route("/api/alerts/{fingerprint}/ack", post(alerts::api_ack))

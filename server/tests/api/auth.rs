@@ -79,6 +79,18 @@ fn mutating_routes() -> Vec<Route> {
         form("/queues/emails/resume", Operator),
         form("/queues/emails/retry-failed", Operator),
         form_with("/queues/emails/retry-selected", Operator, &[("id", "42")]),
+        form_with(
+            "/queues/emails/retry-matching",
+            Operator,
+            &[("state", "failed"), ("name", "x")],
+        ),
+        form_with(
+            "/queues/emails/remove-matching",
+            Operator,
+            &[("state", "failed"), ("name", "x")],
+        ),
+        form("/queues/emails/errors/00000000000000ff/retry", Operator),
+        form("/queues/emails/errors/00000000000000ff/remove", Operator),
         form("/queues/emails/jobs/42/retry", Operator),
         form("/queues/emails/jobs/42/remove", Operator),
         form("/queues/emails/jobs/42/promote", Operator),
@@ -111,6 +123,18 @@ fn mutating_routes() -> Vec<Route> {
         api("/api/queues/emails/pause", Operator, no_json),
         api("/api/queues/emails/resume", Operator, no_json),
         api("/api/queues/emails/retry-failed", Operator, no_json),
+        api("/api/queues/emails/retry-matching", Operator, no_json),
+        api("/api/queues/emails/remove-matching", Operator, no_json),
+        api(
+            "/api/queues/emails/errors/00000000000000ff/retry",
+            Operator,
+            no_json,
+        ),
+        api(
+            "/api/queues/emails/errors/00000000000000ff/remove",
+            Operator,
+            no_json,
+        ),
         api(
             "/api/queues/emails/jobs",
             Operator,

@@ -11,6 +11,7 @@ mod auth;
 mod auth_methods;
 mod bullmq;
 mod cluster;
+mod errors;
 mod faults;
 mod fleet;
 mod health;

@@ -102,6 +102,104 @@ local function appendHistory(history, record)
   return string.sub(history, 1, -2) .. ',' .. record .. ']'
 end
 
+-- Error groups (coord::errors). A failed job whose failure carried a group
+-- id (its `error_group` field) is a member of the sorted set
+-- '<queue>:error:<group>:jobs', scored by when it failed; the hash
+-- '<queue>:error:<group>' holds first_seen, last_seen, sample_job,
+-- sample_reason and, per job name, 'n:<name>' with its count; '<queue>:errors'
+-- holds the groups scored by last_seen. Every script that moves a job into
+-- or out of the failed set calls joinGroup or leaveGroup, so the groups
+-- are read without looking at a job. All keys share the queue's hash tag.
+local queueBase = string.sub(jobPrefix, 1, -5)
+local errorsKey = queueBase .. 'errors'
+local SAMPLE_BYTES = 1024
+
+local function groupKey(group)
+  return queueBase .. 'error:' .. group
+end
+
+-- The first n bytes of s, shortened to end on a whole UTF-8 character.
+local function cutText(s, n)
+  if #s <= n then
+    return s
+  end
+  local b = string.byte(s, n + 1)
+  while n > 0 and b >= 128 and b < 192 do
+    n = n - 1
+    b = string.byte(s, n + 1)
+  end
+  return string.sub(s, 1, n)
+end
+
+-- Books jobs failed now into their groups: ids[i] (named names[i]) into
+-- groups[i] with reasons[i]. Work per group rather than per job (one ZADD
+-- of all its jobs, one HSET, one HINCRBY per name): the failures of one
+-- step mostly share a few groups.
+local function joinGroups(ids, groups, names, reasons)
+  local byGroup, order = {}, {}
+  for i = 1, #ids do
+    local g = groups[i]
+    local e = byGroup[g]
+    if not e then
+      e = { members = {}, names = {}, last = i }
+      byGroup[g] = e
+      order[#order + 1] = g
+    end
+    e.members[#e.members + 1] = nowS
+    e.members[#e.members + 1] = ids[i]
+    local name = names[i] or ''
+    e.names[name] = (e.names[name] or 0) + 1
+    e.last = i
+  end
+  for _, g in ipairs(order) do
+    local e = byGroup[g]
+    local gk = groupKey(g)
+    bulk('ZADD', gk .. ':jobs', e.members)
+    redis.call('HSETNX', gk, 'first_seen', nowS)
+    redis.call('HSET', gk, 'last_seen', nowS, 'sample_job', ids[e.last],
+      'sample_reason', cutText(reasons[e.last], SAMPLE_BYTES))
+    for name, n in pairs(e.names) do
+      redis.call('HINCRBY', gk, 'n:' .. name, n)
+    end
+    redis.call('ZADD', errorsKey, nowS, g)
+  end
+end
+
+-- Books job `id` out of its group (`group` may be false or '' for none);
+-- call it while the job's record still exists. The group goes with its
+-- last job; a sample that leaves is replaced by the newest remaining job.
+local function leaveGroup(id, group, name)
+  if not group or group == '' then
+    return
+  end
+  local gk = groupKey(group)
+  local members = gk .. ':jobs'
+  if redis.call('ZREM', members, id) == 0 then
+    return
+  end
+  if redis.call('ZCARD', members) == 0 then
+    redis.call('DEL', gk)
+    redis.call('ZREM', errorsKey, group)
+    return
+  end
+  local field = 'n:' .. (name or '')
+  if redis.call('HINCRBY', gk, field, -1) <= 0 then
+    redis.call('HDEL', gk, field)
+  end
+  if redis.call('HGET', gk, 'sample_job') == id then
+    local newest = redis.call('ZREVRANGE', members, 0, 0)[1]
+    local reason = redis.call('HGET', jobPrefix .. newest, 'failed_reason')
+    redis.call('HSET', gk, 'sample_job', newest,
+      'sample_reason', cutText(reason or '', SAMPLE_BYTES))
+  end
+end
+
+-- leaveGroup for a job known by id only.
+local function leaveGroupOf(id)
+  local f = redis.call('HMGET', jobPrefix .. id, 'error_group', 'name')
+  leaveGroup(id, f[1], f[2])
+end
+
 -- Deletes the oldest jobs of a finished set beyond its count or older than
 -- its age, at most `budget`; appends their ids to `removed`.
 local function trimSet(setKey, count, age, budget, removed)
@@ -123,7 +221,11 @@ local function trimSet(setKey, count, age, budget, removed)
   end
   local ids = redis.call('ZRANGE', setKey, 0, n - 1)
   local keys = {}
+  local grouped = setKey == failedKey
   for i = 1, #ids do
+    if grouped then
+      leaveGroupOf(ids[i])
+    end
     keys[i] = jobPrefix .. ids[i]
     removed[#removed + 1] = ids[i]
   end
@@ -151,22 +253,28 @@ local function retentionSettings()
     'keep_failed_count', 'keep_failed_age_ms')
 end
 
+-- Fields resetFailed writes: a record it had to create from nothing (a
+-- job hash deleted by hand) answers this many added.
+local RESET_FIELDS = 6
+
 -- Gives a failed job's record a fresh attempt budget, keeping its
--- history; the caller moves its id between the sets. Answers HSET's count
--- of fields it added (see retry_batch.lua), through `call` (redis.pcall
--- there) or redis.call.
+-- history; the caller moves its id between the sets and out of its error
+-- group. Answers HSET's count of fields it added (see retry_batch.lua),
+-- through `call` (redis.pcall there) or redis.call.
 local function resetFailed(jk, call)
   -- Emptied rather than deleted: fields keep their place in the hash. The
   -- token and run_at are empty already: every move out of active clears
   -- the token, and a job reaches active only with run_at cleared.
   return (call or redis.call)('HSET', jk, 'attempts_made', '0', 'state', 'waiting',
-    'failed_reason', '', 'stacktrace', '[]', 'finished_at', '')
+    'failed_reason', '', 'stacktrace', '[]', 'finished_at', '', 'error_group', '')
 end
 
 -- Puts a failed job back to waiting. The caller has checked it is failed.
 local function requeueFailed(id, seq)
   local jk = jobPrefix .. id
-  local priority = redis.call('HGET', jk, 'priority')
+  local f = redis.call('HMGET', jk, 'priority', 'error_group', 'name')
+  leaveGroup(id, f[2], f[3])
+  local priority = f[1]
   redis.call('ZREM', failedKey, id)
   resetFailed(jk)
   redis.call('ZADD', waitingKey, waitingScore(priority, seq), id)

@@ -10,6 +10,9 @@ end
 if state == 'active' then
   return { 'active' }
 end
+if state == 'failed' then
+  leaveGroupOf(id)
+end
 redis.call('DEL', jk)
 local setKey = ({
   waiting = waitingKey,

@@ -4,7 +4,7 @@
 -- ARGV[7] number of outcomes; then per outcome: id, lease token, the
 -- attempt record's JSON after its "attempt" field, 'c' (completed) and the
 -- return value JSON, or 'f' (failed) and the error message, cause chain
--- JSON, retryable ('1'/'0'), retry delay ms.
+-- JSON, retryable ('1'/'0'), retry delay ms, error group id.
 -- Returns { claimed jobs as pairs of (id, attempts_made, stalled_count,
 -- history, created_at, stacktrace, data, opts, name joined by NUL) and
 -- failed_reason; a claimed job's token is '<token base>.<id>', the claim
@@ -24,6 +24,8 @@ local outcomes = tonumber(ARGV[7])
 -- loop runs for every job, so its tables are filled through counters
 -- rather than `#t + 1`, and `redis.call` is a local.
 local stale, completed, retrying, failed = {}, {}, {}, {}
+-- Of the failed jobs: error group, name and reason, for joinGroups.
+local failedGroups, failedNames, failedReasons = {}, {}, {}
 local activeRem, completedAdd, failedAdd, delayedAdd, waitingAdd = {}, {}, {}, {}, {}
 local nStale, nDone, nRetry, nFailed, nRem, nDelayed, nWaiting = 0, 0, 0, 0, 0, 0, 0
 local b = 8
@@ -60,13 +62,13 @@ for _ = 1, outcomes do
       if delay > 0 then
         local runAt = num(now + delay)
         rcall('HSET', jk, 'state', 'delayed', 'run_at', runAt, 'failed_reason', ARGV[b + 4],
-          'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
+          'stacktrace', ARGV[b + 5], 'history', history, 'token', '', 'error_group', ARGV[b + 8])
         delayedAdd[2 * nDelayed + 1] = runAt
         delayedAdd[2 * nDelayed + 2] = id
         nDelayed = nDelayed + 1
       else
         rcall('HSET', jk, 'state', 'waiting', 'failed_reason', ARGV[b + 4],
-          'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
+          'stacktrace', ARGV[b + 5], 'history', history, 'token', '', 'error_group', ARGV[b + 8])
         waitingAdd[2 * nWaiting + 1] = waitingScore(rcall('HGET', jk, 'priority'),
           takeSeqs(1) + 1)
         waitingAdd[2 * nWaiting + 2] = id
@@ -76,14 +78,17 @@ for _ = 1, outcomes do
       retrying[nRetry] = id
     else
       rcall('HSET', jk, 'state', 'failed', 'finished_at', nowS, 'failed_reason', ARGV[b + 4],
-        'stacktrace', ARGV[b + 5], 'history', history, 'token', '')
+        'stacktrace', ARGV[b + 5], 'history', history, 'token', '', 'error_group', ARGV[b + 8])
       failedAdd[2 * nFailed + 1] = nowS
       failedAdd[2 * nFailed + 2] = id
       nFailed = nFailed + 1
       failed[nFailed] = id
+      failedGroups[nFailed] = ARGV[b + 8]
+      failedNames[nFailed] = rcall('HGET', jk, 'name')
+      failedReasons[nFailed] = ARGV[b + 4]
     end
   end
-  if kind == 'c' then b = b + 5 else b = b + 8 end
+  if kind == 'c' then b = b + 5 else b = b + 9 end
 end
 bulk('ZREM', activeKey, activeRem)
 bulk('ZADD', completedKey, completedAdd)
@@ -95,6 +100,7 @@ if nDone > 0 then
 end
 if nFailed > 0 then
   rcall('HINCRBY', metaKey, 'failed_total', nFailed)
+  joinGroups(failed, failedGroups, failedNames, failedReasons)
 end
 emit('completed', completed)
 emit('retrying', retrying)

@@ -3,6 +3,7 @@
 //! promote, pause, retention and clean, each one write transaction.
 
 use super::*;
+use crate::errors::GroupId;
 
 pub(super) async fn extend_leases(
     backend: &SqlBackend,
@@ -103,6 +104,7 @@ pub(super) async fn recover_stalled(
                     chain: Vec::new(),
                 };
                 patches.push(Patch {
+                    error_group: Some(GroupId::of_reason(reason).to_string()),
                     failed_reason: Some(reason.to_owned()),
                     stacktrace: Some("[]".to_owned()),
                     finished_at: Some(now),

@@ -39,12 +39,13 @@ use tokio::sync::{Mutex, OwnedMutexGuard, broadcast, oneshot};
 
 use super::backend::{BackendHealth, BackendKind, QueueBackend};
 use super::events::{EVENT_BUFFER, EventBatch, QueueEvent, QueueEventKind};
-use super::stored::{StoredJob, stored_id};
+use super::stored::{STALLED_NO_ATTEMPTS, STALLED_TOO_OFTEN, StoredJob, listed_jobs, stored_id};
 use super::types::{
     AttemptRecord, Job, JobId, JobPage, JobState, NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT,
     QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 use crate::error::{CoordError, Result};
+use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
 use crate::sql::{WriteHealth, discard_broken_transactions};
 use crate::time::now_ms;
 
@@ -65,10 +66,6 @@ const MAX_GROUP_JOBS: usize = 10_000;
 /// write has started for this long (ms): otherwise the writes under way
 /// tell.
 const PROBE_WHEN_IDLE_MS: i64 = 5_000;
-/// Failure reasons of jobs whose lease expired once too often.
-const STALLED_TOO_OFTEN: &str = "job stalled more than the allowed limit";
-const STALLED_NO_ATTEMPTS: &str = "job stalled and has no attempts left";
-
 /// [`PRIORITY_SHIFT`] as text for statements (checked by a unit test).
 macro_rules! priority_shift {
     () => {
@@ -202,7 +199,8 @@ UPDATE jobs SET
     stacktrace = coalesce(p.v ->> 'stacktrace', jobs.stacktrace),
     finished_at = coalesce(p.v ->> 'finishedAt', jobs.finished_at),
     run_at = p.v ->> 'runAt',
-    stalled_count = coalesce(p.v ->> 'stalledCount', jobs.stalled_count)
+    stalled_count = coalesce(p.v ->> 'stalledCount', jobs.stalled_count),
+    error_group = coalesce(p.v ->> 'errorGroup', jobs.error_group)
 FROM p
 WHERE jobs.rowid = p.rid";
 
@@ -228,6 +226,7 @@ macro_rules! requeue_failed {
                 attempts_made = 0,
                 lease_token = NULL,
                 failed_reason = NULL,
+                error_group = NULL,
                 stacktrace = '[]',
                 finished_at = NULL,
                 run_at = NULL,
@@ -248,6 +247,7 @@ macro_rules! requeue_failed {
 mod admin;
 mod direct;
 mod enqueue;
+mod errors;
 mod rows;
 mod step;
 
@@ -394,7 +394,7 @@ impl SqlBackend {
         crate::sql::migrate_sqlite(&pool).await?;
         let direct = direct::DirectConn::open(&pool, BUSY_TIMEOUT).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        Ok(Self {
+        let backend = Self {
             inner: Arc::new(Inner {
                 pool,
                 writes: WriteHealth::default(),
@@ -404,7 +404,9 @@ impl SqlBackend {
                 events,
                 direct,
             }),
-        })
+        };
+        errors::backfill(&backend).await?;
+        Ok(backend)
     }
 
     /// The pool, so that the server can keep its own tables in the same
@@ -583,16 +585,7 @@ impl QueueBackend for SqlBackend {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        let jobs = rows
-            .iter()
-            .filter_map(|row| match decode_clipped(queue, row) {
-                Ok(job) => Some(job),
-                Err(e) => {
-                    tracing::warn!(queue = %queue, error = %e, "skipping an undecodable job in a listing");
-                    None
-                }
-            })
-            .collect();
+        let jobs = listed_jobs(queue, rows.iter().map(|row| decode_clipped(queue, row)));
         Ok(JobPage {
             jobs,
             total: counts.get(state),
@@ -639,6 +632,40 @@ impl QueueBackend for SqlBackend {
 
     async fn retry_failed_batch(&self, queue: &QueueName, batch: usize) -> Result<u64> {
         admin::retry_failed_batch(self, queue, batch).await
+    }
+
+    async fn error_groups(&self, queue: &QueueName, limit: usize) -> Result<ErrorGroups> {
+        errors::error_groups(self, queue, limit).await
+    }
+
+    async fn error_trends(
+        &self,
+        queue: &QueueName,
+        groups: &[GroupId],
+        now: i64,
+    ) -> Result<Vec<Trend>> {
+        errors::error_trends(self, queue, groups, now).await
+    }
+
+    async fn list_error_group(
+        &self,
+        queue: &QueueName,
+        group: GroupId,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<JobPage> {
+        errors::list_error_group(self, queue, group, offset, limit, clip).await
+    }
+
+    async fn error_group_batch(
+        &self,
+        queue: &QueueName,
+        group: GroupId,
+        action: GroupAction,
+        batch: usize,
+    ) -> Result<u64> {
+        errors::error_group_batch(self, queue, group, action, batch).await
     }
 
     async fn remove(&self, queue: &QueueName, id: &JobId) -> Result<()> {

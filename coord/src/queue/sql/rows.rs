@@ -205,6 +205,8 @@ pub(super) struct Patch {
     /// Always written: only delayed jobs have one.
     pub(super) run_at: Option<i64>,
     pub(super) stalled_count: Option<i64>,
+    /// The group of the failure this patch records ([`crate::errors`]).
+    pub(super) error_group: Option<String>,
 }
 
 impl Patch {
@@ -225,6 +227,7 @@ impl Patch {
             finished_at: None,
             run_at: None,
             stalled_count: None,
+            error_group: None,
         })
     }
 }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::direct::sql_error;
 use super::*;
+use crate::errors::GroupId;
 
 impl SqlBackend {
     /// One worker step in one write transaction (see [`QueueBackend::step`]).
@@ -220,21 +221,29 @@ impl Step<'_> {
             }
         }
         drop(lookup);
-        let mut patch = conn.prepare_cached(PATCH_ONE).map_err(sql_error)?;
         for (rowid, p) in &settled.patches {
-            patch
-                .execute(params![
-                    rowid,
-                    p.state,
-                    p.sort_key,
-                    p.record,
-                    p.return_value,
-                    p.failed_reason,
-                    p.stacktrace,
-                    p.finished_at,
-                    p.run_at,
-                ])
-                .map_err(sql_error)?;
+            let common = params![
+                rowid,
+                p.state,
+                p.sort_key,
+                p.record,
+                p.return_value,
+                p.failed_reason,
+                p.stacktrace,
+                p.finished_at,
+                p.run_at,
+            ];
+            match &p.error_group {
+                None => conn
+                    .prepare_cached(PATCH_ONE)
+                    .and_then(|mut s| s.execute(common)),
+                Some(group) => conn.prepare_cached(PATCH_FAILED).and_then(|mut s| {
+                    let mut all = common.to_vec();
+                    all.push(group as &dyn rusqlite::ToSql);
+                    s.execute(all.as_slice())
+                }),
+            }
+            .map_err(sql_error)?;
         }
         let events = &mut self.events;
         events.push(QueueEventKind::Completed, settled.completed);
@@ -297,6 +306,7 @@ impl Step<'_> {
                 record.chain = error.chain.clone();
                 let next = self.after_failure(job, error.retryable, retry_delay_ms);
                 let patch = Patch {
+                    error_group: Some(GroupId::of_reason(&error.message).to_string()),
                     failed_reason: Some(error.message),
                     stacktrace: Some(internal_json(&error.chain)?),
                     finished_at: next.finished_at,
@@ -486,7 +496,11 @@ impl Step<'_> {
 /// One job's outcome written ([`Patch`] by rowid): a NULL keeps a column,
 /// and `record` is appended to the history, which is restarted if it is
 /// not valid JSON, so one damaged row cannot wedge every worker step.
-const PATCH_ONE: &str = "UPDATE jobs SET
+/// `$extra` adds columns (see [`PATCH_FAILED`]).
+macro_rules! patch_one {
+    ($extra:literal) => {
+        concat!(
+            "UPDATE jobs SET
     state = ?2,
     sort_key = ?3,
     lease_token = NULL,
@@ -499,8 +513,20 @@ const PATCH_ONE: &str = "UPDATE jobs SET
     failed_reason = coalesce(?6, failed_reason),
     stacktrace = coalesce(?7, stacktrace),
     finished_at = coalesce(?8, finished_at),
-    run_at = ?9
-WHERE rowid = ?1";
+    run_at = ?9",
+            $extra,
+            " WHERE rowid = ?1"
+        )
+    };
+}
+
+/// A completion or a failure without a group ([`patch_one!`]).
+const PATCH_ONE: &str = patch_one!("");
+
+/// A failure, which also writes the job's error group (`?10`): a statement
+/// of its own, so that completions never set `error_group` and never run
+/// the error-group triggers (see the migration).
+const PATCH_FAILED: &str = patch_one!(", error_group = ?10");
 
 /// What settling an outcome needs to know about its job.
 struct Held {

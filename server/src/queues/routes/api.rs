@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use crate::audit::Actor;
 use crate::http::error::AppError;
 use crate::http::extract::{Json, Path, Query, QueuePath};
-use crate::queues::RetryAllStart;
 use crate::queues::figures::QueueSummary;
-use crate::queues::vm::{QueuesParams, fresh_page};
+use crate::queues::vm::{QueuePageParams, QueuesParams, fresh_page};
+use crate::queues::{MatchingStart, RetryAllStart};
 use crate::state::AppState;
 
 /// Most queues one `GET /api/queues` answers.
@@ -170,4 +170,101 @@ fn progress_json(queue: &QueueName, progress: crate::queues::figures::RetryProgr
         "error": progress.error,
         "progress": format!("/api/queues/{queue}/retry-failed/progress"),
     })
+}
+
+/// How long a matching-set call waits for its run before answering with
+/// the progress so far.
+const MATCHING_WAIT: Duration = Duration::from_secs(2);
+
+async fn act_on_matching(
+    state: AppState,
+    actor: Actor,
+    queue: QueueName,
+    params: QueuePageParams,
+    action: coord::errors::GroupAction,
+) -> Result<Response, AppError> {
+    let query = params.parse()?;
+    let body = |matched: u64, p: &crate::queues::figures::RetryProgress| {
+        json!({
+            "action": action.as_str(),
+            "filter": crate::queues::filter_words(&query.filter),
+            "matched": matched,
+            "done": p.done,
+            "finished": p.finished,
+            "error": p.error,
+        })
+    };
+    match crate::queues::start_matching(&state, &actor, &queue, &query, action).await? {
+        MatchingStart::Nothing => Ok(Json(body(
+            0,
+            &crate::queues::figures::RetryProgress {
+                finished: true,
+                ..Default::default()
+            },
+        ))
+        .into_response()),
+        MatchingStart::AlreadyRunning => {
+            let progress = state.hub.progress(&queue).unwrap_or_default();
+            Ok((StatusCode::CONFLICT, Json(body(0, &progress))).into_response())
+        }
+        MatchingStart::Started(n, mut done) => {
+            let ended = tokio::time::timeout(MATCHING_WAIT, done.wait_for(Option::is_some)).await;
+            let last = match &ended {
+                Ok(Ok(last)) => (**last).clone(),
+                _ => None,
+            };
+            match last {
+                Some(p) => match &p.error {
+                    Some(error) => Err(AppError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("the action stopped after {} jobs: {error}", p.done),
+                    )),
+                    None => Ok(Json(body(n, &p)).into_response()),
+                },
+                None => {
+                    let p = state.hub.progress(&queue).unwrap_or_default();
+                    Ok((StatusCode::ACCEPTED, Json(body(n, &p))).into_response())
+                }
+            }
+        }
+    }
+}
+
+/// `POST /api/queues/{queue}/retry-matching?state=failed&name=&q=&group=`:
+/// the form's operation ([`crate::queues::start_matching`]). 200 with the
+/// count once done within two seconds, else 202 with the progress so far;
+/// 400 without a filter or for a state other than failed; 409 while
+/// another bulk run is going.
+pub async fn retry_matching(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<QueuePageParams>,
+) -> Result<Response, AppError> {
+    act_on_matching(
+        state,
+        actor,
+        queue,
+        params,
+        coord::errors::GroupAction::Retry,
+    )
+    .await
+}
+
+/// `POST /api/queues/{queue}/remove-matching?state=&name=&q=&group=`: as
+/// [`retry_matching`], removing (any state but active).
+pub async fn remove_matching(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<QueuePageParams>,
+) -> Result<Response, AppError> {
+    act_on_matching(
+        state,
+        actor,
+        queue,
+        params,
+        coord::errors::GroupAction::Remove,
+    )
+    .await
 }

@@ -15,7 +15,7 @@ use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::http::error::{AppError, one_line};
 use crate::http::extract::{Form, JobPath, Path, QueuePath};
 use crate::http::forms::{ActionFields, redirect};
-use crate::queues::RetryAllStart;
+use crate::queues::{MatchingStart, RetryAllStart};
 use crate::state::AppState;
 
 /// The notice for a job action that found the job in another state than
@@ -268,4 +268,92 @@ pub async fn resume(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     set_paused(state, actor, queue, pairs, false).await
+}
+
+/// The filter a matching-set button posts (`state`, `name`, `q`, `group`),
+/// read as the page's own query so both validate alike.
+fn matching_query(
+    pairs: &[(String, String)],
+) -> Result<crate::queues::vm::QueuePageQuery, AppError> {
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    crate::queues::vm::QueuePageParams {
+        state: field("state"),
+        offset: None,
+        limit: None,
+        name: field("name"),
+        q: field("q"),
+        group: field("group"),
+    }
+    .parse()
+}
+
+async fn act_on_matching(
+    state: AppState,
+    actor: Actor,
+    queue: QueueName,
+    pairs: Vec<(String, String)>,
+    action: coord::errors::GroupAction,
+) -> Result<Response, AppError> {
+    let query = matching_query(&pairs)?;
+    let back =
+        ActionFields::from_pairs(pairs).back_or(queue_page(&queue, query.page.state.as_str()));
+    let (verb, noun) = match action {
+        coord::errors::GroupAction::Retry => ("Retrying", "retry"),
+        coord::errors::GroupAction::Remove => ("Removing", "remove"),
+    };
+    let notice = match crate::queues::start_matching(&state, &actor, &queue, &query, action).await?
+    {
+        MatchingStart::Started(n, _) => format!(
+            "{verb} the {} matching {}; progress shows above.",
+            app::format_count(n),
+            if n == 1 { "job" } else { "jobs" }
+        ),
+        MatchingStart::AlreadyRunning => {
+            "Nothing was started: another bulk action is running on this queue.".to_owned()
+        }
+        MatchingStart::Nothing => format!("Nothing to {noun}: no job matches the filter now."),
+    };
+    Ok(redirect(&back, &notice))
+}
+
+/// `POST /queues/{queue}/retry-matching` with the page's filter
+/// (`state=failed`, `name`, `q`, `group`): retries exactly the jobs it
+/// matches now ([`crate::queues::start_matching`]).
+pub async fn retry_matching(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    act_on_matching(
+        state,
+        actor,
+        queue,
+        pairs,
+        coord::errors::GroupAction::Retry,
+    )
+    .await
+}
+
+/// `POST /queues/{queue}/remove-matching`: removes exactly the jobs the
+/// page's filter matches now, in any state but active.
+pub async fn remove_matching(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    act_on_matching(
+        state,
+        actor,
+        queue,
+        pairs,
+        coord::errors::GroupAction::Remove,
+    )
+    .await
 }

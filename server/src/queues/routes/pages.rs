@@ -171,6 +171,14 @@ pub async fn queue(
     let snapshot = state.hub.current();
     let row = queue_row(&snapshot, &queue, &counts);
     let mut vm = vm::queue_page_of(row, &query, found, &snapshot);
+    if !vm.filter.group.is_empty() {
+        // The group's reason as the error pages show it, from a job of it.
+        vm.filter.group_reason = vm
+            .jobs
+            .first()
+            .and_then(|job| job.failed_reason.as_deref())
+            .map(coord::errors::normalise);
+    }
     vm.progress = state.hub.progress(&queue).as_ref().map(vm::progress);
     let shown = notice.is_some();
     vm.notice = notice;

@@ -1,0 +1,156 @@
+// Error groups and acting on the right jobs, in a real browser against
+// `switchyard demo`: failures folded into one group on the Errors page
+// (live, escaped), the failed tab filtered to that group with "Retry N
+// matching", and a name filter whose buttons act on exactly its matches.
+//
+// The tests use `reports`, paused while they act so no demo worker picks
+// up a retried job, with reasons and names of their own, so the demo's own
+// random failures cannot confuse them.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import {
+  startServer,
+  launchBrowser,
+  artifacts,
+  newSignedInPage,
+  api,
+  enqueueFailing,
+  poll,
+  waitLive,
+  markWindow,
+  stillMarked,
+  submit,
+} from './support.mjs';
+
+const QUEUE = 'reports';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer('demo');
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function resume(queue) {
+  try {
+    await api(server, `/api/queues/${queue}/resume`, { method: 'POST' });
+  } catch (err) {
+    console.error(`could not resume ${queue}: ${err.message}`);
+  }
+}
+
+/** The state of each job, through the API. */
+async function states(ids) {
+  const out = [];
+  for (const id of ids) {
+    out.push((await api(server, `/api/queues/${QUEUE}/jobs/${id}`)).state);
+  }
+  return out;
+}
+
+test('failures fold into one group that shows up live and is retried as a whole from the filtered failed tab', async () => {
+  const { context, page, errors } = await newSignedInPage(browser, server);
+  try {
+    const response = await page.goto(`${server.url}/queues/${QUEUE}/errors?sort=recent`);
+    assert.equal(response.status(), 200);
+    await waitLive(page);
+    await markWindow(page);
+
+    const ids = [];
+    for (const order of [88121, 99230, 77342]) {
+      ids.push(await enqueueFailing(server, QUEUE, `e2e <b>card</b> declined for order ${order}`));
+    }
+    await poll('the three jobs to fail', async () => (await states(ids)).every((s) => s === 'failed'));
+    const row = page.locator('[data-test-id="error-group"]', { hasText: 'e2e <b>card</b> declined for order #' });
+    await row.waitFor({ timeout: 20_000 });
+    await poll('the group to count three jobs', async () => (await row.getAttribute('data-failed')) === '3');
+    assert.ok(await stillMarked(page), 'the group arrived without a reload');
+    assert.equal(await row.locator('b').count(), 0, 'the reason became markup');
+    await page.screenshot({ path: join(artifacts, 'errors.png'), fullPage: true });
+
+    // View its jobs: the failed tab filtered to the group, with its buttons.
+    let landed = await submit(page, row.getByTestId('error-group-jobs'));
+    assert.equal(landed.status(), 200);
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('state'), 'failed');
+    assert.match(url.searchParams.get('group'), /^[0-9a-f]{16}$/);
+    await page.getByTestId('filter-group').waitFor();
+    assert.equal(await page.locator('[data-test-id^="job-row-"]').count(), 3);
+    assert.equal((await page.getByTestId('retry-matching').innerText()).trim(), 'Retry 3 matching');
+    assert.equal(await page.getByTestId('retry-all').count(), 0);
+
+    landed = await submit(page, page.getByTestId('pause-queue'));
+    assert.equal(landed.status(), 200);
+    await page.getByTestId('paused-badge').waitFor();
+    let question = null;
+    page.once('dialog', async (dialog) => {
+      question = dialog.message();
+      await dialog.accept();
+    });
+    landed = await submit(page, page.getByTestId('retry-matching'));
+    assert.equal(landed.status(), 200);
+    assert.equal(question, 'Retry the 3 failed jobs of this error group?');
+    await poll('the group to be retried', async () => (await states(ids)).every((s) => s === 'waiting'));
+    await page.locator('[data-test-id="retry-progress"][data-finished="true"]').waitFor({ timeout: 20_000 });
+    assert.deepEqual(errors, [], 'the page script threw');
+  } finally {
+    await resume(QUEUE);
+    await context.close();
+  }
+});
+
+test('a name filter keeps across tabs and its buttons act on its matches only', async () => {
+  const { context, page, errors } = await newSignedInPage(browser, server);
+  try {
+    await api(server, `/api/queues/${QUEUE}/pause`, { method: 'POST' });
+    const mine = [];
+    for (let i = 0; i < 4; i += 1) {
+      mine.push(await enqueueFailingNamed('e2e-welcome', `SMTP 421 for e2e ${i}`));
+    }
+    const other = await enqueueFailingNamed('e2e-invoice', 'SMTP 421 for e2e other');
+    // Paused, the demo workers take nothing: run these jobs' failures by
+    // resuming just long enough.
+    await resume(QUEUE);
+    await poll('the jobs to fail', async () => (await states([...mine, other])).every((s) => s === 'failed'));
+    await api(server, `/api/queues/${QUEUE}/pause`, { method: 'POST' });
+
+    const response = await page.goto(`${server.url}/queues/${QUEUE}?state=failed&name=e2e-welcome`);
+    assert.equal(response.status(), 200);
+    assert.equal((await page.getByTestId('retry-matching').innerText()).trim(), 'Retry 4 matching');
+    assert.equal(await page.getByTestId('retry-all').count(), 0, 'no "retry all" while filtered');
+    const waitingTab = await page.getByTestId('tab-waiting').getAttribute('href');
+    assert.match(waitingTab, /name=e2e-welcome/, 'the filter travels with the tabs');
+
+    let question = null;
+    page.once('dialog', async (dialog) => {
+      question = dialog.message();
+      await dialog.accept();
+    });
+    const landed = await submit(page, page.getByTestId('retry-matching'));
+    assert.equal(landed.status(), 200);
+    assert.equal(question, 'Retry the 4 failed jobs matching the filter?');
+    assert.match(await page.getByTestId('notice').innerText(), /Retrying the 4 matching jobs/);
+    await poll('the matches to be retried', async () => (await states(mine)).every((s) => s === 'waiting'));
+    assert.deepEqual(await states([other]), ['failed'], 'a job outside the filter was retried');
+    assert.deepEqual(errors, [], 'the page script threw');
+  } finally {
+    await resume(QUEUE);
+    await context.close();
+  }
+});
+
+/** A job named `name` the demo workers fail at once with `message`. */
+async function enqueueFailingNamed(name, message) {
+  const { id } = await api(server, `/api/queues/${QUEUE}/jobs`, {
+    method: 'POST',
+    body: { name, data: { fail: message }, options: { attempts: 1 } },
+  });
+  return id;
+}

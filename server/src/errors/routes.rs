@@ -1,0 +1,287 @@
+//! The error-group routes: the pages and their live streams, the JSON
+//! twins, and a group's retry and removal as a form button and through
+//! the API, each a thin wrapper over [`crate::errors`].
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use coord::errors::{GroupAction, GroupId};
+use coord::queue::QueueName;
+use coord::time::now_ms;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ErrorsParams, GroupActionStart, GroupsPage, all_errors, errors_vm, queue_errors};
+use crate::audit::Actor;
+use crate::http::error::AppError;
+use crate::http::extract::{Form, Json, Path, Query, QueuePath};
+use crate::http::flash::{Flash, with_flash_cleared};
+use crate::http::forms::{ActionFields, redirect};
+use crate::http::page::Page;
+use crate::live::stream::{Events, Scope};
+use crate::state::AppState;
+
+/// How long an API call waits for the group action it started before it
+/// answers with the progress so far (as retry-all does).
+const ACTION_WAIT: Duration = Duration::from_secs(2);
+
+/// `/…/{queue}/errors/{group}`; the group is checked here, so a mistyped
+/// id is a 400 with the reason.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupPath {
+    /// The `{queue}` segment.
+    pub queue: QueueName,
+    /// The `{group}` segment: 16 hex digits.
+    pub group: String,
+}
+
+impl GroupPath {
+    fn group(&self) -> Result<GroupId, AppError> {
+        GroupId::parse(&self.group).ok_or_else(|| {
+            AppError::bad_request(format!(
+                "an error group id is 16 lowercase hex digits (got {:?})",
+                self.group
+            ))
+        })
+    }
+}
+
+/// `GET /errors`: every queue's groups.
+pub async fn all_page(
+    State(state): State<AppState>,
+    page: Page,
+    Query(params): Query<ErrorsParams>,
+) -> Result<Response, AppError> {
+    let query = params.parse()?;
+    let snapshot = state.hub.ready().await;
+    let groups = all_errors(&state.queues, &snapshot, query).await?;
+    let vm = errors_vm(&groups, None, None);
+    Ok(Html(app::render_errors_page(&vm, now_ms(), page.ctx())).into_response())
+}
+
+/// `GET /queues/{queue}/errors`: one queue's groups with their actions.
+pub async fn queue_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<ErrorsParams>,
+    Flash(notice): Flash,
+) -> Result<Response, AppError> {
+    let query = params.parse()?;
+    let groups = queue_errors(&state.queues, &queue, query).await?;
+    let progress = state.hub.progress(&queue);
+    let mut vm = errors_vm(&groups, Some(&queue), progress.as_ref());
+    let shown = notice.is_some();
+    vm.notice = notice;
+    Ok(with_flash_cleared(
+        Html(app::render_errors_page(&vm, now_ms(), page.ctx())),
+        shown,
+    ))
+}
+
+/// `GET /events/errors?…`.
+pub async fn all_events(
+    State(state): State<AppState>,
+    Query(params): Query<ErrorsParams>,
+) -> Result<Events, AppError> {
+    let query = params.parse()?;
+    Ok(state.streams.open(Scope::Errors { queue: None, query }))
+}
+
+/// `GET /events/queues/{queue}/errors?…`: 404 for an unknown queue, like
+/// the page.
+pub async fn queue_events(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<ErrorsParams>,
+) -> Result<Events, AppError> {
+    let query = params.parse()?;
+    state.queues.counts(&queue).await?;
+    Ok(state.streams.open(Scope::Errors {
+        queue: Some(queue),
+        query,
+    }))
+}
+
+/// `GET /api/errors?sort=&offset=&limit=`: every queue's groups as JSON.
+pub async fn all_api(
+    State(state): State<AppState>,
+    Query(params): Query<ErrorsParams>,
+) -> Result<Json<Value>, AppError> {
+    let query = params.parse()?;
+    let snapshot = state.hub.ready().await;
+    let groups = all_errors(&state.queues, &snapshot, query).await?;
+    Ok(Json(groups_json(&groups)))
+}
+
+/// `GET /api/queues/{queue}/errors?sort=&offset=&limit=`.
+pub async fn queue_api(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<ErrorsParams>,
+) -> Result<Json<Value>, AppError> {
+    let query = params.parse()?;
+    let groups = queue_errors(&state.queues, &queue, query).await?;
+    Ok(Json(groups_json(&groups)))
+}
+
+/// A page of groups as the API answers it.
+fn groups_json(page: &GroupsPage) -> Value {
+    let groups: Vec<Value> = page
+        .groups
+        .iter()
+        .map(|listed| {
+            let g = &listed.group;
+            json!({
+                "id": g.id,
+                "reason": g.normalised(),
+                "failed": g.failed,
+                "firstSeen": g.first_seen,
+                "lastSeen": g.last_seen,
+                "sample": { "job": g.sample_job, "reason": g.sample_reason },
+                "names": g.names.iter().map(|(name, n)| json!({ "name": name, "failed": n })).collect::<Vec<_>>(),
+                "namesTotal": g.names_total,
+                "lastHour": listed.trend.iter().map(|&n| u64::from(n)).sum::<u64>(),
+                "trend": listed.trend,
+                "queues": listed.queues.iter().map(|(q, n)| json!({ "queue": q, "failed": n })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "groups": groups,
+        "total": page.total,
+        "failed": page.failed,
+        "offset": page.query.offset,
+        "limit": page.query.limit,
+        "coverage": page.coverage,
+    })
+}
+
+/// The notice after a group button.
+fn notice(start: &GroupActionStart, action: GroupAction) -> &'static str {
+    match (start, action) {
+        (GroupActionStart::Started(_), GroupAction::Retry) => {
+            "Retrying the group's failed jobs; progress shows above."
+        }
+        (GroupActionStart::Started(_), GroupAction::Remove) => {
+            "Removing the group's failed jobs; progress shows above."
+        }
+        (GroupActionStart::AlreadyRunning, _) => {
+            "Nothing was started: another bulk action is running on this queue."
+        }
+        (GroupActionStart::Empty, _) => "Nothing to do: the group has no failed job any more.",
+    }
+}
+
+async fn act_form(
+    state: AppState,
+    actor: Actor,
+    path: GroupPath,
+    pairs: Vec<(String, String)>,
+    action: GroupAction,
+) -> Result<Response, AppError> {
+    let group = path.group()?;
+    let back = ActionFields::from_pairs(pairs).back_or(format!("/queues/{}/errors", path.queue));
+    let start = super::start_group_action(&state, &actor, &path.queue, group, action).await?;
+    Ok(redirect(&back, notice(&start, action)))
+}
+
+/// `POST /queues/{queue}/errors/{group}/retry`: every failed job of the
+/// group back to waiting, in the background, with progress on the page.
+pub async fn retry_form(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<GroupPath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    act_form(state, actor, path, pairs, GroupAction::Retry).await
+}
+
+/// `POST /queues/{queue}/errors/{group}/remove`: every failed job of the
+/// group deleted, in the background.
+pub async fn remove_form(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<GroupPath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    act_form(state, actor, path, pairs, GroupAction::Remove).await
+}
+
+async fn act_api(
+    state: AppState,
+    actor: Actor,
+    path: GroupPath,
+    action: GroupAction,
+) -> Result<Response, AppError> {
+    let group = path.group()?;
+    let queue = path.queue;
+    let progress_json = |p: &crate::queues::figures::RetryProgress| {
+        json!({
+            "group": group,
+            "action": action.as_str(),
+            "done": p.done,
+            "total": p.total,
+            "finished": p.finished,
+            "error": p.error,
+        })
+    };
+    let mut done = match super::start_group_action(&state, &actor, &queue, group, action).await? {
+        GroupActionStart::Started(done) => done,
+        GroupActionStart::Empty => {
+            return Ok(Json(progress_json(&crate::queues::figures::RetryProgress {
+                finished: true,
+                ..Default::default()
+            }))
+            .into_response());
+        }
+        GroupActionStart::AlreadyRunning => {
+            let body = progress_json(&state.hub.progress(&queue).unwrap_or_default());
+            return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+        }
+    };
+    let ended = tokio::time::timeout(ACTION_WAIT, done.wait_for(Option::is_some)).await;
+    let last = match &ended {
+        Ok(Ok(last)) => (**last).clone(),
+        _ => None,
+    };
+    match last {
+        Some(progress) => match &progress.error {
+            Some(error) => Err(AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the group action stopped after {} jobs: {error}",
+                    progress.done
+                ),
+            )),
+            None => Ok(Json(progress_json(&progress)).into_response()),
+        },
+        None => {
+            let progress = state.hub.progress(&queue).unwrap_or_default();
+            Ok((StatusCode::ACCEPTED, Json(progress_json(&progress))).into_response())
+        }
+    }
+}
+
+/// `POST /api/queues/{queue}/errors/{group}/retry`: the button's operation;
+/// 200 with the final progress when it ended within two seconds, else 202
+/// with the progress so far; 409 while another bulk run is going.
+pub async fn retry_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<GroupPath>,
+) -> Result<Response, AppError> {
+    act_api(state, actor, path, GroupAction::Retry).await
+}
+
+/// `POST /api/queues/{queue}/errors/{group}/remove`: as [`retry_api`],
+/// removing.
+pub async fn remove_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<GroupPath>,
+) -> Result<Response, AppError> {
+    act_api(state, actor, path, GroupAction::Remove).await
+}
