@@ -42,6 +42,7 @@ pub use pages::overview::{
 pub use pages::queue::{queue_fragments, render_queue_page};
 pub use pages::queues::{QUEUES_EVENTS, queues_fragments, render_queues_page};
 pub use pages::ratelimits::{RATELIMITS_EVENTS, ratelimits_fragments, render_ratelimits_page};
+pub use pages::retrying::render_retrying_page;
 pub use pages::users::render_users_page;
 pub use widgets::banner::banner_fragment;
 pub use widgets::shell::Fragment;
@@ -71,7 +72,8 @@ pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
 pub use vm::queues::{
     AttemptVm, BulkProgressVm, ChartRange, ClusterMasterVm, ClusterVm, DependencyVm, HealthVm,
     JobFilterVm, JobPageVm, JobRow, MinutePoint, OverviewVm, QUEUES_PER_PAGE, QueueHealth,
-    QueuePageVm, QueueRow, QueueSort, QueuesQuery, QueuesVm, STATES, StateCounts, ThroughputVm,
+    QueuePageVm, QueueRow, QueueSort, QueuesQuery, QueuesVm, RetryingVm, STATES, StateCounts,
+    ThroughputVm,
 };
 pub use vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,

@@ -123,6 +123,9 @@ pub(crate) fn failed_job(id: &str) -> JobRow {
         finished_at: Some(6_000),
         failed_reason: Some("<b>boom</b>".into()),
         truncated: None,
+        run_at: None,
+        failure: Some("retries exhausted".into()),
+        retrying: false,
     }
 }
 

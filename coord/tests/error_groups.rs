@@ -24,6 +24,7 @@ per_backend!(
     every_way_out_of_the_failed_set_leaves_the_group,
     stalled_failures_and_retries_in_flight,
     trends_and_group_listing,
+    retrying_jobs_are_listed_until_they_run_again,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -377,5 +378,73 @@ mod cases {
         // Unknown queues are errors, as everywhere.
         let missing = common::queue("eg-none");
         assert!(q.error_groups(&missing, 10).await.is_err());
+    }
+
+    pub async fn retrying_jobs_are_listed_until_they_run_again(q: Queues) {
+        let queue = queue("eg-retrying");
+        fail(&q, &queue, "sync", "bad input").await;
+        let three = JobOptions {
+            attempts: 3,
+            ..JobOptions::default()
+        };
+        let later = q
+            .enqueue(
+                &queue,
+                NewJob::new("sync", json!({})).with_options(three.clone()),
+            )
+            .await
+            .unwrap();
+        fail_claimed(&q, &queue, &later, "upstream 503", 60_000).await;
+        let now = q
+            .enqueue(&queue, NewJob::new("sync", json!({})).with_options(three))
+            .await
+            .unwrap();
+        fail_claimed(&q, &queue, &now, "upstream 502", 0).await;
+        let healthy = q
+            .enqueue(&queue, NewJob::new("sync", json!({})))
+            .await
+            .unwrap();
+
+        let page = q.list_retrying(&queue, 0, 10, 1024).await.unwrap();
+        let listed: Vec<JobId> = page.jobs.iter().map(|j| j.id.clone()).collect();
+        assert_eq!(page.total, 2, "{listed:?}");
+        assert_eq!(
+            listed,
+            vec![now.clone(), later.clone()],
+            "due first, then by run time"
+        );
+        assert_eq!(page.jobs[0].failed_reason.as_deref(), Some("upstream 502"));
+        assert_eq!(page.jobs[1].state, JobState::Delayed);
+        assert_eq!(
+            q.list_retrying(&queue, 1, 10, 1024)
+                .await
+                .unwrap()
+                .jobs
+                .len(),
+            1
+        );
+
+        // Claimed, a job is no longer waiting to be retried.
+        let claimed = q
+            .backend()
+            .step(&queue, Vec::new(), 10, LEASE)
+            .await
+            .unwrap()
+            .claimed;
+        let mut ids: Vec<JobId> = claimed.iter().map(|j| j.id.clone()).collect();
+        ids.sort();
+        let mut expected = vec![now.clone(), healthy];
+        expected.sort();
+        assert_eq!(ids, expected);
+        let page = q.list_retrying(&queue, 0, 10, 1024).await.unwrap();
+        assert_eq!((page.total, page.jobs[0].id.clone()), (1, later.clone()));
+        // Removed, neither.
+        q.remove(&queue, &later).await.unwrap();
+        assert_eq!(q.list_retrying(&queue, 0, 10, 1024).await.unwrap().total, 0);
+        assert!(
+            q.list_retrying(&common::queue("eg-none"), 0, 10, 1024)
+                .await
+                .is_err()
+        );
     }
 }

@@ -191,6 +191,16 @@ impl QueueBackend for Steered {
         self.inner.retry_failed_batch(queue, batch).await
     }
 
+    async fn list_retrying(
+        &self,
+        queue: &QueueName,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<coord::queue::JobPage> {
+        self.inner.list_retrying(queue, offset, limit, clip).await
+    }
+
     async fn error_groups(
         &self,
         queue: &QueueName,

@@ -94,6 +94,15 @@ fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
                 <PauseForm queue_path=format!("/queues/{name}") paused back />
             </div>
             <StateTabs tabs selected=vm.state.clone() />
+            <p class="muted">
+                <a href=format!("/queues/{name}/retrying") data-test-id="retrying-link">
+                    "Retrying: jobs waiting out a backoff after a failure"
+                </a>
+                " · "
+                <a href=format!("/queues/{name}/errors") data-test-id="errors-link">
+                    "Errors by group"
+                </a>
+            </p>
         </div>
     }
 }
@@ -504,7 +513,25 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
                 >
                     {job.failed_reason.unwrap_or_default()}
                 </td>
-                <td class="num">{attempts}</td>
+                <td class="num">
+                    {attempts}
+                    {job
+                        .failure
+                        .clone()
+                        .map(|kind| {
+                            let class = if kind == "retries exhausted" {
+                                "badge exhausted"
+                            } else {
+                                "badge unrecoverable"
+                            };
+                            view! {
+                                " "
+                                <span class=class data-test-id="failure-kind">
+                                    {kind}
+                                </span>
+                            }
+                        })}
+                </td>
                 <td>
                     <Moment at=failed_at now=now />
                 </td>
@@ -539,6 +566,19 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
                     {job.name}
                 </td>
                 <td>
+                    {job
+                        .retrying
+                        .then(|| {
+                            let error = job.failed_reason.clone().unwrap_or_default();
+                            let title = error.clone();
+                            view! {
+                                <div class="error-text" data-test-id="last-error" title=title>
+                                    <span class="badge retrying">"retrying"</span>
+                                    " last error: "
+                                    {error}
+                                </div>
+                            }
+                        })}
                     <code class="data" data-test-id="job-data" title=data_title>
                         {job.data_preview}
                     </code>

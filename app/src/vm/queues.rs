@@ -458,10 +458,46 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
     /// The last error, for failed and retrying jobs.
     pub failed_reason: Option<String>,
+    /// When a delayed job runs (ms since the epoch).
+    pub run_at: Option<i64>,
+    /// For a failed job, why it stopped: `retries exhausted`,
+    /// `unrecoverable` or `stalled`.
+    pub failure: Option<String>,
+    /// A waiting or delayed job that failed before and will run again.
+    pub retrying: bool,
     /// Which values the listing left out and their whole sizes
     /// (`data 1.0 MB, error 6.1 KB`), when it cut any: the job's page has
     /// them whole.
     pub truncated: Option<String>,
+}
+
+/// A queue's Retrying view: the jobs that failed and will run again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetryingVm {
+    /// The queue.
+    pub queue: String,
+    /// One page of them, due ones first, then by run time.
+    pub jobs: Vec<JobRow>,
+    /// How many there are, counted up to `cap`.
+    pub total: u64,
+    /// Where counting stops.
+    pub cap: u64,
+    /// Position of the first listed job.
+    pub offset: u64,
+    /// Page size.
+    pub limit: u64,
+    /// A one-off notice after an action.
+    pub notice: Option<String>,
+}
+
+impl RetryingVm {
+    /// This page at another offset.
+    pub fn url_at(&self, offset: u64) -> String {
+        format!(
+            "/queues/{}/retrying?limit={}&offset={offset}",
+            self.queue, self.limit
+        )
+    }
 }
 
 /// A "retry all failed" running (or just finished) on a queue.

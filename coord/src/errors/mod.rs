@@ -224,15 +224,16 @@ pub struct ErrorGroup {
     pub id: GroupId,
     /// Jobs of the group now in the failed state.
     pub failed: u64,
-    /// When the group's first current failure happened, ms since the
-    /// epoch. A group emptied (retried, removed) and failing again starts
-    /// afresh.
+    /// When the group's first failure happened since it was last empty, ms
+    /// since the epoch (not moved when its oldest jobs leave; a group
+    /// emptied by a retry or removal and failing again starts afresh).
     pub first_seen: i64,
     /// The latest failure into the group.
     pub last_seen: i64,
     /// The group's newest failed job.
     pub sample_job: JobId,
-    /// That job's reason, cut to [`MAX_SAMPLE`] bytes.
+    /// That job's reason, cut to [`MAX_SAMPLE`] bytes (backends store at
+    /// most that many characters and cut it on reading).
     pub sample_reason: String,
     /// Job names with their failed jobs in the group, the most first, at
     /// most [`MAX_NAMES`].

@@ -92,6 +92,17 @@ pub trait QueueBackend: Send + Sync + 'static {
         clip: Option<u32>,
     ) -> Result<JobPage>;
 
+    /// One page of the jobs that failed and will run again (waiting or
+    /// delayed after a failure), due ones first, then by run time, clipped
+    /// as [`QueueBackend::list`] clips. Unknown queue: `QueueNotFound`.
+    async fn list_retrying(
+        &self,
+        queue: &QueueName,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<JobPage>;
+
     /// One job; `JobNotFound` when it does not exist.
     async fn job(&self, queue: &QueueName, id: &JobId) -> Result<Job>;
 

@@ -33,6 +33,10 @@ use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
 /// Largest page a listing returns, so one request cannot pull a whole set.
 pub const MAX_PAGE: u64 = 500;
 
+/// Most retrying jobs a listing counts: past it the total reads as this
+/// (a backend that counts by index stops there).
+pub const MAX_RETRYING_COUNT: u64 = 100_000;
+
 /// Largest batch one bulk enqueue or retry step handles.
 pub const MAX_BATCH: usize = 10_000;
 
@@ -167,6 +171,24 @@ impl Queues {
         check_clip(max_bytes)?;
         self.backend
             .list(queue, state, offset, limit, Some(max_bytes))
+            .await
+    }
+
+    /// A page of the jobs that failed and will run again (waiting or
+    /// delayed after a failure), due ones first, clipped as
+    /// [`Queues::list_clipped`] does. The total counts at most
+    /// [`MAX_RETRYING_COUNT`].
+    pub async fn list_retrying(
+        &self,
+        queue: &QueueName,
+        offset: u64,
+        limit: u64,
+        max_bytes: u32,
+    ) -> Result<JobPage> {
+        check_page_size(limit)?;
+        check_clip(max_bytes)?;
+        self.backend
+            .list_retrying(queue, offset, limit, Some(max_bytes))
             .await
     }
 

@@ -461,16 +461,17 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// One page of the jobs of a sorted set of the queue (a state's, an
-    /// error group's), highest score first, as `list.lua` reads it.
+    /// One page (`(offset, limit)`) of the jobs of a sorted set of the
+    /// queue (a state's, an error group's, the retrying jobs), highest score
+    /// first unless `ascending`, as `list.lua` reads it.
     async fn list_set(
         &self,
         queue: &QueueName,
         set: &str,
         keys: &QueueKeys,
-        offset: u64,
-        limit: u64,
+        (offset, limit): (u64, u64),
         clip: Option<u32>,
+        ascending: bool,
     ) -> Result<JobPage> {
         let (total, flat): (u64, Vec<Option<String>>) = LIST
             .key(set)
@@ -478,6 +479,7 @@ impl RedisBackend {
             .arg(offset.min(i64::MAX as u64))
             .arg(limit.min(i64::MAX as u64))
             .arg(clip.unwrap_or(0))
+            .arg(if ascending { "asc" } else { "desc" })
             .invoke_async(&mut self.conn())
             .await
             .map_err(CoordError::from)?;
@@ -699,8 +701,32 @@ impl QueueBackend for RedisBackend {
     ) -> Result<JobPage> {
         self.ensure_exists(queue).await?;
         let keys = self.keys(queue);
-        self.list_set(queue, keys.state(state), &keys, offset, limit, clip)
-            .await
+        self.list_set(
+            queue,
+            keys.state(state),
+            &keys,
+            (offset, limit),
+            clip,
+            false,
+        )
+        .await
+    }
+
+    async fn list_retrying(
+        &self,
+        queue: &QueueName,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<JobPage> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        let retrying = format!("{}retrying", keys.base);
+        let mut page = self
+            .list_set(queue, &retrying, &keys, (offset, limit), clip, true)
+            .await?;
+        page.total = page.total.min(super::MAX_RETRYING_COUNT);
+        Ok(page)
     }
 
     async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
@@ -874,7 +900,7 @@ impl QueueBackend for RedisBackend {
         self.ensure_exists(queue).await?;
         let keys = self.keys(queue);
         let members = errors::members_key(&keys, group);
-        self.list_set(queue, &members, &keys, offset, limit, clip)
+        self.list_set(queue, &members, &keys, (offset, limit), clip, false)
             .await
     }
 

@@ -114,7 +114,10 @@ pub struct Listed {
     pub group: ErrorGroup,
     /// (queue, failed jobs of the group there), the most first.
     pub queues: Vec<(QueueName, u64)>,
-    /// Its last hour, summed over the queues read.
+    /// The queue of the group's sample job (the latest failure).
+    pub sample_queue: QueueName,
+    /// Its last hour, summed over the queues named (the five with the
+    /// most of its jobs).
     pub trend: Trend,
 }
 
@@ -147,12 +150,28 @@ pub async fn queue_errors(
             app::format_count(read.groups.len() as u64),
             app::format_count(read.total)
         ));
+    } else {
+        // Jobs that failed before error groups existed (on Redis, which
+        // has no backfill) are in none: said, never silently left out.
+        let grouped: u64 = read.groups.iter().map(|g| g.failed).sum();
+        let failed = queues.counts(queue).await?.failed;
+        if failed > grouped {
+            let n = failed - grouped;
+            coverage.push(format!(
+                "{} failed {} in no group: {} failed before error groups were kept; the failed tab lists {}.",
+                app::format_count(n),
+                if n == 1 { "job is" } else { "jobs are" },
+                if n == 1 { "it" } else { "they" },
+                if n == 1 { "it" } else { "them" }
+            ));
+        }
     }
     let listed = read
         .groups
         .into_iter()
         .map(|group| Listed {
             queues: vec![(queue.clone(), group.failed)],
+            sample_queue: queue.clone(),
             group,
             trend: Trend::default(),
         })
@@ -209,6 +228,9 @@ pub async fn all_errors(
             let failed = group.failed;
             match merged.get_mut(&group.id) {
                 Some(listed) => {
+                    if group.last_seen > listed.group.last_seen {
+                        listed.sample_queue = queue.clone();
+                    }
                     merge(&mut listed.group, group);
                     listed.queues.push((queue.clone(), failed));
                 }
@@ -217,6 +239,7 @@ pub async fn all_errors(
                         group.id,
                         Listed {
                             queues: vec![(queue.clone(), failed)],
+                            sample_queue: queue.clone(),
                             group,
                             trend: Trend::default(),
                         },
@@ -330,20 +353,11 @@ pub fn errors_vm(
         .iter()
         .map(|listed| {
             let g = &listed.group;
-            let sample_queue = listed
-                .queues
-                .iter()
-                .max_by_key(|(_, n)| *n)
-                .map(|(q, _)| q.to_string())
-                .unwrap_or_default();
             app::ErrorGroupRow {
                 id: g.id.to_string(),
                 reason: g.normalised(),
                 sample_reason: g.sample_reason.clone(),
-                sample_job: (
-                    queue.map_or(sample_queue, |q| q.to_string()),
-                    g.sample_job.to_string(),
-                ),
+                sample_job: (listed.sample_queue.to_string(), g.sample_job.to_string()),
                 failed: g.failed,
                 first_seen: g.first_seen,
                 last_seen: g.last_seen,

@@ -444,9 +444,9 @@ impl Hub {
                     .act_on_error_group(queue, *group, *action, RETRY_BATCH, progress)
                     .await
             }
-            BulkAction::Matching { ids, action, .. } => {
-                act_on_each(queues, queue, ids, *action, progress).await
-            }
+            BulkAction::Matching {
+                ids, action, state, ..
+            } => act_on_each(queues, queue, ids, *action, *state, progress).await,
         }
     }
 
@@ -465,21 +465,33 @@ impl Hub {
 }
 
 /// Retries or removes each job of `ids`, reporting the running count
-/// every [`EACH_PROGRESS`] jobs. A job that moved on since it matched
-/// (retried, removed, picked up by a worker) is skipped, not an error: the
-/// set is the one the operator saw.
+/// every [`EACH_PROGRESS`] jobs. A job that moved on since it matched in
+/// `state` (retried, removed, picked up by a worker, finished) is skipped,
+/// not an error: the set is the one the operator saw. A retry checks the
+/// state itself (failed only); a removal reads it first, which leaves a
+/// window of one read in which a job could still move.
 async fn act_on_each(
     queues: &Queues,
     queue: &QueueName,
     ids: &[coord::queue::JobId],
     action: coord::errors::GroupAction,
+    state: coord::queue::JobState,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, CoordError> {
     let mut done = 0u64;
     for (i, id) in ids.iter().enumerate() {
         let acted = match action {
             coord::errors::GroupAction::Retry => queues.retry(queue, id).await,
-            coord::errors::GroupAction::Remove => queues.remove(queue, id).await,
+            coord::errors::GroupAction::Remove => match queues.job_clipped(queue, id, 1).await {
+                Ok(job) if job.state == state => queues.remove(queue, id).await,
+                Ok(job) => Err(CoordError::WrongState {
+                    queue: queue.clone(),
+                    job: id.clone(),
+                    actual: job.state,
+                    expected: state,
+                }),
+                Err(err) => Err(err),
+            },
         };
         match acted {
             Ok(()) => done += 1,

@@ -148,6 +148,9 @@ pub enum BulkAction {
         ids: Arc<Vec<JobId>>,
         /// Retry or remove.
         action: GroupAction,
+        /// The state they matched in: a job found in another one when its
+        /// turn comes (retried or finished meanwhile) is left alone.
+        state: coord::queue::JobState,
         /// The filter in words (`name “welcome”, text “421”`).
         filter: String,
     },

@@ -186,6 +186,7 @@ pub async fn start_matching(
     let bulk = BulkAction::Matching {
         ids: std::sync::Arc::new(ids),
         action,
+        state: query.page.state,
         filter,
     };
     let (start, outcome, detail) = match state.hub.start_bulk(queue.clone(), bulk) {

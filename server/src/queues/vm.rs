@@ -719,7 +719,34 @@ pub fn job_row(job: &Job) -> JobRow {
         created_at: job.created_at,
         finished_at: job.finished_at,
         failed_reason: job.failed_reason.clone(),
+        run_at: job.run_at,
+        failure: failure_kind(job).map(str::to_owned),
+        retrying: is_retrying(job),
     }
+}
+
+/// Why a failed job stopped, as its badge says: it used every attempt,
+/// its error said a retry could not help (a fatal error), or it stalled to
+/// death (both backends write one of two fixed reasons then).
+pub fn failure_kind(job: &Job) -> Option<&'static str> {
+    if job.state != JobState::Failed {
+        return None;
+    }
+    let reason = job.failed_reason.as_deref().unwrap_or("");
+    Some(if reason.starts_with("job stalled") {
+        "stalled"
+    } else if job.attempts_made >= job.options.attempts {
+        "retries exhausted"
+    } else {
+        "unrecoverable"
+    })
+}
+
+/// A waiting or delayed job whose last attempt failed: it will run again.
+pub fn is_retrying(job: &Job) -> bool {
+    matches!(job.state, JobState::Waiting | JobState::Delayed)
+        && job.attempts_made > 0
+        && job.failed_reason.as_deref().is_some_and(|r| !r.is_empty())
 }
 
 /// Everything a job's page shows. The lease token is left out: only the

@@ -411,3 +411,108 @@ async fn a_filtered_retry_acts_on_exactly_the_jobs_matching_at_the_click() {
     assert_eq!(waiting.status, 400, "{}", waiting.body);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn retrying_jobs_and_why_failed_jobs_stopped_are_shown() {
+    use coord::queue::{JobOptions, Outcome, OutcomeResult};
+    let app = TestApp::spawn().await;
+    let queue = qn("sync");
+    let backend = app.queues().backend().clone();
+    let lease = std::time::Duration::from_secs(30);
+    // One job backing off for a minute after a retryable failure.
+    app.queues()
+        .enqueue(
+            &queue,
+            NewJob::new("pull", json!({})).with_options(JobOptions {
+                attempts: 4,
+                ..JobOptions::default()
+            }),
+        )
+        .await
+        .expect("enqueue");
+    let claimed = backend
+        .step(&queue, Vec::new(), 1, lease)
+        .await
+        .expect("claim")
+        .claimed;
+    let id = claimed[0].id.clone();
+    let now = coord::time::now_ms();
+    backend
+        .step(
+            &queue,
+            vec![Outcome {
+                job_id: id.clone(),
+                lease_token: claimed[0].lease_token.clone().unwrap_or_default(),
+                started_at: now,
+                finished_at: now,
+                result: OutcomeResult::Failed {
+                    error: JobError::new("upstream <503>"),
+                    retry_delay_ms: 60_000,
+                },
+            }],
+            0,
+            lease,
+        )
+        .await
+        .expect("fail");
+    // And two failed for good: one fatal, one out of attempts.
+    app.fail_jobs(
+        "sync",
+        vec![NewJob::new("push", json!({}))],
+        JobError::fatal("bad input"),
+    )
+    .await;
+    app.fail_jobs(
+        "sync",
+        vec![NewJob::new("push", json!({})).with_options(JobOptions {
+            attempts: 1,
+            ..JobOptions::default()
+        })],
+        JobError::new("timeout"),
+    )
+    .await;
+
+    let page = app.get("/queues/sync/retrying").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        text_of(&page.body, "retrying-summary"),
+        "1 job failed and will run again."
+    );
+    assert_eq!(text_of(&page.body, "last-error"), "upstream &lt;503&gt;");
+    assert_eq!(text_of(&page.body, "attempts-left"), "1/4 · 3 left");
+    let api = app.get("/api/queues/sync/retrying").await.json();
+    assert_eq!(api["total"], 1, "{api}");
+    assert_eq!(api["jobs"][0]["id"], id.to_string());
+    assert_eq!(api["jobs"][0]["attemptsLeft"], 3);
+    assert_eq!(api["jobs"][0]["lastError"], "upstream <503>");
+    assert!(
+        api["jobs"][0]["nextAttemptAt"].as_i64().unwrap_or(0) > now,
+        "{api}"
+    );
+
+    // The delayed tab shows the last error, not only the data.
+    let delayed = app.get("/queues/sync?state=delayed").await.body;
+    assert!(
+        text_of(&delayed, "last-error").contains("last error: upstream &lt;503&gt;"),
+        "{delayed}"
+    );
+    // Failed rows say why they stopped.
+    let failed = app.get("/queues/sync?state=failed").await.body;
+    let mut kinds: Vec<String> = failed
+        .match_indices(r#"data-test-id="failure-kind""#)
+        .map(|(at, _)| {
+            let rest = &failed[at..];
+            let text = &rest[rest.find('>').map_or(0, |i| i + 1)..];
+            text.split('<').next().unwrap_or("").to_owned()
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec!["retries exhausted", "unrecoverable"],
+        "{failed}"
+    );
+    assert_eq!(app.get("/queues/nosuch/retrying").await.status, 404);
+    assert_eq!(app.get("/queues/sync/retrying?limit=0").await.status, 400);
+    app.stop().await;
+}

@@ -108,10 +108,14 @@ end
 -- '<queue>:error:<group>' holds first_seen, last_seen, sample_job,
 -- sample_reason and, per job name, 'n:<name>' with its count; '<queue>:errors'
 -- holds the groups scored by last_seen. Every script that moves a job into
--- or out of the failed set calls joinGroup or leaveGroup, so the groups
+-- or out of the failed set calls joinGroups or leaveGroups, so the groups
 -- are read without looking at a job. All keys share the queue's hash tag.
 local queueBase = string.sub(jobPrefix, 1, -5)
 local errorsKey = queueBase .. 'errors'
+-- Jobs that failed and will run again (waiting or delayed after a
+-- failure), scored by when: 0 for waiting, the run time for delayed. A job
+-- leaves it when claimed or removed.
+local retryingKey = queueBase .. 'retrying'
 local SAMPLE_BYTES = 1024
 
 local function groupKey(group)
@@ -165,39 +169,72 @@ local function joinGroups(ids, groups, names, reasons)
   end
 end
 
--- Books job `id` out of its group (`group` may be false or '' for none);
--- call it while the job's record still exists. The group goes with its
--- last job; a sample that leaves is replaced by the newest remaining job.
-local function leaveGroup(id, group, name)
-  if not group or group == '' then
-    return
+-- Books jobs out of their groups: ids[i] (named names[i]) out of
+-- groups[i] (false or '' for none); call it while the jobs' records still
+-- exist. Work per group, as joinGroups: one ZREM of its jobs, one HINCRBY
+-- per name. A group goes with its last job; a sample that leaves is
+-- replaced by the newest remaining job.
+local function leaveGroups(ids, groups, names)
+  local byGroup, order = {}, {}
+  for i = 1, #ids do
+    local g = groups[i]
+    if g and g ~= '' then
+      local e = byGroup[g]
+      if not e then
+        e = { members = {}, names = {}, ids = {} }
+        byGroup[g] = e
+        order[#order + 1] = g
+      end
+      e.members[#e.members + 1] = ids[i]
+      e.ids[ids[i]] = names[i] or ''
+    end
   end
-  local gk = groupKey(group)
-  local members = gk .. ':jobs'
-  if redis.call('ZREM', members, id) == 0 then
-    return
-  end
-  if redis.call('ZCARD', members) == 0 then
-    redis.call('DEL', gk)
-    redis.call('ZREM', errorsKey, group)
-    return
-  end
-  local field = 'n:' .. (name or '')
-  if redis.call('HINCRBY', gk, field, -1) <= 0 then
-    redis.call('HDEL', gk, field)
-  end
-  if redis.call('HGET', gk, 'sample_job') == id then
-    local newest = redis.call('ZREVRANGE', members, 0, 0)[1]
-    local reason = redis.call('HGET', jobPrefix .. newest, 'failed_reason')
-    redis.call('HSET', gk, 'sample_job', newest,
-      'sample_reason', cutText(reason or '', SAMPLE_BYTES))
+  for _, g in ipairs(order) do
+    local e = byGroup[g]
+    local gk = groupKey(g)
+    local members = gk .. ':jobs'
+    -- Only the jobs that were members count: ZREM answers how many, and
+    -- the names are counted from those still in the set before it.
+    local left = {}
+    for _, id in ipairs(e.members) do
+      if redis.call('ZSCORE', members, id) then
+        left[#left + 1] = id
+        local name = e.ids[id]
+        e.names[name] = (e.names[name] or 0) + 1
+      end
+    end
+    if #left > 0 then
+      bulk('ZREM', members, left)
+      if redis.call('ZCARD', members) == 0 then
+        redis.call('DEL', gk)
+        redis.call('ZREM', errorsKey, g)
+      else
+        for name, n in pairs(e.names) do
+          local field = 'n:' .. name
+          if redis.call('HINCRBY', gk, field, -n) <= 0 then
+            redis.call('HDEL', gk, field)
+          end
+        end
+        local sample = redis.call('HGET', gk, 'sample_job')
+        if sample and e.ids[sample] then
+          local newest = redis.call('ZREVRANGE', members, 0, 0)[1]
+          local reason = redis.call('HGET', jobPrefix .. newest, 'failed_reason')
+          redis.call('HSET', gk, 'sample_job', newest,
+            'sample_reason', cutText(reason or '', SAMPLE_BYTES))
+        end
+      end
+    end
   end
 end
 
--- leaveGroup for a job known by id only.
-local function leaveGroupOf(id)
-  local f = redis.call('HMGET', jobPrefix .. id, 'error_group', 'name')
-  leaveGroup(id, f[1], f[2])
+-- leaveGroups for jobs known by id only.
+local function leaveGroupsOf(ids)
+  local groups, names = {}, {}
+  for i = 1, #ids do
+    local f = redis.call('HMGET', jobPrefix .. ids[i], 'error_group', 'name')
+    groups[i], names[i] = f[1], f[2]
+  end
+  leaveGroups(ids, groups, names)
 end
 
 -- Deletes the oldest jobs of a finished set beyond its count or older than
@@ -221,11 +258,10 @@ local function trimSet(setKey, count, age, budget, removed)
   end
   local ids = redis.call('ZRANGE', setKey, 0, n - 1)
   local keys = {}
-  local grouped = setKey == failedKey
+  if setKey == failedKey then
+    leaveGroupsOf(ids)
+  end
   for i = 1, #ids do
-    if grouped then
-      leaveGroupOf(ids[i])
-    end
     keys[i] = jobPrefix .. ids[i]
     removed[#removed + 1] = ids[i]
   end
@@ -273,7 +309,7 @@ end
 local function requeueFailed(id, seq)
   local jk = jobPrefix .. id
   local f = redis.call('HMGET', jk, 'priority', 'error_group', 'name')
-  leaveGroup(id, f[2], f[3])
+  leaveGroups({ id }, { f[2] }, { f[3] })
   local priority = f[1]
   redis.call('ZREM', failedKey, id)
   resetFailed(jk)

@@ -1,6 +1,6 @@
 //! Reading error groups on the Redis backend. The scripts that move jobs
 //! in and out of the failed set keep the groups (`common.lua`:
-//! `joinGroup`, `leaveGroup`); reading them is two read-only scripts on the
+//! `joinGroups`, `leaveGroups`); reading them is two read-only scripts on the
 //! queue's slot.
 
 use std::sync::LazyLock;

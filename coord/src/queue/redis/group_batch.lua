@@ -13,13 +13,18 @@ if retry then
   seq = takeSeqs(#ids)
 end
 local moved, scored = {}, {}
+local fields, groups, names = {}, {}, {}
+for i = 1, #ids do
+  fields[i] = redis.call('HMGET', jobPrefix .. ids[i], 'state', 'priority', 'name')
+  -- Membership goes whatever the record says: a member that is not failed
+  -- (its record removed or changed by hand) must not stay in the group.
+  groups[i], names[i] = group, fields[i][3]
+end
+leaveGroups(ids, groups, names)
 for i = 1, #ids do
   local id = ids[i]
   local jk = jobPrefix .. id
-  local f = redis.call('HMGET', jk, 'state', 'priority', 'name')
-  -- Membership goes whatever the record says: a member that is not failed
-  -- (its record removed or changed by hand) must not stay in the group.
-  leaveGroup(id, group, f[3])
+  local f = fields[i]
   if f[1] == 'failed' then
     redis.call('ZREM', failedKey, id)
     if retry then

@@ -11,7 +11,7 @@ if state == 'active' then
   return { 'active' }
 end
 if state == 'failed' then
-  leaveGroupOf(id)
+  leaveGroupsOf({ id })
 end
 redis.call('DEL', jk)
 local setKey = ({
@@ -23,6 +23,9 @@ local setKey = ({
 })[state]
 if setKey then
   redis.call('ZREM', setKey, id)
+end
+if state == 'waiting' or state == 'delayed' then
+  redis.call('ZREM', retryingKey, id)
 end
 emit('removed', { id })
 publish()

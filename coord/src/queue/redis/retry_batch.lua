@@ -1,7 +1,7 @@
 -- Moves the oldest failed jobs back to waiting. ARGV[4] batch size.
 -- Returns how many moved.
 --
--- Each job leaves its error group (common.lua).
+-- Each job leaves its error group (common.lua: leaveGroups, per group).
 --
 -- A retry of 100,000 jobs must not be slower than BullMQ's own retryJobs
 -- (docs/PERFORMANCE.md), and every argument of a Redis call costs: one
@@ -23,7 +23,8 @@ if rows.err then
     rows[#rows + 1] = id
     local f = redis.pcall('HMGET', jobPrefix .. id, 'priority', 'error_group', 'name')
     if f.err then
-      f = {}
+      -- Keep the row's width: a key that is no hash has no fields.
+      f = { false, false, false }
     end
     rows[#rows + 1] = f[1]
     rows[#rows + 1] = f[2]
@@ -39,10 +40,16 @@ local seq = takeSeqs(examined)
 local pcallRedis = redis.pcall
 local moved, scored = {}, {}
 local n = 0
+-- Out of their error groups first, per group, while the records exist.
+local leaving, leavingGroups, leavingNames = {}, {}, {}
+for i = 1, #rows, WIDTH do
+  local k = #leaving + 1
+  leaving[k], leavingGroups[k], leavingNames[k] = rows[i], rows[i + 2], rows[i + 3]
+end
+leaveGroups(leaving, leavingGroups, leavingNames)
 for i = 1, #rows, WIDTH do
   local id = rows[i]
   local jk = jobPrefix .. id
-  leaveGroup(id, rows[i + 2], rows[i + 3])
   -- Membership of the failed set is kept in the same scripts as a job's
   -- state, so only a record removed by hand can be missing: then HSET
   -- made a new hash of just these fields (it counts them all as added),

@@ -63,12 +63,14 @@ for _ = 1, outcomes do
         local runAt = num(now + delay)
         rcall('HSET', jk, 'state', 'delayed', 'run_at', runAt, 'failed_reason', ARGV[b + 4],
           'stacktrace', ARGV[b + 5], 'history', history, 'token', '', 'error_group', ARGV[b + 8])
+        rcall('ZADD', retryingKey, runAt, id)
         delayedAdd[2 * nDelayed + 1] = runAt
         delayedAdd[2 * nDelayed + 2] = id
         nDelayed = nDelayed + 1
       else
         rcall('HSET', jk, 'state', 'waiting', 'failed_reason', ARGV[b + 4],
           'stacktrace', ARGV[b + 5], 'history', history, 'token', '', 'error_group', ARGV[b + 8])
+        rcall('ZADD', retryingKey, 0, id)
         waitingAdd[2 * nWaiting + 1] = waitingScore(rcall('HGET', jk, 'priority'),
           takeSeqs(1) + 1)
         waitingAdd[2 * nWaiting + 2] = id
@@ -163,6 +165,9 @@ if claim > 0 and m[1] ~= '1' then
       if f[2] ~= '[]' then
         local e = rcall('HMGET', jk, 'failed_reason', 'stacktrace')
         reason, stack = e[1], e[2]
+        if reason and reason ~= '' then
+          rcall('ZREM', retryingKey, id)
+        end
       end
       local made = f[1] or '0'
       local attempts = nextAttempt[made]

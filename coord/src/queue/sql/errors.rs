@@ -140,7 +140,10 @@ fn group_from_row(row: &SqliteRow) -> std::result::Result<ErrorGroup, CoordError
         first_seen: row.try_get("first_seen").map_err(corrupt)?,
         last_seen: row.try_get("last_seen").map_err(corrupt)?,
         sample_job: stored_id(sample_job)?,
-        sample_reason: row.try_get("sample_reason").map_err(corrupt)?,
+        sample_reason: crate::errors::sample(
+            &row.try_get::<String, _>("sample_reason").map_err(corrupt)?,
+        )
+        .to_owned(),
         names: Vec::new(),
         names_total: 0,
     })
@@ -293,4 +296,52 @@ pub(super) async fn error_group_batch(
     events.push(kind, stored_ids(moved)?);
     backend.publish(events);
     Ok(count)
+}
+
+/// The retrying jobs' page: `$1` queue, `$2` limit, `$3` offset, `$4` clip.
+const LIST_RETRYING: &str = concat!(
+    "SELECT ",
+    clipped_job_columns!("$4"),
+    " FROM jobs INDEXED BY jobs_retrying
+     WHERE queue = $1 AND state IN ('waiting', 'delayed') AND attempts_made > 0
+       AND failed_reason IS NOT NULL
+     ORDER BY run_at, id LIMIT $2 OFFSET $3"
+);
+
+pub(super) async fn list_retrying(
+    backend: &SqlBackend,
+    queue: &QueueName,
+    offset: u64,
+    limit: u64,
+    clip: Option<u32>,
+) -> Result<JobPage> {
+    let mut tx = backend.inner.pool.begin().await?;
+    load_counts(&mut tx, queue)
+        .await?
+        .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
+    // Counted through the index, up to the cap.
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_retrying
+             WHERE queue = $1 AND state IN ('waiting', 'delayed') AND attempts_made > 0
+               AND failed_reason IS NOT NULL LIMIT $2)",
+    )
+    .bind(queue.as_str())
+    .bind(to_i64(crate::queue::MAX_RETRYING_COUNT))
+    .fetch_one(&mut *tx)
+    .await?;
+    let rows = sqlx::query(LIST_RETRYING)
+        .bind(queue.as_str())
+        .bind(to_i64(limit))
+        .bind(to_i64(offset))
+        .bind(clip.map_or(0, i64::from))
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let jobs = listed_jobs(queue, rows.iter().map(|row| decode_clipped(queue, row)));
+    Ok(JobPage {
+        jobs,
+        total: u64::try_from(total).unwrap_or(0),
+        offset,
+        limit,
+    })
 }

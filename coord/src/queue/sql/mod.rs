@@ -594,6 +594,16 @@ impl QueueBackend for SqlBackend {
         })
     }
 
+    async fn list_retrying(
+        &self,
+        queue: &QueueName,
+        offset: u64,
+        limit: u64,
+        clip: Option<u32>,
+    ) -> Result<JobPage> {
+        errors::list_retrying(self, queue, offset, limit, clip).await
+    }
+
     async fn job_clipped(&self, queue: &QueueName, id: &JobId, clip: u32) -> Result<Job> {
         self.read_job(queue, id, clip).await
     }

@@ -268,3 +268,36 @@ pub async fn remove_matching(
     )
     .await
 }
+
+/// `GET /api/queues/{queue}/retrying?offset=&limit=`: the jobs that failed
+/// and will run again, due first, with their last error, next attempt and
+/// attempts left.
+pub async fn retrying(
+    State(state): State<AppState>,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<crate::queues::routes::pages::RetryingParams>,
+) -> Result<Json<Value>, AppError> {
+    let vm = crate::queues::routes::pages::retrying_rows(&state, &queue, &params).await?;
+    let jobs: Vec<Value> = vm
+        .jobs
+        .iter()
+        .map(|job| {
+            json!({
+                "id": job.id,
+                "name": job.name,
+                "state": if job.run_at.is_some() { "delayed" } else { "waiting" },
+                "attemptsMade": job.attempts_made,
+                "attempts": job.attempts,
+                "attemptsLeft": job.attempts.saturating_sub(job.attempts_made),
+                "lastError": job.failed_reason,
+                "nextAttemptAt": job.run_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "jobs": jobs,
+        "total": vm.total,
+        "offset": vm.offset,
+        "limit": vm.limit,
+    })))
+}

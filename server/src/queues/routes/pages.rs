@@ -228,3 +228,66 @@ pub async fn find(
     state.queues.job_clipped(&queue, &id, 1).await?;
     Ok(Redirect::to(&format!("/queues/{queue}/jobs/{id}")))
 }
+
+/// `?offset=&limit=` of the Retrying view.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RetryingParams {
+    /// Jobs to skip.
+    pub offset: Option<String>,
+    /// Page size.
+    pub limit: Option<String>,
+}
+
+impl RetryingParams {
+    /// Validated (offset, limit), as every job listing checks them.
+    pub fn parse(&self) -> Result<(u64, u64), AppError> {
+        let page = crate::http::extract::PageParams {
+            state: None,
+            offset: self.offset.clone(),
+            limit: self.limit.clone(),
+        }
+        .parse(Some(coord::queue::JobState::Waiting))?;
+        Ok((page.offset, page.limit))
+    }
+}
+
+/// One page of a queue's retrying jobs as rows (see
+/// [`coord::queue::Queues::list_retrying`]).
+pub async fn retrying_rows(
+    state: &AppState,
+    queue: &coord::queue::QueueName,
+    params: &RetryingParams,
+) -> Result<app::RetryingVm, AppError> {
+    let (offset, limit) = params.parse()?;
+    let page = state
+        .queues
+        .list_retrying(queue, offset, limit, state.settings.listing_value_bytes)
+        .await?;
+    Ok(app::RetryingVm {
+        queue: queue.to_string(),
+        jobs: page.jobs.iter().map(vm::job_row).collect(),
+        total: page.total,
+        cap: coord::queue::MAX_RETRYING_COUNT,
+        offset,
+        limit,
+        notice: None,
+    })
+}
+
+/// `GET /queues/{queue}/retrying`: the jobs that failed and will run
+/// again, due first.
+pub async fn retrying(
+    State(state): State<AppState>,
+    page: Page,
+    Path(QueuePath { queue }): Path<QueuePath>,
+    Query(params): Query<RetryingParams>,
+    Flash(notice): Flash,
+) -> Result<Response, AppError> {
+    let mut vm = retrying_rows(&state, &queue, &params).await?;
+    let shown = notice.is_some();
+    vm.notice = notice;
+    Ok(with_flash_cleared(
+        Html(app::render_retrying_page(&vm, now_ms(), page.ctx())),
+        shown,
+    ))
+}
