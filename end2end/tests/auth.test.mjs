@@ -128,7 +128,8 @@ test('a viewer sees the failed jobs but no buttons, and a forged POST is refused
       'Retry': row.getByTestId('retry-job'),
       'Remove': row.getByTestId('remove-job'),
       'Pause': page.getByTestId('pause-queue'),
-      'Retry all': page.getByTestId('retry-all'),
+      // Filtered, the bulk button acts on the matches only.
+      'Retry matching': page.getByTestId('retry-matching'),
     };
     for (const [name, button] of Object.entries(buttons)) {
       assert.equal(await button.count(), 1, `${name} is in the markup`);
