@@ -193,15 +193,13 @@ local function leaveGroups(ids, groups, names)
     local e = byGroup[g]
     local gk = groupKey(g)
     local members = gk .. ':jobs'
-    -- Only the jobs that were members count: ZREM answers how many, and
-    -- the names are counted from those still in the set before it.
-    local left = {}
-    for _, id in ipairs(e.members) do
-      if redis.call('ZSCORE', members, id) then
-        left[#left + 1] = id
-        local name = e.ids[id]
-        e.names[name] = (e.names[name] or 0) + 1
-      end
+    -- The job's error_group field names its group only while it is a
+    -- member (the scripts write both together, and every way out of the
+    -- failed set comes here), so no per-job membership check: one ZREM.
+    local left = e.members
+    for _, id in ipairs(left) do
+      local name = e.ids[id]
+      e.names[name] = (e.names[name] or 0) + 1
     end
     if #left > 0 then
       bulk('ZREM', members, left)
