@@ -169,57 +169,51 @@ local function joinGroups(ids, groups, names, reasons)
   end
 end
 
--- Books jobs out of their groups: ids[i] (named names[i]) out of
--- groups[i] (false or '' for none); call it while the jobs' records still
--- exist. Work per group, as joinGroups: one ZREM of its jobs, one HINCRBY
--- per name. A group goes with its last job; a sample that leaves is
--- replaced by the newest remaining job.
-local function leaveGroups(ids, groups, names)
+-- Books jobs out of their groups, given as a flat list of records of
+-- `width` values: the job's id first, its group (false or '' for none) at
+-- offset `g`, its name at offset `n` (as retry_batch's SORT returns them).
+-- Call it while the records still exist. Work per group, as joinGroups:
+-- one ZREM of its jobs, one HINCRBY per name; the job's error_group field
+-- names its group only while it is a member (the scripts write both
+-- together), so there is no per-job membership check. A group goes with
+-- its last job; a sample that left is replaced by the newest remaining job.
+local function leaveGroups(rows, width, g, n)
   local byGroup, order = {}, {}
-  for i = 1, #ids do
-    local g = groups[i]
-    if g and g ~= '' then
-      local e = byGroup[g]
+  for i = 1, #rows, width do
+    local group = rows[i + g]
+    if group and group ~= '' then
+      local e = byGroup[group]
       if not e then
-        e = { members = {}, names = {}, ids = {} }
-        byGroup[g] = e
-        order[#order + 1] = g
+        e = { members = {}, names = {} }
+        byGroup[group] = e
+        order[#order + 1] = group
       end
-      e.members[#e.members + 1] = ids[i]
-      e.ids[ids[i]] = names[i] or ''
-    end
-  end
-  for _, g in ipairs(order) do
-    local e = byGroup[g]
-    local gk = groupKey(g)
-    local members = gk .. ':jobs'
-    -- The job's error_group field names its group only while it is a
-    -- member (the scripts write both together, and every way out of the
-    -- failed set comes here), so no per-job membership check: one ZREM.
-    local left = e.members
-    for _, id in ipairs(left) do
-      local name = e.ids[id]
+      e.members[#e.members + 1] = rows[i]
+      local name = rows[i + n] or ''
       e.names[name] = (e.names[name] or 0) + 1
     end
-    if #left > 0 then
-      bulk('ZREM', members, left)
-      if redis.call('ZCARD', members) == 0 then
-        redis.call('DEL', gk)
-        redis.call('ZREM', errorsKey, g)
-      else
-        for name, n in pairs(e.names) do
-          local field = 'n:' .. name
-          if redis.call('HINCRBY', gk, field, -n) <= 0 then
-            redis.call('HDEL', gk, field)
-          end
+  end
+  for _, group in ipairs(order) do
+    local e = byGroup[group]
+    local gk = groupKey(group)
+    local members = gk .. ':jobs'
+    bulk('ZREM', members, e.members)
+    if redis.call('ZCARD', members) == 0 then
+      redis.call('DEL', gk)
+      redis.call('ZREM', errorsKey, group)
+    else
+      for name, k in pairs(e.names) do
+        local field = 'n:' .. name
+        if redis.call('HINCRBY', gk, field, -k) <= 0 then
+          redis.call('HDEL', gk, field)
         end
-        local sample = redis.call('HGET', gk, 'sample_job')
-        if sample and e.ids[sample] then
-          local newest = redis.call('ZREVRANGE', members, 0, 0)[1]
-          local reason = redis.call('HGET', jobPrefix .. newest, 'failed_reason')
-          redis.call('HSET', gk, 'sample_job', newest,
-            'sample_reason', cutText(reason or '', SAMPLE_BYTES))
-        end
+      end
+      local sample = redis.call('HGET', gk, 'sample_job')
+      if sample and not redis.call('ZSCORE', members, sample) then
+        local newest = redis.call('ZREVRANGE', members, 0, 0)[1]
+        local reason = redis.call('HGET', jobPrefix .. newest, 'failed_reason')
+        redis.call('HSET', gk, 'sample_job', newest,
+          'sample_reason', cutText(reason or '', SAMPLE_BYTES))
       end
     end
   end
@@ -227,12 +221,12 @@ end
 
 -- leaveGroups for jobs known by id only.
 local function leaveGroupsOf(ids)
-  local groups, names = {}, {}
+  local rows = {}
   for i = 1, #ids do
     local f = redis.call('HMGET', jobPrefix .. ids[i], 'error_group', 'name')
-    groups[i], names[i] = f[1], f[2]
+    rows[3 * i - 2], rows[3 * i - 1], rows[3 * i] = ids[i], f[1], f[2]
   end
-  leaveGroups(ids, groups, names)
+  leaveGroups(rows, 3, 1, 2)
 end
 
 -- Deletes the oldest jobs of a finished set beyond its count or older than
@@ -307,7 +301,7 @@ end
 local function requeueFailed(id, seq)
   local jk = jobPrefix .. id
   local f = redis.call('HMGET', jk, 'priority', 'error_group', 'name')
-  leaveGroups({ id }, { f[2] }, { f[3] })
+  leaveGroups({ id, f[2], f[3] }, 3, 1, 2)
   local priority = f[1]
   redis.call('ZREM', failedKey, id)
   resetFailed(jk)

@@ -13,14 +13,14 @@ if retry then
   seq = takeSeqs(#ids)
 end
 local moved, scored = {}, {}
-local fields, groups, names = {}, {}, {}
+local fields, rows = {}, {}
 for i = 1, #ids do
   fields[i] = redis.call('HMGET', jobPrefix .. ids[i], 'state', 'priority', 'name')
   -- Membership goes whatever the record says: a member that is not failed
   -- (its record removed or changed by hand) must not stay in the group.
-  groups[i], names[i] = group, fields[i][3]
+  rows[3 * i - 2], rows[3 * i - 1], rows[3 * i] = ids[i], group, fields[i][3]
 end
-leaveGroups(ids, groups, names)
+leaveGroups(rows, 3, 1, 2)
 for i = 1, #ids do
   local id = ids[i]
   local jk = jobPrefix .. id

@@ -41,12 +41,7 @@ local pcallRedis = redis.pcall
 local moved, scored = {}, {}
 local n = 0
 -- Out of their error groups first, per group, while the records exist.
-local leaving, leavingGroups, leavingNames = {}, {}, {}
-for i = 1, #rows, WIDTH do
-  local k = #leaving + 1
-  leaving[k], leavingGroups[k], leavingNames[k] = rows[i], rows[i + 2], rows[i + 3]
-end
-leaveGroups(leaving, leavingGroups, leavingNames)
+leaveGroups(rows, WIDTH, 2, 3)
 for i = 1, #rows, WIDTH do
   local id = rows[i]
   local jk = jobPrefix .. id
