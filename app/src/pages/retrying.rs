@@ -127,9 +127,7 @@ fn RetryingRow(job: JobRow, queue: String, back: String, now: i64) -> impl IntoV
             <td class="name" title=job.name.clone()>{job.name.clone()}</td>
             <td class="error-text" data-test-id="last-error" title=error.clone()>{error.clone()}</td>
             <td class="num" data-test-id="attempts-left">
-                {format!("{}/{}", job.attempts_made, job.attempts)}
-                " · "
-                {format!("{left} left")}
+                {format!("{}/{} · {left} left", job.attempts_made, job.attempts)}
             </td>
             <td>{next}</td>
             <td class="actions">
@@ -144,5 +142,53 @@ fn RetryingRow(job: JobRow, queue: String, back: String, now: i64) -> impl IntoV
                 />
             </td>
         </tr>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{PAGE, failed_job};
+
+    #[test]
+    fn retrying_jobs_show_their_last_error_next_attempt_and_attempts_left() {
+        let mut later = failed_job("8");
+        later.attempts_made = 1;
+        later.attempts = 4;
+        later.run_at = Some(90_000);
+        later.retrying = true;
+        let mut due = failed_job("9");
+        due.attempts_made = 2;
+        due.attempts = 3;
+        due.run_at = None;
+        due.retrying = true;
+        let vm = RetryingVm {
+            queue: "emails".into(),
+            jobs: vec![due, later],
+            total: 2,
+            cap: 100_000,
+            offset: 0,
+            limit: 50,
+            notice: None,
+        };
+        let html = render_retrying_page(&vm, 30_000, &PAGE);
+        assert!(html.contains("2 jobs failed and will run again."), "{html}");
+        assert!(html.contains("&lt;b&gt;boom&lt;/b&gt;"), "escaped: {html}");
+        assert!(!html.contains("<b>boom</b>"), "{html}");
+        assert!(html.contains("1/4 · 3 left"), "{html}");
+        assert!(html.contains("2/3 · 1 left"), "{html}");
+        assert!(html.contains("now (waiting for a worker)"), "{html}");
+        assert_eq!(
+            html.matches(r#"data-test-id="promote-job""#).count(),
+            1,
+            "Run now only for the delayed one"
+        );
+        let empty = RetryingVm {
+            queue: "emails".into(),
+            limit: 50,
+            cap: 100_000,
+            ..RetryingVm::default()
+        };
+        assert!(render_retrying_page(&empty, 0, &PAGE).contains("No job is waiting to be retried"));
     }
 }
