@@ -417,25 +417,23 @@ pub async fn start_group_action(
         GroupAction::Remove => "queue.remove_group",
     };
     let entry = AuditEntry::new(actor, name, "queue", queue.as_str());
-    let size = match state.queues.error_group_size(queue, group).await {
-        Ok(size) => size,
-        Err(err) => return state.audit.outcome(entry, Err(err.into())).await,
-    };
-    // The reason, for the progress line and the record: read from the
-    // group's newest job, as the list shows it.
-    let reason = match state
+    // The group's size, and its reason for the progress line and the
+    // record (read from its newest job, as the list shows it): one read.
+    let newest = match state
         .queues
-        .list_error_group(queue, group, 0, 1, 1024)
+        .list_error_group(queue, group, 0, 1, coord::errors::MAX_SAMPLE as u32)
         .await
     {
-        Ok(page) => page
-            .jobs
-            .first()
-            .and_then(|job| job.failed_reason.as_deref())
-            .map(coord::errors::normalise)
-            .unwrap_or_else(|| group.to_string()),
+        Ok(page) => page,
         Err(err) => return state.audit.outcome(entry, Err(err.into())).await,
     };
+    let size = newest.total;
+    let reason = newest
+        .jobs
+        .first()
+        .and_then(|job| job.failed_reason.as_deref())
+        .map(coord::errors::normalise)
+        .unwrap_or_else(|| group.to_string());
     let detail = format!("group {group} “{reason}”, {size} failed jobs");
     if size == 0 {
         state

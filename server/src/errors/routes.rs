@@ -2,10 +2,7 @@
 //! twins, and a group's retry and removal as a form button and through
 //! the API, each a thin wrapper over [`crate::errors`].
 
-use std::time::Duration;
-
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use coord::errors::{GroupAction, GroupId};
 use coord::queue::QueueName;
@@ -21,11 +18,9 @@ use crate::http::flash::{Flash, with_flash_cleared};
 use crate::http::forms::{ActionFields, redirect};
 use crate::http::page::Page;
 use crate::live::stream::{Events, Scope};
+use crate::queues::figures::RetryProgress;
+use crate::queues::routes::api::{answer_running, answer_started};
 use crate::state::AppState;
-
-/// How long an API call waits for the group action it started before it
-/// answers with the progress so far (as retry-all does).
-const ACTION_WAIT: Duration = Duration::from_secs(2);
 
 /// `/…/{queue}/errors/{group}`; the group is checked here, so a mistyped
 /// id is a 400 with the reason.
@@ -218,7 +213,7 @@ async fn act_api(
 ) -> Result<Response, AppError> {
     let group = path.group()?;
     let queue = path.queue;
-    let progress_json = |p: &crate::queues::figures::RetryProgress| {
+    let body = |p: &RetryProgress| {
         json!({
             "group": group,
             "action": action.as_str(),
@@ -228,40 +223,16 @@ async fn act_api(
             "error": p.error,
         })
     };
-    let mut done = match super::start_group_action(&state, &actor, &queue, group, action).await? {
-        GroupActionStart::Started(done) => done,
-        GroupActionStart::Empty => {
-            return Ok(Json(progress_json(&crate::queues::figures::RetryProgress {
-                finished: true,
-                ..Default::default()
-            }))
-            .into_response());
+    match super::start_group_action(&state, &actor, &queue, group, action).await? {
+        GroupActionStart::Started(done) => {
+            answer_started(&state, &queue, done, "the group action", body).await
         }
-        GroupActionStart::AlreadyRunning => {
-            let body = progress_json(&state.hub.progress(&queue).unwrap_or_default());
-            return Ok((StatusCode::CONFLICT, Json(body)).into_response());
-        }
-    };
-    let ended = tokio::time::timeout(ACTION_WAIT, done.wait_for(Option::is_some)).await;
-    let last = match &ended {
-        Ok(Ok(last)) => (**last).clone(),
-        _ => None,
-    };
-    match last {
-        Some(progress) => match &progress.error {
-            Some(error) => Err(AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the group action stopped after {} jobs: {error}",
-                    progress.done
-                ),
-            )),
-            None => Ok(Json(progress_json(&progress)).into_response()),
-        },
-        None => {
-            let progress = state.hub.progress(&queue).unwrap_or_default();
-            Ok((StatusCode::ACCEPTED, Json(progress_json(&progress))).into_response())
-        }
+        GroupActionStart::Empty => Ok(Json(body(&RetryProgress {
+            finished: true,
+            ..Default::default()
+        }))
+        .into_response()),
+        GroupActionStart::AlreadyRunning => Ok(answer_running(&state, &queue, body)),
     }
 }
 

@@ -70,10 +70,7 @@ pub(super) async fn error_groups(
     limit: usize,
 ) -> Result<ErrorGroups> {
     // One read transaction: the groups, their names and the total agree.
-    let mut tx = backend.inner.pool.begin().await?;
-    load_counts(&mut tx, queue)
-        .await?
-        .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
+    let (mut tx, _) = begin_listing(&backend.inner.pool, queue).await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM error_groups WHERE queue = $1")
         .bind(queue.as_str())
         .fetch_one(&mut *tx)
@@ -200,10 +197,7 @@ pub(super) async fn list_error_group(
     limit: u64,
     clip: Option<u32>,
 ) -> Result<JobPage> {
-    let mut tx = backend.inner.pool.begin().await?;
-    load_counts(&mut tx, queue)
-        .await?
-        .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
+    let (mut tx, _) = begin_listing(&backend.inner.pool, queue).await?;
     let group = group.to_string();
     let total: Option<i64> =
         sqlx::query_scalar("SELECT failed FROM error_groups WHERE queue = $1 AND group_id = $2")
@@ -211,16 +205,16 @@ pub(super) async fn list_error_group(
             .bind(&group)
             .fetch_optional(&mut *tx)
             .await?;
-    let rows = sqlx::query(LIST_GROUP)
-        .bind(queue.as_str())
-        .bind(&group)
-        .bind(to_i64(limit))
-        .bind(to_i64(offset))
-        .bind(clip.map_or(0, i64::from))
-        .fetch_all(&mut *tx)
-        .await?;
+    let jobs = fetch_page(
+        &mut tx,
+        LIST_GROUP,
+        queue,
+        Some(&group),
+        (offset, limit),
+        clip,
+    )
+    .await?;
     tx.commit().await?;
-    let jobs = listed_jobs(queue, rows.iter().map(|row| decode_clipped(queue, row)));
     Ok(JobPage {
         jobs,
         total: total.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
@@ -315,10 +309,7 @@ pub(super) async fn list_retrying(
     limit: u64,
     clip: Option<u32>,
 ) -> Result<JobPage> {
-    let mut tx = backend.inner.pool.begin().await?;
-    load_counts(&mut tx, queue)
-        .await?
-        .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
+    let (mut tx, _) = begin_listing(&backend.inner.pool, queue).await?;
     // Counted through the index, up to the cap.
     let total: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_retrying
@@ -329,15 +320,8 @@ pub(super) async fn list_retrying(
     .bind(to_i64(crate::queue::MAX_RETRYING_COUNT))
     .fetch_one(&mut *tx)
     .await?;
-    let rows = sqlx::query(LIST_RETRYING)
-        .bind(queue.as_str())
-        .bind(to_i64(limit))
-        .bind(to_i64(offset))
-        .bind(clip.map_or(0, i64::from))
-        .fetch_all(&mut *tx)
-        .await?;
+    let jobs = fetch_page(&mut tx, LIST_RETRYING, queue, None, (offset, limit), clip).await?;
     tx.commit().await?;
-    let jobs = listed_jobs(queue, rows.iter().map(|row| decode_clipped(queue, row)));
     Ok(JobPage {
         jobs,
         total: u64::try_from(total).unwrap_or(0),

@@ -175,6 +175,47 @@ fn decode_clipped(queue: &QueueName, row: &sqlx::sqlite::SqliteRow) -> Result<Jo
     raw.decode(queue)
 }
 
+/// Begins a listing's read transaction, so its total and its page are one
+/// snapshot; answers the queue's counts, `QueueNotFound` for a queue
+/// never used.
+async fn begin_listing<'a>(
+    pool: &'a SqlitePool,
+    queue: &QueueName,
+) -> Result<(Transaction<'a, Sqlite>, QueueCounts)> {
+    let mut tx = pool.begin().await?;
+    let counts = load_counts(&mut tx, queue)
+        .await?
+        .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
+    Ok((tx, counts))
+}
+
+/// One page of a listing read with [`clipped_job_columns!`]: `sql` takes
+/// `$1` the queue, then `key` (a state, a group) when there is one, then
+/// limit, offset and clip. Rows that do not decode are left out.
+async fn fetch_page(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    queue: &QueueName,
+    key: Option<&str>,
+    (offset, limit): (u64, u64),
+    clip: Option<u32>,
+) -> Result<Vec<Job>> {
+    let mut query = sqlx::query(sql).bind(queue.as_str());
+    if let Some(key) = key {
+        query = query.bind(key);
+    }
+    let rows = query
+        .bind(to_i64(limit))
+        .bind(to_i64(offset))
+        .bind(clip.map_or(0, i64::from))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(listed_jobs(
+        queue,
+        rows.iter().map(|row| decode_clipped(queue, row)),
+    ))
+}
+
 /// Applies per-job changes given as a JSON array of [`Patch`] in one
 /// statement. A NULL field keeps the column as it is; `record`, when given,
 /// is appended to the history (which is restarted if it is not valid JSON,
@@ -571,21 +612,17 @@ impl QueueBackend for SqlBackend {
         limit: u64,
         clip: Option<u32>,
     ) -> Result<JobPage> {
-        // One read transaction: the total and the page are one snapshot.
-        let mut tx = self.inner.pool.begin().await?;
-        let counts = load_counts(&mut tx, queue)
-            .await?
-            .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
-        let rows = sqlx::query(LIST_CLIPPED)
-            .bind(queue.as_str())
-            .bind(state.as_str())
-            .bind(to_i64(limit))
-            .bind(to_i64(offset))
-            .bind(clip.map_or(0, i64::from))
-            .fetch_all(&mut *tx)
-            .await?;
+        let (mut tx, counts) = begin_listing(&self.inner.pool, queue).await?;
+        let jobs = fetch_page(
+            &mut tx,
+            LIST_CLIPPED,
+            queue,
+            Some(state.as_str()),
+            (offset, limit),
+            clip,
+        )
+        .await?;
         tx.commit().await?;
-        let jobs = listed_jobs(queue, rows.iter().map(|row| decode_clipped(queue, row)));
         Ok(JobPage {
             jobs,
             total: counts.get(state),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::audit::Actor;
 use crate::http::error::AppError;
 use crate::http::extract::{Json, Path, Query, QueuePath};
-use crate::queues::figures::QueueSummary;
+use crate::queues::figures::{QueueSummary, RetryProgress};
 use crate::queues::vm::{QueuePageParams, QueuesParams, fresh_page};
 use crate::queues::{MatchingStart, RetryAllStart};
 use crate::state::AppState;
@@ -98,15 +98,60 @@ pub async fn resume(
     Ok(Json(json!({ "name": queue, "paused": false })))
 }
 
-/// How long `POST /api/queues/{queue}/retry-failed` waits for the run it
-/// started before it answers with the progress so far: a small queue's
-/// retry is done by then, and a large one is not held on one request.
-const RETRY_ALL_WAIT: Duration = Duration::from_secs(2);
+/// How long an API call that starts a bulk run (retry all, a group's
+/// retry or removal, a filter's matches) waits for it before it answers
+/// with the progress so far: a small run is done by then, and a large one
+/// is not held on one request.
+const BULK_WAIT: Duration = Duration::from_secs(2);
+
+/// The answer to an API call whose bulk run is refused because another is
+/// going on the queue: 409 with that run's progress.
+pub fn answer_running(
+    state: &AppState,
+    queue: &QueueName,
+    body: impl Fn(&RetryProgress) -> Value,
+) -> Response {
+    let progress = state.hub.progress(queue).unwrap_or_default();
+    (StatusCode::CONFLICT, Json(body(&progress))).into_response()
+}
+
+/// The answer to an API call that started a bulk run: waits up to
+/// [`BULK_WAIT`] for this run's own end (not the next snapshot: a run that
+/// ended is answered at once, and a newer run of the queue cannot be
+/// mistaken for it). 200 with its final progress, 503 naming where `what`
+/// stopped when it failed, else 202 with the queue's current progress.
+pub async fn answer_started(
+    state: &AppState,
+    queue: &QueueName,
+    mut done: tokio::sync::watch::Receiver<Option<RetryProgress>>,
+    what: &str,
+    body: impl Fn(&RetryProgress) -> Value,
+) -> Result<Response, AppError> {
+    let ended = tokio::time::timeout(BULK_WAIT, done.wait_for(Option::is_some)).await;
+    let last = match &ended {
+        Ok(Ok(last)) => (**last).clone(),
+        _ => None,
+    };
+    match last {
+        Some(progress) => match &progress.error {
+            Some(error) => Err(AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{what} stopped after {} jobs: {error}", progress.done),
+            )),
+            None => Ok(Json(body(&progress)).into_response()),
+        },
+        // Still running (its progress is the queue's current run).
+        None => {
+            let progress = state.hub.progress(queue).unwrap_or_default();
+            Ok((StatusCode::ACCEPTED, Json(body(&progress))).into_response())
+        }
+    }
+}
 
 /// `POST /api/queues/{queue}/retry-failed`: the form's operation
 /// ([`crate::queues::start_retry_all`]): every failed job back to waiting,
 /// in batches of [`RETRY_BATCH`], on the hub. Answers 200 with
-/// `{"retried": n, …}` once the run ended within [`RETRY_ALL_WAIT`], else
+/// `{"retried": n, …}` once the run ended within [`BULK_WAIT`], else
 /// 202 with the progress so far and where to follow it; 409 while another
 /// run is going.
 pub async fn retry_failed(
@@ -114,34 +159,12 @@ pub async fn retry_failed(
     actor: Actor,
     Path(QueuePath { queue }): Path<QueuePath>,
 ) -> Result<Response, AppError> {
-    let mut done = match crate::queues::start_retry_all(&state, &actor, &queue).await? {
-        RetryAllStart::Started(done) => done,
-        RetryAllStart::AlreadyRunning => {
-            let body = progress_json(&queue, state.hub.progress(&queue).unwrap_or_default());
-            return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+    let body = |p: &RetryProgress| progress_json(&queue, p.clone());
+    match crate::queues::start_retry_all(&state, &actor, &queue).await? {
+        RetryAllStart::Started(done) => {
+            answer_started(&state, &queue, done, "the retry", body).await
         }
-    };
-    // This run's own end, not the next snapshot: a run that ended is
-    // answered at once, and a newer run of the queue cannot be mistaken
-    // for it.
-    let ended = tokio::time::timeout(RETRY_ALL_WAIT, done.wait_for(Option::is_some)).await;
-    let last = match &ended {
-        Ok(Ok(last)) => (**last).clone(),
-        _ => None,
-    };
-    match last {
-        Some(progress) => match progress.error {
-            Some(error) => Err(AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the retry stopped after {} jobs: {error}", progress.done),
-            )),
-            None => Ok(Json(progress_json(&queue, progress)).into_response()),
-        },
-        // Still running (its progress is the queue's current run).
-        None => {
-            let progress = state.hub.progress(&queue).unwrap_or_default();
-            Ok((StatusCode::ACCEPTED, Json(progress_json(&queue, progress))).into_response())
-        }
+        RetryAllStart::AlreadyRunning => Ok(answer_running(&state, &queue, body)),
     }
 }
 
@@ -162,7 +185,7 @@ pub async fn retry_failed_progress(
 }
 
 /// A retry-all run as the API shows it.
-fn progress_json(queue: &QueueName, progress: crate::queues::figures::RetryProgress) -> Value {
+fn progress_json(queue: &QueueName, progress: RetryProgress) -> Value {
     json!({
         "retried": progress.done,
         "total": progress.total,
@@ -172,10 +195,6 @@ fn progress_json(queue: &QueueName, progress: crate::queues::figures::RetryProgr
     })
 }
 
-/// How long a matching-set call waits for its run before answering with
-/// the progress so far.
-const MATCHING_WAIT: Duration = Duration::from_secs(2);
-
 async fn act_on_matching(
     state: AppState,
     actor: Actor,
@@ -184,7 +203,7 @@ async fn act_on_matching(
     action: coord::errors::GroupAction,
 ) -> Result<Response, AppError> {
     let query = params.parse()?;
-    let body = |matched: u64, p: &crate::queues::figures::RetryProgress| {
+    let body = |matched: u64, p: &RetryProgress| {
         json!({
             "action": action.as_str(),
             "filter": crate::queues::filter_words(&query.filter),
@@ -197,35 +216,15 @@ async fn act_on_matching(
     match crate::queues::start_matching(&state, &actor, &queue, &query, action).await? {
         MatchingStart::Nothing => Ok(Json(body(
             0,
-            &crate::queues::figures::RetryProgress {
+            &RetryProgress {
                 finished: true,
                 ..Default::default()
             },
         ))
         .into_response()),
-        MatchingStart::AlreadyRunning => {
-            let progress = state.hub.progress(&queue).unwrap_or_default();
-            Ok((StatusCode::CONFLICT, Json(body(0, &progress))).into_response())
-        }
-        MatchingStart::Started(n, mut done) => {
-            let ended = tokio::time::timeout(MATCHING_WAIT, done.wait_for(Option::is_some)).await;
-            let last = match &ended {
-                Ok(Ok(last)) => (**last).clone(),
-                _ => None,
-            };
-            match last {
-                Some(p) => match &p.error {
-                    Some(error) => Err(AppError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("the action stopped after {} jobs: {error}", p.done),
-                    )),
-                    None => Ok(Json(body(n, &p)).into_response()),
-                },
-                None => {
-                    let p = state.hub.progress(&queue).unwrap_or_default();
-                    Ok((StatusCode::ACCEPTED, Json(body(n, &p))).into_response())
-                }
-            }
+        MatchingStart::AlreadyRunning => Ok(answer_running(&state, &queue, |p| body(0, p))),
+        MatchingStart::Started(n, done) => {
+            answer_started(&state, &queue, done, "the action", |p| body(n, p)).await
         }
     }
 }
