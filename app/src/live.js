@@ -37,7 +37,9 @@
   // swaps wait while the pointer is down; the latest version of each
   // region wins. A region holding the field the operator is typing in or
   // choosing from (a silence length, say) waits until focus leaves it:
-  // swapping it would wipe their choice.
+  // swapping it would wipe their choice. A table with ticked rows waits
+  // too when the update brings rows it does not show: they are announced
+  // ("12 new — show") rather than pushing the ticked rows down.
   let holding = false;
   const pending = new Map();
 
@@ -47,16 +49,126 @@
     return !!el && region.contains(el) && el.matches(FIELDS);
   };
 
+  // Ticked jobs, kept by job id (never by row position) per selection
+  // form — a form marked data-selection whose boxes name it in their
+  // form attribute. They live in sessionStorage under the form's action,
+  // so they survive live updates and going to another page of the list.
+  const selectionForms = (root) => Array.from(root.querySelectorAll('form[data-selection]'));
+  const storeKey = (form) => `switchyard:selected:${form.getAttribute('action')}`;
+  const selected = (form) => {
+    try {
+      const ids = JSON.parse(sessionStorage.getItem(storeKey(form)) || '[]');
+      return new Set(Array.isArray(ids) ? ids.map(String) : []);
+    } catch {
+      return new Set();
+    }
+  };
+  const keep = (form, ids) => {
+    try {
+      if (ids.size) sessionStorage.setItem(storeKey(form), JSON.stringify(Array.from(ids)));
+      else sessionStorage.removeItem(storeKey(form));
+    } catch {
+      // Storage refused (private mode, full): ticks last until the next swap.
+    }
+  };
+  // The form's id attribute: `form.id` would be its controls named "id"
+  // (the job boxes), as forms expose named controls as properties.
+  const formId = (form) => form.getAttribute('id');
+  const boxesOf = (form, root = document) => (formId(form)
+    ? Array.from(root.querySelectorAll(`input[type=checkbox][form="${formId(form)}"]:not([data-select-all])`))
+    : []);
+  const selectionIn = (region) => selectionForms(document).find((form) => region.contains(form)
+    || boxesOf(form, region).length > 0);
+
+  // Shows the ticks, the select-all box and the "N selected" bar as the
+  // stored selection says.
+  const showSelection = (form) => {
+    const ids = selected(form);
+    const boxes = boxesOf(form);
+    let shown = 0;
+    for (const box of boxes) {
+      box.checked = ids.has(box.value);
+      if (box.checked) shown += 1;
+    }
+    for (const all of document.querySelectorAll(`input[data-select-all="${formId(form)}"]`)) {
+      all.checked = boxes.length > 0 && shown === boxes.length;
+      all.indeterminate = shown > 0 && shown < boxes.length;
+    }
+    const bar = form.querySelector('.selection-bar');
+    if (!bar) return;
+    bar.hidden = ids.size === 0;
+    const count = bar.querySelector('[data-test-id="selection-count"]');
+    if (!count) return;
+    const away = ids.size - shown;
+    let text = `${ids.size} selected`;
+    if (away > 0) text += ` (${away} not shown)`;
+    const max = Number(form.dataset.max || 0);
+    if (max && ids.size > max) text += ` — at most ${max} at once`;
+    count.textContent = text;
+  };
+
+  // What an update would add to a table with ticked rows: the ids of the
+  // boxes it brings that the table does not show yet. Nothing waits when
+  // nothing is ticked.
+  const arrivals = (current, next) => {
+    const form = selectionIn(current);
+    if (!form || selected(form).size === 0) return 0;
+    const shown = new Set(boxesOf(form, current).map((box) => box.value));
+    return boxesOf(form, next).filter((box) => !shown.has(box.value)).length;
+  };
+
+  // The "12 new — show" line in front of a held table.
+  const newsId = (id) => `${id}-news`;
+  const announce = (id, count) => {
+    const current = document.getElementById(id);
+    if (!current) return;
+    let news = document.getElementById(newsId(id));
+    if (!news) {
+      news = document.createElement('p');
+      news.id = newsId(id);
+      news.className = 'news';
+      news.setAttribute('role', 'status');
+      const show = document.createElement('button');
+      show.type = 'button';
+      show.className = 'button';
+      show.dataset.testId = 'show-new';
+      show.addEventListener('click', () => {
+        const next = pending.get(id);
+        pending.delete(id);
+        news.remove();
+        if (next) apply(next);
+      });
+      news.append(show);
+      current.before(news);
+    }
+    news.firstElementChild.textContent = `${count} new — show`;
+  };
+  const unannounce = (id) => {
+    const news = document.getElementById(newsId(id));
+    if (news) news.remove();
+  };
+
+  // Why a version of a region cannot go in now: true while the pointer
+  // is down or a field in it is being edited; a count of rows to announce
+  // while rows in it are ticked.
+  const blocked = (current, next) => {
+    if (holding || editing(current)) return true;
+    return arrivals(current, next);
+  };
+
   const swap = (html) => {
     const template = document.createElement('template');
     template.innerHTML = html.trim();
     const next = template.content.firstElementChild;
     if (!next || !next.id) return;
     const current = document.getElementById(next.id);
-    if (holding || (current && editing(current))) {
+    const wait = current ? blocked(current, next) : false;
+    if (wait) {
       pending.set(next.id, next);
+      if (typeof wait === 'number') announce(next.id, wait);
       return;
     }
+    pending.delete(next.id);
     apply(next);
   };
 
@@ -73,8 +185,10 @@
   const apply = (next) => {
     const current = document.getElementById(next.id);
     if (!current) return;
-    // Keep the operator's selection across updates of a table, and any
-    // field they changed without submitting yet.
+    unannounce(next.id);
+    // Keep any field the operator changed without submitting yet, and the
+    // other boxes they ticked (a rule's "enabled", say) while the row is
+    // still there. Job selections are kept by showSelection.
     const picked = new Set();
     for (const box of current.querySelectorAll('input[type=checkbox][name]')) {
       if (box.checked) picked.add(`${box.name}=${box.value}`);
@@ -95,14 +209,22 @@
       if (el.tagName === 'SELECT' && !Array.from(el.options).some((o) => o.value === value)) continue;
       el.value = value;
     }
+    for (const form of selectionForms(document)) showSelection(form);
     refreshAges(next);
   };
 
-  // Applies what waited, except regions still being edited.
+  // Applies what waited, except regions still being edited or holding
+  // ticked rows back from new ones.
   const release = () => {
     for (const [id, next] of pending) {
       const current = document.getElementById(id);
-      if (current && editing(current)) continue;
+      if (!current) {
+        pending.delete(id);
+        continue;
+      }
+      const wait = blocked(current, next);
+      if (typeof wait === 'number' && wait > 0) announce(id, wait);
+      if (wait) continue;
       pending.delete(id);
       apply(next);
     }
@@ -136,16 +258,58 @@
     const meta = document.querySelector('meta[name="csrf-token"]');
     const field = form.querySelector && form.querySelector('input[name="csrf_token"]');
     if (meta && field && !field.value) field.value = meta.content;
+    if (form.hasAttribute && form.hasAttribute('data-selection')) submitSelection(form, event);
   });
 
-  // "Select all" boxes tick every box belonging to their form.
-  document.addEventListener('change', (event) => {
-    const all = event.target;
-    const formId = all.dataset && all.dataset.selectAll;
-    if (!formId) return;
-    for (const box of document.querySelectorAll(`input[type=checkbox][form="${formId}"]`)) {
-      box.checked = all.checked;
+  // A selection posts every ticked id, shown or not (the ones on screen
+  // go as their boxes), and is forgotten once posted. One larger than
+  // the server takes is refused here, keeping the ticks.
+  const submitSelection = (form, event) => {
+    const ids = selected(form);
+    const max = Number(form.dataset.max || 0);
+    if (max && ids.size > max) {
+      event.preventDefault();
+      showSelection(form);
+      return;
     }
+    const shown = new Set(boxesOf(form).filter((box) => box.checked).map((box) => box.value));
+    for (const id of ids) {
+      if (shown.has(id)) continue;
+      const hidden = document.createElement('input');
+      hidden.type = 'hidden';
+      hidden.name = 'id';
+      hidden.value = id;
+      form.append(hidden);
+    }
+    keep(form, new Set());
+  };
+
+  // A tick or an untick changes the stored selection; "select all" ticks
+  // every box of its form shown on the page.
+  document.addEventListener('change', (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== 'checkbox') return;
+    const owner = box.dataset.selectAll || box.getAttribute('form');
+    const form = owner && document.getElementById(owner);
+    if (!form || !form.hasAttribute('data-selection')) return;
+    const ids = selected(form);
+    const boxes = box.dataset.selectAll ? boxesOf(form) : [box];
+    for (const one of boxes) {
+      if (box.checked) ids.add(one.value);
+      else ids.delete(one.value);
+    }
+    keep(form, ids);
+    showSelection(form);
+    release();
+  });
+
+  document.addEventListener('click', (event) => {
+    const clear = event.target instanceof Element && event.target.closest('[data-selection-clear]');
+    const form = clear && clear.closest('form[data-selection]');
+    if (!form) return;
+    keep(form, new Set());
+    showSelection(form);
+    release();
   });
 
   const connect = (url) => {
@@ -166,6 +330,7 @@
 
   const start = () => {
     refreshAges(document);
+    for (const form of selectionForms(document)) showSelection(form);
     setInterval(() => refreshAges(document), 5000);
     const url = document.body && document.body.dataset.live;
     if (url && 'EventSource' in window) connect(url);

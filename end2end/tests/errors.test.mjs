@@ -147,6 +147,61 @@ test('a name filter keeps across tabs and its buttons act on its matches only', 
   }
 });
 
+test('ticks are kept by job id when new failures would push the ticked row off the page', async () => {
+  const { context, page, errors } = await newSignedInPage(browser, server);
+  try {
+    const first = [];
+    for (let i = 0; i < 3; i += 1) first.push(await enqueueFailingNamed('e2e-tick', `tick ${i}`));
+    await poll('the jobs to fail', async () => (await states(first)).every((s) => s === 'failed'));
+
+    // Three to a page, newest first: the first job is on the last row.
+    const response = await page.goto(`${server.url}/queues/${QUEUE}?state=failed&limit=3&name=e2e-tick`);
+    assert.equal(response.status(), 200);
+    await waitLive(page);
+    const oldest = page.getByTestId(`job-row-${first[0]}`);
+    await oldest.getByTestId('select-job').check();
+    const count = page.getByTestId('selection-count');
+    assert.equal(await count.innerText(), '1 selected');
+
+    // Two new failures: the table holds still and announces them.
+    const later = [];
+    for (let i = 0; i < 2; i += 1) later.push(await enqueueFailingNamed('e2e-tick', `tick later ${i}`));
+    await poll('the new jobs to fail', async () => (await states(later)).every((s) => s === 'failed'));
+    const show = page.getByTestId('show-new');
+    await poll('the new rows to be announced', async () => (await show.count()) === 1
+      && (await show.innerText()) === '2 new — show');
+    assert.ok(await oldest.getByTestId('select-job').isChecked(), 'the ticked row lost its tick');
+    await api(server, `/api/queues/${QUEUE}/pause`, { method: 'POST' });
+
+    // Shown, the ticked row is on page 2 and still counted.
+    await show.click();
+    await page.getByTestId(`job-row-${later[1]}`).waitFor();
+    assert.equal(await oldest.count(), 0, 'the ticked row should have moved to page 2');
+    assert.equal(await count.innerText(), '1 selected (1 not shown)');
+    assert.equal(await page.getByTestId('show-new').count(), 0);
+    await page.getByTestId(`job-row-${later[1]}`).getByTestId('select-job').check();
+    assert.equal(await count.innerText(), '2 selected (1 not shown)');
+
+    const landed = await submit(page, page.getByTestId('retry-selected'));
+    assert.equal(landed.status(), 200);
+    assert.match(await page.getByTestId('notice').innerText(), /Retried 2 jobs/);
+    assert.deepEqual(await states([first[0], later[1]]), ['waiting', 'waiting']);
+    assert.deepEqual(await states([first[1], first[2], later[0]]), ['failed', 'failed', 'failed']);
+    assert.equal(await page.getByTestId('selection-bar').isVisible(), false, 'a posted selection is forgotten');
+
+    // Clear forgets every tick.
+    await page.getByTestId(`job-row-${first[1]}`).getByTestId('select-job').check();
+    assert.equal(await count.innerText(), '1 selected');
+    await page.getByTestId('selection-clear').click();
+    assert.equal(await page.getByTestId('selection-bar').isVisible(), false);
+    assert.equal(await page.getByTestId(`job-row-${first[1]}`).getByTestId('select-job').isChecked(), false);
+    assert.deepEqual(errors, [], 'the page script threw');
+  } finally {
+    await resume(QUEUE);
+    await context.close();
+  }
+});
+
 /** A job named `name` the demo workers fail at once with `message`. */
 async function enqueueFailingNamed(name, message) {
   const { id } = await api(server, `/api/queues/${QUEUE}/jobs`, {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::format::format_count;
-use crate::vm::queues::{BulkProgressVm, JobFilterVm, JobRow, QueuePageVm, STATES};
+use crate::vm::queues::{BulkProgressVm, JobFilterVm, JobRow, MAX_SELECTED, QueuePageVm, STATES};
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::{ActionForm, PostFields};
 use crate::widgets::pager::Pager;
@@ -329,31 +329,53 @@ fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
             </div>
         }
     });
-    let bulk = (failed && failed_count > 0 && !vm.filter.is_active()).then(|| {
+    // Ticks belong to this form wherever their row is; the page script
+    // keeps them by job id across live updates and pages, and posts the
+    // ones not on screen as hidden fields.
+    let selection = (failed && !vm.jobs.is_empty()).then(|| {
+        view! {
+            <form
+                id="selection"
+                method="post"
+                action=format!("/queues/{name}/retry-selected")
+                class="inline selection"
+                data-selection=""
+                data-max=MAX_SELECTED.to_string()
+            >
+                <PostFields back=back.clone() />
+                <button type="submit" class="button" data-test-id="retry-selected">
+                    "Retry selected"
+                </button>
+                <span class="selection-bar" data-test-id="selection-bar" role="status" hidden>
+                    <span data-test-id="selection-count"></span>
+                    " "
+                    <button
+                        type="button"
+                        class="button"
+                        data-selection-clear=""
+                        data-test-id="selection-clear"
+                    >
+                        "Clear"
+                    </button>
+                </span>
+            </form>
+        }
+    });
+    let retry_all = (failed && failed_count > 0 && !vm.filter.is_active()).then(|| {
         let all_label = format!("Retry all {} failed jobs?", format_count(failed_count));
         view! {
-            <div class="toolbar needs-operator">
-                <form
-                    id="selection"
-                    method="post"
-                    action=format!("/queues/{name}/retry-selected")
-                    class="inline"
-                >
-                    <PostFields back=back.clone() />
-                    <button type="submit" class="button" data-test-id="retry-selected">
-                        "Retry selected"
-                    </button>
-                </form>
-                <ActionForm
-                    action=format!("/queues/{name}/retry-failed")
-                    back=back.clone()
-                    label="Retry all failed"
-                    class="primary"
-                    test_id="retry-all".to_string()
-                    confirm=all_label
-                />
-            </div>
+            <ActionForm
+                action=format!("/queues/{name}/retry-failed")
+                back=back.clone()
+                label="Retry all failed"
+                class="primary"
+                test_id="retry-all".to_string()
+                confirm=all_label
+            />
         }
+    });
+    let bulk = (selection.is_some() || retry_all.is_some()).then(|| {
+        view! { <div class="toolbar needs-operator">{selection} {retry_all}</div> }
     });
     let table = if vm.jobs.is_empty() {
         let text = if vm.filter.is_active() {

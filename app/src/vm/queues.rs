@@ -331,6 +331,11 @@ pub struct ClusterMasterVm {
 /// Rows on one page of the queues table.
 pub const QUEUES_PER_PAGE: u64 = 50;
 
+/// How many ticked jobs "Retry selected" takes at once: the server's cap
+/// on one request (`coord::queue::MAX_PAGE`, checked by a server test),
+/// told to the page script so it refuses before posting.
+pub const MAX_SELECTED: u64 = 500;
+
 /// How the queues table is ordered (`?sort=`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum QueueSort {
@@ -652,8 +657,14 @@ pub struct JobPageVm {
     pub finished_at: Option<i64>,
     /// When it becomes runnable, for delayed jobs.
     pub run_at: Option<i64>,
-    /// Lines the job logged, if the producer's handler logs.
+    /// The newest lines the job's handler logged, oldest first.
     pub logs: Vec<String>,
+    /// Kept lines older than `logs`.
+    pub logs_earlier: u64,
+    /// Lines dropped by the log's caps.
+    pub logs_dropped: u64,
+    /// The last progress the handler reported, as compact JSON.
+    pub progress: Option<String>,
     /// A one-off notice after an action on this job.
     pub notice: Option<String>,
 }

@@ -357,3 +357,12 @@ pub async fn remove_matching(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    /// The page script refuses a selection the server would refuse.
+    #[test]
+    fn the_page_knows_how_many_jobs_retry_selected_takes() {
+        assert_eq!(app::vm::queues::MAX_SELECTED, coord::queue::MAX_PAGE);
+    }
+}
