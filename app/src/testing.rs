@@ -742,6 +742,7 @@ pub(crate) fn bull_job_vm(state: &str) -> BullJobPageVm {
         returnvalue: Some("{\"ok\": true}".into()),
         progress: Some("50".into()),
         logs: vec!["connecting".into(), "sent".into()],
+        logs_earlier: 0,
         delay: 60_000,
         priority: 3,
         notice: None,

@@ -57,6 +57,15 @@ pub enum CoordError {
         actual: &'static str,
         expected: &'static str,
     },
+    /// Only the handler running a job may write its log and progress.
+    #[error(
+        "job {job} in queue {queue} is not running here; only its handler can write its log and progress"
+    )]
+    NotRunning { queue: QueueName, job: JobId },
+    /// The job's lease expired (another worker may run it now): what the
+    /// old attempt reports is not written.
+    #[error("job {job} in queue {queue} is no longer held by this worker (its lease expired)")]
+    LeaseLost { queue: QueueName, job: JobId },
     /// A BullMQ worker holds the job (active or locked); BullMQ refuses to
     /// remove it until it finishes or stalls.
     #[error("BullMQ job {job:?} in queue {queue:?} is held by a worker; wait for it to finish")]

@@ -179,6 +179,35 @@ impl QueueBackend for Steered {
         Ok(lost)
     }
 
+    async fn append_logs(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        token: &str,
+        lines: &[String],
+    ) -> Result<bool> {
+        self.inner.append_logs(queue, id, token, lines).await
+    }
+
+    async fn set_progress(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        token: &str,
+        progress: &str,
+    ) -> Result<bool> {
+        self.inner.set_progress(queue, id, token, progress).await
+    }
+
+    async fn job_report(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        lines: u32,
+    ) -> Result<coord::queue::JobReport> {
+        self.inner.job_report(queue, id, lines).await
+    }
+
     async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {
         self.inner.recover_stalled(queue, max_stalled).await
     }

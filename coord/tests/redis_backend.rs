@@ -92,12 +92,25 @@ async fn every_key_of_a_queue_carries_its_hash_tag() {
     .unwrap();
     let step = b.step(&q, vec![], 2, LEASE).await.unwrap();
     assert_eq!(step.claimed.len(), 2);
+    // A log list is a job key too (`job:<id>:logs`).
+    let token = step.claimed[0].lease_token.clone().unwrap();
+    assert!(
+        b.append_logs(&q, &step.claimed[0].id, &token, &["hello".to_owned()])
+            .await
+            .unwrap()
+    );
     let outcomes = vec![
         completed(&step.claimed[0], json!(1)),
         failed(&step.claimed[1], JobError::fatal("boom"), 0),
     ];
     b.step(&q, outcomes, 1, LEASE).await.unwrap();
     b.set_paused(&q, true).await.unwrap();
+    assert!(
+        keys_under(&prefix)
+            .await
+            .iter()
+            .any(|k| k.ends_with(&format!(":job:{}:logs", step.claimed[0].id)))
+    );
 
     let keys = keys_under(&prefix).await;
     let tag = format!("{{{}}}", q.as_str());
@@ -795,5 +808,69 @@ async fn retry_all_drains_a_failed_set_damaged_by_hand() {
         assert_eq!(job.attempts_made, 1, "a fresh attempt budget");
         assert_eq!(job.failed_reason, None);
     }
+    cleanup(&prefix).await;
+}
+
+/// Every way a job is deleted takes its log list along: removal, a
+/// group's removal, and retention.
+#[tokio::test]
+async fn deleted_jobs_leave_no_log_list() {
+    let prefix = unique("t");
+    let b = backend(&prefix).await;
+    let q = queue("logs-gone");
+    let once = JobOptions {
+        attempts: 1,
+        ..JobOptions::default()
+    };
+    b.enqueue_bulk(&q, (0..3).map(|_| job_with("a", once.clone())).collect())
+        .await
+        .unwrap();
+    let step = b.step(&q, vec![], 3, LEASE).await.unwrap();
+    for job in &step.claimed {
+        let token = job.lease_token.clone().unwrap();
+        assert!(
+            b.append_logs(&q, &job.id, &token, &["line".to_owned()])
+                .await
+                .unwrap()
+        );
+    }
+    let logs = || async {
+        keys_under(&prefix)
+            .await
+            .into_iter()
+            .filter(|k| k.ends_with(":logs"))
+            .count()
+    };
+    assert_eq!(logs().await, 3);
+    let [one, two, three] = &step.claimed[..] else {
+        panic!("three claimed");
+    };
+    let outcomes = vec![
+        completed(one, json!(1)),
+        failed(two, JobError::fatal("boom"), 0),
+        completed(three, json!(1)),
+    ];
+    b.step(&q, outcomes, 0, LEASE).await.unwrap();
+    b.remove(&q, &one.id).await.unwrap();
+    assert_eq!(logs().await, 2, "removal");
+    let group = b.error_groups(&q, 10).await.unwrap().groups[0].id;
+    b.error_group_batch(&q, group, coord::errors::GroupAction::Remove, 10)
+        .await
+        .unwrap();
+    assert_eq!(logs().await, 1, "a group's removal");
+    b.set_retention(
+        &q,
+        RetentionPolicy {
+            completed: Retention {
+                max_count: Some(0),
+                max_age_ms: None,
+            },
+            failed: Retention::default(),
+        },
+    )
+    .await
+    .unwrap();
+    b.clean(&q, 100).await.unwrap();
+    assert_eq!(logs().await, 0, "retention");
     cleanup(&prefix).await;
 }

@@ -699,6 +699,7 @@ async fn a_service_embedding_coord_gets_only_coords_tables() {
             "coord_write_probe",
             "error_group_names",
             "error_groups",
+            "job_logs",
             "jobs",
             "queues",
             "synced_state",
@@ -778,4 +779,71 @@ async fn failed_jobs_written_before_error_groups_get_their_group_on_open() {
         ]
     );
     assert_groups_match_rows(&b, &q, "the backfill").await;
+}
+
+/// Every way a job is deleted takes its log lines along (a trigger):
+/// removal, a group's removal, and retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_jobs_leave_no_log_lines() {
+    let db = TempDb::new("logs-gone");
+    let b = open(&db).await;
+    let q = queue("logs-gone");
+    let once = JobOptions {
+        attempts: 1,
+        ..JobOptions::default()
+    };
+    b.enqueue_bulk(&q, (0..3).map(|n| with(n, once.clone())).collect())
+        .await
+        .expect("enqueue");
+    let claimed = claim(&b, &q, 3).await;
+    for job in &claimed {
+        let token = job.lease_token.clone().expect("token");
+        let lines = ["one".to_owned(), "two".to_owned()];
+        assert!(
+            b.append_logs(&q, &job.id, &token, &lines)
+                .await
+                .expect("log")
+        );
+    }
+    let lines = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM job_logs")
+            .fetch_one(b.pool())
+            .await
+            .expect("count")
+    };
+    assert_eq!(lines().await, 6);
+    let [one, two, three] = &claimed[..] else {
+        panic!("three claimed");
+    };
+    settle(
+        &b,
+        &q,
+        vec![
+            done(one),
+            fail(two, JobError::fatal("boom"), 0),
+            done(three),
+        ],
+    )
+    .await;
+    b.remove(&q, &one.id).await.expect("remove");
+    assert_eq!(lines().await, 4, "removal");
+    let group = b.error_groups(&q, 10).await.expect("groups").groups[0].id;
+    b.error_group_batch(&q, group, coord::errors::GroupAction::Remove, 10)
+        .await
+        .expect("group removal");
+    assert_eq!(lines().await, 2, "a group's removal");
+    b.set_retention(
+        &q,
+        RetentionPolicy {
+            completed: Retention {
+                max_count: Some(0),
+                max_age_ms: None,
+            },
+            failed: Retention::default(),
+        },
+    )
+    .await
+    .expect("retention");
+    b.clean(&q, 100).await.expect("clean");
+    assert_eq!(lines().await, 0, "retention");
 }

@@ -10,6 +10,7 @@ use crate::vm::bullmq::{
 };
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::ActionForm;
+use crate::widgets::job_log::JobLog;
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 
 /// The live stream of a BullMQ job's page: `/events/bullmq/<queue>/jobs/<id>`.
@@ -165,22 +166,6 @@ fn BullJobRegion(vm: BullJobPageVm) -> impl IntoView {
             </section>
         }
     });
-    let logs = if vm.logs.is_empty() {
-        view! { <p class="muted" data-test-id="no-logs">"This job wrote no log lines."</p> }
-            .into_any()
-    } else {
-        view! {
-            <ol class="bull-logs" data-test-id="job-logs">
-                {vm
-                    .logs
-                    .clone()
-                    .into_iter()
-                    .map(|line| view! { <li><code>{line}</code></li> })
-                    .collect_view()}
-            </ol>
-        }
-        .into_any()
-    };
     view! {
         <div id="bull-job">
             <h1>
@@ -218,7 +203,7 @@ fn BullJobRegion(vm: BullJobPageVm) -> impl IntoView {
             </section>
             <section>
                 <h2>"Logs"</h2>
-                {logs}
+                <JobLog logs=vm.logs.clone() earlier=vm.logs_earlier dropped=0 />
             </section>
             <p>
                 <a href=queue_page data-test-id="back-to-queue">"Back to the queue"</a>

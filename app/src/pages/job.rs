@@ -7,6 +7,7 @@ use crate::format::{format_duration, format_timestamp};
 use crate::vm::queues::{AttemptVm, JobPageVm};
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::ActionForm;
+use crate::widgets::job_log::JobLog;
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
 
@@ -19,11 +20,6 @@ pub fn render_job_page(vm: &JobPageVm, page: &PageCtx) -> String {
     )
     .live(format!("/events/queues/{}/jobs/{}", vm.queue, vm.id));
     let queue_href = format!("/queues/{}", vm.queue);
-    let logs = if vm.logs.is_empty() {
-        view! { <p class="muted">"This job wrote no log lines."</p> }.into_any()
-    } else {
-        view! { <pre class="logs" data-test-id="job-logs">{vm.logs.join("\n")}</pre> }.into_any()
-    };
     document(page, frame, move || {
         view! {
             <section class="job-page">
@@ -53,10 +49,7 @@ pub fn render_job_page(vm: &JobPageVm, page: &PageCtx) -> String {
                     <h2>"Options"</h2>
                     <pre class="json" data-test-id="job-options">{vm.options_pretty.clone()}</pre>
                 </section>
-                <section>
-                    <h2>"Logs"</h2>
-                    {logs}
-                </section>
+                <JobLogRegion vm=vm.clone() />
             </section>
         }
     })
@@ -64,7 +57,21 @@ pub fn render_job_page(vm: &JobPageVm, page: &PageCtx) -> String {
 
 /// The live regions of a job's page.
 pub fn job_fragments(vm: &JobPageVm) -> Vec<Fragment> {
-    vec![fragment("job", view! { <JobDetail vm=vm.clone() /> })]
+    vec![
+        fragment("job", view! { <JobDetail vm=vm.clone() /> }),
+        fragment("job-log", view! { <JobLogRegion vm=vm.clone() /> }),
+    ]
+}
+
+/// The job's log, live while it runs (a region).
+#[component]
+fn JobLogRegion(vm: JobPageVm) -> impl IntoView {
+    view! {
+        <section id="job-log">
+            <h2>"Logs"</h2>
+            <JobLog logs=vm.logs earlier=vm.logs_earlier dropped=vm.logs_dropped />
+        </section>
+    }
 }
 
 /// The job region of a page whose job was removed while it was open.
@@ -215,6 +222,7 @@ fn JobDetail(vm: JobPageVm) -> impl IntoView {
             "times"
         }
     );
+    let progress = vm.progress.clone().unwrap_or_else(|| "–".into());
     view! {
         <div id="job">
             <JobHeader vm=vm.clone() />
@@ -235,6 +243,8 @@ fn JobDetail(vm: JobPageVm) -> impl IntoView {
                             }
                         })
                         .collect_view()}
+                    <dt>"Progress"</dt>
+                    <dd data-test-id="job-progress">{progress}</dd>
                 </dl>
             </section>
             <section>
@@ -303,7 +313,10 @@ mod tests {
             processed_at: Some(1_000),
             finished_at: Some(2_500),
             run_at: None,
-            logs: vec![],
+            logs: vec!["attempt 1 <i>started</i>".into(), "SMTP said 421".into()],
+            logs_earlier: 0,
+            logs_dropped: 2,
+            progress: Some(r#"{"done":3,"of":4}"#.into()),
             notice: Some("Job 42 was retried.".into()),
         };
         let html = render_job_page(&vm, &PAGE);
@@ -318,6 +331,24 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("1.5 s"), "{html}");
+        // The log and progress: escaped, numbered after the dropped lines.
+        assert!(
+            html.contains("attempt 1 &lt;i&gt;started&lt;/i&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<ol start="3" data-test-id="job-logs""#),
+            "{html}"
+        );
+        assert!(
+            html.contains("2 older lines dropped by the log's cap"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<dd data-test-id="job-progress">{"done":3,"of":4}</dd>"#),
+            "{html}"
+        );
+        assert_eq!(job_fragments(&vm).len(), 2, "the log is live too");
         assert!(html.contains("1970-01-01 00:00:00 UTC"), "{html}");
         assert!(
             html.contains(r#"action="/queues/emails/jobs/42/retry""#),

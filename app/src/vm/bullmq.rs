@@ -221,8 +221,10 @@ pub struct BullJobPageVm {
     pub returnvalue: Option<String>,
     /// The progress it reported (a number or JSON).
     pub progress: Option<String>,
-    /// Lines it logged with `job.log`.
+    /// The newest lines it logged with `job.log`, oldest first.
     pub logs: Vec<String>,
+    /// Logged lines older than `logs`.
+    pub logs_earlier: u64,
     /// Its delay (ms) from `timestamp`.
     pub delay: i64,
     /// Its priority (0: none).

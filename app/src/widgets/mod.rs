@@ -12,6 +12,7 @@ pub mod banner;
 pub mod chart;
 pub mod forms;
 pub mod health;
+pub mod job_log;
 pub mod pager;
 pub mod queue;
 pub mod shell;

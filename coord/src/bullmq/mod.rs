@@ -57,6 +57,9 @@ pub const MAX_JOB_ID: usize = 512;
 /// Most jobs one page of [`BullMq::jobs`] returns.
 pub const MAX_PAGE: u64 = 100;
 
+/// Newest log lines [`BullMq::job`] reads, as a native job's page shows.
+pub const JOB_LOG_LINES: u64 = 200;
+
 /// Most jobs one script call of a bulk operation touches, so one call never
 /// blocks Redis for long.
 const MAX_BATCH: usize = 1000;
@@ -249,8 +252,11 @@ pub struct BullJob {
     pub returnvalue: Option<String>,
     /// The last progress reported, raw JSON text.
     pub progress: Option<String>,
-    /// The first 100 log lines; only filled by [`BullMq::job`].
+    /// The newest [`JOB_LOG_LINES`] log lines, oldest first; only filled
+    /// by [`BullMq::job`].
     pub logs: Vec<String>,
+    /// Lines in the job's log in all (BullMQ trims it to `keepLogs`).
+    pub logs_count: u64,
     /// The state the job is in; only filled by [`BullMq::job`].
     pub state: Option<BullState>,
 }
@@ -448,6 +454,7 @@ fn parse_job(id: &str, hash: HashMap<String, Vec<u8>>) -> BullJob {
         returnvalue: text("returnvalue"),
         progress: text("progress"),
         logs: Vec::new(),
+        logs_count: 0,
         state: None,
     }
 }
@@ -706,10 +713,13 @@ impl BullMq {
         if kind != "hash" {
             return Ok(None);
         }
+        let logs_key = self.key(queue, &format!("{id}:logs"));
         let mut pipe = redis::pipe();
         pipe.hgetall(self.key(queue, id))
-            .lrange(self.key(queue, &format!("{id}:logs")), 0, 99);
-        let (hash, logs): (HashMap<String, Vec<u8>>, Vec<Vec<u8>>) = pipe
+            .lrange(&logs_key, -(JOB_LOG_LINES as isize), -1)
+            .llen(&logs_key);
+        type Reply = (HashMap<String, Vec<u8>>, Vec<Vec<u8>>, u64);
+        let (hash, logs, logs_count): Reply = pipe
             .query_async(&mut self.conn.clone())
             .await
             .map_err(CoordError::from)?;
@@ -717,6 +727,7 @@ impl BullMq {
             return Ok(None);
         }
         let mut job = parse_job(id, hash);
+        job.logs_count = logs_count;
         job.logs = logs
             .iter()
             .map(|line| String::from_utf8_lossy(line).into_owned())

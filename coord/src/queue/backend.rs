@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use super::events::EventBatch;
+use super::report::JobReport;
 use super::types::{
     Job, JobId, JobPage, JobState, NewJob, Outcome, QueueCounts, QueueName, RetentionPolicy,
     StalledReport, StepResult,
@@ -135,6 +136,30 @@ pub trait QueueBackend: Send + Sync + 'static {
         leases: &[(JobId, String)],
         lease: Duration,
     ) -> Result<Vec<JobId>>;
+
+    /// Appends (already kept) lines to the log of a job held under
+    /// `token`, dropping the oldest beyond the caps; false when the job is
+    /// no longer held under it.
+    async fn append_logs(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        token: &str,
+        lines: &[String],
+    ) -> Result<bool>;
+
+    /// Sets the progress (JSON text) of a job held under `token`; false
+    /// when it is no longer held under it.
+    async fn set_progress(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        token: &str,
+        progress: &str,
+    ) -> Result<bool>;
+
+    /// A job's progress and newest `lines` log lines.
+    async fn job_report(&self, queue: &QueueName, id: &JobId, lines: u32) -> Result<JobReport>;
 
     /// Puts active jobs whose lease expired back to waiting, counting a
     /// stall; a job stalled more than `max_stalled` times, or out of

@@ -9,6 +9,7 @@
 mod backend;
 mod events;
 pub mod redis;
+mod report;
 pub mod sql;
 mod stored;
 mod types;
@@ -20,6 +21,9 @@ use tokio::sync::broadcast;
 
 pub use backend::{BackendHealth, BackendKind, QueueBackend};
 pub use events::{EVENT_BUFFER, EventBatch, QueueEvent, QueueEventKind};
+pub use report::{
+    CUT_MARK, JobReport, MAX_LINE_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_PROGRESS_BYTES, Reporter,
+};
 pub use types::{
     AttemptRecord, Backoff, Clipped, Job, JobError, JobId, JobOptions, JobPage, JobState,
     MAX_DELAY_MS, MAX_PRIORITY, NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT, QueueCounts,
@@ -203,6 +207,15 @@ impl Queues {
     pub async fn job_clipped(&self, queue: &QueueName, id: &JobId, max_bytes: u32) -> Result<Job> {
         check_clip(max_bytes)?;
         self.backend.job_clipped(queue, id, max_bytes).await
+    }
+
+    /// A job's progress and its newest `lines` log lines (at most
+    /// [`MAX_LOG_LINES`]), with how many were dropped or left out, so a
+    /// page shows the end of a long log at a bounded cost.
+    pub async fn job_report(&self, queue: &QueueName, id: &JobId, lines: u32) -> Result<JobReport> {
+        self.backend
+            .job_report(queue, id, lines.min(MAX_LOG_LINES))
+            .await
     }
 
     /// Retries one failed job.

@@ -47,6 +47,7 @@ use tokio::task::JoinHandle;
 
 use super::backend::{BackendHealth, BackendKind, QueueBackend};
 use super::events::{EVENT_BUFFER, EventBatch, QueueEvent};
+use super::report::JobReport;
 use super::stored::{
     OptionsCache, STALLED_NO_ATTEMPTS, STALLED_TOO_OFTEN, StoredJob, listed_jobs, stored_id,
 };
@@ -135,6 +136,7 @@ static LIST: LazyLock<Script> = script!("read_job.lua", "list.lua");
 static JOB: LazyLock<Script> = script!("read_job.lua", "job.lua");
 
 mod errors;
+mod report;
 
 /// Queue state in Redis, shared by every process that connects with the same
 /// URL and prefix. Cheap to clone: clones share one multiplexed connection
@@ -837,6 +839,36 @@ impl QueueBackend for RedisBackend {
             .await
             .map_err(CoordError::from)?;
         lost.into_iter().map(stored_id).collect()
+    }
+
+    async fn append_logs(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        token: &str,
+        lines: &[String],
+    ) -> Result<bool> {
+        report::append_logs(&mut self.conn(), &self.keys(queue), id, token, lines).await
+    }
+
+    async fn set_progress(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        token: &str,
+        progress: &str,
+    ) -> Result<bool> {
+        report::set_progress(&mut self.conn(), &self.keys(queue), id, token, progress).await
+    }
+
+    async fn job_report(&self, queue: &QueueName, id: &JobId, lines: u32) -> Result<JobReport> {
+        self.ensure_exists(queue).await?;
+        report::job_report(&mut self.conn(), queue, &self.keys(queue), id, lines)
+            .await?
+            .ok_or_else(|| CoordError::JobNotFound {
+                queue: queue.clone(),
+                job: id.clone(),
+            })
     }
 
     async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {

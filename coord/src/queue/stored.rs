@@ -118,6 +118,7 @@ impl StoredJob {
             lease_token: self.lease_token,
             clipped,
             id,
+            reporter: Default::default(),
         })
     }
 }

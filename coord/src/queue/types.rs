@@ -429,6 +429,10 @@ pub struct Job {
     /// `stacktrace` and `history` empty. Empty for a whole job.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clipped: Vec<Clipped>,
+    /// Where a handler's [`Job::log`] and [`Job::progress`] go: set on the
+    /// job a worker hands its handler, empty on one read for display.
+    #[serde(skip)]
+    pub reporter: super::report::Reporter,
 }
 
 /// Jobs per state, plus the queue's pause flag and lifetime totals.

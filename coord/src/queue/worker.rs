@@ -637,7 +637,8 @@ impl Runner {
         }
     }
 
-    fn spawn(&self, running: &mut JoinSet<Outcome>, job: Job) {
+    fn spawn(&self, running: &mut JoinSet<Outcome>, mut job: Job) {
+        job.reporter = super::Reporter::new(self.queues.backend().clone());
         let token = job.lease_token.clone().unwrap_or_default();
         self.shared.leases().insert(
             job.id.clone(),

@@ -153,6 +153,7 @@ async fn job_vm(
         returnvalue: job.returnvalue.clone(),
         progress: job.progress.clone(),
         logs: job.logs.clone(),
+        logs_earlier: job.logs_count.saturating_sub(job.logs.len() as u64),
         delay: job.delay,
         priority: job.priority,
         notice: None,
@@ -516,8 +517,12 @@ fn job_json(job: &BullJob) -> Value {
         "failedReason": job.failed_reason,
         "stacktrace": job.stacktrace,
         "returnvalue": job.returnvalue,
-        "progress": job.progress,
+        // JSON, as a native job's: BullMQ stores it as JSON text.
+        "progress": job.progress.as_deref().map(|text| {
+            serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+        }),
         "logs": job.logs,
+        "logsCount": job.logs_count,
         "state": job.state.map(BullState::as_str),
     })
 }

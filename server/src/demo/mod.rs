@@ -332,7 +332,28 @@ async fn work(profile: &'static Profile, job: Job) -> Result<Value, JobError> {
         };
         (pause, failure)
     };
-    tokio::time::sleep(pause).await;
+    // Some log lines and, for the longer jobs, progress in quarters, as a
+    // real handler would write them. Best effort: a job whose lease was
+    // lost carries on and its outcome is refused anyway.
+    let _ = job
+        .log(format!(
+            "attempt {} of {} started",
+            job.attempts_made, job.options.attempts
+        ))
+        .await;
+    if pause >= Duration::from_secs(1) {
+        for quarter in 1..=4u32 {
+            tokio::time::sleep(pause / 4).await;
+            let _ = job.progress(quarter * 25).await;
+        }
+    } else {
+        tokio::time::sleep(pause).await;
+    }
+    if let Some(f) = failure {
+        let _ = job.log(format!("failed: {}", f.message)).await;
+    } else {
+        let _ = job.log(format!("done in {} ms", pause.as_millis())).await;
+    }
     match failure {
         Some(f) => Err(JobError {
             message: f.message.to_string(),

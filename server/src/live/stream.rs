@@ -184,7 +184,12 @@ struct Cursor {
     read_at: Option<std::time::Instant>,
     /// (change, bulk-run progress) the error groups were read at.
     errors_at: (u64, u64),
+    /// Whether the watched job was active when last read.
+    running: bool,
 }
+
+/// How often a running job's page reads its log and progress again.
+const JOB_LOG_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn feed(streams: Streams, scope: Scope, tx: mpsc::Sender<Event>) {
     let mut snapshots = streams.hub.subscribe();
@@ -207,8 +212,18 @@ async fn feed(streams: Streams, scope: Scope, tx: mpsc::Sender<Event>) {
                 return;
             }
         }
+        // A running job's page also looks again on a timer: its log and
+        // progress raise no queue event, so no new snapshot would come.
+        let refresh = async {
+            if cursor.running {
+                tokio::time::sleep(JOB_LOG_REFRESH).await
+            } else {
+                std::future::pending::<()>().await
+            }
+        };
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { return },
+            _ = refresh => {}
             _ = closed.changed() => return,
             _ = tx.closed() => return,
         }
@@ -377,18 +392,24 @@ async fn render(
         }
         Scope::Job { queue, id } => {
             let changed = snapshot.changed(queue.as_str());
-            if cursor.job.is_none() || changed > cursor.loaded_at {
-                match streams
-                    .queues
-                    .job_clipped(queue, id, crate::queues::vm::JOB_VALUE_BYTES)
-                    .await
-                {
-                    Ok(job) => {
-                        cursor.job = Some(regions(app::job_fragments(&job_page(&job))));
+            // A running job's log and progress change without a queue
+            // event: it is read again at most once a second while active.
+            let running_stale = cursor.running
+                && cursor
+                    .read_at
+                    .is_none_or(|at| at.elapsed() >= JOB_LOG_REFRESH);
+            if cursor.job.is_none() || changed > cursor.loaded_at || running_stale {
+                let lines = crate::queues::vm::JOB_PAGE_LOG_LINES;
+                match crate::queues::job_detail(&streams.queues, queue, id, lines).await {
+                    Ok((job, report)) => {
+                        cursor.running = job.state == coord::queue::JobState::Active;
+                        cursor.read_at = Some(std::time::Instant::now());
+                        cursor.job = Some(regions(app::job_fragments(&job_page(&job, &report))));
                         cursor.loaded_at = changed;
                     }
                     Err(err @ (CoordError::JobNotFound { .. } | CoordError::QueueNotFound(_))) => {
                         tracing::debug!(error = %err, "a watched job is gone");
+                        cursor.running = false;
                         cursor.job = Some(regions(app::job_gone_fragments(
                             queue.as_str(),
                             id.as_str(),

@@ -203,3 +203,17 @@ pub async fn start_matching(
     state.audit.note(entry.ended(outcome, Some(detail))).await;
     Ok(start)
 }
+
+/// A job as its page, its live stream and the API show it: the job with
+/// values clipped at [`vm::JOB_VALUE_BYTES`], and its progress and newest
+/// `lines` log lines.
+pub async fn job_detail(
+    queues: &coord::queue::Queues,
+    queue: &QueueName,
+    id: &coord::queue::JobId,
+    lines: u32,
+) -> Result<(coord::queue::Job, coord::queue::JobReport), coord::CoordError> {
+    let job = queues.job_clipped(queue, id, vm::JOB_VALUE_BYTES).await?;
+    let report = queues.job_report(queue, id, lines).await?;
+    Ok((job, report))
+}

@@ -11,7 +11,7 @@ use app::{
 };
 use coord::CoordError;
 use coord::errors::GroupId;
-use coord::queue::{Job, JobState, MAX_PAGE, QueueCounts, QueueName, Queues};
+use coord::queue::{Job, JobReport, JobState, MAX_PAGE, QueueCounts, QueueName, Queues};
 use coord::time::now_ms;
 use serde::Deserialize;
 use serde_json::Value;
@@ -751,7 +751,7 @@ pub fn is_retrying(job: &Job) -> bool {
 
 /// Everything a job's page shows. The lease token is left out: only the
 /// worker holding the job has any use for it.
-pub fn job_page(job: &Job) -> JobPageVm {
+pub fn job_page(job: &Job, report: &JobReport) -> JobPageVm {
     let truncated = truncated(&job.clipped).map(|what| {
         format!(
             "{what}, more than the {} per value a job page or the API shows",
@@ -789,10 +789,16 @@ pub fn job_page(job: &Job) -> JobPageVm {
         processed_at: job.processed_at,
         finished_at: job.finished_at,
         run_at: job.run_at,
-        logs: Vec::new(),
+        logs_earlier: report.logs_kept.saturating_sub(report.logs.len() as u64),
+        logs_dropped: report.logs_dropped,
+        logs: report.logs.clone(),
+        progress: report.progress.as_ref().map(Value::to_string),
         notice: None,
     }
 }
+
+/// Newest log lines a job's page shows (the API gives every kept line).
+pub const JOB_PAGE_LOG_LINES: u32 = 200;
 
 /// Indented JSON for reading; falls back to compact JSON (which cannot
 /// fail for a `Value`) rather than showing nothing.

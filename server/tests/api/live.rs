@@ -303,6 +303,70 @@ async fn a_job_stream_follows_the_job_until_it_is_gone() {
     app.stop().await;
 }
 
+/// A running job's log and progress change without a queue event: its
+/// page's stream reads them again while it runs, so they arrive live.
+#[tokio::test]
+async fn a_running_jobs_log_and_progress_arrive_on_its_page() {
+    let app = TestApp::spawn().await;
+    let queue = coord::queue::QueueName::new("live-logs").expect("queue");
+    let id = app
+        .queues()
+        .enqueue(
+            &queue,
+            coord::queue::NewJob::new("long", serde_json::json!({})),
+        )
+        .await
+        .expect("enqueue");
+    let (go_tx, go_rx) = tokio::sync::watch::channel(0u32);
+    let worker = app
+        .queues()
+        .worker(queue.clone())
+        .poll_interval(Duration::from_millis(20))
+        .start(move |job| {
+            let mut go = go_rx.clone();
+            async move {
+                job.log("first <line>").await.expect("log");
+                // Waits for the test, so the job stays active.
+                let _ = go.wait_for(|n| *n >= 1).await;
+                job.log("second line").await.expect("log");
+                job.progress(75).await.expect("progress");
+                let _ = go.wait_for(|n| *n >= 2).await;
+                Ok(serde_json::Value::Null)
+            }
+        })
+        .expect("worker");
+    let mut stream = app
+        .sse(&format!("/events/queues/live-logs/jobs/{id}"))
+        .await;
+    assert_opened(&mut stream).await;
+    stream
+        .swap_until(WAIT, |e| {
+            e.region() == Some("job-log") && e.data.contains("first &lt;line&gt;")
+        })
+        .await;
+    go_tx.send(1).expect("go");
+    // The new line and the progress, in whichever order they are read.
+    let (mut line, mut progress) = (false, false);
+    stream
+        .swap_until(WAIT, |e| {
+            if e.region() == Some("job-log") && e.data.contains("second line") {
+                assert_eq!(e.data.matches("<li>").count(), 2, "{e:?}");
+                line = true;
+            }
+            if e.region() == Some("job")
+                && e.data
+                    .contains(r#"<dd data-test-id="job-progress">75</dd>"#)
+            {
+                progress = true;
+            }
+            line && progress
+        })
+        .await;
+    go_tx.send(2).expect("go");
+    worker.shutdown(Duration::from_secs(5)).await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn retry_all_progress_is_pushed_to_the_queue_page() {
     let app = TestApp::spawn().await;

@@ -618,13 +618,19 @@ async fn the_job_page_shows_data_options_attempts_and_timeline() {
         )
         .await
         .expect("enqueue");
-    // A real worker whose handler always fails: two attempts, then the
-    // dead set.
+    // A real worker whose handler logs, reports progress and always
+    // fails: two attempts, then the dead set.
     let worker = app
         .queues()
         .worker(queue.clone())
         .poll_interval(Duration::from_millis(20))
-        .start(|_job| async {
+        .start(|job| async move {
+            job.log(format!("attempt {} <b>tried</b>", job.attempts_made))
+                .await
+                .expect("log");
+            job.progress(json!({ "step": job.attempts_made }))
+                .await
+                .expect("progress");
             Err(JobError {
                 message: "SMTP 421 try again later".into(),
                 chain: vec!["connection reset by <peer>".into()],
@@ -697,6 +703,24 @@ async fn the_job_page_shows_data_options_attempts_and_timeline() {
     }
     assert!(!timeline.contains("<dd>–</dd>"), "{timeline}");
     assert!(timeline.contains(" UTC"), "{timeline}");
+    // Its log (escaped, every attempt's lines) and its last progress,
+    // alike on the page and in the API.
+    assert_eq!(text_of(html, "job-progress"), r#"{"step":2}"#);
+    let logs = element(html, "job-logs");
+    assert_eq!(logs.matches("<li>").count(), 2, "{logs}");
+    assert!(
+        logs.contains("attempt 2 &lt;b&gt;tried&lt;/b&gt;"),
+        "{logs}"
+    );
+    let api = app.get(&format!("/api/queues/emails/jobs/{id}")).await;
+    assert_eq!(api.status, 200, "{}", api.body);
+    let api = api.json();
+    assert_eq!(
+        api["logs"],
+        json!(["attempt 1 <b>tried</b>", "attempt 2 <b>tried</b>"])
+    );
+    assert_eq!(api["progress"], json!({ "step": 2 }));
+    assert_eq!(api["logsDropped"], 0);
     // A failed job can be retried or removed from its page.
     assert!(
         html.contains(&format!(r#"action="/queues/emails/jobs/{id}/retry""#)),

@@ -253,8 +253,12 @@ local function trimSet(setKey, count, age, budget, removed)
   if setKey == failedKey then
     leaveGroupsOf(ids)
   end
+  -- A job's log list goes with it (most jobs have none: deleting a
+  -- missing key is one lookup).
   for i = 1, #ids do
-    keys[i] = jobPrefix .. ids[i]
+    local jk = jobPrefix .. ids[i]
+    keys[2 * i - 1] = jk
+    keys[2 * i] = jk .. ':logs'
     removed[#removed + 1] = ids[i]
   end
   bulk('DEL', false, keys)

@@ -32,7 +32,7 @@ for i = 1, #ids do
       scored[#scored + 1] = waitingScore(f[2], seq + i)
       scored[#scored + 1] = id
     else
-      redis.call('DEL', jk)
+      redis.call('DEL', jk, jk .. ':logs')
     end
     moved[#moved + 1] = id
   end

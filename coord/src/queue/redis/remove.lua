@@ -13,7 +13,7 @@ end
 if state == 'failed' then
   leaveGroupsOf({ id })
 end
-redis.call('DEL', jk)
+redis.call('DEL', jk, jk .. ':logs')
 local setKey = ({
   waiting = waitingKey,
   active = activeKey,

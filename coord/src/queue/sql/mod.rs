@@ -39,6 +39,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, broadcast, oneshot};
 
 use super::backend::{BackendHealth, BackendKind, QueueBackend};
 use super::events::{EVENT_BUFFER, EventBatch, QueueEvent, QueueEventKind};
+use super::report::JobReport;
 use super::stored::{STALLED_NO_ATTEMPTS, STALLED_TOO_OFTEN, StoredJob, listed_jobs, stored_id};
 use super::types::{
     AttemptRecord, Job, JobId, JobPage, JobState, NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT,
@@ -289,6 +290,7 @@ mod admin;
 mod direct;
 mod enqueue;
 mod errors;
+mod report;
 mod rows;
 mod step;
 
@@ -667,6 +669,32 @@ impl QueueBackend for SqlBackend {
         lease: Duration,
     ) -> Result<Vec<JobId>> {
         admin::extend_leases(self, queue, leases, lease).await
+    }
+
+    async fn append_logs(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        token: &str,
+        lines: &[String],
+    ) -> Result<bool> {
+        let appended = report::append_logs(self, queue, id, token, lines).await;
+        self.inner.noted(appended)
+    }
+
+    async fn set_progress(
+        &self,
+        queue: &QueueName,
+        id: &JobId,
+        token: &str,
+        progress: &str,
+    ) -> Result<bool> {
+        let set = report::set_progress(self, queue, id, token, progress).await;
+        self.inner.noted(set)
+    }
+
+    async fn job_report(&self, queue: &QueueName, id: &JobId, lines: u32) -> Result<JobReport> {
+        report::job_report(self, queue, id, lines).await
     }
 
     async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {

@@ -88,16 +88,22 @@ pub async fn list(
     })))
 }
 
-/// `GET /api/queues/{queue}/jobs/{id}`: one job with its attempt history.
+/// `GET /api/queues/{queue}/jobs/{id}`: one job with its attempt history,
+/// its `progress` (JSON, null when none), its `logs` (every kept line,
+/// oldest first) and `logsDropped` (older lines the log's caps dropped).
 pub async fn show(
     State(state): State<AppState>,
     Path(JobPath { queue, id }): Path<JobPath>,
 ) -> Result<Json<Value>, AppError> {
-    let job = state
-        .queues
-        .job_clipped(&queue, &id, crate::queues::vm::JOB_VALUE_BYTES)
-        .await?;
-    Ok(Json(job_json(job)?))
+    let (job, report) =
+        crate::queues::job_detail(&state.queues, &queue, &id, coord::queue::MAX_LOG_LINES).await?;
+    let mut value = job_json(job)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("progress".into(), report.progress.unwrap_or(Value::Null));
+        object.insert("logs".into(), json!(report.logs));
+        object.insert("logsDropped".into(), json!(report.logs_dropped));
+    }
+    Ok(Json(value))
 }
 
 /// `POST /api/queues/{queue}/jobs`: 201 with the new job's id and its URL.

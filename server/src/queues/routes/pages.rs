@@ -195,11 +195,9 @@ pub async fn job(
     Path(JobPath { queue, id }): Path<JobPath>,
     Flash(notice): Flash,
 ) -> Result<Response, AppError> {
-    let job = state
-        .queues
-        .job_clipped(&queue, &id, vm::JOB_VALUE_BYTES)
-        .await?;
-    let mut vm = job_page(&job);
+    let (job, report) =
+        crate::queues::job_detail(&state.queues, &queue, &id, vm::JOB_PAGE_LOG_LINES).await?;
+    let mut vm = job_page(&job, &report);
     let shown = notice.is_some();
     vm.notice = notice;
     Ok(with_flash_cleared(
