@@ -43,6 +43,7 @@ pub use pages::queue::{queue_fragments, render_queue_page};
 pub use pages::queues::{QUEUES_EVENTS, queues_fragments, render_queues_page};
 pub use pages::ratelimits::{RATELIMITS_EVENTS, ratelimits_fragments, render_ratelimits_page};
 pub use pages::retrying::render_retrying_page;
+pub use pages::search::render_search_page;
 pub use pages::users::render_users_page;
 pub use widgets::banner::banner_fragment;
 pub use widgets::shell::Fragment;
@@ -78,5 +79,6 @@ pub use vm::queues::{
 pub use vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
 };
+pub use vm::search::{SearchHitVm, SearchPageVm};
 pub use vm::session::{LoginVm, PageCtx, UserVm};
 pub use vm::users::{ROLES, UserRow, UsersVm};

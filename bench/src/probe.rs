@@ -221,6 +221,22 @@ impl QueueBackend for Probe {
         self.inner.job_report(queue, id, lines).await
     }
 
+    async fn find_job(&self, id: &JobId) -> Result<Vec<coord::search::FoundJob>> {
+        self.inner.find_job(id).await
+    }
+
+    async fn search(
+        &self,
+        query: &coord::search::SearchQuery,
+        limit: usize,
+    ) -> Result<coord::search::SearchResult> {
+        self.inner.search(query, limit).await
+    }
+
+    async fn index_search(&self, batch: usize) -> Result<coord::search::IndexProgress> {
+        self.inner.index_search(batch).await
+    }
+
     async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {
         self.other();
         self.inner.recover_stalled(queue, max_stalled).await

@@ -57,6 +57,9 @@ pub enum CoordError {
         actual: &'static str,
         expected: &'static str,
     },
+    /// A search query that cannot be run (unknown qualifier, too long…).
+    #[error("invalid search {query:?}: {reason}")]
+    InvalidSearch { query: String, reason: String },
     /// Only the handler running a job may write its log and progress.
     #[error(
         "job {job} in queue {queue} is not running here; only its handler can write its log and progress"
@@ -153,6 +156,7 @@ impl CoordError {
                 | Self::InvalidPolicy { .. }
                 | Self::InvalidRateKey { .. }
                 | Self::UnknownPolicy(_)
+                | Self::InvalidSearch { .. }
         )
     }
 

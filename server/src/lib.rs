@@ -22,6 +22,7 @@ pub mod live;
 pub mod metrics;
 pub mod queues;
 pub mod ratelimits;
+pub mod search;
 pub mod startup;
 pub mod state;
 pub mod sync;

@@ -14,5 +14,6 @@ pub mod errors;
 pub mod instances;
 pub mod queues;
 pub mod ratelimits;
+pub mod search;
 pub mod session;
 pub mod users;

@@ -186,6 +186,21 @@ fn Shell(
         .into_iter()
         .filter(|(s, _, _)| !bare && (admin || !matches!(s, Section::Users | Section::Config)));
     let is_live = live.is_some();
+    // Jump to a job by id, or search, from every page.
+    let search = (!bare && page.user.is_some()).then(|| {
+        view! {
+            <form method="get" action="/search" class="header-search" role="search">
+                <input
+                    type="search"
+                    name="q"
+                    maxlength="256"
+                    placeholder="Job id or search…"
+                    aria-label="Find a job by id, or search jobs"
+                    data-test-id="header-search"
+                />
+            </form>
+        }
+    });
     view! {
         <html lang="en">
             <head>
@@ -226,6 +241,7 @@ fn Shell(
                             })
                             .collect_view()}
                     </nav>
+                    {search}
                     {user}
                     {is_live
                         .then(|| {

@@ -15,6 +15,7 @@ use super::types::{
 };
 use crate::error::Result;
 use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
+use crate::search::{FoundJob, IndexProgress, SearchQuery, SearchResult};
 
 /// Which deployment a backend belongs to, for status pages and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +158,17 @@ pub trait QueueBackend: Send + Sync + 'static {
         token: &str,
         progress: &str,
     ) -> Result<bool>;
+
+    /// The queues holding a job of this id, and its state in each.
+    async fn find_job(&self, id: &JobId) -> Result<Vec<FoundJob>>;
+
+    /// The newest jobs (at most `limit`) matching a query, across queues
+    /// and states, and how far the search looked.
+    async fn search(&self, query: &SearchQuery, limit: usize) -> Result<SearchResult>;
+
+    /// Adds up to `batch` jobs to the text index, where the backend keeps
+    /// one behind its writers (embedded); elsewhere there is nothing to do.
+    async fn index_search(&self, batch: usize) -> Result<IndexProgress>;
 
     /// A job's progress and newest `lines` log lines.
     async fn job_report(&self, queue: &QueueName, id: &JobId, lines: u32) -> Result<JobReport>;

@@ -33,6 +33,7 @@ pub use worker::{Handler, WorkerBuilder, WorkerHandle, WorkerStats};
 
 use crate::error::{CoordError, Result};
 use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
+use crate::search::{FoundJob, IndexProgress, SearchQuery, SearchResult};
 
 /// Largest page a listing returns, so one request cannot pull a whole set.
 pub const MAX_PAGE: u64 = 500;
@@ -207,6 +208,32 @@ impl Queues {
     pub async fn job_clipped(&self, queue: &QueueName, id: &JobId, max_bytes: u32) -> Result<Job> {
         check_clip(max_bytes)?;
         self.backend.job_clipped(queue, id, max_bytes).await
+    }
+
+    /// Every queue holding a job of this id, with its state there: ids are
+    /// per queue, so one id may be in several.
+    pub async fn find_job(&self, id: &JobId) -> Result<Vec<FoundJob>> {
+        self.backend.find_job(id).await
+    }
+
+    /// The newest jobs matching `query` across queues and states (at most
+    /// `limit`, up to [`crate::search::MAX_HITS`]), saying what was
+    /// searched and whether it was complete.
+    pub async fn search(&self, query: &SearchQuery, limit: usize) -> Result<SearchResult> {
+        if limit == 0 || limit > crate::search::MAX_HITS {
+            return Err(CoordError::InvalidOptions(format!(
+                "a search returns between 1 and {} jobs (got {limit})",
+                crate::search::MAX_HITS
+            )));
+        }
+        self.backend.search(query, limit).await
+    }
+
+    /// Indexes up to `batch` new jobs for text search (the embedded
+    /// backend's FTS index; nothing elsewhere). Whoever serves searches
+    /// calls it in a loop, so producers and workers never pay for it.
+    pub async fn index_search(&self, batch: usize) -> Result<IndexProgress> {
+        self.backend.index_search(batch.clamp(1, MAX_BATCH)).await
     }
 
     /// A job's progress and its newest `lines` log lines (at most

@@ -61,6 +61,7 @@ use crate::redis::{
     self as conn, CONNECT_TIMEOUT, Conn, PubSubEvent, Reconnect, Target, glob_escape,
     listen_pubsub, open_pubsub,
 };
+use crate::search::{FoundJob, IndexProgress, SearchQuery, SearchResult};
 
 /// The command connection: one command may take 10 s (generous because a
 /// bulk enqueue or a full retry batch is one script of up to 10,000 jobs);
@@ -137,6 +138,7 @@ static JOB: LazyLock<Script> = script!("read_job.lua", "job.lua");
 
 mod errors;
 mod report;
+mod search;
 
 /// Queue state in Redis, shared by every process that connects with the same
 /// URL and prefix. Cheap to clone: clones share one multiplexed connection
@@ -869,6 +871,19 @@ impl QueueBackend for RedisBackend {
                 queue: queue.clone(),
                 job: id.clone(),
             })
+    }
+
+    async fn find_job(&self, id: &JobId) -> Result<Vec<FoundJob>> {
+        search::find_job(self, id).await
+    }
+
+    async fn search(&self, query: &SearchQuery, limit: usize) -> Result<SearchResult> {
+        search::search(self, query, limit).await
+    }
+
+    /// Redis keeps no text index: a search reads the jobs themselves.
+    async fn index_search(&self, _batch: usize) -> Result<IndexProgress> {
+        Ok(IndexProgress::default())
     }
 
     async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {

@@ -446,6 +446,7 @@ impl Application {
         tracing::info!(address = %self.address, "serving");
         let hub = self.state.hub.clone();
         crate::system::readiness::start(self.state.clone());
+        crate::search::start_indexer(self.state.queues.clone(), hub.closed());
         // Live streams never end on their own; closing the hub ends them so
         // graceful shutdown only waits for ordinary requests.
         let shutdown = async move {

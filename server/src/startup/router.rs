@@ -35,6 +35,7 @@ use crate::instances::routes as instances;
 use crate::metrics::routes as metrics;
 use crate::queues::routes::{api as queues, events, forms as actions, jobs_api as jobs, pages};
 use crate::ratelimits::routes as ratelimits;
+use crate::search::routes as search;
 use crate::system::routes as system;
 use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
 
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/errors", get(errors::all_page))
         .route("/queues/{queue}/errors", get(errors::queue_page))
         .route("/queues/{queue}/retrying", get(pages::retrying))
+        .route("/search", get(search::page))
         .route("/channels", get(channels::page))
         .route("/instances", get(instances::page))
         .route("/ratelimits", get(ratelimits::page))
@@ -149,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/errors", get(errors::all_api))
         .route("/api/queues/{queue}/errors", get(errors::queue_api))
         .route("/api/queues/{queue}/retrying", get(queues::retrying))
+        .route("/api/search", get(search::api))
         .route("/api/alerts", get(alerts::list))
         .route("/api/alerts/history", get(alerts::history))
         .route("/api/audit", get(audit::list))

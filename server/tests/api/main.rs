@@ -27,6 +27,7 @@ mod queues;
 mod ratelimits;
 mod redis;
 mod scale;
+mod search;
 mod security;
 mod tokens;
 mod users;

@@ -47,6 +47,7 @@ use super::types::{
 };
 use crate::error::{CoordError, Result};
 use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
+use crate::search::{FoundJob, IndexProgress, SearchQuery, SearchResult};
 use crate::sql::{WriteHealth, discard_broken_transactions};
 use crate::time::now_ms;
 
@@ -292,6 +293,7 @@ mod enqueue;
 mod errors;
 mod report;
 mod rows;
+mod search;
 mod step;
 
 use enqueue::{EnqueueRequest, Waiter};
@@ -695,6 +697,19 @@ impl QueueBackend for SqlBackend {
 
     async fn job_report(&self, queue: &QueueName, id: &JobId, lines: u32) -> Result<JobReport> {
         report::job_report(self, queue, id, lines).await
+    }
+
+    async fn find_job(&self, id: &JobId) -> Result<Vec<FoundJob>> {
+        search::find_job(self, id).await
+    }
+
+    async fn search(&self, query: &SearchQuery, limit: usize) -> Result<SearchResult> {
+        search::search(self, query, limit).await
+    }
+
+    async fn index_search(&self, batch: usize) -> Result<IndexProgress> {
+        let indexed = search::index_search(self, batch).await;
+        self.inner.noted(indexed)
     }
 
     async fn recover_stalled(&self, queue: &QueueName, max_stalled: u32) -> Result<StalledReport> {
