@@ -55,20 +55,30 @@
   // so they survive live updates and going to another page of the list.
   const selectionForms = (root) => Array.from(root.querySelectorAll('form[data-selection]'));
   const storeKey = (form) => `switchyard:selected:${form.getAttribute('action')}`;
+  // This page's copy, which works where storage does not (blocked,
+  // full); storage carries the ticks to other pages of the list.
+  const memory = new Map();
   const selected = (form) => {
+    const key = storeKey(form);
     try {
-      const ids = JSON.parse(sessionStorage.getItem(storeKey(form)) || '[]');
-      return new Set(Array.isArray(ids) ? ids.map(String) : []);
+      const stored = sessionStorage.getItem(key);
+      if (stored !== null) {
+        const ids = JSON.parse(stored);
+        if (Array.isArray(ids)) return new Set(ids.map(String));
+      }
     } catch {
-      return new Set();
+      // Unreadable storage: this page's copy below.
     }
+    return new Set(memory.get(key) || []);
   };
   const keep = (form, ids) => {
+    const key = storeKey(form);
+    memory.set(key, Array.from(ids));
     try {
-      if (ids.size) sessionStorage.setItem(storeKey(form), JSON.stringify(Array.from(ids)));
-      else sessionStorage.removeItem(storeKey(form));
+      if (ids.size) sessionStorage.setItem(key, JSON.stringify(Array.from(ids)));
+      else sessionStorage.removeItem(key);
     } catch {
-      // Storage refused (private mode, full): ticks last until the next swap.
+      // Storage refused: the ticks live in this page's copy.
     }
   };
   // The form's id attribute: `form.id` would be its controls named "id"
@@ -109,10 +119,14 @@
 
   // What an update would add to a table with ticked rows: the ids of the
   // boxes it brings that the table does not show yet. Nothing waits when
-  // nothing is ticked.
+  // no ticked row is on screen.
   const arrivals = (current, next) => {
     const form = selectionIn(current);
-    if (!form || selected(form).size === 0) return 0;
+    if (!form) return 0;
+    const ids = selected(form);
+    // Only ticks the operator can see hold the table still: ticks left on
+    // another page of the list never freeze this one.
+    if (!boxesOf(form, current).some((box) => ids.has(box.value))) return 0;
     const shown = new Set(boxesOf(form, current).map((box) => box.value));
     return boxesOf(form, next).filter((box) => !shown.has(box.value)).length;
   };
@@ -136,7 +150,14 @@
         const next = pending.get(id);
         pending.delete(id);
         news.remove();
-        if (next) apply(next);
+        if (!next) return;
+        apply(next);
+        // The button is gone: focus goes to the table it showed.
+        const shown = document.getElementById(id);
+        if (shown) {
+          shown.setAttribute('tabindex', '-1');
+          shown.focus({ preventScroll: true });
+        }
       });
       news.append(show);
       current.before(news);
@@ -279,6 +300,7 @@
       hidden.type = 'hidden';
       hidden.name = 'id';
       hidden.value = id;
+      hidden.dataset.unseen = '';
       form.append(hidden);
     }
     keep(form, new Set());
@@ -327,6 +349,13 @@
       }
     });
   };
+
+  // A page shown again from the back-forward cache still holds the ids a
+  // submit added: they go, so a later submit posts only what is ticked.
+  window.addEventListener('pageshow', () => {
+    for (const hidden of document.querySelectorAll('input[data-unseen]')) hidden.remove();
+    for (const form of selectionForms(document)) showSelection(form);
+  });
 
   const start = () => {
     refreshAges(document);

@@ -92,7 +92,7 @@ async fn every_key_of_a_queue_carries_its_hash_tag() {
     .unwrap();
     let step = b.step(&q, vec![], 2, LEASE).await.unwrap();
     assert_eq!(step.claimed.len(), 2);
-    // A log list is a job key too (`job:<id>:logs`).
+    // A log list carries the queue's tag too (`logs:<id>`).
     let token = step.claimed[0].lease_token.clone().unwrap();
     assert!(
         b.append_logs(&q, &step.claimed[0].id, &token, &["hello".to_owned()])
@@ -109,7 +109,7 @@ async fn every_key_of_a_queue_carries_its_hash_tag() {
         keys_under(&prefix)
             .await
             .iter()
-            .any(|k| k.ends_with(&format!(":job:{}:logs", step.claimed[0].id)))
+            .any(|k| k.ends_with(&format!(":logs:{}", step.claimed[0].id)))
     );
 
     let keys = keys_under(&prefix).await;
@@ -139,6 +139,7 @@ async fn every_key_of_a_queue_carries_its_hash_tag() {
             "errors",
             "failed",
             "job",
+            "logs",
             "meta",
             "waiting"
         ]
@@ -838,7 +839,7 @@ async fn deleted_jobs_leave_no_log_list() {
         keys_under(&prefix)
             .await
             .into_iter()
-            .filter(|k| k.ends_with(":logs"))
+            .filter(|k| k.contains(":logs:"))
             .count()
     };
     assert_eq!(logs().await, 3);

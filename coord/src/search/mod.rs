@@ -235,8 +235,15 @@ fn split_terms(text: &str) -> std::result::Result<Vec<(Option<String>, String)>,
             chars.next();
             match c {
                 '"' => quoted = !quoted,
+                // The qualifier's name is read without case; a data path
+                // keeps its case, as JSON keys have one (`data.userId`).
                 ':' if key.is_none() && !quoted && !value.is_empty() => {
-                    key = Some(value.to_lowercase());
+                    key = Some(match value.get(..5) {
+                        Some(prefix) if prefix.eq_ignore_ascii_case("data.") => {
+                            format!("data.{}", &value[5..])
+                        }
+                        _ => value.to_lowercase(),
+                    });
                     value = String::new();
                 }
                 c if c.is_control() => {}
@@ -340,6 +347,10 @@ mod tests {
         );
         assert!(q.has_text());
         assert_eq!(q.as_job_id(), None);
+        // Qualifiers read without case, data paths with theirs.
+        let q = SearchQuery::parse("NAME:x Data.userId:7").expect("parse");
+        assert_eq!(q.names, ["x"]);
+        assert_eq!(q.data, [(vec!["userId".to_owned()], "7".to_owned())]);
         // A value may hold colons (a URL, a time) after its qualifier.
         let q = SearchQuery::parse("error:http://x:80").expect("parse");
         assert_eq!(q.errors, ["http://x:80"]);

@@ -31,13 +31,7 @@ CREATE TABLE job_search_state (
 );
 INSERT INTO job_search_state (one, indexed_to, purged_to) VALUES (1, 0, 0);
 
--- SQLite hands out the largest rowid + 1, so deleting the newest job can
--- give its rowid to the next one, below `indexed_to`: such rows are noted
--- here to be indexed again. A new job otherwise pays one lookup of the
--- one-row state table.
-CREATE TABLE job_search_redo (row INTEGER PRIMARY KEY);
-CREATE TRIGGER job_search_reused_rowid AFTER INSERT ON jobs
-WHEN NEW.rowid <= (SELECT indexed_to FROM job_search_state WHERE one = 1)
-BEGIN
-    INSERT OR IGNORE INTO job_search_redo (row) VALUES (NEW.rowid);
-END;
+-- SQLite hands out the largest rowid + 1, so deleting the newest jobs can
+-- give their rowids to the next ones, below `indexed_to`: the indexer
+-- re-checks the newest indexed rows against `job_search_keys` each round
+-- rather than a trigger taxing every insert.

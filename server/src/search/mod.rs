@@ -39,7 +39,10 @@ pub struct SearchOutcome {
 /// Runs what was typed: the id lookup when it reads as one, and the text
 /// search. Bad queries are 400s with the reason.
 pub async fn search(queues: &Queues, text: &str) -> Result<SearchOutcome, AppError> {
-    let query = SearchQuery::parse(text)?;
+    let query = match SearchQuery::parse(text) {
+        Ok(query) => query,
+        Err(err) => return id_only(queues, text, err).await,
+    };
     if query.is_empty() {
         return Err(AppError::bad_request(
             "type a job id or words to search for (q)",
@@ -55,6 +58,34 @@ pub async fn search(queues: &Queues, text: &str) -> Result<SearchOutcome, AppErr
         id,
         result,
     })
+}
+
+/// Text that is no query may still be a job id holding a `:` (`order:12`,
+/// pasted into the header box): found in some queue, that is the answer;
+/// found nowhere, the query's error is.
+async fn id_only(
+    queues: &Queues,
+    text: &str,
+    err: coord::CoordError,
+) -> Result<SearchOutcome, AppError> {
+    let trimmed = text.trim();
+    if let Ok(id) = coord::queue::JobId::new(trimmed)
+        && !trimmed.contains(char::is_whitespace)
+    {
+        let found = queues.find_job(&id).await?;
+        if !found.is_empty() {
+            return Ok(SearchOutcome {
+                text: text.to_owned(),
+                id: Some((id.to_string(), found)),
+                result: SearchResult {
+                    complete: true,
+                    searched: "no text: it reads only as a job id".to_owned(),
+                    ..SearchResult::default()
+                },
+            });
+        }
+    }
+    Err(err.into())
 }
 
 /// The page's view of a search.

@@ -143,6 +143,19 @@ async fn bad_searches_are_400s_with_the_reason() {
     }
     let response = app.get("/api/search").await;
     assert_eq!(response.status, 400, "{}", response.body);
+    // An id that reads like a qualifier is found where it exists.
+    app.queues()
+        .enqueue(
+            &qn("orders"),
+            NewJob::new("x", json!({})).with_options(coord::queue::JobOptions {
+                job_id: Some(coord::queue::JobId::new("order:12").expect("id")),
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect("enqueue");
+    let body = app.get("/api/search?q=order%3A12").await.json();
+    assert_eq!(body["job"]["foundIn"][0]["queue"], "orders", "{body}");
     // The page says why above the form, keeping what was typed.
     let response = app.get("/search?q=colour%3Ared").await;
     assert_eq!(response.status, 400);

@@ -16,6 +16,9 @@ local delayedKey = KEYS[4]
 local completedKey = KEYS[5]
 local failedKey = KEYS[6]
 local jobPrefix = ARGV[1]
+-- A job's log list: '<p>:{<q>}:logs:<id>' beside its '<p>:{<q>}:job:<id>',
+-- a prefix no job key has (an id may hold ':').
+local logsPrefix = string.sub(jobPrefix, 1, -5) .. 'logs:'
 local queueName = ARGV[2]
 local channel = ARGV[3]
 
@@ -256,9 +259,8 @@ local function trimSet(setKey, count, age, budget, removed)
   -- A job's log list goes with it (most jobs have none: deleting a
   -- missing key is one lookup).
   for i = 1, #ids do
-    local jk = jobPrefix .. ids[i]
-    keys[2 * i - 1] = jk
-    keys[2 * i] = jk .. ':logs'
+    keys[2 * i - 1] = jobPrefix .. ids[i]
+    keys[2 * i] = logsPrefix .. ids[i]
     removed[#removed + 1] = ids[i]
   end
   bulk('DEL', false, keys)

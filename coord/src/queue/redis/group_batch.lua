@@ -32,7 +32,7 @@ for i = 1, #ids do
       scored[#scored + 1] = waitingScore(f[2], seq + i)
       scored[#scored + 1] = id
     else
-      redis.call('DEL', jk, jk .. ':logs')
+      redis.call('DEL', jk, logsPrefix .. id)
     end
     moved[#moved + 1] = id
   end

@@ -13,7 +13,7 @@ end
 if state == 'failed' then
   leaveGroupsOf({ id })
 end
-redis.call('DEL', jk, jk .. ':logs')
+redis.call('DEL', jk, logsPrefix .. id)
 local setKey = ({
   waiting = waitingKey,
   active = activeKey,

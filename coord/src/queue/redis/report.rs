@@ -1,6 +1,6 @@
 //! A running job's log lines and progress on Redis
 //! ([`crate::queue::report`]): the lines in a list beside the job's hash
-//! (`<job key>:logs`, as BullMQ keeps `bull:<q>:<id>:logs`), progress and
+//! (`<p>:{<q>}:logs:<id>`; BullMQ keeps `bull:<q>:<id>:logs`), progress and
 //! the cap counters in the hash. Each write is one script that checks the
 //! lease, so an attempt that lost its job writes nothing.
 
@@ -22,6 +22,12 @@ fn job_key(keys: &QueueKeys, id: &JobId) -> String {
     format!("{}{}", keys.job_prefix, id.as_str())
 }
 
+/// `<p>:{<q>}:logs:<id>`: a prefix no job key has, as ids may hold `:`
+/// (`common.lua`'s `logsPrefix`).
+fn logs_key(keys: &QueueKeys, id: &JobId) -> String {
+    format!("{}logs:{}", keys.base, id.as_str())
+}
+
 pub(super) async fn append_logs(
     conn: &mut Conn,
     keys: &QueueKeys,
@@ -35,7 +41,7 @@ pub(super) async fn append_logs(
     let jk = job_key(keys, id);
     let mut inv = LOG.prepare_invoke();
     inv.key(&jk)
-        .key(format!("{jk}:logs"))
+        .key(logs_key(keys, id))
         .arg(token)
         .arg(MAX_LOG_LINES)
         .arg(MAX_LOG_BYTES);
@@ -74,7 +80,7 @@ pub(super) async fn job_report(
     let jk = job_key(keys, id);
     let reply: Vec<RedisValue> = REPORT
         .key(&jk)
-        .key(format!("{jk}:logs"))
+        .key(logs_key(keys, id))
         .arg(lines.max(1))
         .invoke_async(conn)
         .await

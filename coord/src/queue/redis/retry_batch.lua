@@ -59,7 +59,7 @@ for i = 1, #rows, WIDTH do
     scored[2 * n - 1] = (tonumber(rows[i + 1]) or 0) * SHIFT + seq + (i + WIDTH - 1) / WIDTH
     scored[2 * n] = id
   elseif added == RESET_FIELDS then
-    redis.call('DEL', jk, jk .. ':logs')
+    redis.call('DEL', jk, logsPrefix .. id)
   end
 end
 -- The rows are the set's first by rank, and nothing else ran meanwhile.

@@ -16,9 +16,15 @@ use crate::search::{
 /// Index matches a text search examines, newest first, before it says it
 /// stopped: a word in every job costs this many lookups, not a million.
 pub const MATCHES_EXAMINED: i64 = 5_000;
-/// Newest jobs a search without text (only `queue:`, `state:`,
-/// `error:`) examines.
+/// Jobs a search without text (only `queue:`, `state:`, `error:`)
+/// examines: the newest by rowid, or the first in the states it names.
 pub const JOBS_SCANNED: i64 = 100_000;
+/// Newest indexed rowids each indexing round re-checks for reuse: SQLite
+/// gives the rowids of deleted newest jobs to the next ones, so only the
+/// top of the range can change hands. Deleting more than this many newest
+/// jobs between two rounds can leave reused rows unsearchable (never
+/// wrong: hits are checked against the job's identity).
+const REUSE_WINDOW: i64 = 1_000;
 /// Most queues [`find_job`] reports.
 const MAX_FOUND: i64 = 1_000;
 
@@ -52,20 +58,20 @@ pub(super) async fn index_search(backend: &SqlBackend, batch: usize) -> Result<I
     let (mut indexed_to, purged_to): (i64, i64) = (state.try_get(0)?, state.try_get(1)?);
     let mut indexed = 0u64;
 
-    // Rowids handed again to new jobs: their old entry goes, the new job
-    // comes in.
-    let redo: Vec<i64> =
-        sqlx::query_scalar("SELECT row FROM job_search_redo ORDER BY row LIMIT $1")
-            .bind(batch)
-            .fetch_all(w.conn())
-            .await?;
-    for row in &redo {
+    // Rowids handed again to new jobs: the newest indexed rows whose job
+    // is not the one indexed lose their old entry and are indexed anew.
+    let reused: Vec<i64> = sqlx::query_scalar(
+        "SELECT j.rowid FROM jobs j LEFT JOIN job_search_keys k ON k.row = j.rowid \
+         WHERE j.rowid > $1 AND j.rowid <= $2 \
+         AND (k.row IS NULL OR k.queue <> j.queue OR k.id <> j.id)",
+    )
+    .bind(indexed_to - REUSE_WINDOW)
+    .bind(indexed_to)
+    .fetch_all(w.conn())
+    .await?;
+    for row in &reused {
         forget(w.conn(), *row).await?;
         indexed += add_rows(w.conn(), row - 1, *row).await?;
-        sqlx::query("DELETE FROM job_search_redo WHERE row = $1")
-            .bind(row)
-            .execute(w.conn())
-            .await?;
     }
 
     // New jobs, in rowid order.
@@ -148,15 +154,12 @@ async fn forget(conn: &mut sqlx::SqliteConnection, row: i64) -> Result<()> {
     Ok(())
 }
 
-/// Jobs the index has not reached yet (those past it, and reused rowids).
+/// Jobs the index has not reached yet.
 async fn unindexed(conn: &mut sqlx::SqliteConnection, indexed_to: i64) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM jobs WHERE rowid > $1) \
-         + (SELECT count(*) FROM job_search_redo)",
-    )
-    .bind(indexed_to)
-    .fetch_one(&mut *conn)
-    .await?;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE rowid > $1")
+        .bind(indexed_to)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(n.max(0) as u64)
 }
 
@@ -259,32 +262,31 @@ pub(super) async fn search(
         "j.queue, j.id, j.name, j.state, j.created_at, substr(j.failed_reason, 1, {HIT_ERROR_BYTES})"
     );
     let (rows, examined, cap, searched) = if query.has_text() {
-        let expression = match_expression(query);
-        let (filter, binds) = filters(query, 4);
+        // The index is read once: the newest matches' rowids, then their
+        // jobs, filtered.
+        let matched: Vec<i64> = sqlx::query_scalar(
+            "SELECT rowid FROM job_search WHERE job_search MATCH $1 ORDER BY rowid DESC LIMIT $2",
+        )
+        .bind(match_expression(query))
+        .bind(MATCHES_EXAMINED)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| fts_error(e, query))?;
+        let examined = matched.len() as i64;
+        let (filter, binds) = filters(query, 3);
         let sql = format!(
-            "SELECT {hit_columns} FROM \
-             (SELECT rowid AS r FROM job_search WHERE job_search MATCH $1 ORDER BY rowid DESC LIMIT $2) m \
-             JOIN job_search_keys k ON k.row = m.r \
-             JOIN jobs j ON j.rowid = k.row AND j.queue = k.queue AND j.id = k.id \
-             WHERE {filter} ORDER BY m.r DESC LIMIT $3"
+            "SELECT {hit_columns} FROM json_each($1) m \
+             CROSS JOIN job_search_keys k ON k.row = m.value \
+             CROSS JOIN jobs j ON j.rowid = k.row AND j.queue = k.queue AND j.id = k.id \
+             WHERE {filter} ORDER BY k.row DESC LIMIT $2"
         );
-        let mut q = sqlx::query(&sql)
-            .bind(&expression)
-            .bind(MATCHES_EXAMINED)
-            .bind(limit as i64);
+        let rowids = serde_json::to_string(&matched)
+            .map_err(|e| CoordError::Corrupt(format!("search rowids: {e}")))?;
+        let mut q = sqlx::query(&sql).bind(rowids).bind(limit as i64);
         for b in &binds {
             q = q.bind(b);
         }
-        let rows = q.fetch_all(&mut *tx).await.map_err(fts_error)?;
-        let examined: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT rowid FROM job_search WHERE job_search MATCH $1 \
-             ORDER BY rowid DESC LIMIT $2)",
-        )
-        .bind(&expression)
-        .bind(MATCHES_EXAMINED)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(fts_error)?;
+        let rows = q.fetch_all(&mut *tx).await?;
         let searched = if examined >= MATCHES_EXAMINED {
             format!(
                 "the text index (names and the first 4 KiB of data): its newest {} matches",
@@ -294,34 +296,94 @@ pub(super) async fn search(
             "the text index (names and the first 4 KiB of data) of every queue".to_owned()
         };
         (rows, examined, MATCHES_EXAMINED, searched)
-    } else {
+    } else if !query.states.is_empty() {
+        // Where to look is named: the jobs of those states, through the
+        // (queue, state) index, one queue after another.
         let (filter, binds) = filters(query, 3);
+        let states = query
+            .states
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Named queues narrow the walk itself, not only its result.
+        let only = |first: usize| {
+            if query.queues.is_empty() {
+                return String::new();
+            }
+            let list: Vec<String> = (0..query.queues.len())
+                .map(|i| format!("${}", first + i))
+                .collect();
+            format!(" WHERE q.name IN ({})", list.join(", "))
+        };
+        let walk = |first: usize| {
+            format!(
+                "SELECT j.rowid AS r FROM queues q CROSS JOIN jobs j INDEXED BY jobs_by_state \
+                 ON j.queue = q.name AND j.state IN ({states}){} LIMIT $1",
+                only(first)
+            )
+        };
         let sql = format!(
-            "SELECT {hit_columns} FROM \
-             (SELECT rowid AS r FROM jobs ORDER BY rowid DESC LIMIT $1) m \
-             JOIN jobs j ON j.rowid = m.r \
-             WHERE {filter} ORDER BY m.r DESC LIMIT $2"
+            "SELECT {hit_columns} FROM ({}) m \
+             CROSS JOIN jobs j ON j.rowid = m.r \
+             WHERE {filter} ORDER BY m.r DESC LIMIT $2",
+            walk(3 + binds.len())
         );
         let mut q = sqlx::query(&sql).bind(JOBS_SCANNED).bind(limit as i64);
         for b in &binds {
             q = q.bind(b);
         }
+        for name in &query.queues {
+            q = q.bind(name.as_str());
+        }
         let rows = q.fetch_all(&mut *tx).await?;
-        let examined: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT rowid FROM jobs ORDER BY rowid DESC LIMIT $1)",
-        )
-        .bind(JOBS_SCANNED)
-        .fetch_one(&mut *tx)
-        .await?;
+        let count_sql = format!("SELECT count(*) FROM ({})", walk(2));
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql).bind(JOBS_SCANNED);
+        for name in &query.queues {
+            count = count.bind(name.as_str());
+        }
+        let examined = count.fetch_one(&mut *tx).await?;
         let searched = if examined >= JOBS_SCANNED {
             format!(
-                "the newest {} jobs of every queue",
+                "the first {} jobs in those states",
                 thousands(JOBS_SCANNED as u64)
             )
         } else {
-            format!("all {} jobs of every queue", thousands(examined as u64))
+            format!("all {} jobs in those states", thousands(examined as u64))
         };
-        // A scan reads the rows themselves: nothing waits for the index.
+        (rows, examined, JOBS_SCANNED, searched)
+    } else {
+        // Nothing narrows it: the newest rows, as a rowid range.
+        let newest: i64 = sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM jobs")
+            .fetch_one(&mut *tx)
+            .await?;
+        let lowest = newest - JOBS_SCANNED;
+        let (filter, binds) = filters(query, 3);
+        let sql = format!(
+            "SELECT {hit_columns} FROM jobs j \
+             WHERE j.rowid > $1 AND {filter} ORDER BY j.rowid DESC LIMIT $2"
+        );
+        let mut q = sqlx::query(&sql).bind(lowest).bind(limit as i64);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        let older: Option<i64> =
+            sqlx::query_scalar("SELECT rowid FROM jobs WHERE rowid <= $1 LIMIT 1")
+                .bind(lowest)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (examined, searched) = if older.is_some() {
+            (
+                JOBS_SCANNED,
+                format!(
+                    "the newest {} jobs of every queue",
+                    thousands(JOBS_SCANNED as u64)
+                ),
+            )
+        } else {
+            (0, "every job of every queue".to_owned())
+        };
         (rows, examined, JOBS_SCANNED, searched)
     };
     let text = query.has_text();
@@ -347,10 +409,10 @@ pub(super) async fn search(
 }
 
 /// A query the FTS5 parser refuses is the operator's to fix.
-fn fts_error(err: sqlx::Error) -> CoordError {
+fn fts_error(err: sqlx::Error, query: &SearchQuery) -> CoordError {
     match &err {
         sqlx::Error::Database(db) if db.message().contains("fts5") => CoordError::InvalidSearch {
-            query: String::new(),
+            query: match_expression(query),
             reason: format!("the text index cannot read it: {}", db.message()),
         },
         _ => err.into(),
