@@ -57,9 +57,6 @@ pub const MAX_JOB_ID: usize = 512;
 /// Most jobs one page of [`BullMq::jobs`] returns.
 pub const MAX_PAGE: u64 = 100;
 
-/// Newest log lines [`BullMq::job`] reads, as a native job's page shows.
-pub const JOB_LOG_LINES: u64 = 200;
-
 /// Most jobs one script call of a bulk operation touches, so one call never
 /// blocks Redis for long.
 const MAX_BATCH: usize = 1000;
@@ -252,8 +249,8 @@ pub struct BullJob {
     pub returnvalue: Option<String>,
     /// The last progress reported, raw JSON text.
     pub progress: Option<String>,
-    /// The newest [`JOB_LOG_LINES`] log lines, oldest first; only filled
-    /// by [`BullMq::job`].
+    /// The newest [`crate::queue::SHOWN_LOG_LINES`] log lines, oldest
+    /// first; only filled by [`BullMq::job`].
     pub logs: Vec<String>,
     /// Lines in the job's log in all (BullMQ trims it to `keepLogs`).
     pub logs_count: u64,
@@ -716,7 +713,7 @@ impl BullMq {
         let logs_key = self.key(queue, &format!("{id}:logs"));
         let mut pipe = redis::pipe();
         pipe.hgetall(self.key(queue, id))
-            .lrange(&logs_key, -(JOB_LOG_LINES as isize), -1)
+            .lrange(&logs_key, -(crate::queue::SHOWN_LOG_LINES as isize), -1)
             .llen(&logs_key);
         type Reply = (HashMap<String, Vec<u8>>, Vec<Vec<u8>>, u64);
         let (hash, logs, logs_count): Reply = pipe

@@ -22,7 +22,8 @@ use tokio::sync::broadcast;
 pub use backend::{BackendHealth, BackendKind, QueueBackend};
 pub use events::{EVENT_BUFFER, EventBatch, QueueEvent, QueueEventKind};
 pub use report::{
-    CUT_MARK, JobReport, MAX_LINE_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_PROGRESS_BYTES, Reporter,
+    CUT_MARK, JobReport, MAX_LINE_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_PROGRESS_BYTES,
+    Reporter, SHOWN_LOG_LINES,
 };
 pub use types::{
     AttemptRecord, Backoff, Clipped, Job, JobError, JobId, JobOptions, JobPage, JobState,

@@ -218,6 +218,17 @@ impl QueueKeys {
             JobState::Failed => &self.failed,
         }
     }
+
+    /// A job's hash.
+    fn job(&self, id: &JobId) -> String {
+        format!("{}{}", self.job_prefix, id.as_str())
+    }
+
+    /// A job's log list, `<p>:{<q>}:logs:<id>`: a prefix no job key has,
+    /// as ids may hold `:` (`common.lua`'s `logsPrefix`).
+    fn logs(&self, id: &JobId) -> String {
+        format!("{}logs:{}", self.base, id.as_str())
+    }
 }
 
 impl RedisBackend {
@@ -335,7 +346,7 @@ impl RedisBackend {
         self.ensure_exists(queue).await?;
         let keys = self.keys(queue);
         let mut fields: Vec<Option<String>> = JOB
-            .key(format!("{}{}", keys.job_prefix, id.as_str()))
+            .key(keys.job(id))
             .arg(clip)
             .invoke_async(&mut self.conn())
             .await

@@ -26,6 +26,9 @@ pub const MAX_LOG_BYTES: u32 = 64 * 1024;
 pub const MAX_LINE_BYTES: usize = 4 * 1024;
 /// Largest progress value, as JSON text.
 pub const MAX_PROGRESS_BYTES: usize = 1024;
+/// Newest log lines a job's page shows, a native job's or a BullMQ job's
+/// alike (the job API gives every kept line).
+pub const SHOWN_LOG_LINES: u32 = 200;
 /// What a cut line ends with.
 pub const CUT_MARK: &str = " …[cut]";
 

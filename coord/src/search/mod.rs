@@ -303,7 +303,8 @@ pub struct SearchResult {
     /// queue", "the newest 2,000 jobs of 3 queues").
     pub searched: String,
     /// Jobs not in the text index yet (the embedded backend indexes
-    /// behind the writers); 0 where there is no such index.
+    /// behind the writers); 0 where there is no such index, or when the
+    /// search read the jobs themselves.
     pub unindexed: u64,
 }
 

@@ -399,7 +399,7 @@ async fn render(
                     .read_at
                     .is_none_or(|at| at.elapsed() >= JOB_LOG_REFRESH);
             if cursor.job.is_none() || changed > cursor.loaded_at || running_stale {
-                let lines = crate::queues::vm::JOB_PAGE_LOG_LINES;
+                let lines = coord::queue::SHOWN_LOG_LINES;
                 match crate::queues::job_detail(&streams.queues, queue, id, lines).await {
                     Ok((job, report)) => {
                         cursor.running = job.state == coord::queue::JobState::Active;

@@ -797,9 +797,6 @@ pub fn job_page(job: &Job, report: &JobReport) -> JobPageVm {
     }
 }
 
-/// Newest log lines a job's page shows (the API gives every kept line).
-pub const JOB_PAGE_LOG_LINES: u32 = 200;
-
 /// Indented JSON for reading; falls back to compact JSON (which cannot
 /// fail for a `Value`) rather than showing nothing.
 fn pretty(value: &Value) -> String {

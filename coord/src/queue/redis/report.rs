@@ -18,16 +18,6 @@ static LOG: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("log.lu
 static PROGRESS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("progress.lua")));
 static REPORT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("report.lua")));
 
-fn job_key(keys: &QueueKeys, id: &JobId) -> String {
-    format!("{}{}", keys.job_prefix, id.as_str())
-}
-
-/// `<p>:{<q>}:logs:<id>`: a prefix no job key has, as ids may hold `:`
-/// (`common.lua`'s `logsPrefix`).
-fn logs_key(keys: &QueueKeys, id: &JobId) -> String {
-    format!("{}logs:{}", keys.base, id.as_str())
-}
-
 pub(super) async fn append_logs(
     conn: &mut Conn,
     keys: &QueueKeys,
@@ -38,10 +28,9 @@ pub(super) async fn append_logs(
     if lines.is_empty() {
         return Ok(true);
     }
-    let jk = job_key(keys, id);
     let mut inv = LOG.prepare_invoke();
-    inv.key(&jk)
-        .key(logs_key(keys, id))
+    inv.key(keys.job(id))
+        .key(keys.logs(id))
         .arg(token)
         .arg(MAX_LOG_LINES)
         .arg(MAX_LOG_BYTES);
@@ -60,7 +49,7 @@ pub(super) async fn set_progress(
     progress: &str,
 ) -> Result<bool> {
     let held: i64 = PROGRESS
-        .key(job_key(keys, id))
+        .key(keys.job(id))
         .arg(token)
         .arg(progress)
         .invoke_async(conn)
@@ -77,10 +66,9 @@ pub(super) async fn job_report(
     id: &JobId,
     lines: u32,
 ) -> Result<Option<JobReport>> {
-    let jk = job_key(keys, id);
     let reply: Vec<RedisValue> = REPORT
-        .key(&jk)
-        .key(logs_key(keys, id))
+        .key(keys.job(id))
+        .key(keys.logs(id))
         .arg(lines.max(1))
         .invoke_async(conn)
         .await

@@ -21,21 +21,12 @@ pub const SCAN_QUEUES: usize = 50;
 /// Round trips in flight at once.
 const CONCURRENCY: usize = 32;
 
-const STATES: [JobState; 5] = [
-    JobState::Waiting,
-    JobState::Active,
-    JobState::Delayed,
-    JobState::Completed,
-    JobState::Failed,
-];
-
 pub(super) async fn find_job(backend: &RedisBackend, id: &JobId) -> Result<Vec<FoundJob>> {
     let queues = backend.queues().await?;
     let found = stream::iter(queues)
         .map(|queue| async move {
-            let key = format!("{}{}", backend.keys(&queue).job_prefix, id.as_str());
             let state: Option<String> = redis::cmd("HGET")
-                .arg(&key)
+                .arg(backend.keys(&queue).job(id))
                 .arg("state")
                 .query_async(&mut backend.conn())
                 .await
@@ -75,7 +66,7 @@ pub(super) async fn search(
     let all_queues = queues.len();
     queues.truncate(SCAN_QUEUES);
     let states: Vec<JobState> = if query.states.is_empty() {
-        STATES.to_vec()
+        JobState::ALL.to_vec()
     } else {
         query.states.clone()
     };

@@ -253,11 +253,17 @@ pub(super) async fn search(
 ) -> Result<SearchResult> {
     // One snapshot: the index, its progress and the jobs agree.
     let mut tx = backend.inner.pool.begin().await?;
-    let indexed_to: i64 =
-        sqlx::query_scalar("SELECT indexed_to FROM job_search_state WHERE one = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-    let pending = unindexed(&mut tx, indexed_to).await?;
+    // Jobs the index has not reached: only a text search misses them (the
+    // others read the jobs themselves).
+    let pending = if query.has_text() {
+        let indexed_to: i64 =
+            sqlx::query_scalar("SELECT indexed_to FROM job_search_state WHERE one = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        unindexed(&mut tx, indexed_to).await?
+    } else {
+        0
+    };
     let hit_columns = format!(
         "j.queue, j.id, j.name, j.state, j.created_at, substr(j.failed_reason, 1, {HIT_ERROR_BYTES})"
     );
@@ -386,7 +392,6 @@ pub(super) async fn search(
         };
         (rows, examined, JOBS_SCANNED, searched)
     };
-    let text = query.has_text();
     let hits = rows
         .iter()
         .map(|row| {
@@ -402,9 +407,9 @@ pub(super) async fn search(
         .collect::<Result<Vec<_>>>()?;
     Ok(SearchResult {
         hits,
-        complete: examined < cap && (!text || pending == 0),
+        complete: examined < cap && pending == 0,
         searched,
-        unindexed: if text { pending } else { 0 },
+        unindexed: pending,
     })
 }
 

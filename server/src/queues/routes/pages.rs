@@ -196,7 +196,8 @@ pub async fn job(
     Flash(notice): Flash,
 ) -> Result<Response, AppError> {
     let (job, report) =
-        crate::queues::job_detail(&state.queues, &queue, &id, vm::JOB_PAGE_LOG_LINES).await?;
+        crate::queues::job_detail(&state.queues, &queue, &id, coord::queue::SHOWN_LOG_LINES)
+            .await?;
     let mut vm = job_page(&job, &report);
     let shown = notice.is_some();
     vm.notice = notice;
