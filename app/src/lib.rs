@@ -67,7 +67,8 @@ pub use vm::bullmq::{
 pub use vm::channels::{ChannelRow, ChannelsVm, MessageRow};
 pub use vm::config::{ConfigEntry, ConfigVm};
 pub use vm::errors::{
-    ErrorGroupRow, ErrorsVm, GROUP_SORTS, GROUPS_PER_PAGE, GroupQueueVm, group_jobs_url,
+    ErrorGroupRow, ErrorsVm, GROUP_SORTS, GROUPS_PER_PAGE, GroupQueueVm, bull_errors_url,
+    group_jobs_url, queue_errors_url,
 };
 pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
 pub use vm::queues::{

@@ -119,7 +119,11 @@ mod cases {
             .expect("the card group");
         assert_eq!(cards.failed, 2);
         assert_eq!(cards.normalised(), "card declined for order #");
-        assert_eq!(cards.sample_job, b, "the newest failure is the sample");
+        assert_eq!(
+            cards.sample_job,
+            b.as_str(),
+            "the newest failure is the sample"
+        );
         assert_eq!(cards.sample_reason, "card declined for order 9120");
         assert!(cards.first_seen < cards.last_seen, "{cards:?}");
         assert_eq!(
@@ -127,7 +131,7 @@ mod cases {
             vec![("charge".to_owned(), 1), ("refund".to_owned(), 1)]
         );
         // The most recently failed first.
-        assert_eq!(groups.groups[0].sample_job, d);
+        assert_eq!(groups.groups[0].sample_job, d.as_str());
         assert_eq!(q.error_groups(&queue, 1).await.unwrap().groups.len(), 1);
 
         // fail → retry → fail: the count follows each move exactly.
@@ -147,7 +151,7 @@ mod cases {
         );
         let cards = q.error_groups(&queue, 10).await.unwrap();
         let cards = cards.groups.iter().find(|g| g.id == card()).unwrap();
-        assert_eq!(cards.sample_job, a);
+        assert_eq!(cards.sample_job, a.as_str());
         // A retry that fails for another reason moves to that group.
         q.retry(&queue, &c).await.unwrap();
         fail_claimed(&q, &queue, &c, "SMTP 421 try again later", 0).await;
@@ -253,7 +257,7 @@ mod cases {
         // Removing the sample (the newest) makes the next newest the sample.
         q.remove(&queue, &ids[5]).await.unwrap();
         let g = group(q.error_groups(&queue, 10).await.unwrap()).unwrap();
-        assert_eq!((g.failed, g.sample_job.clone()), (5, ids[4].clone()));
+        assert_eq!((g.failed, g.sample_job.clone()), (5, ids[4].to_string()));
         assert_eq!(g.sample_reason, "timeout after 5004ms");
         assert_eq!(g.names, vec![("even".to_owned(), 3), ("odd".to_owned(), 2)]);
         // Retention by count drops the oldest failed jobs.
@@ -327,7 +331,7 @@ mod cases {
         let groups = q.error_groups(&queue, 10).await.unwrap();
         assert_eq!(groups.total, 2);
         let group = &groups.groups[0];
-        assert_eq!(group.sample_job, stalled);
+        assert_eq!(group.sample_job, stalled.as_str());
         assert!(group.sample_reason.contains("stalled"), "{group:?}");
         assert_eq!(group.names, vec![("sync".to_owned(), 1)]);
     }

@@ -1,13 +1,14 @@
 // Adds jobs to BullMQ queues with BullMQ itself.
 //
 //   node produce.mjs <redisUrl> <prefix> <queue> <n>
-//        [--name send] [--delay ms] [--priority p] [--attempts k] [--id-prefix x]
+//        [--name send] [--delay ms] [--priority p] [--attempts k] [--backoff ms]
+//        [--id-prefix x]
 //   node produce.mjs <redisUrl> <prefix> <queue> '<plan>'
 //   node produce.mjs <redisUrl> <prefix> <queue> <n> --flow-parent <parentQueue>
 //        [--child-opts '<json>']
 //
 // where <plan> is a JSON array of groups {"queue"?, "n", "delay"?,
-// "priority"?, "attempts"?} added in order (one process for several
+// "priority"?, "attempts"?, "backoff"?} added in order (one process for several
 // groups keeps tests fast). Prints one JSON line: {"ids": [...]} with the
 // ids in the order added. With --flow-parent, one parent job is added to
 // <parentQueue> with n children in <queue> (BullMQ's FlowProducer, each
@@ -22,7 +23,7 @@ if (positional.length !== 4) {
 const [redisUrl, prefix, defaultQueue, countOrPlan] = positional;
 const plan = countOrPlan.startsWith('[')
   ? JSON.parse(countOrPlan)
-  : [{ n: Number(countOrPlan), delay: options.delay, priority: options.priority, attempts: options.attempts }];
+  : [{ n: Number(countOrPlan), delay: options.delay, priority: options.priority, attempts: options.attempts, backoff: options.backoff }];
 
 const connection = connectionFromUrl(redisUrl);
 if (options['flow-parent']) {
@@ -57,6 +58,7 @@ for (const group of plan) {
     if (group.delay) opts.delay = Number(group.delay);
     if (group.priority) opts.priority = Number(group.priority);
     if (group.attempts) opts.attempts = Number(group.attempts);
+    if (group.backoff) opts.backoff = { type: 'fixed', delay: Number(group.backoff) };
     if (options['id-prefix']) opts.jobId = `${options['id-prefix']}${i}`;
     const job = await queue.add(options.name || 'job', { n: i }, opts);
     ids.push(job.id);

@@ -2,20 +2,24 @@
 //
 //   node worker.mjs <redisUrl> <prefix> <queue>
 //        [--fail] [--count n] [--timeout ms] [--drain-delay s] [--work ms]
+//        [--reasons 'a {id}|b'] [--unrecoverable]
 //
 // Prints {"event":"ready"} once it is listening, then one JSON line per
 // finished job: {"event":"completed"|"failed","id","name","attemptsMade",
 // "failedReason"}. Exits after `count` finished jobs (default 1) or after
 // `timeout` ms (default 10000, printing {"event":"timeout"}). `--fail`
-// makes every job throw `boom <id>`. `--drain-delay` is how long (s) an
+// makes every job throw `boom <id>`; with `--reasons`, the message is the
+// template at (numeric id mod their count), `{id}` replaced by the id;
+// `--unrecoverable` throws BullMQ's UnrecoverableError instead (no retry
+// whatever attempts are left). `--drain-delay` is how long (s) an
 // idle worker sleeps on the marker before polling again (default 30, so a
 // job only runs promptly if whoever made it ready woke the worker).
-import { Worker } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { connectionFromUrl, emit, parseArgs, usage } from './common.mjs';
 
 const { positional, options } = parseArgs();
 if (positional.length !== 3) {
-  usage('worker.mjs <redisUrl> <prefix> <queue> [--fail] [--count n] [--timeout ms] [--drain-delay s] [--work ms]');
+  usage('worker.mjs <redisUrl> <prefix> <queue> [--fail] [--count n] [--timeout ms] [--drain-delay s] [--work ms] [--reasons a|b] [--unrecoverable]');
 }
 const [redisUrl, prefix, queueName] = positional;
 const wanted = Number(options.count || 1);
@@ -26,7 +30,13 @@ const worker = new Worker(
   queueName,
   async (job) => {
     if (work > 0) await new Promise((resolve) => setTimeout(resolve, work));
-    if (options.fail) throw new Error(`boom ${job.id}`);
+    if (options.fail) {
+      const reasons = options.reasons ? String(options.reasons).split('|') : null;
+      const message = reasons
+        ? reasons[Number(job.id) % reasons.length].replaceAll('{id}', job.id)
+        : `boom ${job.id}`;
+      throw options.unrecoverable ? new UnrecoverableError(message) : new Error(message);
+    }
     return { done: job.id };
   },
   {

@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::widgets::queue::FailureBadge;
+
 use crate::format::{format_duration, format_timestamp};
 use crate::vm::bullmq::{
     BullJobPageVm, bull_job_actions, bull_job_path, bull_queue_path, bull_state_label,
@@ -177,10 +179,12 @@ fn BullJobRegion(vm: BullJobPageVm) -> impl IntoView {
             </h1>
             <p class="muted" data-test-id="job-summary">
                 {format!(
-                    "Attempts made {} · started {} · delay {delay} · priority {priority}",
+                    "Attempts made {} of {} · started {} · delay {delay} · priority {priority}",
                     vm.attempts_made,
+                    vm.attempts,
                     vm.attempts_started,
                 )}
+                <FailureBadge kind=vm.failure.clone() />
             </p>
             <div class="toolbar">{buttons}</div>
             {error}
@@ -246,7 +250,7 @@ mod tests {
             html.contains(r#"data-test-id="job-state" class="badge state failed">Failed</span>"#),
             "{html}"
         );
-        assert!(html.contains("Attempts made 1 · started 2"), "{html}");
+        assert!(html.contains("Attempts made 1 of 3 · started 2"), "{html}");
         assert!(html.contains("delay 1 min 0 s · priority 3"), "{html}");
         assert!(html.contains("1970-01-01 00:00:01 UTC"), "{html}");
         assert!(html.contains("1970-01-01 00:00:03 UTC"), "{html}");

@@ -11,10 +11,11 @@ use crate::vm::bullmq::{
     BULL_STATES, BullJobRow, BullQueuePageVm, CLEAN_AGES, bull_job_actions, bull_job_path,
     bull_queue_path, bull_state_path,
 };
+use crate::vm::errors::bull_errors_url;
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::{ActionForm, PostFields};
 use crate::widgets::pager::{Pager, Steps};
-use crate::widgets::queue::{PauseForm, StateTabs, Tab};
+use crate::widgets::queue::{FailureBadge, PauseForm, StateTabs, Tab};
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
 use crate::widgets::time::Moment;
@@ -101,6 +102,15 @@ fn BullQueueHeader(vm: BullQueuePageVm) -> impl IntoView {
             </p>
             <BullError error=vm.error.clone() last_known="The figures below are the last known." />
             <StateTabs tabs selected=vm.state.clone() />
+            <p class="muted">
+                <a href=format!("{}/retrying", bull_queue_path(&queue.name)) data-test-id="retrying-link">
+                    "Retrying: jobs waiting out a backoff after a failure"
+                </a>
+                " · "
+                <a href=bull_errors_url(&queue.name) data-test-id="errors-link">
+                    "Errors by group"
+                </a>
+            </p>
         </div>
     }
 }
@@ -339,7 +349,10 @@ fn BullJobTableRow(
             </td>
             <td>{maybe_moment(job.processed_on, now)}</td>
             <td>{maybe_moment(job.finished_on, now)}</td>
-            <td class="num">{job.attempts_made}</td>
+            <td class="num" data-test-id="attempts">
+                {format!("{}/{}", job.attempts_made, job.attempts)}
+                <FailureBadge kind=job.failure.clone() />
+            </td>
             {reason}
             {runs_at}
             <td>

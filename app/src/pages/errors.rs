@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::format::format_count;
 use crate::pages::queue::ProgressRegion;
-use crate::vm::errors::{ErrorGroupRow, ErrorsVm, GROUP_SORTS, group_jobs_url};
+use crate::vm::errors::{ErrorGroupRow, ErrorsVm, GROUP_SORTS};
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::ActionForm;
 use crate::widgets::pager::Pager;
@@ -35,11 +35,11 @@ pub fn render_errors_page(vm: &ErrorsVm, now: i64, page: &PageCtx) -> String {
             let heading = match &vm.queue {
                 Some(queue) => view! {
                     <h1>
-                        "Errors of "
-                        <a href=format!("/queues/{queue}")>{queue.clone()}</a>
+                        {if vm.bullmq { "Errors of BullMQ queue " } else { "Errors of " }}
+                        <a href=vm.queue_path(queue)>{queue.clone()}</a>
                     </h1>
                     <p class="muted">
-                        <a href=format!("/queues/{queue}?state=failed")>"Failed jobs"</a>
+                        <a href=format!("{}?state=failed", vm.queue_path(queue))>"Failed jobs"</a>
                         " · "
                         <a href="/errors">"Errors of every queue"</a>
                     </p>
@@ -197,7 +197,7 @@ fn GroupsRegion(vm: ErrorsVm, now: i64) -> impl IntoView {
 #[component]
 fn GroupRow(group: ErrorGroupRow, vm: ErrorsVm, now: i64) -> impl IntoView {
     let (sample_queue, sample_id) = group.sample_job.clone();
-    let sample_href = format!("/queues/{sample_queue}/jobs/{sample_id}");
+    let sample_href = group.sample_href.clone();
     let names = group
         .names
         .iter()
@@ -295,7 +295,7 @@ impl ErrorsVm {
                 let n = format_count(group.failed);
                 let jobs = if group.failed == 1 { "job" } else { "jobs" };
                 view! {
-                    <a href=group_jobs_url(queue, &group.id) data-test-id="error-group-jobs">
+                    <a href=self.group_jobs(queue, &group.id) data-test-id="error-group-jobs">
                         "View jobs"
                     </a>
                     <ActionForm
@@ -325,11 +325,12 @@ impl ErrorsVm {
                         view! {
                             <li>
                                 <a
-                                    href=format!("/queues/{}/errors#group-{}", q.queue, group.id)
+                                    href=format!("{}#group-{}", q.href, group.id)
                                     data-test-id="error-group-queue"
                                 >
                                     {q.queue.clone()}
                                 </a>
+                                {q.bullmq.then_some(" (BullMQ)")}
                                 {format!(" ({})", format_count(q.failed))}
                             </li>
                         }
@@ -362,6 +363,7 @@ mod tests {
             reason: reason.into(),
             sample_reason: format!("{reason} (sample)"),
             sample_job: ("payments".into(), "42".into()),
+            sample_href: "/queues/payments/jobs/42".into(),
             failed,
             first_seen: 1_000,
             last_seen: 2_000,
@@ -432,6 +434,8 @@ mod tests {
         vm.groups = vec![ErrorGroupRow {
             queues: vec![crate::vm::errors::GroupQueueVm {
                 queue: "refunds".into(),
+                href: "/queues/refunds/errors".into(),
+                bullmq: false,
                 failed: 3,
             }],
             more_queues: 4,

@@ -9,7 +9,7 @@ use crate::vm::queues::{BulkProgressVm, JobFilterVm, JobRow, MAX_SELECTED, Queue
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::{ActionForm, PostFields};
 use crate::widgets::pager::Pager;
-use crate::widgets::queue::{PauseForm, StateTabs, Tab};
+use crate::widgets::queue::{FailureBadge, PauseForm, StateTabs, Tab};
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
 use crate::widgets::time::Moment;
@@ -537,22 +537,7 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
                 </td>
                 <td class="num">
                     {attempts}
-                    {job
-                        .failure
-                        .clone()
-                        .map(|kind| {
-                            let class = if kind == "retries exhausted" {
-                                "badge exhausted"
-                            } else {
-                                "badge unrecoverable"
-                            };
-                            view! {
-                                " "
-                                <span class=class data-test-id="failure-kind">
-                                    {kind}
-                                </span>
-                            }
-                        })}
+                    <FailureBadge kind=job.failure.clone() />
                 </td>
                 <td>
                     <Moment at=failed_at now=now />

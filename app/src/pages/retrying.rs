@@ -43,7 +43,10 @@ pub fn render_retrying_page(vm: &RetryingVm, now: i64, page: &PageCtx) -> String
                 .jobs
                 .iter()
                 .cloned()
-                .map(|job| view! { <RetryingRow job queue=queue.clone() back=back.clone() now /> })
+                .map(|job| {
+                    let href = vm.job_path(&job.id);
+                    view! { <RetryingRow job href back=back.clone() now /> }
+                })
                 .collect_view();
             view! {
                 <Table
@@ -84,12 +87,13 @@ pub fn render_retrying_page(vm: &RetryingVm, now: i64, page: &PageCtx) -> String
                 <p class="crumbs">
                     <a href="/queues">"Queues"</a>
                     " / "
-                    <a href=format!("/queues/{queue}")>{queue.clone()}</a>
+                    <a href=vm.queue_path()>{queue.clone()}</a>
                     " /"
                 </p>
-                <h1>"Retrying"</h1>
+                <h1>{if vm.bullmq { "Retrying (BullMQ)" } else { "Retrying" }}</h1>
                 {vm.notice.clone().map(|n| view! { <p class="notice" role="status" data-test-id="notice">{n}</p> })}
                 <p data-test-id="retrying-summary">{summary}</p>
+                {vm.coverage.clone().map(|line| view! { <p class="search-note" data-test-id="retrying-coverage">{line}</p> })}
                 {body}
                 {pager}
             </section>
@@ -98,9 +102,9 @@ pub fn render_retrying_page(vm: &RetryingVm, now: i64, page: &PageCtx) -> String
 }
 
 #[component]
-fn RetryingRow(job: JobRow, queue: String, back: String, now: i64) -> impl IntoView {
-    let href = format!("/queues/{queue}/jobs/{}", job.id);
-    let action = |verb: &str| format!("/queues/{queue}/jobs/{}/{verb}", job.id);
+fn RetryingRow(job: JobRow, href: String, back: String, now: i64) -> impl IntoView {
+    let remove = format!("{href}/remove");
+    let promote_url = format!("{href}/promote");
     let left = job.attempts.saturating_sub(job.attempts_made);
     let error = job.failed_reason.clone().unwrap_or_default();
     let next = match job.run_at {
@@ -110,7 +114,7 @@ fn RetryingRow(job: JobRow, queue: String, back: String, now: i64) -> impl IntoV
     let promote = job.run_at.is_some().then(|| {
         view! {
             <ActionForm
-                action=action("promote")
+                action=promote_url.clone()
                 back=back.clone()
                 label="Run now"
                 test_id="promote-job".to_string()
@@ -133,7 +137,7 @@ fn RetryingRow(job: JobRow, queue: String, back: String, now: i64) -> impl IntoV
             <td class="actions">
                 {promote}
                 <ActionForm
-                    action=action("remove")
+                    action=remove
                     back=back
                     label="Remove"
                     class="danger"
@@ -162,8 +166,10 @@ mod tests {
         due.attempts = 3;
         due.run_at = None;
         due.retrying = true;
-        let vm = RetryingVm {
+        let mut vm = RetryingVm {
             queue: "emails".into(),
+            bullmq: false,
+            coverage: None,
             jobs: vec![due, later],
             total: 2,
             cap: 100_000,
@@ -190,5 +196,16 @@ mod tests {
             ..RetryingVm::default()
         };
         assert!(render_retrying_page(&empty, 0, &PAGE).contains("No job is waiting to be retried"));
+        // A BullMQ queue's: its paths, and what was looked at.
+        vm.bullmq = true;
+        vm.queue = "mail q".into();
+        vm.coverage = Some("Looked at the first 5,000 jobs of each state.".into());
+        let html = render_retrying_page(&vm, 30_000, &PAGE);
+        assert!(html.contains(r#"href="/bullmq/mail%20q/jobs/8""#), "{html}");
+        assert!(
+            html.contains(r#"action="/bullmq/mail%20q/jobs/8/promote""#),
+            "{html}"
+        );
+        assert!(html.contains("Looked at the first 5,000"), "{html}");
     }
 }

@@ -139,6 +139,11 @@ pub struct BullJobRow {
     pub finished_on: Option<i64>,
     /// Attempts made so far.
     pub attempts_made: u64,
+    /// Attempts its options allow.
+    pub attempts: u64,
+    /// For a failed job, why it stopped (see
+    /// [`crate::widgets::queue::FailureBadge`]).
+    pub failure: Option<String>,
     /// Its last error, for failed jobs.
     pub failed_reason: Option<String>,
     /// Its data, shortened to a line.
@@ -213,6 +218,10 @@ pub struct BullJobPageVm {
     pub attempts_made: u64,
     /// Attempts started so far (stalled ones included).
     pub attempts_started: u64,
+    /// Attempts its options allow.
+    pub attempts: u64,
+    /// For a failed job, why it stopped.
+    pub failure: Option<String>,
     /// Its last error.
     pub failed_reason: Option<String>,
     /// The stack traces BullMQ kept, one per failed attempt.

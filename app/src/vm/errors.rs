@@ -7,6 +7,7 @@
 //! escapes.
 
 use crate::format::encode_query;
+use crate::vm::bullmq::bull_queue_path;
 use crate::vm::queues::BulkProgressVm;
 
 /// Groups per page when none is asked for.
@@ -20,6 +21,10 @@ pub const GROUP_SORTS: [(&str, &str); 2] = [("failed", "Most failed"), ("recent"
 pub struct GroupQueueVm {
     /// The queue.
     pub queue: String,
+    /// Its error-group page.
+    pub href: String,
+    /// Whether it is a BullMQ queue.
+    pub bullmq: bool,
     /// Its failed jobs in the group.
     pub failed: u64,
 }
@@ -35,6 +40,8 @@ pub struct ErrorGroupRow {
     pub sample_reason: String,
     /// The newest failed job: (queue, id).
     pub sample_job: (String, String),
+    /// Its page.
+    pub sample_href: String,
     /// Failed jobs in the group now.
     pub failed: u64,
     /// When its first current failure happened (ms since the epoch).
@@ -66,6 +73,8 @@ impl ErrorGroupRow {
 pub struct ErrorsVm {
     /// The queue whose groups these are; None for every queue.
     pub queue: Option<String>,
+    /// Whether that queue is a BullMQ queue.
+    pub bullmq: bool,
     /// One page of groups.
     pub groups: Vec<ErrorGroupRow>,
     /// Groups in all (of those read).
@@ -91,8 +100,27 @@ impl ErrorsVm {
     /// The page's own path.
     pub fn path(&self) -> String {
         match &self.queue {
-            Some(queue) => format!("/queues/{queue}/errors"),
+            Some(queue) => format!("{}/errors", self.queue_path(queue)),
             None => "/errors".to_owned(),
+        }
+    }
+
+    /// The page of the queue (a native or a BullMQ one).
+    pub fn queue_path(&self, queue: &str) -> String {
+        if self.bullmq {
+            bull_queue_path(queue)
+        } else {
+            format!("/queues/{queue}")
+        }
+    }
+
+    /// The failed jobs of a group: a native queue's failed tab filters to
+    /// it; BullMQ's failed tab has no such filter, so it lists them all.
+    pub fn group_jobs(&self, queue: &str, group: &str) -> String {
+        if self.bullmq {
+            format!("{}?state=failed", self.queue_path(queue))
+        } else {
+            group_jobs_url(queue, group)
         }
     }
 
@@ -115,4 +143,14 @@ impl ErrorsVm {
 /// The failed tab of a queue filtered to one group.
 pub fn group_jobs_url(queue: &str, group: &str) -> String {
     format!("/queues/{queue}?state=failed&group={group}")
+}
+
+/// A native queue's error-group page.
+pub fn queue_errors_url(queue: &str) -> String {
+    format!("/queues/{queue}/errors")
+}
+
+/// A BullMQ queue's error-group page.
+pub fn bull_errors_url(queue: &str) -> String {
+    format!("{}/errors", bull_queue_path(queue))
 }

@@ -481,6 +481,12 @@ pub struct JobRow {
 pub struct RetryingVm {
     /// The queue.
     pub queue: String,
+    /// Whether it is a BullMQ queue.
+    pub bullmq: bool,
+    /// What was looked at, when not everything was (BullMQ keeps no
+    /// retrying set, so its queues are read a bounded number of jobs
+    /// deep): never hidden.
+    pub coverage: Option<String>,
     /// One page of them, due ones first, then by run time.
     pub jobs: Vec<JobRow>,
     /// How many there are, counted up to `cap`.
@@ -499,9 +505,28 @@ impl RetryingVm {
     /// This page at another offset.
     pub fn url_at(&self, offset: u64) -> String {
         format!(
-            "/queues/{}/retrying?limit={}&offset={offset}",
-            self.queue, self.limit
+            "{}/retrying?limit={}&offset={offset}",
+            self.queue_path(),
+            self.limit
         )
+    }
+
+    /// The queue's page.
+    pub fn queue_path(&self) -> String {
+        if self.bullmq {
+            crate::vm::bullmq::bull_queue_path(&self.queue)
+        } else {
+            format!("/queues/{}", self.queue)
+        }
+    }
+
+    /// A job's page; its buttons post under it.
+    pub fn job_path(&self, id: &str) -> String {
+        if self.bullmq {
+            crate::vm::bullmq::bull_job_path(&self.queue, id)
+        } else {
+            format!("/queues/{}/jobs/{id}", self.queue)
+        }
     }
 }
 

@@ -158,3 +158,23 @@ pub fn QueueListFilter(
         </form>
     }
 }
+
+/// Why a failed job stopped, as a badge: `retries exhausted`,
+/// `unrecoverable`, `stalled` or `stopped by an operator`; native and
+/// BullMQ rows alike.
+#[component]
+pub fn FailureBadge(kind: Option<String>) -> impl IntoView {
+    kind.map(|kind| {
+        let class = match kind.as_str() {
+            "retries exhausted" => "badge exhausted",
+            "stopped by an operator" => "badge stopped",
+            _ => "badge unrecoverable",
+        };
+        view! {
+            " "
+            <span class=class data-test-id="failure-kind">
+                {kind}
+            </span>
+        }
+    })
+}

@@ -26,6 +26,8 @@
 //! Each state change is one Lua script, so it is atomic with respect to
 //! BullMQ's own scripts.
 
+pub mod groups;
+
 use std::collections::HashMap;
 
 use futures_util::StreamExt;
@@ -256,6 +258,66 @@ pub struct BullJob {
     pub logs_count: u64,
     /// The state the job is in; only filled by [`BullMq::job`].
     pub state: Option<BullState>,
+}
+
+impl BullJob {
+    /// Attempts its options allow (`opts.attempts`, 1 when not set).
+    pub fn attempts_allowed(&self) -> u64 {
+        attempts_of(&self.opts)
+    }
+
+    /// Whether its last failure threw BullMQ's `UnrecoverableError`
+    /// (which fails a job at once whatever attempts it has left): BullMQ
+    /// keeps no flag, but the error's stack, stored last in `stacktrace`,
+    /// starts with its name. Without a stack (`stackTraceLimit: 0`) it
+    /// cannot be told.
+    pub fn threw_unrecoverable(&self) -> bool {
+        self.stacktrace
+            .last()
+            .is_some_and(|stack| stack.trim_start().starts_with("UnrecoverableError"))
+    }
+}
+
+/// `attempts` of a job's options JSON; 1 (BullMQ's default) when absent
+/// or unreadable.
+fn attempts_of(opts: &str) -> u64 {
+    serde_json::from_str::<serde_json::Value>(opts)
+        .ok()
+        .and_then(|v| v.get("attempts").and_then(serde_json::Value::as_u64))
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// A job that failed and will run again: BullMQ put it back in `delayed`
+/// (a backoff) or `wait`/`prioritized` (none) with its last error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BullRetry {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its last error.
+    pub reason: String,
+    /// Attempts made (`atm`).
+    pub attempts_made: u64,
+    /// Attempts its options allow.
+    pub attempts: u64,
+    /// When it runs again (delayed jobs), None when it waits for a worker.
+    pub run_at: Option<i64>,
+    /// Where it is.
+    pub state: BullState,
+}
+
+/// A queue's retrying jobs as far as they were looked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BullRetrying {
+    /// Those found, waiting ones first, then delayed by when they run.
+    pub jobs: Vec<BullRetry>,
+    /// Jobs looked at.
+    pub scanned: u64,
+    /// False when `delayed`, `wait` or `prioritized` held more than was
+    /// looked at: there may be more.
+    pub complete: bool,
 }
 
 /// One entry of a queue's `events` stream, so a page can follow BullMQ's
@@ -692,6 +754,228 @@ impl BullMq {
             .zip(hashes)
             .filter(|(_, hash)| !hash.is_empty())
             .map(|(id, hash)| parse_job(id, hash))
+            .collect())
+    }
+
+    /// The newest `limit` failed jobs as an error-group book needs them
+    /// (id, name, reason, when), to fill it: one `ZREVRANGE` and one
+    /// pipelined `HMGET` per thousand jobs. Ids whose hash is gone are
+    /// skipped.
+    pub async fn failed_jobs(&self, queue: &str, limit: usize) -> Result<Vec<groups::FailedJob>> {
+        self.check(queue)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+            .arg(self.key(queue, "failed"))
+            .arg(0)
+            .arg(limit.saturating_sub(1))
+            .arg("WITHSCORES")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(CoordError::from)?;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let read = self.failed_fields(queue, &ids).await?;
+            for ((id, score), fields) in chunk.iter().zip(read) {
+                if let Some((name, reason, at)) = fields {
+                    jobs.push(groups::FailedJob {
+                        id: id.clone(),
+                        name,
+                        reason,
+                        // The score is the finish time; a hash without
+                        // one is older than this field.
+                        at: at.unwrap_or(*score as i64),
+                    });
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Of `ids` (that events said failed), those in the failed set now,
+    /// with what an error-group book needs; one pipeline.
+    pub async fn failed_now(&self, queue: &str, ids: &[&str]) -> Result<Vec<groups::FailedJob>> {
+        self.check(queue)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.zscore(self.key(queue, "failed"), id);
+        }
+        let scores: Vec<Option<f64>> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(CoordError::from)?;
+        let failed: Vec<(&str, f64)> = ids
+            .iter()
+            .zip(scores)
+            .filter_map(|(id, score)| Some((*id, score?)))
+            .collect();
+        let names: Vec<&str> = failed.iter().map(|(id, _)| *id).collect();
+        let read = self.failed_fields(queue, &names).await?;
+        Ok(failed
+            .into_iter()
+            .zip(read)
+            .filter_map(|((id, score), fields)| {
+                let (name, reason, at) = fields?;
+                Some(groups::FailedJob {
+                    id: id.to_owned(),
+                    name,
+                    reason,
+                    at: at.unwrap_or(score as i64),
+                })
+            })
+            .collect())
+    }
+
+    /// The jobs that failed and will run again, BullMQ's retrying set: of
+    /// the first `scan` jobs of `wait` and `prioritized` (next to run) and
+    /// of `delayed` (soonest first), those with attempts made and a last
+    /// error. One read per state and one pipelined `HMGET` per thousand.
+    pub async fn retrying(&self, queue: &str, scan: usize) -> Result<BullRetrying> {
+        self.check(queue)?;
+        let scan = scan.max(1);
+        let stop = scan - 1;
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        // Workers take from the tail of `wait`: its last entries run first.
+        pipe.cmd("LRANGE")
+            .arg(self.key(queue, "wait"))
+            .arg(-(scan as i64))
+            .arg(-1)
+            .cmd("ZRANGE")
+            .arg(self.key(queue, "prioritized"))
+            .arg(0)
+            .arg(stop)
+            .cmd("ZRANGE")
+            .arg(self.key(queue, "delayed"))
+            .arg(0)
+            .arg(stop)
+            .arg("WITHSCORES")
+            .llen(self.key(queue, "wait"))
+            .zcard(self.key(queue, "prioritized"))
+            .zcard(self.key(queue, "delayed"));
+        type Reply = (Vec<String>, Vec<String>, Vec<(String, f64)>, u64, u64, u64);
+        let (mut wait, prioritized, delayed, n_wait, n_prio, n_delayed): Reply = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(CoordError::from)?;
+        wait.reverse();
+        let mut candidates: Vec<(String, Option<i64>, BullState)> = Vec::new();
+        candidates.extend(
+            wait.into_iter()
+                .filter(|id| !is_legacy_marker(id))
+                .map(|id| (id, None, BullState::Waiting)),
+        );
+        candidates.extend(
+            prioritized
+                .into_iter()
+                .map(|id| (id, None, BullState::Prioritized)),
+        );
+        // A delayed score is the due time × 4096 plus a sequence.
+        candidates.extend(
+            delayed
+                .into_iter()
+                .map(|(id, score)| (id, Some((score / 4096.0) as i64), BullState::Delayed)),
+        );
+        let scanned = candidates.len() as u64;
+        let complete = n_wait <= scan as u64 && n_prio <= scan as u64 && n_delayed <= scan as u64;
+        let mut jobs = Vec::new();
+        for chunk in candidates.chunks(1000) {
+            let mut pipe = redis::pipe();
+            for (id, _, _) in chunk {
+                pipe.cmd("HMGET")
+                    .arg(self.key(queue, id))
+                    .arg("name")
+                    .arg("failedReason")
+                    .arg("atm")
+                    .arg("attemptsMade")
+                    .arg("opts");
+            }
+            type Fields = (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let rows: Vec<Fields> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(CoordError::from)?;
+            for ((id, run_at, state), (name, reason, atm, legacy, opts)) in chunk.iter().zip(rows) {
+                let made = legacy
+                    .or(atm)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+                let Some(reason) = reason.filter(|r| !r.is_empty()) else {
+                    continue;
+                };
+                if made == 0 {
+                    continue;
+                }
+                jobs.push(BullRetry {
+                    id: id.clone(),
+                    name: name.unwrap_or_default(),
+                    reason,
+                    attempts_made: made,
+                    attempts: attempts_of(opts.as_deref().unwrap_or("{}")),
+                    run_at: *run_at,
+                    state: *state,
+                });
+            }
+        }
+        Ok(BullRetrying {
+            jobs,
+            scanned,
+            complete,
+        })
+    }
+
+    /// `name`, `failedReason` and `finishedOn` of each job, `None` where
+    /// its hash is gone; one pipeline.
+    async fn failed_fields(
+        &self,
+        queue: &str,
+        ids: &[&str],
+    ) -> Result<Vec<Option<(String, String, Option<i64>)>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HMGET")
+                .arg(self.key(queue, id))
+                .arg("name")
+                .arg("failedReason")
+                .arg("finishedOn")
+                .arg("timestamp");
+        }
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Fields> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(CoordError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, reason, finished, timestamp)| {
+                // A job is a hash with a `timestamp`: anything else under
+                // its key is not one.
+                timestamp?;
+                Some((
+                    name.unwrap_or_default(),
+                    reason.unwrap_or_default(),
+                    finished.and_then(|t| t.parse().ok()),
+                ))
+            })
             .collect())
     }
 

@@ -11,8 +11,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::queue::JobId;
-
 /// Longest normalised reason kept, in bytes; the rest is cut at a
 /// character boundary and marked with `…`. Long reasons (stack dumps,
 /// payload echoes) would otherwise make every failure a group of its own.
@@ -230,8 +228,9 @@ pub struct ErrorGroup {
     pub first_seen: i64,
     /// The latest failure into the group.
     pub last_seen: i64,
-    /// The group's newest failed job.
-    pub sample_job: JobId,
+    /// The group's newest failed job's id (a native [`crate::queue::JobId`], or a
+    /// BullMQ id, which may hold any character).
+    pub sample_job: String,
     /// That job's reason, cut to [`MAX_SAMPLE`] bytes (backends store at
     /// most that many characters and cut it on reading).
     pub sample_reason: String,

@@ -151,12 +151,15 @@ impl Endpoint {
     }
 
     /// A connection of its own, for a blocking command that must not hold
-    /// up the shared one.
+    /// up the shared one. It has no response limit (redis-rs's default of
+    /// 500 ms would end every quiet `XREAD BLOCK` as an outage): the
+    /// caller bounds each command.
     pub async fn dedicated(&self) -> std::result::Result<Conn, RedisError> {
         match self {
             Self::Single(client) => {
-                let config =
-                    AsyncConnectionConfig::new().set_connection_timeout(Some(CONNECT_TIMEOUT));
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(None);
                 client
                     .get_multiplexed_async_connection_with_config(&config)
                     .await

@@ -10,10 +10,12 @@
 //! and publishes a [`BullSnapshot`]. Pages and their live streams read the
 //! snapshot; browsers never make the server poll BullMQ's keys.
 
+pub mod groups;
 pub mod routes;
 pub mod settings;
 pub mod vm;
 
+pub use groups::BullGroups;
 pub use settings::BullSettings;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -67,6 +69,7 @@ pub struct BullMonitor {
     client: BullMq,
     settings: Arc<BullSettings>,
     snapshot: watch::Receiver<Arc<BullSnapshot>>,
+    groups: BullGroups,
     /// Held so the tasks stop when the last monitor is dropped.
     _stop: Arc<watch::Sender<()>>,
 }
@@ -88,11 +91,19 @@ impl BullMonitor {
         let (tx, rx) = watch::channel(Arc::new(BullSnapshot::default()));
         let (stop_tx, stop_rx) = watch::channel(());
         let settings = Arc::new(settings);
-        tokio::spawn(run(client.clone(), settings.clone(), tx, stop_rx));
+        let groups = BullGroups::default();
+        tokio::spawn(run(
+            client.clone(),
+            settings.clone(),
+            groups.clone(),
+            tx,
+            stop_rx,
+        ));
         Ok(Self {
             client,
             settings,
             snapshot: rx,
+            groups,
             _stop: Arc::new(stop_tx),
         })
     }
@@ -100,6 +111,11 @@ impl BullMonitor {
     /// The client, for listing jobs and acting on them.
     pub fn client(&self) -> &BullMq {
         &self.client
+    }
+
+    /// The queues' error groups.
+    pub fn groups(&self) -> &BullGroups {
+        &self.groups
     }
 
     /// The key prefix watched.
@@ -122,9 +138,12 @@ impl BullMonitor {
 async fn run(
     client: BullMq,
     settings: Arc<BullSettings>,
+    groups: BullGroups,
     tx: watch::Sender<Arc<BullSnapshot>>,
     mut stop: watch::Receiver<()>,
 ) {
+    // Books still to be filled: the next read does not block.
+    let mut filling = false;
     let mut names: HashSet<String> = HashSet::new();
     let mut last_ids: HashMap<String, String> = HashMap::new();
     let mut discovered_at: Option<tokio::time::Instant> = None;
@@ -135,6 +154,7 @@ async fn run(
             return;
         }
         let mut error = None;
+        let groups_before = groups.version();
         let mut dirty: HashSet<String> = HashSet::new();
         let mut evented: HashSet<String> = HashSet::new();
         if discovered_at.is_none_or(|at| at.elapsed() >= settings.discover_every) {
@@ -170,7 +190,7 @@ async fn run(
                 .iter()
                 .map(|(q, id)| (q.clone(), id.clone()))
                 .collect();
-            let block = if dirty.is_empty() {
+            let block = if dirty.is_empty() && !filling {
                 BLOCK
             } else {
                 Duration::from_millis(1)
@@ -181,6 +201,7 @@ async fn run(
             };
             match read {
                 Ok(events) => {
+                    groups.apply(&client, &events).await;
                     for event in events {
                         last_ids.insert(event.queue.clone(), event.id.clone());
                         dirty.insert(event.queue.clone());
@@ -239,6 +260,11 @@ async fn run(
                 }
             }
         }
+        if next.error.is_none() {
+            filling = groups.keep(&client, &next.queues).await;
+        }
+        // Groups filled or moved re-render the pages that show them.
+        changed |= groups.version() != groups_before;
         if changed {
             next.seq = seq.max(previous.seq + 1);
             seq = next.seq;

@@ -80,7 +80,7 @@ impl BullListQuery {
 }
 
 /// The monitor, or 404 saying how to turn it on.
-fn monitor(state: &AppState) -> Result<&BullMonitor, AppError> {
+pub(crate) fn monitor(state: &AppState) -> Result<&BullMonitor, AppError> {
     state.bullmq.as_ref().ok_or_else(|| {
         AppError::not_found(
             "BullMQ queues are not monitored on this server (start it with --bullmq <redis-url>, \
@@ -148,6 +148,8 @@ async fn job_vm(
         finished_on: job.finished_on,
         attempts_made: job.attempts_made,
         attempts_started: job.attempts_started,
+        attempts: job.attempts_allowed(),
+        failure: crate::bullmq::vm::failure_kind(&job).map(str::to_owned),
         failed_reason: job.failed_reason.clone(),
         stacktrace: job.stacktrace.clone(),
         returnvalue: job.returnvalue.clone(),
@@ -222,6 +224,91 @@ pub async fn job_page(
         Html(app::render_bull_job_page(&vm, page.ctx())),
         notice.is_some(),
     ))
+}
+
+/// Jobs of each of `wait`, `prioritized` and `delayed` the Retrying view
+/// looks at: BullMQ keeps no retrying set, so this bounds what one view
+/// reads (and says so when a state holds more).
+pub const RETRYING_SCAN: usize = 5_000;
+
+/// A BullMQ queue's Retrying view, read now: one page of the jobs that
+/// failed and will run again, with what was looked at.
+pub async fn retrying_rows(
+    state: &AppState,
+    queue: &str,
+    params: &crate::queues::routes::pages::RetryingParams,
+) -> Result<app::RetryingVm, AppError> {
+    let (offset, limit) = params.parse()?;
+    let read = monitor(state)?
+        .client()
+        .retrying(queue, RETRYING_SCAN)
+        .await?;
+    let coverage = (!read.complete).then(|| {
+        format!(
+            "Looked at the first {} jobs of waiting, prioritized and delayed ({} in all): BullMQ keeps no retrying set, so jobs further back are not shown.",
+            app::format_count(RETRYING_SCAN as u64),
+            app::format_count(read.scanned)
+        )
+    });
+    let total = read.jobs.len() as u64;
+    let jobs = read
+        .jobs
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|job| app::JobRow {
+            id: job.id.clone(),
+            name: job.name.clone(),
+            attempts_made: u32::try_from(job.attempts_made).unwrap_or(u32::MAX),
+            attempts: u32::try_from(job.attempts).unwrap_or(u32::MAX),
+            failed_reason: Some(job.reason.clone()),
+            run_at: job.run_at,
+            retrying: true,
+            ..app::JobRow::default()
+        })
+        .collect();
+    Ok(app::RetryingVm {
+        queue: queue.to_owned(),
+        bullmq: true,
+        coverage,
+        jobs,
+        total,
+        cap: u64::MAX,
+        offset,
+        limit,
+        notice: None,
+    })
+}
+
+/// `GET /bullmq/{queue}/retrying`: the jobs that failed and will run
+/// again (a backoff in `delayed`, or back in `wait`), due first.
+pub async fn retrying_page(
+    State(state): State<AppState>,
+    page: Page,
+    Flash(notice): Flash,
+    Path(BullQueuePath { queue }): Path<BullQueuePath>,
+    Query(params): Query<crate::queues::routes::pages::RetryingParams>,
+) -> Result<Response, AppError> {
+    let mut vm = retrying_rows(&state, &queue, &params).await?;
+    vm.notice = notice.clone();
+    Ok(with_flash_cleared(
+        Html(app::render_retrying_page(
+            &vm,
+            coord::time::now_ms(),
+            page.ctx(),
+        )),
+        notice.is_some(),
+    ))
+}
+
+/// `GET /api/bullmq/{queue}/retrying?offset=&limit=`: the same as JSON.
+pub async fn api_retrying(
+    State(state): State<AppState>,
+    Path(BullQueuePath { queue }): Path<BullQueuePath>,
+    Query(params): Query<crate::queues::routes::pages::RetryingParams>,
+) -> Result<Json<Value>, AppError> {
+    let vm = retrying_rows(&state, &queue, &params).await?;
+    Ok(Json(crate::queues::routes::api::retrying_json(&vm)))
 }
 
 // -------------------------------------------------------------- actions
@@ -514,6 +601,8 @@ fn job_json(job: &BullJob) -> Value {
         "finishedOn": job.finished_on,
         "attemptsMade": job.attempts_made,
         "attemptsStarted": job.attempts_started,
+        "attempts": job.attempts_allowed(),
+        "failure": crate::bullmq::vm::failure_kind(job),
         "failedReason": job.failed_reason,
         "stacktrace": job.stacktrace,
         "returnvalue": job.returnvalue,
@@ -658,11 +747,12 @@ pub async fn api_clean(
 
 /// Renders a page's live regions for a snapshot; `None` keeps what the
 /// browser has (nothing changed for this page, or a read failed).
-type Render = Box<dyn FnMut(Arc<BullSnapshot>) -> BoxFuture<'static, Option<Vec<Fragment>>> + Send>;
+pub(crate) type Render =
+    Box<dyn FnMut(Arc<BullSnapshot>) -> BoxFuture<'static, Option<Vec<Fragment>>> + Send>;
 
 /// A live stream following the monitor's snapshots; it ends when the
 /// client goes away or the server shuts down (the hub closes).
-fn live(state: &AppState, monitor: &BullMonitor, mut render: Render) -> Events {
+pub(crate) fn live(state: &AppState, monitor: &BullMonitor, mut render: Render) -> Events {
     let mut snapshots = monitor.subscribe();
     let mut closed = state.hub.closed();
     let (tx, rx) = mpsc::channel::<Event>(16);

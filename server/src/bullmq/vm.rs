@@ -102,10 +102,37 @@ pub fn job_row(job: &BullJob) -> app::BullJobRow {
         processed_on: job.processed_on,
         finished_on: job.finished_on,
         attempts_made: job.attempts_made,
+        attempts: job.attempts_allowed(),
+        failure: failure_kind(job).map(str::to_owned),
         failed_reason: job.failed_reason.clone(),
         data_preview: preview(&job.data),
         run_at: (job.delay > 0).then(|| job.timestamp.saturating_add(job.delay)),
     }
+}
+
+/// Why a failed BullMQ job stopped, in the native rows' words: it threw
+/// `UnrecoverableError` (or failed with attempts left, which only that or
+/// a backoff giving up does), used every attempt, or stalled too often.
+/// None for a job that is not failed (`finishedOn` unset or state known
+/// to be other).
+pub fn failure_kind(job: &BullJob) -> Option<&'static str> {
+    let failed = match job.state {
+        Some(state) => state == coord::bullmq::BullState::Failed,
+        None => job.finished_on.is_some() && job.failed_reason.is_some(),
+    };
+    if !failed {
+        return None;
+    }
+    let reason = job.failed_reason.as_deref().unwrap_or("");
+    Some(if job.threw_unrecoverable() {
+        "unrecoverable"
+    } else if reason.starts_with("job stalled more than") {
+        "stalled"
+    } else if job.attempts_made >= job.attempts_allowed() {
+        "retries exhausted"
+    } else {
+        "unrecoverable"
+    })
 }
 
 /// Compact JSON text of a job's data, cut for a table cell.

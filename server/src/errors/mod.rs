@@ -14,6 +14,7 @@ use coord::time::now_ms;
 use serde::Deserialize;
 
 use crate::audit::{Actor, AuditEntry, Outcome};
+use crate::bullmq::BullGroups;
 use crate::http::error::AppError;
 use crate::live::Snapshot;
 use crate::queues::figures::{BulkAction, RetryProgress};
@@ -106,6 +107,42 @@ impl ErrorsParams {
     }
 }
 
+/// A queue a group occurs in: a native one or a BullMQ one (whose names
+/// follow BullMQ's rules, not ours).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Place {
+    /// A native queue.
+    Native(QueueName),
+    /// A BullMQ queue.
+    Bull(String),
+}
+
+impl Place {
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Place::Native(q) => q.as_str(),
+            Place::Bull(q) => q,
+        }
+    }
+
+    /// Its error-group page.
+    pub fn errors_url(&self) -> String {
+        match self {
+            Place::Native(q) => app::queue_errors_url(q.as_str()),
+            Place::Bull(q) => app::bull_errors_url(q),
+        }
+    }
+
+    /// A job's page.
+    pub fn job_url(&self, id: &str) -> String {
+        match self {
+            Place::Native(q) => format!("/queues/{q}/jobs/{id}"),
+            Place::Bull(q) => app::bull_job_path(q, id),
+        }
+    }
+}
+
 /// One group as a page lists it: the group, the queues it was read from
 /// (one on a queue's page) and its trend once read.
 #[derive(Debug, Clone)]
@@ -113,9 +150,9 @@ pub struct Listed {
     /// The group, summed over its queues.
     pub group: ErrorGroup,
     /// (queue, failed jobs of the group there), the most first.
-    pub queues: Vec<(QueueName, u64)>,
+    pub queues: Vec<(Place, u64)>,
     /// The queue of the group's sample job (the latest failure).
-    pub sample_queue: QueueName,
+    pub sample_queue: Place,
     /// Its last hour, summed over the queues named (the five with the
     /// most of its jobs).
     pub trend: Trend,
@@ -170,8 +207,8 @@ pub async fn queue_errors(
         .groups
         .into_iter()
         .map(|group| Listed {
-            queues: vec![(queue.clone(), group.failed)],
-            sample_queue: queue.clone(),
+            queues: vec![(Place::Native(queue.clone()), group.failed)],
+            sample_queue: Place::Native(queue.clone()),
             group,
             trend: Trend::default(),
         })
@@ -187,11 +224,55 @@ pub async fn queue_errors(
     Ok(page)
 }
 
+/// A BullMQ queue's page of groups, from the monitor's book; None for a
+/// queue the monitor does not follow.
+pub fn bull_queue_errors(
+    groups: &BullGroups,
+    queue: &str,
+    query: ErrorsQuery,
+) -> Option<GroupsPage> {
+    let now = now_ms();
+    let (listed, coverage) = groups.read(queue, |book, coverage| {
+        let place = Place::Bull(queue.to_owned());
+        let read = book.groups(MAX_GROUPS);
+        let listed: Vec<Listed> = read
+            .groups
+            .into_iter()
+            .map(|group| Listed {
+                queues: vec![(place.clone(), group.failed)],
+                sample_queue: place.clone(),
+                group,
+                trend: Trend::default(),
+            })
+            .collect();
+        let mut notes: Vec<String> = coverage.note().into_iter().collect();
+        if read.total > listed.len() as u64 {
+            notes.push(format!(
+                "Showing the {} most recently failing of {} groups.",
+                app::format_count(listed.len() as u64),
+                app::format_count(read.total)
+            ));
+        }
+        (listed, notes)
+    })?;
+    let mut page = paged(listed, query, coverage);
+    let ids: Vec<GroupId> = page.groups.iter().map(|l| l.group.id).collect();
+    let trends = groups
+        .read(queue, |book, _| book.trends(&ids, now))
+        .unwrap_or_default();
+    for (listed, trend) in page.groups.iter_mut().zip(trends) {
+        listed.trend = trend;
+    }
+    Some(page)
+}
+
 /// A page of the groups of every queue with failed jobs (the
-/// [`MAX_QUEUES_READ`] with the most), merged by group across queues.
+/// [`MAX_QUEUES_READ`] native and the [`MAX_QUEUES_READ`] BullMQ queues
+/// with the most), merged by group across queues.
 pub async fn all_errors(
     queues: &Queues,
     snapshot: &Snapshot,
+    bull: Option<&BullGroups>,
     query: ErrorsQuery,
 ) -> Result<GroupsPage, coord::CoordError> {
     // Names in the snapshot are the backend's own, so valid; one that is
@@ -224,28 +305,37 @@ pub async fn all_errors(
         if read.total > read.groups.len() as u64 {
             capped += 1;
         }
-        for group in read.groups {
-            let failed = group.failed;
-            match merged.get_mut(&group.id) {
-                Some(listed) => {
-                    if group.last_seen > listed.group.last_seen {
-                        listed.sample_queue = queue.clone();
-                    }
-                    merge(&mut listed.group, group);
-                    listed.queues.push((queue.clone(), failed));
-                }
-                None => {
-                    merged.insert(
-                        group.id,
-                        Listed {
-                            queues: vec![(queue.clone(), failed)],
-                            sample_queue: queue.clone(),
-                            group,
-                            trend: Trend::default(),
-                        },
-                    );
-                }
+        add_groups(&mut merged, Place::Native(queue.clone()), read.groups);
+    }
+    if let Some(bull) = bull {
+        let (reads, failing) = bull.read_all(MAX_QUEUES_READ, |queue, book, coverage| {
+            (queue.to_owned(), book.groups(MAX_GROUPS), coverage.clone())
+        });
+        if failing > MAX_QUEUES_READ {
+            coverage.push(format!(
+                "Read the {} BullMQ queues with the most failed jobs of {} with any; the others' groups are not shown.",
+                MAX_QUEUES_READ,
+                app::format_count(failing as u64)
+            ));
+        }
+        let partial = reads.iter().filter(|(_, _, c)| c.note().is_some()).count();
+        if partial > 0 {
+            coverage.push(format!(
+                "{partial} BullMQ {} groups that cover only part of {} failed jobs (see {} page).",
+                if partial == 1 {
+                    "queue has"
+                } else {
+                    "queues have"
+                },
+                if partial == 1 { "its" } else { "their" },
+                if partial == 1 { "its" } else { "each queue's" },
+            ));
+        }
+        for (queue, read, _) in reads {
+            if read.total > read.groups.len() as u64 {
+                capped += 1;
             }
+            add_groups(&mut merged, Place::Bull(queue), read.groups);
         }
     }
     if capped > 0 {
@@ -261,7 +351,7 @@ pub async fn all_errors(
     }
     let mut page = paged(merged.into_values().collect(), query, coverage);
     // Trends of the page's groups, one read per queue they are named in.
-    let mut by_queue: HashMap<QueueName, Vec<(usize, GroupId)>> = HashMap::new();
+    let mut by_queue: HashMap<Place, Vec<(usize, GroupId)>> = HashMap::new();
     for (i, listed) in page.groups.iter_mut().enumerate() {
         listed
             .queues
@@ -276,10 +366,18 @@ pub async fn all_errors(
     let now = now_ms();
     for (queue, wanted) in by_queue {
         let ids: Vec<GroupId> = wanted.iter().map(|(_, id)| *id).collect();
-        let trends = match queues.error_trends(&queue, &ids, now).await {
-            Ok(trends) => trends,
-            Err(coord::CoordError::QueueNotFound(_)) => continue,
-            Err(err) => return Err(err),
+        let trends = match &queue {
+            Place::Native(queue) => match queues.error_trends(queue, &ids, now).await {
+                Ok(trends) => trends,
+                Err(coord::CoordError::QueueNotFound(_)) => continue,
+                Err(err) => return Err(err),
+            },
+            Place::Bull(queue) => {
+                match bull.and_then(|b| b.read(queue, |book, _| book.trends(&ids, now))) {
+                    Some(trends) => trends,
+                    None => continue,
+                }
+            }
         };
         for ((i, _), trend) in wanted.iter().zip(trends) {
             for (sum, n) in page.groups[*i].trend.iter_mut().zip(trend) {
@@ -288,6 +386,33 @@ pub async fn all_errors(
         }
     }
     Ok(page)
+}
+
+/// Adds a queue's groups to those merged so far.
+fn add_groups(merged: &mut HashMap<GroupId, Listed>, place: Place, groups: Vec<ErrorGroup>) {
+    for group in groups {
+        let failed = group.failed;
+        match merged.get_mut(&group.id) {
+            Some(listed) => {
+                if group.last_seen > listed.group.last_seen {
+                    listed.sample_queue = place.clone();
+                }
+                merge(&mut listed.group, group);
+                listed.queues.push((place.clone(), failed));
+            }
+            None => {
+                merged.insert(
+                    group.id,
+                    Listed {
+                        queues: vec![(place.clone(), failed)],
+                        sample_queue: place.clone(),
+                        group,
+                        trend: Trend::default(),
+                    },
+                );
+            }
+        }
+    }
 }
 
 /// Adds `other` (the same group in another queue) into `into`.
@@ -345,7 +470,7 @@ fn paged(mut groups: Vec<Listed>, query: ErrorsQuery, coverage: Vec<String>) -> 
 /// The view model of a page of groups.
 pub fn errors_vm(
     page: &GroupsPage,
-    queue: Option<&QueueName>,
+    queue: Option<&Place>,
     progress: Option<&RetryProgress>,
 ) -> app::ErrorsVm {
     let groups = page
@@ -357,7 +482,8 @@ pub fn errors_vm(
                 id: g.id.to_string(),
                 reason: g.normalised(),
                 sample_reason: g.sample_reason.clone(),
-                sample_job: (listed.sample_queue.to_string(), g.sample_job.to_string()),
+                sample_job: (listed.sample_queue.name().to_owned(), g.sample_job.clone()),
+                sample_href: listed.sample_queue.job_url(&g.sample_job),
                 failed: g.failed,
                 first_seen: g.first_seen,
                 last_seen: g.last_seen,
@@ -369,7 +495,9 @@ pub fn errors_vm(
                     .iter()
                     .take(QUEUES_NAMED)
                     .map(|(q, n)| app::GroupQueueVm {
-                        queue: q.to_string(),
+                        queue: q.name().to_owned(),
+                        href: q.errors_url(),
+                        bullmq: matches!(q, Place::Bull(_)),
                         failed: *n,
                     })
                     .collect(),
@@ -378,7 +506,8 @@ pub fn errors_vm(
         })
         .collect();
     app::ErrorsVm {
-        queue: queue.map(ToString::to_string),
+        queue: queue.map(|q| q.name().to_owned()),
+        bullmq: matches!(queue, Some(Place::Bull(_))),
         groups,
         total: page.total,
         offset: page.query.offset,
@@ -460,4 +589,122 @@ pub async fn start_group_action(
     };
     state.audit.note(entry.ended(outcome, Some(detail))).await;
     Ok(start)
+}
+
+/// What a BullMQ group's retry or removal did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BullGroupDone {
+    /// Jobs retried or removed.
+    pub done: u64,
+    /// Jobs of the group that had left the failed set (or were locked)
+    /// by the time their turn came: left as they were.
+    pub skipped: u64,
+    /// The group's jobs when the action started.
+    pub total: u64,
+}
+
+/// Retries or removes every failed job of a BullMQ queue's group, as the
+/// monitor holds it when the action starts, [`crate::queues::RETRY_BATCH`]
+/// jobs at a time through the same scripts as one job's button (so
+/// BullMQ's own invariants hold and events are written); audited with the
+/// group, its reason and what was done. A job already gone or no longer
+/// failed is skipped, so pressing twice does no harm. 404 for a queue the
+/// monitor does not follow.
+pub async fn bull_group_action(
+    state: &AppState,
+    actor: &Actor,
+    queue: &str,
+    group: GroupId,
+    action: GroupAction,
+) -> Result<BullGroupDone, AppError> {
+    use futures_util::StreamExt;
+    let name = match action {
+        GroupAction::Retry => "bullmq.retry_group",
+        GroupAction::Remove => "bullmq.remove_group",
+    };
+    let entry = AuditEntry::new(actor, name, "bullmq_queue", queue);
+    let monitor = match crate::bullmq::routes::monitor(state) {
+        Ok(monitor) => monitor.clone(),
+        Err(err) => return state.audit.outcome(entry, Err(err)).await,
+    };
+    let Some((ids, reason)) = monitor.groups().read(queue, |book, _| {
+        let reason = book
+            .groups(usize::MAX)
+            .groups
+            .into_iter()
+            .find(|g| g.id == group)
+            .map(|g| g.normalised());
+        (
+            book.members(group, crate::bullmq::groups::PER_QUEUE),
+            reason,
+        )
+    }) else {
+        let err = AppError::not_found(format!("BullMQ queue {queue} is not monitored"));
+        return state.audit.outcome(entry, Err(err)).await;
+    };
+    let reason = reason.unwrap_or_else(|| group.to_string());
+    let total = ids.len() as u64;
+    let client = monitor.client().clone();
+    let mut done = 0u64;
+    let mut skipped = 0u64;
+    let mut failure = None;
+    for batch in ids.chunks(crate::queues::RETRY_BATCH) {
+        // Built before streaming: a stream holding a closure over borrowed
+        // ids would not be `Send` for every lifetime axum asks.
+        let jobs: Vec<_> = batch
+            .iter()
+            .map(|id| act_on_bull_job(client.clone(), queue.to_owned(), id.clone(), action))
+            .collect();
+        let mut results = futures_util::stream::iter(jobs).buffer_unordered(16);
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(()) => done += 1,
+                Err(
+                    coord::CoordError::BullJobNotFound { .. }
+                    | coord::CoordError::BullWrongState { .. }
+                    | coord::CoordError::BullJobLocked { .. },
+                ) => skipped += 1,
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+    let verb = match action {
+        GroupAction::Retry => "retried",
+        GroupAction::Remove => "removed",
+    };
+    let detail = format!(
+        "group {group} “{reason}”: {done} of {total} failed jobs {verb}, {skipped} skipped"
+    );
+    let entry = AuditEntry {
+        detail: Some(detail),
+        ..entry
+    };
+    let result = match failure {
+        Some(err) => Err(AppError::from(err)),
+        None => Ok(BullGroupDone {
+            done,
+            skipped,
+            total,
+        }),
+    };
+    state.audit.outcome(entry, result).await
+}
+
+/// One job of a BullMQ group action (owned, so a batch can run at once).
+async fn act_on_bull_job(
+    client: coord::bullmq::BullMq,
+    queue: String,
+    id: String,
+    action: GroupAction,
+) -> Result<(), coord::CoordError> {
+    match action {
+        GroupAction::Retry => client.retry_job(&queue, &id).await,
+        GroupAction::Remove => client.remove(&queue, &id).await,
+    }
 }

@@ -10,7 +10,10 @@ use coord::time::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ErrorsParams, GroupActionStart, GroupsPage, all_errors, errors_vm, queue_errors};
+use super::{
+    ErrorsParams, GroupActionStart, GroupsPage, Place, all_errors, bull_queue_errors, errors_vm,
+    queue_errors,
+};
 use crate::audit::Actor;
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Json, Path, Query, QueuePath};
@@ -34,13 +37,22 @@ pub struct GroupPath {
 
 impl GroupPath {
     fn group(&self) -> Result<GroupId, AppError> {
-        GroupId::parse(&self.group).ok_or_else(|| {
-            AppError::bad_request(format!(
-                "an error group id is 16 lowercase hex digits (got {:?})",
-                self.group
-            ))
-        })
+        parse_group(&self.group)
     }
+}
+
+/// A group id from a path: a 400 with the reason for a mistyped one.
+fn parse_group(text: &str) -> Result<GroupId, AppError> {
+    GroupId::parse(text).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "an error group id is 16 lowercase hex digits (got {text:?})"
+        ))
+    })
+}
+
+/// The BullMQ queues' groups, when BullMQ queues are monitored.
+fn bull_groups(state: &AppState) -> Option<&crate::bullmq::BullGroups> {
+    state.bullmq.as_ref().map(|m| m.groups())
 }
 
 /// `GET /errors`: every queue's groups.
@@ -51,7 +63,7 @@ pub async fn all_page(
 ) -> Result<Response, AppError> {
     let query = params.parse()?;
     let snapshot = state.hub.ready().await;
-    let groups = all_errors(&state.queues, &snapshot, query).await?;
+    let groups = all_errors(&state.queues, &snapshot, bull_groups(&state), query).await?;
     let vm = errors_vm(&groups, None, None);
     Ok(Html(app::render_errors_page(&vm, now_ms(), page.ctx())).into_response())
 }
@@ -67,7 +79,7 @@ pub async fn queue_page(
     let query = params.parse()?;
     let groups = queue_errors(&state.queues, &queue, query).await?;
     let progress = state.hub.progress(&queue);
-    let mut vm = errors_vm(&groups, Some(&queue), progress.as_ref());
+    let mut vm = errors_vm(&groups, Some(&Place::Native(queue)), progress.as_ref());
     let shown = notice.is_some();
     vm.notice = notice;
     Ok(with_flash_cleared(
@@ -107,7 +119,7 @@ pub async fn all_api(
 ) -> Result<Json<Value>, AppError> {
     let query = params.parse()?;
     let snapshot = state.hub.ready().await;
-    let groups = all_errors(&state.queues, &snapshot, query).await?;
+    let groups = all_errors(&state.queues, &snapshot, bull_groups(&state), query).await?;
     Ok(Json(groups_json(&groups)))
 }
 
@@ -140,7 +152,11 @@ fn groups_json(page: &GroupsPage) -> Value {
                 "namesTotal": g.names_total,
                 "lastHour": listed.trend.iter().map(|&n| u64::from(n)).sum::<u64>(),
                 "trend": listed.trend,
-                "queues": listed.queues.iter().map(|(q, n)| json!({ "queue": q, "failed": n })).collect::<Vec<_>>(),
+                "queues": listed.queues.iter().map(|(q, n)| json!({
+                    "queue": q.name(),
+                    "bullmq": matches!(q, Place::Bull(_)),
+                    "failed": n,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -255,4 +271,180 @@ pub async fn remove_api(
     Path(path): Path<GroupPath>,
 ) -> Result<Response, AppError> {
     act_api(state, actor, path, GroupAction::Remove).await
+}
+
+// ------------------------------------------------------------- BullMQ
+
+/// `/…/bullmq/{queue}/errors/{group}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BullGroupPath {
+    /// The `{queue}` segment, a BullMQ queue's name.
+    pub queue: String,
+    /// The `{group}` segment.
+    pub group: String,
+}
+
+impl BullGroupPath {
+    fn group(&self) -> Result<GroupId, AppError> {
+        parse_group(&self.group)
+    }
+}
+
+/// `/…/bullmq/{queue}/errors`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BullQueuePath {
+    /// The queue's name.
+    pub queue: String,
+}
+
+/// One BullMQ queue's groups, 404 when it is not followed.
+fn bull_page(state: &AppState, queue: &str, params: &ErrorsParams) -> Result<GroupsPage, AppError> {
+    let query = params.parse()?;
+    let monitor = crate::bullmq::routes::monitor(state)?;
+    bull_queue_errors(monitor.groups(), queue, query)
+        .ok_or_else(|| AppError::not_found(format!("no BullMQ queue {queue} is monitored")))
+}
+
+/// `GET /bullmq/{queue}/errors`: a BullMQ queue's groups, with their
+/// actions and how much of the failed set they cover.
+pub async fn bull_queue_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(BullQueuePath { queue }): Path<BullQueuePath>,
+    Query(params): Query<ErrorsParams>,
+    Flash(notice): Flash,
+) -> Result<Response, AppError> {
+    let groups = bull_page(&state, &queue, &params)?;
+    let mut vm = errors_vm(&groups, Some(&Place::Bull(queue)), None);
+    let shown = notice.is_some();
+    vm.notice = notice;
+    Ok(with_flash_cleared(
+        Html(app::render_errors_page(&vm, now_ms(), page.ctx())),
+        shown,
+    ))
+}
+
+/// `GET /events/bullmq/{queue}/errors?…`: re-rendered as the monitor's
+/// books move.
+pub async fn bull_queue_events(
+    State(state): State<AppState>,
+    Path(BullQueuePath { queue }): Path<BullQueuePath>,
+    Query(params): Query<ErrorsParams>,
+) -> Result<Events, AppError> {
+    bull_page(&state, &queue, &params)?;
+    let query = params.parse()?;
+    let monitor = crate::bullmq::routes::monitor(&state)?.clone();
+    let groups = monitor.groups().clone();
+    Ok(crate::bullmq::routes::live(
+        &state,
+        &monitor,
+        Box::new(move |_| {
+            let page = bull_queue_errors(&groups, &queue, query);
+            let place = Place::Bull(queue.clone());
+            Box::pin(async move {
+                let vm = errors_vm(&page?, Some(&place), None);
+                Some(app::errors_fragments(&vm, now_ms()))
+            })
+        }),
+    ))
+}
+
+/// `GET /api/bullmq/{queue}/errors?sort=&offset=&limit=`.
+pub async fn bull_queue_api(
+    State(state): State<AppState>,
+    Path(BullQueuePath { queue }): Path<BullQueuePath>,
+    Query(params): Query<ErrorsParams>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(groups_json(&bull_page(&state, &queue, &params)?)))
+}
+
+/// The notice after a BullMQ group button.
+fn bull_notice(done: &super::BullGroupDone, action: GroupAction) -> String {
+    let verb = match action {
+        GroupAction::Retry => "Retried",
+        GroupAction::Remove => "Removed",
+    };
+    let mut text = format!(
+        "{verb} {} of the group's {} failed {}.",
+        app::format_count(done.done),
+        app::format_count(done.total),
+        if done.total == 1 { "job" } else { "jobs" }
+    );
+    if done.skipped > 0 {
+        text.push_str(&format!(
+            " {} had already left the failed set and were left as they were.",
+            app::format_count(done.skipped)
+        ));
+    }
+    text
+}
+
+async fn bull_act_form(
+    state: AppState,
+    actor: Actor,
+    path: BullGroupPath,
+    pairs: Vec<(String, String)>,
+    action: GroupAction,
+) -> Result<Response, AppError> {
+    let group = path.group()?;
+    let back = ActionFields::from_pairs(pairs).back_or(app::bull_errors_url(&path.queue));
+    let done = super::bull_group_action(&state, &actor, &path.queue, group, action).await?;
+    Ok(redirect(&back, &bull_notice(&done, action)))
+}
+
+/// `POST /bullmq/{queue}/errors/{group}/retry`.
+pub async fn bull_retry_form(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<BullGroupPath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    bull_act_form(state, actor, path, pairs, GroupAction::Retry).await
+}
+
+/// `POST /bullmq/{queue}/errors/{group}/remove`.
+pub async fn bull_remove_form(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<BullGroupPath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    bull_act_form(state, actor, path, pairs, GroupAction::Remove).await
+}
+
+async fn bull_act_api(
+    state: AppState,
+    actor: Actor,
+    path: BullGroupPath,
+    action: GroupAction,
+) -> Result<Json<Value>, AppError> {
+    let group = path.group()?;
+    let done = super::bull_group_action(&state, &actor, &path.queue, group, action).await?;
+    Ok(Json(json!({
+        "group": group,
+        "action": action.as_str(),
+        "done": done.done,
+        "skipped": done.skipped,
+        "total": done.total,
+        "finished": true,
+    })))
+}
+
+/// `POST /api/bullmq/{queue}/errors/{group}/retry`: every failed job of
+/// the group back to waiting; answers when done.
+pub async fn bull_retry_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<BullGroupPath>,
+) -> Result<Json<Value>, AppError> {
+    bull_act_api(state, actor, path, GroupAction::Retry).await
+}
+
+/// `POST /api/bullmq/{queue}/errors/{group}/remove`.
+pub async fn bull_remove_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<BullGroupPath>,
+) -> Result<Json<Value>, AppError> {
+    bull_act_api(state, actor, path, GroupAction::Remove).await
 }

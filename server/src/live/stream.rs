@@ -100,6 +100,8 @@ pub struct Streams {
     clip: u32,
     listings: Arc<SharedCache<Listing>>,
     pages: Arc<SharedCache<Vec<Region>>>,
+    /// The BullMQ queues' error groups, shown with the native ones.
+    bull: Option<crate::bullmq::BullGroups>,
 }
 
 impl std::fmt::Debug for Streams {
@@ -110,13 +112,19 @@ impl std::fmt::Debug for Streams {
 
 impl Streams {
     /// The streams of a server following `hub`.
-    pub fn new(hub: Hub, queues: Queues, clip: u32) -> Self {
+    pub fn new(
+        hub: Hub,
+        queues: Queues,
+        clip: u32,
+        bull: Option<crate::bullmq::BullGroups>,
+    ) -> Self {
         Self {
             hub,
             queues,
             clip,
             listings: Arc::default(),
             pages: Arc::default(),
+            bull,
         }
     }
 
@@ -350,7 +358,15 @@ async fn render(
             // most every ALL_ERRORS_EVERY, as they cost a read per queue.
             let changed = match queue {
                 Some(queue) => snapshot.changed(queue.as_str()),
-                None => snapshot.queues.iter().map(|q| q.changed).max().unwrap_or(0),
+                // BullMQ books move on their own clock: added in, so
+                // either moving re-reads.
+                None => snapshot
+                    .queues
+                    .iter()
+                    .map(|q| q.changed)
+                    .max()
+                    .unwrap_or(0)
+                    .wrapping_add(streams.bull.as_ref().map_or(0, |b| b.version())),
             };
             let progress = queue
                 .as_ref()
@@ -372,10 +388,17 @@ async fn render(
                                 crate::errors::queue_errors(&streams.queues, queue, *query).await
                             }
                             None => {
-                                crate::errors::all_errors(&streams.queues, snapshot, *query).await
+                                crate::errors::all_errors(
+                                    &streams.queues,
+                                    snapshot,
+                                    streams.bull.as_ref(),
+                                    *query,
+                                )
+                                .await
                             }
                         }?;
-                        let vm = crate::errors::errors_vm(&page, queue.as_ref(), progress);
+                        let place = queue.clone().map(crate::errors::Place::Native);
+                        let vm = crate::errors::errors_vm(&page, place.as_ref(), progress);
                         Ok::<_, CoordError>(prepare(app::errors_fragments(&vm, snapshot.taken_at)))
                     })
                     .await;

@@ -289,7 +289,6 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         Some(alert_states(alerts_state)),
         settings.metrics_queues,
     );
-    let streams = Streams::new(hub.clone(), queues.clone(), settings.listing_value_bytes);
     let audit = AuditLog::new(db.clone());
     let bullmq =
         match &settings.bullmq {
@@ -301,6 +300,12 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
             })?),
             None => None,
         };
+    let streams = Streams::new(
+        hub.clone(),
+        queues.clone(),
+        settings.listing_value_bytes,
+        bullmq.as_ref().map(|m| m.groups().clone()),
+    );
     Ok(AppState {
         queues,
         db,

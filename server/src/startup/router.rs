@@ -161,13 +161,21 @@ pub fn router(state: AppState) -> Router {
         .route("/bullmq", get(bullmq::list_page))
         .route("/bullmq/{queue}", get(bullmq::queue_page))
         .route("/bullmq/{queue}/jobs/{id}", get(bullmq::job_page))
+        .route("/bullmq/{queue}/errors", get(errors::bull_queue_page))
+        .route("/bullmq/{queue}/retrying", get(bullmq::retrying_page))
         .route("/events/bullmq", get(bullmq::events_list))
         .route("/events/bullmq/{queue}", get(bullmq::events_queue))
         .route("/events/bullmq/{queue}/jobs/{id}", get(bullmq::events_job))
+        .route(
+            "/events/bullmq/{queue}/errors",
+            get(errors::bull_queue_events),
+        )
         .route("/api/bullmq", get(bullmq::api_list))
         .route("/api/bullmq/{queue}", get(bullmq::api_show))
         .route("/api/bullmq/{queue}/jobs", get(bullmq::api_jobs))
         .route("/api/bullmq/{queue}/jobs/{id}", get(bullmq::api_job))
+        .route("/api/bullmq/{queue}/errors", get(errors::bull_queue_api))
+        .route("/api/bullmq/{queue}/retrying", get(bullmq::api_retrying))
         .route_layer(middleware::from_fn_with_state(Role::Viewer, auth::require));
     // Operators: acting on queues, jobs, rate limits and alerts.
     let operator = Router::new()
@@ -252,6 +260,22 @@ pub fn router(state: AppState) -> Router {
         .route("/bullmq/{queue}/jobs/{id}/retry", post(bullmq::retry))
         .route("/bullmq/{queue}/jobs/{id}/remove", post(bullmq::remove))
         .route("/bullmq/{queue}/jobs/{id}/promote", post(bullmq::promote))
+        .route(
+            "/bullmq/{queue}/errors/{group}/retry",
+            post(errors::bull_retry_form),
+        )
+        .route(
+            "/bullmq/{queue}/errors/{group}/remove",
+            post(errors::bull_remove_form),
+        )
+        .route(
+            "/api/bullmq/{queue}/errors/{group}/retry",
+            post(errors::bull_retry_api),
+        )
+        .route(
+            "/api/bullmq/{queue}/errors/{group}/remove",
+            post(errors::bull_remove_api),
+        )
         .route("/api/bullmq/{queue}/pause", post(bullmq::api_pause))
         .route("/api/bullmq/{queue}/resume", post(bullmq::api_resume))
         .route(

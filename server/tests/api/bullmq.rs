@@ -538,3 +538,337 @@ async fn many_bullmq_queues_are_paged_sorted_and_filtered() {
     assert!(section.contains("All 60 BullMQ queues →"), "{section}");
     app.stop().await;
 }
+
+/// The ids a producer printed.
+fn ids_of(produced: &Value) -> Vec<String> {
+    produced["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Adds `n` jobs (with `produce` options) and lets a real worker fail
+/// each of them once (with `worker` options); their ids.
+async fn fail_jobs(
+    prefix: &str,
+    queue: &str,
+    n: usize,
+    produce: &[&str],
+    worker: &[&str],
+) -> Vec<String> {
+    let count = n.to_string();
+    let mut args = vec![REDIS_URL, prefix, queue, count.as_str()];
+    args.extend_from_slice(produce);
+    let ids = ids_of(&run("produce.mjs", &args).await);
+    let mut options = vec!["--fail", "--count", count.as_str()];
+    options.extend_from_slice(worker);
+    let worker = Worker::start(prefix, queue, &options).await;
+    let lines = worker.rest().await;
+    assert_eq!(lines.len(), n, "{queue}: {n} jobs failed: {lines:?}");
+    ids
+}
+
+/// A BullMQ queue's groups as (normalised reason → failed), once their
+/// sum is `total` and the API says nothing is left out.
+async fn groups_settle(app: &TestApp, queue: &str, total: u64) -> Value {
+    eventually(
+        &format!("{queue}'s groups hold {total} failed jobs"),
+        async || {
+            let api = app.get(&format!("/api/bullmq/{queue}/errors")).await.json();
+            let sum: u64 = api["groups"]
+                .as_array()
+                .map(|g| g.iter().filter_map(|g| g["failed"].as_u64()).sum())
+                .unwrap_or(0);
+            let complete = api["coverage"].as_array().is_some_and(Vec::is_empty);
+            if sum == total && api["failed"] == total && complete {
+                Ok(api)
+            } else {
+                Err(api.to_string())
+            }
+        },
+    )
+    .await
+}
+
+fn group<'a>(api: &'a Value, reason: &str) -> Option<&'a Value> {
+    api["groups"]
+        .as_array()?
+        .iter()
+        .find(|g| g["reason"] == reason)
+}
+
+#[tokio::test]
+async fn bullmq_error_groups_stay_exact_through_fail_retry_fail_with_a_real_worker() {
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
+    let queue = "charges";
+    let reasons = "card declined for order {id}0000|SMTP 550 mailbox unavailable";
+    let card = "card declined for order #";
+    let smtp = "SMTP 550 mailbox unavailable";
+
+    // Failures from before the dashboard watched: found by the backfill.
+    let first = fail_jobs(&prefix, queue, 4, &[], &["--reasons", reasons]).await;
+    let app = spawn(&prefix).await;
+    let api = groups_settle(&app, queue, 4).await;
+    assert_eq!(
+        group(&api, card).map(|g| g["failed"].clone()),
+        Some(2.into()),
+        "{api}"
+    );
+    assert_eq!(
+        group(&api, smtp).map(|g| g["failed"].clone()),
+        Some(2.into()),
+        "{api}"
+    );
+    assert_eq!(api["total"], 2, "{api}");
+
+    // New failures: from the events stream.
+    let more = fail_jobs(
+        &prefix,
+        queue,
+        2,
+        &["--name", "refund"],
+        &["--reasons", reasons],
+    )
+    .await;
+    let api = groups_settle(&app, queue, 6).await;
+    let cards = group(&api, card).cloned().expect("card group");
+    assert_eq!(cards["failed"], 3, "{api}");
+    assert_eq!(
+        cards["names"].as_array().map(Vec::len),
+        Some(2),
+        "job and refund: {cards}"
+    );
+    let card_id = cards["id"].as_str().unwrap_or_default().to_owned();
+    let smtp_id = group(&api, smtp)
+        .and_then(|g| g["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+
+    // The page shows them with their actions; every queue's page too.
+    let page = app.get(&format!("/bullmq/{queue}/errors")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(card) && page.body.contains("Retry group"),
+        "{}",
+        page.body
+    );
+    let all = app.get("/api/errors").await.json();
+    let listed = all["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["id"] == card_id.as_str()).cloned());
+    assert_eq!(
+        listed.as_ref().map(|g| g["queues"][0]["bullmq"].clone()),
+        Some(true.into()),
+        "{all}"
+    );
+
+    // Retry the card group: out of the failed set, run, failed again.
+    let retried = app
+        .post_json(
+            &format!("/api/bullmq/{queue}/errors/{card_id}/retry"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let retried = retried.json();
+    assert_eq!(
+        (retried["done"].clone(), retried["total"].clone()),
+        (3.into(), 3.into()),
+        "{retried}"
+    );
+    groups_settle(&app, queue, 3).await;
+    let worker = Worker::start(
+        &prefix,
+        queue,
+        &["--fail", "--reasons", reasons, "--count", "3"],
+    )
+    .await;
+    assert_eq!(worker.rest().await.len(), 3);
+    let api = groups_settle(&app, queue, 6).await;
+    assert_eq!(
+        group(&api, card).map(|g| g["failed"].clone()),
+        Some(3.into()),
+        "{api}"
+    );
+    // Twice in a row: the second finds nothing left to do.
+    let again = app
+        .post_json(
+            &format!("/api/bullmq/{queue}/errors/{card_id}/retry"),
+            &Value::Null,
+        )
+        .await
+        .json();
+    assert_eq!(again["done"], 3, "{again}");
+    groups_settle(&app, queue, 3).await;
+    let again = app
+        .post_json(
+            &format!("/api/bullmq/{queue}/errors/{card_id}/retry"),
+            &Value::Null,
+        )
+        .await
+        .json();
+    assert_eq!(again["total"], 0, "{again}");
+
+    // Remove the SMTP group by its button: gone from BullMQ too.
+    let removed = app
+        .post_form(&format!("/bullmq/{queue}/errors/{smtp_id}/remove"), &[])
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    groups_settle(&app, queue, 0).await;
+    let bull = run("counts.mjs", &[REDIS_URL, &prefix, queue]).await;
+    assert_eq!(bull["counts"]["failed"], 0, "{bull}");
+    assert_eq!(
+        bull["counts"]["waiting"], 3,
+        "the retried card jobs wait: {bull}"
+    );
+    let audit = app.get("/api/audit?target_kind=bullmq_queue").await.json();
+    assert_eq!(
+        audit["entries"][0]["action"], "bullmq.remove_group",
+        "{audit}"
+    );
+    assert!(
+        audit["entries"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("3 of 3 failed jobs removed")),
+        "{audit}"
+    );
+    assert_eq!(first.len() + more.len(), 6);
+
+    // Jobs that leave the failed set without an event naming them (as
+    // `removeOnFail` trims it) are noticed by the count and read again
+    // (within SETTLE + REFILL_EVERY of the last read).
+    let late = ids_of(&run("produce.mjs", &[REDIS_URL, &prefix, queue, "2"]).await);
+    let worker = Worker::start(
+        &prefix,
+        queue,
+        &["--fail", "--reasons", reasons, "--count", "5"],
+    )
+    .await;
+    assert_eq!(worker.rest().await.len(), 5, "the 3 retried and the 2 new");
+    groups_settle(&app, queue, 5).await;
+    let client = redis::Client::open(REDIS_URL).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::pipe()
+        .zrem(format!("{prefix}:{queue}:failed"), &late[0])
+        .del(format!("{prefix}:{queue}:{}", late[0]))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // The count is read again on the queue's next event (or the minute's
+    // sweep): here a job added.
+    run("produce.mjs", &[REDIS_URL, &prefix, queue, "1"]).await;
+    groups_settle(&app, queue, 4).await;
+
+    // A mistyped group is refused with the reason.
+    let bad = app
+        .post_json(
+            &format!("/api/bullmq/{queue}/errors/xyz/retry"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bullmq_retrying_and_dead_jobs_say_which_they_are() {
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
+    let app = spawn(&prefix).await;
+    let queue = "payouts";
+    // Three attempts with a minute's backoff: after one failure it waits
+    // in delayed with its error.
+    let backing = fail_jobs(
+        &prefix,
+        queue,
+        1,
+        &["--attempts", "3", "--backoff", "60000"],
+        &[],
+    )
+    .await;
+    let api = app
+        .get(&format!("/api/bullmq/{queue}/retrying"))
+        .await
+        .json();
+    assert_eq!(api["total"], 1, "{api}");
+    let job = &api["jobs"][0];
+    assert_eq!(job["id"], backing[0].as_str(), "{api}");
+    assert_eq!(job["attemptsLeft"], 2, "{api}");
+    assert_eq!(job["lastError"], format!("boom {}", backing[0]), "{api}");
+    let next = job["nextAttemptAt"].as_i64().unwrap_or(0);
+    let now = coord::time::now_ms();
+    assert!(next > now + 50_000 && next < now + 61_000, "{api}");
+    let page = app.get(&format!("/bullmq/{queue}/retrying")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("1/3 · 2 left"), "{}", page.body);
+
+    // Dead: one used its only attempt; one threw UnrecoverableError with
+    // attempts left.
+    let plain = fail_jobs(&prefix, queue, 1, &[], &[]).await;
+    let fatal = fail_jobs(
+        &prefix,
+        queue,
+        1,
+        &["--attempts", "5"],
+        &["--unrecoverable"],
+    )
+    .await;
+    let exhausted = app
+        .get(&format!("/api/bullmq/{queue}/jobs/{}", plain[0]))
+        .await
+        .json();
+    assert_eq!(exhausted["failure"], "retries exhausted", "{exhausted}");
+    let unrecoverable = app
+        .get(&format!("/api/bullmq/{queue}/jobs/{}", fatal[0]))
+        .await
+        .json();
+    assert_eq!(unrecoverable["failure"], "unrecoverable", "{unrecoverable}");
+    assert_eq!(unrecoverable["attempts"], 5, "{unrecoverable}");
+    let tab = app.get(&format!("/bullmq/{queue}?state=failed")).await;
+    assert!(
+        tab.body.contains("1/1") && tab.body.contains("retries exhausted"),
+        "{}",
+        tab.body
+    );
+    assert!(
+        tab.body.contains("1/5") && tab.body.contains(">unrecoverable<"),
+        "{}",
+        tab.body
+    );
+    // The retrying job is not among the dead.
+    let retrying = app
+        .get(&format!("/api/bullmq/{queue}/retrying"))
+        .await
+        .json();
+    assert_eq!(retrying["total"], 1, "{retrying}");
+    app.stop().await;
+}
+
+/// A quiet queue is not an outage: the monitor's blocking event read
+/// waits its two seconds (redis-rs's default response limit of 500 ms
+/// once ended every quiet read as "timed out").
+#[tokio::test]
+async fn a_quiet_bullmq_queue_is_not_reported_as_an_outage() {
+    let prefix = fresh_prefix();
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
+    run("produce.mjs", &[REDIS_URL, &prefix, "quiet", "1"]).await;
+    let app = spawn(&prefix).await;
+    eventually("the queue is listed", async || {
+        let api = app.get("/api/bullmq").await.json();
+        if api["queues"][0]["name"] == "quiet" {
+            Ok(())
+        } else {
+            Err(api.to_string())
+        }
+    })
+    .await;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let api = app.get("/api/bullmq").await.json();
+        assert_eq!(api["error"], Value::Null, "{api}");
+    }
+    app.stop().await;
+}

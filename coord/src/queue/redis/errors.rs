@@ -92,7 +92,7 @@ fn group_from_hash(id: &str, failed: u64, fields: Vec<String>) -> Result<Option<
         failed,
         first_seen,
         last_seen,
-        sample_job: stored_id(sample)?,
+        sample_job: stored_id(sample)?.as_str().to_owned(),
         sample_reason,
         names,
         names_total: 0,

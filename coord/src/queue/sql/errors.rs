@@ -136,7 +136,7 @@ fn group_from_row(row: &SqliteRow) -> std::result::Result<ErrorGroup, CoordError
         failed: u64::try_from(row.try_get::<i64, _>("failed").map_err(corrupt)?).unwrap_or(0),
         first_seen: row.try_get("first_seen").map_err(corrupt)?,
         last_seen: row.try_get("last_seen").map_err(corrupt)?,
-        sample_job: stored_id(sample_job)?,
+        sample_job: stored_id(sample_job)?.as_str().to_owned(),
         sample_reason: crate::errors::sample(
             &row.try_get::<String, _>("sample_reason").map_err(corrupt)?,
         )

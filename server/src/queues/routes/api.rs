@@ -277,6 +277,11 @@ pub async fn retrying(
     Query(params): Query<crate::queues::routes::pages::RetryingParams>,
 ) -> Result<Json<Value>, AppError> {
     let vm = crate::queues::routes::pages::retrying_rows(&state, &queue, &params).await?;
+    Ok(Json(retrying_json(&vm)))
+}
+
+/// A Retrying view as the API answers it, native or BullMQ.
+pub fn retrying_json(vm: &app::RetryingVm) -> Value {
     let jobs: Vec<Value> = vm
         .jobs
         .iter()
@@ -293,10 +298,11 @@ pub async fn retrying(
             })
         })
         .collect();
-    Ok(Json(json!({
+    json!({
         "jobs": jobs,
         "total": vm.total,
         "offset": vm.offset,
         "limit": vm.limit,
-    })))
+        "coverage": vm.coverage,
+    })
 }

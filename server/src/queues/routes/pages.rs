@@ -264,6 +264,8 @@ pub async fn retrying_rows(
         .await?;
     Ok(app::RetryingVm {
         queue: queue.to_string(),
+        bullmq: false,
+        coverage: None,
         jobs: page.jobs.iter().map(vm::job_row).collect(),
         total: page.total,
         cap: coord::queue::MAX_RETRYING_COUNT,
