@@ -310,6 +310,10 @@ impl QueueBackend for Probe {
         self.inner.promote(queue, id).await
     }
 
+    async fn stop_retrying(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.inner.stop_retrying(queue, id).await
+    }
+
     async fn set_paused(&self, queue: &QueueName, paused: bool) -> Result<()> {
         self.inner.set_paused(queue, paused).await
     }

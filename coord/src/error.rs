@@ -36,6 +36,10 @@ pub enum CoordError {
         actual: JobState,
         expected: JobState,
     },
+    /// Stop retrying asked of a job that never failed (it is waiting or
+    /// delayed for its first attempt): there is no retry to stop.
+    #[error("job {job} in queue {queue} has not failed: it is not being retried")]
+    NotRetrying { queue: QueueName, job: JobId },
     /// Active jobs are held by a worker's lease and cannot be removed.
     #[error("job {job} in queue {queue} is active; wait for it to finish or stall")]
     JobActive { queue: QueueName, job: JobId },

@@ -25,6 +25,7 @@ per_backend!(
     stalled_failures_and_retries_in_flight,
     trends_and_group_listing,
     retrying_jobs_are_listed_until_they_run_again,
+    stopping_retries_fails_the_job_into_its_group_marked,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -450,5 +451,105 @@ mod cases {
                 .await
                 .is_err()
         );
+    }
+
+    pub async fn stopping_retries_fails_the_job_into_its_group_marked(q: Queues) {
+        let queue = queue("eg-stop");
+        fail(&q, &queue, "charge", "card declined for order 1234").await;
+        let three = JobOptions {
+            attempts: 3,
+            ..JobOptions::default()
+        };
+        let backing = q
+            .enqueue(
+                &queue,
+                NewJob::new("charge", json!({})).with_options(three.clone()),
+            )
+            .await
+            .unwrap();
+        fail_claimed(&q, &queue, &backing, "card declined for order 5678", 60_000).await;
+        let due = q
+            .enqueue(
+                &queue,
+                NewJob::new("refund", json!({})).with_options(three.clone()),
+            )
+            .await
+            .unwrap();
+        fail_claimed(&q, &queue, &due, "card declined for order 9012", 0).await;
+        let fresh = q
+            .enqueue(&queue, NewJob::new("charge", json!({})).with_options(three))
+            .await
+            .unwrap();
+        assert_eq!(
+            sizes(&q, &queue).await,
+            vec![("card declined for order #".to_owned(), 1)]
+        );
+
+        // A delayed one and a waiting one: failed now, in their group.
+        let before = now_ms();
+        q.stop_retrying(&queue, &backing).await.unwrap();
+        q.stop_retrying(&queue, &due).await.unwrap();
+        assert_eq!(
+            sizes(&q, &queue).await,
+            vec![("card declined for order #".to_owned(), 3)]
+        );
+        let counts = q.counts(&queue).await.unwrap();
+        assert_eq!(
+            (
+                counts.waiting,
+                counts.delayed,
+                counts.failed,
+                counts.failed_total
+            ),
+            (1, 0, 3, 3)
+        );
+        let job = q.job(&queue, &backing).await.unwrap();
+        assert_eq!(job.state, JobState::Failed);
+        assert_eq!(job.run_at, None);
+        assert_eq!(
+            job.failed_reason.as_deref(),
+            Some("card declined for order 5678")
+        );
+        assert_eq!(job.attempts_made, 1, "its attempts are as they were");
+        let stopped = job.options.retries_stopped_at.expect("marked");
+        assert!(stopped >= before - 1_000, "{stopped} vs {before}");
+        assert_eq!(job.finished_at, Some(stopped), "the stop is its end");
+        assert_eq!(job.options.attempts, 3);
+        assert_eq!(q.list_retrying(&queue, 0, 10, 1024).await.unwrap().total, 0);
+
+        // Nothing to stop: never failed, already failed, unknown.
+        assert!(matches!(
+            q.stop_retrying(&queue, &fresh).await,
+            Err(coord::CoordError::NotRetrying { .. })
+        ));
+        assert!(matches!(
+            q.stop_retrying(&queue, &backing).await,
+            Err(coord::CoordError::WrongState { .. })
+        ));
+        assert!(matches!(
+            q.stop_retrying(&queue, &JobId::new("nope").unwrap()).await,
+            Err(coord::CoordError::JobNotFound { .. })
+        ));
+
+        // Retried from the failed set, it runs again; failing for good
+        // then, it is no longer the operator's stop (a later end).
+        q.retry(&queue, &backing).await.unwrap();
+        assert_eq!(
+            sizes(&q, &queue).await,
+            vec![("card declined for order #".to_owned(), 2)]
+        );
+        let again = q.job(&queue, &backing).await.unwrap();
+        assert_eq!(again.state, JobState::Waiting);
+        // A producer cannot set the mark.
+        let refused = q
+            .enqueue(
+                &queue,
+                NewJob::new("x", json!({})).with_options(JobOptions {
+                    retries_stopped_at: Some(1),
+                    ..JobOptions::default()
+                }),
+            )
+            .await;
+        assert!(matches!(refused, Err(coord::CoordError::InvalidOptions(_))));
     }
 }

@@ -8,6 +8,7 @@ use crate::vm::queues::{AttemptVm, JobPageVm};
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::ActionForm;
 use crate::widgets::job_log::JobLog;
+use crate::widgets::queue::{FailureBadge, StopRetryingForm};
 use crate::widgets::shell::{Fragment, Frame, Notice, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
 
@@ -103,6 +104,7 @@ fn JobHeader(vm: JobPageVm) -> impl IntoView {
             <span class=format!("badge state {}", vm.state) data-test-id="job-state">
                 {vm.state.clone()}
             </span>
+            <FailureBadge kind=vm.failure.clone() />
         </h1>
     }
 }
@@ -134,6 +136,9 @@ fn JobActions(vm: JobPageVm) -> impl IntoView {
             />
         }
     });
+    let stop = vm.retrying.then(|| {
+        view! { <StopRetryingForm job_path=base.clone() id=vm.id.clone() back=here.clone() /> }
+    });
     let remove = (vm.state != "active").then(|| {
         view! {
             <ActionForm
@@ -146,7 +151,7 @@ fn JobActions(vm: JobPageVm) -> impl IntoView {
             />
         }
     });
-    view! { <div class="toolbar">{retry} {promote} {remove}</div> }
+    view! { <div class="toolbar">{retry} {promote} {stop} {remove}</div> }
 }
 
 /// Everything about the job that changes as it runs (a region).
@@ -293,6 +298,8 @@ mod tests {
             id: "42".into(),
             name: "send".into(),
             state: "failed".into(),
+            failure: Some("stopped by an operator".into()),
+            retrying: false,
             data_pretty: "{\n  \"x\": \"<script>alert(1)</script>\"\n}".into(),
             truncated: Some("data <b>1.0 MB</b>".into()),
             options_pretty: "{\n  \"attempts\": 3\n}".into(),

@@ -10,6 +10,7 @@ use crate::vm::queues::{JobRow, RetryingVm};
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::ActionForm;
 use crate::widgets::pager::Pager;
+use crate::widgets::queue::StopRetryingForm;
 use crate::widgets::shell::{Frame, Section, document};
 use crate::widgets::table::{Empty, Table};
 use crate::widgets::time::Moment;
@@ -45,7 +46,9 @@ pub fn render_retrying_page(vm: &RetryingVm, now: i64, page: &PageCtx) -> String
                 .cloned()
                 .map(|job| {
                     let href = vm.job_path(&job.id);
-                    view! { <RetryingRow job href back=back.clone() now /> }
+                    // BullMQ has no such transition of its own.
+                    let stop = !vm.bullmq;
+                    view! { <RetryingRow job href back=back.clone() now stop /> }
                 })
                 .collect_view();
             view! {
@@ -102,8 +105,11 @@ pub fn render_retrying_page(vm: &RetryingVm, now: i64, page: &PageCtx) -> String
 }
 
 #[component]
-fn RetryingRow(job: JobRow, href: String, back: String, now: i64) -> impl IntoView {
+fn RetryingRow(job: JobRow, href: String, back: String, now: i64, stop: bool) -> impl IntoView {
     let remove = format!("{href}/remove");
+    let stop = stop.then(|| {
+        view! { <StopRetryingForm job_path=href.clone() id=job.id.clone() back=back.clone() /> }
+    });
     let promote_url = format!("{href}/promote");
     let left = job.attempts.saturating_sub(job.attempts_made);
     let error = job.failed_reason.clone().unwrap_or_default();
@@ -136,6 +142,7 @@ fn RetryingRow(job: JobRow, href: String, back: String, now: i64) -> impl IntoVi
             <td>{next}</td>
             <td class="actions">
                 {promote}
+                {stop}
                 <ActionForm
                     action=remove
                     back=back
@@ -196,6 +203,11 @@ mod tests {
             ..RetryingVm::default()
         };
         assert!(render_retrying_page(&empty, 0, &PAGE).contains("No job is waiting to be retried"));
+        assert_eq!(
+            html.matches(r#"data-test-id="stop-retrying""#).count(),
+            2,
+            "every native row can be stopped"
+        );
         // A BullMQ queue's: its paths, and what was looked at.
         vm.bullmq = true;
         vm.queue = "mail q".into();
@@ -207,5 +219,9 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("Looked at the first 5,000"), "{html}");
+        assert!(
+            !html.contains("stop-retrying"),
+            "BullMQ has no such move: {html}"
+        );
     }
 }

@@ -653,6 +653,12 @@ pub struct JobPageVm {
     pub name: String,
     /// Its state name (from [`STATES`]).
     pub state: String,
+    /// For a failed job, why it stopped (see
+    /// [`crate::widgets::queue::FailureBadge`]).
+    pub failure: Option<String>,
+    /// Whether it failed and waits for another attempt (an operator may
+    /// stop its retries).
+    pub retrying: bool,
     /// Its data as indented JSON (any text).
     pub data_pretty: String,
     /// Which values were too long to show and why (`data 40.0 MB, more

@@ -178,3 +178,19 @@ pub fn FailureBadge(kind: Option<String>) -> impl IntoView {
         }
     })
 }
+
+/// The Stop retrying button of a native job that failed and waits for its
+/// next attempt (the Retrying view's rows and the job's page): it fails
+/// now, badged as stopped by an operator.
+#[component]
+pub fn StopRetryingForm(job_path: String, id: String, back: String) -> impl IntoView {
+    view! {
+        <ActionForm
+            action=format!("{job_path}/stop-retrying")
+            back=back
+            label="Stop retrying"
+            test_id="stop-retrying".to_string()
+            confirm=format!("Stop retrying job {id}? It moves to the failed set now.")
+        />
+    }
+}

@@ -230,6 +230,9 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// Makes a delayed job runnable now; `WrongState` if it is not delayed.
     async fn promote(&self, queue: &QueueName, id: &JobId) -> Result<()>;
 
+    /// Ends a retrying job's retries now (see [`super::Queues::stop_retrying`]).
+    async fn stop_retrying(&self, queue: &QueueName, id: &JobId) -> Result<()>;
+
     /// Stops (`true`) or restarts handing out jobs. Jobs keep being accepted.
     async fn set_paused(&self, queue: &QueueName, paused: bool) -> Result<()>;
 

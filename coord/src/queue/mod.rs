@@ -378,6 +378,18 @@ impl Queues {
         self.backend.promote(queue, id).await
     }
 
+    /// An operator's "stop retrying": a job that failed and waits for its
+    /// next attempt (waiting or delayed, attempts made, a last error) moves
+    /// to the failed set now, into the error group of its last error, with
+    /// `options.retriesStoppedAt` set to when (so a page can say it was
+    /// stopped by an operator, not exhausted nor unrecoverable). A job in
+    /// another state is `WrongState`; one waiting for its first attempt
+    /// `NotRetrying`. Retrying it from the failed set later gives it a
+    /// fresh budget, as for any failed job.
+    pub async fn stop_retrying(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.backend.stop_retrying(queue, id).await
+    }
+
     /// Stops handing out jobs of this queue.
     pub async fn pause(&self, queue: &QueueName) -> Result<()> {
         self.backend.set_paused(queue, true).await

@@ -130,6 +130,7 @@ static RETRY: LazyLock<Script> = script!("retry.lua");
 static RETRY_BATCH: LazyLock<Script> = script!("retry_batch.lua");
 static REMOVE: LazyLock<Script> = script!("remove.lua");
 static PROMOTE: LazyLock<Script> = script!("promote.lua");
+static STOP: LazyLock<Script> = script!("stop.lua");
 static PAUSE: LazyLock<Script> = script!("pause.lua");
 static CLEAN: LazyLock<Script> = script!("clean.lua");
 static GROUP_BATCH: LazyLock<Script> = script!("group_batch.lua");
@@ -989,6 +990,57 @@ impl QueueBackend for RedisBackend {
     async fn promote(&self, queue: &QueueName, id: &JobId) -> Result<()> {
         self.job_command(&PROMOTE, queue, id, JobState::Delayed)
             .await
+    }
+
+    async fn stop_retrying(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        self.ensure_exists(queue).await?;
+        let keys = self.keys(queue);
+        // The group is computed here from the error read first; the script
+        // refuses if the error changed meanwhile (the job ran again), and
+        // the read is tried once more.
+        for _ in 0..2 {
+            let reason: Option<String> = redis::cmd("HGET")
+                .arg(keys.job(id))
+                .arg("failed_reason")
+                .query_async(&mut self.conn())
+                .await
+                .map_err(CoordError::from)?;
+            let reason = reason.unwrap_or_default();
+            let group = crate::errors::GroupId::of_reason(&reason).to_string();
+            let mut inv = self.invocation(&STOP, queue, &keys);
+            inv.arg(id.as_str()).arg(&reason).arg(&group);
+            let reply: Vec<String> = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(CoordError::from)?;
+            return match reply.first().map(String::as_str) {
+                Some("ok") => Ok(()),
+                Some("changed") => continue,
+                Some("missing") => Err(CoordError::JobNotFound {
+                    queue: queue.clone(),
+                    job: id.clone(),
+                }),
+                Some("fresh") => Err(CoordError::NotRetrying {
+                    queue: queue.clone(),
+                    job: id.clone(),
+                }),
+                Some("state") => Err(CoordError::WrongState {
+                    queue: queue.clone(),
+                    job: id.clone(),
+                    actual: reply
+                        .get(1)
+                        .ok_or_else(|| CoordError::Corrupt("script reply lacks the state".into()))?
+                        .parse()?,
+                    expected: JobState::Delayed,
+                }),
+                other => Err(CoordError::Corrupt(format!(
+                    "unexpected script reply {other:?}"
+                ))),
+            };
+        }
+        Err(CoordError::Unavailable(format!(
+            "job {id} in queue {queue} kept failing anew while its retries were being stopped"
+        )))
     }
 
     async fn set_paused(&self, queue: &QueueName, paused: bool) -> Result<()> {

@@ -261,6 +261,12 @@ pub struct JobOptions {
     pub timeout_ms: Option<u64>,
     /// Caller-given id: enqueueing the same id twice keeps the first job.
     pub job_id: Option<JobId>,
+    /// When an operator stopped the job's retries
+    /// ([`super::Queues::stop_retrying`]), ms since the epoch: the job
+    /// failed then with attempts left. Written by that action only;
+    /// enqueueing refuses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries_stopped_at: Option<i64>,
 }
 
 impl Default for JobOptions {
@@ -272,6 +278,7 @@ impl Default for JobOptions {
             backoff: Backoff::default(),
             timeout_ms: None,
             job_id: None,
+            retries_stopped_at: None,
         }
     }
 }
@@ -294,6 +301,11 @@ impl JobOptions {
         if self.attempts == 0 {
             return Err(CoordError::InvalidOptions(
                 "attempts must be at least 1".into(),
+            ));
+        }
+        if self.retries_stopped_at.is_some() {
+            return Err(CoordError::InvalidOptions(
+                "retriesStoppedAt is set by an operator's Stop retrying, not by producers".into(),
             ));
         }
         if self.priority > MAX_PRIORITY {

@@ -284,6 +284,7 @@ fn new_job(profile: &Profile, serial: u64, rng: &mut StdRng) -> NewJob {
         },
         timeout_ms: Some(5_000),
         job_id: None,
+        retries_stopped_at: None,
     };
     NewJob::new(name, data_for(profile.queue, name, serial, rng)).with_options(options)
 }

@@ -104,9 +104,9 @@ impl From<CoordError> for AppError {
             StatusCode::NOT_FOUND
         } else {
             match &err {
-                CoordError::JobActive { .. } | CoordError::WrongState { .. } => {
-                    StatusCode::CONFLICT
-                }
+                CoordError::JobActive { .. }
+                | CoordError::WrongState { .. }
+                | CoordError::NotRetrying { .. } => StatusCode::CONFLICT,
                 _ if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             }

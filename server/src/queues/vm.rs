@@ -725,15 +725,20 @@ pub fn job_row(job: &Job) -> JobRow {
     }
 }
 
-/// Why a failed job stopped, as its badge says: it used every attempt,
-/// its error said a retry could not help (a fatal error), or it stalled to
-/// death (both backends write one of two fixed reasons then).
+/// Why a failed job stopped, as its badge says: an operator stopped its
+/// retries (its mark is its end: a later failure moves `finished_at` on),
+/// it used every attempt, its error said a retry could not help (a fatal
+/// error), or it stalled to death (both backends write one of two fixed
+/// reasons then).
 pub fn failure_kind(job: &Job) -> Option<&'static str> {
     if job.state != JobState::Failed {
         return None;
     }
     let reason = job.failed_reason.as_deref().unwrap_or("");
-    Some(if reason.starts_with("job stalled") {
+    let stopped = job.options.retries_stopped_at;
+    Some(if stopped.is_some() && stopped == job.finished_at {
+        "stopped by an operator"
+    } else if reason.starts_with("job stalled") {
         "stalled"
     } else if job.attempts_made >= job.options.attempts {
         "retries exhausted"
@@ -764,6 +769,8 @@ pub fn job_page(job: &Job, report: &JobReport) -> JobPageVm {
         id: job.id.to_string(),
         name: job.name.clone(),
         state: job.state.as_str().to_string(),
+        failure: failure_kind(job).map(str::to_owned),
+        retrying: is_retrying(job),
         data_pretty: pretty(&job.data),
         options_pretty: serde_json::to_value(&job.options)
             .map(|v| pretty(&v))

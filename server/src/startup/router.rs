@@ -212,6 +212,10 @@ pub fn router(state: AppState) -> Router {
             "/queues/{queue}/jobs/{id}/promote",
             post(actions::promote_job),
         )
+        .route(
+            "/queues/{queue}/jobs/{id}/stop-retrying",
+            post(actions::stop_retrying_job),
+        )
         .route("/ratelimits/unblock", post(ratelimits::unblock_form))
         .route("/alerts/{fingerprint}/ack", post(alerts::ack))
         .route("/alerts/{fingerprint}/silence", post(alerts::silence))
@@ -243,6 +247,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/queues/{queue}/jobs/{id}/remove", post(jobs::remove))
         .route("/api/queues/{queue}/jobs/{id}/promote", post(jobs::promote))
+        .route(
+            "/api/queues/{queue}/jobs/{id}/stop-retrying",
+            post(jobs::stop_retrying),
+        )
         .route("/api/alerts/{fingerprint}/ack", post(alerts::api_ack))
         .route(
             "/api/alerts/{fingerprint}/silence",

@@ -4,7 +4,7 @@
 
 use coord::errors::GroupId;
 use coord::queue::{JobError, JobState, NewJob};
-use serde_json::json;
+use serde_json::{Value, json};
 use test_support::html::{attr, start_tag, text_of};
 
 use crate::helpers::{TestApp, assert_redirect, eventually, qn};
@@ -514,5 +514,65 @@ async fn retrying_jobs_and_why_failed_jobs_stopped_are_shown() {
     );
     assert_eq!(app.get("/queues/nosuch/retrying").await.status, 404);
     assert_eq!(app.get("/queues/sync/retrying?limit=0").await.status, 400);
+
+    // An operator stops the backing-off job's retries: from its row's
+    // button it goes to the failed set, badged as theirs, audited.
+    assert!(
+        page.body
+            .contains(&format!("/queues/sync/jobs/{id}/stop-retrying")),
+        "{}",
+        page.body
+    );
+    let job_page = app.get(&format!("/queues/sync/jobs/{id}")).await.body;
+    assert!(
+        job_page.contains(r#"data-test-id="stop-retrying""#),
+        "{job_page}"
+    );
+    let stopped = app
+        .post_form(
+            &format!("/queues/sync/jobs/{id}/stop-retrying"),
+            &[("back", "/queues/sync/retrying")],
+        )
+        .await;
+    assert_eq!(stopped.status, 303, "{}", stopped.body);
+    let page = app.get("/queues/sync/retrying").await;
+    assert_eq!(
+        text_of(&page.body, "retrying-summary"),
+        "0 jobs failed and will run again."
+    );
+    let detail = app.get(&format!("/api/queues/sync/jobs/{id}")).await.json();
+    assert_eq!(detail["state"], "failed", "{detail}");
+    assert_eq!(detail["failure"], "stopped by an operator", "{detail}");
+    assert_eq!(detail["retrying"], false, "{detail}");
+    let failed = app.get("/queues/sync?state=failed").await.body;
+    assert!(failed.contains(">stopped by an operator<"), "{failed}");
+    let job_page = app.get(&format!("/queues/sync/jobs/{id}")).await.body;
+    assert!(job_page.contains(">stopped by an operator<"), "{job_page}");
+    assert!(
+        !job_page.contains(r#"data-test-id="stop-retrying""#),
+        "{job_page}"
+    );
+    let audit = app.get("/api/audit").await.json();
+    assert_eq!(
+        audit["entries"][0]["action"], "job.stop_retrying",
+        "{audit}"
+    );
+    // Again through the API: it is failed now, a conflict with the reason.
+    let again = app
+        .post_json(
+            &format!("/api/queues/sync/jobs/{id}/stop-retrying"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("is failed"), "{}", again.body);
+    // The error groups count it in.
+    let groups = app.get("/api/queues/sync/errors").await.json();
+    assert!(
+        groups["groups"].as_array().is_some_and(|g| g
+            .iter()
+            .any(|g| g["reason"] == "upstream <503>" && g["failed"] == 1)),
+        "{groups}"
+    );
     app.stop().await;
 }

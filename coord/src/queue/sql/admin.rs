@@ -273,6 +273,70 @@ pub(super) async fn promote(backend: &SqlBackend, queue: &QueueName, id: &JobId)
     Ok(())
 }
 
+pub(super) async fn stop_retrying(
+    backend: &SqlBackend,
+    queue: &QueueName,
+    id: &JobId,
+) -> Result<()> {
+    let mut w = backend.begin_write().await?;
+    let now = now_ms();
+    let meta = load_meta(w.conn(), queue)
+        .await?
+        .ok_or_else(|| CoordError::QueueNotFound(queue.clone()))?;
+    let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT state, attempts_made, failed_reason FROM jobs WHERE queue = $1 AND id = $2",
+    )
+    .bind(queue.as_str())
+    .bind(id.as_str())
+    .fetch_optional(w.conn())
+    .await?;
+    let Some((state, attempts_made, reason)) = row else {
+        return Err(CoordError::JobNotFound {
+            queue: queue.clone(),
+            job: id.clone(),
+        });
+    };
+    let actual: JobState = state.parse()?;
+    if !matches!(actual, JobState::Waiting | JobState::Delayed) {
+        return Err(CoordError::WrongState {
+            queue: queue.clone(),
+            job: id.clone(),
+            actual,
+            expected: JobState::Delayed,
+        });
+    }
+    let Some(reason) = reason.filter(|r| attempts_made > 0 && !r.is_empty()) else {
+        return Err(CoordError::NotRetrying {
+            queue: queue.clone(),
+            job: id.clone(),
+        });
+    };
+    let group = crate::errors::GroupId::of_reason(&reason);
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', sort_key = $3, finished_at = $3, run_at = NULL,
+             options = json_set(CASE WHEN json_valid(options) THEN options ELSE '{}' END,
+                                '$.retriesStoppedAt', $3),
+             error_group = $4
+         WHERE queue = $1 AND id = $2",
+    )
+    .bind(queue.as_str())
+    .bind(id.as_str())
+    .bind(now)
+    .bind(group.to_string())
+    .execute(w.conn())
+    .await?;
+    let mut delta = Delta::default();
+    delta.add(actual, -1);
+    delta.add(JobState::Failed, 1);
+    delta.failed_total += 1;
+    save_meta(w.conn(), queue, &meta, &delta).await?;
+    w.commit().await?;
+    let mut events = Events::new(queue, now);
+    events.push(QueueEventKind::Failed, vec![id.clone()]);
+    backend.publish(events);
+    Ok(())
+}
+
 pub(super) async fn set_paused(
     backend: &SqlBackend,
     queue: &QueueName,

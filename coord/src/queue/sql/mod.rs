@@ -766,6 +766,10 @@ impl QueueBackend for SqlBackend {
         admin::promote(self, queue, id).await
     }
 
+    async fn stop_retrying(&self, queue: &QueueName, id: &JobId) -> Result<()> {
+        admin::stop_retrying(self, queue, id).await
+    }
+
     async fn set_paused(&self, queue: &QueueName, paused: bool) -> Result<()> {
         admin::set_paused(self, queue, paused).await
     }

@@ -22,7 +22,9 @@ use crate::state::AppState;
 /// the button expected; other errors stay errors.
 fn race_notice(err: CoordError) -> Result<String, AppError> {
     match err {
-        CoordError::WrongState { .. } | CoordError::JobActive { .. } => {
+        CoordError::WrongState { .. }
+        | CoordError::JobActive { .. }
+        | CoordError::NotRetrying { .. } => {
             Ok(format!("Nothing was done: {}.", one_line(&err.to_string())))
         }
         CoordError::JobNotFound { job, .. } => {
@@ -42,13 +44,14 @@ enum JobAction {
     Retry,
     Remove,
     Promote,
+    StopRetrying,
 }
 
 impl JobAction {
     /// The tab to return to when the form gives no `back`.
     fn home_state(self) -> &'static str {
         match self {
-            JobAction::Retry | JobAction::Remove => "failed",
+            JobAction::Retry | JobAction::Remove | JobAction::StopRetrying => "failed",
             JobAction::Promote => "delayed",
         }
     }
@@ -59,6 +62,7 @@ impl JobAction {
             JobAction::Retry => "job.retry",
             JobAction::Remove => "job.remove",
             JobAction::Promote => "job.promote",
+            JobAction::StopRetrying => "job.stop_retrying",
         }
     }
 
@@ -67,6 +71,9 @@ impl JobAction {
             JobAction::Retry => format!("Job {id} was retried: it is waiting to run again."),
             JobAction::Remove => format!("Job {id} was removed."),
             JobAction::Promote => format!("Job {id} will run now."),
+            JobAction::StopRetrying => format!(
+                "Job {id} will not be retried: it is in the failed set, marked as stopped by an operator."
+            ),
         }
     }
 }
@@ -89,6 +96,7 @@ async fn act_on_job(
         JobAction::Retry => state.queues.retry(&queue, &id).await,
         JobAction::Remove => state.queues.remove(&queue, &id).await,
         JobAction::Promote => state.queues.promote(&queue, &id).await,
+        JobAction::StopRetrying => state.queues.stop_retrying(&queue, &id).await,
     };
     let (outcome, notice) = match result {
         Ok(()) => (Outcome::Ok, action.done(&id)),
@@ -131,6 +139,17 @@ pub async fn promote_job(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     act_on_job(state, actor, path, pairs, JobAction::Promote).await
+}
+
+/// `POST /queues/{queue}/jobs/{id}/stop-retrying`: a job waiting out a
+/// backoff (or waiting to run again) fails now instead.
+pub async fn stop_retrying_job(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(path): Path<JobPath>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    act_on_job(state, actor, path, pairs, JobAction::StopRetrying).await
 }
 
 /// `POST /queues/{queue}/retry-selected` with one `id` field per ticked

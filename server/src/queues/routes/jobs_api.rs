@@ -31,7 +31,12 @@ pub struct EnqueueRequest {
 
 /// A job as the API shows it: everything but the worker's lease token,
 /// which only the worker holding the job has any use for.
+/// A job as the API answers it, with why a failed job stopped
+/// (`failure`, as its badge says; null otherwise) and whether it waits to
+/// be retried (`retrying`), as BullMQ jobs say too.
 fn job_json(job: Job) -> Result<Value, AppError> {
+    let failure = crate::queues::vm::failure_kind(&job);
+    let retrying = crate::queues::vm::is_retrying(&job);
     let mut value = serde_json::to_value(job).map_err(|err| {
         tracing::error!(error = %err, "cannot serialize a job");
         AppError::new(
@@ -41,6 +46,8 @@ fn job_json(job: Job) -> Result<Value, AppError> {
     })?;
     if let Some(object) = value.as_object_mut() {
         object.remove("leaseToken");
+        object.insert("failure".into(), json!(failure));
+        object.insert("retrying".into(), json!(retrying));
     }
     Ok(value)
 }
@@ -188,4 +195,24 @@ pub async fn promote(
         .map_err(AppError::from);
     state.audit.outcome(entry, result).await?;
     Ok(Json(json!({ "id": id, "state": "waiting" })))
+}
+
+/// `POST /api/queues/{queue}/jobs/{id}/stop-retrying`: a retrying job
+/// (waiting or delayed after a failure) fails now, marked as stopped by an
+/// operator; 409 for a job in another state or never failed.
+pub async fn stop_retrying(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(JobPath { queue, id }): Path<JobPath>,
+) -> Result<Json<Value>, AppError> {
+    let entry = AuditEntry::new(&actor, "job.stop_retrying", "job", &format!("{queue}/{id}"));
+    let result = state
+        .queues
+        .stop_retrying(&queue, &id)
+        .await
+        .map_err(AppError::from);
+    state.audit.outcome(entry, result).await?;
+    Ok(Json(
+        json!({ "id": id, "state": "failed", "failure": "stopped by an operator" }),
+    ))
 }
