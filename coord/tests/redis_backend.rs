@@ -141,6 +141,8 @@ async fn every_key_of_a_queue_carries_its_hash_tag() {
             "job",
             "logs",
             "meta",
+            "name",
+            "names",
             "waiting"
         ]
     );
@@ -873,5 +875,233 @@ async fn deleted_jobs_leave_no_log_list() {
     .unwrap();
     b.clean(&q, 100).await.unwrap();
     assert_eq!(logs().await, 0, "retention");
+    cleanup(&prefix).await;
+}
+
+/// `name:` and `error:` read the indexes the scripts keep, so a job far
+/// older than the newest a scan reads is found, and the search says it
+/// read everything; the name index stays bounded (newest names, newest
+/// ids per name) and skips ids whose job is gone.
+#[tokio::test]
+async fn name_and_error_searches_read_their_indexes_and_stay_bounded() {
+    use coord::search::SearchQuery;
+    let prefix = unique("t");
+    let b = std::sync::Arc::new(backend(&prefix).await);
+    let q = queue("indexed");
+    let queues = Queues::new(b.clone());
+    let once = JobOptions {
+        attempts: 1,
+        ..JobOptions::default()
+    };
+    // An old declined card under 1,200 newer failures, and an old welcome
+    // mail under 3,000 newer waiting jobs: both beyond what a scan reads.
+    b.enqueue_bulk(&q, vec![job_with("charge", once.clone())])
+        .await
+        .unwrap();
+    let claimed = b.step(&q, Vec::new(), 1, LEASE).await.unwrap().claimed;
+    b.step(
+        &q,
+        vec![failed(
+            &claimed[0],
+            JobError::new("card declined for order 8812"),
+            0,
+        )],
+        0,
+        LEASE,
+    )
+    .await
+    .unwrap();
+    let noise = (0..1200).map(|_| job_with("sync", once.clone())).collect();
+    b.enqueue_bulk(&q, noise).await.unwrap();
+    for _ in 0..12 {
+        let claimed = b.step(&q, Vec::new(), 100, LEASE).await.unwrap().claimed;
+        let outcomes = claimed
+            .iter()
+            .map(|job| failed(job, JobError::new("timeout after 30000 ms"), 0))
+            .collect();
+        b.step(&q, outcomes, 0, LEASE).await.unwrap();
+    }
+    assert_eq!(queues.counts(&q).await.unwrap().failed, 1201);
+    let welcome = b
+        .enqueue_bulk(&q, vec![job_with("welcome", once.clone())])
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let jobs = (0..1000)
+            .map(|_| job_with("digest", once.clone()))
+            .collect();
+        b.enqueue_bulk(&q, jobs).await.unwrap();
+    }
+    let search = |text: &str| {
+        let queues = queues.clone();
+        let query = SearchQuery::parse(text).unwrap();
+        async move { queues.search(&query, 50).await.unwrap() }
+    };
+    let scan = search("welcome").await;
+    assert!(
+        scan.hits.is_empty(),
+        "too old for the scan: {:?}",
+        scan.hits
+    );
+    assert!(!scan.complete, "and the scan says it was partial");
+    let found = search("name:welc").await;
+    assert_eq!(found.hits.len(), 1, "{:?}", found.hits);
+    assert_eq!(found.hits[0].id, welcome[0]);
+    assert!(found.complete, "{}", found.searched);
+    assert!(found.searched.contains("name index"), "{}", found.searched);
+    let declined = search("error:\"order 9999\"").await;
+    assert!(declined.hits.is_empty(), "its own reason decides");
+    let declined = search("error:\"declined for order 8812\"").await;
+    assert_eq!(declined.hits.len(), 1, "{:?}", declined.hits);
+    assert!(declined.complete, "{}", declined.searched);
+    assert!(
+        declined.searched.contains("error groups"),
+        "{}",
+        declined.searched
+    );
+
+    // A removed job is gone from the answer, though its id stays indexed.
+    let gone = b
+        .enqueue_bulk(&q, vec![job_with("farewell", once.clone())])
+        .await
+        .unwrap();
+    b.remove(&q, &gone[0]).await.unwrap();
+    assert!(search("name:farewell").await.hits.is_empty());
+
+    // Bounded: 5,000 ids per name (older ones trimmed, said), 50 names.
+    let mut conn = redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let base = format!("{prefix}:{{{}}}:", q.as_str());
+    let size: u64 = redis::cmd("LLEN")
+        .arg(format!("{base}name:digest"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(size, 3000);
+    let more = (0..2500)
+        .map(|_| job_with("digest", once.clone()))
+        .collect();
+    b.enqueue_bulk(&q, more).await.unwrap();
+    let size: u64 = redis::cmd("LLEN")
+        .arg(format!("{base}name:digest"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(size, 5000);
+    assert!(!search("name:digest").await.complete);
+    for n in 0..60 {
+        b.enqueue_bulk(&q, vec![job_with(&format!("kind-{n}"), once.clone())])
+            .await
+            .unwrap();
+    }
+    let names: u64 = redis::cmd("ZCARD")
+        .arg(format!("{base}names"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(names, 50);
+    let dropped: bool = redis::cmd("EXISTS")
+        .arg(format!("{base}name:welcome"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!dropped, "the oldest names' sets go with them");
+    let newest = search("name:kind-59").await;
+    assert_eq!(newest.hits.len(), 1);
+    assert!(
+        !newest.complete,
+        "a queue at 50 names may have dropped some"
+    );
+    cleanup(&prefix).await;
+}
+
+/// Failed jobs written before error groups existed (no `error_group`, no
+/// group keys) are booked into their groups when the queue's groups are
+/// first read, placed at their own failure time, and only once.
+#[tokio::test]
+async fn failed_jobs_from_before_error_groups_are_booked_once() {
+    let prefix = unique("t");
+    let b = std::sync::Arc::new(backend(&prefix).await);
+    let q = queue("upgraded");
+    let queues = Queues::new(b.clone());
+    let once = JobOptions {
+        attempts: 1,
+        ..JobOptions::default()
+    };
+    let jobs = (0..30).map(|_| job_with("charge", once.clone())).collect();
+    b.enqueue_bulk(&q, jobs).await.unwrap();
+    let claimed = b.step(&q, Vec::new(), 30, LEASE).await.unwrap().claimed;
+    let outcomes = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, job)| {
+            let reason = if i % 3 == 0 {
+                "SMTP 550 mailbox unavailable".to_owned()
+            } else {
+                format!("card declined for order {}", 8000 + i)
+            };
+            failed(job, JobError::new(reason), 0)
+        })
+        .collect();
+    b.step(&q, outcomes, 0, LEASE).await.unwrap();
+    let before = queues.error_groups(&q, 100).await.unwrap();
+    // Strip what the groups keep, as a build before them would have left.
+    let mut conn = redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let base = format!("{prefix}:{{{}}}:", q.as_str());
+    let mut pipe = redis::pipe();
+    for job in &claimed {
+        pipe.hdel(format!("{base}job:{}", job.id.as_str()), "error_group");
+    }
+    for group in &before.groups {
+        pipe.del(format!("{base}error:{}", group.id))
+            .del(format!("{base}error:{}:jobs", group.id));
+    }
+    pipe.del(format!("{base}errors")).hdel(
+        format!("{base}meta"),
+        &["groups_backfilled", "groups_backfill"],
+    );
+    let _: () = pipe.query_async(&mut conn).await.unwrap();
+
+    let after = queues.error_groups(&q, 100).await.unwrap();
+    let sizes = |groups: &coord::errors::ErrorGroups| {
+        let mut s: Vec<(String, u64)> = groups
+            .groups
+            .iter()
+            .map(|g| (g.normalised(), g.failed))
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(sizes(&after), sizes(&before));
+    assert_eq!(
+        sizes(&after),
+        vec![
+            ("SMTP 550 mailbox unavailable".to_owned(), 10),
+            ("card declined for order #".to_owned(), 20)
+        ]
+    );
+    for (a, b) in after.groups.iter().zip(&before.groups) {
+        assert_eq!(a.names, b.names);
+    }
+    // Once: a second read books nothing more.
+    let again = queues.error_groups(&q, 100).await.unwrap();
+    assert_eq!(sizes(&again), sizes(&after));
+    let trends = queues
+        .error_trends(
+            &q,
+            &after.groups.iter().map(|g| g.id).collect::<Vec<_>>(),
+            coord::time::now_ms(),
+        )
+        .await
+        .unwrap();
+    let in_last_hour: u32 = trends.iter().flatten().sum();
+    assert_eq!(in_last_hour, 30, "placed at their own failure time");
     cleanup(&prefix).await;
 }

@@ -6,7 +6,7 @@
 // Switchyard discovers BullMQ queues when it starts (then every 30 s), so
 // both queues of the file get their first job before the server starts.
 // `e2e-failing` is for the failed tab and Retry all failed, `e2e-pausing`
-// for Pause and Resume. Every key under the run's prefix is deleted when
+// for Pause and Resume, `e2e-grouped` for error groups. Every key under the run's prefix is deleted when
 // the file ends, pass or fail. Workers wait on BullMQ's marker with a
 // drain delay of 30 s, so a job only runs promptly if whoever made it
 // ready woke them the way BullMQ does.
@@ -34,6 +34,7 @@ const prefix = `e2e-bull-${randomBytes(4).toString('hex')}`;
 const connection = connectionFromUrl(REDIS_URL);
 const FAILING = 'e2e-failing';
 const PAUSING = 'e2e-pausing';
+const GROUPED = 'e2e-grouped';
 
 let server;
 let browser;
@@ -43,10 +44,12 @@ const queues = {};
 before(async () => {
   queues[FAILING] = new Queue(FAILING, { prefix, connection });
   queues[PAUSING] = new Queue(PAUSING, { prefix, connection });
+  queues[GROUPED] = new Queue(GROUPED, { prefix, connection });
   // Their first jobs create the queues, so the server's first discovery
   // finds them.
   await queues[FAILING].addBulk([1, 2, 3].map((n) => ({ name: 'flaky', data: { n } })));
   await queues[PAUSING].add('seed', { n: 0 });
+  await queues[GROUPED].addBulk([1, 2, 3].map((n) => ({ name: 'charge', data: { n } })));
   server = await startServer('serve', ['--bullmq', REDIS_URL, '--bullmq-prefix', prefix]);
   browser = await launchBrowser();
 });
@@ -71,14 +74,14 @@ after(async () => {
 
 /**
  * A real BullMQ worker of `queue` in this process; `fail` makes every job
- * throw `boom <id>`. `finished` lists `{ event, id, reason }` in order.
+ * throw `boom <id>` (or what `reason(id)` says). `finished` lists `{ event, id, reason }` in order.
  */
-function startWorker(queue, { fail = false } = {}) {
+function startWorker(queue, { fail = false, reason = (id) => `boom ${id}` } = {}) {
   const finished = [];
   const worker = new Worker(
     queue,
     async (job) => {
-      if (fail) throw new Error(`boom ${job.id}`);
+      if (fail) throw new Error(reason(job.id));
       return { done: job.id };
     },
     { prefix, connection, drainDelay: 30 },
@@ -280,6 +283,57 @@ test('Pause from the page stops a BullMQ worker taking jobs, and Resume lets it 
     assert.deepEqual(errors, [], 'the page script threw');
   } finally {
     await running.worker.close();
+    await context.close();
+  }
+});
+
+test("a BullMQ queue's failures are grouped by reason, live, and Retry group reruns exactly the group", async () => {
+  const reason = (id) => `card declined for order ${id}0000`;
+  const failing = startWorker(GROUPED, { fail: true, reason });
+  const { context, page, errors } = await newSignedInPage(browser, server);
+  try {
+    await finishedJobs(failing.finished, 'failed', 3);
+    let response = await page.goto(`${server.url}/bullmq/${GROUPED}?state=failed`);
+    assert.equal(response.status(), 200);
+    response = await submit(page, page.getByTestId('errors-link'));
+    assert.equal(new URL(page.url()).pathname, `/bullmq/${GROUPED}/errors`);
+    await waitLive(page);
+    const group = page.locator('#error-groups').getByTestId('error-group');
+    await poll('one group of 3 failed jobs', async () =>
+      (await group.count()) === 1 && (await group.getAttribute('data-failed')) === '3');
+    assert.equal(await group.getByTestId('error-group-reason').innerText(), 'card declined for order #');
+    assert.equal(await page.getByTestId('errors-coverage').count(), 0, 'the groups cover every failed job');
+    await markWindow(page);
+
+    // Retry group: the still-failing worker fails them again; the page
+    // follows without a reload and the count stays exact.
+    let question = null;
+    page.once('dialog', async (dialog) => {
+      question = dialog.message();
+      await dialog.accept();
+    });
+    response = await submit(page, group.getByTestId('error-group-retry'));
+    assert.equal(response.status(), 200);
+    assert.equal(question, 'Retry the 3 failed jobs of this group?');
+    assert.match(await page.getByTestId('notice').innerText(), /Retried 3 of the group's 3 failed jobs/);
+    await finishedJobs(failing.finished, 'failed', 6, 20_000);
+    await waitLive(page);
+    await markWindow(page);
+    await poll('the group back at 3 after failing again', async () =>
+      (await group.count()) === 1 && (await group.getAttribute('data-failed')) === '3');
+    const counts = await queues[GROUPED].getJobCounts();
+    assert.equal(counts.failed, 3, JSON.stringify(counts));
+    await page.screenshot({ path: join(artifacts, 'bullmq-errors.png'), fullPage: true });
+    const groupId = await group.getAttribute('data-group');
+
+    // Every queue's errors page lists it as a BullMQ queue's.
+    await page.goto(`${server.url}/errors`);
+    const queueLink = page.getByTestId('error-group-queue').filter({ hasText: GROUPED });
+    await queueLink.waitFor();
+    assert.equal(await queueLink.getAttribute('href'), `/bullmq/${GROUPED}/errors#group-${groupId}`);
+    assert.deepEqual(errors, [], 'the page script threw');
+  } finally {
+    await failing.worker.close();
     await context.close();
   }
 });

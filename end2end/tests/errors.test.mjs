@@ -16,6 +16,7 @@ import {
   newSignedInPage,
   api,
   enqueueFailing,
+  jobInState,
   poll,
   waitLive,
   markWindow,
@@ -210,3 +211,51 @@ async function enqueueFailingNamed(name, message) {
   });
   return id;
 }
+
+test("a job backing off after a failure is on the Retrying view, and Stop retrying fails it as the operator's", async () => {
+  const { context, page, errors } = await newSignedInPage(browser, server);
+  try {
+    // A demo worker fails it once; it then waits ten minutes to retry.
+    const { id } = await api(server, `/api/queues/${QUEUE}/jobs`, {
+      method: 'POST',
+      body: {
+        name: 'e2e-backoff',
+        data: { flaky: 'ledger locked by batch 77120' },
+        options: { attempts: 5, backoff: { type: 'fixed', delayMs: 600000 } },
+      },
+    });
+    await jobInState(server, QUEUE, id, 'delayed');
+    let response = await page.goto(`${server.url}/queues/${QUEUE}`);
+    assert.equal(response.status(), 200);
+    response = await submit(page, page.getByTestId('retrying-link'));
+    assert.equal(new URL(page.url()).pathname, `/queues/${QUEUE}/retrying`);
+    const row = page.getByTestId(`job-row-${id}`);
+    await row.waitFor();
+    assert.equal(await row.getByTestId('last-error').innerText(), 'ledger locked by batch 77120');
+    assert.equal(await row.getByTestId('attempts-left').innerText(), '1/5 · 4 left');
+
+    // By keyboard: focus the row's Stop retrying and press Enter.
+    let question = null;
+    page.once('dialog', async (dialog) => {
+      question = dialog.message();
+      await dialog.accept();
+    });
+    const navigated = page.waitForNavigation({ waitUntil: 'load' });
+    await row.getByTestId('stop-retrying').focus();
+    await page.keyboard.press('Enter');
+    await navigated;
+    assert.equal(question, `Stop retrying job ${id}? It moves to the failed set now.`);
+    assert.match(await page.getByTestId('notice').innerText(), /will not be retried/);
+    assert.equal(await page.getByTestId(`job-row-${id}`).count(), 0, 'gone from the Retrying view');
+
+    const job = await api(server, `/api/queues/${QUEUE}/jobs/${id}`);
+    assert.equal(job.state, 'failed');
+    assert.equal(job.failure, 'stopped by an operator');
+    await page.goto(`${server.url}/queues/${QUEUE}/jobs/${id}`);
+    assert.equal(await page.getByTestId('failure-kind').innerText(), 'stopped by an operator');
+    assert.equal(await page.getByTestId('stop-retrying').count(), 0);
+    assert.deepEqual(errors, [], 'the page script threw');
+  } finally {
+    await context.close();
+  }
+});

@@ -9,6 +9,11 @@
 //! with reasons that fold into `--groups` groups (`failure kind <word> for
 //! order <n>`). Only the reads are timed; prints one JSON line per backend
 //! and run and a markdown table. A benchmark, not a test.
+//!
+//! `bullmq` does the same for a BullMQ queue: its failed jobs are written
+//! in BullMQ 5's layout (a hash per job, the `failed` sorted set), the
+//! server's monitor book is filled from them as when it finds the queue
+//! (timed: `fill ms`), and the reads are those of `/bullmq/{q}/errors`.
 
 #[path = "../keys.rs"]
 mod keys;
@@ -43,6 +48,9 @@ struct Args {
     /// Redis for the Redis backend
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis: String,
+    /// Which to measure, comma-separated: redis, embedded, bullmq
+    #[arg(long, default_value = "redis,embedded,bullmq", value_delimiter = ',')]
+    systems: Vec<String>,
 }
 
 const QUEUE: &str = "payments";
@@ -144,6 +152,89 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Writes `jobs` failed BullMQ jobs (BullMQ 5's layout, as its
+/// `moveToFinished` leaves them) under `prefix`, 1,000 per pipeline.
+async fn fill_bullmq(args: &Args, prefix: &str) -> anyhow::Result<()> {
+    let mut conn = redis::Client::open(args.redis.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let base = format!("{prefix}:{QUEUE}");
+    let now = now_ms() - args.jobs as i64;
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{base}:meta"))
+        .arg("opts.maxLenEvents")
+        .arg(10_000)
+        .query_async(&mut conn)
+        .await?;
+    let mut done = 0;
+    while done < args.jobs {
+        let n = BATCH.min(args.jobs - done);
+        let mut pipe = redis::pipe();
+        for i in done..done + n {
+            let at = now + i as i64;
+            let reason = format!(
+                "failure kind {} for order {}",
+                word(i % args.groups),
+                100_000 + i
+            );
+            pipe.cmd("HSET")
+                .arg(format!("{base}:{}", i + 1))
+                .arg(&[
+                    ("name", format!("job-{}", i % 7)),
+                    ("data", format!("{{\"order\":{i}}}")),
+                    ("opts", "{\"attempts\":1}".to_owned()),
+                    ("timestamp", at.to_string()),
+                    ("processedOn", at.to_string()),
+                    ("finishedOn", at.to_string()),
+                    ("atm", "1".to_owned()),
+                    ("failedReason", reason),
+                ])
+                .ignore()
+                .zadd(format!("{base}:failed"), i + 1, at)
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// The BullMQ run: the book filled as the monitor fills it (timed), then
+/// the page's reads; (fill ms, read ms).
+async fn run_bullmq(args: &Args, prefix: &str) -> anyhow::Result<(f64, Vec<f64>)> {
+    fill_bullmq(args, prefix).await?;
+    let client = coord::bullmq::BullMq::connect(&args.redis, prefix).await?;
+    let counts = client.counts(QUEUE).await?;
+    ensure!(
+        counts.failed == args.jobs,
+        "{} failed after the fill",
+        counts.failed
+    );
+    let books = server::bullmq::BullGroups::default();
+    let listed = std::collections::BTreeMap::from([(QUEUE.to_owned(), counts)]);
+    let started = Instant::now();
+    let pending = books.keep(&client, &listed).await;
+    let fill_ms = started.elapsed().as_secs_f64() * 1000.0;
+    ensure!(!pending, "the book was not filled in one round");
+    let query = server::errors::ErrorsParams::default()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let held = (server::bullmq::groups::PER_QUEUE as u64).min(args.jobs);
+    let mut ms = Vec::with_capacity(args.reads);
+    for _ in 0..args.reads {
+        let started = Instant::now();
+        let page = server::errors::bull_queue_errors(&books, QUEUE, query)
+            .context("the queue has a book")?;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        ensure!(
+            page.failed == held,
+            "{} failed jobs grouped, expected {held}",
+            page.failed
+        );
+    }
+    Ok((fill_ms, ms))
+}
+
 async fn run(args: &Args, backend: Arc<dyn QueueBackend>) -> anyhow::Result<Vec<f64>> {
     let queues = Queues::new(backend);
     let queue = QueueName::new(QUEUE)?;
@@ -162,7 +253,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut rows = Vec::new();
     for run_no in 1..=args.runs {
-        for system in ["redis", "embedded"] {
+        for system in args.systems.iter().map(String::as_str) {
+            let mut fill_ms = None;
             eprintln!(
                 "# run {run_no}: {system}, {} failed jobs in {} groups",
                 args.jobs, args.groups
@@ -175,7 +267,15 @@ async fn main() -> anyhow::Result<()> {
                     keys::delete_prefix(&args.redis, &prefix, keys::Removal::Del).await?;
                     ms?
                 }
-                _ => {
+                "bullmq" => {
+                    let prefix = unique("bullmq");
+                    let ran = run_bullmq(&args, &prefix).await;
+                    keys::delete_prefix(&args.redis, &prefix, keys::Removal::Del).await?;
+                    let (fill, ms) = ran?;
+                    fill_ms = Some(fill);
+                    ms
+                }
+                "embedded" => {
                     let path = std::env::temp_dir().join(format!("{}.db", unique("sqlite")));
                     let text = path.to_str().context("temp path is not UTF-8")?.to_owned();
                     let ms = match SqlBackend::open(&text).await {
@@ -187,6 +287,7 @@ async fn main() -> anyhow::Result<()> {
                     }
                     ms?
                 }
+                other => anyhow::bail!("unknown system {other:?} (redis, embedded or bullmq)"),
             };
             ms.sort_by(f64::total_cmp);
             let (p50, p99, max) = (
@@ -197,17 +298,19 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({ "system": system, "run": run_no, "jobs": args.jobs, "groups": args.groups,
-                        "reads": args.reads, "p50_ms": p50, "p99_ms": p99, "max_ms": max })
+                        "reads": args.reads, "p50_ms": p50, "p99_ms": p99, "max_ms": max,
+                        "fill_ms": fill_ms })
             );
-            rows.push((system, run_no, p50, p99, max));
+            rows.push((system, run_no, p50, p99, max, fill_ms));
         }
     }
     println!();
-    println!("| backend | run | failed jobs | groups | p50 ms | p99 ms | max ms |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (system, run_no, p50, p99, max) in rows {
+    println!("| backend | run | failed jobs | groups | p50 ms | p99 ms | max ms | fill ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (system, run_no, p50, p99, max, fill) in rows {
+        let fill = fill.map_or_else(|| "–".to_owned(), |f| format!("{f:.0}"));
         println!(
-            "| {system} | {run_no} | {} | {} | {p50:.1} | {p99:.1} | {max:.1} |",
+            "| {system} | {run_no} | {} | {} | {p50:.1} | {p99:.1} | {max:.1} | {fill} |",
             args.jobs, args.groups
         );
     }

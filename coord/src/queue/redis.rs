@@ -195,6 +195,17 @@ struct QueueMemory {
 }
 
 /// The keys of one queue, all under its hash tag.
+/// How [`RedisBackend::list_set`] reads its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetOrder {
+    /// A sorted set, lowest score first.
+    Ascending,
+    /// A sorted set, highest score first.
+    Descending,
+    /// A list of ids, from its head.
+    List,
+}
+
 struct QueueKeys {
     meta: String,
     waiting: String,
@@ -478,8 +489,8 @@ impl RedisBackend {
     }
 
     /// One page (`(offset, limit)`) of the jobs of a sorted set of the
-    /// queue (a state's, an error group's, the retrying jobs), highest score
-    /// first unless `ascending`, as `list.lua` reads it.
+    /// queue (a state's, an error group's, the retrying jobs) in `order`,
+    /// or of a list of ids (the name index), as `list.lua` reads it.
     async fn list_set(
         &self,
         queue: &QueueName,
@@ -487,7 +498,7 @@ impl RedisBackend {
         keys: &QueueKeys,
         (offset, limit): (u64, u64),
         clip: Option<u32>,
-        ascending: bool,
+        order: SetOrder,
     ) -> Result<JobPage> {
         let (total, flat): (u64, Vec<Option<String>>) = LIST
             .key(set)
@@ -495,7 +506,11 @@ impl RedisBackend {
             .arg(offset.min(i64::MAX as u64))
             .arg(limit.min(i64::MAX as u64))
             .arg(clip.unwrap_or(0))
-            .arg(if ascending { "asc" } else { "desc" })
+            .arg(match order {
+                SetOrder::Ascending => "asc",
+                SetOrder::Descending => "desc",
+                SetOrder::List => "list",
+            })
             .invoke_async(&mut self.conn())
             .await
             .map_err(CoordError::from)?;
@@ -723,7 +738,7 @@ impl QueueBackend for RedisBackend {
             &keys,
             (offset, limit),
             clip,
-            false,
+            SetOrder::Descending,
         )
         .await
     }
@@ -739,7 +754,14 @@ impl QueueBackend for RedisBackend {
         let keys = self.keys(queue);
         let retrying = format!("{}retrying", keys.base);
         let mut page = self
-            .list_set(queue, &retrying, &keys, (offset, limit), clip, true)
+            .list_set(
+                queue,
+                &retrying,
+                &keys,
+                (offset, limit),
+                clip,
+                SetOrder::Ascending,
+            )
             .await?;
         page.total = page.total.min(super::MAX_RETRYING_COUNT);
         Ok(page)
@@ -935,6 +957,9 @@ impl QueueBackend for RedisBackend {
 
     async fn error_groups(&self, queue: &QueueName, limit: usize) -> Result<ErrorGroups> {
         self.ensure_exists(queue).await?;
+        // A queue from before error groups: book its old failures a slice
+        // at a time (done once; then one HGET).
+        errors::backfill(self, queue, errors::BACKFILL_BUDGET).await?;
         errors::error_groups(&mut self.conn(), &self.keys(queue), limit).await
     }
 
@@ -959,8 +984,15 @@ impl QueueBackend for RedisBackend {
         self.ensure_exists(queue).await?;
         let keys = self.keys(queue);
         let members = errors::members_key(&keys, group);
-        self.list_set(queue, &members, &keys, (offset, limit), clip, false)
-            .await
+        self.list_set(
+            queue,
+            &members,
+            &keys,
+            (offset, limit),
+            clip,
+            SetOrder::Descending,
+        )
+        .await
     }
 
     async fn error_group_batch(

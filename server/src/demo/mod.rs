@@ -6,7 +6,9 @@
 //!
 //! A job whose data has a `"fail"` string fails for good with that message,
 //! so an operator (or a browser test) can make a failure on demand:
-//! `switchyard enqueue webhooks deliver '{"fail":"boom"}'`.
+//! `switchyard enqueue webhooks deliver '{"fail":"boom"}'`; a `"flaky"`
+//! string fails it the same way but as retryable, so its attempts and
+//! backoff apply (a job for the Retrying view).
 
 pub mod fleet;
 pub mod ratelimits;
@@ -322,6 +324,9 @@ fn data_for(queue: &str, name: &str, serial: u64, rng: &mut StdRng) -> Value {
 async fn work(profile: &'static Profile, job: Job) -> Result<Value, JobError> {
     if let Some(message) = job.data.get("fail").and_then(Value::as_str) {
         return Err(JobError::fatal(message));
+    }
+    if let Some(message) = job.data.get("flaky").and_then(Value::as_str) {
+        return Err(JobError::new(message));
     }
     let (pause, failure) = {
         let mut rng = rand::rng();

@@ -121,6 +121,18 @@ local errorsKey = queueBase .. 'errors'
 local retryingKey = queueBase .. 'retrying'
 local SAMPLE_BYTES = 1024
 
+-- The name index (coord::search): the list '<queue>:name:<name>' holds the
+-- newest NAME_JOBS ids enqueued under a name, newest first (a few dozen
+-- more between trims); '<queue>:names' the newest NAMES names, scored by
+-- their last enqueue (a dropped name's list goes with it). Written by enqueue alone: an id whose job is gone, or
+-- that a later job with another name took, is told apart by whoever reads
+-- it (the job read back, its name checked), so no deleting script pays
+-- for it, and the trims bound its memory. Keep in step with
+-- coord::queue::redis::search.
+local namesKey = queueBase .. 'names'
+local NAME_JOBS = 5000
+local NAMES = 50
+
 local function groupKey(group)
   return queueBase .. 'error:' .. group
 end

@@ -17,6 +17,12 @@ static ERROR_GROUPS: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("error_groups.lua")));
 static ERROR_TRENDS: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("error_trends.lua")));
+static BACKFILL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("common.lua"),
+        include_str!("backfill.lua")
+    ))
+});
 
 /// The sorted set of a group's failed jobs.
 pub(super) fn members_key(keys: &QueueKeys, group: GroupId) -> String {
@@ -135,4 +141,124 @@ pub(super) async fn error_trends(
             trend
         })
         .collect())
+}
+
+/// Failed jobs one call books into groups at most (see [`backfill`]).
+pub(super) const BACKFILL_BUDGET: usize = 5_000;
+/// Failed jobs read per round of [`backfill`].
+const BACKFILL_BATCH: usize = 500;
+
+/// Books the failed jobs of a queue written before error groups existed
+/// (no `error_group` field) into their groups, up to `budget` jobs a call,
+/// oldest failure first; the queue's meta remembers where it got to
+/// (`groups_backfill`: score and offset among equal scores) and, once the
+/// failed set is walked, that it is done (`groups_backfilled`), after which
+/// a call costs one `HGET`. Called before a queue's groups are read, so an
+/// upgraded queue's groups fill in as they are looked at; what is still
+/// missing shows as failed jobs "in no group" meanwhile.
+pub(super) async fn backfill(
+    backend: &super::RedisBackend,
+    queue: &crate::queue::QueueName,
+    budget: usize,
+) -> Result<u64> {
+    let keys = backend.keys(queue);
+    let mut conn = backend.conn();
+    let (done, cursor): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        .arg(&keys.meta)
+        .arg("groups_backfilled")
+        .arg("groups_backfill")
+        .query_async(&mut conn)
+        .await
+        .map_err(CoordError::from)?;
+    if done.as_deref() == Some("1") {
+        return Ok(0);
+    }
+    let (mut score, mut offset) = cursor
+        .as_deref()
+        .and_then(|c| c.split_once(' '))
+        .and_then(|(s, o)| Some((s.parse::<i64>().ok()?, o.parse::<usize>().ok()?)))
+        .unwrap_or((i64::MIN, 0));
+    let mut booked = 0u64;
+    let mut walked = 0usize;
+    while walked < budget {
+        let min = if score == i64::MIN {
+            "-inf".to_owned()
+        } else {
+            score.to_string()
+        };
+        let rows: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&keys.failed)
+            .arg(&min)
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .arg("LIMIT")
+            .arg(offset)
+            .arg(BACKFILL_BATCH)
+            .query_async(&mut conn)
+            .await
+            .map_err(CoordError::from)?;
+        if rows.is_empty() {
+            let _: () = redis::cmd("HSET")
+                .arg(&keys.meta)
+                .arg("groups_backfilled")
+                .arg("1")
+                .query_async(&mut conn)
+                .await
+                .map_err(CoordError::from)?;
+            return Ok(booked);
+        }
+        walked += rows.len();
+        let mut pipe = redis::pipe();
+        for (id, _) in &rows {
+            pipe.cmd("HMGET")
+                .arg(format!("{}{id}", keys.job_prefix))
+                .arg("error_group")
+                .arg("failed_reason");
+        }
+        let fields: Vec<(Option<String>, Option<String>)> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(CoordError::from)?;
+        let ungrouped: Vec<(&str, String)> = rows
+            .iter()
+            .zip(fields)
+            .filter(|(_, (group, _))| group.as_deref().is_none_or(str::is_empty))
+            .map(|((id, _), (_, reason))| (id.as_str(), reason.unwrap_or_default()))
+            .collect();
+        if !ungrouped.is_empty() {
+            let mut inv = backend.invocation(&BACKFILL, queue, &keys);
+            for (id, reason) in &ungrouped {
+                inv.arg(*id)
+                    .arg(reason)
+                    .arg(GroupId::of_reason(reason).to_string());
+            }
+            let n: u64 = inv
+                .invoke_async(&mut conn)
+                .await
+                .map_err(CoordError::from)?;
+            booked += n;
+        }
+        // Next: after the last score read, skipping the members of that
+        // score already read (several jobs may fail in one millisecond).
+        let last = rows.last().map_or(score, |(_, s)| *s as i64);
+        let same = rows
+            .iter()
+            .rev()
+            .take_while(|(_, s)| *s as i64 == last)
+            .count();
+        if last == score {
+            offset += same;
+        } else {
+            score = last;
+            offset = same;
+        }
+        let _: () = redis::cmd("HSET")
+            .arg(&keys.meta)
+            .arg("groups_backfill")
+            .arg(format!("{score} {offset}"))
+            .query_async(&mut conn)
+            .await
+            .map_err(CoordError::from)?;
+    }
+    Ok(booked)
 }

@@ -30,10 +30,9 @@ pub struct EnqueueRequest {
 }
 
 /// A job as the API shows it: everything but the worker's lease token,
-/// which only the worker holding the job has any use for.
-/// A job as the API answers it, with why a failed job stopped
-/// (`failure`, as its badge says; null otherwise) and whether it waits to
-/// be retried (`retrying`), as BullMQ jobs say too.
+/// which only the worker holding the job has any use for, and with why a
+/// failed job stopped (`failure`, as its badge says; null otherwise) and
+/// whether it waits to be retried (`retrying`), as BullMQ jobs say too.
 fn job_json(job: Job) -> Result<Value, AppError> {
     let failure = crate::queues::vm::failure_kind(&job);
     let retrying = crate::queues::vm::is_retrying(&job);
