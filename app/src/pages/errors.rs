@@ -56,7 +56,7 @@ pub fn render_errors_page(vm: &ErrorsVm, now: i64, page: &PageCtx) -> String {
             view! {
                 <section class="errors-page">
                     {heading}
-                    {vm.notice.clone().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+                    {vm.notice.clone().map(|n| view! { <p class="notice" role="status" data-test-id="notice">{n}</p> })}
                     <SortForm vm=vm.clone() />
                     <ProgressRegion progress=vm.progress.clone() />
                     <GroupsRegion vm=vm.clone() now=now />

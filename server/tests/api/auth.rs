@@ -94,6 +94,7 @@ fn mutating_routes() -> Vec<Route> {
         form("/queues/emails/jobs/42/retry", Operator),
         form("/queues/emails/jobs/42/remove", Operator),
         form("/queues/emails/jobs/42/promote", Operator),
+        form("/queues/emails/jobs/42/stop-retrying", Operator),
         form_with(
             "/ratelimits/unblock",
             Operator,
@@ -144,6 +145,11 @@ fn mutating_routes() -> Vec<Route> {
         api("/api/queues/emails/jobs/42/remove", Operator, no_json),
         api("/api/queues/emails/jobs/42/promote", Operator, no_json),
         api(
+            "/api/queues/emails/jobs/42/stop-retrying",
+            Operator,
+            no_json,
+        ),
+        api(
             "/api/ratelimits/dashboard.api/unblock",
             Operator,
             || json!({ "key": "10.9.8.7" }),
@@ -173,6 +179,8 @@ fn mutating_routes() -> Vec<Route> {
         form("/bullmq/emails/jobs/42/retry", Operator),
         form("/bullmq/emails/jobs/42/remove", Operator),
         form("/bullmq/emails/jobs/42/promote", Operator),
+        form("/bullmq/emails/errors/0000000000000000/retry", Operator),
+        form("/bullmq/emails/errors/0000000000000000/remove", Operator),
         api("/api/bullmq/emails/pause", Operator, no_json),
         api("/api/bullmq/emails/resume", Operator, no_json),
         api("/api/bullmq/emails/retry-failed", Operator, no_json),
@@ -184,6 +192,16 @@ fn mutating_routes() -> Vec<Route> {
         api("/api/bullmq/emails/jobs/42/retry", Operator, no_json),
         api("/api/bullmq/emails/jobs/42/remove", Operator, no_json),
         api("/api/bullmq/emails/jobs/42/promote", Operator, no_json),
+        api(
+            "/api/bullmq/emails/errors/0000000000000000/retry",
+            Operator,
+            no_json,
+        ),
+        api(
+            "/api/bullmq/emails/errors/0000000000000000/remove",
+            Operator,
+            no_json,
+        ),
         // Users: admin.
         form_with(
             "/users",

@@ -86,11 +86,11 @@ async fn groups_are_listed_per_queue_and_across_queues(app: TestApp) {
     .await;
     assert_eq!(
         cards["queues"][0],
-        json!({ "queue": "payments", "failed": 3 })
+        json!({ "queue": "payments", "bullmq": false, "failed": 3 })
     );
     assert_eq!(
         cards["queues"][1],
-        json!({ "queue": "refunds", "failed": 2 })
+        json!({ "queue": "refunds", "bullmq": false, "failed": 2 })
     );
     assert_eq!(cards["lastHour"], 5, "{cards}");
 
