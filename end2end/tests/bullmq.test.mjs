@@ -326,6 +326,25 @@ test("a BullMQ queue's failures are grouped by reason, live, and Retry group rer
     await page.screenshot({ path: join(artifacts, 'bullmq-errors.png'), fullPage: true });
     const groupId = await group.getAttribute('data-group');
 
+    // A job that fails with attempts left waits out its backoff on the
+    // Retrying view; the failed tab says the others used every attempt.
+    const backing = await queues[GROUPED].add('charge', { n: 9 }, {
+      attempts: 3,
+      backoff: { type: 'fixed', delay: 600_000 },
+    });
+    await finishedJobs(failing.finished, 'failed', 7, 20_000);
+    await page.goto(`${server.url}/bullmq/${GROUPED}`);
+    await submit(page, page.getByTestId('retrying-link'));
+    assert.equal(new URL(page.url()).pathname, `/bullmq/${GROUPED}/retrying`);
+    const retrying = page.getByTestId(`job-row-${backing.id}`);
+    await retrying.waitFor();
+    assert.equal(await retrying.getByTestId('attempts-left').innerText(), '1/3 · 2 left');
+    assert.equal(await retrying.getByTestId('last-error').innerText(), reason(backing.id));
+    assert.equal(await retrying.getByTestId('stop-retrying').count(), 0, 'BullMQ has no such move');
+    await page.goto(`${server.url}/bullmq/${GROUPED}?state=failed`);
+    const kinds = await page.locator('#bull-jobs').getByTestId('failure-kind').allInnerTexts();
+    assert.deepEqual(kinds, ['retries exhausted', 'retries exhausted', 'retries exhausted']);
+
     // Every queue's errors page lists it as a BullMQ queue's.
     await page.goto(`${server.url}/errors`);
     const queueLink = page.getByTestId('error-group-queue').filter({ hasText: GROUPED });
