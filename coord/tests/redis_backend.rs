@@ -1009,6 +1009,22 @@ async fn name_and_error_searches_read_their_indexes_and_stay_bounded() {
         .await
         .unwrap();
     assert!(!dropped, "the oldest names' sets go with them");
+    // Names that take turns, one job a call, stay bounded too.
+    for _ in 0..5200 {
+        for name in ["charge", "receipt"] {
+            b.enqueue_bulk(&q, vec![job_with(name, once.clone())])
+                .await
+                .unwrap();
+        }
+    }
+    for name in ["charge", "receipt"] {
+        let len: u64 = redis::cmd("LLEN")
+            .arg(format!("{base}name:{name}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!((5000..=5064).contains(&len), "{name}: {len}");
+    }
     let newest = search("name:kind-59").await;
     assert_eq!(newest.hits.len(), 1);
     assert!(
@@ -1031,33 +1047,44 @@ async fn failed_jobs_from_before_error_groups_are_booked_once() {
         attempts: 1,
         ..JobOptions::default()
     };
-    let jobs = (0..30).map(|_| job_with("charge", once.clone())).collect();
-    b.enqueue_bulk(&q, jobs).await.unwrap();
-    let claimed = b.step(&q, Vec::new(), 30, LEASE).await.unwrap().claimed;
-    let outcomes = claimed
-        .iter()
-        .enumerate()
-        .map(|(i, job)| {
-            let reason = if i % 3 == 0 {
-                "SMTP 550 mailbox unavailable".to_owned()
-            } else {
-                format!("card declined for order {}", 8000 + i)
-            };
-            failed(job, JobError::new(reason), 0)
-        })
-        .collect();
-    b.step(&q, outcomes, 0, LEASE).await.unwrap();
+    // 1,200 failures, a hundred a step (so many share a millisecond, and
+    // the walk crosses runs of equal scores between its batches).
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        let jobs = (0..100).map(|_| job_with("charge", once.clone())).collect();
+        b.enqueue_bulk(&q, jobs).await.unwrap();
+        let claimed = b.step(&q, Vec::new(), 100, LEASE).await.unwrap().claimed;
+        let outcomes = claimed
+            .iter()
+            .map(|job| {
+                let n: u64 = job.id.as_str().parse().unwrap();
+                let reason = if n.is_multiple_of(3) {
+                    "SMTP 550 mailbox unavailable".to_owned()
+                } else {
+                    format!("card declined for order {}", 8000 + n)
+                };
+                failed(job, JobError::new(reason), 0)
+            })
+            .collect();
+        b.step(&q, outcomes, 0, LEASE).await.unwrap();
+        ids.extend(claimed.into_iter().map(|job| job.id));
+    }
     let before = queues.error_groups(&q, 100).await.unwrap();
-    // Strip what the groups keep, as a build before them would have left.
+    // Strip what the groups keep, as a build before them would have left,
+    // and date the SMTP failures two hours back.
     let mut conn = redis::Client::open(REDIS_URL)
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
     let base = format!("{prefix}:{{{}}}:", q.as_str());
+    let old = (coord::time::now_ms() - 2 * 3_600_000).to_string();
     let mut pipe = redis::pipe();
-    for job in &claimed {
-        pipe.hdel(format!("{base}job:{}", job.id.as_str()), "error_group");
+    for id in &ids {
+        pipe.hdel(format!("{base}job:{}", id.as_str()), "error_group");
+        if id.as_str().parse::<u64>().unwrap().is_multiple_of(3) {
+            pipe.hset(format!("{base}job:{}", id.as_str()), "finished_at", &old);
+        }
     }
     for group in &before.groups {
         pipe.del(format!("{base}error:{}", group.id))
@@ -1065,11 +1092,14 @@ async fn failed_jobs_from_before_error_groups_are_booked_once() {
     }
     pipe.del(format!("{base}errors")).hdel(
         format!("{base}meta"),
-        &["groups_backfilled", "groups_backfill"],
+        &[
+            "groups_backfilled",
+            "groups_backfill",
+            "groups_backfill_until",
+        ],
     );
     let _: () = pipe.query_async(&mut conn).await.unwrap();
 
-    let after = queues.error_groups(&q, 100).await.unwrap();
     let sizes = |groups: &coord::errors::ErrorGroups| {
         let mut s: Vec<(String, u64)> = groups
             .groups
@@ -1079,29 +1109,36 @@ async fn failed_jobs_from_before_error_groups_are_booked_once() {
         s.sort();
         s
     };
+    // 1,000 a read: the first read books part, the second the rest.
+    let first = queues.error_groups(&q, 100).await.unwrap();
+    let booked: u64 = first.groups.iter().map(|g| g.failed).sum();
+    assert_eq!(booked, 1000, "{first:?}");
+    let after = queues.error_groups(&q, 100).await.unwrap();
     assert_eq!(sizes(&after), sizes(&before));
     assert_eq!(
         sizes(&after),
         vec![
-            ("SMTP 550 mailbox unavailable".to_owned(), 10),
-            ("card declined for order #".to_owned(), 20)
+            ("SMTP 550 mailbox unavailable".to_owned(), 400),
+            ("card declined for order #".to_owned(), 800)
         ]
     );
-    for (a, b) in after.groups.iter().zip(&before.groups) {
-        assert_eq!(a.names, b.names);
-    }
-    // Once: a second read books nothing more.
+    // Once: a third read books nothing more.
     let again = queues.error_groups(&q, 100).await.unwrap();
     assert_eq!(sizes(&again), sizes(&after));
+    let smtp = after
+        .groups
+        .iter()
+        .find(|g| g.normalised().starts_with("SMTP"))
+        .unwrap();
     let trends = queues
-        .error_trends(
-            &q,
-            &after.groups.iter().map(|g| g.id).collect::<Vec<_>>(),
-            coord::time::now_ms(),
-        )
+        .error_trends(&q, &[smtp.id], coord::time::now_ms())
         .await
         .unwrap();
-    let in_last_hour: u32 = trends.iter().flatten().sum();
-    assert_eq!(in_last_hour, 30, "placed at their own failure time");
+    assert_eq!(
+        trends[0].iter().sum::<u32>(),
+        0,
+        "placed at their own failure time, two hours back"
+    );
+    assert!(smtp.last_seen < coord::time::now_ms() - 3_600_000);
     cleanup(&prefix).await;
 }

@@ -19,7 +19,12 @@ use crate::widgets::time::Moment;
 pub fn render_retrying_page(vm: &RetryingVm, now: i64, page: &PageCtx) -> String {
     let vm = vm.clone();
     let title = format!("Retrying in {} · Switchyard", vm.queue);
-    document(page, Frame::new(title, Section::Queues), move || {
+    let section = if vm.bullmq {
+        Section::BullMq
+    } else {
+        Section::Queues
+    };
+    document(page, Frame::new(title, section), move || {
         let queue = vm.queue.clone();
         let summary = format!(
             "{} {} failed and will run again{}.",

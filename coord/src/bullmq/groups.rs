@@ -89,6 +89,22 @@ impl GroupBook {
         self.cap
     }
 
+    /// Keeps at most `cap` jobs from now on, the oldest failures leaving
+    /// at once when it holds more.
+    pub fn set_cap(&mut self, cap: usize) {
+        self.cap = cap.max(1);
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        while self.jobs.len() > self.cap {
+            let Some((_, oldest)) = self.order.first().cloned() else {
+                break;
+            };
+            self.left(&oldest);
+        }
+    }
+
     /// Failed jobs it holds.
     pub fn len(&self) -> usize {
         self.jobs.len()
@@ -143,12 +159,7 @@ impl GroupBook {
                 at: job.at,
             },
         );
-        while self.jobs.len() > self.cap {
-            let Some((_, oldest)) = self.order.first().cloned() else {
-                break;
-            };
-            self.left(&oldest);
-        }
+        self.evict();
     }
 
     /// The job left the failed set (retried, removed, cleaned); a job

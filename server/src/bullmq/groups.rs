@@ -19,11 +19,13 @@ use coord::time::now_ms;
 /// queue with more say they cover only these.
 pub const PER_QUEUE: usize = 10_000;
 /// Most failed jobs all books hold together, so 10,000 failing queues
-/// cost a bounded amount of memory; queues filled once it is spent hold
-/// what is left (at least [`MIN_PER_QUEUE`]).
+/// cost a bounded amount of memory: each book's cap is its share of it
+/// among the queues with failed jobs (at most [`PER_QUEUE`], at least
+/// [`MIN_PER_QUEUE`]), set again every round as queues start and stop
+/// failing.
 pub const TOTAL: usize = 200_000;
 /// What a queue's book may always hold.
-const MIN_PER_QUEUE: usize = 100;
+const MIN_PER_QUEUE: usize = 10;
 /// Failed jobs read per monitor round to fill books, so a first start
 /// against thousands of failing queues spreads its reads out.
 const FILL_PER_ROUND: usize = 20_000;
@@ -105,6 +107,8 @@ struct Kept {
     failed: u64,
     /// Asked to be filled again at the next round.
     stale: bool,
+    /// Its last fill failed: not tried again before then.
+    retry_after: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -236,6 +240,8 @@ impl BullGroups {
             let mut changed = books.queues.len() != before;
             let now = Instant::now();
             let mut due: Vec<(String, u64)> = Vec::new();
+            let failing = queues.values().filter(|c| c.failed > 0).count();
+            let share = (TOTAL / failing.max(1)).clamp(MIN_PER_QUEUE, PER_QUEUE);
             for (name, counts) in queues {
                 let kept = books.queues.entry(name.clone()).or_insert_with(|| {
                     changed = true;
@@ -245,10 +251,15 @@ impl BullGroups {
                         mismatch_since: None,
                         failed: counts.failed,
                         stale: false,
+                        retry_after: None,
                     }
                 });
                 if kept.failed != counts.failed {
                     kept.failed = counts.failed;
+                    changed = true;
+                }
+                if kept.book.cap() != share {
+                    kept.book.set_cap(share);
                     changed = true;
                 }
                 let expected = (counts.failed as usize).min(kept.book.cap());
@@ -263,7 +274,8 @@ impl BullGroups {
                 let rested = kept
                     .filled
                     .is_none_or(|(at, _)| now.duration_since(at) >= REFILL_EVERY);
-                if kept.filled.is_none() || ((settled || kept.stale) && rested) {
+                let waited = kept.retry_after.is_none_or(|at| now >= at);
+                if waited && (kept.filled.is_none() || ((settled || kept.stale) && rested)) {
                     due.push((name.clone(), counts.failed));
                 }
             }
@@ -276,7 +288,9 @@ impl BullGroups {
         let mut budget = FILL_PER_ROUND;
         let mut filled = 0;
         for (queue, failed) in due.into_iter().take(QUEUES_PER_ROUND) {
-            let cap = self.cap_for(&queue);
+            let cap = self
+                .read(&queue, |book, _| book.cap())
+                .unwrap_or(MIN_PER_QUEUE);
             let take = (failed as usize).min(cap);
             if take > budget && filled > 0 {
                 break;
@@ -294,31 +308,22 @@ impl BullGroups {
                         kept.filled = Some((Instant::now(), now_ms()));
                         kept.mismatch_since = None;
                         kept.stale = false;
+                        kept.retry_after = None;
                         books.version += 1;
                     }
                 }
                 Err(err) => {
+                    // Tried again after a while; the other queues go on.
                     tracing::debug!(%queue, error = %err, "cannot read BullMQ failed jobs");
-                    break;
+                    if let Some(kept) = self.lock().queues.get_mut(&queue) {
+                        kept.retry_after = Some(Instant::now() + REFILL_EVERY);
+                    }
                 }
             }
             budget = budget.saturating_sub(take.max(1));
             filled += 1;
         }
         filled < waiting
-    }
-
-    /// How many jobs a queue's book may hold: [`PER_QUEUE`], less once the
-    /// other books hold most of [`TOTAL`].
-    fn cap_for(&self, queue: &str) -> usize {
-        let books = self.lock();
-        let others: usize = books
-            .queues
-            .iter()
-            .filter(|(name, _)| name.as_str() != queue)
-            .map(|(_, kept)| kept.book.len())
-            .sum();
-        TOTAL.saturating_sub(others).clamp(MIN_PER_QUEUE, PER_QUEUE)
     }
 }
 

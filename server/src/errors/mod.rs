@@ -189,7 +189,7 @@ pub async fn queue_errors(
         ));
     } else {
         // Jobs that failed before error groups existed are in none until
-        // the backend books them (SQLite when it opens, Redis 5,000 per
+        // the backend books them (SQLite when it opens, Redis 1,000 per
         // read of the groups): said, never silently left out.
         let grouped: u64 = read.groups.iter().map(|g| g.failed).sum();
         let failed = queues.counts(queue).await?.failed;

@@ -122,7 +122,7 @@ local retryingKey = queueBase .. 'retrying'
 local SAMPLE_BYTES = 1024
 
 -- The name index (coord::search): the list '<queue>:name:<name>' holds the
--- newest NAME_JOBS ids enqueued under a name, newest first (a few dozen
+-- newest NAME_JOBS ids enqueued under a name, newest first (up to 64
 -- more between trims); '<queue>:names' the newest NAMES names, scored by
 -- their last enqueue (a dropped name's list goes with it). Written by enqueue alone: an id whose job is gone, or
 -- that a later job with another name took, is told apart by whoever reads

@@ -35,7 +35,6 @@ if generate > 0 then
 end
 local lastId = nextId + generate
 local seq = takeSeqs(count)
-local seqStart = seq
 
 local ids = { queueIsNew and '1' or '0' }
 local added = {}
@@ -95,28 +94,28 @@ for i = 0, count - 1 do
 end
 -- The name index (see common.lua): one call per name in the batch, the
 -- ids pushed at the head of the name's list (O(1), unlike a sorted set's
--- insert, which cost single enqueues a fifth of their rate). A push that
--- leaves the list as long as what it pushed made the list: a new name,
--- which joins the names at once. A known name's place by last use is
--- renewed, and its list trimmed, once per 64 sequence numbers the queue
--- hands out (every bulk batch, one single enqueue in 64), so a list may
--- pass NAME_JOBS by a few dozen ids between trims.
-local tick = math.floor(seqStart / 64) ~= math.floor((seqStart + count) / 64)
+-- insert, which cost single enqueues a fifth of their rate). The length
+-- the push returns decides the rest, per name: equal to what was pushed,
+-- the list is new and the name joins the names; past NAME_JOBS + 64, the
+-- list is trimmed back; crossing a multiple of 64, the name's place by
+-- last use is renewed. So a list holds at most NAME_JOBS + 64 ids however
+-- the queue's names interleave.
 for _, name in ipairs(names) do
   local nk = queueBase .. 'name:' .. name
   local pushed = byName[name]
-  local first = math.min(#pushed, CHUNK)
-  local fresh = redis.call('LPUSH', nk, unpack(pushed, 1, first)) == first
-  for from = first + 1, #pushed, CHUNK do
-    redis.call('LPUSH', nk, unpack(pushed, from, math.min(from + CHUNK - 1, #pushed)))
+  local len = 0
+  for from = 1, #pushed, CHUNK do
+    len = redis.call('LPUSH', nk, unpack(pushed, from, math.min(from + CHUNK - 1, #pushed)))
   end
-  if tick then
+  if len > NAME_JOBS + 64 then
     redis.call('LTRIM', nk, 0, NAME_JOBS - 1)
   end
-  if (fresh or tick) and redis.call('ZADD', namesKey, now, name) == 1
+  local fresh = len == #pushed
+  local renew = math.floor((len - #pushed) / 64) ~= math.floor(len / 64)
+  if (fresh or renew) and redis.call('ZADD', namesKey, now, name) == 1
     and redis.call('ZCARD', namesKey) > NAMES then
     for _, old in ipairs(redis.call('ZRANGE', namesKey, 0, -(NAMES + 1))) do
-      redis.call('DEL', queueBase .. 'name:' .. old)
+      redis.call('UNLINK', queueBase .. 'name:' .. old)
     end
     redis.call('ZREMRANGEBYRANK', namesKey, 0, -(NAMES + 1))
   end

@@ -144,16 +144,18 @@ pub(super) async fn error_trends(
 }
 
 /// Failed jobs one call books into groups at most (see [`backfill`]).
-pub(super) const BACKFILL_BUDGET: usize = 5_000;
+pub(super) const BACKFILL_BUDGET: usize = 1_000;
 /// Failed jobs read per round of [`backfill`].
 const BACKFILL_BATCH: usize = 500;
 
 /// Books the failed jobs of a queue written before error groups existed
 /// (no `error_group` field) into their groups, up to `budget` jobs a call,
-/// oldest failure first; the queue's meta remembers where it got to
-/// (`groups_backfill`: score and offset among equal scores) and, once the
-/// failed set is walked, that it is done (`groups_backfilled`), after which
-/// a call costs one `HGET`. Called before a queue's groups are read, so an
+/// oldest failure first, up to the newest failure when the walk began
+/// (later ones joined their groups as they failed); the queue's meta
+/// remembers the end (`groups_backfill_until`), where it got to
+/// (`groups_backfill`: score and offset among equal scores) and, once
+/// there, that it is done (`groups_backfilled`), after which a call costs
+/// one `HMGET`. Called before a queue's groups are read, so an
 /// upgraded queue's groups fill in as they are looked at; what is still
 /// missing shows as failed jobs "in no group" meanwhile.
 pub(super) async fn backfill(
@@ -163,16 +165,40 @@ pub(super) async fn backfill(
 ) -> Result<u64> {
     let keys = backend.keys(queue);
     let mut conn = backend.conn();
-    let (done, cursor): (Option<String>, Option<String>) = redis::cmd("HMGET")
-        .arg(&keys.meta)
-        .arg("groups_backfilled")
-        .arg("groups_backfill")
-        .query_async(&mut conn)
-        .await
-        .map_err(CoordError::from)?;
+    let (done, cursor, until): (Option<String>, Option<String>, Option<String>) =
+        redis::cmd("HMGET")
+            .arg(&keys.meta)
+            .arg("groups_backfilled")
+            .arg("groups_backfill")
+            .arg("groups_backfill_until")
+            .query_async(&mut conn)
+            .await
+            .map_err(CoordError::from)?;
     if done.as_deref() == Some("1") {
         return Ok(0);
     }
+    let until = match until.and_then(|u| u.parse::<i64>().ok()) {
+        Some(until) => until,
+        None => {
+            let newest: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+                .arg(&keys.failed)
+                .arg(0)
+                .arg(0)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await
+                .map_err(CoordError::from)?;
+            let until = newest.first().map_or(i64::MIN, |(_, s)| *s as i64);
+            let _: () = redis::cmd("HSET")
+                .arg(&keys.meta)
+                .arg("groups_backfill_until")
+                .arg(until)
+                .query_async(&mut conn)
+                .await
+                .map_err(CoordError::from)?;
+            until
+        }
+    };
     let (mut score, mut offset) = cursor
         .as_deref()
         .and_then(|c| c.split_once(' '))
@@ -189,7 +215,7 @@ pub(super) async fn backfill(
         let rows: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
             .arg(&keys.failed)
             .arg(&min)
-            .arg("+inf")
+            .arg(until)
             .arg("WITHSCORES")
             .arg("LIMIT")
             .arg(offset)

@@ -21,6 +21,8 @@ use crate::search::{DATA_INDEX_BYTES, FoundJob, SearchHit, SearchQuery, SearchRe
 pub const SCAN_BUDGET: u64 = 5_000;
 /// Fewest jobs it reads from each set it looks in.
 const MIN_PER_SET: u64 = 20;
+/// Most sets one search reads: the budget at the fewest jobs each.
+const MAX_SETS: usize = (SCAN_BUDGET / MIN_PER_SET) as usize;
 /// Most queues a search looks in; more are named as not searched.
 pub const SCAN_QUEUES: usize = 50;
 /// Round trips in flight at once.
@@ -115,6 +117,12 @@ pub(super) async fn search(
             .collect();
         (sets, "the newest jobs of each state")
     };
+    // At most as many sets as the budget gives MIN_PER_SET each (the first
+    // ones: queues in name order, groups most recently failing first), so
+    // a search reads SCAN_BUDGET jobs at most; the rest are said.
+    let mut sets = sets;
+    let all_sets = sets.len();
+    sets.truncate(MAX_SETS);
     let per_set = (SCAN_BUDGET / sets.len().max(1) as u64).max(MIN_PER_SET);
     let n_sets = sets.len();
     let pages = stream::iter(sets)
@@ -139,7 +147,7 @@ pub(super) async fn search(
         .buffer_unordered(CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
-    let mut complete = all_queues <= SCAN_QUEUES;
+    let mut complete = all_queues <= SCAN_QUEUES && all_sets <= MAX_SETS;
     let mut read = 0u64;
     let mut hits = Vec::new();
     for page in pages {
@@ -171,6 +179,12 @@ pub(super) async fn search(
         thousands(per_set),
         thousands(read)
     );
+    if all_sets > MAX_SETS {
+        searched.push_str(&format!(
+            "; {} more sets matched and were not read (narrow the search)",
+            thousands((all_sets - MAX_SETS) as u64)
+        ));
+    }
     if all_queues > SCAN_QUEUES {
         searched.push_str(&format!(
             "; {} more queues were not searched (name one with queue:)",
@@ -260,11 +274,10 @@ async fn error_sets(
         let keys = backend.keys(&queue);
         let mut sets = Vec::new();
         if query.admits(&queue, JobState::Failed) {
-            let groups = match backend.error_groups(&queue, MAX_GROUPS).await {
-                Ok(groups) => groups,
-                Err(CoordError::QueueNotFound(_)) => return Ok(sets),
-                Err(err) => return Err(err),
-            };
+            // Read as they are: a search books no old failures (the
+            // queue's own group page does).
+            let groups =
+                super::errors::error_groups(&mut backend.conn(), &keys, MAX_GROUPS).await?;
             let capped = groups.total > groups.groups.len() as u64;
             for group in groups.groups {
                 let reason = group.normalised().to_lowercase();
