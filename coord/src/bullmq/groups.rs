@@ -28,8 +28,14 @@ pub struct FailedJob {
     pub name: String,
     /// Its `failedReason`.
     pub reason: String,
-    /// When it failed (`finishedOn`, ms since the epoch).
+    /// When it failed (`finishedOn`, ms since the epoch, the worker's
+    /// clock): orders the book and places the trend.
     pub at: i64,
+    /// The events-stream id (ms, sequence) after which an event about the
+    /// job is newer than what the book knows: its `failed` event's, or
+    /// the stream's head when a fill read it. Stream ids are Redis's
+    /// clock, so comparing them with each other never meets clock skew.
+    pub seen: (u64, u64),
 }
 
 /// One job in the book.
@@ -38,6 +44,7 @@ struct Member {
     group: GroupId,
     name: Arc<str>,
     at: i64,
+    seen: (u64, u64),
 }
 
 /// One group's running totals.
@@ -125,6 +132,12 @@ impl GroupBook {
         self.jobs.get(id).map(|m| m.at)
     }
 
+    /// The stream id after which events about a job it holds are news
+    /// (see [`FailedJob::seen`]).
+    pub fn seen(&self, id: &str) -> Option<(u64, u64)> {
+        self.jobs.get(id).map(|m| m.seen)
+    }
+
     /// `job` is in the failed set now. A job already held moves to the
     /// group of its new reason; over the cap, the oldest failure leaves.
     pub fn failed(&mut self, job: FailedJob) {
@@ -157,6 +170,7 @@ impl GroupBook {
                 group: group_id,
                 name,
                 at: job.at,
+                seen: job.seen,
             },
         );
         self.evict();
@@ -265,6 +279,7 @@ mod tests {
             name: name.into(),
             reason: reason.into(),
             at,
+            seen: (0, 0),
         }
     }
 

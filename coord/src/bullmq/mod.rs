@@ -278,6 +278,12 @@ impl BullJob {
     }
 }
 
+/// A stream entry id (`<ms>-<seq>`) as numbers.
+pub fn parse_stream_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
 /// `attempts` of a job's options JSON; 1 (BullMQ's default) when absent
 /// or unreadable.
 fn attempts_of(opts: &str) -> u64 {
@@ -787,11 +793,32 @@ impl BullMq {
                         // The score is the finish time; a hash without
                         // one is older than this field.
                         at: at.unwrap_or(*score as i64),
+                        seen: (0, 0),
                     });
                 }
             }
         }
         Ok(jobs)
+    }
+
+    /// The id of the newest entry of a queue's `events` stream as (ms,
+    /// sequence), (0, 0) when it has none: what a fill of an error-group
+    /// book knows events up to.
+    pub async fn events_head(&self, queue: &str) -> Result<(u64, u64)> {
+        self.check(queue)?;
+        let newest: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
+            .arg(self.key(queue, "events"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(CoordError::from)?;
+        Ok(newest
+            .first()
+            .and_then(|(id, _)| parse_stream_id(id))
+            .unwrap_or((0, 0)))
     }
 
     /// Of `ids` (that events said failed), those in the failed set now,
@@ -826,6 +853,7 @@ impl BullMq {
                     name,
                     reason,
                     at: at.unwrap_or(score as i64),
+                    seen: (0, 0),
                 })
             })
             .collect())
@@ -1458,6 +1486,17 @@ pub fn group_poll_interval(groups: usize) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_ids_compare_as_numbers() {
+        assert_eq!(
+            parse_stream_id("1700000000000-3"),
+            Some((1_700_000_000_000, 3))
+        );
+        assert!(parse_stream_id("9-10") > parse_stream_id("9-9"));
+        assert_eq!(parse_stream_id("x-1"), None);
+        assert_eq!(parse_stream_id("12"), None);
+    }
 
     #[test]
     fn states_round_trip_through_their_names() {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use coord::bullmq::groups::{FailedJob, GroupBook};
-use coord::bullmq::{BullCounts, BullEvent, BullMq};
+use coord::bullmq::{BullCounts, BullEvent, BullMq, parse_stream_id};
 use coord::time::now_ms;
 
 /// Most failed jobs one queue's book holds (the newest): the groups of a
@@ -208,16 +208,18 @@ impl BullGroups {
             let Some(id) = event.job_id.as_deref() else {
                 continue;
             };
+            let at = parse_stream_id(&event.id).unwrap_or((u64::MAX, u64::MAX));
             if event.event == "failed" {
                 if let Some(job) = failed.get(&(event.queue.as_str(), id)) {
-                    kept.book.failed(job.clone());
+                    let mut job = job.clone();
+                    job.seen = at;
+                    kept.book.failed(job);
                     changed = true;
                 }
             } else if LEAVING.contains(&event.event.as_str()) {
-                // An event older than the failure held (met again after a
-                // fill read the job failed anew) is not about it.
-                let at = stream_ms(&event.id);
-                if kept.book.failed_at(id).is_some_and(|held| at >= held) {
+                // An event no newer than what the book knows of the job
+                // (a fill read it failed anew since) is not about it.
+                if kept.book.seen(id).is_some_and(|seen| at > seen) {
                     kept.book.left(id);
                     changed = true;
                 }
@@ -295,10 +297,20 @@ impl BullGroups {
             if take > budget && filled > 0 {
                 break;
             }
+            // The stream's head first: events after it are news to the
+            // book the read makes.
             let jobs = if take == 0 {
                 Ok(Vec::new())
             } else {
-                client.failed_jobs(&queue, take).await
+                match client.events_head(&queue).await {
+                    Ok(head) => client.failed_jobs(&queue, take).await.map(|mut jobs| {
+                        for job in &mut jobs {
+                            job.seen = head;
+                        }
+                        jobs
+                    }),
+                    Err(err) => Err(err),
+                }
             };
             match jobs {
                 Ok(jobs) => {
@@ -336,14 +348,6 @@ fn coverage(kept: &Kept) -> Coverage {
     }
 }
 
-/// The milliseconds of a stream entry id (`<ms>-<seq>`).
-fn stream_ms(id: &str) -> i64 {
-    id.split('-')
-        .next()
-        .and_then(|ms| ms.parse().ok())
-        .unwrap_or(i64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +371,5 @@ mod tests {
         );
         c.filled_at = None;
         assert!(c.note().is_some_and(|n| n.contains("being read")));
-        assert_eq!(stream_ms("1700000000000-3"), 1_700_000_000_000);
     }
 }
