@@ -261,11 +261,9 @@ impl GroupBook {
         })
     }
 
-    /// How many failed jobs a group holds (0 for one it does not hold).
-    pub fn group_size(&self, group: GroupId) -> u64 {
-        self.groups
-            .get(&group)
-            .map_or(0, |g| g.members.len() as u64)
+    /// A group's shared (normalised) reason, if it holds the group.
+    pub fn reason(&self, group: GroupId) -> Option<String> {
+        self.groups.get(&group).map(|g| normalise(&g.reason))
     }
 }
 
@@ -336,10 +334,10 @@ mod tests {
         assert_eq!(book.len(), 3);
         assert_eq!(book.failed_at("0"), None);
         assert_eq!(book.failed_at("4"), Some(4));
-        assert_eq!(
-            book.members(book.groups(1).groups[0].id, 10),
-            ["4", "3", "2"]
-        );
+        let newest = book.groups(1).groups[0].id;
+        assert_eq!(book.members(newest, 10), ["4", "3", "2"]);
+        assert_eq!(book.reason(newest).as_deref(), Some("timeout after # ms"));
+        assert_eq!(book.reason(GroupId::of_reason("other")), None);
     }
 
     #[test]

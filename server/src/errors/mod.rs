@@ -629,15 +629,9 @@ pub async fn bull_group_action(
         Err(err) => return state.audit.outcome(entry, Err(err)).await,
     };
     let Some((ids, reason)) = monitor.groups().read(queue, |book, _| {
-        let reason = book
-            .groups(usize::MAX)
-            .groups
-            .into_iter()
-            .find(|g| g.id == group)
-            .map(|g| g.normalised());
         (
             book.members(group, crate::bullmq::groups::PER_QUEUE),
-            reason,
+            book.reason(group),
         )
     }) else {
         let err = AppError::not_found(format!("BullMQ queue {queue} is not monitored"));
