@@ -108,6 +108,13 @@ pub fn format_count(n: u64) -> String {
     out
 }
 
+/// A count with its noun, singular for one (`1 job`, `2 jobs`,
+/// `1,234 failed jobs`).
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    let noun = if n == 1 { one } else { many };
+    format!("{} {noun}", format_count(n))
+}
+
 /// Bytes as `12.3 MB`.
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];

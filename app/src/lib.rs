@@ -56,7 +56,7 @@ pub const LIVE_SCRIPT: &str = include_str!("live.js");
 // so the server writes `app::QueueRow` next to `app::render_queue_page`:
 // one flat surface for the edge that renders, the modules for reading.
 pub use format::{
-    encode_query, format_age, format_bytes, format_count, format_timestamp, format_window,
+    counted, encode_query, format_age, format_bytes, format_count, format_timestamp, format_window,
 };
 pub use vm::alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
 pub use vm::audit::{AuditFilterVm, AuditRow, AuditVm};

@@ -2,20 +2,12 @@
 //
 // Pages are complete without it: every button is a form that posts and
 // comes back. With it, a page listens to its server-sent event stream
-// (the URL in <body data-live>) and swaps in each region the server
-// renders, matched by element id. The server sends a full snapshot on
-// every (re)connect, so a dropped connection never leaves a stale screen.
+// (the URL in <body data-live>) and merges in each region the server
+// renders, matched by element id (see "Morphing"). The server sends a full
+// snapshot on every (re)connect, so a dropped connection never leaves a
+// stale screen; while it is down the page says so (see "Connection").
 (() => {
   'use strict';
-
-  const indicator = () => document.getElementById('live-state');
-  const setState = (state, label) => {
-    const el = indicator();
-    if (el) {
-      el.dataset.state = state;
-      el.textContent = label;
-    }
-  };
 
   // Relative times ("4 s ago") kept current between updates.
   const ago = (ms) => {
@@ -33,15 +25,192 @@
     }
   };
 
-  // A region replaced under a pressed button would swallow the click, so
-  // swaps wait while the pointer is down; the latest version of each
-  // region wins. A region holding the field the operator is typing in or
-  // choosing from (a silence length, say) waits until focus leaves it:
-  // swapping it would wipe their choice. A table with ticked rows waits
-  // too when the update brings rows it does not show: they are announced
-  // ("12 new — show") rather than pushing the ticked rows down.
+  // ---- Morphing ---------------------------------------------------------
+  //
+  // A new version of a region is merged into the one on screen rather than
+  // replacing it: elements are matched by identity, so the element the
+  // operator is on — the focused button, a ticked box, an open <details>,
+  // a table scrolled sideways, a half-typed field — is the very same
+  // element afterwards, only its text and attributes brought up to date.
+  //
+  // Identity is an element's id, else its data-id, else its data-test-id,
+  // when that name is unique among its siblings on both sides (a job row is
+  // `job-row-<id>`); other elements match by position and tag. An element
+  // with a name never takes on another's content, so focus on row 4's
+  // Retry never ends up on a different job's Retry.
+  // (getAttribute: a form's `id` property is its control named "id".)
+  const keyOf = (node) => (node.nodeType === Node.ELEMENT_NODE
+    ? node.getAttribute('id') || node.getAttribute('data-id') || node.getAttribute('data-test-id') || null
+    : null);
+  const uniqueKeys = (nodes) => {
+    const seen = new Map();
+    for (const node of nodes) {
+      const key = keyOf(node);
+      if (key) seen.set(key, (seen.get(key) || 0) + 1);
+    }
+    return new Set(Array.from(seen).filter(([, n]) => n === 1).map(([key]) => key));
+  };
+
+  // Moves a node without taking focus from it where the browser can
+  // (Element.moveBefore); elsewhere focus is put back after the morph.
+  const moveBefore = (parent, node, before) => {
+    if (typeof parent.moveBefore === 'function') {
+      try {
+        parent.moveBefore(node, before);
+        return;
+      } catch {
+        // Not movable atomically (another document, say): a plain move.
+      }
+    }
+    parent.insertBefore(node, before);
+  };
+
+  const syncAttributes = (current, next) => {
+    for (const { name, value } of Array.from(next.attributes)) {
+      // An open <details> is the operator's choice, not the server's.
+      if (name === 'open' && current.tagName === 'DETAILS') continue;
+      if (current.getAttribute(name) !== value) current.setAttribute(name, value);
+    }
+    for (const { name } of Array.from(current.attributes)) {
+      if (name === 'open' && current.tagName === 'DETAILS') continue;
+      if (!next.hasAttribute(name)) current.removeAttribute(name);
+    }
+  };
+
+  const morphNode = (current, next) => {
+    if (current.nodeType !== next.nodeType
+      || (current.nodeType === Node.ELEMENT_NODE && current.tagName !== next.tagName)) {
+      current.replaceWith(next);
+      return;
+    }
+    if (current.nodeType !== Node.ELEMENT_NODE) {
+      if (current.nodeValue !== next.nodeValue) current.nodeValue = next.nodeValue;
+      return;
+    }
+    // Attributes only: a field's typed value and a box's tick are kept by
+    // the browser once the operator touched them (its "dirty" flag), and
+    // follow the server's value and checked attributes until then.
+    syncAttributes(current, next);
+    morphChildren(current, next);
+  };
+
+  // An unnamed node's counterpart: among the next few unnamed nodes on
+  // screen (named ones are matched by name, wherever they are), the first
+  // of the same tag and class; failing that, the very next one if its tag
+  // is the same. So a block that appears (a notice, a progress line) is
+  // inserted rather than taking over the toolbar after it.
+  const SOFT_WINDOW = 8;
+  const sameKind = (a, b) => a.nodeType === b.nodeType
+    && (a.nodeType !== Node.ELEMENT_NODE || a.tagName === b.tagName);
+  const sameClass = (a, b) => a.nodeType !== Node.ELEMENT_NODE
+    || (a.getAttribute('class') || '') === (b.getAttribute('class') || '');
+  const softMatch = (node, cursor, named) => {
+    let first = null;
+    let seen = 0;
+    for (let candidate = cursor; candidate && seen < SOFT_WINDOW; candidate = candidate.nextSibling) {
+      const key = keyOf(candidate);
+      if (key && named.has(key)) continue;
+      if (sameKind(candidate, node)) {
+        if (sameClass(candidate, node)) return candidate;
+        if (seen === 0) first = candidate;
+      }
+      seen += 1;
+    }
+    return first;
+  };
+
+  const morphChildren = (current, next) => {
+    const incoming = Array.from(next.childNodes);
+    const inNext = uniqueKeys(incoming);
+    const inCurrent = uniqueKeys(Array.from(current.childNodes));
+    const keyed = (node) => {
+      const key = keyOf(node);
+      return key && inNext.has(key) && inCurrent.has(key) ? key : null;
+    };
+    // Named on one side only, or not unique: not a match for anything.
+    const named = (node, names) => {
+      const key = keyOf(node);
+      return !!key && names.has(key);
+    };
+    const byKey = new Map();
+    for (const node of current.childNodes) {
+      const key = keyed(node);
+      if (key) byKey.set(key, node);
+    }
+    let cursor = current.firstChild;
+    for (const node of incoming) {
+      const key = keyed(node);
+      let match = key ? byKey.get(key) : null;
+      if (!key && !named(node, inNext)) match = softMatch(node, cursor, inCurrent);
+      if (match) {
+        if (match === cursor) cursor = cursor.nextSibling;
+        else moveBefore(current, match, cursor);
+        morphNode(match, node);
+      } else {
+        current.insertBefore(node, cursor);
+      }
+    }
+    while (cursor) {
+      const following = cursor.nextSibling;
+      cursor.remove();
+      cursor = following;
+    }
+  };
+
+  // Morphs a region and keeps the operator's place: focus stays on its
+  // element; if that element went (its row left the table), focus goes to
+  // the same control of the row that took its place, else to the region,
+  // never to <body>.
+  const morph = (current, next) => {
+    const active = document.activeElement;
+    const inside = active && active !== document.body && current.contains(active);
+    let row = null;
+    let neighbours = [];
+    if (inside) {
+      row = active.closest('[data-id], tr[data-test-id], li[data-test-id]');
+      if (row && current.contains(row)) {
+        neighbours = [row.nextElementSibling, row.previousElementSibling]
+          .filter(Boolean).map(keyOf).filter(Boolean);
+      }
+    }
+    morphNode(current, next);
+    if (!inside) return;
+    if (active.isConnected) {
+      if (document.activeElement !== active) active.focus({ preventScroll: true });
+      return;
+    }
+    const region = document.getElementById(next.id) || next;
+    const control = active.getAttribute('data-test-id');
+    for (const key of neighbours) {
+      const other = Array.from(region.querySelectorAll('*')).find((el) => keyOf(el) === key);
+      const target = other && (control
+        ? other.querySelector(`[data-test-id="${CSS.escape(control)}"]`)
+        : other.querySelector('a[href], button, input, select, textarea'));
+      if (target) {
+        target.focus({ preventScroll: true });
+        return;
+      }
+    }
+    region.setAttribute('tabindex', '-1');
+    region.focus({ preventScroll: true });
+  };
+
+  // What waits, and why. Updates wait while the pointer is down (a row
+  // moving under a press would take the click elsewhere) and while a
+  // field in the region is being typed in or chosen from (a <select>'s
+  // open list would close); the latest version of each region wins. A
+  // table with ticked rows waits when the update brings rows it does not
+  // show: they are announced ("12 new — show") rather than pushing the
+  // ticked rows down. And every region waits while the operator paused
+  // live updates.
   let holding = false;
+  let paused = false;
+  // Updates received while paused, for "N updates waiting".
+  let waiting = 0;
   const pending = new Map();
+  // The ids of the regions the stream keeps current: every (re)connect
+  // sends them all, so this is complete from the first connection on.
+  const regions = new Set();
 
   const FIELDS = 'input:not([type=hidden]):not([type=checkbox]):not([type=radio]), select, textarea';
   const editing = (region) => {
@@ -169,11 +338,11 @@
     if (news) news.remove();
   };
 
-  // Why a version of a region cannot go in now: true while the pointer
-  // is down or a field in it is being edited; a count of rows to announce
-  // while rows in it are ticked.
+  // Why a version of a region cannot go in now: true while paused, the
+  // pointer is down or a field in it is being edited; a count of rows to
+  // announce while rows in it are ticked.
   const blocked = (current, next) => {
-    if (holding || editing(current)) return true;
+    if (paused || holding || editing(current)) return true;
     return arrivals(current, next);
   };
 
@@ -182,6 +351,11 @@
     template.innerHTML = html.trim();
     const next = template.content.firstElementChild;
     if (!next || !next.id) return;
+    regions.add(next.id);
+    if (paused) {
+      waiting += 1;
+      showPause();
+    }
     const current = document.getElementById(next.id);
     const wait = current ? blocked(current, next) : false;
     if (wait) {
@@ -193,45 +367,53 @@
     apply(next);
   };
 
-  // Where a field's value is kept across a swap: its form's action and its
-  // name, which stay the same when the region is rendered again.
-  const fieldKey = (el) => `${el.form ? el.form.getAttribute('action') : ''}|${el.name}`;
-  const changed = (el) => {
-    if (el.tagName === 'SELECT') {
-      return Array.from(el.options).some((o) => o.selected !== o.defaultSelected);
+  // A table that fits its card is marked .fits: the card stops being a
+  // sideways scroller, so the table's header can stick to the window, and
+  // it leaves the tab order (it has nothing to scroll). Measured again
+  // after each update and when the window changes size.
+  const fitTables = (root) => {
+    if (!root) return;
+    for (const wrap of root.querySelectorAll('.table-wrap')) {
+      const table = wrap.querySelector('table');
+      if (!table) continue;
+      wrap.classList.remove('fits');
+      const fits = table.scrollWidth <= wrap.clientWidth;
+      wrap.classList.toggle('fits', fits);
+      if (fits) wrap.removeAttribute('tabindex');
+      else wrap.setAttribute('tabindex', '0');
     }
-    return el.value !== el.defaultValue;
+  };
+  let resizing = 0;
+  window.addEventListener('resize', () => {
+    cancelAnimationFrame(resizing);
+    resizing = requestAnimationFrame(() => fitTables(document));
+  });
+
+  // The tab's title starts with the number of firing alerts nobody
+  // silenced ("(2) Queues · Switchyard"), from the banner.
+  const untitled = document.title.replace(/^\(\d+\) /, '');
+  const showTitle = () => {
+    const banner = document.getElementById('alert-banner');
+    const firing = banner ? Number(banner.getAttribute('data-firing') || 0) : 0;
+    document.title = firing > 0 ? `(${firing}) ${untitled}` : untitled;
   };
 
   const apply = (next) => {
     const current = document.getElementById(next.id);
     if (!current) return;
     unannounce(next.id);
-    // Keep any field the operator changed without submitting yet, and the
-    // other boxes they ticked (a rule's "enabled", say) while the row is
-    // still there. Job selections are kept by showSelection.
-    const picked = new Set();
-    for (const box of current.querySelectorAll('input[type=checkbox][name]')) {
-      if (box.checked) picked.add(`${box.name}=${box.value}`);
-    }
-    const edited = new Map();
-    for (const el of current.querySelectorAll(FIELDS)) {
-      if (el.name && changed(el)) edited.set(fieldKey(el), el.value);
-    }
-    current.replaceWith(next);
-    for (const box of next.querySelectorAll('input[type=checkbox][name]')) {
-      if (picked.has(`${box.name}=${box.value}`)) box.checked = true;
-    }
-    for (const el of next.querySelectorAll(FIELDS)) {
-      const key = el.name && fieldKey(el);
-      if (!key || !edited.has(key)) continue;
-      const value = edited.get(key);
-      // A choice the new version no longer offers is dropped, not blanked.
-      if (el.tagName === 'SELECT' && !Array.from(el.options).some((o) => o.value === value)) continue;
-      el.value = value;
+    morph(current, next);
+    if (next.id === 'alert-banner') showTitle();
+    fitTables(document.getElementById(next.id));
+    const region = document.getElementById(next.id);
+    if (region) {
+      regions.add(next.id);
+      refreshAges(region);
     }
     for (const form of selectionForms(document)) showSelection(form);
-    refreshAges(next);
+    // A version that waited from before the connection was lost is no
+    // fresher than the rest.
+    if (lostAt) markStale();
   };
 
   // Applies what waited, except regions still being edited or holding
@@ -334,18 +516,134 @@
     release();
   });
 
+  // ---- Connection, pause and the page's own status ----------------------
+  //
+  // The pill in the header says whether the page is live. It keeps one
+  // width whatever it says, so the header never reflows. The note at the
+  // top of the content says what the operator needs to act on: live updates
+  // paused (and how many wait), or the connection lost (since when).
+  let connection = 'static';
+  let lostAt = null;
+  const byId = (id) => document.getElementById(id);
+  const clock = (date) => date.toTimeString().slice(0, 8);
+  const plural = (n, one, many) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+
+  const showState = () => {
+    const pill = byId('live-state');
+    if (!pill) return;
+    const [state, label] = connection === 'live' && paused
+      ? ['paused', 'paused']
+      : {
+        static: ['static', 'static'],
+        live: ['live', 'live'],
+        reconnecting: ['reconnecting', 'reconnecting…'],
+        down: ['down', 'offline'],
+      }[connection];
+    pill.dataset.state = state;
+    pill.textContent = label;
+  };
+
+  const showNote = () => {
+    const note = byId('live-note');
+    if (!note) return;
+    const lines = [];
+    if (lostAt) {
+      lines.push(['live-lost', `Connection lost at ${clock(lostAt)}: what you see is as of then, and health is unknown until it is back. Reconnecting…`]);
+    }
+    if (paused) {
+      lines.push(['live-waiting', `Live updates paused: ${plural(waiting, 'update', 'updates')} waiting.`]);
+    }
+    note.hidden = lines.length === 0;
+    note.replaceChildren(...lines.map(([testId, text]) => {
+      const line = document.createElement('span');
+      line.dataset.testId = testId;
+      line.textContent = text;
+      return line;
+    }));
+  };
+
+  const showPause = () => {
+    const button = byId('live-pause');
+    if (button) {
+      button.setAttribute('aria-pressed', paused ? 'true' : 'false');
+      button.textContent = paused ? 'Resume live' : 'Pause live';
+    }
+    showState();
+    showNote();
+  };
+
+  const togglePause = () => {
+    paused = !paused;
+    waiting = 0;
+    showPause();
+    if (!paused) {
+      release();
+      if (lostAt) markStale();
+    }
+  };
+
+  // Health shown while the connection is lost is a guess: every health
+  // indicator of a live region ([data-health]) says unknown (its
+  // data-unknown text), and each region dims and says "as of" when. The
+  // full snapshot that follows a reconnect brings the real ones back.
+  const healthShown = new Map();
+  const markStale = () => {
+    const asOf = `as of ${clock(lostAt)}`;
+    for (const id of regions) {
+      const region = byId(id);
+      if (!region) continue;
+      region.setAttribute('data-stale', asOf);
+      for (const el of region.querySelectorAll('[data-health]:not([data-health="unknown"])')) {
+        healthShown.set(el, { nodes: Array.from(el.childNodes), health: el.getAttribute('data-health') });
+        el.setAttribute('data-health', 'unknown');
+        el.replaceChildren(document.createTextNode(el.getAttribute('data-unknown') || 'unknown'));
+      }
+    }
+  };
+  const unmarkStale = () => {
+    for (const [el, { nodes, health }] of healthShown) {
+      if (el.isConnected && el.getAttribute('data-health') === 'unknown') {
+        el.setAttribute('data-health', health);
+        el.replaceChildren(...nodes);
+      }
+    }
+    healthShown.clear();
+    for (const region of document.querySelectorAll('[data-stale]')) region.removeAttribute('data-stale');
+  };
+
+  const lost = (state) => {
+    connection = state;
+    if (!lostAt) {
+      lostAt = new Date();
+      document.body.dataset.connection = 'lost';
+      markStale();
+    }
+    showState();
+    showNote();
+  };
+  const regained = () => {
+    connection = 'live';
+    if (lostAt) {
+      lostAt = null;
+      delete document.body.dataset.connection;
+      unmarkStale();
+    }
+    showState();
+    showNote();
+  };
+
   const connect = (url) => {
     const source = new EventSource(url);
-    source.addEventListener('open', () => setState('live', 'live'));
+    source.addEventListener('open', regained);
     source.addEventListener('swap', (event) => swap(event.data));
     source.addEventListener('error', () => {
       if (source.readyState === EventSource.CLOSED) {
         // The browser gave up (the server answered an error): try again
         // later rather than going quiet for good.
-        setState('down', 'disconnected');
+        lost('down');
         setTimeout(() => connect(url), 5000);
       } else {
-        setState('reconnecting', 'reconnecting…');
+        lost('reconnecting');
       }
     });
   };
@@ -357,12 +655,60 @@
     for (const form of selectionForms(document)) showSelection(form);
   });
 
+  // The sections menu on phones: Menu opens and closes it, Escape closes
+  // it and gives focus back to Menu.
+  const menu = () => {
+    const toggle = byId('nav-toggle');
+    const header = toggle && toggle.closest('header');
+    if (!header) return;
+    document.documentElement.classList.add('scripted');
+    toggle.hidden = false;
+    const open = (yes) => {
+      header.classList.toggle('nav-open', yes);
+      toggle.setAttribute('aria-expanded', yes ? 'true' : 'false');
+    };
+    toggle.addEventListener('click', () => open(toggle.getAttribute('aria-expanded') !== 'true'));
+    header.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape' || toggle.getAttribute('aria-expanded') !== 'true') return;
+      open(false);
+      toggle.focus();
+    });
+  };
+
+  // On a phone, filters fold away unless one is on: the jobs come first.
+  const foldFilters = () => {
+    if (!window.matchMedia('(max-width: 40rem)').matches) return;
+    for (const details of document.querySelectorAll('details.search-toggle[data-active="false"]')) {
+      details.open = false;
+    }
+  };
+
+  // A strip of tabs scrolled sideways (phones) shows the current one.
+  const showCurrentTabs = () => {
+    for (const tab of document.querySelectorAll('.tabs > .current')) {
+      const strip = tab.parentElement;
+      if (strip.scrollWidth > strip.clientWidth) strip.scrollLeft = tab.offsetLeft - strip.offsetLeft - 16;
+    }
+  };
+
   const start = () => {
+    menu();
+    foldFilters();
+    showCurrentTabs();
+    fitTables(document);
     refreshAges(document);
     for (const form of selectionForms(document)) showSelection(form);
     setInterval(() => refreshAges(document), 5000);
     const url = document.body && document.body.dataset.live;
-    if (url && 'EventSource' in window) connect(url);
+    if (url && 'EventSource' in window) {
+      const button = byId('live-pause');
+      if (button) {
+        button.hidden = false;
+        button.addEventListener('click', togglePause);
+      }
+      showPause();
+      connect(url);
+    }
   };
 
   if (document.readyState === 'loading') {

@@ -243,6 +243,7 @@ pub(crate) fn policy(name: &str) -> PolicyRow {
         blocked_keys: 1,
         allowed_this_minute: 1_500,
         rejected_this_minute: 7,
+        own: false,
     }
 }
 
@@ -251,6 +252,7 @@ pub(crate) fn usage(policy: &str, key: &str, percent: f64, blocked: bool) -> Key
         policy: policy.into(),
         key: key.into(),
         count: 142,
+        limit: 100,
         capacity: 120,
         percent,
         blocked_until: blocked.then_some(NOW + 4 * 60_000),
@@ -273,6 +275,7 @@ pub(crate) fn ratelimits_vm() -> RateLimitsVm {
             usage("api", "client-1", 142.0, true),
             usage("login", "10.0.0.7", 42.5, false),
         ],
+        own_keys: vec![usage("dashboard.pages", "127.0.0.1", 12.0, false)],
         blocked: vec![blocked("api", "client-1")],
         per_minute: (0..60)
             .map(|i| RateMinute {

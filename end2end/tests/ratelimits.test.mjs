@@ -87,6 +87,15 @@ test('a blocked key appears live and Unblock lifts the block', async () => {
     const blocked = page.locator(`[data-test-id="blocked-row"][data-key="${GUESSER}"]`);
     await blocked.waitFor({ timeout: 45_000 });
     assert.match(await blocked.innerText(), /demo\.login/);
+    // Its Top keys row has its Unblock too, next to the Blocked badge.
+    const top = page.locator(`[data-test-id="ratelimit-row"][data-policy="demo.login"][data-key="${GUESSER}"]`);
+    await top.getByTestId('key-unblock').waitFor({ timeout: 15_000 });
+    assert.equal(await top.getByTestId('key-blocked').count(), 1);
+    // The dashboard's own limits are apart from the services' keys.
+    assert.equal(
+      await page.getByTestId('top-keys-table').locator('[data-test-id="ratelimit-row"][data-policy^="dashboard."]').count(),
+      0,
+    );
     page.once('dialog', (dialog) => dialog.accept());
     await submit(page, blocked.getByTestId('unblock-button'));
     assert.match(

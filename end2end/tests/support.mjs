@@ -43,10 +43,13 @@ export const ADMIN = Object.freeze({ user: 'e2e-admin', password: 'e2e-admin-pas
  * address it serves on. The server creates `ADMIN` on its start; its
  * database (`databaseUrl`) is the one `addUser` adds users to.
  */
-export async function startServer(command = 'demo', extraArgs = []) {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+export async function startServer(command = 'demo', extraArgs = [], { after } = {}) {
+  // `after`: a server this one replaces (stopped with `kill`), on its
+  // address and database, as a restart would be.
+  const dir = after ? after.dir : mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
   const databaseUrl = `sqlite://${join(dir, 'e2e.db')}?mode=rwc`;
-  const args = [command, '--listen', '127.0.0.1:0', '--database-url', databaseUrl, ...extraArgs];
+  const listen = after ? new URL(after.url).host : '127.0.0.1:0';
+  const args = [command, '--listen', listen, '--database-url', databaseUrl, ...extraArgs];
   const child = spawn(binary(), args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -93,11 +96,18 @@ export async function startServer(command = 'demo', extraArgs = []) {
     /** Everything the server printed so far (for failure messages). */
     output: () => output,
     async stop() {
+      await this.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    /**
+     * Ends the process (at once by default, as a crash would) and keeps its
+     * database, for a server started `after` it.
+     */
+    async kill(signal = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+        child.kill(signal);
         await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
       }
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -356,4 +366,29 @@ export function number(text) {
   const match = text.match(/(\d[\d,]*)\s*$/);
   if (!match) throw new Error(`no count in ${JSON.stringify(text)}`);
   return Number(match[1].replace(/,/g, ''));
+}
+
+/**
+ * Counts, in the page, every live swap and the ones that landed on the
+ * region holding keyboard focus (`window.__swaps`, `window.__focusedSwaps`);
+ * `target` is a page or a whole context. An init script wraps the stream's
+ * listeners; it runs outside the page's CSP, which stays as shipped.
+ */
+export async function countSwaps(target) {
+  await target.addInitScript(() => {
+    window.__swaps = 0;
+    window.__focusedSwaps = 0;
+    const add = EventSource.prototype.addEventListener;
+    EventSource.prototype.addEventListener = function wrapped(type, listener, options) {
+      if (type !== 'swap') return add.call(this, type, listener, options);
+      return add.call(this, type, (event) => {
+        const id = (event.data.match(/^\s*<[a-z]+[^>]*\sid="([^"]+)"/) || [])[1];
+        const region = id && document.getElementById(id);
+        const focused = !!region && region.contains(document.activeElement);
+        listener(event);
+        window.__swaps += 1;
+        if (focused) window.__focusedSwaps += 1;
+      }, options);
+    };
+  });
 }

@@ -22,7 +22,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startServer, launchBrowser, newSignedInPage, openPage, submitSignIn, api, jobInState, poll, waitLive } from './support.mjs';
+import { startServer, launchBrowser, newSignedInPage, openPage, submitSignIn, api, jobInState, poll, waitLive, countSwaps } from './support.mjs';
 
 const run = promisify(execFile);
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -179,7 +179,7 @@ after(async () => {
 });
 
 /**
- * A page that counts live swaps (region replacements), with the CSP
+ * A page that counts live swaps (regions merged in), with the CSP
  * bypassed so injected script would run, and that records dialogs; signed
  * in as the server's admin unless `signedIn` is false.
  */
@@ -192,14 +192,7 @@ async function xssPage({ signedIn = true } = {}) {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`);
     dialog.dismiss().catch(() => {});
   });
-  await opened.context.addInitScript(() => {
-    window.__swaps = 0;
-    const replaceWith = Element.prototype.replaceWith;
-    Element.prototype.replaceWith = function (...nodes) {
-      window.__swaps += 1;
-      return replaceWith.apply(this, nodes);
-    };
-  });
+  await countSwaps(opened.context);
   return { ...opened, dialogs };
 }
 

@@ -168,7 +168,7 @@ pub fn alerts_fragments(vm: &AlertsVm) -> Vec<Fragment> {
 fn ActiveAlertsRegion(active: Vec<AlertRow>, evaluator: Option<String>, now: i64) -> impl IntoView {
     let evaluator = match evaluator {
         Some(instance) => view! {
-            <p class="status ok" data-test-id="alert-evaluator">
+            <p class="status ok" data-test-id="alert-evaluator" data-health="known" data-unknown="Evaluator: unknown">
                 <span class="dot" aria-hidden="true"></span>
                 "Rules are evaluated by "
                 <code>{instance}</code>
@@ -177,7 +177,7 @@ fn ActiveAlertsRegion(active: Vec<AlertRow>, evaluator: Option<String>, now: i64
         }
         .into_any(),
         None => view! {
-            <p class="status down" data-test-id="alert-evaluator">
+            <p class="status down" data-test-id="alert-evaluator" data-health="known" data-unknown="Evaluator: unknown">
                 <span class="dot" aria-hidden="true"></span>
                 "No instance holds the evaluation lease: no alert starts, fires or resolves until one does."
             </p>
@@ -752,6 +752,7 @@ fn RuleTableRow(rule: RuleRow, index: usize) -> impl IntoView {
             class=if rule.enabled { "rule" } else { "rule disabled" }
             data-test-id="rule-row"
             data-rule=rule.name.clone()
+            data-id=rule.name.clone()
         >
             <th scope="row">
                 <code data-test-id="rule-name">{rule.name.clone()}</code>
@@ -969,7 +970,7 @@ mod tests {
         );
         assert!(html.starts_with("<!DOCTYPE html><html"), "{html}");
         assert!(
-            html.contains("<title>Alerts · Switchyard</title>"),
+            html.contains("<title>(1) Alerts · Switchyard</title>"),
             "{html}"
         );
         assert!(html.contains(r#"data-live="/events/alerts""#), "{html}");
@@ -1197,7 +1198,7 @@ mod tests {
             "{row}"
         );
         assert!(row.contains("Acknowledged by dashboard"), "{row}");
-        assert!(row.contains("Silenced (in 1 min)"), "{row}");
+        assert!(row.contains("Silenced until "), "{row}");
         // Live updates carry the same forms.
         let active = &alerts_fragments(&vm)[0];
         assert!(active.html.contains(&ack), "{}", active.html);

@@ -90,7 +90,9 @@ fn AuditFilterForm(filter: AuditFilterVm, actions: Vec<String>, limit: u64) -> i
             }
         })
         .collect_view();
+    // In the bar every listing's filters sit in (`.search`).
     view! {
+        <div class="search">
         <form method="get" action="/audit" class="filter" data-test-id="audit-filter">
             <label>
                 "Action "
@@ -138,6 +140,7 @@ fn AuditFilterForm(filter: AuditFilterVm, actions: Vec<String>, limit: u64) -> i
             </button>
             {active.then(|| view! { <a href="/audit">"Clear"</a> })}
         </form>
+        </div>
     }
 }
 
@@ -210,6 +213,7 @@ fn AuditRegion(vm: AuditVm) -> impl IntoView {
 
 #[component]
 fn AuditTableRow(row: AuditRow) -> impl IntoView {
+    let (href, text, target) = (row.target_href(), row.target_text(), row.target.clone());
     let address = match row.address {
         Some(address) => view! { <code>{address}</code> }.into_any(),
         None => view! { <span class="muted">"–"</span> }.into_any(),
@@ -217,6 +221,7 @@ fn AuditTableRow(row: AuditRow) -> impl IntoView {
     let detail = row.detail.unwrap_or_default();
     let badge = format!("badge outcome outcome-{}", row.outcome);
     let label = outcome_label(&row.outcome);
+    let kind = row.target_kind.replace('_', " ");
     let action = row.action.clone();
     view! {
         <tr
@@ -234,9 +239,17 @@ fn AuditTableRow(row: AuditRow) -> impl IntoView {
                 <code data-test-id="audit-action">{row.action}</code>
             </td>
             <td data-test-id="audit-target">
-                <span class="muted">{row.target_kind}</span>
+                <span class="muted">{kind}</span>
                 " "
-                <code>{row.target}</code>
+                {match href {
+                    Some(href) => view! {
+                        <a href=href title=target.clone()>
+                            <code>{text}</code>
+                        </a>
+                    }
+                    .into_any(),
+                    None => view! { <code title=target>{text}</code> }.into_any(),
+                }}
             </td>
             <td>
                 <span class=badge data-test-id="audit-outcome">
@@ -329,7 +342,8 @@ mod tests {
             r#"<td data-test-id="audit-actor">anonymous</td>"#,
             "<code>127.0.0.1</code>",
             r#"<code data-test-id="audit-action">queue.pause</code>"#,
-            r#"<span class="muted">queue</span> <code>emails</code>"#,
+            // Targets link to what they name.
+            r#"<span class="muted">queue</span> <a href="/queues/emails" title="emails"><code>emails</code></a>"#,
             r#"<span data-test-id="audit-outcome" class="badge outcome outcome-ok">Ok</span>"#,
             r#"<span data-test-id="audit-outcome" class="badge outcome outcome-refused">Refused</span>"#,
             r#"data-test-id="audit-detail" class="detail">queue ghost was not found</td>"#,

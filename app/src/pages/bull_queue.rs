@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::bull_job::job_buttons;
 use super::bullmq::BullError;
-use crate::format::{format_count, format_in, format_timestamp, iso_timestamp};
+use crate::format::{counted, format_in, format_timestamp, iso_timestamp};
 use crate::vm::bullmq::{
     BULL_STATES, BullJobRow, BullQueuePageVm, CLEAN_AGES, bull_job_actions, bull_job_path,
     bull_queue_path, bull_state_path,
@@ -146,7 +146,10 @@ fn BullJobsRegion(vm: BullQueuePageVm, now: i64) -> impl IntoView {
                 label="Retry all failed"
                 class="primary"
                 test_id="retry-all".to_string()
-                confirm=format!("Retry all {} failed jobs of {name}?", format_count(in_state))
+                confirm=format!(
+                    "Retry all {} of {name}?",
+                    counted(in_state, "failed job", "failed jobs")
+                )
             />
         }
     });

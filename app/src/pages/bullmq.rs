@@ -35,7 +35,10 @@ const BULLMQ_PAGE: &str = "/bullmq";
 pub fn render_bullmq_page(vm: &BullQueuesVm, page: &PageCtx) -> String {
     let vm = vm.clone();
     let live = format!("{BULLMQ_EVENTS}{}", vm.query.query_string(vm.query.offset));
-    let frame = Frame::new("BullMQ · Switchyard", Section::BullMq).live(live);
+    // Off, there is nothing to keep current: no stream, so no pill that
+    // could read as a broken connection.
+    let frame = Frame::new("BullMQ · Switchyard", Section::BullMq);
+    let frame = if vm.enabled { frame.live(live) } else { frame };
     document(page, frame, move || {
         view! {
             <section class="queues-page bullmq-page">
@@ -378,7 +381,9 @@ mod tests {
         );
         assert!(html.contains("<code>--redis</code>"), "{html}");
         assert!(!html.contains("No BullMQ queues"), "{html}");
-        assert!(html.contains(r#"data-live="/events/bullmq""#), "{html}");
+        // Nothing to keep current: no stream, no live pill.
+        assert!(!html.contains("data-live"), "{html}");
+        assert!(!html.contains("live-state"), "{html}");
         for f in bullmq_fragments(&off) {
             assert!(html.contains(&f.html), "page lacks region {}", f.id);
         }

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use crate::format::{format_count, format_timestamp, iso_timestamp};
+use crate::format::{counted, format_count, format_timestamp, iso_timestamp};
 use crate::vm::channels::{ChannelRow, ChannelsVm, MessageRow};
 use crate::vm::session::PageCtx;
 use crate::widgets::chart::{BarChart, Series, stacked_peak};
@@ -99,7 +99,12 @@ fn ChannelsRegion(vm: ChannelsVm) -> impl IntoView {
     };
     view! {
         <div id="channels">
-            <p class=status_class data-test-id="bus-status">
+            <p
+                class=status_class
+                data-test-id="bus-status"
+                data-health="known"
+                data-unknown="Bus: unknown"
+            >
                 <span class="dot" aria-hidden="true"></span>
                 {status_text}
             </p>
@@ -180,7 +185,7 @@ fn MessagesChart(name: String, points: Vec<(i64, u64)>) -> impl IntoView {
             label
         >
             <figcaption class="muted">
-                {format!("Last hour: {} messages · peak {peak}/min", format_count(total))}
+                {format!("Last hour: {} · peak {peak}/min", counted(total, "message", "messages"))}
             </figcaption>
         </BarChart>
     }

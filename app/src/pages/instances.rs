@@ -146,14 +146,10 @@ fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
                 head={view! {
                     <tr>
                         <th scope="col">"Instance"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Version"</th>
                         <th scope="col">"State"</th>
+                        <th scope="col">"Last error"</th>
                         <th scope="col" class="num">
                             "Heartbeat"
-                        </th>
-                        <th scope="col" class="num">
-                            "Uptime"
                         </th>
                         <th scope="col" class="num">
                             "Applied / latest"
@@ -162,8 +158,15 @@ fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
                             "Lag"
                         </th>
                         <th scope="col">"State hash"</th>
+                        <th scope="col">"Bus"</th>
+                        <th scope="col">"Role · version"</th>
                         <th scope="col" class="num">
-                            "Received · self · processed · malformed"
+                            "Uptime"
+                        </th>
+                        <th scope="col" class="num">
+                            <abbr title="received · skipped as its own · processed · malformed">
+                                "Messages"
+                            </abbr>
                         </th>
                         <th scope="col" class="num">
                             "Batches"
@@ -171,8 +174,6 @@ fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
                         <th scope="col" class="num">
                             "Last reload"
                         </th>
-                        <th scope="col">"Bus"</th>
-                        <th scope="col">"Last error"</th>
                     </tr>
                 }}
             >
@@ -190,7 +191,12 @@ fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
     };
     view! {
         <div id="instances">
-            <p class=status_class data-test-id="database-status">
+            <p
+                class=status_class
+                data-test-id="database-status"
+                data-health="known"
+                data-unknown="Database: unknown"
+            >
                 <span class="dot" aria-hidden="true"></span>
                 {status_text}
             </p>
@@ -241,18 +247,17 @@ fn InstanceTableRow(row: InstanceRow, latest: Option<i64>, db_known: bool) -> im
             <th scope="row">
                 <code>{row.id.clone()}</code>
             </th>
-            <td>{row.role}</td>
-            <td>{row.version}</td>
             <td>
                 <span
                     class=format!("badge {}", row.state.class())
                     data-test-id="instance-state"
+                    data-health="known"
                 >
                     {row.state.label()}
                 </span>
             </td>
+            <td class="last-error">{error}</td>
             <td class="num">{format_age(row.heartbeat_age_ms)}</td>
-            <td class="num">{format_span(row.uptime_ms)}</td>
             <td class="num" data-test-id="instance-version">
                 {format!("{} / {latest}", row.applied_version)}
             </td>
@@ -262,8 +267,17 @@ fn InstanceTableRow(row: InstanceRow, latest: Option<i64>, db_known: bool) -> im
             <td class="hash" data-test-id="instance-hash">
                 <code title=row.state_hash.clone()>{short_hash(&row.state_hash)}</code>
                 " "
-                <span class=hash_class>{hash_label}</span>
+                <span class=hash_class data-health="known">
+                    {hash_label}
+                </span>
             </td>
+            <td>
+                <span class=bus_class data-health="known">
+                    {bus_label}
+                </span>
+            </td>
+            <td>{format!("{} · {}", row.role, row.version)}</td>
+            <td class="num">{format_span(row.uptime_ms)}</td>
             <td class="num counters" data-test-id="instance-counters">
                 <span class="counter" title="received">
                     {format_count(row.received)}
@@ -283,10 +297,6 @@ fn InstanceTableRow(row: InstanceRow, latest: Option<i64>, db_known: bool) -> im
             </td>
             <td class="num">{format_count(row.batches)}</td>
             <td class="num">{reload}</td>
-            <td>
-                <span class=bus_class>{bus_label}</span>
-            </td>
-            <td class="last-error">{error}</td>
         </tr>
     }
 }

@@ -250,11 +250,10 @@ fn ClusterRegion(cluster: Option<ClusterVm>) -> impl IntoView {
                             <tr data-test-id=format!("cluster-node-{}", m.address)>
                                 <th scope="row">{m.address.clone()}</th>
                                 <td>
-                                    <span class=if m.healthy {
-                                        "badge ok"
-                                    } else {
-                                        "badge critical"
-                                    }>{if m.healthy { "OK" } else { "Failing" }}</span>
+                                    <span
+                                        class=if m.healthy { "badge ok" } else { "badge critical" }
+                                        data-health="known"
+                                    >{if m.healthy { "OK" } else { "Failing" }}</span>
                                 </td>
                                 <td class="num" data-test-id="cluster-slots">
                                     {format_count(u64::from(m.slots))}

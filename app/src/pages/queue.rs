@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::format::format_count;
+use crate::format::{counted, format_count};
 use crate::vm::queues::{BulkProgressVm, JobFilterVm, JobRow, MAX_SELECTED, QueuePageVm, STATES};
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::{ActionForm, PostFields};
@@ -77,6 +77,7 @@ fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
                 <span
                     class=format!("badge {}", queue.health.class())
                     data-test-id="queue-health"
+                    data-health="known"
                 >
                     {queue.health.label()}
                 </span>
@@ -149,8 +150,20 @@ fn SearchForm(queue: String, state: String, filter: JobFilterVm) -> impl IntoVie
             </p>
         }
     });
+    // On a phone the forms fold behind their summary (the page script
+    // closes it there unless a filter is on), so jobs are on the first
+    // screen; elsewhere the summary is hidden and the forms always show.
     view! {
-        <div class="search">
+        <details
+            class="search-toggle"
+            open
+            data-test-id="search-toggle"
+            data-active=active.to_string()
+        >
+            <summary class="button">
+                {if active { "Filter (on) · find a job" } else { "Filter · find a job" }}
+            </summary>
+            <div class="search">
             <form method="get" action=action class="filter" data-test-id="filter-form">
                 <input type="hidden" name="state" value=state />
                 {group}
@@ -196,7 +209,8 @@ fn SearchForm(queue: String, state: String, filter: JobFilterVm) -> impl IntoVie
                     "Go"
                 </button>
             </form>
-        </div>
+            </div>
+        </details>
     }
 }
 
@@ -362,7 +376,10 @@ fn JobsRegion(vm: QueuePageVm, now: i64) -> impl IntoView {
         }
     });
     let retry_all = (failed && failed_count > 0 && !vm.filter.is_active()).then(|| {
-        let all_label = format!("Retry all {} failed jobs?", format_count(failed_count));
+        let all_label = format!(
+            "Retry all {}?",
+            counted(failed_count, "failed job", "failed jobs")
+        );
         view! {
             <ActionForm
                 action=format!("/queues/{name}/retry-failed")

@@ -202,6 +202,7 @@ fn QueueTableRow(row: QueueRow, back: String, nodes: bool) -> impl IntoView {
                 <span
                     class=format!("badge {}", row.health.class())
                     data-test-id="queue-health"
+                    data-health="known"
                 >
                     {row.health.label()}
                 </span>

@@ -9,7 +9,9 @@
 
 use leptos::prelude::*;
 
-use crate::format::{format_age, format_count, format_in, format_timestamp, format_window};
+use crate::format::{
+    counted, format_age, format_count, format_in, format_timestamp, format_window,
+};
 use crate::vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
 };
@@ -55,7 +57,11 @@ pub fn render_ratelimits_page(
                 <h2>"Requests, last hour"</h2>
                 <RequestsChartRegion per_minute=vm.per_minute.clone() />
                 <h2>"Top keys"</h2>
-                <TopKeysRegion top_keys=vm.top_keys.clone() />
+                <TopKeysRegion
+                    top_keys=vm.top_keys.clone()
+                    own_keys=vm.own_keys.clone()
+                    back=back.clone()
+                />
                 <h2>"Blocked keys"</h2>
                 <BlockedKeysRegion blocked=vm.blocked.clone() now=vm.now back=back />
             </section>
@@ -82,7 +88,13 @@ pub fn ratelimits_fragments(vm: &RateLimitsVm) -> Vec<Fragment> {
         ),
         fragment(
             "ratelimit-top",
-            view! { <TopKeysRegion top_keys=vm.top_keys.clone() /> },
+            view! {
+                <TopKeysRegion
+                    top_keys=vm.top_keys.clone()
+                    own_keys=vm.own_keys.clone()
+                    back=RATELIMITS_PAGE.to_string()
+                />
+            },
         ),
         fragment(
             "ratelimit-blocked",
@@ -226,7 +238,12 @@ fn LimiterStatusRegion(status: LimiterStatusVm, now: i64) -> impl IntoView {
                 }
             });
         view! {
-            <p class="status ok" data-test-id="ratelimit-backend">
+            <p
+                class="status ok"
+                data-test-id="ratelimit-backend"
+                data-health="known"
+                data-unknown="Rate limiter: unknown"
+            >
                 <span class="dot" aria-hidden="true"></span>
                 {line}
             </p>
@@ -312,10 +329,19 @@ fn PolicyTableRow(row: PolicyRow) -> impl IntoView {
         None => view! { <span class="muted">"none"</span> }.into_any(),
     };
     let name = row.name.clone();
+    let own = row.own.then(|| {
+        view! {
+            " "
+            <span class="badge own" data-test-id="policy-own" title="Limits this dashboard's own pages, buttons, API or sign-in">
+                "dashboard"
+            </span>
+        }
+    });
     view! {
-        <tr data-test-id="ratelimit-policy" data-policy=row.name>
+        <tr data-test-id="ratelimit-policy" data-policy=row.name.clone() data-id=row.name>
             <th scope="row">
                 <code data-test-id="policy-name">{name}</code>
+                {own}
             </th>
             <td class="num" data-test-id="policy-limit">
                 {limit}
@@ -404,52 +430,79 @@ fn RequestsChartRegion(per_minute: Vec<RateMinute>) -> impl IntoView {
 }
 
 /// The most used keys: how close each is to its limit, and which are
-/// blocked.
+/// blocked (with Unblock right there). The services' keys come first; the
+/// dashboard's own (its pages, API and sign-in, where the operator's own
+/// address shows up) fold into a section of their own below them.
 #[component]
-fn TopKeysRegion(top_keys: Vec<KeyUsageRow>) -> impl IntoView {
+fn TopKeysRegion(
+    top_keys: Vec<KeyUsageRow>,
+    own_keys: Vec<KeyUsageRow>,
+    back: String,
+) -> impl IntoView {
     let body = if top_keys.is_empty() {
         view! {
             <Empty test_id="top-keys-empty">
-                "No key has made a request inside its window."
+                "No service's key has made a request inside its window."
             </Empty>
         }
         .into_any()
     } else {
-        view! {
-            <Table
-                class="ratelimit-keys"
-                test_id="top-keys-table"
-                head={view! {
-                    <tr>
-                        <th scope="col">"Policy"</th>
-                        <th scope="col">"Key"</th>
-                        <th scope="col">"Usage of the limit"</th>
-                        <th scope="col" class="num">
-                            "Requests / capacity"
-                        </th>
-                        <th scope="col">"Block"</th>
-                    </tr>
-                }}
-            >
-                {top_keys
-                    .into_iter()
-                    .map(|row| view! { <KeyUsageTableRow row /> })
-                    .collect_view()}
-            </Table>
-        }
-        .into_any()
+        view! { <KeysTable keys=top_keys back=back.clone() test_id="top-keys-table" /> }.into_any()
     };
+    let own = (!own_keys.is_empty()).then(|| {
+        let summary = format!(
+            "The dashboard's own limits: {}",
+            counted(own_keys.len() as u64, "key", "keys")
+        );
+        view! {
+            <details class="own-keys" data-test-id="own-keys">
+                <summary>{summary}</summary>
+                <KeysTable keys=own_keys back=back test_id="own-keys-table" />
+            </details>
+        }
+    });
     view! {
         <Region id="ratelimit-top">
             {body}
+            {own}
         </Region>
     }
 }
 
-/// One key's row: a bar filled to its usage (capped at full) next to the
-/// real percentage, which may exceed 100 with a burst.
+/// Keys with their usage. Usage is told against one denominator, the
+/// policy's limit (a burst can take a key past 100%): the percentage and
+/// the count say the same thing.
 #[component]
-fn KeyUsageTableRow(row: KeyUsageRow) -> impl IntoView {
+fn KeysTable(keys: Vec<KeyUsageRow>, back: String, test_id: &'static str) -> impl IntoView {
+    view! {
+        <Table
+            class="ratelimit-keys"
+            test_id=test_id
+            head={view! {
+                <tr>
+                    <th scope="col">"Policy"</th>
+                    <th scope="col">"Key"</th>
+                    <th scope="col">"Usage of the limit"</th>
+                    <th scope="col" class="num">
+                        "Requests / limit"
+                    </th>
+                    <th scope="col">"Block"</th>
+                </tr>
+            }}
+        >
+            {keys
+                .into_iter()
+                .map(|row| view! { <KeyUsageTableRow row back=back.clone() /> })
+                .collect_view()}
+        </Table>
+    }
+}
+
+/// One key's row: a bar filled to its usage (capped at full) next to the
+/// real percentage, which may exceed 100 with a burst; a blocked key has
+/// its Unblock in the row.
+#[component]
+fn KeyUsageTableRow(row: KeyUsageRow, back: String) -> impl IntoView {
     let level = if row.percent > 100.0 {
         "usage over"
     } else if row.percent >= NEAR_LIMIT {
@@ -459,6 +512,8 @@ fn KeyUsageTableRow(row: KeyUsageRow) -> impl IntoView {
     };
     let percent = format_percent(row.percent);
     let blocked = row.blocked_until.map(|until| {
+        let confirm = format!("Unblock {} under {}?", row.key, row.policy);
+        let fields = vec![("policy", row.policy.clone()), ("key", row.key.clone())];
         view! {
             <span
                 class="badge blocked"
@@ -467,11 +522,33 @@ fn KeyUsageTableRow(row: KeyUsageRow) -> impl IntoView {
             >
                 "Blocked"
             </span>
+            " "
+            <ActionForm
+                action=UNBLOCK_ACTION.to_string()
+                back=back
+                label="Unblock"
+                test_id="key-unblock".to_string()
+                confirm=confirm
+                fields=fields
+            />
+        }
+    });
+    let burst = (row.capacity > row.limit).then(|| {
+        view! {
+            " "
+            <span class="muted" data-test-id="key-burst">
+                {format!("(burst to {})", format_count(u64::from(row.capacity)))}
+            </span>
         }
     });
     let (policy, key) = (row.policy.clone(), row.key.clone());
     view! {
-        <tr data-test-id="ratelimit-row" data-policy=row.policy data-key=row.key>
+        <tr
+            data-test-id="ratelimit-row"
+            data-policy=row.policy.clone()
+            data-key=row.key.clone()
+            data-id=format!("{}/{}", row.policy, row.key)
+        >
             <td data-test-id="key-policy">{policy}</td>
             <td>
                 <code data-test-id="key-name">{key}</code>
@@ -497,10 +574,11 @@ fn KeyUsageTableRow(row: KeyUsageRow) -> impl IntoView {
                 {format!(
                     "{} / {}",
                     format_count(u64::from(row.count)),
-                    format_count(u64::from(row.capacity)),
+                    format_count(u64::from(row.limit)),
                 )}
+                {burst}
             </td>
-            <td>{blocked}</td>
+            <td class="actions">{blocked}</td>
         </tr>
     }
 }
@@ -555,7 +633,12 @@ fn BlockedTableRow(row: BlockedRow, now: i64, back: String) -> impl IntoView {
     let fields = vec![("policy", row.policy.clone()), ("key", row.key.clone())];
     let (policy, key) = (row.policy.clone(), row.key.clone());
     view! {
-        <tr data-test-id="blocked-row" data-policy=row.policy data-key=row.key>
+        <tr
+            data-test-id="blocked-row"
+            data-policy=row.policy.clone()
+            data-key=row.key.clone()
+            data-id=format!("{}/{}", row.policy, row.key)
+        >
             <td data-test-id="blocked-policy">{policy}</td>
             <td>
                 <code data-test-id="blocked-key">{key}</code>
@@ -686,23 +769,45 @@ mod tests {
             ),
             "{html}"
         );
-        // Top keys.
+        // Top keys: the services' two, and the dashboard's own one apart,
+        // folded under its own summary after them.
         assert_eq!(
             html.matches(r#"data-test-id="ratelimit-row""#).count(),
-            2,
+            3,
             "{html}"
         );
+        let services = html
+            .find(r#"data-test-id="top-keys-table""#)
+            .expect("services");
+        let own = html.find(r#"data-test-id="own-keys""#).expect("own keys");
+        assert!(services < own, "{html}");
+        assert!(
+            html[own..].contains(r#"<summary>The dashboard's own limits: 1 key</summary>"#),
+            "{html}"
+        );
+        assert!(html[own..].contains(r#"data-key="127.0.0.1""#), "{html}");
+        assert!(!html[..own].contains(r#"data-key="127.0.0.1""#), "{html}");
         assert!(
             html.contains(r#"data-test-id="ratelimit-row" data-policy="api" data-key="client-1""#),
             "{html}"
         );
-        assert!(html.contains(">142 / 120<"), "{html}");
+        // One denominator: the limit, as the percentage; the burst aside.
+        assert!(html.contains(">142 / 100"), "{html}");
+        assert!(html.contains("(burst to 120)"), "{html}");
         assert_eq!(
             html.matches(r#"data-test-id="key-blocked""#).count(),
             1,
             "{html}"
         );
         assert!(html.contains(">Blocked</span>"), "{html}");
+        // Unblock is in the blocked key's own row.
+        let row = element(
+            &html,
+            r#"data-test-id="ratelimit-row" data-policy="api""#,
+            "</tr>",
+        );
+        assert!(row.contains(r#"data-test-id="key-unblock""#), "{row}");
+        assert!(row.contains(r#"action="/ratelimits/unblock""#), "{row}");
         // Blocked keys: absolute end, then how long to wait.
         assert!(
             html.contains(r#"data-test-id="blocked-row" data-policy="api" data-key="client-1""#),
@@ -760,7 +865,7 @@ mod tests {
         assert!(html.contains(r#"data-test-id="requests-empty""#), "{html}");
         assert!(!html.contains("<svg"), "all zero: no chart: {html}");
         assert!(
-            html.contains("No key has made a request inside its window."),
+            html.contains("No service's key has made a request inside its window."),
             "{html}"
         );
         assert!(html.contains("No key is blocked."), "{html}");
@@ -940,7 +1045,9 @@ mod tests {
     #[test]
     fn unblock_posts_policy_key_and_back() {
         let html = render_ratelimits_page(&ratelimits_vm(), None, "/ratelimits?x=1", &PAGE);
-        let start = html.find("<form").expect("form");
+        // The Blocked keys table's form (the top keys row has its twin).
+        let table = html.find(r#"data-test-id="blocked-table""#).expect("table");
+        let start = table + html[table..].find("<form").expect("form");
         let form = &html[start..start + html[start..].find("</form>").expect("end")];
         assert!(form.contains(r#"method="post""#), "{form}");
         assert!(form.contains(r#"action="/ratelimits/unblock""#), "{form}");

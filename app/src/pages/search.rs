@@ -33,7 +33,7 @@ pub fn render_search_page(vm: &SearchPageVm, now: i64, page: &PageCtx) -> String
         view! {
             <section class="search-page">
                 <h1>"Search jobs"</h1>
-                <form method="get" action="/search" class="filter" role="search">
+                <form method="get" action="/search" class="filter" role="search" aria-label="Search jobs">
                     <label>
                         "Job id or words "
                         <input

@@ -156,7 +156,8 @@ fn UserTableRow(row: UserRow) -> impl IntoView {
         <tr
             class=row_class
             data-test-id="user-row"
-            data-name=name
+            data-name=name.clone()
+            data-id=name
             data-role=role
             data-disabled=row.disabled.to_string()
         >

@@ -32,6 +32,47 @@ pub struct AuditRow {
     pub detail: Option<String>,
 }
 
+impl AuditRow {
+    /// Where the target is shown, for a link from the log: the queue, the
+    /// job, the alert, the rules, the users or the rate limits page. None
+    /// for a kind no page shows.
+    pub fn target_href(&self) -> Option<String> {
+        let path = |text: &str| encode_query(text);
+        let target = self.target.as_str();
+        match self.target_kind.as_str() {
+            "queue" => Some(format!("/queues/{}", path(target))),
+            "job" => target
+                .split_once('/')
+                .map(|(queue, id)| format!("/queues/{}/jobs/{}", path(queue), path(id))),
+            "bullmq_queue" => Some(crate::vm::bullmq::bull_queue_path(target)),
+            "bullmq_job" => target
+                .split_once('/')
+                .map(|(queue, id)| crate::vm::bullmq::bull_job_path(queue, id)),
+            "alert" => Some(format!("/alerts#alert-{}", path(target))),
+            "alert_rule" => Some("/alerts#rules".to_owned()),
+            "user" => Some("/users".to_owned()),
+            "ratelimit_key" => Some("/ratelimits".to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The target as a person reads it: an alert by its rule (its detail
+    /// names it) rather than its fingerprint alone.
+    pub fn target_text(&self) -> String {
+        if self.target_kind == "alert"
+            && let Some(rule) = self
+                .detail
+                .as_deref()
+                .and_then(|d| d.strip_prefix("rule "))
+                .and_then(|d| d.split([',', ';', ' ']).next())
+        {
+            let short: String = self.target.chars().take(8).collect();
+            return format!("{rule} ({short})");
+        }
+        self.target.clone()
+    }
+}
+
 /// The filters as typed, so the form shows them again and the pager keeps
 /// them; empty means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,5 +143,56 @@ impl AuditVm {
             "/audit?{filters}{sep}offset={offset}&limit={}",
             self.limit.max(1)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: &str, target: &str, detail: Option<&str>) -> AuditRow {
+        AuditRow {
+            target_kind: kind.into(),
+            target: target.into(),
+            detail: detail.map(Into::into),
+            ..AuditRow::default()
+        }
+    }
+
+    #[test]
+    fn targets_link_to_what_they_name_and_alerts_read_by_their_rule() {
+        let cases = [
+            ("queue", "e mails", Some("/queues/e%20mails")),
+            ("job", "emails/42", Some("/queues/emails/jobs/42")),
+            ("job", "no-slash", None),
+            ("bullmq_queue", "bq", Some("/bullmq/bq")),
+            ("bullmq_job", "bq/7", Some("/bullmq/bq/jobs/7")),
+            (
+                "alert",
+                "0123456789abcdef",
+                Some("/alerts#alert-0123456789abcdef"),
+            ),
+            ("alert_rule", "emails-failing", Some("/alerts#rules")),
+            ("user", "ada", Some("/users")),
+            ("ratelimit_key", "api/client-1", Some("/ratelimits")),
+            ("something", "x", None),
+        ];
+        for (kind, target, href) in cases {
+            assert_eq!(
+                row(kind, target, None).target_href().as_deref(),
+                href,
+                "{kind} {target}"
+            );
+        }
+        let alert = row("alert", "0123456789abcdef", Some("rule emails-failing"));
+        assert_eq!(alert.target_text(), "emails-failing (01234567)");
+        assert_eq!(
+            row("alert", "0123456789abcdef", None).target_text(),
+            "0123456789abcdef"
+        );
+        assert_eq!(
+            row("queue", "emails", Some("rule x")).target_text(),
+            "emails"
+        );
     }
 }

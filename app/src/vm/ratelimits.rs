@@ -47,6 +47,8 @@ pub struct PolicyRow {
     pub allowed_this_minute: u64,
     /// Requests rejected in the current minute.
     pub rejected_this_minute: u64,
+    /// One of the dashboard's own policies (`dashboard.*`).
+    pub own: bool,
 }
 
 /// One key's usage, for the "top keys" table.
@@ -58,6 +60,8 @@ pub struct KeyUsageRow {
     pub key: String,
     /// Requests inside the window right now.
     pub count: u32,
+    /// The policy's limit: the one denominator usage is told against.
+    pub limit: u32,
     /// The window's hard cap (`limit + burst`).
     pub capacity: u32,
     /// `count / limit` in percent (can exceed 100 with a burst).
@@ -95,8 +99,13 @@ pub struct RateLimitsVm {
     pub status: LimiterStatusVm,
     /// Every policy known to the backend, by name.
     pub policies: Vec<PolicyRow>,
-    /// The most used keys across policies, highest percentage first.
+    /// The most used keys of the services' policies, highest percentage
+    /// first.
     pub top_keys: Vec<KeyUsageRow>,
+    /// The most used keys of the dashboard's own policies (`dashboard.*`:
+    /// its pages, buttons, API and sign-in), apart so they never crowd out
+    /// or mix with the services'.
+    pub own_keys: Vec<KeyUsageRow>,
     /// Every blocked key, soonest-ending first.
     pub blocked: Vec<BlockedRow>,
     /// Allowed and rejected requests per minute over the last hour, oldest

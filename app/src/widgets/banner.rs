@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use super::shell::{Fragment, fragment};
 use super::time::At;
-use crate::format::{format_in, format_timestamp};
+use crate::format::{format_clock, format_timestamp};
 use crate::vm::alerts::{AlertBannerVm, AlertRow};
 
 /// The Alerts page, where the banner's links lead, and where every form on
@@ -70,6 +70,18 @@ pub(crate) fn SeverityBadge(severity: String) -> impl IntoView {
     }
 }
 
+/// When a silence ends, as a clock time ("12:03 UTC"), with the date when
+/// that is not within the next day.
+fn until_label(until: i64, now: i64) -> String {
+    if until - now < 86_400_000 {
+        format!("{} UTC", format_clock(until))
+    } else {
+        let full = format_timestamp(until);
+        // "2026-12-07 12:03:04 UTC" without its seconds.
+        format!("{} UTC", &full[..full.len().saturating_sub(7)])
+    }
+}
+
 /// Acknowledged and silenced marks: whether someone is already on it, and
 /// whether receivers are still told.
 #[component]
@@ -94,7 +106,7 @@ pub(crate) fn AlertMarks(alert: AlertRow, now: i64) -> impl IntoView {
                     data-test-id="alert-silenced"
                     title=format!("Silenced until {}", format_timestamp(until))
                 >
-                    {format!("Silenced ({})", format_in(until - now))}
+                    {format!("Silenced until {}", until_label(until, now))}
                 </span>
             }
         });
@@ -107,26 +119,41 @@ pub(crate) fn AlertMarks(alert: AlertRow, now: i64) -> impl IntoView {
 /// The firing alerts, on every page, so nobody has to open the Alerts page
 /// to learn something is wrong. An empty region when nothing fires, so the
 /// live stream can fill it in.
+///
+/// Only what still needs someone takes room: a silenced alert leaves the
+/// list for one "1 silenced" link, and an acknowledged one shrinks to a
+/// single line naming who is on it. `data-firing` counts the loud ones (not
+/// silenced), which the page script puts in the tab's title.
 #[component]
 pub fn AlertBannerRegion(banner: AlertBannerVm) -> impl IntoView {
     let now = banner.now;
-    let any = !banner.firing.is_empty();
-    let loud = banner.firing.iter().any(|a| !a.is_silenced(now));
-    let class = if !any {
-        "alert-banner"
-    } else if banner
-        .firing
-        .iter()
-        .any(|a| a.severity == "critical" && !a.is_silenced(now))
-    {
+    let (silenced, loud): (Vec<AlertRow>, Vec<AlertRow>) =
+        banner.firing.into_iter().partition(|a| a.is_silenced(now));
+    let class = if loud.iter().any(|a| a.severity == "critical") {
         "alert-banner firing sev-critical"
-    } else if loud {
+    } else if !loud.is_empty() {
         "alert-banner firing sev-warning"
+    } else if !silenced.is_empty() {
+        "alert-banner quiet"
     } else {
-        "alert-banner firing quiet"
+        "alert-banner"
     };
-    let lines = any.then(|| {
-        let heading = match banner.firing.len() {
+    let count = loud.len();
+    let quiet = (!silenced.is_empty()).then(|| {
+        let text = match silenced.len() {
+            1 => "1 silenced alert".to_owned(),
+            n => format!("{n} silenced alerts"),
+        };
+        view! {
+            <p class="banner-silenced">
+                <a href=format!("{ALERTS_PAGE}#alerts-active") data-test-id="banner-silenced">
+                    {text}
+                </a>
+            </p>
+        }
+    });
+    let lines = (!loud.is_empty()).then(|| {
+        let heading = match loud.len() {
             1 => "1 alert is firing".to_string(),
             n => format!("{n} alerts are firing"),
         };
@@ -135,33 +162,54 @@ pub fn AlertBannerRegion(banner: AlertBannerVm) -> impl IntoView {
                 <strong>{heading}</strong>
             </p>
             <ul class="alert-lines">
-                {banner
-                    .firing
-                    .into_iter()
-                    .map(|alert| view! { <BannerLine alert now /> })
-                    .collect_view()}
+                {loud.into_iter().map(|alert| view! { <BannerLine alert now /> }).collect_view()}
             </ul>
         }
     });
     view! {
-        <div id="alert-banner" data-test-id="alert-banner" class=class role=any.then_some("alert")>
+        <div
+            id="alert-banner"
+            data-test-id="alert-banner"
+            class=class
+            role=(count > 0).then_some("alert")
+            data-firing=count.to_string()
+        >
             {lines}
+            {quiet}
         </div>
     }
 }
 
-/// One firing alert in the banner: how bad, what, since when, whether
-/// someone is on it, and where to act on it.
+/// One firing alert in the banner: how bad, what, since when, and where to
+/// act on it; acknowledged, one line saying who is on it.
 #[component]
 fn BannerLine(alert: AlertRow, now: i64) -> impl IntoView {
-    let silenced = alert.is_silenced(now);
-    let class = format!(
-        "alert-line sev-{}{}",
-        alert.severity,
-        if silenced { " silenced" } else { "" }
-    );
-    let since = alert.since();
     let href = format!("{ALERTS_PAGE}#alert-{}", alert.fingerprint);
+    let (class, state) = match alert.acknowledged_by.clone() {
+        Some(by) => (
+            format!("alert-line sev-{} acked", alert.severity),
+            view! {
+                <span class="by" data-test-id="banner-acked">
+                    {format!("acknowledged by {by}")}
+                </span>
+            }
+            .into_any(),
+        ),
+        None => {
+            let since = alert.since();
+            (
+                format!("alert-line sev-{}", alert.severity),
+                view! {
+                    <span class="since" data-test-id="banner-since">
+                        "since "
+                        <At at=since />
+                        {format!(" ({})", format_span(now - since))}
+                    </span>
+                }
+                .into_any(),
+            )
+        }
+    };
     view! {
         <li
             class=class
@@ -175,13 +223,7 @@ fn BannerLine(alert: AlertRow, now: i64) -> impl IntoView {
                 {alert.summary.clone()}
             </span>
             " "
-            <span class="since" data-test-id="banner-since">
-                "since "
-                <At at=since />
-                {format!(" ({})", format_span(now - since))}
-            </span>
-            " "
-            <AlertMarks alert=alert.clone() now />
+            {state}
             " "
             <a href=href data-test-id="banner-link">
                 "Alerts"
@@ -211,16 +253,16 @@ mod tests {
         let firing = firing_banner();
         let region = banner_fragment(&firing);
         assert!(
-            region
-                .html
-                .starts_with(r#"<div id="alert-banner" data-test-id="alert-banner" role="alert""#),
+            region.html.starts_with(
+                r#"<div id="alert-banner" data-test-id="alert-banner" role="alert" data-firing="1""#
+            ),
             "{}",
             region.html
         );
         let quiet = banner_fragment(&NO_ALERTS);
         assert_eq!(
             quiet.html,
-            r#"<div id="alert-banner" data-test-id="alert-banner" class="alert-banner"><!></div>"#
+            r#"<div id="alert-banner" data-test-id="alert-banner" data-firing="0" class="alert-banner"><!><!></div>"#
         );
         for (page, html) in every_page(&firing_page()) {
             assert!(html.contains(&region.html), "{page}: {html}");
@@ -276,29 +318,47 @@ mod tests {
             html.contains(r#"<a href="/alerts#alert-fp1" data-test-id="banner-link">Alerts</a>"#),
             "{html}"
         );
-        assert!(!html.contains("alert-acked"), "{html}");
-        // Acknowledged and silenced: marked, and a silenced warning is quiet.
-        let handled = AlertRow {
+        assert!(!html.contains("banner-acked"), "{html}");
+        // Acknowledged: one line saying who is on it, no "since".
+        let acked = AlertRow {
             acknowledged_by: Some("dashboard".into()),
             acknowledged_at: Some(T0 - 60_000),
-            silenced_until: Some(T0 + 3 * 3_600_000),
             ..alert("fp2", "firing", "warning")
+        };
+        let html = banner_fragment(&AlertBannerVm {
+            firing: vec![acked.clone()],
+            now: T0,
+        })
+        .html;
+        assert!(
+            html.contains(r#"class="alert-banner firing sev-warning""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"class="alert-line sev-warning acked""#),
+            "{html}"
+        );
+        assert!(html.contains("acknowledged by dashboard"), "{html}");
+        assert!(!html.contains("banner-since"), "{html}");
+        // Silenced: out of the list, one link to the Alerts page instead;
+        // not an alert for screen readers, and not counted in the title.
+        let handled = AlertRow {
+            silenced_until: Some(T0 + 3 * 3_600_000),
+            ..acked
         };
         let html = banner_fragment(&AlertBannerVm {
             firing: vec![handled.clone()],
             now: T0,
         })
         .html;
+        assert!(html.contains(r#"class="alert-banner quiet""#), "{html}");
+        assert!(html.contains(r#"data-firing="0""#), "{html}");
+        assert!(!html.contains("banner-alert"), "{html}");
+        assert!(!html.contains(r#"role="alert""#), "{html}");
         assert!(
-            html.contains(r#"class="alert-banner firing quiet""#),
+            html.contains(r#"<a href="/alerts#alerts-active" data-test-id="banner-silenced">1 silenced alert</a>"#),
             "{html}"
         );
-        assert!(
-            html.contains(r#"class="alert-line sev-warning silenced""#),
-            "{html}"
-        );
-        assert!(html.contains("Acknowledged by dashboard"), "{html}");
-        assert!(html.contains("Silenced (in 3 h)"), "{html}");
         // A silence that ran out is no silence.
         let expired = AlertRow {
             silenced_until: Some(T0 - 1),

@@ -9,6 +9,7 @@ use crate::vm::queues::HealthVm;
 /// trusted, how fast the backend answers, and its memory where it tells.
 #[component]
 pub fn HealthRegion(health: HealthVm) -> impl IntoView {
+    let backend = health.backend.clone();
     let (class, text) = if health.backend_ok {
         let latency = health
             .latency_ms
@@ -31,7 +32,12 @@ pub fn HealthRegion(health: HealthVm) -> impl IntoView {
     };
     view! {
         <div id="health" class="health">
-            <p class=class data-test-id="backend-status">
+            <p
+                class=class
+                data-test-id="backend-status"
+                data-health="known"
+                data-unknown=format!("Backend {}: unknown", backend)
+            >
                 <span class="dot" aria-hidden="true"></span>
                 {text}
             </p>
@@ -45,7 +51,13 @@ pub fn HealthRegion(health: HealthVm) -> impl IntoView {
                         ("status degraded", "degraded")
                     };
                     view! {
-                        <p class=class data-test-id="dependency-status" data-dependency=dep.name.clone()>
+                        <p
+                            class=class
+                            data-test-id="dependency-status"
+                            data-dependency=dep.name.clone()
+                            data-health="known"
+                            data-unknown=format!("{}: unknown", dependency_label(&dep.name))
+                        >
                             <span class="dot" aria-hidden="true"></span>
                             {format!("{} {word}: {}", dependency_label(&dep.name), dep.detail)}
                         </p>
@@ -102,7 +114,7 @@ mod tests {
         );
         assert!(
             html.contains(
-                r#"data-test-id="dependency-status" data-dependency="database" class="status down""#
+                r#"data-test-id="dependency-status" data-dependency="database" data-health="known" data-unknown="Database: unknown" class="status down""#
             ),
             "{html}"
         );

@@ -163,6 +163,18 @@ fn Shell(
     let role = page.role().to_owned();
     let csrf = page.csrf_token.clone();
     let banner = page.banner.clone();
+    // Firing alerts nobody silenced, in the tab's title, so trouble shows
+    // from another tab; the page script keeps it current.
+    let firing = banner
+        .firing
+        .iter()
+        .filter(|a| !a.is_silenced(banner.now))
+        .count();
+    let title = if firing > 0 {
+        format!("({firing}) {title}")
+    } else {
+        title
+    };
     let user = page
         .user
         .clone()
@@ -189,7 +201,13 @@ fn Shell(
     // Jump to a job by id, or search, from every page.
     let search = (!bare && page.user.is_some()).then(|| {
         view! {
-            <form method="get" action="/search" class="header-search" role="search">
+            <form
+                method="get"
+                action="/search"
+                class="header-search"
+                role="search"
+                aria-label="Find a job"
+            >
                 <input
                     type="search"
                     name="q"
@@ -220,11 +238,35 @@ fn Shell(
                 <script src="/app.js" defer></script>
             </head>
             <body data-live=live data-role=role>
+                // The first stop for the keyboard: past the navigation to
+                // the page's own content.
+                <a class="skip-link" href="#content" data-test-id="skip-link">
+                    "Skip to content"
+                </a>
                 <header class="top">
                     <a class="brand" href="/">
                         "Switchyard"
                     </a>
-                    <nav class="sections" aria-label="Sections">
+                    {(!bare)
+                        .then(|| {
+                            view! {
+                                // On a phone the sections fold behind this
+                                // button (shown by the page script; without
+                                // it they wrap instead).
+                                <button
+                                    type="button"
+                                    class="button nav-toggle"
+                                    id="nav-toggle"
+                                    data-test-id="nav-toggle"
+                                    aria-expanded="false"
+                                    aria-controls="sections"
+                                    hidden
+                                >
+                                    "Menu"
+                                </button>
+                            }
+                        })}
+                    <nav class="sections" id="sections" aria-label="Sections">
                         {nav
                             .into_iter()
                             .map(|(s, href, label)| {
@@ -246,18 +288,44 @@ fn Shell(
                     {is_live
                         .then(|| {
                             view! {
-                                <span
-                                    class="live-state"
-                                    id="live-state"
-                                    data-test-id="live-state"
-                                    title="Whether this page receives live updates"
-                                >
-                                    "static"
+                                <span class="live-controls">
+                                    <span
+                                        class="live-state"
+                                        id="live-state"
+                                        data-test-id="live-state"
+                                        title="Whether this page receives live updates"
+                                    >
+                                        "static"
+                                    </span>
+                                    // Shown by the page script, which is what
+                                    // pauses: without it there is nothing to pause.
+                                    <button
+                                        type="button"
+                                        class="button live-pause"
+                                        id="live-pause"
+                                        data-test-id="live-pause"
+                                        aria-pressed="false"
+                                        hidden
+                                    >
+                                        "Pause live"
+                                    </button>
                                 </span>
                             }
                         })}
                 </header>
-                <main>
+                <main id="content" tabindex="-1">
+                    {is_live
+                        .then(|| {
+                            view! {
+                                <p
+                                    class="live-note"
+                                    id="live-note"
+                                    role="status"
+                                    data-test-id="live-note"
+                                    hidden
+                                ></p>
+                            }
+                        })}
                     <AlertBannerRegion banner=banner />
                     {children()}
                 </main>
@@ -321,6 +389,42 @@ mod tests {
             !html.contains(r#"<a href="/ratelimits" aria-current"#),
             "{html}"
         );
+    }
+
+    #[test]
+    fn every_page_starts_with_a_skip_link_and_live_pages_carry_their_controls() {
+        let html = render_queue_page(&failed_page(), 0, &firing_page());
+        // The skip link is the first thing in the body, and leads to main.
+        let body = html.find("<body").expect("body");
+        let first = html[body..].find("<a ").expect("a link") + body;
+        assert!(
+            html[first..].starts_with(r##"<a class="skip-link" href="#content""##),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<main id="content" tabindex="-1">"#),
+            "{html}"
+        );
+        // Pause and Menu wait for the script that makes them work.
+        assert!(
+            html.contains(
+                r#"id="live-pause" data-test-id="live-pause" aria-pressed="false" hidden"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"aria-controls="sections" hidden"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"id="live-note""#), "{html}");
+        // Firing alerts are counted in the tab's title.
+        assert!(html.contains("<title>(1) emails · Switchyard"), "{html}");
+        // A page with nothing to keep current has no live controls.
+        let config = render_config_page(&ConfigVm::default(), &admin_page());
+        assert!(!config.contains("live-pause"), "{config}");
+        assert!(!config.contains("live-note"), "{config}");
+        assert!(config.contains("skip-link"), "{config}");
+        assert!(!config.contains("<title>("), "{config}");
     }
 
     #[test]

@@ -18,8 +18,9 @@ pub fn Table(
     /// The rows.
     children: Children,
 ) -> impl IntoView {
+    // Focusable, so a keyboard can scroll it sideways where it does not fit.
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex="0" role="region" aria-label=test_id.replace('-', " ")>
             <table class=class data-test-id=test_id>
                 <thead>{head}</thead>
                 <tbody>{children()}</tbody>

@@ -281,6 +281,7 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
     }
     let mut new_session = None;
     let mut guard = None;
+    let user = found.as_ref().map(|found| found.user.clone());
     if let Some(found) = found {
         if found.user.method == AuthMethod::Session {
             guard = stream_session;
@@ -304,6 +305,13 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             header::SET_COOKIE,
             session_set_cookie(&id, &state.settings.auth),
         );
+    }
+    // An error page is drawn outside this layer (`render_errors`): it gets
+    // the signed-in user too, so its shell is every page's.
+    if let Some(user) = user
+        && (response.status().is_client_error() || response.status().is_server_error())
+    {
+        response.extensions_mut().insert(user);
     }
     response
 }

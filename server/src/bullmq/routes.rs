@@ -364,7 +364,10 @@ async fn act(
             }
             Act::RetryAll => {
                 let n = client.retry_all_failed(queue, RETRY_BATCH).await?;
-                format!("Retried {n} failed jobs of {queue}: they are waiting to run again.")
+                format!(
+                    "Retried {} of {queue}: waiting to run again.",
+                    app::counted(n, "failed job", "failed jobs")
+                )
             }
             Act::Retry => {
                 client.retry_job(queue, id).await?;

@@ -9,13 +9,15 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::Request;
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use coord::CoordError;
 use serde_json::json;
+
+use crate::state::AppState;
 
 /// An error answered to an HTTP client: a status and a reason that is safe
 /// to show (internal details are logged, not returned).
@@ -172,8 +174,14 @@ pub fn is_machine_path(path: &str) -> bool {
 }
 
 /// Gives every error response the format of its route: JSON for
-/// [machine paths](is_machine_path), an HTML page otherwise.
-pub async fn render_errors(request: Request, next: Next) -> Response {
+/// [machine paths](is_machine_path), an HTML page otherwise — in the same
+/// shell as every page (navigation, user menu, alerts banner) when someone
+/// is signed in.
+pub async fn render_errors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let machine = is_machine_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
@@ -192,7 +200,8 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let mut rendered = if machine {
         AppError::new(status, message).into_response()
     } else {
-        html_error(status, &message)
+        let user = response.extensions().get::<crate::auth::CurrentUser>();
+        html_error(status, &message, &crate::http::page::page_ctx(user, &state))
     };
     // What the answer said besides its body stays (`WWW-Authenticate`,
     // `Retry-After`, `Allow`, a cookie); the body's own headers are new.
@@ -210,10 +219,10 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     rendered
 }
 
-/// An HTML error page with the given status.
-pub fn html_error(status: StatusCode, message: &str) -> Response {
+/// An HTML error page with the given status, in `page`'s shell.
+pub fn html_error(status: StatusCode, message: &str, page: &app::PageCtx) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
-    let page = app::render_error_page(status.as_u16(), title, message, &app::PageCtx::default());
+    let page = app::render_error_page(status.as_u16(), title, message, page);
     (status, Html(page)).into_response()
 }
 

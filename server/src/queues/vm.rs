@@ -58,15 +58,34 @@ pub struct QueuePageQuery {
     pub filter: JobFilterVm,
 }
 
+/// The tab a queue opens on when the link names none: where an operator
+/// has something to do or see — failed jobs if any, else the running
+/// ones, else the waiting ones — rather than an empty Waiting tab.
+pub fn useful_state(counts: &coord::queue::QueueCounts) -> JobState {
+    if counts.failed > 0 {
+        JobState::Failed
+    } else if counts.active > 0 {
+        JobState::Active
+    } else {
+        JobState::Waiting
+    }
+}
+
 impl QueuePageParams {
-    /// Validates the parameters, with a reason for each bad one.
+    /// Validates the parameters, with a reason for each bad one; the
+    /// state is waiting when none is given.
     pub fn parse(&self) -> Result<QueuePageQuery, AppError> {
+        self.parse_or(JobState::Waiting)
+    }
+
+    /// As [`Self::parse`], with `state` when none is given.
+    pub fn parse_or(&self, state: JobState) -> Result<QueuePageQuery, AppError> {
         let page = PageParams {
             state: self.state.clone(),
             offset: self.offset.clone(),
             limit: self.limit.clone(),
         }
-        .parse(Some(JobState::Waiting))?;
+        .parse(Some(state))?;
         let group = match self.group.as_deref().map(str::trim) {
             None | Some("") => String::new(),
             Some(text) => {

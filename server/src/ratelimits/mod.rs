@@ -26,6 +26,9 @@ use coord::ratelimit::redis::RedisLimiter;
 use coord::ratelimit::{LimiterStatus, Policy, PolicyUsage, RateLimitBackend, RateLimiter};
 use coord::time::now_ms;
 
+/// What the names of the dashboard's own policies start with; the rate
+/// limits page shows their keys apart from the services'.
+pub const OWN_POLICY_PREFIX: &str = "dashboard.";
 /// Name of the policy limiting page views, live streams and assets per
 /// client address.
 pub const PAGES_POLICY: &str = "dashboard.pages";

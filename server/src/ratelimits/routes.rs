@@ -56,15 +56,10 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
             "blockedKeys": p.blocked_keys,
             "allowedThisMinute": p.allowed_this_minute,
             "rejectedThisMinute": p.rejected_this_minute,
+            "dashboard": p.own,
         })).collect::<Vec<_>>(),
-        "topKeys": vm.top_keys.iter().map(|k| json!({
-            "policy": k.policy,
-            "key": k.key,
-            "count": k.count,
-            "capacity": k.capacity,
-            "percent": k.percent,
-            "blockedUntil": k.blocked_until,
-        })).collect::<Vec<_>>(),
+        "topKeys": vm.top_keys.iter().map(key_json).collect::<Vec<_>>(),
+        "dashboardKeys": vm.own_keys.iter().map(key_json).collect::<Vec<_>>(),
         "blocked": vm.blocked.iter().map(|b| json!({
             "policy": b.policy,
             "key": b.key,
@@ -77,6 +72,20 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
         })).collect::<Vec<_>>(),
         "now": vm.now,
     }))
+}
+
+/// One key's usage in `/api/ratelimits`: `percent` is of the `limit`;
+/// `capacity` is the limit plus its burst, the most a window takes.
+fn key_json(k: &app::KeyUsageRow) -> Value {
+    json!({
+        "policy": k.policy,
+        "key": k.key,
+        "count": k.count,
+        "limit": k.limit,
+        "capacity": k.capacity,
+        "percent": k.percent,
+        "blockedUntil": k.blocked_until,
+    })
 }
 
 /// `POST /api/ratelimits/{policy}/unblock` with `{"key": "…"}`: lifts a

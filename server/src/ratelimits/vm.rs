@@ -38,10 +38,16 @@ pub fn page(figures: Option<&RateLimitFigures>) -> RateLimitsVm {
     for (policy, usage) in &figures.policies {
         add_minutes(&mut minutes, &usage.minutes);
         vm.policies.push(policy_row(policy, usage));
-        vm.top_keys.extend(usage.top.iter().map(|k| KeyUsageRow {
+        let keys = if is_own(policy.name()) {
+            &mut vm.own_keys
+        } else {
+            &mut vm.top_keys
+        };
+        keys.extend(usage.top.iter().map(|k| KeyUsageRow {
             policy: policy.name().to_owned(),
             key: k.key.as_str().to_owned(),
             count: k.count,
+            limit: policy.limit(),
             capacity: policy.capacity(),
             percent: f64::from(k.count) * 100.0 / f64::from(policy.limit()),
             blocked_until: k.blocked_until,
@@ -53,13 +59,15 @@ pub fn page(figures: Option<&RateLimitFigures>) -> RateLimitsVm {
                 until: *until,
             }));
     }
-    vm.top_keys.sort_by(|a, b| {
-        b.percent
-            .total_cmp(&a.percent)
-            .then_with(|| a.policy.cmp(&b.policy))
-            .then_with(|| a.key.cmp(&b.key))
-    });
-    vm.top_keys.truncate(TOP_KEYS);
+    for keys in [&mut vm.top_keys, &mut vm.own_keys] {
+        keys.sort_by(|a, b| {
+            b.percent
+                .total_cmp(&a.percent)
+                .then_with(|| a.policy.cmp(&b.policy))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        keys.truncate(TOP_KEYS);
+    }
     vm.blocked
         .sort_by(|a, b| a.until.cmp(&b.until).then_with(|| a.key.cmp(&b.key)));
     vm.per_minute = minutes;
@@ -108,5 +116,12 @@ fn policy_row(policy: &Policy, usage: &PolicyUsage) -> PolicyRow {
         blocked_keys: usage.blocked_keys,
         allowed_this_minute: this_minute.allowed,
         rejected_this_minute: rejected_this_minute(usage),
+        own: is_own(policy.name()),
     }
+}
+
+/// Whether a policy is the dashboard's own (its pages, buttons, API and
+/// sign-in: `dashboard.*`) rather than a service's.
+fn is_own(name: &str) -> bool {
+    name.starts_with(super::OWN_POLICY_PREFIX)
 }

@@ -350,7 +350,7 @@ pub fn router(state: AppState) -> Router {
         // Oversized heads are refused before anyone is looked up, and
         // answered like any error.
         .layer(middleware::from_fn(security::request_limits))
-        .layer(middleware::from_fn(render_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         // Outside the error rendering, so a 429 keeps its Retry-After and
         // RateLimit-* headers; refused requests never reach a handler.
         .layer(limits)

@@ -1052,6 +1052,66 @@ async fn an_unknown_path_is_a_404_page() {
         "error pages do not reload"
     );
     assert!(!response.body.contains("data-live"), "{}", response.body);
+    // The shell is every page's: the signed-in admin's menu, the sections
+    // only an admin sees, the banner and the skip link.
+    for part in [
+        r#"data-test-id="user-menu""#,
+        r#"href="/users""#,
+        r#"href="/config""#,
+        r#"id="alert-banner""#,
+        r#"data-test-id="skip-link""#,
+    ] {
+        assert!(response.body.contains(part), "{part}: {}", response.body);
+    }
+    // Signed out, an error page has no menu to show.
+    let anonymous = app.get_as(None, "/no/such/page").await;
+    assert_eq!(anonymous.status, 404);
+    assert!(
+        !anonymous.body.contains(r#"data-test-id="user-menu""#),
+        "{}",
+        anonymous.body
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_queue_opens_on_its_most_useful_tab() {
+    let app = TestApp::spawn().await;
+    let tab = |body: &str, state: &str| {
+        body.contains(&format!(
+            r#"aria-current="page" data-test-id="tab-{state}""#
+        ))
+    };
+    let queue = qn("tabs");
+    app.queues()
+        .enqueue(&queue, NewJob::new("n", json!({})))
+        .await
+        .expect("enqueue");
+    // Nothing failed or running: Waiting.
+    let body = app.get("/queues/tabs").await.body;
+    assert!(tab(&body, "waiting"), "{body}");
+    // Running: Active.
+    let backend = app.queues().backend().clone();
+    let claimed = backend
+        .step(&queue, Vec::new(), 1, Duration::from_secs(60))
+        .await
+        .expect("claim")
+        .claimed;
+    assert_eq!(claimed.len(), 1);
+    let body = app.get("/queues/tabs").await.body;
+    assert!(tab(&body, "active"), "{body}");
+    // Failed: Failed, whatever else runs.
+    app.fail_jobs(
+        "tabs",
+        vec![NewJob::new("f", json!({}))],
+        JobError::fatal("boom"),
+    )
+    .await;
+    let body = app.get("/queues/tabs").await.body;
+    assert!(tab(&body, "failed"), "{body}");
+    // A link naming a tab still gets that tab.
+    let body = app.get("/queues/tabs?state=waiting").await.body;
+    assert!(tab(&body, "waiting"), "{body}");
     app.stop().await;
 }
 

@@ -222,7 +222,23 @@ async fn the_api_lists_policies_usage_and_unblocks() {
     let top = body["topKeys"].as_array().unwrap();
     let mallory = top.iter().find(|k| k["key"] == "mallory").expect("top key");
     assert_eq!(mallory["count"], 2);
+    assert_eq!(mallory["limit"], 2);
     assert_eq!(mallory["percent"], 100.0);
+    // The dashboard's own keys (its API was just used) are listed apart.
+    assert!(
+        top.iter()
+            .all(|k| !k["policy"].as_str().unwrap().starts_with("dashboard.")),
+        "{top:?}"
+    );
+    let own = body["dashboardKeys"].as_array().unwrap();
+    assert!(
+        own.iter().any(|k| k["policy"] == "dashboard.api"),
+        "{own:?}"
+    );
+    assert!(
+        own.iter()
+            .all(|k| k["policy"].as_str().unwrap().starts_with("dashboard."))
+    );
 
     let done = app
         .post_json(

@@ -150,8 +150,9 @@ pub async fn queues(
 }
 
 /// `GET /queues/{queue}?state=&offset=&limit=&name=&q=`: one queue's jobs
-/// in a state (waiting by default), optionally filtered; 404 for a queue
-/// never used, 400 for a malformed parameter.
+/// in a state (without one, the most useful: [`vm::useful_state`]),
+/// optionally filtered; 404 for a queue never used, 400 for a malformed
+/// parameter.
 pub async fn queue(
     State(state): State<AppState>,
     page: Page,
@@ -159,8 +160,8 @@ pub async fn queue(
     Query(params): Query<QueuePageParams>,
     Flash(notice): Flash,
 ) -> Result<Response, AppError> {
-    let query = params.parse()?;
     let counts = state.queues.counts(&queue).await?;
+    let query = params.parse_or(vm::useful_state(&counts))?;
     let found = listing(
         &state.queues,
         &queue,
