@@ -70,6 +70,10 @@ pub use vm::errors::{
     ErrorGroupRow, ErrorsVm, GROUP_SORTS, GROUPS_PER_PAGE, GroupQueueVm, bull_errors_url,
     group_jobs_url, queue_errors_url,
 };
+pub use vm::glance::{
+    AlertsGlance, BullGlance, ChannelsGlance, GlanceVm, InstancesGlance, RateLimitsGlance,
+    SILENT_MINUTES,
+};
 pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
 pub use vm::queues::{
     AttemptVm, BulkProgressVm, ChartRange, ClusterMasterVm, ClusterVm, DependencyVm, HealthVm,

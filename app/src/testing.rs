@@ -7,8 +7,8 @@
 
 pub(crate) use crate::format::*;
 pub(crate) use crate::vm::{
-    alerts::*, audit::*, bullmq::*, channels::*, config::*, instances::*, queues::*, ratelimits::*,
-    session::*, users::*,
+    alerts::*, audit::*, bullmq::*, channels::*, config::*, glance::*, instances::*, queues::*,
+    ratelimits::*, session::*, users::*,
 };
 pub(crate) use crate::{
     alerts_fragments, banner_fragment, bull_job_events, bull_job_fragments, bull_queue_events,
@@ -42,6 +42,7 @@ pub(crate) fn row(name: &str, failed: u64, paused: bool) -> QueueRow {
             delayed: 0,
             completed: 42,
             failed,
+            completed_total: 42,
         },
         paused,
         jobs_per_min: Some(12.5),

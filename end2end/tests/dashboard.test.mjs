@@ -80,6 +80,20 @@ test('the overview shows totals, alerts and a throughput chart per demo queue, l
     await waitLive(page);
     await markWindow(page);
 
+    // One pane: every capability the demo runs has its card, linking to
+    // its page; BullMQ is off in the demo, so it has none.
+    await page.waitForFunction(
+      () => /^3\/3 in sync$/.test(document.querySelector('[data-test-id="glance-instances"] [data-test-id="glance-main"]')?.textContent || ''),
+      null,
+      { timeout: 20_000 },
+    );
+    assert.match(await page.getByTestId('glance-channels').innerText(), /messages\/s/);
+    assert.match(await page.getByTestId('glance-ratelimits').innerText(), /rejected\/min/);
+    assert.match(await page.getByTestId('glance-alerts').innerText(), /firing/);
+    assert.equal(await page.getByTestId('glance-bullmq').count(), 0);
+    assert.equal(await page.getByTestId('glance-instances').getAttribute('href'), '/instances');
+    assert.equal(await page.getByTestId('total-failed').getAttribute('href'), '/search?q=state%3Afailed');
+
     // The demo's producers start with the server: charts appear, then fill
     // with bars as jobs finish, all without a reload. Charts show finished
     // minutes (the region changes once a minute), so the first bars come

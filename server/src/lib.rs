@@ -20,6 +20,7 @@ pub mod http;
 pub mod instances;
 pub mod live;
 pub mod metrics;
+pub mod overview;
 pub mod queues;
 pub mod ratelimits;
 pub mod search;

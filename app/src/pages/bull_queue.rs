@@ -80,6 +80,8 @@ fn BullQueueHeader(vm: BullQueuePageVm) -> impl IntoView {
             label,
             href: bull_state_path(&queue.name, state),
             count: queue.count(state),
+            // BullMQ keeps no lifetime count to compare with.
+            kept_of: None,
         })
         .collect::<Vec<_>>();
     let paused = queue.paused.then(|| {

@@ -5,7 +5,8 @@
 use leptos::prelude::*;
 
 use super::queues::QueueTable;
-use crate::format::format_count;
+use crate::format::{counted, format_count};
+use crate::vm::glance::{GlanceVm, SILENT_MINUTES};
 use crate::vm::queues::{ChartRange, ClusterVm, OverviewVm, STATES, ThroughputVm};
 use crate::vm::session::PageCtx;
 use crate::widgets::chart::{BarChart, Series, stacked_peak};
@@ -40,6 +41,7 @@ pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
                 <h1>"Overview"</h1>
                 <HealthRegion health=vm.health.clone() />
                 <TotalsRegion vm=vm.clone() />
+                <GlanceRegion glance=vm.glance.clone() />
                 <AttentionRegion vm=vm.clone() />
                 <ClusterRegion cluster=vm.cluster.clone() />
                 <section class="alerts" data-test-id="alerts">
@@ -77,6 +79,10 @@ pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
             view! { <HealthRegion health=vm.health.clone() /> },
         ),
         fragment("totals", view! { <TotalsRegion vm=vm.clone() /> }),
+        fragment(
+            "glance",
+            view! { <GlanceRegion glance=vm.glance.clone() /> },
+        ),
         fragment("attention", view! { <AttentionRegion vm=vm.clone() /> }),
         fragment(
             "cluster",
@@ -139,14 +145,27 @@ fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
                     .iter()
                     .map(|(state, label)| {
                         let n = vm.totals.count(state);
+                        let removed = vm.totals.completed_removed();
+                        let kept = (*state == "completed" && removed > 0)
+                            .then(|| {
+                                view! {
+                                    <span class="sub" data-test-id="completed-kept">
+                                        {format!(
+                                            "kept; {} in all",
+                                            format_count(vm.totals.completed_total),
+                                        )}
+                                    </span>
+                                }
+                            });
                         view! {
                             <a
                                 class=format!("total {state}")
-                                href="/queues"
+                                href=total_href(state)
                                 data-test-id=format!("total-{state}")
                             >
                                 <span class="n">{format_count(n)}</span>
                                 <span class="label">{*label}</span>
+                                {kept}
                             </a>
                         }
                     })
@@ -155,6 +174,156 @@ fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
             <p class="muted">{queues}</p>
             {warnings}
         </div>
+    }
+}
+
+/// Where a total leads: that state's jobs across queues (a search on the
+/// state), or the queues ordered by it where a listing says more.
+fn total_href(state: &str) -> String {
+    match state {
+        "waiting" => "/queues?sort=backlog".to_owned(),
+        "completed" => "/queues?sort=throughput".to_owned(),
+        other => format!("/search?q=state%3A{other}"),
+    }
+}
+
+/// Every other capability on one line of cards: BullMQ, instances,
+/// channels, rate limits and alerts, each with the figure that says
+/// whether to look, linking to the view that shows it. A capability the
+/// server does not run has no card.
+#[component]
+fn GlanceRegion(glance: GlanceVm) -> impl IntoView {
+    let GlanceVm {
+        bullmq,
+        instances,
+        channels,
+        ratelimits,
+        alerts,
+    } = glance;
+    let bullmq = bullmq.map(|b| {
+        let (class, main) = match &b.error {
+            Some(_) => ("glance bad", "unreachable".to_owned()),
+            None if b.failed > 0 => ("glance bad", counted(b.failed, "failed", "failed")),
+            None => ("glance good", counted(b.queues, "queue", "queues")),
+        };
+        let detail = match b.error {
+            Some(why) => why,
+            None => format!(
+                "{} · {} waiting · {} active",
+                counted(b.queues, "queue", "queues"),
+                format_count(b.waiting),
+                format_count(b.active),
+            ),
+        };
+        let href = if b.failed > 0 { "/bullmq?sort=failures" } else { "/bullmq" };
+        view! { <GlanceCard title="BullMQ" href=href.to_owned() class main detail test_id="glance-bullmq" /> }
+    });
+    let instances = instances.map(|i| {
+        let trouble = i.drifted + i.stale;
+        let class = if trouble > 0 {
+            "glance bad"
+        } else if i.behind > 0 {
+            "glance busy"
+        } else {
+            "glance good"
+        };
+        let main = format!("{}/{} in sync", format_count(i.in_sync), format_count(i.present));
+        let mut parts = Vec::new();
+        for (n, word) in [(i.drifted, "drifted"), (i.behind, "behind"), (i.stale, "stale")] {
+            if n > 0 {
+                parts.push(format!("{} {word}", format_count(n)));
+            }
+        }
+        let detail = if parts.is_empty() {
+            "every instance matches the database".to_owned()
+        } else {
+            parts.join(" · ")
+        };
+        view! { <GlanceCard title="Instances" href="/instances".to_owned() class main detail test_id="glance-instances" /> }
+    });
+    let channels = channels.map(|c| {
+        let class = if !c.connected {
+            "glance bad"
+        } else if c.silent > 0 {
+            "glance busy"
+        } else {
+            "glance good"
+        };
+        let main = if c.connected {
+            format!("{:.1} messages/s", c.per_second)
+        } else {
+            "bus not connected".to_owned()
+        };
+        let detail = format!(
+            "{} · {} silent for {SILENT_MINUTES} min",
+            counted(c.channels, "channel", "channels"),
+            format_count(c.silent),
+        );
+        view! { <GlanceCard title="Channels" href="/channels".to_owned() class main detail test_id="glance-channels" /> }
+    });
+    let ratelimits = ratelimits.map(|r| {
+        let class = if r.degraded || r.blocked_keys > 0 {
+            "glance bad"
+        } else if r.rejected_per_min > 0 {
+            "glance busy"
+        } else {
+            "glance good"
+        };
+        let main = format!("{} rejected/min", format_count(r.rejected_per_min));
+        let mut detail = format!(
+            "{} blocked · {}",
+            counted(r.blocked_keys, "key", "keys"),
+            counted(r.policies, "policy", "policies"),
+        );
+        if r.degraded {
+            detail.push_str(" · on its fallback");
+        }
+        view! { <GlanceCard title="Rate limits" href="/ratelimits".to_owned() class main detail test_id="glance-ratelimits" /> }
+    });
+    let alerts = alerts.map(|a| {
+        let class = if a.firing > 0 {
+            "glance bad"
+        } else if a.pending > 0 {
+            "glance busy"
+        } else {
+            "glance good"
+        };
+        let main = format!("{} firing", format_count(a.firing));
+        let detail = format!(
+            "{} pending · {} silenced",
+            format_count(a.pending),
+            format_count(a.silenced),
+        );
+        view! { <GlanceCard title="Alerts" href="/alerts#alerts-active".to_owned() class main detail test_id="glance-alerts" /> }
+    });
+    view! {
+        <div id="glance" class="glance-cards" data-test-id="glance">
+            {bullmq}
+            {instances}
+            {channels}
+            {ratelimits}
+            {alerts}
+        </div>
+    }
+}
+
+/// One capability's card: its name, the figure that matters, a line of
+/// detail, coloured good (green), busy (amber) or bad (red).
+#[component]
+fn GlanceCard(
+    title: &'static str,
+    href: String,
+    class: &'static str,
+    main: String,
+    detail: String,
+    test_id: &'static str,
+) -> impl IntoView {
+    view! {
+        <a class=class href=href data-test-id=test_id>
+            <span class="label">{title}</span>
+            <span class="n" data-test-id="glance-main">{main}</span>
+            <span class="sub" data-test-id="glance-detail">{detail}</span>
+        </a>
     }
 }
 
@@ -404,6 +573,98 @@ mod tests {
     use crate::testing::*;
 
     #[test]
+    fn every_capability_has_a_card_linking_to_its_view_and_totals_lead_to_their_jobs() {
+        let vm = OverviewVm {
+            totals: StateCounts {
+                completed: 1_000,
+                completed_total: 1_863,
+                failed: 4,
+                ..StateCounts::default()
+            },
+            glance: GlanceVm {
+                bullmq: Some(BullGlance {
+                    queues: 3,
+                    waiting: 12,
+                    active: 2,
+                    failed: 5,
+                    error: None,
+                }),
+                instances: Some(InstancesGlance {
+                    in_sync: 2,
+                    present: 3,
+                    drifted: 1,
+                    ..InstancesGlance::default()
+                }),
+                channels: Some(ChannelsGlance {
+                    channels: 4,
+                    per_second: 2.25,
+                    silent: 1,
+                    connected: true,
+                }),
+                ratelimits: Some(RateLimitsGlance {
+                    rejected_per_min: 17,
+                    blocked_keys: 1,
+                    policies: 3,
+                    degraded: false,
+                }),
+                alerts: Some(AlertsGlance {
+                    firing: 2,
+                    pending: 1,
+                    silenced: 1,
+                }),
+            },
+            ..OverviewVm::default()
+        };
+        let html = render_overview_page(&vm, &PAGE);
+        let card = |id: &str| element(&html, &format!(r#"data-test-id="{id}""#), "</a>").to_owned();
+        let bull = card("glance-bullmq");
+        assert!(bull.contains(r#"href="/bullmq?sort=failures""#), "{bull}");
+        assert!(bull.contains("5 failed"), "{bull}");
+        assert!(bull.contains("3 queues · 12 waiting · 2 active"), "{bull}");
+        assert!(bull.contains("glance bad"), "{bull}");
+        let instances = card("glance-instances");
+        assert!(instances.contains("2/3 in sync"), "{instances}");
+        assert!(instances.contains("1 drifted"), "{instances}");
+        assert!(instances.contains(r#"href="/instances""#), "{instances}");
+        let channels = card("glance-channels");
+        assert!(
+            channels.contains("2.2 messages/s") || channels.contains("2.3 messages/s"),
+            "{channels}"
+        );
+        assert!(
+            channels.contains("4 channels · 1 silent for 5 min"),
+            "{channels}"
+        );
+        let limits = card("glance-ratelimits");
+        assert!(limits.contains("17 rejected/min"), "{limits}");
+        assert!(limits.contains("1 key blocked · 3 policies"), "{limits}");
+        let alerts = card("glance-alerts");
+        assert!(alerts.contains("2 firing"), "{alerts}");
+        assert!(
+            alerts.contains(r#"href="/alerts#alerts-active""#),
+            "{alerts}"
+        );
+        // A capability the server does not run has no card.
+        let bare = render_overview_page(&OverviewVm::default(), &PAGE);
+        assert!(!bare.contains("glance-bullmq"), "{bare}");
+        assert!(
+            bare.contains(r#"id="glance""#),
+            "an empty region stays for updates: {bare}"
+        );
+        // Totals lead to their state's jobs across queues; completed says
+        // it counts what retention kept.
+        assert!(
+            html.contains(r#"href="/search?q=state%3Afailed" data-test-id="total-failed""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/queues?sort=backlog" data-test-id="total-waiting""#),
+            "{html}"
+        );
+        assert!(html.contains("kept; 1,863 in all"), "{html}");
+    }
+
+    #[test]
     fn overview_shows_totals_alerts_slot_and_charts() {
         let vm = OverviewVm {
             health: health(true),
@@ -520,7 +781,7 @@ mod tests {
             let fragments = overview_fragments(&vm);
             assert_eq!(
                 fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
-                ["health", "totals", "attention", "cluster"]
+                ["health", "totals", "glance", "attention", "cluster"]
             );
             for f in &fragments {
                 assert!(html.contains(&f.html), "page lacks region {}", f.id);

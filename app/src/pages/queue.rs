@@ -68,6 +68,7 @@ fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
             label,
             href: tab_href(&queue.name, state, &vm.filter),
             count: queue.count(state),
+            kept_of: (state == "completed").then_some(queue.counts.completed_total),
         })
         .collect::<Vec<_>>();
     view! {

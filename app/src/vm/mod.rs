@@ -11,6 +11,7 @@ pub mod bullmq;
 pub mod channels;
 pub mod config;
 pub mod errors;
+pub mod glance;
 pub mod instances;
 pub mod queues;
 pub mod ratelimits;

@@ -27,9 +27,18 @@ pub struct StateCounts {
     pub completed: u64,
     /// Jobs in the dead set, waiting for an operator.
     pub failed: u64,
+    /// Jobs completed since the queue was created, whatever retention
+    /// removed since: beside `completed`, it says when that is capped.
+    pub completed_total: u64,
 }
 
 impl StateCounts {
+    /// How many completed jobs retention removed: `completed` then counts
+    /// only those kept.
+    pub fn completed_removed(&self) -> u64 {
+        self.completed_total.saturating_sub(self.completed)
+    }
+
     /// The count for a state name from [`STATES`]; 0 for an unknown name, so
     /// a renamed state shows as empty instead of breaking the page.
     pub fn count(&self, state: &str) -> u64 {
@@ -50,6 +59,7 @@ impl StateCounts {
         self.delayed += other.delayed;
         self.completed += other.completed;
         self.failed += other.failed;
+        self.completed_total += other.completed_total;
     }
 }
 
@@ -299,6 +309,8 @@ pub struct OverviewVm {
     pub range: ChartRange,
     /// The Redis Cluster's topology, when the queues live on one.
     pub cluster: Option<ClusterVm>,
+    /// Every other capability at a glance.
+    pub glance: crate::vm::glance::GlanceVm,
 }
 
 /// A Redis Cluster as the Overview shows it: which masters serve how many
@@ -712,6 +724,7 @@ mod tests {
             delayed: 3,
             completed: 4,
             failed: 5,
+            completed_total: 9,
         };
         let by_name: Vec<u64> = STATES.iter().map(|(s, _)| counts.count(s)).collect();
         assert_eq!(by_name, [1, 2, 3, 4, 5]);

@@ -69,6 +69,9 @@ pub struct Tab {
     pub href: String,
     /// Jobs in that state.
     pub count: u64,
+    /// For completed jobs, how many finished in all when retention removed
+    /// some: the tab then says the count is what is kept.
+    pub kept_of: Option<u64>,
 }
 
 /// A tab per state, each linking to that state's jobs and showing how many
@@ -87,12 +90,21 @@ pub fn StateTabs(tabs: Vec<Tab>, selected: String) -> impl IntoView {
                     } else {
                         format!("tab {}", tab.state)
                     };
+                    let kept = tab.kept_of.filter(|all| *all > tab.count);
+                    let title = kept.map(|all| {
+                        format!(
+                            "{} kept of {} completed since the queue was created (retention removes the oldest)",
+                            format_count(tab.count),
+                            format_count(all),
+                        )
+                    });
                     view! {
                         <a
                             class=class
                             href=tab.href
                             aria-current=current.then_some("page")
                             data-test-id=format!("tab-{}", tab.state)
+                            title=title
                         >
                             {tab.label}
                             " "
@@ -101,6 +113,7 @@ pub fn StateTabs(tabs: Vec<Tab>, selected: String) -> impl IntoView {
                             } else {
                                 "n"
                             }>{format_count(tab.count)}</span>
+                            {kept.map(|_| view! { <span class="kept">" kept"</span> })}
                         </a>
                     }
                 })

@@ -155,3 +155,17 @@ pub fn first_page(snapshot: &Snapshot) -> AlertsVm {
         },
     }
 }
+
+/// The overview's alerts card: firing (loud and silenced) and pending.
+pub fn glance(view: &AlertsView, now: i64) -> app::AlertsGlance {
+    let mut glance = app::AlertsGlance::default();
+    for alert in &view.active {
+        match alert.status {
+            AlertStatus::Pending => glance.pending += 1,
+            AlertStatus::Firing if alert.is_silenced(now) => glance.silenced += 1,
+            AlertStatus::Firing => glance.firing += 1,
+            _ => {}
+        }
+    }
+    glance
+}

@@ -150,3 +150,19 @@ pub fn pretty(raw: &str) -> String {
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| raw.to_owned())
 }
+
+/// The overview's BullMQ card: every queue's counts summed (one pass over
+/// the monitor's latest counts; no read of Redis).
+pub fn glance(snapshot: &BullSnapshot) -> app::BullGlance {
+    let mut glance = app::BullGlance {
+        queues: snapshot.queues.len() as u64,
+        error: snapshot.error.clone(),
+        ..app::BullGlance::default()
+    };
+    for counts in snapshot.queues.values() {
+        glance.waiting += counts.waiting + counts.prioritized;
+        glance.active += counts.active;
+        glance.failed += counts.failed;
+    }
+    glance
+}

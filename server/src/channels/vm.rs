@@ -39,3 +39,25 @@ pub fn page(figures: Option<&ChannelFigures>) -> ChannelsVm {
         channels: figures.channels.iter().map(row).collect(),
     }
 }
+
+/// The overview's channels card: traffic summed, and the channels that
+/// fell silent (no message in the last [`app::SILENT_MINUTES`] minutes).
+pub fn glance(figures: &ChannelFigures) -> app::ChannelsGlance {
+    let silent = figures
+        .channels
+        .iter()
+        .filter(|c| {
+            c.per_minute
+                .iter()
+                .rev()
+                .take(app::SILENT_MINUTES)
+                .all(|(_, n)| *n == 0)
+        })
+        .count();
+    app::ChannelsGlance {
+        channels: figures.channels.len() as u64,
+        per_second: figures.channels.iter().map(|c| c.per_second).sum(),
+        silent: silent as u64,
+        connected: figures.connected,
+    }
+}

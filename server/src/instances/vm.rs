@@ -53,3 +53,22 @@ pub fn page(figures: Option<&InstanceFigures>) -> InstancesVm {
         instances: figures.instances.iter().map(row).collect(),
     }
 }
+
+/// The overview's instances card: how many of the instances that heartbeat
+/// are in sync ("3/3 in sync"), and how many drifted, are behind or stale.
+pub fn glance(figures: &InstanceFigures) -> app::InstancesGlance {
+    let mut glance = app::InstancesGlance::default();
+    for facts in &figures.instances {
+        match facts.view.status {
+            InstanceStatus::Gone => continue,
+            InstanceStatus::Stale => glance.stale += 1,
+            InstanceStatus::Live => match facts.hash_matches {
+                Some(true) => glance.in_sync += 1,
+                Some(false) => glance.drifted += 1,
+                None => glance.behind += 1,
+            },
+        }
+        glance.present += 1;
+    }
+    glance
+}

@@ -30,9 +30,14 @@ impl Page {
         format!("snapshot:{self:?}")
     }
 
-    fn fragments(self, snapshot: &Snapshot) -> Vec<app::Fragment> {
+    fn fragments(self, snapshot: &Snapshot, streams: &Streams) -> Vec<app::Fragment> {
         match self {
-            Page::Overview => app::overview_fragments(&crate::queues::vm::overview(snapshot)),
+            // BullMQ's totals are as of the monitor's latest counts when
+            // the hub's snapshot is rendered (at most a tick behind).
+            Page::Overview => app::overview_fragments(&crate::overview::overview(
+                snapshot,
+                streams.bull_snapshot().as_deref(),
+            )),
             Page::Channels => {
                 app::channels_fragments(&crate::channels::vm::page(snapshot.channels.as_ref()))
             }
@@ -56,7 +61,7 @@ pub async fn regions(streams: &Streams, snapshot: &Snapshot, page: Page) -> Regi
     let rendered = streams
         .pages()
         .get(page.key(), (snapshot.seq, 0), || async {
-            Ok::<_, Infallible>(prepare(page.fragments(snapshot)))
+            Ok::<_, Infallible>(prepare(page.fragments(snapshot, streams)))
         })
         .await;
     match rendered {

@@ -102,6 +102,8 @@ pub struct Streams {
     pages: Arc<SharedCache<Vec<Region>>>,
     /// The BullMQ queues' error groups, shown with the native ones.
     bull: Option<crate::bullmq::BullGroups>,
+    /// The BullMQ monitor, whose totals the overview shows.
+    bull_monitor: Option<crate::bullmq::BullMonitor>,
 }
 
 impl std::fmt::Debug for Streams {
@@ -116,7 +118,7 @@ impl Streams {
         hub: Hub,
         queues: Queues,
         clip: u32,
-        bull: Option<crate::bullmq::BullGroups>,
+        bull: Option<crate::bullmq::BullMonitor>,
     ) -> Self {
         Self {
             hub,
@@ -124,8 +126,16 @@ impl Streams {
             clip,
             listings: Arc::default(),
             pages: Arc::default(),
-            bull,
+            bull: bull.as_ref().map(|m| m.groups().clone()),
+            bull_monitor: bull,
         }
+    }
+
+    /// The BullMQ monitor's latest counts, when BullMQ is watched.
+    pub fn bull_snapshot(&self) -> Option<Arc<crate::bullmq::BullSnapshot>> {
+        self.bull_monitor
+            .as_ref()
+            .map(crate::bullmq::BullMonitor::current)
     }
 
     /// The event stream of a scope. A task per stream renders and sends;

@@ -468,8 +468,9 @@ pub fn charted(snapshot: &Snapshot) -> Vec<&QueueFigures> {
     busiest_of_hour(snapshot.queues.iter().map(|q| &**q), OVERVIEW_CHARTS)
 }
 
-/// The overview's view model (the hour's charts; a day or a week is put
-/// in by the page from the history, for the same queues).
+/// The overview's queue part (the hour's charts; a day or a week is put
+/// in by the page from the history, for the same queues); the page's
+/// whole view model is `crate::overview::overview`.
 pub fn overview(snapshot: &Snapshot) -> OverviewVm {
     let mut totals = app::StateCounts::default();
     let mut warnings = 0;
@@ -501,6 +502,8 @@ pub fn overview(snapshot: &Snapshot) -> OverviewVm {
         charts_more: snapshot.queues.len() - charts.len(),
         charts,
         range: app::ChartRange::Hour,
+        // The other capabilities' cards: `crate::overview`.
+        glance: app::GlanceVm::default(),
     }
 }
 
@@ -716,6 +719,7 @@ pub fn state_counts(counts: &QueueCounts) -> StateCounts {
         delayed: counts.delayed,
         completed: counts.completed,
         failed: counts.failed,
+        completed_total: counts.completed_total,
     }
 }
 

@@ -125,3 +125,23 @@ fn policy_row(policy: &Policy, usage: &PolicyUsage) -> PolicyRow {
 fn is_own(name: &str) -> bool {
     name.starts_with(super::OWN_POLICY_PREFIX)
 }
+
+/// The overview's rate-limits card: the services' policies only (the
+/// dashboard's own are about its viewers, not the services), rejections in
+/// the last full minute and keys blocked now.
+pub fn glance(figures: &RateLimitFigures) -> app::RateLimitsGlance {
+    let mut glance = app::RateLimitsGlance {
+        degraded: figures.status.degraded_since.is_some(),
+        ..app::RateLimitsGlance::default()
+    };
+    for (policy, usage) in &figures.policies {
+        if is_own(policy.name()) {
+            continue;
+        }
+        glance.policies += 1;
+        glance.blocked_keys += usage.blocked_keys;
+        // The minute before the current one: the current is still filling.
+        glance.rejected_per_min += usage.minutes.iter().rev().nth(1).map_or(0, |m| m.rejected);
+    }
+    glance
+}

@@ -304,7 +304,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         hub.clone(),
         queues.clone(),
         settings.listing_value_bytes,
-        bullmq.as_ref().map(|m| m.groups().clone()),
+        bullmq.clone(),
     );
     Ok(AppState {
         queues,

@@ -49,7 +49,11 @@ pub async fn overview(
 ) -> Result<Response, AppError> {
     let range = query.parse()?;
     let snapshot = state.hub.ready().await;
-    let mut vm = vm::overview(&snapshot);
+    let bull = state
+        .bullmq
+        .as_ref()
+        .map(crate::bullmq::BullMonitor::current);
+    let mut vm = crate::overview::overview(&snapshot, bull.as_deref());
     if range != Range::Hour {
         // The queues the hour charts: a day's or a week's history of every
         // queue would be one chart per queue again.
