@@ -389,6 +389,13 @@
     resizing = requestAnimationFrame(() => fitTables(document));
   });
 
+  // A bulk run's notice ("Retrying all failed jobs…") is done with once
+  // the run's progress line says how it ended.
+  const clearRunNotices = () => {
+    if (!document.querySelector('#progress [data-finished="true"]')) return;
+    for (const notice of document.querySelectorAll('main .notice[data-test-id="notice"]')) notice.remove();
+  };
+
   // The tab's title starts with the number of firing alerts nobody
   // silenced ("(2) Queues · Switchyard"), from the banner.
   const untitled = document.title.replace(/^\(\d+\) /, '');
@@ -404,6 +411,7 @@
     unannounce(next.id);
     morph(current, next);
     if (next.id === 'alert-banner') showTitle();
+    if (next.id === 'progress') clearRunNotices();
     fitTables(document.getElementById(next.id));
     const region = document.getElementById(next.id);
     if (region) {
@@ -683,6 +691,49 @@
     }
   };
 
+  // Charts: the bar under the pointer, or chosen with the arrow keys once
+  // the chart has focus, is read out under it (the bars' own titles say
+  // it on hover without the script). Delegated, so charts swapped in live
+  // work too.
+  const readout = (svg, bar) => {
+    const figure = svg.closest('figure');
+    const out = figure && figure.querySelector('.readout');
+    if (!out) return;
+    for (const chosen of svg.querySelectorAll('g.chosen')) chosen.classList.remove('chosen');
+    if (!bar) {
+      out.textContent = '';
+      return;
+    }
+    bar.classList.add('chosen');
+    out.textContent = bar.getAttribute('data-tip') || '';
+  };
+  document.addEventListener('mouseover', (event) => {
+    const bar = event.target instanceof Element && event.target.closest('figure.chart svg g[data-tip]');
+    if (bar) readout(bar.ownerSVGElement, bar);
+  });
+  document.addEventListener('focusin', (event) => {
+    const svg = event.target instanceof Element && event.target.closest('figure.chart svg');
+    if (!svg) return;
+    const bars = svg.querySelectorAll('g[data-tip]');
+    readout(svg, svg.querySelector('g.chosen') || bars[bars.length - 1]);
+  });
+  document.addEventListener('keydown', (event) => {
+    const svg = event.target instanceof Element && event.target.closest('figure.chart svg');
+    if (!svg || !['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(event.key)) return;
+    const bars = Array.from(svg.querySelectorAll('g[data-tip]'));
+    if (!bars.length) return;
+    const at = bars.findIndex((g) => g.classList.contains('chosen'));
+    const from = at < 0 ? bars.length - 1 : at;
+    const to = {
+      ArrowLeft: Math.max(0, from - 1),
+      ArrowRight: Math.min(bars.length - 1, from + 1),
+      Home: 0,
+      End: bars.length - 1,
+    }[event.key];
+    event.preventDefault();
+    readout(svg, bars[to]);
+  });
+
   // A strip of tabs scrolled sideways (phones) shows the current one.
   const showCurrentTabs = () => {
     for (const tab of document.querySelectorAll('.tabs > .current')) {
@@ -692,6 +743,7 @@
   };
 
   const start = () => {
+    clearRunNotices();
     menu();
     foldFilters();
     showCurrentTabs();

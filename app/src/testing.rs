@@ -121,6 +121,7 @@ pub(crate) fn failed_job(id: &str) -> JobRow {
         attempts: 3,
         priority: 0,
         created_at: 1_000,
+        processed_at: Some(2_000),
         finished_at: Some(6_000),
         failed_reason: Some("<b>boom</b>".into()),
         truncated: None,

@@ -111,6 +111,22 @@ test('the overview shows totals, alerts and a throughput chart per demo queue, l
       DEMO_QUEUES,
       { timeout: 80_000 },
     );
+    // A chart reads out the bar chosen from the keyboard: its minute and
+    // values; the value axis has round numbers.
+    const chart = page.getByTestId(`chart-${DEMO_QUEUES[0]}`);
+    await chart.locator('svg').focus();
+    const readout = chart.getByTestId('chart-readout');
+    assert.match(await readout.innerText(), /^\d\d:\d\d: [\d,]+ completed, [\d,]+ failed$/);
+    const lastMinute = await readout.innerText();
+    await page.keyboard.press('ArrowLeft');
+    assert.notEqual(await readout.innerText(), lastMinute);
+    await page.keyboard.press('End');
+    assert.equal(await readout.innerText(), lastMinute);
+    const axis = await chart.locator('.y-axis span').allInnerTexts();
+    assert.equal(axis.length, 3);
+    assert.equal(axis[2], '0');
+    assert.match(axis[0], /^(1|2|5)0*$|^[125]0{0,2},0{3}/);
+
     const completed = await page.getByTestId('total-completed').innerText();
     await page.waitForFunction(
       (before) => document.querySelector('[data-test-id="total-completed"]')?.innerText !== before,
@@ -290,6 +306,8 @@ test('Retry all retries every failed job of a paused queue and reports its progr
     assert.equal(Number(await progress.getAttribute('data-done')), failed);
     assert.equal(Number(await progress.getAttribute('data-total')), failed);
     assert.match(await progress.innerText(), new RegExp(`Retried ${failed.toLocaleString('en-US')} failed jobs`));
+    // The notice that said it started is gone: the progress line says how it ended.
+    assert.equal(await page.getByTestId('notice').count(), 0);
 
     const seen = await page.evaluate(() => window.__progress);
     t.diagnostic(`retry-all progress seen: ${seen.map((p) => `${p.done}/${p.total}${p.finished === 'true' ? ' finished' : ''}`).join(', ')}`);

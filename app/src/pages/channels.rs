@@ -347,7 +347,7 @@ mod tests {
         // Malformed is flagged only where there are some.
         assert_eq!(html.matches(r#"class="stat flagged""#).count(), 1, "{html}");
         // 60 bars per channel, top 5 senders and the rest summed up.
-        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert_eq!(html.matches(r#" class="bar "#).count(), 120, "{html}");
         assert!(html.contains("api-4"), "{html}");
         assert!(!html.contains("api-5"), "{html}");
         assert!(html.contains("+2 more (189 messages)"), "{html}");

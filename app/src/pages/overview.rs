@@ -516,8 +516,15 @@ fn ThroughputRegion(
     }
 }
 
+/// One queue's throughput chart: completed and failed per bucket of
+/// `range`, captioned with the queue (a link to it) or, on the queue's own
+/// page, with `title`.
 #[component]
-fn Chart(chart: ThroughputVm, range: ChartRange) -> impl IntoView {
+pub(crate) fn Chart(
+    chart: ThroughputVm,
+    range: ChartRange,
+    #[prop(optional)] title: Option<&'static str>,
+) -> impl IntoView {
     let minutes = chart.points.iter().map(|p| p.minute_ms).collect();
     let series = vec![
         Series {
@@ -552,7 +559,10 @@ fn Chart(chart: ThroughputVm, range: ChartRange) -> impl IntoView {
             label
         >
             <figcaption>
-                <a href=href>{chart.queue.clone()}</a>
+                {match title {
+                    Some(title) => view! { <strong>{title}</strong> }.into_any(),
+                    None => view! { <a href=href>{chart.queue.clone()}</a> }.into_any(),
+                }}
                 <span class="muted">
                     {format!(
                         " {} completed · {} failed · peak {}{}",
@@ -694,7 +704,7 @@ mod tests {
         assert!(html.contains(r#"data-test-id="alerts""#), "{html}");
         assert!(html.contains(r#"data-test-id="chart-emails""#), "{html}");
         assert!(html.contains("<svg"), "{html}");
-        assert_eq!(html.matches("<rect").count(), 120, "{html}");
+        assert_eq!(html.matches(r#" class="bar "#).count(), 120, "{html}");
         assert!(html.contains("1,770 completed · 60 failed"), "{html}");
         assert!(html.contains("Failure rate above threshold"), "{html}");
         // Awkward ratios round without overflowing the chart.
@@ -803,9 +813,9 @@ mod tests {
             .collect();
         let html = render_overview_page(&range_overview(ChartRange::Day, "emails", points), &PAGE);
         let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
-        assert_eq!(chart.matches("<g>").count(), 288, "{chart}");
-        assert_eq!(chart.matches("<rect").count(), 576);
-        assert!(chart.contains(r#"viewBox="0 0 1440 60""#), "{chart}");
+        assert_eq!(chart.matches("<g data-tip=").count(), 288, "{chart}");
+        assert_eq!(chart.matches(r#" class="bar "#).count(), 576);
+        assert!(chart.contains(r#"viewBox="0 0 1440 100""#), "{chart}");
         assert!(
             chart.contains("<title>Sun 22 Nov 10:35–10:40: 1 completed, 3 failed</title>"),
             "{chart}"
@@ -815,7 +825,7 @@ mod tests {
             "{chart}"
         );
         assert!(
-            chart.contains(r#"<div class="axis"><span>10:35</span><span>10:30</span></div>"#),
+            chart.contains(r#"<div class="axis"><span>Sun 22 Nov 10:35</span><span>Sun 22 Nov 22:35</span><span>Mon 23 Nov 10:30</span></div>"#),
             "{chart}"
         );
         assert!(
@@ -839,7 +849,7 @@ mod tests {
             .collect();
         let html = render_overview_page(&range_overview(ChartRange::Week, "emails", points), &PAGE);
         let chart = &html[html.find(r#"data-test-id="chart-emails""#).expect("chart")..];
-        assert_eq!(chart.matches("<g>").count(), 168, "{chart}");
+        assert_eq!(chart.matches("<g data-tip=").count(), 168, "{chart}");
         assert!(
             chart.contains("<title>Mon 16 Nov 11:00–12:00: 1,000 completed, 0 failed</title>"),
             "{chart}"
@@ -850,7 +860,7 @@ mod tests {
         );
         assert!(
             chart.contains(
-                r#"<div class="axis"><span>Mon 16 Nov</span><span>Mon 23 Nov</span></div>"#
+                r#"<div class="axis"><span>Mon 16 Nov</span><span>Thu 19 Nov</span><span>Mon 23 Nov</span></div>"#
             ),
             "{chart}"
         );

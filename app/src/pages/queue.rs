@@ -4,8 +4,12 @@
 
 use leptos::prelude::*;
 
-use crate::format::{counted, format_count};
-use crate::vm::queues::{BulkProgressVm, JobFilterVm, JobRow, MAX_SELECTED, QueuePageVm, STATES};
+use super::overview::Chart;
+use crate::format::{counted, format_count, format_duration};
+use crate::vm::queues::{
+    BulkProgressVm, ChartRange, JobFilterVm, JobRow, MAX_SELECTED, QueuePageVm, STATES,
+    ThroughputVm,
+};
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::{ActionForm, PostFields};
 use crate::widgets::pager::Pager;
@@ -35,7 +39,10 @@ pub fn render_queue_page(vm: &QueuePageVm, now: i64, page: &PageCtx) -> String {
                     state=vm.state.clone()
                     filter=vm.filter.clone()
                 />
-                <JobsRegion vm=vm now=now />
+                <JobsRegion vm=vm.clone() now=now />
+                // After the jobs, so it never pushes them off the first
+                // screen.
+                <QueueChartRegion chart=vm.chart />
             </section>
         }
     })
@@ -50,7 +57,27 @@ pub fn queue_fragments(vm: &QueuePageVm, now: i64) -> Vec<Fragment> {
             view! { <ProgressRegion progress=vm.progress.clone() /> },
         ),
         fragment("jobs", view! { <JobsRegion vm=vm.clone() now=now /> }),
+        fragment(
+            "queue-chart",
+            view! { <QueueChartRegion chart=vm.chart.clone() /> },
+        ),
     ]
+}
+
+/// The queue's last hour, completed and failed per minute (finished
+/// minutes only, so it changes once a minute); empty before the first.
+#[component]
+fn QueueChartRegion(chart: Option<ThroughputVm>) -> impl IntoView {
+    view! {
+        <div id="queue-chart" class="queue-chart" data-test-id="queue-chart">
+            {chart
+                .map(|chart| {
+                    view! {
+                        <Chart chart range=ChartRange::Hour title="Throughput, last hour" />
+                    }
+                })}
+        </div>
+    }
 }
 
 /// The queue's name, badges, queue-wide actions and state tabs (a region:
@@ -469,6 +496,20 @@ fn JobsTable(vm: QueuePageVm, now: i64) -> impl IntoView {
         }
         .into_any()
     } else {
+        // Completed jobs, newest finished first (the order both backends
+        // keep), say when each finished and how long its last attempt ran;
+        // the others their priority and when they were enqueued.
+        let (figure, moment) = if vm.state == "completed" {
+            (
+                "Took",
+                view! { <th scope="col" aria-sort="descending">"Finished"</th> }.into_any(),
+            )
+        } else {
+            (
+                "Priority",
+                view! { <th scope="col">"Enqueued"</th> }.into_any(),
+            )
+        };
         view! {
             <tr>
                 <th scope="col">"Id"</th>
@@ -478,9 +519,9 @@ fn JobsTable(vm: QueuePageVm, now: i64) -> impl IntoView {
                     "Attempts"
                 </th>
                 <th scope="col" class="num">
-                    "Priority"
+                    {figure}
                 </th>
-                <th scope="col">"Enqueued"</th>
+                {moment}
                 <th scope="col">"Actions"</th>
             </tr>
         }
@@ -623,10 +664,28 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
                         })}
                 </td>
                 <td class="num">{attempts}</td>
-                <td class="num">{job.priority}</td>
-                <td>
-                    <Moment at=job.created_at now=now />
-                </td>
+                {if state == "completed" {
+                    let took = job
+                        .processed_at
+                        .zip(job.finished_at)
+                        .map(|(start, end)| format_duration(end - start))
+                        .unwrap_or_else(|| "–".into());
+                    view! {
+                        <td class="num" data-test-id="job-took">{took}</td>
+                        <td data-test-id="job-finished">
+                            <Moment at=job.finished_at.unwrap_or(job.created_at) now=now />
+                        </td>
+                    }
+                        .into_any()
+                } else {
+                    view! {
+                        <td class="num">{job.priority}</td>
+                        <td>
+                            <Moment at=job.created_at now=now />
+                        </td>
+                    }
+                        .into_any()
+                }}
                 <td class="actions">{promote} {remove}</td>
             </tr>
         }
@@ -638,6 +697,51 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
 mod tests {
     use super::*;
     use crate::testing::*;
+
+    #[test]
+    fn completed_jobs_show_when_they_finished_and_how_long_they_took_and_the_queue_its_hour() {
+        let mut job = failed_job("9");
+        job.failed_reason = None;
+        job.failure = None;
+        let vm = QueuePageVm {
+            state: "completed".into(),
+            jobs: vec![job],
+            total: 1,
+            chart: Some(ThroughputVm {
+                queue: "emails".into(),
+                points: vec![MinutePoint {
+                    minute_ms: 60_000,
+                    completed: 3,
+                    failed: 1,
+                }],
+            }),
+            ..failed_page()
+        };
+        let html = render_queue_page(&vm, 10_000, &PAGE);
+        assert!(
+            html.contains(r#"<th scope="col" aria-sort="descending">Finished</th>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="job-took" class="num">4.0 s<"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-test-id="job-finished"><time datetime="1970-01-01T00:00:06Z""#),
+            "{html}"
+        );
+        assert!(!html.contains(">Enqueued<"), "{html}");
+        // The hour's chart, below the jobs, captioned for this page.
+        let chart = html.find(r#"id="queue-chart""#).expect("chart region");
+        assert!(chart > html.find(r#"id="jobs""#).expect("jobs"), "{html}");
+        assert!(
+            html[chart..].contains("<strong>Throughput, last hour</strong>"),
+            "{html}"
+        );
+        assert!(html[chart..].contains("3 completed · 1 failed"), "{html}");
+        let ids: Vec<_> = queue_fragments(&vm, 10_000).iter().map(|f| f.id).collect();
+        assert!(ids.contains(&"queue-chart"), "{ids:?}");
+    }
 
     #[test]
     fn failed_table_has_row_and_bulk_actions_and_escapes_text() {

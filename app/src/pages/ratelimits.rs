@@ -750,7 +750,7 @@ mod tests {
         // Chart: a rejected and an allowed bar per minute, rejections first.
         assert!(html.contains(r#"data-test-id="requests-chart""#), "{html}");
         // (The usage bars' rects have no x.)
-        assert_eq!(html.matches("<rect x=").count(), 120, "{html}");
+        assert_eq!(html.matches(r#" class="bar "#).count(), 120, "{html}");
         assert_eq!(
             html.matches(r#"class="bar rejected""#).count(),
             60,
@@ -1107,11 +1107,12 @@ mod tests {
         };
         let html = render_ratelimits_page(&vm, None, "/ratelimits", &PAGE);
         assert!(
-            html.contains(r#"<rect x="0" y="59" width="4" height="1" class="bar rejected">"#),
+            html.contains(r#"<rect x="0" y="99" width="4" height="1" class="bar rejected">"#),
             "{html}"
         );
         assert!(
-            html.contains(r#"<rect x="0" y="0" width="4" height="59" class="bar allowed">"#),
+            // The value axis tops at 2,000,000: the million is half way up.
+            html.contains(r#"<rect x="0" y="49" width="4" height="50" class="bar allowed">"#),
             "{html}"
         );
         assert!(

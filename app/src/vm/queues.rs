@@ -258,11 +258,13 @@ impl ChartRange {
         }
     }
 
-    /// The label under a chart's first or last bar: a time of day while
-    /// the chart spans a day at most, the day itself beyond.
+    /// A label under a chart's bars: the time of day for the last hour;
+    /// the day with the time over a day (its start and end are different
+    /// days: "Sat 5 Dec 08:05 … Sun 6 Dec 08:00"); the day over a week.
     pub fn axis_label(self, bucket_ms: i64) -> String {
         match self {
-            ChartRange::Hour | ChartRange::Day => format_clock(bucket_ms),
+            ChartRange::Hour => format_clock(bucket_ms),
+            ChartRange::Day => format!("{} {}", format_day(bucket_ms), format_clock(bucket_ms)),
             ChartRange::Week => format_day(bucket_ms),
         }
     }
@@ -471,6 +473,8 @@ pub struct JobRow {
     pub priority: u32,
     /// When the job was enqueued (ms since the epoch).
     pub created_at: i64,
+    /// When its last attempt started, once one has.
+    pub processed_at: Option<i64>,
     /// When the job finished, for completed and failed jobs.
     pub finished_at: Option<i64>,
     /// The last error, for failed and retrying jobs.
@@ -608,6 +612,8 @@ pub struct QueuePageVm {
     pub progress: Option<BulkProgressVm>,
     /// A one-off notice after an action ("Retried 3 jobs").
     pub notice: Option<String>,
+    /// The queue's last hour: completed and failed per finished minute.
+    pub chart: Option<ThroughputVm>,
 }
 
 impl QueuePageVm {
@@ -741,7 +747,7 @@ mod tests {
         assert_eq!(format_day(at), "Mon 23 Nov");
         assert_eq!(format_day(0), "Thu 1 Jan");
         assert_eq!(ChartRange::Hour.axis_label(at), "10:34");
-        assert_eq!(ChartRange::Day.axis_label(at), "10:34");
+        assert_eq!(ChartRange::Day.axis_label(at), "Mon 23 Nov 10:34");
         assert_eq!(ChartRange::Week.axis_label(at), "Mon 23 Nov");
         assert_eq!(ChartRange::Hour.bucket_label(at), "10:34");
         assert_eq!(

@@ -9,8 +9,28 @@ use crate::vm::queues::ChartRange;
 
 /// Width of one minute's bar in the chart's coordinate space.
 const BAR: usize = 5;
-/// Height of the chart's coordinate space.
-const HEIGHT: u64 = 60;
+/// Height of the chart's coordinate space (the stylesheet sets its height
+/// on screen; the SVG stretches to it).
+const HEIGHT: u64 = 100;
+
+/// The top of the value axis: the peak rounded up to 1, 2 or 5 times a
+/// power of ten, so its labels (top, half, 0) are round numbers.
+pub fn axis_top(peak: u64) -> u64 {
+    let peak = peak.max(1);
+    let mut step = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            let top = step.saturating_mul(m);
+            if top >= peak {
+                return top;
+            }
+        }
+        step = step.saturating_mul(10);
+        if step == u64::MAX {
+            return peak;
+        }
+    }
+}
 
 /// One stacked series of a [`BarChart`]: a value per minute, painted by
 /// its CSS class so the colour follows the stylesheet's theme.
@@ -70,10 +90,12 @@ pub fn BarChart(
     children: Children,
 ) -> impl IntoView {
     let width = minutes.len().max(1) * BAR;
-    let peak = stacked_peak(&series);
-    let scale = |n: u64| -> u64 { (n * HEIGHT).div_ceil(peak).min(HEIGHT) };
+    let top = axis_top(stacked_peak(&series));
+    let scale = |n: u64| -> u64 { (n.saturating_mul(HEIGHT)).div_ceil(top).min(HEIGHT) };
     let first = minutes.first().map(|&m| range.axis_label(m));
+    let middle = minutes.get(minutes.len() / 2).map(|&m| range.axis_label(m));
     let last = minutes.last().map(|&m| range.axis_label(m));
+    let half = HEIGHT / 2;
     let bars = minutes
         .iter()
         .enumerate()
@@ -86,6 +108,7 @@ pub fn BarChart(
                 .collect::<Vec<_>>()
                 .join(", ");
             let tip = format!("{}: {values}", range.bucket_label(minute));
+            let title = tip.clone();
             // Round each stack's running total, not each piece, so a bar
             // never exceeds the chart.
             let mut below = 0;
@@ -108,29 +131,82 @@ pub fn BarChart(
                     }
                 })
                 .collect_view();
+            // The bar's full height is its hit area, so hovering above a
+            // short bar still reads it.
             view! {
-                <g>
-                    <title>{tip}</title>
+                <g data-tip=tip>
+                    <title>{title}</title>
+                    <rect
+                        class="hit"
+                        x=x.clone()
+                        y="0"
+                        width=BAR.to_string()
+                        height=HEIGHT.to_string()
+                    ></rect>
                     {rects}
                 </g>
             }
         })
         .collect_view();
+    // The value axis and gridlines at the top, half and 0; the readout
+    // under the chart says the bar hovered or chosen with the arrow keys
+    // (the page script; the bars' titles say it without).
     view! {
         <figure class=class data-test-id=test_id>
             {children()}
-            <svg
-                viewBox=format!("0 0 {width} {HEIGHT}")
-                preserveAspectRatio="none"
-                role="img"
-                aria-label=label
-            >
-                {bars}
-            </svg>
+            <div class="plot">
+                <div class="y-axis" aria-hidden="true">
+                    <span>{format_count(top)}</span>
+                    <span>{format_count(top / 2)}</span>
+                    <span>"0"</span>
+                </div>
+                <svg
+                    viewBox=format!("0 0 {width} {HEIGHT}")
+                    preserveAspectRatio="none"
+                    role="img"
+                    aria-label=label
+                    tabindex="0"
+                >
+                    <line class="grid" x1="0" x2=width.to_string() y1="0" y2="0"></line>
+                    <line
+                        class="grid"
+                        x1="0"
+                        x2=width.to_string()
+                        y1=half.to_string()
+                        y2=half.to_string()
+                    ></line>
+                    {bars}
+                </svg>
+            </div>
             <div class="axis">
                 <span>{first}</span>
+                <span>{middle}</span>
                 <span>{last}</span>
             </div>
+            <p class="readout" aria-live="polite" data-test-id="chart-readout"></p>
         </figure>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::axis_top;
+
+    #[test]
+    fn the_value_axis_tops_at_a_round_number() {
+        for (peak, top) in [
+            (0, 1),
+            (1, 1),
+            (2, 2),
+            (3, 5),
+            (7, 10),
+            (11, 20),
+            (59, 100),
+            (724, 1_000),
+            (1_000_001, 2_000_000),
+            (u64::MAX, u64::MAX),
+        ] {
+            assert_eq!(axis_top(peak), top, "peak {peak}");
+        }
     }
 }

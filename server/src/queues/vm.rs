@@ -683,7 +683,11 @@ pub fn queue_page_of(
     snapshot: &Snapshot,
 ) -> QueuePageVm {
     let progress = snapshot.progress.get(&row.name).map(progress);
+    let chart = snapshot
+        .queue(&row.name)
+        .map(|q| chart(&q.name, finished_minutes(&q.minutes)));
     QueuePageVm {
+        chart,
         state: query.page.state.as_str().to_string(),
         jobs: listing.jobs,
         total: listing.total,
@@ -740,6 +744,7 @@ pub fn job_row(job: &Job) -> JobRow {
         attempts: job.options.attempts,
         priority: job.options.priority,
         created_at: job.created_at,
+        processed_at: job.processed_at,
         finished_at: job.finished_at,
         failed_reason: job.failed_reason.clone(),
         run_at: job.run_at,
