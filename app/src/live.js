@@ -390,16 +390,25 @@
   });
 
   // A bulk run's notice ("Retrying all failed jobs…") is done with once
-  // the run's progress line says how it ended.
+  // the run's progress line says how it ended: it goes a few seconds after
+  // the run on screen finishes (a notice from before, for something else,
+  // stays).
+  const NOTICE_AFTER_RUN_MS = 5000;
   const clearRunNotices = () => {
     if (!document.querySelector('#progress [data-finished="true"]')) return;
-    for (const notice of document.querySelectorAll('main .notice[data-test-id="notice"]')) notice.remove();
+    setTimeout(() => {
+      for (const notice of document.querySelectorAll('main .notice[data-test-id="notice"]')) notice.remove();
+    }, NOTICE_AFTER_RUN_MS);
   };
 
   // The tab's title starts with the number of firing alerts nobody
-  // silenced ("(2) Queues · Switchyard"), from the banner.
-  const untitled = document.title.replace(/^\(\d+\) /, '');
+  // silenced ("(2) Queues · Switchyard"), from the banner; a region with a
+  // data-title (a queue's header: "reports · 34 failed") keeps the rest
+  // current.
+  let untitled = document.title.replace(/^\(\d+\) /, '');
   const showTitle = () => {
+    const titled = document.querySelector('[data-title]');
+    if (titled) untitled = titled.getAttribute('data-title');
     const banner = document.getElementById('alert-banner');
     const firing = banner ? Number(banner.getAttribute('data-firing') || 0) : 0;
     document.title = firing > 0 ? `(${firing}) ${untitled}` : untitled;
@@ -409,9 +418,12 @@
     const current = document.getElementById(next.id);
     if (!current) return;
     unannounce(next.id);
+    // A run that ends while the page is open (not one already over when
+    // it loaded) clears the notice announcing it.
+    const wasRunning = next.id === 'progress' && !current.querySelector('[data-finished="true"]');
     morph(current, next);
-    if (next.id === 'alert-banner') showTitle();
-    if (next.id === 'progress') clearRunNotices();
+    if (next.id === 'alert-banner' || next.hasAttribute('data-title')) showTitle();
+    if (wasRunning) clearRunNotices();
     fitTables(document.getElementById(next.id));
     const region = document.getElementById(next.id);
     if (region) {
@@ -705,22 +717,31 @@
       return;
     }
     bar.classList.add('chosen');
-    out.textContent = bar.getAttribute('data-tip') || '';
+    const title = bar.querySelector('title');
+    out.textContent = title ? title.textContent : '';
   };
-  document.addEventListener('mouseover', (event) => {
-    const bar = event.target instanceof Element && event.target.closest('figure.chart svg g[data-tip]');
-    if (bar) readout(bar.ownerSVGElement, bar);
+  // The bar under the pointer by its column, so the space above a short
+  // bar reads it too.
+  document.addEventListener('mousemove', (event) => {
+    const svg = event.target instanceof Element && event.target.closest('figure.chart svg');
+    if (!svg) return;
+    const bars = svg.querySelectorAll('g');
+    const box = svg.getBoundingClientRect();
+    if (!bars.length || box.width <= 0) return;
+    const at = Math.floor(((event.clientX - box.left) / box.width) * bars.length);
+    const bar = bars[Math.min(bars.length - 1, Math.max(0, at))];
+    if (!bar.classList.contains('chosen')) readout(svg, bar);
   });
   document.addEventListener('focusin', (event) => {
     const svg = event.target instanceof Element && event.target.closest('figure.chart svg');
     if (!svg) return;
-    const bars = svg.querySelectorAll('g[data-tip]');
+    const bars = svg.querySelectorAll('g');
     readout(svg, svg.querySelector('g.chosen') || bars[bars.length - 1]);
   });
   document.addEventListener('keydown', (event) => {
     const svg = event.target instanceof Element && event.target.closest('figure.chart svg');
     if (!svg || !['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(event.key)) return;
-    const bars = Array.from(svg.querySelectorAll('g[data-tip]'));
+    const bars = Array.from(svg.querySelectorAll('g'));
     if (!bars.length) return;
     const at = bars.findIndex((g) => g.classList.contains('chosen'));
     const from = at < 0 ? bars.length - 1 : at;
@@ -743,7 +764,6 @@
   };
 
   const start = () => {
-    clearRunNotices();
     menu();
     foldFilters();
     showCurrentTabs();

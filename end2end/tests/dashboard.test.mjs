@@ -115,7 +115,7 @@ test('the overview shows totals, alerts and a throughput chart per demo queue, l
     // values; the value axis has round numbers.
     const chart = page.getByTestId(`chart-${DEMO_QUEUES[0]}`);
     await chart.locator('svg').focus();
-    const readout = chart.getByTestId('chart-readout');
+    const readout = chart.getByTestId('bar-readout');
     assert.match(await readout.innerText(), /^\d\d:\d\d: [\d,]+ completed, [\d,]+ failed$/);
     const lastMinute = await readout.innerText();
     await page.keyboard.press('ArrowLeft');
@@ -306,8 +306,8 @@ test('Retry all retries every failed job of a paused queue and reports its progr
     assert.equal(Number(await progress.getAttribute('data-done')), failed);
     assert.equal(Number(await progress.getAttribute('data-total')), failed);
     assert.match(await progress.innerText(), new RegExp(`Retried ${failed.toLocaleString('en-US')} failed jobs`));
-    // The notice that said it started is gone: the progress line says how it ended.
-    assert.equal(await page.getByTestId('notice').count(), 0);
+    // The notice that said it started goes: the progress line says how it ended.
+    await page.getByTestId('notice').waitFor({ state: 'detached', timeout: 10_000 });
 
     const seen = await page.evaluate(() => window.__progress);
     t.diagnostic(`retry-all progress seen: ${seen.map((p) => `${p.done}/${p.total}${p.finished === 'true' ? ' finished' : ''}`).join(', ')}`);

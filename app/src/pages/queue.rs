@@ -22,8 +22,7 @@ use crate::widgets::time::Moment;
 /// of jobs in one state. `now` (ms) is what ages are measured from.
 pub fn render_queue_page(vm: &QueuePageVm, now: i64, page: &PageCtx) -> String {
     let vm = vm.clone();
-    let frame = Frame::new(format!("{} · Switchyard", vm.queue.name), Section::Queues)
-        .live(format!("/events{}", vm.url()));
+    let frame = Frame::new(queue_title(&vm), Section::Queues).live(format!("/events{}", vm.url()));
     document(page, frame, move || {
         view! {
             <section class="queue">
@@ -80,6 +79,20 @@ fn QueueChartRegion(chart: Option<ThroughputVm>) -> impl IntoView {
     }
 }
 
+/// The tab's title: the queue, and its failed jobs when there are any
+/// ("reports · 34 failed · Switchyard"), so trouble shows from another
+/// tab. The header region carries it (`data-title`) for the page script.
+fn queue_title(vm: &QueuePageVm) -> String {
+    match vm.queue.counts.failed {
+        0 => format!("{} · Switchyard", vm.queue.name),
+        n => format!(
+            "{} · {} · Switchyard",
+            vm.queue.name,
+            counted(n, "failed", "failed")
+        ),
+    }
+}
+
 /// The queue's name, badges, queue-wide actions and state tabs (a region:
 /// counts move while the page is open).
 #[component]
@@ -99,7 +112,7 @@ fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
         })
         .collect::<Vec<_>>();
     view! {
-        <div id="queue-header">
+        <div id="queue-header" data-title=queue_title(&vm)>
             <h1>
                 {name.clone()} " "
                 <span
@@ -755,7 +768,7 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("&lt;b&gt;boom&lt;/b&gt;"), "{html}");
-        assert!(html.contains("emails · Switchyard"), "{html}");
+        assert!(html.contains("emails · 1 failed · Switchyard"), "{html}");
         assert!(html.contains("1–1 of 1"), "{html}");
         assert!(
             html.contains(r#"action="/queues/emails/jobs/7/retry""#),

@@ -14,9 +14,10 @@ const BAR: usize = 5;
 const HEIGHT: u64 = 100;
 
 /// The top of the value axis: the peak rounded up to 1, 2 or 5 times a
-/// power of ten, so its labels (top, half, 0) are round numbers.
+/// power of ten, so its labels (top, half, 0) are round numbers; at least
+/// 2, so the half is a whole number too.
 pub fn axis_top(peak: u64) -> u64 {
-    let peak = peak.max(1);
+    let peak = peak.max(2);
     let mut step = 1u64;
     loop {
         for m in [1, 2, 5] {
@@ -108,7 +109,6 @@ pub fn BarChart(
                 .collect::<Vec<_>>()
                 .join(", ");
             let tip = format!("{}: {values}", range.bucket_label(minute));
-            let title = tip.clone();
             // Round each stack's running total, not each piece, so a bar
             // never exceeds the chart.
             let mut below = 0;
@@ -131,18 +131,9 @@ pub fn BarChart(
                     }
                 })
                 .collect_view();
-            // The bar's full height is its hit area, so hovering above a
-            // short bar still reads it.
             view! {
-                <g data-tip=tip>
-                    <title>{title}</title>
-                    <rect
-                        class="hit"
-                        x=x.clone()
-                        y="0"
-                        width=BAR.to_string()
-                        height=HEIGHT.to_string()
-                    ></rect>
+                <g>
+                    <title>{tip}</title>
                     {rects}
                 </g>
             }
@@ -183,7 +174,7 @@ pub fn BarChart(
                 <span>{middle}</span>
                 <span>{last}</span>
             </div>
-            <p class="readout" aria-live="polite" data-test-id="chart-readout"></p>
+            <p class="readout" aria-live="polite" data-test-id="bar-readout"></p>
         </figure>
     }
 }
@@ -195,8 +186,8 @@ mod tests {
     #[test]
     fn the_value_axis_tops_at_a_round_number() {
         for (peak, top) in [
-            (0, 1),
-            (1, 1),
+            (0, 2),
+            (1, 2),
             (2, 2),
             (3, 5),
             (7, 10),

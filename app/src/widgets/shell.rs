@@ -418,7 +418,14 @@ mod tests {
         );
         assert!(html.contains(r#"id="live-note""#), "{html}");
         // Firing alerts are counted in the tab's title.
-        assert!(html.contains("<title>(1) emails · Switchyard"), "{html}");
+        assert!(
+            html.contains("<title>(1) emails · 1 failed · Switchyard"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<div id="queue-header" data-title="emails · 1 failed · Switchyard">"#),
+            "{html}"
+        );
         // A page with nothing to keep current has no live controls.
         let config = render_config_page(&ConfigVm::default(), &admin_page());
         assert!(!config.contains("live-pause"), "{config}");
