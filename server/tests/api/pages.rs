@@ -250,7 +250,10 @@ async fn the_queue_page_shows_waiting_jobs_by_default() {
     assert_eq!(attr(tab, "aria-current"), Some("page"), "{tab}");
     let failed_tab = start_tag(html, "tab-failed").expect("failed tab");
     assert_eq!(attr(failed_tab, "aria-current"), None, "{failed_tab}");
-    assert!(html.contains(r#"<div id="queue-header">"#), "{html}");
+    assert!(
+        html.contains(r#"<div id="queue-header" data-title="emails · Switchyard">"#),
+        "{html}"
+    );
     assert!(html.contains(r#"data-test-id="pause-queue""#), "{html}");
     assert!(
         html.contains(r#"data-live="/events/queues/emails?state=waiting&amp;limit=50""#),
