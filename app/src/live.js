@@ -426,10 +426,7 @@
     if (wasRunning) clearRunNotices();
     fitTables(document.getElementById(next.id));
     const region = document.getElementById(next.id);
-    if (region) {
-      regions.add(next.id);
-      refreshAges(region);
-    }
+    if (region) refreshAges(region);
     for (const form of selectionForms(document)) showSelection(form);
     // A version that waited from before the connection was lost is no
     // fresher than the rest.

@@ -53,6 +53,23 @@ fn failed(job: &coord::queue::Job, error: JobError, retry_delay_ms: u64) -> Outc
 
 const LEASE: Duration = Duration::from_secs(30);
 
+/// Claims up to `n` waiting jobs of `q` and fails each for good with the
+/// reason `reason` gives it, as a worker would; their ids.
+async fn fail_next(
+    b: &RedisBackend,
+    q: &coord::queue::QueueName,
+    n: usize,
+    reason: impl Fn(&coord::queue::Job) -> String,
+) -> Vec<JobId> {
+    let claimed = b.step(q, Vec::new(), n, LEASE).await.unwrap().claimed;
+    let outcomes = claimed
+        .iter()
+        .map(|job| failed(job, JobError::new(reason(job)), 0))
+        .collect();
+    b.step(q, outcomes, 0, LEASE).await.unwrap();
+    claimed.into_iter().map(|job| job.id).collect()
+}
+
 #[tokio::test]
 async fn every_key_of_a_queue_carries_its_hash_tag() {
     let prefix = unique("t");
@@ -898,28 +915,11 @@ async fn name_and_error_searches_read_their_indexes_and_stay_bounded() {
     b.enqueue_bulk(&q, vec![job_with("charge", once.clone())])
         .await
         .unwrap();
-    let claimed = b.step(&q, Vec::new(), 1, LEASE).await.unwrap().claimed;
-    b.step(
-        &q,
-        vec![failed(
-            &claimed[0],
-            JobError::new("card declined for order 8812"),
-            0,
-        )],
-        0,
-        LEASE,
-    )
-    .await
-    .unwrap();
+    fail_next(&b, &q, 1, |_| "card declined for order 8812".into()).await;
     let noise = (0..1200).map(|_| job_with("sync", once.clone())).collect();
     b.enqueue_bulk(&q, noise).await.unwrap();
     for _ in 0..12 {
-        let claimed = b.step(&q, Vec::new(), 100, LEASE).await.unwrap().claimed;
-        let outcomes = claimed
-            .iter()
-            .map(|job| failed(job, JobError::new("timeout after 30000 ms"), 0))
-            .collect();
-        b.step(&q, outcomes, 0, LEASE).await.unwrap();
+        fail_next(&b, &q, 100, |_| "timeout after 30000 ms".into()).await;
     }
     assert_eq!(queues.counts(&q).await.unwrap().failed, 1201);
     let welcome = b
@@ -1053,21 +1053,16 @@ async fn failed_jobs_from_before_error_groups_are_booked_once() {
     for _ in 0..12 {
         let jobs = (0..100).map(|_| job_with("charge", once.clone())).collect();
         b.enqueue_bulk(&q, jobs).await.unwrap();
-        let claimed = b.step(&q, Vec::new(), 100, LEASE).await.unwrap().claimed;
-        let outcomes = claimed
-            .iter()
-            .map(|job| {
-                let n: u64 = job.id.as_str().parse().unwrap();
-                let reason = if n.is_multiple_of(3) {
-                    "SMTP 550 mailbox unavailable".to_owned()
-                } else {
-                    format!("card declined for order {}", 8000 + n)
-                };
-                failed(job, JobError::new(reason), 0)
-            })
-            .collect();
-        b.step(&q, outcomes, 0, LEASE).await.unwrap();
-        ids.extend(claimed.into_iter().map(|job| job.id));
+        let batch = fail_next(&b, &q, 100, |job| {
+            let n: u64 = job.id.as_str().parse().unwrap();
+            if n.is_multiple_of(3) {
+                "SMTP 550 mailbox unavailable".to_owned()
+            } else {
+                format!("card declined for order {}", 8000 + n)
+            }
+        })
+        .await;
+        ids.extend(batch);
     }
     let before = queues.error_groups(&q, 100).await.unwrap();
     // Strip what the groups keep, as a build before them would have left,

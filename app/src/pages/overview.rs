@@ -201,10 +201,11 @@ fn GlanceRegion(glance: GlanceVm) -> impl IntoView {
         alerts,
     } = glance;
     let bullmq = bullmq.map(|b| {
-        let (class, main) = match &b.error {
-            Some(_) => ("glance bad", "unreachable".to_owned()),
-            None if b.failed > 0 => ("glance bad", counted(b.failed, "failed", "failed")),
-            None => ("glance good", counted(b.queues, "queue", "queues")),
+        let class = tone(b.error.is_some() || b.failed > 0, false);
+        let main = match &b.error {
+            Some(_) => "unreachable".to_owned(),
+            None if b.failed > 0 => counted(b.failed, "failed", "failed"),
+            None => counted(b.queues, "queue", "queues"),
         };
         let detail = match b.error {
             Some(why) => why,
@@ -219,14 +220,7 @@ fn GlanceRegion(glance: GlanceVm) -> impl IntoView {
         view! { <GlanceCard title="BullMQ" href=href.to_owned() class main detail test_id="glance-bullmq" /> }
     });
     let instances = instances.map(|i| {
-        let trouble = i.drifted + i.stale;
-        let class = if trouble > 0 {
-            "glance bad"
-        } else if i.behind > 0 {
-            "glance busy"
-        } else {
-            "glance good"
-        };
+        let class = tone(i.drifted + i.stale > 0, i.behind > 0);
         let main = format!("{}/{} in sync", format_count(i.in_sync), format_count(i.present));
         let mut parts = Vec::new();
         for (n, word) in [(i.drifted, "drifted"), (i.behind, "behind"), (i.stale, "stale")] {
@@ -242,13 +236,7 @@ fn GlanceRegion(glance: GlanceVm) -> impl IntoView {
         view! { <GlanceCard title="Instances" href="/instances".to_owned() class main detail test_id="glance-instances" /> }
     });
     let channels = channels.map(|c| {
-        let class = if !c.connected {
-            "glance bad"
-        } else if c.silent > 0 {
-            "glance busy"
-        } else {
-            "glance good"
-        };
+        let class = tone(!c.connected, c.silent > 0);
         let main = if c.connected {
             format!("{:.1} messages/s", c.per_second)
         } else {
@@ -262,13 +250,7 @@ fn GlanceRegion(glance: GlanceVm) -> impl IntoView {
         view! { <GlanceCard title="Channels" href="/channels".to_owned() class main detail test_id="glance-channels" /> }
     });
     let ratelimits = ratelimits.map(|r| {
-        let class = if r.degraded || r.blocked_keys > 0 {
-            "glance bad"
-        } else if r.rejected_per_min > 0 {
-            "glance busy"
-        } else {
-            "glance good"
-        };
+        let class = tone(r.degraded || r.blocked_keys > 0, r.rejected_per_min > 0);
         let main = format!("{} rejected/min", format_count(r.rejected_per_min));
         let mut detail = format!(
             "{} blocked · {}",
@@ -281,13 +263,7 @@ fn GlanceRegion(glance: GlanceVm) -> impl IntoView {
         view! { <GlanceCard title="Rate limits" href="/ratelimits".to_owned() class main detail test_id="glance-ratelimits" /> }
     });
     let alerts = alerts.map(|a| {
-        let class = if a.firing > 0 {
-            "glance bad"
-        } else if a.pending > 0 {
-            "glance busy"
-        } else {
-            "glance good"
-        };
+        let class = tone(a.firing > 0, a.pending > 0);
         let main = format!("{} firing", format_count(a.firing));
         let detail = format!(
             "{} pending · {} silenced",
@@ -304,6 +280,17 @@ fn GlanceRegion(glance: GlanceVm) -> impl IntoView {
             {ratelimits}
             {alerts}
         </div>
+    }
+}
+
+/// A card's colour: bad (act), else busy (worth a look), else good.
+fn tone(bad: bool, busy: bool) -> &'static str {
+    if bad {
+        "glance bad"
+    } else if busy {
+        "glance busy"
+    } else {
+        "glance good"
     }
 }
 

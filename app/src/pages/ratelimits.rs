@@ -512,8 +512,6 @@ fn KeyUsageTableRow(row: KeyUsageRow, back: String) -> impl IntoView {
     };
     let percent = format_percent(row.percent);
     let blocked = row.blocked_until.map(|until| {
-        let confirm = format!("Unblock {} under {}?", row.key, row.policy);
-        let fields = vec![("policy", row.policy.clone()), ("key", row.key.clone())];
         view! {
             <span
                 class="badge blocked"
@@ -523,14 +521,7 @@ fn KeyUsageTableRow(row: KeyUsageRow, back: String) -> impl IntoView {
                 "Blocked"
             </span>
             " "
-            <ActionForm
-                action=UNBLOCK_ACTION.to_string()
-                back=back
-                label="Unblock"
-                test_id="key-unblock".to_string()
-                confirm=confirm
-                fields=fields
-            />
+            <UnblockForm policy=row.policy.clone() key=row.key.clone() back test_id="key-unblock" />
         }
     });
     let burst = (row.capacity > row.limit).then(|| {
@@ -629,8 +620,6 @@ fn BlockedKeysRegion(blocked: Vec<BlockedRow>, now: i64, back: String) -> impl I
 /// URL: a key is any text, slashes included.
 #[component]
 fn BlockedTableRow(row: BlockedRow, now: i64, back: String) -> impl IntoView {
-    let confirm = format!("Unblock {} under {}?", row.key, row.policy);
-    let fields = vec![("policy", row.policy.clone()), ("key", row.key.clone())];
     let (policy, key) = (row.policy.clone(), row.key.clone());
     view! {
         <tr
@@ -650,16 +639,30 @@ fn BlockedTableRow(row: BlockedRow, now: i64, back: String) -> impl IntoView {
                 <span class="muted">{format!("({})", format_in(row.until - now))}</span>
             </td>
             <td class="actions">
-                <ActionForm
-                    action=UNBLOCK_ACTION.to_string()
-                    back=back
-                    label="Unblock"
-                    test_id="unblock-button".to_string()
-                    confirm=confirm
-                    fields=fields
+                <UnblockForm
+                    policy=row.policy.clone()
+                    key=row.key.clone()
+                    back
+                    test_id="unblock-button"
                 />
             </td>
         </tr>
+    }
+}
+
+/// Unblock for one key, in its Top keys row and in the Blocked keys table.
+#[component]
+fn UnblockForm(policy: String, key: String, back: String, test_id: &'static str) -> impl IntoView {
+    let confirm = format!("Unblock {key} under {policy}?");
+    view! {
+        <ActionForm
+            action=UNBLOCK_ACTION.to_string()
+            back=back
+            label="Unblock"
+            test_id=test_id.to_string()
+            confirm=confirm
+            fields=vec![("policy", policy), ("key", key)]
+        />
     }
 }
 

@@ -151,9 +151,20 @@ pub struct AlertsVm {
 /// The firing alerts every page shows at its top.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertBannerVm {
-    /// Firing alerts (silenced ones included, shown muted: a silence stops
-    /// notifications, not the problem).
+    /// Firing alerts (silenced ones included: the banner counts them in
+    /// one link, as a silence stops notifications, not the problem).
     pub firing: Vec<AlertRow>,
     /// When they were read (ms since the epoch), for "since … (4 min)".
     pub now: i64,
+}
+
+impl AlertBannerVm {
+    /// Firing alerts nobody silenced: the banner's list and the number in
+    /// the tab's title.
+    pub fn loud(&self) -> usize {
+        self.firing
+            .iter()
+            .filter(|a| !a.is_silenced(self.now))
+            .count()
+    }
 }

@@ -138,6 +138,7 @@ pub fn AlertBannerRegion(banner: AlertBannerVm) -> impl IntoView {
     } else {
         "alert-banner"
     };
+    // As `AlertBannerVm::loud` counts them, which the tab's title shows.
     let count = loud.len();
     let quiet = (!silenced.is_empty()).then(|| {
         let text = match silenced.len() {

@@ -165,11 +165,7 @@ fn Shell(
     let banner = page.banner.clone();
     // Firing alerts nobody silenced, in the tab's title, so trouble shows
     // from another tab; the page script keeps it current.
-    let firing = banner
-        .firing
-        .iter()
-        .filter(|a| !a.is_silenced(banner.now))
-        .count();
+    let firing = banner.loud();
     let title = if firing > 0 {
         format!("({firing}) {title}")
     } else {

@@ -100,10 +100,9 @@ pub struct Streams {
     clip: u32,
     listings: Arc<SharedCache<Listing>>,
     pages: Arc<SharedCache<Vec<Region>>>,
-    /// The BullMQ queues' error groups, shown with the native ones.
-    bull: Option<crate::bullmq::BullGroups>,
-    /// The BullMQ monitor, whose totals the overview shows.
-    bull_monitor: Option<crate::bullmq::BullMonitor>,
+    /// The BullMQ monitor: its totals on the overview, its queues' error
+    /// groups beside the native ones.
+    bull: Option<crate::bullmq::BullMonitor>,
 }
 
 impl std::fmt::Debug for Streams {
@@ -126,16 +125,18 @@ impl Streams {
             clip,
             listings: Arc::default(),
             pages: Arc::default(),
-            bull: bull.as_ref().map(|m| m.groups().clone()),
-            bull_monitor: bull,
+            bull,
         }
     }
 
     /// The BullMQ monitor's latest counts, when BullMQ is watched.
     pub fn bull_snapshot(&self) -> Option<Arc<crate::bullmq::BullSnapshot>> {
-        self.bull_monitor
-            .as_ref()
-            .map(crate::bullmq::BullMonitor::current)
+        self.bull.as_ref().map(crate::bullmq::BullMonitor::current)
+    }
+
+    /// The BullMQ queues' error groups, when BullMQ is watched.
+    fn bull_groups(&self) -> Option<&crate::bullmq::BullGroups> {
+        self.bull.as_ref().map(crate::bullmq::BullMonitor::groups)
     }
 
     /// The event stream of a scope. A task per stream renders and sends;
@@ -376,7 +377,7 @@ async fn render(
                     .map(|q| q.changed)
                     .max()
                     .unwrap_or(0)
-                    .wrapping_add(streams.bull.as_ref().map_or(0, |b| b.version())),
+                    .wrapping_add(streams.bull_groups().map_or(0, |b| b.version())),
             };
             let progress = queue
                 .as_ref()
@@ -401,7 +402,7 @@ async fn render(
                                 crate::errors::all_errors(
                                     &streams.queues,
                                     snapshot,
-                                    streams.bull.as_ref(),
+                                    streams.bull_groups(),
                                     *query,
                                 )
                                 .await
