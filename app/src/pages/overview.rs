@@ -32,7 +32,7 @@ pub fn overview_events(range: ChartRange) -> String {
 pub fn render_overview_page(vm: &OverviewVm, page: &PageCtx) -> String {
     let vm = vm.clone();
     let heading = format!("Throughput, {}", vm.range.title());
-    let frame = Frame::new("Switchyard", Section::Overview)
+    let frame = Frame::new(overview_title(&vm), Section::Overview)
         .live(overview_events(vm.range))
         .reloading();
     document(page, frame, move || {
@@ -98,9 +98,20 @@ pub fn overview_fragments(vm: &OverviewVm) -> Vec<Fragment> {
     fragments
 }
 
+/// The tab's title: the failed jobs across queues when there are any
+/// ("34 failed · Switchyard"), so trouble shows from another tab. The
+/// totals region carries it (`data-title`) for the page script.
+fn overview_title(vm: &OverviewVm) -> String {
+    match vm.totals.failed {
+        0 => "Switchyard".to_owned(),
+        n => format!("{} · Switchyard", counted(n, "failed", "failed")),
+    }
+}
+
 /// Jobs per state over all queues, and the queues worth a look.
 #[component]
 fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
+    let title = overview_title(&vm);
     let queues = format!(
         "{} {}",
         format_count(vm.queue_count as u64),
@@ -139,7 +150,7 @@ fn TotalsRegion(vm: OverviewVm) -> impl IntoView {
         }
     });
     view! {
-        <div id="totals">
+        <div id="totals" data-title=title>
             <div class="totals" data-test-id="totals">
                 {STATES
                     .iter()
@@ -688,6 +699,16 @@ mod tests {
         let html = render_overview_page(&vm, &PAGE);
         assert!(html.contains(r#"data-live="/events/overview""#), "{html}");
         assert!(html.contains("1,000,000"), "{html}");
+        // Failures across queues show in the tab's title, kept current
+        // from the totals region.
+        assert!(
+            html.contains("<title>7 failed · Switchyard</title>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<div id="totals" data-title="7 failed · Switchyard">"#),
+            "{html}"
+        );
         assert!(html.contains(r#"data-test-id="alerts""#), "{html}");
         assert!(html.contains(r#"data-test-id="chart-emails""#), "{html}");
         assert!(html.contains("<svg"), "{html}");

@@ -167,6 +167,16 @@ impl IntoResponse for AppError {
     }
 }
 
+/// A refusal made outside the handlers (the rate limiter's 429) with its
+/// reason and no body: [`render_errors`] answers it in the route's format
+/// and, since it runs inside authentication, in the signed-in user's shell.
+pub fn bare_refusal(status: StatusCode, message: String) -> axum::http::Response<String> {
+    let mut response = axum::http::Response::new(String::new());
+    *response.status_mut() = status;
+    response.extensions_mut().insert(ErrorMessage(message));
+    response
+}
+
 /// Whether a path is answered in JSON (API and health checks, read by
 /// programs) rather than HTML (read by people).
 pub fn is_machine_path(path: &str) -> bool {
@@ -190,7 +200,7 @@ pub async fn render_errors(
     }
     let message = match response.extensions().get::<ErrorMessage>() {
         // Already our JSON.
-        Some(_) if machine => return response,
+        Some(_) if machine && !is_bare(&response) => return response,
         Some(ErrorMessage(message)) => message.clone(),
         None if is_bare(&response) => default_message(status),
         // Someone else's deliberate body (e.g. the overview page served

@@ -39,7 +39,7 @@ use crate::search::routes as search;
 use crate::system::routes as system;
 use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
 
-use crate::http::error::{is_machine_path, render_errors};
+use crate::http::error::{self, render_errors};
 use crate::http::security;
 use crate::http::security::BODY_LIMIT;
 use crate::ratelimits::RateLimits;
@@ -63,31 +63,12 @@ fn rate_limit_layer(ratelimits: &RateLimits) -> RateLimitLayer {
             .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
         Some(Target::new(policy, key))
     })
-    .on_reject(|decision, parts| {
+    .on_reject(|decision, _parts| {
         let wait = retry_after_secs(decision);
-        let message = format!("too many requests from your address; retry in {wait} s");
-        let (content_type, body) = if is_machine_path(parts.uri.path()) {
-            (
-                "application/json",
-                serde_json::json!({ "error": message }).to_string(),
-            )
-        } else {
-            (
-                "text/html; charset=utf-8",
-                app::render_error_page(
-                    429,
-                    "Too Many Requests",
-                    &message,
-                    &app::PageCtx::default(),
-                ),
-            )
-        };
-        let mut response = axum::http::Response::new(body);
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        response
+        error::bare_refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many requests from your address; retry in {wait} s"),
+        )
     })
 }
 
@@ -341,6 +322,12 @@ pub fn router(state: AppState) -> Router {
         // A bug that panics answers 500 (rendered like any error) instead
         // of dropping the connection.
         .layer(CatchPanicLayer::new())
+        // Refused requests never reach a handler. Inside authentication so
+        // a 429 page is in the signed-in user's shell (a session lookup per
+        // refused request, no more than an allowed one costs), and inside
+        // the error rendering, which keeps its Retry-After and RateLimit-*
+        // headers.
+        .layer(limits)
         // Who is asking (inside the error rendering, so a bad API token
         // is answered in the route's format).
         .layer(middleware::from_fn_with_state(
@@ -351,9 +338,6 @@ pub fn router(state: AppState) -> Router {
         // answered like any error.
         .layer(middleware::from_fn(security::request_limits))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
-        // Outside the error rendering, so a 429 keeps its Retry-After and
-        // RateLimit-* headers; refused requests never reach a handler.
-        .layer(limits)
         // Hardening headers (see `security`), outside everything else so
         // pages, assets, streams, errors and 429s all carry them.
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -66,6 +66,12 @@ async fn pages_over_their_limit_get_429_with_headers_in_their_format() {
         "{}",
         refused.body
     );
+    // The refusal is in the signed-in user's shell, like every error page.
+    assert!(
+        refused.body.contains(r#"data-test-id="user-menu""#),
+        "{}",
+        refused.body
+    );
     // Other policies are separate, and health checks are never limited.
     assert_eq!(app.get("/health").await.status, 200);
     assert!(app.get("/health").await.header("ratelimit-limit").is_none());
