@@ -45,6 +45,9 @@ pub use pages::ratelimits::{RATELIMITS_EVENTS, ratelimits_fragments, render_rate
 pub use pages::retrying::render_retrying_page;
 pub use pages::search::render_search_page;
 pub use pages::users::render_users_page;
+pub use pages::workers::{
+    BULL_WORKERS_REGION, WORKERS_EVENTS, render_workers_page, workers_events, workers_fragments,
+};
 pub use widgets::banner::banner_fragment;
 pub use widgets::shell::Fragment;
 
@@ -87,3 +90,7 @@ pub use vm::ratelimits::{
 pub use vm::search::{SearchHitVm, SearchPageVm};
 pub use vm::session::{LoginVm, PageCtx, UserVm};
 pub use vm::users::{ROLES, UserRow, UsersVm};
+pub use vm::workers::{
+    BullWorkerRow, JOBS_PER_ROW, QueueWorkersVm, RunningJobVm, WORKERS_PER_PAGE, WorkerCounts,
+    WorkerRow, WorkerStateVm, WorkersVm, queue_workers_url, worker_action_path,
+};

@@ -8,7 +8,7 @@
 pub(crate) use crate::format::*;
 pub(crate) use crate::vm::{
     alerts::*, audit::*, bullmq::*, channels::*, config::*, glance::*, instances::*, queues::*,
-    ratelimits::*, session::*, users::*,
+    ratelimits::*, session::*, users::*, workers::*,
 };
 pub(crate) use crate::{
     alerts_fragments, banner_fragment, bull_job_events, bull_job_fragments, bull_queue_events,
@@ -17,7 +17,7 @@ pub(crate) use crate::{
     ratelimits_fragments, render_alerts_page, render_audit_page, render_bull_job_page,
     render_bull_queue_page, render_channels_page, render_config_page, render_error_page,
     render_instances_page, render_job_page, render_overview_page, render_queue_page,
-    render_queues_page, render_ratelimits_page,
+    render_queues_page, render_ratelimits_page, render_workers_page, workers_fragments,
 };
 
 /// Pages with nothing firing: the banner is an empty region.
@@ -53,6 +53,7 @@ pub(crate) fn row(name: &str, failed: u64, paused: bool) -> QueueRow {
             QueueHealth::Healthy
         },
         node: None,
+        workers: QueueWorkersVm::Unknown,
     }
 }
 
@@ -216,6 +217,112 @@ pub(crate) fn instances_vm(instances: Vec<InstanceRow>) -> InstancesVm {
         latest_hash: Some("fedcba9876543210".into()),
         stale_after_ms: 15_000,
         instances,
+    }
+}
+
+/// A live, running native worker of `queue`, idle.
+pub(crate) fn worker(id: &str, queue: &str) -> WorkerRow {
+    WorkerRow {
+        id: id.into(),
+        queue: queue.into(),
+        state: WorkerStateVm::Running,
+        liveness: InstanceState::Live,
+        asked: None,
+        busy: 0,
+        concurrency: 4,
+        running: Vec::new(),
+        running_more: 0,
+        host: "web-1".into(),
+        pid: 4242,
+        version: "1.4.0".into(),
+        uptime_ms: 3 * 3_600_000 + 5 * 60_000,
+        heartbeat_age_ms: 2_000,
+        completed: 1_204,
+        failed: 3,
+    }
+}
+
+/// A job `id` of `queue` that has run for `run_ms`.
+pub(crate) fn running_job(queue: &str, id: &str, run_ms: i64) -> RunningJobVm {
+    RunningJobVm {
+        id: id.into(),
+        href: format!("/queues/{queue}/jobs/{id}"),
+        run_ms,
+    }
+}
+
+/// Four workers: two running (one with more busy slots than it names),
+/// one quiet, one stale; and two BullMQ connections of sixty.
+pub(crate) fn workers_vm() -> WorkersVm {
+    let busy = WorkerRow {
+        busy: 2,
+        running: vec![
+            running_job("emails", "17", 4_200),
+            running_job("emails", "18", 950),
+        ],
+        ..worker("web-1-4242-abc123", "emails")
+    };
+    let full = WorkerRow {
+        busy: 5,
+        concurrency: 5,
+        running: vec![
+            running_job("reports", "r1", 65_000),
+            running_job("reports", "r2", 3_000),
+            running_job("reports", "r3", 10),
+        ],
+        running_more: 2,
+        failed: 0,
+        ..worker("web-2-77-def456", "reports")
+    };
+    let quiet = WorkerRow {
+        state: WorkerStateVm::Quiet,
+        concurrency: 2,
+        ..worker("web-3-9-aaa000", "reports")
+    };
+    let stale = WorkerRow {
+        liveness: InstanceState::Stale,
+        heartbeat_age_ms: 40_000,
+        ..worker("web-4-10-bbb111", "reports")
+    };
+    WorkersVm {
+        workers: vec![busy, full, quiet, stale],
+        total: 4,
+        offset: 0,
+        queue: None,
+        counts: WorkerCounts {
+            running: 2,
+            quiet: 1,
+            stopping: 0,
+            stale: 1,
+            gone: 0,
+            busy: 7,
+            slots: 11,
+        },
+        stale_after_ms: 15_000,
+        problem: None,
+        bull: vec![
+            BullWorkerRow {
+                queue: "mailer".into(),
+                href: bull_queue_path("mailer"),
+                name: Some("mailer-worker".into()),
+                addr: "10.0.0.5:51234".into(),
+                age_secs: 7_300,
+                idle_secs: 4,
+                node: None,
+            },
+            BullWorkerRow {
+                queue: "mailer".into(),
+                href: bull_queue_path("mailer"),
+                name: None,
+                addr: "10.0.0.6:40000".into(),
+                age_secs: 30,
+                idle_secs: 0,
+                node: None,
+            },
+        ],
+        bull_total: 60,
+        bull_note: None,
+        notice: None,
     }
 }
 
@@ -437,6 +544,10 @@ pub(crate) fn every_page(banner: &PageCtx) -> Vec<(&'static str, String)> {
         ),
         ("config", render_config_page(&ConfigVm::default(), banner)),
         ("alerts", render_alerts_page(&alerts_vm(), None, banner)),
+        (
+            "workers",
+            render_workers_page(&WorkersVm::default(), banner),
+        ),
         ("error", render_error_page(404, "Not Found", "gone", banner)),
     ]
 }
@@ -551,6 +662,9 @@ pub(crate) fn every_page_populated() -> Vec<(String, String)> {
         .top_keys
         .push(usage("api", "odd", f64::NAN, false));
     let alerts = alerts_vm();
+    let mut workers = workers_vm();
+    workers.notice = Some("Asked web-1-4242-abc123 to go quiet.".into());
+    workers.workers[0].asked = Some("stop".into());
     let queue = failed_page();
     let job = JobPageVm {
         queue: "emails".into(),
@@ -599,6 +713,7 @@ pub(crate) fn every_page_populated() -> Vec<(String, String)> {
             ),
         ),
         ("config".into(), render_config_page(&config, &banner)),
+        ("workers".into(), render_workers_page(&workers, &banner)),
         (
             "audit".into(),
             render_audit_page(
@@ -632,6 +747,7 @@ pub(crate) fn every_page_populated() -> Vec<(String, String)> {
         instances_fragments(&instances),
         ratelimits_fragments(&ratelimits),
         alerts_fragments(&alerts),
+        workers_fragments(&workers),
         queue_fragments(&queue, 0),
         job_fragments(&job),
         job_gone_fragments("emails", "42"),

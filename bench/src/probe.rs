@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use coord::Result;
+use coord::instances::Thresholds;
+use coord::queue::workers::{WorkerCommand, WorkerId, WorkerReport, WorkerView};
 use coord::queue::{
     BackendHealth, BackendKind, EventBatch, Job, JobId, JobPage, JobState, NewJob, Outcome,
     QueueBackend, QueueCounts, QueueName, RetentionPolicy, StalledReport, StepResult,
@@ -328,6 +330,26 @@ impl QueueBackend for Probe {
 
     async fn clean(&self, queue: &QueueName, limit: usize) -> Result<u64> {
         self.inner.clean(queue, limit).await
+    }
+
+    async fn worker_heartbeat(
+        &self,
+        report: &WorkerReport,
+        ttl: Duration,
+    ) -> Result<Option<WorkerCommand>> {
+        self.inner.worker_heartbeat(report, ttl).await
+    }
+
+    async fn worker_leave(&self, id: &WorkerId) -> Result<()> {
+        self.inner.worker_leave(id).await
+    }
+
+    async fn workers(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<WorkerView>> {
+        self.inner.workers(now_ms, thresholds).await
+    }
+
+    async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()> {
+        self.inner.command_worker(id, command).await
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {

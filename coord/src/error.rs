@@ -43,6 +43,10 @@ pub enum CoordError {
     /// Active jobs are held by a worker's lease and cannot be removed.
     #[error("job {job} in queue {queue} is active; wait for it to finish or stall")]
     JobActive { queue: QueueName, job: JobId },
+    /// No worker of this id is registered (it left, or was forgotten
+    /// after it died).
+    #[error("worker {0} not found")]
+    WorkerNotFound(String),
     /// A BullMQ queue with no `meta` hash: BullMQ never made it (a typo),
     /// so nothing is done to it.
     #[error("BullMQ queue {0:?} not found")]
@@ -170,6 +174,7 @@ impl CoordError {
             self,
             Self::QueueNotFound(_)
                 | Self::JobNotFound { .. }
+                | Self::WorkerNotFound(_)
                 | Self::BullJobNotFound { .. }
                 | Self::BullQueueNotFound(_)
         )

@@ -33,16 +33,7 @@ impl InstanceId {
     /// `CLIENT LIST`-style listings).
     pub fn new(name: impl Into<String>) -> Result<Self> {
         let name = name.into();
-        let reason = if name.is_empty() {
-            Some("must not be empty".to_owned())
-        } else if name.chars().count() > MAX_INSTANCE_ID_LEN {
-            Some(format!("must be at most {MAX_INSTANCE_ID_LEN} characters"))
-        } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Some("must not contain whitespace or control characters".to_owned())
-        } else {
-            None
-        };
-        match reason {
+        match name_problem(&name) {
             Some(reason) => Err(CoordError::InvalidInstance { name, reason }),
             None => Ok(Self(name)),
         }
@@ -66,30 +57,49 @@ impl InstanceId {
     /// shortened to fit).
     pub fn default_for_process() -> Self {
         let pid = std::process::id().to_string();
-        let host = host_name();
-        let room = MAX_INSTANCE_ID_LEN - pid.len() - 1;
-        let host: String = host
-            .chars()
-            .map(|c| {
-                if c.is_whitespace() || c.is_control() {
-                    '-'
-                } else {
-                    c
-                }
-            })
-            .take(room)
-            .collect();
-        let host = if host.is_empty() {
-            "host".to_owned()
-        } else {
-            host
-        };
+        let host = host_label(MAX_INSTANCE_ID_LEN - pid.len() - 1);
         Self(format!("{host}-{pid}"))
     }
 
     /// The id as text, for keys, logs and comparisons.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Why `name` cannot name a process (an instance or a worker), if it
+/// cannot: 1–128 printable characters, no whitespace or control characters.
+pub(crate) fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if name.chars().count() > MAX_INSTANCE_ID_LEN {
+        Some(format!("must be at most {MAX_INSTANCE_ID_LEN} characters"))
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("must not contain whitespace or control characters".to_owned())
+    } else {
+        None
+    }
+}
+
+/// The host name made fit for a process name of at most `room` characters
+/// for the host part: characters that are not allowed become `-`, never
+/// empty.
+pub(crate) fn host_label(room: usize) -> String {
+    let host: String = host_name()
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '-'
+            } else {
+                c
+            }
+        })
+        .take(room)
+        .collect();
+    if host.is_empty() {
+        "host".to_owned()
+    } else {
+        host
     }
 }
 

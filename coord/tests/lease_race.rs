@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use coord::Result;
+use coord::instances::Thresholds;
+use coord::queue::workers::{WorkerCommand, WorkerId, WorkerReport, WorkerView};
 use coord::queue::{
     BackendHealth, BackendKind, EventBatch, JobId, JobPage, JobState, NewJob, Outcome,
     OutcomeResult, QueueBackend, QueueCounts, QueueName, Queues, RetentionPolicy, StalledReport,
@@ -314,6 +316,26 @@ impl QueueBackend for Steered {
 
     async fn clean(&self, queue: &QueueName, limit: usize) -> Result<u64> {
         self.inner.clean(queue, limit).await
+    }
+
+    async fn worker_heartbeat(
+        &self,
+        report: &WorkerReport,
+        ttl: Duration,
+    ) -> Result<Option<WorkerCommand>> {
+        self.inner.worker_heartbeat(report, ttl).await
+    }
+
+    async fn worker_leave(&self, id: &WorkerId) -> Result<()> {
+        self.inner.worker_leave(id).await
+    }
+
+    async fn workers(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<WorkerView>> {
+        self.inner.workers(now_ms, thresholds).await
+    }
+
+    async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()> {
+        self.inner.command_worker(id, command).await
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {

@@ -711,7 +711,8 @@ async fn a_service_embedding_coord_gets_only_coords_tables() {
             "jobs",
             "queues",
             "synced_state",
-            "synced_state_counter"
+            "synced_state_counter",
+            "workers"
         ],
         "the dashboard's tables (users, sessions, alerts, audit log, metrics) are the server's to create"
     );

@@ -62,6 +62,7 @@ before(async () => {
     ['channels', '/channels'],
     ['instances', '/instances'],
     ['ratelimits', '/ratelimits'],
+    ['workers', '/workers'],
     ['alerts', '/alerts'],
     ['audit', '/audit'],
     ['users', '/users'],

@@ -14,6 +14,7 @@ const PAGES = [
   '/channels',
   '/instances',
   '/ratelimits',
+  '/workers',
   '/alerts',
   '/config',
 ];

@@ -28,3 +28,4 @@ pub mod startup;
 pub mod state;
 pub mod sync;
 pub mod system;
+pub mod workers;

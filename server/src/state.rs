@@ -19,6 +19,7 @@ use crate::live::Hub;
 use crate::live::stream::Streams;
 use crate::metrics::Exporter;
 use crate::ratelimits::RateLimits;
+use crate::workers::Workers;
 
 /// What every handler can reach: the queues, the SQL side, the live hub
 /// and the settings the server runs with.
@@ -52,4 +53,6 @@ pub struct AppState {
     pub sign_ins: Arc<SignInThrottle>,
     /// The BullMQ queues shown next to the native ones, when configured.
     pub bullmq: Option<BullMonitor>,
+    /// The worker registry of the queue backend.
+    pub workers: Workers,
 }

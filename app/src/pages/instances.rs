@@ -68,6 +68,16 @@ pub(crate) fn format_span(ms: i64) -> String {
     }
 }
 
+/// A configured threshold in a legend: whole seconds as set (`15 s`, not
+/// `15.0 s`), anything finer as a span.
+pub(crate) fn format_threshold(ms: i64) -> String {
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format_span(ms)
+    }
+}
+
 /// How far behind the database an instance is: `up to date`, or
 /// `3 changes · 4.2 s`; `–` when the database did not answer.
 pub(crate) fn format_lag(changes: Option<i64>, ms: Option<i64>) -> String {
@@ -120,11 +130,7 @@ fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
             "Database unreachable: instances cannot be compared with it.".to_string(),
         ),
     };
-    let stale_after = if vm.stale_after_ms % 1000 == 0 {
-        format!("{} s", vm.stale_after_ms / 1000)
-    } else {
-        format_span(vm.stale_after_ms)
-    };
+    let stale_after = format_threshold(vm.stale_after_ms);
     let body = if vm.instances.is_empty() {
         view! {
             <Empty test_id="empty-state">

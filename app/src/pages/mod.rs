@@ -21,6 +21,7 @@ pub mod ratelimits;
 pub mod retrying;
 pub mod search;
 pub mod users;
+pub mod workers;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::overview::Chart;
+use super::workers::{NoWorkersBadge, WorkersLink};
 use crate::format::{counted, format_count, format_duration};
 use crate::vm::queues::{
     BulkProgressVm, ChartRange, JobFilterVm, JobRow, MAX_SELECTED, QueuePageVm, STATES,
@@ -94,7 +95,7 @@ fn queue_title(vm: &QueuePageVm) -> String {
 }
 
 /// The queue's name, badges, queue-wide actions and state tabs (a region:
-/// counts move while the page is open).
+/// counts move while the page is open), and who takes its jobs.
 #[component]
 fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
     let back = vm.url();
@@ -131,6 +132,11 @@ fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
                             </span>
                         }
                     })}
+                <NoWorkersBadge
+                    queue=name.clone()
+                    workers=queue.workers
+                    waiting=queue.counts.waiting
+                />
             </h1>
             <div class="toolbar">
                 <PauseForm queue_path=format!("/queues/{name}") paused back />
@@ -144,6 +150,7 @@ fn QueueHeader(vm: QueuePageVm) -> impl IntoView {
                 <a href=format!("/queues/{name}/errors") data-test-id="errors-link">
                     "Errors by group"
                 </a>
+                <WorkersLink queue=name.clone() workers=queue.workers />
             </p>
         </div>
     }

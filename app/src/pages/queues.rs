@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 
 use super::bullmq::BullQueuesRegion;
+use super::workers::NoWorkersBadge;
 use crate::format::format_count;
 use crate::vm::queues::{QUEUES_PER_PAGE, QueueRow, QueueSort, QueuesQuery, QueuesVm, STATES};
 use crate::vm::session::PageCtx;
@@ -179,7 +180,8 @@ pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> i
 }
 
 /// One queue's row, with `data-test-id`s so tests and scripts can read a
-/// count without depending on column order.
+/// count without depending on column order. Workers show only when none
+/// takes the queue's jobs: the queue page says how many do.
 #[component]
 fn QueueTableRow(row: QueueRow, back: String, nodes: bool) -> impl IntoView {
     let href = format!("/queues/{}", row.name);
@@ -206,6 +208,11 @@ fn QueueTableRow(row: QueueRow, back: String, nodes: bool) -> impl IntoView {
                 >
                     {row.health.label()}
                 </span>
+                <NoWorkersBadge
+                    queue=row.name.clone()
+                    workers=row.workers
+                    waiting=row.counts.waiting
+                />
             </td>
             {STATES
                 .iter()

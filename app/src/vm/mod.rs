@@ -18,3 +18,4 @@ pub mod ratelimits;
 pub mod search;
 pub mod session;
 pub mod users;
+pub mod workers;

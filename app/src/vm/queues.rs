@@ -115,6 +115,8 @@ pub struct QueueRow {
     /// On Redis Cluster, the master (`host:port`) whose slot holds the
     /// queue's keys; `None` elsewhere.
     pub node: Option<String>,
+    /// Who takes its jobs, from the worker registry.
+    pub workers: crate::vm::workers::QueueWorkersVm,
 }
 
 impl QueueRow {

@@ -121,6 +121,8 @@ pub enum Section {
     Errors,
     /// `/bullmq…`: BullMQ (Node) queues.
     BullMq,
+    /// `/workers`: who takes the queues' jobs.
+    Workers,
     /// `/channels`
     Channels,
     /// `/instances`
@@ -180,6 +182,7 @@ fn Shell(
         (Section::Queues, "/queues", "Queues"),
         (Section::Errors, "/errors", "Errors"),
         (Section::BullMq, "/bullmq", "BullMQ"),
+        (Section::Workers, "/workers", "Workers"),
         (Section::Channels, "/channels", "Channels"),
         (Section::Instances, "/instances", "Instances"),
         (Section::RateLimits, "/ratelimits", "Rate limits"),

@@ -27,6 +27,9 @@
 //! BullMQ's own scripts.
 
 pub mod groups;
+mod workers;
+
+pub use workers::{BullWorker, MAX_WORKERS, parse_client_list};
 
 use std::collections::HashMap;
 

@@ -25,6 +25,7 @@ use crate::instance::InstanceId;
 
 mod heartbeat;
 mod local;
+pub(crate) mod presence;
 mod redis;
 
 pub use heartbeat::{Heartbeat, HeartbeatConfig, HeartbeatHealth, ReportSource};
@@ -209,8 +210,8 @@ impl Thresholds {
     }
 
     /// What to do with an entry whose last report was written at
-    /// `heartbeat_at`: `None` means forget it.
-    fn judge(
+    /// `heartbeat_at`: `None` means forget it. Workers live the same life.
+    pub(crate) fn judge(
         &self,
         now_ms: i64,
         heartbeat_at: i64,
@@ -258,7 +259,7 @@ pub trait InstanceRegistry: Send + Sync + fmt::Debug {
     async fn list(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<InstanceView>>;
 }
 
-fn duration_ms(d: Duration) -> i64 {
+pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

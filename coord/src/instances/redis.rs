@@ -1,26 +1,15 @@
 //! The Redis registry of the scale-out deployment.
 //!
-//! Keys (all under the deployment's prefix `<p>`):
-//!
-//! - `<p>:instance:<id>` string: the instance's latest [`InstanceReport`] as
-//!   JSON (camelCase), written with a time to live (`PX`). Its existence is
-//!   the liveness signal: Redis deletes it when the instance stops
-//!   refreshing it, with nobody having to clean up after a crash;
-//! - `<p>:instances` hash: instance id → the same JSON. It is the
-//!   membership list (listing needs no `SCAN`) and keeps the last report of
-//!   an instance whose key expired, so the dashboard can still show what a
-//!   crashed instance last said. Fields are removed by a graceful leave, or
-//!   by whoever lists once the instance has been silent for `forget_after`.
-//!
-//! Every command touches one key, so the layout works on Redis Cluster
-//! without hash tags (commands for several keys are grouped per slot);
-//! the two writes of a heartbeat are pipelined, not atomic, and the next
-//! heartbeat repairs a half-applied one.
+//! Keys (all under the deployment's prefix `<p>`), laid out as
+//! [`super::presence`] describes: `<p>:instance:<id>` (the live copy, with
+//! a time to live) and the `<p>:instances` hash (the membership, keeping a
+//! crashed instance's last report).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::presence::Presence;
 use super::{InstanceRegistry, InstanceReport, InstanceView, Thresholds};
 use crate::error::{CoordError, Result};
 use crate::instance::InstanceId;
@@ -43,7 +32,7 @@ const RECONNECT: Reconnect = Reconnect {
 pub struct RedisRegistry {
     conn: Conn,
     prefix: String,
-    members_key: String,
+    presence: Presence,
 }
 
 /// Shows where the registry keeps its state, never the URL (credentials).
@@ -86,18 +75,18 @@ impl RedisRegistry {
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
-            members_key: format!("{prefix}:instances"),
+            presence: Presence::new(format!("{prefix}:instance:"), format!("{prefix}:instances")),
         })
     }
 
     /// The key of one instance's live entry, for tools that inspect Redis.
     pub fn instance_key(&self, id: &InstanceId) -> String {
-        format!("{}:instance:{}", self.prefix, id.as_str())
+        self.presence.live_key(id.as_str())
     }
 
     /// The hash listing every known instance.
     pub fn members_key(&self) -> &str {
-        &self.members_key
+        self.presence.members_key()
     }
 }
 
@@ -107,42 +96,18 @@ impl InstanceRegistry for RedisRegistry {
         report.validate()?;
         let json = serde_json::to_string(report)
             .map_err(|e| CoordError::Corrupt(format!("cannot encode instance report: {e}")))?;
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        // The membership first: if only it lands, the instance shows as
-        // gone for one interval rather than not at all. (On a cluster the
-        // two keys may live on different nodes and are written at once;
-        // the next heartbeat repairs a half-applied one either way.)
-        let mut member = redis::cmd("HSET");
-        member
-            .arg(&self.members_key)
-            .arg(report.id.as_str())
-            .arg(&json);
-        let live_key = self.instance_key(&report.id);
-        let mut live = redis::cmd("SET");
-        live.arg(&live_key).arg(&json).arg("PX").arg(ttl_ms);
         self.conn
             .clone()
-            .each_slot::<redis::Value>(vec![
-                (self.members_key.clone().into_bytes(), member),
-                (live_key.into_bytes(), live),
-            ])
+            .each_slot::<redis::Value>(self.presence.beat(report.id.as_str(), &json, ttl))
             .await
             .map(drop)
             .map_err(CoordError::from)
     }
 
     async fn leave(&self, id: &InstanceId) -> Result<()> {
-        let live_key = self.instance_key(id);
-        let mut live = redis::cmd("DEL");
-        live.arg(&live_key);
-        let mut member = redis::cmd("HDEL");
-        member.arg(&self.members_key).arg(id.as_str());
         self.conn
             .clone()
-            .each_slot::<redis::Value>(vec![
-                (live_key.into_bytes(), live),
-                (self.members_key.clone().into_bytes(), member),
-            ])
+            .each_slot::<redis::Value>(self.presence.leave(id.as_str()))
             .await
             .map(drop)
             .map_err(CoordError::from)
@@ -151,49 +116,14 @@ impl InstanceRegistry for RedisRegistry {
     async fn list(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<InstanceView>> {
         thresholds.validate()?;
         let mut conn = self.conn.clone();
-        let members: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(&self.members_key)
-            .query_async(&mut conn)
-            .await
-            .map_err(CoordError::from)?;
-        let mut reports = Vec::with_capacity(members.len());
-        for (field, json) in members {
-            match serde_json::from_str::<InstanceReport>(&json) {
-                Ok(report) if report.id.as_str() == field => reports.push(report),
-                // One bad entry must not hide the rest of the fleet; it is
-                // left in place for someone to inspect.
-                Ok(report) => tracing::warn!(
-                    field,
-                    id = %report.id,
-                    "instance entry filed under another id; skipped"
-                ),
-                Err(e) => tracing::warn!(field, error = %e, "corrupt instance entry; skipped"),
-            }
-        }
-        if reports.is_empty() {
-            return Ok(Vec::new());
-        }
-        let exists = reports
-            .iter()
-            .map(|report| {
-                let key = self.instance_key(&report.id);
-                let mut cmd = redis::cmd("EXISTS");
-                cmd.arg(&key);
-                (key.into_bytes(), cmd)
-            })
-            .collect();
-        let present: Vec<bool> = conn.each_slot(exists).await.map_err(CoordError::from)?;
-        if present.len() != reports.len() {
-            return Err(CoordError::Corrupt(format!(
-                "asked about {} instance keys, Redis answered {}",
-                reports.len(),
-                present.len()
-            )));
-        }
-        let mut views = Vec::with_capacity(reports.len());
+        let entries = self
+            .presence
+            .entries(&mut conn, |report: &InstanceReport| report.id.as_str())
+            .await?;
+        let mut views = Vec::with_capacity(entries.len());
         let mut forget = Vec::new();
-        for (report, present) in reports.into_iter().zip(present) {
-            match thresholds.judge(now_ms, report.heartbeat_at, !present) {
+        for (report, expired) in entries {
+            match thresholds.judge(now_ms, report.heartbeat_at, expired) {
                 Some((status, heartbeat_age_ms)) => views.push(InstanceView {
                     report,
                     status,
@@ -203,12 +133,8 @@ impl InstanceRegistry for RedisRegistry {
             }
         }
         if !forget.is_empty() {
-            // An instance that comes back between the check and this HDEL
-            // re-adds itself with its next heartbeat.
-            redis::cmd("HDEL")
-                .arg(&self.members_key)
-                .arg(forget.iter().map(InstanceId::as_str).collect::<Vec<_>>())
-                .query_async::<()>(&mut conn)
+            let ids: Vec<&str> = forget.iter().map(InstanceId::as_str).collect();
+            conn.each_slot::<redis::Value>(vec![self.presence.forget(&ids)])
                 .await
                 .map_err(CoordError::from)?;
         }

@@ -13,8 +13,10 @@ use super::types::{
     Job, JobId, JobPage, JobState, NewJob, Outcome, QueueCounts, QueueName, RetentionPolicy,
     StalledReport, StepResult,
 };
+use super::workers::{WorkerCommand, WorkerId, WorkerReport, WorkerView};
 use crate::error::Result;
 use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
+use crate::instances::Thresholds;
 use crate::search::{FoundJob, IndexProgress, SearchQuery, SearchResult};
 
 /// Which deployment a backend belongs to, for status pages and logs.
@@ -244,6 +246,28 @@ pub trait QueueBackend: Send + Sync + 'static {
 
     /// Applies retention now, removing at most `limit` jobs; returns how many.
     async fn clean(&self, queue: &QueueName, limit: usize) -> Result<u64>;
+
+    /// Stores a worker's report, to expire after `ttl` unless written
+    /// again, and answers with what the operator asked of the worker
+    /// (`Quiet`, `Stop`, or nothing: [`super::workers`]).
+    async fn worker_heartbeat(
+        &self,
+        report: &WorkerReport,
+        ttl: Duration,
+    ) -> Result<Option<WorkerCommand>>;
+
+    /// Removes a worker's entry and command at once: it stopped cleanly,
+    /// which is not a crash.
+    async fn worker_leave(&self, id: &WorkerId) -> Result<()>;
+
+    /// Every known worker with its status at `now_ms`, by queue then id.
+    /// Entries gone for longer than `forget_after` are removed, with their
+    /// command, by whoever lists.
+    async fn workers(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<WorkerView>>;
+
+    /// Stores what the operator asks of a worker (`Resume` clears what was
+    /// asked before); `WorkerNotFound` when no such worker is known.
+    async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()>;
 
     /// A receiver of every event batch this backend publishes from now on,
     /// from any process sharing the backend.

@@ -14,6 +14,7 @@ pub mod sql;
 mod stored;
 mod types;
 mod worker;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -432,5 +433,26 @@ impl Queues {
     /// Starts building a worker for `queue`.
     pub fn worker(&self, queue: QueueName) -> WorkerBuilder {
         WorkerBuilder::new(self.clone(), queue)
+    }
+
+    /// Every worker registered on this backend, from every process, judged
+    /// by `thresholds` at `now_ms` (see [`workers`]).
+    pub async fn workers(
+        &self,
+        now_ms: i64,
+        thresholds: &crate::instances::Thresholds,
+    ) -> Result<Vec<workers::WorkerView>> {
+        thresholds.validate()?;
+        self.backend.workers(now_ms, thresholds).await
+    }
+
+    /// Asks a worker to go quiet, resume or stop; it obeys at its next
+    /// heartbeat. `WorkerNotFound` when no such worker is known.
+    pub async fn command_worker(
+        &self,
+        id: &workers::WorkerId,
+        command: workers::WorkerCommand,
+    ) -> Result<()> {
+        self.backend.command_worker(id, command).await
     }
 }

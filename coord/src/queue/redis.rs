@@ -29,7 +29,9 @@
 //!   meta hash missing says so, and a reconnected listener rebuilds the set
 //!   from the `meta` keys when it is gone);
 //! - `<p>:events` pub/sub channel: one JSON array of [`QueueEvent`]s per
-//!   change, at most one event per kind.
+//!   change, at most one event per kind;
+//! - `<p>:worker:<id>`, `<p>:workers` and `<p>:worker-commands`: the worker
+//!   registry ([`workers`]).
 //!
 //! Timestamps come from the Redis server's clock (`TIME`) so that every
 //! process agrees on when a lease expires or a delayed job falls due. The
@@ -55,8 +57,11 @@ use super::types::{
     Job, JobId, JobOptions, JobPage, JobState, NewJob, Outcome, OutcomeResult, QueueCounts,
     QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
+use super::workers::{WorkerCommand, WorkerId, WorkerReport, WorkerView};
 use crate::error::{CoordError, Result};
 use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
+use crate::instances::Thresholds;
+use crate::instances::presence::Presence;
 use crate::redis::{
     self as conn, CONNECT_TIMEOUT, Conn, PubSubEvent, Reconnect, Target, glob_escape,
     listen_pubsub, open_pubsub,
@@ -140,6 +145,7 @@ static JOB: LazyLock<Script> = script!("read_job.lua", "job.lua");
 mod errors;
 mod report;
 mod search;
+mod workers;
 
 /// Queue state in Redis, shared by every process that connects with the same
 /// URL and prefix. Cheap to clone: clones share one multiplexed connection
@@ -165,6 +171,10 @@ struct Inner {
     memory: Mutex<HashMap<QueueName, QueueMemory>>,
     events: broadcast::Sender<EventBatch>,
     listener: JoinHandle<()>,
+    /// The worker registry's entries and the operator's commands
+    /// ([`workers`]).
+    workers: Presence,
+    worker_commands_key: String,
 }
 
 /// Shows where the backend keeps its state, never credentials: the URL is
@@ -308,6 +318,8 @@ impl RedisBackend {
                 memory: Mutex::new(HashMap::new()),
                 events,
                 listener,
+                workers: Presence::new(format!("{prefix}:worker:"), format!("{prefix}:workers")),
+                worker_commands_key: format!("{prefix}:worker-commands"),
             }),
         })
     }
@@ -1125,6 +1137,26 @@ impl QueueBackend for RedisBackend {
         inv.invoke_async(&mut self.conn())
             .await
             .map_err(CoordError::from)
+    }
+
+    async fn worker_heartbeat(
+        &self,
+        report: &WorkerReport,
+        ttl: Duration,
+    ) -> Result<Option<WorkerCommand>> {
+        workers::heartbeat(self, report, ttl).await
+    }
+
+    async fn worker_leave(&self, id: &WorkerId) -> Result<()> {
+        workers::leave(self, id).await
+    }
+
+    async fn workers(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<WorkerView>> {
+        workers::list(self, now_ms, thresholds).await
+    }
+
+    async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()> {
+        workers::command(self, id, command).await
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {

@@ -7,7 +7,9 @@
 //! themselves, which is what makes the Redis backend fast; two steps may be
 //! in flight at once, so the backend is never idle waiting for the worker. A second task
 //! heartbeats the leases of running jobs and sweeps stalled jobs, so a job
-//! whose worker died is put back and run again instead of being lost.
+//! whose worker died is put back and run again instead of being lost. A
+//! third reports the worker to the registry ([`super::workers`]) and obeys
+//! what the operator asks there: quiet, resume, stop.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -24,8 +26,13 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::workers::{
+    DEFAULT_WORKER_HEARTBEAT, MAX_REPORTED_JOBS, RunningJob, WorkerCommand, WorkerId, WorkerReport,
+    WorkerState,
+};
 use super::{Job, JobError, JobId, Outcome, OutcomeResult, QueueName, Queues};
 use crate::error::{CoordError, Result};
+use crate::instances::DEFAULT_TTL_INTERVALS;
 use crate::time::now_ms;
 
 /// A job handler, type-erased so one worker type serves every handler.
@@ -45,6 +52,9 @@ pub struct WorkerBuilder {
     max_stalled: u32,
     poll_interval: Duration,
     stalled_interval: Option<Duration>,
+    heartbeat: Duration,
+    version: String,
+    stop_grace: Duration,
 }
 
 impl WorkerBuilder {
@@ -57,7 +67,33 @@ impl WorkerBuilder {
             max_stalled: 1,
             poll_interval: Duration::from_secs(1),
             stalled_interval: None,
+            heartbeat: DEFAULT_WORKER_HEARTBEAT,
+            version: "-".into(),
+            stop_grace: Duration::from_secs(30),
         }
+    }
+
+    /// How often the worker reports to the registry, and so how soon it
+    /// obeys a quiet, resume or stop asked from the dashboard (default 5 s,
+    /// the instances' interval, which the dashboard judges by).
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = interval;
+        self
+    }
+
+    /// The service's version, shown beside the worker (a half-finished
+    /// rollout is visible).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// How long running jobs get to finish when the worker is asked to
+    /// stop from the dashboard (default 30 s); those still running after
+    /// it are abandoned with their leases, as by [`WorkerHandle::shutdown`].
+    pub fn stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = grace;
+        self
     }
 
     /// Jobs run at the same time (1..=10000).
@@ -119,6 +155,12 @@ impl WorkerBuilder {
                 "poll interval must be positive".into(),
             ));
         }
+        if self.heartbeat < Duration::from_millis(10) {
+            return Err(CoordError::InvalidWorker(format!(
+                "heartbeat must be at least 10 ms (got {} ms)",
+                self.heartbeat.as_millis()
+            )));
+        }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(CoordError::InvalidWorker(
                 "a worker must be started inside a tokio runtime".into(),
@@ -127,6 +169,26 @@ impl WorkerBuilder {
         let handler: Handler = Arc::new(move |job| handler(job).boxed());
         let shared = Arc::new(Shared::default());
         let (stop_tx, stop_rx) = watch::channel(None);
+        let stop_tx = Arc::new(stop_tx);
+        let (quiet_tx, quiet_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
+        let base = WorkerReport {
+            id: WorkerId::generate(),
+            queue: self.queue.clone(),
+            host: crate::instance::host_label(super::workers::MAX_WORKER_LABEL_LEN),
+            pid: std::process::id(),
+            version: self.version,
+            concurrency: u32::try_from(self.concurrency).unwrap_or(u32::MAX),
+            busy: 0,
+            running: Vec::new(),
+            state: WorkerState::Running,
+            completed: 0,
+            failed: 0,
+            started_at: now_ms(),
+            heartbeat_at: 0,
+        };
+        base.validate()?;
+        let id = base.id.clone();
         let events = self.queues.events();
         let stalled_interval = self
             .stalled_interval
@@ -142,6 +204,19 @@ impl WorkerBuilder {
             shared.clone(),
             stop_rx.clone(),
         ));
+        let presence = tokio::spawn(
+            Presence {
+                queues: self.queues.clone(),
+                base,
+                interval: self.heartbeat,
+                grace: self.stop_grace,
+                shared: shared.clone(),
+                quiet: quiet_tx,
+                stop: stop_tx.clone(),
+                done: done_rx,
+            }
+            .run(),
+        );
         let main = tokio::spawn(
             Runner {
                 queues: self.queues,
@@ -153,14 +228,18 @@ impl WorkerBuilder {
                 shared: shared.clone(),
                 events,
                 stop: stop_rx,
+                quiet: quiet_rx,
+                done: done_tx,
             }
             .run(),
         );
         Ok(WorkerHandle {
+            id,
             shared,
             stop: stop_tx,
             main,
             keeper,
+            presence,
         })
     }
 }
@@ -181,6 +260,8 @@ struct Shared {
 /// A claimed job as the loop and the lease keeper see it.
 struct Lease {
     token: String,
+    /// When its handler was handed the job (ms), for the registry.
+    started_at: i64,
     /// Its outcome has been handed to a step (set before the step is sent,
     /// never cleared): from then on the step's answer, not a heartbeat,
     /// tells whether the lease was lost (see [`Shared::confirm_lost`]).
@@ -198,6 +279,22 @@ impl Shared {
         // A poisoned lock only means a panic elsewhere mid-update of a plain
         // map; the map itself is still usable.
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The jobs in busy slots, longest-running first, at most
+    /// [`MAX_REPORTED_JOBS`], and how many slots are busy.
+    fn running(&self) -> (u32, Vec<RunningJob>) {
+        let leases = self.leases();
+        let mut running: Vec<RunningJob> = leases
+            .iter()
+            .map(|(id, lease)| RunningJob {
+                id: id.clone(),
+                started_at: lease.started_at,
+            })
+            .collect();
+        running.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        running.truncate(MAX_REPORTED_JOBS);
+        (u32::try_from(leases.len()).unwrap_or(u32::MAX), running)
     }
 
     fn stats(&self) -> WorkerStats {
@@ -317,14 +414,29 @@ fn some_ids(ids: &[JobId]) -> String {
 /// A running worker. Dropping it leaves the worker running; call
 /// [`WorkerHandle::shutdown`] to stop it cleanly.
 pub struct WorkerHandle {
+    id: WorkerId,
     shared: Arc<Shared>,
     /// `Some(deadline)` asks the loop to stop claiming and finish by then.
-    stop: watch::Sender<Option<Instant>>,
+    /// Shared with the registry task, which sends it when the operator asks
+    /// the worker to stop.
+    stop: Arc<watch::Sender<Option<Instant>>>,
     main: JoinHandle<()>,
     keeper: JoinHandle<()>,
+    presence: JoinHandle<()>,
 }
 
 impl WorkerHandle {
+    /// The worker's id in the registry.
+    pub fn id(&self) -> &WorkerId {
+        &self.id
+    }
+
+    /// Whether the worker has stopped (shut down, or stopped from the
+    /// dashboard).
+    pub fn is_finished(&self) -> bool {
+        self.main.is_finished()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> WorkerStats {
         self.shared.stats()
@@ -344,6 +456,13 @@ impl WorkerHandle {
             tracing::warn!("worker did not stop within its grace period");
         }
         self.keeper.abort();
+        // The registry task leaves once the loop is done.
+        if tokio::time::timeout(Duration::from_secs(5), self.presence)
+            .await
+            .is_err()
+        {
+            tracing::warn!(worker = %self.id, "worker could not leave the registry in time");
+        }
         self.shared.stats()
     }
 
@@ -352,6 +471,7 @@ impl WorkerHandle {
     pub fn kill(self) {
         self.main.abort();
         self.keeper.abort();
+        self.presence.abort();
     }
 }
 
@@ -383,6 +503,10 @@ struct Runner {
     shared: Arc<Shared>,
     events: broadcast::Receiver<super::EventBatch>,
     stop: watch::Receiver<Option<Instant>>,
+    /// True while the operator wants no new jobs taken.
+    quiet: watch::Receiver<bool>,
+    /// Set when the loop ends, so the registry task leaves.
+    done: watch::Sender<bool>,
 }
 
 /// A step sent and not answered yet: the outcomes it carries, the slots
@@ -398,6 +522,11 @@ const MAX_STEPS_IN_FLIGHT: usize = 2;
 
 impl Runner {
     async fn run(mut self) {
+        self.work().await;
+        let _ = self.done.send(true);
+    }
+
+    async fn work(&mut self) {
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let mut pending: Vec<Outcome> = Vec::new();
         let mut steps: FuturesUnordered<StepInFlight> = FuturesUnordered::new();
@@ -407,6 +536,7 @@ impl Runner {
         let mut next_due: Option<i64> = None;
         let mut events_open = true;
         let mut stop_open = true;
+        let mut quiet_open = true;
         let mut error_backoff = Duration::from_millis(50);
         // After a failed step, no new one before this.
         let mut retry_at: Option<Instant> = None;
@@ -426,7 +556,8 @@ impl Runner {
             }
             let deadline = *self.stop.borrow();
             let stopping = deadline.is_some();
-            let free = if stopping {
+            let quiet = *self.quiet.borrow();
+            let free = if stopping || quiet {
                 0
             } else {
                 self.concurrency - running.len() - claiming
@@ -523,6 +654,13 @@ impl Runner {
                     Err(broadcast::error::RecvError::Closed) => events_open = false,
                 },
                 _ = tokio::time::sleep(wait), if !stopping || backing_off => {
+                    want_claim = true;
+                    wakes += 1;
+                }
+                changed = self.quiet.changed(), if !stopping && quiet_open => {
+                    // Quiet or resumed: look again at once. (Closed once the
+                    // registry task is gone: nobody can quiet us then.)
+                    quiet_open = changed.is_ok();
                     want_claim = true;
                     wakes += 1;
                 }
@@ -644,6 +782,7 @@ impl Runner {
             job.id.clone(),
             Lease {
                 token: token.clone(),
+                started_at: now_ms(),
                 settling: false,
                 unsure: false,
                 lost: false,
@@ -762,6 +901,93 @@ async fn keep_leases(
                 Err(err) => {
                     shared.backend_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(queue = %queue, error = %err, "stalled sweep failed");
+                }
+            }
+        }
+    }
+}
+
+/// Reports the worker to the registry every interval and obeys what the
+/// operator asked there; leaves the registry once the loop is done.
+struct Presence {
+    queues: Queues,
+    base: WorkerReport,
+    interval: Duration,
+    grace: Duration,
+    shared: Arc<Shared>,
+    quiet: watch::Sender<bool>,
+    stop: Arc<watch::Sender<Option<Instant>>>,
+    done: watch::Receiver<bool>,
+}
+
+impl Presence {
+    async fn run(mut self) {
+        let ttl = self.interval.saturating_mul(DEFAULT_TTL_INTERVALS);
+        let mut done_open = true;
+        loop {
+            if *self.done.borrow() {
+                break;
+            }
+            let report = self.report();
+            match self.queues.backend().worker_heartbeat(&report, ttl).await {
+                Ok(command) => self.obey(command),
+                Err(err) => {
+                    self.shared.backend_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(worker = %self.base.id, error = %err, "worker heartbeat failed");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                changed = self.done.changed(), if done_open => done_open = changed.is_ok(),
+            }
+            if !done_open {
+                // The loop is gone without saying so (aborted): so is the
+                // worker, and its entry expires as a crash's would.
+                return;
+            }
+        }
+        if let Err(err) = self.queues.backend().worker_leave(&self.base.id).await {
+            tracing::warn!(worker = %self.base.id, error = %err, "worker could not leave the registry; its entry expires");
+        }
+    }
+
+    fn report(&self) -> WorkerReport {
+        let (busy, running) = self.shared.running();
+        let stats = self.shared.stats();
+        let state = if self.stop.borrow().is_some() {
+            WorkerState::Stopping
+        } else if *self.quiet.borrow() {
+            WorkerState::Quiet
+        } else {
+            WorkerState::Running
+        };
+        WorkerReport {
+            busy,
+            running,
+            state,
+            completed: stats.completed,
+            failed: stats.failed,
+            heartbeat_at: now_ms(),
+            ..self.base.clone()
+        }
+    }
+
+    fn obey(&self, command: Option<WorkerCommand>) {
+        match command {
+            Some(WorkerCommand::Stop) => {
+                if self.stop.borrow().is_none() {
+                    tracing::info!(worker = %self.base.id, "asked to stop from the registry");
+                    let _ = self.stop.send(Some(Instant::now() + self.grace));
+                }
+            }
+            Some(WorkerCommand::Quiet) => {
+                if self.quiet.send_if_modified(|q| !std::mem::replace(q, true)) {
+                    tracing::info!(worker = %self.base.id, "asked to go quiet from the registry");
+                }
+            }
+            Some(WorkerCommand::Resume) | None => {
+                if self.quiet.send_if_modified(|q| std::mem::replace(q, false)) {
+                    tracing::info!(worker = %self.base.id, "resumed from the registry");
                 }
             }
         }

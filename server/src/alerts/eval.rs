@@ -328,12 +328,23 @@ fn readings(rule: &Rule, obs: &Observation, now: i64) -> Vec<Reading> {
         }
         RuleKind::NoActiveWorker => {
             for q in obs.queues.iter().filter(|q| targets(rule, &q.name)) {
-                if !q.paused && q.waiting > 0 && q.active == 0 {
+                // The registry says who takes jobs. Live workers that are
+                // all quiet take none, however many jobs are still active.
+                // With no live worker registered, active jobs mean someone
+                // unregistered (an older coord) is working: no alert.
+                let (nobody, why) = match q.workers {
+                    Some(w) if w.live > 0 && w.taking() == 0 => {
+                        (true, format!(" ({} quiet)", count(w.live as u64)))
+                    }
+                    Some(w) => (w.taking() == 0 && q.active == 0, String::new()),
+                    None => (q.active == 0, String::new()),
+                };
+                if !q.paused && q.waiting > 0 && nobody {
                     push(
                         &q.name,
                         q.waiting as f64,
                         format!(
-                            "Queue {}: {} jobs waiting and no worker is taking them",
+                            "Queue {}: {} jobs waiting and no worker is taking them{why}",
                             q.name,
                             count(q.waiting)
                         ),
@@ -702,6 +713,42 @@ mod tests {
                 12.0,
                 "Queue stuck: 12 jobs waiting and no worker is taking them".to_owned()
             )
+        );
+    }
+
+    #[test]
+    fn no_active_worker_reads_the_registry() {
+        use crate::workers::QueueWorkers;
+        let r = [rule("workers", RuleKind::NoActiveWorker, "*", 0.0, 0)];
+        let with = |name: &str, active: u64, live: usize, quiet: usize| {
+            let mut q = queue(name, 7, active);
+            q.workers = Some(QueueWorkers {
+                live,
+                quiet,
+                ..QueueWorkers::default()
+            });
+            q
+        };
+        // Two quiet workers still finishing a job take no new ones.
+        let eval = fires_at_once(&r, &with_queues(vec![with("quiet", 1, 2, 2)]));
+        assert_eq!(
+            one(&eval).2,
+            "Queue quiet: 7 jobs waiting and no worker is taking them (2 quiet)"
+        );
+        // One of two quiet: someone takes jobs, even while none is active.
+        assert!(
+            fires_at_once(&r, &with_queues(vec![with("half", 0, 2, 1)]))
+                .active
+                .is_empty()
+        );
+        // Nobody registered and nothing active: stuck.
+        let eval = fires_at_once(&r, &with_queues(vec![with("none", 0, 0, 0)]));
+        assert_eq!(one(&eval).1, 7.0);
+        // Nobody registered but jobs active: an unregistered worker runs.
+        assert!(
+            fires_at_once(&r, &with_queues(vec![with("older", 2, 0, 0)]))
+                .active
+                .is_empty()
         );
     }
 

@@ -318,6 +318,8 @@ pub struct QueueObservation {
     pub minutes: Vec<MinuteCounts>,
     /// Age of the oldest waiting job (ms), when any waits.
     pub oldest_waiting_ms: Option<i64>,
+    /// Its live workers from the worker registry, when it could be read.
+    pub workers: Option<crate::workers::QueueWorkers>,
 }
 
 /// Whether an instance is heartbeating, as the instances page shows it.

@@ -107,6 +107,10 @@ pub async fn observe(
                 })
                 .collect(),
             oldest_waiting_ms: created.map(|at| now - at),
+            workers: snapshot
+                .workers
+                .as_deref()
+                .and_then(|workers| workers.queue(&queue.name)),
         });
     }
     if let Some(latency) = latency {

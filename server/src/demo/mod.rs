@@ -202,6 +202,7 @@ impl Demo {
                 .worker(name.clone())
                 .concurrency(profile.concurrency)
                 .lease(Duration::from_secs(10))
+                .version(env!("CARGO_PKG_VERSION"))
                 .start(move |job| work(profile, job))?;
             workers.push(worker);
             producers.push(tokio::spawn(produce(

@@ -36,6 +36,7 @@ use crate::queues::figures::{
 use crate::ratelimits::{RateLimitFigures, RateLimits};
 use crate::sync::lock;
 use crate::system::check::{Check, CheckState, Readiness};
+use crate::workers::{WorkerFigures, Workers};
 use tracker::Tracker;
 pub use wake::Wake;
 
@@ -109,6 +110,8 @@ pub struct Snapshot {
     pub instances: Option<InstanceFigures>,
     /// Rate-limit policies and usage, once read.
     pub ratelimits: Option<RateLimitFigures>,
+    /// The worker registry, once read.
+    pub workers: Option<Arc<WorkerFigures>>,
     /// Alerting's state (active alerts, rules, deliveries, first page of
     /// history), when alerting runs.
     pub alerts: Option<Arc<AlertsView>>,
@@ -139,6 +142,8 @@ pub struct Sources {
     pub instances: Option<Instances>,
     /// Rate-limit figures, read every [`RATELIMITS_EVERY`].
     pub ratelimits: Option<RateLimits>,
+    /// The worker registry, read every [`crate::workers::READ_EVERY`].
+    pub workers: Option<Workers>,
     /// Alerting's latest state.
     pub alerts: Option<watch::Receiver<Arc<AlertsView>>>,
     /// The last hour's throughput per queue from the SQL history, handed
@@ -173,6 +178,8 @@ struct Inner {
     runs: Mutex<HashMap<String, Run>>,
     /// The latest rate-limit figures, read by the hub's rate-limit task.
     ratelimits: Mutex<Option<RateLimitFigures>>,
+    /// The latest worker figures, read by the hub's workers task.
+    workers: Mutex<Option<Arc<WorkerFigures>>>,
     /// The dependencies that are not ok, as last checked (see
     /// [`crate::system::readiness`]), for the health line of every page.
     problems: Mutex<Vec<Check>>,
@@ -238,11 +245,15 @@ impl Hub {
             }),
             runs: Mutex::new(HashMap::new()),
             ratelimits: Mutex::new(None),
+            workers: Mutex::new(None),
             problems: Mutex::new(Vec::new()),
         });
         let mut tasks = vec![tokio::spawn(run(inner.clone(), history))];
         if inner.sources.ratelimits.is_some() {
             tasks.push(tokio::spawn(read_ratelimits(Arc::downgrade(&inner))));
+        }
+        if inner.sources.workers.is_some() {
+            tasks.push(tokio::spawn(read_workers(Arc::downgrade(&inner))));
         }
         if let Some(alerts) = &inner.sources.alerts {
             tasks.push(tokio::spawn(follow_alerts(
@@ -329,6 +340,17 @@ impl Hub {
         let seq = rx.borrow().seq;
         lock(&self.inner.ratelimits).take();
         refresh_ratelimits(&self.inner).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), rx.wait_for(|s| s.seq > seq)).await;
+    }
+
+    /// Reads the worker registry now and waits (up to a second) for the
+    /// snapshot that shows it: after a quiet, resume or stop, the page the
+    /// operator returns to shows the command asked.
+    pub async fn refresh_workers(&self) {
+        let mut rx = self.subscribe();
+        let seq = rx.borrow().seq;
+        refresh_workers(&self.inner).await;
+        self.inner.wake.poke();
         let _ = tokio::time::timeout(Duration::from_secs(1), rx.wait_for(|s| s.seq > seq)).await;
     }
 
@@ -580,6 +602,43 @@ async fn read_ratelimits(inner: std::sync::Weak<Inner>) {
     }
 }
 
+/// Reads the worker registry every [`crate::workers::READ_EVERY`], asking
+/// for a snapshot only when what a page shows changed.
+async fn read_workers(inner: std::sync::Weak<Inner>) {
+    let mut closed = match inner.upgrade() {
+        Some(inner) => inner.closed.subscribe(),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(crate::workers::READ_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = closed.changed() => return,
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        refresh_workers(&inner).await;
+    }
+}
+
+/// Reads the worker registry and pokes the hub if a page would show
+/// something else.
+async fn refresh_workers(inner: &Inner) {
+    let Some(workers) = &inner.sources.workers else {
+        return;
+    };
+    let figures = workers.figures().await;
+    let changed = {
+        let mut latest = lock(&inner.workers);
+        let same = latest.as_ref().is_some_and(|old| old.same_as(&figures));
+        *latest = Some(Arc::new(figures));
+        !same
+    };
+    if changed {
+        inner.wake.poke();
+    }
+}
+
 /// Asks for a snapshot whenever alerting's state changes (every page's
 /// banner shows it).
 async fn follow_alerts(mut alerts: watch::Receiver<Arc<AlertsView>>, wake: Wake) {
@@ -708,6 +767,7 @@ async fn take_snapshot(inner: &Inner, tracker: &mut Tracker, pending: Pending) -
         channels,
         instances,
         ratelimits: lock(&inner.ratelimits).clone(),
+        workers: lock(&inner.workers).clone(),
         alerts: inner
             .sources
             .alerts

@@ -91,3 +91,33 @@ pub async fn queues_regions(
         Err(never) => match never {},
     }
 }
+
+/// The workers page's native-worker regions for one filter and page,
+/// rendered once per snapshot for every stream showing those rows. The
+/// BullMQ connections are read when the page loads, not per snapshot
+/// (`CLIENT LIST` costs Redis in proportion to its clients).
+pub async fn workers_regions(
+    streams: &Streams,
+    snapshot: &Snapshot,
+    query: &crate::workers::vm::WorkersQuery,
+) -> Regions {
+    let Some(figures) = snapshot.workers.clone() else {
+        return Regions::default();
+    };
+    let key = format!("snapshot:Workers:{query:?}");
+    let rendered = streams
+        .pages()
+        .get(key, (snapshot.seq, 0), || async {
+            Ok::<_, Infallible>(prepare(
+                app::workers_fragments(&crate::workers::vm::page(&figures, query))
+                    .into_iter()
+                    .filter(|f| f.id != app::BULL_WORKERS_REGION)
+                    .collect(),
+            ))
+        })
+        .await;
+    match rendered {
+        Ok(regions) => regions,
+        Err(never) => match never {},
+    }
+}

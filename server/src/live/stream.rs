@@ -60,6 +60,11 @@ pub enum Scope {
     Instances,
     /// Rate-limit policies, usage and blocks.
     RateLimits,
+    /// A page of the workers table.
+    Workers {
+        /// Its queue filter and page.
+        query: crate::workers::vm::WorkersQuery,
+    },
     /// Active alerts, deliveries and, on the first page, the history.
     Alerts {
         /// Whether the page shows the first page of history (later pages
@@ -310,6 +315,7 @@ async fn render(
         Scope::Channels => render::regions(streams, snapshot, Page::Channels).await,
         Scope::Instances => render::regions(streams, snapshot, Page::Instances).await,
         Scope::RateLimits => render::regions(streams, snapshot, Page::RateLimits).await,
+        Scope::Workers { query } => render::workers_regions(streams, snapshot, query).await,
         Scope::Alerts { first_page: true } => {
             render::regions(streams, snapshot, Page::Alerts).await
         }

@@ -306,13 +306,18 @@ pub fn row(figures: &QueueFigures) -> QueueRow {
         failure_rate: figures.failure_rate,
         health: health_badge(figures.health),
         node: None,
+        workers: app::QueueWorkersVm::Unknown,
     }
 }
 
-/// On Redis Cluster, fills in which master holds each row's queue (from
-/// the snapshot's topology); a no-op on one server or the embedded store.
-pub fn with_nodes(rows: &mut [QueueRow], backend: &BackendFigures) {
-    let Some(topology) = &backend.cluster else {
+/// Fills in what the snapshot knows about each row's queue beyond its
+/// figures: its workers (from the registry), and on Redis Cluster which
+/// master holds it (from the topology). A binary search per row.
+pub fn with_snapshot(rows: &mut [QueueRow], snapshot: &Snapshot) {
+    for row in rows.iter_mut() {
+        row.workers = crate::workers::vm::queue_workers(snapshot.workers.as_deref(), &row.name);
+    }
+    let Some(topology) = &snapshot.backend.cluster else {
         return;
     };
     for row in rows {
@@ -490,7 +495,7 @@ pub fn overview(snapshot: &Snapshot) -> OverviewVm {
         .map(|q| chart(&q.name, finished_minutes(&q.minutes)))
         .collect();
     let mut attention: Vec<QueueRow> = attention.into_iter().map(row).collect();
-    with_nodes(&mut attention, &snapshot.backend);
+    with_snapshot(&mut attention, snapshot);
     OverviewVm {
         health: health(&snapshot.backend),
         totals,
@@ -595,7 +600,7 @@ pub fn queues_page(snapshot: &Snapshot, query: &app::QueuesQuery) -> QueuesVm {
         .filter_map(|name| snapshot.queue(name))
         .map(|q| row(q))
         .collect();
-    with_nodes(&mut rows, &snapshot.backend);
+    with_snapshot(&mut rows, snapshot);
     QueuesVm {
         health: health(&snapshot.backend),
         queues: rows,
@@ -661,6 +666,7 @@ pub fn queue_row(snapshot: &Snapshot, queue: &QueueName, counts: &QueueCounts) -
         failure_rate,
         health: health_badge(health),
         node: None,
+        workers: app::QueueWorkersVm::Unknown,
     }
 }
 
@@ -677,11 +683,12 @@ pub fn queue_page(
 
 /// The queue page's view model from a row (read fresh by the page handler).
 pub fn queue_page_of(
-    row: QueueRow,
+    mut row: QueueRow,
     query: &QueuePageQuery,
     listing: Listing,
     snapshot: &Snapshot,
 ) -> QueuePageVm {
+    row.workers = crate::workers::vm::queue_workers(snapshot.workers.as_deref(), &row.name);
     let progress = snapshot.progress.get(&row.name).map(progress);
     let chart = snapshot
         .queue(&row.name)

@@ -255,6 +255,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
             channels: Some(channels.clone()),
             instances: Some(instances.clone()),
             ratelimits: Some(ratelimits.clone()),
+            workers: Some(crate::workers::Workers::new(queues.clone())),
             alerts: Some(alerts_state.clone()),
             history: last_hour(&db).await,
         },
@@ -306,6 +307,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         settings.listing_value_bytes,
         bullmq.clone(),
     );
+    let queues_for_workers = queues.clone();
     Ok(AppState {
         queues,
         db,
@@ -321,6 +323,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         users,
         sign_ins: Arc::default(),
         bullmq,
+        workers: crate::workers::Workers::new(queues_for_workers),
     })
 }
 

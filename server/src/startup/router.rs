@@ -37,6 +37,7 @@ use crate::queues::routes::{api as queues, events, forms as actions, jobs_api as
 use crate::ratelimits::routes as ratelimits;
 use crate::search::routes as search;
 use crate::system::routes as system;
+use crate::workers::routes as workers;
 use coord::ratelimit::layer::{RateLimitLayer, Target, retry_after_secs};
 
 use crate::http::error::{self, render_errors};
@@ -105,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/channels", get(channels::page))
         .route("/instances", get(instances::page))
         .route("/ratelimits", get(ratelimits::page))
+        .route("/workers", get(workers::page))
         .route("/alerts", get(alerts::page))
         .route("/audit", get(audit::page))
         .route("/logout", post(session::logout))
@@ -114,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/channels", get(channels::events))
         .route("/events/instances", get(instances::events))
         .route("/events/ratelimits", get(ratelimits::events))
+        .route("/events/workers", get(workers::events))
         .route("/events/alerts", get(alerts::events))
         .route("/events/queues/{queue}", get(events::queue))
         .route("/events/errors", get(errors::all_events))
@@ -137,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/alerts/history", get(alerts::history))
         .route("/api/audit", get(audit::list))
         .route("/api/ratelimits", get(ratelimits::list))
+        .route("/api/workers", get(workers::list))
         .route("/api/session", get(session::show))
         // BullMQ queues: pages, streams, API reads
         .route("/bullmq", get(bullmq::list_page))
@@ -198,6 +202,9 @@ pub fn router(state: AppState) -> Router {
             post(actions::stop_retrying_job),
         )
         .route("/ratelimits/unblock", post(ratelimits::unblock_form))
+        // Workers: quiet, resume or stop (obeyed at their next heartbeat)
+        .route("/workers/{id}/{action}", post(workers::act_form))
+        .route("/api/workers/{id}/{action}", post(workers::act))
         .route("/alerts/{fingerprint}/ack", post(alerts::ack))
         .route("/alerts/{fingerprint}/silence", post(alerts::silence))
         .route("/alerts/{fingerprint}/unsilence", post(alerts::unsilence))

@@ -100,6 +100,9 @@ fn mutating_routes() -> Vec<Route> {
             Operator,
             &[("policy", "dashboard.pages"), ("key", "10.9.8.7")],
         ),
+        form("/workers/nobody-1-abcdef/quiet", Operator),
+        form("/workers/nobody-1-abcdef/resume", Operator),
+        form("/workers/nobody-1-abcdef/stop", Operator),
         form("/alerts/0000000000000000/ack", Operator),
         form_with(
             "/alerts/0000000000000000/silence",
@@ -154,6 +157,9 @@ fn mutating_routes() -> Vec<Route> {
             Operator,
             || json!({ "key": "10.9.8.7" }),
         ),
+        api("/api/workers/nobody-1-abcdef/quiet", Operator, no_json),
+        api("/api/workers/nobody-1-abcdef/resume", Operator, no_json),
+        api("/api/workers/nobody-1-abcdef/stop", Operator, no_json),
         api("/api/alerts/0000000000000000/ack", Operator, no_json),
         api(
             "/api/alerts/0000000000000000/silence",

@@ -32,3 +32,4 @@ mod security;
 mod tokens;
 mod users;
 mod users_page;
+mod workers;

@@ -45,8 +45,10 @@ use super::types::{
     AttemptRecord, Job, JobId, JobPage, JobState, NewJob, Outcome, OutcomeResult, PRIORITY_SHIFT,
     QueueCounts, QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
+use super::workers::{WorkerCommand, WorkerId, WorkerReport, WorkerView};
 use crate::error::{CoordError, Result};
 use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
+use crate::instances::Thresholds;
 use crate::search::{FoundJob, IndexProgress, SearchQuery, SearchResult};
 use crate::sql::{WriteHealth, discard_broken_transactions};
 use crate::time::now_ms;
@@ -295,6 +297,7 @@ mod report;
 mod rows;
 mod search;
 mod step;
+mod workers;
 
 use enqueue::{EnqueueRequest, Waiter};
 use rows::*;
@@ -784,6 +787,26 @@ impl QueueBackend for SqlBackend {
 
     async fn clean(&self, queue: &QueueName, limit: usize) -> Result<u64> {
         admin::clean(self, queue, limit).await
+    }
+
+    async fn worker_heartbeat(
+        &self,
+        report: &WorkerReport,
+        ttl: Duration,
+    ) -> Result<Option<WorkerCommand>> {
+        workers::heartbeat(self, report, ttl).await
+    }
+
+    async fn worker_leave(&self, id: &WorkerId) -> Result<()> {
+        workers::leave(self, id).await
+    }
+
+    async fn workers(&self, now_ms: i64, thresholds: &Thresholds) -> Result<Vec<WorkerView>> {
+        workers::list(self, now_ms, thresholds).await
+    }
+
+    async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()> {
+        workers::command(self, id, command).await
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {

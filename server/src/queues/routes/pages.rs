@@ -119,7 +119,7 @@ pub async fn queues(
                 .iter()
                 .map(|s| queue_row(&snapshot, &s.name, &s.counts))
                 .collect();
-            vm::with_nodes(&mut vm.queues, &snapshot.backend);
+            vm::with_snapshot(&mut vm.queues, &snapshot);
             vm.matching = matching;
             vm.total = total;
         }

@@ -1,0 +1,188 @@
+//! The workers page's view model, and what queue rows and pages say about
+//! their workers, from the registry's figures.
+
+use app::vm::workers::{
+    BullWorkerRow, JOBS_PER_ROW, QueueWorkersVm, RunningJobVm, WORKERS_PER_PAGE, WorkerCounts,
+    WorkerRow, WorkerStateVm, WorkersVm,
+};
+use coord::bullmq::BullWorker;
+use coord::instances::InstanceStatus;
+use coord::queue::workers::{WorkerState, WorkerView};
+
+use super::WorkerFigures;
+
+/// The page's filter and position, from its query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct WorkersQuery {
+    /// Only the workers of this queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// The first row shown.
+    #[serde(default)]
+    pub offset: usize,
+}
+
+impl WorkersQuery {
+    /// The filter, with an empty one meaning none.
+    pub fn queue(&self) -> Option<&str> {
+        self.queue
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+    }
+}
+
+fn state(state: WorkerState) -> WorkerStateVm {
+    match state {
+        WorkerState::Running => WorkerStateVm::Running,
+        WorkerState::Quiet => WorkerStateVm::Quiet,
+        WorkerState::Stopping => WorkerStateVm::Stopping,
+    }
+}
+
+/// The command a worker has not taken up yet, by comparing what was asked
+/// with what it reports: a quiet asked of a running worker, a stop of one
+/// not stopping, a resume (nothing stored) of a quiet one.
+fn asked(view: &WorkerView) -> Option<String> {
+    use coord::queue::workers::WorkerCommand as C;
+    let waiting = match (view.command, view.report.state) {
+        (Some(C::Quiet), WorkerState::Running) => Some(C::Quiet),
+        (Some(C::Stop), WorkerState::Running | WorkerState::Quiet) => Some(C::Stop),
+        (None, WorkerState::Quiet) => Some(C::Resume),
+        _ => None,
+    };
+    waiting.map(|c| c.as_str().to_owned())
+}
+
+fn row(view: &WorkerView, now: i64) -> WorkerRow {
+    let report = &view.report;
+    let queue = report.queue.as_str();
+    let running: Vec<RunningJobVm> = report
+        .running
+        .iter()
+        .take(JOBS_PER_ROW)
+        .map(|job| RunningJobVm {
+            id: job.id.to_string(),
+            href: format!("/queues/{queue}/jobs/{}", job.id.as_str()),
+            run_ms: now.saturating_sub(job.started_at).max(0),
+        })
+        .collect();
+    WorkerRow {
+        id: report.id.to_string(),
+        queue: queue.to_owned(),
+        state: state(report.state),
+        liveness: crate::instances::vm::state(view.status),
+        asked: asked(view),
+        busy: report.busy,
+        concurrency: report.concurrency,
+        running_more: report.busy.saturating_sub(running.len() as u32),
+        running,
+        host: report.host.clone(),
+        pid: report.pid,
+        version: report.version.clone(),
+        uptime_ms: now.saturating_sub(report.started_at).max(0),
+        heartbeat_age_ms: view.heartbeat_age_ms,
+        completed: report.completed,
+        failed: report.failed,
+    }
+}
+
+fn count(counts: &mut WorkerCounts, view: &WorkerView) {
+    match view.status {
+        InstanceStatus::Stale => counts.stale += 1,
+        InstanceStatus::Gone => counts.gone += 1,
+        InstanceStatus::Live => {
+            match view.report.state {
+                WorkerState::Running => counts.running += 1,
+                WorkerState::Quiet => counts.quiet += 1,
+                WorkerState::Stopping => counts.stopping += 1,
+            }
+            counts.busy += u64::from(view.report.busy);
+            counts.slots += u64::from(view.report.concurrency);
+        }
+    }
+}
+
+/// The page for `query`: one page of rows, counts over every match. Costs
+/// one pass over the workers listed; rendering is bounded by the page.
+pub fn page(figures: &WorkerFigures, query: &WorkersQuery) -> WorkersVm {
+    let matching: &[WorkerView] = match query.queue() {
+        Some(queue) => figures.of_queue(queue),
+        None => &figures.workers,
+    };
+    let mut counts = WorkerCounts::default();
+    for view in matching {
+        count(&mut counts, view);
+    }
+    let offset = if query.offset < matching.len() {
+        query.offset - query.offset % WORKERS_PER_PAGE
+    } else {
+        0
+    };
+    let now = figures.read_at;
+    WorkersVm {
+        workers: matching
+            .iter()
+            .skip(offset)
+            .take(WORKERS_PER_PAGE)
+            .map(|view| row(view, now))
+            .collect(),
+        total: matching.len(),
+        offset,
+        queue: query.queue().map(str::to_owned),
+        counts,
+        stale_after_ms: figures.stale_after_ms,
+        problem: figures.problem.clone(),
+        ..WorkersVm::default()
+    }
+}
+
+/// Adds the BullMQ workers (one `CLIENT LIST` read by the caller) to the
+/// page, a page of them at most.
+pub fn with_bull(
+    mut vm: WorkersVm,
+    bull: Result<Vec<(String, Vec<BullWorker>)>, String>,
+) -> WorkersVm {
+    match bull {
+        Ok(queues) => {
+            let all: Vec<BullWorkerRow> = queues
+                .into_iter()
+                .flat_map(|(queue, workers)| {
+                    let href = app::bull_queue_path(&queue);
+                    workers.into_iter().map(move |w| BullWorkerRow {
+                        queue: queue.clone(),
+                        href: href.clone(),
+                        name: w.name,
+                        addr: w.addr,
+                        age_secs: w.age_secs,
+                        idle_secs: w.idle_secs,
+                        node: w.node,
+                    })
+                })
+                .collect();
+            vm.bull_total = all.len();
+            vm.bull = all.into_iter().take(WORKERS_PER_PAGE).collect();
+        }
+        Err(note) => vm.bull_note = Some(note),
+    }
+    vm
+}
+
+/// What a queue's row and page say about its workers.
+pub fn queue_workers(figures: Option<&WorkerFigures>, queue: &str) -> QueueWorkersVm {
+    let Some(sum) = figures.and_then(|f| f.queue(queue)) else {
+        return QueueWorkersVm::Unknown;
+    };
+    if sum.live == 0 {
+        QueueWorkersVm::None
+    } else if sum.taking() == 0 {
+        QueueWorkersVm::AllQuiet { workers: sum.live }
+    } else {
+        QueueWorkersVm::Working {
+            workers: sum.live,
+            quiet: sum.quiet,
+            busy: sum.busy,
+            slots: sum.slots,
+        }
+    }
+}
