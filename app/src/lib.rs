@@ -64,8 +64,9 @@ pub use format::{
 pub use vm::alerts::{AlertBannerVm, AlertRow, AlertsVm, DeliveryRow, RuleRow};
 pub use vm::audit::{AuditFilterVm, AuditRow, AuditVm};
 pub use vm::bullmq::{
-    BULL_STATES, BullJobPageVm, BullJobRow, BullQueuePageVm, BullQueueRow, BullQueuesVm,
-    CLEAN_AGES, bull_job_actions, bull_job_path, bull_queue_path, encode_segment,
+    BULL_CHILD_KINDS, BULL_STATES, BullChildCounts, BullChildGroup, BullFlowJobVm, BullFlowVm,
+    BullJobPageVm, BullJobRow, BullQueuePageVm, BullQueueRow, BullQueuesVm, CLEAN_AGES,
+    bull_job_actions, bull_job_path, bull_queue_path, encode_segment,
 };
 pub use vm::channels::{ChannelRow, ChannelsVm, MessageRow};
 pub use vm::config::{ConfigEntry, ConfigVm};
@@ -80,9 +81,9 @@ pub use vm::glance::{
 pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
 pub use vm::queues::{
     AttemptVm, BulkProgressVm, ChartRange, ClusterMasterVm, ClusterVm, DependencyVm, HealthVm,
-    JobFilterVm, JobPageVm, JobRow, MinutePoint, OverviewVm, QUEUES_PER_PAGE, QueueHealth,
-    QueuePageVm, QueueRow, QueueSort, QueuesQuery, QueuesVm, RetryingVm, STATES, StateCounts,
-    ThroughputVm,
+    JobFilterVm, JobPageVm, JobRow, LatencyVm, MinutePoint, OverviewVm, PercentilesVm,
+    QUEUES_PER_PAGE, QueueHealth, QueuePageVm, QueueRow, QueueSort, QueuesQuery, QueuesVm,
+    RetryingVm, STATES, StateCounts, ThroughputVm,
 };
 pub use vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,

@@ -54,6 +54,7 @@ pub(crate) fn row(name: &str, failed: u64, paused: bool) -> QueueRow {
         },
         node: None,
         workers: QueueWorkersVm::Unknown,
+        wait_p95_ms: None,
     }
 }
 
@@ -829,6 +830,7 @@ pub(crate) fn bull_job(id: &str) -> BullJobRow {
         failed_reason: Some("SMTP 421".into()),
         data_preview: r#"{"to":"ada@example.com"}"#.into(),
         run_at: Some(70_000),
+        children: None,
     }
 }
 
@@ -871,6 +873,7 @@ pub(crate) fn bull_job_vm(state: &str) -> BullJobPageVm {
         delay: 60_000,
         priority: 3,
         notice: None,
+        flow: None,
     }
 }
 

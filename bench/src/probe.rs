@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use coord::Result;
 use coord::instances::Thresholds;
+use coord::queue::schedules::{Fire, Fired, Schedule, ScheduleId, ScheduleState};
 use coord::queue::workers::{WorkerCommand, WorkerId, WorkerReport, WorkerView};
 use coord::queue::{
     BackendHealth, BackendKind, EventBatch, Job, JobId, JobPage, JobState, NewJob, Outcome,
@@ -350,6 +351,37 @@ impl QueueBackend for Probe {
 
     async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()> {
         self.inner.command_worker(id, command).await
+    }
+
+    async fn upsert_schedule(&self, schedule: &Schedule, next_run_at: Option<i64>) -> Result<()> {
+        self.inner.upsert_schedule(schedule, next_run_at).await
+    }
+
+    async fn remove_schedule(&self, id: &ScheduleId) -> Result<()> {
+        self.inner.remove_schedule(id).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleState>> {
+        self.inner.schedules().await
+    }
+
+    async fn schedule(&self, id: &ScheduleId) -> Result<ScheduleState> {
+        self.inner.schedule(id).await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        id: &ScheduleId,
+        paused: bool,
+        next_run_at: Option<i64>,
+    ) -> Result<()> {
+        self.inner
+            .set_schedule_paused(id, paused, next_run_at)
+            .await
+    }
+
+    async fn fire_schedules(&self, fires: &[Fire]) -> Result<Vec<Fired>> {
+        self.inner.fire_schedules(fires).await
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {

@@ -47,6 +47,13 @@ pub enum CoordError {
     /// after it died).
     #[error("worker {0} not found")]
     WorkerNotFound(String),
+    /// A schedule that could not run: a bad id, a bad cron expression, an
+    /// unknown time zone, an interval of 0, an end before its start…
+    #[error("invalid schedule {id:?}: {reason}")]
+    InvalidSchedule { id: String, reason: String },
+    /// No schedule of this id exists (never made, or removed).
+    #[error("schedule {0} not found")]
+    ScheduleNotFound(String),
     /// A BullMQ queue with no `meta` hash: BullMQ never made it (a typo),
     /// so nothing is done to it.
     #[error("BullMQ queue {0:?} not found")]
@@ -165,6 +172,7 @@ impl CoordError {
                 | Self::InvalidRateKey { .. }
                 | Self::UnknownPolicy(_)
                 | Self::InvalidSearch { .. }
+                | Self::InvalidSchedule { .. }
         )
     }
 
@@ -175,6 +183,7 @@ impl CoordError {
             Self::QueueNotFound(_)
                 | Self::JobNotFound { .. }
                 | Self::WorkerNotFound(_)
+                | Self::ScheduleNotFound(_)
                 | Self::BullJobNotFound { .. }
                 | Self::BullQueueNotFound(_)
         )

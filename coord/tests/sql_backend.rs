@@ -710,6 +710,7 @@ async fn a_service_embedding_coord_gets_only_coords_tables() {
             "job_search_state",
             "jobs",
             "queues",
+            "schedules",
             "synced_state",
             "synced_state_counter",
             "workers"

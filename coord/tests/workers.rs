@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use coord::CoordError;
 use coord::instances::{InstanceStatus, Thresholds};
+use coord::queue::latency::LatencyHistogram;
 use coord::queue::workers::{WorkerCommand, WorkerId, WorkerState, WorkerView};
-use coord::queue::{Job, JobState, NewJob, QueueName, Queues, WorkerHandle};
+use coord::queue::{Job, JobOptions, JobState, NewJob, QueueName, Queues, WorkerHandle};
 use coord::time::now_ms;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -26,6 +27,7 @@ per_backend!(
     stop_finishes_the_running_jobs_and_leaves,
     a_killed_worker_turns_stale_then_gone_then_is_forgotten,
     commands_to_unknown_workers_are_refused,
+    a_worker_ships_the_wait_and_run_times_of_its_attempts,
 );
 
 /// Heartbeats this often in the tests: commands are obeyed within it.
@@ -272,5 +274,55 @@ mod cases {
             assert!(err.is_not_found());
         }
         assert!(listed(&q).await.is_empty());
+    }
+
+    pub async fn a_worker_ships_the_wait_and_run_times_of_its_attempts(q: Queues) {
+        let queue = queue("workers-latency");
+        // Two jobs: one runnable now, one delayed by 300 ms (its wait
+        // counts from the delay's end, not from its enqueue).
+        q.enqueue(&queue, NewJob::new("now", json!({})))
+            .await
+            .unwrap();
+        let delayed = NewJob {
+            options: JobOptions {
+                delay_ms: 300,
+                ..JobOptions::default()
+            },
+            ..NewJob::new("later", json!({}))
+        };
+        q.enqueue(&queue, delayed).await.unwrap();
+        let worker = q
+            .worker(queue.clone())
+            .heartbeat(BEAT)
+            .poll_interval(Duration::from_millis(20))
+            .start(|_job: Job| async {
+                tokio::time::sleep(Duration::from_millis(80)).await;
+                Ok(Value::Null)
+            })
+            .expect("worker");
+        let id = worker.id().clone();
+        // The histograms a report carries, merged over its minutes.
+        let shipped = |view: &WorkerView| {
+            let (mut wait, mut run) = (LatencyHistogram::new(), LatencyHistogram::new());
+            for minute in &view.report.latency {
+                wait.merge(&LatencyHistogram::from_pairs(&minute.wait).unwrap());
+                run.merge(&LatencyHistogram::from_pairs(&minute.run).unwrap());
+            }
+            (wait, run)
+        };
+        eventually("both attempts in the report", || async {
+            view_of(&q, &id)
+                .await
+                .is_some_and(|view| shipped(&view).1.count() == 2)
+        })
+        .await;
+        let (wait, run) = shipped(&view_of(&q, &id).await.expect("listed"));
+        let run = run.percentiles();
+        assert!((80..1_000).contains(&run.p50), "{run:?}");
+        // The delayed one's wait counts from its delay's end.
+        let wait = wait.percentiles();
+        assert_eq!(wait.count, 2);
+        assert!(wait.max < 300, "{wait:?}");
+        worker.shutdown(Duration::from_secs(5)).await;
     }
 }

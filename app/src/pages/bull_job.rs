@@ -1,14 +1,15 @@
 //! A BullMQ job's page (`/bullmq/<queue>/jobs/<id>`): its state, buttons,
-//! times, attempts, progress, result, error, data, options and logs.
+//! flow (parent and children), times, attempts, progress, result, error,
+//! data, options and logs.
 
 use leptos::prelude::*;
 
 use crate::widgets::queue::FailureBadge;
 
-use crate::format::{format_duration, format_timestamp};
+use crate::format::{counted, format_count, format_duration, format_timestamp};
 use crate::vm::bullmq::{
-    BullJobPageVm, bull_job_actions, bull_job_path, bull_queue_path, bull_state_label,
-    bull_state_path,
+    BULL_CHILD_KINDS, BullChildGroup, BullFlowJobVm, BullFlowVm, BullJobPageVm, bull_job_actions,
+    bull_job_path, bull_queue_path, bull_state_label, bull_state_path,
 };
 use crate::vm::session::PageCtx;
 use crate::widgets::forms::ActionForm;
@@ -188,6 +189,7 @@ fn BullJobRegion(vm: BullJobPageVm) -> impl IntoView {
             </p>
             <div class="toolbar">{buttons}</div>
             {error}
+            {vm.flow.clone().map(|flow| view! { <FlowSection flow state=vm.state.clone() /> })}
             <section>
                 <h2>"Timeline"</h2>
                 <dl class="timeline" data-test-id="job-timeline">
@@ -214,6 +216,177 @@ fn BullJobRegion(vm: BullJobPageVm) -> impl IntoView {
             </p>
         </div>
     }
+}
+
+/// A flow job's state badge; `gone` (its hash was removed) reads
+/// "Removed".
+fn flow_state_badge(state: &str) -> impl IntoView + use<> {
+    let label = match state {
+        "gone" => "Removed".to_string(),
+        other => bull_state_label(other).to_string(),
+    };
+    view! {
+        <span class=format!("badge state {state}") data-test-id="flow-state">
+            {label}
+        </span>
+    }
+}
+
+/// A job a flow names: a link to its page with its name, state and queue,
+/// or its key when it lives under another prefix (no page here).
+#[component]
+fn FlowJob(job: BullFlowJobVm) -> impl IntoView {
+    let id = match job.href() {
+        Some(href) => view! {
+            <a href=href data-test-id="flow-link">
+                <code>{job.id.clone()}</code>
+            </a>
+        }
+        .into_any(),
+        None => view! {
+            <code title="under another key prefix" data-test-id="flow-key">
+                {job.key.clone()}
+            </code>
+        }
+        .into_any(),
+    };
+    let queue = job
+        .queue
+        .clone()
+        .map(|queue| view! { <span class="muted flow-queue">{format!(" in {queue}")}</span> });
+    view! {
+        {id}
+        " "
+        <span class="muted" data-test-id="flow-name">
+            {job.name.clone().unwrap_or_default()}
+        </span>
+        " "
+        {flow_state_badge(&job.state)}
+        {queue}
+    }
+}
+
+/// What this job's failure does to its parent, by the child's option.
+fn on_failure_text(option: Option<&str>) -> &'static str {
+    match option {
+        Some("failParent") => "If this job fails, its parent fails too (failParentOnFailure).",
+        Some("ignoreDependency") => {
+            "If this job fails, its parent goes on and keeps the error (ignoreDependencyOnFailure)."
+        }
+        Some("removeDependency") => {
+            "If this job fails, its parent goes on without it (removeDependencyOnFailure)."
+        }
+        Some("continueParent") => {
+            "If this job fails, its parent runs at once and keeps the error (continueParentOnFailure)."
+        }
+        _ => "If this job fails, its parent waits until it is retried.",
+    }
+}
+
+/// One kind of children: heading with the count, the listed ones, and how
+/// many more were not listed.
+#[component]
+fn ChildGroup(group: BullChildGroup) -> impl IntoView {
+    let heading = BULL_CHILD_KINDS
+        .iter()
+        .find(|(kind, _)| *kind == group.kind)
+        .map_or_else(|| group.kind.clone(), |(_, label)| (*label).to_string());
+    let more = group.more();
+    let more = (more > 0).then(|| {
+        view! {
+            <li class="muted" data-test-id="flow-more">
+                {format!("and {} more", format_count(more))}
+            </li>
+        }
+    });
+    let children = group
+        .jobs
+        .iter()
+        .cloned()
+        .map(|job| view! { <li data-test-id="flow-child"><FlowJob job /></li> })
+        .collect_view();
+    view! {
+        <div class=format!("flow-group {}", group.kind) data-test-id=format!("flow-{}", group.kind)>
+            <h3>
+                {heading} " " <span class="count" data-test-id="flow-count">{format_count(group.total)}</span>
+            </h3>
+            <ul class="flow-children">{children} {more}</ul>
+        </div>
+    }
+}
+
+/// The Flow section: the parent (and what this job's failure does to it),
+/// then the children by kind; for a job waiting for its children, how
+/// many it still waits for, and whether a failed one holds it.
+#[component]
+fn FlowSection(flow: BullFlowVm, state: String) -> impl IntoView {
+    if let Some(error) = flow.error.clone() {
+        return view! {
+            <section class="bull-flow" data-test-id="job-flow">
+                <h2>"Flow"</h2>
+                <p class="error-text" data-test-id="flow-error">
+                    {format!("The flow could not be read: {error}")}
+                </p>
+            </section>
+        }
+        .into_any();
+    }
+    let pending = flow.total("pending");
+    let waiting = (state == "waiting-children").then(|| {
+        view! {
+            <p data-test-id="flow-waiting">
+                {format!(
+                    "Waiting for {} of {}.",
+                    format_count(pending),
+                    counted(flow.children(), "child", "children"),
+                )}
+            </p>
+        }
+    });
+    let stuck = flow
+        .groups
+        .iter()
+        .find(|g| g.kind == "pending")
+        .map_or(0, |g| {
+            g.jobs.iter().filter(|j| j.state == "failed").count() as u64
+        });
+    let stuck = (stuck > 0).then(|| {
+        view! {
+            <p class="warnings" data-test-id="flow-stuck">
+                {format!(
+                    "{} failed without an option that frees the parent: it waits until they are retried.",
+                    counted(stuck, "pending child", "pending children"),
+                )}
+            </p>
+        }
+    });
+    let parent = flow.parent.clone().map(|parent| {
+        view! {
+            <p data-test-id="flow-parent">
+                "Parent: " <FlowJob job=parent />
+                <br />
+                <span class="muted" data-test-id="flow-on-failure">
+                    {on_failure_text(flow.on_failure.as_deref())}
+                </span>
+            </p>
+        }
+    });
+    let groups = flow
+        .groups
+        .iter()
+        .cloned()
+        .map(|group| view! { <ChildGroup group /> })
+        .collect_view();
+    view! {
+        <section class="bull-flow" data-test-id="job-flow">
+            <h2>"Flow"</h2>
+            {waiting}
+            {stuck}
+            {parent}
+            {groups}
+        </section>
+    }
+    .into_any()
 }
 
 #[cfg(test)]
@@ -338,5 +511,190 @@ mod tests {
             !html.contains("<form method=\"post\" action=\"/bullmq"),
             "{html}"
         );
+    }
+
+    fn flow_job(queue: Option<&str>, id: &str, state: &str) -> BullFlowJobVm {
+        BullFlowJobVm {
+            queue: queue.map(str::to_owned),
+            key: format!("bull:{}:{id}", queue.unwrap_or("elsewhere")),
+            id: id.into(),
+            name: Some("resize".into()),
+            state: state.into(),
+        }
+    }
+
+    fn group(kind: &str, total: u64, jobs: Vec<BullFlowJobVm>) -> BullChildGroup {
+        BullChildGroup {
+            kind: kind.into(),
+            total,
+            jobs,
+        }
+    }
+
+    #[test]
+    fn bull_job_page_shows_its_flow_parent_children_and_what_is_pending() {
+        let flow = BullFlowVm {
+            parent: Some(flow_job(Some("reports"), "p1", "waiting-children")),
+            on_failure: Some("failParent".into()),
+            groups: vec![
+                group(
+                    "pending",
+                    102,
+                    vec![
+                        flow_job(Some("thumbs"), "7", "failed"),
+                        flow_job(Some("thumbs"), "8", "waiting"),
+                    ],
+                ),
+                group("processed", 1, vec![flow_job(Some("mail"), "3", "gone")]),
+                group("ignored", 1, vec![flow_job(None, "9", "failed")]),
+            ],
+            error: None,
+        };
+        let vm = BullJobPageVm {
+            flow: Some(flow),
+            ..bull_job_vm("waiting-children")
+        };
+        let html = render_bull_job_page(&vm, &PAGE);
+        let section = element(&html, r#"data-test-id="job-flow""#, "</section>");
+        assert!(section.contains("<h2>Flow</h2>"), "{section}");
+        // The line a waiting parent gets.
+        assert!(
+            section.contains(r#"data-test-id="flow-waiting">Waiting for 102 of 104 children.</p>"#),
+            "{section}"
+        );
+        assert!(
+            section.contains("1 pending child failed without an option that frees the parent"),
+            "{section}"
+        );
+        // The parent: linked, named, with its state and the failure rule.
+        let parent = element(section, r#"data-test-id="flow-parent""#, "</p>");
+        assert!(
+            parent.contains(
+                r#"<a href="/bullmq/reports/jobs/p1" data-test-id="flow-link"><code>p1</code></a>"#
+            ),
+            "{parent}"
+        );
+        assert!(
+            parent.contains(r#"data-test-id="flow-state" class="badge state waiting-children">Waiting children</span>"#),
+            "{parent}"
+        );
+        assert!(parent.contains("its parent fails too"), "{parent}");
+        // Children by kind, pending first, capped with "and N more".
+        let pending = element(section, r#"data-test-id="flow-pending""#, "</ul>");
+        assert_eq!(pending.matches(r#"data-test-id="flow-child""#).count(), 2);
+        assert!(
+            pending.contains(r#"data-test-id="flow-count" class="count">102</span>"#),
+            "{pending}"
+        );
+        assert!(
+            pending.contains(r#"data-test-id="flow-more" class="muted">and 100 more</li>"#),
+            "{pending}"
+        );
+        assert!(
+            pending.contains(r#"href="/bullmq/thumbs/jobs/7""#)
+                && pending.contains(r#"class="badge state failed""#),
+            "{pending}"
+        );
+        assert!(
+            section.find(r#"data-test-id="flow-pending""#)
+                < section.find(r#"data-test-id="flow-processed""#),
+            "{section}"
+        );
+        let processed = element(section, r#"data-test-id="flow-processed""#, "</ul>");
+        assert!(!processed.contains("flow-more"), "{processed}");
+        assert!(
+            processed
+                .contains(r#"data-test-id="flow-state" class="badge state gone">Removed</span>"#),
+            "{processed}"
+        );
+        // Under another prefix: the key, no link.
+        let ignored = element(section, r#"data-test-id="flow-ignored""#, "</ul>");
+        assert!(ignored.contains("Failed, ignored"), "{ignored}");
+        assert!(
+            ignored.contains(r#"data-test-id="flow-key">bull:elsewhere:9</code>"#),
+            "{ignored}"
+        );
+        assert!(!ignored.contains("<a "), "{ignored}");
+        // Part of the live region.
+        let region = &bull_job_fragments(&vm)[0].html;
+        assert!(region.contains(r#"data-test-id="job-flow""#), "{region}");
+
+        // A child that is not waiting: no waiting line; BullMQ's default
+        // failure rule spelled out.
+        let child = BullJobPageVm {
+            flow: Some(BullFlowVm {
+                parent: Some(flow_job(Some("reports"), "p1", "waiting-children")),
+                ..BullFlowVm::default()
+            }),
+            ..bull_job_vm("active")
+        };
+        let html = render_bull_job_page(&child, &PAGE);
+        assert!(!html.contains("flow-waiting"), "{html}");
+        assert!(!html.contains("flow-stuck"), "{html}");
+        assert!(
+            html.contains("its parent waits until it is retried"),
+            "{html}"
+        );
+        // Outside a flow: no section at all.
+        let html = render_bull_job_page(&bull_job_vm("waiting"), &PAGE);
+        assert!(!html.contains(r#"data-test-id="job-flow""#), "{html}");
+        // Unreadable: said, nothing else.
+        let broken = BullJobPageVm {
+            flow: Some(BullFlowVm {
+                error: Some("Redis is unreachable".into()),
+                ..BullFlowVm::default()
+            }),
+            ..bull_job_vm("waiting-children")
+        };
+        let html = render_bull_job_page(&broken, &PAGE);
+        assert!(
+            html.contains("The flow could not be read: Redis is unreachable"),
+            "{html}"
+        );
+        assert!(!html.contains("flow-waiting"), "{html}");
+    }
+
+    #[test]
+    fn bull_job_flow_escapes_hostile_queues_ids_and_names() {
+        let evil = r#"<script>alert(1)</script>"q'/?#"#;
+        let evil_path = crate::vm::bullmq::encode_segment(evil);
+        let hostile = BullFlowJobVm {
+            queue: Some(evil.into()),
+            key: evil.into(),
+            id: evil.into(),
+            name: Some(evil.into()),
+            state: evil.into(),
+        };
+        let vm = BullJobPageVm {
+            flow: Some(BullFlowVm {
+                parent: Some(hostile.clone()),
+                on_failure: Some(evil.into()),
+                groups: vec![
+                    group(evil, 5, vec![hostile.clone()]),
+                    group(
+                        "pending",
+                        1,
+                        vec![BullFlowJobVm {
+                            queue: None,
+                            ..hostile
+                        }],
+                    ),
+                ],
+                error: None,
+            }),
+            ..bull_job_vm("waiting-children")
+        };
+        let html = render_bull_job_page(&vm, &PAGE);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains(r#"="<script"#), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(r#"href="/bullmq/{evil_path}/jobs/{evil_path}""#)),
+            "{html}"
+        );
+        crate::testing::assert_csp_clean("flow", &html);
     }
 }

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::bull_job::job_buttons;
 use super::bullmq::BullError;
-use crate::format::{counted, format_in, format_timestamp, iso_timestamp};
+use crate::format::{counted, format_count, format_in, format_timestamp, iso_timestamp};
 use crate::vm::bullmq::{
     BULL_STATES, BullJobRow, BullQueuePageVm, CLEAN_AGES, bull_job_actions, bull_job_path,
     bull_queue_path, bull_state_path,
@@ -238,6 +238,7 @@ fn BullJobsTable(vm: BullQueuePageVm, now: i64) -> impl IntoView {
     let state = vm.state.clone();
     let failed = state == "failed";
     let delayed = state == "delayed";
+    let parents = state == "waiting-children";
     let has_actions = !bull_job_actions(&state).is_empty();
     let back = vm.url();
     let queue = vm.queue.name.clone();
@@ -268,6 +269,7 @@ fn BullJobsTable(vm: BullQueuePageVm, now: i64) -> impl IntoView {
             </th>
             {failed.then(|| view! { <th scope="col">"Failed reason"</th> })}
             {delayed.then(|| view! { <th scope="col">"Runs at"</th> })}
+            {parents.then(|| view! { <th scope="col">"Children"</th> })}
             <th scope="col">"Data"</th>
             {has_actions.then(|| view! { <th scope="col">"Actions"</th> })}
         </tr>
@@ -339,6 +341,19 @@ fn BullJobTableRow(
             </td>
         }
     });
+    let children = (state == "waiting-children").then(|| {
+        let text = job.children.map_or_else(
+            || "–".to_string(),
+            |c| {
+                format!(
+                    "{} of {} pending",
+                    format_count(c.pending),
+                    counted(c.total, "child", "children")
+                )
+            },
+        );
+        view! { <td data-test-id="children">{text}</td> }
+    });
     view! {
         <tr data-test-id=format!("job-row-{}", job.id)>
             <td>
@@ -360,6 +375,7 @@ fn BullJobTableRow(
             </td>
             {reason}
             {runs_at}
+            {children}
             <td>
                 <code class="data" data-test-id="job-data" title=job.data_preview.clone()>
                     {job.data_preview.clone()}
@@ -658,5 +674,47 @@ mod tests {
         );
         assert!(html.contains("read only replica"), "{html}");
         assert!(html.contains(r#"data-test-id="job-row-7""#), "{html}");
+    }
+
+    #[test]
+    fn waiting_children_rows_say_how_many_children_are_pending() {
+        let mut vm = bull_queue_vm("waiting-children");
+        vm.jobs = vec![
+            BullJobRow {
+                children: Some(crate::vm::bullmq::BullChildCounts {
+                    pending: 2,
+                    total: 3,
+                }),
+                ..bull_job("7")
+            },
+            BullJobRow {
+                children: Some(crate::vm::bullmq::BullChildCounts {
+                    pending: 1,
+                    total: 1,
+                }),
+                ..bull_job("8")
+            },
+            bull_job("9"),
+        ];
+        let html = render_bull_queue_page(&vm, 0, &PAGE);
+        assert!(html.contains(r#"<th scope="col">Children</th>"#), "{html}");
+        let row = element(&html, r#"data-test-id="job-row-7""#, "</tr>");
+        assert!(
+            row.contains(r#"data-test-id="children">2 of 3 children pending</td>"#),
+            "{row}"
+        );
+        let row = element(&html, r#"data-test-id="job-row-8""#, "</tr>");
+        assert!(row.contains(">1 of 1 child pending</td>"), "{row}");
+        let row = element(&html, r#"data-test-id="job-row-9""#, "</tr>");
+        assert!(row.contains(r#"data-test-id="children">–</td>"#), "{row}");
+        // Other tabs have no such column.
+        for (state, _) in BULL_STATES {
+            if state == "waiting-children" {
+                continue;
+            }
+            let html = render_bull_queue_page(&bull_queue_vm(state), 0, &PAGE);
+            assert!(!html.contains(">Children</th>"), "{state}: {html}");
+            assert!(!html.contains(r#"data-test-id="children""#), "{state}");
+        }
     }
 }

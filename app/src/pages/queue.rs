@@ -8,10 +8,11 @@ use super::overview::Chart;
 use super::workers::{NoWorkersBadge, WorkersLink};
 use crate::format::{counted, format_count, format_duration};
 use crate::vm::queues::{
-    BulkProgressVm, ChartRange, JobFilterVm, JobRow, MAX_SELECTED, QueuePageVm, STATES,
-    ThroughputVm,
+    BulkProgressVm, ChartRange, JobFilterVm, JobRow, LatencyVm, MAX_SELECTED, PercentilesVm,
+    QueuePageVm, STATES, ThroughputVm,
 };
 use crate::vm::session::PageCtx;
+use crate::widgets::chart::{BarChart, Series};
 use crate::widgets::forms::{ActionForm, PostFields};
 use crate::widgets::pager::Pager;
 use crate::widgets::queue::{FailureBadge, PauseForm, StateTabs, Tab};
@@ -42,7 +43,7 @@ pub fn render_queue_page(vm: &QueuePageVm, now: i64, page: &PageCtx) -> String {
                 <JobsRegion vm=vm.clone() now=now />
                 // After the jobs, so it never pushes them off the first
                 // screen.
-                <QueueChartRegion chart=vm.chart />
+                <QueueChartRegion chart=vm.chart latency=vm.latency />
             </section>
         }
     })
@@ -59,15 +60,16 @@ pub fn queue_fragments(vm: &QueuePageVm, now: i64) -> Vec<Fragment> {
         fragment("jobs", view! { <JobsRegion vm=vm.clone() now=now /> }),
         fragment(
             "queue-chart",
-            view! { <QueueChartRegion chart=vm.chart.clone() /> },
+            view! { <QueueChartRegion chart=vm.chart.clone() latency=vm.latency.clone() /> },
         ),
     ]
 }
 
-/// The queue's last hour, completed and failed per minute (finished
-/// minutes only, so it changes once a minute); empty before the first.
+/// The queue's last hour, completed and failed per finished minute, and
+/// how long its jobs wait and run (finished minutes only, so it changes
+/// once a minute); empty before the first.
 #[component]
-fn QueueChartRegion(chart: Option<ThroughputVm>) -> impl IntoView {
+fn QueueChartRegion(chart: Option<ThroughputVm>, latency: Option<LatencyVm>) -> impl IntoView {
     view! {
         <div id="queue-chart" class="queue-chart" data-test-id="queue-chart">
             {chart
@@ -76,8 +78,120 @@ fn QueueChartRegion(chart: Option<ThroughputVm>) -> impl IntoView {
                         <Chart chart range=ChartRange::Hour title="Throughput, last hour" />
                     }
                 })}
+            <Latency latency />
         </div>
     }
+}
+
+/// One kind of time's row of the latency table.
+#[component]
+fn LatencyRow(kind: &'static str, p: PercentilesVm) -> impl IntoView {
+    view! {
+        <tr data-test-id=format!("latency-{}", kind.to_lowercase())>
+            <th scope="row">{kind}</th>
+            <td class="num" data-test-id="p50">
+                {format_duration(p.p50 as i64)}
+            </td>
+            <td class="num" data-test-id="p95">
+                {format_duration(p.p95 as i64)}
+            </td>
+            <td class="num" data-test-id="p99">
+                {format_duration(p.p99 as i64)}
+            </td>
+            <td class="num" data-test-id="max">
+                {format_duration(p.max as i64)}
+            </td>
+        </tr>
+    }
+}
+
+/// Wait and run percentiles over the last finished minutes, and the
+/// hour's p95 per minute; a note while no worker has reported any.
+#[component]
+fn Latency(latency: Option<LatencyVm>) -> impl IntoView {
+    let Some(latency) = latency else {
+        return view! {
+            <p class="muted" data-test-id="no-latency">
+                "No wait or run times yet: workers report them for the attempts they finish, and each minute shows once it is over."
+            </p>
+        }
+        .into_any();
+    };
+    let minutes: Vec<i64> = latency.points.iter().map(|p| p.0).collect();
+    let series = vec![
+        Series {
+            class: "wait",
+            noun: "ms p95 wait",
+            values: latency.points.iter().map(|p| p.1).collect(),
+        },
+        Series {
+            class: "run",
+            noun: "ms p95 run",
+            values: latency.points.iter().map(|p| p.2).collect(),
+        },
+    ];
+    let label = format!(
+        "p95 wait and p95 run per minute over the last hour, {} with attempts",
+        counted(latency.points.len() as u64, "minute", "minutes")
+    );
+    let summary = format!(
+        "Last {} · {}. Wait: from when a job could run (enqueued, its delay or the previous attempt over) to its start. Run: start to finish.",
+        counted(latency.minutes as u64, "minute", "minutes"),
+        counted(latency.attempts, "attempt", "attempts"),
+    );
+    let idle = latency.minutes == 0;
+    view! {
+        <section class="latency" data-test-id="queue-latency">
+            <h2>"Wait and run times"</h2>
+            <p class="muted" data-test-id="latency-summary">
+                {if idle {
+                    "No attempt finished in the last 5 minutes; the chart shows the hour's busy minutes.".to_owned()
+                } else {
+                    summary
+                }}
+            </p>
+            <div
+                class="table-wrap"
+                tabindex="0"
+                role="region"
+                aria-label="Wait and run times"
+                hidden=idle
+            >
+                <table class="latency-table" data-test-id="latency-table">
+                    <thead>
+                        <tr>
+                            <td></td>
+                            <th scope="col" class="num">
+                                "p50"
+                            </th>
+                            <th scope="col" class="num">
+                                "p95"
+                            </th>
+                            <th scope="col" class="num">
+                                "p99"
+                            </th>
+                            <th scope="col" class="num">
+                                "Longest"
+                            </th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <LatencyRow kind="Wait" p=latency.wait />
+                        <LatencyRow kind="Run" p=latency.run />
+                    </tbody>
+                </table>
+            </div>
+            <BarChart class="chart" test_id="latency-chart".to_string() minutes series label>
+                <figcaption>
+                    <strong>"p95 wait and run, last hour"</strong>
+                    <span class="muted">
+                        " (stacked: together about the time to finish)"
+                    </span>
+                </figcaption>
+            </BarChart>
+        </section>
+    }
+    .into_any()
 }
 
 /// The tab's title: the queue, and its failed jobs when there are any
@@ -717,6 +831,74 @@ fn JobTableRow(job: JobRow, queue: String, state: String, back: String, now: i64
 mod tests {
     use super::*;
     use crate::testing::*;
+
+    #[test]
+    fn the_queue_page_shows_wait_and_run_percentiles_and_their_chart() {
+        let none = render_queue_page(&failed_page(), 10_000, &PAGE);
+        assert!(none.contains(r#"data-test-id="no-latency""#), "{none}");
+        let vm = QueuePageVm {
+            latency: Some(LatencyVm {
+                minutes: 5,
+                attempts: 1_234,
+                wait: PercentilesVm {
+                    p50: 120,
+                    p95: 1_500,
+                    p99: 4_200,
+                    max: 9_000,
+                },
+                run: PercentilesVm {
+                    p50: 40,
+                    p95: 80,
+                    p99: 95,
+                    max: 300,
+                },
+                points: vec![(60_000, 1_500, 80), (120_000, 900, 70)],
+            }),
+            ..failed_page()
+        };
+        let html = render_queue_page(&vm, 10_000, &PAGE);
+        assert!(!html.contains(r#"data-test-id="no-latency""#), "{html}");
+        assert!(html.contains("Last 5 minutes · 1,234 attempts."), "{html}");
+        let wait = element(&html, r#"data-test-id="latency-wait""#, "</tr>");
+        for cell in [">120 ms<", ">1.5 s<", ">4.2 s<", ">9.0 s<"] {
+            assert!(wait.contains(cell), "{cell}: {wait}");
+        }
+        let run = element(&html, r#"data-test-id="latency-run""#, "</tr>");
+        assert!(run.contains(">80 ms<"), "{run}");
+        let chart = element(&html, r#"data-test-id="latency-chart""#, "</figure>");
+        assert_eq!(chart.matches("<g>").count(), 2, "{chart}");
+        assert!(
+            chart.contains("1,500 ms p95 wait, 80 ms p95 run"),
+            "{chart}"
+        );
+        // The live region carries the same.
+        let fragments = queue_fragments(&vm, 10_000);
+        let region = fragments.iter().find(|f| f.id == "queue-chart").unwrap();
+        assert!(region.html.contains(r#"data-test-id="latency-table""#));
+    }
+
+    #[test]
+    fn queue_rows_show_the_wait_p95_once_any_queue_has_one() {
+        let plain = render_queues_page(&queues_vm(vec![row("emails", 0, false)], true), &PAGE);
+        assert!(!plain.contains("Wait p95"), "{plain}");
+        let mut waited = row("emails", 0, false);
+        waited.wait_p95_ms = Some(2_500);
+        let html = render_queues_page(
+            &queues_vm(vec![waited, row("reports", 0, false)], true),
+            &PAGE,
+        );
+        assert!(html.contains("Wait p95"), "{html}");
+        let emails = element(&html, r#"data-test-id="queue-row-emails""#, "</tr>");
+        assert!(
+            emails.contains(r#"data-test-id="wait-p95" class="num">2.5 s<"#),
+            "{emails}"
+        );
+        let reports = element(&html, r#"data-test-id="queue-row-reports""#, "</tr>");
+        assert!(
+            reports.contains(r#"data-test-id="wait-p95" class="num">–<"#),
+            "{reports}"
+        );
+    }
 
     #[test]
     fn completed_jobs_show_when_they_finished_and_how_long_they_took_and_the_queue_its_hour() {

@@ -142,6 +142,8 @@ fn QueuesRegion(vm: QueuesVm) -> impl IntoView {
 pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> impl IntoView {
     // On Redis Cluster, which master holds each queue.
     let nodes = rows.iter().any(|r| r.node.is_some());
+    // Once workers report wait times, how long jobs wait to start.
+    let waits = rows.iter().any(|r| r.wait_p95_ms.is_some());
     view! {
         <Table
             class="queues"
@@ -166,6 +168,16 @@ pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> i
                     <th scope="col" class="num">
                         "Failure rate"
                     </th>
+                    {waits
+                        .then(|| {
+                            view! {
+                                <th scope="col" class="num">
+                                    <abbr title="95th percentile of the time jobs waited to start, last 5 minutes">
+                                        "Wait p95"
+                                    </abbr>
+                                </th>
+                            }
+                        })}
                     <th scope="col">"State"</th>
                     {nodes.then(|| view! { <th scope="col">"Node"</th> })}
                 </tr>
@@ -173,7 +185,7 @@ pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> i
         >
             {rows
                 .into_iter()
-                .map(|row| view! { <QueueTableRow row back=back.clone() nodes /> })
+                .map(|row| view! { <QueueTableRow row back=back.clone() nodes waits /> })
                 .collect_view()}
         </Table>
     }
@@ -183,7 +195,7 @@ pub fn QueueTable(rows: Vec<QueueRow>, back: String, test_id: &'static str) -> i
 /// count without depending on column order. Workers show only when none
 /// takes the queue's jobs: the queue page says how many do.
 #[component]
-fn QueueTableRow(row: QueueRow, back: String, nodes: bool) -> impl IntoView {
+fn QueueTableRow(row: QueueRow, back: String, nodes: bool, waits: bool) -> impl IntoView {
     let href = format!("/queues/{}", row.name);
     let rate = row
         .jobs_per_min
@@ -227,6 +239,17 @@ fn QueueTableRow(row: QueueRow, back: String, nodes: bool) -> impl IntoView {
             <td class="num" data-test-id="failure-rate">
                 {failure}
             </td>
+            {waits
+                .then(|| {
+                    view! {
+                        <td class="num" data-test-id="wait-p95">
+                            {row
+                                .wait_p95_ms
+                                .map(|ms| crate::format::format_duration(ms as i64))
+                                .unwrap_or_else(|| "–".into())}
+                        </td>
+                    }
+                })}
             <StateCell
                 queue_path=format!("/queues/{}", row.name)
                 paused=row.paused

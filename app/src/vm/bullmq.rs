@@ -150,6 +150,18 @@ pub struct BullJobRow {
     pub data_preview: String,
     /// When it runs, for delayed jobs.
     pub run_at: Option<i64>,
+    /// Its children, on the `waiting-children` tab (read for that tab
+    /// only, one pipeline a page).
+    pub children: Option<BullChildCounts>,
+}
+
+/// How many children a parent job has, and how many it still waits for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BullChildCounts {
+    /// Children not finished yet (BullMQ's `:dependencies`).
+    pub pending: u64,
+    /// Children of every kind: pending, processed, failed and ignored.
+    pub total: u64,
 }
 
 /// Everything a BullMQ queue's page (`/bullmq/<queue>`) shows.
@@ -240,6 +252,94 @@ pub struct BullJobPageVm {
     pub priority: i64,
     /// A one-off notice after an action on this job.
     pub notice: Option<String>,
+    /// Its parent and children, when it is part of a flow (or the flow
+    /// could not be read).
+    pub flow: Option<BullFlowVm>,
+}
+
+/// The kinds of a parent's children as (kind, heading), in the order the
+/// Flow section shows them: what it waits for first.
+pub const BULL_CHILD_KINDS: [(&str, &str); 4] = [
+    ("pending", "Pending"),
+    ("failed", "Failed the parent"),
+    ("ignored", "Failed, ignored"),
+    ("processed", "Processed"),
+];
+
+/// A job named by a flow: the parent or a child.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BullFlowJobVm {
+    /// Its queue when it is under the page's prefix (then it is linked),
+    /// else `None`.
+    pub queue: Option<String>,
+    /// Its Redis key, shown for a job under another prefix.
+    pub key: String,
+    /// Its id (any text).
+    pub id: String,
+    /// Its name (any text), when its hash is still there.
+    pub name: Option<String>,
+    /// Its state (a name from [`BULL_STATES`]), or `gone` when its hash
+    /// was removed (`removeOnComplete`, clean).
+    pub state: String,
+}
+
+impl BullFlowJobVm {
+    /// Its page, when it is under the page's prefix.
+    pub fn href(&self) -> Option<String> {
+        self.queue
+            .as_deref()
+            .map(|queue| bull_job_path(queue, &self.id))
+    }
+}
+
+/// Children of one kind ([`BULL_CHILD_KINDS`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BullChildGroup {
+    /// Its kind (`pending`, `failed`, `ignored`, `processed`).
+    pub kind: String,
+    /// Children of this kind in all.
+    pub total: u64,
+    /// Those listed (at most 100).
+    pub jobs: Vec<BullFlowJobVm>,
+}
+
+impl BullChildGroup {
+    /// Children of this kind not listed.
+    pub fn more(&self) -> u64 {
+        self.total.saturating_sub(self.jobs.len() as u64)
+    }
+}
+
+/// A BullMQ job's place in its flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BullFlowVm {
+    /// Its parent, when it is a child.
+    pub parent: Option<BullFlowJobVm>,
+    /// What its failure does to the parent, as BullMQ's option in
+    /// camelCase without `OnFailure` (`failParent`, `ignoreDependency`,
+    /// `removeDependency`, `continueParent`); `None` for BullMQ's default
+    /// (the parent waits until the child is retried).
+    pub on_failure: Option<String>,
+    /// Its children by kind, in [`BULL_CHILD_KINDS`] order, kinds with
+    /// none left out.
+    pub groups: Vec<BullChildGroup>,
+    /// Why the flow could not be read; the rest is then empty.
+    pub error: Option<String>,
+}
+
+impl BullFlowVm {
+    /// Children of one kind in all.
+    pub fn total(&self, kind: &str) -> u64 {
+        self.groups
+            .iter()
+            .find(|g| g.kind == kind)
+            .map_or(0, |g| g.total)
+    }
+
+    /// Children of every kind.
+    pub fn children(&self) -> u64 {
+        self.groups.iter().map(|g| g.total).sum()
+    }
 }
 
 impl BullJobPageVm {

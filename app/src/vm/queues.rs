@@ -117,6 +117,9 @@ pub struct QueueRow {
     pub node: Option<String>,
     /// Who takes its jobs, from the worker registry.
     pub workers: crate::vm::workers::QueueWorkersVm,
+    /// p95 wait over the last 5 finished minutes (ms), when its workers
+    /// finished attempts then.
+    pub wait_p95_ms: Option<u64>,
 }
 
 impl QueueRow {
@@ -616,6 +619,38 @@ pub struct QueuePageVm {
     pub notice: Option<String>,
     /// The queue's last hour: completed and failed per finished minute.
     pub chart: Option<ThroughputVm>,
+    /// How long its jobs wait and run, when its workers report attempts.
+    pub latency: Option<LatencyVm>,
+}
+
+/// Percentiles of one kind of time, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PercentilesVm {
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Longest.
+    pub max: u64,
+}
+
+/// A queue's wait and run times: the last minutes merged, and the hour's
+/// p95 per finished minute for the chart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencyVm {
+    /// Finished minutes the percentiles cover.
+    pub minutes: usize,
+    /// Attempts they cover.
+    pub attempts: u64,
+    /// From ready (enqueued, delay over, previous attempt over) to start.
+    pub wait: PercentilesVm,
+    /// From start to finish.
+    pub run: PercentilesVm,
+    /// Per finished minute with attempts: (minute start ms, p95 wait ms,
+    /// p95 run ms), oldest first.
+    pub points: Vec<(i64, u64, u64)>,
 }
 
 impl QueuePageVm {

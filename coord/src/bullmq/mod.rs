@@ -26,9 +26,13 @@
 //! Each state change is one Lua script, so it is atomic with respect to
 //! BullMQ's own scripts.
 
+mod flows;
 pub mod groups;
 mod workers;
 
+pub use flows::{
+    BullChildren, BullDependencies, BullFlow, BullFlowJob, BullOnFailure, MAX_FLOW_CHILDREN,
+};
 pub use workers::{BullWorker, MAX_WORKERS, parse_client_list};
 
 use std::collections::HashMap;

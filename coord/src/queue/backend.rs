@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 
 use super::events::EventBatch;
 use super::report::JobReport;
+use super::schedules::{Fire, Fired, Schedule, ScheduleId, ScheduleState};
 use super::types::{
     Job, JobId, JobPage, JobState, NewJob, Outcome, QueueCounts, QueueName, RetentionPolicy,
     StalledReport, StepResult,
@@ -268,6 +269,38 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// Stores what the operator asks of a worker (`Resume` clears what was
     /// asked before); `WorkerNotFound` when no such worker is known.
     async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()>;
+
+    /// Stores a schedule (validated) as it is given, with its next run:
+    /// a new one with no runs, an existing one keeping its runs, last run
+    /// and last job. Bumps its version, so a fire planned before is
+    /// refused. A schedule moved to another queue leaves the old one.
+    async fn upsert_schedule(&self, schedule: &Schedule, next_run_at: Option<i64>) -> Result<()>;
+
+    /// Removes a schedule (its jobs stay); `ScheduleNotFound` when unknown.
+    async fn remove_schedule(&self, id: &ScheduleId) -> Result<()>;
+
+    /// Every schedule, by id.
+    async fn schedules(&self) -> Result<Vec<ScheduleState>>;
+
+    /// One schedule; `ScheduleNotFound` when unknown.
+    async fn schedule(&self, id: &ScheduleId) -> Result<ScheduleState>;
+
+    /// Pauses or resumes a schedule, bumping its version; resuming sets
+    /// its next run to `next_run_at`. `ScheduleNotFound` when unknown.
+    async fn set_schedule_paused(
+        &self,
+        id: &ScheduleId,
+        paused: bool,
+        next_run_at: Option<i64>,
+    ) -> Result<()>;
+
+    /// Atomic fires ([`Fire`]), answered in their order: for each, the
+    /// compare-and-set of the stored next run and version, the new next
+    /// run and the job's enqueue in one step, so each tick fires once
+    /// across every scheduler. Fires of one queue go in one step (SQLite:
+    /// all of them), so a thousand schedules due at once cost a few
+    /// round trips.
+    async fn fire_schedules(&self, fires: &[Fire]) -> Result<Vec<Fired>>;
 
     /// A receiver of every event batch this backend publishes from now on,
     /// from any process sharing the backend.

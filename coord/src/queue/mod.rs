@@ -8,8 +8,10 @@
 
 mod backend;
 mod events;
+pub mod latency;
 pub mod redis;
 mod report;
+pub mod schedules;
 pub mod sql;
 mod stored;
 mod types;
@@ -32,6 +34,8 @@ pub use types::{
     QueueName, Retention, RetentionPolicy, StalledReport, StepResult,
 };
 pub use worker::{Handler, WorkerBuilder, WorkerHandle, WorkerStats};
+
+use schedules::{Fire, Schedule, ScheduleId, ScheduleState, Scheduler};
 
 use crate::error::{CoordError, Result};
 use crate::errors::{ErrorGroups, GroupAction, GroupId, Trend};
@@ -454,5 +458,98 @@ impl Queues {
         command: workers::WorkerCommand,
     ) -> Result<()> {
         self.backend.command_worker(id, command).await
+    }
+
+    /// Creates or replaces a schedule ([`schedules`]); its next run is
+    /// the first tick after now (a paused one keeps it for show). An
+    /// existing schedule keeps its runs, last run and last job.
+    pub async fn upsert_schedule(&self, schedule: Schedule) -> Result<ScheduleState> {
+        schedule.validate()?;
+        let next = schedule.tick_after(crate::time::now_ms())?;
+        self.backend.upsert_schedule(&schedule, next).await?;
+        self.backend.schedule(&schedule.id).await
+    }
+
+    /// Removes a schedule; the jobs it enqueued stay.
+    pub async fn remove_schedule(&self, id: &ScheduleId) -> Result<()> {
+        self.backend.remove_schedule(id).await
+    }
+
+    /// Every schedule with its next run, last run and job, runs so far
+    /// and paused flag, by id.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleState>> {
+        self.backend.schedules().await
+    }
+
+    /// One schedule; `ScheduleNotFound` when unknown.
+    pub async fn schedule(&self, id: &ScheduleId) -> Result<ScheduleState> {
+        self.backend.schedule(id).await
+    }
+
+    /// Stops a schedule firing until resumed.
+    pub async fn pause_schedule(&self, id: &ScheduleId) -> Result<()> {
+        let state = self.backend.schedule(id).await?;
+        self.backend
+            .set_schedule_paused(id, true, state.next_run_at)
+            .await
+    }
+
+    /// Fires a schedule again from the first tick after now (the ticks
+    /// while it was paused are not fired).
+    pub async fn resume_schedule(&self, id: &ScheduleId) -> Result<()> {
+        let state = self.backend.schedule(id).await?;
+        let next = state
+            .schedule
+            .runs_after(crate::time::now_ms(), state.runs, 1)?
+            .first()
+            .copied();
+        self.backend.set_schedule_paused(id, false, next).await
+    }
+
+    /// Enqueues one job of the schedule now (id `<schedule>:now-<ms>`),
+    /// recorded as its last run; its next run does not move and the
+    /// limit does not count it.
+    pub async fn run_schedule_now(&self, id: &ScheduleId) -> Result<JobId> {
+        let state = self.backend.schedule(id).await?;
+        let schedule = state.schedule;
+        let job_id = schedule.id.manual_job_id(crate::time::now_ms());
+        let mut options = schedule.options.clone();
+        options.job_id = Some(job_id.clone());
+        let fire = Fire {
+            id: schedule.id.clone(),
+            queue: schedule.queue.clone(),
+            expected: None,
+            next_run_at: state.next_run_at,
+            job: Some(NewJob {
+                name: schedule.job_name.clone(),
+                data: schedule.data.clone(),
+                options,
+            }),
+        };
+        match self.backend.fire_schedules(&[fire]).await?.pop() {
+            Some(schedules::Fired::Missing) => Err(CoordError::ScheduleNotFound(id.to_string())),
+            _ => Ok(job_id),
+        }
+    }
+
+    /// The next `n` runs of a stored schedule (at most
+    /// [`schedules::MAX_NEXT_RUNS`]), from its stored next run, within
+    /// its end and limit; none while it is paused.
+    pub async fn next_runs(&self, id: &ScheduleId, n: usize) -> Result<Vec<i64>> {
+        let state = self.backend.schedule(id).await?;
+        let n = n.min(schedules::MAX_NEXT_RUNS);
+        match state.next_run_at {
+            Some(next) if n > 0 && !state.schedule.paused => {
+                let mut runs = vec![next];
+                runs.extend(state.schedule.runs_after(next, state.runs + 1, n - 1)?);
+                Ok(runs)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// A scheduler firing this backend's schedules; see [`Scheduler`].
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler::new(self.clone())
     }
 }

@@ -31,7 +31,9 @@
 //! - `<p>:events` pub/sub channel: one JSON array of [`QueueEvent`]s per
 //!   change, at most one event per kind;
 //! - `<p>:worker:<id>`, `<p>:workers` and `<p>:worker-commands`: the worker
-//!   registry ([`workers`]).
+//!   registry ([`workers`]);
+//! - `<p>:{<q>}:schedule:<id>` hashes and the `<p>:schedules` index
+//!   (schedule id → queue): the schedules ([`schedules`]).
 //!
 //! Timestamps come from the Redis server's clock (`TIME`) so that every
 //! process agrees on when a lease expires or a delayed job falls due. The
@@ -144,6 +146,7 @@ static JOB: LazyLock<Script> = script!("read_job.lua", "job.lua");
 
 mod errors;
 mod report;
+mod schedules;
 mod search;
 mod workers;
 
@@ -1157,6 +1160,45 @@ impl QueueBackend for RedisBackend {
 
     async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()> {
         workers::command(self, id, command).await
+    }
+
+    async fn upsert_schedule(
+        &self,
+        schedule: &super::schedules::Schedule,
+        next_run_at: Option<i64>,
+    ) -> Result<()> {
+        schedules::upsert(self, schedule, next_run_at).await
+    }
+
+    async fn remove_schedule(&self, id: &super::schedules::ScheduleId) -> Result<()> {
+        schedules::remove(self, id).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<super::schedules::ScheduleState>> {
+        schedules::list(self).await
+    }
+
+    async fn schedule(
+        &self,
+        id: &super::schedules::ScheduleId,
+    ) -> Result<super::schedules::ScheduleState> {
+        schedules::get(self, id).await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        id: &super::schedules::ScheduleId,
+        paused: bool,
+        next_run_at: Option<i64>,
+    ) -> Result<()> {
+        schedules::set_paused(self, id, paused, next_run_at).await
+    }
+
+    async fn fire_schedules(
+        &self,
+        fires: &[super::schedules::Fire],
+    ) -> Result<Vec<super::schedules::Fired>> {
+        schedules::fire(self, fires).await
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {

@@ -186,6 +186,7 @@ impl WorkerBuilder {
             failed: 0,
             started_at: now_ms(),
             heartbeat_at: 0,
+            latency: Vec::new(),
         };
         base.validate()?;
         let id = base.id.clone();
@@ -255,6 +256,9 @@ struct Shared {
     /// Jobs claimed and not yet settled on the backend: the lease keeper
     /// extends these (all but those already found lost).
     leases: Mutex<HashMap<JobId, Lease>>,
+    /// Wait and run times of the attempts finished this minute and the
+    /// last, shipped with each registry report.
+    latency: Mutex<super::latency::Recorder>,
 }
 
 /// A claimed job as the loop and the lease keeper see it.
@@ -295,6 +299,11 @@ impl Shared {
         running.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
         running.truncate(MAX_REPORTED_JOBS);
         (u32::try_from(leases.len()).unwrap_or(u32::MAX), running)
+    }
+
+    fn latency(&self) -> std::sync::MutexGuard<'_, super::latency::Recorder> {
+        // Poisoned: a panic mid-record; the histograms are still usable.
+        self.latency.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn stats(&self) -> WorkerStats {
@@ -789,6 +798,9 @@ impl Runner {
             },
         );
         let handler = self.handler.clone();
+        let shared = self.shared.clone();
+        let ready_at =
+            super::latency::ready_at(job.created_at, job.options.delay_ms, job.history.len());
         running.spawn(async move {
             let started_at = now_ms();
             let job_id = job.id.clone();
@@ -818,11 +830,13 @@ impl Runner {
                     )
                 }
             };
+            let finished_at = now_ms();
+            shared.latency().record(ready_at, started_at, finished_at);
             Outcome {
                 job_id,
                 lease_token: token,
                 started_at,
-                finished_at: now_ms(),
+                finished_at,
                 result,
             }
         });
@@ -961,13 +975,15 @@ impl Presence {
         } else {
             WorkerState::Running
         };
+        let now = now_ms();
         WorkerReport {
             busy,
             running,
             state,
             completed: stats.completed,
             failed: stats.failed,
-            heartbeat_at: now_ms(),
+            heartbeat_at: now,
+            latency: self.shared.latency().report(now),
             ..self.base.clone()
         }
     }

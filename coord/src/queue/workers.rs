@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::latency::{LatencyMinute, MAX_PAIRS};
 use super::types::{JobId, QueueName};
 use crate::error::{CoordError, Result};
 use crate::instance::{MAX_INSTANCE_ID_LEN, host_label, name_problem};
@@ -206,6 +207,10 @@ pub struct WorkerReport {
     pub started_at: i64,
     /// When this report was written (ms since the epoch).
     pub heartbeat_at: i64,
+    /// Wait and run times of the attempts it finished this minute and
+    /// the last ([`super::latency`]).
+    #[serde(default)]
+    pub latency: Vec<LatencyMinute>,
 }
 
 impl WorkerReport {
@@ -222,6 +227,17 @@ impl WorkerReport {
                     self.id
                 )));
             }
+        }
+        if self.latency.len() > 2
+            || self
+                .latency
+                .iter()
+                .any(|m| m.wait.len() > MAX_PAIRS || m.run.len() > MAX_PAIRS)
+        {
+            return Err(CoordError::InvalidWorker(format!(
+                "worker {}: a report carries two minutes of at most {MAX_PAIRS} latency buckets",
+                self.id
+            )));
         }
         if self.running.len() > MAX_REPORTED_JOBS {
             return Err(CoordError::InvalidWorker(format!(

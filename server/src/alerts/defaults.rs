@@ -4,7 +4,9 @@
 //!
 //! There is no shipped `channel_silent` rule: a channel is only expected to
 //! carry traffic when someone names it, so such a rule needs a channel name
-//! that only an operator can supply (a `*` target is rejected).
+//! that only an operator can supply (a `*` target is rejected). Nor is there
+//! a `wait_p95` or `run_p95` rule: how long a job may wait or run depends on
+//! the job (a thumbnail, a nightly export), so no threshold fits every queue.
 
 use super::model::{ANY_SUBJECT, Rule, RuleKind, Severity};
 

@@ -9,6 +9,7 @@ use super::model::{
     ANY_SUBJECT, Alert, AlertStatus, ChannelObservation, InstanceHealth, Observation, Rule,
     RuleKind, fingerprint,
 };
+use crate::workers::latency::RECENT_MINUTES;
 
 /// One step in an alert's life, so the runner knows what to store and whom
 /// to tell: only `Firing` and `Resolved` concern receivers.
@@ -174,7 +175,9 @@ fn nouns(kind: RuleKind) -> (&'static str, &'static str) {
         RuleKind::QueueBacklog
         | RuleKind::FailureRate
         | RuleKind::NoActiveWorker
-        | RuleKind::JobLatency => ("queue", "queues"),
+        | RuleKind::JobLatency
+        | RuleKind::WaitP95
+        | RuleKind::RunP95 => ("queue", "queues"),
     }
 }
 
@@ -184,6 +187,7 @@ fn figure(kind: RuleKind, value: f64) -> Option<String> {
     match kind {
         RuleKind::FailureRate => Some(format!("{}%", number(value))),
         RuleKind::JobLatency => Some(duration(value as u64)),
+        RuleKind::WaitP95 | RuleKind::RunP95 => Some(span_ms(value * 1000.0)),
         RuleKind::QueueBacklog | RuleKind::NoActiveWorker => {
             Some(format!("{} waiting", number(value)))
         }
@@ -372,6 +376,40 @@ fn readings(rule: &Rule, obs: &Observation, now: i64) -> Vec<Reading> {
                 }
             }
         }
+        RuleKind::WaitP95 | RuleKind::RunP95 => {
+            let what = if rule.kind == RuleKind::WaitP95 {
+                "wait"
+            } else {
+                "run"
+            };
+            let window = duration(RECENT_MINUTES as u64 * 60);
+            // Not exempt when paused: like a failure rate, the figure is
+            // about attempts that finished, and a paused queue has none
+            // for long.
+            for q in obs.queues.iter().filter(|q| targets(rule, &q.name)) {
+                let p95 = if rule.kind == RuleKind::WaitP95 {
+                    q.wait_p95_ms
+                } else {
+                    q.run_p95_ms
+                };
+                let Some(ms) = p95 else {
+                    continue;
+                };
+                let secs = ms as f64 / 1000.0;
+                if secs > threshold {
+                    push(
+                        &q.name,
+                        secs,
+                        format!(
+                            "Queue {}: p95 {what} {} over the last {window} (threshold {})",
+                            q.name,
+                            span_ms(ms as f64),
+                            span_ms(threshold * 1000.0)
+                        ),
+                    );
+                }
+            }
+        }
         RuleKind::InstanceStale => {
             for i in obs.instances.iter().filter(|i| targets(rule, &i.id)) {
                 if i.health == InstanceHealth::Stale {
@@ -536,6 +574,22 @@ fn duration(secs: u64) -> String {
         format!("{} h", secs / 3600)
     } else {
         format!("{} min", secs / 60)
+    }
+}
+
+/// A time in ms for a sentence, in the unit that reads best: ms under a
+/// second (a 50 ms threshold is not "0 s"), seconds with one decimal under
+/// a minute, then as [`duration`] does.
+fn span_ms(ms: f64) -> String {
+    if !ms.is_finite() {
+        return format!("{} s", number(ms / 1000.0));
+    }
+    if ms < 1000.0 {
+        format!("{} ms", number(ms))
+    } else if ms < 60_000.0 {
+        format!("{} s", number(ms / 1000.0))
+    } else {
+        duration((ms / 1000.0) as u64)
     }
 }
 
@@ -768,6 +822,74 @@ mod tests {
                 720.5,
                 "Queue old: the oldest waiting job has waited 12 min (threshold 600 s)".to_owned()
             )
+        );
+    }
+
+    /// A queue whose workers reported p95 wait and run (ms).
+    fn timed(name: &str, wait_p95_ms: Option<u64>, run_p95_ms: Option<u64>) -> QueueObservation {
+        QueueObservation {
+            wait_p95_ms,
+            run_p95_ms,
+            ..queue(name, 0, 1)
+        }
+    }
+
+    #[test]
+    fn wait_p95_matches_above_threshold_and_only_queues_with_figures() {
+        let r = [rule("slow-start", RuleKind::WaitP95, "*", 10.0, 0)];
+        let obs = with_queues(vec![
+            timed("emails", Some(12_000), Some(1)),
+            timed("exact", Some(10_000), Some(1)),
+            timed("unknown", None, Some(60_000)),
+        ]);
+        let eval = fires_at_once(&r, &obs);
+        assert_eq!(
+            one(&eval),
+            (
+                "*".to_owned(),
+                12.0,
+                "Queue emails: p95 wait 12 s over the last 5 min (threshold 10 s)".to_owned()
+            )
+        );
+        assert_eq!(eval.active[0].kind, RuleKind::WaitP95);
+        // No figure is not a fast queue: even a threshold of 0 skips it.
+        let zero = [rule("any-wait", RuleKind::WaitP95, "unknown", 0.0, 0)];
+        assert!(fires_at_once(&zero, &obs).active.is_empty());
+        // A named queue alone, under its own name.
+        let named = [rule("emails-wait", RuleKind::WaitP95, "emails", 0.5, 0)];
+        assert_eq!(
+            one(&fires_at_once(&named, &obs)),
+            (
+                "emails".to_owned(),
+                12.0,
+                "Queue emails: p95 wait 12 s over the last 5 min (threshold 500 ms)".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn run_p95_on_every_queue_raises_one_alert_naming_the_worst() {
+        let r = [rule("slow-run", RuleKind::RunP95, "*", 0.25, 0)];
+        let obs = with_queues(vec![
+            timed("a", Some(1), Some(1_500)),
+            timed("b", Some(1), Some(800)),
+            timed("c", Some(1), Some(90_000)),
+            timed("d", Some(99_000), Some(250)),
+        ]);
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)),
+            (
+                "*".to_owned(),
+                90.0,
+                "3 queues affected; worst: Queue c: p95 run 1 min over the last 5 min (threshold 250 ms); then a (1.5 s), b (800 ms)"
+                    .to_owned()
+            )
+        );
+        // Wait is not run: the same queues under a wait rule hold for d only.
+        let w = [rule("slow-wait", RuleKind::WaitP95, "*", 0.25, 0)];
+        assert_eq!(
+            one(&fires_at_once(&w, &obs)).2,
+            "Queue d: p95 wait 1 min over the last 5 min (threshold 250 ms)"
         );
     }
 
@@ -1274,6 +1396,10 @@ mod tests {
         assert_eq!(duration(300), "5 min");
         assert_eq!(duration(3600), "60 min");
         assert_eq!(duration(86400), "24 h");
+        assert_eq!(span_ms(35.0), "35 ms");
+        assert_eq!(span_ms(1_000.0), "1 s");
+        assert_eq!(span_ms(12_345.0), "12.3 s");
+        assert_eq!(span_ms(600_000.0), "10 min");
     }
 
     #[test]

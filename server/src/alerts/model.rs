@@ -36,15 +36,26 @@ pub enum RuleKind {
     /// A channel expected to carry traffic has carried none for the rule's
     /// window.
     ChannelSilent,
+    /// The p95 of a queue's jobs' wait (ready → started) over the last five
+    /// minutes, as its native workers report it, above `threshold` seconds:
+    /// jobs do get taken, but too late for someone (the oldest waiting job
+    /// says nothing of the many that wait a little too long each).
+    WaitP95,
+    /// The p95 of a queue's jobs' run (started → finished) over the last
+    /// five minutes above `threshold` seconds: a dependency slowing down
+    /// shows here before it shows as a backlog.
+    RunP95,
 }
 
 impl RuleKind {
     /// Every kind, in the order the pages list them.
-    pub const ALL: [RuleKind; 10] = [
+    pub const ALL: [RuleKind; 12] = [
         RuleKind::QueueBacklog,
         RuleKind::FailureRate,
         RuleKind::NoActiveWorker,
         RuleKind::JobLatency,
+        RuleKind::WaitP95,
+        RuleKind::RunP95,
         RuleKind::InstanceStale,
         RuleKind::InstanceDrifted,
         RuleKind::BackendUnreachable,
@@ -66,6 +77,8 @@ impl RuleKind {
             RuleKind::BackendSlow => "backend_slow",
             RuleKind::RateLimitRejections => "ratelimit_rejections",
             RuleKind::ChannelSilent => "channel_silent",
+            RuleKind::WaitP95 => "wait_p95",
+            RuleKind::RunP95 => "run_p95",
         }
     }
 
@@ -76,7 +89,9 @@ impl RuleKind {
             RuleKind::QueueBacklog
             | RuleKind::FailureRate
             | RuleKind::NoActiveWorker
-            | RuleKind::JobLatency => "queue",
+            | RuleKind::JobLatency
+            | RuleKind::WaitP95
+            | RuleKind::RunP95 => "queue",
             RuleKind::InstanceStale | RuleKind::InstanceDrifted => "instance",
             RuleKind::BackendUnreachable | RuleKind::BackendSlow => "backend",
             RuleKind::RateLimitRejections => "policy",
@@ -90,7 +105,7 @@ impl RuleKind {
         match self {
             RuleKind::QueueBacklog => "jobs",
             RuleKind::FailureRate => "%",
-            RuleKind::JobLatency => "s",
+            RuleKind::JobLatency | RuleKind::WaitP95 | RuleKind::RunP95 => "s",
             RuleKind::InstanceDrifted => "versions",
             RuleKind::BackendSlow => "ms",
             RuleKind::RateLimitRejections => "per min",
@@ -320,6 +335,12 @@ pub struct QueueObservation {
     pub oldest_waiting_ms: Option<i64>,
     /// Its live workers from the worker registry, when it could be read.
     pub workers: Option<crate::workers::QueueWorkers>,
+    /// p95 wait (ready → started) over the last five minutes with
+    /// attempts, ms; none when no native worker reported an attempt
+    /// recently (nothing is known then, which is not "fast").
+    pub wait_p95_ms: Option<u64>,
+    /// p95 run (started → finished) over the same minutes, ms.
+    pub run_p95_ms: Option<u64>,
 }
 
 /// Whether an instance is heartbeating, as the instances page shows it.

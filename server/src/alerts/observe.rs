@@ -1,6 +1,8 @@
 //! The figures alert rules are evaluated against, taken from the live hub's
 //! latest snapshot (domain figures, never a page's view model), plus the
-//! age of each queue's oldest waiting job when a rule asks for it.
+//! age of each queue's oldest waiting job when a rule asks for it. Wait and
+//! run percentiles come merged from the workers' reports in the snapshot,
+//! so they cost no read.
 
 use std::collections::HashMap;
 
@@ -16,6 +18,7 @@ use super::model::{
 use crate::live::Snapshot;
 use crate::ratelimits::rejected_this_minute;
 use crate::sync::lock;
+use crate::workers::latency::{QueueLatency, RECENT_MINUTES, SETTLE_MS};
 
 /// When each queue's oldest waiting job was created, as last read, and the
 /// queue's `changed` seq at that read: while a queue does not change, its
@@ -78,7 +81,14 @@ pub async fn observe(
     let mut kept = HashMap::new();
     // (index in obs.queues, last read evaluation) of queues to read again.
     let mut stale: Vec<(usize, u64)> = Vec::new();
+    let latency_figures = snapshot.workers.as_deref().map(|w| &w.latency);
     for queue in &snapshot.queues {
+        let (wait_p95_ms, run_p95_ms) = recent_p95(
+            latency_figures
+                .and_then(|figures| figures.get(&queue.name))
+                .map(|l| &**l),
+            now,
+        );
         let points = &queue.minutes[queue.minutes.len().saturating_sub(minutes)..];
         let waiting = queue.counts.waiting;
         let mut created = None;
@@ -111,6 +121,8 @@ pub async fn observe(
                 .workers
                 .as_deref()
                 .and_then(|workers| workers.queue(&queue.name)),
+            wait_p95_ms,
+            run_p95_ms,
         });
     }
     if let Some(latency) = latency {
@@ -172,6 +184,30 @@ pub async fn observe(
     obs
 }
 
+/// A queue's p95 wait and run (ms) over the last minutes with attempts,
+/// when they are recent enough to speak for the last five minutes.
+fn recent_p95(latency: Option<&QueueLatency>, now: i64) -> (Option<u64>, Option<u64>) {
+    let Some(latency) = latency.filter(|l| describes_recent_minutes(l, now)) else {
+        return (None, None);
+    };
+    let p95 = |p: &coord::queue::latency::Percentiles| (p.count > 0).then_some(p.p95);
+    (p95(&latency.wait), p95(&latency.run))
+}
+
+/// Whether a queue's merged wait and run figures still speak of the last
+/// [`RECENT_MINUTES`]: workers ship only minutes with attempts, so a queue
+/// that went idle keeps the figures of its last busy minutes for the hour
+/// its entry lives, and a p95 alert would otherwise fire on (or stay
+/// firing for) minutes long gone. Its newest minute counts while it ended
+/// at most the window plus the merge's delay ago.
+fn describes_recent_minutes(latency: &QueueLatency, now: i64) -> bool {
+    const MINUTE_MS: i64 = 60_000;
+    let window = RECENT_MINUTES as i64 * MINUTE_MS + SETTLE_MS;
+    latency
+        .last
+        .is_some_and(|(minute, _, _)| now.saturating_sub(minute + MINUTE_MS) <= window)
+}
+
 /// When the oldest waiting job of `queue` was created: the last entry of
 /// the newest-first waiting list. `None` when it cannot be read (the rule
 /// then does not match rather than guessing).
@@ -185,4 +221,52 @@ async fn oldest_waiting_created(queues: &Queues, queue: &str, waiting: u64) -> O
         .await
         .ok()?;
     page.jobs.first().map(|job| job.created_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coord::queue::latency::Percentiles;
+
+    /// A minute's start.
+    const T: i64 = 30_000_000 * 60_000;
+
+    fn ended_at(minute: i64) -> QueueLatency {
+        QueueLatency {
+            last: Some((minute, Percentiles::default(), Percentiles::default())),
+            ..QueueLatency::default()
+        }
+    }
+
+    #[test]
+    fn figures_count_while_their_newest_minute_is_within_the_window() {
+        let latency = ended_at(T);
+        let window = RECENT_MINUTES as i64 * 60_000 + SETTLE_MS;
+        assert!(describes_recent_minutes(&latency, T + 60_000 + SETTLE_MS));
+        assert!(describes_recent_minutes(&latency, T + 60_000 + window));
+        assert!(!describes_recent_minutes(&latency, T + 60_000 + window + 1));
+        assert!(!describes_recent_minutes(&QueueLatency::default(), T));
+    }
+
+    #[test]
+    fn the_p95s_are_known_only_with_recent_attempts() {
+        let mut latency = ended_at(T);
+        latency.wait = Percentiles {
+            count: 4,
+            p95: 12_000,
+            ..Percentiles::default()
+        };
+        // No run recorded: unknown, not 0.
+        let now = T + 60_000 + SETTLE_MS;
+        assert_eq!(recent_p95(Some(&latency), now), (Some(12_000), None));
+        latency.run = Percentiles {
+            count: 4,
+            p95: 800,
+            ..Percentiles::default()
+        };
+        assert_eq!(recent_p95(Some(&latency), now), (Some(12_000), Some(800)));
+        // An hour-old busy spell no longer speaks for the last minutes.
+        assert_eq!(recent_p95(Some(&latency), T + 3_600_000), (None, None));
+        assert_eq!(recent_p95(None, now), (None, None));
+    }
 }

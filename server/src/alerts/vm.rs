@@ -15,6 +15,8 @@ pub fn kind_label(kind: RuleKind) -> &'static str {
         RuleKind::FailureRate => "Failure rate",
         RuleKind::NoActiveWorker => "No active worker",
         RuleKind::JobLatency => "Job latency",
+        RuleKind::WaitP95 => "Wait p95",
+        RuleKind::RunP95 => "Run p95",
         RuleKind::InstanceStale => "Instance stale",
         RuleKind::InstanceDrifted => "Instance drifted",
         RuleKind::BackendUnreachable => "Backend unreachable",

@@ -14,14 +14,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::sse::Event;
 use axum::response::{Html, Response};
-use coord::bullmq::{BullJob, BullMq, BullState};
+use coord::bullmq::{BullDependencies, BullFlow, BullJob, BullMq, BullState, MAX_FLOW_CHILDREN};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::audit::{Actor, AuditEntry};
-use crate::bullmq::vm::{job_row, page_names, parse_query, pretty, queues_vm, row};
+use crate::bullmq::vm::{
+    child_counts, flow_vm, job_row, page_names, parse_query, pretty, queues_vm, row,
+};
 use crate::bullmq::{BullMonitor, BullSnapshot};
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Path, Query};
@@ -109,17 +111,40 @@ async fn queue_vm(
     let client = monitor.client();
     let counts = client.counts(queue).await?;
     let jobs = client.jobs(queue, state, offset, limit).await?;
+    let mut rows: Vec<app::BullJobRow> = jobs.iter().map(job_row).collect();
+    for (row, deps) in rows
+        .iter_mut()
+        .zip(children_of(client, queue, state, &jobs).await?)
+    {
+        row.children = Some(child_counts(&deps));
+    }
     Ok(app::BullQueuePageVm {
         prefix: monitor.prefix().to_owned(),
         queue: row(queue, &counts),
         state: state.as_str().to_owned(),
-        jobs: jobs.iter().map(job_row).collect(),
+        jobs: rows,
         offset,
         limit,
         total: counts.get(state),
         notice: None,
         error: None,
     })
+}
+
+/// The children counts of a page of `waiting-children` jobs (one
+/// pipeline for the page); nothing for other states, whose jobs wait for
+/// no children.
+async fn children_of(
+    client: &BullMq,
+    queue: &str,
+    state: BullState,
+    jobs: &[BullJob],
+) -> Result<Vec<BullDependencies>, AppError> {
+    if state != BullState::WaitingChildren {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = jobs.iter().map(|job| job.id.as_str()).collect();
+    Ok(client.dependencies(queue, &ids).await?)
 }
 
 /// The job page's view model, read now; 404 when the job is gone.
@@ -133,6 +158,15 @@ async fn job_vm(
         .job(queue, id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("BullMQ queue {queue} has no job {id}")))?;
+    // The job was read: a failed flow read is said in its section rather
+    // than losing the page.
+    let flow = match monitor.client().flow(queue, id, MAX_FLOW_CHILDREN).await {
+        Ok(flow) => flow.as_ref().and_then(flow_vm),
+        Err(e) => Some(app::BullFlowVm {
+            error: Some(e.to_string()),
+            ..app::BullFlowVm::default()
+        }),
+    };
     Ok(app::BullJobPageVm {
         prefix: monitor.prefix().to_owned(),
         queue: queue.to_owned(),
@@ -159,6 +193,7 @@ async fn job_vm(
         delay: job.delay,
         priority: job.priority,
         notice: None,
+        flow,
     })
 }
 
@@ -629,26 +664,47 @@ pub async fn api_jobs(
     let client = monitor(&state)?.client();
     let counts = client.counts(&queue).await?;
     let jobs = client.jobs(&queue, bull_state, offset, limit).await?;
+    let mut listed: Vec<Value> = jobs.iter().map(job_json).collect();
+    // Parents say what they wait for, as their tab does.
+    for (job, deps) in listed
+        .iter_mut()
+        .zip(children_of(client, &queue, bull_state, &jobs).await?)
+    {
+        job["dependencies"] = json!(deps);
+    }
     Ok(Json(json!({
         "state": bull_state.as_str(),
         "total": counts.get(bull_state),
         "offset": offset,
         "limit": limit,
-        "jobs": jobs.iter().map(job_json).collect::<Vec<_>>(),
+        "jobs": listed,
     })))
 }
 
-/// `GET /api/bullmq/{queue}/jobs/{id}`.
+/// `GET /api/bullmq/{queue}/jobs/{id}`: the job, with its `flow` (parent
+/// and up to 100 children of each kind with their totals; empty outside a
+/// flow).
 pub async fn api_job(
     State(state): State<AppState>,
     Path(BullJobPath { queue, id }): Path<BullJobPath>,
 ) -> Result<Json<Value>, AppError> {
-    let job = monitor(&state)?
-        .client()
+    let client = monitor(&state)?.client();
+    let job = client
         .job(&queue, &id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("BullMQ queue {queue} has no job {id}")))?;
-    Ok(Json(job_json(&job)))
+    let flow = client
+        .flow(&queue, &id, MAX_FLOW_CHILDREN)
+        .await?
+        .unwrap_or_default();
+    let mut body = job_json(&job);
+    body["flow"] = flow_json(&flow);
+    Ok(Json(body))
+}
+
+/// A flow as the API shows it: coord's camelCase form.
+fn flow_json(flow: &BullFlow) -> Value {
+    serde_json::to_value(flow).unwrap_or(Value::Null)
 }
 
 async fn api_act(

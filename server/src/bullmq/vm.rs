@@ -1,7 +1,10 @@
 //! The BullMQ pages' view models from the monitor's snapshot and the jobs
 //! read for a page.
 
-use coord::bullmq::{BullCounts, BullJob, BullState};
+use coord::bullmq::{
+    BullChildren, BullCounts, BullDependencies, BullFlow, BullFlowJob, BullJob, BullOnFailure,
+    BullState,
+};
 use serde_json::Value;
 
 use super::BullSnapshot;
@@ -107,6 +110,63 @@ pub fn job_row(job: &BullJob) -> app::BullJobRow {
         failed_reason: job.failed_reason.clone(),
         data_preview: preview(&job.data),
         run_at: (job.delay > 0).then(|| job.timestamp.saturating_add(job.delay)),
+        children: None,
+    }
+}
+
+/// A parent's children as the `waiting-children` tab counts them.
+pub fn child_counts(deps: &BullDependencies) -> app::BullChildCounts {
+    app::BullChildCounts {
+        pending: deps.pending,
+        total: deps.total(),
+    }
+}
+
+/// The job page's Flow section; `None` for a job outside any flow, so the
+/// page shows no empty section.
+pub fn flow_vm(flow: &BullFlow) -> Option<app::BullFlowVm> {
+    if flow.is_empty() {
+        return None;
+    }
+    let kinds: [(&str, &BullChildren); 4] = [
+        ("pending", &flow.pending),
+        ("failed", &flow.failed),
+        ("ignored", &flow.ignored),
+        ("processed", &flow.processed),
+    ];
+    Some(app::BullFlowVm {
+        parent: flow.parent.as_ref().map(flow_job),
+        on_failure: flow.on_failure.map(|option| {
+            match option {
+                BullOnFailure::FailParent => "failParent",
+                BullOnFailure::IgnoreDependency => "ignoreDependency",
+                BullOnFailure::RemoveDependency => "removeDependency",
+                BullOnFailure::ContinueParent => "continueParent",
+            }
+            .to_owned()
+        }),
+        groups: kinds
+            .into_iter()
+            .filter(|(_, children)| children.total > 0)
+            .map(|(kind, children)| app::BullChildGroup {
+                kind: kind.to_owned(),
+                total: children.total,
+                jobs: children.jobs.iter().map(flow_job).collect(),
+            })
+            .collect(),
+        error: None,
+    })
+}
+
+fn flow_job(job: &BullFlowJob) -> app::BullFlowJobVm {
+    app::BullFlowJobVm {
+        queue: job.queue.clone(),
+        key: job.key.clone(),
+        id: job.id.clone(),
+        name: job.name.clone(),
+        state: job
+            .state
+            .map_or_else(|| "gone".to_owned(), |s| s.as_str().to_owned()),
     }
 }
 
@@ -165,4 +225,75 @@ pub fn glance(snapshot: &BullSnapshot) -> app::BullGlance {
         glance.failed += counts.failed;
     }
     glance
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(queue: Option<&str>, id: &str, state: Option<BullState>) -> BullFlowJob {
+        BullFlowJob {
+            key: format!("bull:{}:{id}", queue.unwrap_or("x")),
+            queue_key: format!("bull:{}", queue.unwrap_or("x")),
+            queue: queue.map(str::to_owned),
+            id: id.to_owned(),
+            name: Some("send".to_owned()),
+            state,
+        }
+    }
+
+    #[test]
+    fn a_job_outside_any_flow_gets_no_flow_section() {
+        assert_eq!(flow_vm(&BullFlow::default()), None);
+    }
+
+    #[test]
+    fn flows_become_groups_in_page_order_without_empty_kinds() {
+        let flow = BullFlow {
+            parent: Some(job(Some("reports"), "1", Some(BullState::WaitingChildren))),
+            on_failure: Some(BullOnFailure::IgnoreDependency),
+            pending: BullChildren {
+                total: 250,
+                jobs: vec![job(Some("mail"), "7", Some(BullState::Failed))],
+            },
+            processed: BullChildren {
+                total: 2,
+                jobs: vec![job(Some("mail"), "5", None)],
+            },
+            ..BullFlow::default()
+        };
+        let vm = flow_vm(&flow).expect("a flow");
+        let parent = vm.parent.as_ref().expect("parent");
+        assert_eq!(parent.href().as_deref(), Some("/bullmq/reports/jobs/1"));
+        assert_eq!(parent.state, "waiting-children");
+        assert_eq!(vm.on_failure.as_deref(), Some("ignoreDependency"));
+        let kinds: Vec<_> = vm.groups.iter().map(|g| g.kind.as_str()).collect();
+        assert_eq!(kinds, ["pending", "processed"]);
+        assert_eq!(vm.groups[0].more(), 249);
+        assert_eq!(vm.groups[0].jobs[0].state, "failed");
+        assert_eq!(vm.groups[1].jobs[0].state, "gone", "its hash was removed");
+        assert_eq!((vm.total("pending"), vm.children()), (250, 252));
+        assert_eq!(vm.error, None);
+        // A child under another prefix has no page here.
+        let far = flow_job(&job(None, "9", Some(BullState::Waiting)));
+        assert_eq!(far.href(), None);
+        assert_eq!(far.key, "bull:x:9");
+    }
+
+    #[test]
+    fn child_counts_are_pending_of_all_kinds() {
+        let deps = BullDependencies {
+            pending: 2,
+            processed: 3,
+            failed: 1,
+            ignored: 1,
+        };
+        assert_eq!(
+            child_counts(&deps),
+            app::BullChildCounts {
+                pending: 2,
+                total: 7
+            }
+        );
+    }
 }

@@ -5,8 +5,8 @@
 //! Both databases run the same statements: minutes are `BIGINT` minutes
 //! since the Unix epoch, so bucketing is integer division (`minute / 5 * 5`),
 //! which truncates alike on SQLite and PostgreSQL for the positive minutes
-//! stored here; values are `REAL` / `DOUBLE PRECISION`, whose `SUM` and
-//! `AVG` both decode as `f64`.
+//! stored here; values are `REAL` / `DOUBLE PRECISION`, whose `SUM`, `AVG`
+//! and `MAX` all decode as `f64`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,6 +24,10 @@ pub enum Aggregate {
     /// Levels (jobs waiting…): a bucket shows the average level, which a
     /// missed minute does not distort.
     Avg,
+    /// Percentiles (p95 wait…): a bucket shows its worst minute. Neither a
+    /// sum nor an average of percentiles is a percentile of anything, and
+    /// the worst minute is what a chart of an hour or a week is read for.
+    Max,
 }
 
 /// Every series the sampler writes, with how it aggregates. A series not
@@ -40,6 +44,12 @@ pub const SERIES: &[(&str, Aggregate)] = &[
     ("queue_failed_per_min", Aggregate::Sum),
     ("channel_messages_per_min", Aggregate::Sum),
     ("ratelimit_rejections_per_min", Aggregate::Sum),
+    ("queue_wait_p50_ms", Aggregate::Max),
+    ("queue_wait_p95_ms", Aggregate::Max),
+    ("queue_wait_p99_ms", Aggregate::Max),
+    ("queue_run_p50_ms", Aggregate::Max),
+    ("queue_run_p95_ms", Aggregate::Max),
+    ("queue_run_p99_ms", Aggregate::Max),
 ];
 
 /// A known series name: the only kind [`history`] accepts, so the choice
@@ -177,6 +187,11 @@ const READ_AVG: &str = "SELECT (minute / $3) * $3 AS bucket, AVG(value) AS value
      WHERE series = $1 AND subject = $2 AND minute > $4 AND minute <= $5 \
      GROUP BY bucket ORDER BY bucket";
 
+const READ_MAX: &str = "SELECT (minute / $3) * $3 AS bucket, MAX(value) AS value \
+     FROM metrics_samples \
+     WHERE series = $1 AND subject = $2 AND minute > $4 AND minute <= $5 \
+     GROUP BY bucket ORDER BY bucket";
+
 const READ_SUM_BY_SUBJECT: &str = "SELECT subject, (minute / $2) * $2 AS bucket, \
      SUM(value) AS value \
      FROM metrics_samples \
@@ -185,6 +200,12 @@ const READ_SUM_BY_SUBJECT: &str = "SELECT subject, (minute / $2) * $2 AS bucket,
 
 const READ_AVG_BY_SUBJECT: &str = "SELECT subject, (minute / $2) * $2 AS bucket, \
      AVG(value) AS value \
+     FROM metrics_samples \
+     WHERE series = $1 AND minute >= $3 AND minute <= $4 \
+     GROUP BY subject, bucket ORDER BY subject, bucket";
+
+const READ_MAX_BY_SUBJECT: &str = "SELECT subject, (minute / $2) * $2 AS bucket, \
+     MAX(value) AS value \
      FROM metrics_samples \
      WHERE series = $1 AND minute >= $3 AND minute <= $4 \
      GROUP BY subject, bucket ORDER BY subject, bucket";
@@ -235,6 +256,7 @@ pub async fn history(
     let sql = match series.aggregate {
         Aggregate::Sum => READ_SUM,
         Aggregate::Avg => READ_AVG,
+        Aggregate::Max => READ_MAX,
     };
     let from = now_minute - range.span_minutes();
     let rows: Vec<(i64, f64)> = on_pool!(db, pool => {
@@ -265,6 +287,7 @@ pub async fn by_subject(
     let sql = match series.aggregate {
         Aggregate::Sum => READ_SUM_BY_SUBJECT,
         Aggregate::Avg => READ_AVG_BY_SUBJECT,
+        Aggregate::Max => READ_MAX_BY_SUBJECT,
     };
     let rows: Vec<(String, i64, f64)> = on_pool!(db, pool => {
         sqlx::query_as(sql)

@@ -24,6 +24,8 @@ use crate::db::Database;
 use crate::live::{Hub, Snapshot};
 use crate::ratelimits::{RateLimitFigures, rejected_this_minute};
 use crate::sync::lock;
+use crate::workers::latency::QueueLatency;
+use coord::queue::latency::Percentiles;
 use history::{Sample, minute_of};
 use prometheus::{Extras, QueueTotals};
 
@@ -343,7 +345,9 @@ pub async fn run(
 /// The samples of closed minute `minute` (minutes since the epoch) from a
 /// snapshot taken after it: levels as of the snapshot, per-minute figures
 /// from the minute's own bucket (throughput from the queues' lifetime
-/// counter deltas, channel traffic, rejections per policy). Queues have
+/// counter deltas, channel traffic, rejections per policy) and the wait and
+/// run percentiles of the newest minute merged from the workers (under
+/// that minute, one or two before `minute`). Queues have
 /// series for the `queue_cap` busiest (`--metrics-queues`, as on
 /// `/metrics`) and the ones the overview charts: 10,000 queues would
 /// otherwise be 80,000 rows a minute, holding the database's writer for
@@ -396,7 +400,61 @@ pub fn samples_for(
     for (policy, n) in rejections.closed_minute(minute_ms) {
         push("ratelimit_rejections_per_min", &policy, n as f64);
     }
+    if let Some(workers) = &snapshot.workers {
+        for queue in &kept {
+            if let Some(latency) = workers.latency.get(&queue.name) {
+                latency_samples(&mut out, &queue.name, latency, minute);
+            }
+        }
+    }
     out
+}
+
+/// Minutes back a queue's newest merged latency minute is still written:
+/// it is merged a quarter of a minute after it ends, so the sampler
+/// normally finds the minute before the one it samples; an older one was
+/// written already (the queue has been idle since), and rewriting it every
+/// minute for the hour it is kept would only cost rows.
+const LATENCY_MINUTES_BACK: i64 = 3;
+
+/// The wait and run percentiles of a queue's newest merged minute, under
+/// that minute (not the one being sampled: it is merged later than the
+/// sampler runs), for kinds that recorded anything.
+fn latency_samples(out: &mut Vec<Sample>, queue: &str, latency: &QueueLatency, minute: i64) {
+    let Some((minute_ms, wait, run)) = &latency.last else {
+        return;
+    };
+    let own = minute_of(*minute_ms);
+    if own < minute - LATENCY_MINUTES_BACK {
+        return;
+    }
+    let series: [(&Percentiles, [&'static str; 3]); 2] = [
+        (
+            wait,
+            [
+                "queue_wait_p50_ms",
+                "queue_wait_p95_ms",
+                "queue_wait_p99_ms",
+            ],
+        ),
+        (
+            run,
+            ["queue_run_p50_ms", "queue_run_p95_ms", "queue_run_p99_ms"],
+        ),
+    ];
+    for (p, names) in series {
+        if p.count == 0 {
+            continue;
+        }
+        for (name, value) in names.into_iter().zip([p.p50, p.p95, p.p99]) {
+            out.push(Sample {
+                series: name,
+                subject: queue.to_owned(),
+                minute: own,
+                value: value as f64,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

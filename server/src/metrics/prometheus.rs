@@ -11,6 +11,7 @@ use coord::instances::InstanceStatus;
 use coord::queue::JobState;
 
 use crate::live::Snapshot;
+use crate::workers::latency::{BUCKETS_SECS, Cumulative};
 
 /// The exposition's media type, as Prometheus asks for it.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -105,7 +106,7 @@ impl Family {
     }
 
     /// A sample of one of the family's own series (a summary's `_sum` and
-    /// `_count`).
+    /// `_count`, a histogram's `_bucket`).
     fn sample_of(&mut self, suffix: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
         let mut line = format!("{}{suffix}", self.name);
         if !labels.is_empty() {
@@ -133,6 +134,21 @@ impl Family {
             out.push('\n');
         }
     }
+}
+
+/// One queue's cumulative times as a Prometheus histogram: a `_bucket`
+/// per bound and `+Inf`, then `_sum` (seconds) and `_count`.
+fn histogram(family: &mut Family, queue: &str, times: &Cumulative) {
+    for (bound, n) in BUCKETS_SECS.iter().zip(times.buckets) {
+        family.sample_of("_bucket", &[("queue", queue), ("le", &float(*bound))], n);
+    }
+    family.sample_of("_bucket", &[("queue", queue), ("le", "+Inf")], times.count);
+    family.sample_of(
+        "_sum",
+        &[("queue", queue)],
+        float(times.sum_ms as f64 / 1000.0),
+    );
+    family.sample_of("_count", &[("queue", queue)], times.count);
 }
 
 /// Default for `--metrics-queues`: per-queue series for the 100 busiest
@@ -240,6 +256,26 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>, queue_cap: usize) -> Stri
             failed.sample(&[("queue", &t.queue)], t.failed);
         }
     }
+    let mut wait = Family::new(
+        "switchyard_job_wait_seconds",
+        "histogram",
+        "How long attempts waited to start once they could run (enqueued, delay over or previous attempt ended), as native workers report them, since this dashboard started.",
+    );
+    let mut run = Family::new(
+        "switchyard_job_run_seconds",
+        "histogram",
+        "How long attempts ran, from start to finish, as native workers report them, since this dashboard started.",
+    );
+    if let Some(workers) = &snapshot.workers {
+        // The shown queues only, like every per-queue family: a queue's
+        // histogram is 17 series per kind.
+        for queue in &shown {
+            if let Some(latency) = workers.latency.get(&queue.name) {
+                histogram(&mut wait, &queue.name, &latency.wait_total);
+                histogram(&mut run, &queue.name, &latency.run_total);
+            }
+        }
+    }
     let mut channels = Family::new(
         "switchyard_channel_messages_total",
         "counter",
@@ -323,6 +359,8 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>, queue_cap: usize) -> Stri
         all_failed,
         completed,
         failed,
+        wait,
+        run,
         channels,
         rejections,
         instances,

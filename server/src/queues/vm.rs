@@ -307,6 +307,7 @@ pub fn row(figures: &QueueFigures) -> QueueRow {
         health: health_badge(figures.health),
         node: None,
         workers: app::QueueWorkersVm::Unknown,
+        wait_p95_ms: None,
     }
 }
 
@@ -316,6 +317,7 @@ pub fn row(figures: &QueueFigures) -> QueueRow {
 pub fn with_snapshot(rows: &mut [QueueRow], snapshot: &Snapshot) {
     for row in rows.iter_mut() {
         row.workers = crate::workers::vm::queue_workers(snapshot.workers.as_deref(), &row.name);
+        row.wait_p95_ms = crate::workers::vm::wait_p95(snapshot.workers.as_deref(), &row.name);
     }
     let Some(topology) = &snapshot.backend.cluster else {
         return;
@@ -667,6 +669,7 @@ pub fn queue_row(snapshot: &Snapshot, queue: &QueueName, counts: &QueueCounts) -
         health: health_badge(health),
         node: None,
         workers: app::QueueWorkersVm::Unknown,
+        wait_p95_ms: None,
     }
 }
 
@@ -689,12 +692,15 @@ pub fn queue_page_of(
     snapshot: &Snapshot,
 ) -> QueuePageVm {
     row.workers = crate::workers::vm::queue_workers(snapshot.workers.as_deref(), &row.name);
+    row.wait_p95_ms = crate::workers::vm::wait_p95(snapshot.workers.as_deref(), &row.name);
+    let latency = crate::workers::vm::latency(snapshot.workers.as_deref(), &row.name);
     let progress = snapshot.progress.get(&row.name).map(progress);
     let chart = snapshot
         .queue(&row.name)
         .map(|q| chart(&q.name, finished_minutes(&q.minutes)));
     QueuePageVm {
         chart,
+        latency,
         state: query.page.state.as_str().to_string(),
         jobs: listing.jobs,
         total: listing.total,

@@ -8,6 +8,7 @@
 //! when what a page shows changed; pages, badges and the no-worker alert
 //! read that snapshot.
 
+pub mod latency;
 pub mod routes;
 pub mod vm;
 
@@ -42,6 +43,8 @@ pub struct WorkerFigures {
     pub stale_after_ms: i64,
     /// When they were read (ms since the epoch).
     pub read_at: i64,
+    /// Wait and run times per queue, merged from the reports so far.
+    pub latency: latency::LatencyFigures,
 }
 
 /// What one queue's live workers add up to.
@@ -118,7 +121,9 @@ impl WorkerFigures {
 
     /// Whether a page would show something else than with `other`.
     pub fn same_as(&self, other: &WorkerFigures) -> bool {
-        self.problem == other.problem && self.gist() == other.gist()
+        self.problem == other.problem
+            && std::sync::Arc::ptr_eq(&self.latency, &other.latency)
+            && self.gist() == other.gist()
     }
 }
 
@@ -140,6 +145,8 @@ type Gist<'a> = (
 pub struct Workers {
     queues: Queues,
     thresholds: Thresholds,
+    /// The workers' shipped latency minutes, merged once each is over.
+    book: std::sync::Arc<std::sync::Mutex<latency::LatencyBook>>,
 }
 
 impl std::fmt::Debug for Workers {
@@ -154,6 +161,7 @@ impl Workers {
         Self {
             queues,
             thresholds: Thresholds::for_interval(DEFAULT_WORKER_HEARTBEAT),
+            book: std::sync::Arc::default(),
         }
     }
 
@@ -163,11 +171,13 @@ impl Workers {
         let problem =
             match tokio::time::timeout(TIMEOUT, self.queues.workers(now, &self.thresholds)).await {
                 Ok(Ok(workers)) => {
+                    let latency = crate::sync::lock(&self.book).update(&workers, now);
                     return WorkerFigures {
                         workers,
                         problem: None,
                         stale_after_ms: self.stale_after_ms(),
                         read_at: now,
+                        latency,
                     };
                 }
                 Ok(Err(err)) => {
@@ -180,6 +190,8 @@ impl Workers {
             problem: Some(problem),
             stale_after_ms: self.stale_after_ms(),
             read_at: now,
+            // What was merged before the outage stays true.
+            latency: crate::sync::lock(&self.book).update(&[], now),
             ..WorkerFigures::default()
         }
     }

@@ -186,3 +186,118 @@ pub fn queue_workers(figures: Option<&WorkerFigures>, queue: &str) -> QueueWorke
         }
     }
 }
+
+/// A queue's latency figures when their headline is current: its newest
+/// merged minute is among the last five (an idle queue keeps its last
+/// busy minutes' points for the hour, not their percentiles as "now").
+fn current<'a>(
+    figures: Option<&'a WorkerFigures>,
+    queue: &str,
+) -> Option<(&'a super::latency::QueueLatency, bool)> {
+    let figures = figures?;
+    let latency = figures.latency.get(queue)?;
+    let newest = latency.points.back().map_or(i64::MIN, |p| p.minute);
+    let window =
+        super::latency::RECENT_MINUTES as i64 * 60_000 + 60_000 + super::latency::SETTLE_MS;
+    Some((latency, figures.read_at.saturating_sub(newest) <= window))
+}
+
+/// A queue's p95 wait over the last minutes, for its row.
+pub fn wait_p95(figures: Option<&WorkerFigures>, queue: &str) -> Option<u64> {
+    let (latency, fresh) = current(figures, queue)?;
+    (fresh && latency.wait.count > 0).then_some(latency.wait.p95)
+}
+
+/// A queue's wait and run times for its page: the last minutes merged
+/// and the hour's p95 per minute.
+pub fn latency(figures: Option<&WorkerFigures>, queue: &str) -> Option<app::LatencyVm> {
+    let (latency, fresh) = current(figures, queue)?;
+    let percentiles = |p: &coord::queue::latency::Percentiles| app::PercentilesVm {
+        p50: p.p50,
+        p95: p.p95,
+        p99: p.p99,
+        max: p.max,
+    };
+    let newest = latency.points.back().map_or(0, |p| p.minute);
+    let oldest = newest - (super::latency::RECENT_MINUTES as i64 - 1) * 60_000;
+    // Without a recent minute, only the hour's points are worth showing.
+    let (minutes, attempts) = if fresh {
+        (
+            latency.points.iter().filter(|p| p.minute >= oldest).count(),
+            latency.run.count,
+        )
+    } else {
+        (0, 0)
+    };
+    Some(app::LatencyVm {
+        minutes,
+        attempts,
+        wait: percentiles(&latency.wait),
+        run: percentiles(&latency.run),
+        points: latency
+            .points
+            .iter()
+            .map(|p| (p.minute, u64::from(p.wait_p95), u64::from(p.run_p95)))
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use coord::queue::latency::Percentiles;
+
+    use super::*;
+    use crate::workers::latency::{LatencyPoint, QueueLatency};
+
+    #[test]
+    fn a_queue_with_latency_gets_its_percentiles_and_points_and_others_none() {
+        let p = |p95| Percentiles {
+            count: 10,
+            p50: 1,
+            p95,
+            p99: p95 + 1,
+            max: p95 + 2,
+            sum: 100,
+        };
+        let points = (0..7)
+            .map(|i| LatencyPoint {
+                minute: i * 60_000,
+                count: 2,
+                wait_p95: 100 + i as u32,
+                run_p95: 5,
+            })
+            .collect();
+        let queue = QueueLatency {
+            points,
+            wait: p(900),
+            run: p(40),
+            ..QueueLatency::default()
+        };
+        let figures = WorkerFigures {
+            latency: Arc::new(HashMap::from([("emails".to_owned(), Arc::new(queue))])),
+            read_at: 7 * 60_000,
+            ..WorkerFigures::default()
+        };
+        assert_eq!(wait_p95(Some(&figures), "emails"), Some(900));
+        assert_eq!(wait_p95(Some(&figures), "reports"), None);
+        assert_eq!(wait_p95(None, "emails"), None);
+        let vm = latency(Some(&figures), "emails").expect("latency");
+        assert_eq!(vm.minutes, 5, "the headline covers the newest five");
+        assert_eq!(vm.attempts, 10);
+        assert_eq!((vm.wait.p95, vm.wait.p99, vm.run.max), (900, 901, 42));
+        assert_eq!(vm.points.len(), 7);
+        assert_eq!(vm.points[6], (360_000, 106, 5));
+        assert!(latency(Some(&figures), "reports").is_none());
+        // An hour later the points remain, the headline does not.
+        let later = WorkerFigures {
+            read_at: 60 * 60_000,
+            ..figures
+        };
+        assert_eq!(wait_p95(Some(&later), "emails"), None);
+        let vm = latency(Some(&later), "emails").expect("points");
+        assert_eq!((vm.minutes, vm.attempts, vm.points.len()), (0, 0, 7));
+    }
+}

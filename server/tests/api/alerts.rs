@@ -393,6 +393,67 @@ async fn operators_acknowledge_silence_and_edit_rules_from_the_page() {
     app.stop().await;
 }
 
+/// The p95 kinds go through the API like any other: saved, read back with
+/// their unit's threshold, and offered by the Alerts page's new-rule form.
+#[tokio::test]
+async fn a_wait_p95_rule_is_saved_through_the_api_and_read_back() {
+    let app = TestApp::spawn_with(alerting(vec![])).await;
+    let saved = app
+        .post_json(
+            "/api/alerts/rules",
+            &json!({
+                "name": "emails-wait",
+                "kind": "wait_p95",
+                "target": "emails",
+                "threshold": 12.5,
+                "forSecs": 120,
+            }),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let expected = json!({
+        "name": "emails-wait",
+        "kind": "wait_p95",
+        "target": "emails",
+        "threshold": 12.5,
+        "windowSecs": 300,
+        "forSecs": 120,
+        "severity": "warning",
+        "enabled": true,
+    });
+    assert_eq!(saved.json(), expected);
+    let rules = app.get("/api/alerts").await.json()["rules"].clone();
+    let rule = rules
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["name"] == "emails-wait")
+        .cloned();
+    assert_eq!(rule, Some(expected));
+    let run = app
+        .post_json(
+            "/api/alerts/rules",
+            &json!({ "name": "any-run", "kind": "run_p95", "threshold": 60 }),
+        )
+        .await;
+    assert_eq!(run.status, 200, "{}", run.body);
+    assert_eq!(run.json()["target"], "*");
+    let page = app.get("/alerts").await.body;
+    assert!(
+        page.contains(r#"<option value="wait_p95">Wait p95 (s)</option>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<option value="run_p95">Run p95 (s)</option>"#));
+    let bad = app
+        .post_json(
+            "/api/alerts/rules",
+            &json!({ "name": "neg", "kind": "wait_p95", "threshold": -1 }),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    app.stop().await;
+}
+
 /// Two dashboard instances on one Redis and one PostgreSQL schema: one
 /// holds the lease and evaluates, both show the same alerts, and each
 /// transition reaches the receiver once.

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod auth_methods;
 mod bullmq;
+mod bullmq_flows;
 mod cluster;
 mod errors;
 mod faults;

@@ -1,14 +1,17 @@
 //! Metrics: the Prometheus exposition (rendered from a hand-made snapshot,
 //! and over HTTP on a real server), the per-minute history in SQL on real
 //! SQLite and PostgreSQL (a schema of the test's own, dropped afterwards),
-//! the history endpoint, and the sampler's lifetime.
+//! the history endpoint, and the sampler's lifetime; job wait and run times
+//! as histograms and as percentile history.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use coord::instance::InstanceId;
-use coord::instances::{InstanceReport, InstanceStatus, InstanceView, SyncReport};
-use coord::queue::{NewJob, QueueCounts};
+use coord::instances::{InstanceReport, InstanceStatus, InstanceView, SyncReport, Thresholds};
+use coord::queue::latency::Percentiles;
+use coord::queue::{Job, NewJob, QueueCounts};
 use coord::ratelimit::{LimiterStatus, MinuteCount, Policy, PolicyUsage};
 use coord::time::now_ms;
 use server::channels::ChannelFigures;
@@ -23,6 +26,8 @@ use server::metrics::{self as metrics, Rejections};
 use server::queues::figures::{MinutePoint, QueueFigures};
 use server::ratelimits::LimitSpec;
 use server::ratelimits::RateLimitFigures;
+use server::workers::WorkerFigures;
+use server::workers::latency::{BUCKETS_SECS, Cumulative, LatencyBook, QueueLatency, SETTLE_MS};
 use test_support::TempDir;
 use test_support::http::url_encode;
 use tokio::sync::watch;
@@ -771,4 +776,386 @@ fn the_history_keeps_series_for_the_busiest_queues_only() {
     // hour (charted on the overview, at most eight): not 10,002 queues.
     assert!(subjects.contains("emails"), "{subjects:?}");
     assert!(subjects.len() <= 1 + 8, "{} queues sampled", subjects.len());
+}
+
+/// Latency figures of one queue as the workers' book merges them: the
+/// cumulative buckets by hand, the rest left empty.
+fn latency_of(wait: Cumulative, run: Cumulative) -> Arc<QueueLatency> {
+    let mut latency = QueueLatency::default();
+    latency.wait_total = wait;
+    latency.run_total = run;
+    Arc::new(latency)
+}
+
+fn with_latency(snapshot: &mut Snapshot, figures: Vec<(&str, Arc<QueueLatency>)>) {
+    let latency: HashMap<String, Arc<QueueLatency>> = figures
+        .into_iter()
+        .map(|(queue, l)| (queue.to_owned(), l))
+        .collect();
+    snapshot.workers = Some(Arc::new(WorkerFigures {
+        latency: Arc::new(latency),
+        ..WorkerFigures::default()
+    }));
+}
+
+#[test]
+fn wait_and_run_times_are_histograms_of_the_shown_queues() {
+    let mut snapshot = two_queue_snapshot();
+    // 3 waits: 4 ms, 40 ms, 2 s; 3 runs: 300 ms each.
+    let mut wait = Cumulative {
+        count: 3,
+        sum_ms: 2_044,
+        ..Cumulative::default()
+    };
+    for (bucket, secs) in wait.buckets.iter_mut().zip(BUCKETS_SECS) {
+        *bucket = [0.004, 0.04, 2.0].iter().filter(|&&t| t <= secs).count() as u64;
+    }
+    let mut run = Cumulative {
+        count: 3,
+        sum_ms: 900,
+        ..Cumulative::default()
+    };
+    for (bucket, secs) in run.buckets.iter_mut().zip(BUCKETS_SECS) {
+        *bucket = if secs >= 0.5 { 3 } else { 0 };
+    }
+    let weird = "we\"ird\\q\nname";
+    with_latency(
+        &mut snapshot,
+        vec![
+            ("emails", latency_of(wait.clone(), run.clone())),
+            (weird, latency_of(wait, run)),
+            // Latency for a queue the snapshot does not list: never shown.
+            (
+                "ghost",
+                latency_of(Cumulative::default(), Cumulative::default()),
+            ),
+        ],
+    );
+    let text = prometheus::render(&snapshot, Extras::default(), 100);
+    for line in [
+        "# HELP switchyard_job_wait_seconds How long attempts waited to start once they could run (enqueued, delay over or previous attempt ended), as native workers report them, since this dashboard started.",
+        "# TYPE switchyard_job_wait_seconds histogram",
+        r#"switchyard_job_wait_seconds_bucket{queue="emails",le="0.005"} 1"#,
+        r#"switchyard_job_wait_seconds_bucket{queue="emails",le="0.01"} 1"#,
+        r#"switchyard_job_wait_seconds_bucket{queue="emails",le="0.05"} 2"#,
+        r#"switchyard_job_wait_seconds_bucket{queue="emails",le="1"} 2"#,
+        r#"switchyard_job_wait_seconds_bucket{queue="emails",le="2.5"} 3"#,
+        r#"switchyard_job_wait_seconds_bucket{queue="emails",le="1800"} 3"#,
+        r#"switchyard_job_wait_seconds_bucket{queue="emails",le="+Inf"} 3"#,
+        r#"switchyard_job_wait_seconds_sum{queue="emails"} 2.044"#,
+        r#"switchyard_job_wait_seconds_count{queue="emails"} 3"#,
+        "# TYPE switchyard_job_run_seconds histogram",
+        r#"switchyard_job_run_seconds_bucket{queue="emails",le="0.25"} 0"#,
+        r#"switchyard_job_run_seconds_bucket{queue="emails",le="0.5"} 3"#,
+        r#"switchyard_job_run_seconds_bucket{queue="emails",le="+Inf"} 3"#,
+        r#"switchyard_job_run_seconds_sum{queue="emails"} 0.9"#,
+        r#"switchyard_job_run_seconds_count{queue="emails"} 3"#,
+        r#"switchyard_job_run_seconds_count{queue="we\"ird\\q\nname"} 3"#,
+    ] {
+        assert!(has_line(&text, line), "no {line:?} in:\n{text}");
+    }
+    // Per queue and kind: every bound, +Inf, _sum and _count.
+    let per_queue = BUCKETS_SECS.len() + 3;
+    assert_eq!(
+        lines_of(&text, "switchyard_job_wait_seconds"),
+        2 * per_queue,
+        "{text}"
+    );
+    assert_eq!(
+        lines_of(&text, "switchyard_job_run_seconds"),
+        2 * per_queue,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("# TYPE switchyard_job_wait_seconds").count(),
+        1
+    );
+    assert!(!text.contains("ghost"), "{text}");
+    // Bounded like every per-queue family: `--metrics-queues 1` keeps the
+    // busier queue's histograms only.
+    let capped = prometheus::render(&snapshot, Extras::default(), 1);
+    assert_eq!(lines_of(&capped, "switchyard_job_wait_seconds"), per_queue);
+    assert!(!capped.contains(r#"switchyard_job_wait_seconds_count{queue="we"#));
+    // No worker figures (or none with latency): no family at all.
+    let mut none = two_queue_snapshot();
+    assert!(!prometheus::render(&none, Extras::default(), 100).contains("switchyard_job_"));
+    with_latency(&mut none, vec![]);
+    assert!(!prometheus::render(&none, Extras::default(), 100).contains("switchyard_job_"));
+}
+
+fn lines_of(text: &str, prefix: &str) -> usize {
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+/// The real path but for the clock: a coord worker runs jobs and ships its
+/// histograms in its registry reports; the workers' book merges what the
+/// registry lists, told the minutes are over (instead of waiting up to 75 s
+/// for them to settle); the exposition shows the result.
+#[tokio::test]
+async fn a_workers_reported_times_reach_the_exposition() {
+    let app = TestApp::spawn().await;
+    let worker = app
+        .queues()
+        .worker(qn("timed"))
+        .concurrency(4)
+        .heartbeat(Duration::from_millis(100))
+        .poll_interval(Duration::from_millis(20))
+        .start(|_job: Job| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(serde_json::Value::Null)
+        })
+        .expect("worker");
+    for i in 0..4 {
+        app.queues()
+            .enqueue(
+                &qn("timed"),
+                NewJob::new("t", serde_json::json!({ "i": i })),
+            )
+            .await
+            .expect("enqueue");
+    }
+    let thresholds = Thresholds::for_interval(Duration::from_millis(100));
+    let views = eventually("the worker to report four runs", async || {
+        let views = app
+            .queues()
+            .workers(now_ms(), &thresholds)
+            .await
+            .map_err(|e| e.to_string())?;
+        let runs: u64 = views
+            .iter()
+            .filter(|v| v.report.queue.as_str() == "timed")
+            .flat_map(|v| &v.report.latency)
+            .flat_map(|m| &m.run)
+            .map(|(_, n)| n)
+            .sum();
+        if runs == 4 {
+            Ok(views)
+        } else {
+            Err(format!("{runs} runs reported"))
+        }
+    })
+    .await;
+    worker.shutdown(Duration::from_secs(5)).await;
+    let minutes: Vec<i64> = views
+        .iter()
+        .flat_map(|v| v.report.latency.iter().map(|m| m.minute))
+        .collect();
+    let (first, last) = (
+        *minutes.iter().min().expect("a minute"),
+        *minutes.iter().max().expect("a minute"),
+    );
+    let mut book = LatencyBook::default();
+    // Read while the minutes are open, then once they have settled.
+    book.update(&views, first);
+    let figures = book.update(&[], last + 60_000 + SETTLE_MS);
+    assert!(figures.contains_key("timed"), "{figures:?}");
+    let mut snapshot = Snapshot {
+        seq: 1,
+        queues: vec![Arc::new(queue(
+            "timed",
+            QueueCounts {
+                completed: 4,
+                ..QueueCounts::default()
+            },
+        ))],
+        ..Snapshot::default()
+    };
+    snapshot.workers = Some(Arc::new(WorkerFigures {
+        latency: figures,
+        ..WorkerFigures::default()
+    }));
+    let text = prometheus::render(&snapshot, Extras::default(), 100);
+    for line in [
+        "# TYPE switchyard_job_wait_seconds histogram",
+        "# TYPE switchyard_job_run_seconds histogram",
+        r#"switchyard_job_wait_seconds_count{queue="timed"} 4"#,
+        r#"switchyard_job_wait_seconds_bucket{queue="timed",le="+Inf"} 4"#,
+        // Taken within a poll or two: far under 30 s.
+        r#"switchyard_job_wait_seconds_bucket{queue="timed",le="30"} 4"#,
+        r#"switchyard_job_run_seconds_count{queue="timed"} 4"#,
+        // Each slept 300 ms: none within 0.25 s.
+        r#"switchyard_job_run_seconds_bucket{queue="timed",le="0.25"} 0"#,
+        r#"switchyard_job_run_seconds_bucket{queue="timed",le="30"} 4"#,
+    ] {
+        assert!(has_line(&text, line), "no {line:?} in:\n{text}");
+    }
+    let run_sum: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"switchyard_job_run_seconds_sum{queue="timed"} "#))
+        .and_then(|v| v.parse().ok())
+        .expect("a run sum");
+    assert!((1.2..30.0).contains(&run_sum), "{run_sum}");
+    app.stop().await;
+}
+
+fn is_latency(series: &str) -> bool {
+    series.starts_with("queue_wait_p") || series.starts_with("queue_run_p")
+}
+
+#[test]
+fn the_sampler_writes_a_queues_newest_latency_minute_under_its_own_minute() {
+    let mut snapshot = two_queue_snapshot();
+    let mut emails = QueueLatency::default();
+    let wait = Percentiles {
+        count: 10,
+        p50: 40,
+        p95: 950,
+        p99: 1_200,
+        max: 1_300,
+        sum: 2_000,
+    };
+    // Merged after the sampled minute 999 began: the minute before.
+    emails.last = Some((998 * 60_000, wait, Percentiles::default()));
+    // Idle for long: its last minute was written back then.
+    let mut idle = QueueLatency::default();
+    idle.last = Some((900 * 60_000, wait, wait));
+    with_latency(
+        &mut snapshot,
+        vec![
+            ("emails", Arc::new(emails)),
+            ("we\"ird\\q\nname", Arc::new(idle)),
+        ],
+    );
+    let samples = metrics::samples_for(&snapshot, &Rejections::default(), 999, 100);
+    let latency: Vec<(&str, &str, i64, f64)> = samples
+        .iter()
+        .filter(|s| is_latency(s.series))
+        .map(|s| (s.series, s.subject.as_str(), s.minute, s.value))
+        .collect();
+    // Run recorded nothing: no run series rather than zeros.
+    assert_eq!(
+        latency,
+        [
+            ("queue_wait_p50_ms", "emails", 998, 40.0),
+            ("queue_wait_p95_ms", "emails", 998, 950.0),
+            ("queue_wait_p99_ms", "emails", 998, 1_200.0),
+        ]
+    );
+    for s in &samples {
+        let series = Series::parse(s.series).expect("a known series");
+        if is_latency(s.series) {
+            assert_eq!(series.aggregate(), history::Aggregate::Max);
+        }
+    }
+    // A queue left out of the kept ones gets no latency series either.
+    let capped = metrics::samples_for(&snapshot, &Rejections::default(), 999, 0);
+    assert!(
+        capped
+            .iter()
+            .all(|s| !is_latency(s.series) || s.subject == "emails"),
+        "{capped:?}"
+    );
+}
+
+/// A percentile series' buckets are their worst minute, per subject too.
+async fn exercise_max(db: &Database) {
+    let now = 466_667 * 60 + 59;
+    let p95 = Series::parse("queue_wait_p95_ms").expect("known");
+    let mut samples = Vec::new();
+    for (i, value) in [120.0, 900.0, 80.0, 300.0, 50.0, 10.0]
+        .into_iter()
+        .enumerate()
+    {
+        samples.push(Sample {
+            series: "queue_wait_p95_ms",
+            subject: "emails".into(),
+            minute: now - 5 + i as i64,
+            value,
+        });
+    }
+    samples.push(Sample {
+        series: "queue_wait_p95_ms",
+        subject: "other".into(),
+        minute: now,
+        value: 5_000.0,
+    });
+    history::write(db, &samples).await.expect("write");
+    let hour = history::history(db, p95, "emails", Range::Hour, now)
+        .await
+        .expect("1h");
+    assert_eq!(hour.len(), 6, "one point per minute: {hour:?}");
+    // `now` is the last minute of a 5-minute bucket: now - 5 is alone in
+    // the one before.
+    let day = history::history(db, p95, "emails", Range::Day, now)
+        .await
+        .expect("24h");
+    assert_eq!(
+        day,
+        vec![(now - 9, 120.0), (now - 4, 900.0)],
+        "worst minutes"
+    );
+    let week = history::history(db, p95, "emails", Range::Week, now)
+        .await
+        .expect("7d");
+    assert_eq!(week, vec![(now - 59, 900.0)]);
+    let all = history::by_subject(db, p95, Range::Day, now)
+        .await
+        .expect("by subject");
+    assert_eq!(
+        all,
+        vec![
+            ("emails".to_owned(), now - 9, 120.0),
+            ("emails".to_owned(), now - 4, 900.0),
+            ("other".to_owned(), now - 4, 5_000.0),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn percentile_history_takes_the_worst_minute_on_each_database() {
+    each_migrated_database(async |db| exercise_max(db).await).await;
+}
+
+#[tokio::test]
+async fn the_history_endpoint_serves_the_percentile_series() {
+    let app = TestApp::spawn().await;
+    let now = minute_of(now_ms());
+    let sample = |series: &'static str, minute: i64, value: f64| Sample {
+        series,
+        subject: "emails".into(),
+        minute,
+        value,
+    };
+    history::write(
+        &app.app.state.db,
+        &[
+            sample("queue_wait_p95_ms", now - 2, 700.0),
+            sample("queue_wait_p95_ms", now - 1, 300.0),
+            sample("queue_run_p99_ms", now - 1, 42.0),
+        ],
+    )
+    .await
+    .expect("write");
+    for series in history::SERIES.iter().map(|(name, _)| *name) {
+        let response = app
+            .get(&format!(
+                "/api/metrics/history?series={series}&subject=emails&range=1h"
+            ))
+            .await;
+        assert_eq!(response.status, 200, "{series}: {}", response.body);
+    }
+    let hour = app
+        .get("/api/metrics/history?series=queue_wait_p95_ms&subject=emails&range=1h")
+        .await
+        .json();
+    assert_eq!(
+        hour["points"],
+        serde_json::json!([
+            { "minute": now - 2, "value": 700.0 },
+            { "minute": now - 1, "value": 300.0 },
+        ])
+    );
+    let week = app
+        .get("/api/metrics/history?series=queue_wait_p95_ms&subject=emails&range=7d")
+        .await
+        .json();
+    let values: Vec<f64> = week["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["value"].as_f64().expect("value"))
+        .collect();
+    // Both minutes in one hour: 700; across an hour's edge: each its own.
+    assert!(values == [700.0] || values == [700.0, 300.0], "{values:?}");
+    app.stop().await;
 }

@@ -295,6 +295,7 @@ mod enqueue;
 mod errors;
 mod report;
 mod rows;
+mod schedules;
 mod search;
 mod step;
 mod workers;
@@ -807,6 +808,45 @@ impl QueueBackend for SqlBackend {
 
     async fn command_worker(&self, id: &WorkerId, command: WorkerCommand) -> Result<()> {
         workers::command(self, id, command).await
+    }
+
+    async fn upsert_schedule(
+        &self,
+        schedule: &super::schedules::Schedule,
+        next_run_at: Option<i64>,
+    ) -> Result<()> {
+        schedules::upsert(self, schedule, next_run_at).await
+    }
+
+    async fn remove_schedule(&self, id: &super::schedules::ScheduleId) -> Result<()> {
+        schedules::remove(self, id).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<super::schedules::ScheduleState>> {
+        schedules::list(self).await
+    }
+
+    async fn schedule(
+        &self,
+        id: &super::schedules::ScheduleId,
+    ) -> Result<super::schedules::ScheduleState> {
+        schedules::get(self, id).await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        id: &super::schedules::ScheduleId,
+        paused: bool,
+        next_run_at: Option<i64>,
+    ) -> Result<()> {
+        schedules::set_paused(self, id, paused, next_run_at).await
+    }
+
+    async fn fire_schedules(
+        &self,
+        fires: &[super::schedules::Fire],
+    ) -> Result<Vec<super::schedules::Fired>> {
+        schedules::fire(self, fires).await
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {

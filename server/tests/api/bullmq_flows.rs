@@ -1,0 +1,197 @@
+//! BullMQ flows through the dashboard, against real BullMQ 5: a parent and
+//! children added by Node's `FlowProducer` (`end2end/bullmq/flow.mjs`),
+//! children run by a real worker (`worker.mjs`), and what the job page, the
+//! `waiting-children` tab and the JSON API say of them.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use server::bullmq::BullSettings;
+use server::config::secret::SecretUrl;
+use test_support::redis::REDIS_URL;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::{RedisKeys, TestApp};
+
+fn node(script: &str, args: &[&str]) -> Command {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end/bullmq");
+    assert!(
+        dir.join("../node_modules/bullmq").exists(),
+        "bullmq is not installed: run `npm ci` in end2end (scripts/prepare does)"
+    );
+    let mut command = Command::new("node");
+    command
+        .arg(dir.join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs a script to its end and returns its last JSON line.
+async fn run(script: &str, args: &[&str]) -> Value {
+    let output = tokio::time::timeout(Duration::from_secs(30), node(script, args).output())
+        .await
+        .expect("node finishes within 30 s")
+        .expect("run node");
+    assert!(output.status.success(), "{script} failed: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{script} printed {text:?}: {e}"))
+}
+
+/// Runs a real worker on `queue` until it completed `n` jobs.
+async fn work(prefix: &str, queue: &str, n: usize) {
+    let count = n.to_string();
+    let args = [
+        REDIS_URL,
+        prefix,
+        queue,
+        "--count",
+        &count,
+        "--drain-delay",
+        "1",
+    ];
+    let mut child = node("worker.mjs", &args).spawn().expect("start the worker");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut completed = 0;
+    while completed < n {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the worker answers within 30 s")
+            .expect("read the worker")
+            .expect("the worker printed a line");
+        let line: Value = serde_json::from_str(&line).expect("json line");
+        match line["event"].as_str() {
+            Some("ready") => {}
+            Some("completed") => completed += 1,
+            _ => panic!("unexpected worker line {line}"),
+        }
+    }
+    let _ = child.wait().await;
+}
+
+#[tokio::test]
+async fn a_bullmq_flow_shows_on_job_pages_the_waiting_children_tab_and_the_api() {
+    let prefix = format!("sy-bflow-{:08x}", rand::random::<u32>());
+    let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
+    let watched = prefix.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.bullmq = Some(BullSettings {
+            url: SecretUrl::new(REDIS_URL),
+            prefix: watched,
+            queues: Vec::new(),
+            discover_every: Duration::from_millis(200),
+        });
+    })
+    .await;
+    let tree = run(
+        "flow.mjs",
+        &[
+            REDIS_URL,
+            &prefix,
+            "add",
+            &json!({
+                "name": "report",
+                "queueName": "reports",
+                "children": [
+                    { "name": "send", "queueName": "mail" },
+                    { "name": "send", "queueName": "mail" },
+                    { "name": "resize", "queueName": "thumbs" },
+                ],
+            })
+            .to_string(),
+        ],
+    )
+    .await;
+    let parent = tree["id"].as_str().expect("parent id").to_owned();
+    let thumb = tree["children"][2]["id"]
+        .as_str()
+        .expect("child id")
+        .to_owned();
+
+    // The parent's tab: how many children each parent waits for.
+    let tab = app.get("/bullmq/reports?state=waiting-children").await;
+    assert_eq!(tab.status, 200, "{}", tab.body);
+    assert!(tab.body.contains(">Children</th>"), "{}", tab.body);
+    assert!(
+        tab.body
+            .contains(r#"data-test-id="children">3 of 3 children pending</td>"#),
+        "{}",
+        tab.body
+    );
+    let api = app
+        .get("/api/bullmq/reports/jobs?state=waiting-children")
+        .await
+        .json();
+    assert_eq!(
+        api["jobs"][0]["dependencies"],
+        json!({ "pending": 3, "processed": 0, "failed": 0, "ignored": 0 }),
+        "{api}"
+    );
+
+    // A real worker runs mail's two children.
+    work(&prefix, "mail", 2).await;
+    let tab = app.get("/bullmq/reports?state=waiting-children").await;
+    assert!(
+        tab.body
+            .contains(r#"data-test-id="children">1 of 3 children pending</td>"#),
+        "{}",
+        tab.body
+    );
+
+    // The parent's page: waiting for one, the others processed, linked.
+    let page = app.get(&format!("/bullmq/reports/jobs/{parent}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let html = &page.body;
+    assert!(html.contains(r#"data-test-id="job-flow""#), "{html}");
+    assert!(html.contains("Waiting for 1 of 3 children."), "{html}");
+    assert!(
+        html.contains(&format!(r#"href="/bullmq/thumbs/jobs/{thumb}""#)),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-test-id="flow-processed""#), "{html}");
+    assert!(!html.contains(r#"data-test-id="flow-more""#), "{html}");
+
+    // The child's page links its parent, waiting for its children.
+    let page = app.get(&format!("/bullmq/thumbs/jobs/{thumb}")).await;
+    let parent_line = page
+        .body
+        .split(r#"data-test-id="flow-parent""#)
+        .nth(1)
+        .expect("a parent line");
+    assert!(
+        parent_line.contains(&format!(r#"href="/bullmq/reports/jobs/{parent}""#)),
+        "{}",
+        page.body
+    );
+    assert!(parent_line.contains("Waiting children"), "{}", page.body);
+
+    // The API: the same flow as JSON, ids only.
+    let api = app
+        .get(&format!("/api/bullmq/reports/jobs/{parent}"))
+        .await
+        .json();
+    let flow = &api["flow"];
+    assert_eq!(flow["parent"], Value::Null, "{api}");
+    assert_eq!(flow["pending"]["total"], 1, "{api}");
+    assert_eq!(flow["pending"]["jobs"][0]["id"], json!(thumb), "{api}");
+    assert_eq!(flow["pending"]["jobs"][0]["queue"], "thumbs", "{api}");
+    assert_eq!(flow["pending"]["jobs"][0]["state"], "waiting", "{api}");
+    assert_eq!(flow["processed"]["total"], 2, "{api}");
+    for child in flow["processed"]["jobs"].as_array().expect("processed") {
+        assert_eq!(child["state"], "completed", "{api}");
+        assert!(child.get("returnvalue").is_none(), "{api}");
+    }
+    let api = app
+        .get(&format!("/api/bullmq/thumbs/jobs/{thumb}"))
+        .await
+        .json();
+    assert_eq!(api["flow"]["parent"]["id"], json!(parent), "{api}");
+    assert_eq!(api["flow"]["parent"]["state"], "waiting-children", "{api}");
+    assert_eq!(api["flow"]["onFailure"], Value::Null, "{api}");
+}
