@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -14,55 +13,10 @@ use coord::CoordError;
 use coord::bullmq::{BullCounts, BullMq, BullState};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdout};
 
-use common::{REDIS_URL, eventually, unique};
+use common::{REDIS_URL, eventually, helper, run, unique};
 use test_support::redis::{PrivateRedis, free_port};
-
-/// `end2end/`, where the helpers and `node_modules` live.
-fn end2end() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end")
-}
-
-/// Fails clearly when BullMQ is not installed.
-fn require_bullmq() {
-    let manifest = end2end().join("node_modules/bullmq/package.json");
-    assert!(
-        manifest.exists(),
-        "BullMQ is not installed: run `npm ci` in end2end/ (looked for {})",
-        manifest.display()
-    );
-}
-
-/// A helper script's command line.
-fn helper(script: &str, args: &[&str]) -> Command {
-    require_bullmq();
-    let mut cmd = Command::new("node");
-    cmd.arg(end2end().join("bullmq").join(script))
-        .args(args)
-        .current_dir(end2end())
-        .kill_on_drop(true);
-    cmd
-}
-
-/// Runs a helper to completion and parses its last stdout line.
-async fn run(script: &str, args: &[&str]) -> Value {
-    let out = tokio::time::timeout(
-        Duration::from_secs(20),
-        helper(script, args).stderr(Stdio::piped()).output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{script} did not finish"))
-    .unwrap_or_else(|e| panic!("cannot run node {script}: {e} (is node on PATH?)"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
-}
 
 /// A test's own prefix and handle on the shared Redis or the shared
 /// cluster; keys are deleted by [`Fixture::done`].

@@ -200,3 +200,52 @@ pub async fn until_state(q: &Queues, queue: &QueueName, id: &JobId, state: JobSt
     })
     .await;
 }
+
+// The Node BullMQ 5 helpers (`end2end/bullmq/*.mjs`) the interop tests run.
+
+/// `end2end/`, where the helpers and `node_modules` live.
+pub fn end2end() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end")
+}
+
+/// Fails clearly when BullMQ is not installed.
+pub fn require_bullmq() {
+    let manifest = end2end().join("node_modules/bullmq/package.json");
+    assert!(
+        manifest.exists(),
+        "BullMQ is not installed: run `npm ci` in end2end/ (looked for {})",
+        manifest.display()
+    );
+}
+
+/// A helper script's command line.
+pub fn helper(script: &str, args: &[&str]) -> tokio::process::Command {
+    require_bullmq();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(end2end().join("bullmq").join(script))
+        .args(args)
+        .current_dir(end2end())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs a helper to completion and parses its last stdout line.
+pub async fn run(script: &str, args: &[&str]) -> serde_json::Value {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        helper(script, args)
+            .stderr(std::process::Stdio::piped())
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{script} did not finish"))
+    .unwrap_or_else(|e| panic!("cannot run node {script}: {e} (is node on PATH?)"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
+}
