@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use coord::CoordError;
 use coord::queue::{QueueName, Queues};
 use coord::time::now_ms;
+use futures_util::FutureExt;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -250,10 +251,18 @@ impl Hub {
         });
         let mut tasks = vec![tokio::spawn(run(inner.clone(), history))];
         if inner.sources.ratelimits.is_some() {
-            tasks.push(tokio::spawn(read_ratelimits(Arc::downgrade(&inner))));
+            tasks.push(tokio::spawn(poll_every(
+                Arc::downgrade(&inner),
+                RATELIMITS_EVERY,
+                |inner| refresh_ratelimits(inner).boxed(),
+            )));
         }
         if inner.sources.workers.is_some() {
-            tasks.push(tokio::spawn(read_workers(Arc::downgrade(&inner))));
+            tasks.push(tokio::spawn(poll_every(
+                Arc::downgrade(&inner),
+                crate::workers::READ_EVERY,
+                |inner| refresh_workers(inner).boxed(),
+            )));
         }
         if let Some(alerts) = &inner.sources.alerts {
             tasks.push(tokio::spawn(follow_alerts(
@@ -336,22 +345,17 @@ impl Hub {
     /// (up to a second) for it: after an operator action, the page they
     /// return to already shows its effect.
     pub async fn refresh_ratelimits(&self) {
-        let mut rx = self.subscribe();
-        let seq = rx.borrow().seq;
         lock(&self.inner.ratelimits).take();
         refresh_ratelimits(&self.inner).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), rx.wait_for(|s| s.seq > seq)).await;
+        self.next_snapshot().await;
     }
 
     /// Reads the worker registry now and waits (up to a second) for the
     /// snapshot that shows it: after a quiet, resume or stop, the page the
     /// operator returns to shows the command asked.
     pub async fn refresh_workers(&self) {
-        let mut rx = self.subscribe();
-        let seq = rx.borrow().seq;
         refresh_workers(&self.inner).await;
-        self.inner.wake.poke();
-        let _ = tokio::time::timeout(Duration::from_secs(1), rx.wait_for(|s| s.seq > seq)).await;
+        self.next_snapshot().await;
     }
 
     /// Asks for a snapshot soon because something outside the queues
@@ -583,14 +587,20 @@ async fn run(hub: Arc<Inner>, history: Backfill) {
     }
 }
 
-/// Reads the rate-limit figures every [`RATELIMITS_EVERY`], asking for a
-/// snapshot only when they changed, so an idle limiter costs no updates.
-async fn read_ratelimits(inner: std::sync::Weak<Inner>) {
+/// Runs `refresh` every `every` until the hub closes or is dropped: the
+/// rate-limit figures every [`RATELIMITS_EVERY`], the worker registry every
+/// [`crate::workers::READ_EVERY`]. Each refresh asks for a snapshot only
+/// when what pages show changed, so an idle source costs no updates.
+async fn poll_every(
+    inner: std::sync::Weak<Inner>,
+    every: Duration,
+    refresh: for<'a> fn(&'a Inner) -> futures_util::future::BoxFuture<'a, ()>,
+) {
     let mut closed = match inner.upgrade() {
         Some(inner) => inner.closed.subscribe(),
         None => return,
     };
-    let mut tick = tokio::time::interval(RATELIMITS_EVERY);
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -598,26 +608,7 @@ async fn read_ratelimits(inner: std::sync::Weak<Inner>) {
             _ = closed.changed() => return,
         }
         let Some(inner) = inner.upgrade() else { return };
-        refresh_ratelimits(&inner).await;
-    }
-}
-
-/// Reads the worker registry every [`crate::workers::READ_EVERY`], asking
-/// for a snapshot only when what a page shows changed.
-async fn read_workers(inner: std::sync::Weak<Inner>) {
-    let mut closed = match inner.upgrade() {
-        Some(inner) => inner.closed.subscribe(),
-        None => return,
-    };
-    let mut tick = tokio::time::interval(crate::workers::READ_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = closed.changed() => return,
-        }
-        let Some(inner) = inner.upgrade() else { return };
-        refresh_workers(&inner).await;
+        refresh(&inner).await;
     }
 }
 
