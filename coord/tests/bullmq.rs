@@ -6,52 +6,16 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use coord::CoordError;
 use coord::bullmq::{BullCounts, BullMq, BullState};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout};
 
-use common::{REDIS_URL, eventually, helper, run, unique};
+use common::{BullFixture as Fixture, NodeWorker, REDIS_URL, eventually, run, unique};
 use test_support::redis::{PrivateRedis, free_port};
 
-/// A test's own prefix and handle on the shared Redis or the shared
-/// cluster; keys are deleted by [`Fixture::done`].
-struct Fixture {
-    bull: BullMq,
-    prefix: String,
-    url: String,
-}
-
 impl Fixture {
-    async fn new(tag: &str) -> Self {
-        Self::at(REDIS_URL, unique(tag)).await
-    }
-
-    /// On the cluster, under a hash-tagged prefix (`{bull-…}`), as BullMQ
-    /// itself needs there.
-    async fn on_cluster(tag: &str) -> Self {
-        Self::at(
-            &test_support::redis::cluster_url(),
-            format!("{{{}}}", unique(tag)),
-        )
-        .await
-    }
-
-    async fn at(url: &str, prefix: String) -> Self {
-        let bull = BullMq::connect(url, &prefix)
-            .await
-            .expect("connect to the test Redis (or cluster)");
-        Self {
-            bull,
-            prefix,
-            url: url.to_owned(),
-        }
-    }
-
     /// A connection for inspecting keys.
     async fn raw(&self) -> test_support::redis::RawConn {
         test_support::redis::raw(&self.url).await
@@ -94,45 +58,13 @@ impl Fixture {
     }
 
     /// Starts a real BullMQ worker and waits until it listens.
-    async fn worker(&self, queue: &str, extra: &[&str]) -> Worker {
-        let mut args = vec![self.url.as_str(), self.prefix.as_str(), queue];
-        args.extend_from_slice(extra);
-        let mut child = helper("worker.mjs", &args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start node worker.mjs (is node on PATH?)");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut worker = Worker {
-            child,
-            lines: BufReader::new(stdout).lines(),
-        };
-        let ready = worker.next().await;
-        assert_eq!(ready["event"], "ready", "{ready}");
-        worker
-    }
-
-    async fn done(self) {
-        test_support::redis::delete_matching(&self.url, &format!("{}:*", self.prefix)).await;
-    }
-}
-
-/// A running `worker.mjs` and its JSON lines.
-struct Worker {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Worker {
-    /// The next line, within 15 s.
-    async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(15), self.lines.next_line())
+    async fn worker(&self, queue: &str, extra: &[&str]) -> NodeWorker {
+        self.node_worker(queue, extra, Duration::from_secs(15))
             .await
-            .expect("worker printed nothing for 15 s")
-            .expect("read worker output")
-            .expect("worker exited early");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("worker printed {line:?}: {e}"))
     }
+}
 
+impl NodeWorker {
     /// The next `n` finished jobs as (event, id), sorted by id.
     async fn finished(&mut self, n: usize) -> Vec<(String, String)> {
         let mut out = Vec::new();
@@ -147,14 +79,6 @@ impl Worker {
         }
         out.sort();
         out
-    }
-
-    async fn wait_exit(mut self) {
-        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("worker exits")
-            .expect("worker status");
-        assert!(status.success(), "worker exited with {status}");
     }
 }
 

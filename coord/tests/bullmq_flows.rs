@@ -8,51 +8,16 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
-use std::process::Stdio;
 use std::time::Duration;
 
 use coord::bullmq::{
-    BullDependencies, BullFlow, BullFlowJob, BullMq, BullOnFailure, BullState, MAX_FLOW_CHILDREN,
+    BullDependencies, BullFlow, BullFlowJob, BullOnFailure, BullState, MAX_FLOW_CHILDREN,
 };
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout};
 
-use common::{REDIS_URL, helper, run, unique};
-
-/// A test's own prefix on the shared Redis or cluster.
-struct Fixture {
-    bull: BullMq,
-    prefix: String,
-    url: String,
-}
+use common::{BullFixture as Fixture, run};
 
 impl Fixture {
-    async fn new(tag: &str) -> Self {
-        Self::at(REDIS_URL, unique(tag)).await
-    }
-
-    /// On the cluster under a hash-tagged prefix, as BullMQ needs there
-    /// (a flow is added in one transaction, so all its queues share it).
-    async fn on_cluster(tag: &str) -> Self {
-        Self::at(
-            &test_support::redis::cluster_url(),
-            format!("{{{}}}", unique(tag)),
-        )
-        .await
-    }
-
-    async fn at(url: &str, prefix: String) -> Self {
-        let bull = BullMq::connect(url, &prefix)
-            .await
-            .expect("connect to the test Redis (or cluster)");
-        Self {
-            bull,
-            prefix,
-            url: url.to_owned(),
-        }
-    }
-
     /// Adds a flow with BullMQ's `FlowProducer`; the tree it made.
     async fn add_flow(&self, flow: Value) -> Value {
         run(
@@ -79,9 +44,6 @@ impl Fixture {
     async fn work(&self, queue: &str, n: usize, fail: bool) {
         let count = n.to_string();
         let mut args = vec![
-            self.url.as_str(),
-            self.prefix.as_str(),
-            queue,
             "--count",
             &count,
             "--drain-delay",
@@ -92,49 +54,15 @@ impl Fixture {
         if fail {
             args.push("--fail");
         }
-        let mut child = helper("worker.mjs", &args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start node worker.mjs (is node on PATH?)");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut worker = Worker {
-            child,
-            lines: BufReader::new(stdout).lines(),
-        };
-        assert_eq!(worker.next().await["event"], "ready");
+        let mut worker = self
+            .node_worker(queue, &args, Duration::from_secs(30))
+            .await;
         let wanted = if fail { "failed" } else { "completed" };
         for _ in 0..n {
             let line = worker.next().await;
             assert_eq!(line["event"], wanted, "{line}");
         }
-        let status = tokio::time::timeout(Duration::from_secs(15), worker.child.wait())
-            .await
-            .expect("worker exits")
-            .expect("worker status");
-        assert!(status.success(), "worker exited with {status}");
-    }
-
-    async fn done(self, others: &[&str]) {
-        test_support::redis::delete_matching(&self.url, &format!("{}:*", self.prefix)).await;
-        for other in others {
-            test_support::redis::delete_matching(&self.url, &format!("{other}:*")).await;
-        }
-    }
-}
-
-struct Worker {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Worker {
-    async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
-            .await
-            .expect("worker printed nothing for 30 s")
-            .expect("read worker output")
-            .expect("worker exited early");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("worker printed {line:?}: {e}"))
+        worker.wait_exit().await;
     }
 }
 
@@ -346,7 +274,7 @@ async fn bullmq_flow_follows_children_across_queues_as_real_workers_run_them(fx:
         .await
         .expect("set");
     assert_eq!(fx.bull.flow("mail", "odd", 10).await.expect("read"), None);
-    fx.done(&[]).await;
+    fx.done().await;
 }
 
 /// A child failing without an option stays pending (the parent waits for
@@ -417,7 +345,7 @@ async fn bullmq_flow_tells_pending_failed_and_ignored_children_apart(fx: Fixture
     assert_ne!(deps["state"], "waiting-children", "{deps}");
     let counts = fx.bull.counts("parents").await.expect("counts");
     assert_eq!(counts.waiting_children, 0, "{counts:?}");
-    fx.done(&[]).await;
+    fx.done().await;
 }
 
 /// 150 children: totals exact, at most [`MAX_FLOW_CHILDREN`] listed, all
@@ -460,7 +388,7 @@ async fn bullmq_flow_of_a_wide_parent_is_a_bounded_read(fx: Fixture) {
         [Some(BullState::Completed)].into()
     );
     assert_same_deps(flow.counts(), &fx.bullmq_deps("wide", &parent).await);
-    fx.done(&[]).await;
+    fx.done().await;
 }
 
 /// FlowProducer may put a child under another prefix: it is named by its
@@ -487,5 +415,6 @@ async fn bullmq_flow_names_a_child_under_another_prefix_without_a_queue(fx: Fixt
     assert_eq!(far.id, child);
     assert_eq!(far.name.as_deref(), Some("far"));
     assert_eq!(far.state, Some(BullState::Waiting));
-    fx.done(&[&other]).await;
+    test_support::redis::delete_matching(&fx.url, &format!("{other}:*")).await;
+    fx.done().await;
 }

@@ -249,3 +249,88 @@ pub async fn run(script: &str, args: &[&str]) -> serde_json::Value {
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
 }
+
+/// A test's own BullMQ prefix and handle on the shared Redis or the shared
+/// cluster; its keys are deleted by [`BullFixture::done`].
+pub struct BullFixture {
+    pub bull: coord::bullmq::BullMq,
+    pub prefix: String,
+    pub url: String,
+}
+
+impl BullFixture {
+    pub async fn new(tag: &str) -> Self {
+        Self::at(REDIS_URL, unique(tag)).await
+    }
+
+    /// On the cluster, under a hash-tagged prefix (`{bull-…}`), as BullMQ
+    /// itself needs there (a flow is added in one transaction, so all its
+    /// queues share the tag too).
+    pub async fn on_cluster(tag: &str) -> Self {
+        Self::at(&cluster_url(), format!("{{{}}}", unique(tag))).await
+    }
+
+    pub async fn at(url: &str, prefix: String) -> Self {
+        let bull = coord::bullmq::BullMq::connect(url, &prefix)
+            .await
+            .expect("connect to the test Redis (or cluster)");
+        Self {
+            bull,
+            prefix,
+            url: url.to_owned(),
+        }
+    }
+
+    /// Starts `worker.mjs` on this prefix's `queue` (with `extra`
+    /// arguments) and waits until it listens; its lines are awaited for at
+    /// most `patience` each.
+    pub async fn node_worker(&self, queue: &str, extra: &[&str], patience: Duration) -> NodeWorker {
+        let mut args = vec![self.url.as_str(), self.prefix.as_str(), queue];
+        args.extend_from_slice(extra);
+        let mut child = helper("worker.mjs", &args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start node worker.mjs (is node on PATH?)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut worker = NodeWorker {
+            child,
+            lines: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout)),
+            patience,
+        };
+        let ready = worker.next().await;
+        assert_eq!(ready["event"], "ready", "{ready}");
+        worker
+    }
+
+    pub async fn done(self) {
+        test_support::redis::delete_matching(&self.url, &format!("{}:*", self.prefix)).await;
+    }
+}
+
+/// A running `worker.mjs` and its JSON lines.
+pub struct NodeWorker {
+    pub child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    patience: Duration,
+}
+
+impl NodeWorker {
+    /// The next line, within the worker's patience.
+    pub async fn next(&mut self) -> serde_json::Value {
+        let line = tokio::time::timeout(self.patience, self.lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("worker printed nothing for {:?}", self.patience))
+            .expect("read worker output")
+            .expect("worker exited early");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("worker printed {line:?}: {e}"))
+    }
+
+    /// Waits (up to 15 s) for the worker to exit, successfully.
+    pub async fn wait_exit(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("worker exits")
+            .expect("worker status");
+        assert!(status.success(), "worker exited with {status}");
+    }
+}
