@@ -18,7 +18,7 @@ use super::model::{
 use crate::live::Snapshot;
 use crate::ratelimits::rejected_this_minute;
 use crate::sync::lock;
-use crate::workers::latency::{QueueLatency, RECENT_MINUTES, SETTLE_MS};
+use crate::workers::latency::QueueLatency;
 
 /// When each queue's oldest waiting job was created, as last read, and the
 /// queue's `changed` seq at that read: while a queue does not change, its
@@ -187,25 +187,11 @@ pub async fn observe(
 /// A queue's p95 wait and run (ms) over the last minutes with attempts,
 /// when they are recent enough to speak for the last five minutes.
 fn recent_p95(latency: Option<&QueueLatency>, now: i64) -> (Option<u64>, Option<u64>) {
-    let Some(latency) = latency.filter(|l| describes_recent_minutes(l, now)) else {
+    let Some(latency) = latency.filter(|l| l.is_recent(now)) else {
         return (None, None);
     };
     let p95 = |p: &coord::queue::latency::Percentiles| (p.count > 0).then_some(p.p95);
     (p95(&latency.wait), p95(&latency.run))
-}
-
-/// Whether a queue's merged wait and run figures still speak of the last
-/// [`RECENT_MINUTES`]: workers ship only minutes with attempts, so a queue
-/// that went idle keeps the figures of its last busy minutes for the hour
-/// its entry lives, and a p95 alert would otherwise fire on (or stay
-/// firing for) minutes long gone. Its newest minute counts while it ended
-/// at most the window plus the merge's delay ago.
-fn describes_recent_minutes(latency: &QueueLatency, now: i64) -> bool {
-    const MINUTE_MS: i64 = 60_000;
-    let window = RECENT_MINUTES as i64 * MINUTE_MS + SETTLE_MS;
-    latency
-        .last
-        .is_some_and(|(minute, _, _)| now.saturating_sub(minute + MINUTE_MS) <= window)
 }
 
 /// When the oldest waiting job of `queue` was created: the last entry of
@@ -228,6 +214,8 @@ mod tests {
     use super::*;
     use coord::queue::latency::Percentiles;
 
+    use crate::workers::latency::{RECENT_MINUTES, SETTLE_MS};
+
     /// A minute's start.
     const T: i64 = 30_000_000 * 60_000;
 
@@ -242,10 +230,10 @@ mod tests {
     fn figures_count_while_their_newest_minute_is_within_the_window() {
         let latency = ended_at(T);
         let window = RECENT_MINUTES as i64 * 60_000 + SETTLE_MS;
-        assert!(describes_recent_minutes(&latency, T + 60_000 + SETTLE_MS));
-        assert!(describes_recent_minutes(&latency, T + 60_000 + window));
-        assert!(!describes_recent_minutes(&latency, T + 60_000 + window + 1));
-        assert!(!describes_recent_minutes(&QueueLatency::default(), T));
+        assert!(latency.is_recent(T + 60_000 + SETTLE_MS));
+        assert!(latency.is_recent(T + 60_000 + window));
+        assert!(!latency.is_recent(T + 60_000 + window + 1));
+        assert!(!QueueLatency::default().is_recent(T));
     }
 
     #[test]

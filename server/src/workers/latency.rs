@@ -94,6 +94,20 @@ pub struct QueueLatency {
     pub(crate) recent: VecDeque<(i64, Shipped)>,
 }
 
+impl QueueLatency {
+    /// Whether its headline (`wait`, `run`) still speaks of the last
+    /// [`RECENT_MINUTES`]: workers ship only minutes with attempts, so a
+    /// queue that went idle keeps the figures of its last busy minutes for
+    /// the hour its entry lives, and a page or a p95 alert would otherwise
+    /// show (or fire on) minutes long gone. Its newest minute counts while
+    /// it ended at most the window plus the merge's delay before `now`.
+    pub fn is_recent(&self, now: i64) -> bool {
+        let window = RECENT_MINUTES as i64 * MINUTE_MS + SETTLE_MS;
+        self.last
+            .is_some_and(|(minute, _, _)| now.saturating_sub(minute + MINUTE_MS) <= window)
+    }
+}
+
 /// Per queue, what [`LatencyBook`] knows; shared with snapshots.
 pub type LatencyFigures = Arc<HashMap<String, Arc<QueueLatency>>>;
 

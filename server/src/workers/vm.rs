@@ -187,19 +187,15 @@ pub fn queue_workers(figures: Option<&WorkerFigures>, queue: &str) -> QueueWorke
     }
 }
 
-/// A queue's latency figures when their headline is current: its newest
-/// merged minute is among the last five (an idle queue keeps its last
-/// busy minutes' points for the hour, not their percentiles as "now").
+/// A queue's latency figures, and whether their headline is current
+/// ([`super::latency::QueueLatency::is_recent`]).
 fn current<'a>(
     figures: Option<&'a WorkerFigures>,
     queue: &str,
 ) -> Option<(&'a super::latency::QueueLatency, bool)> {
     let figures = figures?;
     let latency = figures.latency.get(queue)?;
-    let newest = latency.points.back().map_or(i64::MIN, |p| p.minute);
-    let window =
-        super::latency::RECENT_MINUTES as i64 * 60_000 + 60_000 + super::latency::SETTLE_MS;
-    Some((latency, figures.read_at.saturating_sub(newest) <= window))
+    Some((latency, latency.is_recent(figures.read_at)))
 }
 
 /// A queue's p95 wait over the last minutes, for its row.
@@ -274,6 +270,8 @@ mod tests {
             points,
             wait: p(900),
             run: p(40),
+            // As merging leaves it: the newest point's minute.
+            last: Some((6 * 60_000, p(900), p(40))),
             ..QueueLatency::default()
         };
         let figures = WorkerFigures {
