@@ -167,9 +167,19 @@ pub fn format_window(ms: i64) -> String {
 /// `in 4 min`, `in 2 h`): an operator wants to know whether to wait for a
 /// block to end or to lift it.
 pub(crate) fn format_in(ms: i64) -> String {
+    until(ms, "ending now")
+}
+
+/// How long until a run is due (`in 45 s`, `due now`): a schedule's next
+/// run, which the page script keeps current like the ages.
+pub(crate) fn format_due(ms: i64) -> String {
+    until(ms, "due now")
+}
+
+fn until(ms: i64, now: &str) -> String {
     let secs = ms / 1000;
     if ms <= 0 {
-        "ending now".into()
+        now.into()
     } else if secs < 60 {
         format!("in {} s", secs.max(1))
     } else if secs < 3600 {
@@ -243,5 +253,7 @@ mod tests {
         assert_eq!(format_in(4 * 60_000 + 30_000), "in 4 min");
         assert_eq!(format_in(2 * 3_600_000), "in 2 h");
         assert_eq!(format_in(3 * 86_400_000), "in 3 d");
+        assert_eq!(format_due(0), "due now");
+        assert_eq!(format_due(45_000), "in 45 s");
     }
 }

@@ -43,6 +43,10 @@ pub use pages::queue::{queue_fragments, render_queue_page};
 pub use pages::queues::{QUEUES_EVENTS, queues_fragments, render_queues_page};
 pub use pages::ratelimits::{RATELIMITS_EVENTS, ratelimits_fragments, render_ratelimits_page};
 pub use pages::retrying::render_retrying_page;
+pub use pages::schedules::{
+    BULL_SCHEDULERS_REGION, SCHEDULES_EVENTS, render_schedule_form_page, render_schedules_page,
+    schedules_events, schedules_fragments,
+};
 pub use pages::search::render_search_page;
 pub use pages::users::render_users_page;
 pub use pages::workers::{
@@ -87,6 +91,11 @@ pub use vm::queues::{
 };
 pub use vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
+};
+pub use vm::schedules::{
+    BULL_SCHEDULERS_PER_PAGE, BullSchedulerRow, BullSchedulersVm, NEXT_RUNS, SCHEDULES_PER_PAGE,
+    ScheduleCounts, ScheduleFormVm, ScheduleRow, ScheduleStatus, SchedulesVm,
+    bull_scheduler_action_path, schedule_action_path,
 };
 pub use vm::search::{SearchHitVm, SearchPageVm};
 pub use vm::session::{LoginVm, PageCtx, UserVm};

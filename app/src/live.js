@@ -17,11 +17,24 @@
     if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
     return `${Math.floor(s / 86400)} d ago`;
   };
+  // Moments to come ("in 12 s"), the same words as the server's.
+  const due = (ms) => {
+    const s = Math.floor(ms / 1000);
+    if (ms <= 0) return 'due now';
+    if (s < 60) return `in ${Math.max(1, s)} s`;
+    if (s < 3600) return `in ${Math.floor(s / 60)} min`;
+    if (s < 86400) return `in ${Math.floor(s / 3600)} h`;
+    return `in ${Math.floor(s / 86400)} d`;
+  };
   const refreshAges = (root) => {
     const now = Date.now();
     for (const el of root.querySelectorAll('time[data-ago]')) {
       const at = Date.parse(el.getAttribute('datetime'));
       if (!Number.isNaN(at)) el.textContent = ago(now - at);
+    }
+    for (const el of root.querySelectorAll('time[data-in]')) {
+      const at = Date.parse(el.getAttribute('datetime'));
+      if (!Number.isNaN(at)) el.textContent = due(at - now);
     }
   };
 

@@ -8,7 +8,7 @@
 pub(crate) use crate::format::*;
 pub(crate) use crate::vm::{
     alerts::*, audit::*, bullmq::*, channels::*, config::*, glance::*, instances::*, queues::*,
-    ratelimits::*, session::*, users::*, workers::*,
+    ratelimits::*, schedules::*, session::*, users::*, workers::*,
 };
 pub(crate) use crate::{
     alerts_fragments, banner_fragment, bull_job_events, bull_job_fragments, bull_queue_events,
@@ -17,7 +17,8 @@ pub(crate) use crate::{
     ratelimits_fragments, render_alerts_page, render_audit_page, render_bull_job_page,
     render_bull_queue_page, render_channels_page, render_config_page, render_error_page,
     render_instances_page, render_job_page, render_overview_page, render_queue_page,
-    render_queues_page, render_ratelimits_page, render_workers_page, workers_fragments,
+    render_queues_page, render_ratelimits_page, render_schedule_form_page, render_schedules_page,
+    render_workers_page, schedules_fragments, workers_fragments,
 };
 
 /// Pages with nothing firing: the banner is an empty region.
@@ -249,6 +250,84 @@ pub(crate) fn running_job(queue: &str, id: &str, run_ms: i64) -> RunningJobVm {
         id: id.into(),
         href: format!("/queues/{queue}/jobs/{id}"),
         run_ms,
+    }
+}
+
+/// Three schedules (active with five next runs and a last job, paused,
+/// finished at its limit), and a BullMQ queue's two schedulers.
+pub(crate) fn schedules_vm() -> SchedulesVm {
+    let active = ScheduleRow {
+        id: "emails-digest".into(),
+        queue: "emails".into(),
+        job_name: "digest".into(),
+        repeat: "every 30 s".into(),
+        status: ScheduleStatus::Active,
+        next_runs: (1..=5).map(|i| MINUTE0 + i * 30_000).collect(),
+        last_run_at: Some(MINUTE0),
+        last_job: Some((
+            "emails-digest:1".into(),
+            "/queues/emails/jobs/emails-digest%3A1".into(),
+        )),
+        runs: 12,
+        limit: None,
+        missed: "skip",
+    };
+    let paused = ScheduleRow {
+        id: "webhooks-sweep".into(),
+        queue: "webhooks".into(),
+        status: ScheduleStatus::Paused,
+        next_runs: Vec::new(),
+        last_job: None,
+        last_run_at: None,
+        runs: 0,
+        ..active.clone()
+    };
+    let finished = ScheduleRow {
+        id: "reports-once".into(),
+        status: ScheduleStatus::Finished,
+        next_runs: Vec::new(),
+        runs: 3,
+        limit: Some(3),
+        ..active.clone()
+    };
+    SchedulesVm {
+        schedules: vec![active, paused, finished],
+        total: 3,
+        counts: ScheduleCounts {
+            active: 1,
+            paused: 1,
+            finished: 1,
+        },
+        fires_here: true,
+        now_ms: MINUTE0 + 5_000,
+        bull: Some(BullSchedulersVm {
+            queues: vec!["mail".into(), "render".into()],
+            queue: Some("mail".into()),
+            rows: vec![
+                BullSchedulerRow {
+                    key: "every-minute".into(),
+                    kind: "scheduler",
+                    name: "tick".into(),
+                    repeat: "every 1 min".into(),
+                    next_run: Some(MINUTE0 + 60_000),
+                    iterations: Some(4),
+                    template: "{\"to\":\"a@b\"}".into(),
+                },
+                BullSchedulerRow {
+                    key: "legacy::::*/5 * * * *".into(),
+                    kind: "repeatable",
+                    name: "old".into(),
+                    repeat: "cron */5 * * * *".into(),
+                    next_run: None,
+                    iterations: None,
+                    template: String::new(),
+                },
+            ],
+            total: 2,
+            offset: 0,
+            problem: None,
+        }),
+        ..SchedulesVm::default()
     }
 }
 
@@ -549,6 +628,14 @@ pub(crate) fn every_page(banner: &PageCtx) -> Vec<(&'static str, String)> {
             "workers",
             render_workers_page(&WorkersVm::default(), banner),
         ),
+        (
+            "schedules",
+            render_schedules_page(&SchedulesVm::default(), banner),
+        ),
+        (
+            "schedule form",
+            render_schedule_form_page(&ScheduleFormVm::default(), banner),
+        ),
         ("error", render_error_page(404, "Not Found", "gone", banner)),
     ]
 }
@@ -666,6 +753,8 @@ pub(crate) fn every_page_populated() -> Vec<(String, String)> {
     let mut workers = workers_vm();
     workers.notice = Some("Asked web-1-4242-abc123 to go quiet.".into());
     workers.workers[0].asked = Some("stop".into());
+    let mut schedules = schedules_vm();
+    schedules.notice = Some("Paused emails-digest.".into());
     let queue = failed_page();
     let job = JobPageVm {
         queue: "emails".into(),
@@ -716,6 +805,21 @@ pub(crate) fn every_page_populated() -> Vec<(String, String)> {
         ("config".into(), render_config_page(&config, &banner)),
         ("workers".into(), render_workers_page(&workers, &banner)),
         (
+            "schedules".into(),
+            render_schedules_page(&schedules, &banner),
+        ),
+        (
+            "schedule form".into(),
+            render_schedule_form_page(
+                &ScheduleFormVm {
+                    editing: Some("emails-digest".into()),
+                    error: Some("bad cron".into()),
+                    ..ScheduleFormVm::default()
+                },
+                &banner,
+            ),
+        ),
+        (
             "audit".into(),
             render_audit_page(
                 &AuditVm {
@@ -749,6 +853,7 @@ pub(crate) fn every_page_populated() -> Vec<(String, String)> {
         ratelimits_fragments(&ratelimits),
         alerts_fragments(&alerts),
         workers_fragments(&workers),
+        schedules_fragments(&schedules),
         queue_fragments(&queue, 0),
         job_fragments(&job),
         job_gone_fragments("emails", "42"),

@@ -63,6 +63,8 @@ before(async () => {
     ['instances', '/instances'],
     ['ratelimits', '/ratelimits'],
     ['workers', '/workers'],
+    ['schedules', '/schedules'],
+    ['schedule-form', '/schedules/new'],
     ['alerts', '/alerts'],
     ['audit', '/audit'],
     ['users', '/users'],

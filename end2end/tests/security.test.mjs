@@ -15,6 +15,8 @@ const PAGES = [
   '/instances',
   '/ratelimits',
   '/workers',
+  '/schedules',
+  '/schedules/new',
   '/alerts',
   '/config',
 ];

@@ -19,6 +19,7 @@ use crate::live::Hub;
 use crate::live::stream::Streams;
 use crate::metrics::Exporter;
 use crate::ratelimits::RateLimits;
+use crate::schedules::Schedules;
 use crate::workers::Workers;
 
 /// What every handler can reach: the queues, the SQL side, the live hub
@@ -55,4 +56,6 @@ pub struct AppState {
     pub bullmq: Option<BullMonitor>,
     /// The worker registry of the queue backend.
     pub workers: Workers,
+    /// The queue backend's schedules, and whether this server fires them.
+    pub schedules: Schedules,
 }

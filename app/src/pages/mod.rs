@@ -19,6 +19,7 @@ pub mod queue;
 pub mod queues;
 pub mod ratelimits;
 pub mod retrying;
+pub mod schedules;
 pub mod search;
 pub mod users;
 pub mod workers;

@@ -123,6 +123,8 @@ pub enum Section {
     BullMq,
     /// `/workers`: who takes the queues' jobs.
     Workers,
+    /// `/schedules`: repeatable jobs.
+    Schedules,
     /// `/channels`
     Channels,
     /// `/instances`
@@ -183,6 +185,7 @@ fn Shell(
         (Section::Errors, "/errors", "Errors"),
         (Section::BullMq, "/bullmq", "BullMQ"),
         (Section::Workers, "/workers", "Workers"),
+        (Section::Schedules, "/schedules", "Schedules"),
         (Section::Channels, "/channels", "Channels"),
         (Section::Instances, "/instances", "Instances"),
         (Section::RateLimits, "/ratelimits", "Rate limits"),

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::format::{format_age, format_timestamp, iso_timestamp};
+use crate::format::{format_age, format_due, format_timestamp, iso_timestamp};
 
 /// A moment shown relative ("4 s ago") with the exact time on hover; the
 /// page script keeps the relative text current between updates.
@@ -24,6 +24,18 @@ pub fn At(at: i64) -> impl IntoView {
     view! {
         <time datetime=iso_timestamp(at) title=title>
             {text}
+        </time>
+    }
+}
+
+/// A moment to come shown relative ("in 12 s") with the exact time on
+/// hover; the page script keeps the text current between updates, so a
+/// schedule that fires hourly does not say "in 59 min" all hour.
+#[component]
+pub fn Due(at: i64, now: i64) -> impl IntoView {
+    view! {
+        <time datetime=iso_timestamp(at) title=format_timestamp(at) data-in="">
+            {format_due(at.saturating_sub(now))}
         </time>
     }
 }

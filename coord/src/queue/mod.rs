@@ -536,16 +536,7 @@ impl Queues {
     /// [`schedules::MAX_NEXT_RUNS`]), from its stored next run, within
     /// its end and limit; none while it is paused.
     pub async fn next_runs(&self, id: &ScheduleId, n: usize) -> Result<Vec<i64>> {
-        let state = self.backend.schedule(id).await?;
-        let n = n.min(schedules::MAX_NEXT_RUNS);
-        match state.next_run_at {
-            Some(next) if n > 0 && !state.schedule.paused => {
-                let mut runs = vec![next];
-                runs.extend(state.schedule.runs_after(next, state.runs + 1, n - 1)?);
-                Ok(runs)
-            }
-            _ => Ok(Vec::new()),
-        }
+        self.backend.schedule(id).await?.next_runs(n)
     }
 
     /// A scheduler firing this backend's schedules; see [`Scheduler`].

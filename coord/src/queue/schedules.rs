@@ -385,6 +385,31 @@ pub struct ScheduleState {
     pub version: i64,
 }
 
+impl ScheduleState {
+    /// The next `n` runs (at most [`MAX_NEXT_RUNS`]), from the stored next
+    /// run, within the end and the limit; none while paused.
+    pub fn next_runs(&self, n: usize) -> Result<Vec<i64>> {
+        let n = n.min(MAX_NEXT_RUNS);
+        match self.next_run_at {
+            Some(next) if n > 0 && !self.schedule.paused => {
+                let mut runs = vec![next];
+                runs.extend(self.schedule.runs_after(next, self.runs + 1, n - 1)?);
+                Ok(runs)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+/// A moment as people and APIs write it (RFC 3339:
+/// `2026-12-24T09:00:00Z`, `2026-12-24T10:00:00+01:00`) in ms since the
+/// epoch, for a schedule's start and end.
+pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("{text:?} is not a time like 2026-12-24T09:00:00Z ({e})"))
+}
+
 /// One atomic fire, as a backend carries it out: when the stored next run
 /// and version still are `expected`, set the next run to `next_run_at`
 /// and enqueue `job` (counting a run) if there is one. With `expected`

@@ -30,7 +30,7 @@ pub const ANONYMOUS: &str = "anonymous";
 
 /// Every action the server records, for the Audit page's filter: one
 /// name per kind of change, the same for a form button and its API twin.
-pub const ACTIONS: [&str; 32] = [
+pub const ACTIONS: [&str; 42] = [
     "bullmq.pause",
     "bullmq.resume",
     "bullmq.retry_all",
@@ -53,6 +53,16 @@ pub const ACTIONS: [&str; 32] = [
     "job.remove",
     "job.promote",
     "ratelimit.unblock",
+    "worker.quiet",
+    "worker.resume",
+    "worker.stop",
+    "schedule.pause",
+    "schedule.resume",
+    "schedule.run",
+    "schedule.remove",
+    "schedule.create",
+    "schedule.update",
+    "schedule.save",
     "alert.ack",
     "alert.silence",
     "alert.unsilence",

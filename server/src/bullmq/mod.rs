@@ -12,6 +12,7 @@
 
 pub mod groups;
 pub mod routes;
+pub mod schedulers;
 pub mod settings;
 pub mod vm;
 

@@ -122,7 +122,7 @@ layer! {
         /// external_url, session_ttl, auth_outage_grace, rate_limit_login,
         /// auth_proxy_header, auth_proxy_trusted, api_tokens, bullmq_url,
         /// bullmq_prefix, bullmq_queues, metrics_token, metrics_queues,
-        /// listing_value_bytes,
+        /// listing_value_bytes, scheduler,
         /// header_read_timeout, max_connections_per_address, alert_webhooks (`[{ url = "…",
         /// format = "chat" }]`) and [[alert_rules]]; flags and environment
         /// variables override it
@@ -408,6 +408,18 @@ layer! {
             value_name = "BYTES"
         )]
         pub listing_value_bytes: Option<u32>,
+
+        /// Fire the queue backend's due schedules from this dashboard
+        /// (`true`), or leave them to the services' schedulers (`false`).
+        /// Any number of dashboards and services may fire them at once:
+        /// each tick is fired once [default: true]
+        #[arg(
+            long,
+            global = true,
+            env = "SWITCHYARD_SCHEDULER",
+            value_name = "BOOL"
+        )]
+        pub scheduler: Option<bool>,
 
         /// How long a client may take to send a request's line and
         /// headers before its connection is closed (slow-header clients)

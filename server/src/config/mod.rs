@@ -242,6 +242,8 @@ pub struct Settings {
     pub metrics_queues: usize,
     /// Longest value a job listing carries (bytes).
     pub listing_value_bytes: u32,
+    /// Whether this server fires due schedules.
+    pub scheduler: bool,
     /// The header-read timeout and the per-address connection cap.
     pub connections: ConnectionLimits,
 }
@@ -278,6 +280,7 @@ impl fmt::Debug for Settings {
             .field("metrics_token", &self.metrics_token.is_some())
             .field("metrics_queues", &self.metrics_queues)
             .field("listing_value_bytes", &self.listing_value_bytes)
+            .field("scheduler", &self.scheduler)
             .field("connections", &self.connections)
             .field(
                 "alert_webhooks",
@@ -316,6 +319,7 @@ impl Default for Settings {
             metrics_token: None,
             metrics_queues: crate::metrics::prometheus::DEFAULT_QUEUE_SERIES,
             listing_value_bytes: crate::queues::vm::DEFAULT_LISTING_VALUE_BYTES,
+            scheduler: true,
             connections: ConnectionLimits {
                 header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
                 per_address: DEFAULT_CONNECTIONS_PER_ADDRESS,
@@ -548,6 +552,7 @@ impl Settings {
                     )));
                 }
             },
+            scheduler: given.scheduler.unwrap_or(defaults.scheduler),
             connections: ConnectionLimits {
                 header_read_timeout: match given.header_read_timeout {
                     None => defaults.connections.header_read_timeout,

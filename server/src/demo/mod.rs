@@ -16,6 +16,7 @@ pub mod ratelimits;
 use std::time::Duration;
 
 use coord::CoordError;
+use coord::queue::schedules::{MissedPolicy, Schedule, ScheduleId};
 use coord::queue::{
     Backoff, Job, JobError, JobOptions, NewJob, QueueName, Queues, Retention, RetentionPolicy,
     WorkerHandle,
@@ -212,6 +213,7 @@ impl Demo {
                 stopped.clone(),
             )));
         }
+        add_schedules(queues).await?;
         Ok(Self {
             workers,
             producers,
@@ -229,6 +231,48 @@ impl Demo {
             worker.shutdown(grace).await;
         }
     }
+}
+
+/// The demo's schedules: one every half minute (so the Schedules page
+/// moves), a nightly cron in a zone with daylight saving, and a paused
+/// one. Left as they are when they exist, so what an operator changed
+/// survives a restart.
+async fn add_schedules(queues: &Queues) -> Result<(), CoordError> {
+    let id = ScheduleId::new;
+    let mut digest = Schedule::every(
+        id("emails-digest")?,
+        QueueName::new("emails")?,
+        "digest",
+        Duration::from_secs(30),
+    );
+    digest.data = json!({ "to": "team@example.com", "template": "digest" });
+    let mut nightly = Schedule::cron(
+        id("reports-nightly")?,
+        QueueName::new("reports")?,
+        "build",
+        "0 2 * * *",
+        "Europe/Berlin",
+    );
+    nightly.data = json!({ "report": "daily-sales" });
+    nightly.missed = MissedPolicy::CatchUpOnce;
+    let mut sweep = Schedule::cron(
+        id("webhooks-sweep")?,
+        QueueName::new("webhooks")?,
+        "sweep",
+        "*/5 * * * *",
+        "UTC",
+    );
+    sweep.paused = true;
+    for schedule in [digest, nightly, sweep] {
+        match queues.schedule(&schedule.id).await {
+            Ok(_) => {}
+            Err(CoordError::ScheduleNotFound(_)) => {
+                queues.upsert_schedule(schedule).await?;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 /// Enqueues a few jobs per tick until stopped; backend errors are logged and

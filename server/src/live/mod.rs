@@ -35,6 +35,7 @@ use crate::queues::figures::{
     BulkAction, MinutePoint, QueueFigures, RETRY_BATCH, RetryProgress, Thresholds,
 };
 use crate::ratelimits::{RateLimitFigures, RateLimits};
+use crate::schedules::{ScheduleFigures, Schedules};
 use crate::sync::lock;
 use crate::system::check::{Check, CheckState, Readiness};
 use crate::workers::{WorkerFigures, Workers};
@@ -113,6 +114,8 @@ pub struct Snapshot {
     pub ratelimits: Option<RateLimitFigures>,
     /// The worker registry, once read.
     pub workers: Option<Arc<WorkerFigures>>,
+    /// Every schedule, once read.
+    pub schedules: Option<Arc<ScheduleFigures>>,
     /// Alerting's state (active alerts, rules, deliveries, first page of
     /// history), when alerting runs.
     pub alerts: Option<Arc<AlertsView>>,
@@ -145,6 +148,8 @@ pub struct Sources {
     pub ratelimits: Option<RateLimits>,
     /// The worker registry, read every [`crate::workers::READ_EVERY`].
     pub workers: Option<Workers>,
+    /// The schedules, read every [`crate::schedules::READ_EVERY`].
+    pub schedules: Option<Schedules>,
     /// Alerting's latest state.
     pub alerts: Option<watch::Receiver<Arc<AlertsView>>>,
     /// The last hour's throughput per queue from the SQL history, handed
@@ -181,6 +186,8 @@ struct Inner {
     ratelimits: Mutex<Option<RateLimitFigures>>,
     /// The latest worker figures, read by the hub's workers task.
     workers: Mutex<Option<Arc<WorkerFigures>>>,
+    /// The latest schedules, read by the hub's schedules task.
+    schedules: Mutex<Option<Arc<ScheduleFigures>>>,
     /// The dependencies that are not ok, as last checked (see
     /// [`crate::system::readiness`]), for the health line of every page.
     problems: Mutex<Vec<Check>>,
@@ -247,6 +254,7 @@ impl Hub {
             runs: Mutex::new(HashMap::new()),
             ratelimits: Mutex::new(None),
             workers: Mutex::new(None),
+            schedules: Mutex::new(None),
             problems: Mutex::new(Vec::new()),
         });
         let mut tasks = vec![tokio::spawn(run(inner.clone(), history))];
@@ -262,6 +270,13 @@ impl Hub {
                 Arc::downgrade(&inner),
                 crate::workers::READ_EVERY,
                 |inner| refresh_workers(inner).boxed(),
+            )));
+        }
+        if inner.sources.schedules.is_some() {
+            tasks.push(tokio::spawn(poll_every(
+                Arc::downgrade(&inner),
+                crate::schedules::READ_EVERY,
+                |inner| refresh_schedules(inner).boxed(),
             )));
         }
         if let Some(alerts) = &inner.sources.alerts {
@@ -355,6 +370,14 @@ impl Hub {
     /// operator returns to shows the command asked.
     pub async fn refresh_workers(&self) {
         refresh_workers(&self.inner).await;
+        self.next_snapshot().await;
+    }
+
+    /// Reads the schedules now and waits (up to a second) for the
+    /// snapshot that shows them: after a pause, an edit or a run, the page
+    /// the operator returns to shows it.
+    pub async fn refresh_schedules(&self) {
+        refresh_schedules(&self.inner).await;
         self.next_snapshot().await;
     }
 
@@ -630,6 +653,24 @@ async fn refresh_workers(inner: &Inner) {
     }
 }
 
+/// Reads the schedules and pokes the hub if a page would show something
+/// else.
+async fn refresh_schedules(inner: &Inner) {
+    let Some(schedules) = &inner.sources.schedules else {
+        return;
+    };
+    let figures = schedules.figures().await;
+    let changed = {
+        let mut latest = lock(&inner.schedules);
+        let same = latest.as_ref().is_some_and(|old| old.same_as(&figures));
+        *latest = Some(Arc::new(figures));
+        !same
+    };
+    if changed {
+        inner.wake.poke();
+    }
+}
+
 /// Asks for a snapshot whenever alerting's state changes (every page's
 /// banner shows it).
 async fn follow_alerts(mut alerts: watch::Receiver<Arc<AlertsView>>, wake: Wake) {
@@ -759,6 +800,7 @@ async fn take_snapshot(inner: &Inner, tracker: &mut Tracker, pending: Pending) -
         instances,
         ratelimits: lock(&inner.ratelimits).clone(),
         workers: lock(&inner.workers).clone(),
+        schedules: lock(&inner.schedules).clone(),
         alerts: inner
             .sources
             .alerts

@@ -92,6 +92,32 @@ pub async fn queues_regions(
     }
 }
 
+/// The schedules page's regions for one filter and page, rendered once
+/// per snapshot for every stream showing those rows.
+pub async fn schedules_regions(
+    streams: &Streams,
+    snapshot: &Snapshot,
+    query: &crate::schedules::vm::SchedulesQuery,
+) -> Regions {
+    let Some(figures) = snapshot.schedules.clone() else {
+        return Regions::default();
+    };
+    let key = format!("snapshot:Schedules:{query:?}");
+    let rendered = streams
+        .pages()
+        .get(key, (snapshot.seq, 0), || async {
+            // Whether this server fires them is the page's, not the rows'.
+            Ok::<_, Infallible>(prepare(app::schedules_fragments(
+                &crate::schedules::vm::page(&figures, query, false),
+            )))
+        })
+        .await;
+    match rendered {
+        Ok(regions) => regions,
+        Err(never) => match never {},
+    }
+}
+
 /// The workers page's native-worker regions for one filter and page,
 /// rendered once per snapshot for every stream showing those rows. The
 /// BullMQ connections are read when the page loads, not per snapshot

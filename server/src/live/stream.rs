@@ -65,6 +65,12 @@ pub enum Scope {
         /// Its queue filter and page.
         query: crate::workers::vm::WorkersQuery,
     },
+    /// A page of the schedules table.
+    Schedules {
+        /// Its queue filter and page (the BullMQ part is left out: it is
+        /// read when the page loads).
+        query: crate::schedules::vm::SchedulesQuery,
+    },
     /// Active alerts, deliveries and, on the first page, the history.
     Alerts {
         /// Whether the page shows the first page of history (later pages
@@ -316,6 +322,7 @@ async fn render(
         Scope::Instances => render::regions(streams, snapshot, Page::Instances).await,
         Scope::RateLimits => render::regions(streams, snapshot, Page::RateLimits).await,
         Scope::Workers { query } => render::workers_regions(streams, snapshot, query).await,
+        Scope::Schedules { query } => render::schedules_regions(streams, snapshot, query).await,
         Scope::Alerts { first_page: true } => {
             render::regions(streams, snapshot, Page::Alerts).await
         }

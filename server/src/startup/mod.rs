@@ -235,6 +235,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     // it, with a `Wake` to ask it for a snapshot; alerting, which reads the
     // hub's snapshots, gets its state channel's sending half afterwards.
     let wake = Wake::default();
+    let schedules = crate::schedules::Schedules::new(queues.clone(), settings.scheduler);
     let channels = Channels::start(redis, wake.clone())
         .await
         .map_err(|source| StartupError::Fleet { source })?;
@@ -256,6 +257,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
             instances: Some(instances.clone()),
             ratelimits: Some(ratelimits.clone()),
             workers: Some(crate::workers::Workers::new(queues.clone())),
+            schedules: Some(schedules.clone()),
             alerts: Some(alerts_state.clone()),
             history: last_hour(&db).await,
         },
@@ -324,6 +326,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         sign_ins: Arc::default(),
         bullmq,
         workers: crate::workers::Workers::new(queues_for_workers),
+        schedules,
     })
 }
 
@@ -455,6 +458,8 @@ impl Application {
         let hub = self.state.hub.clone();
         crate::system::readiness::start(self.state.clone());
         crate::search::start_indexer(self.state.queues.clone(), hub.closed());
+        // Fires due schedules while the server serves; dropped after.
+        let _scheduler = self.state.schedules.start_scheduler();
         // Live streams never end on their own; closing the hub ends them so
         // graceful shutdown only waits for ordinary requests.
         let shutdown = async move {

@@ -35,6 +35,7 @@ use crate::instances::routes as instances;
 use crate::metrics::routes as metrics;
 use crate::queues::routes::{api as queues, events, forms as actions, jobs_api as jobs, pages};
 use crate::ratelimits::routes as ratelimits;
+use crate::schedules::routes as schedules;
 use crate::search::routes as search;
 use crate::system::routes as system;
 use crate::workers::routes as workers;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/instances", get(instances::page))
         .route("/ratelimits", get(ratelimits::page))
         .route("/workers", get(workers::page))
+        .route("/schedules", get(schedules::page))
         .route("/alerts", get(alerts::page))
         .route("/audit", get(audit::page))
         .route("/logout", post(session::logout))
@@ -117,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/instances", get(instances::events))
         .route("/events/ratelimits", get(ratelimits::events))
         .route("/events/workers", get(workers::events))
+        .route("/events/schedules", get(schedules::events))
         .route("/events/alerts", get(alerts::events))
         .route("/events/queues/{queue}", get(events::queue))
         .route("/events/errors", get(errors::all_events))
@@ -141,6 +144,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/audit", get(audit::list))
         .route("/api/ratelimits", get(ratelimits::list))
         .route("/api/workers", get(workers::list))
+        .route("/api/schedules", get(schedules::list))
+        .route("/api/schedules/{id}", get(schedules::show))
         .route("/api/session", get(session::show))
         // BullMQ queues: pages, streams, API reads
         .route("/bullmq", get(bullmq::list_page))
@@ -205,6 +210,10 @@ pub fn router(state: AppState) -> Router {
         // Workers: quiet, resume or stop (obeyed at their next heartbeat)
         .route("/workers/{id}/{action}", post(workers::act_form))
         .route("/api/workers/{id}/{action}", post(workers::act))
+        // Schedules: pause, resume, run now (remove and edit are the
+        // admin's)
+        .route("/schedules/{id}/{action}", post(schedules::act_form))
+        .route("/api/schedules/{id}/{action}", post(schedules::act_api))
         .route("/alerts/{fingerprint}/ack", post(alerts::ack))
         .route("/alerts/{fingerprint}/silence", post(alerts::silence))
         .route("/alerts/{fingerprint}/unsilence", post(alerts::unsilence))
@@ -308,6 +317,16 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts/rules/{name}", post(alerts::update_rule))
         .route("/alerts/rules/{name}/delete", post(alerts::delete_rule))
         .route("/api/alerts/rules", post(alerts::api_save_rule))
+        // Schedules: create, edit, remove
+        .route("/schedules", post(schedules::create_form))
+        .route("/schedules/new", get(schedules::new_page))
+        .route(
+            "/schedules/{id}/edit",
+            get(schedules::edit_page).post(schedules::update_form),
+        )
+        .route("/schedules/{id}/remove", post(schedules::remove_form))
+        .route("/api/schedules", post(schedules::save_api))
+        .route("/api/schedules/{id}/remove", post(schedules::remove_api))
         .route(
             "/api/alerts/rules/{name}/delete",
             post(alerts::api_delete_rule),

@@ -156,6 +156,15 @@ pub fn config_page(settings: &Settings) -> ConfigVm {
                 ),
             ),
             entry(
+                "--scheduler",
+                if settings.scheduler {
+                    "true: fires due schedules"
+                } else {
+                    "false: leaves schedules to the services"
+                }
+                .to_owned(),
+            ),
+            entry(
                 "--header-read-timeout",
                 window(settings.connections.header_read_timeout),
             ),

@@ -103,6 +103,9 @@ fn mutating_routes() -> Vec<Route> {
         form("/workers/nobody-1-abcdef/quiet", Operator),
         form("/workers/nobody-1-abcdef/resume", Operator),
         form("/workers/nobody-1-abcdef/stop", Operator),
+        form("/schedules/auth-schedule/pause", Operator),
+        form("/schedules/auth-schedule/resume", Operator),
+        form("/schedules/auth-schedule/run", Operator),
         form("/alerts/0000000000000000/ack", Operator),
         form_with(
             "/alerts/0000000000000000/silence",
@@ -123,6 +126,28 @@ fn mutating_routes() -> Vec<Route> {
         ),
         form_with("/alerts/rules/auth-rule", Admin, &[("threshold", "10")]),
         form("/alerts/rules/auth-rule/delete", Admin),
+        form_with(
+            "/schedules",
+            Admin,
+            &[
+                ("id", "auth-schedule"),
+                ("queue", "emails"),
+                ("job_name", "x"),
+                ("kind", "every"),
+                ("every", "1h"),
+            ],
+        ),
+        form_with(
+            "/schedules/auth-schedule/edit",
+            Admin,
+            &[
+                ("queue", "emails"),
+                ("job_name", "x"),
+                ("kind", "every"),
+                ("every", "2h"),
+            ],
+        ),
+        form("/schedules/auth-schedule/remove", Admin),
         // API: operator.
         api("/api/queues/emails/pause", Operator, no_json),
         api("/api/queues/emails/resume", Operator, no_json),
@@ -160,6 +185,9 @@ fn mutating_routes() -> Vec<Route> {
         api("/api/workers/nobody-1-abcdef/quiet", Operator, no_json),
         api("/api/workers/nobody-1-abcdef/resume", Operator, no_json),
         api("/api/workers/nobody-1-abcdef/stop", Operator, no_json),
+        api("/api/schedules/auth-schedule/pause", Operator, no_json),
+        api("/api/schedules/auth-schedule/resume", Operator, no_json),
+        api("/api/schedules/auth-schedule/run", Operator, no_json),
         api("/api/alerts/0000000000000000/ack", Operator, no_json),
         api(
             "/api/alerts/0000000000000000/silence",
@@ -173,6 +201,12 @@ fn mutating_routes() -> Vec<Route> {
             || json!({ "name": "auth-rule", "kind": "queue_backlog", "threshold": 5000 }),
         ),
         api("/api/alerts/rules/auth-rule/delete", Admin, no_json),
+        api(
+            "/api/schedules",
+            Admin,
+            || json!({ "id": "auth-schedule", "queue": "emails", "jobName": "x", "repeat": { "type": "every", "everyMs": 3600000 } }),
+        ),
+        api("/api/schedules/auth-schedule/remove", Admin, no_json),
         // BullMQ queues: operator (refused before BullMQ is even asked).
         form("/bullmq/emails/pause", Operator),
         form("/bullmq/emails/resume", Operator),
@@ -473,7 +507,7 @@ async fn an_operator_may_not_use_admin_routes() {
         .into_iter()
         .filter(|r| r.needs == Role::Admin)
         .collect();
-    assert_eq!(admin_routes.len(), 9);
+    assert_eq!(admin_routes.len(), 14);
     for route in admin_routes {
         let what = format!("operator {}", route.what());
         let response = route.send_as(&app, &operator).await;

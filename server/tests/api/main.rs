@@ -28,6 +28,7 @@ mod queues;
 mod ratelimits;
 mod redis;
 mod scale;
+mod schedules;
 mod search;
 mod security;
 mod tokens;
