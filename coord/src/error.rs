@@ -63,6 +63,18 @@ pub enum CoordError {
     /// BullMQ's rules, not Switchyard's, hence plain strings.
     #[error("BullMQ job {job:?} not found in queue {queue:?}")]
     BullJobNotFound { queue: String, job: String },
+    /// No BullMQ job scheduler or legacy repeatable of this key in the
+    /// queue's `repeat` set (never made, removed, or past its limit or
+    /// end date).
+    #[error("BullMQ job scheduler {key:?} not found in queue {queue:?}")]
+    BullSchedulerNotFound { queue: String, key: String },
+    /// A legacy repeatable keeps its job template only in its current
+    /// iteration's job; once that job is gone (removed on completion before
+    /// the next was made) there is nothing to run now.
+    #[error(
+        "BullMQ repeatable {key:?} in queue {queue:?} has no template to run: its current iteration's job is gone"
+    )]
+    BullTemplateNotFound { queue: String, key: String },
     /// The BullMQ job exists but the operation does not apply to its
     /// current state (retrying a job that is not failed…).
     #[error("BullMQ job {job:?} in queue {queue:?} is {actual}, not {expected}")]
@@ -185,6 +197,8 @@ impl CoordError {
                 | Self::WorkerNotFound(_)
                 | Self::ScheduleNotFound(_)
                 | Self::BullJobNotFound { .. }
+                | Self::BullSchedulerNotFound { .. }
+                | Self::BullTemplateNotFound { .. }
                 | Self::BullQueueNotFound(_)
         )
     }

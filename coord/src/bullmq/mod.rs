@@ -28,10 +28,14 @@
 
 mod flows;
 pub mod groups;
+mod schedulers;
 mod workers;
 
 pub use flows::{
     BullChildren, BullDependencies, BullFlow, BullFlowJob, BullOnFailure, MAX_FLOW_CHILDREN,
+};
+pub use schedulers::{
+    BullScheduler, BullSchedulerKind, BullSchedulerPage, BullTemplate, MAX_TEMPLATE_BYTES,
 };
 pub use workers::{BullWorker, MAX_WORKERS, parse_client_list};
 
@@ -94,6 +98,9 @@ static PROMOTE: LazyLock<Script> = script!("promote.lua");
 static REMOVE: LazyLock<Script> = script!("remove.lua");
 static PAUSE: LazyLock<Script> = script!("pause.lua");
 static CLEAN: LazyLock<Script> = script!("clean.lua");
+static SCHEDULERS: LazyLock<Script> = script!("schedulers.lua");
+static REMOVE_SCHEDULER: LazyLock<Script> = script!("remove_scheduler.lua");
+static RUN_SCHEDULER: LazyLock<Script> = script!("run_scheduler.lua");
 
 /// The states a BullMQ job can be in, each one key of the queue, so pages
 /// can list and count them the way BullMQ's own tools do.

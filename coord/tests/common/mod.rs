@@ -50,6 +50,31 @@ macro_rules! per_backend {
     };
 }
 
+/// Runs each BullMQ interop case (`async fn case(fx: BullFixture)` in the
+/// calling file) on the shared Redis and on the shared cluster, each on a
+/// fresh [`BullFixture`] whose prefix starts with the case's tag.
+#[allow(unused_macros)]
+macro_rules! on_redis_and_cluster {
+    ($($case:ident: $tag:literal),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::common::BullFixture::new($tag).await).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::common::BullFixture::on_cluster($tag).await).await;
+                }
+            )*
+        }
+    };
+}
+
 #[allow(unused_imports)]
 pub use test_support::redis::{REDIS_URL, cluster_url};
 
@@ -231,23 +256,41 @@ pub fn helper(script: &str, args: &[&str]) -> tokio::process::Command {
 
 /// Runs a helper to completion and parses its last stdout line.
 pub async fn run(script: &str, args: &[&str]) -> serde_json::Value {
+    finish(helper(script, args), script, args).await
+}
+
+/// Runs an ES module given as text (`node --input-type=module -e`) in
+/// `end2end/`, so it imports `bullmq` and `./bullmq/common.mjs` like the
+/// helpers do, and parses its last stdout line; `process.argv.slice(1)`
+/// is `args`. For a test's one-off use of BullMQ's API.
+pub async fn run_module(source: &str, args: &[&str]) -> serde_json::Value {
+    require_bullmq();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.args(["--input-type=module", "-e", source])
+        .args(args)
+        .current_dir(end2end())
+        .kill_on_drop(true);
+    finish(cmd, "an inline module", args).await
+}
+
+/// Waits (30 s at most) for a node process to succeed and parses its last
+/// stdout line.
+async fn finish(mut cmd: tokio::process::Command, what: &str, args: &[&str]) -> serde_json::Value {
     let out = tokio::time::timeout(
         Duration::from_secs(30),
-        helper(script, args)
-            .stderr(std::process::Stdio::piped())
-            .output(),
+        cmd.stderr(std::process::Stdio::piped()).output(),
     )
     .await
-    .unwrap_or_else(|_| panic!("{script} did not finish"))
-    .unwrap_or_else(|e| panic!("cannot run node {script}: {e} (is node on PATH?)"));
+    .unwrap_or_else(|_| panic!("{what} did not finish"))
+    .unwrap_or_else(|e| panic!("cannot run node {what}: {e} (is node on PATH?)"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{script} {args:?} failed: {}\n{stdout}",
+        "{what} {args:?} failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
     let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{what} printed {last:?}: {e}"))
 }
 
 /// A test's own BullMQ prefix and handle on the shared Redis or the shared
