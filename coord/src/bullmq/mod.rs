@@ -28,11 +28,16 @@
 
 mod flows;
 pub mod groups;
+mod latency;
 mod schedulers;
 mod workers;
 
 pub use flows::{
     BullChildren, BullDependencies, BullFlow, BullFlowJob, BullOnFailure, MAX_FLOW_CHILDREN,
+};
+pub use latency::{
+    BullLatencyPoll, BullLatencyReader, KEPT_MINUTES, MAX_EVENTS_READ, MAX_TRACKED_JOBS,
+    RECENT_MINUTES,
 };
 pub use schedulers::{
     BullScheduler, BullSchedulerKind, BullSchedulerPage, BullTemplate, MAX_TEMPLATE_BYTES,
