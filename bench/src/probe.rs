@@ -2,6 +2,10 @@
 //! real backend and records, for the worker's `step` round trips, how long
 //! they took and how many outcomes and claims each carried. This shows where
 //! the processing time goes without touching `coord`.
+//!
+//! It also records which ticks a scheduler was told it fired, so that the
+//! schedules benchmark can count a tick fired twice by two schedulers from
+//! what each of them saw, not from the backend's own run counter.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -77,6 +81,7 @@ impl StepStats {
 pub struct Probe {
     inner: Arc<dyn QueueBackend>,
     stats: Mutex<StepStats>,
+    fired: Mutex<Vec<(ScheduleId, i64)>>,
 }
 
 impl Probe {
@@ -84,6 +89,7 @@ impl Probe {
         Self {
             inner,
             stats: Mutex::new(StepStats::default()),
+            fired: Mutex::new(Vec::new()),
         }
     }
 
@@ -98,6 +104,14 @@ impl Probe {
 
     fn other(&self) {
         self.stats().other_calls += 1;
+    }
+
+    /// The (schedule, tick) of every fire whose compare-and-set held and
+    /// that enqueued a job, since the last call.
+    // Only the schedules benchmark reads them.
+    #[allow(dead_code)]
+    pub fn take_fired(&self) -> Vec<(ScheduleId, i64)> {
+        std::mem::take(&mut *self.fired.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -381,7 +395,14 @@ impl QueueBackend for Probe {
     }
 
     async fn fire_schedules(&self, fires: &[Fire]) -> Result<Vec<Fired>> {
-        self.inner.fire_schedules(fires).await
+        let outcomes = self.inner.fire_schedules(fires).await?;
+        let mut fired = self.fired.lock().unwrap_or_else(|p| p.into_inner());
+        for (fire, outcome) in fires.iter().zip(&outcomes) {
+            if let (Fired::Done, Some(_), Some((tick, _))) = (outcome, &fire.job, fire.expected) {
+                fired.push((fire.id.clone(), tick));
+            }
+        }
+        Ok(outcomes)
     }
 
     fn events(&self) -> broadcast::Receiver<EventBatch> {
