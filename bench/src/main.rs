@@ -17,12 +17,23 @@
 //! stderr. `bench/run` runs this next to the BullMQ peer in
 //! `bench/bullmq/` and merges both outputs with `--summarize`.
 //!
+//! `--heartbeats N` adds the registry writes of N workers (synthetic
+//! reports at the default 5 s interval, through the backend's
+//! `worker_heartbeat`) for the whole of each run, so that their cost to the
+//! throughput can be read against a run without them, and reports the
+//! heartbeats' own latency (one JSON line per run, `worker_heartbeat`).
+//!
 //! This is a benchmark, not a test: speed goals live here and in
 //! `docs/PERFORMANCE.md`, never in the timed test suite.
 
+mod heartbeats;
 mod keys;
 mod probe;
 mod report;
+// Percentiles by nearest rank, for the heartbeats' latency.
+#[allow(dead_code)]
+#[path = "dashboard/stats.rs"]
+mod stats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,10 +44,12 @@ use anyhow::{Context, bail, ensure};
 use clap::{Parser, ValueEnum};
 use coord::queue::redis::RedisBackend;
 use coord::queue::sql::SqlBackend;
+use coord::queue::workers::DEFAULT_WORKER_HEARTBEAT;
 use coord::queue::{NewJob, QueueBackend, QueueName, Queues};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use crate::heartbeats::{Beats, Heartbeats};
 use crate::probe::Probe;
 use crate::report::{ENQUEUE_BULK, ENQUEUE_SINGLE, Measurement, PROCESS};
 
@@ -120,6 +133,11 @@ struct Args {
     /// many workers (the benchmark proper uses one).
     #[arg(long, default_value_t = 1, hide = true)]
     workers: usize,
+    /// Synthetic workers heartbeating into the registry during every run
+    /// (one write per worker every 5 s), to measure what the registry's
+    /// writes cost the throughput; 0: none.
+    #[arg(long, default_value_t = 0)]
+    heartbeats: usize,
     /// Measure nothing: read the JSON lines of earlier runs (of this and of
     /// bench/bullmq/bench.mjs) from these files and print one table.
     #[arg(long, value_name = "FILE", num_args = 1..)]
@@ -132,6 +150,7 @@ struct Env {
     workers: usize,
     queues: Queues,
     probe: Option<Arc<Probe>>,
+    heartbeats: Option<Heartbeats>,
     cleanup: Cleanup,
 }
 
@@ -173,6 +192,25 @@ impl Env {
                 (Arc::new(backend), Cleanup::Sqlite { path })
             }
         };
+        let heartbeats = if args.heartbeats > 0 {
+            let beats = Heartbeats::start(
+                backend.clone(),
+                args.heartbeats,
+                &QueueName::new("bench-process")?,
+            )?;
+            // A worker's first beat inserts its entry, every later one
+            // updates it: measure the steady state.
+            eprintln!(
+                "# {} synthetic workers registering ({} s)",
+                args.heartbeats,
+                DEFAULT_WORKER_HEARTBEAT.as_secs()
+            );
+            tokio::time::sleep(DEFAULT_WORKER_HEARTBEAT).await;
+            beats.forget();
+            Some(beats)
+        } else {
+            None
+        };
         let (backend, probe) = if args.probe {
             let probe = Arc::new(Probe::new(backend));
             (probe.clone() as Arc<dyn QueueBackend>, Some(probe))
@@ -184,6 +222,7 @@ impl Env {
             workers: args.workers,
             queues: Queues::new(backend),
             probe,
+            heartbeats,
             cleanup,
         })
     }
@@ -194,9 +233,13 @@ impl Env {
         let Env {
             queues,
             probe,
+            heartbeats,
             cleanup,
             ..
         } = self;
+        if let Some(h) = heartbeats {
+            h.stop().await;
+        }
         drop(probe);
         drop(queues);
         match cleanup {
@@ -606,6 +649,36 @@ async fn run_once(env: &Env, args: &Args, run: u32) -> anyhow::Result<Vec<Measur
     Ok(out)
 }
 
+/// The heartbeats' latency over one run, as a JSON line (which
+/// `--summarize` passes over) and on stderr.
+fn report_beats(kind: Kind, run: u32, beats: &Beats) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let l = &beats.latency;
+    eprintln!(
+        "# heartbeats {} run {run}: {} workers, {} beats, {} errors; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        kind.as_str(),
+        beats.workers,
+        l.n,
+        beats.errors,
+        ms(l.p50),
+        ms(l.p99),
+        ms(l.max)
+    );
+    if let Some(e) = &beats.first_error {
+        eprintln!(
+            "# heartbeats {} run {run}: first failure: {e}",
+            kind.as_str()
+        );
+    }
+    println!(
+        "{}",
+        json!({ "system": "switchyard", "backend": kind.as_str(), "measure": "worker_heartbeat",
+                "run": run, "workers": beats.workers, "beats": l.n, "errors": beats.errors,
+                "p50_ms": ms(l.p50), "p95_ms": ms(l.p95), "p99_ms": ms(l.p99),
+                "max_ms": ms(l.max) })
+    );
+}
+
 fn summarize(files: &[PathBuf]) -> anyhow::Result<()> {
     let mut all = Vec::new();
     for f in files {
@@ -657,8 +730,11 @@ async fn main() -> anyhow::Result<()> {
     let mut all = Vec::new();
     for &kind in kinds {
         for run in 1..=args.runs {
-            let env = Env::open(kind, &args, run).await?;
+            let mut env = Env::open(kind, &args, run).await?;
             let result = run_once(&env, &args, run).await;
+            if let Some(h) = env.heartbeats.take() {
+                report_beats(kind, run, &h.stop().await);
+            }
             let cleaned = env.cleanup().await;
             match (result, cleaned) {
                 (Ok(ms), Ok(())) => all.extend(ms),
