@@ -950,6 +950,23 @@ pub(crate) fn bull_queue_vm(state: &str) -> BullQueuePageVm {
         total: 1,
         notice: None,
         error: None,
+        latency: Some(LatencyVm {
+            minutes: 2,
+            attempts: 40,
+            wait: PercentilesVm {
+                p50: 12,
+                p95: 80,
+                p99: 120,
+                max: 300,
+            },
+            run: PercentilesVm {
+                p50: 200,
+                p95: 240,
+                p99: 260,
+                max: 900,
+            },
+            points: vec![(MINUTE0, 70, 230), (MINUTE0 + 60_000, 80, 240)],
+        }),
     }
 }
 

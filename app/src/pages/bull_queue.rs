@@ -49,14 +49,15 @@ pub fn render_bull_queue_page(vm: &BullQueuePageVm, now: i64, page: &PageCtx) ->
                 </p>
                 <BullQueueHeader vm=vm.clone() />
                 <Notice notice=vm.notice.clone() />
-                <BullJobsRegion vm=vm now=now />
+                <BullJobsRegion vm=vm.clone() now=now />
+                <BullLatencyRegion latency=vm.latency />
             </section>
         }
     })
 }
 
-/// The live regions of a BullMQ queue's page: `bull-header` and
-/// `bull-jobs`.
+/// The live regions of a BullMQ queue's page: `bull-header`,
+/// `bull-jobs` and `bull-latency`.
 pub fn bull_queue_fragments(vm: &BullQueuePageVm, now: i64) -> Vec<Fragment> {
     vec![
         fragment("bull-header", view! { <BullQueueHeader vm=vm.clone() /> }),
@@ -64,7 +65,28 @@ pub fn bull_queue_fragments(vm: &BullQueuePageVm, now: i64) -> Vec<Fragment> {
             "bull-jobs",
             view! { <BullJobsRegion vm=vm.clone() now=now /> },
         ),
+        fragment(
+            "bull-latency",
+            view! { <BullLatencyRegion latency=vm.latency.clone() /> },
+        ),
     ]
+}
+
+/// Wait and run times read from the queue's events stream: BullMQ keeps
+/// no histogram, so they reach back only as far as the stream does.
+#[component]
+fn BullLatencyRegion(latency: Option<crate::vm::queues::LatencyVm>) -> impl IntoView {
+    view! {
+        <div id="bull-latency" class="queue-chart" data-test-id="bull-latency">
+            <super::queue::Latency
+                latency
+                empty="No wait or run times yet: they are read from the queue's events stream (added, active, completed, failed), and each minute shows once it is over."
+            />
+            <p class="legend" data-test-id="bull-latency-note">
+                "From the queue's events stream, as far back as it reaches (BullMQ trims it to about 10,000 events): an attempt whose start was trimmed away is not counted."
+            </p>
+        </div>
+    }
 }
 
 /// A BullMQ queue's name, prefix, Paused badge, Pause/Resume button and
@@ -455,8 +477,15 @@ mod tests {
         let fragments = bull_queue_fragments(&vm, 10_000);
         assert_eq!(
             fragments.iter().map(|f| f.id).collect::<Vec<_>>(),
-            ["bull-header", "bull-jobs"]
+            ["bull-header", "bull-jobs", "bull-latency"]
         );
+        // Wait and run times from the events stream, as on native queues.
+        let latency = &fragments[2].html;
+        assert!(
+            latency.contains(r#"data-test-id="latency-table""#),
+            "{latency}"
+        );
+        assert!(latency.contains("events stream"), "{latency}");
         for f in &fragments {
             assert!(
                 f.html.starts_with(&format!(r#"<div id="{}""#, f.id)),

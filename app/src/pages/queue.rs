@@ -106,13 +106,20 @@ fn LatencyRow(kind: &'static str, p: PercentilesVm) -> impl IntoView {
 }
 
 /// Wait and run percentiles over the last finished minutes, and the
-/// hour's p95 per minute; a note while no worker has reported any.
+/// hour's p95 per minute; a note (`empty`, or what native workers do)
+/// while there are none.
 #[component]
-fn Latency(latency: Option<LatencyVm>) -> impl IntoView {
+pub(crate) fn Latency(
+    latency: Option<LatencyVm>,
+    #[prop(optional)] empty: Option<&'static str>,
+) -> impl IntoView {
     let Some(latency) = latency else {
+        let empty = empty.unwrap_or(
+            "No wait or run times yet: workers report them for the attempts they finish, and each minute shows once it is over.",
+        );
         return view! {
             <p class="muted" data-test-id="no-latency">
-                "No wait or run times yet: workers report them for the attempts they finish, and each minute shows once it is over."
+                {empty}
             </p>
         }
         .into_any();

@@ -185,6 +185,9 @@ pub struct BullQueuePageVm {
     pub notice: Option<String>,
     /// Why the queue could not be read; what is shown is the last known.
     pub error: Option<String>,
+    /// Wait and run times from the queue's events stream, as far as it
+    /// reaches; `None` when they could not be read.
+    pub latency: Option<crate::vm::queues::LatencyVm>,
 }
 
 impl BullQueuePageVm {

@@ -638,7 +638,7 @@ pub struct PercentilesVm {
 
 /// A queue's wait and run times: the last minutes merged, and the hour's
 /// p95 per finished minute for the chart.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LatencyVm {
     /// Finished minutes the percentiles cover.
     pub minutes: usize,

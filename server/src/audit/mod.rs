@@ -30,7 +30,7 @@ pub const ANONYMOUS: &str = "anonymous";
 
 /// Every action the server records, for the Audit page's filter: one
 /// name per kind of change, the same for a form button and its API twin.
-pub const ACTIONS: [&str; 42] = [
+pub const ACTIONS: [&str; 44] = [
     "bullmq.pause",
     "bullmq.resume",
     "bullmq.retry_all",
@@ -38,6 +38,8 @@ pub const ACTIONS: [&str; 42] = [
     "bullmq.remove",
     "bullmq.promote",
     "bullmq.clean",
+    "bullmq.scheduler_run",
+    "bullmq.scheduler_remove",
     "user.sign_in",
     "user.sign_out",
     "queue.pause",

@@ -11,6 +11,7 @@
 //! snapshot; browsers never make the server poll BullMQ's keys.
 
 pub mod groups;
+pub mod latency;
 pub mod routes;
 pub mod schedulers;
 pub mod settings;
@@ -71,6 +72,8 @@ pub struct BullMonitor {
     settings: Arc<BullSettings>,
     snapshot: watch::Receiver<Arc<BullSnapshot>>,
     groups: BullGroups,
+    /// Wait and run times of the queues viewed lately.
+    latency: latency::BullLatency,
     /// Held so the tasks stop when the last monitor is dropped.
     _stop: Arc<watch::Sender<()>>,
 }
@@ -105,6 +108,7 @@ impl BullMonitor {
             settings,
             snapshot: rx,
             groups,
+            latency: latency::BullLatency::default(),
             _stop: Arc::new(stop_tx),
         })
     }
@@ -112,6 +116,11 @@ impl BullMonitor {
     /// The client, for listing jobs and acting on them.
     pub fn client(&self) -> &BullMq {
         &self.client
+    }
+
+    /// Wait and run times of the queues whose pages are open.
+    pub fn latency(&self) -> &latency::BullLatency {
+        &self.latency
     }
 
     /// The queues' error groups.

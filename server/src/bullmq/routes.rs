@@ -128,6 +128,7 @@ async fn queue_vm(
         total: counts.get(state),
         notice: None,
         error: None,
+        latency: monitor.latency().of(client, queue).await,
     })
 }
 
@@ -622,8 +623,17 @@ pub async fn api_show(
     State(state): State<AppState>,
     Path(BullQueuePath { queue }): Path<BullQueuePath>,
 ) -> Result<Json<Value>, AppError> {
-    let counts = monitor(&state)?.client().counts(&queue).await?;
-    Ok(Json(counts_json(&queue, &counts)))
+    let monitor = monitor(&state)?;
+    let counts = monitor.client().counts(&queue).await?;
+    let mut body = counts_json(&queue, &counts);
+    body["latency"] = crate::bullmq::latency::json(
+        monitor
+            .latency()
+            .of(monitor.client(), &queue)
+            .await
+            .as_ref(),
+    );
+    Ok(Json(body))
 }
 
 fn job_json(job: &BullJob) -> Value {

@@ -29,6 +29,7 @@ use crate::auth::session_routes as session;
 use crate::auth::users::Role;
 use crate::auth::users_routes as users;
 use crate::bullmq::routes as bullmq;
+use crate::bullmq::schedulers as bull_schedulers;
 use crate::channels::routes as channels;
 use crate::errors::routes as errors;
 use crate::instances::routes as instances;
@@ -166,6 +167,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/bullmq/{queue}/jobs/{id}", get(bullmq::api_job))
         .route("/api/bullmq/{queue}/errors", get(errors::bull_queue_api))
         .route("/api/bullmq/{queue}/retrying", get(bullmq::api_retrying))
+        .route(
+            "/api/bullmq/{queue}/schedulers",
+            get(bull_schedulers::api_list),
+        )
         .route_layer(middleware::from_fn_with_state(Role::Viewer, auth::require));
     // Operators: acting on queues, jobs, rate limits and alerts.
     let operator = Router::new()
@@ -288,6 +293,15 @@ pub fn router(state: AppState) -> Router {
             post(bullmq::api_retry_failed),
         )
         .route("/api/bullmq/{queue}/clean", post(bullmq::api_clean))
+        // BullMQ job schedulers: run now (remove is the admin's)
+        .route(
+            "/bullmq/{queue}/schedulers/{key}/run",
+            post(bull_schedulers::run_form),
+        )
+        .route(
+            "/api/bullmq/{queue}/schedulers/{key}/run",
+            post(bull_schedulers::run_api),
+        )
         .route(
             "/api/bullmq/{queue}/jobs/{id}/retry",
             post(bullmq::api_retry),
@@ -327,6 +341,14 @@ pub fn router(state: AppState) -> Router {
         .route("/schedules/{id}/remove", post(schedules::remove_form))
         .route("/api/schedules", post(schedules::save_api))
         .route("/api/schedules/{id}/remove", post(schedules::remove_api))
+        .route(
+            "/bullmq/{queue}/schedulers/{key}/remove",
+            post(bull_schedulers::remove_form),
+        )
+        .route(
+            "/api/bullmq/{queue}/schedulers/{key}/remove",
+            post(bull_schedulers::remove_api),
+        )
         .route(
             "/api/alerts/rules/{name}/delete",
             post(alerts::api_delete_rule),

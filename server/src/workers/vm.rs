@@ -204,16 +204,20 @@ pub fn wait_p95(figures: Option<&WorkerFigures>, queue: &str) -> Option<u64> {
     (fresh && latency.wait.count > 0).then_some(latency.wait.p95)
 }
 
-/// A queue's wait and run times for its page: the last minutes merged
-/// and the hour's p95 per minute.
-pub fn latency(figures: Option<&WorkerFigures>, queue: &str) -> Option<app::LatencyVm> {
-    let (latency, fresh) = current(figures, queue)?;
-    let percentiles = |p: &coord::queue::latency::Percentiles| app::PercentilesVm {
+/// Percentiles as the pages show them (native and BullMQ queues alike).
+pub fn percentiles(p: &coord::queue::latency::Percentiles) -> app::PercentilesVm {
+    app::PercentilesVm {
         p50: p.p50,
         p95: p.p95,
         p99: p.p99,
         max: p.max,
-    };
+    }
+}
+
+/// A queue's wait and run times for its page: the last minutes merged
+/// and the hour's p95 per minute.
+pub fn latency(figures: Option<&WorkerFigures>, queue: &str) -> Option<app::LatencyVm> {
+    let (latency, fresh) = current(figures, queue)?;
     let newest = latency.points.back().map_or(0, |p| p.minute);
     let oldest = newest - (super::latency::RECENT_MINUTES as i64 - 1) * 60_000;
     // Without a recent minute, only the hour's points are worth showing.

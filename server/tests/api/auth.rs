@@ -221,6 +221,18 @@ fn mutating_routes() -> Vec<Route> {
         form("/bullmq/emails/jobs/42/promote", Operator),
         form("/bullmq/emails/errors/0000000000000000/retry", Operator),
         form("/bullmq/emails/errors/0000000000000000/remove", Operator),
+        form("/bullmq/emails/schedulers/nightly/run", Operator),
+        form("/bullmq/emails/schedulers/nightly/remove", Admin),
+        api(
+            "/api/bullmq/emails/schedulers/nightly/run",
+            Operator,
+            no_json,
+        ),
+        api(
+            "/api/bullmq/emails/schedulers/nightly/remove",
+            Admin,
+            no_json,
+        ),
         api("/api/bullmq/emails/pause", Operator, no_json),
         api("/api/bullmq/emails/resume", Operator, no_json),
         api("/api/bullmq/emails/retry-failed", Operator, no_json),
@@ -507,7 +519,7 @@ async fn an_operator_may_not_use_admin_routes() {
         .into_iter()
         .filter(|r| r.needs == Role::Admin)
         .collect();
-    assert_eq!(admin_routes.len(), 14);
+    assert_eq!(admin_routes.len(), 16);
     for route in admin_routes {
         let what = format!("operator {}", route.what());
         let response = route.send_as(&app, &operator).await;
