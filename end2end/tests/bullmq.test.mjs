@@ -356,3 +356,49 @@ test("a BullMQ queue's failures are grouped by reason, live, and Retry group rer
     await context.close();
   }
 });
+
+test('BullMQ job schedulers on the schedules page: run now with the keyboard, then remove', async () => {
+  const SCHEDULED = 'e2e-scheduled';
+  queues[SCHEDULED] = new Queue(SCHEDULED, { prefix, connection });
+  // BullMQ runs an `every` scheduler's first iteration at once.
+  await queues[SCHEDULED].upsertJobScheduler('e2e-hourly', { every: 3_600_000 }, { name: 'tick', data: { n: 1 } });
+  const scheduled = startWorker(SCHEDULED);
+  const { context, page, errors } = await newSignedInPage(browser, server);
+  try {
+    await finishedJobs(scheduled.finished, 'completed', 1);
+    await page.goto(`${server.url}/schedules?bull=${SCHEDULED}`);
+    const row = page.locator('[data-test-id="bull-scheduler-row"][data-id="e2e-hourly"]');
+    await row.waitFor();
+    assert.equal((await row.getByTestId('bull-scheduler-kind').innerText()).trim(), 'scheduler');
+    assert.match(await row.getByTestId('bull-scheduler-repeat').innerText(), /every 1 h/);
+    assert.match(await row.getByTestId('bull-scheduler-template').innerText(), /"n":1/);
+    await page.screenshot({ path: join(artifacts, 'bull-schedulers.png'), fullPage: true });
+
+    // Run now from the keyboard: the worker takes the job, and the
+    // scheduler's next run stays an hour away.
+    const next = await queues[SCHEDULED].getJobScheduler('e2e-hourly');
+    await row.getByTestId('bull-scheduler-run').focus();
+    const ran = page.waitForNavigation({ waitUntil: 'load' });
+    await page.keyboard.press('Enter');
+    await ran;
+    assert.match(await page.getByTestId('notice').innerText(), /Added job \d+ to BullMQ queue e2e-scheduled from e2e-hourly/);
+    await finishedJobs(scheduled.finished, 'completed', 2);
+    assert.equal((await queues[SCHEDULED].getJobScheduler('e2e-hourly')).next, next.next);
+
+    // Remove asks first; BullMQ itself then lists no scheduler.
+    let question;
+    page.once('dialog', async (dialog) => {
+      question = dialog.message();
+      await dialog.accept();
+    });
+    await submit(page, page.locator('[data-test-id="bull-scheduler-row"][data-id="e2e-hourly"]').getByTestId('bull-scheduler-remove'));
+    assert.match(question, /Remove BullMQ scheduler e2e-hourly\?/);
+    assert.match(await page.getByTestId('notice').innerText(), /Removed e2e-hourly/);
+    assert.deepEqual(await queues[SCHEDULED].getJobSchedulers(), []);
+    assert.equal(await page.getByTestId('bull-schedulers-empty').count(), 1);
+    assert.deepEqual(errors, [], 'the page script threw');
+  } finally {
+    await scheduled.worker.close();
+    await context.close();
+  }
+});
