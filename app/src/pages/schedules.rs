@@ -16,7 +16,7 @@ use crate::vm::schedules::{
     bull_scheduler_action_path, schedule_action_path,
 };
 use crate::vm::session::PageCtx;
-use crate::widgets::forms::{ActionForm, PostFields};
+use crate::widgets::forms::{ActionForm, PostFields, QueueFilter};
 use crate::widgets::pager::{Pager, Steps};
 use crate::widgets::shell::{Fragment, Frame, Notice, Region, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
@@ -57,7 +57,7 @@ pub fn render_schedules_page(vm: &SchedulesVm, page: &PageCtx) -> String {
                 <Notice notice=vm.notice.clone() />
                 <SchedulesSummaryRegion counts=vm.counts.clone() known=vm.problem.is_none() />
                 <div class="toolbar">
-                    <SchedulesFilter queue=vm.queue.clone() />
+                    <QueueFilter action="/schedules" queue=vm.queue.clone() test_id="schedules-filter" />
                     <a
                         class="button primary needs-admin"
                         href="/schedules/new"
@@ -107,31 +107,6 @@ fn SchedulesSummaryRegion(counts: ScheduleCounts, known: bool) -> impl IntoView 
         }
     });
     view! { <Region id="schedules-summary">{line}</Region> }
-}
-
-/// The queue filter: a GET form outside the live regions.
-#[component]
-fn SchedulesFilter(queue: Option<String>) -> impl IntoView {
-    let active = queue.is_some();
-    view! {
-        <form method="get" action="/schedules" class="filter" data-test-id="schedules-filter">
-            <label>
-                "Queue "
-                <input
-                    type="search"
-                    name="queue"
-                    value=queue.unwrap_or_default()
-                    maxlength="200"
-                    placeholder="any"
-                    data-test-id="schedules-filter-queue"
-                />
-            </label>
-            <button type="submit" class="button">
-                "Show"
-            </button>
-            {active.then(|| view! { <a href="/schedules">"All queues"</a> })}
-        </form>
-    }
 }
 
 /// The schedules table with its pager, or why there is none.

@@ -16,7 +16,7 @@ use crate::vm::workers::{
     BullWorkerRow, QueueWorkersVm, WORKERS_PER_PAGE, WorkerCounts, WorkerRow, WorkersVm,
     queue_workers_url, worker_action_path,
 };
-use crate::widgets::forms::ActionForm;
+use crate::widgets::forms::{ActionForm, QueueFilter};
 use crate::widgets::pager::{Pager, Steps};
 use crate::widgets::shell::{Fragment, Frame, Notice, Region, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
@@ -51,7 +51,9 @@ pub fn render_workers_page(vm: &WorkersVm, page: &PageCtx) -> String {
                 <h1>"Workers"</h1>
                 <Notice notice=vm.notice.clone() />
                 <WorkersSummaryRegion counts=vm.counts.clone() known=vm.problem.is_none() />
-                <WorkersFilter queue=vm.queue.clone() />
+                <div class="search">
+                    <QueueFilter action="/workers" queue=vm.queue.clone() test_id="workers-filter" />
+                </div>
                 <WorkersRegion vm=vm.clone() />
                 <h2>"BullMQ workers"</h2>
                 <BullWorkersRegion vm=vm />
@@ -111,34 +113,6 @@ fn WorkersSummaryRegion(counts: WorkerCounts, known: bool) -> impl IntoView {
         }
     });
     view! { <Region id="workers-summary">{line}</Region> }
-}
-
-/// The queue filter: a GET form, so it works without the page script, and
-/// outside the live regions, so what the operator types survives updates.
-#[component]
-fn WorkersFilter(queue: Option<String>) -> impl IntoView {
-    let active = queue.is_some();
-    view! {
-        <div class="search">
-            <form method="get" action="/workers" class="filter" data-test-id="workers-filter">
-                <label>
-                    "Queue "
-                    <input
-                        type="search"
-                        name="queue"
-                        value=queue.unwrap_or_default()
-                        maxlength="200"
-                        placeholder="any"
-                        data-test-id="workers-filter-queue"
-                    />
-                </label>
-                <button type="submit" class="button">
-                    "Show"
-                </button>
-                {active.then(|| view! { <a href="/workers">"All queues"</a> })}
-            </form>
-        </div>
-    }
 }
 
 /// The native workers: the table with its pager and legend, or why there

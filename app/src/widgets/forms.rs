@@ -76,3 +76,37 @@ pub fn ActionForm(
         </form>
     }
 }
+
+/// A page's queue filter: a GET form, so it works without the page script,
+/// and outside the live regions, so what the operator types survives
+/// updates. `test_id` names the form; its input is `<test_id>-queue`.
+#[component]
+pub fn QueueFilter(
+    /// The page it filters (`/workers`).
+    action: &'static str,
+    /// The filter in force, if any.
+    queue: Option<String>,
+    /// The form's `data-test-id`.
+    test_id: &'static str,
+) -> impl IntoView {
+    let active = queue.is_some();
+    view! {
+        <form method="get" action=action class="filter" data-test-id=test_id>
+            <label>
+                "Queue "
+                <input
+                    type="search"
+                    name="queue"
+                    value=queue.unwrap_or_default()
+                    maxlength="200"
+                    placeholder="any"
+                    data-test-id=format!("{test_id}-queue")
+                />
+            </label>
+            <button type="submit" class="button">
+                "Show"
+            </button>
+            {active.then(|| view! { <a href=action>"All queues"</a> })}
+        </form>
+    }
+}

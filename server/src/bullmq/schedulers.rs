@@ -188,46 +188,64 @@ pub async fn act(
     state.audit.outcome(entry, result).await
 }
 
+/// The forms' wrapper of [`act`]: acts, then back with what was done.
+async fn form(
+    state: AppState,
+    actor: Actor,
+    BullSchedulerPath { queue, key }: BullSchedulerPath,
+    pairs: Vec<(String, String)>,
+    action: &str,
+) -> Result<Response, AppError> {
+    let back = ActionFields::from_pairs(pairs).back_or("/schedules".to_owned());
+    let told = act(&state, &actor, &queue, &key, action).await?;
+    Ok(redirect(&back, &told))
+}
+
+/// The API's wrapper of [`act`].
+async fn api(
+    state: AppState,
+    actor: Actor,
+    BullSchedulerPath { queue, key }: BullSchedulerPath,
+    action: &str,
+) -> Result<Json<Value>, AppError> {
+    let told = act(&state, &actor, &queue, &key, action).await?;
+    Ok(Json(json!({ "done": told })))
+}
+
 /// `POST /bullmq/{queue}/schedulers/{key}/run` (operator).
 pub async fn run_form(
     State(state): State<AppState>,
     actor: Actor,
-    Path(BullSchedulerPath { queue, key }): Path<BullSchedulerPath>,
+    Path(path): Path<BullSchedulerPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let back = ActionFields::from_pairs(pairs).back_or("/schedules".to_owned());
-    let told = act(&state, &actor, &queue, &key, "run").await?;
-    Ok(redirect(&back, &told))
+    form(state, actor, path, pairs, "run").await
 }
 
 /// `POST /bullmq/{queue}/schedulers/{key}/remove` (admin).
 pub async fn remove_form(
     State(state): State<AppState>,
     actor: Actor,
-    Path(BullSchedulerPath { queue, key }): Path<BullSchedulerPath>,
+    Path(path): Path<BullSchedulerPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let back = ActionFields::from_pairs(pairs).back_or("/schedules".to_owned());
-    let told = act(&state, &actor, &queue, &key, "remove").await?;
-    Ok(redirect(&back, &told))
+    form(state, actor, path, pairs, "remove").await
 }
 
 /// `POST /api/bullmq/{queue}/schedulers/{key}/run` (operator).
 pub async fn run_api(
     State(state): State<AppState>,
     actor: Actor,
-    Path(BullSchedulerPath { queue, key }): Path<BullSchedulerPath>,
+    Path(path): Path<BullSchedulerPath>,
 ) -> Result<Json<Value>, AppError> {
-    let told = act(&state, &actor, &queue, &key, "run").await?;
-    Ok(Json(json!({ "done": told })))
+    api(state, actor, path, "run").await
 }
 
 /// `POST /api/bullmq/{queue}/schedulers/{key}/remove` (admin).
 pub async fn remove_api(
     State(state): State<AppState>,
     actor: Actor,
-    Path(BullSchedulerPath { queue, key }): Path<BullSchedulerPath>,
+    Path(path): Path<BullSchedulerPath>,
 ) -> Result<Json<Value>, AppError> {
-    let told = act(&state, &actor, &queue, &key, "remove").await?;
-    Ok(Json(json!({ "done": told })))
+    api(state, actor, path, "remove").await
 }

@@ -3,30 +3,17 @@
 //! children run by a real worker (`worker.mjs`), and what the job page, the
 //! `waiting-children` tab and the JSON API say of them.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use server::bullmq::BullSettings;
-use server::config::secret::SecretUrl;
 use test_support::redis::REDIS_URL;
 
-use crate::bullnode::{run, work};
-use crate::helpers::{RedisKeys, TestApp};
+use crate::bullnode::{run, spawn_watching, work};
+use crate::helpers::RedisKeys;
 
 #[tokio::test]
 async fn a_bullmq_flow_shows_on_job_pages_the_waiting_children_tab_and_the_api() {
     let prefix = format!("sy-bflow-{:08x}", rand::random::<u32>());
     let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
-    let watched = prefix.clone();
-    let app = TestApp::spawn_with(move |s| {
-        s.bullmq = Some(BullSettings {
-            url: SecretUrl::new(REDIS_URL),
-            prefix: watched,
-            queues: Vec::new(),
-            discover_every: Duration::from_millis(200),
-        });
-    })
-    .await;
+    let app = spawn_watching(&prefix).await;
     let tree = run(
         "flow.mjs",
         &[

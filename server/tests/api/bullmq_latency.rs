@@ -5,12 +5,10 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use server::bullmq::BullSettings;
-use server::config::secret::SecretUrl;
 use test_support::redis::REDIS_URL;
 
-use crate::bullnode::run;
-use crate::helpers::{RedisKeys, TestApp};
+use crate::bullnode::{run, spawn_watching};
+use crate::helpers::RedisKeys;
 
 /// Wait and run times of a BullMQ queue, from its events stream: a real
 /// worker that takes 200 ms a job shows a run p50 of at least that on the
@@ -19,16 +17,7 @@ use crate::helpers::{RedisKeys, TestApp};
 async fn a_bullmq_queue_shows_wait_and_run_times_from_its_events_stream() {
     let prefix = format!("sy-blat-{:08x}", rand::random::<u32>());
     let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
-    let watched = prefix.clone();
-    let app = TestApp::spawn_with(move |s| {
-        s.bullmq = Some(BullSettings {
-            url: SecretUrl::new(REDIS_URL),
-            prefix: watched,
-            queues: Vec::new(),
-            discover_every: Duration::from_millis(200),
-        });
-    })
-    .await;
+    let app = spawn_watching(&prefix).await;
     run("produce.mjs", &[REDIS_URL, &prefix, "timed", "4"]).await;
     let before = app.get("/bullmq/timed").await;
     assert!(

@@ -4,30 +4,17 @@
 //! (operator) with a real worker taking the job, and removed (admin) so
 //! that BullMQ itself no longer lists it; each action audited.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use server::bullmq::BullSettings;
-use server::config::secret::SecretUrl;
 use test_support::redis::REDIS_URL;
 
-use crate::bullnode::{run, work};
-use crate::helpers::{RedisKeys, TestApp, assert_redirect, eventually, notice_cookie};
+use crate::bullnode::{run, spawn_watching, work};
+use crate::helpers::{RedisKeys, assert_redirect, eventually, notice_cookie};
 
 #[tokio::test]
 async fn bullmq_schedulers_are_listed_run_now_and_removed_from_the_dashboard() {
     let prefix = format!("sy-bsched-{:08x}", rand::random::<u32>());
     let _keys = RedisKeys(prefix.clone(), REDIS_URL.to_owned());
-    let watched = prefix.clone();
-    let app = TestApp::spawn_with(move |s| {
-        s.bullmq = Some(BullSettings {
-            url: SecretUrl::new(REDIS_URL),
-            prefix: watched,
-            queues: Vec::new(),
-            discover_every: Duration::from_millis(200),
-        });
-    })
-    .await;
+    let app = spawn_watching(&prefix).await;
     let scheduler = async |args: Vec<String>| {
         let mut all = vec![REDIS_URL.to_owned(), prefix.clone(), "mail".to_owned()];
         all.extend(args);

@@ -7,9 +7,28 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use server::bullmq::BullSettings;
+use server::config::secret::SecretUrl;
 use test_support::redis::REDIS_URL;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
+
+use crate::helpers::TestApp;
+
+/// A dashboard watching the BullMQ queues under `prefix` on the test
+/// Redis, discovering new ones every 200 ms.
+pub async fn spawn_watching(prefix: &str) -> TestApp {
+    let prefix = prefix.to_owned();
+    TestApp::spawn_with(move |s| {
+        s.bullmq = Some(BullSettings {
+            url: SecretUrl::new(REDIS_URL),
+            prefix,
+            queues: Vec::new(),
+            discover_every: Duration::from_millis(200),
+        });
+    })
+    .await
+}
 
 pub fn node(script: &str, args: &[&str]) -> Command {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end/bullmq");
