@@ -16,6 +16,7 @@ pub mod instances;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis;
+pub mod redis_health;
 pub mod search;
 pub mod sql;
 pub mod sync;

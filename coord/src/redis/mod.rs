@@ -23,6 +23,7 @@ mod cluster;
 mod url;
 
 pub use cluster::{ClusterNode, SLOTS, Topology, slot};
+pub(crate) use url::with_address;
 pub use url::{RedisUrl, split_cluster};
 
 /// How long connecting (probe included) may take at start-up.
