@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use coord::redis_health::{
-    GroupKind, HealthOptions, NodeRole, ReadOptions, RedisHealth, RedisReport, SampleOptions,
-    Status, slowlog::MAX_ARG_CHARS, slowlog::TRUNCATED,
+    GroupKind, HealthOptions, NodeError, NodeRole, ReadOptions, RedisHealth, RedisReport,
+    SampleOptions, Status, slowlog::MAX_ARG_CHARS, slowlog::TRUNCATED,
 };
 use test_support::redis::{PrivateCluster, PrivateRedis, cluster_url, free_port};
 
@@ -407,5 +407,47 @@ async fn a_killed_cluster_node_is_reported_while_the_others_are_read() {
         report.reasons.iter().any(|r| r.contains(&killed)),
         "{:?}",
         report.reasons
+    );
+}
+
+/// A managed service may rename or disable commands: what is refused is
+/// a problem of that node's read, the rest is read.
+#[tokio::test]
+async fn refused_commands_leave_the_rest_of_the_read() {
+    let server = private(&[
+        "--rename-command",
+        "SLOWLOG",
+        "hidden-slowlog",
+        "--rename-command",
+        "MEMORY",
+        "hidden-memory",
+    ])
+    .await;
+    let mut c = conn(&server.url()).await;
+    fill(&mut c, "svc", 10, 10).await;
+    let report = RedisHealth::new(&server.url())
+        .expect("reader")
+        .read(&ReadOptions {
+            keyspace: Some(SampleOptions::default()),
+        })
+        .await;
+    assert_eq!(report.status, Status::Ok, "{:?}", report.reasons);
+    let node = &report.nodes[0];
+    assert!(node.reachable);
+    assert!(node.info.is_some() && node.latency.is_some());
+    assert!(node.slowlog.is_none() && node.keyspace.is_none());
+    assert_eq!(node.problems.len(), 2, "{:?}", node.problems);
+    assert!(
+        node.problems
+            .iter()
+            .all(|p| matches!(p, NodeError::Refused { .. }) && !p.is_outage()),
+        "{:?}",
+        node.problems
+    );
+    assert!(
+        report
+            .keyspace
+            .as_ref()
+            .is_some_and(|k| k.groups.is_empty())
     );
 }
