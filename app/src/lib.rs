@@ -42,6 +42,7 @@ pub use pages::overview::{
 pub use pages::queue::{queue_fragments, render_queue_page};
 pub use pages::queues::{QUEUES_EVENTS, queues_fragments, render_queues_page};
 pub use pages::ratelimits::{RATELIMITS_EVENTS, ratelimits_fragments, render_ratelimits_page};
+pub use pages::redis::{REDIS_EVENTS, redis_fragments, render_redis_page};
 pub use pages::retrying::render_retrying_page;
 pub use pages::schedules::{
     BULL_SCHEDULERS_REGION, SCHEDULES_EVENTS, render_schedule_form_page, render_schedules_page,
@@ -91,6 +92,9 @@ pub use vm::queues::{
 };
 pub use vm::ratelimits::{
     BlockedRow, KeyUsageRow, LimiterStatusVm, PolicyRow, RateLimitsVm, RateMinute,
+};
+pub use vm::redis::{
+    KeyspaceVm, LatencyEventRow, PrefixRow, RedisNodeRow, RedisVm, SLOWLOG_ROWS, SlowRow,
 };
 pub use vm::schedules::{
     BULL_SCHEDULERS_PER_PAGE, BullSchedulerRow, BullSchedulersVm, NEXT_RUNS, SCHEDULES_PER_PAGE,

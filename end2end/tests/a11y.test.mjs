@@ -62,6 +62,7 @@ before(async () => {
     ['channels', '/channels'],
     ['instances', '/instances'],
     ['ratelimits', '/ratelimits'],
+    ['redis', '/redis'],
     ['workers', '/workers'],
     ['schedules', '/schedules'],
     ['schedule-form', '/schedules/new'],

@@ -14,6 +14,7 @@ const PAGES = [
   '/channels',
   '/instances',
   '/ratelimits',
+  '/redis',
   '/workers',
   '/schedules',
   '/schedules/new',

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod overview;
 pub mod queues;
 pub mod ratelimits;
+pub mod redis_health;
 pub mod schedules;
 pub mod search;
 pub mod startup;

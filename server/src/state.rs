@@ -58,4 +58,7 @@ pub struct AppState {
     pub workers: Workers,
     /// The queue backend's schedules, and whether this server fires them.
     pub schedules: Schedules,
+    /// The configured Redis's reader, for the Redis page (none without
+    /// Redis).
+    pub redis: Option<crate::redis_health::RedisWatch>,
 }

@@ -18,6 +18,7 @@ pub mod overview;
 pub mod queue;
 pub mod queues;
 pub mod ratelimits;
+pub mod redis;
 pub mod retrying;
 pub mod schedules;
 pub mod search;

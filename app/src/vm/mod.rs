@@ -15,6 +15,7 @@ pub mod glance;
 pub mod instances;
 pub mod queues;
 pub mod ratelimits;
+pub mod redis;
 pub mod schedules;
 pub mod search;
 pub mod session;

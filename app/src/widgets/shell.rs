@@ -131,6 +131,8 @@ pub enum Section {
     Instances,
     /// `/ratelimits`
     RateLimits,
+    /// `/redis`: the Redis every capability depends on.
+    Redis,
     /// `/alerts`
     Alerts,
     /// `/audit`
@@ -189,6 +191,7 @@ fn Shell(
         (Section::Channels, "/channels", "Channels"),
         (Section::Instances, "/instances", "Instances"),
         (Section::RateLimits, "/ratelimits", "Rate limits"),
+        (Section::Redis, "/redis", "Redis"),
         (Section::Alerts, "/alerts", "Alerts"),
         (Section::Audit, "/audit", "Audit"),
         (Section::Users, "/users", "Users"),

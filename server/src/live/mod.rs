@@ -116,6 +116,8 @@ pub struct Snapshot {
     pub workers: Option<Arc<WorkerFigures>>,
     /// Every schedule, once read.
     pub schedules: Option<Arc<ScheduleFigures>>,
+    /// The configured Redis, once read.
+    pub redis: Option<Arc<crate::redis_health::RedisFigures>>,
     /// Alerting's state (active alerts, rules, deliveries, first page of
     /// history), when alerting runs.
     pub alerts: Option<Arc<AlertsView>>,
@@ -150,6 +152,8 @@ pub struct Sources {
     pub workers: Option<Workers>,
     /// The schedules, read every [`crate::schedules::READ_EVERY`].
     pub schedules: Option<Schedules>,
+    /// The configured Redis, read every [`crate::redis_health::READ_EVERY`].
+    pub redis: Option<crate::redis_health::RedisWatch>,
     /// Alerting's latest state.
     pub alerts: Option<watch::Receiver<Arc<AlertsView>>>,
     /// The last hour's throughput per queue from the SQL history, handed
@@ -188,6 +192,8 @@ struct Inner {
     workers: Mutex<Option<Arc<WorkerFigures>>>,
     /// The latest schedules, read by the hub's schedules task.
     schedules: Mutex<Option<Arc<ScheduleFigures>>>,
+    /// The latest Redis figures, read by the hub's Redis task.
+    redis: Mutex<Option<Arc<crate::redis_health::RedisFigures>>>,
     /// The dependencies that are not ok, as last checked (see
     /// [`crate::system::readiness`]), for the health line of every page.
     problems: Mutex<Vec<Check>>,
@@ -255,6 +261,7 @@ impl Hub {
             ratelimits: Mutex::new(None),
             workers: Mutex::new(None),
             schedules: Mutex::new(None),
+            redis: Mutex::new(None),
             problems: Mutex::new(Vec::new()),
         });
         let mut tasks = vec![tokio::spawn(run(inner.clone(), history))];
@@ -277,6 +284,13 @@ impl Hub {
                 Arc::downgrade(&inner),
                 crate::schedules::READ_EVERY,
                 |inner| refresh_schedules(inner).boxed(),
+            )));
+        }
+        if inner.sources.redis.is_some() {
+            tasks.push(tokio::spawn(poll_every(
+                Arc::downgrade(&inner),
+                crate::redis_health::READ_EVERY,
+                |inner| refresh_redis(inner).boxed(),
             )));
         }
         if let Some(alerts) = &inner.sources.alerts {
@@ -671,6 +685,24 @@ async fn refresh_schedules(inner: &Inner) {
     }
 }
 
+/// Reads the configured Redis and pokes the hub if a page would show
+/// something else.
+async fn refresh_redis(inner: &Inner) {
+    let Some(redis) = &inner.sources.redis else {
+        return;
+    };
+    let figures = redis.figures().await;
+    let changed = {
+        let mut latest = lock(&inner.redis);
+        let same = latest.as_ref().is_some_and(|old| old.same_as(&figures));
+        *latest = Some(Arc::new(figures));
+        !same
+    };
+    if changed {
+        inner.wake.poke();
+    }
+}
+
 /// Asks for a snapshot whenever alerting's state changes (every page's
 /// banner shows it).
 async fn follow_alerts(mut alerts: watch::Receiver<Arc<AlertsView>>, wake: Wake) {
@@ -801,6 +833,7 @@ async fn take_snapshot(inner: &Inner, tracker: &mut Tracker, pending: Pending) -
         ratelimits: lock(&inner.ratelimits).clone(),
         workers: lock(&inner.workers).clone(),
         schedules: lock(&inner.schedules).clone(),
+        redis: lock(&inner.redis).clone(),
         alerts: inner
             .sources
             .alerts

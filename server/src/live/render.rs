@@ -19,6 +19,8 @@ pub enum Page {
     Instances,
     /// Rate-limit policies, usage and blocks.
     RateLimits,
+    /// The configured Redis.
+    Redis,
     /// Active alerts, rules, deliveries and the first page of history.
     Alerts,
     /// The firing-alerts banner every page carries.
@@ -47,6 +49,14 @@ impl Page {
             Page::RateLimits => app::ratelimits_fragments(&crate::ratelimits::vm::page(
                 snapshot.ratelimits.as_ref(),
             )),
+            // Without a read (none yet, or no Redis) the page keeps what
+            // it was rendered with.
+            Page::Redis => match snapshot.redis.as_deref() {
+                Some(figures) => {
+                    app::redis_fragments(&crate::redis_health::vm::page(Some(figures), true))
+                }
+                None => Vec::new(),
+            },
             Page::Alerts => app::alerts_fragments(&crate::alerts::vm::first_page(snapshot)),
             Page::Banner => vec![app::banner_fragment(&crate::alerts::vm::banner_of(
                 snapshot,

@@ -60,6 +60,8 @@ pub enum Scope {
     Instances,
     /// Rate-limit policies, usage and blocks.
     RateLimits,
+    /// The configured Redis.
+    Redis,
     /// A page of the workers table.
     Workers {
         /// Its queue filter and page.
@@ -321,6 +323,7 @@ async fn render(
         Scope::Channels => render::regions(streams, snapshot, Page::Channels).await,
         Scope::Instances => render::regions(streams, snapshot, Page::Instances).await,
         Scope::RateLimits => render::regions(streams, snapshot, Page::RateLimits).await,
+        Scope::Redis => render::regions(streams, snapshot, Page::Redis).await,
         Scope::Workers { query } => render::workers_regions(streams, snapshot, query).await,
         Scope::Schedules { query } => render::schedules_regions(streams, snapshot, query).await,
         Scope::Alerts { first_page: true } => {

@@ -236,6 +236,14 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     // hub's snapshots, gets its state channel's sending half afterwards.
     let wake = Wake::default();
     let schedules = crate::schedules::Schedules::new(queues.clone(), settings.scheduler);
+    // The Redis page reads the queue backend's Redis, or else BullMQ's.
+    let redis_watch = settings
+        .redis_url
+        .as_ref()
+        .or(settings.bullmq.as_ref().map(|b| &b.url))
+        .map(|url| crate::redis_health::RedisWatch::new(url.expose()))
+        .transpose()
+        .map_err(|source| StartupError::Fleet { source })?;
     let channels = Channels::start(redis, wake.clone())
         .await
         .map_err(|source| StartupError::Fleet { source })?;
@@ -258,6 +266,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
             ratelimits: Some(ratelimits.clone()),
             workers: Some(crate::workers::Workers::new(queues.clone())),
             schedules: Some(schedules.clone()),
+            redis: redis_watch.clone(),
             alerts: Some(alerts_state.clone()),
             history: last_hour(&db).await,
         },
@@ -327,6 +336,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         bullmq,
         workers: crate::workers::Workers::new(queues_for_workers),
         schedules,
+        redis: redis_watch,
     })
 }
 

@@ -36,6 +36,7 @@ use crate::instances::routes as instances;
 use crate::metrics::routes as metrics;
 use crate::queues::routes::{api as queues, events, forms as actions, jobs_api as jobs, pages};
 use crate::ratelimits::routes as ratelimits;
+use crate::redis_health::routes as redis;
 use crate::schedules::routes as schedules;
 use crate::search::routes as search;
 use crate::system::routes as system;
@@ -108,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/channels", get(channels::page))
         .route("/instances", get(instances::page))
         .route("/ratelimits", get(ratelimits::page))
+        .route("/redis", get(redis::page))
         .route("/workers", get(workers::page))
         .route("/schedules", get(schedules::page))
         .route("/alerts", get(alerts::page))
@@ -119,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/channels", get(channels::events))
         .route("/events/instances", get(instances::events))
         .route("/events/ratelimits", get(ratelimits::events))
+        .route("/events/redis", get(redis::events))
         .route("/events/workers", get(workers::events))
         .route("/events/schedules", get(schedules::events))
         .route("/events/alerts", get(alerts::events))
@@ -144,6 +147,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/alerts/history", get(alerts::history))
         .route("/api/audit", get(audit::list))
         .route("/api/ratelimits", get(ratelimits::list))
+        .route("/api/redis", get(redis::report))
+        .route("/api/redis/health", get(redis::health))
         .route("/api/workers", get(workers::list))
         .route("/api/schedules", get(schedules::list))
         .route("/api/schedules/{id}", get(schedules::show))

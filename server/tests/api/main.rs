@@ -30,6 +30,7 @@ mod postgres;
 mod queues;
 mod ratelimits;
 mod redis;
+mod redis_page;
 mod scale;
 mod schedules;
 mod search;
