@@ -7,6 +7,7 @@
 //! configuration alone.
 
 pub mod bullmq;
+pub mod cache;
 pub mod channels;
 pub mod debounce;
 pub mod error;
