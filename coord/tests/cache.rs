@@ -613,3 +613,48 @@ async fn namespaces_and_options_are_checked() {
         "{err:?}"
     );
 }
+
+/// Invalidations published while the bus is down are lost; once it is
+/// back, each instance empties its local tier rather than keep what may be
+/// stale, and invalidations flow again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_outage_empties_the_local_tier_on_reconnect() {
+    let mut server = PrivateRedis::started().await;
+    let shared = LocalShared::new();
+    let mut caches = Vec::new();
+    for name in ["a", "b"] {
+        let bus = RedisBus::connect(&server.url(), "bo").await.unwrap();
+        let cache: Cache<String> = Cache::open(
+            "bo",
+            CacheOptions::new(Duration::from_secs(60)),
+            Arc::new(shared.clone()),
+            InstanceId::new(name).unwrap(),
+            Some(Arc::new(bus)),
+        )
+        .await
+        .unwrap();
+        caches.push(cache);
+    }
+    let (a, b) = (&caches[0], &caches[1]);
+    a.set("k", &"old".to_owned()).await.unwrap();
+    assert_eq!(b.get("k").await.unwrap().as_deref(), Some("old"));
+
+    server.stop();
+    // Lost: b is not told.
+    a.set("k", &"new".to_owned()).await.unwrap();
+    assert_eq!(a.stats().await.publish_errors, 1);
+    assert_eq!(b.get("k").await.unwrap().as_deref(), Some("old"));
+
+    let back = PrivateRedis::start(server.port());
+    back.ready().await;
+    eventually("b to empty its local tier once resubscribed", || async {
+        b.stats().await.entries == 0
+    })
+    .await;
+    assert_eq!(b.get("k").await.unwrap().as_deref(), Some("new"));
+    a.set("k", &"newer".to_owned()).await.unwrap();
+    eventually("invalidations to flow again", || async {
+        b.get("k").await.unwrap().as_deref() == Some("newer")
+    })
+    .await;
+}

@@ -967,19 +967,45 @@ where
 
 /// Applies the other instances' invalidations to the local tier. Never
 /// publishes (no loops); holds only a weak handle, so dropping the cache
-/// ends it.
+/// ends it. Whenever messages may have been missed (the bus reconnected,
+/// or this subscriber fell behind) the local tier is emptied: an entry
+/// that might be stale is worth less than one more shared read.
 async fn listen<T>(weak: Weak<Inner<T>>, mut sub: Subscription<Invalidation>)
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    while let Some(envelope) = sub.recv().await {
-        let Some(inner) = weak.upgrade() else { return };
-        bump(&inner.counters.received);
-        if envelope.payload.all || envelope.keys.is_empty() {
-            inner.local.invalidate_all();
-        } else {
-            for key in &envelope.keys {
-                inner.local.invalidate(key.as_str()).await;
+    let mut connected = sub.connected();
+    let stats = sub.stats();
+    let mut lagged = 0;
+    let mut watching = true;
+    loop {
+        tokio::select! {
+            envelope = sub.recv() => {
+                let Some(envelope) = envelope else { return };
+                let Some(inner) = weak.upgrade() else { return };
+                bump(&inner.counters.received);
+                let now_lagged = stats.snapshot().lagged;
+                if envelope.payload.all || envelope.keys.is_empty() || now_lagged != lagged {
+                    lagged = now_lagged;
+                    inner.local.invalidate_all();
+                } else {
+                    for key in &envelope.keys {
+                        inner.local.invalidate(key.as_str()).await;
+                    }
+                }
+            }
+            changed = connected.changed(), if watching => {
+                if changed.is_err() {
+                    // Nobody reports the connection any more (the bus is
+                    // in process): nothing more to watch.
+                    watching = false;
+                    continue;
+                }
+                if *connected.borrow_and_update() {
+                    let Some(inner) = weak.upgrade() else { return };
+                    tracing::info!(namespace = %inner.ns, "cache invalidations may have been missed while the bus was down; emptying the local tier");
+                    inner.local.invalidate_all();
+                }
             }
         }
     }
@@ -1007,5 +1033,27 @@ where
             inner.probing.store(false, Ordering::Release);
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Instances of different releases compare hashes: the function must
+    /// never change.
+    #[test]
+    fn entry_hash_is_stable() {
+        assert_eq!(format!("{:016x}", entry_hash("k", "v\"x\"")), "0ab28a29b3f78b0a");
+        assert_ne!(entry_hash("ab", "c"), entry_hash("a", "bc"));
+    }
+
+    #[test]
+    fn namespaces_are_checked() {
+        assert!(Namespace::new("fhir.resources_v2-x").is_ok());
+        for bad in ["", "a b", "a:b", "a{b", "é"] {
+            assert!(Namespace::new(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Namespace::new("n").unwrap().channel().as_str(), "cache.n");
     }
 }
