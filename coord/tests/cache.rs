@@ -136,6 +136,7 @@ conformance!(
     local_tier_is_bounded,
     load_errors_are_reported_and_not_cached,
     content_hash_agrees_and_shows_drift,
+    a_slow_load_never_overwrites_a_write,
 );
 
 fn ms(n: u64) -> Duration {
@@ -162,8 +163,8 @@ fn counting(
 }
 
 async fn ttl_expires_entries_per_namespace_and_per_entry(world: &World) {
-    let a = world.instance("a", CacheOptions::new(ms(300))).await;
-    let b = world.instance("b", CacheOptions::new(ms(300))).await;
+    let a = world.instance("a", CacheOptions::new(ms(1_000))).await;
+    let b = world.instance("b", CacheOptions::new(ms(1_000))).await;
     let calls = Arc::new(AtomicUsize::new(0));
     let load = || counting(&calls, Some("v1"), Duration::ZERO);
     assert_eq!(
@@ -184,7 +185,7 @@ async fn ttl_expires_entries_per_namespace_and_per_entry(world: &World) {
     assert_eq!((sa.loads, sa.hits_local, sa.misses), (1, 1, 1), "{sa:?}");
     assert_eq!((sb.loads, sb.hits_shared), (0, 1), "{sb:?}");
 
-    tokio::time::sleep(ms(450)).await;
+    tokio::time::sleep(ms(1_300)).await;
     assert_eq!(a.get("k").await.unwrap(), None, "expired in both tiers");
     a.get_or_load("k", load()).await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -197,10 +198,12 @@ async fn ttl_expires_entries_per_namespace_and_per_entry(world: &World) {
     let b = world
         .instance_in(&ns, "b", CacheOptions::new(Duration::from_secs(60)), true)
         .await;
-    a.set_for("short", &"s".to_owned(), ms(250)).await.unwrap();
+    a.set_for("short", &"s".to_owned(), ms(1_000))
+        .await
+        .unwrap();
     a.set("long", &"l".to_owned()).await.unwrap();
     assert_eq!(b.get("short").await.unwrap().as_deref(), Some("s"));
-    tokio::time::sleep(ms(400)).await;
+    tokio::time::sleep(ms(1_300)).await;
     assert_eq!(a.get("short").await.unwrap(), None);
     assert_eq!(b.get("short").await.unwrap(), None);
     assert_eq!(b.get("long").await.unwrap().as_deref(), Some("l"));
@@ -351,10 +354,10 @@ async fn invalidation_reaches_the_other_instances_once(world: &World) {
 async fn negative_caching_is_optional_and_shorter(world: &World) {
     let ttl = Duration::from_secs(60);
     let a = world
-        .instance("a", CacheOptions::new(ttl).negative(ms(300)))
+        .instance("a", CacheOptions::new(ttl).negative(ms(1_000)))
         .await;
     let b = world
-        .instance("b", CacheOptions::new(ttl).negative(ms(300)))
+        .instance("b", CacheOptions::new(ttl).negative(ms(1_000)))
         .await;
     let calls = Arc::new(AtomicUsize::new(0));
     let none = || counting(&calls, None, Duration::ZERO);
@@ -366,7 +369,7 @@ async fn negative_caching_is_optional_and_shorter(world: &World) {
         1,
         "the absence is cached in both tiers"
     );
-    tokio::time::sleep(ms(450)).await;
+    tokio::time::sleep(ms(1_300)).await;
     assert_eq!(a.get_or_load("missing", none()).await.unwrap(), None);
     assert_eq!(calls.load(Ordering::SeqCst), 2, "but for the shorter time");
 
@@ -637,6 +640,10 @@ async fn bus_outage_empties_the_local_tier_on_reconnect() {
     }
     let (a, b) = (&caches[0], &caches[1]);
     a.set("k", &"old".to_owned()).await.unwrap();
+    eventually("b to hear of the first write", || async {
+        b.stats().await.invalidations_received == 1
+    })
+    .await;
     assert_eq!(b.get("k").await.unwrap().as_deref(), Some("old"));
 
     server.stop();
@@ -657,4 +664,35 @@ async fn bus_outage_empties_the_local_tier_on_reconnect() {
         b.get("k").await.unwrap().as_deref() == Some("newer")
     })
     .await;
+}
+
+async fn a_slow_load_never_overwrites_a_write(world: &World) {
+    let options = CacheOptions::new(Duration::from_secs(60));
+    let a = world.instance("a", options.clone()).await;
+    let b = world.instance("b", options).await;
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let slow = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            b.get_or_load("k", || async move {
+                let _ = released.await;
+                Ok::<_, std::io::Error>(Some("old".to_owned()))
+            })
+            .await
+        })
+    };
+    eventually("b's loader to start", || async {
+        b.stats().await.loads == 1
+    })
+    .await;
+    a.set("k", &"new".to_owned()).await.unwrap();
+    eventually("b to hear of the write", || async {
+        b.stats().await.invalidations_received == 1
+    })
+    .await;
+    let _ = release.send(());
+    assert_eq!(slow.await.unwrap().unwrap().as_deref(), Some("new"));
+    for cache in [&a, &b] {
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("new"));
+    }
 }

@@ -92,6 +92,21 @@ impl SharedTier for LocalShared {
         Ok(())
     }
 
+    async fn add(&self, ns: &Namespace, key: &str, text: &str, ttl: Duration) -> Result<bool> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let id = id(ns, key);
+        if state
+            .entries
+            .get(&id)
+            .is_some_and(|(_, until)| *until > now)
+        {
+            return Ok(false);
+        }
+        state.entries.insert(id, (text.to_owned(), now + ttl));
+        Ok(true)
+    }
+
     async fn delete(&self, ns: &Namespace, key: &str) -> Result<()> {
         self.state().entries.remove(&id(ns, key));
         Ok(())

@@ -19,6 +19,13 @@
 //! shorter time, so a missing record does not reach the database on every
 //! request.
 //!
+//! A load only *adds* to the shared tier (`SET NX`): a write that landed
+//! while the loader ran wins, and the reader gets the written value. An
+//! invalidation that deletes a key while another instance's loader runs
+//! cannot be told from "not cached yet", so that load may put back what was
+//! read before the delete, until its time to live: callers whose source
+//! changes should [`Cache::set`] the new value rather than only invalidate.
+//!
 //! # Invalidation and loops
 //!
 //! A write ([`Cache::set`], [`Cache::invalidate`],
@@ -444,6 +451,9 @@ struct Inner<T> {
     shared: Arc<dyn SharedTier>,
     channel: Option<Channel<Invalidation>>,
     counters: Arc<Counters>,
+    /// Bumped by every invalidation received, so a fill that raced one
+    /// is not kept.
+    epoch: AtomicU64,
     load_ms: Mutex<LatencyHistogram>,
     outage: Mutex<Option<Outage>>,
     probing: AtomicBool,
@@ -551,6 +561,7 @@ where
             shared,
             channel,
             counters,
+            epoch: AtomicU64::new(0),
             load_ms: Mutex::new(LatencyHistogram::new()),
             outage: Mutex::new(None),
             probing: AtomicBool::new(false),
@@ -606,6 +617,7 @@ where
         // Boxed once here, so the fill path is not generic over loaders;
         // the loader is called only if the fill gets that far.
         let loader: Load<'_, T> = Box::pin(async move { loader().await.map_err(Into::into) });
+        let epoch = inner.epoch.load(Ordering::Acquire);
         let filled = inner
             .local
             .entry_by_ref(key)
@@ -615,6 +627,10 @@ where
             Ok(entry) => {
                 if !entry.is_fresh() {
                     bump(&inner.counters.hits_local);
+                } else if inner.epoch.load(Ordering::Acquire) != epoch {
+                    // An invalidation arrived while this fill ran: what it
+                    // read may be what the invalidation replaced.
+                    inner.local.invalidate(key).await;
                 }
                 Ok(entry.into_value().value.clone())
             }
@@ -665,7 +681,7 @@ where
             ));
         }
         let inner = &self.inner;
-        let entry = inner.store(key, Some(value.clone()), ttl).await?;
+        let entry = inner.store(key, Some(value.clone()), ttl, false).await?;
         inner.local.insert(key.to_owned(), entry).await;
         inner.publish(vec![key.to_owned()], false).await;
         Ok(())
@@ -834,12 +850,15 @@ where
     }
 
     /// Writes a value (or, with `None`, an absence) to the shared tier and
-    /// returns its local entry.
+    /// returns its local entry. A load (`loaded`) only adds: if a write
+    /// landed while the loader ran, that write wins and its entry is
+    /// returned, so a slow load never puts back what a write replaced.
     async fn store(
         &self,
         key: &str,
         value: Option<T>,
         ttl: Duration,
+        loaded: bool,
     ) -> Result<Arc<Entry<T>>, CacheError> {
         let text = match &value {
             Some(v) => {
@@ -852,9 +871,23 @@ where
             }
             None => "n".to_owned(),
         };
-        self.shared_op(|s| s.set(&self.ns, key, &text, ttl))
+        if !loaded {
+            self.shared_op(|s| s.set(&self.ns, key, &text, ttl))
+                .await
+                .map_err(Fill::into_error)?;
+        } else if self
+            .shared_op(|s| s.add(&self.ns, key, &text, ttl))
             .await
-            .map_err(Fill::into_error)?;
+            .map_err(Fill::into_error)?
+            == Some(false)
+            && let Some(stored) = self
+                .shared_op(|s| s.get(&self.ns, key))
+                .await
+                .map_err(Fill::into_error)?
+                .flatten()
+        {
+            return self.decode(key, stored);
+        }
         Ok(self.entry(key, value, &text, ttl))
     }
 
@@ -933,11 +966,14 @@ where
                 }))
             }
             Ok(Some(value)) => self
-                .store(key, Some(value), ttl)
+                .store(key, Some(value), ttl, true)
                 .await
                 .map_err(Fill::Failed),
             Ok(None) => match self.options.negative_ttl {
-                Some(negative) => self.store(key, None, negative).await.map_err(Fill::Failed),
+                Some(negative) => self
+                    .store(key, None, negative, true)
+                    .await
+                    .map_err(Fill::Failed),
                 None => Err(Fill::Absent),
             },
         }
@@ -975,6 +1011,9 @@ where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     let mut connected = sub.connected();
+    // Only a reconnection matters: the bus may report "connected" again
+    // without having been down.
+    let mut was_connected = *connected.borrow_and_update();
     let stats = sub.stats();
     let mut lagged = 0;
     let mut watching = true;
@@ -984,6 +1023,7 @@ where
                 let Some(envelope) = envelope else { return };
                 let Some(inner) = weak.upgrade() else { return };
                 bump(&inner.counters.received);
+                inner.epoch.fetch_add(1, Ordering::AcqRel);
                 let now_lagged = stats.snapshot().lagged;
                 if envelope.payload.all || envelope.keys.is_empty() || now_lagged != lagged {
                     lagged = now_lagged;
@@ -1001,7 +1041,10 @@ where
                     watching = false;
                     continue;
                 }
-                if *connected.borrow_and_update() {
+                let now_connected = *connected.borrow_and_update();
+                let reconnected = now_connected && !was_connected;
+                was_connected = now_connected;
+                if reconnected {
                     let Some(inner) = weak.upgrade() else { return };
                     tracing::info!(namespace = %inner.ns, "cache invalidations may have been missed while the bus was down; emptying the local tier");
                     inner.local.invalidate_all();
@@ -1044,7 +1087,10 @@ mod tests {
     /// never change.
     #[test]
     fn entry_hash_is_stable() {
-        assert_eq!(format!("{:016x}", entry_hash("k", "v\"x\"")), "0ab28a29b3f78b0a");
+        assert_eq!(
+            format!("{:016x}", entry_hash("k", "v\"x\"")),
+            "0ab28a29b3f78b0a"
+        );
         assert_ne!(entry_hash("ab", "c"), entry_hash("a", "bc"));
     }
 

@@ -90,6 +90,19 @@ impl RedisShared {
     fn lock_key(&self, ns: &Namespace, key: &str) -> String {
         format!("{}:cache-lock:{{{}}}:{key}", self.prefix, ns.as_str())
     }
+
+    /// `SET NX PX`: whether `value` was stored.
+    async fn set_nx(&self, key: String, value: &str, ttl: Duration) -> Result<bool> {
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms(ttl))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(stored.is_some())
+    }
 }
 
 #[async_trait]
@@ -123,6 +136,10 @@ impl SharedTier for RedisShared {
             .query_async::<()>(&mut self.conn.clone())
             .await?;
         Ok(())
+    }
+
+    async fn add(&self, ns: &Namespace, key: &str, text: &str, ttl: Duration) -> Result<bool> {
+        self.set_nx(self.key(ns, key), text, ttl).await
     }
 
     async fn delete(&self, ns: &Namespace, key: &str) -> Result<()> {
@@ -159,15 +176,7 @@ impl SharedTier for RedisShared {
         token: &str,
         ttl: Duration,
     ) -> Result<bool> {
-        let taken: Option<String> = redis::cmd("SET")
-            .arg(self.lock_key(ns, key))
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
-            .arg(ms(ttl))
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(taken.is_some())
+        self.set_nx(self.lock_key(ns, key), token, ttl).await
     }
 
     async fn unlock(&self, ns: &Namespace, key: &str, token: &str) -> Result<()> {

@@ -35,6 +35,10 @@ pub trait SharedTier: Send + Sync + fmt::Debug {
     /// Stores `text` for `ttl`, replacing what was there.
     async fn set(&self, ns: &Namespace, key: &str, text: &str, ttl: Duration) -> Result<()>;
 
+    /// Stores `text` for `ttl` unless a live entry is there (what a load
+    /// writes: a concurrent write wins). Returns whether it stored.
+    async fn add(&self, ns: &Namespace, key: &str, text: &str, ttl: Duration) -> Result<bool>;
+
     /// Removes one entry (absent is fine).
     async fn delete(&self, ns: &Namespace, key: &str) -> Result<()>;
 
