@@ -137,6 +137,7 @@ conformance!(
     load_errors_are_reported_and_not_cached,
     content_hash_agrees_and_shows_drift,
     a_slow_load_never_overwrites_a_write,
+    a_stuck_loader_delays_readers_only_for_the_wait,
 );
 
 fn ms(n: u64) -> Duration {
@@ -695,4 +696,45 @@ async fn a_slow_load_never_overwrites_a_write(world: &World) {
     for cache in [&a, &b] {
         assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("new"));
     }
+}
+
+async fn a_stuck_loader_delays_readers_only_for_the_wait(world: &World) {
+    let options = CacheOptions::new(Duration::from_secs(60)).lock(Duration::from_secs(30), ms(300));
+    let a = world.instance("a", options).await;
+    // Another instance took the lock and died without storing anything.
+    let (shared, _) = world.parts().await;
+    let ns = coord::cache::Namespace::new(world.ns.clone()).unwrap();
+    assert!(
+        shared
+            .try_lock(&ns, "k", "crashed", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let v = a
+        .get_or_load("k", counting(&calls, Some("v"), Duration::ZERO))
+        .await;
+    assert_eq!(v.unwrap().as_deref(), Some("v"));
+    assert!(started.elapsed() >= ms(300), "waited for the other loader");
+    assert!(
+        started.elapsed() < ms(3_000),
+        "but not for its lock's lifetime"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Its unlock leaves the lock it does not hold alone.
+    shared.unlock(&ns, "k", "someone else").await.unwrap();
+    assert!(
+        !shared
+            .try_lock(&ns, "k", "x", Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+    shared.unlock(&ns, "k", "crashed").await.unwrap();
+    assert!(
+        shared
+            .try_lock(&ns, "k", "x", Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
 }

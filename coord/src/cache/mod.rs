@@ -1094,6 +1094,25 @@ mod tests {
         assert_ne!(entry_hash("ab", "c"), entry_hash("a", "bc"));
     }
 
+    /// The heartbeat will carry it: camelCase, the hash as text.
+    #[test]
+    fn stats_are_camel_case_json() {
+        let stats = CacheStats {
+            namespace: "n".into(),
+            hits_local: 3,
+            hits_shared: 1,
+            content_hash: format!("{:016x}", 1),
+            ..CacheStats::default()
+        };
+        let json = serde_json::to_value(&stats).unwrap();
+        assert_eq!(json["hitsLocal"], 3);
+        assert_eq!(json["contentHash"], "0000000000000001");
+        assert_eq!(json["loadMs"]["p95"], 0);
+        assert_eq!(json["degradedSince"], serde_json::Value::Null);
+        assert_eq!(serde_json::from_value::<CacheStats>(json).unwrap(), stats);
+        assert_eq!(stats.hit_ratio(), 1.0);
+    }
+
     #[test]
     fn namespaces_are_checked() {
         assert!(Namespace::new("fhir.resources_v2-x").is_ok());
