@@ -101,6 +101,38 @@ pub async fn get(addr: SocketAddr, path: &str, body: &mut Vec<u8>) -> anyhow::Re
     })
 }
 
+/// Polls the JSON API at `path` every 500 ms until its `total` is
+/// `total`; fails after `within`, naming `what` was awaited.
+pub async fn wait_for_total(
+    addr: SocketAddr,
+    path: &str,
+    total: usize,
+    within: Duration,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut body = Vec::new();
+    let ready_by = Instant::now() + within;
+    loop {
+        get(addr, path, &mut body).await?;
+        // The raw answer: the JSON is after the head (a JSON answer has a
+        // length, not chunks).
+        let json = body
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(&body[..], |at| &body[at + 4..]);
+        let seen: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
+        if seen["total"] == total {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < ready_by,
+            "{path} did not count {what} within {within:?} (last answer: {})",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 fn status_line(response: &[u8]) -> String {
     let end = response
         .iter()

@@ -43,11 +43,14 @@
 
 mod fill;
 mod http;
+#[path = "../schedules/idle.rs"]
+mod idle;
 #[path = "../keys.rs"]
 mod keys;
 mod listing;
 mod procfs;
 mod scale;
+mod schedules;
 mod stats;
 
 use keys::{Removal, delete_prefix};
@@ -99,6 +102,9 @@ enum Measure {
     /// Listings of big jobs (`--listing-jobs` of `--listing-kib`), on
     /// their own.
     Listing,
+    /// `--schedules` idle schedules, on their own: the idle server's CPU
+    /// and the schedules page and API.
+    Schedules,
 }
 
 /// Dashboard benchmark: page latency, live tick cost and memory per live
@@ -159,7 +165,8 @@ struct Args {
     /// watched by the server with `--bullmq`; 0 for none.
     #[arg(long, default_value_t = 0)]
     scale_bullmq_queues: usize,
-    /// Seconds the `scale` round measures the idle server's CPU over.
+    /// Seconds the `scale` round measures the idle server's CPU over (the
+    /// `schedules` round too, before and after writing them).
     #[arg(long, default_value_t = 60)]
     scale_idle_seconds: u64,
     /// Jobs of the `listing` round.
@@ -168,6 +175,9 @@ struct Args {
     /// KiB of data per job of the `listing` round.
     #[arg(long, default_value_t = 1024)]
     listing_kib: usize,
+    /// Idle schedules of the `schedules` round.
+    #[arg(long, default_value_t = 10_000)]
+    schedules: usize,
 }
 
 /// Markdown report, printed section by section as each is measured.
@@ -843,6 +853,32 @@ async fn run(args: &Args, prefix: &str, dir: &Path) -> anyhow::Result<()> {
             "### Listings of big jobs
 
 {}",
+            report?
+        ));
+        return stopped;
+    }
+    if args.measure.contains(&Measure::Schedules) {
+        ensure!(
+            args.measure.len() == 1,
+            "--measure schedules runs on its own"
+        );
+        ensure!(args.schedules > 0, "--schedules must be positive");
+        let bin = server_binary(args)?;
+        let server = Server::start(&bin, &args.redis, prefix, dir, &[]).await?;
+        let report = schedules::measure(
+            &server,
+            &queues,
+            &schedules::SchedulesArgs {
+                schedules: args.schedules,
+                idle_seconds: args.scale_idle_seconds,
+                requests: args.requests,
+            },
+        )
+        .await;
+        let stopped = server.stop().await;
+        section(&format!(
+            "### {} schedules\n\n{}",
+            app::format_count(args.schedules as u64),
             report?
         ));
         return stopped;

@@ -109,27 +109,14 @@ pub async fn measure(server: &Server, queues: &Queues, args: &ScaleArgs) -> anyh
     }
 
     if args.bullmq_queues > 0 {
-        let ready_by = Instant::now() + Duration::from_secs(120);
-        loop {
-            http::get(addr, "/api/bullmq?limit=1", &mut body).await?;
-            // The raw answer: the JSON is after the head (a JSON answer has
-            // a length, not chunks).
-            let json = body
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map_or(&body[..], |at| &body[at + 4..]);
-            let seen: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
-            if seen["total"] == args.bullmq_queues {
-                break;
-            }
-            ensure!(
-                Instant::now() < ready_by,
-                "the BullMQ monitor did not find {} queues within 120 s (last answer: {})",
-                args.bullmq_queues,
-                String::from_utf8_lossy(&body[..body.len().min(300)])
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        http::wait_for_total(
+            addr,
+            "/api/bullmq?limit=1",
+            args.bullmq_queues,
+            Duration::from_secs(120),
+            &format!("{} BullMQ queues", args.bullmq_queues),
+        )
+        .await?;
     }
     eprintln!("# scale: idle server for {} s", args.idle_seconds);
     let before = cpu_seconds(server.pid)?;

@@ -20,7 +20,15 @@
 //! or directory, deleted afterwards. Prints one JSON line per backend and a
 //! markdown table. A benchmark, not a test: the goal (p99 < 100 ms at
 //! 1,000 schedules) is reported as met or missed, never enforced.
+//!
+//! `--measure read` measures instead what one read of every schedule
+//! (`Queues::schedules()`) costs: the read the dashboard's live hub makes
+//! every 2 s and every scheduler every 1 s. It writes `--schedules` idle
+//! cron schedules (once a year, so nothing fires), then times `--reads`
+//! sequential reads after one untimed, with the size of what a read
+//! returns (as JSON) and its commands.
 
+mod idle;
 #[path = "../keys.rs"]
 mod keys;
 // A pass-through backend that records the fires each scheduler won.
@@ -63,6 +71,14 @@ enum Which {
     All,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Measure {
+    /// Firing lateness of interval schedules.
+    Lateness,
+    /// The cost of one read of every schedule, with idle schedules.
+    Read,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Embedded,
@@ -87,7 +103,15 @@ struct Args {
     /// Which backend to measure.
     #[arg(long, value_enum, default_value = "all")]
     backend: Which,
-    /// Interval schedules, all into one queue.
+    /// What to measure: firing lateness, or the cost of reading every
+    /// schedule (idle ones, so nothing fires).
+    #[arg(long, value_enum, default_value = "lateness")]
+    measure: Measure,
+    /// Timed reads of every schedule (`--measure read`).
+    #[arg(long, default_value_t = 20)]
+    reads: usize,
+    /// Schedules, all into one queue: interval ones for lateness, idle
+    /// cron ones for `--measure read`.
     #[arg(long, default_value_t = 1_000)]
     schedules: usize,
     /// Every schedule's interval (ms); its ticks fall on multiples of it.
@@ -134,13 +158,18 @@ impl Target {
     async fn open(kind: Kind, args: &Args) -> anyhow::Result<Self> {
         let name = unique();
         let mut backends: Vec<Arc<dyn QueueBackend>> = Vec::new();
+        // A read needs no scheduler, only a handle to read through.
+        let handles = match args.measure {
+            Measure::Lateness => args.schedulers,
+            Measure::Read => 1,
+        };
         let cleanup = match kind {
             Kind::Embedded => {
                 let dir = std::env::temp_dir().join(&name);
                 std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
                 let path = dir.join("schedules.db");
                 let text = path.to_str().context("temp path is not UTF-8")?;
-                for _ in 0..args.schedulers {
+                for _ in 0..handles {
                     let backend = SqlBackend::open(text)
                         .await
                         .with_context(|| format!("opening SQLite file {}", path.display()))?;
@@ -156,7 +185,7 @@ impl Target {
                         .context("--cluster URL is needed (scripts/cluster url prints it)")?,
                     _ => args.redis.clone(),
                 };
-                for _ in 0..args.schedulers {
+                for _ in 0..handles {
                     let backend = RedisBackend::connect(&url, &name)
                         .await
                         .with_context(|| format!("connecting to {}", kind.as_str()))?;
@@ -307,71 +336,103 @@ async fn run(target: &Target, args: &Args) -> anyhow::Result<Run> {
     })
 }
 
+/// What one read of every schedule cost on one backend.
+struct ReadCost {
+    backend: &'static str,
+    /// How long writing the idle schedules took.
+    written: Duration,
+    took: Summary,
+    /// What one read returned, as JSON (`serde_json` of the states).
+    json_bytes: usize,
+    /// Commands one read sends.
+    commands: usize,
+    /// Round trips one read makes, one after the other.
+    round_trips: usize,
+}
+
+/// Writes `--schedules` idle schedules, then times `--reads` reads of
+/// every schedule after one untimed.
+async fn read_cost(target: &Target, args: &Args) -> anyhow::Result<ReadCost> {
+    let q = &target.handles[0];
+    let written = idle::write(q, args.schedules).await?;
+    eprintln!(
+        "# {}: {} idle schedules written in {:.2} s",
+        target.kind.as_str(),
+        args.schedules,
+        written.as_secs_f64()
+    );
+    let first = q.schedules().await?;
+    ensure!(
+        first.len() == args.schedules,
+        "read {} schedules, wrote {}",
+        first.len(),
+        args.schedules
+    );
+    ensure!(
+        first.iter().all(|s| s.last_run_at.is_none()),
+        "an idle schedule fired"
+    );
+    let json_bytes = serde_json::to_vec(&first)?.len();
+    let mut samples = Vec::with_capacity(args.reads);
+    for _ in 0..args.reads {
+        let started = Instant::now();
+        let read = q.schedules().await?;
+        samples.push(started.elapsed());
+        ensure!(read.len() == args.schedules, "a read came back short");
+    }
+    // How each backend reads them (coord's `list`): one SELECT on SQLite;
+    // on Redis an HGETALL of the index, then one pipeline of an HMGET per
+    // schedule (per slot on a cluster: here all share one queue, one slot).
+    let (commands, round_trips) = match target.kind {
+        Kind::Embedded => (1, 1),
+        Kind::Redis | Kind::Cluster => (1 + args.schedules, 2),
+    };
+    Ok(ReadCost {
+        backend: target.kind.as_str(),
+        written,
+        took: Summary::of(&samples),
+        json_bytes,
+        commands,
+        round_trips,
+    })
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
-    let args = Args::parse();
-    ensure!(
-        args.schedules > 0 && args.schedulers > 0 && args.seconds > 0 && args.every_ms > 0,
-        "--schedules, --schedulers, --seconds and --every-ms must be positive"
-    );
-    let kinds: &[Kind] = match args.backend {
-        Which::Embedded => &[Kind::Embedded],
-        Which::Redis => &[Kind::Redis],
-        Which::Cluster => &[Kind::Cluster],
-        Which::All => &[Kind::Embedded, Kind::Redis, Kind::Cluster],
-    };
-    let mut runs = Vec::new();
-    for &kind in kinds {
-        eprintln!(
-            "# {}: {} schedules every {} ms, {} scheduler(s), {} s",
-            kind.as_str(),
-            args.schedules,
-            args.every_ms,
-            args.schedulers,
-            args.seconds
-        );
-        let target = Target::open(kind, &args).await?;
-        let result = run(&target, &args).await;
-        let cleaned = target.cleanup().await;
-        let r = match (result, cleaned) {
-            (Ok(r), Ok(())) => r,
-            (Err(e), _) => bail!("{} run failed: {e:#}", kind.as_str()),
-            (Ok(_), Err(e)) => bail!("cleanup after the {} run: {e:#}", kind.as_str()),
-        };
-        if args.schedulers > 1 {
-            eprintln!("# {}: fires won per scheduler {:?}", r.backend, r.shares);
-        }
-        let l = &r.lateness;
-        println!(
-            "{}",
-            json!({ "system": "switchyard", "backend": r.backend, "measure": "schedule_lateness",
-                    "schedules": args.schedules, "every_ms": args.every_ms,
-                    "schedulers": args.schedulers, "seconds": args.seconds,
-                    "fired": r.fired, "expected": r.expected, "duplicates": r.duplicates,
-                    "missing": r.missing, "fires_per_scheduler": r.shares,
-                    "p50_ms": ms(l.p50), "p95_ms": ms(l.p95), "p99_ms": ms(l.p99),
-                    "max_ms": ms(l.max) })
-        );
-        runs.push(r);
+/// The JSON line of a lateness run.
+fn lateness_line(r: &Run, args: &Args) -> serde_json::Value {
+    if args.schedulers > 1 {
+        eprintln!("# {}: fires won per scheduler {:?}", r.backend, r.shares);
     }
-    println!();
+    let l = &r.lateness;
+    json!({ "system": "switchyard", "backend": r.backend, "measure": "schedule_lateness",
+            "schedules": args.schedules, "every_ms": args.every_ms,
+            "schedulers": args.schedulers, "seconds": args.seconds,
+            "fired": r.fired, "expected": r.expected, "duplicates": r.duplicates,
+            "missing": r.missing, "fires_per_scheduler": r.shares,
+            "p50_ms": ms(l.p50), "p95_ms": ms(l.p95), "p99_ms": ms(l.p99),
+            "max_ms": ms(l.max) })
+}
+
+/// The JSON line of a read-cost run.
+fn read_line(r: &ReadCost, args: &Args) -> serde_json::Value {
+    let t = &r.took;
+    json!({ "system": "switchyard", "backend": r.backend, "measure": "schedules_read",
+            "schedules": args.schedules, "reads": t.n,
+            "p50_ms": ms(t.p50), "p95_ms": ms(t.p95), "p99_ms": ms(t.p99),
+            "max_ms": ms(t.max), "json_bytes": r.json_bytes, "commands": r.commands,
+            "round_trips": r.round_trips, "write_s": r.written.as_secs_f64() })
+}
+
+fn lateness_table(runs: &[Run], args: &Args) {
     println!(
         "| backend | schedules | schedulers | fired | expected | duplicates | missing | p50 ms | p95 ms | p99 ms | max ms | p99 < {} ms |",
         GOAL_P99.as_millis()
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    for r in &runs {
+    for r in runs {
         let l = &r.lateness;
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
@@ -388,6 +449,97 @@ async fn main() -> anyhow::Result<()> {
             ms(l.max),
             if l.p99 < GOAL_P99 { "met" } else { "missed" }
         );
+    }
+}
+
+fn read_table(reads: &[ReadCost], args: &Args) {
+    println!(
+        "| backend | schedules | reads | p50 ms | p95 ms | p99 ms | max ms | JSON bytes | commands | round trips |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in reads {
+        let t = &r.took;
+        println!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
+            r.backend,
+            args.schedules,
+            t.n,
+            ms(t.p50),
+            ms(t.p95),
+            ms(t.p99),
+            ms(t.max),
+            r.json_bytes,
+            r.commands,
+            r.round_trips
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    ensure!(
+        args.schedules > 0
+            && args.schedulers > 0
+            && args.seconds > 0
+            && args.every_ms > 0
+            && args.reads > 0,
+        "--schedules, --schedulers, --seconds, --every-ms and --reads must be positive"
+    );
+    let kinds: &[Kind] = match args.backend {
+        Which::Embedded => &[Kind::Embedded],
+        Which::Redis => &[Kind::Redis],
+        Which::Cluster => &[Kind::Cluster],
+        Which::All => &[Kind::Embedded, Kind::Redis, Kind::Cluster],
+    };
+    let mut runs = Vec::new();
+    let mut reads = Vec::new();
+    for &kind in kinds {
+        match args.measure {
+            Measure::Lateness => eprintln!(
+                "# {}: {} schedules every {} ms, {} scheduler(s), {} s",
+                kind.as_str(),
+                args.schedules,
+                args.every_ms,
+                args.schedulers,
+                args.seconds
+            ),
+            Measure::Read => eprintln!(
+                "# {}: {} reads of {} idle schedules",
+                kind.as_str(),
+                args.reads,
+                args.schedules
+            ),
+        }
+        let target = Target::open(kind, &args).await?;
+        let result = match args.measure {
+            Measure::Lateness => run(&target, &args).await.map(|r| {
+                println!("{}", lateness_line(&r, &args));
+                runs.push(r);
+            }),
+            Measure::Read => read_cost(&target, &args).await.map(|r| {
+                println!("{}", read_line(&r, &args));
+                reads.push(r);
+            }),
+        };
+        let cleaned = target.cleanup().await;
+        match (result, cleaned) {
+            (Ok(()), Ok(())) => {}
+            (Err(e), _) => bail!("{} run failed: {e:#}", kind.as_str()),
+            (Ok(()), Err(e)) => bail!("cleanup after the {} run: {e:#}", kind.as_str()),
+        }
+    }
+    println!();
+    match args.measure {
+        Measure::Lateness => lateness_table(&runs, &args),
+        Measure::Read => read_table(&reads, &args),
     }
     Ok(())
 }
