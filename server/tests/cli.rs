@@ -637,7 +637,7 @@ async fn the_first_admin_comes_from_the_environment() {
         .await
         .expect("created at startup");
     assert_eq!(boss.role, server::auth::users::Role::Admin);
-    stop(child, pw).await;
+    stop(child, pw, None).await;
 }
 
 /// Waits until the server printed in `line` answers, so its SIGTERM
@@ -685,7 +685,27 @@ async fn session_cookie(addr: SocketAddr, name: &str, password: &str) -> Option<
 }
 
 /// SIGTERM, a clean exit, and nothing on stderr mentions `secret`.
-async fn stop(child: std::process::Child, secret: &str) {
+/// Reads a child's stderr to its end on a thread of its own: a debug log
+/// fills a pipe nobody reads within seconds, and the server then stalls on
+/// its next line.
+fn drain_stderr(child: &mut std::process::Child) -> Option<std::thread::JoinHandle<String>> {
+    child.stderr.take().map(|mut stderr| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        })
+    })
+}
+
+/// Stops a server with SIGTERM, checks it exits cleanly, and that its log
+/// (drained since `drained` started, or now) never holds `secret`.
+async fn stop(
+    mut child: std::process::Child,
+    secret: &str,
+    drained: Option<std::thread::JoinHandle<String>>,
+) {
+    let drained = drained.or_else(|| drain_stderr(&mut child));
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -696,7 +716,9 @@ async fn stop(child: std::process::Child, secret: &str) {
         .expect("join")
         .expect("wait");
     assert!(output.status.success(), "clean exit: {:?}", output.status);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = drained
+        .and_then(|reader| reader.join().ok())
+        .unwrap_or_default();
     assert!(
         !stderr.contains(secret),
         "the password was logged: {stderr}"
@@ -722,6 +744,7 @@ async fn the_demo_prints_its_admin_credentials_once() {
             .expect("start the demo")
     };
     let mut child = start();
+    let log = drain_stderr(&mut child);
     let stdout = child.stdout.take().expect("stdout");
     let lines = tokio::task::spawn_blocking(move || {
         let mut reader = BufReader::new(stdout);
@@ -748,10 +771,11 @@ async fn the_demo_prints_its_admin_credentials_once() {
         .await
         .expect("the printed password works");
     assert_eq!(admin.role, server::auth::users::Role::Admin);
-    stop(child, &pw).await;
+    stop(child, &pw, log).await;
 
     // A second run finds the admin and prints no password.
     let mut child = start();
+    let log = drain_stderr(&mut child);
     let stdout = child.stdout.take().expect("stdout");
     let (first, mut reader) = tokio::task::spawn_blocking(move || {
         let mut reader = BufReader::new(stdout);
@@ -762,7 +786,7 @@ async fn the_demo_prints_its_admin_credentials_once() {
     .await
     .expect("read");
     wait_serving(&first).await;
-    stop(child, &pw).await;
+    stop(child, &pw, log).await;
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
     assert!(!rest.contains("Sign in"), "{rest}");

@@ -551,7 +551,7 @@ mod tests {
             &help[help.find("keys").expect("lists keys")..help.find("; flags").expect("ends")];
         let mut named: Vec<&str> = listed
             .split(|c: char| !(c.is_ascii_lowercase() || c == '_'))
-            .filter(|word| word.contains('_') || ["listen", "log"].contains(word))
+            .filter(|word| word.contains('_') || ["listen", "log", "scheduler"].contains(word))
             .collect();
         named.sort_unstable();
         named.dedup();

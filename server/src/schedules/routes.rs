@@ -36,10 +36,21 @@ pub struct SchedulePath {
     pub id: String,
 }
 
-/// The page's view model, read now (one read of every schedule); the
-/// BullMQ part reads only the chosen BullMQ queue.
+/// Every schedule as the hub last read it (at most 2 s old, and fresh
+/// after an action, which waits for the read that shows it): a page load
+/// costs no read of 10,000 schedules, which took 100–300 ms (see
+/// docs/PERFORMANCE.md). Before the hub's first read, a read now.
+async fn figures(state: &AppState) -> std::sync::Arc<super::ScheduleFigures> {
+    match state.hub.current().schedules.clone() {
+        Some(figures) => figures,
+        None => std::sync::Arc::new(state.schedules.figures().await),
+    }
+}
+
+/// The page's view model from the hub's figures; the BullMQ part reads
+/// only the chosen BullMQ queue.
 async fn read(state: &AppState, query: &SchedulesQuery) -> app::SchedulesVm {
-    let figures = state.schedules.figures().await;
+    let figures = figures(state).await;
     let mut page = vm::page(&figures, query, state.schedules.fires_here());
     page.bull = crate::bullmq::schedulers::read(state, query).await;
     page
@@ -95,7 +106,7 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<SchedulesQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let figures = state.schedules.figures().await;
+    let figures = figures(&state).await;
     if let Some(problem) = &figures.problem {
         return Err(AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
