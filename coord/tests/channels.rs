@@ -305,6 +305,10 @@ mod cases {
         a.publish(ChangeType::Created, vec![], source::STARTUP, &1)
             .await
             .unwrap();
+        // On a cluster a PUBLISH reaches the other nodes over the cluster
+        // bus after it returns: let it arrive everywhere first, or a
+        // subscription made on another node at once can still get it.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         // A subscription started later does not see earlier messages.
         let b = fleet.channel::<u32>(1, a.name().as_str());
         let mut sub_b = b.subscribe().await.unwrap();
