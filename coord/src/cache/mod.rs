@@ -1022,7 +1022,6 @@ where
             envelope = sub.recv() => {
                 let Some(envelope) = envelope else { return };
                 let Some(inner) = weak.upgrade() else { return };
-                bump(&inner.counters.received);
                 inner.epoch.fetch_add(1, Ordering::AcqRel);
                 let now_lagged = stats.snapshot().lagged;
                 if envelope.payload.all || envelope.keys.is_empty() || now_lagged != lagged {
@@ -1033,6 +1032,9 @@ where
                         inner.local.invalidate(key.as_str()).await;
                     }
                 }
+                // Counted once applied: whoever reads the count may rely
+                // on the local copy being gone.
+                bump(&inner.counters.received);
             }
             changed = connected.changed(), if watching => {
                 if changed.is_err() {
