@@ -16,7 +16,7 @@ use crate::audit::{Actor, AuditEntry};
 use crate::http::error::{AppError, one_line};
 use crate::http::extract::{Form, Json, Path, Query};
 use crate::http::forms::{ActionFields, redirect};
-use crate::schedules::vm::SchedulesQuery;
+use crate::schedules::vm::{SchedulesQuery, cron_words, every_words};
 use crate::state::AppState;
 
 /// BullMQ queue names the page offers to choose from, at most.
@@ -49,11 +49,8 @@ pub struct BullSchedulersQuery {
 /// When an entry runs, in words.
 fn repeat_words(s: &BullScheduler) -> String {
     let mut words = match (&s.pattern, s.every) {
-        (Some(pattern), _) => format!("cron {pattern} · {}", s.tz.as_deref().unwrap_or("UTC")),
-        (None, Some(every)) => format!(
-            "every {}",
-            app::format_window(i64::try_from(every).unwrap_or(i64::MAX))
-        ),
+        (Some(pattern), _) => cron_words(pattern, s.tz.as_deref().unwrap_or("UTC")),
+        (None, Some(every)) => every_words(every),
         (None, None) => "–".to_owned(),
     };
     if let Some(limit) = s.limit {

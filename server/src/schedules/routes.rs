@@ -84,14 +84,7 @@ pub async fn events(State(state): State<AppState>, Query(query): Query<Schedules
 fn schedule_json(state: &ScheduleState) -> Value {
     let mut value = serde_json::to_value(state).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
-        let status = if state.schedule.paused {
-            "paused"
-        } else if state.next_run_at.is_none() {
-            "finished"
-        } else {
-            "active"
-        };
-        map.insert("status".into(), status.into());
+        map.insert("status".into(), vm::status(state).label().into());
         map.insert(
             "nextRuns".into(),
             json!(state.next_runs(app::NEXT_RUNS).unwrap_or_default()),
@@ -113,12 +106,8 @@ pub async fn list(
             format!("the schedules could not be read: {problem}"),
         ));
     }
-    let matching: Vec<&ScheduleState> = figures
-        .schedules
-        .iter()
-        .filter(|s| query.queue().is_none_or(|q| s.schedule.queue.as_str() == q))
-        .collect();
-    let counts = vm::page(&figures, &query, state.schedules.fires_here()).counts;
+    let matching = vm::matching(&figures, &query);
+    let counts = vm::counts(&matching);
     Ok(Json(json!({
         "schedules": matching
             .iter()

@@ -57,17 +57,27 @@ impl SchedulesQuery {
     }
 }
 
+/// A cron repetition in words, native and BullMQ alike.
+pub fn cron_words(expression: &str, time_zone: &str) -> String {
+    format!("cron {expression} · {time_zone}")
+}
+
+/// An interval repetition in words, native and BullMQ alike.
+pub fn every_words(every_ms: u64) -> String {
+    format!(
+        "every {}",
+        app::format_window(i64::try_from(every_ms).unwrap_or(i64::MAX))
+    )
+}
+
 /// When a schedule ticks, in words.
 pub fn repeat_words(repeat: &Repeat) -> String {
     match repeat {
         Repeat::Cron {
             expression,
             time_zone,
-        } => format!("cron {expression} · {time_zone}"),
-        Repeat::Every { every_ms } => format!(
-            "every {}",
-            app::format_window(i64::try_from(*every_ms).unwrap_or(i64::MAX))
-        ),
+        } => cron_words(expression, time_zone),
+        Repeat::Every { every_ms } => every_words(*every_ms),
     }
 }
 
@@ -78,7 +88,8 @@ fn missed_word(policy: MissedPolicy) -> &'static str {
     }
 }
 
-fn status(state: &ScheduleState) -> ScheduleStatus {
+/// Active, paused, or finished (past its end or limit).
+pub fn status(state: &ScheduleState) -> ScheduleStatus {
     if state.schedule.paused {
         ScheduleStatus::Paused
     } else if state.next_run_at.is_none() {
@@ -115,22 +126,35 @@ fn row(state: &ScheduleState) -> ScheduleRow {
     }
 }
 
-/// A page of the schedules matching the query, with counts over every
-/// match. Only the page's rows compute their next runs.
-pub fn page(figures: &ScheduleFigures, query: &SchedulesQuery, fires_here: bool) -> SchedulesVm {
-    let matching: Vec<&ScheduleState> = figures
+/// The schedules the query's queue filter lets through, by id.
+pub fn matching<'a>(
+    figures: &'a ScheduleFigures,
+    query: &SchedulesQuery,
+) -> Vec<&'a ScheduleState> {
+    figures
         .schedules
         .iter()
         .filter(|s| query.queue().is_none_or(|q| s.schedule.queue.as_str() == q))
-        .collect();
+        .collect()
+}
+
+/// Schedules by status, over every match (the page and the API).
+pub fn counts(matching: &[&ScheduleState]) -> ScheduleCounts {
     let mut counts = ScheduleCounts::default();
-    for state in &matching {
+    for state in matching {
         match status(state) {
             ScheduleStatus::Active => counts.active += 1,
             ScheduleStatus::Paused => counts.paused += 1,
             ScheduleStatus::Finished => counts.finished += 1,
         }
     }
+    counts
+}
+
+/// A page of the schedules matching the query, with counts over every
+/// match. Only the page's rows compute their next runs.
+pub fn page(figures: &ScheduleFigures, query: &SchedulesQuery, fires_here: bool) -> SchedulesVm {
+    let matching = matching(figures, query);
     SchedulesVm {
         schedules: matching
             .iter()
@@ -141,7 +165,7 @@ pub fn page(figures: &ScheduleFigures, query: &SchedulesQuery, fires_here: bool)
         total: matching.len(),
         offset: query.offset,
         queue: query.queue().map(str::to_owned),
-        counts,
+        counts: counts(&matching),
         problem: figures.problem.clone(),
         fires_here,
         now_ms: figures.read_at,
