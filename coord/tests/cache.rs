@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coord::cache::{
-    Cache, CacheError, CacheOptions, LocalBound, LocalShared, RedisShared, SharedTier,
+    Cache, CacheAdmin, CacheError, CacheOptions, CacheSet, LocalBound, LocalShared, RedisShared,
+    SharedTier,
 };
 use coord::channels::{ChannelBus, LocalBus, RawEvent, RedisBus};
 use coord::instance::InstanceId;
@@ -138,6 +139,8 @@ conformance!(
     content_hash_agrees_and_shows_drift,
     a_slow_load_never_overwrites_a_write,
     a_stuck_loader_delays_readers_only_for_the_wait,
+    an_operator_invalidates_a_key_or_the_namespace_everywhere,
+    the_heartbeat_carries_each_open_cache,
 );
 
 fn ms(n: u64) -> Duration {
@@ -737,4 +740,123 @@ async fn a_stuck_loader_delays_readers_only_for_the_wait(world: &World) {
             .await
             .unwrap()
     );
+}
+
+/// The dashboard's "invalidate" knows no value type: it drops the shared
+/// entry and tells every instance, as a write by one of them would.
+async fn an_operator_invalidates_a_key_or_the_namespace_everywhere(world: &World) {
+    let options = CacheOptions::new(Duration::from_secs(60));
+    let a = world.instance("a", options.clone()).await;
+    let b = world.instance("b", options).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    for cache in [&a, &b] {
+        for key in ["k1", "k2"] {
+            let load = counting(&calls, Some("v"), Duration::ZERO);
+            cache.get_or_load(key, load).await.unwrap();
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "b read a's loads");
+    let (shared, bus) = world.parts().await;
+    let admin = CacheAdmin::new(shared, Some(bus), InstanceId::new("dashboard").unwrap());
+
+    admin.invalidate(&world.ns, "k1").await.unwrap();
+    eventually("both to drop k1", || async {
+        a.stats().await.entries == 1 && b.stats().await.entries == 1
+    })
+    .await;
+    let load = counting(&calls, Some("v2"), Duration::ZERO);
+    assert_eq!(
+        a.get_or_load("k1", load).await.unwrap().as_deref(),
+        Some("v2")
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "the shared entry went too");
+
+    let removed = admin.invalidate_all(&world.ns).await.unwrap();
+    assert_eq!(removed, 2);
+    eventually("both to empty", || async {
+        a.stats().await.entries == 0 && b.stats().await.entries == 0
+    })
+    .await;
+    assert_eq!(b.get("k2").await.unwrap(), None);
+
+    assert!(matches!(
+        admin.invalidate("bad ns", "k").await,
+        Err(CacheError::InvalidNamespace { .. })
+    ));
+    assert!(matches!(
+        admin.invalidate(&world.ns, "").await,
+        Err(CacheError::InvalidKey { .. })
+    ));
+}
+
+/// Each beat carries the figures of the caches still open, so the
+/// dashboard sees them per instance; a dropped cache is no longer reported.
+async fn the_heartbeat_carries_each_open_cache(world: &World) {
+    use coord::instances::{
+        Heartbeat, HeartbeatConfig, InstanceRegistry, LocalRegistry, ReportSource, SyncReport,
+        Thresholds,
+    };
+    use coord::time::now_ms;
+    let options = CacheOptions::new(Duration::from_secs(60));
+    let users = world
+        .instance_in(&world.ns, "a", options.clone(), true)
+        .await;
+    let other_ns = format!("{}-b", world.ns);
+    let orders = world.instance_in(&other_ns, "a", options, true).await;
+    let set = CacheSet::new();
+    set.add(&users);
+    set.add(&orders);
+    set.add(&users.clone());
+    let calls = Arc::new(AtomicUsize::new(0));
+    users
+        .get_or_load("k", counting(&calls, Some("v"), Duration::ZERO))
+        .await
+        .unwrap();
+    users.get("k").await.unwrap();
+
+    let registry: Arc<dyn InstanceRegistry> = Arc::new(LocalRegistry::new());
+    let id = InstanceId::new("cache-beat").unwrap();
+    let heartbeat = Heartbeat::start_with_caches(
+        registry.clone(),
+        HeartbeatConfig::new(id.clone(), "api", "1").with_interval(ms(50)),
+        ReportSource::fixed(SyncReport::default()),
+        set.clone(),
+    )
+    .unwrap();
+    let report = |registry: Arc<dyn InstanceRegistry>| async move {
+        let thresholds = Thresholds::for_interval(ms(50));
+        registry.list(now_ms(), &thresholds).await.unwrap()
+    };
+    eventually("a report with both caches", || async {
+        report(registry.clone())
+            .await
+            .iter()
+            .any(|v| v.report.caches.len() == 2)
+    })
+    .await;
+    let views = report(registry.clone()).await;
+    let caches = &views[0].report.caches;
+    let mut names = vec![world.ns.clone(), other_ns.clone()];
+    names.sort();
+    assert_eq!(
+        caches
+            .iter()
+            .map(|c| c.namespace.clone())
+            .collect::<Vec<_>>(),
+        names,
+        "one row per namespace, even when added twice"
+    );
+    let mine = caches.iter().find(|c| c.namespace == world.ns).unwrap();
+    assert_eq!((mine.misses, mine.hits_local, mine.entries), (1, 1, 1));
+
+    drop(orders);
+    eventually("the dropped cache to leave the report", || async {
+        report(registry.clone())
+            .await
+            .iter()
+            .any(|v| v.report.caches.len() == 1)
+    })
+    .await;
+    assert_eq!(set.len(), 1);
+    heartbeat.shutdown().await.unwrap();
 }

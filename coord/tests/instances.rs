@@ -390,6 +390,7 @@ async fn instances_invalid_input_rejected(fx: &Fixture) {
         started_at: 0,
         heartbeat_at: now_ms(),
         sync: SyncReport::default(),
+        caches: Vec::new(),
     };
     let err = registry
         .heartbeat(&report, Duration::from_secs(1))
@@ -470,6 +471,7 @@ fn instances_report_json_is_camel_case() {
         started_at: 1,
         heartbeat_at: 2,
         sync: full_sync(1),
+        caches: Vec::new(),
     };
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["id"], "api-1");

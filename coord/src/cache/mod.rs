@@ -53,8 +53,10 @@
 //! (invalidations may have been missed meanwhile) and the shared tier is
 //! used again, as the rate limiter's [`crate::ratelimit::fallback`] does.
 
+mod admin;
 mod local;
 mod redis;
+mod set;
 mod shared;
 
 use std::fmt;
@@ -71,8 +73,10 @@ use serde::{Deserialize, Serialize};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+pub use self::admin::CacheAdmin;
 pub use self::local::LocalShared;
 pub use self::redis::RedisShared;
+pub use self::set::CacheSet;
 pub use self::shared::{SharedTier, Stored};
 
 use crate::channels::{ChangeType, Channel, ChannelBus, ChannelName, Subscription, source};
@@ -716,7 +720,28 @@ where
     /// This instance's figures for the namespace, with the content hash
     /// and size of the local tier (one pass over it).
     pub async fn stats(&self) -> CacheStats {
-        let inner = &self.inner;
+        self.inner.stats().await
+    }
+}
+
+impl Fill {
+    fn into_error(self) -> CacheError {
+        match self {
+            Fill::Failed(err) => err,
+            // Only fills report absence; other operations never do.
+            Fill::Absent => CacheError::InvalidOptions("nothing to cache".into()),
+        }
+    }
+}
+
+impl<T> Inner<T>
+where
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    /// This instance's figures for the namespace, with the content hash
+    /// and size of the local tier (one pass over it).
+    async fn stats(&self) -> CacheStats {
+        let inner = self;
         inner.local.run_pending_tasks().await;
         let (mut entries, mut bytes, mut hash) = (0u64, 0u64, 0u64);
         for (_key, entry) in inner.local.iter() {
@@ -753,22 +778,7 @@ where
             outages: read(&c.outages),
         }
     }
-}
 
-impl Fill {
-    fn into_error(self) -> CacheError {
-        match self {
-            Fill::Failed(err) => err,
-            // Only fills report absence; other operations never do.
-            Fill::Absent => CacheError::InvalidOptions("nothing to cache".into()),
-        }
-    }
-}
-
-impl<T> Inner<T>
-where
-    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-{
     fn outage(&self) -> Option<Outage> {
         self.outage
             .lock()

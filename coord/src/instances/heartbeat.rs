@@ -9,8 +9,9 @@ use tokio::time::MissedTickBehavior;
 
 use super::{
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_TTL_INTERVALS, InstanceRegistry, InstanceReport,
-    SyncReport, check_label,
+    MAX_REPORTED_CACHES, SyncReport, check_label,
 };
+use crate::cache::CacheSet;
 use crate::error::{CoordError, Result};
 use crate::instance::InstanceId;
 use crate::time::now_ms;
@@ -89,6 +90,7 @@ impl HeartbeatConfig {
             started_at: self.started_at,
             heartbeat_at: now_ms(),
             sync,
+            caches: Vec::new(),
         }
     }
 }
@@ -187,6 +189,17 @@ impl Heartbeat {
         config: HeartbeatConfig,
         source: impl Into<ReportSource>,
     ) -> Result<Self> {
+        Self::start_with_caches(registry, config, source, CacheSet::default())
+    }
+
+    /// As [`start`](Self::start), and each beat also carries the figures
+    /// of the caches in `caches` (those still open at the beat).
+    pub fn start_with_caches(
+        registry: Arc<dyn InstanceRegistry>,
+        config: HeartbeatConfig,
+        source: impl Into<ReportSource>,
+        caches: CacheSet,
+    ) -> Result<Self> {
         config.validate()?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(CoordError::Unavailable(
@@ -201,6 +214,7 @@ impl Heartbeat {
             Arc::clone(&registry),
             config,
             source.into(),
+            caches,
             Arc::clone(&trigger),
             stop_rx,
             Arc::clone(&health),
@@ -262,6 +276,7 @@ async fn run(
     registry: Arc<dyn InstanceRegistry>,
     config: HeartbeatConfig,
     mut source: ReportSource,
+    caches: CacheSet,
     trigger: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     health: Arc<Mutex<HeartbeatHealth>>,
@@ -278,11 +293,14 @@ async fn run(
         if *stop.borrow() {
             break;
         }
-        let report = config.report(source.current());
+        let mut report = config.report(source.current());
         let result = tokio::select! {
             biased;
             _ = stop.changed() => break,
-            result = registry.heartbeat(&report, config.ttl) => result,
+            result = async {
+                report.caches = caches.stats(MAX_REPORTED_CACHES).await;
+                registry.heartbeat(&report, config.ttl).await
+            } => result,
         };
         record(&health, &config.id, result);
     }

@@ -42,6 +42,10 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// `Stale` (something is wrong, maybe a long pause) before it is `Gone`.
 pub const DEFAULT_TTL_INTERVALS: u32 = 6;
 
+/// Cache namespaces one report carries at most: a report is rewritten at
+/// every beat, so its size is bounded whatever a service opens.
+pub const MAX_REPORTED_CACHES: usize = 64;
+
 /// Longest accepted role or version text: a dashboard column, not a document.
 pub const MAX_LABEL_LEN: usize = 64;
 
@@ -99,6 +103,12 @@ pub struct InstanceReport {
     pub heartbeat_at: i64,
     /// The synced-state figures at the time of writing.
     pub sync: SyncReport,
+    /// Each cache namespace the instance has open (at most
+    /// [`MAX_REPORTED_CACHES`]), so the dashboard can show hit ratios per
+    /// instance and compare content hashes across them. Absent in reports
+    /// of instances without caches, and in those of older releases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<crate::cache::CacheStats>,
 }
 
 impl InstanceReport {

@@ -52,6 +52,7 @@ fn instance(id: &str, status: InstanceStatus) -> InstanceFacts {
                 started_at: 0,
                 heartbeat_at: 0,
                 sync: SyncReport::default(),
+                caches: Vec::new(),
             },
             status,
             heartbeat_age_ms: 0,
