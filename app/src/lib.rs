@@ -29,6 +29,7 @@ pub use pages::audit::render_audit_page;
 pub use pages::bull_job::{bull_job_events, bull_job_fragments, render_bull_job_page};
 pub use pages::bull_queue::{bull_queue_events, bull_queue_fragments, render_bull_queue_page};
 pub use pages::bullmq::{BULL_SORTS, BULLMQ_EVENTS, bullmq_fragments, render_bullmq_page};
+pub use pages::cache::{CACHE_EVENTS, cache_fragments, render_cache_page};
 pub use pages::channels::{CHANNELS_EVENTS, channels_fragments, render_channels_page};
 pub use pages::config::render_config_page;
 pub use pages::error::render_error_page;
@@ -72,6 +73,10 @@ pub use vm::bullmq::{
     BULL_CHILD_KINDS, BULL_STATES, BullChildCounts, BullChildGroup, BullFlowJobVm, BullFlowVm,
     BullJobPageVm, BullJobRow, BullQueuePageVm, BullQueueRow, BullQueuesVm, CLEAN_AGES,
     bull_job_actions, bull_job_path, bull_queue_path, encode_segment,
+};
+pub use vm::cache::{
+    AgreementVm, CacheInstanceRow, CacheVm, HitChartVm, INSTANCES_SHOWN, NAMESPACES_PER_PAGE,
+    NamespaceDetailVm, NamespaceRow,
 };
 pub use vm::channels::{ChannelRow, ChannelsVm, MessageRow};
 pub use vm::config::{ConfigEntry, ConfigVm};

@@ -481,6 +481,7 @@ async fn content_hash_agrees_and_shows_drift(world: &World) {
         hc.content_hash, ha.content_hash,
         "the stale instance drifted"
     );
+    assert_eq!(hc.keys_hash, ha.keys_hash, "over the same keys");
     assert_eq!(deaf.get("k3").await.unwrap().as_deref(), Some("v3"));
 
     // Once it drops the stale entry and re-reads, it agrees again.

@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod bullmq;
+pub mod cache;
 pub mod channels;
 pub mod config;
 pub mod db;

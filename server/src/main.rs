@@ -151,9 +151,13 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         let queues = Demo::start(&app.state().queues)
             .await
             .context("cannot start the demo")?;
-        let instances = FleetDemo::start(&app.state().channels, &app.state().instances)
-            .await
-            .context("cannot start the demo instances")?;
+        let instances = FleetDemo::start(
+            &app.state().channels,
+            &app.state().instances,
+            &app.state().caches,
+        )
+        .await
+        .context("cannot start the demo instances")?;
         let clients = RateLimitDemo::start(&app.state().ratelimits)
             .await
             .context("cannot start the demo's rate-limited clients")?;

@@ -61,4 +61,6 @@ pub struct AppState {
     /// The configured Redis's reader, for the Redis page (none without
     /// Redis).
     pub redis: Option<crate::redis_health::RedisWatch>,
+    /// The services' shared cache tier and bus, for invalidations.
+    pub caches: crate::cache::Caches,
 }

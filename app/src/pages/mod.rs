@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bull_job;
 pub mod bull_queue;
 pub mod bullmq;
+pub mod cache;
 pub mod channels;
 pub mod config;
 pub mod error;

@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod bullmq;
+pub mod cache;
 pub mod channels;
 pub mod config;
 pub mod errors;

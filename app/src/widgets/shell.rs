@@ -133,6 +133,8 @@ pub enum Section {
     RateLimits,
     /// `/redis`: the Redis every capability depends on.
     Redis,
+    /// `/cache`: the services' cache namespaces.
+    Cache,
     /// `/alerts`
     Alerts,
     /// `/audit`
@@ -192,6 +194,7 @@ fn Shell(
         (Section::Instances, "/instances", "Instances"),
         (Section::RateLimits, "/ratelimits", "Rate limits"),
         (Section::Redis, "/redis", "Redis"),
+        (Section::Cache, "/cache", "Cache"),
         (Section::Alerts, "/alerts", "Alerts"),
         (Section::Audit, "/audit", "Audit"),
         (Section::Users, "/users", "Users"),

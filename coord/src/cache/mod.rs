@@ -321,6 +321,12 @@ pub struct CacheStats {
     /// Order-independent hash of the local tier's entries, 16 hex digits
     /// (text: JSON numbers lose 64-bit precision in browsers).
     pub content_hash: String,
+    /// The same hash over the keys alone: two instances holding the same
+    /// keys report the same one, and only then does a different
+    /// `content_hash` mean a stale value rather than a different working
+    /// set (instances of a read-through cache hold what they read).
+    #[serde(default)]
+    pub keys_hash: String,
     /// Since when (ms since the epoch) the shared tier is unreachable.
     pub degraded_since: Option<i64>,
     /// Why it is unreachable.
@@ -348,6 +354,7 @@ impl CacheStats {
 struct Entry<T> {
     value: Option<T>,
     hash: u64,
+    key_hash: u64,
     bytes: u32,
     ttl: Duration,
 }
@@ -743,11 +750,12 @@ where
     async fn stats(&self) -> CacheStats {
         let inner = self;
         inner.local.run_pending_tasks().await;
-        let (mut entries, mut bytes, mut hash) = (0u64, 0u64, 0u64);
+        let (mut entries, mut bytes, mut hash, mut keys) = (0u64, 0u64, 0u64, 0u64);
         for (_key, entry) in inner.local.iter() {
             entries += 1;
             bytes += u64::from(entry.bytes);
             hash ^= entry.hash;
+            keys ^= entry.key_hash;
         }
         let c = &inner.counters;
         let outage = inner.outage();
@@ -773,6 +781,7 @@ where
             entries,
             bytes,
             content_hash: format!("{hash:016x}"),
+            keys_hash: format!("{keys:016x}"),
             degraded_since: outage.as_ref().map(|o| o.since),
             degraded_reason: outage.map(|o| o.reason),
             outages: read(&c.outages),
@@ -854,6 +863,7 @@ where
         Arc::new(Entry {
             value,
             hash: entry_hash(key, text),
+            key_hash: entry_hash(key, ""),
             bytes,
             ttl,
         })

@@ -30,7 +30,7 @@ pub const ANONYMOUS: &str = "anonymous";
 
 /// Every action the server records, for the Audit page's filter: one
 /// name per kind of change, the same for a form button and its API twin.
-pub const ACTIONS: [&str; 44] = [
+pub const ACTIONS: [&str; 46] = [
     "bullmq.pause",
     "bullmq.resume",
     "bullmq.retry_all",
@@ -55,6 +55,8 @@ pub const ACTIONS: [&str; 44] = [
     "job.remove",
     "job.promote",
     "ratelimit.unblock",
+    "cache.invalidate",
+    "cache.invalidate_all",
     "worker.quiet",
     "worker.resume",
     "worker.stop",

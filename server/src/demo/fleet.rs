@@ -1,11 +1,13 @@
 //! Simulated service instances for `switchyard demo`: a few replicas of a
 //! service that share feature flags and search-parameter statuses through
-//! the synced state, each heartbeating its sync figures, so the channels
-//! and instances pages show real traffic.
+//! the synced state, and read patients and search parameters through two
+//! cache namespaces, each heartbeating its sync and cache figures, so the
+//! channels, instances and cache pages show real traffic.
 
 use std::time::Duration;
 
 use coord::CoordError;
+use coord::cache::{Cache, CacheOptions, CacheSet, LocalBound};
 use coord::debounce::DebounceConfig;
 use coord::instance::InstanceId;
 use coord::instances::{Heartbeat, HeartbeatConfig, ReportSource, SyncReport};
@@ -16,6 +18,7 @@ use rand::seq::IndexedRandom;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::cache::Caches;
 use crate::channels::Channels;
 use crate::instances::{HEARTBEAT, Instances};
 
@@ -37,9 +40,90 @@ const KEYS: [&str; 8] = [
     "limits/api-partner",
 ];
 
+/// Patients the demo's services read, most often the first ones.
+const PATIENTS: u64 = 300;
+
+type Doc = serde_json::Value;
+
+/// Stands in for the services' database: a few milliseconds per record.
+async fn load_record(kind: &'static str, key: String) -> Result<Option<Doc>, std::io::Error> {
+    let wait = rand::rng().random_range(4..30);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    Ok(Some(
+        json!({ "kind": kind, "id": key, "loadedAt": now_ms() }),
+    ))
+}
+
+/// One instance's two namespaces: `patients`, a bounded working set read
+/// with a skew (instances hold different keys), and `search-params`,
+/// which every instance reads whole (so their hashes are compared).
+struct DemoCaches {
+    patients: Cache<Doc>,
+    params: Cache<Doc>,
+}
+
+impl DemoCaches {
+    async fn open(
+        caches: &Caches,
+        channels: &Channels,
+        id: &InstanceId,
+    ) -> Result<Self, CoordError> {
+        let open = |ns: &'static str, options: CacheOptions| {
+            Cache::open(
+                ns,
+                options,
+                caches.shared(),
+                id.clone(),
+                Some(channels.bus.clone()),
+            )
+        };
+        let unavailable = |e: coord::cache::CacheError| CoordError::Unavailable(e.to_string());
+        Ok(Self {
+            patients: open(
+                "patients",
+                CacheOptions::new(Duration::from_secs(60)).bound(LocalBound::Entries(120)),
+            )
+            .await
+            .map_err(unavailable)?,
+            params: open("search-params", CacheOptions::new(Duration::from_secs(30)))
+                .await
+                .map_err(unavailable)?,
+        })
+    }
+
+    /// A few reads, as a request handler would make them.
+    async fn read(&self) {
+        let (patient, param) = {
+            let mut rng = rand::rng();
+            let r: f64 = rng.random();
+            let patient = format!("patient-{}", (r * r * PATIENTS as f64) as u64);
+            let param = KEYS.choose(&mut rng).copied().unwrap_or(KEYS[0]);
+            (patient, param.to_owned())
+        };
+        let key = patient.clone();
+        if let Err(err) = self
+            .patients
+            .get_or_load(&patient, || load_record("Patient", key))
+            .await
+        {
+            tracing::debug!(error = %err, "demo cache read failed");
+        }
+        let key = param.clone();
+        if let Err(err) = self
+            .params
+            .get_or_load(&param, || load_record("SearchParameter", key))
+            .await
+        {
+            tracing::debug!(error = %err, "demo cache read failed");
+        }
+    }
+}
+
 struct Member {
     replica: std::sync::Arc<Replica>,
     heartbeat: std::sync::Arc<Heartbeat>,
+    /// Reads the caches like a busy service.
+    reader: JoinHandle<()>,
     /// Beats right after each reload, so the instances page shows an
     /// instance caught up as soon as it is, not at its next heartbeat.
     follower: JoinHandle<()>,
@@ -55,7 +139,11 @@ impl FleetDemo {
     /// Starts the instances on the deployment's bus, store and registry,
     /// and a task that makes one of them change a setting every second or
     /// so.
-    pub async fn start(channels: &Channels, instances: &Instances) -> Result<Self, CoordError> {
+    pub async fn start(
+        channels: &Channels,
+        instances: &Instances,
+        caches: &Caches,
+    ) -> Result<Self, CoordError> {
         let channel = coord::channels::ChannelName::new(DEMO_CHANNEL)?;
         let mut members = Vec::new();
         for (suffix, role) in INSTANCES {
@@ -75,11 +163,39 @@ impl FleetDemo {
                 let replica = replica.clone();
                 ReportSource::from_fn(move || SyncReport::from(replica.status()))
             };
-            let heartbeat = Heartbeat::start(
+            let demo_caches = std::sync::Arc::new(DemoCaches::open(caches, channels, &id).await?);
+            let set = CacheSet::new();
+            set.add(&demo_caches.patients);
+            set.add(&demo_caches.params);
+            let heartbeat = Heartbeat::start_with_caches(
                 instances.registry.clone(),
                 HeartbeatConfig::new(id, role, env!("CARGO_PKG_VERSION")).with_interval(HEARTBEAT),
                 source,
+                set,
             )?;
+            let reader = {
+                let demo_caches = demo_caches.clone();
+                tokio::spawn(async move {
+                    let mut tick = 0u64;
+                    loop {
+                        let pause = rand::rng().random_range(40..160);
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        demo_caches.read().await;
+                        tick += 1;
+                        // Now and then a record changes: the writer
+                        // replaces it, and the others drop their copy.
+                        if tick.is_multiple_of(50) {
+                            let n = rand::rng().random_range(0..20);
+                            let key = format!("patient-{n}");
+                            let doc =
+                                json!({ "kind": "Patient", "id": key, "changedAt": now_ms() });
+                            if let Err(err) = demo_caches.patients.set(&key, &doc).await {
+                                tracing::debug!(error = %err, "demo cache write failed");
+                            }
+                        }
+                    }
+                })
+            };
             let heartbeat = std::sync::Arc::new(heartbeat);
             let follower = {
                 let heartbeat = heartbeat.clone();
@@ -93,6 +209,7 @@ impl FleetDemo {
             members.push(Member {
                 replica,
                 heartbeat,
+                reader,
                 follower,
             });
         }
@@ -133,6 +250,8 @@ impl FleetDemo {
         for member in self.members {
             member.follower.abort();
             let _ = member.follower.await;
+            member.reader.abort();
+            let _ = member.reader.await;
             match std::sync::Arc::try_unwrap(member.heartbeat) {
                 Ok(heartbeat) => {
                     if let Err(err) = heartbeat.shutdown().await {

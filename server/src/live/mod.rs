@@ -118,6 +118,9 @@ pub struct Snapshot {
     pub schedules: Option<Arc<ScheduleFigures>>,
     /// The configured Redis, once read.
     pub redis: Option<Arc<crate::redis_health::RedisFigures>>,
+    /// The services' caches from the instances' heartbeats, when the
+    /// server watches instances.
+    pub caches: Option<Arc<crate::cache::CacheFigures>>,
     /// Alerting's state (active alerts, rules, deliveries, first page of
     /// history), when alerting runs.
     pub alerts: Option<Arc<AlertsView>>,
@@ -194,6 +197,8 @@ struct Inner {
     schedules: Mutex<Option<Arc<ScheduleFigures>>>,
     /// The latest Redis figures, read by the hub's Redis task.
     redis: Mutex<Option<Arc<crate::redis_health::RedisFigures>>>,
+    /// Turns the heartbeats' cache counters into rates and minutes.
+    caches: Mutex<crate::cache::Tracker>,
     /// The dependencies that are not ok, as last checked (see
     /// [`crate::system::readiness`]), for the health line of every page.
     problems: Mutex<Vec<Check>>,
@@ -262,6 +267,7 @@ impl Hub {
             workers: Mutex::new(None),
             schedules: Mutex::new(None),
             redis: Mutex::new(None),
+            caches: Mutex::new(crate::cache::Tracker::default()),
             problems: Mutex::new(Vec::new()),
         });
         let mut tasks = vec![tokio::spawn(run(inner.clone(), history))];
@@ -810,6 +816,9 @@ async fn take_snapshot(inner: &Inner, tracker: &mut Tracker, pending: Pending) -
             }
         },
     );
+    let caches = instances
+        .as_ref()
+        .map(|figures| Arc::new(lock(&inner.caches).observe(figures, now)));
     let progress = {
         let mut runs = lock(&inner.runs);
         runs.retain(|_, run| {
@@ -834,6 +843,7 @@ async fn take_snapshot(inner: &Inner, tracker: &mut Tracker, pending: Pending) -
         workers: lock(&inner.workers).clone(),
         schedules: lock(&inner.schedules).clone(),
         redis: lock(&inner.redis).clone(),
+        caches,
         alerts: inner
             .sources
             .alerts

@@ -128,6 +128,39 @@ pub async fn schedules_regions(
     }
 }
 
+/// The Cache page's regions for one query, rendered once per snapshot for
+/// every stream showing them.
+pub async fn cache_regions(
+    streams: &Streams,
+    snapshot: &Snapshot,
+    query: &crate::cache::vm::CacheQuery,
+) -> Regions {
+    let key = format!("snapshot:Cache:{query:?}");
+    let range = match query.range.as_deref() {
+        Some(r) if !r.is_empty() => r
+            .parse::<crate::metrics::history::Range>()
+            .map(crate::queues::vm::chart_range)
+            .unwrap_or_default(),
+        _ => app::ChartRange::Hour,
+    };
+    let rendered = streams
+        .pages()
+        .get(key, (snapshot.seq, 0), || async {
+            Ok::<_, Infallible>(prepare(app::cache_fragments(&crate::cache::vm::page(
+                snapshot.caches.as_deref(),
+                query,
+                range,
+                app::HitChartVm::default(),
+                snapshot.taken_at,
+            ))))
+        })
+        .await;
+    match rendered {
+        Ok(regions) => regions,
+        Err(never) => match never {},
+    }
+}
+
 /// The workers page's native-worker regions for one filter and page,
 /// rendered once per snapshot for every stream showing those rows. The
 /// BullMQ connections are read when the page loads, not per snapshot

@@ -62,6 +62,11 @@ pub enum Scope {
     RateLimits,
     /// The configured Redis.
     Redis,
+    /// The cache namespaces, and the chosen one's instances.
+    Cache {
+        /// Its namespace, chart range and page.
+        query: crate::cache::vm::CacheQuery,
+    },
     /// A page of the workers table.
     Workers {
         /// Its queue filter and page.
@@ -324,6 +329,7 @@ async fn render(
         Scope::Instances => render::regions(streams, snapshot, Page::Instances).await,
         Scope::RateLimits => render::regions(streams, snapshot, Page::RateLimits).await,
         Scope::Redis => render::regions(streams, snapshot, Page::Redis).await,
+        Scope::Cache { query } => render::cache_regions(streams, snapshot, query).await,
         Scope::Workers { query } => render::workers_regions(streams, snapshot, query).await,
         Scope::Schedules { query } => render::schedules_regions(streams, snapshot, query).await,
         Scope::Alerts { first_page: true } => {

@@ -400,6 +400,14 @@ pub fn samples_for(
     for (policy, n) in rejections.closed_minute(minute_ms) {
         push("ratelimit_rejections_per_min", &policy, n as f64);
     }
+    if let Some(caches) = &snapshot.caches {
+        for ns in busiest_caches(caches, CACHE_NAMESPACES) {
+            if let Some(m) = ns.minutes.iter().find(|m| m.minute_ms == minute_ms) {
+                push("cache_hits_per_min", &ns.name, m.hits as f64);
+                push("cache_requests_per_min", &ns.name, m.requests as f64);
+            }
+        }
+    }
     if let Some(workers) = &snapshot.workers {
         for queue in &kept {
             if let Some(latency) = workers.latency.get(&queue.name) {
@@ -408,6 +416,29 @@ pub fn samples_for(
         }
     }
     out
+}
+
+/// Cache namespaces with series in the history and on `/metrics`: the
+/// busiest of the last hour, so a fleet opening thousands of namespaces
+/// writes a bounded number of rows a minute.
+pub const CACHE_NAMESPACES: usize = 100;
+
+/// The `n` namespaces with the most reads over the hub's hour (by name
+/// among equals), in name order.
+pub fn busiest_caches(
+    caches: &crate::cache::CacheFigures,
+    n: usize,
+) -> Vec<&crate::cache::NamespaceFigures> {
+    let mut all: Vec<_> = caches.namespaces.iter().collect();
+    if all.len() > n {
+        let reads = |ns: &crate::cache::NamespaceFigures| {
+            ns.minutes.iter().map(|m| m.requests).sum::<u64>()
+        };
+        all.sort_by(|a, b| reads(b).cmp(&reads(a)).then(a.name.cmp(&b.name)));
+        all.truncate(n);
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    all
 }
 
 /// Minutes back a queue's newest merged latency minute is still written:

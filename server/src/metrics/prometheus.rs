@@ -371,7 +371,47 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>, queue_cap: usize) -> Stri
     ] {
         family.write_to(&mut out);
     }
+    for family in cache_families(snapshot) {
+        family.write_to(&mut out);
+    }
     out
+}
+
+/// The services' caches: reads by outcome as lifetime counters the hub
+/// keeps (an instance restarting does not take them back), and entries and
+/// bytes over the live instances, for the busiest
+/// [`super::CACHE_NAMESPACES`] namespaces.
+fn cache_families(snapshot: &Snapshot) -> [Family; 3] {
+    let mut requests = Family::new(
+        "switchyard_cache_requests_total",
+        "counter",
+        "Cache reads by namespace and result (hit_local, hit_shared, miss) over every instance, since this dashboard started.",
+    );
+    let mut entries = Family::new(
+        "switchyard_cache_entries",
+        "gauge",
+        "Entries in the instances' local tiers, by namespace.",
+    );
+    let mut bytes = Family::new(
+        "switchyard_cache_bytes",
+        "gauge",
+        "Approximate bytes of the instances' local tiers, by namespace.",
+    );
+    if let Some(caches) = &snapshot.caches {
+        for ns in super::busiest_caches(caches, super::CACHE_NAMESPACES) {
+            let name = ns.name.as_str();
+            for (result, n) in [
+                ("hit_local", ns.totals.hits_local),
+                ("hit_shared", ns.totals.hits_shared),
+                ("miss", ns.totals.misses),
+            ] {
+                requests.sample(&[("namespace", name), ("result", result)], n);
+            }
+            entries.sample(&[("namespace", name)], ns.sum(|s| s.entries));
+            bytes.sample(&[("namespace", name)], ns.sum(|s| s.bytes));
+        }
+    }
+    [requests, entries, bytes]
 }
 
 #[cfg(test)]

@@ -250,6 +250,22 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     let instances = Instances::start(redis, &db)
         .await
         .map_err(|source| StartupError::Fleet { source })?;
+    // Unique per server, also for several servers in one process (tests).
+    let holder = format!(
+        "{}-{:04x}",
+        coord::instance::InstanceId::from_config(None)
+            .map(|id| id.to_string())
+            .unwrap_or_else(|_| "switchyard".to_owned()),
+        rand::random::<u16>()
+    );
+    let caches = crate::cache::Caches::start(
+        redis,
+        channels.bus.clone(),
+        coord::instance::InstanceId::new(format!("dashboard-{holder}"))
+            .map_err(|source| StartupError::Fleet { source })?,
+    )
+    .await
+    .map_err(|source| StartupError::Fleet { source })?;
     let ratelimits = RateLimits::start(redis, &settings.rate_limits)
         .await
         .map_err(|source| StartupError::RateLimits { source })?;
@@ -271,14 +287,6 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
             history: last_hour(&db).await,
         },
         wake,
-    );
-    // Unique per server, also for several servers in one process (tests).
-    let holder = format!(
-        "{}-{:04x}",
-        coord::instance::InstanceId::from_config(None)
-            .map(|id| id.to_string())
-            .unwrap_or_else(|_| "switchyard".to_owned()),
-        rand::random::<u16>()
     );
     let alerts = Alerting::start(
         db.clone(),
@@ -337,6 +345,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         workers: crate::workers::Workers::new(queues_for_workers),
         schedules,
         redis: redis_watch,
+        caches,
     })
 }
 

@@ -30,6 +30,7 @@ use crate::auth::users::Role;
 use crate::auth::users_routes as users;
 use crate::bullmq::routes as bullmq;
 use crate::bullmq::schedulers as bull_schedulers;
+use crate::cache::routes as cache;
 use crate::channels::routes as channels;
 use crate::errors::routes as errors;
 use crate::instances::routes as instances;
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/instances", get(instances::page))
         .route("/ratelimits", get(ratelimits::page))
         .route("/redis", get(redis::page))
+        .route("/cache", get(cache::page))
         .route("/workers", get(workers::page))
         .route("/schedules", get(schedules::page))
         .route("/alerts", get(alerts::page))
@@ -122,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/instances", get(instances::events))
         .route("/events/ratelimits", get(ratelimits::events))
         .route("/events/redis", get(redis::events))
+        .route("/events/cache", get(cache::events))
         .route("/events/workers", get(workers::events))
         .route("/events/schedules", get(schedules::events))
         .route("/events/alerts", get(alerts::events))
@@ -149,6 +152,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ratelimits", get(ratelimits::list))
         .route("/api/redis", get(redis::report))
         .route("/api/redis/health", get(redis::health))
+        .route("/api/cache", get(cache::list))
+        .route("/api/cache/{ns}", get(cache::show))
         .route("/api/workers", get(workers::list))
         .route("/api/schedules", get(schedules::list))
         .route("/api/schedules/{id}", get(schedules::show))
@@ -224,6 +229,17 @@ pub fn router(state: AppState) -> Router {
         // admin's)
         .route("/schedules/{id}/{action}", post(schedules::act_form))
         .route("/api/schedules/{id}/{action}", post(schedules::act_api))
+        // Caches: drop a key or a namespace everywhere
+        .route("/cache/{ns}/invalidate", post(cache::invalidate_form))
+        .route(
+            "/cache/{ns}/invalidate-all",
+            post(cache::invalidate_all_form),
+        )
+        .route("/api/cache/{ns}/invalidate", post(cache::invalidate_api))
+        .route(
+            "/api/cache/{ns}/invalidate-all",
+            post(cache::invalidate_all_api),
+        )
         .route("/alerts/{fingerprint}/ack", post(alerts::ack))
         .route("/alerts/{fingerprint}/silence", post(alerts::silence))
         .route("/alerts/{fingerprint}/unsilence", post(alerts::unsilence))

@@ -106,6 +106,8 @@ fn mutating_routes() -> Vec<Route> {
         form("/schedules/auth-schedule/pause", Operator),
         form("/schedules/auth-schedule/resume", Operator),
         form("/schedules/auth-schedule/run", Operator),
+        form_with("/cache/auth-ns/invalidate", Operator, &[("key", "k1")]),
+        form("/cache/auth-ns/invalidate-all", Operator),
         form("/alerts/0000000000000000/ack", Operator),
         form_with(
             "/alerts/0000000000000000/silence",
@@ -188,6 +190,12 @@ fn mutating_routes() -> Vec<Route> {
         api("/api/schedules/auth-schedule/pause", Operator, no_json),
         api("/api/schedules/auth-schedule/resume", Operator, no_json),
         api("/api/schedules/auth-schedule/run", Operator, no_json),
+        api(
+            "/api/cache/auth-ns/invalidate",
+            Operator,
+            || json!({ "key": "k1" }),
+        ),
+        api("/api/cache/auth-ns/invalidate-all", Operator, no_json),
         api("/api/alerts/0000000000000000/ack", Operator, no_json),
         api(
             "/api/alerts/0000000000000000/silence",

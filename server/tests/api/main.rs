@@ -14,6 +14,7 @@ mod bullmq_flows;
 mod bullmq_latency;
 mod bullmq_schedulers;
 mod bullnode;
+mod cache_page;
 mod cluster;
 mod errors;
 mod faults;

@@ -1,0 +1,655 @@
+//! The services' caches as the dashboard sees them: each instance reports
+//! its namespaces' figures in its heartbeat ([`coord::cache::CacheSet`]),
+//! the hub reads the heartbeats anyway, and [`Tracker`] turns those
+//! lifetime counters into what a page and an alert need — requests per
+//! second, hits and requests per minute for the last hour, lifetime totals
+//! that never go back when an instance restarts, and whether instances
+//! holding the same keys hold the same values. No cache is read for any of
+//! it: the cost is the heartbeats', whatever the number of viewers.
+//!
+//! The dashboard acts on caches through [`Caches`]: a
+//! [`CacheAdmin`] over the services' shared tier (their Redis under the
+//! deployment's prefix, or the in-process tier the demo's instances use)
+//! and the deployment's bus, so an invalidation reaches every instance as
+//! a write by one of them would.
+
+pub mod routes;
+pub mod vm;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use coord::CoordError;
+use coord::cache::{CacheAdmin, CacheStats, LocalShared, RedisShared, SharedTier};
+use coord::channels::ChannelBus;
+use coord::instance::InstanceId;
+use coord::instances::InstanceStatus;
+
+use crate::instances::InstanceFigures;
+
+/// Namespaces the figures keep, by name: a page lists them 50 at a time,
+/// and a fleet opening thousands of namespaces costs the hub no more.
+pub const MAX_NAMESPACES: usize = 200;
+
+/// Minutes of hits and requests kept per namespace (the live hour; longer
+/// ranges come from the metrics history).
+pub const MINUTES: usize = 60;
+
+const MINUTE_MS: i64 = 60_000;
+
+/// The services' shared tier and bus, for the dashboard's invalidations and
+/// the demo's instances. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Caches {
+    shared: Arc<dyn SharedTier>,
+    /// Invalidates keys and namespaces everywhere.
+    pub admin: CacheAdmin,
+}
+
+impl Caches {
+    /// The deployment's shared tier (`redis` given: Redis under `prefix`,
+    /// where the services' `RedisShared` keeps it; else in process) and
+    /// `bus`, acting as `dashboard`.
+    pub async fn start(
+        redis: Option<(&str, &str)>,
+        bus: Arc<dyn ChannelBus>,
+        dashboard: InstanceId,
+    ) -> Result<Self, CoordError> {
+        let shared: Arc<dyn SharedTier> = match redis {
+            Some((url, prefix)) => Arc::new(RedisShared::connect(url, prefix).await?),
+            None => Arc::new(LocalShared::new()),
+        };
+        Ok(Self {
+            admin: CacheAdmin::new(shared.clone(), Some(bus), dashboard),
+            shared,
+        })
+    }
+
+    /// The shared tier, for caches opened in this process (the demo's).
+    pub fn shared(&self) -> Arc<dyn SharedTier> {
+        self.shared.clone()
+    }
+}
+
+/// One instance's figures for one namespace, as of its last heartbeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceCache {
+    /// The instance.
+    pub instance: String,
+    /// Live, stale or gone.
+    pub status: InstanceStatus,
+    /// What it reported.
+    pub stats: CacheStats,
+    /// Reads per second between its last two heartbeats, once two were
+    /// seen.
+    pub requests_per_s: Option<f64>,
+    /// It holds the same keys as other instances but other values.
+    pub drifted: bool,
+}
+
+impl InstanceCache {
+    /// Whether its figures speak for now (a stale or gone instance's are
+    /// its last words).
+    pub fn is_live(&self) -> bool {
+        self.status == InstanceStatus::Live
+    }
+}
+
+/// Hits and reads of one namespace in one minute, over every instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheMinute {
+    /// Start of the minute (ms since the epoch).
+    pub minute_ms: i64,
+    /// Reads answered by a tier.
+    pub hits: u64,
+    /// Every read.
+    pub requests: u64,
+}
+
+/// Reads of a namespace since the dashboard started, by outcome: counters
+/// that only grow (an instance that restarts starts its own from zero; the
+/// tracker adds what it did since).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheTotals {
+    /// Answered by an instance's local tier.
+    pub hits_local: u64,
+    /// Answered by the shared tier.
+    pub hits_shared: u64,
+    /// Answered by neither.
+    pub misses: u64,
+}
+
+/// Whether the instances of a namespace hold the same values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Agreement {
+    /// Every group of live instances holding the same keys (at least two
+    /// instances in one group) also holds the same values.
+    Matches {
+        /// Instances compared.
+        compared: usize,
+    },
+    /// These instances hold the same keys as others of the namespace, but
+    /// other values: they missed an invalidation.
+    Drifted {
+        /// The instances that differ from the most common value (every one
+        /// of the group when no value is the most common).
+        instances: Vec<String>,
+    },
+    /// No two live instances hold the same keys (each holds what it read),
+    /// so their hashes say nothing.
+    NotComparable,
+}
+
+/// One namespace over every instance reporting it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespaceFigures {
+    /// The namespace.
+    pub name: String,
+    /// Its shared tier's kind, as the first instance reports it.
+    pub backend: String,
+    /// Every instance reporting it, by id.
+    pub instances: Vec<InstanceCache>,
+    /// Reads since the dashboard started.
+    pub totals: CacheTotals,
+    /// The last hour, oldest first (minutes with reads only).
+    pub minutes: Vec<CacheMinute>,
+    /// Whether instances agree.
+    pub agreement: Agreement,
+}
+
+impl NamespaceFigures {
+    fn live(&self) -> impl Iterator<Item = &InstanceCache> {
+        self.instances.iter().filter(|i| i.is_live())
+    }
+
+    /// Reads per second over the live instances, once known.
+    pub fn requests_per_s(&self) -> Option<f64> {
+        let rates: Vec<f64> = self.live().filter_map(|i| i.requests_per_s).collect();
+        (!rates.is_empty()).then(|| rates.iter().sum())
+    }
+
+    /// Share of reads a tier answered over the live instances' lifetimes.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let (hits, all) = self.live().fold((0u64, 0u64), |(h, a), i| {
+            let hits = i.stats.hits_local + i.stats.hits_shared;
+            (h + hits, a + hits + i.stats.misses)
+        });
+        (all > 0).then(|| hits as f64 / all as f64)
+    }
+
+    /// Share of reads a tier answered in the last `minutes` closed minutes
+    /// before `now` (the alert's window), when there were reads.
+    pub fn recent_hit_ratio(&self, now: i64, minutes: i64) -> Option<(f64, u64)> {
+        let current = now.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let from = current - minutes * MINUTE_MS;
+        let (hits, all) = self
+            .minutes
+            .iter()
+            .filter(|m| m.minute_ms >= from && m.minute_ms < current)
+            .fold((0, 0), |(h, a), m| (h + m.hits, a + m.requests));
+        (all > 0).then(|| (hits as f64 / all as f64, all))
+    }
+
+    /// The worst live instance's p95 load time (ms), once one loaded.
+    pub fn load_p95_ms(&self) -> Option<u64> {
+        self.live()
+            .filter(|i| i.stats.load_ms.count > 0)
+            .map(|i| i.stats.load_ms.p95)
+            .max()
+    }
+
+    /// A figure summed over the live instances.
+    pub fn sum(&self, of: impl Fn(&CacheStats) -> u64) -> u64 {
+        self.live().map(|i| of(&i.stats)).sum()
+    }
+
+    /// Live instances whose shared tier is unreachable.
+    pub fn degraded(&self) -> Vec<&InstanceCache> {
+        self.live()
+            .filter(|i| i.stats.degraded_since.is_some())
+            .collect()
+    }
+}
+
+/// Every namespace, as of a snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CacheFigures {
+    /// The first [`MAX_NAMESPACES`] namespaces by name.
+    pub namespaces: Vec<NamespaceFigures>,
+    /// Namespaces left out past the cap.
+    pub omitted: usize,
+}
+
+impl CacheFigures {
+    /// One namespace, if any instance reports it.
+    pub fn namespace(&self, name: &str) -> Option<&NamespaceFigures> {
+        self.namespaces
+            .binary_search_by(|n| n.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.namespaces[i])
+    }
+}
+
+/// What the tracker last saw of one (instance, namespace).
+#[derive(Debug, Clone)]
+struct Seen {
+    heartbeat_at: i64,
+    totals: CacheTotals,
+    rate: Option<f64>,
+    generation: u64,
+}
+
+#[derive(Debug, Default)]
+struct NamespaceState {
+    totals: CacheTotals,
+    minutes: VecDeque<CacheMinute>,
+    generation: u64,
+}
+
+/// Turns heartbeats' lifetime counters into rates, minutes and totals.
+/// Fed every snapshot; a heartbeat is counted once (by its time), so
+/// snapshots taken more often than instances beat change nothing.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    seen: HashMap<(String, String), Seen>,
+    namespaces: BTreeMap<String, NamespaceState>,
+    generation: u64,
+}
+
+fn totals_of(stats: &CacheStats) -> CacheTotals {
+    CacheTotals {
+        hits_local: stats.hits_local,
+        hits_shared: stats.hits_shared,
+        misses: stats.misses,
+    }
+}
+
+/// What happened between two readings of one instance's counters; a
+/// counter that went back means the instance restarted, and all it has is
+/// new.
+fn delta(old: CacheTotals, new: CacheTotals) -> CacheTotals {
+    let restarted = new.hits_local < old.hits_local
+        || new.hits_shared < old.hits_shared
+        || new.misses < old.misses;
+    if restarted {
+        new
+    } else {
+        CacheTotals {
+            hits_local: new.hits_local - old.hits_local,
+            hits_shared: new.hits_shared - old.hits_shared,
+            misses: new.misses - old.misses,
+        }
+    }
+}
+
+impl Tracker {
+    /// Takes in the instances of a snapshot taken at `now`.
+    pub fn observe(&mut self, instances: &InstanceFigures, now: i64) -> CacheFigures {
+        self.generation += 1;
+        let generation = self.generation;
+        let mut by_namespace: BTreeMap<String, Vec<InstanceCache>> = BTreeMap::new();
+        for facts in &instances.instances {
+            let report = &facts.view.report;
+            for stats in &report.caches {
+                let key = (report.id.to_string(), stats.namespace.clone());
+                let now_totals = totals_of(stats);
+                let ns = self.namespaces.entry(stats.namespace.clone()).or_default();
+                ns.generation = generation;
+                let rate = match self.seen.get(&key) {
+                    Some(seen) if report.heartbeat_at > seen.heartbeat_at => {
+                        let d = delta(seen.totals, now_totals);
+                        let reads = d.hits_local + d.hits_shared + d.misses;
+                        ns.totals.hits_local += d.hits_local;
+                        ns.totals.hits_shared += d.hits_shared;
+                        ns.totals.misses += d.misses;
+                        add_minute(
+                            &mut ns.minutes,
+                            report.heartbeat_at,
+                            d.hits_local + d.hits_shared,
+                            reads,
+                        );
+                        let secs = (report.heartbeat_at - seen.heartbeat_at) as f64 / 1000.0;
+                        Some(reads as f64 / secs)
+                    }
+                    Some(seen) => seen.rate,
+                    // The first heartbeat seen carries the instance's
+                    // whole life: a rate starts with the next one.
+                    None => None,
+                };
+                self.seen.insert(
+                    key,
+                    Seen {
+                        heartbeat_at: report.heartbeat_at,
+                        totals: now_totals,
+                        rate,
+                        generation,
+                    },
+                );
+                by_namespace
+                    .entry(stats.namespace.clone())
+                    .or_default()
+                    .push(InstanceCache {
+                        instance: report.id.to_string(),
+                        status: facts.status(),
+                        stats: stats.clone(),
+                        requests_per_s: rate,
+                        drifted: false,
+                    });
+            }
+        }
+        self.seen.retain(|_, s| s.generation == generation);
+        self.namespaces.retain(|_, n| n.generation == generation);
+        let oldest = (now.div_euclid(MINUTE_MS) - MINUTES as i64) * MINUTE_MS;
+        for ns in self.namespaces.values_mut() {
+            while ns.minutes.front().is_some_and(|m| m.minute_ms <= oldest) {
+                ns.minutes.pop_front();
+            }
+        }
+        let omitted = by_namespace.len().saturating_sub(MAX_NAMESPACES);
+        let namespaces = by_namespace
+            .into_iter()
+            .take(MAX_NAMESPACES)
+            .map(|(name, mut instances)| {
+                instances.sort_by(|a, b| a.instance.cmp(&b.instance));
+                let agreement = agreement(&mut instances);
+                let state = self.namespaces.get(&name);
+                NamespaceFigures {
+                    backend: instances
+                        .first()
+                        .map(|i| i.stats.backend.clone())
+                        .unwrap_or_default(),
+                    totals: state.map(|s| s.totals).unwrap_or_default(),
+                    minutes: state
+                        .map(|s| s.minutes.iter().copied().collect())
+                        .unwrap_or_default(),
+                    agreement,
+                    instances,
+                    name,
+                }
+            })
+            .collect();
+        CacheFigures {
+            namespaces,
+            omitted,
+        }
+    }
+}
+
+fn add_minute(minutes: &mut VecDeque<CacheMinute>, at: i64, hits: u64, requests: u64) {
+    if requests == 0 {
+        return;
+    }
+    let minute_ms = at.div_euclid(MINUTE_MS) * MINUTE_MS;
+    // Heartbeats of several instances arrive in any order: find the
+    // minute from the end (it is almost always the last or next one).
+    match minutes.iter().rposition(|m| m.minute_ms <= minute_ms) {
+        Some(i) if minutes[i].minute_ms == minute_ms => {
+            minutes[i].hits += hits;
+            minutes[i].requests += requests;
+        }
+        found => {
+            let at = found.map_or(0, |i| i + 1);
+            minutes.insert(
+                at,
+                CacheMinute {
+                    minute_ms,
+                    hits,
+                    requests,
+                },
+            );
+        }
+    }
+}
+
+/// Groups live instances by the keys they hold; within a group of two or
+/// more, those whose values differ from the group's most common hash are
+/// marked drifted.
+fn agreement(instances: &mut [InstanceCache]) -> Agreement {
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, cache) in instances.iter().enumerate() {
+        if cache.is_live() && cache.stats.entries > 0 && !cache.stats.keys_hash.is_empty() {
+            groups.entry(&cache.stats.keys_hash).or_default().push(i);
+        }
+    }
+    let mut compared = 0;
+    let mut drifted = Vec::new();
+    for members in groups.values().filter(|m| m.len() > 1) {
+        compared += members.len();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for &i in members {
+            *counts.entry(&instances[i].stats.content_hash).or_default() += 1;
+        }
+        if counts.len() < 2 {
+            continue;
+        }
+        // The most common hash speaks for the group; without one (two
+        // instances that differ, a tie) nobody can tell which is stale, and
+        // every member is reported.
+        let top = counts.values().copied().max().unwrap_or(0);
+        let common: Vec<&str> = counts
+            .iter()
+            .filter(|(_, n)| **n == top)
+            .map(|(h, _)| *h)
+            .collect();
+        let common = (common.len() == 1).then(|| common[0].to_owned());
+        drifted.extend(members.iter().copied().filter(|&i| {
+            common
+                .as_deref()
+                .is_none_or(|h| instances[i].stats.content_hash != h)
+        }));
+    }
+    if compared == 0 {
+        return Agreement::NotComparable;
+    }
+    if drifted.is_empty() {
+        return Agreement::Matches { compared };
+    }
+    drifted.sort_unstable();
+    for &i in &drifted {
+        instances[i].drifted = true;
+    }
+    Agreement::Drifted {
+        instances: drifted
+            .into_iter()
+            .map(|i| instances[i].instance.clone())
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instances::InstanceFacts;
+    use coord::instances::{InstanceReport, InstanceView, SyncReport};
+
+    const T: i64 = 1_800_000_000_000;
+
+    fn stats(ns: &str, hits: u64, misses: u64, keys: &str, content: &str) -> CacheStats {
+        CacheStats {
+            namespace: ns.into(),
+            backend: "redis".into(),
+            hits_local: hits,
+            misses,
+            entries: 3,
+            keys_hash: keys.into(),
+            content_hash: content.into(),
+            ..CacheStats::default()
+        }
+    }
+
+    fn instance(id: &str, at: i64, caches: Vec<CacheStats>) -> InstanceFacts {
+        InstanceFacts {
+            view: InstanceView {
+                report: InstanceReport {
+                    id: InstanceId::new(id).unwrap(),
+                    role: "api".into(),
+                    version: "1".into(),
+                    started_at: T - 60_000,
+                    heartbeat_at: at,
+                    sync: SyncReport::default(),
+                    caches,
+                },
+                status: InstanceStatus::Live,
+                heartbeat_age_ms: 0,
+            },
+            uptime_ms: 0,
+            lag_changes: None,
+            lag_ms: None,
+            hash_matches: None,
+        }
+    }
+
+    fn figures(instances: Vec<InstanceFacts>) -> InstanceFigures {
+        InstanceFigures {
+            instances,
+            ..InstanceFigures::default()
+        }
+    }
+
+    #[test]
+    fn heartbeats_become_rates_minutes_and_totals_counted_once() {
+        let mut tracker = Tracker::default();
+        let first = tracker.observe(
+            &figures(vec![instance(
+                "a",
+                T,
+                vec![stats("users", 100, 20, "k", "c")],
+            )]),
+            T,
+        );
+        let ns = first.namespace("users").unwrap();
+        assert_eq!(ns.requests_per_s(), None, "one heartbeat has no rate");
+        assert_eq!(ns.totals, CacheTotals::default(), "its past is not ours");
+        assert_eq!(ns.hit_ratio(), Some(100.0 / 120.0));
+
+        let next = figures(vec![instance(
+            "a",
+            T + 5_000,
+            vec![stats("users", 140, 30, "k", "c")],
+        )]);
+        let second = tracker.observe(&next, T + 5_000);
+        // The same heartbeat seen by a second snapshot changes nothing.
+        let again = tracker.observe(&next, T + 5_500);
+        assert_eq!(second, again);
+        let ns = again.namespace("users").unwrap();
+        assert_eq!(ns.requests_per_s(), Some(10.0));
+        assert_eq!(ns.totals.hits_local, 40);
+        assert_eq!(ns.totals.misses, 10);
+        assert_eq!(
+            ns.minutes,
+            vec![CacheMinute {
+                minute_ms: (T + 5_000) / 60_000 * 60_000,
+                hits: 40,
+                requests: 50,
+            }]
+        );
+
+        // A restart: the counters start again and the totals keep growing.
+        let restarted = tracker.observe(
+            &figures(vec![instance(
+                "a",
+                T + 10_000,
+                vec![stats("users", 5, 1, "k", "c")],
+            )]),
+            T + 10_000,
+        );
+        assert_eq!(restarted.namespace("users").unwrap().totals.hits_local, 45);
+
+        // A namespace nobody reports any more is forgotten.
+        let gone = tracker.observe(
+            &figures(vec![instance("a", T + 15_000, vec![])]),
+            T + 15_000,
+        );
+        assert!(gone.namespaces.is_empty());
+    }
+
+    #[test]
+    fn instances_holding_the_same_keys_must_hold_the_same_values() {
+        let mut tracker = Tracker::default();
+        let agreed = tracker.observe(
+            &figures(vec![
+                instance("a", T, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("b", T, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("c", T, vec![stats("users", 1, 1, "k2", "c9")]),
+            ]),
+            T,
+        );
+        assert_eq!(
+            agreed.namespace("users").unwrap().agreement,
+            Agreement::Matches { compared: 2 }
+        );
+        let drifted = tracker.observe(
+            &figures(vec![
+                instance("a", T, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("b", T, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("c", T, vec![stats("users", 1, 1, "k1", "c2")]),
+            ]),
+            T,
+        );
+        let ns = drifted.namespace("users").unwrap();
+        assert_eq!(
+            ns.agreement,
+            Agreement::Drifted {
+                instances: vec!["c".into()]
+            }
+        );
+        assert!(ns.instances[2].drifted && !ns.instances[0].drifted);
+        let tie = tracker.observe(
+            &figures(vec![
+                instance("a", T, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("b", T, vec![stats("users", 1, 1, "k1", "c2")]),
+            ]),
+            T,
+        );
+        assert_eq!(
+            tie.namespace("users").unwrap().agreement,
+            Agreement::Drifted {
+                instances: vec!["a".into(), "b".into()]
+            },
+            "two that differ: either may be the stale one"
+        );
+        let apart = tracker.observe(
+            &figures(vec![
+                instance("a", T, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("b", T, vec![stats("users", 1, 1, "k2", "c2")]),
+            ]),
+            T,
+        );
+        assert_eq!(
+            apart.namespace("users").unwrap().agreement,
+            Agreement::NotComparable
+        );
+    }
+
+    #[test]
+    fn recent_hit_ratio_counts_closed_minutes_of_the_window() {
+        let m = |i: i64, hits, requests| CacheMinute {
+            minute_ms: T / 60_000 * 60_000 + i * 60_000,
+            hits,
+            requests,
+        };
+        let ns = NamespaceFigures {
+            name: "users".into(),
+            backend: "redis".into(),
+            instances: Vec::new(),
+            totals: CacheTotals::default(),
+            minutes: vec![m(0, 100, 100), m(1, 10, 40), m(2, 30, 60), m(3, 0, 10)],
+            agreement: Agreement::NotComparable,
+        };
+        // At minute 3: the two closed minutes before it are 1 and 2.
+        let now = T / 60_000 * 60_000 + 3 * 60_000 + 5;
+        assert_eq!(ns.recent_hit_ratio(now, 2), Some((0.4, 100)));
+        assert_eq!(ns.recent_hit_ratio(now + 3_600_000, 2), None);
+    }
+
+    #[test]
+    fn namespaces_are_capped() {
+        let mut tracker = Tracker::default();
+        let caches = (0..MAX_NAMESPACES + 5)
+            .map(|i| stats(&format!("ns{i:04}"), 1, 1, "k", "c"))
+            .collect();
+        let out = tracker.observe(&figures(vec![instance("a", T, caches)]), T);
+        assert_eq!(out.namespaces.len(), MAX_NAMESPACES);
+        assert_eq!(out.omitted, 5);
+    }
+}
