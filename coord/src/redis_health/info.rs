@@ -116,6 +116,9 @@ pub struct NodeInfo {
     /// On a replica: seconds since it last heard from its master (-1
     /// while the link is down).
     pub master_last_io_secs: Option<i64>,
+    /// On a replica whose link is down: for how many seconds
+    /// (`master_link_down_since_seconds`), the lag alerts go by then.
+    pub master_link_down_secs: Option<u64>,
     /// On a replica: a full resynchronisation is running.
     pub master_sync_in_progress: Option<bool>,
     /// On a replica: the offset it has applied.
@@ -214,6 +217,7 @@ impl NodeInfo {
             master_address,
             master_link_up: fields.get("master_link_status").map(|v| v.trim() == "up"),
             master_last_io_secs: signed("master_last_io_seconds_ago"),
+            master_link_down_secs: number("master_link_down_since_seconds"),
             master_sync_in_progress: flag("master_sync_in_progress"),
             replica_offset: number("slave_repl_offset"),
             cluster_enabled: flag("cluster_enabled"),
@@ -397,7 +401,19 @@ slave_read_only:1\nconnected_slaves:0\nmaster_repl_offset:32236763\n";
         assert_eq!(info.master_address.as_deref(), Some("127.0.0.1:39773"));
         assert_eq!(info.master_link_up, Some(true));
         assert_eq!(info.master_last_io_secs, Some(3));
+        assert_eq!(info.master_link_down_secs, None, "the link is up");
         assert_eq!(info.master_sync_in_progress, Some(false));
+        let down = NodeInfo::parse(
+            &REPLICA
+                .replace("master_link_status:up", "master_link_status:down")
+                .replace(
+                    "master_last_io_seconds_ago:3",
+                    "master_last_io_seconds_ago:-1\nmaster_link_down_since_seconds:42",
+                ),
+        );
+        assert_eq!(down.master_link_up, Some(false));
+        assert_eq!(down.master_last_io_secs, Some(-1));
+        assert_eq!(down.master_link_down_secs, Some(42));
         assert_eq!(info.replica_offset, Some(32_236_763));
         assert_eq!(info.connected_replicas, Some(0));
         assert!(info.replicas.is_empty());
