@@ -7,6 +7,9 @@
 //! that only an operator can supply (a `*` target is rejected). Nor is there
 //! a `wait_p95` or `run_p95` rule: how long a job may wait or run depends on
 //! the job (a thumbnail, a nightly export), so no threshold fits every queue.
+//! Nor are there Redis rules: whether Redis is one the dashboard is given
+//! (and with which `maxmemory` and replicas) depends on the deployment, and
+//! a rule on a Redis that is not configured would watch nothing.
 
 use super::model::{ANY_SUBJECT, Rule, RuleKind, Severity};
 
@@ -105,10 +108,11 @@ pub fn validate(rule: &Rule) -> Result<(), String> {
             rule.threshold
         ));
     }
-    if rule.kind == RuleKind::FailureRate && rule.threshold > 100.0 {
+    if matches!(rule.kind, RuleKind::FailureRate | RuleKind::RedisMemory) && rule.threshold > 100.0
+    {
         return Err(format!(
-            "a failure_rate threshold is a percentage (0–100), got {}",
-            rule.threshold
+            "a {} threshold is a percentage (0–100), got {}",
+            rule.kind, rule.threshold
         ));
     }
     match rule.kind {
@@ -278,6 +282,10 @@ mod tests {
         assert_eq!(
             reject(FailureRate, |r| r.threshold = 100.5),
             "a failure_rate threshold is a percentage (0–100), got 100.5"
+        );
+        assert_eq!(
+            reject(RuleKind::RedisMemory, |r| r.threshold = 101.0),
+            "a redis_memory threshold is a percentage (0–100), got 101"
         );
         let mut ok = base(FailureRate);
         ok.threshold = 100.0;

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{
-    ANY_SUBJECT, Alert, AlertStatus, ChannelObservation, InstanceHealth, Observation, Rule,
-    RuleKind, fingerprint,
+    ANY_SUBJECT, Alert, AlertStatus, ChannelObservation, InstanceHealth, Observation,
+    RedisNodeObservation, Rule, RuleKind, fingerprint,
 };
 use crate::workers::latency::RECENT_MINUTES;
 
@@ -156,7 +156,8 @@ pub fn evaluate(rules: &[Rule], obs: &Observation, active: &[Alert], now: i64) -
 pub const AGGREGATE_NAMED: usize = 5;
 
 /// Whether a rule on every subject of its kind raises one alert: kinds
-/// whose subjects are many (queues, instances, policies). The backend is
+/// whose subjects are many (queues, instances, policies, Redis nodes). The
+/// backend is
 /// one subject, and a channel rule names its channel.
 fn aggregates(kind: RuleKind) -> bool {
     !matches!(
@@ -172,6 +173,11 @@ fn nouns(kind: RuleKind) -> (&'static str, &'static str) {
         RuleKind::RateLimitRejections => ("policy", "policies"),
         RuleKind::ChannelSilent => ("channel", "channels"),
         RuleKind::BackendUnreachable | RuleKind::BackendSlow => ("backend", "backends"),
+        RuleKind::RedisMemory
+        | RuleKind::RedisEvictions
+        | RuleKind::RedisBlockedClients
+        | RuleKind::RedisNoReplica => ("Redis node", "Redis nodes"),
+        RuleKind::RedisReplicationLag => ("Redis replica", "Redis replicas"),
         RuleKind::QueueBacklog
         | RuleKind::FailureRate
         | RuleKind::NoActiveWorker
@@ -195,7 +201,14 @@ fn figure(kind: RuleKind, value: f64) -> Option<String> {
         RuleKind::InstanceDrifted => Some("state differs".to_owned()),
         RuleKind::RateLimitRejections => Some(format!("{} rejected", number(value))),
         RuleKind::BackendSlow => Some(format!("{} ms", number(value))),
-        RuleKind::InstanceStale | RuleKind::BackendUnreachable | RuleKind::ChannelSilent => None,
+        RuleKind::RedisMemory => Some(format!("{}% of maxmemory", number(value))),
+        RuleKind::RedisEvictions => Some(format!("{} evicted per min", number(value))),
+        RuleKind::RedisReplicationLag => Some(format!("{} behind", duration(value as u64))),
+        RuleKind::RedisBlockedClients => Some(format!("{} blocked", number(value))),
+        RuleKind::InstanceStale
+        | RuleKind::BackendUnreachable
+        | RuleKind::ChannelSilent
+        | RuleKind::RedisNoReplica => None,
     }
 }
 
@@ -526,8 +539,135 @@ fn readings(rule: &Rule, obs: &Observation, now: i64) -> Vec<Reading> {
                 }
             }
         }
+        RuleKind::RedisMemory => {
+            for n in redis_nodes(rule, obs) {
+                let (Some(used), Some(max)) = (n.used_memory, n.maxmemory) else {
+                    continue;
+                };
+                let share = used as f64 / max as f64 * 100.0;
+                if share > threshold {
+                    push(
+                        &n.address,
+                        share,
+                        format!(
+                            "Redis node {}: memory at {}% of maxmemory ({} of {}; threshold {}%)",
+                            n.address,
+                            number(share),
+                            bytes(used),
+                            bytes(max),
+                            number(threshold)
+                        ),
+                    );
+                }
+            }
+        }
+        RuleKind::RedisEvictions => {
+            for n in redis_nodes(rule, obs) {
+                let Some(per_min) = n.evicted_per_min else {
+                    continue;
+                };
+                if per_min > threshold {
+                    push(
+                        &n.address,
+                        per_min,
+                        format!(
+                            "Redis node {}: {} keys evicted per minute (threshold {})",
+                            n.address,
+                            number(per_min),
+                            number(threshold)
+                        ),
+                    );
+                }
+            }
+        }
+        RuleKind::RedisReplicationLag => {
+            for n in redis_nodes(rule, obs).filter(|n| n.replica) {
+                let Some(lag) = n.lag_secs else {
+                    continue;
+                };
+                if lag as f64 > threshold {
+                    let master = n
+                        .master
+                        .as_deref()
+                        .map_or_else(|| "its master".to_owned(), |m| format!("its master {m}"));
+                    let what = if n.link_down {
+                        format!("link to {master} down for {}", duration(lag))
+                    } else {
+                        format!("{} behind {master}", duration(lag))
+                    };
+                    push(
+                        &n.address,
+                        lag as f64,
+                        format!(
+                            "Redis replica {}: {what} (threshold {})",
+                            n.address,
+                            span_ms(threshold * 1000.0)
+                        ),
+                    );
+                }
+            }
+        }
+        RuleKind::RedisBlockedClients => {
+            for n in redis_nodes(rule, obs) {
+                let Some(blocked) = n.blocked_clients else {
+                    continue;
+                };
+                if blocked as f64 > threshold {
+                    push(
+                        &n.address,
+                        blocked as f64,
+                        format!(
+                            "Redis node {}: {} {} waiting in a blocking command (threshold {})",
+                            n.address,
+                            count(blocked),
+                            if blocked == 1 { "client" } else { "clients" },
+                            number(threshold)
+                        ),
+                    );
+                }
+            }
+        }
+        RuleKind::RedisNoReplica => {
+            for n in redis_nodes(rule, obs).filter(|n| n.cluster && !n.replica) {
+                if n.connected_replicas == Some(0) {
+                    push(
+                        &n.address,
+                        1.0,
+                        format!(
+                            "Redis master {}: no connected replica (its slots have no copy)",
+                            n.address
+                        ),
+                    );
+                }
+            }
+        }
     }
     out
+}
+
+/// The Redis nodes `rule` watches that answered the hub's last read: an
+/// unreachable node's figures are unknown, and it is not for these rules
+/// to say it is down.
+fn redis_nodes<'a>(
+    rule: &'a Rule,
+    obs: &'a Observation,
+) -> impl Iterator<Item = &'a RedisNodeObservation> + 'a {
+    obs.redis
+        .iter()
+        .filter(move |n| n.reachable && targets(rule, &n.address))
+}
+
+/// A size for a sentence in the binary unit that reads best ("1.5 MiB"),
+/// as Redis' own `used_memory_human` does.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{} {}", number(value), UNITS[unit])
 }
 
 /// A count with thousands separators, as people read them ("1,204").
@@ -1383,6 +1523,228 @@ mod tests {
         assert!(matches!(e2.changes[1], Change::Resolved(_)));
     }
 
+    fn redis_node(address: &str) -> RedisNodeObservation {
+        RedisNodeObservation {
+            address: address.to_owned(),
+            reachable: true,
+            ..RedisNodeObservation::default()
+        }
+    }
+
+    fn with_redis(redis: Vec<RedisNodeObservation>) -> Observation {
+        Observation { redis, ..healthy() }
+    }
+
+    #[test]
+    fn redis_memory_matches_above_a_share_of_maxmemory_only() {
+        let limited = |address: &str, used: u64, max: Option<u64>| RedisNodeObservation {
+            used_memory: Some(used),
+            maxmemory: max,
+            ..redis_node(address)
+        };
+        let mut down = limited("127.0.0.1:7009", 99, Some(100));
+        down.reachable = false;
+        let obs = with_redis(vec![
+            limited("127.0.0.1:7001", 1_900_000, Some(2_000_000)),
+            // No limit: nothing is evicted or refused, whatever it uses.
+            limited("127.0.0.1:7002", 50_000_000_000, None),
+            // At the threshold, not above it.
+            limited("127.0.0.1:7003", 900, Some(1000)),
+            down,
+        ]);
+        let r = [rule("memory", RuleKind::RedisMemory, "*", 90.0, 0)];
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)),
+            (
+                "*".to_owned(),
+                95.0,
+                "Redis node 127.0.0.1:7001: memory at 95% of maxmemory (1.8 MiB of 1.9 MiB; threshold 90%)"
+                    .to_owned()
+            )
+        );
+        let named = [rule(
+            "memory",
+            RuleKind::RedisMemory,
+            "127.0.0.1:7003",
+            89.5,
+            0,
+        )];
+        assert_eq!(one(&fires_at_once(&named, &obs)).0, "127.0.0.1:7003");
+        assert!(fires_at_once(&r, &healthy()).active.is_empty());
+    }
+
+    #[test]
+    fn redis_evictions_per_minute() {
+        let evicting = |address: &str, per_min: Option<f64>| RedisNodeObservation {
+            evicted_per_min: per_min,
+            ..redis_node(address)
+        };
+        let obs = with_redis(vec![
+            evicting("127.0.0.1:7001", Some(1200.0)),
+            evicting("127.0.0.1:7002", Some(100.0)),
+            // One read so far: no rate yet.
+            evicting("127.0.0.1:7003", None),
+        ]);
+        let r = [rule("evictions", RuleKind::RedisEvictions, "*", 100.0, 0)];
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)),
+            (
+                "*".to_owned(),
+                1200.0,
+                "Redis node 127.0.0.1:7001: 1,200 keys evicted per minute (threshold 100)"
+                    .to_owned()
+            )
+        );
+        let r = [rule("evictions", RuleKind::RedisEvictions, "*", 0.0, 0)];
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)).2,
+            "2 Redis nodes affected; worst: Redis node 127.0.0.1:7001: 1,200 keys evicted per \
+             minute (threshold 0); then 127.0.0.1:7002 (100 evicted per min)"
+        );
+    }
+
+    #[test]
+    fn redis_replication_lag_on_replicas_with_a_figure() {
+        let replica =
+            |address: &str, master: &str, lag: Option<u64>, link_down: bool| RedisNodeObservation {
+                replica: true,
+                master: Some(master.to_owned()),
+                lag_secs: lag,
+                link_down,
+                ..redis_node(address)
+            };
+        let mut master = redis_node("127.0.0.1:7001");
+        // Not a replica: whatever this says, it lags behind nobody.
+        master.lag_secs = Some(600);
+        let obs = with_redis(vec![
+            master,
+            replica("127.0.0.1:7004", "127.0.0.1:7001", Some(12), false),
+            replica("127.0.0.1:7005", "127.0.0.1:7002", Some(300), true),
+            replica("127.0.0.1:7006", "127.0.0.1:7003", Some(5), false),
+            // Its master was not read: no figure.
+            replica("127.0.0.1:7007", "10.0.0.9:6379", None, false),
+        ]);
+        let named = [rule(
+            "lag",
+            RuleKind::RedisReplicationLag,
+            "127.0.0.1:7004",
+            5.0,
+            0,
+        )];
+        assert_eq!(
+            one(&fires_at_once(&named, &obs)),
+            (
+                "127.0.0.1:7004".to_owned(),
+                12.0,
+                "Redis replica 127.0.0.1:7004: 12 s behind its master 127.0.0.1:7001 (threshold 5 s)"
+                    .to_owned()
+            )
+        );
+        let any = [rule("lag", RuleKind::RedisReplicationLag, "*", 5.0, 0)];
+        assert_eq!(
+            one(&fires_at_once(&any, &obs)),
+            (
+                "*".to_owned(),
+                300.0,
+                "2 Redis replicas affected; worst: Redis replica 127.0.0.1:7005: link to its \
+                 master 127.0.0.1:7002 down for 5 min (threshold 5 s); then 127.0.0.1:7004 \
+                 (12 s behind)"
+                    .to_owned()
+            )
+        );
+        let mut lone = replica("127.0.0.1:7008", "x", Some(60), true);
+        lone.master = None;
+        assert_eq!(
+            one(&fires_at_once(&any, &with_redis(vec![lone]))).2,
+            "Redis replica 127.0.0.1:7008: link to its master down for 1 min (threshold 5 s)"
+        );
+    }
+
+    #[test]
+    fn redis_blocked_clients_above_threshold() {
+        let blocked = |address: &str, n: Option<u64>| RedisNodeObservation {
+            blocked_clients: n,
+            ..redis_node(address)
+        };
+        let r = [rule("blocked", RuleKind::RedisBlockedClients, "*", 0.0, 0)];
+        let obs = with_redis(vec![
+            blocked("127.0.0.1:7001", Some(0)),
+            blocked("127.0.0.1:7002", Some(1)),
+            blocked("127.0.0.1:7003", None),
+        ]);
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)),
+            (
+                "*".to_owned(),
+                1.0,
+                "Redis node 127.0.0.1:7002: 1 client waiting in a blocking command (threshold 0)"
+                    .to_owned()
+            )
+        );
+        let r = [rule("blocked", RuleKind::RedisBlockedClients, "*", 2.0, 0)];
+        let obs = with_redis(vec![blocked("127.0.0.1:7001", Some(1_500))]);
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)).2,
+            "Redis node 127.0.0.1:7001: 1,500 clients waiting in a blocking command (threshold 2)"
+        );
+        let obs = with_redis(vec![blocked("127.0.0.1:7001", Some(2))]);
+        assert!(fires_at_once(&r, &obs).active.is_empty());
+    }
+
+    #[test]
+    fn redis_no_replica_only_for_cluster_masters() {
+        let node = |address: &str, cluster: bool, replica: bool, replicas: Option<u64>| {
+            RedisNodeObservation {
+                cluster,
+                replica,
+                connected_replicas: replicas,
+                ..redis_node(address)
+            }
+        };
+        let mut down = node("127.0.0.1:7009", true, false, Some(0));
+        down.reachable = false;
+        let r = [rule("no-replica", RuleKind::RedisNoReplica, "*", 0.0, 0)];
+        let obs = with_redis(vec![
+            node("127.0.0.1:7001", true, false, Some(1)),
+            node("127.0.0.1:7003", true, false, Some(0)),
+            // A replica has no replicas of its own, and needs none.
+            node("127.0.0.1:7004", true, true, Some(0)),
+            // A single server is not expected to have any.
+            node("127.0.0.1:6379", false, false, Some(0)),
+            // Unknown is not none.
+            node("127.0.0.1:7002", true, false, None),
+            down,
+        ]);
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)),
+            (
+                "*".to_owned(),
+                1.0,
+                "Redis master 127.0.0.1:7003: no connected replica (its slots have no copy)"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn redis_rules_wait_out_their_for_like_the_others() {
+        let r = [rule("blocked", RuleKind::RedisBlockedClients, "*", 0.0, 60)];
+        let mut node = redis_node("127.0.0.1:6379");
+        node.blocked_clients = Some(4);
+        let obs = with_redis(vec![node]);
+        let e1 = evaluate(&r, &obs, &[], T0);
+        assert_eq!(e1.active[0].status, AlertStatus::Pending);
+        let e2 = evaluate(&r, &obs, &e1.active, T0 + MIN);
+        assert_eq!(e2.active[0].status, AlertStatus::Firing);
+        // The node stops answering: its figures are unknown, so the alert
+        // resolves rather than stays on stale figures.
+        let mut gone = obs.clone();
+        gone.redis[0].reachable = false;
+        let e3 = evaluate(&r, &gone, &e2.active, T0 + 2 * MIN);
+        assert!(e3.active.is_empty());
+        assert!(matches!(&e3.changes[..], [Change::Resolved(_)]));
+    }
+
     #[test]
     fn figures_read_well() {
         assert_eq!(number(1000.0), "1,000");
@@ -1400,6 +1762,10 @@ mod tests {
         assert_eq!(span_ms(1_000.0), "1 s");
         assert_eq!(span_ms(12_345.0), "12.3 s");
         assert_eq!(span_ms(600_000.0), "10 min");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1,023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(2 * 1024 * 1024 * 1024), "2 GiB");
     }
 
     #[test]

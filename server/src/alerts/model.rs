@@ -6,8 +6,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a rule watches. Each kind reads one figure per subject (a queue,
-/// an instance, a policy, a channel, or the backend) and compares it with
-/// the rule's threshold.
+/// an instance, a policy, a channel, the backend, or a node of the
+/// configured Redis) and compares it with the rule's threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RuleKind {
     /// Waiting jobs of a queue above `threshold` (jobs).
@@ -45,11 +45,33 @@ pub enum RuleKind {
     /// five minutes above `threshold` seconds: a dependency slowing down
     /// shows here before it shows as a backlog.
     RunP95,
+    /// A Redis node's used memory as a share of its `maxmemory`, in
+    /// percent, above `threshold`; nodes without a limit never match
+    /// (nothing is evicted or refused for them).
+    RedisMemory,
+    /// Keys a Redis node evicted per minute above `threshold`, from the
+    /// `evicted_keys` counter between the hub's last two reads (5 s apart),
+    /// scaled to a minute.
+    RedisEvictions,
+    /// A Redis replica's lag behind its master above `threshold` seconds:
+    /// seconds since the master last had its acknowledgement (replicas
+    /// acknowledge every second, so 0–1 is healthy), or, with its link
+    /// down, how long the link has been down. A replica whose master was
+    /// not read (it is not among the configured nodes, or did not answer)
+    /// has a lag only while its link is down.
+    RedisReplicationLag,
+    /// Clients of a Redis node waiting in a blocking command (`BLPOP`,
+    /// `XREAD BLOCK`…) above `threshold`.
+    RedisBlockedClients,
+    /// A master of a Redis Cluster has no connected replica: losing it
+    /// loses its slots' data. A single server is not expected to have
+    /// replicas, so it never matches.
+    RedisNoReplica,
 }
 
 impl RuleKind {
     /// Every kind, in the order the pages list them.
-    pub const ALL: [RuleKind; 12] = [
+    pub const ALL: [RuleKind; 17] = [
         RuleKind::QueueBacklog,
         RuleKind::FailureRate,
         RuleKind::NoActiveWorker,
@@ -62,6 +84,11 @@ impl RuleKind {
         RuleKind::BackendSlow,
         RuleKind::RateLimitRejections,
         RuleKind::ChannelSilent,
+        RuleKind::RedisMemory,
+        RuleKind::RedisEvictions,
+        RuleKind::RedisReplicationLag,
+        RuleKind::RedisBlockedClients,
+        RuleKind::RedisNoReplica,
     ];
 
     /// The name used in configuration, the database, the API and labels.
@@ -79,11 +106,17 @@ impl RuleKind {
             RuleKind::ChannelSilent => "channel_silent",
             RuleKind::WaitP95 => "wait_p95",
             RuleKind::RunP95 => "run_p95",
+            RuleKind::RedisMemory => "redis_memory",
+            RuleKind::RedisEvictions => "redis_evictions",
+            RuleKind::RedisReplicationLag => "redis_replication_lag",
+            RuleKind::RedisBlockedClients => "redis_blocked_clients",
+            RuleKind::RedisNoReplica => "redis_no_replica",
         }
     }
 
     /// What a subject of this kind is (`queue`, `instance`, `policy`,
-    /// `channel`, `backend`): the label name the subject goes under.
+    /// `channel`, `backend`, `node`: a Redis node's `host:port`): the
+    /// label name the subject goes under.
     pub fn subject(self) -> &'static str {
         match self {
             RuleKind::QueueBacklog
@@ -96,6 +129,11 @@ impl RuleKind {
             RuleKind::BackendUnreachable | RuleKind::BackendSlow => "backend",
             RuleKind::RateLimitRejections => "policy",
             RuleKind::ChannelSilent => "channel",
+            RuleKind::RedisMemory
+            | RuleKind::RedisEvictions
+            | RuleKind::RedisReplicationLag
+            | RuleKind::RedisBlockedClients
+            | RuleKind::RedisNoReplica => "node",
         }
     }
 
@@ -104,15 +142,20 @@ impl RuleKind {
     pub fn unit(self) -> &'static str {
         match self {
             RuleKind::QueueBacklog => "jobs",
-            RuleKind::FailureRate => "%",
-            RuleKind::JobLatency | RuleKind::WaitP95 | RuleKind::RunP95 => "s",
+            RuleKind::FailureRate | RuleKind::RedisMemory => "%",
+            RuleKind::JobLatency
+            | RuleKind::WaitP95
+            | RuleKind::RunP95
+            | RuleKind::RedisReplicationLag => "s",
             RuleKind::InstanceDrifted => "versions",
             RuleKind::BackendSlow => "ms",
-            RuleKind::RateLimitRejections => "per min",
+            RuleKind::RateLimitRejections | RuleKind::RedisEvictions => "per min",
+            RuleKind::RedisBlockedClients => "clients",
             RuleKind::NoActiveWorker
             | RuleKind::InstanceStale
             | RuleKind::BackendUnreachable
-            | RuleKind::ChannelSilent => "",
+            | RuleKind::ChannelSilent
+            | RuleKind::RedisNoReplica => "",
         }
     }
 }
@@ -248,7 +291,8 @@ pub struct Alert {
     pub rule: String,
     /// The rule's kind.
     pub kind: RuleKind,
-    /// The subject (queue, instance, policy or channel name; `backend`).
+    /// The subject (queue, instance, policy or channel name; `backend`;
+    /// a Redis node's `host:port`).
     pub subject: String,
     /// Where it is in its life.
     pub status: AlertStatus,
@@ -386,6 +430,41 @@ pub struct ChannelObservation {
     pub last_message_at: Option<i64>,
 }
 
+/// One node of the configured Redis at the observation (the hub's latest
+/// read). Figures a node did not give are `None`, and rules then do not
+/// match rather than guess.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RedisNodeObservation {
+    /// `host:port`.
+    pub address: String,
+    /// Whether it answered: an unreachable node matches no Redis rule
+    /// (its figures are unknown, and the page and health check say it is
+    /// down).
+    pub reachable: bool,
+    /// A replica (else a master, or a single server).
+    pub replica: bool,
+    /// It is a node of a Redis Cluster.
+    pub cluster: bool,
+    /// Bytes used (`used_memory`).
+    pub used_memory: Option<u64>,
+    /// Its `maxmemory`, when one is set (0, unlimited, is `None`).
+    pub maxmemory: Option<u64>,
+    /// Keys evicted per minute between the hub's last two reads.
+    pub evicted_per_min: Option<f64>,
+    /// Clients waiting in a blocking command.
+    pub blocked_clients: Option<u64>,
+    /// On a master: replicas connected now.
+    pub connected_replicas: Option<u64>,
+    /// On a replica: its master's `host:port`, when known.
+    pub master: Option<String>,
+    /// On a replica: seconds behind its master (see
+    /// [`RuleKind::RedisReplicationLag`]).
+    pub lag_secs: Option<u64>,
+    /// On a replica: its link to the master is down (`lag_secs` is then
+    /// how long it has been down).
+    pub link_down: bool,
+}
+
 /// Everything rules are evaluated against, taken at one moment. Built by
 /// the server from the live hub's snapshot; tests build it by hand.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -405,6 +484,9 @@ pub struct Observation {
     /// When the dashboard started observing channels (ms since the epoch):
     /// a channel never seen is silent since then.
     pub observing_since: i64,
+    /// Every node of the configured Redis, as the hub last read them
+    /// (empty without Redis, or before the first read).
+    pub redis: Vec<RedisNodeObservation>,
 }
 
 #[cfg(test)]

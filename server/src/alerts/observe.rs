@@ -10,13 +10,15 @@ use futures_util::StreamExt;
 
 use coord::instances::InstanceStatus;
 use coord::queue::{JobState, QueueName, Queues};
+use coord::redis_health::NodeRole;
 
 use super::model::{
     BackendObservation, ChannelObservation, InstanceHealth, InstanceObservation, MinuteCounts,
-    Observation, PolicyObservation, QueueObservation,
+    Observation, PolicyObservation, QueueObservation, RedisNodeObservation,
 };
 use crate::live::Snapshot;
 use crate::ratelimits::rejected_this_minute;
+use crate::redis_health::RedisFigures;
 use crate::sync::lock;
 use crate::workers::latency::QueueLatency;
 
@@ -173,6 +175,9 @@ pub async fn observe(
             });
         }
     }
+    if let Some(redis) = &snapshot.redis {
+        obs.redis = redis_nodes(redis);
+    }
     if let Some(channels) = &snapshot.channels {
         for channel in &channels.channels {
             obs.channels.push(ChannelObservation {
@@ -182,6 +187,37 @@ pub async fn observe(
         }
     }
     obs
+}
+
+/// Every node of the hub's latest Redis read, as the Redis rules see it.
+fn redis_nodes(figures: &RedisFigures) -> Vec<RedisNodeObservation> {
+    let cluster = figures.report.cluster;
+    figures
+        .report
+        .nodes
+        .iter()
+        .map(|node| {
+            let info = node.info.as_ref();
+            RedisNodeObservation {
+                address: node.address.clone(),
+                reachable: node.reachable,
+                replica: node.role == Some(NodeRole::Replica),
+                cluster,
+                used_memory: info.and_then(|i| i.used_memory),
+                maxmemory: info.and_then(|i| i.maxmemory).filter(|&m| m > 0),
+                evicted_per_min: figures
+                    .rates
+                    .get(&node.address)
+                    .and_then(|r| r.evicted_per_sec)
+                    .map(|per_sec| per_sec * 60.0),
+                blocked_clients: info.and_then(|i| i.blocked_clients),
+                connected_replicas: info.and_then(|i| i.connected_replicas),
+                master: node.master.clone(),
+                lag_secs: crate::redis_health::lag_secs(node),
+                link_down: crate::redis_health::link_down(node),
+            }
+        })
+        .collect()
 }
 
 /// A queue's p95 wait and run (ms) over the last minutes with attempts,

@@ -53,6 +53,29 @@ impl RedisFigures {
     }
 }
 
+/// A replica's lag behind its master in seconds, as alerts and `/metrics`
+/// give it: with its link up, seconds since the master last had its
+/// acknowledgement (replicas acknowledge every second), known only when
+/// the master was read too; with its link down, how long it has been down
+/// (since the node started when it never connected). `None` for masters.
+pub fn lag_secs(node: &coord::redis_health::NodeReport) -> Option<u64> {
+    if node.role != Some(coord::redis_health::NodeRole::Replica) {
+        return None;
+    }
+    let info = node.info.as_ref();
+    if link_down(node) {
+        info.and_then(|i| i.master_link_down_secs.or(i.uptime_secs))
+    } else {
+        node.replication.as_ref().and_then(|r| r.ack_lag_secs)
+    }
+}
+
+/// Whether a replica says its link to its master is down.
+pub fn link_down(node: &coord::redis_health::NodeReport) -> bool {
+    node.role == Some(coord::redis_health::NodeRole::Replica)
+        && node.info.as_ref().and_then(|i| i.master_link_up) == Some(false)
+}
+
 struct Last {
     report: Option<RedisReport>,
     keyspace: Option<(KeyspaceSample, i64)>,
