@@ -2,8 +2,9 @@
 //! snapshot, for `GET /metrics`.
 //!
 //! Labels carry only names an operator chose (queues, channels, policies,
-//! instances, alert rules), never job ids or rate-limit keys, so the number
-//! of series stays bounded by configuration rather than by traffic.
+//! instances, alert rules, the configured Redis' nodes), never job ids or
+//! rate-limit keys, so the number of series stays bounded by configuration
+//! rather than by traffic.
 
 use std::fmt::Write as _;
 
@@ -350,7 +351,7 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>, queue_cap: usize) -> Stri
         evaluation.sample_of("_count", &[], times.count);
     }
     let mut out = String::new();
-    for family in [
+    let families = [
         all_jobs,
         queue_count,
         jobs,
@@ -368,7 +369,8 @@ pub fn render(snapshot: &Snapshot, extras: Extras<'_>, queue_cap: usize) -> Stri
         latency,
         alerts,
         evaluation,
-    ] {
+    ];
+    for family in families.into_iter().chain(redis_families(snapshot)) {
         family.write_to(&mut out);
     }
     for family in cache_families(snapshot) {
@@ -414,15 +416,239 @@ fn cache_families(snapshot: &Snapshot) -> [Family; 3] {
     [requests, entries, bytes]
 }
 
+/// Nodes of the configured Redis with series of their own: a cluster of
+/// 64 nodes is already a large one, and each node is 10 series.
+pub const REDIS_NODE_SERIES: usize = 64;
+
+/// The `switchyard_redis_*` families from the hub's latest read of the
+/// configured Redis (none before the first read or without Redis), one
+/// series per node (`node` = `host:port`, at most [`REDIS_NODE_SERIES`],
+/// masters first). A node that did not answer has only `up` 0; a figure
+/// its `INFO` did not give is left out rather than reported as 0.
+fn redis_families(snapshot: &Snapshot) -> Vec<Family> {
+    let Some(figures) = &snapshot.redis else {
+        return Vec::new();
+    };
+    let mut up = Family::new(
+        "switchyard_redis_up",
+        "gauge",
+        "Whether the Redis node answered the hub's latest read (1) or not (0).",
+    );
+    let mut used = Family::new(
+        "switchyard_redis_memory_used_bytes",
+        "gauge",
+        "Memory the Redis node uses (INFO used_memory).",
+    );
+    let mut max = Family::new(
+        "switchyard_redis_memory_max_bytes",
+        "gauge",
+        "The Redis node's maxmemory (0: no limit).",
+    );
+    let mut clients = Family::new(
+        "switchyard_redis_connected_clients",
+        "gauge",
+        "Clients connected to the Redis node.",
+    );
+    let mut blocked = Family::new(
+        "switchyard_redis_blocked_clients",
+        "gauge",
+        "Clients of the Redis node waiting in a blocking command (BLPOP, XREAD BLOCK...).",
+    );
+    let mut ops = Family::new(
+        "switchyard_redis_ops_per_second",
+        "gauge",
+        "Commands per second the Redis node processes (INFO instantaneous_ops_per_sec).",
+    );
+    let mut evicted = Family::new(
+        "switchyard_redis_evicted_keys_total",
+        "counter",
+        "Keys the Redis node evicted since it started (INFO evicted_keys).",
+    );
+    let mut expired = Family::new(
+        "switchyard_redis_expired_keys_total",
+        "counter",
+        "Keys that expired on the Redis node since it started (INFO expired_keys).",
+    );
+    let mut lag = Family::new(
+        "switchyard_redis_replication_lag_seconds",
+        "gauge",
+        "A Redis replica's lag: seconds since its master last had its acknowledgement, or, with its link down, since the link went down.",
+    );
+    let mut hit_ratio = Family::new(
+        "switchyard_redis_keyspace_hit_ratio",
+        "gauge",
+        "Key lookups of the Redis node that found their key, since it started (0 to 1).",
+    );
+    for node in figures.report.nodes.iter().take(REDIS_NODE_SERIES) {
+        let labels = [("node", node.address.as_str())];
+        up.sample(&labels, u8::from(node.reachable));
+        let Some(info) = node.info.as_ref().filter(|_| node.reachable) else {
+            continue;
+        };
+        if let Some(secs) = crate::redis_health::lag_secs(node) {
+            lag.sample(&labels, secs);
+        }
+        let figures = [
+            (&mut used, info.used_memory),
+            (&mut max, info.maxmemory),
+            (&mut clients, info.connected_clients),
+            (&mut blocked, info.blocked_clients),
+            (&mut ops, info.ops_per_sec),
+            (&mut evicted, info.evicted_keys),
+            (&mut expired, info.expired_keys),
+        ];
+        for (family, value) in figures {
+            if let Some(value) = value {
+                family.sample(&labels, value);
+            }
+        }
+        if let Some(ratio) = info.hit_ratio() {
+            hit_ratio.sample(&labels, float(ratio));
+        }
+    }
+    vec![
+        up, used, max, clients, blocked, ops, evicted, expired, lag, hit_ratio,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coord::redis_health::{
+        NodeInfo, NodeReport, NodeRole, RedisReport, ReplicationLag, Status,
+    };
 
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(escape_label("x\ny"), "x\\ny");
         assert_eq!(escape_label("plain"), "plain");
+    }
+
+    fn node(address: &str, info: Option<NodeInfo>) -> NodeReport {
+        NodeReport {
+            address: address.to_owned(),
+            role: info.as_ref().and_then(|i| i.role),
+            master: None,
+            reachable: info.is_some(),
+            error: None,
+            ping_us: None,
+            read_at_ms: 0,
+            info,
+            replication: None,
+            slowlog: None,
+            latency: None,
+            keyspace: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn with_nodes(nodes: Vec<NodeReport>) -> Snapshot {
+        Snapshot {
+            seq: 1,
+            redis: Some(std::sync::Arc::new(crate::redis_health::RedisFigures {
+                report: RedisReport {
+                    cluster: false,
+                    read_at_ms: 0,
+                    status: Status::Ok,
+                    reasons: Vec::new(),
+                    nodes,
+                    keyspace: None,
+                },
+                rates: Default::default(),
+                keyspace: None,
+            })),
+            ..Snapshot::default()
+        }
+    }
+
+    /// The lines of `family` in `text`.
+    fn lines<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|l| {
+                l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} "))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn redis_nodes_have_their_gauges_and_counters() {
+        let master = NodeInfo {
+            role: Some(NodeRole::Master),
+            used_memory: Some(1_048_576),
+            maxmemory: Some(0),
+            connected_clients: Some(7),
+            blocked_clients: Some(2),
+            ops_per_sec: Some(130),
+            evicted_keys: Some(5),
+            expired_keys: Some(40),
+            keyspace_hits: Some(3),
+            keyspace_misses: Some(1),
+            ..NodeInfo::default()
+        };
+        let mut replica = node(
+            "10.0.0.2:6380",
+            Some(NodeInfo {
+                role: Some(NodeRole::Replica),
+                master_link_up: Some(true),
+                ..NodeInfo::default()
+            }),
+        );
+        replica.replication = Some(ReplicationLag {
+            ack_lag_secs: Some(1),
+            ..ReplicationLag::default()
+        });
+        let text = render(
+            &with_nodes(vec![
+                node("10.0.0.1:6379", Some(master)),
+                replica,
+                node("a\"b:1", None),
+            ]),
+            Extras::default(),
+            DEFAULT_QUEUE_SERIES,
+        );
+        assert_eq!(
+            lines(&text, "switchyard_redis_up"),
+            [
+                r#"switchyard_redis_up{node="10.0.0.1:6379"} 1"#,
+                r#"switchyard_redis_up{node="10.0.0.2:6380"} 1"#,
+                r#"switchyard_redis_up{node="a\"b:1"} 0"#,
+            ]
+        );
+        for (family, line) in [
+            ("switchyard_redis_memory_used_bytes", "1048576"),
+            ("switchyard_redis_memory_max_bytes", "0"),
+            ("switchyard_redis_connected_clients", "7"),
+            ("switchyard_redis_blocked_clients", "2"),
+            ("switchyard_redis_ops_per_second", "130"),
+            ("switchyard_redis_evicted_keys_total", "5"),
+            ("switchyard_redis_expired_keys_total", "40"),
+            ("switchyard_redis_keyspace_hit_ratio", "0.75"),
+        ] {
+            assert_eq!(
+                lines(&text, family),
+                [format!(r#"{family}{{node="10.0.0.1:6379"}} {line}"#)],
+                "{text}"
+            );
+        }
+        assert_eq!(
+            lines(&text, "switchyard_redis_replication_lag_seconds"),
+            [r#"switchyard_redis_replication_lag_seconds{node="10.0.0.2:6380"} 1"#]
+        );
+        assert!(text.contains("# TYPE switchyard_redis_evicted_keys_total counter\n"));
+        assert!(text.contains("# TYPE switchyard_redis_up gauge\n"));
+        // Without Redis, no family at all.
+        let none = render(&Snapshot::default(), Extras::default(), 1);
+        assert!(!none.contains("switchyard_redis_"), "{none}");
+    }
+
+    #[test]
+    fn redis_series_are_capped() {
+        let nodes = (0..100)
+            .map(|i| node(&format!("10.0.{}.{}:6379", i / 10, i % 10), None))
+            .collect();
+        let text = render(&with_nodes(nodes), Extras::default(), 1);
+        assert_eq!(lines(&text, "switchyard_redis_up").len(), REDIS_NODE_SERIES);
     }
 
     #[test]
