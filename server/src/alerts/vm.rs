@@ -23,7 +23,7 @@ pub fn kind_label(kind: RuleKind) -> &'static str {
         RuleKind::BackendSlow => "Backend slow",
         RuleKind::RateLimitRejections => "Rate-limit rejections",
         RuleKind::ChannelSilent => "Channel silent",
-        RuleKind::RedisMemory => "Redis memory (share of maxmemory)",
+        RuleKind::RedisMemory => "Redis memory use of maxmemory",
         RuleKind::RedisEvictions => "Redis evictions",
         RuleKind::RedisReplicationLag => "Redis replication lag",
         RuleKind::RedisBlockedClients => "Redis blocked clients",

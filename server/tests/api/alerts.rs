@@ -15,7 +15,7 @@ use server::alerts::webhook::WebhookFormat;
 use server::config::Settings;
 use server::config::secret::SecretUrl;
 use test_support::postgres::PgSchema;
-use test_support::redis::REDIS_URL;
+use test_support::redis::{PrivateRedis, REDIS_URL};
 
 use crate::helpers::{TestApp, assert_redirect, eventually, notice_cookie};
 
@@ -492,4 +492,116 @@ async fn two_instances_evaluate_once_and_notify_once() {
     b.stop().await;
     a.stop().await;
     schema.drop().await;
+}
+
+/// A Redis rule on a real (private) Redis: `redis_blocked_clients` on the
+/// node, created through the API, fires once a client waits in `BLPOP`
+/// and resolves once it is served; the Alerts page offers every Redis
+/// kind. Private, so nobody else's blocked clients count.
+#[tokio::test]
+async fn a_redis_blocked_clients_rule_fires_while_a_client_waits_in_blpop() {
+    let redis = PrivateRedis::started().await;
+    let node = format!("127.0.0.1:{}", redis.port());
+    let app = TestApp::spawn_redis_with(&redis.url(), None, alerting(vec![])).await;
+    // What the dashboard itself keeps blocked (nothing, today) is the
+    // threshold, so only the test's client makes the difference.
+    let baseline = eventually("the hub's first Redis read", async || {
+        let body = app.get("/api/redis").await.json();
+        body["report"]["nodes"][0]["info"]["blockedClients"]
+            .as_u64()
+            .ok_or_else(|| body.to_string())
+    })
+    .await;
+    let saved = app
+        .post_json(
+            "/api/alerts/rules",
+            &json!({
+                "name": "redis-blocked",
+                "kind": "redis_blocked_clients",
+                "target": node,
+                "threshold": baseline,
+                "forSecs": 0,
+            }),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut waiter = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .expect("connect");
+    let blpop = tokio::spawn(async move {
+        redis::cmd("BLPOP")
+            .arg("switchyard-test-wake")
+            .arg(60)
+            .query_async::<Option<(String, String)>>(&mut waiter)
+            .await
+    });
+    let alert = eventually("the Redis alert to fire", async || {
+        let body = app.get("/api/alerts").await.json();
+        body["active"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["rule"] == "redis-blocked").cloned())
+            .filter(|a| a["status"] == "firing")
+            .ok_or_else(|| body.to_string())
+    })
+    .await;
+    assert_eq!(alert["kind"], "redis_blocked_clients", "{alert}");
+    assert_eq!(alert["subject"], node.as_str(), "{alert}");
+    assert_eq!(alert["value"], json!((baseline + 1) as f64), "{alert}");
+    let summary = alert["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with(&format!("Redis node {node}: ")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("waiting in a blocking command"),
+        "{summary}"
+    );
+    // Served: nobody waits any more, and the alert resolves.
+    let mut pusher = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("switchyard-test-wake")
+        .arg("go")
+        .query_async(&mut pusher)
+        .await
+        .expect("RPUSH");
+    let served = blpop.await.expect("the BLPOP task").expect("BLPOP");
+    assert_eq!(
+        served,
+        Some(("switchyard-test-wake".to_owned(), "go".to_owned()))
+    );
+    eventually("the Redis alert to resolve", async || {
+        let body = app.get("/api/alerts").await.json();
+        let active = body["active"].as_array().cloned().unwrap_or_default();
+        if active.iter().any(|a| a["rule"] == "redis-blocked") {
+            Err(body["active"].to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    let page = app.get("/alerts").await.body;
+    for option in [
+        r#"<option value="redis_memory">Redis memory use of maxmemory (%)</option>"#,
+        r#"<option value="redis_evictions">Redis evictions (per min)</option>"#,
+        r#"<option value="redis_replication_lag">Redis replication lag (s)</option>"#,
+        r#"<option value="redis_blocked_clients">Redis blocked clients (clients)</option>"#,
+        r#"<option value="redis_no_replica">Redis master without replica</option>"#,
+    ] {
+        assert!(page.contains(option), "{option} in {page}");
+    }
+    let bad = app
+        .post_json(
+            "/api/alerts/rules",
+            &json!({ "name": "too-full", "kind": "redis_memory", "threshold": 150 }),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("percentage"), "{}", bad.body);
+    app.stop().await;
 }

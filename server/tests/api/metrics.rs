@@ -1160,3 +1160,64 @@ async fn the_history_endpoint_serves_the_percentile_series() {
     assert!(values == [700.0] || values == [700.0, 300.0], "{values:?}");
     app.stop().await;
 }
+
+/// With Redis configured, `/metrics` carries the hub's read of it: one
+/// series per node under `node`, gauges and `INFO`'s counters.
+#[tokio::test]
+async fn metrics_over_http_show_the_configured_redis() {
+    let app = TestApp::spawn_redis().await;
+    let text = eventually("the exposition shows Redis", async || {
+        let text = app.get("/metrics").await.body;
+        if has_line(&text, r#"switchyard_redis_up{node="127.0.0.1:6379"} 1"#) {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    for family in [
+        "switchyard_redis_memory_used_bytes",
+        "switchyard_redis_memory_max_bytes",
+        "switchyard_redis_connected_clients",
+        "switchyard_redis_blocked_clients",
+        "switchyard_redis_ops_per_second",
+        "switchyard_redis_evicted_keys_total",
+        "switchyard_redis_expired_keys_total",
+    ] {
+        let prefix = format!(r#"{family}{{node="127.0.0.1:6379"}} "#);
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(value.is_some_and(|v| v >= 0.0), "no {family} in:\n{text}");
+    }
+    let clients = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"switchyard_redis_connected_clients{node="127.0.0.1:6379"} "#)
+        })
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(clients.is_some_and(|n| n >= 1), "the dashboard is a client");
+    assert!(text.contains("# TYPE switchyard_redis_evicted_keys_total counter"));
+    assert!(text.contains("# TYPE switchyard_redis_memory_used_bytes gauge"));
+    // A single server: no replica, so no lag series.
+    assert!(!text.contains("switchyard_redis_replication_lag_seconds"));
+    app.stop().await;
+}
+
+/// Without Redis, no `switchyard_redis_*` family at all.
+#[tokio::test]
+async fn metrics_without_redis_have_no_redis_series() {
+    let app = TestApp::spawn().await;
+    let text = eventually("the first snapshot", async || {
+        let text = app.get("/metrics").await.body;
+        if has_line(&text, "switchyard_backend_up 1") {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    assert!(!text.contains("switchyard_redis_"), "{text}");
+    app.stop().await;
+}
