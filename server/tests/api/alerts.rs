@@ -15,7 +15,7 @@ use server::alerts::webhook::WebhookFormat;
 use server::config::Settings;
 use server::config::secret::SecretUrl;
 use test_support::postgres::PgSchema;
-use test_support::redis::{PrivateRedis, REDIS_URL};
+use test_support::redis::{PrivateCluster, PrivateRedis, REDIS_URL};
 
 use crate::helpers::{TestApp, assert_redirect, eventually, notice_cookie};
 
@@ -603,5 +603,100 @@ async fn a_redis_blocked_clients_rule_fires_while_a_client_waits_in_blpop() {
         .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("percentage"), "{}", bad.body);
+    app.stop().await;
+}
+
+/// The Redis kinds on a real Redis Cluster of three masters with a replica
+/// each: replicas have a lag in `/metrics` and nothing fires; once a
+/// replica is killed, its master has no replica left and
+/// `redis_no_replica` fires naming it, while the killed replica, which no
+/// longer answers, fires nothing (its lag is unknown, not large).
+#[tokio::test]
+async fn a_cluster_master_that_loses_its_replica_fires_redis_no_replica() {
+    let mut cluster = PrivateCluster::started(3, 1).await;
+    let app = TestApp::spawn_redis_with(&cluster.url(), None, alerting(vec![])).await;
+    for (name, kind, threshold) in [
+        ("no-replica", "redis_no_replica", 0),
+        ("replica-lag", "redis_replication_lag", 5),
+    ] {
+        let saved = app
+            .post_json(
+                "/api/alerts/rules",
+                &json!({ "name": name, "kind": kind, "threshold": threshold, "forSecs": 0 }),
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.body);
+    }
+    let lag_lines = |text: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("switchyard_redis_replication_lag_seconds{node=\""))
+            .filter_map(|l| l.split_once("\"} "))
+            .map(|(node, secs)| (node.to_owned(), secs.parse::<f64>().unwrap_or(f64::NAN)))
+            .collect::<Vec<_>>()
+    };
+    let lags = eventually("every replica's lag in /metrics", async || {
+        let text = app.get("/metrics").await.body;
+        let lags = lag_lines(&text);
+        if lags.len() == 3 && text.matches("switchyard_redis_up{").count() == 6 {
+            Ok(lags)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    assert!(lags.iter().all(|(_, secs)| *secs <= 5.0), "{lags:?}");
+    // A few evaluations on those figures: healthy, so nothing is active.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let redis_rules = |body: &Value| {
+        body["active"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|a| a["rule"] == "no-replica" || a["rule"] == "replica-lag")
+        })
+    };
+    let body = app.get("/api/alerts").await.json();
+    assert!(!redis_rules(&body), "{body}");
+
+    // A replica, and its master, as the Redis page reads them.
+    let report = app.get("/api/redis").await.json();
+    let (killed, master) = report["report"]["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["role"] == "replica"))
+        .and_then(|n| Some((n["address"].as_str()?, n["master"].as_str()?)))
+        .map(|(a, m)| (a.to_owned(), m.to_owned()))
+        .unwrap_or_else(|| panic!("a replica and its master in {report}"));
+    let index = cluster
+        .node_urls()
+        .iter()
+        .position(|u| u.trim_start_matches("redis://") == killed)
+        .expect("the replica is one of the cluster's nodes");
+    cluster.stop_node(index);
+    let alert = eventually("the no-replica alert to fire", async || {
+        let body = app.get("/api/alerts").await.json();
+        body["active"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["rule"] == "no-replica").cloned())
+            .filter(|a| a["status"] == "firing")
+            .ok_or_else(|| body.to_string())
+    })
+    .await;
+    assert_eq!(alert["subject"], "*", "{alert}");
+    assert_eq!(
+        alert["summary"],
+        format!("Redis master {master}: no connected replica (its slots have no copy)"),
+        "{alert}"
+    );
+    let body = app.get("/api/alerts").await.json();
+    assert!(
+        !body["active"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["rule"] == "replica-lag")),
+        "an unreachable replica fires no lag: {body}"
+    );
+    let text = app.get("/metrics").await.body;
+    assert!(
+        text.lines()
+            .any(|l| l == format!(r#"switchyard_redis_up{{node="{killed}"}} 0"#)),
+        "{text}"
+    );
     app.stop().await;
 }
