@@ -15,7 +15,7 @@ use server::alerts::webhook::WebhookFormat;
 use server::config::Settings;
 use server::config::secret::SecretUrl;
 use test_support::postgres::PgSchema;
-use test_support::redis::{PrivateCluster, PrivateRedis, REDIS_URL};
+use test_support::redis::{PrivateCluster, PrivateRedis, REDIS_URL, free_port};
 
 use crate::helpers::{TestApp, assert_redirect, eventually, notice_cookie};
 
@@ -698,5 +698,107 @@ async fn a_cluster_master_that_loses_its_replica_fires_redis_no_replica() {
             .any(|l| l == format!(r#"switchyard_redis_up{{node="{killed}"}} 0"#)),
         "{text}"
     );
+    app.stop().await;
+}
+
+/// `redis_memory` and `redis_evictions` on a private Redis with a small
+/// `maxmemory`, filled with expiring keys faster than it holds them: the
+/// node nears its limit and evicts, both rules fire on it, and `/metrics`
+/// shows the limit and the evictions. `volatile-lru`, so only the test's
+/// keys are evicted, never the dashboard's.
+#[tokio::test]
+async fn a_full_redis_fires_redis_memory_and_redis_evictions() {
+    const MAX: u64 = 4 * 1024 * 1024;
+    let max = MAX.to_string();
+    let redis = PrivateRedis::start_with(
+        free_port(),
+        &["--maxmemory", &max, "--maxmemory-policy", "volatile-lru"],
+        None,
+    );
+    redis.ready().await;
+    let node = format!("127.0.0.1:{}", redis.port());
+    let app = TestApp::spawn_redis_with(&redis.url(), None, alerting(vec![])).await;
+    for (name, kind, threshold) in [
+        ("redis-full", "redis_memory", 50),
+        ("redis-evicting", "redis_evictions", 0),
+    ] {
+        let saved = app
+            .post_json(
+                "/api/alerts/rules",
+                &json!({ "name": name, "kind": kind, "target": node, "threshold": threshold }),
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.body);
+    }
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    // 10 KiB a key, about 2 MiB a second, until the test ends.
+    let filler = tokio::spawn(async move {
+        let value = "x".repeat(10 * 1024);
+        for i in 0u64.. {
+            let _: Result<(), _> = redis::cmd("SET")
+                .arg(format!("fill:{i}"))
+                .arg(&value)
+                .arg("EX")
+                .arg(3600)
+                .query_async(&mut conn)
+                .await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let firing = eventually("both Redis alerts to fire", async || {
+        let body = app.get("/api/alerts").await.json();
+        let active = body["active"].as_array().cloned().unwrap_or_default();
+        let find = |rule: &str| {
+            active
+                .iter()
+                .find(|a| a["rule"] == rule && a["status"] == "firing")
+                .cloned()
+        };
+        match (find("redis-full"), find("redis-evicting")) {
+            (Some(full), Some(evicting)) => Ok((full, evicting)),
+            _ => Err(body.to_string()),
+        }
+    })
+    .await;
+    filler.abort();
+    let (full, evicting) = firing;
+    assert_eq!(full["subject"], node.as_str(), "{full}");
+    let share = full["value"].as_f64().unwrap_or_default();
+    assert!(share > 50.0 && share < 150.0, "{full}");
+    let summary = full["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with(&format!("Redis node {node}: memory at "))
+            && summary.contains("% of maxmemory (")
+            && summary.contains("of 4 MiB; threshold 50%)"),
+        "{summary}"
+    );
+    assert!(
+        evicting["value"].as_f64().unwrap_or_default() > 0.0,
+        "{evicting}"
+    );
+    let summary = evicting["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("keys evicted per minute (threshold 0)"),
+        "{summary}"
+    );
+    let text = app.get("/metrics").await.body;
+    assert!(
+        text.lines()
+            .any(|l| l == format!(r#"switchyard_redis_memory_max_bytes{{node="{node}"}} {MAX}"#)),
+        "{text}"
+    );
+    let evicted = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                r#"switchyard_redis_evicted_keys_total{{node="{node}"}} "#
+            ))
+        })
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(evicted.is_some_and(|n| n > 0), "{text}");
     app.stop().await;
 }
