@@ -150,3 +150,58 @@ impl RedisWatch {
         self.reader.health().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coord::redis_health::{NodeInfo, NodeReport, NodeRole, ReplicationLag};
+
+    fn node(role: NodeRole, info: NodeInfo, ack_lag_secs: Option<u64>) -> NodeReport {
+        NodeReport {
+            address: "127.0.0.1:7004".to_owned(),
+            role: Some(role),
+            master: None,
+            reachable: true,
+            error: None,
+            ping_us: None,
+            read_at_ms: 0,
+            info: Some(info),
+            replication: Some(ReplicationLag {
+                ack_lag_secs,
+                ..ReplicationLag::default()
+            }),
+            slowlog: None,
+            latency: None,
+            keyspace: None,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_replica_lags_by_its_acknowledgement_or_its_link_s_downtime() {
+        let up = NodeInfo {
+            master_link_up: Some(true),
+            uptime_secs: Some(900),
+            ..NodeInfo::default()
+        };
+        let replica = node(NodeRole::Replica, up.clone(), Some(1));
+        assert_eq!((lag_secs(&replica), link_down(&replica)), (Some(1), false));
+        // Its master was not read: no figure while the link is up.
+        assert_eq!(lag_secs(&node(NodeRole::Replica, up.clone(), None)), None);
+        let down = NodeInfo {
+            master_link_up: Some(false),
+            master_link_down_secs: Some(42),
+            ..up.clone()
+        };
+        let replica = node(NodeRole::Replica, down.clone(), Some(1));
+        assert_eq!((lag_secs(&replica), link_down(&replica)), (Some(42), true));
+        // Never connected: down since the node started.
+        let never = NodeInfo {
+            master_link_down_secs: None,
+            ..down
+        };
+        assert_eq!(lag_secs(&node(NodeRole::Replica, never, None)), Some(900));
+        let master = node(NodeRole::Master, up, Some(1));
+        assert_eq!((lag_secs(&master), link_down(&master)), (None, false));
+    }
+}
