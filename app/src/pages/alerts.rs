@@ -654,7 +654,7 @@ fn RulesEditor(rules: Vec<RuleRow>) -> impl IntoView {
             <p class="legend">
                 "Target "
                 <code>"*"</code>
-                " watches every subject of the kind. Only failure rate and channel silence measure over a window; yes/no kinds have no threshold. "
+                " watches every subject of the kind. Only failure rate, channel silence and cache hit ratio measure over a window; yes/no kinds have no threshold. "
                 "For: how long the condition must hold before the alert fires (0 fires at once)."
             </p>
         }

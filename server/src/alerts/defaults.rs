@@ -108,7 +108,10 @@ pub fn validate(rule: &Rule) -> Result<(), String> {
             rule.threshold
         ));
     }
-    if matches!(rule.kind, RuleKind::FailureRate | RuleKind::RedisMemory) && rule.threshold > 100.0
+    if matches!(
+        rule.kind,
+        RuleKind::FailureRate | RuleKind::RedisMemory | RuleKind::CacheHitRatio
+    ) && rule.threshold > 100.0
     {
         return Err(format!(
             "a {} threshold is a percentage (0–100), got {}",
@@ -116,13 +119,13 @@ pub fn validate(rule: &Rule) -> Result<(), String> {
         ));
     }
     match rule.kind {
-        RuleKind::FailureRate => {
+        RuleKind::FailureRate | RuleKind::CacheHitRatio => {
             if !(60..=MAX_RATE_WINDOW).contains(&rule.window_secs)
                 || !rule.window_secs.is_multiple_of(60)
             {
                 return Err(format!(
-                    "a failure_rate window must be a whole number of minutes from 60 to {MAX_RATE_WINDOW} s, got {} s",
-                    rule.window_secs
+                    "a {} window must be a whole number of minutes from 60 to {MAX_RATE_WINDOW} s, got {} s",
+                    rule.kind, rule.window_secs
                 ));
             }
         }

@@ -178,6 +178,7 @@ fn nouns(kind: RuleKind) -> (&'static str, &'static str) {
         | RuleKind::RedisBlockedClients
         | RuleKind::RedisNoReplica => ("Redis node", "Redis nodes"),
         RuleKind::RedisReplicationLag => ("Redis replica", "Redis replicas"),
+        RuleKind::CacheHitRatio | RuleKind::CacheDrift => ("cache namespace", "cache namespaces"),
         RuleKind::QueueBacklog
         | RuleKind::FailureRate
         | RuleKind::NoActiveWorker
@@ -205,6 +206,8 @@ fn figure(kind: RuleKind, value: f64) -> Option<String> {
         RuleKind::RedisEvictions => Some(format!("{} evicted per min", number(value))),
         RuleKind::RedisReplicationLag => Some(format!("{} behind", duration(value as u64))),
         RuleKind::RedisBlockedClients => Some(format!("{} blocked", number(value))),
+        RuleKind::CacheHitRatio => Some(format!("{}% hits", number(value))),
+        RuleKind::CacheDrift => Some(format!("{} drifted", number(value))),
         RuleKind::InstanceStale
         | RuleKind::BackendUnreachable
         | RuleKind::ChannelSilent
@@ -233,7 +236,12 @@ fn aggregate(kind: RuleKind, mut found: Vec<Reading>) -> Vec<Reading> {
     // alerts of named subjects.
     let mut seen = BTreeSet::new();
     found.retain(|r| seen.insert(r.subject.clone()));
-    found.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.subject.cmp(&b.subject)));
+    // The worst first: the highest figure, but the lowest hit ratio.
+    if kind == RuleKind::CacheHitRatio {
+        found.sort_by(|a, b| a.value.total_cmp(&b.value).then(a.subject.cmp(&b.subject)));
+    } else {
+        found.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.subject.cmp(&b.subject)));
+    }
     let n = found.len();
     let (_, many) = nouns(kind);
     let worst = &found[0];
@@ -627,6 +635,66 @@ fn readings(rule: &Rule, obs: &Observation, now: i64) -> Vec<Reading> {
                 }
             }
         }
+        RuleKind::CacheHitRatio => {
+            let since = now.saturating_sub(secs_to_ms(rule.window_secs));
+            for ns in obs.caches.iter().filter(|c| targets(rule, &c.namespace)) {
+                let (hits, reads) = ns
+                    .minutes
+                    .iter()
+                    .filter(|(minute, _, _)| *minute > since)
+                    .fold((0u64, 0u64), |(h, r), (_, hits, reads)| {
+                        (h.saturating_add(*hits), r.saturating_add(*reads))
+                    });
+                if reads == 0 {
+                    continue;
+                }
+                let ratio = hits as f64 / reads as f64 * 100.0;
+                if ratio < threshold {
+                    push(
+                        &ns.namespace,
+                        ratio,
+                        format!(
+                            "Cache namespace {}: {}% of {} reads were hits over the last {} (threshold {}%)",
+                            ns.namespace,
+                            number(ratio),
+                            count(reads),
+                            duration(rule.window_secs),
+                            number(threshold)
+                        ),
+                    );
+                }
+            }
+        }
+        RuleKind::CacheDrift => {
+            for ns in obs.caches.iter().filter(|c| targets(rule, &c.namespace)) {
+                if ns.drifted.is_empty() {
+                    continue;
+                }
+                let n = ns.drifted.len();
+                let named: Vec<&str> = ns
+                    .drifted
+                    .iter()
+                    .take(AGGREGATE_NAMED)
+                    .map(String::as_str)
+                    .collect();
+                let more = n.saturating_sub(AGGREGATE_NAMED);
+                push(
+                    &ns.namespace,
+                    n as f64,
+                    format!(
+                        "Cache namespace {}: {}{} {} the same keys as other instances with other values (an invalidation was missed)",
+                        ns.namespace,
+                        named.join(", "),
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        },
+                        if n == 1 { "holds" } else { "hold" },
+                    ),
+                );
+            }
+        }
         RuleKind::RedisNoReplica => {
             for n in redis_nodes(rule, obs).filter(|n| n.cluster && !n.replica) {
                 if n.connected_replicas == Some(0) {
@@ -743,8 +811,8 @@ fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::alerts::model::{
-        BackendObservation, InstanceObservation, MinuteCounts, PolicyObservation, QueueObservation,
-        Severity,
+        BackendObservation, CacheObservation, InstanceObservation, MinuteCounts, PolicyObservation,
+        QueueObservation, Severity,
     };
 
     const T0: i64 = 1_800_000_000_000;
@@ -1689,6 +1757,82 @@ mod tests {
         );
         let obs = with_redis(vec![blocked("127.0.0.1:7001", Some(2))]);
         assert!(fires_at_once(&r, &obs).active.is_empty());
+    }
+
+    fn cache(namespace: &str, minutes: Vec<(i64, u64, u64)>, drifted: &[&str]) -> CacheObservation {
+        CacheObservation {
+            namespace: namespace.to_owned(),
+            minutes,
+            drifted: drifted.iter().map(|d| (*d).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn cache_hit_ratio_below_threshold_over_the_window_only() {
+        let caches = vec![
+            // 5 min window: the old, perfect minute is outside it.
+            cache(
+                "users",
+                vec![
+                    (T0 - 30 * MIN, 1000, 1000),
+                    (T0 - 2 * MIN, 30, 100),
+                    (T0 - MIN, 10, 100),
+                ],
+                &[],
+            ),
+            cache("orders", vec![(T0 - MIN, 95, 100)], &[]),
+            // No reads in the window: quiet, not failing.
+            cache("idle", vec![(T0 - 40 * MIN, 0, 10)], &[]),
+        ];
+        let obs = Observation {
+            caches,
+            ..healthy()
+        };
+        let r = [rule("hits", RuleKind::CacheHitRatio, "*", 90.0, 0)];
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)),
+            (
+                "*".to_owned(),
+                20.0,
+                "Cache namespace users: 20% of 200 reads were hits over the last 5 min (threshold 90%)"
+                    .to_owned()
+            )
+        );
+        // Both below 99%: the lowest ratio is the worst.
+        let r = [rule("hits", RuleKind::CacheHitRatio, "*", 99.0, 0)];
+        let (_, value, summary) = one(&fires_at_once(&r, &obs));
+        assert_eq!(value, 20.0);
+        assert!(
+            summary.starts_with("2 cache namespaces affected; worst: Cache namespace users"),
+            "{summary}"
+        );
+        assert!(summary.ends_with("then orders (95% hits)"), "{summary}");
+        let named = [rule("hits", RuleKind::CacheHitRatio, "orders", 90.0, 0)];
+        assert!(fires_at_once(&named, &obs).active.is_empty());
+        assert!(fires_at_once(&r, &healthy()).active.is_empty());
+    }
+
+    #[test]
+    fn cache_drift_names_the_instances_holding_stale_values() {
+        let obs = Observation {
+            caches: vec![
+                cache("users", Vec::new(), &["api-2"]),
+                cache("orders", Vec::new(), &[]),
+            ],
+            ..healthy()
+        };
+        let r = [rule("drift", RuleKind::CacheDrift, "users", 0.0, 0)];
+        assert_eq!(
+            one(&fires_at_once(&r, &obs)),
+            (
+                "users".to_owned(),
+                1.0,
+                "Cache namespace users: api-2 holds the same keys as other instances with other values (an invalidation was missed)"
+                    .to_owned()
+            )
+        );
+        let quiet = [rule("drift", RuleKind::CacheDrift, "orders", 0.0, 0)];
+        assert!(fires_at_once(&quiet, &obs).active.is_empty());
     }
 
     #[test]

@@ -67,11 +67,20 @@ pub enum RuleKind {
     /// loses its slots' data. A single server is not expected to have
     /// replicas, so it never matches.
     RedisNoReplica,
+    /// The share of a cache namespace's reads a tier answered, over every
+    /// instance and the rule's window, in percent, below `threshold`: the
+    /// source takes the load the cache was put there to keep off it. A
+    /// namespace without reads in the window never matches.
+    CacheHitRatio,
+    /// Instances of a cache namespace holding the same keys hold other
+    /// values: one missed an invalidation and serves a stale copy (the
+    /// FHIR design's hash comparison, per namespace).
+    CacheDrift,
 }
 
 impl RuleKind {
     /// Every kind, in the order the pages list them.
-    pub const ALL: [RuleKind; 17] = [
+    pub const ALL: [RuleKind; 19] = [
         RuleKind::QueueBacklog,
         RuleKind::FailureRate,
         RuleKind::NoActiveWorker,
@@ -89,6 +98,8 @@ impl RuleKind {
         RuleKind::RedisReplicationLag,
         RuleKind::RedisBlockedClients,
         RuleKind::RedisNoReplica,
+        RuleKind::CacheHitRatio,
+        RuleKind::CacheDrift,
     ];
 
     /// The name used in configuration, the database, the API and labels.
@@ -111,6 +122,8 @@ impl RuleKind {
             RuleKind::RedisReplicationLag => "redis_replication_lag",
             RuleKind::RedisBlockedClients => "redis_blocked_clients",
             RuleKind::RedisNoReplica => "redis_no_replica",
+            RuleKind::CacheHitRatio => "cache_hit_ratio",
+            RuleKind::CacheDrift => "cache_drift",
         }
     }
 
@@ -134,6 +147,7 @@ impl RuleKind {
             | RuleKind::RedisReplicationLag
             | RuleKind::RedisBlockedClients
             | RuleKind::RedisNoReplica => "node",
+            RuleKind::CacheHitRatio | RuleKind::CacheDrift => "namespace",
         }
     }
 
@@ -142,7 +156,7 @@ impl RuleKind {
     pub fn unit(self) -> &'static str {
         match self {
             RuleKind::QueueBacklog => "jobs",
-            RuleKind::FailureRate | RuleKind::RedisMemory => "%",
+            RuleKind::FailureRate | RuleKind::RedisMemory | RuleKind::CacheHitRatio => "%",
             RuleKind::JobLatency
             | RuleKind::WaitP95
             | RuleKind::RunP95
@@ -155,7 +169,8 @@ impl RuleKind {
             | RuleKind::InstanceStale
             | RuleKind::BackendUnreachable
             | RuleKind::ChannelSilent
-            | RuleKind::RedisNoReplica => "",
+            | RuleKind::RedisNoReplica
+            | RuleKind::CacheDrift => "",
         }
     }
 }
@@ -487,6 +502,20 @@ pub struct Observation {
     /// Every node of the configured Redis, as the hub last read them
     /// (empty without Redis, or before the first read).
     pub redis: Vec<RedisNodeObservation>,
+    /// Every cache namespace the instances report.
+    pub caches: Vec<CacheObservation>,
+}
+
+/// One cache namespace at the observation, over every instance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CacheObservation {
+    /// The namespace.
+    pub namespace: String,
+    /// Hits and reads per minute of the last hour, oldest first:
+    /// `(minute start ms, hits, reads)`.
+    pub minutes: Vec<(i64, u64, u64)>,
+    /// Instances holding the same keys as others with other values.
+    pub drifted: Vec<String>,
 }
 
 #[cfg(test)]

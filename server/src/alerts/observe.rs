@@ -13,8 +13,8 @@ use coord::queue::{JobState, QueueName, Queues};
 use coord::redis_health::NodeRole;
 
 use super::model::{
-    BackendObservation, ChannelObservation, InstanceHealth, InstanceObservation, MinuteCounts,
-    Observation, PolicyObservation, QueueObservation, RedisNodeObservation,
+    BackendObservation, CacheObservation, ChannelObservation, InstanceHealth, InstanceObservation,
+    MinuteCounts, Observation, PolicyObservation, QueueObservation, RedisNodeObservation,
 };
 use crate::live::Snapshot;
 use crate::ratelimits::rejected_this_minute;
@@ -174,6 +174,24 @@ pub async fn observe(
                 rejected_last_minute: rejected_this_minute(usage),
             });
         }
+    }
+    if let Some(caches) = &snapshot.caches {
+        obs.caches = caches
+            .namespaces
+            .iter()
+            .map(|ns| CacheObservation {
+                namespace: ns.name.clone(),
+                minutes: ns
+                    .minutes
+                    .iter()
+                    .map(|m| (m.minute_ms, m.hits, m.requests))
+                    .collect(),
+                drifted: match &ns.agreement {
+                    crate::cache::Agreement::Drifted { instances } => instances.clone(),
+                    _ => Vec::new(),
+                },
+            })
+            .collect();
     }
     if let Some(redis) = &snapshot.redis {
         obs.redis = redis_nodes(redis);

@@ -28,6 +28,8 @@ pub fn kind_label(kind: RuleKind) -> &'static str {
         RuleKind::RedisReplicationLag => "Redis replication lag",
         RuleKind::RedisBlockedClients => "Redis blocked clients",
         RuleKind::RedisNoReplica => "Redis master without replica",
+        RuleKind::CacheHitRatio => "Cache hit ratio below",
+        RuleKind::CacheDrift => "Cache instances drifted",
     }
 }
 
@@ -66,7 +68,10 @@ fn rule_row(r: &Rule) -> RuleRow {
         for_secs: r.for_secs,
         severity: r.severity.as_str().to_owned(),
         enabled: r.enabled,
-        uses_window: matches!(r.kind, RuleKind::FailureRate | RuleKind::ChannelSilent),
+        uses_window: matches!(
+            r.kind,
+            RuleKind::FailureRate | RuleKind::ChannelSilent | RuleKind::CacheHitRatio
+        ),
         uses_threshold: !r.kind.unit().is_empty(),
     }
 }

@@ -201,7 +201,20 @@ async fn redis_caches_are_shown_compared_and_invalidated() {
 /// missed an invalidation. The page and the API name it.
 #[tokio::test]
 async fn an_instance_holding_a_stale_value_shows_as_drifted() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|s| s.alerts.interval = Duration::from_millis(200)).await;
+    let saved = app
+        .post_json(
+            "/api/alerts/rules",
+            &serde_json::json!({
+                "name": "orders-drift",
+                "kind": "cache_drift",
+                "target": "orders",
+                "threshold": 0,
+                "forSecs": 0,
+            }),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
     let (a, _a_beat) = instance(&app, "svc-a", "orders").await;
     // b hears nothing: its cache has no bus.
     let state = &app.app.state;
@@ -254,6 +267,23 @@ async fn an_instance_holding_a_stale_value_shows_as_drifted() {
     );
     let page = app.get("/cache?ns=orders").await;
     assert!(page.body.contains("drifted"), "{}", page.body);
+    let alert = eventually("the drift alert to fire", async || {
+        let body = app.get("/api/alerts").await.json();
+        body["active"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["rule"] == "orders-drift").cloned())
+            .filter(|a| a["status"] == "firing")
+            .ok_or_else(|| body.to_string())
+    })
+    .await;
+    assert_eq!(alert["subject"], "orders", "{alert}");
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("svc-b holds the same keys"),
+        "{alert}"
+    );
     app.stop().await;
 }
 
