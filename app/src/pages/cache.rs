@@ -65,7 +65,7 @@ pub fn cache_fragments(vm: &CacheVm) -> Vec<Fragment> {
     if vm.chosen.is_some() {
         out.push(fragment(
             "cache-instances",
-            view! { <InstancesRegion detail=vm.detail.clone() /> },
+            view! { <InstancesRegion detail=vm.detail.clone() vm=vm.clone() /> },
         ));
     }
     out
@@ -249,23 +249,25 @@ fn Detail(vm: CacheVm, ns: String) -> impl IntoView {
     view! {
         <section class="cache-detail" data-test-id="cache-detail" aria-labelledby="cache-detail-title">
             <h2 id="cache-detail-title">{format!("Namespace {ns}")}</h2>
-            <HitChart chart=detail.chart.clone() ns=ns.clone() />
+            <HitChart chart=detail.chart.clone() vm=vm.clone() />
             {actions}
-            <InstancesRegion detail=Some(detail) />
+            <InstancesRegion detail=Some(detail) vm=vm.clone() />
         </section>
     }
     .into_any()
 }
 
 #[component]
-fn HitChart(chart: HitChartVm, ns: String) -> impl IntoView {
+fn HitChart(chart: HitChartVm, vm: CacheVm) -> impl IntoView {
+    let ns = vm.chosen.clone().unwrap_or_default();
+    let instance = vm.chosen_instance.clone();
     let ranges = ChartRange::ALL
         .into_iter()
         .map(|range| {
             let is_current = range == chart.range;
             view! {
                 <a
-                    href=format!("/cache?ns={}&range={}", crate::format::encode_query(&ns), range.as_str())
+                    href=vm.chart_url(instance.as_deref(), range)
                     class=if is_current { "current" } else { "" }
                     aria-current=is_current.then_some("page")
                     data-test-id=format!("cache-range-{}", range.as_str())
@@ -276,6 +278,17 @@ fn HitChart(chart: HitChartVm, ns: String) -> impl IntoView {
             }
         })
         .collect_view();
+    let (whose, back) = match &instance {
+        Some(instance) => (
+            format!("instance {instance} of {ns}"),
+            Some(view! {
+                <a href=vm.chart_url(None, chart.range) data-test-id="cache-chart-namespace">
+                    "Chart the whole namespace"
+                </a>
+            }),
+        ),
+        None => (format!("{ns}, over every instance"), None),
+    };
     let body = match chart.error.clone() {
         Some(error) => view! {
             <p class="status down" role="alert" data-test-id="cache-chart-error">
@@ -285,7 +298,7 @@ fn HitChart(chart: HitChartVm, ns: String) -> impl IntoView {
         .into_any(),
         None => {
             let label = format!(
-                "Cache hits and misses of {ns} over the {}: {}",
+                "Cache hits and misses of {whose} over the {}: {}",
                 chart.range.title(),
                 chart.summary
             );
@@ -302,7 +315,11 @@ fn HitChart(chart: HitChartVm, ns: String) -> impl IntoView {
                     label
                 >
                     <figcaption data-test-id="cache-chart-summary">
-                        {format!("Hit ratio over the {}: {}", chart.range.title(), chart.summary)}
+                        {format!(
+                            "Hit ratio of {whose} over the {}: {}",
+                            chart.range.title(),
+                            chart.summary,
+                        )}
                     </figcaption>
                 </BarChart>
             }
@@ -314,11 +331,12 @@ fn HitChart(chart: HitChartVm, ns: String) -> impl IntoView {
             {ranges}
         </nav>
         {body}
+        {back}
     }
 }
 
 #[component]
-fn InstancesRegion(detail: Option<NamespaceDetailVm>) -> impl IntoView {
+fn InstancesRegion(detail: Option<NamespaceDetailVm>, vm: CacheVm) -> impl IntoView {
     let body = detail.map(|detail| {
         let more = (detail.more_instances > 0).then(|| {
             view! {
@@ -333,7 +351,7 @@ fn InstancesRegion(detail: Option<NamespaceDetailVm>) -> impl IntoView {
                 <AgreementBadge agreement=detail.row.agreement.clone() test_id="cache-agreement-badge".to_owned() />
                 " " <span class="muted">{detail.row.agreement.detail.clone()}</span>
             </p>
-            <InstancesTable rows=detail.instances.clone() />
+            <InstancesTable rows=detail.instances.clone() vm=vm.clone() />
             {more}
         }
     });
@@ -341,7 +359,7 @@ fn InstancesRegion(detail: Option<NamespaceDetailVm>) -> impl IntoView {
 }
 
 #[component]
-fn InstancesTable(rows: Vec<CacheInstanceRow>) -> impl IntoView {
+fn InstancesTable(rows: Vec<CacheInstanceRow>, vm: CacheVm) -> impl IntoView {
     let rows = rows
         .into_iter()
         .map(|row| {
@@ -356,7 +374,14 @@ fn InstancesTable(rows: Vec<CacheInstanceRow>) -> impl IntoView {
             view! {
                 <tr data-test-id=format!("cache-instance-{}", row.instance)>
                     <th scope="row">
-                        {row.instance.clone()}
+                        <a
+                            href=vm.chart_url(Some(&row.instance), vm.range)
+                            title="Chart this instance's hit ratio"
+                            aria-current=(vm.chosen_instance.as_deref() == Some(row.instance.as_str()))
+                                .then_some("true")
+                        >
+                            {row.instance.clone()}
+                        </a>
                         <span class=format!("badge {}", row.status)>{row.status.clone()}</span>
                         {degraded}
                     </th>

@@ -142,6 +142,9 @@ pub struct CacheVm {
     pub detail: Option<NamespaceDetailVm>,
     /// The namespace asked for (`?ns=`), also when nobody reports it.
     pub chosen: Option<String>,
+    /// The instance whose hit ratio is charted (`?instance=`), else the
+    /// namespace's is.
+    pub chosen_instance: Option<String>,
     /// Whether instances are watched at all.
     pub watching: bool,
     /// The chart's range, kept in the page's links.
@@ -149,11 +152,36 @@ pub struct CacheVm {
 }
 
 impl CacheVm {
+    /// The chosen namespace's chart of `instance` (or of the namespace,
+    /// `None`) at `range`.
+    pub fn chart_url(&self, instance: Option<&str>, range: ChartRange) -> String {
+        let mut url = format!(
+            "/cache?ns={}",
+            crate::format::encode_query(self.chosen.as_deref().unwrap_or_default())
+        );
+        if let Some(instance) = instance {
+            url.push_str(&format!(
+                "&instance={}",
+                crate::format::encode_query(instance)
+            ));
+        }
+        if range != ChartRange::Hour {
+            url.push_str(&format!("&range={}", range.as_str()));
+        }
+        url
+    }
+
     /// The page's URL for `offset` and the chosen namespace and range.
     pub fn url(&self, offset: usize) -> String {
         let mut query = Vec::new();
         if let Some(ns) = &self.chosen {
             query.push(format!("ns={}", crate::format::encode_query(ns)));
+            if let Some(instance) = &self.chosen_instance {
+                query.push(format!(
+                    "instance={}",
+                    crate::format::encode_query(instance)
+                ));
+            }
         }
         if self.range != ChartRange::Hour {
             query.push(format!("range={}", self.range.as_str()));

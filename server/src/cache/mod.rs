@@ -85,9 +85,22 @@ pub struct InstanceCache {
     pub requests_per_s: Option<f64>,
     /// It holds the same keys as other instances but other values.
     pub drifted: bool,
+    /// Its hits and reads per minute of the last hour, oldest first.
+    pub minutes: Vec<CacheMinute>,
 }
 
 impl InstanceCache {
+    /// Its series' subject in the metrics history: `<namespace>/<id>`
+    /// (a namespace has no `/`, so the first one separates them).
+    pub fn subject(&self) -> String {
+        format!("{}/{}", self.stats.namespace, self.instance)
+    }
+
+    /// Reads over its last hour.
+    pub fn reads_in_hour(&self) -> u64 {
+        self.minutes.iter().map(|m| m.requests).sum()
+    }
+
     /// Whether its figures speak for now (a stale or gone instance's are
     /// its last words).
     pub fn is_live(&self) -> bool {
@@ -237,6 +250,7 @@ struct Seen {
     totals: CacheTotals,
     rate: Option<f64>,
     generation: u64,
+    minutes: VecDeque<CacheMinute>,
 }
 
 #[derive(Debug, Default)]
@@ -295,6 +309,11 @@ impl Tracker {
                 let now_totals = totals_of(stats);
                 let ns = self.namespaces.entry(stats.namespace.clone()).or_default();
                 ns.generation = generation;
+                let mut minutes = self
+                    .seen
+                    .get_mut(&key)
+                    .map(|s| std::mem::take(&mut s.minutes))
+                    .unwrap_or_default();
                 let rate = match self.seen.get(&key) {
                     Some(seen) if report.heartbeat_at > seen.heartbeat_at => {
                         let d = delta(seen.totals, now_totals);
@@ -302,12 +321,9 @@ impl Tracker {
                         ns.totals.hits_local += d.hits_local;
                         ns.totals.hits_shared += d.hits_shared;
                         ns.totals.misses += d.misses;
-                        add_minute(
-                            &mut ns.minutes,
-                            report.heartbeat_at,
-                            d.hits_local + d.hits_shared,
-                            reads,
-                        );
+                        let hits = d.hits_local + d.hits_shared;
+                        add_minute(&mut ns.minutes, report.heartbeat_at, hits, reads);
+                        add_minute(&mut minutes, report.heartbeat_at, hits, reads);
                         let secs = (report.heartbeat_at - seen.heartbeat_at) as f64 / 1000.0;
                         Some(reads as f64 / secs)
                     }
@@ -316,6 +332,11 @@ impl Tracker {
                     // whole life: a rate starts with the next one.
                     None => None,
                 };
+                let oldest = (now.div_euclid(MINUTE_MS) - MINUTES as i64) * MINUTE_MS;
+                while minutes.front().is_some_and(|m| m.minute_ms <= oldest) {
+                    minutes.pop_front();
+                }
+                let kept: Vec<CacheMinute> = minutes.iter().copied().collect();
                 self.seen.insert(
                     key,
                     Seen {
@@ -323,6 +344,7 @@ impl Tracker {
                         totals: now_totals,
                         rate,
                         generation,
+                        minutes,
                     },
                 );
                 by_namespace
@@ -334,6 +356,7 @@ impl Tracker {
                         stats: stats.clone(),
                         requests_per_s: rate,
                         drifted: false,
+                        minutes: kept,
                     });
             }
         }

@@ -42,20 +42,27 @@ fn range_of(query: &CacheQuery) -> Result<Range, AppError> {
 /// sampler has not written yet (the current one, and those since start).
 async fn chart(
     state: &AppState,
-    ns: &str,
+    subject: &str,
+    instance: bool,
     range: Range,
     live: &[super::CacheMinute],
     now: i64,
 ) -> app::HitChartVm {
+    let ns = subject;
     let app_range = crate::queues::vm::chart_range(range);
     let mut vm = app::HitChartVm {
         range: app_range,
         ..app::HitChartVm::default()
     };
-    let (Some(hits), Some(requests)) = (
-        Series::parse("cache_hits_per_min"),
-        Series::parse("cache_requests_per_min"),
-    ) else {
+    let names = if instance {
+        (
+            "cache_instance_hits_per_min",
+            "cache_instance_requests_per_min",
+        )
+    } else {
+        ("cache_hits_per_min", "cache_requests_per_min")
+    };
+    let (Some(hits), Some(requests)) = (Series::parse(names.0), Series::parse(names.1)) else {
         return vm;
     };
     let now_minute = history::minute_of(now);
@@ -134,14 +141,22 @@ pub async fn page(
     let range = range_of(&query)?;
     let snapshot = state.hub.current();
     let now = coord::time::now_ms();
-    let live = query
+    let found = query
         .ns()
-        .and_then(|ns| snapshot.caches.as_deref()?.namespace(ns))
-        .map(|ns| ns.minutes.clone())
-        .unwrap_or_default();
-    let chart = match query.ns() {
-        Some(ns) => chart(&state, ns, range, &live, now).await,
-        None => app::HitChartVm::default(),
+        .and_then(|ns| snapshot.caches.as_deref()?.namespace(ns));
+    let chart = match (query.ns(), query.instance()) {
+        (Some(ns), None) => {
+            let live = found.map(|ns| ns.minutes.clone()).unwrap_or_default();
+            chart(&state, ns, false, range, &live, now).await
+        }
+        (Some(ns), Some(instance)) => {
+            let live = found
+                .and_then(|ns| ns.instances.iter().find(|i| i.instance == instance))
+                .map(|i| i.minutes.clone())
+                .unwrap_or_default();
+            chart(&state, &format!("{ns}/{instance}"), true, range, &live, now).await
+        }
+        _ => app::HitChartVm::default(),
     };
     let vm = vm::page(
         snapshot.caches.as_deref(),

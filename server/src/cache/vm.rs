@@ -14,6 +14,9 @@ pub struct CacheQuery {
     /// The namespace shown instance by instance.
     #[serde(default)]
     pub ns: Option<String>,
+    /// The instance whose hit ratio is charted (else the namespace's).
+    #[serde(default)]
+    pub instance: Option<String>,
     /// The chart's range (`1h`, `24h`, `7d`).
     #[serde(default)]
     pub range: Option<String>,
@@ -26,6 +29,12 @@ impl CacheQuery {
     /// The chosen namespace, an empty one meaning none.
     pub fn ns(&self) -> Option<&str> {
         self.ns.as_deref().map(str::trim).filter(|n| !n.is_empty())
+    }
+
+    /// The charted instance, when a namespace is chosen too.
+    pub fn instance(&self) -> Option<&str> {
+        self.ns()?;
+        self.instance.as_deref().filter(|i| !i.trim().is_empty())
     }
 }
 
@@ -152,6 +161,7 @@ pub fn page(
     let Some(figures) = figures else {
         return CacheVm {
             chosen: query.ns().map(str::to_owned),
+            chosen_instance: query.instance().map(str::to_owned),
             range,
             ..CacheVm::default()
         };
@@ -187,6 +197,7 @@ pub fn page(
         omitted: figures.omitted,
         detail,
         chosen: query.ns().map(str::to_owned),
+        chosen_instance: query.instance().map(str::to_owned),
         watching: true,
         range,
     }

@@ -52,6 +52,8 @@ pub const SERIES: &[(&str, Aggregate)] = &[
     ("queue_run_p99_ms", Aggregate::Max),
     ("cache_hits_per_min", Aggregate::Sum),
     ("cache_requests_per_min", Aggregate::Sum),
+    ("cache_instance_hits_per_min", Aggregate::Sum),
+    ("cache_instance_requests_per_min", Aggregate::Sum),
 ];
 
 /// A known series name: the only kind [`history`] accepts, so the choice

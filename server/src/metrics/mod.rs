@@ -401,10 +401,22 @@ pub fn samples_for(
         push("ratelimit_rejections_per_min", &policy, n as f64);
     }
     if let Some(caches) = &snapshot.caches {
-        for ns in busiest_caches(caches, CACHE_NAMESPACES) {
+        let busiest = busiest_caches(caches, CACHE_NAMESPACES);
+        for ns in &busiest {
             if let Some(m) = ns.minutes.iter().find(|m| m.minute_ms == minute_ms) {
                 push("cache_hits_per_min", &ns.name, m.hits as f64);
                 push("cache_requests_per_min", &ns.name, m.requests as f64);
+            }
+        }
+        for instance in busiest_cache_instances(&busiest, CACHE_INSTANCE_SERIES) {
+            if let Some(m) = instance.minutes.iter().find(|m| m.minute_ms == minute_ms) {
+                let subject = instance.subject();
+                push("cache_instance_hits_per_min", &subject, m.hits as f64);
+                push(
+                    "cache_instance_requests_per_min",
+                    &subject,
+                    m.requests as f64,
+                );
             }
         }
     }
@@ -438,6 +450,32 @@ pub fn busiest_caches(
         all.truncate(n);
         all.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    all
+}
+
+/// (namespace, instance) pairs with series of their own in the history,
+/// for the Cache page's per-instance chart: the busiest of the hour among
+/// the namespaces that have series, so a fleet of hundreds of instances
+/// writes a bounded number of rows a minute.
+pub const CACHE_INSTANCE_SERIES: usize = 100;
+
+/// The `n` instances of `namespaces` with the most reads over the hub's
+/// hour.
+pub fn busiest_cache_instances<'a>(
+    namespaces: &[&'a crate::cache::NamespaceFigures],
+    n: usize,
+) -> Vec<&'a crate::cache::InstanceCache> {
+    let mut all: Vec<_> = namespaces
+        .iter()
+        .flat_map(|ns| ns.instances.iter())
+        .filter(|i| i.reads_in_hour() > 0)
+        .collect();
+    all.sort_by(|a, b| {
+        b.reads_in_hour()
+            .cmp(&a.reads_in_hour())
+            .then_with(|| a.subject().cmp(&b.subject()))
+    });
+    all.truncate(n);
     all
 }
 
@@ -515,6 +553,60 @@ mod tests {
             problem: None,
             now: minute * MINUTE_MS + 1,
         }
+    }
+
+    #[test]
+    fn cache_series_are_written_for_namespaces_and_their_busiest_instances() {
+        use crate::cache::{
+            Agreement, CacheFigures, CacheMinute, CacheTotals, InstanceCache, NamespaceFigures,
+        };
+        let minute = 29_000_000;
+        let m = |requests| CacheMinute {
+            minute_ms: minute * MINUTE_MS,
+            hits: requests / 2,
+            requests,
+        };
+        let instance = |id: &str, requests| InstanceCache {
+            instance: id.into(),
+            status: coord::instances::InstanceStatus::Live,
+            stats: coord::cache::CacheStats {
+                namespace: "users".into(),
+                ..Default::default()
+            },
+            requests_per_s: None,
+            drifted: false,
+            minutes: vec![m(requests)],
+        };
+        let instances: Vec<_> = (0..CACHE_INSTANCE_SERIES + 3)
+            .map(|i| instance(&format!("api-{i:03}"), 10 + i as u64))
+            .collect();
+        let snapshot = Snapshot {
+            caches: Some(Arc::new(CacheFigures {
+                namespaces: vec![NamespaceFigures {
+                    name: "users".into(),
+                    backend: "redis".into(),
+                    instances,
+                    totals: CacheTotals::default(),
+                    minutes: vec![m(1000)],
+                    agreement: Agreement::NotComparable,
+                }],
+                omitted: 0,
+            })),
+            ..Snapshot::default()
+        };
+        let samples = samples_for(&snapshot, &Rejections::default(), minute, 10);
+        let of = |series: &str| -> Vec<&Sample> {
+            samples.iter().filter(|s| s.series == series).collect()
+        };
+        assert_eq!(of("cache_requests_per_min")[0].value, 1000.0);
+        assert_eq!(of("cache_hits_per_min")[0].value, 500.0);
+        let per_instance = of("cache_instance_requests_per_min");
+        assert_eq!(per_instance.len(), CACHE_INSTANCE_SERIES, "capped");
+        assert!(
+            per_instance.iter().all(|s| s.subject != "users/api-000"),
+            "the quietest are left out"
+        );
+        assert!(per_instance.iter().any(|s| s.subject == "users/api-102"));
     }
 
     #[test]

@@ -115,6 +115,10 @@ async fn caches_are_shown_compared_and_invalidated(app: TestApp) {
         );
     }
     assert_eq!(app.get("/cache?range=2y").await.status, 400);
+    let one = app.get("/cache?ns=users&instance=svc-a").await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert!(one.body.contains("instance svc-a of users"), "{}", one.body);
+    assert!(one.body.contains(r#"data-test-id="cache-chart-namespace""#));
 
     // The operator drops one key: gone from the shared tier and from both
     // local tiers, and audited.
@@ -292,15 +296,18 @@ async fn an_instance_holding_a_stale_value_shows_as_drifted() {
 async fn metrics_count_cache_reads_by_namespace_and_result() {
     let app = TestApp::spawn().await;
     let (a, _beat) = instance(&app, "svc-a", "people").await;
+    // The tracker counts what happens after the first heartbeat it sees.
+    eventually("the namespace to be seen", async || {
+        namespace(&app, "people").await.map(|_| ())
+    })
+    .await;
     read(&a, "p1", "v").await;
-    // The tracker counts from the second heartbeat it sees.
-    tokio::time::sleep(Duration::from_millis(400)).await;
     read(&a, "p1", "v").await;
     read(&a, "p2", "v").await;
     eventually("the reads on /metrics", async || {
         let body = app.get("/metrics").await.body;
         let hit = r#"switchyard_cache_requests_total{namespace="people",result="hit_local"} 1"#;
-        let miss = r#"switchyard_cache_requests_total{namespace="people",result="miss"} 1"#;
+        let miss = r#"switchyard_cache_requests_total{namespace="people",result="miss"} 2"#;
         if body.contains(hit) && body.contains(miss) {
             Ok(())
         } else {
