@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod redis;
 pub mod redis_health;
 pub mod search;
+pub mod sessions;
 pub mod sql;
 pub mod sync;
 pub mod time;
