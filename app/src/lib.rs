@@ -108,7 +108,7 @@ pub use vm::schedules::{
 };
 pub use vm::search::{SearchHitVm, SearchPageVm};
 pub use vm::session::{LoginVm, PageCtx, UserVm};
-pub use vm::users::{ROLES, UserRow, UsersVm};
+pub use vm::users::{ROLES, SESSIONS_SHOWN, SessionRow, UserRow, UsersVm};
 pub use vm::workers::{
     BullWorkerRow, JOBS_PER_ROW, QueueWorkersVm, RunningJobVm, WORKERS_PER_PAGE, WorkerCounts,
     WorkerRow, WorkerStateVm, WorkersVm, queue_workers_url, worker_action_path,

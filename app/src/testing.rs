@@ -879,6 +879,19 @@ pub(crate) fn user_row(name: &str, role: &str, disabled: bool, is_self: bool) ->
         created_at: MINUTE0,
         disabled,
         is_self,
+        sessions: Vec::new(),
+        more_sessions: false,
+    }
+}
+
+pub(crate) fn session_row(handle: &str, agent: &str, is_current: bool) -> SessionRow {
+    SessionRow {
+        handle: handle.into(),
+        created_at: MINUTE0,
+        last_seen_at: MINUTE0 + 60_000,
+        expires_at: MINUTE0 + 3_600_000,
+        agent: agent.into(),
+        is_current,
     }
 }
 

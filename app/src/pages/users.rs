@@ -1,6 +1,7 @@
 //! The Users page (`/users`, admins only): every account with its role and
-//! status, buttons to change a role or disable and enable an account, and
-//! the form adding one.
+//! status, buttons to change a role or disable and enable an account, each
+//! account's active sign-in sessions with buttons to revoke one or all, and
+//! the form adding an account.
 //!
 //! Not live: accounts change when an admin changes them, here. Every form
 //! posts, then the server redirects back with a notice; each carries the
@@ -9,7 +10,7 @@
 use leptos::prelude::*;
 
 use crate::vm::session::PageCtx;
-use crate::vm::users::{ROLES, UserRow, UsersVm};
+use crate::vm::users::{ROLES, SessionRow, UserRow, UsersVm};
 use crate::widgets::forms::{ActionForm, PostFields};
 use crate::widgets::shell::{Frame, Notice, Section, document};
 use crate::widgets::table::{Empty, Table};
@@ -26,7 +27,9 @@ pub fn render_users_page(vm: &UsersVm, page: &PageCtx) -> String {
                 <section class="users-page">
                     <h1>"Users"</h1>
                     <Notice notice=vm.notice.clone() />
-                    <UsersTable vm=vm />
+                    <UsersTable vm=vm.clone() />
+                    <h2>"Sign-in sessions"</h2>
+                    <SessionsSection rows=vm.rows />
                     <h2>"New user"</h2>
                     <NewUserForm />
                 </section>
@@ -182,6 +185,129 @@ fn UserTableRow(row: UserRow) -> impl IntoView {
     }
 }
 
+/// Every account's active sessions, or that there are none.
+#[component]
+fn SessionsSection(rows: Vec<UserRow>) -> impl IntoView {
+    let with_sessions: Vec<UserRow> = rows
+        .into_iter()
+        .filter(|r| !r.sessions.is_empty())
+        .collect();
+    if with_sessions.is_empty() {
+        return view! {
+            <Empty test_id="sessions-empty">"Nobody is signed in with a session."</Empty>
+        }
+        .into_any();
+    }
+    with_sessions
+        .into_iter()
+        .map(|row| view! { <UserSessions row /> })
+        .collect_view()
+        .into_any()
+}
+
+/// One account's sessions, with "Revoke all".
+#[component]
+fn UserSessions(row: UserRow) -> impl IntoView {
+    let count = row.sessions.len();
+    let more = row.more_sessions.then(|| {
+        view! {
+            <p class="muted" data-test-id="sessions-more">
+                {format!(
+                    "Only the {count} most recently used are shown; Revoke all ends every one.",
+                )}
+            </p>
+        }
+    });
+    let revoke_all = view! {
+        <ActionForm
+            action=format!("{USERS_PAGE}/{}/sessions/revoke", row.name)
+            back=USERS_PAGE.to_string()
+            label_text=format!("Revoke all of {}", row.name)
+            class="danger"
+            test_id="sessions-revoke-all".to_string()
+            confirm=format!("End every session of {}? They must sign in again.", row.name)
+            needs="admin"
+        />
+    };
+    let user = row.name.clone();
+    view! {
+        <div class="user-sessions" data-test-id="user-sessions" data-name=row.name.clone()>
+            <h3>
+                <code>{row.name.clone()}</code>
+                " "
+                {revoke_all}
+            </h3>
+            <Table
+                class="sessions"
+                test_id="sessions-table"
+                head={view! {
+                    <tr>
+                        <th scope="col">"Browser"</th>
+                        <th scope="col">"Started"</th>
+                        <th scope="col">"Last used"</th>
+                        <th scope="col">"Ends"</th>
+                        <th scope="col">"Actions"</th>
+                    </tr>
+                }}
+            >
+                {row
+                    .sessions
+                    .into_iter()
+                    .map(|session| view! { <SessionTableRow user=user.clone() session /> })
+                    .collect_view()}
+            </Table>
+            {more}
+        </div>
+    }
+}
+
+#[component]
+fn SessionTableRow(user: String, session: SessionRow) -> impl IntoView {
+    let agent = if session.agent.is_empty() {
+        "unknown client".to_owned()
+    } else {
+        session.agent.clone()
+    };
+    let current = session.is_current.then(|| {
+        view! {
+            " "
+            <span class="badge current-session" data-test-id="session-current">
+                "this session"
+            </span>
+        }
+    });
+    view! {
+        <tr
+            class="session"
+            data-test-id="session-row"
+            data-user=user.clone()
+            data-handle=session.handle.clone()
+            data-current=session.is_current.to_string()
+        >
+            <th scope="row">{agent}{current}</th>
+            <td>
+                <At at=session.created_at />
+            </td>
+            <td>
+                <At at=session.last_seen_at />
+            </td>
+            <td>
+                <At at=session.expires_at />
+            </td>
+            <td class="actions">
+                <ActionForm
+                    action=format!("{USERS_PAGE}/{user}/sessions/{}/revoke", session.handle)
+                    back=USERS_PAGE.to_string()
+                    label="Revoke"
+                    class="danger"
+                    test_id="session-revoke".to_string()
+                    needs="admin"
+                />
+            </td>
+        </tr>
+    }
+}
+
 /// The form adding an account. Left empty, the password is generated and
 /// shown once in the notice after the redirect.
 #[component]
@@ -304,6 +430,57 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn users_page_lists_sessions_with_revoke_buttons() {
+        let mut ada = user_row("ada", "operator", false, false);
+        ada.sessions = vec![
+            session_row("0123456789abcdef", "Firefox on Linux, 10.0.0.5", false),
+            session_row("fedcba9876543210", "", false),
+        ];
+        ada.more_sessions = true;
+        let mut root = user_row("root", "admin", false, true);
+        root.sessions = vec![session_row("00112233aabbccdd", "<b>Chrome</b>", true)];
+        let vm = users_vm(vec![ada, user_row("bob", "viewer", false, false), root]);
+        let html = render_users_page(&vm, &users_admin_page());
+        assert!(html.contains("Sign-in sessions"), "{html}");
+        assert_eq!(
+            html.matches(r#"data-test-id="session-row""#).count(),
+            3,
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/users/ada/sessions/0123456789abcdef/revoke""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/users/ada/sessions/revoke""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/users/root/sessions/revoke""#),
+            "{html}"
+        );
+        assert!(!html.contains(r#"action="/users/bob/sessions"#), "{html}");
+        assert!(html.contains("Firefox on Linux, 10.0.0.5"), "{html}");
+        assert!(html.contains("unknown client"), "{html}");
+        assert!(html.contains("&lt;b&gt;Chrome"), "{html}");
+        assert_eq!(
+            html.matches(r#"data-test-id="session-current""#).count(),
+            1,
+            "{html}"
+        );
+        assert!(html.contains(r#"data-test-id="sessions-more""#), "{html}");
+        assert!(!html.contains(r#"data-test-id="sessions-empty""#), "{html}");
+        let no_sessions = render_users_page(
+            &users_vm(vec![user_row("ada", "operator", false, false)]),
+            &users_admin_page(),
+        );
+        assert!(
+            no_sessions.contains(r#"data-test-id="sessions-empty""#),
+            "{no_sessions}"
+        );
     }
 
     #[test]

@@ -23,6 +23,32 @@ pub struct UserRow {
     /// Whether it is the signed-in admin's own account, which they cannot
     /// demote or disable (the server refuses it too).
     pub is_self: bool,
+    /// Its active sign-in sessions, most recently used first (at most
+    /// [`SESSIONS_SHOWN`]).
+    pub sessions: Vec<SessionRow>,
+    /// True when it has more active sessions than are shown.
+    pub more_sessions: bool,
+}
+
+/// Sessions shown per account: a person has a few; more means a script
+/// signing in on every run, which "Revoke all" deals with.
+pub const SESSIONS_SHOWN: usize = 20;
+
+/// One active sign-in session of an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Its non-secret handle (16 hex digits), the revoke button's URL.
+    pub handle: String,
+    /// When it was started (ms since the epoch).
+    pub created_at: i64,
+    /// When it was last used.
+    pub last_seen_at: i64,
+    /// When it ends unless used again.
+    pub expires_at: i64,
+    /// The browser and address it was started from.
+    pub agent: String,
+    /// Whether it is the session showing this page.
+    pub is_current: bool,
 }
 
 /// Everything the Users page shows.

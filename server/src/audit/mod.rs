@@ -77,6 +77,8 @@ pub const ACTIONS: [&str; 46] = [
     "user.set_role",
     "user.disable",
     "user.enable",
+    "session.revoke",
+    "session.revoke_all",
 ];
 
 /// Longest text kept per field: a rate-limit key or a backend error can be

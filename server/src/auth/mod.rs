@@ -12,6 +12,7 @@
 
 pub mod net;
 pub mod session_routes;
+pub mod sessions;
 pub mod settings;
 pub mod throttle;
 pub mod tokens;
@@ -131,8 +132,9 @@ fn peer(parts_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
     parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
-/// What [`authenticate`] found: the user, and a session it started (a
-/// proxy-authenticated browser's first page) whose cookie must be set.
+/// What [`authenticate`] found: the user, and a session whose cookie must
+/// be set (one it started for a proxy-authenticated browser's first page,
+/// or one whose end it moved).
 struct Found {
     user: CurrentUser,
     new_session: Option<String>,
@@ -178,11 +180,13 @@ async fn identify(state: &AppState, request: &Parts) -> Result<Option<Found>, Ap
         }));
     }
     if let Some(id) = session_id(headers)
-        && let Some((user, csrf)) = state.users.session(id).await?
+        && let Some(found) = state.users.signed_in(id).await?
     {
         return Ok(Some(Found {
-            user: CurrentUser::new(user, AuthMethod::Session, Some(csrf)),
-            new_session: None,
+            user: CurrentUser::new(found.user, AuthMethod::Session, Some(found.csrf)),
+            // A session whose end moved is sent again, so the browser keeps
+            // the cookie as long as the store keeps the session.
+            new_session: found.touched.then(|| id.to_owned()),
         }));
     }
     Ok(None)
@@ -221,9 +225,18 @@ async fn identify_by_proxy(
     // Only a page view starts a session: a program behind the proxy
     // calling the API would otherwise leave one per request.
     if is_page_view(&request.method, request.uri.path()) {
+        let agent = sessions::agent_summary(
+            request
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            peer(&request.extensions)
+                .map(|ip| ip.to_string())
+                .as_deref(),
+        );
         let (id, csrf) = state
             .users
-            .create_session(&user.name, state.settings.auth.session_ttl)
+            .create_session_from(&user.name, state.settings.auth.session_ttl, &agent)
             .await?;
         return Ok(Found {
             user: CurrentUser::new(user, AuthMethod::Proxy, Some(csrf)),

@@ -189,9 +189,15 @@ pub async fn login(
         }
         Err(err) => return state.audit.outcome(entry, Err(err.into())).await,
     };
+    let agent = crate::auth::sessions::agent_summary(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        actor.address.as_deref(),
+    );
     let (id, _csrf) = state
         .users
-        .create_session(&user.name, state.settings.auth.session_ttl)
+        .create_session_from(&user.name, state.settings.auth.session_ttl, &agent)
         .await?;
     state.audit.note(entry).await;
     // A new sign-in replaces the browser's old session rather than leaving

@@ -1,11 +1,14 @@
-//! Operators' accounts and their sign-in sessions, in the server's own SQL
-//! tables (SQLite or PostgreSQL, the same statements).
+//! Operators' accounts, in the server's own SQL tables (SQLite or
+//! PostgreSQL, the same statements), and their sign-in sessions, in a
+//! [`coord::sessions::SessionStore`]: the same SQL database
+//! ([`crate::auth::sessions::SqlSessions`]) or, with Redis, Redis (so that
+//! several dashboard instances share sign-ins).
 //!
 //! Passwords are kept only as Argon2id hashes in PHC string format, so a
 //! leaked database does not leak passwords, and the parameters travel with
 //! each hash (they can be raised later without a migration). Session ids
-//! are random and stored only as their SHA-256 hash: a leaked `sessions`
-//! table cannot be replayed as cookies. Each session carries its own CSRF
+//! are random and stored only as their SHA-256 hash: a leaked session store
+//! cannot be replayed as cookies. Each session carries its own CSRF
 //! token, so forms can be checked without a second cookie.
 //!
 //! Nothing here enforces anything yet: routes stay open until sign-in is
@@ -23,11 +26,13 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use coord::sessions::{SessionError, SessionList, SessionStore};
 use coord::time::now_ms;
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
+use crate::auth::sessions::{SessionData, SqlSessions};
 use crate::db::{Database, DbError};
 use crate::http::error::AppError;
 use crate::on_pool;
@@ -306,6 +311,9 @@ pub enum UserError {
     /// The database failed.
     #[error("{0}")]
     Db(#[from] DbError),
+    /// The session store failed or refused.
+    #[error("{0}")]
+    Sessions(#[from] SessionError),
 }
 
 impl UserError {
@@ -323,6 +331,24 @@ impl UserError {
             UserError::NotFound(_) | UserError::TokenNotFound(_) => StatusCode::NOT_FOUND,
             UserError::Hash(_) => StatusCode::INTERNAL_SERVER_ERROR,
             UserError::Db(_) | UserError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            UserError::Sessions(err) => match err {
+                SessionError::InvalidUser { .. }
+                | SessionError::InvalidHandle(_)
+                | SessionError::DataTooLarge { .. }
+                | SessionError::InvalidTtl(_) => StatusCode::BAD_REQUEST,
+                SessionError::UnknownUser(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            },
+        }
+    }
+
+    /// True when a store did not answer (rather than refusing): the case
+    /// the outage grace covers.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            UserError::Db(err) => err.is_outage(),
+            UserError::Sessions(err) => err.is_outage(),
+            _ => false,
         }
     }
 }
@@ -336,6 +362,13 @@ impl From<sqlx::Error> for UserError {
 impl From<UserError> for AppError {
     fn from(err: UserError) -> Self {
         match err {
+            UserError::Sessions(_) if err.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::error!(error = %err, "session store failed");
+                AppError::new(
+                    err.status(),
+                    "the session store did not answer; see the server log",
+                )
+            }
             UserError::Db(_) | UserError::Hash(_) => {
                 tracing::error!(error = %err, "user store failed");
                 AppError::new(
@@ -399,17 +432,6 @@ struct LoginRecord {
     created_at: i64,
     disabled: bool,
     password_hash: String,
-}
-
-#[derive(FromRow)]
-struct SessionRecord {
-    name: String,
-    role: String,
-    created_at: i64,
-    disabled: bool,
-    csrf_token: String,
-    expires_at: i64,
-    last_seen_at: i64,
 }
 
 const USER_COLUMNS: &str = "name, role, created_at, disabled";
@@ -568,15 +590,12 @@ pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// What the `sessions` table keeps of a session id: its SHA-256, so the
-/// table alone cannot be used to sign in. (sha2 is compiled for sqlx
+/// What the `api_tokens` table keeps of a token: its SHA-256, so the
+/// table alone cannot be used to sign in (sessions are hashed by
+/// [`coord::sessions::key_of`]). (sha2 is compiled for sqlx
 /// already; no hash crate was added for this.)
 pub(crate) fn session_key(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(id.as_bytes()))
-}
-
-fn millis(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// How long a session checked once keeps working while the database does
@@ -589,9 +608,9 @@ pub const OUTAGE_GRACE: Duration = Duration::from_secs(300);
 /// the dashboard; beyond this the oldest half is forgotten).
 const MAX_REMEMBERED: usize = 10_000;
 
-/// The last good answer for each session id (by its hash): user, CSRF
-/// token and when it was read.
-type Remembered = HashMap<String, (User, String, Instant, i64)>;
+/// The last good answer for each session id (by its hash), when it was
+/// read and when the session ends.
+type Remembered = HashMap<String, (SignedIn, Instant, i64)>;
 
 /// Forgets the older half of a full memo of last good answers, by when
 /// each was read, so that it stays within [`MAX_REMEMBERED`].
@@ -609,24 +628,78 @@ fn make_room<V>(memo: &mut HashMap<String, V>, read_at: impl Fn(&V) -> Instant) 
 /// was read, and the token's id, so that revoking forgets it at once.
 type RememberedTokens = HashMap<String, (User, Instant, String)>;
 
-/// The accounts and sessions of one database. Cheap to clone.
+/// The accounts of one database and the sessions of one session store.
+/// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct UserStore {
     pub(crate) db: Database,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) session_ttl: Duration,
     pub(crate) remembered: Arc<Mutex<Remembered>>,
     pub(crate) tokens: Arc<Mutex<RememberedTokens>>,
     pub(crate) grace: Duration,
 }
 
+/// A live session of an enabled user, as a request finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// Whose it is (read afresh, so a changed role applies at once).
+    pub user: User,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// Its non-secret handle (the Users page's "this session").
+    pub handle: String,
+    /// True when this read moved its end (sliding expiry): the cookie is
+    /// sent again so the browser keeps it as long.
+    pub touched: bool,
+}
+
+/// One of a user's sessions, for the Users page and its API twin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// Its non-secret handle (the revoke buttons' URLs).
+    pub handle: String,
+    /// When it was started, last used and ends (ms since the epoch).
+    pub created_at: i64,
+    /// When it was last used.
+    pub last_seen_at: i64,
+    /// When it ends unless used again.
+    pub expires_at: i64,
+    /// The browser and address it was started from.
+    pub agent: String,
+}
+
 impl UserStore {
-    /// The store on `db` (already migrated).
+    /// The store on `db` (already migrated), with sessions in the same
+    /// database.
     pub fn new(db: Database) -> Self {
         Self {
+            sessions: Arc::new(SqlSessions::new(db.clone())),
             db,
+            session_ttl: crate::auth::DEFAULT_SESSION_TTL,
             remembered: Arc::default(),
             tokens: Arc::default(),
             grace: OUTAGE_GRACE,
         }
+    }
+
+    /// Keeps sessions in `sessions` instead (Redis, shared by every
+    /// dashboard instance on it).
+    pub fn with_sessions(mut self, sessions: Arc<dyn SessionStore>) -> Self {
+        self.sessions = sessions;
+        self
+    }
+
+    /// Sets how long a session lasts after its last use (each use at most
+    /// once per [`LAST_SEEN_GRANULARITY_MS`] moves its end).
+    pub fn with_session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// The session store in use (for the Redis health checks and tests).
+    pub fn session_store(&self) -> &Arc<dyn SessionStore> {
+        &self.sessions
     }
 
     /// Sets how long a session or API token checked once keeps working
@@ -663,13 +736,10 @@ impl UserStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn remember(&self, key: &str, user: &User, csrf: &str, expires_at: i64) {
+    fn remember(&self, key: &str, found: &SignedIn, expires_at: i64) {
         let mut memo = self.remembered();
-        make_room(&mut memo, |(_, _, at, _)| *at);
-        memo.insert(
-            key.to_owned(),
-            (user.clone(), csrf.to_owned(), Instant::now(), expires_at),
-        );
+        make_room(&mut memo, |(_, at, _)| *at);
+        memo.insert(key.to_owned(), (found.clone(), Instant::now(), expires_at));
     }
 
     fn forget(&self, key: &str) {
@@ -678,7 +748,7 @@ impl UserStore {
 
     fn forget_user(&self, name: &UserName) {
         self.remembered()
-            .retain(|_, (user, _, _, _)| &user.name != name);
+            .retain(|_, (found, _, _)| &found.user.name != name);
         self.remembered_tokens()
             .retain(|_, (user, _, _)| &user.name != name);
     }
@@ -834,9 +904,9 @@ impl UserStore {
         found(done, name)
     }
 
-    /// Deletes a user and (by the foreign key) its sessions. Prefer
-    /// [`UserStore::disable`], which keeps the name meaningful in the
-    /// audit log.
+    /// Deletes a user and its sessions (in SQL by the foreign key too).
+    /// Prefer [`UserStore::disable`], which keeps the name meaningful in
+    /// the audit log.
     pub async fn remove(&self, name: &UserName) -> Result<(), UserError> {
         let done = on_pool!(&self.db, pool => {
             sqlx::query("DELETE FROM users WHERE name = $1")
@@ -845,7 +915,9 @@ impl UserStore {
                 .await?
                 .rows_affected()
         });
-        found(done, name)
+        found(done, name)?;
+        self.delete_sessions_of(name).await?;
+        Ok(())
     }
 
     async fn update(
@@ -909,96 +981,172 @@ impl UserStore {
         user: &UserName,
         ttl: Duration,
     ) -> Result<(String, String), UserError> {
-        let id = random_token();
+        self.create_session_from(user, ttl, "").await
+    }
+
+    /// [`UserStore::create_session`] noting where it was started from
+    /// (see [`crate::auth::sessions::agent_summary`]). A user's least
+    /// recently used sessions beyond the store's cap end.
+    pub async fn create_session_from(
+        &self,
+        user: &UserName,
+        ttl: Duration,
+        agent: &str,
+    ) -> Result<(String, String), UserError> {
         let csrf = random_token();
-        let now = now_ms();
-        on_pool!(&self.db, pool => {
-            sqlx::query(
-                "INSERT INTO sessions (id_hash, user_name, created_at, expires_at, \
-                 last_seen_at, csrf_token) VALUES ($1, $2, $3, $4, $3, $5)",
-            )
-            .bind(session_key(&id))
-            .bind(user.as_str())
-            .bind(now)
-            .bind(now.saturating_add(millis(ttl)))
-            .bind(&csrf)
-            .execute(pool)
+        let data = SessionData {
+            csrf: csrf.clone(),
+            agent: agent.to_owned(),
+        };
+        // A zero time to live (a test's "already ended") is the shortest
+        // one a store takes.
+        let ttl = ttl.max(Duration::from_millis(1));
+        let new = self
+            .sessions
+            .create(user.as_str(), ttl, &data.encode())
             .await
-            .map_err(unless_user_gone(user))?;
-        });
-        Ok((id, csrf))
+            .map_err(|err| match err {
+                SessionError::UnknownUser(_) => UserError::NotFound(user.clone()),
+                err => UserError::Sessions(err),
+            })?;
+        if new.evicted > 0 {
+            tracing::info!(user = %user, ended = new.evicted, "ended the least recently used sessions beyond the cap");
+        }
+        Ok((new.id, csrf))
     }
 
     /// The signed-in user and the session's CSRF token, if `id` names a
-    /// live session of an enabled user. An expired session is deleted on
-    /// sight, so it cannot come back if clocks disagree.
+    /// live session of an enabled user.
     ///
-    /// When the database fails, a session read successfully within
+    /// When a store fails, a session read successfully within
     /// [`OUTAGE_GRACE`] is still honoured (see there).
     pub async fn session(&self, id: &str) -> Result<Option<(User, String)>, UserError> {
-        let key = session_key(id);
-        match self.read_session(&key).await {
-            Ok(Some((user, csrf, expires_at))) => {
-                self.remember(&key, &user, &csrf, expires_at);
-                Ok(Some((user, csrf)))
+        Ok(self.signed_in(id).await?.map(|s| (s.user, s.csrf)))
+    }
+
+    /// [`UserStore::session`] with the session's handle and whether this
+    /// read moved its end.
+    pub async fn signed_in(&self, id: &str) -> Result<Option<SignedIn>, UserError> {
+        let key = coord::sessions::key_of(id);
+        match self.read_session(id).await {
+            Ok(Some((found, expires_at))) => {
+                self.remember(&key, &found, expires_at);
+                Ok(Some(found))
             }
             Ok(None) => {
                 self.forget(&key);
                 Ok(None)
             }
-            Err(UserError::Db(err)) if err.is_outage() => {
+            Err(err) if err.is_outage() => {
                 let memo = self.remembered().get(&key).cloned();
                 match memo {
-                    Some((user, csrf, at, expires_at))
+                    Some((found, at, expires_at))
                         if at.elapsed() < self.grace && now_ms() < expires_at =>
                     {
-                        tracing::warn!(error = %err, "the user database did not answer; using the session as last read");
-                        Ok(Some((user, csrf)))
+                        tracing::warn!(error = %err, "a store did not answer; using the session as last read");
+                        Ok(Some(SignedIn {
+                            touched: false,
+                            ..found
+                        }))
                     }
-                    _ => Err(UserError::Db(err)),
+                    _ => Err(err),
                 }
             }
             Err(err) => Err(err),
         }
     }
 
-    async fn read_session(&self, key: &str) -> Result<Option<(User, String, i64)>, UserError> {
-        let now = now_ms();
-        let record: Option<SessionRecord> = on_pool!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT u.name, u.role, u.created_at, u.disabled, s.csrf_token, \
-                 s.expires_at, s.last_seen_at \
-                 FROM sessions s JOIN users u ON u.name = s.user_name WHERE s.id_hash = $1",
-            )
-            .bind(key)
-            .fetch_optional(pool)
-            .await?
-        });
-        let Some(record) = record else {
+    /// The session and when it ends.
+    async fn read_session(&self, id: &str) -> Result<Option<(SignedIn, i64)>, UserError> {
+        let Some(mut session) = self.sessions.get(id).await? else {
             return Ok(None);
         };
-        if record.expires_at <= now {
-            self.delete_key(key).await?;
+        // Data another program left on a shared store is no sign-in here.
+        let Some(data) = SessionData::decode(&session.data) else {
             return Ok(None);
-        }
-        if record.disabled {
+        };
+        let Ok(name) = UserName::new(session.user.clone()) else {
             return Ok(None);
+        };
+        let user = match self.get(&name).await? {
+            Some(user) if !user.disabled => user,
+            _ => return Ok(None),
+        };
+        let mut touched = false;
+        if now_ms() - session.last_seen_at >= LAST_SEEN_GRANULARITY_MS {
+            match self.sessions.touch(id, self.session_ttl).await? {
+                Some(moved) => {
+                    session = moved;
+                    touched = true;
+                }
+                None => return Ok(None),
+            }
         }
-        if now - record.last_seen_at >= LAST_SEEN_GRANULARITY_MS {
-            self.touch(
-                "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1",
-                key,
-                now,
-            )
-            .await?;
-        }
-        let user = UserRecord::from_parts(record.name, record.role, record.created_at, false)
-            .into_user()?;
-        Ok(Some((user, record.csrf_token, record.expires_at)))
+        let found = SignedIn {
+            user,
+            csrf: data.csrf,
+            handle: session.handle,
+            touched,
+        };
+        Ok(Some((found, session.expires_at)))
     }
 
-    /// Records that a session or token was used at `now` (`sql` binds the
-    /// key as `$1` and the time as `$2`).
+    /// Ends one session (sign-out); ending one that does not exist is not
+    /// an error, so signing out twice is harmless.
+    pub async fn delete_session(&self, id: &str) -> Result<(), UserError> {
+        self.forget(&coord::sessions::key_of(id));
+        self.sessions.revoke(id).await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user ("sign out everywhere"); returns how
+    /// many there were.
+    pub async fn delete_sessions_of(&self, user: &UserName) -> Result<u64, UserError> {
+        self.forget_user(user);
+        Ok(self.sessions.revoke_all(user.as_str()).await?)
+    }
+
+    /// Ends the session of `user` named by `handle` (the Users page's
+    /// revoke button); false when it has none by that handle.
+    pub async fn revoke_session(&self, user: &UserName, handle: &str) -> Result<bool, UserError> {
+        let ended = self.sessions.revoke_handle(user.as_str(), handle).await?;
+        self.remembered()
+            .retain(|_, (found, _, _)| !(found.user.name == *user && found.handle == handle));
+        Ok(ended)
+    }
+
+    /// The active sessions of `user`, most recently used first, at most
+    /// `limit` (and [`coord::sessions::MAX_LISTED`]), and whether there
+    /// are more.
+    pub async fn sessions_of(
+        &self,
+        user: &UserName,
+        limit: usize,
+    ) -> Result<(Vec<SessionView>, bool), UserError> {
+        let SessionList { sessions, more } = self.sessions.list(user.as_str(), limit).await?;
+        let views = sessions
+            .into_iter()
+            .map(|s| SessionView {
+                agent: SessionData::decode(&s.data)
+                    .map(|d| d.agent)
+                    .unwrap_or_default(),
+                handle: s.handle,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: s.expires_at,
+            })
+            .collect();
+        Ok((views, more))
+    }
+
+    /// Deletes sessions expired at `now` (ms since the epoch); returns how
+    /// many. Lookups ignore them anyway; this keeps the store small.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, UserError> {
+        Ok(self.sessions.sweep(now).await?)
+    }
+
+    /// Records that an API token was used at `now` (`sql` binds the key as
+    /// `$1` and the time as `$2`).
     pub(crate) async fn touch(
         &self,
         sql: &'static str,
@@ -1009,50 +1157,6 @@ impl UserStore {
             sqlx::query(sql).bind(key).bind(now).execute(pool).await?;
         });
         Ok(())
-    }
-
-    /// Ends one session (sign-out); ending one that does not exist is not
-    /// an error, so signing out twice is harmless.
-    pub async fn delete_session(&self, id: &str) -> Result<(), UserError> {
-        self.delete_key(&session_key(id)).await
-    }
-
-    async fn delete_key(&self, key: &str) -> Result<(), UserError> {
-        self.forget(key);
-        on_pool!(&self.db, pool => {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-                .bind(key)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Ends every session of a user ("sign out everywhere"); returns how
-    /// many there were.
-    pub async fn delete_sessions_of(&self, user: &UserName) -> Result<u64, UserError> {
-        self.forget_user(user);
-        let done = on_pool!(&self.db, pool => {
-            sqlx::query("DELETE FROM sessions WHERE user_name = $1")
-                .bind(user.as_str())
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(done)
-    }
-
-    /// Deletes sessions expired at `now` (ms since the epoch); returns how
-    /// many. Lookups ignore them anyway; this keeps the table small.
-    pub async fn purge_expired(&self, now: i64) -> Result<u64, UserError> {
-        let done = on_pool!(&self.db, pool => {
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-                .bind(now)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(done)
     }
 }
 

@@ -8,13 +8,13 @@
 //! so a deployment never loses its last way in through a slip.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, AuditEntry};
 use crate::auth::CurrentUser;
-use crate::auth::users::{Password, Role, User, UserName};
+use crate::auth::users::{Password, Role, SessionView, User, UserError, UserName};
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Json, Path};
 use crate::http::flash::Flash;
@@ -65,7 +65,7 @@ fn not_yourself(what: &str) -> AppError {
     )
 }
 
-/// The row of the page for `user`.
+/// The row of the page for `user`, without its sessions.
 fn row(user: User, current: &CurrentUser) -> app::UserRow {
     app::UserRow {
         is_self: user.name == current.name,
@@ -73,7 +73,49 @@ fn row(user: User, current: &CurrentUser) -> app::UserRow {
         role: user.role.as_str().to_owned(),
         created_at: user.created_at,
         disabled: user.disabled,
+        sessions: Vec::new(),
+        more_sessions: false,
     }
+}
+
+/// The handle of the session this request came with, to mark it "this
+/// session" (the cookie itself never leaves the request).
+fn current_handle(headers: &HeaderMap) -> Option<String> {
+    crate::auth::session_id(headers)
+        .map(|id| coord::sessions::handle_of(&coord::sessions::key_of(id)))
+}
+
+/// The page's rows: every account with its active sessions (one listing
+/// per account, each at most [`app::SESSIONS_SHOWN`]).
+async fn rows(
+    state: &AppState,
+    current: &CurrentUser,
+    headers: &HeaderMap,
+) -> Result<Vec<app::UserRow>, AppError> {
+    let users = state.users.list().await?;
+    let this = current_handle(headers);
+    let mut rows = Vec::with_capacity(users.len());
+    for user in users {
+        let (sessions, more) = state
+            .users
+            .sessions_of(&user.name, app::SESSIONS_SHOWN)
+            .await?;
+        let mut row = row(user, current);
+        row.sessions = sessions
+            .into_iter()
+            .map(|s| app::SessionRow {
+                is_current: this.as_deref() == Some(s.handle.as_str()),
+                handle: s.handle,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: s.expires_at,
+                agent: s.agent,
+            })
+            .collect();
+        row.more_sessions = more;
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// Records how an action ended (with its detail when it was done) and
@@ -101,12 +143,12 @@ pub async fn page(
     State(state): State<AppState>,
     page: Page,
     current: CurrentUser,
+    headers: HeaderMap,
     Flash(notice): Flash,
 ) -> Result<Response, AppError> {
-    let users = state.users.list().await?;
     let shown = notice.is_some();
     let vm = app::UsersVm {
-        rows: users.into_iter().map(|u| row(u, &current)).collect(),
+        rows: rows(&state, &current, &headers).await?,
         notice,
     };
     Ok(crate::http::flash::with_flash_cleared(
@@ -140,11 +182,11 @@ async fn page_now(
     state: &AppState,
     page: &Page,
     current: &CurrentUser,
+    headers: &HeaderMap,
     notice: String,
 ) -> Result<Response, AppError> {
-    let users = state.users.list().await?;
     let vm = app::UsersVm {
-        rows: users.into_iter().map(|u| row(u, current)).collect(),
+        rows: rows(state, current, headers).await?,
         notice: Some(notice),
     };
     // The page may show a generated password once: it is never stored,
@@ -160,6 +202,7 @@ pub async fn create(
     actor: Actor,
     page: Page,
     current: CurrentUser,
+    headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let typed = field(&pairs, "name").unwrap_or_default().trim().to_owned();
@@ -189,7 +232,7 @@ pub async fn create(
             format!("role {role}")
         };
         let response = if generated {
-            page_now(&state, &page, &current, notice).await?
+            page_now(&state, &page, &current, &headers, notice).await?
         } else {
             redirect(&back(pairs), &notice)
         };
@@ -284,6 +327,165 @@ pub async fn enable(
     }
     .await;
     state.audit.outcome(entry, result).await
+}
+
+/// The account a sessions route names, which must exist (so a typo is a
+/// 404, not an empty list).
+async fn existing(state: &AppState, typed: &str) -> Result<UserName, AppError> {
+    let name = UserName::new(typed.to_owned())?;
+    state
+        .users
+        .get(&name)
+        .await?
+        .ok_or_else(|| UserError::NotFound(name.clone()))?;
+    Ok(name)
+}
+
+/// Ends one session by handle; refused (404) when the user has none by it.
+async fn revoke_one(
+    state: &AppState,
+    actor: &Actor,
+    typed: &str,
+    handle: &str,
+) -> Result<UserName, AppError> {
+    let entry = AuditEntry::new(actor, "session.revoke", TARGET_KIND, typed);
+    let entry = AuditEntry {
+        detail: Some(format!(
+            "session {}",
+            handle.chars().take(16).collect::<String>()
+        )),
+        ..entry
+    };
+    let result = async {
+        let name = existing(state, typed).await?;
+        if !state.users.revoke_session(&name, handle).await? {
+            return Err(AppError::new(
+                StatusCode::NOT_FOUND,
+                format!("{name} has no active session {handle}; it may have ended already"),
+            ));
+        }
+        tracing::info!(user = %name, session = %handle, actor = %actor.name, "session revoked");
+        Ok(name)
+    }
+    .await;
+    state.audit.outcome(entry, result).await
+}
+
+/// Ends every session of an account; returns how many there were.
+async fn revoke_every(
+    state: &AppState,
+    actor: &Actor,
+    typed: &str,
+) -> Result<(UserName, u64), AppError> {
+    let entry = AuditEntry::new(actor, "session.revoke_all", TARGET_KIND, typed);
+    let result = async {
+        let name = existing(state, typed).await?;
+        let ended = state.users.delete_sessions_of(&name).await?;
+        tracing::info!(user = %name, ended, actor = %actor.name, "sessions revoked");
+        Ok::<_, AppError>(((name, ended), format!("{ended} session(s) ended")))
+    }
+    .await;
+    match result {
+        Ok((done, detail)) => {
+            let entry = AuditEntry {
+                detail: Some(detail),
+                ..entry
+            };
+            state.audit.outcome(entry, Ok(done)).await
+        }
+        Err(err) => state.audit.outcome(entry, Err(err)).await,
+    }
+}
+
+/// A session as the API shows it (never its id or key: the handle is
+/// what revoking takes).
+fn session_json(session: &SessionView, this: Option<&str>) -> Value {
+    json!({
+        "handle": session.handle,
+        "createdAt": session.created_at,
+        "lastSeenAt": session.last_seen_at,
+        "expiresAt": session.expires_at,
+        "agent": session.agent,
+        "current": this == Some(session.handle.as_str()),
+    })
+}
+
+/// `GET /api/users/{name}/sessions`: the account's active sessions, most
+/// recently used first, at most 100 (`more` says whether there are others).
+pub async fn api_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(typed): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let name = existing(&state, &typed).await?;
+    let (sessions, more) = state
+        .users
+        .sessions_of(&name, coord::sessions::MAX_LISTED)
+        .await?;
+    let this = current_handle(&headers);
+    let sessions: Vec<Value> = sessions
+        .iter()
+        .map(|s| session_json(s, this.as_deref()))
+        .collect();
+    Ok(Json(json!({
+        "user": name.as_str(),
+        "sessions": sessions,
+        "more": more,
+    })))
+}
+
+/// `POST /users/{name}/sessions/{handle}/revoke`: ends that session (the
+/// browser holding it is signed out at its next request).
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((typed, handle)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let name = revoke_one(&state, &actor, &typed, &handle).await?;
+    Ok(redirect(
+        &back(pairs),
+        &format!("Session {handle} of {name} is revoked: that browser is signed out."),
+    ))
+}
+
+/// `POST /api/users/{name}/sessions/{handle}/revoke`: the JSON twin.
+pub async fn api_revoke_session(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((typed, handle)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let name = revoke_one(&state, &actor, &typed, &handle).await?;
+    Ok(Json(json!({
+        "user": name.as_str(),
+        "handle": handle,
+        "revoked": true,
+    })))
+}
+
+/// `POST /users/{name}/sessions/revoke`: ends every session of the
+/// account (the admin's own included, when it is theirs).
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(typed): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let (name, ended) = revoke_every(&state, &actor, &typed).await?;
+    Ok(redirect(
+        &back(pairs),
+        &format!("Revoked {ended} session(s) of {name}: they must sign in again."),
+    ))
+}
+
+/// `POST /api/users/{name}/sessions/revoke`: the JSON twin.
+pub async fn api_revoke_sessions(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(typed): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let (name, ended) = revoke_every(&state, &actor, &typed).await?;
+    Ok(Json(json!({ "user": name.as_str(), "ended": ended })))
 }
 
 #[cfg(test)]

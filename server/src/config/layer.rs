@@ -279,8 +279,8 @@ layer! {
         #[serde(skip)]
         pub admin_password: Option<SecretText>,
 
-        /// How long a sign-in lasts before the user must sign in again
-        /// (`30m`, `12h`, `7d`) [default: 12h]
+        /// How long a sign-in lasts after its last use before the user
+        /// must sign in again (`30m`, `12h`, `7d`) [default: 12h]
         #[arg(
             long,
             global = true,

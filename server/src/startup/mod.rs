@@ -93,6 +93,14 @@ pub enum StartupError {
         /// What went wrong.
         source: CoordError,
     },
+    /// The Redis keeping the sign-in sessions did not answer.
+    #[error("cannot keep sign-in sessions in Redis at {url}")]
+    Sessions {
+        /// The Redis URL (password hidden when shown).
+        url: SecretUrl,
+        /// What went wrong.
+        source: coord::sessions::SessionError,
+    },
     /// The first admin from the environment could not be created.
     #[error("cannot create the first admin")]
     FirstAdmin {
@@ -188,6 +196,25 @@ pub async fn connect_database(settings: &Settings) -> Result<Database, StartupEr
     Ok(db)
 }
 
+/// The accounts in `db`, with sign-in sessions in Redis when Redis is
+/// configured (so that every dashboard instance on it shares sign-ins, and
+/// revoking on one ends the session on all), else in `db` too.
+pub async fn user_store(settings: &Settings, db: Database) -> Result<UserStore, StartupError> {
+    let users = UserStore::new(db)
+        .with_outage_grace(settings.auth.outage_grace)
+        .with_session_ttl(settings.auth.session_ttl);
+    let Some(url) = &settings.redis_url else {
+        return Ok(users);
+    };
+    let sessions = coord::sessions::RedisSessions::connect(url.expose(), &settings.redis_prefix)
+        .await
+        .map_err(|source| StartupError::Sessions {
+            url: url.clone(),
+            source,
+        })?;
+    Ok(users.with_sessions(Arc::new(sessions)))
+}
+
 /// Creates the configured first admin if the database has no users yet,
 /// so a deployment can be provisioned from its environment alone.
 async fn create_first_admin(settings: &Settings, users: &UserStore) -> Result<(), StartupError> {
@@ -219,7 +246,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
     };
     db.migrate().await.map_err(db_error)?;
     let first = db.record_first_start(now_ms()).await.map_err(db_error)?;
-    let users = UserStore::new(db.clone()).with_outage_grace(settings.auth.outage_grace);
+    let users = user_store(settings, db.clone()).await?;
     create_first_admin(settings, &users).await?;
     tracing::info!(
         backend = queues.kind().as_str(),

@@ -348,6 +348,25 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{name}/disable", post(users::disable))
         .route("/users/{name}/enable", post(users::enable))
         .route("/api/users", get(users::list))
+        // Sign-in sessions: list, revoke one (by its non-secret handle),
+        // revoke all of an account's
+        .route(
+            "/users/{name}/sessions/{handle}/revoke",
+            post(users::revoke_session),
+        )
+        .route(
+            "/users/{name}/sessions/revoke",
+            post(users::revoke_sessions),
+        )
+        .route("/api/users/{name}/sessions", get(users::api_sessions))
+        .route(
+            "/api/users/{name}/sessions/{handle}/revoke",
+            post(users::api_revoke_session),
+        )
+        .route(
+            "/api/users/{name}/sessions/revoke",
+            post(users::api_revoke_sessions),
+        )
         .route("/alerts/rules", post(alerts::create_rule))
         .route("/alerts/rules/{name}", post(alerts::update_rule))
         .route("/alerts/rules/{name}/delete", post(alerts::delete_rule))

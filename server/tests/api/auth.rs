@@ -271,6 +271,14 @@ fn mutating_routes() -> Vec<Route> {
         form_with("/users/auth-user/role", Admin, &[("role", "operator")]),
         form("/users/auth-user/disable", Admin),
         form("/users/auth-user/enable", Admin),
+        form("/users/auth-user/sessions/0123456789abcdef/revoke", Admin),
+        form("/users/auth-user/sessions/revoke", Admin),
+        api(
+            "/api/users/auth-user/sessions/0123456789abcdef/revoke",
+            Admin,
+            no_json,
+        ),
+        api("/api/users/auth-user/sessions/revoke", Admin, no_json),
     ]
 }
 
@@ -527,7 +535,7 @@ async fn an_operator_may_not_use_admin_routes() {
         .into_iter()
         .filter(|r| r.needs == Role::Admin)
         .collect();
-    assert_eq!(admin_routes.len(), 16);
+    assert_eq!(admin_routes.len(), 20);
     for route in admin_routes {
         let what = format!("operator {}", route.what());
         let response = route.send_as(&app, &operator).await;

@@ -183,7 +183,7 @@ async fn a_full_disk_under_sqlite_is_named_and_writes_resume_once_space_is_back(
 #[tokio::test]
 async fn a_redis_restarted_without_its_data_gets_its_queues_and_settings_back() {
     let redis = PrivateRedis::started().await;
-    let app = TestApp::spawn_redis_with(&redis.url(), None, |_| {}).await;
+    let mut app = TestApp::spawn_redis_with(&redis.url(), None, |_| {}).await;
     let queue = qn("emails");
     let policy = RetentionPolicy {
         completed: Retention {
@@ -236,6 +236,9 @@ async fn a_redis_restarted_without_its_data_gets_its_queues_and_settings_back() 
     );
     let redis = PrivateRedis::start(port);
     redis.ready().await;
+    // The sign-in sessions were in that Redis too: the operator signs in
+    // again.
+    app.sign_in_again().await;
 
     // The producer (here: the API) goes on; the queue comes back on the
     // dashboard within seconds, with its settings.

@@ -225,7 +225,9 @@ impl TestApp {
             app,
             settings,
             dir,
-            fresh.then_some(RedisKeys(prefix, url.to_owned())),
+            // Lazily: a `RedisKeys` made and dropped here would delete the
+            // shared prefix's keys under the first server.
+            fresh.then(|| RedisKeys(prefix, url.to_owned())),
         )
         .await
     }
@@ -251,6 +253,22 @@ impl TestApp {
             _dir,
             _redis,
         }
+    }
+
+    /// Starts a new session for [`TEST_ADMIN`] and sends it from now on:
+    /// with Redis, sessions live there, so a Redis that came back without
+    /// its data signed everybody out. Retried until the store answers.
+    pub async fn sign_in_again(&mut self) {
+        let users = self.app.state.users.clone();
+        let admin = UserName::new(TEST_ADMIN).expect("valid user name");
+        let (id, csrf) = eventually("a new session", async || {
+            users
+                .create_session(&admin, SESSION_TTL)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        self.session = Session::new(&id, &csrf);
     }
 
     /// Creates user `name` with `role` and password [`TEST_PASSWORD`]

@@ -36,6 +36,7 @@ mod scale;
 mod schedules;
 mod search;
 mod security;
+mod sessions;
 mod tokens;
 mod users;
 mod users_page;

@@ -286,7 +286,7 @@ async fn the_live_stream_shows_a_new_block_without_a_reload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_shows_the_degraded_banner_and_recovers() {
     let mut redis = PrivateRedis::started().await;
-    let app = TestApp::spawn_redis_at(&redis.url()).await;
+    let mut app = TestApp::spawn_redis_at(&redis.url()).await;
     let page = app.get("/ratelimits").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Decisions: redis"));
@@ -316,6 +316,8 @@ async fn redis_outage_shows_the_degraded_banner_and_recovers() {
 
     let back = PrivateRedis::start(redis.port());
     back.ready().await;
+    // It came back empty: the sign-in sessions it held are gone.
+    app.sign_in_again().await;
     eventually("the limiter to recover", async || {
         let status = app.app.state.ratelimits.limiter.status();
         if status.degraded() {

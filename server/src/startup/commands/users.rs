@@ -151,8 +151,10 @@ fn token_list_text(tokens: &[ApiToken]) -> String {
     out
 }
 
+/// The accounts, with the server's session store, so that a password set
+/// or an account disabled here ends its sessions wherever they are kept.
 async fn store(settings: &Settings) -> Result<UserStore, StartupError> {
-    Ok(UserStore::new(connect_database(settings).await?))
+    crate::startup::user_store(settings, connect_database(settings).await?).await
 }
 
 /// The first line of stdin without its line ending, checked: what
