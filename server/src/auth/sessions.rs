@@ -142,6 +142,12 @@ impl SqlSessions {
             max_per_user: DEFAULT_MAX_PER_USER,
         }
     }
+
+    /// Sets the per-user cap (at least 1).
+    pub fn with_max_per_user(mut self, cap: usize) -> Self {
+        self.max_per_user = cap.max(1);
+        self
+    }
 }
 
 fn sql_error(err: sqlx::Error) -> SessionError {

@@ -4,13 +4,19 @@
 //! the same routes work on the SQL store. The Users page and its API twins
 //! list sessions by a non-secret handle and never show the cookie.
 
-use coord::sessions::{handle_of, key_of};
+use std::time::Duration;
+
+use coord::sessions::{SessionError, SessionStore, handle_of, key_of};
 use serde_json::Value;
 use server::audit::{AuditFilter, Outcome};
-use server::auth::users::Role;
+use server::auth::sessions::SqlSessions;
+use server::auth::users::{Password, Role, UserName, UserStore};
+use server::db::Database;
 use test_support::http::TestResponse;
 
-use crate::helpers::{Session, TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect};
+use crate::helpers::{
+    Session, TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect, each_migrated_database,
+};
 
 fn status(response: &TestResponse, expected: u16, what: &str) {
     assert_eq!(
@@ -246,6 +252,144 @@ async fn without_redis_the_users_page_lists_and_revokes_sessions_in_sql() {
         403,
         "a viewer lists sessions",
     );
+    app.stop().await;
+}
+
+/// The SQL store keeps coord's session contract (the conformance suite's
+/// cases that matter here) on SQLite and on PostgreSQL.
+#[tokio::test]
+async fn the_sql_session_store_keeps_the_contract_on_each_database() {
+    const HOUR: Duration = Duration::from_secs(3600);
+    each_migrated_database(async |db: &Database| {
+        let users = UserStore::new(db.clone());
+        for name in ["ada", "bob"] {
+            users
+                .add(
+                    &UserName::new(name).unwrap(),
+                    &Password::new(TEST_PASSWORD).unwrap(),
+                    Role::Viewer,
+                )
+                .await
+                .unwrap();
+        }
+        let store = SqlSessions::new(db.clone()).with_max_per_user(3);
+        let mut ada = Vec::new();
+        for i in 0..3 {
+            ada.push(store.create("ada", HOUR, &format!("a{i}")).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let bob = store.create("bob", HOUR, "b").await.unwrap();
+        let got = store.get(&ada[0].id).await.unwrap().expect("a session");
+        assert_eq!(got, ada[0].session);
+        assert_eq!(store.get("made-up").await.unwrap(), None);
+        // Listing: newest first, capped, with the marker.
+        let listed = store.list("ada", 2).await.unwrap();
+        let data: Vec<&str> = listed.sessions.iter().map(|s| s.data.as_str()).collect();
+        assert_eq!(data, ["a2", "a1"]);
+        assert!(listed.more);
+        // Touch slides the end and makes it the most recent.
+        let touched = store.touch(&ada[0].id, HOUR).await.unwrap().unwrap();
+        assert!(touched.expires_at > ada[0].session.expires_at);
+        assert_eq!(store.list("ada", 1).await.unwrap().sessions[0].data, "a0");
+        // The cap ends the least recently used (a1).
+        let fourth = store.create("ada", HOUR, "a3").await.unwrap();
+        assert_eq!(fourth.evicted, 1);
+        assert_eq!(store.get(&ada[1].id).await.unwrap(), None);
+        // Revoking by handle only finds the user's own sessions.
+        assert!(
+            !store
+                .revoke_handle("bob", &ada[2].session.handle)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .revoke_handle("ada", &ada[2].session.handle)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .revoke_handle("ada", &ada[2].session.handle)
+                .await
+                .unwrap()
+        );
+        assert!(store.revoke(&fourth.id).await.unwrap());
+        assert!(!store.revoke(&fourth.id).await.unwrap());
+        assert_eq!(store.revoke_all("ada").await.unwrap(), 1);
+        assert!(store.get(&ada[0].id).await.unwrap().is_none());
+        assert!(
+            store.get(&bob.id).await.unwrap().is_some(),
+            "bob's is untouched"
+        );
+        // A session of a user the database does not have is refused.
+        assert!(matches!(
+            store.create("ghost", HOUR, "").await,
+            Err(SessionError::UnknownUser(_))
+        ));
+        // Expiry: gone on read, and swept.
+        let short = store
+            .create("bob", Duration::from_millis(1), "")
+            .await
+            .unwrap();
+        let other = store
+            .create("bob", Duration::from_millis(1), "")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(store.get(&short.id).await.unwrap(), None);
+        assert_eq!(store.sweep(coord::time::now_ms()).await.unwrap(), 1);
+        assert_eq!(store.get(&other.id).await.unwrap(), None);
+        assert_eq!(store.list("bob", 10).await.unwrap().sessions.len(), 1);
+    })
+    .await;
+}
+
+/// A request that finds its session last used over a minute ago moves its
+/// end and sends the cookie again, so a used sign-in lives on.
+#[tokio::test]
+async fn a_used_session_slides_its_end_and_its_cookie_is_sent_again() {
+    let app = TestApp::spawn().await;
+    let browser = log_in(&app, TEST_ADMIN).await;
+    let fresh = app.get_as(Some(&browser), "/api/session").await;
+    assert_eq!(
+        fresh.set_cookie("switchyard_session"),
+        None,
+        "not touched yet"
+    );
+    // As if it were last used two minutes ago.
+    let Database::Sqlite(pool) = &app.app.state.db else {
+        panic!("the embedded server runs on SQLite");
+    };
+    sqlx::query(
+        "UPDATE sessions SET last_seen_at = last_seen_at - 120000, \
+         expires_at = expires_at - 120000 WHERE id_hash = $1",
+    )
+    .bind(key_of(browser.id()))
+    .execute(pool)
+    .await
+    .expect("backdate");
+    let before = app.get("/api/users/admin/sessions").await.json();
+    let find = |list: &Value| {
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["handle"] == handle(&browser))
+            .cloned()
+            .expect("the session is listed")
+    };
+    let old = find(&before);
+    let used = app.get_as(Some(&browser), "/api/session").await;
+    status(&used, 200, "a used session");
+    let cookie = used
+        .set_cookie("switchyard_session")
+        .expect("the cookie is sent again");
+    assert!(cookie.contains(browser.id()), "{cookie}");
+    assert!(cookie.contains("Max-Age=43200"), "{cookie}");
+    let moved = find(&app.get("/api/users/admin/sessions").await.json());
+    assert!(moved["lastSeenAt"].as_i64() > old["lastSeenAt"].as_i64());
+    assert!(moved["expiresAt"].as_i64().unwrap() >= old["expiresAt"].as_i64().unwrap() + 120_000);
     app.stop().await;
 }
 
