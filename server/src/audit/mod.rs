@@ -30,7 +30,7 @@ pub const ANONYMOUS: &str = "anonymous";
 
 /// Every action the server records, for the Audit page's filter: one
 /// name per kind of change, the same for a form button and its API twin.
-pub const ACTIONS: [&str; 46] = [
+pub const ACTIONS: [&str; 48] = [
     "bullmq.pause",
     "bullmq.resume",
     "bullmq.retry_all",
