@@ -308,7 +308,10 @@ async fn bullmq_schedulers_are_listed_as_bullmq_lists_them(fx: Fixture) {
 /// scheduled iteration at its time.
 async fn bullmq_scheduler_run_now_leaves_the_next_iteration_on_time(fx: Fixture) {
     let q = "beats";
-    let start = now_ms() + 4_000;
+    // Far enough ahead that the Node script adding it (seconds to start
+    // on a loaded machine) is done before it: a start in the past makes
+    // BullMQ schedule from its own now.
+    let start = now_ms() + 8_000;
     fx.bullmq(
         q,
         "add",
