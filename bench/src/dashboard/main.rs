@@ -37,6 +37,10 @@
 //!    `/proc` before, during and after, its CPU time, and the `swap` events
 //!    each client received.
 //!
+//! Rounds that run on their own: `scale`, `listing`, `schedules`, and
+//! `redis-page` (the Redis page's commands on Redis with 0, 1 and 100 open
+//! pages, on a private redis-server; see `redis_page.rs`).
+//!
 //! The report (markdown) goes to stdout, progress to stderr. This is a
 //! benchmark, not a test: it prints the figures and whether each goal was
 //! met, and fails only when something did not work.
@@ -49,6 +53,7 @@ mod idle;
 mod keys;
 mod listing;
 mod procfs;
+mod redis_page;
 mod scale;
 mod schedules;
 mod stats;
@@ -105,6 +110,9 @@ enum Measure {
     /// `--schedules` idle schedules, on their own: the idle server's CPU
     /// and the schedules page and API.
     Schedules,
+    /// The Redis page's cost on Redis with 0, 1 and 100 open pages, on a
+    /// private redis-server of its own (`--redis` is not used).
+    RedisPage,
 }
 
 /// Dashboard benchmark: page latency, live tick cost and memory per live
@@ -178,6 +186,17 @@ struct Args {
     /// Idle schedules of the `schedules` round.
     #[arg(long, default_value_t = 10_000)]
     schedules: usize,
+    /// Open Redis pages (`/events/redis` streams) in each phase of the
+    /// `redis-page` round, in order.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,100")]
+    redis_page_clients: Vec<usize>,
+    /// Seconds each phase of the `redis-page` round is measured over
+    /// (the key space is sampled every 60 s).
+    #[arg(long, default_value_t = 120)]
+    redis_page_seconds: u64,
+    /// Keys the `redis-page` round writes to its private Redis first.
+    #[arg(long, default_value_t = 100_000)]
+    redis_page_keys: usize,
 }
 
 /// Markdown report, printed section by section as each is measured.
@@ -830,6 +849,29 @@ async fn redis_memory(url: &str) -> anyhow::Result<String> {
 }
 
 async fn run(args: &Args, prefix: &str, dir: &Path) -> anyhow::Result<()> {
+    if args.measure.contains(&Measure::RedisPage) {
+        ensure!(
+            args.measure.len() == 1,
+            "--measure redis-page runs on its own"
+        );
+        ensure!(
+            args.redis_page_seconds > 0,
+            "--redis-page-seconds must be positive"
+        );
+        let bin = server_binary(args)?;
+        let report = redis_page::measure(
+            &bin,
+            dir,
+            &redis_page::RedisPageArgs {
+                clients: args.redis_page_clients.clone(),
+                seconds: args.redis_page_seconds,
+                keys: args.redis_page_keys,
+            },
+        )
+        .await?;
+        section(&format!("### The Redis page's cost on Redis\n\n{report}"));
+        return Ok(());
+    }
     let backend = RedisBackend::connect(&args.redis, prefix)
         .await
         .with_context(|| format!("connecting to Redis at {}", args.redis))?;
