@@ -93,42 +93,7 @@ impl World {
     }
 }
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let world = super::World::embedded();
-                    super::$case(&world).await;
-                    world.cleanup().await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let world = super::World::redis(super::REDIS_URL);
-                    super::$case(&world).await;
-                    world.cleanup().await;
-                }
-            )*
-        }
-        mod cluster {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let world = super::World::redis(&super::common::cluster_url());
-                    super::$case(&world).await;
-                    world.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+common::world_suite!(
     ttl_expires_entries_per_namespace_and_per_entry,
     one_load_for_100_concurrent_gets_on_one_handle,
     one_load_for_100_concurrent_gets_across_3_instances,

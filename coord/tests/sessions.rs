@@ -10,7 +10,7 @@ use coord::sessions::{
     LocalSessions, MAX_LISTED, RedisSessions, SessionError, SessionStore, handle_of, key_of,
 };
 
-use common::{REDIS_URL, unique};
+use common::unique;
 
 /// One deployment's stores: `instance()` is one more process of it.
 struct World {
@@ -56,42 +56,7 @@ impl World {
     }
 }
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let world = super::World::embedded();
-                    super::$case(&world).await;
-                    world.cleanup().await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let world = super::World::redis(super::REDIS_URL);
-                    super::$case(&world).await;
-                    world.cleanup().await;
-                }
-            )*
-        }
-        mod cluster {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let world = super::World::redis(&super::common::cluster_url());
-                    super::$case(&world).await;
-                    world.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+common::world_suite!(
     create_then_get,
     touch_slides_the_expiry,
     sessions_expire,

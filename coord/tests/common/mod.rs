@@ -377,3 +377,46 @@ impl NodeWorker {
         assert!(status.success(), "worker exited with {status}");
     }
 }
+
+/// One test per case and backend — `embedded`, `redis` (the shared test
+/// Redis) and `cluster` — from cases written once as `async fn(&World)`
+/// against the calling test file's `World` (`embedded()`, `redis(url)`,
+/// `cleanup()`), so a suite cannot forget a backend.
+#[allow(unused_macros)]
+macro_rules! world_suite {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let world = super::World::embedded();
+                    super::$case(&world).await;
+                    world.cleanup().await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let world = super::World::redis(super::common::REDIS_URL);
+                    super::$case(&world).await;
+                    world.cleanup().await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let world = super::World::redis(&super::common::cluster_url());
+                    super::$case(&world).await;
+                    world.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use world_suite;
