@@ -88,7 +88,9 @@ pub use vm::glance::{
     AlertsGlance, BullGlance, ChannelsGlance, GlanceVm, InstancesGlance, RateLimitsGlance,
     SILENT_MINUTES,
 };
-pub use vm::instances::{InstanceRow, InstanceState, InstancesVm};
+pub use vm::instances::{
+    CACHES_PER_INSTANCE, CacheAgreement, InstanceCacheRow, InstanceRow, InstanceState, InstancesVm,
+};
 pub use vm::queues::{
     AttemptVm, BulkProgressVm, ChartRange, ClusterMasterVm, ClusterVm, DependencyVm, HealthVm,
     JobFilterVm, JobPageVm, JobRow, LatencyVm, MinutePoint, OverviewVm, PercentilesVm,

@@ -210,6 +210,8 @@ pub(crate) fn instance(id: &str, state: InstanceState, hash_matches: Option<bool
         last_error: None,
         bus_connected: true,
         polling: false,
+        caches: Vec::new(),
+        more_caches: 0,
     }
 }
 

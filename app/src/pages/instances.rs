@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use crate::format::{format_age, format_count};
-use crate::vm::instances::{InstanceRow, InstancesVm};
+use crate::vm::instances::{InstanceCacheRow, InstanceRow, InstancesVm};
 use crate::vm::session::PageCtx;
 use crate::widgets::shell::{Fragment, Frame, Section, document, fragment};
 use crate::widgets::table::{Empty, Table};
@@ -164,6 +164,11 @@ fn InstancesRegion(vm: InstancesVm) -> impl IntoView {
                             "Lag"
                         </th>
                         <th scope="col">"State hash"</th>
+                        <th scope="col">
+                            <abbr title="The cache namespaces it reports, and whether its copy agrees with the other instances holding the same keys">
+                                "Caches"
+                            </abbr>
+                        </th>
                         <th scope="col">"Bus"</th>
                         <th scope="col">"Role · version"</th>
                         <th scope="col" class="num">
@@ -240,6 +245,10 @@ fn InstanceTableRow(row: InstanceRow, latest: Option<i64>, db_known: bool) -> im
     } else {
         ("badge bus-down", "disconnected")
     };
+    let caches = InstanceCaches(InstanceCachesProps {
+        caches: row.caches.clone(),
+        more: row.more_caches,
+    });
     let error = row.last_error.map(|e| {
         let short = truncate(&e, ERROR_CHARS);
         view! {
@@ -277,6 +286,9 @@ fn InstanceTableRow(row: InstanceRow, latest: Option<i64>, db_known: bool) -> im
                     {hash_label}
                 </span>
             </td>
+            <td class="caches" data-test-id="instance-caches">
+                {caches}
+            </td>
             <td>
                 <span class=bus_class data-health="known">
                     {bus_label}
@@ -307,10 +319,48 @@ fn InstanceTableRow(row: InstanceRow, latest: Option<i64>, db_known: bool) -> im
     }
 }
 
+/// The cache namespaces of one instance, each linking to its Cache page
+/// with this instance's agreement badge; `–` when it reports none.
+#[component]
+fn InstanceCaches(caches: Vec<InstanceCacheRow>, more: usize) -> impl IntoView {
+    if caches.is_empty() {
+        return view! { "–" }.into_any();
+    }
+    let items = caches
+        .into_iter()
+        .map(|cache| {
+            view! {
+                <li data-test-id=format!("instance-cache-{}", cache.namespace)>
+                    <a href=cache.href>{cache.namespace.clone()}</a>
+                    " "
+                    <span class=cache.agreement.class() data-health="known">
+                        {cache.agreement.label()}
+                    </span>
+                </li>
+            }
+        })
+        .collect_view();
+    let more = (more > 0).then(|| {
+        view! {
+            <li class="muted" data-test-id="instance-caches-more">
+                <a href="/cache">{format!("+{} more", format_count(more as u64))}</a>
+            </li>
+        }
+    });
+    view! {
+        <ul class="plain">
+            {items}
+            {more}
+        </ul>
+    }
+    .into_any()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::*;
+    use crate::vm::instances::CacheAgreement;
 
     #[test]
     fn instances_page_is_a_full_live_document() {
@@ -440,5 +490,57 @@ mod tests {
         assert!(html.contains(">40 / ?<"), "{html}");
         assert!(html.contains(">unknown<"), "{html}");
         assert!(html.contains("Stale after 1.5 s"), "{html}");
+    }
+
+    #[test]
+    fn each_instance_lists_its_cache_namespaces_with_a_badge_escaped_and_capped() {
+        let cache = |namespace: &str, agreement| InstanceCacheRow {
+            namespace: namespace.into(),
+            href: format!("/cache?ns={}", crate::format::encode_query(namespace)),
+            agreement,
+        };
+        let mut api1 = instance("api-1", InstanceState::Live, Some(true));
+        api1.caches = vec![
+            cache("patients", CacheAgreement::NotComparable),
+            cache("search-params", CacheAgreement::Matches),
+        ];
+        let mut api2 = instance("api-2", InstanceState::Live, Some(true));
+        api2.caches = vec![cache(HOSTILE, CacheAgreement::Drifted)];
+        api2.more_caches = 7;
+        let api3 = instance("api-3", InstanceState::Live, Some(true));
+        let html = render_instances_page(&instances_vm(vec![api1, api2, api3]), &PAGE);
+        assert!(html.contains(">Caches</abbr>"), "{html}");
+        assert!(
+            html.contains(r#"<a href="/cache?ns=search-params">search-params</a>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<span data-health="known" class="badge matches">matches</span>"#),
+            "{html}"
+        );
+        assert!(html.contains(">not comparable<"), "{html}");
+        // A hostile namespace name is text, in the link and in its test id.
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="badge drifted""#), "{html}");
+        assert!(html.contains(">+7 more</a>"), "{html}");
+        // A drifted cache is worth a look, as a drifted state is.
+        assert_eq!(html.matches(r#"class="attention""#).count(), 1, "{html}");
+        assert!(
+            html.contains(r#"<tr data-test-id="instance-row-api-2" class="attention">"#),
+            "{html}"
+        );
+        // An instance without caches says so briefly.
+        let api3 = html
+            .split(r#"data-test-id="instance-row-api-3""#)
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            api3.contains(r#"<td data-test-id="instance-caches" class="caches">–</td>"#),
+            "{html}"
+        );
     }
 }

@@ -81,13 +81,74 @@ pub struct InstanceRow {
     pub bus_connected: bool,
     /// Whether it is polling the database instead.
     pub polling: bool,
+    /// The first [`CACHES_PER_INSTANCE`] cache namespaces it reports, by
+    /// name.
+    pub caches: Vec<InstanceCacheRow>,
+    /// Namespaces it reports past those shown.
+    pub more_caches: usize,
+}
+
+/// Cache namespaces shown per instance: a service opening dozens would
+/// otherwise make its row the page; the Cache page lists them all.
+pub const CACHES_PER_INSTANCE: usize = 5;
+
+/// Whether an instance's copy of a cache namespace agrees with the others'
+/// (the FHIR design's consistency check), as the hub compares them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CacheAgreement {
+    /// It holds the same keys as another live instance, with the same
+    /// values.
+    Matches,
+    /// It holds the same keys as others, with other values: it missed an
+    /// invalidation.
+    Drifted,
+    /// No other live instance holds the same keys, so there is nothing to
+    /// compare its hash with (or the hub has no figures yet).
+    #[default]
+    NotComparable,
+}
+
+impl CacheAgreement {
+    /// The badge's text.
+    pub fn label(self) -> &'static str {
+        match self {
+            CacheAgreement::Matches => "matches",
+            CacheAgreement::Drifted => "drifted",
+            CacheAgreement::NotComparable => "not comparable",
+        }
+    }
+
+    /// The badge's CSS class (the state-hash badge's colours).
+    pub fn class(self) -> &'static str {
+        match self {
+            CacheAgreement::Matches => "badge matches",
+            CacheAgreement::Drifted => "badge drifted",
+            CacheAgreement::NotComparable => "badge unknown",
+        }
+    }
+}
+
+/// One cache namespace an instance reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceCacheRow {
+    /// The namespace (shown escaped).
+    pub namespace: String,
+    /// Its Cache page (`/cache?ns=…`, query-encoded).
+    pub href: String,
+    /// Whether this instance's copy agrees with the others'.
+    pub agreement: CacheAgreement,
 }
 
 impl InstanceRow {
     /// Stale, gone, or drifted: worth an operator's attention (and, later,
     /// an alert).
     pub fn needs_attention(&self) -> bool {
-        self.state != InstanceState::Live || self.hash_matches == Some(false)
+        self.state != InstanceState::Live
+            || self.hash_matches == Some(false)
+            || self
+                .caches
+                .iter()
+                .any(|c| c.agreement == CacheAgreement::Drifted)
     }
 }
 

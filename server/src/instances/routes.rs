@@ -9,7 +9,11 @@ use crate::state::AppState;
 
 /// `GET /instances`: every instance with its heartbeat and sync status.
 pub async fn page(State(state): State<AppState>, page: Page) -> Html<String> {
-    let vm = super::vm::page(Some(&state.instances.figures().await));
+    let snapshot = state.hub.current();
+    let vm = super::vm::page(
+        Some(&state.instances.figures().await),
+        snapshot.caches.as_deref(),
+    );
     Html(app::render_instances_page(&vm, page.ctx()))
 }
 

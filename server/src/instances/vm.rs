@@ -1,9 +1,12 @@
 //! The Instances page's view model from the instance figures.
 
-use app::vm::instances::{InstanceRow, InstanceState, InstancesVm};
+use app::vm::instances::{
+    CACHES_PER_INSTANCE, CacheAgreement, InstanceCacheRow, InstanceRow, InstanceState, InstancesVm,
+};
 use coord::instances::InstanceStatus;
 
 use super::{InstanceFacts, InstanceFigures};
+use crate::cache::{CacheFigures, NamespaceFigures};
 
 /// The badge of a status.
 pub fn state(status: InstanceStatus) -> InstanceState {
@@ -14,7 +17,65 @@ pub fn state(status: InstanceStatus) -> InstanceState {
     }
 }
 
-fn row(facts: &InstanceFacts) -> InstanceRow {
+/// Whether `instance`'s copy of `ns` agrees with the others', by the hub's
+/// comparison: drifted as the hub marks it; matching only when another
+/// live instance holds the same keys (the group the hub compared it in),
+/// so an instance holding keys nobody else holds is never said to match.
+fn cache_agreement(ns: Option<&NamespaceFigures>, instance: &str) -> CacheAgreement {
+    let Some(ns) = ns else {
+        return CacheAgreement::NotComparable;
+    };
+    let Some(me) = ns.instances.iter().find(|i| i.instance == instance) else {
+        return CacheAgreement::NotComparable;
+    };
+    if me.drifted {
+        return CacheAgreement::Drifted;
+    }
+    let comparable = |i: &crate::cache::InstanceCache| {
+        i.is_live() && i.stats.entries > 0 && !i.stats.keys_hash.is_empty()
+    };
+    let grouped = comparable(me)
+        && ns.instances.iter().any(|other| {
+            other.instance != instance
+                && comparable(other)
+                && other.stats.keys_hash == me.stats.keys_hash
+        });
+    if grouped {
+        CacheAgreement::Matches
+    } else {
+        CacheAgreement::NotComparable
+    }
+}
+
+fn cache_rows(
+    facts: &InstanceFacts,
+    caches: Option<&CacheFigures>,
+) -> (Vec<InstanceCacheRow>, usize) {
+    let id = facts.view.report.id.to_string();
+    let mut names: Vec<&str> = facts
+        .view
+        .report
+        .caches
+        .iter()
+        .map(|c| c.namespace.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let more = names.len().saturating_sub(CACHES_PER_INSTANCE);
+    let rows = names
+        .into_iter()
+        .take(CACHES_PER_INSTANCE)
+        .map(|name| InstanceCacheRow {
+            namespace: name.to_owned(),
+            href: format!("/cache?ns={}", app::encode_query(name)),
+            agreement: cache_agreement(caches.and_then(|c| c.namespace(name)), &id),
+        })
+        .collect();
+    (rows, more)
+}
+
+fn row(facts: &InstanceFacts, caches: Option<&CacheFigures>) -> InstanceRow {
+    let (cache_rows, more_caches) = cache_rows(facts, caches);
     let report = &facts.view.report;
     let sync = &report.sync;
     InstanceRow {
@@ -38,11 +99,15 @@ fn row(facts: &InstanceFacts) -> InstanceRow {
         last_error: sync.last_error.clone(),
         bus_connected: sync.bus_connected,
         polling: sync.polling,
+        caches: cache_rows,
+        more_caches,
     }
 }
 
-/// The page; an empty one when instances are not watched.
-pub fn page(figures: Option<&InstanceFigures>) -> InstancesVm {
+/// The page; an empty one when instances are not watched. `caches`: the
+/// hub's cache figures, which say whether each instance's copy of a
+/// namespace agrees with the others'.
+pub fn page(figures: Option<&InstanceFigures>, caches: Option<&CacheFigures>) -> InstancesVm {
     let Some(figures) = figures else {
         return InstancesVm::default();
     };
@@ -50,7 +115,11 @@ pub fn page(figures: Option<&InstanceFigures>) -> InstancesVm {
         latest_version: figures.latest_version,
         latest_hash: figures.latest_hash.clone(),
         stale_after_ms: figures.stale_after_ms,
-        instances: figures.instances.iter().map(row).collect(),
+        instances: figures
+            .instances
+            .iter()
+            .map(|facts| row(facts, caches))
+            .collect(),
     }
 }
 

@@ -43,9 +43,10 @@ impl Page {
             Page::Channels => {
                 app::channels_fragments(&crate::channels::vm::page(snapshot.channels.as_ref()))
             }
-            Page::Instances => {
-                app::instances_fragments(&crate::instances::vm::page(snapshot.instances.as_ref()))
-            }
+            Page::Instances => app::instances_fragments(&crate::instances::vm::page(
+                snapshot.instances.as_ref(),
+                snapshot.caches.as_deref(),
+            )),
             Page::RateLimits => app::ratelimits_fragments(&crate::ratelimits::vm::page(
                 snapshot.ratelimits.as_ref(),
             )),

@@ -288,7 +288,45 @@ async fn an_instance_holding_a_stale_value_shows_as_drifted() {
             .contains("svc-b holds the same keys"),
         "{alert}"
     );
+    // The Instances page compares the same hashes: each instance links to
+    // the namespace, b with its drifted badge, a and c matching.
+    let instances = eventually("the Instances page to show b drifted", async || {
+        let page = app.get("/instances").await;
+        match instance_row(&page.body, "svc-b") {
+            Some(row) if row.contains(">drifted<") => Ok(page.body),
+            _ => Err(page.body),
+        }
+    })
+    .await;
+    for (id, badge) in [
+        ("svc-a", "matches"),
+        ("svc-b", "drifted"),
+        ("svc-c", "matches"),
+    ] {
+        let row = instance_row(&instances, id).unwrap_or_default();
+        let caches = row
+            .split(r#"data-test-id="instance-caches""#)
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            caches.contains(r#"<a href="/cache?ns=orders">orders</a>"#),
+            "{id}: {row}"
+        );
+        assert!(
+            caches.contains(&format!(
+                r#"<span data-health="known" class="badge {badge}">{badge}</span>"#
+            )),
+            "{id}: {row}"
+        );
+    }
     app.stop().await;
+}
+
+/// The Instances page's row of one instance (up to its end).
+fn instance_row<'a>(body: &'a str, id: &str) -> Option<&'a str> {
+    let start = body.find(&format!(r#"data-test-id="instance-row-{id}""#))?;
+    let row = &body[start..];
+    Some(&row[..row.find("</tr>")?])
 }
 
 /// `/metrics` carries the reads by namespace and result.
