@@ -63,6 +63,8 @@ before(async () => {
     ['instances', '/instances'],
     ['ratelimits', '/ratelimits'],
     ['redis', '/redis'],
+    ['cache', '/cache'],
+    ['cache-namespace', '/cache?ns=search-params'],
     ['workers', '/workers'],
     ['schedules', '/schedules'],
     ['schedule-form', '/schedules/new'],

@@ -161,6 +161,25 @@ test('a live update never loses a half-typed key or its focus', async () => {
   }
 });
 
+test('the Instances page names each instance\'s caches with its own badge and links to them', async () => {
+  const { context, page, errors } = await newSignedInPage(browser, server);
+  try {
+    await page.goto(`${server.url}/instances`);
+    const row = page.getByTestId('instance-row-demo-api-1');
+    await row.waitFor();
+    const params = row.getByTestId(`instance-cache-${NS}`);
+    await poll('demo-api-1 to match on search-params', async () => /matches/.test(await params.innerText()));
+    assert.match(await row.getByTestId('instance-cache-patients').innerText(), /not comparable/);
+    await enter(page, params.getByRole('link', { name: NS }));
+    assert.equal(new URL(page.url()).pathname, '/cache');
+    assert.equal(new URL(page.url()).searchParams.get('ns'), NS);
+    await page.getByTestId('cache-chart').waitFor();
+    assert.deepEqual(errors, [], 'the page script threw');
+  } finally {
+    await context.close();
+  }
+});
+
 test('the page fits a 390 px phone and reads in light and dark', async () => {
   const backgrounds = {};
   for (const colorScheme of ['light', 'dark']) {

@@ -15,6 +15,8 @@ const PAGES = [
   '/instances',
   '/ratelimits',
   '/redis',
+  '/cache',
+  '/cache?ns=search-params',
   '/workers',
   '/schedules',
   '/schedules/new',
