@@ -71,7 +71,7 @@ test('an operator opens a namespace by keyboard, reads its chart and invalidates
     assert.equal(new URL(page.url()).searchParams.get('ns'), NS);
     assert.equal(await row.getByRole('link', { name: NS }).getAttribute('aria-current'), 'page');
     await page.getByTestId('cache-chart').waitFor();
-    assert.match(await page.getByTestId('cache-chart-summary').innerText(), /Hit ratio over the/);
+    assert.match(await page.getByTestId('cache-chart-summary').innerText(), /^Hit ratio of search-params \(every instance\) over the last hour: /);
     assert.equal((await page.getByTestId('cache-agreement-badge').innerText()).trim(), 'matches');
     assert.equal(await page.getByTestId('cache-instances-table').locator('tbody tr').count(), 3);
 

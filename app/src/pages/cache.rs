@@ -287,7 +287,7 @@ fn HitChart(chart: HitChartVm, vm: CacheVm) -> impl IntoView {
                 </a>
             }),
         ),
-        None => (format!("{ns}, over every instance"), None),
+        None => (format!("{ns} (every instance)"), None),
     };
     let body = match chart.error.clone() {
         Some(error) => view! {
