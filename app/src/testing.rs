@@ -871,7 +871,11 @@ pub(crate) fn every_page_populated() -> Vec<(String, String)> {
 }
 
 pub(crate) fn users_vm(rows: Vec<UserRow>) -> UsersVm {
-    UsersVm { rows, notice: None }
+    UsersVm {
+        rows,
+        notice: None,
+        sessions_problem: None,
+    }
 }
 
 pub(crate) fn user_row(name: &str, role: &str, disabled: bool, is_self: bool) -> UserRow {

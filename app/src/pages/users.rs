@@ -29,7 +29,7 @@ pub fn render_users_page(vm: &UsersVm, page: &PageCtx) -> String {
                     <Notice notice=vm.notice.clone() />
                     <UsersTable vm=vm.clone() />
                     <h2>"Sign-in sessions"</h2>
-                    <SessionsSection rows=vm.rows />
+                    <SessionsSection rows=vm.rows problem=vm.sessions_problem />
                     <h2>"New user"</h2>
                     <NewUserForm />
                 </section>
@@ -187,7 +187,15 @@ fn UserTableRow(row: UserRow) -> impl IntoView {
 
 /// Every account's active sessions, or that there are none.
 #[component]
-fn SessionsSection(rows: Vec<UserRow>) -> impl IntoView {
+fn SessionsSection(rows: Vec<UserRow>, problem: Option<String>) -> impl IntoView {
+    if let Some(problem) = problem {
+        return view! {
+            <p class="status down" role="alert" data-test-id="sessions-problem">
+                {problem}
+            </p>
+        }
+        .into_any();
+    }
     let with_sessions: Vec<UserRow> = rows
         .into_iter()
         .filter(|r| !r.sessions.is_empty())
@@ -365,6 +373,21 @@ fn NewUserForm() -> impl IntoView {
 mod tests {
     use super::*;
     use crate::testing::*;
+
+    #[test]
+    fn accounts_are_listed_when_sessions_cannot_be_read() {
+        let vm = UsersVm {
+            sessions_problem: Some("Sessions could not be read.".into()),
+            ..users_vm(vec![user_row("ada", "operator", false, false)])
+        };
+        let html = render_users_page(&vm, &admin_page());
+        assert!(
+            html.contains(r#"data-test-id="sessions-problem""#),
+            "{html}"
+        );
+        assert!(html.contains("ada"));
+        assert!(!html.contains(r#"data-test-id="sessions-empty""#));
+    }
 
     #[test]
     fn users_page_lists_accounts_with_their_forms() {

@@ -58,4 +58,7 @@ pub struct UsersVm {
     pub rows: Vec<UserRow>,
     /// The notice of the action that led here ("User ada created …").
     pub notice: Option<String>,
+    /// Why sessions are not listed, when their store did not answer (the
+    /// accounts still are, so an admin can act on them in an outage).
+    pub sessions_problem: Option<String>,
 }

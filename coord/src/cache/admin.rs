@@ -90,6 +90,6 @@ impl CacheAdmin {
         channel
             .publish(ChangeType::Deleted, keys, source::API, &message)
             .await
-            .map_err(|e| CacheError::Shared(Arc::new(e)))
+            .map_err(|e| CacheError::Publish(Arc::new(e)))
     }
 }

@@ -130,6 +130,11 @@ pub enum CacheError {
     /// (outages fall back to the local tier instead).
     #[error("cache shared tier: {0}")]
     Shared(Arc<CoordError>),
+    /// The shared tier changed, but the invalidation could not be
+    /// published: other instances keep their local copies until these
+    /// expire.
+    #[error("changed in the shared tier, but the other instances were not told: {0}")]
+    Publish(Arc<CoordError>),
 }
 
 /// A checked namespace: 1–64 characters of `[A-Za-z0-9_.-]`, so it is safe

@@ -55,6 +55,9 @@ impl CacheSet {
     {
         let weak: Weak<dyn Reports> = Arc::downgrade(&cache.inner) as Weak<dyn Reports>;
         let mut members = self.lock();
+        // Without a heartbeat reading it, the set is pruned here, so a
+        // service opening short-lived caches does not grow it.
+        members.retain(|w| w.strong_count() > 0);
         // Clones of a cache are the same cache.
         if !members.iter().any(|m| Weak::ptr_eq(m, &weak)) {
             members.push(weak);

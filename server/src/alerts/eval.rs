@@ -636,12 +636,15 @@ fn readings(rule: &Rule, obs: &Observation, now: i64) -> Vec<Reading> {
             }
         }
         RuleKind::CacheHitRatio => {
-            let since = now.saturating_sub(secs_to_ms(rule.window_secs));
+            // Whole closed minutes: the open one may hold a single
+            // heartbeat's reads.
+            let current = now.div_euclid(60_000) * 60_000;
+            let since = current.saturating_sub(secs_to_ms(rule.window_secs));
             for ns in obs.caches.iter().filter(|c| targets(rule, &c.namespace)) {
                 let (hits, reads) = ns
                     .minutes
                     .iter()
-                    .filter(|(minute, _, _)| *minute > since)
+                    .filter(|(minute, _, _)| *minute >= since && *minute < current)
                     .fold((0u64, 0u64), |(h, r), (_, hits, reads)| {
                         (h.saturating_add(*hits), r.saturating_add(*reads))
                     });

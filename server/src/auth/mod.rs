@@ -313,7 +313,18 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         response = response
             .map(|body| Body::from_stream(body.into_data_stream().take_until(Box::pin(ended))));
     }
-    if let Some(id) = new_session {
+    // A slid session's cookie is sent again, unless the handler set the
+    // session cookie itself (a sign-in, a sign-out): its cookie is the
+    // newer word, and a browser keeps the last one it reads.
+    let handler_set_session = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| {
+            v.as_bytes()
+                .starts_with(format!("{SESSION_COOKIE}=").as_bytes())
+        });
+    if let Some(id) = new_session.filter(|_| !handler_set_session) {
         response.headers_mut().append(
             header::SET_COOKIE,
             session_set_cookie(&id, &state.settings.auth),

@@ -858,12 +858,17 @@ impl UserStore {
         password: &Password,
     ) -> Result<(), UserError> {
         let hash = hash_password(password).await?;
+        // Sessions end first: if their store fails, the old password and
+        // its sessions stay together rather than the sessions outliving it.
+        self.delete_sessions_of(name).await?;
         self.update(
             "UPDATE users SET password_hash = $2 WHERE name = $1",
             name,
             &hash,
         )
         .await?;
+        // And again: a sign-in with the old password may have slipped in
+        // between.
         self.delete_sessions_of(name).await?;
         Ok(())
     }
@@ -1072,9 +1077,21 @@ impl UserStore {
             Some(user) if !user.disabled => user,
             _ => return Ok(None),
         };
+        // Use slides a session's end, never past a month after sign-in: a
+        // stolen cookie used now and then must still run out.
+        let now = now_ms();
+        let max_age = i64::try_from(crate::config::MAX_SESSION_TTL.as_millis()).unwrap_or(i64::MAX);
+        let left_ms = session.created_at.saturating_add(max_age) - now;
+        if left_ms <= 0 {
+            self.sessions.revoke(id).await?;
+            return Ok(None);
+        }
         let mut touched = false;
-        if now_ms() - session.last_seen_at >= LAST_SEEN_GRANULARITY_MS {
-            match self.sessions.touch(id, self.session_ttl).await? {
+        if now - session.last_seen_at >= LAST_SEEN_GRANULARITY_MS {
+            let ttl = self
+                .session_ttl
+                .min(std::time::Duration::from_millis(left_ms.unsigned_abs()));
+            match self.sessions.touch(id, ttl).await? {
                 Some(moved) => {
                     session = moved;
                     touched = true;

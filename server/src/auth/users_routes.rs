@@ -86,20 +86,36 @@ fn current_handle(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The page's rows: every account with its active sessions (one listing
-/// per account, each at most [`app::SESSIONS_SHOWN`]).
+/// per account, each at most [`app::SESSIONS_SHOWN`]), and why sessions
+/// are missing when their store (Redis) failed: the accounts are listed
+/// anyway, so an admin can still disable one during an outage.
 async fn rows(
     state: &AppState,
     current: &CurrentUser,
     headers: &HeaderMap,
-) -> Result<Vec<app::UserRow>, AppError> {
+) -> Result<(Vec<app::UserRow>, Option<String>), AppError> {
     let users = state.users.list().await?;
     let this = current_handle(headers);
     let mut rows = Vec::with_capacity(users.len());
+    let mut problem = None;
     for user in users {
-        let (sessions, more) = state
-            .users
-            .sessions_of(&user.name, app::SESSIONS_SHOWN)
-            .await?;
+        let listed = match problem {
+            Some(_) => Ok((Vec::new(), false)),
+            None => {
+                state
+                    .users
+                    .sessions_of(&user.name, app::SESSIONS_SHOWN)
+                    .await
+            }
+        };
+        let (sessions, more) = listed.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "the Users page could not list sessions");
+            problem = Some(
+                "Sessions could not be read: their store did not answer. Accounts are listed without them."
+                    .to_owned(),
+            );
+            (Vec::new(), false)
+        });
         let mut row = row(user, current);
         row.sessions = sessions
             .into_iter()
@@ -115,7 +131,7 @@ async fn rows(
         row.more_sessions = more;
         rows.push(row);
     }
-    Ok(rows)
+    Ok((rows, problem))
 }
 
 /// Records how an action ended (with its detail when it was done) and
@@ -147,9 +163,11 @@ pub async fn page(
     Flash(notice): Flash,
 ) -> Result<Response, AppError> {
     let shown = notice.is_some();
+    let (rows, sessions_problem) = rows(&state, &current, &headers).await?;
     let vm = app::UsersVm {
-        rows: rows(&state, &current, &headers).await?,
+        rows,
         notice,
+        sessions_problem,
     };
     Ok(crate::http::flash::with_flash_cleared(
         Html(app::render_users_page(&vm, page.ctx())),
@@ -185,9 +203,11 @@ async fn page_now(
     headers: &HeaderMap,
     notice: String,
 ) -> Result<Response, AppError> {
+    let (rows, sessions_problem) = rows(state, current, headers).await?;
     let vm = app::UsersVm {
-        rows: rows(state, current, headers).await?,
+        rows,
         notice: Some(notice),
+        sessions_problem,
     };
     // The page may show a generated password once: it is never stored,
     // as no answer but the assets is (`http::security::storage_and_transport`).

@@ -246,6 +246,9 @@ impl CacheFigures {
 /// What the tracker last saw of one (instance, namespace).
 #[derive(Debug, Clone)]
 struct Seen {
+    /// The content hash it held, and the heartbeat it was first seen at,
+    /// when its group disagreed with it.
+    suspect: Option<(String, i64)>,
     heartbeat_at: i64,
     totals: CacheTotals,
     rate: Option<f64>,
@@ -304,7 +307,15 @@ impl Tracker {
         let mut by_namespace: BTreeMap<String, Vec<InstanceCache>> = BTreeMap::new();
         for facts in &instances.instances {
             let report = &facts.view.report;
-            for stats in &report.caches {
+            // A report is trusted no further than a well-behaved writer
+            // sends: at most 64 namespaces, each a valid name (names go
+            // into links, form actions and history subjects).
+            for stats in report
+                .caches
+                .iter()
+                .take(coord::instances::MAX_REPORTED_CACHES)
+                .filter(|s| coord::cache::Namespace::new(s.namespace.as_str()).is_ok())
+            {
                 let key = (report.id.to_string(), stats.namespace.clone());
                 let now_totals = totals_of(stats);
                 let ns = self.namespaces.entry(stats.namespace.clone()).or_default();
@@ -337,9 +348,11 @@ impl Tracker {
                     minutes.pop_front();
                 }
                 let kept: Vec<CacheMinute> = minutes.iter().copied().collect();
+                let suspect = self.seen.get(&key).and_then(|s| s.suspect.clone());
                 self.seen.insert(
                     key,
                     Seen {
+                        suspect,
                         heartbeat_at: report.heartbeat_at,
                         totals: now_totals,
                         rate,
@@ -369,12 +382,30 @@ impl Tracker {
             }
         }
         let omitted = by_namespace.len().saturating_sub(MAX_NAMESPACES);
+        let seen = &mut self.seen;
+        let mut confirm = |cache: &InstanceCache, suspect: bool| -> bool {
+            let key = (cache.instance.clone(), cache.stats.namespace.clone());
+            let Some(s) = seen.get_mut(&key) else {
+                return false;
+            };
+            if !suspect {
+                s.suspect = None;
+                return false;
+            }
+            match &s.suspect {
+                Some((hash, at)) if *hash == cache.stats.content_hash => s.heartbeat_at > *at,
+                _ => {
+                    s.suspect = Some((cache.stats.content_hash.clone(), s.heartbeat_at));
+                    false
+                }
+            }
+        };
         let namespaces = by_namespace
             .into_iter()
             .take(MAX_NAMESPACES)
             .map(|(name, mut instances)| {
                 instances.sort_by(|a, b| a.instance.cmp(&b.instance));
-                let agreement = agreement(&mut instances);
+                let agreement = agreement(&mut instances, &mut confirm);
                 let state = self.namespaces.get(&name);
                 NamespaceFigures {
                     backend: instances
@@ -426,8 +457,16 @@ fn add_minute(minutes: &mut VecDeque<CacheMinute>, at: i64, hits: u64, requests:
 
 /// Groups live instances by the keys they hold; within a group of two or
 /// more, those whose values differ from the group's most common hash are
-/// marked drifted.
-fn agreement(instances: &mut [InstanceCache]) -> Agreement {
+/// suspects, and `confirm` (told of every instance, suspect or not) says
+/// which are drifted: those that kept the same differing value across two
+/// of their own heartbeats. Heartbeats are seconds apart, so a write
+/// landing between two instances' beats makes them differ for a beat;
+/// an instance that heard the invalidation has another hash by its next
+/// one, and a deaf one keeps its stale copy.
+fn agreement(
+    instances: &mut [InstanceCache],
+    confirm: &mut impl FnMut(&InstanceCache, bool) -> bool,
+) -> Agreement {
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, cache) in instances.iter().enumerate() {
         if cache.is_live() && cache.stats.entries > 0 && !cache.stats.keys_hash.is_empty() {
@@ -461,13 +500,16 @@ fn agreement(instances: &mut [InstanceCache]) -> Agreement {
                 .is_none_or(|h| instances[i].stats.content_hash != h)
         }));
     }
+    let suspects = drifted;
+    let drifted: Vec<usize> = (0..instances.len())
+        .filter(|i| confirm(&instances[*i], suspects.contains(i)))
+        .collect();
     if compared == 0 {
         return Agreement::NotComparable;
     }
     if drifted.is_empty() {
         return Agreement::Matches { compared };
     }
-    drifted.sort_unstable();
     for &i in &drifted {
         instances[i].drifted = true;
     }
@@ -601,14 +643,26 @@ mod tests {
             agreed.namespace("users").unwrap().agreement,
             Agreement::Matches { compared: 2 }
         );
-        let drifted = tracker.observe(
-            &figures(vec![
-                instance("a", T, vec![stats("users", 1, 1, "k1", "c1")]),
-                instance("b", T, vec![stats("users", 1, 1, "k1", "c1")]),
-                instance("c", T, vec![stats("users", 1, 1, "k1", "c2")]),
-            ]),
-            T,
+        // c differs: a suspect at its first heartbeat (a write may have
+        // landed between the beats), drifted once it kept the stale value
+        // through its next one.
+        let at = |t: i64, c: &str| {
+            figures(vec![
+                instance("a", t, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("b", t, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("c", t, vec![stats("users", 1, 1, "k1", c)]),
+            ])
+        };
+        let first = tracker.observe(&at(T + 1_000, "c2"), T + 1_000);
+        assert_eq!(
+            first.namespace("users").unwrap().agreement,
+            Agreement::Matches { compared: 3 },
+            "one heartbeat apart is not drift yet"
         );
+        // The same heartbeat seen again changes nothing.
+        let again = tracker.observe(&at(T + 1_000, "c2"), T + 1_500);
+        assert_eq!(again, first);
+        let drifted = tracker.observe(&at(T + 2_000, "c2"), T + 2_000);
         let ns = drifted.namespace("users").unwrap();
         assert_eq!(
             ns.agreement,
@@ -617,13 +671,26 @@ mod tests {
             }
         );
         assert!(ns.instances[2].drifted && !ns.instances[0].drifted);
-        let tie = tracker.observe(
-            &figures(vec![
-                instance("a", T, vec![stats("users", 1, 1, "k1", "c1")]),
-                instance("b", T, vec![stats("users", 1, 1, "k1", "c2")]),
-            ]),
-            T,
+        // It hears of the write and agrees again: drift ends.
+        let healed = tracker.observe(&at(T + 3_000, "c1"), T + 3_000);
+        assert_eq!(
+            healed.namespace("users").unwrap().agreement,
+            Agreement::Matches { compared: 3 }
         );
+        // A write between two instances' beats: c differs once, then holds
+        // another value (it heard the write): never drift.
+        tracker.observe(&at(T + 4_000, "c3"), T + 4_000);
+        let moved = tracker.observe(&at(T + 5_000, "c1"), T + 5_000);
+        assert!(!moved.namespace("users").unwrap().instances[2].drifted);
+
+        let tie = |t: i64| {
+            figures(vec![
+                instance("a", t, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("b", t, vec![stats("users", 1, 1, "k1", "c2")]),
+            ])
+        };
+        tracker.observe(&tie(T + 6_000), T + 6_000);
+        let tie = tracker.observe(&tie(T + 7_000), T + 7_000);
         assert_eq!(
             tie.namespace("users").unwrap().agreement,
             Agreement::Drifted {
@@ -633,10 +700,10 @@ mod tests {
         );
         let apart = tracker.observe(
             &figures(vec![
-                instance("a", T, vec![stats("users", 1, 1, "k1", "c1")]),
-                instance("b", T, vec![stats("users", 1, 1, "k2", "c2")]),
+                instance("a", T + 8_000, vec![stats("users", 1, 1, "k1", "c1")]),
+                instance("b", T + 8_000, vec![stats("users", 1, 1, "k2", "c2")]),
             ]),
-            T,
+            T + 8_000,
         );
         assert_eq!(
             apart.namespace("users").unwrap().agreement,
@@ -668,11 +735,32 @@ mod tests {
     #[test]
     fn namespaces_are_capped() {
         let mut tracker = Tracker::default();
-        let caches = (0..MAX_NAMESPACES + 5)
-            .map(|i| stats(&format!("ns{i:04}"), 1, 1, "k", "c"))
+        // Four instances of 52 namespaces each: 208 in all.
+        let instances = (0..4)
+            .map(|n| {
+                let caches = (0..52)
+                    .map(|i| stats(&format!("ns{n}-{i:02}"), 1, 1, "k", "c"))
+                    .collect();
+                instance(&format!("api-{n}"), T, caches)
+            })
             .collect();
-        let out = tracker.observe(&figures(vec![instance("a", T, caches)]), T);
+        let out = tracker.observe(&figures(instances), T);
         assert_eq!(out.namespaces.len(), MAX_NAMESPACES);
-        assert_eq!(out.omitted, 5);
+        assert_eq!(out.omitted, 8);
+    }
+
+    #[test]
+    fn reports_are_trusted_only_as_far_as_a_writer_sends() {
+        let mut tracker = Tracker::default();
+        let mut caches: Vec<CacheStats> = (0..100)
+            .map(|i| stats(&format!("ns{i:03}"), 1, 1, "k", "c"))
+            .collect();
+        caches.insert(0, stats("bad name/<x>", 1, 1, "k", "c"));
+        let out = tracker.observe(&figures(vec![instance("a", T, caches)]), T);
+        assert_eq!(
+            out.namespaces.len(),
+            coord::instances::MAX_REPORTED_CACHES - 1
+        );
+        assert!(out.namespace("bad name/<x>").is_none());
     }
 }

@@ -296,6 +296,13 @@ fn cache_error(err: CacheError) -> AppError {
         CacheError::InvalidNamespace { .. } | CacheError::InvalidKey { .. } => {
             AppError::bad_request(err.to_string())
         }
+        CacheError::Publish(_) => {
+            tracing::error!(error = %err, "cache invalidation not published");
+            AppError::new(
+                StatusCode::BAD_GATEWAY,
+                "dropped from the shared tier, but the instances could not be told (the bus did not answer): their local copies stay until they expire; try again",
+            )
+        }
         other => {
             tracing::error!(error = %other, "cache invalidation failed");
             AppError::new(

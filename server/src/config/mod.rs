@@ -395,9 +395,10 @@ fn bull_settings(
     }))
 }
 
-/// Longest `--session-ttl`: a sign-in that outlives a month is a standing
-/// credential, which is what API tokens are for.
-const MAX_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest `--session-ttl`, and the longest a sign-in lasts however often
+/// it is used (sessions slide): a sign-in that outlives a month is a
+/// standing credential, which is what API tokens are for.
+pub const MAX_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Longest outage grace: a revoked token or session works that long while
 /// the user database is down, so it stays short.
 const MAX_OUTAGE_GRACE: Duration = Duration::from_secs(3600);

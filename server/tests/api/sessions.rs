@@ -393,6 +393,67 @@ async fn a_used_session_slides_its_end_and_its_cookie_is_sent_again() {
     app.stop().await;
 }
 
+/// Backdates `session` in the embedded server's table by `ms` (its start,
+/// last use and end), as if that much time had passed.
+async fn backdate(app: &TestApp, session: &Session, ms: i64) {
+    let Database::Sqlite(pool) = &app.app.state.db else {
+        panic!("the embedded server runs on SQLite");
+    };
+    sqlx::query(
+        "UPDATE sessions SET created_at = created_at - $2, \
+         last_seen_at = last_seen_at - $2 WHERE id_hash = $1",
+    )
+    .bind(key_of(session.id()))
+    .bind(ms)
+    .execute(pool)
+    .await
+    .expect("backdate");
+}
+
+/// Signing out with a session due for a slide: the sign-out's cookie is
+/// the last word, never the slid session's (a browser keeps the last
+/// cookie it reads, and would hold the ended session again).
+#[tokio::test]
+async fn signing_out_a_session_due_for_a_slide_sends_only_the_sign_out_cookie() {
+    let app = TestApp::spawn().await;
+    let browser = log_in(&app, TEST_ADMIN).await;
+    backdate(&app, &browser, 120_000).await;
+    let out = app.post_as(Some(&browser), "/logout").await;
+    let cookies: Vec<&str> = out
+        .header_all("set-cookie")
+        .into_iter()
+        .filter(|c| c.starts_with("switchyard_session="))
+        .collect();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert!(!cookies[0].contains(browser.id()), "{cookies:?}");
+    app.stop().await;
+}
+
+/// However often it is used, a sign-in ends a month after it started.
+#[tokio::test]
+async fn a_session_ends_a_month_after_sign_in_however_used() {
+    let app = TestApp::spawn().await;
+    let browser = log_in(&app, TEST_ADMIN).await;
+    status(
+        &app.get_as(Some(&browser), "/api/session").await,
+        200,
+        "fresh",
+    );
+    backdate(&app, &browser, 30 * 24 * 3600 * 1000 + 1000).await;
+    let old = app.get_as(Some(&browser), "/api/session").await;
+    assert_eq!(old.status, 401, "{}", old.body);
+    let listed = app.get("/api/users/admin/sessions").await.json();
+    assert!(
+        listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["handle"] != handle(&browser)),
+        "ended, not only refused: {listed}"
+    );
+    app.stop().await;
+}
+
 /// A signed-out page view goes to the sign-in page.
 fn assert_to_login(response: &TestResponse) {
     status(response, 303, "signed-out page view");
