@@ -83,6 +83,9 @@ pub struct InstanceCache {
     /// Reads per second between its last two heartbeats, once two were
     /// seen.
     pub requests_per_s: Option<f64>,
+    /// It holds the same keys as another live instance, so its values
+    /// were compared.
+    pub compared: bool,
     /// It holds the same keys as other instances but other values.
     pub drifted: bool,
     /// Its hits and reads per minute of the last hour, oldest first.
@@ -368,6 +371,7 @@ impl Tracker {
                         status: facts.status(),
                         stats: stats.clone(),
                         requests_per_s: rate,
+                        compared: false,
                         drifted: false,
                         minutes: kept,
                     });
@@ -473,10 +477,10 @@ fn agreement(
             groups.entry(&cache.stats.keys_hash).or_default().push(i);
         }
     }
-    let mut compared = 0;
+    let mut compared = Vec::new();
     let mut drifted = Vec::new();
     for members in groups.values().filter(|m| m.len() > 1) {
-        compared += members.len();
+        compared.extend_from_slice(members);
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for &i in members {
             *counts.entry(&instances[i].stats.content_hash).or_default() += 1;
@@ -500,9 +504,16 @@ fn agreement(
                 .is_none_or(|h| instances[i].stats.content_hash != h)
         }));
     }
-    let suspects = drifted;
+    for &i in &compared {
+        instances[i].compared = true;
+    }
+    let compared = compared.len();
+    let mut suspect = vec![false; instances.len()];
+    for i in drifted {
+        suspect[i] = true;
+    }
     let drifted: Vec<usize> = (0..instances.len())
-        .filter(|i| confirm(&instances[*i], suspects.contains(i)))
+        .filter(|&i| confirm(&instances[i], suspect[i]))
         .collect();
     if compared == 0 {
         return Agreement::NotComparable;
@@ -643,6 +654,14 @@ mod tests {
             agreed.namespace("users").unwrap().agreement,
             Agreement::Matches { compared: 2 }
         );
+        let flags: Vec<bool> = agreed
+            .namespace("users")
+            .unwrap()
+            .instances
+            .iter()
+            .map(|i| i.compared)
+            .collect();
+        assert_eq!(flags, [true, true, false], "c holds other keys");
         // c differs: a suspect at its first heartbeat (a write may have
         // landed between the beats), drifted once it kept the stale value
         // through its next one.

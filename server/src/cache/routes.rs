@@ -88,13 +88,7 @@ async fn chart(
                 return vm;
             }
         };
-    let count = |v: f64| {
-        if v.is_finite() && v > 0.0 {
-            v.round() as u64
-        } else {
-            0
-        }
-    };
+    let count = crate::metrics::charts::count;
     let first = range.first_bucket(now_minute);
     let width = range.bucket_minutes();
     let at = |rows: &[(i64, f64)], bucket: i64| {
@@ -370,8 +364,11 @@ pub struct KeyFields {
 }
 
 fn back_of(back: Option<String>, ns: &str) -> String {
-    back.filter(|b| crate::http::forms::is_local_path(b))
-        .unwrap_or_else(|| format!("/cache?ns={}", app::encode_query(ns)))
+    crate::http::forms::ActionFields {
+        back,
+        ..Default::default()
+    }
+    .back_or(format!("/cache?ns={}", app::encode_query(ns)))
 }
 
 /// `POST /cache/{ns}/invalidate` (operator).

@@ -121,10 +121,9 @@ pub fn row(ns: &NamespaceFigures, now: i64) -> NamespaceRow {
     }
 }
 
+/// coord's hit ratio, unknown (not 0) before the first read.
 fn ratio_of(stats: &CacheStats) -> Option<f64> {
-    let hits = stats.hits_local + stats.hits_shared;
-    let all = hits + stats.misses;
-    (all > 0).then(|| hits as f64 / all as f64)
+    (stats.hits_local + stats.hits_shared + stats.misses > 0).then(|| stats.hit_ratio())
 }
 
 fn instance_row(cache: &InstanceCache) -> CacheInstanceRow {

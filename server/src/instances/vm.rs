@@ -17,33 +17,22 @@ pub fn state(status: InstanceStatus) -> InstanceState {
     }
 }
 
-/// Whether `instance`'s copy of `ns` agrees with the others', by the hub's
-/// comparison: drifted as the hub marks it; matching only when another
-/// live instance holds the same keys (the group the hub compared it in),
-/// so an instance holding keys nobody else holds is never said to match.
+/// Whether `instance`'s copy of `ns` agrees with the others', as the
+/// hub's tracker judged it: drifted, matching (it was compared: another
+/// live instance holds the same keys), or neither, so an instance holding
+/// keys nobody else holds is never said to match.
 fn cache_agreement(ns: Option<&NamespaceFigures>, instance: &str) -> CacheAgreement {
-    let Some(ns) = ns else {
-        return CacheAgreement::NotComparable;
-    };
-    let Some(me) = ns.instances.iter().find(|i| i.instance == instance) else {
-        return CacheAgreement::NotComparable;
-    };
-    if me.drifted {
-        return CacheAgreement::Drifted;
-    }
-    let comparable = |i: &crate::cache::InstanceCache| {
-        i.is_live() && i.stats.entries > 0 && !i.stats.keys_hash.is_empty()
-    };
-    let grouped = comparable(me)
-        && ns.instances.iter().any(|other| {
-            other.instance != instance
-                && comparable(other)
-                && other.stats.keys_hash == me.stats.keys_hash
-        });
-    if grouped {
-        CacheAgreement::Matches
-    } else {
-        CacheAgreement::NotComparable
+    // The tracker keeps a namespace's instances by id.
+    let me = ns.and_then(|ns| {
+        ns.instances
+            .binary_search_by(|i| i.instance.as_str().cmp(instance))
+            .ok()
+            .map(|i| &ns.instances[i])
+    });
+    match me {
+        Some(me) if me.drifted => CacheAgreement::Drifted,
+        Some(me) if me.compared => CacheAgreement::Matches,
+        _ => CacheAgreement::NotComparable,
     }
 }
 

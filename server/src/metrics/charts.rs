@@ -30,7 +30,7 @@ type Buckets = BTreeMap<i64, (u64, u64)>;
 /// A stored per-minute sum as a count: the sampler writes whole numbers,
 /// so rounding only undoes floating-point sums; anything negative or not
 /// a number (never written by us) shows as zero rather than wrapping.
-fn count(value: f64) -> u64 {
+pub(crate) fn count(value: f64) -> u64 {
     if value.is_finite() && value > 0.0 {
         value.round() as u64
     } else {

@@ -574,6 +574,7 @@ mod tests {
                 ..Default::default()
             },
             requests_per_s: None,
+            compared: false,
             drifted: false,
             minutes: vec![m(requests)],
         };
