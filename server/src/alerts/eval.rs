@@ -636,22 +636,16 @@ fn readings(rule: &Rule, obs: &Observation, now: i64) -> Vec<Reading> {
             }
         }
         RuleKind::CacheHitRatio => {
-            // Whole closed minutes: the open one may hold a single
-            // heartbeat's reads.
-            let current = now.div_euclid(60_000) * 60_000;
-            let since = current.saturating_sub(secs_to_ms(rule.window_secs));
+            // The window is whole minutes (validated), counted as the page
+            // counts its last minute.
+            let minutes = i64::try_from(rule.window_secs / 60).unwrap_or(i64::MAX);
             for ns in obs.caches.iter().filter(|c| targets(rule, &c.namespace)) {
-                let (hits, reads) = ns
-                    .minutes
-                    .iter()
-                    .filter(|(minute, _, _)| *minute >= since && *minute < current)
-                    .fold((0u64, 0u64), |(h, r), (_, hits, reads)| {
-                        (h.saturating_add(*hits), r.saturating_add(*reads))
-                    });
-                if reads == 0 {
+                let Some((ratio, reads)) =
+                    crate::cache::closed_hit_ratio(&ns.minutes, now, minutes)
+                else {
                     continue;
-                }
-                let ratio = hits as f64 / reads as f64 * 100.0;
+                };
+                let ratio = ratio * 100.0;
                 if ratio < threshold {
                     push(
                         &ns.namespace,
@@ -1765,7 +1759,14 @@ mod tests {
     fn cache(namespace: &str, minutes: Vec<(i64, u64, u64)>, drifted: &[&str]) -> CacheObservation {
         CacheObservation {
             namespace: namespace.to_owned(),
-            minutes,
+            minutes: minutes
+                .into_iter()
+                .map(|(minute_ms, hits, requests)| crate::cache::CacheMinute {
+                    minute_ms,
+                    hits,
+                    requests,
+                })
+                .collect(),
             drifted: drifted.iter().map(|d| (*d).to_owned()).collect(),
         }
     }

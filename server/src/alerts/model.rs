@@ -511,9 +511,8 @@ pub struct Observation {
 pub struct CacheObservation {
     /// The namespace.
     pub namespace: String,
-    /// Hits and reads per minute of the last hour, oldest first:
-    /// `(minute start ms, hits, reads)`.
-    pub minutes: Vec<(i64, u64, u64)>,
+    /// Hits and reads per minute of the last hour, oldest first.
+    pub minutes: Vec<crate::cache::CacheMinute>,
     /// Instances holding the same keys as others with other values.
     pub drifted: Vec<String>,
 }

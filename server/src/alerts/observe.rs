@@ -181,11 +181,7 @@ pub async fn observe(
             .iter()
             .map(|ns| CacheObservation {
                 namespace: ns.name.clone(),
-                minutes: ns
-                    .minutes
-                    .iter()
-                    .map(|m| (m.minute_ms, m.hits, m.requests))
-                    .collect(),
+                minutes: ns.minutes.clone(),
                 drifted: match &ns.agreement {
                     crate::cache::Agreement::Drifted { instances } => instances.clone(),
                     _ => Vec::new(),

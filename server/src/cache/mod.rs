@@ -156,6 +156,21 @@ pub enum Agreement {
     NotComparable,
 }
 
+/// Share of reads a tier answered over the last `minutes` closed minutes
+/// before `now`, with the reads, when there were any: the open minute may
+/// hold a single heartbeat's reads, so it never counts.
+pub fn closed_hit_ratio(minutes: &[CacheMinute], now: i64, count: i64) -> Option<(f64, u64)> {
+    let current = now.div_euclid(MINUTE_MS) * MINUTE_MS;
+    let from = current.saturating_sub(count.saturating_mul(MINUTE_MS));
+    let (hits, all) = minutes
+        .iter()
+        .filter(|m| m.minute_ms >= from && m.minute_ms < current)
+        .fold((0u64, 0u64), |(h, a), m| {
+            (h.saturating_add(m.hits), a.saturating_add(m.requests))
+        });
+    (all > 0).then(|| (hits as f64 / all as f64, all))
+}
+
 /// One namespace over every instance reporting it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamespaceFigures {
@@ -196,14 +211,7 @@ impl NamespaceFigures {
     /// Share of reads a tier answered in the last `minutes` closed minutes
     /// before `now` (the alert's window), when there were reads.
     pub fn recent_hit_ratio(&self, now: i64, minutes: i64) -> Option<(f64, u64)> {
-        let current = now.div_euclid(MINUTE_MS) * MINUTE_MS;
-        let from = current - minutes * MINUTE_MS;
-        let (hits, all) = self
-            .minutes
-            .iter()
-            .filter(|m| m.minute_ms >= from && m.minute_ms < current)
-            .fold((0, 0), |(h, a), m| (h + m.hits, a + m.requests));
-        (all > 0).then(|| (hits as f64 / all as f64, all))
+        closed_hit_ratio(&self.minutes, now, minutes)
     }
 
     /// The worst live instance's p95 load time (ms), once one loaded.
