@@ -483,7 +483,31 @@ fn report(phases: &[Phase], args: &RedisPageArgs) -> String {
             },
         );
     }
-    out += "\nThe Redis page's commands by name, per phase (calls in the window):\n\n| command |";
+    out += &command_table(
+        "The Redis page's commands by name, per phase (calls in the window)",
+        phases,
+        |p| &p.page,
+        |_, n| n.to_string(),
+    );
+    out += &command_table(
+        "Every command Redis executed, per phase (per minute; `INFO commandstats` deltas, the bench's own `INFO` removed)",
+        phases,
+        |p| &p.executed,
+        |p, n| format!("{:.1}", per_minute(n, p.window)),
+    );
+    out
+}
+
+/// A Markdown table of commands by name (rows) and phase (columns), each
+/// cell `cell` of the phase and the command's count in `counts` (0 when
+/// the phase did not run it).
+fn command_table(
+    title: &str,
+    phases: &[Phase],
+    counts: impl Fn(&Phase) -> &BTreeMap<String, u64>,
+    cell: impl Fn(&Phase, u64) -> String,
+) -> String {
+    let mut out = format!("\n{title}:\n\n| command |");
     for p in phases {
         out += &format!(" {} pages |", p.clients);
     }
@@ -491,30 +515,11 @@ fn report(phases: &[Phase], args: &RedisPageArgs) -> String {
     out += &"---:|".repeat(phases.len());
     out += "\n";
     let names: std::collections::BTreeSet<&String> =
-        phases.iter().flat_map(|p| p.page.keys()).collect();
+        phases.iter().flat_map(|p| counts(p).keys()).collect();
     for name in names {
         out += &format!("| `{name}` |");
         for p in phases {
-            out += &format!(" {} |", p.page.get(name).copied().unwrap_or(0));
-        }
-        out += "\n";
-    }
-    out += "\nEvery command Redis executed, per phase (per minute; `INFO commandstats` deltas, the bench's own `INFO` removed):\n\n| command |";
-    for p in phases {
-        out += &format!(" {} pages |", p.clients);
-    }
-    out += "\n|---|";
-    out += &"---:|".repeat(phases.len());
-    out += "\n";
-    let names: std::collections::BTreeSet<&String> =
-        phases.iter().flat_map(|p| p.executed.keys()).collect();
-    for name in names {
-        out += &format!("| `{name}` |");
-        for p in phases {
-            out += &format!(
-                " {:.1} |",
-                per_minute(p.executed.get(name).copied().unwrap_or(0), p.window)
-            );
+            out += &format!(" {} |", cell(p, counts(p).get(name).copied().unwrap_or(0)));
         }
         out += "\n";
     }
