@@ -75,10 +75,8 @@ impl RedisShared {
     /// under `<prefix>:cache:`, so the cache can share a Redis and a prefix
     /// with the other capabilities.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")?;
-        let (_, conn) = conn::connect(url, RECONNECT).await?;
         Ok(Self {
-            conn,
+            conn: conn::connect_tagged(url, prefix, RECONNECT).await?,
             prefix: prefix.to_owned(),
         })
     }

@@ -95,11 +95,8 @@ impl RedisLimiter {
     /// first request. Keys live under `<prefix>:rl:`, so a limiter can share
     /// a Redis (and a prefix) with the queues.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")?;
-        // The URL may hold a password: never echo it.
-        let (_, conn) = conn::connect(url, RECONNECT).await?;
         Ok(Self {
-            conn,
+            conn: conn::connect_tagged(url, prefix, RECONNECT).await?,
             prefix: prefix.to_owned(),
         })
     }

@@ -552,6 +552,17 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
     })
 }
 
+/// Connects a capability whose keys put a hash tag after the prefix
+/// (`<prefix>:rl:{…}`, `<prefix>:cache:{…}`, `<prefix>:session:{…}`): a
+/// brace in the prefix would move the tag, so such a prefix is refused
+/// before connecting.
+pub(crate) async fn connect_tagged(url: &str, prefix: &str, reconnect: Reconnect) -> Result<Conn> {
+    check_prefix(prefix, &['{', '}'], "braces or whitespace")?;
+    // The URL may hold a password: never echo it.
+    let (_, conn) = connect(url, reconnect).await?;
+    Ok(conn)
+}
+
 /// Rejects an empty prefix, whitespace and control characters (unreadable
 /// in `redis-cli`), and the characters in `forbidden` that the caller's key
 /// layout cannot take, described as `what` in the error.

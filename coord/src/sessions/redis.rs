@@ -197,10 +197,8 @@ impl RedisSessions {
     /// the server with `PING` within 5 s, so a wrong URL fails at start-up.
     /// Keys live under `<prefix>:session:` and `<prefix>:sessions:`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        conn::check_prefix(prefix, &['{', '}'], "braces or whitespace")?;
-        let (_, conn) = conn::connect(url, RECONNECT).await?;
         Ok(Self {
-            conn,
+            conn: conn::connect_tagged(url, prefix, RECONNECT).await?,
             prefix: prefix.to_owned(),
             max_per_user: DEFAULT_MAX_PER_USER,
         })
