@@ -668,3 +668,19 @@ pub fn row_count(html: &str, queue: &str, state: &str) -> String {
     // The count is a link to that state's jobs: keep only the text.
     strip_tags(&cell[open_end..close])
 }
+
+/// The audit entries of `action`, newest first (at most 50), read from the
+/// app's log directly.
+pub async fn audited(app: &TestApp, action: &str) -> Vec<server::audit::AuditEntry> {
+    let filter = server::audit::AuditFilter {
+        action: Some(action.to_owned()),
+        ..server::audit::AuditFilter::default()
+    };
+    app.app
+        .state
+        .audit
+        .list(&filter, 0, 50)
+        .await
+        .expect("list the audit log")
+        .0
+}

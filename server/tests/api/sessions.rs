@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use coord::sessions::{SessionError, SessionStore, handle_of, key_of};
 use serde_json::Value;
-use server::audit::{AuditFilter, Outcome};
+use server::audit::Outcome;
 use server::auth::sessions::SqlSessions;
 use server::auth::users::{Password, Role, UserName, UserStore};
 use server::db::Database;
 use test_support::http::TestResponse;
 
 use crate::helpers::{
-    Session, TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect, each_migrated_database,
+    Session, TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect, audited, each_migrated_database,
 };
 
 fn status(response: &TestResponse, expected: u16, what: &str) {
@@ -60,20 +60,6 @@ async fn listed(app: &TestApp, user: &str) -> Vec<String> {
         .iter()
         .map(|s| s["handle"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-async fn audited(app: &TestApp, action: &str) -> Vec<server::audit::AuditEntry> {
-    let filter = AuditFilter {
-        action: Some(action.to_owned()),
-        ..AuditFilter::default()
-    };
-    app.app
-        .state
-        .audit
-        .list(&filter, 0, 50)
-        .await
-        .expect("list the audit log")
-        .0
 }
 
 /// Two dashboards on one Redis prefix: the second one.

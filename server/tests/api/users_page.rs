@@ -3,11 +3,11 @@
 //! the refusals (bad input, taken name, an admin acting on their own
 //! account, other roles), the audit entries, and `GET /api/users`.
 
-use server::audit::{AuditEntry, AuditFilter, Outcome};
+use server::audit::Outcome;
 use server::auth::users::{Role, UserName};
 use test_support::html::{attr, start_tag, strip_tags, text_of};
 
-use crate::helpers::{TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect};
+use crate::helpers::{TEST_ADMIN, TEST_PASSWORD, TestApp, assert_redirect, audited};
 
 /// The `<tr>` of user `name` on the Users page.
 fn user_row<'a>(html: &'a str, name: &str) -> Option<&'a str> {
@@ -23,21 +23,6 @@ async fn notice_after(app: &TestApp, cookie: &str) -> String {
     let page = app.get_with_cookie("/users", cookie).await;
     assert_eq!(page.status, 200, "{}", page.body);
     text_of(&page.body, "notice")
-}
-
-/// The audit entries of `action`, newest first.
-async fn audited(app: &TestApp, action: &str) -> Vec<AuditEntry> {
-    let filter = AuditFilter {
-        action: Some(action.to_owned()),
-        ..AuditFilter::default()
-    };
-    app.app
-        .state
-        .audit
-        .list(&filter, 0, 50)
-        .await
-        .expect("list the audit log")
-        .0
 }
 
 async fn role_of(app: &TestApp, name: &str) -> Role {
