@@ -282,7 +282,13 @@ pub struct Tracker {
     seen: HashMap<(String, String), Seen>,
     namespaces: BTreeMap<String, NamespaceState>,
     generation: u64,
+    /// What the last figures were built from, and the figures.
+    last: Option<(Beats, i64, Arc<CacheFigures>)>,
 }
+
+/// Each instance's id, last heartbeat and status: while these and the
+/// minute stay the same, so do the figures.
+type Beats = Vec<(String, i64, InstanceStatus)>;
 
 fn totals_of(stats: &CacheStats) -> CacheTotals {
     CacheTotals {
@@ -311,6 +317,31 @@ fn delta(old: CacheTotals, new: CacheTotals) -> CacheTotals {
 }
 
 impl Tracker {
+    /// The figures for a snapshot taken at `now`: the last ones again when
+    /// no instance beat or changed status and the minute is the same, as
+    /// most snapshots (taken for queue changes) find; else
+    /// [`observe`](Self::observe)'s.
+    pub fn figures(&mut self, instances: &InstanceFigures, now: i64) -> Arc<CacheFigures> {
+        let key: Beats = instances
+            .instances
+            .iter()
+            .map(|f| {
+                let report = &f.view.report;
+                (report.id.to_string(), report.heartbeat_at, f.status())
+            })
+            .collect();
+        let minute = now.div_euclid(MINUTE_MS);
+        if let Some((last_key, last_minute, figures)) = &self.last
+            && *last_key == key
+            && *last_minute == minute
+        {
+            return figures.clone();
+        }
+        let figures = Arc::new(self.observe(instances, now));
+        self.last = Some((key, minute, figures.clone()));
+        figures
+    }
+
     /// Takes in the instances of a snapshot taken at `now`.
     pub fn observe(&mut self, instances: &InstanceFigures, now: i64) -> CacheFigures {
         self.generation += 1;
@@ -736,6 +767,26 @@ mod tests {
             apart.namespace("users").unwrap().agreement,
             Agreement::NotComparable
         );
+    }
+
+    #[test]
+    fn figures_are_rebuilt_only_when_a_heartbeat_or_the_minute_changes() {
+        let mut tracker = Tracker::default();
+        let at = |t: i64, hits: u64| {
+            figures(vec![instance(
+                "a",
+                t,
+                vec![stats("users", hits, 1, "k", "c")],
+            )])
+        };
+        let first = tracker.figures(&at(T, 1), T);
+        assert!(Arc::ptr_eq(&first, &tracker.figures(&at(T, 1), T + 10)));
+        let beat = tracker.figures(&at(T + 5_000, 3), T + 5_000);
+        assert!(!Arc::ptr_eq(&first, &beat));
+        assert_eq!(beat.namespace("users").unwrap().totals.hits_local, 2);
+        let next_minute = tracker.figures(&at(T + 5_000, 3), T + 60_000);
+        assert!(!Arc::ptr_eq(&beat, &next_minute));
+        assert_eq!(*beat, *next_minute, "nothing new, rebuilt for the minute");
     }
 
     #[test]

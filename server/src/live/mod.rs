@@ -818,7 +818,7 @@ async fn take_snapshot(inner: &Inner, tracker: &mut Tracker, pending: Pending) -
     );
     let caches = instances
         .as_ref()
-        .map(|figures| Arc::new(lock(&inner.caches).observe(figures, now)));
+        .map(|figures| lock(&inner.caches).figures(figures, now));
     let progress = {
         let mut runs = lock(&inner.runs);
         runs.retain(|_, run| {
